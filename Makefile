@@ -1,0 +1,45 @@
+# The two commands a new user runs (see README.md):
+#   make run   install what is missing, build (Release), start Sluice
+#   make test  install what is missing, build, run every test (plus a
+#              sanitizer build of the engine tests)
+BUILD_DIR ?= build/release
+ASAN_DIR  ?= build/asan
+JOBS      ?= 2
+CMAKE_GEN := -G Ninja
+
+.PHONY: all deps build build-asan run test test-release test-asan bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+$(ASAN_DIR)/build.ninja: | deps
+	cmake -S . -B $(ASAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_UI=OFF -DSLUICE_BUILD_BENCHMARKS=OFF
+
+build-asan: deps $(ASAN_DIR)/build.ninja
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+
+run: build
+	@scripts/run.sh $(BUILD_DIR)
+
+test-release: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L engine
+
+test: test-release test-asan
+
+bench: build
+	scripts/bench.sh $(BUILD_DIR)
+
+clean:
+	rm -rf build

@@ -1,0 +1,18 @@
+// Each sluice-cli subcommand registers itself on the CLI11 app. The handler
+// it installs returns the process exit status through `exitCode`.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace sluice::cli {
+
+// Exit statuses shared by every command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;     // the work ran and something failed
+inline constexpr int kExitBadInput = 2;    // bad flags, config or input: nothing started
+
+void addDemoCommand(CLI::App& app, int& exitCode);
+
+}  // namespace sluice::cli

@@ -1,0 +1,34 @@
+// sluice-cli: the Sluice engine without a GUI.
+#include "cli/commands.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"Sluice keeps LLM API traffic just under every rate limit.", "sluice-cli"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "sluice-cli 0.1.0");
+
+    int exitCode = sluice::cli::kExitOk;
+    sluice::cli::addDemoCommand(app, exitCode);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return sluice::cli::kExitBadInput;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-cli: %s\n", e.what());
+        return sluice::cli::kExitFailure;
+    }
+    return exitCode;
+}

@@ -1,0 +1,40 @@
+# One INTERFACE target carries every build setting our own code shares, so a
+# target opts in with one link line and nothing is set globally.
+add_library(sluice_settings INTERFACE)
+add_library(Sluice::settings ALIAS sluice_settings)
+
+target_compile_features(sluice_settings INTERFACE cxx_std_20)
+target_compile_options(sluice_settings INTERFACE
+  -Wall -Wextra -Wpedantic -Werror
+  -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
+  -Wimplicit-fallthrough)
+
+# Strict Qt defines: no silent ASCII casts, no contextless connects, no
+# keyword macros that collide with other libraries. They are inert where no Qt
+# header is included, so the engine may carry them too.
+target_compile_definitions(sluice_settings INTERFACE
+  QT_NO_CAST_FROM_ASCII QT_NO_CAST_TO_ASCII QT_NO_CAST_FROM_BYTEARRAY
+  QT_NO_URL_CAST_FROM_STRING QT_NO_NARROWING_CONVERSIONS_IN_CONNECT
+  QT_NO_CONTEXTLESS_CONNECT QT_NO_KEYWORDS QT_NO_FOREACH QT_USE_QSTRINGBUILDER
+  QT_DISABLE_DEPRECATED_UP_TO=0x060400)
+
+if(SLUICE_SANITIZE)
+  target_compile_options(sluice_settings INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(sluice_settings INTERFACE -fsanitize=address,undefined)
+endif()
+
+# Registers a QtTest executable with CTest. LABELS decide which suite runs it:
+# "engine" tests also run in the sanitizer build.
+function(sluice_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE sluice_settings Qt6::Test ${ARG_LIBS})
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES
+    LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    ENVIRONMENT "QT_QPA_PLATFORM=offscreen;ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
+endfunction()

@@ -1,0 +1,139 @@
+// Admission: decides, for one request, whether it may be sent now against
+// every limit on its path (global → provider → key → model), and if not,
+// exactly when. Reserve, then settle to real usage.
+//
+// Thread-safety: every public member may be called from any thread at once;
+// one mutex serialises access to the ledger. acquire() blocks the calling
+// thread only. An Admission must outlive every Reservation it handed out.
+#pragma once
+
+#include "admission/ledger.h"
+#include "core/clock.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <vector>
+
+namespace sluice {
+
+class Admission;
+
+// A debit held against the limits of a path. Move-only. Settle it with the
+// real usage (Admission::settle) or cancel it; one destroyed unsettled is
+// cancelled: a request abandoned before it was sent is refunded in full.
+class Reservation {
+public:
+    Reservation() = default;
+    Reservation(Reservation&& other) noexcept;
+    Reservation& operator=(Reservation&& other) noexcept;
+    Reservation(const Reservation&) = delete;
+    Reservation& operator=(const Reservation&) = delete;
+    ~Reservation();
+
+    bool valid() const noexcept { return m_owner != nullptr; }
+    const Cost& cost() const noexcept { return m_hold.cost; }
+    const Path& path() const noexcept { return m_hold.path; }
+    TimePoint admittedAt() const noexcept { return m_hold.at; }
+
+private:
+    friend class Admission;
+    Reservation(Admission* owner, const Hold& hold) : m_owner(owner), m_hold(hold) {}
+    Admission* release() noexcept;
+
+    Admission* m_owner = nullptr;
+    Hold m_hold{};
+};
+
+struct Decision {
+    Verdict verdict = Verdict::Never;
+    TimePoint notBefore{};
+    bool waitsForRelease = false;
+    Binding binding{};
+    Binding releaseBinding{};
+    Reservation reservation;  // valid exactly when verdict == Admit
+};
+
+enum class AcquireStatus : std::uint8_t { Acquired, Never, DeadlineExceeded, Cancelled };
+
+struct Acquisition {
+    AcquireStatus status = AcquireStatus::Never;
+    Binding binding{};  // Never: what can never fit; otherwise the last wait's binding
+    Reservation reservation;
+};
+
+class Admission {
+public:
+    explicit Admission(Clock& clock);
+    ~Admission();
+    Admission(const Admission&) = delete;
+    Admission& operator=(const Admission&) = delete;
+
+    static constexpr ScopeId root() noexcept { return Ledger::root(); }
+    const Clock& clock() const noexcept { return m_clock; }
+
+    // Scope management; throws std::invalid_argument naming what is wrong.
+    ScopeId addScope(ScopeId parent, std::string name, const std::vector<LimitSpec>& limits = {});
+    void setLimits(ScopeId scope, const std::vector<LimitSpec>& limits);
+    void removeScope(ScopeId scope);
+    std::optional<ScopeId> findScope(ScopeId parent, std::string_view name) const;
+    Path pathTo(ScopeId leaf) const;
+
+    // Non-blocking. Admit reserves `cost` on every dimension of every scope of
+    // the path (dropping the Decision refunds it); Wait and Never reserve
+    // nothing. Waiters queued in acquire()
+    // keep their place: a request that would overtake one on a shared scope
+    // is told to wait.
+    [[nodiscard]] Decision tryAcquire(const Path& path, const Cost& cost);
+    [[nodiscard]] Decision tryAcquireAt(const Path& path, const Cost& cost, TimePoint now);
+    // The same question without reserving anything.
+    Check check(const Path& path, const Cost& cost) const;
+
+    // Blocks until the request is admitted, can never be, the deadline
+    // passes or stop is requested. Higher priority first; FIFO among equals,
+    // so a large request is not starved by a stream of small ones sharing its
+    // binding scope.
+    [[nodiscard]] Acquisition acquire(const Path& path, const Cost& cost,
+                        std::optional<TimePoint> deadline = std::nullopt,
+                        std::stop_token stop = {}, int priority = 0);
+
+    // Settles a reservation to what the request really used and releases its
+    // concurrency weight. Wakes waiters that may now fit.
+    void settle(Reservation&& reservation, const Cost& actual);
+    void cancel(Reservation&& reservation);
+
+    // Feeds the provider's view of one of its buckets (rate-limit headers).
+    bool correct(ScopeId scope, Measure measure, const ProviderView& view);
+
+    ScopeState snapshot(ScopeId scope) const;
+    std::vector<ScopeState> snapshotAll() const;
+    // Requests queued in acquire() right now.
+    std::size_t waiting() const;
+    // Threads asleep in acquire() that nothing has woken since they fell
+    // asleep. Equal to waiting() only when every waiter has seen the latest
+    // event, which lets a test drive a manual clock without racing them.
+    std::size_t parked() const;
+
+private:
+    struct Waiter;
+    bool runPass(TimePoint now);  // true when it served any waiter
+    static Decision toDecision(const Check& c);
+    const Waiter* blockerFor(const Path& path) const;
+    void wakeWaiters();
+    void notifyAllLocked();
+
+    Clock& m_clock;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    Ledger m_ledger;
+    std::list<Waiter*> m_waiters;  // in service order
+    std::uint64_t m_nextSeq = 0;
+    std::uint64_t m_wakeGeneration = 0;
+    std::size_t m_parked = 0;
+    ClockSubscription m_clockSubscription;
+};
+
+}  // namespace sluice

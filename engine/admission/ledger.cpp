@@ -1,0 +1,619 @@
+#include "admission/ledger.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <stdexcept>
+
+namespace sluice {
+
+namespace {
+
+__extension__ typedef __int128 i128;
+
+std::int64_t nanos(TimePoint t) noexcept
+{
+    return t.time_since_epoch().count();
+}
+
+TimePoint fromNanos(std::int64_t ns) noexcept
+{
+    return TimePoint(Duration(ns));
+}
+
+// Smallest integer >= a / b for b > 0.
+i128 ceilDiv(i128 a, i128 b) noexcept
+{
+    const i128 q = a / b;
+    return (a % b != 0 && a > 0) ? q + 1 : q;
+}
+
+i128 floorDiv(i128 a, i128 b) noexcept
+{
+    const i128 q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+std::int64_t clampToInt64(i128 v) noexcept
+{
+    constexpr i128 hi = std::numeric_limits<std::int64_t>::max();
+    constexpr i128 lo = std::numeric_limits<std::int64_t>::min();
+    return static_cast<std::int64_t>(std::clamp(v, lo, hi));
+}
+
+}  // namespace
+
+struct Ledger::Dimension {
+    enum class Kind : std::uint8_t { Rolling, Fixed, Concurrency };
+
+    // Hot fields first: the admission path reads only these.
+    // Rolling: theoretical arrival time, in ns × limit. Scaled time makes one
+    // unit cost exactly `unit` (the period in ns) whatever the limit.
+    i128 tat = 0;
+    i128 tau = 0;            // capacity × unit: the most debt the bucket holds
+    std::int64_t unit = 0;   // period in ns
+    std::int64_t limit = 0;  // spec.limit
+    std::int64_t cap = 0;    // spec.capacity()
+    Kind kind = Kind::Rolling;
+    std::uint8_t measure = 0;
+    std::int16_t index = 0;  // position in the scope's LimitSpec list
+    // The configuration epoch this dimension was created in: holds taken
+    // before it never debited it.
+    std::uint64_t bornEpoch = 0;
+    LimitSpec spec{};
+    // Fixed: usage in the window with this index.
+    std::int64_t window = 0;
+    std::int64_t used = 0;
+    // Concurrency: weight in flight.
+    std::int64_t inFlight = 0;
+
+    bool rolling() const noexcept { return kind == Kind::Rolling; }
+    i128 scaledNow(TimePoint now) const noexcept { return i128{nanos(now)} * limit; }
+    // Debt (scaled) outstanding at `now`; zero when the bucket is full.
+    i128 debt(TimePoint now) const noexcept { return std::max<i128>(tat - scaledNow(now), 0); }
+};
+
+struct Ledger::Scope {
+    ScopeId id = kNoScope;
+    ScopeId parent = kNoScope;
+    int depth = 0;
+    bool removed = false;
+    std::string name;
+    // Rolling dimensions first ([0, rolling)), so the admission loop runs
+    // over them without branching on kind; Dimension::index keeps the order
+    // the limits were given in.
+    std::array<Dimension, kMaxDimensions> dims{};
+    int count = 0;
+    int rolling = 0;
+};
+
+Ledger::Ledger(Duration wallMinusSteady) : m_wallMinusSteady(wallMinusSteady)
+{
+    auto root = std::make_unique<Scope>();
+    root->id = 0;
+    root->depth = 1;
+    root->name = "global";
+    m_scopes.push_back(std::move(root));
+}
+
+Ledger::~Ledger() = default;
+
+Ledger::Scope& Ledger::scopeAt(ScopeId id)
+{
+    if (id >= m_scopes.size()) {
+        throw std::invalid_argument("unknown scope id " + std::to_string(id));
+    }
+    return *m_scopes[id];
+}
+
+const Ledger::Scope& Ledger::scopeAt(ScopeId id) const
+{
+    if (id >= m_scopes.size()) {
+        throw std::invalid_argument("unknown scope id " + std::to_string(id));
+    }
+    return *m_scopes[id];
+}
+
+ScopeId Ledger::addScope(ScopeId parent, std::string name, const std::vector<LimitSpec>& limits,
+                         TimePoint now)
+{
+    const Scope& p = scopeAt(parent);
+    if (p.removed) {
+        throw std::invalid_argument("scope '" + p.name + "' was removed");
+    }
+    if (p.depth >= Path::kMaxDepth) {
+        throw std::invalid_argument("scope '" + name + "': deeper than " +
+                                    std::to_string(Path::kMaxDepth) + " levels");
+    }
+    if (findScope(parent, name)) {
+        throw std::invalid_argument("scope '" + name + "' already exists under '" + p.name + "'");
+    }
+    auto scope = std::make_unique<Scope>();
+    scope->id = static_cast<ScopeId>(m_scopes.size());
+    scope->parent = parent;
+    scope->depth = p.depth + 1;
+    scope->name = std::move(name);
+    buildDimensions(*scope, limits, now);
+    m_scopes.push_back(std::move(scope));
+    return m_scopes.back()->id;
+}
+
+void Ledger::buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits, TimePoint now)
+{
+    if (limits.size() > static_cast<std::size_t>(kMaxDimensions)) {
+        throw std::invalid_argument("scope '" + scope.name + "': at most " +
+                                    std::to_string(kMaxDimensions) + " limits");
+    }
+    for (std::size_t i = 0; i < limits.size(); ++i) {
+        if (auto problem = limits[i].validate(); !problem.empty()) {
+            throw std::invalid_argument("scope '" + scope.name + "', limit " + std::to_string(i) +
+                                        " (" + std::string(measureName(limits[i].measure)) +
+                                        "): " + problem);
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (limits[j].sameDimensionAs(limits[i]) && limits[j].period == limits[i].period) {
+                throw std::invalid_argument("scope '" + scope.name + "', limit " +
+                                            std::to_string(i) + ": duplicates limit " +
+                                            std::to_string(j));
+            }
+        }
+    }
+
+    // Match each new spec to an old dimension: the same period first, then
+    // the same measure and window, so usage follows the dimension it belongs to.
+    std::array<Dimension, kMaxDimensions> old = scope.dims;
+    std::array<bool, kMaxDimensions> taken{};
+    std::array<int, kMaxDimensions> match{};
+    match.fill(-1);
+    for (int pass = 0; pass < 2; ++pass) {
+        for (std::size_t i = 0; i < limits.size(); ++i) {
+            if (match[i] >= 0) {
+                continue;
+            }
+            for (int j = 0; j < scope.count; ++j) {
+                const auto uj = static_cast<std::size_t>(j);
+                if (!taken[uj] && old[uj].spec.sameDimensionAs(limits[i]) &&
+                    (pass == 1 || old[uj].spec.period == limits[i].period)) {
+                    match[i] = j;
+                    taken[uj] = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    const std::uint64_t epoch = ++m_epoch;
+    for (std::size_t i = 0; i < limits.size(); ++i) {
+        Dimension d;
+        d.spec = limits[i];
+        d.kind = d.spec.measure == Measure::Concurrency ? Dimension::Kind::Concurrency
+                 : d.spec.window == Window::Fixed      ? Dimension::Kind::Fixed
+                                                       : Dimension::Kind::Rolling;
+        d.measure = static_cast<std::uint8_t>(d.spec.measure);
+        d.index = static_cast<std::int16_t>(i);
+        d.cap = d.spec.capacity();
+        d.limit = d.spec.limit;
+        d.unit = d.spec.period.count();
+        d.tau = i128{d.spec.capacity()} * d.unit;
+        d.bornEpoch = epoch;
+        d.tat = d.scaledNow(now);
+        d.window = windowIndex(d.spec, now);
+        if (match[i] >= 0) {
+            const Dimension& o = old[static_cast<std::size_t>(match[i])];
+            d.bornEpoch = o.bornEpoch;
+            d.inFlight = o.inFlight;
+            if (d.rolling()) {
+                // Debt is (units used) × period, whatever the limit: carry the
+                // units, re-expressed in the new period, rounding against us.
+                const i128 oldDebt = o.debt(now);
+                const i128 newDebt = o.unit == d.unit ? oldDebt : ceilDiv(oldDebt * d.unit, o.unit);
+                d.tat = d.scaledNow(now) + newDebt;
+            } else if (d.spec.measure != Measure::Concurrency) {
+                d.used = o.window == windowIndex(o.spec, now) ? o.used : 0;
+            }
+        }
+        scope.dims[i] = d;
+    }
+    for (std::size_t i = limits.size(); i < scope.dims.size(); ++i) {
+        scope.dims[i] = Dimension{};
+    }
+    scope.count = static_cast<int>(limits.size());
+    const auto end = scope.dims.begin() + scope.count;
+    const auto firstOther =
+        std::stable_partition(scope.dims.begin(), end, [](const Dimension& d) { return d.rolling(); });
+    scope.rolling = static_cast<int>(firstOther - scope.dims.begin());
+}
+
+void Ledger::setLimits(ScopeId id, const std::vector<LimitSpec>& limits, TimePoint now)
+{
+    Scope& scope = scopeAt(id);
+    if (scope.removed) {
+        throw std::invalid_argument("scope '" + scope.name + "' was removed");
+    }
+    buildDimensions(scope, limits, now);
+}
+
+void Ledger::removeScope(ScopeId id)
+{
+    if (id == root()) {
+        throw std::invalid_argument("the global scope cannot be removed");
+    }
+    scopeAt(id).removed = true;
+    for (ScopeId child : children(id)) {
+        removeScope(child);
+    }
+}
+
+std::optional<ScopeId> Ledger::findScope(ScopeId parent, std::string_view name) const
+{
+    for (const auto& s : m_scopes) {
+        if (s->parent == parent && !s->removed && s->name == name) {
+            return s->id;
+        }
+    }
+    return std::nullopt;
+}
+
+std::vector<ScopeId> Ledger::children(ScopeId id) const
+{
+    std::vector<ScopeId> out;
+    for (const auto& s : m_scopes) {
+        if (s->parent == id && !s->removed) {
+            out.push_back(s->id);
+        }
+    }
+    return out;
+}
+
+Path Ledger::pathTo(ScopeId leaf) const
+{
+    Path path;
+    const Scope* s = &scopeAt(leaf);
+    path.depth = s->depth;
+    for (int i = s->depth - 1; i >= 0; --i) {
+        path.scopes[static_cast<std::size_t>(i)] = s->id;
+        if (s->parent != kNoScope) {
+            s = m_scopes[s->parent].get();
+        }
+    }
+    return path;
+}
+
+std::int64_t Ledger::windowIndex(const LimitSpec& spec, TimePoint t) const noexcept
+{
+    if (spec.window != Window::Fixed || spec.period <= Duration::zero()) {
+        return 0;
+    }
+    const i128 local = i128{nanos(t)} + m_wallMinusSteady.count() + spec.utcOffset.count();
+    return static_cast<std::int64_t>(floorDiv(local, spec.period.count()));
+}
+
+TimePoint Ledger::windowStart(const LimitSpec& spec, std::int64_t index) const noexcept
+{
+    const i128 wall = i128{index} * spec.period.count() - spec.utcOffset.count();
+    return fromNanos(clampToInt64(wall - m_wallMinusSteady.count()));
+}
+
+// What the dimensions of a path have said so far. Bindings are kept as
+// pointers while scanning and copied out once, at the end.
+struct Ledger::Verdicts {
+    struct Ref {
+        const Dimension* dim = nullptr;
+        ScopeId scope = kNoScope;
+        int index = -1;
+
+        Binding binding() const
+        {
+            if (dim == nullptr) {
+                return {};
+            }
+            return Binding{scope, static_cast<std::int16_t>(index), dim->spec.measure, dim->spec.window,
+                           dim->spec.period};
+        }
+    };
+    bool never = false;
+    bool rateWaits = false;
+    bool concurrencyFull = false;
+    TimePoint latest{};
+    Ref neverRef;
+    Ref rateRef;
+    Ref concurrencyRef;
+
+    Check result() const
+    {
+        Check c;
+        if (never) {
+            c.verdict = Verdict::Never;
+            c.binding = neverRef.binding();
+        } else if (rateWaits || concurrencyFull) {
+            c.verdict = Verdict::Wait;
+            c.notBefore = latest;
+            c.waitsForRelease = concurrencyFull;
+            c.binding = rateWaits ? rateRef.binding() : concurrencyRef.binding();
+            c.releaseBinding = concurrencyRef.binding();
+        }
+        return c;
+    }
+};
+
+void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t amount,
+                      TimePoint now, Verdicts& acc) const
+{
+    if (amount <= 0) {
+        return;  // costs nothing here, so it cannot be refused here
+    }
+    if (amount > d.cap) {
+        acc.never = true;
+        acc.neverRef = {&d, scope, index};
+        return;
+    }
+    if (d.kind == Dimension::Kind::Concurrency) {
+        if (d.inFlight + amount > d.cap && !acc.concurrencyFull) {
+            acc.concurrencyFull = true;
+            acc.concurrencyRef = {&d, scope, index};
+        }
+        return;
+    }
+    TimePoint earliest;
+    if (d.kind == Dimension::Kind::Rolling) {
+        const i128 s = d.scaledNow(now);
+        const i128 newTat = std::max(d.tat, s) + i128{amount} * d.unit;
+        if (newTat - s <= d.tau) {
+            return;
+        }
+        // Refusal means tat > s; the bucket fits from the first scaled time
+        // s' with tat + amount × unit − s' ≤ tau, i.e. at ceil(deficit /
+        // limit) ns. That is later than the latest time found so far exactly
+        // when deficit > latest × limit, which spares the 128-bit division
+        // for every dimension that does not bind last.
+        const i128 deficit = newTat - d.tau;
+        if (acc.rateWaits && deficit <= i128{acc.latest.time_since_epoch().count()} * d.spec.limit) {
+            return;
+        }
+        earliest = fromNanos(clampToInt64(ceilDiv(deficit, d.spec.limit)));
+    } else {
+        const std::int64_t w = windowIndex(d.spec, now);
+        const std::int64_t used = w == d.window ? d.used : 0;
+        if (used + amount <= d.cap) {
+            return;
+        }
+        earliest = windowStart(d.spec, w + 1);
+    }
+    if (!acc.rateWaits || earliest > acc.latest) {
+        acc.rateWaits = true;
+        acc.latest = earliest;
+        acc.rateRef = {&d, scope, index};
+    }
+}
+
+Check Ledger::evaluatePath(const Path& path, const Amounts& amounts, TimePoint now) const
+{
+    Verdicts acc;
+    for (int i = 0; i < path.depth; ++i) {
+        const ScopeId id = path.scopes[static_cast<std::size_t>(i)];
+        const Scope& s = *m_scopes[id];
+        if (s.removed) {
+            Check gone;
+            gone.verdict = Verdict::Never;
+            gone.binding.scope = id;
+            return gone;
+        }
+        for (int k = 0; k < s.count; ++k) {
+            const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+            evaluate(d, id, d.index, amounts[d.measure], now, acc);
+            if (acc.never) {
+                return acc.result();
+            }
+        }
+    }
+    return acc.result();
+}
+
+Ledger::Amounts Ledger::amountsOf(const Cost& cost) noexcept
+{
+    static_assert(static_cast<int>(Measure::Concurrency) == 0 && static_cast<int>(Measure::SpendMicroUsd) == 5);
+    return Amounts{cost.weight, cost.requests, cost.inputTokens, cost.outputTokens,
+                   cost.inputTokens + cost.outputTokens, cost.spendMicroUsd};
+}
+
+Check Ledger::check(const Path& path, const Cost& cost, TimePoint now) const
+{
+    return evaluatePath(path, amountsOf(cost), now);
+}
+
+// One pass that both checks and computes each dimension's new state; the
+// new states are written only once every dimension has admitted. On the
+// first refusal it hands over to evaluatePath for the exact answer.
+Check Ledger::admit(const Path& path, const Cost& cost, TimePoint now, Hold& hold)
+{
+    struct PendingRate {
+        Dimension* dim;
+        i128 tat;
+    };
+    struct PendingOther {
+        Dimension* dim;
+        std::int64_t window;
+        std::int64_t used;
+    };
+    constexpr auto kMax = static_cast<std::size_t>(Path::kMaxDepth * kMaxDimensions);
+    std::array<PendingRate, kMax> rates;
+    std::array<PendingOther, kMax> others;
+    std::size_t nRates = 0;
+    std::size_t nOthers = 0;
+    const Amounts amounts = amountsOf(cost);
+    for (int i = 0; i < path.depth; ++i) {
+        Scope& s = *m_scopes[path.scopes[static_cast<std::size_t>(i)]];
+        if (s.removed) {
+            return evaluatePath(path, amounts, now);
+        }
+        for (int k = 0; k < s.rolling; ++k) {
+            Dimension& d = s.dims[static_cast<std::size_t>(k)];
+            const std::int64_t amount = amounts[d.measure];
+            if (amount <= 0) {
+                continue;
+            }
+            const i128 sNow = d.scaledNow(now);
+            const i128 newTat = std::max(d.tat, sNow) + i128{amount} * d.unit;
+            if (newTat - sNow > d.tau) {
+                return evaluatePath(path, amounts, now);
+            }
+            rates[nRates++] = PendingRate{&d, newTat};
+        }
+        for (int k = s.rolling; k < s.count; ++k) {
+            Dimension& d = s.dims[static_cast<std::size_t>(k)];
+            const std::int64_t amount = amounts[d.measure];
+            if (amount <= 0) {
+                continue;
+            }
+            if (d.kind == Dimension::Kind::Concurrency) {
+                if (d.inFlight + amount > d.cap) {
+                    return evaluatePath(path, amounts, now);
+                }
+                others[nOthers++] = PendingOther{&d, 0, d.inFlight + amount};
+                continue;
+            }
+            const std::int64_t w = windowIndex(d.spec, now);
+            const std::int64_t used = (w == d.window ? d.used : 0) + amount;
+            if (used > d.cap) {
+                return evaluatePath(path, amounts, now);
+            }
+            others[nOthers++] = PendingOther{&d, w, used};
+        }
+    }
+    for (std::size_t i = 0; i < nRates; ++i) {
+        rates[i].dim->tat = rates[i].tat;
+    }
+    for (std::size_t i = 0; i < nOthers; ++i) {
+        Dimension& d = *others[i].dim;
+        if (d.kind == Dimension::Kind::Concurrency) {
+            d.inFlight = others[i].used;
+        } else {
+            d.window = others[i].window;
+            d.used = others[i].used;
+        }
+    }
+    hold.path = path;
+    hold.cost = cost;
+    hold.epoch = m_epoch;
+    hold.at = now;
+    return Check{};
+}
+
+void Ledger::adjust(Dimension& d, std::int64_t reserved, std::int64_t actual, const Hold& hold,
+                    TimePoint now)
+{
+    const bool sawHold = d.bornEpoch <= hold.epoch;
+    if (d.spec.measure == Measure::Concurrency) {
+        if (sawHold) {
+            d.inFlight = std::max<std::int64_t>(d.inFlight - reserved, 0);
+        }
+        return;
+    }
+    const std::int64_t delta = sawHold ? actual - reserved : actual;
+    if (delta == 0) {
+        return;
+    }
+    if (d.rolling()) {
+        const i128 s = d.scaledNow(now);
+        // A refund never fills the bucket past full; an extra debit may push
+        // it past its capacity, and then it binds until that drains.
+        d.tat = delta > 0 ? std::max(d.tat, s) + i128{delta} * d.unit
+                          : std::max(d.tat + i128{delta} * d.unit, s);
+        return;
+    }
+    const std::int64_t w = windowIndex(d.spec, now);
+    if (sawHold && windowIndex(d.spec, hold.at) != w) {
+        return;  // the window the hold was counted in is over
+    }
+    if (w != d.window) {
+        d.window = w;
+        d.used = 0;
+    }
+    d.used = std::max<std::int64_t>(d.used + delta, 0);
+}
+
+void Ledger::settle(const Hold& hold, const Cost& actual, TimePoint now)
+{
+    for (int i = 0; i < hold.path.depth; ++i) {
+        const ScopeId id = hold.path.scopes[static_cast<std::size_t>(i)];
+        if (id >= m_scopes.size()) {
+            continue;
+        }
+        Scope& s = *m_scopes[id];
+        for (int k = 0; k < s.count; ++k) {
+            Dimension& d = s.dims[static_cast<std::size_t>(k)];
+            adjust(d, hold.cost.amount(d.spec.measure), actual.amount(d.spec.measure), hold, now);
+        }
+    }
+}
+
+void Ledger::cancel(const Hold& hold, TimePoint now)
+{
+    settle(hold, Cost{0, 0, 0, 0, 0}, now);
+}
+
+bool Ledger::correct(ScopeId id, Measure measure, const ProviderView& view, TimePoint now)
+{
+    Scope& scope = scopeAt(id);
+    Dimension* target = nullptr;
+    for (int k = 0; k < scope.count; ++k) {
+        Dimension& d = scope.dims[static_cast<std::size_t>(k)];
+        if (d.rolling() && d.spec.measure == measure && d.spec.limit > 0) {
+            // Providers' headers describe their per-minute bucket.
+            if (target == nullptr || d.spec.period == std::chrono::minutes(1)) {
+                target = &d;
+            }
+        }
+    }
+    if (target == nullptr) {
+        return false;
+    }
+    Dimension& d = *target;
+    i128 providerDebt = 0;
+    if (view.remaining) {
+        const std::int64_t cap = view.limit.value_or(d.spec.capacity());
+        const std::int64_t used = std::max<std::int64_t>(cap - *view.remaining, 0);
+        providerDebt = i128{used} * d.unit;
+    }
+    if (view.timeToFull && *view.timeToFull > Duration::zero()) {
+        providerDebt = std::max(providerDebt, i128{view.timeToFull->count()} * d.spec.limit);
+    }
+    const i128 floor = d.scaledNow(now) + providerDebt;
+    if (floor <= d.tat) {
+        return false;
+    }
+    d.tat = floor;
+    return true;
+}
+
+ScopeState Ledger::snapshot(ScopeId id, TimePoint now) const
+{
+    const Scope& s = scopeAt(id);
+    ScopeState out;
+    out.id = s.id;
+    out.parent = s.parent;
+    out.name = s.name;
+    out.removed = s.removed;
+    out.dimensions.resize(static_cast<std::size_t>(s.count));
+    for (int k = 0; k < s.count; ++k) {
+        const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+        DimensionState& ds = out.dimensions[static_cast<std::size_t>(d.index)];
+        ds.spec = d.spec;
+        if (d.spec.measure == Measure::Concurrency) {
+            ds.used = d.inFlight;
+        } else if (d.rolling()) {
+            const i128 debt = d.debt(now);
+            ds.used = d.unit > 0 ? clampToInt64(ceilDiv(debt, d.unit)) : 0;
+            ds.timeToFull = d.spec.limit > 0 ? Duration(clampToInt64(ceilDiv(debt, d.spec.limit)))
+                                             : Duration::zero();
+        } else {
+            const std::int64_t w = windowIndex(d.spec, now);
+            ds.used = w == d.window ? d.used : 0;
+            ds.timeToFull = ds.used > 0 ? windowStart(d.spec, w + 1) - now : Duration::zero();
+        }
+        ds.available = std::max<std::int64_t>(d.spec.capacity() - ds.used, 0);
+    }
+    return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,158 @@
+// Ledger: the usage state of every limit in a tree of scopes, and the
+// arithmetic that admits, settles and corrects against it.
+//
+// Rate dimensions use GCRA (the "virtual scheduling" form of a token bucket):
+// each keeps one number, the theoretical arrival time (TAT), in scaled
+// integer time (nanoseconds × limit), so refill is continuous and exact and
+// earliest-time answers carry no rounding error.
+//
+// Thread-safety: none. Admission owns one ledger and serialises access to it;
+// a shared (Redis) ledger later implements the same operations in a script.
+#pragma once
+
+#include "admission/limits.h"
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+enum class Verdict : std::uint8_t {
+    Admit,  // fits now
+    Wait,   // fits later: at notBefore, or after a release (concurrency)
+    Never   // exceeds a dimension's whole capacity, or a scope was removed
+};
+
+// The dimension that decided a verdict: which scope, which of its limits
+// (index into its LimitSpec list), and what that limit counts. Small, so a
+// decision stays cheap to return. dimension == -1 with Verdict::Never means
+// the scope itself was removed.
+struct Binding {
+    ScopeId scope = kNoScope;
+    std::int16_t dimension = -1;
+    Measure measure = Measure::Requests;
+    Window window = Window::Rolling;
+    Duration period{};
+};
+
+struct Check {
+    Verdict verdict = Verdict::Admit;
+    // Wait: the earliest time at which every rate dimension on the path fits.
+    // When waitsForRelease is set it is only a lower bound.
+    TimePoint notBefore{};
+    // Wait: a concurrency dimension is full; only a release can make room.
+    bool waitsForRelease = false;
+    // The dimension that decided: for Wait, the rate dimension that fits
+    // last, or the full concurrency dimension when no rate dimension waits.
+    Binding binding{};
+    // Wait with waitsForRelease: the full concurrency dimension.
+    Binding releaseBinding{};
+};
+
+// A debit recorded against the ledger by admit(): what settle() and cancel()
+// need to undo or correct it.
+struct Hold {
+    Path path{};
+    Cost cost{};
+    std::uint64_t epoch = 0;  // ledger configuration epoch at admission
+    TimePoint at{};
+};
+
+// What a provider reports about one of its buckets (rate-limit headers).
+struct ProviderView {
+    std::optional<std::int64_t> limit;      // the provider's capacity
+    std::optional<std::int64_t> remaining;  // units left now
+    std::optional<Duration> timeToFull;     // until the bucket is full again
+};
+
+struct DimensionState {
+    LimitSpec spec{};
+    std::int64_t used = 0;       // units counted now (in flight, for concurrency)
+    std::int64_t available = 0;  // capacity - used, never negative
+    Duration timeToFull{};       // until used drains to zero (rate dimensions)
+};
+
+struct ScopeState {
+    ScopeId id = kNoScope;
+    ScopeId parent = kNoScope;
+    std::string name;
+    bool removed = false;
+    std::vector<DimensionState> dimensions;
+};
+
+class Ledger {
+public:
+    static constexpr int kMaxDimensions = 8;
+
+    // wallMinusSteady maps monotonic time onto the calendar for fixed
+    // (per-day) windows.
+    explicit Ledger(Duration wallMinusSteady = Duration::zero());
+    ~Ledger();
+    Ledger(const Ledger&) = delete;
+    Ledger& operator=(const Ledger&) = delete;
+
+    static constexpr ScopeId root() noexcept { return 0; }
+
+    // Throws std::invalid_argument naming the problem (bad spec, too deep,
+    // duplicate name under the same parent, too many dimensions).
+    ScopeId addScope(ScopeId parent, std::string name, const std::vector<LimitSpec>& limits,
+                     TimePoint now);
+    // Replaces a scope's limits without forgetting usage already counted:
+    // a dimension that stays (same measure and window) keeps its usage, so a
+    // lower limit binds at once and a higher one grants no phantom credit.
+    void setLimits(ScopeId scope, const std::vector<LimitSpec>& limits, TimePoint now);
+    // The scope and everything below it admit nothing more; holds against it
+    // settle harmlessly.
+    void removeScope(ScopeId scope);
+
+    std::optional<ScopeId> findScope(ScopeId parent, std::string_view name) const;
+    Path pathTo(ScopeId leaf) const;
+    std::size_t scopeCount() const noexcept { return m_scopes.size(); }
+
+    // Would the request fit now? Changes nothing.
+    Check check(const Path& path, const Cost& cost, TimePoint now) const;
+    // All or nothing: debits every dimension of every scope on the path when
+    // all of them admit, and nothing otherwise.
+    Check admit(const Path& path, const Cost& cost, TimePoint now, Hold& hold);
+    // Corrects a hold to what the request really used (refund or extra
+    // debit) and releases its concurrency weight.
+    void settle(const Hold& hold, const Cost& actual, TimePoint now);
+    // A request abandoned before it was sent: refunded in full.
+    void cancel(const Hold& hold, TimePoint now);
+
+    // Tightens the scope's rolling dimension for `measure` to the provider's
+    // view when the provider has counted more than we have. Never loosens:
+    // the provider has not yet seen requests still in flight. Returns whether
+    // anything changed.
+    bool correct(ScopeId scope, Measure measure, const ProviderView& view, TimePoint now);
+
+    ScopeState snapshot(ScopeId scope, TimePoint now) const;
+    std::vector<ScopeId> children(ScopeId scope) const;
+
+private:
+    struct Dimension;
+    struct Scope;
+
+    Scope& scopeAt(ScopeId id);
+    const Scope& scopeAt(ScopeId id) const;
+    std::int64_t windowIndex(const LimitSpec& spec, TimePoint t) const noexcept;
+    TimePoint windowStart(const LimitSpec& spec, std::int64_t index) const noexcept;
+    struct Verdicts;
+    using Amounts = std::array<std::int64_t, kMeasureCount>;
+    static Amounts amountsOf(const Cost& cost) noexcept;
+    void evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t amount, TimePoint now,
+                  Verdicts& acc) const;
+    Check evaluatePath(const Path& path, const Amounts& amounts, TimePoint now) const;
+    void adjust(Dimension& d, std::int64_t reserved, std::int64_t actual, const Hold& hold,
+                TimePoint now);
+    void buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits, TimePoint now);
+
+    Duration m_wallMinusSteady;
+    std::uint64_t m_epoch = 1;
+    std::vector<std::unique_ptr<Scope>> m_scopes;
+};
+
+}  // namespace sluice

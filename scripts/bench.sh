@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs the benchmark programs. Figures and their interpretation live in
+# docs/benchmarks.md; rerun this to reproduce them on your machine.
+set -euo pipefail
+build_dir=${1:-build/release}
+"$build_dir/bench/bench_admission" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true

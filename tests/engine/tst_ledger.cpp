@@ -1,0 +1,392 @@
+// Table-driven tests of the admission arithmetic: exact earliest times,
+// never-fits, settle refunds and debits, limit changes, all-or-nothing
+// across scopes, provider corrections.
+#include "admission/ledger.h"
+
+#include <QtTest>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TimePoint kT0 = TimePoint(Duration(1'000'000'000'000));
+
+Cost tokens(std::int64_t in, std::int64_t out = 0)
+{
+    Cost c;
+    c.inputTokens = in;
+    c.outputTokens = out;
+    return c;
+}
+
+Cost requestOnly()
+{
+    return Cost{1, 0, 0, 0, 0};
+}
+
+struct Fixture {
+    Ledger ledger{Duration::zero()};
+    ScopeId leaf = Ledger::root();
+
+    explicit Fixture(const std::vector<LimitSpec>& limits)
+    {
+        leaf = ledger.addScope(Ledger::root(), "scope", limits, kT0);
+    }
+    Path path() const { return ledger.pathTo(leaf); }
+    Check admit(const Cost& c, TimePoint t)
+    {
+        Hold h;
+        return ledger.admit(path(), c, t, h);
+    }
+    Hold hold(const Cost& c, TimePoint t)
+    {
+        Hold h;
+        const Check r = ledger.admit(path(), c, t, h);
+        if (r.verdict != Verdict::Admit) {
+            qFatal("fixture: expected admission");
+        }
+        return h;
+    }
+    std::int64_t used(int dim, TimePoint t) const
+    {
+        return ledger.snapshot(leaf, t).dimensions.at(static_cast<std::size_t>(dim)).used;
+    }
+};
+
+}  // namespace
+
+class TestLedger : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void earliestTime_data();
+    void earliestTime();
+    void neverFits_data();
+    void neverFits();
+    void settle_data();
+    void settle();
+    void cancelRefundsInFull();
+    void limitChange_data();
+    void limitChange();
+    void allOrNothingAcrossScopes();
+    void bindingNamesScopeAndDimension();
+    void concurrencyReleasedOnSettleAndCancel();
+    void fixedWindowResetsAtBoundary();
+    void providerCorrectionTightensOnly();
+    void removedScopeNeverAdmits();
+    void badSpecsAreRejectedWithTheField();
+};
+
+// Admit `prior` units at t0 in `prior/chunk` requests, then ask for `ask`
+// units at t0 + askAfter: the answer must be exactly t0 + expected.
+void TestLedger::earliestTime_data()
+{
+    QTest::addColumn<int>("measure");
+    QTest::addColumn<qint64>("limit");
+    QTest::addColumn<qint64>("burst");
+    QTest::addColumn<qint64>("prior");
+    QTest::addColumn<qint64>("ask");
+    QTest::addColumn<qint64>("askAfterMs");
+    QTest::addColumn<qint64>("expectedNs");  // -1: admitted
+
+    const int req = static_cast<int>(Measure::Requests);
+    const int in = static_cast<int>(Measure::InputTokens);
+    QTest::newRow("60 rpm burst 1: second request one second later")
+        << req << qint64(60) << qint64(1) << qint64(1) << qint64(1) << qint64(0) << qint64(1'000'000'000);
+    QTest::newRow("60 rpm full burst: 61st request one second later")
+        << req << qint64(60) << qint64(0) << qint64(60) << qint64(1) << qint64(0) << qint64(1'000'000'000);
+    QTest::newRow("60 rpm, half a second later, still waits to 1s")
+        << req << qint64(60) << qint64(1) << qint64(1) << qint64(1) << qint64(500) << qint64(1'000'000'000);
+    QTest::newRow("7 per minute: interval rounds up to the next ns")
+        << req << qint64(7) << qint64(0) << qint64(7) << qint64(1) << qint64(0) << qint64(8'571'428'572);
+    QTest::newRow("1000 tpm full, 500 more after 10s: at 30s")
+        << in << qint64(1000) << qint64(0) << qint64(1000) << qint64(500) << qint64(10'000) << qint64(30'000'000'000);
+    QTest::newRow("1000 tpm full, 500 more after 30s: admitted")
+        << in << qint64(1000) << qint64(0) << qint64(1000) << qint64(500) << qint64(30'000) << qint64(-1);
+    QTest::newRow("1000 tpm half used: 500 fits now")
+        << in << qint64(1000) << qint64(0) << qint64(500) << qint64(500) << qint64(0) << qint64(-1);
+    QTest::newRow("600 rpm as 10/s: 11th in the same instant waits 100ms")
+        << req << qint64(600) << qint64(10) << qint64(10) << qint64(1) << qint64(0) << qint64(100'000'000);
+}
+
+void TestLedger::earliestTime()
+{
+    QFETCH(int, measure);
+    QFETCH(qint64, limit);
+    QFETCH(qint64, burst);
+    QFETCH(qint64, prior);
+    QFETCH(qint64, ask);
+    QFETCH(qint64, askAfterMs);
+    QFETCH(qint64, expectedNs);
+
+    const auto m = static_cast<Measure>(measure);
+    Fixture f({perMinute(m, limit, burst)});
+    const bool perRequest = m == Measure::Requests;
+    for (qint64 i = 0; i < (perRequest ? prior : 1); ++i) {
+        Cost c = perRequest ? requestOnly() : tokens(prior);
+        QCOMPARE(f.admit(c, kT0).verdict, Verdict::Admit);
+    }
+    const Cost askCost = perRequest ? Cost{ask, 0, 0, 0, 1} : tokens(ask);
+    const TimePoint at = kT0 + std::chrono::milliseconds(askAfterMs);
+    const Check c = f.ledger.check(f.path(), askCost, at);
+    if (expectedNs < 0) {
+        QCOMPARE(c.verdict, Verdict::Admit);
+        return;
+    }
+    QCOMPARE(c.verdict, Verdict::Wait);
+    QVERIFY(!c.waitsForRelease);
+    QCOMPARE((c.notBefore - kT0).count(), expectedNs);
+    // Exact: one nanosecond earlier still waits, at the answer it fits.
+    QCOMPARE(f.ledger.check(f.path(), askCost, c.notBefore - 1ns).verdict, Verdict::Wait);
+    QCOMPARE(f.admit(askCost, c.notBefore).verdict, Verdict::Admit);
+}
+
+void TestLedger::neverFits_data()
+{
+    QTest::addColumn<LimitSpec>("spec");
+    QTest::addColumn<qint64>("amount");
+    QTest::addColumn<bool>("never");
+
+    QTest::newRow("tpm: one over the whole bucket") << perMinute(Measure::TotalTokens, 1000) << qint64(1001) << true;
+    QTest::newRow("tpm: exactly the bucket fits") << perMinute(Measure::TotalTokens, 1000) << qint64(1000) << false;
+    QTest::newRow("burst smaller than limit bounds one request")
+        << perMinute(Measure::TotalTokens, 6000, 100) << qint64(101) << true;
+    QTest::newRow("zero limit refuses any cost") << perMinute(Measure::TotalTokens, 0) << qint64(1) << true;
+    QTest::newRow("per-day budget") << perDay(Measure::TotalTokens, 5000) << qint64(5001) << true;
+}
+
+void TestLedger::neverFits()
+{
+    QFETCH(LimitSpec, spec);
+    QFETCH(qint64, amount);
+    QFETCH(bool, never);
+    Fixture f({spec});
+    const Check c = f.admit(tokens(amount), kT0);
+    QCOMPARE(c.verdict, never ? Verdict::Never : Verdict::Admit);
+    if (never) {
+        QCOMPARE(c.binding.scope, f.leaf);
+        QCOMPARE(c.binding.dimension, 0);
+        QCOMPARE(f.used(0, kT0), 0);  // a refusal leaves no debit
+    }
+}
+
+void TestLedger::settle_data()
+{
+    QTest::addColumn<qint64>("reserved");
+    QTest::addColumn<qint64>("actual");
+    QTest::addColumn<qint64>("settleAfterMs");
+    QTest::addColumn<qint64>("usedAfter");
+
+    // TPM 6000 = 100 tokens per second of refill.
+    QTest::newRow("refund at once") << qint64(800) << qint64(300) << qint64(0) << qint64(300);
+    QTest::newRow("extra debit at once") << qint64(300) << qint64(800) << qint64(0) << qint64(800);
+    QTest::newRow("refund after 2s drain") << qint64(800) << qint64(300) << qint64(2000) << qint64(100);
+    QTest::newRow("refund cannot overfill the bucket") << qint64(800) << qint64(100) << qint64(9000) << qint64(0);
+    QTest::newRow("extra debit after the bucket drained") << qint64(300) << qint64(800) << qint64(9000) << qint64(500);
+    QTest::newRow("debit past capacity is kept") << qint64(6000) << qint64(9000) << qint64(0) << qint64(9000);
+    QTest::newRow("exact estimate changes nothing") << qint64(500) << qint64(500) << qint64(1000) << qint64(400);
+}
+
+void TestLedger::settle()
+{
+    QFETCH(qint64, reserved);
+    QFETCH(qint64, actual);
+    QFETCH(qint64, settleAfterMs);
+    QFETCH(qint64, usedAfter);
+    Fixture f({perMinute(Measure::TotalTokens, 6000)});
+    const Hold h = f.hold(tokens(reserved), kT0);
+    const TimePoint at = kT0 + std::chrono::milliseconds(settleAfterMs);
+    f.ledger.settle(h, tokens(actual), at);
+    QCOMPARE(f.used(0, at), usedAfter);
+}
+
+void TestLedger::cancelRefundsInFull()
+{
+    Fixture f({perMinute(Measure::Requests, 10), perMinute(Measure::TotalTokens, 1000), concurrency(1)});
+    const Hold h = f.hold(Cost{1, 700, 200, 0, 1}, kT0);
+    QCOMPARE(f.used(0, kT0), 1);
+    QCOMPARE(f.used(1, kT0), 900);
+    QCOMPARE(f.used(2, kT0), 1);
+    f.ledger.cancel(h, kT0);
+    QCOMPARE(f.used(0, kT0), 0);
+    QCOMPARE(f.used(1, kT0), 0);
+    QCOMPARE(f.used(2, kT0), 0);
+}
+
+void TestLedger::limitChange_data()
+{
+    QTest::addColumn<qint64>("newLimit");
+    QTest::addColumn<qint64>("usedAfterChange");
+    QTest::addColumn<qint64>("available");
+    QTest::addColumn<qint64>("waitForOneNs");  // -1: one more token fits now
+
+    // 800 of 1000 used when the limit changes.
+    QTest::newRow("lowered below usage binds at once")
+        << qint64(500) << qint64(800) << qint64(0) << qint64(36'120'000'000);  // 301 tokens at 500/min
+    QTest::newRow("raised grants only the added capacity") << qint64(2000) << qint64(800) << qint64(1200) << qint64(-1);
+    QTest::newRow("unchanged keeps usage") << qint64(1000) << qint64(800) << qint64(200) << qint64(-1);
+}
+
+void TestLedger::limitChange()
+{
+    QFETCH(qint64, newLimit);
+    QFETCH(qint64, usedAfterChange);
+    QFETCH(qint64, available);
+    QFETCH(qint64, waitForOneNs);
+    Fixture f({perMinute(Measure::TotalTokens, 1000), perMinute(Measure::Requests, 100)});
+    f.hold(tokens(800), kT0);
+    f.ledger.setLimits(f.leaf, {perMinute(Measure::Requests, 100), perMinute(Measure::TotalTokens, newLimit)}, kT0);
+    const auto snap = f.ledger.snapshot(f.leaf, kT0);
+    QCOMPARE(snap.dimensions.at(1).used, usedAfterChange);
+    QCOMPARE(snap.dimensions.at(1).available, available);
+    QCOMPARE(snap.dimensions.at(0).used, 1);  // the request count carried over too
+    const Check c = f.ledger.check(f.path(), tokens(1), kT0);
+    if (waitForOneNs < 0) {
+        QCOMPARE(c.verdict, Verdict::Admit);
+        QCOMPARE(f.ledger.check(f.path(), tokens(available + 1), kT0).verdict, Verdict::Wait);
+    } else {
+        QCOMPARE(c.verdict, Verdict::Wait);
+        QCOMPARE((c.notBefore - kT0).count(), waitForOneNs);
+    }
+}
+
+void TestLedger::allOrNothingAcrossScopes()
+{
+    Ledger ledger;
+    const ScopeId provider = ledger.addScope(Ledger::root(), "openai", {perMinute(Measure::Requests, 2)}, kT0);
+    const ScopeId key = ledger.addScope(provider, "key-a", {perMinute(Measure::TotalTokens, 10'000)}, kT0);
+    const ScopeId model = ledger.addScope(key, "gpt-4o", {perMinute(Measure::TotalTokens, 1000), concurrency(5)}, kT0);
+    const Path path = ledger.pathTo(model);
+    QCOMPARE(path.depth, 4);
+
+    Hold h;
+    QCOMPARE(ledger.admit(path, tokens(100), kT0, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.admit(path, tokens(100), kT0, h).verdict, Verdict::Admit);
+    // The provider's RPM is exhausted: the key and model must not be debited.
+    const Check c = ledger.admit(path, tokens(100), kT0, h);
+    QCOMPARE(c.verdict, Verdict::Wait);
+    QCOMPARE(c.binding.scope, provider);
+    QCOMPARE(ledger.snapshot(key, kT0).dimensions.at(0).used, 200);
+    QCOMPARE(ledger.snapshot(model, kT0).dimensions.at(0).used, 200);
+    QCOMPARE(ledger.snapshot(model, kT0).dimensions.at(1).used, 2);
+
+    // Too large for the model: never, and nothing anywhere is debited.
+    const Check never = ledger.admit(path, tokens(1001), kT0 + 1min, h);
+    QCOMPARE(never.verdict, Verdict::Never);
+    QCOMPARE(never.binding.scope, model);
+    QCOMPARE(ledger.snapshot(provider, kT0 + 1min).dimensions.at(0).used, 0);
+}
+
+void TestLedger::bindingNamesScopeAndDimension()
+{
+    Ledger ledger;
+    const ScopeId key = ledger.addScope(Ledger::root(), "key", {perMinute(Measure::Requests, 1000)}, kT0);
+    const ScopeId model = ledger.addScope(
+        key, "m", {perMinute(Measure::Requests, 1000), perMinute(Measure::InputTokens, 600), perMinute(Measure::OutputTokens, 60)}, kT0);
+    const Path path = ledger.pathTo(model);
+    Hold h;
+    QCOMPARE(ledger.admit(path, tokens(600, 60), kT0, h).verdict, Verdict::Admit);
+    // Input refills 10/s, output 1/s: asking 10 of each binds on output (10 s).
+    const Check c = ledger.check(path, tokens(10, 10), kT0);
+    QCOMPARE(c.verdict, Verdict::Wait);
+    QCOMPARE(c.binding.scope, model);
+    QCOMPARE(c.binding.dimension, 2);
+    QCOMPARE(c.binding.measure, Measure::OutputTokens);
+    QCOMPARE((c.notBefore - kT0).count(), qint64(10'000'000'000));
+}
+
+void TestLedger::concurrencyReleasedOnSettleAndCancel()
+{
+    Fixture f({concurrency(2)});
+    const Hold a = f.hold(Cost{1, 0, 0, 0, 1}, kT0);
+    const Hold b = f.hold(Cost{1, 0, 0, 0, 1}, kT0);
+    Check c = f.ledger.check(f.path(), Cost{1, 0, 0, 0, 1}, kT0);
+    QCOMPARE(c.verdict, Verdict::Wait);
+    QVERIFY(c.waitsForRelease);
+    QCOMPARE(c.binding.measure, Measure::Concurrency);
+    f.ledger.settle(a, Cost{1, 0, 0, 0, 1}, kT0 + 1s);
+    QCOMPARE(f.ledger.check(f.path(), Cost{1, 0, 0, 0, 1}, kT0 + 1s).verdict, Verdict::Admit);
+    QCOMPARE(f.ledger.check(f.path(), Cost{1, 0, 0, 0, 2}, kT0 + 1s).verdict, Verdict::Wait);
+    f.ledger.cancel(b, kT0 + 1s);
+    QCOMPARE(f.ledger.check(f.path(), Cost{1, 0, 0, 0, 2}, kT0 + 1s).verdict, Verdict::Admit);
+    QCOMPARE(f.ledger.check(f.path(), Cost{1, 0, 0, 0, 3}, kT0 + 1s).verdict, Verdict::Never);
+}
+
+void TestLedger::fixedWindowResetsAtBoundary()
+{
+    // The ledger's steady time kT0 is 2026-01-01T10:00:00Z on the calendar.
+    const Duration wallMinusSteady =
+        Duration(1'767'225'600LL * 1'000'000'000LL) + 10h - kT0.time_since_epoch();
+    Ledger ledger(wallMinusSteady);
+    const ScopeId s = ledger.addScope(Ledger::root(), "day", {perDay(Measure::Requests, 3)}, kT0);
+    const Path path = ledger.pathTo(s);
+    Hold h;
+    for (int i = 0; i < 3; ++i) {
+        QCOMPARE(ledger.admit(path, requestOnly(), kT0, h).verdict, Verdict::Admit);
+    }
+    const Check c = ledger.check(path, requestOnly(), kT0);
+    QCOMPARE(c.verdict, Verdict::Wait);
+    QCOMPARE(c.notBefore - kT0, Duration(14h));  // next UTC midnight
+    QCOMPARE(ledger.admit(path, requestOnly(), kT0 + 14h, h).verdict, Verdict::Admit);
+
+    // With a -8h offset the day starts at 08:00Z: 22h after 10:00Z.
+    const ScopeId pacific = ledger.addScope(Ledger::root(), "pacific", {perDay(Measure::Requests, 1, -8h)}, kT0);
+    QCOMPARE(ledger.admit(ledger.pathTo(pacific), requestOnly(), kT0, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(pacific), requestOnly(), kT0).notBefore - kT0, Duration(22h));
+}
+
+void TestLedger::providerCorrectionTightensOnly()
+{
+    Fixture f({perMinute(Measure::TotalTokens, 60'000)});
+    f.hold(tokens(1000), kT0);
+    // Provider says 50,000 remain: it has counted 10,000.
+    QVERIFY(f.ledger.correct(f.leaf, Measure::TotalTokens, {60'000, 50'000, std::nullopt}, kT0));
+    QCOMPARE(f.used(0, kT0), 10'000);
+    // A looser view (it has not seen our in-flight work) changes nothing.
+    QVERIFY(!f.ledger.correct(f.leaf, Measure::TotalTokens, {60'000, 59'000, std::nullopt}, kT0));
+    QCOMPARE(f.used(0, kT0), 10'000);
+    // Time-to-full of 30 s at 1,000/s means 30,000 counted.
+    QVERIFY(f.ledger.correct(f.leaf, Measure::TotalTokens, {std::nullopt, std::nullopt, Duration(30s)}, kT0));
+    QCOMPARE(f.used(0, kT0), 30'000);
+    // No dimension for that measure: nothing to correct.
+    QVERIFY(!f.ledger.correct(f.leaf, Measure::Requests, {10, 0, std::nullopt}, kT0));
+}
+
+void TestLedger::removedScopeNeverAdmits()
+{
+    Ledger ledger;
+    const ScopeId key = ledger.addScope(Ledger::root(), "key", {}, kT0);
+    const ScopeId model = ledger.addScope(key, "m", {concurrency(1)}, kT0);
+    Hold h;
+    QCOMPARE(ledger.admit(ledger.pathTo(model), requestOnly(), kT0, h).verdict, Verdict::Admit);
+    const Path path = ledger.pathTo(model);
+    ledger.removeScope(key);
+    const Check c = ledger.check(path, requestOnly(), kT0);
+    QCOMPARE(c.verdict, Verdict::Never);
+    QCOMPARE(c.binding.dimension, -1);
+    ledger.settle(h, requestOnly(), kT0);  // harmless after removal
+    QVERIFY(!ledger.findScope(Ledger::root(), "key"));
+}
+
+void TestLedger::badSpecsAreRejectedWithTheField()
+{
+    Ledger ledger;
+    LimitSpec bad = perMinute(Measure::Requests, -1);
+    try {
+        ledger.addScope(Ledger::root(), "k", {bad}, kT0);
+        QFAIL("negative limit accepted");
+    } catch (const std::invalid_argument& e) {
+        QVERIFY2(QByteArray(e.what()).contains("limit: must not be negative"), e.what());
+    }
+    LimitSpec noPeriod = perMinute(Measure::Requests, 5);
+    noPeriod.period = Duration::zero();
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument, ledger.addScope(Ledger::root(), "k", {noPeriod}, kT0));
+    QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
+                             ledger.addScope(Ledger::root(), "k",
+                                             {perMinute(Measure::Requests, 5), perMinute(Measure::Requests, 6)}, kT0));
+    QCOMPARE(ledger.scopeCount(), std::size_t{1});
+}
+
+QTEST_APPLESS_MAIN(TestLedger)
+#include "tst_ledger.moc"
