@@ -43,6 +43,16 @@ public:
     // The key itself, for the one place that must send it (an HTTP header).
     std::string_view view() const noexcept { return m_value; }
 
+    // prefix + the key, built in place so no unwiped copy is left behind
+    // (for header lines such as "Authorization: Bearer …").
+    Secret prefixed(std::string_view prefix) const
+    {
+        Secret s;
+        s.m_value.reserve(prefix.size() + m_value.size());
+        s.m_value.append(prefix).append(m_value);
+        return s;
+    }
+
     // A short fingerprint that identifies the key without revealing any of it
     // (a hash, not a prefix or suffix of the key).
     std::string fingerprint() const;
