@@ -89,13 +89,24 @@ Durability durabilityOf(const benchmark::State& state)
     return state.range(1) == 0 ? Durability::Normal : Durability::Full;
 }
 
-void setLabel(benchmark::State& state)
+// Items are jobs: perIteration of them each iteration.
+void report(benchmark::State& state, std::size_t perIteration)
 {
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(perIteration));
     state.SetLabel(durabilityOf(state) == Durability::Normal ? "synchronous=NORMAL" : "synchronous=FULL");
 }
 
-// enqueueMany: one commit per batch of range(0) jobs.
-void BM_EnqueueMany(benchmark::State& state)
+// Batches of 1,000, 100 and 1 (one commit per item) with NORMAL; 1,000 and
+// 1 with FULL.
+void batchesAndModes(benchmark::internal::Benchmark* b)
+{
+    b->Args({1000, 0})->Args({100, 0})->Args({1, 0})->Args({1000, 1})->Args({1, 1});
+    b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+// enqueueMany: one commit per batch of range(0) jobs; a batch of 1 is the
+// ungrouped cost, one commit per job.
+void BM_Enqueue(benchmark::State& state)
 {
     Fixture f(durabilityOf(state));
     const auto batch = static_cast<std::size_t>(state.range(0));
@@ -105,29 +116,13 @@ void BM_EnqueueMany(benchmark::State& state)
         state.ResumeTiming();
         benchmark::DoNotOptimize(f.store->enqueueMany(jobs));
     }
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));
-    setLabel(state);
+    report(state, batch);
 }
-BENCHMARK(BM_EnqueueMany)->Args({1000, 0})->Args({100, 0})->Args({1000, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
-
-// enqueue: one commit per job, the cost grouping avoids.
-void BM_EnqueueOne(benchmark::State& state)
-{
-    Fixture f(durabilityOf(state));
-    for (auto _ : state) {
-        state.PauseTiming();
-        const std::vector<NewJob> jobs = f.nextJobs(1);
-        state.ResumeTiming();
-        benchmark::DoNotOptimize(f.store->enqueue(jobs.front()));
-    }
-    state.SetItemsProcessed(state.iterations());
-    setLabel(state);
-}
-BENCHMARK(BM_EnqueueOne)->Args({1, 0})->Args({1, 1})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Enqueue)->Apply(batchesAndModes);
 
 // completeMany: range(0) results (~1 KB each) stored and their jobs marked
 // done in one commit; the lease that precedes it is not timed.
-void BM_CompleteMany(benchmark::State& state)
+void BM_Complete(benchmark::State& state)
 {
     Fixture f(durabilityOf(state));
     const auto batch = static_cast<std::size_t>(state.range(0));
@@ -142,31 +137,9 @@ void BM_CompleteMany(benchmark::State& state)
         state.ResumeTiming();
         benchmark::DoNotOptimize(f.store->completeMany(completions));
     }
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));
-    setLabel(state);
+    report(state, batch);
 }
-BENCHMARK(BM_CompleteMany)->Args({1000, 0})->Args({100, 0})->Args({1000, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
-
-// complete: one commit per result.
-void BM_CompleteOne(benchmark::State& state)
-{
-    Fixture f(durabilityOf(state));
-    std::vector<Job> leased;
-    for (auto _ : state) {
-        if (leased.empty()) {
-            state.PauseTiming();
-            f.ensurePending(1000);
-            leased = f.store->lease({"bench", 1000, std::chrono::minutes(5), {}});
-            state.ResumeTiming();
-        }
-        const Job j = std::move(leased.back());
-        leased.pop_back();
-        benchmark::DoNotOptimize(f.store->complete({j.id, {200, kResponseBody, "req", "key-1", {}}}));
-    }
-    state.SetItemsProcessed(state.iterations());
-    setLabel(state);
-}
-BENCHMARK(BM_CompleteOne)->Args({1, 0})->Args({1, 1})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Complete)->Apply(batchesAndModes);
 
 // lease: range(0) ready jobs marked leased and read back, one commit.
 void BM_Lease(benchmark::State& state)
@@ -179,10 +152,9 @@ void BM_Lease(benchmark::State& state)
         state.ResumeTiming();
         benchmark::DoNotOptimize(f.store->lease({"bench", batch, std::chrono::minutes(5), {}}));
     }
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));
-    setLabel(state);
+    report(state, batch);
 }
-BENCHMARK(BM_Lease)->Args({1000, 0})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Lease)->Args({1000, 0})->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // The dispatcher's cycle, all timed: lease a batch, then record its
 // outcomes in one commit (90% done, 8% retried, 2% dead-lettered).
@@ -209,10 +181,9 @@ void BM_LeaseAndRecord(benchmark::State& state)
         }
         benchmark::DoNotOptimize(f.store->recordMany(u));
     }
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));
-    setLabel(state);
+    report(state, batch);
 }
-BENCHMARK(BM_LeaseAndRecord)->Args({1000, 0})->Args({1000, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LeaseAndRecord)->Args({1000, 0})->Args({1000, 1})->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -433,26 +433,14 @@ std::size_t JobStore::reclaimExpiredLeases()
 
 // ---- outcomes -----------------------------------------------------------
 
-void JobStore::applyUpdates(const Updates& updates, UpdateResults& out)
+UpdateResults JobStore::recordLocked(std::span<const Completion> completions, std::span<const Retry> retries,
+                                     std::span<const Failure> failures, std::span<const Note> notes)
 {
+    UpdateResults out;
     const std::int64_t now = nowMs();
-    const auto insertAttempt = [&](JobId id, const Attempt& a, std::optional<std::int64_t> retryAt) {
-        auto ins = m_db.cached(
-            "INSERT INTO attempts (job_id, at_ms, error_class, http_status, message, key_label, counted, "
-            "retry_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-        ins->bind(1, id)
-            .bind(2, a.at ? toMs(*a.at) : now)
-            .bind(3, a.errorClass)
-            .bind(4, a.httpStatus)
-            .bind(5, a.message)
-            .bind(6, a.keyLabel)
-            .bind(7, a.counted ? 1 : 0)
-            .bind(8, retryAt)
-            .run();
-    };
 
-    out.completed.reserve(updates.completions.size());
-    for (const Completion& c : updates.completions) {
+    out.completed.reserve(completions.size());
+    for (const Completion& c : completions) {
         {
             auto upd = m_db.cached(
                 "UPDATE jobs SET state = 2, lease_owner = NULL, lease_expiry_ms = NULL, finished_ms = ?2 "
@@ -475,102 +463,104 @@ void JobStore::applyUpdates(const Updates& updates, UpdateResults& out)
         out.completed.push_back(applies);
     }
 
-    out.retried.reserve(updates.retries.size());
-    for (const Retry& r : updates.retries) {
+    // A failed attempt moves its job on (sql, with ?3 the retry time or the
+    // time of death) and is recorded, if the job was the caller's to move.
+    const auto failedAttempt = [&](std::string_view sql, JobId id, const std::string& owner, const Attempt& a,
+                                   std::int64_t time, std::optional<std::int64_t> retryAt) {
+        {
+            auto upd = m_db.cached(sql);
+            upd->bind(1, id)
+                .bind(2, owner)
+                .bind(3, time)
+                .bind(4, a.counted ? 1 : 0)
+                .bind(5, a.errorClass)
+                .bind(6, a.keyLabel)
+                .run();
+        }
+        if (m_db.changes() != 1) {
+            return false;
+        }
+        auto ins = m_db.cached(
+            "INSERT INTO attempts (job_id, at_ms, error_class, http_status, message, key_label, counted, "
+            "retry_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        ins->bind(1, id)
+            .bind(2, a.at ? toMs(*a.at) : now)
+            .bind(3, a.errorClass)
+            .bind(4, a.httpStatus)
+            .bind(5, a.message)
+            .bind(6, a.keyLabel)
+            .bind(7, a.counted ? 1 : 0)
+            .bind(8, retryAt)
+            .run();
+        return true;
+    };
+
+    out.retried.reserve(retries.size());
+    for (const Retry& r : retries) {
         const std::int64_t retryAt = toMs(r.notBefore);
-        {
-            auto upd = m_db.cached(
-                "UPDATE jobs SET state = 0, lease_owner = NULL, lease_expiry_ms = NULL, not_before_ms = ?3, "
-                "attempts = attempts + ?4, last_error_class = ?5, last_key_label = ?6 "
-                "WHERE id = ?1 AND state = 1 AND lease_owner = ?2");
-            upd->bind(1, r.id)
-                .bind(2, r.owner)
-                .bind(3, retryAt)
-                .bind(4, r.attempt.counted ? 1 : 0)
-                .bind(5, r.attempt.errorClass)
-                .bind(6, r.attempt.keyLabel)
-                .run();
-        }
-        const bool applies = m_db.changes() == 1;
-        if (applies) {
-            insertAttempt(r.id, r.attempt, retryAt);
-        }
-        out.retried.push_back(applies);
+        out.retried.push_back(failedAttempt(
+            "UPDATE jobs SET state = 0, lease_owner = NULL, lease_expiry_ms = NULL, not_before_ms = ?3, "
+            "attempts = attempts + ?4, last_error_class = ?5, last_key_label = ?6 "
+            "WHERE id = ?1 AND state = 1 AND lease_owner = ?2",
+            r.id, r.owner, r.attempt, retryAt, retryAt));
     }
 
-    out.failed.reserve(updates.failures.size());
-    for (const Failure& f : updates.failures) {
-        {
-            auto upd = m_db.cached(
-                "UPDATE jobs SET state = 3, lease_owner = NULL, lease_expiry_ms = NULL, finished_ms = ?3, "
-                "attempts = attempts + ?4, last_error_class = ?5, last_key_label = ?6 "
-                "WHERE id = ?1 AND ((state = 1 AND lease_owner = ?2) OR (?2 = '' AND state IN (0, 1)))");
-            upd->bind(1, f.id)
-                .bind(2, f.owner)
-                .bind(3, now)
-                .bind(4, f.attempt.counted ? 1 : 0)
-                .bind(5, f.attempt.errorClass)
-                .bind(6, f.attempt.keyLabel)
-                .run();
-        }
-        const bool applies = m_db.changes() == 1;
-        if (applies) {
-            insertAttempt(f.id, f.attempt, std::nullopt);
-        }
-        out.failed.push_back(applies);
+    out.failed.reserve(failures.size());
+    for (const Failure& f : failures) {
+        out.failed.push_back(failedAttempt(
+            "UPDATE jobs SET state = 3, lease_owner = NULL, lease_expiry_ms = NULL, finished_ms = ?3, "
+            "attempts = attempts + ?4, last_error_class = ?5, last_key_label = ?6 "
+            "WHERE id = ?1 AND ((state = 1 AND lease_owner = ?2) OR (?2 = '' AND state IN (0, 1)))",
+            f.id, f.owner, f.attempt, now, std::nullopt));
     }
 
-    for (const Note& n : updates.notes) {
+    for (const Note& n : notes) {
         auto ins = m_db.cached("INSERT INTO events (job_id, at_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)");
         ins->bind(1, n.id).bind(2, n.at ? toMs(*n.at) : now).bind(3, n.kind).bind(4, n.detail).run();
     }
+    return out;
 }
 
-UpdateResults JobStore::recordMany(const Updates& updates)
+UpdateResults JobStore::record(std::span<const Completion> completions, std::span<const Retry> retries,
+                               std::span<const Failure> failures, std::span<const Note> notes)
 {
     return guarded(m_mutex, "recording job outcomes", [&] {
         requireWritable();
-        UpdateResults out;
         Transaction t(m_db);
-        applyUpdates(updates, out);
+        UpdateResults out = recordLocked(completions, retries, failures, notes);
         t.commit();
         return out;
     });
 }
 
+UpdateResults JobStore::recordMany(const Updates& updates)
+{
+    return record(updates.completions, updates.retries, updates.failures, updates.notes);
+}
+
 std::vector<bool> JobStore::completeMany(std::span<const Completion> completions)
 {
-    Updates u;
-    u.completions.assign(completions.begin(), completions.end());
-    return recordMany(u).completed;
+    return record(completions, {}, {}, {}).completed;
 }
 
 bool JobStore::complete(const Completion& completion)
 {
-    Updates u;
-    u.completions.push_back(completion);
-    return recordMany(u).completed.front();
+    return record({&completion, 1}, {}, {}, {}).completed.front();
 }
 
 bool JobStore::retry(const Retry& retry)
 {
-    Updates u;
-    u.retries.push_back(retry);
-    return recordMany(u).retried.front();
+    return record({}, {&retry, 1}, {}, {}).retried.front();
 }
 
 bool JobStore::fail(const Failure& failure)
 {
-    Updates u;
-    u.failures.push_back(failure);
-    return recordMany(u).failed.front();
+    return record({}, {}, {&failure, 1}, {}).failed.front();
 }
 
 void JobStore::addNote(const Note& note)
 {
-    Updates u;
-    u.notes.push_back(note);
-    recordMany(u);
+    record({}, {}, {}, {&note, 1});
 }
 
 // ---- dead letters -------------------------------------------------------
@@ -601,24 +591,20 @@ std::vector<DeadLetter> JobStore::deadLetters(const DeadLetterFilter& filter, st
 
 std::size_t JobStore::requeueLocked(const DeadLetterFilter& filter, std::optional<JobId> only)
 {
-    const std::int64_t now = nowMs();
-    {
-        static const std::string kSql = "INSERT INTO events (job_id, at_ms, kind, detail) SELECT id, ?1, "
-                                        "'requeued', 'after ' || attempts || ' attempts' FROM jobs WHERE " +
-                                        std::string(kDeadFilter);
-        auto note = m_db.cached(kSql);
-        note->bind(1, now);
-        bindFilter(*note, filter, only);
-        note->run();
-    }
-    static const std::string kSql =
+    static const std::string kNote = "INSERT INTO events (job_id, at_ms, kind, detail) SELECT id, ?1, "
+                                     "'requeued', 'after ' || attempts || ' attempts' FROM jobs WHERE " +
+                                     std::string(kDeadFilter);
+    static const std::string kRequeue =
         "UPDATE jobs SET state = 0, not_before_ms = ?1, attempts = 0, finished_ms = NULL WHERE " +
         std::string(kDeadFilter);
-    auto upd = m_db.cached(kSql);
-    upd->bind(1, now);
-    bindFilter(*upd, filter, only);
-    upd->run();
-    return static_cast<std::size_t>(m_db.changes());
+    const std::int64_t now = nowMs();
+    for (const std::string* sql : {&kNote, &kRequeue}) {
+        auto stmt = m_db.cached(*sql);
+        stmt->bind(1, now);
+        bindFilter(*stmt, filter, only);
+        stmt->run();
+    }
+    return static_cast<std::size_t>(m_db.changes());  // the requeue's
 }
 
 bool JobStore::requeue(JobId id)
@@ -790,22 +776,11 @@ Counts JobStore::counts() const
 {
     return guarded(m_mutex, "counting jobs", [&] {
         Counts c;
+        std::int64_t* const byState[] = {&c.pending, &c.leased, &c.done, &c.dead};  // JobState's order
         auto sel = m_db.cached("SELECT state, n FROM state_counts");
         while (sel->step()) {
-            const std::int64_t n = sel->int64(1);
-            switch (static_cast<JobState>(sel->int32(0))) {
-            case JobState::Pending:
-                c.pending = n;
-                break;
-            case JobState::Leased:
-                c.leased = n;
-                break;
-            case JobState::Done:
-                c.done = n;
-                break;
-            case JobState::Dead:
-                c.dead = n;
-                break;
+            if (const int state = sel->int32(0); state >= 0 && state < 4) {
+                *byState[state] = sel->int64(1);
             }
         }
         return c;

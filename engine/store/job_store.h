@@ -230,7 +230,8 @@ public:
 
     // Leases up to max ready jobs (pending, not_before ≤ now), highest
     // priority first, then oldest, after returning expired leases to pending.
-    std::vector<Job> lease(const LeaseRequest& request);
+    // Deadlines are the caller's to enforce: fail() a job leased too late.
+    [[nodiscard]] std::vector<Job> lease(const LeaseRequest& request);
     // New expiry = now + duration. False when owner no longer holds the job.
     bool extendLease(JobId id, std::string_view owner, std::chrono::milliseconds duration);
     // Every lease owner holds: the dispatcher's heartbeat.
@@ -244,8 +245,9 @@ public:
     std::size_t reclaimExpiredLeases();
 
     // Stores the result and marks the job done, unless it already has a
-    // result (then false and nothing changes). A result from a worker whose
-    // lease expired still counts: the request was sent and answered.
+    // result or does not exist (then false and nothing changes). An answer
+    // still counts when its worker's lease expired or the job was failed
+    // meanwhile: the request was sent and answered.
     bool complete(const Completion& completion);
     // Back to pending not before notBefore, with the attempt recorded.
     bool retry(const Retry& retry);
@@ -276,7 +278,8 @@ public:
     // Done and dead jobs in input order after `after`: page through them to
     // write one results line per custom_id.
     std::vector<Outcome> outcomes(JobId after = 0, std::size_t limit = 1000) const;
-    // PRAGMA quick_check: empty when the file is sound, else the problems.
+    // PRAGMA quick_check: empty when the file is sound, else the problems;
+    // throws StoreError (Corrupt) when it is too damaged to check.
     std::vector<std::string> quickCheck() const;
 
 private:
@@ -288,7 +291,10 @@ private:
     std::size_t reclaimLocked(std::int64_t now);
     // Runs one statement in its own write transaction; returns rows changed.
     std::int64_t writeOne(std::string_view sql, const std::function<void(Statement&)>& bind);
-    void applyUpdates(const Updates& updates, UpdateResults& out);
+    UpdateResults record(std::span<const Completion> completions, std::span<const Retry> retries,
+                         std::span<const Failure> failures, std::span<const Note> notes);
+    UpdateResults recordLocked(std::span<const Completion> completions, std::span<const Retry> retries,
+                               std::span<const Failure> failures, std::span<const Note> notes);
     EnqueueResult enqueueLocked(const NewJob& job, std::int64_t now);
 
     std::filesystem::path m_file;

@@ -157,6 +157,27 @@ struct Store {
     }
 };
 
+// True when op throws a StoreError of this kind whose message names every
+// one of mentions; says what it got otherwise.
+template <typename Op>
+bool failsWith(StoreErrorKind kind, std::initializer_list<std::string_view> mentions, Op&& op)
+{
+    try {
+        op();
+    } catch (const StoreError& e) {
+        bool ok = e.kind() == kind;
+        for (const std::string_view m : mentions) {
+            ok = ok && std::string_view(e.what()).find(m) != std::string_view::npos;
+        }
+        if (!ok) {
+            qWarning("unexpected StoreError (kind %d): %s", static_cast<int>(e.kind()), e.what());
+        }
+        return ok;
+    }
+    qWarning("no StoreError thrown");
+    return false;
+}
+
 std::uintmax_t pagesOf(const std::filesystem::path& file)
 {
     return std::filesystem::file_size(file) / 4096;
@@ -285,7 +306,7 @@ void TestJobStore::duplicatesWithinOneBatch()
     QVERIFY(r[3].id > r[0].id);
 
     // A finished job enqueued again (a resumed batch) stays finished.
-    s->lease({"w", 10, 30s, {}});
+    QVERIFY(!s->lease({"w", 10, 30s, {}}).empty());
     QVERIFY(s->complete({r[0].id, okResult()}));
     QCOMPARE(s->enqueue(makeJob("a")).status, EnqueueStatus::Duplicate);
     QCOMPARE(s->job(r[0].id)->state, JobState::Done);
@@ -370,7 +391,7 @@ void TestJobStore::expiredLeaseReturnsTheJob()
 
     // reclaimExpiredLeases does the same without leasing.
     const JobId other = s->enqueue(makeJob("b")).id;
-    s->lease({"w3", 1, 5s, {}});
+    QVERIFY(!s->lease({"w3", 1, 5s, {}}).empty());
     QCOMPARE(s->reclaimExpiredLeases(), std::size_t{0});
     s.clock.advance(5s);
     QCOMPARE(s->reclaimExpiredLeases(), std::size_t{1});
@@ -409,7 +430,7 @@ void TestJobStore::completeExactlyOnce()
 {
     Store s;
     const auto r = s->enqueueMany(std::vector{makeJob("a"), makeJob("b"), makeJob("c")});
-    s->lease({"w", 3, 30s, {}});
+    QVERIFY(!s->lease({"w", 3, 30s, {}}).empty());
     const std::vector<Completion> batch{{r[0].id, okResult("a1")}, {r[1].id, okResult("b1")},
                                         {r[0].id, okResult("a2")}, {9999, okResult("none")}};
     QCOMPARE(s->completeMany(batch), (std::vector<bool>{true, true, false, false}));
@@ -430,7 +451,7 @@ void TestJobStore::retryWaitsForNotBefore()
 {
     Store s;
     const JobId id = s->enqueue(makeJob("a")).id;
-    s->lease({"w", 1, 30s, {}});
+    QVERIFY(!s->lease({"w", 1, 30s, {}}).empty());
     QVERIFY(s->retry({id, "w", attempt("rate_limited", 429, "k1", false), s.clock.wallNow() + 2s}));
     QCOMPARE(s->job(id)->attempts, 0);  // rate limited: not counted
     QVERIFY(s->lease({"w", 1, 30s, {}}).empty());
@@ -458,7 +479,7 @@ void TestJobStore::deadLetterKeepsEveryAttempt()
         s.clock.advance(1s);
         QVERIFY(s->retry({id, "w", attempt("server_error", 500 + i, numbered("k", i)), s.clock.wallNow()}));
     }
-    s->lease({"w", 1, 30s, {}});
+    QVERIFY(!s->lease({"w", 1, 30s, {}}).empty());
     QVERIFY(!s->fail({id, "someone-else", attempt("server_error", 504, "k9")}));
     QVERIFY(s->fail({id, "w", attempt("server_error", 504, "k9")}));
 
@@ -492,7 +513,7 @@ void makeDeadLetters(Store& s)
                           {"d4", "bad_request", "k1", "claude"}};
     for (const Spec& spec : specs) {
         const JobId id = s->enqueue(makeJob(spec.id, "{}", 0, "", spec.model)).id;
-        s->lease({"w", 1, 30s, {}});
+        QVERIFY(!s->lease({"w", 1, 30s, {}}).empty());
         s.clock.advance(10s);
         QVERIFY(s->fail({id, "w", attempt(spec.errorClass, 500, spec.key)}));
     }
@@ -601,7 +622,7 @@ void TestJobStore::editThenRequeue()
     Store s;
     const JobId id = s->enqueue(makeJob("a", R"({"model":"old","max_tokens":999999})", 0, "", "old")).id;
     QVERIFY(!s->editAndRequeue(id, "{}"));  // only dead jobs are edited
-    s->lease({"w", 1, 30s, {}});
+    QVERIFY(!s->lease({"w", 1, 30s, {}}).empty());
     QVERIFY(s->fail({id, "w", attempt("request_too_large", 400)}));
 
     QVERIFY(s->editAndRequeue(id, R"({"model":"new","max_tokens":100})", std::string_view("new")));
@@ -670,11 +691,11 @@ void TestJobStore::timelineMergesEverything()
     const JobId id = s->enqueue(makeJob("a", "{}", 2, "team", "gpt")).id;
     s.clock.advance(1s);
     s->addNote({id, "waited", "tokens/min of key k1 until +2s", {}});
-    s->lease({"w", 1, 30s, {}});
+    QVERIFY(!s->lease({"w", 1, 30s, {}}).empty());
     s.clock.advance(1s);
     QVERIFY(s->retry({id, "w", attempt("rate_limited", 429, "k1", false), s.clock.wallNow() + 1s}));
     s.clock.advance(1s);
-    s->lease({"w", 1, 30s, {}});
+    QVERIFY(!s->lease({"w", 1, 30s, {}}).empty());
     s.clock.advance(1s);
     QVERIFY(s->complete({id, okResult()}));
 
@@ -702,12 +723,7 @@ void TestJobStore::readOnlyStoreSeesWrites()
     QCOMPARE(reader.counts().pending, 1);
     s->enqueue(makeJob("b"));
     QCOMPARE(reader.counts().pending, 2);
-    try {
-        reader.enqueue(makeJob("c"));
-        QFAIL("a read-only store wrote");
-    } catch (const StoreError& e) {
-        QCOMPARE(e.kind(), StoreErrorKind::ReadOnly);
-    }
+    QVERIFY(failsWith(StoreErrorKind::ReadOnly, {"opened read-only"}, [&] { reader.enqueue(makeJob("c")); }));
 }
 
 void TestJobStore::migratesVersion1()
@@ -769,16 +785,8 @@ void TestJobStore::refusesNewerSchema()
     for (const bool readOnly : {false, true}) {
         StoreOptions o;
         o.readOnly = readOnly;
-        try {
-            JobStore again(s.path, s.clock, o);
-            QFAIL("opened a store from a newer version");
-        } catch (const StoreError& e) {
-            QCOMPARE(e.kind(), StoreErrorKind::TooNew);
-            const std::string what = e.what();
-            QVERIFY2(what.find("schema version 99") != std::string::npos, e.what());
-            QVERIFY2(what.find("newer Sluice") != std::string::npos, e.what());
-            QVERIFY2(what.find(s.path.string()) != std::string::npos, e.what());
-        }
+        QVERIFY(failsWith(StoreErrorKind::TooNew, {"schema version 99", "newer Sluice", s.path.string()},
+                          [&] { JobStore again(s.path, s.clock, o); }));
     }
     Database db(s.path, OpenMode::ReadOnly);
     QCOMPARE(db.queryInt64("PRAGMA user_version"), 99);  // untouched
@@ -794,13 +802,7 @@ void TestJobStore::refusesForeignDatabase()
         db.exec("CREATE TABLE notes (text TEXT)");
     }
     ManualClock clock;
-    try {
-        JobStore s(path, clock);
-        QFAIL("opened another program's database");
-    } catch (const StoreError& e) {
-        QCOMPARE(e.kind(), StoreErrorKind::NotADatabase);
-        QVERIFY2(std::string(e.what()).find("not a Sluice job store") != std::string::npos, e.what());
-    }
+    QVERIFY(failsWith(StoreErrorKind::NotADatabase, {"not a Sluice job store"}, [&] { JobStore s(path, clock); }));
     Database db(path, OpenMode::ReadOnly);
     QCOMPARE(db.queryInt64("SELECT count(*) FROM sqlite_schema"), 1);  // nothing added
 }
@@ -820,13 +822,8 @@ void TestJobStore::garbageFileIsNotADatabase()
     for (const bool readOnly : {false, true}) {
         StoreOptions o;
         o.readOnly = readOnly;
-        try {
-            JobStore s(path, clock, o);
-            QFAIL("opened a garbage file");
-        } catch (const StoreError& e) {
-            QCOMPARE(e.kind(), StoreErrorKind::NotADatabase);
-            QVERIFY2(std::string(e.what()).find("opening the job store") != std::string::npos, e.what());
-        }
+        QVERIFY(failsWith(StoreErrorKind::NotADatabase, {"opening the job store", "not an SQLite database"},
+                          [&] { JobStore s(path, clock, o); }));
     }
     QCOMPARE(std::filesystem::file_size(path), size);
 }
@@ -847,29 +844,20 @@ void TestJobStore::malformedFileGivesCorruptError()
         const std::string junk(std::filesystem::file_size(s.path) - 4096, '\x5a');
         f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
     }
-    int corruptErrors = 0;
-    const auto expectCorrupt = [&](auto&& op) {
-        try {
-            op();
-        } catch (const StoreError& e) {
-            QCOMPARE(e.kind(), StoreErrorKind::Corrupt);
-            QVERIFY2(std::string(e.what()).find("corrupted") != std::string::npos, e.what());
-            ++corruptErrors;
-        }
-    };
+    const auto corrupt = [](auto&& op) { return failsWith(StoreErrorKind::Corrupt, {"corrupted"}, op); };
     std::unique_ptr<JobStore> again;
-    // The schema itself may span the overwritten pages; then opening fails.
-    expectCorrupt([&] { again = std::make_unique<JobStore>(s.path, s.clock); });
-    if (again) {
-        expectCorrupt([&] { again->counts(); });
-        expectCorrupt([&] { again->lease({"w", 10, 30s, {}}); });
-        expectCorrupt([&] { again->outcomes(); });
-        expectCorrupt([&] { again->enqueue(makeJob("new")); });
-        expectCorrupt([&] { again->quickCheck(); });
-        QCOMPARE(corruptErrors, 5);
-    } else {
-        QCOMPARE(corruptErrors, 1);
+    try {
+        again = std::make_unique<JobStore>(s.path, s.clock);
+    } catch (const StoreError& e) {
+        // The schema itself may span the overwritten pages.
+        QVERIFY2(e.kind() == StoreErrorKind::Corrupt, e.what());
+        return;
     }
+    QVERIFY(corrupt([&] { again->counts(); }));
+    QVERIFY(corrupt([&] { (void)again->lease({"w", 10, 30s, {}}); }));
+    QVERIFY(corrupt([&] { again->outcomes(); }));
+    QVERIFY(corrupt([&] { again->enqueue(makeJob("new")); }));
+    QVERIFY(corrupt([&] { again->quickCheck(); }));
 }
 
 void TestJobStore::readOnlyFile()
@@ -878,13 +866,7 @@ void TestJobStore::readOnlyFile()
     s->enqueue(makeJob("a"));
     s.store.reset();
     QCOMPARE(::chmod(s.path.c_str(), 0444), 0);
-    try {
-        JobStore rw(s.path, s.clock);
-        QFAIL("opened a read-only file for writing");
-    } catch (const StoreError& e) {
-        QCOMPARE(e.kind(), StoreErrorKind::ReadOnly);
-        QVERIFY2(std::string(e.what()).find("read-only") != std::string::npos, e.what());
-    }
+    QVERIFY(failsWith(StoreErrorKind::ReadOnly, {"the file is read-only"}, [&] { JobStore rw(s.path, s.clock); }));
     StoreOptions ro;
     ro.readOnly = true;
     JobStore reader(s.path, s.clock, ro);
@@ -900,17 +882,9 @@ void TestJobStore::lockedByAnotherConnection()
     s->enqueue(makeJob("a"));
     Database other(s.path, OpenMode::ReadWrite);
     other.exec("BEGIN EXCLUSIVE");
-    const auto expectBusy = [](auto&& op) {
-        try {
-            op();
-            QFAIL("wrote through another connection's exclusive lock");
-        } catch (const StoreError& e) {
-            QCOMPARE(e.kind(), StoreErrorKind::Busy);
-            QVERIFY2(std::string(e.what()).find("another process") != std::string::npos, e.what());
-        }
-    };
-    expectBusy([&] { s->enqueueMany(std::vector{makeJob("b"), makeJob("c")}); });
-    expectBusy([&] { s->lease({"w", 1, 30s, {}}); });
+    const auto busy = [](auto&& op) { return failsWith(StoreErrorKind::Busy, {"another process", "20 ms"}, op); };
+    QVERIFY(busy([&] { s->enqueueMany(std::vector{makeJob("b"), makeJob("c")}); }));
+    QVERIFY(busy([&] { (void)s->lease({"w", 1, 30s, {}}); }));
     // Reads go on while another connection writes (WAL).
     QCOMPARE(s->counts().pending, 1);
     other.exec("ROLLBACK");
@@ -929,13 +903,7 @@ void TestJobStore::openWhileLockedFailsCleanly()
     ManualClock clock;
     StoreOptions o;
     o.busyTimeout = 20ms;
-    try {
-        JobStore s(path, clock, o);
-        QFAIL("migrated a database another connection holds");
-    } catch (const StoreError& e) {
-        QCOMPARE(e.kind(), StoreErrorKind::Busy);
-        QVERIFY2(std::string(e.what()).find("opening the job store") != std::string::npos, e.what());
-    }
+    QVERIFY(failsWith(StoreErrorKind::Busy, {"opening the job store"}, [&] { JobStore s(path, clock, o); }));
     other.exec("ROLLBACK");
     JobStore s(path, clock, o);
     QCOMPARE(s.counts().total(), 0);
@@ -953,18 +921,12 @@ void TestJobStore::diskFullCommitsNothing()
     for (int i = 0; i < 200; ++i) {
         big.push_back(makeJob(numbered("big", i), std::string(2000, 'y')));
     }
-    try {
-        s->enqueueMany(big);
-        QFAIL("wrote past the size limit");
-    } catch (const StoreError& e) {
-        QCOMPARE(e.kind(), StoreErrorKind::Full);
-        QVERIFY2(std::string(e.what()).find("enqueueing jobs") != std::string::npos, e.what());
-        QVERIFY2(std::string(e.what()).find("nothing of this operation was committed") != std::string::npos, e.what());
-    }
+    QVERIFY(failsWith(StoreErrorKind::Full, {"enqueueing jobs", "nothing of this operation was committed"},
+                      [&] { s->enqueueMany(big); }));
     QCOMPARE(s->counts().total(), 1);
     QVERIFY(!s->findByCustomId("big0"));
     // Still usable for what fits.
-    s->lease({"w", 1, 30s, {}});
+    QVERIFY(!s->lease({"w", 1, 30s, {}}).empty());
     QVERIFY(s->complete({s->findByCustomId("a")->id, okResult()}));
 
     s.reopen();
@@ -997,13 +959,8 @@ void TestJobStore::statementHelpers()
     QVERIFY(!sel.optionalText(2));
     QVERIFY(!sel.step());
     QVERIFY_THROWS_EXCEPTION(std::logic_error, Statement(db, "SELECT 1; SELECT 2"));
-    try {
-        Statement bad(db, "SELECT nope FROM t");
-        QFAIL("prepared bad SQL");
-    } catch (const StoreError& e) {
-        QVERIFY2(std::string(e.what()).find("no such column: nope") != std::string::npos, e.what());
-        QVERIFY2(std::string(e.what()).find("t.db") != std::string::npos, e.what());
-    }
+    QVERIFY(failsWith(StoreErrorKind::Other, {"no such column: nope", "t.db"},
+                      [&] { Statement bad(db, "SELECT nope FROM t"); }));
 }
 
 void TestJobStore::transactionRollsBackUnlessCommitted()
