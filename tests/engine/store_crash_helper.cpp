@@ -7,8 +7,8 @@
 //   store_crash_helper FILE rounds N [enqueued|leased|recorded ROUND]
 //   store_crash_helper FILE drain TOTAL
 //
-// Exit status: 0 done, 2 bad arguments, 3 a broken store invariant, 4 a
-// StoreError.
+// "rounds" waits to be killed when it is done. Exit status: 0 drained, 2 bad
+// arguments, 3 a broken store invariant, 4 a StoreError.
 #include "core/clock.h"
 #include "store/job_store.h"
 
@@ -111,6 +111,9 @@ int rounds(JobStore& store, int n, const std::string& pauseAt, int pauseRound, c
             pause();
         }
     }
+    // Never exits by itself: a test that is slow to kill it still kills it.
+    say("finished");
+    pause();
     return 0;
 }
 
