@@ -433,11 +433,28 @@ std::size_t JobStore::reclaimExpiredLeases()
 
 // ---- outcomes -----------------------------------------------------------
 
-UpdateResults JobStore::recordLocked(std::span<const Completion> completions, std::span<const Retry> retries,
-                                     std::span<const Failure> failures, std::span<const Note> notes)
+UpdateResults JobStore::recordLocked(std::span<const AttemptLog> attempts, std::span<const Completion> completions,
+                                     std::span<const Retry> retries, std::span<const Failure> failures,
+                                     std::span<const Note> notes)
 {
     UpdateResults out;
     const std::int64_t now = nowMs();
+
+    for (const AttemptLog& log : attempts) {
+        const Attempt& a = log.attempt;
+        auto ins = m_db.cached(
+            "INSERT INTO attempts (job_id, at_ms, error_class, http_status, message, key_label, counted, "
+            "retry_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        ins->bind(1, log.id)
+            .bind(2, a.at ? toMs(*a.at) : now)
+            .bind(3, a.errorClass)
+            .bind(4, a.httpStatus)
+            .bind(5, a.message)
+            .bind(6, a.keyLabel)
+            .bind(7, a.counted ? 1 : 0)
+            .bind(8, a.retryAt ? std::optional<std::int64_t>(toMs(*a.retryAt)) : std::nullopt)
+            .run();
+    }
 
     out.completed.reserve(completions.size());
     for (const Completion& c : completions) {
@@ -521,13 +538,14 @@ UpdateResults JobStore::recordLocked(std::span<const Completion> completions, st
     return out;
 }
 
-UpdateResults JobStore::record(std::span<const Completion> completions, std::span<const Retry> retries,
-                               std::span<const Failure> failures, std::span<const Note> notes)
+UpdateResults JobStore::record(std::span<const AttemptLog> attempts, std::span<const Completion> completions,
+                               std::span<const Retry> retries, std::span<const Failure> failures,
+                               std::span<const Note> notes)
 {
     return guarded(m_mutex, "recording job outcomes", [&] {
         requireWritable();
         Transaction t(m_db);
-        UpdateResults out = recordLocked(completions, retries, failures, notes);
+        UpdateResults out = recordLocked(attempts, completions, retries, failures, notes);
         t.commit();
         return out;
     });
@@ -535,32 +553,32 @@ UpdateResults JobStore::record(std::span<const Completion> completions, std::spa
 
 UpdateResults JobStore::recordMany(const Updates& updates)
 {
-    return record(updates.completions, updates.retries, updates.failures, updates.notes);
+    return record(updates.attempts, updates.completions, updates.retries, updates.failures, updates.notes);
 }
 
 std::vector<bool> JobStore::completeMany(std::span<const Completion> completions)
 {
-    return record(completions, {}, {}, {}).completed;
+    return record({}, completions, {}, {}, {}).completed;
 }
 
 bool JobStore::complete(const Completion& completion)
 {
-    return record({&completion, 1}, {}, {}, {}).completed.front();
+    return record({}, {&completion, 1}, {}, {}, {}).completed.front();
 }
 
 bool JobStore::retry(const Retry& retry)
 {
-    return record({}, {&retry, 1}, {}, {}).retried.front();
+    return record({}, {}, {&retry, 1}, {}, {}).retried.front();
 }
 
 bool JobStore::fail(const Failure& failure)
 {
-    return record({}, {}, {&failure, 1}, {}).failed.front();
+    return record({}, {}, {}, {&failure, 1}, {}).failed.front();
 }
 
 void JobStore::addNote(const Note& note)
 {
-    record({}, {}, {}, {&note, 1});
+    record({}, {}, {}, {}, {&note, 1});
 }
 
 // ---- dead letters -------------------------------------------------------

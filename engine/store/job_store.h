@@ -148,9 +148,18 @@ struct Note {
     std::optional<WallTime> at;  // now when not given
 };
 
+// A failed try recorded without moving the job: the dispatcher retries in
+// memory and reports earlier attempts along with the final outcome.
+struct AttemptLog {
+    JobId id = 0;
+    Attempt attempt;
+};
+
 // Changes applied in one transaction (group commit). Each list's results
-// say, element by element, whether that change applied.
+// say, element by element, whether that change applied. Attempt logs are
+// written first, so a job's final attempt (in a failure) comes last.
 struct Updates {
+    std::vector<AttemptLog> attempts;
     std::vector<Completion> completions;
     std::vector<Retry> retries;
     std::vector<Failure> failures;
@@ -291,10 +300,12 @@ private:
     std::size_t reclaimLocked(std::int64_t now);
     // Runs one statement in its own write transaction; returns rows changed.
     std::int64_t writeOne(std::string_view sql, const std::function<void(Statement&)>& bind);
-    UpdateResults record(std::span<const Completion> completions, std::span<const Retry> retries,
-                         std::span<const Failure> failures, std::span<const Note> notes);
-    UpdateResults recordLocked(std::span<const Completion> completions, std::span<const Retry> retries,
-                               std::span<const Failure> failures, std::span<const Note> notes);
+    UpdateResults record(std::span<const AttemptLog> attempts, std::span<const Completion> completions,
+                         std::span<const Retry> retries, std::span<const Failure> failures,
+                         std::span<const Note> notes);
+    UpdateResults recordLocked(std::span<const AttemptLog> attempts, std::span<const Completion> completions,
+                               std::span<const Retry> retries, std::span<const Failure> failures,
+                               std::span<const Note> notes);
     EnqueueResult enqueueLocked(const NewJob& job, std::int64_t now);
 
     std::filesystem::path m_file;

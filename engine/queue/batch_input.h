@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace sluice::cli {
+namespace sluice {
 
 struct BatchLine {
     std::size_t line = 0;  // 1-based
@@ -39,4 +39,4 @@ struct BatchInput {
 BatchInput readBatchInput(std::istream& in,
                           const std::function<std::string(const BatchLine&)>& accept = {});
 
-}  // namespace sluice::cli
+}  // namespace sluice

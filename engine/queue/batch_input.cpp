@@ -1,8 +1,8 @@
-#include "cli/batch_input.h"
+#include "queue/batch_input.h"
 
 #include <unordered_map>
 
-namespace sluice::cli {
+namespace sluice {
 
 using nlohmann::json;
 
@@ -113,4 +113,4 @@ BatchInput readBatchInput(std::istream& in, const std::function<std::string(cons
     return result;
 }
 
-}  // namespace sluice::cli
+}  // namespace sluice
