@@ -71,21 +71,45 @@ LimitTable::Entry& LimitTable::entry(const std::string& key, const std::string& 
     id.append(model);
     auto [it, created] = m_entries.try_emplace(std::move(id));
     Entry& e = it->second;
-    if (created || e.limits != limits) {
-        e.limits = limits;
-        for (std::size_t i = 0; i < kLimitKinds; ++i) {
-            const BucketSpec s = specFor(limits, static_cast<LimitKind>(i));
-            auto& bucket = e.buckets[i];
-            if (s.limit <= 0) {
-                bucket.reset();
-            } else if (bucket) {
-                bucket->reconfigure(s.limit, s.period, s.capacity, now);
-            } else {
-                bucket.emplace(s.limit, s.period, s.capacity, now);
-            }
-        }
+    if (created) {
+        e.key = key;
+        e.model = model;
+        apply(e, limits, now);
+    } else if (e.limits != limits) {
+        apply(e, limits, now);
     }
     return e;
+}
+
+void LimitTable::apply(Entry& e, const RateLimits& limits, TimePoint now)
+{
+    e.limits = limits;
+    for (std::size_t i = 0; i < kLimitKinds; ++i) {
+        const BucketSpec s = specFor(limits, static_cast<LimitKind>(i));
+        auto& bucket = e.buckets[i];
+        if (s.limit <= 0) {
+            bucket.reset();
+        } else if (bucket) {
+            bucket->reconfigure(s.limit, s.period, s.capacity, now);
+        } else {
+            bucket.emplace(s.limit, s.period, s.capacity, now);
+        }
+    }
+}
+
+void LimitTable::reconfigure(const MockConfig& config, TimePoint now)
+{
+    for (auto it = m_entries.begin(); it != m_entries.end();) {
+        const auto limits = config.limitsFor(it->second.key, it->second.model);
+        if (!limits) {
+            it = m_entries.erase(it);
+            continue;
+        }
+        if (*limits != it->second.limits) {
+            apply(it->second, *limits, now);
+        }
+        ++it;
+    }
 }
 
 LimitStates LimitTable::statesOf(const Entry& e, TimePoint now)
@@ -156,12 +180,6 @@ void LimitTable::adjustOutput(const std::string& key, const std::string& model, 
     } else {
         bucket->give(-delta, now);
     }
-}
-
-LimitStates LimitTable::states(const std::string& key, const std::string& model, const RateLimits& limits,
-                               TimePoint now)
-{
-    return statesOf(entry(key, model, limits, now), now);
 }
 
 }  // namespace sluice::mock

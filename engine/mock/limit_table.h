@@ -63,14 +63,20 @@ public:
     // Corrects the output-token charge when a response ends: debits `delta`
     // (actual minus reserved), or credits it back when negative.
     void adjustOutput(const std::string& key, const std::string& model, std::int64_t delta, TimePoint now);
-    LimitStates states(const std::string& key, const std::string& model, const RateLimits& limits, TimePoint now);
+    // Applies a new configuration at `now` to every bucket already in use,
+    // so time from here on refills at the new rates; buckets of keys or
+    // models that are gone are dropped.
+    void reconfigure(const MockConfig& config, TimePoint now);
 
 private:
     struct Entry {
+        std::string key;
+        std::string model;
         RateLimits limits;
         std::array<std::optional<RateBucket>, kLimitKinds> buckets;
     };
     Entry& entry(const std::string& key, const std::string& model, const RateLimits& limits, TimePoint now);
+    static void apply(Entry& e, const RateLimits& limits, TimePoint now);
     static LimitStates statesOf(const Entry& e, TimePoint now);
 
     std::unordered_map<std::string, Entry> m_entries;

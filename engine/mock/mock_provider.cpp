@@ -424,6 +424,7 @@ void MockProvider::Impl::replace(std::shared_ptr<const MockConfig> next)
             throw fixed("/maxBodyBytes");
         }
     }
+    table.reconfigure(*next, clock.now());
     config = std::move(next);
 }
 

@@ -17,6 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <array>
+#include <list>
 #include <cstdio>
 #include <mutex>
 #include <stdexcept>
@@ -70,6 +71,8 @@ void appendHex(std::string& out, std::size_t v)
 
 using Strand = asio::strand<asio::io_context::executor_type>;
 
+class Session;
+
 // What every connection shares with the server. `mutex` and `stopped` let a
 // responder completed on a foreign thread know whether the io_context still
 // exists.
@@ -79,25 +82,31 @@ struct ServerState {
     std::atomic<std::size_t> connections{0};
     std::mutex mutex;
     bool stopped = false;
+    // Every live session, so stop() can close the sockets of those a
+    // pending responder keeps alive before the io_context goes away.
+    std::list<Session*> sessions;
 };
 
-class Session;
 // The session whose handler is running on this thread, so an answer given
 // from inside the handler is carried out at once instead of posted.
 thread_local Session* t_delivering = nullptr;
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, Strand strand, std::shared_ptr<ServerState> state)
-        : m_socket(std::move(socket)), m_strand(std::move(strand)), m_timer(m_strand), m_state(std::move(state))
+    Session(tcp::socket socket, const Strand& strand, std::shared_ptr<ServerState> state)
+        : m_io(std::in_place, std::move(socket), strand), m_state(std::move(state))
     {
         ++m_state->connections;
+        std::lock_guard guard(m_state->mutex);
+        m_registration = m_state->sessions.insert(m_state->sessions.end(), this);
     }
 
     ~Session()
     {
         finishExchange(false);
         --m_state->connections;
+        std::lock_guard guard(m_state->mutex);
+        m_state->sessions.erase(m_registration);
     }
 
     Session(const Session&) = delete;
@@ -118,7 +127,11 @@ public:
         step();
     }
 
-    const Strand& strand() const noexcept { return m_strand; }
+    const Strand& strand() const noexcept { return m_io->strand; }
+
+    // Called by stop() with the io threads joined: the socket, timer and
+    // strand must go before the io_context they belong to.
+    void releaseIo() { m_io.reset(); }
 
 private:
     void readHeader()
@@ -126,13 +139,15 @@ private:
         m_parser.emplace();
         m_parser->header_limit(32 * 1024);
         m_parser->body_limit(static_cast<std::uint64_t>(m_state->options.maxBodyBytes));
-        http::async_read_header(m_socket, m_buffer, *m_parser,
+        http::async_read_header(m_io->socket, m_buffer, *m_parser,
                                 [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
     }
 
     void onHeader(error_code ec)
     {
-        if (ec == http::error::body_limit && m_parser->is_header_done()) {
+        // The limit can trip on the declared length before the header counts
+        // as done; the start line and fields are parsed by then.
+        if (ec == http::error::body_limit) {
             deliver(true);
             return;
         }
@@ -146,7 +161,7 @@ private:
             // Clients that wait for this before sending a body would
             // otherwise stall for their own timeout (curl: 1 s).
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            asio::async_write(m_socket, asio::buffer(kContinue.data(), kContinue.size()),
+            asio::async_write(m_io->socket, asio::buffer(kContinue.data(), kContinue.size()),
                               [self = shared_from_this()](error_code wec, std::size_t) {
                                   if (wec) {
                                       self->close(false);
@@ -165,7 +180,7 @@ private:
             deliver(false);
             return;
         }
-        http::async_read(m_socket, m_buffer, *m_parser, [self = shared_from_this()](error_code ec, std::size_t) {
+        http::async_read(m_io->socket, m_buffer, *m_parser, [self = shared_from_this()](error_code ec, std::size_t) {
             if (ec == http::error::body_limit) {
                 self->deliver(true);
             } else if (ec) {
@@ -206,7 +221,7 @@ private:
         m_parser.reset();
         m_replying = false;
 
-        auto exchange = std::make_shared<Exchange>(weak_from_this(), m_state);
+        auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
         t_delivering = this;
         try {
             m_state->handler(std::move(request), HttpResponder(std::move(exchange)));
@@ -222,8 +237,8 @@ private:
     void step()
     {
         if (m_nextPart < m_reply.parts.size() && m_reply.parts[m_nextPart].delay > Duration::zero()) {
-            m_timer.expires_after(m_reply.parts[m_nextPart].delay);
-            m_timer.async_wait([self = shared_from_this()](error_code ec) {
+            m_io->timer.expires_after(m_reply.parts[m_nextPart].delay);
+            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
                 if (ec) {
                     self->close(false);
                     return;
@@ -295,7 +310,7 @@ private:
             onWritten({});
             return;
         }
-        asio::async_write(m_socket, asio::buffer(m_out),
+        asio::async_write(m_io->socket, asio::buffer(m_out),
                           [self = shared_from_this()](error_code ec, std::size_t) { self->onWritten(ec); });
     }
 
@@ -326,7 +341,7 @@ private:
         case HttpEnding::Hang:
             // A read that completes when the peer gives up (or sends
             // anything) ends the silence.
-            m_socket.async_read_some(asio::buffer(m_drain), [self = shared_from_this()](error_code, std::size_t) {
+            m_io->socket.async_read_some(asio::buffer(m_drain), [self = shared_from_this()](error_code, std::size_t) {
                 self->close(false);
             });
             return;
@@ -346,54 +361,59 @@ private:
         error_code ignored;
         if (reset) {
             // SO_LINGER with a zero timeout makes close() send RST.
-            m_socket.set_option(asio::socket_base::linger(true, 0), ignored);
+            m_io->socket.set_option(asio::socket_base::linger(true, 0), ignored);
         } else {
-            m_socket.shutdown(tcp::socket::shutdown_both, ignored);
+            m_io->socket.shutdown(tcp::socket::shutdown_both, ignored);
         }
-        m_socket.close(ignored);
-        m_timer.cancel();
+        m_io->socket.close(ignored);
+        m_io->timer.cancel();
     }
 
-    // The Sink a handler answers through. It holds the session weakly: a
-    // responder kept past the connection's end must not keep it alive.
+    // The Sink a handler answers through. It keeps the session alive until
+    // the answer comes, however long the handler takes.
     class Exchange final : public HttpResponder::Sink {
     public:
-        Exchange(std::weak_ptr<Session> session, std::shared_ptr<ServerState> state)
+        Exchange(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
             : m_session(std::move(session)), m_state(std::move(state))
         {
         }
 
         void send(HttpReply reply) override
         {
-            if (t_delivering != nullptr && t_delivering == m_session.lock().get()) {
-                // Answered from inside the handler, on the session's strand.
-                t_delivering->run(std::move(reply));
+            std::shared_ptr<Session> session = std::move(m_session);
+            if (session == nullptr) {
                 return;
             }
-            // From elsewhere: post only while the io_context exists, and let
-            // no reference to the session outlive the lock, since a session
-            // must be destroyed before its io_context.
+            if (t_delivering == session.get()) {
+                // Answered from inside the handler, on the session's strand.
+                session->run(std::move(reply));
+                return;
+            }
+            // From elsewhere: post only while the io_context exists.
             std::lock_guard guard(m_state->mutex);
             if (m_state->stopped) {
                 return;
             }
-            if (auto session = m_session.lock()) {
-                Session& target = *session;
-                asio::post(target.strand(), [s = std::move(session), r = std::move(reply)]() mutable {
-                    s->run(std::move(r));
-                });
-            }
+            Session& target = *session;
+            asio::post(target.strand(), [s = std::move(session), r = std::move(reply)]() mutable {
+                s->run(std::move(r));
+            });
         }
 
     private:
-        std::weak_ptr<Session> m_session;
+        std::shared_ptr<Session> m_session;
         std::shared_ptr<ServerState> m_state;
     };
 
-    tcp::socket m_socket;
-    Strand m_strand;
-    asio::steady_timer m_timer;
+    struct Io {
+        Io(tcp::socket s, const Strand& st) : socket(std::move(s)), strand(st), timer(st) {}
+        tcp::socket socket;
+        Strand strand;
+        asio::steady_timer timer;
+    };
+    std::optional<Io> m_io;
     std::shared_ptr<ServerState> m_state;
+    std::list<Session*>::iterator m_registration;
     boost::beast::flat_buffer m_buffer;
     std::optional<http::request_parser<http::string_body>> m_parser;
     HttpReply m_reply;
@@ -499,7 +519,7 @@ struct HttpServer::Impl {
             }
             error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            std::make_shared<Session>(std::move(socket), std::move(strand), state)->start();
+            std::make_shared<Session>(std::move(socket), strand, state)->start();
             accept();
         });
     }
@@ -588,6 +608,12 @@ void HttpServer::stop()
         t.join();
     }
     d.threads.clear();
+    {
+        std::lock_guard guard(d.state->mutex);
+        for (Session* session : d.state->sessions) {
+            session->releaseIo();
+        }
+    }
     error_code ignored;
     d.acceptor->close(ignored);
     d.acceptor.reset();
