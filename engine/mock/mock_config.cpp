@@ -335,7 +335,9 @@ MockConfig readConfig(std::string_view source, const Json& doc)
         }
         fr.finish();
         if (sum > 1.0 + 1e-9) {
-            fr.fail("/faults", "rates add up to " + std::to_string(sum) + "; they must add up to at most 1");
+            char total[32];
+            std::snprintf(total, sizeof total, "%g", sum);
+            fr.fail("/faults", "rates add up to " + std::string(total) + "; they must add up to at most 1");
         }
     }
     r.finish();

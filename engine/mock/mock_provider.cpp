@@ -73,7 +73,7 @@ struct MockProvider::Impl {
     net::HttpReply answer(const Dialect& dialect, const MockConfig& cfg,
                           const CompletionRequest& r, const std::string& key, const std::string& requestId,
                           std::uint64_t seq, const Admitted& admitted, WallTime wall);
-    void replace(std::shared_ptr<const MockConfig> next);
+    void replace(std::shared_ptr<const MockConfig> next, std::string_view source);
 };
 
 const Dialect& dialectFor(const net::HttpRequest& request)
@@ -394,8 +394,9 @@ net::HttpReply MockProvider::Impl::control(const net::HttpRequest& request)
     if (path == "/mock/config" && request.method == "POST") {
         try {
             const auto cfg = currentConfig();
-            auto next = std::make_shared<const MockConfig>(patchMockConfig(*cfg, request.body, "POST /mock/config"));
-            replace(next);
+            constexpr std::string_view kSource = "POST /mock/config";
+            auto next = std::make_shared<const MockConfig>(patchMockConfig(*cfg, request.body, kSource));
+            replace(next, kSource);
             return net::HttpReply::whole(200, std::string(kJson), toJson(*next, 2));
         } catch (const ConfigError& e) {
             return net::HttpReply::whole(400, std::string(kJson), controlError(e.what()));
@@ -404,13 +405,13 @@ net::HttpReply MockProvider::Impl::control(const net::HttpRequest& request)
     return net::HttpReply::whole(405, std::string(kJson), controlError("use GET /mock/stats, GET or POST /mock/config"));
 }
 
-void MockProvider::Impl::replace(std::shared_ptr<const MockConfig> next)
+void MockProvider::Impl::replace(std::shared_ptr<const MockConfig> next, std::string_view source)
 {
     std::lock_guard guard(mutex);
     if (server) {
         const MockConfig& now = *config;
-        const auto fixed = [](std::string_view field) {
-            return ConfigError(std::string(field) + ": cannot change while the mock is running");
+        const auto fixed = [source](std::string_view field) {
+            return ConfigError(std::string(source) + ": " + std::string(field) + ": cannot change while the mock is running");
         };
         if (next->host != now.host || next->port != now.port) {
             if (!(next->host == now.host && next->port == server->port())) {
@@ -492,12 +493,12 @@ MockConfig MockProvider::config() const
 
 void MockProvider::setConfig(MockConfig config)
 {
-    m_impl->replace(std::make_shared<const MockConfig>(std::move(config)));
+    m_impl->replace(std::make_shared<const MockConfig>(std::move(config)), "setConfig");
 }
 
 void MockProvider::applyPatch(std::string_view patchJson)
 {
-    m_impl->replace(std::make_shared<const MockConfig>(patchMockConfig(config(), patchJson, "patch")));
+    m_impl->replace(std::make_shared<const MockConfig>(patchMockConfig(config(), patchJson, "patch")), "patch");
 }
 
 MockStats MockProvider::stats() const
