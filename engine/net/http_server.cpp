@@ -136,6 +136,7 @@ public:
 private:
     void readHeader()
     {
+        m_replying = false;
         m_parser.emplace();
         m_parser->header_limit(32 * 1024);
         m_parser->body_limit(static_cast<std::uint64_t>(m_state->options.maxBodyBytes));
@@ -219,7 +220,6 @@ private:
         }
         m_keepAlive = request.keepAlive;
         m_parser.reset();
-        m_replying = false;
 
         auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
         t_delivering = this;

@@ -11,6 +11,11 @@
 #include <future>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace sluice;
 using namespace sluice::net;
 using sluice::test::HttpClient;
@@ -34,6 +39,33 @@ private:
     std::uint16_t m_port = 0;
 };
 
+// Sends raw bytes and returns everything received until the server closes
+// the connection (or 5 s pass): for requests curl will not send.
+std::string rawExchange(std::uint16_t port, const std::string& bytes)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string received;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) {
+                break;
+            }
+            received.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return received;
+}
+
 }  // namespace
 
 class TestHttpServer : public QObject {
@@ -54,6 +86,7 @@ private Q_SLOTS:
     void expectContinueIsAnswered();
     void onFinishedRunsBeforeTheClientSeesTheEnd();
     void badPortIsReported();
+    void malformedRequestAfterAGoodOneGets400();
 };
 
 void TestHttpServer::wholeReplyWithHeaders()
@@ -279,6 +312,18 @@ void TestHttpServer::badPortIsReported()
     QVERIFY(threw);
     HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024}, [](HttpRequest&&, HttpResponder) {});
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, bad.start());
+}
+
+void TestHttpServer::malformedRequestAfterAGoodOneGets400()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "ok")); });
+    const auto port = static_cast<std::uint16_t>(std::stoi(h.url().substr(h.url().rfind(':') + 1)));
+    const std::string got =
+        rawExchange(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost x\r\n\r\n");
+    QVERIFY2(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0, got.c_str());
+    const auto second = got.find("HTTP/1.1 400 Bad Request\r\n");
+    QVERIFY2(second != std::string::npos, got.c_str());
+    QVERIFY(got.find("Connection: close\r\n", second) != std::string::npos);
 }
 
 QTEST_APPLESS_MAIN(TestHttpServer)
