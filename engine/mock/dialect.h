@@ -1,0 +1,135 @@
+// The two API dialects the mock speaks, OpenAI's and Anthropic's: how each
+// names its key, validates a request, estimates its prompt, and shapes
+// bodies, errors, streams and rate-limit headers (see
+// ../shared/reference/providers.md for the shapes they follow).
+//
+// Thread-safety: stateless; every member from any thread.
+#pragma once
+
+#include "mock/limit_table.h"
+#include "mock/mock_config.h"
+#include "net/http_server.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sluice::mock {
+
+// A validated completion request, dialect-neutral.
+struct CompletionRequest {
+    std::string model;
+    std::int64_t inputTokens = 0;  // the mock's estimate of the prompt
+    std::int64_t maxTokens = 0;    // per choice; the model's cap when not given
+    int n = 1;                     // choices (OpenAI)
+    bool stream = false;
+    bool includeUsage = false;     // OpenAI stream_options.include_usage
+};
+
+// What the mock answers, dialect-neutral.
+struct Completion {
+    std::string id;
+    std::int64_t created = 0;                // Unix seconds
+    std::vector<std::int64_t> outputTokens;  // per choice
+    std::uint64_t textSeed = 0;              // picks the words
+    std::int64_t totalOutput() const noexcept;
+    bool truncated(std::size_t choice, std::int64_t maxTokens) const noexcept
+    {
+        return outputTokens[choice] >= maxTokens;
+    }
+};
+
+enum class ErrorCase : std::uint8_t {
+    MissingKey,        // 401
+    InvalidKey,        // 401
+    ForbiddenModel,    // 403
+    UnknownModel,      // 404
+    UnknownRoute,      // 404
+    MissingVersion,    // 400, Anthropic's anthropic-version header
+    WrongContentType,  // 400
+    MalformedJson,     // 400
+    BodyTooLarge,      // 413
+    RateLimited,       // 429 with retry-after
+    RequestTooLarge,   // 429, never satisfiable
+    QuotaExhausted,    // 429 insufficient_quota / spend cap
+    ServerError,       // 500
+    Unavailable,       // 503
+    Overloaded         // 529
+};
+
+struct ErrorContext {
+    std::string_view model{};
+    std::string_view key{};
+    std::string_view detail{};  // the route, the content type, the parse error, the body limit
+    std::string_view organization{};
+    std::string_view requestId{};
+    const LimitDecision* limit = nullptr;  // RateLimited, RequestTooLarge
+    WallTime now{};
+};
+
+struct ApiError {
+    int status = 400;
+    std::string body;
+};
+
+// Frames of a stream. The mock sends `preamble` with the headers, one of
+// `tokens` per output token, then `ending`, which carries the usage.
+struct StreamScript {
+    std::vector<std::string> preamble;
+    std::vector<std::string> tokens;
+    std::vector<std::string> ending;
+};
+
+class Dialect {
+public:
+    virtual ~Dialect() = default;
+
+    virtual Flavour flavour() const noexcept = 0;
+    // The API key the request carries, if any.
+    virtual std::optional<std::string> apiKey(const net::HttpRequest& request) const = 0;
+    // Headers the protocol requires besides the key.
+    virtual bool hasRequiredHeaders(const net::HttpRequest& request) const = 0;
+    // Validates the body against the schema and the configured models.
+    virtual std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
+                                                            std::string_view requestId) const = 0;
+    virtual ApiError error(ErrorCase what, const ErrorContext& context) const = 0;
+
+    virtual std::string_view requestIdHeader() const noexcept = 0;
+    // Rate-limit headers for the enforced limits. With minusOne, every
+    // limit and remaining is -1 and every reset 0, as Azure has sent.
+    virtual void addRateLimitHeaders(net::HttpHeaders& headers, const LimitStates& states, WallTime now,
+                                     bool minusOne) const = 0;
+    // Headers every answer carries (request id, organization, version).
+    virtual void addCommonHeaders(net::HttpHeaders& headers, std::string_view requestId,
+                                  const MockConfig& config) const = 0;
+
+    virtual std::string body(const CompletionRequest& request, const Completion& completion) const = 0;
+    virtual StreamScript stream(const CompletionRequest& request, const Completion& completion) const = 0;
+    // An error frame sent after HTTP 200, mid-stream.
+    virtual std::string streamError(std::string_view requestId) const = 0;
+    virtual std::string modelList(const MockConfig& config, std::string_view key) const = 0;
+};
+
+const Dialect& openAiDialect() noexcept;
+const Dialect& anthropicDialect() noexcept;
+
+// Shared by both dialects.
+namespace dialect {
+// About four characters per token, as a rule of thumb; at least one.
+std::int64_t textTokens(std::string_view text) noexcept;
+// Word `index` of a completion's text, with its leading space where due.
+std::string token(std::uint64_t seed, std::int64_t index);
+std::string text(std::uint64_t seed, std::int64_t tokens);
+// "req_" and 32 hex digits, or another prefix with `digits` hex digits.
+std::string randomId(std::string_view prefix, std::uint64_t seed, int digits);
+bool isJsonContentType(std::string_view value) noexcept;
+// Rounds a Duration up to whole milliseconds (how providers state waits).
+Duration ceilMs(Duration d) noexcept;
+// 30000 -> "30,000", as Anthropic writes limits in messages.
+std::string withThousands(std::int64_t v);
+}  // namespace dialect
+
+}  // namespace sluice::mock

@@ -1,0 +1,510 @@
+#include "mock/mock_provider.h"
+
+#include "mock/behaviour.h"
+#include "mock/dialect.h"
+#include "mock/limit_table.h"
+#include "net/http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+
+namespace sluice::mock {
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+// Where a completion stands once the books are kept: refused with an error,
+// or admitted with what it was charged.
+struct Admitted {
+    LimitStates states{};
+    std::int64_t reservedOutput = 0;  // debited from OTPM on arrival
+    bool chargeActualOutput = false;  // the key is charged the real output at the end
+};
+
+std::string controlError(std::string_view message)
+{
+    std::string out = R"({"error":{"type":"invalid_config","message":)";
+    // The message is ours and holds no control characters; quotes and
+    // backslashes still need escaping.
+    out.push_back('"');
+    for (char c : message) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(c);
+    }
+    out.append("\"}}");
+    return out;
+}
+
+}  // namespace
+
+struct MockProvider::Impl {
+    Impl(Clock& c, MockConfig cfg)
+        : clock(c), config(std::make_shared<const MockConfig>(std::move(cfg))), stats(c.now())
+    {
+    }
+
+    Clock& clock;
+    mutable std::mutex mutex;
+    std::shared_ptr<const MockConfig> config;  // replaced whole, never changed in place
+    LimitTable table;
+    StatsRecorder stats;
+    std::map<std::string, std::int64_t> quotaUsed;  // tokens charged per key
+    std::atomic<std::uint64_t> sequence{0};
+    std::unique_ptr<net::HttpServer> server;
+
+    std::shared_ptr<const MockConfig> currentConfig() const
+    {
+        std::lock_guard guard(mutex);
+        return config;
+    }
+
+    net::HttpReply route(net::HttpRequest& request);
+    net::HttpReply completion(const net::HttpRequest& request, const Dialect& dialect);
+    net::HttpReply models(const net::HttpRequest& request);
+    net::HttpReply control(const net::HttpRequest& request);
+
+    net::HttpReply errorReply(const Dialect& dialect, ErrorCase what, const ErrorContext& context,
+                              net::HttpHeaders headers, bool countAsError);
+    net::HttpReply answer(const Dialect& dialect, const MockConfig& cfg,
+                          const CompletionRequest& r, const std::string& key, const std::string& requestId,
+                          std::uint64_t seq, const Admitted& admitted, WallTime wall);
+    void replace(std::shared_ptr<const MockConfig> next, std::string_view source);
+};
+
+const Dialect& dialectFor(const net::HttpRequest& request)
+{
+    // Anthropic's clients send x-api-key; everything else is taken for OpenAI.
+    return request.header("x-api-key") ? anthropicDialect() : openAiDialect();
+}
+
+net::HttpReply MockProvider::Impl::route(net::HttpRequest& request)
+{
+    const std::string_view path = request.path();
+    if (path == "/v1/chat/completions") {
+        return completion(request, openAiDialect());
+    }
+    if (path == "/v1/messages") {
+        return completion(request, anthropicDialect());
+    }
+    if (path == "/v1/models" && request.method == "GET") {
+        return models(request);
+    }
+    if (path == "/mock/stats" || path == "/mock/config") {
+        return control(request);
+    }
+    const Dialect& dialect = dialectFor(request);
+    const std::string what = request.method + " " + std::string(path);
+    return errorReply(dialect, ErrorCase::UnknownRoute, ErrorContext{.detail = what}, {}, false);
+}
+
+net::HttpReply MockProvider::Impl::errorReply(const Dialect& dialect, ErrorCase what, const ErrorContext& context,
+                                              net::HttpHeaders headers, bool countAsError)
+{
+    ApiError e = dialect.error(what, context);
+    if (countAsError) {
+        std::lock_guard guard(mutex);
+        stats.error(clock.now(), e.status);
+    }
+    net::HttpReply reply = net::HttpReply::whole(e.status, std::string(kJson), std::move(e.body));
+    reply.headers.insert(reply.headers.end(), headers.begin(), headers.end());
+    return reply;
+}
+
+net::HttpReply MockProvider::Impl::completion(const net::HttpRequest& request, const Dialect& dialect)
+{
+    const std::uint64_t seq = sequence.fetch_add(1, std::memory_order_relaxed);
+    const std::shared_ptr<const MockConfig> cfgPtr = currentConfig();
+    const MockConfig& cfg = *cfgPtr;
+    const std::string requestId = dialect::randomId("req_", cfg.seed ^ (seq * 0x9E3779B97F4A7C15ULL), 24);
+    const WallTime wall = clock.wallNow();
+
+    net::HttpHeaders headers;
+    dialect.addCommonHeaders(headers, requestId, cfg);
+    ErrorContext ctx{.organization = cfg.organization, .requestId = requestId, .now = wall};
+    const auto fail = [&](ErrorCase what) { return errorReply(dialect, what, ctx, headers, true); };
+    {
+        std::lock_guard guard(mutex);
+        stats.request();
+    }
+
+    if (request.method != "POST") {
+        const std::string what = request.method + " " + std::string(request.path());
+        ctx.detail = what;
+        return fail(ErrorCase::UnknownRoute);
+    }
+    const std::optional<std::string> key = dialect.apiKey(request);
+    if (!key) {
+        return fail(ErrorCase::MissingKey);
+    }
+    ctx.key = *key;
+    const auto keyConfig = cfg.keys.find(*key);
+    if (keyConfig == cfg.keys.end() || keyConfig->second.disabled) {
+        return fail(ErrorCase::InvalidKey);
+    }
+    if (!dialect.hasRequiredHeaders(request)) {
+        return fail(ErrorCase::MissingVersion);
+    }
+    if (request.bodyTooLarge) {
+        const std::string limit = std::to_string(cfg.maxBodyBytes);
+        ctx.detail = limit;
+        return fail(ErrorCase::BodyTooLarge);
+    }
+    if (const auto type = request.header("content-type"); type && !dialect::isJsonContentType(*type)) {
+        ctx.detail = *type;
+        return fail(ErrorCase::WrongContentType);
+    }
+    auto parsed = dialect.parse(request.body, cfg, requestId);
+    if (auto* e = std::get_if<ApiError>(&parsed)) {
+        {
+            std::lock_guard guard(mutex);
+            stats.error(clock.now(), e->status);
+        }
+        net::HttpReply reply = net::HttpReply::whole(e->status, std::string(kJson), std::move(e->body));
+        reply.headers.insert(reply.headers.end(), headers.begin(), headers.end());
+        return reply;
+    }
+    const CompletionRequest& r = std::get<CompletionRequest>(parsed);
+    ctx.model = r.model;
+    const KeyConfig& k = keyConfig->second;
+    if (!k.models.empty() && std::find(k.models.begin(), k.models.end(), r.model) == k.models.end()) {
+        return fail(ErrorCase::ForbiddenModel);
+    }
+
+    const RateLimits limits = *cfg.limitsFor(*key, r.model);
+    const std::int64_t maxOutput = r.maxTokens * r.n;
+    Charge charge;
+    charge.tokens = r.inputTokens + maxOutput;
+    charge.inputTokens = r.inputTokens;
+    charge.outputTokens = limits.outputCharging == OutputCharging::ReserveThenCorrect ? maxOutput : 0;
+
+    Admitted admitted;
+    admitted.reservedOutput = charge.outputTokens;
+    // OpenAI bills its TPM estimate as charged; Anthropic the real output.
+    admitted.chargeActualOutput = dialect.flavour() == Flavour::Anthropic;
+    LimitDecision decision;
+    bool quotaGone = false;
+    {
+        std::lock_guard guard(mutex);
+        const TimePoint now = clock.now();
+        quotaGone = k.quotaExhausted || (k.quotaTokens > 0 && quotaUsed[*key] >= k.quotaTokens);
+        if (quotaGone) {
+            stats.quotaExhausted(now);
+        } else {
+            if (cfg.limitsEnabled) {
+                decision = table.admit(*key, r.model, limits, charge, now);
+            }
+            switch (decision.outcome) {
+            case LimitOutcome::RateLimited:
+                stats.rateLimited(now, decision.binding);
+                break;
+            case LimitOutcome::TooLarge:
+                stats.tooLarge(now);
+                break;
+            case LimitOutcome::Admitted: {
+                stats.accepted(now, r.inputTokens);
+                const std::int64_t chargedNow = admitted.chargeActualOutput ? r.inputTokens : charge.tokens;
+                stats.charged(chargedNow);
+                quotaUsed[*key] += chargedNow;
+                break;
+            }
+            }
+        }
+    }
+    if (!quotaGone && decision.outcome == LimitOutcome::Admitted) {
+        admitted.states = decision.states;
+        return answer(dialect, cfg, r, *key, requestId, seq, admitted, wall);
+    }
+    // Refused: quota, rate limit, or too large.
+    if (cfg.limitsEnabled) {
+        dialect.addRateLimitHeaders(headers, decision.states, wall, false);
+    }
+    ctx.limit = &decision;
+    if (decision.outcome == LimitOutcome::RateLimited) {
+        const auto seconds = std::chrono::ceil<std::chrono::seconds>(decision.retryAfter).count();
+        headers.emplace_back("retry-after", std::to_string(std::max<std::int64_t>(1, seconds)));
+        if (cfg.retryAfterMs) {
+            headers.emplace_back("retry-after-ms", std::to_string(dialect::ceilMs(decision.retryAfter).count() / 1'000'000));
+        }
+        return errorReply(dialect, ErrorCase::RateLimited, ctx, std::move(headers), false);
+    }
+    if (decision.outcome == LimitOutcome::TooLarge) {
+        return errorReply(dialect, ErrorCase::RequestTooLarge, ctx, std::move(headers), false);
+    }
+    // Never retry-after: waiting does not restore a quota.
+    return errorReply(dialect, ErrorCase::QuotaExhausted, ctx, std::move(headers), false);
+}
+
+// Builds the answer to an admitted request: draws its output, latency and
+// fault, and plans the bytes, outside the lock.
+net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConfig& cfg,
+                                          const CompletionRequest& r, const std::string& key,
+                                          const std::string& requestId, std::uint64_t seq, const Admitted& admitted,
+                                          WallTime wall)
+{
+    Rng rng(cfg.seed, seq);
+    const Fault fault = drawFault(cfg.faults, rng);
+    const double factor = drawLatencyFactor(cfg.latency, rng);
+    Completion c;
+    c.created = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count();
+    c.textSeed = rng.next();
+    const int choices = dialect.flavour() == Flavour::Anthropic ? 1 : r.n;
+    for (int i = 0; i < choices; ++i) {
+        c.outputTokens.push_back(drawOutputTokens(cfg.output, r.maxTokens, rng));
+    }
+    c.id = dialect.flavour() == Flavour::Anthropic ? dialect::randomId("msg_01", rng.next(), 22)
+                                                  : dialect::randomId("chatcmpl-", rng.next(), 29);
+
+    const bool streamFault = fault == Fault::SseError || fault == Fault::StreamCut;
+    const Fault applied = (streamFault && !r.stream) ? Fault::None : fault;
+
+    net::HttpReply reply;
+    dialect.addCommonHeaders(reply.headers, requestId, cfg);
+    if (cfg.limitsEnabled && applied != Fault::MissingRateLimitHeaders) {
+        dialect.addRateLimitHeaders(reply.headers, admitted.states, wall, applied == Fault::AzureMinusOne);
+    }
+
+    std::int64_t produced = c.totalOutput();
+    const Duration base = scaledMs(cfg.latency.baseMs, factor);
+    const Duration perToken = scaledMs(cfg.latency.perOutputTokenMs, factor);
+
+    if (applied == Fault::Http500 || applied == Fault::Http503 || applied == Fault::Http529) {
+        const ErrorCase what = applied == Fault::Http500   ? ErrorCase::ServerError
+                               : applied == Fault::Http503 ? ErrorCase::Unavailable
+                                                           : ErrorCase::Overloaded;
+        ApiError e = dialect.error(what, ErrorContext{.requestId = requestId});
+        reply.status = e.status;
+        reply.headers.emplace_back("Content-Type", std::string(kJson));
+        reply.parts.push_back(net::HttpPart{base, std::move(e.body)});
+        produced = 0;
+    } else if (applied == Fault::Stall) {
+        reply.ending = net::HttpEnding::Hang;
+        produced = 0;
+    } else if (!r.stream) {
+        std::string body = dialect.body(r, c);
+        reply.headers.emplace_back("Content-Type", std::string(kJson));
+        const Duration delay = base + perToken * c.totalOutput();
+        if (applied == Fault::ConnectionReset) {
+            reply.declaredLength = body.size();
+            body.resize(body.size() / 2);
+            reply.ending = net::HttpEnding::Reset;
+        } else if (applied == Fault::MalformedJson) {
+            body.resize(body.size() / 2);
+        }
+        reply.parts.push_back(net::HttpPart{delay, std::move(body)});
+    } else {
+        StreamScript script = dialect.stream(r, c);
+        reply.chunked = true;
+        reply.headers.emplace_back("Content-Type", "text/event-stream; charset=utf-8");
+        reply.headers.emplace_back("Cache-Control", "no-cache");
+        std::string preamble;
+        for (const auto& f : script.preamble) {
+            preamble += f;
+        }
+        reply.parts.push_back(net::HttpPart{Duration::zero(), std::move(preamble)});
+        const std::size_t cut = script.tokens.size() / 2;
+        const bool cuts = applied == Fault::ConnectionReset || applied == Fault::StreamCut || applied == Fault::SseError;
+        const std::size_t sent = cuts ? cut : script.tokens.size();
+        const Duration firstToken = scaledMs(cfg.latency.firstTokenMs, factor);
+        for (std::size_t i = 0; i < sent; ++i) {
+            std::string& frame = script.tokens[i];
+            if (applied == Fault::MalformedJson && i == cut) {
+                frame.resize(frame.size() / 2);
+                frame += "\n\n";
+            }
+            reply.parts.push_back(net::HttpPart{i == 0 ? firstToken : perToken, std::move(frame)});
+        }
+        if (cuts) {
+            // Tokens stop where the stream breaks; the output count follows.
+            produced = static_cast<std::int64_t>(sent);
+            if (applied == Fault::SseError) {
+                reply.parts.push_back(net::HttpPart{perToken, dialect.streamError(requestId)});
+            } else {
+                reply.ending = applied == Fault::StreamCut ? net::HttpEnding::Close : net::HttpEnding::Reset;
+            }
+        } else {
+            std::string ending;
+            for (const auto& f : script.ending) {
+                ending += f;
+            }
+            reply.parts.push_back(net::HttpPart{sent == 0 ? firstToken : Duration::zero(), std::move(ending)});
+        }
+    }
+
+    if (applied != Fault::None) {
+        std::lock_guard guard(mutex);
+        stats.fault(applied);
+        if (reply.status != 200) {
+            stats.error(clock.now(), reply.status);
+        }
+    }
+
+    // The books close when the last byte goes out: the output-limit charge
+    // is corrected to what was produced, and the key pays for its output.
+    const std::int64_t delta = produced - admitted.reservedOutput;
+    const bool actual = admitted.chargeActualOutput;
+    reply.onFinished = [this, key, model = r.model, delta, produced, actual](bool) {
+        std::lock_guard guard(mutex);
+        const TimePoint now = clock.now();
+        table.adjustOutput(key, model, delta, now);
+        stats.output(now, produced);
+        if (actual) {
+            stats.charged(produced);
+            quotaUsed[key] += produced;
+        }
+    };
+    return reply;
+}
+
+net::HttpReply MockProvider::Impl::models(const net::HttpRequest& request)
+{
+    const Dialect& dialect = dialectFor(request);
+    const auto cfg = currentConfig();
+    const std::optional<std::string> key = dialect.apiKey(request);
+    if (!key) {
+        return errorReply(dialect, ErrorCase::MissingKey, ErrorContext{}, {}, false);
+    }
+    const auto k = cfg->keys.find(*key);
+    if (k == cfg->keys.end() || k->second.disabled) {
+        return errorReply(dialect, ErrorCase::InvalidKey, ErrorContext{.key = *key}, {}, false);
+    }
+    return net::HttpReply::whole(200, std::string(kJson), dialect.modelList(*cfg, *key));
+}
+
+net::HttpReply MockProvider::Impl::control(const net::HttpRequest& request)
+{
+    const std::string_view path = request.path();
+    if (path == "/mock/stats" && request.method == "GET") {
+        std::size_t open = 0;
+        MockStats s;
+        {
+            std::lock_guard guard(mutex);
+            open = server ? server->openConnections() : 0;
+            s = stats.snapshot(open);
+        }
+        return net::HttpReply::whole(200, std::string(kJson), toJson(s));
+    }
+    if (path == "/mock/config" && request.method == "GET") {
+        return net::HttpReply::whole(200, std::string(kJson), toJson(*currentConfig(), 2));
+    }
+    if (path == "/mock/config" && request.method == "POST") {
+        try {
+            const auto cfg = currentConfig();
+            constexpr std::string_view kSource = "POST /mock/config";
+            auto next = std::make_shared<const MockConfig>(patchMockConfig(*cfg, request.body, kSource));
+            replace(next, kSource);
+            return net::HttpReply::whole(200, std::string(kJson), toJson(*next, 2));
+        } catch (const ConfigError& e) {
+            return net::HttpReply::whole(400, std::string(kJson), controlError(e.what()));
+        }
+    }
+    return net::HttpReply::whole(405, std::string(kJson), controlError("use GET /mock/stats, GET or POST /mock/config"));
+}
+
+void MockProvider::Impl::replace(std::shared_ptr<const MockConfig> next, std::string_view source)
+{
+    std::lock_guard guard(mutex);
+    if (server) {
+        const MockConfig& now = *config;
+        const auto fixed = [source](std::string_view field) {
+            return ConfigError(std::string(source) + ": " + std::string(field) + ": cannot change while the mock is running");
+        };
+        if (next->host != now.host || next->port != now.port) {
+            if (!(next->host == now.host && next->port == server->port())) {
+                throw fixed("/listen");
+            }
+        }
+        if (next->ioThreads != now.ioThreads) {
+            throw fixed("/ioThreads");
+        }
+        if (next->maxBodyBytes != now.maxBodyBytes) {
+            throw fixed("/maxBodyBytes");
+        }
+    }
+    table.reconfigure(*next, clock.now());
+    config = std::move(next);
+}
+
+MockProvider::MockProvider(Clock& clock, MockConfig config) : m_impl(std::make_unique<Impl>(clock, std::move(config)))
+{
+}
+
+MockProvider::~MockProvider()
+{
+    stop();
+}
+
+std::uint16_t MockProvider::start()
+{
+    Impl& d = *m_impl;
+    std::lock_guard guard(d.mutex);
+    if (d.server) {
+        return d.server->port();
+    }
+    net::HttpServerOptions options;
+    options.host = d.config->host;
+    options.port = d.config->port;
+    options.threads = d.config->ioThreads;
+    options.maxBodyBytes = d.config->maxBodyBytes;
+    auto server = std::make_unique<net::HttpServer>(options, [&d](net::HttpRequest&& request,
+                                                                  net::HttpResponder responder) {
+        responder.send(d.route(request));
+    });
+    const std::uint16_t port = server->start();
+    d.server = std::move(server);
+    return port;
+}
+
+void MockProvider::stop()
+{
+    std::unique_ptr<net::HttpServer> server;
+    {
+        std::lock_guard guard(m_impl->mutex);
+        server = std::move(m_impl->server);
+    }
+    // Outside the lock: closing connections runs their onFinished, which
+    // takes it.
+    if (server) {
+        server->stop();
+    }
+}
+
+std::uint16_t MockProvider::port() const noexcept
+{
+    std::lock_guard guard(m_impl->mutex);
+    return m_impl->server ? m_impl->server->port() : 0;
+}
+
+std::string MockProvider::baseUrl() const
+{
+    const MockConfig cfg = config();
+    const std::string host = cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host;
+    return "http://" + host + ":" + std::to_string(port());
+}
+
+MockConfig MockProvider::config() const
+{
+    return *m_impl->currentConfig();
+}
+
+void MockProvider::setConfig(MockConfig config)
+{
+    m_impl->replace(std::make_shared<const MockConfig>(std::move(config)), "setConfig");
+}
+
+void MockProvider::applyPatch(std::string_view patchJson)
+{
+    m_impl->replace(std::make_shared<const MockConfig>(patchMockConfig(config(), patchJson, "patch")), "patch");
+}
+
+MockStats MockProvider::stats() const
+{
+    std::lock_guard guard(m_impl->mutex);
+    return m_impl->stats.snapshot(m_impl->server ? m_impl->server->openConnections() : 0);
+}
+
+}  // namespace sluice::mock

@@ -1,0 +1,636 @@
+// The only translation unit that includes Asio and Beast: keeping the heavy
+// templates here keeps every other file quick to compile.
+#include "net/http_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <array>
+#include <list>
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace sluice::net {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+char lower(char c) noexcept
+{
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string_view reasonPhrase(int status) noexcept
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default: return "Unknown";
+    }
+}
+
+void appendHex(std::string& out, std::size_t v)
+{
+    char buf[20];
+    const int n = std::snprintf(buf, sizeof buf, "%zx", v);
+    out.append(buf, static_cast<std::size_t>(n));
+}
+
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+class Session;
+
+// What every connection shares with the server. `mutex` and `stopped` let a
+// responder completed on a foreign thread know whether the io_context still
+// exists.
+struct ServerState {
+    HttpServerOptions options;
+    HttpHandler handler;
+    std::atomic<std::size_t> connections{0};
+    std::mutex mutex;
+    bool stopped = false;
+    // Every live session, so stop() can close the sockets of those a
+    // pending responder keeps alive before the io_context goes away.
+    std::list<Session*> sessions;
+};
+
+// The session whose handler is running on this thread, so an answer given
+// from inside the handler is carried out at once instead of posted.
+thread_local Session* t_delivering = nullptr;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, const Strand& strand, std::shared_ptr<ServerState> state)
+        : m_io(std::in_place, std::move(socket), strand), m_state(std::move(state))
+    {
+        ++m_state->connections;
+        std::lock_guard guard(m_state->mutex);
+        m_registration = m_state->sessions.insert(m_state->sessions.end(), this);
+    }
+
+    ~Session()
+    {
+        finishExchange(false);
+        --m_state->connections;
+        std::lock_guard guard(m_state->mutex);
+        m_state->sessions.erase(m_registration);
+    }
+
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    void start() { readHeader(); }
+
+    // On the session's strand: carries out a reply plan.
+    void run(HttpReply reply)
+    {
+        if (m_replying) {
+            return;  // a second answer to one request is ignored
+        }
+        m_replying = true;
+        m_reply = std::move(reply);
+        m_nextPart = 0;
+        m_headSent = false;
+        step();
+    }
+
+    const Strand& strand() const noexcept { return m_io->strand; }
+
+    // Called by stop() with the io threads joined: the socket, timer and
+    // strand must go before the io_context they belong to.
+    void releaseIo() { m_io.reset(); }
+
+private:
+    void readHeader()
+    {
+        m_replying = false;
+        m_parser.emplace();
+        m_parser->header_limit(32 * 1024);
+        m_parser->body_limit(static_cast<std::uint64_t>(m_state->options.maxBodyBytes));
+        http::async_read_header(m_io->socket, m_buffer, *m_parser,
+                                [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
+    }
+
+    void onHeader(error_code ec)
+    {
+        // The limit can trip on the declared length before the header counts
+        // as done; the start line and fields are parsed by then.
+        if (ec == http::error::body_limit) {
+            deliver(true);
+            return;
+        }
+        if (ec) {
+            failRead(ec);
+            return;
+        }
+        const auto& head = m_parser->get();
+        const auto expect = head[http::field::expect];
+        if (expect.size() == 12 && headerNameEquals(std::string_view(expect.data(), expect.size()), "100-continue")) {
+            // Clients that wait for this before sending a body would
+            // otherwise stall for their own timeout (curl: 1 s).
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            asio::async_write(m_io->socket, asio::buffer(kContinue.data(), kContinue.size()),
+                              [self = shared_from_this()](error_code wec, std::size_t) {
+                                  if (wec) {
+                                      self->close(false);
+                                      return;
+                                  }
+                                  self->readBody();
+                              });
+            return;
+        }
+        readBody();
+    }
+
+    void readBody()
+    {
+        if (m_parser->is_done()) {
+            deliver(false);
+            return;
+        }
+        http::async_read(m_io->socket, m_buffer, *m_parser, [self = shared_from_this()](error_code ec, std::size_t) {
+            if (ec == http::error::body_limit) {
+                self->deliver(true);
+            } else if (ec) {
+                self->failRead(ec);
+            } else {
+                self->deliver(false);
+            }
+        });
+    }
+
+    void failRead(error_code ec)
+    {
+        if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+            ec != http::error::end_of_stream && ec != http::error::partial_message) {
+            m_keepAlive = false;
+            run(HttpReply::whole(400, "text/plain", "Bad Request\n"));
+            return;
+        }
+        close(false);
+    }
+
+    void deliver(bool bodyTooLarge)
+    {
+        auto& msg = m_parser->get();
+        HttpRequest request;
+        request.method = std::string(msg.method_string());
+        request.target = std::string(msg.target());
+        request.headers.reserve(8);
+        for (const auto& field : msg) {
+            request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        }
+        request.keepAlive = msg.keep_alive() && !bodyTooLarge;
+        request.bodyTooLarge = bodyTooLarge;
+        if (!bodyTooLarge) {
+            request.body = std::move(msg.body());
+        }
+        m_keepAlive = request.keepAlive;
+        m_parser.reset();
+
+        auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
+        t_delivering = this;
+        try {
+            m_state->handler(std::move(request), HttpResponder(std::move(exchange)));
+        } catch (const std::exception& e) {
+            // The responder, destroyed unsent while unwinding, answers 500.
+            std::fprintf(stderr, "http server: request handler failed: %s\n", e.what());
+        }
+        t_delivering = nullptr;
+    }
+
+    // Waits for the next part's delay, then writes it with every part that
+    // follows it without a delay.
+    void step()
+    {
+        if (m_nextPart < m_reply.parts.size() && m_reply.parts[m_nextPart].delay > Duration::zero()) {
+            m_io->timer.expires_after(m_reply.parts[m_nextPart].delay);
+            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
+                if (ec) {
+                    self->close(false);
+                    return;
+                }
+                self->writeBatch();
+            });
+            return;
+        }
+        writeBatch();
+    }
+
+    void appendHead()
+    {
+        const std::string_view reason = reasonPhrase(m_reply.status);
+        m_out.append("HTTP/1.1 ").append(std::to_string(m_reply.status)).append(" ").append(reason).append("\r\n");
+        for (const auto& [name, value] : m_reply.headers) {
+            m_out.append(name).append(": ").append(value).append("\r\n");
+        }
+        if (m_reply.chunked) {
+            m_out.append("Transfer-Encoding: chunked\r\n");
+        } else {
+            std::size_t total = 0;
+            for (const auto& part : m_reply.parts) {
+                total += part.data.size();
+            }
+            m_out.append("Content-Length: ").append(std::to_string(m_reply.declaredLength.value_or(total))).append("\r\n");
+        }
+        if (!m_keepAlive) {
+            m_out.append("Connection: close\r\n");
+        }
+        m_out.append("\r\n");
+        m_headSent = true;
+    }
+
+    void appendPart(const std::string& data)
+    {
+        if (!m_reply.chunked) {
+            m_out.append(data);
+        } else if (!data.empty()) {
+            appendHex(m_out, data.size());
+            m_out.append("\r\n").append(data).append("\r\n");
+        }
+    }
+
+    void writeBatch()
+    {
+        m_out.clear();
+        const auto& parts = m_reply.parts;
+        if (parts.empty() && m_reply.ending == HttpEnding::Hang) {
+            onWritten({});
+            return;
+        }
+        if (!m_headSent) {
+            appendHead();
+        }
+        if (m_nextPart < parts.size()) {
+            do {
+                appendPart(parts[m_nextPart].data);
+                ++m_nextPart;
+            } while (m_nextPart < parts.size() && parts[m_nextPart].delay <= Duration::zero());
+        }
+        if (m_nextPart == parts.size()) {
+            if (m_reply.chunked && m_reply.ending == HttpEnding::Complete) {
+                m_out.append("0\r\n\r\n");
+            }
+            finishExchange(true);
+        }
+        if (m_out.empty()) {
+            onWritten({});
+            return;
+        }
+        asio::async_write(m_io->socket, asio::buffer(m_out),
+                          [self = shared_from_this()](error_code ec, std::size_t) { self->onWritten(ec); });
+    }
+
+    void onWritten(error_code ec)
+    {
+        if (ec) {
+            close(false);
+            return;
+        }
+        if (m_nextPart < m_reply.parts.size()) {
+            step();
+            return;
+        }
+        switch (m_reply.ending) {
+        case HttpEnding::Complete:
+            if (m_keepAlive) {
+                readHeader();
+            } else {
+                close(false);
+            }
+            return;
+        case HttpEnding::Close:
+            close(false);
+            return;
+        case HttpEnding::Reset:
+            close(true);
+            return;
+        case HttpEnding::Hang:
+            // A read that completes when the peer gives up (or sends
+            // anything) ends the silence.
+            m_io->socket.async_read_some(asio::buffer(m_drain), [self = shared_from_this()](error_code, std::size_t) {
+                self->close(false);
+            });
+            return;
+        }
+    }
+
+    void finishExchange(bool delivered)
+    {
+        if (auto done = std::exchange(m_reply.onFinished, nullptr)) {
+            done(delivered);
+        }
+    }
+
+    void close(bool reset)
+    {
+        finishExchange(false);
+        error_code ignored;
+        if (reset) {
+            // SO_LINGER with a zero timeout makes close() send RST.
+            m_io->socket.set_option(asio::socket_base::linger(true, 0), ignored);
+        } else {
+            m_io->socket.shutdown(tcp::socket::shutdown_both, ignored);
+        }
+        m_io->socket.close(ignored);
+        m_io->timer.cancel();
+    }
+
+    // The Sink a handler answers through. It keeps the session alive until
+    // the answer comes, however long the handler takes.
+    class Exchange final : public HttpResponder::Sink {
+    public:
+        Exchange(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
+            : m_session(std::move(session)), m_state(std::move(state))
+        {
+        }
+
+        void send(HttpReply reply) override
+        {
+            std::shared_ptr<Session> session = std::move(m_session);
+            if (session == nullptr) {
+                return;
+            }
+            if (t_delivering == session.get()) {
+                // Answered from inside the handler, on the session's strand.
+                session->run(std::move(reply));
+                return;
+            }
+            // From elsewhere: post only while the io_context exists.
+            std::lock_guard guard(m_state->mutex);
+            if (m_state->stopped) {
+                return;
+            }
+            Session& target = *session;
+            asio::post(target.strand(), [s = std::move(session), r = std::move(reply)]() mutable {
+                s->run(std::move(r));
+            });
+        }
+
+    private:
+        std::shared_ptr<Session> m_session;
+        std::shared_ptr<ServerState> m_state;
+    };
+
+    struct Io {
+        Io(tcp::socket s, const Strand& st) : socket(std::move(s)), strand(st), timer(st) {}
+        tcp::socket socket;
+        Strand strand;
+        asio::steady_timer timer;
+    };
+    std::optional<Io> m_io;
+    std::shared_ptr<ServerState> m_state;
+    std::list<Session*>::iterator m_registration;
+    boost::beast::flat_buffer m_buffer;
+    std::optional<http::request_parser<http::string_body>> m_parser;
+    HttpReply m_reply;
+    std::size_t m_nextPart = 0;
+    bool m_headSent = false;
+    bool m_keepAlive = true;
+    bool m_replying = false;
+    std::string m_out;
+    std::array<char, 512> m_drain{};
+};
+
+}  // namespace
+
+bool headerNameEquals(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::optional<std::string_view> findHeader(const HttpHeaders& headers, std::string_view name) noexcept
+{
+    for (const auto& [key, value] : headers) {
+        if (headerNameEquals(key, name)) {
+            return std::string_view(value);
+        }
+    }
+    return std::nullopt;
+}
+
+std::string_view HttpRequest::path() const noexcept
+{
+    const std::string_view t(target);
+    return t.substr(0, t.find('?'));
+}
+
+HttpReply HttpReply::whole(int status, std::string contentType, std::string body, Duration delay)
+{
+    HttpReply reply;
+    reply.status = status;
+    reply.headers.emplace_back("Content-Type", std::move(contentType));
+    reply.parts.push_back(HttpPart{delay, std::move(body)});
+    return reply;
+}
+
+HttpResponder& HttpResponder::operator=(HttpResponder&& other) noexcept
+{
+    if (this != &other) {
+        if (m_sink) {
+            send(HttpReply::whole(500, "text/plain", "no response\n"));
+        }
+        m_sink = std::move(other.m_sink);
+    }
+    return *this;
+}
+
+HttpResponder::~HttpResponder()
+{
+    if (m_sink) {
+        send(HttpReply::whole(500, "text/plain", "no response\n"));
+    }
+}
+
+void HttpResponder::send(HttpReply reply)
+{
+    if (auto sink = std::exchange(m_sink, nullptr)) {
+        sink->send(std::move(reply));
+    }
+}
+
+struct HttpServer::Impl {
+    std::shared_ptr<ServerState> state;
+    std::unique_ptr<asio::io_context> ioc;
+    std::optional<tcp::acceptor> acceptor;
+    std::optional<asio::steady_timer> acceptRetry;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::vector<std::thread> threads;
+    std::uint16_t port = 0;
+
+    void accept()
+    {
+        Strand strand = asio::make_strand(*ioc);
+        acceptor->async_accept(strand, [this, strand](error_code ec, tcp::socket socket) mutable {
+            if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+                return;
+            }
+            if (ec) {
+                // Out of file descriptors, most likely: back off instead of
+                // spinning until connections close.
+                acceptRetry->expires_after(std::chrono::milliseconds(50));
+                acceptRetry->async_wait([this](error_code wec) {
+                    if (!wec) {
+                        accept();
+                    }
+                });
+                return;
+            }
+            error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            std::make_shared<Session>(std::move(socket), strand, state)->start();
+            accept();
+        });
+    }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler) : m_impl(std::make_unique<Impl>())
+{
+    m_impl->state = std::make_shared<ServerState>();
+    m_impl->state->options = std::move(options);
+    m_impl->state->handler = std::move(handler);
+}
+
+HttpServer::~HttpServer()
+{
+    stop();
+}
+
+std::uint16_t HttpServer::start()
+{
+    Impl& d = *m_impl;
+    if (d.ioc) {
+        return d.port;
+    }
+    const HttpServerOptions& opt = d.state->options;
+    const std::string where = opt.host + ":" + std::to_string(opt.port);
+    error_code ec;
+    const auto address = asio::ip::make_address(opt.host == "localhost" ? std::string("127.0.0.1") : opt.host, ec);
+    if (ec) {
+        throw std::runtime_error("cannot listen on " + where + ": '" + opt.host + "' is not an IP address");
+    }
+    const int threads = opt.threads < 1 ? 1 : opt.threads;
+    auto ioc = std::make_unique<asio::io_context>(threads);
+    tcp::acceptor acceptor(*ioc);
+    const tcp::endpoint endpoint(address, opt.port);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) {
+        acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+        acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+    }
+    d.port = acceptor.local_endpoint().port();
+    d.ioc = std::move(ioc);
+    d.acceptor.emplace(std::move(acceptor));
+    d.acceptRetry.emplace(*d.ioc);
+    d.work.emplace(asio::make_work_guard(*d.ioc));
+    {
+        std::lock_guard guard(d.state->mutex);
+        d.state->stopped = false;
+    }
+    d.accept();
+    for (int i = 0; i < threads; ++i) {
+        d.threads.emplace_back([ioc = d.ioc.get()] {
+            for (;;) {
+                try {
+                    ioc->run();
+                    return;
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "http server: %s\n", e.what());
+                }
+            }
+        });
+    }
+    return d.port;
+}
+
+void HttpServer::stop()
+{
+    Impl& d = *m_impl;
+    if (!d.ioc) {
+        return;
+    }
+    {
+        std::lock_guard guard(d.state->mutex);
+        d.state->stopped = true;
+    }
+    d.work.reset();
+    d.ioc->stop();
+    for (auto& t : d.threads) {
+        t.join();
+    }
+    d.threads.clear();
+    {
+        std::lock_guard guard(d.state->mutex);
+        for (Session* session : d.state->sessions) {
+            session->releaseIo();
+        }
+    }
+    error_code ignored;
+    d.acceptor->close(ignored);
+    d.acceptor.reset();
+    d.acceptRetry.reset();
+    // Destroying the io_context destroys every pending handler, and with
+    // them the sessions they hold: each connection closes here.
+    d.ioc.reset();
+}
+
+std::uint16_t HttpServer::port() const noexcept
+{
+    return m_impl->port;
+}
+
+std::size_t HttpServer::openConnections() const noexcept
+{
+    return m_impl->state->connections.load();
+}
+
+}  // namespace sluice::net

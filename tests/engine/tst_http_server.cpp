@@ -1,0 +1,330 @@
+// The server layer on its own: reply plans (whole, delayed, chunked, cut,
+// reset, hanging), answers from another thread, keep-alive, body limits.
+// Real HTTP over loopback with libcurl; waits are on the client's own
+// completion, never sleeps.
+#include "net/http_server.h"
+#include "support/http_client.h"
+
+#include <QtTest>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace sluice;
+using namespace sluice::net;
+using sluice::test::HttpClient;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A server whose handler the test sets per case.
+class Harness {
+public:
+    explicit Harness(HttpHandler handler, std::size_t maxBody = 1024)
+        : m_server(HttpServerOptions{"127.0.0.1", 0, 1, maxBody}, std::move(handler))
+    {
+        m_port = m_server.start();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+    HttpServer& server() { return m_server; }
+
+private:
+    HttpServer m_server;
+    std::uint16_t m_port = 0;
+};
+
+// Sends raw bytes and returns everything received until the server closes
+// the connection (or 5 s pass): for requests curl will not send.
+std::string rawExchange(std::uint16_t port, const std::string& bytes)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string received;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) {
+                break;
+            }
+            received.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return received;
+}
+
+}  // namespace
+
+class TestHttpServer : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void wholeReplyWithHeaders();
+    void requestFieldsReachTheHandler();
+    void delayedReplyTakesAtLeastItsDelay();
+    void chunkedPartsArriveInOrder();
+    void closeEndingCutsAChunkedStream();
+    void resetEndingCutsABody();
+    void hangEndsOnlyWhenTheClientGivesUp();
+    void answerFromAnotherThread();
+    void droppedResponderAnswers500();
+    void connectionIsReused();
+    void bodyOverTheLimitIsFlagged();
+    void expectContinueIsAnswered();
+    void onFinishedRunsBeforeTheClientSeesTheEnd();
+    void badPortIsReported();
+    void malformedRequestAfterAGoodOneGets400();
+};
+
+void TestHttpServer::wholeReplyWithHeaders()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) {
+        HttpReply reply = HttpReply::whole(201, "text/plain", "made");
+        reply.headers.emplace_back("X-Thing", "one");
+        responder.send(std::move(reply));
+    });
+    HttpClient client(h.url());
+    const auto r = client.get("/anything");
+    QVERIFY2(r.completed(), r.error.c_str());
+    QCOMPARE(r.status, 201L);
+    QCOMPARE(r.body, std::string("made"));
+    QCOMPARE(r.header("x-thing").value_or(""), std::string("one"));
+    QCOMPARE(r.header("content-type").value_or(""), std::string("text/plain"));
+    QCOMPARE(r.header("content-length").value_or(""), std::string("4"));
+}
+
+void TestHttpServer::requestFieldsReachTheHandler()
+{
+    std::promise<HttpRequest> seen;
+    Harness h([&](HttpRequest&& request, HttpResponder responder) {
+        seen.set_value(request);
+        responder.send(HttpReply::whole(200, "text/plain", "ok"));
+    });
+    HttpClient client(h.url());
+    const auto r = client.post("/v1/path?x=1", "{\"a\":1}", {{"Content-Type", "application/json"}, {"X-Key", "v"}});
+    QVERIFY(r.completed());
+    const HttpRequest req = seen.get_future().get();
+    QCOMPARE(req.method, std::string("POST"));
+    QCOMPARE(req.target, std::string("/v1/path?x=1"));
+    QCOMPARE(std::string(req.path()), std::string("/v1/path"));
+    QCOMPARE(req.body, std::string("{\"a\":1}"));
+    QCOMPARE(std::string(req.header("x-key").value_or("")), std::string("v"));
+    QCOMPARE(std::string(req.header("CONTENT-TYPE").value_or("")), std::string("application/json"));
+    QVERIFY(!req.bodyTooLarge);
+}
+
+void TestHttpServer::delayedReplyTakesAtLeastItsDelay()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) {
+        responder.send(HttpReply::whole(200, "text/plain", "late", 150ms));
+    });
+    HttpClient client(h.url());
+    const auto r = client.get("/");
+    QVERIFY(r.completed());
+    QCOMPARE(r.body, std::string("late"));
+    // A lower bound only: the timer may fire late on a busy machine.
+    QVERIFY2(r.seconds >= 0.145, std::to_string(r.seconds).c_str());
+}
+
+void TestHttpServer::chunkedPartsArriveInOrder()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) {
+        HttpReply reply;
+        reply.chunked = true;
+        reply.headers.emplace_back("Content-Type", "text/event-stream");
+        reply.parts = {{0ms, "data: 1\n\n"}, {5ms, "data: 2\n\n"}, {0ms, "data: 3\n\n"}, {5ms, "data: 4\n\n"}};
+        responder.send(std::move(reply));
+    });
+    HttpClient client(h.url());
+    const auto r = client.get("/");
+    QVERIFY2(r.completed(), r.error.c_str());
+    QCOMPARE(r.header("transfer-encoding").value_or(""), std::string("chunked"));
+    const auto events = test::parseSse(r.body);
+    QCOMPARE(events.size(), std::size_t(4));
+    for (int i = 0; i < 4; ++i) {
+        QCOMPARE(events[static_cast<std::size_t>(i)].data, std::to_string(i + 1));
+    }
+}
+
+void TestHttpServer::closeEndingCutsAChunkedStream()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) {
+        HttpReply reply;
+        reply.chunked = true;
+        reply.parts = {{0ms, "data: 1\n\n"}};
+        reply.ending = HttpEnding::Close;
+        responder.send(std::move(reply));
+    });
+    HttpClient client(h.url());
+    const auto r = client.get("/");
+    QVERIFY(!r.completed());
+    QCOMPARE(r.status, 200L);
+    QCOMPARE(r.body, std::string("data: 1\n\n"));
+}
+
+void TestHttpServer::resetEndingCutsABody()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) {
+        HttpReply reply = HttpReply::whole(200, "application/json", "{\"half\":");
+        reply.declaredLength = 40;
+        reply.ending = HttpEnding::Reset;
+        responder.send(std::move(reply));
+    });
+    HttpClient client(h.url());
+    const auto r = client.get("/");
+    QVERIFY(!r.completed());
+    QVERIFY2(r.curlCode == CURLE_RECV_ERROR || r.curlCode == CURLE_PARTIAL_FILE, r.error.c_str());
+    QCOMPARE(r.body, std::string("{\"half\":"));
+}
+
+void TestHttpServer::hangEndsOnlyWhenTheClientGivesUp()
+{
+    std::promise<bool> finished;
+    Harness h([&](HttpRequest&&, HttpResponder responder) {
+        HttpReply reply;
+        reply.ending = HttpEnding::Hang;
+        reply.onFinished = [&](bool delivered) { finished.set_value(delivered); };
+        responder.send(std::move(reply));
+    });
+    HttpClient client(h.url());
+    client.setTimeout(200ms);
+    const auto r = client.get("/");
+    QCOMPARE(r.curlCode, CURLE_OPERATION_TIMEDOUT);
+    QCOMPARE(r.status, 0L);
+    // The client's close ends the silence on the server.
+    auto future = finished.get_future();
+    QVERIFY(future.wait_for(10s) == std::future_status::ready);
+    QCOMPARE(future.get(), false);
+    QTRY_COMPARE(h.server().openConnections(), std::size_t(0));
+}
+
+void TestHttpServer::answerFromAnotherThread()
+{
+    std::vector<std::jthread> workers;
+    std::mutex mutex;
+    Harness h([&](HttpRequest&& request, HttpResponder responder) {
+        std::lock_guard guard(mutex);
+        workers.emplace_back([r = std::move(responder), body = request.body]() mutable {
+            r.send(HttpReply::whole(200, "text/plain", "worker saw " + body));
+        });
+    });
+    HttpClient client(h.url());
+    const auto r = client.post("/", "hello", {});
+    QVERIFY2(r.completed(), r.error.c_str());
+    QCOMPARE(r.body, std::string("worker saw hello"));
+    const auto again = client.post("/", "again", {});
+    QCOMPARE(again.body, std::string("worker saw again"));
+}
+
+void TestHttpServer::droppedResponderAnswers500()
+{
+    Harness h([](HttpRequest&&, HttpResponder) {});
+    HttpClient client(h.url());
+    const auto r = client.get("/");
+    QVERIFY(r.completed());
+    QCOMPARE(r.status, 500L);
+}
+
+void TestHttpServer::connectionIsReused()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "x")); });
+    HttpClient client(h.url());
+    QVERIFY(client.get("/").completed());
+    QCOMPARE(client.lastNewConnections(), 1L);
+    QVERIFY(client.get("/").completed());
+    QCOMPARE(client.lastNewConnections(), 0L);
+    QCOMPARE(h.server().openConnections(), std::size_t(1));
+}
+
+void TestHttpServer::bodyOverTheLimitIsFlagged()
+{
+    std::atomic<bool> flagged{false};
+    Harness h(
+        [&](HttpRequest&& request, HttpResponder responder) {
+            flagged = request.bodyTooLarge;
+            responder.send(HttpReply::whole(request.bodyTooLarge ? 413 : 200, "text/plain", "seen"));
+        },
+        1024);
+    HttpClient client(h.url());
+    const auto big = client.post("/", std::string(4096, 'x'), {{"Content-Type", "application/json"}});
+    QCOMPARE(big.status, 413L);
+    QVERIFY(flagged.load());
+    QCOMPARE(big.header("connection").value_or(""), std::string("close"));
+    const auto small = client.post("/", std::string(100, 'x'), {{"Content-Type", "application/json"}});
+    QCOMPARE(small.status, 200L);
+    QVERIFY(!flagged.load());
+}
+
+void TestHttpServer::expectContinueIsAnswered()
+{
+    Harness h([](HttpRequest&& request, HttpResponder responder) {
+        responder.send(HttpReply::whole(200, "text/plain", std::to_string(request.body.size())));
+    });
+    HttpClient client(h.url());
+    const auto r = client.post("/", std::string(900, 'y'), {{"Expect", "100-continue"}});
+    QVERIFY(r.completed());
+    QCOMPARE(r.body, std::string("900"));
+    // curl sends the body without waiting a full second for "100 Continue".
+    QVERIFY2(r.seconds < 0.9, std::to_string(r.seconds).c_str());
+}
+
+void TestHttpServer::onFinishedRunsBeforeTheClientSeesTheEnd()
+{
+    std::atomic<int> finished{0};
+    Harness h([&](HttpRequest&&, HttpResponder responder) {
+        HttpReply reply;
+        reply.chunked = true;
+        reply.parts = {{0ms, "a"}, {2ms, "b"}};
+        reply.onFinished = [&](bool delivered) { finished += delivered ? 1 : 100; };
+        responder.send(std::move(reply));
+    });
+    HttpClient client(h.url());
+    for (int i = 1; i <= 5; ++i) {
+        QVERIFY(client.get("/").completed());
+        QCOMPARE(finished.load(), i);
+    }
+}
+
+void TestHttpServer::badPortIsReported()
+{
+    Harness first([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "")); });
+    const auto port = static_cast<std::uint16_t>(std::stoi(first.url().substr(first.url().rfind(':') + 1)));
+    HttpServer second(HttpServerOptions{"127.0.0.1", port, 1, 1024}, [](HttpRequest&&, HttpResponder) {});
+    bool threw = false;
+    try {
+        second.start();
+    } catch (const std::runtime_error& e) {
+        threw = std::string(e.what()).find("127.0.0.1:" + std::to_string(port)) != std::string::npos;
+    }
+    QVERIFY(threw);
+    HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024}, [](HttpRequest&&, HttpResponder) {});
+    QVERIFY_THROWS_EXCEPTION(std::runtime_error, bad.start());
+}
+
+void TestHttpServer::malformedRequestAfterAGoodOneGets400()
+{
+    Harness h([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "ok")); });
+    const auto port = static_cast<std::uint16_t>(std::stoi(h.url().substr(h.url().rfind(':') + 1)));
+    const std::string got =
+        rawExchange(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost x\r\n\r\n");
+    QVERIFY2(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0, got.c_str());
+    const auto second = got.find("HTTP/1.1 400 Bad Request\r\n");
+    QVERIFY2(second != std::string::npos, got.c_str());
+    QVERIFY(got.find("Connection: close\r\n", second) != std::string::npos);
+}
+
+QTEST_APPLESS_MAIN(TestHttpServer)
+#include "tst_http_server.moc"
