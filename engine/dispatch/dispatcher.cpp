@@ -288,6 +288,8 @@ struct Dispatcher::Impl {
             }
             publish(now);
             http.poll(nextWake(now));
+            // Completions just reported to the listener show in stats at once.
+            publish(clock.now());
         }
         // Stopping: abort what is in flight; each abort refunds its reservation.
         std::vector<http::HttpClient::TransferId> open;
@@ -981,10 +983,14 @@ struct Dispatcher::Impl {
         case FailureClass::QuotaExhausted:
         case FailureClass::AuthFailed:
         case FailureClass::PermissionDenied: {
-            kr.quarantined = true;
-            kr.reason = what;
             note(job, TimelineEvent::Kind::KeyQuarantined, "key " + pr.cfg->name + "/" + kr.cfg->name + ": " + what);
-            listener.onKeyProblem(pr.cfg->name, kr.cfg->name, what);
+            if (!kr.quarantined) {
+                // Requests already in flight on the key fail the same way;
+                // the alarm is raised once.
+                kr.quarantined = true;
+                kr.reason = what;
+                listener.onKeyProblem(pr.cfg->name, kr.cfg->name, what);
+            }
             return requeue();
         }
         case FailureClass::Overloaded: {
