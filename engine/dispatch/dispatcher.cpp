@@ -1,5 +1,6 @@
 #include "dispatch/dispatcher.h"
 
+#include "core/json_scan.h"
 #include "core/timefmt.h"
 #include "dispatch/backoff.h"
 #include "dispatch/fair_queue.h"
@@ -66,20 +67,30 @@ std::string formatDelay(Duration d)
 
 struct Dispatcher::Impl {
     struct KeyRuntime {
+        // Everything kept per key and model, found with one lookup.
+        struct ModelState {
+            ScopeId scope = kNoScope;
+            Path path;
+            // Slow start for a model whose limits are neither configured
+            // nor yet learned: one request goes first, and its rate-limit
+            // headers set the pace for the rest (a blind burst would meet a
+            // storm of 429s).
+            enum class Probe : std::uint8_t { Needed, InFlight, Done } probe = Probe::Done;
+            TimePoint coolingUntil{};
+            int consecutive429 = 0;
+            std::set<Measure> learned;  // dimensions that came from headers
+            // The limits the headers announced last time: learning runs only
+            // when they change.
+            std::array<std::int64_t, 4> announced{-1, -1, -1, -1};
+        };
+        using Probe = ModelState::Probe;
+
         const KeyConfig* cfg = nullptr;
         ScopeId scope = kNoScope;
         bool disabled = false;
         bool quarantined = false;
         std::string reason;
-        std::map<std::string, ScopeId, std::less<>> modelScopes;
-        std::map<std::string, TimePoint, std::less<>> coolingUntil;
-        std::map<std::string, int, std::less<>> consecutive429;
-        std::map<ScopeId, std::set<Measure>> learned;
-        // Slow start for a model whose limits are neither configured nor yet
-        // learned: one request goes first, and its rate-limit headers set
-        // the pace for the rest (a blind burst would meet a storm of 429s).
-        enum class Probe : std::uint8_t { Needed, InFlight, Done };
-        std::map<std::string, Probe, std::less<>> probe;
+        std::map<std::string, ModelState, std::less<>> models;
     };
     struct ProviderRuntime {
         const ProviderConfig* cfg = nullptr;
@@ -193,6 +204,8 @@ struct Dispatcher::Impl {
     DispatcherStats counters;
     TimePoint lastDeadlineSweep{};
     TimePoint lastStatusPublish{};
+    TimePoint lastCountersPublish{};
+    std::size_t jobsWithDeadlines = 0;
 
     // ---------------------------------------------------------------- setup
 
@@ -226,7 +239,7 @@ struct Dispatcher::Impl {
                 kr.scope = scopeFor(pr.scope, kc.name, kc.limits);
                 nameScope(kr.scope, "key " + pc.name + "/" + kc.name);
                 for (const ModelConfig& mc : pc.models) {
-                    modelScope(pr, kr, mc.name);
+                    modelState(pr, kr, mc.name);
                 }
                 pr.keys.push_back(std::move(kr));
             }
@@ -243,9 +256,9 @@ struct Dispatcher::Impl {
         return admission.addScope(parent, name, limits);
     }
 
-    ScopeId modelScope(const ProviderRuntime& pr, KeyRuntime& kr, const std::string& model)
+    KeyRuntime::ModelState& modelState(const ProviderRuntime& pr, KeyRuntime& kr, const std::string& model)
     {
-        if (const auto it = kr.modelScopes.find(model); it != kr.modelScopes.end()) {
+        if (const auto it = kr.models.find(model); it != kr.models.end()) {
             return it->second;
         }
         std::vector<LimitSpec> limits;
@@ -254,11 +267,12 @@ struct Dispatcher::Impl {
         } else if (const ModelConfig* mc = pr.cfg->model(model)) {
             limits = mc->limits;
         }
-        const ScopeId id = scopeFor(kr.scope, model, limits);
-        nameScope(id, "model " + pr.cfg->name + "/" + kr.cfg->name + "/" + model);
-        kr.modelScopes.emplace(model, id);
-        kr.probe[model] = pr.cfg->learnLimits && limits.empty() ? KeyRuntime::Probe::Needed : KeyRuntime::Probe::Done;
-        return id;
+        KeyRuntime::ModelState ms;
+        ms.scope = scopeFor(kr.scope, model, limits);
+        ms.path = admission.pathTo(ms.scope);
+        ms.probe = pr.cfg->learnLimits && limits.empty() ? KeyRuntime::Probe::Needed : KeyRuntime::Probe::Done;
+        nameScope(ms.scope, "model " + pr.cfg->name + "/" + kr.cfg->name + "/" + model);
+        return kr.models.emplace(model, std::move(ms)).first->second;
     }
 
     std::size_t laneFor(std::size_t provider, const std::string& model)
@@ -283,7 +297,7 @@ struct Dispatcher::Impl {
             const TimePoint now = clock.now();
             drainCommands(now);
             fireRetries(now);
-            if (now - lastDeadlineSweep >= std::chrono::seconds(1)) {
+            if (jobsWithDeadlines > 0 && now - lastDeadlineSweep >= std::chrono::seconds(1)) {
                 sweepDeadlines(now);
                 lastDeadlineSweep = now;
             }
@@ -360,6 +374,7 @@ struct Dispatcher::Impl {
                  std::to_string(job.cost.inputTokens) + " input + " + std::to_string(job.cost.outputTokens) +
                  " output tokens");
         byCustomId[job.spec.customId] = job.id;
+        jobsWithDeadlines += job.spec.deadline.has_value();
         Lane& lane = lanes[job.lane];
         lane.queue.push(job.id, job.priority, job.tenant, job.weight, job.size);
         lane.blockedUntil = std::min(lane.blockedUntil, now);
@@ -431,16 +446,17 @@ struct Dispatcher::Impl {
                 continue;
             }
             usable = true;
-            if (const auto c = kr.coolingUntil.find(model); c != kr.coolingUntil.end() && c->second > now) {
+            KeyRuntime::ModelState& ms = modelState(pr, kr, model);
+            if (ms.coolingUntil > now) {
                 allNever = false;
-                if (c->second < choice.until) {
-                    choice.until = c->second;
+                if (ms.coolingUntil < choice.until) {
+                    choice.until = ms.coolingUntil;
                     choice.why = "key " + kr.cfg->name + " cooling down after a 429";
                 }
                 continue;
             }
-            const Path path = admission.pathTo(modelScope(pr, kr, model));
-            if (kr.probe[model] == KeyRuntime::Probe::InFlight) {
+            const Path& path = ms.path;
+            if (ms.probe == KeyRuntime::Probe::InFlight) {
                 allNever = false;
                 choice.waitsForRelease = true;
                 if (choice.why.empty()) {
@@ -630,8 +646,8 @@ struct Dispatcher::Impl {
     {
         ProviderRuntime& pr = providers[job.provider];
         KeyRuntime& kr = pr.keys[keyIndex];
-        if (auto& probe = kr.probe[job.info.model]; probe == KeyRuntime::Probe::Needed) {
-            probe = KeyRuntime::Probe::InFlight;
+        if (auto& ms = modelState(pr, kr, job.info.model); ms.probe == KeyRuntime::Probe::Needed) {
+            ms.probe = KeyRuntime::Probe::InFlight;
         }
         job.state = State::InFlight;
         job.lastWaitNote.clear();
@@ -682,7 +698,7 @@ struct Dispatcher::Impl {
 
     // --------------------------------------------------------- responses
 
-    void learnLimits(ProviderRuntime& pr, KeyRuntime& kr, ScopeId scope, const RateLimitHeaders& h)
+    void learnLimits(const ProviderRuntime& pr, KeyRuntime::ModelState& ms, const RateLimitHeaders& h)
     {
         if (!pr.cfg->learnLimits) {
             return;
@@ -695,12 +711,21 @@ struct Dispatcher::Impl {
         } else {
             views.emplace_back(Measure::TotalTokens, &h.tokens);
         }
-        const ScopeState state = admission.snapshot(scope);
+        // Most responses announce the same limits as the last one: nothing
+        // to learn, and no snapshot to take.
+        std::array<std::int64_t, 4> announced{-1, -1, -1, -1};
+        for (std::size_t i = 0; i < views.size(); ++i) {
+            announced[i] = views[i].second->limit.value_or(-1);
+        }
+        if (announced == ms.announced) {
+            return;
+        }
+        ms.announced = announced;
+        const ScopeState state = admission.snapshot(ms.scope);
         std::vector<LimitSpec> specs;
         for (const auto& d : state.dimensions) {
             specs.push_back(d.spec);
         }
-        std::set<Measure>& learnedHere = kr.learned[scope];
         bool changed = false;
         for (const auto& [measure, view] : views) {
             if (!view->limit || *view->limit <= 0) {
@@ -709,7 +734,7 @@ struct Dispatcher::Impl {
             const auto it = std::find_if(specs.begin(), specs.end(), [m = measure](const LimitSpec& s) {
                 return s.measure == m && s.window == Window::Rolling && s.period == std::chrono::minutes(1);
             });
-            const bool configured = it != specs.end() && learnedHere.count(measure) == 0;
+            const bool configured = it != specs.end() && ms.learned.count(measure) == 0;
             if (configured || (it != specs.end() && it->limit == *view->limit)) {
                 continue;
             }
@@ -722,35 +747,30 @@ struct Dispatcher::Impl {
             } else {
                 specs.push_back(learned);
             }
-            learnedHere.insert(measure);
+            ms.learned.insert(measure);
             changed = true;
         }
         if (changed && specs.size() <= static_cast<std::size_t>(Ledger::kMaxDimensions)) {
-            admission.setLimits(scope, specs);
+            admission.setLimits(ms.scope, specs);
         }
     }
 
-    void correctFromHeaders(ProviderRuntime& pr, KeyRuntime& kr, ScopeId scope, const RateLimitHeaders& h)
+    void correctFromHeaders(const ProviderRuntime& pr, KeyRuntime::ModelState& ms, const RateLimitHeaders& h)
     {
-        learnLimits(pr, kr, scope, h);
-        admission.correct(scope, Measure::Requests, h.requests);
+        learnLimits(pr, ms, h);
+        admission.correct(ms.scope, Measure::Requests, h.requests);
         if (pr.cfg->flavor == ApiFlavor::Anthropic) {
-            admission.correct(scope, Measure::InputTokens, h.inputTokens);
-            admission.correct(scope, Measure::OutputTokens, h.outputTokens);
+            admission.correct(ms.scope, Measure::InputTokens, h.inputTokens);
+            admission.correct(ms.scope, Measure::OutputTokens, h.outputTokens);
         }
-        admission.correct(scope, Measure::TotalTokens, h.tokens);
+        admission.correct(ms.scope, Measure::TotalTokens, h.tokens);
     }
 
-    static std::string requestIdOf(const http::HeaderMap& headers, const json& body)
+    static std::string requestIdOf(const http::HeaderMap& headers)
     {
         for (const char* name : {"x-request-id", "request-id"}) {
             if (const auto it = headers.find(name); it != headers.end()) {
                 return it->second;
-            }
-        }
-        if (body.is_object()) {
-            if (const auto it = body.find("request_id"); it != body.end() && it->is_string()) {
-                return it->get<std::string>();
             }
         }
         return {};
@@ -769,7 +789,7 @@ struct Dispatcher::Impl {
         const TimePoint now = clock.now();
         ProviderRuntime& pr = providers[job.provider];
         KeyRuntime& kr = pr.keys[f.key];
-        const ScopeId scope = modelScope(pr, kr, job.info.model);
+        KeyRuntime::ModelState& ms = modelState(pr, kr, job.info.model);
         // Any completion frees concurrency: lanes waiting for a release retry.
         for (Lane& lane : lanes) {
             if (lane.waitsForRelease) {
@@ -779,8 +799,8 @@ struct Dispatcher::Impl {
         }
 
         if (job.abort != Abort::None) {
-            if (auto& probe = kr.probe[job.info.model]; probe == KeyRuntime::Probe::InFlight) {
-                probe = KeyRuntime::Probe::Needed;
+            if (ms.probe == KeyRuntime::Probe::InFlight) {
+                ms.probe = KeyRuntime::Probe::Needed;
             }
             // Stopped before it could finish: nothing was used that we know
             // of, so the whole reservation goes back.
@@ -793,6 +813,7 @@ struct Dispatcher::Impl {
             default:
                 // Shutting down: the job is not finished, so it is not
                 // reported; a durable queue hands it out again.
+                jobsWithDeadlines -= job.spec.deadline.has_value();
                 byCustomId.erase(job.spec.customId);
                 jobs.erase(job.id);
                 break;
@@ -802,7 +823,7 @@ struct Dispatcher::Impl {
 
         const RateLimitHeaders headers = parseRateLimitHeaders(r.headers, clock.wallNow());
         Triage t;
-        json body;
+        std::string body;
         std::optional<ResponseUsage> usage;
         const bool ok2xx = r.status >= 200 && r.status < 300;
         if (r.status == 0 || (r.error != http::TransportError::None && !f.stream && ok2xx)) {
@@ -826,26 +847,32 @@ struct Dispatcher::Impl {
                 t.message = "stream ended before its final event" +
                             (r.errorText.empty() ? std::string() : " (" + r.errorText + ")");
             } else {
-                body = f.stream->assembledBody();
+                body = f.stream->assembledBody().dump();
                 usage = f.stream->usage();
             }
         } else if (ok2xx) {
-            body = json::parse(r.body, nullptr, false);
-            if (body.is_discarded()) {
+            // Validate the body and pick out its usage without building a
+            // document of it: on a busy dispatcher thread that would cost
+            // more than everything else per request.
+            std::string_view usageText;
+            const bool valid = scanJson(r.body, [&](std::string_view key, std::string_view value) {
+                if (key == "usage") {
+                    usageText = value;
+                }
+            });
+            if (!valid) {
                 t.cls = FailureClass::ServerError;
                 t.message = "HTTP " + std::to_string(r.status) + " with a body that is not JSON";
                 t.code = "malformed_response";
-                body = json();
             } else {
-                usage = usageFromBody(pr.cfg->flavor, body);
+                if (!usageText.empty()) {
+                    usage = usageFromUsage(pr.cfg->flavor, json::parse(usageText, nullptr, false));
+                }
+                body = std::move(r.body);
             }
         } else {
-            const std::string& raw = f.stream ? f.errorBody : r.body;
-            t = triageResponse(pr.cfg->flavor, r.status, raw, headers);
-            body = json::parse(raw, nullptr, false);
-            if (body.is_discarded()) {
-                body = raw.empty() ? json() : json(raw.substr(0, 4096));
-            }
+            body = f.stream ? std::move(f.errorBody) : std::move(r.body);
+            t = triageResponse(pr.cfg->flavor, r.status, body, headers);
         }
 
         // Settle before correcting: a refund must not undo what the provider
@@ -863,13 +890,13 @@ struct Dispatcher::Impl {
         } else {
             admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
         }
-        if (r.status != 0) {
-            correctFromHeaders(pr, kr, scope, headers);
+        if (r.status != 0 && headers.any()) {
+            correctFromHeaders(pr, ms, headers);
         }
-        if (auto& probe = kr.probe[job.info.model]; probe == KeyRuntime::Probe::InFlight) {
+        if (ms.probe == KeyRuntime::Probe::InFlight) {
             // Any answer ends the probe, headers or not; no answer means try
             // another probe.
-            probe = r.status != 0 ? KeyRuntime::Probe::Done : KeyRuntime::Probe::Needed;
+            ms.probe = r.status != 0 ? KeyRuntime::Probe::Done : KeyRuntime::Probe::Needed;
         }
 
         AttemptRecord attempt;
@@ -911,7 +938,7 @@ struct Dispatcher::Impl {
 
         if (success) {
             pr.consecutiveOverloads = 0;
-            kr.consecutive429[job.info.model] = 0;
+            ms.consecutive429 = 0;
             listener.onAttempt(report);
             counters.inputTokens += usage ? usage->inputTokens : 0;
             counters.outputTokens += usage ? usage->outputTokens : 0;
@@ -924,7 +951,7 @@ struct Dispatcher::Impl {
             }
             JobOutcome out = baseOutcome(job, pr, kr);
             out.status = r.status;
-            out.requestId = requestIdOf(r.headers, body);
+            out.requestId = requestIdOf(r.headers);
             out.usage = usage;
             out.spendMicroUsd = spend;
             out.body = std::move(body);
@@ -932,13 +959,13 @@ struct Dispatcher::Impl {
             return;
         }
         ++counters.failures[static_cast<std::size_t>(t.cls)];
-        report.willRetry = handleFailure(job, pr, kr, t, headers, r, body, now);
+        report.willRetry = handleFailure(job, pr, kr, ms, t, headers, r, body, now);
         listener.onAttempt(report);
     }
 
     // Returns whether the job will be tried again.
-    bool handleFailure(Job& job, ProviderRuntime& pr, KeyRuntime& kr, const Triage& t, const RateLimitHeaders& headers,
-                       const http::HttpResult& r, json& body, TimePoint now)
+    bool handleFailure(Job& job, ProviderRuntime& pr, KeyRuntime& kr, KeyRuntime::ModelState& ms, const Triage& t,
+                       const RateLimitHeaders& headers, const http::HttpResult& r, std::string& body, TimePoint now)
     {
         const auto deadLetter = [&](FailureClass cls, const std::string& reason) {
             JobOutcome out = baseOutcome(job, pr, kr);
@@ -946,7 +973,7 @@ struct Dispatcher::Impl {
             out.cls = cls;
             out.reason = reason;
             out.status = r.status;
-            out.requestId = requestIdOf(r.headers, body);
+            out.requestId = requestIdOf(r.headers);
             out.body = std::move(body);
             deliver(job, std::move(out), now);
             return false;
@@ -973,8 +1000,7 @@ struct Dispatcher::Impl {
 
         switch (t.cls) {
         case FailureClass::RateLimited: {
-            int& streak = kr.consecutive429[job.info.model];
-            ++streak;
+            const int streak = ++ms.consecutive429;
             std::optional<Duration> hint = t.retryAfter;
             if (!hint) {
                 // The reset time of the bucket the provider says is empty.
@@ -987,7 +1013,7 @@ struct Dispatcher::Impl {
             const Duration cool = hint && *hint > Duration::zero()
                                       ? std::min(*hint, config.retry.maxRetryAfter)
                                       : backoff.jitter(backoff.ceiling(streak)) + std::chrono::milliseconds(100);
-            TimePoint& until = kr.coolingUntil[job.info.model];
+            TimePoint& until = ms.coolingUntil;
             until = std::max(until, now + cool);
             note(job, TimelineEvent::Kind::KeyCooled,
                  "key " + pr.cfg->name + "/" + kr.cfg->name + " for " + job.info.model + " until " +
@@ -1097,6 +1123,7 @@ struct Dispatcher::Impl {
         }
         out.attempts = std::move(job.attemptLog);
         out.timeline = std::move(job.timeline);
+        jobsWithDeadlines -= job.spec.deadline.has_value();
         byCustomId.erase(job.spec.customId);
         jobs.erase(job.id);
         listener.onFinished(std::move(out));
@@ -1116,6 +1143,12 @@ struct Dispatcher::Impl {
 
     void publish(TimePoint now)
     {
+        // Readers poll a few times a second; at thousands of completions a
+        // second, copying the counters every loop would be the busiest lock.
+        if (now - lastCountersPublish < std::chrono::milliseconds(5) && now >= lastCountersPublish) {
+            return;
+        }
+        lastCountersPublish = now;
         const bool full = now - lastStatusPublish >= std::chrono::milliseconds(100);
         std::vector<KeyStatus> keys;
         std::vector<LaneStatus> laneStatus;
@@ -1133,10 +1166,10 @@ struct Dispatcher::Impl {
                         ks.state = KeyStatus::State::Quarantined;
                         ks.reason = kr.reason;
                     } else {
-                        for (const auto& [model, until] : kr.coolingUntil) {
-                            if (until > now && until > ks.until) {
+                        for (const auto& [model, ms] : kr.models) {
+                            if (ms.coolingUntil > now && ms.coolingUntil > ks.until) {
                                 ks.state = KeyStatus::State::CoolingDown;
-                                ks.until = until;
+                                ks.until = ms.coolingUntil;
                                 ks.reason = "429 on " + model;
                             }
                         }
@@ -1244,6 +1277,9 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
     p.cost.weight = 1;
     p.provider = static_cast<std::size_t>(pc - m_config.providers.data());
     p.bodyText = job.body.dump();
+    // The text is what gets sent; free the document here, on the caller's
+    // thread, rather than on the dispatcher's when the job ends.
+    job.body = nlohmann::json();
     p.info = std::move(info);
     p.job = std::move(job);
     return p;
