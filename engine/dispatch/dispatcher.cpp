@@ -85,15 +85,19 @@ struct Dispatcher::Impl {
         };
         using Probe = ModelState::Probe;
 
-        const KeyConfig* cfg = nullptr;
+        std::shared_ptr<const KeyConfig> cfg;
         ScopeId scope = kNoScope;
         bool disabled = false;
+        bool removed = false;
         bool quarantined = false;
         std::string reason;
         std::map<std::string, ModelState, std::less<>> models;
     };
     struct ProviderRuntime {
-        const ProviderConfig* cfg = nullptr;
+        // The provider's settings as they are now (models and their limits
+        // change at run time); its keys live in `keys`.
+        std::shared_ptr<ProviderConfig> cfg;
+        bool removed = false;
         ScopeId scope = kNoScope;
         std::vector<KeyRuntime> keys;
         TimePoint backoffUntil{};
@@ -159,7 +163,25 @@ struct Dispatcher::Impl {
         std::string key;
         bool enabled;
     };
-    using Command = std::variant<Submit, Cancel, Pause, KeyEnabled>;
+    struct AddProvider {
+        ProviderConfig provider;
+    };
+    struct RemoveProvider {
+        std::string provider;
+    };
+    struct AddKey {
+        std::string provider;
+        KeyConfig key;
+    };
+    struct RemoveKey {
+        std::string provider;
+        std::string key;
+    };
+    struct SetLimits {
+        LimitTarget target;
+        std::vector<LimitSpec> limits;
+    };
+    using Command = std::variant<Submit, Cancel, Pause, KeyEnabled, AddProvider, RemoveProvider, AddKey, RemoveKey, SetLimits>;
 
     Impl(const Config& cfg, Clock& clk, Admission& adm, DispatchListener& lst, const DispatcherOptions& opt)
         : config(cfg),
@@ -183,7 +205,7 @@ struct Dispatcher::Impl {
     std::atomic<bool> stopping{false};
 
     // ---- dispatcher thread ----
-    const Config& config;
+    const Config config;  // as started; providers and keys live in `providers`
     Clock& clock;
     Admission& admission;
     DispatchListener& listener;
@@ -228,23 +250,54 @@ struct Dispatcher::Impl {
         admission.setLimits(Admission::root(), global);
         nameScope(Admission::root(), "global");
         for (const ProviderConfig& pc : config.providers) {
-            ProviderRuntime pr;
-            pr.cfg = &pc;
-            pr.scope = scopeFor(Admission::root(), pc.name, pc.limits);
-            nameScope(pr.scope, "provider " + pc.name);
-            for (const KeyConfig& kc : pc.keys) {
-                KeyRuntime kr;
-                kr.cfg = &kc;
-                kr.disabled = !kc.enabled;
-                kr.scope = scopeFor(pr.scope, kc.name, kc.limits);
-                nameScope(kr.scope, "key " + pc.name + "/" + kc.name);
-                for (const ModelConfig& mc : pc.models) {
-                    modelState(pr, kr, mc.name);
-                }
-                pr.keys.push_back(std::move(kr));
-            }
-            providers.push_back(std::move(pr));
+            addProvider(pc);
         }
+    }
+
+    void addProvider(const ProviderConfig& pc)
+    {
+        ProviderRuntime pr;
+        pr.cfg = std::make_shared<ProviderConfig>(pc);
+        pr.cfg->keys.clear();
+        pr.scope = scopeFor(Admission::root(), pc.name, pc.limits);
+        nameScope(pr.scope, "provider " + pc.name);
+        providers.push_back(std::move(pr));
+        for (const KeyConfig& kc : pc.keys) {
+            addKey(providers.back(), kc);
+        }
+    }
+
+    void addKey(ProviderRuntime& pr, const KeyConfig& kc)
+    {
+        KeyRuntime kr;
+        kr.cfg = std::make_shared<const KeyConfig>(kc);
+        kr.disabled = !kc.enabled;
+        kr.scope = scopeFor(pr.scope, kc.name, kc.limits);
+        nameScope(kr.scope, "key " + pr.cfg->name + "/" + kc.name);
+        for (const ModelConfig& mc : pr.cfg->models) {
+            modelState(pr, kr, mc.name);
+        }
+        pr.keys.push_back(std::move(kr));
+    }
+
+    ProviderRuntime* findProvider(std::string_view name)
+    {
+        for (ProviderRuntime& pr : providers) {
+            if (pr.cfg->name == name && !pr.removed) {
+                return &pr;
+            }
+        }
+        return nullptr;
+    }
+
+    KeyRuntime* findKey(ProviderRuntime& pr, std::string_view name)
+    {
+        for (KeyRuntime& kr : pr.keys) {
+            if (kr.cfg->name == name && !kr.removed) {
+                return &kr;
+            }
+        }
+        return nullptr;
     }
 
     ScopeId scopeFor(ScopeId parent, const std::string& name, const std::vector<LimitSpec>& limits)
@@ -415,12 +468,126 @@ struct Dispatcher::Impl {
             for (KeyRuntime& kr : pr.keys) {
                 if (kr.cfg->name == k.key) {
                     kr.disabled = !k.enabled;
+                    // Re-enabling also lifts a quarantine: the operator says
+                    // the key is good again (quota topped up, key rotated).
+                    if (k.enabled) {
+                        kr.quarantined = false;
+                        kr.reason.clear();
+                    }
                 }
             }
         }
+        wakeAllLanes(now);
+    }
+
+    void wakeAllLanes(TimePoint now)
+    {
         for (Lane& lane : lanes) {
             lane.blockedUntil = std::min(lane.blockedUntil, now);
         }
+    }
+
+    void apply(AddProvider& a, TimePoint now)
+    {
+        addProvider(a.provider);
+        wakeAllLanes(now);
+    }
+
+    void apply(RemoveProvider& r, TimePoint now)
+    {
+        ProviderRuntime* pr = findProvider(r.provider);
+        if (pr == nullptr) {
+            return;
+        }
+        pr->removed = true;
+        for (KeyRuntime& kr : pr->keys) {
+            kr.removed = true;
+        }
+        // Its queued jobs can no longer go anywhere.
+        const std::size_t index = static_cast<std::size_t>(pr - providers.data());
+        for (Lane& lane : lanes) {
+            if (lane.provider != index) {
+                continue;
+            }
+            while (auto id = lane.queue.peek()) {
+                lane.queue.pop();
+                finish(jobs.at(*id), JobResult::DeadLettered, FailureClass::NoUsableKey,
+                       "provider " + r.provider + " was removed", now);
+            }
+        }
+        admission.removeScope(pr->scope);
+    }
+
+    void apply(AddKey& a, TimePoint now)
+    {
+        if (ProviderRuntime* pr = findProvider(a.provider)) {
+            addKey(*pr, a.key);
+            wakeAllLanes(now);
+        }
+    }
+
+    void apply(RemoveKey& r, TimePoint now)
+    {
+        ProviderRuntime* pr = findProvider(r.provider);
+        KeyRuntime* kr = pr != nullptr ? findKey(*pr, r.key) : nullptr;
+        if (kr == nullptr) {
+            return;
+        }
+        // Requests in flight on it finish; nothing new is sent on it.
+        kr->removed = true;
+        admission.removeScope(kr->scope);
+        wakeAllLanes(now);
+    }
+
+    void apply(SetLimits& s, TimePoint now)
+    {
+        const LimitTarget& t = s.target;
+        if (t.provider.empty()) {
+            admission.setLimits(Admission::root(), s.limits);
+            wakeAllLanes(now);
+            return;
+        }
+        ProviderRuntime* pr = findProvider(t.provider);
+        if (pr == nullptr) {
+            return;
+        }
+        const auto setModel = [&](KeyRuntime& kr) {
+            KeyRuntime::ModelState& ms = modelState(*pr, kr, t.model);
+            admission.setLimits(ms.scope, s.limits);
+            // Set by hand now: headers no longer replace them.
+            ms.learned.clear();
+            ms.announced = {-1, -1, -1, -1};
+            if (ms.probe != KeyRuntime::Probe::InFlight) {
+                ms.probe = KeyRuntime::Probe::Done;
+            }
+        };
+        if (t.key.empty() && t.model.empty()) {
+            pr->cfg->limits = s.limits;
+            admission.setLimits(pr->scope, s.limits);
+        } else if (t.key.empty()) {
+            // Every key's model scope, and keys added later.
+            ModelConfig* mc = nullptr;
+            for (ModelConfig& m : pr->cfg->models) {
+                mc = m.name == t.model ? &m : mc;
+            }
+            if (mc == nullptr) {
+                pr->cfg->models.push_back(ModelConfig{t.model, {}, 4096});
+                mc = &pr->cfg->models.back();
+            }
+            mc->limits = s.limits;
+            for (KeyRuntime& kr : pr->keys) {
+                if (!kr.removed) {
+                    setModel(kr);
+                }
+            }
+        } else if (KeyRuntime* kr = findKey(*pr, t.key)) {
+            if (t.model.empty()) {
+                admission.setLimits(kr->scope, s.limits);
+            } else {
+                setModel(*kr);
+            }
+        }
+        wakeAllLanes(now);
     }
 
     // --------------------------------------------------------- scheduling
@@ -442,7 +609,7 @@ struct Dispatcher::Impl {
         double bestHeadroom = -1;
         for (std::size_t k = 0; k < pr.keys.size(); ++k) {
             KeyRuntime& kr = pr.keys[k];
-            if (kr.disabled || kr.quarantined) {
+            if (kr.disabled || kr.removed || kr.quarantined) {
                 continue;
             }
             usable = true;
@@ -1155,7 +1322,13 @@ struct Dispatcher::Impl {
         if (full) {
             lastStatusPublish = now;
             for (const ProviderRuntime& pr : providers) {
+                if (pr.removed) {
+                    continue;
+                }
                 for (const KeyRuntime& kr : pr.keys) {
+                    if (kr.removed) {
+                        continue;
+                    }
                     KeyStatus ks;
                     ks.provider = pr.cfg->name;
                     ks.key = kr.cfg->name;
@@ -1204,9 +1377,178 @@ struct Dispatcher::Impl {
 
 Dispatcher::Dispatcher(Config config, Clock& clock, Admission& admission, DispatchListener& listener,
                        DispatcherOptions options)
-    : m_config(std::move(config)),
-      m_impl(std::make_unique<Impl>(m_config, clock, admission, listener, options))
+    : m_config(std::make_shared<const Config>(std::move(config))),
+      m_impl(std::make_unique<Impl>(*m_config, clock, admission, listener, options))
 {
+}
+
+std::shared_ptr<const Config> Dispatcher::config() const
+{
+    std::lock_guard guard(m_configMutex);
+    return m_config;
+}
+
+namespace {
+using ConfigLock = std::lock_guard<std::mutex>;
+}
+
+template <typename Command>
+void Dispatcher::post(Command command)
+{
+    {
+        std::lock_guard guard(m_impl->mutex);
+        m_impl->commands.emplace_back(std::move(command));
+    }
+    m_impl->http.wakeup();
+}
+
+void Dispatcher::updateConfig(const std::function<void(Config&)>& change)
+{
+    // The caller holds m_configMutex until it has posted the matching
+    // command, so the dispatcher sees changes and submissions in the order
+    // they were made.
+    auto next = std::make_shared<Config>(*m_config);
+    change(*next);
+    m_config = std::move(next);
+}
+
+namespace {
+
+ProviderConfig* liveProvider(Config& c, std::string_view name)
+{
+    for (ProviderConfig& p : c.providers) {
+        if (p.name == name && !p.removed) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+void checkLimits(const std::vector<LimitSpec>& limits)
+{
+    if (limits.size() > static_cast<std::size_t>(Ledger::kMaxDimensions)) {
+        throw InputError("limits: at most " + std::to_string(Ledger::kMaxDimensions) + " per scope");
+    }
+    for (const LimitSpec& l : limits) {
+        if (auto problem = l.validate(); !problem.empty()) {
+            throw InputError(std::string(measureName(l.measure)) + " " + problem);
+        }
+    }
+}
+
+}  // namespace
+
+void Dispatcher::addProvider(ProviderConfig provider)
+{
+    const ConfigLock lock(m_configMutex);
+    if (provider.name.empty()) {
+        throw InputError("name: required");
+    }
+    checkLimits(provider.limits);
+    for (const auto& m : provider.models) {
+        checkLimits(m.limits);
+    }
+    updateConfig([&](Config& c) {
+        if (liveProvider(c, provider.name) != nullptr) {
+            throw InputError("name: a provider \"" + provider.name + "\" already exists");
+        }
+        c.providers.push_back(provider);
+    });
+    post(Impl::AddProvider{std::move(provider)});
+}
+
+void Dispatcher::removeProvider(const std::string& provider)
+{
+    const ConfigLock lock(m_configMutex);
+    updateConfig([&](Config& c) {
+        ProviderConfig* p = liveProvider(c, provider);
+        if (p == nullptr) {
+            throw InputError("provider: no provider \"" + provider + "\"");
+        }
+        // Marked, not erased: queued jobs refer to providers by position.
+        p->removed = true;
+    });
+    post(Impl::RemoveProvider{provider});
+}
+
+void Dispatcher::addKey(const std::string& provider, KeyConfig key)
+{
+    const ConfigLock lock(m_configMutex);
+    if (key.name.empty()) {
+        throw InputError("key name: required");
+    }
+    if (key.value.empty()) {
+        throw InputError("key " + key.name + ": no value");
+    }
+    checkLimits(key.limits);
+    updateConfig([&](Config& c) {
+        ProviderConfig* p = liveProvider(c, provider);
+        if (p == nullptr) {
+            throw InputError("provider: no provider \"" + provider + "\"");
+        }
+        for (const KeyConfig& k : p->keys) {
+            if (k.name == key.name) {
+                throw InputError("key name: provider " + provider + " already has a key \"" + key.name + "\"");
+            }
+        }
+        p->keys.push_back(key);
+    });
+    post(Impl::AddKey{provider, std::move(key)});
+}
+
+void Dispatcher::removeKey(const std::string& provider, const std::string& key)
+{
+    const ConfigLock lock(m_configMutex);
+    updateConfig([&](Config& c) {
+        ProviderConfig* p = liveProvider(c, provider);
+        const auto it = p == nullptr ? std::vector<KeyConfig>::iterator()
+                                     : std::find_if(p->keys.begin(), p->keys.end(),
+                                                    [&](const KeyConfig& k) { return k.name == key; });
+        if (p == nullptr || it == p->keys.end()) {
+            throw InputError("key: provider " + provider + " has no key \"" + key + "\"");
+        }
+        p->keys.erase(it);
+    });
+    post(Impl::RemoveKey{provider, key});
+}
+
+void Dispatcher::setLimits(const LimitTarget& target, std::vector<LimitSpec> limits)
+{
+    const ConfigLock lock(m_configMutex);
+    checkLimits(limits);
+    updateConfig([&](Config& c) {
+        if (target.provider.empty()) {
+            c.globalLimits = limits;
+            return;
+        }
+        ProviderConfig* p = liveProvider(c, target.provider);
+        if (p == nullptr) {
+            throw InputError("provider: no provider \"" + target.provider + "\"");
+        }
+        KeyConfig* k = nullptr;
+        if (!target.key.empty()) {
+            for (KeyConfig& kc : p->keys) {
+                k = kc.name == target.key ? &kc : k;
+            }
+            if (k == nullptr) {
+                throw InputError("key: provider " + target.provider + " has no key \"" + target.key + "\"");
+            }
+        }
+        if (target.model.empty()) {
+            (k != nullptr ? k->limits : p->limits) = limits;
+        } else if (k != nullptr) {
+            k->modelLimits[target.model] = limits;
+        } else {
+            auto it = std::find_if(p->models.begin(), p->models.end(),
+                                   [&](const ModelConfig& m) { return m.name == target.model; });
+            if (it == p->models.end()) {
+                p->models.push_back(ModelConfig{target.model, limits, 4096});
+            } else {
+                it->limits = limits;
+            }
+        }
+    });
+    post(Impl::SetLimits{target, std::move(limits)});
 }
 
 Dispatcher::~Dispatcher()
@@ -1249,7 +1591,9 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
     const auto model = job.body.is_object() ? job.body.find("model") : job.body.end();
     const std::string modelName =
         job.body.is_object() && model != job.body.end() && model->is_string() ? model->get<std::string>() : std::string();
-    const ProviderConfig* pc = m_config.route(job.flavor, modelName, job.provider);
+    // Callers hold m_configMutex (submit) or accept a snapshot (validate).
+    const std::shared_ptr<const Config> config = m_config;
+    const ProviderConfig* pc = config->route(job.flavor, modelName, job.provider);
     std::int64_t defaultMax = 4096;
     if (pc != nullptr) {
         if (const ModelConfig* mc = pc->model(modelName)) {
@@ -1273,9 +1617,9 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
     p.cost.inputTokens = info.promptTokens;
     p.cost.outputTokens = info.reservedOutputTokens();
     p.cost.spendMicroUsd =
-        m_config.pricing.microUsd(info.model, TokenUsage{info.promptTokens, info.reservedOutputTokens(), 0, 0}).value_or(0);
+        config->pricing.microUsd(info.model, TokenUsage{info.promptTokens, info.reservedOutputTokens(), 0, 0}).value_or(0);
     p.cost.weight = 1;
-    p.provider = static_cast<std::size_t>(pc - m_config.providers.data());
+    p.provider = static_cast<std::size_t>(pc - config->providers.data());
     p.bodyText = job.body.dump();
     // The text is what gets sent; free the document here, on the caller's
     // thread, rather than on the dispatcher's when the job ends.
@@ -1287,6 +1631,7 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
 
 std::string Dispatcher::validate(const JobSpec& job) const
 {
+    const ConfigLock lock(m_configMutex);
     try {
         prepare(job);
     } catch (const InputError& e) {
@@ -1297,6 +1642,9 @@ std::string Dispatcher::validate(const JobSpec& job) const
 
 void Dispatcher::submit(JobSpec job)
 {
+    // Under the configuration lock from routing to posting, so a provider
+    // added or removed meanwhile cannot overtake this job in the queue.
+    const ConfigLock lock(m_configMutex);
     Prepared p = prepare(std::move(job));
     {
         std::lock_guard guard(m_impl->mutex);
@@ -1309,38 +1657,32 @@ void Dispatcher::submit(JobSpec job)
 
 void Dispatcher::cancel(const std::string& customId)
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Cancel{customId});
-    }
-    m_impl->http.wakeup();
+    post(Impl::Cancel{customId});
 }
 
 void Dispatcher::pause()
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Pause{true});
-    }
-    m_impl->http.wakeup();
+    post(Impl::Pause{true});
 }
 
 void Dispatcher::resume()
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Pause{false});
-    }
-    m_impl->http.wakeup();
+    post(Impl::Pause{false});
 }
 
 void Dispatcher::setKeyEnabled(const std::string& provider, const std::string& key, bool enabled)
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::KeyEnabled{provider, key, enabled});
-    }
-    m_impl->http.wakeup();
+    const ConfigLock lock(m_configMutex);
+    updateConfig([&](Config& c) {
+        if (ProviderConfig* p = liveProvider(c, provider)) {
+            for (KeyConfig& k : p->keys) {
+                if (k.name == key) {
+                    k.enabled = enabled;
+                }
+            }
+        }
+    });
+    post(Impl::KeyEnabled{provider, key, enabled});
 }
 
 DispatcherStats Dispatcher::stats() const
