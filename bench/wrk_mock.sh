@@ -40,5 +40,6 @@ wrk_pid=$!
 sleep 5
 established=$(ss -Htn state established "( sport = :$port )" | wc -l)
 stats=$(curl -s "$url/mock/stats" | grep -o '"openConnections":[0-9]*' || true)
-echo "   mid-run: $established established connections at the mock's port (ss); mock $stats"
+rss=$(ps -o rss= -p "$pid" | tr -d ' ')
+echo "   mid-run: $established established connections at the mock's port (ss); mock $stats; mock RSS ${rss} KiB"
 wait "$wrk_pid"
