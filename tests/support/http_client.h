@@ -54,6 +54,9 @@ public:
 
     // The whole exchange's limit (CURLOPT_TIMEOUT_MS); 10 s by default.
     void setTimeout(std::chrono::milliseconds timeout) { m_timeout = timeout; }
+    // How long curl waits for "100 Continue" before sending a body anyway
+    // (CURLOPT_EXPECT_100_TIMEOUT_MS; curl's default is 1 s).
+    void setExpectContinueTimeout(std::chrono::milliseconds timeout) { m_expectTimeout = timeout; }
     // Connections opened by the last request (0 when it reused one).
     long lastNewConnections() const noexcept { return m_newConnections; }
 
@@ -64,6 +67,7 @@ private:
     std::unique_ptr<CURL, EasyDeleter> m_curl;
     std::string m_base;
     std::chrono::milliseconds m_timeout{10'000};
+    std::chrono::milliseconds m_expectTimeout{1'000};
     long m_newConnections = 0;
 };
 
