@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev qtkeychain-qt6-dev libgl-dev libxkbcommon-dev
-  libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev libboost-dev
+  ca-certificates libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev libboost-dev
   libcli11-dev libbenchmark-dev
   xvfb xauth wrk
 )

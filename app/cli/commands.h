@@ -14,6 +14,7 @@ inline constexpr int kExitFailure = 1;     // the work ran and something failed
 inline constexpr int kExitBadInput = 2;    // bad flags, config or input: nothing started
 
 void addDemoCommand(CLI::App& app, int& exitCode);
+void addBatchCommand(CLI::App& app, int& exitCode);
 void addMockCommand(CLI::App& app, int& exitCode);
 
 }  // namespace sluice::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv)
 
     int exitCode = sluice::cli::kExitOk;
     sluice::cli::addDemoCommand(app, exitCode);
+    sluice::cli::addBatchCommand(app, exitCode);
     sluice::cli::addMockCommand(app, exitCode);
 
     try {

@@ -314,6 +314,7 @@ struct Ledger::Verdicts {
     bool never = false;
     bool rateWaits = false;
     bool concurrencyFull = false;
+    double headroom = 1.0;
     TimePoint latest{};
     Ref neverRef;
     Ref rateRef;
@@ -325,7 +326,9 @@ struct Ledger::Verdicts {
         if (never) {
             c.verdict = Verdict::Never;
             c.binding = neverRef.binding();
-        } else if (rateWaits || concurrencyFull) {
+        } else if (!rateWaits && !concurrencyFull) {
+            c.headroom = headroom;
+        } else {
             c.verdict = Verdict::Wait;
             c.notBefore = latest;
             c.waitsForRelease = concurrencyFull;
@@ -347,10 +350,19 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
         acc.neverRef = {&d, scope, index};
         return;
     }
+    const auto roomLeft = [&](double left, double capacity) {
+        if (capacity > 0) {
+            acc.headroom = std::min(acc.headroom, left / capacity);
+        }
+    };
     if (d.kind == Dimension::Kind::Concurrency) {
-        if (d.inFlight + amount > d.cap && !acc.concurrencyFull) {
-            acc.concurrencyFull = true;
-            acc.concurrencyRef = {&d, scope, index};
+        if (d.inFlight + amount > d.cap) {
+            if (!acc.concurrencyFull) {
+                acc.concurrencyFull = true;
+                acc.concurrencyRef = {&d, scope, index};
+            }
+        } else {
+            roomLeft(static_cast<double>(d.cap - d.inFlight - amount), static_cast<double>(d.cap));
         }
         return;
     }
@@ -359,6 +371,7 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
         const i128 s = d.scaledNow(now);
         const i128 newTat = std::max(d.tat, s) + i128{amount} * d.unit;
         if (newTat - s <= d.tau) {
+            roomLeft(static_cast<double>(d.tau - (newTat - s)), static_cast<double>(d.tau));
             return;
         }
         // Refusal means tat > s; the bucket fits from the first scaled time
@@ -375,6 +388,7 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
         const std::int64_t w = windowIndex(d.spec, now);
         const std::int64_t used = w == d.window ? d.used : 0;
         if (used + amount <= d.cap) {
+            roomLeft(static_cast<double>(d.cap - used - amount), static_cast<double>(d.cap));
             return;
         }
         earliest = windowStart(d.spec, w + 1);
@@ -569,14 +583,20 @@ bool Ledger::correct(ScopeId id, Measure measure, const ProviderView& view, Time
         return false;
     }
     Dimension& d = *target;
-    i128 providerDebt = 0;
-    if (view.remaining) {
-        const std::int64_t cap = view.limit.value_or(d.spec.capacity());
-        const std::int64_t used = std::max<std::int64_t>(cap - *view.remaining, 0);
-        providerDebt = i128{used} * d.unit;
+    // The provider's bucket may be larger than ours (we may model finer
+    // enforcement with a smaller burst), so what carries over is headroom:
+    // we may not have more room than the provider says remains.
+    std::optional<std::int64_t> remaining = view.remaining;
+    if (!remaining && view.timeToFull && view.limit && d.spec.period > Duration::zero()) {
+        const i128 refilled = i128{view.timeToFull->count()} * *view.limit / d.spec.period.count();
+        remaining = std::max<std::int64_t>(0, *view.limit - clampToInt64(refilled));
     }
-    if (view.timeToFull && *view.timeToFull > Duration::zero()) {
-        providerDebt = std::max(providerDebt, i128{view.timeToFull->count()} * d.spec.limit);
+    i128 providerDebt = 0;
+    if (remaining) {
+        const std::int64_t usedEquivalent = d.cap - std::min(*remaining, d.cap);
+        providerDebt = i128{usedEquivalent} * d.unit;
+    } else if (view.timeToFull && *view.timeToFull > Duration::zero()) {
+        providerDebt = std::min(i128{view.timeToFull->count()} * d.spec.limit, d.tau);
     }
     const i128 floor = d.scaledNow(now) + providerDebt;
     if (floor <= d.tat) {

@@ -50,6 +50,10 @@ struct Check {
     Binding binding{};
     // Wait with waitsForRelease: the full concurrency dimension.
     Binding releaseBinding{};
+    // Admit, from check(): the smallest fraction of any dimension's capacity
+    // left after this request (1 = untouched, 0 = exactly full), for choosing
+    // the key with the most headroom.
+    double headroom = 1.0;
 };
 
 // A debit recorded against the ledger by admit(): what settle() and cancel()
@@ -123,10 +127,10 @@ public:
     // A request abandoned before it was sent: refunded in full.
     void cancel(const Hold& hold, TimePoint now);
 
-    // Tightens the scope's rolling dimension for `measure` to the provider's
-    // view when the provider has counted more than we have. Never loosens:
-    // the provider has not yet seen requests still in flight. Returns whether
-    // anything changed.
+    // Tightens the scope's rolling dimension for `measure` so it shows no more
+    // headroom than the provider says remains (from `remaining`, or from the
+    // time to full and the limit). Never loosens: the provider has not yet
+    // seen requests still in flight. Returns whether anything changed.
     bool correct(ScopeId scope, Measure measure, const ProviderView& view, TimePoint now);
 
     ScopeState snapshot(ScopeId scope, TimePoint now) const;

@@ -1,0 +1,444 @@
+// `sluice-cli batch`: runs an OpenAI Batch API input file at synchronous-API
+// speed, as fast as every configured (or learned) limit allows and no faster,
+// and writes the Batch API output format.
+#include "cli/commands.h"
+#include "cli/progress.h"
+
+#include "admission/admission.h"
+#include "config/config.h"
+#include "core/atomic_file.h"
+#include "core/timefmt.h"
+#include "dispatch/dispatcher.h"
+#include "queue/batch_input.h"
+#include "queue/file_lock.h"
+#include "queue/queue_runner.h"
+#include "store/job_store.h"
+#include "store/workspace_path.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <filesystem>
+#include <thread>
+#include <unistd.h>
+#include <unordered_set>
+
+namespace sluice::cli {
+
+namespace {
+
+using nlohmann::json;
+
+struct BatchOptions {
+    std::string config;
+    std::string input;
+    std::string output;
+    std::string rejects;
+    std::string state;
+    std::string explain;
+    std::string progress = "auto";
+    bool durableFull = false;
+    std::uint64_t seed = 0;
+};
+
+// Says quarantined keys out loud; the runner passes everything else through.
+class KeyAlarm : public DispatchListener {
+public:
+    void onFinished(JobOutcome&&) override {}
+    void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
+    {
+        std::fprintf(stderr, "\nsluice-cli: key %s/%s quarantined: %s\n", provider.c_str(), key.c_str(), reason.c_str());
+    }
+};
+
+std::string batchRequestId(const std::string& customId)
+{
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : customId) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "batch_req_%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+json outputLine(const store::Outcome& o)
+{
+    json line = {{"id", batchRequestId(o.customId)}, {"custom_id", o.customId}};
+    if (o.result) {
+        json body = json::parse(o.result->body, nullptr, false);
+        line["response"] = {{"status_code", o.result->statusCode},
+                            {"request_id", o.result->requestId},
+                            {"body", body.is_discarded() ? json(o.result->body) : body}};
+        line["error"] = nullptr;
+        return line;
+    }
+    const store::Attempt e = o.error.value_or(store::Attempt{});
+    if (e.httpStatus != 0) {
+        line["response"] = {{"status_code", e.httpStatus}, {"request_id", ""}, {"body", nullptr}};
+    } else {
+        line["response"] = nullptr;
+    }
+    line["error"] = {{"code", e.errorClass}, {"message", e.message}};
+    return line;
+}
+
+// Without --state, a run's state lives in the data directory under a name
+// derived from its input and output, so rerunning the same command resumes.
+std::string defaultStatePath(const BatchOptions& opt)
+{
+    std::error_code ec;
+    const std::string in = std::filesystem::weakly_canonical(opt.input, ec).string();
+    const std::string out = std::filesystem::weakly_canonical(opt.output, ec).string();
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : in + "\n" + out) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char name[48];
+    std::snprintf(name, sizeof name, "batch-%016llx", static_cast<unsigned long long>(h));
+    return store::workspaceDatabasePath(name).string();
+}
+
+std::int64_t tokenLimitPerMinute(const Admission& admission)
+{
+    std::int64_t total = 0;
+    for (const ScopeState& s : admission.snapshotAll()) {
+        if (s.removed) {
+            continue;
+        }
+        for (const DimensionState& d : s.dimensions) {
+            if (d.spec.window == Window::Rolling && d.spec.period == std::chrono::minutes(1) &&
+                (d.spec.measure == Measure::TotalTokens || d.spec.measure == Measure::InputTokens)) {
+                total += d.spec.limit;
+            }
+        }
+    }
+    return total;
+}
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void onInterrupt(int)
+{
+    g_interrupted = true;
+}
+
+int explain(const BatchOptions& opt, const std::string& statePath)
+{
+    SystemClock clock;
+    store::StoreOptions so;
+    so.readOnly = true;
+    try {
+        store::JobStore st(statePath, clock, so);
+        const auto job = st.findByCustomId(opt.explain);
+        if (!job) {
+            std::fprintf(stderr, "sluice-cli batch --explain: no job with custom_id \"%s\" in %s\n", opt.explain.c_str(),
+                         statePath.c_str());
+            return kExitBadInput;
+        }
+        std::printf("%s: %s, model %s, tenant %s, priority %d, %d counted attempts\n", job->customId.c_str(),
+                    std::string(store::jobStateName(job->state)).c_str(), job->model.c_str(),
+                    job->tenant.empty() ? "default" : job->tenant.c_str(), job->priority, job->attempts);
+        for (const store::TimelineEntry& e : st.timeline(job->id)) {
+            std::printf("  %s  %-16s %s\n", formatRfc3339(e.at, 3).c_str(), e.kind.c_str(), e.detail.c_str());
+        }
+        const auto attempts = st.attempts(job->id);
+        if (!attempts.empty()) {
+            std::printf("failed attempts:\n");
+            for (const store::Attempt& a : attempts) {
+                std::printf("  %s  %-18s HTTP %d on key %s: %s\n", a.at ? formatRfc3339(*a.at, 3).c_str() : "-",
+                            a.errorClass.c_str(), a.httpStatus, a.keyLabel.c_str(), a.message.c_str());
+            }
+        }
+        if (const auto r = st.result(job->id)) {
+            std::printf("result: HTTP %d, request %s, key %s, at %s\n", r->statusCode, r->requestId.c_str(),
+                        r->keyLabel.c_str(), formatRfc3339(r->completed, 3).c_str());
+        }
+    } catch (const store::StoreError& e) {
+        std::fprintf(stderr, "sluice-cli batch --explain: %s\n", e.what());
+        return kExitBadInput;
+    }
+    return kExitOk;
+}
+
+int runBatch(const BatchOptions& opt)
+{
+    const std::string statePath = opt.state.empty() ? defaultStatePath(opt) : opt.state;
+    if (!opt.explain.empty()) {
+        return explain(opt, statePath);
+    }
+    Config config;
+    try {
+        config = loadConfigFile(opt.config, processEnvironment());
+    } catch (const InputError& e) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
+        return kExitBadInput;
+    }
+    std::ifstream in(opt.input, std::ios::binary);
+    if (!in) {
+        std::fprintf(stderr, "sluice-cli batch: %s: cannot open for reading\nNothing was sent.\n", opt.input.c_str());
+        return kExitBadInput;
+    }
+
+    SystemClock clock;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(statePath).parent_path(), ec);
+    FileLock lock(statePath + ".lock");
+    if (!lock.locked()) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", lock.error().c_str());
+        return kExitFailure;
+    }
+    std::unique_ptr<store::JobStore> st;
+    try {
+        store::StoreOptions so;
+        so.durability = opt.durableFull ? store::Durability::Full : store::Durability::Normal;
+        st = std::make_unique<store::JobStore>(statePath, clock, so);
+        // This process holds the lock: any lease in the file is a dead run's.
+        const std::size_t released = st->releaseAllLeases();
+        if (released > 0) {
+            std::fprintf(stderr, "sluice-cli batch: resuming %s (%zu requests from an interrupted run go again)\n",
+                         statePath.c_str(), released);
+        }
+    } catch (const store::StoreError& e) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
+        const bool unusable = e.kind() == store::StoreErrorKind::TooNew ||
+                              e.kind() == store::StoreErrorKind::NotADatabase ||
+                              e.kind() == store::StoreErrorKind::Corrupt;
+        return unusable ? kExitBadInput : kExitFailure;
+    }
+
+    Admission admission(clock);
+    KeyAlarm alarm;
+    QueueRunnerOptions ro;
+    ro.owner = "batch-" + std::to_string(::getpid());
+    QueueRunner runner(*st, clock, ro, &alarm);
+    DispatcherOptions dopt;
+    dopt.seed = opt.seed;
+    Dispatcher dispatcher(config, clock, admission, runner, dopt);
+    runner.attach(dispatcher);
+
+    // Read and queue the input. A line that cannot run is rejected with its
+    // line number; the rest run.
+    BatchInput input = readBatchInput(in, [&](const BatchLine& line) { return dispatcher.validate(line.job); });
+    std::vector<store::NewJob> fresh;
+    fresh.reserve(input.lines.size());
+    const WallTime wallStart = clock.wallNow();
+    for (const BatchLine& line : input.lines) {
+        store::NewJob nj;
+        nj.customId = line.job.customId;
+        nj.url = std::string(endpointPath(line.job.flavor));
+        nj.body = line.bodyText;
+        nj.model = line.job.body.value("model", "");
+        nj.providerHint = line.job.provider;
+        nj.tenant = line.job.tenant;
+        nj.priority = line.job.priority.value_or(config.defaults.priority);
+        if (line.deadlineSeconds) {
+            nj.deadline = wallStart + Duration(static_cast<std::int64_t>(*line.deadlineSeconds * 1e9));
+        }
+        fresh.push_back(std::move(nj));
+    }
+    std::size_t resumed = 0;
+    std::unordered_set<std::string> wanted;
+    try {
+        const auto results = st->enqueueMany(fresh);
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            if (results[i].status == store::EnqueueStatus::Conflict) {
+                const BatchLine& line = input.lines[i];
+                input.rejects.push_back(RejectedLine{
+                    line.line, line.job.customId,
+                    "custom_id: \"" + line.job.customId + "\" is already in " + statePath + " with a different request",
+                    line.bodyText.substr(0, 4096)});
+                continue;
+            }
+            resumed += results[i].status == store::EnqueueStatus::Duplicate;
+            wanted.insert(input.lines[i].job.customId);
+        }
+    } catch (const store::StoreError& e) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
+        return kExitFailure;
+    }
+    std::sort(input.rejects.begin(), input.rejects.end(),
+              [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
+    for (const RejectedLine& r : input.rejects) {
+        std::fprintf(stderr, "%s:%zu: %s\n", opt.input.c_str(), r.line, r.error.c_str());
+    }
+    const std::string rejectsPath = opt.rejects.empty() ? opt.output + ".rejects.jsonl" : opt.rejects;
+    if (!input.rejects.empty()) {
+        try {
+            writeFileAtomically(rejectsPath, [&](std::ostream& out) {
+                for (const RejectedLine& r : input.rejects) {
+                    out << json{{"line", r.line}, {"custom_id", r.customId}, {"error", r.error}, {"input", r.text}}.dump()
+                        << '\n';
+                }
+            });
+        } catch (const FileError& e) {
+            std::fprintf(stderr, "sluice-cli batch: %s\n", e.what());
+            return kExitFailure;
+        }
+    }
+
+    const store::Counts before = st->counts();
+    const std::uint64_t total = wanted.size();
+    const std::uint64_t alreadyFinished = static_cast<std::uint64_t>(before.done + before.dead);
+    if (resumed > 0 && alreadyFinished > 0) {
+        std::fprintf(stderr, "sluice-cli batch: %llu of %llu requests already finished in %s; sending the rest\n",
+                     static_cast<unsigned long long>(alreadyFinished), static_cast<unsigned long long>(total),
+                     statePath.c_str());
+    }
+
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    const TimePoint started = clock.now();
+    dispatcher.start();
+    runner.start();
+
+    ProgressLine progress(stderr, progressWanted(opt.progress, stderr));
+    const std::int64_t tokenLimit = tokenLimitPerMinute(admission);
+    std::deque<std::pair<TimePoint, DispatcherStats>> history;
+    while (!runner.drained()) {
+        if (g_interrupted) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the display's refresh rate
+        const TimePoint now = clock.now();
+        const DispatcherStats s = dispatcher.stats();
+        history.emplace_back(now, s);
+        while (history.size() > 2 && now - history.front().first > std::chrono::seconds(60)) {
+            history.pop_front();
+        }
+        const auto& [then, old] = history.front();
+        const double span = std::max(1e-3, std::chrono::duration<double>(now - then).count());
+        const double rate = static_cast<double>(s.finished() - old.finished()) / span;
+        const double tokensPerMin =
+            static_cast<double>((s.inputTokens + s.outputTokens) - (old.inputTokens + old.outputTokens)) * 60.0 / span;
+        const std::uint64_t done = std::min<std::uint64_t>(total, alreadyFinished + s.finished());
+        std::string line = progressBar(total ? static_cast<double>(done) / static_cast<double>(total) : 1.0, 24) + " " +
+                           groupThousands(static_cast<std::int64_t>(done)) + "/" +
+                           groupThousands(static_cast<std::int64_t>(total)) + " · " +
+                           std::to_string(static_cast<int>(rate * 60)) + " req/min · " +
+                           groupThousands(static_cast<std::int64_t>(tokensPerMin)) + " tok/min";
+        if (tokenLimit > 0) {
+            line += " of " + groupThousands(tokenLimit);
+        }
+        line += " · 429 " + std::to_string(s.failures[static_cast<std::size_t>(FailureClass::RateLimited)]) +
+                " · quota " + std::to_string(s.failures[static_cast<std::size_t>(FailureClass::QuotaExhausted)]) +
+                " · 5xx/timeouts " +
+                std::to_string(s.failures[static_cast<std::size_t>(FailureClass::ServerError)] +
+                               s.failures[static_cast<std::size_t>(FailureClass::Overloaded)] +
+                               s.failures[static_cast<std::size_t>(FailureClass::Timeout)] +
+                               s.failures[static_cast<std::size_t>(FailureClass::ConnectionError)]) +
+                " · " + usd(s.spendMicroUsd);
+        if (rate > 0 && done < total) {
+            line += " · ETA " + shortDuration(Duration(static_cast<std::int64_t>(static_cast<double>(total - done) / rate * 1e9)));
+        }
+        progress.update(line);
+    }
+    // The dispatcher first, so no outcome arrives after the runner's last
+    // write; in-flight requests are abandoned and their leases released.
+    dispatcher.stop();
+    runner.stop();
+    progress.finish();
+    const Duration elapsed = clock.now() - started;
+    const DispatcherStats s = dispatcher.stats();
+    if (const auto rs = runner.stats(); !rs.lastError.empty()) {
+        std::fprintf(stderr, "sluice-cli batch: state store: %s\n", rs.lastError.c_str());
+    }
+    if (g_interrupted) {
+        std::fprintf(stderr, "sluice-cli batch: interrupted; %s holds the progress, rerun the same command to resume\n",
+                     statePath.c_str());
+        return kExitFailure;
+    }
+
+    std::uint64_t completed = 0;
+    std::uint64_t dead = 0;
+    try {
+        writeFileAtomically(opt.output, [&](std::ostream& out) {
+            store::JobId after = 0;
+            while (true) {
+                const auto page = st->outcomes(after, 1000);
+                if (page.empty()) {
+                    break;
+                }
+                for (const store::Outcome& o : page) {
+                    after = o.id;
+                    if (wanted.count(o.customId) == 0) {
+                        continue;
+                    }
+                    (o.state == store::JobState::Done ? completed : dead) += 1;
+                    out << outputLine(o).dump() << '\n';
+                }
+            }
+        });
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-cli batch: %s\n", e.what());
+        return kExitFailure;
+    }
+
+    const double secs = std::max(1e-3, std::chrono::duration<double>(elapsed).count());
+    std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected, %zu duplicate lines skipped in %s\n",
+                 opt.output.c_str(), static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead),
+                 input.rejects.size(), input.duplicates, shortDuration(elapsed).c_str());
+    std::fprintf(stderr, "  this run: %s requests sent (%.1f/s), %s input + %s output tokens (%.0f tok/min), spend %s%s\n",
+                 groupThousands(static_cast<std::int64_t>(s.attempts)).c_str(), static_cast<double>(s.attempts) / secs,
+                 groupThousands(s.inputTokens).c_str(), groupThousands(s.outputTokens).c_str(),
+                 static_cast<double>(s.inputTokens + s.outputTokens) * 60.0 / secs, usd(s.spendMicroUsd).c_str(),
+                 s.unpricedResponses ? (" + " + std::to_string(s.unpricedResponses) + " unpriced responses").c_str() : "");
+    std::string classes;
+    for (int c = 1; c < kFailureClassCount; ++c) {
+        if (s.failures[static_cast<std::size_t>(c)] > 0) {
+            classes += (classes.empty() ? "" : ", ") + std::string(failureClassName(static_cast<FailureClass>(c))) + " " +
+                       std::to_string(s.failures[static_cast<std::size_t>(c)]);
+        }
+    }
+    std::fprintf(stderr, "  failed attempts by class: %s\n", classes.empty() ? "none" : classes.c_str());
+    if (!input.rejects.empty()) {
+        std::fprintf(stderr, "  rejected lines written to %s\n", rejectsPath.c_str());
+    }
+    if (dead > 0) {
+        std::fprintf(stderr, "  dead letters stay in %s: see one with --explain CUSTOM_ID\n", statePath.c_str());
+    }
+    return (dead > 0 || !input.rejects.empty()) ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+void addBatchCommand(CLI::App& app, int& exitCode)
+{
+    auto opt = std::make_shared<BatchOptions>();
+    CLI::App* cmd = app.add_subcommand("batch", "Run an OpenAI Batch API file within every rate limit");
+    cmd->add_option("--config", opt->config, "Configuration file (docs/configuration.md)");
+    cmd->add_option("--input", opt->input, "Batch input, one {custom_id, method, url, body} per line");
+    cmd->add_option("--output", opt->output, "Batch output, one line per input line, in input order");
+    cmd->add_option("--rejects", opt->rejects, "Where rejected input lines go (default: OUTPUT.rejects.jsonl)");
+    cmd->add_option("--state", opt->state,
+                    "State database; rerunning with the same state resumes (default: derived from input and output, "
+                    "under $XDG_DATA_HOME/sluice)");
+    cmd->add_flag("--durable-full", opt->durableFull, "Flush every commit to disk (SQLite synchronous=FULL)");
+    cmd->add_option("--explain", opt->explain, "Print one job's timeline from the state database and exit");
+    cmd->add_option("--progress", opt->progress, "Live progress line: auto (on a terminal), always, never")
+        ->check(CLI::IsMember({"auto", "always", "never"}));
+    cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
+    cmd->callback([opt, &exitCode, cmd] {
+        const bool explaining = !opt->explain.empty();
+        if (!explaining && (opt->config.empty() || opt->input.empty() || opt->output.empty())) {
+            std::fprintf(stderr, "sluice-cli batch: --config, --input and --output are required\n%s",
+                         cmd->help().c_str());
+            exitCode = kExitBadInput;
+            return;
+        }
+        if (explaining && opt->state.empty() && (opt->input.empty() || opt->output.empty())) {
+            std::fprintf(stderr, "sluice-cli batch --explain: give --state, or the run's --input and --output\n");
+            exitCode = kExitBadInput;
+            return;
+        }
+        exitCode = runBatch(*opt);
+    });
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,527 @@
+#include "config/config.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+namespace sluice {
+
+using nlohmann::json;
+
+namespace {
+
+// Walks the document, collecting every problem instead of stopping at the
+// first, so one run of the validator shows the user everything to fix.
+class Reader {
+public:
+    Reader(const JsonSource& src, std::vector<std::string>& problems) : m_src(src), m_problems(problems) {}
+
+    void problem(std::string_view pointer, std::string_view message)
+    {
+        m_problems.push_back(m_src.describe(pointer, message));
+    }
+
+    const json* object(const json& parent, std::string_view pointer, const char* field, bool required)
+    {
+        const auto it = parent.find(field);
+        const std::string p = jsonPointerAppend(pointer, field);
+        if (it == parent.end()) {
+            if (required) {
+                problem(pointer, std::string("missing \"") + field + "\"");
+            }
+            return nullptr;
+        }
+        if (!it->is_object()) {
+            problem(p, "must be an object");
+            return nullptr;
+        }
+        return &*it;
+    }
+
+    std::optional<std::string> string(const json& parent, std::string_view pointer, const char* field, bool required)
+    {
+        const auto it = parent.find(field);
+        if (it == parent.end()) {
+            if (required) {
+                problem(pointer, std::string("missing \"") + field + "\"");
+            }
+            return std::nullopt;
+        }
+        if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
+            problem(jsonPointerAppend(pointer, field), "must be a non-empty string");
+            return std::nullopt;
+        }
+        return it->get<std::string>();
+    }
+
+    std::optional<double> number(const json& parent, std::string_view pointer, const char* field, double min,
+                                 double max)
+    {
+        const auto it = parent.find(field);
+        if (it == parent.end()) {
+            return std::nullopt;
+        }
+        const std::string p = jsonPointerAppend(pointer, field);
+        if (!it->is_number()) {
+            problem(p, "must be a number");
+            return std::nullopt;
+        }
+        const double v = it->get<double>();
+        if (!(v >= min && v <= max)) {
+            problem(p, "must be between " + trimmed(min) + " and " + trimmed(max) + " (got " + trimmed(v) + ")");
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    std::optional<std::int64_t> integer(const json& parent, std::string_view pointer, const char* field,
+                                        std::int64_t min, std::int64_t max)
+    {
+        const auto it = parent.find(field);
+        if (it == parent.end()) {
+            return std::nullopt;
+        }
+        const std::string p = jsonPointerAppend(pointer, field);
+        if (!it->is_number_integer()) {
+            problem(p, "must be a whole number");
+            return std::nullopt;
+        }
+        const auto v = it->get<std::int64_t>();
+        if (v < min || v > max) {
+            problem(p, "must be between " + std::to_string(min) + " and " + std::to_string(max) + " (got " +
+                           std::to_string(v) + ")");
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    std::optional<bool> boolean(const json& parent, std::string_view pointer, const char* field)
+    {
+        const auto it = parent.find(field);
+        if (it == parent.end()) {
+            return std::nullopt;
+        }
+        if (!it->is_boolean()) {
+            problem(jsonPointerAppend(pointer, field), "must be true or false");
+            return std::nullopt;
+        }
+        return it->get<bool>();
+    }
+
+    void onlyKnown(const json& obj, std::string_view pointer, std::initializer_list<std::string_view> known)
+    {
+        for (const auto& [key, value] : obj.items()) {
+            bool ok = false;
+            for (std::string_view k : known) {
+                ok = ok || k == key;
+            }
+            if (!ok) {
+                std::string list;
+                for (std::string_view k : known) {
+                    list += list.empty() ? "" : ", ";
+                    list += k;
+                }
+                problem(jsonPointerAppend(pointer, key), "unknown field (expected one of: " + list + ")");
+            }
+        }
+    }
+
+    static std::string trimmed(double v)
+    {
+        std::string s = std::to_string(v);
+        while (s.find('.') != std::string::npos && (s.back() == '0' || s.back() == '.')) {
+            const bool dot = s.back() == '.';
+            s.pop_back();
+            if (dot) {
+                break;
+            }
+        }
+        return s;
+    }
+
+    const JsonSource& src() const { return m_src; }
+
+private:
+    const JsonSource& m_src;
+    std::vector<std::string>& m_problems;
+};
+
+std::optional<Duration> parseUtcOffset(std::string_view s)
+{
+    // "+HH:MM" / "-HH:MM" / "Z"
+    if (s == "Z" || s == "+00:00" || s == "-00:00") {
+        return Duration::zero();
+    }
+    if (s.size() != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':') {
+        return std::nullopt;
+    }
+    const auto digit = [&](std::size_t i) { return s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1; };
+    const int h1 = digit(1), h2 = digit(2), m1 = digit(4), m2 = digit(5);
+    if (h1 < 0 || h2 < 0 || m1 < 0 || m2 < 0) {
+        return std::nullopt;
+    }
+    const int hours = h1 * 10 + h2;
+    const int minutes = m1 * 10 + m2;
+    if (hours > 14 || minutes > 59) {
+        return std::nullopt;
+    }
+    const Duration d = std::chrono::hours(hours) + std::chrono::minutes(minutes);
+    return s[0] == '-' ? -d : d;
+}
+
+Duration seconds(double s)
+{
+    return Duration(static_cast<std::int64_t>(std::llround(s * 1e9)));
+}
+
+std::vector<LimitSpec> readLimits(Reader& r, const json& obj, std::string_view pointer)
+{
+    r.onlyKnown(obj, pointer,
+                {"concurrency", "rpm", "tpm", "itpm", "otpm", "rpd", "tpd", "spend_per_day_usd", "granularity_s",
+                 "day_utc_offset"});
+    std::vector<LimitSpec> out;
+    constexpr std::int64_t kMax = std::int64_t{1} << 40;
+    const double granularity = r.number(obj, pointer, "granularity_s", 0.001, 60).value_or(60);
+    Duration offset = Duration::zero();
+    if (auto off = r.string(obj, pointer, "day_utc_offset", false)) {
+        if (auto parsed = parseUtcOffset(*off)) {
+            offset = *parsed;
+        } else {
+            r.problem(jsonPointerAppend(pointer, "day_utc_offset"), "must look like \"-08:00\" or \"Z\"");
+        }
+    }
+    if (auto c = r.integer(obj, pointer, "concurrency", 0, kMax)) {
+        out.push_back(concurrency(*c));
+    }
+    const auto perMinuteLimit = [&](const char* field, Measure m) {
+        if (auto v = r.integer(obj, pointer, field, 0, kMax)) {
+            const auto burst = static_cast<std::int64_t>(std::ceil(static_cast<double>(*v) * granularity / 60.0));
+            out.push_back(perMinute(m, *v, granularity >= 60 ? 0 : std::max<std::int64_t>(1, burst)));
+        }
+    };
+    perMinuteLimit("rpm", Measure::Requests);
+    perMinuteLimit("tpm", Measure::TotalTokens);
+    perMinuteLimit("itpm", Measure::InputTokens);
+    perMinuteLimit("otpm", Measure::OutputTokens);
+    if (auto v = r.integer(obj, pointer, "rpd", 0, kMax)) {
+        out.push_back(perDay(Measure::Requests, *v, offset));
+    }
+    if (auto v = r.integer(obj, pointer, "tpd", 0, kMax)) {
+        out.push_back(perDay(Measure::TotalTokens, *v, offset));
+    }
+    if (auto v = r.number(obj, pointer, "spend_per_day_usd", 0, 1e9)) {
+        out.push_back(perDay(Measure::SpendMicroUsd, static_cast<std::int64_t>(std::llround(*v * 1e6)), offset));
+    }
+    return out;
+}
+
+std::vector<LimitSpec> limitsField(Reader& r, const json& parent, std::string_view pointer)
+{
+    if (const json* l = r.object(parent, pointer, "limits", false)) {
+        return readLimits(r, *l, jsonPointerAppend(pointer, "limits"));
+    }
+    return {};
+}
+
+void readProvider(Reader& r, const json& obj, const std::string& p, const EnvLookup& env, Config& cfg,
+                  std::set<std::string>& names)
+{
+    r.onlyKnown(obj, p,
+                {"name", "flavor", "base_url", "headers", "anthropic_version", "timeouts", "http2", "learn_limits",
+                 "learned_granularity_s", "limits", "models", "keys"});
+    ProviderConfig pc;
+    pc.name = r.string(obj, p, "name", true).value_or("");
+    if (!pc.name.empty() && !names.insert(pc.name).second) {
+        r.problem(jsonPointerAppend(p, "name"), "duplicate provider name \"" + pc.name + "\"");
+    }
+    if (auto f = r.string(obj, p, "flavor", true)) {
+        if (!parseFlavor(*f, pc.flavor)) {
+            r.problem(jsonPointerAppend(p, "flavor"), "must be \"openai\" or \"anthropic\"");
+        }
+    }
+    if (auto url = r.string(obj, p, "base_url", true)) {
+        if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+            r.problem(jsonPointerAppend(p, "base_url"), "must start with http:// or https://");
+        }
+        while (!url->empty() && url->back() == '/') {
+            url->pop_back();
+        }
+        // Requests add "/v1/…"; accept base URLs given with or without it.
+        if (url->size() >= 3 && url->compare(url->size() - 3, 3, "/v1") == 0) {
+            url->resize(url->size() - 3);
+        }
+        pc.baseUrl = *url;
+    }
+    if (const json* h = r.object(obj, p, "headers", false)) {
+        for (const auto& [name, value] : h->items()) {
+            const std::string hp = jsonPointerAppend(jsonPointerAppend(p, "headers"), name);
+            if (!value.is_string()) {
+                r.problem(hp, "must be a string");
+                continue;
+            }
+            std::string lower = name;
+            for (char& c : lower) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            if (lower == "authorization" || lower == "x-api-key" || lower == "api-key") {
+                r.problem(hp, "credentials do not belong in the config file; name an environment variable under \"keys\"");
+                continue;
+            }
+            pc.headers.push_back(name + ": " + value.get<std::string>());
+        }
+    }
+    if (auto v = r.string(obj, p, "anthropic_version", false)) {
+        pc.anthropicVersion = *v;
+    }
+    if (const json* t = r.object(obj, p, "timeouts", false)) {
+        const std::string tp = jsonPointerAppend(p, "timeouts");
+        r.onlyKnown(*t, tp, {"connect_s", "total_s"});
+        if (auto c = r.number(*t, tp, "connect_s", 0.01, 600)) {
+            pc.connectTimeout = seconds(*c);
+        }
+        if (auto c = r.number(*t, tp, "total_s", 0.01, 86400)) {
+            pc.totalTimeout = seconds(*c);
+        }
+    }
+    pc.http2 = r.boolean(obj, p, "http2").value_or(true);
+    pc.learnLimits = r.boolean(obj, p, "learn_limits").value_or(true);
+    if (auto g = r.number(obj, p, "learned_granularity_s", 0.001, 60)) {
+        pc.learnedGranularity = seconds(*g);
+    }
+    pc.limits = limitsField(r, obj, p);
+    if (const auto models = obj.find("models"); models != obj.end()) {
+        const std::string mp = jsonPointerAppend(p, "models");
+        if (!models->is_object()) {
+            r.problem(mp, "must be an object of model name → settings");
+        } else {
+            for (const auto& [name, m] : models->items()) {
+                const std::string one = jsonPointerAppend(mp, name);
+                if (!m.is_object()) {
+                    r.problem(one, "must be an object (use {} for defaults)");
+                    continue;
+                }
+                r.onlyKnown(m, one, {"limits", "default_max_tokens"});
+                ModelConfig mc;
+                mc.name = name;
+                mc.limits = limitsField(r, m, one);
+                mc.defaultMaxTokens = r.integer(m, one, "default_max_tokens", 1, 10'000'000).value_or(4096);
+                pc.models.push_back(std::move(mc));
+            }
+        }
+    }
+    const auto keys = obj.find("keys");
+    const std::string kp = jsonPointerAppend(p, "keys");
+    if (keys == obj.end() || !keys->is_array() || keys->empty()) {
+        r.problem(keys == obj.end() ? std::string_view(p) : std::string_view(kp),
+                  "needs a non-empty \"keys\" array (each {\"name\", \"env\"})");
+    } else {
+        std::set<std::string> keyNames;
+        for (std::size_t i = 0; i < keys->size(); ++i) {
+            const json& k = (*keys)[i];
+            const std::string one = jsonPointerAppend(kp, i);
+            if (!k.is_object()) {
+                r.problem(one, "must be an object with \"name\" and \"env\"");
+                continue;
+            }
+            r.onlyKnown(k, one, {"name", "env", "enabled", "limits", "models"});
+            KeyConfig kc;
+            kc.name = r.string(k, one, "name", true).value_or("");
+            if (!kc.name.empty() && !keyNames.insert(kc.name).second) {
+                r.problem(jsonPointerAppend(one, "name"), "duplicate key name \"" + kc.name + "\"");
+            }
+            kc.enabled = r.boolean(k, one, "enabled").value_or(true);
+            if (auto e = r.string(k, one, "env", true)) {
+                kc.envVar = *e;
+                const auto value = env(*e);
+                if (!value || value->empty()) {
+                    r.problem(jsonPointerAppend(one, "env"), "environment variable " + *e + " is not set");
+                } else {
+                    kc.value = Secret(*value);
+                }
+            }
+            kc.limits = limitsField(r, k, one);
+            if (const json* km = r.object(k, one, "models", false)) {
+                const std::string kmp = jsonPointerAppend(one, "models");
+                for (const auto& [name, m] : km->items()) {
+                    const std::string mp = jsonPointerAppend(kmp, name);
+                    if (!m.is_object()) {
+                        r.problem(mp, "must be an object with \"limits\"");
+                        continue;
+                    }
+                    r.onlyKnown(m, mp, {"limits"});
+                    kc.modelLimits[name] = limitsField(r, m, mp);
+                }
+            }
+            pc.keys.push_back(std::move(kc));
+        }
+    }
+    cfg.providers.push_back(std::move(pc));
+}
+
+}  // namespace
+
+const ModelConfig* ProviderConfig::model(std::string_view modelName) const
+{
+    for (const auto& m : models) {
+        if (m.name == modelName) {
+            return &m;
+        }
+    }
+    return nullptr;
+}
+
+const ProviderConfig* Config::provider(std::string_view providerName) const
+{
+    for (const auto& p : providers) {
+        if (p.name == providerName) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+const ProviderConfig* Config::route(ApiFlavor flavor, std::string_view model, std::string_view providerName) const
+{
+    if (!providerName.empty()) {
+        const ProviderConfig* p = provider(providerName);
+        return p != nullptr && p->flavor == flavor && p->serves(model) ? p : nullptr;
+    }
+    // A provider that lists the model wins over one that serves anything.
+    for (const auto& p : providers) {
+        if (p.flavor == flavor && !p.models.empty() && p.serves(model)) {
+            return &p;
+        }
+    }
+    for (const auto& p : providers) {
+        if (p.flavor == flavor && p.models.empty()) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+double Config::tenantWeight(std::string_view tenant) const
+{
+    const auto it = tenantWeights.find(tenant);
+    return it == tenantWeights.end() ? 1.0 : it->second;
+}
+
+EnvLookup processEnvironment()
+{
+    return [](const std::string& name) -> std::optional<std::string> {
+        const char* v = std::getenv(name.c_str());
+        if (v == nullptr) {
+            return std::nullopt;
+        }
+        return std::string(v);
+    };
+}
+
+std::vector<LimitSpec> parseLimits(const JsonSource& source, std::string_view pointer, std::vector<std::string>& problems)
+{
+    Reader r(source, problems);
+    const json& obj = source.root().at(json::json_pointer(std::string(pointer)));
+    if (!obj.is_object()) {
+        r.problem(pointer, "must be an object");
+        return {};
+    }
+    return readLimits(r, obj, pointer);
+}
+
+Config loadConfig(const JsonSource& src, const EnvLookup& env)
+{
+    std::vector<std::string> problems;
+    Reader r(src, problems);
+    Config cfg;
+    cfg.source = src.name();
+    cfg.pricing = PricingTable::builtIn();
+    const json& root = src.root();
+    if (!root.is_object()) {
+        throw InputError(src.describe("", "the configuration must be a JSON object"));
+    }
+    r.onlyKnown(root, "", {"global", "providers", "retry", "defaults", "tenants", "pricing", "$schema", "comment"});
+
+    if (const json* g = r.object(root, "", "global", false)) {
+        r.onlyKnown(*g, "/global", {"limits"});
+        cfg.globalLimits = limitsField(r, *g, "/global");
+    }
+    const auto providers = root.find("providers");
+    if (providers == root.end() || !providers->is_array() || providers->empty()) {
+        r.problem(providers == root.end() ? "" : "/providers", "needs a non-empty \"providers\" array");
+    } else {
+        std::set<std::string> names;
+        for (std::size_t i = 0; i < providers->size(); ++i) {
+            const std::string p = jsonPointerAppend("/providers", i);
+            if (!(*providers)[i].is_object()) {
+                r.problem(p, "must be an object");
+                continue;
+            }
+            readProvider(r, (*providers)[i], p, env, cfg, names);
+        }
+    }
+    if (const json* rt = r.object(root, "", "retry", false)) {
+        r.onlyKnown(*rt, "/retry", {"max_attempts", "base_delay_s", "max_delay_s", "max_rate_limit_retries", "max_retry_after_s"});
+        cfg.retry.maxAttempts = static_cast<int>(r.integer(*rt, "/retry", "max_attempts", 1, 100).value_or(cfg.retry.maxAttempts));
+        if (auto v = r.number(*rt, "/retry", "base_delay_s", 0.001, 3600)) {
+            cfg.retry.baseDelay = seconds(*v);
+        }
+        if (auto v = r.number(*rt, "/retry", "max_delay_s", 0.001, 86400)) {
+            cfg.retry.maxDelay = seconds(*v);
+        }
+        cfg.retry.maxRateLimitRetries = static_cast<int>(
+            r.integer(*rt, "/retry", "max_rate_limit_retries", 0, 100000).value_or(cfg.retry.maxRateLimitRetries));
+        if (auto v = r.number(*rt, "/retry", "max_retry_after_s", 0.001, 86400)) {
+            cfg.retry.maxRetryAfter = seconds(*v);
+        }
+    }
+    if (const json* d = r.object(root, "", "defaults", false)) {
+        r.onlyKnown(*d, "/defaults", {"tenant", "priority", "deadline_s"});
+        cfg.defaults.tenant = r.string(*d, "/defaults", "tenant", false).value_or(cfg.defaults.tenant);
+        cfg.defaults.priority = static_cast<int>(r.integer(*d, "/defaults", "priority", -1000, 1000).value_or(0));
+        if (auto v = r.number(*d, "/defaults", "deadline_s", 0.001, 365.0 * 86400)) {
+            cfg.defaults.deadline = seconds(*v);
+        }
+    }
+    if (const json* t = r.object(root, "", "tenants", false)) {
+        for (const auto& [name, v] : t->items()) {
+            const std::string tp = jsonPointerAppend("/tenants", name);
+            if (!v.is_object()) {
+                r.problem(tp, "must be an object like {\"weight\": 2}");
+                continue;
+            }
+            r.onlyKnown(v, tp, {"weight"});
+            cfg.tenantWeights[name] = r.number(v, tp, "weight", 0.001, 1e6).value_or(1.0);
+        }
+    }
+    if (root.contains("pricing")) {
+        try {
+            cfg.pricing.merge(PricingTable::fromJson(src, "/pricing"));
+        } catch (const InputError& e) {
+            problems.push_back(e.what());
+        }
+    }
+    // Limits the ledger would refuse (too many per scope) surface here, with
+    // their place in the file.
+    const auto checkScope = [&](const std::vector<LimitSpec>& limits, const std::string& where) {
+        if (limits.size() > 8) {
+            r.problem(where, "at most 8 limits per scope");
+        }
+    };
+    checkScope(cfg.globalLimits, "/global/limits");
+    if (!problems.empty()) {
+        std::string all = std::to_string(problems.size()) + (problems.size() == 1 ? " problem" : " problems") +
+                          " in " + src.name() + ":";
+        for (const auto& p : problems) {
+            all += "\n  " + p;
+        }
+        throw InputError(all);
+    }
+    return cfg;
+}
+
+Config loadConfigFile(const std::string& path, const EnvLookup& env)
+{
+    return loadConfig(JsonSource::fromFile(path), env);
+}
+
+}  // namespace sluice

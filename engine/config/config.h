@@ -1,0 +1,104 @@
+// Config: everything Sluice needs to talk to providers within their limits,
+// read from one JSON file (schema: docs/configuration.md). Loading validates
+// the whole file and reports every problem with file, line and JSON path;
+// API keys are read from the environment variables the file names, never
+// from the file itself.
+//
+// Thread-safety: a value; immutable after loading.
+#pragma once
+
+#include "admission/limits.h"
+#include "core/json_source.h"
+#include "core/secret.h"
+#include "pricing/pricing.h"
+#include "providers/protocol.h"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+struct KeyConfig {
+    std::string name;    // a label, safe to show
+    std::string envVar;  // where the value came from
+    Secret value;
+    bool enabled = true;
+    std::vector<LimitSpec> limits;                                // the key's own scope
+    std::map<std::string, std::vector<LimitSpec>, std::less<>> modelLimits;  // per model, overriding the provider's
+};
+
+struct ModelConfig {
+    std::string name;
+    std::vector<LimitSpec> limits;  // per key and model unless a key overrides them
+    std::int64_t defaultMaxTokens = 4096;
+};
+
+struct ProviderConfig {
+    std::string name;
+    ApiFlavor flavor = ApiFlavor::OpenAI;
+    std::string baseUrl;
+    std::vector<std::string> headers;  // "Name: value", sent with every request
+    std::string anthropicVersion = "2023-06-01";
+    Duration connectTimeout = std::chrono::seconds(10);
+    Duration totalTimeout = std::chrono::minutes(10);
+    bool http2 = true;
+    // Adopt limits the provider announces in its headers for dimensions the
+    // config does not set.
+    bool learnLimits = true;
+    // How finely the provider is assumed to enforce a learned per-minute
+    // limit: the burst is limit × granularity / 60 s.
+    Duration learnedGranularity = std::chrono::seconds(1);
+    std::vector<LimitSpec> limits;   // the provider scope
+    std::vector<ModelConfig> models;  // empty: serves any model
+    std::vector<KeyConfig> keys;
+
+    const ModelConfig* model(std::string_view name) const;
+    bool serves(std::string_view model) const { return models.empty() || this->model(model) != nullptr; }
+};
+
+struct RetryConfig {
+    int maxAttempts = 5;               // attempts that fail with server errors, timeouts, resets
+    Duration baseDelay = std::chrono::milliseconds(500);
+    Duration maxDelay = std::chrono::seconds(8);
+    int maxRateLimitRetries = 100;     // 429s do not burn attempts, but do not loop forever
+    Duration maxRetryAfter = std::chrono::minutes(10);  // a longer hint is capped
+};
+
+struct Defaults {
+    std::string tenant = "default";
+    int priority = 0;
+    std::optional<Duration> deadline;  // per job, from when it is queued
+};
+
+struct Config {
+    std::string source;  // file name, for messages
+    std::vector<LimitSpec> globalLimits;
+    std::vector<ProviderConfig> providers;
+    RetryConfig retry;
+    Defaults defaults;
+    std::map<std::string, double, std::less<>> tenantWeights;  // default 1
+    PricingTable pricing;
+
+    const ProviderConfig* provider(std::string_view name) const;
+    // The provider for a request: the named one, or the first of the right
+    // flavour that serves the model.
+    const ProviderConfig* route(ApiFlavor flavor, std::string_view model, std::string_view providerName = {}) const;
+    double tenantWeight(std::string_view tenant) const;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup processEnvironment();
+
+// Throws InputError listing every problem, one per line, each as
+// "file:line: /json/pointer: problem".
+Config loadConfig(const JsonSource& source, const EnvLookup& env);
+Config loadConfigFile(const std::string& path, const EnvLookup& env);
+
+// Parses a "limits" object ({"rpm": 500, "tpm": 30000, ...}); used by the
+// config loader and by live edits.
+std::vector<LimitSpec> parseLimits(const JsonSource& source, std::string_view pointer, std::vector<std::string>& problems);
+
+}  // namespace sluice

@@ -1,0 +1,72 @@
+// The unit of work the dispatcher runs, and what it reports about it.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include "core/clock.h"
+#include "providers/protocol.h"
+#include "providers/triage.h"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+// One request to send, as a batch line or a load generator describes it.
+struct JobSpec {
+    std::string customId;          // unique per run; the idempotency key
+    ApiFlavor flavor = ApiFlavor::OpenAI;
+    nlohmann::json body;           // the provider request body
+    std::string provider;          // optional: pin to a configured provider
+    std::string tenant;            // empty: the config's default
+    std::optional<int> priority;   // higher goes first
+    std::optional<TimePoint> deadline;
+};
+
+// One entry of a job's history: the data behind "why did this wait?".
+struct TimelineEvent {
+    enum class Kind : std::uint8_t {
+        Queued, Waiting, Sent, FirstToken, Response, RetryScheduled, KeyCooled, KeyQuarantined, Completed,
+        DeadLettered, Cancelled
+    };
+    WallTime at{};
+    Kind kind = Kind::Queued;
+    std::string detail;
+};
+
+std::string_view timelineKindName(TimelineEvent::Kind k) noexcept;
+
+struct AttemptRecord {
+    WallTime at{};
+    std::string provider;
+    std::string key;   // the key's name, never its value
+    long status = 0;   // 0: no response
+    FailureClass cls = FailureClass::None;
+    std::string message;
+    Duration latency{};
+};
+
+enum class JobResult : std::uint8_t { Completed, DeadLettered, Cancelled };
+
+// Reported once per job, when it ends.
+struct JobOutcome {
+    std::string customId;
+    JobResult result = JobResult::Completed;
+    FailureClass cls = FailureClass::None;  // why it failed (DeadLettered, Cancelled)
+    std::string reason;
+    long status = 0;            // the last response's HTTP status
+    std::string requestId;      // provider's request id, when sent
+    nlohmann::json body;        // the response body (assembled for streams)
+    std::optional<ResponseUsage> usage;
+    std::optional<std::int64_t> spendMicroUsd;  // nullopt: unpriced model
+    std::string provider;
+    std::string key;
+    std::string model;
+    std::vector<AttemptRecord> attempts;
+    std::vector<TimelineEvent> timeline;
+};
+
+}  // namespace sluice

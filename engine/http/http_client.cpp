@@ -1,0 +1,280 @@
+#include "http/http_client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+namespace sluice::http {
+
+std::string_view transportErrorName(TransportError e) noexcept
+{
+    switch (e) {
+    case TransportError::None: return "none";
+    case TransportError::Timeout: return "timeout";
+    case TransportError::ConnectFailed: return "connect_failed";
+    case TransportError::Reset: return "connection_reset";
+    case TransportError::TooLarge: return "response_too_large";
+    case TransportError::Aborted: return "aborted";
+    case TransportError::Other: return "transport_error";
+    }
+    return "transport_error";
+}
+
+namespace {
+
+std::string lower(std::string_view s)
+{
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::string_view trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+Duration seconds(curl_off_t micros)
+{
+    return std::chrono::microseconds(micros);
+}
+
+TransportError classify(CURLcode code)
+{
+    switch (code) {
+    case CURLE_OK: return TransportError::None;
+    case CURLE_OPERATION_TIMEDOUT: return TransportError::Timeout;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return TransportError::ConnectFailed;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return TransportError::Reset;
+    default: return TransportError::Other;
+    }
+}
+
+}  // namespace
+
+struct HttpClient::Transfer {
+    TransferId id = 0;
+    EasyHandle easy;
+    HeaderList headerList;
+    HttpRequest request;
+    TransferHandlers handlers;
+    HttpResult result;
+    bool headersDelivered = false;
+    bool stopped = false;
+    bool tooLarge = false;
+    char errorBuffer[CURL_ERROR_SIZE] = {};
+
+    void deliverHeaders()
+    {
+        if (headersDelivered) {
+            return;
+        }
+        headersDelivered = true;
+        long status = 0;
+        curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+        result.status = status;
+        if (handlers.onHeaders) {
+            handlers.onHeaders(status, result.headers);
+        }
+    }
+
+    static std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* user)
+    {
+        auto& t = *static_cast<Transfer*>(user);
+        const std::size_t n = size * count;
+        const std::string_view line(data, n);
+        if (line.rfind("HTTP/", 0) == 0) {
+            // A new response (after 100 Continue or a redirect) starts over.
+            t.result.headers.clear();
+            return n;
+        }
+        const auto colon = line.find(':');
+        if (colon != std::string_view::npos) {
+            t.result.headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
+        }
+        return n;
+    }
+
+    static std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user)
+    {
+        auto& t = *static_cast<Transfer*>(user);
+        const std::size_t n = size * count;
+        t.deliverHeaders();
+        if (t.handlers.onData) {
+            if (!t.handlers.onData(std::string_view(data, n))) {
+                t.stopped = true;
+                return CURL_WRITEFUNC_ERROR;
+            }
+            return n;
+        }
+        if (t.result.body.size() + n > t.request.maxBodyBytes) {
+            t.tooLarge = true;
+            return CURL_WRITEFUNC_ERROR;
+        }
+        t.result.body.append(data, n);
+        return n;
+    }
+};
+
+HttpClient::HttpClient() : HttpClient(Options{}) {}
+
+HttpClient::HttpClient(const Options& options) : m_multi(makeMulti())
+{
+    curl_multi_setopt(m_multi.get(), CURLMOPT_MAXCONNECTS, options.maxCachedConnections);
+    curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxTotalConnections);
+    curl_multi_setopt(m_multi.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+}
+
+HttpClient::~HttpClient()
+{
+    while (!m_transfers.empty()) {
+        abort(m_transfers.begin()->first);
+    }
+}
+
+HttpClient::TransferId HttpClient::start(HttpRequest request, TransferHandlers handlers)
+{
+    auto t = std::make_unique<Transfer>();
+    t->id = m_nextId++;
+    t->easy = makeEasy();
+    t->request = std::move(request);
+    t->handlers = std::move(handlers);
+
+    CURL* e = t->easy.get();
+    const HttpRequest& r = t->request;
+    for (const auto& h : r.headers) {
+        t->headerList.append(h);
+    }
+    if (r.secretHeader) {
+        t->headerList.appendSecret(r.secretHeader->view().data());
+    }
+    // libcurl adds "Expect: 100-continue" to large POSTs, costing a round trip.
+    t->headerList.append("Expect:");
+
+    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headerList.get());
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    if (r.method == "POST" || !r.body.empty()) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->request.body.size()));
+    } else if (r.method == "GET") {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::onHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::onBody);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(r.connectTimeout).count()));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(r.totalTimeout).count()));
+    // TLS is always verified; there is deliberately no way to turn it off.
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r.allowHttp2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    // Wait for an existing HTTP/2 connection rather than open a new one.
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+
+    const CURLMcode rc = curl_multi_add_handle(m_multi.get(), e);
+    if (rc != CURLM_OK) {
+        throw std::runtime_error(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
+    }
+    const TransferId id = t->id;
+    m_transfers.emplace(id, std::move(t));
+    return id;
+}
+
+void HttpClient::finish(Transfer& t, CURLcode code)
+{
+    curl_multi_remove_handle(m_multi.get(), t.easy.get());
+    HttpResult& r = t.result;
+    long status = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    r.status = status;
+    curl_off_t ttfb = 0;
+    curl_off_t total = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+    curl_easy_getinfo(t.easy.get(), CURLINFO_TOTAL_TIME_T, &total);
+    r.timeToFirstByte = seconds(ttfb);
+    r.total = seconds(total);
+    if (t.tooLarge) {
+        r.error = TransportError::TooLarge;
+        r.errorText = "response larger than " + std::to_string(t.request.maxBodyBytes) + " bytes";
+    } else if (t.stopped) {
+        r.error = TransportError::Aborted;
+        r.errorText = "stopped by the receiver";
+    } else {
+        r.error = classify(code);
+        if (code != CURLE_OK) {
+            r.errorText = t.errorBuffer[0] != '\0' ? std::string(t.errorBuffer) : curl_easy_strerror(code);
+        }
+    }
+    if (code == CURLE_OK || r.status != 0) {
+        t.deliverHeaders();
+    }
+    auto onComplete = std::move(t.handlers.onComplete);
+    HttpResult result = std::move(r);
+    m_transfers.erase(t.id);  // destroys t
+    if (onComplete) {
+        onComplete(std::move(result));
+    }
+}
+
+void HttpClient::abort(TransferId id)
+{
+    const auto it = m_transfers.find(id);
+    if (it == m_transfers.end()) {
+        return;
+    }
+    Transfer& t = *it->second;
+    t.stopped = true;
+    finish(t, CURLE_ABORTED_BY_CALLBACK);
+}
+
+int HttpClient::poll(Duration timeout)
+{
+    const auto ms = std::clamp<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(), 0, 60'000);
+    int ready = 0;
+    curl_multi_poll(m_multi.get(), nullptr, 0, static_cast<int>(ms), &ready);
+    int running = 0;
+    curl_multi_perform(m_multi.get(), &running);
+    int completed = 0;
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(m_multi.get(), &queued)) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        Transfer* t = nullptr;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+        if (t != nullptr) {
+            finish(*t, msg->data.result);
+            ++completed;
+        }
+    }
+    return completed;
+}
+
+void HttpClient::wakeup()
+{
+    curl_multi_wakeup(m_multi.get());
+}
+
+}  // namespace sluice::http

@@ -1,0 +1,112 @@
+// HttpClient: many HTTP transfers at once on libcurl's multi interface,
+// driven by one thread that calls poll(). No thread per request: thousands of
+// transfers share one event loop, connections are kept alive and reused, and
+// HTTP/2 is used where a TLS server offers it.
+//
+// Thread-safety: everything except wakeup() must be called from the one
+// thread that drives poll(); callbacks run on that thread inside poll().
+// wakeup() may be called from any thread.
+#pragma once
+
+#include "core/clock.h"
+#include "core/secret.h"
+#include "http/curl_handles.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::http {
+
+// Header names are lower-cased; a repeated header keeps its last value.
+using HeaderMap = std::map<std::string, std::string, std::less<>>;
+
+struct HttpRequest {
+    std::string method = "POST";
+    std::string url;
+    std::vector<std::string> headers;  // "Name: value", nothing secret
+    // A header carrying a credential ("Authorization: Bearer …"): sent, and
+    // wiped from memory afterwards, never logged.
+    std::optional<Secret> secretHeader;
+    std::string body;
+    Duration connectTimeout = std::chrono::seconds(10);
+    Duration totalTimeout = std::chrono::minutes(10);
+    bool allowHttp2 = true;
+    std::size_t maxBodyBytes = 64u << 20;  // a larger response is cut off as an error
+};
+
+enum class TransportError : std::uint8_t {
+    None,
+    Timeout,        // connect or total timeout
+    ConnectFailed,  // refused, unreachable, DNS
+    Reset,          // connection broken while sending or receiving
+    TooLarge,       // response over maxBodyBytes
+    Aborted,        // abort() or a handler asked to stop
+    Other
+};
+
+std::string_view transportErrorName(TransportError e) noexcept;
+
+struct HttpResult {
+    long status = 0;  // 0 when no response arrived
+    HeaderMap headers;
+    std::string body;  // empty when the onData handler consumed the body
+    TransportError error = TransportError::None;
+    std::string errorText;  // libcurl's message, for logs and dead letters
+    Duration timeToFirstByte{};
+    Duration total{};
+};
+
+struct TransferHandlers {
+    // Once per response, when the status and headers are complete.
+    std::function<void(long status, const HeaderMap& headers)> onHeaders;
+    // Body bytes as they arrive. When set, the body is not accumulated.
+    // Returning false aborts the transfer (TransportError::Aborted).
+    std::function<bool(std::string_view chunk)> onData;
+    // Exactly once per started transfer, including aborted ones.
+    std::function<void(HttpResult&& result)> onComplete;
+};
+
+class HttpClient {
+public:
+    using TransferId = std::uint64_t;
+
+    struct Options {
+        long maxCachedConnections = 4096;
+        long maxTotalConnections = 0;  // 0: unlimited
+    };
+
+    HttpClient();
+    explicit HttpClient(const Options& options);
+    ~HttpClient();
+    HttpClient(const HttpClient&) = delete;
+    HttpClient& operator=(const HttpClient&) = delete;
+
+    TransferId start(HttpRequest request, TransferHandlers handlers);
+    // Stops a transfer; its onComplete runs (with Aborted) before this returns.
+    void abort(TransferId id);
+    // Waits up to `timeout` for network activity or wakeup(), moves every
+    // transfer forward and runs the callbacks that became due. Returns the
+    // number of transfers that completed.
+    int poll(Duration timeout);
+    // Makes a poll() in progress (or the next one) return promptly.
+    void wakeup();
+
+    std::size_t active() const noexcept { return m_transfers.size(); }
+
+private:
+    struct Transfer;
+    void finish(Transfer& t, CURLcode code);
+
+    MultiHandle m_multi;
+    TransferId m_nextId = 1;
+    std::map<TransferId, std::unique_ptr<Transfer>> m_transfers;
+};
+
+}  // namespace sluice::http

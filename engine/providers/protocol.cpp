@@ -1,0 +1,310 @@
+#include "providers/protocol.h"
+
+namespace sluice {
+
+using nlohmann::json;
+
+std::string_view flavorName(ApiFlavor f) noexcept
+{
+    return f == ApiFlavor::OpenAI ? "openai" : "anthropic";
+}
+
+bool parseFlavor(std::string_view text, ApiFlavor& out) noexcept
+{
+    if (text == "openai") {
+        out = ApiFlavor::OpenAI;
+        return true;
+    }
+    if (text == "anthropic") {
+        out = ApiFlavor::Anthropic;
+        return true;
+    }
+    return false;
+}
+
+std::string_view endpointPath(ApiFlavor f) noexcept
+{
+    return f == ApiFlavor::OpenAI ? "/v1/chat/completions" : "/v1/messages";
+}
+
+namespace {
+
+// Characters of text in a message content: a string, or an array of parts
+// whose text parts count (images and other parts are not estimated here).
+std::size_t contentChars(const json& content)
+{
+    if (content.is_string()) {
+        return content.get_ref<const std::string&>().size();
+    }
+    std::size_t n = 0;
+    if (content.is_array()) {
+        for (const auto& part : content) {
+            if (part.is_object()) {
+                if (const auto t = part.find("text"); t != part.end() && t->is_string()) {
+                    n += t->get_ref<const std::string&>().size();
+                }
+            } else if (part.is_string()) {
+                n += part.get_ref<const std::string&>().size();
+            }
+        }
+    }
+    return n;
+}
+
+std::int64_t tokensFromChars(std::size_t chars)
+{
+    return static_cast<std::int64_t>((chars + 3) / 4);
+}
+
+std::int64_t intField(const json& obj, const char* name, std::int64_t fallback)
+{
+    const auto it = obj.find(name);
+    return it != obj.end() && it->is_number_integer() ? it->get<std::int64_t>() : fallback;
+}
+
+}  // namespace
+
+std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
+{
+    std::int64_t tokens = 3;  // reply priming
+    if (flavor == ApiFlavor::Anthropic) {
+        if (const auto sys = body.find("system"); sys != body.end()) {
+            tokens += 3 + tokensFromChars(contentChars(*sys));
+        }
+    }
+    if (const auto msgs = body.find("messages"); msgs != body.end() && msgs->is_array()) {
+        for (const auto& m : *msgs) {
+            tokens += 3;
+            if (!m.is_object()) {
+                continue;
+            }
+            if (const auto c = m.find("content"); c != m.end()) {
+                tokens += tokensFromChars(contentChars(*c));
+            }
+            if (m.contains("name")) {
+                tokens += 1;
+            }
+        }
+    }
+    return tokens;
+}
+
+RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defaultMaxOutputTokens)
+{
+    if (!body.is_object()) {
+        throw InputError("body: must be a JSON object");
+    }
+    RequestInfo info;
+    const auto model = body.find("model");
+    if (model == body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
+        throw InputError("body.model: required (a model name)");
+    }
+    info.model = model->get<std::string>();
+    const auto msgs = body.find("messages");
+    if (msgs == body.end() || !msgs->is_array() || msgs->empty()) {
+        throw InputError("body.messages: required (a non-empty array)");
+    }
+    if (const auto s = body.find("stream"); s != body.end()) {
+        if (!s->is_boolean()) {
+            throw InputError("body.stream: must be true or false");
+        }
+        info.stream = s->get<bool>();
+    }
+    if (flavor == ApiFlavor::OpenAI) {
+        info.n = static_cast<int>(intField(body, "n", 1));
+        if (info.n < 1 || info.n > 128) {
+            throw InputError("body.n: must be between 1 and 128");
+        }
+        std::int64_t maxOut = intField(body, "max_completion_tokens", -1);
+        if (maxOut < 0) {
+            maxOut = intField(body, "max_tokens", -1);
+        }
+        info.maxOutputTokens = maxOut >= 0 ? maxOut : defaultMaxOutputTokens;
+    } else {
+        const auto mt = body.find("max_tokens");
+        if (mt == body.end() || !mt->is_number_integer() || mt->get<std::int64_t>() < 1) {
+            throw InputError("body.max_tokens: required for Anthropic (a positive integer)");
+        }
+        info.maxOutputTokens = mt->get<std::int64_t>();
+    }
+    info.promptTokens = estimatePromptTokens(flavor, body);
+    return info;
+}
+
+std::optional<ResponseUsage> usageFromBody(ApiFlavor flavor, const json& body)
+{
+    if (!body.is_object()) {
+        return std::nullopt;
+    }
+    const auto u = body.find("usage");
+    if (u == body.end() || !u->is_object()) {
+        return std::nullopt;
+    }
+    ResponseUsage r;
+    if (flavor == ApiFlavor::OpenAI) {
+        r.inputTokens = intField(*u, "prompt_tokens", 0);
+        r.outputTokens = intField(*u, "completion_tokens", 0);
+        std::int64_t cached = 0;
+        if (const auto d = u->find("prompt_tokens_details"); d != u->end() && d->is_object()) {
+            cached = intField(*d, "cached_tokens", 0);
+        }
+        r.billed.inputTokens = r.inputTokens - cached;
+        r.billed.cachedInputTokens = cached;
+        r.billed.outputTokens = r.outputTokens;
+    } else {
+        const std::int64_t input = intField(*u, "input_tokens", 0);
+        const std::int64_t write = intField(*u, "cache_creation_input_tokens", 0);
+        const std::int64_t read = intField(*u, "cache_read_input_tokens", 0);
+        r.inputTokens = input + write;
+        r.outputTokens = intField(*u, "output_tokens", 0);
+        r.billed = TokenUsage{input, r.outputTokens, read, write};
+    }
+    return r;
+}
+
+bool StreamAccumulator::feed(std::string_view bytes)
+{
+    m_firstTokenNow = false;
+    return m_parser.feed(bytes, [this](const SseEvent& ev) { return onEvent(ev); });
+}
+
+bool StreamAccumulator::onEvent(const SseEvent& ev)
+{
+    if (m_flavor == ApiFlavor::OpenAI && ev.data == "[DONE]") {
+        m_done = true;
+        return true;
+    }
+    json data = json::parse(ev.data, nullptr, false);
+    if (data.is_discarded()) {
+        m_malformed = true;
+        return true;
+    }
+    if (m_flavor == ApiFlavor::OpenAI) {
+        return onOpenAiChunk(data);
+    }
+    return onAnthropicEvent(ev.event, data);
+}
+
+bool StreamAccumulator::onOpenAiChunk(const json& chunk)
+{
+    if (!chunk.is_object()) {
+        m_malformed = true;
+        return true;
+    }
+    if (const auto e = chunk.find("error"); e != chunk.end() && !e->is_null()) {
+        m_error = chunk;
+        return false;
+    }
+    if (m_id.empty()) {
+        m_id = chunk.value("id", "");
+        m_model = chunk.value("model", "");
+        m_created = intField(chunk, "created", 0);
+    }
+    if (const auto choices = chunk.find("choices"); choices != chunk.end() && choices->is_array()) {
+        for (const auto& c : *choices) {
+            if (!c.is_object()) {
+                continue;
+            }
+            if (const auto d = c.find("delta"); d != c.end() && d->is_object()) {
+                if (const auto t = d->find("content"); t != d->end() && t->is_string()) {
+                    if (!m_firstToken && !t->get_ref<const std::string&>().empty()) {
+                        m_firstToken = true;
+                        m_firstTokenNow = true;
+                    }
+                    if (intField(c, "index", 0) == 0) {
+                        m_text += t->get<std::string>();
+                    }
+                }
+            }
+            if (const auto f = c.find("finish_reason"); f != c.end() && f->is_string()) {
+                m_finishReason = f->get<std::string>();
+            }
+        }
+    }
+    if (auto u = usageFromBody(ApiFlavor::OpenAI, chunk)) {
+        m_usage = u;
+    }
+    return true;
+}
+
+bool StreamAccumulator::onAnthropicEvent(const std::string& name, const json& data)
+{
+    const std::string type = data.is_object() ? data.value("type", name) : name;
+    if (type == "error") {
+        m_error = data;
+        return false;
+    }
+    if (type == "message_start") {
+        const auto& msg = data.value("message", json::object());
+        m_id = msg.value("id", "");
+        m_model = msg.value("model", "");
+        if (const auto u = msg.find("usage"); u != msg.end() && u->is_object()) {
+            m_anthropicInput = intField(*u, "input_tokens", 0);
+            m_anthropicCacheWrite = intField(*u, "cache_creation_input_tokens", 0);
+            m_anthropicCacheRead = intField(*u, "cache_read_input_tokens", 0);
+        }
+    } else if (type == "content_block_delta") {
+        const auto& delta = data.value("delta", json::object());
+        if (const auto t = delta.find("text"); t != delta.end() && t->is_string()) {
+            if (!m_firstToken && !t->get_ref<const std::string&>().empty()) {
+                m_firstToken = true;
+                m_firstTokenNow = true;
+            }
+            m_text += t->get<std::string>();
+        }
+    } else if (type == "message_delta") {
+        const auto& delta = data.value("delta", json::object());
+        if (const auto s = delta.find("stop_reason"); s != delta.end() && s->is_string()) {
+            m_finishReason = s->get<std::string>();
+        }
+        if (const auto u = data.find("usage"); u != data.end() && u->is_object()) {
+            // message_delta's usage is cumulative; input counts may repeat.
+            ResponseUsage r;
+            const std::int64_t input = intField(*u, "input_tokens", m_anthropicInput);
+            const std::int64_t write = intField(*u, "cache_creation_input_tokens", m_anthropicCacheWrite);
+            const std::int64_t read = intField(*u, "cache_read_input_tokens", m_anthropicCacheRead);
+            r.outputTokens = intField(*u, "output_tokens", 0);
+            r.inputTokens = input + write;
+            r.billed = TokenUsage{input, r.outputTokens, read, write};
+            m_usage = r;
+        }
+    } else if (type == "message_stop") {
+        m_done = true;
+    }
+    return true;
+}
+
+json StreamAccumulator::assembledBody() const
+{
+    if (m_flavor == ApiFlavor::OpenAI) {
+        json body = {{"id", m_id},
+                     {"object", "chat.completion"},
+                     {"created", m_created},
+                     {"model", m_model},
+                     {"choices",
+                      json::array({{{"index", 0},
+                                    {"message", {{"role", "assistant"}, {"content", m_text}}},
+                                    {"finish_reason", m_finishReason.empty() ? json(nullptr) : json(m_finishReason)}}})}};
+        if (m_usage) {
+            body["usage"] = {{"prompt_tokens", m_usage->inputTokens},
+                             {"completion_tokens", m_usage->outputTokens},
+                             {"total_tokens", m_usage->inputTokens + m_usage->outputTokens}};
+        }
+        return body;
+    }
+    json body = {{"id", m_id},
+                 {"type", "message"},
+                 {"role", "assistant"},
+                 {"model", m_model},
+                 {"content", json::array({{{"type", "text"}, {"text", m_text}}})},
+                 {"stop_reason", m_finishReason.empty() ? json(nullptr) : json(m_finishReason)}};
+    if (m_usage) {
+        body["usage"] = {{"input_tokens", m_usage->billed.inputTokens},
+                         {"output_tokens", m_usage->outputTokens},
+                         {"cache_creation_input_tokens", m_usage->billed.cacheWriteTokens},
+                         {"cache_read_input_tokens", m_usage->billed.cachedInputTokens}};
+    }
+    return body;
+}
+
+}  // namespace sluice

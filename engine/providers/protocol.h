@@ -1,0 +1,102 @@
+// What Sluice needs to know about the two API flavours it speaks: OpenAI's
+// Chat Completions (and every compatible API) and Anthropic's Messages.
+// Request analysis (model, token estimate, reserved output), usage in
+// responses, and streams assembled back into an ordinary response body.
+//
+// Thread-safety: free functions are pure; a StreamAccumulator belongs to one
+// stream.
+#pragma once
+
+#include "core/json_source.h"
+#include "pricing/pricing.h"
+#include "providers/sse.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+enum class ApiFlavor : std::uint8_t { OpenAI, Anthropic };
+
+std::string_view flavorName(ApiFlavor f) noexcept;
+bool parseFlavor(std::string_view text, ApiFlavor& out) noexcept;
+// The request path each flavour serves: /v1/chat/completions, /v1/messages.
+std::string_view endpointPath(ApiFlavor f) noexcept;
+
+struct RequestInfo {
+    std::string model;
+    bool stream = false;
+    int n = 1;                              // choices requested (OpenAI)
+    std::int64_t promptTokens = 0;          // estimate: characters / 4 plus chat overhead
+    std::int64_t maxOutputTokens = 0;       // per choice
+    std::int64_t reservedOutputTokens() const noexcept { return maxOutputTokens * n; }
+};
+
+// Validates the parts of a request body Sluice relies on and estimates its
+// cost. Throws InputError whose message names the field ("body.messages: …").
+RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::int64_t defaultMaxOutputTokens);
+
+// Prompt tokens by the rule of thumb: ~4 characters per token of text, plus
+// 3 tokens per message, 1 per name, and 3 to prime the reply.
+std::int64_t estimatePromptTokens(ApiFlavor flavor, const nlohmann::json& body);
+
+struct ResponseUsage {
+    // What the provider's input-token limits count: OpenAI's prompt_tokens;
+    // Anthropic's input_tokens + cache_creation_input_tokens.
+    std::int64_t inputTokens = 0;
+    std::int64_t outputTokens = 0;
+    TokenUsage billed;  // split for pricing
+};
+
+std::optional<ResponseUsage> usageFromBody(ApiFlavor flavor, const nlohmann::json& body);
+
+// Reads a response stream event by event: time to first token, the usage in
+// the final events, the terminal event, an error sent after HTTP 200, and the
+// text, so the stream can be returned as an ordinary (non-streamed) body.
+class StreamAccumulator {
+public:
+    explicit StreamAccumulator(ApiFlavor flavor) : m_flavor(flavor) {}
+
+    // Feeds raw bytes. Returns false when the stream reported an error event
+    // (error() then holds it) so the caller can stop reading.
+    bool feed(std::string_view bytes);
+
+    bool sawFirstToken() const noexcept { return m_firstToken; }
+    bool complete() const noexcept { return m_done; }  // [DONE] / message_stop seen
+    const std::optional<nlohmann::json>& error() const noexcept { return m_error; }
+    const std::optional<ResponseUsage>& usage() const noexcept { return m_usage; }
+    bool malformed() const noexcept { return m_malformed; }
+    // True when the first content token arrived during the latest feed().
+    bool firstTokenInLastFeed() const noexcept { return m_firstTokenNow; }
+
+    // The response as the non-streaming endpoint would have returned it.
+    nlohmann::json assembledBody() const;
+
+private:
+    bool onEvent(const SseEvent& ev);
+    bool onOpenAiChunk(const nlohmann::json& chunk);
+    bool onAnthropicEvent(const std::string& name, const nlohmann::json& data);
+
+    ApiFlavor m_flavor;
+    SseParser m_parser;
+    bool m_firstToken = false;
+    bool m_firstTokenNow = false;
+    bool m_done = false;
+    bool m_malformed = false;
+    std::optional<nlohmann::json> m_error;
+    std::optional<ResponseUsage> m_usage;
+    std::string m_id;
+    std::string m_model;
+    std::string m_finishReason;
+    std::string m_text;
+    std::int64_t m_created = 0;
+    std::int64_t m_anthropicInput = 0;
+    std::int64_t m_anthropicCacheWrite = 0;
+    std::int64_t m_anthropicCacheRead = 0;
+};
+
+}  // namespace sluice

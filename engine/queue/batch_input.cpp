@@ -1,0 +1,116 @@
+#include "queue/batch_input.h"
+
+#include <unordered_map>
+
+namespace sluice {
+
+using nlohmann::json;
+
+namespace {
+
+std::string parseLine(const std::string& text, BatchLine& out)
+{
+    const json line = json::parse(text, nullptr, false);
+    if (line.is_discarded()) {
+        return "not valid JSON";
+    }
+    if (!line.is_object()) {
+        return "must be a JSON object";
+    }
+    const auto id = line.find("custom_id");
+    if (id == line.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+        return "custom_id: required (a non-empty string)";
+    }
+    out.job.customId = id->get<std::string>();
+    if (const auto m = line.find("method"); m != line.end() && (!m->is_string() || *m != "POST")) {
+        return "method: only POST is supported";
+    }
+    const auto url = line.find("url");
+    if (url == line.end() || !url->is_string()) {
+        return "url: required (\"/v1/chat/completions\" or \"/v1/messages\")";
+    }
+    if (*url == "/v1/chat/completions") {
+        out.job.flavor = ApiFlavor::OpenAI;
+    } else if (*url == "/v1/messages") {
+        out.job.flavor = ApiFlavor::Anthropic;
+    } else {
+        return "url: unknown endpoint " + url->dump() + " (expected \"/v1/chat/completions\" or \"/v1/messages\")";
+    }
+    const auto body = line.find("body");
+    if (body == line.end() || !body->is_object()) {
+        return "body: required (a JSON object)";
+    }
+    out.job.body = *body;
+    out.bodyText = body->dump();
+    // Sluice's own optional fields, ignored by other batch runners.
+    if (const auto t = line.find("tenant"); t != line.end()) {
+        if (!t->is_string()) {
+            return "tenant: must be a string";
+        }
+        out.job.tenant = t->get<std::string>();
+    }
+    if (const auto p = line.find("priority"); p != line.end()) {
+        if (!p->is_number_integer()) {
+            return "priority: must be a whole number";
+        }
+        out.job.priority = p->get<int>();
+    }
+    if (const auto p = line.find("provider"); p != line.end()) {
+        if (!p->is_string()) {
+            return "provider: must be a string";
+        }
+        out.job.provider = p->get<std::string>();
+    }
+    if (const auto d = line.find("deadline_s"); d != line.end()) {
+        if (!d->is_number() || d->get<double>() <= 0) {
+            return "deadline_s: must be a positive number of seconds";
+        }
+        out.deadlineSeconds = d->get<double>();
+    }
+    return {};
+}
+
+}  // namespace
+
+BatchInput readBatchInput(std::istream& in, const std::function<std::string(const BatchLine&)>& accept)
+{
+    BatchInput result;
+    std::unordered_map<std::string, std::size_t> seen;  // custom_id → index in lines
+    std::string text;
+    std::size_t lineNo = 0;
+    while (std::getline(in, text)) {
+        ++lineNo;
+        if (!text.empty() && text.back() == '\r') {
+            text.pop_back();
+        }
+        if (text.find_first_not_of(" \t") == std::string::npos) {
+            continue;
+        }
+        BatchLine line;
+        line.line = lineNo;
+        std::string error = parseLine(text, line);
+        if (error.empty()) {
+            if (const auto it = seen.find(line.job.customId); it != seen.end()) {
+                const BatchLine& first = result.lines[it->second];
+                if (first.bodyText == line.bodyText) {
+                    ++result.duplicates;
+                    continue;
+                }
+                error = "custom_id: \"" + line.job.customId + "\" repeats line " + std::to_string(first.line) +
+                        " with a different body";
+            }
+        }
+        if (error.empty() && accept) {
+            error = accept(line);
+        }
+        if (!error.empty()) {
+            result.rejects.push_back(RejectedLine{lineNo, line.job.customId, std::move(error), text.substr(0, 4096)});
+            continue;
+        }
+        seen.emplace(line.job.customId, result.lines.size());
+        result.lines.push_back(std::move(line));
+    }
+    return result;
+}
+
+}  // namespace sluice

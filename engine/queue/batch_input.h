@@ -1,0 +1,42 @@
+// Reading an OpenAI Batch API input file ({"custom_id","method","url","body"}
+// per line) into jobs, with every bad line reported by its line number
+// instead of stopping the run.
+//
+// Thread-safety: none.
+#pragma once
+
+#include "dispatch/job.h"
+
+#include <functional>
+#include <istream>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+struct BatchLine {
+    std::size_t line = 0;  // 1-based
+    JobSpec job;
+    std::string bodyText;  // canonical body, to tell duplicates apart
+    std::optional<double> deadlineSeconds;
+};
+
+struct RejectedLine {
+    std::size_t line = 0;
+    std::string customId;  // empty when it could not be read
+    std::string error;
+    std::string text;      // the line as given (truncated)
+};
+
+struct BatchInput {
+    std::vector<BatchLine> lines;     // accepted, in input order
+    std::vector<RejectedLine> rejects;
+    std::size_t duplicates = 0;       // repeated custom_id with the same body: skipped
+};
+
+// `accept` is asked about each well-formed line (e.g. the dispatcher's
+// validation); a returned message rejects the line.
+BatchInput readBatchInput(std::istream& in,
+                          const std::function<std::string(const BatchLine&)>& accept = {});
+
+}  // namespace sluice

@@ -1,0 +1,352 @@
+#include "queue/queue_runner.h"
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+using nlohmann::json;
+
+namespace {
+
+// 429s, quota and auth failures do not use up a job's attempts.
+bool countsAsAttempt(FailureClass c)
+{
+    switch (c) {
+    case FailureClass::RateLimited:
+    case FailureClass::QuotaExhausted:
+    case FailureClass::AuthFailed:
+    case FailureClass::PermissionDenied: return false;
+    default: return true;
+    }
+}
+
+store::Attempt toAttempt(const AttemptRecord& a)
+{
+    store::Attempt out;
+    out.errorClass = std::string(failureClassName(a.cls));
+    out.httpStatus = static_cast<int>(a.status);
+    out.message = a.message;
+    out.keyLabel = a.key;
+    out.counted = countsAsAttempt(a.cls);
+    out.at = a.at + a.latency;
+    return out;
+}
+
+std::optional<ApiFlavor> flavorOfUrl(const std::string& url)
+{
+    if (url == "/v1/chat/completions") {
+        return ApiFlavor::OpenAI;
+    }
+    if (url == "/v1/messages") {
+        return ApiFlavor::Anthropic;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+QueueRunner::QueueRunner(store::JobStore& store, Clock& clock, QueueRunnerOptions options, DispatchListener* downstream)
+    : m_store(store), m_clock(clock), m_options(std::move(options)), m_downstream(downstream)
+{
+}
+
+QueueRunner::~QueueRunner()
+{
+    stop();
+}
+
+void QueueRunner::start()
+{
+    if (m_thread.joinable() || m_dispatcher == nullptr) {
+        return;
+    }
+    m_stopping = false;
+    m_thread = std::thread([this] { run(); });
+}
+
+void QueueRunner::stop()
+{
+    if (!m_thread.joinable()) {
+        return;
+    }
+    {
+        std::lock_guard guard(m_mutex);
+        m_stopping = true;
+    }
+    m_cv.notify_all();
+    m_thread.join();
+    flush();
+    std::lock_guard guard(m_mutex);
+    try {
+        m_store.releaseLeases(m_options.owner);
+    } catch (const std::exception& e) {
+        m_stats.lastError = e.what();
+    }
+    m_outstanding.clear();
+    m_stats.outstanding = 0;
+}
+
+void QueueRunner::poke()
+{
+    {
+        std::lock_guard guard(m_mutex);
+        m_poked = true;
+    }
+    m_cv.notify_all();
+}
+
+bool QueueRunner::drained() const
+{
+    {
+        std::lock_guard guard(m_mutex);
+        if (!m_finished.empty() || !m_outstanding.empty()) {
+            return false;
+        }
+    }
+    const store::Counts c = m_store.counts();
+    return c.pending == 0 && c.leased == 0;
+}
+
+QueueRunnerStats QueueRunner::stats() const
+{
+    std::lock_guard guard(m_mutex);
+    QueueRunnerStats s = m_stats;
+    s.outstanding = m_outstanding.size();
+    return s;
+}
+
+void QueueRunner::onFinished(JobOutcome&& outcome)
+{
+    if (m_downstream != nullptr) {
+        JobOutcome copy = outcome;
+        m_downstream->onFinished(std::move(copy));
+    }
+    {
+        std::lock_guard guard(m_mutex);
+        m_finished.push_back(std::move(outcome));
+    }
+    m_cv.notify_all();
+}
+
+void QueueRunner::onAttempt(const AttemptReport& report)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onAttempt(report);
+    }
+}
+
+void QueueRunner::onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onKeyProblem(provider, key, reason);
+    }
+}
+
+void QueueRunner::run()
+{
+    while (!m_stopping.load()) {
+        flush();
+        leaseMore();
+        const TimePoint now = m_clock.now();
+        if (now - m_lastHeartbeat >= m_options.leaseDuration / 3) {
+            m_lastHeartbeat = now;
+            try {
+                m_store.extendLeases(m_options.owner, m_options.leaseDuration);
+            } catch (const std::exception& e) {
+                std::lock_guard guard(m_mutex);
+                m_stats.lastError = e.what();
+            }
+        }
+        std::unique_lock lock(m_mutex);
+        if (m_finished.size() < m_options.flushBatch && !m_poked && !m_stopping.load()) {
+            m_cv.wait_for(lock, m_options.flushInterval);
+        }
+        m_poked = false;
+    }
+}
+
+store::Updates QueueRunner::toUpdates(JobOutcome&& o, store::JobId id) const
+{
+    store::Updates u;
+    // Every attempt before the last is logged as it was; the last one moves
+    // the job (its dead letter), or the result does.
+    std::vector<AttemptRecord> failed;
+    for (const AttemptRecord& a : o.attempts) {
+        if (a.cls != FailureClass::None) {
+            failed.push_back(a);
+        }
+    }
+    const bool dead = o.result != JobResult::Completed;
+    const std::size_t logged = dead && !failed.empty() ? failed.size() - 1 : failed.size();
+    for (std::size_t i = 0; i < logged; ++i) {
+        u.attempts.push_back(store::AttemptLog{id, toAttempt(failed[i])});
+    }
+    for (const TimelineEvent& e : o.timeline) {
+        u.notes.push_back(store::Note{id, std::string(timelineKindName(e.kind)), e.detail, e.at});
+    }
+    if (!dead) {
+        store::Completion c;
+        c.id = id;
+        c.result.statusCode = static_cast<int>(o.status);
+        c.result.body = o.body.dump();
+        c.result.requestId = o.requestId;
+        c.result.keyLabel = o.key;
+        u.completions.push_back(std::move(c));
+        return u;
+    }
+    store::Failure f;
+    f.id = id;
+    f.owner = m_options.owner;
+    if (!failed.empty() && failed.back().cls == o.cls) {
+        f.attempt = toAttempt(failed.back());
+        f.attempt.message = o.reason;
+    } else {
+        if (!failed.empty()) {
+            u.attempts.push_back(store::AttemptLog{id, toAttempt(failed.back())});
+        }
+        f.attempt.errorClass = std::string(failureClassName(o.cls));
+        f.attempt.httpStatus = static_cast<int>(o.status);
+        f.attempt.message = o.reason;
+        f.attempt.keyLabel = o.key;
+        f.attempt.counted = countsAsAttempt(o.cls);
+    }
+    u.failures.push_back(std::move(f));
+    return u;
+}
+
+void QueueRunner::flush()
+{
+    std::vector<JobOutcome> finished;
+    {
+        std::lock_guard guard(m_mutex);
+        finished.swap(m_finished);
+    }
+    if (finished.empty()) {
+        return;
+    }
+    store::Updates all;
+    std::vector<std::string> ids;
+    {
+        std::lock_guard guard(m_mutex);
+        for (JobOutcome& o : finished) {
+            const auto it = m_outstanding.find(o.customId);
+            if (it == m_outstanding.end()) {
+                continue;  // not ours (already recorded, or from another run)
+            }
+            store::Updates u = toUpdates(std::move(o), it->second);
+            ids.push_back(it->first);
+            for (auto& x : u.attempts) {
+                all.attempts.push_back(std::move(x));
+            }
+            for (auto& x : u.completions) {
+                all.completions.push_back(std::move(x));
+            }
+            for (auto& x : u.failures) {
+                all.failures.push_back(std::move(x));
+            }
+            for (auto& x : u.notes) {
+                all.notes.push_back(std::move(x));
+            }
+        }
+    }
+    try {
+        m_store.recordMany(all);
+    } catch (const std::exception& e) {
+        // Not written: the jobs stay leased and come back after a restart.
+        std::lock_guard guard(m_mutex);
+        m_stats.lastError = e.what();
+        return;
+    }
+    std::lock_guard guard(m_mutex);
+    for (const std::string& id : ids) {
+        m_outstanding.erase(id);
+    }
+    m_stats.recorded += ids.size();
+}
+
+void QueueRunner::leaseMore()
+{
+    std::size_t room = 0;
+    {
+        std::lock_guard guard(m_mutex);
+        if (m_stopping.load() || m_outstanding.size() >= m_options.maxOutstanding) {
+            return;
+        }
+        room = m_options.maxOutstanding - m_outstanding.size();
+    }
+    std::vector<store::Job> leased;
+    try {
+        store::LeaseRequest req;
+        req.owner = m_options.owner;
+        req.max = room;
+        req.duration = m_options.leaseDuration;
+        leased = m_store.lease(req);
+    } catch (const std::exception& e) {
+        std::lock_guard guard(m_mutex);
+        m_stats.lastError = e.what();
+        return;
+    }
+    if (leased.empty()) {
+        return;
+    }
+    std::vector<store::Failure> rejected;
+    for (store::Job& job : leased) {
+        JobSpec spec;
+        spec.customId = job.customId;
+        spec.provider = job.providerHint;
+        spec.tenant = job.tenant;
+        spec.priority = job.priority;
+        if (job.deadline) {
+            spec.deadline = m_clock.fromWall(*job.deadline);
+        }
+        std::string problem;
+        if (const auto flavor = flavorOfUrl(job.url)) {
+            spec.flavor = *flavor;
+            spec.body = json::parse(job.body, nullptr, false);
+            if (spec.body.is_discarded()) {
+                problem = "body: not valid JSON";
+            }
+        } else {
+            problem = "url: unknown endpoint \"" + job.url + "\"";
+        }
+        if (problem.empty()) {
+            {
+                std::lock_guard guard(m_mutex);
+                m_outstanding.emplace(job.customId, job.id);
+            }
+            try {
+                m_dispatcher->submit(std::move(spec));
+                std::lock_guard guard(m_mutex);
+                ++m_stats.submitted;
+                continue;
+            } catch (const InputError& e) {
+                problem = e.what();
+                std::lock_guard guard(m_mutex);
+                m_outstanding.erase(job.customId);
+            }
+        }
+        store::Failure f;
+        f.id = job.id;
+        f.owner = m_options.owner;
+        f.attempt.errorClass = std::string(failureClassName(FailureClass::BadRequest));
+        f.attempt.message = "not runnable: " + problem;
+        rejected.push_back(std::move(f));
+    }
+    {
+        std::lock_guard guard(m_mutex);
+        m_stats.leased += leased.size();
+        m_stats.rejected += rejected.size();
+    }
+    if (!rejected.empty()) {
+        store::Updates u;
+        u.failures = std::move(rejected);
+        try {
+            m_store.recordMany(u);
+        } catch (const std::exception& e) {
+            std::lock_guard guard(m_mutex);
+            m_stats.lastError = e.what();
+        }
+    }
+}
+
+}  // namespace sluice
