@@ -210,10 +210,10 @@ ModelConfig readModel(std::string_view source, const Json& v, const std::string&
 {
     ModelConfig m;
     ObjectReader r(source, v, path);
-    if (r.get("flavour") == nullptr) {
-        r.fail(r.pathOf("flavour"), "is required: \"openai\" or \"anthropic\"");
+    if (r.get("flavor") == nullptr) {
+        r.fail(r.pathOf("flavor"), "is required: \"openai\" or \"anthropic\"");
     }
-    r.choice("flavour", m.flavour, kFlavours);
+    r.choice("flavor", m.flavour, kFlavours);
     r.integer("maxOutputTokens", m.maxOutputTokens, 1, 10'000'000);
     m.limits = readLimits(r, "limits").applyTo(RateLimits{});
     r.finish();
@@ -390,7 +390,7 @@ Json toJsonValue(const MockConfig& c)
         const RateLimits& l = m.limits;
         const LimitOverride full{l.requestsPerMinute, l.tokensPerMinute, l.inputTokensPerMinute,
                                  l.outputTokensPerMinute, l.requestsPerDay, l.granularity, l.outputCharging};
-        models[name] = Json{{"flavour", std::string(flavourName(m.flavour))},
+        models[name] = Json{{"flavor", std::string(flavourName(m.flavour))},
                             {"maxOutputTokens", m.maxOutputTokens},
                             {"limits", limitsJson(full)}};
     }

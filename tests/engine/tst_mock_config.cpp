@@ -93,7 +93,7 @@ void TestMockConfig::emptyDocumentIsTheDefaults()
 
 void TestMockConfig::modelsAndKeysReplaceTheStockOnes()
 {
-    const MockConfig c = parseMockConfig(R"({"models":{"local-llama":{"flavour":"openai","limits":{"rpm":5}}}})", "x");
+    const MockConfig c = parseMockConfig(R"({"models":{"local-llama":{"flavor":"openai","limits":{"rpm":5}}}})", "x");
     QCOMPARE(c.models.size(), std::size_t(1));
     QVERIFY(c.keys.count("sk-mock") == 1);  // the stock key stays when keys are not given
     const MockConfig k = parseMockConfig(R"({"keys":{"only":{}}})", "x");
@@ -122,17 +122,17 @@ void TestMockConfig::errorsNameSourceFieldAndProblem_data()
     QTest::newRow("not JSON") << "{\"seed\": " << "mock.json: not valid JSON: ";
     QTest::newRow("top level not an object") << "[]" << "mock.json: /: must be a JSON object";
     QTest::newRow("unknown field") << R"({"sed":1})" << "mock.json: /sed: unknown field";
-    QTest::newRow("bad flavour") << R"({"models":{"m":{"flavour":"gemini"}}})"
-                                 << R"(mock.json: /models/m/flavour: must be one of "openai", "anthropic" (got "gemini"))";
-    QTest::newRow("flavour missing") << R"({"models":{"m":{}}})" << "mock.json: /models/m/flavour: is required";
-    QTest::newRow("negative limit") << R"({"models":{"m":{"flavour":"openai","limits":{"rpm":-5}}}})"
+    QTest::newRow("bad flavour") << R"({"models":{"m":{"flavor":"gemini"}}})"
+                                 << R"(mock.json: /models/m/flavor: must be one of "openai", "anthropic" (got "gemini"))";
+    QTest::newRow("flavour missing") << R"({"models":{"m":{}}})" << "mock.json: /models/m/flavor: is required";
+    QTest::newRow("negative limit") << R"({"models":{"m":{"flavor":"openai","limits":{"rpm":-5}}}})"
                                     << "mock.json: /models/m/limits/rpm: must be a whole number from 0 to "
                                        "1000000000000 (got -5)";
-    QTest::newRow("slash in a model name") << R"({"models":{"org/m":{"flavour":"x"}}})"
-                                           << "mock.json: /models/org~1m/flavour:";
-    QTest::newRow("bad granularity") << R"({"models":{"m":{"flavour":"openai","limits":{"granularity":"soon"}}}})"
+    QTest::newRow("slash in a model name") << R"({"models":{"org/m":{"flavor":"x"}}})"
+                                           << "mock.json: /models/org~1m/flavor:";
+    QTest::newRow("bad granularity") << R"({"models":{"m":{"flavor":"openai","limits":{"granularity":"soon"}}}})"
                                      << "/models/m/limits/granularity: must be a duration from \"1ms\" to \"1m\"";
-    QTest::newRow("bad charging") << R"({"models":{"m":{"flavour":"openai","limits":{"outputCharging":"later"}}}})"
+    QTest::newRow("bad charging") << R"({"models":{"m":{"flavor":"openai","limits":{"outputCharging":"later"}}}})"
                                   << R"(/models/m/limits/outputCharging: must be one of "reserve", "actual")";
     QTest::newRow("key names an unknown model") << R"({"keys":{"k":{"models":["gpt-4o","gpt-5"]}}})"
                                                 << "mock.json: /keys/k/models/1: must name a configured model";
