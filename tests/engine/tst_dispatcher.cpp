@@ -231,8 +231,10 @@ void TestDispatcher::completesAndSettlesToRealUsage()
     m.output.distribution = mock::DistributionKind::Fixed;
     m.output.mean = 10;  // far below the 50 reserved per request
     Rig rig(m);
+    // 60,000 TPM drains 1,000 tokens a second: the 200-token margin below is
+    // 200 ms of a loaded (or sanitised) run, not 12 ms as at 1,000,000 TPM.
     rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
-                         {{"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 1'000'000}}}}}}}}));
+                         {{"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60'000}}}}}}}}));
     for (int i = 0; i < 20; ++i) {
         rig.dispatcher->submit(chat("job-" + std::to_string(i)));
     }
