@@ -111,10 +111,10 @@ void TestMockCli::badConfigurationExitsTwo_data()
     QTest::addColumn<QString>("message");
     QTest::newRow("bad field in the file") << R"({"models":{"m":{"flavor":"openai","limits":{"rpm":-5}}}})"
                                            << QStringList{QStringLiteral("--config"), QStringLiteral("{file}")}
-                                           << "mock.json: /models/m/limits/rpm: must be a whole number";
+                                           << "mock.json:1: /models/m/limits/rpm: must be a whole number";
     QTest::newRow("unknown field") << R"({"latency":{"base":1}})"
                                    << QStringList{QStringLiteral("--config"), QStringLiteral("{file}")}
-                                   << "mock.json: /latency/base: unknown field";
+                                   << "mock.json:1: /latency/base: unknown field";
     QTest::newRow("missing file") << QString()
                                   << QStringList{QStringLiteral("--config"), QStringLiteral("/nonexistent/mock.json")}
                                   << "/nonexistent/mock.json: cannot read";
