@@ -1,10 +1,12 @@
-// A small libcurl client for tests that talk HTTP to an in-process server
-// over loopback: one easy handle (so connections are reused, as a real
-// client's are), every C handle in an RAII wrapper, and a parser for
+// A small blocking libcurl client for tests that talk HTTP to an in-process
+// server over loopback: one easy handle (so connections are reused, as a
+// real client's are) in the engine's RAII wrappers, and a parser for
 // server-sent events.
 //
 // Thread-safety: an HttpClient belongs to one thread at a time.
 #pragma once
+
+#include "http/curl_handles.h"
 
 #include <curl/curl.h>
 
@@ -61,10 +63,7 @@ public:
     long lastNewConnections() const noexcept { return m_newConnections; }
 
 private:
-    struct EasyDeleter {
-        void operator()(CURL* handle) const noexcept { curl_easy_cleanup(handle); }
-    };
-    std::unique_ptr<CURL, EasyDeleter> m_curl;
+    http::EasyHandle m_curl;
     std::string m_base;
     std::chrono::milliseconds m_timeout{10'000};
     std::chrono::milliseconds m_expectTimeout{1'000};
