@@ -246,7 +246,7 @@ void TestDispatcher::completesAndSettlesToRealUsage()
     Rig rig(m);
     rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
                          {{"token_accounting", accounting.toStdString()},
-                          {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 1'000'000}}}}}}}}));
+                          {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60'000}}}}}}}}));
     for (int i = 0; i < 20; ++i) {
         rig.dispatcher->submit(chat("job-" + std::to_string(i)));
     }
@@ -266,7 +266,7 @@ void TestDispatcher::completesAndSettlesToRealUsage()
         charged += o.usage->inputTokens + 50;
     }
     // The model's TPM bucket holds exactly what the accounting says, less the
-    // little that has drained since (1e6 per minute: ~17 per ms).
+    // little that has drained since (60,000 per minute: one per ms).
     const std::int64_t expected = accounting == QStringLiteral("actual") ? actual : charged;
     const std::int64_t used = rig.used("main", "gpt-4o-mini", Measure::TotalTokens);
     QVERIFY2(used <= expected && used >= expected - 400,
