@@ -299,6 +299,14 @@ int overhead(Duration span, const std::string& externalUrl)
     }
     double plain = 0;
     double sluice = 0;
+    // BENCH_ONLY=plain|dispatcher runs one side once, for a profiler.
+    const std::string only = std::getenv("BENCH_ONLY") != nullptr ? std::getenv("BENCH_ONLY") : "";
+    if (!only.empty()) {
+        const double rate = only == "plain" ? plainLoop(url, kConcurrency, span) : throughDispatcher(url, kConcurrency, span);
+        std::printf("%s: %.0f req/s, %.0f requests\n", only.c_str(), rate, rate * std::chrono::duration<double>(span).count());
+        provider.stop();
+        return 0;
+    }
     // Alternate, so drift on a shared machine hits both sides alike.
     for (int round = 0; round < 2; ++round) {
         plain += plainLoop(url, kConcurrency, span);
