@@ -1,0 +1,217 @@
+#include "host/engine_host.h"
+
+namespace sluice::host {
+
+namespace {
+
+constexpr std::size_t kMaxEvents = 200;
+
+}  // namespace
+
+EngineHost::EngineHost(Clock& clock, HostOptions options)
+    : m_clock(clock), m_options(std::move(options)), m_admission(clock)
+{
+    std::error_code ec;
+    std::filesystem::create_directories(m_options.database.parent_path(), ec);
+    m_lock = std::make_unique<FileLock>(m_options.database.string() + ".lock");
+    if (!m_lock->locked()) {
+        throw std::runtime_error(m_lock->error());
+    }
+    if (m_options.mock) {
+        m_mock = std::make_unique<mock::MockProvider>(m_clock, *m_options.mock);
+        m_mock->start();
+        for (ProviderConfig& p : m_options.config.providers) {
+            p.baseUrl = m_mock->baseUrl();
+        }
+    }
+    m_store = std::make_unique<store::JobStore>(m_options.database, m_clock);
+    // The console runs one host per workspace (the caller holds its lock), so
+    // a lease in the file is a previous run's: its jobs go again now.
+    m_store->releaseAllLeases();
+    m_runner = std::make_unique<QueueRunner>(*m_store, m_clock, m_options.runner, static_cast<DispatchListener*>(this));
+    m_dispatcher = std::make_unique<Dispatcher>(m_options.config, m_clock, m_admission, *m_runner, m_options.dispatcher);
+    m_runner->attach(*m_dispatcher);
+    if (m_options.workload) {
+        m_workload = std::make_unique<DemoWorkload>(*m_store, m_clock, *m_options.workload,
+                                                    [this] { m_runner->poke(); });
+    }
+}
+
+EngineHost::~EngineHost()
+{
+    stop();
+    if (m_mock) {
+        m_mock->stop();
+    }
+}
+
+void EngineHost::start()
+{
+    if (m_started) {
+        return;
+    }
+    m_started = true;
+    m_dispatcher->start();
+    m_runner->start();
+    if (m_workload) {
+        m_workload->start();
+    }
+}
+
+void EngineHost::stop()
+{
+    if (!m_started) {
+        return;
+    }
+    m_started = false;
+    if (m_workload) {
+        m_workload->stop();
+    }
+    // The dispatcher first, so no outcome arrives after the runner's last
+    // write; the runner then releases the leases of what was in flight.
+    m_dispatcher->stop();
+    m_runner->stop();
+}
+
+std::string EngineHost::mockUrl() const
+{
+    return m_mock ? m_mock->baseUrl() : std::string();
+}
+
+HostStatus EngineHost::status() const
+{
+    HostStatus s;
+    s.dispatch = m_dispatcher->stats();
+    s.runner = m_runner->stats();
+    s.scopes = m_admission.snapshotAll();
+    if (m_workload) {
+        const DemoWorkloadStats w = m_workload->stats();
+        s.hasWorkload = true;
+        s.intakeOpen = w.running;
+        s.workloadQueued = w.queued;
+    }
+    s.mockUrl = mockUrl();
+    std::lock_guard guard(m_eventsMutex);
+    s.events.assign(m_events.begin(), m_events.end());
+    return s;
+}
+
+void EngineHost::setIntakeOpen(bool open)
+{
+    if (!m_workload) {
+        return;
+    }
+    if (open) {
+        m_workload->start();
+    } else {
+        m_workload->stop();
+    }
+}
+
+void EngineHost::setWorkloadScale(double scale)
+{
+    if (m_workload) {
+        m_workload->setScale(scale);
+    }
+}
+
+void EngineHost::setLimits(const LimitTarget& target, std::vector<LimitSpec> limits)
+{
+    m_dispatcher->setLimits(target, std::move(limits));
+}
+
+void EngineHost::addProvider(ProviderConfig provider)
+{
+    if (m_mock) {
+        provider.baseUrl = m_mock->baseUrl();
+    }
+    m_dispatcher->addProvider(std::move(provider));
+    addEvent("provider added");
+}
+
+void EngineHost::removeProvider(const std::string& provider)
+{
+    m_dispatcher->removeProvider(provider);
+    addEvent("provider " + provider + " removed");
+}
+
+void EngineHost::addKey(const std::string& provider, KeyConfig key)
+{
+    const std::string name = key.name;
+    m_dispatcher->addKey(provider, std::move(key));
+    addEvent("key " + provider + "/" + name + " added");
+}
+
+void EngineHost::removeKey(const std::string& provider, const std::string& key)
+{
+    m_dispatcher->removeKey(provider, key);
+    addEvent("key " + provider + "/" + key + " removed");
+}
+
+void EngineHost::setKeyEnabled(const std::string& provider, const std::string& key, bool enabled)
+{
+    m_dispatcher->setKeyEnabled(provider, key, enabled);
+    addEvent("key " + provider + "/" + key + (enabled ? " enabled" : " disabled"));
+}
+
+bool EngineHost::requeue(store::JobId id)
+{
+    const bool ok = m_store->requeue(id);
+    m_runner->poke();
+    return ok;
+}
+
+bool EngineHost::editAndRequeue(store::JobId id, const std::string& body)
+{
+    const auto parsed = nlohmann::json::parse(body, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+        throw InputError("body: not a JSON object");
+    }
+    std::optional<std::string> model;
+    if (const auto m = parsed.find("model"); m != parsed.end() && m->is_string()) {
+        model = m->get<std::string>();
+    }
+    const bool ok = model ? m_store->editAndRequeue(id, body, std::string_view(*model)) : m_store->editAndRequeue(id, body);
+    m_runner->poke();
+    return ok;
+}
+
+std::size_t EngineHost::requeueDead(const store::DeadLetterFilter& filter)
+{
+    const std::size_t n = m_store->requeueDead(filter);
+    m_runner->poke();
+    return n;
+}
+
+void EngineHost::onFinished(JobOutcome&& outcome)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onFinished(std::move(outcome));
+    }
+}
+
+void EngineHost::onAttempt(const AttemptReport& report)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onAttempt(report);
+    }
+}
+
+void EngineHost::onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
+{
+    addEvent("key " + provider + "/" + key + " quarantined: " + reason);
+    if (m_downstream != nullptr) {
+        m_downstream->onKeyProblem(provider, key, reason);
+    }
+}
+
+void EngineHost::addEvent(std::string text)
+{
+    std::lock_guard guard(m_eventsMutex);
+    m_events.push_back(HostEvent{m_clock.wallNow(), std::move(text)});
+    while (m_events.size() > kMaxEvents) {
+        m_events.pop_front();
+    }
+}
+
+}  // namespace sluice::host

@@ -1,0 +1,139 @@
+// EngineHost: one running engine for one workspace, as the desktop console
+// (and its tests, screenshots and benchmark) use it. It owns, in the order
+// they are built: the admission state, the workspace's JobStore, the
+// QueueRunner that feeds the store to the Dispatcher, the Dispatcher itself
+// and, for a demo, an embedded mock provider every provider points at and a
+// workload that pushes against its limits. The console talks to nothing
+// else in the engine.
+//
+// Thread-safety: construct, start() and stop() from one thread. Reads
+// (status(), config()) take short locks and never wait on traffic or disk.
+// Control calls (pause, limits, providers, keys) hand the change to the
+// dispatcher thread and return at once. Store calls (requeue, counts, dead
+// letters through store()) may wait on the disk: make them from a worker
+// thread, never the GUI's.
+#pragma once
+
+#include "admission/admission.h"
+#include "dispatch/dispatcher.h"
+#include "host/demo.h"
+#include "mock/mock_provider.h"
+#include "queue/file_lock.h"
+#include "queue/queue_runner.h"
+#include "store/job_store.h"
+
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::host {
+
+struct HostOptions {
+    std::filesystem::path database;  // the workspace's JobStore
+    Config config;
+    // Set: an embedded mock provider with this configuration serves every
+    // provider of the config (their base URLs are replaced).
+    std::optional<mock::MockConfig> mock;
+    // Set: the demo workload queues requests while the host runs.
+    std::optional<DemoWorkloadOptions> workload;
+    DispatcherOptions dispatcher;
+    QueueRunnerOptions runner;
+};
+
+// Something the operator should hear about: a key quarantined, the store
+// failing.
+struct HostEvent {
+    WallTime at{};
+    std::string text;
+};
+
+struct HostStatus {
+    DispatcherStats dispatch;
+    QueueRunnerStats runner;
+    std::vector<ScopeState> scopes;  // every admission scope, id order
+    bool intakeOpen = false;         // the demo workload is queueing
+    bool hasWorkload = false;
+    std::uint64_t workloadQueued = 0;
+    std::string mockUrl;  // empty without an embedded mock
+    std::vector<HostEvent> events;  // the latest, oldest first
+};
+
+class EngineHost : private DispatchListener {
+public:
+    // Locks the workspace (DATABASE.lock, as sluice-cli batch does), opens
+    // (creating) the store and starts the mock, if any. Throws
+    // std::runtime_error naming the file when another process has the
+    // workspace open, store::StoreError when the store cannot be opened,
+    // std::runtime_error when the mock cannot listen.
+    EngineHost(Clock& clock, HostOptions options);
+    ~EngineHost() override;
+    EngineHost(const EngineHost&) = delete;
+    EngineHost& operator=(const EngineHost&) = delete;
+
+    void start();
+    // Stops the workload, the dispatcher (in-flight requests are abandoned;
+    // their jobs go back to pending) and the runner. Idempotent.
+    void stop();
+
+    HostStatus status() const;
+    std::shared_ptr<const Config> config() const { return m_dispatcher->config(); }
+    Clock& clock() noexcept { return m_clock; }
+    const Admission& admission() const noexcept { return m_admission; }
+    const std::filesystem::path& databasePath() const noexcept { return m_options.database; }
+    std::string mockUrl() const;
+
+    void pause() { m_dispatcher->pause(); }
+    void resume() { m_dispatcher->resume(); }
+    // Opens or closes the intake (the demo workload). Draining is closing it
+    // while dispatch goes on until the store has nothing left.
+    void setIntakeOpen(bool open);
+    void setWorkloadScale(double scale);
+
+    // Each throws InputError naming the problem and then changes nothing.
+    void setLimits(const LimitTarget& target, std::vector<LimitSpec> limits);
+    void addProvider(ProviderConfig provider);
+    void removeProvider(const std::string& provider);
+    void addKey(const std::string& provider, KeyConfig key);
+    void removeKey(const std::string& provider, const std::string& key);
+    void setKeyEnabled(const std::string& provider, const std::string& key, bool enabled);
+
+    // The writable store. Its calls may wait on the disk.
+    store::JobStore& store() noexcept { return *m_store; }
+    // Requeues and wakes the runner, so the job goes at once.
+    bool requeue(store::JobId id);
+    bool editAndRequeue(store::JobId id, const std::string& body);
+    std::size_t requeueDead(const store::DeadLetterFilter& filter);
+
+    // For programs that also listen (metrics): every dispatcher callback is
+    // passed on to `listener` after the host's own bookkeeping. Set before
+    // start(); it must outlive the host's run.
+    void setDownstream(DispatchListener* listener) { m_downstream = listener; }
+    Dispatcher& dispatcher() noexcept { return *m_dispatcher; }
+
+private:
+    void onFinished(JobOutcome&& outcome) override;
+    void onAttempt(const AttemptReport& report) override;
+    void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
+    void addEvent(std::string text);
+
+    Clock& m_clock;
+    HostOptions m_options;
+    std::unique_ptr<FileLock> m_lock;
+    Admission m_admission;
+    std::unique_ptr<mock::MockProvider> m_mock;
+    std::unique_ptr<store::JobStore> m_store;
+    std::unique_ptr<QueueRunner> m_runner;
+    std::unique_ptr<Dispatcher> m_dispatcher;
+    std::unique_ptr<DemoWorkload> m_workload;
+    DispatchListener* m_downstream = nullptr;
+    bool m_started = false;
+
+    mutable std::mutex m_eventsMutex;
+    std::deque<HostEvent> m_events;
+};
+
+}  // namespace sluice::host
