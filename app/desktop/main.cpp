@@ -1,38 +1,57 @@
-// sluice: the desktop console. Until the full console lands it shows the
-// engine's limits live over an embedded admission engine.
-#include "admission/admission.h"
-#include "limits_table_model.h"
+// sluice: the desktop console. Opens the last workspace, or the first-run
+// page (try the demo, or connect a provider); `sluice --demo` goes straight
+// to the demo: an embedded mock provider with realistic limits and a
+// workload that pushes against them.
+#include "key_vault.h"
+#include "main_window.h"
 
 #include <QApplication>
-#include <QHeaderView>
-#include <QMainWindow>
-#include <QTableView>
-#include <QTimer>
+#include <QCommandLineParser>
+#include <QSettings>
+#include <QStandardPaths>
 
 int main(int argc, char** argv)
 {
     QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("Sluice"));
     QApplication::setApplicationName(QStringLiteral("Sluice"));
+    QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
 
-    sluice::SystemClock clock;
-    sluice::Admission admission(clock);
-    const auto provider = admission.addScope(sluice::Admission::root(), "openai", {sluice::concurrency(16)});
-    const auto key = admission.addScope(provider, "default-key",
-                                        {sluice::perMinute(sluice::Measure::Requests, 500),
-                                         sluice::perMinute(sluice::Measure::TotalTokens, 30'000)});
-    admission.addScope(key, "gpt-4o", {});
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("Sluice: keeps LLM API traffic just under every provider limit."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    const QCommandLineOption demo(QStringLiteral("demo"),
+                                  QStringLiteral("Open the demo: a built-in mock provider and a workload."));
+    const QCommandLineOption workspace(QStringLiteral("workspace"), QStringLiteral("Open workspace NAME."),
+                                       QStringLiteral("NAME"));
+    const QCommandLineOption firstRun(QStringLiteral("first-run"),
+                                      QStringLiteral("Show the first-run page even when a workspace could be reopened."));
+    parser.addOption(demo);
+    parser.addOption(workspace);
+    parser.addOption(firstRun);
+    parser.process(app);
 
-    QMainWindow window;
-    window.setWindowTitle(QStringLiteral("Sluice"));
-    auto* view = new QTableView(&window);
-    auto* model = new sluice::ui::LimitsTableModel(admission, view);
-    view->setModel(model);
-    view->horizontalHeader()->setStretchLastSection(true);
-    window.setCentralWidget(view);
-    QTimer refresh;
-    QObject::connect(&refresh, &QTimer::timeout, model, &sluice::ui::LimitsTableModel::refresh);
-    refresh.start(250);
-    window.resize(900, 400);
+    QSettings settings;
+    sluice::ui::KeyVault vault;
+    // Workspaces sit where sluice-cli keeps its state ($XDG_DATA_HOME/sluice).
+    sluice::ui::MainWindow window(vault, settings, QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation));
     window.show();
+
+    sluice::ui::OpenRequest request;
+    if (parser.isSet(demo)) {
+        request.name = QStringLiteral("demo");
+        request.demo = true;
+        window.openWorkspace(std::move(request));
+    } else if (parser.isSet(workspace)) {
+        request.name = parser.value(workspace);
+        window.openWorkspace(std::move(request));
+    } else if (const auto last = window.lastWorkspace(); last && !parser.isSet(firstRun)) {
+        request.name = *last;
+        request.demo = *last == QStringLiteral("demo");
+        window.openWorkspace(std::move(request));
+    } else {
+        window.showFirstRun();
+    }
     return QApplication::exec();
 }

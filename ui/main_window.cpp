@@ -1,0 +1,212 @@
+#include "main_window.h"
+
+#include "dead_letter_panel.h"
+#include "first_run_page.h"
+#include "format.h"
+#include "limits_panel.h"
+#include "queue_panel.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QSettings>
+#include <QStackedWidget>
+#include <QStatusBar>
+#include <QTabWidget>
+
+namespace sluice::ui {
+
+namespace {
+
+const QString kLastWorkspace = QStringLiteral("workspace/last");
+const QString kGeometry = QStringLiteral("window/geometry");
+const QString kState = QStringLiteral("window/state");
+const QString kTab = QStringLiteral("window/tab");
+
+}  // namespace
+
+MainWindow::MainWindow(KeyVault& vault, QSettings& settings, QString dataHome, QWidget* parent)
+    : QMainWindow(parent), m_vault(vault), m_settings(settings), m_dataHome(std::move(dataHome))
+{
+    setObjectName(QStringLiteral("mainWindow"));
+    setWindowTitle(tr("Sluice"));
+    m_pages = new QStackedWidget(this);
+    setCentralWidget(m_pages);
+    m_firstRun = new FirstRunPage(m_vault, m_pages);
+    m_pages->addWidget(m_firstRun);
+    m_opening = new QLabel(m_pages);
+    m_opening->setObjectName(QStringLiteral("opening"));
+    m_opening->setAlignment(Qt::AlignCenter);
+    m_pages->addWidget(m_opening);
+    m_tabs = new QTabWidget(m_pages);
+    m_tabs->setObjectName(QStringLiteral("tabs"));
+    m_tabs->setDocumentMode(true);
+    m_pages->addWidget(m_tabs);
+
+    connect(m_firstRun, &FirstRunPage::demoRequested, this, [this] {
+        OpenRequest r;
+        r.name = QStringLiteral("demo");
+        r.demo = true;
+        openWorkspace(std::move(r));
+    });
+    connect(m_firstRun, &FirstRunPage::connectRequested, this,
+            [this](const QString& name, const host::WorkspaceConfig& workspace) {
+                OpenRequest r;
+                r.name = name;
+                r.create = workspace;
+                openWorkspace(std::move(r));
+            });
+    connect(m_tabs, &QTabWidget::currentChanged, this, [this](int index) {
+        if (m_session) {
+            m_settings.setValue(kTab, index);
+        }
+    });
+
+    m_statusWorkspace = new QLabel(this);
+    m_statusWorkspace->setObjectName(QStringLiteral("statusWorkspace"));
+    m_statusMessage = new QLabel(this);
+    m_statusMessage->setObjectName(QStringLiteral("statusMessage"));
+    statusBar()->addWidget(m_statusWorkspace);
+    statusBar()->addWidget(m_statusMessage, 1);
+    buildMenus();
+
+    resize(1280, 820);
+    restoreGeometry(m_settings.value(kGeometry).toByteArray());
+    restoreState(m_settings.value(kState).toByteArray());
+}
+
+MainWindow::~MainWindow()
+{
+    // Panels hold references to the session: they go first.
+    while (m_tabs->count() > 0) {
+        QWidget* w = m_tabs->widget(0);
+        m_tabs->removeTab(0);
+        delete w;
+    }
+    m_session.reset();
+}
+
+void MainWindow::buildMenus()
+{
+    QMenu* workspace = menuBar()->addMenu(tr("&Workspace"));
+    QAction* demo = workspace->addAction(tr("Open the &demo"));
+    connect(demo, &QAction::triggered, this, [this] {
+        OpenRequest r;
+        r.name = QStringLiteral("demo");
+        r.demo = true;
+        openWorkspace(std::move(r));
+    });
+    QAction* connectProvider = workspace->addAction(tr("&New workspace…"));
+    connect(connectProvider, &QAction::triggered, this, &MainWindow::showFirstRun);
+    workspace->addSeparator();
+    m_exportReport = workspace->addAction(tr("&Export report…"));
+    m_exportReport->setObjectName(QStringLiteral("exportReport"));
+    m_exportReport->setEnabled(false);
+    workspace->addSeparator();
+    QAction* quit = workspace->addAction(tr("&Quit"));
+    quit->setShortcut(QKeySequence::Quit);
+    connect(quit, &QAction::triggered, this, &QWidget::close);
+}
+
+std::optional<QString> MainWindow::lastWorkspace() const
+{
+    const QString name = m_settings.value(kLastWorkspace).toString();
+    if (name.isEmpty()) {
+        return std::nullopt;
+    }
+    try {
+        const auto paths = host::workspacePaths(name.toStdString(), std::filesystem::path(m_dataHome.toStdString()));
+        // A stat, not a read: cheap enough for start-up.
+        if (QFileInfo::exists(QString::fromStdString(paths.settings.string()))) {
+            return name;
+        }
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+void MainWindow::showFirstRun()
+{
+    m_pages->setCurrentWidget(m_firstRun);
+}
+
+void MainWindow::openWorkspace(OpenRequest request)
+{
+    request.dataHome = m_dataHome;
+    m_opening->setText(tr("Opening workspace %1…").arg(request.name));
+    m_pages->setCurrentWidget(m_opening);
+    // A workspace open before is closed first: one engine per window.
+    while (m_tabs->count() > 0) {
+        QWidget* w = m_tabs->widget(0);
+        m_tabs->removeTab(0);
+        delete w;
+    }
+    m_session.reset();
+    ConsoleSession::open(std::move(request), m_vault, this,
+                         [this](std::unique_ptr<ConsoleSession> session, const QString& error) {
+                             sessionReady(std::move(session), error);
+                         });
+}
+
+void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QString& error)
+{
+    if (!session) {
+        m_firstRun->setEnabled(true);
+        m_pages->setCurrentWidget(m_firstRun);
+        m_statusMessage->setText(tr("Could not open the workspace: %1").arg(error));
+        Q_EMIT openFailed(error);
+        return;
+    }
+    m_session = std::move(session);
+    m_settings.setValue(kLastWorkspace, m_session->name());
+    connect(m_session.get(), &ConsoleSession::message, m_statusMessage, &QLabel::setText);
+    connect(m_session.get(), &ConsoleSession::problem, m_statusMessage, &QLabel::setText);
+    buildPanels();
+    updateStatus();
+    m_pages->setCurrentWidget(m_tabs);
+    m_tabs->setCurrentIndex(std::clamp(m_settings.value(kTab, 0).toInt(), 0, m_tabs->count() - 1));
+    Q_EMIT sessionOpened();
+}
+
+void MainWindow::buildPanels()
+{
+    ConsoleSession& s = *m_session;
+    m_tabs->addTab(new LimitsPanel(s, m_tabs), tr("Providers, keys && limits"));
+    m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
+    m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
+}
+
+void MainWindow::updateStatus()
+{
+    if (!m_session) {
+        m_statusWorkspace->clear();
+        return;
+    }
+    QString text = tr("Workspace: %1").arg(m_session->name());
+    const std::string mock = m_session->host().mockUrl();
+    if (!mock.empty()) {
+        text += tr(" · demo: built-in mock provider at %1").arg(qs(mock));
+    }
+    m_statusWorkspace->setText(text);
+    setWindowTitle(tr("Sluice — %1").arg(m_session->name()));
+    for (const host::MissingKey& m : m_session->missingKeys()) {
+        m_statusMessage->setText(tr("Key %1/%2 is disabled: %3").arg(qs(m.provider), qs(m.key), qs(m.why)));
+    }
+}
+
+void MainWindow::closeEvent(QCloseEvent* event)
+{
+    m_settings.setValue(kGeometry, saveGeometry());
+    m_settings.setValue(kState, saveState());
+    if (m_session && m_session->hasPendingEdits()) {
+        // An edit made just before closing still reaches the file.
+        m_session->applyPendingEdits();
+    }
+    QMainWindow::closeEvent(event);
+}
+
+}  // namespace sluice::ui

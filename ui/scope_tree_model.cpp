@@ -1,0 +1,506 @@
+#include "scope_tree_model.h"
+
+#include "console_session.h"
+#include "format.h"
+
+#include <QBrush>
+#include <QColor>
+#include <QFont>
+
+#include <map>
+
+namespace sluice::ui {
+
+namespace {
+
+constexpr int kFirstLimitColumn = ScopeTreeModel::RpmColumn;
+
+const host::LimitField kFieldByColumn[] = {host::LimitField::Rpm,         host::LimitField::Tpm,
+                                           host::LimitField::Itpm,        host::LimitField::Otpm,
+                                           host::LimitField::Concurrency, host::LimitField::Rpd,
+                                           host::LimitField::Tpd,         host::LimitField::SpendPerDayUsd};
+
+QString valueText(host::LimitField field, double value)
+{
+    if (field == host::LimitField::SpendPerDayUsd) {
+        return formatUsd(value);
+    }
+    return formatCount(static_cast<std::int64_t>(value));
+}
+
+QString usedText(host::LimitField field, std::int64_t used)
+{
+    if (field == host::LimitField::SpendPerDayUsd) {
+        return formatUsd(used);
+    }
+    return formatCount(used);
+}
+
+}  // namespace
+
+ScopeTreeModel::ScopeTreeModel(ConsoleSession& session, QObject* parent) : QAbstractItemModel(parent), m_session(session)
+{
+}
+
+std::optional<host::LimitField> ScopeTreeModel::fieldOf(int column)
+{
+    if (column < kFirstLimitColumn || column >= HeadroomColumn) {
+        return std::nullopt;
+    }
+    return kFieldByColumn[column - kFirstLimitColumn];
+}
+
+int ScopeTreeModel::columnOf(host::LimitField field)
+{
+    for (int c = kFirstLimitColumn; c < HeadroomColumn; ++c) {
+        if (kFieldByColumn[c - kFirstLimitColumn] == field) {
+            return c;
+        }
+    }
+    return -1;
+}
+
+bool ScopeTreeModel::columnUsed(int column) const
+{
+    return column < 0 || column >= ColumnCount || m_used[static_cast<std::size_t>(column)];
+}
+
+void ScopeTreeModel::update(const host::HostStatus& status)
+{
+    std::vector<Node> nodes;
+    std::map<ScopeId, int> byScope;
+    std::array<bool, ColumnCount> used{};
+    used[NameColumn] = used[StateColumn] = used[HeadroomColumn] = true;
+    std::vector<int> topLevel;
+    for (const ScopeState& s : status.scopes) {
+        if (s.removed) {
+            continue;
+        }
+        Node n;
+        n.scope = s;
+        int parent = -1;
+        if (s.id == Admission::root()) {
+            n.kind = Kind::Global;
+        } else {
+            const auto p = byScope.find(s.parent);
+            if (p == byScope.end()) {
+                continue;  // under a removed scope
+            }
+            const Node& pn = nodes[static_cast<std::size_t>(p->second)];
+            n.provider = pn.provider;
+            n.key = pn.key;
+            switch (pn.kind) {
+            case Kind::Global:
+                n.kind = Kind::Provider;
+                n.provider = s.name;
+                break;
+            case Kind::Provider:
+                n.kind = Kind::Key;
+                n.key = s.name;
+                parent = p->second;
+                break;
+            case Kind::Key:
+                n.kind = Kind::Model;
+                n.model = s.name;
+                parent = p->second;
+                break;
+            case Kind::Model: continue;
+            }
+        }
+        for (const DimensionState& d : s.dimensions) {
+            if (const auto f = host::limitFieldOf(d.spec)) {
+                used[static_cast<std::size_t>(columnOf(*f))] = true;
+            }
+        }
+        if (n.kind == Kind::Key) {
+            for (const KeyStatus& k : status.dispatch.keys) {
+                if (k.provider == n.provider && k.key == n.key) {
+                    n.keyStatus = k;
+                }
+            }
+            for (const host::MissingKey& m : m_session.missingKeys()) {
+                if (m.provider == n.provider && m.key == n.key) {
+                    n.missing = qs(m.why);
+                }
+            }
+        }
+        if (n.kind == Kind::Model) {
+            for (const LaneStatus& l : status.dispatch.lanes) {
+                if (l.provider == n.provider && l.model == n.model) {
+                    n.lane = l;
+                }
+            }
+        }
+        n.parent = parent;
+        const int id = static_cast<int>(nodes.size());
+        if (parent >= 0) {
+            n.row = static_cast<int>(nodes[static_cast<std::size_t>(parent)].children.size());
+            nodes[static_cast<std::size_t>(parent)].children.push_back(id);
+        } else {
+            n.row = static_cast<int>(topLevel.size());
+            topLevel.push_back(id);
+        }
+        byScope[s.id] = id;
+        nodes.push_back(std::move(n));
+    }
+    const auto sameShape = [&] {
+        if (nodes.size() != m_nodes.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            const Node& a = nodes[i];
+            const Node& b = m_nodes[i];
+            if (a.kind != b.kind || a.provider != b.provider || a.key != b.key || a.model != b.model ||
+                a.parent != b.parent || a.row != b.row) {
+                return false;
+            }
+        }
+        return true;
+    }();
+    m_paused = status.dispatch.paused;
+    m_used = used;
+    if (sameShape) {
+        m_nodes = std::move(nodes);
+        if (!m_nodes.empty()) {
+            // One signal per top-level subtree keeps views from repainting
+            // row by row.
+            for (std::size_t i = 0; i < m_nodes.size(); ++i) {
+                const Node& n = m_nodes[i];
+                if (n.children.empty()) {
+                    continue;
+                }
+                const QModelIndex parentIndex = createIndex(n.row, 0, static_cast<quintptr>(i + 1));
+                Q_EMIT dataChanged(index(0, 0, parentIndex),
+                                   index(static_cast<int>(n.children.size()) - 1, ColumnCount - 1, parentIndex));
+            }
+            Q_EMIT dataChanged(index(0, 0), index(rowCount() - 1, ColumnCount - 1));
+        }
+        return;
+    }
+    beginResetModel();
+    m_nodes = std::move(nodes);
+    endResetModel();
+}
+
+const ScopeTreeModel::Node* ScopeTreeModel::nodeAt(const QModelIndex& index) const
+{
+    if (!index.isValid() || index.internalId() == 0 || index.internalId() > m_nodes.size()) {
+        return nullptr;
+    }
+    return &m_nodes[static_cast<std::size_t>(index.internalId() - 1)];
+}
+
+ScopeTreeModel::Kind ScopeTreeModel::kindOf(const QModelIndex& index) const
+{
+    const Node* n = nodeAt(index);
+    return n != nullptr ? n->kind : Kind::Global;
+}
+
+LimitTarget ScopeTreeModel::targetOf(const QModelIndex& index) const
+{
+    const Node* n = nodeAt(index);
+    if (n == nullptr) {
+        return {};
+    }
+    return LimitTarget{n->provider, n->key, n->model};
+}
+
+QModelIndex ScopeTreeModel::find(const QString& provider, const QString& key, const QString& model) const
+{
+    for (std::size_t i = 0; i < m_nodes.size(); ++i) {
+        const Node& n = m_nodes[i];
+        if (qs(n.provider) == provider && qs(n.key) == key && qs(n.model) == model) {
+            return createIndex(n.row, 0, static_cast<quintptr>(i + 1));
+        }
+    }
+    return {};
+}
+
+QModelIndex ScopeTreeModel::index(int row, int column, const QModelIndex& parent) const
+{
+    if (row < 0 || column < 0 || column >= ColumnCount) {
+        return {};
+    }
+    if (!parent.isValid()) {
+        int seen = 0;
+        for (std::size_t i = 0; i < m_nodes.size(); ++i) {
+            if (m_nodes[i].parent == -1 && seen++ == row) {
+                return createIndex(row, column, static_cast<quintptr>(i + 1));
+            }
+        }
+        return {};
+    }
+    const Node* p = nodeAt(parent);
+    if (p == nullptr || row >= static_cast<int>(p->children.size())) {
+        return {};
+    }
+    return createIndex(row, column, static_cast<quintptr>(p->children[static_cast<std::size_t>(row)] + 1));
+}
+
+QModelIndex ScopeTreeModel::parent(const QModelIndex& child) const
+{
+    const Node* n = nodeAt(child);
+    if (n == nullptr || n->parent < 0) {
+        return {};
+    }
+    const Node& p = m_nodes[static_cast<std::size_t>(n->parent)];
+    return createIndex(p.row, 0, static_cast<quintptr>(n->parent + 1));
+}
+
+int ScopeTreeModel::rowCount(const QModelIndex& parent) const
+{
+    if (!parent.isValid()) {
+        return static_cast<int>(std::count_if(m_nodes.begin(), m_nodes.end(), [](const Node& n) { return n.parent == -1; }));
+    }
+    if (parent.column() != 0) {
+        return 0;
+    }
+    const Node* p = nodeAt(parent);
+    return p == nullptr ? 0 : static_cast<int>(p->children.size());
+}
+
+int ScopeTreeModel::columnCount(const QModelIndex&) const
+{
+    return ColumnCount;
+}
+
+const DimensionState* ScopeTreeModel::dimension(const Node& n, host::LimitField field) const
+{
+    for (const DimensionState& d : n.scope.dimensions) {
+        if (host::limitFieldOf(d.spec) == field) {
+            return &d;
+        }
+    }
+    return nullptr;
+}
+
+QVariant ScopeTreeModel::stateText(const Node& n) const
+{
+    switch (n.kind) {
+    case Kind::Global: return m_paused ? tr("paused") : tr("dispatching");
+    case Kind::Provider: return {};
+    case Kind::Key:
+        if (!n.missing.isEmpty()) {
+            return tr("no value: %1").arg(n.missing);
+        }
+        return n.keyStatus ? describeKeyState(*n.keyStatus) : QVariant();
+    case Kind::Model:
+        if (n.lane && n.lane->queued > 0) {
+            const QString queued = tr("%1 queued").arg(formatCount(static_cast<std::int64_t>(n.lane->queued)));
+            if (n.lane->blocked && !n.lane->waitingFor.empty()) {
+                return tr("%1, waiting for %2").arg(queued, qs(n.lane->waitingFor));
+            }
+            return queued;
+        }
+        return tr("idle");
+    }
+    return {};
+}
+
+QVariant ScopeTreeModel::stateColor(const Node& n) const
+{
+    if (n.kind == Kind::Key) {
+        if (!n.missing.isEmpty()) {
+            return QColor(0x99, 0x99, 0x99);
+        }
+        if (!n.keyStatus) {
+            return {};
+        }
+        switch (n.keyStatus->state) {
+        case KeyStatus::State::Ok: return QColor(0x1b, 0x7f, 0x3b);
+        case KeyStatus::State::CoolingDown: return QColor(0xb3, 0x6b, 0x00);
+        case KeyStatus::State::Quarantined: return QColor(0xc0, 0x1c, 0x28);
+        case KeyStatus::State::Disabled: return QColor(0x80, 0x80, 0x80);
+        }
+    }
+    if (n.kind == Kind::Global && m_paused) {
+        return QColor(0xb3, 0x6b, 0x00);
+    }
+    return {};
+}
+
+QVariant ScopeTreeModel::display(const Node& n, int column) const
+{
+    switch (column) {
+    case NameColumn:
+        switch (n.kind) {
+        case Kind::Global: return tr("All traffic (global)");
+        case Kind::Provider: return qs(n.provider);
+        case Kind::Key: return qs(n.key);
+        case Kind::Model: return qs(n.model);
+        }
+        return {};
+    case StateColumn: return stateText(n);
+    case HeadroomColumn: {
+        std::optional<double> least;
+        for (const DimensionState& d : n.scope.dimensions) {
+            const std::int64_t cap = d.spec.capacity();
+            if (cap > 0) {
+                const double left = static_cast<double>(d.available) / static_cast<double>(cap);
+                least = least ? std::min(*least, left) : left;
+            }
+        }
+        return least ? QVariant(tr("%1%").arg(std::lround(*least * 100))) : QVariant();
+    }
+    default: break;
+    }
+    const auto field = fieldOf(column);
+    if (!field) {
+        return {};
+    }
+    const LimitTarget target{n.provider, n.key, n.model};
+    const DimensionState* d = dimension(n, *field);
+    QString text;
+    if (d != nullptr) {
+        text = usedText(*field, d->used) + QStringLiteral(" / ") + valueText(*field, host::limitFieldValue(d->spec));
+    }
+    if (const auto pending = m_session.pendingValue(target, *field)) {
+        text += (text.isEmpty() ? QString() : QStringLiteral(" ")) + QStringLiteral("→ ") +
+                (*pending ? valueText(*field, **pending) : tr("none"));
+    }
+    return text;
+}
+
+QVariant ScopeTreeModel::limitTip(const Node& n, int column) const
+{
+    const auto field = fieldOf(column);
+    if (!field) {
+        return {};
+    }
+    const DimensionState* d = dimension(n, *field);
+    if (d == nullptr) {
+        return tr("No %1 limit here. Double-click to set one.").arg(qs(host::limitFieldName(*field)));
+    }
+    return tr("%1\nused %2, headroom %3, back to full in %4\nDouble-click to change it.")
+        .arg(describeLimit(d->spec), usedText(*field, d->used), usedText(*field, d->available),
+             formatSeconds(std::chrono::duration<double>(d->timeToFull).count()));
+}
+
+QVariant ScopeTreeModel::data(const QModelIndex& index, int role) const
+{
+    const Node* n = nodeAt(index);
+    if (n == nullptr) {
+        return {};
+    }
+    switch (role) {
+    case Qt::DisplayRole: return display(*n, index.column());
+    case Qt::EditRole: {
+        const auto field = fieldOf(index.column());
+        const DimensionState* d = field ? dimension(*n, *field) : nullptr;
+        return d != nullptr ? QVariant(host::limitFieldValue(d->spec)) : QVariant(0.0);
+    }
+    case Qt::ToolTipRole:
+        if (index.column() == StateColumn) {
+            return stateText(*n);
+        }
+        if (index.column() == NameColumn && n->keyStatus) {
+            return tr("Key %1, fingerprint %2").arg(qs(n->key), qs(n->keyStatus->fingerprint));
+        }
+        return limitTip(*n, index.column());
+    case Qt::ForegroundRole:
+        if (index.column() == StateColumn) {
+            return stateColor(*n);
+        }
+        return {};
+    case Qt::BackgroundRole: {
+        const auto field = fieldOf(index.column());
+        const DimensionState* d = field ? dimension(*n, *field) : nullptr;
+        if (d == nullptr || d->spec.capacity() <= 0) {
+            return {};
+        }
+        const double use = static_cast<double>(d->used) / static_cast<double>(d->spec.capacity());
+        if (use >= 0.9) {
+            return QBrush(QColor(0xfb, 0xd9, 0xd7));
+        }
+        if (use >= 0.7) {
+            return QBrush(QColor(0xfd, 0xef, 0xc8));
+        }
+        return {};
+    }
+    case Qt::FontRole:
+        if (fieldOf(index.column()) &&
+            m_session.pendingValue(LimitTarget{n->provider, n->key, n->model}, *fieldOf(index.column()))) {
+            QFont f;
+            f.setItalic(true);
+            return f;
+        }
+        if (index.column() == NameColumn && n->kind != Kind::Model) {
+            QFont f;
+            f.setBold(n->kind == Kind::Provider || n->kind == Kind::Global);
+            return f;
+        }
+        return {};
+    case Qt::TextAlignmentRole:
+        if (index.column() >= kFirstLimitColumn) {
+            return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
+        }
+        return {};
+    case KindRole: return static_cast<int>(n->kind);
+    case TargetProviderRole: return qs(n->provider);
+    case TargetKeyRole: return qs(n->key);
+    case TargetModelRole: return qs(n->model);
+    case LimitRole: {
+        const auto field = fieldOf(index.column());
+        const DimensionState* d = field ? dimension(*n, *field) : nullptr;
+        return d != nullptr ? QVariant(host::limitFieldValue(d->spec)) : QVariant();
+    }
+    default: return {};
+    }
+}
+
+bool ScopeTreeModel::setData(const QModelIndex& index, const QVariant& value, int role)
+{
+    const Node* n = nodeAt(index);
+    const auto field = fieldOf(index.column());
+    if (n == nullptr || !field || role != Qt::EditRole) {
+        return false;
+    }
+    std::optional<double> v;
+    if (value.isValid() && value.toDouble() >= 0) {
+        v = value.toDouble();
+    }
+    m_session.editLimit(LimitTarget{n->provider, n->key, n->model}, *field, v);
+    Q_EMIT dataChanged(index, index);
+    return true;
+}
+
+Qt::ItemFlags ScopeTreeModel::flags(const QModelIndex& index) const
+{
+    Qt::ItemFlags f = QAbstractItemModel::flags(index);
+    if (fieldOf(index.column())) {
+        f |= Qt::ItemIsEditable;
+    }
+    return f;
+}
+
+QVariant ScopeTreeModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal) {
+        return {};
+    }
+    if (role == Qt::ToolTipRole) {
+        if (const auto f = fieldOf(section)) {
+            return tr("used / limit (%1); double-click a cell to edit").arg(qs(host::limitFieldName(*f)));
+        }
+        return {};
+    }
+    if (role != Qt::DisplayRole) {
+        return {};
+    }
+    switch (section) {
+    case NameColumn: return tr("Scope");
+    case StateColumn: return tr("State");
+    case RpmColumn: return tr("Requests/min");
+    case TpmColumn: return tr("Tokens/min");
+    case ItpmColumn: return tr("Input tok/min");
+    case OtpmColumn: return tr("Output tok/min");
+    case ConcurrencyColumn: return tr("In flight");
+    case RpdColumn: return tr("Requests/day");
+    case TpdColumn: return tr("Tokens/day");
+    case SpendColumn: return tr("Spend/day");
+    case HeadroomColumn: return tr("Headroom");
+    default: return {};
+    }
+}
+
+}  // namespace sluice::ui

@@ -1,0 +1,99 @@
+// ScopeTreeModel: every scope the engine admits against, as a tree:
+// global → provider → key → model, with each limit's usage and value,
+// the headroom left, and the state (ok; cooling down until …; quarantined,
+// and why; disabled). Built from one HostStatus snapshot per refresh:
+// the admission scopes, the dispatcher's key and lane status.
+//
+// Limit cells are editable (Qt::EditRole holds the limit; an invalid
+// QVariant removes it). An edit goes to ConsoleSession::editLimit, which
+// applies it shortly after, and shows as "→ new value" until then.
+//
+// Thread-safety: GUI thread only.
+#pragma once
+
+#include "host/engine_host.h"
+#include "host/workspace.h"
+
+#include <QAbstractItemModel>
+
+#include <optional>
+#include <vector>
+
+namespace sluice::ui {
+
+class ConsoleSession;
+
+class ScopeTreeModel : public QAbstractItemModel {
+    Q_OBJECT
+
+public:
+    enum Column {
+        NameColumn,
+        StateColumn,
+        RpmColumn,
+        TpmColumn,
+        ItpmColumn,
+        OtpmColumn,
+        ConcurrencyColumn,
+        RpdColumn,
+        TpdColumn,
+        SpendColumn,
+        HeadroomColumn,
+        ColumnCount
+    };
+    enum class Kind : std::uint8_t { Global, Provider, Key, Model };
+    // Roles for views and tests.
+    enum Role { KindRole = Qt::UserRole + 1, TargetProviderRole, TargetKeyRole, TargetModelRole, LimitRole };
+
+    explicit ScopeTreeModel(ConsoleSession& session, QObject* parent = nullptr);
+
+    void update(const host::HostStatus& status);
+
+    static std::optional<host::LimitField> fieldOf(int column);
+    static int columnOf(host::LimitField field);
+    // Whether any scope has a limit in this column (a view hides the rest).
+    bool columnUsed(int column) const;
+
+    Kind kindOf(const QModelIndex& index) const;
+    LimitTarget targetOf(const QModelIndex& index) const;
+    // The index of a scope by its path (empty parts stop the path).
+    QModelIndex find(const QString& provider, const QString& key = {}, const QString& model = {}) const;
+
+    QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
+    QModelIndex parent(const QModelIndex& child) const override;
+    int rowCount(const QModelIndex& parent = {}) const override;
+    int columnCount(const QModelIndex& parent = {}) const override;
+    QVariant data(const QModelIndex& index, int role) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role) override;
+    Qt::ItemFlags flags(const QModelIndex& index) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+private:
+    struct Node {
+        Kind kind = Kind::Global;
+        std::string provider;
+        std::string key;
+        std::string model;
+        int parent = -1;
+        int row = 0;
+        std::vector<int> children;
+        ScopeState scope;
+        std::optional<KeyStatus> keyStatus;
+        std::optional<LaneStatus> lane;
+        QString missing;  // a key loaded without a value: why
+    };
+
+    const Node* nodeAt(const QModelIndex& index) const;
+    const DimensionState* dimension(const Node& n, host::LimitField field) const;
+    QVariant display(const Node& n, int column) const;
+    QVariant stateText(const Node& n) const;
+    QVariant stateColor(const Node& n) const;
+    QVariant limitTip(const Node& n, int column) const;
+
+    ConsoleSession& m_session;
+    std::vector<Node> m_nodes;  // m_nodes[0] is the global scope
+    bool m_paused = false;
+    std::array<bool, ColumnCount> m_used{};
+};
+
+}  // namespace sluice::ui

@@ -1,0 +1,77 @@
+// StoreClient: the console's way to the workspace's job store, which may
+// wait on the disk. Every call returns at once; the work runs on one
+// worker thread that owns a read-only JobStore for reads (a WAL reader never
+// waits for the writer) and writes through the EngineHost; results come
+// back as queued signals on the GUI thread. Small files (the workspace
+// settings) are written there too.
+//
+// Thread-safety: GUI thread only; the worker is private to it.
+#pragma once
+
+#include "host/engine_host.h"
+#include "store/job_store.h"
+
+#include <QByteArray>
+#include <QMetaType>
+#include <QObject>
+#include <QString>
+#include <QThread>
+
+#include <optional>
+#include <vector>
+
+namespace sluice::ui {
+
+struct DeadLetterPage {
+    std::vector<store::DeadLetter> items;
+    bool more = false;  // the page was full: narrow the filter to see the rest
+    QString error;
+};
+
+struct JobDetails {
+    std::optional<store::Job> job;
+    std::vector<store::TimelineEntry> timeline;
+    std::vector<store::Attempt> attempts;
+    std::optional<store::Result> result;
+    QString error;
+};
+
+class StoreWorker;
+
+class StoreClient : public QObject {
+    Q_OBJECT
+
+public:
+    StoreClient(host::EngineHost& host, QObject* parent = nullptr);
+    ~StoreClient() override;
+
+    // A counts request while one is outstanding is dropped: the answer on
+    // its way is as fresh as a timer needs.
+    void fetchCounts();
+    void fetchDeadLetters(const store::DeadLetterFilter& filter, std::size_t limit = 500);
+    void fetchJob(store::JobId id);
+    void requeue(store::JobId id);
+    void editAndRequeue(store::JobId id, const QString& body);
+    void requeueMatching(const store::DeadLetterFilter& filter);
+    void saveFile(const QString& path, const QByteArray& content);
+
+Q_SIGNALS:
+    void countsReady(const sluice::store::Counts& counts);
+    void deadLettersReady(const sluice::ui::DeadLetterPage& page);
+    void jobReady(const sluice::ui::JobDetails& details);
+    // A requeue (or edit and requeue) finished; `ok` false says why not.
+    void requeueDone(bool ok, const QString& message);
+    void storeError(const QString& message);
+
+private:
+    QThread m_thread;
+    StoreWorker* m_worker = nullptr;  // lives on m_thread; deleted when it finishes
+    bool m_countsPending = false;
+};
+
+}  // namespace sluice::ui
+
+Q_DECLARE_METATYPE(sluice::store::Counts)
+Q_DECLARE_METATYPE(sluice::store::DeadLetterFilter)
+Q_DECLARE_METATYPE(sluice::ui::DeadLetterPage)
+Q_DECLARE_METATYPE(sluice::ui::JobDetails)

@@ -1,0 +1,277 @@
+#include "time_chart.h"
+
+#include <QChart>
+#include <QChartView>
+#include <QDateTime>
+#include <QDateTimeAxis>
+#include <QGraphicsLayout>
+#include <QLabel>
+#include <QLegendMarker>
+#include <QLineSeries>
+#include <QValueAxis>
+#include <QVBoxLayout>
+
+#include <cmath>
+#include <vector>
+
+namespace sluice::ui {
+
+namespace {
+
+// The smallest "nice" step (1, 2, 2.5 or 5 × 10^n) that covers `range` in at
+// most `ticks` intervals.
+double niceStep(double range, int ticks)
+{
+    if (range <= 0) {
+        return 1;
+    }
+    const double raw = range / ticks;
+    const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+    for (const double m : {1.0, 2.0, 2.5, 5.0, 10.0}) {
+        if (m * magnitude >= raw) {
+            return m * magnitude;
+        }
+    }
+    return 10 * magnitude;
+}
+
+}  // namespace
+
+struct TimeChart::Impl {
+    QLabel* title = nullptr;
+    QLabel* headline = nullptr;
+    QChart* chart = nullptr;
+    QChartView* view = nullptr;
+    QDateTimeAxis* time = nullptr;
+    QValueAxis* left = nullptr;
+    QValueAxis* right = nullptr;
+    struct Line {
+        QLineSeries* series = nullptr;
+        Axis axis = Axis::Left;
+        QList<QPointF> points;
+    };
+    struct Limit {
+        QLineSeries* series = nullptr;
+        Axis axis = Axis::Left;
+        std::optional<double> value;
+    };
+    std::vector<Line> lines;
+    std::vector<Limit> limits;
+    qint64 fromMs = 0;
+    qint64 toMs = 1;
+
+    QValueAxis* axisFor(Axis a) const { return a == Axis::Right && right != nullptr ? right : left; }
+
+    void styleValueAxis(QValueAxis* axis, const QString& unit)
+    {
+        QFont f = axis->labelsFont();
+        f.setPointSizeF(8.5);
+        axis->setLabelsFont(f);
+        QFont tf = f;
+        tf.setPointSizeF(8.5);
+        axis->setTitleFont(tf);
+        axis->setTitleText(unit);
+        axis->setLabelFormat(QStringLiteral("%.0f"));
+        axis->setMin(0);
+        axis->setGridLineColor(QColor(0xe3, 0xe3, 0xe3));
+    }
+
+    void rescaleAxis(QValueAxis* axis, Axis which)
+    {
+        if (axis == nullptr) {
+            return;
+        }
+        double top = 0;
+        for (const Line& l : lines) {
+            if (l.axis != which) {
+                continue;
+            }
+            for (const QPointF& p : l.points) {
+                top = std::max(top, p.y());
+            }
+        }
+        for (const Limit& l : limits) {
+            if (l.axis == which && l.value) {
+                top = std::max(top, *l.value);
+            }
+        }
+        // Headroom above the highest line or limit, so a limit line never
+        // sits on the frame.
+        top = top <= 0 ? 1 : top * 1.12;
+        const double step = niceStep(top, 4);
+        const double max = std::ceil(top / step) * step;
+        axis->setRange(0, max);
+        axis->setTickCount(static_cast<int>(std::lround(max / step)) + 1);
+    }
+};
+
+TimeChart::TimeChart(const QString& title, const QString& unit, QWidget* parent)
+    : QWidget(parent), m_impl(std::make_unique<Impl>())
+{
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 0);
+    layout->setSpacing(0);
+    m_impl->title = new QLabel(title, this);
+    QFont tf = m_impl->title->font();
+    tf.setBold(true);
+    tf.setPointSizeF(tf.pointSizeF() + 1);
+    m_impl->title->setFont(tf);
+    m_impl->headline = new QLabel(this);
+    m_impl->headline->setObjectName(QStringLiteral("headline"));
+    QPalette pal = m_impl->headline->palette();
+    pal.setColor(QPalette::WindowText, QColor(0x50, 0x50, 0x50));
+    m_impl->headline->setPalette(pal);
+    layout->addWidget(m_impl->title);
+    layout->addWidget(m_impl->headline);
+
+    m_impl->chart = new QChart();
+    m_impl->chart->setAnimationOptions(QChart::NoAnimation);
+    m_impl->chart->setMargins(QMargins(2, 2, 2, 2));
+    m_impl->chart->setBackgroundRoundness(0);
+    m_impl->chart->layout()->setContentsMargins(0, 0, 0, 0);
+    m_impl->chart->legend()->setAlignment(Qt::AlignBottom);
+    QFont lf = m_impl->chart->legend()->font();
+    lf.setPointSizeF(8.5);
+    m_impl->chart->legend()->setFont(lf);
+
+    m_impl->time = new QDateTimeAxis(m_impl->chart);
+    m_impl->time->setFormat(QStringLiteral("HH:mm:ss"));
+    m_impl->time->setTickCount(6);
+    QFont af = m_impl->time->labelsFont();
+    af.setPointSizeF(8.5);
+    m_impl->time->setLabelsFont(af);
+    m_impl->time->setGridLineColor(QColor(0xe3, 0xe3, 0xe3));
+    m_impl->chart->addAxis(m_impl->time, Qt::AlignBottom);
+    m_impl->left = new QValueAxis(m_impl->chart);
+    m_impl->styleValueAxis(m_impl->left, unit);
+    m_impl->chart->addAxis(m_impl->left, Qt::AlignLeft);
+
+    m_impl->view = new QChartView(m_impl->chart, this);
+    m_impl->view->setRenderHint(QPainter::Antialiasing);
+    m_impl->view->setMinimumHeight(160);
+    layout->addWidget(m_impl->view, 1);
+}
+
+TimeChart::~TimeChart() = default;
+
+int TimeChart::addSeries(const QString& name, const QColor& color, Axis axis)
+{
+    auto* s = new QLineSeries(m_impl->chart);
+    s->setName(name);
+    QPen pen(color);
+    pen.setWidthF(2);
+    s->setPen(pen);
+    // OpenGL would be faster for huge series but renders nothing offscreen
+    // (screenshots, tests); ours stay a few hundred points.
+    s->setUseOpenGL(false);
+    m_impl->chart->addSeries(s);
+    s->attachAxis(m_impl->time);
+    s->attachAxis(m_impl->axisFor(axis));
+    m_impl->lines.push_back(Impl::Line{s, axis, {}});
+    return static_cast<int>(m_impl->lines.size()) - 1;
+}
+
+int TimeChart::addLimit(const QString& name, const QColor& color, Axis axis)
+{
+    auto* s = new QLineSeries(m_impl->chart);
+    s->setName(name);
+    QPen pen(color);
+    pen.setWidthF(1.6);
+    pen.setStyle(Qt::DashLine);
+    s->setPen(pen);
+    m_impl->chart->addSeries(s);
+    s->attachAxis(m_impl->time);
+    s->attachAxis(m_impl->axisFor(axis));
+    s->setVisible(false);
+    for (QLegendMarker* m : m_impl->chart->legend()->markers(s)) {
+        m->setVisible(false);
+    }
+    m_impl->limits.push_back(Impl::Limit{s, axis, std::nullopt});
+    return static_cast<int>(m_impl->limits.size()) - 1;
+}
+
+void TimeChart::setRightAxis(const QString& unit)
+{
+    if (m_impl->right == nullptr) {
+        m_impl->right = new QValueAxis(m_impl->chart);
+        m_impl->styleValueAxis(m_impl->right, unit);
+        m_impl->right->setGridLineVisible(false);
+        m_impl->chart->addAxis(m_impl->right, Qt::AlignRight);
+    }
+    m_impl->right->setTitleText(unit);
+}
+
+void TimeChart::setDecimals(int left, int right)
+{
+    m_impl->left->setLabelFormat(QStringLiteral("%.") + QString::number(left) + QStringLiteral("f"));
+    if (m_impl->right != nullptr) {
+        m_impl->right->setLabelFormat(QStringLiteral("%.") + QString::number(right) + QStringLiteral("f"));
+    }
+}
+
+void TimeChart::setTimeRange(qint64 fromMs, qint64 toMs)
+{
+    m_impl->fromMs = fromMs;
+    m_impl->toMs = std::max(toMs, fromMs + 1);
+    m_impl->time->setFormat(toMs - fromMs > 20 * 60 * 1000 ? QStringLiteral("HH:mm") : QStringLiteral("HH:mm:ss"));
+    m_impl->time->setRange(QDateTime::fromMSecsSinceEpoch(m_impl->fromMs), QDateTime::fromMSecsSinceEpoch(m_impl->toMs));
+    for (Impl::Limit& l : m_impl->limits) {
+        if (l.value) {
+            l.series->replace(QList<QPointF>{QPointF(static_cast<double>(m_impl->fromMs), *l.value),
+                                             QPointF(static_cast<double>(m_impl->toMs), *l.value)});
+        }
+    }
+}
+
+void TimeChart::setPoints(int series, const QList<QPointF>& points)
+{
+    Impl::Line& l = m_impl->lines.at(static_cast<std::size_t>(series));
+    l.points = points;
+    l.series->replace(points);
+}
+
+void TimeChart::setLimit(int limit, std::optional<double> value)
+{
+    Impl::Limit& l = m_impl->limits.at(static_cast<std::size_t>(limit));
+    l.value = value;
+    l.series->setVisible(value.has_value());
+    for (QLegendMarker* m : m_impl->chart->legend()->markers(l.series)) {
+        m->setVisible(value.has_value());
+    }
+    if (value) {
+        l.series->replace(QList<QPointF>{QPointF(static_cast<double>(m_impl->fromMs), *value),
+                                         QPointF(static_cast<double>(m_impl->toMs), *value)});
+    }
+}
+
+void TimeChart::setHeadline(const QString& text)
+{
+    m_impl->headline->setText(text);
+}
+
+void TimeChart::rescale()
+{
+    m_impl->rescaleAxis(m_impl->left, Axis::Left);
+    m_impl->rescaleAxis(m_impl->right, Axis::Right);
+}
+
+int TimeChart::pointCount(int series) const
+{
+    return static_cast<int>(m_impl->lines.at(static_cast<std::size_t>(series)).points.size());
+}
+
+double TimeChart::maxValue(int series) const
+{
+    double top = 0;
+    for (const QPointF& p : m_impl->lines.at(static_cast<std::size_t>(series)).points) {
+        top = std::max(top, p.y());
+    }
+    return top;
+}
+
+QString TimeChart::headline() const
+{
+    return m_impl->headline->text();
+}
+
+}  // namespace sluice::ui

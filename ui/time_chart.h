@@ -1,0 +1,63 @@
+// TimeChart: the console's one chart widget. Lines over a time axis that
+// ends now, limit lines drawn as dashed horizontals, an optional second
+// value axis on the right. Qt Charts lives behind this class alone: it is
+// deprecated from Qt 6.10, and moving to Qt Graphs (or painting by hand)
+// changes this file and nothing else.
+//
+// Fed the way Qt Charts stays fast: each refresh hands over whole bounded
+// point lists, one replace() per series; no animations, no appending.
+//
+// Thread-safety: GUI thread only.
+#pragma once
+
+#include <QColor>
+#include <QList>
+#include <QPointF>
+#include <QString>
+#include <QWidget>
+
+#include <memory>
+#include <optional>
+
+namespace sluice::ui {
+
+class TimeChart : public QWidget {
+    Q_OBJECT
+
+public:
+    enum class Axis : std::uint8_t { Left, Right };
+
+    // `unit` titles the left value axis ("requests/min").
+    TimeChart(const QString& title, const QString& unit, QWidget* parent = nullptr);
+    ~TimeChart() override;
+
+    int addSeries(const QString& name, const QColor& color, Axis axis = Axis::Left);
+    // A dashed horizontal line; hidden while its value is unset.
+    int addLimit(const QString& name, const QColor& color, Axis axis = Axis::Left);
+    void setRightAxis(const QString& unit);
+    // Decimals on the value axes' labels (default 0).
+    void setDecimals(int left, int right = 0);
+
+    // The time axis runs from now − span to now (wall clock, ms since epoch).
+    void setTimeRange(qint64 fromMs, qint64 toMs);
+    // x: ms since the epoch; at most a few thousand points.
+    void setPoints(int series, const QList<QPointF>& points);
+    void setLimit(int limit, std::optional<double> value);
+    // A line under the title with the figures that matter now.
+    void setHeadline(const QString& text);
+
+    // Recomputes the value axes' ranges; call once after a refresh's
+    // setPoints/setLimit calls.
+    void rescale();
+
+    // For tests and screenshots.
+    int pointCount(int series) const;
+    double maxValue(int series) const;
+    QString headline() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace sluice::ui
