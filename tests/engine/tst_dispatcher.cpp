@@ -606,7 +606,8 @@ void TestDispatcher::busyModelDoesNotBlockAnother()
         QCOMPARE(rig.recorder.outcome("fast-" + std::to_string(i)).result, JobResult::Completed);
     }
     QCOMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
-    QVERIFY(rig.dispatcher->stats().lanes.size() == 2);
+    // Lanes are published at most every 100 ms: wait for a publication.
+    QTRY_VERIFY(rig.dispatcher->stats().lanes.size() == 2);
 }
 
 void TestDispatcher::deadlineWhileQueued()
