@@ -215,10 +215,11 @@ std::size_t MetricsRecorder::scopeIndex(const ScopeKey& key)
     }
     auto data = std::make_unique<ScopeData>();
     data->key = key;
-    if (m_scopes.size() < m_options.maxSeriesScopes) {
+    if (m_options.seriesFor[static_cast<std::size_t>(key.kind)] && m_seriesScopes < m_options.maxSeriesScopes) {
         for (const Resolution& r : m_options.resolutions) {
             data->series.emplace_back(r);
         }
+        ++m_seriesScopes;
     }
     m_scopes.push_back(std::move(data));
     m_scopeIndex.emplace(key, m_scopes.size() - 1);

@@ -13,8 +13,8 @@
 // pace.
 //
 // Memory is bounded whatever the run length: a series keeps at most its
-// capacity of buckets and only buckets that saw something; scopes beyond
-// maxSeriesScopes keep totals but no series; a buffer nobody drains stops
+// capacity of buckets and only buckets that saw something; scopes of kinds
+// without series, and beyond maxSeriesScopes, keep totals only; a buffer nobody drains stops
 // at maxPendingEvents and counts what it drops; rollups not yet written stop
 // at maxPendingRollups.
 //
@@ -51,7 +51,13 @@ struct RecorderOptions {
     std::vector<Resolution> resolutions = {{std::chrono::seconds(1), 600},
                                            {std::chrono::seconds(10), 720},
                                            {std::chrono::minutes(1), 2880}};
-    std::size_t maxSeriesScopes = 256;
+    // Which kinds of scope keep series (indexed by ScopeKind); all keep
+    // totals. Key+model scopes are the most numerous and are left to totals,
+    // rollups and /metrics by default.
+    std::array<bool, kScopeKindCount> seriesFor = {true, true, true, true, false};
+    // A bucket is about 0.5 KB, so a scope's series at the default
+    // resolutions hold up to ~2.2 MB; this caps their number.
+    std::size_t maxSeriesScopes = 64;
     std::size_t maxPendingEvents = std::size_t{1} << 20;
     std::size_t maxPendingRollups = 100'000;
     // The recorder's thread drains this often, samples gauges every
@@ -66,7 +72,7 @@ struct ScopeTotals {
     Totals totals;             // since the recorder started
     std::int64_t inFlight = 0;  // now
     std::int64_t queued = 0;    // at the last gauge sample
-    bool hasSeries = false;     // false beyond maxSeriesScopes
+    bool hasSeries = false;     // see RecorderOptions::seriesFor and maxSeriesScopes
 };
 
 struct MetricsSnapshot {
@@ -203,6 +209,7 @@ private:
     std::vector<LeafName> m_leaves;  // the reader side's copy of m_leafNames
     std::vector<std::unique_ptr<ScopeData>> m_scopes;
     std::map<ScopeKey, std::size_t> m_scopeIndex;
+    std::size_t m_seriesScopes = 0;
     std::vector<std::array<std::size_t, kScopeKindCount>> m_leafScopes;  // by leaf id
     std::map<std::pair<std::int64_t, std::uint32_t>, Tally> m_rollups;    // (minute, leaf) → not yet written
     std::uint64_t m_droppedRollups = 0;

@@ -384,10 +384,13 @@ std::string axes(double yMax, const std::function<std::string(double)>& fmt, con
     if (!x.empty()) {
         const double plotW = kW - kLeft - kRight;
         const std::size_t n = x.size();
-        for (const std::size_t i : {std::size_t{0}, n / 2, n - 1}) {
+        // The outer labels lean inwards so they are not cut at the edges.
+        const std::array<std::pair<std::size_t, const char*>, 3> ticks = {
+            std::pair{std::size_t{0}, "start"}, std::pair{n / 2, "middle"}, std::pair{n - 1, "end"}};
+        for (const auto& [i, anchor] : ticks) {
             const double cx = kLeft + plotW * (static_cast<double>(i) + 0.5) / static_cast<double>(n);
-            out += "<text x=\"" + fixed(cx, 1) + "\" y=\"" + fixed(kH - 8, 1) + "\" class=\"xl\">" +
-                   esc(shortTime(x[i], step)) + "</text>";
+            out += "<text x=\"" + fixed(cx, 1) + "\" y=\"" + fixed(kH - 8, 1) + "\" class=\"xl\" text-anchor=\"" +
+                   anchor + "\">" + esc(shortTime(x[i], step)) + "</text>";
         }
     }
     return out;
@@ -480,12 +483,17 @@ std::string lines(const std::string& title, const std::vector<WallTime>& x, Dura
     return out + "</svg></figure>";
 }
 
-std::string groupBars(const std::string& title, const std::vector<std::pair<std::string, double>>& bars,
-                      const std::string& color, const std::function<std::string(double)>& fmt)
+struct GroupBar {
+    std::string label;
+    double value = 0;
+    std::string text;  // what the bar says
+};
+
+std::string groupBars(const std::string& title, const std::vector<GroupBar>& bars, const std::string& color)
 {
     double top = 0;
-    for (const auto& b : bars) {
-        top = std::max(top, b.second);
+    for (const GroupBar& b : bars) {
+        top = std::max(top, b.value);
     }
     const double rowH = 22;
     const double h = rowH * static_cast<double>(bars.size()) + 10;
@@ -495,14 +503,14 @@ std::string groupBars(const std::string& title, const std::vector<std::pair<std:
                       fixed(h, 0) + "\" role=\"img\" aria-label=\"" + esc(title) + "\">";
     for (std::size_t i = 0; i < bars.size(); ++i) {
         const double y = 5 + rowH * static_cast<double>(i);
-        const double w = top > 0 ? plotW * bars[i].second / top : 0;
+        const double w = top > 0 ? plotW * bars[i].value / top : 0;
         out += "<text x=\"" + fixed(labelW - 8, 1) + "\" y=\"" + fixed(y + 15, 1) + "\" class=\"yl\">" +
-               esc(bars[i].first) + "</text>";
+               esc(bars[i].label) + "</text>";
         out += "<rect x=\"" + fixed(labelW, 1) + "\" y=\"" + fixed(y + 3, 1) + "\" width=\"" + fixed(w, 2) +
-               "\" height=\"16\" fill=\"" + color + "\"><title>" + esc(bars[i].first + ": " + fmt(bars[i].second)) +
+               "\" height=\"16\" fill=\"" + color + "\"><title>" + esc(bars[i].label + ": " + bars[i].text) +
                "</title></rect>";
         out += "<text x=\"" + fixed(labelW + w + 6, 1) + "\" y=\"" + fixed(y + 15, 1) + "\" class=\"vl\">" +
-               esc(fmt(bars[i].second)) + "</text>";
+               esc(bars[i].text) + "</text>";
     }
     return out + "</svg></figure>";
 }
@@ -518,7 +526,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 figure{margin:18px 0}figcaption{font-weight:600;margin-bottom:2px}
 svg{width:100%;height:auto;display:block}
 .grid{stroke:#e6e9ee;stroke-width:1}.yl{font-size:11px;fill:#5b6573;text-anchor:end}
-.xl{font-size:11px;fill:#5b6573;text-anchor:middle}.vl{font-size:11px;fill:#1d2430}
+.xl{font-size:11px;fill:#5b6573}.vl{font-size:11px;fill:#1d2430}
 .legend{font-size:12px;color:#5b6573}.legend span{margin-right:14px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px;vertical-align:-1px}
 table.data{border-collapse:collapse;width:100%;font-size:12.5px}
@@ -629,15 +637,22 @@ std::string reportHtml(const Report& report)
 
     const bool byPeriod = report.by == ReportGrouping::Hour || report.by == ReportGrouping::Day;
     if (!byPeriod && !report.rows.empty()) {
-        std::vector<std::pair<std::string, double>> spendBars;
-        std::vector<std::pair<std::string, double>> requestBars;
+        std::vector<GroupBar> spendBars;
+        std::vector<GroupBar> requestBars;
         for (const ReportRow& row : report.rows) {
-            spendBars.emplace_back(groupLabel(row, report.by), static_cast<double>(row.totals.spendMicroUsd) / 1e6);
-            requestBars.emplace_back(groupLabel(row, report.by), static_cast<double>(row.totals.sent));
+            const Totals& t = row.totals;
+            const double dollarsSpent = static_cast<double>(t.spendMicroUsd) / 1e6;
+            // A group whose spend is unknown says so rather than showing $0.
+            std::string spendText = t.unpriced == 0 ? dollars(dollarsSpent)
+                                    : t.spendMicroUsd == 0 ? std::string("unpriced")
+                                                           : dollars(dollarsSpent) + " + unpriced";
+            spendBars.push_back(GroupBar{groupLabel(row, report.by), dollarsSpent, std::move(spendText)});
+            requestBars.push_back(
+                GroupBar{groupLabel(row, report.by), static_cast<double>(t.sent), count(static_cast<double>(t.sent))});
         }
         h << "<h2>By " << esc(groupingName(report.by)) << "</h2>\n";
-        h << groupBars("Requests sent", requestBars, "#4a78c2", count);
-        h << groupBars("Spend (priced responses)", spendBars, "#7a5cc2", dollars);
+        h << groupBars("Requests sent", requestBars, "#4a78c2");
+        h << groupBars("Spend (priced responses)", spendBars, "#7a5cc2");
     }
 
     h << "<h2>Table</h2><table class=\"data\"><thead><tr><th>" << esc(joined(groupColumns(report.by), "/"))
