@@ -12,7 +12,7 @@ struct MetricsRecorder::ScopeData {
     Totals totals;
     std::int64_t inFlight = 0;
     std::int64_t queued = 0;
-    std::vector<Series> series;  // one per resolution; none beyond maxSeriesScopes
+    std::vector<Series> series;  // one per resolution, or none (RecorderOptions::seriesFor, maxSeriesScopes)
 };
 
 namespace {

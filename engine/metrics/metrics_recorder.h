@@ -104,6 +104,8 @@ public:
     MetricsRecorder& operator=(const MetricsRecorder&) = delete;
 
     // Where gauges come from (queue depths, limits); set before start().
+    // It runs on the recorder's thread (and on readers that sample) and must
+    // not throw.
     void setGaugeSource(GaugeSource source);
     // Starts the thread that drains, samples gauges and writes rollups.
     // start() and stop() from one controlling thread.

@@ -139,30 +139,24 @@ void TestMetricsCli::batchRecordsMetricsAndLeaksNoKey()
                        {"keys", json::array({{{"name", "team-key"}, {"env", "SLUICE_TEST_KEY"}}})}}})},
         {"retry", {{"base_delay_s", 0.01}, {"max_delay_s", 0.05}}}};
     writeFile(dir.filePath(QStringLiteral("config.json")), config.dump(2));
+    const auto line = [](const std::string& id, const char* url, const char* model, bool stream) {
+        return json{{"custom_id", id},
+                    {"method", "POST"},
+                    {"url", url},
+                    {"body",
+                     {{"model", model},
+                      {"max_tokens", 20},
+                      {"stream", stream},
+                      {"messages", json::array({{{"role", "user"}, {"content", "hello " + id}}})}}}}
+                   .dump() +
+               "\n";
+    };
     std::string input;
     for (int i = 0; i < 8; ++i) {
-        input += json{{"custom_id", "o" + std::to_string(i)},
-                      {"method", "POST"},
-                      {"url", "/v1/chat/completions"},
-                      {"body",
-                       {{"model", "gpt-4o-mini"},
-                        {"max_tokens", 20},
-                        {"stream", i % 2 == 0},
-                        {"messages", json::array({{{"role", "user"}, {"content", "hi " + std::to_string(i)}}})}}}}
-                     .dump() +
-                 "\n";
+        input += line("o" + std::to_string(i), "/v1/chat/completions", "gpt-4o-mini", i % 2 == 0);
     }
     for (int i = 0; i < 4; ++i) {
-        input += json{{"custom_id", "a" + std::to_string(i)},
-                      {"method", "POST"},
-                      {"url", "/v1/messages"},
-                      {"body",
-                       {{"model", "claude-haiku-4-5"},
-                        {"max_tokens", 20},
-                        {"stream", i % 2 == 1},
-                        {"messages", json::array({{{"role", "user"}, {"content", "hello " + std::to_string(i)}}})}}}}
-                     .dump() +
-                 "\n";
+        input += line("a" + std::to_string(i), "/v1/messages", "claude-haiku-4-5", i % 2 == 1);
     }
     input += R"({"custom_id":"bad","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini"}})"
              "\n";
