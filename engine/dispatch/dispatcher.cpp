@@ -75,6 +75,11 @@ struct Dispatcher::Impl {
         std::map<std::string, TimePoint, std::less<>> coolingUntil;
         std::map<std::string, int, std::less<>> consecutive429;
         std::map<ScopeId, std::set<Measure>> learned;
+        // Slow start for a model whose limits are neither configured nor yet
+        // learned: one request goes first, and its rate-limit headers set
+        // the pace for the rest (a blind burst would meet a storm of 429s).
+        enum class Probe : std::uint8_t { Needed, InFlight, Done };
+        std::map<std::string, Probe, std::less<>> probe;
     };
     struct ProviderRuntime {
         const ProviderConfig* cfg = nullptr;
@@ -252,6 +257,7 @@ struct Dispatcher::Impl {
         const ScopeId id = scopeFor(kr.scope, model, limits);
         nameScope(id, "model " + pr.cfg->name + "/" + kr.cfg->name + "/" + model);
         kr.modelScopes.emplace(model, id);
+        kr.probe[model] = pr.cfg->learnLimits && limits.empty() ? KeyRuntime::Probe::Needed : KeyRuntime::Probe::Done;
         return id;
     }
 
@@ -434,6 +440,14 @@ struct Dispatcher::Impl {
                 continue;
             }
             const Path path = admission.pathTo(modelScope(pr, kr, model));
+            if (kr.probe[model] == KeyRuntime::Probe::InFlight) {
+                allNever = false;
+                choice.waitsForRelease = true;
+                if (choice.why.empty()) {
+                    choice.why = "the first response from key " + kr.cfg->name + " (learning its limits)";
+                }
+                continue;
+            }
             const Check check = admission.check(path, cost);
             if (check.verdict == Verdict::Admit) {
                 allNever = false;
@@ -616,6 +630,9 @@ struct Dispatcher::Impl {
     {
         ProviderRuntime& pr = providers[job.provider];
         KeyRuntime& kr = pr.keys[keyIndex];
+        if (auto& probe = kr.probe[job.info.model]; probe == KeyRuntime::Probe::Needed) {
+            probe = KeyRuntime::Probe::InFlight;
+        }
         job.state = State::InFlight;
         job.lastWaitNote.clear();
         job.flight.emplace();
@@ -781,6 +798,9 @@ struct Dispatcher::Impl {
         }
 
         if (job.abort != Abort::None) {
+            if (auto& probe = kr.probe[job.info.model]; probe == KeyRuntime::Probe::InFlight) {
+                probe = KeyRuntime::Probe::Needed;
+            }
             // Stopped before it could finish: nothing was used that we know
             // of, so the whole reservation goes back.
             admission.cancel(std::move(f.reservation));
@@ -867,6 +887,11 @@ struct Dispatcher::Impl {
         }
         if (r.status != 0) {
             correctFromHeaders(pr, kr, scope, headers);
+        }
+        if (auto& probe = kr.probe[job.info.model]; probe == KeyRuntime::Probe::InFlight) {
+            // Any answer ends the probe, headers or not; no answer means try
+            // another probe.
+            probe = r.status != 0 ? KeyRuntime::Probe::Done : KeyRuntime::Probe::Needed;
         }
 
         AttemptRecord attempt;
