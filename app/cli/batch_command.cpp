@@ -11,7 +11,6 @@
 #include "core/timefmt.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/fan_out_listener.h"
-#include "metrics/spend_estimate.h"
 #include "queue/batch_input.h"
 #include "queue/file_lock.h"
 #include "queue/queue_runner.h"
@@ -174,19 +173,6 @@ int explain(const BatchOptions& opt, const std::string& statePath)
     return kExitOk;
 }
 
-// The queued work's estimated spend, said before anything is sent.
-void printSpendEstimate(const metrics::SpendEstimate& e, const std::string& pricesAsOf)
-{
-    std::string unpriced;
-    for (const auto& [model, jobs] : e.unpricedModels) {
-        unpriced += (unpriced.empty() ? "" : ", ") + model + " (" + groupThousands(jobs) + ")";
-    }
-    std::fprintf(stderr, "sluice-cli batch: %s requests to send, estimated spend at most %s (prompt estimate + "
-                         "max_tokens, prices as of %s)%s%s\n",
-                 groupThousands(e.jobs).c_str(), usd(e.microUsd).c_str(), pricesAsOf.empty() ? "?" : pricesAsOf.c_str(),
-                 unpriced.empty() ? "" : "; not included, unpriced models: ", unpriced.c_str());
-}
-
 int runBatch(const BatchOptions& opt)
 {
     const std::string statePath = opt.state.empty() ? defaultStatePath(opt) : opt.state;
@@ -329,7 +315,7 @@ int runBatch(const BatchOptions& opt)
                      statePath.c_str(), alreadyFinished >= total ? "nothing left to send" : "sending the rest");
     }
 
-    printSpendEstimate(estimate, config.pricing.asOf());
+    std::fprintf(stderr, "sluice-cli batch: %s\n", spendEstimateText(estimate, config.pricing.asOf()).c_str());
 
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);

@@ -1,4 +1,5 @@
 #include "cli/run_metrics.h"
+#include "cli/progress.h"
 
 #include "metrics/gauges.h"
 #include "mock/mock_config.h"
@@ -28,6 +29,21 @@ std::optional<MetricsAddress> parseMetricsAddress(const std::string& listen)
         throw std::invalid_argument(e.what());
     }
     return a;
+}
+
+std::string spendEstimateText(const metrics::SpendEstimate& estimate, const std::string& pricesAsOf)
+{
+    std::string text = groupThousands(estimate.jobs) + " requests to send, estimated spend at most " +
+                       usd(estimate.microUsd) + " (prompt estimate + max_tokens, prices as of " +
+                       (pricesAsOf.empty() ? std::string("?") : pricesAsOf) + ")";
+    std::string unpriced;
+    for (const auto& [model, jobs] : estimate.unpricedModels) {
+        unpriced += (unpriced.empty() ? "" : ", ") + model + " (" + groupThousands(jobs) + ")";
+    }
+    if (!unpriced.empty()) {
+        text += "; not included, unpriced models: " + unpriced;
+    }
+    return text;
 }
 
 RunMetrics::RunMetrics(Clock& clock, const std::string& statePath)

@@ -13,6 +13,7 @@
 #include "metrics/metrics_recorder.h"
 #include "metrics/prometheus.h"
 #include "metrics/rollup_store.h"
+#include "metrics/spend_estimate.h"
 
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,10 @@ void addMetricsOption(CLI::App* command, std::string& listen);
 // Parses the option's value; an empty value is no endpoint. Throws
 // std::invalid_argument naming the flag.
 std::optional<MetricsAddress> parseMetricsAddress(const std::string& listen);
+
+// "1,000 requests to send, estimated spend at most $1.2345 (…); not
+// included, unpriced models: p/m (12)": said before a run sends anything.
+std::string spendEstimateText(const metrics::SpendEstimate& estimate, const std::string& pricesAsOf);
 
 class RunMetrics {
 public:

@@ -122,20 +122,23 @@ void TestMetricsCli::batchRecordsMetricsAndLeaksNoKey()
     mock::MockProvider mock(clock, mc);
     mock.start();
 
-    // http2 off: with it on, libcurl holds further requests to a cleartext
-    // server until the first answer shows whether it can multiplex, and the
-    // first answer here takes ten minutes.
+    // All twelve requests must go out at once, and the first answer takes ten
+    // minutes. So no slow-start probe (learn_limits off), and http2 off: with
+    // it on, libcurl holds further requests to a cleartext server until the
+    // first answer shows whether it can multiplex.
     const json config = {
         {"providers",
          json::array({{{"name", "openai-mock"},
                        {"flavor", "openai"},
                        {"base_url", mock.baseUrl()},
                        {"http2", false},
+                       {"learn_limits", false},
                        {"keys", json::array({{{"name", "team-key"}, {"env", "SLUICE_TEST_KEY"}}})}},
                       {{"name", "anthropic-mock"},
                        {"flavor", "anthropic"},
                        {"base_url", mock.baseUrl()},
                        {"http2", false},
+                       {"learn_limits", false},
                        {"keys", json::array({{{"name", "team-key"}, {"env", "SLUICE_TEST_KEY"}}})}}})},
         {"retry", {{"base_delay_s", 0.01}, {"max_delay_s", 0.05}}}};
     writeFile(dir.filePath(QStringLiteral("config.json")), config.dump(2));
