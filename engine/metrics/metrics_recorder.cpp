@@ -232,6 +232,7 @@ void MetricsRecorder::drain()
     {
         std::lock_guard guard(m_ingest);
         m_draining.swap(m_pending);
+        m_droppedSeen = m_dropped;
         for (std::size_t i = m_leafScopes.size(); i < m_leafNames.size(); ++i) {
             newLeaves.push_back(m_leafNames[i]);
         }
@@ -365,10 +366,7 @@ MetricsSnapshot MetricsRecorder::snapshot()
         snap.scopes.push_back(ScopeTotals{key, s.totals, s.inFlight, s.queued, !s.series.empty()});
     }
     snap.gauges = m_lastGauges;
-    {
-        std::lock_guard ingest(m_ingest);
-        snap.droppedEvents = m_dropped;
-    }
+    snap.droppedEvents = m_droppedSeen;
     snap.droppedRollups = m_droppedRollups;
     snap.rollupError = m_rollupError;
     return snap;

@@ -214,6 +214,7 @@ private:
     std::size_t m_seriesScopes = 0;
     std::vector<std::array<std::size_t, kScopeKindCount>> m_leafScopes;  // by leaf id
     std::map<std::pair<std::int64_t, std::uint32_t>, Tally> m_rollups;    // (minute, leaf) → not yet written
+    std::uint64_t m_droppedSeen = 0;  // m_dropped as of the last drain
     std::uint64_t m_droppedRollups = 0;
     std::string m_rollupError;
     GaugeSample m_lastGauges;

@@ -23,12 +23,13 @@ std::string escapeLabel(std::string_view v)
     return out;
 }
 
-// Microseconds as decimal seconds without float noise: 1000 → "0.001".
-std::string seconds(std::int64_t us)
+// Millionths as a decimal without float noise: 1000 → "0.001". Serves
+// microseconds as seconds and micro-USD as USD.
+std::string millionths(std::int64_t n)
 {
     char buf[48];
-    std::snprintf(buf, sizeof buf, "%lld.%06lld", static_cast<long long>(us / 1'000'000),
-                  static_cast<long long>(us % 1'000'000));
+    std::snprintf(buf, sizeof buf, "%lld.%06lld", static_cast<long long>(n / 1'000'000),
+                  static_cast<long long>(n % 1'000'000));
     std::string s = buf;
     while (s.back() == '0') {
         s.pop_back();
@@ -91,19 +92,17 @@ void histogram(Writer& w, const char* name, const std::string& labels, const Bas
         // Every other bound: powers of two from 1 ms to 524 s are enough for
         // dashboards and keep the series count down.
         if (i % 2 == 0) {
-            w.sample(bucket, labels + "," + label("le", seconds(histogramUpperBoundUs(i))), std::to_string(cumulative));
+            w.sample(bucket, labels + "," + label("le", millionths(histogramUpperBoundUs(i))), std::to_string(cumulative));
         }
     }
     w.sample(bucket, labels + "," + label("le", "+Inf"), std::to_string(h.count()));
-    w.sample(std::string(name) + "_sum", labels, seconds(h.sumUs()));
+    w.sample(std::string(name) + "_sum", labels, millionths(h.sumUs()));
     w.sample(std::string(name) + "_count", labels, std::to_string(h.count()));
 }
 
 std::string usd(std::int64_t microUsd)
 {
-    const bool negative = microUsd < 0;
-    const std::string s = seconds(negative ? -microUsd : microUsd);  // same decimal shift
-    return negative ? "-" + s : s;
+    return microUsd < 0 ? "-" + millionths(-microUsd) : millionths(microUsd);
 }
 
 }  // namespace
