@@ -27,12 +27,16 @@ Duration timelineStepFor(Duration span)
     using namespace std::chrono;
     constexpr std::array<Duration, 7> kSteps = {minutes(1), minutes(5), minutes(15), hours(1),
                                                 hours(6),   hours(24),  hours(24 * 7)};
+    // 239 steps of span: aligning the first point down to a step boundary
+    // adds at most one, so there are at most 240 points.
     for (const Duration step : kSteps) {
-        if (span / step <= 240) {
+        if (span <= step * 239) {
             return step;
         }
     }
-    return kSteps.back();
+    // Years: whole days.
+    const Duration day = hours(24);
+    return day * ((span / 239 + day) / day);
 }
 
 }  // namespace

@@ -53,7 +53,8 @@ struct Report {
     ReportRow total;
     std::vector<std::string> unpricedModels;
     // Evenly spaced points over [from, to) for the charts: the smallest of
-    // 1 min, 5 min, 15 min, 1 h, 6 h, 1 day, 7 days giving at most 240.
+    // 1 min, 5 min, 15 min, 1 h, 6 h, 1 day, 7 days (or whole days beyond)
+    // giving at most 240.
     Duration timelineStep{};
     std::vector<TimelinePoint> timeline;
 };

@@ -689,6 +689,11 @@ void TestMetrics::reportJsonParses()
     QCOMPARE(j["total"]["completed"].get<int>(), 14);
     QCOMPARE(j["timeline"]["step_seconds"].get<int>(), 60);
     QCOMPARE(j["timeline"]["points"].size(), std::size_t{60});
+    // However long the range, the charts get at most 240 points.
+    const Report decades = buildReport(input, *parseRfc3339("1990-01-01T00:00:00Z"),
+                                       *parseRfc3339("2200-01-01T00:00:00Z"), ReportGrouping::Day);
+    QVERIFY(decades.timeline.size() <= 240);
+    QCOMPARE(decades.total.totals.completed, std::uint64_t{14});
 }
 
 void TestMetrics::reportHtmlIsSelfContained()
