@@ -1,5 +1,9 @@
 #include "providers/protocol.h"
 
+#include "core/json_scan.h"
+
+#include <charconv>
+
 namespace sluice {
 
 using nlohmann::json;
@@ -72,14 +76,18 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
             tokens += 3 + tokensFromChars(contentChars(*sys));
         }
     }
+    // As OpenAI's cookbook counts chat tokens: every field's text (role
+    // included), plus 3 per message and 1 more for a name.
     if (const auto msgs = body.find("messages"); msgs != body.end() && msgs->is_array()) {
         for (const auto& m : *msgs) {
             tokens += 3;
             if (!m.is_object()) {
                 continue;
             }
-            if (const auto c = m.find("content"); c != m.end()) {
-                tokens += tokensFromChars(contentChars(*c));
+            for (const char* field : {"role", "content", "name"}) {
+                if (const auto f = m.find(field); f != m.end()) {
+                    tokens += tokensFromChars(contentChars(*f));
+                }
             }
             if (m.contains("name")) {
                 tokens += 1;
@@ -137,9 +145,18 @@ std::optional<ResponseUsage> usageFromBody(ApiFlavor flavor, const json& body)
         return std::nullopt;
     }
     const auto u = body.find("usage");
-    if (u == body.end() || !u->is_object()) {
+    if (u == body.end()) {
         return std::nullopt;
     }
+    return usageFromUsage(flavor, *u);
+}
+
+std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const json& usage)
+{
+    if (!usage.is_object()) {
+        return std::nullopt;
+    }
+    const json* u = &usage;
     ResponseUsage r;
     if (flavor == ApiFlavor::OpenAI) {
         r.inputTokens = intField(*u, "prompt_tokens", 0);
@@ -158,6 +175,54 @@ std::optional<ResponseUsage> usageFromBody(ApiFlavor flavor, const json& body)
         r.inputTokens = input + write;
         r.outputTokens = intField(*u, "output_tokens", 0);
         r.billed = TokenUsage{input, r.outputTokens, read, write};
+    }
+    return r;
+}
+
+std::optional<ResponseUsage> usageFromText(ApiFlavor flavor, std::string_view usageJson)
+{
+    // Counts by field name; a nested *_details object is searched for the
+    // one count it holds that matters here.
+    std::int64_t prompt = 0, completion = 0, cached = 0, input = 0, output = 0, write = 0, read = 0;
+    const auto number = [](std::string_view v) {
+        std::int64_t n = 0;
+        std::from_chars(v.data(), v.data() + v.size(), n);
+        return n;
+    };
+    const bool object = !usageJson.empty() && usageJson.front() == '{';
+    const bool ok = object && scanJson(usageJson, [&](std::string_view key, std::string_view value) {
+        if (key == "prompt_tokens") {
+            prompt = number(value);
+        } else if (key == "completion_tokens") {
+            completion = number(value);
+        } else if (key == "prompt_tokens_details" && !value.empty() && value.front() == '{') {
+            scanJson(value, [&](std::string_view k, std::string_view v) {
+                if (k == "cached_tokens") {
+                    cached = number(v);
+                }
+            });
+        } else if (key == "input_tokens") {
+            input = number(value);
+        } else if (key == "output_tokens") {
+            output = number(value);
+        } else if (key == "cache_creation_input_tokens") {
+            write = number(value);
+        } else if (key == "cache_read_input_tokens") {
+            read = number(value);
+        }
+    });
+    if (!ok) {
+        return std::nullopt;
+    }
+    ResponseUsage r;
+    if (flavor == ApiFlavor::OpenAI) {
+        r.inputTokens = prompt;
+        r.outputTokens = completion;
+        r.billed = TokenUsage{prompt - cached, completion, cached, 0};
+    } else {
+        r.inputTokens = input + write;
+        r.outputTokens = output;
+        r.billed = TokenUsage{input, output, read, write};
     }
     return r;
 }

@@ -517,7 +517,7 @@ void TestMetrics::fanOutPassesEverything()
     FanOutListener fan{&a, nullptr, &b};
     JobOutcome o;
     o.customId = "x";
-    o.body = json{{"big", std::string(1000, 'x')}};
+    o.body = std::string(1000, 'x');
     fan.onFinished(std::move(o));
     fan.onSent(SendReport{"p", "k", "m", "t", {}});
     AttemptReport r;
@@ -527,7 +527,7 @@ void TestMetrics::fanOutPassesEverything()
     for (const Listener* l : {&a, &b}) {
         QCOMPARE(l->outcomes.size(), std::size_t{1});
         QCOMPARE(l->outcomes[0].customId, std::string("x"));
-        QCOMPARE(l->outcomes[0].body["big"].get<std::string>().size(), std::size_t{1000});
+        QCOMPARE(l->outcomes[0].body.size(), std::size_t{1000});
         QCOMPARE(l->sends, std::vector<std::string>{"k"});
         QCOMPARE(l->attempts, std::vector<std::string>{"k"});
         QCOMPARE(l->problems, std::vector<std::string>{"k"});
