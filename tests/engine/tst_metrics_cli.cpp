@@ -123,21 +123,17 @@ void TestMetricsCli::batchRecordsMetricsAndLeaksNoKey()
     mock.start();
 
     // All twelve requests must go out at once, and the first answer takes ten
-    // minutes. So no slow-start probe (learn_limits off), and http2 off: with
-    // it on, libcurl holds further requests to a cleartext server until the
-    // first answer shows whether it can multiplex.
+    // minutes: no slow-start probe (learn_limits off).
     const json config = {
         {"providers",
          json::array({{{"name", "openai-mock"},
                        {"flavor", "openai"},
                        {"base_url", mock.baseUrl()},
-                       {"http2", false},
                        {"learn_limits", false},
                        {"keys", json::array({{{"name", "team-key"}, {"env", "SLUICE_TEST_KEY"}}})}},
                       {{"name", "anthropic-mock"},
                        {"flavor", "anthropic"},
                        {"base_url", mock.baseUrl()},
-                       {"http2", false},
                        {"learn_limits", false},
                        {"keys", json::array({{{"name", "team-key"}, {"env", "SLUICE_TEST_KEY"}}})}}})},
         {"retry", {{"base_delay_s", 0.01}, {"max_delay_s", 0.05}}}};
