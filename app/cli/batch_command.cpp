@@ -3,12 +3,14 @@
 // and writes the Batch API output format.
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "cli/run_metrics.h"
 
 #include "admission/admission.h"
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "core/timefmt.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/fan_out_listener.h"
 #include "queue/batch_input.h"
 #include "queue/file_lock.h"
 #include "queue/queue_runner.h"
@@ -41,6 +43,7 @@ struct BatchOptions {
     std::string state;
     std::string explain;
     std::string progress = "auto";
+    std::string metrics;  // --metrics HOST:PORT
     bool durableFull = false;
     std::uint64_t seed = 0;
 };
@@ -189,6 +192,14 @@ int runBatch(const BatchOptions& opt)
         return kExitBadInput;
     }
 
+    std::optional<MetricsAddress> metricsAddress;
+    try {
+        metricsAddress = parseMetricsAddress(opt.metrics);
+    } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
+        return kExitBadInput;
+    }
+
     SystemClock clock;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(statePath).parent_path(), ec);
@@ -198,6 +209,7 @@ int runBatch(const BatchOptions& opt)
         return kExitFailure;
     }
     std::unique_ptr<store::JobStore> st;
+    std::unique_ptr<RunMetrics> runMetrics;
     try {
         store::StoreOptions so;
         so.durability = opt.durableFull ? store::Durability::Full : store::Durability::Normal;
@@ -208,6 +220,7 @@ int runBatch(const BatchOptions& opt)
             std::fprintf(stderr, "sluice-cli batch: resuming %s (%zu requests from an interrupted run go again)\n",
                          statePath.c_str(), released);
         }
+        runMetrics = std::make_unique<RunMetrics>(clock, statePath);
     } catch (const store::StoreError& e) {
         std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
         const bool unusable = e.kind() == store::StoreErrorKind::TooNew ||
@@ -220,11 +233,13 @@ int runBatch(const BatchOptions& opt)
     KeyAlarm alarm;
     QueueRunnerOptions ro;
     ro.owner = "batch-" + std::to_string(::getpid());
-    QueueRunner runner(*st, clock, ro, &alarm);
+    FanOutListener downstream{&runMetrics->recorder(), &alarm};
+    QueueRunner runner(*st, clock, ro, &downstream);
     DispatcherOptions dopt;
     dopt.seed = opt.seed;
     Dispatcher dispatcher(config, clock, admission, runner, dopt);
     runner.attach(dispatcher);
+    runMetrics->watch(dispatcher, admission);
 
     // Read and queue the input. A line that cannot run is rejected with its
     // line number; the rest run.
@@ -248,6 +263,7 @@ int runBatch(const BatchOptions& opt)
     }
     std::size_t resumed = 0;
     std::unordered_set<std::string> wanted;
+    metrics::SpendEstimate estimate;
     try {
         const auto results = st->enqueueMany(fresh);
         for (std::size_t i = 0; i < results.size(); ++i) {
@@ -261,6 +277,10 @@ int runBatch(const BatchOptions& opt)
             }
             resumed += results[i].status == store::EnqueueStatus::Duplicate;
             wanted.insert(input.lines[i].job.customId);
+            const auto job = results[i].status == store::EnqueueStatus::Added ? std::nullopt : st->job(results[i].id);
+            if (!job || job->state == store::JobState::Pending || job->state == store::JobState::Leased) {
+                estimate.add(dispatcher.estimate(input.lines[i].job));
+            }
         }
     } catch (const store::StoreError& e) {
         std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
@@ -295,8 +315,19 @@ int runBatch(const BatchOptions& opt)
                      statePath.c_str(), alreadyFinished >= total ? "nothing left to send" : "sending the rest");
     }
 
+    std::fprintf(stderr, "sluice-cli batch: %s\n", spendEstimateText(estimate, config.pricing.asOf()).c_str());
+
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
+    try {
+        const std::string url = runMetrics->start(metricsAddress);
+        if (!url.empty()) {
+            std::fprintf(stderr, "sluice-cli batch: metrics at %s\n", url.c_str());
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-cli batch: --metrics: %s\nNothing was sent.\n", e.what());
+        return kExitFailure;
+    }
     const TimePoint started = clock.now();
     dispatcher.start();
     runner.start();
@@ -346,6 +377,9 @@ int runBatch(const BatchOptions& opt)
     // write; in-flight requests are abandoned and their leases released.
     dispatcher.stop();
     runner.stop();
+    if (const std::string err = runMetrics->stop(); !err.empty()) {
+        std::fprintf(stderr, "sluice-cli batch: metrics: %s\n", err.c_str());
+    }
     progress.finish();
     const Duration elapsed = clock.now() - started;
     const DispatcherStats s = dispatcher.stats();
@@ -428,6 +462,7 @@ void addBatchCommand(CLI::App& app, int& exitCode)
     cmd->add_option("--progress", opt->progress, "Live progress line: auto (on a terminal), always, never")
         ->check(CLI::IsMember({"auto", "always", "never"}));
     cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
+    addMetricsOption(cmd, opt->metrics);
     cmd->callback([opt, &exitCode, cmd] {
         const bool explaining = !opt->explain.empty();
         if (!explaining && (opt->config.empty() || opt->input.empty() || opt->output.empty())) {

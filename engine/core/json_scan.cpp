@@ -1,6 +1,8 @@
 #include "core/json_scan.h"
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace sluice {
 
@@ -23,6 +25,22 @@ struct PlainTable {
 };
 constexpr PlainTable kPlain;
 
+// Eight bytes at a time: true when none of them is a quote, a backslash or a
+// control character (the classic "has zero byte" bit tricks), so runs of
+// plain text are skipped a word at a time.
+bool allPlain(const char* p)
+{
+    constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+    std::uint64_t x;
+    std::memcpy(&x, p, sizeof x);
+    const auto hasZero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+    const std::uint64_t quote = hasZero(x ^ (kOnes * '"'));
+    const std::uint64_t backslash = hasZero(x ^ (kOnes * '\\'));
+    const std::uint64_t control = (x - kOnes * 0x20) & ~x & kHighs;  // some byte < 0x20
+    return (quote | backslash | control) == 0;
+}
+
 class Scanner {
 public:
     explicit Scanner(std::string_view t) : m_t(t) {}
@@ -42,6 +60,9 @@ public:
         const char* data = m_t.data();
         const std::size_t n = m_t.size();
         while (i < n) {
+            while (i + 8 <= n && allPlain(data + i)) {
+                i += 8;
+            }
             while (i < n && kPlain.plain[static_cast<unsigned char>(data[i])]) {
                 ++i;
             }

@@ -858,6 +858,7 @@ struct Dispatcher::Impl {
         ++counters.attempts;
         --counters.queued;
         ++counters.inFlight;
+        listener.onSent(SendReport{pr.cfg->name, kr.cfg->name, job.info.model, job.tenant, now});
         note(job, TimelineEvent::Kind::Sent,
              "on key " + pr.cfg->name + "/" + kr.cfg->name + " (attempt " +
                  std::to_string(job.attemptLog.size() + 1) + ")");
@@ -940,6 +941,24 @@ struct Dispatcher::Impl {
         return {};
     }
 
+    AttemptReport attemptReport(const Job& job, const ProviderRuntime& pr, const KeyRuntime& kr, const Flight& f,
+                                TimePoint now) const
+    {
+        AttemptReport report;
+        report.provider = pr.cfg->name;
+        report.key = kr.cfg->name;
+        report.model = job.info.model;
+        report.tenant = job.tenant;
+        report.sentAt = f.sentAt;
+        report.finishedAt = now;
+        if (f.firstToken) {
+            report.timeToFirstToken = *f.firstToken - f.sentAt;
+        }
+        report.estimatedInputTokens = job.cost.inputTokens;
+        report.estimatedOutputTokens = job.cost.outputTokens;
+        return report;
+    }
+
     void onTransferDone(JobId id, http::HttpResult&& r)
     {
         const auto it = jobs.find(id);
@@ -969,6 +988,9 @@ struct Dispatcher::Impl {
             // Stopped before it could finish: nothing was used that we know
             // of, so the whole reservation goes back.
             admission.cancel(std::move(f.reservation));
+            AttemptReport abandoned = attemptReport(job, pr, kr, f, now);
+            abandoned.cls = job.abort == Abort::Deadline ? FailureClass::DeadlineExceeded : FailureClass::Cancelled;
+            listener.onAttempt(abandoned);
             switch (job.abort) {
             case Abort::Cancelled: finish(job, JobResult::Cancelled, FailureClass::Cancelled, "cancelled in flight", now); break;
             case Abort::Deadline:
@@ -1090,20 +1112,9 @@ struct Dispatcher::Impl {
                                                 (t.message.empty() ? "" : " (" + t.message.substr(0, 200) + ")")) +
                  " after " + formatDelay(now - f.sentAt));
 
-        AttemptReport report;
-        report.provider = pr.cfg->name;
-        report.key = kr.cfg->name;
-        report.model = job.info.model;
-        report.tenant = job.tenant;
-        report.sentAt = f.sentAt;
-        report.finishedAt = now;
-        if (f.firstToken) {
-            report.timeToFirstToken = *f.firstToken - f.sentAt;
-        }
+        AttemptReport report = attemptReport(job, pr, kr, f, now);
         report.status = r.status;
         report.cls = t.cls;
-        report.estimatedInputTokens = job.cost.inputTokens;
-        report.estimatedOutputTokens = job.cost.outputTokens;
         report.usage = usage;
         report.spendMicroUsd = spend;
 
@@ -1631,6 +1642,15 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
     p.info = std::move(info);
     p.job = std::move(job);
     return p;
+}
+
+JobEstimate Dispatcher::estimate(const JobSpec& job) const
+{
+    // Under the lock, so the provider index refers to the config prepare used.
+    const ConfigLock lock(m_configMutex);
+    const Prepared p = prepare(job);
+    return JobEstimate{m_config->providers[p.provider].name, p.info.model, p.cost,
+                       m_config->pricing.find(p.info.model).has_value()};
 }
 
 std::string Dispatcher::validate(const JobSpec& job) const

@@ -20,12 +20,25 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace sluice {
 
-// What a finished attempt looked like, for metrics.
+// An attempt going out, for metrics (requests sent, in flight). The names
+// are valid during the callback only.
+struct SendReport {
+    std::string_view provider;
+    std::string_view key;  // the key's config label
+    std::string_view model;
+    std::string_view tenant;
+    TimePoint sentAt{};
+};
+
+// What a finished attempt looked like, for metrics. Every SendReport is
+// followed by exactly one AttemptReport, also for an attempt abandoned in
+// flight (cancelled, past its deadline, or the dispatcher stopping).
 struct AttemptReport {
     std::string provider;
     std::string key;
@@ -47,6 +60,7 @@ class DispatchListener {
 public:
     virtual ~DispatchListener() = default;
     virtual void onFinished(JobOutcome&& outcome) = 0;
+    virtual void onSent(const SendReport&) {}
     virtual void onAttempt(const AttemptReport&) {}
     // A key was quarantined (quota, auth) or disabled: say so loudly.
     virtual void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
@@ -116,6 +130,15 @@ struct DispatcherStats {
     std::uint64_t finished() const noexcept { return completed + deadLettered + cancelled; }
 };
 
+// What a job would reserve if it ran now: its estimate, and whether its
+// model has a price (an unpriced model's spend is unknown, not zero).
+struct JobEstimate {
+    std::string provider;
+    std::string model;
+    Cost cost;
+    bool priced = false;
+};
+
 class Dispatcher {
 public:
     Dispatcher(Config config, Clock& clock, Admission& admission, DispatchListener& listener,
@@ -135,6 +158,8 @@ public:
     // The same checks without queueing: empty when the job could run,
     // otherwise what is wrong ("body.model: …").
     std::string validate(const JobSpec& job) const;
+    // The reservation the job would make. Throws InputError like submit.
+    JobEstimate estimate(const JobSpec& job) const;
     void cancel(const std::string& customId);
     void pause();
     void resume();

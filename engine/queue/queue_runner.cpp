@@ -128,6 +128,13 @@ void QueueRunner::onFinished(JobOutcome&& outcome)
     m_cv.notify_all();
 }
 
+void QueueRunner::onSent(const SendReport& report)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onSent(report);
+    }
+}
+
 void QueueRunner::onAttempt(const AttemptReport& report)
 {
     if (m_downstream != nullptr) {

@@ -63,6 +63,7 @@ public:
     void poke();
 
     void onFinished(JobOutcome&& outcome) override;
+    void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
 

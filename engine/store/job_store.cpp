@@ -164,23 +164,23 @@ std::string_view jobStateName(JobState state) noexcept
     return "unknown";
 }
 
-JobStore::JobStore(std::filesystem::path file, const Clock& clock, StoreOptions options)
-    : m_file(std::move(file)), m_clock(clock), m_options(options), m_db(openDatabase(m_file, m_options))
+Database openWorkspaceDatabase(const std::filesystem::path& file, const StoreOptions& options,
+                               std::string_view operation)
 {
+    Database db = openDatabase(file, options);
     try {
-        if (!m_options.readOnly) {
+        if (!options.readOnly) {
             // Reads the header first, so a file that is not a database fails here.
-            m_db.exec("PRAGMA journal_mode = WAL");
-            m_db.exec(m_options.durability == Durability::Full ? "PRAGMA synchronous = FULL"
-                                                                : "PRAGMA synchronous = NORMAL");
-            if (m_options.maxPageCount) {
-                m_db.exec("PRAGMA max_page_count = " + std::to_string(*m_options.maxPageCount));
+            db.exec("PRAGMA journal_mode = WAL");
+            db.exec(options.durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+            if (options.maxPageCount) {
+                db.exec("PRAGMA max_page_count = " + std::to_string(*options.maxPageCount));
             }
         }
-        const std::int64_t appId = m_db.queryInt64("PRAGMA application_id");
-        std::int64_t version = m_db.queryInt64("PRAGMA user_version");
+        const std::int64_t appId = db.queryInt64("PRAGMA application_id");
+        std::int64_t version = db.queryInt64("PRAGMA user_version");
         const auto tooNew = [&](std::int64_t v) {
-            return StoreError(0, StoreErrorKind::TooNew, m_file,
+            return StoreError(0, StoreErrorKind::TooNew, file,
                               "the job store has schema version " + std::to_string(v) +
                                   ", written by a newer Sluice; this build reads versions up to " +
                                   std::to_string(schema::kCurrentVersion) +
@@ -192,34 +192,43 @@ JobStore::JobStore(std::filesystem::path file, const Clock& clock, StoreOptions 
         if (appId != 0 && appId != schema::kApplicationId) {
             std::ostringstream hex;
             hex << std::hex << appId;
-            throw StoreError(SQLITE_NOTADB, StoreErrorKind::NotADatabase, m_file,
+            throw StoreError(SQLITE_NOTADB, StoreErrorKind::NotADatabase, file,
                              "an SQLite database of another application (application_id 0x" + hex.str() +
                                  "), not a Sluice job store");
         }
-        if (version == 0 && m_db.queryInt64("SELECT count(*) FROM sqlite_schema") > 0) {
-            throw StoreError(SQLITE_NOTADB, StoreErrorKind::NotADatabase, m_file,
+        if (version == 0 && db.queryInt64("SELECT count(*) FROM sqlite_schema") > 0) {
+            throw StoreError(SQLITE_NOTADB, StoreErrorKind::NotADatabase, file,
                              "an SQLite database, but not a Sluice job store");
         }
         if (version < schema::kCurrentVersion) {
-            if (m_options.readOnly) {
-                throw StoreError(SQLITE_READONLY, StoreErrorKind::ReadOnly, m_file,
+            if (options.readOnly) {
+                throw StoreError(SQLITE_READONLY, StoreErrorKind::ReadOnly, file,
                                  "schema version " + std::to_string(version) +
                                      " needs migrating, which a read-only open cannot do; open it for writing once");
             }
-            Transaction t(m_db);
+            Transaction t(db);
             // Another process may have migrated between our read and our lock.
-            version = m_db.queryInt64("PRAGMA user_version");
+            version = db.queryInt64("PRAGMA user_version");
             if (version > schema::kCurrentVersion) {
                 throw tooNew(version);
             }
             if (version < schema::kCurrentVersion) {
-                schema::migrate(m_db, static_cast<int>(version), schema::kCurrentVersion);
+                schema::migrate(db, static_cast<int>(version), schema::kCurrentVersion);
             }
             t.commit();
         }
     } catch (const StoreError& e) {
-        throw e.withContext("opening the job store");
+        throw e.withContext(operation);
     }
+    return db;
+}
+
+JobStore::JobStore(std::filesystem::path file, const Clock& clock, StoreOptions options)
+    : m_file(std::move(file)),
+      m_clock(clock),
+      m_options(options),
+      m_db(openWorkspaceDatabase(m_file, m_options, "opening the job store"))
+{
 }
 
 JobStore::~JobStore() = default;

@@ -220,6 +220,14 @@ struct TimelineEntry {
     std::string detail;
 };
 
+// Opens the workspace database as every store of it does: WAL and the
+// durability asked for, checked to be a Sluice store of a schema this build
+// reads, an older schema migrated (needs write access). The job store and
+// the metrics rollups each open their own connection this way. Throws
+// StoreError with `operation` ("opening the job store") in front.
+Database openWorkspaceDatabase(const std::filesystem::path& file, const StoreOptions& options,
+                               std::string_view operation);
+
 class JobStore {
 public:
     // Opens or creates the store, creating missing directories, and migrates

@@ -107,7 +107,40 @@ BEGIN
 END;
 )sql";
 
-constexpr const char* kSteps[] = {kVersion1, kVersion2};
+// Version 3: per-minute metrics rollups (engine/metrics), one row per UTC
+// minute and key+model that saw traffic; provider, key, model and global
+// figures are sums of these rows. A row is written once per flush and summed
+// into when late attempts of the same minute arrive. Counts follow
+// metrics::Tally: `failures` is a JSON object of failed attempts by triage
+// class ({"rate_limited": 3}); `latency` and `ttft` are JSON objects of
+// histogram counts by bucket index, where bucket i < 39 holds latencies up
+// to 2^(i/2) ms and bucket 39 the rest.
+constexpr const char* kVersion3 = R"sql(
+CREATE TABLE metrics_minutes (
+    minute_ms               INTEGER NOT NULL,
+    provider                TEXT NOT NULL,
+    key_label               TEXT NOT NULL,
+    model                   TEXT NOT NULL,
+    sent                    INTEGER NOT NULL DEFAULT 0,
+    completed               INTEGER NOT NULL DEFAULT 0,
+    failed                  INTEGER NOT NULL DEFAULT 0,
+    retries                 INTEGER NOT NULL DEFAULT 0,
+    input_tokens            INTEGER NOT NULL DEFAULT 0,
+    output_tokens           INTEGER NOT NULL DEFAULT 0,
+    estimated_input_tokens  INTEGER NOT NULL DEFAULT 0,
+    estimated_output_tokens INTEGER NOT NULL DEFAULT 0,
+    spend_micro_usd         INTEGER NOT NULL DEFAULT 0,
+    unpriced                INTEGER NOT NULL DEFAULT 0,
+    failures                TEXT NOT NULL DEFAULT '{}',
+    latency                 TEXT NOT NULL DEFAULT '{}',
+    latency_sum_us          INTEGER NOT NULL DEFAULT 0,
+    ttft                    TEXT NOT NULL DEFAULT '{}',
+    ttft_sum_us             INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (minute_ms, provider, key_label, model)
+) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kSteps[] = {kVersion1, kVersion2, kVersion3};
 static_assert(std::size(kSteps) == kCurrentVersion);
 
 }  // namespace
