@@ -1,5 +1,6 @@
 #include "main_window.h"
 
+#include "dashboard_panel.h"
 #include "dead_letter_panel.h"
 #include "first_run_page.h"
 #include "format.h"
@@ -175,6 +176,7 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
 void MainWindow::buildPanels()
 {
     ConsoleSession& s = *m_session;
+    m_tabs->addTab(new DashboardPanel(s, m_tabs), tr("Dashboard"));
     m_tabs->addTab(new LimitsPanel(s, m_tabs), tr("Providers, keys && limits"));
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));

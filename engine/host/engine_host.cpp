@@ -1,5 +1,7 @@
 #include "host/engine_host.h"
 
+#include "metrics/gauges.h"
+
 namespace sluice::host {
 
 namespace {
@@ -28,9 +30,12 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
     // The console runs one host per workspace (the caller holds its lock), so
     // a lease in the file is a previous run's: its jobs go again now.
     m_store->releaseAllLeases();
+    m_rollups = std::make_unique<metrics::RollupStore>(m_options.database);
     m_runner = std::make_unique<QueueRunner>(*m_store, m_clock, m_options.runner, static_cast<DispatchListener*>(this));
     m_dispatcher = std::make_unique<Dispatcher>(m_options.config, m_clock, m_admission, *m_runner, m_options.dispatcher);
     m_runner->attach(*m_dispatcher);
+    m_metrics = std::make_unique<metrics::MetricsRecorder>(m_clock, m_options.metrics, m_rollups.get());
+    m_metrics->setGaugeSource([this] { return metrics::gaugeSampleOf(m_dispatcher->stats(), m_admission.snapshotAll()); });
     if (m_options.workload) {
         m_workload = std::make_unique<DemoWorkload>(*m_store, m_clock, *m_options.workload,
                                                     [this] { m_runner->poke(); });
@@ -51,6 +56,7 @@ void EngineHost::start()
         return;
     }
     m_started = true;
+    m_metrics->start();
     m_dispatcher->start();
     m_runner->start();
     if (m_workload) {
@@ -71,6 +77,9 @@ void EngineHost::stop()
     // write; the runner then releases the leases of what was in flight.
     m_dispatcher->stop();
     m_runner->stop();
+    // Last, so it records the attempts abandoned by the dispatcher's stop,
+    // then writes every rollup left.
+    m_metrics->stop();
 }
 
 std::string EngineHost::mockUrl() const
@@ -190,8 +199,17 @@ void EngineHost::onFinished(JobOutcome&& outcome)
     }
 }
 
+void EngineHost::onSent(const SendReport& report)
+{
+    m_metrics->onSent(report);
+    if (m_downstream != nullptr) {
+        m_downstream->onSent(report);
+    }
+}
+
 void EngineHost::onAttempt(const AttemptReport& report)
 {
+    m_metrics->onAttempt(report);
     if (m_downstream != nullptr) {
         m_downstream->onAttempt(report);
     }

@@ -1,8 +1,9 @@
 // EngineHost: one running engine for one workspace, as the desktop console
 // (and its tests, screenshots and benchmark) use it. It owns, in the order
 // they are built: the admission state, the workspace's JobStore, the
-// QueueRunner that feeds the store to the Dispatcher, the Dispatcher itself
-// and, for a demo, an embedded mock provider every provider points at and a
+// QueueRunner that feeds the store to the Dispatcher, the Dispatcher itself,
+// the metrics recorder (live series, and per-minute rollups written to the
+// workspace's database for reports) and, for a demo, an embedded mock provider every provider points at and a
 // workload that pushes against its limits. The console talks to nothing
 // else in the engine.
 //
@@ -17,6 +18,8 @@
 #include "admission/admission.h"
 #include "dispatch/dispatcher.h"
 #include "host/demo.h"
+#include "metrics/metrics_recorder.h"
+#include "metrics/rollup_store.h"
 #include "mock/mock_provider.h"
 #include "queue/file_lock.h"
 #include "queue/queue_runner.h"
@@ -42,6 +45,7 @@ struct HostOptions {
     std::optional<DemoWorkloadOptions> workload;
     DispatcherOptions dispatcher;
     QueueRunnerOptions runner;
+    metrics::RecorderOptions metrics;
 };
 
 // Something the operator should hear about: a key quarantined, the store
@@ -83,6 +87,11 @@ public:
     std::shared_ptr<const Config> config() const { return m_dispatcher->config(); }
     Clock& clock() noexcept { return m_clock; }
     const Admission& admission() const noexcept { return m_admission; }
+    // Live series and totals; its readers take short locks (never the
+    // disk), so the GUI thread may call them.
+    metrics::MetricsRecorder& metrics() noexcept { return *m_metrics; }
+    // The per-minute rollups for reports. Reads the disk: a worker thread.
+    metrics::RollupStore& rollups() noexcept { return *m_rollups; }
     const std::filesystem::path& databasePath() const noexcept { return m_options.database; }
     std::string mockUrl() const;
 
@@ -116,6 +125,7 @@ public:
 
 private:
     void onFinished(JobOutcome&& outcome) override;
+    void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
     void addEvent(std::string text);
@@ -126,8 +136,12 @@ private:
     Admission m_admission;
     std::unique_ptr<mock::MockProvider> m_mock;
     std::unique_ptr<store::JobStore> m_store;
+    std::unique_ptr<metrics::RollupStore> m_rollups;
     std::unique_ptr<QueueRunner> m_runner;
     std::unique_ptr<Dispatcher> m_dispatcher;
+    // After the dispatcher: its gauge source reads the dispatcher, so it
+    // goes first.
+    std::unique_ptr<metrics::MetricsRecorder> m_metrics;
     std::unique_ptr<DemoWorkload> m_workload;
     DispatchListener* m_downstream = nullptr;
     bool m_started = false;
