@@ -16,5 +16,6 @@ inline constexpr int kExitBadInput = 2;    // bad flags, config or input: nothin
 void addDemoCommand(CLI::App& app, int& exitCode);
 void addBatchCommand(CLI::App& app, int& exitCode);
 void addMockCommand(CLI::App& app, int& exitCode);
+void addLoadtestCommand(CLI::App& app, int& exitCode);
 
 }  // namespace sluice::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv)
     sluice::cli::addDemoCommand(app, exitCode);
     sluice::cli::addBatchCommand(app, exitCode);
     sluice::cli::addMockCommand(app, exitCode);
+    sluice::cli::addLoadtestCommand(app, exitCode);
 
     try {
         app.parse(argc, argv);
