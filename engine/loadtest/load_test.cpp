@@ -561,9 +561,9 @@ LoadTestSnapshot LoadTest::snapshot(std::int64_t seriesFrom) const
                                     std::max(1e-9, std::chrono::duration<double>(s.planned).count()),
                                 0.0, 0.999);
     } else if (m_state == LoadTestState::Ending) {
-        s.progress = m_submitted == 0 ? 0.999
-                                      : std::min(0.999, static_cast<double>(finishedCalls) /
-                                                            static_cast<double>(m_submitted + m_readyStages.size()));
+        const double left = static_cast<double>(outstanding());
+        s.progress = std::min(0.999, static_cast<double>(finishedCalls) /
+                                         std::max(1.0, static_cast<double>(finishedCalls) + left));
     }
     s.arrivals = m_arrivals;
     s.submitted = m_submitted;

@@ -122,6 +122,17 @@ struct NaiveClient::Impl {
     bool paused = false;
     DispatcherStats counters;
 
+    // Hands a command to the client's thread.
+    void post(Command c)
+    {
+        {
+            std::lock_guard guard(mutex);
+            submitted += std::holds_alternative<Submit>(c) ? 1 : 0;
+            commands.push_back(std::move(c));
+        }
+        http.wakeup();
+    }
+
     void note(Job& job, TimelineEvent::Kind kind, std::string detail)
     {
         job.timeline.push_back(TimelineEvent{clock.wallNow(), kind, std::move(detail)});
@@ -514,30 +525,17 @@ void NaiveClient::submit(JobSpec job)
     }
     j.bodyText = job.body.dump();
     j.spec = std::move(job);
-    {
-        std::lock_guard guard(m_impl->mutex);
-        ++m_impl->submitted;
-        m_impl->commands.emplace_back(Impl::Submit{std::move(j)});
-    }
-    m_impl->http.wakeup();
+    m_impl->post(Impl::Submit{std::move(j)});
 }
 
 void NaiveClient::cancel(const std::string& customId)
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Cancel{customId});
-    }
-    m_impl->http.wakeup();
+    m_impl->post(Impl::Cancel{customId});
 }
 
 void NaiveClient::pause()
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Pause{});
-    }
-    m_impl->http.wakeup();
+    m_impl->post(Impl::Pause{});
 }
 
 DispatcherStats NaiveClient::stats() const
