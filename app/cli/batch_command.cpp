@@ -67,9 +67,10 @@ std::string batchRequestId(const std::string& customId)
     return buf;
 }
 
-json outputLine(const store::Outcome& o)
+nlohmann::ordered_json outputLine(const store::Outcome& o)
 {
-    json line = {{"id", batchRequestId(o.customId)}, {"custom_id", o.customId}};
+    // The Batch API's own field order: id, custom_id, response, error.
+    nlohmann::ordered_json line = {{"id", batchRequestId(o.customId)}, {"custom_id", o.customId}};
     if (o.result) {
         json body = json::parse(o.result->body, nullptr, false);
         line["response"] = {{"status_code", o.result->statusCode},
@@ -93,8 +94,10 @@ json outputLine(const store::Outcome& o)
 std::string defaultStatePath(const BatchOptions& opt)
 {
     std::error_code ec;
-    const std::string in = std::filesystem::weakly_canonical(opt.input, ec).string();
-    const std::string out = std::filesystem::weakly_canonical(opt.output, ec).string();
+    // absolute() first: weakly_canonical leaves a relative path that does not
+    // exist yet relative, so the first and second runs would disagree.
+    const std::string in = std::filesystem::weakly_canonical(std::filesystem::absolute(opt.input), ec).string();
+    const std::string out = std::filesystem::weakly_canonical(std::filesystem::absolute(opt.output), ec).string();
     std::uint64_t h = 1469598103934665603ull;
     for (unsigned char c : in + "\n" + out) {
         h ^= c;
@@ -287,9 +290,9 @@ int runBatch(const BatchOptions& opt)
     const std::uint64_t total = wanted.size();
     const std::uint64_t alreadyFinished = static_cast<std::uint64_t>(before.done + before.dead);
     if (resumed > 0 && alreadyFinished > 0) {
-        std::fprintf(stderr, "sluice-cli batch: %llu of %llu requests already finished in %s; sending the rest\n",
+        std::fprintf(stderr, "sluice-cli batch: %llu of %llu requests already finished in %s; %s\n",
                      static_cast<unsigned long long>(alreadyFinished), static_cast<unsigned long long>(total),
-                     statePath.c_str());
+                     statePath.c_str(), alreadyFinished >= total ? "nothing left to send" : "sending the rest");
     }
 
     std::signal(SIGINT, onInterrupt);
@@ -384,10 +387,11 @@ int runBatch(const BatchOptions& opt)
     std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected, %zu duplicate lines skipped in %s\n",
                  opt.output.c_str(), static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead),
                  input.rejects.size(), input.duplicates, shortDuration(elapsed).c_str());
-    std::fprintf(stderr, "  this run: %s requests sent (%.1f/s), %s input + %s output tokens (%.0f tok/min), spend %s%s\n",
+    std::fprintf(stderr, "  this run: %s requests sent (%.1f/s), %s input + %s output tokens (%s tok/min), spend %s%s\n",
                  groupThousands(static_cast<std::int64_t>(s.attempts)).c_str(), static_cast<double>(s.attempts) / secs,
                  groupThousands(s.inputTokens).c_str(), groupThousands(s.outputTokens).c_str(),
-                 static_cast<double>(s.inputTokens + s.outputTokens) * 60.0 / secs, usd(s.spendMicroUsd).c_str(),
+                 groupThousands(static_cast<std::int64_t>(static_cast<double>(s.inputTokens + s.outputTokens) * 60.0 / secs)).c_str(),
+                 usd(s.spendMicroUsd).c_str(),
                  s.unpricedResponses ? (" + " + std::to_string(s.unpricedResponses) + " unpriced responses").c_str() : "");
     std::string classes;
     for (int c = 1; c < kFailureClassCount; ++c) {

@@ -234,7 +234,7 @@ const ModelConfig* ProviderConfig::model(std::string_view modelName) const
 const ProviderConfig* Config::provider(std::string_view providerName) const
 {
     for (const auto& p : providers) {
-        if (p.name == providerName) {
+        if (p.name == providerName && !p.removed) {
             return &p;
         }
     }
@@ -249,12 +249,12 @@ const ProviderConfig* Config::route(ApiFlavor flavor, std::string_view model, st
     }
     // A provider that lists the model wins over one that serves anything.
     for (const auto& p : providers) {
-        if (p.flavor == flavor && !p.models.empty() && p.serves(model)) {
+        if (!p.removed && p.flavor == flavor && !p.models.empty() && p.serves(model)) {
             return &p;
         }
     }
     for (const auto& p : providers) {
-        if (p.flavor == flavor && p.models.empty()) {
+        if (!p.removed && p.flavor == flavor && p.models.empty()) {
             return &p;
         }
     }

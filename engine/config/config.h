@@ -54,6 +54,8 @@ struct ProviderConfig {
     std::vector<LimitSpec> limits;   // the provider scope
     std::vector<ModelConfig> models;  // empty: serves any model
     std::vector<KeyConfig> keys;
+    // Removed at run time; kept so positions stay valid. Routing skips it.
+    bool removed = false;
 
     const ModelConfig* model(std::string_view name) const;
     bool serves(std::string_view model) const { return models.empty() || this->model(model) != nullptr; }

@@ -1,5 +1,6 @@
 #include "dispatch/dispatcher.h"
 
+#include "core/json_scan.h"
 #include "core/timefmt.h"
 #include "dispatch/backoff.h"
 #include "dispatch/fair_queue.h"
@@ -66,18 +67,37 @@ std::string formatDelay(Duration d)
 
 struct Dispatcher::Impl {
     struct KeyRuntime {
-        const KeyConfig* cfg = nullptr;
+        // Everything kept per key and model, found with one lookup.
+        struct ModelState {
+            ScopeId scope = kNoScope;
+            Path path;
+            // Slow start for a model whose limits are neither configured
+            // nor yet learned: one request goes first, and its rate-limit
+            // headers set the pace for the rest (a blind burst would meet a
+            // storm of 429s).
+            enum class Probe : std::uint8_t { Needed, InFlight, Done } probe = Probe::Done;
+            TimePoint coolingUntil{};
+            int consecutive429 = 0;
+            std::set<Measure> learned;  // dimensions that came from headers
+            // The limits the headers announced last time: learning runs only
+            // when they change.
+            std::array<std::int64_t, 4> announced{-1, -1, -1, -1};
+        };
+        using Probe = ModelState::Probe;
+
+        std::shared_ptr<const KeyConfig> cfg;
         ScopeId scope = kNoScope;
         bool disabled = false;
+        bool removed = false;
         bool quarantined = false;
         std::string reason;
-        std::map<std::string, ScopeId, std::less<>> modelScopes;
-        std::map<std::string, TimePoint, std::less<>> coolingUntil;
-        std::map<std::string, int, std::less<>> consecutive429;
-        std::map<ScopeId, std::set<Measure>> learned;
+        std::map<std::string, ModelState, std::less<>> models;
     };
     struct ProviderRuntime {
-        const ProviderConfig* cfg = nullptr;
+        // The provider's settings as they are now (models and their limits
+        // change at run time); its keys live in `keys`.
+        std::shared_ptr<ProviderConfig> cfg;
+        bool removed = false;
         ScopeId scope = kNoScope;
         std::vector<KeyRuntime> keys;
         TimePoint backoffUntil{};
@@ -143,7 +163,25 @@ struct Dispatcher::Impl {
         std::string key;
         bool enabled;
     };
-    using Command = std::variant<Submit, Cancel, Pause, KeyEnabled>;
+    struct AddProvider {
+        ProviderConfig provider;
+    };
+    struct RemoveProvider {
+        std::string provider;
+    };
+    struct AddKey {
+        std::string provider;
+        KeyConfig key;
+    };
+    struct RemoveKey {
+        std::string provider;
+        std::string key;
+    };
+    struct SetLimits {
+        LimitTarget target;
+        std::vector<LimitSpec> limits;
+    };
+    using Command = std::variant<Submit, Cancel, Pause, KeyEnabled, AddProvider, RemoveProvider, AddKey, RemoveKey, SetLimits>;
 
     Impl(const Config& cfg, Clock& clk, Admission& adm, DispatchListener& lst, const DispatcherOptions& opt)
         : config(cfg),
@@ -167,7 +205,7 @@ struct Dispatcher::Impl {
     std::atomic<bool> stopping{false};
 
     // ---- dispatcher thread ----
-    const Config& config;
+    const Config config;  // as started; providers and keys live in `providers`
     Clock& clock;
     Admission& admission;
     DispatchListener& listener;
@@ -188,6 +226,8 @@ struct Dispatcher::Impl {
     DispatcherStats counters;
     TimePoint lastDeadlineSweep{};
     TimePoint lastStatusPublish{};
+    TimePoint lastCountersPublish{};
+    std::size_t jobsWithDeadlines = 0;
 
     // ---------------------------------------------------------------- setup
 
@@ -210,23 +250,54 @@ struct Dispatcher::Impl {
         admission.setLimits(Admission::root(), global);
         nameScope(Admission::root(), "global");
         for (const ProviderConfig& pc : config.providers) {
-            ProviderRuntime pr;
-            pr.cfg = &pc;
-            pr.scope = scopeFor(Admission::root(), pc.name, pc.limits);
-            nameScope(pr.scope, "provider " + pc.name);
-            for (const KeyConfig& kc : pc.keys) {
-                KeyRuntime kr;
-                kr.cfg = &kc;
-                kr.disabled = !kc.enabled;
-                kr.scope = scopeFor(pr.scope, kc.name, kc.limits);
-                nameScope(kr.scope, "key " + pc.name + "/" + kc.name);
-                for (const ModelConfig& mc : pc.models) {
-                    modelScope(pr, kr, mc.name);
-                }
-                pr.keys.push_back(std::move(kr));
-            }
-            providers.push_back(std::move(pr));
+            addProvider(pc);
         }
+    }
+
+    void addProvider(const ProviderConfig& pc)
+    {
+        ProviderRuntime pr;
+        pr.cfg = std::make_shared<ProviderConfig>(pc);
+        pr.cfg->keys.clear();
+        pr.scope = scopeFor(Admission::root(), pc.name, pc.limits);
+        nameScope(pr.scope, "provider " + pc.name);
+        providers.push_back(std::move(pr));
+        for (const KeyConfig& kc : pc.keys) {
+            addKey(providers.back(), kc);
+        }
+    }
+
+    void addKey(ProviderRuntime& pr, const KeyConfig& kc)
+    {
+        KeyRuntime kr;
+        kr.cfg = std::make_shared<const KeyConfig>(kc);
+        kr.disabled = !kc.enabled;
+        kr.scope = scopeFor(pr.scope, kc.name, kc.limits);
+        nameScope(kr.scope, "key " + pr.cfg->name + "/" + kc.name);
+        for (const ModelConfig& mc : pr.cfg->models) {
+            modelState(pr, kr, mc.name);
+        }
+        pr.keys.push_back(std::move(kr));
+    }
+
+    ProviderRuntime* findProvider(std::string_view name)
+    {
+        for (ProviderRuntime& pr : providers) {
+            if (pr.cfg->name == name && !pr.removed) {
+                return &pr;
+            }
+        }
+        return nullptr;
+    }
+
+    KeyRuntime* findKey(ProviderRuntime& pr, std::string_view name)
+    {
+        for (KeyRuntime& kr : pr.keys) {
+            if (kr.cfg->name == name && !kr.removed) {
+                return &kr;
+            }
+        }
+        return nullptr;
     }
 
     ScopeId scopeFor(ScopeId parent, const std::string& name, const std::vector<LimitSpec>& limits)
@@ -238,9 +309,9 @@ struct Dispatcher::Impl {
         return admission.addScope(parent, name, limits);
     }
 
-    ScopeId modelScope(const ProviderRuntime& pr, KeyRuntime& kr, const std::string& model)
+    KeyRuntime::ModelState& modelState(const ProviderRuntime& pr, KeyRuntime& kr, const std::string& model)
     {
-        if (const auto it = kr.modelScopes.find(model); it != kr.modelScopes.end()) {
+        if (const auto it = kr.models.find(model); it != kr.models.end()) {
             return it->second;
         }
         std::vector<LimitSpec> limits;
@@ -249,10 +320,12 @@ struct Dispatcher::Impl {
         } else if (const ModelConfig* mc = pr.cfg->model(model)) {
             limits = mc->limits;
         }
-        const ScopeId id = scopeFor(kr.scope, model, limits);
-        nameScope(id, "model " + pr.cfg->name + "/" + kr.cfg->name + "/" + model);
-        kr.modelScopes.emplace(model, id);
-        return id;
+        KeyRuntime::ModelState ms;
+        ms.scope = scopeFor(kr.scope, model, limits);
+        ms.path = admission.pathTo(ms.scope);
+        ms.probe = pr.cfg->learnLimits && limits.empty() ? KeyRuntime::Probe::Needed : KeyRuntime::Probe::Done;
+        nameScope(ms.scope, "model " + pr.cfg->name + "/" + kr.cfg->name + "/" + model);
+        return kr.models.emplace(model, std::move(ms)).first->second;
     }
 
     std::size_t laneFor(std::size_t provider, const std::string& model)
@@ -277,7 +350,7 @@ struct Dispatcher::Impl {
             const TimePoint now = clock.now();
             drainCommands(now);
             fireRetries(now);
-            if (now - lastDeadlineSweep >= std::chrono::seconds(1)) {
+            if (jobsWithDeadlines > 0 && now - lastDeadlineSweep >= std::chrono::seconds(1)) {
                 sweepDeadlines(now);
                 lastDeadlineSweep = now;
             }
@@ -354,6 +427,7 @@ struct Dispatcher::Impl {
                  std::to_string(job.cost.inputTokens) + " input + " + std::to_string(job.cost.outputTokens) +
                  " output tokens");
         byCustomId[job.spec.customId] = job.id;
+        jobsWithDeadlines += job.spec.deadline.has_value();
         Lane& lane = lanes[job.lane];
         lane.queue.push(job.id, job.priority, job.tenant, job.weight, job.size);
         lane.blockedUntil = std::min(lane.blockedUntil, now);
@@ -394,12 +468,126 @@ struct Dispatcher::Impl {
             for (KeyRuntime& kr : pr.keys) {
                 if (kr.cfg->name == k.key) {
                     kr.disabled = !k.enabled;
+                    // Re-enabling also lifts a quarantine: the operator says
+                    // the key is good again (quota topped up, key rotated).
+                    if (k.enabled) {
+                        kr.quarantined = false;
+                        kr.reason.clear();
+                    }
                 }
             }
         }
+        wakeAllLanes(now);
+    }
+
+    void wakeAllLanes(TimePoint now)
+    {
         for (Lane& lane : lanes) {
             lane.blockedUntil = std::min(lane.blockedUntil, now);
         }
+    }
+
+    void apply(AddProvider& a, TimePoint now)
+    {
+        addProvider(a.provider);
+        wakeAllLanes(now);
+    }
+
+    void apply(RemoveProvider& r, TimePoint now)
+    {
+        ProviderRuntime* pr = findProvider(r.provider);
+        if (pr == nullptr) {
+            return;
+        }
+        pr->removed = true;
+        for (KeyRuntime& kr : pr->keys) {
+            kr.removed = true;
+        }
+        // Its queued jobs can no longer go anywhere.
+        const std::size_t index = static_cast<std::size_t>(pr - providers.data());
+        for (Lane& lane : lanes) {
+            if (lane.provider != index) {
+                continue;
+            }
+            while (auto id = lane.queue.peek()) {
+                lane.queue.pop();
+                finish(jobs.at(*id), JobResult::DeadLettered, FailureClass::NoUsableKey,
+                       "provider " + r.provider + " was removed", now);
+            }
+        }
+        admission.removeScope(pr->scope);
+    }
+
+    void apply(AddKey& a, TimePoint now)
+    {
+        if (ProviderRuntime* pr = findProvider(a.provider)) {
+            addKey(*pr, a.key);
+            wakeAllLanes(now);
+        }
+    }
+
+    void apply(RemoveKey& r, TimePoint now)
+    {
+        ProviderRuntime* pr = findProvider(r.provider);
+        KeyRuntime* kr = pr != nullptr ? findKey(*pr, r.key) : nullptr;
+        if (kr == nullptr) {
+            return;
+        }
+        // Requests in flight on it finish; nothing new is sent on it.
+        kr->removed = true;
+        admission.removeScope(kr->scope);
+        wakeAllLanes(now);
+    }
+
+    void apply(SetLimits& s, TimePoint now)
+    {
+        const LimitTarget& t = s.target;
+        if (t.provider.empty()) {
+            admission.setLimits(Admission::root(), s.limits);
+            wakeAllLanes(now);
+            return;
+        }
+        ProviderRuntime* pr = findProvider(t.provider);
+        if (pr == nullptr) {
+            return;
+        }
+        const auto setModel = [&](KeyRuntime& kr) {
+            KeyRuntime::ModelState& ms = modelState(*pr, kr, t.model);
+            admission.setLimits(ms.scope, s.limits);
+            // Set by hand now: headers no longer replace them.
+            ms.learned.clear();
+            ms.announced = {-1, -1, -1, -1};
+            if (ms.probe != KeyRuntime::Probe::InFlight) {
+                ms.probe = KeyRuntime::Probe::Done;
+            }
+        };
+        if (t.key.empty() && t.model.empty()) {
+            pr->cfg->limits = s.limits;
+            admission.setLimits(pr->scope, s.limits);
+        } else if (t.key.empty()) {
+            // Every key's model scope, and keys added later.
+            ModelConfig* mc = nullptr;
+            for (ModelConfig& m : pr->cfg->models) {
+                mc = m.name == t.model ? &m : mc;
+            }
+            if (mc == nullptr) {
+                pr->cfg->models.push_back(ModelConfig{t.model, {}, 4096});
+                mc = &pr->cfg->models.back();
+            }
+            mc->limits = s.limits;
+            for (KeyRuntime& kr : pr->keys) {
+                if (!kr.removed) {
+                    setModel(kr);
+                }
+            }
+        } else if (KeyRuntime* kr = findKey(*pr, t.key)) {
+            if (t.model.empty()) {
+                admission.setLimits(kr->scope, s.limits);
+            } else {
+                setModel(*kr);
+            }
+        }
+        wakeAllLanes(now);
     }
 
     // --------------------------------------------------------- scheduling
@@ -421,19 +609,28 @@ struct Dispatcher::Impl {
         double bestHeadroom = -1;
         for (std::size_t k = 0; k < pr.keys.size(); ++k) {
             KeyRuntime& kr = pr.keys[k];
-            if (kr.disabled || kr.quarantined) {
+            if (kr.disabled || kr.removed || kr.quarantined) {
                 continue;
             }
             usable = true;
-            if (const auto c = kr.coolingUntil.find(model); c != kr.coolingUntil.end() && c->second > now) {
+            KeyRuntime::ModelState& ms = modelState(pr, kr, model);
+            if (ms.coolingUntil > now) {
                 allNever = false;
-                if (c->second < choice.until) {
-                    choice.until = c->second;
+                if (ms.coolingUntil < choice.until) {
+                    choice.until = ms.coolingUntil;
                     choice.why = "key " + kr.cfg->name + " cooling down after a 429";
                 }
                 continue;
             }
-            const Path path = admission.pathTo(modelScope(pr, kr, model));
+            const Path& path = ms.path;
+            if (ms.probe == KeyRuntime::Probe::InFlight) {
+                allNever = false;
+                choice.waitsForRelease = true;
+                if (choice.why.empty()) {
+                    choice.why = "the first response from key " + kr.cfg->name + " (learning its limits)";
+                }
+                continue;
+            }
             const Check check = admission.check(path, cost);
             if (check.verdict == Verdict::Admit) {
                 allNever = false;
@@ -616,6 +813,9 @@ struct Dispatcher::Impl {
     {
         ProviderRuntime& pr = providers[job.provider];
         KeyRuntime& kr = pr.keys[keyIndex];
+        if (auto& ms = modelState(pr, kr, job.info.model); ms.probe == KeyRuntime::Probe::Needed) {
+            ms.probe = KeyRuntime::Probe::InFlight;
+        }
         job.state = State::InFlight;
         job.lastWaitNote.clear();
         job.flight.emplace();
@@ -665,7 +865,7 @@ struct Dispatcher::Impl {
 
     // --------------------------------------------------------- responses
 
-    void learnLimits(ProviderRuntime& pr, KeyRuntime& kr, ScopeId scope, const RateLimitHeaders& h)
+    void learnLimits(const ProviderRuntime& pr, KeyRuntime::ModelState& ms, const RateLimitHeaders& h)
     {
         if (!pr.cfg->learnLimits) {
             return;
@@ -678,12 +878,21 @@ struct Dispatcher::Impl {
         } else {
             views.emplace_back(Measure::TotalTokens, &h.tokens);
         }
-        const ScopeState state = admission.snapshot(scope);
+        // Most responses announce the same limits as the last one: nothing
+        // to learn, and no snapshot to take.
+        std::array<std::int64_t, 4> announced{-1, -1, -1, -1};
+        for (std::size_t i = 0; i < views.size(); ++i) {
+            announced[i] = views[i].second->limit.value_or(-1);
+        }
+        if (announced == ms.announced) {
+            return;
+        }
+        ms.announced = announced;
+        const ScopeState state = admission.snapshot(ms.scope);
         std::vector<LimitSpec> specs;
         for (const auto& d : state.dimensions) {
             specs.push_back(d.spec);
         }
-        std::set<Measure>& learnedHere = kr.learned[scope];
         bool changed = false;
         for (const auto& [measure, view] : views) {
             if (!view->limit || *view->limit <= 0) {
@@ -692,7 +901,7 @@ struct Dispatcher::Impl {
             const auto it = std::find_if(specs.begin(), specs.end(), [m = measure](const LimitSpec& s) {
                 return s.measure == m && s.window == Window::Rolling && s.period == std::chrono::minutes(1);
             });
-            const bool configured = it != specs.end() && learnedHere.count(measure) == 0;
+            const bool configured = it != specs.end() && ms.learned.count(measure) == 0;
             if (configured || (it != specs.end() && it->limit == *view->limit)) {
                 continue;
             }
@@ -705,35 +914,30 @@ struct Dispatcher::Impl {
             } else {
                 specs.push_back(learned);
             }
-            learnedHere.insert(measure);
+            ms.learned.insert(measure);
             changed = true;
         }
         if (changed && specs.size() <= static_cast<std::size_t>(Ledger::kMaxDimensions)) {
-            admission.setLimits(scope, specs);
+            admission.setLimits(ms.scope, specs);
         }
     }
 
-    void correctFromHeaders(ProviderRuntime& pr, KeyRuntime& kr, ScopeId scope, const RateLimitHeaders& h)
+    void correctFromHeaders(const ProviderRuntime& pr, KeyRuntime::ModelState& ms, const RateLimitHeaders& h)
     {
-        learnLimits(pr, kr, scope, h);
-        admission.correct(scope, Measure::Requests, h.requests);
+        learnLimits(pr, ms, h);
+        admission.correct(ms.scope, Measure::Requests, h.requests);
         if (pr.cfg->flavor == ApiFlavor::Anthropic) {
-            admission.correct(scope, Measure::InputTokens, h.inputTokens);
-            admission.correct(scope, Measure::OutputTokens, h.outputTokens);
+            admission.correct(ms.scope, Measure::InputTokens, h.inputTokens);
+            admission.correct(ms.scope, Measure::OutputTokens, h.outputTokens);
         }
-        admission.correct(scope, Measure::TotalTokens, h.tokens);
+        admission.correct(ms.scope, Measure::TotalTokens, h.tokens);
     }
 
-    static std::string requestIdOf(const http::HeaderMap& headers, const json& body)
+    static std::string requestIdOf(const http::HeaderMap& headers)
     {
         for (const char* name : {"x-request-id", "request-id"}) {
             if (const auto it = headers.find(name); it != headers.end()) {
                 return it->second;
-            }
-        }
-        if (body.is_object()) {
-            if (const auto it = body.find("request_id"); it != body.end() && it->is_string()) {
-                return it->get<std::string>();
             }
         }
         return {};
@@ -752,7 +956,7 @@ struct Dispatcher::Impl {
         const TimePoint now = clock.now();
         ProviderRuntime& pr = providers[job.provider];
         KeyRuntime& kr = pr.keys[f.key];
-        const ScopeId scope = modelScope(pr, kr, job.info.model);
+        KeyRuntime::ModelState& ms = modelState(pr, kr, job.info.model);
         // Any completion frees concurrency: lanes waiting for a release retry.
         for (Lane& lane : lanes) {
             if (lane.waitsForRelease) {
@@ -762,6 +966,9 @@ struct Dispatcher::Impl {
         }
 
         if (job.abort != Abort::None) {
+            if (ms.probe == KeyRuntime::Probe::InFlight) {
+                ms.probe = KeyRuntime::Probe::Needed;
+            }
             // Stopped before it could finish: nothing was used that we know
             // of, so the whole reservation goes back.
             admission.cancel(std::move(f.reservation));
@@ -773,6 +980,7 @@ struct Dispatcher::Impl {
             default:
                 // Shutting down: the job is not finished, so it is not
                 // reported; a durable queue hands it out again.
+                jobsWithDeadlines -= job.spec.deadline.has_value();
                 byCustomId.erase(job.spec.customId);
                 jobs.erase(job.id);
                 break;
@@ -782,7 +990,7 @@ struct Dispatcher::Impl {
 
         const RateLimitHeaders headers = parseRateLimitHeaders(r.headers, clock.wallNow());
         Triage t;
-        json body;
+        std::string body;
         std::optional<ResponseUsage> usage;
         const bool ok2xx = r.status >= 200 && r.status < 300;
         if (r.status == 0 || (r.error != http::TransportError::None && !f.stream && ok2xx)) {
@@ -806,26 +1014,32 @@ struct Dispatcher::Impl {
                 t.message = "stream ended before its final event" +
                             (r.errorText.empty() ? std::string() : " (" + r.errorText + ")");
             } else {
-                body = f.stream->assembledBody();
+                body = f.stream->assembledBody().dump();
                 usage = f.stream->usage();
             }
         } else if (ok2xx) {
-            body = json::parse(r.body, nullptr, false);
-            if (body.is_discarded()) {
+            // Validate the body and pick out its usage without building a
+            // document of it: on a busy dispatcher thread that would cost
+            // more than everything else per request.
+            std::string_view usageText;
+            const bool valid = scanJson(r.body, [&](std::string_view key, std::string_view value) {
+                if (key == "usage") {
+                    usageText = value;
+                }
+            });
+            if (!valid) {
                 t.cls = FailureClass::ServerError;
                 t.message = "HTTP " + std::to_string(r.status) + " with a body that is not JSON";
                 t.code = "malformed_response";
-                body = json();
             } else {
-                usage = usageFromBody(pr.cfg->flavor, body);
+                if (!usageText.empty()) {
+                    usage = usageFromUsage(pr.cfg->flavor, json::parse(usageText, nullptr, false));
+                }
+                body = std::move(r.body);
             }
         } else {
-            const std::string& raw = f.stream ? f.errorBody : r.body;
-            t = triageResponse(pr.cfg->flavor, r.status, raw, headers);
-            body = json::parse(raw, nullptr, false);
-            if (body.is_discarded()) {
-                body = raw.empty() ? json() : json(raw.substr(0, 4096));
-            }
+            body = f.stream ? std::move(f.errorBody) : std::move(r.body);
+            t = triageResponse(pr.cfg->flavor, r.status, body, headers);
         }
 
         // Settle before correcting: a refund must not undo what the provider
@@ -843,8 +1057,13 @@ struct Dispatcher::Impl {
         } else {
             admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
         }
-        if (r.status != 0) {
-            correctFromHeaders(pr, kr, scope, headers);
+        if (r.status != 0 && headers.any()) {
+            correctFromHeaders(pr, ms, headers);
+        }
+        if (ms.probe == KeyRuntime::Probe::InFlight) {
+            // Any answer ends the probe, headers or not; no answer means try
+            // another probe.
+            ms.probe = r.status != 0 ? KeyRuntime::Probe::Done : KeyRuntime::Probe::Needed;
         }
 
         AttemptRecord attempt;
@@ -886,7 +1105,7 @@ struct Dispatcher::Impl {
 
         if (success) {
             pr.consecutiveOverloads = 0;
-            kr.consecutive429[job.info.model] = 0;
+            ms.consecutive429 = 0;
             listener.onAttempt(report);
             counters.inputTokens += usage ? usage->inputTokens : 0;
             counters.outputTokens += usage ? usage->outputTokens : 0;
@@ -899,7 +1118,7 @@ struct Dispatcher::Impl {
             }
             JobOutcome out = baseOutcome(job, pr, kr);
             out.status = r.status;
-            out.requestId = requestIdOf(r.headers, body);
+            out.requestId = requestIdOf(r.headers);
             out.usage = usage;
             out.spendMicroUsd = spend;
             out.body = std::move(body);
@@ -907,13 +1126,13 @@ struct Dispatcher::Impl {
             return;
         }
         ++counters.failures[static_cast<std::size_t>(t.cls)];
-        report.willRetry = handleFailure(job, pr, kr, t, headers, r, body, now);
+        report.willRetry = handleFailure(job, pr, kr, ms, t, headers, r, body, now);
         listener.onAttempt(report);
     }
 
     // Returns whether the job will be tried again.
-    bool handleFailure(Job& job, ProviderRuntime& pr, KeyRuntime& kr, const Triage& t, const RateLimitHeaders& headers,
-                       const http::HttpResult& r, json& body, TimePoint now)
+    bool handleFailure(Job& job, ProviderRuntime& pr, KeyRuntime& kr, KeyRuntime::ModelState& ms, const Triage& t,
+                       const RateLimitHeaders& headers, const http::HttpResult& r, std::string& body, TimePoint now)
     {
         const auto deadLetter = [&](FailureClass cls, const std::string& reason) {
             JobOutcome out = baseOutcome(job, pr, kr);
@@ -921,7 +1140,7 @@ struct Dispatcher::Impl {
             out.cls = cls;
             out.reason = reason;
             out.status = r.status;
-            out.requestId = requestIdOf(r.headers, body);
+            out.requestId = requestIdOf(r.headers);
             out.body = std::move(body);
             deliver(job, std::move(out), now);
             return false;
@@ -948,8 +1167,7 @@ struct Dispatcher::Impl {
 
         switch (t.cls) {
         case FailureClass::RateLimited: {
-            int& streak = kr.consecutive429[job.info.model];
-            ++streak;
+            const int streak = ++ms.consecutive429;
             std::optional<Duration> hint = t.retryAfter;
             if (!hint) {
                 // The reset time of the bucket the provider says is empty.
@@ -962,7 +1180,7 @@ struct Dispatcher::Impl {
             const Duration cool = hint && *hint > Duration::zero()
                                       ? std::min(*hint, config.retry.maxRetryAfter)
                                       : backoff.jitter(backoff.ceiling(streak)) + std::chrono::milliseconds(100);
-            TimePoint& until = kr.coolingUntil[job.info.model];
+            TimePoint& until = ms.coolingUntil;
             until = std::max(until, now + cool);
             note(job, TimelineEvent::Kind::KeyCooled,
                  "key " + pr.cfg->name + "/" + kr.cfg->name + " for " + job.info.model + " until " +
@@ -1072,6 +1290,7 @@ struct Dispatcher::Impl {
         }
         out.attempts = std::move(job.attemptLog);
         out.timeline = std::move(job.timeline);
+        jobsWithDeadlines -= job.spec.deadline.has_value();
         byCustomId.erase(job.spec.customId);
         jobs.erase(job.id);
         listener.onFinished(std::move(out));
@@ -1091,13 +1310,25 @@ struct Dispatcher::Impl {
 
     void publish(TimePoint now)
     {
+        // Readers poll a few times a second; at thousands of completions a
+        // second, copying the counters every loop would be the busiest lock.
+        if (now - lastCountersPublish < std::chrono::milliseconds(5) && now >= lastCountersPublish) {
+            return;
+        }
+        lastCountersPublish = now;
         const bool full = now - lastStatusPublish >= std::chrono::milliseconds(100);
         std::vector<KeyStatus> keys;
         std::vector<LaneStatus> laneStatus;
         if (full) {
             lastStatusPublish = now;
             for (const ProviderRuntime& pr : providers) {
+                if (pr.removed) {
+                    continue;
+                }
                 for (const KeyRuntime& kr : pr.keys) {
+                    if (kr.removed) {
+                        continue;
+                    }
                     KeyStatus ks;
                     ks.provider = pr.cfg->name;
                     ks.key = kr.cfg->name;
@@ -1108,10 +1339,10 @@ struct Dispatcher::Impl {
                         ks.state = KeyStatus::State::Quarantined;
                         ks.reason = kr.reason;
                     } else {
-                        for (const auto& [model, until] : kr.coolingUntil) {
-                            if (until > now && until > ks.until) {
+                        for (const auto& [model, ms] : kr.models) {
+                            if (ms.coolingUntil > now && ms.coolingUntil > ks.until) {
                                 ks.state = KeyStatus::State::CoolingDown;
-                                ks.until = until;
+                                ks.until = ms.coolingUntil;
                                 ks.reason = "429 on " + model;
                             }
                         }
@@ -1146,9 +1377,178 @@ struct Dispatcher::Impl {
 
 Dispatcher::Dispatcher(Config config, Clock& clock, Admission& admission, DispatchListener& listener,
                        DispatcherOptions options)
-    : m_config(std::move(config)),
-      m_impl(std::make_unique<Impl>(m_config, clock, admission, listener, options))
+    : m_config(std::make_shared<const Config>(std::move(config))),
+      m_impl(std::make_unique<Impl>(*m_config, clock, admission, listener, options))
 {
+}
+
+std::shared_ptr<const Config> Dispatcher::config() const
+{
+    std::lock_guard guard(m_configMutex);
+    return m_config;
+}
+
+namespace {
+using ConfigLock = std::lock_guard<std::mutex>;
+}
+
+template <typename Command>
+void Dispatcher::post(Command command)
+{
+    {
+        std::lock_guard guard(m_impl->mutex);
+        m_impl->commands.emplace_back(std::move(command));
+    }
+    m_impl->http.wakeup();
+}
+
+void Dispatcher::updateConfig(const std::function<void(Config&)>& change)
+{
+    // The caller holds m_configMutex until it has posted the matching
+    // command, so the dispatcher sees changes and submissions in the order
+    // they were made.
+    auto next = std::make_shared<Config>(*m_config);
+    change(*next);
+    m_config = std::move(next);
+}
+
+namespace {
+
+ProviderConfig* liveProvider(Config& c, std::string_view name)
+{
+    for (ProviderConfig& p : c.providers) {
+        if (p.name == name && !p.removed) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+void checkLimits(const std::vector<LimitSpec>& limits)
+{
+    if (limits.size() > static_cast<std::size_t>(Ledger::kMaxDimensions)) {
+        throw InputError("limits: at most " + std::to_string(Ledger::kMaxDimensions) + " per scope");
+    }
+    for (const LimitSpec& l : limits) {
+        if (auto problem = l.validate(); !problem.empty()) {
+            throw InputError(std::string(measureName(l.measure)) + " " + problem);
+        }
+    }
+}
+
+}  // namespace
+
+void Dispatcher::addProvider(ProviderConfig provider)
+{
+    const ConfigLock lock(m_configMutex);
+    if (provider.name.empty()) {
+        throw InputError("name: required");
+    }
+    checkLimits(provider.limits);
+    for (const auto& m : provider.models) {
+        checkLimits(m.limits);
+    }
+    updateConfig([&](Config& c) {
+        if (liveProvider(c, provider.name) != nullptr) {
+            throw InputError("name: a provider \"" + provider.name + "\" already exists");
+        }
+        c.providers.push_back(provider);
+    });
+    post(Impl::AddProvider{std::move(provider)});
+}
+
+void Dispatcher::removeProvider(const std::string& provider)
+{
+    const ConfigLock lock(m_configMutex);
+    updateConfig([&](Config& c) {
+        ProviderConfig* p = liveProvider(c, provider);
+        if (p == nullptr) {
+            throw InputError("provider: no provider \"" + provider + "\"");
+        }
+        // Marked, not erased: queued jobs refer to providers by position.
+        p->removed = true;
+    });
+    post(Impl::RemoveProvider{provider});
+}
+
+void Dispatcher::addKey(const std::string& provider, KeyConfig key)
+{
+    const ConfigLock lock(m_configMutex);
+    if (key.name.empty()) {
+        throw InputError("key name: required");
+    }
+    if (key.value.empty()) {
+        throw InputError("key " + key.name + ": no value");
+    }
+    checkLimits(key.limits);
+    updateConfig([&](Config& c) {
+        ProviderConfig* p = liveProvider(c, provider);
+        if (p == nullptr) {
+            throw InputError("provider: no provider \"" + provider + "\"");
+        }
+        for (const KeyConfig& k : p->keys) {
+            if (k.name == key.name) {
+                throw InputError("key name: provider " + provider + " already has a key \"" + key.name + "\"");
+            }
+        }
+        p->keys.push_back(key);
+    });
+    post(Impl::AddKey{provider, std::move(key)});
+}
+
+void Dispatcher::removeKey(const std::string& provider, const std::string& key)
+{
+    const ConfigLock lock(m_configMutex);
+    updateConfig([&](Config& c) {
+        ProviderConfig* p = liveProvider(c, provider);
+        const auto it = p == nullptr ? std::vector<KeyConfig>::iterator()
+                                     : std::find_if(p->keys.begin(), p->keys.end(),
+                                                    [&](const KeyConfig& k) { return k.name == key; });
+        if (p == nullptr || it == p->keys.end()) {
+            throw InputError("key: provider " + provider + " has no key \"" + key + "\"");
+        }
+        p->keys.erase(it);
+    });
+    post(Impl::RemoveKey{provider, key});
+}
+
+void Dispatcher::setLimits(const LimitTarget& target, std::vector<LimitSpec> limits)
+{
+    const ConfigLock lock(m_configMutex);
+    checkLimits(limits);
+    updateConfig([&](Config& c) {
+        if (target.provider.empty()) {
+            c.globalLimits = limits;
+            return;
+        }
+        ProviderConfig* p = liveProvider(c, target.provider);
+        if (p == nullptr) {
+            throw InputError("provider: no provider \"" + target.provider + "\"");
+        }
+        KeyConfig* k = nullptr;
+        if (!target.key.empty()) {
+            for (KeyConfig& kc : p->keys) {
+                k = kc.name == target.key ? &kc : k;
+            }
+            if (k == nullptr) {
+                throw InputError("key: provider " + target.provider + " has no key \"" + target.key + "\"");
+            }
+        }
+        if (target.model.empty()) {
+            (k != nullptr ? k->limits : p->limits) = limits;
+        } else if (k != nullptr) {
+            k->modelLimits[target.model] = limits;
+        } else {
+            auto it = std::find_if(p->models.begin(), p->models.end(),
+                                   [&](const ModelConfig& m) { return m.name == target.model; });
+            if (it == p->models.end()) {
+                p->models.push_back(ModelConfig{target.model, limits, 4096});
+            } else {
+                it->limits = limits;
+            }
+        }
+    });
+    post(Impl::SetLimits{target, std::move(limits)});
 }
 
 Dispatcher::~Dispatcher()
@@ -1191,7 +1591,9 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
     const auto model = job.body.is_object() ? job.body.find("model") : job.body.end();
     const std::string modelName =
         job.body.is_object() && model != job.body.end() && model->is_string() ? model->get<std::string>() : std::string();
-    const ProviderConfig* pc = m_config.route(job.flavor, modelName, job.provider);
+    // Callers hold m_configMutex (submit) or accept a snapshot (validate).
+    const std::shared_ptr<const Config> config = m_config;
+    const ProviderConfig* pc = config->route(job.flavor, modelName, job.provider);
     std::int64_t defaultMax = 4096;
     if (pc != nullptr) {
         if (const ModelConfig* mc = pc->model(modelName)) {
@@ -1215,10 +1617,13 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
     p.cost.inputTokens = info.promptTokens;
     p.cost.outputTokens = info.reservedOutputTokens();
     p.cost.spendMicroUsd =
-        m_config.pricing.microUsd(info.model, TokenUsage{info.promptTokens, info.reservedOutputTokens(), 0, 0}).value_or(0);
+        config->pricing.microUsd(info.model, TokenUsage{info.promptTokens, info.reservedOutputTokens(), 0, 0}).value_or(0);
     p.cost.weight = 1;
-    p.provider = static_cast<std::size_t>(pc - m_config.providers.data());
+    p.provider = static_cast<std::size_t>(pc - config->providers.data());
     p.bodyText = job.body.dump();
+    // The text is what gets sent; free the document here, on the caller's
+    // thread, rather than on the dispatcher's when the job ends.
+    job.body = nlohmann::json();
     p.info = std::move(info);
     p.job = std::move(job);
     return p;
@@ -1226,6 +1631,7 @@ Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
 
 std::string Dispatcher::validate(const JobSpec& job) const
 {
+    const ConfigLock lock(m_configMutex);
     try {
         prepare(job);
     } catch (const InputError& e) {
@@ -1236,6 +1642,9 @@ std::string Dispatcher::validate(const JobSpec& job) const
 
 void Dispatcher::submit(JobSpec job)
 {
+    // Under the configuration lock from routing to posting, so a provider
+    // added or removed meanwhile cannot overtake this job in the queue.
+    const ConfigLock lock(m_configMutex);
     Prepared p = prepare(std::move(job));
     {
         std::lock_guard guard(m_impl->mutex);
@@ -1248,38 +1657,32 @@ void Dispatcher::submit(JobSpec job)
 
 void Dispatcher::cancel(const std::string& customId)
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Cancel{customId});
-    }
-    m_impl->http.wakeup();
+    post(Impl::Cancel{customId});
 }
 
 void Dispatcher::pause()
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Pause{true});
-    }
-    m_impl->http.wakeup();
+    post(Impl::Pause{true});
 }
 
 void Dispatcher::resume()
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::Pause{false});
-    }
-    m_impl->http.wakeup();
+    post(Impl::Pause{false});
 }
 
 void Dispatcher::setKeyEnabled(const std::string& provider, const std::string& key, bool enabled)
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.emplace_back(Impl::KeyEnabled{provider, key, enabled});
-    }
-    m_impl->http.wakeup();
+    const ConfigLock lock(m_configMutex);
+    updateConfig([&](Config& c) {
+        if (ProviderConfig* p = liveProvider(c, provider)) {
+            for (KeyConfig& k : p->keys) {
+                if (k.name == key) {
+                    k.enabled = enabled;
+                }
+            }
+        }
+    });
+    post(Impl::KeyEnabled{provider, key, enabled});
 }
 
 DispatcherStats Dispatcher::stats() const

@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -83,6 +84,15 @@ struct LaneStatus {
     std::string waitingFor;  // "tpm of key:prod-1/gpt-4o until …"
 };
 
+// Which scope a limit change is for: the global scope (all empty), a
+// provider, a key, a model on one key, or a model on every key of a provider
+// (key empty), which keys added later inherit too.
+struct LimitTarget {
+    std::string provider;
+    std::string key;
+    std::string model;
+};
+
 struct DispatcherStats {
     std::uint64_t submitted = 0;
     std::uint64_t queued = 0;     // waiting for admission or a retry
@@ -128,20 +138,42 @@ public:
     void cancel(const std::string& customId);
     void pause();
     void resume();
+    // Enabling a key also lifts its quarantine.
     void setKeyEnabled(const std::string& provider, const std::string& key, bool enabled);
+
+    // Changes while traffic flows. Each throws InputError naming the problem
+    // (unknown or duplicate provider or key, invalid limits) and changes
+    // nothing then; otherwise it applies within one loop of the dispatcher.
+    void addProvider(ProviderConfig provider);
+    // Its queued jobs are dead-lettered (no_usable_key); requests in flight
+    // finish.
+    void removeProvider(const std::string& provider);
+    void addKey(const std::string& provider, KeyConfig key);
+    void removeKey(const std::string& provider, const std::string& key);
+    // Replaces the target scope's limits, keeping usage already counted
+    // (Admission::setLimits). A model's limits set here are no longer
+    // overwritten by what the provider's headers announce.
+    void setLimits(const LimitTarget& target, std::vector<LimitSpec> limits);
 
     DispatcherStats stats() const;
     // Blocks until every submitted job has finished, or the timeout passes.
     bool waitIdle(Duration timeout);
 
-    const Config& config() const noexcept { return m_config; }
+    // The configuration as changed so far (keys included, values secret).
+    std::shared_ptr<const Config> config() const;
 
 private:
     struct Prepared;
     Prepared prepare(JobSpec job) const;
+    template <typename Command>
+    void post(Command command);
+    // Copy-on-write: applies `change` to a copy of the configuration and
+    // publishes it.
+    void updateConfig(const std::function<void(Config&)>& change);
 
     struct Impl;
-    const Config m_config;
+    mutable std::mutex m_configMutex;
+    std::shared_ptr<const Config> m_config;
     std::unique_ptr<Impl> m_impl;
 };
 

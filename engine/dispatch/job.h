@@ -59,7 +59,7 @@ struct JobOutcome {
     std::string reason;
     long status = 0;            // the last response's HTTP status
     std::string requestId;      // provider's request id, when sent
-    nlohmann::json body;        // the response body (assembled for streams)
+    std::string body;           // the response body as received (assembled for streams)
     std::optional<ResponseUsage> usage;
     std::optional<std::int64_t> spendMicroUsd;  // nullopt: unpriced model
     std::string provider;

@@ -141,6 +141,9 @@ HttpClient::HttpClient(const Options& options) : m_multi(makeMulti())
 
 HttpClient::~HttpClient()
 {
+    // Completion handlers run during the aborts below; any transfer they try
+    // to start now is refused.
+    m_closing = true;
     while (!m_transfers.empty()) {
         abort(m_transfers.begin()->first);
     }
@@ -148,6 +151,9 @@ HttpClient::~HttpClient()
 
 HttpClient::TransferId HttpClient::start(HttpRequest request, TransferHandlers handlers)
 {
+    if (m_closing) {
+        return 0;
+    }
     auto t = std::make_unique<Transfer>();
     t->id = m_nextId++;
     t->easy = makeEasy();

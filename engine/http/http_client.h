@@ -88,6 +88,7 @@ public:
     HttpClient(const HttpClient&) = delete;
     HttpClient& operator=(const HttpClient&) = delete;
 
+    // Returns 0 (and starts nothing) once the client is being destroyed.
     TransferId start(HttpRequest request, TransferHandlers handlers);
     // Stops a transfer; its onComplete runs (with Aborted) before this returns.
     void abort(TransferId id);
@@ -105,6 +106,7 @@ private:
     void finish(Transfer& t, CURLcode code);
 
     MultiHandle m_multi;
+    bool m_closing = false;
     TransferId m_nextId = 1;
     std::map<TransferId, std::unique_ptr<Transfer>> m_transfers;
 };

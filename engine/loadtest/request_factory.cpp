@@ -4,6 +4,7 @@
 #include "loadtest/arrivals.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 
@@ -50,21 +51,36 @@ const T& weighted(const std::vector<T>& choices, std::mt19937_64& rng)
     return choices.back();
 }
 
-// Estimated prompt tokens of one user message: 3 per message, 3 to prime
-// the reply, and a token per 4 characters (providers/protocol.h).
-constexpr std::int64_t kChatOverhead = 6;
-
-std::int64_t promptEstimate(std::int64_t wanted)
+json userMessage(std::string text)
 {
-    return std::max(wanted, kChatOverhead + 1);
+    return json::array({{{"role", "user"}, {"content", std::move(text)}}});
 }
 
-// Text whose estimate is exactly promptEstimate(tokens).
-std::string promptText(const std::string& id, std::int64_t tokens)
+// What Sluice's estimate (providers/protocol.h) gives one user message with
+// no text: the per-message, role and reply-priming tokens. Asked of the
+// estimator rather than written here, so the two cannot drift apart.
+std::int64_t chatOverhead(ApiFlavor flavor)
+{
+    static const std::array<std::int64_t, 2> overhead = {
+        estimatePromptTokens(ApiFlavor::OpenAI, json{{"messages", userMessage("")}}),
+        estimatePromptTokens(ApiFlavor::Anthropic, json{{"messages", userMessage("")}})};
+    return overhead[flavor == ApiFlavor::Anthropic ? 1 : 0];
+}
+
+// A prompt of `wanted` tokens, or of the fewest a message with text can have.
+std::int64_t promptEstimate(ApiFlavor flavor, std::int64_t wanted)
+{
+    return std::max(wanted, chatOverhead(flavor) + 1);
+}
+
+// Text whose estimate is exactly promptEstimate(flavor, tokens): a token per
+// 4 characters on top of the overhead.
+std::string promptText(ApiFlavor flavor, const std::string& id, std::int64_t tokens)
 {
     static constexpr std::string_view kFiller =
         "Write clearly about rate limits, queues and the patience of systems under load. ";
-    const std::size_t chars = static_cast<std::size_t>(std::max<std::int64_t>(1, (tokens - kChatOverhead) * 4));
+    const std::size_t chars =
+        static_cast<std::size_t>(std::max<std::int64_t>(1, (tokens - chatOverhead(flavor)) * 4));
     std::string text = "Load test " + id + ". ";
     text.reserve(chars + kFiller.size());
     while (text.size() < chars) {
@@ -94,7 +110,7 @@ RequestDraw RequestFactory::draw(const RequestMix& mix, std::uint64_t arrival, s
     d.model = m.model;
     d.flavor = m.flavor.value_or(ApiFlavor::OpenAI);
     d.provider = m.provider;
-    d.promptTokens = promptEstimate(mix.promptTokens.draw(rng));
+    d.promptTokens = promptEstimate(d.flavor, mix.promptTokens.draw(rng));
     d.maxTokens = mix.maxTokens.draw(rng);
     d.stream = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < mix.streamShare;
     return d;
@@ -109,7 +125,7 @@ JobSpec RequestFactory::build(const RequestDraw& d, std::string customId, const 
     job.priority = tenant.priority;
     job.body = {{"model", d.model},
                 {"max_tokens", d.maxTokens},
-                {"messages", json::array({{{"role", "user"}, {"content", promptText(customId, d.promptTokens)}}})}};
+                {"messages", userMessage(promptText(d.flavor, customId, d.promptTokens))}};
     if (d.stream) {
         job.body["stream"] = true;
     }
@@ -157,7 +173,7 @@ JobSpec RequestFactory::replayCall(std::uint64_t arrival) const
     d.model = e.model.model;
     d.flavor = e.model.flavor.value_or(ApiFlavor::OpenAI);
     d.provider = e.model.provider;
-    d.promptTokens = promptEstimate(e.inputTokens);
+    d.promptTokens = promptEstimate(d.flavor, e.inputTokens);
     d.maxTokens = e.outputTokens;
     d.stream = e.stream;
     TenantChoice t;
@@ -260,7 +276,7 @@ void bindToConfig(Workload& w, const Config& config, const std::function<std::st
         d.model = m->model;
         d.flavor = *m->flavor;
         d.provider = m->provider;
-        d.promptTokens = promptEstimate(1);
+        d.promptTokens = promptEstimate(d.flavor, 1);
         d.maxTokens = 16;
         const std::string why = validate(factory.build(d, "check", {}));
         if (!why.empty()) {
@@ -312,7 +328,8 @@ WorkloadEstimate estimateWorkload(const Workload& w, const Config& config)
                     ++est.requests;  // bindToConfig reports it
                 }
             } else {
-                add(e.model.model, promptEstimate(e.inputTokens), e.outputTokens);
+                add(e.model.model, promptEstimate(e.model.flavor.value_or(ApiFlavor::OpenAI), e.inputTokens),
+                    e.outputTokens);
             }
         } else if (w.pipeline) {
             for (std::size_t s = 0; s < w.pipeline->stages.size(); ++s) {

@@ -72,14 +72,18 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
             tokens += 3 + tokensFromChars(contentChars(*sys));
         }
     }
+    // As OpenAI's cookbook counts chat tokens: every field's text (role
+    // included), plus 3 per message and 1 more for a name.
     if (const auto msgs = body.find("messages"); msgs != body.end() && msgs->is_array()) {
         for (const auto& m : *msgs) {
             tokens += 3;
             if (!m.is_object()) {
                 continue;
             }
-            if (const auto c = m.find("content"); c != m.end()) {
-                tokens += tokensFromChars(contentChars(*c));
+            for (const char* field : {"role", "content", "name"}) {
+                if (const auto f = m.find(field); f != m.end()) {
+                    tokens += tokensFromChars(contentChars(*f));
+                }
             }
             if (m.contains("name")) {
                 tokens += 1;
@@ -137,9 +141,18 @@ std::optional<ResponseUsage> usageFromBody(ApiFlavor flavor, const json& body)
         return std::nullopt;
     }
     const auto u = body.find("usage");
-    if (u == body.end() || !u->is_object()) {
+    if (u == body.end()) {
         return std::nullopt;
     }
+    return usageFromUsage(flavor, *u);
+}
+
+std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const json& usage)
+{
+    if (!usage.is_object()) {
+        return std::nullopt;
+    }
+    const json* u = &usage;
     ResponseUsage r;
     if (flavor == ApiFlavor::OpenAI) {
         r.inputTokens = intField(*u, "prompt_tokens", 0);

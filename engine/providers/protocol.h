@@ -40,8 +40,9 @@ struct RequestInfo {
 // cost. Throws InputError whose message names the field ("body.messages: …").
 RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::int64_t defaultMaxOutputTokens);
 
-// Prompt tokens by the rule of thumb: ~4 characters per token of text, plus
-// 3 tokens per message, 1 per name, and 3 to prime the reply.
+// Prompt tokens by the rule of thumb: ~4 characters per token of each
+// message field's text (role, content, name), plus 3 tokens per message, 1
+// per name, and 3 to prime the reply.
 std::int64_t estimatePromptTokens(ApiFlavor flavor, const nlohmann::json& body);
 
 struct ResponseUsage {
@@ -53,6 +54,8 @@ struct ResponseUsage {
 };
 
 std::optional<ResponseUsage> usageFromBody(ApiFlavor flavor, const nlohmann::json& body);
+// The same from the "usage" object alone.
+std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const nlohmann::json& usage);
 
 // Reads a response stream event by event: time to first token, the usage in
 // the final events, the terminal event, an error sent after HTTP 200, and the

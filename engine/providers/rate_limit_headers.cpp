@@ -55,14 +55,37 @@ std::optional<Duration> rfcReset(const http::HeaderMap& h, std::string_view name
     return std::max(Duration::zero(), *t - now);
 }
 
-void openAiBucket(const http::HeaderMap& h, std::string_view what, ProviderView& out)
+// Header names spelled out (not concatenated) so parsing a response
+// allocates nothing.
+struct BucketNames {
+    std::string_view limit;
+    std::string_view remaining;
+    std::string_view reset;
+    std::string_view azureReset;  // OpenAI flavour only
+};
+
+constexpr BucketNames kOpenAiRequests{"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                                      "x-ratelimit-reset-requests", "x-rate-limit-reset-requests"};
+constexpr BucketNames kOpenAiTokens{"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+                                    "x-ratelimit-reset-tokens", "x-rate-limit-reset-tokens"};
+constexpr BucketNames kAnthropicRequests{"anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+                                         "anthropic-ratelimit-requests-reset", {}};
+constexpr BucketNames kAnthropicTokens{"anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining",
+                                       "anthropic-ratelimit-tokens-reset", {}};
+constexpr BucketNames kAnthropicInput{"anthropic-ratelimit-input-tokens-limit",
+                                      "anthropic-ratelimit-input-tokens-remaining",
+                                      "anthropic-ratelimit-input-tokens-reset", {}};
+constexpr BucketNames kAnthropicOutput{"anthropic-ratelimit-output-tokens-limit",
+                                       "anthropic-ratelimit-output-tokens-remaining",
+                                       "anthropic-ratelimit-output-tokens-reset", {}};
+
+void openAiBucket(const http::HeaderMap& h, const BucketNames& n, ProviderView& out)
 {
-    const std::string w(what);
-    out.limit = count(h, "x-ratelimit-limit-" + w);
-    out.remaining = count(h, "x-ratelimit-remaining-" + w);
-    out.timeToFull = goReset(h, "x-ratelimit-reset-" + w);
+    out.limit = count(h, n.limit);
+    out.remaining = count(h, n.remaining);
+    out.timeToFull = goReset(h, n.reset);
     if (!out.timeToFull) {
-        out.timeToFull = goReset(h, "x-rate-limit-reset-" + w);  // Azure's spelling
+        out.timeToFull = goReset(h, n.azureReset);  // Azure's spelling
     }
     // Azure sends limit/remaining -1 with reset 0: nothing is known then.
     if (!out.limit && !out.remaining) {
@@ -70,12 +93,11 @@ void openAiBucket(const http::HeaderMap& h, std::string_view what, ProviderView&
     }
 }
 
-void anthropicBucket(const http::HeaderMap& h, std::string_view what, WallTime now, ProviderView& out)
+void anthropicBucket(const http::HeaderMap& h, const BucketNames& n, WallTime now, ProviderView& out)
 {
-    const std::string base = "anthropic-ratelimit-" + std::string(what);
-    out.limit = count(h, base + "-limit");
-    out.remaining = count(h, base + "-remaining");
-    out.timeToFull = rfcReset(h, base + "-reset", now);
+    out.limit = count(h, n.limit);
+    out.remaining = count(h, n.remaining);
+    out.timeToFull = rfcReset(h, n.reset, now);
 }
 
 bool known(const ProviderView& v)
@@ -94,16 +116,19 @@ bool RateLimitHeaders::any() const noexcept
 RateLimitHeaders parseRateLimitHeaders(const http::HeaderMap& h, WallTime now)
 {
     RateLimitHeaders r;
-    openAiBucket(h, "requests", r.requests);
-    openAiBucket(h, "tokens", r.tokens);
+    if (h.empty()) {
+        return r;
+    }
+    openAiBucket(h, kOpenAiRequests, r.requests);
+    openAiBucket(h, kOpenAiTokens, r.tokens);
     if (!known(r.requests)) {
-        anthropicBucket(h, "requests", now, r.requests);
+        anthropicBucket(h, kAnthropicRequests, now, r.requests);
     }
     if (!known(r.tokens)) {
-        anthropicBucket(h, "tokens", now, r.tokens);
+        anthropicBucket(h, kAnthropicTokens, now, r.tokens);
     }
-    anthropicBucket(h, "input-tokens", now, r.inputTokens);
-    anthropicBucket(h, "output-tokens", now, r.outputTokens);
+    anthropicBucket(h, kAnthropicInput, now, r.inputTokens);
+    anthropicBucket(h, kAnthropicOutput, now, r.outputTokens);
 
     // The SDKs' order: retry-after-ms, then retry-after as seconds, then as
     // an HTTP date.

@@ -188,7 +188,7 @@ store::Updates QueueRunner::toUpdates(JobOutcome&& o, store::JobId id) const
         store::Completion c;
         c.id = id;
         c.result.statusCode = static_cast<int>(o.status);
-        c.result.body = o.body.dump();
+        c.result.body = std::move(o.body);
         c.result.requestId = o.requestId;
         c.result.keyLabel = o.key;
         u.completions.push_back(std::move(c));

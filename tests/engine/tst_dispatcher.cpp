@@ -223,6 +223,9 @@ private Q_SLOTS:
     void deadlineWhileQueued();
     void pauseStopsDispatch();
     void rejectsUnroutableJobs();
+    void keysChangeWhileTrafficFlows();
+    void limitsChangeAtRunTime();
+    void removingAProviderDeadLettersItsQueue();
 };
 
 void TestDispatcher::completesAndSettlesToRealUsage()
@@ -243,7 +246,7 @@ void TestDispatcher::completesAndSettlesToRealUsage()
         QCOMPARE(o.result, JobResult::Completed);
         QCOMPARE(o.status, 200L);
         QVERIFY(o.usage.has_value());
-        QVERIFY(!o.body["choices"][0]["message"]["content"].get<std::string>().empty());
+        QVERIFY(!json::parse(o.body)["choices"][0]["message"]["content"].get<std::string>().empty());
         QVERIFY(!o.requestId.empty());
         QVERIFY(o.spendMicroUsd.has_value());
         actual += o.usage->inputTokens + o.usage->outputTokens;
@@ -278,12 +281,12 @@ void TestDispatcher::streamsBothFlavours()
     QVERIFY(rig.recorder.waitFor(2));
     const JobOutcome o = rig.recorder.outcome("o1");
     QCOMPARE(o.result, JobResult::Completed);
-    QVERIFY2(o.body["choices"][0]["message"]["content"].is_string(), o.body.dump().c_str());
+    QVERIFY2(json::parse(o.body)["choices"][0]["message"]["content"].is_string(), o.body.c_str());
     QVERIFY(o.usage && o.usage->outputTokens > 0);
     QVERIFY2(timelineHas(o, TimelineEvent::Kind::FirstToken), dumpTimeline(o).c_str());
     const JobOutcome a = rig.recorder.outcome("a1");
     QCOMPARE(a.result, JobResult::Completed);
-    QCOMPARE(QString::fromStdString(a.body["type"].get<std::string>()), QStringLiteral("message"));
+    QCOMPARE(QString::fromStdString(json::parse(a.body)["type"].get<std::string>()), QStringLiteral("message"));
     QVERIFY(a.usage && a.usage->inputTokens > 0);
     const auto attempts = rig.recorder.attempts();
     QVERIFY(std::all_of(attempts.begin(), attempts.end(), [](const AttemptReport& r) { return r.timeToFirstToken.has_value(); }));
@@ -297,7 +300,7 @@ void TestDispatcher::anthropicNonStreaming()
     QVERIFY(rig.recorder.waitFor(1));
     const JobOutcome o = rig.recorder.outcome("m1");
     QCOMPARE(o.result, JobResult::Completed);
-    QVERIFY(o.body["content"][0]["text"].is_string());
+    QVERIFY(json::parse(o.body)["content"][0]["text"].is_string());
     QCOMPARE(QString::fromStdString(o.model), QStringLiteral("claude-haiku-4-5"));
 }
 
@@ -605,8 +608,8 @@ void TestDispatcher::busyModelDoesNotBlockAnother()
     for (int i = 0; i < 5; ++i) {
         QCOMPARE(rig.recorder.outcome("fast-" + std::to_string(i)).result, JobResult::Completed);
     }
-    QCOMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
-    QVERIFY(rig.dispatcher->stats().lanes.size() == 2);
+    QTRY_COMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
+    QTRY_COMPARE(rig.dispatcher->stats().lanes.size(), std::size_t{2});
 }
 
 void TestDispatcher::deadlineWhileQueued()
@@ -649,6 +652,84 @@ void TestDispatcher::rejectsUnroutableJobs()
     JobSpec noMessages = chat("y", "gpt-4o");
     noMessages.body.erase("messages");
     QVERIFY_THROWS_EXCEPTION(InputError, rig.dispatcher->submit(noMessages));
+}
+
+void TestDispatcher::keysChangeWhileTrafficFlows()
+{
+    Rig rig(fastMock());
+    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai"));
+    rig.dispatcher->pause();
+    for (int i = 0; i < 10; ++i) {
+        rig.dispatcher->submit(chat("k" + std::to_string(i)));
+    }
+    rig.dispatcher->setKeyEnabled("mock", "main", false);
+    KeyConfig second;
+    second.name = "second";
+    second.envVar = "GUI";
+    second.value = Secret("sk-second");
+    rig.dispatcher->addKey("mock", second);
+    rig.dispatcher->resume();
+    QVERIFY(rig.recorder.waitFor(10));
+    for (int i = 0; i < 10; ++i) {
+        QCOMPARE(QString::fromStdString(rig.recorder.outcome("k" + std::to_string(i)).key), QStringLiteral("second"));
+    }
+    rig.dispatcher->removeKey("mock", "second");
+    rig.dispatcher->setKeyEnabled("mock", "main", true);
+    rig.dispatcher->submit(chat("back"));
+    QVERIFY(rig.recorder.waitFor(11));
+    QCOMPARE(QString::fromStdString(rig.recorder.outcome("back").key), QStringLiteral("main"));
+    const auto cfg = rig.dispatcher->config();
+    QCOMPARE(cfg->providers[0].keys.size(), std::size_t{1});
+    QVERIFY_THROWS_EXCEPTION(InputError, rig.dispatcher->addKey("mock", cfg->providers[0].keys[0]));
+    QVERIFY_THROWS_EXCEPTION(InputError, rig.dispatcher->addKey("nowhere", second));
+    QVERIFY_THROWS_EXCEPTION(InputError, rig.dispatcher->removeKey("mock", "second"));
+}
+
+void TestDispatcher::limitsChangeAtRunTime()
+{
+    mock::MockConfig m = fastMock();
+    m.limitsEnabled = true;
+    m.models["gpt-4o-mini"].limits = mock::RateLimits{};
+    m.models["gpt-4o-mini"].limits.requestsPerMinute = 6000;
+    Rig rig(m);
+    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai"));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.recorder.waitFor(1));
+    QTRY_VERIFY(!rig.modelLimits("main", "gpt-4o-mini").empty());  // learned: 6000 rpm
+    rig.dispatcher->setLimits(LimitTarget{"mock", "", "gpt-4o-mini"}, {perMinute(Measure::Requests, 60, 1)});
+    QTRY_COMPARE(rig.modelLimits("main", "gpt-4o-mini").size(), std::size_t{1});
+    QTRY_COMPARE(rig.modelLimits("main", "gpt-4o-mini")[0].limit, 60);
+    // Set by hand, the limit is no longer replaced by what headers announce.
+    rig.dispatcher->submit(chat("second"));
+    QVERIFY(rig.recorder.waitFor(2));
+    QCOMPARE(rig.modelLimits("main", "gpt-4o-mini")[0].limit, 60);
+    // The third request waits a second for the 60 rpm (burst 1) limit.
+    rig.dispatcher->submit(chat("third"));
+    QVERIFY(rig.recorder.waitFor(3));
+    QVERIFY2(timelineHas(rig.recorder.outcome("third"), TimelineEvent::Kind::Waiting, "requests per minute of model mock/main/gpt-4o-mini"),
+             dumpTimeline(rig.recorder.outcome("third")).c_str());
+    QVERIFY_THROWS_EXCEPTION(InputError, rig.dispatcher->setLimits(LimitTarget{"mock", "", ""}, {perMinute(Measure::Requests, -5)}));
+    rig.dispatcher->setLimits(LimitTarget{}, {concurrency(7)});
+    QTRY_COMPARE(rig.admission.snapshot(Admission::root()).dimensions.at(0).spec.limit, 7);
+}
+
+void TestDispatcher::removingAProviderDeadLettersItsQueue()
+{
+    Rig rig(fastMock());
+    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai"));
+    rig.dispatcher->pause();
+    for (int i = 0; i < 3; ++i) {
+        rig.dispatcher->submit(chat("gone-" + std::to_string(i)));
+    }
+    rig.dispatcher->removeProvider("mock");
+    QVERIFY(rig.recorder.waitFor(3));
+    for (int i = 0; i < 3; ++i) {
+        const JobOutcome o = rig.recorder.outcome("gone-" + std::to_string(i));
+        QCOMPARE(o.cls, FailureClass::NoUsableKey);
+        QVERIFY2(o.reason.find("was removed") != std::string::npos, o.reason.c_str());
+    }
+    QVERIFY(!rig.dispatcher->validate(chat("later")).empty());
+    QCOMPARE(rig.provider.stats().accepted, std::int64_t{0});
 }
 
 QTEST_APPLESS_MAIN(TestDispatcher)

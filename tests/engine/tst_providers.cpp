@@ -1,6 +1,7 @@
 // Provider protocol pieces: SSE parsing across arbitrary chunk splits,
 // request analysis and token estimates, usage, stream assembly, rate-limit
 // headers of both flavours, triage of every failure class, pricing.
+#include "core/json_scan.h"
 #include "core/json_source.h"
 #include "core/timefmt.h"
 #include "pricing/pricing.h"
@@ -40,6 +41,9 @@ private Q_SLOTS:
     void pricingBuiltIn();
     void pricingOverrideAndErrors();
     void jsonSourcePositions();
+    void jsonScanAgreesWithTheParser_data();
+    void jsonScanAgreesWithTheParser();
+    void jsonScanFindsTopLevelMembers();
 };
 
 void TestProviders::sseAnySplit()
@@ -102,8 +106,8 @@ void TestProviders::analyzeOpenAi()
     QCOMPARE(info.n, 2);
     QCOMPARE(info.maxOutputTokens, 100);
     QCOMPARE(info.reservedOutputTokens(), 200);
-    // 3 priming + (3 + 2) + (3 + 1 + 1 name)
-    QCOMPARE(info.promptTokens, 13);
+    // 3 priming + (3 + "system" 2 + 2) + (3 + "user" 1 + 1 + name: "bob" 1 + 1)
+    QCOMPARE(info.promptTokens, 17);
     QVERIFY(!info.stream);
 
     const json noMax = json::parse(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":7,"max_tokens":9})");
@@ -119,7 +123,7 @@ void TestProviders::analyzeAnthropic()
     const RequestInfo info = analyzeRequest(ApiFlavor::Anthropic, body, 4096);
     QCOMPARE(info.maxOutputTokens, 512);
     QVERIFY(info.stream);
-    QCOMPARE(info.promptTokens, 3 + (3 + 2) + (3 + 3));
+    QCOMPARE(info.promptTokens, 3 + (3 + 2) + (3 + 1 + 3));
 }
 
 void TestProviders::analyzeRejects_data()
@@ -402,6 +406,48 @@ void TestProviders::jsonSourcePositions()
     } catch (const InputError& e) {
         QVERIFY2(QString::fromUtf8(e.what()).startsWith(QStringLiteral("g.json:2:")), e.what());
     }
+}
+
+void TestProviders::jsonScanAgreesWithTheParser_data()
+{
+    QTest::addColumn<QString>("text");
+    const char* cases[] = {
+        R"({"a":1,"b":[true,false,null,-0.5e+3,"x\"y\u00e9"],"c":{}})", "[]", " 12 ", "\"s\"", "-0", "1.0E-2",
+        R"({"a":1,})", R"({"a" 1})", "[1,]", "[1 2]", "01", "1.", "-", ".5", "tru", "nul", "\"abc", R"("\x")",
+        R"("\u12G4")", "{", "}", "", "1 2", "\"tab\there\"", "{\"k\":\"v\"}x", "[[[[[]]]]]",
+        R"({"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":1})",
+    };
+    for (const char* c : cases) {
+        QTest::newRow(c) << QString::fromUtf8(c);
+    }
+    QTest::newRow("raw control char in a string") << QStringLiteral("\"a\nb\"");
+}
+
+// Accepts exactly what nlohmann's parser accepts.
+void TestProviders::jsonScanAgreesWithTheParser()
+{
+    QFETCH(QString, text);
+    const std::string t = text.toStdString();
+    QCOMPARE(scanJson(t), json::accept(t));
+}
+
+void TestProviders::jsonScanFindsTopLevelMembers()
+{
+    const std::string body =
+        R"({"id":"x","choices":[{"message":{"content":"my \"usage\": {} is fine","usage":{"nested":1}}}],"usage":{"prompt_tokens":12,"completion_tokens":3}})";
+    std::vector<std::string> keys;
+    std::string usage;
+    QVERIFY(scanJson(body, [&](std::string_view k, std::string_view v) {
+        keys.emplace_back(k);
+        if (k == "usage") {
+            usage = std::string(v);
+        }
+    }));
+    QCOMPARE(keys, (std::vector<std::string>{"id", "choices", "usage"}));
+    QCOMPARE(QString::fromStdString(usage), QStringLiteral(R"({"prompt_tokens":12,"completion_tokens":3})"));
+    QCOMPARE(usageFromUsage(ApiFlavor::OpenAI, json::parse(usage))->inputTokens, 12);
+    // A body cut off mid-JSON (the mock's malformed-JSON fault) is refused.
+    QVERIFY(!scanJson(body.substr(0, body.size() - 5)));
 }
 
 QTEST_APPLESS_MAIN(TestProviders)

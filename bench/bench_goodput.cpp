@@ -1,0 +1,312 @@
+// Goodput and overhead of the dispatcher against the in-process mock
+// provider (see docs/benchmarks.md for the figures and how to read them).
+//
+//   bench_goodput tpm      TPM-bound batch, limits configured
+//   bench_goodput rpm      RPM-bound batch, limits configured
+//   bench_goodput learn    TPM-bound batch, no limits configured: learned from headers
+//   bench_goodput overhead [SECONDS [MOCK_URL]]
+//                          dispatcher vs a plain curl-multi loop, no limits, no latency
+//
+// Each scenario prints one result line; the mock's own per-second counters
+// are the measure, so nothing here trusts the dispatcher's bookkeeping.
+#include "admission/admission.h"
+#include "config/config.h"
+#include "dispatch/dispatcher.h"
+#include "http/http_client.h"
+#include "mock/mock_provider.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+// Counts outcomes with atomics and lets the reader poll: waking a waiting
+// thread on every completion would cost the dispatcher thread a futex call
+// per request, which is this benchmark's overhead, not the dispatcher's.
+class Counter : public DispatchListener {
+public:
+    void onFinished(JobOutcome&& o) override { ++(o.result == JobResult::Completed ? m_done : m_failed); }
+    bool waitFor(std::uint64_t n, Duration timeout)
+    {
+        const auto end = std::chrono::steady_clock::now() + timeout;
+        while (m_done + m_failed < n) {
+            if (std::chrono::steady_clock::now() >= end) {
+                return false;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return true;
+    }
+    std::uint64_t done() const { return m_done; }
+    std::uint64_t failed() const { return m_failed; }
+
+private:
+    std::atomic<std::uint64_t> m_done{0};
+    std::atomic<std::uint64_t> m_failed{0};
+};
+
+Config configFor(const std::string& baseUrl, const json& modelLimits, const json& global = json::object())
+{
+    json model = json::object();
+    if (!modelLimits.empty()) {
+        model["limits"] = modelLimits;
+    }
+    json root = {{"providers",
+                  json::array({{{"name", "mock"},
+                                {"flavor", "openai"},
+                                {"base_url", baseUrl},
+                                {"models", {{"gpt-4o-mini", model}}},
+                                {"keys", json::array({{{"name", "main"}, {"env", "K"}}})}}})}};
+    if (!global.empty()) {
+        root["global"] = {{"limits", global}};
+    }
+    return loadConfig(JsonSource("bench.json", root.dump()),
+                      [](const std::string&) { return std::optional<std::string>("sk-mock"); });
+}
+
+JobSpec job(int i, int maxTokens, int promptWords)
+{
+    JobSpec j;
+    j.customId = "j" + std::to_string(i);
+    std::string prompt;
+    for (int w = 0; w < promptWords; ++w) {
+        prompt += "word ";
+    }
+    j.body = {{"model", "gpt-4o-mini"},
+              {"max_tokens", maxTokens},
+              {"messages", json::array({{{"role", "user"}, {"content", prompt + std::to_string(i)}}})}};
+    return j;
+}
+
+struct Window {
+    double perMinute = 0;  // the measured quantity over the steady window, per minute
+    double seconds = 0;
+};
+
+// Sums f(second) over the seconds from `skip` after the first busy second to
+// two before the last, and scales to a minute.
+template <typename F>
+Window steady(const mock::MockStats& s, int skip, F f)
+{
+    if (s.series.size() < static_cast<std::size_t>(skip + 5)) {
+        return {};
+    }
+    const std::int64_t first = s.series.front().second + skip;
+    const std::int64_t last = s.series.back().second - 2;
+    double sum = 0;
+    for (const auto& sec : s.series) {
+        if (sec.second >= first && sec.second <= last) {
+            sum += f(sec);
+        }
+    }
+    const double secs = static_cast<double>(last - first + 1);
+    return {sum * 60.0 / secs, secs};
+}
+
+int goodput(const std::string& mode)
+{
+    constexpr int kMaxTokens = 200;
+    constexpr int kPromptWords = 100;  // ~130 prompt tokens with the chat overhead
+    mock::MockConfig m = mock::MockConfig::defaults();
+    m.latency.baseMs = 300;
+    m.latency.perOutputTokenMs = 3;
+    m.latency.firstTokenMs = 300;
+    m.output.distribution = mock::DistributionKind::Uniform;
+    m.output.min = 50;
+    m.output.max = 200;
+    auto& limits = m.models["gpt-4o-mini"].limits;
+    limits = mock::RateLimits{};
+    limits.granularity = 1s;  // the provider enforces per second: no minute-long burst to hide behind
+    std::int64_t tpm = 0;
+    std::int64_t rpm = 0;
+    int jobs = 0;
+    json sluiceLimits = json::object();
+    if (mode == "rpm") {
+        rpm = 600;
+        limits.requestsPerMinute = rpm;
+        limits.tokensPerMinute = 10'000'000;
+        sluiceLimits = {{"rpm", rpm}, {"tpm", 10'000'000}, {"granularity_s", 1}};
+        jobs = static_cast<int>(rpm * 3);  // three minutes of demand
+    } else {
+        tpm = 120'000;
+        limits.tokensPerMinute = tpm;
+        limits.requestsPerMinute = 100'000;
+        if (mode == "tpm") {
+            sluiceLimits = {{"tpm", tpm}, {"rpm", 100'000}, {"granularity_s", 1}};
+        }
+        jobs = static_cast<int>(3 * tpm / (kMaxTokens + 130));
+    }
+    SystemClock clock;
+    mock::MockProvider provider(clock, m);
+    provider.start();
+    Admission admission(clock);
+    Counter counter;
+    DispatcherOptions opt;
+    opt.seed = 42;
+    Dispatcher d(configFor(provider.baseUrl(), sluiceLimits), clock, admission, counter, opt);
+    d.start();
+    const TimePoint start = clock.now();
+    for (int i = 0; i < jobs; ++i) {
+        d.submit(job(i, kMaxTokens, kPromptWords));
+    }
+    counter.waitFor(static_cast<std::uint64_t>(jobs), 20min);
+    const double elapsed = std::chrono::duration<double>(clock.now() - start).count();
+    d.stop();
+    const mock::MockStats s = provider.stats();
+    provider.stop();
+
+    std::int64_t limited = 0;
+    for (auto v : s.rateLimited) {
+        limited += v;
+    }
+    const double share429 = s.requests ? 100.0 * static_cast<double>(limited) / static_cast<double>(s.requests) : 0;
+    // The skip leaves out the start-up: for "learn", the first 10 s in which
+    // Sluice has yet to hear the limits.
+    const int skip = mode == "learn" ? 10 : 3;
+    if (mode == "rpm") {
+        const Window w = steady(s, skip, [](const mock::SecondStats& sec) { return static_cast<double>(sec.accepted); });
+        std::printf("rpm: %d jobs in %.1f s, lost %llu | steady %.0f s: %.1f requests/min of %lld = %.2f%% | 429: %lld of %lld requests = %.3f%%\n",
+                    jobs, elapsed, static_cast<unsigned long long>(counter.failed()), w.seconds, w.perMinute,
+                    static_cast<long long>(rpm), 100.0 * w.perMinute / static_cast<double>(rpm),
+                    static_cast<long long>(limited), static_cast<long long>(s.requests), share429);
+    } else {
+        // OpenAI's TPM charges prompt + max_tokens on arrival: what binds.
+        const Window w = steady(s, skip, [&](const mock::SecondStats& sec) {
+            return static_cast<double>(sec.inputTokens + sec.accepted * kMaxTokens);
+        });
+        std::printf("%s: %d jobs in %.1f s, lost %llu | steady %.0f s: %.0f tokens/min of %lld = %.2f%% | 429: %lld of %lld requests = %.3f%%\n",
+                    mode.c_str(), jobs, elapsed, static_cast<unsigned long long>(counter.failed()), w.seconds, w.perMinute,
+                    static_cast<long long>(tpm), 100.0 * w.perMinute / static_cast<double>(tpm),
+                    static_cast<long long>(limited), static_cast<long long>(s.requests), share429);
+    }
+    return 0;
+}
+
+// Requests per second over `span`, keeping `concurrency` transfers in flight
+// with nothing but HttpClient: the floor any dispatcher is measured against.
+double plainLoop(const std::string& url, int concurrency, Duration span)
+{
+    std::uint64_t done = 0;
+    bool stopping = false;
+    const std::string body = job(0, 16, 8).body.dump();
+    auto client = std::make_unique<http::HttpClient>();
+    std::function<void()> launch = [&] {
+        if (stopping) {
+            return;
+        }
+        http::HttpRequest r;
+        r.url = url + "/v1/chat/completions";
+        r.headers = {"Content-Type: application/json"};
+        r.secretHeader = Secret("sk-mock").prefixed("Authorization: Bearer ");
+        r.body = body;
+        http::TransferHandlers h;
+        h.onComplete = [&](http::HttpResult&& res) {
+            done += res.status == 200;
+            launch();
+        };
+        client->start(std::move(r), std::move(h));
+    };
+    for (int i = 0; i < concurrency; ++i) {
+        launch();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const std::uint64_t before = done;
+    while (std::chrono::steady_clock::now() - start < span) {
+        client->poll(10ms);
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = static_cast<double>(done - before) / secs;
+    // The client goes first: its destructor completes what is in flight,
+    // and those handlers still use `launch`.
+    stopping = true;
+    client.reset();
+    return rate;
+}
+
+double throughDispatcher(const std::string& url, int concurrency, Duration span)
+{
+    SystemClock clock;
+    Admission admission(clock);
+    Counter counter;
+    Dispatcher d(configFor(url, json::object(), {{"concurrency", concurrency}}), clock, admission, counter);
+    d.start();
+    // Enough work for the whole span; the rate is read off the completions.
+    // Enough for the span at any plausible rate, without minutes of set-up.
+    const int kJobs = static_cast<int>(std::min<double>(400'000, 30'000 * std::chrono::duration<double>(span).count()));
+    for (int i = 0; i < kJobs; ++i) {
+        d.submit(job(i, 16, 8));
+    }
+    // Measure once the dispatcher has taken in every submission: queueing
+    // them is set-up, not the per-request work being compared.
+    while (true) {
+        const DispatcherStats s = d.stats();
+        if (s.queued + s.inFlight + s.finished() >= static_cast<std::uint64_t>(kJobs)) {
+            break;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const std::uint64_t before = counter.done();
+    counter.waitFor(kJobs, span);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = static_cast<double>(counter.done() - before) / secs;
+    d.stop();
+    return rate;
+}
+
+// `externalUrl` names a mock started elsewhere (sluice-cli mock --no-limits
+// --latency-ms 0), so server and client do not share a process; empty runs
+// one in-process.
+int overhead(Duration span, const std::string& externalUrl)
+{
+    constexpr int kConcurrency = 64;
+    mock::MockConfig m = mock::MockConfig::defaults();
+    m.limitsEnabled = false;
+    m.latency = mock::LatencyModel{0, 0, 0, mock::DistributionKind::Fixed, 0};
+    m.output.distribution = mock::DistributionKind::Fixed;
+    m.output.mean = 8;
+    SystemClock clock;
+    mock::MockProvider provider(clock, m);
+    std::string url = externalUrl;
+    if (url.empty()) {
+        provider.start();
+        url = provider.baseUrl();
+    }
+    double plain = 0;
+    double sluice = 0;
+    // Alternate, so drift on a shared machine hits both sides alike.
+    for (int round = 0; round < 2; ++round) {
+        plain += plainLoop(url, kConcurrency, span);
+        sluice += throughDispatcher(url, kConcurrency, span);
+    }
+    provider.stop();
+    std::printf("overhead: concurrency %d, mock without limits or latency | plain curl-multi %.0f req/s | dispatcher %.0f req/s | ratio %.3f\n",
+                kConcurrency, plain / 2, sluice / 2, sluice / plain);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    const std::string mode = argc > 1 ? argv[1] : "";
+    if (mode == "tpm" || mode == "rpm" || mode == "learn") {
+        return goodput(mode);
+    }
+    if (mode == "overhead") {
+        // An optional span per measurement, in seconds (default 8).
+        const double secs = argc > 2 ? std::atof(argv[2]) : 8.0;
+        return overhead(Duration(static_cast<std::int64_t>(secs * 1e9)), argc > 3 ? argv[3] : "");
+    }
+    std::fprintf(stderr, "usage: bench_goodput tpm|rpm|learn|overhead [SECONDS [MOCK_URL]]\n");
+    return 2;
+}
