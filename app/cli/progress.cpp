@@ -40,19 +40,6 @@ std::string progressBar(double fraction, int width)
     return s;
 }
 
-std::string groupThousands(std::int64_t v)
-{
-    std::string digits = std::to_string(v < 0 ? -v : v);
-    std::string out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) {
-            out.push_back(',');
-        }
-        out.push_back(digits[i]);
-    }
-    return v < 0 ? "-" + out : out;
-}
-
 std::string shortDuration(Duration d)
 {
     auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();

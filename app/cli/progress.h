@@ -5,6 +5,7 @@
 #pragma once
 
 #include "core/clock.h"
+#include "core/numbers.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -32,8 +33,6 @@ private:
 
 // "[=========>          ]"
 std::string progressBar(double fraction, int width);
-// 1234567 → "1,234,567"
-std::string groupThousands(std::int64_t v);
 // 1m32s, 45s, 2h05m
 std::string shortDuration(Duration d);
 // micro-USD → "$0.0421"

@@ -56,8 +56,7 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
     }
     const auto perMinuteLimit = [&](const char* field, Measure m) {
         if (auto v = r.integer(obj, pointer, field, 0, kMax)) {
-            const auto burst = static_cast<std::int64_t>(std::ceil(static_cast<double>(*v) * granularity / 60.0));
-            out.push_back(perMinute(m, *v, granularity >= 60 ? 0 : std::max<std::int64_t>(1, burst)));
+            out.push_back(perMinute(m, *v, burstFor(*v, secondsToDuration(granularity))));
         }
     };
     perMinuteLimit("rpm", Measure::Requests);
@@ -89,7 +88,7 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
 {
     r.onlyKnown(obj, p,
                 {"name", "flavor", "base_url", "headers", "anthropic_version", "timeouts", "http2", "learn_limits",
-                 "learned_granularity_s", "limits", "models", "keys"});
+                 "learned_granularity_s", "token_accounting", "limits", "models", "keys"});
     ProviderConfig pc;
     pc.name = r.string(obj, p, "name", true).value_or("");
     if (!pc.name.empty() && !names.insert(pc.name).second) {
@@ -145,6 +144,16 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
         }
     }
     pc.http2 = r.boolean(obj, p, "http2").value_or(true);
+    pc.tokenAccounting = pc.flavor == ApiFlavor::Anthropic ? TokenAccounting::Actual : TokenAccounting::Estimate;
+    if (auto ta = r.string(obj, p, "token_accounting", false)) {
+        if (*ta == "estimate") {
+            pc.tokenAccounting = TokenAccounting::Estimate;
+        } else if (*ta == "actual") {
+            pc.tokenAccounting = TokenAccounting::Actual;
+        } else {
+            r.problem(jsonPointerAppend(p, "token_accounting"), "must be \"estimate\" or \"actual\"");
+        }
+    }
     pc.learnLimits = r.boolean(obj, p, "learn_limits").value_or(true);
     if (auto g = r.number(obj, p, "learned_granularity_s", 0.001, 60)) {
         pc.learnedGranularity = secondsToDuration(*g);
@@ -265,6 +274,17 @@ double Config::tenantWeight(std::string_view tenant) const
 {
     const auto it = tenantWeights.find(tenant);
     return it == tenantWeights.end() ? 1.0 : it->second;
+}
+
+std::int64_t burstFor(std::int64_t limitPerMinute, Duration granularity)
+{
+    if (granularity >= std::chrono::minutes(1) || limitPerMinute <= 0) {
+        return 0;
+    }
+    const double perNs = static_cast<double>(limitPerMinute) / 60e9;
+    const auto bucket = static_cast<std::int64_t>(std::ceil(perNs * static_cast<double>(granularity.count())));
+    const auto jitter = static_cast<std::int64_t>(std::ceil(perNs * static_cast<double>(kArrivalJitterAllowance.count())));
+    return std::max<std::int64_t>(1, bucket - jitter);
 }
 
 EnvLookup processEnvironment()

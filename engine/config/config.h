@@ -36,6 +36,15 @@ struct ModelConfig {
     std::int64_t defaultMaxTokens = 4096;
 };
 
+// How a provider counts tokens against its per-minute limits.
+enum class TokenAccounting : std::uint8_t {
+    // Charged on arrival, prompt estimate + max_tokens × n, never corrected
+    // (OpenAI and compatible APIs).
+    Estimate,
+    // Corrected to what the response really used (Anthropic).
+    Actual
+};
+
 struct ProviderConfig {
     std::string name;
     ApiFlavor flavor = ApiFlavor::OpenAI;
@@ -48,6 +57,7 @@ struct ProviderConfig {
     // Adopt limits the provider announces in its headers for dimensions the
     // config does not set.
     bool learnLimits = true;
+    TokenAccounting tokenAccounting = TokenAccounting::Estimate;
     // How finely the provider is assumed to enforce a learned per-minute
     // limit: the burst is limit × granularity / 60 s.
     Duration learnedGranularity = std::chrono::seconds(1);
@@ -90,6 +100,16 @@ struct Config {
     const ProviderConfig* route(ApiFlavor flavor, std::string_view model, std::string_view providerName = {}) const;
     double tenantWeight(std::string_view tenant) const;
 };
+
+// The burst Sluice allows itself for a per-minute limit that the provider
+// enforces in buckets of `granularity` (600 RPM as 10 per second): the
+// provider's bucket, limit × granularity / 1 min, less what
+// kArrivalJitterAllowance of rate would add, so requests that reach the
+// provider closer together than they left still fit its bucket. The steady
+// rate is unchanged; only the burst shrinks. Returns 0 (the whole limit) for
+// a granularity of a minute or more.
+inline constexpr Duration kArrivalJitterAllowance = std::chrono::milliseconds(50);
+std::int64_t burstFor(std::int64_t limitPerMinute, Duration granularity);
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup processEnvironment();

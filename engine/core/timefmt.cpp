@@ -48,6 +48,26 @@ bool isDigit(char c)
     return c >= '0' && c <= '9';
 }
 
+// Length of the decimal number at the start of s ("12", "1.5", ".5", "3."),
+// and in `digits` how many digits it has; 0 when there is none.
+std::size_t scanDecimal(std::string_view s, std::size_t& digits)
+{
+    std::size_t i = 0;
+    while (i < s.size() && isDigit(s[i])) {
+        ++i;
+    }
+    digits = i;
+    std::size_t j = i;
+    if (j < s.size() && s[j] == '.') {
+        ++j;
+        while (j < s.size() && isDigit(s[j])) {
+            ++j;
+        }
+        digits += j - i - 1;
+    }
+    return digits == 0 ? 0 : j;
+}
+
 // Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant).
 std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d)
 {
@@ -198,18 +218,9 @@ std::optional<Duration> parseGoDuration(std::string_view text)
     }
     long double total = 0;
     while (!s.empty()) {
-        std::size_t i = 0;
-        while (i < s.size() && isDigit(s[i])) {
-            ++i;
-        }
-        std::size_t j = i;
-        if (j < s.size() && s[j] == '.') {
-            ++j;
-            while (j < s.size() && isDigit(s[j])) {
-                ++j;
-            }
-        }
-        if (j == 0 || (i == 0 && j == 1)) {
+        std::size_t digits = 0;
+        const std::size_t j = scanDecimal(s, digits);
+        if (j == 0) {
             return std::nullopt;  // no digits
         }
         const long double value = std::strtold(std::string(s.substr(0, j)).c_str(), nullptr);
@@ -341,21 +352,8 @@ std::optional<WallTime> parseHttpDate(std::string_view s)
 
 std::optional<Duration> parseDecimalSeconds(std::string_view s)
 {
-    if (s.empty()) {
-        return std::nullopt;
-    }
-    std::size_t i = 0;
-    while (i < s.size() && isDigit(s[i])) {
-        ++i;
-    }
-    std::size_t j = i;
-    if (j < s.size() && s[j] == '.') {
-        ++j;
-        while (j < s.size() && isDigit(s[j])) {
-            ++j;
-        }
-    }
-    if (j != s.size() || (i == 0 && j <= 1)) {
+    std::size_t digits = 0;
+    if (s.empty() || scanDecimal(s, digits) != s.size()) {
         return std::nullopt;
     }
     const double v = std::strtod(std::string(s).c_str(), nullptr);

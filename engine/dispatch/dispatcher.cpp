@@ -905,10 +905,7 @@ struct Dispatcher::Impl {
             if (configured || (it != specs.end() && it->limit == *view->limit)) {
                 continue;
             }
-            const double granularity = std::chrono::duration<double>(pr.cfg->learnedGranularity).count();
-            const auto burst = std::max<std::int64_t>(
-                1, static_cast<std::int64_t>(std::ceil(static_cast<double>(*view->limit) * granularity / 60.0)));
-            const LimitSpec learned = perMinute(measure, *view->limit, burst >= *view->limit ? 0 : burst);
+            const LimitSpec learned = perMinute(measure, *view->limit, burstFor(*view->limit, pr.cfg->learnedGranularity));
             if (it != specs.end()) {
                 *it = learned;
             } else {
@@ -1049,6 +1046,13 @@ struct Dispatcher::Impl {
         if (success && usage) {
             spend = config.pricing.microUsd(job.info.model, usage->billed);
             Cost actual{1, usage->inputTokens, usage->outputTokens, spend.value_or(job.cost.spendMicroUsd), 1};
+            if (pr.cfg->tokenAccounting == TokenAccounting::Estimate) {
+                // The provider keeps what it charged on arrival (prompt
+                // estimate + max_tokens): refunding the unused output would
+                // show headroom the provider does not have.
+                actual.inputTokens = std::max(actual.inputTokens, job.cost.inputTokens);
+                actual.outputTokens = job.cost.outputTokens;
+            }
             admission.settle(std::move(f.reservation), actual);
         } else if (success || r.status == 0) {
             // No usage reported, or no answer at all (the provider may still

@@ -1,6 +1,8 @@
 // Anthropic's Messages dialect.
 #include "mock/dialect.h"
 
+#include "core/numbers.h"
+
 #include "core/timefmt.h"
 
 #include <nlohmann/json.hpp>
@@ -225,7 +227,7 @@ public:
             const LimitDecision& d = *c.limit;
             return envelope(429, "rate_limit_error",
                             "This request would exceed the rate limit for your organization (" +
-                                std::string(c.organization) + ") of " + dialect::withThousands(d.limit) + " " +
+                                std::string(c.organization) + ") of " + groupThousands(d.limit) + " " +
                                 std::string(unitPhrase(d.binding)) +
                                 ". For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see "
                                 "the response headers for current usage. Please reduce the prompt length or the "

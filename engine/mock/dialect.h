@@ -128,8 +128,6 @@ std::string randomId(std::string_view prefix, std::uint64_t seed, int digits);
 bool isJsonContentType(std::string_view value) noexcept;
 // Rounds a Duration up to whole milliseconds (how providers state waits).
 Duration ceilMs(Duration d) noexcept;
-// 30000 -> "30,000", as Anthropic writes limits in messages.
-std::string withThousands(std::int64_t v);
 }  // namespace dialect
 
 }  // namespace sluice::mock

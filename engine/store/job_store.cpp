@@ -440,20 +440,23 @@ UpdateResults JobStore::recordLocked(std::span<const AttemptLog> attempts, std::
     UpdateResults out;
     const std::int64_t now = nowMs();
 
-    for (const AttemptLog& log : attempts) {
-        const Attempt& a = log.attempt;
+    const auto insertAttempt = [&](JobId id, const Attempt& a, std::optional<std::int64_t> retryAt) {
         auto ins = m_db.cached(
             "INSERT INTO attempts (job_id, at_ms, error_class, http_status, message, key_label, counted, "
             "retry_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-        ins->bind(1, log.id)
+        ins->bind(1, id)
             .bind(2, a.at ? toMs(*a.at) : now)
             .bind(3, a.errorClass)
             .bind(4, a.httpStatus)
             .bind(5, a.message)
             .bind(6, a.keyLabel)
             .bind(7, a.counted ? 1 : 0)
-            .bind(8, a.retryAt ? std::optional<std::int64_t>(toMs(*a.retryAt)) : std::nullopt)
+            .bind(8, retryAt)
             .run();
+    };
+    for (const AttemptLog& log : attempts) {
+        const Attempt& a = log.attempt;
+        insertAttempt(log.id, a, a.retryAt ? std::optional<std::int64_t>(toMs(*a.retryAt)) : std::nullopt);
     }
 
     out.completed.reserve(completions.size());
@@ -497,18 +500,7 @@ UpdateResults JobStore::recordLocked(std::span<const AttemptLog> attempts, std::
         if (m_db.changes() != 1) {
             return false;
         }
-        auto ins = m_db.cached(
-            "INSERT INTO attempts (job_id, at_ms, error_class, http_status, message, key_label, counted, "
-            "retry_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-        ins->bind(1, id)
-            .bind(2, a.at ? toMs(*a.at) : now)
-            .bind(3, a.errorClass)
-            .bind(4, a.httpStatus)
-            .bind(5, a.message)
-            .bind(6, a.keyLabel)
-            .bind(7, a.counted ? 1 : 0)
-            .bind(8, retryAt)
-            .run();
+        insertAttempt(id, a, retryAt);
         return true;
     };
 
