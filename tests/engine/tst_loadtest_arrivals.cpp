@@ -5,6 +5,9 @@
 
 #include <QtTest>
 
+#include <QFile>
+#include <QTemporaryDir>
+
 #include <cmath>
 
 using namespace sluice;
@@ -209,15 +212,17 @@ void TestLoadtestArrivals::scaledMultipliesEveryRate()
 
 void TestLoadtestArrivals::recordedReplayKeepsOrScalesItsTiming()
 {
-    Workload w;
-    w.replay.emplace();
-    w.replay->timing = ReplayTiming::Recorded;
-    for (double at : {0.0, 0.5, 2.0}) {
-        ReplayEntry e;
-        e.at = secs(at);
-        w.replay->entries.push_back(e);
-    }
-    w.durationFromRecording = true;
+    QTemporaryDir dir;
+    QFile usage(dir.filePath(QStringLiteral("usage.jsonl")));
+    QVERIFY(usage.open(QIODevice::WriteOnly));
+    // Out of order on purpose: a recording is replayed in time order.
+    usage.write(R"({"at_s": 100.5, "model": "m", "input_tokens": 10, "output_tokens": 5}
+{"at_s": 100, "model": "m", "input_tokens": 10, "output_tokens": 5}
+{"at_s": 102, "model": "m", "input_tokens": 10, "output_tokens": 5}
+)");
+    usage.close();
+    const Workload w = loadWorkload(JsonSource("w.json", R"({"replay": {"file": "usage.jsonl", "format": "usage"}})"),
+                                    dir.path().toStdString());
     const auto scheduleOf = [](const Workload& wl) {
         WorkloadSchedule s(wl);
         std::vector<Duration> out;
