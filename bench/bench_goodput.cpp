@@ -145,6 +145,9 @@ int goodput(const std::string& mode)
         }
         jobs = static_cast<int>(3 * tpm / (kMaxTokens + 130));
     }
+    if (const char* n = std::getenv("BENCH_JOBS")) {
+        jobs = std::atoi(n);  // a shorter run, for looking into one
+    }
     SystemClock clock;
     mock::MockProvider provider(clock, m);
     provider.start();
@@ -169,6 +172,19 @@ int goodput(const std::string& mode)
         limited += v;
     }
     const double share429 = s.requests ? 100.0 * static_cast<double>(limited) / static_cast<double>(s.requests) : 0;
+    std::string when;
+    for (const auto& sec : s.series) {
+        if (sec.rateLimited > 0) {
+            when += " " + std::to_string(sec.second - s.series.front().second) + "s:" + std::to_string(sec.rateLimited);
+        }
+    }
+    if (!when.empty()) {
+        std::printf("%s: 429s at (seconds after the first request: count)%s; by limit:", mode.c_str(), when.c_str());
+        for (std::size_t k = 0; k < s.rateLimited.size(); ++k) {
+            std::printf(" %lld", static_cast<long long>(s.rateLimited[k]));
+        }
+        std::printf("\n");
+    }
     // The skip leaves out the start-up: for "learn", the first 10 s in which
     // Sluice has yet to hear the limits.
     const int skip = mode == "learn" ? 10 : 3;
@@ -283,6 +299,14 @@ int overhead(Duration span, const std::string& externalUrl)
     }
     double plain = 0;
     double sluice = 0;
+    // BENCH_ONLY=plain|dispatcher runs one side once, for a profiler.
+    const std::string only = std::getenv("BENCH_ONLY") != nullptr ? std::getenv("BENCH_ONLY") : "";
+    if (!only.empty()) {
+        const double rate = only == "plain" ? plainLoop(url, kConcurrency, span) : throughDispatcher(url, kConcurrency, span);
+        std::printf("%s: %.0f req/s, %.0f requests\n", only.c_str(), rate, rate * std::chrono::duration<double>(span).count());
+        provider.stop();
+        return 0;
+    }
     // Alternate, so drift on a shared machine hits both sides alike.
     for (int round = 0; round < 2; ++round) {
         plain += plainLoop(url, kConcurrency, span);

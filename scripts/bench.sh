@@ -5,3 +5,4 @@ set -euo pipefail
 build_dir=${1:-build/release}
 "$build_dir/bench/bench_admission" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 "$build_dir/bench/bench_store" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+"$(dirname "$0")/../bench/wrk_mock.sh" "$build_dir"

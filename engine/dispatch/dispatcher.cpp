@@ -1030,7 +1030,7 @@ struct Dispatcher::Impl {
                 t.code = "malformed_response";
             } else {
                 if (!usageText.empty()) {
-                    usage = usageFromUsage(pr.cfg->flavor, json::parse(usageText, nullptr, false));
+                    usage = usageFromText(pr.cfg->flavor, usageText);
                 }
                 body = std::move(r.body);
             }

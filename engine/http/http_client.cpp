@@ -193,8 +193,12 @@ HttpClient::TransferId HttpClient::start(HttpRequest request, TransferHandlers h
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r.allowHttp2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
-    // Wait for an existing HTTP/2 connection rather than open a new one.
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    // Over TLS, wait for an existing HTTP/2 connection rather than open a
+    // new one. Not for cleartext: no multiplexing is possible there, and
+    // waiting would hold every request back until the first response,
+    // sending them in a burst the rate limits did not admit.
+    const bool tls = r.url.rfind("https://", 0) == 0;
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, tls && r.allowHttp2 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");

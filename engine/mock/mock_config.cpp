@@ -1,5 +1,6 @@
 #include "mock/mock_config.h"
 
+#include "core/json_source.h"
 #include "core/timefmt.h"
 
 #include <nlohmann/json.hpp>
@@ -13,45 +14,43 @@ namespace sluice::mock {
 
 namespace {
 
+using Json = nlohmann::json;
 // Insertion-ordered, so GET /mock/config reads in the documented order.
-using Json = nlohmann::ordered_json;
+using OJson = nlohmann::ordered_json;
 
 constexpr std::int64_t kMaxCount = 1'000'000'000'000;  // far above any real limit
 
-std::string pointerToken(std::string_view name)
-{
-    std::string out;
-    for (char c : name) {
-        if (c == '~') {
-            out += "~0";
-        } else if (c == '/') {
-            out += "~1";
-        } else {
-            out += c;
+// Where a document came from: a file (with line numbers) or a patch.
+struct Origin {
+    std::string_view name;
+    const JsonSource* source = nullptr;
+
+    [[noreturn]] void fail(const std::string& pointer, const std::string& problem) const
+    {
+        if (source != nullptr) {
+            throw ConfigError(source->describe(pointer, problem));
         }
+        throw ConfigError(std::string(name) + ": " + (pointer.empty() ? std::string("(top level)") : pointer) +
+                          ": " + problem);
     }
-    return out;
-}
+};
 
 // Reads one JSON object, remembering the members it used so that the rest
 // can be reported as unknown (a misspelt field must not pass silently).
 class ObjectReader {
 public:
-    ObjectReader(std::string_view source, const Json& value, std::string path)
-        : m_source(source), m_value(value), m_path(std::move(path))
+    ObjectReader(const Origin& origin, const Json& value, std::string path)
+        : m_origin(origin), m_value(value), m_path(std::move(path))
     {
         if (!m_value.is_object()) {
             fail(m_path, "must be a JSON object (got " + m_value.dump() + ")");
         }
     }
 
-    [[noreturn]] void fail(const std::string& path, const std::string& problem) const
-    {
-        throw ConfigError(std::string(m_source) + ": " + (path.empty() ? std::string("/") : path) + ": " + problem);
-    }
+    [[noreturn]] void fail(const std::string& path, const std::string& problem) const { m_origin.fail(path, problem); }
 
-    std::string pathOf(std::string_view name) const { return m_path + "/" + pointerToken(name); }
-    std::string_view source() const { return m_source; }
+    std::string pathOf(std::string_view name) const { return jsonPointerAppend(m_path, name); }
+    const Origin& origin() const { return m_origin; }
 
     const Json* get(std::string_view name)
     {
@@ -159,7 +158,7 @@ public:
     }
 
 private:
-    std::string_view m_source;
+    const Origin& m_origin;
     const Json& m_value;
     std::string m_path;
     std::set<std::string> m_used;
@@ -190,7 +189,7 @@ LimitOverride readLimits(ObjectReader& parent, std::string_view name)
     if (v == nullptr) {
         return out;
     }
-    ObjectReader r(parent.source(), *v, parent.pathOf(name));
+    ObjectReader r(parent.origin(), *v, parent.pathOf(name));
     r.optionalInteger("rpm", out.requestsPerMinute);
     r.optionalInteger("tpm", out.tokensPerMinute);
     r.optionalInteger("itpm", out.inputTokensPerMinute);
@@ -206,25 +205,25 @@ LimitOverride readLimits(ObjectReader& parent, std::string_view name)
     return out;
 }
 
-ModelConfig readModel(std::string_view source, const Json& v, const std::string& path)
+ModelConfig readModel(const Origin& origin, const Json& v, const std::string& path)
 {
     ModelConfig m;
-    ObjectReader r(source, v, path);
-    if (r.get("flavour") == nullptr) {
-        r.fail(r.pathOf("flavour"), "is required: \"openai\" or \"anthropic\"");
+    ObjectReader r(origin, v, path);
+    if (r.get("flavor") == nullptr) {
+        r.fail(r.pathOf("flavor"), "is required: \"openai\" or \"anthropic\"");
     }
-    r.choice("flavour", m.flavour, kFlavours);
+    r.choice("flavor", m.flavour, kFlavours);
     r.integer("maxOutputTokens", m.maxOutputTokens, 1, 10'000'000);
     m.limits = readLimits(r, "limits").applyTo(RateLimits{});
     r.finish();
     return m;
 }
 
-KeyConfig readKey(std::string_view source, const Json& v, const std::string& path,
+KeyConfig readKey(const Origin& origin, const Json& v, const std::string& path,
                   const std::map<std::string, ModelConfig>& models)
 {
     KeyConfig k;
-    ObjectReader r(source, v, path);
+    ObjectReader r(origin, v, path);
     r.boolean("disabled", k.disabled);
     r.boolean("quotaExhausted", k.quotaExhausted);
     r.integer("quotaTokens", k.quotaTokens);
@@ -242,7 +241,7 @@ KeyConfig readKey(std::string_view source, const Json& v, const std::string& pat
         }
     }
     if (const Json* limits = r.get("limits")) {
-        ObjectReader lr(source, *limits, r.pathOf("limits"));
+        ObjectReader lr(origin, *limits, r.pathOf("limits"));
         for (const auto& [model, value] : limits->items()) {
             if (models.count(model) == 0) {
                 lr.fail(lr.pathOf(model), "not a configured model");
@@ -255,15 +254,15 @@ KeyConfig readKey(std::string_view source, const Json& v, const std::string& pat
     return k;
 }
 
-MockConfig readConfig(std::string_view source, const Json& doc)
+MockConfig readConfig(const Origin& origin, const Json& doc)
 {
     MockConfig c = MockConfig::defaults();
-    ObjectReader r(source, doc, "");
+    ObjectReader r(origin, doc, "");
     if (const Json* listen = r.get("listen")) {
-        if (!listen->is_string()) {
-            r.fail("/listen", "must be a string \"HOST:PORT\" (got " + listen->dump() + ")");
+        const std::string text = listen->is_string() ? listen->get<std::string>() : listen->dump();
+        if (const auto problem = listenProblem(text, c.host, c.port); problem || !listen->is_string()) {
+            r.fail("/listen", problem.value_or("must be a string") + " (got " + listen->dump() + ")");
         }
-        parseListenAddress(listen->get<std::string>(), std::string(source) + ": /listen", c.host, c.port);
     }
     std::int64_t threads = c.ioThreads;
     r.integer("ioThreads", threads, 1, 64);
@@ -282,19 +281,19 @@ MockConfig readConfig(std::string_view source, const Json& doc)
     r.boolean("retryAfterMs", c.retryAfterMs);
 
     if (const Json* models = r.get("models")) {
-        ObjectReader mr(source, *models, "/models");
+        ObjectReader mr(origin, *models, "/models");
         c.models.clear();
         for (const auto& [name, value] : models->items()) {
             mr.get(name);
-            c.models[name] = readModel(source, value, mr.pathOf(name));
+            c.models[name] = readModel(origin, value, mr.pathOf(name));
         }
     }
     if (const Json* keys = r.get("keys")) {
-        ObjectReader kr(source, *keys, "/keys");
+        ObjectReader kr(origin, *keys, "/keys");
         c.keys.clear();
         for (const auto& [key, value] : keys->items()) {
             kr.get(key);
-            c.keys[key] = readKey(source, value, kr.pathOf(key), c.models);
+            c.keys[key] = readKey(origin, value, kr.pathOf(key), c.models);
         }
     } else {
         // The stock key stays; drop what it says about models that are gone.
@@ -305,7 +304,7 @@ MockConfig readConfig(std::string_view source, const Json& doc)
     }
 
     if (const Json* latency = r.get("latency")) {
-        ObjectReader lr(source, *latency, "/latency");
+        ObjectReader lr(origin, *latency, "/latency");
         lr.number("baseMs", c.latency.baseMs, 0, 3'600'000);
         lr.number("perOutputTokenMs", c.latency.perOutputTokenMs, 0, 60'000);
         lr.number("firstTokenMs", c.latency.firstTokenMs, 0, 3'600'000);
@@ -314,7 +313,7 @@ MockConfig readConfig(std::string_view source, const Json& doc)
         lr.finish();
     }
     if (const Json* output = r.get("output")) {
-        ObjectReader orr(source, *output, "/output");
+        ObjectReader orr(origin, *output, "/output");
         orr.choice("distribution", c.output.distribution, kDistributions);
         orr.integer("min", c.output.min, 0, 10'000'000);
         orr.integer("max", c.output.max, 0, 10'000'000);
@@ -326,7 +325,7 @@ MockConfig readConfig(std::string_view source, const Json& doc)
         }
     }
     if (const Json* faults = r.get("faults")) {
-        ObjectReader fr(source, *faults, "/faults");
+        ObjectReader fr(origin, *faults, "/faults");
         double sum = 0;
         for (std::size_t i = 1; i < kFaultCount; ++i) {
             const auto f = static_cast<Fault>(i);
@@ -344,18 +343,18 @@ MockConfig readConfig(std::string_view source, const Json& doc)
     return c;
 }
 
-Json parseJson(std::string_view text, std::string_view source)
+JsonSource parseSource(std::string_view text, std::string_view name)
 {
     try {
-        return Json::parse(text.begin(), text.end(), nullptr, true, /*ignore_comments=*/true);
-    } catch (const Json::parse_error& e) {
-        throw ConfigError(std::string(source) + ": not valid JSON: " + e.what());
+        return JsonSource(std::string(name), std::string(text));
+    } catch (const InputError& e) {
+        throw ConfigError(e.what());
     }
 }
 
-Json limitsJson(const LimitOverride& o)
+OJson limitsJson(const LimitOverride& o)
 {
-    Json j = Json::object();
+    OJson j = OJson::object();
     const auto put = [&j](const char* name, const std::optional<std::int64_t>& v) {
         if (v) {
             j[name] = *v;
@@ -375,9 +374,9 @@ Json limitsJson(const LimitOverride& o)
     return j;
 }
 
-Json toJsonValue(const MockConfig& c)
+OJson toJsonValue(const MockConfig& c)
 {
-    Json j = Json::object();
+    OJson j = OJson::object();
     j["listen"] = (c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host) + ":" + std::to_string(c.port);
     j["ioThreads"] = c.ioThreads;
     j["maxBodyBytes"] = c.maxBodyBytes;
@@ -385,38 +384,38 @@ Json toJsonValue(const MockConfig& c)
     j["organization"] = c.organization;
     j["limitsEnabled"] = c.limitsEnabled;
     j["retryAfterMs"] = c.retryAfterMs;
-    Json models = Json::object();
+    OJson models = OJson::object();
     for (const auto& [name, m] : c.models) {
         const RateLimits& l = m.limits;
         const LimitOverride full{l.requestsPerMinute, l.tokensPerMinute, l.inputTokensPerMinute,
                                  l.outputTokensPerMinute, l.requestsPerDay, l.granularity, l.outputCharging};
-        models[name] = Json{{"flavour", std::string(flavourName(m.flavour))},
+        models[name] = OJson{{"flavor", std::string(flavourName(m.flavour))},
                             {"maxOutputTokens", m.maxOutputTokens},
                             {"limits", limitsJson(full)}};
     }
     j["models"] = std::move(models);
-    Json keys = Json::object();
+    OJson keys = OJson::object();
     for (const auto& [key, k] : c.keys) {
-        Json limits = Json::object();
+        OJson limits = OJson::object();
         for (const auto& [model, o] : k.limits) {
             limits[model] = limitsJson(o);
         }
-        keys[key] = Json{{"disabled", k.disabled},   {"quotaExhausted", k.quotaExhausted},
+        keys[key] = OJson{{"disabled", k.disabled},   {"quotaExhausted", k.quotaExhausted},
                          {"quotaTokens", k.quotaTokens}, {"models", k.models},
                          {"limits", std::move(limits)}};
     }
     j["keys"] = std::move(keys);
-    j["latency"] = Json{{"baseMs", c.latency.baseMs},
+    j["latency"] = OJson{{"baseMs", c.latency.baseMs},
                         {"perOutputTokenMs", c.latency.perOutputTokenMs},
                         {"firstTokenMs", c.latency.firstTokenMs},
                         {"jitter", std::string(distributionName(c.latency.jitter))},
                         {"spread", c.latency.spread}};
-    j["output"] = Json{{"distribution", std::string(distributionName(c.output.distribution))},
+    j["output"] = OJson{{"distribution", std::string(distributionName(c.output.distribution))},
                        {"min", c.output.min},
                        {"max", c.output.max},
                        {"mean", c.output.mean},
                        {"sigma", c.output.sigma}};
-    Json faults = Json::object();
+    OJson faults = OJson::object();
     for (std::size_t i = 1; i < kFaultCount; ++i) {
         const auto f = static_cast<Fault>(i);
         faults[std::string(faultName(f))] = c.faults[f];
@@ -426,6 +425,31 @@ Json toJsonValue(const MockConfig& c)
 }
 
 }  // namespace
+
+std::optional<std::string> listenProblem(std::string_view text, std::string& host, std::uint16_t& port)
+{
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == text.size()) {
+        return "must be HOST:PORT, such as 127.0.0.1:8080 (port 0 picks a free one)";
+    }
+    std::string_view h = text.substr(0, colon);
+    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+        h = h.substr(1, h.size() - 2);
+    }
+    if (h.empty()) {
+        return "names no host";
+    }
+    std::uint32_t p = 0;
+    for (char c : text.substr(colon + 1)) {
+        p = p * 10 + static_cast<std::uint32_t>(c - '0');
+        if (c < '0' || c > '9' || p > 65535) {
+            return "the port must be a number from 0 to 65535";
+        }
+    }
+    host = std::string(h);
+    port = static_cast<std::uint16_t>(p);
+    return std::nullopt;
+}
 
 std::string_view flavourName(Flavour f) noexcept
 {
@@ -508,18 +532,20 @@ std::optional<RateLimits> MockConfig::limitsFor(const std::string& key, const st
 
 MockConfig parseMockConfig(std::string_view json, std::string_view source)
 {
-    return readConfig(source, parseJson(json, source));
+    const JsonSource doc = parseSource(json, source);
+    return readConfig(Origin{source, &doc}, doc.root());
 }
 
 MockConfig patchMockConfig(const MockConfig& base, std::string_view patch, std::string_view source)
 {
-    const Json p = parseJson(patch, source);
-    if (!p.is_object()) {
-        throw ConfigError(std::string(source) + ": /: a patch must be a JSON object (got " + p.dump() + ")");
+    const JsonSource p = parseSource(patch, source);
+    const Origin origin{source, nullptr};  // a merged document has no lines of its own
+    if (!p.root().is_object()) {
+        origin.fail("", "a patch must be a JSON object (got " + p.root().dump() + ")");
     }
-    Json doc = toJsonValue(base);
-    doc.merge_patch(p);
-    return readConfig(source, doc);
+    Json doc = Json::parse(toJsonValue(base).dump());
+    doc.merge_patch(p.root());
+    return readConfig(origin, doc);
 }
 
 std::string toJson(const MockConfig& config, int indent)
@@ -529,32 +555,9 @@ std::string toJson(const MockConfig& config, int indent)
 
 void parseListenAddress(std::string_view text, std::string_view field, std::string& host, std::uint16_t& port)
 {
-    const auto bad = [&](const std::string& why) {
-        throw ConfigError(std::string(field) + ": " + why + " (got \"" + std::string(text) + "\")");
-    };
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon + 1 == text.size()) {
-        bad("must be HOST:PORT, such as 127.0.0.1:8080 (port 0 picks a free one)");
+    if (const auto problem = listenProblem(text, host, port)) {
+        throw ConfigError(std::string(field) + ": " + *problem + " (got \"" + std::string(text) + "\")");
     }
-    std::string_view h = text.substr(0, colon);
-    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
-        h = h.substr(1, h.size() - 2);
-    }
-    if (h.empty()) {
-        bad("names no host");
-    }
-    std::uint32_t p = 0;
-    for (char c : text.substr(colon + 1)) {
-        if (c < '0' || c > '9') {
-            bad("the port must be a number from 0 to 65535");
-        }
-        p = p * 10 + static_cast<std::uint32_t>(c - '0');
-        if (p > 65535) {
-            bad("the port must be a number from 0 to 65535");
-        }
-    }
-    host = std::string(h);
-    port = static_cast<std::uint16_t>(p);
 }
 
 }  // namespace sluice::mock

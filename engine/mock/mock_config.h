@@ -164,6 +164,7 @@ struct MockConfig {
     bool operator==(const MockConfig&) const = default;
 };
 
+// Already formatted as "where: what".
 class ConfigError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -172,12 +173,13 @@ public:
 // Reads a configuration document onto MockConfig::defaults(): a field left
 // out keeps its default, and "keys" or "models", when present, replace the
 // stock ones. Unknown fields are errors. `source` names the document in
-// messages: "mock.json: /models/gpt-4o/limits/rpm: must be a whole number
-// >= 0 (got -5)".
+// messages, with the line: "mock.json:4: /models/gpt-4o/limits/rpm: must be
+// a whole number from 0 to ... (got -5)".
 MockConfig parseMockConfig(std::string_view json, std::string_view source);
 
 // Applies a JSON merge patch (RFC 7396) to `base`: objects merge field by
-// field, null removes (a key, a model), anything else replaces.
+// field, null removes (a key, a model), anything else replaces. Messages
+// name `source` and the field, without a line.
 MockConfig patchMockConfig(const MockConfig& base, std::string_view patch, std::string_view source);
 
 // The document parseMockConfig reads back into an equal configuration.
@@ -185,5 +187,7 @@ std::string toJson(const MockConfig& config, int indent = -1);
 
 // "HOST:PORT" or "[V6]:PORT"; throws ConfigError naming `field`.
 void parseListenAddress(std::string_view text, std::string_view field, std::string& host, std::uint16_t& port);
+// The same check, returning what is wrong instead of throwing.
+std::optional<std::string> listenProblem(std::string_view text, std::string& host, std::uint16_t& port);
 
 }  // namespace sluice::mock

@@ -16,8 +16,8 @@ namespace {
 
 constexpr std::string_view kJson = "application/json";
 
-// Where a completion stands once the books are kept: refused with an error,
-// or admitted with what it was charged.
+// What an admitted completion was charged on arrival, and how its output is
+// settled when it ends.
 struct Admitted {
     LimitStates states{};
     std::int64_t reservedOutput = 0;  // debited from OTPM on arrival
@@ -38,6 +38,13 @@ std::string controlError(std::string_view message)
     }
     out.append("\"}}");
     return out;
+}
+
+// For paths both dialects share: Anthropic's clients send x-api-key;
+// everything else is taken for OpenAI.
+const Dialect& dialectFor(const net::HttpRequest& request)
+{
+    return request.header("x-api-key") ? anthropicDialect() : openAiDialect();
 }
 
 }  // namespace
@@ -63,26 +70,19 @@ struct MockProvider::Impl {
         return config;
     }
 
-    net::HttpReply route(net::HttpRequest& request);
+    net::HttpReply route(const net::HttpRequest& request);
     net::HttpReply completion(const net::HttpRequest& request, const Dialect& dialect);
     net::HttpReply models(const net::HttpRequest& request);
     net::HttpReply control(const net::HttpRequest& request);
 
-    net::HttpReply errorReply(const Dialect& dialect, ErrorCase what, const ErrorContext& context,
-                              net::HttpHeaders headers, bool countAsError);
+    net::HttpReply errorReply(ApiError error, const net::HttpHeaders& headers, bool countAsError);
     net::HttpReply answer(const Dialect& dialect, const MockConfig& cfg,
                           const CompletionRequest& r, const std::string& key, const std::string& requestId,
                           std::uint64_t seq, const Admitted& admitted, WallTime wall);
     void replace(std::shared_ptr<const MockConfig> next, std::string_view source);
 };
 
-const Dialect& dialectFor(const net::HttpRequest& request)
-{
-    // Anthropic's clients send x-api-key; everything else is taken for OpenAI.
-    return request.header("x-api-key") ? anthropicDialect() : openAiDialect();
-}
-
-net::HttpReply MockProvider::Impl::route(net::HttpRequest& request)
+net::HttpReply MockProvider::Impl::route(const net::HttpRequest& request)
 {
     const std::string_view path = request.path();
     if (path == "/v1/chat/completions") {
@@ -99,13 +99,11 @@ net::HttpReply MockProvider::Impl::route(net::HttpRequest& request)
     }
     const Dialect& dialect = dialectFor(request);
     const std::string what = request.method + " " + std::string(path);
-    return errorReply(dialect, ErrorCase::UnknownRoute, ErrorContext{.detail = what}, {}, false);
+    return errorReply(dialect.error(ErrorCase::UnknownRoute, ErrorContext{.detail = what}), {}, false);
 }
 
-net::HttpReply MockProvider::Impl::errorReply(const Dialect& dialect, ErrorCase what, const ErrorContext& context,
-                                              net::HttpHeaders headers, bool countAsError)
+net::HttpReply MockProvider::Impl::errorReply(ApiError e, const net::HttpHeaders& headers, bool countAsError)
 {
-    ApiError e = dialect.error(what, context);
     if (countAsError) {
         std::lock_guard guard(mutex);
         stats.error(clock.now(), e.status);
@@ -126,7 +124,7 @@ net::HttpReply MockProvider::Impl::completion(const net::HttpRequest& request, c
     net::HttpHeaders headers;
     dialect.addCommonHeaders(headers, requestId, cfg);
     ErrorContext ctx{.organization = cfg.organization, .requestId = requestId, .now = wall};
-    const auto fail = [&](ErrorCase what) { return errorReply(dialect, what, ctx, headers, true); };
+    const auto fail = [&](ErrorCase what) { return errorReply(dialect.error(what, ctx), headers, true); };
     {
         std::lock_guard guard(mutex);
         stats.request();
@@ -160,13 +158,7 @@ net::HttpReply MockProvider::Impl::completion(const net::HttpRequest& request, c
     }
     auto parsed = dialect.parse(request.body, cfg, requestId);
     if (auto* e = std::get_if<ApiError>(&parsed)) {
-        {
-            std::lock_guard guard(mutex);
-            stats.error(clock.now(), e->status);
-        }
-        net::HttpReply reply = net::HttpReply::whole(e->status, std::string(kJson), std::move(e->body));
-        reply.headers.insert(reply.headers.end(), headers.begin(), headers.end());
-        return reply;
+        return errorReply(std::move(*e), headers, true);
     }
     const CompletionRequest& r = std::get<CompletionRequest>(parsed);
     ctx.model = r.model;
@@ -228,15 +220,16 @@ net::HttpReply MockProvider::Impl::completion(const net::HttpRequest& request, c
         const auto seconds = std::chrono::ceil<std::chrono::seconds>(decision.retryAfter).count();
         headers.emplace_back("retry-after", std::to_string(std::max<std::int64_t>(1, seconds)));
         if (cfg.retryAfterMs) {
-            headers.emplace_back("retry-after-ms", std::to_string(dialect::ceilMs(decision.retryAfter).count() / 1'000'000));
+            const auto ms = std::chrono::ceil<std::chrono::milliseconds>(decision.retryAfter).count();
+            headers.emplace_back("retry-after-ms", std::to_string(ms));
         }
-        return errorReply(dialect, ErrorCase::RateLimited, ctx, std::move(headers), false);
+        return errorReply(dialect.error(ErrorCase::RateLimited, ctx), headers, false);
     }
     if (decision.outcome == LimitOutcome::TooLarge) {
-        return errorReply(dialect, ErrorCase::RequestTooLarge, ctx, std::move(headers), false);
+        return errorReply(dialect.error(ErrorCase::RequestTooLarge, ctx), headers, false);
     }
     // Never retry-after: waiting does not restore a quota.
-    return errorReply(dialect, ErrorCase::QuotaExhausted, ctx, std::move(headers), false);
+    return errorReply(dialect.error(ErrorCase::QuotaExhausted, ctx), headers, false);
 }
 
 // Builds the answer to an admitted request: draws its output, latency and
@@ -366,11 +359,11 @@ net::HttpReply MockProvider::Impl::models(const net::HttpRequest& request)
     const auto cfg = currentConfig();
     const std::optional<std::string> key = dialect.apiKey(request);
     if (!key) {
-        return errorReply(dialect, ErrorCase::MissingKey, ErrorContext{}, {}, false);
+        return errorReply(dialect.error(ErrorCase::MissingKey, ErrorContext{}), {}, false);
     }
     const auto k = cfg->keys.find(*key);
     if (k == cfg->keys.end() || k->second.disabled) {
-        return errorReply(dialect, ErrorCase::InvalidKey, ErrorContext{.key = *key}, {}, false);
+        return errorReply(dialect.error(ErrorCase::InvalidKey, ErrorContext{.key = *key}), {}, false);
     }
     return net::HttpReply::whole(200, std::string(kJson), dialect.modelList(*cfg, *key));
 }

@@ -1,5 +1,9 @@
 #include "providers/protocol.h"
 
+#include "core/json_scan.h"
+
+#include <charconv>
+
 namespace sluice {
 
 using nlohmann::json;
@@ -171,6 +175,54 @@ std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const json& usage)
         r.inputTokens = input + write;
         r.outputTokens = intField(*u, "output_tokens", 0);
         r.billed = TokenUsage{input, r.outputTokens, read, write};
+    }
+    return r;
+}
+
+std::optional<ResponseUsage> usageFromText(ApiFlavor flavor, std::string_view usageJson)
+{
+    // Counts by field name; a nested *_details object is searched for the
+    // one count it holds that matters here.
+    std::int64_t prompt = 0, completion = 0, cached = 0, input = 0, output = 0, write = 0, read = 0;
+    const auto number = [](std::string_view v) {
+        std::int64_t n = 0;
+        std::from_chars(v.data(), v.data() + v.size(), n);
+        return n;
+    };
+    const bool object = !usageJson.empty() && usageJson.front() == '{';
+    const bool ok = object && scanJson(usageJson, [&](std::string_view key, std::string_view value) {
+        if (key == "prompt_tokens") {
+            prompt = number(value);
+        } else if (key == "completion_tokens") {
+            completion = number(value);
+        } else if (key == "prompt_tokens_details" && !value.empty() && value.front() == '{') {
+            scanJson(value, [&](std::string_view k, std::string_view v) {
+                if (k == "cached_tokens") {
+                    cached = number(v);
+                }
+            });
+        } else if (key == "input_tokens") {
+            input = number(value);
+        } else if (key == "output_tokens") {
+            output = number(value);
+        } else if (key == "cache_creation_input_tokens") {
+            write = number(value);
+        } else if (key == "cache_read_input_tokens") {
+            read = number(value);
+        }
+    });
+    if (!ok) {
+        return std::nullopt;
+    }
+    ResponseUsage r;
+    if (flavor == ApiFlavor::OpenAI) {
+        r.inputTokens = prompt;
+        r.outputTokens = completion;
+        r.billed = TokenUsage{prompt - cached, completion, cached, 0};
+    } else {
+        r.inputTokens = input + write;
+        r.outputTokens = output;
+        r.billed = TokenUsage{input, output, read, write};
     }
     return r;
 }

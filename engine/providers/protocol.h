@@ -56,6 +56,9 @@ struct ResponseUsage {
 std::optional<ResponseUsage> usageFromBody(ApiFlavor flavor, const nlohmann::json& body);
 // The same from the "usage" object alone.
 std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const nlohmann::json& usage);
+// The same from the usage object's JSON text, read without building a
+// document (the dispatcher's per-response path).
+std::optional<ResponseUsage> usageFromText(ApiFlavor flavor, std::string_view usageJson);
 
 // Reads a response stream event by event: time to first token, the usage in
 // the final events, the terminal event, an error sent after HTTP 200, and the

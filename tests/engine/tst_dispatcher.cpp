@@ -227,6 +227,7 @@ private Q_SLOTS:
     void keysChangeWhileTrafficFlows();
     void limitsChangeAtRunTime();
     void removingAProviderDeadLettersItsQueue();
+    void matchingLimitsMeetNo429s();
 };
 
 void TestDispatcher::completesAndSettlesToRealUsage_data()
@@ -245,7 +246,7 @@ void TestDispatcher::completesAndSettlesToRealUsage()
     Rig rig(m);
     rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
                          {{"token_accounting", accounting.toStdString()},
-                          {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 1'000'000}}}}}}}}));
+                          {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60'000}}}}}}}}));
     for (int i = 0; i < 20; ++i) {
         rig.dispatcher->submit(chat("job-" + std::to_string(i)));
     }
@@ -265,7 +266,7 @@ void TestDispatcher::completesAndSettlesToRealUsage()
         charged += o.usage->inputTokens + 50;
     }
     // The model's TPM bucket holds exactly what the accounting says, less the
-    // little that has drained since (1e6 per minute: ~17 per ms).
+    // little that has drained since (60,000 per minute: one per ms).
     const std::int64_t expected = accounting == QStringLiteral("actual") ? actual : charged;
     const std::int64_t used = rig.used("main", "gpt-4o-mini", Measure::TotalTokens);
     QVERIFY2(used <= expected && used >= expected - 400,
@@ -744,6 +745,37 @@ void TestDispatcher::removingAProviderDeadLettersItsQueue()
     }
     QVERIFY(!rig.dispatcher->validate(chat("later")).empty());
     QCOMPARE(rig.provider.stats().accepted, std::int64_t{0});
+}
+
+// Told the provider's limits (enforced per second), Sluice paces a burst of
+// work so that not one request meets a 429. The provider answers slowly, so
+// many requests are in flight at once: each must reach it when it was
+// admitted, not later in a bunch (as when curl holds requests back to learn
+// whether a cleartext connection multiplexes).
+void TestDispatcher::matchingLimitsMeetNo429s()
+{
+    mock::MockConfig m = fastMock();
+    m.limitsEnabled = true;
+    m.models["gpt-4o-mini"].limits = mock::RateLimits{};
+    m.models["gpt-4o-mini"].limits.requestsPerMinute = 1200;
+    m.models["gpt-4o-mini"].limits.granularity = 1s;
+    m.latency.baseMs = 300;
+    Rig rig(m);
+    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
+                         {{"learn_limits", false},
+                          {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 1200}, {"granularity_s", 1}}}}}}}}));
+    constexpr int kJobs = 60;
+    for (int i = 0; i < kJobs; ++i) {
+        rig.dispatcher->submit(chat("p" + std::to_string(i)));
+    }
+    QVERIFY(rig.recorder.waitFor(kJobs));
+    const auto s = rig.provider.stats();
+    std::int64_t limited = 0;
+    for (auto v : s.rateLimited) {
+        limited += v;
+    }
+    QCOMPARE(limited, std::int64_t{0});
+    QCOMPARE(s.accepted, std::int64_t{kJobs});
 }
 
 QTEST_APPLESS_MAIN(TestDispatcher)

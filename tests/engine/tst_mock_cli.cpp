@@ -88,7 +88,7 @@ void TestMockCli::configFileIsRead()
     const QString path = dir.filePath(QStringLiteral("mock.json"));
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write(R"({"keys":{"sk-file":{}},"models":{"local-model":{"flavour":"openai","limits":{"rpm":1}}}})");
+    f.write(R"({"keys":{"sk-file":{}},"models":{"local-model":{"flavor":"openai","limits":{"rpm":1}}}})");
     f.close();
     QProcess p;
     QString why;
@@ -109,12 +109,12 @@ void TestMockCli::badConfigurationExitsTwo_data()
     QTest::addColumn<QString>("file");  // written to mock.json when not empty
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<QString>("message");
-    QTest::newRow("bad field in the file") << R"({"models":{"m":{"flavour":"openai","limits":{"rpm":-5}}}})"
+    QTest::newRow("bad field in the file") << R"({"models":{"m":{"flavor":"openai","limits":{"rpm":-5}}}})"
                                            << QStringList{QStringLiteral("--config"), QStringLiteral("{file}")}
-                                           << "mock.json: /models/m/limits/rpm: must be a whole number";
+                                           << "mock.json:1: /models/m/limits/rpm: must be a whole number";
     QTest::newRow("unknown field") << R"({"latency":{"base":1}})"
                                    << QStringList{QStringLiteral("--config"), QStringLiteral("{file}")}
-                                   << "mock.json: /latency/base: unknown field";
+                                   << "mock.json:1: /latency/base: unknown field";
     QTest::newRow("missing file") << QString()
                                   << QStringList{QStringLiteral("--config"), QStringLiteral("/nonexistent/mock.json")}
                                   << "/nonexistent/mock.json: cannot read";

@@ -87,13 +87,11 @@ void TestMockConfig::defaultsRoundTrip()
 void TestMockConfig::emptyDocumentIsTheDefaults()
 {
     QVERIFY(parseMockConfig("{}", "empty") == MockConfig::defaults());
-    // Comments are allowed: operators annotate their rehearsal files.
-    QVERIFY(parseMockConfig("// nothing\n{ /* still nothing */ }", "commented") == MockConfig::defaults());
 }
 
 void TestMockConfig::modelsAndKeysReplaceTheStockOnes()
 {
-    const MockConfig c = parseMockConfig(R"({"models":{"local-llama":{"flavour":"openai","limits":{"rpm":5}}}})", "x");
+    const MockConfig c = parseMockConfig(R"({"models":{"local-llama":{"flavor":"openai","limits":{"rpm":5}}}})", "x");
     QCOMPARE(c.models.size(), std::size_t(1));
     QVERIFY(c.keys.count("sk-mock") == 1);  // the stock key stays when keys are not given
     const MockConfig k = parseMockConfig(R"({"keys":{"only":{}}})", "x");
@@ -119,37 +117,40 @@ void TestMockConfig::errorsNameSourceFieldAndProblem_data()
 {
     QTest::addColumn<QString>("json");
     QTest::addColumn<QString>("message");
-    QTest::newRow("not JSON") << "{\"seed\": " << "mock.json: not valid JSON: ";
-    QTest::newRow("top level not an object") << "[]" << "mock.json: /: must be a JSON object";
-    QTest::newRow("unknown field") << R"({"sed":1})" << "mock.json: /sed: unknown field";
-    QTest::newRow("bad flavour") << R"({"models":{"m":{"flavour":"gemini"}}})"
-                                 << R"(mock.json: /models/m/flavour: must be one of "openai", "anthropic" (got "gemini"))";
-    QTest::newRow("flavour missing") << R"({"models":{"m":{}}})" << "mock.json: /models/m/flavour: is required";
-    QTest::newRow("negative limit") << R"({"models":{"m":{"flavour":"openai","limits":{"rpm":-5}}}})"
-                                    << "mock.json: /models/m/limits/rpm: must be a whole number from 0 to "
+    QTest::newRow("not JSON") << "{\"seed\": " << "mock.json:1:10: invalid JSON: ";
+    QTest::newRow("top level not an object") << "[]" << "mock.json:1: (top level): must be a JSON object";
+    QTest::newRow("unknown field") << R"({"sed":1})" << "mock.json:1: /sed: unknown field";
+    QTest::newRow("bad flavour") << R"({"models":{"m":{"flavor":"gemini"}}})"
+                                 << R"(mock.json:1: /models/m/flavor: must be one of "openai", "anthropic" (got "gemini"))";
+    QTest::newRow("flavour missing") << R"({"models":{"m":{}}})" << "mock.json:1: /models/m/flavor: is required";
+    QTest::newRow("negative limit") << R"({"models":{"m":{"flavor":"openai","limits":{"rpm":-5}}}})"
+                                    << "mock.json:1: /models/m/limits/rpm: must be a whole number from 0 to "
                                        "1000000000000 (got -5)";
-    QTest::newRow("slash in a model name") << R"({"models":{"org/m":{"flavour":"x"}}})"
-                                           << "mock.json: /models/org~1m/flavour:";
-    QTest::newRow("bad granularity") << R"({"models":{"m":{"flavour":"openai","limits":{"granularity":"soon"}}}})"
+    QTest::newRow("slash in a model name") << R"({"models":{"org/m":{"flavor":"x"}}})"
+                                           << "mock.json:1: /models/org~1m/flavor:";
+    QTest::newRow("bad granularity") << R"({"models":{"m":{"flavor":"openai","limits":{"granularity":"soon"}}}})"
                                      << "/models/m/limits/granularity: must be a duration from \"1ms\" to \"1m\"";
-    QTest::newRow("bad charging") << R"({"models":{"m":{"flavour":"openai","limits":{"outputCharging":"later"}}}})"
+    QTest::newRow("bad charging") << R"({"models":{"m":{"flavor":"openai","limits":{"outputCharging":"later"}}}})"
                                   << R"(/models/m/limits/outputCharging: must be one of "reserve", "actual")";
     QTest::newRow("key names an unknown model") << R"({"keys":{"k":{"models":["gpt-4o","gpt-5"]}}})"
-                                                << "mock.json: /keys/k/models/1: must name a configured model";
+                                                << "mock.json:1: /keys/k/models/1: must name a configured model";
     QTest::newRow("key limits for an unknown model") << R"({"keys":{"k":{"limits":{"gpt-5":{"rpm":1}}}}})"
-                                                     << "mock.json: /keys/k/limits/gpt-5: not a configured model";
+                                                     << "mock.json:1: /keys/k/limits/gpt-5: not a configured model";
     QTest::newRow("key flag not a bool") << R"({"keys":{"k":{"disabled":"yes"}}})"
-                                         << "mock.json: /keys/k/disabled: must be true or false";
-    QTest::newRow("negative latency") << R"({"latency":{"baseMs":-1}})" << "mock.json: /latency/baseMs: must be a number";
+                                         << "mock.json:1: /keys/k/disabled: must be true or false";
+    QTest::newRow("negative latency") << R"({"latency":{"baseMs":-1}})" << "mock.json:1: /latency/baseMs: must be a number";
     QTest::newRow("bad distribution") << R"({"output":{"distribution":"poisson"}})"
-                                      << "mock.json: /output/distribution: must be one of";
-    QTest::newRow("max below min") << R"({"output":{"min":50,"max":10}})" << "mock.json: /output/max: must be at least";
-    QTest::newRow("unknown fault") << R"({"faults":{"http502":0.1}})" << "mock.json: /faults/http502: unknown field";
-    QTest::newRow("rates above 1") << R"({"faults":{"stall":0.5,"http500":0.75}})" << "mock.json: /faults: rates add up to";
-    QTest::newRow("bad listen") << R"({"listen":"localhost"})" << "mock.json: /listen: must be HOST:PORT";
-    QTest::newRow("bad port") << R"({"listen":"127.0.0.1:70000"})" << "mock.json: /listen: the port must be a number";
-    QTest::newRow("threads") << R"({"ioThreads":0})" << "mock.json: /ioThreads: must be a whole number from 1 to 64";
-    QTest::newRow("seed") << R"({"seed":-1})" << "mock.json: /seed: must be a whole number >= 0";
+                                      << "mock.json:1: /output/distribution: must be one of";
+    QTest::newRow("max below min") << R"({"output":{"min":50,"max":10}})" << "mock.json:1: /output/max: must be at least";
+    QTest::newRow("unknown fault") << R"({"faults":{"http502":0.1}})" << "mock.json:1: /faults/http502: unknown field";
+    QTest::newRow("rates above 1") << R"({"faults":{"stall":0.5,"http500":0.75}})" << "mock.json:1: /faults: rates add up to";
+    QTest::newRow("bad listen") << R"({"listen":"localhost"})" << "mock.json:1: /listen: must be HOST:PORT";
+    QTest::newRow("bad port") << R"({"listen":"127.0.0.1:70000"})" << "mock.json:1: /listen: the port must be a number";
+    QTest::newRow("threads") << R"({"ioThreads":0})" << "mock.json:1: /ioThreads: must be a whole number from 1 to 64";
+    QTest::newRow("seed") << R"({"seed":-1})" << "mock.json:1: /seed: must be a whole number >= 0";
+    QTest::newRow("the line of the field") << "{\n  \"models\": {\n    \"m\": {\n      \"flavor\": \"openai\",\n"
+                                              "      \"limits\": { \"rpm\": -5 }\n    }\n  }\n}\n"
+                                           << "mock.json:5: /models/m/limits/rpm: must be a whole number";
 }
 
 void TestMockConfig::errorsNameSourceFieldAndProblem()

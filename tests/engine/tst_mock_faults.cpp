@@ -380,7 +380,7 @@ void TestMockFaults::badPatchIsRefusedNamingTheField_data()
                                << "/models/gpt-4o/limits/rpm: must be a whole number";
     QTest::newRow("bad granularity") << R"({"models":{"gpt-4o":{"limits":{"granularity":"2m"}}}})"
                                      << "/models/gpt-4o/limits/granularity: must be a duration";
-    QTest::newRow("not JSON") << "{faults" << "not valid JSON";
+    QTest::newRow("not JSON") << "{faults" << "invalid JSON";
     QTest::newRow("not an object") << "[1]" << "a patch must be a JSON object";
     QTest::newRow("moving the port") << R"({"listen":"127.0.0.1:1"})" << "/listen: cannot change while the mock is running";
 }
@@ -396,7 +396,7 @@ void TestMockFaults::badPatchIsRefusedNamingTheField()
     const json e = parseJson(r.body);
     QCOMPARE(e["error"]["type"], json("invalid_config"));
     const QString got = QString::fromStdString(e["error"]["message"].get<std::string>());
-    QVERIFY2(got.startsWith(QStringLiteral("POST /mock/config: ")), qPrintable(got));
+    QVERIFY2(got.startsWith(QStringLiteral("POST /mock/config:")), qPrintable(got));
     QVERIFY2(got.contains(message), qPrintable(got));
     QVERIFY(f.mock.config() == before);  // nothing changed
 }

@@ -168,6 +168,18 @@ void TestProviders::usage()
     QCOMPARE(a->inputTokens, 17);  // ITPM counts cache writes, not reads
     QCOMPARE(a->billed.cachedInputTokens, 100);
     QVERIFY(!usageFromBody(ApiFlavor::OpenAI, json::parse(R"({"id":"x"})")));
+    // Read from text without a document: the same numbers.
+    const auto ot = usageFromText(ApiFlavor::OpenAI, R"({"prompt_tokens":100,"completion_tokens":20,"total_tokens":120,"prompt_tokens_details":{"cached_tokens":40,"audio_tokens":0}})");
+    QVERIFY(ot);
+    QCOMPARE(ot->inputTokens, 100);
+    QCOMPARE(ot->billed.cachedInputTokens, 40);
+    QCOMPARE(ot->billed.inputTokens, 60);
+    const auto at = usageFromText(ApiFlavor::Anthropic, R"({"input_tokens":10,"output_tokens":5,"cache_creation_input_tokens":7,"cache_read_input_tokens":100})");
+    QVERIFY(at);
+    QCOMPARE(at->inputTokens, 17);
+    QCOMPARE(at->billed.cacheWriteTokens, 7);
+    QVERIFY(!usageFromText(ApiFlavor::OpenAI, "null"));
+    QVERIFY(!usageFromText(ApiFlavor::OpenAI, R"({"prompt_tokens":1)"));
 }
 
 void TestProviders::openAiStreamAssembles()

@@ -2,17 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <mutex>
-#include <stdexcept>
 
 namespace sluice::test {
 
 namespace {
-
-struct SlistDeleter {
-    void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 std::string lower(std::string_view s)
 {
@@ -48,12 +41,6 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* user
         response->headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
     }
     return size * count;
-}
-
-void globalInit()
-{
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 }  // namespace
@@ -110,14 +97,7 @@ std::vector<SseEvent> parseSse(std::string_view body)
     return events;
 }
 
-HttpClient::HttpClient(std::string baseUrl) : m_base(std::move(baseUrl))
-{
-    globalInit();
-    m_curl.reset(curl_easy_init());
-    if (!m_curl) {
-        throw std::runtime_error("curl_easy_init failed");
-    }
-}
+HttpClient::HttpClient(std::string baseUrl) : m_curl(http::makeEasy()), m_base(std::move(baseUrl)) {}
 
 HttpClient::~HttpClient() = default;
 
@@ -139,21 +119,16 @@ HttpResponse HttpClient::request(std::string_view method, std::string_view path,
     HttpResponse response;
     const std::string url = m_base + std::string(path);
     const std::string verb(method);
-    Slist list;
+    http::HeaderList list;
     for (const auto& [name, value] : headers) {
-        const std::string line = name + ": " + value;
-        curl_slist* next = curl_slist_append(list.get(), line.c_str());
-        if (next == nullptr) {
-            throw std::runtime_error("curl_slist_append failed");
-        }
-        static_cast<void>(list.release());
-        list.reset(next);
+        list.append(name + ": " + value);
     }
     // libcurl wants C varargs of exact types; the casts say which.
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(m_timeout.count()));
+    curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, static_cast<long>(m_expectTimeout.count()));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &onBody);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &onHeader);

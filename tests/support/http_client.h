@@ -1,10 +1,12 @@
-// A small libcurl client for tests that talk HTTP to an in-process server
-// over loopback: one easy handle (so connections are reused, as a real
-// client's are), every C handle in an RAII wrapper, and a parser for
+// A small blocking libcurl client for tests that talk HTTP to an in-process
+// server over loopback: one easy handle (so connections are reused, as a
+// real client's are) in the engine's RAII wrappers, and a parser for
 // server-sent events.
 //
 // Thread-safety: an HttpClient belongs to one thread at a time.
 #pragma once
+
+#include "http/curl_handles.h"
 
 #include <curl/curl.h>
 
@@ -54,16 +56,17 @@ public:
 
     // The whole exchange's limit (CURLOPT_TIMEOUT_MS); 10 s by default.
     void setTimeout(std::chrono::milliseconds timeout) { m_timeout = timeout; }
+    // How long curl waits for "100 Continue" before sending a body anyway
+    // (CURLOPT_EXPECT_100_TIMEOUT_MS; curl's default is 1 s).
+    void setExpectContinueTimeout(std::chrono::milliseconds timeout) { m_expectTimeout = timeout; }
     // Connections opened by the last request (0 when it reused one).
     long lastNewConnections() const noexcept { return m_newConnections; }
 
 private:
-    struct EasyDeleter {
-        void operator()(CURL* handle) const noexcept { curl_easy_cleanup(handle); }
-    };
-    std::unique_ptr<CURL, EasyDeleter> m_curl;
+    http::EasyHandle m_curl;
     std::string m_base;
     std::chrono::milliseconds m_timeout{10'000};
+    std::chrono::milliseconds m_expectTimeout{1'000};
     long m_newConnections = 0;
 };
 
