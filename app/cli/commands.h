@@ -17,5 +17,6 @@ void addDemoCommand(CLI::App& app, int& exitCode);
 void addBatchCommand(CLI::App& app, int& exitCode);
 void addMockCommand(CLI::App& app, int& exitCode);
 void addReportCommand(CLI::App& app, int& exitCode);
+void addLoadtestCommand(CLI::App& app, int& exitCode);
 
 }  // namespace sluice::cli

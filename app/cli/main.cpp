@@ -17,6 +17,7 @@ int main(int argc, char** argv)
     sluice::cli::addBatchCommand(app, exitCode);
     sluice::cli::addMockCommand(app, exitCode);
     sluice::cli::addReportCommand(app, exitCode);
+    sluice::cli::addLoadtestCommand(app, exitCode);
 
     try {
         app.parse(argc, argv);

@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include "core/json_reader.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -9,142 +11,6 @@ namespace sluice {
 using nlohmann::json;
 
 namespace {
-
-// Walks the document, collecting every problem instead of stopping at the
-// first, so one run of the validator shows the user everything to fix.
-class Reader {
-public:
-    Reader(const JsonSource& src, std::vector<std::string>& problems) : m_src(src), m_problems(problems) {}
-
-    void problem(std::string_view pointer, std::string_view message)
-    {
-        m_problems.push_back(m_src.describe(pointer, message));
-    }
-
-    const json* object(const json& parent, std::string_view pointer, const char* field, bool required)
-    {
-        const auto it = parent.find(field);
-        const std::string p = jsonPointerAppend(pointer, field);
-        if (it == parent.end()) {
-            if (required) {
-                problem(pointer, std::string("missing \"") + field + "\"");
-            }
-            return nullptr;
-        }
-        if (!it->is_object()) {
-            problem(p, "must be an object");
-            return nullptr;
-        }
-        return &*it;
-    }
-
-    std::optional<std::string> string(const json& parent, std::string_view pointer, const char* field, bool required)
-    {
-        const auto it = parent.find(field);
-        if (it == parent.end()) {
-            if (required) {
-                problem(pointer, std::string("missing \"") + field + "\"");
-            }
-            return std::nullopt;
-        }
-        if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
-            problem(jsonPointerAppend(pointer, field), "must be a non-empty string");
-            return std::nullopt;
-        }
-        return it->get<std::string>();
-    }
-
-    std::optional<double> number(const json& parent, std::string_view pointer, const char* field, double min,
-                                 double max)
-    {
-        const auto it = parent.find(field);
-        if (it == parent.end()) {
-            return std::nullopt;
-        }
-        const std::string p = jsonPointerAppend(pointer, field);
-        if (!it->is_number()) {
-            problem(p, "must be a number");
-            return std::nullopt;
-        }
-        const double v = it->get<double>();
-        if (!(v >= min && v <= max)) {
-            problem(p, "must be between " + trimmed(min) + " and " + trimmed(max) + " (got " + trimmed(v) + ")");
-            return std::nullopt;
-        }
-        return v;
-    }
-
-    std::optional<std::int64_t> integer(const json& parent, std::string_view pointer, const char* field,
-                                        std::int64_t min, std::int64_t max)
-    {
-        const auto it = parent.find(field);
-        if (it == parent.end()) {
-            return std::nullopt;
-        }
-        const std::string p = jsonPointerAppend(pointer, field);
-        if (!it->is_number_integer()) {
-            problem(p, "must be a whole number");
-            return std::nullopt;
-        }
-        const auto v = it->get<std::int64_t>();
-        if (v < min || v > max) {
-            problem(p, "must be between " + std::to_string(min) + " and " + std::to_string(max) + " (got " +
-                           std::to_string(v) + ")");
-            return std::nullopt;
-        }
-        return v;
-    }
-
-    std::optional<bool> boolean(const json& parent, std::string_view pointer, const char* field)
-    {
-        const auto it = parent.find(field);
-        if (it == parent.end()) {
-            return std::nullopt;
-        }
-        if (!it->is_boolean()) {
-            problem(jsonPointerAppend(pointer, field), "must be true or false");
-            return std::nullopt;
-        }
-        return it->get<bool>();
-    }
-
-    void onlyKnown(const json& obj, std::string_view pointer, std::initializer_list<std::string_view> known)
-    {
-        for (const auto& [key, value] : obj.items()) {
-            bool ok = false;
-            for (std::string_view k : known) {
-                ok = ok || k == key;
-            }
-            if (!ok) {
-                std::string list;
-                for (std::string_view k : known) {
-                    list += list.empty() ? "" : ", ";
-                    list += k;
-                }
-                problem(jsonPointerAppend(pointer, key), "unknown field (expected one of: " + list + ")");
-            }
-        }
-    }
-
-    static std::string trimmed(double v)
-    {
-        std::string s = std::to_string(v);
-        while (s.find('.') != std::string::npos && (s.back() == '0' || s.back() == '.')) {
-            const bool dot = s.back() == '.';
-            s.pop_back();
-            if (dot) {
-                break;
-            }
-        }
-        return s;
-    }
-
-    const JsonSource& src() const { return m_src; }
-
-private:
-    const JsonSource& m_src;
-    std::vector<std::string>& m_problems;
-};
 
 std::optional<Duration> parseUtcOffset(std::string_view s)
 {
@@ -169,12 +35,7 @@ std::optional<Duration> parseUtcOffset(std::string_view s)
     return s[0] == '-' ? -d : d;
 }
 
-Duration seconds(double s)
-{
-    return Duration(static_cast<std::int64_t>(std::llround(s * 1e9)));
-}
-
-std::vector<LimitSpec> readLimits(Reader& r, const json& obj, std::string_view pointer)
+std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_view pointer)
 {
     r.onlyKnown(obj, pointer,
                 {"concurrency", "rpm", "tpm", "itpm", "otpm", "rpd", "tpd", "spend_per_day_usd", "granularity_s",
@@ -195,7 +56,7 @@ std::vector<LimitSpec> readLimits(Reader& r, const json& obj, std::string_view p
     }
     const auto perMinuteLimit = [&](const char* field, Measure m) {
         if (auto v = r.integer(obj, pointer, field, 0, kMax)) {
-            out.push_back(perMinute(m, *v, burstFor(*v, seconds(granularity))));
+            out.push_back(perMinute(m, *v, burstFor(*v, secondsToDuration(granularity))));
         }
     };
     perMinuteLimit("rpm", Measure::Requests);
@@ -214,7 +75,7 @@ std::vector<LimitSpec> readLimits(Reader& r, const json& obj, std::string_view p
     return out;
 }
 
-std::vector<LimitSpec> limitsField(Reader& r, const json& parent, std::string_view pointer)
+std::vector<LimitSpec> limitsField(JsonReader& r, const json& parent, std::string_view pointer)
 {
     if (const json* l = r.object(parent, pointer, "limits", false)) {
         return readLimits(r, *l, jsonPointerAppend(pointer, "limits"));
@@ -222,7 +83,7 @@ std::vector<LimitSpec> limitsField(Reader& r, const json& parent, std::string_vi
     return {};
 }
 
-void readProvider(Reader& r, const json& obj, const std::string& p, const EnvLookup& env, Config& cfg,
+void readProvider(JsonReader& r, const json& obj, const std::string& p, const EnvLookup& env, Config& cfg,
                   std::set<std::string>& names)
 {
     r.onlyKnown(obj, p,
@@ -276,10 +137,10 @@ void readProvider(Reader& r, const json& obj, const std::string& p, const EnvLoo
         const std::string tp = jsonPointerAppend(p, "timeouts");
         r.onlyKnown(*t, tp, {"connect_s", "total_s"});
         if (auto c = r.number(*t, tp, "connect_s", 0.01, 600)) {
-            pc.connectTimeout = seconds(*c);
+            pc.connectTimeout = secondsToDuration(*c);
         }
         if (auto c = r.number(*t, tp, "total_s", 0.01, 86400)) {
-            pc.totalTimeout = seconds(*c);
+            pc.totalTimeout = secondsToDuration(*c);
         }
     }
     pc.http2 = r.boolean(obj, p, "http2").value_or(true);
@@ -295,7 +156,7 @@ void readProvider(Reader& r, const json& obj, const std::string& p, const EnvLoo
     }
     pc.learnLimits = r.boolean(obj, p, "learn_limits").value_or(true);
     if (auto g = r.number(obj, p, "learned_granularity_s", 0.001, 60)) {
-        pc.learnedGranularity = seconds(*g);
+        pc.learnedGranularity = secondsToDuration(*g);
     }
     pc.limits = limitsField(r, obj, p);
     if (const auto models = obj.find("models"); models != obj.end()) {
@@ -439,7 +300,7 @@ EnvLookup processEnvironment()
 
 std::vector<LimitSpec> parseLimits(const JsonSource& source, std::string_view pointer, std::vector<std::string>& problems)
 {
-    Reader r(source, problems);
+    JsonReader r(source, problems);
     const json& obj = source.root().at(json::json_pointer(std::string(pointer)));
     if (!obj.is_object()) {
         r.problem(pointer, "must be an object");
@@ -451,7 +312,7 @@ std::vector<LimitSpec> parseLimits(const JsonSource& source, std::string_view po
 Config loadConfig(const JsonSource& src, const EnvLookup& env)
 {
     std::vector<std::string> problems;
-    Reader r(src, problems);
+    JsonReader r(src, problems);
     Config cfg;
     cfg.source = src.name();
     cfg.pricing = PricingTable::builtIn();
@@ -483,15 +344,15 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
         r.onlyKnown(*rt, "/retry", {"max_attempts", "base_delay_s", "max_delay_s", "max_rate_limit_retries", "max_retry_after_s"});
         cfg.retry.maxAttempts = static_cast<int>(r.integer(*rt, "/retry", "max_attempts", 1, 100).value_or(cfg.retry.maxAttempts));
         if (auto v = r.number(*rt, "/retry", "base_delay_s", 0.001, 3600)) {
-            cfg.retry.baseDelay = seconds(*v);
+            cfg.retry.baseDelay = secondsToDuration(*v);
         }
         if (auto v = r.number(*rt, "/retry", "max_delay_s", 0.001, 86400)) {
-            cfg.retry.maxDelay = seconds(*v);
+            cfg.retry.maxDelay = secondsToDuration(*v);
         }
         cfg.retry.maxRateLimitRetries = static_cast<int>(
             r.integer(*rt, "/retry", "max_rate_limit_retries", 0, 100000).value_or(cfg.retry.maxRateLimitRetries));
         if (auto v = r.number(*rt, "/retry", "max_retry_after_s", 0.001, 86400)) {
-            cfg.retry.maxRetryAfter = seconds(*v);
+            cfg.retry.maxRetryAfter = secondsToDuration(*v);
         }
     }
     if (const json* d = r.object(root, "", "defaults", false)) {
@@ -499,7 +360,7 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
         cfg.defaults.tenant = r.string(*d, "/defaults", "tenant", false).value_or(cfg.defaults.tenant);
         cfg.defaults.priority = static_cast<int>(r.integer(*d, "/defaults", "priority", -1000, 1000).value_or(0));
         if (auto v = r.number(*d, "/defaults", "deadline_s", 0.001, 365.0 * 86400)) {
-            cfg.defaults.deadline = seconds(*v);
+            cfg.defaults.deadline = secondsToDuration(*v);
         }
     }
     if (const json* t = r.object(root, "", "tenants", false)) {
@@ -528,14 +389,7 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
         }
     };
     checkScope(cfg.globalLimits, "/global/limits");
-    if (!problems.empty()) {
-        std::string all = std::to_string(problems.size()) + (problems.size() == 1 ? " problem" : " problems") +
-                          " in " + src.name() + ":";
-        for (const auto& p : problems) {
-            all += "\n  " + p;
-        }
-        throw InputError(all);
-    }
+    throwIfProblems(src.name(), problems);
     return cfg;
 }
 
