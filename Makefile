@@ -28,7 +28,7 @@ build-asan: deps $(ASAN_DIR)/build.ninja
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 
 run: build
-	@scripts/run.sh $(BUILD_DIR)
+	@scripts/run.sh $(BUILD_DIR) $(ARGS)
 
 test-release: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
