@@ -148,7 +148,7 @@ int explain(const BatchOptions& opt, const std::string& statePath)
                          statePath.c_str());
             return kExitBadInput;
         }
-        std::printf("%s: %s, model %s, tenant %s, priority %d, %d counted attempts\n", job->customId.c_str(),
+        std::printf("%s: %s, model %s, tenant %s, priority %d, %d failed attempts counted against its limit\n", job->customId.c_str(),
                     std::string(store::jobStateName(job->state)).c_str(), job->model.c_str(),
                     job->tenant.empty() ? "default" : job->tenant.c_str(), job->priority, job->attempts);
         for (const store::TimelineEntry& e : st.timeline(job->id)) {
