@@ -5,6 +5,7 @@
 #include "first_run_page.h"
 #include "format.h"
 #include "limits_panel.h"
+#include "loadtest_panel.h"
 #include "queue_panel.h"
 
 #include <QAction>
@@ -180,6 +181,7 @@ void MainWindow::buildPanels()
     m_tabs->addTab(new LimitsPanel(s, m_tabs), tr("Providers, keys && limits"));
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
+    m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
 }
 
 void MainWindow::updateStatus()
