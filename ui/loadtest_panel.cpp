@@ -325,7 +325,7 @@ void LoadTestPanel::start()
     request.mockBase = m_mockBase;
 
     m_series.clear();
-    m_shownResults = 0;
+    m_results.clear();
     m_summary->clear();
     m_summary->setRowCount(0);
     m_summary->setColumnCount(0);
@@ -409,16 +409,16 @@ void LoadTestPanel::refresh()
             r.seconds.insert(r.seconds.end(), fresh.begin(), fresh.end());
         }
     }
-    const std::vector<RunResult> results = p.finishedRuns != m_shownResults ? m_runner.results() : std::vector<RunResult>{};
-    if (p.finishedRuns != m_shownResults) {
+    if (p.finishedRuns != m_results.size()) {
+        m_results = m_runner.results();
         // A finished run's own series is complete; the live one may have
         // missed its last second.
-        for (std::size_t i = 0; i < results.size() && i < m_series.size(); ++i) {
-            m_series[i].startedAt = results[i].startedAt;
-            m_series[i].seconds = results[i].summary.series;
-            m_series[i].limits = results[i].summary.limits;
+        for (std::size_t i = 0; i < m_results.size() && i < m_series.size(); ++i) {
+            m_series[i].startedAt = m_results[i].startedAt;
+            m_series[i].seconds = m_results[i].summary.series;
+            m_series[i].limits = m_results[i].summary.limits;
         }
-        updateSummary(results);
+        updateSummary();
     }
     updateCharts(p);
     updateStatus(p);
@@ -488,18 +488,17 @@ void LoadTestPanel::updateCharts(const RunnerProgress& p)
     }
 }
 
-void LoadTestPanel::updateSummary(const std::vector<RunResult>& results)
+void LoadTestPanel::updateSummary()
 {
-    m_shownResults = results.size();
     std::vector<loadtest::LoadTestSummary> summaries;
     QStringList headers;
-    for (const RunResult& r : results) {
+    for (const RunResult& r : m_results) {
         summaries.push_back(r.summary);
         headers << qs(r.summary.label);
     }
     const std::vector<SummaryRow> rows = summaryRows(summaries);
     m_summary->clear();
-    m_summary->setColumnCount(static_cast<int>(results.size()));
+    m_summary->setColumnCount(static_cast<int>(m_results.size()));
     m_summary->setRowCount(static_cast<int>(rows.size()));
     m_summary->setHorizontalHeaderLabels(headers);
     for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
@@ -541,7 +540,7 @@ void LoadTestPanel::updateStatus(const RunnerProgress& p)
         done = static_cast<double>(runs);
     }
     if (p.phase == RunnerPhase::Finished || p.phase == RunnerPhase::Stopped) {
-        for (const RunResult& r : m_runner.results()) {
+        for (const RunResult& r : m_results) {
             for (const std::string& k : r.keyProblems) {
                 text += tr(" Run %1: key %2 quarantined.").arg(qs(r.summary.label), qs(k));
             }

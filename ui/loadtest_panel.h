@@ -71,7 +71,7 @@ private:
     };
     void buildCharts(const QStringList& labels);
     void updateCharts(const RunnerProgress& progress);
-    void updateSummary(const std::vector<RunResult>& results);
+    void updateSummary();
     void updateStatus(const RunnerProgress& progress);
     void updateControls();
 
@@ -100,7 +100,7 @@ private:
 
     QStringList m_chartLabels;
     std::vector<RunSeries> m_series;  // per run, as far as seen
-    std::size_t m_shownResults = 0;
+    std::vector<RunResult> m_results;  // the runs finished, as last fetched
     bool m_sawSession = false;  // a session was started since the panel was built
 
     // Declared last: destroyed first, so its threads end before anything

@@ -119,7 +119,7 @@ ReportDialog::ReportDialog(ConsoleSession& session, QWidget* parent) : QDialog(p
     // Export must not close the dialog: its outcome is shown here.
     connect(buttons, &QDialogButtonBox::accepted, this, &ReportDialog::exportReport);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
-    connect(&m_session.store(), &StoreClient::reportExported, this, &ReportDialog::finished);
+    connect(&m_session.store(), &StoreClient::reportExported, this, &ReportDialog::showOutcome);
     connect(m_format, &QComboBox::currentIndexChanged, this, [this] {
         // A path typed for another format follows the format chosen.
         const QString path = m_output->text();
@@ -202,7 +202,7 @@ void ReportDialog::exportReport()
     m_session.store().exportReport(r);
 }
 
-void ReportDialog::finished(const ReportOutcome& outcome)
+void ReportDialog::showOutcome(const ReportOutcome& outcome)
 {
     if (!m_busy) {
         return;  // not ours

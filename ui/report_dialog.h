@@ -46,7 +46,7 @@ Q_SIGNALS:
 
 private:
     void browse();
-    void finished(const ReportOutcome& outcome);
+    void showOutcome(const ReportOutcome& outcome);
 
     ConsoleSession& m_session;
     QDateTimeEdit* m_from = nullptr;

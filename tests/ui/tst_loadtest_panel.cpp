@@ -35,6 +35,7 @@ private Q_SLOTS:
     void cleanup();
     void runsToCompletionAndShowsTheMocksCounts();
     void stopEndsTheRunEarly();
+    void comparisonShowsTwoColumns_data();
     void comparisonShowsTwoColumns();
     void badWorkloadIsReportedByName();
     void builtInWorkloadsLoad();
@@ -70,6 +71,21 @@ const char* kWorkspace = R"({
 // 30 requests in one second: three times what the limit lets through at once.
 const char* kShortWorkload = R"({"name": "short burst", "duration_s": 1, "seed": 3,
   "arrival": {"process": "constant", "rate": 30},
+  "mix": {"models": ["gpt-4o-mini"], "prompt_tokens": 40, "max_tokens": 16}})";
+
+// The same provider at half the request rate: Sluice admits less.
+const char* kHalfLimits = R"({
+  "providers": [{
+    "name": "openai", "flavor": "openai", "base_url": "http://127.0.0.1:9",
+    "models": { "gpt-4o-mini": { "limits": { "rpm": 300, "granularity_s": 1 } } },
+    "keys": [ { "name": "main", "env": "SLUICE_TEST_KEY_NOT_SET" } ]
+  }],
+  "retry": { "base_delay_s": 0.01, "max_delay_s": 0.1 }
+})";
+
+// 20 requests in one second, for the comparisons (two runs each).
+const char* kCompareWorkload = R"({"name": "compare", "duration_s": 1, "seed": 5,
+  "arrival": {"process": "constant", "rate": 20},
   "mix": {"models": ["gpt-4o-mini"], "prompt_tokens": 40, "max_tokens": 16}})";
 
 const char* kLongWorkload = R"({"name": "long", "duration_s": 60, "seed": 4,
@@ -221,31 +237,51 @@ void TestLoadTestPanel::stopEndsTheRunEarly()
     QVERIFY(m_panel->findChild<QLabel*>(QStringLiteral("status"))->text().contains(QStringLiteral("Stopped")));
 }
 
+void TestLoadTestPanel::comparisonShowsTwoColumns_data()
+{
+    QTest::addColumn<int>("compare");  // the "compare" box's index
+    QTest::addColumn<QString>("second");
+    QTest::newRow("naive client, 4 in flight") << 1 << QStringLiteral("naive x4");
+    QTest::newRow("second limits configuration") << 2 << QStringLiteral("half-limits.json");
+}
+
 void TestLoadTestPanel::comparisonShowsTwoColumns()
 {
-    m_panel->setWorkloadFile(writeFile(QStringLiteral("short.json"), kShortWorkload));
-    m_panel->findChild<QComboBox*>(QStringLiteral("compare"))->setCurrentIndex(1);  // the naive client
-    auto* naive = m_panel->findChild<QSpinBox*>(QStringLiteral("naiveConcurrency"));
-    QVERIFY(naive->isVisible());
-    naive->setValue(4);
+    QFETCH(int, compare);
+    QFETCH(QString, second);
+    m_panel->setWorkloadFile(writeFile(QStringLiteral("compare.json"), kCompareWorkload));
+    m_panel->findChild<QComboBox*>(QStringLiteral("compare"))->setCurrentIndex(compare);
+    if (compare == 1) {
+        auto* naive = m_panel->findChild<QSpinBox*>(QStringLiteral("naiveConcurrency"));
+        QVERIFY(naive->isVisible());
+        naive->setValue(4);
+    } else {
+        m_panel->setCompareConfigFile(writeFile(second, kHalfLimits));
+    }
     QTest::mouseClick(m_panel->findChild<QPushButton*>(QStringLiteral("start")), Qt::LeftButton);
     QTRY_COMPARE_WITH_TIMEOUT(m_panel->runner().progress().phase, RunnerPhase::Finished, kRunTimeoutMs);
     auto* table = m_panel->findChild<QTableWidget*>(QStringLiteral("summary"));
     QTRY_COMPARE(table->columnCount(), 2);
     QCOMPARE(table->horizontalHeaderItem(0)->text(), QStringLiteral("rehearsal"));
-    QCOMPARE(table->horizontalHeaderItem(1)->text(), QStringLiteral("naive x4"));
+    QCOMPARE(table->horizontalHeaderItem(1)->text(), second);
     const std::vector<RunResult> results = m_panel->runner().results();
     QCOMPARE(results.size(), std::size_t{2});
-    QCOMPARE(results[1].summary.target, std::string("naive"));
+    QCOMPARE(results[1].summary.target, std::string(compare == 1 ? "naive" : "sluice"));
     for (int run = 0; run < 2; ++run) {
         const RunResult& r = results[static_cast<std::size_t>(run)];
-        QCOMPARE(r.summary.requests, std::uint64_t{30});
+        QCOMPARE(r.summary.requests, std::uint64_t{20});
         QCOMPARE(m_panel->summaryCell(QStringLiteral("attempts"), run), count(r.mock.requests));
         QCOMPARE(m_panel->summaryCell(QStringLiteral("completed"), run), count(r.mock.accepted));
         QCOMPARE(m_panel->summaryCell(QStringLiteral("rate_limited"), run), count(mock429(r.mock)));
     }
-    // The naive client does not wait for the limit: the mock refuses it.
-    QVERIFY(mock429(results[1].mock) > 0);
+    if (compare == 1) {
+        // The naive client does not wait for the limit: the mock refuses it.
+        QVERIFY(mock429(results[1].mock) > 0);
+    } else {
+        // Each run is held to its own config's limits.
+        QCOMPARE(results[0].summary.limits.rpm, std::optional<std::int64_t>(600));
+        QCOMPARE(results[1].summary.limits.rpm, std::optional<std::int64_t>(300));
+    }
     auto* throughput = m_panel->findChild<TimeChart*>(QStringLiteral("throughputChart"));
     QVERIFY(throughput->pointCount(0) > 0);
     QVERIFY(throughput->pointCount(1) > 0);
