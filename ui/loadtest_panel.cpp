@@ -169,10 +169,14 @@ LoadTestPanel::LoadTestPanel(ConsoleSession& session, QWidget* parent)
     m_compareConfig->setPlaceholderText(tr("configuration file (docs/configuration.md)"));
     m_browseCompare = new QPushButton(tr("Choose…"), this);
     m_browseCompare->setObjectName(QStringLiteral("browseCompare"));
+    m_naive->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
+    m_compare->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
     compareRow->addWidget(m_compare);
     compareRow->addWidget(m_naive);
-    compareRow->addWidget(m_compareConfig, 1);
+    compareRow->addWidget(m_compareConfig, 3);
     compareRow->addWidget(m_browseCompare);
+    // Takes the room the hidden fields leave, so nothing stretches oddly.
+    compareRow->addStretch(1);
     form->addRow(tr("Compare with"), compareRow);
     layout->addLayout(form);
 
