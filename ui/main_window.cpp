@@ -5,7 +5,9 @@
 #include "first_run_page.h"
 #include "format.h"
 #include "limits_panel.h"
+#include "loadtest_panel.h"
 #include "queue_panel.h"
+#include "report_dialog.h"
 
 #include <QAction>
 #include <QApplication>
@@ -103,9 +105,10 @@ void MainWindow::buildMenus()
     QAction* connectProvider = workspace->addAction(tr("&New workspace…"));
     connect(connectProvider, &QAction::triggered, this, &MainWindow::showFirstRun);
     workspace->addSeparator();
-    m_exportReport = workspace->addAction(tr("&Export report…"));
+    m_exportReport = workspace->addAction(tr("&Export usage report…"));
     m_exportReport->setObjectName(QStringLiteral("exportReport"));
     m_exportReport->setEnabled(false);
+    connect(m_exportReport, &QAction::triggered, this, &MainWindow::showReportDialog);
     workspace->addSeparator();
     QAction* quit = workspace->addAction(tr("&Quit"));
     quit->setShortcut(QKeySequence::Quit);
@@ -147,6 +150,7 @@ void MainWindow::openWorkspace(OpenRequest request)
         delete w;
     }
     m_session.reset();
+    m_exportReport->setEnabled(false);
     ConsoleSession::open(std::move(request), m_vault, this,
                          [this](std::unique_ptr<ConsoleSession> session, const QString& error) {
                              sessionReady(std::move(session), error);
@@ -167,6 +171,7 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
     connect(m_session.get(), &ConsoleSession::message, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::problem, m_statusMessage, &QLabel::setText);
     buildPanels();
+    m_exportReport->setEnabled(true);
     updateStatus();
     m_pages->setCurrentWidget(m_tabs);
     m_tabs->setCurrentIndex(std::clamp(m_settings.value(kTab, 0).toInt(), 0, m_tabs->count() - 1));
@@ -180,6 +185,18 @@ void MainWindow::buildPanels()
     m_tabs->addTab(new LimitsPanel(s, m_tabs), tr("Providers, keys && limits"));
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
+    m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
+}
+
+void MainWindow::showReportDialog()
+{
+    if (!m_session) {
+        return;
+    }
+    // Window-modal: the workspace cannot be closed under an export.
+    auto* dialog = new ReportDialog(*m_session, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->open();
 }
 
 void MainWindow::updateStatus()

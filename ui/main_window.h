@@ -53,6 +53,7 @@ private:
     void sessionReady(std::unique_ptr<ConsoleSession> session, const QString& error);
     void buildPanels();
     void buildMenus();
+    void showReportDialog();
     void updateStatus();
 
     KeyVault& m_vault;

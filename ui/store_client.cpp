@@ -105,6 +105,11 @@ void StoreWorker::saveFile(const QString& path, const QByteArray& content)
     }
 }
 
+void StoreWorker::exportReport(const ReportRequest& request)
+{
+    Q_EMIT reportExported(ui::exportReport(m_host, request));
+}
+
 // ---------------------------------------------------------------- client
 
 StoreClient::StoreClient(host::EngineHost& host, QObject* parent) : QObject(parent)
@@ -112,6 +117,7 @@ StoreClient::StoreClient(host::EngineHost& host, QObject* parent) : QObject(pare
     qRegisterMetaType<store::Counts>();
     qRegisterMetaType<DeadLetterPage>();
     qRegisterMetaType<JobDetails>();
+    qRegisterMetaType<ReportOutcome>();
     m_thread.setObjectName(QStringLiteral("sluice-store"));
     m_worker = new StoreWorker(host);
     m_worker->moveToThread(&m_thread);
@@ -124,6 +130,7 @@ StoreClient::StoreClient(host::EngineHost& host, QObject* parent) : QObject(pare
     connect(m_worker, &StoreWorker::jobReady, this, &StoreClient::jobReady);
     connect(m_worker, &StoreWorker::requeueDone, this, &StoreClient::requeueDone);
     connect(m_worker, &StoreWorker::storeError, this, &StoreClient::storeError);
+    connect(m_worker, &StoreWorker::reportExported, this, &StoreClient::reportExported);
     m_thread.start();
 }
 
@@ -176,6 +183,11 @@ void StoreClient::saveFile(const QString& path, const QByteArray& content)
 {
     QMetaObject::invokeMethod(m_worker, [w = m_worker, path, content] { w->saveFile(path, content); },
                               Qt::QueuedConnection);
+}
+
+void StoreClient::exportReport(const ReportRequest& request)
+{
+    QMetaObject::invokeMethod(m_worker, [w = m_worker, request] { w->exportReport(request); }, Qt::QueuedConnection);
 }
 
 }  // namespace sluice::ui

@@ -3,12 +3,13 @@
 // worker thread that owns a read-only JobStore for reads (a WAL reader never
 // waits for the writer) and writes through the EngineHost; results come
 // back as queued signals on the GUI thread. Small files (the workspace
-// settings) are written there too.
+// settings) are written there too, and usage reports exported.
 //
 // Thread-safety: GUI thread only; the worker is private to it.
 #pragma once
 
 #include "host/engine_host.h"
+#include "report_export.h"
 #include "store/job_store.h"
 
 #include <QByteArray>
@@ -54,6 +55,8 @@ public:
     void editAndRequeue(store::JobId id, const QString& body);
     void requeueMatching(const store::DeadLetterFilter& filter);
     void saveFile(const QString& path, const QByteArray& content);
+    // A usage report from the workspace's rollups (report_export.h).
+    void exportReport(const sluice::ui::ReportRequest& request);
 
 Q_SIGNALS:
     void countsReady(const sluice::store::Counts& counts);
@@ -62,6 +65,7 @@ Q_SIGNALS:
     // A requeue (or edit and requeue) finished; `ok` false says why not.
     void requeueDone(bool ok, const QString& message);
     void storeError(const QString& message);
+    void reportExported(const sluice::ui::ReportOutcome& outcome);
 
 private:
     QThread m_thread;

@@ -25,6 +25,7 @@ public:
     void editAndRequeue(store::JobId id, const QString& body);
     void requeueMatching(const store::DeadLetterFilter& filter);
     void saveFile(const QString& path, const QByteArray& content);
+    void exportReport(const sluice::ui::ReportRequest& request);
 
 Q_SIGNALS:
     void countsReady(const sluice::store::Counts& counts);
@@ -32,6 +33,7 @@ Q_SIGNALS:
     void jobReady(const sluice::ui::JobDetails& details);
     void requeueDone(bool ok, const QString& message);
     void storeError(const QString& message);
+    void reportExported(const sluice::ui::ReportOutcome& outcome);
 
 private:
     store::JobStore& reader();
