@@ -32,21 +32,37 @@ constexpr int kTimeoutMs = 15'000;
 const LimitTarget kTeamA{"openai", "team-a", "gpt-4o-mini"};
 const LimitTarget kTeamB{"openai", "team-b", "gpt-4o-mini"};
 
-// The key's entry in the workspace file, or null.
+// The key's entry in the workspace file (saved asynchronously, so maybe
+// not yet there), or an empty object.
 json keyInFile(const std::filesystem::path& file, const std::string& key)
 {
     const json doc = json::parse(readFile(file), nullptr, false);
-    if (doc.is_discarded()) {
-        return json();
+    const json::json_pointer providers("/config/providers");
+    if (!doc.is_object() || !doc.contains(providers) || !doc.at(providers).is_array()) {
+        return json::object();
     }
-    for (const json& p : doc["config"]["providers"]) {
-        for (const json& k : p["keys"]) {
-            if (k.value("name", "") == key) {
+    for (const json& p : doc.at(providers)) {
+        if (!p.is_object() || !p.contains("keys") || !p.at("keys").is_array()) {
+            continue;
+        }
+        for (const json& k : p.at("keys")) {
+            if (k.is_object() && k.value("name", "") == key) {
                 return k;
             }
         }
     }
-    return json();
+    return json::object();
+}
+
+// A whole number in the key's entry, or -1 when there is none.
+std::int64_t numberInFile(const std::filesystem::path& file, const std::string& key, const std::string& pointer)
+{
+    const json k = keyInFile(file, key);
+    const json::json_pointer p(pointer);
+    if (!k.contains(p) || !k.at(p).is_number_integer()) {
+        return -1;
+    }
+    return k.at(p).get<std::int64_t>();
 }
 
 std::int64_t limitOf(const host::EngineHost& host, const LimitTarget& target, host::LimitField field)
@@ -164,9 +180,10 @@ void TestConsoleLimits::editLimit()
     QVERIFY2(applied->text().startsWith(QStringLiteral("Applied")), qPrintable(applied->text()));
 
     // The workspace file says the same, so the next start has it.
-    QTRY_COMPARE_WITH_TIMEOUT(keyInFile(console.workspaceFile(), "team-a")["models"]["gpt-4o-mini"]["limits"].value("rpm", 0),
-                              240, kTimeoutMs);
-    QCOMPARE(keyInFile(console.workspaceFile(), "team-a")["models"]["gpt-4o-mini"]["limits"].value("rpd", 0), kModelRpd);
+    const std::string limits = "/models/gpt-4o-mini/limits";
+    QTRY_COMPARE_WITH_TIMEOUT(numberInFile(console.workspaceFile(), "team-a", limits + "/rpm"), std::int64_t{240},
+                              kTimeoutMs);
+    QCOMPARE(numberInFile(console.workspaceFile(), "team-a", limits + "/rpd"), kModelRpd);
 
     // And dispatch goes on under it.
     console.session().resume();
