@@ -13,6 +13,12 @@ namespace sluice::uitest {
 
 using nlohmann::json;
 
+namespace {
+
+constexpr const char* kNoBus = "unix:path=/nonexistent/sluice-tests";
+
+}  // namespace
+
 host::WorkspaceConfig testWorkspace()
 {
     // No learned limits: the mock's headers must not add or change a limit
@@ -69,6 +75,10 @@ host::DemoWorkloadOptions steadyWorkload(double perSecond)
 void enableTestMode()
 {
     QStandardPaths::setTestModeEnabled(true);
+    // No keychain service may answer, whatever the machine runs: the tests
+    // never touch a real keychain, and keys take the environment route.
+    // (CTest sets this before the process starts; this covers direct runs.)
+    qputenv("DBUS_SESSION_BUS_ADDRESS", kNoBus);
     QCoreApplication::setOrganizationName(QStringLiteral("SluiceTests"));
     QCoreApplication::setApplicationName(QStringLiteral("tst_console"));
 }

@@ -41,7 +41,8 @@ mock::MockConfig fastMock();
 // A steady stream of valid gpt-4o-mini requests.
 host::DemoWorkloadOptions steadyWorkload(double perSecond);
 
-// Must be called before the QApplication's first settings use (initTestCase).
+// Test mode for QStandardPaths (no real settings), and no keychain
+// service. Call it first, in initTestCase.
 void enableTestMode();
 
 class Console {

@@ -221,8 +221,16 @@ void TestConsoleLimits::addAndDisableKey()
     QTRY_VERIFY(dialog->isVisible());
     QCOMPARE(dialog->findChild<QLineEdit*>(QStringLiteral("providerName"))->text(), QStringLiteral("openai"));
     QTest::keyClicks(dialog->findChild<QLineEdit*>(QStringLiteral("keyName")), QStringLiteral("added"));
+    // No keychain service runs here: the dialog says so and offers only the
+    // environment variable.
+    QTRY_VERIFY(console.session().vault().availability() != ui::KeyVault::Availability::Unknown);
+    QCOMPARE(console.session().vault().availability(), ui::KeyVault::Availability::Unavailable);
+    auto* useKeychain = dialog->findChild<QRadioButton*>(QStringLiteral("useKeychain"));
     auto* useEnv = dialog->findChild<QRadioButton*>(QStringLiteral("useEnv"));
-    QVERIFY(useEnv != nullptr);
+    auto* note = dialog->findChild<QLabel*>(QStringLiteral("keychainNote"));
+    QVERIFY(useKeychain != nullptr && useEnv != nullptr && note != nullptr);
+    QVERIFY(!useKeychain->isEnabled());
+    QVERIFY(note->text().contains(console.session().vault().unavailableReason()));
     QTest::mouseClick(useEnv, Qt::LeftButton);
     QVERIFY(useEnv->isChecked());
     auto* envVar = dialog->findChild<QLineEdit*>(QStringLiteral("envVar"));
