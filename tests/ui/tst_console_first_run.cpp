@@ -100,6 +100,16 @@ void TestConsoleFirstRun::dashboardRefreshesOnlyWhenShown()
     QTRY_VERIFY_WITH_TIMEOUT(host.status().dispatch.attempts >= attempts + 30, kTimeoutMs);
     QCOMPARE(sent->text(), frozen);
 
+    // Shown and hidden again before the event loop ran (a quick flick
+    // through the tabs): the refresh a show asks for must not run hidden.
+    console.showPanel<ui::DashboardPanel>(QStringLiteral("dashboardPanel"));
+    console.showPanel<ui::QueuePanel>(QStringLiteral("queuePanel"));
+    QVERIFY(!dashboard->isVisible());
+    QVERIFY(!dashboard->refreshing());
+    const std::uint64_t attemptsAfterFlick = host.status().dispatch.attempts;
+    QTRY_VERIFY_WITH_TIMEOUT(host.status().dispatch.attempts >= attemptsAfterFlick + 30, kTimeoutMs);
+    QCOMPARE(sent->text(), frozen);
+
     // Back on screen: it refreshes at once and keeps refreshing.
     QVERIFY(console.showPanel<ui::DashboardPanel>(QStringLiteral("dashboardPanel")) != nullptr);
     QVERIFY(dashboard->isVisible());
