@@ -22,6 +22,7 @@ namespace sluice::ui {
 namespace {
 
 constexpr double kNoLimit = -1;
+constexpr const char* kEditorFilled = "sluiceEditorFilled";
 
 // Edits a limit cell with a spin box; its lowest value means "no limit".
 class LimitDelegate : public QStyledItemDelegate {
@@ -43,6 +44,14 @@ public:
 
     void setEditorData(QWidget* editor, const QModelIndex& index) const override
     {
+        // The panel refreshes the model while an editor is open, and the
+        // view hands every refreshed row to the open editor: only the
+        // first call, when editing starts, may set its value, or a refresh
+        // wipes what the user is typing.
+        if (editor->property(kEditorFilled).toBool()) {
+            return;
+        }
+        editor->setProperty(kEditorFilled, true);
         const QVariant limit = index.data(ScopeTreeModel::LimitRole);
         static_cast<QDoubleSpinBox*>(editor)->setValue(limit.isValid() ? limit.toDouble() : kNoLimit);
     }

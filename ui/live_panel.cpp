@@ -22,8 +22,14 @@ void LivePanel::setRefreshInterval(std::chrono::milliseconds interval)
 void LivePanel::showEvent(QShowEvent* event)
 {
     QWidget::showEvent(event);
-    // Refresh at once: a panel shown must not wait a whole interval.
-    QTimer::singleShot(0, this, &LivePanel::refresh);
+    // Refresh at once: a panel shown must not wait a whole interval. Not
+    // when it was hidden again before this ran (a quick flick through
+    // tabs): a hidden panel does not pull.
+    QTimer::singleShot(0, this, [this] {
+        if (isVisible()) {
+            refresh();
+        }
+    });
     m_timer.start();
 }
 
