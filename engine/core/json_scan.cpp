@@ -5,6 +5,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sluice {
 
 namespace {
@@ -51,6 +55,19 @@ std::uint64_t specials(const char* p)
     const std::uint64_t control = (x - kOnes * 0x20) & ~x & kHighs;  // some byte < 0x20
     return quote | backslash | control;
 }
+
+#if defined(__SSE2__)
+// The same test on sixteen bytes, one bit per byte, where SSE2 is there (on
+// every x86-64).
+unsigned specials16(const char* p)
+{
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+    const __m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);  // x <= 0x1f, unsigned
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)));
+}
+#endif
 
 // Works on pointers into the text and returns the position just past what it
 // read, nullptr on an error: the body of every response goes through here, so
@@ -105,6 +122,14 @@ public:
     // The end of the run of plain string characters starting at p.
     const char* plainRun(const char* p) const
     {
+#if defined(__SSE2__)
+        while (m_end - p >= 16) {
+            if (const unsigned m = specials16(p); m != 0) {
+                return p + std::countr_zero(m);
+            }
+            p += 16;
+        }
+#endif
         while (m_end - p >= 8) {
             if (const std::uint64_t m = specials(p); m != 0) {
                 if constexpr (std::endian::native == std::endian::little) {
