@@ -987,6 +987,17 @@ struct Dispatcher::Impl {
         return {};
     }
 
+    // The same, taken out of headers that are not needed any more.
+    static std::string takeRequestId(http::HeaderMap& headers)
+    {
+        for (const char* name : {"x-request-id", "request-id"}) {
+            if (const auto it = headers.find(name); it != headers.end()) {
+                return std::move(it->second);
+            }
+        }
+        return {};
+    }
+
     AttemptReport attemptReport(const Job& job, const ProviderRuntime& pr, const KeyRuntime& kr, const Flight& f,
                                 TimePoint now) const
     {
@@ -1190,7 +1201,7 @@ struct Dispatcher::Impl {
             }
             JobOutcome out = baseOutcome(job, pr, kr);
             out.status = r.status;
-            out.requestId = requestIdOf(r.headers);
+            out.requestId = takeRequestId(r.headers);
             out.usage = usage;
             out.spendMicroUsd = spend;
             out.body = std::move(body);
