@@ -1,15 +1,19 @@
 #include "core/json_scan.h"
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace sluice {
 
 namespace {
 
 constexpr int kMaxDepth = 512;
-constexpr std::size_t kFail = std::string_view::npos;
 
 // Characters a string may hold as they are: everything but the quote, the
 // backslash and control characters. Looked up, so the common run of plain
@@ -25,10 +29,21 @@ struct PlainTable {
 };
 constexpr PlainTable kPlain;
 
-// Eight bytes at a time: true when none of them is a quote, a backslash or a
-// control character (the classic "has zero byte" bit tricks), so runs of
-// plain text are skipped a word at a time.
-bool allPlain(const char* p)
+struct SpaceTable {
+    bool set[256];
+    constexpr SpaceTable() : set()
+    {
+        set[static_cast<unsigned char>(' ')] = set[static_cast<unsigned char>('\n')] = true;
+        set[static_cast<unsigned char>('\r')] = set[static_cast<unsigned char>('\t')] = true;
+    }
+};
+constexpr SpaceTable kSpace;
+
+// Eight bytes at a time: a mask with the high bit set in each byte that is a
+// quote, a backslash or a control character (the classic "has zero byte" bit
+// tricks). The lowest flagged byte is always a real one, so its position is
+// where plain text ends; runs of plain text are skipped a word at a time.
+std::uint64_t specials(const char* p)
 {
     constexpr std::uint64_t kOnes = 0x0101010101010101ull;
     constexpr std::uint64_t kHighs = 0x8080808080808080ull;
@@ -38,202 +53,234 @@ bool allPlain(const char* p)
     const std::uint64_t quote = hasZero(x ^ (kOnes * '"'));
     const std::uint64_t backslash = hasZero(x ^ (kOnes * '\\'));
     const std::uint64_t control = (x - kOnes * 0x20) & ~x & kHighs;  // some byte < 0x20
-    return (quote | backslash | control) == 0;
+    return quote | backslash | control;
 }
 
+#if defined(__SSE2__)
+// The same test on sixteen bytes, one bit per byte, where SSE2 is there (on
+// every x86-64).
+unsigned specials16(const char* p)
+{
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i quote = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+    const __m128i backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);  // x <= 0x1f, unsigned
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)));
+}
+#endif
+
+// Works on pointers into the text and returns the position just past what it
+// read, nullptr on an error: the body of every response goes through here, so
+// each byte should cost a load, a table lookup and a branch, no more.
 class Scanner {
 public:
-    explicit Scanner(std::string_view t) : m_t(t) {}
+    using OnMember = std::function<void(std::string_view, std::string_view)>;
 
-    std::size_t space(std::size_t i) const
+    explicit Scanner(std::string_view t, std::string_view nestedKey = {}, const OnMember* onNested = nullptr)
+        : m_end(t.data() + t.size()), m_nestedKey(nestedKey), m_onNested(onNested)
     {
-        while (i < m_t.size() && (m_t[i] == ' ' || m_t[i] == '\n' || m_t[i] == '\r' || m_t[i] == '\t')) {
-            ++i;
-        }
-        return i;
     }
 
-    // Returns the index just past the string that starts at i (a quote).
-    std::size_t string(std::size_t i) const
+    const char* space(const char* p) const
     {
-        ++i;
-        const char* data = m_t.data();
-        const std::size_t n = m_t.size();
-        while (i < n) {
-            while (i + 8 <= n && allPlain(data + i)) {
-                i += 8;
+        while (p != m_end && kSpace.set[static_cast<unsigned char>(*p)]) {
+            ++p;
+        }
+        return p;
+    }
+
+    // p is at the opening quote.
+    const char* string(const char* p) const
+    {
+        ++p;
+        while (true) {
+            p = plainRun(p);
+            if (p == m_end) {
+                return nullptr;
             }
-            while (i < n && kPlain.plain[static_cast<unsigned char>(data[i])]) {
-                ++i;
+            if (*p == '"') {
+                return p + 1;
             }
-            if (i >= n) {
-                return kFail;
+            if (*p != '\\' || m_end - p < 2) {
+                return nullptr;  // a control character, or a text ending in a backslash
             }
-            const auto c = static_cast<unsigned char>(data[i]);
-            if (c == '"') {
-                return i + 1;
-            }
-            if (c < 0x20) {
-                return kFail;
-            }
-            if (c == '\\') {
-                if (i + 1 >= m_t.size()) {
-                    return kFail;
+            const char e = p[1];
+            if (e == 'u') {
+                if (m_end - p < 6 || !isHex(p[2]) || !isHex(p[3]) || !isHex(p[4]) || !isHex(p[5])) {
+                    return nullptr;
                 }
-                const char e = m_t[i + 1];
-                if (e == 'u') {
-                    for (std::size_t k = 2; k < 6; ++k) {
-                        if (i + k >= m_t.size() || !isHex(m_t[i + k])) {
-                            return kFail;
-                        }
-                    }
-                    i += 6;
-                    continue;
-                }
-                if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') {
-                    return kFail;
-                }
-                i += 2;
+                p += 6;
                 continue;
             }
-            ++i;
-        }
-        return kFail;
-    }
-
-    std::size_t number(std::size_t i) const
-    {
-        if (i < m_t.size() && m_t[i] == '-') {
-            ++i;
-        }
-        if (i >= m_t.size() || !isDigit(m_t[i])) {
-            return kFail;
-        }
-        if (m_t[i] == '0') {
-            ++i;
-        } else {
-            while (i < m_t.size() && isDigit(m_t[i])) {
-                ++i;
+            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') {
+                return nullptr;
             }
-        }
-        if (i < m_t.size() && m_t[i] == '.') {
-            ++i;
-            if (i >= m_t.size() || !isDigit(m_t[i])) {
-                return kFail;
-            }
-            while (i < m_t.size() && isDigit(m_t[i])) {
-                ++i;
-            }
-        }
-        if (i < m_t.size() && (m_t[i] == 'e' || m_t[i] == 'E')) {
-            ++i;
-            if (i < m_t.size() && (m_t[i] == '+' || m_t[i] == '-')) {
-                ++i;
-            }
-            if (i >= m_t.size() || !isDigit(m_t[i])) {
-                return kFail;
-            }
-            while (i < m_t.size() && isDigit(m_t[i])) {
-                ++i;
-            }
-        }
-        return i;
-    }
-
-    std::size_t literal(std::size_t i, std::string_view word) const
-    {
-        return m_t.substr(i, word.size()) == word ? i + word.size() : kFail;
-    }
-
-    // Returns the index just past the value that starts at i (no leading
-    // space). Top-level object members go to onMember when depth is 0.
-    std::size_t value(std::size_t i, int depth,
-                      const std::function<void(std::string_view, std::string_view)>* onMember) const
-    {
-        if (i >= m_t.size() || depth > kMaxDepth) {
-            return kFail;
-        }
-        switch (m_t[i]) {
-        case '"': return string(i);
-        case '{': return object(i, depth, onMember);
-        case '[': return array(i, depth);
-        case 't': return literal(i, "true");
-        case 'f': return literal(i, "false");
-        case 'n': return literal(i, "null");
-        default: return number(i);
+            p += 2;
         }
     }
 
-    std::size_t object(std::size_t i, int depth,
-                       const std::function<void(std::string_view, std::string_view)>* onMember) const
+    // The end of the run of plain string characters starting at p.
+    const char* plainRun(const char* p) const
     {
-        i = space(i + 1);
-        if (i < m_t.size() && m_t[i] == '}') {
-            return i + 1;
+#if defined(__SSE2__)
+        while (m_end - p >= 16) {
+            if (const unsigned m = specials16(p); m != 0) {
+                return p + std::countr_zero(m);
+            }
+            p += 16;
         }
-        while (i < m_t.size()) {
-            if (m_t[i] != '"') {
-                return kFail;
+#endif
+        while (m_end - p >= 8) {
+            if (const std::uint64_t m = specials(p); m != 0) {
+                if constexpr (std::endian::native == std::endian::little) {
+                    return p + (std::countr_zero(m) >> 3);
+                }
+                break;  // elsewhere the exact byte is found one at a time
             }
-            const std::size_t keyEnd = string(i);
-            if (keyEnd == kFail) {
-                return kFail;
+            p += 8;
+        }
+        while (p != m_end && kPlain.plain[static_cast<unsigned char>(*p)]) {
+            ++p;
+        }
+        return p;
+    }
+
+    const char* digits(const char* p) const
+    {
+        while (p != m_end && isDigit(*p)) {
+            ++p;
+        }
+        return p;
+    }
+
+    const char* number(const char* p) const
+    {
+        if (p != m_end && *p == '-') {
+            ++p;
+        }
+        if (p == m_end || !isDigit(*p)) {
+            return nullptr;
+        }
+        p = *p == '0' ? p + 1 : digits(p);
+        if (p != m_end && *p == '.') {
+            ++p;
+            if (p == m_end || !isDigit(*p)) {
+                return nullptr;
             }
-            const std::string_view key = m_t.substr(i + 1, keyEnd - i - 2);
-            i = space(keyEnd);
-            if (i >= m_t.size() || m_t[i] != ':') {
-                return kFail;
+            p = digits(p);
+        }
+        if (p != m_end && (*p == 'e' || *p == 'E')) {
+            ++p;
+            if (p != m_end && (*p == '+' || *p == '-')) {
+                ++p;
             }
-            i = space(i + 1);
-            const std::size_t valueEnd = value(i, depth + 1, nullptr);
-            if (valueEnd == kFail) {
-                return kFail;
+            if (p == m_end || !isDigit(*p)) {
+                return nullptr;
             }
-            if (onMember != nullptr && *onMember) {
-                (*onMember)(key, m_t.substr(i, valueEnd - i));
+            p = digits(p);
+        }
+        return p;
+    }
+
+    const char* literal(const char* p, std::string_view word) const
+    {
+        if (static_cast<std::size_t>(m_end - p) < word.size() || std::memcmp(p, word.data(), word.size()) != 0) {
+            return nullptr;
+        }
+        return p + word.size();
+    }
+
+    // p is at the value's first character (no leading space). Members of the
+    // object at depth 0 go to onMember.
+    const char* value(const char* p, int depth, const OnMember* onMember) const
+    {
+        if (p == m_end || depth > kMaxDepth) {
+            return nullptr;
+        }
+        switch (*p) {
+        case '"': return string(p);
+        case '{': return object(p, depth, onMember);
+        case '[': return array(p, depth);
+        case 't': return literal(p, "true");
+        case 'f': return literal(p, "false");
+        case 'n': return literal(p, "null");
+        default: return number(p);
+        }
+    }
+
+    const char* object(const char* p, int depth, const OnMember* onMember) const
+    {
+        p = space(p + 1);
+        if (p != m_end && *p == '}') {
+            return p + 1;
+        }
+        while (p != m_end) {
+            if (*p != '"') {
+                return nullptr;
             }
-            i = space(valueEnd);
-            if (i < m_t.size() && m_t[i] == ',') {
-                i = space(i + 1);
+            const char* keyEnd = string(p);
+            if (keyEnd == nullptr) {
+                return nullptr;
+            }
+            const char* keyBegin = p + 1;
+            p = space(keyEnd);
+            if (p == m_end || *p != ':') {
+                return nullptr;
+            }
+            p = space(p + 1);
+            const std::string_view key(keyBegin, static_cast<std::size_t>(keyEnd - 1 - keyBegin));
+            const bool nested = depth == 0 && m_onNested != nullptr && p != m_end && *p == '{' && key == m_nestedKey;
+            const char* valueEnd = nested ? object(p, depth + 1, m_onNested) : value(p, depth + 1, nullptr);
+            if (valueEnd == nullptr) {
+                return nullptr;
+            }
+            if (onMember != nullptr) {
+                (*onMember)(key, std::string_view(p, static_cast<std::size_t>(valueEnd - p)));
+            }
+            p = space(valueEnd);
+            if (p == m_end) {
+                return nullptr;
+            }
+            if (*p == ',') {
+                p = space(p + 1);
                 continue;
             }
-            if (i < m_t.size() && m_t[i] == '}') {
-                return i + 1;
-            }
-            return kFail;
+            return *p == '}' ? p + 1 : nullptr;
         }
-        return kFail;
+        return nullptr;
     }
 
-    std::size_t array(std::size_t i, int depth) const
+    const char* array(const char* p, int depth) const
     {
-        i = space(i + 1);
-        if (i < m_t.size() && m_t[i] == ']') {
-            return i + 1;
+        p = space(p + 1);
+        if (p != m_end && *p == ']') {
+            return p + 1;
         }
-        while (i < m_t.size()) {
-            const std::size_t end = value(i, depth + 1, nullptr);
-            if (end == kFail) {
-                return kFail;
+        while (p != m_end) {
+            p = value(p, depth + 1, nullptr);
+            if (p == nullptr) {
+                return nullptr;
             }
-            i = space(end);
-            if (i < m_t.size() && m_t[i] == ',') {
-                i = space(i + 1);
+            p = space(p);
+            if (p == m_end) {
+                return nullptr;
+            }
+            if (*p == ',') {
+                p = space(p + 1);
                 continue;
             }
-            if (i < m_t.size() && m_t[i] == ']') {
-                return i + 1;
-            }
-            return kFail;
+            return *p == ']' ? p + 1 : nullptr;
         }
-        return kFail;
+        return nullptr;
     }
 
 private:
     static bool isDigit(char c) { return c >= '0' && c <= '9'; }
     static bool isHex(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-    std::string_view m_t;
+    const char* m_end;
+    std::string_view m_nestedKey;
+    const OnMember* m_onNested;
 };
 
 }  // namespace
@@ -241,9 +288,16 @@ private:
 bool scanJson(std::string_view text, const std::function<void(std::string_view, std::string_view)>& onMember)
 {
     const Scanner s(text);
-    const std::size_t start = s.space(0);
-    const std::size_t end = s.value(start, 0, &onMember);
-    return end != kFail && s.space(end) == text.size();
+    const char* end = s.value(s.space(text.data()), 0, onMember ? &onMember : nullptr);
+    return end != nullptr && s.space(end) == text.data() + text.size();
+}
+
+bool scanJson(std::string_view text, const std::function<void(std::string_view, std::string_view)>& onMember,
+              std::string_view nestedKey, const std::function<void(std::string_view, std::string_view)>& onNestedMember)
+{
+    const Scanner s(text, nestedKey, onNestedMember ? &onNestedMember : nullptr);
+    const char* end = s.value(s.space(text.data()), 0, onMember ? &onMember : nullptr);
+    return end != nullptr && s.space(end) == text.data() + text.size();
 }
 
 }  // namespace sluice

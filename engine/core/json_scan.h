@@ -18,5 +18,12 @@ namespace sluice {
 // its value.
 bool scanJson(std::string_view text,
               const std::function<void(std::string_view key, std::string_view value)>& onMember = {});
+// The same, and when the top-level member named nestedKey holds an object,
+// its members go to onNestedMember as they are read (before onMember sees
+// nestedKey), so a caller that wants them need not scan that text again.
+bool scanJson(std::string_view text,
+              const std::function<void(std::string_view key, std::string_view value)>& onMember,
+              std::string_view nestedKey,
+              const std::function<void(std::string_view key, std::string_view value)>& onNestedMember);
 
 }  // namespace sluice

@@ -8,6 +8,7 @@
 #include "providers/rate_limit_headers.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <deque>
 #include <queue>
@@ -61,6 +62,47 @@ std::string describeBinding(const Binding& b, const std::vector<std::string>& sc
 std::string formatDelay(Duration d)
 {
     return formatGoDuration(std::chrono::duration_cast<std::chrono::milliseconds>(d));
+}
+
+// Notes for the timeline are written for every request, so they are joined
+// with one allocation rather than a chain of temporaries.
+struct Decimal {
+    std::array<char, 24> digits{};
+    std::size_t size = 0;
+};
+
+Decimal decimal(std::int64_t v)
+{
+    Decimal d;
+    d.size = static_cast<std::size_t>(std::to_chars(d.digits.data(), d.digits.data() + d.digits.size(), v).ptr -
+                                      d.digits.data());
+    return d;
+}
+
+std::string_view piece(std::string_view s)
+{
+    return s;
+}
+
+std::string_view piece(const Decimal& d)
+{
+    return {d.digits.data(), d.size};
+}
+
+template <typename... Pieces>
+std::string concat(const Pieces&... pieces)
+{
+    const std::string_view parts[] = {piece(pieces)...};
+    std::size_t size = 0;
+    for (std::string_view p : parts) {
+        size += p.size();
+    }
+    std::string out;
+    out.reserve(size);
+    for (std::string_view p : parts) {
+        out.append(p);
+    }
+    return out;
 }
 
 }  // namespace
@@ -117,7 +159,7 @@ struct Dispatcher::Impl {
         http::HttpClient::TransferId transfer = 0;
         TimePoint sentAt{};
         std::optional<TimePoint> firstToken;
-        std::optional<StreamAccumulator> stream;
+        std::unique_ptr<StreamAccumulator> stream;  // streams only: kept out of every job's node
         long status = 0;
         std::string errorBody;
     };
@@ -422,10 +464,11 @@ struct Dispatcher::Impl {
         }
         job.spec = std::move(s.spec);
         job.lane = laneFor(job.provider, job.info.model);
+        // Queued, sent, response, completed: room for a plain job's history.
+        job.timeline.reserve(4);
         note(job, TimelineEvent::Kind::Queued,
-             "tenant " + job.tenant + ", priority " + std::to_string(job.priority) + ", estimated " +
-                 std::to_string(job.cost.inputTokens) + " input + " + std::to_string(job.cost.outputTokens) +
-                 " output tokens");
+             concat("tenant ", job.tenant, ", priority ", decimal(job.priority), ", estimated ",
+                    decimal(job.cost.inputTokens), " input + ", decimal(job.cost.outputTokens), " output tokens"));
         byCustomId[job.spec.customId] = job.id;
         jobsWithDeadlines += job.spec.deadline.has_value();
         Lane& lane = lanes[job.lane];
@@ -784,7 +827,8 @@ struct Dispatcher::Impl {
         const ProviderConfig& pc = *pr.cfg;
         http::HttpRequest req;
         req.method = "POST";
-        req.url = pc.baseUrl + std::string(endpointPath(pc.flavor));
+        req.url = concat(pc.baseUrl, endpointPath(pc.flavor));
+        req.headers.reserve(4 + pc.headers.size());
         req.headers.push_back("Content-Type: application/json");
         req.headers.push_back("User-Agent: sluice/0.1");
         if (job.info.stream) {
@@ -824,16 +868,18 @@ struct Dispatcher::Impl {
         f.reservation = std::move(reservation);
         f.sentAt = now;
         if (job.info.stream) {
-            f.stream.emplace(pr.cfg->flavor);
+            f.stream = std::make_unique<StreamAccumulator>(pr.cfg->flavor);
         }
         const JobId id = job.id;
         http::TransferHandlers handlers;
-        handlers.onHeaders = [this, id](long status, const http::HeaderMap&) {
-            if (auto it = jobs.find(id); it != jobs.end() && it->second.flight) {
-                it->second.flight->status = status;
-            }
-        };
         if (job.info.stream) {
+            // The status decides, chunk by chunk, whether the body is events
+            // or an error; a plain request reads it from the result.
+            handlers.onHeaders = [this, id](long status, const http::HeaderMap&) {
+                if (auto it = jobs.find(id); it != jobs.end() && it->second.flight) {
+                    it->second.flight->status = status;
+                }
+            };
             handlers.onData = [this, id](std::string_view chunk) {
                 const auto it = jobs.find(id);
                 if (it == jobs.end() || !it->second.flight) {
@@ -860,8 +906,8 @@ struct Dispatcher::Impl {
         ++counters.inFlight;
         listener.onSent(SendReport{pr.cfg->name, kr.cfg->name, job.info.model, job.tenant, now});
         note(job, TimelineEvent::Kind::Sent,
-             "on key " + pr.cfg->name + "/" + kr.cfg->name + " (attempt " +
-                 std::to_string(job.attemptLog.size() + 1) + ")");
+             concat("on key ", pr.cfg->name, "/", kr.cfg->name, " (attempt ",
+                    decimal(static_cast<std::int64_t>(job.attemptLog.size() + 1)), ")"));
     }
 
     // --------------------------------------------------------- responses
@@ -936,6 +982,17 @@ struct Dispatcher::Impl {
         for (const char* name : {"x-request-id", "request-id"}) {
             if (const auto it = headers.find(name); it != headers.end()) {
                 return it->second;
+            }
+        }
+        return {};
+    }
+
+    // The same, taken out of headers that are not needed any more.
+    static std::string takeRequestId(http::HeaderMap& headers)
+    {
+        for (const char* name : {"x-request-id", "request-id"}) {
+            if (const auto it = headers.find(name); it != headers.end()) {
+                return std::move(it->second);
             }
         }
         return {};
@@ -1040,20 +1097,26 @@ struct Dispatcher::Impl {
             // Validate the body and pick out its usage without building a
             // document of it: on a busy dispatcher thread that would cost
             // more than everything else per request.
-            std::string_view usageText;
-            const bool valid = scanJson(r.body, [&](std::string_view key, std::string_view value) {
-                if (key == "usage") {
-                    usageText = value;
-                }
-            });
+            // The usage object's members are read on the same pass; as
+            // before, the last "usage" member counts, and only an object.
+            UsageReader reader;
+            std::optional<ResponseUsage> found;
+            const bool valid = scanJson(
+                r.body,
+                [&](std::string_view key, std::string_view value) {
+                    if (key == "usage") {
+                        found = !value.empty() && value.front() == '{' ? std::optional(reader.result(pr.cfg->flavor))
+                                                                       : std::nullopt;
+                        reader = UsageReader();
+                    }
+                },
+                "usage", [&reader](std::string_view key, std::string_view value) { reader.member(key, value); });
             if (!valid) {
                 t.cls = FailureClass::ServerError;
                 t.message = "HTTP " + std::to_string(r.status) + " with a body that is not JSON";
                 t.code = "malformed_response";
             } else {
-                if (!usageText.empty()) {
-                    usage = usageFromText(pr.cfg->flavor, usageText);
-                }
+                usage = found;
                 body = std::move(r.body);
             }
         } else {
@@ -1100,17 +1163,22 @@ struct Dispatcher::Impl {
         attempt.cls = t.cls;
         attempt.message = t.message;
         attempt.latency = now - f.sentAt;
-        job.attemptLog.push_back(attempt);
+        job.attemptLog.push_back(std::move(attempt));
 
         if (f.firstToken) {
             note(job, TimelineEvent::Kind::FirstToken,
                  "after " + formatDelay(*f.firstToken - f.sentAt), clock.toWall(*f.firstToken));
         }
-        note(job, TimelineEvent::Kind::Response,
-             (r.status != 0 ? "HTTP " + std::to_string(r.status) : std::string("no response")) +
-                 (success ? std::string() : ": " + std::string(failureClassName(t.cls)) +
-                                                (t.message.empty() ? "" : " (" + t.message.substr(0, 200) + ")")) +
-                 " after " + formatDelay(now - f.sentAt));
+        if (success && r.status != 0) {
+            note(job, TimelineEvent::Kind::Response,
+                 concat("HTTP ", decimal(r.status), " after ", formatDelay(now - f.sentAt)));
+        } else {
+            note(job, TimelineEvent::Kind::Response,
+                 (r.status != 0 ? "HTTP " + std::to_string(r.status) : std::string("no response")) +
+                     (success ? std::string() : ": " + std::string(failureClassName(t.cls)) +
+                                                    (t.message.empty() ? "" : " (" + t.message.substr(0, 200) + ")")) +
+                     " after " + formatDelay(now - f.sentAt));
+        }
 
         AttemptReport report = attemptReport(job, pr, kr, f, now);
         report.status = r.status;
@@ -1133,7 +1201,7 @@ struct Dispatcher::Impl {
             }
             JobOutcome out = baseOutcome(job, pr, kr);
             out.status = r.status;
-            out.requestId = requestIdOf(r.headers);
+            out.requestId = takeRequestId(r.headers);
             out.usage = usage;
             out.spendMicroUsd = spend;
             out.body = std::move(body);
@@ -1267,8 +1335,8 @@ struct Dispatcher::Impl {
     {
         out.result = JobResult::Completed;
         note(job, TimelineEvent::Kind::Completed,
-             out.usage ? std::to_string(out.usage->inputTokens) + " input + " +
-                             std::to_string(out.usage->outputTokens) + " output tokens"
+             out.usage ? concat(decimal(out.usage->inputTokens), " input + ", decimal(out.usage->outputTokens),
+                                " output tokens")
                        : std::string("no usage reported"));
         deliver(job, std::move(out), now);
     }

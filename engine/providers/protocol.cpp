@@ -179,52 +179,68 @@ std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const json& usage)
     return r;
 }
 
+namespace {
+
+std::int64_t leadingInteger(std::string_view v)
+{
+    std::int64_t n = 0;
+    std::from_chars(v.data(), v.data() + v.size(), n);
+    return n;
+}
+
+}  // namespace
+
+// Counts by field name; a nested *_details object is searched for the one
+// count it holds that matters here.
+void UsageReader::member(std::string_view key, std::string_view value)
+{
+    if (key == "prompt_tokens") {
+        m_prompt = leadingInteger(value);
+    } else if (key == "completion_tokens") {
+        m_completion = leadingInteger(value);
+    } else if (key == "prompt_tokens_details" && !value.empty() && value.front() == '{') {
+        scanJson(value, [this](std::string_view k, std::string_view v) {
+            if (k == "cached_tokens") {
+                m_cached = leadingInteger(v);
+            }
+        });
+    } else if (key == "input_tokens") {
+        m_input = leadingInteger(value);
+    } else if (key == "output_tokens") {
+        m_output = leadingInteger(value);
+    } else if (key == "cache_creation_input_tokens") {
+        m_write = leadingInteger(value);
+    } else if (key == "cache_read_input_tokens") {
+        m_read = leadingInteger(value);
+    }
+}
+
+ResponseUsage UsageReader::result(ApiFlavor flavor) const
+{
+    ResponseUsage r;
+    if (flavor == ApiFlavor::OpenAI) {
+        r.inputTokens = m_prompt;
+        r.outputTokens = m_completion;
+        r.billed = TokenUsage{m_prompt - m_cached, m_completion, m_cached, 0};
+    } else {
+        r.inputTokens = m_input + m_write;
+        r.outputTokens = m_output;
+        r.billed = TokenUsage{m_input, m_output, m_read, m_write};
+    }
+    return r;
+}
+
 std::optional<ResponseUsage> usageFromText(ApiFlavor flavor, std::string_view usageJson)
 {
-    // Counts by field name; a nested *_details object is searched for the
-    // one count it holds that matters here.
-    std::int64_t prompt = 0, completion = 0, cached = 0, input = 0, output = 0, write = 0, read = 0;
-    const auto number = [](std::string_view v) {
-        std::int64_t n = 0;
-        std::from_chars(v.data(), v.data() + v.size(), n);
-        return n;
-    };
+    UsageReader reader;
     const bool object = !usageJson.empty() && usageJson.front() == '{';
-    const bool ok = object && scanJson(usageJson, [&](std::string_view key, std::string_view value) {
-        if (key == "prompt_tokens") {
-            prompt = number(value);
-        } else if (key == "completion_tokens") {
-            completion = number(value);
-        } else if (key == "prompt_tokens_details" && !value.empty() && value.front() == '{') {
-            scanJson(value, [&](std::string_view k, std::string_view v) {
-                if (k == "cached_tokens") {
-                    cached = number(v);
-                }
-            });
-        } else if (key == "input_tokens") {
-            input = number(value);
-        } else if (key == "output_tokens") {
-            output = number(value);
-        } else if (key == "cache_creation_input_tokens") {
-            write = number(value);
-        } else if (key == "cache_read_input_tokens") {
-            read = number(value);
-        }
+    const bool ok = object && scanJson(usageJson, [&reader](std::string_view key, std::string_view value) {
+        reader.member(key, value);
     });
     if (!ok) {
         return std::nullopt;
     }
-    ResponseUsage r;
-    if (flavor == ApiFlavor::OpenAI) {
-        r.inputTokens = prompt;
-        r.outputTokens = completion;
-        r.billed = TokenUsage{prompt - cached, completion, cached, 0};
-    } else {
-        r.inputTokens = input + write;
-        r.outputTokens = output;
-        r.billed = TokenUsage{input, output, read, write};
-    }
-    return r;
+    return reader.result(flavor);
 }
 
 bool StreamAccumulator::feed(std::string_view bytes)

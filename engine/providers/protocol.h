@@ -60,6 +60,18 @@ std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const nlohmann::js
 // document (the dispatcher's per-response path).
 std::optional<ResponseUsage> usageFromText(ApiFlavor flavor, std::string_view usageJson);
 
+// What usageFromText does, fed member by member (key as written, raw value
+// text) by a scan already under way, e.g. scanJson's nested members of
+// "usage" while it validates a whole response body.
+class UsageReader {
+public:
+    void member(std::string_view key, std::string_view value);
+    ResponseUsage result(ApiFlavor flavor) const;
+
+private:
+    std::int64_t m_prompt = 0, m_completion = 0, m_cached = 0, m_input = 0, m_output = 0, m_write = 0, m_read = 0;
+};
+
 // Reads a response stream event by event: time to first token, the usage in
 // the final events, the terminal event, an error sent after HTTP 200, and the
 // text, so the stream can be returned as an ordinary (non-streamed) body.

@@ -44,6 +44,7 @@ private Q_SLOTS:
     void jsonScanAgreesWithTheParser_data();
     void jsonScanAgreesWithTheParser();
     void jsonScanFindsTopLevelMembers();
+    void jsonScanHandsOutNestedMembers();
 };
 
 void TestProviders::sseAnySplit()
@@ -460,6 +461,34 @@ void TestProviders::jsonScanFindsTopLevelMembers()
     QCOMPARE(usageFromUsage(ApiFlavor::OpenAI, json::parse(usage))->inputTokens, 12);
     // A body cut off mid-JSON (the mock's malformed-JSON fault) is refused.
     QVERIFY(!scanJson(body.substr(0, body.size() - 5)));
+}
+
+// The dispatcher reads "usage" on the pass that validates the body: the
+// nested members arrive before the top-level member that holds them, and
+// only that member's (not a deeper "usage" object's).
+void TestProviders::jsonScanHandsOutNestedMembers()
+{
+    const std::string body =
+        R"({"choices":[{"usage":{"prompt_tokens":99}}],"usage":{"prompt_tokens":12,"completion_tokens":3,)"
+        R"("prompt_tokens_details":{"cached_tokens":2}},"x":{"usage":{"a":1}}})";
+    std::vector<std::string> events;
+    UsageReader reader;
+    QVERIFY(scanJson(
+        body, [&](std::string_view k, std::string_view) { events.emplace_back("top " + std::string(k)); }, "usage",
+        [&](std::string_view k, std::string_view v) {
+            events.emplace_back("usage " + std::string(k));
+            reader.member(k, v);
+        }));
+    QCOMPARE(events, (std::vector<std::string>{"top choices", "usage prompt_tokens", "usage completion_tokens",
+                                               "usage prompt_tokens_details", "top usage", "top x"}));
+    const ResponseUsage u = reader.result(ApiFlavor::OpenAI);
+    QCOMPARE(u.inputTokens, 12);
+    QCOMPARE(u.outputTokens, 3);
+    QCOMPARE(u.billed.cachedInputTokens, 2);
+    QCOMPARE(u.billed.inputTokens, 10);
+    QCOMPARE(usageFromText(ApiFlavor::OpenAI, R"({"prompt_tokens":12,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":2}})")->billed.inputTokens, 10);
+    // A malformed nested object still fails the whole scan.
+    QVERIFY(!scanJson(R"({"usage":{"prompt_tokens":1,}})", {}, "usage", [](std::string_view, std::string_view) {}));
 }
 
 QTEST_APPLESS_MAIN(TestProviders)
