@@ -167,11 +167,48 @@ sluice::mock::MockConfig benchMock()
     return m;
 }
 
+// Times every event the GUI thread delivers (outermost only: a paint
+// inside a show counts once) and names those above a threshold, so a late
+// probe can be traced to the event that held the loop, or to none (the
+// thread was not scheduled).
+class TimedApplication : public QApplication {
+public:
+    using QApplication::QApplication;
+
+    void setSlowThreshold(std::chrono::milliseconds threshold) { m_threshold = threshold; }
+
+    bool notify(QObject* receiver, QEvent* event) override
+    {
+        if (m_threshold <= std::chrono::milliseconds::zero() || m_depth > 0) {
+            return QApplication::notify(receiver, event);
+        }
+        const Steady::time_point begin = Steady::now();
+        const QEvent::Type type = event->type();
+        // Copied first: the receiver may be gone when the event returns.
+        const char* cls = receiver->metaObject()->className();
+        const QString name = receiver->objectName();
+        ++m_depth;
+        const bool handled = QApplication::notify(receiver, event);
+        --m_depth;
+        const auto took = Steady::now() - begin;
+        if (took >= m_threshold) {
+            std::printf("  slow event: %.1f ms, type %d, to %s \"%s\"\n",
+                        std::chrono::duration<double, std::milli>(took).count(), static_cast<int>(type), cls,
+                        qPrintable(name));
+        }
+        return handled;
+    }
+
+private:
+    std::chrono::milliseconds m_threshold{0};
+    int m_depth = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    QApplication app(argc, argv);
+    TimedApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("Sluice"));
     QApplication::setApplicationName(QStringLiteral("Sluice gui-responsiveness"));
     QStandardPaths::setTestModeEnabled(true);
@@ -188,11 +225,16 @@ int main(int argc, char** argv)
                                          QStringLiteral("N"), QStringLiteral("60"));
     parser.addOption(secondsOption);
     parser.addOption(rateOption);
+    const QCommandLineOption slowOption(QStringLiteral("slow-events"),
+                                        QStringLiteral("Name each event that takes MS or more (default: off)."),
+                                        QStringLiteral("MS"), QStringLiteral("0"));
     parser.addOption(everyOption);
+    parser.addOption(slowOption);
     parser.process(app);
     const int seconds = parser.value(secondsOption).toInt();
     const double rate = parser.value(rateOption).toDouble();
     const int every = parser.value(everyOption).toInt();
+    app.setSlowThreshold(std::chrono::milliseconds(parser.value(slowOption).toInt()));
     if (seconds <= 0 || rate <= 0 || every <= 0) {
         std::fprintf(stderr, "bench_gui_responsiveness: --seconds, --rate and --report-every must be positive\n");
         return 2;
