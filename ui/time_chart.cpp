@@ -170,6 +170,13 @@ TimeChart::TimeChart(const QString& title, const QString& unit, QWidget* parent)
 
     m_impl->view = new QChartView(m_impl->chart, this);
     m_impl->view->setRenderHint(QPainter::Antialiasing);
+    // The view paints the white behind the chart, not the chart: Qt 6.4's
+    // raster engine hands a chart background's fill to its thread pool and
+    // waits, which on busy cores held the GUI thread for 100 ms and more
+    // (docs/benchmarks.md, "Console responsiveness"); a widget's plain fill
+    // stays on the GUI thread.
+    m_impl->chart->setBackgroundVisible(false);
+    m_impl->view->setBackgroundBrush(Qt::white);
     m_impl->view->setMinimumHeight(160);
     layout->addWidget(m_impl->view, 1);
 }
