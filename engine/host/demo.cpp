@@ -184,7 +184,9 @@ std::vector<store::NewJob> DemoWorkload::makeJobs(std::size_t n)
         const int words = 40 + static_cast<int>(uniform(m_rng) * 400);
         int maxTokens = 100 + static_cast<int>(uniform(m_rng) * 300);
         if (m_options.invalidEvery > 0 && number % static_cast<std::uint64_t>(m_options.invalidEvery) == 0) {
-            maxTokens = 50000;  // above the model's output limit: the provider answers 400
+            // More than any per-minute token limit here holds: admission refuses
+            // it before sending (request_too_large), a dead letter to edit.
+            maxTokens = 50000;
         }
         jobs.push_back(demoJob("demo-" + m_runTag + "-" + std::to_string(number), anthropic, words, maxTokens));
     }
