@@ -2,12 +2,14 @@
 #   make run   install what is missing, build (Release), start Sluice
 #   make test  install what is missing, build, run every test (plus a
 #              sanitizer build of the engine tests)
+#   make screenshots  regenerate docs/screenshots/ from a live demo run
+#              (offscreen, about a minute)
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
 JOBS      ?= 2
 CMAKE_GEN := -G Ninja
 
-.PHONY: all deps build build-asan run test test-release test-asan bench clean
+.PHONY: all deps build build-asan run test test-release test-asan bench screenshots clean
 
 all: build
 
@@ -37,6 +39,9 @@ test-asan: build-asan
 	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L engine
 
 test: test-release test-asan
+
+screenshots: build
+	QT_QPA_PLATFORM=offscreen $(BUILD_DIR)/app/sluice-screenshots --out docs/screenshots
 
 bench: build
 	scripts/bench.sh $(BUILD_DIR)

@@ -10,6 +10,9 @@ packages=(
   ca-certificates libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev libboost-dev
   libcli11-dev libbenchmark-dev
   xvfb xauth wrk
+  # Text in offscreen renders (tests, make screenshots) needs a font that
+  # fontconfig finds; most desktops have one, a minimal system may not.
+  fonts-dejavu-core
 )
 
 missing=()

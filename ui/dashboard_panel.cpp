@@ -47,7 +47,7 @@ double last(const Line& line)
 }  // namespace
 
 DashboardPanel::DashboardPanel(ConsoleSession& session, QWidget* parent)
-    : LivePanel(timeRanges()[0].refresh, parent), m_session(session)
+    : LivePanel(timeRanges()[0].refresh, parent), m_session(session), m_since(session.host().metrics().snapshot().since)
 {
     setObjectName(QStringLiteral("dashboardPanel"));
     auto* layout = new QVBoxLayout(this);
@@ -109,12 +109,12 @@ DashboardPanel::DashboardPanel(ConsoleSession& session, QWidget* parent)
     m_failures->addSeries(tr("quota exhausted"), kPurple);
     m_failures->addSeries(tr("server, overload, timeout"), kBrown);
     m_failures->addSeries(tr("other"), kGray);
-    m_failures->setDecimals(1);
+    m_failures->setDecimals(2);
 
     m_latency = make("latencyChart", tr("Latency (sent → last byte)"), tr("seconds"), 1, 1);
     m_latency->addSeries(tr("p50"), kBlue);
     m_latency->addSeries(tr("p95"), kOrange);
-    m_latency->setDecimals(1);
+    m_latency->setDecimals(2);
 
     m_queue = make("queueChart", tr("Queue and in flight"), tr("requests"), 2, 0);
     m_queue->addSeries(tr("queued for admission"), kPurple);
@@ -126,7 +126,7 @@ DashboardPanel::DashboardPanel(ConsoleSession& session, QWidget* parent)
     m_spend->addSeries(tr("per minute"), kGreen);
     m_spend->addSeries(tr("cumulative (right axis)"), kBlue, TimeChart::Axis::Right);
     m_spend->addLimit(tr("budget pace (daily budget / 1,440)"), kLimit);
-    m_spend->setDecimals(3, 2);
+    m_spend->setDecimals(4, 4);
     for (int r = 0; r < 3; ++r) {
         grid->setRowStretch(r, 1);
     }
@@ -164,7 +164,10 @@ void DashboardPanel::refresh()
     const TimeRange& range = timeRanges()[static_cast<std::size_t>(m_range)];
     Clock& clock = host.clock();
     const TimePoint now = clock.now();
-    const auto points = host.metrics().series(metrics::ScopeKey::global(), range.width, now - range.span, now + range.width);
+    // The recorder has nothing from before it started: buckets from then
+    // would be drawn as zeros, traffic that never was.
+    const TimePoint from = std::max(now - range.span, m_since);
+    const auto points = host.metrics().series(metrics::ScopeKey::global(), range.width, from, now + range.width);
     DashboardData view = computeDashboard(points, range, clock);
     const host::HostStatus status = host.status();
     view.limits = limitsOf(status);
@@ -172,10 +175,13 @@ void DashboardPanel::refresh()
     const auto ms = [](WallTime t) {
         return static_cast<qint64>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
     };
+    // A run younger than the range fills the width from its start (at
+    // least a minute wide), rather than a sliver at the right edge.
     const qint64 to = ms(clock.wallNow());
-    const qint64 from = to - std::chrono::duration_cast<std::chrono::milliseconds>(range.span).count();
+    const auto shown = std::clamp(now - m_since, Duration(std::chrono::minutes(1)), range.span);
+    const qint64 axisFrom = to - std::chrono::duration_cast<std::chrono::milliseconds>(shown).count();
     for (TimeChart* c : {m_requests, m_tokens, m_failures, m_latency, m_queue, m_spend}) {
-        c->setTimeRange(from, to);
+        c->setTimeRange(axisFrom, to);
     }
     const DashboardLimits& l = view.limits;
     m_requests->setPoints(0, toPoints(view.sent));

@@ -39,6 +39,7 @@ private:
     void updateTiles(const host::HostStatus& status, const DashboardData& view);
 
     ConsoleSession& m_session;
+    TimePoint m_since;  // when the metrics recorder started: no data before
     int m_range = 0;
     QComboBox* m_rangeBox = nullptr;
     std::map<QString, QLabel*> m_tiles;

@@ -89,6 +89,11 @@ QueuePanel::QueuePanel(ConsoleSession& session, QWidget* parent)
     auto* eventsLayout = new QVBoxLayout(eventsBox);
     m_events = new QListWidget(eventsBox);
     m_events->setObjectName(QStringLiteral("events"));
+    // A quarantine's reason is the provider's whole message: wrapped, it is
+    // read at a glance instead of by scrolling sideways.
+    m_events->setWordWrap(true);
+    m_events->setResizeMode(QListView::Adjust);
+    m_events->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     eventsLayout->addWidget(m_events);
     layout->addWidget(eventsBox, 1);
 

@@ -7,6 +7,8 @@
 #include <QColor>
 #include <QFont>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 namespace sluice::ui {
@@ -352,7 +354,16 @@ QVariant ScopeTreeModel::display(const Node& n, int column) const
     const DimensionState* d = dimension(n, *field);
     QString text;
     if (d != nullptr) {
-        text = usedText(*field, d->used) + QStringLiteral(" / ") + valueText(*field, host::limitFieldValue(d->spec));
+        const std::int64_t capacity = d->spec.capacity();
+        if (capacity == d->spec.limit || capacity <= 0) {
+            text = usedText(*field, d->used) + QStringLiteral(" / ") + valueText(*field, host::limitFieldValue(d->spec));
+        } else {
+            // Enforced over less than its period (600/min as 10 a second):
+            // what is counted now is a share of the burst, and "2,177 /
+            // 150,000" would read as nearly idle when the bucket is full.
+            const double share = static_cast<double>(d->used) / static_cast<double>(capacity);
+            text = tr("%1% of %2").arg(std::lround(std::min(share, 1.0) * 100)).arg(valueText(*field, host::limitFieldValue(d->spec)));
+        }
     }
     if (const auto pending = m_session.pendingValue(target, *field)) {
         text += (text.isEmpty() ? QString() : QStringLiteral(" ")) + QStringLiteral("→ ") +
@@ -480,7 +491,9 @@ QVariant ScopeTreeModel::headerData(int section, Qt::Orientation orientation, in
     }
     if (role == Qt::ToolTipRole) {
         if (const auto f = fieldOf(section)) {
-            return tr("used / limit (%1); double-click a cell to edit").arg(qs(host::limitFieldName(*f)));
+            return tr("used / limit (%1), or the share used now of a limit enforced in short bursts; "
+                      "double-click a cell to edit")
+                .arg(qs(host::limitFieldName(*f)));
         }
         return {};
     }

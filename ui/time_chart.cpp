@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QLegendMarker>
 #include <QLineSeries>
+#include <QLocale>
 #include <QValueAxis>
 #include <QVBoxLayout>
 
@@ -35,6 +36,19 @@ double niceStep(double range, int ticks)
     return 10 * magnitude;
 }
 
+// The decimals a step's labels need (0.25 needs 2, 20 none), at most `most`:
+// "60.0" on an axis of whole numbers reads as false precision.
+int decimalsFor(double step, int most)
+{
+    for (int d = 0; d < most; ++d) {
+        const double scaled = step * std::pow(10.0, d);
+        if (std::abs(scaled - std::round(scaled)) < 1e-6 * std::max(1.0, scaled)) {
+            return d;
+        }
+    }
+    return std::max(most, 0);
+}
+
 }  // namespace
 
 struct TimeChart::Impl {
@@ -59,6 +73,8 @@ struct TimeChart::Impl {
     std::vector<Limit> limits;
     qint64 fromMs = 0;
     qint64 toMs = 1;
+    int leftDecimals = 0;
+    int rightDecimals = 0;
 
     QValueAxis* axisFor(Axis a) const { return a == Axis::Right && right != nullptr ? right : left; }
 
@@ -102,6 +118,8 @@ struct TimeChart::Impl {
         const double max = std::ceil(top / step) * step;
         axis->setRange(0, max);
         axis->setTickCount(static_cast<int>(std::lround(max / step)) + 1);
+        const int decimals = decimalsFor(step, which == Axis::Right ? rightDecimals : leftDecimals);
+        axis->setLabelFormat(QStringLiteral("%.") + QString::number(decimals) + QStringLiteral("f"));
     }
 };
 
@@ -130,6 +148,10 @@ TimeChart::TimeChart(const QString& title, const QString& unit, QWidget* parent)
     m_impl->chart->setBackgroundRoundness(0);
     m_impl->chart->layout()->setContentsMargins(0, 0, 0, 0);
     m_impl->chart->legend()->setAlignment(Qt::AlignBottom);
+    // Axis labels grouped the way format.h writes numbers ("600,000", not
+    // "600000"), so an axis and its headline read alike.
+    m_impl->chart->setLocalizeNumbers(true);
+    m_impl->chart->setLocale(QLocale(QLocale::English));
     QFont lf = m_impl->chart->legend()->font();
     lf.setPointSizeF(8.5);
     m_impl->chart->legend()->setFont(lf);
@@ -148,6 +170,13 @@ TimeChart::TimeChart(const QString& title, const QString& unit, QWidget* parent)
 
     m_impl->view = new QChartView(m_impl->chart, this);
     m_impl->view->setRenderHint(QPainter::Antialiasing);
+    // The view paints the white behind the chart, not the chart: Qt 6.4's
+    // raster engine hands a chart background's fill to its thread pool and
+    // waits, which on busy cores held the GUI thread for 100 ms and more
+    // (docs/benchmarks.md, "Console responsiveness"); a widget's plain fill
+    // stays on the GUI thread.
+    m_impl->chart->setBackgroundVisible(false);
+    m_impl->view->setBackgroundBrush(Qt::white);
     m_impl->view->setMinimumHeight(160);
     layout->addWidget(m_impl->view, 1);
 }
@@ -203,10 +232,8 @@ void TimeChart::setRightAxis(const QString& unit)
 
 void TimeChart::setDecimals(int left, int right)
 {
-    m_impl->left->setLabelFormat(QStringLiteral("%.") + QString::number(left) + QStringLiteral("f"));
-    if (m_impl->right != nullptr) {
-        m_impl->right->setLabelFormat(QStringLiteral("%.") + QString::number(right) + QStringLiteral("f"));
-    }
+    m_impl->leftDecimals = left;
+    m_impl->rightDecimals = right;
 }
 
 void TimeChart::setTimeRange(qint64 fromMs, qint64 toMs)

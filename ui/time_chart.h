@@ -35,7 +35,8 @@ public:
     // A dashed horizontal line; hidden while its value is unset.
     int addLimit(const QString& name, const QColor& color, Axis axis = Axis::Left);
     void setRightAxis(const QString& unit);
-    // Decimals on the value axes' labels (default 0).
+    // The most decimals the value axes' labels show (default 0); fewer
+    // when the ticks fall on whole numbers.
     void setDecimals(int left, int right = 0);
 
     // The time axis runs from now − span to now (wall clock, ms since epoch).

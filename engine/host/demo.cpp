@@ -53,7 +53,7 @@ mock::MockConfig demoMockConfig()
     teamB.limits["gpt-4o-mini"] = lower;
     m.keys["sk-demo-team-b"] = teamB;
     mock::KeyConfig trial;
-    trial.quotaTokens = 40000;  // out of quota within the first minute
+    trial.quotaTokens = 20000;  // out of quota about ten seconds in
     m.keys["sk-demo-trial"] = trial;
     m.keys["sk-demo-anthropic"] = mock::KeyConfig{};
 
@@ -65,7 +65,10 @@ mock::MockConfig demoMockConfig()
     haiku.limits.requestsPerMinute = 120;
     haiku.limits.inputTokensPerMinute = 50000;
     haiku.limits.outputTokensPerMinute = 10000;
-    haiku.limits.granularity = std::chrono::seconds(1);
+    // Ten seconds, not one: at 1 s an OTPM bucket of 10,000/min holds 166
+    // tokens, less than one request's max_tokens, so every Anthropic request
+    // would be refused outright (a dead letter) instead of waiting its turn.
+    haiku.limits.granularity = std::chrono::seconds(10);
     haiku.maxOutputTokens = 4096;
     mini.maxOutputTokens = 4096;
 
@@ -181,7 +184,9 @@ std::vector<store::NewJob> DemoWorkload::makeJobs(std::size_t n)
         const int words = 40 + static_cast<int>(uniform(m_rng) * 400);
         int maxTokens = 100 + static_cast<int>(uniform(m_rng) * 300);
         if (m_options.invalidEvery > 0 && number % static_cast<std::uint64_t>(m_options.invalidEvery) == 0) {
-            maxTokens = 50000;  // above the model's output limit: the provider answers 400
+            // More than any per-minute token limit here holds: admission refuses
+            // it before sending (request_too_large), a dead letter to edit.
+            maxTokens = 50000;
         }
         jobs.push_back(demoJob("demo-" + m_runTag + "-" + std::to_string(number), anthropic, words, maxTokens));
     }

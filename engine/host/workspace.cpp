@@ -200,7 +200,8 @@ WorkspaceConfig WorkspaceConfig::load(const std::filesystem::path& file)
 WorkspaceConfig WorkspaceConfig::demo()
 {
     // Per-second enforcement (granularity 1 s) as real providers do it, so a
-    // burst is refused within the minute. Key team-b's real limit (in the
+    // burst is refused within the minute; Anthropic's output tokens over 10 s,
+    // since a second's worth of 10,000 OTPM is smaller than one request. Key team-b's real limit (in the
     // mock) is lower than this file says, and key trial runs out of quota:
     // both show what triage does.
     json config = {
@@ -223,7 +224,7 @@ WorkspaceConfig WorkspaceConfig::demo()
                {"timeouts", {{"connect_s", 5}, {"total_s", 60}}},
                {"models",
                 {{"claude-haiku-4-5",
-                  {{"limits", {{"rpm", 120}, {"itpm", 50000}, {"otpm", 10000}, {"granularity_s", 1}}},
+                  {{"limits", {{"rpm", 120}, {"itpm", 50000}, {"otpm", 10000}, {"granularity_s", 10}}},
                    {"default_max_tokens", 400}}}}},
                {"keys", json::array({{{"name", "main"}, {"env", "SLUICE_DEMO_KEY_ANTHROPIC"}}})}}})},
         {"retry", {{"max_attempts", 4}, {"base_delay_s", 0.2}, {"max_delay_s", 4}}}};
