@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <deque>
+#include <map>
 #include <queue>
 #include <random>
 #include <set>
@@ -105,6 +106,19 @@ std::string concat(const Pieces&... pieces)
     return out;
 }
 
+// `spec` with its limit set to `limit`, its burst scaled alike so the
+// enforcement granularity (a second's worth, ten seconds' worth) is kept.
+LimitSpec rescaled(LimitSpec spec, std::int64_t limit)
+{
+    if (spec.burst > 0 && spec.limit > 0) {
+        const double share = static_cast<double>(limit) / static_cast<double>(spec.limit);
+        // Rounded down: a burst too small costs a little pace, one too large a 429.
+        spec.burst = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::floor(static_cast<double>(spec.burst) * share)));
+    }
+    spec.limit = limit;
+    return spec;
+}
+
 }  // namespace
 
 struct Dispatcher::Impl {
@@ -121,6 +135,10 @@ struct Dispatcher::Impl {
             TimePoint coolingUntil{};
             int consecutive429 = 0;
             std::set<Measure> learned;  // dimensions that came from headers
+            // Configured dimensions the provider announced a lower limit
+            // for: what the configuration said, kept so that a later,
+            // higher announcement restores it and never exceeds it.
+            std::map<Measure, LimitSpec> lowered;
             // The limits the headers announced last time: learning runs only
             // when they change.
             std::array<std::int64_t, 4> announced{-1, -1, -1, -1};
@@ -597,8 +615,9 @@ struct Dispatcher::Impl {
         const auto setModel = [&](KeyRuntime& kr) {
             KeyRuntime::ModelState& ms = modelState(*pr, kr, t.model);
             admission.setLimits(ms.scope, s.limits);
-            // Set by hand now: headers no longer replace them.
+            // Set by hand now: headers only lower them from here on.
             ms.learned.clear();
+            ms.lowered.clear();
             ms.announced = {-1, -1, -1, -1};
             if (ms.probe != KeyRuntime::Probe::InFlight) {
                 ms.probe = KeyRuntime::Probe::Done;
@@ -949,7 +968,34 @@ struct Dispatcher::Impl {
                 return s.measure == m && s.window == Window::Rolling && s.period == std::chrono::minutes(1);
             });
             const bool configured = it != specs.end() && ms.learned.count(measure) == 0;
-            if (configured || (it != specs.end() && it->limit == *view->limit)) {
+            if (configured) {
+                // The provider is the authority on its own limit: one it
+                // announces below the configured value binds (a key on a
+                // lower tier than the config assumed), or every response
+                // would be followed by 429s at the configured pace.
+                if (*view->limit < it->limit) {
+                    ms.lowered[measure] = *it;
+                    *it = rescaled(*it, *view->limit);
+                    ms.learned.insert(measure);
+                    changed = true;
+                }
+                continue;
+            }
+            if (const auto low = ms.lowered.find(measure); low != ms.lowered.end() && it != specs.end()) {
+                // Lowered before: follow the announcement up to the
+                // configured limit, never above it.
+                const LimitSpec next = *view->limit >= low->second.limit ? low->second : rescaled(low->second, *view->limit);
+                if (*view->limit >= low->second.limit) {
+                    ms.lowered.erase(low);
+                    ms.learned.erase(measure);
+                }
+                if (next.limit != it->limit || next.burst != it->burst) {
+                    *it = next;
+                    changed = true;
+                }
+                continue;
+            }
+            if (it != specs.end() && it->limit == *view->limit) {
                 continue;
             }
             const LimitSpec learned = perMinute(measure, *view->limit, burstFor(*view->limit, pr.cfg->learnedGranularity));

@@ -216,6 +216,7 @@ private Q_SLOTS:
     void faultsAreTriaged_data();
     void faultsAreTriaged();
     void learnsLimitsFromHeaders();
+    void lowerAnnouncedLimitOverridesTheConfig();
     void cancelledJobRefundsItsReservation();
     void waitingTimelineNamesTheDimension();
     void tenantsShareFairly();
@@ -523,6 +524,53 @@ void TestDispatcher::learnsLimitsFromHeaders()
     QTRY_COMPARE(rig.dispatcher->stats().completed, std::uint64_t{16});
     QCOMPARE(rig.dispatcher->stats().failures[static_cast<std::size_t>(FailureClass::RateLimited)], std::uint64_t{0});
     QCOMPARE(rig.provider.stats().accepted, std::uint64_t{16});
+}
+
+void TestDispatcher::lowerAnnouncedLimitOverridesTheConfig()
+{
+    // The config says 600 RPM and 300,000 TPM; the key really has 300 RPM
+    // (announced in every response's headers) and more tokens than configured.
+    mock::MockConfig m = fastMock();
+    m.limitsEnabled = true;
+    m.models["gpt-4o-mini"].limits = mock::RateLimits{};
+    m.models["gpt-4o-mini"].limits.requestsPerMinute = 300;
+    m.models["gpt-4o-mini"].limits.tokensPerMinute = 900'000;
+    m.models["gpt-4o-mini"].limits.granularity = 1s;
+    Rig rig(m);
+    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
+                         {{"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 600}, {"tpm", 300000}, {"granularity_s", 1}}}}}}}}));
+    const auto find = [&](Measure me) {
+        for (const auto& s : rig.modelLimits("main", "gpt-4o-mini")) {
+            if (s.measure == me) {
+                return s;
+            }
+        }
+        return LimitSpec{};
+    };
+    const LimitSpec configuredRpm = find(Measure::Requests);
+    QCOMPARE(configuredRpm.limit, 600);
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.recorder.waitFor(1));
+    // Lowered to what the provider announced, at the configured granularity
+    // (half the requests, half the burst); tokens stay as configured, since
+    // the provider's limit is higher.
+    QCOMPARE(find(Measure::Requests).limit, 300);
+    QCOMPARE(find(Measure::Requests).burst, configuredRpm.burst / 2);
+    QCOMPARE(find(Measure::TotalTokens).limit, 300'000);
+    // Paced by the lowered limit: a burst meets no 429.
+    for (int i = 0; i < 15; ++i) {
+        rig.dispatcher->submit(chat("after-" + std::to_string(i)));
+    }
+    QVERIFY(rig.recorder.waitFor(16));
+    QCOMPARE(rig.dispatcher->stats().failures[static_cast<std::size_t>(FailureClass::RateLimited)], std::uint64_t{0});
+
+    // The provider raises the key's limit above the config: the configured
+    // 600 comes back, and no more.
+    rig.provider.applyPatch(R"({"models":{"gpt-4o-mini":{"limits":{"rpm":1200}}}})");
+    rig.dispatcher->submit(chat("raised"));
+    QVERIFY(rig.recorder.waitFor(17));
+    QCOMPARE(find(Measure::Requests).limit, 600);
+    QCOMPARE(find(Measure::Requests).burst, configuredRpm.burst);
 }
 
 void TestDispatcher::cancelledJobRefundsItsReservation()
