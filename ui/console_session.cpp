@@ -75,6 +75,10 @@ std::shared_ptr<Started> startEngine(const OpenRequest& r, const Loaded& loaded,
         if (loaded.workspace->demoEnabled()) {
             options.mock = r.mock ? *r.mock : host::demoMockConfig();
             options.workload = r.workload ? *r.workload : host::DemoWorkloadOptions{};
+            // The demo as users see it has a neighbour on key team-b, so
+            // 429 triage shows; a caller that tunes the workload (tests,
+            // benchmarks) gets one only when it asks.
+            options.neighbour = r.workload ? r.neighbour : std::optional(host::DemoNeighbourOptions{});
         }
         options.runner.owner = "console";
         out.clock = std::make_unique<SystemClock>();

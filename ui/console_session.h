@@ -44,6 +44,8 @@ struct OpenRequest {
     std::optional<host::WorkspaceConfig> create;
     // Replaces the demo workload's options (tests and programs tune it).
     std::optional<host::DemoWorkloadOptions> workload;
+    // With `workload` set: another program sharing a demo key, if wanted.
+    std::optional<host::DemoNeighbourOptions> neighbour;
     std::optional<mock::MockConfig> mock;
 };
 

@@ -5,6 +5,7 @@
 #include <QCoreApplication>
 
 #include <algorithm>
+#include <type_traits>
 
 namespace sluice::ui {
 
@@ -68,7 +69,11 @@ QString byLimit(const LoadTestSummary& s)
 std::vector<SummaryRow> summaryRows(const std::vector<LoadTestSummary>& runs)
 {
     std::vector<SummaryRow> rows;
+    // Each cell function returns QString, never `auto`: with
+    // QT_USE_QSTRINGBUILDER a returned `a + b` would be a builder holding
+    // references to temporaries already gone.
     const auto row = [&](const char* key, const QString& label, auto cell) {
+        static_assert(std::is_same_v<decltype(cell(runs.front())), QString>);
         SummaryRow r{QString::fromLatin1(key), label, {}};
         for (const LoadTestSummary& s : runs) {
             r.cells << cell(s);
@@ -77,7 +82,7 @@ std::vector<SummaryRow> summaryRows(const std::vector<LoadTestSummary>& runs)
     };
     const bool pipelines = std::any_of(runs.begin(), runs.end(), [](const auto& s) { return s.pipelinesStarted > 0; });
     const bool streams = std::any_of(runs.begin(), runs.end(), [](const auto& s) { return s.timeToFirstToken.count > 0; });
-    row("elapsed", tr("elapsed (planned)"), [](const LoadTestSummary& s) {
+    row("elapsed", tr("elapsed (planned)"), [](const LoadTestSummary& s) -> QString {
         QString t = formatSeconds(secondsOf(s.elapsed)) + QStringLiteral(" (") + formatSeconds(secondsOf(s.planned)) +
                     QLatin1Char(')');
         return s.stoppedEarly ? t + tr(", stopped early") : t;
@@ -113,7 +118,7 @@ std::vector<SummaryRow> summaryRows(const std::vector<LoadTestSummary>& runs)
             [](const LoadTestSummary& s) { return triple(s.timeToFirstToken); });
     }
     if (pipelines) {
-        row("pipelines", tr("pipelines done / failed"), [](const LoadTestSummary& s) {
+        row("pipelines", tr("pipelines done / failed"), [](const LoadTestSummary& s) -> QString {
             return count(s.pipelinesCompleted) + QStringLiteral(" / ") + count(s.pipelinesFailed);
         });
         row("pipeline_latency", tr("pipeline latency p50 / p95 / p99"),

@@ -47,7 +47,8 @@ mock::MockConfig demoMockConfig()
     m.keys["sk-demo-team-a"] = mock::KeyConfig{};
     mock::KeyConfig teamB;
     // The provider holds team-b to less than the workspace believes: Sluice
-    // meets 429s on it, cools it down and learns from the headers.
+    // takes the lower limit from the first response's headers. (Its 429s
+    // come from the DemoNeighbour that shares the key.)
     mock::LimitOverride lower;
     lower.tokensPerMinute = 90000;
     teamB.limits["gpt-4o-mini"] = lower;

@@ -25,6 +25,9 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
         for (ProviderConfig& p : m_options.config.providers) {
             p.baseUrl = m_mock->baseUrl();
         }
+        if (m_options.neighbour) {
+            m_neighbour = std::make_unique<DemoNeighbour>(m_clock, m_mock->baseUrl(), *m_options.neighbour);
+        }
     }
     m_store = std::make_unique<store::JobStore>(m_options.database, m_clock);
     // The console runs one host per workspace (the caller holds its lock), so
@@ -62,6 +65,9 @@ void EngineHost::start()
     if (m_workload) {
         m_workload->start();
     }
+    if (m_neighbour) {
+        m_neighbour->start();
+    }
 }
 
 void EngineHost::stop()
@@ -70,6 +76,9 @@ void EngineHost::stop()
         return;
     }
     m_started = false;
+    if (m_neighbour) {
+        m_neighbour->stop();
+    }
     if (m_workload) {
         m_workload->stop();
     }

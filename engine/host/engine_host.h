@@ -18,6 +18,7 @@
 #include "admission/admission.h"
 #include "dispatch/dispatcher.h"
 #include "host/demo.h"
+#include "host/demo_neighbour.h"
 #include "metrics/metrics_recorder.h"
 #include "metrics/rollup_store.h"
 #include "mock/mock_provider.h"
@@ -43,6 +44,8 @@ struct HostOptions {
     std::optional<mock::MockConfig> mock;
     // Set: the demo workload queues requests while the host runs.
     std::optional<DemoWorkloadOptions> workload;
+    // Set, with a mock: another program shares a demo key in bursts.
+    std::optional<DemoNeighbourOptions> neighbour;
     DispatcherOptions dispatcher;
     QueueRunnerOptions runner;
     metrics::RecorderOptions metrics;
@@ -143,6 +146,7 @@ private:
     // goes first.
     std::unique_ptr<metrics::MetricsRecorder> m_metrics;
     std::unique_ptr<DemoWorkload> m_workload;
+    std::unique_ptr<DemoNeighbour> m_neighbour;
     DispatchListener* m_downstream = nullptr;
     bool m_started = false;
 

@@ -9,6 +9,7 @@
 #include "format.h"
 #include "key_vault.h"
 #include "loadtest_panel.h"
+#include "loadtest_summary_rows.h"
 #include "time_chart.h"
 
 #include <QComboBox>
@@ -39,6 +40,7 @@ private Q_SLOTS:
     void comparisonShowsTwoColumns();
     void badWorkloadIsReportedByName();
     void builtInWorkloadsLoad();
+    void pipelineRowsReadTheirRuns();
 
 private:
     QString writeFile(const QString& name, const char* text);
@@ -317,4 +319,24 @@ void TestLoadTestPanel::builtInWorkloadsLoad()
 }
 
 QTEST_MAIN(TestLoadTestPanel)
+void TestLoadTestPanel::pipelineRowsReadTheirRuns()
+{
+    // The rows that join several figures into one cell, for runs with
+    // pipelines (a cell once came back as a string builder over temporaries).
+    std::vector<loadtest::LoadTestSummary> runs(2);
+    runs[0].pipelinesStarted = 12;
+    runs[0].pipelinesCompleted = 11;
+    runs[0].pipelinesFailed = 1;
+    runs[1].pipelinesStarted = 12;
+    runs[1].pipelinesCompleted = 1234;
+    runs[1].pipelinesFailed = 0;
+    QStringList cells;
+    for (const SummaryRow& row : summaryRows(runs)) {
+        if (row.key == QStringLiteral("pipelines")) {
+            cells = row.cells;
+        }
+    }
+    QCOMPARE(cells, (QStringList{QStringLiteral("11 / 1"), QStringLiteral("1,234 / 0")}));
+}
+
 #include "tst_loadtest_panel.moc"
