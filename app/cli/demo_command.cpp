@@ -10,6 +10,7 @@
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
+#include "host/demo_neighbour.h"
 #include "mock/mock_provider.h"
 
 #include <CLI/CLI.hpp>
@@ -110,23 +111,14 @@ int runDemo(const DemoOptions& opt)
                 "5xx", "spend");
 
     // The other client: no limiter, 6 requests every second on the shared key.
-    std::jthread rogue([&](std::stop_token st) {
-        http::HttpClient client;
-        while (!st.stop_requested() && !g_stop) {
-            for (int i = 0; i < 6; ++i) {
-                http::HttpRequest r;
-                r.url = provider.baseUrl() + "/v1/chat/completions";
-                r.headers = {"Content-Type: application/json"};
-                r.secretHeader = Secret("sk-demo-second").prefixed("Authorization: Bearer ");
-                r.body = R"({"model":"gpt-4o-mini","max_tokens":50,"messages":[{"role":"user","content":"ping"}]})";
-                client.start(std::move(r), {});
-            }
-            const auto until = steady_clock::now() + seconds(1);
-            while (steady_clock::now() < until && !st.stop_requested()) {
-                client.poll(milliseconds(50));
-            }
-        }
-    });
+    host::DemoNeighbourOptions other;
+    other.apiKey = "sk-demo-second";
+    other.rate = 6;
+    other.maxTokens = 50;
+    other.firstAfter = Duration::zero();
+    other.burst = other.period;  // all the time, not in bursts
+    host::DemoNeighbour rogue(clock, provider.baseUrl(), other);
+    rogue.start();
 
     const TimePoint start = clock.now();
     std::uint64_t submitted = 0;
@@ -170,8 +162,7 @@ int runDemo(const DemoOptions& opt)
         lastTokens = tokens;
         lastRejected = rejected;
     }
-    rogue.request_stop();
-    rogue.join();
+    rogue.stop();
     const DispatcherStats s = dispatcher.stats();
     dispatcher.stop();
     provider.stop();

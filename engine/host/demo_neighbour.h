@@ -5,6 +5,7 @@
 // the rate-limit headers and moves its traffic to the other keys; between
 // bursts the key is all Sluice's again. Without it a demo whose limits
 // Sluice knows (or learns from the first response) would show no 429 at all.
+// `sluice-cli demo` runs one without pause (burst == period).
 //
 // Thread-safety: start() and stop() from one thread; sent() from any.
 #pragma once

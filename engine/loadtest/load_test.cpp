@@ -239,7 +239,7 @@ void LoadTest::startArrival(std::uint64_t arrival)
     std::string tenant;
     {
         std::lock_guard guard(m_mutex);
-        ++m_arrivals;
+        ++m_totals.arrivals;
         ++secondAt(now).arrivals;
     }
     if (m_workload.replay) {
@@ -310,7 +310,7 @@ void LoadTest::submit(JobSpec job, Call call)
     const std::string id = job.customId;
     {
         std::lock_guard guard(m_mutex);
-        ++m_submitted;
+        ++m_totals.requests;
         m_calls.emplace(id, call);
     }
     try {
@@ -392,7 +392,7 @@ void LoadTest::endRun(EndMode mode)
     while (!m_calls.empty() && m_clock.now() < giveUp && !m_abandoned) {
         m_clock.waitUntil(m_cv, lock, std::min(giveUp, m_clock.now() + kRecheck));
     }
-    m_cancelled += m_calls.size();
+    m_totals.cancelled += m_calls.size();
     m_calls.clear();
 }
 
@@ -443,16 +443,16 @@ void LoadTest::onFinished(JobOutcome&& o)
     m_end = std::max(m_end, now);
 
     for (const AttemptRecord& a : o.attempts) {
-        ++m_attempts;
+        ++m_totals.attempts;
         if (a.status == 429) {
-            ++m_rateLimited[static_cast<std::size_t>(classifyRateLimit(a.cls, a.message))];
+            ++m_totals.rateLimited[static_cast<std::size_t>(classifyRateLimit(a.cls, a.message))];
         }
         if (a.cls != FailureClass::None) {
-            ++m_failedAttemptsByClass[std::string(failureClassName(a.cls))];
+            ++m_totals.failedAttemptsByClass[std::string(failureClassName(a.cls))];
         }
     }
     if (!o.attempts.empty()) {
-        m_retries += o.attempts.size() - 1;
+        m_totals.retries += o.attempts.size() - 1;
     }
 
     const Duration latency = now - call.submittedAt;
@@ -470,22 +470,22 @@ void LoadTest::onFinished(JobOutcome&& o)
     switch (o.result) {
     case JobResult::Completed: {
         ok = true;
-        ++m_completed;
+        ++m_totals.completed;
         ++second.completed;
         second.latencySum += latency;
         const std::int64_t in = o.usage ? o.usage->inputTokens : 0;
         const std::int64_t out = o.usage ? o.usage->outputTokens : 0;
-        m_inputTokens += in;
-        m_outputTokens += out;
+        m_totals.inputTokens += in;
+        m_totals.outputTokens += out;
         LaneSummary& lane = m_byLane[{o.provider, o.model}];
         ++lane.completed;
         lane.inputTokens += in;
         lane.outputTokens += out;
         second.tokens += in + out;
         if (o.spendMicroUsd) {
-            m_spendMicroUsd += *o.spendMicroUsd;
+            m_totals.spendMicroUsd += *o.spendMicroUsd;
         } else {
-            ++m_unpriced;
+            ++m_totals.unpricedResponses;
         }
         m_latency.push_back(latency);
         pushRecent(m_recentLatency, latency);
@@ -510,15 +510,15 @@ void LoadTest::onFinished(JobOutcome&& o)
         break;
     }
     case JobResult::DeadLettered:
-        ++m_failed;
+        ++m_totals.failed;
         ++second.failed;
-        ++m_failedByClass[std::string(failureClassName(o.cls))];
+        ++m_totals.failedByClass[std::string(failureClassName(o.cls))];
         ++byTenant.failed;
         if (byStage != nullptr) {
             ++byStage->failed;
         }
         break;
-    case JobResult::Cancelled: ++m_cancelled; break;
+    case JobResult::Cancelled: ++m_totals.cancelled; break;
     }
 
     if (call.pipeline) {
@@ -527,7 +527,7 @@ void LoadTest::onFinished(JobOutcome&& o)
         --run.left[call.stage];
         if (!ok && !run.failed) {
             run.failed = true;
-            ++m_pipelinesFailed;
+            ++m_totals.pipelinesFailed;
         }
         if (!run.failed && !m_cutting) {
             releaseReadyStages(*call.pipeline, run);
@@ -535,7 +535,7 @@ void LoadTest::onFinished(JobOutcome&& o)
         const bool allDone = std::all_of(run.left.begin(), run.left.end(), [](int n) { return n == 0; });
         if (!run.failed && allDone && !run.done) {
             run.done = true;
-            ++m_pipelinesCompleted;
+            ++m_totals.pipelinesCompleted;
             m_pipelineLatency.push_back(now - run.started);
         }
     }
@@ -553,7 +553,7 @@ LoadTestSnapshot LoadTest::snapshot(std::int64_t seriesFrom) const
     s.state = m_state;
     s.elapsed = m_state == LoadTestState::Ready ? Duration::zero() : now - m_start;
     s.planned = m_workload.duration;
-    const std::uint64_t finishedCalls = m_completed + m_failed + m_cancelled;
+    const std::uint64_t finishedCalls = m_totals.completed + m_totals.failed + m_totals.cancelled;
     if (m_state == LoadTestState::Finished) {
         s.progress = 1;
     } else if (m_state == LoadTestState::Running) {
@@ -565,18 +565,18 @@ LoadTestSnapshot LoadTest::snapshot(std::int64_t seriesFrom) const
         s.progress = std::min(0.999, static_cast<double>(finishedCalls) /
                                          std::max(1.0, static_cast<double>(finishedCalls) + left));
     }
-    s.arrivals = m_arrivals;
-    s.submitted = m_submitted;
-    s.completed = m_completed;
-    s.failed = m_failed;
-    s.cancelled = m_cancelled;
+    s.arrivals = m_totals.arrivals;
+    s.submitted = m_totals.requests;
+    s.completed = m_totals.completed;
+    s.failed = m_totals.failed;
+    s.cancelled = m_totals.cancelled;
     s.inFlight = target.inFlight;
     s.queued = target.queued;
     s.attempts = m_liveAttempts;
     s.rateLimited = m_liveRateLimited;
     s.pipelinesStarted = m_pipelines.size();
-    s.pipelinesCompleted = m_pipelinesCompleted;
-    s.pipelinesFailed = m_pipelinesFailed;
+    s.pipelinesCompleted = m_totals.pipelinesCompleted;
+    s.pipelinesFailed = m_totals.pipelinesFailed;
     // The last ten whole seconds (fewer at the start).
     const auto nowSecond = std::chrono::duration_cast<std::chrono::seconds>(s.elapsed).count();
     const std::int64_t from = std::max<std::int64_t>(0, nowSecond - 10);
@@ -594,7 +594,7 @@ LoadTestSnapshot LoadTest::snapshot(std::int64_t seriesFrom) const
     s.recentLatencyP50 = recent.p50;
     s.recentLatencyP95 = recent.p95;
     s.recentQueueP95 = percentiles({m_recentQueue.begin(), m_recentQueue.end()}).p95;
-    s.spendMicroUsd = m_spendMicroUsd;
+    s.spendMicroUsd = m_totals.spendMicroUsd;
     for (std::size_t i = static_cast<std::size_t>(std::max<std::int64_t>(0, seriesFrom)); i < m_series.size(); ++i) {
         s.series.push_back(m_series[i]);
     }
@@ -603,7 +603,7 @@ LoadTestSnapshot LoadTest::snapshot(std::int64_t seriesFrom) const
 
 LoadTestSummary LoadTest::buildSummary() const
 {
-    LoadTestSummary s;
+    LoadTestSummary s = m_totals;
     s.label = m_label;
     s.target = m_targetKind;
     s.workload = m_workload.name;
@@ -611,28 +611,14 @@ LoadTestSummary LoadTest::buildSummary() const
     s.planned = m_workload.duration;
     s.elapsed = m_end - m_start;
     s.stoppedEarly = m_stopRequested;
-    s.arrivals = m_arrivals;
-    s.requests = m_submitted;
-    s.completed = m_completed;
-    s.failed = m_failed;
-    s.cancelled = m_cancelled;
     for (const auto& [id, run] : m_pipelines) {
         s.notSent += static_cast<std::uint64_t>(m_workload.callsPerArrival() - run.submittedCalls);
     }
-    s.failedByClass = m_failedByClass;
-    s.attempts = m_attempts;
-    s.retries = m_retries;
-    s.rateLimited = m_rateLimited;
-    s.failedAttemptsByClass = m_failedAttemptsByClass;
-    s.inputTokens = m_inputTokens;
-    s.outputTokens = m_outputTokens;
-    s.spendMicroUsd = m_spendMicroUsd;
-    s.unpricedResponses = m_unpriced;
     const double minutes = std::max(1e-9, std::chrono::duration<double>(s.elapsed).count() / 60.0);
-    s.requestsPerMinute = static_cast<double>(m_completed) / minutes;
-    s.tokensPerMinute = static_cast<double>(m_inputTokens + m_outputTokens) / minutes;
-    s.inputTokensPerMinute = static_cast<double>(m_inputTokens) / minutes;
-    s.outputTokensPerMinute = static_cast<double>(m_outputTokens) / minutes;
+    s.requestsPerMinute = static_cast<double>(m_totals.completed) / minutes;
+    s.tokensPerMinute = static_cast<double>(m_totals.inputTokens + m_totals.outputTokens) / minutes;
+    s.inputTokensPerMinute = static_cast<double>(m_totals.inputTokens) / minutes;
+    s.outputTokensPerMinute = static_cast<double>(m_totals.outputTokens) / minutes;
     s.limits = m_limits;
     for (const auto& [key, accumulated] : m_byLane) {
         LaneSummary lane = accumulated;
@@ -650,8 +636,6 @@ LoadTestSummary LoadTest::buildSummary() const
     s.queueTime = percentiles(m_queueTime);
     s.timeToFirstToken = percentiles(m_ttft);
     s.pipelinesStarted = m_pipelines.size();
-    s.pipelinesCompleted = m_pipelinesCompleted;
-    s.pipelinesFailed = m_pipelinesFailed;
     s.pipelineLatency = percentiles(m_pipelineLatency);
     const auto group = [](const std::string& name, const Samples& g) {
         return GroupSummary{name, g.completed, g.failed, percentiles(g.latency), percentiles(g.queueTime)};

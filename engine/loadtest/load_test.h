@@ -139,24 +139,11 @@ private:
     std::unordered_map<std::string, Call> m_calls;  // submitted, not finished
     std::unordered_map<std::uint64_t, PipelineRun> m_pipelines;
 
-    std::uint64_t m_arrivals = 0;
-    std::uint64_t m_submitted = 0;
-    std::uint64_t m_completed = 0;
-    std::uint64_t m_failed = 0;
-    std::uint64_t m_cancelled = 0;
+    // What summary() reports as counted so far: requests, attempts, tokens,
+    // spend, pipelines (the rest of a summary is computed when asked).
+    LoadTestSummary m_totals;
     std::uint64_t m_liveAttempts = 0;
     std::uint64_t m_liveRateLimited = 0;
-    std::uint64_t m_attempts = 0;
-    std::uint64_t m_retries = 0;
-    std::uint64_t m_pipelinesCompleted = 0;
-    std::uint64_t m_pipelinesFailed = 0;
-    std::array<std::uint64_t, kRateLimitKinds> m_rateLimited{};
-    std::map<std::string, std::uint64_t> m_failedByClass;
-    std::map<std::string, std::uint64_t> m_failedAttemptsByClass;
-    std::int64_t m_inputTokens = 0;
-    std::int64_t m_outputTokens = 0;
-    std::int64_t m_spendMicroUsd = 0;
-    std::uint64_t m_unpriced = 0;
     std::vector<Duration> m_latency;
     std::vector<Duration> m_queueTime;
     std::vector<Duration> m_ttft;

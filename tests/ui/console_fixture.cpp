@@ -107,6 +107,16 @@ QString Console::setupError() const
     return m_dir.isValid() ? QString() : QStringLiteral("no temporary directory: ") + m_dir.errorString();
 }
 
+QString Console::openSteady(double perSecond)
+{
+    if (const QString error = setupError(); !error.isEmpty()) {
+        return error;
+    }
+    ui::OpenRequest request;
+    request.workload = steadyWorkload(perSecond);
+    return open(std::move(request));
+}
+
 QString Console::open(ui::OpenRequest request)
 {
     if (request.name.isEmpty()) {

@@ -59,6 +59,9 @@ public:
     // testWorkspace(), its mock to fastMock()) and waits until the session
     // is open. Returns what went wrong, or an empty string.
     QString open(ui::OpenRequest request);
+    // The test workspace with steadyWorkload(perSecond) queueing; what went
+    // wrong (setting up or opening), or an empty string.
+    QString openSteady(double perSecond);
 
     ui::MainWindow& window() { return *m_window; }
     ui::ConsoleSession& session() { return *m_window->session(); }

@@ -73,10 +73,7 @@ void TestConsoleFirstRun::demoFromFirstRun()
 void TestConsoleFirstRun::dashboardRefreshesOnlyWhenShown()
 {
     Console console;
-    QVERIFY2(console.setupError().isEmpty(), qPrintable(console.setupError()));
-    ui::OpenRequest request;
-    request.workload = steadyWorkload(30);
-    const QString error = console.open(std::move(request));
+    const QString error = console.openSteady(30);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     host::EngineHost& host = console.host();
 

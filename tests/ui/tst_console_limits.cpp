@@ -94,10 +94,7 @@ void TestConsoleLimits::editLimit()
 {
     QFETCH(bool, inDialog);
     Console console;
-    QVERIFY2(console.setupError().isEmpty(), qPrintable(console.setupError()));
-    ui::OpenRequest request;
-    request.workload = steadyWorkload(20);
-    const QString error = console.open(std::move(request));
+    const QString error = console.openSteady(20);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     host::EngineHost& host = console.host();
 
@@ -196,10 +193,7 @@ void TestConsoleLimits::addAndDisableKey()
     const char* variable = "SLUICE_TEST_ADDED_KEY";
     qputenv(variable, "sk-test-added");
     Console console;
-    QVERIFY2(console.setupError().isEmpty(), qPrintable(console.setupError()));
-    ui::OpenRequest request;
-    request.workload = steadyWorkload(30);
-    const QString error = console.open(std::move(request));
+    const QString error = console.openSteady(30);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     host::EngineHost& host = console.host();
 

@@ -46,10 +46,7 @@ private Q_SLOTS:
 void TestConsoleQueue::pauseStopsDispatch()
 {
     Console console;
-    QVERIFY2(console.setupError().isEmpty(), qPrintable(console.setupError()));
-    ui::OpenRequest request;
-    request.workload = steadyWorkload(20);
-    const QString error = console.open(std::move(request));
+    const QString error = console.openSteady(20);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     host::EngineHost& host = console.host();
     const std::string mock = host.mockUrl();
@@ -93,10 +90,7 @@ void TestConsoleQueue::pauseStopsDispatch()
 void TestConsoleQueue::requeueDeadLetter()
 {
     Console console;
-    QVERIFY2(console.setupError().isEmpty(), qPrintable(console.setupError()));
-    ui::OpenRequest request;
-    request.workload = steadyWorkload(5);
-    const QString error = console.open(std::move(request));
+    const QString error = console.openSteady(5);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     host::EngineHost& host = console.host();
 
