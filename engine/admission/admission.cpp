@@ -49,10 +49,11 @@ struct Admission::Waiter {
     Hold hold{};
 };
 
-Admission::Admission(Clock& clock)
+Admission::Admission(Clock& clock, SharedBudget* shared)
     : m_clock(clock),
       m_ledger(std::chrono::duration_cast<Duration>(clock.wallNow().time_since_epoch()) -
-               clock.now().time_since_epoch())
+               clock.now().time_since_epoch()),
+      m_shared(shared)
 {
     m_clockSubscription = m_clock.subscribe([this] {
         std::lock_guard guard(m_mutex);
@@ -68,13 +69,21 @@ Admission::~Admission()
 ScopeId Admission::addScope(ScopeId parent, std::string name, const std::vector<LimitSpec>& limits)
 {
     std::lock_guard guard(m_mutex);
-    return m_ledger.addScope(parent, std::move(name), limits, m_clock.now());
+    const std::string copy = m_shared != nullptr ? name : std::string();
+    const ScopeId id = m_ledger.addScope(parent, std::move(name), limits, m_clock.now());
+    if (m_shared != nullptr) {
+        m_shared->scopeAdded(id, parent, copy, limits);
+    }
+    return id;
 }
 
 void Admission::setLimits(ScopeId scope, const std::vector<LimitSpec>& limits)
 {
     std::lock_guard guard(m_mutex);
     m_ledger.setLimits(scope, limits, m_clock.now());
+    if (m_shared != nullptr) {
+        m_shared->limitsChanged(scope, limits);
+    }
     wakeWaiters();
 }
 
@@ -82,6 +91,9 @@ void Admission::removeScope(ScopeId scope)
 {
     std::lock_guard guard(m_mutex);
     m_ledger.removeScope(scope);
+    if (m_shared != nullptr) {
+        m_shared->scopeRemoved(scope);
+    }
     wakeWaiters();
 }
 
@@ -145,7 +157,7 @@ Decision Admission::tryAcquireAt(const Path& path, const Cost& cost, TimePoint n
     }
     // The ledger writes the hold straight into the reservation returned.
     Decision d;
-    const Check c = m_ledger.admit(path, cost, now, d.reservation.m_hold);
+    const Check c = admitLocked(path, cost, now, d.reservation.m_hold);
     d.verdict = c.verdict;
     if (c.verdict == Verdict::Admit) {
         d.reservation.m_owner = this;
@@ -156,6 +168,33 @@ Decision Admission::tryAcquireAt(const Path& path, const Cost& cost, TimePoint n
     d.binding = c.binding;
     d.releaseBinding = c.releaseBinding;
     return d;
+}
+
+// The local ledger first (cheap, and it knows what can never fit), then the
+// instances sharing the budget; a shared refusal gives the local debit back.
+Check Admission::admitLocked(const Path& path, const Cost& cost, TimePoint now, Hold& hold)
+{
+    Check c = m_ledger.admit(path, cost, now, hold);
+    if (m_shared == nullptr || c.verdict != Verdict::Admit) {
+        return c;
+    }
+    std::uint64_t tag = 0;
+    Check s = m_shared->admit(path, cost, now, tag);
+    if (s.verdict != Verdict::Admit) {
+        m_ledger.cancel(hold, now);
+        hold = Hold{};
+        return s;
+    }
+    hold.sharedTag = tag;
+    return c;
+}
+
+void Admission::settleLocked(const Hold& hold, const Cost& actual, TimePoint now)
+{
+    m_ledger.settle(hold, actual, now);
+    if (m_shared != nullptr && hold.sharedTag != 0) {
+        m_shared->settle(hold, actual, now);
+    }
 }
 
 Check Admission::check(const Path& path, const Cost& cost) const
@@ -180,7 +219,7 @@ bool Admission::runPass(TimePoint now)
             ++it;
             continue;
         }
-        w.last = m_ledger.admit(w.path, w.cost, now, w.hold);
+        w.last = admitLocked(w.path, w.cost, now, w.hold);
         if (w.last.verdict == Verdict::Wait) {
             blocked.push_back(w.last.binding.scope);
             ++it;
@@ -290,7 +329,7 @@ void Admission::settle(Reservation&& reservation, const Cost& actual)
     const Hold hold = reservation.m_hold;
     reservation.release();
     std::lock_guard guard(m_mutex);
-    m_ledger.settle(hold, actual, m_clock.now());
+    settleLocked(hold, actual, m_clock.now());
     wakeWaiters();
 }
 
@@ -302,7 +341,7 @@ void Admission::cancel(Reservation&& reservation)
     const Hold hold = reservation.m_hold;
     reservation.release();
     std::lock_guard guard(m_mutex);
-    m_ledger.cancel(hold, m_clock.now());
+    settleLocked(hold, Cost{0, 0, 0, 0, 0}, m_clock.now());
     wakeWaiters();
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "admission/ledger.h"
+#include "admission/shared_budget.h"
 #include "core/clock.h"
 
 #include <condition_variable>
@@ -67,7 +68,9 @@ struct Acquisition {
 
 class Admission {
 public:
-    explicit Admission(Clock& clock);
+    // `shared`, when given, must outlive the Admission: every limit is then
+    // enforced across the instances that share it as well as locally.
+    explicit Admission(Clock& clock, SharedBudget* shared = nullptr);
     ~Admission();
     Admission(const Admission&) = delete;
     Admission& operator=(const Admission&) = delete;
@@ -124,11 +127,14 @@ private:
     const Waiter* blockerFor(const Path& path) const;
     void wakeWaiters();
     void notifyAllLocked();
+    Check admitLocked(const Path& path, const Cost& cost, TimePoint now, Hold& hold);
+    void settleLocked(const Hold& hold, const Cost& actual, TimePoint now);
 
     Clock& m_clock;
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;
     Ledger m_ledger;
+    SharedBudget* m_shared = nullptr;
     std::list<Waiter*> m_waiters;  // in service order
     std::uint64_t m_nextSeq = 0;
     std::uint64_t m_wakeGeneration = 0;

@@ -63,6 +63,7 @@ struct Hold {
     Cost cost{};
     std::uint64_t epoch = 0;  // ledger configuration epoch at admission
     TimePoint at{};
+    std::uint64_t sharedTag = 0;  // SharedBudget's mark for it; 0: none
 };
 
 // What a provider reports about one of its buckets (rate-limit headers).

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <regex>
 #include <set>
 
 namespace sluice {
@@ -309,6 +310,57 @@ std::vector<LimitSpec> parseLimits(const JsonSource& source, std::string_view po
     return readLimits(r, obj, pointer);
 }
 
+// "redis://HOST:PORT/DB" (port and database optional); no password in the
+// URL, since the file is not the place for one.
+static SharedConfig readShared(JsonReader& r, const json& sh, const EnvLookup& env)
+{
+    SharedConfig out;
+    r.onlyKnown(sh, "/shared", {"redis", "namespace", "when_unavailable", "password_env"});
+    if (auto url = r.string(sh, "/shared", "redis", true)) {
+        static const std::regex re(R"(redis://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(?:/([0-9]{1,2}))?/?)");
+        std::smatch m;
+        if (!std::regex_match(*url, m, re)) {
+            r.problem("/shared/redis", "must look like redis://HOST:PORT/DB (no password in the URL: use password_env)");
+        } else {
+            out.host = m[1].str();
+            if (out.host.front() == '[') {
+                out.host = out.host.substr(1, out.host.size() - 2);
+            }
+            out.port = m[2].matched ? std::stoi(m[2].str()) : 6379;
+            out.db = m[3].matched ? std::stoi(m[3].str()) : 0;
+            if (out.port < 1 || out.port > 65535) {
+                r.problem("/shared/redis", "port must be 1-65535");
+            }
+        }
+    }
+    if (auto ns = r.string(sh, "/shared", "namespace", true)) {
+        static const std::regex nsRe("[A-Za-z0-9._-]{1,64}");
+        if (!std::regex_match(*ns, nsRe)) {
+            r.problem("/shared/namespace", "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        }
+        out.ns = *ns;
+    }
+    if (auto w = r.string(sh, "/shared", "when_unavailable", false)) {
+        if (*w == "local_share") {
+            out.whenUnavailable = WhenUnavailable::LocalShare;
+        } else if (*w == "stop") {
+            out.whenUnavailable = WhenUnavailable::Stop;
+        } else {
+            r.problem("/shared/when_unavailable", "must be \"local_share\" or \"stop\"");
+        }
+    }
+    if (auto e = r.string(sh, "/shared", "password_env", false)) {
+        out.passwordEnv = *e;
+        const auto value = env(*e);
+        if (!value || value->empty()) {
+            r.problem("/shared/password_env", "environment variable " + *e + " is not set");
+        } else {
+            out.password = Secret(*value);
+        }
+    }
+    return out;
+}
+
 Config loadConfig(const JsonSource& src, const EnvLookup& env)
 {
     std::vector<std::string> problems;
@@ -320,7 +372,7 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
     if (!root.is_object()) {
         throw InputError(src.describe("", "the configuration must be a JSON object"));
     }
-    r.onlyKnown(root, "", {"global", "providers", "retry", "defaults", "tenants", "pricing", "$schema", "comment"});
+    r.onlyKnown(root, "", {"global", "providers", "retry", "defaults", "tenants", "pricing", "shared", "$schema", "comment"});
 
     if (const json* g = r.object(root, "", "global", false)) {
         r.onlyKnown(*g, "/global", {"limits"});
@@ -373,6 +425,9 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
             r.onlyKnown(v, tp, {"weight"});
             cfg.tenantWeights[name] = r.number(v, tp, "weight", 0.001, 1e6).value_or(1.0);
         }
+    }
+    if (const json* sh = r.object(root, "", "shared", false)) {
+        cfg.shared = readShared(r, *sh, env);
     }
     if (root.contains("pricing")) {
         try {

@@ -85,8 +85,22 @@ struct Defaults {
     std::optional<Duration> deadline;  // per job, from when it is queued
 };
 
+// "shared": budgets shared with other instances through Redis (engine/shared/).
+enum class WhenUnavailable : std::uint8_t { LocalShare, Stop };
+
+struct SharedConfig {
+    std::string host;
+    int port = 6379;
+    int db = 0;
+    std::string ns;  // "namespace": instances with the same one share budgets
+    WhenUnavailable whenUnavailable = WhenUnavailable::LocalShare;
+    std::string passwordEnv;  // where the password came from
+    Secret password;
+};
+
 struct Config {
     std::string source;  // file name, for messages
+    std::optional<SharedConfig> shared;  // absent: nothing is shared
     std::vector<LimitSpec> globalLimits;
     std::vector<ProviderConfig> providers;
     RetryConfig retry;

@@ -1,0 +1,38 @@
+// SharedBudget: the seam through which Admission enforces its limits across
+// several instances (engine/shared/ implements it on Redis). Admission keeps
+// its local ledger for the scope tree and this instance's own view; a shared
+// budget is asked too, after the local ledger admitted, and the request goes
+// only when both agree. Without one, Admission behaves as it always has.
+//
+// Thread-safety: Admission calls every member under its own mutex, one call at
+// a time; implementations may run their own threads but must not call back
+// into Admission.
+#pragma once
+
+#include "admission/ledger.h"
+
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+class SharedBudget {
+public:
+    virtual ~SharedBudget() = default;
+
+    // The scope tree as Admission builds it; ids are the local ledger's.
+    virtual void scopeAdded(ScopeId id, ScopeId parent, const std::string& name,
+                            const std::vector<LimitSpec>& limits) = 0;
+    virtual void limitsChanged(ScopeId id, const std::vector<LimitSpec>& limits) = 0;
+    virtual void scopeRemoved(ScopeId id) = 0;
+
+    // All or nothing across instances, after the local ledger admitted. Admit
+    // sets `tag` (kept in the Hold, handed back to settle). A Wait always
+    // carries a time: releases by other instances wake nobody here, so a
+    // concurrency wait is a short poll, never waitsForRelease.
+    virtual Check admit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag) = 0;
+    // The request used `actual` (cancel: all zero). Never blocks on the network.
+    virtual void settle(const Hold& hold, const Cost& actual, TimePoint now) = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,357 @@
+#include "shared/budget_script.h"
+
+#include <array>
+#include <cstdio>
+
+namespace sluice::shared {
+
+namespace {
+
+// The script. ARGV: op, now (µs, or "" for the server's TIME), instance,
+// lease (µs), then 7 per dimension: kind, limit, period, cap, a, b, offset.
+// KEYS: one per dimension, two for concurrency (lease set, weights).
+const std::string kSource = R"LUA(
+local op = ARGV[1]
+local now
+if ARGV[2] ~= '' then
+  now = tonumber(ARGV[2])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local inst = ARGV[3]
+local lease = tonumber(ARGV[4])
+-- Lua would print large numbers with 14 digits; Redis must get all of them.
+local function s(x) return string.format('%d', x) end
+
+if op == 'hb' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. s(now))
+  redis.call('ZADD', KEYS[1], s(now + lease), inst)
+  redis.call('PEXPIRE', KEYS[1], s(math.floor(lease / 1000) + 1000))
+  return redis.call('ZCARD', KEYS[1])
+end
+
+-- floor(a / b) for b > 0, exact while |a| < 2^53
+local function fdiv(a, b)
+  local q = math.floor(a / b)
+  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
+  return q
+end
+local function cdiv(a, b) return -fdiv(-a, b) end
+
+local n = (#ARGV - 4) / 7
+local dims = {}
+local k = 1
+for i = 1, n do
+  local base = 4 + (i - 1) * 7
+  local d = {kind = ARGV[base + 1], limit = tonumber(ARGV[base + 2]), period = tonumber(ARGV[base + 3]),
+             cap = tonumber(ARGV[base + 4]), a = tonumber(ARGV[base + 5]), b = tonumber(ARGV[base + 6]),
+             off = tonumber(ARGV[base + 7]), key = KEYS[k]}
+  k = k + 1
+  if d.kind == 'c' then d.wkey = KEYS[k]; k = k + 1 end
+  dims[i] = d
+end
+
+if op == 'renew' or op == 'forget' then
+  for i = 1, n do
+    local d = dims[i]
+    if op == 'forget' then
+      redis.call('HDEL', d.wkey, inst)
+      redis.call('ZREM', d.key, inst)
+    elseif redis.call('HEXISTS', d.wkey, inst) == 1 then
+      redis.call('ZADD', d.key, s(now + lease), inst)
+      redis.call('PEXPIRE', d.key, s(math.floor(lease / 500) + 1000))
+      redis.call('PEXPIRE', d.wkey, s(math.floor(lease / 500) + 1000))
+    end
+  end
+  return {1, now}
+end
+
+-- Each dimension's state now.
+for i = 1, n do
+  local d = dims[i]
+  if d.kind == 'r' then
+    local st = redis.call('HMGET', d.key, 't', 'd', 'p')
+    local t = tonumber(st[1]) or now
+    local debt = tonumber(st[2]) or 0
+    local p = tonumber(st[3]) or d.period
+    if p ~= d.period then debt = cdiv(debt, p) * d.period end
+    -- a clock that steps back refills nothing
+    if now > t then
+      debt = debt - (now - t) * d.limit
+      if debt < 0 then debt = 0 end
+    end
+    d.debt = debt
+  elseif d.kind == 'f' then
+    local st = redis.call('HMGET', d.key, 'w', 'u')
+    d.win = fdiv(now + d.off, d.period)
+    if tonumber(st[1]) == d.win then d.used = tonumber(st[2]) or 0 else d.used = 0 end
+  else
+    local gone = redis.call('ZRANGEBYSCORE', d.key, '-inf', '(' .. s(now))
+    for _, m in ipairs(gone) do redis.call('HDEL', d.wkey, m) end
+    if #gone > 0 then redis.call('ZREMRANGEBYSCORE', d.key, '-inf', '(' .. s(now)) end
+    local sum = 0
+    for _, v in ipairs(redis.call('HVALS', d.wkey)) do sum = sum + tonumber(v) end
+    d.used = sum
+  end
+end
+
+local function store(d)
+  if d.kind == 'r' then
+    redis.call('HSET', d.key, 't', s(now), 'd', s(d.debt), 'p', s(d.period))
+    redis.call('PEXPIRE', d.key, s(cdiv(d.debt, d.limit * 1000) + 1000))
+  elseif d.kind == 'f' then
+    redis.call('HSET', d.key, 'w', s(d.win), 'u', s(d.used))
+    redis.call('PEXPIRE', d.key, s(cdiv((d.win + 1) * d.period - d.off - now, 1000) + 1000))
+  end
+end
+
+if op == 'adjust' then
+  for i = 1, n do
+    local d = dims[i]
+    if d.a ~= 0 then
+      if d.kind == 'r' then
+        d.debt = d.debt + d.a * d.period
+        if d.debt < 0 then d.debt = 0 end
+        store(d)
+      elseif d.kind == 'f' then
+        if d.b < 0 or d.b == d.win then
+          d.used = d.used + d.a
+          if d.used < 0 then d.used = 0 end
+          store(d)
+        end
+      else
+        local v = redis.call('HINCRBY', d.wkey, inst, s(d.a))
+        if v <= 0 then
+          redis.call('HDEL', d.wkey, inst)
+          redis.call('ZREM', d.key, inst)
+        end
+      end
+    end
+  end
+  return {1, now}
+end
+
+-- admit: every dimension fits its need, or nothing is written.
+local wait, bind, conc = -1, 0, 0
+for i = 1, n do
+  local d = dims[i]
+  if d.a > 0 then
+    if d.a > d.cap then return {-1, now, -1, i, 0} end
+    if d.kind == 'r' then
+      local after = d.debt + d.a * d.period - d.cap * d.period
+      if after > 0 then
+        local w = cdiv(after, d.limit)
+        if w > wait then wait = w; bind = i end
+      end
+    elseif d.kind == 'f' then
+      if d.used + d.a > d.cap then
+        local w = (d.win + 1) * d.period - d.off - now
+        if w > wait then wait = w; bind = i end
+      end
+    elseif d.used + d.a > d.cap and conc == 0 then
+      conc = i
+    end
+  end
+end
+if wait >= 0 or conc > 0 then
+  if wait < 0 then bind = conc end
+  return {0, now, wait, bind, conc}
+end
+local out = {1, now, 0, 0, 0}
+for i = 1, n do
+  local d = dims[i]
+  local room
+  if d.kind == 'r' then room = fdiv(d.cap * d.period - d.debt, d.period) else room = d.cap - d.used end
+  local g = math.min(d.b, room)
+  if g < d.a then g = d.a end
+  if g < 0 then g = 0 end
+  if g > 0 then
+    if d.kind == 'r' then
+      d.debt = d.debt + g * d.period
+      store(d)
+    elseif d.kind == 'f' then
+      d.used = d.used + g
+      store(d)
+    else
+      redis.call('HINCRBY', d.wkey, inst, s(g))
+      redis.call('ZADD', d.key, s(now + lease), inst)
+      redis.call('PEXPIRE', d.key, s(math.floor(lease / 500) + 1000))
+      redis.call('PEXPIRE', d.wkey, s(math.floor(lease / 500) + 1000))
+    end
+  end
+  out[5 + i] = g
+end
+return out
+)LUA";
+
+// SHA-1 (FIPS 180-1), for EVALSHA: the digest Redis names a script by.
+std::string sha1Hex(const std::string& text)
+{
+    std::array<std::uint32_t, 5> h{0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    std::string msg = text;
+    const std::uint64_t bits = static_cast<std::uint64_t>(text.size()) * 8;
+    msg.push_back(static_cast<char>(0x80));
+    while (msg.size() % 64 != 56) {
+        msg.push_back('\0');
+    }
+    for (int i = 7; i >= 0; --i) {
+        msg.push_back(static_cast<char>((bits >> (i * 8)) & 0xffu));
+    }
+    const auto rol = [](std::uint32_t v, int s) { return (v << s) | (v >> (32 - s)); };
+    for (std::size_t chunk = 0; chunk < msg.size(); chunk += 64) {
+        std::array<std::uint32_t, 80> w{};
+        for (std::size_t i = 0; i < 16; ++i) {
+            const auto byte = [&](std::size_t j) {
+                return static_cast<std::uint32_t>(static_cast<unsigned char>(msg[chunk + i * 4 + j]));
+            };
+            w[i] = (byte(0) << 24) | (byte(1) << 16) | (byte(2) << 8) | byte(3);
+        }
+        for (std::size_t i = 16; i < 80; ++i) {
+            w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+        }
+        std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (std::size_t i = 0; i < 80; ++i) {
+            std::uint32_t f = 0;
+            std::uint32_t kk = 0;
+            if (i < 20) {
+                f = (b & c) | (~b & d);
+                kk = 0x5A827999u;
+            } else if (i < 40) {
+                f = b ^ c ^ d;
+                kk = 0x6ED9EBA1u;
+            } else if (i < 60) {
+                f = (b & c) | (b & d) | (c & d);
+                kk = 0x8F1BBCDCu;
+            } else {
+                f = b ^ c ^ d;
+                kk = 0xCA62C1D6u;
+            }
+            const std::uint32_t t = rol(a, 5) + f + e + kk + w[i];
+            e = d;
+            d = c;
+            c = rol(b, 30);
+            b = a;
+            a = t;
+        }
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
+    }
+    std::string out;
+    char buf[9];
+    for (std::uint32_t v : h) {
+        std::snprintf(buf, sizeof buf, "%08x", v);
+        out += buf;
+    }
+    return out;
+}
+
+}  // namespace
+
+BudgetScript::BudgetScript() : m_sha(sha1Hex(kSource)) {}
+
+const std::string& BudgetScript::source()
+{
+    return kSource;
+}
+
+RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const std::vector<ScriptDim>& dims,
+                             const std::string& instance, std::int64_t leaseUs,
+                             std::optional<std::int64_t> nowUs) const
+{
+    std::vector<std::string> keys;
+    std::vector<std::string> args{op, nowUs ? std::to_string(*nowUs) : std::string(), instance,
+                                  std::to_string(leaseUs)};
+    keys.reserve(dims.size() + 2);
+    args.reserve(4 + dims.size() * 7);
+    for (const ScriptDim& d : dims) {
+        keys.push_back(d.key);
+        if (d.kind == 'c') {
+            keys.push_back(d.weightKey);
+        }
+        args.push_back(std::string(1, d.kind));
+        args.push_back(std::to_string(d.limit));
+        args.push_back(std::to_string(d.periodUs));
+        args.push_back(std::to_string(d.cap));
+        args.push_back(std::to_string(d.a));
+        args.push_back(std::to_string(d.b));
+        args.push_back(std::to_string(d.offsetUs));
+    }
+    std::vector<std::string> cmd{"EVALSHA", m_sha, std::to_string(keys.size())};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    RedisReply r = c.command(cmd);
+    if (r.isError() && r.string().rfind("NOSCRIPT", 0) == 0) {
+        // A restarted or new server: load it once, then as before.
+        c.checked({"SCRIPT", "LOAD", kSource});
+        r = c.command(cmd);
+    }
+    if (r.isError()) {
+        throw RedisError("redis: budget script: " + r.string());
+    }
+    return r;
+}
+
+ScriptResult BudgetScript::admit(RedisConnection& c, const std::vector<ScriptDim>& dims,
+                                 const std::string& instance, std::int64_t leaseUs,
+                                 std::optional<std::int64_t> nowUs) const
+{
+    const RedisReply r = run(c, "admit", dims, instance, leaseUs, nowUs);
+    ScriptResult out;
+    const std::int64_t status = r.integerAt(0);
+    out.nowUs = r.integerAt(1);
+    if (status < 0) {
+        out.status = ScriptResult::Status::Never;
+        out.binding = static_cast<int>(r.integerAt(3)) - 1;
+        return out;
+    }
+    if (status == 0) {
+        out.status = ScriptResult::Status::Wait;
+        out.waitUs = r.integerAt(2);
+        out.binding = static_cast<int>(r.integerAt(3)) - 1;
+        out.concurrencyFull = r.integerAt(4) > 0;
+        return out;
+    }
+    out.status = ScriptResult::Status::Admit;
+    out.grants.resize(dims.size());
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+        out.grants[i] = r.integerAt(5 + i);
+    }
+    return out;
+}
+
+void BudgetScript::adjust(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+                          std::int64_t leaseUs, std::optional<std::int64_t> nowUs) const
+{
+    run(c, "adjust", dims, instance, leaseUs, nowUs);
+}
+
+void BudgetScript::renew(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+                         std::int64_t leaseUs, std::optional<std::int64_t> nowUs) const
+{
+    run(c, "renew", dims, instance, leaseUs, nowUs);
+}
+
+void BudgetScript::forget(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance) const
+{
+    run(c, "forget", dims, instance, 0, std::nullopt);
+}
+
+std::int64_t BudgetScript::heartbeat(RedisConnection& c, const std::string& instancesKey,
+                                     const std::string& instance, std::int64_t ttlUs) const
+{
+    RedisReply r = c.command({"EVALSHA", m_sha, "1", instancesKey, "hb", "", instance, std::to_string(ttlUs)});
+    if (r.isError() && r.string().rfind("NOSCRIPT", 0) == 0) {
+        c.checked({"SCRIPT", "LOAD", kSource});
+        r = c.command({"EVALSHA", m_sha, "1", instancesKey, "hb", "", instance, std::to_string(ttlUs)});
+    }
+    if (r.isError()) {
+        throw RedisError("redis: heartbeat: " + r.string());
+    }
+    return r.integer();
+}
+
+}  // namespace sluice::shared

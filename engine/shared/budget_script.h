@@ -1,0 +1,82 @@
+// BudgetScript: the local ledger's arithmetic (engine/admission/ledger.cpp)
+// as one Redis Lua script, so every instance of a namespace debits the same
+// state in one round trip, all or nothing over every dimension it names.
+//
+// Rolling dimensions are GCRA; state is the debt (µs × limit units) at the
+// time of the last write, so the numbers stay exact in Lua's doubles (below
+// 2^53) for capacity × period up to ~9e15 (1e6 tokens/min is 6e13). Fixed
+// windows keep (window index, used). Concurrency is leased: one member per
+// instance in a sorted set scored by the lease's expiry and its weight in a
+// hash; expired members are pruned by every call, so a dead instance's slots
+// return when its lease runs out. Time is the server's (`TIME`), unless a
+// test passes one. Every key of one call carries the namespace's hash tag.
+//
+// Thread-safety: the object is immutable after construction; calls take a
+// connection that only the calling thread may use.
+#pragma once
+
+#include "shared/redis_connection.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::shared {
+
+// One dimension of one scope, as the script sees it.
+struct ScriptDim {
+    char kind = 'r';  // 'r' rolling, 'f' fixed window, 'c' concurrency
+    std::int64_t limit = 0;
+    std::int64_t periodUs = 0;
+    std::int64_t cap = 0;
+    // admit: a = the units needed, b = the most wanted (a lease of capacity).
+    // adjust: a = the change (negative refunds or releases), b = for fixed
+    // windows the window the change belongs to (-1: the current one).
+    std::int64_t a = 0;
+    std::int64_t b = 0;
+    std::int64_t offsetUs = 0;  // fixed windows: the zone's offset from UTC
+    std::string key;            // state (hash), or the lease set
+    std::string weightKey;      // concurrency: the weights hash
+};
+
+struct ScriptResult {
+    enum class Status : std::int8_t { Never = -1, Wait = 0, Admit = 1 };
+    Status status = Status::Never;
+    std::int64_t nowUs = 0;      // the server's time the script used
+    std::int64_t waitUs = -1;    // Wait: until the rate dimensions fit (-1: none waits)
+    int binding = -1;            // index of the deciding dimension, or -1
+    bool concurrencyFull = false;
+    std::vector<std::int64_t> grants;  // Admit: units granted per dimension
+};
+
+class BudgetScript {
+public:
+    BudgetScript();
+
+    static const std::string& source();
+    const std::string& sha() const noexcept { return m_sha; }
+
+    // Admits need..want on every dimension, or nothing.
+    ScriptResult admit(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+                       std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt) const;
+    // Applies changes (settle corrections, returned credit, released slots).
+    void adjust(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+                std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt) const;
+    // Extends this instance's concurrency leases on these dimensions.
+    void renew(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+               std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt) const;
+    // Drops this instance's concurrency leases (after a reconnect: slots held
+    // before are no longer tracked).
+    void forget(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance) const;
+    // Registers the instance for ttlUs; returns how many are registered.
+    std::int64_t heartbeat(RedisConnection& c, const std::string& instancesKey, const std::string& instance,
+                           std::int64_t ttlUs) const;
+
+private:
+    RedisReply run(RedisConnection& c, const std::string& op, const std::vector<ScriptDim>& dims,
+                   const std::string& instance, std::int64_t leaseUs, std::optional<std::int64_t> nowUs) const;
+    std::string m_sha;
+};
+
+}  // namespace sluice::shared

@@ -1,0 +1,613 @@
+#include "shared/redis_budget.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include <unistd.h>
+
+namespace sluice::shared {
+
+namespace {
+
+std::int64_t floorDiv(std::int64_t a, std::int64_t b) noexcept
+{
+    const std::int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+std::int64_t toUs(Duration d) noexcept
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
+std::string defaultInstanceId()
+{
+    char host[128] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) {
+        std::snprintf(host, sizeof host, "host");
+    }
+    std::random_device rd;
+    char tail[16];
+    std::snprintf(tail, sizeof tail, "%08x", rd());
+    return std::string(host) + "-" + std::to_string(::getpid()) + "-" + tail;
+}
+
+constexpr std::uint64_t kRemoteTag = 1;
+constexpr std::uint64_t kFallbackTag = 2;
+
+}  // namespace
+
+struct RedisBudget::Work {
+    std::vector<ScriptDim> adjust;
+    std::vector<ScriptDim> renew;
+};
+
+RedisBudget::RedisBudget(Clock& clock, RedisEndpoint endpoint, RedisBudgetOptions options)
+    : m_clock(clock), m_endpoint(std::move(endpoint)), m_options(std::move(options))
+{
+    if (m_options.instanceId.empty()) {
+        m_options.instanceId = defaultInstanceId();
+    }
+    if (!m_options.say) {
+        m_options.say = [](const std::string& text) { std::fprintf(stderr, "%s\n", text.c_str()); };
+    }
+    m_instancesKey = "{" + m_options.ns + "}:instances";
+    Scope root;
+    root.name = "global";
+    root.path = "global";
+    m_scopes.push_back(std::move(root));
+    std::lock_guard guard(m_mutex);
+    try {
+        m_conn = std::make_unique<RedisConnection>(m_endpoint);
+        m_available = true;
+        m_status.connected = true;
+    } catch (const RedisError& e) {
+        enterUnavailableLocked(e.what(), m_clock.now());
+    }
+    if (m_options.backgroundThread) {
+        m_thread = std::jthread([this](std::stop_token stop) { run(stop); });
+    }
+}
+
+RedisBudget::~RedisBudget()
+{
+    if (m_thread.joinable()) {
+        m_thread.request_stop();
+        m_wake.notify_all();
+        m_thread.join();
+    }
+    returnUnused();
+}
+
+std::int64_t RedisBudget::wallUs() const
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(m_clock.wallNow().time_since_epoch()).count();
+}
+
+void RedisBudget::sayLocked(const std::string& text)
+{
+    m_options.say("sluice: shared budget (redis " + m_endpoint.host + ":" + std::to_string(m_endpoint.port) +
+                  ", namespace " + m_options.ns + "): " + text);
+}
+
+void RedisBudget::buildDims(Scope& s)
+{
+    const std::string prefix = "{" + m_options.ns + "}:";
+    std::vector<Dim> old = std::move(s.dims);
+    s.dims.clear();
+    for (const LimitSpec& spec : s.limits) {
+        Dim d;
+        d.spec = spec;
+        const std::string period = std::to_string(toUs(spec.period));
+        if (spec.measure == Measure::Concurrency) {
+            d.key = prefix + "c:" + s.path + "|" + period;
+            d.weightKey = prefix + "cw:" + s.path + "|" + period;
+        } else {
+            d.key = prefix + "b:" + s.path + "|" + std::string(measureName(spec.measure)) + "|" +
+                    std::string(windowName(spec.window)) + "|" + period;
+        }
+        // What this instance holds carries over to the same dimension.
+        for (const Dim& o : old) {
+            if (o.key == d.key) {
+                d.credit = o.credit;
+                d.window = o.window;
+                d.leased = o.leased;
+                d.inFlight = o.inFlight;
+                d.pendingDebit = o.pendingDebit;
+                d.touched = o.touched;
+            }
+        }
+        s.dims.push_back(std::move(d));
+    }
+}
+
+void RedisBudget::scopeAdded(ScopeId id, ScopeId parent, const std::string& name, const std::vector<LimitSpec>& limits)
+{
+    std::lock_guard guard(m_mutex);
+    if (m_scopes.size() <= id) {
+        m_scopes.resize(id + 1);
+    }
+    Scope& s = m_scopes[id];
+    s.parent = parent;
+    s.name = name;
+    s.path = (parent < m_scopes.size() ? m_scopes[parent].path : std::string("?")) + "/" + name;
+    s.limits = limits;
+    s.removed = false;
+    buildDims(s);
+    if (m_fallback) {
+        m_fallback->addScope(parent, name + "#" + std::to_string(id), shareOf(limits), m_clock.now());
+    }
+}
+
+void RedisBudget::limitsChanged(ScopeId id, const std::vector<LimitSpec>& limits)
+{
+    std::lock_guard guard(m_mutex);
+    if (id >= m_scopes.size()) {
+        return;
+    }
+    m_scopes[id].limits = limits;
+    buildDims(m_scopes[id]);
+    if (m_fallback) {
+        m_fallback->setLimits(id, shareOf(limits), m_clock.now());
+    }
+}
+
+void RedisBudget::scopeRemoved(ScopeId id)
+{
+    std::lock_guard guard(m_mutex);
+    if (id < m_scopes.size()) {
+        m_scopes[id].removed = true;
+        if (m_fallback) {
+            m_fallback->removeScope(id);
+        }
+    }
+}
+
+std::int64_t RedisBudget::slice(const Dim& d) const
+{
+    if (m_options.sliceDivisor <= 0 || d.spec.measure == Measure::Concurrency) {
+        return 0;
+    }
+    return d.spec.capacity() / (m_options.sliceDivisor * std::max<std::int64_t>(m_status.instances, 1));
+}
+
+ScriptDim RedisBudget::scriptDim(const Dim& d, std::int64_t a, std::int64_t b) const
+{
+    ScriptDim sd;
+    sd.kind = d.spec.measure == Measure::Concurrency ? 'c' : d.spec.window == Window::Fixed ? 'f' : 'r';
+    sd.limit = d.spec.limit;
+    sd.periodUs = toUs(d.spec.period);
+    sd.cap = d.spec.capacity();
+    sd.a = a;
+    sd.b = b;
+    sd.offsetUs = toUs(d.spec.utcOffset);
+    sd.key = d.key;
+    sd.weightKey = d.weightKey;
+    return sd;
+}
+
+Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag)
+{
+    std::lock_guard guard(m_mutex);
+    if (!m_available) {
+        return fallbackAdmit(path, cost, now, tag);
+    }
+    struct Need {
+        Dim* dim;
+        ScopeId scope;
+        int index;
+        std::int64_t amount;
+        std::int64_t need;
+    };
+    std::vector<Need> needs;
+    needs.reserve(16);
+    bool short_ = false;
+    const std::int64_t wall = wallUs();
+    for (int i = 0; i < path.depth; ++i) {
+        const ScopeId id = path.scopes[static_cast<std::size_t>(i)];
+        if (id >= m_scopes.size()) {
+            continue;
+        }
+        Scope& s = m_scopes[id];
+        for (std::size_t k = 0; k < s.dims.size(); ++k) {
+            Dim& d = s.dims[k];
+            const std::int64_t amount = cost.amount(d.spec.measure);
+            if (amount <= 0) {
+                continue;
+            }
+            std::int64_t usable = 0;
+            if (d.spec.measure == Measure::Concurrency) {
+                usable = d.leased - d.inFlight;
+            } else if (d.spec.window == Window::Fixed) {
+                const std::int64_t w = floorDiv(wall + toUs(d.spec.utcOffset), toUs(d.spec.period));
+                usable = w == d.window ? d.credit : 0;
+            } else {
+                usable = d.credit;
+            }
+            const std::int64_t need = std::max<std::int64_t>(amount - std::max<std::int64_t>(usable, 0), 0);
+            short_ = short_ || need > 0;
+            needs.push_back(Need{&d, id, static_cast<int>(k), amount, need});
+        }
+    }
+    if (short_) {
+        std::vector<ScriptDim> dims;
+        std::vector<const Need*> sent;
+        for (const Need& n : needs) {
+            if (n.need > 0) {
+                dims.push_back(scriptDim(*n.dim, n.need, n.need + slice(*n.dim)));
+                sent.push_back(&n);
+            }
+        }
+        ScriptResult r;
+        try {
+            r = m_script.admit(*m_conn, dims, m_options.instanceId, toUs(m_options.leaseTime));
+        } catch (const RedisError& e) {
+            enterUnavailableLocked(e.what(), now);
+            return fallbackAdmit(path, cost, now, tag);
+        }
+        ++m_status.remoteCalls;
+        if (r.status != ScriptResult::Status::Admit) {
+            Check c;
+            c.verdict = r.status == ScriptResult::Status::Never ? Verdict::Never : Verdict::Wait;
+            if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
+                const Need& b = *sent[static_cast<std::size_t>(r.binding)];
+                const LimitSpec& spec = b.dim->spec;
+                c.binding = Binding{b.scope, static_cast<std::int16_t>(b.index), spec.measure, spec.window, spec.period};
+            }
+            if (c.verdict == Verdict::Wait) {
+                c.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
+                if (r.concurrencyFull) {
+                    c.notBefore = std::max(c.notBefore, now + m_options.concurrencyPoll);
+                }
+            }
+            return c;
+        }
+        for (std::size_t i = 0; i < sent.size(); ++i) {
+            Dim& d = *sent[i]->dim;
+            const std::int64_t g = r.grants[i];
+            if (d.spec.measure == Measure::Concurrency) {
+                d.leased += g;
+            } else if (d.spec.window == Window::Fixed) {
+                const std::int64_t w = floorDiv(r.nowUs + toUs(d.spec.utcOffset), toUs(d.spec.period));
+                d.credit = (w == d.window ? std::max<std::int64_t>(d.credit, 0) : 0) + g;
+                d.window = w;
+            } else {
+                d.credit = std::max<std::int64_t>(d.credit, 0) + g;
+            }
+        }
+    } else {
+        ++m_status.localAdmissions;
+    }
+    for (const Need& n : needs) {
+        Dim& d = *n.dim;
+        if (d.spec.measure == Measure::Concurrency) {
+            d.inFlight += n.amount;
+        } else {
+            d.credit -= n.amount;
+        }
+        d.touched = now;
+    }
+    tag = (m_generation << 2) | kRemoteTag;
+    return Check{};
+}
+
+void RedisBudget::settle(const Hold& hold, const Cost& actual, TimePoint now)
+{
+    std::lock_guard guard(m_mutex);
+    const std::uint64_t tag = hold.sharedTag;
+    if ((tag & 3) == kFallbackTag) {
+        const auto it = m_fallbackHolds.find(tag);
+        if (it != m_fallbackHolds.end()) {
+            if (m_fallback) {
+                m_fallback->settle(it->second, actual, now);
+            }
+            m_fallbackHolds.erase(it);
+        }
+        return;
+    }
+    if ((tag >> 2) != m_generation) {
+        return;  // admitted before Redis went away; that state was let go
+    }
+    const std::int64_t holdWall =
+        std::chrono::duration_cast<std::chrono::microseconds>(m_clock.toWall(hold.at).time_since_epoch()).count();
+    const std::int64_t wall = wallUs();
+    for (int i = 0; i < hold.path.depth; ++i) {
+        const ScopeId id = hold.path.scopes[static_cast<std::size_t>(i)];
+        if (id >= m_scopes.size()) {
+            continue;
+        }
+        for (Dim& d : m_scopes[id].dims) {
+            const Measure m = d.spec.measure;
+            const std::int64_t reserved = hold.cost.amount(m);
+            if (m == Measure::Concurrency) {
+                d.inFlight = std::max<std::int64_t>(d.inFlight - reserved, 0);
+                d.touched = now;
+                continue;
+            }
+            std::int64_t delta = actual.amount(m) - reserved;
+            if (delta == 0) {
+                continue;
+            }
+            if (d.spec.window == Window::Fixed) {
+                const std::int64_t off = toUs(d.spec.utcOffset);
+                const std::int64_t period = toUs(d.spec.period);
+                if (floorDiv(holdWall + off, period) != floorDiv(wall + off, period)) {
+                    continue;  // the window the hold was counted in is over
+                }
+            }
+            // A refund becomes local credit (given back when idle); an extra
+            // debit spends credit first and owes Redis the rest.
+            if (delta < 0) {
+                d.credit -= delta;
+            } else {
+                const std::int64_t fromCredit = std::min(std::max<std::int64_t>(d.credit, 0), delta);
+                d.credit -= fromCredit;
+                d.pendingDebit += delta - fromCredit;
+            }
+            d.touched = now;
+        }
+    }
+}
+
+Check RedisBudget::fallbackAdmit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag)
+{
+    Check c;
+    if (m_options.whenUnavailable == WhenUnavailable::Stop || !m_fallback) {
+        c.verdict = Verdict::Wait;
+        c.notBefore = now + std::chrono::milliseconds(500);
+        return c;
+    }
+    Hold h;
+    c = m_fallback->admit(path, cost, now, h);
+    if (c.verdict == Verdict::Admit) {
+        tag = (++m_fallbackSeq << 2) | kFallbackTag;
+        m_fallbackHolds.emplace(tag, h);
+        return c;
+    }
+    if (c.verdict == Verdict::Never) {
+        // The full limit admits it (Admission's own ledger said so); only the
+        // share is too small. Ask again later: Redis may be back.
+        c.verdict = Verdict::Wait;
+        c.notBefore = now + std::chrono::seconds(1);
+    } else if (c.waitsForRelease) {
+        c.waitsForRelease = false;
+        c.notBefore = std::max(c.notBefore, now + m_options.concurrencyPoll);
+    }
+    return c;
+}
+
+// A ledger holding this instance's share of every limit, with the same scope
+// ids as Admission's (scopes are replayed in id order).
+std::vector<LimitSpec> RedisBudget::shareOf(std::vector<LimitSpec> limits) const
+{
+    const std::int64_t n = std::max<std::int64_t>(m_status.instances, 1);
+    for (LimitSpec& l : limits) {
+        // At least one unit, so a small limit still moves.
+        l.limit = std::max<std::int64_t>(l.limit / n, l.limit > 0 ? 1 : 0);
+        if (l.burst > 0) {
+            l.burst = std::max<std::int64_t>(l.burst / n, 1);
+        }
+    }
+    return limits;
+}
+
+void RedisBudget::rebuildFallback(TimePoint now)
+{
+    const auto share = [this](const std::vector<LimitSpec>& limits) { return shareOf(limits); };
+    auto ledger = std::make_unique<Ledger>(std::chrono::duration_cast<Duration>(m_clock.wallNow().time_since_epoch()) -
+                                           now.time_since_epoch());
+    ledger->setLimits(Ledger::root(), share(m_scopes[0].limits), now);
+    for (std::size_t id = 1; id < m_scopes.size(); ++id) {
+        const Scope& s = m_scopes[id];
+        ledger->addScope(s.parent, s.name + "#" + std::to_string(id), share(s.limits), now);
+    }
+    for (std::size_t id = 1; id < m_scopes.size(); ++id) {
+        if (m_scopes[id].removed) {
+            ledger->removeScope(static_cast<ScopeId>(id));
+        }
+    }
+    m_fallback = std::move(ledger);
+    m_fallbackHolds.clear();
+}
+
+void RedisBudget::enterUnavailableLocked(const std::string& why, TimePoint now)
+{
+    const bool was = m_available || m_status.lastError.empty();
+    m_available = false;
+    m_conn.reset();
+    m_status.connected = false;
+    m_status.lastError = why;
+    if (m_options.whenUnavailable == WhenUnavailable::LocalShare) {
+        m_status.fallback = true;
+        rebuildFallback(now);
+        if (was) {
+            sayLocked("UNAVAILABLE (" + why + "); admitting on local_share: each limit / " +
+                      std::to_string(std::max<std::int64_t>(m_status.instances, 1)) +
+                      " instances last seen, until Redis is back");
+        }
+    } else {
+        m_status.stopped = true;
+        if (was) {
+            sayLocked("UNAVAILABLE (" + why + "); when_unavailable is stop: admitting nothing until Redis is back");
+        }
+    }
+}
+
+void RedisBudget::resetLeases()
+{
+    for (Scope& s : m_scopes) {
+        for (Dim& d : s.dims) {
+            d.credit = 0;
+            d.leased = 0;
+            d.inFlight = 0;
+            d.pendingDebit = 0;
+        }
+    }
+}
+
+void RedisBudget::returnUnused()
+{
+    std::lock_guard tickGuard(m_tickMutex);
+    std::vector<ScriptDim> back;
+    {
+        std::lock_guard guard(m_mutex);
+        if (!m_available) {
+            return;
+        }
+        for (Scope& s : m_scopes) {
+            for (Dim& d : s.dims) {
+                if (d.spec.measure == Measure::Concurrency) {
+                    if (d.leased > d.inFlight) {
+                        back.push_back(scriptDim(d, d.inFlight - d.leased, -1));
+                        d.leased = d.inFlight;
+                    }
+                } else if (d.credit != 0 || d.pendingDebit != 0) {
+                    const std::int64_t change = d.pendingDebit - d.credit;
+                    if (change != 0) {
+                        back.push_back(scriptDim(d, change, d.spec.window == Window::Fixed ? d.window : -1));
+                    }
+                    d.credit = 0;
+                    d.pendingDebit = 0;
+                }
+            }
+        }
+    }
+    if (back.empty()) {
+        return;
+    }
+    try {
+        if (!m_bgConn) {
+            m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
+        }
+        m_script.adjust(*m_bgConn, back, m_options.instanceId, toUs(m_options.leaseTime));
+    } catch (const RedisError&) {
+        // Unsent returns only leave capacity unused; the next tick notices.
+        m_bgConn.reset();
+    }
+}
+
+void RedisBudget::tick()
+{
+    std::lock_guard tickGuard(m_tickMutex);
+    const TimePoint now = m_clock.now();
+    bool available = false;
+    {
+        std::lock_guard guard(m_mutex);
+        available = m_available;
+    }
+    try {
+        if (!m_bgConn) {
+            m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
+        }
+        const std::int64_t seen = m_script.heartbeat(*m_bgConn, m_instancesKey, m_options.instanceId,
+                                                     toUs(m_options.leaseTime));
+        if (!available) {
+            // Back: slots and slices held before are no longer tracked here.
+            auto hot = std::make_unique<RedisConnection>(m_endpoint);
+            std::vector<ScriptDim> all;
+            {
+                std::lock_guard guard(m_mutex);
+                for (const Scope& s : m_scopes) {
+                    for (const Dim& d : s.dims) {
+                        if (d.spec.measure == Measure::Concurrency) {
+                            all.push_back(scriptDim(d, 0, 0));
+                        }
+                    }
+                }
+            }
+            if (!all.empty()) {
+                m_script.forget(*m_bgConn, all, m_options.instanceId);
+            }
+            std::lock_guard guard(m_mutex);
+            m_conn = std::move(hot);
+            ++m_generation;
+            resetLeases();
+            m_available = true;
+            m_fallback.reset();
+            m_fallbackHolds.clear();
+            m_status.connected = true;
+            m_status.fallback = false;
+            m_status.stopped = false;
+            m_status.instances = seen;
+            ++m_status.rejoins;
+            sayLocked("back: rejoined, " + std::to_string(seen) + " instances share the budget");
+            return;
+        }
+        Work work;
+        {
+            std::lock_guard guard(m_mutex);
+            m_status.instances = seen;
+            for (Scope& s : m_scopes) {
+                for (Dim& d : s.dims) {
+                    const bool idle = now - d.touched >= m_options.idleReturn;
+                    if (d.spec.measure == Measure::Concurrency) {
+                        if (idle && d.leased > d.inFlight) {
+                            work.adjust.push_back(scriptDim(d, d.inFlight - d.leased, -1));
+                            d.leased = d.inFlight;
+                        }
+                        if (d.leased > 0) {
+                            work.renew.push_back(scriptDim(d, 0, 0));
+                        }
+                        continue;
+                    }
+                    std::int64_t change = d.pendingDebit;
+                    d.pendingDebit = 0;
+                    if (idle && d.credit != 0) {
+                        change -= d.credit;
+                        d.credit = 0;
+                    }
+                    if (change != 0) {
+                        work.adjust.push_back(scriptDim(d, change, d.spec.window == Window::Fixed ? d.window : -1));
+                    }
+                }
+            }
+        }
+        if (!work.adjust.empty()) {
+            m_script.adjust(*m_bgConn, work.adjust, m_options.instanceId, toUs(m_options.leaseTime));
+        }
+        if (!work.renew.empty()) {
+            m_script.renew(*m_bgConn, work.renew, m_options.instanceId, toUs(m_options.leaseTime));
+        }
+    } catch (const RedisError& e) {
+        m_bgConn.reset();
+        std::lock_guard guard(m_mutex);
+        if (m_available) {
+            enterUnavailableLocked(e.what(), now);
+        }
+    }
+}
+
+void RedisBudget::run(std::stop_token stop)
+{
+    const auto period = std::chrono::duration_cast<std::chrono::milliseconds>(m_options.leaseTime) / 4;
+    while (!stop.stop_requested()) {
+        tick();
+        std::unique_lock lock(m_wakeMutex);
+        m_wake.wait_for(lock, stop, std::max(period, std::chrono::milliseconds(10)), [] { return false; });
+    }
+}
+
+SharedStatus RedisBudget::status() const
+{
+    std::lock_guard guard(m_mutex);
+    return m_status;
+}
+
+std::unique_ptr<RedisBudget> makeSharedBudget(const Config& config, Clock& clock)
+{
+    if (!config.shared) {
+        return nullptr;
+    }
+    RedisEndpoint e;
+    e.host = config.shared->host;
+    e.port = config.shared->port;
+    e.db = config.shared->db;
+    e.password = config.shared->password;
+    RedisBudgetOptions o;
+    o.ns = config.shared->ns;
+    o.whenUnavailable = config.shared->whenUnavailable;
+    return std::make_unique<RedisBudget>(clock, std::move(e), std::move(o));
+}
+
+}  // namespace sluice::shared

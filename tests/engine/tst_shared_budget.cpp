@@ -1,0 +1,273 @@
+// RedisBudget behind Admission, on a real redis-server: instances sharing a
+// namespace never admit more than one limit's worth together; most
+// admissions come from the local lease; a concurrency slot freed by one
+// instance reaches another; when Redis goes away, local_share admits each
+// instance's share and stop admits nothing, both said loudly; when it comes
+// back the instances rejoin without a restart. Signals published by one
+// instance reach the others.
+#include "admission/admission.h"
+#include "shared/redis_budget.h"
+#include "shared/signal_bus.h"
+#include "support/redis_server.h"
+
+#include <QtTest>
+
+#include <atomic>
+#include <mutex>
+
+using namespace sluice;
+using namespace sluice::shared;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Instance {
+    std::vector<std::string> said;
+    std::unique_ptr<RedisBudget> budget;
+    std::unique_ptr<Admission> admission;
+    std::vector<Reservation> held;
+
+    Instance(Clock& clock, const RedisEndpoint& e, const std::string& ns, WhenUnavailable when,
+             const std::vector<LimitSpec>& global)
+    {
+        RedisBudgetOptions o;
+        o.ns = ns;
+        o.whenUnavailable = when;
+        o.backgroundThread = false;
+        o.say = [this](const std::string& s) { said.push_back(s); };
+        budget = std::make_unique<RedisBudget>(clock, e, o);
+        admission = std::make_unique<Admission>(clock, budget.get());
+        admission->setLimits(Admission::root(), global);
+        admission->addScope(Admission::root(), "openai");
+    }
+    ~Instance()
+    {
+        held.clear();
+        admission.reset();
+    }
+    Path path() const { return admission->pathTo(*admission->findScope(Admission::root(), "openai")); }
+    Decision tryOne(Cost cost = Cost{})
+    {
+        Decision d = admission->tryAcquire(path(), cost);
+        return d;
+    }
+    // Admits until refused; returns how many.
+    int drain(Cost cost = Cost{})
+    {
+        int n = 0;
+        for (;;) {
+            Decision d = tryOne(cost);
+            if (d.verdict != Verdict::Admit) {
+                return n;
+            }
+            held.push_back(std::move(d.reservation));
+            ++n;
+        }
+    }
+    bool saidSomething(const std::string& word) const
+    {
+        for (const std::string& s : said) {
+            if (s.find(word) != std::string::npos) {
+                return true;
+            }
+        }
+        return false;
+    }
+};
+
+}  // namespace
+
+class TestSharedBudget : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        try {
+            m_redis = std::make_unique<testing::RedisServerFixture>();
+        } catch (const std::exception& e) {
+            QFAIL(e.what());
+        }
+    }
+    void cleanupTestCase() { m_redis.reset(); }
+    void init()
+    {
+        m_redis->start();
+        RedisConnection(m_redis->endpoint()).checked({"FLUSHALL"});
+    }
+
+    // Each instance is configured with the full limit; together they admit
+    // it once. Without sharing they would admit it twice.
+    void instancesShareOneLimit()
+    {
+        ManualClock clock;
+        Instance a(clock, m_redis->endpoint(), "share", WhenUnavailable::LocalShare, {perMinute(Measure::Requests, 300)});
+        Instance b(clock, m_redis->endpoint(), "share", WhenUnavailable::LocalShare, {perMinute(Measure::Requests, 300)});
+        a.budget->tick();
+        b.budget->tick();
+        QCOMPARE(b.budget->status().instances, std::int64_t{2});
+        int total = 0;
+        bool aOpen = true;
+        bool bOpen = true;
+        while (aOpen || bOpen) {
+            if (aOpen) {
+                Decision d = a.tryOne();
+                aOpen = d.verdict == Verdict::Admit;
+                total += aOpen;
+                if (aOpen) {
+                    a.held.push_back(std::move(d.reservation));
+                } else {
+                    QVERIFY(!d.waitsForRelease);
+                    QVERIFY(d.notBefore > clock.now());
+                }
+            }
+            if (bOpen) {
+                Decision d = b.tryOne();
+                bOpen = d.verdict == Verdict::Admit;
+                total += bOpen;
+                if (bOpen) {
+                    b.held.push_back(std::move(d.reservation));
+                }
+            }
+        }
+        // The server's clock refills 5 per second while this runs.
+        QVERIFY2(total >= 295 && total <= 303, qPrintable(QString::number(total)));
+        QVERIFY(std::abs(static_cast<int>(a.held.size()) - static_cast<int>(b.held.size())) < 60);
+        const SharedStatus s = a.budget->status();
+        // The local lease: most admissions never left the process.
+        QVERIFY2(s.localAdmissions > 3 * s.remoteCalls,
+                 qPrintable(QStringLiteral("%1 local, %2 remote").arg(s.localAdmissions).arg(s.remoteCalls)));
+    }
+
+    // A concurrency slot one instance releases reaches the other once the
+    // first gives its idle lease back; a shared wait is a poll, not a wait
+    // for a local release.
+    void concurrencySlotsMoveBetweenInstances()
+    {
+        ManualClock clock;
+        Instance a(clock, m_redis->endpoint(), "conc", WhenUnavailable::LocalShare, {concurrency(2)});
+        Instance b(clock, m_redis->endpoint(), "conc", WhenUnavailable::LocalShare, {concurrency(2)});
+        QCOMPARE(a.drain(), 2);
+        Decision d = b.tryOne();
+        QCOMPARE(d.verdict, Verdict::Wait);
+        QVERIFY(!d.waitsForRelease);
+        a.held.clear();  // both requests end
+        // Still leased by a until idle: a takes its slot again locally.
+        QCOMPARE(b.tryOne().verdict, Verdict::Wait);
+        clock.advance(300ms);
+        a.budget->tick();
+        QCOMPARE(b.drain(), 2);
+        QCOMPARE(a.tryOne().verdict, Verdict::Wait);
+    }
+
+    void localShareWhileRedisIsDownThenRejoin()
+    {
+        ManualClock clock;
+        Instance a(clock, m_redis->endpoint(), "down", WhenUnavailable::LocalShare, {perMinute(Measure::Requests, 100)});
+        Instance b(clock, m_redis->endpoint(), "down", WhenUnavailable::LocalShare, {perMinute(Measure::Requests, 100)});
+        a.budget->tick();
+        b.budget->tick();
+        a.budget->tick();
+        QCOMPARE(a.budget->status().instances, std::int64_t{2});
+        QCOMPARE(a.tryOne().verdict, Verdict::Admit);
+
+        m_redis->stop();
+        a.budget->tick();  // the heartbeat notices (so does an admission that needs Redis)
+        // Half the limit each (two instances last seen), never the whole.
+        const int admitted = a.drain();
+        QCOMPARE(admitted, 50);
+        SharedStatus s = a.budget->status();
+        QVERIFY(!s.connected);
+        QVERIFY(s.fallback);
+        QVERIFY(a.saidSomething("UNAVAILABLE"));
+        QVERIFY(a.saidSomething("local_share"));
+        a.budget->tick();  // still down: nothing changes, nothing crashes
+        QVERIFY(!a.budget->status().connected);
+
+        m_redis->start();
+        a.budget->tick();
+        s = a.budget->status();
+        QVERIFY(s.connected);
+        QVERIFY(!s.fallback);
+        QCOMPARE(s.rejoins, std::uint64_t{1});
+        QVERIFY(a.saidSomething("rejoined"));
+        const std::uint64_t before = s.remoteCalls;
+        a.held.clear();  // reservations from before settle harmlessly
+        QCOMPARE(a.tryOne().verdict, Verdict::Admit);
+        QVERIFY(a.budget->status().remoteCalls > before);
+    }
+
+    void stopWhileRedisIsDown()
+    {
+        ManualClock clock;
+        Instance a(clock, m_redis->endpoint(), "stop", WhenUnavailable::Stop, {perMinute(Measure::Requests, 100)});
+        QCOMPARE(a.tryOne().verdict, Verdict::Admit);
+        m_redis->stop();
+        a.budget->tick();
+        Decision d = a.tryOne();
+        QCOMPARE(d.verdict, Verdict::Wait);
+        QVERIFY(d.notBefore > clock.now());
+        QVERIFY(a.budget->status().stopped);
+        QVERIFY(a.saidSomething("stop"));
+        m_redis->start();
+        a.budget->tick();
+        QCOMPARE(a.tryOne().verdict, Verdict::Admit);
+    }
+
+    // Starting while Redis is away is not an error: the fallback from the
+    // start, then rejoin.
+    void startsWithoutRedis()
+    {
+        ManualClock clock;
+        m_redis->stop();
+        Instance a(clock, m_redis->endpoint(), "late", WhenUnavailable::LocalShare, {perMinute(Measure::Requests, 10)});
+        QVERIFY(a.saidSomething("UNAVAILABLE"));
+        QCOMPARE(a.drain(), 10);  // one instance seen: its share is the whole
+        m_redis->start();
+        a.budget->tick();
+        QVERIFY(a.budget->status().connected);
+    }
+
+    void signalsReachOtherInstances()
+    {
+        std::mutex m;
+        std::vector<SharedSignal> atB;
+        std::vector<SharedSignal> atA;
+        SignalBus a(m_redis->endpoint(), "sig", "inst-a", [&](const SharedSignal& s) {
+            std::lock_guard g(m);
+            atA.push_back(s);
+        });
+        SignalBus b(m_redis->endpoint(), "sig", "inst-b", [&](const SharedSignal& s) {
+            std::lock_guard g(m);
+            atB.push_back(s);
+        });
+        QTRY_VERIFY_WITH_TIMEOUT(a.subscribed() && b.subscribed(), 5000);
+        SharedSignal s;
+        s.kind = SharedSignal::Kind::CoolDown;
+        s.provider = "openai";
+        s.key = "team-key";
+        s.model = "gpt-4o-mini";
+        s.untilWallMs = 1234;
+        QVERIFY(a.publish(s));
+        SharedSignal l;
+        l.kind = SharedSignal::Kind::LimitsLearned;
+        l.provider = "openai";
+        l.limitsJson = R"({"rpm":500})";
+        QVERIFY(a.publish(l));
+        QTRY_VERIFY_WITH_TIMEOUT(([&] { std::lock_guard g(m); return atB.size() == 2; }()), 5000);
+        std::lock_guard g(m);
+        QCOMPARE(atB[0].kind, SharedSignal::Kind::CoolDown);
+        QCOMPARE(atB[0].key, std::string("team-key"));
+        QCOMPARE(atB[0].untilWallMs, std::int64_t{1234});
+        QCOMPARE(atB[0].origin, std::string("inst-a"));
+        QCOMPARE(atB[1].kind, SharedSignal::Kind::LimitsLearned);
+        QCOMPARE(atB[1].limitsJson, std::string(R"({"rpm":500})"));
+        QVERIFY(atA.empty());  // not echoed to its sender
+    }
+
+private:
+    std::unique_ptr<testing::RedisServerFixture> m_redis;
+};
+
+QTEST_APPLESS_MAIN(TestSharedBudget)
+#include "tst_shared_budget.moc"

@@ -1,0 +1,310 @@
+// The budget script (engine/shared/budget_script.*) against the local ledger
+// (engine/admission/ledger.*) on the same randomized sequences of operations
+// at the same times, on a real redis-server: every verdict agrees, and every
+// "not before" agrees to the microsecond (the script counts in µs, the ledger
+// in ns). Also: concurrency leases of an instance that stops renewing them
+// lapse, and the script refuses nothing it should admit across instances.
+#include "admission/ledger.h"
+#include "shared/budget_script.h"
+#include "support/redis_server.h"
+
+#include <QtTest>
+
+#include <map>
+#include <random>
+
+using namespace sluice;
+using namespace sluice::shared;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Model {
+    std::vector<ScopeId> ids;                         // by scope index
+    std::vector<std::vector<LimitSpec>> limits;       // by scope index
+    std::vector<Path> paths;                          // the leaves' paths
+};
+
+std::int64_t us(Duration d)
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
+ScriptDim dimFor(const LimitSpec& spec, int scope, int index, std::int64_t a, std::int64_t b)
+{
+    ScriptDim d;
+    d.kind = spec.measure == Measure::Concurrency ? 'c' : spec.window == Window::Fixed ? 'f' : 'r';
+    d.limit = spec.limit;
+    d.periodUs = us(spec.period);
+    d.cap = spec.capacity();
+    d.a = a;
+    d.b = b;
+    d.offsetUs = us(spec.utcOffset);
+    d.key = "{t}:d:" + std::to_string(scope) + ":" + std::to_string(index);
+    d.weightKey = d.key + ":w";
+    return d;
+}
+
+LimitSpec fixedWindow(Measure m, std::int64_t limit, Duration period)
+{
+    LimitSpec s;
+    s.measure = m;
+    s.limit = limit;
+    s.period = period;
+    s.window = Window::Fixed;
+    return s;
+}
+
+}  // namespace
+
+class TestSharedScript : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        try {
+            m_redis = std::make_unique<testing::RedisServerFixture>();
+        } catch (const std::exception& e) {
+            QFAIL(e.what());
+        }
+    }
+    void cleanupTestCase() { m_redis.reset(); }
+
+    void matchesLedger_data()
+    {
+        QTest::addColumn<unsigned>("seed");
+        for (unsigned seed : {1u, 7u, 42u, 1234u, 99991u}) {
+            QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+        }
+    }
+
+    void matchesLedger()
+    {
+        QFETCH(unsigned, seed);
+        RedisConnection c(m_redis->endpoint());
+        c.checked({"FLUSHALL"});
+        const BudgetScript script;
+        std::mt19937_64 rng(seed);
+        const auto pick = [&](std::int64_t lo, std::int64_t hi) {
+            return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+        };
+
+        // global → provider → key → two models, with every kind of dimension.
+        const std::vector<std::vector<LimitSpec>> limits = {
+            {perMinute(Measure::Requests, pick(60, 600), pick(5, 20)), fixedWindow(Measure::TotalTokens, pick(20000, 60000), 10s)},
+            {concurrency(pick(2, 6))},
+            {perMinute(Measure::InputTokens, pick(3000, 9000), pick(1500, 3000)), perMinute(Measure::OutputTokens, pick(2000, 6000)),
+             perMinute(Measure::SpendMicroUsd, pick(100000, 400000))},
+            {perMinute(Measure::Requests, pick(30, 120), pick(3, 8)), LimitSpec{Measure::Requests, pick(5, 20), 10s}},
+            {perMinute(Measure::Requests, pick(30, 120)), concurrency(pick(1, 3))},
+        };
+        const std::vector<int> parentOf = {-1, 0, 1, 2, 2};
+        const std::int64_t startUs = us(std::chrono::system_clock::now().time_since_epoch());
+        // The ledger's steady time is the script's wall time, in ns.
+        Ledger ledger(Duration::zero());
+        std::vector<ScopeId> ids(limits.size());
+        ids[0] = Ledger::root();
+        ledger.setLimits(Ledger::root(), limits[0], TimePoint(std::chrono::microseconds(startUs)));
+        for (std::size_t i = 1; i < limits.size(); ++i) {
+            ids[i] = ledger.addScope(ids[static_cast<std::size_t>(parentOf[i])], "s" + std::to_string(i), limits[i],
+                                     TimePoint(std::chrono::microseconds(startUs)));
+        }
+        const std::vector<std::vector<int>> paths = {{0, 1, 2, 3}, {0, 1, 2, 4}};
+
+        struct Held {
+            Hold hold;
+            int path;
+        };
+        std::vector<Held> held;
+        std::int64_t nowUs = startUs;
+        int admits = 0;
+        int waits = 0;
+        int nevers = 0;
+        int settles = 0;
+        // After every operation, every dimension's usage agrees too.
+        const auto statesAgree = [&](std::int64_t atUs, int op) {
+            const TimePoint at{std::chrono::microseconds(atUs)};
+            for (std::size_t sc = 0; sc < limits.size(); ++sc) {
+                const ScopeState st = ledger.snapshot(ids[sc], at);
+                for (std::size_t k = 0; k < limits[sc].size(); ++k) {
+                    const LimitSpec& spec = limits[sc][k];
+                    const ScriptDim d = dimFor(spec, static_cast<int>(sc), static_cast<int>(k), 0, 0);
+                    std::int64_t used = 0;
+                    if (spec.measure == Measure::Concurrency) {
+                        const RedisReply r = c.checked({"HVALS", d.weightKey});
+                        for (std::size_t i = 0; i < r.size(); ++i) {
+                            used += r.integerAt(i);
+                        }
+                    } else if (spec.window == Window::Fixed) {
+                        const RedisReply r = c.checked({"HMGET", d.key, "w", "u"});
+                        const std::int64_t w = (atUs + us(spec.utcOffset)) / us(spec.period);
+                        used = !r.isNil() && r.stringAt(0) == std::to_string(w) ? r.integerAt(1) : 0;
+                    } else {
+                        const RedisReply r = c.checked({"HMGET", d.key, "t", "d"});
+                        if (r.stringAt(0).empty()) {
+                            used = 0;
+                        } else {
+                            const std::int64_t t = r.integerAt(0);
+                            std::int64_t debt = r.integerAt(1);
+                            debt = std::max<std::int64_t>(debt - std::max<std::int64_t>(atUs - t, 0) * spec.limit, 0);
+                            used = (debt + us(spec.period) - 1) / us(spec.period);
+                        }
+                    }
+                    const std::int64_t expected = st.dimensions[k].used;
+                    if (used != expected) {
+                        qWarning("seed %u op %d scope %zu limit %zu: script %lld, ledger %lld", seed, op, sc, k,
+                                 static_cast<long long>(used), static_cast<long long>(expected));
+                        return false;
+                    }
+                }
+            }
+            return true;
+        };
+        for (int op = 0; op < 3000; ++op) {
+            QVERIFY(statesAgree(nowUs, op));
+            nowUs += pick(0, 1) == 0 ? 0 : pick(1, 400000);
+            const TimePoint now{std::chrono::microseconds(nowUs)};
+            if (!held.empty() && pick(0, 9) < 4) {
+                const std::size_t which = static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(held.size()) - 1));
+                const Held h = held[which];
+                held.erase(held.begin() + static_cast<std::ptrdiff_t>(which));
+                Cost actual = h.hold.cost;
+                actual.inputTokens = pick(0, h.hold.cost.inputTokens + 50);
+                actual.outputTokens = pick(0, h.hold.cost.outputTokens * 2 + 10);
+                actual.spendMicroUsd = pick(0, h.hold.cost.spendMicroUsd + 100);
+                ledger.settle(h.hold, actual, now);
+                std::vector<ScriptDim> dims;
+                for (int s : paths[static_cast<std::size_t>(h.path)]) {
+                    for (std::size_t k = 0; k < limits[static_cast<std::size_t>(s)].size(); ++k) {
+                        const LimitSpec& spec = limits[static_cast<std::size_t>(s)][k];
+                        const std::int64_t reserved = h.hold.cost.amount(spec.measure);
+                        const std::int64_t delta = spec.measure == Measure::Concurrency
+                                                       ? -reserved
+                                                       : actual.amount(spec.measure) - reserved;
+                        std::int64_t holdWindow = -1;
+                        if (spec.window == Window::Fixed && spec.measure != Measure::Concurrency) {
+                            const std::int64_t at = us(h.hold.at.time_since_epoch());
+                            holdWindow = (at + us(spec.utcOffset)) / us(spec.period);
+                        }
+                        dims.push_back(dimFor(spec, s, static_cast<int>(k), delta, holdWindow));
+                    }
+                }
+                script.adjust(c, dims, "me", 3'600'000'000LL, nowUs);
+                ++settles;
+                continue;
+            }
+            const int p = static_cast<int>(pick(0, 1));
+            Cost cost;
+            cost.requests = 1;
+            cost.inputTokens = pick(0, 1200);
+            cost.outputTokens = pick(0, 900);
+            cost.spendMicroUsd = pick(0, 20000);
+            cost.weight = pick(0, 4) == 0 ? 2 : 1;
+            if (pick(0, 50) == 0) {
+                cost.inputTokens = 4000;  // larger than the key's burst: never
+            }
+            Path path;
+            for (int s : paths[static_cast<std::size_t>(p)]) {
+                path.scopes[static_cast<std::size_t>(path.depth++)] = ids[static_cast<std::size_t>(s)];
+            }
+            Hold hold;
+            const Check expected = ledger.admit(path, cost, now, hold);
+            std::vector<ScriptDim> dims;
+            for (int s : paths[static_cast<std::size_t>(p)]) {
+                for (std::size_t k = 0; k < limits[static_cast<std::size_t>(s)].size(); ++k) {
+                    const LimitSpec& spec = limits[static_cast<std::size_t>(s)][k];
+                    const std::int64_t amount = cost.amount(spec.measure);
+                    if (amount > 0) {
+                        dims.push_back(dimFor(spec, s, static_cast<int>(k), amount, amount));
+                    }
+                }
+            }
+            const ScriptResult got = script.admit(c, dims, "me", 3'600'000'000LL, nowUs);
+            const QByteArray where = QStringLiteral("seed %1, op %2").arg(seed).arg(op).toUtf8();
+            QCOMPARE(got.nowUs, nowUs);
+            switch (expected.verdict) {
+            case Verdict::Admit:
+                QVERIFY2(got.status == ScriptResult::Status::Admit, where.constData());
+                held.push_back(Held{hold, p});
+                ++admits;
+                break;
+            case Verdict::Never:
+                QVERIFY2(got.status == ScriptResult::Status::Never, where.constData());
+                ++nevers;
+                break;
+            case Verdict::Wait: {
+                QVERIFY2(got.status == ScriptResult::Status::Wait, where.constData());
+                QCOMPARE(got.concurrencyFull, expected.waitsForRelease);
+                if (got.waitUs >= 0) {
+                    const std::int64_t ledgerNs = expected.notBefore.time_since_epoch().count();
+                    const std::int64_t scriptNs = (nowUs + got.waitUs) * 1000;
+                    QVERIFY2(scriptNs >= ledgerNs && scriptNs - ledgerNs < 1000, where.constData());
+                } else {
+                    QCOMPARE(expected.notBefore, TimePoint{});
+                }
+                ++waits;
+                break;
+            }
+            }
+        }
+        // The sequence exercised every verdict.
+        QVERIFY(admits > 100);
+        QVERIFY(waits > 50);
+        QVERIFY(nevers > 3);
+        QVERIFY(settles > 100);
+    }
+
+    // A lease of capacity: the script grants up to `want` when there is room,
+    // never less than `need`, and never more than the capacity in total.
+    void grantsSlices()
+    {
+        RedisConnection c(m_redis->endpoint());
+        c.checked({"FLUSHALL"});
+        const BudgetScript script;
+        const std::int64_t t = 1'000'000'000'000'000;
+        const LimitSpec spec = perMinute(Measure::Requests, 60, 10);
+        ScriptResult r = script.admit(c, {dimFor(spec, 0, 0, 1, 4)}, "a", 1'000'000, t);
+        QVERIFY(r.status == ScriptResult::Status::Admit);
+        QCOMPARE(r.grants.at(0), 4);
+        r = script.admit(c, {dimFor(spec, 0, 0, 1, 8)}, "b", 1'000'000, t);
+        QCOMPARE(r.grants.at(0), 6);  // only 6 left of the burst of 10
+        r = script.admit(c, {dimFor(spec, 0, 0, 1, 1)}, "a", 1'000'000, t);
+        QVERIFY(r.status == ScriptResult::Status::Wait);
+        QCOMPARE(r.waitUs, 1'000'000);  // one request per second refills
+        // Giving back a slice makes room at once.
+        script.adjust(c, {dimFor(spec, 0, 0, -3, -1)}, "a", 1'000'000, t);
+        r = script.admit(c, {dimFor(spec, 0, 0, 3, 3)}, "b", 1'000'000, t);
+        QVERIFY(r.status == ScriptResult::Status::Admit);
+    }
+
+    // Slots of an instance that stops renewing come back when its lease
+    // lapses; a renewed lease holds.
+    void concurrencyLeasesLapse()
+    {
+        RedisConnection c(m_redis->endpoint());
+        c.checked({"FLUSHALL"});
+        const BudgetScript script;
+        const std::int64_t t = 1'000'000'000'000'000;
+        const std::int64_t lease = 2'000'000;
+        const LimitSpec spec = concurrency(4);
+        QVERIFY(script.admit(c, {dimFor(spec, 0, 0, 3, 3)}, "dead", lease, t).status == ScriptResult::Status::Admit);
+        QVERIFY(script.admit(c, {dimFor(spec, 0, 0, 1, 1)}, "live", lease, t).status == ScriptResult::Status::Admit);
+        ScriptResult r = script.admit(c, {dimFor(spec, 0, 0, 2, 2)}, "other", lease, t + 1'000'000);
+        QVERIFY(r.status == ScriptResult::Status::Wait);
+        QVERIFY(r.concurrencyFull);
+        // "live" renews at t+1.5 s (the heartbeat's job); "dead" does not.
+        script.renew(c, {dimFor(spec, 0, 0, 0, 0)}, "live", lease, t + 1'500'000);
+        // At t+2.5 s "dead"'s 3 slots have lapsed; "live"'s one has not.
+        r = script.admit(c, {dimFor(spec, 0, 0, 3, 3)}, "other", lease, t + 2'500'000);
+        QVERIFY(r.status == ScriptResult::Status::Admit);
+        r = script.admit(c, {dimFor(spec, 0, 0, 1, 1)}, "other", lease, t + 2'600'000);
+        QVERIFY(r.status == ScriptResult::Status::Wait);
+    }
+
+private:
+    std::unique_ptr<testing::RedisServerFixture> m_redis;
+};
+
+QTEST_APPLESS_MAIN(TestSharedScript)
+#include "tst_shared_script.moc"
