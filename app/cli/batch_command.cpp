@@ -14,6 +14,7 @@
 #include "queue/batch_input.h"
 #include "queue/file_lock.h"
 #include "queue/queue_runner.h"
+#include "shared/redis_budget.h"
 #include "store/job_store.h"
 #include "store/workspace_path.h"
 
@@ -229,7 +230,10 @@ int runBatch(const BatchOptions& opt)
         return unusable ? kExitBadInput : kExitFailure;
     }
 
-    Admission admission(clock);
+    // "shared": every limit is also enforced across the instances of the
+    // namespace, through Redis (engine/shared/); null without it.
+    const std::unique_ptr<shared::RedisBudget> sharedBudget = shared::makeSharedBudget(config, clock);
+    Admission admission(clock, sharedBudget.get());
     KeyAlarm alarm;
     QueueRunnerOptions ro;
     ro.owner = "batch-" + std::to_string(::getpid());

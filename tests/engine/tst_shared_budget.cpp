@@ -6,6 +6,7 @@
 // back the instances rejoin without a restart. Signals published by one
 // instance reach the others.
 #include "admission/admission.h"
+#include "config/config.h"
 #include "shared/redis_budget.h"
 #include "shared/signal_bus.h"
 #include "support/redis_server.h"
@@ -228,6 +229,53 @@ private Q_SLOTS:
         QVERIFY(a.budget->status().connected);
     }
 
+    void configuration()
+    {
+        const auto load = [](const std::string& shared) {
+            const std::string text = "{\n  \"providers\": [{\"name\": \"p\", \"flavor\": \"openai\", "
+                                     "\"base_url\": \"http://127.0.0.1:1\", \"keys\": [{\"name\": \"k\", \"env\": \"K\"}]}],\n"
+                                     "  \"shared\": " + shared + "\n}\n";
+            return loadConfig(JsonSource("c.json", text), [](const std::string& name) -> std::optional<std::string> {
+                if (name == "K" || name == "REDIS_PW") {
+                    return "secret-value";
+                }
+                return std::nullopt;
+            });
+        };
+        const Config ok = load("{\"redis\": \"redis://10.0.0.5:6380/2\", \"namespace\": \"team-x\",\n"
+                                   "                                   \"when_unavailable\": \"stop\", \"password_env\": \"REDIS_PW\"}");
+        QVERIFY(ok.shared.has_value());
+        QCOMPARE(ok.shared->host, std::string("10.0.0.5"));
+        QCOMPARE(ok.shared->port, 6380);
+        QCOMPARE(ok.shared->db, 2);
+        QCOMPARE(ok.shared->ns, std::string("team-x"));
+        QVERIFY(ok.shared->whenUnavailable == WhenUnavailable::Stop);
+        QCOMPARE(std::string(ok.shared->password.view()), std::string("secret-value"));
+        const Config defaults = load("{\"redis\": \"redis://localhost\", \"namespace\": \"n\"}");
+        QCOMPARE(defaults.shared->port, 6379);
+        QVERIFY(defaults.shared->whenUnavailable == WhenUnavailable::LocalShare);
+
+        const auto error = [&](const std::string& shared) {
+            try {
+                load(shared);
+            } catch (const InputError& e) {
+                return std::string(e.what());
+            }
+            return std::string();
+        };
+        std::string e = error("{\"redis\": \"redis://:pw@host:1/0\", \"namespace\": \"n\"}");
+        QVERIFY2(e.find("c.json:3: /shared/redis") != std::string::npos, e.c_str());
+        QVERIFY(e.find("pw") == std::string::npos || e.find("password_env") != std::string::npos);
+        e = error("{\"redis\": \"redis://h:1\", \"namespace\": \"n\", \"when_unavailable\": \"panic\"}");
+        QVERIFY2(e.find("/shared/when_unavailable") != std::string::npos, e.c_str());
+        e = error("{\"redis\": \"redis://h:1\", \"namespace\": \"bad name\"}");
+        QVERIFY2(e.find("/shared/namespace") != std::string::npos, e.c_str());
+        e = error("{\"redis\": \"redis://h:1\", \"namespace\": \"n\", \"password_env\": \"UNSET_VAR\"}");
+        QVERIFY2(e.find("UNSET_VAR is not set") != std::string::npos, e.c_str());
+        e = error("{\"namespace\": \"n\", \"extra\": 1}");
+        QVERIFY2(e.find("/shared") != std::string::npos && e.find("redis") != std::string::npos, e.c_str());
+    }
+
     void signalsReachOtherInstances()
     {
         std::mutex m;
@@ -252,7 +300,7 @@ private Q_SLOTS:
         SharedSignal l;
         l.kind = SharedSignal::Kind::LimitsLearned;
         l.provider = "openai";
-        l.limitsJson = R"({"rpm":500})";
+        l.limitsJson = "{\"rpm\":500}";
         QVERIFY(a.publish(l));
         QTRY_VERIFY_WITH_TIMEOUT(([&] { std::lock_guard g(m); return atB.size() == 2; }()), 5000);
         std::lock_guard g(m);
@@ -261,7 +309,7 @@ private Q_SLOTS:
         QCOMPARE(atB[0].untilWallMs, std::int64_t{1234});
         QCOMPARE(atB[0].origin, std::string("inst-a"));
         QCOMPARE(atB[1].kind, SharedSignal::Kind::LimitsLearned);
-        QCOMPARE(atB[1].limitsJson, std::string(R"({"rpm":500})"));
+        QCOMPARE(atB[1].limitsJson, std::string("{\"rpm\":500}"));
         QVERIFY(atA.empty());  // not echoed to its sender
     }
 
