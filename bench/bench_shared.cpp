@@ -8,10 +8,15 @@
 //   bench_shared [--instances 3] [--seconds 5]
 #include "admission/admission.h"
 #include "shared/redis_budget.h"
+#include "shared/signal_bus.h"
 #include "support/redis_server.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -115,6 +120,46 @@ Figure runProcesses(int instances, const RedisEndpoint* endpoint, std::int64_t s
     return f;
 }
 
+// Signal latency: one bus publishes, another receives; from the sender's
+// wall clock at publish to the receiver's at delivery (same machine).
+void signalLatency(const RedisEndpoint& endpoint, int count)
+{
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<double> ms;
+    SignalBus rx(endpoint, "bench", "rx", [&](const SharedSignal& s) {
+        const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        std::lock_guard g(m);
+        ms.push_back(static_cast<double>(now - s.sentWallUs) / 1000.0);
+        cv.notify_all();
+    });
+    SignalBus tx(endpoint, "bench", "tx", {});
+    for (int i = 0; i < 500 && !(rx.subscribed()); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (int i = 0; i < count; ++i) {
+        SharedSignal s;
+        s.kind = SharedSignal::Kind::CoolDown;
+        s.provider = "openai";
+        s.key = "key-1";
+        s.model = "gpt-4o-mini";
+        tx.publish(s);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::unique_lock lock(m);
+    cv.wait_for(lock, std::chrono::seconds(5), [&] { return static_cast<int>(ms.size()) == count; });
+    if (ms.empty()) {
+        std::printf("  signals: none delivered\n");
+        return;
+    }
+    std::sort(ms.begin(), ms.end());
+    const auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ms.size())))]; };
+    std::printf("  signals: %zu of %d delivered; publish to handler p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+                ms.size(), count, at(0.5), at(0.99), ms.back());
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -146,5 +191,6 @@ int main(int argc, char** argv)
                 leased.admitted > 0 ? static_cast<double>(leased.remote) / static_cast<double>(leased.admitted) : 0.0);
     std::printf("  ratio local lease / one script each:   %12.1f\n",
                 naive.perSecond > 0 ? leased.perSecond / naive.perSecond : 0.0);
+    signalLatency(endpoint, 200);
     return 0;
 }

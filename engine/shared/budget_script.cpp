@@ -52,9 +52,17 @@ for i = 1, n do
   dims[i] = d
 end
 
+-- Lapsed concurrency leases: their weight is no longer counted.
+local function prune(d)
+  local gone = redis.call('ZRANGEBYSCORE', d.key, '-inf', '(' .. s(now))
+  for _, m in ipairs(gone) do redis.call('HDEL', d.wkey, m) end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', d.key, '-inf', '(' .. s(now)) end
+end
+
 if op == 'renew' or op == 'forget' then
   for i = 1, n do
     local d = dims[i]
+    prune(d)
     if op == 'forget' then
       redis.call('HDEL', d.wkey, inst)
       redis.call('ZREM', d.key, inst)
@@ -87,9 +95,7 @@ for i = 1, n do
     d.win = fdiv(now + d.off, d.period)
     if tonumber(st[1]) == d.win then d.used = tonumber(st[2]) or 0 else d.used = 0 end
   else
-    local gone = redis.call('ZRANGEBYSCORE', d.key, '-inf', '(' .. s(now))
-    for _, m in ipairs(gone) do redis.call('HDEL', d.wkey, m) end
-    if #gone > 0 then redis.call('ZREMRANGEBYSCORE', d.key, '-inf', '(' .. s(now)) end
+    prune(d)
     local sum = 0
     for _, v in ipairs(redis.call('HVALS', d.wkey)) do sum = sum + tonumber(v) end
     d.used = sum
