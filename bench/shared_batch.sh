@@ -6,7 +6,8 @@
 # requests answered 429. MODE "local" runs the same without "shared" (the
 # baseline: each process spends the whole limit). MODE "kill" kills -9 one
 # process mid-run and reports how long until its concurrency lease is gone
-# from Redis.
+# from Redis. MODE "outage" stops redis-server 6 s in and starts it again
+# 4 s later: each process says so, runs on its share, and rejoins.
 #
 #   bench/shared_batch.sh [BUILD_DIR] [REQUESTS_PER_PROCESS] [shared|local|kill] [RPM]
 set -euo pipefail
@@ -26,8 +27,12 @@ trap cleanup EXIT
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 rport=$(freeport)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning >/dev/null 2>&1 &
-pids+=($!)
+start_redis() {
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning >/dev/null 2>&1 &
+  rpid=$!
+  pids+=($rpid)
+}
+start_redis
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
 cat > "$tmp/mock.json" <<JSON
@@ -87,11 +92,23 @@ if [[ $mode == kill ]]; then
   echo "killed batch pid $victim at +8 s; its concurrency lease left Redis after ${back:-more than 10} s (lease 2 s)"
   echo "while it was dead: the others kept running; redis keys of it: $(redis-cli -p "$rport" hgetall "${key/:c:/:cw:}" | tr '\n' ' ')"
 fi
+if [[ $mode == outage ]]; then
+  sleep 6
+  kill -9 "$rpid"
+  echo "redis-server stopped at +6 s"
+  sleep 4
+  start_redis
+  echo "redis-server started again at +10 s"
+fi
 status=0
 for p in "${bpids[@]}"; do wait "$p" || status=$?; done
 end=$(date +%s.%N)
 curl -s "http://127.0.0.1:$mport/mock/stats" > "$tmp/stats.json"
-for i in 1 2 3; do tail -1 "$tmp/batch$i.err" | sed "s/^/  batch $i: /"; done
+for i in 1 2 3; do
+  grep -h "shared budget" "$tmp/batch$i.err" | sed "s/^/  batch $i: /" || true
+  grep -h "completed" "$tmp/batch$i.err" | sed "s/^/  batch $i: /" || true
+  echo "  batch $i: $(wc -l < "$tmp/out$i.jsonl") output lines, $(grep -c '"error":null' "$tmp/out$i.jsonl" || true) without error"
+done
 python3 - "$tmp/stats.json" "$rpm" "$start" "$end" "$mode" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); rpm = int(sys.argv[2]); start, end = float(sys.argv[3]), float(sys.argv[4])
