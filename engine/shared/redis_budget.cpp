@@ -136,7 +136,11 @@ void RedisBudget::scopeAdded(ScopeId id, ScopeId parent, const std::string& name
     s.removed = false;
     buildDims(s);
     if (m_fallback) {
-        m_fallback->addScope(parent, name + "#" + std::to_string(id), shareOf(limits), m_clock.now());
+        try {
+            m_fallback->addScope(parent, name + "#" + std::to_string(id), shareOf(limits), m_clock.now());
+        } catch (const std::invalid_argument&) {
+            rebuildFallback(m_clock.now());  // ids out of step: replay them all
+        }
     }
 }
 
@@ -202,7 +206,7 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, std:
     };
     std::vector<Need> needs;
     needs.reserve(16);
-    bool short_ = false;
+    bool anyShort = false;
     const std::int64_t wall = wallUs();
     for (int i = 0; i < path.depth; ++i) {
         const ScopeId id = path.scopes[static_cast<std::size_t>(i)];
@@ -226,11 +230,11 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, std:
                 usable = d.credit;
             }
             const std::int64_t need = std::max<std::int64_t>(amount - std::max<std::int64_t>(usable, 0), 0);
-            short_ = short_ || need > 0;
+            anyShort = anyShort || need > 0;
             needs.push_back(Need{&d, id, static_cast<int>(k), amount, need});
         }
     }
-    if (short_) {
+    if (anyShort) {
         std::vector<ScriptDim> dims;
         std::vector<const Need*> sent;
         for (const Need& n : needs) {

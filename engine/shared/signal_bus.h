@@ -52,7 +52,8 @@ public:
     SignalBus(const SignalBus&) = delete;
     SignalBus& operator=(const SignalBus&) = delete;
 
-    // False when Redis could not be reached (the signal is not kept).
+    // False when Redis could not be reached (the signal is not kept); then
+    // it may have waited up to two connection timeouts (0.5 s by default).
     bool publish(SharedSignal signal);
     bool subscribed() const noexcept { return m_subscribed.load(); }
     const std::string& channel() const noexcept { return m_channel; }
