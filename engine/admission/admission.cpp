@@ -49,10 +49,11 @@ struct Admission::Waiter {
     Hold hold{};
 };
 
-Admission::Admission(Clock& clock)
+Admission::Admission(Clock& clock, Duration arrivalMargin)
     : m_clock(clock),
       m_ledger(std::chrono::duration_cast<Duration>(clock.wallNow().time_since_epoch()) -
-               clock.now().time_since_epoch())
+                   clock.now().time_since_epoch(),
+               arrivalMargin)
 {
     m_clockSubscription = m_clock.subscribe([this] {
         std::lock_guard guard(m_mutex);

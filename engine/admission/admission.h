@@ -67,7 +67,10 @@ struct Acquisition {
 
 class Admission {
 public:
-    explicit Admission(Clock& clock);
+    // See Ledger: spacing for requests that fill a whole bucket. Tests of
+    // exact ledger times pass zero.
+    static constexpr Duration kDefaultArrivalMargin = std::chrono::milliseconds(10);
+    explicit Admission(Clock& clock, Duration arrivalMargin = kDefaultArrivalMargin);
     ~Admission();
     Admission(const Admission&) = delete;
     Admission& operator=(const Admission&) = delete;
