@@ -307,10 +307,11 @@ void Admission::cancel(Reservation&& reservation)
     wakeWaiters();
 }
 
-bool Admission::correct(ScopeId scope, Measure measure, const ProviderView& view)
+bool Admission::correct(ScopeId scope, Measure measure, const ProviderView& view, std::optional<TimePoint> asOf)
 {
     std::lock_guard guard(m_mutex);
-    return m_ledger.correct(scope, measure, view, m_clock.now());
+    const TimePoint now = m_clock.now();
+    return m_ledger.correct(scope, measure, view, asOf ? std::min(*asOf, now) : now);
 }
 
 ScopeState Admission::snapshot(ScopeId scope) const

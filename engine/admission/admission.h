@@ -109,7 +109,11 @@ public:
     void cancel(Reservation&& reservation);
 
     // Feeds the provider's view of one of its buckets (rate-limit headers).
-    bool correct(ScopeId scope, Measure measure, const ProviderView& view);
+    // `asOf` is when the provider took that view: the time the request
+    // reached it, not when its answer came back, since the bucket has been
+    // refilling for the whole response time since (default: now).
+    bool correct(ScopeId scope, Measure measure, const ProviderView& view,
+                 std::optional<TimePoint> asOf = std::nullopt);
 
     ScopeState snapshot(ScopeId scope) const;
     std::vector<ScopeState> snapshotAll() const;

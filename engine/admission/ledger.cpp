@@ -102,12 +102,17 @@ Ledger::~Ledger() = default;
 // A request that takes a whole bucket leaves the provider's copy of it empty
 // at the instant ours says it is full again, so any arrival that reaches the
 // provider a little earlier than the one before it is refused. Spacing such
-// requests by the arrival margin as well keeps them clear of that edge; it
-// costs margin / bucket time of the rate, and nothing where the burst holds
-// more than one request.
+// requests by the arrival margin as well keeps them clear of that edge. The
+// margin is at most 1/200 of the time the request's cost takes to refill, so
+// it never costs more than 0.5% of the rate, and nothing where the burst
+// holds more than one request.
 i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
 {
-    return amount >= d.cap ? i128{m_arrivalMarginNs} * d.limit : 0;
+    if (amount < d.cap || m_arrivalMarginNs == 0) {
+        return 0;
+    }
+    // Scaled time: amount × unit is the request's refill time × limit.
+    return std::min(i128{m_arrivalMarginNs} * d.limit, i128{amount} * d.unit / 200);
 }
 
 Ledger::Scope& Ledger::scopeAt(ScopeId id)

@@ -94,9 +94,9 @@ public:
 
     // wallMinusSteady maps monotonic time onto the calendar for fixed
     // (per-day) windows. arrivalMargin spaces requests that fill a whole
-    // rolling bucket a little further apart than the rate alone, so that
-    // network jitter does not bring one to the provider before its bucket
-    // has refilled (see marginFor).
+    // rolling bucket a little further apart than the rate alone (by at most
+    // 0.5% of their refill time), so that network jitter does not bring one
+    // to the provider before its bucket has refilled (see marginFor).
     explicit Ledger(Duration wallMinusSteady = Duration::zero(), Duration arrivalMargin = Duration::zero());
     ~Ledger();
     Ledger(const Ledger&) = delete;

@@ -204,7 +204,12 @@ void TestLedger::arrivalMarginSpacesWholeBucketRequests()
     Hold h;
     QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0, h).verdict, Verdict::Admit);
     const Check next = ledger.check(ledger.pathTo(slow), requestOnly(), kT0);
-    QCOMPARE(next.notBefore - kT0, Duration(1010ms));
+    // 0.5% of its one-second refill, below the 10 ms margin.
+    QCOMPARE(next.notBefore - kT0, Duration(1005ms));
+    // 3 RPM: a 20 s refill takes the whole 10 ms margin.
+    const ScopeId slowest = ledger.addScope(Ledger::root(), "slowest", {perMinute(Measure::Requests, 3, 1)}, kT0);
+    QCOMPARE(ledger.admit(ledger.pathTo(slowest), requestOnly(), kT0, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(slowest), requestOnly(), kT0).notBefore - kT0, Duration(20'010ms));
     for (int i = 0; i < 10; ++i) {
         QCOMPARE(ledger.admit(ledger.pathTo(fast), requestOnly(), kT0, h).verdict, Verdict::Admit);
     }
