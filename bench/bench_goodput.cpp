@@ -4,6 +4,12 @@
 //   bench_goodput tpm      TPM-bound batch, limits configured
 //   bench_goodput rpm      RPM-bound batch, limits configured
 //   bench_goodput learn    TPM-bound batch, no limits configured: learned from headers
+//   bench_goodput start [--rpm N] [--tpm N] [--seconds S] [--demand X] [--latency-ms L]
+//                       [--granularity 1s|1m] [--sliding-window] [--no-headers]
+//                       [--sluice-granularity S]   (granularity_s in Sluice's config)
+//                       [--backlog]                (all demand queued at once, as a batch file)
+//                          limits configured as a limits page states them, demand X× the
+//                          binding one arriving steadily: 429s from the first second on
 //   bench_goodput overhead [SECONDS [MOCK_URL]]
 //                          dispatcher vs a plain curl-multi loop, no limits, no latency
 //
@@ -207,6 +213,152 @@ int goodput(const std::string& mode)
     return 0;
 }
 
+// The first seconds against a provider that enforces in short buckets:
+// limits configured as a limits page states them (no granularity), demand
+// a multiple of what they allow, arriving steadily for the whole run. What
+// counts is every 429 from the first request on, and the binding limit's
+// use in steady state.
+struct StartOptions {
+    std::int64_t rpm = 600;
+    std::int64_t tpm = 60'000;
+    double seconds = 90;
+    double demand = 3;         // × what the binding limit carries
+    double latencyMs = 300;    // per response, fixed
+    std::string granularity = "1s";
+    bool slidingWindow = false;
+    bool headers = true;
+    double sluiceGranularity = 0;  // granularity_s in Sluice's config; 0: left out
+    bool backlog = false;          // the whole run's demand queued at once, as a batch file is
+};
+
+int startup(const StartOptions& o)
+{
+    constexpr int kMaxTokens = 200;
+    constexpr int kPromptWords = 100;
+    mock::MockConfig m = mock::MockConfig::defaults();
+    m.latency = mock::LatencyModel{o.latencyMs, 0, o.latencyMs, mock::DistributionKind::Fixed, 0};
+    m.output.distribution = mock::DistributionKind::Uniform;
+    m.output.min = 50;
+    m.output.max = kMaxTokens;
+    m.rateLimitHeaders = o.headers;
+    m.retryAfterMs = true;
+    auto& limits = m.models["gpt-4o-mini"].limits;
+    limits = mock::RateLimits{};
+    limits.requestsPerMinute = o.rpm;
+    limits.tokensPerMinute = o.tpm;
+    limits.granularity = o.granularity == "1m" ? Duration(1min) : Duration(1s);
+    limits.enforcement = o.slidingWindow ? mock::Enforcement::SlidingWindow : mock::Enforcement::Bucket;
+    SystemClock clock;
+    mock::MockProvider provider(clock, m);
+    provider.start();
+    Admission admission(clock);
+    Counter counter;
+    DispatcherOptions opt;
+    opt.seed = 42;
+    // The limits page's numbers and nothing else.
+    json sluiceLimits = {{"rpm", o.rpm}, {"tpm", o.tpm}};
+    if (o.sluiceGranularity > 0) {
+        sluiceLimits["granularity_s"] = o.sluiceGranularity;  // to compare with a stated granularity
+    }
+    Dispatcher d(configFor(provider.baseUrl(), sluiceLimits), clock, admission, counter, opt);
+    d.start();
+    // What one request costs the provider's TPM: its prompt estimate plus
+    // max_tokens, measured on one request rather than assumed.
+    const double perRequestTokens = static_cast<double>(kMaxTokens) + 130.0;
+    const double allowedPerMinute =
+        std::min(static_cast<double>(o.rpm), static_cast<double>(o.tpm) / perRequestTokens);
+    const double arrivalsPerSecond = o.demand * allowedPerMinute / 60.0;
+    const auto start = std::chrono::steady_clock::now();
+    const auto end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::duration<double>(o.seconds));
+    int submitted = 0;
+    if (o.backlog) {
+        const int total = static_cast<int>(arrivalsPerSecond * o.seconds);
+        while (submitted < total) {
+            d.submit(job(submitted++, kMaxTokens, kPromptWords));
+        }
+    }
+    while (std::chrono::steady_clock::now() < end) {
+        const double due = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() *
+                           arrivalsPerSecond;
+        while (submitted < static_cast<int>(due)) {
+            d.submit(job(submitted++, kMaxTokens, kPromptWords));
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    d.stop();
+    const mock::MockStats s = provider.stats();
+    provider.stop();
+
+    std::int64_t limited = 0;
+    for (auto v : s.rateLimited) {
+        limited += v;
+    }
+    std::string when;
+    for (const auto& sec : s.series) {
+        if (sec.rateLimited > 0 && when.size() < 200) {
+            when += " " + std::to_string(sec.second - s.series.front().second) + "s:" + std::to_string(sec.rateLimited);
+        }
+    }
+    const Window req = steady(s, 10, [](const mock::SecondStats& sec) { return static_cast<double>(sec.accepted); });
+    const Window tok = steady(s, 10, [&](const mock::SecondStats& sec) {
+        return static_cast<double>(sec.inputTokens + sec.accepted * kMaxTokens);
+    });
+    const double rpmShare = 100.0 * req.perMinute / static_cast<double>(o.rpm);
+    const double tpmShare = 100.0 * tok.perMinute / static_cast<double>(o.tpm);
+    std::printf("start: rpm %lld tpm %lld, provider %s %s%s, latency %.0f ms, demand %.1fx%s for %.0f s | "
+                "submitted %d, completed %llu | 429: %lld of %lld requests = %.3f%% | steady %.0f s: "
+                "%.1f%% of rpm, %.1f%% of tpm (binding %.2f%%)%s%s\n",
+                static_cast<long long>(o.rpm), static_cast<long long>(o.tpm),
+                o.slidingWindow ? "sliding window" : "bucket", o.granularity.c_str(), o.headers ? "" : ", no headers",
+                o.latencyMs, o.demand, o.backlog ? " queued at once" : "", o.seconds, submitted, static_cast<unsigned long long>(counter.done()),
+                static_cast<long long>(limited), static_cast<long long>(s.requests),
+                s.requests ? 100.0 * static_cast<double>(limited) / static_cast<double>(s.requests) : 0.0,
+                req.seconds, rpmShare, tpmShare, std::max(rpmShare, tpmShare), when.empty() ? "" : " | 429s at",
+                when.c_str());
+    return 0;
+}
+
+StartOptions parseStart(int argc, char** argv)
+{
+    StartOptions o;
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        const auto next = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "bench_goodput start: %s needs a value\n", a.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--rpm") {
+            o.rpm = std::atoll(next().c_str());
+        } else if (a == "--tpm") {
+            o.tpm = std::atoll(next().c_str());
+        } else if (a == "--seconds") {
+            o.seconds = std::atof(next().c_str());
+        } else if (a == "--demand") {
+            o.demand = std::atof(next().c_str());
+        } else if (a == "--latency-ms") {
+            o.latencyMs = std::atof(next().c_str());
+        } else if (a == "--granularity") {
+            o.granularity = next();
+        } else if (a == "--sluice-granularity") {
+            o.sluiceGranularity = std::atof(next().c_str());
+        } else if (a == "--backlog") {
+            o.backlog = true;
+        } else if (a == "--sliding-window") {
+            o.slidingWindow = true;
+        } else if (a == "--no-headers") {
+            o.headers = false;
+        } else {
+            std::fprintf(stderr, "bench_goodput start: unknown option %s\n", a.c_str());
+            std::exit(2);
+        }
+    }
+    return o;
+}
+
 // Requests per second over `span`, keeping `concurrency` transfers in flight
 // with nothing but HttpClient: the floor any dispatcher is measured against.
 double plainLoop(const std::string& url, int concurrency, Duration span)
@@ -329,11 +481,14 @@ int main(int argc, char** argv)
     if (mode == "tpm" || mode == "rpm" || mode == "learn") {
         return goodput(mode);
     }
+    if (mode == "start") {
+        return startup(parseStart(argc, argv));
+    }
     if (mode == "overhead") {
         // An optional span per measurement, in seconds (default 8).
         const double secs = argc > 2 ? std::atof(argv[2]) : 8.0;
         return overhead(Duration(static_cast<std::int64_t>(secs * 1e9)), argc > 3 ? argv[3] : "");
     }
-    std::fprintf(stderr, "usage: bench_goodput tpm|rpm|learn|overhead [SECONDS [MOCK_URL]]\n");
+    std::fprintf(stderr, "usage: bench_goodput tpm|rpm|learn|start [OPTIONS]|overhead [SECONDS [MOCK_URL]]\n");
     return 2;
 }

@@ -49,10 +49,11 @@ struct Admission::Waiter {
     Hold hold{};
 };
 
-Admission::Admission(Clock& clock, SharedBudget* shared)
+Admission::Admission(Clock& clock, SharedBudget* shared, Duration arrivalMargin)
     : m_clock(clock),
       m_ledger(std::chrono::duration_cast<Duration>(clock.wallNow().time_since_epoch()) -
-               clock.now().time_since_epoch()),
+                   clock.now().time_since_epoch(),
+               arrivalMargin),
       m_shared(shared)
 {
     m_clockSubscription = m_clock.subscribe([this] {
@@ -345,10 +346,11 @@ void Admission::cancel(Reservation&& reservation)
     wakeWaiters();
 }
 
-bool Admission::correct(ScopeId scope, Measure measure, const ProviderView& view)
+bool Admission::correct(ScopeId scope, Measure measure, const ProviderView& view, std::optional<TimePoint> asOf)
 {
     std::lock_guard guard(m_mutex);
-    return m_ledger.correct(scope, measure, view, m_clock.now());
+    const TimePoint now = m_clock.now();
+    return m_ledger.correct(scope, measure, view, asOf ? std::min(*asOf, now) : now);
 }
 
 ScopeState Admission::snapshot(ScopeId scope) const

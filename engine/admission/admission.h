@@ -70,7 +70,11 @@ class Admission {
 public:
     // `shared`, when given, must outlive the Admission: every limit is then
     // enforced across the instances that share it as well as locally.
-    explicit Admission(Clock& clock, SharedBudget* shared = nullptr);
+    // arrivalMargin: see Ledger, spacing for requests that fill a whole
+    // bucket. Tests of exact ledger times pass zero.
+    static constexpr Duration kDefaultArrivalMargin = std::chrono::milliseconds(10);
+    explicit Admission(Clock& clock, SharedBudget* shared = nullptr,
+                       Duration arrivalMargin = kDefaultArrivalMargin);
     ~Admission();
     Admission(const Admission&) = delete;
     Admission& operator=(const Admission&) = delete;
@@ -109,7 +113,11 @@ public:
     void cancel(Reservation&& reservation);
 
     // Feeds the provider's view of one of its buckets (rate-limit headers).
-    bool correct(ScopeId scope, Measure measure, const ProviderView& view);
+    // `asOf` is when the provider took that view: the time the request
+    // reached it, not when its answer came back, since the bucket has been
+    // refilling for the whole response time since (default: now).
+    bool correct(ScopeId scope, Measure measure, const ProviderView& view,
+                 std::optional<TimePoint> asOf = std::nullopt);
 
     ScopeState snapshot(ScopeId scope) const;
     std::vector<ScopeState> snapshotAll() const;

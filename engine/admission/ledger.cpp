@@ -87,7 +87,8 @@ struct Ledger::Scope {
     int rolling = 0;
 };
 
-Ledger::Ledger(Duration wallMinusSteady) : m_wallMinusSteady(wallMinusSteady)
+Ledger::Ledger(Duration wallMinusSteady, Duration arrivalMargin)
+    : m_wallMinusSteady(wallMinusSteady), m_arrivalMarginNs(std::max<std::int64_t>(arrivalMargin.count(), 0))
 {
     auto root = std::make_unique<Scope>();
     root->id = 0;
@@ -97,6 +98,22 @@ Ledger::Ledger(Duration wallMinusSteady) : m_wallMinusSteady(wallMinusSteady)
 }
 
 Ledger::~Ledger() = default;
+
+// A request that takes a whole bucket leaves the provider's copy of it empty
+// at the instant ours says it is full again, so any arrival that reaches the
+// provider a little earlier than the one before it is refused. Spacing such
+// requests by the arrival margin as well keeps them clear of that edge. The
+// margin is at most 1/200 of the time the request's cost takes to refill, so
+// it never costs more than 0.5% of the rate, and nothing where the burst
+// holds more than one request.
+i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
+{
+    if (amount < d.cap || m_arrivalMarginNs == 0) {
+        return 0;
+    }
+    // Scaled time: amount × unit is the request's refill time × limit.
+    return std::min(i128{m_arrivalMarginNs} * d.limit, i128{amount} * d.unit / 200);
+}
 
 Ledger::Scope& Ledger::scopeAt(ScopeId id)
 {
@@ -345,7 +362,10 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
     if (amount <= 0) {
         return;  // costs nothing here, so it cannot be refused here
     }
-    if (amount > d.cap) {
+    // A rolling bucket takes a request larger than its burst when it is
+    // full (going into debt), as providers do: only a request above the
+    // whole per-period limit can never be sent.
+    if (amount > (d.rolling() ? d.limit : d.cap)) {
         acc.never = true;
         acc.neverRef = {&d, scope, index};
         return;
@@ -369,7 +389,7 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
     TimePoint earliest;
     if (d.kind == Dimension::Kind::Rolling) {
         const i128 s = d.scaledNow(now);
-        const i128 newTat = std::max(d.tat, s) + i128{amount} * d.unit;
+        const i128 newTat = std::max(d.tat, s) + i128{std::min(amount, d.cap)} * d.unit;
         if (newTat - s <= d.tau) {
             roomLeft(static_cast<double>(d.tau - (newTat - s)), static_cast<double>(d.tau));
             return;
@@ -467,11 +487,11 @@ Check Ledger::admit(const Path& path, const Cost& cost, TimePoint now, Hold& hol
                 continue;
             }
             const i128 sNow = d.scaledNow(now);
-            const i128 newTat = std::max(d.tat, sNow) + i128{amount} * d.unit;
-            if (newTat - sNow > d.tau) {
+            const i128 base = std::max(d.tat, sNow);
+            if (amount > d.limit || base + i128{std::min(amount, d.cap)} * d.unit - sNow > d.tau) {
                 return evaluatePath(path, amounts, now);
             }
-            rates[nRates++] = PendingRate{&d, newTat};
+            rates[nRates++] = PendingRate{&d, base + i128{amount} * d.unit + marginFor(d, amount)};
         }
         for (int k = s.rolling; k < s.count; ++k) {
             Dimension& d = s.dims[static_cast<std::size_t>(k)];

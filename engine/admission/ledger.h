@@ -23,7 +23,8 @@ namespace sluice {
 enum class Verdict : std::uint8_t {
     Admit,  // fits now
     Wait,   // fits later: at notBefore, or after a release (concurrency)
-    Never   // exceeds a dimension's whole capacity, or a scope was removed
+    Never   // exceeds a dimension's whole limit (a rolling one's per-period limit,
+            // not its burst), or a scope was removed
 };
 
 // The dimension that decided a verdict: which scope, which of its limits
@@ -93,8 +94,11 @@ public:
     static constexpr int kMaxDimensions = 8;
 
     // wallMinusSteady maps monotonic time onto the calendar for fixed
-    // (per-day) windows.
-    explicit Ledger(Duration wallMinusSteady = Duration::zero());
+    // (per-day) windows. arrivalMargin spaces requests that fill a whole
+    // rolling bucket a little further apart than the rate alone (by at most
+    // 0.5% of their refill time), so that network jitter does not bring one
+    // to the provider before its bucket has refilled (see marginFor).
+    explicit Ledger(Duration wallMinusSteady = Duration::zero(), Duration arrivalMargin = Duration::zero());
     ~Ledger();
     Ledger(const Ledger&) = delete;
     Ledger& operator=(const Ledger&) = delete;
@@ -155,7 +159,11 @@ private:
                 TimePoint now);
     void buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits, TimePoint now);
 
+    __extension__ typedef __int128 Int128;
+    Int128 marginFor(const Dimension& d, std::int64_t amount) const noexcept;
+
     Duration m_wallMinusSteady;
+    std::int64_t m_arrivalMarginNs = 0;
     std::uint64_t m_epoch = 1;
     std::vector<std::unique_ptr<Scope>> m_scopes;
 };

@@ -43,7 +43,8 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
                  "day_utc_offset"});
     std::vector<LimitSpec> out;
     constexpr std::int64_t kMax = std::int64_t{1} << 40;
-    const double granularity = r.number(obj, pointer, "granularity_s", 0.001, 60).value_or(60);
+    const double granularity = r.number(obj, pointer, "granularity_s", 0.001, 60)
+                                   .value_or(std::chrono::duration<double>(kDefaultGranularity).count());
     Duration offset = Duration::zero();
     if (auto off = r.string(obj, pointer, "day_utc_offset", false)) {
         if (auto parsed = parseUtcOffset(*off)) {

@@ -123,6 +123,12 @@ struct Config {
 // rate is unchanged; only the burst shrinks. Returns 0 (the whole limit) for
 // a granularity of a minute or more.
 inline constexpr Duration kArrivalJitterAllowance = std::chrono::milliseconds(50);
+// What a per-minute limit's granularity is when the configuration does not
+// say: providers document per-minute limits but enforce them in short
+// buckets (600 RPM as 10 per second), so a minute's worth sent at once at
+// start meets a burst of 429s. A second's worth is safe against those and
+// costs nothing in steady throughput; only the burst after idle is smaller.
+inline constexpr Duration kDefaultGranularity = std::chrono::seconds(1);
 std::int64_t burstFor(std::int64_t limitPerMinute, Duration granularity);
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;

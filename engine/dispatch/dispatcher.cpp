@@ -45,6 +45,9 @@ namespace {
 using JobId = std::uint64_t;
 
 constexpr std::size_t kMaxErrorBody = 1u << 20;
+// What a 429 costs on top of the provider's own hint: the jitter between
+// two requests' trips to it, so the retry does not arrive early again.
+constexpr Duration kNearMissMargin = std::chrono::milliseconds(10);
 
 std::string describeBinding(const Binding& b, const std::vector<std::string>& scopeNames)
 {
@@ -1012,15 +1015,19 @@ struct Dispatcher::Impl {
         }
     }
 
-    void correctFromHeaders(const ProviderRuntime& pr, KeyRuntime::ModelState& ms, const RateLimitHeaders& h)
+    // The headers describe the provider's buckets as the request arrived,
+    // about when it was sent; applied as of the answer's arrival instead,
+    // they would count the whole response time as still owed.
+    void correctFromHeaders(const ProviderRuntime& pr, KeyRuntime::ModelState& ms, const RateLimitHeaders& h,
+                            TimePoint sentAt)
     {
         learnLimits(pr, ms, h);
-        admission.correct(ms.scope, Measure::Requests, h.requests);
+        admission.correct(ms.scope, Measure::Requests, h.requests, sentAt);
         if (pr.cfg->flavor == ApiFlavor::Anthropic) {
-            admission.correct(ms.scope, Measure::InputTokens, h.inputTokens);
-            admission.correct(ms.scope, Measure::OutputTokens, h.outputTokens);
+            admission.correct(ms.scope, Measure::InputTokens, h.inputTokens, sentAt);
+            admission.correct(ms.scope, Measure::OutputTokens, h.outputTokens, sentAt);
         }
-        admission.correct(ms.scope, Measure::TotalTokens, h.tokens);
+        admission.correct(ms.scope, Measure::TotalTokens, h.tokens, sentAt);
     }
 
     static std::string requestIdOf(const http::HeaderMap& headers)
@@ -1193,7 +1200,7 @@ struct Dispatcher::Impl {
             admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
         }
         if (r.status != 0 && headers.any()) {
-            correctFromHeaders(pr, ms, headers);
+            correctFromHeaders(pr, ms, headers, f.sentAt);
         }
         if (ms.probe == KeyRuntime::Probe::InFlight) {
             // Any answer ends the probe, headers or not; no answer means try
@@ -1306,9 +1313,11 @@ struct Dispatcher::Impl {
                     hint = headers.tokens.timeToFull;
                 }
             }
-            const Duration cool = hint && *hint > Duration::zero()
-                                      ? std::min(*hint, config.retry.maxRetryAfter)
-                                      : backoff.jitter(backoff.ceiling(streak)) + std::chrono::milliseconds(100);
+            // A hint of "0ms" is a near miss (we arrived a moment before
+            // the bucket refilled): it costs the hint and a margin, not a
+            // backoff of seconds.
+            const Duration cool = hint ? std::min(*hint + kNearMissMargin, config.retry.maxRetryAfter)
+                                       : backoff.jitter(backoff.ceiling(streak)) + std::chrono::milliseconds(100);
             TimePoint& until = ms.coolingUntil;
             until = std::max(until, now + cool);
             note(job, TimelineEvent::Kind::KeyCooled,

@@ -141,7 +141,8 @@ json limitsToJson(const std::vector<LimitSpec>& specs)
         } else {
             out[std::string(limitFieldName(*field))] = s.limit;
         }
-        if (s.window == Window::Rolling && s.measure != Measure::Concurrency && !granularity) {
+        if (s.window == Window::Rolling && s.measure != Measure::Concurrency && !granularity &&
+            s.burst != burstFor(s.limit, kDefaultGranularity)) {
             granularity = granularityOf(s);
         }
         if (s.window == Window::Fixed && s.utcOffset != Duration::zero() && !out.contains("day_utc_offset")) {
@@ -153,7 +154,7 @@ json limitsToJson(const std::vector<LimitSpec>& specs)
             out["day_utc_offset"] = buf;
         }
     }
-    if (granularity && *granularity < 60) {
+    if (granularity) {
         out["granularity_s"] = *granularity;
     }
     return out;

@@ -13,6 +13,8 @@ struct BucketSpec {
     std::int64_t limit = 0;
     Duration period{};
     std::int64_t capacity = 0;
+    bool window = false;  // a sliding window of `span`, not a bucket
+    Duration span{};
 };
 
 // Per-minute limits hold limit × granularity / 1 min (at least one unit);
@@ -24,7 +26,8 @@ BucketSpec specFor(const RateLimits& l, LimitKind kind)
         const std::int64_t m = Duration(minutes(1)).count();
         __extension__ typedef __int128 Int128;
         const auto cap = static_cast<std::int64_t>((Int128(limit) * g + m - 1) / m);
-        return BucketSpec{limit, minutes(1), std::clamp<std::int64_t>(cap, 1, limit)};
+        return BucketSpec{limit, minutes(1), std::clamp<std::int64_t>(cap, 1, limit),
+                          l.enforcement == Enforcement::SlidingWindow, l.granularity};
     };
     switch (kind) {
     case LimitKind::Requests: return perMinute(l.requestsPerMinute);
@@ -49,6 +52,19 @@ std::int64_t costOf(const Charge& c, LimitKind kind)
 }
 
 }  // namespace
+
+void Meter::reconfigure(bool window, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
+                        TimePoint now)
+{
+    if (window != isWindow()) {
+        m_impl = window ? std::variant<RateBucket, SlidingWindow>(SlidingWindow(limit, span, capacity, now))
+                        : std::variant<RateBucket, SlidingWindow>(RateBucket(limit, period, capacity, now));
+    } else if (auto* w = std::get_if<SlidingWindow>(&m_impl)) {
+        w->reconfigure(limit, span, capacity, now);
+    } else {
+        std::get<RateBucket>(m_impl).reconfigure(limit, period, capacity, now);
+    }
+}
 
 std::string_view limitKindName(LimitKind k) noexcept
 {
@@ -90,9 +106,11 @@ void LimitTable::apply(Entry& e, const RateLimits& limits, TimePoint now)
         if (s.limit <= 0) {
             bucket.reset();
         } else if (bucket) {
-            bucket->reconfigure(s.limit, s.period, s.capacity, now);
+            bucket->reconfigure(s.window, s.limit, s.period, s.span, s.capacity, now);
+        } else if (s.window) {
+            bucket.emplace(SlidingWindow(s.limit, s.span, s.capacity, now));
         } else {
-            bucket.emplace(s.limit, s.period, s.capacity, now);
+            bucket.emplace(RateBucket(s.limit, s.period, s.capacity, now));
         }
     }
 }
@@ -129,7 +147,7 @@ LimitDecision LimitTable::admit(const std::string& key, const std::string& model
     Entry& e = entry(key, model, limits, now);
     LimitDecision d;
     const auto refuse = [&](LimitOutcome outcome, std::size_t i, Duration wait) {
-        const RateBucket& b = *e.buckets[i];
+        const Meter& b = *e.buckets[i];
         d.outcome = outcome;
         d.binding = static_cast<LimitKind>(i);
         d.limit = b.limit();

@@ -7,12 +7,14 @@
 #include "core/clock.h"
 #include "mock/mock_config.h"
 #include "mock/rate_bucket.h"
+#include "mock/sliding_window.h"
 
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 
 namespace sluice::mock {
 
@@ -54,6 +56,50 @@ struct LimitDecision {
     LimitStates states;  // after the decision
 };
 
+// One enforced limit: a token bucket or a sliding window, as configured.
+class Meter {
+public:
+    template <typename M>
+    explicit Meter(M m) : m_impl(std::move(m))
+    {
+    }
+    Duration waitFor(std::int64_t cost, TimePoint now) const
+    {
+        return std::visit([&](const auto& m) { return m.waitFor(cost, now); }, m_impl);
+    }
+    void take(std::int64_t cost, TimePoint now)
+    {
+        std::visit([&](auto& m) { m.take(cost, now); }, m_impl);
+    }
+    void give(std::int64_t amount, TimePoint now)
+    {
+        std::visit([&](auto& m) { m.give(amount, now); }, m_impl);
+    }
+    std::int64_t available(TimePoint now) const
+    {
+        return std::visit([&](const auto& m) { return m.available(now); }, m_impl);
+    }
+    Duration untilFull(TimePoint now) const
+    {
+        return std::visit([&](const auto& m) { return m.untilFull(now); }, m_impl);
+    }
+    std::int64_t limit() const
+    {
+        return std::visit([](const auto& m) { return m.limit(); }, m_impl);
+    }
+    std::int64_t capacity() const
+    {
+        return std::visit([](const auto& m) { return m.capacity(); }, m_impl);
+    }
+    bool isWindow() const noexcept { return std::holds_alternative<SlidingWindow>(m_impl); }
+    // Same kind: keeps usage under the new figures. Another kind: replaced.
+    void reconfigure(bool window, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
+                     TimePoint now);
+
+private:
+    std::variant<RateBucket, SlidingWindow> m_impl;
+};
+
 class LimitTable {
 public:
     // Debits every limit when all have room, none otherwise. Buckets appear
@@ -73,7 +119,7 @@ private:
         std::string key;
         std::string model;
         RateLimits limits;
-        std::array<std::optional<RateBucket>, kLimitKinds> buckets;
+        std::array<std::optional<Meter>, kLimitKinds> buckets;
     };
     Entry& entry(const std::string& key, const std::string& model, const RateLimits& limits, TimePoint now);
     static void apply(Entry& e, const RateLimits& limits, TimePoint now);

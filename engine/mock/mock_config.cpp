@@ -166,6 +166,8 @@ private:
 
 constexpr std::array<std::pair<std::string_view, Flavour>, 2> kFlavours{
     {{"openai", Flavour::OpenAI}, {"anthropic", Flavour::Anthropic}}};
+constexpr std::array<std::pair<std::string_view, Enforcement>, 2> kEnforcement{
+    {{"bucket", Enforcement::Bucket}, {"sliding_window", Enforcement::SlidingWindow}}};
 constexpr std::array<std::pair<std::string_view, OutputCharging>, 2> kCharging{
     {{"reserve", OutputCharging::ReserveThenCorrect}, {"actual", OutputCharging::ActualOnly}}};
 constexpr std::array<std::pair<std::string_view, DistributionKind>, 3> kDistributions{
@@ -200,6 +202,11 @@ LimitOverride readLimits(ObjectReader& parent, std::string_view name)
         OutputCharging c = OutputCharging::ReserveThenCorrect;
         r.choice("outputCharging", c, kCharging);
         out.outputCharging = c;
+    }
+    if (r.get("enforcement") != nullptr) {
+        Enforcement e = Enforcement::Bucket;
+        r.choice("enforcement", e, kEnforcement);
+        out.enforcement = e;
     }
     r.finish();
     return out;
@@ -279,6 +286,7 @@ MockConfig readConfig(const Origin& origin, const Json& doc)
     r.string("organization", c.organization);
     r.boolean("limitsEnabled", c.limitsEnabled);
     r.boolean("retryAfterMs", c.retryAfterMs);
+    r.boolean("rateLimitHeaders", c.rateLimitHeaders);
 
     if (const Json* models = r.get("models")) {
         ObjectReader mr(origin, *models, "/models");
@@ -371,6 +379,9 @@ OJson limitsJson(const LimitOverride& o)
     if (o.outputCharging) {
         j["outputCharging"] = std::string(nameOf(*o.outputCharging, kCharging));
     }
+    if (o.enforcement) {
+        j["enforcement"] = std::string(nameOf(*o.enforcement, kEnforcement));
+    }
     return j;
 }
 
@@ -384,11 +395,13 @@ OJson toJsonValue(const MockConfig& c)
     j["organization"] = c.organization;
     j["limitsEnabled"] = c.limitsEnabled;
     j["retryAfterMs"] = c.retryAfterMs;
+    j["rateLimitHeaders"] = c.rateLimitHeaders;
     OJson models = OJson::object();
     for (const auto& [name, m] : c.models) {
         const RateLimits& l = m.limits;
         const LimitOverride full{l.requestsPerMinute, l.tokensPerMinute, l.inputTokensPerMinute,
-                                 l.outputTokensPerMinute, l.requestsPerDay, l.granularity, l.outputCharging};
+                                 l.outputTokensPerMinute, l.requestsPerDay, l.granularity, l.outputCharging,
+                                 l.enforcement};
         models[name] = OJson{{"flavor", std::string(flavourName(m.flavour))},
                             {"maxOutputTokens", m.maxOutputTokens},
                             {"limits", limitsJson(full)}};
@@ -488,6 +501,7 @@ RateLimits LimitOverride::applyTo(RateLimits base) const
     base.requestsPerDay = requestsPerDay.value_or(base.requestsPerDay);
     base.granularity = granularity.value_or(base.granularity);
     base.outputCharging = outputCharging.value_or(base.outputCharging);
+    base.enforcement = enforcement.value_or(base.enforcement);
     return base;
 }
 

@@ -28,6 +28,11 @@ std::string_view flavourName(Flavour f) noexcept;  // "openai", "anthropic"
 // at the end; the newer counts only the output actually produced.
 enum class OutputCharging : std::uint8_t { ReserveThenCorrect, ActualOnly };
 
+// How a per-minute limit is enforced within its granularity: a token bucket
+// refilling continuously (OpenAI, Anthropic), or a sliding window holding at
+// most a granularity's worth (stricter after idle; some gateways and clouds).
+enum class Enforcement : std::uint8_t { Bucket, SlidingWindow };
+
 // Limits of one API key on one model. Zero means "not enforced".
 struct RateLimits {
     std::int64_t requestsPerMinute = 0;
@@ -43,6 +48,7 @@ struct RateLimits {
     // one more every 100 ms.
     Duration granularity = std::chrono::minutes(1);
     OutputCharging outputCharging = OutputCharging::ReserveThenCorrect;
+    Enforcement enforcement = Enforcement::Bucket;
 
     bool operator==(const RateLimits&) const = default;
 };
@@ -53,6 +59,7 @@ struct LimitOverride {
         requestsPerDay;
     std::optional<Duration> granularity;
     std::optional<OutputCharging> outputCharging;
+    std::optional<Enforcement> enforcement;
 
     RateLimits applyTo(RateLimits base) const;
     bool operator==(const LimitOverride&) const = default;
@@ -148,6 +155,10 @@ struct MockConfig {
     bool limitsEnabled = true;
     // 429s also carry retry-after-ms, as Azure OpenAI sends.
     bool retryAfterMs = false;
+    // Whether responses carry x-ratelimit-* / anthropic-ratelimit-* headers:
+    // off, the limits are hidden (self-hosted servers, some clouds) and a
+    // client learns them only from 429s.
+    bool rateLimitHeaders = true;
 
     std::map<std::string, KeyConfig> keys;      // by API key
     std::map<std::string, ModelConfig> models;  // by model name

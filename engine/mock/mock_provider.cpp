@@ -212,7 +212,7 @@ net::HttpReply MockProvider::Impl::completion(const net::HttpRequest& request, c
         return answer(dialect, cfg, r, *key, requestId, seq, admitted, wall);
     }
     // Refused: quota, rate limit, or too large.
-    if (cfg.limitsEnabled) {
+    if (cfg.limitsEnabled && cfg.rateLimitHeaders) {
         dialect.addRateLimitHeaders(headers, decision.states, wall, false);
     }
     ctx.limit = &decision;
@@ -257,7 +257,7 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
 
     net::HttpReply reply;
     dialect.addCommonHeaders(reply.headers, requestId, cfg);
-    if (cfg.limitsEnabled && applied != Fault::MissingRateLimitHeaders) {
+    if (cfg.limitsEnabled && cfg.rateLimitHeaders && applied != Fault::MissingRateLimitHeaders) {
         dialect.addRateLimitHeaders(reply.headers, admitted.states, wall, applied == Fault::AzureMinusOne);
     }
 

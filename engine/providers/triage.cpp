@@ -191,8 +191,12 @@ Triage triageResponse(ApiFlavor flavor, long status, std::string_view body, cons
     if (!t.retryAfter) {
         t.retryAfter = headers.retryAfter;
     }
-    if (!t.retryAfter) {
-        t.retryAfter = retryHintFromMessage(t.message);
+    // retry-after counts whole seconds, rounded up; OpenAI's message says
+    // "try again in 100ms". A near miss should cost a near-miss delay, so
+    // the finer hint wins when it is the shorter.
+    if (const auto fromMessage = retryHintFromMessage(t.message);
+        fromMessage && (!t.retryAfter || *fromMessage < *t.retryAfter)) {
+        t.retryAfter = fromMessage;
     }
     t.limitName = limitNameFromMessage(t.message);
     (void)flavor;

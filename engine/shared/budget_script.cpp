@@ -143,9 +143,13 @@ local wait, bind, conc = -1, 0, 0
 for i = 1, n do
   local d = dims[i]
   if d.a > 0 then
-    if d.a > d.cap then return {-1, now, -1, i, 0} end
+    -- A rolling bucket takes a request above its burst when full (into
+    -- debt); only one above the whole per-period limit never fits.
     if d.kind == 'r' then
-      local after = d.debt + d.a * d.period - d.cap * d.period
+      if d.a > d.limit then return {-1, now, -1, i, 0} end
+    elseif d.a > d.cap then return {-1, now, -1, i, 0} end
+    if d.kind == 'r' then
+      local after = d.debt + math.min(d.a, d.cap) * d.period - d.cap * d.period
       if after > 0 then
         local w = cdiv(after, d.limit)
         if w > wait then wait = w; bind = i end

@@ -69,7 +69,7 @@ private Q_SLOTS:
 void TestAdmission::reservationDestroyedUnsettledIsRefunded()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {perMinute(Measure::InputTokens, 1000), concurrency(1)});
     const Path p = a.pathTo(s);
     {
@@ -92,7 +92,7 @@ void TestAdmission::reservationDestroyedUnsettledIsRefunded()
 void TestAdmission::settleWakesAWaiterForConcurrency()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {concurrency(1)});
     const Path p = a.pathTo(s);
     Decision first = a.tryAcquire(p, Cost{});
@@ -109,7 +109,7 @@ void TestAdmission::settleWakesAWaiterForConcurrency()
 void TestAdmission::acquireWaitsForTheClock()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {perMinute(Measure::Requests, 60, 1)});
     const Path p = a.pathTo(s);
     Decision first = a.tryAcquire(p, Cost{});
@@ -129,7 +129,7 @@ void TestAdmission::acquireWaitsForTheClock()
 void TestAdmission::deadlineExceeded()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {perMinute(Measure::Requests, 1)});
     const Path p = a.pathTo(s);
     Decision held = a.tryAcquire(p, Cost{});
@@ -147,7 +147,7 @@ void TestAdmission::deadlineExceeded()
 void TestAdmission::stopCancelsAWaiter()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {concurrency(1)});
     const Path p = a.pathTo(s);
     Decision held = a.tryAcquire(p, Cost{});
@@ -162,7 +162,7 @@ void TestAdmission::stopCancelsAWaiter()
 void TestAdmission::neverReturnsAtOnce()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {perMinute(Measure::InputTokens, 100)});
     Acquisition r = a.acquire(a.pathTo(s), tokens(101));
     QCOMPARE(r.status, AcquireStatus::Never);
@@ -173,7 +173,7 @@ void TestAdmission::neverReturnsAtOnce()
 void TestAdmission::fifoDoesNotLetSmallRequestsOvertakeALargeOne()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     // 60 tokens per minute: one token per second.
     const ScopeId s = a.addScope(Admission::root(), "k", {perMinute(Measure::InputTokens, 60)});
     const Path p = a.pathTo(s);
@@ -209,7 +209,7 @@ void TestAdmission::fifoDoesNotLetSmallRequestsOvertakeALargeOne()
 void TestAdmission::higherPriorityIsServedFirst()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {concurrency(1)});
     const Path p = a.pathTo(s);
     Decision held = a.tryAcquire(p, Cost{});
@@ -231,7 +231,7 @@ void TestAdmission::higherPriorityIsServedFirst()
 void TestAdmission::tryAcquireDoesNotOvertakeQueuedWaiters()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {perMinute(Measure::InputTokens, 60)});
     const Path p = a.pathTo(s);
     Decision full = a.tryAcquire(p, tokens(60));
@@ -249,7 +249,7 @@ void TestAdmission::tryAcquireDoesNotOvertakeQueuedWaiters()
 void TestAdmission::waitersOnOtherScopesGoAhead()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId busy = a.addScope(Admission::root(), "busy", {concurrency(1)});
     const ScopeId free = a.addScope(Admission::root(), "free", {concurrency(1)});
     Decision held = a.tryAcquire(a.pathTo(busy), Cost{});
@@ -265,7 +265,7 @@ void TestAdmission::waitersOnOtherScopesGoAhead()
 void TestAdmission::limitRaiseWakesWaiters()
 {
     ManualClock clock;
-    Admission a(clock);
+    Admission a(clock, nullptr, Duration::zero());
     const ScopeId s = a.addScope(Admission::root(), "k", {concurrency(1)});
     const Path p = a.pathTo(s);
     Decision held = a.tryAcquire(p, Cost{});

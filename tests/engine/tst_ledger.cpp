@@ -64,6 +64,8 @@ private Q_SLOTS:
     void earliestTime();
     void neverFits_data();
     void neverFits();
+    void requestAboveBurstWaitsForAFullBucket();
+    void arrivalMarginSpacesWholeBucketRequests();
     void settle_data();
     void settle();
     void cancelRefundsInFull();
@@ -150,8 +152,12 @@ void TestLedger::neverFits_data()
 
     QTest::newRow("tpm: one over the whole bucket") << perMinute(Measure::TotalTokens, 1000) << qint64(1001) << true;
     QTest::newRow("tpm: exactly the bucket fits") << perMinute(Measure::TotalTokens, 1000) << qint64(1000) << false;
-    QTest::newRow("burst smaller than limit bounds one request")
-        << perMinute(Measure::TotalTokens, 6000, 100) << qint64(101) << true;
+    // A provider's bucket takes a request above its burst when it is full,
+    // so only the whole per-minute limit bounds one request.
+    QTest::newRow("burst smaller than limit: larger request fits a full bucket")
+        << perMinute(Measure::TotalTokens, 6000, 100) << qint64(101) << false;
+    QTest::newRow("burst smaller than limit: over the whole limit never fits")
+        << perMinute(Measure::TotalTokens, 6000, 100) << qint64(6001) << true;
     QTest::newRow("zero limit refuses any cost") << perMinute(Measure::TotalTokens, 0) << qint64(1) << true;
     QTest::newRow("per-day budget") << perDay(Measure::TotalTokens, 5000) << qint64(5001) << true;
 }
@@ -169,6 +175,45 @@ void TestLedger::neverFits()
         QCOMPARE(c.binding.dimension, 0);
         QCOMPARE(f.used(0, kT0), 0);  // a refusal leaves no debit
     }
+}
+
+void TestLedger::requestAboveBurstWaitsForAFullBucket()
+{
+    // 6,000 TPM enforced as 100 tokens at once: one unit is 10 ms.
+    Fixture f({perMinute(Measure::TotalTokens, 6000, 100)});
+    QCOMPARE(f.admit(tokens(250), kT0).verdict, Verdict::Admit);
+    // 250 units of debt drain at kT0 + 2.5 s; a small request fits as soon as
+    // its own 10 units leave the debt within the 100-unit burst.
+    const Check small = f.ledger.check(f.path(), tokens(10), kT0);
+    QCOMPARE(small.verdict, Verdict::Wait);
+    QCOMPARE(small.notBefore - kT0, Duration(1600ms));
+    // Another large one waits for the bucket to be full again, not for ever.
+    const Check large = f.ledger.check(f.path(), tokens(250), kT0);
+    QCOMPARE(large.verdict, Verdict::Wait);
+    QCOMPARE(large.notBefore - kT0, Duration(2500ms));
+    QCOMPARE(f.admit(tokens(250), kT0 + 2500ms).verdict, Verdict::Admit);
+}
+
+void TestLedger::arrivalMarginSpacesWholeBucketRequests()
+{
+    Ledger ledger(Duration::zero(), 10ms);
+    // 60 RPM in one-second buckets: each request takes the whole bucket.
+    const ScopeId slow = ledger.addScope(Ledger::root(), "slow", {perMinute(Measure::Requests, 60, 1)}, kT0);
+    // 600 RPM in one-second buckets: ten at once, no margin needed.
+    const ScopeId fast = ledger.addScope(Ledger::root(), "fast", {perMinute(Measure::Requests, 600, 10)}, kT0);
+    Hold h;
+    QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0, h).verdict, Verdict::Admit);
+    const Check next = ledger.check(ledger.pathTo(slow), requestOnly(), kT0);
+    // 0.5% of its one-second refill, below the 10 ms margin.
+    QCOMPARE(next.notBefore - kT0, Duration(1005ms));
+    // 3 RPM: a 20 s refill takes the whole 10 ms margin.
+    const ScopeId slowest = ledger.addScope(Ledger::root(), "slowest", {perMinute(Measure::Requests, 3, 1)}, kT0);
+    QCOMPARE(ledger.admit(ledger.pathTo(slowest), requestOnly(), kT0, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(slowest), requestOnly(), kT0).notBefore - kT0, Duration(20'010ms));
+    for (int i = 0; i < 10; ++i) {
+        QCOMPARE(ledger.admit(ledger.pathTo(fast), requestOnly(), kT0, h).verdict, Verdict::Admit);
+    }
+    QCOMPARE(ledger.check(ledger.pathTo(fast), requestOnly(), kT0).notBefore - kT0, Duration(100ms));
 }
 
 void TestLedger::settle_data()

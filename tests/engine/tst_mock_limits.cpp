@@ -4,6 +4,7 @@
 // limits, live changes, and the exact 429 messages and retry hints.
 #include "core/timefmt.h"
 #include "mock/rate_bucket.h"
+#include "mock/sliding_window.h"
 #include "support/mock_fixture.h"
 
 #include <QtTest>
@@ -54,6 +55,9 @@ private Q_SLOTS:
     void bucketRefillsContinuously();
     void bucketOverdraftAndRefund();
     void bucketKeepsUsageAcrossNewLimits();
+    void slidingWindowCountsAnySpan();
+    void slidingWindowEnforcedOverHttp();
+    void hiddenLimitsSendNoHeaders();
 
     void rpmEnforcedPerSecond();
     void tpmMessageAndRetryHints();
@@ -111,6 +115,68 @@ void TestMockLimits::bucketKeepsUsageAcrossNewLimits()
     QCOMPARE(b.available(t0), std::int64_t{140});  // a raise adds only the new room
     b.reconfigure(50, 1min, 50, t0);
     QCOMPARE(b.available(t0), std::int64_t{-10});  // a cut binds at once
+}
+
+void TestMockLimits::slidingWindowCountsAnySpan()
+{
+    const TimePoint t0 = TimePoint(1s);
+    SlidingWindow w(600, 1s, 10, t0);  // at most 10 in any one second
+    for (int i = 0; i < 10; ++i) {
+        QCOMPARE(w.waitFor(1, t0 + i * 10ms), Duration::zero());
+        w.take(1, t0 + i * 10ms);
+    }
+    // A bucket would take one more at t0 + 100 ms; the window waits for the
+    // first count to leave, a second after it came.
+    QCOMPARE(w.waitFor(1, t0 + 100ms), Duration(900ms));
+    QCOMPARE(w.waitFor(1, t0 + 1s), Duration::zero());
+    QCOMPARE(w.waitFor(3, t0 + 1s), Duration(20ms));
+    QCOMPARE(w.available(t0 + 1s + 25ms), std::int64_t{3});
+    QCOMPARE(w.untilFull(t0 + 1s), Duration(90ms));
+    // A cost above the capacity goes alone, into an empty window.
+    QCOMPARE(w.waitFor(25, t0 + 2s), Duration::zero());
+    w.take(25, t0 + 2s);
+    QCOMPARE(w.available(t0 + 2s), std::int64_t{-15});
+    QCOMPARE(w.waitFor(1, t0 + 2s), Duration(1s));
+    w.give(20, t0 + 2s);
+    QCOMPARE(w.available(t0 + 2s), std::int64_t{5});
+}
+
+void TestMockLimits::slidingWindowEnforcedOverHttp()
+{
+    RateLimits l;
+    l.requestsPerMinute = 600;
+    l.granularity = 1s;
+    l.enforcement = Enforcement::SlidingWindow;
+    MockFixture f(limited(l));
+    for (int i = 0; i < 10; ++i) {
+        QCOMPARE(chat(f).status, 200L);
+    }
+    f.clock.advance(100ms);
+    const auto refused = chat(f);
+    QCOMPARE(refused.status, 429L);
+    QCOMPARE(refused.header("x-ratelimit-reset-requests").value_or(""), std::string("900ms"));
+    f.clock.advance(900ms);
+    QCOMPARE(chat(f).status, 200L);
+    // The patch format names it too.
+    f.mock.applyPatch(R"({"models":{"gpt-4o-mini":{"limits":{"enforcement":"bucket"}}}})");
+    QCOMPARE(f.mock.config().models.at("gpt-4o-mini").limits.enforcement, Enforcement::Bucket);
+}
+
+void TestMockLimits::hiddenLimitsSendNoHeaders()
+{
+    RateLimits l;
+    l.requestsPerMinute = 60;
+    l.granularity = 1s;
+    MockConfig c = limited(l);
+    c.rateLimitHeaders = false;
+    MockFixture f(c);
+    const auto ok = chat(f);
+    QCOMPARE(ok.status, 200L);
+    QVERIFY(!ok.hasHeaderStartingWith("x-ratelimit-"));
+    const auto refused = chat(f);
+    QCOMPARE(refused.status, 429L);
+    QVERIFY(!refused.hasHeaderStartingWith("x-ratelimit-"));
+    QVERIFY(refused.header("retry-after"));
 }
 
 void TestMockLimits::rpmEnforcedPerSecond()
