@@ -706,7 +706,7 @@ struct Dispatcher::Impl {
             }
             if (check.verdict == Verdict::Never) {
                 if (choice.why.empty() || allNever) {
-                    choice.why = describeBinding(check.binding, scopeNames);
+                    choice.why = describeBinding(check.binding, scopeNames) + describeExcess(check.binding);
                 }
                 continue;
             }
@@ -769,7 +769,7 @@ struct Dispatcher::Impl {
             if (choice.kind == KeyChoice::Kind::Never) {
                 lane.queue.pop();
                 finish(job, JobResult::DeadLettered, FailureClass::RequestTooLarge,
-                       "estimated cost exceeds the whole of " + choice.why, now);
+                       "too large for " + choice.why, now);
                 continue;
             }
             if (choice.kind == KeyChoice::Kind::Wait) {
