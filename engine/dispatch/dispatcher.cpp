@@ -923,7 +923,7 @@ struct Dispatcher::Impl {
         ++counters.attempts;
         --counters.queued;
         ++counters.inFlight;
-        listener.onSent(SendReport{pr.cfg->name, kr.cfg->name, job.info.model, job.tenant, now});
+        listener.onSent(SendReport{pr.cfg->name, kr.cfg->name, job.info.model, job.tenant, now, !job.attemptLog.empty()});
         note(job, TimelineEvent::Kind::Sent,
              concat("on key ", pr.cfg->name, "/", kr.cfg->name, " (attempt ",
                     decimal(static_cast<std::int64_t>(job.attemptLog.size() + 1)), ")"));
