@@ -20,12 +20,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <mutex>
 #include <filesystem>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <unordered_set>
@@ -45,6 +49,9 @@ struct BatchOptions {
     std::string explain;
     std::string progress = "auto";
     std::string metrics;  // --metrics HOST:PORT
+    std::string writeOutput;  // --write-output FILE: write the state's results and exit
+    // --retry-dead-letters[=CLASS,...]: set when given; empty means every class.
+    std::optional<std::vector<std::string>> retryDead;
     bool durableFull = false;
     std::uint64_t seed = 0;
 };
@@ -69,6 +76,15 @@ std::string batchRequestId(const std::string& customId)
     char buf[40];
     std::snprintf(buf, sizeof buf, "batch_req_%016llx", static_cast<unsigned long long>(h));
     return buf;
+}
+
+// Text from outside (an input line, a provider's body) may hold invalid
+// UTF-8; it is written with U+FFFD in place of the bad bytes rather than
+// aborting the run.
+template <typename Json>
+std::string dumpLine(const Json& j)
+{
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 nlohmann::ordered_json outputLine(const store::Outcome& o)
@@ -112,6 +128,237 @@ std::string defaultStatePath(const BatchOptions& opt)
     return store::workspaceDatabasePath(name).string();
 }
 
+// A path as a shell word, for commands the user is told to run.
+std::string shellWord(const std::string& s)
+{
+    if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@") ==
+                          std::string::npos) {
+        return s;
+    }
+    std::string out = "'";
+    for (char c : s) {
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return out + "'";
+}
+
+// The same file, also through a symbolic or hard link: device and inode.
+bool sameFile(const struct stat& a, const std::string& path)
+{
+    struct stat b {};
+    return ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// Why the run could not write `path` at its end, or empty: the directory
+// must exist and take a new file (tried, so a read-only file system or
+// missing permission shows too), and the path must not be a directory.
+std::string unwritableReason(const std::string& path)
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        return path + ": is a directory";
+    }
+    const fs::path parent = fs::path(path).parent_path();
+    const std::string dir = parent.empty() ? std::string(".") : parent.string();
+    if (!fs::exists(dir, ec)) {
+        return path + ": directory " + dir + " does not exist";
+    }
+    if (!fs::is_directory(dir, ec)) {
+        return path + ": " + dir + " is not a directory";
+    }
+    std::string probe = (fs::path(dir) / ".sluice-write-check-XXXXXX").string();
+    const int fd = ::mkstemp(probe.data());
+    if (fd < 0) {
+        return path + ": cannot create files in " + dir + " (" + std::strerror(errno) + ")";
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return {};
+}
+
+// Checks the files a run reads and writes before anything starts: the input
+// is a readable regular file, no file the run writes is the input (which it
+// would replace), and every output directory takes files. Empty when fine.
+std::string checkPaths(const BatchOptions& opt, const std::string& rejectsPath)
+{
+    struct stat in {};
+    if (::stat(opt.input.c_str(), &in) != 0) {
+        return opt.input + ": cannot open for reading (" + std::strerror(errno) + ")";
+    }
+    if (S_ISDIR(in.st_mode)) {
+        return "--input " + opt.input + ": is a directory, not a batch file";
+    }
+    const std::pair<const char*, const std::string*> written[] = {
+        {"--output", &opt.output}, {"--rejects", &rejectsPath}, {"--state", &opt.state}};
+    for (const auto& [flag, path] : written) {
+        if (!path->empty() && sameFile(in, *path)) {
+            return std::string(flag) + " " + *path + ": is the input file " + opt.input +
+                   " (the run would overwrite it); write elsewhere";
+        }
+    }
+    struct stat out {};
+    if (::stat(opt.output.c_str(), &out) == 0 && sameFile(out, rejectsPath)) {
+        return "--rejects " + rejectsPath + ": is the output file " + opt.output + "; write them apart";
+    }
+    struct stat state {};
+    if (!opt.state.empty() && ::stat(opt.state.c_str(), &state) == 0) {
+        for (const auto& [flag, path] : {std::pair{"--output", &opt.output}, std::pair{"--rejects", &rejectsPath}}) {
+            if (sameFile(state, *path)) {
+                return std::string(flag) + " " + *path + ": is the state file " + opt.state +
+                       " (the run would overwrite it); write elsewhere";
+            }
+        }
+    }
+    for (const std::string* path : {&opt.output, &rejectsPath}) {
+        if (std::string why = unwritableReason(*path); !why.empty()) {
+            return why;
+        }
+    }
+    return {};
+}
+
+// Writes the Batch API output of every finished job in the store (of those in
+// `wanted`, when given), in input order. Throws FileError.
+void writeOutputFile(const store::JobStore& st, const std::string& path, const std::unordered_set<std::string>* wanted,
+                     std::uint64_t& completed, std::uint64_t& dead)
+{
+    completed = 0;
+    dead = 0;
+    writeFileAtomically(path, [&](std::ostream& out) {
+        store::JobId after = 0;
+        while (true) {
+            const auto page = st.outcomes(after, 1000);
+            if (page.empty()) {
+                break;
+            }
+            for (const store::Outcome& o : page) {
+                after = o.id;
+                if (wanted != nullptr && wanted->count(o.customId) == 0) {
+                    continue;
+                }
+                (o.state == store::JobState::Done ? completed : dead) += 1;
+                out << dumpLine(outputLine(o)) << '\n';
+            }
+        }
+    });
+}
+
+// `batch --state S --write-output F`: the results a run left in its state
+// file, written out without sending anything (e.g. after the run could not
+// write its output).
+int writeOutputOnly(const BatchOptions& opt, const std::string& statePath)
+{
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(statePath, ec)) {
+        std::fprintf(stderr, "sluice-cli batch --write-output: %s: no such state file\n", statePath.c_str());
+        return kExitBadInput;
+    }
+    if (std::string why = unwritableReason(opt.writeOutput); !why.empty()) {
+        std::fprintf(stderr, "sluice-cli batch --write-output: %s\n", why.c_str());
+        return kExitBadInput;
+    }
+    SystemClock clock;
+    store::StoreOptions so;
+    so.readOnly = true;
+    try {
+        const store::JobStore st(statePath, clock, so);
+        std::uint64_t completed = 0;
+        std::uint64_t dead = 0;
+        writeOutputFile(st, opt.writeOutput, nullptr, completed, dead);
+        const store::Counts c = st.counts();
+        std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, from %s", opt.writeOutput.c_str(),
+                     static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead), statePath.c_str());
+        if (c.pending + c.leased > 0) {
+            std::fprintf(stderr, " (%lld not finished, not written: rerun the batch to send them)",
+                         static_cast<long long>(c.pending + c.leased));
+        }
+        std::fprintf(stderr, "\n");
+    } catch (const store::StoreError& e) {
+        std::fprintf(stderr, "sluice-cli batch --write-output: %s\n", e.what());
+        return kExitBadInput;
+    } catch (const FileError& e) {
+        std::fprintf(stderr, "sluice-cli batch --write-output: %s\n", e.what());
+        return kExitFailure;
+    }
+    return kExitOk;
+}
+
+// A state file that exists must be a Sluice job store before anything
+// touches it: refusing a foreign file leaves it byte for byte as it was, with
+// no lock file, WAL or journal beside it. Reads it read-only; empty when fine
+// (or when the full open, which reports its own errors, should decide).
+std::string foreignStateProblem(const std::string& statePath)
+{
+    std::error_code ec;
+    if (!std::filesystem::exists(statePath, ec)) {
+        return {};
+    }
+    if (!std::filesystem::is_regular_file(statePath, ec)) {
+        return statePath + ": not a regular file";
+    }
+    if (std::filesystem::file_size(statePath, ec) == 0) {
+        return {};  // an empty file becomes a new store
+    }
+    SystemClock clock;
+    store::StoreOptions so;
+    so.readOnly = true;
+    try {
+        const store::JobStore probe(statePath, clock, so);
+    } catch (const store::StoreError& e) {
+        if (e.kind() == store::StoreErrorKind::NotADatabase || e.kind() == store::StoreErrorKind::TooNew ||
+            e.kind() == store::StoreErrorKind::Corrupt) {
+            return e.what();
+        }
+    }
+    return {};
+}
+
+// --retry-dead-letters=CLASS,...: the failure classes named (empty: every
+// class). Throws std::invalid_argument naming an unknown class.
+std::vector<std::string> retryClasses(const std::vector<std::string>& given)
+{
+    std::vector<std::string> names;
+    for (const std::string& item : given) {
+        std::size_t start = 0;
+        while (start <= item.size()) {
+            const std::size_t comma = std::min(item.find(',', start), item.size());
+            std::string name = item.substr(start, comma - start);
+            start = comma + 1;
+            if (name.empty() || name == "all") {
+                continue;
+            }
+            FailureClass c{};
+            if (!parseFailureClass(name, c) || c == FailureClass::None) {
+                std::string known;
+                for (int i = 1; i < kFailureClassCount; ++i) {
+                    known += (known.empty() ? "" : ", ") + std::string(failureClassName(static_cast<FailureClass>(i)));
+                }
+                throw std::invalid_argument("--retry-dead-letters: unknown failure class \"" + name +
+                                            "\" (expected all, or some of: " + known + ")");
+            }
+            names.push_back(name);
+        }
+    }
+    return names;
+}
+
+// Dead letters of those classes (all when none) go back to pending with a
+// fresh attempt budget; their history stays.
+std::size_t requeueDeadLetters(store::JobStore& st, const std::vector<std::string>& classes)
+{
+    if (classes.empty()) {
+        return st.requeueDead({});
+    }
+    std::size_t n = 0;
+    for (const std::string& name : classes) {
+        store::DeadLetterFilter f;
+        f.errorClass = name;
+        n += st.requeueDead(f);
+    }
+    return n;
+}
+
 std::int64_t tokenLimitPerMinute(const Admission& admission)
 {
     std::int64_t total = 0;
@@ -149,18 +396,38 @@ int explain(const BatchOptions& opt, const std::string& statePath)
                          statePath.c_str());
             return kExitBadInput;
         }
-        std::printf("%s: %s, model %s, tenant %s, priority %d, %d failed attempts counted against its limit\n", job->customId.c_str(),
+        // A dead letter refused before it was sent (no usable key, too large
+        // for a limit, deadline passed in the queue) is logged as an attempt
+        // with no key and no status: say what it was.
+        const auto refused = [](const store::Attempt& a) { return a.httpStatus == 0 && a.keyLabel.empty(); };
+        const auto attempts = st.attempts(job->id);
+        int notCounted = 0;
+        for (const store::Attempt& a : attempts) {
+            notCounted += !a.counted && !refused(a);
+        }
+        std::string counts = std::to_string(job->attempts) + (job->attempts == 1 ? " failed attempt" : " failed attempts") +
+                             " counted against its limit";
+        if (notCounted > 0) {
+            counts += ", " + std::to_string(notCounted) + " not counted";
+        }
+        std::printf("%s: %s, model %s, tenant %s, priority %d, %s\n", job->customId.c_str(),
                     std::string(store::jobStateName(job->state)).c_str(), job->model.c_str(),
-                    job->tenant.empty() ? "default" : job->tenant.c_str(), job->priority, job->attempts);
+                    job->tenant.empty() ? "default" : job->tenant.c_str(), job->priority, counts.c_str());
         for (const store::TimelineEntry& e : st.timeline(job->id)) {
             std::printf("  %s  %-16s %s\n", formatRfc3339(e.at, 3).c_str(), e.kind.c_str(), e.detail.c_str());
         }
-        const auto attempts = st.attempts(job->id);
         if (!attempts.empty()) {
             std::printf("failed attempts:\n");
             for (const store::Attempt& a : attempts) {
-                std::printf("  %s  %-18s HTTP %d on key %s: %s\n", a.at ? formatRfc3339(*a.at, 3).c_str() : "-",
-                            a.errorClass.c_str(), a.httpStatus, a.keyLabel.c_str(), a.message.c_str());
+                const std::string at = a.at ? formatRfc3339(*a.at, 3) : "-";
+                if (refused(a)) {
+                    std::printf("  %s  %-18s refused before sending: %s\n", at.c_str(), a.errorClass.c_str(),
+                                a.message.c_str());
+                    continue;
+                }
+                const std::string status = a.httpStatus != 0 ? "HTTP " + std::to_string(a.httpStatus) : "no response";
+                std::printf("  %s  %-18s %s on key %s%s: %s\n", at.c_str(), a.errorClass.c_str(), status.c_str(),
+                            a.keyLabel.c_str(), a.counted ? "" : " (not counted)", a.message.c_str());
             }
         }
         if (const auto r = st.result(job->id)) {
@@ -179,6 +446,23 @@ int runBatch(const BatchOptions& opt)
     const std::string statePath = opt.state.empty() ? defaultStatePath(opt) : opt.state;
     if (!opt.explain.empty()) {
         return explain(opt, statePath);
+    }
+    if (!opt.writeOutput.empty()) {
+        return writeOutputOnly(opt, statePath);
+    }
+    std::vector<std::string> retryNames;
+    if (opt.retryDead) {
+        try {
+            retryNames = retryClasses(*opt.retryDead);
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
+            return kExitBadInput;
+        }
+    }
+    const std::string rejectsPath = opt.rejects.empty() ? opt.output + ".rejects.jsonl" : opt.rejects;
+    if (const std::string why = checkPaths(opt, rejectsPath); !why.empty()) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", why.c_str());
+        return kExitBadInput;
     }
     Config config;
     try {
@@ -201,6 +485,10 @@ int runBatch(const BatchOptions& opt)
         return kExitBadInput;
     }
 
+    if (const std::string why = foreignStateProblem(statePath); !why.empty()) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent; the file was not changed.\n", why.c_str());
+        return kExitBadInput;
+    }
     SystemClock clock;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(statePath).parent_path(), ec);
@@ -220,6 +508,11 @@ int runBatch(const BatchOptions& opt)
         if (released > 0) {
             std::fprintf(stderr, "sluice-cli batch: resuming %s (%zu requests from an interrupted run go again)\n",
                          statePath.c_str(), released);
+        }
+        if (opt.retryDead) {
+            const std::size_t requeued = requeueDeadLetters(*st, retryNames);
+            std::fprintf(stderr, "sluice-cli batch: %zu dead letter%s requeued from %s\n", requeued,
+                         requeued == 1 ? "" : "s", statePath.c_str());
         }
         runMetrics = std::make_unique<RunMetrics>(clock, statePath);
     } catch (const store::StoreError& e) {
@@ -295,12 +588,11 @@ int runBatch(const BatchOptions& opt)
     for (const RejectedLine& r : input.rejects) {
         std::fprintf(stderr, "%s:%zu: %s\n", opt.input.c_str(), r.line, r.error.c_str());
     }
-    const std::string rejectsPath = opt.rejects.empty() ? opt.output + ".rejects.jsonl" : opt.rejects;
     if (!input.rejects.empty()) {
         try {
             writeFileAtomically(rejectsPath, [&](std::ostream& out) {
                 for (const RejectedLine& r : input.rejects) {
-                    out << json{{"line", r.line}, {"custom_id", r.customId}, {"error", r.error}, {"input", r.text}}.dump()
+                    out << dumpLine(json{{"line", r.line}, {"custom_id", r.customId}, {"error", r.error}, {"input", r.text}})
                         << '\n';
                 }
             });
@@ -399,32 +691,20 @@ int runBatch(const BatchOptions& opt)
     std::uint64_t completed = 0;
     std::uint64_t dead = 0;
     try {
-        writeFileAtomically(opt.output, [&](std::ostream& out) {
-            store::JobId after = 0;
-            while (true) {
-                const auto page = st->outcomes(after, 1000);
-                if (page.empty()) {
-                    break;
-                }
-                for (const store::Outcome& o : page) {
-                    after = o.id;
-                    if (wanted.count(o.customId) == 0) {
-                        continue;
-                    }
-                    (o.state == store::JobState::Done ? completed : dead) += 1;
-                    out << outputLine(o).dump() << '\n';
-                }
-            }
-        });
+        writeOutputFile(*st, opt.output, &wanted, completed, dead);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "sluice-cli batch: %s\n", e.what());
+        std::fprintf(stderr,
+                     "sluice-cli batch: %s\n"
+                     "The results are safe in %s; write them out with:\n"
+                     "  sluice-cli batch --state %s --write-output %s\n",
+                     e.what(), statePath.c_str(), shellWord(statePath).c_str(), shellWord(opt.output).c_str());
         return kExitFailure;
     }
 
     const double secs = std::max(1e-3, std::chrono::duration<double>(elapsed).count());
-    std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected, %zu duplicate lines skipped in %s\n",
-                 opt.output.c_str(), static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead),
-                 input.rejects.size(), input.duplicates, shortDuration(elapsed).c_str());
+    std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected in %s\n", opt.output.c_str(),
+                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead), input.rejects.size(),
+                 shortDuration(elapsed).c_str());
     std::fprintf(stderr, "  this run: %s requests sent (%.1f/s), %s input + %s output tokens (%s tok/min), spend %s%s\n",
                  groupThousands(static_cast<std::int64_t>(s.attempts)).c_str(), static_cast<double>(s.attempts) / secs,
                  groupThousands(s.inputTokens).c_str(), groupThousands(s.outputTokens).c_str(),
@@ -443,7 +723,10 @@ int runBatch(const BatchOptions& opt)
         std::fprintf(stderr, "  rejected lines written to %s\n", rejectsPath.c_str());
     }
     if (dead > 0) {
-        std::fprintf(stderr, "  dead letters stay in %s: see one with --explain CUSTOM_ID\n", statePath.c_str());
+        std::fprintf(stderr,
+                     "  dead letters stay in %s: see one with --explain CUSTOM_ID, send them again with "
+                     "--retry-dead-letters\n",
+                     statePath.c_str());
     }
     return (dead > 0 || !input.rejects.empty()) ? kExitFailure : kExitOk;
 }
@@ -463,11 +746,28 @@ void addBatchCommand(CLI::App& app, int& exitCode)
                     "under $XDG_DATA_HOME/sluice)");
     cmd->add_flag("--durable-full", opt->durableFull, "Flush every commit to disk (SQLite synchronous=FULL)");
     cmd->add_option("--explain", opt->explain, "Print one job's timeline from the state database and exit");
+    cmd->add_option("--write-output", opt->writeOutput,
+                    "Write the results held in --state to this file (Batch API output) and exit; sends nothing");
+    cmd->add_option_function<std::vector<std::string>>(
+           "--retry-dead-letters", [opt](const std::vector<std::string>& v) { opt->retryDead = v; },
+           "Send this run's dead letters again: all, or those of the failure classes named (e.g. "
+           "auth_failed,server_error)")
+        ->expected(0, 1)
+        ->allow_extra_args(false);
     cmd->add_option("--progress", opt->progress, "Live progress line: auto (on a terminal), always, never")
         ->check(CLI::IsMember({"auto", "always", "never"}));
     cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
     addMetricsOption(cmd, opt->metrics);
     cmd->callback([opt, &exitCode, cmd] {
+        if (!opt->writeOutput.empty()) {
+            if (opt->state.empty() && (opt->input.empty() || opt->output.empty())) {
+                std::fprintf(stderr, "sluice-cli batch --write-output: give --state, or the run's --input and --output\n");
+                exitCode = kExitBadInput;
+                return;
+            }
+            exitCode = runBatch(*opt);
+            return;
+        }
         const bool explaining = !opt->explain.empty();
         if (!explaining && (opt->config.empty() || opt->input.empty() || opt->output.empty())) {
             std::fprintf(stderr, "sluice-cli batch: --config, --input and --output are required\n%s",

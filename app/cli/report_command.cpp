@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -37,17 +38,24 @@ std::optional<WallTime> parseTime(const std::string& text)
     return parseRfc3339(text);
 }
 
-// The format named by the output file's extension, else CSV.
+// The format named by the output file's extension: CSV for none (or standard
+// output), empty for an extension that names no format this writes.
 std::string formatFromOutput(const std::string& output)
 {
-    const std::string ext = std::filesystem::path(output).extension().string();
+    std::string ext = std::filesystem::path(output).extension().string();
+    for (char& c : ext) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (ext.empty() || ext == ".csv") {
+        return "csv";
+    }
     if (ext == ".json") {
         return "json";
     }
     if (ext == ".html" || ext == ".htm") {
         return "html";
     }
-    return "csv";
+    return {};
 }
 
 int runReport(const ReportOptions& opt)
@@ -62,6 +70,10 @@ int runReport(const ReportOptions& opt)
     }
     metrics::ReportFormat format{};
     const std::string formatName = opt.format.empty() ? formatFromOutput(opt.output) : opt.format;
+    if (formatName.empty()) {
+        return bad("--output " + opt.output + ": reports are written as csv, json or html; name the file .csv, .json "
+                   "or .html, or give --format");
+    }
     if (!metrics::parseReportFormat(formatName, format)) {
         return bad("--format: must be csv, json or html (got \"" + opt.format + "\")");
     }
@@ -107,7 +119,9 @@ int runReport(const ReportOptions& opt)
     }
 
     metrics::Report report = metrics::buildReport(rows, *from, *to, by);
-    report.source = opt.state;
+    // The file's name only: a report is passed around, the directory layout
+    // of the machine that ran the batch is nobody's business.
+    report.source = std::filesystem::path(opt.state).filename().string();
     report.generatedAt = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
     const std::string text = metrics::renderReport(report, format);
     if (opt.output.empty() || opt.output == "-") {

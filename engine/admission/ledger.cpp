@@ -1,7 +1,10 @@
 #include "admission/ledger.h"
 
+#include "core/numbers.h"
+
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 
@@ -86,6 +89,28 @@ struct Ledger::Scope {
     int count = 0;
     int rolling = 0;
 };
+
+std::string describeExcess(const Binding& b)
+{
+    if (b.dimension < 0) {
+        return {};  // the scope was removed: no figures to give
+    }
+    const auto figure = [&](std::int64_t v) {
+        if (b.measure != Measure::SpendMicroUsd) {
+            return groupThousands(v);
+        }
+        char buf[40];
+        std::snprintf(buf, sizeof buf, "$%.4f", static_cast<double>(v) / 1e6);
+        return std::string(buf);
+    };
+    std::string s = "; the estimate, " + figure(b.requested) + ", is more than ";
+    if (b.capacity < b.limit) {
+        s += "the " + figure(b.capacity) + " it admits at once (limit " + figure(b.limit) + ")";
+    } else {
+        s += "the whole limit of " + figure(b.limit);
+    }
+    return s;
+}
 
 Ledger::Ledger(Duration wallMinusSteady, Duration arrivalMargin)
     : m_wallMinusSteady(wallMinusSteady), m_arrivalMarginNs(std::max<std::int64_t>(arrivalMargin.count(), 0))
@@ -318,14 +343,15 @@ struct Ledger::Verdicts {
         const Dimension* dim = nullptr;
         ScopeId scope = kNoScope;
         int index = -1;
+        std::int64_t requested = 0;
 
         Binding binding() const
         {
             if (dim == nullptr) {
                 return {};
             }
-            return Binding{scope, static_cast<std::int16_t>(index), dim->spec.measure, dim->spec.window,
-                           dim->spec.period};
+            return Binding{scope,           static_cast<std::int16_t>(index), dim->spec.measure, dim->spec.window,
+                           dim->spec.period, dim->spec.limit, dim->cap, requested};
         }
     };
     bool never = false;
@@ -367,7 +393,7 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
     // whole per-period limit can never be sent.
     if (amount > (d.rolling() ? d.limit : d.cap)) {
         acc.never = true;
-        acc.neverRef = {&d, scope, index};
+        acc.neverRef = {&d, scope, index, amount};
         return;
     }
     const auto roomLeft = [&](double left, double capacity) {

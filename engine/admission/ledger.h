@@ -37,7 +37,15 @@ struct Binding {
     Measure measure = Measure::Requests;
     Window window = Window::Rolling;
     Duration period{};
+    std::int64_t limit = 0;      // the dimension's limit in force
+    std::int64_t capacity = 0;   // the most it admits at once (the burst, for a rolling window)
+    std::int64_t requested = 0;  // Never: the amount asked, above capacity
 };
+
+// Why a Never binding can never admit the request, with its figures, to
+// follow the dimension's name: "; the estimate, 4,200, is more than the 1,500
+// it admits at once (limit 90,000)". Empty for a removed scope.
+std::string describeExcess(const Binding& b);
 
 struct Check {
     Verdict verdict = Verdict::Admit;

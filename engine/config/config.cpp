@@ -53,11 +53,28 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
             r.problem(jsonPointerAppend(pointer, "day_utc_offset"), "must look like \"-08:00\" or \"Z\"");
         }
     }
-    if (auto c = r.integer(obj, pointer, "concurrency", 0, kMax)) {
+    // A limit of 0 would admit nothing: every request would become a dead
+    // letter. Say so here; a limit that should not apply is left out.
+    const auto zero = [&](const char* field) {
+        const auto it = obj.find(field);
+        if (it != obj.end() && it->is_number() && it->get<double>() == 0) {
+            r.problem(jsonPointerAppend(pointer, field),
+                      "must be more than 0 (0 would refuse every request; leave the field out for no limit)");
+            return true;
+        }
+        return false;
+    };
+    const auto limitField = [&](const char* field) -> std::optional<std::int64_t> {
+        if (zero(field)) {
+            return std::nullopt;
+        }
+        return r.integer(obj, pointer, field, 1, kMax);
+    };
+    if (auto c = limitField("concurrency")) {
         out.push_back(concurrency(*c));
     }
     const auto perMinuteLimit = [&](const char* field, Measure m) {
-        if (auto v = r.integer(obj, pointer, field, 0, kMax)) {
+        if (auto v = limitField(field)) {
             out.push_back(perMinute(m, *v, burstFor(*v, secondsToDuration(granularity))));
         }
     };
@@ -65,14 +82,16 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
     perMinuteLimit("tpm", Measure::TotalTokens);
     perMinuteLimit("itpm", Measure::InputTokens);
     perMinuteLimit("otpm", Measure::OutputTokens);
-    if (auto v = r.integer(obj, pointer, "rpd", 0, kMax)) {
+    if (auto v = limitField("rpd")) {
         out.push_back(perDay(Measure::Requests, *v, offset));
     }
-    if (auto v = r.integer(obj, pointer, "tpd", 0, kMax)) {
+    if (auto v = limitField("tpd")) {
         out.push_back(perDay(Measure::TotalTokens, *v, offset));
     }
-    if (auto v = r.number(obj, pointer, "spend_per_day_usd", 0, 1e9)) {
-        out.push_back(perDay(Measure::SpendMicroUsd, static_cast<std::int64_t>(std::llround(*v * 1e6)), offset));
+    if (!zero("spend_per_day_usd")) {
+        if (auto v = r.number(obj, pointer, "spend_per_day_usd", 0, 1e9)) {
+            out.push_back(perDay(Measure::SpendMicroUsd, static_cast<std::int64_t>(std::llround(*v * 1e6)), offset));
+        }
     }
     return out;
 }

@@ -73,9 +73,26 @@ std::optional<std::int64_t> JsonReader::integer(const json& parent, std::string_
         return std::nullopt;
     }
     const std::string p = jsonPointerAppend(pointer, field);
+    const auto outOfRange = [&](const std::string& got) {
+        problem(p, "must be between " + std::to_string(min) + " and " + std::to_string(max) + " (got " + got + ")");
+        return std::nullopt;
+    };
+    // 1e30 is written as a float but means a whole number: out of range says
+    // what is wrong with it, "not a whole number" would not.
+    if (it->is_number_float()) {
+        const double d = it->get<double>();
+        if (std::isfinite(d) && d == std::floor(d) && (d < static_cast<double>(min) || d > static_cast<double>(max))) {
+            return outOfRange(it->dump());
+        }
+        problem(p, "must be a whole number (got " + it->dump() + ")");
+        return std::nullopt;
+    }
     if (!it->is_number_integer()) {
         problem(p, "must be a whole number");
         return std::nullopt;
+    }
+    if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
+        return outOfRange(std::to_string(it->get<std::uint64_t>()));
     }
     const auto v = it->get<std::int64_t>();
     if (v < min || v > max) {

@@ -709,7 +709,7 @@ struct Dispatcher::Impl {
             }
             if (check.verdict == Verdict::Never) {
                 if (choice.why.empty() || allNever) {
-                    choice.why = describeBinding(check.binding, scopeNames);
+                    choice.why = describeBinding(check.binding, scopeNames) + describeExcess(check.binding);
                 }
                 continue;
             }
@@ -772,7 +772,7 @@ struct Dispatcher::Impl {
             if (choice.kind == KeyChoice::Kind::Never) {
                 lane.queue.pop();
                 finish(job, JobResult::DeadLettered, FailureClass::RequestTooLarge,
-                       "estimated cost exceeds the whole of " + choice.why, now);
+                       "too large for " + choice.why, now);
                 continue;
             }
             if (choice.kind == KeyChoice::Kind::Wait) {
@@ -926,7 +926,7 @@ struct Dispatcher::Impl {
         ++counters.attempts;
         --counters.queued;
         ++counters.inFlight;
-        listener.onSent(SendReport{pr.cfg->name, kr.cfg->name, job.info.model, job.tenant, now});
+        listener.onSent(SendReport{pr.cfg->name, kr.cfg->name, job.info.model, job.tenant, now, !job.attemptLog.empty()});
         note(job, TimelineEvent::Kind::Sent,
              concat("on key ", pr.cfg->name, "/", kr.cfg->name, " (attempt ",
                     decimal(static_cast<std::int64_t>(job.attemptLog.size() + 1)), ")"));

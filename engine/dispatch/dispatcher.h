@@ -34,6 +34,7 @@ struct SendReport {
     std::string_view model;
     std::string_view tenant;
     TimePoint sentAt{};
+    bool retry = false;  // the job failed an attempt before: this send is a retry
 };
 
 // What a finished attempt looked like, for metrics. Every SendReport is

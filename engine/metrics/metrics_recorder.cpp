@@ -22,14 +22,16 @@ void addEvent(BasicTally<Count>& t, const E& e)
 {
     if (e.isSend) {
         t.sent = static_cast<Count>(t.sent + 1);
+        // Counted when the retry happens, not when one is planned: a job
+        // moved off a quarantined key may die before it is sent again.
+        if (e.retry) {
+            t.retries = static_cast<Count>(t.retries + 1);
+        }
         return;
     }
     if (e.cls != FailureClass::None) {
         auto& n = t.failures[static_cast<std::size_t>(e.cls)];
         n = static_cast<Count>(n + 1);
-        if (e.willRetry) {
-            t.retries = static_cast<Count>(t.retries + 1);
-        }
         return;
     }
     t.completed = static_cast<Count>(t.completed + 1);
@@ -183,6 +185,7 @@ void MetricsRecorder::onSent(const SendReport& report)
 {
     Event e;
     e.isSend = true;
+    e.retry = report.retry;
     e.at = report.sentAt;
     push(e, report.provider, report.key, report.model);
 }
@@ -202,7 +205,6 @@ void MetricsRecorder::onAttempt(const AttemptReport& report)
     e.priced = report.spendMicroUsd.has_value();
     e.spendMicroUsd = report.spendMicroUsd.value_or(0);
     e.cls = report.cls;
-    e.willRetry = report.willRetry;
     push(e, report.provider, report.key, report.model);
 }
 

@@ -154,7 +154,7 @@ private:
         std::uint32_t leaf = 0;
         FailureClass cls = FailureClass::None;
         bool isSend = false;
-        bool willRetry = false;
+        bool retry = false;  // a send that retries a failed attempt
         bool priced = false;
     };
     // A key+model, interned so an event carries a number, not three strings.

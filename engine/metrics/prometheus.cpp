@@ -133,7 +133,7 @@ std::string prometheusText(const MetricsSnapshot& snap)
             }
         }
     }
-    w.family("sluice_retries_total", "counter", "Failed attempts that were tried again.");
+    w.family("sluice_retries_total", "counter", "Sends that retried a failed attempt.");
     for (const ScopeTotals* s : leaves) {
         w.sample("sluice_retries_total", leafLabels(s->scope), std::to_string(s->totals.retries));
     }

@@ -57,7 +57,7 @@ template <typename Count>
 struct BasicTally {
     Count sent = 0;       // HTTP requests sent, counted when they went out
     Count completed = 0;  // attempts answered successfully, counted when they finished
-    Count retries = 0;    // failed attempts that will be tried again
+    Count retries = 0;    // sends that retried a failed attempt
     Count unpriced = 0;   // completed attempts of a model without a price: spend unknown, not zero
     std::array<Count, kFailureClassCount> failures{};  // failed attempts by triage class
     // Of completed attempts: what the provider reported, what was reserved.

@@ -3,6 +3,7 @@
 #include "core/json_scan.h"
 
 #include <charconv>
+#include <cmath>
 
 namespace sluice {
 
@@ -66,6 +67,35 @@ std::int64_t intField(const json& obj, const char* name, std::int64_t fallback)
     return it != obj.end() && it->is_number_integer() ? it->get<std::int64_t>() : fallback;
 }
 
+// A standard field the provider would refuse with a 400 is refused here,
+// before it is queued, sent and paid for in rate-limit budget.
+void requireWholeNumber(const json& body, const char* name, std::int64_t min, std::int64_t max)
+{
+    const auto it = body.find(name);
+    if (it == body.end() || it->is_null()) {
+        return;
+    }
+    if (!it->is_number_integer()) {
+        throw InputError("body." + std::string(name) + ": must be a whole number (got " + it->dump() + ")");
+    }
+    const double v = it->get<double>();
+    if (v < static_cast<double>(min) || v > static_cast<double>(max)) {
+        throw InputError("body." + std::string(name) + ": must be between " + std::to_string(min) + " and " +
+                         std::to_string(max) + " (got " + it->dump() + ")");
+    }
+}
+
+void requireNumberIn(const json& body, const char* name, double min, double max, const char* range)
+{
+    const auto it = body.find(name);
+    if (it == body.end() || it->is_null()) {
+        return;
+    }
+    if (!it->is_number() || !(it->get<double>() >= min && it->get<double>() <= max)) {
+        throw InputError("body." + std::string(name) + ": must be a number from " + range + " (got " + it->dump() + ")");
+    }
+}
+
 }  // namespace
 
 std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
@@ -118,17 +148,23 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defa
         }
         info.stream = s->get<bool>();
     }
+    constexpr std::int64_t kMaxTokens = std::int64_t{1} << 31;
     if (flavor == ApiFlavor::OpenAI) {
+        requireWholeNumber(body, "n", 1, 128);
+        requireWholeNumber(body, "max_tokens", 1, kMaxTokens);
+        requireWholeNumber(body, "max_completion_tokens", 1, kMaxTokens);
+        requireNumberIn(body, "temperature", 0, 2, "0 to 2");
+        requireNumberIn(body, "top_p", 0, 1, "0 to 1");
         info.n = static_cast<int>(intField(body, "n", 1));
-        if (info.n < 1 || info.n > 128) {
-            throw InputError("body.n: must be between 1 and 128");
-        }
         std::int64_t maxOut = intField(body, "max_completion_tokens", -1);
         if (maxOut < 0) {
             maxOut = intField(body, "max_tokens", -1);
         }
         info.maxOutputTokens = maxOut >= 0 ? maxOut : defaultMaxOutputTokens;
     } else {
+        requireWholeNumber(body, "max_tokens", 1, kMaxTokens);
+        requireNumberIn(body, "temperature", 0, 1, "0 to 1");
+        requireNumberIn(body, "top_p", 0, 1, "0 to 1");
         const auto mt = body.find("max_tokens");
         if (mt == body.end() || !mt->is_number_integer() || mt->get<std::int64_t>() < 1) {
             throw InputError("body.max_tokens: required for Anthropic (a positive integer)");

@@ -90,14 +90,12 @@ BatchInput readBatchInput(std::istream& in, const std::function<std::string(cons
         line.line = lineNo;
         std::string error = parseLine(text, line);
         if (error.empty()) {
+            // A repeat is refused, never dropped in silence: the output holds
+            // one line per custom_id, so the caller hears which line lost.
             if (const auto it = seen.find(line.job.customId); it != seen.end()) {
                 const BatchLine& first = result.lines[it->second];
-                if (first.bodyText == line.bodyText) {
-                    ++result.duplicates;
-                    continue;
-                }
                 error = "custom_id: \"" + line.job.customId + "\" repeats line " + std::to_string(first.line) +
-                        " with a different body";
+                        (first.bodyText == line.bodyText ? " (the same request)" : " with a different body");
             }
         }
         if (error.empty() && accept) {

@@ -30,8 +30,7 @@ struct RejectedLine {
 
 struct BatchInput {
     std::vector<BatchLine> lines;     // accepted, in input order
-    std::vector<RejectedLine> rejects;
-    std::size_t duplicates = 0;       // repeated custom_id with the same body: skipped
+    std::vector<RejectedLine> rejects;  // including repeated custom_ids, naming the first line
 };
 
 // `accept` is asked about each well-formed line (e.g. the dispatcher's

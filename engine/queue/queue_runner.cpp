@@ -211,11 +211,26 @@ store::Updates QueueRunner::toUpdates(JobOutcome&& o, store::JobId id) const
         if (!failed.empty()) {
             u.attempts.push_back(store::AttemptLog{id, toAttempt(failed.back())});
         }
+        // Refused before it was sent (no usable key, too large for a limit,
+        // deadline passed in the queue): not an attempt, so it uses up none
+        // and names no key; it happened when the job died, after any attempt.
         f.attempt.errorClass = std::string(failureClassName(o.cls));
-        f.attempt.httpStatus = static_cast<int>(o.status);
         f.attempt.message = o.reason;
-        f.attempt.keyLabel = o.key;
-        f.attempt.counted = countsAsAttempt(o.cls);
+        f.attempt.counted = false;
+        if (o.status != 0) {
+            // A response came, yet no failed attempt records it: keep what it said.
+            f.attempt.httpStatus = static_cast<int>(o.status);
+            f.attempt.keyLabel = o.key;
+            f.attempt.counted = countsAsAttempt(o.cls);
+        }
+        for (const TimelineEvent& e : o.timeline) {
+            if (e.kind == TimelineEvent::Kind::DeadLettered || e.kind == TimelineEvent::Kind::Cancelled) {
+                f.attempt.at = e.at;
+            }
+        }
+        if (!f.attempt.at && !failed.empty()) {
+            f.attempt.at = failed.back().at + failed.back().latency;
+        }
     }
     u.failures.push_back(std::move(f));
     return u;

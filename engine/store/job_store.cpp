@@ -169,14 +169,8 @@ Database openWorkspaceDatabase(const std::filesystem::path& file, const StoreOpt
 {
     Database db = openDatabase(file, options);
     try {
-        if (!options.readOnly) {
-            // Reads the header first, so a file that is not a database fails here.
-            db.exec("PRAGMA journal_mode = WAL");
-            db.exec(options.durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-            if (options.maxPageCount) {
-                db.exec("PRAGMA max_page_count = " + std::to_string(*options.maxPageCount));
-            }
-        }
+        // Only reads until the file is known to be ours (or new): refusing a
+        // foreign database must leave it as it was, not switched to WAL.
         const std::int64_t appId = db.queryInt64("PRAGMA application_id");
         std::int64_t version = db.queryInt64("PRAGMA user_version");
         const auto tooNew = [&](std::int64_t v) {
@@ -199,6 +193,13 @@ Database openWorkspaceDatabase(const std::filesystem::path& file, const StoreOpt
         if (version == 0 && db.queryInt64("SELECT count(*) FROM sqlite_schema") > 0) {
             throw StoreError(SQLITE_NOTADB, StoreErrorKind::NotADatabase, file,
                              "an SQLite database, but not a Sluice job store");
+        }
+        if (!options.readOnly) {
+            db.exec("PRAGMA journal_mode = WAL");
+            db.exec(options.durability == Durability::Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+            if (options.maxPageCount) {
+                db.exec("PRAGMA max_page_count = " + std::to_string(*options.maxPageCount));
+            }
         }
         if (version < schema::kCurrentVersion) {
             if (options.readOnly) {
@@ -759,15 +760,27 @@ std::vector<TimelineEntry> JobStore::timeline(JobId id) const
             queued += ", model " + j->model;
         }
         out.push_back({j->created, "queued", queued});
+        std::vector<TimelineEntry> refusals;
         for (const Attempt& a : attemptsLocked(id)) {
-            out.push_back({*a.at, "attempt", attemptText(a)});
+            // No key and no status: the job was refused before it was sent.
+            if (a.httpStatus == 0 && a.keyLabel.empty() && !a.counted) {
+                refusals.push_back({*a.at, "refused", attemptText(a)});
+            } else {
+                out.push_back({*a.at, "attempt", attemptText(a)});
+            }
         }
+        bool died = false;
         {
             auto sel = m_db.cached("SELECT at_ms, kind, detail FROM events WHERE job_id = ?1 ORDER BY id");
             sel->bind(1, id);
             while (sel->step()) {
                 out.push_back({fromMs(sel->int64(0)), sel->text(1), sel->text(2)});
+                died = died || out.back().kind == "dead_lettered";
             }
+        }
+        if (!died) {
+            // The dead_lettered event says the same, when it was recorded.
+            out.insert(out.end(), refusals.begin(), refusals.end());
         }
         {
             auto sel = m_db.cached(
@@ -785,8 +798,12 @@ std::vector<TimelineEntry> JobStore::timeline(JobId id) const
             }
         }
         t.commit();
-        std::stable_sort(out.begin(), out.end(),
-                         [](const TimelineEntry& a, const TimelineEntry& b) { return a.at < b.at; });
+        // The death is the last thing that happened at its instant, after the
+        // attempt and the events that led to it (the same millisecond).
+        const auto last = [](const TimelineEntry& e) { return e.kind == "dead_lettered" || e.kind == "refused"; };
+        std::stable_sort(out.begin(), out.end(), [&](const TimelineEntry& a, const TimelineEntry& b) {
+            return a.at != b.at ? a.at < b.at : !last(a) && last(b);
+        });
         return out;
     });
 }

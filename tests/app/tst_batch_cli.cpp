@@ -5,6 +5,7 @@
 // sends only what was not done.
 #include "mock/mock_provider.h"
 #include "store/job_store.h"
+#include "store/sqlite.h"
 
 #include <QtTest>
 
@@ -12,6 +13,7 @@
 
 #include <fstream>
 #include <set>
+#include <unistd.h>
 
 using namespace sluice;
 using nlohmann::json;
@@ -31,11 +33,19 @@ mock::MockConfig quietMock(double latencyMs)
 struct Run {
     int exitCode = -1;
     QString err;
+    QString out;
 };
+
+QByteArray fileBytes(const QString& path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
 
 class Fixture {
 public:
     explicit Fixture(double latencyMs = 0) : provider(clock, quietMock(latencyMs)) { provider.start(); }
+    explicit Fixture(const mock::MockConfig& config) : provider(clock, config) { provider.start(); }
     ~Fixture() { provider.stop(); }
 
     QString path(const QString& name) const { return dir.filePath(name); }
@@ -91,23 +101,39 @@ public:
         p.setProgram(QStringLiteral(SLUICE_CLI_PATH));
     }
 
-    Run run(const QStringList& args)
+    Run run(const QStringList& args, const QString& keyValue = QStringLiteral("sk-mock"))
     {
         QProcess p;
         prepare(p);
+        QProcessEnvironment env = p.processEnvironment();
+        env.insert(QStringLiteral("MOCK_KEY"), keyValue);
+        p.setProcessEnvironment(env);
         p.setArguments(args);
         p.start();
         if (!p.waitForFinished(120000)) {
             p.kill();
             p.waitForFinished();
         }
-        return Run{p.exitCode(), QString::fromUtf8(p.readAllStandardError())};
+        return Run{p.exitCode(), QString::fromUtf8(p.readAllStandardError()), QString::fromUtf8(p.readAllStandardOutput())};
     }
 
-    std::vector<json> output() const
+    // batchArgs() with one flag's value replaced (or the flag added).
+    QStringList argsWith(const QString& flag, const QString& value) const
+    {
+        QStringList a = batchArgs();
+        const qsizetype i = a.indexOf(flag);
+        if (i >= 0) {
+            a[i + 1] = value;
+        } else {
+            a << flag << value;
+        }
+        return a;
+    }
+
+    std::vector<json> output(const QString& name = QStringLiteral("out.jsonl")) const
     {
         std::vector<json> lines;
-        std::ifstream in(path(QStringLiteral("out.jsonl")).toStdString());
+        std::ifstream in(path(name).toStdString());
         std::string line;
         while (std::getline(in, line)) {
             lines.push_back(json::parse(line));
@@ -164,6 +190,22 @@ private Q_SLOTS:
     void secondRunnerIsRefused();
     void killNineAndResume_data();
     void killNineAndResume();
+    // Issue 13.
+    void refusesToWriteOverTheInput_data();
+    void refusesToWriteOverTheInput();
+    void invalidUtf8LinesAreRejectedLines();
+    void foreignStateFileIsLeftAsItWas();
+    void inputDirectoryIsRefused();
+    void missingOutputDirectoryIsFoundBeforeSending_data();
+    void missingOutputDirectoryIsFoundBeforeSending();
+    void outputFailureAtTheEndSaysHowToWriteItOut();
+    void readmeBatchCommandsWorkAsWritten();
+    void retryDeadLettersRequeuesThem();
+    void zeroAndHugeLimitsAreRefused();
+    void badStandardFieldsAndRepeatsAreRejectedLocally();
+    void explainTellsRefusalsApartFromAttempts();
+    void reportFormatAndSource();
+    void tooLargeNamesTheLimitFigures();
 };
 
 void TestBatchCli::runsAFileAndRejectsBadLines()
@@ -329,6 +371,352 @@ void TestBatchCli::killNineAndResume()
     const store::Counts after = f.stateCounts();
     QCOMPARE(after.done, std::int64_t{kJobs});
     QCOMPARE(after.pending + after.leased + after.dead, std::int64_t{0});
+}
+
+void TestBatchCli::refusesToWriteOverTheInput_data()
+{
+    QTest::addColumn<QString>("flag");
+    QTest::addColumn<int>("link");  // 0: the path itself, 1: a symbolic link, 2: a hard link
+    QTest::newRow("--output same path") << QStringLiteral("--output") << 0;
+    QTest::newRow("--output symlink") << QStringLiteral("--output") << 1;
+    QTest::newRow("--output hard link") << QStringLiteral("--output") << 2;
+    QTest::newRow("--rejects same path") << QStringLiteral("--rejects") << 0;
+    QTest::newRow("--rejects hard link") << QStringLiteral("--rejects") << 2;
+    QTest::newRow("--state same path") << QStringLiteral("--state") << 0;
+}
+
+void TestBatchCli::refusesToWriteOverTheInput()
+{
+    QFETCH(QString, flag);
+    QFETCH(int, link);
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(5, {"{not json"});
+    const QString in = f.path(QStringLiteral("in.jsonl"));
+    const QByteArray before = fileBytes(in);
+    QString target = in;
+    if (link == 1) {
+        target = f.path(QStringLiteral("via-symlink.jsonl"));
+        QVERIFY(::symlink(in.toLocal8Bit().constData(), target.toLocal8Bit().constData()) == 0);
+    } else if (link == 2) {
+        target = f.path(QStringLiteral("via-hardlink.jsonl"));
+        QVERIFY(::link(in.toLocal8Bit().constData(), target.toLocal8Bit().constData()) == 0);
+    }
+    const Run r = f.run(f.argsWith(flag, target));
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains(QStringLiteral("is the input file")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("Nothing was sent")), qPrintable(r.err));
+    QCOMPARE(fileBytes(in), before);
+    QCOMPARE(f.provider.stats().requests, std::int64_t{0});
+}
+
+void TestBatchCli::invalidUtf8LinesAreRejectedLines()
+{
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(5, {std::string("{\"custom_id\":\"bad-utf8\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":"
+                                 "\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xC3\x28\"}]}}"),
+                     std::string("\x89PNG\r\n\x1a\x00\x00\xff\xfe binary garbage", 27)});
+    // A good line after the bad ones still runs.
+    {
+        std::ofstream out(f.path(QStringLiteral("in.jsonl")).toStdString(), std::ios::app);
+        out << json{{"custom_id", "after"},
+                    {"url", "/v1/chat/completions"},
+                    {"body", {{"model", "gpt-4o-mini"}, {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}}}}
+                   .dump()
+            << '\n';
+    }
+    const Run r = f.run(f.batchArgs());
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:6: not valid JSON")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:7: not valid JSON")), qPrintable(r.err));
+    QVERIFY2(!r.err.contains(QStringLiteral("json.exception")), qPrintable(r.err));
+    QCOMPARE(f.output().size(), std::size_t{6});
+    QCOMPARE(f.provider.stats().accepted, std::int64_t{6});
+    // The garbage holds a newline, so it is two lines: 7 and 8.
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:8: not valid JSON")), qPrintable(r.err));
+    const auto rejects = f.output(QStringLiteral("out.jsonl.rejects.jsonl"));
+    QCOMPARE(rejects.size(), std::size_t{3});
+    QCOMPARE(rejects[0]["line"].get<int>(), 6);
+    QCOMPARE(rejects[1]["line"].get<int>(), 7);
+    QCOMPARE(rejects[2]["line"].get<int>(), 8);
+}
+
+void TestBatchCli::foreignStateFileIsLeftAsItWas()
+{
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(3);
+    const QString foreign = f.path(QStringLiteral("photos.db"));
+    {
+        store::Database db(foreign.toStdString(), store::OpenMode::ReadWriteCreate);
+        db.exec("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)");
+        db.exec("INSERT INTO photos (name) VALUES ('beach.jpg')");
+    }
+    const QByteArray before = fileBytes(foreign);
+    QVERIFY(!before.isEmpty());
+    const Run r = f.run(f.argsWith(QStringLiteral("--state"), foreign));
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains(QStringLiteral("not a Sluice job store")), qPrintable(r.err));
+    QCOMPARE(fileBytes(foreign), before);
+    QVERIFY(!QFile::exists(foreign + QStringLiteral(".lock")));
+    QVERIFY(!QFile::exists(foreign + QStringLiteral("-wal")));
+    QVERIFY(!QFile::exists(foreign + QStringLiteral("-shm")));
+    QCOMPARE(f.provider.stats().requests, std::int64_t{0});
+}
+
+void TestBatchCli::inputDirectoryIsRefused()
+{
+    Fixture f;
+    f.writeConfig();
+    QVERIFY(QDir(f.dir.path()).mkdir(QStringLiteral("indir")));
+    const Run r = f.run(f.argsWith(QStringLiteral("--input"), f.path(QStringLiteral("indir"))));
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains(QStringLiteral("is a directory, not a batch file")), qPrintable(r.err));
+    QVERIFY(!QFile::exists(f.path(QStringLiteral("out.jsonl"))));
+}
+
+void TestBatchCli::missingOutputDirectoryIsFoundBeforeSending_data()
+{
+    QTest::addColumn<QString>("flag");
+    QTest::newRow("--output") << QStringLiteral("--output");
+    QTest::newRow("--rejects") << QStringLiteral("--rejects");
+}
+
+void TestBatchCli::missingOutputDirectoryIsFoundBeforeSending()
+{
+    QFETCH(QString, flag);
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(5);
+    const Run r = f.run(f.argsWith(flag, f.path(QStringLiteral("no/such/dir/file.jsonl"))));
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains(QStringLiteral("does not exist")), qPrintable(r.err));
+    QCOMPARE(f.provider.stats().requests, std::int64_t{0});
+    QVERIFY(!QFile::exists(f.statePath()));
+}
+
+void TestBatchCli::outputFailureAtTheEndSaysHowToWriteItOut()
+{
+    Fixture f(1500);
+    f.writeConfig();
+    f.writeInput(3);
+    QVERIFY(QDir(f.dir.path()).mkdir(QStringLiteral("results")));
+    QProcess p;
+    f.prepare(p);
+    p.setArguments(f.argsWith(QStringLiteral("--output"), f.path(QStringLiteral("results/out.jsonl"))));
+    p.start();
+    QTRY_VERIFY_WITH_TIMEOUT(f.provider.stats().requests >= 1, 20000);
+    // The directory goes away while the requests are out.
+    QVERIFY(QDir(f.path(QStringLiteral("results"))).removeRecursively());
+    QVERIFY(p.waitForFinished(60000));
+    const QString err = QString::fromUtf8(p.readAllStandardError());
+    QCOMPARE(p.exitCode(), 1);
+    QVERIFY2(err.contains(QStringLiteral("The results are safe in %1").arg(f.statePath())), qPrintable(err));
+    const QString command = QStringLiteral("sluice-cli batch --state %1 --write-output %2")
+                                .arg(f.statePath(), f.path(QStringLiteral("results/out.jsonl")));
+    QVERIFY2(err.contains(command), qPrintable(err));
+    // The command it gives writes them out, sending nothing.
+    QVERIFY(QDir(f.dir.path()).mkdir(QStringLiteral("results")));
+    const std::int64_t sent = f.provider.stats().requests;
+    const Run w = f.run({QStringLiteral("batch"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--write-output"),
+                         f.path(QStringLiteral("results/out.jsonl"))});
+    QCOMPARE(w.exitCode, 0);
+    QCOMPARE(f.provider.stats().requests, sent);
+    const auto lines = f.output(QStringLiteral("results/out.jsonl"));
+    QCOMPARE(lines.size(), std::size_t{3});
+    QCOMPARE(lines[2]["response"]["status_code"].get<int>(), 200);
+}
+
+void TestBatchCli::readmeBatchCommandsWorkAsWritten()
+{
+    // The README's "Running a batch file", as written: its key, its config
+    // (pointed at this test's mock), its input, against the mock's stock setup.
+    QFile readme(QStringLiteral(SLUICE_SOURCE_DIR "/README.md"));
+    QVERIFY(readme.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(readme.readAll());
+    const qsizetype section = text.indexOf(QStringLiteral("## Running a batch file"));
+    QVERIFY(section >= 0);
+    const QString block = text.mid(section, text.indexOf(QStringLiteral("```\n"), text.indexOf(QStringLiteral("```sh"), section) + 5) - section);
+    const QRegularExpressionMatch key = QRegularExpression(QStringLiteral("MOCK_API_KEY=(\\S+)")).match(block);
+    QVERIFY2(key.hasMatch(), qPrintable(block));
+    QVERIFY2(block.contains(QStringLiteral("--config resources/config.mock.json")), qPrintable(block));
+    QVERIFY2(block.contains(QStringLiteral("--input resources/workloads/requests.jsonl")), qPrintable(block));
+
+    mock::MockConfig stock = mock::MockConfig::defaults();
+    stock.latency.baseMs = 0;
+    stock.latency.perOutputTokenMs = 0;
+    Fixture f(stock);
+    std::ifstream cfgIn(SLUICE_SOURCE_DIR "/resources/config.mock.json");
+    json cfg = json::parse(cfgIn);
+    cfg["providers"][0]["base_url"] = f.provider.baseUrl();
+    cfg["providers"][0]["keys"][0]["env"] = "MOCK_KEY";
+    std::ofstream(f.path(QStringLiteral("config.json")).toStdString()) << cfg.dump(2);
+    QFile::remove(f.path(QStringLiteral("in.jsonl")));
+    QVERIFY(QFile::copy(QStringLiteral(SLUICE_SOURCE_DIR "/resources/workloads/requests.jsonl"), f.path(QStringLiteral("in.jsonl"))));
+    const Run r = f.run(f.batchArgs(), key.captured(1));
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("40 completed, 0 dead-lettered, 0 rejected")), qPrintable(r.err));
+    const Run explain = f.run({QStringLiteral("batch"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--explain"),
+                               QStringLiteral("req-3")});
+    QVERIFY2(explain.exitCode == 0, qPrintable(explain.err));
+    const Run report = f.run({QStringLiteral("report"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--by"),
+                              QStringLiteral("model"), QStringLiteral("--format"), QStringLiteral("html"),
+                              QStringLiteral("--output"), f.path(QStringLiteral("usage.html"))});
+    QVERIFY2(report.exitCode == 0, qPrintable(report.err));
+}
+
+void TestBatchCli::retryDeadLettersRequeuesThem()
+{
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(4);
+    // A wrong key: every job is a dead letter (the key is quarantined).
+    const Run wrong = f.run(f.batchArgs(), QStringLiteral("sk-wrong"));
+    QCOMPARE(wrong.exitCode, 1);
+    QCOMPARE(f.stateCounts().dead, std::int64_t{4});
+    // The right key alone changes nothing: they stay dead.
+    const Run plain = f.run(f.batchArgs());
+    QCOMPARE(plain.exitCode, 1);
+    QVERIFY2(plain.err.contains(QStringLiteral("--retry-dead-letters")), qPrintable(plain.err));
+    QCOMPARE(f.stateCounts().dead, std::int64_t{4});
+    // An unknown class is refused before anything happens.
+    QStringList bad = f.batchArgs();
+    bad << QStringLiteral("--retry-dead-letters=nonsense");
+    const Run refused = f.run(bad);
+    QCOMPARE(refused.exitCode, 2);
+    QVERIFY2(refused.err.contains(QStringLiteral("unknown failure class \"nonsense\"")), qPrintable(refused.err));
+    // A class that none died of requeues none.
+    QStringList other = f.batchArgs();
+    other << QStringLiteral("--retry-dead-letters=server_error");
+    const Run none = f.run(other);
+    QVERIFY2(none.err.contains(QStringLiteral("0 dead letters requeued")), qPrintable(none.err));
+    QCOMPARE(f.stateCounts().dead, std::int64_t{4});
+    // All of them.
+    QStringList all = f.batchArgs();
+    all << QStringLiteral("--retry-dead-letters");
+    const Run again = f.run(all);
+    QVERIFY2(again.exitCode == 0, qPrintable(again.err));
+    QVERIFY2(again.err.contains(QStringLiteral("4 dead letters requeued")), qPrintable(again.err));
+    verifyCompleteOutput(f, 4);
+}
+
+void TestBatchCli::zeroAndHugeLimitsAreRefused()
+{
+    Fixture f;
+    f.writeConfig({{"providers", json::array({{{"name", "mock"},
+                                               {"flavor", "openai"},
+                                               {"base_url", f.provider.baseUrl()},
+                                               {"limits", {{"tpm", 0}, {"concurrency", 0}}},
+                                               {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 1e30}}}}}}},
+                                               {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}}})}});
+    f.writeInput(3);
+    const Run r = f.run(f.batchArgs());
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(r.err.contains(QStringLiteral("/providers/0/limits/tpm: must be more than 0")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("/providers/0/limits/concurrency: must be more than 0")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("/providers/0/models/gpt-4o-mini/limits/rpm: must be between 1 and")) &&
+                 r.err.contains(QStringLiteral("(got 1e+30)")),
+             qPrintable(r.err));
+    QVERIFY2(!r.err.contains(QStringLiteral("whole number")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("config.json:")), qPrintable(r.err));
+    QCOMPARE(f.provider.stats().requests, std::int64_t{0});
+}
+
+void TestBatchCli::badStandardFieldsAndRepeatsAreRejectedLocally()
+{
+    Fixture f;
+    f.writeConfig();
+    const auto line = [](const std::string& id, const json& extra) {
+        json body = {{"model", "gpt-4o-mini"}, {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}};
+        body.merge_patch(extra);
+        return json{{"custom_id", id}, {"url", "/v1/chat/completions"}, {"body", body}}.dump();
+    };
+    f.writeInput(3, {line("ten", {{"max_tokens", "ten"}}), line("neg", {{"max_tokens", -5}}),
+                     line("hot", {{"temperature", 7}}), line("many", {{"n", 0}}),
+                     line("req-1", {{"max_tokens", 16}, {"messages", json::array({{{"role", "user"}, {"content", "line 1"}}})}})});
+    const Run r = f.run(f.batchArgs());
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:4: body.max_tokens: must be a whole number")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:5: body.max_tokens: must be between 1")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:6: body.temperature")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:7: body.n")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("in.jsonl:8: custom_id: \"req-1\" repeats line 2 (the same request)")), qPrintable(r.err));
+    QCOMPARE(f.provider.stats().requests, std::int64_t{3});
+    QCOMPARE(f.output(QStringLiteral("out.jsonl.rejects.jsonl")).size(), std::size_t{5});
+}
+
+void TestBatchCli::explainTellsRefusalsApartFromAttempts()
+{
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(1);
+    // 401 quarantines the only key (not counted); the job then dies with no
+    // usable key, refused before it is sent again.
+    QCOMPARE(f.run(f.batchArgs(), QStringLiteral("sk-wrong")).exitCode, 1);
+    const Run e = f.run({QStringLiteral("batch"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--explain"),
+                         QStringLiteral("req-0")});
+    QCOMPARE(e.exitCode, 0);
+    const QString text = e.out;
+    QVERIFY2(text.contains(QStringLiteral("0 failed attempts counted against its limit, 1 not counted")), qPrintable(text));
+    QVERIFY2(!text.contains(QStringLiteral("HTTP 0")), qPrintable(text));
+    QVERIFY2(!text.contains(QStringLiteral("on key :")), qPrintable(text));
+    QVERIFY2(text.contains(QStringLiteral("HTTP 401 on key main (not counted)")), qPrintable(text));
+    QVERIFY2(text.contains(QStringLiteral("refused before sending")), qPrintable(text));
+    // In true order: the attempt, then the refusal and the death.
+    const qsizetype attempt = text.indexOf(QStringLiteral("  attempt "));
+    const qsizetype dead = text.indexOf(QStringLiteral("dead_lettered"));
+    QVERIFY2(attempt >= 0 && dead > attempt, qPrintable(text));
+}
+
+void TestBatchCli::reportFormatAndSource()
+{
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(3);
+    // A wrong key: the first request is refused (401) and the key
+    // quarantined; the rest die unsent. Nothing was retried.
+    QCOMPARE(f.run(f.batchArgs(), QStringLiteral("sk-wrong")).exitCode, 1);
+    const Run pdf = f.run({QStringLiteral("report"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--output"),
+                           f.path(QStringLiteral("r.pdf"))});
+    QCOMPARE(pdf.exitCode, 2);
+    QVERIFY2(pdf.err.contains(QStringLiteral("csv, json or html")), qPrintable(pdf.err));
+    QVERIFY(!QFile::exists(f.path(QStringLiteral("r.pdf"))));
+    const Run html = f.run({QStringLiteral("report"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--output"),
+                            f.path(QStringLiteral("r.html"))});
+    QCOMPARE(html.exitCode, 0);
+    const QByteArray page = fileBytes(f.path(QStringLiteral("r.html")));
+    QVERIFY(page.contains("state.db"));
+    QVERIFY2(!page.contains(f.dir.path().toUtf8()), "the HTML report names the state file's directory");
+    const Run asJson = f.run({QStringLiteral("report"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--output"),
+                            f.path(QStringLiteral("r.json"))});
+    QCOMPARE(asJson.exitCode, 0);
+    const auto report = nlohmann::json::parse(fileBytes(f.path(QStringLiteral("r.json"))).toStdString());
+    QVERIFY2(report.dump().find("\"retries\":0") != std::string::npos, report.dump().c_str());
+    QVERIFY2(report.dump().find("\"retries\":1") == std::string::npos, report.dump().c_str());
+}
+
+void TestBatchCli::tooLargeNamesTheLimitFigures()
+{
+    Fixture f;
+    // 600 tokens a minute enforced per second: about 10 at once, fewer than
+    // one request's estimate.
+    f.writeConfig({{"providers", json::array({{{"name", "mock"},
+                                               {"flavor", "openai"},
+                                               {"base_url", f.provider.baseUrl()},
+                                               {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 600}, {"granularity_s", 1}}}}}}},
+                                               {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}}})}});
+    f.writeInput(1);
+    QCOMPARE(f.run(f.batchArgs()).exitCode, 1);
+    const auto lines = f.output();
+    QCOMPARE(lines.size(), std::size_t{1});
+    const QString message = QString::fromStdString(lines[0]["error"]["message"].get<std::string>());
+    QCOMPARE(QString::fromStdString(lines[0]["error"]["code"].get<std::string>()), QStringLiteral("request_too_large"));
+    QVERIFY2(message.contains(QStringLiteral("total_tokens per minute of model")), qPrintable(message));
+    QVERIFY2(message.contains(QRegularExpression(QStringLiteral("the estimate, \\d+, is more than the \\d+ it admits at once \\(limit 600\\)"))),
+             qPrintable(message));
+    QVERIFY2(!message.contains(QStringLiteral("whole of")), qPrintable(message));
+    QCOMPARE(f.provider.stats().requests, std::int64_t{0});
 }
 
 QTEST_GUILESS_MAIN(TestBatchCli)

@@ -278,7 +278,12 @@ void TestMetrics::recorderCountsPerScope()
     QCOMPARE(global->totals.failed(), std::uint64_t{2});
     QCOMPARE(global->totals.failuresOf(FailureClass::RateLimited), std::uint64_t{1});
     QCOMPARE(global->totals.failuresOf(FailureClass::Timeout), std::uint64_t{1});
-    QCOMPARE(global->totals.retries, std::uint64_t{2});
+    QCOMPARE(global->totals.retries, std::uint64_t{0});  // failed, never sent again
+    // Counted when a retry is sent, not when a failure plans one.
+    SendReport again = sent("openai", "k1", "gpt-4o-mini", clock.now());
+    again.retry = true;
+    rec.onSent(again);
+    QCOMPARE(rec.snapshot().find(ScopeKey::global())->totals.retries, std::uint64_t{1});
     QCOMPARE(global->totals.spendMicroUsd, std::int64_t{14});
     QCOMPARE(global->totals.unpriced, std::uint64_t{1});
     QCOMPARE(global->totals.inputTokens, std::int64_t{30});

@@ -138,6 +138,18 @@ void TestProviders::analyzeRejects_data()
     QTest::newRow("empty messages") << 0 << QStringLiteral(R"({"model":"m","messages":[]})") << QStringLiteral("body.messages");
     QTest::newRow("bad n") << 0 << QStringLiteral(R"({"model":"m","n":0,"messages":[{"role":"user","content":"x"}]})") << QStringLiteral("body.n");
     QTest::newRow("anthropic needs max_tokens") << 1 << QStringLiteral(R"({"model":"m","messages":[{"role":"user","content":"x"}]})") << QStringLiteral("body.max_tokens");
+    const auto openai = [](const char* field) {
+        return QStringLiteral(R"({"model":"m",%1,"messages":[{"role":"user","content":"x"}]})").arg(QLatin1String(field));
+    };
+    QTest::newRow("max_tokens a word") << 0 << openai(R"("max_tokens":"ten")") << QStringLiteral("body.max_tokens: must be a whole number");
+    QTest::newRow("max_tokens negative") << 0 << openai(R"("max_tokens":-5)") << QStringLiteral("body.max_tokens: must be between 1");
+    QTest::newRow("max_completion_tokens zero") << 0 << openai(R"("max_completion_tokens":0)") << QStringLiteral("body.max_completion_tokens");
+    QTest::newRow("n a string") << 0 << openai(R"("n":"2")") << QStringLiteral("body.n: must be a whole number");
+    QTest::newRow("temperature too high") << 0 << openai(R"("temperature":3)") << QStringLiteral("body.temperature: must be a number from 0 to 2");
+    QTest::newRow("top_p a string") << 0 << openai(R"("top_p":"high")") << QStringLiteral("body.top_p");
+    QTest::newRow("messages an object") << 0 << QStringLiteral(R"({"model":"m","messages":{"role":"user"}})") << QStringLiteral("body.messages");
+    QTest::newRow("anthropic max_tokens a word") << 1 << QStringLiteral(R"({"model":"m","max_tokens":"ten","messages":[{"role":"user","content":"x"}]})") << QStringLiteral("body.max_tokens: must be a whole number");
+    QTest::newRow("anthropic temperature above 1") << 1 << QStringLiteral(R"({"model":"m","max_tokens":5,"temperature":1.5,"messages":[{"role":"user","content":"x"}]})") << QStringLiteral("body.temperature: must be a number from 0 to 1");
     QTest::newRow("stream not bool") << 1 << QStringLiteral(R"({"model":"m","max_tokens":5,"stream":"yes","messages":[{"role":"user","content":"x"}]})") << QStringLiteral("body.stream");
 }
 
