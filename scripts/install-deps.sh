@@ -28,7 +28,10 @@ tiktoken_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/tiktoken"
 install_tiktoken() {
   if [[ ! -d "$tiktoken_dir/node_modules" ]] && command -v npm >/dev/null; then
     echo "install-deps: npm ci --prefix tools/tiktoken"
-    npm ci --prefix "$tiktoken_dir" --no-audit --no-fund --loglevel=error
+    # Offline, the build still works: only the live reference test
+    # (tokenize_reference) and the js side of tokenizer_bench skip.
+    npm ci --prefix "$tiktoken_dir" --no-audit --no-fund --loglevel=error ||
+      echo "install-deps: npm ci failed; tokenize_reference will be skipped" >&2
   fi
 }
 
