@@ -11,11 +11,31 @@ packages=(
   libcli11-dev libbenchmark-dev
   # Budgets shared through Redis (engine/shared/) and the tests' own server.
   libhiredis-dev redis-server
+  # The tokenizer's split patterns need Unicode categories (engine/tokenize).
+  libpcre2-dev
   xvfb xauth wrk
   # Text in offscreen renders (tests, make screenshots) needs a font that
   # fontconfig finds; most desktops have one, a minimal system may not.
   fonts-dejavu-core
 )
+
+# Node runs js-tiktoken, the reference the tokenizer is tested and benchmarked
+# against: Debian's, unless a node is already there (NodeSource's nodejs
+# carries its own npm and conflicts with Debian's npm package).
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+
+# js-tiktoken itself, from the committed lock file, only when missing.
+tiktoken_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/tiktoken"
+install_tiktoken() {
+  if [[ ! -d "$tiktoken_dir/node_modules" ]] && command -v npm >/dev/null; then
+    echo "install-deps: npm ci --prefix tools/tiktoken"
+    # Offline, the build still works: only the live reference test
+    # (tokenize_reference) and the js side of tokenizer_bench skip.
+    npm ci --prefix "$tiktoken_dir" --no-audit --no-fund --loglevel=error ||
+      echo "install-deps: npm ci failed; tokenize_reference will be skipped" >&2
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,6 +44,7 @@ for p in "${packages[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
+  install_tiktoken
   exit 0
 fi
 
@@ -38,3 +59,4 @@ export DEBIAN_FRONTEND=noninteractive
 # the lists already exist, since the install below reports what it cannot find.
 "${sudo_cmd[@]}" apt-get update -qq || true
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_tiktoken

@@ -1,6 +1,7 @@
 #include "providers/protocol.h"
 
 #include "core/json_scan.h"
+#include "providers/prompt_estimator.h"
 
 #include <charconv>
 #include <cmath>
@@ -127,7 +128,21 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
     return tokens;
 }
 
-RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defaultMaxOutputTokens)
+std::string_view promptCountMethodName(PromptCountMethod m) noexcept
+{
+    switch (m) {
+    case PromptCountMethod::Exact:
+        return "exact";
+    case PromptCountMethod::Calibrated:
+        return "calibrated";
+    case PromptCountMethod::RuleOfThumb:
+        return "rule-of-thumb";
+    }
+    return "rule-of-thumb";
+}
+
+RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defaultMaxOutputTokens,
+                           const PromptEstimator* estimator)
 {
     if (!body.is_object()) {
         throw InputError("body: must be a JSON object");
@@ -171,7 +186,12 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defa
         }
         info.maxOutputTokens = mt->get<std::int64_t>();
     }
-    info.promptTokens = estimatePromptTokens(flavor, body);
+    if (estimator != nullptr) {
+        info.prompt = estimator->estimate(flavor, info.model, body);
+    } else {
+        info.prompt.tokens = info.prompt.ruleOfThumb = estimatePromptTokens(flavor, body);
+    }
+    info.promptTokens = info.prompt.tokens;
     return info;
 }
 

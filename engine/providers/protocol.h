@@ -10,6 +10,7 @@
 #include "core/json_source.h"
 #include "pricing/pricing.h"
 #include "providers/sse.h"
+#include "tokenize/language_class.h"
 
 #include <nlohmann/json.hpp>
 
@@ -27,18 +28,39 @@ bool parseFlavor(std::string_view text, ApiFlavor& out) noexcept;
 // The request path each flavour serves: /v1/chat/completions, /v1/messages.
 std::string_view endpointPath(ApiFlavor f) noexcept;
 
+// How a prompt's tokens were counted (PromptEstimator).
+enum class PromptCountMethod : std::uint8_t {
+    RuleOfThumb,  // characters / 4 plus chat overhead
+    Calibrated,   // the rule of thumb scaled by the model's learned ratio
+    Exact,        // the model's own tokenizer
+};
+std::string_view promptCountMethodName(PromptCountMethod m) noexcept;
+
+struct PromptEstimate {
+    std::int64_t tokens = 0;       // what to reserve
+    std::int64_t ruleOfThumb = 0;  // the uncalibrated estimate: feed this to TokenCalibrator::observe
+    tokenize::LanguageClass language = tokenize::LanguageClass::Latin;
+    PromptCountMethod method = PromptCountMethod::RuleOfThumb;
+};
+
 struct RequestInfo {
     std::string model;
     bool stream = false;
     int n = 1;                              // choices requested (OpenAI)
-    std::int64_t promptTokens = 0;          // estimate: characters / 4 plus chat overhead
+    std::int64_t promptTokens = 0;          // prompt.tokens, the estimate reserved
+    PromptEstimate prompt;                  // how promptTokens was counted
     std::int64_t maxOutputTokens = 0;       // per choice
     std::int64_t reservedOutputTokens() const noexcept { return maxOutputTokens * n; }
 };
 
+class PromptEstimator;
+
 // Validates the parts of a request body Sluice relies on and estimates its
 // cost. Throws InputError whose message names the field ("body.messages: …").
-RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::int64_t defaultMaxOutputTokens);
+// Prompt tokens come from estimator when given (exact or calibrated), else
+// from the rule of thumb.
+RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::int64_t defaultMaxOutputTokens,
+                           const PromptEstimator* estimator = nullptr);
 
 // Prompt tokens by the rule of thumb: ~4 characters per token of each
 // message field's text (role, content, name), plus 3 tokens per message, 1

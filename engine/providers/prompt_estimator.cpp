@@ -1,0 +1,85 @@
+#include "providers/prompt_estimator.h"
+
+#include "tokenize/chat_tokens.h"
+
+namespace sluice {
+
+using nlohmann::json;
+
+namespace {
+
+void tallyText(tokenize::LanguageTally& tally, const json& v)
+{
+    if (v.is_string()) {
+        tally.add(v.get_ref<const std::string&>());
+    } else if (v.is_array()) {
+        for (const auto& part : v) {
+            if (part.is_string()) {
+                tally.add(part.get_ref<const std::string&>());
+            } else if (part.is_object()) {
+                if (const auto t = part.find("text"); t != part.end() && t->is_string()) {
+                    tally.add(t->get_ref<const std::string&>());
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+tokenize::LanguageClass promptLanguage(ApiFlavor flavor, const json& body)
+{
+    tokenize::LanguageTally tally;
+    if (!body.is_object()) {
+        return tally.result();
+    }
+    if (flavor == ApiFlavor::Anthropic) {
+        if (const auto sys = body.find("system"); sys != body.end()) {
+            tallyText(tally, *sys);
+        }
+    }
+    if (const auto msgs = body.find("messages"); msgs != body.end() && msgs->is_array()) {
+        for (const auto& m : *msgs) {
+            if (m.is_object()) {
+                if (const auto c = m.find("content"); c != m.end()) {
+                    tallyText(tally, *c);
+                }
+            }
+        }
+    }
+    return tally.result();
+}
+
+PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view model, const json& body) const
+{
+    PromptEstimate e;
+    e.ruleOfThumb = estimatePromptTokens(flavor, body);
+    if (flavor == ApiFlavor::OpenAI && m_encodings != nullptr) {
+        try {
+            if (const auto exact = tokenize::countPromptTokens(*m_encodings, model, body)) {
+                e.tokens = *exact;
+                e.method = PromptCountMethod::Exact;
+                return e;
+            }
+        } catch (const tokenize::TokenizerError&) {
+            // Text the tokenizer refuses (over 4 GiB): the estimate will do.
+        }
+    }
+    e.language = promptLanguage(flavor, body);
+    if (m_calibrator != nullptr) {
+        e.tokens = m_calibrator->apply(model, e.ruleOfThumb, e.language);
+        e.method = PromptCountMethod::Calibrated;
+    } else {
+        e.tokens = e.ruleOfThumb;
+    }
+    return e;
+}
+
+std::int64_t reportedPromptTokens(ApiFlavor flavor, const ResponseUsage& usage) noexcept
+{
+    // OpenAI's prompt_tokens include the cached ones; Anthropic's
+    // inputTokens (input + cache writes) leave out the cache reads.
+    return flavor == ApiFlavor::OpenAI ? usage.inputTokens : usage.inputTokens + usage.billed.cachedInputTokens;
+}
+
+}  // namespace sluice

@@ -1,0 +1,47 @@
+// How Sluice estimates a request's prompt tokens before sending it: exactly,
+// with the model's tokenizer, for OpenAI-flavour requests to a model with a
+// known encoding whose rank file loads (tokenize::countPromptTokens);
+// otherwise the rule of thumb (estimatePromptTokens: 4 characters a token
+// plus chat overhead) scaled by the ratio the calibrator learned from the
+// provider's reported usage for that model and language class.
+//
+// Thread-safety: estimate() from any thread (the parts it uses are
+// thread-safe); the Encodings and TokenCalibrator must outlive it.
+#pragma once
+
+#include "providers/protocol.h"
+#include "tokenize/encodings.h"
+#include "tokenize/language_class.h"
+#include "tokenize/token_calibrator.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string_view>
+
+namespace sluice {
+
+class PromptEstimator {
+public:
+    // Either may be null: no exact counts, or no calibration.
+    PromptEstimator(const tokenize::Encodings* encodings, const tokenize::TokenCalibrator* calibrator) noexcept
+        : m_encodings(encodings), m_calibrator(calibrator)
+    {
+    }
+
+    PromptEstimate estimate(ApiFlavor flavor, std::string_view model, const nlohmann::json& body) const;
+
+private:
+    const tokenize::Encodings* m_encodings;
+    const tokenize::TokenCalibrator* m_calibrator;
+};
+
+// The language class of a request's prompt text (system, messages, tools).
+tokenize::LanguageClass promptLanguage(ApiFlavor flavor, const nlohmann::json& body);
+
+// The prompt tokens a response reports, all of them, as a calibration sample:
+// OpenAI's prompt_tokens (cached included); Anthropic's input_tokens +
+// cache_creation_input_tokens + cache_read_input_tokens.
+std::int64_t reportedPromptTokens(ApiFlavor flavor, const ResponseUsage& usage) noexcept;
+
+}  // namespace sluice

@@ -1,0 +1,70 @@
+#include "tokenize/token_calibrator.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sluice::tokenize {
+
+TokenCalibrator::TokenCalibrator(CalibrationOptions options) : m_options(options)
+{
+    m_options.alpha = std::clamp(m_options.alpha, 0.001, 1.0);
+    m_options.minRatio = std::max(m_options.minRatio, 1e-3);
+    m_options.maxRatio = std::max(m_options.maxRatio, m_options.minRatio);
+}
+
+void TokenCalibrator::observe(std::string_view model, std::int64_t estimated, std::int64_t reported,
+                              LanguageClass language)
+{
+    if (estimated < std::max<std::int64_t>(m_options.minEstimate, 1) || reported <= 0) {
+        return;
+    }
+    const double sample = std::clamp(static_cast<double>(reported) / static_cast<double>(estimated),
+                                     m_options.minRatio, m_options.maxRatio);
+    const std::lock_guard lock(m_mutex);
+    auto it = m_models.find(model);
+    if (it == m_models.end()) {
+        if (m_models.size() >= m_options.maxModels) {
+            return;
+        }
+        it = m_models.emplace(std::string(model), Cells{}).first;
+    }
+    Cell& cell = it->second[static_cast<std::size_t>(language)];
+    // The seed counts as one sample: the first samples are a plain average
+    // with it, then the weight settles at alpha.
+    const double weight = std::max(m_options.alpha, 1.0 / static_cast<double>(cell.samples + 2));
+    cell.ratio += weight * (sample - cell.ratio);
+    cell.ratio = std::clamp(cell.ratio, m_options.minRatio, m_options.maxRatio);
+    ++cell.samples;
+}
+
+double TokenCalibrator::ratio(std::string_view model, LanguageClass language) const
+{
+    const std::lock_guard lock(m_mutex);
+    const auto it = m_models.find(model);
+    return it == m_models.end() ? 1.0 : it->second[static_cast<std::size_t>(language)].ratio;
+}
+
+std::int64_t TokenCalibrator::apply(std::string_view model, std::int64_t estimate, LanguageClass language) const
+{
+    if (estimate <= 0) {
+        return estimate;
+    }
+    const double scaled = std::ceil(static_cast<double>(estimate) * ratio(model, language));
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(scaled));
+}
+
+std::vector<TokenCalibrator::Entry> TokenCalibrator::snapshot() const
+{
+    std::vector<Entry> out;
+    const std::lock_guard lock(m_mutex);
+    for (const auto& [model, cells] : m_models) {
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            if (cells[c].samples > 0) {
+                out.push_back(Entry{model, static_cast<LanguageClass>(c), cells[c].ratio, cells[c].samples});
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice::tokenize

@@ -1,0 +1,76 @@
+// Learns, per model and language class, how far a token estimate is from
+// what the provider reports, and applies it to the next estimates: for
+// models with no public tokenizer (Anthropic's, Gemini's), whose prompts
+// Sluice can only estimate by rule of thumb.
+//
+// The ratio reported / estimated starts at 1.0 and follows an exponentially
+// weighted moving average: the first samples are averaged with the seed
+// (weight 1/(n+2)), later ones weigh `alpha`. Each sample's ratio is clamped
+// to [minRatio, maxRatio] first, so one odd response (a cached prompt, a
+// wrong usage field) cannot swing it far; samples whose estimate is below
+// minEstimate are ignored (rounding dominates them). At most maxModels
+// models are learned; later ones keep 1.0. Feed it the estimate *before*
+// calibration (PromptEstimate::ruleOfThumb), never the calibrated one, or it
+// would chase its own corrections.
+//
+// Thread-safety: every member from any thread (one short lock).
+#pragma once
+
+#include "tokenize/language_class.h"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::tokenize {
+
+struct CalibrationOptions {
+    double alpha = 0.1;
+    double minRatio = 0.25;
+    double maxRatio = 4.0;
+    std::int64_t minEstimate = 8;
+    std::size_t maxModels = 1024;
+};
+
+class TokenCalibrator {
+public:
+    explicit TokenCalibrator(CalibrationOptions options = {});
+
+    // One response: the estimate made before sending (uncalibrated) and the
+    // prompt tokens the provider reported.
+    void observe(std::string_view model, std::int64_t estimated, std::int64_t reported, LanguageClass language);
+
+    // The learned ratio (1.0 when nothing was learned).
+    double ratio(std::string_view model, LanguageClass language) const;
+    // estimate scaled by the ratio, rounded up; never below 1 for a
+    // positive estimate.
+    std::int64_t apply(std::string_view model, std::int64_t estimate, LanguageClass language) const;
+
+    struct Entry {
+        std::string model;
+        LanguageClass language = LanguageClass::Latin;
+        double ratio = 1.0;
+        std::uint64_t samples = 0;
+    };
+    // Every (model, language) with at least one sample, by model then class.
+    std::vector<Entry> snapshot() const;
+
+    const CalibrationOptions& options() const noexcept { return m_options; }
+
+private:
+    struct Cell {
+        double ratio = 1.0;
+        std::uint64_t samples = 0;
+    };
+    using Cells = std::array<Cell, kLanguageClassCount>;
+
+    CalibrationOptions m_options;
+    mutable std::mutex m_mutex;
+    std::map<std::string, Cells, std::less<>> m_models;
+};
+
+}  // namespace sluice::tokenize

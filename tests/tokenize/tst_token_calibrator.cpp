@@ -1,0 +1,219 @@
+// The calibrated estimator: the learned ratio starts at 1.0, follows the
+// reported/estimated ratios (averaged with the seed first, then an EWMA),
+// per model and language class, bounded, and ignores tiny or empty samples;
+// PromptEstimator applies it (and counts exactly where a tokenizer exists).
+#include "providers/prompt_estimator.h"
+#include "tokenize/language_class.h"
+#include "tokenize/token_calibrator.h"
+
+#include <QtTest>
+
+#include <thread>
+
+using namespace sluice;
+using namespace sluice::tokenize;
+using nlohmann::json;
+
+class TestTokenCalibrator : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void seededAtOne();
+    void averagesThenFollows();
+    void perModelAndLanguage();
+    void boundedAndFiltered();
+    void modelCountBounded();
+    void concurrentObservers();
+    void languageClasses_data();
+    void languageClasses();
+    void estimatorCalibratesUnknownModels();
+    void estimatorCountsOpenAiExactly();
+    void reportedPromptTokensCountsCacheReads();
+};
+
+void TestTokenCalibrator::seededAtOne()
+{
+    const TokenCalibrator c;
+    QCOMPARE(c.ratio("claude-sonnet-4-5", LanguageClass::Latin), 1.0);
+    QCOMPARE(c.apply("claude-sonnet-4-5", 100, LanguageClass::Cjk), std::int64_t{100});
+    QVERIFY(c.snapshot().empty());
+}
+
+void TestTokenCalibrator::averagesThenFollows()
+{
+    TokenCalibrator c(CalibrationOptions{.alpha = 0.1});
+    // First sample: the average of the seed (1.0) and 3.0.
+    c.observe("m", 100, 300, LanguageClass::Cjk);
+    QCOMPARE(c.ratio("m", LanguageClass::Cjk), 2.0);
+    // Second: weight 1/3 → 2 + (3 - 2) / 3.
+    c.observe("m", 100, 300, LanguageClass::Cjk);
+    QVERIFY(qFuzzyCompare(c.ratio("m", LanguageClass::Cjk), 2.0 + 1.0 / 3.0));
+    for (int i = 0; i < 200; ++i) {
+        c.observe("m", 100, 300, LanguageClass::Cjk);
+    }
+    QVERIFY(std::abs(c.ratio("m", LanguageClass::Cjk) - 3.0) < 1e-6);
+    QCOMPARE(c.apply("m", 101, LanguageClass::Cjk), std::int64_t{303});
+    // A change of tokenizer is followed at the EWMA's pace: after 10 samples
+    // at 1.5 the ratio is 1.5 + 1.5 * 0.9^10.
+    for (int i = 0; i < 10; ++i) {
+        c.observe("m", 200, 300, LanguageClass::Cjk);
+    }
+    QVERIFY(std::abs(c.ratio("m", LanguageClass::Cjk) - (1.5 + 1.5 * std::pow(0.9, 10))) < 1e-6);
+    const auto snap = c.snapshot();
+    QCOMPARE(snap.size(), std::size_t{1});
+    QCOMPARE(QString::fromStdString(snap[0].model), QStringLiteral("m"));
+    QCOMPARE(snap[0].language, LanguageClass::Cjk);
+    QCOMPARE(snap[0].samples, std::uint64_t{212});
+}
+
+void TestTokenCalibrator::perModelAndLanguage()
+{
+    TokenCalibrator c;
+    c.observe("claude", 100, 80, LanguageClass::Latin);
+    c.observe("claude", 100, 250, LanguageClass::Code);
+    c.observe("gemini", 100, 120, LanguageClass::Latin);
+    QCOMPARE(c.ratio("claude", LanguageClass::Latin), 0.9);
+    QCOMPARE(c.ratio("claude", LanguageClass::Code), 1.75);
+    QCOMPARE(c.ratio("claude", LanguageClass::Cjk), 1.0);
+    QCOMPARE(c.ratio("gemini", LanguageClass::Latin), 1.1);
+    QCOMPARE(c.snapshot().size(), std::size_t{3});
+}
+
+void TestTokenCalibrator::boundedAndFiltered()
+{
+    TokenCalibrator c(CalibrationOptions{.alpha = 0.5, .minRatio = 0.5, .maxRatio = 2.0, .minEstimate = 10});
+    c.observe("m", 5, 500, LanguageClass::Latin);    // estimate too small to tell
+    c.observe("m", 100, 0, LanguageClass::Latin);    // no usage reported
+    c.observe("m", 0, 100, LanguageClass::Latin);
+    QVERIFY(c.snapshot().empty());
+    for (int i = 0; i < 50; ++i) {
+        c.observe("m", 100, 100000, LanguageClass::Latin);  // a wild sample counts as maxRatio
+    }
+    QCOMPARE(c.ratio("m", LanguageClass::Latin), 2.0);
+    for (int i = 0; i < 50; ++i) {
+        c.observe("m", 100, 1, LanguageClass::Latin);
+    }
+    QCOMPARE(c.ratio("m", LanguageClass::Latin), 0.5);
+    QCOMPARE(c.apply("m", 1, LanguageClass::Latin), std::int64_t{1});  // never rounds a prompt to nothing
+}
+
+void TestTokenCalibrator::modelCountBounded()
+{
+    TokenCalibrator c(CalibrationOptions{.maxModels = 2});
+    c.observe("a", 100, 200, LanguageClass::Latin);
+    c.observe("b", 100, 200, LanguageClass::Latin);
+    c.observe("c", 100, 200, LanguageClass::Latin);
+    QCOMPARE(c.ratio("c", LanguageClass::Latin), 1.0);
+    c.observe("a", 100, 200, LanguageClass::Code);  // known models keep learning
+    QCOMPARE(c.snapshot().size(), std::size_t{3});
+}
+
+void TestTokenCalibrator::concurrentObservers()
+{
+    TokenCalibrator c;
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 4; ++k) {
+        threads.emplace_back([&c, k] {
+            for (int i = 0; i < 1000; ++i) {
+                c.observe(k % 2 == 0 ? "even" : "odd", 100, 150, LanguageClass::Latin);
+                (void)c.apply("even", 100, LanguageClass::Latin);
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    const auto snap = c.snapshot();
+    QCOMPARE(snap.size(), std::size_t{2});
+    QCOMPARE(snap[0].samples + snap[1].samples, std::uint64_t{4000});
+    QVERIFY(std::abs(snap[0].ratio - 1.5) < 1e-9);
+}
+
+void TestTokenCalibrator::languageClasses_data()
+{
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<QString>("cls");
+    QTest::newRow("english") << QStringLiteral("The quick brown fox jumps over the lazy dog, twice (really).") << "latin";
+    QTest::newRow("french") << QStringLiteral("Où est la bibliothèque ? Je ne sais pas, désolé.") << "latin";
+    QTest::newRow("japanese") << QStringLiteral("吾輩は猫である。名前はまだ無い。") << "cjk";
+    QTest::newRow("korean in english") << QStringLiteral("Say 안녕하세요 and 감사합니다 to them") << "cjk";
+    QTest::newRow("russian") << QStringLiteral("Привет, как дела? Всё хорошо.") << "other";
+    QTest::newRow("arabic") << QStringLiteral("مرحبا بالعالم، كيف حالك؟") << "other";
+    QTest::newRow("cpp") << QStringLiteral("int main() {\n    std::vector<int> v{1, 2};\n    return v[0] == 1;\n}") << "code";
+    QTest::newRow("json") << QStringLiteral("{\"a\": [1, 2], \"b\": {\"c\": null}}") << "code";
+    QTest::newRow("empty") << QString() << "latin";
+}
+
+void TestTokenCalibrator::languageClasses()
+{
+    QFETCH(QString, text);
+    QFETCH(QString, cls);
+    QCOMPARE(QString::fromLatin1(languageClassName(classifyLanguage(text.toStdString()))), cls);
+    QCOMPARE(parseLanguageClass(cls.toStdString()), classifyLanguage(text.toStdString()));
+}
+
+void TestTokenCalibrator::estimatorCalibratesUnknownModels()
+{
+    TokenCalibrator calibrator;
+    const PromptEstimator estimator(nullptr, &calibrator);
+    const json body = {{"model", "claude-sonnet-4-5"},
+                       {"max_tokens", 100},
+                       {"messages", json::array({{{"role", "user"}, {"content", "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"}}})}};
+    const RequestInfo before = analyzeRequest(ApiFlavor::Anthropic, body, 4096, &estimator);
+    QCOMPARE(before.prompt.method, PromptCountMethod::Calibrated);
+    QCOMPARE(before.prompt.language, LanguageClass::Cjk);
+    QCOMPARE(before.promptTokens, before.prompt.ruleOfThumb);  // nothing learned yet
+    QCOMPARE(before.prompt.ruleOfThumb, estimatePromptTokens(ApiFlavor::Anthropic, body));
+    for (int i = 0; i < 100; ++i) {
+        calibrator.observe("claude-sonnet-4-5", before.prompt.ruleOfThumb, 2 * before.prompt.ruleOfThumb, before.prompt.language);
+    }
+    const RequestInfo after = analyzeRequest(ApiFlavor::Anthropic, body, 4096, &estimator);
+    QCOMPARE(after.prompt.ruleOfThumb, before.prompt.ruleOfThumb);
+    QCOMPARE(after.promptTokens, 2 * before.prompt.ruleOfThumb);
+    // Without an estimator: the rule of thumb, as before.
+    QCOMPARE(analyzeRequest(ApiFlavor::Anthropic, body, 4096).promptTokens, before.prompt.ruleOfThumb);
+}
+
+void TestTokenCalibrator::estimatorCountsOpenAiExactly()
+{
+    const Encodings encodings(std::filesystem::path(SLUICE_SOURCE_DIR) / "resources/tokenizers");
+    TokenCalibrator calibrator;
+    calibrator.observe("gpt-4o-mini", 100, 400, LanguageClass::Latin);  // must not apply to exact counts
+    const PromptEstimator estimator(&encodings, &calibrator);
+    // The cookbook's own example: 124 prompt tokens under gpt-4o's encoding.
+    const json body = json::parse(R"({"model":"gpt-4o-mini","messages":[
+      {"role":"system","content":"You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
+      {"role":"system","name":"example_user","content":"New synergies will help drive top-line growth."},
+      {"role":"system","name":"example_assistant","content":"Things working well together will increase revenue."},
+      {"role":"system","name":"example_user","content":"Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
+      {"role":"system","name":"example_assistant","content":"Let's talk later when we're less busy about how to do better."},
+      {"role":"user","content":"This late pivot means we don't have time to boil the ocean for the client deliverable."}]})");
+    const RequestInfo info = analyzeRequest(ApiFlavor::OpenAI, body, 4096, &estimator);
+    QCOMPARE(info.prompt.method, PromptCountMethod::Exact);
+    QCOMPARE(info.promptTokens, std::int64_t{124});
+    // A model with no public tokenizer on an OpenAI-compatible API is calibrated.
+    json other = body;
+    other["model"] = "llama-3.1-70b";
+    QCOMPARE(analyzeRequest(ApiFlavor::OpenAI, other, 4096, &estimator).prompt.method, PromptCountMethod::Calibrated);
+    // No rank files: the estimate, not a failure.
+    const Encodings missing("/nonexistent/sluice-tokenizers");
+    const PromptEstimator fallback(&missing, nullptr);
+    const RequestInfo est = analyzeRequest(ApiFlavor::OpenAI, body, 4096, &fallback);
+    QCOMPARE(est.prompt.method, PromptCountMethod::RuleOfThumb);
+    QCOMPARE(est.promptTokens, estimatePromptTokens(ApiFlavor::OpenAI, body));
+}
+
+void TestTokenCalibrator::reportedPromptTokensCountsCacheReads()
+{
+    const auto anthropic = usageFromText(ApiFlavor::Anthropic,
+        R"({"input_tokens":10,"cache_creation_input_tokens":20,"cache_read_input_tokens":300,"output_tokens":5})");
+    QVERIFY(anthropic);
+    QCOMPARE(reportedPromptTokens(ApiFlavor::Anthropic, *anthropic), std::int64_t{330});
+    const auto openai = usageFromText(ApiFlavor::OpenAI,
+        R"({"prompt_tokens":400,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":256}})");
+    QVERIFY(openai);
+    QCOMPARE(reportedPromptTokens(ApiFlavor::OpenAI, *openai), std::int64_t{400});
+}
+
+QTEST_APPLESS_MAIN(TestTokenCalibrator)
+#include "tst_token_calibrator.moc"
