@@ -2,6 +2,8 @@
 #   make run   install what is missing, build (Release), start Sluice
 #   make test  install what is missing, build, run every test (plus a
 #              sanitizer build of the engine tests)
+#   make package  build the Debian packages (build/release/sluice*_*.deb)
+#   make package-test  build, inspect, unpack and run the packages, lintian
 #   make screenshots  regenerate docs/screenshots/ from a live demo run
 #              (offscreen, about a minute)
 BUILD_DIR ?= build/release
@@ -9,7 +11,7 @@ ASAN_DIR  ?= build/asan
 JOBS      ?= 2
 CMAKE_GEN := -G Ninja
 
-.PHONY: all deps build build-asan run test test-release test-asan bench screenshots clean
+.PHONY: all deps build build-asan run test test-release test-asan bench screenshots package package-test clean
 
 all: build
 
@@ -39,6 +41,12 @@ test-asan: build-asan
 	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L engine
 
 test: test-release test-asan
+
+package: build
+	cmake --build $(BUILD_DIR) --target package
+
+package-test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L package
 
 screenshots: build
 	QT_QPA_PLATFORM=offscreen $(BUILD_DIR)/app/sluice-screenshots --out docs/screenshots

@@ -256,8 +256,11 @@ void completionCase(std::ostream& out, const CLI::App& app, std::string_view lab
             continue;
         }
         out << "            " << join(names, "|") << ")\n";
+        const std::string type = opt->get_type_name();
         if (const auto values = choices(*opt); !values.empty()) {
             out << "                COMPREPLY=($(compgen -W '" << words(values) << "' -- \"$cur\")); return ;;\n";
+        } else if (type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0 || type.rfind("FLOAT", 0) == 0) {
+            out << "                COMPREPLY=(); return ;;\n";  // a number: nothing to offer
         } else {
             out << "                COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n";
         }
