@@ -42,10 +42,14 @@ test-asan: build-asan
 
 test: test-release test-asan
 
-package: build
-	cmake --build $(BUILD_DIR) --target package
+# The packages need only what they hold (sluice_package_files), not the tests
+# and benchmarks that CMake's own "package" target would build first.
+package: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target sluice_package_files
+	cd $(BUILD_DIR) && cpack
 
-package-test: build
+package-test: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target sluice_package_files
 	cd $(BUILD_DIR) && ctest --output-on-failure -L package
 
 screenshots: build

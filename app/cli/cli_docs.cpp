@@ -138,20 +138,20 @@ std::string seeAlso(const CLI::App* sub, const std::vector<const CLI::App*>& all
 {
     std::vector<std::string> refs;
     if (sub != nullptr) {
-        refs.push_back(doc::bold(kProgram) + "(1)");
+        refs.push_back(doc::pageRef(kProgram, 1));
         if (hasOption(*sub, "--config")) {
-            refs.push_back(doc::bold("sluice-config") + "(5)");
+            refs.push_back(doc::pageRef("sluice-config", 5));
         }
         if (hasOption(*sub, "--workload")) {
-            refs.push_back(doc::bold("sluice-workload") + "(5)");
+            refs.push_back(doc::pageRef("sluice-workload", 5));
         }
     } else {
-        refs.push_back(doc::bold("sluice") + "(1)");
+        refs.push_back(doc::pageRef("sluice", 1));
         for (const CLI::App* s : all) {
-            refs.push_back(doc::bold(std::string(kProgram) + "-" + s->get_name()) + "(1)");
+            refs.push_back(doc::pageRef(std::string(kProgram) + "-" + s->get_name(), 1));
         }
-        refs.push_back(doc::bold("sluice-config") + "(5)");
-        refs.push_back(doc::bold("sluice-workload") + "(5)");
+        refs.push_back(doc::pageRef("sluice-config", 5));
+        refs.push_back(doc::pageRef("sluice-workload", 5));
     }
     std::string out;
     for (const auto& r : refs) {
@@ -180,14 +180,14 @@ doc::ManPage mainPage(const CLI::App& app)
     for (const CLI::App* sub : subs) {
         page.tagged(doc::bold(sub->get_name()),
                     doc::roffText(sub->get_description()) + ". See " +
-                        doc::bold(std::string(kProgram) + "-" + sub->get_name()) + "(1).");
+                        doc::pageRef(std::string(kProgram) + "-" + sub->get_name(), 1) + ".");
     }
     optionsSection(page, app);
     exitStatusSection(page);
     page.section("Environment");
     page.tagged(doc::bold("XDG_DATA_HOME"), "Where state is kept (see FILES).");
     page.paragraph("API keys come from the environment variables the configuration names (see " +
-                   doc::bold("sluice-config") + "(5)), never from files or flags.");
+                   doc::pageRef("sluice-config", 5) + "), never from files or flags.");
     filesSection(page);
     page.section("See also");
     page.paragraph(seeAlso(nullptr, subs));

@@ -58,7 +58,7 @@ int writeManualPage(const std::string& dir)
                    "the dashboard (requests and tokens per minute against their limits, 429s, latency, queue, spend), "
                    "providers, keys and limits (edited while traffic flows), the queue, dead letters and load tests. "
                    "The same engine runs headless as " +
-                   bold("sluice-cli") + "(1).");
+                   pageRef("sluice-cli", 1) + ".");
     page.section("Options");
     for (const QCommandLineOption& opt : DesktopOptions{}.all()) {
         addOption(page, opt.names(), opt.valueName(), opt.description());
@@ -74,7 +74,7 @@ int writeManualPage(const std::string& dir)
                 "The console's settings (default " + italic("~/.config/Sluice/Sluice.conf") +
                     "). API keys are kept in the system keychain or read from environment variables, never here.");
     page.section("See also");
-    page.paragraph(bold("sluice-cli") + "(1), " + bold("sluice-config") + "(5), " + bold("sluice-workload") + "(5)");
+    page.paragraph(pageRef("sluice-cli", 1) + ", " + pageRef("sluice-config", 5) + ", " + pageRef("sluice-workload", 5));
     page.writeTo(dir + "/sluice.1");
     return 0;
 }

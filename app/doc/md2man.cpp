@@ -245,7 +245,7 @@ int main(int argc, char** argv)
         page.section("Description");
         Converter(page, std::set<std::string>(argv + 7, argv + argc)).feed(lines);
         page.section("See also");
-        page.paragraph(sluice::doc::bold("sluice-cli") + "(1), " + sluice::doc::bold("sluice") + "(1)");
+        page.paragraph(sluice::doc::pageRef("sluice-cli", 1) + ", " + sluice::doc::pageRef("sluice", 1));
         page.writeTo(argv[2]);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-md2man: %s\n", e.what());

@@ -91,6 +91,12 @@ std::string italic(std::string_view text)
     return "\\fI" + roffText(text) + "\\fR";
 }
 
+std::string pageRef(std::string_view name, int section)
+{
+    // \% stops groff from breaking the name at its hyphens.
+    return "\\fB\\%" + roffText(name) + "\\fR(" + std::to_string(section) + ")";
+}
+
 std::string optionName(std::string_view name)
 {
     std::string out = "\\fB";
@@ -111,6 +117,10 @@ ManPage::ManPage(std::string_view title, int section, std::string_view source, s
     line(".TH \"" + upper(title) + "\" \"" + std::to_string(section) + "\" \"\" \"" + roffText(source) + "\" \"" +
          roffText(manual) + "\"");
     title_ = std::string(title);
+    // Ragged right and no hyphenation: option names, file names and JSON
+    // fields must read as written.
+    line(".ad l");
+    line(".nh");
 }
 
 void ManPage::nameSection(std::string_view summary)

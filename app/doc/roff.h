@@ -15,6 +15,8 @@ std::string roffText(std::string_view text);
 // Escaped `text` in bold / italic, back to roman after it.
 std::string bold(std::string_view text);
 std::string italic(std::string_view text);
+// A reference to another page, "name(section)", kept on one line.
+std::string pageRef(std::string_view name, int section);
 // An option name ("--config", "-h") in bold, its hyphens as minus signs so
 // the page can be searched and copied from.
 std::string optionName(std::string_view name);
