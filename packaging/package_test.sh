@@ -92,24 +92,24 @@ got=$(QT_QPA_PLATFORM=offscreen "$root/usr/bin/sluice" --version 2>/dev/null)
 [[ $got == "Sluice $version" ]] || fail "sluice --version printed '$got'"
 pass "--version: sluice-cli $version, Sluice $version"
 
+# The mock's first line says where it listens; read it from a pipe (10 s at most).
+mkfifo "$tmp/mock.out"
 "$root/usr/bin/sluice-cli" mock --listen 127.0.0.1:0 --latency-ms 0 >"$tmp/mock.out" 2>"$tmp/mock.err" &
 mock_pid=$!
-url=
-for _ in $(seq 1 100); do
-  url=$(sed -n 's/^listening on //p' "$tmp/mock.out")
-  [[ -n $url ]] && break
-  kill -0 "$mock_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z $url ]]; then
-  fail "sluice-cli mock did not say where it listens: $(cat "$tmp/mock.err")"
+exec 3<"$tmp/mock.out"
+line=
+read -r -t 10 -u 3 line || true
+if [[ $line != "listening on "* ]]; then
+  fail "sluice-cli mock did not say where it listens: $line $(cat "$tmp/mock.err")"
 else
+  url=${line#listening on }
   reply=$(curl -sS --max-time 10 "$url/v1/chat/completions" -H "Authorization: Bearer sk-mock" \
     -H "Content-Type: application/json" \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}],"max_tokens":20}' || true)
   [[ $reply == *'"choices"'* ]] && pass "sluice-cli mock answered at $url" || fail "mock reply: $reply"
 fi
 kill "$mock_pid"; wait "$mock_pid" 2>/dev/null || true; mock_pid=
+exec 3<&-
 
 # --- desktop entry, metainfo, manual pages, completion ------------------------------
 desktop-file-validate "$root/usr/share/applications/$app_id.desktop" >"$tmp/dfv" 2>&1 || true
@@ -127,6 +127,15 @@ while IFS= read -r page; do
   pages=$((pages + 1))
 done < <(find "$root/usr/share/man" -name '*.gz' | sort)
 pass "man --warnings -l: $pages pages, no warnings"
+# Each subcommand's page lists every option its --help lists.
+missing=0
+for s in $subcommands; do
+  text=$(LC_ALL=C MANWIDTH=200 man -l "$root/usr/share/man/man1/sluice-cli-$s.1.gz" 2>/dev/null)
+  for opt in $("$build/app/sluice-cli" "$s" --help | grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u); do
+    grep -qF -- "$opt" <<<"$text" || { fail "sluice-cli-$s(1) lacks $opt"; missing=1; }
+  done
+done
+[[ $missing -eq 0 ]] && pass "every option of every subcommand's --help is in its manual page"
 bash -n "$root/usr/share/bash-completion/completions/sluice-cli" || fail "the bash completion does not parse"
 (
   source "$root/usr/share/bash-completion/completions/sluice-cli"

@@ -99,26 +99,26 @@ std::vector<std::string> cells(const std::string& row)
 
 class Converter {
 public:
-    Converter(ManPage& page, std::set<std::string> keep) : page_(page), keep_(std::move(keep)) {}
+    Converter(ManPage& page, std::set<std::string> keep) : m_page(page), m_keep(std::move(keep)) {}
 
     void feed(const std::vector<std::string>& lines)
     {
         for (const std::string& line : lines) {
-            if (inCode_) {
+            if (m_inCode) {
                 if (line.rfind("```", 0) == 0) {
-                    inCode_ = false;
-                    if (including_) {
-                        page_.example(code_);
+                    m_inCode = false;
+                    if (m_including) {
+                        m_page.example(m_code);
                     }
-                    code_.clear();
+                    m_code.clear();
                 } else {
-                    code_ += (code_.empty() ? "" : "\n") + line;
+                    m_code += (m_code.empty() ? "" : "\n") + line;
                 }
                 continue;
             }
             if (line.rfind("```", 0) == 0) {
                 flush();
-                inCode_ = true;
+                m_inCode = true;
                 continue;
             }
             if (line.rfind("# ", 0) == 0) {
@@ -128,16 +128,16 @@ public:
             if (line.rfind("## ", 0) == 0) {
                 flush();
                 const std::string heading = trim(line.substr(3));
-                including_ = keep_.empty() || keep_.count(heading) > 0;
-                if (including_) {
-                    page_.section(heading);
+                m_including = m_keep.empty() || m_keep.count(heading) > 0;
+                if (m_including) {
+                    m_page.section(heading);
                 }
                 continue;
             }
             if (line.rfind("### ", 0) == 0) {
                 flush();
-                if (including_) {
-                    page_.subsection(trim(line.substr(4)));
+                if (m_including) {
+                    m_page.subsection(trim(line.substr(4)));
                 }
                 continue;
             }
@@ -145,23 +145,23 @@ public:
             if (t.empty()) {
                 flush();
             } else if (t.front() == '|') {
-                if (kind_ != Kind::Table) {
+                if (m_kind != Kind::Table) {
                     flush();
-                    kind_ = Kind::Table;
+                    m_kind = Kind::Table;
                 }
-                table_.push_back(cells(t));
+                m_table.push_back(cells(t));
             } else if (t.rfind("- ", 0) == 0) {
                 flush();
-                kind_ = Kind::Item;
-                text_ = t.substr(2);
+                m_kind = Kind::Item;
+                m_text = t.substr(2);
             } else {
-                if (kind_ == Kind::Table) {
+                if (m_kind == Kind::Table) {
                     flush();
                 }
-                if (kind_ == Kind::None) {
-                    kind_ = Kind::Paragraph;
+                if (m_kind == Kind::None) {
+                    m_kind = Kind::Paragraph;
                 }
-                text_ += (text_.empty() ? "" : " ") + t;
+                m_text += (m_text.empty() ? "" : " ") + t;
             }
         }
         flush();
@@ -172,18 +172,18 @@ private:
 
     void flush()
     {
-        if (including_) {
-            if (kind_ == Kind::Paragraph) {
-                page_.paragraph(inlineRoff(text_));
-            } else if (kind_ == Kind::Item) {
-                page_.bullet(inlineRoff(text_));
-            } else if (kind_ == Kind::Table) {
+        if (m_including) {
+            if (m_kind == Kind::Paragraph) {
+                m_page.paragraph(inlineRoff(m_text));
+            } else if (m_kind == Kind::Item) {
+                m_page.bullet(inlineRoff(m_text));
+            } else if (m_kind == Kind::Table) {
                 writeTable();
             }
         }
-        kind_ = Kind::None;
-        text_.clear();
-        table_.clear();
+        m_kind = Kind::None;
+        m_text.clear();
+        m_table.clear();
     }
 
     // A header row, a |---| row, then one tagged entry per row: the first
@@ -191,12 +191,12 @@ private:
     // its header.
     void writeTable()
     {
-        if (table_.size() < 3) {
+        if (m_table.size() < 3) {
             return;
         }
-        const auto& header = table_[0];
-        for (std::size_t r = 2; r < table_.size(); ++r) {
-            const auto& row = table_[r];
+        const auto& header = m_table[0];
+        for (std::size_t r = 2; r < m_table.size(); ++r) {
+            const auto& row = m_table[r];
             std::string body;
             for (std::size_t c = 1; c < row.size(); ++c) {
                 if (!body.empty()) {
@@ -207,18 +207,18 @@ private:
                 }
                 body += inlineRoff(row[c]);
             }
-            page_.tagged(inlineRoff(row.empty() ? std::string() : row[0]), body);
+            m_page.tagged(inlineRoff(row.empty() ? std::string() : row[0]), body);
         }
     }
 
-    ManPage& page_;
-    std::set<std::string> keep_;
-    bool including_ = true;
-    bool inCode_ = false;
-    std::string code_;
-    Kind kind_ = Kind::None;
-    std::string text_;
-    std::vector<std::vector<std::string>> table_;
+    ManPage& m_page;
+    std::set<std::string> m_keep;
+    bool m_including = true;
+    bool m_inCode = false;
+    std::string m_code;
+    Kind m_kind = Kind::None;
+    std::string m_text;
+    std::vector<std::vector<std::string>> m_table;
 };
 
 }  // namespace

@@ -116,7 +116,7 @@ ManPage::ManPage(std::string_view title, int section, std::string_view source, s
     // build date would make the packages unreproducible.
     line(".TH \"" + upper(title) + "\" \"" + std::to_string(section) + "\" \"\" \"" + roffText(source) + "\" \"" +
          roffText(manual) + "\"");
-    title_ = std::string(title);
+    m_title = std::string(title);
     // Ragged right and no hyphenation: option names, file names and JSON
     // fields must read as written.
     line(".ad l");
@@ -126,7 +126,7 @@ ManPage::ManPage(std::string_view title, int section, std::string_view source, s
 void ManPage::nameSection(std::string_view summary)
 {
     section("NAME");
-    line(roffText(title_) + " \\- " + roffText(summary));
+    line(roffText(m_title) + " \\- " + roffText(summary));
 }
 
 void ManPage::section(std::string_view heading)
@@ -175,9 +175,9 @@ void ManPage::lineBreak()
 
 void ManPage::line(std::string_view roff)
 {
-    text_ += roff;
-    if (text_.empty() || text_.back() != '\n') {
-        text_ += '\n';
+    m_text += roff;
+    if (m_text.empty() || m_text.back() != '\n') {
+        m_text += '\n';
     }
 }
 
@@ -186,7 +186,7 @@ void ManPage::writeTo(const std::string& path) const
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text_;
+        out << m_text;
         out.close();
         if (!out) {
             std::remove(tmp.c_str());

@@ -41,7 +41,7 @@ public:
     // A line break inside a paragraph or tagged body.
     void lineBreak();
 
-    const std::string& text() const { return text_; }
+    const std::string& text() const { return m_text; }
     // Writes the page to `path` (through a temporary file renamed into
     // place, so a failure leaves no half page). Throws std::runtime_error
     // naming the file.
@@ -49,8 +49,8 @@ public:
 
 private:
     void line(std::string_view roff);
-    std::string title_;
-    std::string text_;
+    std::string m_title;
+    std::string m_text;
 };
 
 }  // namespace sluice::doc
