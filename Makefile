@@ -2,16 +2,16 @@
 #   make run   install what is missing, build (Release), start Sluice
 #   make test  install what is missing, build, run every test (plus a
 #              sanitizer build of the engine tests)
-#   make package  build the Debian packages (build/release/sluice*_*.deb)
-#   make package-test  build, inspect, unpack and run the packages, lintian
 #   make screenshots  regenerate docs/screenshots/ from a live demo run
 #              (offscreen, about a minute)
+#   make package  build the Debian packages (build/release/sluice*_*.deb)
+#   make package-test  build, inspect, unpack and run the packages, lintian
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
 JOBS      ?= 2
 CMAKE_GEN := -G Ninja
 
-.PHONY: all deps build build-asan run test test-release test-asan bench screenshots package package-test clean
+.PHONY: all deps build build-asan run test test-release test-asan bench screenshots clean
 
 all: build
 
@@ -42,6 +42,7 @@ test-asan: build-asan
 
 test: test-release test-asan
 
+.PHONY: package package-test
 # The packages need only what they hold (sluice_package_files), not the tests
 # and benchmarks that CMake's own "package" target would build first.
 package: deps $(BUILD_DIR)/build.ninja
