@@ -4,6 +4,8 @@
 #              sanitizer build of the engine tests)
 #   make screenshots  regenerate docs/screenshots/ from a live demo run
 #              (offscreen, about a minute)
+#   make package  build the Debian packages (build/release/sluice*_*.deb)
+#   make package-test  build, inspect, unpack and run the packages, lintian
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
 JOBS      ?= 2
@@ -39,6 +41,17 @@ test-asan: build-asan
 	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L engine
 
 test: test-release test-asan
+
+.PHONY: package package-test
+# The packages need only what they hold (sluice_package_files), not the tests
+# and benchmarks that CMake's own "package" target would build first.
+package: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target sluice_package_files
+	cd $(BUILD_DIR) && cpack
+
+package-test: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target sluice_package_files
+	cd $(BUILD_DIR) && ctest --output-on-failure -L package
 
 screenshots: build
 	QT_QPA_PLATFORM=offscreen $(BUILD_DIR)/app/sluice-screenshots --out docs/screenshots

@@ -17,6 +17,10 @@ packages=(
   # Text in offscreen renders (tests, make screenshots) needs a font that
   # fontconfig finds; most desktops have one, a minimal system may not.
   fonts-dejavu-core
+  # make package / package-test: dpkg-shlibdeps computes the packages'
+  # dependencies, rsvg-convert renders the icon's PNG sizes, the rest check
+  # the packages (lintian, desktop entry, AppStream metainfo, man pages).
+  dpkg-dev librsvg2-bin lintian desktop-file-utils appstream man-db curl
 )
 
 # Node runs js-tiktoken, the reference the tokenizer is tested and benchmarked

@@ -1,16 +1,20 @@
 // sluice-cli: the Sluice engine without a GUI.
+#include "cli/cli_docs.h"
 #include "cli/commands.h"
+#include "sluice_version.h"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 int main(int argc, char** argv)
 {
     CLI::App app{"Sluice keeps LLM API traffic just under every rate limit.", "sluice-cli"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "sluice-cli 0.1.0");
+    app.set_version_flag("--version", std::string("sluice-cli ") + sluice::kSluiceVersion);
+    sluice::cli::addDocumentationFlags(app);
 
     int exitCode = sluice::cli::kExitOk;
     sluice::cli::addDemoCommand(app, exitCode);
@@ -27,6 +31,8 @@ int main(int argc, char** argv)
     } catch (const CLI::CallForAllHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         app.exit(e);

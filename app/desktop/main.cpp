@@ -1,9 +1,12 @@
 // sluice: the desktop console. Opens the last workspace, or the first-run
 // page (try the demo, or connect a provider); `sluice --demo` goes straight
 // to the demo: an embedded mock provider with realistic limits and a
-// workload that pushes against them.
+// workload that pushes against them. `sluice --help-man DIR` writes
+// sluice(1) (desktop/desktop_options.h).
+#include "desktop/desktop_options.h"
 #include "key_vault.h"
 #include "main_window.h"
+#include "sluice_version.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -12,24 +15,23 @@
 
 int main(int argc, char** argv)
 {
+    if (const auto status = sluice::app::writeManualPageIfAsked(argc, argv)) {
+        return *status;
+    }
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("Sluice"));
     QApplication::setApplicationName(QStringLiteral("Sluice"));
-    QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
+    QApplication::setApplicationVersion(QString::fromLatin1(sluice::kSluiceVersion));
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral("Sluice: keeps LLM API traffic just under every provider limit."));
+    parser.setApplicationDescription(sluice::app::desktopDescription());
     parser.addHelpOption();
     parser.addVersionOption();
-    const QCommandLineOption demo(QStringLiteral("demo"),
-                                  QStringLiteral("Open the demo: a built-in mock provider and a workload."));
-    const QCommandLineOption workspace(QStringLiteral("workspace"), QStringLiteral("Open workspace NAME."),
-                                       QStringLiteral("NAME"));
-    const QCommandLineOption firstRun(QStringLiteral("first-run"),
-                                      QStringLiteral("Show the first-run page even when a workspace could be reopened."));
-    parser.addOption(demo);
-    parser.addOption(workspace);
-    parser.addOption(firstRun);
+    const sluice::app::DesktopOptions options;
+    const QCommandLineOption& demo = options.demo;
+    const QCommandLineOption& workspace = options.workspace;
+    const QCommandLineOption& firstRun = options.firstRun;
+    parser.addOptions(options.all());
     parser.process(app);
 
     QSettings settings;
