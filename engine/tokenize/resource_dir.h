@@ -1,8 +1,8 @@
 // Where Sluice's read-only data files (the resources/ tree: tokenizer rank
-// files, ...) are for the running program: the source tree's resources/ for
-// a program run from the build tree it was built in, else the installed
-// copy (<prefix>/share/sluice, /usr/share/sluice for the packages). Both
-// paths are compile definitions set by engine/CMakeLists.txt.
+// files, ...) are for the running program: share/sluice beside the
+// program's directory (/usr/bin/../share/sluice installed or unpacked
+// anywhere; in a build tree, a link to the source's resources/ that
+// engine/CMakeLists.txt makes), else the configured install prefix's.
 //
 // Thread-safety: pure functions of the file system; any thread.
 #pragma once
