@@ -38,8 +38,8 @@ std::optional<Duration> parseUtcOffset(std::string_view s)
 std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_view pointer)
 {
     r.onlyKnown(obj, pointer,
-                {"concurrency", "rpm", "tpm", "itpm", "otpm", "rpd", "tpd", "spend_per_day_usd", "granularity_s",
-                 "day_utc_offset"});
+                {"concurrency", "rpm", "tpm", "itpm", "otpm", "rpd", "tpd", "spend_per_minute_usd", "spend_per_day_usd",
+                 "granularity_s", "day_utc_offset"});
     std::vector<LimitSpec> out;
     constexpr std::int64_t kMax = std::int64_t{1} << 40;
     const double granularity = r.number(obj, pointer, "granularity_s", 0.001, 60).value_or(60);
@@ -68,6 +68,9 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
     }
     if (auto v = r.integer(obj, pointer, "tpd", 0, kMax)) {
         out.push_back(perDay(Measure::TotalTokens, *v, offset));
+    }
+    if (auto v = r.number(obj, pointer, "spend_per_minute_usd", 0, 1e9)) {
+        out.push_back(perMinute(Measure::SpendMicroUsd, static_cast<std::int64_t>(std::llround(*v * 1e6))));
     }
     if (auto v = r.number(obj, pointer, "spend_per_day_usd", 0, 1e9)) {
         out.push_back(perDay(Measure::SpendMicroUsd, static_cast<std::int64_t>(std::llround(*v * 1e6)), offset));
@@ -320,7 +323,9 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
     if (!root.is_object()) {
         throw InputError(src.describe("", "the configuration must be a JSON object"));
     }
-    r.onlyKnown(root, "", {"global", "providers", "retry", "defaults", "tenants", "pricing", "$schema", "comment"});
+    // "gateway" is read by the gateway's own loader (engine/gateway).
+    r.onlyKnown(root, "", {"global", "providers", "retry", "defaults", "tenants", "pricing", "gateway", "$schema",
+                           "comment"});
 
     if (const json* g = r.object(root, "", "global", false)) {
         r.onlyKnown(*g, "/global", {"limits"});
