@@ -8,7 +8,10 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev qtkeychain-qt6-dev libgl-dev libxkbcommon-dev
   ca-certificates libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev libboost-dev
-  libcli11-dev libbenchmark-dev
+  libcli11-dev libbenchmark-dev libssl-dev
+  # The gateway's tests drive it with the official OpenAI and Anthropic SDKs
+  # (tests/sdk/package.json).
+  nodejs
   xvfb xauth wrk
   # Text in offscreen renders (tests, make screenshots) needs a font that
   # fontconfig finds; most desktops have one, a minimal system may not.
@@ -20,8 +23,23 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# Debian packages npm apart from nodejs; other Node builds bring their own.
+command -v npm >/dev/null || missing+=(npm)
+
+# The SDKs the gateway tests use, exactly as locked; again only when the
+# lockfile is newer than what is installed.
+install_sdks() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/sdk"
+  if [[ ! -d "$dir/node_modules" || "$dir/package-lock.json" -nt "$dir/node_modules" ]]; then
+    echo "install-deps: npm ci --prefix tests/sdk"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    touch "$dir/node_modules"
+  fi
+}
 
 if [[ ${#missing[@]} -eq 0 ]]; then
+  install_sdks
   exit 0
 fi
 
@@ -36,3 +54,4 @@ export DEBIAN_FRONTEND=noninteractive
 # the lists already exist, since the install below reports what it cannot find.
 "${sudo_cmd[@]}" apt-get update -qq || true
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_sdks
