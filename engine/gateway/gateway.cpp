@@ -92,6 +92,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     void completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
                     const GatewayToken* token);
     std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);
+    // Jobs waiting in the lane (as last published by the dispatcher).
+    std::size_t laneQueued(const std::string& provider, const std::string& model);
+    void refreshLanes(TimePoint now);
     std::vector<std::string> servedModels(const GatewayToken* token) const;
 };
 
@@ -274,6 +277,10 @@ private:
         // say so now rather than hold the client for nothing.
         const ProviderConfig* pc = m_gw->dispatcher.config()->route(m_spec.flavor, m_model, m_spec.provider);
         if (pc != nullptr) {
+            {
+                std::lock_guard guard(m_mutex);
+                m_provider = pc->name;
+            }
             if (auto until = m_gw->laneBlockedUntil(pc->name, m_model); until && *until > deadline) {
                 refuseHold(*until - m_gw->clock.now());
                 return;
@@ -319,9 +326,23 @@ private:
 
     void holdExpired()
     {
+        std::string provider;
         {
             std::lock_guard guard(m_mutex);
             // In the gate, the gate refuses it at the same deadline itself.
+            if (m_stage != Stage::Queued || m_gone) {
+                return;
+            }
+            provider = m_provider;
+        }
+        // Nothing waits in its lane: the job is with the provider (a long
+        // non-streamed answer has no head until it is done), and the
+        // provider's timeouts bound it from here, not the hold.
+        if (m_gw->laneQueued(provider, m_model) == 0) {
+            return;
+        }
+        {
+            std::lock_guard guard(m_mutex);
             if (m_stage != Stage::Queued || m_gone) {
                 return;
             }
@@ -426,6 +447,7 @@ private:
     const GatewayToken* m_token = nullptr;
     JobSpec m_spec;
     std::string m_model;
+    std::string m_provider;
     Stage m_stage = Stage::Gate;
     bool m_gone = false;
     bool m_expired = false;
@@ -437,14 +459,30 @@ private:
     std::string m_body;
 };
 
-std::optional<TimePoint> Gateway::Impl::laneBlockedUntil(const std::string& provider, const std::string& model)
+void Gateway::Impl::refreshLanes(TimePoint now)
 {
-    std::lock_guard guard(lanesMutex);
-    const TimePoint now = clock.now();
     if (now - lanesAt > std::chrono::milliseconds(100)) {
         lanes = dispatcher.stats().lanes;
         lanesAt = now;
     }
+}
+
+std::size_t Gateway::Impl::laneQueued(const std::string& provider, const std::string& model)
+{
+    std::lock_guard guard(lanesMutex);
+    refreshLanes(clock.now());
+    for (const LaneStatus& l : lanes) {
+        if (l.provider == provider && l.model == model) {
+            return l.queued;
+        }
+    }
+    return 0;
+}
+
+std::optional<TimePoint> Gateway::Impl::laneBlockedUntil(const std::string& provider, const std::string& model)
+{
+    std::lock_guard guard(lanesMutex);
+    refreshLanes(clock.now());
     for (const LaneStatus& l : lanes) {
         if (l.provider == provider && l.model == model && l.blocked && !l.waitsForRelease) {
             return l.until;

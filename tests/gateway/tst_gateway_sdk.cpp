@@ -49,7 +49,7 @@ QString gatewayConfig(const QString& mockUrl, bool withTokens)
     if (withTokens) {
         tokens = QStringLiteral(R"(,
   "gateway": {
-    "max_body_bytes": 262144, "request_timeout_s": 1,
+    "max_body_bytes": 262144, "request_timeout_s": 1, "hold_s": 3,
     "tokens": [
       { "name": "a", "token_env": "TOKEN_A", "limits": { "rpm": 600, "concurrency": 64 } },
       { "name": "small", "token_env": "TOKEN_SMALL", "limits": { "rpm": 1, "granularity_s": 60 } },
@@ -60,8 +60,8 @@ QString gatewayConfig(const QString& mockUrl, bool withTokens)
     return QStringLiteral(R"({
   "providers": [
     { "name": "mock-openai", "flavor": "openai", "base_url": "%1",
-      "models": { "gpt-4o": {}, "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] },
-    { "name": "mock-anthropic", "flavor": "anthropic", "base_url": "%1",
+      "models": { "gpt-4o": { "limits": { "rpm": 1 } }, "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] },
+    { "name": "mock-anthropic", "flavor": "anthropic", "base_url": "%1", "learn_limits": false,
       "models": { "claude-sonnet-4-5": {}, "claude-haiku-4-5": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] }
   ],
   "retry": { "max_attempts": 4, "base_delay_s": 0.02, "max_delay_s": 0.1 }%2
@@ -157,7 +157,7 @@ void TestGatewaySdk::sdk_data()
          {"openai_chat", "openai_chat_stream_usage", "openai_tool_call_roundtrip", "openai_models", "anthropic_messages",
           "anthropic_messages_x_api_key", "anthropic_stream", "anthropic_tool_use_roundtrip", "anthropic_count_tokens",
           "error_missing_token", "error_wrong_token", "error_unknown_model", "error_model_not_allowed",
-          "error_bad_request", "error_body_too_large", "error_rate_limited_tenant",
+          "error_bad_request", "error_body_too_large", "error_rate_limited_tenant", "hold_expires_429_on_provider_limit",
           "error_upstream_5xx_retried_then_502", "error_after_first_byte_is_sse_error", "client_timeout",
           "client_disconnect_mid_stream", "slowloris_does_not_block_others"}) {
         QTest::newRow(name) << QString::fromLatin1(name);

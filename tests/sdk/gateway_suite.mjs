@@ -168,6 +168,23 @@ const checks = {
     const e2 = await rejects(anthropic(tokenSmall).messages.create(msg()), Anthropic.RateLimitError, 429);
     assert(e2.error?.error?.type === 'rate_limit_error', 'Anthropic error shape');
   },
+  async hold_expires_429_on_provider_limit() {
+    // gpt-4o is limited to 1 request a minute in the test config, and the
+    // hold is 3 s: the first goes, the next two wait in the queue and are
+    // told to retry later, within the SDKs' 60 s.
+    await openai().chat.completions.create(chat({ model: 'gpt-4o' }));
+    const t0 = performance.now();
+    const [e1, e2] = await Promise.all([
+      rejects(openai().chat.completions.create(chat({ model: 'gpt-4o' })), OpenAI.RateLimitError, 429),
+      rejects(openai().chat.completions.create(chat({ model: 'gpt-4o' })), OpenAI.RateLimitError, 429),
+    ]);
+    const waited = performance.now() - t0;
+    assert(waited < 10000, `answered after ${waited} ms, hold is 3 s`);
+    for (const e of [e1, e2]) {
+      const raMs = Number(e.headers.get('retry-after-ms'));
+      assert(raMs > 0 && raMs <= 60000 && e.headers.get('x-should-retry') === 'true', `retry headers ${raMs}`);
+    }
+  },
   async error_upstream_5xx_retried_then_502() {
     await mockConfig({ faults: { http500: 1.0 } });
     try {
