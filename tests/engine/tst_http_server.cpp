@@ -27,7 +27,7 @@ namespace {
 class Harness {
 public:
     explicit Harness(HttpHandler handler, std::size_t maxBody = 1024)
-        : m_server(HttpServerOptions{"127.0.0.1", 0, 1, maxBody}, std::move(handler))
+        : m_server(HttpServerOptions{"127.0.0.1", 0, 1, maxBody, std::nullopt}, std::move(handler))
     {
         m_port = m_server.start();
     }
@@ -303,7 +303,7 @@ void TestHttpServer::badPortIsReported()
 {
     Harness first([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "")); });
     const auto port = static_cast<std::uint16_t>(std::stoi(first.url().substr(first.url().rfind(':') + 1)));
-    HttpServer second(HttpServerOptions{"127.0.0.1", port, 1, 1024}, [](HttpRequest&&, HttpResponder) {});
+    HttpServer second(HttpServerOptions{"127.0.0.1", port, 1, 1024, std::nullopt}, [](HttpRequest&&, HttpResponder) {});
     bool threw = false;
     try {
         second.start();
@@ -311,7 +311,7 @@ void TestHttpServer::badPortIsReported()
         threw = std::string(e.what()).find("127.0.0.1:" + std::to_string(port)) != std::string::npos;
     }
     QVERIFY(threw);
-    HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024}, [](HttpRequest&&, HttpResponder) {});
+    HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024, std::nullopt}, [](HttpRequest&&, HttpResponder) {});
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, bad.start());
 }
 
