@@ -9,7 +9,7 @@
 #  2. fair: tenant B at 4/s alone, then with tenant A at 40/s (10x), against
 #     the same 40/s limit (0.2 s per answer): B's p95 wait in both runs (A
 #     runs in a process of its own).
-# Usage: bench/gateway_hold.sh [HOLD_SECONDS [FAIR_SECONDS]]   (default 70 40)
+# Usage: bench/gateway_hold.sh [HOLD_SECONDS [FAIR_SECONDS]]   (default 70 40; SKIP_HOLD=1: fairness only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=build/release/app/sluice-cli
@@ -65,8 +65,10 @@ JSON
   pids=()
 }
 
-if [[ ${SKIP_HOLD:-} != 1 ]]; then echo "== hold: 200 SDK clients, one tenant, demand 5x the limit (40/s), ${HOLD_S} s"
-run 1000 hold "$HOLD_S" 200; fi
+if [[ ${SKIP_HOLD:-} != 1 ]]; then
+  echo "== hold: 200 SDK clients, one tenant, demand 5x the limit (40/s), ${HOLD_S} s"
+  run 1000 hold "$HOLD_S" 200
+fi
 echo "== fair: tenant B alone at 4/s, ${FAIR_S} s"
 run 200 fair "$FAIR_S" 0 4
 echo "== fair: tenant B at 4/s with tenant A at 40/s, ${FAIR_S} s"
