@@ -4,6 +4,7 @@
 #include "core/timefmt.h"
 #include "dispatch/backoff.h"
 #include "dispatch/fair_queue.h"
+#include "dispatch/response_sink.h"
 #include "http/http_client.h"
 #include "providers/rate_limit_headers.h"
 
@@ -45,6 +46,8 @@ namespace {
 using JobId = std::uint64_t;
 
 constexpr std::size_t kMaxErrorBody = 1u << 20;
+// As http::HttpRequest::maxBodyBytes, for a body read chunk by chunk.
+constexpr std::size_t kMaxResponseBody = 64u << 20;
 
 std::string describeBinding(const Binding& b, const std::vector<std::string>& scopeNames)
 {
@@ -180,6 +183,9 @@ struct Dispatcher::Impl {
         std::unique_ptr<StreamAccumulator> stream;  // streams only: kept out of every job's node
         long status = 0;
         std::string errorBody;
+        // A plain (not streamed) 2xx body read chunk by chunk for a sink.
+        std::string received;
+        bool tooLarge = false;
     };
     enum class State : std::uint8_t { Queued, Retrying, InFlight };
     // Why an in-flight transfer was stopped from our side.
@@ -199,6 +205,9 @@ struct Dispatcher::Impl {
         State state = State::Queued;
         int attempts = 0;            // attempts that count against max_attempts
         int rateLimitRetries = 0;
+        // Its sink has seen onHead: the response is on its way to a client,
+        // so the job can no longer be retried.
+        bool headShown = false;
         Abort abort = Abort::None;
         std::string lastWaitNote;
         std::vector<AttemptRecord> attemptLog;
@@ -435,6 +444,40 @@ struct Dispatcher::Impl {
         for (auto t : open) {
             http.abort(t);
         }
+        // A job whose response goes to a waiting client is told it ends
+        // here; other queued jobs stay unreported (a durable queue has them).
+        std::vector<JobId> relayed;
+        for (auto& [id, job] : jobs) {
+            if (job.spec.sink) {
+                relayed.push_back(id);
+            }
+        }
+        for (JobId id : relayed) {
+            Job& job = jobs.at(id);
+            lanes[job.lane].queue.remove(id);
+            dropUnreported(job, "the dispatcher stopped");
+        }
+    }
+
+    // Forgets a job without reporting it to the listener; its sink, if any,
+    // is still told that the job ended.
+    void dropUnreported(Job& job, const std::string& reason)
+    {
+        if (job.spec.sink) {
+            JobOutcome out;
+            out.customId = job.spec.customId;
+            out.result = JobResult::Cancelled;
+            out.cls = FailureClass::Cancelled;
+            out.reason = reason;
+            out.model = job.info.model;
+            out.provider = providers[job.provider].cfg->name;
+            out.attempts = std::move(job.attemptLog);
+            out.timeline = std::move(job.timeline);
+            job.spec.sink->onEnd(out);
+        }
+        jobsWithDeadlines -= job.spec.deadline.has_value();
+        byCustomId.erase(job.spec.customId);
+        jobs.erase(job.id);
     }
 
     Duration nextWake(TimePoint now) const
@@ -891,12 +934,14 @@ struct Dispatcher::Impl {
         }
         const JobId id = job.id;
         http::TransferHandlers handlers;
-        if (job.info.stream) {
+        if (job.info.stream || job.spec.sink) {
             // The status decides, chunk by chunk, whether the body is events
-            // or an error; a plain request reads it from the result.
-            handlers.onHeaders = [this, id](long status, const http::HeaderMap&) {
+            // (or a response passed on to a sink) or an error; a plain request
+            // without a sink reads it from the result.
+            handlers.onHeaders = [this, id](long status, const http::HeaderMap& headers) {
                 if (auto it = jobs.find(id); it != jobs.end() && it->second.flight) {
                     it->second.flight->status = status;
+                    showHead(it->second, status, headers);
                 }
             };
             handlers.onData = [this, id](std::string_view chunk) {
@@ -909,6 +954,17 @@ struct Dispatcher::Impl {
                     if (fl.errorBody.size() + chunk.size() <= kMaxErrorBody) {
                         fl.errorBody.append(chunk);
                     }
+                    return true;
+                }
+                if (it->second.spec.sink) {
+                    it->second.spec.sink->onBody(chunk);
+                }
+                if (!fl.stream) {
+                    if (fl.received.size() + chunk.size() > kMaxResponseBody) {
+                        fl.tooLarge = true;
+                        return false;
+                    }
+                    fl.received.append(chunk);
                     return true;
                 }
                 const bool ok = fl.stream->feed(chunk);
@@ -927,6 +983,16 @@ struct Dispatcher::Impl {
         note(job, TimelineEvent::Kind::Sent,
              concat("on key ", pr.cfg->name, "/", kr.cfg->name, " (attempt ",
                     decimal(static_cast<std::int64_t>(job.attemptLog.size() + 1)), ")"));
+    }
+
+    void showHead(Job& job, long status, const http::HeaderMap& headers)
+    {
+        if (!job.spec.sink || job.headShown || status < 200 || status >= 300) {
+            return;
+        }
+        job.headShown = true;
+        std::vector<std::pair<std::string, std::string>> list(headers.begin(), headers.end());
+        job.spec.sink->onHead(status, list);
     }
 
     // --------------------------------------------------------- responses
@@ -1088,9 +1154,16 @@ struct Dispatcher::Impl {
             if (ms.probe == KeyRuntime::Probe::InFlight) {
                 ms.probe = KeyRuntime::Probe::Needed;
             }
-            // Stopped before it could finish: nothing was used that we know
-            // of, so the whole reservation goes back.
-            admission.cancel(std::move(f.reservation));
+            if (r.status != 0) {
+                // The provider had begun to answer and counts the request:
+                // settle to what it reported so far, or to the estimate.
+                const std::optional<ResponseUsage> usage = f.stream ? f.stream->usage() : std::nullopt;
+                settle(job, pr, f, usage);
+            } else {
+                // Stopped before any answer: nothing was used that we know
+                // of, so the whole reservation goes back.
+                admission.cancel(std::move(f.reservation));
+            }
             AttemptReport abandoned = attemptReport(job, pr, kr, f, now);
             abandoned.cls = job.abort == Abort::Deadline ? FailureClass::DeadlineExceeded : FailureClass::Cancelled;
             listener.onAttempt(abandoned);
@@ -1102,14 +1175,21 @@ struct Dispatcher::Impl {
             default:
                 // Shutting down: the job is not finished, so it is not
                 // reported; a durable queue hands it out again.
-                jobsWithDeadlines -= job.spec.deadline.has_value();
-                byCustomId.erase(job.spec.customId);
-                jobs.erase(job.id);
+                dropUnreported(job, "the dispatcher stopped");
                 break;
             }
             return;
         }
 
+        if (!f.stream && job.spec.sink) {
+            // The body went through onData: take it back as the result's.
+            const bool answered2xx = r.status >= 200 && r.status < 300;
+            r.body = answered2xx ? std::move(f.received) : std::move(f.errorBody);
+            if (f.tooLarge) {
+                r.error = http::TransportError::TooLarge;
+                r.errorText = "response larger than " + std::to_string(kMaxResponseBody) + " bytes";
+            }
+        }
         const RateLimitHeaders headers = parseRateLimitHeaders(r.headers, clock.wallNow());
         Triage t;
         std::string body;
@@ -1174,20 +1254,11 @@ struct Dispatcher::Impl {
         // told us.
         std::optional<std::int64_t> spend;
         const bool success = t.cls == FailureClass::None;
-        if (success && usage) {
-            spend = config.pricing.microUsd(job.info.model, usage->billed);
-            Cost actual{1, usage->inputTokens, usage->outputTokens, spend.value_or(job.cost.spendMicroUsd), 1};
-            if (pr.cfg->tokenAccounting == TokenAccounting::Estimate) {
-                // The provider keeps what it charged on arrival (prompt
-                // estimate + max_tokens): refunding the unused output would
-                // show headroom the provider does not have.
-                actual.inputTokens = std::max(actual.inputTokens, job.cost.inputTokens);
-                actual.outputTokens = job.cost.outputTokens;
-            }
-            admission.settle(std::move(f.reservation), actual);
-        } else if (success || r.status == 0) {
-            // No usage reported, or no answer at all (the provider may still
-            // have counted it): keep the estimate.
+        if (success) {
+            spend = settle(job, pr, f, usage);
+        } else if (r.status == 0) {
+            // No answer at all (the provider may still have counted it):
+            // keep the estimate.
             admission.settle(std::move(f.reservation), job.cost);
         } else {
             admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
@@ -1257,6 +1328,28 @@ struct Dispatcher::Impl {
         ++counters.failures[static_cast<std::size_t>(t.cls)];
         report.willRetry = handleFailure(job, pr, kr, ms, t, headers, r, body, now);
         listener.onAttempt(report);
+    }
+
+    // Settles an answered attempt to the usage reported, or to the estimate
+    // when none was; returns the spend when the model is priced.
+    std::optional<std::int64_t> settle(const Job& job, const ProviderRuntime& pr, Flight& f,
+                                       const std::optional<ResponseUsage>& usage)
+    {
+        if (!usage) {
+            admission.settle(std::move(f.reservation), job.cost);
+            return std::nullopt;
+        }
+        const std::optional<std::int64_t> spend = config.pricing.microUsd(job.info.model, usage->billed);
+        Cost actual{1, usage->inputTokens, usage->outputTokens, spend.value_or(job.cost.spendMicroUsd), 1};
+        if (pr.cfg->tokenAccounting == TokenAccounting::Estimate) {
+            // The provider keeps what it charged on arrival (prompt
+            // estimate + max_tokens): refunding the unused output would
+            // show headroom the provider does not have.
+            actual.inputTokens = std::max(actual.inputTokens, job.cost.inputTokens);
+            actual.outputTokens = job.cost.outputTokens;
+        }
+        admission.settle(std::move(f.reservation), actual);
+        return spend;
     }
 
     // Returns whether the job will be tried again.
@@ -1350,6 +1443,11 @@ struct Dispatcher::Impl {
         }
         // Server errors, timeouts, resets, cut or failed streams, overload.
         ++job.attempts;
+        if (job.headShown) {
+            // Part of this answer already reached the sink's client: sending
+            // the request again would give it a second, different answer.
+            return deadLetter(t.cls, what + " (after the response had begun to reach its client)");
+        }
         if (t.shouldRetry == std::optional<bool>(false)) {
             return deadLetter(t.cls, what + " (the provider said not to retry)");
         }
@@ -1419,9 +1517,13 @@ struct Dispatcher::Impl {
         }
         out.attempts = std::move(job.attemptLog);
         out.timeline = std::move(job.timeline);
+        const std::shared_ptr<ResponseSink> sink = std::move(job.spec.sink);
         jobsWithDeadlines -= job.spec.deadline.has_value();
         byCustomId.erase(job.spec.customId);
         jobs.erase(job.id);
+        if (sink) {
+            sink->onEnd(out);
+        }
         listener.onFinished(std::move(out));
         {
             std::lock_guard guard(mutex);
