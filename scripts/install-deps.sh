@@ -13,6 +13,10 @@ packages=(
   libhiredis-dev redis-server
   # The tokenizer's split patterns need Unicode categories (engine/tokenize).
   libpcre2-dev
+  libcli11-dev libbenchmark-dev libssl-dev
+  # The gateway's tests drive it with the official OpenAI and Anthropic SDKs
+  # (tests/sdk/package.json).
+  nodejs
   xvfb xauth wrk
   # Text in offscreen renders (tests, make screenshots) needs a font that
   # fontconfig finds; most desktops have one, a minimal system may not.
@@ -46,9 +50,24 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# Debian packages npm apart from nodejs; other Node builds bring their own.
+command -v npm >/dev/null || missing+=(npm)
+
+# The SDKs the gateway tests use, exactly as locked; again only when the
+# lockfile is newer than what is installed.
+install_sdks() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/sdk"
+  if [[ ! -d "$dir/node_modules" || "$dir/package-lock.json" -nt "$dir/node_modules" ]]; then
+    echo "install-deps: npm ci --prefix tests/sdk"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    touch "$dir/node_modules"
+  fi
+}
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   install_tiktoken
+  install_sdks
   exit 0
 fi
 
@@ -64,3 +83,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq || true
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_tiktoken
+install_sdks

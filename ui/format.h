@@ -6,7 +6,7 @@
 
 #include "admission/limits.h"
 #include "core/clock.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/dispatch_types.h"
 
 #include <QString>
 

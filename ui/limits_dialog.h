@@ -6,7 +6,7 @@
 // Thread-safety: GUI thread only.
 #pragma once
 
-#include "dispatch/dispatcher.h"
+#include "dispatch/dispatch_types.h"
 #include "host/workspace.h"
 
 #include <QDialog>

@@ -19,5 +19,6 @@ void addMockCommand(CLI::App& app, int& exitCode);
 void addReportCommand(CLI::App& app, int& exitCode);
 void addLoadtestCommand(CLI::App& app, int& exitCode);
 void addTokensCommand(CLI::App& app, int& exitCode);
+void addServeCommand(CLI::App& app, int& exitCode);
 
 }  // namespace sluice::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv)
     sluice::cli::addReportCommand(app, exitCode);
     sluice::cli::addLoadtestCommand(app, exitCode);
     sluice::cli::addTokensCommand(app, exitCode);
+    sluice::cli::addServeCommand(app, exitCode);
 
     try {
         app.parse(argc, argv);

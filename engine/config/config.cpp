@@ -39,8 +39,8 @@ std::optional<Duration> parseUtcOffset(std::string_view s)
 std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_view pointer)
 {
     r.onlyKnown(obj, pointer,
-                {"concurrency", "rpm", "tpm", "itpm", "otpm", "rpd", "tpd", "spend_per_day_usd", "granularity_s",
-                 "day_utc_offset"});
+                {"concurrency", "rpm", "tpm", "itpm", "otpm", "rpd", "tpd", "spend_per_minute_usd", "spend_per_day_usd",
+                 "granularity_s", "day_utc_offset"});
     std::vector<LimitSpec> out;
     constexpr std::int64_t kMax = std::int64_t{1} << 40;
     const double granularity = r.number(obj, pointer, "granularity_s", 0.001, 60)
@@ -87,6 +87,11 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
     }
     if (auto v = limitField("tpd")) {
         out.push_back(perDay(Measure::TotalTokens, *v, offset));
+    }
+    if (!zero("spend_per_minute_usd")) {
+        if (auto v = r.number(obj, pointer, "spend_per_minute_usd", 0, 1e9)) {
+            out.push_back(perMinute(Measure::SpendMicroUsd, static_cast<std::int64_t>(std::llround(*v * 1e6))));
+        }
     }
     if (!zero("spend_per_day_usd")) {
         if (auto v = r.number(obj, pointer, "spend_per_day_usd", 0, 1e9)) {
@@ -392,7 +397,9 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
     if (!root.is_object()) {
         throw InputError(src.describe("", "the configuration must be a JSON object"));
     }
-    r.onlyKnown(root, "", {"global", "providers", "retry", "defaults", "tenants", "pricing", "shared", "$schema", "comment"});
+    // "gateway" is read by the gateway's own loader (engine/gateway).
+    r.onlyKnown(root, "", {"global", "providers", "retry", "defaults", "tenants", "pricing", "shared", "gateway",
+                           "$schema", "comment"});
 
     if (const json* g = r.object(root, "", "global", false)) {
         r.onlyKnown(*g, "/global", {"limits"});

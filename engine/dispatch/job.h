@@ -9,11 +9,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace sluice {
+
+class ResponseSink;
 
 // One request to send, as a batch line or a load generator describes it.
 struct JobSpec {
@@ -24,6 +27,9 @@ struct JobSpec {
     std::string tenant;            // empty: the config's default
     std::optional<int> priority;   // higher goes first
     std::optional<TimePoint> deadline;
+    // Receives the response as it arrives (dispatch/response_sink.h); null:
+    // the outcome alone carries it.
+    std::shared_ptr<ResponseSink> sink;
 };
 
 // One entry of a job's history: the data behind "why did this wait?".

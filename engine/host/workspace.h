@@ -18,7 +18,7 @@
 
 #include "admission/limits.h"
 #include "config/config.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/dispatch_types.h"
 
 #include <nlohmann/json.hpp>
 

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "admission/ledger.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/dispatch_types.h"
 #include "metrics/tally.h"
 
 #include <functional>

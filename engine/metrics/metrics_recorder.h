@@ -27,7 +27,7 @@
 #pragma once
 
 #include "core/clock.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/dispatch_types.h"
 #include "metrics/gauges.h"
 #include "metrics/rollup.h"
 #include "metrics/series.h"

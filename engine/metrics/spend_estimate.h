@@ -6,7 +6,7 @@
 // Thread-safety: a plain value.
 #pragma once
 
-#include "dispatch/dispatcher.h"
+#include "dispatch/dispatch_types.h"
 
 #include <cstdint>
 #include <map>

@@ -92,13 +92,25 @@ class AnthropicDialect final : public Dialect {
 public:
     Flavour flavour() const noexcept override { return Flavour::Anthropic; }
 
+    // x-api-key, or "authorization: Bearer KEY" as @anthropic-ai/sdk 1.x
+    // sends it.
     std::optional<std::string> apiKey(const net::HttpRequest& request) const override
     {
-        const auto key = request.header("x-api-key");
-        if (!key || key->empty()) {
+        if (const auto key = request.header("x-api-key"); key && !key->empty()) {
+            return std::string(*key);
+        }
+        const auto auth = request.header("authorization");
+        if (!auth || auth->size() <= 7 || !net::headerNameEquals(auth->substr(0, 7), "bearer ")) {
             return std::nullopt;
         }
-        return std::string(*key);
+        std::string_view key = auth->substr(7);
+        while (!key.empty() && key.front() == ' ') {
+            key.remove_prefix(1);
+        }
+        if (key.empty()) {
+            return std::nullopt;
+        }
+        return std::string(key);
     }
 
     bool hasRequiredHeaders(const net::HttpRequest& request) const override
@@ -200,7 +212,7 @@ public:
     {
         switch (what) {
         case ErrorCase::MissingKey:
-            return envelope(401, "authentication_error", "x-api-key header is required", c.requestId);
+            return envelope(401, "authentication_error", "x-api-key or authorization header is required", c.requestId);
         case ErrorCase::InvalidKey:
             return envelope(401, "authentication_error", "invalid x-api-key", c.requestId);
         case ErrorCase::ForbiddenModel:

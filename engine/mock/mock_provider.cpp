@@ -40,11 +40,11 @@ std::string controlError(std::string_view message)
     return out;
 }
 
-// For paths both dialects share: Anthropic's clients send x-api-key;
-// everything else is taken for OpenAI.
+// For paths both dialects share: Anthropic's clients send x-api-key or
+// anthropic-version; everything else is taken for OpenAI.
 const Dialect& dialectFor(const net::HttpRequest& request)
 {
-    return request.header("x-api-key") ? anthropicDialect() : openAiDialect();
+    return request.header("x-api-key") || request.header("anthropic-version") ? anthropicDialect() : openAiDialect();
 }
 
 }  // namespace

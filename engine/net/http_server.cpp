@@ -122,14 +122,80 @@ public:
     // On the session's strand: carries out a reply plan.
     void run(HttpReply reply)
     {
-        if (m_replying) {
+        if (m_replying || m_closed) {
             return;  // a second answer to one request is ignored
         }
         m_replying = true;
+        // A whole reply is on its way: nothing left to cancel if the peer goes.
+        m_watching = false;
+        m_onGone = nullptr;
         m_reply = std::move(reply);
         m_nextPart = 0;
         m_headSent = false;
         step();
+    }
+
+    // On the session's strand: the head of a streamed reply, then chunks as
+    // streamWrite() brings them.
+    void startStream(HttpReply head)
+    {
+        if (m_replying || m_closed) {
+            return;
+        }
+        m_replying = true;
+        m_streaming = true;
+        m_streamLast = false;
+        m_reply = std::move(head);
+        m_reply.chunked = true;
+        m_headSent = false;
+        m_out.clear();
+        appendHead();
+        for (const auto& part : m_reply.parts) {
+            appendPart(part.data);
+        }
+        m_pendingOut.append(m_out);
+        m_out.clear();
+        startWatch();
+        flushStream();
+    }
+
+    void streamWrite(std::string data)
+    {
+        if (!m_streaming || m_streamLast || m_closed || data.empty()) {
+            return;
+        }
+        appendHex(m_pendingOut, data.size());
+        m_pendingOut.append("\r\n").append(data).append("\r\n");
+        flushStream();
+    }
+
+    void streamEnd()
+    {
+        if (!m_streaming || m_streamLast || m_closed) {
+            return;
+        }
+        m_pendingOut.append("0\r\n\r\n");
+        m_streamLast = true;
+        m_watching = false;
+        m_onGone = nullptr;
+        finishExchange(true);
+        flushStream();
+    }
+
+    void streamAbort()
+    {
+        if (m_streaming && !m_streamLast && !m_closed) {
+            close(false);
+        }
+    }
+
+    void setOnGone(std::function<void()> callback)
+    {
+        if (m_closed) {
+            callback();
+            return;
+        }
+        m_onGone = std::move(callback);
     }
 
     const Strand& strand() const noexcept { return m_io->strand; }
@@ -142,6 +208,19 @@ private:
     void readHeader()
     {
         m_replying = false;
+        m_streaming = false;
+        m_streamLast = false;
+        m_watching = false;
+        m_onGone = nullptr;
+        if (const auto& limit = m_state->options.requestTimeout) {
+            m_reading = true;
+            m_io->timer.expires_after(*limit);
+            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
+                if (!ec && self->m_reading) {
+                    self->close(false);
+                }
+            });
+        }
         m_parser.emplace();
         m_parser->header_limit(32 * 1024);
         m_parser->body_limit(static_cast<std::uint64_t>(m_state->options.maxBodyBytes));
@@ -225,6 +304,11 @@ private:
         }
         m_keepAlive = request.keepAlive;
         m_parser.reset();
+        if (m_reading) {
+            m_reading = false;
+            m_io->timer.cancel();
+        }
+        ++m_exchange;
 
         auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
         t_delivering = this;
@@ -235,6 +319,64 @@ private:
             std::fprintf(stderr, "http server: request handler failed: %s\n", e.what());
         }
         t_delivering = nullptr;
+        if (!m_replying) {
+            startWatch();  // a held request: notice a peer that gives up
+        }
+    }
+
+    // Waits for the socket to become readable without reading: end of
+    // stream (or an error) while an answer is pending means the peer left.
+    void startWatch()
+    {
+        if (m_watching || m_closed) {
+            return;
+        }
+        m_watching = true;
+        m_io->socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), exchange = m_exchange](error_code ec) {
+            self->onReadable(ec, exchange);
+        });
+    }
+
+    void onReadable(error_code ec, std::uint64_t exchange)
+    {
+        if (!m_watching || exchange != m_exchange || m_closed) {
+            return;  // that exchange ended; the next request's read owns the socket
+        }
+        m_watching = false;
+        error_code ignored;
+        if (!ec && m_io->socket.available(ignored) > 0) {
+            return;  // a pipelined request, not a goodbye
+        }
+        close(false);
+    }
+
+    void flushStream()
+    {
+        if (m_writing || m_closed) {
+            return;
+        }
+        if (m_pendingOut.empty()) {
+            if (m_streamLast) {
+                m_streaming = false;
+                if (m_keepAlive) {
+                    readHeader();
+                } else {
+                    close(false);
+                }
+            }
+            return;
+        }
+        m_out.clear();
+        m_out.swap(m_pendingOut);
+        m_writing = true;
+        asio::async_write(m_io->socket, asio::buffer(m_out), [self = shared_from_this()](error_code ec, std::size_t) {
+            self->m_writing = false;
+            if (ec) {
+                self->close(false);
+                return;
+            }
+            self->flushStream();
+        });
     }
 
     // Waits for the next part's delay, then writes it with every part that
@@ -362,7 +504,16 @@ private:
 
     void close(bool reset)
     {
+        if (m_closed) {
+            return;
+        }
+        m_closed = true;
+        m_reading = false;
+        m_watching = false;
         finishExchange(false);
+        if (auto gone = std::exchange(m_onGone, nullptr)) {
+            gone();
+        }
         error_code ignored;
         if (reset) {
             // SO_LINGER with a zero timeout makes close() send RST.
@@ -405,7 +556,63 @@ private:
             });
         }
 
+        std::shared_ptr<HttpStream> stream(HttpReply head) override;
+
+        void onPeerGone(std::function<void()> callback) override
+        {
+            if (m_session == nullptr) {
+                return;
+            }
+            if (t_delivering == m_session.get()) {
+                m_session->setOnGone(std::move(callback));
+                return;
+            }
+            std::lock_guard guard(m_state->mutex);
+            if (!m_state->stopped) {
+                asio::post(m_session->strand(), [s = m_session, c = std::move(callback)]() mutable {
+                    s->setOnGone(std::move(c));
+                });
+            }
+        }
+
     private:
+        std::shared_ptr<Session> m_session;
+        std::shared_ptr<ServerState> m_state;
+    };
+
+    // The writer half of a streamed reply: every call is posted to the
+    // session's strand, so writes keep their order from any thread.
+    class StreamHandle final : public HttpStream {
+    public:
+        StreamHandle(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
+            : m_session(std::move(session)), m_state(std::move(state))
+        {
+        }
+
+        void write(std::string data) override
+        {
+            post([data = std::move(data)](Session& s) mutable { s.streamWrite(std::move(data)); });
+        }
+        void end() override
+        {
+            post([](Session& s) { s.streamEnd(); });
+        }
+        void abort() override
+        {
+            post([](Session& s) { s.streamAbort(); });
+        }
+
+    private:
+        template <typename F>
+        void post(F f)
+        {
+            std::lock_guard guard(m_state->mutex);
+            if (m_state->stopped) {
+                return;
+            }
+            asio::post(m_session->strand(), [s = m_session, f = std::move(f)]() mutable { f(*s); });
+        }
+
         std::shared_ptr<Session> m_session;
         std::shared_ptr<ServerState> m_state;
     };
@@ -426,8 +633,46 @@ private:
     bool m_headSent = false;
     bool m_keepAlive = true;
     bool m_replying = false;
+    bool m_streaming = false;
+    bool m_streamLast = false;
+    bool m_writing = false;
+    bool m_watching = false;
+    bool m_reading = false;
+    bool m_closed = false;
+    std::uint64_t m_exchange = 0;
+    std::function<void()> m_onGone;
+    std::string m_pendingOut;
     std::string m_out;
     std::array<char, 512> m_drain{};
+};
+
+std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
+{
+    std::shared_ptr<Session> session = std::move(m_session);
+    if (session == nullptr) {
+        return nullptr;
+    }
+    auto handle = std::make_shared<StreamHandle>(session, m_state);
+    if (t_delivering == session.get()) {
+        session->startStream(std::move(head));
+        return handle;
+    }
+    std::lock_guard guard(m_state->mutex);
+    if (!m_state->stopped) {
+        Session& target = *session;
+        asio::post(target.strand(), [s = std::move(session), h = std::move(head)]() mutable {
+            s->startStream(std::move(h));
+        });
+    }
+    return handle;
+}
+
+// What a responder already answered returns: writes that go nowhere.
+class NoStream final : public HttpStream {
+public:
+    void write(std::string) override {}
+    void end() override {}
+    void abort() override {}
 };
 
 }  // namespace
@@ -492,6 +737,23 @@ void HttpResponder::send(HttpReply reply)
 {
     if (auto sink = std::exchange(m_sink, nullptr)) {
         sink->send(std::move(reply));
+    }
+}
+
+std::shared_ptr<HttpStream> HttpResponder::stream(HttpReply head)
+{
+    if (auto sink = std::exchange(m_sink, nullptr)) {
+        if (auto s = sink->stream(std::move(head))) {
+            return s;
+        }
+    }
+    return std::make_shared<NoStream>();
+}
+
+void HttpResponder::onPeerGone(std::function<void()> callback)
+{
+    if (m_sink) {
+        m_sink->onPeerGone(std::move(callback));
     }
 }
 

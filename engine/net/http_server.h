@@ -82,14 +82,32 @@ struct HttpReply {
     static HttpReply whole(int status, std::string contentType, std::string body, Duration delay = {});
 };
 
-// The server's side of one exchange. Move-only; send() exactly once, from
-// any thread. Destroyed unsent, it answers 500 so no client waits forever.
+// A reply whose body is written as it becomes available (a proxied stream):
+// chunked transfer coding, one chunk per write(). Every member from any
+// thread; calls after the exchange ended (end(), abort(), the peer gone,
+// the server stopped) do nothing.
+class HttpStream {
+public:
+    virtual ~HttpStream() = default;
+    virtual void write(std::string data) = 0;
+    // The last chunk; the connection may be reused.
+    virtual void end() = 0;
+    // Closes the connection without the last chunk: the client sees the
+    // body cut off.
+    virtual void abort() = 0;
+};
+
+// The server's side of one exchange. Move-only; send() or stream() exactly
+// once, from any thread. Destroyed unanswered, it answers 500 so no client
+// waits forever.
 class HttpResponder {
 public:
     class Sink {
     public:
         virtual ~Sink() = default;
         virtual void send(HttpReply reply) = 0;
+        virtual std::shared_ptr<HttpStream> stream(HttpReply head) = 0;
+        virtual void onPeerGone(std::function<void()> callback) = 0;
     };
 
     HttpResponder() = default;
@@ -102,6 +120,15 @@ public:
 
     bool valid() const noexcept { return m_sink != nullptr; }
     void send(HttpReply reply);
+    // Sends `head`'s status and headers at once (its parts first, if any)
+    // and keeps the response open for the returned stream's writes. The
+    // head's onFinished is called as for send(): true when end() is
+    // written, false when the peer went away or the server stopped first.
+    std::shared_ptr<HttpStream> stream(HttpReply head);
+    // `callback` runs once on an io thread if the peer closes its
+    // connection before the answer (or stream) ends: a held request or a
+    // stream whose reader is gone can stop its work. Call before answering.
+    void onPeerGone(std::function<void()> callback);
 
 private:
     std::shared_ptr<Sink> m_sink;
@@ -114,6 +141,10 @@ struct HttpServerOptions {
     std::uint16_t port = 0;          // 0: the system picks a free port
     int threads = 1;                 // io threads
     std::size_t maxBodyBytes = 4u << 20;
+    // How long a request may take to arrive, from its first byte (or the
+    // connection's idle start) to its last: a slowloris client holding a
+    // connection with a trickle of bytes is closed then. Unset: no limit.
+    std::optional<Duration> requestTimeout;
 };
 
 class HttpServer {

@@ -1,5 +1,7 @@
 #include "queue/queue_runner.h"
 
+#include "dispatch/dispatcher.h"
+
 #include <nlohmann/json.hpp>
 
 namespace sluice {

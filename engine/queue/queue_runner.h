@@ -10,7 +10,7 @@
 // work. One runner per store at a time (a FileLock guards batch runs).
 #pragma once
 
-#include "dispatch/dispatcher.h"
+#include "dispatch/dispatch_types.h"
 #include "store/job_store.h"
 
 #include <atomic>
@@ -20,6 +20,8 @@
 #include <unordered_map>
 
 namespace sluice {
+
+class Dispatcher;
 
 struct QueueRunnerOptions {
     std::string owner = "sluice";  // lease owner name

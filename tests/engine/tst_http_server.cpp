@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -26,8 +28,8 @@ namespace {
 // A server whose handler the test sets per case.
 class Harness {
 public:
-    explicit Harness(HttpHandler handler, std::size_t maxBody = 1024)
-        : m_server(HttpServerOptions{"127.0.0.1", 0, 1, maxBody}, std::move(handler))
+    explicit Harness(HttpHandler handler, std::size_t maxBody = 1024, std::optional<Duration> requestTimeout = {})
+        : m_server(HttpServerOptions{"127.0.0.1", 0, 1, maxBody, requestTimeout}, std::move(handler))
     {
         m_port = m_server.start();
     }
@@ -66,12 +68,39 @@ std::string rawExchange(std::uint16_t port, const std::string& bytes)
     return received;
 }
 
+// Connects and sends `bytes`, then waits (at most 5 s) for the server to
+// close the connection; true when it did.
+bool serverCloses(std::uint16_t port, const std::string& bytes)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool closed = false;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+        char buf[512];
+        ssize_t n = 0;
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+        }
+        closed = n == 0;
+    }
+    ::close(fd);
+    return closed;
+}
+
 }  // namespace
 
 class TestHttpServer : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    void streamWritesArriveInOrder();
+    void peerGoneIsReported();
+    void slowRequestIsClosed();
     void wholeReplyWithHeaders();
     void requestFieldsReachTheHandler();
     void delayedReplyTakesAtLeastItsDelay();
@@ -88,6 +117,72 @@ private Q_SLOTS:
     void badPortIsReported();
     void malformedRequestAfterAGoodOneGets400();
 };
+
+void TestHttpServer::streamWritesArriveInOrder()
+{
+    std::promise<bool> finished;
+    std::vector<std::thread> writers;
+    Harness h([&](HttpRequest&&, HttpResponder responder) {
+        HttpReply head;
+        head.headers.emplace_back("Content-Type", "text/event-stream");
+        head.parts.push_back({Duration::zero(), "data: 0\n\n"});
+        head.onFinished = [&](bool delivered) { finished.set_value(delivered); };
+        std::shared_ptr<HttpStream> stream = responder.stream(std::move(head));
+        // Written later, from another thread, as a relayed response is.
+        writers.emplace_back([stream] {
+            for (int i = 1; i <= 3; ++i) {
+                stream->write("data: " + std::to_string(i) + "\n\n");
+            }
+            stream->end();
+            stream->write("after the end\n");
+        });
+    });
+    HttpClient http(h.url());
+    const auto r = http.get("/stream");
+    for (auto& t : writers) {
+        t.join();
+    }
+    QVERIFY2(r.completed(), r.error.c_str());
+    QCOMPARE(r.status, 200L);
+    QCOMPARE(r.body, std::string("data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n"));
+    QCOMPARE(*r.header("transfer-encoding"), std::string("chunked"));
+    QVERIFY(finished.get_future().get());
+}
+
+void TestHttpServer::peerGoneIsReported()
+{
+    std::promise<void> gone;
+    std::vector<HttpResponder> held;
+    std::mutex mutex;
+    Harness h([&](HttpRequest&&, HttpResponder responder) {
+        responder.onPeerGone([&] { gone.set_value(); });
+        std::lock_guard guard(mutex);
+        held.push_back(std::move(responder));  // a held request: no answer yet
+    });
+    // The client gives up before any answer: the handler hears of it.
+    HttpClient http(h.url());
+    http.setTimeout(300ms);
+    QVERIFY(!http.get("/held").completed());
+    QVERIFY(gone.get_future().wait_for(10s) == std::future_status::ready);
+}
+
+void TestHttpServer::slowRequestIsClosed()
+{
+    std::atomic<int> handled{0};
+    Harness h([&](HttpRequest&&, HttpResponder responder) {
+        ++handled;
+        responder.send(HttpReply::whole(200, "text/plain", "ok"));
+    },
+              1024, Duration(200ms));
+    const std::uint16_t port = h.server().port();
+    // Half a header, then nothing: closed after the request timeout, well
+    // before the client's own 5 s.
+    QVERIFY(serverCloses(port, "POST / HTTP/1.1\r\nHost: x\r\n"));
+    QCOMPARE(handled.load(), 0);
+    // Others are still served.
+    HttpClient http(h.url());
+    QCOMPARE(http.get("/").status, 200L);
+}
 
 void TestHttpServer::wholeReplyWithHeaders()
 {
@@ -303,7 +398,7 @@ void TestHttpServer::badPortIsReported()
 {
     Harness first([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "")); });
     const auto port = static_cast<std::uint16_t>(std::stoi(first.url().substr(first.url().rfind(':') + 1)));
-    HttpServer second(HttpServerOptions{"127.0.0.1", port, 1, 1024}, [](HttpRequest&&, HttpResponder) {});
+    HttpServer second(HttpServerOptions{"127.0.0.1", port, 1, 1024, std::nullopt}, [](HttpRequest&&, HttpResponder) {});
     bool threw = false;
     try {
         second.start();
@@ -311,7 +406,7 @@ void TestHttpServer::badPortIsReported()
         threw = std::string(e.what()).find("127.0.0.1:" + std::to_string(port)) != std::string::npos;
     }
     QVERIFY(threw);
-    HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024}, [](HttpRequest&&, HttpResponder) {});
+    HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024, std::nullopt}, [](HttpRequest&&, HttpResponder) {});
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, bad.start());
 }
 

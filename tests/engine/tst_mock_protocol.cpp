@@ -388,9 +388,17 @@ void TestMockProtocol::anthropicErrors_data()
 
     const QString ok = QString::fromStdString(anthropicBody());
     QTest::newRow("no key") << Headers{{"anthropic-version", "2023-06-01"}, {"Content-Type", "application/json"}} << ok
-                            << 401 << "authentication_error" << "x-api-key header is required";
+                            << 401 << "authentication_error" << "x-api-key or authorization header is required";
     QTest::newRow("unknown key") << anthropicHeaders("sk-nope") << ok << 401 << "authentication_error"
                                  << "invalid x-api-key";
+    // @anthropic-ai/sdk 1.x: the key as a bearer token, a newer dated version.
+    QTest::newRow("unknown bearer key") << Headers{{"authorization", "Bearer sk-nope"}, {"anthropic-version", "2026-10-21"},
+                                                   {"Content-Type", "application/json"}}
+                                        << ok << 401 << "authentication_error" << "invalid x-api-key";
+    QTest::newRow("bearer key, model not allowed")
+        << Headers{{"authorization", "Bearer sk-mini-only"}, {"anthropic-version", "2026-10-21"},
+                   {"Content-Type", "application/json"}}
+        << ok << 403 << "permission_error" << "does not have permission";
     QTest::newRow("revoked key") << anthropicHeaders("sk-revoked") << ok << 401 << "authentication_error"
                                  << "invalid x-api-key";
     QTest::newRow("no version") << Headers{{"x-api-key", "sk-mock"}, {"Content-Type", "application/json"}} << ok << 400

@@ -1,0 +1,198 @@
+// `sluice-cli serve`: the gateway as a process. Applications point their
+// OpenAI or Anthropic SDK's base URL at it; their requests go through the
+// engine (admission, key pool, triage, metrics) to the configured providers.
+// Prints "listening on http://HOST:PORT" as its first line, then serves
+// until SIGINT or SIGTERM.
+#include "cli/commands.h"
+#include "cli/run_metrics.h"
+
+#include "admission/admission.h"
+#include "config/config.h"
+#include "dispatch/dispatcher.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_config.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include <pthread.h>
+#include <sys/resource.h>
+
+namespace sluice::cli {
+
+namespace {
+
+struct ServeOptions {
+    std::string config;
+    std::string listen;
+    std::string state;
+    std::string metrics;
+    int threads = 1;
+};
+
+// Says quarantined keys out loud; metrics see everything else.
+class KeyAlarm : public DispatchListener {
+public:
+    void onFinished(JobOutcome&&) override {}
+    void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
+    {
+        std::fprintf(stderr, "sluice-cli serve: key %s/%s quarantined: %s\n", provider.c_str(), key.c_str(),
+                     reason.c_str());
+    }
+};
+
+// Both halves of the listener chain, so metrics see every attempt.
+class ServeListener : public DispatchListener {
+public:
+    ServeListener(DispatchListener* metrics, DispatchListener& alarm) : m_metrics(metrics), m_alarm(alarm) {}
+    void onFinished(JobOutcome&& outcome) override
+    {
+        if (m_metrics != nullptr) {
+            m_metrics->onFinished(std::move(outcome));
+        }
+    }
+    void onSent(const SendReport& r) override
+    {
+        if (m_metrics != nullptr) {
+            m_metrics->onSent(r);
+        }
+    }
+    void onAttempt(const AttemptReport& r) override
+    {
+        if (m_metrics != nullptr) {
+            m_metrics->onAttempt(r);
+        }
+    }
+    void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
+    {
+        m_alarm.onKeyProblem(provider, key, reason);
+    }
+
+private:
+    DispatchListener* m_metrics;
+    DispatchListener& m_alarm;
+};
+
+void raiseDescriptorLimit()
+{
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
+int runServe(const ServeOptions& opt)
+{
+    Config config;
+    gateway::GatewayConfig gw;
+    std::optional<MetricsAddress> metricsAddress;
+    try {
+        const EnvLookup env = processEnvironment();
+        const JsonSource source = JsonSource::fromFile(opt.config);
+        config = loadConfig(source, env);
+        gw = gateway::loadGatewayConfig(source, env);
+        if (!opt.listen.empty()) {
+            gateway::parseListen(opt.listen, "--listen", gw.host, gw.port);
+        }
+        if (std::string why = gateway::checkExposure(gw); !why.empty()) {
+            throw InputError(why);
+        }
+        metricsAddress = parseMetricsAddress(opt.metrics);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());
+        return kExitBadInput;
+    }
+    if (metricsAddress && opt.state.empty()) {
+        std::fprintf(stderr, "sluice-cli serve: --metrics needs --state FILE (where the metrics are kept)\n");
+        return kExitBadInput;
+    }
+    raiseDescriptorLimit();
+
+    // Blocked before any thread starts, so every thread inherits the mask
+    // and the signals wait for sigwait below.
+    sigset_t stopSignals;
+    sigemptyset(&stopSignals);
+    sigaddset(&stopSignals, SIGINT);
+    sigaddset(&stopSignals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+
+    SystemClock clock;
+    std::unique_ptr<RunMetrics> runMetrics;
+    if (!opt.state.empty()) {
+        try {
+            runMetrics = std::make_unique<RunMetrics>(clock, opt.state);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "sluice-cli serve: %s: %s\n", opt.state.c_str(), e.what());
+            return kExitBadInput;
+        }
+    }
+    KeyAlarm alarm;
+    ServeListener listener(runMetrics ? &runMetrics->recorder() : nullptr, alarm);
+    Admission admission(clock);
+    Dispatcher dispatcher(config, clock, admission, listener);
+    gateway::Gateway gateway(gw, dispatcher, clock, opt.threads);
+    std::string metricsUrl;
+    try {
+        if (runMetrics) {
+            runMetrics->watch(dispatcher, admission);
+            metricsUrl = runMetrics->start(metricsAddress);
+        }
+        dispatcher.start();
+        gateway.start();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());
+        return kExitFailure;
+    }
+    const bool v6 = gw.host.find(':') != std::string::npos;
+    std::printf("listening on http://%s:%u\n", (v6 ? "[" + gw.host + "]" : gw.host).c_str(),
+                static_cast<unsigned>(gateway.port()));
+    std::fflush(stdout);
+    std::fprintf(stderr, "sluice-cli serve: %zu provider(s), %zu gateway token(s)%s, hold %.1f s%s; Ctrl-C stops\n",
+                 config.providers.size(), gw.tokens.size(), gw.tokens.empty() ? " (no authentication, loopback only)" : "",
+                 std::chrono::duration<double>(gw.hold).count(),
+                 metricsUrl.empty() ? "" : ("; metrics at " + metricsUrl).c_str());
+
+    int signal = 0;
+    sigwait(&stopSignals, &signal);
+    gateway.stop();
+    dispatcher.stop();
+    std::string rollupError;
+    if (runMetrics) {
+        rollupError = runMetrics->stop();
+    }
+    const gateway::GatewayStats s = gateway.stats();
+    std::fprintf(stderr,
+                 "sluice-cli serve: stopped (%s): %llu requests, %llu answered by providers, %llu refused after the "
+                 "hold time, %llu client errors, %llu upstream errors, %llu clients left early\n",
+                 signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<unsigned long long>(s.requests),
+                 static_cast<unsigned long long>(s.completed), static_cast<unsigned long long>(s.refusedHold),
+                 static_cast<unsigned long long>(s.clientErrors), static_cast<unsigned long long>(s.upstreamErrors),
+                 static_cast<unsigned long long>(s.clientsGone));
+    if (!rollupError.empty()) {
+        std::fprintf(stderr, "sluice-cli serve: metrics not all written to %s: %s\n", opt.state.c_str(),
+                     rollupError.c_str());
+        return kExitFailure;
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void addServeCommand(CLI::App& app, int& exitCode)
+{
+    auto opt = std::make_shared<ServeOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "serve", "Run the gateway: an OpenAI- and Anthropic-compatible endpoint for your applications' SDKs");
+    cmd->add_option("--config", opt->config, "Configuration file with providers and a \"gateway\" section")->required();
+    cmd->add_option("--listen", opt->listen, "HOST:PORT, overriding gateway.listen (default 127.0.0.1:8080)");
+    cmd->add_option("--state", opt->state, "SQLite file for per-minute metrics (by tenant, provider, key, model)");
+    addMetricsOption(cmd, opt->metrics);
+    cmd->add_option("--threads", opt->threads, "I/O threads")->check(CLI::Range(1, 64));
+    cmd->callback([opt, &exitCode] { exitCode = runServe(*opt); });
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Hold, don't bounce, and fairness, with the official OpenAI SDK as the
+# client (tests/sdk/bench_gateway.mjs), through `sluice-cli serve` in front of
+# `sluice-cli mock`, all on 127.0.0.1:
+#  1. hold: 200 concurrent SDK clients on one tenant, closed loop, against a
+#     mock whose limit (2,400 RPM in 1 s buckets, 40/s; 1 s per answer) is a
+#     fifth of their demand (200/s): 429s reaching clients, 429s the mock
+#     sent, throughput over the binding limit.
+#  2. fair: tenant B at 4/s alone, then with tenant A at 40/s (10x), against
+#     the same 40/s limit (0.2 s per answer): B's p95 wait in both runs (A
+#     runs in a process of its own).
+# Usage: bench/gateway_hold.sh [HOLD_SECONDS [FAIR_SECONDS]]   (default 70 40; SKIP_HOLD=1: fairness only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLI=build/release/app/sluice-cli
+HOLD_S=${1:-70}
+FAIR_S=${2:-40}
+[[ -x $CLI ]] || { echo "build sluice-cli first (make build)" >&2; exit 2; }
+[[ -d tests/sdk/node_modules ]] || { echo "run scripts/install-deps.sh first (tests/sdk)" >&2; exit 2; }
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+first_url() {  # waits for "listening on URL" in $1
+  for _ in $(seq 100); do
+    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
+    sleep 0.1
+  done
+  echo "no address in $1" >&2; cat "$1" >&2; exit 1
+}
+
+run() {  # run LATENCY_MS MODE ARGS...
+  local latency=$1; shift
+  "$CLI" mock --listen 127.0.0.1:0 --latency-ms "$latency" > "$work/mock.out" 2> "$work/mock.err" &
+  pids+=($!)
+  local mock; mock=$(first_url "$work/mock.out")
+  curl -sf "$mock/mock/config" -d '{"models":{"gpt-4o-mini":{"limits":{"rpm":2400,"tpm":0,"granularity":"1s"}}}}' > /dev/null
+  cat > "$work/gw.json" <<JSON
+{
+  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock",
+    "models": { "gpt-4o-mini": { "limits": { "rpm": 2400, "granularity_s": 1 } } },
+    "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
+  "tenants": { "a": { "weight": 1 }, "b": { "weight": 1 } },
+  "gateway": { "hold_s": 30, "tokens": [
+    { "name": "a", "token_env": "TOKEN_A", "tenant": "a" },
+    { "name": "b", "token_env": "TOKEN_B", "tenant": "b" } ] }
+}
+JSON
+  MOCK_API_KEY=sk-mock TOKEN_A=bench-a TOKEN_B=bench-b "$CLI" serve --config "$work/gw.json" --listen 127.0.0.1:0 \
+    > "$work/gw.out" 2> "$work/gw.err" &
+  pids+=($!)
+  local gw; gw=$(first_url "$work/gw.out")
+  if [[ -n ${BACKGROUND_A:-} ]]; then
+    # Tenant A from its own process, so its load does not slow B's client.
+    GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs fair "$FAIR_S" "$BACKGROUND_A" 0 \
+      > "$work/a.json" &
+    local a=$!
+  fi
+  GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs "$@"
+  if [[ -n ${BACKGROUND_A:-} ]]; then wait "$a"; echo "tenant A: $(cat "$work/a.json")"; fi
+  echo "mock: $(curl -s "$mock/mock/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const r=Object.values(j.rateLimited).reduce((a,b)=>a+b,0);console.log(JSON.stringify({requests:j.requests,accepted:j.accepted,answered429:r,share429:r/j.requests}))})')"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+
+if [[ ${SKIP_HOLD:-} != 1 ]]; then
+  echo "== hold: 200 SDK clients, one tenant, demand 5x the limit (40/s), ${HOLD_S} s"
+  run 1000 hold "$HOLD_S" 200
+fi
+echo "== fair: tenant B alone at 4/s, ${FAIR_S} s"
+run 200 fair "$FAIR_S" 0 4
+echo "== fair: tenant B at 4/s with tenant A at 40/s, ${FAIR_S} s"
+BACKGROUND_A=40 run 200 fair "$FAIR_S" 0 4

@@ -1,0 +1,219 @@
+// Dispatcher::Impl, the dispatcher's state and loop, shared by the two
+// files that define it: dispatch_loop.cpp (lanes, admission, send, settle,
+// deliver, publish) and dispatcher.cpp (the public face and the commands it
+// posts). Private to engine/dispatch: nothing else includes it.
+//
+// Thread-safety: the members under "shared with callers" are guarded by
+// `mutex`; everything else belongs to the dispatcher thread.
+#pragma once
+
+#include "dispatch/backoff.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/fair_queue.h"
+#include "dispatch/flight.h"
+#include "dispatch/job_prep.h"
+#include "dispatch/key_pool.h"
+#include "dispatch/response_reader.h"
+#include "http/http_client.h"
+
+#include <map>
+#include <queue>
+#include <unordered_map>
+#include <variant>
+
+namespace sluice {
+
+using JobId = std::uint64_t;
+
+struct Dispatcher::Impl {
+    struct Lane {
+        std::size_t provider = 0;
+        std::string model;
+        FairQueue queue;
+        TimePoint blockedUntil{};
+        bool waitsForRelease = false;
+        std::string waitingFor;
+    };
+    enum class State : std::uint8_t { Queued, Retrying, InFlight };
+    // Why an in-flight transfer was stopped from our side.
+    enum class Abort : std::uint8_t { None, Cancelled, Deadline, Stopping };
+    struct Job {
+        JobId id = 0;
+        JobSpec spec;
+        RequestInfo info;
+        std::string bodyText;
+        Cost cost;
+        std::size_t provider = 0;
+        std::size_t lane = 0;
+        std::string tenant;
+        int priority = 0;
+        double weight = 1;
+        double size = 1;
+        State state = State::Queued;
+        int attempts = 0;            // attempts that count against max_attempts
+        int rateLimitRetries = 0;
+        // Its sink has seen onHead: the response is on its way to a client,
+        // so the job can no longer be retried.
+        bool headShown = false;
+        Abort abort = Abort::None;
+        std::string lastWaitNote;
+        std::vector<AttemptRecord> attemptLog;
+        std::vector<TimelineEvent> timeline;
+        std::optional<Flight> flight;
+    };
+    struct Submit {
+        PreparedJob job;
+    };
+    struct Cancel {
+        std::string customId;
+    };
+    struct Pause {
+        bool paused;
+    };
+    struct KeyEnabled {
+        std::string provider;
+        std::string key;
+        bool enabled;
+    };
+    struct AddProvider {};
+    struct RemoveProvider {
+        std::string provider;
+    };
+    struct AddKey {
+        std::string provider;
+        KeyConfig key;
+    };
+    struct RemoveKey {
+        std::string provider;
+        std::string key;
+    };
+    struct SetLimits {
+        LimitTarget target;
+        std::vector<LimitSpec> limits;
+    };
+    struct Command {
+        std::variant<Submit, Cancel, Pause, KeyEnabled, AddProvider, RemoveProvider, AddKey, RemoveKey, SetLimits> what;
+        // The configuration as an edit left it (null: not an edit).
+        std::shared_ptr<const Config> config;
+    };
+    Impl(std::shared_ptr<const Config> cfg, Clock& clk, Admission& adm, DispatchListener& lst,
+         const DispatcherOptions& opt);
+
+    // ---- shared with callers (guarded by mutex) ----
+    std::mutex mutex;
+    std::condition_variable idleCv;
+    std::vector<Command> commands;
+    DispatcherStats published;
+    std::uint64_t submittedTotal = 0;
+    std::uint64_t finishedTotal = 0;
+    std::atomic<bool> stopping{false};
+
+    // ---- dispatcher thread ----
+    // The configuration as last edited; providers and keys live in `pool`.
+    std::shared_ptr<const Config> config;
+    Clock& clock;
+    Admission& admission;
+    DispatchListener& listener;
+    DispatcherOptions options;
+    KeyPool pool;
+    http::HttpClient http;
+    Backoff backoff;
+    std::thread thread;
+    ClockSubscription clockSubscription;
+    std::vector<Lane> lanes;
+    std::map<std::pair<std::size_t, std::string>, std::size_t> laneIndex;
+    std::unordered_map<JobId, Job> jobs;
+    std::unordered_map<std::string, JobId> byCustomId;
+    std::priority_queue<std::pair<TimePoint, JobId>, std::vector<std::pair<TimePoint, JobId>>, std::greater<>> retries;
+    JobId nextId = 1;
+    bool paused = false;
+    DispatcherStats counters;
+    TimePoint lastDeadlineSweep{};
+    TimePoint lastStatusPublish{};
+    TimePoint lastCountersPublish{};
+    std::size_t jobsWithDeadlines = 0;
+
+    std::size_t laneFor(std::size_t provider, const std::string& model);
+
+    // ------------------------------------------------------------ the loop
+
+    void run();
+    void shutDown();
+
+    // Forgets a job without reporting it to the listener; its sink, if any,
+    // is still told that the job ended.
+    void dropUnreported(Job& job, const std::string& reason);
+    Duration nextWake(TimePoint now) const;
+    void drainCommands(TimePoint now);
+    void wakeAllLanes(TimePoint now);
+    void apply(Submit& s, TimePoint now);
+    void apply(Cancel& c, TimePoint now);
+    void apply(Pause& p, TimePoint now);
+    void apply(KeyEnabled& k, TimePoint) { pool.setKeyEnabled(k.provider, k.key, k.enabled); }
+
+    void apply(AddProvider&, TimePoint) {}
+
+    void apply(RemoveProvider& r, TimePoint now);
+    void apply(AddKey& a, TimePoint);
+    void apply(RemoveKey& r, TimePoint);
+    void apply(SetLimits& s, TimePoint) { pool.setLimits(s.target, s.limits); }
+
+    // --------------------------------------------------------- scheduling
+
+    // Blocks the lane on `choice`, noting why on the job at its head.
+    void waitOn(Lane& lane, Job& job, const KeyChoice& choice);
+    void scheduleLane(Lane& lane, TimePoint now);
+    void fireRetries(TimePoint now);
+    void sweepDeadlines(TimePoint now);
+
+    // -------------------------------------------------------------- sending
+
+    void showHead(Job& job, long status, const http::HeaderMap& headers);
+    http::TransferHandlers handlersFor(const Job& job);
+    void send(Job& job, std::size_t keyIndex, Reservation reservation, TimePoint now);
+
+    // --------------------------------------------------------- responses
+
+    static std::string requestIdOf(const http::HeaderMap& headers);
+    AttemptReport attemptReport(const Job& job, const ProviderRuntime& pr, const KeyRuntime& kr, const Flight& f,
+                                TimePoint now) const;
+
+    // Settles an answered attempt to the usage reported, or to the estimate
+    // when none was; returns the spend when the model is priced.
+    std::optional<std::int64_t> settle(const Job& job, const ProviderRuntime& pr, Flight& f,
+                                       const std::optional<ResponseUsage>& usage);
+
+    // Any completion frees concurrency: lanes waiting for a release retry.
+    void releaseWaiters(TimePoint now);
+
+    // A transfer we stopped (cancel, deadline, shutdown).
+    void onAborted(Job& job, Flight& f, ModelState& ms, const http::HttpResult& r, TimePoint now);
+    void recordAttempt(Job& job, const Flight& f, const http::HttpResult& r, const ResponseRead& rr, TimePoint now);
+    void onTransferDone(JobId id, http::HttpResult&& r);
+    void onSuccess(Job& job, ProviderRuntime& pr, ModelState& ms, const AttemptReport& report, http::HttpResult& r,
+                   ResponseRead&& rr, TimePoint now);
+
+    // Carries out FailurePolicy's decision. Returns whether the job will be
+    // tried again.
+    bool onFailure(Job& job, const Flight& f, ModelState& ms, ResponseRead& rr, const http::HttpResult& r,
+                   TimePoint now);
+    void requeue(Job& job, TimePoint now);
+    void retryAt(Job& job, TimePoint when, TimePoint now);
+
+    // ------------------------------------------------------------ endings
+
+    JobOutcome baseOutcome(const Job& job, const std::string& key) const;
+    void complete(Job& job, JobOutcome&& out, TimePoint now);
+
+    // Ends a job that never got (or no longer has) a response to report.
+    void finish(Job& job, JobResult result, FailureClass cls, const std::string& reason, TimePoint now);
+    void deliver(Job& job, JobOutcome&& out, TimePoint);
+    void note(Job& job, TimelineEvent::Kind kind, std::string detail, std::optional<WallTime> at = std::nullopt);
+
+    // ------------------------------------------------------------- status
+
+    std::vector<LaneStatus> laneStatuses(TimePoint now) const;
+    void publish(TimePoint now);
+};
+
+}  // namespace sluice

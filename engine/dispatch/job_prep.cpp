@@ -1,0 +1,86 @@
+#include "dispatch/job_prep.h"
+
+#include "dispatch/timeline.h"
+
+#include <algorithm>
+
+namespace sluice {
+
+PreparedJob prepareJob(const Config& config, JobSpec job)
+{
+    if (job.customId.empty()) {
+        throw InputError("custom_id: required");
+    }
+    // The model decides the provider; the provider's model settings decide
+    // the default output reservation.
+    const auto model = job.body.is_object() ? job.body.find("model") : job.body.end();
+    const std::string modelName =
+        job.body.is_object() && model != job.body.end() && model->is_string() ? model->get<std::string>() : std::string();
+    const ProviderConfig* pc = config.route(job.flavor, modelName, job.provider);
+    std::int64_t defaultMax = 4096;
+    if (pc != nullptr) {
+        if (const ModelConfig* mc = pc->model(modelName)) {
+            defaultMax = mc->defaultMaxTokens;
+        }
+    }
+    RequestInfo info = analyzeRequest(job.flavor, job.body, defaultMax);
+    if (pc == nullptr) {
+        throw InputError(job.provider.empty()
+                             ? "body.model: no " + std::string(flavorName(job.flavor)) +
+                                   " provider in the config serves model \"" + info.model + "\""
+                             : "provider: \"" + job.provider + "\" is not a configured " +
+                                   std::string(flavorName(job.flavor)) + " provider serving \"" + info.model + "\"");
+    }
+    if (job.flavor == ApiFlavor::OpenAI && info.stream) {
+        // Without it a stream never reports usage and cannot be settled.
+        job.body["stream_options"]["include_usage"] = true;
+    }
+    PreparedJob p;
+    p.cost.requests = 1;
+    p.cost.inputTokens = info.promptTokens;
+    p.cost.outputTokens = info.reservedOutputTokens();
+    p.cost.spendMicroUsd =
+        config.pricing.microUsd(info.model, TokenUsage{info.promptTokens, info.reservedOutputTokens(), 0, 0}).value_or(0);
+    p.cost.weight = 1;
+    p.provider = static_cast<std::size_t>(pc - config.providers.data());
+    p.bodyText = job.body.dump();
+    // The text is what gets sent; free the document here, on the caller's
+    // thread, rather than on the dispatcher's when the job ends.
+    job.body = nlohmann::json();
+    p.info = std::move(info);
+    p.job = std::move(job);
+    return p;
+}
+
+http::HttpRequest buildRequest(const ProviderConfig& pc, const KeyConfig& key, const RequestInfo& info,
+                               const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now)
+{
+    http::HttpRequest req;
+    req.method = "POST";
+    req.url = concat(pc.baseUrl, endpointPath(pc.flavor));
+    req.headers.reserve(4 + pc.headers.size());
+    req.headers.push_back("Content-Type: application/json");
+    req.headers.push_back("User-Agent: sluice/0.1");
+    if (info.stream) {
+        req.headers.push_back("Accept: text/event-stream");
+    }
+    if (pc.flavor == ApiFlavor::Anthropic) {
+        req.headers.push_back("anthropic-version: " + pc.anthropicVersion);
+        req.secretHeader = key.value.prefixed("x-api-key: ");
+    } else {
+        req.secretHeader = key.value.prefixed("Authorization: Bearer ");
+    }
+    for (const auto& h : pc.headers) {
+        req.headers.push_back(h);
+    }
+    req.body = bodyText;
+    req.connectTimeout = pc.connectTimeout;
+    req.totalTimeout = pc.totalTimeout;
+    if (deadline) {
+        req.totalTimeout = std::clamp(*deadline - now, Duration(std::chrono::milliseconds(1)), req.totalTimeout);
+    }
+    req.allowHttp2 = pc.http2;
+    return req;
+}
+
+}  // namespace sluice

@@ -1,0 +1,34 @@
+// ResponseSink: one job's response passed on as it arrives, for a producer
+// that relays it to its own client (the gateway). A job without a sink is
+// answered through the DispatchListener only, as before.
+//
+// Thread-safety: every member is called on the dispatcher thread and must
+// not block.
+#pragma once
+
+#include "dispatch/job.h"
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+// Receives one job's response as it arrives, for a producer that passes it on (the gateway).
+// Thread-safety: every member is called on the dispatcher thread and must not block.
+class ResponseSink {
+public:
+    virtual ~ResponseSink() = default;
+    // The attempt whose response will be delivered answered 2xx: its status and headers
+    // (names lower-case). At most once per job. Attempts that failed and were retried inside
+    // Sluice are never shown. After onHead the job is never retried: a later failure ends it.
+    virtual void onHead(long status, const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+    // Body bytes as received from the provider (raw SSE text for streams), in order.
+    virtual void onBody(std::string_view bytes) = 0;
+    // The job ended (completed, dead-lettered, cancelled). Called exactly once, before the
+    // DispatchListener's onFinished for the same job.
+    virtual void onEnd(const JobOutcome& outcome) = 0;
+};
+
+}  // namespace sluice

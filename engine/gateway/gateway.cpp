@@ -1,0 +1,687 @@
+#include "gateway/gateway.h"
+
+#include "dispatch/response_sink.h"
+#include "gateway/api_shapes.h"
+#include "gateway/tenant_gate.h"
+#include "gateway/timers.h"
+#include "gateway/token_auth.h"
+#include "net/http_server.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <set>
+
+namespace sluice::gateway {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+// The official SDKs ignore a retry-after above 60 s and fall back to their
+// own backoff; anything we say stays under that.
+constexpr Duration kMaxRetryAfter = std::chrono::seconds(60);
+
+struct Counters {
+    std::atomic<std::uint64_t> requests{0}, submitted{0}, completed{0}, refusedHold{0}, clientErrors{0},
+        upstreamErrors{0}, clientsGone{0};
+};
+
+net::HttpReply jsonReply(int status, std::string body)
+{
+    return net::HttpReply::whole(status, std::string(kJson), std::move(body));
+}
+
+net::HttpReply errorReply(ApiFlavor dialect, ErrorKind kind, std::string_view message)
+{
+    return jsonReply(statusOf(dialect, kind), errorBody(dialect, kind, message));
+}
+
+void addRetryHeaders(net::HttpHeaders& headers, Duration wait, bool shouldRetry)
+{
+    const Duration w = std::clamp(wait, Duration(std::chrono::milliseconds(1)), kMaxRetryAfter);
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(w).count();
+    headers.emplace_back("retry-after", std::to_string((ms + 999) / 1000));
+    headers.emplace_back("retry-after-ms", std::to_string(ms));
+    headers.emplace_back("x-should-retry", shouldRetry ? "true" : "false");
+}
+
+// The dialect a request speaks, for answers given before any routing.
+ApiFlavor dialectOf(const net::HttpRequest& request)
+{
+    const std::string_view path = request.path();
+    if (path.rfind("/v1/messages", 0) == 0 || request.header("anthropic-version") ||
+        (request.header("x-api-key") && !request.header("authorization"))) {
+        return ApiFlavor::Anthropic;
+    }
+    return ApiFlavor::OpenAI;
+}
+
+}  // namespace
+
+class Exchange;
+
+struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
+    Impl(GatewayConfig c, Dispatcher& d, Clock& clk, int threads)
+        : config(std::move(c)), dispatcher(d), clock(clk), auth(config.tokens), gate(clk, auth.tokens()),
+          timers(clk), ioThreads(threads)
+    {
+    }
+
+    GatewayConfig config;
+    Dispatcher& dispatcher;
+    Clock& clock;
+    TokenAuth auth;
+    TenantGate gate;
+    Timers timers;
+    int ioThreads = 1;
+    std::unique_ptr<net::HttpServer> server;
+    std::atomic<std::uint64_t> sequence{0};
+    Counters counters;
+    // The dispatcher's lanes, refreshed at most every 100 ms: whether a
+    // lane is blocked past a request's hold deadline.
+    std::mutex lanesMutex;
+    TimePoint lanesAt{};
+    std::vector<LaneStatus> lanes;
+
+    void handle(net::HttpRequest&& request, net::HttpResponder responder);
+    void completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
+                    const GatewayToken* token);
+    std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);
+    // Jobs waiting in the lane (as last published by the dispatcher).
+    std::size_t laneQueued(const std::string& provider, const std::string& model);
+    void refreshLanes(TimePoint now);
+    std::vector<std::string> servedModels(const GatewayToken* token) const;
+};
+
+// One client request on its way through the engine: held by the tenant
+// gate, queued in the dispatcher, then answered or streamed. Every callback
+// (gate, hold timer, peer gone, the job's sink) takes `mutex`; none calls
+// the dispatcher while holding it, since the dispatcher calls the sink.
+class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {
+public:
+    enum class Stage : std::uint8_t { Gate, Queued, Head, Done };
+
+    Exchange(std::shared_ptr<Gateway::Impl> gw, net::HttpResponder responder, ApiFlavor dialect, bool stream,
+             const GatewayToken* token, JobSpec spec)
+        : m_gw(std::move(gw)), m_responder(std::move(responder)), m_dialect(dialect), m_stream(stream),
+          m_token(token), m_spec(std::move(spec))
+    {
+    }
+
+    void begin(const Cost& cost)
+    {
+        const TimePoint deadline = m_gw->clock.now() + m_gw->config.hold;
+        std::weak_ptr<Exchange> weak = weak_from_this();
+        m_timer = m_gw->timers.at(deadline, [weak] {
+            if (auto self = weak.lock()) {
+                self->holdExpired();
+            }
+        });
+        if (m_token == nullptr) {
+            GateResult open;
+            open.admitted = true;
+            admitted(std::move(open), deadline);
+            return;
+        }
+        auto self = shared_from_this();
+        const std::uint64_t id = m_gw->gate.request(*m_token, cost, deadline,
+                                                    [self, deadline](GateResult r) { self->admitted(std::move(r), deadline); });
+        std::lock_guard guard(m_mutex);
+        m_gateId = id;
+    }
+
+    void peerGone()
+    {
+        Stage stage;
+        {
+            std::lock_guard guard(m_mutex);
+            if (m_gone || m_stage == Stage::Done) {
+                return;
+            }
+            m_gone = true;
+            stage = m_stage;
+        }
+        m_gw->counters.clientsGone.fetch_add(1, std::memory_order_relaxed);
+        if (stage == Stage::Gate) {
+            m_gw->gate.withdraw(m_gateId);
+            finishEarly();
+            return;
+        }
+        m_gw->dispatcher.cancel(m_spec.customId);
+    }
+
+    // ResponseSink, on the dispatcher thread.
+    void onHead(long status, const std::vector<std::pair<std::string, std::string>>& headers) override
+    {
+        std::lock_guard guard(m_mutex);
+        m_stage = Stage::Head;
+        m_status = status;
+        m_gw->timers.cancel(m_timer);
+        for (const auto& [name, value] : headers) {
+            if (name == "x-request-id" || name == "request-id") {
+                m_headers.emplace_back(name, value);
+            }
+        }
+        if (!m_stream || m_gone) {
+            return;
+        }
+        net::HttpReply head;
+        head.status = static_cast<int>(status);
+        head.headers = replyHeaders("text/event-stream");
+        head.headers.emplace_back("cache-control", "no-cache");
+        m_out = m_responder.stream(std::move(head));
+    }
+
+    void onBody(std::string_view bytes) override
+    {
+        std::lock_guard guard(m_mutex);
+        if (m_out) {
+            m_out->write(std::string(bytes));
+        } else if (!m_stream) {
+            m_body.append(bytes);
+        }
+    }
+
+    void onEnd(const JobOutcome& outcome) override
+    {
+        Reservation tenant;
+        {
+            std::lock_guard guard(m_mutex);
+            tenant = std::move(m_reservation);
+        }
+        settleTenant(std::move(tenant), outcome);
+        std::lock_guard guard(m_mutex);
+        m_stage = Stage::Done;
+        m_gw->timers.cancel(m_timer);
+        if (m_gone) {
+            return;
+        }
+        Counters& c = m_gw->counters;
+        if (outcome.result == JobResult::Completed) {
+            c.completed.fetch_add(1, std::memory_order_relaxed);
+            if (m_out) {
+                m_out->end();
+                return;
+            }
+            net::HttpReply reply;
+            reply.status = m_status >= 200 && m_status < 300 ? static_cast<int>(m_status) : 200;
+            reply.headers = replyHeaders(kJson);
+            reply.parts.push_back({Duration::zero(), m_body.empty() ? outcome.body : std::move(m_body)});
+            m_responder.send(std::move(reply));
+            return;
+        }
+        if (m_out) {
+            // After the first byte the status is sent: the error becomes the
+            // stream's own error event.
+            c.upstreamErrors.fetch_add(1, std::memory_order_relaxed);
+            m_out->write(streamErrorEvent(m_dialect, ErrorKind::BadGateway,
+                                          "the provider's stream failed: " + outcome.reason));
+            m_out->end();
+            return;
+        }
+        failBeforeHead(outcome);
+    }
+
+private:
+    friend struct Gateway::Impl;
+
+    net::HttpHeaders replyHeaders(std::string_view contentType) const
+    {
+        net::HttpHeaders h;
+        h.emplace_back("content-type", std::string(contentType));
+        h.insert(h.end(), m_headers.begin(), m_headers.end());
+        if (m_token != nullptr) {
+            net::HttpHeaders limits = m_gw->gate.rateLimitHeaders(*m_token);
+            h.insert(h.end(), limits.begin(), limits.end());
+        }
+        return h;
+    }
+
+    void admitted(GateResult r, TimePoint deadline)
+    {
+        if (!r.admitted) {
+            std::lock_guard guard(m_mutex);
+            m_gw->timers.cancel(m_timer);
+            m_stage = Stage::Done;
+            if (m_gone) {
+                return;
+            }
+            m_gw->counters.refusedHold.fetch_add(1, std::memory_order_relaxed);
+            const std::string who = m_token ? m_token->name : std::string("-");
+            net::HttpReply reply = errorReply(
+                m_dialect, ErrorKind::RateLimited,
+                r.retryAfter ? "gateway token " + who + " is over its own limits for longer than the hold time"
+                             : "this request is larger than gateway token " + who + "'s whole budget");
+            net::HttpHeaders limits = m_token ? m_gw->gate.rateLimitHeaders(*m_token) : net::HttpHeaders{};
+            reply.headers.insert(reply.headers.end(), limits.begin(), limits.end());
+            addRetryHeaders(reply.headers, r.retryAfter.value_or(kMaxRetryAfter), r.retryAfter.has_value());
+            m_responder.send(std::move(reply));
+            return;
+        }
+        {
+            std::lock_guard guard(m_mutex);
+            m_reservation = std::move(r.reservation);
+            if (m_gone) {
+                m_stage = Stage::Done;
+                return;  // the reservation is refunded with the exchange
+            }
+            m_stage = Stage::Queued;
+        }
+        // The engine already knows this lane will not move before the
+        // deadline (a key cooling down after a 429, a daily budget spent):
+        // say so now rather than hold the client for nothing.
+        const ProviderConfig* pc = m_gw->dispatcher.config()->route(m_spec.flavor, m_model, m_spec.provider);
+        if (pc != nullptr) {
+            {
+                std::lock_guard guard(m_mutex);
+                m_provider = pc->name;
+            }
+            if (auto until = m_gw->laneBlockedUntil(pc->name, m_model); until && *until > deadline) {
+                refuseHold(*until - m_gw->clock.now());
+                return;
+            }
+        }
+        try {
+            // The dispatcher holds the sink until the job ends; this exchange
+            // does not hold itself.
+            JobSpec job = m_spec;
+            job.sink = shared_from_this();
+            m_gw->dispatcher.submit(std::move(job));
+            m_gw->counters.submitted.fetch_add(1, std::memory_order_relaxed);
+        } catch (const std::exception& e) {
+            std::lock_guard guard(m_mutex);
+            m_stage = Stage::Done;
+            m_gw->timers.cancel(m_timer);
+            m_gw->counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+            m_responder.send(errorReply(m_dialect, ErrorKind::InvalidRequest, e.what()));
+        }
+    }
+
+    void refuseHold(Duration wait)
+    {
+        Reservation tenant;
+        {
+            std::lock_guard guard(m_mutex);
+            m_stage = Stage::Done;
+            m_gw->timers.cancel(m_timer);
+            tenant = std::move(m_reservation);
+            if (!m_gone) {
+                m_gw->counters.refusedHold.fetch_add(1, std::memory_order_relaxed);
+                net::HttpReply reply = errorReply(m_dialect, ErrorKind::RateLimited,
+                                                  "the provider's limits for " + m_model +
+                                                      " leave no room within the gateway's hold time");
+                net::HttpHeaders limits = m_token ? m_gw->gate.rateLimitHeaders(*m_token) : net::HttpHeaders{};
+                reply.headers.insert(reply.headers.end(), limits.begin(), limits.end());
+                addRetryHeaders(reply.headers, wait, true);
+                m_responder.send(std::move(reply));
+            }
+        }
+        // Dropping the reservation refunds it: nothing was sent.
+    }
+
+    void holdExpired()
+    {
+        std::string provider;
+        {
+            std::lock_guard guard(m_mutex);
+            // In the gate, the gate refuses it at the same deadline itself.
+            if (m_stage != Stage::Queued || m_gone) {
+                return;
+            }
+            provider = m_provider;
+        }
+        // Nothing waits in its lane: the job is with the provider (a long
+        // non-streamed answer has no head until it is done), and the
+        // provider's timeouts bound it from here, not the hold.
+        if (m_gw->laneQueued(provider, m_model) == 0) {
+            return;
+        }
+        {
+            std::lock_guard guard(m_mutex);
+            if (m_stage != Stage::Queued || m_gone) {
+                return;
+            }
+            m_expired = true;
+        }
+        m_gw->dispatcher.cancel(m_spec.customId);
+    }
+
+    void finishEarly()
+    {
+        std::lock_guard guard(m_mutex);
+        m_stage = Stage::Done;
+        m_gw->timers.cancel(m_timer);
+    }
+
+    void settleTenant(Reservation&& tenant, const JobOutcome& outcome)
+    {
+        if (!tenant.valid()) {
+            return;
+        }
+        Cost actual = tenant.cost();
+        if (outcome.usage) {
+            actual.inputTokens = outcome.usage->inputTokens;
+            actual.outputTokens = outcome.usage->outputTokens;
+            actual.spendMicroUsd = outcome.spendMicroUsd.value_or(actual.spendMicroUsd);
+        } else if (outcome.attempts.empty()) {
+            // Never sent (cancelled in the queue): nothing was used.
+            m_gw->gate.settle(std::move(tenant), Cost{0, 0, 0, 0, 1});
+            return;
+        }
+        m_gw->gate.settle(std::move(tenant), actual);
+    }
+
+    // Under m_mutex: the job ended without a response to pass on.
+    void failBeforeHead(const JobOutcome& outcome)
+    {
+        Counters& c = m_gw->counters;
+        if (outcome.result == JobResult::Cancelled && m_expired) {
+            c.refusedHold.fetch_add(1, std::memory_order_relaxed);
+            net::HttpReply reply = errorReply(m_dialect, ErrorKind::RateLimited,
+                                              "not admitted within the gateway's hold time; the provider's limits "
+                                              "for " + m_model + " are full");
+            addRetryHeaders(reply.headers, std::chrono::seconds(1), true);
+            m_responder.send(std::move(reply));
+            return;
+        }
+        FailureClass cls = outcome.cls;
+        if (cls == FailureClass::AttemptsExhausted && !outcome.attempts.empty()) {
+            cls = outcome.attempts.back().cls;
+        }
+        c.upstreamErrors.fetch_add(1, std::memory_order_relaxed);
+        const auto fail = [&](ErrorKind kind, const std::string& message) {
+            net::HttpReply reply = errorReply(m_dialect, kind, message);
+            reply.headers.insert(reply.headers.end(), m_headers.begin(), m_headers.end());
+            if (kind == ErrorKind::RateLimited) {
+                addRetryHeaders(reply.headers, std::chrono::seconds(1), true);
+            }
+            m_responder.send(std::move(reply));
+        };
+        switch (cls) {
+        case FailureClass::BadRequest:
+        case FailureClass::NotFound:
+        case FailureClass::RequestTooLarge:
+            // The provider's own answer about the request: the client's to see.
+            if (outcome.status >= 400 && outcome.status < 500 && !outcome.body.empty()) {
+                net::HttpReply reply = jsonReply(static_cast<int>(outcome.status), outcome.body);
+                reply.headers.insert(reply.headers.end(), m_headers.begin(), m_headers.end());
+                m_responder.send(std::move(reply));
+                return;
+            }
+            fail(cls == FailureClass::RequestTooLarge ? ErrorKind::TooLarge : ErrorKind::InvalidRequest, outcome.reason);
+            return;
+        case FailureClass::RateLimited:
+            fail(ErrorKind::RateLimited, "the provider kept refusing: " + outcome.reason);
+            return;
+        case FailureClass::Overloaded:
+            fail(ErrorKind::Overloaded, "the provider is overloaded: " + outcome.reason);
+            return;
+        case FailureClass::Timeout:
+        case FailureClass::DeadlineExceeded:
+            fail(ErrorKind::Timeout, "the provider did not answer in time: " + outcome.reason);
+            return;
+        case FailureClass::QuotaExhausted:
+        case FailureClass::AuthFailed:
+        case FailureClass::PermissionDenied:
+        case FailureClass::NoUsableKey:
+            // About Sluice's provider keys, not the client's token.
+            fail(ErrorKind::Unavailable, "no usable provider key for " + m_model + ": " + outcome.reason);
+            return;
+        default:
+            fail(ErrorKind::BadGateway, "the provider failed: " + outcome.reason);
+            return;
+        }
+    }
+
+    std::shared_ptr<Gateway::Impl> m_gw;
+    std::mutex m_mutex;
+    net::HttpResponder m_responder;
+    std::shared_ptr<net::HttpStream> m_out;
+    ApiFlavor m_dialect;
+    bool m_stream = false;
+    const GatewayToken* m_token = nullptr;
+    JobSpec m_spec;
+    std::string m_model;
+    std::string m_provider;
+    Stage m_stage = Stage::Gate;
+    bool m_gone = false;
+    bool m_expired = false;
+    long m_status = 0;
+    std::uint64_t m_gateId = 0;
+    std::uint64_t m_timer = 0;
+    Reservation m_reservation;
+    net::HttpHeaders m_headers;  // the provider's request id
+    std::string m_body;
+};
+
+void Gateway::Impl::refreshLanes(TimePoint now)
+{
+    if (now - lanesAt > std::chrono::milliseconds(100)) {
+        lanes = dispatcher.stats().lanes;
+        lanesAt = now;
+    }
+}
+
+std::size_t Gateway::Impl::laneQueued(const std::string& provider, const std::string& model)
+{
+    std::lock_guard guard(lanesMutex);
+    refreshLanes(clock.now());
+    for (const LaneStatus& l : lanes) {
+        if (l.provider == provider && l.model == model) {
+            return l.queued;
+        }
+    }
+    return 0;
+}
+
+std::optional<TimePoint> Gateway::Impl::laneBlockedUntil(const std::string& provider, const std::string& model)
+{
+    std::lock_guard guard(lanesMutex);
+    refreshLanes(clock.now());
+    for (const LaneStatus& l : lanes) {
+        if (l.provider == provider && l.model == model && l.blocked && !l.waitsForRelease) {
+            return l.until;
+        }
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> Gateway::Impl::servedModels(const GatewayToken* token) const
+{
+    std::set<std::string> names;
+    const auto cfg = dispatcher.config();
+    for (const ProviderConfig& p : cfg->providers) {
+        if (p.removed) {
+            continue;
+        }
+        for (const ModelConfig& m : p.models) {
+            if (token == nullptr || token->allows(m.name)) {
+                names.insert(m.name);
+            }
+        }
+    }
+    return {names.begin(), names.end()};
+}
+
+void Gateway::Impl::handle(net::HttpRequest&& request, net::HttpResponder responder)
+{
+    counters.requests.fetch_add(1, std::memory_order_relaxed);
+    const ApiFlavor dialect = dialectOf(request);
+    const std::string_view path = request.path();
+    const auto refuse = [&](ErrorKind kind, std::string_view message) {
+        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+        responder.send(errorReply(dialect, kind, message));
+    };
+    if (request.bodyTooLarge) {
+        refuse(ErrorKind::TooLarge, "the request body is larger than the gateway's limit of " +
+                                        std::to_string(config.maxBodyBytes) + " bytes");
+        return;
+    }
+    const bool post = request.method == "POST";
+    const bool known = (post && (path == "/v1/chat/completions" || path == "/v1/messages" ||
+                                 path == "/v1/messages/count_tokens")) ||
+                       (request.method == "GET" && path == "/v1/models");
+    if (!known) {
+        refuse(ErrorKind::NotFound, "the gateway serves no " + request.method + " " + std::string(path));
+        return;
+    }
+    // Authentication before anything is read from the body.
+    const GatewayToken* token = nullptr;
+    if (!auth.open()) {
+        const auto presented = TokenAuth::presented(request);
+        if (!presented) {
+            refuse(ErrorKind::Authentication,
+                   "missing gateway token: send it as \"authorization: Bearer TOKEN\" or \"x-api-key: TOKEN\"");
+            return;
+        }
+        token = auth.match(*presented);
+        if (token == nullptr) {
+            refuse(ErrorKind::Authentication, "invalid gateway token");
+            return;
+        }
+    }
+    if (path == "/v1/models") {
+        responder.send(jsonReply(200, modelList(dialect, servedModels(token))));
+        return;
+    }
+    completion(std::move(request), std::move(responder), path == "/v1/chat/completions" ? ApiFlavor::OpenAI : ApiFlavor::Anthropic,
+               token);
+}
+
+void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
+                               const GatewayToken* token)
+{
+    const auto refuse = [&](ErrorKind kind, std::string_view message) {
+        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+        responder.send(errorReply(flavor, kind, message));
+    };
+    json body = json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+        refuse(ErrorKind::InvalidRequest, "the request body is not a JSON object");
+        return;
+    }
+    const auto model = body.find("model");
+    if (model == body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
+        refuse(ErrorKind::InvalidRequest, "body.model: a model name is required");
+        return;
+    }
+    const std::string modelName = model->get<std::string>();
+    if (token != nullptr && !token->allows(modelName)) {
+        refuse(ErrorKind::Permission, "gateway token " + token->name + " may not use model " + modelName);
+        return;
+    }
+    const auto cfg = dispatcher.config();
+    if (cfg->route(flavor, modelName) == nullptr) {
+        refuse(ErrorKind::NotFound, "the model " + modelName + " is not served by this gateway");
+        return;
+    }
+    if (request.path() == "/v1/messages/count_tokens") {
+        if (!body.contains("messages") || !body["messages"].is_array()) {
+            refuse(ErrorKind::InvalidRequest, "body.messages: an array of messages is required");
+            return;
+        }
+        responder.send(jsonReply(200, json{{"input_tokens", estimatePromptTokens(ApiFlavor::Anthropic, body)}}.dump()));
+        return;
+    }
+    // Provider credentials are Sluice's to add; never forwarded from clients
+    // (only the body goes on).
+    JobSpec spec;
+    spec.customId = "gw-" + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed));
+    spec.flavor = flavor;
+    spec.tenant = token != nullptr ? token->tenant : cfg->defaults.tenant;
+    spec.priority = token != nullptr ? std::optional(token->priority) : std::nullopt;
+    const bool stream = body.value("stream", false);
+    spec.body = std::move(body);
+    Cost cost;
+    try {
+        cost = dispatcher.estimate(spec).cost;
+    } catch (const std::exception& e) {
+        refuse(ErrorKind::InvalidRequest, e.what());
+        return;
+    }
+    auto ex = std::make_shared<Exchange>(shared_from_this(), net::HttpResponder{}, flavor, stream, token, JobSpec{});
+    std::weak_ptr<Exchange> weak = ex;
+    responder.onPeerGone([weak] {
+        if (auto e = weak.lock()) {
+            e->peerGone();
+        }
+    });
+    ex->m_responder = std::move(responder);
+    ex->m_model = modelName;
+    ex->m_spec = std::move(spec);
+    ex->begin(cost);
+}
+
+Gateway::Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads)
+    : m_impl(std::make_shared<Impl>(std::move(config), dispatcher, clock, ioThreads))
+{
+}
+
+Gateway::~Gateway()
+{
+    stop();
+}
+
+std::uint16_t Gateway::start()
+{
+    Impl& d = *m_impl;
+    if (d.server) {
+        return d.server->port();
+    }
+    if (std::string why = checkExposure(d.config); !why.empty()) {
+        throw InputError(why);
+    }
+    net::HttpServerOptions opt;
+    opt.host = d.config.host;
+    opt.port = d.config.port;
+    opt.threads = d.ioThreads;
+    opt.maxBodyBytes = d.config.maxBodyBytes;
+    opt.requestTimeout = d.config.requestTimeout;
+    std::weak_ptr<Impl> weak = m_impl;
+    d.server = std::make_unique<net::HttpServer>(opt, [weak](net::HttpRequest&& r, net::HttpResponder responder) {
+        if (auto impl = weak.lock()) {
+            impl->handle(std::move(r), std::move(responder));
+        }
+    });
+    d.gate.start();
+    d.timers.start();
+    return d.server->start();
+}
+
+void Gateway::stop()
+{
+    Impl& d = *m_impl;
+    if (!d.server) {
+        return;
+    }
+    d.server->stop();
+    d.timers.stop();
+    d.gate.stop();
+    d.server.reset();
+}
+
+std::uint16_t Gateway::port() const noexcept
+{
+    return m_impl->server ? m_impl->server->port() : 0;
+}
+
+GatewayStats Gateway::stats() const
+{
+    const Counters& c = m_impl->counters;
+    GatewayStats s;
+    s.requests = c.requests.load();
+    s.submitted = c.submitted.load();
+    s.completed = c.completed.load();
+    s.refusedHold = c.refusedHold.load();
+    s.clientErrors = c.clientErrors.load();
+    s.upstreamErrors = c.upstreamErrors.load();
+    s.clientsGone = c.clientsGone.load();
+    return s;
+}
+
+}  // namespace sluice::gateway

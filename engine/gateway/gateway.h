@@ -1,0 +1,64 @@
+// Gateway: an OpenAI- and Anthropic-compatible HTTP endpoint in front of the
+// Dispatcher, so applications send their own traffic through Sluice with
+// the official SDKs and only a different base URL. It authenticates the
+// client's gateway token (TokenAuth), holds the request until the token's
+// own budget admits it (TenantGate), submits it as a job for the token's
+// tenant and priority, and passes the provider's response through as it
+// arrives (a ResponseSink per job). A request not under way within the
+// hold time is answered 429 in the client's dialect with a retry-after the
+// SDKs honour; errors the engine retried never reach the client.
+//
+// Routes: POST /v1/chat/completions, POST /v1/messages,
+// POST /v1/messages/count_tokens (Sluice's own estimate), GET /v1/models.
+//
+// Thread-safety: start() and stop() from one controlling thread. Requests
+// are handled on the server's io thread; job callbacks arrive on the
+// dispatcher thread; hold deadlines on the gateway's timer thread. The
+// dispatcher must outlive the gateway (stop() the gateway first).
+#pragma once
+
+#include "dispatch/dispatcher.h"
+#include "gateway/gateway_config.h"
+
+#include <cstdint>
+#include <memory>
+
+namespace sluice::gateway {
+
+struct GatewayStats {
+    std::uint64_t requests = 0;      // every HTTP request received
+    std::uint64_t submitted = 0;     // jobs handed to the dispatcher
+    std::uint64_t completed = 0;     // answered with the provider's response
+    std::uint64_t refusedHold = 0;   // 429: not under way within the hold time
+    std::uint64_t clientErrors = 0;  // 4xx the gateway answered itself (auth, input)
+    std::uint64_t upstreamErrors = 0;
+    std::uint64_t clientsGone = 0;   // the client left before the end
+};
+
+class Exchange;
+
+class Gateway {
+public:
+    // `config` is the gateway section; tenants' defaults come from the
+    // dispatcher's configuration.
+    Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads = 1);
+    ~Gateway();
+    Gateway(const Gateway&) = delete;
+    Gateway& operator=(const Gateway&) = delete;
+
+    // Refuses (InputError) a non-loopback address without tokens; throws
+    // std::runtime_error when it cannot listen. Returns the bound port.
+    std::uint16_t start();
+    // Stops listening and answering; jobs in flight are cancelled.
+    void stop();
+
+    std::uint16_t port() const noexcept;
+    GatewayStats stats() const;
+
+private:
+    friend class Exchange;  // one request in flight, in gateway.cpp
+    struct Impl;
+    std::shared_ptr<Impl> m_impl;
+};
+
+}  // namespace sluice::gateway

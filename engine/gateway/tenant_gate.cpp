@@ -1,0 +1,222 @@
+#include "gateway/tenant_gate.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+namespace sluice::gateway {
+
+namespace {
+
+// "1.25s", as OpenAI states its reset times.
+std::string resetText(Duration d)
+{
+    const auto ms = std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(d).count());
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld.%03llds", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
+    return buf;
+}
+
+}  // namespace
+
+TenantGate::TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens) : m_clock(clock), m_admission(clock)
+{
+    for (const GatewayToken& t : tokens) {
+        if (!t.limits.empty()) {
+            m_scopes[&t] = m_admission.addScope(Admission::root(), t.name, t.limits);
+        }
+    }
+    m_clockSubscription = m_clock.subscribe([this] {
+        std::lock_guard guard(m_mutex);
+        m_dirty = true;
+        m_cv.notify_all();
+    });
+}
+
+TenantGate::~TenantGate()
+{
+    stop();
+}
+
+void TenantGate::start()
+{
+    if (!m_thread.joinable()) {
+        m_thread = std::jthread([this](std::stop_token st) { run(st); });
+    }
+}
+
+void TenantGate::stop()
+{
+    if (m_thread.joinable()) {
+        m_thread.request_stop();
+        {
+            std::lock_guard guard(m_mutex);
+            m_cv.notify_all();
+        }
+        m_thread.join();
+    }
+    std::list<Waiter> left;
+    {
+        std::lock_guard guard(m_mutex);
+        left.swap(m_waiters);
+    }
+    for (Waiter& w : left) {
+        w.done(GateResult{});
+    }
+}
+
+ScopeId TenantGate::scopeOf(const GatewayToken& token) const
+{
+    const auto it = m_scopes.find(&token);
+    return it == m_scopes.end() ? kNoScope : it->second;
+}
+
+bool TenantGate::decide(Waiter& w, TimePoint now, GateResult& out, std::optional<TimePoint>& next)
+{
+    Decision d = m_admission.tryAcquireAt(m_admission.pathTo(scopeOf(*w.token)), w.cost, now);
+    switch (d.verdict) {
+    case Verdict::Admit:
+        out.admitted = true;
+        out.reservation = std::move(d.reservation);
+        return true;
+    case Verdict::Never:
+        return true;
+    case Verdict::Wait:
+        break;
+    }
+    const bool tooLate = !d.waitsForRelease && d.notBefore > w.deadline;
+    if (tooLate || now >= w.deadline) {
+        out.retryAfter = d.waitsForRelease ? Duration(std::chrono::seconds(1)) : d.notBefore - now;
+        return true;
+    }
+    const TimePoint wake = d.waitsForRelease ? w.deadline : std::min(d.notBefore, w.deadline);
+    next = next ? std::min(*next, wake) : wake;
+    return false;
+}
+
+std::uint64_t TenantGate::request(const GatewayToken& token, const Cost& cost, TimePoint deadline, Done done)
+{
+    if (scopeOf(token) == kNoScope) {
+        GateResult r;
+        r.admitted = true;
+        done(std::move(r));
+        return 0;
+    }
+    GateResult result;
+    std::uint64_t id = 0;
+    {
+        std::lock_guard guard(m_mutex);
+        id = m_nextId++;
+        Waiter w{id, &token, cost, deadline, id, std::move(done)};
+        // Behind anyone of this token already held, so a small request does
+        // not overtake a large one of the same tenant forever.
+        const bool queuedBehind = std::any_of(m_waiters.begin(), m_waiters.end(),
+                                              [&](const Waiter& o) { return o.token == &token; });
+        std::optional<TimePoint> next;
+        if (queuedBehind || !decide(w, m_clock.now(), result, next)) {
+            auto pos = std::find_if(m_waiters.begin(), m_waiters.end(),
+                                    [&](const Waiter& o) { return o.token->priority < token.priority; });
+            m_waiters.insert(pos, std::move(w));
+            m_dirty = true;
+            m_cv.notify_all();
+            return id;
+        }
+        done = std::move(w.done);
+    }
+    done(std::move(result));
+    return id;
+}
+
+void TenantGate::withdraw(std::uint64_t id)
+{
+    std::lock_guard guard(m_mutex);
+    m_waiters.remove_if([id](const Waiter& w) { return w.id == id; });
+}
+
+void TenantGate::settle(Reservation&& reservation, const Cost& actual)
+{
+    if (!reservation.valid()) {
+        return;
+    }
+    m_admission.settle(std::move(reservation), actual);
+    std::lock_guard guard(m_mutex);
+    if (!m_waiters.empty()) {
+        m_dirty = true;
+        m_cv.notify_all();
+    }
+}
+
+std::optional<TimePoint> TenantGate::poll(TimePoint now)
+{
+    std::vector<std::pair<Done, GateResult>> decided;
+    std::optional<TimePoint> next;
+    {
+        std::lock_guard guard(m_mutex);
+        m_dirty = false;
+        std::set<const GatewayToken*> waiting;  // tokens whose head request still waits
+        for (auto it = m_waiters.begin(); it != m_waiters.end();) {
+            if (waiting.count(it->token) > 0) {
+                ++it;
+                continue;
+            }
+            GateResult r;
+            if (decide(*it, now, r, next)) {
+                decided.emplace_back(std::move(it->done), std::move(r));
+                it = m_waiters.erase(it);
+            } else {
+                waiting.insert(it->token);
+                ++it;
+            }
+        }
+    }
+    for (auto& [done, result] : decided) {
+        done(std::move(result));
+    }
+    return next;
+}
+
+std::size_t TenantGate::held() const
+{
+    std::lock_guard guard(m_mutex);
+    return m_waiters.size();
+}
+
+void TenantGate::run(std::stop_token stop)
+{
+    while (!stop.stop_requested()) {
+        const std::optional<TimePoint> next = poll(m_clock.now());
+        std::unique_lock lock(m_mutex);
+        while (!m_dirty && !stop.stop_requested() && (!next || m_clock.now() < *next)) {
+            // Without a due time, a settle() or a new request wakes the pass.
+            m_clock.waitUntil(m_cv, lock, next.value_or(m_clock.now() + std::chrono::seconds(1)));
+        }
+    }
+}
+
+net::HttpHeaders TenantGate::rateLimitHeaders(const GatewayToken& token) const
+{
+    net::HttpHeaders out;
+    const ScopeId scope = scopeOf(token);
+    if (scope == kNoScope) {
+        return out;
+    }
+    const ScopeState state = m_admission.snapshot(scope);
+    const auto add = [&](const DimensionState& d, const char* what) {
+        out.emplace_back(std::string("x-ratelimit-limit-") + what, std::to_string(d.spec.limit));
+        out.emplace_back(std::string("x-ratelimit-remaining-") + what, std::to_string(std::max<std::int64_t>(0, d.available)));
+        out.emplace_back(std::string("x-ratelimit-reset-") + what, resetText(d.timeToFull));
+    };
+    for (const DimensionState& d : state.dimensions) {
+        if (d.spec.window != Window::Rolling || d.spec.measure == Measure::Concurrency) {
+            continue;
+        }
+        if (d.spec.measure == Measure::Requests) {
+            add(d, "requests");
+        } else if (d.spec.measure == Measure::TotalTokens) {
+            add(d, "tokens");
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice::gateway

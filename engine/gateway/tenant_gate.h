@@ -1,0 +1,98 @@
+// TenantGate: each gateway token's own budget (requests, tokens and spend
+// per minute or day, concurrency), kept in an Admission of its own so a
+// tenant's limits bind before its requests reach the providers' queue. A
+// request that does not fit yet is held, not refused: higher priority
+// first, first come first served among equals, until it fits or its hold
+// time would pass. One that cannot fit within its hold (a wait longer than
+// the hold, or more than the whole budget) is refused at once with the wait
+// it would have needed, so the client can be told when to come back.
+//
+// Thread-safety: every public member from any thread. Decisions for held
+// requests are made on the gate's own thread (start()), or by whoever calls
+// poll(), which is how tests drive it on a ManualClock. Callbacks run
+// without the gate's lock held and must not block.
+#pragma once
+
+#include "admission/admission.h"
+#include "gateway/gateway_config.h"
+#include "net/http_server.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace sluice::gateway {
+
+struct GateResult {
+    // Valid when admitted; settle it when the request ends (dropping it
+    // refunds the whole estimate).
+    Reservation reservation;
+    bool admitted = false;
+    // Refused: how long until it could fit (at most the budget's period),
+    // for retry-after. Empty when it never can (larger than the budget).
+    std::optional<Duration> retryAfter;
+};
+
+class TenantGate {
+public:
+    using Done = std::function<void(GateResult)>;
+
+    TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens);
+    ~TenantGate();
+    TenantGate(const TenantGate&) = delete;
+    TenantGate& operator=(const TenantGate&) = delete;
+
+    void start();
+    void stop();  // held requests are refused (retryAfter empty)
+
+    // Decides at once when it can (done runs before this returns);
+    // otherwise holds the request until `deadline` at the latest. Returns
+    // an id for withdraw().
+    std::uint64_t request(const GatewayToken& token, const Cost& cost, TimePoint deadline, Done done);
+    // The client left while held: forget the request (done never runs).
+    void withdraw(std::uint64_t id);
+    // The request ended: settle its reservation to what it really used.
+    void settle(Reservation&& reservation, const Cost& actual);
+
+    // One pass over the held requests at `now`: admits what fits, refuses
+    // what cannot fit in time. Returns when the next pass is due.
+    std::optional<TimePoint> poll(TimePoint now);
+    std::size_t held() const;
+
+    // x-ratelimit-* headers describing the token's own budget now:
+    // limit-/remaining-/reset- for requests and tokens, as OpenAI names them.
+    net::HttpHeaders rateLimitHeaders(const GatewayToken& token) const;
+
+private:
+    struct Waiter {
+        std::uint64_t id = 0;
+        const GatewayToken* token = nullptr;
+        Cost cost;
+        TimePoint deadline{};
+        std::uint64_t seq = 0;
+        Done done;
+    };
+    ScopeId scopeOf(const GatewayToken& token) const;
+    // Under m_mutex: tries one request; Admit fills `out`, false to keep it held.
+    bool decide(Waiter& w, TimePoint now, GateResult& out, std::optional<TimePoint>& next);
+    void run(std::stop_token stop);
+
+    Clock& m_clock;
+    Admission m_admission;
+    std::map<const GatewayToken*, ScopeId> m_scopes;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::list<Waiter> m_waiters;  // in service order: priority, then arrival
+    std::uint64_t m_nextId = 1;
+    bool m_dirty = false;  // something changed since the last pass
+    ClockSubscription m_clockSubscription;
+    std::jthread m_thread;
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,39 @@
+// TokenAuth: finds the gateway token a request presents, as
+// "authorization: Bearer TOKEN" (OpenAI's SDKs, and Anthropic's since 1.x)
+// or "x-api-key: TOKEN" (older Anthropic clients). The presented value is
+// hashed and compared with every configured digest in constant time, so
+// neither the match nor its position leaks through timing; it is never
+// stored or logged.
+//
+// Thread-safety: immutable after construction; every member from any thread.
+#pragma once
+
+#include "gateway/gateway_config.h"
+#include "net/http_server.h"
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace sluice::gateway {
+
+class TokenAuth {
+public:
+    explicit TokenAuth(std::vector<GatewayToken> tokens) : m_tokens(std::move(tokens)) {}
+
+    // No tokens configured: the gateway serves whoever reaches it (loopback
+    // only, see checkExposure).
+    bool open() const noexcept { return m_tokens.empty(); }
+
+    // The token value the request carries, if any (a view into its headers).
+    static std::optional<std::string_view> presented(const net::HttpRequest& request);
+    // The configured token matching `value`, or null.
+    const GatewayToken* match(std::string_view value) const;
+
+    const std::vector<GatewayToken>& tokens() const noexcept { return m_tokens; }
+
+private:
+    std::vector<GatewayToken> m_tokens;
+};
+
+}  // namespace sluice::gateway

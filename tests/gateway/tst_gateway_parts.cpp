@@ -1,0 +1,277 @@
+// The gateway's parts on their own: the "gateway" configuration section,
+// token matching, the tenant gate's hold (on a ManualClock, never sleeping),
+// hold deadlines, and the error shapes of each dialect.
+#include "gateway/api_shapes.h"
+#include "gateway/gateway_config.h"
+#include "gateway/tenant_gate.h"
+#include "gateway/timers.h"
+#include "gateway/token_auth.h"
+
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+using namespace sluice;
+using namespace sluice::gateway;
+using nlohmann::json;
+
+namespace {
+
+GatewayConfig load(const std::string& text, const std::map<std::string, std::string>& vars = {})
+{
+    const EnvLookup env = [vars](const std::string& name) -> std::optional<std::string> {
+        const auto it = vars.find(name);
+        return it == vars.end() ? std::nullopt : std::optional(it->second);
+    };
+    return loadGatewayConfig(JsonSource("cfg.json", text), env);
+}
+
+std::string loadError(const std::string& text)
+{
+    try {
+        load(text);
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+GatewayToken token(std::string name, std::vector<LimitSpec> limits, int priority = 0)
+{
+    GatewayToken t;
+    t.name = std::move(name);
+    t.tenant = t.name;
+    t.digest = sha256("secret-" + t.name);
+    t.limits = std::move(limits);
+    t.priority = priority;
+    return t;
+}
+
+}  // namespace
+
+class TestGatewayParts : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void configReadsTokens();
+    void configErrors_data();
+    void configErrors();
+    void exposure();
+    void tokenMatch();
+    void gateAdmitsHoldsAndRefuses();
+    void gateHoldsForConcurrencyInOrder();
+    void gateRateLimitHeaders();
+    void timersRunWhenDue();
+    void errorShapes();
+};
+
+void TestGatewayParts::configReadsTokens()
+{
+    const std::string hash = toHex(sha256("from-hash"));
+    const GatewayConfig c = load(R"({"gateway":{"listen":"127.0.0.1:9000","hold_s":5,"tokens":[
+        {"name":"a","token_env":"TOK_A","tenant":"team-a","priority":3,"limits":{"rpm":60,"spend_per_minute_usd":0.5},
+         "models":["gpt-4o-mini"]},
+        {"name":"b","token_sha256":")" + hash + R"("}]}})",
+                                 {{"TOK_A", "from-env"}});
+    QCOMPARE(c.port, std::uint16_t(9000));
+    QCOMPARE(c.hold, Duration(std::chrono::seconds(5)));
+    QCOMPARE(c.tokens.size(), std::size_t(2));
+    QVERIFY(c.tokens[0].digest == sha256("from-env"));
+    QCOMPARE(c.tokens[0].tenant, std::string("team-a"));
+    QCOMPARE(c.tokens[0].priority, 3);
+    QCOMPARE(c.tokens[0].limits.size(), std::size_t(2));
+    QVERIFY(c.tokens[0].allows("gpt-4o-mini") && !c.tokens[0].allows("gpt-4o"));
+    QVERIFY(c.tokens[1].digest == sha256("from-hash"));
+    QCOMPARE(c.tokens[1].tenant, std::string("b"));
+    QVERIFY(c.tokens[1].allows("anything"));
+    // No section: loopback, 30 s hold, no tokens.
+    const GatewayConfig d = load(R"({"providers":[]})");
+    QCOMPARE(d.host, std::string("127.0.0.1"));
+    QCOMPARE(d.hold, Duration(std::chrono::seconds(30)));
+    QVERIFY(d.tokens.empty());
+}
+
+void TestGatewayParts::configErrors_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<QByteArray>("expected");
+    const std::string hash = toHex(sha256("x"));
+    QTest::newRow("clear token") << QByteArray(R"({"gateway":{"tokens":[{"name":"a","token":"x"}]}})")
+                                 << QByteArray("/gateway/tokens/0/token: a token is never written in the file");
+    QTest::newRow("unset env") << QByteArray(R"({"gateway":{"tokens":[{"name":"a","token_env":"NOPE"}]}})")
+                               << QByteArray("/gateway/tokens/0/token_env: environment variable NOPE is not set");
+    QTest::newRow("bad hash") << QByteArray(R"({"gateway":{"tokens":[{"name":"a","token_sha256":"abc"}]}})")
+                              << QByteArray("/gateway/tokens/0/token_sha256: must be 64 hexadecimal digits");
+    QTest::newRow("both") << QByteArray(R"({"gateway":{"tokens":[{"name":"a","token_env":"X","token_sha256":"abc"}]}})")
+                          << QByteArray("needs exactly one of");
+    QTest::newRow("bad listen") << QByteArray(R"({"gateway":{"listen":"nowhere"}})") << QByteArray("/gateway/listen");
+    QTest::newRow("bad limit") << QByteArray::fromStdString(R"({"gateway":{"tokens":[{"name":"a","token_sha256":")" + hash +
+                                                            R"(","limits":{"rpx":1}}]}})")
+                               << QByteArray("/gateway/tokens/0/limits");
+    QTest::newRow("unknown field") << QByteArray(R"({"gateway":{"hold":3}})") << QByteArray("/gateway");
+}
+
+void TestGatewayParts::configErrors()
+{
+    QFETCH(QByteArray, text);
+    QFETCH(QByteArray, expected);
+    const std::string error = loadError(text.toStdString());
+    QVERIFY2(error.find(expected.toStdString()) != std::string::npos, error.c_str());
+    QVERIFY2(error.find("cfg.json:") != std::string::npos, error.c_str());
+}
+
+void TestGatewayParts::exposure()
+{
+    GatewayConfig c;
+    QVERIFY(checkExposure(c).empty());
+    c.host = "0.0.0.0";
+    QVERIFY(!checkExposure(c).empty());
+    c.tokens.push_back(token("a", {}));
+    QVERIFY(checkExposure(c).empty());
+    std::string host;
+    std::uint16_t port = 0;
+    parseListen("[::1]:8080", "--listen", host, port);
+    QCOMPARE(host, std::string("::1"));
+    QVERIFY(isLoopback(host));
+    QVERIFY_THROWS_EXCEPTION(InputError, parseListen("127.0.0.1:99999", "--listen", host, port));
+}
+
+void TestGatewayParts::tokenMatch()
+{
+    TokenAuth auth({token("a", {}), token("b", {})});
+    QVERIFY(!auth.open());
+    QCOMPARE(auth.match("secret-b")->name, std::string("b"));
+    QCOMPARE(auth.match("secret-a")->name, std::string("a"));
+    QVERIFY(auth.match("secret-c") == nullptr);
+    QVERIFY(auth.match("") == nullptr);
+    net::HttpRequest r;
+    r.headers = {{"Authorization", "Bearer  secret-a"}};
+    QCOMPARE(std::string(*TokenAuth::presented(r)), std::string("secret-a"));
+    r.headers = {{"x-api-key", "secret-b"}, {"anthropic-version", "2026-10-21"}};
+    QCOMPARE(std::string(*TokenAuth::presented(r)), std::string("secret-b"));
+    r.headers = {{"authorization", "Basic abc"}};
+    QVERIFY(!TokenAuth::presented(r));
+}
+
+void TestGatewayParts::gateAdmitsHoldsAndRefuses()
+{
+    ManualClock clock;
+    // 60 a minute in buckets of one second: one request a second.
+    const std::vector<GatewayToken> tokens{token("a", {perMinute(Measure::Requests, 60, 1)})};
+    TenantGate gate(clock, tokens);
+    std::vector<GateResult> results;
+    const auto done = [&](GateResult r) { results.push_back(std::move(r)); };
+    const TimePoint t0 = clock.now();
+    gate.request(tokens[0], Cost{}, t0 + std::chrono::seconds(5), done);
+    QCOMPARE(results.size(), std::size_t(1));
+    QVERIFY(results[0].admitted);
+    // The second waits a second, within its 5 s hold: held, then admitted.
+    gate.request(tokens[0], Cost{}, t0 + std::chrono::seconds(5), done);
+    QCOMPARE(results.size(), std::size_t(1));
+    QCOMPARE(gate.held(), std::size_t(1));
+    const auto next = gate.poll(clock.now());
+    QVERIFY(next.has_value());
+    QCOMPARE(*next, t0 + std::chrono::seconds(1));
+    clock.advanceTo(*next);
+    gate.poll(clock.now());
+    QCOMPARE(results.size(), std::size_t(2));
+    QVERIFY(results[1].admitted);
+    // One whose wait would end after its hold is refused at once, told when.
+    gate.request(tokens[0], Cost{}, clock.now() + std::chrono::milliseconds(500), done);
+    QCOMPARE(results.size(), std::size_t(3));
+    QVERIFY(!results[2].admitted);
+    QVERIFY(results[2].retryAfter.has_value());
+    QCOMPARE(*results[2].retryAfter, Duration(std::chrono::seconds(1)));
+    // Larger than the whole budget: refused, no retry-after.
+    gate.request(tokens[0], Cost{5, 0, 0, 0, 1}, clock.now() + std::chrono::seconds(5), done);
+    QVERIFY(!results[3].admitted);
+    QVERIFY(!results[3].retryAfter.has_value());
+}
+
+void TestGatewayParts::gateHoldsForConcurrencyInOrder()
+{
+    ManualClock clock;
+    const std::vector<GatewayToken> tokens{token("low", {concurrency(1)}, 0), token("high", {concurrency(1)}, 5)};
+    TenantGate gate(clock, tokens);
+    std::vector<std::string> order;
+    std::vector<Reservation> held;
+    const auto done = [&](const char* what) {
+        return [&, what](GateResult r) {
+            QVERIFY(r.admitted);
+            order.emplace_back(what);
+            held.push_back(std::move(r.reservation));
+        };
+    };
+    const TimePoint deadline = clock.now() + std::chrono::seconds(30);
+    gate.request(tokens[0], Cost{}, deadline, done("low-1"));
+    gate.request(tokens[0], Cost{}, deadline, done("low-2"));
+    gate.request(tokens[0], Cost{}, deadline, done("low-3"));
+    QCOMPARE(order.size(), std::size_t(1));
+    gate.poll(clock.now());
+    QCOMPARE(order.size(), std::size_t(1));  // still one in flight
+    gate.settle(std::move(held[0]), Cost{});
+    gate.poll(clock.now());
+    QCOMPARE(order, (std::vector<std::string>{"low-1", "low-2"}));
+    // A withdrawn request (client gone) is never decided.
+    const std::uint64_t id = gate.request(tokens[0], Cost{}, deadline, done("gone"));
+    gate.withdraw(id);
+    gate.settle(std::move(held[1]), Cost{});
+    gate.poll(clock.now());
+    QCOMPARE(order, (std::vector<std::string>{"low-1", "low-2", "low-3"}));
+    // Past the deadline, a held request is refused.
+    std::optional<GateResult> late;
+    gate.request(tokens[0], Cost{}, clock.now() + std::chrono::seconds(2), [&](GateResult r) { late = std::move(r); });
+    clock.advance(std::chrono::seconds(2));
+    gate.poll(clock.now());
+    QVERIFY(late.has_value() && !late->admitted && late->retryAfter.has_value());
+}
+
+void TestGatewayParts::gateRateLimitHeaders()
+{
+    ManualClock clock;
+    const std::vector<GatewayToken> tokens{token("a", {perMinute(Measure::Requests, 60), perMinute(Measure::TotalTokens, 1000)}),
+                                           token("none", {})};
+    TenantGate gate(clock, tokens);
+    std::optional<GateResult> r;
+    gate.request(tokens[0], Cost{1, 100, 50, 0, 1}, clock.now() + std::chrono::seconds(1), [&](GateResult g) { r = std::move(g); });
+    QVERIFY(r && r->admitted);
+    const net::HttpHeaders h = gate.rateLimitHeaders(tokens[0]);
+    QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-limit-requests")), std::string("60"));
+    QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-remaining-requests")), std::string("59"));
+    QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-remaining-tokens")), std::string("850"));
+    QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-reset-requests")), std::string("1.000s"));
+    QVERIFY(gate.rateLimitHeaders(tokens[1]).empty());
+}
+
+void TestGatewayParts::timersRunWhenDue()
+{
+    ManualClock clock;
+    Timers timers(clock);
+    std::vector<int> ran;
+    timers.at(clock.now() + std::chrono::seconds(2), [&] { ran.push_back(2); });
+    const auto one = timers.at(clock.now() + std::chrono::seconds(1), [&] { ran.push_back(1); });
+    timers.at(clock.now() + std::chrono::seconds(3), [&] { ran.push_back(3); });
+    timers.cancel(one);
+    QCOMPARE(timers.poll(clock.now()), std::optional(clock.now() + std::chrono::seconds(2)));
+    clock.advance(std::chrono::seconds(3));
+    QVERIFY(!timers.poll(clock.now()).has_value());
+    QCOMPARE(ran, (std::vector<int>{2, 3}));
+}
+
+void TestGatewayParts::errorShapes()
+{
+    const json o = json::parse(errorBody(ApiFlavor::OpenAI, ErrorKind::RateLimited, "slow down"));
+    QCOMPARE(o["error"]["message"], json("slow down"));
+    QCOMPARE(o["error"]["code"], json("rate_limit_exceeded"));
+    const json a = json::parse(errorBody(ApiFlavor::Anthropic, ErrorKind::Authentication, "who?"));
+    QCOMPARE(a["type"], json("error"));
+    QCOMPARE(a["error"]["type"], json("authentication_error"));
+    QCOMPARE(statusOf(ApiFlavor::Anthropic, ErrorKind::Overloaded), 529);
+    QCOMPARE(statusOf(ApiFlavor::OpenAI, ErrorKind::Overloaded), 503);
+    const std::string ev = streamErrorEvent(ApiFlavor::Anthropic, ErrorKind::BadGateway, "cut");
+    QVERIFY(ev.rfind("event: error\ndata: {", 0) == 0);
+    QVERIFY(streamErrorEvent(ApiFlavor::OpenAI, ErrorKind::BadGateway, "cut").rfind("data: {\"error\"", 0) == 0);
+}
+
+QTEST_APPLESS_MAIN(TestGatewayParts)
+#include "tst_gateway_parts.moc"

@@ -1,0 +1,102 @@
+// Load through the gateway with the official OpenAI SDK (bench/gateway_hold.sh
+// starts the mock and the gateway and reads the mock's counters).
+//   node bench_gateway.mjs hold SECONDS CLIENTS    closed loop: CLIENTS SDK clients, each
+//                                                   sending its next request when the last ends
+//   node bench_gateway.mjs fair SECONDS RATE_A RATE_B  open loop: tenant A at RATE_A/s,
+//                                                   tenant B at RATE_B/s (RATE_A 0: B alone)
+// Environment: GATEWAY_URL, TOKEN_A, TOKEN_B. Prints one JSON line.
+import OpenAI from 'openai';
+
+const [mode, secondsArg, x, y] = process.argv.slice(2);
+const seconds = Number(secondsArg);
+const gw = process.env.GATEWAY_URL;
+// The SDK's own retries stay on, as applications run it: a 429 that reached
+// the client would show as an error here only after them, so they are
+// counted from the responses instead (see statuses).
+const client = (apiKey) => new OpenAI({ apiKey, baseURL: `${gw}/v1`, maxRetries: 2, timeout: 120_000 });
+const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 16 };
+const statuses = {};
+const note = (s) => (statuses[s] = (statuses[s] ?? 0) + 1);
+
+async function one(c) {
+  const t0 = performance.now();
+  try {
+    const { response } = await c.chat.completions.create(body).withResponse();
+    note(response.status);
+    return { ok: true, t0, ms: performance.now() - t0 };
+  } catch (e) {
+    note(e.status ?? 'error');
+    return { ok: false, t0, ms: performance.now() - t0 };
+  }
+}
+
+function pct(values, p) {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+const start = performance.now();
+const until = start + seconds * 1000;
+
+if (mode === 'hold') {
+  const clients = Number(x);
+  const done = [];
+  // Count 429s the SDK saw before its retries, too: a fetch wrapper would
+  // hide them, so each attempt's status is read from a custom fetch.
+  let seen429 = 0;
+  const countingFetch = async (url, init) => {
+    const r = await fetch(url, init);
+    if (r.status === 429) seen429++;
+    return r;
+  };
+  const loop = async () => {
+    const c = new OpenAI({ apiKey: process.env.TOKEN_A, baseURL: `${gw}/v1`, maxRetries: 2, timeout: 120_000, fetch: countingFetch });
+    while (performance.now() < until) {
+      const r = await one(c);
+      done.push({ end: r.t0 + r.ms - start, ok: r.ok, ms: r.ms });
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, loop));
+  const warm = 10_000;
+  const window = done.filter((d) => d.ok && d.end >= warm && d.end < seconds * 1000);
+  const latencies = done.filter((d) => d.ok).map((d) => d.ms);
+  console.log(JSON.stringify({
+    mode, clients, seconds, completed: done.filter((d) => d.ok).length, failed: done.filter((d) => !d.ok).length,
+    http429SeenByClients: seen429, statuses,
+    throughputPerSecond: window.length / ((seconds * 1000 - warm) / 1000),
+    latencyMs: { p50: pct(latencies, 50), p95: pct(latencies, 95), max: pct(latencies, 100) },
+  }));
+} else if (mode === 'fair') {
+  const rateA = Number(x);
+  const rateB = Number(y);
+  const a = client(process.env.TOKEN_A);
+  const b = client(process.env.TOKEN_B);
+  const results = { a: [], b: [] };
+  const pending = [];
+  const drive = (c, rate, into) => {
+    if (rate <= 0) return;
+    const every = 1000 / rate;
+    let next = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      while (next <= now && now < until) {
+        pending.push(one(c).then((r) => into.push(r)));
+        next += every;
+      }
+      if (now < until) setTimeout(tick, Math.max(0, next - performance.now()));
+    };
+    tick();
+  };
+  drive(a, rateA, results.a);
+  drive(b, rateB, results.b);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await Promise.all(pending);
+  // The first 5 s are warm-up (A's backlog building).
+  const steady = (list) => list.filter((r) => r.ok && r.t0 - start >= 5000).map((r) => r.ms);
+  console.log(JSON.stringify({
+    mode, seconds, rateA, rateB, statuses,
+    a: { completed: results.a.filter((r) => r.ok).length, p50: pct(steady(results.a), 50), p95: pct(steady(results.a), 95) },
+    b: { completed: results.b.filter((r) => r.ok).length, p50: pct(steady(results.b), 50), p95: pct(steady(results.b), 95) },
+  }));
+}

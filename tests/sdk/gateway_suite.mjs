@@ -1,0 +1,268 @@
+// Drives `sluice-cli serve` in front of the mock with the official SDKs.
+// Environment: GATEWAY_URL (http://127.0.0.1:PORT), MOCK_URL, TOKEN_A (a
+// token with room), TOKEN_SMALL (a token whose budget is 1 request a minute),
+// TOKEN_B (a token limited to gpt-4o-mini and claude-haiku-4-5).
+// Prints one line per check ("ok NAME" or "FAIL NAME: why"); exits 1 if any
+// failed. Run by tests/gateway/tst_gateway_sdk.cpp.
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import net from 'node:net';
+
+const gw = process.env.GATEWAY_URL;
+const mockUrl = process.env.MOCK_URL;
+const tokenA = process.env.TOKEN_A;
+const tokenSmall = process.env.TOKEN_SMALL;
+const tokenB = process.env.TOKEN_B;
+const only = process.argv.slice(2);
+
+const openai = (apiKey = tokenA, opts = {}) => new OpenAI({ apiKey, baseURL: `${gw}/v1`, maxRetries: 0, ...opts });
+const anthropic = (apiKey = tokenA, opts = {}) => new Anthropic({ apiKey, baseURL: gw, maxRetries: 0, ...opts });
+const chat = (extra = {}) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8, ...extra });
+const msg = (extra = {}) => ({ model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'Hello' }], ...extra });
+
+function assert(cond, why) {
+  if (!cond) throw new Error(why);
+}
+async function rejects(promise, cls, status) {
+  try {
+    await promise;
+  } catch (e) {
+    assert(e instanceof cls, `expected ${cls.name}, got ${e.constructor.name}: ${e.message}`);
+    if (status !== undefined) assert(e.status === status, `expected status ${status}, got ${e.status}`);
+    return e;
+  }
+  throw new Error(`expected ${cls.name}, but the call succeeded`);
+}
+async function mockStats() {
+  return (await fetch(`${mockUrl}/mock/stats`)).json();
+}
+async function mockConfig(body) {
+  const r = await fetch(`${mockUrl}/mock/config`, { method: 'POST', body: JSON.stringify(body) });
+  assert(r.ok, `mock config: ${r.status}`);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const checks = {
+  async openai_chat() {
+    const r = await openai().chat.completions.create(chat());
+    assert(r.choices[0].message.content.length > 0, 'empty content');
+    assert(r.usage.completion_tokens === 8, `usage ${JSON.stringify(r.usage)}`);
+    const { response } = await openai().chat.completions.create(chat()).withResponse();
+    assert(response.headers.get('x-request-id')?.startsWith('req_'), 'no provider x-request-id');
+    assert(response.headers.get('x-ratelimit-limit-requests') === '600', 'no tenant x-ratelimit-limit-requests');
+  },
+  async openai_chat_stream_usage() {
+    const s = await openai().chat.completions.create(chat({ stream: true, stream_options: { include_usage: true } }));
+    let text = '';
+    let usage;
+    for await (const c of s) {
+      text += c.choices[0]?.delta?.content ?? '';
+      if (c.usage) usage = c.usage;
+    }
+    assert(text.length > 0, 'no streamed text');
+    assert(usage?.completion_tokens === 8, `usage ${JSON.stringify(usage)}`);
+  },
+  async openai_tool_call_roundtrip() {
+    // A conversation with a tool call and its result, and tools offered:
+    // the request goes through unchanged (the mock answers text).
+    const r = await openai().chat.completions.create({
+      model: 'gpt-4o-mini',
+      max_tokens: 8,
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: '{"temp":21}' },
+      ],
+    });
+    assert(r.choices.length === 1, 'no choice');
+  },
+  async openai_models() {
+    const list = await openai(tokenB).models.list();
+    const ids = list.data.map((m) => m.id).sort();
+    assert(JSON.stringify(ids) === JSON.stringify(['claude-haiku-4-5', 'gpt-4o-mini']), `models ${ids}`);
+  },
+  async anthropic_messages() {
+    const m = await anthropic().messages.create(msg());
+    assert(m.content[0].text.length > 0 && m.usage.output_tokens === 8, `message ${JSON.stringify(m)}`);
+  },
+  async anthropic_messages_x_api_key() {
+    const r = await fetch(`${gw}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': tokenA, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify(msg()),
+    });
+    assert(r.status === 200, `status ${r.status}`);
+  },
+  async anthropic_stream() {
+    const s = anthropic().messages.stream(msg({ max_tokens: 12 }));
+    let deltas = 0;
+    s.on('text', () => deltas++);
+    const final = await s.finalMessage();
+    assert(deltas >= 2 && final.usage.output_tokens === 12, `deltas ${deltas} usage ${JSON.stringify(final.usage)}`);
+  },
+  async anthropic_tool_use_roundtrip() {
+    const m = await anthropic().messages.create({
+      model: 'claude-haiku-4-5',
+      max_tokens: 8,
+      tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '21 degrees' }] },
+      ],
+    });
+    assert(m.content.length > 0, 'empty content');
+  },
+  async anthropic_count_tokens() {
+    const r = await anthropic().messages.countTokens({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'Hello there, how are you?' }] });
+    assert(r.input_tokens > 0, `count ${JSON.stringify(r)}`);
+  },
+  async error_missing_token() {
+    const r = await fetch(`${gw}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat()) });
+    assert(r.status === 401, `status ${r.status}`);
+    assert((await r.json()).error.code === 'invalid_api_key', 'OpenAI error shape');
+  },
+  async error_wrong_token() {
+    await rejects(openai('sk-wrong').chat.completions.create(chat()), OpenAI.AuthenticationError, 401);
+    const e = await rejects(anthropic('sk-wrong').messages.create(msg()), Anthropic.AuthenticationError, 401);
+    assert(e.error?.error?.type === 'authentication_error', `Anthropic error shape ${JSON.stringify(e.error)}`);
+  },
+  async error_unknown_model() {
+    await rejects(openai().chat.completions.create(chat({ model: 'gpt-9' })), OpenAI.NotFoundError, 404);
+    await rejects(anthropic().messages.create(msg({ model: 'claude-9' })), Anthropic.NotFoundError, 404);
+  },
+  async error_model_not_allowed() {
+    await rejects(openai(tokenB).chat.completions.create(chat({ model: 'gpt-4o' })), OpenAI.PermissionDeniedError, 403);
+  },
+  async error_bad_request() {
+    const r = await fetch(`${gw}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenA}`, 'anthropic-version': '2026-10-21' },
+      body: '{"model": "claude-haiku-4-5", ',
+    });
+    assert(r.status === 400, `status ${r.status}`);
+    assert((await r.json()).error.type === 'invalid_request_error', 'Anthropic error shape');
+    // A body the provider refuses: its own 400 reaches the client.
+    await rejects(openai().chat.completions.create({ model: 'gpt-4o-mini', messages: 'not a list' }), OpenAI.BadRequestError, 400);
+  },
+  async error_body_too_large() {
+    const big = 'x'.repeat(300 * 1024);
+    const r = await fetch(`${gw}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenA}`, 'content-type': 'application/json' },
+      body: JSON.stringify(chat({ messages: [{ role: 'user', content: big }] })),
+    });
+    assert(r.status === 413, `status ${r.status}`);
+    assert((await r.json()).error.type === 'invalid_request_error', 'OpenAI error shape');
+  },
+  async error_rate_limited_tenant() {
+    // TOKEN_SMALL allows 1 request a minute: the second cannot be admitted
+    // within the hold time and is told when to come back.
+    await openai(tokenSmall).chat.completions.create(chat());
+    const e = await rejects(openai(tokenSmall).chat.completions.create(chat()), OpenAI.RateLimitError, 429);
+    const ra = Number(e.headers.get('retry-after'));
+    const raMs = Number(e.headers.get('retry-after-ms'));
+    assert(ra > 0 && ra <= 60 && raMs > 0 && raMs <= 60000, `retry-after ${ra} / ${raMs}`);
+    assert(e.headers.get('x-should-retry') === 'true', 'x-should-retry');
+    const e2 = await rejects(anthropic(tokenSmall).messages.create(msg()), Anthropic.RateLimitError, 429);
+    assert(e2.error?.error?.type === 'rate_limit_error', 'Anthropic error shape');
+  },
+  async hold_expires_429_on_provider_limit() {
+    // gpt-4o is limited to 1 request a minute in the test config, and the
+    // hold is 3 s: the first goes, the next two wait in the queue and are
+    // told to retry later, within the SDKs' 60 s.
+    await openai().chat.completions.create(chat({ model: 'gpt-4o' }));
+    const t0 = performance.now();
+    const [e1, e2] = await Promise.all([
+      rejects(openai().chat.completions.create(chat({ model: 'gpt-4o' })), OpenAI.RateLimitError, 429),
+      rejects(openai().chat.completions.create(chat({ model: 'gpt-4o' })), OpenAI.RateLimitError, 429),
+    ]);
+    const waited = performance.now() - t0;
+    assert(waited < 10000, `answered after ${waited} ms, hold is 3 s`);
+    for (const e of [e1, e2]) {
+      const raMs = Number(e.headers.get('retry-after-ms'));
+      assert(raMs > 0 && raMs <= 60000 && e.headers.get('x-should-retry') === 'true', `retry headers ${raMs}`);
+    }
+  },
+  async error_upstream_5xx_retried_then_502() {
+    await mockConfig({ faults: { http500: 1.0 } });
+    try {
+      await rejects(openai().chat.completions.create(chat()), OpenAI.InternalServerError, 502);
+      await rejects(anthropic().messages.create(msg()), Anthropic.InternalServerError, 502);
+    } finally {
+      await mockConfig({ faults: { http500: 0 } });
+    }
+    const before = (await mockStats()).faults.http500;
+    assert(before >= 4, `the engine retried inside Sluice: ${before} 500s at the mock`);
+  },
+  async error_after_first_byte_is_sse_error() {
+    await mockConfig({ faults: { sseError: 1.0 } });
+    try {
+      const s = await openai().chat.completions.create(chat({ stream: true, max_tokens: 30 }));
+      await rejects((async () => { for await (const _ of s) { /* drain */ } })(), OpenAI.APIError);
+      const a = anthropic().messages.stream(msg({ max_tokens: 30 }));
+      await rejects(a.finalMessage(), Anthropic.APIError);
+    } finally {
+      await mockConfig({ faults: { sseError: 0 } });
+    }
+  },
+  async client_timeout() {
+    // 500 output tokens take the mock ~5 s; the client gives up at 300 ms.
+    await rejects(openai(tokenA, { timeout: 300 }).chat.completions.create(chat({ max_tokens: 500 })), OpenAI.APIConnectionTimeoutError);
+    const r = await openai().chat.completions.create(chat());
+    assert(r.choices.length === 1, 'gateway still serves');
+  },
+  async client_disconnect_mid_stream() {
+    const controller = new AbortController();
+    const s = await openai().chat.completions.create(chat({ stream: true, max_tokens: 2000 }), { signal: controller.signal });
+    let chunks = 0;
+    let during = 0;
+    try {
+      for await (const _ of s) {
+        if (++chunks === 3) {
+          during = (await mockStats()).openConnections;
+          controller.abort();
+        }
+      }
+    } catch (e) {
+      assert(e instanceof OpenAI.APIUserAbortError || e.name === 'AbortError', `abort: ${e.constructor.name}`);
+    }
+    // The upstream transfer (20 s of tokens) is cut at once: the mock sees
+    // its connection close.
+    let after = during;
+    for (let i = 0; i < 40 && after >= during; i++) {
+      await sleep(50);
+      after = (await mockStats()).openConnections;
+    }
+    assert(after < during, `upstream connection still open (${during} -> ${after})`);
+  },
+  async slowloris_does_not_block_others() {
+    const sock = net.connect(new URL(gw).port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
+    const closed = new Promise((r) => sock.once('close', r));
+    const drip = setInterval(() => sock.write('x-drip: 1\r\n'), 200);
+    // Others are served while it drips.
+    const r = await openai().chat.completions.create(chat());
+    assert(r.choices.length === 1, 'served during slowloris');
+    // The gateway closes it after its request timeout (1 s in the test config).
+    const timedOut = await Promise.race([closed.then(() => false), sleep(5000).then(() => true)]);
+    clearInterval(drip);
+    sock.destroy();
+    assert(!timedOut, 'slow request never closed');
+  },
+};
+
+let failed = 0;
+for (const [name, fn] of Object.entries(checks)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  try {
+    await fn();
+    console.log(`ok ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.message}`);
+  }
+}
+process.exit(failed > 0 ? 1 : 0);
