@@ -48,6 +48,8 @@ constexpr std::size_t kMaxErrorBody = 1u << 20;
 // What a 429 costs on top of the provider's own hint: the jitter between
 // two requests' trips to it, so the retry does not arrive early again.
 constexpr Duration kNearMissMargin = std::chrono::milliseconds(10);
+// A 429 whose hint is this short came from arriving early, not from pace.
+constexpr Duration kNearMissHint = std::chrono::milliseconds(250);
 
 std::string describeBinding(const Binding& b, const std::vector<std::string>& scopeNames)
 {
@@ -1320,6 +1322,11 @@ struct Dispatcher::Impl {
                                        : backoff.jitter(backoff.ceiling(streak)) + std::chrono::milliseconds(100);
             TimePoint& until = ms.coolingUntil;
             until = std::max(until, now + cool);
+            if (hint && *hint <= kNearMissHint) {
+                // Refused a moment before the provider's bucket refilled:
+                // our requests reach it closer together than they left.
+                admission.widenMargin(ms.scope);
+            }
             note(job, TimelineEvent::Kind::KeyCooled,
                  "key " + pr.cfg->name + "/" + kr.cfg->name + " for " + job.info.model + " until " +
                      formatRfc3339(clock.toWall(until), 3) + " (" + what + ")");
