@@ -304,17 +304,28 @@ int startup(const StartOptions& o)
     const Window tok = steady(s, 10, [&](const mock::SecondStats& sec) {
         return static_cast<double>(sec.inputTokens + sec.accepted * kMaxTokens);
     });
+    // Over the whole run as well: at a few requests a minute, the steady
+    // window holds too few to read a rate from. One bucket's worth is free
+    // at the start, so the most a run can carry is that plus the rate.
+    std::int64_t accepted = 0;
+    for (const auto& sec : s.series) {
+        accepted += sec.accepted;
+    }
+    const double spanS = s.series.empty() ? 0.0 : static_cast<double>(s.series.back().second - s.series.front().second);
+    const double mostRequests = 1.0 + static_cast<double>(o.rpm) * spanS / 60.0;
     const double rpmShare = 100.0 * req.perMinute / static_cast<double>(o.rpm);
     const double tpmShare = 100.0 * tok.perMinute / static_cast<double>(o.tpm);
     std::printf("start: rpm %lld tpm %lld, provider %s %s%s, latency %.0f ms, demand %.1fx%s for %.0f s | "
                 "submitted %d, completed %llu | 429: %lld of %lld requests = %.3f%% | steady %.0f s: "
-                "%.1f%% of rpm, %.1f%% of tpm (binding %.2f%%)%s%s\n",
+                "%.1f%% of rpm, %.1f%% of tpm (binding %.2f%%) | whole run: %lld requests accepted in %.0f s, "
+                "%.1f%% of the most the rpm allows%s%s\n",
                 static_cast<long long>(o.rpm), static_cast<long long>(o.tpm),
                 o.slidingWindow ? "sliding window" : "bucket", o.granularity.c_str(), o.headers ? "" : ", no headers",
                 o.latencyMs, o.demand, o.backlog ? " queued at once" : "", o.seconds, submitted, static_cast<unsigned long long>(counter.done()),
                 static_cast<long long>(limited), static_cast<long long>(s.requests),
                 s.requests ? 100.0 * static_cast<double>(limited) / static_cast<double>(s.requests) : 0.0,
-                req.seconds, rpmShare, tpmShare, std::max(rpmShare, tpmShare), when.empty() ? "" : " | 429s at",
+                req.seconds, rpmShare, tpmShare, std::max(rpmShare, tpmShare), static_cast<long long>(accepted), spanS,
+                100.0 * static_cast<double>(accepted) / mostRequests, when.empty() ? "" : " | 429s at",
                 when.c_str());
     return 0;
 }

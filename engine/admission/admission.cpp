@@ -353,6 +353,12 @@ bool Admission::correct(ScopeId scope, Measure measure, const ProviderView& view
     return m_ledger.correct(scope, measure, view, asOf ? std::min(*asOf, now) : now);
 }
 
+bool Admission::widenMargin(ScopeId scope)
+{
+    std::lock_guard guard(m_mutex);
+    return m_ledger.widenMargin(scope, m_clock.now());
+}
+
 ScopeState Admission::snapshot(ScopeId scope) const
 {
     std::lock_guard guard(m_mutex);

@@ -119,6 +119,9 @@ public:
     bool correct(ScopeId scope, Measure measure, const ProviderView& view,
                  std::optional<TimePoint> asOf = std::nullopt);
 
+    // See Ledger::widenMargin.
+    bool widenMargin(ScopeId scope);
+
     ScopeState snapshot(ScopeId scope) const;
     std::vector<ScopeState> snapshotAll() const;
     // Requests queued in acquire() right now.

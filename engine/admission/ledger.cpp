@@ -69,6 +69,10 @@ struct Ledger::Dimension {
     std::int64_t used = 0;
     // Concurrency: weight in flight.
     std::int64_t inFlight = 0;
+    // Rolling: the arrival margin in force (see marginFor), widened after
+    // near misses.
+    std::int64_t marginNs = 0;
+    std::int32_t marginPer10k = 0;
 
     bool rolling() const noexcept { return kind == Kind::Rolling; }
     i128 scaledNow(TimePoint now) const noexcept { return i128{nanos(now)} * limit; }
@@ -133,11 +137,26 @@ Ledger::~Ledger() = default;
 // holds more than one request.
 i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
 {
-    if (amount < d.cap || m_arrivalMarginNs == 0) {
+    if (amount < d.cap || d.marginNs == 0) {
         return 0;
     }
     // Scaled time: amount × unit is the request's refill time × limit.
-    return std::min(i128{m_arrivalMarginNs} * d.limit, i128{amount} * d.unit / 200);
+    return std::min(i128{d.marginNs} * d.limit, i128{amount} * d.unit * d.marginPer10k / 10'000);
+}
+
+bool Ledger::widenMargin(ScopeId id, TimePoint now)
+{
+    (void)now;
+    bool changed = false;
+    for (int k = 0; k < scopeAt(id).rolling; ++k) {
+        Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
+        if (d.marginNs > 0 && d.marginNs < m_arrivalMarginNs * kMaxMarginWidening) {
+            d.marginNs *= 2;
+            d.marginPer10k *= 2;
+            changed = true;
+        }
+    }
+    return changed;
 }
 
 Ledger::Scope& Ledger::scopeAt(ScopeId id)
@@ -238,11 +257,15 @@ void Ledger::buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits,
         d.unit = d.spec.period.count();
         d.tau = i128{d.spec.capacity()} * d.unit;
         d.bornEpoch = epoch;
+        d.marginNs = m_arrivalMarginNs;
+        d.marginPer10k = kMarginPer10k;
         d.tat = d.scaledNow(now);
         d.window = windowIndex(d.spec, now);
         if (match[i] >= 0) {
             const Dimension& o = old[static_cast<std::size_t>(match[i])];
             d.bornEpoch = o.bornEpoch;
+            d.marginNs = o.marginNs;
+            d.marginPer10k = o.marginPer10k;
             d.inFlight = o.inFlight;
             if (d.rolling()) {
                 // Debt is (units used) × period, whatever the limit: carry the

@@ -146,6 +146,14 @@ public:
     // seen requests still in flight. Returns whether anything changed.
     bool correct(ScopeId scope, Measure measure, const ProviderView& view, TimePoint now);
 
+    // A 429 that said "try again in a moment" at a pace within the limits:
+    // requests reach the provider earlier than the margin allows for. Each
+    // call doubles the scope's arrival margin, up to kMaxMarginWidening
+    // times the initial one (2% of the rate). Returns whether it changed.
+    bool widenMargin(ScopeId scope, TimePoint now);
+    static constexpr std::int64_t kMaxMarginWidening = 4;
+    static constexpr std::int32_t kMarginPer10k = 50;  // 0.5% of a request's refill time
+
     ScopeState snapshot(ScopeId scope, TimePoint now) const;
     std::vector<ScopeId> children(ScopeId scope) const;
 

@@ -214,6 +214,15 @@ void TestLedger::arrivalMarginSpacesWholeBucketRequests()
         QCOMPARE(ledger.admit(ledger.pathTo(fast), requestOnly(), kT0, h).verdict, Verdict::Admit);
     }
     QCOMPARE(ledger.check(ledger.pathTo(fast), requestOnly(), kT0).notBefore - kT0, Duration(100ms));
+
+    // Near misses widen the margin: 0.5% → 1% → 2%, and no further.
+    QVERIFY(ledger.widenMargin(slow, kT0));
+    QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0 + 1005ms, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(slow), requestOnly(), kT0).notBefore - kT0, Duration(2015ms));
+    QVERIFY(ledger.widenMargin(slow, kT0));
+    QVERIFY(!ledger.widenMargin(slow, kT0));
+    QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0 + 2015ms, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(slow), requestOnly(), kT0).notBefore - kT0, Duration(3035ms));
 }
 
 void TestLedger::settle_data()
