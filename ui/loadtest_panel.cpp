@@ -19,6 +19,7 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
@@ -114,7 +115,20 @@ LoadTestPanel::LoadTestPanel(ConsoleSession& session, QWidget* parent)
     : LivePanel(kRefresh, parent), m_session(session), m_runner(m_clock)
 {
     setObjectName(QStringLiteral("loadTestPanel"));
-    auto* layout = new QVBoxLayout(this);
+    // Everything scrolls inside the tab: four charts, the summary and a
+    // wrapped error need more height than a small screen has, and a minimum
+    // size that large made the main window grow past the screen (and stay
+    // that tall after leaving the tab).
+    auto* outer = new QVBoxLayout(this);
+    outer->setContentsMargins(0, 0, 0, 0);
+    auto* scroll = new QScrollArea(this);
+    scroll->setObjectName(QStringLiteral("loadTestScroll"));
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    auto* content = new QWidget(scroll);
+    auto* layout = new QVBoxLayout(content);
+    scroll->setWidget(content);
+    outer->addWidget(scroll);
 
     auto* form = new QFormLayout;
     auto* workloadRow = new QHBoxLayout;
