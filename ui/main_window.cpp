@@ -224,6 +224,7 @@ void MainWindow::openWorkspace(OpenRequest request)
     }
     m_session.reset();
     m_exportReport->setEnabled(false);
+    m_statusMessage->clear();
     ConsoleSession::open(std::move(request), m_vault, this,
                          [this](std::unique_ptr<ConsoleSession> session, const QString& error) {
                              sessionReady(std::move(session), error);
@@ -248,6 +249,9 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
     m_exportReport->setEnabled(true);
     updateStatus();
     updateHeldBanner();
+    if (m_session->paused()) {
+        m_statusMessage->setText(tr("Dispatch is paused, as it was left: nothing is sent until you resume (Queue tab)."));
+    }
     m_pages->setCurrentWidget(m_workspacePage);
     m_tabs->setCurrentIndex(std::clamp(m_settings.value(kTab, 0).toInt(), 0, m_tabs->count() - 1));
     Q_EMIT sessionOpened();
