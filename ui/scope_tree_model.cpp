@@ -159,7 +159,11 @@ void ScopeTreeModel::update(const host::HostStatus& status)
                     n.missing = qs(m.why);
                 }
             }
-            n.disabled = !n.missing.isEmpty() || (n.keyStatus && n.keyStatus->state == KeyStatus::State::Disabled);
+            if (!n.missing.isEmpty() || (n.keyStatus && n.keyStatus->state == KeyStatus::State::Disabled)) {
+                n.unusable = tr("disabled");
+            } else if (n.keyStatus && n.keyStatus->state == KeyStatus::State::Quarantined) {
+                n.unusable = tr("quarantined");
+            }
         }
         if (n.kind == Kind::Provider) {
             for (const LaneStatus& l : status.dispatch.lanes) {
@@ -169,7 +173,9 @@ void ScopeTreeModel::update(const host::HostStatus& status)
             }
         }
         if (n.kind == Kind::Model) {
-            n.disabled = parent >= 0 && nodes[static_cast<std::size_t>(parent)].disabled;
+            if (parent >= 0) {
+                n.unusable = nodes[static_cast<std::size_t>(parent)].unusable;
+            }
             for (const LaneStatus& l : status.dispatch.lanes) {
                 if (l.provider == n.provider && l.model == n.model && l.queued > 0 && l.blocked &&
                     reasonNamesKey(l.waitingFor, n.provider, n.key)) {
@@ -177,7 +183,7 @@ void ScopeTreeModel::update(const host::HostStatus& status)
                 }
             }
         }
-        if (!n.disabled) {
+        if (n.unusable.isEmpty()) {
             metrics::ScopeKey scope;
             switch (n.kind) {
             case Kind::Global: scope = metrics::ScopeKey::global(); break;
@@ -370,8 +376,8 @@ QVariant ScopeTreeModel::stateText(const Node& n) const
         }
         return n.keyStatus ? describeKeyState(*n.keyStatus) : QVariant();
     case Kind::Model:
-        if (n.disabled) {
-            return tr("disabled");
+        if (!n.unusable.isEmpty()) {
+            return n.unusable;
         }
         if (!n.lanes.empty()) {
             return tr("holding the %1 queued: waiting for %2")
@@ -417,8 +423,8 @@ QVariant ScopeTreeModel::display(const Node& n, int column) const
         return {};
     case StateColumn: return stateText(n);
     case HeadroomColumn: {
-        if (n.disabled) {
-            return tr("disabled");
+        if (!n.unusable.isEmpty()) {
+            return n.unusable;
         }
         std::optional<double> least;
         for (const DimensionState& d : n.scope.dimensions) {
@@ -439,9 +445,9 @@ QVariant ScopeTreeModel::display(const Node& n, int column) const
     const LimitTarget target{n.provider, n.key, n.model};
     const DimensionState* d = dimension(n, *field);
     QString text;
-    if (d != nullptr && n.disabled) {
-        // A disabled key carries nothing: its limit, no usage.
-        text = tr("disabled · %1").arg(valueText(*field, host::limitFieldValue(d->spec)));
+    if (d != nullptr && !n.unusable.isEmpty()) {
+        // A disabled or quarantined key carries nothing: its limit, no usage.
+        text = tr("%1 · %2").arg(n.unusable, valueText(*field, host::limitFieldValue(d->spec)));
     } else if (d != nullptr) {
         const std::int64_t capacity = d->spec.capacity();
         if (const auto rate = recentRate(n, *d)) {
@@ -518,7 +524,7 @@ QVariant ScopeTreeModel::data(const QModelIndex& index, int role) const
     case Qt::BackgroundRole: {
         const auto field = fieldOf(index.column());
         const DimensionState* d = field ? dimension(*n, *field) : nullptr;
-        if (d == nullptr || d->spec.capacity() <= 0 || n->disabled) {
+        if (d == nullptr || d->spec.capacity() <= 0 || !n->unusable.isEmpty()) {
             return {};
         }
         const auto rate = recentRate(*n, *d);

@@ -10,7 +10,8 @@
 // ("450 / 600"): the bucket's share at one instant swings between empty and
 // full and disagreed with the dashboard. A lane's queue and its waiting
 // reason show on the provider row; the reason also on the key or model it
-// names, never on every key. A disabled key shows "disabled", no usage.
+// names, never on every key. A disabled (or quarantined) key shows so in
+// place of usage and headroom.
 //
 // Limit cells are editable (Qt::EditRole holds the limit; an invalid
 // QVariant removes it). An edit goes to ConsoleSession::editLimit, which
@@ -89,7 +90,9 @@ private:
         std::optional<KeyStatus> keyStatus;
         std::vector<LaneStatus> lanes;  // Provider: its lanes; Model: the lane, when its reason names this key
         QString missing;  // a key loaded without a value: why
-        bool disabled = false;  // the key (or the key a model is under) carries nothing
+        // The key (or the key a model is under) carries nothing: why
+        // ("disabled", "quarantined"); empty when it is usable.
+        QString unusable;
         std::array<std::optional<double>, 4> rate{};  // per minute: requests, tokens, input, output
     };
 
