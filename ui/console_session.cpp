@@ -5,6 +5,7 @@
 #include <QCoreApplication>
 #include <QFuture>
 #include <QPointer>
+#include <QStringList>
 #include <QtConcurrent/QtConcurrentRun>
 
 #include <filesystem>
@@ -28,6 +29,7 @@ struct Started {
     std::unique_ptr<Clock> clock;
     std::unique_ptr<host::EngineHost> host;
     std::vector<host::MissingKey> missing;
+    std::vector<host::OriginChange> held;
     QString error;
 };
 
@@ -38,6 +40,13 @@ Loaded loadWorkspace(const OpenRequest& r)
     try {
         out.paths = host::workspacePaths(r.name.toStdString(), std::filesystem::path(r.dataHome.toStdString()));
         if (r.create) {
+            if (!r.replace && host::workspaceExists(r.name.toStdString(), std::filesystem::path(r.dataHome.toStdString()))) {
+                out.error = QCoreApplication::translate("sluice::ui::ConsoleSession",
+                                                        "A workspace named \"%1\" exists already; it was not changed. "
+                                                        "Choose another name, or open it with Workspace → Open…")
+                                .arg(r.name);
+                return out;
+            }
             r.create->save(out.paths.settings);
             out.workspace = *r.create;
         } else if (std::filesystem::exists(out.paths.settings)) {
@@ -81,8 +90,29 @@ std::shared_ptr<Started> startEngine(const OpenRequest& r, const Loaded& loaded,
             options.neighbour = r.workload ? r.neighbour : std::optional(host::DemoNeighbourOptions{});
         }
         options.runner.owner = "console";
+        // The providers tab shows a key+model's recent rate against its
+        // limit, from the same series the dashboard reads (the recorder's
+        // cap on scopes with series bounds the memory).
+        options.metrics.seriesFor[static_cast<std::size_t>(metrics::ScopeKind::KeyModel)] = true;
         out.clock = std::make_unique<SystemClock>();
+        const std::filesystem::path database = options.database;
         out.host = std::make_unique<host::EngineHost>(*out.clock, std::move(options));
+        // Jobs queued for one provider are never sent to another by surprise:
+        // when a provider they were queued for is gone or points elsewhere,
+        // the queue is held until the operator decides.
+        const auto current = host::providerOrigins(loaded.workspace->config());
+        const host::QueueOrigin origin(database);
+        const store::Counts counts = out.host->store().counts();
+        auto changes = host::originChanges(origin.recorded(), current);
+        if (counts.pending + counts.leased > 0 && !changes.empty()) {
+            out.held = std::move(changes);
+            out.host->holdQueue();
+        } else {
+            origin.record(current);
+        }
+        if (loaded.workspace->paused()) {
+            out.host->pause();
+        }
         out.host->start();
     } catch (const std::exception& e) {
         out.host.reset();
@@ -120,7 +150,8 @@ void ConsoleSession::open(OpenRequest request, KeyVault& vault, QObject* context
                         const QString name = QString::fromStdString(state->paths.database.stem().string());
                         done(std::make_unique<ConsoleSession>(name, state->paths, *state->workspace,
                                                               std::move(started.clock), std::move(started.host),
-                                                              *vaultPtr, std::move(started.missing)),
+                                                              *vaultPtr, std::move(started.missing),
+                                                              std::move(started.held)),
                              {});
                     });
             };
@@ -144,7 +175,7 @@ void ConsoleSession::open(OpenRequest request, KeyVault& vault, QObject* context
 
 ConsoleSession::ConsoleSession(QString name, host::WorkspacePaths paths, host::WorkspaceConfig workspace,
                                std::unique_ptr<Clock> clock, std::unique_ptr<host::EngineHost> host, KeyVault& vault,
-                               std::vector<host::MissingKey> missing)
+                               std::vector<host::MissingKey> missing, std::vector<host::OriginChange> held)
     : m_name(std::move(name)),
       m_paths(std::move(paths)),
       m_workspace(std::move(workspace)),
@@ -152,7 +183,8 @@ ConsoleSession::ConsoleSession(QString name, host::WorkspacePaths paths, host::W
       m_host(std::move(host)),
       m_store(std::make_unique<StoreClient>(*m_host)),
       m_vault(vault),
-      m_missing(std::move(missing))
+      m_missing(std::move(missing)),
+      m_held(std::move(held))
 {
     m_applyTimer.setSingleShot(true);
     m_applyTimer.setInterval(kApplyDelay);
@@ -164,8 +196,87 @@ ConsoleSession::~ConsoleSession()
 {
     // Joins the worker first (it may be writing through the host), then
     // stops the engine: the runner writes what it has and releases leases.
+    m_background.waitForFinished();
     m_store.reset();
     m_host->stop();
+}
+
+QString ConsoleSession::heldDescription() const
+{
+    QStringList parts;
+    for (const host::OriginChange& c : m_held) {
+        if (c.removed) {
+            parts.append(tr("provider %1 (%2) is no longer configured").arg(qs(c.was.provider), qs(c.was.baseUrl)));
+        } else {
+            parts.append(tr("provider %1 was %2 (%3) and is now %4 (%5)")
+                             .arg(qs(c.was.provider), qs(c.was.baseUrl), qs(c.was.flavor), qs(c.now.baseUrl),
+                                  qs(c.now.flavor)));
+        }
+    }
+    return tr("Queued jobs are held: they were queued when %1. Nothing queued is sent until you choose.")
+        .arg(parts.join(tr("; ")));
+}
+
+void ConsoleSession::recordOrigins()
+{
+    if (queueHeld()) {
+        return;
+    }
+    m_background.waitForFinished();
+    m_background = QtConcurrent::run([database = m_paths.database, current = host::providerOrigins(m_workspace.config())] {
+        try {
+            host::QueueOrigin(database).record(current);
+        } catch (const std::exception&) {
+            // The next open compares against the older record and, at worst,
+            // holds the queue and asks: never a surprise send.
+        }
+    });
+}
+
+void ConsoleSession::sendHeldToCurrent()
+{
+    releaseHeld(false);
+}
+
+void ConsoleSession::discardHeld()
+{
+    releaseHeld(true);
+}
+
+void ConsoleSession::releaseHeld(bool discard)
+{
+    if (!queueHeld()) {
+        return;
+    }
+    m_background.waitForFinished();
+    QStringList was;
+    for (const host::OriginChange& c : m_held) {
+        was.append(qs(c.was.provider) + QStringLiteral(" at ") + qs(c.was.baseUrl));
+    }
+    const std::string reason =
+        (tr("discarded by the operator: queued for %1, which the workspace no longer has").arg(was.join(QStringLiteral(", "))))
+            .toStdString();
+    m_held.clear();
+    auto count = std::make_shared<std::size_t>(0);
+    m_background = QtConcurrent::run([host = m_host.get(), database = m_paths.database,
+                                      current = host::providerOrigins(m_workspace.config()), discard, reason, count] {
+        if (discard) {
+            *count = host->discardQueued(reason);
+        }
+        try {
+            host::QueueOrigin(database).record(current);
+        } catch (const std::exception&) {
+            // As in recordOrigins: at worst the next open asks again.
+        }
+        host->releaseQueue();
+    });
+    m_background.then(this, [this, discard, count] {
+        Q_EMIT message(discard ? tr("Discarded %1 held jobs (they are in dead letters); new work goes to the providers "
+                                    "as configured now.")
+                                     .arg(formatCount(static_cast<std::int64_t>(*count)))
+                               : tr("Held jobs released: they go to the providers as configured now."));
+        Q_EMIT queueHoldChanged();
+    });
 }
 
 void ConsoleSession::save()
@@ -357,29 +468,44 @@ QString ConsoleSession::addProvider(const QString& provider, ApiFlavor flavor, c
     kc.envVar = key.env;
     kc.value = key.value;
     pc.keys.push_back(kc);
-    return commit(
+    const QString error = commit(
         [&](host::WorkspaceConfig& w) {
             w.addProvider(pc.name, flavor, pc.baseUrl);
             w.addKey(pc.name, kc.name, kc.envVar);
         },
-        [&] { m_host->addProvider(pc); });
+        [&] {
+            m_host->addProvider(pc);
+        });
+    if (error.isEmpty()) {
+        recordOrigins();
+    }
+    return error;
 }
 
 QString ConsoleSession::removeProvider(const QString& provider)
 {
-    return commit([&](host::WorkspaceConfig& w) { w.removeProvider(provider.toStdString()); },
-                  [&] { m_host->removeProvider(provider.toStdString()); });
+    const QString error = commit([&](host::WorkspaceConfig& w) { w.removeProvider(provider.toStdString()); },
+                                 [&] { m_host->removeProvider(provider.toStdString()); });
+    if (error.isEmpty()) {
+        recordOrigins();
+    }
+    return error;
 }
 
 void ConsoleSession::pause()
 {
     m_host->pause();
+    // Saved, so a restart does not start sending again behind the operator.
+    m_workspace.setPaused(true);
+    save();
     Q_EMIT message(tr("Dispatch paused: nothing new is sent; requests in flight finish."));
 }
 
 void ConsoleSession::resume()
 {
     m_host->resume();
+    m_workspace.setPaused(false);
+    save();
     Q_EMIT message(tr("Dispatch resumed."));
 }
 
@@ -387,6 +513,10 @@ void ConsoleSession::drain()
 {
     m_host->setIntakeOpen(false);
     m_host->resume();
+    if (m_workspace.paused()) {
+        m_workspace.setPaused(false);
+        save();
+    }
     m_draining = true;
     Q_EMIT message(tr("Draining: no new work is taken in; the queue runs until it is empty."));
 }

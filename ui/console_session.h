@@ -19,10 +19,12 @@
 #pragma once
 
 #include "host/engine_host.h"
+#include "host/queue_origin.h"
 #include "host/workspace.h"
 #include "key_vault.h"
 #include "store_client.h"
 
+#include <QFuture>
 #include <QObject>
 #include <QString>
 #include <QTimer>
@@ -40,8 +42,10 @@ struct OpenRequest {
     QString dataHome;          // QStandardPaths' generic data directory
     bool demo = false;         // create the demo workspace when it does not exist
     // When set, written as the workspace's settings before opening (a new
-    // workspace from the "Connect a provider" page).
+    // workspace from the "Connect a provider" page). A workspace of that
+    // name that exists already is refused unless `replace` says so.
     std::optional<host::WorkspaceConfig> create;
+    bool replace = false;
     // Replaces the demo workload's options (tests and programs tune it).
     std::optional<host::DemoWorkloadOptions> workload;
     // With `workload` set: another program sharing a demo key, if wanted.
@@ -61,7 +65,7 @@ public:
 
     ConsoleSession(QString name, host::WorkspacePaths paths, host::WorkspaceConfig workspace,
                    std::unique_ptr<Clock> clock, std::unique_ptr<host::EngineHost> host, KeyVault& vault,
-                   std::vector<host::MissingKey> missing);
+                   std::vector<host::MissingKey> missing, std::vector<host::OriginChange> held = {});
     ~ConsoleSession() override;
 
     const QString& name() const { return m_name; }
@@ -108,6 +112,20 @@ public:
     void reopenIntake();
     bool draining() const { return m_draining; }
     void setDrained() { m_draining = false; }
+    bool paused() const { return m_workspace.paused(); }
+
+    // The queue is held when jobs were queued for a provider that is now
+    // gone or points elsewhere (a workspace replaced, a base URL changed):
+    // nothing queued is sent until the operator chooses.
+    bool queueHeld() const { return !m_held.empty(); }
+    const std::vector<host::OriginChange>& heldChanges() const { return m_held; }
+    // What changed, in a sentence for the banner.
+    QString heldDescription() const;
+    // Sends the held jobs to the providers as configured now.
+    void sendHeldToCurrent();
+    // Dead-letters every held job (they can still be requeued by hand),
+    // then releases the queue for new work.
+    void discardHeld();
 
 public Q_SLOTS:
     void applyPendingEdits();
@@ -116,6 +134,7 @@ Q_SIGNALS:
     // One deferred apply reached the engine (targets changed).
     void limitsApplied(int targets);
     void changed();               // providers or keys changed
+    void queueHoldChanged();      // the held queue was released or discarded
     void problem(const QString& message);
     void message(const QString& text);
 
@@ -124,6 +143,9 @@ private:
     void save();
     QString commit(const std::function<void(host::WorkspaceConfig&)>& edit, const std::function<void()>& apply);
     QString keychainEntry(const QString& provider, const QString& key) const;
+    // Records the providers as they are now as the queue's destination.
+    void recordOrigins();
+    void releaseHeld(bool discard);
 
     QString m_name;
     host::WorkspacePaths m_paths;
@@ -136,6 +158,8 @@ private:
     std::map<TargetKey, std::map<host::LimitField, std::optional<double>>> m_pending;
     QTimer m_applyTimer;
     bool m_draining = false;
+    std::vector<host::OriginChange> m_held;
+    QFuture<void> m_background;  // a record or discard on a worker; waited for on close
 };
 
 }  // namespace sluice::ui

@@ -1,6 +1,9 @@
 #include "dashboard_data.h"
 
 #include "host/capacity.h"
+#include "host/limit_history.h"
+
+#include <map>
 
 #include <set>
 
@@ -89,38 +92,42 @@ DashboardData computeDashboard(const std::vector<metrics::SeriesPoint>& points, 
     return d;
 }
 
+std::optional<RecentRates> recentRates(const std::vector<metrics::SeriesPoint>& points, const TimeRange& range)
+{
+    if (points.size() < 2) {
+        return std::nullopt;
+    }
+    // As computeDashboard's newest point: the still-filling bucket is left out.
+    const std::size_t complete = points.size() - 1;
+    const std::size_t window = std::min(complete, static_cast<std::size_t>(range.window));
+    metrics::Totals sum;
+    for (std::size_t j = complete - window; j < complete; ++j) {
+        sum.merge(points[j].tally);
+    }
+    const double perMinute = 60.0 / (std::chrono::duration<double>(range.width).count() * static_cast<double>(window));
+    RecentRates r;
+    r.requests = static_cast<double>(sum.sent) * perMinute;
+    r.inputTokens = static_cast<double>(sum.inputTokens) * perMinute;
+    r.outputTokens = static_cast<double>(sum.outputTokens) * perMinute;
+    return r;
+}
+
 DashboardLimits limitsOf(const host::HostStatus& status)
 {
-    // Key scopes are the root's grandchildren; a key that cannot be used
-    // carries nothing.
-    std::set<ScopeId> unusable;
+    const host::CapacityLines c = host::capacityLinesOf(status.dispatch.keys, status.scopes);
+    const auto toDouble = [](std::optional<std::int64_t> v) {
+        return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
+    };
+    DashboardLimits l;
+    l.requestsPerMinute = toDouble(c.requestsPerMinute);
+    l.tokensPerMinute = toDouble(c.tokensPerMinute);
+    l.inFlight = toDouble(c.inFlight);
+    if (c.spendPerDayMicroUsd) {
+        l.spendPerDayUsd = static_cast<double>(*c.spendPerDayMicroUsd) / 1e6;
+    }
     std::map<ScopeId, const ScopeState*> byId;
     for (const ScopeState& s : status.scopes) {
         byId[s.id] = &s;
-    }
-    for (const ScopeState& s : status.scopes) {
-        const auto parent = byId.find(s.parent);
-        if (s.id == Admission::root() || parent == byId.end() || parent->second->parent != Admission::root()) {
-            continue;
-        }
-        for (const KeyStatus& k : status.dispatch.keys) {
-            if (k.provider == parent->second->name && k.key == s.name &&
-                (k.state == KeyStatus::State::Quarantined || k.state == KeyStatus::State::Disabled)) {
-                unusable.insert(s.id);
-            }
-        }
-    }
-    const auto skip = [&](const ScopeState& s) { return unusable.count(s.id) > 0; };
-    const auto capacity = [&](host::CapacityOf what) -> std::optional<double> {
-        const auto c = host::capacityOf(status.scopes, Admission::root(), what, skip);
-        return c ? std::optional<double>(static_cast<double>(*c)) : std::nullopt;
-    };
-    DashboardLimits l;
-    l.requestsPerMinute = capacity(host::CapacityOf::RequestsPerMinute);
-    l.tokensPerMinute = capacity(host::CapacityOf::TokensPerMinute);
-    l.inFlight = capacity(host::CapacityOf::InFlight);
-    if (const auto spend = capacity(host::CapacityOf::SpendPerDayMicroUsd)) {
-        l.spendPerDayUsd = *spend / 1e6;
     }
     // The day's spend as the global budget has counted it.
     if (const auto root = byId.find(Admission::root()); root != byId.end()) {

@@ -66,6 +66,16 @@ struct DashboardData {
 
 FailureGroup failureGroupOf(FailureClass cls) noexcept;
 
+// Per-minute rates over the window the dashboard's newest point averages
+// (the last `range.window` complete buckets), so a table beside the charts
+// says the same figure they do.
+struct RecentRates {
+    double requests = 0;  // sent
+    double inputTokens = 0;
+    double outputTokens = 0;
+};
+std::optional<RecentRates> recentRates(const std::vector<metrics::SeriesPoint>& points, const TimeRange& range);
+
 // `points` are consecutive buckets of `range.width`, oldest first; the last,
 // still filling, is left out of rates. `toWall` maps bucket times onto the
 // calendar.

@@ -12,6 +12,8 @@
 #include <QSettings>
 #include <QVBoxLayout>
 
+#include <limits>
+
 namespace sluice::ui {
 
 namespace {
@@ -42,6 +44,21 @@ QList<QPointF> toPoints(const Line& line)
 double last(const Line& line)
 {
     return line.empty() ? 0 : line.back().value;
+}
+
+// One limit line's steps as the history has them; `scale` turns the stored
+// unit into the chart's (spend per day into USD per minute).
+QList<QPointF> limitSteps(const std::vector<host::CapacityChange>& history, const Clock& clock,
+                          std::optional<std::int64_t> host::CapacityLines::*line, double scale)
+{
+    QList<QPointF> out;
+    for (const host::CapacityChange& c : history) {
+        const auto& v = c.lines.*line;
+        const double x = static_cast<double>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(clock.toWall(c.at).time_since_epoch()).count());
+        out.append(QPointF(x, v ? static_cast<double>(*v) * scale : std::numeric_limits<double>::quiet_NaN()));
+    }
+    return out;
 }
 
 }  // namespace
@@ -183,17 +200,20 @@ void DashboardPanel::refresh()
     for (TimeChart* c : {m_requests, m_tokens, m_failures, m_latency, m_queue, m_spend}) {
         c->setTimeRange(axisFrom, to);
     }
+    // Each limit as it stood at each moment: a limit raised now must not
+    // make the traffic before it look over the limit.
+    const std::vector<host::CapacityChange> history = host.limitHistory().between(from, now);
     const DashboardLimits& l = view.limits;
     m_requests->setPoints(0, toPoints(view.sent));
     m_requests->setPoints(1, toPoints(view.completed));
-    m_requests->setLimit(0, l.requestsPerMinute);
+    m_requests->setLimitSteps(0, limitSteps(history, clock, &host::CapacityLines::requestsPerMinute, 1));
     m_requests->setHeadline(tr("now %1 sent/min, %2 completed/min%3")
                                 .arg(formatRate(last(view.sent)), formatRate(last(view.completed)),
                                      l.requestsPerMinute ? tr(" · limit %1/min").arg(formatRate(*l.requestsPerMinute))
                                                          : QString()));
     m_tokens->setPoints(0, toPoints(view.tokens));
     m_tokens->setPoints(1, toPoints(view.reserved));
-    m_tokens->setLimit(0, l.tokensPerMinute);
+    m_tokens->setLimitSteps(0, limitSteps(history, clock, &host::CapacityLines::tokensPerMinute, 1));
     m_tokens->setHeadline(tr("now %1 tokens/min used, %2 reserved%3")
                               .arg(formatRate(last(view.tokens)), formatRate(last(view.reserved)),
                                    l.tokensPerMinute ? tr(" · limit %1/min").arg(formatRate(*l.tokensPerMinute))
@@ -213,7 +233,7 @@ void DashboardPanel::refresh()
                                                   .arg(formatSeconds(last(view.p50)), formatSeconds(last(view.p95))));
     m_queue->setPoints(0, toPoints(view.queued));
     m_queue->setPoints(1, toPoints(view.inFlight));
-    m_queue->setLimit(0, l.inFlight);
+    m_queue->setLimitSteps(0, limitSteps(history, clock, &host::CapacityLines::inFlight, 1));
     m_queue->setHeadline(tr("now %1 queued for admission · %2 in flight%3")
                              .arg(formatCount(static_cast<std::int64_t>(status.dispatch.queued)),
                                   formatCount(static_cast<std::int64_t>(status.dispatch.inFlight)),
@@ -221,21 +241,22 @@ void DashboardPanel::refresh()
                                              : QString()));
     m_spend->setPoints(0, toPoints(view.spendPerMinute));
     m_spend->setPoints(1, toPoints(view.spendCumulative));
-    m_spend->setLimit(0, l.spendPerDayUsd ? std::optional<double>(*l.spendPerDayUsd / 1440.0) : std::nullopt);
+    m_spend->setLimitSteps(0, limitSteps(history, clock, &host::CapacityLines::spendPerDayMicroUsd, 1e-6 / 1440.0));
     QString spendLine = tr("%1 in range").arg(formatUsd(last(view.spendCumulative)));
-    if (l.spendPerDayUsd && l.spentTodayUsd) {
+    const double spentToday = static_cast<double>(host.spendTodayMicroUsd()) / 1e6;
+    if (l.spendPerDayUsd) {
         spendLine += tr(" · today %1 of the %2 daily budget (%3%)")
-                         .arg(formatUsd(*l.spentTodayUsd), formatUsd(*l.spendPerDayUsd))
-                         .arg(*l.spendPerDayUsd > 0 ? *l.spentTodayUsd / *l.spendPerDayUsd * 100 : 0.0, 0, 'f', 1);
+                         .arg(formatUsd(spentToday), formatUsd(*l.spendPerDayUsd))
+                         .arg(*l.spendPerDayUsd > 0 ? spentToday / *l.spendPerDayUsd * 100 : 0.0, 0, 'f', 1);
     }
     m_spend->setHeadline(spendLine);
     for (TimeChart* c : {m_requests, m_tokens, m_failures, m_latency, m_queue, m_spend}) {
         c->rescale();
     }
-    updateTiles(status, view);
+    updateTiles(status, spentToday);
 }
 
-void DashboardPanel::updateTiles(const host::HostStatus& status, const DashboardData& view)
+void DashboardPanel::updateTiles(const host::HostStatus& status, double spentTodayUsd)
 {
     const DispatcherStats& d = status.dispatch;
     m_tiles[QStringLiteral("tileSent")]->setText(formatCount(static_cast<std::int64_t>(d.attempts)));
@@ -244,8 +265,8 @@ void DashboardPanel::updateTiles(const host::HostStatus& status, const Dashboard
         formatCount(static_cast<std::int64_t>(d.failures[static_cast<std::size_t>(FailureClass::RateLimited)])));
     m_tiles[QStringLiteral("tileQueued")]->setText(formatCount(static_cast<std::int64_t>(d.queued)) + QStringLiteral(" / ") +
                                                    formatCount(static_cast<std::int64_t>(d.inFlight)));
-    m_tiles[QStringLiteral("tileSpend")]->setText(
-        view.limits.spentTodayUsd ? formatUsd(*view.limits.spentTodayUsd) : formatUsd(d.spendMicroUsd));
+    // Today's, across restarts (the rollups keep what earlier runs spent).
+    m_tiles[QStringLiteral("tileSpend")]->setText(formatUsd(spentTodayUsd));
 }
 
 }  // namespace sluice::ui

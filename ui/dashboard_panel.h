@@ -36,7 +36,7 @@ public Q_SLOTS:
     void refresh() override;
 
 private:
-    void updateTiles(const host::HostStatus& status, const DashboardData& view);
+    void updateTiles(const host::HostStatus& status, double spentTodayUsd);
 
     ConsoleSession& m_session;
     TimePoint m_since;  // when the metrics recorder started: no data before

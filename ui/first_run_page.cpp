@@ -14,9 +14,12 @@
 #include <QRegularExpression>
 #include <QVBoxLayout>
 
+#include <filesystem>
+
 namespace sluice::ui {
 
-FirstRunPage::FirstRunPage(KeyVault& vault, QWidget* parent) : QWidget(parent), m_vault(vault)
+FirstRunPage::FirstRunPage(KeyVault& vault, QString dataHome, QWidget* parent)
+    : QWidget(parent), m_vault(vault), m_dataHome(std::move(dataHome))
 {
     setObjectName(QStringLiteral("firstRunPage"));
     auto* outer = new QHBoxLayout(this);
@@ -79,10 +82,12 @@ FirstRunPage::FirstRunPage(KeyVault& vault, QWidget* parent) : QWidget(parent), 
     m_keyName->setObjectName(QStringLiteral("keyName"));
     form->addRow(tr("Key name:"), m_keyName);
     m_useKeychain = new QRadioButton(tr("Store the key in the system keychain"), box);
+    m_useKeychain->setObjectName(QStringLiteral("useKeychain"));
     m_secret = new QLineEdit(box);
     m_secret->setEchoMode(QLineEdit::Password);
     m_secret->setObjectName(QStringLiteral("secret"));
     m_useEnv = new QRadioButton(tr("Read the key from an environment variable"), box);
+    m_useEnv->setObjectName(QStringLiteral("useEnv"));
     m_envVar = new QLineEdit(QStringLiteral("OPENAI_API_KEY"), box);
     m_envVar->setObjectName(QStringLiteral("envVar"));
     form->addRow(m_useKeychain);
@@ -143,6 +148,14 @@ void FirstRunPage::connectProvider()
     static const QRegularExpression validName(QStringLiteral("^[A-Za-z0-9_-][A-Za-z0-9._-]*$"));
     if (!validName.match(name).hasMatch()) {
         m_error->setText(tr("Name the workspace with letters, digits, '-', '_' and '.'."));
+        return;
+    }
+    // Never over an existing workspace: its settings, its queued jobs and
+    // its keys stay as they are.
+    if (host::workspaceExists(name.toStdString(), std::filesystem::path(m_dataHome.toStdString()))) {
+        m_error->setText(tr("A workspace named \"%1\" exists already; it was not changed. Choose another name, or "
+                            "open it with Workspace → Open…")
+                             .arg(name));
         return;
     }
     const QString provider = m_provider->text().trimmed();

@@ -23,7 +23,9 @@ class FirstRunPage : public QWidget {
     Q_OBJECT
 
 public:
-    FirstRunPage(KeyVault& vault, QWidget* parent = nullptr);
+    // `dataHome`: where workspaces live, so an existing name is refused
+    // before anything (the keychain included) is written.
+    FirstRunPage(KeyVault& vault, QString dataHome, QWidget* parent = nullptr);
 
 Q_SIGNALS:
     void demoRequested();
@@ -35,6 +37,7 @@ private:
     void updateSource();
 
     KeyVault& m_vault;
+    QString m_dataHome;
     QLineEdit* m_workspace = nullptr;
     QLineEdit* m_provider = nullptr;
     QComboBox* m_flavor = nullptr;

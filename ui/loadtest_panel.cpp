@@ -19,6 +19,7 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
@@ -208,7 +209,16 @@ LoadTestPanel::LoadTestPanel(ConsoleSession& session, QWidget* parent)
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
     layout->addWidget(m_status);
 
-    auto* split = new QSplitter(Qt::Vertical, this);
+    // The charts and the summary scroll inside the tab: together they need
+    // more height than a small screen has, and a minimum size that large
+    // made the main window grow past the screen (and stay that tall after
+    // leaving the tab). Only they scroll: the wrapped labels above would make
+    // a scrolled page as tall as its preferred size (height-for-width).
+    auto* scroll = new QScrollArea(this);
+    scroll->setObjectName(QStringLiteral("loadTestScroll"));
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    auto* split = new QSplitter(Qt::Vertical, scroll);
     m_chartArea = new QWidget(split);
     m_chartGrid = new QGridLayout(m_chartArea);
     m_chartGrid->setContentsMargins(0, 0, 0, 0);
@@ -222,7 +232,8 @@ LoadTestPanel::LoadTestPanel(ConsoleSession& session, QWidget* parent)
     split->addWidget(m_summary);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
-    layout->addWidget(split, 1);
+    scroll->setWidget(split);
+    layout->addWidget(scroll, 1);
     buildCharts({});
 
     connect(browse, &QPushButton::clicked, this, [this] {

@@ -1,5 +1,6 @@
 #include "loadtest_runner.h"
 
+#include "loadcheck/served_models.h"
 #include "loadtest/mock_setup.h"
 #include "loadtest/request_factory.h"
 #include "mock/mock_provider.h"
@@ -135,6 +136,11 @@ void LoadTestRunner::run(const LoadTestRequest& request)
         // The first config describes the provider; a second only adds its keys.
         for (std::size_t i = 0; i < plans.size(); ++i) {
             mockConfig = mockFor(plans[i].config, workload, std::move(mockConfig), i == 0);
+        }
+        // As sluice-cli loadtest: a model no provider (here, the mock set up
+        // as the providers) answers is refused by name before any run.
+        for (const Plan& plan : plans) {
+            loadcheck::requireServedModels(workload, plan.config, mockConfig);
         }
         for (const Plan& plan : plans) {
             // Binding the workload to the config is the check; nothing is sent.

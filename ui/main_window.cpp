@@ -6,6 +6,7 @@
 #include "format.h"
 #include "limits_panel.h"
 #include "loadtest_panel.h"
+#include "open_workspace_dialog.h"
 #include "queue_panel.h"
 #include "report_dialog.h"
 
@@ -13,7 +14,11 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QFileInfo>
+#include <QFrame>
+#include <QHBoxLayout>
 #include <QLabel>
+#include <QPushButton>
+#include <QVBoxLayout>
 #include <QMenuBar>
 #include <QSettings>
 #include <QStackedWidget>
@@ -38,16 +43,59 @@ MainWindow::MainWindow(KeyVault& vault, QSettings& settings, QString dataHome, Q
     setWindowTitle(tr("Sluice"));
     m_pages = new QStackedWidget(this);
     setCentralWidget(m_pages);
-    m_firstRun = new FirstRunPage(m_vault, m_pages);
+    m_firstRun = new FirstRunPage(m_vault, m_dataHome, m_pages);
     m_pages->addWidget(m_firstRun);
     m_opening = new QLabel(m_pages);
     m_opening->setObjectName(QStringLiteral("opening"));
     m_opening->setAlignment(Qt::AlignCenter);
     m_pages->addWidget(m_opening);
-    m_tabs = new QTabWidget(m_pages);
+    m_workspacePage = new QWidget(m_pages);
+    auto* workspaceLayout = new QVBoxLayout(m_workspacePage);
+    workspaceLayout->setContentsMargins(0, 0, 0, 0);
+    workspaceLayout->setSpacing(0);
+    // Shown while the queue is held: jobs queued for a provider that is
+    // gone or points elsewhere wait for the operator's choice.
+    m_heldBanner = new QFrame(m_workspacePage);
+    m_heldBanner->setObjectName(QStringLiteral("heldBanner"));
+    m_heldBanner->setFrameShape(QFrame::StyledPanel);
+    m_heldBanner->setAutoFillBackground(true);
+    QPalette bannerPalette = m_heldBanner->palette();
+    bannerPalette.setColor(QPalette::Window, QColor(0xfd, 0xef, 0xc8));
+    m_heldBanner->setPalette(bannerPalette);
+    auto* bannerLayout = new QHBoxLayout(m_heldBanner);
+    m_heldText = new QLabel(m_heldBanner);
+    m_heldText->setObjectName(QStringLiteral("heldText"));
+    m_heldText->setWordWrap(true);
+    bannerLayout->addWidget(m_heldText, 1);
+    const auto bannerButton = [&](const char* name, const QString& text) {
+        auto* b = new QPushButton(text, m_heldBanner);
+        b->setObjectName(QString::fromLatin1(name));
+        bannerLayout->addWidget(b);
+        return b;
+    };
+    QPushButton* sendHeld = bannerButton("sendHeld", tr("Send them as configured now"));
+    QPushButton* keepHeld = bannerButton("keepHeld", tr("Keep them held"));
+    QPushButton* discardHeld = bannerButton("discardHeld", tr("Discard them"));
+    connect(sendHeld, &QPushButton::clicked, this, [this] {
+        if (m_session) {
+            m_session->sendHeldToCurrent();
+        }
+    });
+    connect(keepHeld, &QPushButton::clicked, this, [this] {
+        m_statusMessage->setText(tr("Queued jobs stay held; this workspace asks again the next time it opens."));
+    });
+    connect(discardHeld, &QPushButton::clicked, this, [this] {
+        if (m_session) {
+            m_session->discardHeld();
+        }
+    });
+    m_heldBanner->hide();
+    workspaceLayout->addWidget(m_heldBanner);
+    m_tabs = new QTabWidget(m_workspacePage);
     m_tabs->setObjectName(QStringLiteral("tabs"));
     m_tabs->setDocumentMode(true);
-    m_pages->addWidget(m_tabs);
+    workspaceLayout->addWidget(m_tabs, 1);
+    m_pages->addWidget(m_workspacePage);
 
     connect(m_firstRun, &FirstRunPage::demoRequested, this, [this] {
         OpenRequest r;
@@ -102,7 +150,12 @@ void MainWindow::buildMenus()
         r.demo = true;
         openWorkspace(std::move(r));
     });
+    QAction* open = workspace->addAction(tr("&Open…"));
+    open->setObjectName(QStringLiteral("openWorkspaceAction"));
+    open->setShortcut(QKeySequence::Open);
+    connect(open, &QAction::triggered, this, &MainWindow::showOpenDialog);
     QAction* connectProvider = workspace->addAction(tr("&New workspace…"));
+    connectProvider->setObjectName(QStringLiteral("newWorkspaceAction"));
     connect(connectProvider, &QAction::triggered, this, &MainWindow::showFirstRun);
     workspace->addSeparator();
     m_exportReport = workspace->addAction(tr("&Export usage report…"));
@@ -133,6 +186,26 @@ std::optional<QString> MainWindow::lastWorkspace() const
     return std::nullopt;
 }
 
+void MainWindow::showOpenDialog()
+{
+    QStringList names;
+    for (const std::string& n : host::listWorkspaces(std::filesystem::path(m_dataHome.toStdString()))) {
+        names.append(QString::fromStdString(n));
+    }
+    auto* dialog = new OpenWorkspaceDialog(names, m_session ? m_session->name() : QString(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        const QString name = dialog->chosen();
+        if (name.isEmpty() || (m_session && name == m_session->name())) {
+            return;
+        }
+        OpenRequest r;
+        r.name = name;
+        openWorkspace(std::move(r));
+    });
+    dialog->open();
+}
+
 void MainWindow::showFirstRun()
 {
     m_pages->setCurrentWidget(m_firstRun);
@@ -151,6 +224,7 @@ void MainWindow::openWorkspace(OpenRequest request)
     }
     m_session.reset();
     m_exportReport->setEnabled(false);
+    m_statusMessage->clear();
     ConsoleSession::open(std::move(request), m_vault, this,
                          [this](std::unique_ptr<ConsoleSession> session, const QString& error) {
                              sessionReady(std::move(session), error);
@@ -170,10 +244,15 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
     m_settings.setValue(kLastWorkspace, m_session->name());
     connect(m_session.get(), &ConsoleSession::message, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::problem, m_statusMessage, &QLabel::setText);
+    connect(m_session.get(), &ConsoleSession::queueHoldChanged, this, &MainWindow::updateHeldBanner);
     buildPanels();
     m_exportReport->setEnabled(true);
     updateStatus();
-    m_pages->setCurrentWidget(m_tabs);
+    updateHeldBanner();
+    if (m_session->paused()) {
+        m_statusMessage->setText(tr("Dispatch is paused, as it was left: nothing is sent until you resume (Queue tab)."));
+    }
+    m_pages->setCurrentWidget(m_workspacePage);
     m_tabs->setCurrentIndex(std::clamp(m_settings.value(kTab, 0).toInt(), 0, m_tabs->count() - 1));
     Q_EMIT sessionOpened();
 }
@@ -197,6 +276,13 @@ void MainWindow::showReportDialog()
     auto* dialog = new ReportDialog(*m_session, this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     dialog->open();
+}
+
+void MainWindow::updateHeldBanner()
+{
+    const bool held = m_session && m_session->queueHeld();
+    m_heldText->setText(held ? m_session->heldDescription() : QString());
+    m_heldBanner->setVisible(held);
 }
 
 void MainWindow::updateStatus()

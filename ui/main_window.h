@@ -15,6 +15,7 @@
 #include <memory>
 
 class QAction;
+class QFrame;
 class QLabel;
 class QSettings;
 class QStackedWidget;
@@ -36,6 +37,8 @@ public:
 
     void showFirstRun();
     void openWorkspace(OpenRequest request);
+    // Workspace → Open…: lists the workspaces and opens the one chosen.
+    void showOpenDialog();
     // The last workspace opened, if its settings file is still there.
     std::optional<QString> lastWorkspace() const;
 
@@ -55,6 +58,7 @@ private:
     void buildMenus();
     void showReportDialog();
     void updateStatus();
+    void updateHeldBanner();
 
     KeyVault& m_vault;
     QSettings& m_settings;
@@ -63,6 +67,9 @@ private:
     QStackedWidget* m_pages = nullptr;
     FirstRunPage* m_firstRun = nullptr;
     QLabel* m_opening = nullptr;
+    QWidget* m_workspacePage = nullptr;  // the held-queue banner over the tabs
+    QFrame* m_heldBanner = nullptr;
+    QLabel* m_heldText = nullptr;
     QTabWidget* m_tabs = nullptr;
     QLabel* m_statusWorkspace = nullptr;
     QLabel* m_statusMessage = nullptr;

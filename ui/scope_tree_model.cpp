@@ -1,11 +1,13 @@
 #include "scope_tree_model.h"
 
 #include "console_session.h"
+#include "dashboard_data.h"
 #include "format.h"
 
 #include <QBrush>
 #include <QColor>
 #include <QFont>
+#include <QStringList>
 
 #include <algorithm>
 #include <cmath>
@@ -28,6 +30,38 @@ QString valueText(host::LimitField field, double value)
         return formatUsd(value);
     }
     return formatCount(static_cast<std::int64_t>(value));
+}
+
+enum RateIndex { RequestsRate, TokensRate, InputRate, OutputRate };
+
+std::optional<int> rateIndexOf(host::LimitField field)
+{
+    switch (field) {
+    case host::LimitField::Rpm: return RequestsRate;
+    case host::LimitField::Tpm: return TokensRate;
+    case host::LimitField::Itpm: return InputRate;
+    case host::LimitField::Otpm: return OutputRate;
+    default: return std::nullopt;
+    }
+}
+
+// Whether a lane's waiting reason names this key: the dispatcher writes
+// "… of key P/K", "… of model P/K/M", "key K cooling down …" or "the first
+// response from key K …".
+bool reasonNamesKey(const std::string& why, const std::string& provider, const std::string& key)
+{
+    const auto endsWord = [&](std::size_t at) {
+        return at >= why.size() || why[at] == ' ' || why[at] == '/' || why[at] == ')' || why[at] == ',';
+    };
+    for (const std::string& needle : {"key " + provider + "/" + key, "model " + provider + "/" + key + "/",
+                                      "key " + key + " ", "from key " + key}) {
+        for (std::size_t at = why.find(needle); at != std::string::npos; at = why.find(needle, at + 1)) {
+            if (needle.back() == '/' || needle.back() == ' ' || endsWord(at + needle.size())) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 QString usedText(host::LimitField field, std::int64_t used)
@@ -125,11 +159,54 @@ void ScopeTreeModel::update(const host::HostStatus& status)
                     n.missing = qs(m.why);
                 }
             }
+            if (!n.missing.isEmpty() || (n.keyStatus && n.keyStatus->state == KeyStatus::State::Disabled)) {
+                n.unusable = tr("disabled");
+            } else if (n.keyStatus && n.keyStatus->state == KeyStatus::State::Quarantined) {
+                n.unusable = tr("quarantined");
+            }
+        }
+        if (n.kind == Kind::Provider) {
+            for (const LaneStatus& l : status.dispatch.lanes) {
+                if (l.provider == n.provider && l.queued > 0) {
+                    n.lanes.push_back(l);
+                }
+            }
         }
         if (n.kind == Kind::Model) {
+            if (parent >= 0) {
+                n.unusable = nodes[static_cast<std::size_t>(parent)].unusable;
+            }
             for (const LaneStatus& l : status.dispatch.lanes) {
-                if (l.provider == n.provider && l.model == n.model) {
-                    n.lane = l;
+                if (l.provider == n.provider && l.model == n.model && l.queued > 0 && l.blocked &&
+                    reasonNamesKey(l.waitingFor, n.provider, n.key)) {
+                    n.lanes.push_back(l);
+                }
+            }
+        }
+        if (n.unusable.isEmpty()) {
+            metrics::ScopeKey scope;
+            switch (n.kind) {
+            case Kind::Global: scope = metrics::ScopeKey::global(); break;
+            case Kind::Provider: scope = metrics::ScopeKey::ofProvider(n.provider); break;
+            case Kind::Key: scope = metrics::ScopeKey::ofKey(n.provider, n.key); break;
+            case Kind::Model: scope = metrics::ScopeKey::ofKeyModel(n.provider, n.key, n.model); break;
+            }
+            // Only where a burst-enforced per-minute limit needs it.
+            const bool wanted = std::any_of(s.dimensions.begin(), s.dimensions.end(), [](const DimensionState& d) {
+                const auto f = host::limitFieldOf(d.spec);
+                return f && rateIndexOf(*f) && d.spec.capacity() != d.spec.limit;
+            });
+            if (wanted) {
+                const TimeRange& range = timeRanges()[0];
+                host::EngineHost& engine = m_session.host();
+                const TimePoint now = engine.clock().now();
+                const auto points = engine.metrics().series(
+                    scope, range.width, now - range.width * (range.window + 2), now + range.width);
+                if (const auto r = recentRates(points, range)) {
+                    n.rate[RequestsRate] = r->requests;
+                    n.rate[TokensRate] = r->inputTokens + r->outputTokens;
+                    n.rate[InputRate] = r->inputTokens;
+                    n.rate[OutputRate] = r->outputTokens;
                 }
             }
         }
@@ -280,21 +357,33 @@ QVariant ScopeTreeModel::stateText(const Node& n) const
 {
     switch (n.kind) {
     case Kind::Global: return m_paused ? tr("paused") : tr("dispatching");
-    case Kind::Provider: return {};
+    case Kind::Provider: {
+        // The lanes (one per model) are the provider's: their queues and
+        // what they wait for show once, here.
+        QStringList parts;
+        for (const LaneStatus& l : n.lanes) {
+            QString part = tr("%1: %2 queued").arg(qs(l.model), formatCount(static_cast<std::int64_t>(l.queued)));
+            if (l.blocked && !l.waitingFor.empty()) {
+                part += tr(", waiting for %1").arg(qs(l.waitingFor));
+            }
+            parts.append(part);
+        }
+        return parts.isEmpty() ? QVariant() : QVariant(parts.join(QStringLiteral("; ")));
+    }
     case Kind::Key:
         if (!n.missing.isEmpty()) {
             return tr("no value: %1").arg(n.missing);
         }
         return n.keyStatus ? describeKeyState(*n.keyStatus) : QVariant();
     case Kind::Model:
-        if (n.lane && n.lane->queued > 0) {
-            const QString queued = tr("%1 queued").arg(formatCount(static_cast<std::int64_t>(n.lane->queued)));
-            if (n.lane->blocked && !n.lane->waitingFor.empty()) {
-                return tr("%1, waiting for %2").arg(queued, qs(n.lane->waitingFor));
-            }
-            return queued;
+        if (!n.unusable.isEmpty()) {
+            return n.unusable;
         }
-        return tr("idle");
+        if (!n.lanes.empty()) {
+            return tr("holding the %1 queued: waiting for %2")
+                .arg(formatCount(static_cast<std::int64_t>(n.lanes.front().queued)), qs(n.lanes.front().waitingFor));
+        }
+        return {};
     }
     return {};
 }
@@ -334,6 +423,9 @@ QVariant ScopeTreeModel::display(const Node& n, int column) const
         return {};
     case StateColumn: return stateText(n);
     case HeadroomColumn: {
+        if (!n.unusable.isEmpty()) {
+            return n.unusable;
+        }
         std::optional<double> least;
         for (const DimensionState& d : n.scope.dimensions) {
             const std::int64_t cap = d.spec.capacity();
@@ -353,9 +445,15 @@ QVariant ScopeTreeModel::display(const Node& n, int column) const
     const LimitTarget target{n.provider, n.key, n.model};
     const DimensionState* d = dimension(n, *field);
     QString text;
-    if (d != nullptr) {
+    if (d != nullptr && !n.unusable.isEmpty()) {
+        // A disabled or quarantined key carries nothing: its limit, no usage.
+        text = tr("%1 · %2").arg(n.unusable, valueText(*field, host::limitFieldValue(d->spec)));
+    } else if (d != nullptr) {
         const std::int64_t capacity = d->spec.capacity();
-        if (capacity == d->spec.limit || capacity <= 0) {
+        if (const auto rate = recentRate(n, *d)) {
+            text = formatCount(std::llround(*rate)) + QStringLiteral(" / ") +
+                   valueText(*field, host::limitFieldValue(d->spec));
+        } else if (capacity == d->spec.limit || capacity <= 0) {
             text = usedText(*field, d->used) + QStringLiteral(" / ") + valueText(*field, host::limitFieldValue(d->spec));
         } else {
             // Enforced over less than its period (600/min as 10 a second):
@@ -370,6 +468,16 @@ QVariant ScopeTreeModel::display(const Node& n, int column) const
                 (*pending ? valueText(*field, **pending) : tr("none"));
     }
     return text;
+}
+
+std::optional<double> ScopeTreeModel::recentRate(const Node& n, const DimensionState& d) const
+{
+    const auto field = host::limitFieldOf(d.spec);
+    const auto index = field ? rateIndexOf(*field) : std::nullopt;
+    if (!index || d.spec.capacity() == d.spec.limit) {
+        return std::nullopt;
+    }
+    return n.rate[static_cast<std::size_t>(*index)];
 }
 
 QVariant ScopeTreeModel::limitTip(const Node& n, int column) const
@@ -416,10 +524,12 @@ QVariant ScopeTreeModel::data(const QModelIndex& index, int role) const
     case Qt::BackgroundRole: {
         const auto field = fieldOf(index.column());
         const DimensionState* d = field ? dimension(*n, *field) : nullptr;
-        if (d == nullptr || d->spec.capacity() <= 0) {
+        if (d == nullptr || d->spec.capacity() <= 0 || !n->unusable.isEmpty()) {
             return {};
         }
-        const double use = static_cast<double>(d->used) / static_cast<double>(d->spec.capacity());
+        const auto rate = recentRate(*n, *d);
+        const double use = rate ? *rate / static_cast<double>(d->spec.limit)
+                                : static_cast<double>(d->used) / static_cast<double>(d->spec.capacity());
         if (use >= 0.9) {
             return QBrush(QColor(0xfb, 0xd9, 0xd7));
         }

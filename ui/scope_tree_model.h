@@ -2,7 +2,16 @@
 // global → provider → key → model, with each limit's usage and value,
 // the headroom left, and the state (ok; cooling down until …; quarantined,
 // and why; disabled). Built from one HostStatus snapshot per refresh:
-// the admission scopes, the dispatcher's key and lane status.
+// the admission scopes, the dispatcher's key and lane status, and the
+// metrics recorder's recent rates.
+//
+// A per-minute limit the provider enforces in short bursts (600/min as 10
+// a second) shows the rate over the dashboard's window against the limit
+// ("450 / 600"): the bucket's share at one instant swings between empty and
+// full and disagreed with the dashboard. A lane's queue and its waiting
+// reason show on the provider row; the reason also on the key or model it
+// names, never on every key. A disabled (or quarantined) key shows so in
+// place of usage and headroom.
 //
 // Limit cells are editable (Qt::EditRole holds the limit; an invalid
 // QVariant removes it). An edit goes to ConsoleSession::editLimit, which
@@ -79,8 +88,12 @@ private:
         std::vector<int> children;
         ScopeState scope;
         std::optional<KeyStatus> keyStatus;
-        std::optional<LaneStatus> lane;
+        std::vector<LaneStatus> lanes;  // Provider: its lanes; Model: the lane, when its reason names this key
         QString missing;  // a key loaded without a value: why
+        // The key (or the key a model is under) carries nothing: why
+        // ("disabled", "quarantined"); empty when it is usable.
+        QString unusable;
+        std::array<std::optional<double>, 4> rate{};  // per minute: requests, tokens, input, output
     };
 
     const Node* nodeAt(const QModelIndex& index) const;
@@ -89,6 +102,8 @@ private:
     QVariant stateText(const Node& n) const;
     QVariant stateColor(const Node& n) const;
     QVariant limitTip(const Node& n, int column) const;
+    // The recent rate a burst-enforced per-minute limit is shown against.
+    std::optional<double> recentRate(const Node& n, const DimensionState& d) const;
 
     ConsoleSession& m_session;
     std::vector<Node> m_nodes;  // m_nodes[0] is the global scope

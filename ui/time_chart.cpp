@@ -12,7 +12,9 @@
 #include <QValueAxis>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace sluice::ui {
@@ -67,7 +69,9 @@ struct TimeChart::Impl {
     struct Limit {
         QLineSeries* series = nullptr;
         Axis axis = Axis::Left;
-        std::optional<double> value;
+        // Change points (x ms, value; NaN: none). A fixed limit is one step
+        // from the start of time.
+        QList<QPointF> steps;
     };
     std::vector<Line> lines;
     std::vector<Limit> limits;
@@ -75,6 +79,30 @@ struct TimeChart::Impl {
     qint64 toMs = 1;
     int leftDecimals = 0;
     int rightDecimals = 0;
+
+    // The limit's steps clipped to the time range, as a step line.
+    void drawLimit(Limit& l) const
+    {
+        QList<QPointF> points;
+        const double from = static_cast<double>(fromMs);
+        const double to = static_cast<double>(toMs);
+        for (qsizetype i = 0; i < l.steps.size(); ++i) {
+            const double start = std::max(l.steps[i].x(), from);
+            const double end = i + 1 < l.steps.size() ? std::min(l.steps[i + 1].x(), to) : to;
+            const double value = l.steps[i].y();
+            if (std::isnan(value) || end < start) {
+                continue;
+            }
+            points.append(QPointF(start, value));
+            points.append(QPointF(end, value));
+        }
+        const bool shown = !points.isEmpty();
+        l.series->replace(points);
+        l.series->setVisible(shown);
+        for (QLegendMarker* m : chart->legend()->markers(l.series)) {
+            m->setVisible(shown);
+        }
+    }
 
     QValueAxis* axisFor(Axis a) const { return a == Axis::Right && right != nullptr ? right : left; }
 
@@ -107,18 +135,24 @@ struct TimeChart::Impl {
             }
         }
         for (const Limit& l : limits) {
-            if (l.axis == which && l.value) {
-                top = std::max(top, *l.value);
+            if (l.axis != which) {
+                continue;
+            }
+            for (const QPointF& p : l.series->points()) {
+                top = std::max(top, p.y());
             }
         }
         // Headroom above the highest line or limit, so a limit line never
         // sits on the frame.
         top = top <= 0 ? 1 : top * 1.12;
-        const double step = niceStep(top, 4);
+        const int most = which == Axis::Right ? rightDecimals : leftDecimals;
+        // Never a step finer than the labels can show: an empty chart's 0..1
+        // in quarters printed without decimals read "0, 0, 1, 1, 1".
+        const double step = std::max(niceStep(top, 4), std::pow(10.0, -most));
         const double max = std::ceil(top / step) * step;
         axis->setRange(0, max);
         axis->setTickCount(static_cast<int>(std::lround(max / step)) + 1);
-        const int decimals = decimalsFor(step, which == Axis::Right ? rightDecimals : leftDecimals);
+        const int decimals = decimalsFor(step, most);
         axis->setLabelFormat(QStringLiteral("%.") + QString::number(decimals) + QStringLiteral("f"));
     }
 };
@@ -215,7 +249,7 @@ int TimeChart::addLimit(const QString& name, const QColor& color, Axis axis)
     for (QLegendMarker* m : m_impl->chart->legend()->markers(s)) {
         m->setVisible(false);
     }
-    m_impl->limits.push_back(Impl::Limit{s, axis, std::nullopt});
+    m_impl->limits.push_back(Impl::Limit{s, axis, {}});
     return static_cast<int>(m_impl->limits.size()) - 1;
 }
 
@@ -243,10 +277,7 @@ void TimeChart::setTimeRange(qint64 fromMs, qint64 toMs)
     m_impl->time->setFormat(toMs - fromMs > 20 * 60 * 1000 ? QStringLiteral("HH:mm") : QStringLiteral("HH:mm:ss"));
     m_impl->time->setRange(QDateTime::fromMSecsSinceEpoch(m_impl->fromMs), QDateTime::fromMSecsSinceEpoch(m_impl->toMs));
     for (Impl::Limit& l : m_impl->limits) {
-        if (l.value) {
-            l.series->replace(QList<QPointF>{QPointF(static_cast<double>(m_impl->fromMs), *l.value),
-                                             QPointF(static_cast<double>(m_impl->toMs), *l.value)});
-        }
+        m_impl->drawLimit(l);
     }
 }
 
@@ -259,16 +290,18 @@ void TimeChart::setPoints(int series, const QList<QPointF>& points)
 
 void TimeChart::setLimit(int limit, std::optional<double> value)
 {
-    Impl::Limit& l = m_impl->limits.at(static_cast<std::size_t>(limit));
-    l.value = value;
-    l.series->setVisible(value.has_value());
-    for (QLegendMarker* m : m_impl->chart->legend()->markers(l.series)) {
-        m->setVisible(value.has_value());
-    }
+    QList<QPointF> steps;
     if (value) {
-        l.series->replace(QList<QPointF>{QPointF(static_cast<double>(m_impl->fromMs), *value),
-                                         QPointF(static_cast<double>(m_impl->toMs), *value)});
+        steps.append(QPointF(static_cast<double>(std::numeric_limits<qint64>::min()), *value));
     }
+    setLimitSteps(limit, steps);
+}
+
+void TimeChart::setLimitSteps(int limit, const QList<QPointF>& steps)
+{
+    Impl::Limit& l = m_impl->limits.at(static_cast<std::size_t>(limit));
+    l.steps = steps;
+    m_impl->drawLimit(l);
 }
 
 void TimeChart::setHeadline(const QString& text)
@@ -294,6 +327,25 @@ double TimeChart::maxValue(int series) const
         top = std::max(top, p.y());
     }
     return top;
+}
+
+QList<QPointF> TimeChart::limitPoints(int limit) const
+{
+    return m_impl->limits.at(static_cast<std::size_t>(limit)).series->points();
+}
+
+QStringList TimeChart::valueAxisLabels() const
+{
+    const QValueAxis* axis = m_impl->left;
+    QStringList out;
+    const int ticks = axis->tickCount();
+    const QLocale locale(QLocale::English);
+    const int decimals = axis->labelFormat().mid(2).chopped(1).toInt();
+    for (int i = 0; i < ticks; ++i) {
+        const double v = axis->min() + (axis->max() - axis->min()) * i / std::max(ticks - 1, 1);
+        out.append(locale.toString(v, 'f', decimals));
+    }
+    return out;
 }
 
 QString TimeChart::headline() const

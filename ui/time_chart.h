@@ -44,6 +44,10 @@ public:
     // x: ms since the epoch; at most a few thousand points.
     void setPoints(int series, const QList<QPointF>& points);
     void setLimit(int limit, std::optional<double> value);
+    // A limit that changed over time: each step (x: ms since the epoch) holds
+    // its value (NaN: no limit) until the next; the line is drawn as steps,
+    // so past traffic is compared with the limit in force then.
+    void setLimitSteps(int limit, const QList<QPointF>& steps);
     // A line under the title with the figures that matter now.
     void setHeadline(const QString& text);
 
@@ -54,6 +58,10 @@ public:
     // For tests and screenshots.
     int pointCount(int series) const;
     double maxValue(int series) const;
+    // The points a limit's line is drawn through.
+    QList<QPointF> limitPoints(int limit) const;
+    // The left value axis's tick labels, bottom to top, as drawn.
+    QStringList valueAxisLabels() const;
     QString headline() const;
 
 private:

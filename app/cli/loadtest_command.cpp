@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "core/timefmt.h"
+#include "loadcheck/served_models.h"
 #include "loadtest/load_test.h"
 #include "loadtest/mock_setup.h"
 #include "mock/mock_provider.h"
@@ -203,6 +204,11 @@ int runLoadtest(const LoadtestOptions& opt)
                 m = mockFor(plans[i].config, workload, std::move(m), !own && i == 0);
             }
             mockConfig = std::move(m);
+        }
+        // A model no provider answers would fail every such request with
+        // not_found: refused here, naming the model, before anything starts.
+        for (const RunPlan& plan : plans) {
+            loadcheck::requireServedModels(workload, plan.config, mockConfig ? *mockConfig : mock::MockConfig::defaults());
         }
     } catch (const InputError& e) {
         std::fprintf(stderr, "%s: %s\nNothing was sent.\n", me, e.what());

@@ -13,6 +13,11 @@
 #include <QSettings>
 #include <QStandardPaths>
 
+#include "host/workspace.h"
+
+#include <cstdio>
+#include <filesystem>
+
 int main(int argc, char** argv)
 {
     if (const auto status = sluice::app::writeManualPageIfAsked(argc, argv)) {
@@ -34,10 +39,32 @@ int main(int argc, char** argv)
     parser.addOptions(options.all());
     parser.process(app);
 
+    // Workspaces sit where sluice-cli keeps its state ($XDG_DATA_HOME/sluice).
+    const QString dataHome = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation);
+    if (parser.isSet(workspace)) {
+        // A name that does not exist is a mistake to report, not a reason to
+        // open something else (or create an empty workspace) in its place.
+        const QString name = parser.value(workspace);
+        QString problem;
+        try {
+            if (!sluice::host::workspaceExists(name.toStdString(), std::filesystem::path(dataHome.toStdString()))) {
+                const auto paths = sluice::host::workspacePaths(name.toStdString(), std::filesystem::path(dataHome.toStdString()));
+                problem = QStringLiteral("no workspace \"%1\" (no %2); `sluice` without --workspace shows the "
+                                         "first-run page, where a new one is made")
+                              .arg(name, QString::fromStdString(paths.settings.string()));
+            }
+        } catch (const std::exception& e) {
+            problem = QString::fromUtf8(e.what());
+        }
+        if (!problem.isEmpty()) {
+            std::fprintf(stderr, "sluice: --workspace: %s\n", problem.toLocal8Bit().constData());
+            return 2;
+        }
+    }
+
     QSettings settings;
     sluice::ui::KeyVault vault;
-    // Workspaces sit where sluice-cli keeps its state ($XDG_DATA_HOME/sluice).
-    sluice::ui::MainWindow window(vault, settings, QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation));
+    sluice::ui::MainWindow window(vault, settings, dataHome);
     window.show();
 
     sluice::ui::OpenRequest request;

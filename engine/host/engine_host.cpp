@@ -2,11 +2,34 @@
 
 #include "metrics/gauges.h"
 
+#include <chrono>
+
 namespace sluice::host {
 
 namespace {
 
 constexpr std::size_t kMaxEvents = 200;
+
+// The start of the day `at` falls in, for a day that starts at `offset` from
+// UTC midnight (a daily budget's day_utc_offset).
+WallTime dayStart(WallTime at, Duration offset)
+{
+    using Days = std::chrono::duration<std::int64_t, std::ratio<86400>>;
+    const auto local = at.time_since_epoch() + std::chrono::duration_cast<WallTime::duration>(offset);
+    const auto day = std::chrono::floor<Days>(local);
+    return WallTime(std::chrono::duration_cast<WallTime::duration>(day) -
+                    std::chrono::duration_cast<WallTime::duration>(offset));
+}
+
+Duration spendDayOffset(const Config& config)
+{
+    for (const LimitSpec& s : config.globalLimits) {
+        if (s.measure == Measure::SpendMicroUsd && s.window == Window::Fixed) {
+            return s.utcOffset;
+        }
+    }
+    return Duration::zero();
+}
 
 }  // namespace
 
@@ -34,11 +57,22 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
     // a lease in the file is a previous run's: its jobs go again now.
     m_store->releaseAllLeases();
     m_rollups = std::make_unique<metrics::RollupStore>(m_options.database);
+    // "Spend today" must not drop to zero on a restart: what earlier runs
+    // spent today is in the rollups (flushed when they stopped).
+    m_spendDayStart = dayStart(m_clock.wallNow(), spendDayOffset(m_options.config));
+    for (const metrics::RollupRow& row : m_rollups->rows(m_spendDayStart, m_clock.wallNow() + std::chrono::minutes(1))) {
+        m_spendBeforeStart += row.tally.spendMicroUsd;
+    }
     m_runner = std::make_unique<QueueRunner>(*m_store, m_clock, m_options.runner, static_cast<DispatchListener*>(this));
     m_dispatcher = std::make_unique<Dispatcher>(m_options.config, m_clock, m_admission, *m_runner, m_options.dispatcher);
     m_runner->attach(*m_dispatcher);
     m_metrics = std::make_unique<metrics::MetricsRecorder>(m_clock, m_options.metrics, m_rollups.get());
-    m_metrics->setGaugeSource([this] { return metrics::gaugeSampleOf(m_dispatcher->stats(), m_admission.snapshotAll()); });
+    m_metrics->setGaugeSource([this] {
+        const DispatcherStats stats = m_dispatcher->stats();
+        const std::vector<ScopeState> scopes = m_admission.snapshotAll();
+        m_limitHistory.record(m_clock.now(), capacityLinesOf(stats.keys, scopes));
+        return metrics::gaugeSampleOf(stats, scopes);
+    });
     if (m_options.workload) {
         m_workload = std::make_unique<DemoWorkload>(*m_store, m_clock, *m_options.workload,
                                                     [this] { m_runner->poke(); });
@@ -59,9 +93,14 @@ void EngineHost::start()
         return;
     }
     m_started = true;
+    // The limits as they are at the start, before the first gauge sample.
+    m_limitHistory.record(m_clock.now(), capacityLinesOf(m_dispatcher->stats().keys, m_admission.snapshotAll()));
     m_metrics->start();
     m_dispatcher->start();
-    m_runner->start();
+    if (!queueHeld()) {
+        m_runner->start();
+        m_runnerStarted = true;
+    }
     if (m_workload) {
         m_workload->start();
     }
@@ -86,9 +125,88 @@ void EngineHost::stop()
     // write; the runner then releases the leases of what was in flight.
     m_dispatcher->stop();
     m_runner->stop();
+    m_runnerStarted = false;
     // Last, so it records the attempts abandoned by the dispatcher's stop,
     // then writes every rollup left.
     m_metrics->stop();
+}
+
+void EngineHost::holdQueue()
+{
+    std::lock_guard guard(m_holdMutex);
+    m_queueHeld = true;
+}
+
+bool EngineHost::queueHeld() const
+{
+    std::lock_guard guard(m_holdMutex);
+    return m_queueHeld;
+}
+
+void EngineHost::releaseQueue()
+{
+    {
+        std::lock_guard guard(m_holdMutex);
+        if (!m_queueHeld) {
+            return;
+        }
+        m_queueHeld = false;
+    }
+    if (m_started && !m_runnerStarted) {
+        m_runner->start();
+        m_runnerStarted = true;
+    }
+    addEvent("queue released: queued jobs go to the providers as configured now");
+}
+
+std::size_t EngineHost::discardQueued(const std::string& reason)
+{
+    if (!queueHeld()) {
+        return 0;
+    }
+    // The runner does not run while the queue is held, so every lease here
+    // is ours; each leased job is failed at once (a dead letter, which the
+    // operator can still requeue).
+    const std::string owner = "console-discard";
+    std::size_t discarded = 0;
+    for (;;) {
+        const std::vector<store::Job> jobs = m_store->lease(store::LeaseRequest{owner, 500, std::chrono::minutes(1), {}});
+        if (jobs.empty()) {
+            break;
+        }
+        for (const store::Job& job : jobs) {
+            store::Failure f;
+            f.id = job.id;
+            f.owner = owner;
+            f.attempt.errorClass = "discarded";
+            f.attempt.message = reason;
+            f.attempt.counted = false;
+            if (m_store->fail(f)) {
+                ++discarded;
+            }
+        }
+    }
+    addEvent("discarded " + std::to_string(discarded) + " queued jobs: " + reason);
+    return discarded;
+}
+
+std::int64_t EngineHost::spendTodayMicroUsd()
+{
+    const WallTime now = m_clock.wallNow();
+    const metrics::MetricsSnapshot snap = m_metrics->snapshot();
+    const metrics::ScopeTotals* global = snap.find(metrics::ScopeKey::global());
+    const WallTime today = dayStart(now, spendDayOffset(*config()));
+    if (today == m_spendDayStart) {
+        return m_spendBeforeStart + (global != nullptr ? global->totals.spendMicroUsd : 0);
+    }
+    // A new day since the start: this run's spend from its start on.
+    const TimePoint from = m_clock.now() - std::chrono::duration_cast<Duration>(now - today);
+    std::int64_t sum = 0;
+    for (const metrics::SeriesPoint& p : m_metrics->series(metrics::ScopeKey::global(), std::chrono::minutes(1), from,
+                                                          m_clock.now() + std::chrono::minutes(1))) {
+        sum += p.tally.spendMicroUsd;
+    }
+    return sum;
 }
 
 std::string EngineHost::mockUrl() const
@@ -109,6 +227,7 @@ HostStatus EngineHost::status() const
         s.workloadQueued = w.queued;
     }
     s.mockUrl = mockUrl();
+    s.queueHeld = queueHeld();
     std::lock_guard guard(m_eventsMutex);
     s.events.assign(m_events.begin(), m_events.end());
     return s;

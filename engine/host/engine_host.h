@@ -19,6 +19,7 @@
 #include "dispatch/dispatcher.h"
 #include "host/demo.h"
 #include "host/demo_neighbour.h"
+#include "host/limit_history.h"
 #include "metrics/metrics_recorder.h"
 #include "metrics/rollup_store.h"
 #include "mock/mock_provider.h"
@@ -66,6 +67,7 @@ struct HostStatus {
     bool hasWorkload = false;
     std::uint64_t workloadQueued = 0;
     std::string mockUrl;  // empty without an embedded mock
+    bool queueHeld = false;  // see EngineHost::holdQueue
     std::vector<HostEvent> events;  // the latest, oldest first
 };
 
@@ -85,6 +87,24 @@ public:
     // Stops the workload, the dispatcher (in-flight requests are abandoned;
     // their jobs go back to pending) and the runner. Idempotent.
     void stop();
+
+    // Holding the queue: nothing is taken from the store to be sent (the
+    // runner does not run), so queued jobs stay where they are until the
+    // operator decides. Call before start(); releaseQueue() ends it.
+    void holdQueue();
+    void releaseQueue();
+    bool queueHeld() const;
+    // While held: dead-letters every queued job that is ready, with
+    // `reason`, and returns how many. Waits on the disk: a worker thread.
+    std::size_t discardQueued(const std::string& reason);
+
+    // What the whole engine could carry, as it was at each moment since the
+    // host started (sampled with the metrics gauges, about once a second).
+    const LimitHistory& limitHistory() const noexcept { return m_limitHistory; }
+    // Spend since the start of today (UTC, or the global daily budget's
+    // day): what earlier runs recorded in the rollups today, plus this
+    // run's. Short locks, no disk.
+    std::int64_t spendTodayMicroUsd();
 
     HostStatus status() const;
     std::shared_ptr<const Config> config() const { return m_dispatcher->config(); }
@@ -149,6 +169,13 @@ private:
     std::unique_ptr<DemoNeighbour> m_neighbour;
     DispatchListener* m_downstream = nullptr;
     bool m_started = false;
+    bool m_runnerStarted = false;
+    mutable std::mutex m_holdMutex;
+    bool m_queueHeld = false;
+    LimitHistory m_limitHistory;
+    // Today's spend before this run (from the rollups) and that day's start.
+    WallTime m_spendDayStart{};
+    std::int64_t m_spendBeforeStart = 0;
 
     mutable std::mutex m_eventsMutex;
     std::deque<HostEvent> m_events;

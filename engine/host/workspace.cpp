@@ -77,6 +77,29 @@ WorkspacePaths workspacePaths(std::string_view name, const std::filesystem::path
     return p;
 }
 
+bool workspaceExists(std::string_view name, const std::filesystem::path& dataHome)
+{
+    const WorkspacePaths p = workspacePaths(name, dataHome);
+    std::error_code ec;
+    return std::filesystem::exists(p.settings, ec) || std::filesystem::exists(p.database, ec);
+}
+
+std::vector<std::string> listWorkspaces(const std::filesystem::path& dataHome)
+{
+    // Where workspacePaths puts them: the directory of any name's files.
+    const std::filesystem::path dir = workspacePaths("x", dataHome).settings.parent_path();
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::filesystem::path& f = it->path();
+        if (f.extension() == ".json" && it->is_regular_file(ec)) {
+            names.push_back(f.stem().string());
+        }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 std::string_view limitFieldName(LimitField f) noexcept
 {
     switch (f) {
@@ -172,8 +195,9 @@ WorkspaceConfig WorkspaceConfig::parse(std::string sourceName, std::string_view 
         throw InputError(source.describe("", "a workspace is an object with a \"config\" object"));
     }
     for (const auto& [field, value] : root.items()) {
-        if (field != "sluice_workspace" && field != "demo" && field != "config") {
-            throw InputError(source.describe("/" + field, "unknown field (expected sluice_workspace, demo, config)"));
+        if (field != "sluice_workspace" && field != "demo" && field != "config" && field != "paused") {
+            throw InputError(
+                source.describe("/" + field, "unknown field (expected sluice_workspace, demo, paused, config)"));
         }
     }
     if (root.contains("sluice_workspace") &&
@@ -181,8 +205,10 @@ WorkspaceConfig WorkspaceConfig::parse(std::string sourceName, std::string_view 
         throw InputError(source.describe("/sluice_workspace", "written by a newer Sluice; this one reads version " +
                                                                   std::to_string(kFormatVersion)));
     }
-    if (root.contains("demo") && !root.at("demo").is_boolean()) {
-        throw InputError(source.describe("/demo", "must be true or false"));
+    for (const char* flag : {"demo", "paused"}) {
+        if (root.contains(flag) && !root.at(flag).is_boolean()) {
+            throw InputError(source.describe(std::string("/") + flag, "must be true or false"));
+        }
     }
     return WorkspaceConfig(root, std::move(sourceName));
 }
@@ -260,6 +286,20 @@ std::string WorkspaceConfig::text() const
 bool WorkspaceConfig::demoEnabled() const
 {
     return m_doc.value("demo", false);
+}
+
+bool WorkspaceConfig::paused() const
+{
+    return m_doc.value("paused", false);
+}
+
+void WorkspaceConfig::setPaused(bool paused)
+{
+    if (paused) {
+        m_doc["paused"] = true;
+    } else {
+        m_doc.erase("paused");
+    }
 }
 
 Config WorkspaceConfig::toConfig(const EnvLookup& env, std::vector<MissingKey>& missing) const

@@ -1,8 +1,9 @@
 // A workspace: what the desktop console opens and reopens. One name gives
 // two files side by side in the data directory: NAME.db, the durable job
 // queue (JobStore), and NAME.json, the workspace's settings: the Sluice
-// configuration (docs/configuration.md) under "config", and whether the
-// built-in demo (an embedded mock provider and a workload) runs.
+// configuration (docs/configuration.md) under "config", whether the
+// built-in demo (an embedded mock provider and a workload) runs, and
+// whether dispatch is paused (so a pause survives a restart).
 //
 // Edits made in the console (limits, providers, keys) change the JSON
 // document here, which is saved, and give the limits the running
@@ -41,6 +42,11 @@ struct WorkspacePaths {
 // QStandardPaths says); the files go in its "sluice" directory. Throws
 // std::invalid_argument for a name that is not a plain file name.
 WorkspacePaths workspacePaths(std::string_view name, const std::filesystem::path& dataHome);
+// Whether a workspace of that name has either of its files.
+bool workspaceExists(std::string_view name, const std::filesystem::path& dataHome);
+// The names of the workspaces in the data directory (those with a settings
+// file), sorted. Reads the directory: off the GUI thread when it may be slow.
+std::vector<std::string> listWorkspaces(const std::filesystem::path& dataHome);
 
 // The fields of a limits object, as the configuration names them.
 enum class LimitField : std::uint8_t { Concurrency, Rpm, Tpm, Itpm, Otpm, Rpd, Tpd, SpendPerDayUsd };
@@ -77,6 +83,9 @@ public:
     std::string text() const;
 
     bool demoEnabled() const;
+    // Dispatch paused by the operator: the next open starts paused too.
+    bool paused() const;
+    void setPaused(bool paused);
     const nlohmann::json& config() const noexcept { return m_doc.at("config"); }
 
     // The engine's configuration. A key whose value `env` cannot give is

@@ -119,11 +119,16 @@ QString Console::openSteady(double perSecond)
 
 QString Console::open(ui::OpenRequest request)
 {
-    if (request.name.isEmpty()) {
-        request.name = QStringLiteral("test");
-    }
     if (!request.create) {
         request.create = testWorkspace();
+    }
+    return reopen(std::move(request));
+}
+
+QString Console::reopen(ui::OpenRequest request)
+{
+    if (request.name.isEmpty()) {
+        request.name = QStringLiteral("test");
     }
     if (!request.mock) {
         request.mock = fastMock();

@@ -62,6 +62,10 @@ public:
     // The test workspace with steadyWorkload(perSecond) queueing; what went
     // wrong (setting up or opening), or an empty string.
     QString openSteady(double perSecond);
+    // Opens a workspace that exists (its name defaults to "test", its mock
+    // to fastMock()), as a restart of the console would; the one open now
+    // is closed first.
+    QString reopen(ui::OpenRequest request);
 
     ui::MainWindow& window() { return *m_window; }
     ui::ConsoleSession& session() { return *m_window->session(); }
