@@ -18,6 +18,7 @@ int main(int argc, char** argv)
     sluice::cli::addMockCommand(app, exitCode);
     sluice::cli::addReportCommand(app, exitCode);
     sluice::cli::addLoadtestCommand(app, exitCode);
+    sluice::cli::addWorkerCommand(app, exitCode);
 
     try {
         app.parse(argc, argv);

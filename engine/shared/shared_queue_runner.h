@@ -27,7 +27,9 @@ namespace sluice::shared {
 
 struct SharedQueueRunnerOptions {
     std::chrono::milliseconds leaseTime = std::chrono::seconds(30);
-    std::size_t maxOutstanding = 256;
+    // Jobs leased ahead of what runs: small, so one instance does not hold
+    // the queue while others sit idle.
+    std::size_t maxOutstanding = 32;
     std::chrono::milliseconds pollInterval = std::chrono::milliseconds(50);
 };
 
