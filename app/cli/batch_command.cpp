@@ -481,6 +481,12 @@ void addBatchCommand(CLI::App& app, int& exitCode)
                 exitCode = kExitBadInput;
                 return;
             }
+            if (!opt->state.empty() || !opt->explain.empty() || !opt->metrics.empty() || opt->durableFull) {
+                std::fprintf(stderr, "sluice-cli batch: --state, --explain, --metrics and --durable-full do not apply "
+                                     "with --queue shared (the state is in Redis)\n");
+                exitCode = kExitBadInput;
+                return;
+            }
             exitCode = runSharedQueueBatch(SharedQueueBatch{opt->config, opt->input, opt->output, opt->rejects, opt->seed});
             return;
         }
