@@ -263,6 +263,15 @@ std::vector<LeasedEntry> SharedQueue::lease(std::size_t max, std::chrono::millis
         if (raw->type == REDIS_REPLY_ARRAY && raw->elements >= 2) {
             m_claimCursor = str(raw->element[0]);
             out = entriesOf(raw->element[1], true);
+            // How often each was leased: a job whose every holder dies is
+            // given up on by the runner rather than circling for ever.
+            for (LeasedEntry& e : out) {
+                RedisReply p = conn().checked({"XPENDING", m_stream, m_group, e.entryId, e.entryId, "1"});
+                const redisReply* pr = p.raw();
+                if (pr->type == REDIS_REPLY_ARRAY && pr->elements == 1 && pr->element[0]->elements >= 4) {
+                    e.deliveries = pr->element[0]->element[3]->integer;
+                }
+            }
         }
         if (out.size() < max) {
             RedisReply read = conn().checked({"XREADGROUP", "GROUP", m_group, m_consumer, "COUNT",

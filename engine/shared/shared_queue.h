@@ -68,6 +68,7 @@ struct LeasedEntry {
     std::string entryId;  // the stream entry, which the lease is on
     QueuedJob job;
     bool takenOver = false;  // claimed from a consumer whose lease lapsed
+    std::int64_t deliveries = 1;  // times leased, this one included
 };
 
 enum class SharedEnqueue : std::uint8_t {

@@ -226,6 +226,21 @@ void SharedQueueRunner::leaseMore()
                 continue;
             }
         }
+        if (le.deliveries > m_options.maxDeliveries) {
+            SharedResult lost;
+            lost.errorClass = "worker_lost";
+            lost.message = "leased " + std::to_string(le.deliveries) +
+                           " times; every holder stopped before finishing it (a job that kills its worker?)";
+            try {
+                if (m_queue.deadLetter(le.entryId, le.job, lost)) {
+                    std::lock_guard guard(m_mutex);
+                    ++m_stats.deadLettered;
+                }
+            } catch (const std::exception& e) {
+                noteError(e);
+            }
+            continue;
+        }
         JobSpec spec;
         spec.customId = le.job.customId;
         spec.provider = le.job.provider;

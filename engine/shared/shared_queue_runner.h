@@ -31,6 +31,9 @@ struct SharedQueueRunnerOptions {
     // the queue while others sit idle.
     std::size_t maxOutstanding = 32;
     std::chrono::milliseconds pollInterval = std::chrono::milliseconds(50);
+    // A job taken over from lapsed leases more often than this (its holders
+    // keep dying on it) is dead-lettered as "worker_lost".
+    std::int64_t maxDeliveries = 5;
 };
 
 struct SharedQueueRunnerStats {

@@ -95,6 +95,8 @@ private Q_SLOTS:
         QVERIFY(waitUntil([&] { return !(taken = b.lease(10, 30ms)).empty(); }));
         QCOMPARE(taken.size(), 1u);
         QVERIFY(taken[0].takenOver);
+        QCOMPARE(mine[0].deliveries, 1);
+        QCOMPARE(taken[0].deliveries, 2);  // what the runner's give-up-after count reads
         QCOMPARE(taken[0].job.customId, std::string("j1"));
         QCOMPARE(taken[0].entryId, mine[0].entryId);
         // a's renewal tells it the entry is gone; its late result is refused.
