@@ -3,7 +3,8 @@
 // takes it over, and only the holder's result is accepted; two consumers
 // stealing each other's entries without pause still record exactly one
 // result per job; released entries go to the next consumer at once; dead
-// letters are seen, edited and requeued by another instance.
+// letters are seen, edited and requeued by another instance; with Redis
+// away a call throws and the next one after it returns reconnects.
 #include "shared/shared_queue.h"
 #include "support/redis_server.h"
 
@@ -213,6 +214,21 @@ private Q_SLOTS:
         QVERIFY(!b.results({"bad"})[0]->dead);
         // The request first enqueued stays the idempotency check.
         QCOMPARE(a.enqueue(job("bad", R"({"model":"m","max_tokens":-1})")), SharedEnqueue::Duplicate);
+    }
+
+    void redisAwayThrowsAndTheNextCallReconnects()
+    {
+        testing::RedisServerFixture own;
+        SharedQueue q(own.endpoint(), "outage", "a");
+        q.enqueue(job("o1"));
+        own.stop();
+        QVERIFY_THROWS_EXCEPTION(RedisError, q.lease(1, 60s));
+        QVERIFY_THROWS_EXCEPTION(RedisError, q.results({"o1"}));
+        own.start();  // persistence is off: the server comes back empty
+        QCOMPARE(q.enqueue(job("o2")), SharedEnqueue::Added);
+        const auto got = q.lease(1, 60s);
+        QCOMPARE(got.size(), 1u);
+        QCOMPARE(got[0].job.customId, std::string("o2"));
     }
 
 private:
