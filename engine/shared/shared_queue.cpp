@@ -61,6 +61,13 @@ if #e == 1 then redis.call('XADD', KEYS[1], '*', unpack(e[1][2])) end
 return 1
 )lua";
 
+const char* const kLeave = R"lua(
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+)lua";
+
 const char* const kRequeue = R"lua(
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[3] then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
@@ -332,6 +339,12 @@ bool SharedQueue::release(const std::string& entryId)
 {
     std::lock_guard guard(m_mutex);
     return eval(kRelease, {m_stream}, {m_group, m_consumer, entryId}).integer() == 1;
+}
+
+bool SharedQueue::leave()
+{
+    std::lock_guard guard(m_mutex);
+    return eval(kLeave, {m_stream}, {m_group, m_consumer}).integer() == 1;
 }
 
 std::vector<std::optional<SharedResult>> SharedQueue::results(const std::vector<std::string>& customIds)

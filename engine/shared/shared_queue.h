@@ -117,6 +117,10 @@ public:
     // Gives an entry this consumer holds back to the queue at once (a new
     // entry with the same job, so it need not wait out its lease).
     bool release(const std::string& entryId);
+    // Removes this consumer's name from the group if it holds nothing (so
+    // names of finished processes do not pile up); false if it still holds
+    // entries, which then wait for a takeover.
+    bool leave();
 
     // Results by custom_id, nullopt where there is none yet.
     std::vector<std::optional<SharedResult>> results(const std::vector<std::string>& customIds);

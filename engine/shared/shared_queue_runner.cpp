@@ -68,8 +68,13 @@ void SharedQueueRunner::stop()
         } catch (const std::exception& e) {
             // Left to lapse: another instance takes it over after the lease.
             noteError(e);
-            break;
+            return;
         }
+    }
+    try {
+        (void)m_queue.leave();
+    } catch (const std::exception& e) {
+        noteError(e);
     }
 }
 
@@ -124,20 +129,22 @@ void SharedQueueRunner::onKeyProblem(const std::string& provider, const std::str
 void SharedQueueRunner::run()
 {
     while (!m_stopping.load()) {
-        flush();
+        const bool recorded = flush();
         leaseMore();
         if (m_clock.now() - m_lastRenew >= m_options.leaseTime / 3) {
             m_lastRenew = m_clock.now();
             renew();
         }
         std::unique_lock lock(m_mutex);
-        if (m_finished.empty() && !m_stopping.load()) {
+        // After a failed write the outcomes wait too, so an absent Redis is
+        // asked again every poll interval, not in a tight loop.
+        if ((m_finished.empty() || !recorded) && !m_stopping.load()) {
             m_cv.wait_for(lock, m_options.pollInterval);
         }
     }
 }
 
-void SharedQueueRunner::flush()
+bool SharedQueueRunner::flush()
 {
     std::vector<JobOutcome> finished;
     {
@@ -194,9 +201,10 @@ void SharedQueueRunner::flush()
             std::lock_guard guard(m_mutex);
             m_finished.insert(m_finished.begin(), std::make_move_iterator(finished.begin() + static_cast<std::ptrdiff_t>(i)),
                               std::make_move_iterator(finished.end()));
-            return;
+            return false;
         }
     }
+    return true;
 }
 
 void SharedQueueRunner::leaseMore()

@@ -73,7 +73,7 @@ private:
         QueuedJob job;
     };
     void run();
-    void flush();
+    bool flush();  // false when Redis refused the writes (kept for later)
     void leaseMore();
     void renew();
     void noteError(const std::exception& e);

@@ -181,6 +181,13 @@ private Q_SLOTS:
         QVERIFY(!got[0].takenOver);
         QVERIFY(!a.complete(held[0].entryId, "k", ok("a")));
         QVERIFY(b.complete(got[0].entryId, "k", ok("b")));
+        // Consumers that hold nothing leave the group; one that holds an entry stays.
+        a.enqueue(job("k2"));
+        QCOMPARE(a.lease(1, 60s).size(), 1u);
+        QVERIFY(!a.leave());
+        QVERIFY(b.leave());
+        shared::RedisConnection c(m_redis->endpoint());
+        QCOMPARE(c.checked({"XINFO", "CONSUMERS", a.streamKey(), "sluice"}).size(), 1u);
     }
 
     void deadLettersAreSharedEditedAndRequeued()
