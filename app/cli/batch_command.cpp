@@ -54,6 +54,7 @@ struct BatchOptions {
     std::optional<std::vector<std::string>> retryDead;
     bool durableFull = false;
     std::uint64_t seed = 0;
+    std::string queue = "local";
 };
 
 // Says quarantined keys out loud; the runner passes everything else through.
@@ -758,6 +759,10 @@ void addBatchCommand(CLI::App& app, int& exitCode)
         ->check(CLI::IsMember({"auto", "always", "never"}));
     cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
     addMetricsOption(cmd, opt->metrics);
+    cmd->add_option("--queue", opt->queue,
+                    "local: a durable queue of this run (default); shared: the Redis namespace's queue, which "
+                    "`sluice-cli worker` processes join")
+        ->check(CLI::IsMember({"local", "shared"}));
     cmd->callback([opt, &exitCode, cmd] {
         if (!opt->writeOutput.empty()) {
             if (opt->state.empty() && (opt->input.empty() || opt->output.empty())) {
@@ -766,6 +771,23 @@ void addBatchCommand(CLI::App& app, int& exitCode)
                 return;
             }
             exitCode = runBatch(*opt);
+            return;
+        }
+        // --queue shared: its own path (worker_command.cpp); the local
+        // state, --explain and --metrics do not apply to it.
+        if (opt->queue == "shared") {
+            if (opt->config.empty() || opt->input.empty() || opt->output.empty()) {
+                std::fprintf(stderr, "sluice-cli batch: --config, --input and --output are required\n");
+                exitCode = kExitBadInput;
+                return;
+            }
+            if (!opt->state.empty() || !opt->explain.empty() || !opt->metrics.empty() || opt->durableFull) {
+                std::fprintf(stderr, "sluice-cli batch: --state, --explain, --metrics and --durable-full do not apply "
+                                     "with --queue shared (the state is in Redis)\n");
+                exitCode = kExitBadInput;
+                return;
+            }
+            exitCode = runSharedQueueBatch(SharedQueueBatch{opt->config, opt->input, opt->output, opt->rejects, opt->seed});
             return;
         }
         const bool explaining = !opt->explain.empty();

@@ -2,6 +2,9 @@
 // it installs returns the process exit status through `exitCode`.
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 namespace CLI {
 class App;
 }
@@ -20,5 +23,17 @@ void addReportCommand(CLI::App& app, int& exitCode);
 void addLoadtestCommand(CLI::App& app, int& exitCode);
 void addTokensCommand(CLI::App& app, int& exitCode);
 void addServeCommand(CLI::App& app, int& exitCode);
+void addWorkerCommand(CLI::App& app, int& exitCode);
+
+// `batch --queue shared` (worker_command.cpp): enqueue into the namespace's
+// shared queue, work on it, collect the results in input order.
+struct SharedQueueBatch {
+    std::string config;
+    std::string input;
+    std::string output;
+    std::string rejects;
+    std::uint64_t seed = 0;
+};
+int runSharedQueueBatch(const SharedQueueBatch& options);
 
 }  // namespace sluice::cli

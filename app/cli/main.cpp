@@ -24,6 +24,7 @@ int main(int argc, char** argv)
     sluice::cli::addLoadtestCommand(app, exitCode);
     sluice::cli::addTokensCommand(app, exitCode);
     sluice::cli::addServeCommand(app, exitCode);
+    sluice::cli::addWorkerCommand(app, exitCode);
 
     try {
         app.parse(argc, argv);

@@ -340,7 +340,7 @@ std::vector<LimitSpec> parseLimits(const JsonSource& source, std::string_view po
 static SharedConfig readShared(JsonReader& r, const json& sh, const EnvLookup& env)
 {
     SharedConfig out;
-    r.onlyKnown(sh, "/shared", {"redis", "namespace", "when_unavailable", "password_env"});
+    r.onlyKnown(sh, "/shared", {"redis", "namespace", "when_unavailable", "password_env", "queue_lease_s"});
     if (auto url = r.string(sh, "/shared", "redis", true)) {
         static const std::regex re(R"(redis://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(?:/([0-9]{1,2}))?/?)");
         std::smatch m;
@@ -373,6 +373,9 @@ static SharedConfig readShared(JsonReader& r, const json& sh, const EnvLookup& e
         } else {
             r.problem("/shared/when_unavailable", "must be \"local_share\" or \"stop\"");
         }
+    }
+    if (auto l = r.number(sh, "/shared", "queue_lease_s", 0.05, 3600)) {
+        out.queueLease = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(*l));
     }
     if (auto e = r.string(sh, "/shared", "password_env", false)) {
         out.passwordEnv = *e;

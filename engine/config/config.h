@@ -96,6 +96,9 @@ struct SharedConfig {
     WhenUnavailable whenUnavailable = WhenUnavailable::LocalShare;
     std::string passwordEnv;  // where the password came from
     Secret password;
+    // --queue shared: a leased job another instance may take over after
+    // its holder stopped renewing it this long.
+    Duration queueLease = std::chrono::seconds(30);
 };
 
 struct Config {

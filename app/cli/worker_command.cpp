@@ -1,0 +1,442 @@
+// `sluice-cli worker`: joins the shared queue of the configuration's
+// namespace (engine/shared/shared_queue.h) and works on it under the shared
+// budgets until stopped; with --dead-letters, --requeue or --edit it manages
+// the namespace's dead letters instead. Also the `batch --queue shared`
+// path: enqueue the input into the shared queue, work on it here like any
+// worker, and collect the results into the output file in input order.
+#include "cli/commands.h"
+
+#include "admission/admission.h"
+#include "config/config.h"
+#include "core/atomic_file.h"
+#include "dispatch/dispatcher.h"
+#include "queue/batch_input.h"
+#include "shared/redis_budget.h"
+#include "shared/shared_queue.h"
+#include "shared/shared_queue_runner.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace sluice::cli {
+
+namespace {
+
+using nlohmann::json;
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void onStopSignal(int)
+{
+    g_stop = true;
+}
+
+struct WorkerOptions {
+    std::string config;
+    bool deadLetters = false;
+    std::string requeue;
+    std::string edit;
+    std::string body;
+    std::uint64_t seed = 0;
+    std::size_t prefetch = 32;
+};
+
+std::string consumerName()
+{
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) {
+        std::snprintf(host, sizeof host, "host");
+    }
+    std::random_device rd;
+    char tail[16];
+    std::snprintf(tail, sizeof tail, "%04x", static_cast<unsigned>(rd() & 0xffff));
+    return std::string(host) + "-" + std::to_string(::getpid()) + "-" + tail;
+}
+
+shared::RedisEndpoint endpointOf(const SharedConfig& s)
+{
+    shared::RedisEndpoint e;
+    e.host = s.host;
+    e.port = s.port;
+    e.db = s.db;
+    e.password = s.password;
+    return e;
+}
+
+// Loads the configuration and insists on "shared"; prints why not.
+std::optional<Config> loadSharedConfig(const std::string& path, const char* what)
+{
+    try {
+        Config config = loadConfigFile(path, processEnvironment());
+        if (!config.shared) {
+            std::fprintf(stderr, "%s: %s has no \"shared\" section; the shared queue lives in its Redis namespace "
+                                 "(docs/configuration.md)\n", what, path.c_str());
+            return std::nullopt;
+        }
+        return config;
+    } catch (const InputError& e) {
+        std::fprintf(stderr, "%s: %s\n", what, e.what());
+        return std::nullopt;
+    }
+}
+
+// Everything a process working on the shared queue runs: the shared budget,
+// admission, the queue, its runner and the dispatcher, wired in that order.
+struct QueueEngine {
+    SystemClock clock;
+    std::unique_ptr<shared::RedisBudget> budget;
+    std::unique_ptr<Admission> admission;
+    std::unique_ptr<shared::SharedQueue> queue;
+    std::unique_ptr<shared::SharedQueueRunner> runner;
+    std::unique_ptr<Dispatcher> dispatcher;
+
+    QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch)
+    {
+        budget = shared::makeSharedBudget(config, clock);
+        admission = std::make_unique<Admission>(clock, budget.get());
+        queue = std::make_unique<shared::SharedQueue>(endpointOf(*config.shared), config.shared->ns, consumerName());
+        shared::SharedQueueRunnerOptions ro;
+        ro.leaseTime = std::chrono::duration_cast<std::chrono::milliseconds>(config.shared->queueLease);
+        ro.maxOutstanding = prefetch;
+        runner = std::make_unique<shared::SharedQueueRunner>(*queue, clock, ro);
+        DispatcherOptions dopt;
+        dopt.seed = seed;
+        dispatcher = std::make_unique<Dispatcher>(config, clock, *admission, *runner, dopt);
+        runner->attach(*dispatcher);
+    }
+    void start()
+    {
+        dispatcher->start();
+        runner->start();
+    }
+    // The dispatcher first, so no outcome arrives after the runner's last
+    // write; what is still held goes back to the queue.
+    void stop()
+    {
+        dispatcher->stop();
+        runner->stop();
+    }
+};
+
+void printRunnerSummary(const char* what, const shared::SharedQueueRunnerStats& s)
+{
+    std::fprintf(stderr,
+                 "%s: this process leased %llu jobs (%llu taken over from lapsed leases), stored %llu results and "
+                 "%llu dead letters, %llu outcomes refused (another worker held the job), %llu released\n",
+                 what, static_cast<unsigned long long>(s.leased), static_cast<unsigned long long>(s.takenOver),
+                 static_cast<unsigned long long>(s.completed), static_cast<unsigned long long>(s.deadLettered),
+                 static_cast<unsigned long long>(s.refused), static_cast<unsigned long long>(s.released));
+    if (!s.lastError.empty()) {
+        std::fprintf(stderr, "%s: last Redis error: %s\n", what, s.lastError.c_str());
+    }
+}
+
+std::string batchRequestId(const std::string& customId)
+{
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : customId) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "batch_req_%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+// One Batch API output line, as `batch` writes it from its local store.
+nlohmann::ordered_json outputLine(const std::string& customId, const shared::SharedResult& r)
+{
+    nlohmann::ordered_json line = {{"id", batchRequestId(customId)}, {"custom_id", customId}};
+    if (!r.dead) {
+        json body = json::parse(r.body, nullptr, false);
+        line["response"] = {{"status_code", r.statusCode},
+                            {"request_id", r.requestId},
+                            {"body", body.is_discarded() ? json(r.body) : body}};
+        line["error"] = nullptr;
+        return line;
+    }
+    if (r.statusCode != 0) {
+        line["response"] = {{"status_code", r.statusCode}, {"request_id", ""}, {"body", nullptr}};
+    } else {
+        line["response"] = nullptr;
+    }
+    line["error"] = {{"code", r.errorClass}, {"message", r.message}};
+    return line;
+}
+
+int manageDeadLetters(const WorkerOptions& opt, const Config& config)
+{
+    const char* what = "sluice-cli worker";
+    try {
+        shared::SharedQueue queue(endpointOf(*config.shared), config.shared->ns, consumerName());
+        if (opt.deadLetters) {
+            for (const shared::SharedDeadLetter& d : queue.deadLetters()) {
+                std::printf("%s\n", json{{"custom_id", d.job.customId},
+                                         {"model", d.job.model},
+                                         {"error", d.error.errorClass},
+                                         {"status", d.error.statusCode},
+                                         {"message", d.error.message},
+                                         {"key", d.error.keyLabel},
+                                         {"by", d.error.by}}
+                                        .dump()
+                                        .c_str());
+            }
+            return kExitOk;
+        }
+        if (!opt.edit.empty()) {
+            std::ifstream in(opt.body, std::ios::binary);
+            std::stringstream text;
+            text << in.rdbuf();
+            const json body = json::parse(text.str(), nullptr, false);
+            if (!in || !body.is_object()) {
+                std::fprintf(stderr, "%s --edit: --body %s: cannot read a JSON object from it\n", what, opt.body.c_str());
+                return kExitBadInput;
+            }
+            std::optional<std::string> model;
+            if (body.contains("model") && body["model"].is_string()) {
+                model = body["model"].get<std::string>();
+            }
+            if (!queue.requeue(opt.edit, text.str(), model)) {
+                std::fprintf(stderr, "%s --edit: \"%s\" is not a dead letter of namespace %s\n", what, opt.edit.c_str(),
+                             config.shared->ns.c_str());
+                return kExitBadInput;
+            }
+            std::fprintf(stderr, "%s: \"%s\" edited and requeued\n", what, opt.edit.c_str());
+            return kExitOk;
+        }
+        std::vector<std::string> ids;
+        if (opt.requeue == "all") {
+            for (const shared::SharedDeadLetter& d : queue.deadLetters()) {
+                ids.push_back(d.job.customId);
+            }
+        } else {
+            ids.push_back(opt.requeue);
+        }
+        std::size_t n = 0;
+        for (const std::string& id : ids) {
+            n += queue.requeue(id) ? 1 : 0;
+        }
+        if (n == 0 && opt.requeue != "all") {
+            std::fprintf(stderr, "%s --requeue: \"%s\" is not a dead letter of namespace %s\n", what,
+                         opt.requeue.c_str(), config.shared->ns.c_str());
+            return kExitBadInput;
+        }
+        std::fprintf(stderr, "%s: %zu dead letters requeued\n", what, n);
+        return kExitOk;
+    } catch (const shared::RedisError& e) {
+        std::fprintf(stderr, "%s: Redis: %s\n", what, e.what());
+        return kExitFailure;
+    }
+}
+
+int runWorker(const WorkerOptions& opt)
+{
+    const char* what = "sluice-cli worker";
+    const auto config = loadSharedConfig(opt.config, what);
+    if (!config) {
+        return kExitBadInput;
+    }
+    if (opt.deadLetters || !opt.requeue.empty() || !opt.edit.empty()) {
+        return manageDeadLetters(opt, *config);
+    }
+    std::unique_ptr<QueueEngine> engine;
+    try {
+        engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch);
+    } catch (const shared::RedisError& e) {
+        std::fprintf(stderr, "%s: Redis: %s\nNothing was leased.\n", what, e.what());
+        return kExitFailure;
+    }
+    std::signal(SIGINT, onStopSignal);
+    std::signal(SIGTERM, onStopSignal);
+    std::fprintf(stderr, "%s: %s working on the shared queue of namespace %s (lease %lld ms); stop with Ctrl-C\n",
+                 what, engine->queue->consumer().c_str(), config->shared->ns.c_str(),
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(config->shared->queueLease).count()));
+    engine->start();
+    while (!g_stop.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    engine->stop();
+    printRunnerSummary(what, engine->runner->stats());
+    return kExitOk;
+}
+
+}  // namespace
+
+int runSharedQueueBatch(const SharedQueueBatch& opt)
+{
+    const char* what = "sluice-cli batch --queue shared";
+    const auto config = loadSharedConfig(opt.config, what);
+    if (!config) {
+        std::fprintf(stderr, "Nothing was sent.\n");
+        return kExitBadInput;
+    }
+    std::ifstream in(opt.input, std::ios::binary);
+    if (!in) {
+        std::fprintf(stderr, "%s: %s: cannot open for reading\nNothing was sent.\n", what, opt.input.c_str());
+        return kExitBadInput;
+    }
+    std::unique_ptr<QueueEngine> engine;
+    try {
+        engine = std::make_unique<QueueEngine>(*config, opt.seed, shared::SharedQueueRunnerOptions{}.maxOutstanding);
+    } catch (const shared::RedisError& e) {
+        std::fprintf(stderr, "%s: Redis: %s\nNothing was sent.\n", what, e.what());
+        return kExitFailure;
+    }
+
+    BatchInput input = readBatchInput(in, [&](const BatchLine& line) { return engine->dispatcher->validate(line.job); });
+    std::vector<shared::QueuedJob> jobs;
+    jobs.reserve(input.lines.size());
+    const std::int64_t nowMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(engine->clock.wallNow().time_since_epoch()).count();
+    for (const BatchLine& line : input.lines) {
+        shared::QueuedJob j;
+        j.customId = line.job.customId;
+        j.url = std::string(endpointPath(line.job.flavor));
+        j.body = line.bodyText;
+        j.model = line.job.body.value("model", "");
+        j.provider = line.job.provider;
+        j.tenant = line.job.tenant;
+        j.priority = line.job.priority.value_or(config->defaults.priority);
+        if (line.deadlineSeconds) {
+            j.deadlineWallMs = nowMs + static_cast<std::int64_t>(*line.deadlineSeconds * 1000);
+        }
+        jobs.push_back(std::move(j));
+    }
+    std::vector<std::string> wanted;  // custom_ids in input order
+    std::size_t added = 0;
+    try {
+        const auto status = engine->queue->enqueueMany(jobs);
+        for (std::size_t i = 0; i < status.size(); ++i) {
+            if (status[i] == shared::SharedEnqueue::Conflict) {
+                const BatchLine& line = input.lines[i];
+                input.rejects.push_back(RejectedLine{line.line, line.job.customId,
+                                                     "custom_id: \"" + line.job.customId +
+                                                         "\" is already in the shared queue of namespace " +
+                                                         config->shared->ns + " with a different request",
+                                                     line.bodyText.substr(0, 4096)});
+                continue;
+            }
+            added += status[i] == shared::SharedEnqueue::Added ? 1 : 0;
+            wanted.push_back(jobs[i].customId);
+        }
+    } catch (const shared::RedisError& e) {
+        std::fprintf(stderr, "%s: Redis: %s\nThe input may be partly enqueued; rerun the same command.\n", what, e.what());
+        return kExitFailure;
+    }
+    std::sort(input.rejects.begin(), input.rejects.end(),
+              [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
+    for (const RejectedLine& r : input.rejects) {
+        std::fprintf(stderr, "%s:%zu: %s\n", opt.input.c_str(), r.line, r.error.c_str());
+    }
+    const std::string rejectsPath = opt.rejects.empty() ? opt.output + ".rejects.jsonl" : opt.rejects;
+    if (!input.rejects.empty()) {
+        try {
+            writeFileAtomically(rejectsPath, [&](std::ostream& out) {
+                for (const RejectedLine& r : input.rejects) {
+                    out << json{{"line", r.line}, {"custom_id", r.customId}, {"error", r.error}, {"input", r.text}}.dump()
+                        << '\n';
+                }
+            });
+        } catch (const FileError& e) {
+            std::fprintf(stderr, "%s: %s\n", what, e.what());
+            return kExitFailure;
+        }
+    }
+    std::fprintf(stderr, "%s: %zu of %zu requests enqueued in namespace %s (%zu were there already); working on "
+                         "them as %s\n",
+                 what, added, wanted.size(), config->shared->ns.c_str(), wanted.size() - added,
+                 engine->queue->consumer().c_str());
+
+    std::signal(SIGINT, onStopSignal);
+    std::signal(SIGTERM, onStopSignal);
+    engine->start();
+    // Collect: ask only for what is still missing, every 250 ms.
+    std::unordered_map<std::string, shared::SharedResult> collected;
+    std::vector<std::string> missing = wanted;
+    std::string lastError;
+    while (!missing.empty() && !g_stop.load()) {
+        try {
+            const auto got = engine->queue->results(missing);
+            std::vector<std::string> still;
+            for (std::size_t i = 0; i < missing.size(); ++i) {
+                if (got[i]) {
+                    collected.emplace(missing[i], *got[i]);
+                } else {
+                    still.push_back(missing[i]);
+                }
+            }
+            missing.swap(still);
+        } catch (const shared::RedisError& e) {
+            if (lastError != e.what()) {
+                lastError = e.what();
+                std::fprintf(stderr, "%s: Redis: %s (still trying)\n", what, e.what());
+            }
+        }
+        if (!missing.empty()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        }
+    }
+    engine->stop();
+    printRunnerSummary(what, engine->runner->stats());
+    if (!missing.empty()) {
+        std::fprintf(stderr, "%s: interrupted with %zu of %zu results collected; the jobs stay in the shared queue, "
+                             "rerun the same command to resume collecting\n",
+                     what, wanted.size() - missing.size(), wanted.size());
+        return kExitFailure;
+    }
+    std::uint64_t completed = 0;
+    std::uint64_t dead = 0;
+    try {
+        writeFileAtomically(opt.output, [&](std::ostream& out) {
+            for (const std::string& id : wanted) {
+                const shared::SharedResult& r = collected.at(id);
+                (r.dead ? dead : completed) += 1;
+                out << outputLine(id, r).dump() << '\n';
+            }
+        });
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", what, e.what());
+        return kExitFailure;
+    }
+    std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected, %zu duplicate lines skipped\n",
+                 opt.output.c_str(), static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead),
+                 input.rejects.size(), input.duplicates);
+    if (dead > 0) {
+        std::fprintf(stderr, "  dead letters stay in namespace %s: sluice-cli worker --config %s --dead-letters\n",
+                     config->shared->ns.c_str(), opt.config.c_str());
+    }
+    return (dead > 0 || !input.rejects.empty()) ? kExitFailure : kExitOk;
+}
+
+void addWorkerCommand(CLI::App& app, int& exitCode)
+{
+    auto opt = std::make_shared<WorkerOptions>();
+    CLI::App* cmd = app.add_subcommand("worker", "Work on the shared queue of the configuration's Redis namespace");
+    cmd->add_option("--config", opt->config, "Configuration file with a \"shared\" section (docs/configuration.md)");
+    cmd->add_flag("--dead-letters", opt->deadLetters, "List the namespace's dead letters (JSON lines) and exit");
+    cmd->add_option("--requeue", opt->requeue, "Requeue one dead letter by custom_id, or \"all\", and exit");
+    cmd->add_option("--edit", opt->edit, "Replace a dead letter's request body with --body FILE, requeue it, and exit");
+    cmd->add_option("--body", opt->body, "The new request body for --edit (a JSON file)");
+    cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
+    cmd->add_option("--prefetch", opt->prefetch, "Jobs leased ahead of what runs (default 32)")->check(CLI::Range(1, 100000));
+    cmd->callback([opt, &exitCode, cmd] {
+        if (opt->config.empty() || (!opt->edit.empty() && opt->body.empty())) {
+            std::fprintf(stderr, "sluice-cli worker: --config is required (and --body with --edit)\n%s",
+                         cmd->help().c_str());
+            exitCode = kExitBadInput;
+            return;
+        }
+        exitCode = runWorker(*opt);
+    });
+}
+
+}  // namespace sluice::cli
