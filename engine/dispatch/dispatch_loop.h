@@ -9,6 +9,7 @@
 
 #include "dispatch/backoff.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/failure_policy.h"
 #include "dispatch/fair_queue.h"
 #include "dispatch/flight.h"
 #include "dispatch/job_prep.h"
@@ -197,6 +198,8 @@ struct Dispatcher::Impl {
     // tried again.
     bool onFailure(Job& job, const Flight& f, ModelState& ms, ResponseRead& rr, const http::HttpResult& r,
                    TimePoint now);
+    // The provider could not be reached: say so once per outage.
+    void markUnreachable(Job& job, ProviderRuntime& pr, const FailureAction& a, TimePoint now);
     void requeue(Job& job, TimePoint now);
     void retryAt(Job& job, TimePoint when, TimePoint now);
 
