@@ -54,7 +54,7 @@ void Dispatcher::Impl::run()
 void Dispatcher::Impl::shutDown()
 {
     // Abort what is in flight; each abort refunds its reservation.
-    std::vector<http::HttpClient::TransferId> open;
+    std::vector<Transport::TransferId> open;
     for (auto& [id, job] : jobs) {
         if (job.flight) {
             job.abort = Abort::Stopping;
@@ -658,11 +658,14 @@ void Dispatcher::Impl::publish(TimePoint now)
 {
     // Readers poll a few times a second; at thousands of completions a
     // second, copying the counters every loop would be the busiest lock.
-    if (now - lastCountersPublish < std::chrono::milliseconds(5) && now >= lastCountersPublish) {
+    // A clock that has not moved (a test's ManualClock) cannot pace this:
+    // then every pass publishes.
+    const auto since = [now](TimePoint last) { return now == last ? Duration::max() : now - last; };
+    if (since(lastCountersPublish) < std::chrono::milliseconds(5) && now >= lastCountersPublish) {
         return;
     }
     lastCountersPublish = now;
-    const bool full = now - lastStatusPublish >= std::chrono::milliseconds(100);
+    const bool full = since(lastStatusPublish) >= std::chrono::milliseconds(100);
     std::vector<ProviderStatus> providerStatus;
     std::vector<KeyStatus> keys;
     std::vector<LaneStatus> laneStatus;

@@ -15,6 +15,7 @@
 #include "dispatch/job_prep.h"
 #include "dispatch/key_pool.h"
 #include "dispatch/response_reader.h"
+#include "dispatch/transport.h"
 #include "http/http_client.h"
 
 #include <map>
@@ -117,7 +118,8 @@ struct Dispatcher::Impl {
     DispatchListener& listener;
     DispatcherOptions options;
     KeyPool pool;
-    http::HttpClient http;
+    std::unique_ptr<Transport> ownTransport;  // when options name none
+    Transport& http;
     Backoff backoff;
     std::thread thread;
     ClockSubscription clockSubscription;

@@ -264,11 +264,8 @@ private Q_SLOTS:
     void lowerAnnouncedLimitOverridesTheConfig();
     void cancelledJobRefundsItsReservation();
     void waitingTimelineNamesTheDimension();
-    void tenantsShareFairly();
-    void higherPriorityGoesFirst();
     void busyModelDoesNotBlockAnother();
     void deadlineWhileQueued();
-    void pauseStopsDispatch();
     void rejectsUnroutableJobs();
     void keysChangeWhileTrafficFlows();
     void limitsChangeAtRunTime();
@@ -653,56 +650,6 @@ void TestDispatcher::waitingTimelineNamesTheDimension()
     QVERIFY(!timelineHas(rig.recorder.outcome("w1"), TimelineEvent::Kind::Waiting));
 }
 
-void TestDispatcher::tenantsShareFairly()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
-                         {{"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 6000}, {"granularity_s", 0.01}}}}}}}}));
-    rig.dispatcher->pause();
-    for (int i = 0; i < 60; ++i) {
-        JobSpec j = chat("heavy-" + std::to_string(i));
-        j.tenant = "heavy";
-        rig.dispatcher->submit(j);
-    }
-    for (int i = 0; i < 10; ++i) {
-        JobSpec j = chat("light-" + std::to_string(i));
-        j.tenant = "light";
-        rig.dispatcher->submit(j);
-    }
-    rig.dispatcher->resume();
-    QVERIFY(rig.recorder.waitFor(70));
-    // Equal weights: the light tenant's ten jobs are served within the first
-    // twenty-odd, not after the heavy tenant's sixty.
-    const auto order = rig.recorder.order();
-    int lightInFirst24 = 0;
-    for (int i = 0; i < 24; ++i) {
-        lightInFirst24 += order[static_cast<std::size_t>(i)].rfind("light", 0) == 0;
-    }
-    QVERIFY2(lightInFirst24 >= 8, qPrintable(QString::number(lightInFirst24)));
-}
-
-void TestDispatcher::higherPriorityGoesFirst()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
-                         {{"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 6000}, {"granularity_s", 0.01}}}}}}}}));
-    rig.dispatcher->pause();
-    for (int i = 0; i < 10; ++i) {
-        rig.dispatcher->submit(chat("low-" + std::to_string(i)));
-    }
-    for (int i = 0; i < 5; ++i) {
-        JobSpec j = chat("high-" + std::to_string(i));
-        j.priority = 5;
-        rig.dispatcher->submit(j);
-    }
-    rig.dispatcher->resume();
-    QVERIFY(rig.recorder.waitFor(15));
-    const auto order = rig.recorder.order();
-    for (int i = 0; i < 5; ++i) {
-        QVERIFY2(order[static_cast<std::size_t>(i)].rfind("high", 0) == 0, order[static_cast<std::size_t>(i)].c_str());
-    }
-}
-
 void TestDispatcher::busyModelDoesNotBlockAnother()
 {
     Rig rig(fastMock());
@@ -733,20 +680,6 @@ void TestDispatcher::deadlineWhileQueued()
     const JobOutcome o = rig.recorder.outcome("d2");
     QCOMPARE(o.result, JobResult::DeadLettered);
     QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
-}
-
-void TestDispatcher::pauseStopsDispatch()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai"));
-    rig.dispatcher->pause();
-    QTRY_VERIFY(rig.dispatcher->stats().paused);
-    rig.dispatcher->submit(chat("p1"));
-    QTRY_COMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
-    QVERIFY(!rig.recorder.waitFor(1, 200ms));
-    QCOMPARE(rig.provider.stats().accepted, std::uint64_t{0});
-    rig.dispatcher->resume();
-    QVERIFY(rig.recorder.waitFor(1));
 }
 
 void TestDispatcher::rejectsUnroutableJobs()
