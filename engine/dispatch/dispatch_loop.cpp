@@ -4,6 +4,7 @@
 // FailurePolicy's; this file acts on their answers.
 #include "dispatch/dispatch_loop.h"
 
+#include "core/timefmt.h"
 #include "dispatch/failure_policy.h"
 #include "dispatch/limit_learner.h"
 #include "dispatch/response_sink.h"
@@ -53,7 +54,7 @@ void Dispatcher::Impl::run()
 void Dispatcher::Impl::shutDown()
 {
     // Abort what is in flight; each abort refunds its reservation.
-    std::vector<http::HttpClient::TransferId> open;
+    std::vector<Transport::TransferId> open;
     for (auto& [id, job] : jobs) {
         if (job.flight) {
             job.abort = Abort::Stopping;
@@ -135,7 +136,15 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
     if (pr.backoffUntil > now) {
         lane.blockedUntil = pr.backoffUntil;
         lane.waitsForRelease = false;
-        lane.waitingFor = "provider " + pr.cfg->name + " backing off after overload";
+        lane.waitingFor = "provider " + pr.cfg->name +
+                          (pr.unreachable ? " unreachable (" + pr.unreachableReason + ")" : " backing off after overload");
+        return;
+    }
+    if (pr.unreachable && pr.probing) {
+        // One request at a time finds out whether it is back.
+        lane.blockedUntil = TimePoint::max();
+        lane.waitsForRelease = true;
+        lane.waitingFor = "provider " + pr.cfg->name + " unreachable: a request is checking whether it is back";
         return;
     }
     lane.waitsForRelease = false;
@@ -174,6 +183,10 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
         }
         lane.queue.pop();
         send(job, choice.key, std::move(d.reservation), now);
+        if (pr.unreachable) {
+            pr.probing = true;
+            return;
+        }
     }
     lane.blockedUntil = TimePoint::max();
 }
@@ -399,6 +412,7 @@ void Dispatcher::Impl::onTransferDone(JobId id, http::HttpResult&& r)
     KeyRuntime& kr = pr.keys[f.key];
     ModelState& ms = pool.modelState(pr, kr, job.info.model);
     releaseWaiters(now);
+    pr.probing = false;
     if (job.abort != Abort::None) {
         onAborted(job, f, ms, r, now);
         return;
@@ -416,6 +430,11 @@ void Dispatcher::Impl::onTransferDone(JobId id, http::HttpResult&& r)
         admission.settle(std::move(f.reservation), job.cost);
     } else {
         admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
+    }
+    if (r.status != 0) {
+        // Any answer means the provider is there.
+        pr.unreachable = false;
+        pr.consecutiveUnreachable = 0;
     }
     if (r.status != 0 && rr.headers.any()) {
         correctFromHeaders(admission, *pr.cfg, ms.scope, ms.limits, rr.headers, f.sentAt);
@@ -471,9 +490,10 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     KeyRuntime& kr = pr.keys[f.key];
     FailureInput in;
     in.triage = rr.triage;
+    in.unreachable = rr.unreachable;
     in.bucketReset = bucketResetHint(rr.headers);
     in.history = FailureHistory{job.attempts, job.rateLimitRetries, ms.consecutive429, pr.consecutiveOverloads,
-                                job.headShown};
+                                pr.consecutiveUnreachable, job.headShown};
     in.now = now;
     in.keyCoolingUntil = ms.coolingUntil;
     in.providerBackoffUntil = pr.backoffUntil;
@@ -483,6 +503,10 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     job.rateLimitRetries = a.history.rateLimitRetries;
     ms.consecutive429 = a.history.keyRateLimitStreak;
     pr.consecutiveOverloads = a.history.providerOverloadStreak;
+    pr.consecutiveUnreachable = a.history.providerUnreachableStreak;
+    if (a.providerUnreachable) {
+        markUnreachable(job, pr, a, now);
+    }
     if (a.nearMiss) {
         admission.widenMargin(ms.scope);
     }
@@ -516,6 +540,21 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     out.body = std::move(rr.body);
     deliver(job, std::move(out), now);
     return false;
+}
+
+void Dispatcher::Impl::markUnreachable(Job& job, ProviderRuntime& pr, const FailureAction& a, TimePoint now)
+{
+    note(job, TimelineEvent::Kind::Waiting,
+         "for provider " + pr.cfg->name + ", unreachable (" + a.what + "), until " +
+             formatRfc3339(clock.toWall(*a.backOffProviderUntil), 3) + " (in " +
+             formatDelay(*a.backOffProviderUntil - now) + ")");
+    if (!pr.unreachable) {
+        // Requests already in flight fail the same way; the alarm is
+        // raised once per outage.
+        pr.unreachable = true;
+        pr.unreachableReason = a.what;
+        listener.onProviderProblem(pr.cfg->name, a.what);
+    }
 }
 
 void Dispatcher::Impl::requeue(Job& job, TimePoint now)
@@ -622,24 +661,31 @@ void Dispatcher::Impl::publish(TimePoint now)
 {
     // Readers poll a few times a second; at thousands of completions a
     // second, copying the counters every loop would be the busiest lock.
-    if (now - lastCountersPublish < std::chrono::milliseconds(5) && now >= lastCountersPublish) {
+    // A clock that has not moved (a test's ManualClock) cannot pace this:
+    // then every pass publishes.
+    const auto since = [now](TimePoint last) { return now == last ? Duration::max() : now - last; };
+    if (since(lastCountersPublish) < std::chrono::milliseconds(5) && now >= lastCountersPublish) {
         return;
     }
     lastCountersPublish = now;
-    const bool full = now - lastStatusPublish >= std::chrono::milliseconds(100);
+    const bool full = since(lastStatusPublish) >= std::chrono::milliseconds(100);
+    std::vector<ProviderStatus> providerStatus;
     std::vector<KeyStatus> keys;
     std::vector<LaneStatus> laneStatus;
     if (full) {
         lastStatusPublish = now;
+        providerStatus = pool.providerStatuses(now);
         keys = pool.statuses(now);
         laneStatus = laneStatuses(now);
     }
     std::lock_guard guard(mutex);
+    std::vector<ProviderStatus> oldProviders = std::move(published.providers);
     std::vector<KeyStatus> oldKeys = std::move(published.keys);
     std::vector<LaneStatus> oldLanes = std::move(published.lanes);
     published = counters;
     published.submitted = submittedTotal;
     published.paused = paused;
+    published.providers = full ? std::move(providerStatus) : std::move(oldProviders);
     published.keys = full ? std::move(keys) : std::move(oldKeys);
     published.lanes = full ? std::move(laneStatus) : std::move(oldLanes);
 }

@@ -9,11 +9,13 @@
 
 #include "dispatch/backoff.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/failure_policy.h"
 #include "dispatch/fair_queue.h"
 #include "dispatch/flight.h"
 #include "dispatch/job_prep.h"
 #include "dispatch/key_pool.h"
 #include "dispatch/response_reader.h"
+#include "dispatch/transport.h"
 #include "http/http_client.h"
 
 #include <map>
@@ -116,7 +118,8 @@ struct Dispatcher::Impl {
     DispatchListener& listener;
     DispatcherOptions options;
     KeyPool pool;
-    http::HttpClient http;
+    std::unique_ptr<Transport> ownTransport;  // when options name none
+    Transport& http;
     Backoff backoff;
     std::thread thread;
     ClockSubscription clockSubscription;
@@ -197,6 +200,8 @@ struct Dispatcher::Impl {
     // tried again.
     bool onFailure(Job& job, const Flight& f, ModelState& ms, ResponseRead& rr, const http::HttpResult& r,
                    TimePoint now);
+    // The provider could not be reached: say so once per outage.
+    void markUnreachable(Job& job, ProviderRuntime& pr, const FailureAction& a, TimePoint now);
     void requeue(Job& job, TimePoint now);
     void retryAt(Job& job, TimePoint when, TimePoint now);
 

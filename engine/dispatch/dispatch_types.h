@@ -59,6 +59,13 @@ public:
     virtual void onFinished(JobOutcome&& outcome) = 0;
     virtual void onSent(const SendReport&) {}
     virtual void onAttempt(const AttemptReport&) {}
+    // A provider could not be reached (refused, unreachable): its jobs stay
+    // queued while it is backed off as a whole. Once per outage.
+    virtual void onProviderProblem(const std::string& provider, const std::string& reason)
+    {
+        (void)provider;
+        (void)reason;
+    }
     // A key was quarantined (quota, auth) or disabled: say so loudly.
     virtual void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
     {
@@ -76,6 +83,14 @@ struct KeyStatus {
     State state = State::Ok;
     std::string reason;
     TimePoint until{};  // CoolingDown: the latest model cool-down end
+};
+
+struct ProviderStatus {
+    enum class State : std::uint8_t { Ok, BackingOff, Unreachable };
+    std::string provider;
+    State state = State::Ok;
+    std::string reason;
+    TimePoint until{};  // BackingOff, Unreachable: when it is tried again
 };
 
 struct LaneStatus {
@@ -114,6 +129,7 @@ struct DispatcherStats {
     std::int64_t spendMicroUsd = 0;
     std::uint64_t unpricedResponses = 0;
     bool paused = false;
+    std::vector<ProviderStatus> providers;
     std::vector<KeyStatus> keys;
     std::vector<LaneStatus> lanes;
 

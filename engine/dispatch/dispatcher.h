@@ -25,11 +25,16 @@
 
 namespace sluice {
 
+class Transport;
+
 struct DispatcherOptions {
     std::uint64_t seed = 0;  // jitter; 0 picks one at random
     // Global in-flight cap when the config sets no concurrency at all, so a
     // million queued jobs do not become a million connections.
     std::int64_t defaultGlobalConcurrency = 512;
+    // Where requests go; null: libcurl (a CurlTransport of its own). Must
+    // outlive the dispatcher. Tests pass a scripted one.
+    Transport* transport = nullptr;
 };
 
 class Dispatcher {

@@ -88,6 +88,16 @@ FailureAction decideFailure(const FailureInput& in, const RetryConfig& retry, co
     FailureAction a;
     a.history = in.history;
     a.what = std::string(failureClassName(t.cls)) + (t.message.empty() ? "" : ": " + t.message);
+    if (in.unreachable) {
+        // A provider that is down is not a property of the request: the
+        // whole provider is tried again after a capped exponential wait (no
+        // jitter: one probe per period is all it takes), and the job keeps
+        // its place and its attempts.
+        const int streak = ++a.history.providerUnreachableStreak;
+        a.providerUnreachable = true;
+        a.backOffProviderUntil = std::max(in.providerBackoffUntil, in.now + retryCeiling(retry, streak));
+        return requeue(std::move(a));
+    }
 
     switch (t.cls) {
     case FailureClass::RateLimited: return rateLimited(in, std::move(a), retry, jitter);

@@ -33,6 +33,7 @@ struct FailureHistory {
     int rateLimitRetries = 0;      // the job's 429s (they burn no attempt, but are capped)
     int keyRateLimitStreak = 0;    // consecutive 429s on the key+model
     int providerOverloadStreak = 0;  // consecutive overloads of the provider
+    int providerUnreachableStreak = 0;  // consecutive attempts that found no provider
     bool headShown = false;        // part of the answer already went to a client
 
     bool operator==(const FailureHistory&) const = default;
@@ -40,6 +41,9 @@ struct FailureHistory {
 
 struct FailureInput {
     Triage triage;
+    // No connection could be made at all (refused, unreachable): the
+    // provider is down, which says nothing about the request.
+    bool unreachable = false;
     // When a 429 names no retry time: when the bucket the provider says is
     // empty is full again (bucketResetHint).
     std::optional<Duration> bucketReset;
@@ -56,6 +60,7 @@ struct FailureAction {
     std::optional<TimePoint> coolKeyUntil;        // the key+model rests until then
     bool nearMiss = false;  // a 429 that said "a moment": widen the key+model's arrival margin
     bool quarantineKey = false;
+    bool providerUnreachable = false;             // say so, and show it in the status
     std::optional<TimePoint> backOffProviderUntil;  // the whole provider rests until then
     FailureClass cls = FailureClass::None;        // DeadLetter: the class it is filed under
     std::string reason;                           // DeadLetter: why

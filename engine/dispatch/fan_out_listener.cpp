@@ -44,4 +44,11 @@ void FanOutListener::onKeyProblem(const std::string& provider, const std::string
     }
 }
 
+void FanOutListener::onProviderProblem(const std::string& provider, const std::string& reason)
+{
+    for (DispatchListener* l : m_listeners) {
+        l->onProviderProblem(provider, reason);
+    }
+}
+
 }  // namespace sluice

@@ -24,6 +24,7 @@ public:
     void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
+    void onProviderProblem(const std::string& provider, const std::string& reason) override;
 
 private:
     std::vector<DispatchListener*> m_listeners;

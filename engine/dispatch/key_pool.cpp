@@ -283,6 +283,29 @@ KeyChoice KeyPool::choose(ProviderRuntime& pr, const std::string& model, const C
     return choice;
 }
 
+std::vector<ProviderStatus> KeyPool::providerStatuses(TimePoint now) const
+{
+    std::vector<ProviderStatus> out;
+    for (const ProviderRuntime& pr : m_providers) {
+        if (pr.removed) {
+            continue;
+        }
+        ProviderStatus ps;
+        ps.provider = pr.cfg->name;
+        if (pr.unreachable) {
+            ps.state = ProviderStatus::State::Unreachable;
+            ps.reason = pr.unreachableReason;
+            ps.until = pr.backoffUntil;
+        } else if (pr.backoffUntil > now) {
+            ps.state = ProviderStatus::State::BackingOff;
+            ps.reason = "overloaded";
+            ps.until = pr.backoffUntil;
+        }
+        out.push_back(std::move(ps));
+    }
+    return out;
+}
+
 std::vector<KeyStatus> KeyPool::statuses(TimePoint now) const
 {
     std::vector<KeyStatus> keys;

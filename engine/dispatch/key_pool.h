@@ -54,8 +54,12 @@ struct ProviderRuntime {
     std::vector<KeyRuntime> keys;
     TimePoint backoffUntil{};
     int consecutiveOverloads = 0;
-    // Why it is backed off, for the lanes' waiting reason.
-    std::string backoffReason;
+    // Down (refused, unreachable) since its last answer: backed off as a
+    // whole, then probed with one request at a time until it answers.
+    bool unreachable = false;
+    bool probing = false;
+    int consecutiveUnreachable = 0;
+    std::string unreachableReason;
 };
 
 // Which key a request could go on now, or why none can.
@@ -100,6 +104,7 @@ public:
     KeyChoice choose(ProviderRuntime& pr, const std::string& model, const Cost& cost, TimePoint now);
     std::string describe(const Binding& b) const;
     std::vector<KeyStatus> statuses(TimePoint now) const;
+    std::vector<ProviderStatus> providerStatuses(TimePoint now) const;
 
 private:
     void addProvider(std::shared_ptr<const ProviderConfig> cfg);

@@ -343,6 +343,14 @@ void EngineHost::onAttempt(const AttemptReport& report)
     }
 }
 
+void EngineHost::onProviderProblem(const std::string& provider, const std::string& reason)
+{
+    addEvent("provider " + provider + " unreachable, backing off: " + reason);
+    if (m_downstream != nullptr) {
+        m_downstream->onProviderProblem(provider, reason);
+    }
+}
+
 void EngineHost::onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
 {
     addEvent("key " + provider + "/" + key + " quarantined: " + reason);

@@ -151,6 +151,7 @@ private:
     void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
+    void onProviderProblem(const std::string& provider, const std::string& reason) override;
     void addEvent(std::string text);
 
     Clock& m_clock;

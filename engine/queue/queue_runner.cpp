@@ -144,6 +144,13 @@ void QueueRunner::onAttempt(const AttemptReport& report)
     }
 }
 
+void QueueRunner::onProviderProblem(const std::string& provider, const std::string& reason)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onProviderProblem(provider, reason);
+    }
+}
+
 void QueueRunner::onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
 {
     if (m_downstream != nullptr) {

@@ -68,6 +68,7 @@ public:
     void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
+    void onProviderProblem(const std::string& provider, const std::string& reason) override;
 
 private:
     void run();

@@ -8,6 +8,11 @@
 
 #include <QtTest>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <condition_variable>
 #include <mutex>
 
@@ -35,6 +40,16 @@ public:
     {
         std::lock_guard g(m_mutex);
         m_keyProblems.push_back(provider + "/" + key + ": " + reason);
+    }
+    void onProviderProblem(const std::string& provider, const std::string& reason) override
+    {
+        std::lock_guard g(m_mutex);
+        m_providerProblems.push_back(provider + ": " + reason);
+    }
+    std::vector<std::string> providerProblems()
+    {
+        std::lock_guard g(m_mutex);
+        return m_providerProblems;
     }
     bool waitFor(std::size_t n, Duration timeout = 20s)
     {
@@ -70,7 +85,37 @@ private:
     std::vector<std::string> m_order;
     std::vector<AttemptReport> m_attempts;
     std::vector<std::string> m_keyProblems;
+    std::vector<std::string> m_providerProblems;
 };
+
+// A loopback port nothing listens on (bound, read, closed again).
+std::uint16_t unusedPort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    std::uint16_t port = 0;
+    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        port = ntohs(addr.sin_port);
+    }
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    return port;
+}
+
+ProviderStatus::State providerState(const DispatcherStats& s, const std::string& name)
+{
+    for (const ProviderStatus& p : s.providers) {
+        if (p.provider == name) {
+            return p.state;
+        }
+    }
+    return ProviderStatus::State::Ok;
+}
 
 mock::MockConfig fastMock()
 {
@@ -219,16 +264,14 @@ private Q_SLOTS:
     void lowerAnnouncedLimitOverridesTheConfig();
     void cancelledJobRefundsItsReservation();
     void waitingTimelineNamesTheDimension();
-    void tenantsShareFairly();
-    void higherPriorityGoesFirst();
     void busyModelDoesNotBlockAnother();
     void deadlineWhileQueued();
-    void pauseStopsDispatch();
     void rejectsUnroutableJobs();
     void keysChangeWhileTrafficFlows();
     void limitsChangeAtRunTime();
     void removingAProviderDeadLettersItsQueue();
     void matchingLimitsMeetNo429s();
+    void unreachableProviderBacksOffAndResumes();
 };
 
 void TestDispatcher::completesAndSettlesToRealUsage_data()
@@ -607,56 +650,6 @@ void TestDispatcher::waitingTimelineNamesTheDimension()
     QVERIFY(!timelineHas(rig.recorder.outcome("w1"), TimelineEvent::Kind::Waiting));
 }
 
-void TestDispatcher::tenantsShareFairly()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
-                         {{"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 6000}, {"granularity_s", 0.01}}}}}}}}));
-    rig.dispatcher->pause();
-    for (int i = 0; i < 60; ++i) {
-        JobSpec j = chat("heavy-" + std::to_string(i));
-        j.tenant = "heavy";
-        rig.dispatcher->submit(j);
-    }
-    for (int i = 0; i < 10; ++i) {
-        JobSpec j = chat("light-" + std::to_string(i));
-        j.tenant = "light";
-        rig.dispatcher->submit(j);
-    }
-    rig.dispatcher->resume();
-    QVERIFY(rig.recorder.waitFor(70));
-    // Equal weights: the light tenant's ten jobs are served within the first
-    // twenty-odd, not after the heavy tenant's sixty.
-    const auto order = rig.recorder.order();
-    int lightInFirst24 = 0;
-    for (int i = 0; i < 24; ++i) {
-        lightInFirst24 += order[static_cast<std::size_t>(i)].rfind("light", 0) == 0;
-    }
-    QVERIFY2(lightInFirst24 >= 8, qPrintable(QString::number(lightInFirst24)));
-}
-
-void TestDispatcher::higherPriorityGoesFirst()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
-                         {{"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 6000}, {"granularity_s", 0.01}}}}}}}}));
-    rig.dispatcher->pause();
-    for (int i = 0; i < 10; ++i) {
-        rig.dispatcher->submit(chat("low-" + std::to_string(i)));
-    }
-    for (int i = 0; i < 5; ++i) {
-        JobSpec j = chat("high-" + std::to_string(i));
-        j.priority = 5;
-        rig.dispatcher->submit(j);
-    }
-    rig.dispatcher->resume();
-    QVERIFY(rig.recorder.waitFor(15));
-    const auto order = rig.recorder.order();
-    for (int i = 0; i < 5; ++i) {
-        QVERIFY2(order[static_cast<std::size_t>(i)].rfind("high", 0) == 0, order[static_cast<std::size_t>(i)].c_str());
-    }
-}
-
 void TestDispatcher::busyModelDoesNotBlockAnother()
 {
     Rig rig(fastMock());
@@ -687,20 +680,6 @@ void TestDispatcher::deadlineWhileQueued()
     const JobOutcome o = rig.recorder.outcome("d2");
     QCOMPARE(o.result, JobResult::DeadLettered);
     QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
-}
-
-void TestDispatcher::pauseStopsDispatch()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai"));
-    rig.dispatcher->pause();
-    QTRY_VERIFY(rig.dispatcher->stats().paused);
-    rig.dispatcher->submit(chat("p1"));
-    QTRY_COMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
-    QVERIFY(!rig.recorder.waitFor(1, 200ms));
-    QCOMPARE(rig.provider.stats().accepted, std::uint64_t{0});
-    rig.dispatcher->resume();
-    QVERIFY(rig.recorder.waitFor(1));
 }
 
 void TestDispatcher::rejectsUnroutableJobs()
@@ -824,6 +803,59 @@ void TestDispatcher::matchingLimitsMeetNo429s()
     }
     QCOMPARE(limited, std::int64_t{0});
     QCOMPARE(s.accepted, std::int64_t{kJobs});
+}
+
+void TestDispatcher::unreachableProviderBacksOffAndResumes()
+{
+    const std::uint16_t port = unusedPort();
+    QVERIFY(port != 0);
+    SystemClock clock;
+    Admission admission{clock};
+    Recorder recorder;
+    DispatcherOptions opt;
+    opt.seed = 7;
+    // Two attempts per job: a provider that is down must not use them up.
+    Dispatcher dispatcher(sluiceConfig("http://127.0.0.1:" + std::to_string(port), "openai", json::object(),
+                                       {{"retry", {{"max_attempts", 2}}}}),
+                          clock, admission, recorder, opt);
+    dispatcher.start();
+    for (int i = 0; i < 20; ++i) {
+        dispatcher.submit(chat("u" + std::to_string(i)));
+    }
+    // Refused again and again (every job once, then one probe at a time),
+    // and nothing given up.
+    const auto refused = [&] {
+        return dispatcher.stats().failures[static_cast<std::size_t>(FailureClass::ConnectionError)];
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(refused() >= 25, 20000);
+    QTRY_COMPARE(providerState(dispatcher.stats(), "mock"), ProviderStatus::State::Unreachable);
+    DispatcherStats stats = dispatcher.stats();
+    QCOMPARE(stats.deadLettered, std::uint64_t{0});
+    QCOMPARE(stats.completed, std::uint64_t{0});
+    QCOMPARE(stats.queued + stats.inFlight, std::uint64_t{20});
+    // Said once, not once per request.
+    QCOMPARE(recorder.providerProblems().size(), std::size_t{1});
+    QVERIFY2(recorder.providerProblems().front().find("mock: connection_error") == 0,
+             recorder.providerProblems().front().c_str());
+    bool laneSaysSo = false;
+    for (const LaneStatus& l : stats.lanes) {
+        laneSaysSo = laneSaysSo || l.waitingFor.find("unreachable") != std::string::npos;
+    }
+    QVERIFY(laneSaysSo);
+
+    // The provider comes up on that port: every job completes.
+    mock::MockConfig m = fastMock();
+    m.port = port;
+    mock::MockProvider provider(clock, m);
+    QCOMPARE(provider.start(), port);
+    QVERIFY(recorder.waitFor(20, 30s));
+    for (int i = 0; i < 20; ++i) {
+        const JobOutcome o = recorder.outcome("u" + std::to_string(i));
+        QCOMPARE(o.result, JobResult::Completed);
+    }
+    QTRY_COMPARE(providerState(dispatcher.stats(), "mock"), ProviderStatus::State::Ok);
+    dispatcher.stop();
+    provider.stop();
 }
 
 QTEST_APPLESS_MAIN(TestDispatcher)

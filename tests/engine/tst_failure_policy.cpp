@@ -41,6 +41,8 @@ private Q_SLOTS:
     void table_data();
     void table();
     void ceilingDoublesUpToTheCap();
+    void unreachableProviderIsBackedOffNotTheJob_data();
+    void unreachableProviderIsBackedOffNotTheJob();
     void bucketResetPrefersAnEmptyRequestsBucket();
 };
 
@@ -169,7 +171,11 @@ void TestFailurePolicy::table()
     if (bucketResetMs >= 0) {
         in.bucketReset = std::chrono::milliseconds(bucketResetMs);
     }
-    in.history = FailureHistory{attempts, rateLimitRetries, keyStreak, providerStreak, headShown};
+    in.history.attempts = attempts;
+    in.history.rateLimitRetries = rateLimitRetries;
+    in.history.keyRateLimitStreak = keyStreak;
+    in.history.providerOverloadStreak = providerStreak;
+    in.history.headShown = headShown;
     in.now = kNow;
     in.keyCoolingUntil = kNow - 1s;
     in.providerBackoffUntil = kNow - 1s;
@@ -196,6 +202,39 @@ void TestFailurePolicy::table()
     QCOMPARE(a.history.keyRateLimitStreak, keyStreak + (cls == FailureClass::RateLimited ? 1 : 0));
     QCOMPARE(a.history.providerOverloadStreak, providerStreak + (cls == FailureClass::Overloaded ? 1 : 0));
     QVERIFY(jitterCalls <= 2);
+}
+
+void TestFailurePolicy::unreachableProviderIsBackedOffNotTheJob_data()
+{
+    QTest::addColumn<int>("streak");       // unreachable attempts before this one
+    QTest::addColumn<int>("attempts");     // the job's, before
+    QTest::addColumn<qint64>("providerMs");
+    QTest::newRow("first refusal: the base delay") << 0 << 0 << 500LL;
+    QTest::newRow("third in a row: doubled twice") << 2 << 0 << 2000LL;
+    QTest::newRow("a long outage: capped at max_delay") << 30 << 0 << 8000LL;
+    QTest::newRow("on the job's last attempt: still not given up") << 0 << 2 << 500LL;
+}
+
+void TestFailurePolicy::unreachableProviderIsBackedOffNotTheJob()
+{
+    QFETCH(int, streak);
+    QFETCH(int, attempts);
+    QFETCH(qint64, providerMs);
+    FailureInput in;
+    in.triage.cls = FailureClass::ConnectionError;
+    in.triage.message = "Connection refused";
+    in.unreachable = true;
+    in.history.attempts = attempts;
+    in.history.providerUnreachableStreak = streak;
+    in.now = kNow;
+    const FailureAction a = decideFailure(in, retryConfig(), [](Duration c) { return c; });
+    QCOMPARE(a.next, FailureAction::Next::Requeue);
+    QVERIFY(a.providerUnreachable);
+    QCOMPARE(after(a.backOffProviderUntil), providerMs);
+    QCOMPARE(a.history.attempts, attempts);
+    QCOMPARE(a.history.providerUnreachableStreak, streak + 1);
+    QVERIFY(!a.coolKeyUntil);
+    QVERIFY(!a.quarantineKey);
 }
 
 void TestFailurePolicy::ceilingDoublesUpToTheCap()

@@ -1,0 +1,50 @@
+// Transport: what the dispatcher needs from HTTP, and no more: start a
+// transfer with callbacks for its head, its body and its end, abort one,
+// and a poll that moves transfers on (waking early on wakeup()).
+// CurlTransport is the real one (http::HttpClient, libcurl multi); tests
+// pass a scripted fake (tests/support/fake_transport.h) so that ordering,
+// pause and retry timing run on a ManualClock with no network.
+//
+// Thread-safety: start, abort and poll are called on the dispatcher thread
+// only, and callbacks run there, inside poll or abort; wakeup() may be
+// called from any thread.
+#pragma once
+
+#include "core/clock.h"
+#include "http/http_client.h"
+
+#include <cstdint>
+
+namespace sluice {
+
+class Transport {
+public:
+    using TransferId = std::uint64_t;
+
+    virtual ~Transport() = default;
+    // handlers.onComplete runs exactly once per started transfer.
+    virtual TransferId start(http::HttpRequest request, http::TransferHandlers handlers) = 0;
+    // Stops a transfer; its onComplete runs (with Aborted) before this returns.
+    virtual void abort(TransferId id) = 0;
+    // Waits up to `timeout` for activity or wakeup() and runs the callbacks
+    // that became due.
+    virtual void poll(Duration timeout) = 0;
+    virtual void wakeup() = 0;
+};
+
+// The real transport: libcurl's multi interface on the dispatcher thread.
+class CurlTransport final : public Transport {
+public:
+    TransferId start(http::HttpRequest request, http::TransferHandlers handlers) override
+    {
+        return m_client.start(std::move(request), std::move(handlers));
+    }
+    void abort(TransferId id) override { m_client.abort(id); }
+    void poll(Duration timeout) override { m_client.poll(timeout); }
+    void wakeup() override { m_client.wakeup(); }
+
+private:
+    http::HttpClient m_client;
+};
+
+}  // namespace sluice
