@@ -9,6 +9,8 @@
 #include "dispatch/limit_learner.h"
 #include "dispatch/response_sink.h"
 #include "dispatch/timeline.h"
+#include "providers/prompt_estimator.h"
+#include "tokenize/token_calibrator.h"
 
 #include <algorithm>
 
@@ -325,11 +327,17 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, const Provi
     }
     const std::optional<std::int64_t> spend = config->pricing.microUsd(job.info.model, usage->billed);
     Cost actual{1, usage->inputTokens, usage->outputTokens, spend.value_or(job.cost.spendMicroUsd), 1};
+    if (calibrator != nullptr && job.info.prompt.method != PromptCountMethod::Exact) {
+        // The uncalibrated estimate, or the calibrator would chase its own
+        // corrections.
+        calibrator->observe(job.info.model, job.info.prompt.ruleOfThumb, reportedPromptTokens(pr.cfg->flavor, *usage),
+                            job.info.prompt.language);
+    }
     if (pr.cfg->tokenAccounting == TokenAccounting::Estimate) {
-        // The provider keeps what it charged on arrival (prompt
-        // estimate + max_tokens): refunding the unused output would
-        // show headroom the provider does not have.
-        actual.inputTokens = std::max(actual.inputTokens, job.cost.inputTokens);
+        // The provider keeps what it charged on arrival, max_tokens × n
+        // for the output: refunding the unused output would show headroom
+        // the provider does not have. The prompt is what it reported, not
+        // our estimate of it (off by up to 4× for code or CJK text).
         actual.outputTokens = job.cost.outputTokens;
     }
     admission.settle(std::move(f.reservation), actual);

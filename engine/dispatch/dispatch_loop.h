@@ -115,6 +115,9 @@ struct Dispatcher::Impl {
     std::shared_ptr<const Config> config;
     Clock& clock;
     Admission& admission;
+    // Learns reported / estimated prompt tokens per model from responses;
+    // owned by the Dispatcher, set once before the thread starts.
+    tokenize::TokenCalibrator* calibrator = nullptr;
     DispatchListener& listener;
     DispatcherOptions options;
     KeyPool pool;

@@ -7,6 +7,10 @@
 #include "dispatch/config_edits.h"
 #include "dispatch/dispatch_loop.h"
 #include "dispatch/timeline.h"
+#include "providers/prompt_estimator.h"
+#include "tokenize/encodings.h"
+#include "tokenize/resource_dir.h"
+#include "tokenize/token_calibrator.h"
 
 #include <algorithm>
 #include <random>
@@ -149,8 +153,12 @@ void Dispatcher::Impl::apply(RemoveKey& r, TimePoint)
 Dispatcher::Dispatcher(Config config, Clock& clock, Admission& admission, DispatchListener& listener,
                        DispatcherOptions options)
     : m_config(std::make_shared<const Config>(std::move(config))),
+      m_encodings(std::make_unique<tokenize::Encodings>(tokenize::tokenizerDir())),
+      m_calibrator(std::make_unique<tokenize::TokenCalibrator>()),
+      m_estimator(std::make_unique<PromptEstimator>(m_encodings.get(), m_calibrator.get())),
       m_impl(std::make_unique<Impl>(m_config, clock, admission, listener, options))
 {
+    m_impl->calibrator = m_calibrator.get();
 }
 
 Dispatcher::~Dispatcher()
@@ -250,7 +258,7 @@ JobEstimate Dispatcher::estimate(const JobSpec& job) const
 {
     // Under the lock, so the provider index refers to the config used.
     const ConfigLock lock(m_configMutex);
-    const PreparedJob p = prepareJob(*m_config, job);
+    const PreparedJob p = prepareJob(*m_config, job, m_estimator.get());
     return JobEstimate{m_config->providers[p.provider].name, p.info.model, p.cost,
                        m_config->pricing.find(p.info.model).has_value()};
 }
@@ -259,7 +267,7 @@ std::string Dispatcher::validate(const JobSpec& job) const
 {
     const ConfigLock lock(m_configMutex);
     try {
-        prepareJob(*m_config, job);
+        prepareJob(*m_config, job, m_estimator.get());
     } catch (const InputError& e) {
         return e.what();
     }
@@ -271,7 +279,7 @@ void Dispatcher::submit(JobSpec job)
     // Under the configuration lock from routing to posting, so a provider
     // added or removed meanwhile cannot overtake this job in the queue.
     const ConfigLock lock(m_configMutex);
-    PreparedJob p = prepareJob(*m_config, std::move(job));
+    PreparedJob p = prepareJob(*m_config, std::move(job), m_estimator.get());
     {
         std::lock_guard guard(m_impl->mutex);
         ++m_impl->submittedTotal;

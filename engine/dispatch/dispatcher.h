@@ -27,6 +27,12 @@ namespace sluice {
 
 class Transport;
 
+class PromptEstimator;
+namespace tokenize {
+class Encodings;
+class TokenCalibrator;
+}  // namespace tokenize
+
 struct DispatcherOptions {
     std::uint64_t seed = 0;  // jitter; 0 picks one at random
     // Global in-flight cap when the config sets no concurrency at all, so a
@@ -97,6 +103,13 @@ private:
     struct Impl;
     mutable std::mutex m_configMutex;
     std::shared_ptr<const Config> m_config;
+    // Prompt tokens before sending: exact for OpenAI models (their
+    // tokenizers, loaded on first use), the rule of thumb scaled by what the
+    // calibrator learned from reported usage for others. Declared before
+    // m_impl, which feeds the calibrator, so they outlive it.
+    std::unique_ptr<tokenize::Encodings> m_encodings;
+    std::unique_ptr<tokenize::TokenCalibrator> m_calibrator;
+    std::unique_ptr<PromptEstimator> m_estimator;
     std::unique_ptr<Impl> m_impl;
 };
 

@@ -6,7 +6,7 @@
 
 namespace sluice {
 
-PreparedJob prepareJob(const Config& config, JobSpec job)
+PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator)
 {
     if (job.customId.empty()) {
         throw InputError("custom_id: required");
@@ -23,7 +23,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job)
             defaultMax = mc->defaultMaxTokens;
         }
     }
-    RequestInfo info = analyzeRequest(job.flavor, job.body, defaultMax);
+    RequestInfo info = analyzeRequest(job.flavor, job.body, defaultMax, estimator);
     if (pc == nullptr) {
         throw InputError(job.provider.empty()
                              ? "body.model: no " + std::string(flavorName(job.flavor)) +

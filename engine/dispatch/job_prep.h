@@ -26,7 +26,8 @@ struct PreparedJob {
     std::size_t provider = 0;  // index into Config::providers
 };
 
-PreparedJob prepareJob(const Config& config, JobSpec job);
+// `estimator` counts the prompt (exactly where it can); null: the rule of thumb.
+PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator = nullptr);
 
 // The request for a prepared job on `key` of `provider`; a deadline
 // shortens the total timeout.
