@@ -3,7 +3,9 @@
 // "concurrency": "auto".
 #include "config/config.h"
 #include "core/json_source.h"
+#include "admission/admission.h"
 #include "dispatch/adaptive_concurrency.h"
+#include "dispatch/adaptive_controller.h"
 
 #include <QtTest>
 
@@ -57,6 +59,7 @@ private Q_SLOTS:
     void configAuto();
     void configAutoRejects_data();
     void configAutoRejects();
+    void controllerAppliesThroughSetLimits();
 };
 
 void TestAdaptiveConcurrency::sequences_data()
@@ -262,6 +265,64 @@ void TestAdaptiveConcurrency::configAutoRejects()
     } catch (const InputError& e) {
         QVERIFY2(std::string(e.what()).find("/global/limits/concurrency: \"auto\" is allowed only") != std::string::npos, e.what());
     }
+}
+
+namespace {
+class NullListener : public DispatchListener {
+public:
+    void onFinished(JobOutcome&&) override {}
+};
+}  // namespace
+
+// The controller lowers the provider's concurrency through the dispatcher's
+// public setLimits, keeps the scope's other limits, and applies at most one
+// change per interval.
+void TestAdaptiveConcurrency::controllerAppliesThroughSetLimits()
+{
+    ManualClock clock;
+    const Config config = parse(R"({"concurrency": {"auto": {"initial": 20, "max": 64}}, "rpm": 600})");
+    Admission admission(clock);
+    NullListener sink;
+    AdaptiveConcurrencyController adaptive(clock, config, 250ms);
+    QVERIFY(!adaptive.empty());
+    Dispatcher d(config, clock, admission, sink);
+    adaptive.attach(d);
+    const auto concurrencyOf = [&]() -> std::int64_t {
+        for (const LimitSpec& l : d.config()->providers[0].limits) {
+            if (l.measure == Measure::Concurrency) {
+                return l.limit;
+            }
+        }
+        return -1;
+    };
+    const auto refused = [&] {
+        const TimePoint sent = clock.now();
+        adaptive.onSent(SendReport{"p", "k", "m", "", sent});
+        clock.advance(10ms);
+        AttemptReport r;
+        r.provider = "p";
+        r.key = "k";
+        r.sentAt = sent;
+        r.finishedAt = clock.now();
+        r.status = 429;
+        r.cls = FailureClass::RateLimited;
+        adaptive.onAttempt(r);
+    };
+    QCOMPARE(concurrencyOf(), 20);
+    refused();
+    QCOMPARE(concurrencyOf(), 18);
+    bool rpmKept = false;
+    for (const LimitSpec& l : d.config()->providers[0].limits) {
+        rpmKept = rpmKept || (l.measure == Measure::Requests && l.limit == 600);
+    }
+    QVERIFY(rpmKept);
+    refused();  // a new episode (sent after the decrease): 16.2, not applied yet
+    QCOMPARE(concurrencyOf(), 18);
+    QCOMPARE(adaptive.status().at(0).limit, 16);
+    clock.advance(250ms);
+    refused();  // 14.6, and the interval has passed
+    QCOMPARE(concurrencyOf(), 15);
+    QCOMPARE(adaptive.status().at(0).changes, std::uint64_t(2));
 }
 
 QTEST_APPLESS_MAIN(TestAdaptiveConcurrency)
