@@ -52,7 +52,7 @@ AdaptiveConcurrency::Decision AdaptiveConcurrency::onSample(TimePoint now, const
         m_latencySum += sample.latency;
         m_maxInFlight = std::max(m_maxInFlight, sample.inFlight);
         if (m_samples >= std::max<std::int64_t>(m_options.minWindowSamples, rounded())) {
-            closeWindow();
+            closeWindow(now);
         }
         break;
     case ConcurrencySample::Kind::Ignored:
@@ -65,7 +65,7 @@ AdaptiveConcurrency::Decision AdaptiveConcurrency::onSample(TimePoint now, const
     return d;
 }
 
-void AdaptiveConcurrency::closeWindow()
+void AdaptiveConcurrency::closeWindow(TimePoint now)
 {
     const Duration mean = m_latencySum / m_samples;
     const std::int64_t maxInFlight = m_maxInFlight;
@@ -84,9 +84,13 @@ void AdaptiveConcurrency::closeWindow()
     const double gradient = std::clamp(
         m_options.tolerance * static_cast<double>(m_baseline.count()) / static_cast<double>(mean.count()), 0.5, 1.0);
     if (gradient < 1.0) {
-        // Like a 429, the level where latency broke is approached slowly again.
+        // Like a 429: the level where latency broke is approached slowly
+        // again, and answers to requests sent before this decrease (at the
+        // higher limit) do not lower it a second time.
         m_lossLevel = m_limit;
         m_limit = std::max(1.0, m_limit * gradient);
+        m_lastDecrease = now;
+        m_decreased = true;
         return;
     }
     // Growth only when demand reaches the limit: a limit never tested

@@ -71,7 +71,7 @@ public:
     Duration baseline() const noexcept { return m_baseline; }
 
 private:
-    void closeWindow();
+    void closeWindow(TimePoint now);
     std::int64_t rounded() const noexcept;
 
     AdaptiveConcurrencyOptions m_options;
