@@ -236,7 +236,7 @@ int startup(const StartOptions& o)
     constexpr int kMaxTokens = 200;
     constexpr int kPromptWords = 100;
     mock::MockConfig m = mock::MockConfig::defaults();
-    m.latency = mock::LatencyModel{o.latencyMs, 0, o.latencyMs, mock::DistributionKind::Fixed, 0};
+    m.latency = mock::LatencyModel{o.latencyMs, 0, o.latencyMs, mock::DistributionKind::Fixed, 0, {}};
     m.output.distribution = mock::DistributionKind::Uniform;
     m.output.min = 50;
     m.output.max = kMaxTokens;
@@ -453,7 +453,7 @@ int overhead(Duration span, const std::string& externalUrl)
     constexpr int kConcurrency = 64;
     mock::MockConfig m = mock::MockConfig::defaults();
     m.limitsEnabled = false;
-    m.latency = mock::LatencyModel{0, 0, 0, mock::DistributionKind::Fixed, 0};
+    m.latency = mock::LatencyModel{0, 0, 0, mock::DistributionKind::Fixed, 0, {}};
     m.output.distribution = mock::DistributionKind::Fixed;
     m.output.mean = 8;
     SystemClock clock;

@@ -2,6 +2,7 @@
 
 #include "core/json_reader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <regex>
@@ -36,7 +37,44 @@ std::optional<Duration> parseUtcOffset(std::string_view s)
     return s[0] == '-' ? -d : d;
 }
 
-std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_view pointer)
+// "concurrency": "auto" or {"auto": {"initial": 4, "max": 256}}. Allowed
+// only where `out` is given (a provider's or key's limits).
+bool readAutoConcurrency(JsonReader& r, const json& obj, std::string_view pointer,
+                         std::optional<AutoConcurrency>* out)
+{
+    const auto it = obj.find("concurrency");
+    if (it == obj.end() || !(it->is_string() || it->is_object())) {
+        return false;  // absent or a number: an ordinary limit
+    }
+    const std::string p = jsonPointerAppend(pointer, "concurrency");
+    if (out == nullptr) {
+        r.problem(p, "\"auto\" is allowed only in a provider's or a key's limits");
+        return true;
+    }
+    AutoConcurrency a;
+    if (it->is_string()) {
+        if (*it != "auto") {
+            r.problem(p, "must be a number, \"auto\" or {\"auto\": {\"initial\": N, \"max\": N}}");
+            return true;
+        }
+    } else {
+        r.onlyKnown(*it, p, {"auto"});
+        if (const json* o = r.object(*it, p, "auto", true)) {
+            const std::string ap = jsonPointerAppend(p, "auto");
+            r.onlyKnown(*o, ap, {"initial", "max"});
+            a.max = r.integer(*o, ap, "max", 1, 1'000'000).value_or(a.max);
+            a.initial = r.integer(*o, ap, "initial", 1, 1'000'000).value_or(std::min(a.initial, a.max));
+            if (a.initial > a.max) {
+                r.problem(jsonPointerAppend(ap, "initial"), "must not exceed max (" + std::to_string(a.max) + ")");
+            }
+        }
+    }
+    *out = a;
+    return true;
+}
+
+std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_view pointer,
+                                  std::optional<AutoConcurrency>* autoOut = nullptr)
 {
     r.onlyKnown(obj, pointer,
                 {"concurrency", "rpm", "tpm", "itpm", "otpm", "rpd", "tpd", "spend_per_minute_usd", "spend_per_day_usd",
@@ -70,7 +108,11 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
         }
         return r.integer(obj, pointer, field, 1, kMax);
     };
-    if (auto c = limitField("concurrency")) {
+    if (readAutoConcurrency(r, obj, pointer, autoOut)) {
+        if (autoOut != nullptr && *autoOut) {
+            out.push_back(concurrency((*autoOut)->initial));  // where the controller starts
+        }
+    } else if (auto c = limitField("concurrency")) {
         out.push_back(concurrency(*c));
     }
     const auto perMinuteLimit = [&](const char* field, Measure m) {
@@ -101,10 +143,11 @@ std::vector<LimitSpec> readLimits(JsonReader& r, const json& obj, std::string_vi
     return out;
 }
 
-std::vector<LimitSpec> limitsField(JsonReader& r, const json& parent, std::string_view pointer)
+std::vector<LimitSpec> limitsField(JsonReader& r, const json& parent, std::string_view pointer,
+                                   std::optional<AutoConcurrency>* autoOut = nullptr)
 {
     if (const json* l = r.object(parent, pointer, "limits", false)) {
-        return readLimits(r, *l, jsonPointerAppend(pointer, "limits"));
+        return readLimits(r, *l, jsonPointerAppend(pointer, "limits"), autoOut);
     }
     return {};
 }
@@ -184,7 +227,7 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
     if (auto g = r.number(obj, p, "learned_granularity_s", 0.001, 60)) {
         pc.learnedGranularity = secondsToDuration(*g);
     }
-    pc.limits = limitsField(r, obj, p);
+    pc.limits = limitsField(r, obj, p, &pc.autoConcurrency);
     if (const auto models = obj.find("models"); models != obj.end()) {
         const std::string mp = jsonPointerAppend(p, "models");
         if (!models->is_object()) {
@@ -235,7 +278,7 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
                     kc.value = Secret(*value);
                 }
             }
-            kc.limits = limitsField(r, k, one);
+            kc.limits = limitsField(r, k, one, &kc.autoConcurrency);
             if (const json* km = r.object(k, one, "models", false)) {
                 const std::string kmp = jsonPointerAppend(one, "models");
                 for (const auto& [name, m] : km->items()) {

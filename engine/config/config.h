@@ -21,12 +21,22 @@
 
 namespace sluice {
 
+// "concurrency": "auto": the scope's concurrency limit starts at `initial`
+// and an AdaptiveConcurrencyController moves it within [1, max] from what
+// the provider's answers show (429s, latency).
+struct AutoConcurrency {
+    std::int64_t initial = 4;
+    std::int64_t max = 256;
+    friend bool operator==(const AutoConcurrency&, const AutoConcurrency&) = default;
+};
+
 struct KeyConfig {
     std::string name;    // a label, safe to show
     std::string envVar;  // where the value came from
     Secret value;
     bool enabled = true;
     std::vector<LimitSpec> limits;                                // the key's own scope
+    std::optional<AutoConcurrency> autoConcurrency;               // its concurrency limit is found at run time
     std::map<std::string, std::vector<LimitSpec>, std::less<>> modelLimits;  // per model, overriding the provider's
 };
 
@@ -62,6 +72,7 @@ struct ProviderConfig {
     // limit: the burst is limit × granularity / 60 s.
     Duration learnedGranularity = std::chrono::seconds(1);
     std::vector<LimitSpec> limits;   // the provider scope
+    std::optional<AutoConcurrency> autoConcurrency;  // its concurrency limit is found at run time
     std::vector<ModelConfig> models;  // empty: serves any model
     std::vector<KeyConfig> keys;
     // Removed at run time; kept so positions stay valid. Routing skips it.

@@ -318,6 +318,12 @@ MockConfig readConfig(const Origin& origin, const Json& doc)
         lr.number("firstTokenMs", c.latency.firstTokenMs, 0, 3'600'000);
         lr.choice("jitter", c.latency.jitter, kDistributions);
         lr.number("spread", c.latency.spread, 0, c.latency.jitter == DistributionKind::Uniform ? 1 : 5);
+        if (const Json* knee = lr.get("knee")) {
+            ObjectReader kr(origin, *knee, "/latency/knee");
+            kr.integer("inFlight", c.latency.knee.inFlight, 0, 1'000'000);
+            kr.number("perExtraMs", c.latency.knee.perExtraMs, 0, 3'600'000);
+            kr.finish();
+        }
         lr.finish();
     }
     if (const Json* output = r.get("output")) {
@@ -422,7 +428,8 @@ OJson toJsonValue(const MockConfig& c)
                         {"perOutputTokenMs", c.latency.perOutputTokenMs},
                         {"firstTokenMs", c.latency.firstTokenMs},
                         {"jitter", std::string(distributionName(c.latency.jitter))},
-                        {"spread", c.latency.spread}};
+                        {"spread", c.latency.spread},
+                        {"knee", OJson{{"inFlight", c.latency.knee.inFlight}, {"perExtraMs", c.latency.knee.perExtraMs}}}};
     j["output"] = OJson{{"distribution", std::string(distributionName(c.output.distribution))},
                        {"min", c.output.min},
                        {"max", c.output.max},

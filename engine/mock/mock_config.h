@@ -100,6 +100,15 @@ struct LatencyModel {
     double firstTokenMs = 250;      // streaming: before the first token
     DistributionKind jitter = DistributionKind::Fixed;
     double spread = 0;
+    // Like a GPU batch server: each answer in flight beyond `inFlight`
+    // (this one included) adds `perExtraMs` before the body or the first
+    // token. inFlight 0: no knee.
+    struct Knee {
+        std::int64_t inFlight = 0;
+        double perExtraMs = 0;
+        bool operator==(const Knee&) const = default;
+    };
+    Knee knee;
 
     bool operator==(const LatencyModel&) const = default;
 };

@@ -2,6 +2,7 @@
 
 #include "mock/behaviour.h"
 #include "mock/dialect.h"
+#include "mock/latency_knee.h"
 #include "mock/limit_table.h"
 #include "net/http_server.h"
 
@@ -60,6 +61,7 @@ struct MockProvider::Impl {
     std::shared_ptr<const MockConfig> config;  // replaced whole, never changed in place
     LimitTable table;
     StatsRecorder stats;
+    LatencyKnee knee;
     std::map<std::string, std::int64_t> quotaUsed;  // tokens charged per key
     std::atomic<std::uint64_t> sequence{0};
     std::unique_ptr<net::HttpServer> server;
@@ -262,8 +264,12 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
     }
 
     std::int64_t produced = c.totalOutput();
-    const Duration base = scaledMs(cfg.latency.baseMs, factor);
     const Duration perToken = scaledMs(cfg.latency.perOutputTokenMs, factor);
+    // Past the knee the wait before the body (or first token) grows with
+    // the answers already in flight.
+    const Duration lead = scaledMs(r.stream ? cfg.latency.firstTokenMs : cfg.latency.baseMs, factor);
+    const Duration slower = knee.admit(clock.now(), lead + perToken * c.totalOutput(), cfg.latency.knee);
+    const Duration base = scaledMs(cfg.latency.baseMs, factor) + slower;
 
     if (applied == Fault::Http500 || applied == Fault::Http503 || applied == Fault::Http529) {
         const ErrorCase what = applied == Fault::Http500   ? ErrorCase::ServerError
@@ -302,7 +308,7 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
         const std::size_t cut = script.tokens.size() / 2;
         const bool cuts = applied == Fault::ConnectionReset || applied == Fault::StreamCut || applied == Fault::SseError;
         const std::size_t sent = cuts ? cut : script.tokens.size();
-        const Duration firstToken = scaledMs(cfg.latency.firstTokenMs, factor);
+        const Duration firstToken = scaledMs(cfg.latency.firstTokenMs, factor) + slower;
         for (std::size_t i = 0; i < sent; ++i) {
             std::string& frame = script.tokens[i];
             if (applied == Fault::MalformedJson && i == cut) {
