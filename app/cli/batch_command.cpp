@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "core/timefmt.h"
+#include "dispatch/adaptive_controller.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/fan_out_listener.h"
 #include "queue/batch_input.h"
@@ -64,6 +65,11 @@ public:
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
     {
         std::fprintf(stderr, "\nsluice-cli: key %s/%s quarantined: %s\n", provider.c_str(), key.c_str(), reason.c_str());
+    }
+    // Once per outage: the jobs wait for the provider, nothing is lost.
+    void onProviderProblem(const std::string& provider, const std::string& reason) override
+    {
+        std::fprintf(stderr, "\nsluice-cli: provider %s: %s\n", provider.c_str(), reason.c_str());
     }
 };
 
@@ -531,12 +537,15 @@ int runBatch(const BatchOptions& opt)
     KeyAlarm alarm;
     QueueRunnerOptions ro;
     ro.owner = "batch-" + std::to_string(::getpid());
-    FanOutListener downstream{&runMetrics->recorder(), &alarm};
+    // "concurrency": "auto": watches every attempt and sets the limit.
+    AdaptiveConcurrencyController adaptive(clock, config);
+    FanOutListener downstream{&runMetrics->recorder(), &alarm, &adaptive};
     QueueRunner runner(*st, clock, ro, &downstream);
     DispatcherOptions dopt;
     dopt.seed = opt.seed;
     Dispatcher dispatcher(config, clock, admission, runner, dopt);
     runner.attach(dispatcher);
+    adaptive.attach(dispatcher);
     runMetrics->watch(dispatcher, admission);
 
     // Read and queue the input. A line that cannot run is rejected with its
