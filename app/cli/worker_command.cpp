@@ -407,9 +407,9 @@ int runSharedQueueBatch(const SharedQueueBatch& opt)
         std::fprintf(stderr, "%s: %s\n", what, e.what());
         return kExitFailure;
     }
-    std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected, %zu duplicate lines skipped\n",
-                 opt.output.c_str(), static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead),
-                 input.rejects.size(), input.duplicates);
+    std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected\n", opt.output.c_str(),
+                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead),
+                 input.rejects.size());
     if (dead > 0) {
         std::fprintf(stderr, "  dead letters stay in namespace %s: sluice-cli worker --config %s --dead-letters\n",
                      config->shared->ns.c_str(), opt.config.c_str());
