@@ -10,6 +10,9 @@ packages=(
   ca-certificates libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev libboost-dev
   libcli11-dev libbenchmark-dev
   xvfb xauth wrk
+  # The sanitizer build (make test-asan) and the fuzz targets (make fuzz):
+  # clang with its sanitizer and libFuzzer runtimes.
+  clang-14 libclang-rt-14-dev
   # Text in offscreen renders (tests, make screenshots) needs a font that
   # fontconfig finds; most desktops have one, a minimal system may not.
   fonts-dejavu-core
