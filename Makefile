@@ -2,6 +2,8 @@
 #   make run   install what is missing, build (Release), start Sluice
 #   make test  install what is missing, build, run every test (plus a
 #              sanitizer build of the engine tests)
+#   make fuzz  run every libFuzzer target for FUZZ_SECONDS (default 60)
+#              each, on a copy of its seed corpus (docs/fuzzing.md)
 #   make screenshots  regenerate docs/screenshots/ from a live demo run
 #              (offscreen, about a minute)
 #   make package  build the Debian packages (build/release/sluice*_*.deb)
@@ -9,9 +11,10 @@
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
 JOBS      ?= 2
+FUZZ_SECONDS ?= 60
 CMAKE_GEN := -G Ninja
 
-.PHONY: all deps build build-asan run test test-release test-asan bench screenshots clean
+.PHONY: all deps build build-asan run test test-release test-asan fuzz bench screenshots clean
 
 all: build
 
@@ -24,9 +27,14 @@ $(BUILD_DIR)/build.ninja: | deps
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-$(ASAN_DIR)/build.ninja: | deps
+# The sanitizer build uses clang, so the same build carries the libFuzzer
+# targets (fuzz/). A build tree configured by an older Makefile with another
+# compiler is configured afresh (CMake drops its cache when the compiler
+# changes).
+$(ASAN_DIR)/build.ninja: Makefile | deps
 	cmake -S . -B $(ASAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_UI=OFF -DSLUICE_BUILD_BENCHMARKS=OFF
+	  -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_FUZZERS=ON -DSLUICE_BUILD_UI=OFF -DSLUICE_BUILD_BENCHMARKS=OFF
 
 build-asan: deps $(ASAN_DIR)/build.ninja
 	cmake --build $(ASAN_DIR) -j $(JOBS)
@@ -38,7 +46,10 @@ test-release: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: build-asan
-	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L engine
+	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L 'engine|fuzz'
+
+fuzz: build-asan
+	scripts/fuzz.sh $(ASAN_DIR) $(FUZZ_SECONDS)
 
 test: test-release test-asan
 

@@ -31,6 +31,18 @@ if(SLUICE_SANITIZE)
   target_link_options(sluice_settings INTERFACE -fsanitize=address,undefined)
 endif()
 
+# Fuzzing instruments all of our code for libFuzzer's coverage (no libFuzzer
+# main: tests and programs link as usual); the fuzz targets add the main.
+if(SLUICE_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SLUICE_BUILD_FUZZERS needs clang (CMAKE_CXX_COMPILER=clang++), not ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  if(NOT SLUICE_SANITIZE)
+    message(FATAL_ERROR "SLUICE_BUILD_FUZZERS needs SLUICE_SANITIZE=ON")
+  endif()
+  target_compile_options(sluice_settings INTERFACE -fsanitize=fuzzer-no-link)
+endif()
+
 # Registers a QtTest executable with CTest. LABELS decide which suite runs it:
 # "engine" tests also run in the sanitizer build.
 function(sluice_add_test name)

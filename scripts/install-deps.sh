@@ -18,6 +18,9 @@ packages=(
   # (tests/sdk/package.json).
   nodejs
   xvfb xauth wrk
+  # The sanitizer build (make test-asan) and the fuzz targets (make fuzz):
+  # clang with its sanitizer and libFuzzer runtimes.
+  clang-14 libclang-rt-14-dev
   # Text in offscreen renders (tests, make screenshots) needs a font that
   # fontconfig finds; most desktops have one, a minimal system may not.
   fonts-dejavu-core

@@ -642,7 +642,9 @@ int runBatch(const BatchOptions& opt)
     const std::int64_t tokenLimit = tokenLimitPerMinute(admission);
     std::deque<std::pair<TimePoint, DispatcherStats>> history;
     while (!runner.drained()) {
-        if (g_interrupted) {
+        // A state file that cannot be written (full disk): the runner has
+        // stopped leasing and says why; waiting would hang for ever.
+        if (g_interrupted || runner.failed()) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the display's refresh rate
@@ -689,6 +691,10 @@ int runBatch(const BatchOptions& opt)
     progress.finish();
     const Duration elapsed = clock.now() - started;
     const DispatcherStats s = dispatcher.stats();
+    if (runner.failed()) {
+        std::fprintf(stderr, "sluice-cli batch: %s\n", runner.stats().failure.c_str());
+        return kExitFailure;
+    }
     if (const auto rs = runner.stats(); !rs.lastError.empty()) {
         std::fprintf(stderr, "sluice-cli batch: state store: %s\n", rs.lastError.c_str());
     }

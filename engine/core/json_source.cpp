@@ -168,6 +168,22 @@ JsonSource::JsonSource(std::string name, std::string text) : m_name(std::move(na
         }
         throw InputError(m_name + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) +
                          ": invalid JSON: " + what);
+    } catch (const nlohmann::json::out_of_range& e) {
+        // A number beyond a double's range ("1e999"): nlohmann names the
+        // number but not where it is, so the first place it is written is it.
+        std::string what = e.what();
+        std::string where = m_name;
+        if (const auto q = what.find('\''); q != std::string::npos) {
+            const std::string number = what.substr(q + 1, what.find('\'', q + 1) - q - 1);
+            if (const auto at = text.find(number); !number.empty() && at != std::string::npos) {
+                const SourcePosition p = positionOfOffset(text, at);
+                where += ":" + std::to_string(p.line) + ":" + std::to_string(p.column);
+            }
+        }
+        if (const auto bracket = what.find("] "); bracket != std::string::npos) {
+            what = what.substr(bracket + 2);
+        }
+        throw InputError(where + ": invalid JSON: " + what);
     }
     PositionScanner(text, m_positions).run();
 }

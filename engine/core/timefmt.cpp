@@ -142,10 +142,16 @@ bool expect(std::string_view& s, char c)
     return true;
 }
 
+// WallTime counts nanoseconds in 64 bits, which reaches only from 1677 to
+// 2262; a date outside these years (with room for a UTC offset) cannot be
+// represented, and from a provider it is garbage anyway.
+constexpr std::int64_t kMinYear = 1700;
+constexpr std::int64_t kMaxYear = 2200;
+
 bool validDate(std::int64_t y, unsigned mo, unsigned d, unsigned h, unsigned mi, unsigned sec)
 {
     static constexpr std::array<unsigned, 12> kDays = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || h > 23 || mi > 59 || sec > 60) {
+    if (y < kMinYear || y > kMaxYear || mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || h > 23 || mi > 59 || sec > 60) {
         return false;
     }
     const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;

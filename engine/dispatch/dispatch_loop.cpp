@@ -273,7 +273,7 @@ void Dispatcher::Impl::send(Job& job, std::size_t keyIndex, Reservation reservat
     }
     job.state = State::InFlight;
     job.lastWaitNote.clear();
-    job.flight.emplace();
+    job.flight.emplace(Flight{});
     Flight& f = *job.flight;
     f.key = keyIndex;
     f.reservation = std::move(reservation);

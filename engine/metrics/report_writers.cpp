@@ -457,7 +457,10 @@ std::string lines(const std::string& title, const std::vector<WallTime>& x, Dura
     const double plotH = kH - kTop - kBottom;
     std::string out = "<figure><figcaption>" + esc(title) + "</figcaption>" + legend(layers) + svgOpen(title);
     out += axes(yMax, fmt, x, step);
-    for (const auto& [layer, present] : series) {
+    for (const auto& entry : series) {
+        // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+        const auto& layer = entry.first;
+        const auto& present = entry.second;
         std::string points;
         const auto emit = [&] {
             if (!points.empty()) {

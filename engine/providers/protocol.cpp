@@ -97,6 +97,28 @@ void requireNumberIn(const json& body, const char* name, double min, double max,
     }
 }
 
+// Members of a provider's events, which are outside input: a member of the
+// wrong type (or a container that is not an object) reads as missing, where
+// json::value() would throw on the dispatcher thread.
+std::string stringField(const json& obj, const char* name, const std::string& fallback = {})
+{
+    if (!obj.is_object()) {
+        return fallback;
+    }
+    const auto it = obj.find(name);
+    return it != obj.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+const json& objectField(const json& obj, const char* name)
+{
+    static const json kEmpty = json::object();
+    if (!obj.is_object()) {
+        return kEmpty;
+    }
+    const auto it = obj.find(name);
+    return it != obj.end() && it->is_object() ? *it : kEmpty;
+}
+
 }  // namespace
 
 std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
@@ -333,8 +355,8 @@ bool StreamAccumulator::onOpenAiChunk(const json& chunk)
         return false;
     }
     if (m_id.empty()) {
-        m_id = chunk.value("id", "");
-        m_model = chunk.value("model", "");
+        m_id = stringField(chunk, "id");
+        m_model = stringField(chunk, "model");
         m_created = intField(chunk, "created", 0);
     }
     if (const auto choices = chunk.find("choices"); choices != chunk.end() && choices->is_array()) {
@@ -366,22 +388,22 @@ bool StreamAccumulator::onOpenAiChunk(const json& chunk)
 
 bool StreamAccumulator::onAnthropicEvent(const std::string& name, const json& data)
 {
-    const std::string type = data.is_object() ? data.value("type", name) : name;
+    const std::string type = stringField(data, "type", name);
     if (type == "error") {
         m_error = data;
         return false;
     }
     if (type == "message_start") {
-        const auto& msg = data.value("message", json::object());
-        m_id = msg.value("id", "");
-        m_model = msg.value("model", "");
+        const json& msg = objectField(data, "message");
+        m_id = stringField(msg, "id");
+        m_model = stringField(msg, "model");
         if (const auto u = msg.find("usage"); u != msg.end() && u->is_object()) {
             m_anthropicInput = intField(*u, "input_tokens", 0);
             m_anthropicCacheWrite = intField(*u, "cache_creation_input_tokens", 0);
             m_anthropicCacheRead = intField(*u, "cache_read_input_tokens", 0);
         }
     } else if (type == "content_block_delta") {
-        const auto& delta = data.value("delta", json::object());
+        const json& delta = objectField(data, "delta");
         if (const auto t = delta.find("text"); t != delta.end() && t->is_string()) {
             if (!m_firstToken && !t->get_ref<const std::string&>().empty()) {
                 m_firstToken = true;
@@ -390,7 +412,7 @@ bool StreamAccumulator::onAnthropicEvent(const std::string& name, const json& da
             m_text += t->get<std::string>();
         }
     } else if (type == "message_delta") {
-        const auto& delta = data.value("delta", json::object());
+        const json& delta = objectField(data, "delta");
         if (const auto s = delta.find("stop_reason"); s != delta.end() && s->is_string()) {
             m_finishReason = s->get<std::string>();
         }

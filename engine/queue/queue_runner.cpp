@@ -109,6 +109,45 @@ bool QueueRunner::drained() const
     return c.pending == 0 && c.leased == 0;
 }
 
+bool QueueRunner::failed() const
+{
+    std::lock_guard guard(m_mutex);
+    return !m_stats.failure.empty();
+}
+
+void QueueRunner::storeError(const std::exception& e)
+{
+    std::lock_guard guard(m_mutex);
+    m_stats.lastError = e.what();
+    const auto* se = dynamic_cast<const store::StoreError*>(&e);
+    if (se == nullptr || !m_stats.failure.empty()) {
+        return;
+    }
+    // What the store guarantees: each write is one transaction, so a failed
+    // one left nothing behind, and jobs without a written outcome are still
+    // pending or leased (a rerun releases the leases and sends them again).
+    const std::string intact =
+        " The state file is intact: every outcome written before is kept, and the requests without one are sent "
+        "again when the same run resumes.";
+    switch (se->kind()) {
+    case store::StoreErrorKind::Full:
+        m_stats.failure = std::string(e.what()) + ". The disk (or the state file's size limit) is full, so sending "
+                          "stopped." + intact + " Free some space, then run the same command again to resume.";
+        break;
+    case store::StoreErrorKind::ReadOnly:
+    case store::StoreErrorKind::CannotOpen:
+        m_stats.failure = std::string(e.what()) + ". The state file can no longer be written, so sending stopped." +
+                          intact + " Make it writable, then run the same command again to resume.";
+        break;
+    case store::StoreErrorKind::Corrupt:
+    case store::StoreErrorKind::NotADatabase:
+        m_stats.failure = std::string(e.what()) + ". The state file is damaged, so sending stopped.";
+        break;
+    default:
+        break;  // busy or a one-off: the next flush tries again
+    }
+}
+
 QueueRunnerStats QueueRunner::stats() const
 {
     std::lock_guard guard(m_mutex);
@@ -169,8 +208,7 @@ void QueueRunner::run()
             try {
                 m_store.extendLeases(m_options.owner, m_options.leaseDuration);
             } catch (const std::exception& e) {
-                std::lock_guard guard(m_mutex);
-                m_stats.lastError = e.what();
+                storeError(e);
             }
         }
         std::unique_lock lock(m_mutex);
@@ -252,11 +290,14 @@ void QueueRunner::flush()
         std::lock_guard guard(m_mutex);
         finished.swap(m_finished);
     }
-    if (finished.empty()) {
+    if (finished.empty() && m_unwrittenIds.empty()) {
         return;
     }
-    store::Updates all;
-    std::vector<std::string> ids;
+    // What a failed write left over goes first, in one transaction with the new.
+    store::Updates all = std::move(m_unwritten);
+    std::vector<std::string> ids = std::move(m_unwrittenIds);
+    m_unwritten = {};
+    m_unwrittenIds.clear();
     {
         std::lock_guard guard(m_mutex);
         for (JobOutcome& o : finished) {
@@ -280,12 +321,18 @@ void QueueRunner::flush()
             }
         }
     }
+    if (ids.empty()) {
+        return;
+    }
     try {
         m_store.recordMany(all);
     } catch (const std::exception& e) {
-        // Not written: the jobs stay leased and come back after a restart.
-        std::lock_guard guard(m_mutex);
-        m_stats.lastError = e.what();
+        // Not written, and nothing of it is in the file: kept to try again.
+        // Should this process end first, the jobs are still leased and go
+        // again after a restart.
+        m_unwritten = std::move(all);
+        m_unwrittenIds = std::move(ids);
+        storeError(e);
         return;
     }
     std::lock_guard guard(m_mutex);
@@ -300,7 +347,7 @@ void QueueRunner::leaseMore()
     std::size_t room = 0;
     {
         std::lock_guard guard(m_mutex);
-        if (m_stopping.load() || m_outstanding.size() >= m_options.maxOutstanding) {
+        if (m_stopping.load() || !m_stats.failure.empty() || m_outstanding.size() >= m_options.maxOutstanding) {
             return;
         }
         room = m_options.maxOutstanding - m_outstanding.size();
@@ -313,8 +360,7 @@ void QueueRunner::leaseMore()
         req.duration = m_options.leaseDuration;
         leased = m_store.lease(req);
     } catch (const std::exception& e) {
-        std::lock_guard guard(m_mutex);
-        m_stats.lastError = e.what();
+        storeError(e);
         return;
     }
     if (leased.empty()) {
@@ -374,8 +420,7 @@ void QueueRunner::leaseMore()
         try {
             m_store.recordMany(u);
         } catch (const std::exception& e) {
-            std::lock_guard guard(m_mutex);
-            m_stats.lastError = e.what();
+            storeError(e);
         }
     }
 }

@@ -38,6 +38,10 @@ struct QueueRunnerStats {
     std::uint64_t recorded = 0;   // outcomes written to the store
     std::uint64_t outstanding = 0;
     std::string lastError;        // the last store error, if any
+    // Why the runner stopped leasing on its own: the store cannot be written
+    // (a full disk, a read-only or damaged file). Says what happened to the
+    // state and what to do; empty while all is well.
+    std::string failure;
 };
 
 class QueueRunner : public DispatchListener {
@@ -60,6 +64,12 @@ public:
     // True when the store has nothing pending or leased and every outcome
     // received has been written.
     bool drained() const;
+    // True once the store could not be written for a reason that retrying
+    // will not fix (stats().failure says which). The runner then leases
+    // nothing more and keeps the outcomes it could not write, trying them
+    // again at every flush and at stop() (space freed meanwhile saves them);
+    // the caller should stop the dispatcher and report the failure.
+    bool failed() const;
     QueueRunnerStats stats() const;
     // Wakes the runner to lease now (after a requeue, for instance).
     void poke();
@@ -75,6 +85,8 @@ private:
     void flush();
     void leaseMore();
     store::Updates toUpdates(JobOutcome&& outcome, store::JobId id) const;
+    // Records a store error; a lasting one (full, read-only, damaged) fails the run.
+    void storeError(const std::exception& e);
 
     store::JobStore& m_store;
     Clock& m_clock;
@@ -85,6 +97,10 @@ private:
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;
     std::vector<JobOutcome> m_finished;  // from the dispatcher, not yet written
+    // Outcomes a failed write left over, by custom_id; runner thread only
+    // (and stop() after it has joined).
+    store::Updates m_unwritten;
+    std::vector<std::string> m_unwrittenIds;
     std::unordered_map<std::string, store::JobId> m_outstanding;  // custom_id → store id
     QueueRunnerStats m_stats;
     bool m_poked = false;

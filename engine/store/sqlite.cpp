@@ -12,7 +12,7 @@ namespace detail {
 
 struct Connection {
     struct Closer {
-        void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+        void operator()(sqlite3* handle) const noexcept { sqlite3_close_v2(handle); }
     };
     struct Cached {
         std::unique_ptr<Statement> statement;
