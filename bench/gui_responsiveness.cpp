@@ -14,6 +14,9 @@
 //
 //   QT_QPA_PLATFORM=offscreen build/release/bench/bench_gui_responsiveness --seconds 600
 //
+// As a soak (issue 13): --seconds 3600 --rate 500 --faults, with open file
+// descriptors, threads and the workspace database's size each interval.
+//
 // Figures: docs/benchmarks.md, "Console responsiveness (issue 7)".
 #include "host/demo.h"
 #include "host/workspace.h"
@@ -38,6 +41,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -105,6 +109,42 @@ double rssMb()
     return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
+// Open file descriptors and threads of this process, for the soak's
+// flatness: a leak of either shows as a trend minute by minute.
+int openFds()
+{
+    int n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+        ++n;
+    }
+    return n;
+}
+
+int threadCount()
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("Threads:", 0) == 0) {
+            return std::atoi(line.c_str() + 8);
+        }
+    }
+    return 0;
+}
+
+// The workspace databases' size (WAL included), in MB.
+double databaseMb(const QString& dir)
+{
+    std::uintmax_t bytes = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir.toStdString(), ec)) {
+        if (e.is_regular_file(ec)) {
+            bytes += e.file_size(ec);
+        }
+    }
+    return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
 std::string loadAverage()
 {
     std::ifstream in("/proc/loadavg");
@@ -143,7 +183,7 @@ sluice::host::WorkspaceConfig benchWorkspace()
     return sluice::host::WorkspaceConfig::parse("gui_responsiveness.json", text);
 }
 
-sluice::mock::MockConfig benchMock()
+sluice::mock::MockConfig benchMock(bool faults)
 {
     sluice::mock::MockConfig m = sluice::host::demoMockConfig();
     for (auto& [name, key] : m.keys) {
@@ -164,6 +204,17 @@ sluice::mock::MockConfig benchMock()
     m.latency.jitter = sluice::mock::DistributionKind::Fixed;
     m.latency.spread = 0;
     m.faults = {};
+    if (faults) {
+        // The soak's faults: server errors, resets and stalls the dispatcher
+        // retries, so retries, timeouts and torn connections run for the
+        // whole hour too.
+        using sluice::mock::Fault;
+        m.faults.rate[static_cast<std::size_t>(Fault::Http500)] = 0.01;
+        m.faults.rate[static_cast<std::size_t>(Fault::Http503)] = 0.005;
+        m.faults.rate[static_cast<std::size_t>(Fault::Http529)] = 0.005;
+        m.faults.rate[static_cast<std::size_t>(Fault::ConnectionReset)] = 0.005;
+        m.faults.rate[static_cast<std::size_t>(Fault::Stall)] = 0.001;
+    }
     return m;
 }
 
@@ -224,7 +275,10 @@ int main(int argc, char** argv)
                                          QStringLiteral("Print figures every N seconds (default 60)."),
                                          QStringLiteral("N"), QStringLiteral("60"));
     parser.addOption(secondsOption);
+    const QCommandLineOption faultsOption(QStringLiteral("faults"),
+                                          QStringLiteral("The mock fails 2.6% of requests (5xx, resets, stalls)."));
     parser.addOption(rateOption);
+    parser.addOption(faultsOption);
     const QCommandLineOption slowOption(QStringLiteral("slow-events"),
                                         QStringLiteral("Name each event that takes MS or more (default: off)."),
                                         QStringLiteral("MS"), QStringLiteral("0"));
@@ -264,7 +318,7 @@ int main(int argc, char** argv)
     request.name = QStringLiteral("bench");
     request.create = benchWorkspace();
     request.workload = workload;
-    request.mock = benchMock();
+    request.mock = benchMock(parser.isSet(faultsOption));
 
     bool opened = false;
     QString failure;
@@ -290,8 +344,8 @@ int main(int argc, char** argv)
 
     std::printf("bench_gui_responsiveness: %d s, workload %.0f requests/s, dashboard on screen (%s), load %s\n",
                 seconds, rate, qPrintable(window.tabs()->tabText(0)), loadAverage().c_str());
-    std::printf("%6s %10s %8s %8s %8s %8s %8s %9s %11s %8s %6s  %s\n", "t(s)", "done/s", "sent/s", "p50ms", "p95ms",
-                "p99ms", "maxms", "RSS(MB)", "metrics(MB)", "queued", "429s", "load");
+    std::printf("%6s %10s %8s %8s %8s %8s %8s %9s %11s %8s %6s %5s %7s %7s  %s\n", "t(s)", "done/s", "sent/s", "p50ms",
+                "p95ms", "p99ms", "maxms", "RSS(MB)", "metrics(MB)", "queued", "429s", "fds", "threads", "db(MB)", "load");
     std::fflush(stdout);
 
     // On the heap: 400 KB each.
@@ -334,14 +388,14 @@ int main(int argc, char** argv)
         // The recorder's series fill their windows (10 min at 1 s) and then
         // stay: the part of the RSS that grows by design, shown apart.
         const double metricsMb = static_cast<double>(host.metrics().memoryBytes()) / (1024.0 * 1024.0);
-        std::printf("%6.0f %10.0f %8.0f %8.1f %8.1f %8.1f %8.1f %9.1f %11.1f %8llu %6llu  %s\n",
+        std::printf("%6.0f %10.0f %8.0f %8.1f %8.1f %8.1f %8.1f %9.1f %11.1f %8llu %6llu %5d %7d %7.1f  %s\n",
                     std::chrono::duration<double>(now - start).count(), done, sent, interval.quantileMs(0.5),
                     interval.quantileMs(0.95), interval.quantileMs(0.99), interval.maxMs(), rss, metricsMb,
                     static_cast<unsigned long long>(s.dispatch.queued),
                     static_cast<unsigned long long>(
                         s.dispatch.failures[static_cast<std::size_t>(sluice::FailureClass::RateLimited)] -
                         last.dispatch.failures[static_cast<std::size_t>(sluice::FailureClass::RateLimited)]),
-                    loadAverage().c_str());
+                    openFds(), threadCount(), databaseMb(dataHome.path()), loadAverage().c_str());
         std::fflush(stdout);
         interval.clear();
         last = s;
