@@ -108,7 +108,10 @@ std::string describeExcess(const Binding& b)
         return std::string(buf);
     };
     std::string s = "; the estimate, " + figure(b.requested) + ", is more than ";
-    if (b.capacity < b.limit) {
+    // A rolling bucket takes a request above its burst when full, so it
+    // refuses only what exceeds the whole limit; the burst is named only
+    // when it is what refused.
+    if (b.capacity < b.limit && b.requested <= b.limit) {
         s += "the " + figure(b.capacity) + " it admits at once (limit " + figure(b.limit) + ")";
     } else {
         s += "the whole limit of " + figure(b.limit);

@@ -19,7 +19,10 @@ std::string resetText(Duration d)
 
 }  // namespace
 
-TenantGate::TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens) : m_clock(clock), m_admission(clock)
+// A tenant's budget is Sluice's own: nothing travels between the gate and
+// whoever enforces it, so no arrival margin.
+TenantGate::TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens)
+    : m_clock(clock), m_admission(clock, nullptr, Duration::zero())
 {
     for (const GatewayToken& t : tokens) {
         if (!t.limits.empty()) {

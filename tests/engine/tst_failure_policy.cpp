@@ -72,21 +72,25 @@ void TestFailurePolicy::table_data()
     using C = FailureClass;
     const C none = C::None;
     // 429: cool the key+model, requeue, no attempt burnt.
-    QTest::newRow("429 with retry-after: cool until the hint")
+    // A hint costs itself plus the 10 ms near-miss margin.
+    QTest::newRow("429 with retry-after: cool until the hint and the margin")
         << C::RateLimited << 1500LL << -1LL << -1 << 0 << 0 << 0 << 0 << false
-        << N::Requeue << 0LL << 1500LL << false << -1LL << none << 0 << 1 << QString();
+        << N::Requeue << 0LL << 1510LL << false << -1LL << none << 0 << 1 << QString();
     QTest::newRow("429 without a hint: the empty bucket's reset")
         << C::RateLimited << -1LL << 700LL << -1 << 2 << 1 << 0 << 0 << false
-        << N::Requeue << 0LL << 700LL << false << -1LL << none << 2 << 2 << QString();
+        << N::Requeue << 0LL << 710LL << false << -1LL << none << 2 << 2 << QString();
     QTest::newRow("429 without any hint: backoff on the key's streak, +100 ms")
         << C::RateLimited << -1LL << -1LL << -1 << 0 << 0 << 2 << 0 << false
         << N::Requeue << 0LL << 2100LL << false << -1LL << none << 0 << 1 << QString();
+    QTest::newRow("429 with a hint of 0 ms (a near miss): the margin, not a backoff")
+        << C::RateLimited << 0LL << -1LL << -1 << 0 << 0 << 0 << 0 << false
+        << N::Requeue << 0LL << 10LL << false << -1LL << none << 0 << 1 << QString();
     QTest::newRow("429 hint above max_retry_after is capped")
         << C::RateLimited << 600000LL << -1LL << -1 << 0 << 0 << 0 << 0 << false
         << N::Requeue << 0LL << 60000LL << false << -1LL << none << 0 << 1 << QString();
     QTest::newRow("429 past max_rate_limit_retries: dead letter")
         << C::RateLimited << 1000LL << -1LL << -1 << 0 << 2 << 0 << 0 << false
-        << N::DeadLetter << 0LL << 1000LL << false << -1LL << C::RateLimited << 0 << 3 << QStringLiteral("rate limited 3 times");
+        << N::DeadLetter << 0LL << 1010LL << false << -1LL << C::RateLimited << 0 << 3 << QStringLiteral("rate limited 3 times");
     // The request is wrong: fail at once.
     QTest::newRow("too large: dead letter at once")
         << C::RequestTooLarge << -1LL << -1LL << -1 << 0 << 0 << 0 << 0 << false

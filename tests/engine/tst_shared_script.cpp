@@ -202,7 +202,9 @@ private Q_SLOTS:
             cost.spendMicroUsd = pick(0, 20000);
             cost.weight = pick(0, 4) == 0 ? 2 : 1;
             if (pick(0, 50) == 0) {
-                cost.inputTokens = 4000;  // larger than the key's burst: never
+                cost.inputTokens = 10000;  // above the key's whole per-minute limit: never
+            } else if (pick(0, 25) == 0) {
+                cost.inputTokens = 3100;  // above the key's burst: waits for a full bucket, then overdraws it
             }
             Path path;
             for (int s : paths[static_cast<std::size_t>(p)]) {
