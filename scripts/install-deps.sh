@@ -13,11 +13,14 @@ packages=(
   libhiredis-dev redis-server
   # The tokenizer's split patterns need Unicode categories (engine/tokenize).
   libpcre2-dev
-  libcli11-dev libbenchmark-dev libssl-dev
+  libssl-dev
   # The gateway's tests drive it with the official OpenAI and Anthropic SDKs
   # (tests/sdk/package.json).
   nodejs
   xvfb xauth wrk
+  # The README installs the packages with sudo, as on any desktop; as root it
+  # passes straight through.
+  sudo
   # The sanitizer build (make test-asan) and the fuzz targets (make fuzz):
   # clang with its sanitizer and libFuzzer runtimes.
   clang-14 libclang-rt-14-dev
