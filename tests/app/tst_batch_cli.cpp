@@ -205,6 +205,7 @@ private Q_SLOTS:
     void badStandardFieldsAndRepeatsAreRejectedLocally();
     void explainTellsRefusalsApartFromAttempts();
     void reportFormatAndSource();
+    void fullDiskStopsAndResumes();
     void tooLargeNamesTheLimitFigures();
 };
 
@@ -694,6 +695,39 @@ void TestBatchCli::reportFormatAndSource()
     const auto report = nlohmann::json::parse(fileBytes(f.path(QStringLiteral("r.json"))).toStdString());
     QVERIFY2(report.dump().find("\"retries\":0") != std::string::npos, report.dump().c_str());
     QVERIFY2(report.dump().find("\"retries\":1") == std::string::npos, report.dump().c_str());
+}
+
+void TestBatchCli::fullDiskStopsAndResumes()
+{
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(400);
+    // Room for the queue but not for every result: the disk fills mid-run.
+    QProcess p;
+    f.prepare(p);
+    QProcessEnvironment env = p.processEnvironment();
+    env.insert(QStringLiteral("LD_PRELOAD"), QStringLiteral(FULL_DISK_PRELOAD));
+    env.insert(QStringLiteral("SLUICE_TEST_DISK_BYTES"), QStringLiteral("700000"));
+    p.setProcessEnvironment(env);
+    p.setArguments(f.batchArgs());
+    p.start();
+    QVERIFY(p.waitForFinished(120000));
+    const QString err = QString::fromUtf8(p.readAllStandardError());
+    QCOMPARE(p.exitCode(), 1);
+    QVERIFY2(err.contains(QStringLiteral("is full")) && err.contains(QStringLiteral("intact")), qPrintable(err));
+    QVERIFY(f.provider.stats().requests > 0);
+
+    // Space freed: the same command finishes, one line per custom_id.
+    const Run again = f.run(f.batchArgs());
+    QCOMPARE(again.exitCode, 0);
+    const auto lines = f.output();
+    QCOMPARE(lines.size(), std::size_t{400});
+    std::set<std::string> ids;
+    for (const auto& l : lines) {
+        QCOMPARE(l["response"]["status_code"].get<int>(), 200);
+        ids.insert(l["custom_id"].get<std::string>());
+    }
+    QCOMPARE(ids.size(), std::size_t{400});
 }
 
 void TestBatchCli::tooLargeNamesTheLimitFigures()
