@@ -42,6 +42,19 @@ std::optional<Duration> goReset(const http::HeaderMap& h, std::string_view name)
     return parseDecimalSeconds(*v);
 }
 
+// How long from `now` until `t`, zero when past. Both are dates from outside
+// (a header, a clock): their difference can exceed the nanosecond range
+// (1700 to 2200 spans more than it holds), so it saturates.
+Duration untilOrZero(WallTime t, WallTime now) noexcept
+{
+    if (t <= now) {
+        return Duration::zero();
+    }
+    __extension__ typedef __int128 Int128;
+    const Int128 d = Int128{t.time_since_epoch().count()} - Int128{now.time_since_epoch().count()};
+    return d > Int128{Duration::max().count()} ? Duration::max() : Duration(static_cast<Duration::rep>(d));
+}
+
 std::optional<Duration> rfcReset(const http::HeaderMap& h, std::string_view name, WallTime now)
 {
     const std::string* v = header(h, name);
@@ -52,7 +65,7 @@ std::optional<Duration> rfcReset(const http::HeaderMap& h, std::string_view name
     if (!t) {
         return std::nullopt;
     }
-    return std::max(Duration::zero(), *t - now);
+    return untilOrZero(*t, now);
 }
 
 // Header names spelled out (not concatenated) so parsing a response
@@ -149,7 +162,7 @@ RateLimitHeaders parseRateLimitHeaders(const http::HeaderMap& h, WallTime now)
             if (auto d = parseDecimalSeconds(*ra)) {
                 r.retryAfter = d;
             } else if (auto t = parseHttpDate(*ra)) {
-                r.retryAfter = std::max(Duration::zero(), *t - now);
+                r.retryAfter = untilOrZero(*t, now);
             }
         }
     }

@@ -280,7 +280,11 @@ void TestMetrics::recorderCountsPerScope()
     QCOMPARE(global->totals.failuresOf(FailureClass::Timeout), std::uint64_t{1});
     QCOMPARE(global->totals.retries, std::uint64_t{0});  // failed, never sent again
     // Counted when a retry is sent, not when a failure plans one.
-    SendReport again = sent("openai", "k1", "gpt-4o-mini", clock.now());
+    // The names outlive the report (sent() takes temporaries it only views).
+    const std::string provider = "openai";
+    const std::string key = "k1";
+    const std::string model = "gpt-4o-mini";
+    SendReport again = sent(provider, key, model, clock.now());
     again.retry = true;
     rec.onSent(again);
     QCOMPARE(rec.snapshot().find(ScopeKey::global())->totals.retries, std::uint64_t{1});

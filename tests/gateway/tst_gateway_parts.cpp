@@ -183,7 +183,9 @@ void TestGatewayParts::gateAdmitsHoldsAndRefuses()
     QVERIFY(results[2].retryAfter.has_value());
     QCOMPARE(*results[2].retryAfter, Duration(std::chrono::seconds(1)));
     // Larger than the whole budget: refused, no retry-after.
-    gate.request(tokens[0], Cost{5, 0, 0, 0, 1}, clock.now() + std::chrono::seconds(5), done);
+    // (Above the burst but within the limit would wait for a full bucket.)
+    gate.request(tokens[0], Cost{61, 0, 0, 0, 1}, clock.now() + std::chrono::seconds(5), done);
+    QCOMPARE(results.size(), std::size_t(4));
     QVERIFY(!results[3].admitted);
     QVERIFY(!results[3].retryAfter.has_value());
 }
