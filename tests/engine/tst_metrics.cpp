@@ -281,10 +281,10 @@ void TestMetrics::recorderCountsPerScope()
     QCOMPARE(global->totals.retries, std::uint64_t{0});  // failed, never sent again
     // Counted when a retry is sent, not when a failure plans one.
     // The names outlive the report (sent() takes temporaries it only views).
-    const std::string provider = "openai";
-    const std::string key = "k1";
-    const std::string model = "gpt-4o-mini";
-    SendReport again = sent(provider, key, model, clock.now());
+    const std::string retryProvider = "openai";
+    const std::string retryKey = "k1";
+    const std::string retryModel = "gpt-4o-mini";
+    SendReport again = sent(retryProvider, retryKey, retryModel, clock.now());
     again.retry = true;
     rec.onSent(again);
     QCOMPARE(rec.snapshot().find(ScopeKey::global())->totals.retries, std::uint64_t{1});
