@@ -6,6 +6,8 @@
 #include "cli/run_metrics.h"
 
 #include "admission/admission.h"
+#include "batchfile/batch_output.h"
+#include "batchfile/batch_submission.h"
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "core/timefmt.h"
@@ -72,49 +74,6 @@ public:
         std::fprintf(stderr, "\nsluice-cli: provider %s: %s\n", provider.c_str(), reason.c_str());
     }
 };
-
-std::string batchRequestId(const std::string& customId)
-{
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : customId) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "batch_req_%016llx", static_cast<unsigned long long>(h));
-    return buf;
-}
-
-// Text from outside (an input line, a provider's body) may hold invalid
-// UTF-8; it is written with U+FFFD in place of the bad bytes rather than
-// aborting the run.
-template <typename Json>
-std::string dumpLine(const Json& j)
-{
-    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-nlohmann::ordered_json outputLine(const store::Outcome& o)
-{
-    // The Batch API's own field order: id, custom_id, response, error.
-    nlohmann::ordered_json line = {{"id", batchRequestId(o.customId)}, {"custom_id", o.customId}};
-    if (o.result) {
-        json body = json::parse(o.result->body, nullptr, false);
-        line["response"] = {{"status_code", o.result->statusCode},
-                            {"request_id", o.result->requestId},
-                            {"body", body.is_discarded() ? json(o.result->body) : body}};
-        line["error"] = nullptr;
-        return line;
-    }
-    const store::Attempt e = o.error.value_or(store::Attempt{});
-    if (e.httpStatus != 0) {
-        line["response"] = {{"status_code", e.httpStatus}, {"request_id", ""}, {"body", nullptr}};
-    } else {
-        line["response"] = nullptr;
-    }
-    line["error"] = {{"code", e.errorClass}, {"message", e.message}};
-    return line;
-}
 
 // Without --state, a run's state lives in the data directory under a name
 // derived from its input and output, so rerunning the same command resumes.
@@ -230,25 +189,9 @@ std::string checkPaths(const BatchOptions& opt, const std::string& rejectsPath)
 void writeOutputFile(const store::JobStore& st, const std::string& path, const std::unordered_set<std::string>* wanted,
                      std::uint64_t& completed, std::uint64_t& dead)
 {
-    completed = 0;
-    dead = 0;
-    writeFileAtomically(path, [&](std::ostream& out) {
-        store::JobId after = 0;
-        while (true) {
-            const auto page = st.outcomes(after, 1000);
-            if (page.empty()) {
-                break;
-            }
-            for (const store::Outcome& o : page) {
-                after = o.id;
-                if (wanted != nullptr && wanted->count(o.customId) == 0) {
-                    continue;
-                }
-                (o.state == store::JobState::Done ? completed : dead) += 1;
-                out << dumpLine(outputLine(o)) << '\n';
-            }
-        }
-    });
+    const BatchOutputCounts counts = writeBatchOutput(st, path, wanted);
+    completed = counts.completed;
+    dead = counts.dead;
 }
 
 // `batch --state S --write-output F`: the results a run left in its state
@@ -555,18 +498,7 @@ int runBatch(const BatchOptions& opt)
     fresh.reserve(input.lines.size());
     const WallTime wallStart = clock.wallNow();
     for (const BatchLine& line : input.lines) {
-        store::NewJob nj;
-        nj.customId = line.job.customId;
-        nj.url = std::string(endpointPath(line.job.flavor));
-        nj.body = line.bodyText;
-        nj.model = line.job.body.value("model", "");
-        nj.providerHint = line.job.provider;
-        nj.tenant = line.job.tenant;
-        nj.priority = line.job.priority.value_or(config.defaults.priority);
-        if (line.deadlineSeconds) {
-            nj.deadline = wallStart + Duration(static_cast<std::int64_t>(*line.deadlineSeconds * 1e9));
-        }
-        fresh.push_back(std::move(nj));
+        fresh.push_back(batchLineToJob(line, config.defaults.priority, wallStart));
     }
     std::size_t resumed = 0;
     std::unordered_set<std::string> wanted;
@@ -600,12 +532,7 @@ int runBatch(const BatchOptions& opt)
     }
     if (!input.rejects.empty()) {
         try {
-            writeFileAtomically(rejectsPath, [&](std::ostream& out) {
-                for (const RejectedLine& r : input.rejects) {
-                    out << dumpLine(json{{"line", r.line}, {"custom_id", r.customId}, {"error", r.error}, {"input", r.text}})
-                        << '\n';
-                }
-            });
+            writeBatchRejects(rejectsPath, input.rejects);
         } catch (const FileError& e) {
             std::fprintf(stderr, "sluice-cli batch: %s\n", e.what());
             return kExitFailure;

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 
 #include "admission/admission.h"
+#include "batchfile/batch_output.h"
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "dispatch/dispatcher.h"
@@ -140,37 +141,18 @@ void printRunnerSummary(const char* what, const shared::SharedQueueRunnerStats& 
     }
 }
 
-std::string batchRequestId(const std::string& customId)
-{
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : customId) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "batch_req_%016llx", static_cast<unsigned long long>(h));
-    return buf;
-}
-
 // One Batch API output line, as `batch` writes it from its local store.
 nlohmann::ordered_json outputLine(const std::string& customId, const shared::SharedResult& r)
 {
-    nlohmann::ordered_json line = {{"id", batchRequestId(customId)}, {"custom_id", customId}};
+    store::Outcome o;
+    o.customId = customId;
     if (!r.dead) {
-        json body = json::parse(r.body, nullptr, false);
-        line["response"] = {{"status_code", r.statusCode},
-                            {"request_id", r.requestId},
-                            {"body", body.is_discarded() ? json(r.body) : body}};
-        line["error"] = nullptr;
-        return line;
-    }
-    if (r.statusCode != 0) {
-        line["response"] = {{"status_code", r.statusCode}, {"request_id", ""}, {"body", nullptr}};
+        o.result = store::Result{r.statusCode, r.body, r.requestId, {}, {}};
     } else {
-        line["response"] = nullptr;
+        o.state = store::JobState::Dead;
+        o.error = store::Attempt{r.errorClass, r.statusCode, r.message, {}, true, {}, {}};
     }
-    line["error"] = {{"code", r.errorClass}, {"message", r.message}};
-    return line;
+    return batchOutputLine(o);
 }
 
 int manageDeadLetters(const WorkerOptions& opt, const Config& config)
