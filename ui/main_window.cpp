@@ -1,5 +1,6 @@
 #include "main_window.h"
 
+#include "batch_run_dialog.h"
 #include "dashboard_panel.h"
 #include "dead_letter_panel.h"
 #include "first_run_page.h"
@@ -162,6 +163,19 @@ void MainWindow::buildMenus()
     m_exportReport->setObjectName(QStringLiteral("exportReport"));
     m_exportReport->setEnabled(false);
     connect(m_exportReport, &QAction::triggered, this, &MainWindow::showReportDialog);
+    QAction* runBatch = workspace->addAction(tr("&Run batch file…"));
+    runBatch->setObjectName(QStringLiteral("runBatchFile"));
+    connect(runBatch, &QAction::triggered, this, [this] {
+        if (!m_session) {
+            m_statusMessage->setText(tr("Open a workspace first: a batch runs through its queue."));
+            return;
+        }
+        // Window-modal, like the report export: the workspace cannot be
+        // closed under a batch the dialog follows.
+        auto* dialog = new BatchRunDialog(*m_session, this);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        dialog->open();
+    });
     workspace->addSeparator();
     QAction* quit = workspace->addAction(tr("&Quit"));
     quit->setShortcut(QKeySequence::Quit);
