@@ -56,13 +56,13 @@ qint64 msOf(WallTime t)
 }
 
 // Per-minute rate of a per-second figure, over the trailing window ending
-// at each second; x is the end of that second.
+// at each second; x is the end of that second, in ms since the run's start:
+// runs are compared aligned at zero, not one after another on the clock.
 template <typename Value>
-QList<QPointF> ratePoints(const std::vector<SecondSample>& seconds, WallTime start, Value value)
+QList<QPointF> ratePoints(const std::vector<SecondSample>& seconds, Value value)
 {
     QList<QPointF> out;
     out.reserve(static_cast<qsizetype>(seconds.size()));
-    const qint64 t0 = msOf(start);
     for (std::size_t i = 0; i < seconds.size(); ++i) {
         // Seconds that saw nothing are absent from the list: they add zero.
         double sum = 0;
@@ -73,19 +73,18 @@ QList<QPointF> ratePoints(const std::vector<SecondSample>& seconds, WallTime sta
             sum += static_cast<double>(value(seconds[j]));
         }
         const auto window = static_cast<double>(std::min<std::int64_t>(kSmoothSeconds, seconds[i].second + 1));
-        out.append(QPointF(static_cast<double>(t0 + (seconds[i].second + 1) * 1000), sum * 60 / window));
+        out.append(QPointF(static_cast<double>((seconds[i].second + 1) * 1000), sum * 60 / window));
     }
     return out;
 }
 
-QList<QPointF> latencyPoints(const std::vector<SecondSample>& seconds, WallTime start)
+QList<QPointF> latencyPoints(const std::vector<SecondSample>& seconds)
 {
     QList<QPointF> out;
-    const qint64 t0 = msOf(start);
     for (const SecondSample& s : seconds) {
         if (s.completed > 0) {
             const double mean = std::chrono::duration<double>(s.latencySum).count() / static_cast<double>(s.completed);
-            out.append(QPointF(static_cast<double>(t0 + (s.second + 1) * 1000), mean));
+            out.append(QPointF(static_cast<double>((s.second + 1) * 1000), mean));
         }
     }
     return out;
@@ -368,6 +367,7 @@ void LoadTestPanel::buildCharts(const QStringList& labels)
     const auto make = [&](const char* name, const QString& title, const QString& unit, int row, int column) {
         auto* c = new TimeChart(title, unit, m_chartArea);
         c->setObjectName(QString::fromLatin1(name));
+        c->setElapsedAxis(tr("seconds since each run's start"));
         m_chartGrid->addWidget(c, row, column);
         return c;
     };
@@ -445,38 +445,35 @@ void LoadTestPanel::updateCharts(const RunnerProgress& p)
     if (m_series.empty()) {
         return;
     }
-    qint64 from = std::numeric_limits<qint64>::max();
-    qint64 to = msOf(m_clock.wallNow());
-    for (const RunSeries& r : m_series) {
-        if (r.startedAt != WallTime{}) {
-            from = std::min(from, msOf(r.startedAt));
+    // Every run from its own zero: the axis spans the longest run so far
+    // (the live one up to now).
+    bool started = false;
+    qint64 to = 1000;
+    for (std::size_t i = 0; i < m_series.size(); ++i) {
+        const RunSeries& r = m_series[i];
+        if (r.startedAt == WallTime{}) {
+            continue;
         }
+        started = true;
         if (!r.seconds.empty()) {
-            to = std::max(to, msOf(r.startedAt) + (r.seconds.back().second + 1) * 1000);
+            to = std::max(to, static_cast<qint64>((r.seconds.back().second + 1) * 1000));
+        }
+        if (p.phase == RunnerPhase::Running && i == p.run) {
+            to = std::max(to, msOf(m_clock.wallNow()) - msOf(r.startedAt));
         }
     }
-    if (from == std::numeric_limits<qint64>::max()) {
+    if (!started) {
         return;
-    }
-    if (p.phase != RunnerPhase::Running) {
-        // A finished session's axis ends with its last second, not now.
-        qint64 last = from + 1000;
-        for (const RunSeries& r : m_series) {
-            if (!r.seconds.empty()) {
-                last = std::max(last, msOf(r.startedAt) + (r.seconds.back().second + 1) * 1000);
-            }
-        }
-        to = last;
     }
     double total429 = 0;
     for (int i = 0; i < static_cast<int>(m_series.size()) && i < m_chartLabels.size(); ++i) {
         const RunSeries& r = m_series[static_cast<std::size_t>(i)];
-        m_throughput->setPoints(i, ratePoints(r.seconds, r.startedAt, [](const SecondSample& s) { return s.completed; }));
+        m_throughput->setPoints(i, ratePoints(r.seconds, [](const SecondSample& s) { return s.completed; }));
         m_throughput->setLimit(i, limitValue(r.limits.rpm));
-        m_tokens->setPoints(i, ratePoints(r.seconds, r.startedAt, [](const SecondSample& s) { return s.tokens; }));
+        m_tokens->setPoints(i, ratePoints(r.seconds, [](const SecondSample& s) { return s.tokens; }));
         m_tokens->setLimit(i, limitValue(r.limits.tpm));
-        m_rateLimited->setPoints(i, ratePoints(r.seconds, r.startedAt, [](const SecondSample& s) { return s.rateLimited; }));
-        m_latency->setPoints(i, latencyPoints(r.seconds, r.startedAt));
+        m_rateLimited->setPoints(i, ratePoints(r.seconds, [](const SecondSample& s) { return s.rateLimited; }));
+        m_latency->setPoints(i, latencyPoints(r.seconds));
         for (const SecondSample& s : r.seconds) {
             total429 += static_cast<double>(s.rateLimited);
         }
@@ -498,7 +495,7 @@ void LoadTestPanel::updateCharts(const RunnerProgress& p)
     }
     m_rateLimited->setHeadline(tr("%1 in all runs so far").arg(formatCount(static_cast<std::int64_t>(total429))));
     for (TimeChart* c : {m_throughput, m_tokens, m_rateLimited, m_latency}) {
-        c->setTimeRange(from, std::max(to, from + 1000));
+        c->setTimeRange(0, to);
         c->rescale();
     }
 }

@@ -59,6 +59,8 @@ struct TimeChart::Impl {
     QChart* chart = nullptr;
     QChartView* view = nullptr;
     QDateTimeAxis* time = nullptr;
+    // Set by setElapsedAxis: replaces `time`; x is shown in seconds.
+    QValueAxis* elapsed = nullptr;
     QValueAxis* left = nullptr;
     QValueAxis* right = nullptr;
     struct Line {
@@ -80,6 +82,22 @@ struct TimeChart::Impl {
     int leftDecimals = 0;
     int rightDecimals = 0;
 
+    QAbstractAxis* xAxis() const
+    {
+        return elapsed != nullptr ? static_cast<QAbstractAxis*>(elapsed) : static_cast<QAbstractAxis*>(time);
+    }
+    // Points as the x axis takes them: ms since the epoch, or seconds since
+    // the start on an elapsed axis.
+    QList<QPointF> forAxis(QList<QPointF> points) const
+    {
+        if (elapsed != nullptr) {
+            for (QPointF& p : points) {
+                p.setX(p.x() / 1000.0);
+            }
+        }
+        return points;
+    }
+
     // The limit's steps clipped to the time range, as a step line.
     void drawLimit(Limit& l) const
     {
@@ -97,7 +115,7 @@ struct TimeChart::Impl {
             points.append(QPointF(end, value));
         }
         const bool shown = !points.isEmpty();
-        l.series->replace(points);
+        l.series->replace(forAxis(points));
         l.series->setVisible(shown);
         for (QLegendMarker* m : chart->legend()->markers(l.series)) {
             m->setVisible(shown);
@@ -228,7 +246,7 @@ int TimeChart::addSeries(const QString& name, const QColor& color, Axis axis)
     // (screenshots, tests); ours stay a few hundred points.
     s->setUseOpenGL(false);
     m_impl->chart->addSeries(s);
-    s->attachAxis(m_impl->time);
+    s->attachAxis(m_impl->xAxis());
     s->attachAxis(m_impl->axisFor(axis));
     m_impl->lines.push_back(Impl::Line{s, axis, {}});
     return static_cast<int>(m_impl->lines.size()) - 1;
@@ -243,7 +261,7 @@ int TimeChart::addLimit(const QString& name, const QColor& color, Axis axis)
     pen.setStyle(Qt::DashLine);
     s->setPen(pen);
     m_impl->chart->addSeries(s);
-    s->attachAxis(m_impl->time);
+    s->attachAxis(m_impl->xAxis());
     s->attachAxis(m_impl->axisFor(axis));
     s->setVisible(false);
     for (QLegendMarker* m : m_impl->chart->legend()->markers(s)) {
@@ -264,6 +282,45 @@ void TimeChart::setRightAxis(const QString& unit)
     m_impl->right->setTitleText(unit);
 }
 
+void TimeChart::setElapsedAxis(const QString& title)
+{
+    if (m_impl->elapsed == nullptr) {
+        auto* axis = new QValueAxis(m_impl->chart);
+        axis->setLabelFormat(QStringLiteral("%.0f"));
+        axis->setTickCount(7);
+        axis->setLabelsFont(m_impl->time->labelsFont());
+        axis->setGridLineColor(m_impl->time->gridLineColor());
+        m_impl->chart->addAxis(axis, Qt::AlignBottom);
+        for (const Impl::Line& l : m_impl->lines) {
+            l.series->detachAxis(m_impl->time);
+            l.series->attachAxis(axis);
+        }
+        for (const Impl::Limit& l : m_impl->limits) {
+            l.series->detachAxis(m_impl->time);
+            l.series->attachAxis(axis);
+        }
+        m_impl->chart->removeAxis(m_impl->time);
+        delete m_impl->time;
+        m_impl->time = nullptr;
+        m_impl->elapsed = axis;
+        for (Impl::Line& l : m_impl->lines) {
+            l.series->replace(m_impl->forAxis(l.points));
+        }
+        setTimeRange(m_impl->fromMs, m_impl->toMs);
+    }
+    m_impl->elapsed->setTitleText(title);
+}
+
+bool TimeChart::elapsedAxis() const
+{
+    return m_impl->elapsed != nullptr;
+}
+
+QList<QPointF> TimeChart::points(int series) const
+{
+    return m_impl->lines.at(static_cast<std::size_t>(series)).points;
+}
+
 void TimeChart::setDecimals(int left, int right)
 {
     m_impl->leftDecimals = left;
@@ -274,8 +331,13 @@ void TimeChart::setTimeRange(qint64 fromMs, qint64 toMs)
 {
     m_impl->fromMs = fromMs;
     m_impl->toMs = std::max(toMs, fromMs + 1);
-    m_impl->time->setFormat(toMs - fromMs > 20 * 60 * 1000 ? QStringLiteral("HH:mm") : QStringLiteral("HH:mm:ss"));
-    m_impl->time->setRange(QDateTime::fromMSecsSinceEpoch(m_impl->fromMs), QDateTime::fromMSecsSinceEpoch(m_impl->toMs));
+    if (m_impl->elapsed != nullptr) {
+        m_impl->elapsed->setRange(static_cast<double>(m_impl->fromMs) / 1000.0, static_cast<double>(m_impl->toMs) / 1000.0);
+    } else {
+        m_impl->time->setFormat(toMs - fromMs > 20 * 60 * 1000 ? QStringLiteral("HH:mm") : QStringLiteral("HH:mm:ss"));
+        m_impl->time->setRange(QDateTime::fromMSecsSinceEpoch(m_impl->fromMs),
+                               QDateTime::fromMSecsSinceEpoch(m_impl->toMs));
+    }
     for (Impl::Limit& l : m_impl->limits) {
         m_impl->drawLimit(l);
     }
@@ -285,7 +347,7 @@ void TimeChart::setPoints(int series, const QList<QPointF>& points)
 {
     Impl::Line& l = m_impl->lines.at(static_cast<std::size_t>(series));
     l.points = points;
-    l.series->replace(points);
+    l.series->replace(m_impl->forAxis(points));
 }
 
 void TimeChart::setLimit(int limit, std::optional<double> value)

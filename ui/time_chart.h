@@ -39,9 +39,16 @@ public:
     // when the ticks fall on whole numbers.
     void setDecimals(int left, int right = 0);
 
-    // The time axis runs from now − span to now (wall clock, ms since epoch).
+    // Runs compared side by side: x is ms since each run's own start (0 at
+    // its start), not since the epoch, and the axis reads seconds since the
+    // start under `title`. Call it once; it stays.
+    void setElapsedAxis(const QString& title);
+    bool elapsedAxis() const;
+
+    // The time axis runs from now − span to now (wall clock, ms since epoch;
+    // ms since the start on an elapsed axis).
     void setTimeRange(qint64 fromMs, qint64 toMs);
-    // x: ms since the epoch; at most a few thousand points.
+    // x: ms since the epoch (or the start); at most a few thousand points.
     void setPoints(int series, const QList<QPointF>& points);
     void setLimit(int limit, std::optional<double> value);
     // A limit that changed over time: each step (x: ms since the epoch) holds
@@ -57,6 +64,7 @@ public:
 
     // For tests and screenshots.
     int pointCount(int series) const;
+    QList<QPointF> points(int series) const;
     double maxValue(int series) const;
     // The points a limit's line is drawn through.
     QList<QPointF> limitPoints(int limit) const;

@@ -287,6 +287,14 @@ void TestLoadTestPanel::comparisonShowsTwoColumns()
     auto* throughput = m_panel->findChild<TimeChart*>(QStringLiteral("throughputChart"));
     QVERIFY(throughput->pointCount(0) > 0);
     QVERIFY(throughput->pointCount(1) > 0);
+    // Both runs drawn from their own zero, one over the other, not one after
+    // the other on the clock: x is ms since each run's start.
+    QVERIFY(throughput->elapsedAxis());
+    for (int run = 0; run < 2; ++run) {
+        const QList<QPointF> points = throughput->points(run);
+        QVERIFY2(points.front().x() >= 1000 && points.front().x() <= 2000, qPrintable(QString::number(points.front().x())));
+        QVERIFY2(points.back().x() <= 10'000, qPrintable(QString::number(points.back().x())));
+    }
 }
 
 void TestLoadTestPanel::badWorkloadIsReportedByName()
