@@ -117,8 +117,10 @@ LimitsPanel::LimitsPanel(ConsoleSession& session, QWidget* parent)
     layout->addWidget(m_keychainNote);
 
     connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this, &LimitsPanel::updateButtons);
+    connect(m_model, &QAbstractItemModel::modelAboutToBeReset, this, &LimitsPanel::noteOpenEditor);
     connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
         m_view->expandAll();
+        reopenEditor();
         updateButtons();
     });
     connect(&m_session, &ConsoleSession::limitsApplied, this, [this](int targets) {
@@ -143,6 +145,54 @@ void LimitsPanel::refresh()
         m_expanded = true;
     }
     updateButtons();
+}
+
+namespace {
+
+// The in-place editor open now, if any (a closed one may linger hidden
+// until it is deleted).
+QDoubleSpinBox* openEditor(QTreeView* view)
+{
+    for (auto* editor : view->findChildren<QDoubleSpinBox*>(QStringLiteral("limitEditor"))) {
+        if (editor->isVisible()) {
+            return editor;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+void LimitsPanel::noteOpenEditor()
+{
+    m_openEdit.reset();
+    QDoubleSpinBox* editor = openEditor(m_view);
+    const QModelIndex current = m_view->currentIndex();
+    if (editor == nullptr || !current.isValid()) {
+        return;
+    }
+    // The view closes (hides) it on the reset without committing it.
+    m_openEdit = OpenEdit{m_model->targetOf(current), current.column(), editor->value()};
+}
+
+void LimitsPanel::reopenEditor()
+{
+    if (!m_openEdit) {
+        return;
+    }
+    const OpenEdit edit = *m_openEdit;
+    m_openEdit.reset();
+    const QModelIndex index = m_model->find(qs(edit.target.provider), qs(edit.target.key), qs(edit.target.model))
+                                  .siblingAtColumn(edit.column);
+    if (!index.isValid()) {
+        return;  // the scope itself went away: nothing left to edit
+    }
+    m_view->setCurrentIndex(index);
+    m_view->edit(index);
+    if (QDoubleSpinBox* editor = openEditor(m_view)) {
+        editor->setValue(edit.value);
+        editor->setFocus();
+    }
 }
 
 void LimitsPanel::updateKeychainNote()

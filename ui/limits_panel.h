@@ -8,7 +8,10 @@
 // Thread-safety: GUI thread only.
 #pragma once
 
+#include "dispatch/dispatch_types.h"
 #include "live_panel.h"
+
+#include <optional>
 
 class QLabel;
 class QPushButton;
@@ -40,6 +43,12 @@ private:
     void updateButtons();
     void updateKeychainNote();
     void report(const QString& error);
+    // A change of the tree's shape (a key or provider added) resets the
+    // model, which closes an editor open in place: the edit is noted before
+    // and the editor reopened on the same scope and column after, with what
+    // the user had typed.
+    void noteOpenEditor();
+    void reopenEditor();
 
     ConsoleSession& m_session;
     ScopeTreeModel* m_model = nullptr;
@@ -52,6 +61,12 @@ private:
     QLabel* m_keychainNote = nullptr;
     QLabel* m_applied = nullptr;
     bool m_expanded = false;
+    struct OpenEdit {
+        LimitTarget target;
+        int column = 0;
+        double value = 0;
+    };
+    std::optional<OpenEdit> m_openEdit;
 };
 
 }  // namespace sluice::ui
