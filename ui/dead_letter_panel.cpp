@@ -27,6 +27,14 @@ namespace {
 
 enum Col { IdCol, CustomIdCol, ModelCol, KeyCol, ClassCol, StatusCol, DiedCol, MessageCol, ColCount };
 
+// Refused before it was sent (no usable key, too large for a limit, the
+// deadline passed in the queue): no key was used and nothing answered, so
+// the row says "not sent" and why, not an empty key and a dash.
+bool refusedBeforeSending(const store::Attempt& a)
+{
+    return a.httpStatus == 0 && a.keyLabel.empty() && !a.counted && !a.errorClass.empty();
+}
+
 WallTime toWall(const QDateTime& t)
 {
     return WallTime(std::chrono::milliseconds(t.toMSecsSinceEpoch()));
@@ -242,14 +250,19 @@ void DeadLetterPanel::showPage(const DeadLetterPage& page)
     int selectRow = -1;
     for (const store::DeadLetter& d : page.items) {
         const store::Attempt last = d.attempts.empty() ? store::Attempt{} : d.attempts.back();
+        const bool refused = refusedBeforeSending(last);
+        const QString why = refused ? tr("refused before sending (%1): %2").arg(qs(last.errorClass), qs(last.message))
+                                    : qs(last.message);
         const QStringList cells = {QString::number(d.job.id),
                                    qs(d.job.customId),
                                    qs(d.job.model),
-                                   qs(last.keyLabel),
+                                   refused ? tr("not sent") : qs(last.keyLabel),
                                    qs(last.errorClass),
-                                   last.httpStatus != 0 ? QString::number(last.httpStatus) : QStringLiteral("–"),
+                                   refused                  ? tr("not sent")
+                                   : last.httpStatus != 0 ? QString::number(last.httpStatus)
+                                                          : tr("no response"),
                                    d.job.finished ? formatWallDateTime(*d.job.finished) : QString(),
-                                   qs(last.message).simplified()};
+                                   why.simplified()};
         for (int c = 0; c < ColCount; ++c) {
             auto* item = m_table->item(row, c);
             if (item == nullptr) {
@@ -259,7 +272,7 @@ void DeadLetterPanel::showPage(const DeadLetterPage& page)
             item->setText(cells[c]);
             item->setData(Qt::UserRole, static_cast<qlonglong>(d.job.id));
             if (c == MessageCol) {
-                item->setToolTip(qs(last.message));
+                item->setToolTip(why);
             }
         }
         if (d.job.id == keep) {

@@ -2,6 +2,7 @@
 
 #include "core/timefmt.h"
 #include "store/schema.h"
+#include "store/timeline_order.h"
 
 #include <sqlite3.h>
 
@@ -798,12 +799,9 @@ std::vector<TimelineEntry> JobStore::timeline(JobId id) const
             }
         }
         t.commit();
-        // The death is the last thing that happened at its instant, after the
-        // attempt and the events that led to it (the same millisecond).
-        const auto last = [](const TimelineEntry& e) { return e.kind == "dead_lettered" || e.kind == "refused"; };
-        std::stable_sort(out.begin(), out.end(), [&](const TimelineEntry& a, const TimelineEntry& b) {
-            return a.at != b.at ? a.at < b.at : !last(a) && last(b);
-        });
+        // The death is the last thing of its run, after the attempt and the
+        // events that led to it, whatever their clocks say.
+        orderTimeline(out);
         return out;
     });
 }
