@@ -2,6 +2,7 @@
 // edits (limits changed and tokens paused while requests are held), on a
 // ManualClock: nothing sleeps.
 #include "gateway/gateway_config.h"
+#include "gateway/gateway_settings.h"
 #include "gateway/tenant_gate.h"
 #include "gateway/tenant_stats.h"
 
@@ -54,6 +55,7 @@ private Q_SLOTS:
     void gateLimitChangeKeepsUsage();
     void gatePauseHoldsUntilResumed();
     void gatePausedRefusedAtDeadline();
+    void settingsKeepOnlyDigests();
 };
 
 void TestTenantStats::figuresFollowEachRequest()
@@ -209,6 +211,46 @@ void TestTenantStats::gatePausedRefusedAtDeadline()
     clock.advance(2s);
     gate.poll(clock.now());
     QVERIFY(result.has_value() && !result->admitted && result->retryAfter.has_value());
+}
+
+void TestTenantStats::settingsKeepOnlyDigests()
+{
+    GatewaySettings settings(nlohmann::json::object(), [](const std::string&) { return std::nullopt; });
+    NewToken nt;
+    nt.name = "svc";
+    nt.tenant = "team-a";
+    nt.priority = 2;
+    nt.limits = {{host::LimitField::Rpm, 60}, {host::LimitField::Tpm, 10000}};
+    nt.models = {"gpt-4o-mini"};
+    const Secret value = settings.addToken(nt);
+    QVERIFY(value.view().rfind("sk-sluice-", 0) == 0);
+    QCOMPARE(value.view().size(), std::size_t(10 + 64));
+    const std::string text = settings.section().dump();
+    QVERIFY(text.find(std::string(value.view())) == std::string::npos);
+    QVERIFY(text.find(toHex(sha256(value.view()))) != std::string::npos);
+    GatewayConfig cfg = settings.config();
+    QCOMPARE(cfg.tokens.size(), std::size_t(1));
+    QVERIFY(cfg.tokens[0].digest == sha256(value.view()));
+    QCOMPARE(cfg.tokens[0].tenant, std::string("team-a"));
+    QCOMPARE(limitOf(cfg.tokens[0].limits, Measure::Requests), std::int64_t(60));
+    // Two tokens never get the same value.
+    nt.name = "svc2";
+    QVERIFY(settings.addToken(nt).view() != value.view());
+    // Refused edits change nothing.
+    const nlohmann::json before = settings.section();
+    QVERIFY_THROWS_EXCEPTION(InputError, (void)settings.addToken(nt));
+    QVERIFY_THROWS_EXCEPTION(InputError, settings.setListen("localhost"));
+    QVERIFY_THROWS_EXCEPTION(InputError, settings.setTokenLimit("nobody", host::LimitField::Rpm, 5));
+    QVERIFY_THROWS_EXCEPTION(InputError, settings.setTokenLimit("svc", host::LimitField::Rpm, -1));
+    QCOMPARE(settings.section(), before);
+    const auto specs = settings.setTokenLimit("svc", host::LimitField::Rpm, 120);
+    QCOMPARE(limitOf(specs, Measure::Requests), std::int64_t(120));
+    settings.setTokenPaused("svc", true);
+    QVERIFY(settings.config().tokens[0].paused);
+    settings.removeToken("svc");
+    QCOMPARE(settings.config().tokens.size(), std::size_t(1));
+    settings.setListen("127.0.0.1:9999");
+    QCOMPARE(settings.config().port, std::uint16_t(9999));
 }
 
 QTEST_APPLESS_MAIN(TestTenantStats)
