@@ -199,6 +199,11 @@ void ClientsPanel::refreshState()
     m_startStop->setText(state.running ? tr("Stop") : tr("Start"));
     m_listen->setEnabled(!state.running);
     m_hold->setEnabled(!state.running);
+    if (state.running) {
+        // What runs, whoever started it (this view, the workspace, a remote).
+        m_listen->setText(state.listen);
+        m_hold->setValue(state.holdSeconds);
+    }
     QPalette p = m_status->palette();
     if (!state.error.isEmpty()) {
         m_status->setText(state.error);

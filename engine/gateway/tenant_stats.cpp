@@ -1,6 +1,8 @@
 #include "gateway/tenant_stats.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <utility>
 
 namespace sluice::gateway {
@@ -192,6 +194,84 @@ std::vector<TenantFigures> TenantStats::snapshot(const std::vector<std::string>&
         }
     }
     std::sort(out.begin(), out.end(), [](const TenantFigures& a, const TenantFigures& b) { return a.token < b.token; });
+    return out;
+}
+
+namespace {
+
+std::string labelValue(std::string_view v)
+{
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string tenantPrometheusText(const std::vector<TenantRow>& rows)
+{
+    std::string out;
+    const auto family = [&](const char* name, const char* type, const char* help,
+                            const std::function<void(const TenantRow&, const std::string&)>& each) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+        for (const TenantRow& r : rows) {
+            each(r, std::string(name) + "{token=\"" + labelValue(r.figures.token) + "\",tenant=\"" +
+                        labelValue(r.tenant) + "\"");
+        }
+    };
+    const auto line = [&](const std::string& head, const std::string& extra, double value) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.17g", value);
+        out += head + extra + "} " + buf + "\n";
+    };
+    const auto seconds = [](Duration d) { return std::chrono::duration<double>(d).count(); };
+    family("sluice_tenant_requests_total", "counter", "Requests received through the gateway, by gateway token",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", static_cast<double>(r.figures.requests)); });
+    family("sluice_tenant_refused_total", "counter", "429s the gateway handed out, by gateway token",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", static_cast<double>(r.figures.refused)); });
+    family("sluice_tenant_spend_usd_total", "counter", "Spend of the token's requests, US dollars",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", static_cast<double>(r.figures.spendMicroUsd) / 1e6); });
+    family("sluice_tenant_requests_last_minute", "gauge", "Requests admitted in the last 60 s",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", static_cast<double>(r.figures.requestsLastMinute)); });
+    family("sluice_tenant_tokens_last_minute", "gauge", "Tokens of requests ended in the last 60 s",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", static_cast<double>(r.figures.tokensLastMinute)); });
+    family("sluice_tenant_waiting", "gauge", "Requests held for the token's own budget now",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", static_cast<double>(r.figures.waiting)); });
+    family("sluice_tenant_in_flight", "gauge", "Requests admitted and not ended",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", static_cast<double>(r.figures.inFlight)); });
+    family("sluice_tenant_wait_seconds", "gauge", "Wait before admission over the last 60 s",
+           [&](const TenantRow& r, const std::string& h) {
+               line(h, ",quantile=\"0.5\"", seconds(r.figures.waitP50));
+               line(h, ",quantile=\"0.95\"", seconds(r.figures.waitP95));
+           });
+    family("sluice_tenant_limit", "gauge", "The token's own limits as enforced now",
+           [&](const TenantRow& r, const std::string& h) {
+               for (const LimitSpec& s : r.limits) {
+                   const char* measure = s.measure == Measure::Concurrency ? "concurrency"
+                                         : s.measure == Measure::Requests  ? "requests"
+                                         : s.measure == Measure::TotalTokens ? "tokens"
+                                         : s.measure == Measure::SpendMicroUsd ? "spend_micro_usd"
+                                                                                : nullptr;
+                   if (measure == nullptr) {
+                       continue;
+                   }
+                   const std::string window = s.measure == Measure::Concurrency ? ""
+                                              : s.window == Window::Rolling  ? ",window=\"rolling\""
+                                                                             : ",window=\"day\"";
+                   line(h, std::string(",measure=\"") + measure + "\"" + window, static_cast<double>(s.limit));
+               }
+           });
+    family("sluice_tenant_paused", "gauge", "1 while the token is paused",
+           [&](const TenantRow& r, const std::string& h) { line(h, "", r.paused ? 1 : 0); });
     return out;
 }
 

@@ -113,4 +113,9 @@ private:
     std::map<std::string, Row, std::less<>> m_rows;
 };
 
+// The sluice_tenant_* series of /metrics (Prometheus text format): per
+// token, requests and 429s handed out (counters), spend, the last minute's
+// requests and tokens, waiting, in flight, p50/p95 wait, limits, paused.
+std::string tenantPrometheusText(const std::vector<TenantRow>& rows);
+
 }  // namespace sluice::gateway
