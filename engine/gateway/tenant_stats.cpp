@@ -230,7 +230,7 @@ std::string tenantPrometheusText(const std::vector<TenantRow>& rows)
     };
     const auto line = [&](const std::string& head, const std::string& extra, double value) {
         char buf[64];
-        std::snprintf(buf, sizeof buf, "%.17g", value);
+        std::snprintf(buf, sizeof buf, "%.9g", value);
         out += head + extra + "} " + buf + "\n";
     };
     const auto seconds = [](Duration d) { return std::chrono::duration<double>(d).count(); };

@@ -56,6 +56,7 @@ private Q_SLOTS:
     void gatePauseHoldsUntilResumed();
     void gatePausedRefusedAtDeadline();
     void settingsKeepOnlyDigests();
+    void prometheusSeries();
 };
 
 void TestTenantStats::figuresFollowEachRequest()
@@ -251,6 +252,31 @@ void TestTenantStats::settingsKeepOnlyDigests()
     QCOMPARE(settings.config().tokens.size(), std::size_t(1));
     settings.setListen("127.0.0.1:9999");
     QCOMPARE(settings.config().port, std::uint16_t(9999));
+}
+
+void TestTenantStats::prometheusSeries()
+{
+    TenantRow row;
+    row.figures.token = "svc \"a\"";
+    row.figures.requests = 7;
+    row.figures.refused = 2;
+    row.figures.waiting = 3;
+    row.figures.spendMicroUsd = 1'500'000;
+    row.figures.waitP95 = std::chrono::milliseconds(250);
+    row.tenant = "team";
+    row.limits = {perMinute(Measure::Requests, 60), concurrency(4)};
+    row.paused = true;
+    const std::string text = tenantPrometheusText({row});
+    const std::string labels = R"({token="svc \"a\"",tenant="team")";
+    for (const std::string& line :
+         {"sluice_tenant_requests_total" + labels + "} 7", "sluice_tenant_refused_total" + labels + "} 2",
+          "sluice_tenant_waiting" + labels + "} 3", "sluice_tenant_spend_usd_total" + labels + "} 1.5",
+          "sluice_tenant_wait_seconds" + labels + R"(,quantile="0.95"} 0.25)",
+          "sluice_tenant_limit" + labels + R"(,measure="requests",window="rolling"} 60)",
+          "sluice_tenant_limit" + labels + R"(,measure="concurrency"} 4)", "sluice_tenant_paused" + labels + "} 1",
+          std::string("# TYPE sluice_tenant_requests_total counter")}) {
+        QVERIFY2(text.find(line + "\n") != std::string::npos, line.c_str());
+    }
 }
 
 QTEST_APPLESS_MAIN(TestTenantStats)
