@@ -272,6 +272,9 @@ void MainWindow::buildPanels()
     auto* clients = new ClientsPanel(std::make_unique<WorkspaceGateway>(s), m_tabs);
     connect(clients, &ClientsPanel::message, m_statusMessage, &QLabel::setText);
     m_tabs->addTab(clients, tr("Clients"));
+    if (const QString error = clients->source().gatewayState().error; !error.isEmpty()) {
+        m_statusMessage->setText(error);  // the gateway this workspace runs did not start
+    }
 }
 
 void MainWindow::showReportDialog()
