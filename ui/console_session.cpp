@@ -492,6 +492,11 @@ QString ConsoleSession::removeProvider(const QString& provider)
     return error;
 }
 
+QString ConsoleSession::editWorkspace(const std::function<void(host::WorkspaceConfig&)>& edit)
+{
+    return commit(edit, [] {});
+}
+
 void ConsoleSession::pause()
 {
     m_host->pause();

@@ -105,6 +105,10 @@ public:
     QString removeKey(const QString& provider, const QString& key);
     QString removeProvider(const QString& provider);
 
+    // A change to the workspace's settings only (nothing in the engine),
+    // saved like any other: the gateway's settings (WorkspaceGateway).
+    QString editWorkspace(const std::function<void(host::WorkspaceConfig&)>& edit);
+
     void pause();
     void resume();
     // Closes the intake and lets dispatch run until the queue is empty.

@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include "batch_run_dialog.h"
+#include "clients_panel.h"
 #include "dashboard_panel.h"
 #include "dead_letter_panel.h"
 #include "first_run_page.h"
@@ -10,6 +11,7 @@
 #include "open_workspace_dialog.h"
 #include "queue_panel.h"
 #include "report_dialog.h"
+#include "workspace_gateway.h"
 
 #include <QAction>
 #include <QApplication>
@@ -279,6 +281,14 @@ void MainWindow::buildPanels()
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
     m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
+    // The workspace's gateway lives with the tab: it stops before the
+    // session's engine does (panels go first).
+    auto* clients = new ClientsPanel(std::make_unique<WorkspaceGateway>(s), m_tabs);
+    connect(clients, &ClientsPanel::message, m_statusMessage, &QLabel::setText);
+    m_tabs->addTab(clients, tr("Clients"));
+    if (const QString error = clients->source().gatewayState().error; !error.isEmpty()) {
+        m_statusMessage->setText(error);  // the gateway this workspace runs did not start
+    }
 }
 
 void MainWindow::showReportDialog()

@@ -16,6 +16,7 @@
 #include "metrics/spend_estimate.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,9 @@ public:
     // endpoint's URL (empty without one). Throws std::runtime_error when it
     // cannot listen.
     std::string start(const std::optional<MetricsAddress>& address);
+    // More series appended to each scrape (the gateway's per-token ones).
+    // Before start().
+    void addText(std::function<std::string()> more) { m_more = std::move(more); }
     // Stops serving, then writes every rollup left. Returns the last error
     // writing rollups, empty when all were written.
     std::string stop();
@@ -65,6 +69,7 @@ private:
     metrics::RollupStore m_rollups;
     metrics::MetricsRecorder m_recorder;
     std::unique_ptr<metrics::MetricsEndpoint> m_endpoint;
+    std::function<std::string()> m_more;
 };
 
 }  // namespace sluice::cli

@@ -139,6 +139,7 @@ int runServe(const ServeOptions& opt)
     try {
         if (runMetrics) {
             runMetrics->watch(dispatcher, admission);
+            runMetrics->addText([&gateway] { return gateway::tenantPrometheusText(gateway.tenants()); });
             metricsUrl = runMetrics->start(metricsAddress);
         }
         dispatcher.start();

@@ -13,6 +13,8 @@
 // Every wait is on a condition, polled by the event loop, with a deadline:
 // a demo that never gets there is an error (exit status 1), not a set of
 // empty pictures.
+#include "clients_panel.h"
+#include "http/http_client.h"
 #include "key_vault.h"
 #include "loadtest_panel.h"
 #include "loadtest_runner.h"
@@ -28,6 +30,7 @@
 #include <QSettings>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QTimer>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -100,6 +103,78 @@ bool save(QWidget& window, const QDir& dir, const QString& slug)
         return false;
     }
     out() << "wrote " << file << Qt::endl;
+    return true;
+}
+
+// The Clients tab with traffic: the demo workspace's gateway on a free
+// loopback port, three tokens made through the view's own source, and
+// chat requests sent through the gateway at different rates for 20 s (one
+// over its limit, so it waits and meets 429s); then one token paused. All
+// bounded, all to 127.0.0.1.
+bool driveClients(sluice::ui::ClientsPanel& panel)
+{
+    sluice::ui::ClientsSource& source = panel.source();
+    if (const QString error = source.startGateway(QStringLiteral("127.0.0.1:0"), 5); !error.isEmpty()) {
+        out() << "sluice-screenshots: the gateway did not start: " << error << Qt::endl;
+        return false;
+    }
+    struct Client {
+        sluice::gateway::NewToken token;
+        double perSecond = 0;
+        const char* model = "gpt-4o-mini";
+        sluice::Secret value;
+        double due = 0;
+    };
+    using sluice::host::LimitField;
+    std::vector<Client> clients(3);
+    clients[0].token = {"billing-service", "billing", 5, {{LimitField::Rpm, 120}, {LimitField::Tpm, 60000}}, {}};
+    clients[0].perSecond = 1.0;
+    clients[1].token = {"search-indexer", "search", 0, {{LimitField::Rpm, 60}, {LimitField::Concurrency, 4}}, {}};
+    clients[1].perSecond = 2.5;
+    clients[2].token = {"support-bot", "support", 2, {{LimitField::Rpm, 30}}, {"claude-haiku-4-5"}};
+    clients[2].perSecond = 0.4;
+    clients[2].model = "claude-haiku-4-5";
+    for (Client& c : clients) {
+        if (const QString error = source.createToken(c.token, c.value); !error.isEmpty()) {
+            out() << "sluice-screenshots: no token: " << error << Qt::endl;
+            return false;
+        }
+    }
+    const std::string url = source.gatewayState().url.toStdString();
+    sluice::http::HttpClient client;
+    QTimer send;
+    QTimer poll;
+    std::size_t sent = 0;
+    QObject::connect(&send, &QTimer::timeout, &panel, [&] {
+        for (Client& c : clients) {
+            c.due += c.perSecond / 10;
+            for (; c.due >= 1; c.due -= 1) {
+                sluice::http::HttpRequest r;
+                const bool anthropic = std::string_view(c.model).rfind("claude", 0) == 0;
+                r.url = url + (anthropic ? "/v1/messages" : "/v1/chat/completions");
+                r.headers = {"Content-Type: application/json", "anthropic-version: 2023-06-01"};
+                r.secretHeader = c.value.prefixed("Authorization: Bearer ");
+                r.body = std::string(R"({"model":")") + c.model +
+                         R"(","max_tokens":64,"messages":[{"role":"user","content":"Summarise this ticket"}]})";
+                client.start(std::move(r), sluice::http::TransferHandlers{{}, {}, [](sluice::http::HttpResult&&) {}});
+                ++sent;
+            }
+        }
+    });
+    QObject::connect(&poll, &QTimer::timeout, &panel, [&] { client.poll(sluice::Duration::zero()); });
+    send.start(100);
+    poll.start(20);
+    out() << "sending through the gateway for 20 s…" << Qt::endl;
+    settle(18s);
+    source.setTenantPaused(QStringLiteral("support-bot"), true);
+    settle(2s);
+    send.stop();
+    out() << sent << " requests sent through the gateway" << Qt::endl;
+    panel.refresh();
+    if (auto* table = panel.findChild<QTableWidget*>(QStringLiteral("clientsTable")); table && table->rowCount() > 1) {
+        table->selectRow(1);
+    }
+    settle(600ms);
     return true;
 }
 
@@ -265,6 +340,11 @@ int main(int argc, char** argv)
                 return 1;
             }
             settle(1500ms);
+        }
+        if (auto* clients = qobject_cast<sluice::ui::ClientsPanel*>(tabs->widget(i))) {
+            if (!driveClients(*clients)) {
+                return 1;
+            }
         }
         if (!save(window, dir, slugOf(tabs->tabText(i)))) {
             return 1;

@@ -66,9 +66,9 @@ ApiFlavor dialectOf(const net::HttpRequest& request)
 class Exchange;
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
-    Impl(GatewayConfig c, Dispatcher& d, Clock& clk, int threads)
+    Impl(GatewayConfig c, Dispatcher& d, Clock& clk, int threads, std::shared_ptr<TenantStats> stats)
         : config(std::move(c)), dispatcher(d), clock(clk), auth(config.tokens), gate(clk, auth.tokens()),
-          timers(clk), ioThreads(threads)
+          timers(clk), ioThreads(threads), tenantStats(stats ? std::move(stats) : std::make_shared<TenantStats>(clk))
     {
     }
 
@@ -79,6 +79,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     TenantGate gate;
     Timers timers;
     int ioThreads = 1;
+    std::shared_ptr<TenantStats> tenantStats;
     std::unique_ptr<net::HttpServer> server;
     std::atomic<std::uint64_t> sequence{0};
     Counters counters;
@@ -116,6 +117,9 @@ public:
     void begin(const Cost& cost)
     {
         const TimePoint deadline = m_gw->clock.now() + m_gw->config.hold;
+        if (m_token != nullptr) {
+            m_ticket = m_gw->tenantStats->arrive(m_token->name);
+        }
         std::weak_ptr<Exchange> weak = weak_from_this();
         m_timer = m_gw->timers.at(deadline, [weak] {
             if (auto self = weak.lock()) {
@@ -196,6 +200,12 @@ public:
         }
         settleTenant(std::move(tenant), outcome);
         std::lock_guard guard(m_mutex);
+        if (outcome.result == JobResult::Cancelled && m_expired && !m_gone) {
+            m_ticket.refused();
+        } else {
+            m_ticket.finished(outcome.usage ? outcome.usage->inputTokens + outcome.usage->outputTokens : 0,
+                              outcome.spendMicroUsd.value_or(0));
+        }
         m_stage = Stage::Done;
         m_gw->timers.cancel(m_timer);
         if (m_gone) {
@@ -252,6 +262,7 @@ private:
                 return;
             }
             m_gw->counters.refusedHold.fetch_add(1, std::memory_order_relaxed);
+            m_ticket.refused();
             const std::string who = m_token ? m_token->name : std::string("-");
             net::HttpReply reply = errorReply(
                 m_dialect, ErrorKind::RateLimited,
@@ -266,6 +277,7 @@ private:
         {
             std::lock_guard guard(m_mutex);
             m_reservation = std::move(r.reservation);
+            m_ticket.admitted();
             if (m_gone) {
                 m_stage = Stage::Done;
                 return;  // the reservation is refunded with the exchange
@@ -312,6 +324,7 @@ private:
             tenant = std::move(m_reservation);
             if (!m_gone) {
                 m_gw->counters.refusedHold.fetch_add(1, std::memory_order_relaxed);
+                m_ticket.refused();
                 net::HttpReply reply = errorReply(m_dialect, ErrorKind::RateLimited,
                                                   "the provider's limits for " + m_model +
                                                       " leave no room within the gateway's hold time");
@@ -455,6 +468,7 @@ private:
     std::uint64_t m_gateId = 0;
     std::uint64_t m_timer = 0;
     Reservation m_reservation;
+    TenantStats::Ticket m_ticket;  // the token's figures; ends with the exchange at the latest
     net::HttpHeaders m_headers;  // the provider's request id
     std::string m_body;
 };
@@ -617,8 +631,9 @@ void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder re
     ex->begin(cost);
 }
 
-Gateway::Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads)
-    : m_impl(std::make_shared<Impl>(std::move(config), dispatcher, clock, ioThreads))
+Gateway::Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads,
+                 std::shared_ptr<TenantStats> tenantStats)
+    : m_impl(std::make_shared<Impl>(std::move(config), dispatcher, clock, ioThreads, std::move(tenantStats)))
 {
 }
 
@@ -682,6 +697,44 @@ GatewayStats Gateway::stats() const
     s.upstreamErrors = c.upstreamErrors.load();
     s.clientsGone = c.clientsGone.load();
     return s;
+}
+
+std::vector<TenantRow> Gateway::tenants() const
+{
+    const Impl& d = *m_impl;
+    std::vector<std::string> names;
+    for (const GatewayToken& t : d.auth.tokens()) {
+        names.push_back(t.name);
+    }
+    std::vector<TenantRow> rows;
+    for (TenantFigures& f : d.tenantStats->snapshot(names)) {
+        const auto t = std::find_if(d.auth.tokens().begin(), d.auth.tokens().end(),
+                                    [&](const GatewayToken& x) { return x.name == f.token; });
+        if (t == d.auth.tokens().end()) {
+            continue;  // revoked since: its figures are kept, not shown
+        }
+        TenantRow row;
+        row.tenant = t->tenant;
+        row.priority = t->priority;
+        row.models.assign(t->models.begin(), t->models.end());
+        if (const auto b = d.gate.budget(t->name)) {
+            row.limits = b->limits;
+            row.paused = b->paused;
+        }
+        row.figures = std::move(f);
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+bool Gateway::setTenantLimits(const std::string& token, const std::vector<LimitSpec>& limits)
+{
+    return m_impl->gate.setLimits(token, limits);
+}
+
+bool Gateway::setTenantPaused(const std::string& token, bool paused)
+{
+    return m_impl->gate.setPaused(token, paused);
 }
 
 }  // namespace sluice::gateway

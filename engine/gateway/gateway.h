@@ -19,6 +19,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway_config.h"
+#include "gateway/tenant_stats.h"
 
 #include <cstdint>
 #include <memory>
@@ -40,8 +41,11 @@ class Exchange;
 class Gateway {
 public:
     // `config` is the gateway section; tenants' defaults come from the
-    // dispatcher's configuration.
-    Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads = 1);
+    // dispatcher's configuration. `tenantStats`, when given, keeps the
+    // per-token figures across a restart of the gateway; otherwise it has
+    // its own.
+    Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads = 1,
+            std::shared_ptr<TenantStats> tenantStats = nullptr);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;
@@ -54,6 +58,13 @@ public:
 
     std::uint16_t port() const noexcept;
     GatewayStats stats() const;
+
+    // Every configured token with its figures and its budget now.
+    std::vector<TenantRow> tenants() const;
+    // Live edits of one token's own budget, kept usage and all (see
+    // TenantGate); false when no token has that name.
+    bool setTenantLimits(const std::string& token, const std::vector<LimitSpec>& limits);
+    bool setTenantPaused(const std::string& token, bool paused);
 
 private:
     friend class Exchange;  // one request in flight, in gateway.cpp

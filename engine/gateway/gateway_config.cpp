@@ -148,7 +148,8 @@ GatewayConfig loadGatewayConfig(const JsonSource& src, const EnvLookup& env)
                 r.problem(tp, "must be an object");
                 continue;
             }
-            r.onlyKnown(t, tp, {"name", "token_env", "token_sha256", "tenant", "priority", "limits", "models", "comment"});
+            r.onlyKnown(t, tp, {"name", "token_env", "token_sha256", "tenant", "priority", "limits", "models", "paused",
+                                 "comment"});
             GatewayToken tok;
             tok.name = r.string(t, tp, "name", true).value_or("");
             if (!tok.name.empty() && !names.insert(tok.name).second) {
@@ -173,6 +174,7 @@ GatewayConfig loadGatewayConfig(const JsonSource& src, const EnvLookup& env)
             }
             tok.tenant = r.string(t, tp, "tenant", false).value_or(tok.name);
             tok.priority = static_cast<int>(r.integer(t, tp, "priority", -1000, 1000).value_or(0));
+            tok.paused = r.boolean(t, tp, "paused").value_or(false);
             if (t.contains("limits")) {
                 if (t["limits"].is_object()) {
                     tok.limits = parseLimits(src, tp + "/limits", problems);

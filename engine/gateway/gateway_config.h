@@ -39,6 +39,7 @@ struct GatewayToken {
     int priority = 0;          // higher goes first in the fair queue
     std::vector<LimitSpec> limits;  // the tenant's own budget (concurrency, rpm, tpm, spend)
     std::set<std::string, std::less<>> models;  // empty: every model the config serves
+    bool paused = false;       // held at the gate until resumed (the console's pause)
 
     bool allows(std::string_view model) const { return models.empty() || models.count(model) > 0; }
 };

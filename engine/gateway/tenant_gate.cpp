@@ -24,9 +24,13 @@ std::string resetText(Duration d)
 TenantGate::TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens)
     : m_clock(clock), m_admission(clock, nullptr, Duration::zero())
 {
+    // Every token has a scope, limits or not, so limits can be given to
+    // one later while it serves.
     for (const GatewayToken& t : tokens) {
-        if (!t.limits.empty()) {
-            m_scopes[&t] = m_admission.addScope(Admission::root(), t.name, t.limits);
+        m_scopes[&t] = m_admission.addScope(Admission::root(), t.name, t.limits);
+        m_byName[t.name] = &t;
+        if (t.paused) {
+            m_paused.insert(t.name);
         }
     }
     m_clockSubscription = m_clock.subscribe([this] {
@@ -76,6 +80,15 @@ ScopeId TenantGate::scopeOf(const GatewayToken& token) const
 
 bool TenantGate::decide(Waiter& w, TimePoint now, GateResult& out, std::optional<TimePoint>& next)
 {
+    if (m_paused.count(w.token->name) > 0) {
+        // Nobody knows when the operator resumes it: held to the deadline.
+        if (now >= w.deadline) {
+            out.retryAfter = Duration(std::chrono::seconds(1));
+            return true;
+        }
+        next = next ? std::min(*next, w.deadline) : w.deadline;
+        return false;
+    }
     Decision d = m_admission.tryAcquireAt(m_admission.pathTo(scopeOf(*w.token)), w.cost, now);
     switch (d.verdict) {
     case Verdict::Admit:
@@ -182,6 +195,54 @@ std::size_t TenantGate::held() const
 {
     std::lock_guard guard(m_mutex);
     return m_waiters.size();
+}
+
+bool TenantGate::setLimits(const std::string& token, const std::vector<LimitSpec>& limits)
+{
+    const auto it = m_byName.find(token);
+    if (it == m_byName.end()) {
+        return false;
+    }
+    // Admission keeps each dimension's usage across the change.
+    m_admission.setLimits(scopeOf(*it->second), limits);
+    std::lock_guard guard(m_mutex);
+    m_dirty = true;
+    m_cv.notify_all();
+    return true;
+}
+
+bool TenantGate::setPaused(const std::string& token, bool paused)
+{
+    if (m_byName.find(token) == m_byName.end()) {
+        return false;
+    }
+    std::lock_guard guard(m_mutex);
+    if (paused) {
+        m_paused.insert(token);
+    } else {
+        m_paused.erase(token);
+    }
+    m_dirty = true;
+    m_cv.notify_all();
+    return true;
+}
+
+std::optional<TenantBudget> TenantGate::budget(const std::string& token) const
+{
+    const auto it = m_byName.find(token);
+    if (it == m_byName.end()) {
+        return std::nullopt;
+    }
+    TenantBudget b;
+    b.state = m_admission.snapshot(scopeOf(*it->second));
+    for (const DimensionState& d : b.state.dimensions) {
+        b.limits.push_back(d.spec);
+    }
+    std::lock_guard guard(m_mutex);
+    b.paused = m_paused.count(token) > 0;
+    b.held = static_cast<std::size_t>(
+        std::count_if(m_waiters.begin(), m_waiters.end(), [&](const Waiter& w) { return w.token == it->second; }));
+    return b;
 }
 
 void TenantGate::run(std::stop_token stop)

@@ -11,6 +11,12 @@
 // requests are made on the gate's own thread (start()), or by whoever calls
 // poll(), which is how tests drive it on a ManualClock. Callbacks run
 // without the gate's lock held and must not block.
+//
+// A token's limits can be changed and the token paused while traffic
+// flows (the console's Clients view): a change keeps what was already
+// counted, as provider limits do, and wakes the held requests at once. A
+// paused token's requests are held, and answered 429 at their hold
+// deadline if it is not resumed by then.
 #pragma once
 
 #include "admission/admission.h"
@@ -25,9 +31,19 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string>
 #include <thread>
 
 namespace sluice::gateway {
+
+// A token's budget as the gate enforces it now.
+struct TenantBudget {
+    std::vector<LimitSpec> limits;
+    bool paused = false;
+    std::size_t held = 0;      // requests of the token held now
+    ScopeState state;          // usage against the limits
+};
 
 struct GateResult {
     // Valid when admitted; settle it when the request ends (dropping it
@@ -65,6 +81,11 @@ public:
     std::optional<TimePoint> poll(TimePoint now);
     std::size_t held() const;
 
+    // Live edits by token name; false when no token has that name.
+    bool setLimits(const std::string& token, const std::vector<LimitSpec>& limits);
+    bool setPaused(const std::string& token, bool paused);
+    std::optional<TenantBudget> budget(const std::string& token) const;
+
     // x-ratelimit-* headers describing the token's own budget now:
     // limit-/remaining-/reset- for requests and tokens, as OpenAI names them.
     net::HttpHeaders rateLimitHeaders(const GatewayToken& token) const;
@@ -86,6 +107,8 @@ private:
     Clock& m_clock;
     Admission m_admission;
     std::map<const GatewayToken*, ScopeId> m_scopes;
+    std::map<std::string, const GatewayToken*, std::less<>> m_byName;
+    std::set<std::string, std::less<>> m_paused;  // under m_mutex
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;
     std::list<Waiter> m_waiters;  // in service order: priority, then arrival

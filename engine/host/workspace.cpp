@@ -195,9 +195,10 @@ WorkspaceConfig WorkspaceConfig::parse(std::string sourceName, std::string_view 
         throw InputError(source.describe("", "a workspace is an object with a \"config\" object"));
     }
     for (const auto& [field, value] : root.items()) {
-        if (field != "sluice_workspace" && field != "demo" && field != "config" && field != "paused") {
-            throw InputError(
-                source.describe("/" + field, "unknown field (expected sluice_workspace, demo, paused, config)"));
+        if (field != "sluice_workspace" && field != "demo" && field != "config" && field != "paused" &&
+            field != "gateway_running") {
+            throw InputError(source.describe(
+                "/" + field, "unknown field (expected sluice_workspace, demo, paused, gateway_running, config)"));
         }
     }
     if (root.contains("sluice_workspace") &&
@@ -205,7 +206,7 @@ WorkspaceConfig WorkspaceConfig::parse(std::string sourceName, std::string_view 
         throw InputError(source.describe("/sluice_workspace", "written by a newer Sluice; this one reads version " +
                                                                   std::to_string(kFormatVersion)));
     }
-    for (const char* flag : {"demo", "paused"}) {
+    for (const char* flag : {"demo", "paused", "gateway_running"}) {
         if (root.contains(flag) && !root.at(flag).is_boolean()) {
             throw InputError(source.describe(std::string("/") + flag, "must be true or false"));
         }
@@ -291,6 +292,28 @@ bool WorkspaceConfig::demoEnabled() const
 bool WorkspaceConfig::paused() const
 {
     return m_doc.value("paused", false);
+}
+
+bool WorkspaceConfig::gatewayRunning() const
+{
+    return m_doc.value("gateway_running", false);
+}
+
+void WorkspaceConfig::setGatewayRunning(bool running)
+{
+    m_doc["gateway_running"] = running;
+}
+
+nlohmann::json WorkspaceConfig::gatewaySection() const
+{
+    const json& config = m_doc.at("config");
+    const auto it = config.find("gateway");
+    return it == config.end() ? json::object() : *it;
+}
+
+void WorkspaceConfig::setGatewaySection(nlohmann::json section)
+{
+    m_doc.at("config")["gateway"] = std::move(section);
 }
 
 void WorkspaceConfig::setPaused(bool paused)

@@ -87,6 +87,13 @@ public:
     bool paused() const;
     void setPaused(bool paused);
     const nlohmann::json& config() const noexcept { return m_doc.at("config"); }
+    // The console runs the gateway with the workspace (its "gateway"
+    // section, in the configuration's schema, edited through
+    // gateway::GatewaySettings; tokens there as SHA-256 digests only).
+    bool gatewayRunning() const;
+    void setGatewayRunning(bool running);
+    nlohmann::json gatewaySection() const;  // an empty object when absent
+    void setGatewaySection(nlohmann::json section);
 
     // The engine's configuration. A key whose value `env` cannot give is
     // loaded disabled (and never sent) and listed in `missing`. Throws

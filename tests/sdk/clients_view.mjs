@@ -1,0 +1,59 @@
+// Sends requests through the console's workspace gateway with the official
+// `openai` SDK, for tests/ui/tst_console_clients.cpp. Environment:
+// GATEWAY_URL (http://127.0.0.1:PORT), TOKEN (a gateway token made in the
+// console). Usage: node clients_view.mjs MODE N
+//   send N    N chat completions one after another; all must succeed
+//   burst N   N at once; prints "ok=A limited=B" (429s have a retry-after)
+//   denied    one request; it must be refused 401
+// Prints one line, starting "ok" when the mode's expectation held; exits 1
+// otherwise.
+import OpenAI from 'openai';
+
+const [mode, nText] = process.argv.slice(2);
+const n = Number(nText || 1);
+const client = new OpenAI({ apiKey: process.env.TOKEN, baseURL: `${process.env.GATEWAY_URL}/v1`, maxRetries: 0 });
+const chat = () =>
+  client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8 });
+
+async function main() {
+  if (mode === 'send') {
+    for (let i = 0; i < n; ++i) {
+      const r = await chat();
+      if (!(r.choices[0].message.content.length > 0)) throw new Error(`request ${i}: empty content`);
+    }
+    return `ok sent=${n}`;
+  }
+  if (mode === 'burst') {
+    let ok = 0;
+    let limited = 0;
+    const results = await Promise.allSettled(Array.from({ length: n }, chat));
+    for (const r of results) {
+      if (r.status === 'fulfilled') {
+        ++ok;
+      } else if (r.reason instanceof OpenAI.RateLimitError && r.reason.headers?.get('retry-after')) {
+        ++limited;
+      } else {
+        throw new Error(`unexpected: ${r.reason}`);
+      }
+    }
+    return `ok ok=${ok} limited=${limited}`;
+  }
+  if (mode === 'denied') {
+    try {
+      await chat();
+    } catch (e) {
+      if (e instanceof OpenAI.AuthenticationError) return 'ok denied';
+      throw e;
+    }
+    throw new Error('the request was accepted');
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+main().then(
+  (line) => console.log(line),
+  (e) => {
+    console.log(`FAIL ${e.message}`);
+    process.exit(1);
+  },
+);
