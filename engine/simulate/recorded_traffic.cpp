@@ -19,8 +19,7 @@ using namespace std::chrono_literals;
 
 std::string windowLabel(const std::string& what, WallTime start, Duration length)
 {
-    const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(length).count();
-    return what + ", " + formatRfc3339(start) + " + " + std::to_string(minutes) + " min";
+    return what + ", " + formatRfc3339(start) + " + " + formatGoDuration(std::chrono::ceil<std::chrono::seconds>(length));
 }
 
 std::vector<MinuteFigures> emptyMinutes(Duration length)
