@@ -6,6 +6,7 @@
 #include "format.h"
 #include "limits_panel.h"
 #include "loadtest_panel.h"
+#include "whatif_panel.h"
 #include "open_workspace_dialog.h"
 #include "queue_panel.h"
 #include "report_dialog.h"
@@ -265,6 +266,7 @@ void MainWindow::buildPanels()
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
     m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
+    m_tabs->addTab(new WhatIfPanel(s, m_tabs), tr("What if?"));
 }
 
 void MainWindow::showReportDialog()
