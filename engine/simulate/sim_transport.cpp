@@ -15,6 +15,8 @@ using namespace std::chrono_literals;
 
 // A refusal goes back at once; this stands for the round trip.
 constexpr Duration kRoundTrip = 20ms;
+// The least a poll that finds nothing due moves the clock.
+constexpr Duration kIdleStep = 1ms;
 
 http::HeaderMap toHeaderMap(const net::HttpHeaders& headers)
 {
@@ -218,9 +220,17 @@ void SimTransport::poll(Duration timeout)
             // Nothing is pending for the dispatcher: jump to the next thing
             // that happens. Advancing wakes the dispatcher (its clock
             // subscription calls wakeup()), which is this very thread.
-            TimePoint target = m_clock.now() + timeout;
+            const TimePoint now = m_clock.now();
+            TimePoint target = now + timeout;
             if (!m_events.empty()) {
                 target = std::min(target, m_events.top().at);
+            }
+            if (target <= now && (m_events.empty() || m_events.top().at > now)) {
+                // Asked to wake at once with nothing new to tell it: on a
+                // real clock time would have moved on meanwhile, so it does
+                // here too, and a dispatcher that finds nothing to do now
+                // cannot spin on a clock that stands still.
+                target = now + kIdleStep;
             }
             l.unlock();
             m_clock.advanceTo(target);
