@@ -8,6 +8,7 @@
 #include "format.h"
 #include "limits_panel.h"
 #include "loadtest_panel.h"
+#include "whatif_panel.h"
 #include "open_workspace_dialog.h"
 #include "queue_panel.h"
 #include "report_dialog.h"
@@ -289,6 +290,7 @@ void MainWindow::buildPanels()
     if (const QString error = clients->source().gatewayState().error; !error.isEmpty()) {
         m_statusMessage->setText(error);  // the gateway this workspace runs did not start
     }
+    m_tabs->addTab(new WhatIfPanel(s, m_tabs), tr("What if?"));
 }
 
 void MainWindow::showReportDialog()

@@ -25,6 +25,7 @@ int main(int argc, char** argv)
     sluice::cli::addTokensCommand(app, exitCode);
     sluice::cli::addServeCommand(app, exitCode);
     sluice::cli::addWorkerCommand(app, exitCode);
+    sluice::cli::addWhatIfCommand(app, exitCode);
 
     try {
         app.parse(argc, argv);

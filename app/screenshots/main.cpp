@@ -19,6 +19,7 @@
 #include "loadtest_panel.h"
 #include "loadtest_runner.h"
 #include "main_window.h"
+#include "whatif_panel.h"
 
 #include <QApplication>
 #include <QComboBox>
@@ -35,7 +36,8 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTextStream>
-#include <QTimer>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -78,6 +80,29 @@ void settle(std::chrono::milliseconds duration)
 }
 
 // "Providers, keys && limits" -> "providers-keys-limits".
+// A configuration's text with every "rpm" and "tpm" limit halved.
+QString halvedLimits(const QString& text)
+{
+    nlohmann::json doc = nlohmann::json::parse(text.toStdString(), nullptr, false);
+    const std::function<void(nlohmann::json&)> walk = [&walk](nlohmann::json& j) {
+        if (j.is_object()) {
+            for (auto it = j.begin(); it != j.end(); ++it) {
+                if ((it.key() == "rpm" || it.key() == "tpm") && it->is_number_integer()) {
+                    *it = std::max<std::int64_t>(1, it->get<std::int64_t>() / 2);
+                } else {
+                    walk(*it);
+                }
+            }
+        } else if (j.is_array()) {
+            for (auto& e : j) {
+                walk(e);
+            }
+        }
+    };
+    walk(doc);
+    return QString::fromStdString(doc.dump(2));
+}
+
 QString slugOf(QString title)
 {
     title.remove(QLatin1Char('&'));
@@ -345,6 +370,20 @@ int main(int argc, char** argv)
             if (!driveClients(*clients)) {
                 return 1;
             }
+        }
+        // The what-if tab replays this demo run's own recorded usage under
+        // the demo's configuration with every RPM and TPM limit halved.
+        if (auto* panel = qobject_cast<sluice::ui::WhatIfPanel*>(tabs->widget(i))) {
+            panel->setProposedConfigText(halvedLimits(panel->proposedConfigText()));
+            bool finished = false;
+            QObject::connect(panel, &sluice::ui::WhatIfPanel::finished, panel, [&finished] { finished = true; });
+            panel->run();
+            out() << "replaying the demo's usage with its limits halved…" << Qt::endl;
+            if (!waitFor([&finished] { return finished; }, 120s) || !panel->result()) {
+                out() << "sluice-screenshots: the what-if replay did not finish" << Qt::endl;
+                return 1;
+            }
+            settle(1000ms);
         }
         if (!save(window, dir, slugOf(tabs->tabText(i)))) {
             return 1;

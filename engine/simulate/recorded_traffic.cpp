@@ -1,0 +1,312 @@
+#include "simulate/recorded_traffic.h"
+
+#include "core/timefmt.h"
+#include "metrics/rollup_store.h"
+#include "store/sqlite.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <system_error>
+
+namespace sluice::simulate {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string windowLabel(const std::string& what, WallTime start, Duration length)
+{
+    return what + ", " + formatRfc3339(start) + " + " + formatGoDuration(std::chrono::ceil<std::chrono::seconds>(length));
+}
+
+std::vector<MinuteFigures> emptyMinutes(Duration length)
+{
+    const auto n = std::max<std::int64_t>(1, (length + 1min - 1ns) / 1min);
+    return std::vector<MinuteFigures>(static_cast<std::size_t>(n));
+}
+
+std::size_t minuteIndex(Duration offset, std::size_t count)
+{
+    const auto i = std::max<std::int64_t>(0, offset / 1min);
+    return std::min(static_cast<std::size_t>(i), count - 1);
+}
+
+}  // namespace
+
+RecordedTraffic readRollupTraffic(const std::filesystem::path& database, Duration window)
+{
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(database, ec)) {
+        throw RecordedTrafficError(database.string() + ": no such workspace database");
+    }
+    std::vector<metrics::RollupRow> rows;
+    std::optional<std::pair<WallTime, WallTime>> extent;
+    try {
+        store::StoreOptions options;
+        options.readOnly = true;
+        const metrics::RollupStore store(database, options);
+        extent = store.extent();
+        if (!extent) {
+            throw RecordedTrafficError(database.string() + ": the workspace has no recorded usage (no per-minute rollups)");
+        }
+        const WallTime end = extent->second + 1min;
+        const WallTime from = std::max(extent->first, end - window);
+        rows = store.rows(from, end);
+        extent->first = from;
+        extent->second = end;
+    } catch (const store::StoreError& e) {
+        throw RecordedTrafficError(std::string(e.what()));
+    }
+
+    RecordedTraffic t;
+    t.start = extent->first;
+    t.length = extent->second - extent->first;
+    t.source = windowLabel(database.filename().string(), t.start, t.length);
+    t.recorded.span = t.length;
+    t.recorded.minutes = emptyMinutes(t.length);
+    metrics::Totals totals;
+    for (const metrics::RollupRow& row : rows) {
+        totals.merge(row.tally);
+        const metrics::Tally& tally = row.tally;
+        // First attempts are the requests that arrived; retries were ours.
+        const std::int64_t arrivals =
+            std::max<std::int64_t>(static_cast<std::int64_t>(tally.sent) - static_cast<std::int64_t>(tally.retries),
+                                   static_cast<std::int64_t>(tally.completed));
+        const Duration minuteOffset = row.minute - t.start;
+        MinuteFigures& m = t.recorded.minutes[minuteIndex(minuteOffset, t.recorded.minutes.size())];
+        m.completed += tally.completed;
+        m.rateLimited += tally.failuresOf(FailureClass::RateLimited);
+        m.spendMicroUsd += tally.spendMicroUsd;
+        if (arrivals <= 0) {
+            continue;
+        }
+        // A minute's mean tokens per request; the reservation's mean as its
+        // max_tokens, so the replay reserves what the real run reserved.
+        const auto meanOf = [](std::int64_t sum, std::int64_t n) { return n > 0 ? (sum + n / 2) / n : 0; };
+        const std::int64_t answered = tally.completed;
+        const std::int64_t input = answered > 0 ? meanOf(tally.inputTokens, answered)
+                                                : meanOf(tally.estimatedInputTokens, std::max<std::int64_t>(1, tally.sent));
+        const std::int64_t output = answered > 0 ? meanOf(tally.outputTokens, answered) : 1;
+        const std::int64_t reserved = answered > 0 ? meanOf(tally.estimatedOutputTokens, answered) : output;
+        for (std::int64_t i = 0; i < arrivals; ++i) {
+            RecordedRequest r;
+            r.offset = minuteOffset + (2 * i + 1) * Duration(1min) / (2 * arrivals);
+            r.provider = row.provider;
+            r.model = row.model;
+            r.inputTokens = std::max<std::int64_t>(1, input);
+            r.outputTokens = std::max<std::int64_t>(1, output);
+            r.maxTokens = std::max(r.outputTokens, reserved);
+            t.requests.push_back(std::move(r));
+        }
+    }
+    std::stable_sort(t.requests.begin(), t.requests.end(),
+                     [](const RecordedRequest& a, const RecordedRequest& b) { return a.offset < b.offset; });
+    RunFigures& f = t.recorded;
+    f.requests = static_cast<std::int64_t>(t.requests.size());
+    f.completed = static_cast<std::int64_t>(totals.completed);
+    f.rateLimited = static_cast<std::int64_t>(totals.failuresOf(FailureClass::RateLimited));
+    f.attempts = static_cast<std::int64_t>(totals.sent);
+    f.failed = std::max<std::int64_t>(0, f.requests - f.completed);
+    f.spendMicroUsd = totals.spendMicroUsd;
+    f.inputTokens = totals.inputTokens;
+    f.outputTokens = totals.outputTokens;
+    f.latencyP50 = totals.latency.quantile(0.5);
+    f.latencyP95 = totals.latency.quantile(0.95);
+    if (const std::uint64_t n = totals.latency.count(); n > 0) {
+        t.meanLatency = std::chrono::microseconds(totals.latency.sumUs() / static_cast<std::int64_t>(n));
+    }
+    const std::int64_t missed = static_cast<std::int64_t>(totals.failuresOf(FailureClass::DeadlineExceeded));
+    if (missed > 0) {
+        f.missedDeadlines = missed;
+    }
+    return t;
+}
+
+namespace {
+
+struct JsonlLine {
+    std::size_t line = 0;
+    WallTime at{};
+    RecordedRequest request;
+    std::optional<Duration> wait;
+    std::optional<Duration> latency;
+    long status = 200;
+};
+
+[[noreturn]] void badLine(const std::filesystem::path& file, std::size_t line, const std::string& what)
+{
+    throw RecordedTrafficError(file.string() + ":" + std::to_string(line) + ": " + what);
+}
+
+std::int64_t wholeField(const nlohmann::json& doc, const char* name, const std::filesystem::path& file,
+                        std::size_t line, bool required, std::int64_t min)
+{
+    const auto it = doc.find(name);
+    if (it == doc.end()) {
+        if (required) {
+            badLine(file, line, std::string("missing field \"") + name + "\"");
+        }
+        return min;
+    }
+    if (!it->is_number_integer() || it->get<std::int64_t>() < min) {
+        badLine(file, line, std::string("\"") + name + "\" must be a whole number of at least " + std::to_string(min));
+    }
+    return it->get<std::int64_t>();
+}
+
+JsonlLine parseLine(const std::string& text, const std::filesystem::path& file, std::size_t line)
+{
+    const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        badLine(file, line, "not a JSON object");
+    }
+    JsonlLine l;
+    l.line = line;
+    if (const auto at = doc.find("at"); at != doc.end()) {
+        const auto parsed = at->is_string() ? parseRfc3339(at->get<std::string>()) : std::nullopt;
+        if (!parsed) {
+            badLine(file, line, "\"at\" must be an RFC 3339 time such as 2026-01-01T00:00:00Z");
+        }
+        l.at = *parsed;
+    } else if (doc.contains("at_ms")) {
+        l.at = WallTime(std::chrono::milliseconds(wholeField(doc, "at_ms", file, line, true, 0)));
+    } else {
+        badLine(file, line, "missing field \"at_ms\" (or \"at\")");
+    }
+    const auto model = doc.find("model");
+    if (model == doc.end() || !model->is_string() || model->get<std::string>().empty()) {
+        badLine(file, line, "\"model\" must be a model name");
+    }
+    l.request.model = model->get<std::string>();
+    if (const auto p = doc.find("provider"); p != doc.end()) {
+        if (!p->is_string()) {
+            badLine(file, line, "\"provider\" must be a provider name");
+        }
+        l.request.provider = p->get<std::string>();
+    }
+    l.request.inputTokens = wholeField(doc, "input_tokens", file, line, true, 1);
+    l.request.outputTokens = wholeField(doc, "output_tokens", file, line, true, 1);
+    l.request.maxTokens = std::max(l.request.outputTokens, wholeField(doc, "max_tokens", file, line, false, 0));
+    if (doc.contains("deadline_s")) {
+        l.request.deadline = std::chrono::seconds(wholeField(doc, "deadline_s", file, line, true, 1));
+    }
+    if (doc.contains("wait_ms")) {
+        l.wait = std::chrono::milliseconds(wholeField(doc, "wait_ms", file, line, true, 0));
+    }
+    if (doc.contains("latency_ms")) {
+        l.latency = std::chrono::milliseconds(wholeField(doc, "latency_ms", file, line, true, 0));
+    }
+    if (doc.contains("status")) {
+        l.status = static_cast<long>(wholeField(doc, "status", file, line, true, 0));
+    }
+    return l;
+}
+
+}  // namespace
+
+RecordedTraffic readRecordedJsonl(const std::filesystem::path& file, Duration window)
+{
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        throw RecordedTrafficError(file.string() + ": cannot be read");
+    }
+    std::vector<JsonlLine> lines;
+    std::string text;
+    std::size_t number = 0;
+    while (std::getline(in, text)) {
+        ++number;
+        if (text.find_first_not_of(" \t\r") == std::string::npos) {
+            continue;
+        }
+        lines.push_back(parseLine(text, file, number));
+    }
+    if (in.bad()) {
+        throw RecordedTrafficError(file.string() + ": read error");
+    }
+    if (lines.empty()) {
+        throw RecordedTrafficError(file.string() + ": no recorded requests");
+    }
+    std::stable_sort(lines.begin(), lines.end(), [](const JsonlLine& a, const JsonlLine& b) { return a.at < b.at; });
+    const WallTime last = lines.back().at;
+    const WallTime from = std::max(lines.front().at, last - window);
+
+    RecordedTraffic t;
+    t.start = from;
+    t.length = std::max<Duration>(1s, last - from + 1ms);
+    t.source = windowLabel(file.filename().string(), t.start, t.length);
+    t.spendRecorded = false;
+    RunFigures& f = t.recorded;
+    f.minutes = emptyMinutes(t.length);
+    f.span = t.length;
+    std::vector<Duration> waits;
+    std::vector<Duration> latencies;
+    Duration latencySum{};
+    std::int64_t missed = 0;
+    bool anyDeadline = false;
+    bool everyWait = true;
+    for (JsonlLine& l : lines) {
+        if (l.at < from) {
+            continue;
+        }
+        l.request.offset = l.at - from;
+        MinuteFigures& m = f.minutes[minuteIndex(l.request.offset, f.minutes.size())];
+        ++f.requests;
+        if (l.status == 200) {
+            ++f.completed;
+            ++m.completed;
+            f.inputTokens += l.request.inputTokens;
+            f.outputTokens += l.request.outputTokens;
+        } else if (l.status == 429) {
+            ++f.rateLimited;
+            ++m.rateLimited;
+            ++f.failed;
+        } else {
+            ++f.failed;
+        }
+        if (l.wait) {
+            waits.push_back(*l.wait);
+        } else {
+            everyWait = false;
+        }
+        if (l.latency) {
+            latencies.push_back(*l.latency);
+            latencySum += *l.latency;
+        }
+        if (l.request.deadline) {
+            anyDeadline = true;
+            const Duration took = l.wait.value_or(Duration::zero()) + l.latency.value_or(Duration::zero());
+            missed += (l.wait || l.latency) && (took > *l.request.deadline || l.status != 200);
+        }
+        t.requests.push_back(std::move(l.request));
+    }
+    f.attempts = f.requests;
+    if (everyWait) {
+        f.waitP50 = quantileOf(waits, 0.5);
+        f.waitP95 = quantileOf(waits, 0.95);
+    }
+    if (!latencies.empty()) {
+        t.meanLatency = latencySum / static_cast<std::int64_t>(latencies.size());
+    }
+    f.latencyP50 = quantileOf(latencies, 0.5);
+    f.latencyP95 = quantileOf(latencies, 0.95);
+    if (anyDeadline) {
+        f.missedDeadlines = missed;
+    }
+    return t;
+}
+
+std::optional<Duration> quantileOf(std::vector<Duration>& values, double q)
+{
+    if (values.empty()) {
+        return std::nullopt;
+    }
+    std::sort(values.begin(), values.end());
+    const double rank = std::ceil(q * static_cast<double>(values.size()));
+    const auto i = static_cast<std::size_t>(std::max(1.0, rank)) - 1;
+    return values[std::min(i, values.size() - 1)];
+}
+
+}  // namespace sluice::simulate
