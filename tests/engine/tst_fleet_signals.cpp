@@ -246,7 +246,7 @@ void TestFleetSignals::operatorChangeReachesAllAndStaleLoses()
 
     // An instance that starts later catches up with the newest change.
     Instance c(clock, config, true, "test C");
-    QCOMPARE(limitOf(c.limitsOf({"mock"}), Measure::Requests), std::int64_t{200});
+    QTRY_COMPARE(limitOf(c.limitsOf({"mock"}), Measure::Requests), std::int64_t{200});
     provider.stop();
 }
 
