@@ -66,8 +66,11 @@ std::string RunMetrics::start(const std::optional<MetricsAddress>& address)
 {
     std::string url;
     if (address) {
-        m_endpoint = std::make_unique<metrics::MetricsEndpoint>(address->host, address->port,
-                                                                metrics::prometheusRenderer(m_recorder));
+        std::function<std::string()> render = metrics::prometheusRenderer(m_recorder);
+        if (m_extraText) {
+            render = [base = std::move(render), extra = m_extraText] { return base() + extra(); };
+        }
+        m_endpoint = std::make_unique<metrics::MetricsEndpoint>(address->host, address->port, std::move(render));
         const std::uint16_t port = m_endpoint->start();
         const bool v6 = address->host.find(':') != std::string::npos;
         url = "http://" + (v6 ? "[" + address->host + "]" : address->host) + ":" + std::to_string(port) + "/metrics";

@@ -16,6 +16,7 @@
 #include "metrics/spend_estimate.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,9 @@ public:
     // Gauges come from these from now on; both must outlive this object's
     // stop().
     void watch(const Dispatcher& dispatcher, const Admission& admission);
+    // More series appended to every /metrics scrape (the shared state's);
+    // set before start().
+    void appendText(std::function<std::string()> text) { m_extraText = std::move(text); }
     // Starts recording and, given an address, serves /metrics; returns the
     // endpoint's URL (empty without one). Throws std::runtime_error when it
     // cannot listen.
@@ -65,6 +69,7 @@ private:
     metrics::RollupStore m_rollups;
     metrics::MetricsRecorder m_recorder;
     std::unique_ptr<metrics::MetricsEndpoint> m_endpoint;
+    std::function<std::string()> m_extraText;
 };
 
 }  // namespace sluice::cli

@@ -68,6 +68,29 @@ private:
     std::unique_ptr<FleetRegistry> m_registry;
 };
 
+// Attached for its lifetime: declare it after the dispatcher, so it
+// detaches before the dispatcher goes. Does nothing for a null membership.
+class MembershipAttachment {
+public:
+    MembershipAttachment(SharedMembership* membership, Dispatcher& dispatcher) : m_membership(membership)
+    {
+        if (m_membership != nullptr) {
+            m_membership->attach(dispatcher);
+        }
+    }
+    ~MembershipAttachment()
+    {
+        if (m_membership != nullptr) {
+            m_membership->detach();
+        }
+    }
+    MembershipAttachment(const MembershipAttachment&) = delete;
+    MembershipAttachment& operator=(const MembershipAttachment&) = delete;
+
+private:
+    SharedMembership* m_membership;
+};
+
 // Null without "shared". `budget` as for the constructor.
 std::unique_ptr<SharedMembership> makeMembership(const Config& config, Clock& clock, std::string program,
                                                  const RedisBudget* budget);
