@@ -2,6 +2,7 @@
 
 #include "dashboard_panel.h"
 #include "dead_letter_panel.h"
+#include "fleet_panel.h"
 #include "first_run_page.h"
 #include "format.h"
 #include "limits_panel.h"
@@ -265,6 +266,7 @@ void MainWindow::buildPanels()
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
     m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
+    m_tabs->addTab(new FleetPanel(s, m_tabs), tr("Fleet"));
 }
 
 void MainWindow::showReportDialog()
