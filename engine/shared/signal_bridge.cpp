@@ -139,13 +139,22 @@ void SignalBridge::detach()
 
 void SignalBridge::onPeerSignal(const PeerSignal& signal)
 {
+    SharedSignal s = toShared(signal);
     {
         std::lock_guard guard(m_mutex);
+        if (s.kind == SharedSignal::Kind::CoolDown) {
+            std::int64_t& told = m_coolingTold[s.provider + '\x1f' + s.key + '\x1f' + s.model];
+            if (s.untilWallMs <= told) {
+                ++m_counters.coalesced;
+                return;
+            }
+            told = s.untilWallMs;
+        }
         if (m_outbox.size() >= kOutboxLimit) {
             m_outbox.pop_front();
             ++m_counters.dropped;
         }
-        m_outbox.push_back(toShared(signal));
+        m_outbox.push_back(std::move(s));
     }
     m_wake.notify_one();
 }
@@ -180,6 +189,12 @@ void SignalBridge::onShared(const SharedSignal& s)
         return;
     }
     std::lock_guard guard(m_mutex);
+    if (s.kind == SharedSignal::Kind::CoolDown) {
+        // Every instance heard this one: a 429 of ours ending no later
+        // need not be told again.
+        std::int64_t& told = m_coolingTold[s.provider + '\x1f' + s.key + '\x1f' + s.model];
+        told = std::max(told, s.untilWallMs);
+    }
     if (m_dispatcher == nullptr) {
         return;
     }

@@ -39,6 +39,7 @@ struct SignalCounters {
     std::uint64_t applied = 0;   // peers' signals handed to the dispatcher
     std::uint64_t stale = 0;     // limit changes older than one already applied
     std::uint64_t dropped = 0;   // could not be published (Redis away, queue full)
+    std::uint64_t coalesced = 0; // cool-downs not told: one ending as late was told already
     std::int64_t lastLatencyUs = -1;  // from a peer's publish to its apply here (wall clocks)
 };
 
@@ -89,6 +90,10 @@ private:
     SignalCounters m_counters;
     std::map<std::string, std::int64_t> m_appliedVersions;  // by encoded target
     std::deque<SharedSignal> m_outbox;
+    // The latest cool-down end told per provider/key/model: a 429 that ends
+    // no later (requests in flight meeting the same empty bucket) is not
+    // told again.
+    std::map<std::string, std::int64_t> m_coolingTold;
     std::condition_variable_any m_wake;
 
     std::mutex m_connMutex;
