@@ -5,7 +5,11 @@
 // each instance sends with a few requests in flight. One local
 // redis-server (started here, persistence off); the mock in-process.
 //
-//   bench_signals [instances=4] [jobs-per-instance=30] [rpm=240] [granularity-s=10]
+//   bench_signals [instances=4] [jobs-per-instance=30] [rpm=240] [granularity-s=10] [per-second=0]
+//
+// per-second: each instance's jobs arrive at that pace (0: all at once, a
+// backlog), so the instances' requests are spread in time as steady
+// traffic is.
 //
 // The mock enforces rpm with a bucket of rpm × granularity / 60 s, so its
 // 429s ask for a real pause (a quarter of a second at the defaults) rather
@@ -64,7 +68,7 @@ Config configFor(const std::string& baseUrl, int redisPort)
     });
 }
 
-Result run(bool signals, int instances, int jobs, int rpm, int granularityS, int redisPort)
+Result run(bool signals, int instances, int jobs, int rpm, int granularityS, double perSecond, int redisPort)
 {
     SystemClock clock;
     mock::MockConfig m = mock::MockConfig::defaults();
@@ -109,16 +113,34 @@ Result run(bool signals, int instances, int jobs, int rpm, int granularityS, int
         }
     }
     const auto start = std::chrono::steady_clock::now();
+    const auto submit = [&](int i, int j) {
+        JobSpec s;
+        s.customId = "i" + std::to_string(i) + "-" + std::to_string(j);
+        s.flavor = ApiFlavor::OpenAI;
+        s.body = {{"model", "gpt-4o-mini"},
+                  {"max_tokens", 10},
+                  {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+        all[static_cast<std::size_t>(i)]->dispatcher->submit(std::move(s));
+    };
     for (int i = 0; i < instances; ++i) {
-        all[i]->dispatcher->start();
+        all[static_cast<std::size_t>(i)]->dispatcher->start();
+    }
+    if (perSecond <= 0) {
+        for (int i = 0; i < instances; ++i) {
+            for (int j = 0; j < jobs; ++j) {
+                submit(i, j);
+            }
+        }
+    } else {
+        // Instance i's job j arrives at (j + i / instances) / perSecond:
+        // the instances interleaved, as independent clients are.
         for (int j = 0; j < jobs; ++j) {
-            JobSpec s;
-            s.customId = "i" + std::to_string(i) + "-" + std::to_string(j);
-            s.flavor = ApiFlavor::OpenAI;
-            s.body = {{"model", "gpt-4o-mini"},
-                      {"max_tokens", 10},
-                      {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
-            all[i]->dispatcher->submit(std::move(s));
+            for (int i = 0; i < instances; ++i) {
+                const double at = (j + static_cast<double>(i) / instances) / perSecond;
+                std::this_thread::sleep_until(start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                          std::chrono::duration<double>(at)));
+                submit(i, j);
+            }
         }
     }
     Result r;
@@ -148,11 +170,15 @@ int main(int argc, char** argv)
     const int jobs = argc > 2 ? std::atoi(argv[2]) : 30;
     const int rpm = argc > 3 ? std::atoi(argv[3]) : 240;
     const int granularityS = argc > 4 ? std::atoi(argv[4]) : 10;
+    const double perSecond = argc > 5 ? std::atof(argv[5]) : 0;
     testing::RedisServerFixture redis;
     std::printf("%d instances x %d jobs on one key, hidden limit %d rpm (bucket %d), 4 in flight each\n", instances,
                 jobs, rpm, rpm * granularityS / 60);
-    const Result without = run(false, instances, jobs, rpm, granularityS, redis.port());
-    const Result with = run(true, instances, jobs, rpm, granularityS, redis.port());
+    if (perSecond > 0) {
+        std::printf("each instance's jobs arrive at %.2f/s\n", perSecond);
+    }
+    const Result without = run(false, instances, jobs, rpm, granularityS, perSecond, redis.port());
+    const Result with = run(true, instances, jobs, rpm, granularityS, perSecond, redis.port());
     for (const auto& [name, r] : {std::pair{"without signals", without}, std::pair{"with signals", with}}) {
         std::printf("%-16s sent %5llu  429s %5llu (%.1f%% of sent)  all done in %.2f s  signals applied %llu\n", name,
                     static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.rateLimited),
