@@ -4,6 +4,7 @@
 #include "clients_panel.h"
 #include "dashboard_panel.h"
 #include "dead_letter_panel.h"
+#include "fleet_panel.h"
 #include "first_run_page.h"
 #include "format.h"
 #include "limits_panel.h"
@@ -291,6 +292,7 @@ void MainWindow::buildPanels()
         m_statusMessage->setText(error);  // the gateway this workspace runs did not start
     }
     m_tabs->addTab(new WhatIfPanel(s, m_tabs), tr("What if?"));
+    m_tabs->addTab(new FleetPanel(s, m_tabs), tr("Fleet"));
 }
 
 void MainWindow::showReportDialog()

@@ -18,6 +18,7 @@
 #include "queue/file_lock.h"
 #include "queue/queue_runner.h"
 #include "shared/redis_budget.h"
+#include "shared/shared_membership.h"
 #include "store/job_store.h"
 #include "store/workspace_path.h"
 
@@ -484,9 +485,14 @@ int runBatch(const BatchOptions& opt)
     AdaptiveConcurrencyController adaptive(clock, config);
     FanOutListener downstream{&runMetrics->recorder(), &alarm, &adaptive};
     QueueRunner runner(*st, clock, ro, &downstream);
+    // Signals and the fleet beside the shared budget; null without "shared".
+    const std::unique_ptr<shared::SharedMembership> membership =
+        shared::makeMembership(config, clock, "sluice-cli batch", sharedBudget.get());
     DispatcherOptions dopt;
     dopt.seed = opt.seed;
+    dopt.peerSignals = membership ? membership->observer() : nullptr;
     Dispatcher dispatcher(config, clock, admission, runner, dopt);
+    shared::MembershipAttachment attached(membership.get(), dispatcher);
     runner.attach(dispatcher);
     adaptive.attach(dispatcher);
     runMetrics->watch(dispatcher, admission);
@@ -552,6 +558,9 @@ int runBatch(const BatchOptions& opt)
 
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
+    if (membership) {
+        runMetrics->appendText([&membership] { return membership->prometheusText(); });
+    }
     try {
         const std::string url = runMetrics->start(metricsAddress);
         if (!url.empty()) {

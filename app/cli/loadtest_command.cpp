@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/loadtest_report.h"
 #include "cli/progress.h"
+#include "cli/shared_run.h"
 
 #include "config/config.h"
 #include "core/atomic_file.h"
@@ -140,7 +141,13 @@ std::optional<LoadTestSummary> runOne(const LoadtestOptions& opt, const RunPlan&
         provider->start();
         config = pointedAt(std::move(config), provider->baseUrl());
     }
-    LoadTest test(workload, std::move(config), clock, runOptions(opt, plan, duration));
+    LoadTestOptions runOpts = runOptions(opt, plan, duration);
+    if (config.shared && !plan.naive) {
+        // "shared": the run's dispatcher shares limits, signals and the
+        // fleet with the namespace, as batch, worker and serve do.
+        runOpts.target = sharedSluiceTarget(config, clock, runOpts.dispatcher, "sluice-cli loadtest");
+    }
+    LoadTest test(workload, std::move(config), clock, std::move(runOpts));
     ProgressLine progress(stderr, progressWanted(opt.progress, stderr));
     test.start();
     bool stopping = false;

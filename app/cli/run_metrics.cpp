@@ -67,8 +67,14 @@ std::string RunMetrics::start(const std::optional<MetricsAddress>& address)
     std::string url;
     if (address) {
         std::function<std::string()> render = metrics::prometheusRenderer(m_recorder);
-        if (m_more) {
-            render = [render, more = m_more] { return render() + more(); };
+        if (!m_extraTexts.empty()) {
+            render = [base = std::move(render), extras = m_extraTexts] {
+                std::string text = base();
+                for (const auto& extra : extras) {
+                    text += extra();
+                }
+                return text;
+            };
         }
         m_endpoint = std::make_unique<metrics::MetricsEndpoint>(address->host, address->port, std::move(render));
         const std::uint16_t port = m_endpoint->start();

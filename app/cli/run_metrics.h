@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -54,13 +55,13 @@ public:
     // Gauges come from these from now on; both must outlive this object's
     // stop().
     void watch(const Dispatcher& dispatcher, const Admission& admission);
+    // More series appended to every /metrics scrape (the gateway's per-token
+    // ones, the shared state's), in the order added; before start().
+    void appendText(std::function<std::string()> text) { m_extraTexts.push_back(std::move(text)); }
     // Starts recording and, given an address, serves /metrics; returns the
     // endpoint's URL (empty without one). Throws std::runtime_error when it
     // cannot listen.
     std::string start(const std::optional<MetricsAddress>& address);
-    // More series appended to each scrape (the gateway's per-token ones).
-    // Before start().
-    void addText(std::function<std::string()> more) { m_more = std::move(more); }
     // Stops serving, then writes every rollup left. Returns the last error
     // writing rollups, empty when all were written.
     std::string stop();
@@ -69,7 +70,7 @@ private:
     metrics::RollupStore m_rollups;
     metrics::MetricsRecorder m_recorder;
     std::unique_ptr<metrics::MetricsEndpoint> m_endpoint;
-    std::function<std::string()> m_more;
+    std::vector<std::function<std::string()>> m_extraTexts;
 };
 
 }  // namespace sluice::cli

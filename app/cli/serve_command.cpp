@@ -5,6 +5,7 @@
 // until SIGINT or SIGTERM.
 #include "cli/commands.h"
 #include "cli/run_metrics.h"
+#include "cli/shared_run.h"
 
 #include "admission/admission.h"
 #include "config/config.h"
@@ -132,14 +133,22 @@ int runServe(const ServeOptions& opt)
     }
     KeyAlarm alarm;
     ServeListener listener(runMetrics ? &runMetrics->recorder() : nullptr, alarm);
-    Admission admission(clock);
-    Dispatcher dispatcher(config, clock, admission, listener);
+    // "shared": limits, signals and the fleet shared with the namespace.
+    SharedRun sharedRun(config, clock, "sluice-cli serve");
+    Admission admission(clock, sharedRun.budget());
+    DispatcherOptions dopt;
+    dopt.peerSignals = sharedRun.observer();
+    Dispatcher dispatcher(config, clock, admission, listener, dopt);
+    shared::MembershipAttachment attached(sharedRun.membership(), dispatcher);
     gateway::Gateway gateway(gw, dispatcher, clock, opt.threads);
     std::string metricsUrl;
     try {
         if (runMetrics) {
             runMetrics->watch(dispatcher, admission);
-            runMetrics->addText([&gateway] { return gateway::tenantPrometheusText(gateway.tenants()); });
+            runMetrics->appendText([&gateway] { return gateway::tenantPrometheusText(gateway.tenants()); });
+            if (sharedRun.active()) {
+                runMetrics->appendText([&sharedRun] { return sharedRun.prometheusText(); });
+            }
             metricsUrl = runMetrics->start(metricsAddress);
         }
         dispatcher.start();

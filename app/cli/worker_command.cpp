@@ -15,6 +15,7 @@
 #include "shared/redis_budget.h"
 #include "shared/shared_queue.h"
 #include "shared/shared_queue_runner.h"
+#include "shared/shared_membership.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -99,10 +100,14 @@ struct QueueEngine {
     std::unique_ptr<shared::SharedQueue> queue;
     std::unique_ptr<shared::SharedQueueRunner> runner;
     std::unique_ptr<Dispatcher> dispatcher;
+    // After the dispatcher: it detaches (and leaves the fleet) first.
+    std::unique_ptr<shared::SharedMembership> membership;
+    std::unique_ptr<shared::MembershipAttachment> attached;
 
-    QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch)
+    QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch, const char* program)
     {
         budget = shared::makeSharedBudget(config, clock);
+        membership = shared::makeMembership(config, clock, program, budget.get());
         admission = std::make_unique<Admission>(clock, budget.get());
         queue = std::make_unique<shared::SharedQueue>(endpointOf(*config.shared), config.shared->ns, consumerName());
         shared::SharedQueueRunnerOptions ro;
@@ -111,7 +116,9 @@ struct QueueEngine {
         runner = std::make_unique<shared::SharedQueueRunner>(*queue, clock, ro);
         DispatcherOptions dopt;
         dopt.seed = seed;
+        dopt.peerSignals = membership->observer();
         dispatcher = std::make_unique<Dispatcher>(config, clock, *admission, *runner, dopt);
+        attached = std::make_unique<shared::MembershipAttachment>(membership.get(), *dispatcher);
         runner->attach(*dispatcher);
     }
     void start()
@@ -123,6 +130,7 @@ struct QueueEngine {
     // write; what is still held goes back to the queue.
     void stop()
     {
+        attached.reset();
         dispatcher->stop();
         runner->stop();
     }
@@ -232,7 +240,7 @@ int runWorker(const WorkerOptions& opt)
     }
     std::unique_ptr<QueueEngine> engine;
     try {
-        engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch);
+        engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch, what);
     } catch (const shared::RedisError& e) {
         std::fprintf(stderr, "%s: Redis: %s\nNothing was leased.\n", what, e.what());
         return kExitFailure;
@@ -268,7 +276,7 @@ int runSharedQueueBatch(const SharedQueueBatch& opt)
     }
     std::unique_ptr<QueueEngine> engine;
     try {
-        engine = std::make_unique<QueueEngine>(*config, opt.seed, shared::SharedQueueRunnerOptions{}.maxOutstanding);
+        engine = std::make_unique<QueueEngine>(*config, opt.seed, shared::SharedQueueRunnerOptions{}.maxOutstanding, what);
     } catch (const shared::RedisError& e) {
         std::fprintf(stderr, "%s: Redis: %s\nNothing was sent.\n", what, e.what());
         return kExitFailure;

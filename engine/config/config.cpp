@@ -387,7 +387,12 @@ static SharedConfig readShared(JsonReader& r, const json& sh, const EnvLookup& e
     if (auto url = r.string(sh, "/shared", "redis", true)) {
         static const std::regex re(R"(redis://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(?:/([0-9]{1,2}))?/?)");
         std::smatch m;
-        if (!std::regex_match(*url, m, re)) {
+        if (url->rfind("rediss://", 0) == 0) {
+            // hiredis's TLS half is not linked: say so rather than talk
+            // plain text to a server that expects TLS.
+            r.problem("/shared/redis", "rediss:// (TLS) is not supported by this build; use redis:// on a trusted "
+                                       "network, or a local TLS tunnel (e.g. stunnel) to the server");
+        } else if (!std::regex_match(*url, m, re)) {
             r.problem("/shared/redis", "must look like redis://HOST:PORT/DB (no password in the URL: use password_env)");
         } else {
             out.host = m[1].str();

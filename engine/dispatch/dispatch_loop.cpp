@@ -445,7 +445,11 @@ void Dispatcher::Impl::onTransferDone(JobId id, http::HttpResult&& r)
         pr.consecutiveUnreachable = 0;
     }
     if (r.status != 0 && rr.headers.any()) {
+        const auto announcedBefore = ms.limits.announced;
         correctFromHeaders(admission, *pr.cfg, ms.scope, ms.limits, rr.headers, f.sentAt);
+        if (ms.limits.announced != announcedBefore) {
+            tellPeersLearned(pr, kr, job.info.model, rr.headers);
+        }
     }
     if (ms.probe == ModelState::Probe::InFlight) {
         // Any answer ends the probe, headers or not; no answer means try
@@ -522,6 +526,7 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
         ms.coolingUntil = *a.coolKeyUntil;
         note(job, TimelineEvent::Kind::KeyCooled,
              timeline::keyCooled(pr.cfg->name, kr.cfg->name, job.info.model, clock.toWall(ms.coolingUntil), a.what));
+        tellPeersCooled(pr, kr, job.info.model, ms.coolingUntil);
     }
     if (a.quarantineKey) {
         note(job, TimelineEvent::Kind::KeyQuarantined, "key " + pr.cfg->name + "/" + kr.cfg->name + ": " + a.what);
@@ -529,6 +534,7 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
         // alarm is raised once.
         if (pool.quarantine(kr, a.what)) {
             listener.onKeyProblem(pr.cfg->name, kr.cfg->name, a.what);
+            tellPeersQuarantined(pr, kr, a.what);
         }
     }
     if (a.backOffProviderUntil) {

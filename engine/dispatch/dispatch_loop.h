@@ -94,7 +94,9 @@ struct Dispatcher::Impl {
         std::vector<LimitSpec> limits;
     };
     struct Command {
-        std::variant<Submit, Cancel, Pause, KeyEnabled, AddProvider, RemoveProvider, AddKey, RemoveKey, SetLimits> what;
+        std::variant<Submit, Cancel, Pause, KeyEnabled, AddProvider, RemoveProvider, AddKey, RemoveKey, SetLimits,
+                     PeerSignal>
+            what;
         // The configuration as an edit left it (null: not an edit).
         std::shared_ptr<const Config> config;
     };
@@ -163,6 +165,13 @@ struct Dispatcher::Impl {
     void apply(AddKey& a, TimePoint);
     void apply(RemoveKey& r, TimePoint);
     void apply(SetLimits& s, TimePoint) { pool.setLimits(s.target, s.limits); }
+    // peer_signals.cpp: a peer's signal applied here, and this instance's
+    // own findings told to DispatcherOptions::peerSignals.
+    void apply(PeerSignal& s, TimePoint now);
+    void tellPeersCooled(const ProviderRuntime& pr, const KeyRuntime& kr, const std::string& model, TimePoint until);
+    void tellPeersQuarantined(const ProviderRuntime& pr, const KeyRuntime& kr, const std::string& reason);
+    void tellPeersLearned(const ProviderRuntime& pr, const KeyRuntime& kr, const std::string& model,
+                          const RateLimitHeaders& h);
 
     // --------------------------------------------------------- scheduling
 

@@ -231,6 +231,11 @@ void Dispatcher::setLimits(const LimitTarget& target, std::vector<LimitSpec> lim
     postEdit(std::move(next), Impl::SetLimits{target, std::move(limits)});
 }
 
+void Dispatcher::applyPeerSignal(PeerSignal signal)
+{
+    post(std::move(signal));
+}
+
 void Dispatcher::setKeyEnabled(const std::string& provider, const std::string& key, bool enabled)
 {
     const ConfigLock lock(m_configMutex);

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "dispatch/dispatch_types.h"
 #include "dispatch/job.h"
+#include "dispatch/peer_signal.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -41,6 +42,10 @@ struct DispatcherOptions {
     // Where requests go; null: libcurl (a CurlTransport of its own). Must
     // outlive the dispatcher. Tests pass a scripted one.
     Transport* transport = nullptr;
+    // Told of every cool-down, quarantine and learned limit this instance
+    // finds out by itself, so its peers can act on them; null: nobody.
+    // Must outlive the dispatcher.
+    PeerSignalObserver* peerSignals = nullptr;
 };
 
 class Dispatcher {
@@ -83,6 +88,11 @@ public:
     // (Admission::setLimits). A model's limits set here are no longer
     // overwritten by what the provider's headers announce.
     void setLimits(const LimitTarget& target, std::vector<LimitSpec> limits);
+    // What a peer instance found out about a key this one holds too (a
+    // cool-down, a quarantine, learned limits), applied within one loop of
+    // the dispatcher; names this instance does not know are ignored. Never
+    // told back to the observer.
+    void applyPeerSignal(PeerSignal signal);
 
     DispatcherStats stats() const;
     // Blocks until every submitted job has finished, or the timeout passes.

@@ -29,7 +29,9 @@ std::string encodeSignal(const SharedSignal& s)
                      {"model", s.model},
                      {"until_ms", s.untilWallMs},
                      {"origin", s.origin},
-                     {"sent_us", s.sentWallUs}};
+                     {"sent_us", s.sentWallUs},
+                     {"reason", s.reason},
+                     {"version", s.version}};
     if (!s.limitsJson.empty()) {
         j["limits"] = nlohmann::json::parse(s.limitsJson, nullptr, false);
     }
@@ -59,6 +61,8 @@ std::optional<SharedSignal> decodeSignal(std::string_view text)
     s.untilWallMs = j.value("until_ms", std::int64_t{0});
     s.origin = j.value("origin", "");
     s.sentWallUs = j.value("sent_us", std::int64_t{0});
+    s.reason = j.value("reason", "");
+    s.version = j.value("version", std::int64_t{0});
     if (j.contains("limits") && !j["limits"].is_discarded()) {
         s.limitsJson = j["limits"].dump();
     }

@@ -33,6 +33,8 @@ struct SharedSignal {
     std::string model;
     std::int64_t untilWallMs = 0;  // CoolDown, Quarantine: until when (0: until told)
     std::string limitsJson;        // LimitsLearned, LimitsChanged: the limits, as in the config
+    std::string reason;            // Quarantine: why
+    std::int64_t version = 0;      // LimitsChanged: a later change has a higher one
     std::string origin;            // the sending instance (set by publish)
     std::int64_t sentWallUs = 0;   // set by publish, for latency figures
 };
