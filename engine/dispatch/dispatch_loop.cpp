@@ -279,7 +279,7 @@ void Dispatcher::Impl::send(Job& job, std::size_t keyIndex, Reservation reservat
     f.reservation = std::move(reservation);
     f.sentAt = now;
     if (job.info.stream) {
-        f.stream = std::make_unique<StreamAccumulator>(pr.cfg->flavor);
+        f.stream = std::make_unique<StreamAccumulator>(pr.cfg->flavor, job.info.endpoint);
     }
     f.transfer = http.start(buildRequest(*pr.cfg, *kr.cfg, job.info, job.bodyText, job.spec.deadline, now),
                             handlersFor(job));

@@ -22,6 +22,7 @@ class ResponseSink;
 struct JobSpec {
     std::string customId;          // unique per run; the idempotency key
     ApiFlavor flavor = ApiFlavor::OpenAI;
+    Endpoint endpoint = Endpoint::Completion;  // which of the flavour's APIs: the request path
     nlohmann::json body;           // the provider request body
     std::string provider;          // optional: pin to a configured provider
     std::string tenant;            // empty: the config's default

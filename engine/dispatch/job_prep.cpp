@@ -1,6 +1,7 @@
 #include "dispatch/job_prep.h"
 
 #include "dispatch/timeline.h"
+#include "providers/openai_endpoints.h"
 
 #include <algorithm>
 
@@ -23,7 +24,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
             defaultMax = mc->defaultMaxTokens;
         }
     }
-    RequestInfo info = analyzeRequest(job.flavor, job.body, defaultMax, estimator);
+    RequestInfo info = analyzeEndpointRequest(job.flavor, job.endpoint, job.body, defaultMax, estimator);
     if (pc == nullptr) {
         throw InputError(job.provider.empty()
                              ? "body.model: no " + std::string(flavorName(job.flavor)) +
@@ -31,7 +32,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
                              : "provider: \"" + job.provider + "\" is not a configured " +
                                    std::string(flavorName(job.flavor)) + " provider serving \"" + info.model + "\"");
     }
-    if (job.flavor == ApiFlavor::OpenAI && info.stream) {
+    if (job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream) {
         // Without it a stream never reports usage and cannot be settled.
         job.body["stream_options"]["include_usage"] = true;
     }
@@ -57,7 +58,7 @@ http::HttpRequest buildRequest(const ProviderConfig& pc, const KeyConfig& key, c
 {
     http::HttpRequest req;
     req.method = "POST";
-    req.url = concat(pc.baseUrl, endpointPath(pc.flavor));
+    req.url = concat(pc.baseUrl, endpointPath(pc.flavor, info.endpoint));
     req.headers.reserve(4 + pc.headers.size());
     req.headers.push_back("Content-Type: application/json");
     req.headers.push_back("User-Agent: sluice/0.1");

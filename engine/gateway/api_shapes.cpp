@@ -79,15 +79,38 @@ std::string streamErrorEvent(ApiFlavor dialect, ErrorKind kind, std::string_view
     return "data: " + data + "\n\n";
 }
 
+std::string responsesStreamErrorEvent(ErrorKind kind, std::string_view message)
+{
+    const Names n = namesOf(kind);
+    const json data = {{"type", "error"},
+                       {"code", n.openAiCode ? n.openAiCode : n.openAiType},
+                       {"message", message},
+                       {"param", nullptr}};
+    return "event: error\ndata: " + data.dump() + "\n\n";
+}
+
+namespace {
+
+json modelJson(ApiFlavor dialect, const std::string& m)
+{
+    if (dialect == ApiFlavor::Anthropic) {
+        return {{"type", "model"}, {"id", m}, {"display_name", m}, {"created_at", "2025-01-01T00:00:00Z"}};
+    }
+    return {{"id", m}, {"object", "model"}, {"created", 1735689600}, {"owned_by", "sluice"}};
+}
+
+}  // namespace
+
+std::string modelEntry(ApiFlavor dialect, const std::string& model)
+{
+    return modelJson(dialect, model).dump();
+}
+
 std::string modelList(ApiFlavor dialect, const std::vector<std::string>& models)
 {
     json data = json::array();
     for (const std::string& m : models) {
-        if (dialect == ApiFlavor::Anthropic) {
-            data.push_back({{"type", "model"}, {"id", m}, {"display_name", m}, {"created_at", "2025-01-01T00:00:00Z"}});
-        } else {
-            data.push_back({{"id", m}, {"object", "model"}, {"created", 1735689600}, {"owned_by", "sluice"}});
-        }
+        data.push_back(modelJson(dialect, m));
     }
     if (dialect == ApiFlavor::Anthropic) {
         return json{{"data", data},

@@ -1,6 +1,6 @@
 // What the gateway answers itself, shaped as each API does: error bodies
 // and status codes, the error event of a stream that fails after its first
-// byte, the model list, and Anthropic's count_tokens reply. The official
+// byte (Chat, Messages and Responses streams), the model list, and Anthropic's count_tokens reply. The official
 // SDKs pick their exception class from the status and read the message from
 // these shapes.
 //
@@ -35,7 +35,12 @@ int statusOf(ApiFlavor dialect, ErrorKind kind) noexcept;
 std::string errorBody(ApiFlavor dialect, ErrorKind kind, std::string_view message);
 // One SSE event carrying the error, for a stream already under way.
 std::string streamErrorEvent(ApiFlavor dialect, ErrorKind kind, std::string_view message);
+// The same for a Responses API stream, whose events are typed:
+// `event: error` with {"type":"error","code","message","param"}.
+std::string responsesStreamErrorEvent(ErrorKind kind, std::string_view message);
 // GET /v1/models in either dialect.
 std::string modelList(ApiFlavor dialect, const std::vector<std::string>& models);
+// GET /v1/models/{id}: one entry of that list.
+std::string modelEntry(ApiFlavor dialect, const std::string& model);
 
 }  // namespace sluice::gateway

@@ -229,8 +229,9 @@ public:
             // After the first byte the status is sent: the error becomes the
             // stream's own error event.
             c.upstreamErrors.fetch_add(1, std::memory_order_relaxed);
-            m_out->write(streamErrorEvent(m_dialect, ErrorKind::BadGateway,
-                                          "the provider's stream failed: " + outcome.reason));
+            const std::string why = "the provider's stream failed: " + outcome.reason;
+            m_out->write(m_spec.endpoint == Endpoint::Responses ? responsesStreamErrorEvent(ErrorKind::BadGateway, why)
+                                                                : streamErrorEvent(m_dialect, ErrorKind::BadGateway, why));
             m_out->end();
             return;
         }
@@ -537,9 +538,12 @@ void Gateway::Impl::handle(net::HttpRequest&& request, net::HttpResponder respon
         return;
     }
     const bool post = request.method == "POST";
+    constexpr std::string_view kModelPrefix = "/v1/models/";
+    const bool oneModel = request.method == "GET" && path.size() > kModelPrefix.size() && path.rfind(kModelPrefix, 0) == 0;
     const bool known = (post && (path == "/v1/chat/completions" || path == "/v1/messages" ||
-                                 path == "/v1/messages/count_tokens")) ||
-                       (request.method == "GET" && path == "/v1/models");
+                                 path == "/v1/messages/count_tokens" || path == "/v1/responses" ||
+                                 path == "/v1/embeddings")) ||
+                       (request.method == "GET" && path == "/v1/models") || oneModel;
     if (!known) {
         refuse(ErrorKind::NotFound, "the gateway serves no " + request.method + " " + std::string(path));
         return;
@@ -563,8 +567,18 @@ void Gateway::Impl::handle(net::HttpRequest&& request, net::HttpResponder respon
         responder.send(jsonReply(200, modelList(dialect, servedModels(token))));
         return;
     }
-    completion(std::move(request), std::move(responder), path == "/v1/chat/completions" ? ApiFlavor::OpenAI : ApiFlavor::Anthropic,
-               token);
+    if (oneModel) {
+        const std::string id(path.substr(kModelPrefix.size()));
+        const auto served = servedModels(token);
+        if (std::find(served.begin(), served.end(), id) == served.end()) {
+            refuse(ErrorKind::NotFound, "the model " + id + " is not served by this gateway");
+            return;
+        }
+        responder.send(jsonReply(200, modelEntry(dialect, id)));
+        return;
+    }
+    const bool messages = path.rfind("/v1/messages", 0) == 0;
+    completion(std::move(request), std::move(responder), messages ? ApiFlavor::Anthropic : ApiFlavor::OpenAI, token);
 }
 
 void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
@@ -607,9 +621,16 @@ void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder re
     JobSpec spec;
     spec.customId = "gw-" + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed));
     spec.flavor = flavor;
+    if (request.path() == "/v1/responses") {
+        spec.endpoint = Endpoint::Responses;
+    } else if (request.path() == "/v1/embeddings") {
+        spec.endpoint = Endpoint::Embeddings;
+    }
     spec.tenant = token != nullptr ? token->tenant : cfg->defaults.tenant;
     spec.priority = token != nullptr ? std::optional(token->priority) : std::nullopt;
-    const bool stream = body.value("stream", false);
+    const auto streamField = body.find("stream");
+    const bool stream = spec.endpoint != Endpoint::Embeddings && streamField != body.end() && streamField->is_boolean() &&
+                        streamField->get<bool>();
     spec.body = std::move(body);
     Cost cost;
     try {

@@ -8,8 +8,9 @@
 // hold time is answered 429 in the client's dialect with a retry-after the
 // SDKs honour; errors the engine retried never reach the client.
 //
-// Routes: POST /v1/chat/completions, POST /v1/messages,
-// POST /v1/messages/count_tokens (Sluice's own estimate), GET /v1/models.
+// Routes: POST /v1/chat/completions, POST /v1/responses, POST
+// /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens
+// (Sluice's own estimate), GET /v1/models and /v1/models/{id}.
 //
 // Thread-safety: start() and stop() from one controlling thread. Requests
 // are handled on the server's io thread; job callbacks arrive on the

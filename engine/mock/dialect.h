@@ -27,6 +27,9 @@ struct CompletionRequest {
     int n = 1;                     // choices (OpenAI)
     bool stream = false;
     bool includeUsage = false;     // OpenAI stream_options.include_usage
+    // Embeddings: n is the number of inputs and maxTokens 0 (no output).
+    int dimensions = 0;            // the vector length asked for
+    bool base64 = false;           // encoding_format "base64" (the openai SDK's default)
 };
 
 // What the mock answers, dialect-neutral.
@@ -115,6 +118,11 @@ public:
 
 const Dialect& openAiDialect() noexcept;
 const Dialect& anthropicDialect() noexcept;
+// OpenAI's Responses API (POST /v1/responses) and Embeddings API (POST
+// /v1/embeddings): OpenAI's keys, headers and errors, their own request
+// schemas, bodies and (Responses) typed stream events.
+const Dialect& openAiResponsesDialect() noexcept;
+const Dialect& openAiEmbeddingsDialect() noexcept;
 
 // Shared by both dialects.
 namespace dialect {

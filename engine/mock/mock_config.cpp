@@ -537,6 +537,7 @@ MockConfig MockConfig::defaults()
     c.models["gpt-4o-mini"] = openai(500, 200'000);
     c.models["claude-sonnet-4-5"] = anthropic(50, 30'000, 8'000);
     c.models["claude-haiku-4-5"] = anthropic(50, 50'000, 10'000);
+    c.models["text-embedding-3-small"] = openai(3'000, 1'000'000);
     return c;
 }
 

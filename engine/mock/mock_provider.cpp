@@ -93,6 +93,12 @@ net::HttpReply MockProvider::Impl::route(const net::HttpRequest& request)
     if (path == "/v1/messages") {
         return completion(request, anthropicDialect());
     }
+    if (path == "/v1/responses") {
+        return completion(request, openAiResponsesDialect());
+    }
+    if (path == "/v1/embeddings") {
+        return completion(request, openAiEmbeddingsDialect());
+    }
     if (path == "/v1/models" && request.method == "GET") {
         return models(request);
     }
@@ -249,7 +255,8 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
     c.textSeed = rng.next();
     const int choices = dialect.flavour() == Flavour::Anthropic ? 1 : r.n;
     for (int i = 0; i < choices; ++i) {
-        c.outputTokens.push_back(drawOutputTokens(cfg.output, r.maxTokens, rng));
+        // No output allowed (an embedding): none produced.
+        c.outputTokens.push_back(r.maxTokens == 0 ? 0 : drawOutputTokens(cfg.output, r.maxTokens, rng));
     }
     c.id = dialect.flavour() == Flavour::Anthropic ? dialect::randomId("msg_01", rng.next(), 22)
                                                   : dialect::randomId("chatcmpl-", rng.next(), 29);

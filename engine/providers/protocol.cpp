@@ -33,6 +33,19 @@ std::string_view endpointPath(ApiFlavor f) noexcept
     return f == ApiFlavor::OpenAI ? "/v1/chat/completions" : "/v1/messages";
 }
 
+std::string_view endpointPath(ApiFlavor f, Endpoint e) noexcept
+{
+    switch (e) {
+    case Endpoint::Responses:
+        return "/v1/responses";
+    case Endpoint::Embeddings:
+        return "/v1/embeddings";
+    case Endpoint::Completion:
+        break;
+    }
+    return endpointPath(f);
+}
+
 namespace {
 
 // Characters of text in a message content: a string, or an array of parts
@@ -237,10 +250,14 @@ std::optional<ResponseUsage> usageFromUsage(ApiFlavor flavor, const json& usage)
     const json* u = &usage;
     ResponseUsage r;
     if (flavor == ApiFlavor::OpenAI) {
-        r.inputTokens = intField(*u, "prompt_tokens", 0);
-        r.outputTokens = intField(*u, "completion_tokens", 0);
+        // Chat Completions and Embeddings say prompt_tokens; the Responses
+        // API says input_tokens and output_tokens.
+        const bool responses = !u->contains("prompt_tokens") && u->contains("input_tokens");
+        r.inputTokens = intField(*u, responses ? "input_tokens" : "prompt_tokens", 0);
+        r.outputTokens = intField(*u, responses ? "output_tokens" : "completion_tokens", 0);
         std::int64_t cached = 0;
-        if (const auto d = u->find("prompt_tokens_details"); d != u->end() && d->is_object()) {
+        if (const auto d = u->find(responses ? "input_tokens_details" : "prompt_tokens_details");
+            d != u->end() && d->is_object()) {
             cached = intField(*d, "cached_tokens", 0);
         }
         r.billed.inputTokens = r.inputTokens - cached;
@@ -274,12 +291,19 @@ void UsageReader::member(std::string_view key, std::string_view value)
 {
     if (key == "prompt_tokens") {
         m_prompt = leadingInteger(value);
+        m_sawPrompt = true;
     } else if (key == "completion_tokens") {
         m_completion = leadingInteger(value);
     } else if (key == "prompt_tokens_details" && !value.empty() && value.front() == '{') {
         scanJson(value, [this](std::string_view k, std::string_view v) {
             if (k == "cached_tokens") {
                 m_cached = leadingInteger(v);
+            }
+        });
+    } else if (key == "input_tokens_details" && !value.empty() && value.front() == '{') {
+        scanJson(value, [this](std::string_view k, std::string_view v) {
+            if (k == "cached_tokens") {
+                m_inputCached = leadingInteger(v);
             }
         });
     } else if (key == "input_tokens") {
@@ -296,7 +320,12 @@ void UsageReader::member(std::string_view key, std::string_view value)
 ResponseUsage UsageReader::result(ApiFlavor flavor) const
 {
     ResponseUsage r;
-    if (flavor == ApiFlavor::OpenAI) {
+    if (flavor == ApiFlavor::OpenAI && !m_sawPrompt) {
+        // The Responses API's shape (or no counts at all: zeros either way).
+        r.inputTokens = m_input;
+        r.outputTokens = m_output;
+        r.billed = TokenUsage{m_input - m_inputCached, m_output, m_inputCached, 0};
+    } else if (flavor == ApiFlavor::OpenAI) {
         r.inputTokens = m_prompt;
         r.outputTokens = m_completion;
         r.billed = TokenUsage{m_prompt - m_cached, m_completion, m_cached, 0};
@@ -338,10 +367,59 @@ bool StreamAccumulator::onEvent(const SseEvent& ev)
         m_malformed = true;
         return true;
     }
+    if (m_flavor == ApiFlavor::OpenAI && m_endpoint == Endpoint::Responses) {
+        return onResponsesEvent(data);
+    }
     if (m_flavor == ApiFlavor::OpenAI) {
         return onOpenAiChunk(data);
     }
     return onAnthropicEvent(ev.event, data);
+}
+
+// The Responses API streams typed events (response.created,
+// response.output_text.delta, …, response.completed whose response object
+// is the whole answer, usage included) and no [DONE].
+bool StreamAccumulator::onResponsesEvent(const json& data)
+{
+    if (!data.is_object()) {
+        m_malformed = true;
+        return true;
+    }
+    const std::string type = stringField(data, "type");
+    if (type == "error") {
+        m_error = data;
+        return false;
+    }
+    const json& response = objectField(data, "response");
+    if (type == "response.failed") {
+        const json& e = objectField(response, "error");
+        m_error = json{{"error",
+                        {{"type", stringField(e, "code", "response_failed")},
+                         {"message", stringField(e, "message", "response.failed after HTTP 200")}}}};
+        return false;
+    }
+    if (type == "response.created") {
+        m_id = stringField(response, "id");
+        m_model = stringField(response, "model");
+        m_created = intField(response, "created_at", 0);
+    } else if (type == "response.output_text.delta") {
+        if (const auto d = data.find("delta"); d != data.end() && d->is_string()) {
+            if (!m_firstToken && !d->get_ref<const std::string&>().empty()) {
+                m_firstToken = true;
+                m_firstTokenNow = true;
+            }
+            m_text += d->get<std::string>();
+        }
+    } else if (type == "response.completed" || type == "response.incomplete") {
+        m_response = response;
+        if (const auto u = response.find("usage"); u != response.end()) {
+            if (auto usage = usageFromUsage(ApiFlavor::OpenAI, *u)) {
+                m_usage = usage;
+            }
+        }
+        m_done = true;
+    }
+    return true;
 }
 
 bool StreamAccumulator::onOpenAiChunk(const json& chunk)
@@ -435,6 +513,18 @@ bool StreamAccumulator::onAnthropicEvent(const std::string& name, const json& da
 
 json StreamAccumulator::assembledBody() const
 {
+    if (m_flavor == ApiFlavor::OpenAI && m_endpoint == Endpoint::Responses) {
+        if (m_response.is_object() && !m_response.empty()) {
+            return m_response;
+        }
+        json body = {{"id", m_id},
+                     {"object", "response"},
+                     {"created_at", m_created},
+                     {"model", m_model},
+                     {"status", "incomplete"},
+                     {"output_text", m_text}};
+        return body;
+    }
     if (m_flavor == ApiFlavor::OpenAI) {
         json body = {{"id", m_id},
                      {"object", "chat.completion"},

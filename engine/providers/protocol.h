@@ -28,6 +28,13 @@ bool parseFlavor(std::string_view text, ApiFlavor& out) noexcept;
 // The request path each flavour serves: /v1/chat/completions, /v1/messages.
 std::string_view endpointPath(ApiFlavor f) noexcept;
 
+// Which of a flavour's APIs a request is for. Completion: Chat Completions
+// (OpenAI) or Messages (Anthropic); the others are OpenAI's Responses and
+// Embeddings APIs (providers/openai_endpoints.h analyses their requests).
+enum class Endpoint : std::uint8_t { Completion, Responses, Embeddings };
+// The request path of `e` on a provider of flavour `f`.
+std::string_view endpointPath(ApiFlavor f, Endpoint e) noexcept;
+
 // How a prompt's tokens were counted (PromptEstimator).
 enum class PromptCountMethod : std::uint8_t {
     RuleOfThumb,  // characters / 4 plus chat overhead
@@ -44,6 +51,7 @@ struct PromptEstimate {
 };
 
 struct RequestInfo {
+    Endpoint endpoint = Endpoint::Completion;  // decides the request path
     std::string model;
     bool stream = false;
     int n = 1;                              // choices requested (OpenAI)
@@ -68,7 +76,8 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::in
 std::int64_t estimatePromptTokens(ApiFlavor flavor, const nlohmann::json& body);
 
 struct ResponseUsage {
-    // What the provider's input-token limits count: OpenAI's prompt_tokens;
+    // What the provider's input-token limits count: OpenAI's prompt_tokens
+    // (the Responses API's input_tokens);
     // Anthropic's input_tokens + cache_creation_input_tokens.
     std::int64_t inputTokens = 0;
     std::int64_t outputTokens = 0;
@@ -92,6 +101,11 @@ public:
 
 private:
     std::int64_t m_prompt = 0, m_completion = 0, m_cached = 0, m_input = 0, m_output = 0, m_write = 0, m_read = 0;
+    // OpenAI's Responses API reports input_tokens/output_tokens (cached in
+    // input_tokens_details) where Chat Completions and Embeddings report
+    // prompt_tokens/completion_tokens.
+    std::int64_t m_inputCached = 0;
+    bool m_sawPrompt = false;
 };
 
 // Reads a response stream event by event: time to first token, the usage in
@@ -99,7 +113,10 @@ private:
 // text, so the stream can be returned as an ordinary (non-streamed) body.
 class StreamAccumulator {
 public:
-    explicit StreamAccumulator(ApiFlavor flavor) : m_flavor(flavor) {}
+    explicit StreamAccumulator(ApiFlavor flavor, Endpoint endpoint = Endpoint::Completion)
+        : m_flavor(flavor), m_endpoint(endpoint)
+    {
+    }
 
     // Feeds raw bytes. Returns false when the stream reported an error event
     // (error() then holds it) so the caller can stop reading.
@@ -120,8 +137,10 @@ private:
     bool onEvent(const SseEvent& ev);
     bool onOpenAiChunk(const nlohmann::json& chunk);
     bool onAnthropicEvent(const std::string& name, const nlohmann::json& data);
+    bool onResponsesEvent(const nlohmann::json& data);
 
     ApiFlavor m_flavor;
+    Endpoint m_endpoint;
     SseParser m_parser;
     bool m_firstToken = false;
     bool m_firstTokenNow = false;
@@ -137,6 +156,7 @@ private:
     std::int64_t m_anthropicInput = 0;
     std::int64_t m_anthropicCacheWrite = 0;
     std::int64_t m_anthropicCacheRead = 0;
+    nlohmann::json m_response;  // Responses: the response object of response.completed
 };
 
 }  // namespace sluice

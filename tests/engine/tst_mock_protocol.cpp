@@ -194,7 +194,7 @@ void TestMockProtocol::openAiModels()
         QCOMPARE(m["object"], json("model"));
         ids.push_back(m["id"].get<std::string>());
     }
-    QCOMPARE(ids, (std::vector<std::string>{"gpt-4o", "gpt-4o-mini"}));
+    QCOMPARE(ids, (std::vector<std::string>{"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"}));
     const auto restricted = parseJson(f.http.get("/v1/models", openAiHeaders("sk-mini-only")).body);
     QCOMPARE(restricted["data"].size(), std::size_t(1));
     QCOMPARE(f.http.get("/v1/models").status, 401L);

@@ -60,7 +60,7 @@ QString gatewayConfig(const QString& mockUrl, bool withTokens)
     return QStringLiteral(R"({
   "providers": [
     { "name": "mock-openai", "flavor": "openai", "base_url": "%1",
-      "models": { "gpt-4o": { "limits": { "rpm": 1 } }, "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] },
+      "models": { "gpt-4o": { "limits": { "rpm": 1 } }, "gpt-4o-mini": {}, "text-embedding-3-small": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] },
     { "name": "mock-anthropic", "flavor": "anthropic", "base_url": "%1", "learn_limits": false,
       "models": { "claude-sonnet-4-5": {}, "claude-haiku-4-5": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] }
   ],
@@ -154,7 +154,9 @@ void TestGatewaySdk::sdk_data()
 {
     QTest::addColumn<QString>("check");
     for (const char* name :
-         {"openai_chat", "openai_chat_stream_usage", "openai_tool_call_roundtrip", "openai_models", "anthropic_messages",
+         {"openai_chat", "openai_chat_stream_usage", "openai_tool_call_roundtrip", "openai_responses",
+          "openai_responses_stream", "openai_embeddings", "responses_embeddings_errors",
+          "responses_stream_error_after_first_byte", "openai_models", "anthropic_messages",
           "anthropic_messages_x_api_key", "anthropic_stream", "anthropic_tool_use_roundtrip", "anthropic_count_tokens",
           "error_missing_token", "error_wrong_token", "error_unknown_model", "error_model_not_allowed",
           "error_bad_request", "error_body_too_large", "error_rate_limited_tenant", "hold_expires_429_on_provider_limit",

@@ -77,6 +77,64 @@ const checks = {
     });
     assert(r.choices.length === 1, 'no choice');
   },
+  async openai_responses() {
+    const { data: r, response } = await openai().responses.create({ model: 'gpt-4o-mini', input: 'Hello there', max_output_tokens: 16 }).withResponse();
+    assert(r.object === 'response' && r.output_text.length > 0, `response ${JSON.stringify(r)}`);
+    // The mock counts "Hello there" as 3 + 3 + 3 tokens and writes 16.
+    assert(r.usage.input_tokens === 9 && r.usage.output_tokens === 16 && r.usage.total_tokens === 25, `usage ${JSON.stringify(r.usage)}`);
+    assert(response.headers.get('x-request-id')?.startsWith('req_'), 'no provider x-request-id');
+    assert(response.headers.get('x-ratelimit-limit-requests') === '600', 'no tenant x-ratelimit-limit-requests');
+  },
+  async openai_responses_stream() {
+    const s = await openai().responses.create({
+      model: 'gpt-4o-mini',
+      instructions: 'Be brief.',
+      input: [{ role: 'user', content: [{ type: 'input_text', text: 'Hello there' }] }],
+      max_output_tokens: 20,
+      stream: true,
+    });
+    const types = [];
+    let text = '';
+    let final;
+    for await (const ev of s) {
+      types.push(ev.type);
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed' || ev.type === 'response.incomplete') final = ev.response;
+    }
+    assert(types[0] === 'response.created', `first event ${types[0]}`);
+    assert(types.filter((t) => t === 'response.output_text.delta').length === 20, `events ${types}`);
+    assert(final && final.output[0].content[0].text === text && text.length > 0, 'streamed text is the final text');
+    assert(final.usage.output_tokens === 20 && final.usage.input_tokens > 0, `usage ${JSON.stringify(final?.usage)}`);
+  },
+  async openai_embeddings() {
+    // The SDK asks for base64 and decodes it to floats.
+    const e = await openai().embeddings.create({ model: 'text-embedding-3-small', input: ['12345678', '1234'] });
+    assert(e.data.length === 2 && e.data[1].index === 1, `data ${e.data.length}`);
+    assert(e.data[0].embedding.length === 1536, `dimensions ${e.data[0].embedding.length}`);
+    const norm = Math.hypot(...e.data[0].embedding);
+    assert(Math.abs(norm - 1) < 1e-3, `not a unit vector: ${norm}`);
+    assert(e.usage.prompt_tokens === 3 && e.usage.total_tokens === 3, `usage ${JSON.stringify(e.usage)}`);
+    const f = await openai().embeddings.create({ model: 'text-embedding-3-small', input: 'hi', dimensions: 8, encoding_format: 'float' });
+    assert(f.data.length === 1 && f.data[0].embedding.length === 8, 'dimensions and float encoding');
+  },
+  async responses_embeddings_errors() {
+    await rejects(openai().responses.create({ model: 'gpt-9', input: 'x' }), OpenAI.NotFoundError, 404);
+    await rejects(openai(tokenB).embeddings.create({ model: 'text-embedding-3-small', input: 'x' }), OpenAI.PermissionDeniedError, 403);
+    const e = await rejects(openai().embeddings.create({ model: 'text-embedding-3-small' }), OpenAI.BadRequestError, 400);
+    assert(/body\.input/.test(e.message), `message names the field: ${e.message}`);
+    const m = await openai().models.retrieve('gpt-4o-mini');
+    assert(m.id === 'gpt-4o-mini' && m.object === 'model', `model ${JSON.stringify(m)}`);
+    await rejects(openai(tokenB).models.retrieve('gpt-4o'), OpenAI.NotFoundError, 404);
+  },
+  async responses_stream_error_after_first_byte() {
+    await mockConfig({ faults: { sseError: 1.0 } });
+    try {
+      const s = await openai().responses.create({ model: 'gpt-4o-mini', input: 'x', max_output_tokens: 30, stream: true });
+      await rejects((async () => { for await (const _ of s) { /* drain */ } })(), OpenAI.APIError);
+    } finally {
+      await mockConfig({ faults: { sseError: 0 } });
+    }
+  },
   async openai_models() {
     const list = await openai(tokenB).models.list();
     const ids = list.data.map((m) => m.id).sort();

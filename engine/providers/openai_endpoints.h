@@ -1,0 +1,34 @@
+// Request analysis for OpenAI's APIs besides Chat Completions: the
+// Responses API (POST /v1/responses: `input` a string or a list of items,
+// `instructions`, `max_output_tokens`) and Embeddings (POST /v1/embeddings:
+// `input` a string, a list of strings, or token ids), and the entry point
+// that picks the analysis for a job's endpoint. Prompt tokens are the rule
+// of thumb (about 4 characters a token, plus message overhead for
+// Responses items; token ids count one each); an embedding reserves no
+// output.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include "providers/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+
+namespace sluice {
+
+// analyzeRequest for Endpoint::Completion, else the endpoint's own
+// analysis. Throws InputError naming the field ("body.input: …"); the
+// Responses and Embeddings APIs are OpenAI's only.
+RequestInfo analyzeEndpointRequest(ApiFlavor flavor, Endpoint endpoint, const nlohmann::json& body,
+                                   std::int64_t defaultMaxOutputTokens, const PromptEstimator* estimator = nullptr);
+
+// The prompt of a Responses request: instructions, then each input item's
+// text (3 tokens per item, as chat messages), plus 3 to prime the reply.
+std::int64_t estimateResponsesInputTokens(const nlohmann::json& body);
+// What an embeddings request's input costs: the text of every string, one
+// token per token id.
+std::int64_t estimateEmbeddingsInputTokens(const nlohmann::json& body);
+
+}  // namespace sluice
