@@ -28,7 +28,8 @@ build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # The sanitizer build uses clang, so the same build carries the libFuzzer
-# targets (fuzz/). A build tree configured by an older Makefile with another
+# targets (fuzz/). It builds only sluice_engine_tests: the programs its ctest
+# run (labels engine and fuzz) needs, not the rest of the tree. A build tree configured by an older Makefile with another
 # compiler is configured afresh (CMake drops its cache when the compiler
 # changes).
 $(ASAN_DIR)/build.ninja: Makefile | deps
@@ -37,15 +38,16 @@ $(ASAN_DIR)/build.ninja: Makefile | deps
 	  -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_FUZZERS=ON -DSLUICE_BUILD_UI=OFF -DSLUICE_BUILD_BENCHMARKS=OFF
 
 build-asan: deps $(ASAN_DIR)/build.ninja
-	cmake --build $(ASAN_DIR) -j $(JOBS)
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target sluice_engine_tests
 
 run: build
 	@scripts/run.sh $(BUILD_DIR) $(ARGS)
 
-# One retry: tst_console_queue aborts at exit about one run in five with a
-# heap corruption found at the end of this session (malloc_consolidate after
-# every test function passed); it is the next thing to fix, and a failure
-# twice in a row still fails.
+# One retry, for now: tst_console_queue was seen to abort at exit with a heap
+# corruption (malloc_consolidate after every test function passed). Its
+# one-in-five failure (reading the queue panel before its first refresh) is
+# fixed; the abort has not been reproduced since (release, ASan, valgrind).
+# A failure twice in a row still fails.
 test-release: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --repeat until-pass:2
 

@@ -57,3 +57,31 @@ function(sluice_add_test name)
     LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     ENVIRONMENT "QT_QPA_PLATFORM=offscreen;ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
 endfunction()
+
+# sluice_engine_tests: every program the tests labelled "engine" or "fuzz"
+# run (what `make test-asan` runs with ctest -L 'engine|fuzz'), and nothing
+# else: the sanitizer build builds this target, not the whole tree. A
+# directory with such tests calls sluice_collect_engine_tests deferred (at
+# its end, so tests added anywhere in it are seen). A test not named after
+# its program says what it runs in the test property SLUICE_RUNS; one that
+# does neither stops the configure, so no test can drop out of the
+# sanitizer run unbuilt.
+add_custom_target(sluice_engine_tests)
+function(sluice_collect_engine_tests)
+  get_property(tests DIRECTORY PROPERTY TESTS)
+  foreach(t IN LISTS tests)
+    get_test_property(${t} LABELS labels)
+    if(NOT labels MATCHES "(^|;)(engine|fuzz)(;|$)")
+      continue()
+    endif()
+    get_test_property(${t} SLUICE_RUNS runs)
+    if(runs)
+      add_dependencies(sluice_engine_tests ${runs})
+    elseif(TARGET ${t})
+      add_dependencies(sluice_engine_tests ${t})
+    else()
+      message(FATAL_ERROR "test ${t} (labels ${labels}) is no target and names none in SLUICE_RUNS: "
+        "sluice_engine_tests would not build what it runs")
+    endif()
+  endforeach()
+endfunction()

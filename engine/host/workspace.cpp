@@ -171,7 +171,7 @@ json limitsToJson(const std::vector<LimitSpec>& specs)
         if (s.window == Window::Fixed && s.utcOffset != Duration::zero() && !out.contains("day_utc_offset")) {
             const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(s.utcOffset).count();
             const auto a = std::abs(minutes);
-            char buf[16];
+            char buf[48];  // room for any long long pair (gcc -O0 checks the worst case)
             std::snprintf(buf, sizeof buf, "%c%02lld:%02lld", minutes < 0 ? '-' : '+', static_cast<long long>(a / 60),
                           static_cast<long long>(a % 60));
             out["day_utc_offset"] = buf;

@@ -9,6 +9,7 @@
 #include "mock/mock_provider.h"
 #include "store/job_store.h"
 #include "store/sqlite.h"
+#include "support/cli_run.h"
 #include "support/http_client.h"
 #include "support/prometheus_text.h"
 
@@ -37,28 +38,14 @@ QString cli()
     return QStringLiteral(SLUICE_CLI_PATH);
 }
 
-struct Run {
-    int exitCode = -1;
-    std::string out;
-    std::string err;
-};
+using Run = testing::CliRun;
 
 Run run(const QStringList& args, const QProcessEnvironment& env = QProcessEnvironment::systemEnvironment())
 {
     QProcess p;
     p.setProcessEnvironment(env);
     p.start(cli(), args);
-    Run r;
-    if (!p.waitForFinished(kTimeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = "timed out";
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = p.readAllStandardOutput().toStdString();
-    r.err = p.readAllStandardError().toStdString();
-    return r;
+    return testing::finishCli(p, kTimeoutMs);
 }
 
 std::string readFile(const QString& path)

@@ -4,6 +4,7 @@
 // the key's value); with Redis unreachable, local_share runs it anyway and
 // says so; a bad "shared" section exits 2 naming file, line and field.
 #include "mock/mock_provider.h"
+#include "support/cli_run.h"
 #include "support/redis_server.h"
 
 #include <QProcess>
@@ -19,43 +20,18 @@ namespace {
 
 const std::string kKey = "sk-proj-Vb7nQ2wE9rT4yU1iO8pA5sD3fG6hJ0kL";
 
-struct Run {
-    int exitCode = -1;
-    std::string out;
-    std::string err;
-};
+using testing::CliRun;
+using testing::readTextFile;
+using testing::writeTextFile;
 
-Run runBatch(const QStringList& args)
+CliRun runBatch(const QStringList& args)
 {
     QProcess p;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("SHARED_TEST_KEY"), QString::fromStdString(kKey));
     p.setProcessEnvironment(env);
     p.start(QStringLiteral(SLUICE_CLI_PATH), QStringList{QStringLiteral("batch")} + args);
-    Run r;
-    if (!p.waitForFinished(120'000)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = "timed out";
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = p.readAllStandardOutput().toStdString();
-    r.err = p.readAllStandardError().toStdString();
-    return r;
-}
-
-void writeFile(const QString& path, const std::string& text)
-{
-    QFile f(path);
-    QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write(text.data(), static_cast<qint64>(text.size()));
-}
-
-std::string readFile(const QString& path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll().toStdString() : std::string();
+    return testing::finishCli(p);
 }
 
 std::string configText(std::uint16_t mockPort, const std::string& shared)
@@ -123,14 +99,14 @@ private Q_SLOTS:
     {
         QTemporaryDir dir;
         const QString cfg = dir.filePath(QStringLiteral("c.json"));
-        writeFile(cfg, configText(m_mockPort, "{\"redis\": \"redis://127.0.0.1:" + std::to_string(m_redis->port()) +
+        writeTextFile(cfg, configText(m_mockPort, "{\"redis\": \"redis://127.0.0.1:" + std::to_string(m_redis->port()) +
                                                   "/0\", \"namespace\": \"cli\"}"));
-        writeFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(20));
-        const Run r = runBatch({QStringLiteral("--config"), cfg, QStringLiteral("--input"), dir.filePath(QStringLiteral("in.jsonl")),
+        writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(20));
+        const CliRun r = runBatch({QStringLiteral("--config"), cfg, QStringLiteral("--input"), dir.filePath(QStringLiteral("in.jsonl")),
                                 QStringLiteral("--output"), dir.filePath(QStringLiteral("out.jsonl")), QStringLiteral("--state"),
                                 dir.filePath(QStringLiteral("st.db"))});
         QVERIFY2(r.exitCode == 0, r.err.c_str());
-        const std::string out = readFile(dir.filePath(QStringLiteral("out.jsonl")));
+        const std::string out = readTextFile(dir.filePath(QStringLiteral("out.jsonl")));
         QCOMPARE(std::count(out.begin(), out.end(), '\n'), 20);
         QVERIFY(r.err.find("UNAVAILABLE") == std::string::npos);
 
@@ -158,16 +134,16 @@ private Q_SLOTS:
         const int port = gone.port();
         gone.stop();
         const QString cfg = dir.filePath(QStringLiteral("c.json"));
-        writeFile(cfg, configText(m_mockPort, "{\"redis\": \"redis://127.0.0.1:" + std::to_string(port) +
+        writeTextFile(cfg, configText(m_mockPort, "{\"redis\": \"redis://127.0.0.1:" + std::to_string(port) +
                                                   "/0\", \"namespace\": \"cli\", \"when_unavailable\": \"local_share\"}"));
-        writeFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(10));
-        const Run r = runBatch({QStringLiteral("--config"), cfg, QStringLiteral("--input"), dir.filePath(QStringLiteral("in.jsonl")),
+        writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(10));
+        const CliRun r = runBatch({QStringLiteral("--config"), cfg, QStringLiteral("--input"), dir.filePath(QStringLiteral("in.jsonl")),
                                 QStringLiteral("--output"), dir.filePath(QStringLiteral("out.jsonl")), QStringLiteral("--state"),
                                 dir.filePath(QStringLiteral("st.db"))});
         QVERIFY2(r.exitCode == 0, r.err.c_str());
         QVERIFY2(r.err.find("UNAVAILABLE") != std::string::npos, r.err.c_str());
         QVERIFY2(r.err.find("local_share") != std::string::npos, r.err.c_str());
-        const std::string out = readFile(dir.filePath(QStringLiteral("out.jsonl")));
+        const std::string out = readTextFile(dir.filePath(QStringLiteral("out.jsonl")));
         QCOMPARE(std::count(out.begin(), out.end(), '\n'), 10);
     }
 
@@ -176,9 +152,9 @@ private Q_SLOTS:
         QTemporaryDir dir;
         const QString cfg = dir.filePath(QStringLiteral("c.json"));
         const std::string text = configText(m_mockPort, "{\"redis\": \"http://nope\", \"namespace\": \"cli\"}");
-        writeFile(cfg, text);
-        writeFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(1));
-        const Run r = runBatch({QStringLiteral("--config"), cfg, QStringLiteral("--input"), dir.filePath(QStringLiteral("in.jsonl")),
+        writeTextFile(cfg, text);
+        writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(1));
+        const CliRun r = runBatch({QStringLiteral("--config"), cfg, QStringLiteral("--input"), dir.filePath(QStringLiteral("in.jsonl")),
                                 QStringLiteral("--output"), dir.filePath(QStringLiteral("out.jsonl")), QStringLiteral("--state"),
                                 dir.filePath(QStringLiteral("st.db"))});
         QCOMPARE(r.exitCode, 2);

@@ -6,6 +6,7 @@
 // output; without "shared" the command exits 2.
 #include "mock/mock_provider.h"
 #include "shared/redis_connection.h"
+#include "support/cli_run.h"
 #include "support/redis_server.h"
 
 #include <QProcess>
@@ -37,37 +38,10 @@ QProcessEnvironment environment()
     return env;
 }
 
-struct Run {
-    int exitCode = -1;
-    std::string err;
-};
-
-Run finish(QProcess& p)
-{
-    Run r;
-    if (!p.waitForFinished(120'000)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = "timed out";
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.err = p.readAllStandardError().toStdString();
-    return r;
-}
-
-void writeFile(const QString& path, const std::string& text)
-{
-    QFile f(path);
-    QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write(text.data(), static_cast<qint64>(text.size()));
-}
-
-std::string readFile(const QString& path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll().toStdString() : std::string();
-}
+using testing::CliRun;
+using testing::finishCli;
+using testing::readTextFile;
+using testing::writeTextFile;
 
 // A concurrency limit of 8 across every instance and 100 ms per answer: the
 // run lasts a few seconds, long enough to kill a worker in the middle.
@@ -163,8 +137,8 @@ private Q_SLOTS:
     {
         QTemporaryDir dir;
         const QString cfg = dir.filePath(QStringLiteral("c.json"));
-        writeFile(cfg, configText(m_mockPort, m_redis->port(), true));
-        writeFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(kJobs));
+        writeTextFile(cfg, configText(m_mockPort, m_redis->port(), true));
+        writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(kJobs));
         const QStringList batchArgs{QStringLiteral("batch"), QStringLiteral("--config"), cfg, QStringLiteral("--input"),
                                     dir.filePath(QStringLiteral("in.jsonl")), QStringLiteral("--output"),
                                     dir.filePath(QStringLiteral("out.jsonl")), QStringLiteral("--queue"),
@@ -191,7 +165,7 @@ private Q_SLOTS:
         ::kill(static_cast<pid_t>(worker.processId()), SIGKILL);
         QVERIFY(worker.waitForFinished(10'000));
 
-        const Run r = finish(batch);
+        const CliRun r = finishCli(batch);
         QVERIFY2(r.exitCode == 0, r.err.c_str());
         // The batch took the dead worker's jobs over.
         const auto at = r.err.find(" taken over");
@@ -200,7 +174,7 @@ private Q_SLOTS:
         QVERIFY2(std::stoll(r.err.substr(open + 1, at - open - 1)) > 0, r.err.c_str());
 
         // One line per custom_id, in input order, every one answered.
-        const std::string out = readFile(dir.filePath(QStringLiteral("out.jsonl")));
+        const std::string out = readTextFile(dir.filePath(QStringLiteral("out.jsonl")));
         std::istringstream lines(out);
         std::string line;
         int n = 0;
@@ -220,25 +194,25 @@ private Q_SLOTS:
         QProcess again;
         again.setProcessEnvironment(environment());
         again.start(QStringLiteral(SLUICE_CLI_PATH), batchArgs);
-        const Run r2 = finish(again);
+        const CliRun r2 = finishCli(again);
         QVERIFY2(r2.exitCode == 0, r2.err.c_str());
         QVERIFY2(r2.err.find("0 of 200 requests enqueued") != std::string::npos, r2.err.c_str());
-        QCOMPARE(readFile(dir.filePath(QStringLiteral("out.jsonl"))), out);
+        QCOMPARE(readTextFile(dir.filePath(QStringLiteral("out.jsonl"))), out);
     }
 
     void withoutSharedExitsTwo()
     {
         QTemporaryDir dir;
         const QString cfg = dir.filePath(QStringLiteral("c.json"));
-        writeFile(cfg, configText(m_mockPort, m_redis->port(), false));
-        writeFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(1));
+        writeTextFile(cfg, configText(m_mockPort, m_redis->port(), false));
+        writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(1));
         QProcess p;
         p.setProcessEnvironment(environment());
         p.start(QStringLiteral(SLUICE_CLI_PATH),
                 {QStringLiteral("batch"), QStringLiteral("--config"), cfg, QStringLiteral("--input"),
                  dir.filePath(QStringLiteral("in.jsonl")), QStringLiteral("--output"), dir.filePath(QStringLiteral("out.jsonl")),
                  QStringLiteral("--queue"), QStringLiteral("shared")});
-        const Run r = finish(p);
+        const CliRun r = finishCli(p);
         QCOMPARE(r.exitCode, 2);
         QVERIFY2(r.err.find("no \"shared\" section") != std::string::npos, r.err.c_str());
         QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("out.jsonl"))));
