@@ -94,6 +94,23 @@ ClientsPanel::ClientsPanel(std::unique_ptr<ClientsSource> source, QWidget* paren
     m_table->setHorizontalHeaderLabels({tr("Token"), tr("Tenant"), tr("Priority"), tr("Requests/min"),
                                         tr("Tokens/min"), tr("Waiting"), tr("In flight"), tr("Wait p50"),
                                         tr("Wait p95"), tr("429s"), tr("Spend"), tr("State")});
+    const QStringList tips = {
+        tr("The gateway token's name (never its value)"),
+        tr("The tenant its requests count under in metrics and the fair queue"),
+        tr("Higher goes first"),
+        tr("Requests admitted in the last 60 s / the token's requests per minute"),
+        tr("Tokens of requests ended in the last 60 s / the token's tokens per minute"),
+        tr("Requests held for the token's own budget now"),
+        tr("Admitted by its budget and not ended (queued for a provider or sent) / its concurrency"),
+        tr("Median wait from arrival to the first send, over the last 60 s"),
+        tr("95th percentile of the same wait"),
+        tr("429s the gateway handed out to this token since the start"),
+        tr("Spend of its requests since the start"),
+        tr("Paused: its requests wait, and get a 429 at the hold time"),
+    };
+    for (int c = 0; c < tips.size(); ++c) {
+        m_table->horizontalHeaderItem(c)->setToolTip(tips[c]);
+    }
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setSelectionMode(QAbstractItemView::SingleSelection);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);

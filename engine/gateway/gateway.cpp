@@ -203,8 +203,7 @@ public:
         if (outcome.result == JobResult::Cancelled && m_expired && !m_gone) {
             m_ticket.refused();
         } else {
-            m_ticket.finished(outcome.usage ? outcome.usage->inputTokens + outcome.usage->outputTokens : 0,
-                              outcome.spendMicroUsd.value_or(0));
+            m_ticket.finished(outcome);
         }
         m_stage = Stage::Done;
         m_gw->timers.cancel(m_timer);

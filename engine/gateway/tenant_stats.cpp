@@ -83,10 +83,7 @@ void TenantStats::Ticket::admitted()
     r.waiting -= 1;
     r.inFlight += 1;
     r.requestsAt[bucket(r, now)] += 1;
-    r.waits.emplace_back(now, std::max(Duration::zero(), now - m_arrived));
-    while (r.waits.size() > kMaxWaits || (!r.waits.empty() && now - r.waits.front().first > kMinute)) {
-        r.waits.pop_front();
-    }
+    m_gateWait = std::max(Duration::zero(), now - m_arrived);
     m_stage = Stage::InFlight;
 }
 
@@ -102,7 +99,7 @@ void TenantStats::Ticket::refused()
     end();
 }
 
-void TenantStats::Ticket::finished(std::int64_t tokens, std::int64_t spendMicroUsd)
+void TenantStats::Ticket::finished(std::int64_t tokens, std::int64_t spendMicroUsd, std::optional<Duration> queueWait)
 {
     if (!m_owner || m_stage != Stage::InFlight) {
         return;
@@ -113,8 +110,31 @@ void TenantStats::Ticket::finished(std::int64_t tokens, std::int64_t spendMicroU
         Row& r = m_owner->row(m_token);
         r.tokensAt[bucket(r, now)] += tokens;
         r.spendMicroUsd += spendMicroUsd;
+        if (queueWait) {
+            r.waits.emplace_back(now, m_gateWait + std::max(Duration::zero(), *queueWait));
+            while (r.waits.size() > kMaxWaits || (!r.waits.empty() && now - r.waits.front().first > kMinute)) {
+                r.waits.pop_front();
+            }
+        }
     }
     end();
+}
+
+void TenantStats::Ticket::finished(const JobOutcome& outcome)
+{
+    // Queued → first sent, both on the dispatcher's wall clock.
+    std::optional<WallTime> queued;
+    std::optional<Duration> queueWait;
+    for (const TimelineEvent& e : outcome.timeline) {
+        if (e.kind == TimelineEvent::Kind::Queued && !queued) {
+            queued = e.at;
+        } else if (e.kind == TimelineEvent::Kind::Sent && queued) {
+            queueWait = std::chrono::duration_cast<Duration>(e.at - *queued);
+            break;
+        }
+    }
+    const std::int64_t tokens = outcome.usage ? outcome.usage->inputTokens + outcome.usage->outputTokens : 0;
+    finished(tokens, outcome.spendMicroUsd.value_or(0), queueWait);
 }
 
 TenantStats::Ticket TenantStats::arrive(const std::string& token)

@@ -1,7 +1,8 @@
 // TenantStats: what each gateway token's traffic is doing now, for the
 // console's Clients view and the tenant series of /metrics: requests and
 // tokens in the last minute, requests held by the tenant gate and in flight,
-// the wait before admission (p50/p95 over the last minute), the 429s the
+// the wait before the request went to the provider (its own budget, then
+// the providers' limits; p50/p95 over the last minute), the 429s the
 // gateway handed out and the spend, per token name. The gateway records
 // each request through a Ticket, whose stage (held, in flight, ended) moves
 // only forward and is closed by its destructor, so no exit path leaves a
@@ -14,12 +15,14 @@
 
 #include "admission/limits.h"
 #include "core/clock.h"
+#include "dispatch/job.h"
 
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,8 +33,8 @@ struct TenantFigures {
     std::int64_t requestsLastMinute = 0;  // admitted in the last 60 s
     std::int64_t tokensLastMinute = 0;    // input + output tokens of requests ended in the last 60 s
     std::int64_t waiting = 0;           // held by the tenant gate now
-    std::int64_t inFlight = 0;          // admitted and not ended
-    Duration waitP50{};                 // over admissions in the last 60 s
+    std::int64_t inFlight = 0;          // admitted by its budget and not ended (queued for a provider or sent)
+    Duration waitP50{};                 // arrival to first send, over requests ended in the last 60 s
     Duration waitP95{};
     std::uint64_t requests = 0;         // every request received since the start
     std::uint64_t refused = 0;          // 429s handed out
@@ -63,12 +66,16 @@ public:
         Ticket& operator=(const Ticket&) = delete;
         ~Ticket();
 
-        // Held → in flight; the wait since arrival is recorded.
+        // Held → in flight (its own budget admitted it).
         void admitted();
         // Answered 429 (from the gate or later): counted, and the request ends.
         void refused();
-        // The request ended after admission with this usage.
-        void finished(std::int64_t tokens, std::int64_t spendMicroUsd);
+        // The request ended after admission with this usage; `queueWait`
+        // is how long it then waited for the providers' limits before it
+        // was first sent (none: never sent, no wait is recorded).
+        void finished(std::int64_t tokens, std::int64_t spendMicroUsd, std::optional<Duration> queueWait);
+        // The same, read from the job's outcome (usage, spend, timeline).
+        void finished(const JobOutcome& outcome);
 
     private:
         friend class TenantStats;
@@ -79,6 +86,7 @@ public:
         std::shared_ptr<TenantStats> m_owner;
         std::string m_token;
         TimePoint m_arrived{};
+        Duration m_gateWait{};
         Stage m_stage = Stage::None;
     };
 
@@ -97,7 +105,7 @@ private:
         std::int64_t second[kSeconds] = {};
         std::int64_t requestsAt[kSeconds] = {};
         std::int64_t tokensAt[kSeconds] = {};
-        std::deque<std::pair<TimePoint, Duration>> waits;  // last minute's admissions, oldest first
+        std::deque<std::pair<TimePoint, Duration>> waits;  // last minute's sent requests, oldest first
         std::int64_t waiting = 0;
         std::int64_t inFlight = 0;
         std::uint64_t requests = 0;

@@ -71,7 +71,7 @@ void TestTenantStats::figuresFollowEachRequest()
     QCOMPARE(rows.size(), std::size_t(2));
     QCOMPARE(find(rows, "a")->waiting, std::int64_t(4));
     QCOMPARE(find(rows, "idle")->requests, std::uint64_t(0));
-    // Waits of 0, 1, 3 s; the fourth is refused.
+    // Admitted by their own budget after 0, 1 and 3 s; the fourth is refused.
     tickets[0].admitted();
     clock.advance(1s);
     tickets[1].admitted();
@@ -85,18 +85,37 @@ void TestTenantStats::figuresFollowEachRequest()
     QCOMPARE(a->inFlight, std::int64_t(3));
     QCOMPARE(a->requestsLastMinute, std::int64_t(3));
     QCOMPARE(a->refused, std::uint64_t(1));
-    QCOMPARE(a->waitP50, Duration(1s));
+    QCOMPARE(a->waitP95, Duration::zero());  // a wait is known once sent
+    // The first then waited 2 s more for the providers' limits (as the
+    // job's timeline says), the second was sent at once.
+    JobOutcome first;
+    first.usage = ResponseUsage{};
+    first.usage->inputTokens = 100;
+    first.usage->outputTokens = 50;
+    first.spendMicroUsd = 2500;
+    const WallTime t0{};
+    first.timeline = {{t0, TimelineEvent::Kind::Queued, ""}, {t0 + 2s, TimelineEvent::Kind::Waiting, ""},
+                      {t0 + 2s, TimelineEvent::Kind::Sent, ""}, {t0 + 3s, TimelineEvent::Kind::Sent, ""}};
+    tickets[0].finished(first);
+    tickets[1].finished(50, 500, Duration::zero());
+    tickets[2].finished(0, 0, Duration::zero());
+    rows = stats->snapshot();
+    a = find(rows, "a");
+    // Waits 2 s (0 + 2), 1 s (1 + 0) and 3 s (3 + 0).
+    QCOMPARE(a->waitP50, Duration(2s));
     QCOMPARE(a->waitP95, Duration(3s));
-    tickets[0].finished(150, 2500);
-    tickets[1].finished(50, 500);
     // Dropped while in flight (the exchange went away): no longer in flight.
-    tickets.erase(tickets.begin() + 2);
+    {
+        TenantStats::Ticket dropped = stats->arrive("a");
+        dropped.admitted();
+        QCOMPARE(find(stats->snapshot(), "a")->inFlight, std::int64_t(1));
+    }
     rows = stats->snapshot();
     a = find(rows, "a");
     QCOMPARE(a->inFlight, std::int64_t(0));
     QCOMPARE(a->tokensLastMinute, std::int64_t(200));
     QCOMPARE(a->spendMicroUsd, std::int64_t(3000));
-    QCOMPARE(a->requests, std::uint64_t(4));
+    QCOMPARE(a->requests, std::uint64_t(5));
 }
 
 void TestTenantStats::lastMinuteSlides()
@@ -106,7 +125,7 @@ void TestTenantStats::lastMinuteSlides()
     for (int i = 0; i < 3; ++i) {
         TenantStats::Ticket t = stats->arrive("a");
         t.admitted();
-        t.finished(10, 1);
+        t.finished(10, 1, Duration::zero());
         clock.advance(20s);
     }
     // Requests at 0, 20 and 40 s; now 60 s: the first has left the minute.

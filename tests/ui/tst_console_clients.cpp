@@ -13,7 +13,9 @@
 #include "console_fixture.h"
 #include "workspace_gateway.h"
 
+#include <QClipboard>
 #include <QDialogButtonBox>
+#include <QGuiApplication>
 #include <QDoubleSpinBox>
 #include <QLabel>
 #include <QLineEdit>
@@ -150,6 +152,8 @@ void TestConsoleClients::gatewayFromTheConsole()
                              kTimeoutMs);
     m_token = shown->findChild<QLineEdit*>(QStringLiteral("tokenValue"))->text();
     QVERIFY(m_token.startsWith(QStringLiteral("sk-sluice-")));
+    shown->findChild<QPushButton*>(QStringLiteral("copyToken"))->click();
+    QCOMPARE(QGuiApplication::clipboard()->text(), m_token);
     shown->close();
     QTRY_COMPARE_WITH_TIMEOUT(rowOf(table, QStringLiteral("billing")), 0, kTimeoutMs);
     QCOMPARE(cell(table, QStringLiteral("billing"), ui::ClientColumn::Tenant), QStringLiteral("team-billing"));

@@ -1,0 +1,129 @@
+// The real `sluice-cli serve` in front of the real `sluice-cli mock`: after
+// requests through the gateway, its /metrics has each gateway token's
+// sluice_tenant_* series (requests, limits, 429s handed out), by token and
+// tenant. HTTP goes over loopback with the engine's own client.
+#include "http/http_client.h"
+
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace sluice;
+
+namespace {
+
+constexpr int kStartMs = 15'000;
+
+QString cli()
+{
+    return QStringLiteral(SLUICE_CLI_PATH);
+}
+
+// One HTTP exchange, waited for (a few seconds at most).
+http::HttpResult fetch(const std::string& method, const std::string& url, const std::string& body = {},
+                       std::optional<Secret> auth = std::nullopt)
+{
+    http::HttpClient client;
+    http::HttpRequest r;
+    r.method = method;
+    r.url = url;
+    r.body = body;
+    r.headers = {"Content-Type: application/json"};
+    r.secretHeader = std::move(auth);
+    r.totalTimeout = std::chrono::seconds(10);
+    std::optional<http::HttpResult> result;
+    client.start(std::move(r), http::TransferHandlers{{}, {}, [&](http::HttpResult&& res) { result = std::move(res); }});
+    for (int i = 0; i < 1000 && !result; ++i) {
+        client.poll(std::chrono::milliseconds(20));
+    }
+    return result.value_or(http::HttpResult{});
+}
+
+}  // namespace
+
+class TestServeTenantMetrics : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void tenantSeries();
+};
+
+void TestServeTenantMetrics::tenantSeries()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QProcess mock;
+    mock.start(cli(), {QStringLiteral("mock"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0")});
+    QVERIFY(mock.waitForStarted(kStartMs));
+    QVERIFY(mock.waitForReadyRead(kStartMs));
+    const QString mockLine = QString::fromUtf8(mock.readLine()).trimmed();
+    QVERIFY2(mockLine.startsWith(QStringLiteral("listening on http://")), qPrintable(mockLine));
+    const QString mockUrl = mockLine.mid(13);
+
+    // Token "svc" (its value only as a digest here), 2 requests a minute.
+    const QString config = dir.filePath(QStringLiteral("serve.json"));
+    QFile f(config);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(QStringLiteral(R"({
+  "providers": [ { "name": "mock-openai", "flavor": "openai", "base_url": "%1",
+    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
+  "gateway": { "hold_s": 1, "tokens": [ { "name": "svc", "tenant": "team",
+    "token_sha256": "%2", "limits": { "rpm": 2, "granularity_s": 60 } } ] }
+})")
+                .arg(mockUrl, QString::fromLatin1(QCryptographicHash::hash("tok-svc", QCryptographicHash::Sha256).toHex()))
+                .toUtf8());
+    f.close();
+
+    QProcess serve;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
+    serve.setProcessEnvironment(env);
+    serve.start(cli(), {QStringLiteral("serve"), QStringLiteral("--config"), config, QStringLiteral("--listen"),
+                        QStringLiteral("127.0.0.1:0"), QStringLiteral("--state"), dir.filePath(QStringLiteral("s.db")),
+                        QStringLiteral("--metrics"), QStringLiteral("127.0.0.1:0")});
+    QVERIFY(serve.waitForStarted(kStartMs));
+    QVERIFY(serve.waitForReadyRead(kStartMs));
+    const QString serveLine = QString::fromUtf8(serve.readLine()).trimmed();
+    QVERIFY2(serveLine.startsWith(QStringLiteral("listening on http://")), qPrintable(serveLine));
+    const std::string gatewayUrl = serveLine.mid(13).toStdString();
+    QString err;
+    QRegularExpressionMatch m;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (err += QString::fromUtf8(serve.readAllStandardError()),
+         (m = QRegularExpression(QStringLiteral("metrics at (http://\\S+/metrics)")).match(err)).hasMatch()),
+        kStartMs);
+    const std::string metricsUrl = m.captured(1).toStdString();
+
+    // Three requests on a budget of two: two answered, one 429.
+    const std::string body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"max_tokens":8})";
+    std::vector<long> statuses;
+    for (int i = 0; i < 3; ++i) {
+        statuses.push_back(fetch("POST", gatewayUrl + "/v1/chat/completions", body,
+                                 Secret("Authorization: Bearer tok-svc"))
+                               .status);
+    }
+    QCOMPARE(statuses, (std::vector<long>{200, 200, 429}));
+
+    const http::HttpResult metrics = fetch("GET", metricsUrl);
+    QCOMPARE(metrics.status, 200L);
+    const std::string labels = R"({token="svc",tenant="team")";
+    for (const std::string& line : {"sluice_tenant_requests_total" + labels + "} 3",
+                                    "sluice_tenant_refused_total" + labels + "} 1",
+                                    "sluice_tenant_requests_last_minute" + labels + "} 2",
+                                    "sluice_tenant_in_flight" + labels + "} 0",
+                                    "sluice_tenant_limit" + labels + R"(,measure="requests",window="rolling"} 2)"}) {
+        QVERIFY2(metrics.body.find(line + "\n") != std::string::npos, (line + "\n---\n" + metrics.body).c_str());
+    }
+    // The token's value is nowhere in what the gateway says.
+    QVERIFY(metrics.body.find("tok-svc") == std::string::npos);
+
+    serve.terminate();
+    mock.terminate();
+    QVERIFY(serve.waitForFinished(kStartMs));
+    QVERIFY(mock.waitForFinished(kStartMs));
+    QVERIFY(QString::fromUtf8(serve.readAllStandardError()).indexOf(QStringLiteral("tok-svc")) < 0);
+}
+
+QTEST_GUILESS_MAIN(TestServeTenantMetrics)
+#include "tst_serve_tenant_metrics.moc"
