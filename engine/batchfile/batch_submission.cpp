@@ -55,24 +55,19 @@ BatchTally tallyBatch(const store::JobStore& st, std::span<const store::JobId> i
 {
     BatchTally tally;
     tally.total = ids.size();
-    if (ids.empty()) {
-        return tally;
-    }
-    store::JobId after = ids.front() - 1;
-    while (after < ids.back()) {
-        const auto page = st.outcomes(after, 1000);
-        if (page.empty()) {
-            break;
+    // One count per run of consecutive ids: a batch queued in one
+    // transaction is one run (a few more when some lines were queued
+    // before), so this reads no bodies and little else.
+    std::size_t i = 0;
+    while (i < ids.size()) {
+        std::size_t j = i;
+        while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) {
+            ++j;
         }
-        for (const store::Outcome& o : page) {
-            after = o.id;
-            if (o.id > ids.back()) {
-                break;
-            }
-            if (std::binary_search(ids.begin(), ids.end(), o.id)) {
-                (o.state == store::JobState::Done ? tally.done : tally.dead) += 1;
-            }
-        }
+        const store::Counts c = st.countsBetween(ids[i], ids[j]);
+        tally.done += static_cast<std::uint64_t>(c.done);
+        tally.dead += static_cast<std::uint64_t>(c.dead);
+        i = j + 1;
     }
     return tally;
 }

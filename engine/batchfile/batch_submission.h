@@ -44,8 +44,8 @@ struct BatchTally {
     bool complete() const noexcept { return finished() >= total; }
 };
 
-// Counts the batch's finished jobs. Reads the outcomes from the batch's
-// first id to its last (other work queued meanwhile is read and skipped).
+// Counts the batch's finished jobs (`ids` ascending, as queueBatch gives
+// them): one count query per run of consecutive ids.
 BatchTally tallyBatch(const store::JobStore& store, std::span<const store::JobId> ids);
 
 // Dead-letters every job of the batch not finished yet (class "cancelled",

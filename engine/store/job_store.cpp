@@ -821,6 +821,22 @@ Counts JobStore::counts() const
     });
 }
 
+Counts JobStore::countsBetween(JobId first, JobId last) const
+{
+    return guarded(m_mutex, "counting jobs", [&] {
+        Counts c;
+        std::int64_t* const byState[] = {&c.pending, &c.leased, &c.done, &c.dead};  // JobState's order
+        auto sel = m_db.cached("SELECT state, count(*) FROM jobs WHERE id BETWEEN ?1 AND ?2 GROUP BY state");
+        sel->bind(1, first).bind(2, last);
+        while (sel->step()) {
+            if (const int state = sel->int32(0); state >= 0 && state < 4) {
+                *byState[state] = sel->int64(1);
+            }
+        }
+        return c;
+    });
+}
+
 std::vector<std::string> JobStore::pendingTenants() const
 {
     return guarded(m_mutex, "listing tenants", [&] {

@@ -290,6 +290,9 @@ public:
     std::vector<Attempt> attempts(JobId id) const;
     std::vector<TimelineEntry> timeline(JobId id) const;
     Counts counts() const;
+    // The jobs with ids in [first, last] by state: one range scan of the
+    // primary key, no bodies read (a batch's progress).
+    Counts countsBetween(JobId first, JobId last) const;
     // Tenants with pending jobs, in name order (for fair leasing).
     std::vector<std::string> pendingTenants() const;
     // Done and dead jobs in input order after `after`: page through them to
