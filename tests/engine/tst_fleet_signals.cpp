@@ -142,6 +142,8 @@ class TestFleetSignals : public QObject {
 private Q_SLOTS:
     void coolDownHoldsThePeerWithoutSending();
     void learnedLimitsReachThePeer();
+    void quarantineReachesThePeer();
+    void rejectsTlsUrls();
     void operatorChangeReachesAllAndStaleLoses();
     void fleetListsAndForgetsTheSilent();
     void loadMeterRatesOverTheLastMinute();
@@ -210,6 +212,47 @@ void TestFleetSignals::learnedLimitsReachThePeer()
     QCOMPARE(limitOf(b.limitsOf({"mock", "main", "gpt-4o-mini"}), Measure::TotalTokens), std::int64_t{90000});
     QCOMPARE(b.dispatcher->stats().attempts, std::uint64_t{0});
     provider.stop();
+}
+
+void TestFleetSignals::quarantineReachesThePeer()
+{
+    testing::RedisServerFixture redis;
+    SystemClock clock;
+    mock::MockConfig m = mock::MockConfig::defaults();
+    m.latency.baseMs = 0;
+    m.latency.perOutputTokenMs = 0;
+    m.latency.firstTokenMs = 0;
+    m.keys["sk-mock"].quotaExhausted = true;
+    mock::MockProvider provider(clock, m);
+    provider.start();
+    const Config config = sluiceConfig(provider.baseUrl(), false, redis.port());
+
+    Instance a(clock, config, true, "test A");
+    Instance b(clock, config, true, "test B");
+    QTRY_VERIFY(subscribed(a) && subscribed(b));
+    a.dispatcher->submit(chat("a1"));
+    QTRY_COMPARE(a.keyState(), KeyStatus::State::Quarantined);
+    QTRY_COMPARE(b.keyState(), KeyStatus::State::Quarantined);
+    QVERIFY(b.dispatcher->stats().keys.front().reason.find("another instance") != std::string::npos);
+    // B's job finds no usable key without a request of its own.
+    b.dispatcher->submit(chat("b1"));
+    QTRY_COMPARE(b.listener.finished.load(), 1);
+    QCOMPARE(b.dispatcher->stats().attempts, std::uint64_t{0});
+    provider.stop();
+}
+
+void TestFleetSignals::rejectsTlsUrls()
+{
+    const json root = {{"providers", json::array()},
+                       {"shared", {{"redis", "rediss://cache.example:6380/0"}, {"namespace", "x"}}}};
+    try {
+        loadConfig(JsonSource("tls.json", root.dump(2)), [](const std::string&) { return std::nullopt; });
+        QFAIL("a rediss:// URL was accepted");
+    } catch (const InputError& e) {
+        const std::string what = e.what();
+        QVERIFY2(what.find("/shared/redis") != std::string::npos && what.find("TLS") != std::string::npos,
+                 what.c_str());
+    }
 }
 
 void TestFleetSignals::operatorChangeReachesAllAndStaleLoses()
