@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -50,6 +51,7 @@ struct Result {
     std::uint64_t rateLimited = 0;
     double seconds = 0;
     std::uint64_t signalsApplied = 0;
+    std::int64_t maxLatencyUs = -1;  // a peer's publish to the apply here, the worst seen
 };
 
 Config configFor(const std::string& baseUrl, int redisPort)
@@ -153,7 +155,9 @@ Result run(bool signals, int instances, int jobs, int rpm, int granularityS, dou
         r.sent += s.attempts;
         r.rateLimited += s.failures[static_cast<std::size_t>(FailureClass::RateLimited)];
         if (in->membership) {
-            r.signalsApplied += in->membership->signals().counters().applied;
+            const shared::SignalCounters c = in->membership->signals().counters();
+            r.signalsApplied += c.applied;
+            r.maxLatencyUs = std::max(r.maxLatencyUs, c.maxLatencyUs);
         }
         in->attached.reset();
         in->dispatcher->stop();
@@ -185,6 +189,7 @@ int main(int argc, char** argv)
                     r.sent > 0 ? 100.0 * static_cast<double>(r.rateLimited) / static_cast<double>(r.sent) : 0.0,
                     r.seconds, static_cast<unsigned long long>(r.signalsApplied));
     }
+    std::printf("signals: publish to apply at most %.2f ms\n", static_cast<double>(with.maxLatencyUs) / 1000.0);
     std::printf("429s with / without signals: %.2f\n",
                 without.rateLimited > 0 ? static_cast<double>(with.rateLimited) / static_cast<double>(without.rateLimited)
                                         : 0.0);

@@ -99,9 +99,11 @@ struct QueueEngine {
     std::unique_ptr<Admission> admission;
     std::unique_ptr<shared::SharedQueue> queue;
     std::unique_ptr<shared::SharedQueueRunner> runner;
+    // Before the dispatcher, which tells it what it finds out: it outlives
+    // the dispatcher's thread.
+    std::unique_ptr<shared::SharedMembership> membership;
     std::unique_ptr<Dispatcher> dispatcher;
     // After the dispatcher: it detaches (and leaves the fleet) first.
-    std::unique_ptr<shared::SharedMembership> membership;
     std::unique_ptr<shared::MembershipAttachment> attached;
 
     QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch, const char* program)

@@ -17,9 +17,11 @@
 #include "dispatch/dispatch_types.h"
 #include "shared/redis_connection.h"
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>

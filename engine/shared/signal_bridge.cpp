@@ -202,6 +202,7 @@ void SignalBridge::onShared(const SharedSignal& s)
     ++m_counters.applied;
     if (s.sentWallUs > 0) {
         m_counters.lastLatencyUs = wallUsNow() - s.sentWallUs;
+        m_counters.maxLatencyUs = std::max(m_counters.maxLatencyUs, m_counters.lastLatencyUs);
     }
 }
 

@@ -41,6 +41,7 @@ struct SignalCounters {
     std::uint64_t dropped = 0;   // could not be published (Redis away, queue full)
     std::uint64_t coalesced = 0; // cool-downs not told: one ending as late was told already
     std::int64_t lastLatencyUs = -1;  // from a peer's publish to its apply here (wall clocks)
+    std::int64_t maxLatencyUs = -1;
 };
 
 class SignalBridge final : public PeerSignalObserver {

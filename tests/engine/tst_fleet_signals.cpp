@@ -3,7 +3,8 @@
 // the in-process mock. One instance's 429 cool-down holds the key on its
 // peer without a request; limits learned from headers and an operator's
 // limit change reach every instance (a stale change never wins); the fleet
-// lists who is there and forgets an instance that stops beating.
+// lists who is there and forgets an instance that stops beating; the real
+// sluice-cli loadtest honours "shared".
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
@@ -14,7 +15,12 @@
 #include "shared/signal_bridge.h"
 #include "support/redis_server.h"
 
+#include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -142,6 +148,9 @@ class TestFleetSignals : public QObject {
 private Q_SLOTS:
     void coolDownHoldsThePeerWithoutSending();
     void learnedLimitsReachThePeer();
+    void quarantineReachesThePeer();
+    void rejectsTlsUrls();
+    void loadtestSharesTheBudget();
     void operatorChangeReachesAllAndStaleLoses();
     void fleetListsAndForgetsTheSilent();
     void loadMeterRatesOverTheLastMinute();
@@ -210,6 +219,91 @@ void TestFleetSignals::learnedLimitsReachThePeer()
     QCOMPARE(limitOf(b.limitsOf({"mock", "main", "gpt-4o-mini"}), Measure::TotalTokens), std::int64_t{90000});
     QCOMPARE(b.dispatcher->stats().attempts, std::uint64_t{0});
     provider.stop();
+}
+
+void TestFleetSignals::quarantineReachesThePeer()
+{
+    testing::RedisServerFixture redis;
+    SystemClock clock;
+    mock::MockConfig m = mock::MockConfig::defaults();
+    m.latency.baseMs = 0;
+    m.latency.perOutputTokenMs = 0;
+    m.latency.firstTokenMs = 0;
+    m.keys["sk-mock"].quotaExhausted = true;
+    mock::MockProvider provider(clock, m);
+    provider.start();
+    const Config config = sluiceConfig(provider.baseUrl(), false, redis.port());
+
+    Instance a(clock, config, true, "test A");
+    Instance b(clock, config, true, "test B");
+    QTRY_VERIFY(subscribed(a) && subscribed(b));
+    a.dispatcher->submit(chat("a1"));
+    QTRY_COMPARE(a.keyState(), KeyStatus::State::Quarantined);
+    QTRY_COMPARE(b.keyState(), KeyStatus::State::Quarantined);
+    QVERIFY(b.dispatcher->stats().keys.front().reason.find("another instance") != std::string::npos);
+    // B's job finds no usable key without a request of its own.
+    b.dispatcher->submit(chat("b1"));
+    QTRY_COMPARE(b.listener.finished.load(), 1);
+    QCOMPARE(b.dispatcher->stats().attempts, std::uint64_t{0});
+    provider.stop();
+}
+
+void TestFleetSignals::rejectsTlsUrls()
+{
+    const json root = {{"providers", json::array()},
+                       {"shared", {{"redis", "rediss://cache.example:6380/0"}, {"namespace", "x"}}}};
+    try {
+        loadConfig(JsonSource("tls.json", root.dump(2)), [](const std::string&) { return std::nullopt; });
+        QFAIL("a rediss:// URL was accepted");
+    } catch (const InputError& e) {
+        const std::string what = e.what();
+        QVERIFY2(what.find("/shared/redis") != std::string::npos && what.find("TLS") != std::string::npos,
+                 what.c_str());
+    }
+}
+
+void TestFleetSignals::loadtestSharesTheBudget()
+{
+    // The real sluice-cli loadtest with "shared": its Sluice run admits
+    // through the namespace's budget in Redis (the script's keys appear)
+    // and says so.
+    testing::RedisServerFixture redis;
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const json config = {{"providers",
+                          json::array({{{"name", "openai"},
+                                        {"flavor", "openai"},
+                                        {"base_url", "http://127.0.0.1:1"},
+                                        {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}}})},
+                         {"shared",
+                          {{"redis", "redis://127.0.0.1:" + std::to_string(redis.port()) + "/0"},
+                           {"namespace", "lt-test"}}}};
+    std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/resources/workloads/steady-mix.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    json workload = json::parse(text.str());
+    workload["mix"]["models"] = json::array({{{"model", "gpt-4o-mini"}, {"weight", 1}}});
+    const QString configPath = dir.filePath(QStringLiteral("lt.json"));
+    const QString workloadPath = dir.filePath(QStringLiteral("w.json"));
+    std::ofstream(configPath.toStdString()) << config.dump(2);
+    std::ofstream(workloadPath.toStdString()) << workload.dump(2);
+    QProcess p;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("MOCK_KEY"), QStringLiteral("sk-mock"));
+    p.setProcessEnvironment(env);
+    p.start(QStringLiteral(SLUICE_CLI_PATH),
+            {QStringLiteral("loadtest"), QStringLiteral("--config"), configPath, QStringLiteral("--workload"),
+             workloadPath, QStringLiteral("--mock"), QStringLiteral("--duration"), QStringLiteral("2s"),
+             QStringLiteral("--progress"), QStringLiteral("never")});
+    QVERIFY(p.waitForFinished(120'000));
+    const QString err = QString::fromUtf8(p.readAllStandardError());
+    QVERIFY2(p.exitCode() == 0, qPrintable(err));
+    QVERIFY2(err.contains(QStringLiteral("sharing limits, signals and the fleet in namespace lt-test")), qPrintable(err));
+    shared::RedisConnection conn(redis.endpoint());
+    const shared::RedisReply keys = conn.checked({"KEYS", "{lt-test}:b:*"});
+    QVERIFY(keys.size() > 0);
+    // It left the fleet on its way out.
+    QCOMPARE(shared::listFleet(conn, "lt-test").size(), std::size_t{0});
 }
 
 void TestFleetSignals::operatorChangeReachesAllAndStaleLoses()
