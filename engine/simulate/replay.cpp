@@ -302,9 +302,13 @@ Comparison replay(const RecordedTraffic& traffic, const Config& current, const C
             break;
         }
     }
+    // Read the clock before stopping: once every job is done the
+    // dispatcher idles on, and its polls move simulated time on with it.
+    const Duration reached = clock.now() - t0;
     dispatcher.stop();
     out.simulated = tally.figures();
-    out.simulatedTime = clock.now() - t0;
+    // A finished replay covered the time until its last answer.
+    out.simulatedTime = out.cancelled ? reached : out.simulated.span;
     out.wallTime = std::chrono::steady_clock::now() - wallBegan;
     if (options.progress && !out.cancelled) {
         options.progress(1.0, out.simulatedTime);
