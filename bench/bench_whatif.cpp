@@ -4,7 +4,9 @@
 // against the simulated provider, on the simulated clock. Prints the
 // simulated time, the wall time and their ratio (the baseline is real time
 // itself: ratio 1 would be a replay that waits as the traffic did).
-// Run: build/release/bench/bench_whatif [--rate R] [--minutes M]
+// With --proposed-rpm N the proposal lowers the model's RPM to N, so a
+// backlog builds (the case an operator asks about).
+// Run: build/release/bench/bench_whatif [--rate R] [--minutes M] [--proposed-rpm N]
 // (docs/benchmarks.md, "What if? replay (issue 17)").
 #include "core/json_source.h"
 #include "simulate/provider_model.h"
@@ -41,16 +43,19 @@ int main(int argc, char** argv)
 {
     int rate = 10;
     int minutes = 60;
+    int proposedRpm = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--rate") {
             rate = std::atoi(argv[i + 1]);
         } else if (a == "--minutes") {
             minutes = std::atoi(argv[i + 1]);
+        } else if (a == "--proposed-rpm") {
+            proposedRpm = std::atoi(argv[i + 1]);
         }
     }
-    if (rate <= 0 || minutes <= 0) {
-        std::fprintf(stderr, "usage: bench_whatif [--rate R] [--minutes M]\n");
+    if (rate <= 0 || minutes <= 0 || proposedRpm < 0) {
+        std::fprintf(stderr, "usage: bench_whatif [--rate R] [--minutes M] [--proposed-rpm N]\n");
         return 2;
     }
     std::string pattern = (std::filesystem::temp_directory_path() / "sluice-whatif-XXXXXX").string();
@@ -77,7 +82,14 @@ int main(int argc, char** argv)
     const auto readBegan = std::chrono::steady_clock::now();
     const simulate::RecordedTraffic traffic = simulate::readRecordedJsonl(input, 24h);
     const Duration readTook = std::chrono::steady_clock::now() - readBegan;
-    const simulate::Comparison c = simulate::replay(traffic, config, config);
+    Config proposed = config;
+    if (proposedRpm > 0) {
+        std::string text = kConfig;
+        const std::string from = "\"rpm\": 1000";
+        text.replace(text.find(from), from.size(), "\"rpm\": " + std::to_string(proposedRpm));
+        proposed = simulate::loadSimConfig(JsonSource("bench-proposed.json", text));
+    }
+    const simulate::Comparison c = simulate::replay(traffic, config, proposed);
     std::filesystem::remove_all(dir);
 
     const simulate::RunFigures& s = c.simulated;

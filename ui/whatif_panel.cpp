@@ -111,7 +111,7 @@ WhatIfPanel::WhatIfPanel(ConsoleSession& session, QWidget* parent)
     auto* sourceRow = new QHBoxLayout;
     m_source = new QComboBox(this);
     m_source->setObjectName(QStringLiteral("whatifSource"));
-    m_source->addItem(tr("This workspace's usage (per-minute history)"));
+    m_source->addItem(tr("This workspace's record (its jobs, else its per-minute history)"));
     m_source->addItem(tr("A recorded-requests file (JSONL)"));
     m_input = new QLineEdit(this);
     m_input->setObjectName(QStringLiteral("whatifInput"));
@@ -290,7 +290,7 @@ void WhatIfPanel::run()
             const Config current = simulate::loadSimConfig(JsonSource("the workspace's configuration", currentText));
             const Config proposed = simulate::loadSimConfig(JsonSource("proposed configuration", proposedText));
             const simulate::RecordedTraffic traffic = fromFile ? simulate::readRecordedJsonl(source, window)
-                                                               : simulate::readRollupTraffic(source, window);
+                                                               : simulate::readWorkspaceTraffic(source, window);
             if (traffic.requests.empty()) {
                 out.error = QStringLiteral("%1: no requests were recorded in the window").arg(qs(traffic.source));
                 return out;

@@ -1,6 +1,6 @@
 // WhatIfPanel: "What if?" before changing a limit or removing a key. Pick
-// the recorded traffic (this workspace's per-minute usage, or a recorded-
-// requests JSONL file) and a window, edit the proposed configuration (it
+// the recorded traffic (this workspace's jobs, else its per-minute usage;
+// or a recorded-requests JSONL file) and a window, edit the proposed configuration (it
 // starts as the workspace's own; Load file… replaces it), and Run: the
 // replay (engine/simulate) sends that traffic again under the proposed
 // configuration to a simulated provider that enforces the workspace's
@@ -9,7 +9,7 @@
 //
 // The replay runs on a worker thread (QtConcurrent); the panel polls its
 // progress on its timer and never waits for it. Closing the panel cancels
-// a run and waits only for the replay to notice (a few milliseconds).
+// a run and waits only for the replay to notice (at most 100 ms).
 //
 // Thread-safety: GUI thread only.
 #pragma once

@@ -138,7 +138,7 @@ int runWhatIf(const WhatIfOptions& opt)
         proposed = simulate::loadSimConfigFile(opt.config);
         current = currentPath.empty() ? proposed : simulate::loadSimConfigFile(currentPath);
         traffic = opt.workspace.empty() ? simulate::readRecordedJsonl(opt.input, *window)
-                                        : simulate::readRollupTraffic(opt.workspace, *window);
+                                        : simulate::readWorkspaceTraffic(opt.workspace, *window);
     } catch (const InputError& e) {
         return bad(e.what());
     } catch (const simulate::RecordedTrafficError& e) {

@@ -127,6 +127,194 @@ RecordedTraffic readRollupTraffic(const std::filesystem::path& database, Duratio
 
 namespace {
 
+// Prompt and output tokens from a response body, either dialect.
+std::optional<std::pair<std::int64_t, std::int64_t>> usageOf(const std::string& body)
+{
+    const nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+    if (!doc.is_object()) {
+        return std::nullopt;
+    }
+    const auto usage = doc.find("usage");
+    if (usage == doc.end() || !usage->is_object()) {
+        return std::nullopt;
+    }
+    const auto number = [&](const char* a, const char* b) -> std::int64_t {
+        for (const char* name : {a, b}) {
+            if (const auto it = usage->find(name); it != usage->end() && it->is_number_integer()) {
+                return it->get<std::int64_t>();
+            }
+        }
+        return 0;
+    };
+    return std::make_pair(number("prompt_tokens", "input_tokens"), number("completion_tokens", "output_tokens"));
+}
+
+std::int64_t maxTokensOf(const std::string& body)
+{
+    const nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_object()) {
+        for (const char* name : {"max_tokens", "max_completion_tokens"}) {
+            if (const auto it = doc.find(name); it != doc.end() && it->is_number_integer()) {
+                return it->get<std::int64_t>();
+            }
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Duration window)
+{
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(database, ec)) {
+        throw RecordedTrafficError(database.string() + ": no such workspace database");
+    }
+    struct JobRow {
+        std::int64_t createdMs = 0;
+        std::string model;
+        std::string provider;
+        std::optional<std::int64_t> deadlineMs;
+        int state = 0;
+        std::optional<std::int64_t> finishedMs;
+        std::int64_t maxTokens = 0;
+        std::optional<std::pair<std::int64_t, std::int64_t>> usage;
+        std::optional<std::int64_t> firstSentMs;
+        std::optional<std::int64_t> lastSentMs;
+        std::int64_t rateLimited = 0;
+    };
+    std::vector<JobRow> jobs;
+    try {
+        store::Database db(database, store::OpenMode::ReadOnly);
+        if (db.queryInt64("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'jobs'") == 0) {
+            throw RecordedTrafficError(database.string() + ": not a workspace database (no job store)");
+        }
+        const std::int64_t last = db.queryInt64("SELECT coalesce(max(created_ms), 0) FROM jobs");
+        const std::int64_t from = last - std::chrono::duration_cast<std::chrono::milliseconds>(window).count();
+        store::Statement sel(db,
+                             "SELECT j.created_ms, j.model, j.provider, j.deadline_ms, j.state, j.finished_ms, j.body, "
+                             "r.body, "
+                             "(SELECT min(at_ms) FROM events e WHERE e.job_id = j.id AND e.kind = 'sent'), "
+                             "(SELECT max(at_ms) FROM events e WHERE e.job_id = j.id AND e.kind = 'sent'), "
+                             "(SELECT count(*) FROM attempts a WHERE a.job_id = j.id AND a.error_class = 'rate_limited') "
+                             "FROM jobs j LEFT JOIN results r ON r.job_id = j.id "
+                             "WHERE j.created_ms >= ?1 ORDER BY j.created_ms, j.id");
+        sel.bind(1, from);
+        while (sel.step()) {
+            JobRow j;
+            j.createdMs = sel.int64(0);
+            j.model = sel.text(1);
+            j.provider = sel.text(2);
+            j.deadlineMs = sel.optionalInt64(3);
+            j.state = sel.int32(4);
+            j.finishedMs = sel.optionalInt64(5);
+            j.maxTokens = maxTokensOf(sel.text(6));
+            if (const auto result = sel.optionalText(7)) {
+                j.usage = usageOf(*result);
+            }
+            j.firstSentMs = sel.optionalInt64(8);
+            j.lastSentMs = sel.optionalInt64(9);
+            j.rateLimited = sel.int64(10);
+            jobs.push_back(std::move(j));
+        }
+    } catch (const store::StoreError& e) {
+        throw RecordedTrafficError(std::string(e.what()));
+    }
+    RecordedTraffic t;
+    t.spendRecorded = false;
+    if (jobs.empty()) {
+        return t;
+    }
+    const auto ms = [](std::int64_t v) { return WallTime(std::chrono::milliseconds(v)); };
+    t.start = ms(jobs.front().createdMs);
+    std::int64_t endMs = jobs.back().createdMs + 1;
+    // Jobs with no usage (failed, unfinished) take the mean of those with.
+    std::int64_t inSum = 0;
+    std::int64_t outSum = 0;
+    std::int64_t withUsage = 0;
+    for (const JobRow& j : jobs) {
+        endMs = std::max(endMs, j.finishedMs.value_or(0));
+        if (j.usage) {
+            inSum += j.usage->first;
+            outSum += j.usage->second;
+            ++withUsage;
+        }
+    }
+    const std::int64_t meanIn = withUsage > 0 ? inSum / withUsage : 100;
+    const std::int64_t meanOut = withUsage > 0 ? outSum / withUsage : 50;
+    t.length = std::max<Duration>(1s, ms(jobs.back().createdMs) - t.start + 1ms);
+    t.source = windowLabel(database.filename().string() + " (jobs)", t.start, t.length);
+    RunFigures& f = t.recorded;
+    f.span = ms(endMs) - t.start;
+    f.minutes = emptyMinutes(std::max(t.length, f.span));
+    std::vector<Duration> waits;
+    std::vector<Duration> latencies;
+    Duration latencySum{};
+    std::int64_t missed = 0;
+    bool anyDeadline = false;
+    for (const JobRow& j : jobs) {
+        RecordedRequest r;
+        r.offset = ms(j.createdMs) - t.start;
+        r.provider = j.provider;
+        r.model = j.model;
+        r.inputTokens = std::max<std::int64_t>(1, j.usage ? j.usage->first : meanIn);
+        r.outputTokens = std::max<std::int64_t>(1, j.usage ? j.usage->second : meanOut);
+        r.maxTokens = std::max(r.outputTokens, j.maxTokens);
+        if (j.deadlineMs) {
+            r.deadline = std::max<Duration>(1ms, std::chrono::milliseconds(*j.deadlineMs - j.createdMs));
+            anyDeadline = true;
+            missed += j.state == 3 || (j.finishedMs && *j.finishedMs > *j.deadlineMs);
+        }
+        ++f.requests;
+        f.rateLimited += j.rateLimited;
+        f.attempts += j.rateLimited + (j.firstSentMs ? 1 : 0);
+        if (j.firstSentMs) {
+            waits.push_back(std::chrono::milliseconds(std::max<std::int64_t>(0, *j.firstSentMs - j.createdMs)));
+        }
+        const std::int64_t endedMs = j.finishedMs.value_or(j.createdMs);
+        MinuteFigures& m = f.minutes[minuteIndex(ms(endedMs) - t.start, f.minutes.size())];
+        m.rateLimited += j.rateLimited;
+        if (j.state == 2) {
+            ++f.completed;
+            ++m.completed;
+            if (j.usage) {
+                f.inputTokens += j.usage->first;
+                f.outputTokens += j.usage->second;
+            }
+            if (j.lastSentMs && j.finishedMs) {
+                const Duration latency = std::chrono::milliseconds(std::max<std::int64_t>(0, *j.finishedMs - *j.lastSentMs));
+                latencies.push_back(latency);
+                latencySum += latency;
+            }
+        } else if (j.state == 3) {
+            ++f.failed;
+        }
+        t.requests.push_back(std::move(r));
+    }
+    f.waitP50 = quantileOf(waits, 0.5);
+    f.waitP95 = quantileOf(waits, 0.95);
+    if (!latencies.empty()) {
+        t.meanLatency = latencySum / static_cast<std::int64_t>(latencies.size());
+    }
+    f.latencyP50 = quantileOf(latencies, 0.5);
+    f.latencyP95 = quantileOf(latencies, 0.95);
+    if (anyDeadline) {
+        f.missedDeadlines = missed;
+    }
+    return t;
+}
+
+RecordedTraffic readWorkspaceTraffic(const std::filesystem::path& database, Duration window)
+{
+    RecordedTraffic jobs = readJobStoreTraffic(database, window);
+    if (!jobs.requests.empty()) {
+        return jobs;
+    }
+    return readRollupTraffic(database, window);
+}
+
+namespace {
+
 struct JsonlLine {
     std::size_t line = 0;
     WallTime at{};

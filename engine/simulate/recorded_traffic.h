@@ -1,9 +1,10 @@
 // RecordedTraffic: a window of what a workspace really sent, as the what-if
 // replay reads it: one arrival per request (when it came, for which
 // provider and model, its tokens) and the figures of what really happened
-// to it. Two sources: the workspace database's per-minute rollups (each
-// minute's requests spread evenly over the minute, with the minute's mean
-// tokens), or a JSONL file of recorded requests, one object a line:
+// to it. Three sources: a workspace database's job store (one request per
+// job, with its own timing), its per-minute rollups (each minute's
+// requests spread evenly over the minute, with the minute's mean tokens),
+// or a JSONL file of recorded requests, one object a line:
 //   {"at_ms": 1767225600000, "model": "gpt-4o-mini", "input_tokens": 800,
 //    "output_tokens": 120, "provider": "openai", "max_tokens": 256,
 //    "deadline_s": 60, "wait_ms": 12, "status": 200, "latency_ms": 900}
@@ -57,6 +58,19 @@ public:
 // last recorded minute. Throws RecordedTrafficError when the file is not a
 // workspace database or holds no rollups.
 RecordedTraffic readRollupTraffic(const std::filesystem::path& database, Duration window);
+
+// The last `window` of a workspace database's job store (the durable
+// queue a batch or the console fills): each job arrives when it was
+// enqueued, with the tokens its result reports, and what happened to it
+// (its wait until first sent, its 429s, its deadline, its latency) is read
+// from its timeline. Spend is not stored per job: it is priced. Empty
+// traffic when the store holds no jobs; throws RecordedTrafficError when
+// the file is not a workspace database.
+RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Duration window);
+
+// A workspace database's record: its jobs when it has any (per request,
+// with waits), else its per-minute rollups.
+RecordedTraffic readWorkspaceTraffic(const std::filesystem::path& database, Duration window);
 
 // The last `window` of a recorded-requests JSONL file (all of it when the
 // file spans less). Throws RecordedTrafficError naming file:line and field.

@@ -20,9 +20,9 @@ using Json = nlohmann::json;
 
 // What the dispatcher reports, gathered into the simulated run's figures.
 // Callbacks run on the dispatcher thread; the replay reads under the lock.
-class Tally final : public DispatchListener {
+class Outcomes final : public DispatchListener {
 public:
-    Tally(const RecordedTraffic& traffic, TimePoint start, std::size_t minutes)
+    Outcomes(const RecordedTraffic& traffic, TimePoint start, std::size_t minutes)
         : m_traffic(traffic), m_start(start), m_wallStart(traffic.start)
     {
         m_figures.minutes.resize(minutes);
@@ -243,7 +243,7 @@ Comparison replay(const RecordedTraffic& traffic, const Config& current, const C
     }
 
     const auto minutes = static_cast<std::size_t>(std::max<std::int64_t>(1, (traffic.length + 1min - 1ns) / 1min));
-    Tally tally(traffic, t0, minutes);
+    Outcomes tally(traffic, t0, minutes);
     SimTransport transport(clock, providerModel(pm), [&traffic](const Json& body) -> std::optional<std::int64_t> {
         const auto i = indexIn(body);
         if (!i || *i >= traffic.requests.size()) {
@@ -302,9 +302,13 @@ Comparison replay(const RecordedTraffic& traffic, const Config& current, const C
             break;
         }
     }
+    // Read the clock before stopping: once every job is done the
+    // dispatcher idles on, and its polls move simulated time on with it.
+    const Duration reached = clock.now() - t0;
     dispatcher.stop();
     out.simulated = tally.figures();
-    out.simulatedTime = clock.now() - t0;
+    // A finished replay covered the time until its last answer.
+    out.simulatedTime = out.cancelled ? reached : out.simulated.span;
     out.wallTime = std::chrono::steady_clock::now() - wallBegan;
     if (options.progress && !out.cancelled) {
         options.progress(1.0, out.simulatedTime);

@@ -4,6 +4,9 @@
 // malformed file, both sources or none, a bad window), each a clear
 // message and exit status 2.
 #include "metrics/rollup_store.h"
+#include "mock/mock_provider.h"
+
+#include <nlohmann/json.hpp>
 
 #include <QtTest>
 
@@ -11,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QProcessEnvironment>
 #include <QTemporaryDir>
 
 using namespace sluice;
@@ -24,11 +28,12 @@ struct Run {
     QString err;
 };
 
-Run whatif(const QStringList& args)
+Run cli(const QStringList& args, const QProcessEnvironment& env = QProcessEnvironment::systemEnvironment())
 {
     QProcess p;
     p.setWorkingDirectory(QStringLiteral(SLUICE_SOURCE_DIR));
-    p.start(QStringLiteral(SLUICE_CLI_PATH), QStringList{QStringLiteral("whatif")} + args);
+    p.setProcessEnvironment(env);
+    p.start(QStringLiteral(SLUICE_CLI_PATH), args);
     Run r;
     if (!p.waitForFinished(120'000)) {
         p.kill();
@@ -40,6 +45,11 @@ Run whatif(const QStringList& args)
     r.out = p.readAllStandardOutput();
     r.err = QString::fromUtf8(p.readAllStandardError());
     return r;
+}
+
+Run whatif(const QStringList& args)
+{
+    return cli(QStringList{QStringLiteral("whatif")} + args);
 }
 
 void writeFile(const QString& path, const QByteArray& text)
@@ -57,6 +67,7 @@ class TestWhatIfCli : public QObject {
 private Q_SLOTS:
     void readmeExampleShowsTheLowerLimitsCost();
     void workspaceDatabaseWithItsSettings();
+    void batchStateIsReplayedJobByJob();
     void badInputIsRefusedClearly_data();
     void badInputIsRefusedClearly();
 };
@@ -123,6 +134,74 @@ void TestWhatIfCli::workspaceDatabaseWithItsSettings()
     const QString table = QString::fromUtf8(r.out);
     QVERIFY2(table.contains(QStringLiteral("wait p95")), qPrintable(table));
     QVERIFY2(table.contains(QStringLiteral("$0.0025")), qPrintable(table));  // the recorded spend
+}
+
+void TestWhatIfCli::batchStateIsReplayedJobByJob()
+{
+    // A real batch against the mock on loopback fills a state database's
+    // job store; its jobs are the record, each with its own wait.
+    QTemporaryDir dir;
+    SystemClock clock;
+    mock::MockConfig mc = mock::MockConfig::defaults();
+    mc.keys.clear();
+    mc.keys["sk-whatif-test"] = mock::KeyConfig{};
+    mc.latency.baseMs = 30;
+    mc.latency.perOutputTokenMs = 0;
+    mock::MockProvider mock(clock, mc);
+    mock.start();
+    const auto configWith = [&](int rpm) {
+        return nlohmann::json{
+            {"providers",
+             nlohmann::json::array({{{"name", "openai-mock"},
+                                     {"flavor", "openai"},
+                                     {"base_url", mock.baseUrl()},
+                                     {"learn_limits", false},
+                                     {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", rpm}}}}}}},
+                                     {"keys", nlohmann::json::array({{{"name", "k"}, {"env", "WHATIF_TEST_KEY"}}})}}})}}
+            .dump(2);
+    };
+    writeFile(dir.filePath(QStringLiteral("config.json")), QByteArray::fromStdString(configWith(600)));
+    writeFile(dir.filePath(QStringLiteral("slow.json")), QByteArray::fromStdString(configWith(60)));
+    std::string input;
+    for (int i = 0; i < 20; ++i) {
+        input += nlohmann::json{{"custom_id", "r" + std::to_string(i)},
+                                {"method", "POST"},
+                                {"url", "/v1/chat/completions"},
+                                {"body",
+                                 {{"model", "gpt-4o-mini"},
+                                  {"max_tokens", 20},
+                                  {"messages", nlohmann::json::array({{{"role", "user"}, {"content", "hello"}}})}}}}
+                     .dump() +
+                 "\n";
+    }
+    writeFile(dir.filePath(QStringLiteral("input.jsonl")), QByteArray::fromStdString(input));
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("WHATIF_TEST_KEY"), QStringLiteral("sk-whatif-test"));
+    const QString state = dir.filePath(QStringLiteral("state.db"));
+    const Run batch = cli({QStringLiteral("batch"), QStringLiteral("--config"), dir.filePath(QStringLiteral("config.json")),
+                           QStringLiteral("--input"), dir.filePath(QStringLiteral("input.jsonl")), QStringLiteral("--output"),
+                           dir.filePath(QStringLiteral("out.jsonl")), QStringLiteral("--state"), state,
+                           QStringLiteral("--progress"), QStringLiteral("never")},
+                          env);
+    QVERIFY2(batch.exitCode == 0, qPrintable(batch.err));
+
+    // No key in the environment now: the replay reads none.
+    const Run r = whatif({QStringLiteral("--workspace"), state, QStringLiteral("--current"),
+                          dir.filePath(QStringLiteral("config.json")), QStringLiteral("--config"),
+                          dir.filePath(QStringLiteral("slow.json")), QStringLiteral("--json")});
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("state.db (jobs)")), qPrintable(r.err));
+    const QJsonObject doc = QJsonDocument::fromJson(r.out).object();
+    const QJsonObject recorded = doc.value(QStringLiteral("recorded")).toObject();
+    const QJsonObject simulated = doc.value(QStringLiteral("simulated")).toObject();
+    QCOMPARE(recorded.value(QStringLiteral("requests")).toInt(), 20);
+    QCOMPARE(recorded.value(QStringLiteral("completed")).toInt(), 20);
+    QVERIFY(!recorded.value(QStringLiteral("wait_p50_ms")).isNull());  // jobs record their waits
+    QCOMPARE(simulated.value(QStringLiteral("completed")).toInt(), 20);
+    QCOMPARE(simulated.value(QStringLiteral("rate_limited")).toInt(), 0);
+    // All twenty arrived at once; at 60 a minute (one a second after the
+    // first second's burst of one) the last waits ~19 s.
+    QVERIFY2(simulated.value(QStringLiteral("wait_p95_ms")).toDouble() > 15'000, r.out.constData());
 }
 
 void TestWhatIfCli::badInputIsRefusedClearly_data()
