@@ -3,7 +3,7 @@
 mock`, one pair of processes per cell, every cell at once.
 
 Cells: enforcement {per-second bucket, per-minute fixed window, sliding
-window of 60 s} x tier {3, 50, 500, 5000 RPM, TPM 200 per request} x the
+window of 60 s, sliding window of 1 s (RPM/60 in any second)} x tier {3, 50, 500, 5000 RPM, TPM 200 per request} x the
 mock's rate-limit headers {on, off}. Sluice is configured with the limits
 page's numbers only (rpm and tpm, no granularity, no concurrency), and the
 whole run's demand (1.5x what the limit carries, plus one window) is queued
@@ -18,7 +18,7 @@ Measured by the mock's own counters (GET /mock/stats):
   - first 10 s: 429s in the mock's first ten seconds (a start-up storm).
 
     bench/limits_matrix.py [--build build/release] [--seconds 185]
-                           [--only bucket,fixed,sliding] [--tiers 3,50,500,5000]
+                           [--only bucket,fixed,sliding,sliding1s] [--tiers 3,50,500,5000]
                            [--headers on,off] [--latency-ms 500] [--steady 60,180]
 
 Only loopback traffic; every process it starts is stopped before it exits.
@@ -38,8 +38,10 @@ ENFORCEMENT = {
     "bucket": {"granularity": "1s"},
     "fixed": {"granularity": "1m", "enforcement": "fixed_window"},
     "sliding": {"granularity": "1m", "enforcement": "sliding_window"},
+    "sliding1s": {"granularity": "1s", "enforcement": "sliding_window"},
 }
-LABEL = {"bucket": "per-second bucket", "fixed": "per-minute fixed window", "sliding": "sliding window 60 s"}
+LABEL = {"bucket": "per-second bucket", "fixed": "per-minute fixed window", "sliding": "sliding window 60 s",
+         "sliding1s": "sliding window 1 s"}
 TOKENS_PER_REQUEST = 200  # TPM = RPM x this; requests charge ~130, so RPM binds
 MAX_TOKENS = 100
 
@@ -123,7 +125,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build/release")
     ap.add_argument("--seconds", type=float, default=185)
-    ap.add_argument("--only", default="bucket,fixed,sliding")
+    ap.add_argument("--only", default="bucket,fixed,sliding,sliding1s")
     ap.add_argument("--tiers", default="3,50,500,5000")
     ap.add_argument("--headers", default="on,off")
     ap.add_argument("--latency-ms", type=float, default=500)
