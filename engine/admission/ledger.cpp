@@ -79,9 +79,13 @@ struct Ledger::Dimension {
     // tau follow); a quiet period doubles it back, one step at a time.
     std::int8_t burstHalvings = 0;
 
+    // Never below two units (unless configured so): a bucket of one loses
+    // for good every moment the sender wakes late, while one of two lets
+    // it catch up, and a burst of two fits any window's slack at the margin.
+    std::int64_t minBurst() const noexcept { return std::min<std::int64_t>(2, spec.capacity()); }
     void applyBurstHalvings() noexcept
     {
-        cap = std::max<std::int64_t>(1, spec.capacity() >> burstHalvings);
+        cap = std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
         tau = i128{cap} * unit;
     }
 
@@ -150,7 +154,9 @@ Ledger::~Ledger() = default;
 // by a share of its refill time keeps them clear of that edge; a
 // whole-bucket request (low rates, one request per refill) is spaced by at
 // least the absolute margin, since network jitter does not shrink with the
-// rate, but by no more than kMaxMarginPer10k of its refill time.
+// rate, but by no more than kMaxMarginPer10k of its refill time, and never
+// by less than kStartMarginPer10k of it: at one request per refill nothing
+// absorbs an early arrival, and a 429 there costs a whole request's share.
 i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
 {
     if (d.marginNs == 0) {
@@ -162,7 +168,9 @@ i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
     if (amount < d.cap) {
         return share;
     }
-    return std::max(share, std::min(i128{d.marginNs} * d.limit, refill * kMaxMarginPer10k / 10'000));
+    const i128 least = std::max(refill * kStartMarginPer10k / 10'000,
+                                std::min(i128{d.marginNs} * d.limit, refill * kMaxMarginPer10k / 10'000));
+    return std::max(share, least);
 }
 
 // The margin a bucket's spacing has added may be spent in a burst: a bucket
@@ -212,7 +220,7 @@ bool Ledger::widenMargin(ScopeId id, TimePoint now)
             }
             // A near miss at our pace means the provider allows less burst
             // than we do (a sliding window has none to spare at the rate).
-            if (d.cap > 1 && d.burstHalvings < 62) {
+            if (d.cap > d.minBurst() && d.burstHalvings < 62) {
                 ++d.burstHalvings;
                 d.applyBurstHalvings();
                 changed = true;
