@@ -20,6 +20,7 @@ Measured by the mock's own counters (GET /mock/stats):
     bench/limits_matrix.py [--build build/release] [--seconds 185]
                            [--only bucket,fixed,sliding,sliding1s] [--tiers 3,50,500,5000]
                            [--headers on,off] [--latency-ms 500] [--steady 60,180]
+                           [--parallel N]
 
 Only loopback traffic; every process it starts is stopped before it exits.
 """
@@ -121,27 +122,8 @@ def summarise(s, rpm, start, end):
     }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default="build/release")
-    ap.add_argument("--seconds", type=float, default=185)
-    ap.add_argument("--only", default="bucket,fixed,sliding,sliding1s")
-    ap.add_argument("--tiers", default="3,50,500,5000")
-    ap.add_argument("--headers", default="on,off")
-    ap.add_argument("--latency-ms", type=float, default=500)
-    ap.add_argument("--steady", default="60,180", help="the mock seconds [FROM,TO) the steady share is measured over")
-    ap.add_argument("--json", help="also write the cells' figures to this file")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    a = ap.parse_args()
-    start, end = (int(x) for x in a.steady.split(","))
-    if not 0 <= start < end <= a.seconds:
-        sys.exit(f"--steady {a.steady}: must be FROM,TO with 0 <= FROM < TO <= --seconds")
-    cli = os.path.join(a.build, "app", "sluice-cli")
-    if not os.access(cli, os.X_OK):
-        sys.exit(f"{cli}: not found (build the sluice-cli target)")
-    tmp = tempfile.mkdtemp(prefix="limits_matrix.")
-    cells = [(e, int(t), h == "on") for e in a.only.split(",") for t in a.tiers.split(",")
-             for h in a.headers.split(",")]
+def run_cells(cli, tmp, cells, a, start, end):
+    """Runs `cells` at once for a.seconds; returns their figures."""
     procs = []
     running = []
     try:
@@ -183,6 +165,36 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build/release")
+    ap.add_argument("--seconds", type=float, default=185)
+    ap.add_argument("--only", default="bucket,fixed,sliding,sliding1s")
+    ap.add_argument("--tiers", default="3,50,500,5000")
+    ap.add_argument("--headers", default="on,off")
+    ap.add_argument("--latency-ms", type=float, default=500)
+    ap.add_argument("--steady", default="60,180", help="the mock seconds [FROM,TO) the steady share is measured over")
+    ap.add_argument("--parallel", type=int, default=0,
+                    help="cells run at once (default: all); the rest wait for the next round")
+    ap.add_argument("--json", help="also write the cells' figures to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    a = ap.parse_args()
+    start, end = (int(x) for x in a.steady.split(","))
+    if not 0 <= start < end <= a.seconds:
+        sys.exit(f"--steady {a.steady}: must be FROM,TO with 0 <= FROM < TO <= --seconds")
+    cli = os.path.join(a.build, "app", "sluice-cli")
+    if not os.access(cli, os.X_OK):
+        sys.exit(f"{cli}: not found (build the sluice-cli target)")
+    tmp = tempfile.mkdtemp(prefix="limits_matrix.")
+    cells = [(e, int(t), h == "on") for e in a.only.split(",") for t in a.tiers.split(",")
+             for h in a.headers.split(",")]
+    results = []
+    step = a.parallel if a.parallel > 0 else len(cells)
+    for i in range(0, len(cells), step):
+        results += run_cells(cli, tmp, cells[i:i + step], a, start, end)
     print(f"| enforcement | RPM | headers | requests | 429s | 429 % | first 10 s 429s | steady % of limit |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
