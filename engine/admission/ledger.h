@@ -148,8 +148,9 @@ public:
     // seen requests still in flight. Returns whether anything changed.
     bool correct(ScopeId scope, Measure measure, const ProviderView& view, TimePoint now);
 
-    // A 429 that said "try again in a moment" at a pace within the limits:
-    // requests reach the provider earlier than the margin allows for, or the
+    // A 429 for a limit at a pace this ledger allowed (the dispatcher calls
+    // it on every rate-limit 429): requests reach the provider earlier than
+    // the margin allows for (a near miss, "try again in 3ms"), or the
     // provider allows less burst than we model (a sliding window allows
     // none at the rate). Each call doubles the scope's arrival margin, up to
     // kMaxMarginPer10k (4% of the rate), and halves the burst of its rolling
