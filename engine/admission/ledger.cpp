@@ -69,10 +69,25 @@ struct Ledger::Dimension {
     std::int64_t used = 0;
     // Concurrency: weight in flight.
     std::int64_t inFlight = 0;
-    // Rolling: the arrival margin in force (see marginFor), widened after
-    // near misses.
+    // Rolling: the arrival margin in force (see marginFor): the least for a
+    // whole-bucket request (0: margins off), the share of the rate, and when
+    // the share last changed (narrowing waits a quiet period after it).
     std::int64_t marginNs = 0;
     std::int32_t marginPer10k = 0;
+    TimePoint marginChangedAt{};
+    // Rolling: how many times near misses have halved the burst (cap and
+    // tau follow); a quiet period doubles it back, one step at a time.
+    std::int8_t burstHalvings = 0;
+
+    // Never below two units (unless configured so): a bucket of one loses
+    // for good every moment the sender wakes late, while one of two lets
+    // it catch up, and a burst of two fits any window's slack at the margin.
+    std::int64_t minBurst() const noexcept { return std::min<std::int64_t>(2, spec.capacity()); }
+    void applyBurstHalvings() noexcept
+    {
+        cap = std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
+        tau = i128{cap} * unit;
+    }
 
     bool rolling() const noexcept { return kind == Kind::Rolling; }
     i128 scaledNow(TimePoint now) const noexcept { return i128{nanos(now)} * limit; }
@@ -133,33 +148,98 @@ Ledger::~Ledger() = default;
 
 // A request that takes a whole bucket leaves the provider's copy of it empty
 // at the instant ours says it is full again, so any arrival that reaches the
-// provider a little earlier than the one before it is refused. Spacing such
-// requests by the arrival margin as well keeps them clear of that edge. The
-// margin is at most 1/200 of the time the request's cost takes to refill, so
-// it never costs more than 0.5% of the rate, and nothing where the burst
-// holds more than one request.
+// provider a little earlier than the one before it is refused; and a
+// provider that counts a sliding window is full whenever we run at the rate,
+// so any arrival a little early there is refused too. Spacing every request
+// by a share of its refill time keeps them clear of that edge; a
+// whole-bucket request (low rates, one request per refill) is spaced by at
+// least the absolute margin, since network jitter does not shrink with the
+// rate, but by no more than kMaxMarginPer10k of its refill time, and never
+// by less than kStartMarginPer10k of it: at one request per refill nothing
+// absorbs an early arrival, and a 429 there costs a whole request's share.
 i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
 {
-    if (amount < d.cap || d.marginNs == 0) {
+    if (d.marginNs == 0) {
         return 0;
     }
     // Scaled time: amount × unit is the request's refill time × limit.
-    return std::min(i128{d.marginNs} * d.limit, i128{amount} * d.unit * d.marginPer10k / 10'000);
+    const i128 refill = i128{amount} * d.unit;
+    const i128 share = refill * d.marginPer10k / 10'000;
+    if (amount < d.cap) {
+        return share;
+    }
+    const i128 least = std::max(refill * kStartMarginPer10k / 10'000,
+                                std::min(i128{d.marginNs} * d.limit, refill * kMaxMarginPer10k / 10'000));
+    return std::max(share, least);
+}
+
+// The margin a bucket's spacing has added may be spent in a burst: a bucket
+// of ten still lets ten through at once, and only the rate is lower. Not
+// for a whole-bucket request, whose margin is the spacing itself.
+i128 Ledger::burstSlack(const Dimension& d, std::int64_t amount) noexcept
+{
+    if (d.marginNs == 0 || amount >= d.cap) {
+        return 0;
+    }
+    return d.tau * d.marginPer10k / 10'000;
+}
+
+// Called as a request is admitted. After a quiet period with no widening,
+// one step back: the margin halves (down to the floor) and a narrowed burst
+// doubles. A bucket that has idled full for a whole refill starts again at
+// the start margin at least: its next burst must be paid back.
+void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
+{
+    if (d.marginNs == 0) {
+        return;
+    }
+    if ((d.marginPer10k > kMarginPer10k || d.burstHalvings > 0) && now - d.marginChangedAt >= d.spec.period) {
+        d.marginPer10k = std::max(kMarginPer10k, d.marginPer10k / 2);
+        if (d.burstHalvings > 0) {
+            --d.burstHalvings;
+            d.applyBurstHalvings();
+        }
+        d.marginChangedAt = now;
+    }
+    if (d.tat + d.tau <= d.scaledNow(now) && d.marginPer10k < kStartMarginPer10k) {
+        d.marginPer10k = kStartMarginPer10k;
+        d.marginChangedAt = now;
+    }
 }
 
 bool Ledger::widenMargin(ScopeId id, TimePoint now)
 {
-    (void)now;
     bool changed = false;
     for (int k = 0; k < scopeAt(id).rolling; ++k) {
         Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
-        if (d.marginNs > 0 && d.marginNs < m_arrivalMarginNs * kMaxMarginWidening) {
-            d.marginNs *= 2;
-            d.marginPer10k *= 2;
-            changed = true;
+        if (d.marginNs > 0) {
+            d.marginChangedAt = now;
+            if (d.marginPer10k < kMaxMarginPer10k) {
+                d.marginPer10k = std::min(kMaxMarginPer10k, d.marginPer10k * 2);
+                changed = true;
+            }
+            // A near miss at our pace means the provider allows less burst
+            // than we do (a sliding window has none to spare at the rate).
+            if (d.cap > d.minBurst() && d.burstHalvings < 62) {
+                ++d.burstHalvings;
+                d.applyBurstHalvings();
+                changed = true;
+            }
         }
     }
     return changed;
+}
+
+std::int32_t Ledger::marginPer10k(ScopeId id, Measure measure) const
+{
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+        if (d.spec.measure == measure && d.marginNs > 0) {
+            return d.marginPer10k;
+        }
+    }
+    return 0;
 }
 
 Ledger::Scope& Ledger::scopeAt(ScopeId id)
@@ -261,7 +341,8 @@ void Ledger::buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits,
         d.tau = i128{d.spec.capacity()} * d.unit;
         d.bornEpoch = epoch;
         d.marginNs = m_arrivalMarginNs;
-        d.marginPer10k = kMarginPer10k;
+        d.marginPer10k = kStartMarginPer10k;
+        d.marginChangedAt = now;
         d.tat = d.scaledNow(now);
         d.window = windowIndex(d.spec, now);
         if (match[i] >= 0) {
@@ -269,6 +350,11 @@ void Ledger::buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits,
             d.bornEpoch = o.bornEpoch;
             d.marginNs = o.marginNs;
             d.marginPer10k = o.marginPer10k;
+            d.marginChangedAt = o.marginChangedAt;
+            if (d.rolling() && o.rolling()) {
+                d.burstHalvings = o.burstHalvings;
+                d.applyBurstHalvings();
+            }
             d.inFlight = o.inFlight;
             if (d.rolling()) {
                 // Debt is (units used) × period, whatever the limit: carry the
@@ -442,8 +528,9 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
     if (d.kind == Dimension::Kind::Rolling) {
         const i128 s = d.scaledNow(now);
         const i128 newTat = std::max(d.tat, s) + i128{std::min(amount, d.cap)} * d.unit;
-        if (newTat - s <= d.tau) {
-            roomLeft(static_cast<double>(d.tau - (newTat - s)), static_cast<double>(d.tau));
+        const i128 tau = d.tau + burstSlack(d, amount);
+        if (newTat - s <= tau) {
+            roomLeft(static_cast<double>(std::max<i128>(d.tau - (newTat - s), 0)), static_cast<double>(d.tau));
             return;
         }
         // Refusal means tat > s; the bucket fits from the first scaled time
@@ -451,7 +538,7 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
         // limit) ns. That is later than the latest time found so far exactly
         // when deficit > latest × limit, which spares the 128-bit division
         // for every dimension that does not bind last.
-        const i128 deficit = newTat - d.tau;
+        const i128 deficit = newTat - tau;
         if (acc.rateWaits && deficit <= i128{acc.latest.time_since_epoch().count()} * d.spec.limit) {
             return;
         }
@@ -538,9 +625,13 @@ Check Ledger::admit(const Path& path, const Cost& cost, TimePoint now, Hold& hol
             if (amount <= 0) {
                 continue;
             }
+            // Margin and burst steps change no usage, so they may be taken
+            // before the request is known to fit.
+            updateMargin(d, now);
             const i128 sNow = d.scaledNow(now);
             const i128 base = std::max(d.tat, sNow);
-            if (amount > d.limit || base + i128{std::min(amount, d.cap)} * d.unit - sNow > d.tau) {
+            if (amount > d.limit ||
+                base + i128{std::min(amount, d.cap)} * d.unit - sNow > d.tau + burstSlack(d, amount)) {
                 return evaluatePath(path, amounts, now);
             }
             rates[nRates++] = PendingRate{&d, base + i128{amount} * d.unit + marginFor(d, amount)};

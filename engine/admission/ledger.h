@@ -102,10 +102,12 @@ public:
     static constexpr int kMaxDimensions = 8;
 
     // wallMinusSteady maps monotonic time onto the calendar for fixed
-    // (per-day) windows. arrivalMargin spaces requests that fill a whole
-    // rolling bucket a little further apart than the rate alone (by at most
-    // 0.5% of their refill time), so that network jitter does not bring one
-    // to the provider before its bucket has refilled (see marginFor).
+    // (per-day) windows. A non-zero arrivalMargin turns on the arrival
+    // margin (see marginFor): every request on a rolling dimension is
+    // spaced a share of its refill time further than the rate alone, and
+    // one that fills a whole bucket by at least arrivalMargin (at most 4% of
+    // its refill time), so network jitter does not bring a request to the
+    // provider before its bucket or window has room. Zero: exact rates.
     explicit Ledger(Duration wallMinusSteady = Duration::zero(), Duration arrivalMargin = Duration::zero());
     ~Ledger();
     Ledger(const Ledger&) = delete;
@@ -146,13 +148,28 @@ public:
     // seen requests still in flight. Returns whether anything changed.
     bool correct(ScopeId scope, Measure measure, const ProviderView& view, TimePoint now);
 
-    // A 429 that said "try again in a moment" at a pace within the limits:
-    // requests reach the provider earlier than the margin allows for. Each
-    // call doubles the scope's arrival margin, up to kMaxMarginWidening
-    // times the initial one (2% of the rate). Returns whether it changed.
+    // A 429 for a limit at a pace this ledger allowed (the dispatcher calls
+    // it on every rate-limit 429): requests reach the provider earlier than
+    // the margin allows for (a near miss, "try again in 3ms"), or the
+    // provider allows less burst than we model (a sliding window allows
+    // none at the rate). Each call doubles the scope's arrival margin, up to
+    // kMaxMarginPer10k (4% of the rate), and halves the burst of its rolling
+    // dimensions, down to one unit; each quiet period (see below) undoes one
+    // step of both. Returns whether anything changed.
     bool widenMargin(ScopeId scope, TimePoint now);
-    static constexpr std::int64_t kMaxMarginWidening = 4;
-    static constexpr std::int32_t kMarginPer10k = 50;  // 0.5% of a request's refill time
+    // The arrival margin, as a share of each request's refill time (see
+    // marginFor). A bucket starts at kStartMarginPer10k, and returns to it
+    // after idling long enough to fill up: the burst a full bucket lets out
+    // is then paid back within one period, so a provider that counts a
+    // per-minute window (fixed or sliding) instead of a bucket never sees
+    // more than its limit in the first minute. After a period with no
+    // widening the margin halves, down to kMarginPer10k.
+    static constexpr std::int32_t kMarginPer10k = 50;         // 0.5%: the floor
+    static constexpr std::int32_t kStartMarginPer10k = 200;   // 2%: from a full bucket
+    static constexpr std::int32_t kMaxMarginPer10k = 400;     // 4%: after near misses
+    // The margin in force on the scope's rolling dimension for `measure`, in
+    // 1/10,000 of the rate; 0 when margins are off or there is none.
+    std::int32_t marginPer10k(ScopeId scope, Measure measure) const;
 
     ScopeState snapshot(ScopeId scope, TimePoint now) const;
     std::vector<ScopeId> children(ScopeId scope) const;
@@ -177,6 +194,8 @@ private:
 
     __extension__ typedef __int128 Int128;
     Int128 marginFor(const Dimension& d, std::int64_t amount) const noexcept;
+    static void updateMargin(Dimension& d, TimePoint now) noexcept;
+    static Int128 burstSlack(const Dimension& d, std::int64_t amount) noexcept;
 
     Duration m_wallMinusSteady;
     std::int64_t m_arrivalMarginNs = 0;

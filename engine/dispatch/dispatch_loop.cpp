@@ -519,7 +519,12 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     if (a.providerUnreachable) {
         markUnreachable(job, pr, a, now);
     }
-    if (a.nearMiss) {
+    // Any 429 for a rate limit came at a pace our ledger allowed: the
+    // provider counts stricter than we model (a near miss: arrivals closer
+    // together than they left; a longer wait: a smaller burst, or a window
+    // that remembers one), so widen the margin and narrow the burst. Quiet
+    // periods undo both.
+    if (a.nearMiss || rr.triage.cls == FailureClass::RateLimited) {
         admission.widenMargin(ms.scope);
     }
     if (a.coolKeyUntil) {

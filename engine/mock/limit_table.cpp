@@ -13,7 +13,7 @@ struct BucketSpec {
     std::int64_t limit = 0;
     Duration period{};
     std::int64_t capacity = 0;
-    bool window = false;  // a sliding window of `span`, not a bucket
+    Enforcement kind = Enforcement::Bucket;  // a window's length is `span`
     Duration span{};
 };
 
@@ -27,14 +27,15 @@ BucketSpec specFor(const RateLimits& l, LimitKind kind)
         __extension__ typedef __int128 Int128;
         const auto cap = static_cast<std::int64_t>((Int128(limit) * g + m - 1) / m);
         return BucketSpec{limit, minutes(1), std::clamp<std::int64_t>(cap, 1, limit),
-                          l.enforcement == Enforcement::SlidingWindow, l.granularity};
+                          l.enforcement, l.granularity};
     };
     switch (kind) {
     case LimitKind::Requests: return perMinute(l.requestsPerMinute);
     case LimitKind::Tokens: return perMinute(l.tokensPerMinute);
     case LimitKind::InputTokens: return perMinute(l.inputTokensPerMinute);
     case LimitKind::OutputTokens: return perMinute(l.outputTokensPerMinute);
-    case LimitKind::RequestsPerDay: return BucketSpec{l.requestsPerDay, hours(24), l.requestsPerDay};
+    case LimitKind::RequestsPerDay:
+        return BucketSpec{l.requestsPerDay, hours(24), l.requestsPerDay, Enforcement::Bucket, {}};
     }
     return {};
 }
@@ -53,14 +54,26 @@ std::int64_t costOf(const Charge& c, LimitKind kind)
 
 }  // namespace
 
-void Meter::reconfigure(bool window, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
+Meter Meter::make(Enforcement kind, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
+                  TimePoint now)
+{
+    switch (kind) {
+    case Enforcement::SlidingWindow: return Meter(SlidingWindow(limit, span, capacity, now));
+    case Enforcement::FixedWindow: return Meter(FixedWindow(limit, span, capacity, now));
+    case Enforcement::Bucket: break;
+    }
+    return Meter(RateBucket(limit, period, capacity, now));
+}
+
+void Meter::reconfigure(Enforcement kind, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
                         TimePoint now)
 {
-    if (window != isWindow()) {
-        m_impl = window ? std::variant<RateBucket, SlidingWindow>(SlidingWindow(limit, span, capacity, now))
-                        : std::variant<RateBucket, SlidingWindow>(RateBucket(limit, period, capacity, now));
+    if (kind != enforcement()) {
+        *this = make(kind, limit, period, span, capacity, now);
     } else if (auto* w = std::get_if<SlidingWindow>(&m_impl)) {
         w->reconfigure(limit, span, capacity, now);
+    } else if (auto* f = std::get_if<FixedWindow>(&m_impl)) {
+        f->reconfigure(limit, span, capacity, now);
     } else {
         std::get<RateBucket>(m_impl).reconfigure(limit, period, capacity, now);
     }
@@ -106,11 +119,9 @@ void LimitTable::apply(Entry& e, const RateLimits& limits, TimePoint now)
         if (s.limit <= 0) {
             bucket.reset();
         } else if (bucket) {
-            bucket->reconfigure(s.window, s.limit, s.period, s.span, s.capacity, now);
-        } else if (s.window) {
-            bucket.emplace(SlidingWindow(s.limit, s.span, s.capacity, now));
+            bucket->reconfigure(s.kind, s.limit, s.period, s.span, s.capacity, now);
         } else {
-            bucket.emplace(RateBucket(s.limit, s.period, s.capacity, now));
+            bucket.emplace(Meter::make(s.kind, s.limit, s.period, s.span, s.capacity, now));
         }
     }
 }

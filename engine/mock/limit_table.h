@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "mock/mock_config.h"
+#include "mock/fixed_window.h"
 #include "mock/rate_bucket.h"
 #include "mock/sliding_window.h"
 
@@ -56,13 +57,16 @@ struct LimitDecision {
     LimitStates states;  // after the decision
 };
 
-// One enforced limit: a token bucket or a sliding window, as configured.
+// One enforced limit: a token bucket, a sliding or a fixed window, as
+// configured.
 class Meter {
 public:
     template <typename M>
     explicit Meter(M m) : m_impl(std::move(m))
     {
     }
+    static Meter make(Enforcement kind, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
+                      TimePoint now);
     Duration waitFor(std::int64_t cost, TimePoint now) const
     {
         return std::visit([&](const auto& m) { return m.waitFor(cost, now); }, m_impl);
@@ -91,13 +95,14 @@ public:
     {
         return std::visit([](const auto& m) { return m.capacity(); }, m_impl);
     }
-    bool isWindow() const noexcept { return std::holds_alternative<SlidingWindow>(m_impl); }
+    Enforcement enforcement() const noexcept { return static_cast<Enforcement>(m_impl.index()); }
     // Same kind: keeps usage under the new figures. Another kind: replaced.
-    void reconfigure(bool window, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
+    void reconfigure(Enforcement kind, std::int64_t limit, Duration period, Duration span, std::int64_t capacity,
                      TimePoint now);
 
 private:
-    std::variant<RateBucket, SlidingWindow> m_impl;
+    // In Enforcement's order, so the index names the kind.
+    std::variant<RateBucket, SlidingWindow, FixedWindow> m_impl;
 };
 
 class LimitTable {

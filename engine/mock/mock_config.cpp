@@ -166,8 +166,10 @@ private:
 
 constexpr std::array<std::pair<std::string_view, Flavour>, 2> kFlavours{
     {{"openai", Flavour::OpenAI}, {"anthropic", Flavour::Anthropic}}};
-constexpr std::array<std::pair<std::string_view, Enforcement>, 2> kEnforcement{
-    {{"bucket", Enforcement::Bucket}, {"sliding_window", Enforcement::SlidingWindow}}};
+constexpr std::array<std::pair<std::string_view, Enforcement>, 3> kEnforcement{
+    {{"bucket", Enforcement::Bucket},
+     {"sliding_window", Enforcement::SlidingWindow},
+     {"fixed_window", Enforcement::FixedWindow}}};
 constexpr std::array<std::pair<std::string_view, OutputCharging>, 2> kCharging{
     {{"reserve", OutputCharging::ReserveThenCorrect}, {"actual", OutputCharging::ActualOnly}}};
 constexpr std::array<std::pair<std::string_view, DistributionKind>, 3> kDistributions{

@@ -29,9 +29,11 @@ std::string_view flavourName(Flavour f) noexcept;  // "openai", "anthropic"
 enum class OutputCharging : std::uint8_t { ReserveThenCorrect, ActualOnly };
 
 // How a per-minute limit is enforced within its granularity: a token bucket
-// refilling continuously (OpenAI, Anthropic), or a sliding window holding at
-// most a granularity's worth (stricter after idle; some gateways and clouds).
-enum class Enforcement : std::uint8_t { Bucket, SlidingWindow };
+// refilling continuously (OpenAI, Anthropic), a sliding window holding at
+// most a granularity's worth (stricter after idle; some gateways and clouds),
+// or fixed windows of the granularity, each counting from zero (simple
+// gateways). The order is LimitTable's Meter's.
+enum class Enforcement : std::uint8_t { Bucket, SlidingWindow, FixedWindow };
 
 // Limits of one API key on one model. Zero means "not enforced".
 struct RateLimits {

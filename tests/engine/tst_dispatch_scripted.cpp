@@ -116,6 +116,7 @@ private Q_SLOTS:
     void higherPriorityGoesFirst();
     void tenantsShareFairly();
     void retryWaitsForItsTimeOnTheClock();
+    void rateLimitAtOurPaceNarrowsTheBurst();
 };
 
 void TestDispatchScripted::pauseStopsDispatch()
@@ -218,6 +219,43 @@ void TestDispatchScripted::retryWaitsForItsTimeOnTheClock()
     QCOMPARE(o.result, JobResult::Completed);
     QCOMPARE(o.attempts.size(), std::size_t{2});
     QCOMPARE(o.attempts[0].cls, FailureClass::ServerError);
+}
+
+// A 429 for a request our ledger allowed, even one that says "in a
+// second" (not a near miss), means the provider counts stricter than we
+// model (a sliding window remembers a burst): the burst halves, so the next
+// one is half the size instead of meeting the same 429 every second.
+void TestDispatchScripted::rateLimitAtOurPaceNarrowsTheBurst()
+{
+    // 600 RPM at the default granularity: a burst of nine.
+    Rig rig(fakeConfig(100, {{"providers", json::array({{{"name", "fake"},
+                                                          {"flavor", "openai"},
+                                                          {"base_url", "http://127.0.0.1:9"},
+                                                          {"learn_limits", false},
+                                                          {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 600}}}}},
+                                                                      {"gpt-4o", {{"limits", {{"rpm", 100000}}}}}}},
+                                                          {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}}})}}));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.transport.waitStarted(1));
+    rig.transport.reply(rig.transport.started()[0].id, 429,
+                        R"({"error":{"message":"Rate limit reached for gpt-4o-mini on requests per min (RPM): )"
+                        R"(Limit 600, Used 10, Requested 1. Please try again in 1s.","type":"requests",)"
+                        R"("param":null,"code":"rate_limit_exceeded"}})",
+                        {{"retry-after", "1"}});
+    QTRY_COMPARE(rig.dispatcher->stats().failures[static_cast<std::size_t>(FailureClass::RateLimited)],
+                 std::uint64_t{1});
+    for (int i = 0; i < 20; ++i) {
+        rig.dispatcher->submit(chat("j" + std::to_string(i)));
+    }
+    // Past the key's cooling, with the bucket long full again: at one
+    // instant, the narrowed burst goes out and no more.
+    rig.clock.advance(5s);
+    QVERIFY(rig.transport.waitStarted(5));
+    rig.dispatcher->submit(chat("barrier", "gpt-4o"));
+    QVERIFY(rig.transport.waitStarted(6));
+    const auto started = rig.transport.started();
+    QCOMPARE(started.back().customTag, std::string("barrier"));
+    QCOMPARE(started.size(), std::size_t{6});  // the retried "first" and three more, then the barrier
 }
 
 QTEST_APPLESS_MAIN(TestDispatchScripted)

@@ -66,6 +66,9 @@ private Q_SLOTS:
     void neverFits();
     void requestAboveBurstWaitsForAFullBucket();
     void arrivalMarginSpacesWholeBucketRequests();
+    void marginNarrowsAfterAQuietPeriod();
+    void startBurstIsPaidBackWithinAMinute();
+    void nearMissesNarrowTheBurst();
     void settle_data();
     void settle();
     void cancelRefundsInFull();
@@ -199,30 +202,145 @@ void TestLedger::arrivalMarginSpacesWholeBucketRequests()
     Ledger ledger(Duration::zero(), 10ms);
     // 60 RPM in one-second buckets: each request takes the whole bucket.
     const ScopeId slow = ledger.addScope(Ledger::root(), "slow", {perMinute(Measure::Requests, 60, 1)}, kT0);
-    // 600 RPM in one-second buckets: ten at once, no margin needed.
+    // 600 RPM in one-second buckets: ten at once.
     const ScopeId fast = ledger.addScope(Ledger::root(), "fast", {perMinute(Measure::Requests, 600, 10)}, kT0);
     Hold h;
     QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0, h).verdict, Verdict::Admit);
     const Check next = ledger.check(ledger.pathTo(slow), requestOnly(), kT0);
-    // 0.5% of its one-second refill, below the 10 ms margin.
-    QCOMPARE(next.notBefore - kT0, Duration(1005ms));
-    // 3 RPM: a 20 s refill takes the whole 10 ms margin.
+    // A new bucket starts at the 2% margin: 20 ms of its one-second refill.
+    QCOMPARE(ledger.marginPer10k(slow, Measure::Requests), Ledger::kStartMarginPer10k);
+    QCOMPARE(next.notBefore - kT0, Duration(1020ms));
+    // 3 RPM: 2% of a 20 s refill, not a fixed few milliseconds: jitter of
+    // a few hundred milliseconds must not cost a 429 at one request per 20 s.
     const ScopeId slowest = ledger.addScope(Ledger::root(), "slowest", {perMinute(Measure::Requests, 3, 1)}, kT0);
     QCOMPARE(ledger.admit(ledger.pathTo(slowest), requestOnly(), kT0, h).verdict, Verdict::Admit);
-    QCOMPARE(ledger.check(ledger.pathTo(slowest), requestOnly(), kT0).notBefore - kT0, Duration(20'010ms));
+    QCOMPARE(ledger.check(ledger.pathTo(slowest), requestOnly(), kT0).notBefore - kT0, Duration(20'400ms));
+    // Requests below the burst are spaced too, by 2% of their 100 ms; the
+    // burst itself stays ten.
     for (int i = 0; i < 10; ++i) {
         QCOMPARE(ledger.admit(ledger.pathTo(fast), requestOnly(), kT0, h).verdict, Verdict::Admit);
     }
     QCOMPARE(ledger.check(ledger.pathTo(fast), requestOnly(), kT0).notBefore - kT0, Duration(100ms));
+    QCOMPARE(ledger.admit(ledger.pathTo(fast), requestOnly(), kT0 + 100ms, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(fast), requestOnly(), kT0).notBefore - kT0, Duration(202ms));
 
-    // Near misses widen the margin: 0.5% → 1% → 2%, and no further.
-    QVERIFY(ledger.widenMargin(slow, kT0));
-    QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0 + 1005ms, h).verdict, Verdict::Admit);
-    QCOMPARE(ledger.check(ledger.pathTo(slow), requestOnly(), kT0).notBefore - kT0, Duration(2015ms));
+    // Near misses widen the margin: 2% → 4%, and no further.
     QVERIFY(ledger.widenMargin(slow, kT0));
     QVERIFY(!ledger.widenMargin(slow, kT0));
-    QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0 + 2015ms, h).verdict, Verdict::Admit);
-    QCOMPARE(ledger.check(ledger.pathTo(slow), requestOnly(), kT0).notBefore - kT0, Duration(3035ms));
+    QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), kT0 + 1020ms, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(slow), requestOnly(), kT0).notBefore - kT0, Duration(2060ms));
+    // Quiet periods narrow it again, but a whole-bucket request keeps at
+    // least the start margin.
+    TimePoint t = kT0 + 2060ms;
+    while (t < kT0 + 200s) {
+        QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), t, h).verdict, Verdict::Admit);
+        t = ledger.check(ledger.pathTo(slow), requestOnly(), t).notBefore;
+    }
+    QCOMPARE(ledger.marginPer10k(slow, Measure::Requests), Ledger::kMarginPer10k);
+    QCOMPARE(ledger.admit(ledger.pathTo(slow), requestOnly(), t, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.check(ledger.pathTo(slow), requestOnly(), t).notBefore - t, Duration(1020ms));
+}
+
+void TestLedger::marginNarrowsAfterAQuietPeriod()
+{
+    Ledger ledger(Duration::zero(), 10ms);
+    const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::Requests, 600, 10)}, kT0);
+    const Path p = ledger.pathTo(s);
+    Hold h;
+    QVERIFY(ledger.widenMargin(s, kT0));
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMaxMarginPer10k);
+    // Busy at the rate, with no near miss: each minute halves the margin,
+    // down to the floor and no further.
+    TimePoint t = kT0;
+    const auto runFor = [&](Duration span) {
+        const TimePoint end = t + span;
+        while (t < end) {
+            const Check c = ledger.admit(p, requestOnly(), t, h);
+            t = c.verdict == Verdict::Admit ? t : c.notBefore;
+        }
+    };
+    runFor(59s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMaxMarginPer10k);
+    runFor(2s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), std::int32_t{200});
+    runFor(60s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), std::int32_t{100});
+    runFor(60s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMarginPer10k);
+    runFor(120s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMarginPer10k);
+    // A near miss restarts the quiet period.
+    QVERIFY(ledger.widenMargin(s, t));
+    runFor(30s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), std::int32_t{100});
+    // Idle until full for a whole refill: the next burst starts at the
+    // start margin again, so it is paid back within the minute.
+    t += 5s;
+    QCOMPARE(ledger.admit(p, requestOnly(), t, h).verdict, Verdict::Admit);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kStartMarginPer10k);
+}
+
+// A near miss at a bucket's burst (a provider counting a sliding window
+// allows none beyond the rate) halves the burst; quiet periods restore it.
+void TestLedger::nearMissesNarrowTheBurst()
+{
+    Ledger ledger(Duration::zero(), 10ms);
+    const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::Requests, 600, 10)}, kT0);
+    const Path p = ledger.pathTo(s);
+    Hold h;
+    const auto burstAt = [&](TimePoint t) {
+        int n = 0;
+        while (ledger.admit(p, requestOnly(), t, h).verdict == Verdict::Admit) {
+            ++n;
+        }
+        return n;
+    };
+    QCOMPARE(burstAt(kT0), 10);
+    QVERIFY(ledger.widenMargin(s, kT0));
+    QCOMPARE(ledger.snapshot(s, kT0).dimensions.at(0).spec.burst, std::int64_t{10});  // the spec is kept
+    QCOMPARE(burstAt(kT0 + 10s), 5);
+    QVERIFY(ledger.widenMargin(s, kT0 + 10s));   // 10 → 5 → 2
+    QVERIFY(!ledger.widenMargin(s, kT0 + 10s));  // margin at its most, burst at two
+    QCOMPARE(burstAt(kT0 + 20s), 2);
+    // Each quiet period doubles it back, one step at a time.
+    QCOMPARE(burstAt(kT0 + 81s), 5);
+    QCOMPARE(burstAt(kT0 + 142s), 10);
+    QCOMPARE(burstAt(kT0 + 300s), 10);
+}
+
+// A provider that counts a sliding minute (or fixed minutes) refuses
+// anything beyond the limit in any 60 s. A bucket of a second's worth lets
+// a second's burst out at the start and then runs at the rate: without
+// the start margin paying the burst back, the first minute holds the
+// limit plus the burst.
+void TestLedger::startBurstIsPaidBackWithinAMinute()
+{
+    Ledger ledger(Duration::zero(), 10ms);
+    const std::int64_t limit = 5000;
+    const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::Requests, limit, 79)}, kT0);
+    const Path p = ledger.pathTo(s);
+    std::vector<TimePoint> sent;
+    TimePoint t = kT0;
+    Hold h;
+    while (t < kT0 + 180s) {
+        const Check c = ledger.admit(p, requestOnly(), t, h);
+        if (c.verdict == Verdict::Admit) {
+            sent.push_back(t);
+        } else {
+            t = c.notBefore;
+        }
+    }
+    // The most in any 60 s span, and the rate kept over the run.
+    std::size_t most = 0;
+    std::size_t first = 0;
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        while (sent[i] - sent[first] >= 60s) {
+            ++first;
+        }
+        most = std::max(most, i - first + 1);
+    }
+    QVERIFY2(most <= static_cast<std::size_t>(limit), qPrintable(QString::number(most)));
+    QVERIFY(sent.size() >= static_cast<std::size_t>(limit * 3 * 97 / 100));
 }
 
 void TestLedger::settle_data()

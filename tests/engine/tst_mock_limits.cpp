@@ -3,6 +3,7 @@
 // spend caps, requests per day, ITPM/OTPM in both charging modes, per-key
 // limits, live changes, and the exact 429 messages and retry hints.
 #include "core/timefmt.h"
+#include "mock/fixed_window.h"
 #include "mock/rate_bucket.h"
 #include "mock/sliding_window.h"
 #include "support/mock_fixture.h"
@@ -57,6 +58,8 @@ private Q_SLOTS:
     void bucketKeepsUsageAcrossNewLimits();
     void slidingWindowCountsAnySpan();
     void slidingWindowEnforcedOverHttp();
+    void fixedWindowCountsFromZeroEachWindow();
+    void fixedWindowEnforcedOverHttp();
     void hiddenLimitsSendNoHeaders();
 
     void rpmEnforcedPerSecond();
@@ -160,6 +163,57 @@ void TestMockLimits::slidingWindowEnforcedOverHttp()
     // The patch format names it too.
     f.mock.applyPatch(R"({"models":{"gpt-4o-mini":{"limits":{"enforcement":"bucket"}}}})");
     QCOMPARE(f.mock.config().models.at("gpt-4o-mini").limits.enforcement, Enforcement::Bucket);
+}
+
+void TestMockLimits::fixedWindowCountsFromZeroEachWindow()
+{
+    const TimePoint t0 = TimePoint(5s);
+    FixedWindow w(3, 1min, 3, t0);  // windows [5 s, 65 s), [65 s, 125 s), ...
+    for (int i = 0; i < 3; ++i) {
+        QCOMPARE(w.waitFor(1, t0 + i * 1s), Duration::zero());
+        w.take(1, t0 + i * 1s);
+    }
+    // Full until the boundary, whatever the pace: no refill inside a window.
+    QCOMPARE(w.waitFor(1, t0 + 2s), Duration(58s));
+    QCOMPARE(w.waitFor(1, t0 + 59s), Duration(1s));
+    QCOMPARE(w.untilFull(t0 + 30s), Duration(30s));
+    QCOMPARE(w.available(t0 + 59s), std::int64_t{0});
+    // The next window starts from zero: three more at once.
+    QCOMPARE(w.available(t0 + 60s), std::int64_t{3});
+    QCOMPARE(w.untilFull(t0 + 60s), Duration::zero());
+    for (int i = 0; i < 3; ++i) {
+        QCOMPARE(w.waitFor(1, t0 + 60s), Duration::zero());
+        w.take(1, t0 + 60s);
+    }
+    QCOMPARE(w.waitFor(1, t0 + 60s), Duration(60s));
+    w.give(1, t0 + 61s);
+    QCOMPARE(w.available(t0 + 61s), std::int64_t{1});
+    // A cost above the capacity goes alone, into an empty window.
+    QCOMPARE(w.waitFor(5, t0 + 180s), Duration::zero());
+    w.take(5, t0 + 180s);
+    QCOMPARE(w.available(t0 + 180s), std::int64_t{-2});
+    QCOMPARE(w.waitFor(1, t0 + 200s), Duration(40s));
+}
+
+void TestMockLimits::fixedWindowEnforcedOverHttp()
+{
+    RateLimits l;
+    l.requestsPerMinute = 3;
+    l.enforcement = Enforcement::FixedWindow;  // granularity 1 min: a minute's window
+    MockFixture f(limited(l));
+    f.clock.advance(10s);  // the window starts at the first request, not when the mock did
+    for (int i = 0; i < 3; ++i) {
+        QCOMPARE(chat(f).status, 200L);
+    }
+    f.clock.advance(45s);
+    const auto refused = chat(f);
+    QCOMPARE(refused.status, 429L);
+    QCOMPARE(refused.header("x-ratelimit-reset-requests").value_or(""), std::string("15s"));
+    f.clock.advance(15s);
+    QCOMPARE(chat(f).status, 200L);
+    QCOMPARE(chat(f).header("x-ratelimit-remaining-requests").value_or(""), std::string("1"));
+    f.mock.applyPatch(R"({"models":{"gpt-4o-mini":{"limits":{"enforcement":"fixed_window"}}}})");
+    QCOMPARE(f.mock.config().models.at("gpt-4o-mini").limits.enforcement, Enforcement::FixedWindow);
 }
 
 void TestMockLimits::hiddenLimitsSendNoHeaders()
