@@ -7,11 +7,11 @@
 #   3. 5,000 concurrent streaming responses held through each proxy
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
-# Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, STREAMS=5000, PARTS=123, MOCK_THREADS=1 to vary)
+# Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CLI=build/release/app/sluice-cli
+CLI=${CLI:-build/release/app/sluice-cli}  # CLI=path: another build, to compare before and after
 DURATION=${DURATION:-15s}
 STREAMS=${STREAMS:-5000}
 PARTS=${PARTS:-123}  # which of the three parts to run

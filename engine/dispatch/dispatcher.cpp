@@ -293,6 +293,30 @@ void Dispatcher::submit(JobSpec job)
     m_impl->http.wakeup();
 }
 
+Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
+{
+    const ConfigLock lock(m_configMutex);
+    return Prepared{prepareJob(*m_config, std::move(job), m_estimator.get()), m_config};
+}
+
+void Dispatcher::submitPrepared(Prepared prepared)
+{
+    const ConfigLock lock(m_configMutex);
+    PreparedJob p = std::move(prepared.job);
+    if (prepared.config != m_config) {
+        // Its provider index is the old configuration's: route it again.
+        JobSpec spec = std::move(p.job);
+        spec.body = nlohmann::json::parse(p.bodyText);
+        p = prepareJob(*m_config, std::move(spec), m_estimator.get());
+    }
+    {
+        std::lock_guard guard(m_impl->mutex);
+        ++m_impl->submittedTotal;
+        m_impl->commands.push_back(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
+    }
+    m_impl->http.wakeup();
+}
+
 void Dispatcher::cancel(const std::string& customId)
 {
     post(Impl::Cancel{customId});

@@ -14,6 +14,7 @@
 #include "dispatch/dispatch_types.h"
 #include "dispatch/job.h"
 #include "dispatch/peer_signal.h"
+#include "dispatch/job_prep.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -69,6 +70,17 @@ public:
     std::string validate(const JobSpec& job) const;
     // The reservation the job would make. Throws InputError like submit.
     JobEstimate estimate(const JobSpec& job) const;
+    // estimate() that keeps its work: a producer that needs the cost before
+    // it decides to send (the gateway's tenant gate) then hands the result
+    // to submitPrepared, so the job is routed, analysed (its prompt
+    // tokenized) and serialised once rather than twice. A job prepared under
+    // a configuration since replaced is prepared again. Throws InputError.
+    struct Prepared {
+        PreparedJob job;
+        std::shared_ptr<const Config> config;  // what it was prepared under
+    };
+    Prepared prepare(JobSpec job) const;
+    void submitPrepared(Prepared prepared);
     void cancel(const std::string& customId);
     void pause();
     void resume();

@@ -300,10 +300,12 @@ private:
         }
         try {
             // The dispatcher holds the sink until the job ends; this exchange
-            // does not hold itself.
-            JobSpec job = m_spec;
-            job.sink = shared_from_this();
-            m_gw->dispatcher.submit(std::move(job));
+            // does not hold itself. The job was routed, analysed and
+            // serialised once, when it was priced for the tenant gate.
+            Dispatcher::Prepared job = std::move(*m_prepared);
+            m_prepared.reset();
+            job.job.job.sink = shared_from_this();
+            m_gw->dispatcher.submitPrepared(std::move(job));
             m_gw->counters.submitted.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::exception& e) {
             std::lock_guard guard(m_mutex);
@@ -458,7 +460,8 @@ private:
     ApiFlavor m_dialect;
     bool m_stream = false;
     const GatewayToken* m_token = nullptr;
-    JobSpec m_spec;
+    JobSpec m_spec;  // its body freed: the prepared job carries the text
+    std::optional<Dispatcher::Prepared> m_prepared;
     std::string m_model;
     std::string m_provider;
     Stage m_stage = Stage::Gate;
@@ -631,13 +634,14 @@ void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder re
     const bool stream = spec.endpoint != Endpoint::Embeddings && streamField != body.end() && streamField->is_boolean() &&
                         streamField->get<bool>();
     spec.body = std::move(body);
-    Cost cost;
+    std::optional<Dispatcher::Prepared> prepared;
     try {
-        cost = dispatcher.estimate(spec).cost;
+        prepared = dispatcher.prepare(std::move(spec));
     } catch (const std::exception& e) {
         refuse(ErrorKind::InvalidRequest, e.what());
         return;
     }
+    const Cost cost = prepared->job.cost;
     auto ex = std::make_shared<Exchange>(shared_from_this(), net::HttpResponder{}, flavor, stream, token, JobSpec{});
     std::weak_ptr<Exchange> weak = ex;
     responder.onPeerGone([weak] {
@@ -647,7 +651,8 @@ void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder re
     });
     ex->m_responder = std::move(responder);
     ex->m_model = modelName;
-    ex->m_spec = std::move(spec);
+    ex->m_spec = prepared->job.job;
+    ex->m_prepared = std::move(prepared);
     ex->begin(cost);
 }
 

@@ -46,7 +46,7 @@ std::uint64_t Timers::at(TimePoint when, std::function<void()> callback)
     const bool first = m_due.empty() || when < m_due.begin()->first.first;
     m_due.emplace(std::make_pair(when, id), std::move(callback));
     m_byId.emplace(id, when);
-    if (first) {
+    if (first && when < m_wakeAt) {
         m_cv.notify_all();
     }
     return id;
@@ -97,7 +97,9 @@ void Timers::run(std::stop_token stop)
             return;
         }
         const TimePoint wake = m_due.empty() ? m_clock.now() + std::chrono::seconds(1) : m_due.begin()->first.first;
+        m_wakeAt = wake;
         m_clock.waitUntil(m_cv, lock, wake);
+        m_wakeAt = TimePoint::max();
     }
 }
 

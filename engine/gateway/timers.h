@@ -45,6 +45,11 @@ private:
     std::map<std::pair<TimePoint, std::uint64_t>, std::function<void()>> m_due;
     std::map<std::uint64_t, TimePoint> m_byId;
     std::uint64_t m_nextId = 1;
+    // When the timer thread next looks by itself (max: not waiting). A new
+    // timer due later needs no wakeup: with a hold of 30 s and the thread
+    // looking at least every second, a request's deadline never wakes it,
+    // which on a busy machine was a context switch per request.
+    TimePoint m_wakeAt = TimePoint::max();
     ClockSubscription m_clockSubscription;
     std::jthread m_thread;
 };

@@ -107,6 +107,7 @@ private Q_SLOTS:
     void mockServesResponsesAndEmbeddings();
     void mockEnforcesLimitsOnEmbeddings();
     void dispatchedJobsSettleToReportedUsage();
+    void preparedJobSurvivesAConfigChange();
 };
 
 void TestOpenAiEndpoints::responsesRequestIsEstimatedFromItsInput()
@@ -432,6 +433,51 @@ void TestOpenAiEndpoints::dispatchedJobsSettleToReportedUsage()
     }
     QVERIFY2(used <= reported && used >= reported - 24,
              qPrintable(QStringLiteral("used %1, reported %2").arg(used).arg(reported)));
+}
+
+// The gateway prices a job with prepare() and sends it later with
+// submitPrepared(); a configuration replaced in between (a provider
+// removed) has the job prepared again, from its serialised body, under the
+// new one.
+void TestOpenAiEndpoints::preparedJobSurvivesAConfigChange()
+{
+    mock::MockConfig m = quietConfig();
+    m.limitsEnabled = false;
+    SystemClock clock;
+    mock::MockProvider provider(clock, m);
+    provider.start();
+    const auto key = [](const std::string& name) {
+        return name == "MOCK_KEY" ? std::optional<std::string>("sk-mock") : std::nullopt;
+    };
+    const json other = {{"name", "gone"},
+                        {"flavor", "openai"},
+                        {"base_url", "http://127.0.0.1:1"},
+                        {"models", {{"gpt-4o", json::object()}}},
+                        {"keys", json::array({{{"name", "k"}, {"env", "MOCK_KEY"}}})}};
+    const json mockProvider = {{"name", "mock"},
+                               {"flavor", "openai"},
+                               {"base_url", provider.baseUrl()},
+                               {"models", {{"gpt-4o-mini", json::object()}}},
+                               {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}};
+    const json root = {{"providers", json::array({other, mockProvider})}};
+    Admission admission(clock);
+    Listener listener;
+    Dispatcher dispatcher(loadConfig(JsonSource("two.json", root.dump()), key), clock, admission, listener);
+    dispatcher.start();
+    Dispatcher::Prepared prepared = dispatcher.prepare(responsesJob("later", false));
+    QCOMPARE(prepared.job.provider, std::size_t{1});
+    const Cost priced = prepared.job.cost;
+    dispatcher.removeProvider("gone");
+    dispatcher.submitPrepared(std::move(prepared));
+    QVERIFY(listener.waitFor(1));
+    dispatcher.stop();
+    provider.stop();
+    std::lock_guard g(listener.mutex);
+    const JobOutcome& o = listener.finished.at("later");
+    QVERIFY2(o.result == JobResult::Completed, o.reason.c_str());
+    QCOMPARE(o.provider, std::string("mock"));
+    QCOMPARE(json::parse(o.body)["object"], json("response"));
+    QCOMPARE(priced.outputTokens, std::int64_t{1000});
 }
 
 QTEST_GUILESS_MAIN(TestOpenAiEndpoints)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Two builds of the gateway side by side in front of one mock
+# (--no-limits --latency-ms 0), measured in alternation, A then B, ROUNDS
+# times, so both see the same machine: per round, wrk -t1 -c64 for D at
+# saturation (requests/s, as a ratio to direct to the mock measured right
+# after, and the gateway process's CPU time per request from
+# /proc/PID/stat), then one connection pausing 5 ms (p50, and direct).
+# Usage: bench/gateway_ab.sh OLD_SLUICE_CLI NEW_SLUICE_CLI   (ROUNDS=3, D=3s)
+# Traffic goes to 127.0.0.1 only, and every run stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -eq 2 && -x $1 && -x $2 ]] || { echo "usage: $0 OLD_SLUICE_CLI NEW_SLUICE_CLI" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
+A=$1; B=$2; ROUNDS=${ROUNDS:-3}; D=${D:-3s}
+W=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+first_url() {
+  for _ in $(seq 100); do
+    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
+    sleep 0.1
+  done
+  echo "no address in $1" >&2; exit 1
+}
+"$B" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads 2 > $W/mock.out 2>/dev/null &
+pids+=($!)
+mock=$(first_url $W/mock.out)
+cat > $W/gw.json <<JSON
+{ "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
+  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
+    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
+JSON
+for v in A B; do
+  MOCK_API_KEY=sk-mock ${!v} serve --config $W/gw.json --listen 127.0.0.1:0 > $W/$v.out 2>/dev/null &
+  pids+=($!)
+  eval pid_$v=$!
+done
+ticks() { awk '{print $14+$15}' /proc/$1/stat; }
+url_A=$(first_url $W/A.out); url_B=$(first_url $W/B.out)
+for r in $(seq $ROUNDS); do
+  for v in A B; do
+    u=url_$v
+    p=pid_$v; t0=$(ticks ${!p})
+    out=$(wrk -t1 -c64 -d$D -s bench/wrk_chat.lua ${!u})
+    t1=$(ticks ${!p})
+    sat=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+    n=$(echo "$out" | awk '/requests in/{print $1}')
+    cpu=$(awk -v t=$((t1-t0)) -v n=$n 'BEGIN{printf "%.1f", t*10000/n}')
+    dir=$(wrk -t1 -c64 -d$D -s bench/wrk_chat.lua $mock | awk '/Requests\/sec/{print $2}')
+    lat=$(PACE_MS=5 wrk -t1 -c1 -d$D --latency -s bench/wrk_chat_paced.lua ${!u} | awk '$1=="50%"{print $2}')
+    dlat=$(PACE_MS=5 wrk -t1 -c1 -d$D --latency -s bench/wrk_chat_paced.lua $mock | awk '$1=="50%"{print $2}')
+    echo "round $r $v: saturated ${sat}/s (direct ${dir}/s, ratio $(awk -v a=$sat -v b=$dir 'BEGIN{printf "%.3f", a/b}'), gateway CPU ${cpu} us/request); one connection p50 $lat (direct $dlat)"
+  done
+done
