@@ -13,8 +13,8 @@
 #include "config/config.h"
 #include "dispatch/dispatch_types.h"
 #include "dispatch/job.h"
-#include "dispatch/peer_signal.h"
 #include "dispatch/job_prep.h"
+#include "dispatch/peer_signal.h"
 
 #include <atomic>
 #include <condition_variable>
