@@ -5,6 +5,7 @@
 // path: enqueue the input into the shared queue, work on it here like any
 // worker, and collect the results into the output file in input order.
 #include "cli/commands.h"
+#include "cli/control_option.h"
 
 #include "admission/admission.h"
 #include "config/config.h"
@@ -48,6 +49,7 @@ struct WorkerOptions {
     std::string body;
     std::uint64_t seed = 0;
     std::size_t prefetch = 32;
+    ControlFlags control;
 };
 
 std::string consumerName()
@@ -248,6 +250,13 @@ int runWorker(const WorkerOptions& opt)
     if (opt.deadLetters || !opt.requeue.empty() || !opt.edit.empty()) {
         return manageDeadLetters(opt, *config);
     }
+    std::optional<control::ControlOptions> controlOptions;
+    try {
+        controlOptions = parseControlFlags(opt.control);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\nNothing was leased.\n", what, e.what());
+        return kExitBadInput;
+    }
     std::unique_ptr<QueueEngine> engine;
     try {
         engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch);
@@ -261,8 +270,26 @@ int runWorker(const WorkerOptions& opt)
                  what, engine->queue->consumer().c_str(), config->shared->ns.c_str(),
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(config->shared->queueLease).count()));
     engine->start();
+    // Status, limits and pause over --control; the namespace's dead letters
+    // stay with --dead-letters and --requeue (they live in Redis).
+    std::unique_ptr<control::ControlServer> controlServer;
+    try {
+        control::ControlTarget target;
+        target.kind = "worker";
+        target.clock = &engine->clock;
+        target.dispatcher = engine->dispatcher.get();
+        target.admission = engine->admission.get();
+        controlServer = startControl(controlOptions, std::move(target), "worker");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: --control: %s\n", what, e.what());
+        engine->stop();
+        return kExitFailure;
+    }
     while (!g_stop.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (controlServer) {
+        controlServer->stop();
     }
     engine->stop();
     printRunnerSummary(what, engine->runner->stats());
@@ -427,6 +454,7 @@ void addWorkerCommand(CLI::App& app, int& exitCode)
     cmd->add_option("--edit", opt->edit, "Replace a dead letter's request body with --body FILE, requeue it, and exit");
     cmd->add_option("--body", opt->body, "The new request body for --edit (a JSON file)");
     cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
+    addControlOptions(cmd, opt->control);
     cmd->add_option("--prefetch", opt->prefetch, "Jobs leased ahead of what runs (default 32)")->check(CLI::Range(1, 100000));
     cmd->callback([opt, &exitCode, cmd] {
         if (opt->config.empty() || (!opt->edit.empty() && opt->body.empty())) {
