@@ -134,7 +134,7 @@ LimitsPanel::LimitsPanel(ConsoleSession& session, QWidget* parent)
 
 void LimitsPanel::refresh()
 {
-    m_model->update(m_session.host().status());
+    m_model->update(m_session.backend().status());
     for (int c = 0; c < ScopeTreeModel::ColumnCount; ++c) {
         m_view->setColumnHidden(c, !m_model->columnUsed(c));
     }

@@ -1,5 +1,6 @@
 #include "main_window.h"
 
+#include "attach_dialog.h"
 #include "dashboard_panel.h"
 #include "dead_letter_panel.h"
 #include "first_run_page.h"
@@ -33,6 +34,7 @@ const QString kLastWorkspace = QStringLiteral("workspace/last");
 const QString kGeometry = QStringLiteral("window/geometry");
 const QString kState = QStringLiteral("window/state");
 const QString kTab = QStringLiteral("window/tab");
+const QString kLastAttach = QStringLiteral("attach/last");
 
 }  // namespace
 
@@ -157,6 +159,9 @@ void MainWindow::buildMenus()
     QAction* connectProvider = workspace->addAction(tr("&New workspace…"));
     connectProvider->setObjectName(QStringLiteral("newWorkspaceAction"));
     connect(connectProvider, &QAction::triggered, this, &MainWindow::showFirstRun);
+    QAction* attach = workspace->addAction(tr("&Attach to instance…"));
+    attach->setObjectName(QStringLiteral("attachAction"));
+    connect(attach, &QAction::triggered, this, &MainWindow::showAttachDialog);
     workspace->addSeparator();
     m_exportReport = workspace->addAction(tr("&Export usage report…"));
     m_exportReport->setObjectName(QStringLiteral("exportReport"));
@@ -206,6 +211,35 @@ void MainWindow::showOpenDialog()
     dialog->open();
 }
 
+void MainWindow::showAttachDialog()
+{
+    auto* dialog = new AttachDialog(m_settings.value(kLastAttach).toString(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        m_settings.setValue(kLastAttach, dialog->address());
+        attachInstance(dialog->target());
+    });
+    dialog->open();
+}
+
+void MainWindow::attachInstance(RemoteTarget target)
+{
+    m_opening->setText(tr("Attaching to %1…").arg(QString::fromStdString(target.address)));
+    m_pages->setCurrentWidget(m_opening);
+    while (m_tabs->count() > 0) {
+        QWidget* w = m_tabs->widget(0);
+        m_tabs->removeTab(0);
+        delete w;
+    }
+    m_session.reset();
+    m_exportReport->setEnabled(false);
+    m_statusMessage->clear();
+    ConsoleSession::attach(std::move(target), m_vault, this,
+                           [this](std::unique_ptr<ConsoleSession> session, const QString& error) {
+                               sessionReady(std::move(session), error);
+                           });
+}
+
 void MainWindow::showFirstRun()
 {
     m_pages->setCurrentWidget(m_firstRun);
@@ -241,12 +275,14 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
         return;
     }
     m_session = std::move(session);
-    m_settings.setValue(kLastWorkspace, m_session->name());
+    if (!m_session->attached()) {
+        m_settings.setValue(kLastWorkspace, m_session->name());
+    }
     connect(m_session.get(), &ConsoleSession::message, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::problem, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::queueHoldChanged, this, &MainWindow::updateHeldBanner);
     buildPanels();
-    m_exportReport->setEnabled(true);
+    m_exportReport->setEnabled(!m_session->attached());
     updateStatus();
     updateHeldBanner();
     if (m_session->paused()) {
@@ -264,7 +300,11 @@ void MainWindow::buildPanels()
     m_tabs->addTab(new LimitsPanel(s, m_tabs), tr("Providers, keys && limits"));
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
-    m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
+    if (!s.attached()) {
+        // Load tests rehearse a workspace's configuration; an attached
+        // instance has its own.
+        m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
+    }
 }
 
 void MainWindow::showReportDialog()
@@ -291,8 +331,8 @@ void MainWindow::updateStatus()
         m_statusWorkspace->clear();
         return;
     }
-    QString text = tr("Workspace: %1").arg(m_session->name());
-    const std::string mock = m_session->host().mockUrl();
+    QString text = (m_session->attached() ? tr("Attached: %1") : tr("Workspace: %1")).arg(m_session->name());
+    const std::string mock = m_session->backend().mockUrl();
     if (!mock.empty()) {
         text += tr(" · demo: built-in mock provider at %1").arg(qs(mock));
     }
