@@ -9,6 +9,7 @@
 #include "console_fixture.h"
 #include "attach_dialog.h"
 #include "dashboard_panel.h"
+#include "dead_letter_panel.h"
 #include "limits_panel.h"
 #include "queue_panel.h"
 #include "scope_tree_model.h"
@@ -24,6 +25,7 @@
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QSignalSpy>
+#include <QTableWidget>
 #include <QTreeView>
 #include <QtTest>
 
@@ -77,6 +79,16 @@ public:
         return {};
     }
     QString output() const { return m_out; }
+    // The exit status once it ends by itself, or -1.
+    int waitExit()
+    {
+        if (!m_process.waitForFinished(kTimeoutMs)) {
+            return -1;
+        }
+        m_out += QString::fromUtf8(m_process.readAllStandardOutput());
+        m_out += QString::fromUtf8(m_process.readAllStandardError());
+        return m_process.exitStatus() == QProcess::NormalExit ? m_process.exitCode() : -1;
+    }
 
 private:
     QProcess m_process;
@@ -170,6 +182,7 @@ class TestConsoleAttach : public QObject {
 private Q_SLOTS:
     void initTestCase() { enableTestMode(); }
     void operatesAnAttachedServe();
+    void requeuesAnAttachedBatchsDeadLetter();
 };
 
 void TestConsoleAttach::operatesAnAttachedServe()
@@ -277,6 +290,103 @@ void TestConsoleAttach::operatesAnAttachedServe()
     QTRY_VERIFY_WITH_TIMEOUT(resume->isEnabled(), kTimeoutMs);
     QTest::mouseClick(resume, Qt::LeftButton);
     QTRY_VERIFY_WITH_TIMEOUT(!instance.status().dispatch.paused, kTimeoutMs);
+}
+
+// A `sluice-cli batch --control` held back by a low request limit: one line
+// asks for more output than the mock allows and dies at once (400). The
+// provider is fixed, the dead letter requeued from the console's dead
+// letters tab, the limit raised: the batch ends with every line answered.
+void TestConsoleAttach::requeuesAnAttachedBatchsDeadLetter()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
+    CliProcess mock({QStringLiteral("mock"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
+                     QStringLiteral("--latency-ms"), QStringLiteral("0"), QStringLiteral("--no-limits")},
+                    env);
+    const QString mockUrl = mock.waitFor(QStringLiteral("listening on (http://[0-9.:]+)"));
+    QVERIFY2(!mockUrl.isEmpty(), qPrintable(mock.output()));
+    QVERIFY(patchMock(mockUrl.toStdString(), R"({"models":{"gpt-4o-mini":{"maxOutputTokens":100}}})"));
+
+    json config = serveConfig(mockUrl);
+    config.erase("gateway");
+    config["providers"][0]["models"]["gpt-4o-mini"]["limits"] = {{"rpm", 6}};
+    config["providers"][0]["learn_limits"] = false;
+    const QString configPath = dir.filePath(QStringLiteral("batch.json"));
+    const QString inputPath = dir.filePath(QStringLiteral("in.jsonl"));
+    const QString outputPath = dir.filePath(QStringLiteral("out.jsonl"));
+    {
+        QFile f(configPath);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QByteArray::fromStdString(config.dump(2)));
+        QFile in(inputPath);
+        QVERIFY(in.open(QIODevice::WriteOnly));
+        for (int i = 0; i < 20; ++i) {
+            const json line = {{"custom_id", i == 0 ? std::string("too-long") : "req-" + std::to_string(i)},
+                               {"method", "POST"},
+                               {"url", "/v1/chat/completions"},
+                               {"body",
+                                {{"model", "gpt-4o-mini"},
+                                 {"max_tokens", i == 0 ? 500 : 10},
+                                 {"messages", json::array({{{"role", "user"}, {"content", "hello"}}})}}}};
+            in.write(QByteArray::fromStdString(line.dump() + "\n"));
+        }
+    }
+    CliProcess batch({QStringLiteral("batch"), QStringLiteral("--config"), configPath, QStringLiteral("--input"),
+                      inputPath, QStringLiteral("--output"), outputPath, QStringLiteral("--state"),
+                      dir.filePath(QStringLiteral("run.db")), QStringLiteral("--progress"), QStringLiteral("never"),
+                      QStringLiteral("--control"), QStringLiteral("127.0.0.1:0")},
+                     env);
+    const QString controlUrl = batch.waitFor(QStringLiteral("control at (http://[0-9.:]+)"));
+    QVERIFY2(!controlUrl.isEmpty(), qPrintable(batch.output()));
+    SystemClock clock;
+    control::ControlClient instance(controlUrl.toStdString(), std::nullopt, clock);
+
+    Console console;
+    QVERIFY(console.setupError().isEmpty());
+    QSignalSpy opened(&console.window(), &ui::MainWindow::sessionOpened);
+    attachThroughDialog(console.window(), controlUrl.mid(7), QString());
+    QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, kTimeoutMs);
+    QVERIFY(console.session().name().contains(QStringLiteral("batch")));
+
+    auto* panel = console.showPanel<ui::DeadLetterPanel>(QStringLiteral("deadLetterPanel"));
+    QVERIFY(panel != nullptr);
+    auto* table = panel->findChild<QTableWidget*>(QStringLiteral("deadLetters"));
+    auto* requeue = panel->findChild<QPushButton*>(QStringLiteral("requeue"));
+    auto* status = panel->findChild<QLabel*>(QStringLiteral("deadStatus"));
+    QVERIFY(table != nullptr && requeue != nullptr && status != nullptr);
+    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 1, kTimeoutMs);
+    QCOMPARE(table->item(0, 1)->text(), QStringLiteral("too-long"));
+    // The rest is still held back by the limit: the batch runs on.
+    QVERIFY(instance.status().queue->pending + instance.status().queue->leased > 0);
+
+    QVERIFY(patchMock(mockUrl.toStdString(), R"({"models":{"gpt-4o-mini":{"maxOutputTokens":1000}}})"));
+    clickCell(table, table->model()->index(0, 0));
+    QTRY_VERIFY(requeue->isEnabled());
+    QTest::mouseClick(requeue, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(status->text().contains(QStringLiteral("requeued")), kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(instance.status().queue->dead, std::int64_t{0}, kTimeoutMs);
+
+    // Lift the limit: everything, the requeued line too, is answered and
+    // the batch ends by itself.
+    instance.setLimits(LimitTarget{"mock-openai", "", "gpt-4o-mini"},
+                       {LimitSpec{Measure::Requests, 60000, std::chrono::minutes(1), 0}});
+    QCOMPARE(batch.waitExit(), 0);
+    QFile out(outputPath);
+    QVERIFY(out.open(QIODevice::ReadOnly));
+    int answered = 0;
+    bool revived = false;
+    for (const QByteArray& line : out.readAll().split('\n')) {
+        if (line.isEmpty()) {
+            continue;
+        }
+        const json j = json::parse(line.toStdString());
+        answered += j["response"]["status_code"] == 200 ? 1 : 0;
+        revived = revived || (j["custom_id"] == "too-long" && j["response"]["status_code"] == 200);
+    }
+    QCOMPARE(answered, 20);
+    QVERIFY(revived);
 }
 
 QTEST_MAIN(TestConsoleAttach)
