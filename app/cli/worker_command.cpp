@@ -11,6 +11,9 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/fan_out_listener.h"
+#include "metrics/gauges.h"
+#include "metrics/metrics_recorder.h"
 #include "queue/batch_input.h"
 #include "shared/redis_budget.h"
 #include "shared/shared_queue.h"
@@ -101,7 +104,9 @@ struct QueueEngine {
     std::unique_ptr<shared::SharedQueueRunner> runner;
     std::unique_ptr<Dispatcher> dispatcher;
 
-    QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch)
+    // `downstream` (metrics for --control) hears every dispatcher callback
+    // after the runner; it must outlive the engine.
+    QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch, DispatchListener* downstream = nullptr)
     {
         budget = shared::makeSharedBudget(config, clock);
         admission = std::make_unique<Admission>(clock, budget.get());
@@ -109,7 +114,7 @@ struct QueueEngine {
         shared::SharedQueueRunnerOptions ro;
         ro.leaseTime = std::chrono::duration_cast<std::chrono::milliseconds>(config.shared->queueLease);
         ro.maxOutstanding = prefetch;
-        runner = std::make_unique<shared::SharedQueueRunner>(*queue, clock, ro);
+        runner = std::make_unique<shared::SharedQueueRunner>(*queue, clock, ro, downstream);
         DispatcherOptions dopt;
         dopt.seed = seed;
         dispatcher = std::make_unique<Dispatcher>(config, clock, *admission, *runner, dopt);
@@ -257,9 +262,20 @@ int runWorker(const WorkerOptions& opt)
         std::fprintf(stderr, "%s: %s\nNothing was leased.\n", what, e.what());
         return kExitBadInput;
     }
+    // With --control: live series and events for the console, in memory.
+    SystemClock liveClock;
+    std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
+    std::unique_ptr<control::EventLog> events;
+    std::unique_ptr<FanOutListener> downstream;
+    if (controlOptions) {
+        liveMetrics = std::make_unique<metrics::MetricsRecorder>(liveClock);
+        events = std::make_unique<control::EventLog>(liveClock);
+        downstream = std::make_unique<FanOutListener>(
+            std::initializer_list<DispatchListener*>{liveMetrics.get(), events.get()});
+    }
     std::unique_ptr<QueueEngine> engine;
     try {
-        engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch);
+        engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch, downstream.get());
     } catch (const shared::RedisError& e) {
         std::fprintf(stderr, "%s: Redis: %s\nNothing was leased.\n", what, e.what());
         return kExitFailure;
@@ -270,8 +286,8 @@ int runWorker(const WorkerOptions& opt)
                  what, engine->queue->consumer().c_str(), config->shared->ns.c_str(),
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(config->shared->queueLease).count()));
     engine->start();
-    // Status, limits and pause over --control; the namespace's dead letters
-    // stay with --dead-letters and --requeue (they live in Redis).
+    // Status, series, limits and pause over --control; the namespace's dead
+    // letters stay with --dead-letters and --requeue (they live in Redis).
     std::unique_ptr<control::ControlServer> controlServer;
     try {
         control::ControlTarget target;
@@ -279,10 +295,21 @@ int runWorker(const WorkerOptions& opt)
         target.clock = &engine->clock;
         target.dispatcher = engine->dispatcher.get();
         target.admission = engine->admission.get();
+        if (liveMetrics) {
+            Dispatcher& d = *engine->dispatcher;
+            const Admission& a = *engine->admission;
+            liveMetrics->setGaugeSource([&d, &a] { return metrics::gaugeSampleOf(d.stats(), a.snapshotAll()); });
+            liveMetrics->start();
+        }
+        target.metrics = liveMetrics.get();
+        target.events = events.get();
         controlServer = startControl(controlOptions, std::move(target), "worker");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: --control: %s\n", what, e.what());
         engine->stop();
+        if (liveMetrics) {
+            liveMetrics->stop();  // its gauges read the engine, which goes first
+        }
         return kExitFailure;
     }
     while (!g_stop.load()) {
@@ -292,6 +319,9 @@ int runWorker(const WorkerOptions& opt)
         controlServer->stop();
     }
     engine->stop();
+    if (liveMetrics) {
+        liveMetrics->stop();
+    }
     printRunnerSummary(what, engine->runner->stats());
     return kExitOk;
 }
