@@ -266,6 +266,9 @@ void TestConsoleAttach::operatesAnAttachedServe()
     QTest::keyClicks(editor, QStringLiteral("240"));
     QTest::keyClick(editor, Qt::Key_Return);
     QTRY_COMPARE_WITH_TIMEOUT(instanceRpm(instance), std::optional<std::int64_t>(240), kTimeoutMs);
+    // Providers and keys come from the instance's own files.
+    QVERIFY(!limits->findChild<QPushButton*>(QStringLiteral("addProvider"))->isEnabled());
+    QVERIFY(!limits->findChild<QPushButton*>(QStringLiteral("addKey"))->isEnabled());
     // Only the edited field changed: the token limit stays.
     bool tpmKept = false;
     for (const ProviderConfig& p : instance.config().providers) {
