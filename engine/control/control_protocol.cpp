@@ -1,6 +1,8 @@
 #include "control/control_protocol.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace sluice::control {
 
@@ -374,14 +376,22 @@ WallTime wallFromMs(std::int64_t ms)
     return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::milliseconds(ms)));
 }
 
+// Times further than this from now (a cool-down "until forever", the
+// clock's epoch) saturate: about 31 years either way, so neither side's
+// arithmetic in nanoseconds overflows.
+constexpr double kFarMs = 1e12;
+
 std::int64_t wallMs(const Clock& clock, TimePoint t)
 {
-    return wallMs(clock.wallNow()) - durationMs(clock.now() - t);
+    const auto ms = [](TimePoint p) { return std::chrono::duration<double, std::milli>(p.time_since_epoch()).count(); };
+    const double ahead = std::clamp(ms(t) - ms(clock.now()), -kFarMs, kFarMs);
+    return wallMs(clock.wallNow()) + static_cast<std::int64_t>(std::llround(ahead));
 }
 
 TimePoint fromWallMs(const Clock& clock, std::int64_t ms)
 {
-    return clock.now() - msDuration(wallMs(clock.wallNow()) - ms);
+    const double ahead = std::clamp(static_cast<double>(ms) - static_cast<double>(wallMs(clock.wallNow())), -kFarMs, kFarMs);
+    return clock.now() + msDuration(static_cast<std::int64_t>(std::llround(ahead)));
 }
 
 json limitToJson(const LimitSpec& spec)
