@@ -184,7 +184,8 @@ ConsoleSession::ConsoleSession(QString name, host::WorkspacePaths paths, host::W
       m_store(std::make_unique<StoreClient>(*m_host)),
       m_vault(vault),
       m_missing(std::move(missing)),
-      m_held(std::move(held))
+      m_held(std::move(held)),
+      m_backend(std::make_unique<EmbeddedBackend>(*m_host))
 {
     m_applyTimer.setSingleShot(true);
     m_applyTimer.setInterval(kApplyDelay);
@@ -198,7 +199,10 @@ ConsoleSession::~ConsoleSession()
     // stops the engine: the runner writes what it has and releases leases.
     m_background.waitForFinished();
     m_store.reset();
-    m_host->stop();
+    m_backend.reset();
+    if (m_host) {
+        m_host->stop();
+    }
 }
 
 QString ConsoleSession::heldDescription() const
@@ -286,6 +290,9 @@ void ConsoleSession::save()
 
 std::vector<LimitSpec> ConsoleSession::currentLimits(const LimitTarget& t) const
 {
+    if (attached()) {
+        return attachedLimits(t);
+    }
     const Admission& admission = m_host->admission();
     std::optional<ScopeId> scope = Admission::root();
     if (!t.provider.empty()) {
@@ -336,6 +343,10 @@ std::optional<std::optional<double>> ConsoleSession::pendingValue(const LimitTar
 
 void ConsoleSession::applyPendingEdits()
 {
+    if (attached()) {
+        applyAttachedEdits();
+        return;
+    }
     m_applyTimer.stop();
     auto pending = std::move(m_pending);
     m_pending.clear();
@@ -423,6 +434,9 @@ void ConsoleSession::resolveKey(const QString& provider, const QString& key, Key
 
 QString ConsoleSession::addKey(const QString& provider, const ResolvedKey& key)
 {
+    if (attached()) {
+        return tr("An attached instance's keys come from its configuration file and environment.");
+    }
     KeyConfig kc;
     kc.name = key.name;
     kc.envVar = key.env;
@@ -433,6 +447,11 @@ QString ConsoleSession::addKey(const QString& provider, const ResolvedKey& key)
 
 QString ConsoleSession::setKeyEnabled(const QString& provider, const QString& key, bool enabled)
 {
+    if (attached()) {
+        m_backend->setKeyEnabled(provider.toStdString(), key.toStdString(), enabled);
+        Q_EMIT changed();
+        return {};
+    }
     if (enabled) {
         for (const host::MissingKey& m : m_missing) {
             if (qs(m.provider) == provider && qs(m.key) == key) {
@@ -446,6 +465,9 @@ QString ConsoleSession::setKeyEnabled(const QString& provider, const QString& ke
 
 QString ConsoleSession::removeKey(const QString& provider, const QString& key)
 {
+    if (attached()) {
+        return tr("An attached instance's keys come from its configuration file and environment.");
+    }
     const QString error =
         commit([&](host::WorkspaceConfig& w) { w.removeKey(provider.toStdString(), key.toStdString()); },
                [&] { m_host->removeKey(provider.toStdString(), key.toStdString()); });
@@ -458,6 +480,9 @@ QString ConsoleSession::removeKey(const QString& provider, const QString& key)
 QString ConsoleSession::addProvider(const QString& provider, ApiFlavor flavor, const QString& baseUrl,
                                     const ResolvedKey& key)
 {
+    if (attached()) {
+        return tr("An attached instance's providers come from its configuration file.");
+    }
     ProviderConfig pc;
     pc.name = provider.toStdString();
     pc.flavor = flavor;
@@ -484,6 +509,9 @@ QString ConsoleSession::addProvider(const QString& provider, ApiFlavor flavor, c
 
 QString ConsoleSession::removeProvider(const QString& provider)
 {
+    if (attached()) {
+        return tr("An attached instance's providers come from its configuration file.");
+    }
     const QString error = commit([&](host::WorkspaceConfig& w) { w.removeProvider(provider.toStdString()); },
                                  [&] { m_host->removeProvider(provider.toStdString()); });
     if (error.isEmpty()) {
@@ -499,26 +527,30 @@ QString ConsoleSession::editWorkspace(const std::function<void(host::WorkspaceCo
 
 void ConsoleSession::pause()
 {
-    m_host->pause();
+    m_backend->pause();
     // Saved, so a restart does not start sending again behind the operator.
     m_workspace.setPaused(true);
-    save();
+    if (!attached()) {
+        save();
+    }
     Q_EMIT message(tr("Dispatch paused: nothing new is sent; requests in flight finish."));
 }
 
 void ConsoleSession::resume()
 {
-    m_host->resume();
+    m_backend->resume();
     m_workspace.setPaused(false);
-    save();
+    if (!attached()) {
+        save();
+    }
     Q_EMIT message(tr("Dispatch resumed."));
 }
 
 void ConsoleSession::drain()
 {
-    m_host->setIntakeOpen(false);
-    m_host->resume();
-    if (m_workspace.paused()) {
+    m_backend->setIntakeOpen(false);
+    m_backend->resume();
+    if (m_workspace.paused() && !attached()) {
         m_workspace.setPaused(false);
         save();
     }
@@ -528,7 +560,7 @@ void ConsoleSession::drain()
 
 void ConsoleSession::reopenIntake()
 {
-    m_host->setIntakeOpen(true);
+    m_backend->setIntakeOpen(true);
     m_draining = false;
     Q_EMIT message(tr("Intake open: the demo workload queues requests again."));
 }

@@ -18,6 +18,7 @@
 // Thread-safety: GUI thread only.
 #pragma once
 
+#include "console_backend.h"
 #include "host/engine_host.h"
 #include "host/queue_origin.h"
 #include "host/workspace.h"
@@ -62,15 +63,28 @@ public:
     // with the session, or null and what went wrong. `context` bounds the
     // callback's life.
     static void open(OpenRequest request, KeyVault& vault, QObject* context, Opened done);
+    // Attaches to a headless instance's control endpoint (sluice-cli serve,
+    // batch or worker --control): connects off the GUI thread, then `done`
+    // with a session that operates the instance instead of a workspace
+    // engine (console_session_attach.cpp).
+    static void attach(RemoteTarget target, KeyVault& vault, QObject* context, Opened done);
 
     ConsoleSession(QString name, host::WorkspacePaths paths, host::WorkspaceConfig workspace,
                    std::unique_ptr<Clock> clock, std::unique_ptr<host::EngineHost> host, KeyVault& vault,
                    std::vector<host::MissingKey> missing, std::vector<host::OriginChange> held = {});
+    // An attached instance: no workspace file, no engine of its own.
+    ConsoleSession(QString name, std::unique_ptr<RemoteBackend> backend, std::unique_ptr<StoreClient> store,
+                   KeyVault& vault);
     ~ConsoleSession() override;
 
     const QString& name() const { return m_name; }
     bool isDemo() const { return m_workspace.demoEnabled(); }
+    // The workspace's own engine; attached() sessions have none.
     host::EngineHost& host() { return *m_host; }
+    // What the panels read and command: the own engine or the attached one.
+    ConsoleBackend& backend() { return *m_backend; }
+    bool attached() const { return m_remote != nullptr; }
+    RemoteBackend* remote() { return m_remote; }
     StoreClient& store() { return *m_store; }
     KeyVault& vault() { return m_vault; }
     const host::WorkspaceConfig& workspace() const { return m_workspace; }
@@ -147,6 +161,8 @@ private:
     void save();
     QString commit(const std::function<void(host::WorkspaceConfig&)>& edit, const std::function<void()>& apply);
     QString keychainEntry(const QString& provider, const QString& key) const;
+    std::vector<LimitSpec> attachedLimits(const LimitTarget& target) const;
+    void applyAttachedEdits();
     // Records the providers as they are now as the queue's destination.
     void recordOrigins();
     void releaseHeld(bool discard);
@@ -164,6 +180,9 @@ private:
     bool m_draining = false;
     std::vector<host::OriginChange> m_held;
     QFuture<void> m_background;  // a record or discard on a worker; waited for on close
+    // Last: goes before the host and store it reads.
+    std::unique_ptr<ConsoleBackend> m_backend;
+    RemoteBackend* m_remote = nullptr;  // m_backend, when attached
 };
 
 }  // namespace sluice::ui

@@ -64,7 +64,7 @@ QList<QPointF> limitSteps(const std::vector<host::CapacityChange>& history, cons
 }  // namespace
 
 DashboardPanel::DashboardPanel(ConsoleSession& session, QWidget* parent)
-    : LivePanel(timeRanges()[0].refresh, parent), m_session(session), m_since(session.host().metrics().snapshot().since)
+    : LivePanel(timeRanges()[0].refresh, parent), m_session(session), m_since(session.backend().metricsSince())
 {
     setObjectName(QStringLiteral("dashboardPanel"));
     auto* layout = new QVBoxLayout(this);
@@ -177,14 +177,14 @@ void DashboardPanel::setRange(int index)
 
 void DashboardPanel::refresh()
 {
-    host::EngineHost& host = m_session.host();
+    ConsoleBackend& host = m_session.backend();
     const TimeRange& range = timeRanges()[static_cast<std::size_t>(m_range)];
     Clock& clock = host.clock();
     const TimePoint now = clock.now();
     // The recorder has nothing from before it started: buckets from then
     // would be drawn as zeros, traffic that never was.
     const TimePoint from = std::max(now - range.span, m_since);
-    const auto points = host.metrics().series(metrics::ScopeKey::global(), range.width, from, now + range.width);
+    const auto points = host.series(metrics::ScopeKey::global(), range.width, from, now + range.width);
     DashboardData view = computeDashboard(points, range, clock);
     const host::HostStatus status = host.status();
     view.limits = limitsOf(status);
@@ -202,7 +202,7 @@ void DashboardPanel::refresh()
     }
     // Each limit as it stood at each moment: a limit raised now must not
     // make the traffic before it look over the limit.
-    const std::vector<host::CapacityChange> history = host.limitHistory().between(from, now);
+    const std::vector<host::CapacityChange> history = host.limitHistory(from, now);
     const DashboardLimits& l = view.limits;
     m_requests->setPoints(0, toPoints(view.sent));
     m_requests->setPoints(1, toPoints(view.completed));

@@ -176,7 +176,7 @@ void DeadLetterPanel::fillChoices()
     m_model->clear();
     m_key->addItem(tr("any key"), QString());
     m_model->addItem(tr("any model"), QString());
-    const auto config = m_session.host().config();
+    const auto config = m_session.backend().config();
     std::set<std::string> keys;
     std::set<std::string> models;
     for (const ProviderConfig& p : config->providers) {

@@ -136,7 +136,7 @@ LimitsPanel::LimitsPanel(ConsoleSession& session, QWidget* parent)
 
 void LimitsPanel::refresh()
 {
-    m_model->update(m_session.host().status());
+    m_model->update(m_session.backend().status());
     for (int c = 0; c < ScopeTreeModel::ColumnCount; ++c) {
         m_view->setColumnHidden(c, !m_model->columnUsed(c));
     }
@@ -227,6 +227,13 @@ void LimitsPanel::updateButtons()
     }
     m_remove->setEnabled(valid && (kind == ScopeTreeModel::Kind::Key || kind == ScopeTreeModel::Kind::Provider));
     m_remove->setText(kind == ScopeTreeModel::Kind::Provider ? tr("Remove provider") : tr("Remove key"));
+    if (m_session.attached()) {
+        // An attached instance's providers and keys come from its own
+        // configuration file and environment.
+        m_addProvider->setEnabled(false);
+        m_addKey->setEnabled(false);
+        m_remove->setEnabled(false);
+    }
 }
 
 void LimitsPanel::report(const QString& error)

@@ -1,5 +1,6 @@
 #include "main_window.h"
 
+#include "attach_dialog.h"
 #include "batch_run_dialog.h"
 #include "clients_panel.h"
 #include "dashboard_panel.h"
@@ -38,6 +39,7 @@ const QString kLastWorkspace = QStringLiteral("workspace/last");
 const QString kGeometry = QStringLiteral("window/geometry");
 const QString kState = QStringLiteral("window/state");
 const QString kTab = QStringLiteral("window/tab");
+const QString kLastAttach = QStringLiteral("attach/last");
 
 }  // namespace
 
@@ -162,6 +164,9 @@ void MainWindow::buildMenus()
     QAction* connectProvider = workspace->addAction(tr("&New workspace…"));
     connectProvider->setObjectName(QStringLiteral("newWorkspaceAction"));
     connect(connectProvider, &QAction::triggered, this, &MainWindow::showFirstRun);
+    QAction* attach = workspace->addAction(tr("&Attach to instance…"));
+    attach->setObjectName(QStringLiteral("attachAction"));
+    connect(attach, &QAction::triggered, this, &MainWindow::showAttachDialog);
     workspace->addSeparator();
     m_exportReport = workspace->addAction(tr("&Export usage report…"));
     m_exportReport->setObjectName(QStringLiteral("exportReport"));
@@ -172,6 +177,12 @@ void MainWindow::buildMenus()
     connect(runBatch, &QAction::triggered, this, [this] {
         if (!m_session) {
             m_statusMessage->setText(tr("Open a workspace first: a batch runs through its queue."));
+            return;
+        }
+        if (m_session->attached()) {
+            // The dialog queues into the workspace's own store; an attached
+            // instance has none here (it takes batches with sluice-cli batch).
+            m_statusMessage->setText(tr("Run batch file needs a workspace of its own; this window is attached to an instance."));
             return;
         }
         // Window-modal, like the report export: the workspace cannot be
@@ -224,6 +235,35 @@ void MainWindow::showOpenDialog()
     dialog->open();
 }
 
+void MainWindow::showAttachDialog()
+{
+    auto* dialog = new AttachDialog(m_settings.value(kLastAttach).toString(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        m_settings.setValue(kLastAttach, dialog->address());
+        attachInstance(dialog->target());
+    });
+    dialog->open();
+}
+
+void MainWindow::attachInstance(RemoteTarget target)
+{
+    m_opening->setText(tr("Attaching to %1…").arg(QString::fromStdString(target.address)));
+    m_pages->setCurrentWidget(m_opening);
+    while (m_tabs->count() > 0) {
+        QWidget* w = m_tabs->widget(0);
+        m_tabs->removeTab(0);
+        delete w;
+    }
+    m_session.reset();
+    m_exportReport->setEnabled(false);
+    m_statusMessage->clear();
+    ConsoleSession::attach(std::move(target), m_vault, this,
+                           [this](std::unique_ptr<ConsoleSession> session, const QString& error) {
+                               sessionReady(std::move(session), error);
+                           });
+}
+
 void MainWindow::showFirstRun()
 {
     m_pages->setCurrentWidget(m_firstRun);
@@ -259,12 +299,14 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
         return;
     }
     m_session = std::move(session);
-    m_settings.setValue(kLastWorkspace, m_session->name());
+    if (!m_session->attached()) {
+        m_settings.setValue(kLastWorkspace, m_session->name());
+    }
     connect(m_session.get(), &ConsoleSession::message, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::problem, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::queueHoldChanged, this, &MainWindow::updateHeldBanner);
     buildPanels();
-    m_exportReport->setEnabled(true);
+    m_exportReport->setEnabled(!m_session->attached());
     updateStatus();
     updateHeldBanner();
     if (m_session->paused()) {
@@ -282,17 +324,22 @@ void MainWindow::buildPanels()
     m_tabs->addTab(new LimitsPanel(s, m_tabs), tr("Providers, keys && limits"));
     m_tabs->addTab(new QueuePanel(s, m_tabs), tr("Queue"));
     m_tabs->addTab(new DeadLetterPanel(s, m_tabs), tr("Dead letters"));
-    m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
-    // The workspace's gateway lives with the tab: it stops before the
-    // session's engine does (panels go first).
-    auto* clients = new ClientsPanel(std::make_unique<WorkspaceGateway>(s), m_tabs);
-    connect(clients, &ClientsPanel::message, m_statusMessage, &QLabel::setText);
-    m_tabs->addTab(clients, tr("Clients"));
-    if (const QString error = clients->source().gatewayState().error; !error.isEmpty()) {
-        m_statusMessage->setText(error);  // the gateway this workspace runs did not start
+    if (!s.attached()) {
+        // Load tests rehearse a workspace's configuration, the gateway, the
+        // what-if replay and the fleet belong to a workspace's own engine;
+        // an attached instance has its own.
+        m_tabs->addTab(new LoadTestPanel(s, m_tabs), tr("Load test"));
+        // The workspace's gateway lives with the tab: it stops before the
+        // session's engine does (panels go first).
+        auto* clients = new ClientsPanel(std::make_unique<WorkspaceGateway>(s), m_tabs);
+        connect(clients, &ClientsPanel::message, m_statusMessage, &QLabel::setText);
+        m_tabs->addTab(clients, tr("Clients"));
+        if (const QString error = clients->source().gatewayState().error; !error.isEmpty()) {
+            m_statusMessage->setText(error);  // the gateway this workspace runs did not start
+        }
+        m_tabs->addTab(new WhatIfPanel(s, m_tabs), tr("What if?"));
+        m_tabs->addTab(new FleetPanel(s, m_tabs), tr("Fleet"));
     }
-    m_tabs->addTab(new WhatIfPanel(s, m_tabs), tr("What if?"));
-    m_tabs->addTab(new FleetPanel(s, m_tabs), tr("Fleet"));
 }
 
 void MainWindow::showReportDialog()
@@ -319,8 +366,8 @@ void MainWindow::updateStatus()
         m_statusWorkspace->clear();
         return;
     }
-    QString text = tr("Workspace: %1").arg(m_session->name());
-    const std::string mock = m_session->host().mockUrl();
+    QString text = (m_session->attached() ? tr("Attached: %1") : tr("Workspace: %1")).arg(m_session->name());
+    const std::string mock = m_session->backend().mockUrl();
     if (!mock.empty()) {
         text += tr(" · demo: built-in mock provider at %1").arg(qs(mock));
     }

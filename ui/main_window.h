@@ -39,6 +39,10 @@ public:
     void openWorkspace(OpenRequest request);
     // Workspace → Open…: lists the workspaces and opens the one chosen.
     void showOpenDialog();
+    // Attaches to a headless instance's control endpoint instead of a
+    // workspace (Workspace → Attach to instance…).
+    void attachInstance(RemoteTarget target);
+    void showAttachDialog();
     // The last workspace opened, if its settings file is still there.
     std::optional<QString> lastWorkspace() const;
 

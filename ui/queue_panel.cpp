@@ -118,7 +118,7 @@ QLabel* QueuePanel::figure(const QString& caption, const char* name, int row, in
 void QueuePanel::refresh()
 {
     m_session.store().fetchCounts();
-    const host::HostStatus s = m_session.host().status();
+    const host::HostStatus s = m_session.backend().status();
     const DispatcherStats& d = s.dispatch;
     m_figures[QStringLiteral("queuedCount")]->setText(formatCount(static_cast<std::int64_t>(d.queued)));
     m_figures[QStringLiteral("inFlightCount")]->setText(formatCount(static_cast<std::int64_t>(d.inFlight)));

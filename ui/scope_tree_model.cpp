@@ -198,9 +198,9 @@ void ScopeTreeModel::update(const host::HostStatus& status)
             });
             if (wanted) {
                 const TimeRange& range = timeRanges()[0];
-                host::EngineHost& engine = m_session.host();
+                ConsoleBackend& engine = m_session.backend();
                 const TimePoint now = engine.clock().now();
-                const auto points = engine.metrics().series(
+                const auto points = engine.series(
                     scope, range.width, now - range.width * (range.window + 2), now + range.width);
                 if (const auto r = recentRates(points, range)) {
                     n.rate[RequestsRate] = r->requests;

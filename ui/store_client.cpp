@@ -7,7 +7,18 @@ namespace sluice::ui {
 
 // ---------------------------------------------------------------- worker
 
-StoreWorker::StoreWorker(host::EngineHost& host) : m_host(host) {}
+StoreWorker::StoreWorker(host::EngineHost& host) : m_host(&host) {}
+
+// m_host stays null: every member checks m_remote first.
+StoreWorker::StoreWorker(RemoteTarget remote) : m_remote(std::move(remote)) {}
+
+control::ControlClient& StoreWorker::remote()
+{
+    if (!m_client) {
+        m_client = std::make_unique<control::ControlClient>(m_remote->address, m_remote->token, m_remoteClock);
+    }
+    return *m_client;
+}
 
 StoreWorker::~StoreWorker() = default;
 
@@ -16,13 +27,24 @@ store::JobStore& StoreWorker::reader()
     if (!m_reader) {
         store::StoreOptions options;
         options.readOnly = true;
-        m_reader = std::make_unique<store::JobStore>(m_host.databasePath(), m_host.clock(), options);
+        m_reader = std::make_unique<store::JobStore>(m_host->databasePath(), m_host->clock(), options);
     }
     return *m_reader;
 }
 
 void StoreWorker::fetchCounts()
 {
+    if (m_remote) {
+        try {
+            // An instance without a durable queue (serve, worker) has no
+            // counts: zeros, not an error.
+            Q_EMIT countsReady(remote().status().queue.value_or(store::Counts{}));
+        } catch (const std::exception& e) {
+            Q_EMIT countsReady(store::Counts{});
+            Q_EMIT storeError(QString::fromUtf8(e.what()));
+        }
+        return;
+    }
     try {
         Q_EMIT countsReady(reader().counts());
     } catch (const std::exception& e) {
@@ -36,7 +58,7 @@ void StoreWorker::fetchDeadLetters(const store::DeadLetterFilter& filter, std::s
     DeadLetterPage page;
     try {
         // One more than asked tells whether there is more without counting.
-        page.items = reader().deadLetters(filter, limit + 1);
+        page.items = m_remote ? remote().deadLetters(filter, limit + 1) : reader().deadLetters(filter, limit + 1);
         page.more = page.items.size() > limit;
         if (page.more) {
             page.items.pop_back();
@@ -50,6 +72,19 @@ void StoreWorker::fetchDeadLetters(const store::DeadLetterFilter& filter, std::s
 void StoreWorker::fetchJob(store::JobId id)
 {
     JobDetails d;
+    if (m_remote) {
+        try {
+            control::JobDetail r = remote().job(id);
+            d.job = std::move(r.job);
+            d.timeline = std::move(r.timeline);
+            d.attempts = std::move(r.attempts);
+            d.result = std::move(r.result);
+        } catch (const std::exception& e) {
+            d.error = QString::fromUtf8(e.what());
+        }
+        Q_EMIT jobReady(d);
+        return;
+    }
     try {
         store::JobStore& s = reader();
         d.job = s.job(id);
@@ -67,7 +102,7 @@ void StoreWorker::fetchJob(store::JobId id)
 void StoreWorker::requeue(store::JobId id)
 {
     try {
-        const bool ok = m_host.requeue(id);
+        const bool ok = m_remote ? remote().requeue(id) == 1 : m_host->requeue(id);
         Q_EMIT requeueDone(ok, ok ? tr("Job %1 requeued").arg(id) : tr("Job %1 is no longer dead").arg(id));
     } catch (const std::exception& e) {
         Q_EMIT requeueDone(false, QString::fromUtf8(e.what()));
@@ -77,7 +112,8 @@ void StoreWorker::requeue(store::JobId id)
 void StoreWorker::editAndRequeue(store::JobId id, const QString& body)
 {
     try {
-        const bool ok = m_host.editAndRequeue(id, body.toStdString());
+        const bool ok =
+            m_remote ? remote().editAndRequeue(id, body.toStdString()) : m_host->editAndRequeue(id, body.toStdString());
         Q_EMIT requeueDone(ok, ok ? tr("Job %1 edited and requeued").arg(id) : tr("Job %1 is no longer dead").arg(id));
     } catch (const std::exception& e) {
         Q_EMIT requeueDone(false, QString::fromUtf8(e.what()));
@@ -87,7 +123,7 @@ void StoreWorker::editAndRequeue(store::JobId id, const QString& body)
 void StoreWorker::requeueMatching(const store::DeadLetterFilter& filter)
 {
     try {
-        const std::size_t n = m_host.requeueDead(filter);
+        const std::size_t n = m_remote ? remote().requeueDead(filter) : m_host->requeueDead(filter);
         Q_EMIT requeueDone(true, tr("%n dead letter(s) requeued", nullptr, static_cast<int>(n)));
     } catch (const std::exception& e) {
         Q_EMIT requeueDone(false, QString::fromUtf8(e.what()));
@@ -107,19 +143,37 @@ void StoreWorker::saveFile(const QString& path, const QByteArray& content)
 
 void StoreWorker::exportReport(const ReportRequest& request)
 {
-    Q_EMIT reportExported(ui::exportReport(m_host, request));
+    if (m_remote) {
+        ReportOutcome outcome;
+        outcome.message = tr("Usage reports come from a workspace's own history; for an attached instance, run "
+                           "sluice-cli report --state on its state file.");
+        Q_EMIT reportExported(outcome);
+        return;
+    }
+    Q_EMIT reportExported(ui::exportReport(*m_host, request));
 }
 
 // ---------------------------------------------------------------- client
 
 StoreClient::StoreClient(host::EngineHost& host, QObject* parent) : QObject(parent)
 {
+    m_worker = new StoreWorker(host);
+    startWorker();
+}
+
+StoreClient::StoreClient(RemoteTarget remote, QObject* parent) : QObject(parent)
+{
+    m_worker = new StoreWorker(std::move(remote));
+    startWorker();
+}
+
+void StoreClient::startWorker()
+{
     qRegisterMetaType<store::Counts>();
     qRegisterMetaType<DeadLetterPage>();
     qRegisterMetaType<JobDetails>();
     qRegisterMetaType<ReportOutcome>();
     m_thread.setObjectName(QStringLiteral("sluice-store"));
-    m_worker = new StoreWorker(host);
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
     connect(m_worker, &StoreWorker::countsReady, this, [this](const store::Counts& c) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "host/engine_host.h"
+#include "remote_backend.h"
 #include "report_export.h"
 #include "store/job_store.h"
 
@@ -44,6 +45,9 @@ class StoreClient : public QObject {
 
 public:
     StoreClient(host::EngineHost& host, QObject* parent = nullptr);
+    // An attached instance's store: the same calls, over its control
+    // endpoint (ControlClient) on the worker thread.
+    explicit StoreClient(RemoteTarget remote, QObject* parent = nullptr);
     ~StoreClient() override;
 
     // A counts request while one is outstanding is dropped: the answer on
@@ -68,6 +72,8 @@ Q_SIGNALS:
     void reportExported(const sluice::ui::ReportOutcome& outcome);
 
 private:
+    void startWorker();
+
     QThread m_thread;
     StoreWorker* m_worker = nullptr;  // lives on m_thread; deleted when it finishes
     bool m_countsPending = false;

@@ -5,6 +5,7 @@
 // Thread-safety: its worker thread only (StoreClient queues every call).
 #pragma once
 
+#include "control/control_client.h"
 #include "store_client.h"
 
 #include <memory>
@@ -16,6 +17,8 @@ class StoreWorker : public QObject {
 
 public:
     explicit StoreWorker(host::EngineHost& host);
+    // An attached instance's store, through its control endpoint.
+    explicit StoreWorker(RemoteTarget remote);
     ~StoreWorker() override;
 
     void fetchCounts();
@@ -38,8 +41,13 @@ Q_SIGNALS:
 private:
     store::JobStore& reader();
 
-    host::EngineHost& m_host;
+    control::ControlClient& remote();
+
+    host::EngineHost* m_host = nullptr;  // null for an attached instance
     std::unique_ptr<store::JobStore> m_reader;
+    std::optional<RemoteTarget> m_remote;
+    SystemClock m_remoteClock;
+    std::unique_ptr<control::ControlClient> m_client;  // made on the worker thread, on first use
 };
 
 }  // namespace sluice::ui

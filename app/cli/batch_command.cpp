@@ -2,6 +2,7 @@
 // speed, as fast as every configured (or learned) limit allows and no faster,
 // and writes the Batch API output format.
 #include "cli/commands.h"
+#include "cli/control_option.h"
 #include "cli/progress.h"
 #include "cli/run_metrics.h"
 
@@ -53,6 +54,7 @@ struct BatchOptions {
     std::string explain;
     std::string progress = "auto";
     std::string metrics;  // --metrics HOST:PORT
+    ControlFlags control;  // --control HOST:PORT
     std::string writeOutput;  // --write-output FILE: write the state's results and exit
     // --retry-dead-letters[=CLASS,...]: set when given; empty means every class.
     std::optional<std::vector<std::string>> retryDead;
@@ -429,9 +431,11 @@ int runBatch(const BatchOptions& opt)
     }
 
     std::optional<MetricsAddress> metricsAddress;
+    std::optional<control::ControlOptions> controlOptions;
     try {
         metricsAddress = parseMetricsAddress(opt.metrics);
-    } catch (const std::invalid_argument& e) {
+        controlOptions = parseControlFlags(opt.control);
+    } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
         return kExitBadInput;
     }
@@ -483,7 +487,8 @@ int runBatch(const BatchOptions& opt)
     ro.owner = "batch-" + std::to_string(::getpid());
     // "concurrency": "auto": watches every attempt and sets the limit.
     AdaptiveConcurrencyController adaptive(clock, config);
-    FanOutListener downstream{&runMetrics->recorder(), &alarm, &adaptive};
+    control::EventLog events(clock);
+    FanOutListener downstream{&runMetrics->recorder(), &alarm, &adaptive, &events};
     QueueRunner runner(*st, clock, ro, &downstream);
     // Signals and the fleet beside the shared budget; null without "shared".
     const std::unique_ptr<shared::SharedMembership> membership =
@@ -570,6 +575,22 @@ int runBatch(const BatchOptions& opt)
         std::fprintf(stderr, "sluice-cli batch: --metrics: %s\nNothing was sent.\n", e.what());
         return kExitFailure;
     }
+    std::unique_ptr<control::ControlServer> controlServer;
+    try {
+        control::ControlTarget target;
+        target.kind = "batch";
+        target.clock = &clock;
+        target.dispatcher = &dispatcher;
+        target.admission = &admission;
+        target.metrics = &runMetrics->recorder();
+        target.store = st.get();
+        target.poke = [&runner] { runner.poke(); };
+        target.events = &events;
+        controlServer = startControl(controlOptions, std::move(target), "batch");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-cli batch: --control: %s\nNothing was sent.\n", e.what());
+        return kExitFailure;
+    }
     const TimePoint started = clock.now();
     dispatcher.start();
     runner.start();
@@ -616,6 +637,9 @@ int runBatch(const BatchOptions& opt)
             line += " · ETA " + shortDuration(Duration(static_cast<std::int64_t>(static_cast<double>(total - done) / rate * 1e9)));
         }
         progress.update(line);
+    }
+    if (controlServer) {
+        controlServer->stop();
     }
     // The dispatcher first, so no outcome arrives after the runner's last
     // write; in-flight requests are abandoned and their leases released.
@@ -710,6 +734,7 @@ void addBatchCommand(CLI::App& app, int& exitCode)
         ->check(CLI::IsMember({"auto", "always", "never"}));
     cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
     addMetricsOption(cmd, opt->metrics);
+    addControlOptions(cmd, opt->control);
     cmd->add_option("--queue", opt->queue,
                     "local: a durable queue of this run (default); shared: the Redis namespace's queue, which "
                     "`sluice-cli worker` processes join")

@@ -4,6 +4,7 @@
 // Prints "listening on http://HOST:PORT" as its first line, then serves
 // until SIGINT or SIGTERM.
 #include "cli/commands.h"
+#include "cli/control_option.h"
 #include "cli/run_metrics.h"
 #include "cli/shared_run.h"
 
@@ -12,6 +13,7 @@
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_config.h"
+#include "metrics/gauges.h"
 
 #include <CLI/CLI.hpp>
 
@@ -32,6 +34,7 @@ struct ServeOptions {
     std::string state;
     std::string metrics;
     int threads = 1;
+    ControlFlags control;
 };
 
 // Says quarantined keys out loud; metrics see everything else.
@@ -48,7 +51,10 @@ public:
 // Both halves of the listener chain, so metrics see every attempt.
 class ServeListener : public DispatchListener {
 public:
-    ServeListener(DispatchListener* metrics, DispatchListener& alarm) : m_metrics(metrics), m_alarm(alarm) {}
+    ServeListener(DispatchListener* metrics, DispatchListener& alarm, DispatchListener* events = nullptr)
+        : m_metrics(metrics), m_alarm(alarm), m_events(events)
+    {
+    }
     void onFinished(JobOutcome&& outcome) override
     {
         if (m_metrics != nullptr) {
@@ -70,11 +76,21 @@ public:
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
     {
         m_alarm.onKeyProblem(provider, key, reason);
+        if (m_events != nullptr) {
+            m_events->onKeyProblem(provider, key, reason);
+        }
+    }
+    void onProviderProblem(const std::string& provider, const std::string& reason) override
+    {
+        if (m_events != nullptr) {
+            m_events->onProviderProblem(provider, reason);
+        }
     }
 
 private:
     DispatchListener* m_metrics;
     DispatchListener& m_alarm;
+    DispatchListener* m_events;
 };
 
 void raiseDescriptorLimit()
@@ -91,6 +107,7 @@ int runServe(const ServeOptions& opt)
     Config config;
     gateway::GatewayConfig gw;
     std::optional<MetricsAddress> metricsAddress;
+    std::optional<control::ControlOptions> controlOptions;
     try {
         const EnvLookup env = processEnvironment();
         const JsonSource source = JsonSource::fromFile(opt.config);
@@ -103,6 +120,7 @@ int runServe(const ServeOptions& opt)
             throw InputError(why);
         }
         metricsAddress = parseMetricsAddress(opt.metrics);
+        controlOptions = parseControlFlags(opt.control);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());
         return kExitBadInput;
@@ -131,8 +149,16 @@ int runServe(const ServeOptions& opt)
             return kExitBadInput;
         }
     }
+    // The console attached to --control draws live series: without --state
+    // they are kept in memory only.
+    std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
+    if (controlOptions && !runMetrics) {
+        liveMetrics = std::make_unique<metrics::MetricsRecorder>(clock);
+    }
+    metrics::MetricsRecorder* recorder = runMetrics ? &runMetrics->recorder() : liveMetrics.get();
     KeyAlarm alarm;
-    ServeListener listener(runMetrics ? &runMetrics->recorder() : nullptr, alarm);
+    control::EventLog events(clock);
+    ServeListener listener(recorder, alarm, &events);
     // "shared": limits, signals and the fleet shared with the namespace.
     SharedRun sharedRun(config, clock, "sluice-cli serve");
     Admission admission(clock, sharedRun.budget());
@@ -142,6 +168,7 @@ int runServe(const ServeOptions& opt)
     shared::MembershipAttachment attached(sharedRun.membership(), dispatcher);
     gateway::Gateway gateway(gw, dispatcher, clock, opt.threads);
     std::string metricsUrl;
+    std::unique_ptr<control::ControlServer> controlServer;
     try {
         if (runMetrics) {
             runMetrics->watch(dispatcher, admission);
@@ -151,8 +178,21 @@ int runServe(const ServeOptions& opt)
             }
             metricsUrl = runMetrics->start(metricsAddress);
         }
+        if (liveMetrics) {
+            liveMetrics->setGaugeSource(
+                [&dispatcher, &admission] { return metrics::gaugeSampleOf(dispatcher.stats(), admission.snapshotAll()); });
+            liveMetrics->start();
+        }
         dispatcher.start();
         gateway.start();
+        control::ControlTarget target;
+        target.kind = "serve";
+        target.clock = &clock;
+        target.dispatcher = &dispatcher;
+        target.admission = &admission;
+        target.metrics = recorder;
+        target.events = &events;
+        controlServer = startControl(controlOptions, std::move(target), "serve");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());
         return kExitFailure;
@@ -168,11 +208,17 @@ int runServe(const ServeOptions& opt)
 
     int signal = 0;
     sigwait(&stopSignals, &signal);
+    if (controlServer) {
+        controlServer->stop();
+    }
     gateway.stop();
     dispatcher.stop();
     std::string rollupError;
     if (runMetrics) {
         rollupError = runMetrics->stop();
+    }
+    if (liveMetrics) {
+        liveMetrics->stop();
     }
     const gateway::GatewayStats s = gateway.stats();
     std::fprintf(stderr,
@@ -202,6 +248,7 @@ void addServeCommand(CLI::App& app, int& exitCode)
     cmd->add_option("--state", opt->state, "SQLite file for per-minute metrics (by tenant, provider, key, model)");
     addMetricsOption(cmd, opt->metrics);
     cmd->add_option("--threads", opt->threads, "I/O threads")->check(CLI::Range(1, 64));
+    addControlOptions(cmd, opt->control);
     cmd->callback([opt, &exitCode] { exitCode = runServe(*opt); });
 }
 

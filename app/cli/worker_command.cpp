@@ -5,12 +5,16 @@
 // path: enqueue the input into the shared queue, work on it here like any
 // worker, and collect the results into the output file in input order.
 #include "cli/commands.h"
+#include "cli/control_option.h"
 
 #include "admission/admission.h"
 #include "batchfile/batch_output.h"
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/fan_out_listener.h"
+#include "metrics/gauges.h"
+#include "metrics/metrics_recorder.h"
 #include "queue/batch_input.h"
 #include "shared/redis_budget.h"
 #include "shared/shared_queue.h"
@@ -50,6 +54,7 @@ struct WorkerOptions {
     std::string body;
     std::uint64_t seed = 0;
     std::size_t prefetch = 32;
+    ControlFlags control;
 };
 
 std::string consumerName()
@@ -106,7 +111,10 @@ struct QueueEngine {
     // After the dispatcher: it detaches (and leaves the fleet) first.
     std::unique_ptr<shared::MembershipAttachment> attached;
 
-    QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch, const char* program)
+    // `downstream` (metrics for --control) hears every dispatcher callback
+    // after the runner; it must outlive the engine.
+    QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch, const char* program,
+                DispatchListener* downstream = nullptr)
     {
         budget = shared::makeSharedBudget(config, clock);
         membership = shared::makeMembership(config, clock, program, budget.get());
@@ -115,7 +123,7 @@ struct QueueEngine {
         shared::SharedQueueRunnerOptions ro;
         ro.leaseTime = std::chrono::duration_cast<std::chrono::milliseconds>(config.shared->queueLease);
         ro.maxOutstanding = prefetch;
-        runner = std::make_unique<shared::SharedQueueRunner>(*queue, clock, ro);
+        runner = std::make_unique<shared::SharedQueueRunner>(*queue, clock, ro, downstream);
         DispatcherOptions dopt;
         dopt.seed = seed;
         dopt.peerSignals = membership->observer();
@@ -240,9 +248,27 @@ int runWorker(const WorkerOptions& opt)
     if (opt.deadLetters || !opt.requeue.empty() || !opt.edit.empty()) {
         return manageDeadLetters(opt, *config);
     }
+    std::optional<control::ControlOptions> controlOptions;
+    try {
+        controlOptions = parseControlFlags(opt.control);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\nNothing was leased.\n", what, e.what());
+        return kExitBadInput;
+    }
+    // With --control: live series and events for the console, in memory.
+    SystemClock liveClock;
+    std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
+    std::unique_ptr<control::EventLog> events;
+    std::unique_ptr<FanOutListener> downstream;
+    if (controlOptions) {
+        liveMetrics = std::make_unique<metrics::MetricsRecorder>(liveClock);
+        events = std::make_unique<control::EventLog>(liveClock);
+        downstream = std::make_unique<FanOutListener>(
+            std::initializer_list<DispatchListener*>{liveMetrics.get(), events.get()});
+    }
     std::unique_ptr<QueueEngine> engine;
     try {
-        engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch, what);
+        engine = std::make_unique<QueueEngine>(*config, opt.seed, opt.prefetch, what, downstream.get());
     } catch (const shared::RedisError& e) {
         std::fprintf(stderr, "%s: Redis: %s\nNothing was leased.\n", what, e.what());
         return kExitFailure;
@@ -253,10 +279,42 @@ int runWorker(const WorkerOptions& opt)
                  what, engine->queue->consumer().c_str(), config->shared->ns.c_str(),
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(config->shared->queueLease).count()));
     engine->start();
+    // Status, series, limits and pause over --control; the namespace's dead
+    // letters stay with --dead-letters and --requeue (they live in Redis).
+    std::unique_ptr<control::ControlServer> controlServer;
+    try {
+        control::ControlTarget target;
+        target.kind = "worker";
+        target.clock = &engine->clock;
+        target.dispatcher = engine->dispatcher.get();
+        target.admission = engine->admission.get();
+        if (liveMetrics) {
+            Dispatcher& d = *engine->dispatcher;
+            const Admission& a = *engine->admission;
+            liveMetrics->setGaugeSource([&d, &a] { return metrics::gaugeSampleOf(d.stats(), a.snapshotAll()); });
+            liveMetrics->start();
+        }
+        target.metrics = liveMetrics.get();
+        target.events = events.get();
+        controlServer = startControl(controlOptions, std::move(target), "worker");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: --control: %s\n", what, e.what());
+        engine->stop();
+        if (liveMetrics) {
+            liveMetrics->stop();  // its gauges read the engine, which goes first
+        }
+        return kExitFailure;
+    }
     while (!g_stop.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    if (controlServer) {
+        controlServer->stop();
+    }
     engine->stop();
+    if (liveMetrics) {
+        liveMetrics->stop();
+    }
     printRunnerSummary(what, engine->runner->stats());
     return kExitOk;
 }
@@ -419,6 +477,7 @@ void addWorkerCommand(CLI::App& app, int& exitCode)
     cmd->add_option("--edit", opt->edit, "Replace a dead letter's request body with --body FILE, requeue it, and exit");
     cmd->add_option("--body", opt->body, "The new request body for --edit (a JSON file)");
     cmd->add_option("--seed", opt->seed, "Seed for retry jitter (0: random)");
+    addControlOptions(cmd, opt->control);
     cmd->add_option("--prefetch", opt->prefetch, "Jobs leased ahead of what runs (default 32)")->check(CLI::Range(1, 100000));
     cmd->callback([opt, &exitCode, cmd] {
         if (opt->config.empty() || (!opt->edit.empty() && opt->body.empty())) {

@@ -21,7 +21,15 @@ struct DesktopOptions {
     QCommandLineOption firstRun{QStringLiteral("first-run"),
                                 QStringLiteral("Show the first-run page even when a workspace could be reopened.")};
 
-    QList<QCommandLineOption> all() const { return {demo, workspace, firstRun}; }
+    QCommandLineOption attach{QStringLiteral("attach"),
+                              QStringLiteral("Attach to a headless instance's control endpoint HOST:PORT (sluice-cli "
+                                             "serve, batch or worker --control) instead of opening a workspace."),
+                              QStringLiteral("ADDRESS")};
+    QCommandLineOption attachTokenEnv{QStringLiteral("attach-token-env"),
+                                      QStringLiteral("Environment variable holding the instance's control token."),
+                                      QStringLiteral("VAR")};
+
+    QList<QCommandLineOption> all() const { return {demo, workspace, firstRun, attach, attachTokenEnv}; }
 };
 
 // The one-line description --help prints.

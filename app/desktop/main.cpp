@@ -62,13 +62,30 @@ int main(int argc, char** argv)
         }
     }
 
+    std::optional<sluice::ui::RemoteTarget> attachTarget;
+    if (parser.isSet(options.attach)) {
+        attachTarget.emplace();
+        attachTarget->address = parser.value(options.attach).toStdString();
+        if (parser.isSet(options.attachTokenEnv)) {
+            const QString var = parser.value(options.attachTokenEnv);
+            if (qEnvironmentVariable(qPrintable(var)).isEmpty()) {
+                std::fprintf(stderr, "sluice: --attach-token-env %s: the variable is not set or empty\n",
+                             var.toLocal8Bit().constData());
+                return 2;
+            }
+            attachTarget->token = sluice::Secret(qEnvironmentVariable(qPrintable(var)).toStdString());
+        }
+    }
+
     QSettings settings;
     sluice::ui::KeyVault vault;
     sluice::ui::MainWindow window(vault, settings, dataHome);
     window.show();
 
     sluice::ui::OpenRequest request;
-    if (parser.isSet(demo)) {
+    if (attachTarget) {
+        window.attachInstance(std::move(*attachTarget));
+    } else if (parser.isSet(demo)) {
         request.name = QStringLiteral("demo");
         request.demo = true;
         window.openWorkspace(std::move(request));

@@ -272,6 +272,39 @@ bool runBatchFile(sluice::ui::MainWindow& window, const QString& dataHome, const
     return true;
 }
 
+// --attach: the console attached to a running headless instance (its
+// control endpoint), the dashboard saved once the instance has completed
+// requests and `runSeconds` have passed.
+int attachedShot(sluice::ui::MainWindow& window, const QDir& dir, sluice::ui::RemoteTarget target, int runSeconds,
+                 int timeoutSeconds)
+{
+    QString failure;
+    bool opened = false;
+    QObject::connect(&window, &sluice::ui::MainWindow::sessionOpened, &window, [&] { opened = true; });
+    QObject::connect(&window, &sluice::ui::MainWindow::openFailed, &window,
+                     [&](const QString& error) { failure = error; });
+    window.show();
+    window.attachInstance(std::move(target));
+    if (!waitFor([&] { return opened || !failure.isEmpty(); }, 30s) || !opened) {
+        out() << "sluice-screenshots: could not attach: " << failure << Qt::endl;
+        return 1;
+    }
+    window.tabs()->setCurrentIndex(0);
+    QElapsedTimer running;
+    running.start();
+    out() << "watching the attached instance for at least " << runSeconds << " s…" << Qt::endl;
+    if (!waitFor([&] {
+            return running.elapsed() >= runSeconds * 1000 &&
+                   window.session()->backend().status().dispatch.completed >= 50;
+        },
+                 std::chrono::seconds(timeoutSeconds))) {
+        out() << "sluice-screenshots: the attached instance completed fewer than 50 requests" << Qt::endl;
+        return 1;
+    }
+    settle(1500ms);
+    return save(window, dir, QStringLiteral("attached-dashboard")) ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -299,6 +332,16 @@ int main(int argc, char** argv)
     const QCommandLineOption timeoutOption(QStringLiteral("timeout"),
                                            QStringLiteral("Give up when the demo has not shown everything by then."),
                                            QStringLiteral("SECONDS"), QStringLiteral("240"));
+    const QCommandLineOption attachOption(
+        QStringLiteral("attach"),
+        QStringLiteral("Attach to a headless instance's control endpoint HOST:PORT instead of running the demo, and "
+                       "save attached-dashboard.png only."),
+        QStringLiteral("ADDRESS"));
+    const QCommandLineOption attachTokenOption(QStringLiteral("attach-token-env"),
+                                               QStringLiteral("Environment variable holding the instance's token."),
+                                               QStringLiteral("VAR"));
+    parser.addOption(attachOption);
+    parser.addOption(attachTokenOption);
     parser.addOption(outOption);
     parser.addOption(sizeOption);
     parser.addOption(runOption);
@@ -334,6 +377,14 @@ int main(int argc, char** argv)
     sluice::ui::KeyVault vault;
     sluice::ui::MainWindow window(vault, settings, dataHome.path());
     window.resize(width, height);
+    if (parser.isSet(attachOption)) {
+        sluice::ui::RemoteTarget target;
+        target.address = parser.value(attachOption).toStdString();
+        if (parser.isSet(attachTokenOption)) {
+            target.token = sluice::Secret(qEnvironmentVariable(qPrintable(parser.value(attachTokenOption))).toStdString());
+        }
+        return attachedShot(window, dir, std::move(target), runSeconds, timeoutSeconds);
+    }
     window.showFirstRun();
     window.show();
     settle(500ms);

@@ -1,0 +1,757 @@
+#include "control/control_protocol.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace sluice::control {
+
+using nlohmann::json;
+
+namespace {
+
+const json& need(const json& j, const char* field)
+{
+    if (!j.is_object()) {
+        throw ProtocolError(std::string("expected an object holding \"") + field + "\"");
+    }
+    const auto it = j.find(field);
+    if (it == j.end()) {
+        throw ProtocolError(std::string("missing \"") + field + "\"");
+    }
+    return *it;
+}
+
+template <typename T>
+T get(const json& j, const char* field)
+{
+    try {
+        return need(j, field).get<T>();
+    } catch (const json::exception&) {
+        throw ProtocolError(std::string("\"") + field + "\" has the wrong type");
+    }
+}
+
+template <typename T>
+T getOr(const json& j, const char* field, T fallback)
+{
+    if (!j.is_object()) {
+        return fallback;
+    }
+    const auto it = j.find(field);
+    if (it == j.end() || it->is_null()) {
+        return fallback;
+    }
+    try {
+        return it->get<T>();
+    } catch (const json::exception&) {
+        throw ProtocolError(std::string("\"") + field + "\" has the wrong type");
+    }
+}
+
+template <typename T>
+std::optional<T> optionalField(const json& j, const char* field)
+{
+    if (!j.is_object()) {
+        return std::nullopt;
+    }
+    const auto it = j.find(field);
+    if (it == j.end() || it->is_null()) {
+        return std::nullopt;
+    }
+    try {
+        return it->get<T>();
+    } catch (const json::exception&) {
+        throw ProtocolError(std::string("\"") + field + "\" has the wrong type");
+    }
+}
+
+const json& arrayAt(const json& j, const char* field)
+{
+    const json& a = need(j, field);
+    if (!a.is_array()) {
+        throw ProtocolError(std::string("\"") + field + "\" is not an array");
+    }
+    return a;
+}
+
+std::int64_t durationMs(Duration d)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+Duration msDuration(std::int64_t ms)
+{
+    return std::chrono::duration_cast<Duration>(std::chrono::milliseconds(ms));
+}
+
+json optionalWall(const std::optional<WallTime>& t)
+{
+    return t ? json(wallMs(*t)) : json(nullptr);
+}
+
+std::optional<WallTime> optionalWallFrom(const json& j, const char* field)
+{
+    if (const auto ms = optionalField<std::int64_t>(j, field)) {
+        return wallFromMs(*ms);
+    }
+    return std::nullopt;
+}
+
+template <typename Count>
+json histogramToJson(const metrics::BasicHistogram<Count>& h)
+{
+    json buckets = json::array();
+    for (int i = 0; i < metrics::kHistogramBuckets; ++i) {
+        if (const std::uint64_t n = h.bucket(i); n != 0) {
+            buckets.push_back(json::array({i, n}));
+        }
+    }
+    return json{{"buckets", std::move(buckets)}, {"sum_us", h.sumUs()}};
+}
+
+template <typename Count>
+void histogramFromJson(const json& j, metrics::BasicHistogram<Count>& h)
+{
+    bool first = true;
+    const auto sum = std::chrono::microseconds(get<std::int64_t>(j, "sum_us"));
+    for (const json& b : arrayAt(j, "buckets")) {
+        if (!b.is_array() || b.size() != 2) {
+            throw ProtocolError("a histogram bucket is not [index, count]");
+        }
+        const int index = b[0].get<int>();
+        if (index < 0 || index >= metrics::kHistogramBuckets) {
+            throw ProtocolError("a histogram bucket index is out of range");
+        }
+        // The whole sum rides on the first bucket: only the total is kept.
+        h.addToBucket(index, b[1].get<std::uint64_t>(), first ? std::chrono::duration_cast<Duration>(sum) : Duration{});
+        first = false;
+    }
+}
+
+json failuresToJson(const std::array<std::uint64_t, kFailureClassCount>& failures)
+{
+    json out = json::object();
+    for (int i = 0; i < kFailureClassCount; ++i) {
+        if (failures[static_cast<std::size_t>(i)] != 0) {
+            out[std::string(failureClassName(static_cast<FailureClass>(i)))] = failures[static_cast<std::size_t>(i)];
+        }
+    }
+    return out;
+}
+
+template <typename Count>
+void failuresFromJson(const json& j, std::array<Count, kFailureClassCount>& out)
+{
+    if (!j.is_object()) {
+        throw ProtocolError("\"failures\" is not an object");
+    }
+    for (const auto& [name, value] : j.items()) {
+        FailureClass c{};
+        // A class this build does not know (a newer instance) is left out.
+        if (parseFailureClass(name, c)) {
+            out[static_cast<std::size_t>(c)] = static_cast<Count>(value.template get<std::uint64_t>());
+        }
+    }
+}
+
+json dispatchToJson(const DispatcherStats& d, const Clock& clock)
+{
+    json j{{"submitted", d.submitted},
+           {"queued", d.queued},
+           {"in_flight", d.inFlight},
+           {"completed", d.completed},
+           {"dead_lettered", d.deadLettered},
+           {"cancelled", d.cancelled},
+           {"attempts", d.attempts},
+           {"retries", d.retries},
+           {"failures", failuresToJson(d.failures)},
+           {"input_tokens", d.inputTokens},
+           {"output_tokens", d.outputTokens},
+           {"estimated_input_tokens", d.estimatedInputTokens},
+           {"estimated_output_tokens", d.estimatedOutputTokens},
+           {"spend_micro_usd", d.spendMicroUsd},
+           {"unpriced_responses", d.unpricedResponses},
+           {"paused", d.paused}};
+    json providers = json::array();
+    for (const ProviderStatus& p : d.providers) {
+        providers.push_back({{"provider", p.provider},
+                             {"state", static_cast<int>(p.state)},
+                             {"reason", p.reason},
+                             {"until_ms", wallMs(clock, p.until)}});
+    }
+    json keys = json::array();
+    for (const KeyStatus& k : d.keys) {
+        keys.push_back({{"provider", k.provider},
+                        {"key", k.key},
+                        {"fingerprint", k.fingerprint},
+                        {"state", static_cast<int>(k.state)},
+                        {"reason", k.reason},
+                        {"until_ms", wallMs(clock, k.until)}});
+    }
+    json lanes = json::array();
+    for (const LaneStatus& l : d.lanes) {
+        lanes.push_back({{"provider", l.provider},
+                         {"model", l.model},
+                         {"queued", l.queued},
+                         {"blocked", l.blocked},
+                         {"until_ms", wallMs(clock, l.until)},
+                         {"waits_for_release", l.waitsForRelease},
+                         {"waiting_for", l.waitingFor}});
+    }
+    j["providers"] = std::move(providers);
+    j["keys"] = std::move(keys);
+    j["lanes"] = std::move(lanes);
+    return j;
+}
+
+template <typename E>
+E enumFrom(const json& j, const char* field, int count)
+{
+    const int v = get<int>(j, field);
+    if (v < 0 || v >= count) {
+        throw ProtocolError(std::string("\"") + field + "\" is out of range");
+    }
+    return static_cast<E>(v);
+}
+
+DispatcherStats dispatchFromJson(const json& j, const Clock& clock)
+{
+    DispatcherStats d;
+    d.submitted = get<std::uint64_t>(j, "submitted");
+    d.queued = get<std::uint64_t>(j, "queued");
+    d.inFlight = get<std::uint64_t>(j, "in_flight");
+    d.completed = get<std::uint64_t>(j, "completed");
+    d.deadLettered = get<std::uint64_t>(j, "dead_lettered");
+    d.cancelled = get<std::uint64_t>(j, "cancelled");
+    d.attempts = get<std::uint64_t>(j, "attempts");
+    d.retries = get<std::uint64_t>(j, "retries");
+    failuresFromJson(need(j, "failures"), d.failures);
+    d.inputTokens = get<std::int64_t>(j, "input_tokens");
+    d.outputTokens = get<std::int64_t>(j, "output_tokens");
+    d.estimatedInputTokens = get<std::int64_t>(j, "estimated_input_tokens");
+    d.estimatedOutputTokens = get<std::int64_t>(j, "estimated_output_tokens");
+    d.spendMicroUsd = get<std::int64_t>(j, "spend_micro_usd");
+    d.unpricedResponses = get<std::uint64_t>(j, "unpriced_responses");
+    d.paused = get<bool>(j, "paused");
+    for (const json& p : arrayAt(j, "providers")) {
+        ProviderStatus s;
+        s.provider = get<std::string>(p, "provider");
+        s.state = enumFrom<ProviderStatus::State>(p, "state", 3);
+        s.reason = get<std::string>(p, "reason");
+        s.until = fromWallMs(clock, get<std::int64_t>(p, "until_ms"));
+        d.providers.push_back(std::move(s));
+    }
+    for (const json& k : arrayAt(j, "keys")) {
+        KeyStatus s;
+        s.provider = get<std::string>(k, "provider");
+        s.key = get<std::string>(k, "key");
+        s.fingerprint = get<std::string>(k, "fingerprint");
+        s.state = enumFrom<KeyStatus::State>(k, "state", 4);
+        s.reason = get<std::string>(k, "reason");
+        s.until = fromWallMs(clock, get<std::int64_t>(k, "until_ms"));
+        d.keys.push_back(std::move(s));
+    }
+    for (const json& l : arrayAt(j, "lanes")) {
+        LaneStatus s;
+        s.provider = get<std::string>(l, "provider");
+        s.model = get<std::string>(l, "model");
+        s.queued = get<std::size_t>(l, "queued");
+        s.blocked = get<bool>(l, "blocked");
+        s.until = fromWallMs(clock, get<std::int64_t>(l, "until_ms"));
+        s.waitsForRelease = get<bool>(l, "waits_for_release");
+        s.waitingFor = get<std::string>(l, "waiting_for");
+        d.lanes.push_back(std::move(s));
+    }
+    return d;
+}
+
+json scopeToJson(const ScopeState& s)
+{
+    json dims = json::array();
+    for (const DimensionState& d : s.dimensions) {
+        dims.push_back({{"spec", limitToJson(d.spec)},
+                        {"used", d.used},
+                        {"available", d.available},
+                        {"time_to_full_ms", durationMs(d.timeToFull)}});
+    }
+    return {{"id", s.id}, {"parent", s.parent}, {"name", s.name}, {"removed", s.removed}, {"dimensions", dims}};
+}
+
+ScopeState scopeFromJson(const json& j)
+{
+    ScopeState s;
+    s.id = get<ScopeId>(j, "id");
+    s.parent = get<ScopeId>(j, "parent");
+    s.name = get<std::string>(j, "name");
+    s.removed = get<bool>(j, "removed");
+    for (const json& d : arrayAt(j, "dimensions")) {
+        DimensionState ds;
+        ds.spec = limitFromJson(need(d, "spec"));
+        ds.used = get<std::int64_t>(d, "used");
+        ds.available = get<std::int64_t>(d, "available");
+        ds.timeToFull = msDuration(get<std::int64_t>(d, "time_to_full_ms"));
+        s.dimensions.push_back(std::move(ds));
+    }
+    return s;
+}
+
+json jobToJson(const store::Job& job)
+{
+    return {{"id", job.id},
+            {"custom_id", job.customId},
+            {"method", job.method},
+            {"url", job.url},
+            {"body", job.body},
+            {"edited", job.edited},
+            {"model", job.model},
+            {"provider_hint", job.providerHint},
+            {"tenant", job.tenant},
+            {"priority", job.priority},
+            {"deadline_ms", optionalWall(job.deadline)},
+            {"created_ms", wallMs(job.created)},
+            {"state", static_cast<int>(job.state)},
+            {"not_before_ms", wallMs(job.notBefore)},
+            {"lease_count", job.leaseCount},
+            {"attempts", job.attempts},
+            {"finished_ms", optionalWall(job.finished)},
+            {"last_error_class", job.lastErrorClass},
+            {"last_key_label", job.lastKeyLabel}};
+}
+
+store::Job jobFromJson(const json& j)
+{
+    store::Job job;
+    job.id = get<store::JobId>(j, "id");
+    job.customId = get<std::string>(j, "custom_id");
+    job.method = get<std::string>(j, "method");
+    job.url = get<std::string>(j, "url");
+    job.body = get<std::string>(j, "body");
+    job.edited = get<bool>(j, "edited");
+    job.model = get<std::string>(j, "model");
+    job.providerHint = get<std::string>(j, "provider_hint");
+    job.tenant = get<std::string>(j, "tenant");
+    job.priority = get<int>(j, "priority");
+    job.deadline = optionalWallFrom(j, "deadline_ms");
+    job.created = wallFromMs(get<std::int64_t>(j, "created_ms"));
+    job.state = enumFrom<store::JobState>(j, "state", 4);
+    job.notBefore = wallFromMs(get<std::int64_t>(j, "not_before_ms"));
+    job.leaseCount = get<int>(j, "lease_count");
+    job.attempts = get<int>(j, "attempts");
+    job.finished = optionalWallFrom(j, "finished_ms");
+    job.lastErrorClass = get<std::string>(j, "last_error_class");
+    job.lastKeyLabel = get<std::string>(j, "last_key_label");
+    return job;
+}
+
+json attemptToJson(const store::Attempt& a)
+{
+    return {{"error_class", a.errorClass}, {"http_status", a.httpStatus}, {"message", a.message},
+            {"key_label", a.keyLabel},     {"counted", a.counted},        {"at_ms", optionalWall(a.at)},
+            {"retry_at_ms", optionalWall(a.retryAt)}};
+}
+
+store::Attempt attemptFromJson(const json& j)
+{
+    store::Attempt a;
+    a.errorClass = get<std::string>(j, "error_class");
+    a.httpStatus = get<int>(j, "http_status");
+    a.message = get<std::string>(j, "message");
+    a.keyLabel = get<std::string>(j, "key_label");
+    a.counted = get<bool>(j, "counted");
+    a.at = optionalWallFrom(j, "at_ms");
+    a.retryAt = optionalWallFrom(j, "retry_at_ms");
+    return a;
+}
+
+}  // namespace
+
+std::int64_t wallMs(WallTime t)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+WallTime wallFromMs(std::int64_t ms)
+{
+    return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::milliseconds(ms)));
+}
+
+// Times further than this from now (a cool-down "until forever", the
+// clock's epoch) saturate: about 31 years either way, so neither side's
+// arithmetic in nanoseconds overflows.
+constexpr double kFarMs = 1e12;
+
+std::int64_t wallMs(const Clock& clock, TimePoint t)
+{
+    const auto ms = [](TimePoint p) { return std::chrono::duration<double, std::milli>(p.time_since_epoch()).count(); };
+    const double ahead = std::clamp(ms(t) - ms(clock.now()), -kFarMs, kFarMs);
+    return wallMs(clock.wallNow()) + static_cast<std::int64_t>(std::llround(ahead));
+}
+
+TimePoint fromWallMs(const Clock& clock, std::int64_t ms)
+{
+    const double ahead = std::clamp(static_cast<double>(ms) - static_cast<double>(wallMs(clock.wallNow())), -kFarMs, kFarMs);
+    return clock.now() + msDuration(static_cast<std::int64_t>(std::llround(ahead)));
+}
+
+json limitToJson(const LimitSpec& spec)
+{
+    json j{{"measure", std::string(measureName(spec.measure))},
+           {"limit", spec.limit},
+           {"period_ms", durationMs(spec.period)},
+           {"burst", spec.burst},
+           {"window", std::string(windowName(spec.window))}};
+    if (spec.utcOffset != Duration::zero()) {
+        j["utc_offset_ms"] = durationMs(spec.utcOffset);
+    }
+    return j;
+}
+
+LimitSpec limitFromJson(const json& j)
+{
+    LimitSpec s;
+    const auto measure = get<std::string>(j, "measure");
+    if (!parseMeasure(measure, s.measure)) {
+        throw ProtocolError("\"measure\": unknown measure \"" + measure + "\"");
+    }
+    s.limit = get<std::int64_t>(j, "limit");
+    s.period = msDuration(getOr<std::int64_t>(j, "period_ms", 60000));
+    s.burst = getOr<std::int64_t>(j, "burst", 0);
+    const auto window = getOr<std::string>(j, "window", std::string(windowName(Window::Rolling)));
+    if (window == windowName(Window::Rolling)) {
+        s.window = Window::Rolling;
+    } else if (window == windowName(Window::Fixed)) {
+        s.window = Window::Fixed;
+    } else {
+        throw ProtocolError("\"window\": unknown window \"" + window + "\"");
+    }
+    s.utcOffset = msDuration(getOr<std::int64_t>(j, "utc_offset_ms", 0));
+    if (std::string why = s.validate(); !why.empty()) {
+        throw ProtocolError("limit: " + why);
+    }
+    return s;
+}
+
+json limitsToJson(const std::vector<LimitSpec>& specs)
+{
+    json a = json::array();
+    for (const LimitSpec& s : specs) {
+        a.push_back(limitToJson(s));
+    }
+    return a;
+}
+
+std::vector<LimitSpec> limitsFromJson(const json& j)
+{
+    if (!j.is_array()) {
+        throw ProtocolError("\"limits\" is not an array");
+    }
+    std::vector<LimitSpec> out;
+    for (const json& s : j) {
+        out.push_back(limitFromJson(s));
+    }
+    return out;
+}
+
+json statusToJson(const ControlStatus& status, const Clock& clock)
+{
+    json scopes = json::array();
+    for (const ScopeState& s : status.scopes) {
+        scopes.push_back(scopeToJson(s));
+    }
+    json events = json::array();
+    for (const ControlEvent& e : status.events) {
+        events.push_back({{"at_ms", wallMs(e.at)}, {"text", e.text}});
+    }
+    json j{{"kind", status.kind},
+           {"dispatch", dispatchToJson(status.dispatch, clock)},
+           {"scopes", std::move(scopes)},
+           {"events", std::move(events)},
+           {"spend_today_micro_usd", status.spendTodayMicroUsd},
+           {"dead_letters", status.deadLetters}};
+    if (status.queue) {
+        j["queue"] = {{"pending", status.queue->pending},
+                      {"leased", status.queue->leased},
+                      {"done", status.queue->done},
+                      {"dead", status.queue->dead}};
+    }
+    if (status.seriesSince) {
+        j["series_since_ms"] = wallMs(clock, *status.seriesSince);
+    }
+    return j;
+}
+
+ControlStatus statusFromJson(const json& j, const Clock& clock)
+{
+    ControlStatus s;
+    s.kind = get<std::string>(j, "kind");
+    s.dispatch = dispatchFromJson(need(j, "dispatch"), clock);
+    for (const json& scope : arrayAt(j, "scopes")) {
+        s.scopes.push_back(scopeFromJson(scope));
+    }
+    for (const json& e : arrayAt(j, "events")) {
+        s.events.push_back({wallFromMs(get<std::int64_t>(e, "at_ms")), get<std::string>(e, "text")});
+    }
+    s.spendTodayMicroUsd = get<std::int64_t>(j, "spend_today_micro_usd");
+    s.deadLetters = get<bool>(j, "dead_letters");
+    if (const auto q = j.find("queue"); q != j.end()) {
+        store::Counts c;
+        c.pending = get<std::int64_t>(*q, "pending");
+        c.leased = get<std::int64_t>(*q, "leased");
+        c.done = get<std::int64_t>(*q, "done");
+        c.dead = get<std::int64_t>(*q, "dead");
+        s.queue = c;
+    }
+    if (const auto since = optionalField<std::int64_t>(j, "series_since_ms")) {
+        s.seriesSince = fromWallMs(clock, *since);
+    }
+    return s;
+}
+
+json seriesToJson(const SeriesPage& page, const Clock& clock)
+{
+    json points = json::array();
+    for (const metrics::SeriesPoint& p : page.points) {
+        const metrics::Tally& t = p.tally;
+        std::array<std::uint64_t, kFailureClassCount> failures{};
+        for (std::size_t i = 0; i < failures.size(); ++i) {
+            failures[i] = t.failures[i];
+        }
+        points.push_back({{"start_ms", wallMs(clock, p.start)},
+                          {"sent", t.sent},
+                          {"completed", t.completed},
+                          {"retries", t.retries},
+                          {"unpriced", t.unpriced},
+                          {"failures", failuresToJson(failures)},
+                          {"input_tokens", t.inputTokens},
+                          {"output_tokens", t.outputTokens},
+                          {"estimated_input_tokens", t.estimatedInputTokens},
+                          {"estimated_output_tokens", t.estimatedOutputTokens},
+                          {"spend_micro_usd", t.spendMicroUsd},
+                          {"latency", histogramToJson(t.latency)},
+                          {"time_to_first_token", histogramToJson(t.timeToFirstToken)},
+                          {"gauges",
+                           {{"sampled", p.gauges.sampled},
+                            {"in_flight", p.gauges.inFlight},
+                            {"in_flight_max", p.gauges.inFlightMax},
+                            {"queued", p.gauges.queued},
+                            {"queued_max", p.gauges.queuedMax}}}});
+    }
+    json j{{"points", std::move(points)}};
+    j["cursor_ms"] = page.cursor ? json(wallMs(clock, *page.cursor)) : json(nullptr);
+    return j;
+}
+
+SeriesPage seriesFromJson(const json& j, const Clock& clock)
+{
+    SeriesPage page;
+    for (const json& p : arrayAt(j, "points")) {
+        metrics::SeriesPoint sp;
+        sp.start = fromWallMs(clock, get<std::int64_t>(p, "start_ms"));
+        metrics::Tally& t = sp.tally;
+        t.sent = get<std::uint32_t>(p, "sent");
+        t.completed = get<std::uint32_t>(p, "completed");
+        t.retries = get<std::uint32_t>(p, "retries");
+        t.unpriced = get<std::uint32_t>(p, "unpriced");
+        failuresFromJson(need(p, "failures"), t.failures);
+        t.inputTokens = get<std::int64_t>(p, "input_tokens");
+        t.outputTokens = get<std::int64_t>(p, "output_tokens");
+        t.estimatedInputTokens = get<std::int64_t>(p, "estimated_input_tokens");
+        t.estimatedOutputTokens = get<std::int64_t>(p, "estimated_output_tokens");
+        t.spendMicroUsd = get<std::int64_t>(p, "spend_micro_usd");
+        histogramFromJson(need(p, "latency"), t.latency);
+        histogramFromJson(need(p, "time_to_first_token"), t.timeToFirstToken);
+        const json& g = need(p, "gauges");
+        sp.gauges.sampled = get<bool>(g, "sampled");
+        sp.gauges.inFlight = get<std::int64_t>(g, "in_flight");
+        sp.gauges.inFlightMax = get<std::int64_t>(g, "in_flight_max");
+        sp.gauges.queued = get<std::int64_t>(g, "queued");
+        sp.gauges.queuedMax = get<std::int64_t>(g, "queued_max");
+        page.points.push_back(std::move(sp));
+    }
+    if (const auto c = optionalField<std::int64_t>(j, "cursor_ms")) {
+        page.cursor = fromWallMs(clock, *c);
+    }
+    return page;
+}
+
+json configToJson(const Config& config)
+{
+    json providers = json::array();
+    for (const ProviderConfig& p : config.providers) {
+        json models = json::array();
+        for (const ModelConfig& m : p.models) {
+            models.push_back({{"name", m.name}, {"limits", limitsToJson(m.limits)}, {"default_max_tokens", m.defaultMaxTokens}});
+        }
+        json keys = json::array();
+        for (const KeyConfig& k : p.keys) {
+            json modelLimits = json::object();
+            for (const auto& [model, specs] : k.modelLimits) {
+                modelLimits[model] = limitsToJson(specs);
+            }
+            keys.push_back({{"name", k.name},
+                            {"enabled", k.enabled},
+                            {"limits", limitsToJson(k.limits)},
+                            {"model_limits", std::move(modelLimits)}});
+        }
+        providers.push_back({{"name", p.name},
+                             {"flavor", std::string(flavorName(p.flavor))},
+                             {"base_url", p.baseUrl},
+                             {"removed", p.removed},
+                             {"limits", limitsToJson(p.limits)},
+                             {"models", std::move(models)},
+                             {"keys", std::move(keys)}});
+    }
+    return {{"source", config.source}, {"global_limits", limitsToJson(config.globalLimits)}, {"providers", providers}};
+}
+
+Config configFromJson(const json& j)
+{
+    Config c;
+    c.source = getOr<std::string>(j, "source", "");
+    c.globalLimits = limitsFromJson(need(j, "global_limits"));
+    for (const json& p : arrayAt(j, "providers")) {
+        ProviderConfig pc;
+        pc.name = get<std::string>(p, "name");
+        const auto flavor = get<std::string>(p, "flavor");
+        pc.flavor = flavor == flavorName(ApiFlavor::Anthropic) ? ApiFlavor::Anthropic : ApiFlavor::OpenAI;
+        pc.baseUrl = get<std::string>(p, "base_url");
+        pc.removed = get<bool>(p, "removed");
+        pc.limits = limitsFromJson(need(p, "limits"));
+        for (const json& m : arrayAt(p, "models")) {
+            ModelConfig mc;
+            mc.name = get<std::string>(m, "name");
+            mc.limits = limitsFromJson(need(m, "limits"));
+            mc.defaultMaxTokens = get<std::int64_t>(m, "default_max_tokens");
+            pc.models.push_back(std::move(mc));
+        }
+        for (const json& k : arrayAt(p, "keys")) {
+            KeyConfig kc;
+            kc.name = get<std::string>(k, "name");
+            kc.enabled = get<bool>(k, "enabled");
+            kc.limits = limitsFromJson(need(k, "limits"));
+            for (const auto& [model, specs] : need(k, "model_limits").items()) {
+                kc.modelLimits[model] = limitsFromJson(specs);
+            }
+            pc.keys.push_back(std::move(kc));
+        }
+        c.providers.push_back(std::move(pc));
+    }
+    return c;
+}
+
+json deadLetterFilterToJson(const store::DeadLetterFilter& f)
+{
+    json j = json::object();
+    if (f.errorClass) {
+        j["error_class"] = *f.errorClass;
+    }
+    if (f.keyLabel) {
+        j["key_label"] = *f.keyLabel;
+    }
+    if (f.model) {
+        j["model"] = *f.model;
+    }
+    if (f.diedFrom) {
+        j["died_from_ms"] = wallMs(*f.diedFrom);
+    }
+    if (f.diedTo) {
+        j["died_to_ms"] = wallMs(*f.diedTo);
+    }
+    return j;
+}
+
+store::DeadLetterFilter deadLetterFilterFromJson(const json& j)
+{
+    store::DeadLetterFilter f;
+    f.errorClass = optionalField<std::string>(j, "error_class");
+    f.keyLabel = optionalField<std::string>(j, "key_label");
+    f.model = optionalField<std::string>(j, "model");
+    f.diedFrom = optionalWallFrom(j, "died_from_ms");
+    f.diedTo = optionalWallFrom(j, "died_to_ms");
+    return f;
+}
+
+json deadLettersToJson(const std::vector<store::DeadLetter>& items)
+{
+    json a = json::array();
+    for (const store::DeadLetter& d : items) {
+        json attempts = json::array();
+        for (const store::Attempt& at : d.attempts) {
+            attempts.push_back(attemptToJson(at));
+        }
+        a.push_back({{"job", jobToJson(d.job)}, {"attempts", std::move(attempts)}});
+    }
+    return a;
+}
+
+std::vector<store::DeadLetter> deadLettersFromJson(const json& j)
+{
+    if (!j.is_array()) {
+        throw ProtocolError("dead letters: not an array");
+    }
+    std::vector<store::DeadLetter> out;
+    for (const json& d : j) {
+        store::DeadLetter dl;
+        dl.job = jobFromJson(need(d, "job"));
+        for (const json& at : arrayAt(d, "attempts")) {
+            dl.attempts.push_back(attemptFromJson(at));
+        }
+        out.push_back(std::move(dl));
+    }
+    return out;
+}
+
+json jobDetailToJson(const JobDetail& detail)
+{
+    json j = json::object();
+    j["job"] = detail.job ? jobToJson(*detail.job) : json(nullptr);
+    json timeline = json::array();
+    for (const store::TimelineEntry& e : detail.timeline) {
+        timeline.push_back({{"at_ms", wallMs(e.at)}, {"kind", e.kind}, {"detail", e.detail}});
+    }
+    json attempts = json::array();
+    for (const store::Attempt& a : detail.attempts) {
+        attempts.push_back(attemptToJson(a));
+    }
+    j["timeline"] = std::move(timeline);
+    j["attempts"] = std::move(attempts);
+    if (detail.result) {
+        const store::Result& r = *detail.result;
+        j["result"] = {{"status_code", r.statusCode},
+                       {"body", r.body},
+                       {"request_id", r.requestId},
+                       {"key_label", r.keyLabel},
+                       {"completed_ms", wallMs(r.completed)}};
+    } else {
+        j["result"] = nullptr;
+    }
+    return j;
+}
+
+JobDetail jobDetailFromJson(const json& j)
+{
+    JobDetail d;
+    if (const json& job = need(j, "job"); !job.is_null()) {
+        d.job = jobFromJson(job);
+    }
+    for (const json& e : arrayAt(j, "timeline")) {
+        d.timeline.push_back({wallFromMs(get<std::int64_t>(e, "at_ms")), get<std::string>(e, "kind"),
+                              get<std::string>(e, "detail")});
+    }
+    for (const json& a : arrayAt(j, "attempts")) {
+        d.attempts.push_back(attemptFromJson(a));
+    }
+    if (const json& r = need(j, "result"); !r.is_null()) {
+        store::Result res;
+        res.statusCode = get<int>(r, "status_code");
+        res.body = get<std::string>(r, "body");
+        res.requestId = get<std::string>(r, "request_id");
+        res.keyLabel = get<std::string>(r, "key_label");
+        res.completed = wallFromMs(get<std::int64_t>(r, "completed_ms"));
+        d.result = std::move(res);
+    }
+    return d;
+}
+
+}  // namespace sluice::control

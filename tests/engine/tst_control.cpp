@@ -1,0 +1,361 @@
+// The control endpoint of a headless instance, over real loopback HTTP: a
+// Dispatcher, JobStore and QueueRunner in front of the in-process mock, a
+// ControlServer on them, and the ControlClient the console attaches with.
+// Requests without the right bearer token are refused; a limit changed
+// through the endpoint is what the running admission enforces within a
+// second; a dead letter requeued through it runs again and completes.
+#include "admission/admission.h"
+#include "config/config.h"
+#include "control/control_client.h"
+#include "control/control_server.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/fan_out_listener.h"
+#include "metrics/gauges.h"
+#include "metrics/metrics_recorder.h"
+#include "mock/mock_provider.h"
+#include "queue/queue_runner.h"
+#include "store/job_store.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+Config sluiceConfig(const std::string& baseUrl)
+{
+    json root = {{"providers",
+                  json::array({{{"name", "mock"},
+                                {"flavor", "openai"},
+                                {"base_url", baseUrl},
+                                {"limits", {{"rpm", 600}}},
+                                {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}}})},
+                 {"retry", {{"max_attempts", 2}, {"base_delay_s", 0.01}, {"max_delay_s", 0.05}}}};
+    return loadConfig(JsonSource("control-test.json", root.dump(2)),
+                      [](const std::string&) { return std::optional<std::string>("sk-mock"); });
+}
+
+store::NewJob newJob(const std::string& id)
+{
+    store::NewJob j;
+    j.customId = id;
+    j.url = "/v1/chat/completions";
+    j.model = "gpt-4o-mini";
+    j.body = json{{"model", "gpt-4o-mini"}, {"max_tokens", 10}, {"messages", json::array({{{"role", "user"}, {"content", id}}})}}
+                 .dump();
+    return j;
+}
+
+// A batch-like instance: store → runner → dispatcher → mock, with metrics,
+// events and the control endpoint on it.
+struct Instance {
+    QTemporaryDir dir;
+    SystemClock clock;
+    mock::MockProvider provider;
+    store::JobStore store;
+    Admission admission{clock};
+    metrics::MetricsRecorder recorder{clock};
+    control::EventLog events{clock};
+    FanOutListener downstream{&recorder, &events};
+    QueueRunner runner;
+    Dispatcher dispatcher;
+    std::unique_ptr<control::ControlServer> server;
+
+    static mock::MockConfig fastMock()
+    {
+        mock::MockConfig m = mock::MockConfig::defaults();
+        m.latency.baseMs = 0;
+        m.latency.perOutputTokenMs = 0;
+        m.latency.firstTokenMs = 0;
+        m.limitsEnabled = false;
+        return m;
+    }
+
+    explicit Instance(std::optional<Secret> token)
+        : provider(clock, fastMock()),
+          store((provider.start(), dir.filePath(QStringLiteral("run.db")).toStdString()), clock),
+          runner(store, clock, QueueRunnerOptions{}, &downstream),
+          dispatcher(sluiceConfig(provider.baseUrl()), clock, admission, runner)
+    {
+        runner.attach(dispatcher);
+        recorder.setGaugeSource([this] { return metrics::gaugeSampleOf(dispatcher.stats(), admission.snapshotAll()); });
+        control::ControlOptions o;
+        o.token = std::move(token);
+        control::ControlTarget t;
+        t.kind = "batch";
+        t.clock = &clock;
+        t.dispatcher = &dispatcher;
+        t.admission = &admission;
+        t.metrics = &recorder;
+        t.store = &store;
+        t.poke = [this] { runner.poke(); };
+        t.events = &events;
+        server = std::make_unique<control::ControlServer>(o, t);
+        recorder.start();
+        dispatcher.start();
+        runner.start();
+        server->start();
+    }
+    ~Instance()
+    {
+        server->stop();
+        dispatcher.stop();
+        runner.stop();
+        recorder.stop();
+    }
+
+    std::optional<LimitSpec> providerLimit(Measure m) const
+    {
+        for (const ScopeState& s : admission.snapshotAll()) {
+            if (s.name == "mock" && s.parent == 0) {
+                for (const DimensionState& d : s.dimensions) {
+                    if (d.spec.measure == m) {
+                        return d.spec;
+                    }
+                }
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+long refusedStatus(control::ControlClient& client)
+{
+    try {
+        client.status();
+    } catch (const control::ControlError& e) {
+        // The refusal never echoes the token.
+        return std::string(e.what()).find("s3cret") == std::string::npos ? e.status() : -1;
+    }
+    return 200;
+}
+
+}  // namespace
+
+class TestControl : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void refusesWithoutTheToken();
+    void nonLoopbackNeedsAToken();
+    void limitChangeReachesTheRunningDispatcher();
+    void statusAndSeriesMoveWithTraffic();
+    void requeuesADeadLetter();
+    void badRequestsAreNamed();
+};
+
+void TestControl::refusesWithoutTheToken()
+{
+    Instance instance(Secret("s3cret"));
+    control::ControlClient none(instance.server->url(), std::nullopt, instance.clock);
+    QCOMPARE(refusedStatus(none), 401L);
+    control::ControlClient wrong(instance.server->url(), Secret("s3creT"), instance.clock);
+    QCOMPARE(refusedStatus(wrong), 401L);
+    control::ControlClient shorter(instance.server->url(), Secret("s3cre"), instance.clock);
+    QCOMPARE(refusedStatus(shorter), 401L);
+    // A refused command changes nothing.
+    try {
+        none.pause();
+        QFAIL("pause without a token was accepted");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 401L);
+    }
+    QVERIFY(!instance.dispatcher.stats().paused);
+
+    control::ControlClient right(instance.server->url(), Secret("s3cret"), instance.clock);
+    const control::ControlStatus s = right.status();
+    QCOMPARE(s.kind, std::string("batch"));
+    right.pause();
+    QTRY_VERIFY_WITH_TIMEOUT(right.status().dispatch.paused, 1000);
+    right.resume();
+    QTRY_VERIFY_WITH_TIMEOUT(!right.status().dispatch.paused, 1000);
+}
+
+void TestControl::nonLoopbackNeedsAToken()
+{
+    SystemClock clock;
+    Admission admission{clock};
+    struct Null : DispatchListener {
+        void onFinished(JobOutcome&&) override {}
+    } listener;
+    Dispatcher dispatcher(sluiceConfig("http://127.0.0.1:9"), clock, admission, listener);
+    control::ControlTarget t;
+    t.kind = "serve";
+    t.clock = &clock;
+    t.dispatcher = &dispatcher;
+    t.admission = &admission;
+    control::ControlOptions o;
+    o.host = "0.0.0.0";
+    QVERIFY_THROWS_EXCEPTION(InputError, control::ControlServer(o, t));
+    o.token = Secret("");
+    QVERIFY_THROWS_EXCEPTION(InputError, control::ControlServer(o, t));
+    o.token = Secret("long-enough");
+    control::ControlServer withToken(o, t);  // accepted (not started: no need to listen on every interface)
+    QVERIFY(control::isLoopback("127.0.0.1"));
+    QVERIFY(control::isLoopback("::1"));
+    QVERIFY(!control::isLoopback("10.0.0.1"));
+}
+
+void TestControl::limitChangeReachesTheRunningDispatcher()
+{
+    Instance instance(std::nullopt);
+    control::ControlClient client(instance.server->url(), std::nullopt, instance.clock);
+    QCOMPARE(instance.providerLimit(Measure::Requests)->limit, std::int64_t{600});
+
+    // Traffic first, so the change lands on a dispatcher that is counting.
+    instance.store.enqueue(newJob("before"));
+    instance.runner.poke();
+    QTRY_COMPARE_WITH_TIMEOUT(instance.store.counts().done, std::int64_t{1}, 10000);
+    const std::int64_t usedBefore = [&] {
+        for (const ScopeState& s : instance.admission.snapshotAll()) {
+            if (s.name == "mock" && s.parent == 0) {
+                return s.dimensions.front().used;
+            }
+        }
+        return std::int64_t{-1};
+    }();
+    QVERIFY(usedBefore >= 1);
+
+    client.setLimits(LimitTarget{"mock", "", ""}, {LimitSpec{Measure::Requests, 7, std::chrono::minutes(1), 0}});
+    QTRY_VERIFY_WITH_TIMEOUT(instance.providerLimit(Measure::Requests) &&
+                                 instance.providerLimit(Measure::Requests)->limit == 7,
+                             1000);
+    // The configuration and the status the console reads say the same.
+    bool inConfig = false;
+    for (const ProviderConfig& p : client.config().providers) {
+        for (const LimitSpec& l : p.limits) {
+            inConfig = inConfig || (p.name == "mock" && l.measure == Measure::Requests && l.limit == 7);
+        }
+    }
+    QVERIFY(inConfig);
+    bool inStatus = false;
+    for (const ScopeState& s : client.status().scopes) {
+        for (const DimensionState& d : s.dimensions) {
+            if (s.name == "mock" && d.spec.measure == Measure::Requests) {
+                inStatus = d.spec.limit == 7;
+                // Usage counted before the change is kept, not reset.
+                QVERIFY(d.used >= 1);
+            }
+        }
+    }
+    QVERIFY(inStatus);
+
+    // An invalid limit is refused, named, and changes nothing.
+    try {
+        client.setLimits(LimitTarget{"nope", "", ""}, {LimitSpec{Measure::Requests, 5, std::chrono::minutes(1), 0}});
+        QFAIL("a limit for an unknown provider was accepted");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 400L);
+        QVERIFY2(std::string(e.what()).find("nope") != std::string::npos, e.what());
+    }
+    QCOMPARE(instance.providerLimit(Measure::Requests)->limit, std::int64_t{7});
+}
+
+void TestControl::statusAndSeriesMoveWithTraffic()
+{
+    Instance instance(std::nullopt);
+    control::ControlClient client(instance.server->url(), std::nullopt, instance.clock);
+    const control::ControlStatus before = client.status();
+    QVERIFY(before.seriesSince);
+    QVERIFY(before.queue);
+    for (int i = 0; i < 5; ++i) {
+        instance.store.enqueue(newJob("job-" + std::to_string(i)));
+    }
+    instance.runner.poke();
+    QTRY_COMPARE_WITH_TIMEOUT(client.status().queue->done, std::int64_t{5}, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(client.status().dispatch.completed, std::uint64_t{5}, 5000);
+    const control::ControlStatus after = client.status();
+    QVERIFY(after.dispatch.inputTokens > 0);
+    QCOMPARE(after.dispatch.keys.size(), std::size_t{1});
+    QCOMPARE(after.dispatch.keys.front().key, std::string("main"));
+
+    // The live series: every send counted once across the pages.
+    std::uint64_t sent = 0;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            const control::SeriesPage page = client.series(metrics::ScopeKey::global(), 1s, before.seriesSince);
+            sent = 0;
+            for (const metrics::SeriesPoint& p : page.points) {
+                sent += p.tally.sent;
+            }
+            return sent == 5;
+        }(),
+        5000);
+    // A scope's own series, by name.
+    const control::SeriesPage provider = client.series(metrics::ScopeKey::ofProvider("mock"), 1s, before.seriesSince);
+    std::uint64_t providerSent = 0;
+    for (const metrics::SeriesPoint& p : provider.points) {
+        providerSent += p.tally.sent;
+    }
+    QCOMPARE(providerSent, std::uint64_t{5});
+}
+
+void TestControl::requeuesADeadLetter()
+{
+    Instance instance(Secret("s3cret"));
+    control::ControlClient client(instance.server->url(), Secret("s3cret"), instance.clock);
+    // A job that died once (its key refused, say): dead in the store.
+    instance.dispatcher.pause();
+    const store::JobId id = instance.store.enqueue(newJob("revived")).id;
+    const std::vector<store::Job> leased = instance.store.lease(store::LeaseRequest{"test", 10, 1min, {}});
+    QCOMPARE(leased.size(), std::size_t{1});
+    store::Failure f;
+    f.id = id;
+    f.owner = "test";
+    f.attempt.errorClass = "auth_failed";
+    f.attempt.httpStatus = 401;
+    f.attempt.message = "key refused";
+    f.attempt.counted = false;
+    QVERIFY(instance.store.fail(f));
+    QCOMPARE(instance.store.job(id)->state, store::JobState::Dead);
+    instance.dispatcher.resume();
+
+    store::DeadLetterFilter filter;
+    filter.errorClass = "auth_failed";
+    const auto dead = client.deadLetters(filter, 10);
+    QCOMPARE(dead.size(), std::size_t{1});
+    QCOMPARE(dead.front().job.customId, std::string("revived"));
+    QCOMPARE(dead.front().attempts.back().httpStatus, 401);
+    filter.errorClass = "timeout";
+    QCOMPARE(client.deadLetters(filter, 10).size(), std::size_t{0});
+
+    QCOMPARE(client.requeue(id), std::size_t{1});
+    QTRY_COMPARE_WITH_TIMEOUT(instance.store.job(id)->state, store::JobState::Done, 10000);
+    const control::JobDetail detail = client.job(id);
+    QVERIFY(detail.job);
+    QVERIFY(detail.result);
+    QCOMPARE(detail.result->statusCode, 200);
+    bool requeued = false;
+    for (const store::TimelineEntry& e : detail.timeline) {
+        requeued = requeued || e.kind == "requeued";
+    }
+    QVERIFY(requeued);
+    // Requeueing what is not dead does nothing.
+    QCOMPARE(client.requeue(id), std::size_t{0});
+}
+
+void TestControl::badRequestsAreNamed()
+{
+    Instance instance(std::nullopt);
+    control::ControlClient client(instance.server->url(), std::nullopt, instance.clock);
+    try {
+        client.job(999999);
+        QFAIL("an unknown job was found");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 404L);
+    }
+    QVERIFY_THROWS_EXCEPTION(InputError, control::ControlClient("not an address", std::nullopt, instance.clock));
+    control::ControlClient nobody("127.0.0.1:1", std::nullopt, instance.clock, 2s);
+    try {
+        nobody.status();
+        QFAIL("an instance answered on port 1");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 0L);
+    }
+}
+
+QTEST_APPLESS_MAIN(TestControl)
+#include "tst_control.moc"
