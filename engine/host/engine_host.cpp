@@ -2,6 +2,7 @@
 
 #include "metrics/gauges.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace sluice::host {
@@ -164,27 +165,31 @@ std::size_t EngineHost::discardQueued(const std::string& reason)
     if (!queueHeld()) {
         return 0;
     }
-    // The runner does not run while the queue is held, so every lease here
-    // is ours; each leased job is failed at once (a dead letter, which the
-    // operator can still requeue).
-    const std::string owner = "console-discard";
+    // Every pending job, ready or waiting for a retry (a 429's backoff): one
+    // left waiting would be sent to the new provider once its time came. The
+    // runner does not run while the queue is held, so an empty owner (fail
+    // whoever holds it) takes no job from under a send; each becomes a dead
+    // letter, which the operator can still requeue.
     std::size_t discarded = 0;
+    store::JobId after = 0;
     for (;;) {
-        const std::vector<store::Job> jobs = m_store->lease(store::LeaseRequest{owner, 500, std::chrono::minutes(1), {}});
-        if (jobs.empty()) {
+        const std::vector<store::JobId> ids = m_store->pendingIds(after, 500);
+        if (ids.empty()) {
             break;
         }
-        for (const store::Job& job : jobs) {
+        after = ids.back();
+        store::Updates updates;
+        updates.failures.reserve(ids.size());
+        for (const store::JobId id : ids) {
             store::Failure f;
-            f.id = job.id;
-            f.owner = owner;
+            f.id = id;
             f.attempt.errorClass = "discarded";
             f.attempt.message = reason;
             f.attempt.counted = false;
-            if (m_store->fail(f)) {
-                ++discarded;
-            }
+            updates.failures.push_back(std::move(f));
         }
+        const store::UpdateResults done = m_store->recordMany(updates);
+        discarded += static_cast<std::size_t>(std::count(done.failed.begin(), done.failed.end(), true));
     }
     addEvent("discarded " + std::to_string(discarded) + " queued jobs: " + reason);
     return discarded;

@@ -94,8 +94,8 @@ public:
     void holdQueue();
     void releaseQueue();
     bool queueHeld() const;
-    // While held: dead-letters every queued job that is ready, with
-    // `reason`, and returns how many. Waits on the disk: a worker thread.
+    // While held: dead-letters every pending job, ready or waiting for a
+    // retry, with `reason`, and returns how many. Waits on the disk: a worker thread.
     std::size_t discardQueued(const std::string& reason);
 
     // What the whole engine could carry, as it was at each moment since the

@@ -854,6 +854,19 @@ std::vector<std::string> JobStore::pendingTenants() const
     });
 }
 
+std::vector<JobId> JobStore::pendingIds(JobId after, std::size_t limit) const
+{
+    return guarded(m_mutex, "listing pending jobs", [&] {
+        std::vector<JobId> out;
+        auto sel = m_db.cached("SELECT id FROM jobs WHERE state = 0 AND id > ?1 ORDER BY id LIMIT ?2");
+        sel->bind(1, after).bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+        while (sel->step()) {
+            out.push_back(sel->int64(0));
+        }
+        return out;
+    });
+}
+
 std::vector<Outcome> JobStore::outcomes(JobId after, std::size_t limit) const
 {
     return guarded(m_mutex, "reading results", [&] {

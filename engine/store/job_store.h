@@ -295,6 +295,9 @@ public:
     Counts countsBetween(JobId first, JobId last) const;
     // Tenants with pending jobs, in name order (for fair leasing).
     std::vector<std::string> pendingTenants() const;
+    // Pending jobs' ids in id order after `after`, ready or waiting for a
+    // retry (not_before later than now): all a held queue holds back.
+    std::vector<JobId> pendingIds(JobId after = 0, std::size_t limit = 1000) const;
     // Done and dead jobs in input order after `after`: page through them to
     // write one results line per custom_id.
     std::vector<Outcome> outcomes(JobId after = 0, std::size_t limit = 1000) const;
