@@ -156,7 +156,8 @@ void QueuePanel::refresh()
     const bool paused = d.paused;
     m_pause->setEnabled(!paused);
     m_resume->setEnabled(paused);
-    m_drain->setEnabled(s.hasWorkload && s.intakeOpen);
+    // An attached instance has no demo workload, but drains all the same.
+    m_drain->setEnabled((s.hasWorkload || m_session.attached()) && s.intakeOpen);
     m_intake->setVisible(s.hasWorkload);
     m_intake->setEnabled(s.hasWorkload && !s.intakeOpen);
     updateState();

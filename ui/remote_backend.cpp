@@ -106,6 +106,8 @@ host::HostStatus RemoteBackend::status() const
     for (const control::ControlEvent& e : m_status.events) {
         s.events.push_back(host::HostEvent{e.at, e.text});
     }
+    // Its intake counts as open while a drain can still close it.
+    s.intakeOpen = m_status.canDrain && !m_status.draining;
     return s;
 }
 
@@ -173,6 +175,13 @@ void RemoteBackend::pause()
 void RemoteBackend::resume()
 {
     post([](control::ControlClient& c) { c.resume(); });
+}
+
+void RemoteBackend::setIntakeOpen(bool open)
+{
+    if (!open) {
+        post([](control::ControlClient& c) { c.drain(); });
+    }
 }
 
 void RemoteBackend::setLimits(const LimitTarget& target, std::vector<LimitSpec> limits)

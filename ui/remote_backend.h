@@ -72,8 +72,9 @@ public:
 
     void pause() override;
     void resume() override;
-    // A headless instance has no intake the console opens or closes.
-    void setIntakeOpen(bool) override {}
+    // Closing drains the instance (when it can; see canDrain in its
+    // status); an intake once closed is not opened again from here.
+    void setIntakeOpen(bool open) override;
     void setLimits(const LimitTarget& target, std::vector<LimitSpec> limits) override;
     void setKeyEnabled(const std::string& provider, const std::string& key, bool enabled) override;
 

@@ -585,6 +585,9 @@ int runBatch(const BatchOptions& opt)
         target.metrics = &runMetrics->recorder();
         target.store = st.get();
         target.poke = [&runner] { runner.poke(); };
+        // Its whole input is queued before the first send: there is no more
+        // to close, and it already runs until its queue is empty.
+        target.drain = [] {};
         target.events = &events;
         controlServer = startControl(controlOptions, std::move(target), "batch");
     } catch (const std::exception& e) {

@@ -192,6 +192,7 @@ int runServe(const ServeOptions& opt)
         target.admission = &admission;
         target.metrics = recorder;
         target.events = &events;
+        target.drain = [&gateway] { gateway.closeIntake(); };
         controlServer = startControl(controlOptions, std::move(target), "serve");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());

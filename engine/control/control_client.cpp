@@ -152,6 +152,12 @@ void ControlClient::resume()
     call("POST", "/v1/resume", &body);
 }
 
+void ControlClient::drain()
+{
+    const json body = json::object();
+    call("POST", "/v1/drain", &body);
+}
+
 void ControlClient::setKeyEnabled(const std::string& provider, const std::string& key, bool enabled)
 {
     const json body{{"provider", provider}, {"key", key}, {"enabled", enabled}};

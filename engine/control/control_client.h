@@ -50,6 +50,9 @@ public:
     void setLimits(const LimitTarget& target, const std::vector<LimitSpec>& limits);
     void pause();
     void resume();
+    // Closes the intake and resumes dispatch; ControlError (501) when the
+    // instance has no intake to close.
+    void drain();
     void setKeyEnabled(const std::string& provider, const std::string& key, bool enabled);
     std::vector<store::DeadLetter> deadLetters(const store::DeadLetterFilter& filter, std::size_t limit);
     JobDetail job(store::JobId id);

@@ -468,7 +468,9 @@ json statusToJson(const ControlStatus& status, const Clock& clock)
            {"scopes", std::move(scopes)},
            {"events", std::move(events)},
            {"spend_today_micro_usd", status.spendTodayMicroUsd},
-           {"dead_letters", status.deadLetters}};
+           {"dead_letters", status.deadLetters},
+           {"can_drain", status.canDrain},
+           {"draining", status.draining}};
     if (status.queue) {
         j["queue"] = {{"pending", status.queue->pending},
                       {"leased", status.queue->leased},
@@ -494,6 +496,9 @@ ControlStatus statusFromJson(const json& j, const Clock& clock)
     }
     s.spendTodayMicroUsd = get<std::int64_t>(j, "spend_today_micro_usd");
     s.deadLetters = get<bool>(j, "dead_letters");
+    // Absent from an instance older than the drain command: it cannot drain.
+    s.canDrain = getOr<bool>(j, "can_drain", false);
+    s.draining = getOr<bool>(j, "draining", false);
     if (const auto q = j.find("queue"); q != j.end()) {
         store::Counts c;
         c.pending = get<std::int64_t>(*q, "pending");

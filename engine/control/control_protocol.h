@@ -45,6 +45,8 @@ struct ControlStatus {
     // When the live series start (the recorder's start); unset without series.
     std::optional<TimePoint> seriesSince;
     bool deadLetters = false;  // the instance keeps dead letters it can requeue
+    bool canDrain = false;     // POST /v1/drain closes its intake
+    bool draining = false;     // it has been drained: takes in no new work
 };
 
 // GET /v1/series: consecutive buckets of one width from `since` on; the

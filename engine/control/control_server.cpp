@@ -269,6 +269,8 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
             if (m_target.events != nullptr) {
                 s.events = m_target.events->latest();
             }
+            s.canDrain = static_cast<bool>(m_target.drain);
+            s.draining = m_draining.load();
             s.spendTodayMicroUsd = s.dispatch.spendMicroUsd;
             if (m_target.metrics != nullptr) {
                 s.seriesSince = m_target.metrics->snapshot().since;
@@ -316,6 +318,16 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
             dispatcher.pause();
             responder.send(jsonReply(200, json{{"ok", true}}));
         } else if (post && path == "/v1/resume") {
+            dispatcher.resume();
+            responder.send(jsonReply(200, json{{"ok", true}}));
+        } else if (post && path == "/v1/drain") {
+            // As the console's Drain on its own engine: intake closed, and
+            // dispatch resumed so the queue runs until it is empty.
+            if (!m_target.drain) {
+                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") has no intake to close");
+            }
+            m_target.drain();
+            m_draining = true;
             dispatcher.resume();
             responder.send(jsonReply(200, json{{"ok", true}}));
         } else if (post && path == "/v1/keys/enabled") {

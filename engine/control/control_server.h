@@ -2,7 +2,7 @@
 // batch and worker with --control HOST:PORT). It answers, as JSON over
 // HTTP, the snapshots the console reads from its embedded engine (status,
 // live series, configuration, dead letters) and performs the same commands
-// (limits, pause and resume, keys enabled or disabled, requeue) on the
+// (limits, pause, resume and drain, keys enabled or disabled, requeue) on the
 // running Dispatcher and store, so the console can operate the instance
 // as its own. The routes are in docs/control.md.
 //
@@ -25,6 +25,7 @@
 #include "net/http_server.h"
 #include "store/job_store.h"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,6 +44,10 @@ struct ControlTarget {
     metrics::MetricsRecorder* metrics = nullptr;  // live series; null: none
     store::JobStore* store = nullptr;             // queue counts, dead letters; null: none
     std::function<void()> poke;                   // wakes the store's runner after a requeue
+    // Closes the instance's intake, as the console's Drain does on its own
+    // engine: nothing new is taken in, what is queued runs until the queue
+    // is empty. Null: the instance has no intake to close (drain refused).
+    std::function<void()> drain;
     const EventLog* events = nullptr;
 };
 
@@ -80,6 +85,7 @@ private:
     ControlOptions m_options;
     ControlTarget m_target;
     std::unique_ptr<net::HttpServer> m_server;
+    std::atomic<bool> m_draining{false};  // a drain was asked for (io thread writes)
 };
 
 }  // namespace sluice::control

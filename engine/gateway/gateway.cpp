@@ -83,6 +83,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::unique_ptr<net::HttpServer> server;
     std::atomic<std::uint64_t> sequence{0};
     Counters counters;
+    std::atomic<bool> intakeClosed{false};  // drained: no new requests
     // The dispatcher's lanes, refreshed at most every 100 ms: whether a
     // lane is blocked past a request's hold deadline.
     std::mutex lanesMutex;
@@ -590,6 +591,10 @@ void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder re
         counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
         responder.send(errorReply(flavor, kind, message));
     };
+    if (intakeClosed.load()) {
+        refuse(ErrorKind::Unavailable, "this gateway is draining: it takes no new requests");
+        return;
+    }
     json body = json::parse(request.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
         refuse(ErrorKind::InvalidRequest, "the request body is not a JSON object");
@@ -760,6 +765,11 @@ bool Gateway::setTenantLimits(const std::string& token, const std::vector<LimitS
 bool Gateway::setTenantPaused(const std::string& token, bool paused)
 {
     return m_impl->gate.setPaused(token, paused);
+}
+
+void Gateway::closeIntake()
+{
+    m_impl->intakeClosed = true;
 }
 
 }  // namespace sluice::gateway

@@ -66,6 +66,10 @@ public:
     // TenantGate); false when no token has that name.
     bool setTenantLimits(const std::string& token, const std::vector<LimitSpec>& limits);
     bool setTenantPaused(const std::string& token, bool paused);
+    // Drains: every new completion request is answered 503 from now on
+    // (there is no reopening; restart the instance), while requests already
+    // taken in run to their end.
+    void closeIntake();
 
 private:
     friend class Exchange;  // one request in flight, in gateway.cpp

@@ -3,7 +3,9 @@
 // ControlServer on them, and the ControlClient the console attaches with.
 // Requests without the right bearer token are refused; a limit changed
 // through the endpoint is what the running admission enforces within a
-// second; a dead letter requeued through it runs again and completes.
+// second; a dead letter requeued through it runs again and completes; a
+// drain closes the instance's intake and resumes dispatch until the queue
+// is empty, and is refused by an instance with no intake to close.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "control/control_client.h"
@@ -18,6 +20,8 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+
+#include <atomic>
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -62,6 +66,7 @@ struct Instance {
     FanOutListener downstream{&recorder, &events};
     QueueRunner runner;
     Dispatcher dispatcher;
+    std::atomic<int> intakeClosed{0};  // times the endpoint's drain closed it
     std::unique_ptr<control::ControlServer> server;
 
     static mock::MockConfig fastMock()
@@ -74,7 +79,7 @@ struct Instance {
         return m;
     }
 
-    explicit Instance(std::optional<Secret> token)
+    explicit Instance(std::optional<Secret> token, bool drainable = true)
         : provider(clock, fastMock()),
           store((provider.start(), dir.filePath(QStringLiteral("run.db")).toStdString()), clock),
           runner(store, clock, QueueRunnerOptions{}, &downstream),
@@ -93,6 +98,9 @@ struct Instance {
         t.store = &store;
         t.poke = [this] { runner.poke(); };
         t.events = &events;
+        if (drainable) {
+            t.drain = [this] { ++intakeClosed; };
+        }
         server = std::make_unique<control::ControlServer>(o, t);
         recorder.start();
         dispatcher.start();
@@ -145,6 +153,7 @@ private Q_SLOTS:
     void statusAndSeriesMoveWithTraffic();
     void requeuesADeadLetter();
     void badRequestsAreNamed();
+    void drainClosesTheIntakeAndRunsTheQueue();
 };
 
 void TestControl::refusesWithoutTheToken()
@@ -355,6 +364,45 @@ void TestControl::badRequestsAreNamed()
     } catch (const control::ControlError& e) {
         QCOMPARE(e.status(), 0L);
     }
+}
+
+void TestControl::drainClosesTheIntakeAndRunsTheQueue()
+{
+    Instance instance(std::nullopt);
+    control::ControlClient client(instance.server->url(), std::nullopt, instance.clock);
+    control::ControlStatus before = client.status();
+    QVERIFY(before.canDrain);
+    QVERIFY(!before.draining);
+    // Paused with work queued: a drain, as on the console's own engine,
+    // resumes dispatch and the queue runs until it is empty.
+    client.pause();
+    QTRY_VERIFY_WITH_TIMEOUT(instance.dispatcher.stats().paused, 1000);
+    for (int i = 0; i < 5; ++i) {
+        instance.store.enqueue(newJob("drained-" + std::to_string(i)));
+    }
+    instance.runner.poke();
+    client.drain();
+    QCOMPARE(instance.intakeClosed.load(), 1);
+    QVERIFY(client.status().draining);
+    QTRY_VERIFY_WITH_TIMEOUT(!client.status().dispatch.paused, 1000);
+    QTRY_COMPARE_WITH_TIMEOUT(instance.store.counts().done, std::int64_t{5}, 10000);
+    QCOMPARE(instance.store.counts().pending + instance.store.counts().leased, std::int64_t{0});
+
+    // An instance with no intake to close says so, and changes nothing.
+    Instance fixed(std::nullopt, false);
+    control::ControlClient other(fixed.server->url(), std::nullopt, fixed.clock);
+    QVERIFY(!other.status().canDrain);
+    other.pause();
+    QTRY_VERIFY_WITH_TIMEOUT(fixed.dispatcher.stats().paused, 1000);
+    try {
+        other.drain();
+        QFAIL("a drain without an intake was accepted");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 501L);
+        QVERIFY2(std::string(e.what()).find("no intake") != std::string::npos, e.what());
+    }
+    QVERIFY(fixed.dispatcher.stats().paused);
+    QVERIFY(!other.status().draining);
 }
 
 QTEST_APPLESS_MAIN(TestControl)
