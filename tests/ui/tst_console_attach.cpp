@@ -4,8 +4,8 @@
 // attaches through Workspace → Attach to instance… (address and token
 // typed into the dialog), sends requests through the instance's gateway and
 // sees the dashboard's numbers move, edits a limit in the limits panel and
-// finds it in the instance's own status, and pauses and resumes it from the
-// queue panel. A wrong token is refused and leaves the console as it was.
+// finds it in the instance's own status, and pauses, resumes and drains it
+// from the queue panel. A wrong token is refused and leaves the console as it was.
 #include "console_fixture.h"
 #include "attach_dialog.h"
 #include "dashboard_panel.h"
@@ -293,6 +293,23 @@ void TestConsoleAttach::operatesAnAttachedServe()
     QTRY_VERIFY_WITH_TIMEOUT(resume->isEnabled(), kTimeoutMs);
     QTest::mouseClick(resume, Qt::LeftButton);
     QTRY_VERIFY_WITH_TIMEOUT(!instance.status().dispatch.paused, kTimeoutMs);
+
+    // Drain from the queue panel, as on the console's own engine: the
+    // serve's gateway takes no new request from then on.
+    auto* drain = queue->findChild<QPushButton*>(QStringLiteral("drain"));
+    QVERIFY(drain != nullptr);
+    QTRY_VERIFY_WITH_TIMEOUT(drain->isEnabled(), kTimeoutMs);
+    QTest::mouseClick(drain, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(instance.status().draining, kTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!drain->isEnabled(), kTimeoutMs);
+    test::HttpClient http(gatewayUrl.toStdString());
+    const test::HttpResponse refused = http.post(
+        "/v1/chat/completions",
+        json{{"model", "gpt-4o-mini"}, {"max_tokens", 5}, {"messages", json::array({{{"role", "user"}, {"content", "late"}}})}}
+            .dump(),
+        {{"Content-Type", "application/json"}});
+    QVERIFY2(refused.completed() && refused.status == 503, refused.body.c_str());
+    QVERIFY2(refused.body.find("draining") != std::string::npos, refused.body.c_str());
 }
 
 // A `sluice-cli batch --control` held back by a low request limit: one line
