@@ -90,7 +90,9 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
         const DispatcherStats stats = m_dispatcher->stats();
         const std::vector<ScopeState> scopes = m_admission.snapshotAll();
         m_limitHistory.record(m_clock.now(), capacityLinesOf(stats.keys, scopes));
-        sampleShared();
+        if (m_shared) {
+            sampleShared();
+        }
         return metrics::gaugeSampleOf(stats, scopes);
     });
     if (m_options.workload) {

@@ -27,7 +27,10 @@ using nlohmann::json;
 namespace {
 
 const std::string kKey = "sk-proj-Host7Shared3Key9Value1Xx";
-constexpr std::int64_t kRpm = 60;
+// Sluice paces a per-minute limit evenly; the mock enforces it per second
+// (a bucket of kRpm / 60), so an instance that spent the whole limit beside
+// another would be answered 429 within a second or two.
+constexpr std::int64_t kRpm = 600;
 
 Config sharedConfig(const std::string& baseUrl, int redisPort)
 {
@@ -101,6 +104,7 @@ private Q_SLOTS:
         mc.latency.baseMs = 0;
         mc.models["gpt-4o-mini"].limits = mock::RateLimits{};
         mc.models["gpt-4o-mini"].limits.requestsPerMinute = kRpm;
+        mc.models["gpt-4o-mini"].limits.granularity = std::chrono::seconds(1);
         mock::MockProvider provider(clock, mc);
         provider.start();
         const Config config = sharedConfig(provider.baseUrl(), redis.port());
@@ -133,8 +137,8 @@ private Q_SLOTS:
             j.body = json::parse(chatBody(j.customId));
             other.dispatcher->submit(std::move(j));
         }
-        // Both spend the shared minute's capacity (less the ledger's margin).
-        QTRY_VERIFY_WITH_TIMEOUT(provider.stats().accepted >= kRpm - 6, 15000);
+        // Both spend the key's shared rate (kRpm / 60 a second) for about 3 s.
+        QTRY_VERIFY_WITH_TIMEOUT(provider.stats().accepted >= kRpm / 20, 15000);
         QTRY_VERIFY(other.listener.finished.load() > 0 && host.status().dispatch.finished() > 0);
         const double elapsedS =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -143,9 +147,11 @@ private Q_SLOTS:
         for (std::int64_t n : s.rateLimited) {
             limited += n;
         }
-        QCOMPARE(limited, std::int64_t{0});
-        // The bucket held kRpm and refills one a second.
-        QVERIFY2(static_cast<double>(s.accepted) <= static_cast<double>(kRpm) + elapsedS + 1.0,
+        QVERIFY2(limited <= 1, qPrintable(QStringLiteral("%1 answered 429").arg(limited)));
+        // Together within the rate (plus one bucket): alone, each would send
+        // kRpm / 60 a second, twice that together.
+        const double perSecond = static_cast<double>(kRpm) / 60.0;
+        QVERIFY2(static_cast<double>(s.accepted) <= perSecond * (elapsedS + 1.0) + 2.0,
                  qPrintable(QStringLiteral("%1 accepted in %2 s").arg(s.accepted).arg(elapsedS)));
 
         // The console's engine is a member of the fleet.
