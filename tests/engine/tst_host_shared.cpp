@@ -2,7 +2,8 @@
 // against the in-process mock and a real redis-server: it and another
 // instance on the same key, each configured with the key's full limit,
 // together stay within it (the mock answers no 429); it joins the fleet as
-// "sluice console"; with Redis stopped it reports the local_share fallback
+// "sluice console"; with Redis stopped it reports the local_share fallback (or,
+// configured so, that it admits nothing)
 // in its status and events, and rejoins when Redis is back.
 #include "admission/admission.h"
 #include "config/config.h"
@@ -32,7 +33,7 @@ const std::string kKey = "sk-proj-Host7Shared3Key9Value1Xx";
 // another would be answered 429 within a second or two.
 constexpr std::int64_t kRpm = 600;
 
-Config sharedConfig(const std::string& baseUrl, int redisPort)
+Config sharedConfig(const std::string& baseUrl, int redisPort, const std::string& whenUnavailable = "local_share")
 {
     json root = {{"providers",
                   json::array({{{"name", "mock"},
@@ -43,7 +44,7 @@ Config sharedConfig(const std::string& baseUrl, int redisPort)
                  {"shared",
                   {{"redis", "redis://127.0.0.1:" + std::to_string(redisPort) + "/0"},
                    {"namespace", "host-test"},
-                   {"when_unavailable", "local_share"}}}};
+                   {"when_unavailable", whenUnavailable}}}};
     return loadConfig(JsonSource("host-shared.json", root.dump(2)), [](const std::string& name) {
         return name == "HOST_SHARED_KEY" ? std::optional<std::string>(kKey) : std::nullopt;
     });
@@ -198,6 +199,27 @@ private Q_SLOTS:
 
         redis.start();
         QTRY_VERIFY_WITH_TIMEOUT(host.status().shared.connected && !host.status().shared.fallback, 20000);
+        host.stop();
+    }
+
+    void saysItAdmitsNothingWhenConfiguredToStop()
+    {
+        testing::RedisServerFixture redis;
+        SystemClock clock;
+        mock::MockProvider provider(clock, mock::MockConfig::defaults());
+        provider.start();
+        QTemporaryDir dir;
+        host::HostOptions options;
+        options.database = std::filesystem::path(dir.path().toStdString()) / "ws.db";
+        options.config = sharedConfig(provider.baseUrl(), redis.port(), "stop");
+        options.shared = shared::sharedLinkFactory("sluice console");
+        host::EngineHost host(clock, std::move(options));
+        host.start();
+        QTRY_VERIFY_WITH_TIMEOUT(host.status().shared.connected, 10000);
+        redis.stop();
+        QTRY_VERIFY_WITH_TIMEOUT(host.status().shared.stopped, 15000);
+        const std::string line = host::sharedStatusLine(host.status().shared);
+        QVERIFY2(line.find("Shared budget unreachable: admitting nothing (when_unavailable: stop)") == 0, line.c_str());
         host.stop();
     }
 
