@@ -1,6 +1,7 @@
 #include "console_session.h"
 
 #include "format.h"
+#include "shared/shared_run.h"
 
 #include <QCoreApplication>
 #include <QFuture>
@@ -90,6 +91,9 @@ std::shared_ptr<Started> startEngine(const OpenRequest& r, const Loaded& loaded,
             options.neighbour = r.workload ? r.neighbour : std::optional(host::DemoNeighbourOptions{});
         }
         options.runner.owner = "console";
+        // With "shared", this engine is one of the namespace's instances:
+        // the same budgets, signals and fleet as serve, batch and worker.
+        options.shared = shared::sharedLinkFactory("sluice console");
         // The providers tab shows a key+model's recent rate against its
         // limit, from the same series the dashboard reads (the recorder's
         // cap on scopes with series bounds the memory).

@@ -184,13 +184,21 @@ void FleetPanel::showFleet(const std::vector<shared::FleetMember>& fleet, const 
 {
     const QString where =
         tr("Namespace %1 at redis://%2:%3/%4").arg(qs(m_shared->ns), qs(m_shared->host)).arg(m_shared->port).arg(m_shared->db);
+    // This console's own engine is a member too: its state, loudly when it
+    // is running on a fallback.
+    const host::SharedLinkStatus own = m_session.host().status().shared;
+    const QString ownLine = own.active ? QStringLiteral("\n") + tr("This console's engine: %1").arg(qs(host::sharedStatusLine(own)))
+                                       : QString();
+    m_status->setStyleSheet(own.fallback || own.stopped ? QStringLiteral("color: #b00020; font-weight: bold;") : QString());
     if (!error.isEmpty()) {
-        m_status->setText(tr("%1: Redis unreachable (%2); the instances keep their configured fallback.").arg(where, error));
+        m_status->setText(tr("%1: Redis unreachable (%2); the instances keep their configured fallback.").arg(where, error) +
+                          ownLine);
         return;
     }
     const bool signalling = m_bridge && m_bridge->subscribed();
     m_status->setText(tr("%1: %n instance(s) sharing; signals %2.", nullptr, static_cast<int>(fleet.size()))
-                          .arg(where, signalling ? tr("connected") : tr("connecting")));
+                          .arg(where, signalling ? tr("connected") : tr("connecting")) +
+                      ownLine);
     m_table->setRowCount(static_cast<int>(fleet.size()));
     const qint64 nowMs = QDateTime::currentMSecsSinceEpoch();
     for (int row = 0; row < static_cast<int>(fleet.size()); ++row) {
@@ -202,7 +210,7 @@ void FleetPanel::showFleet(const std::vector<shared::FleetMember>& fleet, const 
             }
             m_table->setItem(row, column, item);
         };
-        set(Program, qs(m.program));
+        set(Program, m.id == own.instanceId ? tr("%1 (this console)").arg(qs(m.program)) : qs(m.program));
         set(Host, qs(m.host));
         set(Pid, QString::number(m.pid));
         set(Rpm, formatRate(m.load.requestsPerMinute));

@@ -14,6 +14,7 @@
 #include "open_workspace_dialog.h"
 #include "queue_panel.h"
 #include "report_dialog.h"
+#include "shared_status_watch.h"
 #include "workspace_gateway.h"
 
 #include <QAction>
@@ -305,6 +306,11 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
     connect(m_session.get(), &ConsoleSession::message, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::problem, m_statusMessage, &QLabel::setText);
     connect(m_session.get(), &ConsoleSession::queueHoldChanged, this, &MainWindow::updateHeldBanner);
+    if (!m_session->attached()) {
+        // Owned by the session: it reads the session's engine.
+        auto* sharedWatch = new SharedStatusWatch(*m_session, m_session.get());
+        connect(sharedWatch, &SharedStatusWatch::changed, m_statusMessage, &QLabel::setText);
+    }
     buildPanels();
     m_exportReport->setEnabled(!m_session->attached());
     updateStatus();

@@ -4,16 +4,15 @@
 
 namespace sluice::cli {
 
-SharedRun::SharedRun(const Config& config, Clock& clock, std::string program)
+SharedRun::SharedRun(const Config& config, Clock& clock, const std::string& program)
+    : shared::SharedRun(config, clock, program)
 {
-    if (!config.shared) {
+    if (!active()) {
         return;
     }
-    m_budget = shared::makeSharedBudget(config, clock);
-    m_membership = shared::makeMembership(config, clock, program, m_budget.get());
     std::fprintf(stderr, "%s: sharing limits, signals and the fleet in namespace %s at redis://%s:%d/%d (instance %s)\n",
                  program.c_str(), config.shared->ns.c_str(), config.shared->host.c_str(), config.shared->port,
-                 config.shared->db, m_membership->status().instanceId.c_str());
+                 config.shared->db, membership()->status().instanceId.c_str());
 }
 
 namespace {

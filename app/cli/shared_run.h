@@ -1,7 +1,6 @@
-// What a command that runs a Dispatcher does with the configuration's
-// "shared" section (engine/shared/): the shared budget its Admission takes,
-// the membership (signals and the fleet) its Dispatcher reports to, the
-// sluice_shared_* series for /metrics, and a line on stderr saying so.
+// The command-line side of the configuration's "shared" section: the
+// engine's shared::SharedRun (engine/shared/shared_run.h) plus a line on
+// stderr saying what is shared, and the load-test target that uses it.
 // Without "shared" every member is a no-op and the pointers are null.
 //
 // Thread-safety: one controlling thread, as the command's own.
@@ -11,28 +10,17 @@
 #include "core/clock.h"
 #include "dispatch/dispatcher.h"
 #include "loadtest/load_target.h"
-#include "shared/redis_budget.h"
-#include "shared/shared_membership.h"
+#include "shared/shared_run.h"
 
 #include <memory>
 #include <string>
 
 namespace sluice::cli {
 
-class SharedRun {
+// shared::SharedRun, saying on stderr what it shares.
+class SharedRun : public shared::SharedRun {
 public:
-    SharedRun(const Config& config, Clock& clock, std::string program);
-
-    bool active() const noexcept { return m_membership != nullptr; }
-    SharedBudget* budget() noexcept { return m_budget.get(); }
-    shared::SharedMembership* membership() noexcept { return m_membership.get(); }
-    PeerSignalObserver* observer() noexcept { return m_membership ? m_membership->observer() : nullptr; }
-    // "": inactive.
-    std::string prometheusText() const { return m_membership ? m_membership->prometheusText() : std::string(); }
-
-private:
-    std::unique_ptr<shared::RedisBudget> m_budget;
-    std::unique_ptr<shared::SharedMembership> m_membership;
+    SharedRun(const Config& config, Clock& clock, const std::string& program);
 };
 
 // A load-test target like loadtest::sluiceTarget, but sharing budgets,

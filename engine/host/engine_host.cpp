@@ -32,17 +32,33 @@ Duration spendDayOffset(const Config& config)
     return Duration::zero();
 }
 
+// Locked before anything joins a shared namespace, so a second console on
+// the same workspace never shows up in the fleet.
+std::unique_ptr<FileLock> lockWorkspace(const std::filesystem::path& database)
+{
+    std::error_code ec;
+    std::filesystem::create_directories(database.parent_path(), ec);
+    auto lock = std::make_unique<FileLock>(database.string() + ".lock");
+    if (!lock->locked()) {
+        throw std::runtime_error(lock->error());
+    }
+    return lock;
+}
+
+std::unique_ptr<SharedLink> makeShared(const HostOptions& options, Clock& clock)
+{
+    return options.shared && options.config.shared ? options.shared(options.config, clock) : nullptr;
+}
+
 }  // namespace
 
 EngineHost::EngineHost(Clock& clock, HostOptions options)
-    : m_clock(clock), m_options(std::move(options)), m_admission(clock)
+    : m_clock(clock),
+      m_options(std::move(options)),
+      m_lock(lockWorkspace(m_options.database)),
+      m_shared(makeShared(m_options, clock)),
+      m_admission(clock, m_shared ? m_shared->budget() : nullptr)
 {
-    std::error_code ec;
-    std::filesystem::create_directories(m_options.database.parent_path(), ec);
-    m_lock = std::make_unique<FileLock>(m_options.database.string() + ".lock");
-    if (!m_lock->locked()) {
-        throw std::runtime_error(m_lock->error());
-    }
     if (m_options.mock) {
         m_mock = std::make_unique<mock::MockProvider>(m_clock, *m_options.mock);
         m_mock->start();
@@ -65,6 +81,9 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
         m_spendBeforeStart += row.tally.spendMicroUsd;
     }
     m_runner = std::make_unique<QueueRunner>(*m_store, m_clock, m_options.runner, static_cast<DispatchListener*>(this));
+    if (m_shared) {
+        m_options.dispatcher.peerSignals = m_shared->observer();
+    }
     m_dispatcher = std::make_unique<Dispatcher>(m_options.config, m_clock, m_admission, *m_runner, m_options.dispatcher);
     m_runner->attach(*m_dispatcher);
     m_metrics = std::make_unique<metrics::MetricsRecorder>(m_clock, m_options.metrics, m_rollups.get());
@@ -72,17 +91,28 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
         const DispatcherStats stats = m_dispatcher->stats();
         const std::vector<ScopeState> scopes = m_admission.snapshotAll();
         m_limitHistory.record(m_clock.now(), capacityLinesOf(stats.keys, scopes));
+        if (m_shared) {
+            sampleShared();
+        }
         return metrics::gaugeSampleOf(stats, scopes);
     });
     if (m_options.workload) {
         m_workload = std::make_unique<DemoWorkload>(*m_store, m_clock, *m_options.workload,
                                                     [this] { m_runner->poke(); });
     }
+    if (m_shared) {
+        // Last, so nothing after it can throw with the dispatcher attached.
+        m_shared->attach(*m_dispatcher);
+        sampleShared();
+    }
 }
 
 EngineHost::~EngineHost()
 {
     stop();
+    if (m_shared) {
+        m_shared->detach();
+    }
     if (m_mock) {
         m_mock->stop();
     }
@@ -130,6 +160,26 @@ void EngineHost::stop()
     // Last, so it records the attempts abandoned by the dispatcher's stop,
     // then writes every rollup left.
     m_metrics->stop();
+}
+
+// Off the GUI thread (construction, the metrics sampler): the link's status
+// may wait on a Redis round trip. A change of state is an event, loudly.
+void EngineHost::sampleShared()
+{
+    SharedLinkStatus s = m_shared->linkStatus();
+    const bool unreachable = s.fallback || s.stopped;
+    const std::string line = sharedStatusLine(s);
+    bool said = false;
+    {
+        std::lock_guard guard(m_eventsMutex);
+        const bool wasUnreachable = m_sharedStatus.fallback || m_sharedStatus.stopped;
+        said = unreachable != wasUnreachable || s.stopped != m_sharedStatus.stopped;
+        m_sharedStatus = std::move(s);
+    }
+    if (said) {
+        addEvent(unreachable ? line : "Shared budget reachable again: namespace " + m_options.config.shared->ns +
+                                          " is shared by every instance");
+    }
 }
 
 void EngineHost::holdQueue()
@@ -235,6 +285,7 @@ HostStatus EngineHost::status() const
     s.queueHeld = queueHeld();
     std::lock_guard guard(m_eventsMutex);
     s.events.assign(m_events.begin(), m_events.end());
+    s.shared = m_sharedStatus;
     return s;
 }
 

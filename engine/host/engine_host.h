@@ -20,6 +20,7 @@
 #include "host/demo.h"
 #include "host/demo_neighbour.h"
 #include "host/limit_history.h"
+#include "host/shared_link.h"
 #include "metrics/metrics_recorder.h"
 #include "metrics/rollup_store.h"
 #include "mock/mock_provider.h"
@@ -50,6 +51,9 @@ struct HostOptions {
     DispatcherOptions dispatcher;
     QueueRunnerOptions runner;
     metrics::RecorderOptions metrics;
+    // Set (shared::sharedLinkFactory): a config with "shared" makes the
+    // host share budgets, signals and the fleet through Redis.
+    SharedLinkFactory shared;
 };
 
 // Something the operator should hear about: a key quarantined, the store
@@ -69,6 +73,9 @@ struct HostStatus {
     std::string mockUrl;  // empty without an embedded mock
     bool queueHeld = false;  // see EngineHost::holdQueue
     std::vector<HostEvent> events;  // the latest, oldest first
+    // As last sampled with the metrics gauges (about once a second);
+    // inactive without "shared".
+    SharedLinkStatus shared;
 };
 
 class EngineHost : private DispatchListener {
@@ -154,9 +161,14 @@ private:
     void onProviderProblem(const std::string& provider, const std::string& reason) override;
     void addEvent(std::string text);
 
+    void sampleShared();
+
     Clock& m_clock;
     HostOptions m_options;
     std::unique_ptr<FileLock> m_lock;
+    // Before the admission and the dispatcher, which use it; the dispatcher
+    // is detached from it in the destructor, before it goes.
+    std::unique_ptr<SharedLink> m_shared;
     Admission m_admission;
     std::unique_ptr<mock::MockProvider> m_mock;
     std::unique_ptr<store::JobStore> m_store;
@@ -180,6 +192,7 @@ private:
 
     mutable std::mutex m_eventsMutex;
     std::deque<HostEvent> m_events;
+    SharedLinkStatus m_sharedStatus;  // under m_eventsMutex
 };
 
 }  // namespace sluice::host

@@ -1,6 +1,7 @@
 // The console's Fleet tab over a real redis-server (started by the test) and
 // real `sluice-cli serve` and `sluice-cli worker` processes sharing the
-// workspace's namespace: the tab lists both with their programs, a limit
+// workspace's namespace: the tab lists both with their programs (and the
+// console's own engine, a member too), a limit
 // changed there reaches the serve process (its /metrics shows it) and the
 // console's own engine, and an instance that stops leaves the list.
 #include "console_fixture.h"
@@ -117,9 +118,15 @@ void TestConsoleFleet::listsTheFleetAndChangesEveryInstance()
     auto* panel = console.showPanel<ui::FleetPanel>(QStringLiteral("fleetPanel"));
     QVERIFY(panel != nullptr);
     auto* table = panel->findChild<QTableWidget*>(QStringLiteral("fleetTable"));
-    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 2, kTimeoutMs);
-    QCOMPARE(programs(table), QStringList({QStringLiteral("sluice-cli serve"), QStringLiteral("sluice-cli worker")}));
-    QVERIFY(panel->findChild<QLabel*>(QStringLiteral("fleetStatus"))->text().contains(QStringLiteral("2 instance")));
+    // The console's own engine is a member too.
+    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 3, kTimeoutMs);
+    QCOMPARE(programs(table), QStringList({QStringLiteral("sluice console (this console)"), QStringLiteral("sluice-cli serve"),
+                                           QStringLiteral("sluice-cli worker")}));
+    QVERIFY(panel->findChild<QLabel*>(QStringLiteral("fleetStatus"))->text().contains(QStringLiteral("3 instance")));
+    QTRY_VERIFY_WITH_TIMEOUT(panel->findChild<QLabel*>(QStringLiteral("fleetStatus"))
+                                 ->text()
+                                 .contains(QStringLiteral("This console's engine: Shared budget: namespace console-fleet")),
+                             kTimeoutMs);
 
     // A limit changed in the console: every instance and the console itself.
     QVERIFY(providerRpm(metrics.get("/metrics").body) != 123);
@@ -135,14 +142,16 @@ void TestConsoleFleet::listsTheFleetAndChangesEveryInstance()
     QTRY_VERIFY_WITH_TIMEOUT(dimension(console.host(), provider, host::LimitField::Rpm) &&
                                  dimension(console.host(), provider, host::LimitField::Rpm)->spec.limit == 123,
                              kTimeoutMs);
+    // serve counts the console's engine at its next fleet read.
+    QTRY_VERIFY_WITH_TIMEOUT(metrics.get("/metrics").body.find("sluice_shared_fleet_size 3") != std::string::npos,
+                             kTimeoutMs);
     const std::string shown = metrics.get("/metrics").body;
-    QVERIFY2(shown.find("sluice_shared_fleet_size 2") != std::string::npos, shown.c_str());
     QVERIFY(shown.find("sluice_shared_signals_applied_total 1") != std::string::npos);
 
     // A worker that stops leaves the fleet.
     stopProcess(worker);
-    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 1, kTimeoutMs);
-    QCOMPARE(programs(table), QStringList({QStringLiteral("sluice-cli serve")}));
+    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 2, kTimeoutMs);
+    QCOMPARE(programs(table), QStringList({QStringLiteral("sluice console (this console)"), QStringLiteral("sluice-cli serve")}));
     stopProcess(serve);
 }
 
