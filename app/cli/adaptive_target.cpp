@@ -46,13 +46,4 @@ loadtest::TargetFactory withAdaptive(loadtest::TargetFactory inner, const Config
     };
 }
 
-std::string describeAdaptive(const AdaptiveWiring& wiring)
-{
-    std::string out;
-    for (const auto& s : wiring.status()) {
-        out += (out.empty() ? "" : ", ") + s.provider + (s.key.empty() ? "" : "/" + s.key) + " " + std::to_string(s.limit);
-    }
-    return out;
-}
-
 }  // namespace sluice::cli

@@ -10,7 +10,6 @@
 #include "loadtest/load_target.h"
 
 #include <memory>
-#include <string>
 
 namespace sluice::cli {
 
@@ -18,8 +17,5 @@ namespace sluice::cli {
 // target's, `clock` must outlive the targets made.
 loadtest::TargetFactory withAdaptive(loadtest::TargetFactory inner, const Config& config, Clock& clock,
                                      std::shared_ptr<std::shared_ptr<AdaptiveWiring>> built);
-
-// "provider[/key] N" for each adaptive scope, joined by ", "; empty if none.
-std::string describeAdaptive(const AdaptiveWiring& wiring);
 
 }  // namespace sluice::cli

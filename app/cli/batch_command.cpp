@@ -648,6 +648,9 @@ int runBatch(const BatchOptions& opt)
     // write; in-flight requests are abandoned and their leases released.
     dispatcher.stop();
     runner.stop();
+    if (!adaptive.empty()) {
+        std::fprintf(stderr, "sluice-cli batch: adaptive concurrency at the end: %s\n", adaptive.describe().c_str());
+    }
     if (const std::string err = runMetrics->stop(); !err.empty()) {
         std::fprintf(stderr, "sluice-cli batch: metrics: %s\n", err.c_str());
     }

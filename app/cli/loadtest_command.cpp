@@ -175,7 +175,7 @@ std::optional<LoadTestSummary> runOne(const LoadtestOptions& opt, const RunPlan&
     }
     if (*adaptive && !(*adaptive)->empty()) {
         std::fprintf(stderr, "sluice-cli loadtest: %s: adaptive concurrency at the end: %s\n", plan.label.c_str(),
-                     describeAdaptive(**adaptive).c_str());
+                     (*adaptive)->describe().c_str());
     }
     if (provider) {
         provider->stop();

@@ -220,6 +220,9 @@ int runServe(const ServeOptions& opt)
     }
     gateway.stop();
     dispatcher.stop();
+    if (!adaptive.empty()) {
+        std::fprintf(stderr, "sluice-cli serve: adaptive concurrency at the end: %s\n", adaptive.describe().c_str());
+    }
     std::string rollupError;
     if (runMetrics) {
         rollupError = runMetrics->stop();

@@ -47,4 +47,13 @@ std::string AdaptiveWiring::prometheusText() const
     return limits + changes;
 }
 
+std::string AdaptiveWiring::describe() const
+{
+    std::string out;
+    for (const auto& r : m_controller.status()) {
+        out += (out.empty() ? "" : ", ") + r.provider + (r.key.empty() ? "" : "/" + r.key) + " " + std::to_string(r.limit);
+    }
+    return out;
+}
+
 }  // namespace sluice

@@ -33,6 +33,8 @@ public:
     // sluice_adaptive_concurrency_changes_total{provider,key}, in the
     // Prometheus text format; empty when no scope is adaptive.
     std::string prometheusText() const;
+    // "provider[/key] N" for each adaptive scope, joined by ", "; empty if none.
+    std::string describe() const;
 
 private:
     AdaptiveConcurrencyController m_controller;

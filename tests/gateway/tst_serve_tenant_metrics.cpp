@@ -237,6 +237,10 @@ void TestServeTenantMetrics::adaptiveConcurrency()
     mock.terminate();
     QVERIFY(serve.waitForFinished(kStartMs));
     QVERIFY(mock.waitForFinished(kStartMs));
+    // Said on stderr too, for a serve without --metrics.
+    err += QString::fromUtf8(serve.readAllStandardError());
+    QVERIFY2(err.contains(QRegularExpression(QStringLiteral("adaptive concurrency at the end: vllm \\d+\n"))),
+             qPrintable(err));
 }
 
 QTEST_GUILESS_MAIN(TestServeTenantMetrics)
