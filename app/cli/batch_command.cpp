@@ -12,7 +12,7 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "core/timefmt.h"
-#include "dispatch/adaptive_controller.h"
+#include "dispatch/adaptive_wiring.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/fan_out_listener.h"
 #include "queue/batch_input.h"
@@ -485,11 +485,11 @@ int runBatch(const BatchOptions& opt)
     KeyAlarm alarm;
     QueueRunnerOptions ro;
     ro.owner = "batch-" + std::to_string(::getpid());
-    // "concurrency": "auto": watches every attempt and sets the limit.
-    AdaptiveConcurrencyController adaptive(clock, config);
     control::EventLog events(clock);
-    FanOutListener downstream{&runMetrics->recorder(), &alarm, &adaptive, &events};
-    QueueRunner runner(*st, clock, ro, &downstream);
+    FanOutListener downstream{&runMetrics->recorder(), &alarm, &events};
+    // "concurrency": "auto": watches every attempt and sets the limit.
+    AdaptiveWiring adaptive(clock, config, downstream);
+    QueueRunner runner(*st, clock, ro, &adaptive.listener());
     // Signals and the fleet beside the shared budget; null without "shared".
     const std::unique_ptr<shared::SharedMembership> membership =
         shared::makeMembership(config, clock, "sluice-cli batch", sharedBudget.get());
@@ -501,6 +501,9 @@ int runBatch(const BatchOptions& opt)
     runner.attach(dispatcher);
     adaptive.attach(dispatcher);
     runMetrics->watch(dispatcher, admission);
+    if (!adaptive.empty()) {
+        runMetrics->appendText([&adaptive] { return adaptive.prometheusText(); });
+    }
 
     // Read and queue the input. A line that cannot run is rejected with its
     // line number; the rest run.
@@ -648,6 +651,9 @@ int runBatch(const BatchOptions& opt)
     // write; in-flight requests are abandoned and their leases released.
     dispatcher.stop();
     runner.stop();
+    if (!adaptive.empty()) {
+        std::fprintf(stderr, "sluice-cli batch: adaptive concurrency at the end: %s\n", adaptive.describe().c_str());
+    }
     if (const std::string err = runMetrics->stop(); !err.empty()) {
         std::fprintf(stderr, "sluice-cli batch: metrics: %s\n", err.c_str());
     }

@@ -25,6 +25,7 @@ void addTokensCommand(CLI::App& app, int& exitCode);
 void addServeCommand(CLI::App& app, int& exitCode);
 void addWorkerCommand(CLI::App& app, int& exitCode);
 void addWhatIfCommand(CLI::App& app, int& exitCode);
+void addLimitsCommand(CLI::App& app, int& exitCode);
 
 // `batch --queue shared` (worker_command.cpp): enqueue into the namespace's
 // shared queue, work on it, collect the results in input order.

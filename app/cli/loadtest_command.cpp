@@ -3,6 +3,7 @@
 // up as those providers (--mock), optionally a second time under another
 // config or through the naive fixed-concurrency client, and reports the runs
 // side by side. Real traffic is estimated and confirmed before it is sent.
+#include "cli/adaptive_target.h"
 #include "cli/commands.h"
 #include "cli/loadtest_report.h"
 #include "cli/progress.h"
@@ -147,6 +148,14 @@ std::optional<LoadTestSummary> runOne(const LoadtestOptions& opt, const RunPlan&
         // fleet with the namespace, as batch, worker and serve do.
         runOpts.target = sharedSluiceTarget(config, clock, runOpts.dispatcher, "sluice-cli loadtest");
     }
+    // "concurrency": "auto": the same wiring as batch and serve, in front of
+    // Sluice's dispatcher (the naive client has none).
+    auto adaptive = std::make_shared<std::shared_ptr<AdaptiveWiring>>();
+    if (!plan.naive) {
+        runOpts.wrapTarget = [config, &clock, adaptive](loadtest::TargetFactory inner) {
+            return withAdaptive(std::move(inner), config, clock, adaptive);
+        };
+    }
     LoadTest test(workload, std::move(config), clock, std::move(runOpts));
     ProgressLine progress(stderr, progressWanted(opt.progress, stderr));
     test.start();
@@ -163,6 +172,10 @@ std::optional<LoadTestSummary> runOne(const LoadtestOptions& opt, const RunPlan&
     for (const std::string& p : test.keyProblems()) {
         std::fprintf(stderr, "sluice-cli loadtest: %s: key %s quarantined\n", plan.label.c_str(), p.c_str());
         keyProblems.push_back(plan.label + ": " + p);
+    }
+    if (*adaptive && !(*adaptive)->empty()) {
+        std::fprintf(stderr, "sluice-cli loadtest: %s: adaptive concurrency at the end: %s\n", plan.label.c_str(),
+                     (*adaptive)->describe().c_str());
     }
     if (provider) {
         provider->stop();

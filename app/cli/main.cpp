@@ -26,6 +26,7 @@ int main(int argc, char** argv)
     sluice::cli::addServeCommand(app, exitCode);
     sluice::cli::addWorkerCommand(app, exitCode);
     sluice::cli::addWhatIfCommand(app, exitCode);
+    sluice::cli::addLimitsCommand(app, exitCode);
 
     try {
         app.parse(argc, argv);

@@ -10,6 +10,7 @@
 
 #include "admission/admission.h"
 #include "config/config.h"
+#include "dispatch/adaptive_wiring.h"
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_config.h"
@@ -159,12 +160,15 @@ int runServe(const ServeOptions& opt)
     KeyAlarm alarm;
     control::EventLog events(clock);
     ServeListener listener(recorder, alarm, &events);
+    // "concurrency": "auto": watches every attempt and sets the limit.
+    AdaptiveWiring adaptive(clock, config, listener);
     // "shared": limits, signals and the fleet shared with the namespace.
     SharedRun sharedRun(config, clock, "sluice-cli serve");
     Admission admission(clock, sharedRun.budget());
     DispatcherOptions dopt;
     dopt.peerSignals = sharedRun.observer();
-    Dispatcher dispatcher(config, clock, admission, listener, dopt);
+    Dispatcher dispatcher(config, clock, admission, adaptive.listener(), dopt);
+    adaptive.attach(dispatcher);
     shared::MembershipAttachment attached(sharedRun.membership(), dispatcher);
     gateway::Gateway gateway(gw, dispatcher, clock, opt.threads);
     std::string metricsUrl;
@@ -175,6 +179,9 @@ int runServe(const ServeOptions& opt)
             runMetrics->appendText([&gateway] { return gateway::tenantPrometheusText(gateway.tenants()); });
             if (sharedRun.active()) {
                 runMetrics->appendText([&sharedRun] { return sharedRun.prometheusText(); });
+            }
+            if (!adaptive.empty()) {
+                runMetrics->appendText([&adaptive] { return adaptive.prometheusText(); });
             }
             metricsUrl = runMetrics->start(metricsAddress);
         }
@@ -214,6 +221,9 @@ int runServe(const ServeOptions& opt)
     }
     gateway.stop();
     dispatcher.stop();
+    if (!adaptive.empty()) {
+        std::fprintf(stderr, "sluice-cli serve: adaptive concurrency at the end: %s\n", adaptive.describe().c_str());
+    }
     std::string rollupError;
     if (runMetrics) {
         rollupError = runMetrics->stop();

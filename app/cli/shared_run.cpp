@@ -42,6 +42,7 @@ public:
     void cancel(const std::string& customId) override { m_dispatcher->cancel(customId); }
     void pause() override { m_dispatcher->pause(); }
     DispatcherStats stats() const override { return m_dispatcher->stats(); }
+    Dispatcher* dispatcher() override { return m_dispatcher.get(); }
 
 private:
     SharedRun m_shared;

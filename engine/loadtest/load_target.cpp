@@ -19,6 +19,7 @@ public:
     void cancel(const std::string& customId) override { m_dispatcher.cancel(customId); }
     void pause() override { m_dispatcher.pause(); }
     DispatcherStats stats() const override { return m_dispatcher.stats(); }
+    Dispatcher* dispatcher() override { return &m_dispatcher; }
 
 private:
     Admission m_admission;

@@ -36,6 +36,9 @@ public:
     // the target has taken it in.
     virtual void pause() = 0;
     virtual DispatcherStats stats() const = 0;
+    // The dispatcher behind the target, for parts that steer it (adaptive
+    // concurrency); null when there is none (the naive client).
+    virtual Dispatcher* dispatcher() { return nullptr; }
 };
 
 // Builds a target that reports to `listener`.

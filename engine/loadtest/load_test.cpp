@@ -85,6 +85,9 @@ LoadTest::LoadTest(Workload workload, Config config, Clock& clock, LoadTestOptio
     m_label = !m_options.label.empty() ? m_options.label
               : m_options.naiveConcurrency ? "naive x" + std::to_string(*m_options.naiveConcurrency)
                                            : m_targetKind;
+    if (m_options.wrapTarget) {
+        make = m_options.wrapTarget(std::move(make));
+    }
     m_target = make(*this);
     bindToConfig(m_workload, m_config, [this](const JobSpec& job) { return m_target->validate(job); });
 

@@ -25,6 +25,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,9 @@ struct LoadTestOptions {
     NaiveClientOptions naive;
     DispatcherOptions dispatcher;
     TargetFactory target;
+    // When set, wraps whichever factory was chosen above (the program puts
+    // its own listeners in front of the target's, e.g. adaptive concurrency).
+    std::function<TargetFactory(TargetFactory)> wrapTarget;
 };
 
 class LoadTest final : private DispatchListener {

@@ -2,6 +2,8 @@
 // requests through the gateway, its /metrics has each gateway token's
 // sluice_tenant_* series (requests, limits, 429s handed out), by token and
 // tenant. HTTP goes over loopback with the engine's own client.
+// With "concurrency": "auto" against a mock whose latency grows past a knee,
+// /metrics has the adaptive limit, moved off its start value.
 #include "http/http_client.h"
 
 #include <QProcess>
@@ -47,6 +49,7 @@ class TestServeTenantMetrics : public QObject {
 
 private Q_SLOTS:
     void tenantSeries();
+    void adaptiveConcurrency();
 };
 
 void TestServeTenantMetrics::tenantSeries()
@@ -123,6 +126,121 @@ void TestServeTenantMetrics::tenantSeries()
     QVERIFY(serve.waitForFinished(kStartMs));
     QVERIFY(mock.waitForFinished(kStartMs));
     QVERIFY(QString::fromUtf8(serve.readAllStandardError()).indexOf(QStringLiteral("tok-svc")) < 0);
+}
+
+void TestServeTenantMetrics::adaptiveConcurrency()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    // No limits, no headers: only latency says anything. Past 8 answers in
+    // flight each one more adds 200 ms to a 50 ms answer.
+    const QString mockConfig = dir.filePath(QStringLiteral("mock.json"));
+    QFile mf(mockConfig);
+    QVERIFY(mf.open(QIODevice::WriteOnly));
+    mf.write(R"({ "limitsEnabled": false, "rateLimitHeaders": false,
+  "latency": { "baseMs": 50, "perOutputTokenMs": 0, "knee": { "inFlight": 8, "perExtraMs": 200 } },
+  "output": { "distribution": "fixed", "mean": 5 } })");
+    mf.close();
+    QProcess mock;
+    mock.start(cli(), {QStringLiteral("mock"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
+                       QStringLiteral("--config"), mockConfig});
+    QVERIFY(mock.waitForStarted(kStartMs));
+    QVERIFY(mock.waitForReadyRead(kStartMs));
+    const QString mockLine = QString::fromUtf8(mock.readLine()).trimmed();
+    QVERIFY2(mockLine.startsWith(QStringLiteral("listening on http://")), qPrintable(mockLine + QString::fromUtf8(mock.readAllStandardError())));
+
+    const QString config = dir.filePath(QStringLiteral("serve.json"));
+    QFile f(config);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(QStringLiteral(R"({
+  "providers": [ { "name": "vllm", "flavor": "openai", "base_url": "%1",
+    "limits": { "concurrency": { "auto": { "initial": 2, "max": 64 } } },
+    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
+  "gateway": { "hold_s": 120 }
+})")
+                .arg(mockLine.mid(13))
+                .toUtf8());
+    f.close();
+
+    QProcess serve;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
+    serve.setProcessEnvironment(env);
+    serve.start(cli(), {QStringLiteral("serve"), QStringLiteral("--config"), config, QStringLiteral("--listen"),
+                        QStringLiteral("127.0.0.1:0"), QStringLiteral("--state"), dir.filePath(QStringLiteral("s.db")),
+                        QStringLiteral("--metrics"), QStringLiteral("127.0.0.1:0")});
+    QVERIFY(serve.waitForStarted(kStartMs));
+    QVERIFY(serve.waitForReadyRead(kStartMs));
+    const QString serveLine = QString::fromUtf8(serve.readLine()).trimmed();
+    QVERIFY2(serveLine.startsWith(QStringLiteral("listening on http://")), qPrintable(serveLine));
+    const std::string gatewayUrl = serveLine.mid(13).toStdString();
+    QString err;
+    QRegularExpressionMatch m;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (err += QString::fromUtf8(serve.readAllStandardError()),
+         (m = QRegularExpression(QStringLiteral("metrics at (http://\\S+/metrics)")).match(err)).hasMatch()),
+        kStartMs);
+    const std::string metricsUrl = m.captured(1).toStdString();
+
+    // 200 requests at once: the gateway holds them, the dispatcher lets
+    // the adaptive limit's worth through at a time.
+    const std::string body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"max_tokens":8})";
+    http::HttpClient client;
+    int done = 0;
+    int ok = 0;
+    constexpr int kRequests = 200;
+    for (int i = 0; i < kRequests; ++i) {
+        http::HttpRequest r;
+        r.method = "POST";
+        r.url = gatewayUrl + "/v1/chat/completions";
+        r.body = body;
+        r.headers = {"Content-Type: application/json"};
+        r.totalTimeout = std::chrono::seconds(120);
+        client.start(std::move(r), http::TransferHandlers{{}, {}, [&](http::HttpResult&& res) {
+                                                              ++done;
+                                                              ok += res.status == 200 ? 1 : 0;
+                                                          }});
+    }
+    const QRegularExpression limitRe(QStringLiteral(R"(\nsluice_adaptive_concurrency_limit\{provider="vllm",key=""\} (\d+)\n)"));
+    // The limit as /metrics shows it now; -1 when the series is missing.
+    std::string lastBody;
+    const auto scrape = [&] {
+        const http::HttpResult metrics = fetch("GET", metricsUrl);
+        lastBody = metrics.body;
+        const QRegularExpressionMatch lm = limitRe.match(QString::fromStdString(metrics.body));
+        return metrics.status == 200 && lm.hasMatch() ? lm.captured(1).toInt() : -1;
+    };
+    int highest = -1;
+    for (int i = 0; i < 6000 && done < kRequests; ++i) {
+        client.poll(std::chrono::milliseconds(20));
+        if (i % 10 == 9) {
+            highest = std::max(highest, scrape());
+        }
+    }
+    QCOMPARE(done, kRequests);
+    QCOMPARE(ok, kRequests);
+
+    const int limit = scrape();
+    QVERIFY2(limit > 0, lastBody.c_str());
+    qInfo("adaptive limit: highest %d, after %d requests %d", highest, kRequests, limit);
+    // Up from 2 (steady success below the knee) at some point, and held
+    // well below the ceiling of 64 by the latency past the knee.
+    QVERIFY2(highest > 2, qPrintable(QStringLiteral("highest %1").arg(highest)));
+    QVERIFY2(limit <= 24, qPrintable(QStringLiteral("limit %1").arg(limit)));
+    const http::HttpResult metrics = fetch("GET", metricsUrl);
+    const QRegularExpressionMatch cm =
+        QRegularExpression(QStringLiteral(R"(\nsluice_adaptive_concurrency_changes_total\{provider="vllm",key=""\} (\d+)\n)"))
+            .match(QString::fromStdString(metrics.body));
+    QVERIFY2(cm.hasMatch() && cm.captured(1).toInt() >= 1, metrics.body.c_str());
+
+    serve.terminate();
+    mock.terminate();
+    QVERIFY(serve.waitForFinished(kStartMs));
+    QVERIFY(mock.waitForFinished(kStartMs));
+    // Said on stderr too, for a serve without --metrics.
+    err += QString::fromUtf8(serve.readAllStandardError());
+    QVERIFY2(err.contains(QRegularExpression(QStringLiteral("adaptive concurrency at the end: vllm \\d+\n"))),
+             qPrintable(err));
 }
 
 QTEST_GUILESS_MAIN(TestServeTenantMetrics)
