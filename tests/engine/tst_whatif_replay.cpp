@@ -78,15 +78,17 @@ private Q_SLOTS:
 void TestWhatIfReplay::sameConfigReplaysWithoutWaiting()
 {
     QTemporaryDir dir;
-    const auto traffic = readRecordedJsonl(writeTraffic(dir, 10, 120), 24h);
-    QCOMPARE(traffic.requests.size(), std::size_t{1200});
-    QCOMPARE(traffic.recorded.completed, std::int64_t{1200});
+    const auto traffic = readRecordedJsonl(writeTraffic(dir, 9, 120), 24h);
+    QCOMPARE(traffic.requests.size(), std::size_t{1080});
+    QCOMPARE(traffic.recorded.completed, std::int64_t{1080});
     const Config current = config(600);
     const Comparison c = replay(traffic, current, current);
-    QCOMPARE(c.simulated.requests, std::int64_t{1200});
-    QCOMPARE(c.simulated.completed, std::int64_t{1200});
+    QCOMPARE(c.simulated.requests, std::int64_t{1080});
+    QCOMPARE(c.simulated.completed, std::int64_t{1080});
     QCOMPARE(c.simulated.rateLimited, std::int64_t{0});
-    // 10/s against 600 RPM enforced per second: each request goes at once.
+    // 9/s against 600 RPM enforced per second: each request goes at once.
+    // (Traffic at exactly the limit would queue: Sluice paces 0.5-2% under
+    // it, the arrival margin.)
     QVERIFY2(secondsOf(c.simulated.waitP95) < 0.5, qPrintable(QString::number(secondsOf(c.simulated.waitP95))));
     QVERIFY2(c.simulatedTime >= 120s && c.simulatedTime < 130s, qPrintable(QString::number(std::chrono::duration<double>(c.simulatedTime).count())));
     QVERIFY(!c.cancelled);
