@@ -149,8 +149,8 @@ void TestTenantStats::gateLimitChangeKeepsUsage()
     // Outlives the gates (requests still held are answered into it when a
     // gate stops); the reservations in it are dropped before, at the end.
     std::vector<Reservation> held;
-    TenantGate gate(clock, tokens);
     int admitted = 0;
+    TenantGate gate(clock, tokens);
     const auto done = [&](GateResult r) {
         admitted += r.admitted ? 1 : 0;
         held.push_back(std::move(r.reservation));
@@ -172,10 +172,11 @@ void TestTenantStats::gateLimitChangeKeepsUsage()
     QVERIFY(!gate.setLimits("nobody", {}));
     // Limits can be given to a token that had none.
     const std::vector<GatewayToken> open{token("free", {})};
+    // Before the gate: its destructor answers the request it still holds.
     std::vector<Reservation> held2;
+    int admitted2 = 0;
     TenantGate gate2(clock, open);
     QVERIFY(gate2.setLimits("free", {perMinute(Measure::Requests, 2, 2)}));
-    int admitted2 = 0;
     for (int i = 0; i < 3; ++i) {
         gate2.request(open[0], Cost{}, deadline, [&](GateResult r) {
             admitted2 += r.admitted ? 1 : 0;
