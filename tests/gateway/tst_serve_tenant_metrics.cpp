@@ -42,6 +42,37 @@ http::HttpResult fetch(const std::string& method, const std::string& url, const 
     return result.value_or(http::HttpResult{});
 }
 
+// A running `sluice-cli serve --state --metrics` on free ports, with the
+// mock's key in its environment.
+struct Serve {
+    QProcess process;
+    std::string gatewayUrl;
+    std::string metricsUrl;
+    QString err;  // its stderr read so far
+};
+
+void startServe(Serve& serve, const QString& config, const QTemporaryDir& dir)
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
+    serve.process.setProcessEnvironment(env);
+    serve.process.start(cli(), {QStringLiteral("serve"), QStringLiteral("--config"), config, QStringLiteral("--listen"),
+                                QStringLiteral("127.0.0.1:0"), QStringLiteral("--state"),
+                                dir.filePath(QStringLiteral("s.db")), QStringLiteral("--metrics"),
+                                QStringLiteral("127.0.0.1:0")});
+    QVERIFY(serve.process.waitForStarted(kStartMs));
+    QVERIFY(serve.process.waitForReadyRead(kStartMs));
+    const QString serveLine = QString::fromUtf8(serve.process.readLine()).trimmed();
+    QVERIFY2(serveLine.startsWith(QStringLiteral("listening on http://")), qPrintable(serveLine));
+    serve.gatewayUrl = serveLine.mid(13).toStdString();
+    QRegularExpressionMatch m;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (serve.err += QString::fromUtf8(serve.process.readAllStandardError()),
+         (m = QRegularExpression(QStringLiteral("metrics at (http://\\S+/metrics)")).match(serve.err)).hasMatch()),
+        kStartMs);
+    serve.metricsUrl = m.captured(1).toStdString();
+}
+
 }  // namespace
 
 class TestServeTenantMetrics : public QObject {
@@ -78,25 +109,13 @@ void TestServeTenantMetrics::tenantSeries()
                 .toUtf8());
     f.close();
 
-    QProcess serve;
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
-    serve.setProcessEnvironment(env);
-    serve.start(cli(), {QStringLiteral("serve"), QStringLiteral("--config"), config, QStringLiteral("--listen"),
-                        QStringLiteral("127.0.0.1:0"), QStringLiteral("--state"), dir.filePath(QStringLiteral("s.db")),
-                        QStringLiteral("--metrics"), QStringLiteral("127.0.0.1:0")});
-    QVERIFY(serve.waitForStarted(kStartMs));
-    QVERIFY(serve.waitForReadyRead(kStartMs));
-    const QString serveLine = QString::fromUtf8(serve.readLine()).trimmed();
-    QVERIFY2(serveLine.startsWith(QStringLiteral("listening on http://")), qPrintable(serveLine));
-    const std::string gatewayUrl = serveLine.mid(13).toStdString();
-    QString err;
-    QRegularExpressionMatch m;
-    QTRY_VERIFY_WITH_TIMEOUT(
-        (err += QString::fromUtf8(serve.readAllStandardError()),
-         (m = QRegularExpression(QStringLiteral("metrics at (http://\\S+/metrics)")).match(err)).hasMatch()),
-        kStartMs);
-    const std::string metricsUrl = m.captured(1).toStdString();
+    Serve serve;
+    startServe(serve, config, dir);
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    const std::string& gatewayUrl = serve.gatewayUrl;
+    const std::string& metricsUrl = serve.metricsUrl;
 
     // Three requests on a budget of two: two answered, one 429.
     const std::string body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"max_tokens":8})";
@@ -121,11 +140,11 @@ void TestServeTenantMetrics::tenantSeries()
     // The token's value is nowhere in what the gateway says.
     QVERIFY(metrics.body.find("tok-svc") == std::string::npos);
 
-    serve.terminate();
+    serve.process.terminate();
     mock.terminate();
-    QVERIFY(serve.waitForFinished(kStartMs));
+    QVERIFY(serve.process.waitForFinished(kStartMs));
     QVERIFY(mock.waitForFinished(kStartMs));
-    QVERIFY(QString::fromUtf8(serve.readAllStandardError()).indexOf(QStringLiteral("tok-svc")) < 0);
+    QVERIFY(QString::fromUtf8(serve.process.readAllStandardError()).indexOf(QStringLiteral("tok-svc")) < 0);
 }
 
 void TestServeTenantMetrics::adaptiveConcurrency()
@@ -162,25 +181,13 @@ void TestServeTenantMetrics::adaptiveConcurrency()
                 .toUtf8());
     f.close();
 
-    QProcess serve;
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
-    serve.setProcessEnvironment(env);
-    serve.start(cli(), {QStringLiteral("serve"), QStringLiteral("--config"), config, QStringLiteral("--listen"),
-                        QStringLiteral("127.0.0.1:0"), QStringLiteral("--state"), dir.filePath(QStringLiteral("s.db")),
-                        QStringLiteral("--metrics"), QStringLiteral("127.0.0.1:0")});
-    QVERIFY(serve.waitForStarted(kStartMs));
-    QVERIFY(serve.waitForReadyRead(kStartMs));
-    const QString serveLine = QString::fromUtf8(serve.readLine()).trimmed();
-    QVERIFY2(serveLine.startsWith(QStringLiteral("listening on http://")), qPrintable(serveLine));
-    const std::string gatewayUrl = serveLine.mid(13).toStdString();
-    QString err;
-    QRegularExpressionMatch m;
-    QTRY_VERIFY_WITH_TIMEOUT(
-        (err += QString::fromUtf8(serve.readAllStandardError()),
-         (m = QRegularExpression(QStringLiteral("metrics at (http://\\S+/metrics)")).match(err)).hasMatch()),
-        kStartMs);
-    const std::string metricsUrl = m.captured(1).toStdString();
+    Serve serve;
+    startServe(serve, config, dir);
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    const std::string& gatewayUrl = serve.gatewayUrl;
+    const std::string& metricsUrl = serve.metricsUrl;
 
     // 200 requests at once: the gateway holds them, the dispatcher lets
     // the adaptive limit's worth through at a time.
@@ -233,14 +240,14 @@ void TestServeTenantMetrics::adaptiveConcurrency()
             .match(QString::fromStdString(metrics.body));
     QVERIFY2(cm.hasMatch() && cm.captured(1).toInt() >= 1, metrics.body.c_str());
 
-    serve.terminate();
+    serve.process.terminate();
     mock.terminate();
-    QVERIFY(serve.waitForFinished(kStartMs));
+    QVERIFY(serve.process.waitForFinished(kStartMs));
     QVERIFY(mock.waitForFinished(kStartMs));
     // Said on stderr too, for a serve without --metrics.
-    err += QString::fromUtf8(serve.readAllStandardError());
-    QVERIFY2(err.contains(QRegularExpression(QStringLiteral("adaptive concurrency at the end: vllm \\d+\n"))),
-             qPrintable(err));
+    serve.err += QString::fromUtf8(serve.process.readAllStandardError());
+    QVERIFY2(serve.err.contains(QRegularExpression(QStringLiteral("adaptive concurrency at the end: vllm \\d+\n"))),
+             qPrintable(serve.err));
 }
 
 QTEST_GUILESS_MAIN(TestServeTenantMetrics)
