@@ -43,13 +43,8 @@ build-asan: deps $(ASAN_DIR)/build.ninja
 run: build
 	@scripts/run.sh $(BUILD_DIR) $(ARGS)
 
-# One retry, for now: tst_console_queue was seen to abort at exit with a heap
-# corruption (malloc_consolidate after every test function passed). Its
-# one-in-five failure (reading the queue panel before its first refresh) is
-# fixed; the abort has not been reproduced since (release, ASan, valgrind).
-# A failure twice in a row still fails.
 test-release: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --repeat until-pass:2
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: build-asan
 	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L 'engine|fuzz'
