@@ -30,6 +30,10 @@ struct CompletionRequest {
     // Embeddings: n is the number of inputs and maxTokens 0 (no output).
     int dimensions = 0;            // the vector length asked for
     bool base64 = false;           // encoding_format "base64" (the openai SDK's default)
+    // Responses: the function the answer calls when the request forces one
+    // (tool_choice naming a function, or "required" with functions offered);
+    // empty for a text answer.
+    std::string toolName;
 };
 
 // What the mock answers, dialect-neutral.

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -187,6 +188,12 @@ public:
             }
             r.stream = stream->get<bool>();
         }
+        if (auto tool = forcedTool(doc)) {
+            if (auto* e = std::get_if<ApiError>(&*tool)) {
+                return std::move(*e);
+            }
+            r.toolName = std::get<std::string>(*tool);
+        }
         if (auto e = knownModel(config, r.model, requestId, *this)) {
             return *e;
         }
@@ -207,6 +214,9 @@ public:
 
     StreamScript stream(const CompletionRequest& r, const Completion& c) const override
     {
+        if (!r.toolName.empty()) {
+            return functionCallStream(r, c);
+        }
         StreamScript s;
         const std::string itemId = dialect::randomId("msg_", c.textSeed ^ 0x5A, 48);
         std::int64_t seq = 0;
@@ -264,6 +274,102 @@ public:
     }
 
 private:
+    // The function a request forces, if any: tool_choice {"type":
+    // "function", "name": N} (N must be offered), or "required" with a
+    // function offered (the first). An unknown name is the provider's 400.
+    static std::optional<std::variant<std::string, ApiError>> forcedTool(const Json& doc)
+    {
+        const auto choice = doc.find("tool_choice");
+        const auto tools = doc.find("tools");
+        if (choice == doc.end() || tools == doc.end() || !tools->is_array()) {
+            return std::nullopt;
+        }
+        std::vector<std::string> offered;
+        for (const auto& t : *tools) {
+            const auto name = t.is_object() ? t.find("name") : t.end();
+            if (t.is_object() && t.value("type", "") == "function" && name != t.end() && name->is_string()) {
+                offered.push_back(name->get<std::string>());
+            }
+        }
+        if (choice->is_string() && choice->get_ref<const std::string&>() == "required" && !offered.empty()) {
+            return std::variant<std::string, ApiError>{offered.front()};
+        }
+        if (choice->is_object() && choice->value("type", "") == "function") {
+            const std::string name = choice->value("name", "");
+            if (std::find(offered.begin(), offered.end(), name) == offered.end()) {
+                return std::variant<std::string, ApiError>{
+                    invalid("Tool choice '" + name + "' not found in 'tools' parameter.", "tool_choice",
+                            "invalid_value")};
+            }
+            return std::variant<std::string, ApiError>{name};
+        }
+        return std::nullopt;
+    }
+
+    // A function call's arguments, one output token per piece: a JSON
+    // object whose "query" holds the completion's words, so that the
+    // pieces joined are the arguments.
+    static std::vector<std::string> argumentPieces(const Completion& c)
+    {
+        const std::int64_t n = c.outputTokens.empty() ? 0 : c.outputTokens[0];
+        std::vector<std::string> pieces;
+        pieces.reserve(static_cast<std::size_t>(n) + 1);
+        for (std::int64_t t = 0; t < n; ++t) {
+            pieces.push_back((t == 0 ? std::string("{\"query\":\"") : std::string()) + dialect::token(c.textSeed, t));
+        }
+        if (pieces.empty()) {
+            pieces.emplace_back("{\"query\":\"");
+        }
+        pieces.back() += "\"}";
+        return pieces;
+    }
+
+    static OJson functionCall(const CompletionRequest& r, const Completion& c, const std::string& arguments,
+                              std::string_view status)
+    {
+        return OJson{{"id", dialect::randomId("fc_", c.textSeed ^ 0x5A, 48)},
+                     {"type", "function_call"},
+                     {"status", status},
+                     {"arguments", arguments},
+                     {"call_id", dialect::randomId("call_", c.textSeed ^ 0xC4, 24)},
+                     {"name", r.toolName}};
+    }
+
+    static StreamScript functionCallStream(const CompletionRequest& r, const Completion& c)
+    {
+        StreamScript s;
+        std::int64_t seq = 0;
+        const auto next = [&seq](OJson data) {
+            data["sequence_number"] = seq++;
+            return event(data);
+        };
+        const OJson started = functionCall(r, c, "", "in_progress");
+        const std::string itemId = started["id"];
+        s.preamble.push_back(next(OJson{{"type", "response.created"}, {"response", response(r, c, false)}}));
+        s.preamble.push_back(next(OJson{{"type", "response.in_progress"}, {"response", response(r, c, false)}}));
+        s.preamble.push_back(
+            next(OJson{{"type", "response.output_item.added"}, {"output_index", 0}, {"item", started}}));
+        std::string arguments;
+        for (const std::string& piece : argumentPieces(c)) {
+            arguments += piece;
+            s.tokens.push_back(next(OJson{{"type", "response.function_call_arguments.delta"},
+                                          {"item_id", itemId},
+                                          {"output_index", 0},
+                                          {"delta", piece}}));
+        }
+        s.ending.push_back(next(OJson{{"type", "response.function_call_arguments.done"},
+                                      {"item_id", itemId},
+                                      {"output_index", 0},
+                                      {"arguments", arguments}}));
+        s.ending.push_back(next(OJson{{"type", "response.output_item.done"},
+                                      {"output_index", 0},
+                                      {"item", functionCall(r, c, arguments, "completed")}}));
+        OJson done = response(r, c, true);
+        const std::string kind = done["status"] == "completed" ? "response.completed" : "response.incomplete";
+        s.ending.push_back(next(OJson{{"type", kind}, {"response", std::move(done)}}));
+        return s;
+    }
+
     static OJson part(const std::string& text)
     {
         return OJson{{"type", "output_text"}, {"text", text}, {"annotations", OJson::array()}};
@@ -284,11 +390,19 @@ private:
             if (truncated) {
                 incomplete = OJson{{"reason", "max_output_tokens"}};
             }
-            output.push_back(OJson{{"id", dialect::randomId("msg_", c.textSeed ^ 0x5A, 48)},
-                                   {"type", "message"},
-                                   {"status", "completed"},
-                                   {"role", "assistant"},
-                                   {"content", OJson::array({part(dialect::text(c.textSeed, out))})}});
+            if (r.toolName.empty()) {
+                output.push_back(OJson{{"id", dialect::randomId("msg_", c.textSeed ^ 0x5A, 48)},
+                                       {"type", "message"},
+                                       {"status", "completed"},
+                                       {"role", "assistant"},
+                                       {"content", OJson::array({part(dialect::text(c.textSeed, out))})}});
+            } else {
+                std::string arguments;
+                for (const std::string& piece : argumentPieces(c)) {
+                    arguments += piece;
+                }
+                output.push_back(functionCall(r, c, arguments, "completed"));
+            }
             usage = OJson{{"input_tokens", r.inputTokens},
                           {"input_tokens_details", {{"cached_tokens", 0}}},
                           {"output_tokens", out},

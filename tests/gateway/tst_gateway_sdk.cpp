@@ -155,7 +155,8 @@ void TestGatewaySdk::sdk_data()
     QTest::addColumn<QString>("check");
     for (const char* name :
          {"openai_chat", "openai_chat_stream_usage", "openai_tool_call_roundtrip", "openai_responses",
-          "openai_responses_stream", "openai_embeddings", "responses_embeddings_errors",
+          "openai_responses_stream", "openai_responses_tool_call", "responses_client_disconnect_mid_stream",
+          "openai_embeddings", "responses_embeddings_errors",
           "responses_stream_error_after_first_byte", "openai_models", "anthropic_messages",
           "anthropic_messages_x_api_key", "anthropic_stream", "anthropic_tool_use_roundtrip", "anthropic_count_tokens",
           "error_missing_token", "error_wrong_token", "error_unknown_model", "error_model_not_allowed",

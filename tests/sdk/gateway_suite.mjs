@@ -106,6 +106,65 @@ const checks = {
     assert(final && final.output[0].content[0].text === text && text.length > 0, 'streamed text is the final text');
     assert(final.usage.output_tokens === 20 && final.usage.input_tokens > 0, `usage ${JSON.stringify(final?.usage)}`);
   },
+  async openai_responses_tool_call() {
+    // A forced function call, not streamed and streamed, then its result
+    // sent back: the gateway passes tools, items and events through.
+    const tools = [{ type: 'function', name: 'search_docs', parameters: { type: 'object', properties: { query: { type: 'string' } } } }];
+    const req = { model: 'gpt-4o-mini', input: 'Find the limits page', tools, tool_choice: { type: 'function', name: 'search_docs' }, max_output_tokens: 16 };
+    const r = await openai().responses.create(req);
+    const call = r.output[0];
+    assert(call.type === 'function_call' && call.name === 'search_docs', `output ${JSON.stringify(r.output)}`);
+    assert(JSON.parse(call.arguments).query.length > 0, `arguments ${call.arguments}`);
+    assert(r.usage.output_tokens === 16, `usage ${JSON.stringify(r.usage)}`);
+
+    const s = await openai().responses.create({ ...req, tool_choice: 'required', stream: true });
+    let args = '';
+    let done;
+    for await (const ev of s) {
+      if (ev.type === 'response.function_call_arguments.delta') args += ev.delta;
+      if (ev.type === 'response.output_item.done') done = ev.item;
+    }
+    assert(done?.type === 'function_call' && done.arguments === args, `streamed ${args} vs ${done?.arguments}`);
+    assert(typeof JSON.parse(args).query === 'string', 'streamed arguments are JSON');
+
+    const follow = await openai().responses.create({
+      model: 'gpt-4o-mini',
+      tools,
+      max_output_tokens: 16,
+      input: [
+        { role: 'user', content: 'Find the limits page' },
+        { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
+        { type: 'function_call_output', call_id: call.call_id, output: '{"url":"https://example.test/limits"}' },
+      ],
+    });
+    assert(follow.output[0].type === 'message' && follow.output_text.length > 0, `follow-up ${JSON.stringify(follow.output)}`);
+    await rejects(openai().responses.create({ ...req, tool_choice: { type: 'function', name: 'nope' } }), OpenAI.BadRequestError, 400);
+  },
+  async responses_client_disconnect_mid_stream() {
+    const controller = new AbortController();
+    const s = await openai().responses.create({ model: 'gpt-4o-mini', input: 'x', max_output_tokens: 2000, stream: true }, { signal: controller.signal });
+    let deltas = 0;
+    let during = 0;
+    try {
+      for await (const ev of s) {
+        if (ev.type === 'response.output_text.delta' && ++deltas === 3) {
+          during = (await mockStats()).openConnections;
+          controller.abort();
+        }
+      }
+    } catch (e) {
+      assert(e instanceof OpenAI.APIUserAbortError || e.name === 'AbortError', `abort: ${e.constructor.name}`);
+    }
+    assert(deltas === 3, `stream went on after the abort: ${deltas} deltas`);
+    let after = during;
+    for (let i = 0; i < 40 && after >= during; i++) {
+      await sleep(50);
+      after = (await mockStats()).openConnections;
+    }
+    assert(after < during, `upstream connection still open (${during} -> ${after})`);
+    const r = await openai().responses.create({ model: 'gpt-4o-mini', input: 'again', max_output_tokens: 16 });
+    assert(r.object === 'response' && r.output_text.length > 0, 'gateway still serves Responses');
+  },
   async openai_embeddings() {
     // The SDK asks for base64 and decodes it to floats.
     const e = await openai().embeddings.create({ model: 'text-embedding-3-small', input: ['12345678', '1234'] });
