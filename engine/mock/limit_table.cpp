@@ -183,12 +183,25 @@ LimitDecision LimitTable::admit(const std::string& key, const std::string& model
             }
         }
     }
+    constexpr auto kRequests = static_cast<std::size_t>(LimitKind::Requests);
+    const Acceleration& acc = e.limits.acceleration;
+    if (d.outcome == LimitOutcome::Admitted && acc.enabled() && e.buckets[kRequests]) {
+        const Meter& requests = *e.buckets[kRequests];
+        const Duration wait = e.acceleration.waitFor(acc, static_cast<double>(requests.limit()),
+                                                     static_cast<double>(requests.capacity()), now);
+        if (wait > Duration::zero()) {
+            refuse(LimitOutcome::RateLimited, kRequests, wait);
+            d.used = e.acceleration.admittedInRamp();
+            d.acceleration = true;
+        }
+    }
     if (d.outcome == LimitOutcome::Admitted) {
         for (std::size_t i = 0; i < kLimitKinds; ++i) {
             if (e.buckets[i]) {
                 e.buckets[i]->take(costOf(charge, static_cast<LimitKind>(i)), now);
             }
         }
+        e.acceleration.take(acc, now);
     }
     d.states = statesOf(e, now);
     return d;

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "mock/mock_config.h"
+#include "mock/acceleration.h"
 #include "mock/fixed_window.h"
 #include "mock/rate_bucket.h"
 #include "mock/sliding_window.h"
@@ -54,6 +55,9 @@ struct LimitDecision {
     std::int64_t used = 0;
     std::int64_t requested = 0;
     Duration retryAfter{};
+    // Refused by the acceleration limit (a ramp after idle), not the
+    // per-minute limit itself.
+    bool acceleration = false;
     LimitStates states;  // after the decision
 };
 
@@ -125,6 +129,7 @@ private:
         std::string model;
         RateLimits limits;
         std::array<std::optional<Meter>, kLimitKinds> buckets;
+        AccelerationGate acceleration;
     };
     Entry& entry(const std::string& key, const std::string& model, const RateLimits& limits, TimePoint now);
     static void apply(Entry& e, const RateLimits& limits, TimePoint now);

@@ -210,6 +210,28 @@ LimitOverride readLimits(ObjectReader& parent, std::string_view name)
         r.choice("enforcement", e, kEnforcement);
         out.enforcement = e;
     }
+    if (const Json* a = r.get("acceleration")) {
+        ObjectReader ar(r.origin(), *a, r.pathOf("acceleration"));
+        Acceleration acc;
+        const auto span = [&ar](std::string_view field, Duration& d) {
+            const Json* value = ar.get(field);
+            if (value == nullptr) {
+                ar.fail(ar.pathOf(field), "is required: a duration from \"1s\" to \"1h\", such as \"60s\"");
+            }
+            const auto parsed = value->is_string() ? parseGoDuration(value->get<std::string>()) : std::nullopt;
+            if (!parsed || *parsed < std::chrono::seconds(1) || *parsed > std::chrono::hours(1)) {
+                ar.fail(ar.pathOf(field), "must be a duration from \"1s\" to \"1h\", such as \"60s\" (got " +
+                                              value->dump() + ")");
+            }
+            d = *parsed;
+        };
+        span("idle", acc.idle);
+        span("ramp", acc.ramp);
+        acc.start = 0.25;
+        ar.number("start", acc.start, 0.01, 0.99);
+        ar.finish();
+        out.acceleration = acc;
+    }
     r.finish();
     return out;
 }
@@ -390,6 +412,11 @@ OJson limitsJson(const LimitOverride& o)
     if (o.enforcement) {
         j["enforcement"] = std::string(nameOf(*o.enforcement, kEnforcement));
     }
+    if (o.acceleration && o.acceleration->enabled()) {
+        j["acceleration"] = OJson{{"idle", formatGoDuration(o.acceleration->idle)},
+                                  {"ramp", formatGoDuration(o.acceleration->ramp)},
+                                  {"start", o.acceleration->start}};
+    }
     return j;
 }
 
@@ -409,7 +436,7 @@ OJson toJsonValue(const MockConfig& c)
         const RateLimits& l = m.limits;
         const LimitOverride full{l.requestsPerMinute, l.tokensPerMinute, l.inputTokensPerMinute,
                                  l.outputTokensPerMinute, l.requestsPerDay, l.granularity, l.outputCharging,
-                                 l.enforcement};
+                                 l.enforcement, l.acceleration};
         models[name] = OJson{{"flavor", std::string(flavourName(m.flavour))},
                             {"maxOutputTokens", m.maxOutputTokens},
                             {"limits", limitsJson(full)}};
@@ -511,6 +538,7 @@ RateLimits LimitOverride::applyTo(RateLimits base) const
     base.granularity = granularity.value_or(base.granularity);
     base.outputCharging = outputCharging.value_or(base.outputCharging);
     base.enforcement = enforcement.value_or(base.enforcement);
+    base.acceleration = acceleration.value_or(base.acceleration);
     return base;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "core/clock.h"
+#include "mock/acceleration.h"
 
 #include <array>
 #include <cstddef>
@@ -51,6 +52,8 @@ struct RateLimits {
     Duration granularity = std::chrono::minutes(1);
     OutputCharging outputCharging = OutputCharging::ReserveThenCorrect;
     Enforcement enforcement = Enforcement::Bucket;
+    // Anthropic's acceleration limits on requests (off unless configured).
+    Acceleration acceleration;
 
     bool operator==(const RateLimits&) const = default;
 };
@@ -62,6 +65,7 @@ struct LimitOverride {
     std::optional<Duration> granularity;
     std::optional<OutputCharging> outputCharging;
     std::optional<Enforcement> enforcement;
+    std::optional<Acceleration> acceleration;
 
     RateLimits applyTo(RateLimits base) const;
     bool operator==(const LimitOverride&) const = default;

@@ -75,6 +75,8 @@ private Q_SLOTS:
     void limitsArePerKeyAndOverridable();
     void liveLimitChangeKeepsUsage();
     void noLimitsMeansNoHeadersAndNo429();
+    void accelerationRampsAfterIdle();
+    void accelerationConfigErrors();
 };
 
 void TestMockLimits::bucketRefillsContinuously()
@@ -498,6 +500,85 @@ void TestMockLimits::noLimitsMeansNoHeadersAndNo429()
         QVERIFY(!r.hasHeaderStartingWith("x-ratelimit-"));
     }
     QCOMPARE(f.mock.stats().accepted, std::int64_t{5});
+}
+
+
+void TestMockLimits::accelerationRampsAfterIdle()
+{
+    // 600 RPM per second (10 at once, one more every 100 ms); after 60 s
+    // idle the allowance starts at a quarter and rises to the whole limit
+    // over 20 s.
+    MockConfig c = limited({});
+    c.models["claude-haiku-4-5"].limits.requestsPerMinute = 600;
+    c.models["claude-haiku-4-5"].limits.granularity = 1s;
+    c.models["claude-haiku-4-5"].limits.inputTokensPerMinute = 0;
+    c.models["claude-haiku-4-5"].limits.outputTokensPerMinute = 0;
+    MockFixture f(c);
+    f.mock.applyPatch(
+        R"({"models":{"claude-haiku-4-5":{"limits":{"acceleration":{"idle":"60s","ramp":"20s","start":0.25}}}}})");
+    const Acceleration& acc = f.mock.config().models.at("claude-haiku-4-5").limits.acceleration;
+    QCOMPARE(acc.idle, Duration(60s));
+    QVERIFY(acc.enabled());
+
+    // From idle: a quarter of the bucket (2 of 10) at once, then a 429
+    // naming the request limit, though the bucket has room for 8 more.
+    QCOMPARE(message(f, 5).status, 200L);
+    QCOMPARE(message(f, 5).status, 200L);
+    const auto refused = message(f, 5);
+    QCOMPARE(refused.status, 429L);
+    QCOMPARE(parseJson(refused.body)["error"]["type"], json("rate_limit_error"));
+    QVERIFY(refused.header("retry-after"));
+    QCOMPARE(refused.header("anthropic-ratelimit-requests-remaining").value_or(""), std::string("8"));
+
+    // At the ramp's start the allowance grows at a quarter of the rate
+    // (2.5/s): one more after 400 ms, not after 100 ms.
+    f.clock.advance(300ms);
+    QCOMPARE(message(f, 5).status, 429L);
+    f.clock.advance(100ms);
+    QCOMPARE(message(f, 5).status, 200L);
+
+    // Paced at the full rate through the ramp: refused at its start,
+    // admitted throughout once the ramp is over.
+    int early = 0;
+    for (int i = 0; i < 20; ++i) {
+        f.clock.advance(100ms);
+        early += message(f, 5).status == 200 ? 1 : 0;
+    }
+    QVERIFY2(early < 15, std::to_string(early).c_str());
+    f.clock.advance(20s);
+    for (int i = 0; i < 30; ++i) {
+        f.clock.advance(100ms);
+        QCOMPARE(message(f, 5).status, 200L);
+    }
+    // Steady use keeps it open; a minute of idle brings the ramp back.
+    f.clock.advance(61s);
+    for (int i = 0; i < 2; ++i) {
+        QCOMPARE(message(f, 5).status, 200L);
+    }
+    QCOMPARE(message(f, 5).status, 429L);
+    // The configuration reads back as written.
+    const json back = parseJson(f.http.get("/mock/config").body);
+    QCOMPARE(back["models"]["claude-haiku-4-5"]["limits"]["acceleration"]["ramp"], json("20s"));
+}
+
+void TestMockLimits::accelerationConfigErrors()
+{
+    const auto error = [](const std::string& acceleration) {
+        try {
+            parseMockConfig(R"({"models":{"m":{"flavor":"anthropic","limits":{"rpm":50,"acceleration":)" +
+                                acceleration + "}}}}",
+                            "mock.json");
+        } catch (const ConfigError& e) {
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    QVERIFY2(error(R"({"ramp":"30s"})").find("/models/m/limits/acceleration/idle: is required") != std::string::npos,
+             error(R"({"ramp":"30s"})").c_str());
+    QVERIFY(error(R"({"idle":"60s","ramp":"2h"})").find("/acceleration/ramp: must be a duration") != std::string::npos);
+    QVERIFY(error(R"({"idle":"60s","ramp":"30s","start":1.5})").find("/acceleration/start") != std::string::npos);
+    QVERIFY(error(R"({"idle":"60s","ramp":"30s","fast":true})").find("/acceleration/fast: unknown field") !=
+            std::string::npos);
 }
 
 QTEST_APPLESS_MAIN(TestMockLimits)
