@@ -157,7 +157,7 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
 {
     r.onlyKnown(obj, p,
                 {"name", "flavor", "base_url", "headers", "anthropic_version", "timeouts", "http2", "learn_limits",
-                 "learned_granularity_s", "token_accounting", "limits", "models", "keys"});
+                 "learned_granularity_s", "token_accounting", "ramp_after_idle", "limits", "models", "keys"});
     ProviderConfig pc;
     pc.name = r.string(obj, p, "name", true).value_or("");
     if (!pc.name.empty() && !names.insert(pc.name).second) {
@@ -226,6 +226,30 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
     pc.learnLimits = r.boolean(obj, p, "learn_limits").value_or(true);
     if (auto g = r.number(obj, p, "learned_granularity_s", 0.001, 60)) {
         pc.learnedGranularity = secondsToDuration(*g);
+    }
+    if (pc.flavor == ApiFlavor::Anthropic) {
+        pc.rampAfterIdle = IdleRampSettings{};
+    }
+    if (const auto ramp = obj.find("ramp_after_idle"); ramp != obj.end()) {
+        const std::string rp = jsonPointerAppend(p, "ramp_after_idle");
+        if (ramp->is_boolean()) {
+            pc.rampAfterIdle = ramp->get<bool>() ? std::optional<IdleRampSettings>(IdleRampSettings{}) : std::nullopt;
+        } else if (ramp->is_object()) {
+            r.onlyKnown(*ramp, rp, {"idle_s", "length_s", "start"});
+            IdleRampSettings settings;
+            if (auto v = r.number(*ramp, rp, "idle_s", 1, 86400)) {
+                settings.idle = secondsToDuration(*v);
+            }
+            if (auto v = r.number(*ramp, rp, "length_s", 1, 3600)) {
+                settings.length = secondsToDuration(*v);
+            }
+            if (auto v = r.number(*ramp, rp, "start", 0.01, 1)) {
+                settings.start = *v;
+            }
+            pc.rampAfterIdle = settings;
+        } else {
+            r.problem(rp, "must be true, false or {\"idle_s\", \"length_s\", \"start\"}");
+        }
     }
     pc.limits = limitsField(r, obj, p, &pc.autoConcurrency);
     if (const auto models = obj.find("models"); models != obj.end()) {

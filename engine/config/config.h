@@ -30,6 +30,16 @@ struct AutoConcurrency {
     friend bool operator==(const AutoConcurrency&, const AutoConcurrency&) = default;
 };
 
+// "ramp_after_idle": after `idle` with nothing sent to a model, its
+// request rate starts at `start` × the limit and reaches the whole limit
+// over `length` (IdleRamp), for providers with acceleration limits.
+struct IdleRampSettings {
+    Duration idle = std::chrono::seconds(60);
+    Duration length = std::chrono::seconds(10);
+    double start = 0.5;
+    friend bool operator==(const IdleRampSettings&, const IdleRampSettings&) = default;
+};
+
 struct KeyConfig {
     std::string name;    // a label, safe to show
     std::string envVar;  // where the value came from
@@ -73,6 +83,9 @@ struct ProviderConfig {
     Duration learnedGranularity = std::chrono::seconds(1);
     std::vector<LimitSpec> limits;   // the provider scope
     std::optional<AutoConcurrency> autoConcurrency;  // its concurrency limit is found at run time
+    // Ramp up after idle; on by default for Anthropic, whose acceleration
+    // limits refuse a sharp rise from idle.
+    std::optional<IdleRampSettings> rampAfterIdle;
     std::vector<ModelConfig> models;  // empty: serves any model
     std::vector<KeyConfig> keys;
     // Removed at run time; kept so positions stay valid. Routing skips it.

@@ -175,6 +175,14 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
             waitOn(lane, job, choice);
             return;
         }
+        if (const auto held = heldByIdleRamp(pr, choice, lane.model, now)) {
+            lane.blockedUntil = *held;
+            lane.waitsForRelease = false;
+            const ModelState& ms = pool.modelState(pr, pr.keys[choice.key], lane.model);
+            lane.waitingFor = pr.cfg->name + "/" + lane.model + " " +
+                              idleRamp.describe(ms.scope, *pr.cfg->rampAfterIdle, now);
+            return;
+        }
         Decision d = admission.tryAcquireAt(choice.path, job.cost, now);
         if (d.verdict != Verdict::Admit) {
             // A blocking waiter embedded elsewhere holds this scope.
@@ -191,6 +199,34 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
         }
     }
     lane.blockedUntil = TimePoint::max();
+}
+
+std::optional<TimePoint> Dispatcher::Impl::heldByIdleRamp(ProviderRuntime& pr, const KeyChoice& choice,
+                                                          const std::string& model, TimePoint now)
+{
+    if (!pr.cfg->rampAfterIdle) {
+        return std::nullopt;
+    }
+    const IdleRampSettings& settings = *pr.cfg->rampAfterIdle;
+    const ModelState& ms = pool.modelState(pr, pr.keys[choice.key], model);
+    if (!idleRamp.ramping(ms.scope, settings, now)) {
+        return std::nullopt;
+    }
+    // The request limit nearest the model: its own, its key's, or the
+    // provider's. None known yet: nothing to ramp towards.
+    for (int i = choice.path.depth - 1; i >= 0; --i) {
+        for (const DimensionState& d : admission.snapshot(choice.path.scopes[static_cast<std::size_t>(i)]).dimensions) {
+            if (d.spec.measure != Measure::Requests || d.spec.window != Window::Rolling || d.spec.limit <= 0) {
+                continue;
+            }
+            const double perMinute = static_cast<double>(d.spec.limit) * 60.0 /
+                                     std::chrono::duration<double>(d.spec.period).count();
+            const TimePoint at = idleRamp.notBefore(ms.scope, settings, perMinute,
+                                                    static_cast<double>(d.spec.capacity()), now);
+            return at > now ? std::optional<TimePoint>(at) : std::nullopt;
+        }
+    }
+    return std::nullopt;
 }
 
 void Dispatcher::Impl::fireRetries(TimePoint now)
@@ -270,6 +306,9 @@ void Dispatcher::Impl::send(Job& job, std::size_t keyIndex, Reservation reservat
     KeyRuntime& kr = pr.keys[keyIndex];
     if (auto& ms = pool.modelState(pr, kr, job.info.model); ms.probe == ModelState::Probe::Needed) {
         ms.probe = ModelState::Probe::InFlight;
+    }
+    if (pr.cfg->rampAfterIdle) {
+        idleRamp.onSent(pool.modelState(pr, kr, job.info.model).scope, *pr.cfg->rampAfterIdle, now);
     }
     job.state = State::InFlight;
     job.lastWaitNote.clear();
@@ -526,6 +565,13 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     // periods undo both.
     if (a.nearMiss || rr.triage.cls == FailureClass::RateLimited) {
         admission.widenMargin(ms.scope);
+        // Refused while ramping up after idle: the provider's acceleration
+        // limit is slower than our ramp; flatten the next ones.
+        if (pr.cfg->rampAfterIdle && idleRamp.onRateLimited(ms.scope, *pr.cfg->rampAfterIdle, f.sentAt)) {
+            note(job, TimelineEvent::Kind::Waiting,
+                 "refused while ramping up after idle: " + pr.cfg->name + "/" + job.info.model +
+                     " ramps up more gently from now on");
+        }
     }
     if (a.coolKeyUntil) {
         ms.coolingUntil = *a.coolKeyUntil;

@@ -12,6 +12,7 @@
 #include "dispatch/failure_policy.h"
 #include "dispatch/fair_queue.h"
 #include "dispatch/flight.h"
+#include "dispatch/idle_ramp.h"
 #include "dispatch/job_prep.h"
 #include "dispatch/key_pool.h"
 #include "dispatch/response_reader.h"
@@ -126,6 +127,7 @@ struct Dispatcher::Impl {
     std::unique_ptr<Transport> ownTransport;  // when options name none
     Transport& http;
     Backoff backoff;
+    IdleRamp idleRamp;
     std::thread thread;
     ClockSubscription clockSubscription;
     std::vector<Lane> lanes;
@@ -177,6 +179,10 @@ struct Dispatcher::Impl {
 
     // Blocks the lane on `choice`, noting why on the job at its head.
     void waitOn(Lane& lane, Job& job, const KeyChoice& choice);
+    // When the provider ramps up after idle and this model's ramp holds
+    // the next request back: when it may go (the lane waits until then).
+    std::optional<TimePoint> heldByIdleRamp(ProviderRuntime& pr, const KeyChoice& choice,
+                                            const std::string& model, TimePoint now);
     void scheduleLane(Lane& lane, TimePoint now);
     void fireRetries(TimePoint now);
     void sweepDeadlines(TimePoint now);
