@@ -135,6 +135,7 @@ private Q_SLOTS:
     void rateLimitAtOurPaceNarrowsTheBurst();
     void settlesToTheReportedUsage_data();
     void settlesToTheReportedUsage();
+    void deadlineWhileQueued();
 };
 
 void TestDispatchScripted::pauseStopsDispatch()
@@ -322,6 +323,47 @@ void TestDispatchScripted::settlesToTheReportedUsage()
         QCOMPARE(o.usage->inputTokens, 30 + i);
     }
     QCOMPARE(rig.used("gpt-4o-mini", Measure::TotalTokens), expected);
+}
+
+// A job whose deadline passes while it waits behind a busy lane is
+// dead-lettered by the loop's deadline sweep (once a second of the clock,
+// so at most a second late), never before its deadline, and never sent.
+void TestDispatchScripted::deadlineWhileQueued()
+{
+    Rig rig(fakeConfig(10, {{"providers", json::array({{{"name", "fake"},
+                                                         {"flavor", "openai"},
+                                                         {"base_url", "http://127.0.0.1:9"},
+                                                         {"learn_limits", false},
+                                                         {"models", {{"gpt-4o-mini", {{"limits", {{"concurrency", 1}}}}},
+                                                                     {"gpt-4o", json::object()}}},
+                                                         {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}}})}}));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.transport.waitStarted(1));  // holds the model's only slot, unanswered
+    JobSpec late = chat("late");
+    late.deadline = rig.clock.now() + 300ms;
+    rig.dispatcher->submit(late);
+    QTRY_COMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
+
+    // A moment before: the pass that sends a job on another lane has seen
+    // the clock, and the late job is still waiting.
+    rig.clock.advance(299ms);
+    rig.dispatcher->submit(chat("barrier-1", "gpt-4o"));
+    QVERIFY(rig.transport.waitStarted(2));
+    QCOMPARE(rig.transport.started()[1].customTag, std::string("barrier-1"));
+    QCOMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
+    QCOMPARE(rig.dispatcher->stats().deadLettered, std::uint64_t{0});
+
+    // Past the deadline, by the next sweep, it is dead-lettered unsent.
+    rig.clock.advance(701ms);
+    QVERIFY(rig.recorder.waitFor(1));
+    const JobOutcome o = rig.recorder.outcome("late");
+    QCOMPARE(o.result, JobResult::DeadLettered);
+    QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
+    QVERIFY(o.attempts.empty());
+    rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion());
+    rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
+    QVERIFY(rig.recorder.waitFor(3));
+    QCOMPARE(rig.transport.started().size(), std::size_t{2});
 }
 
 QTEST_APPLESS_MAIN(TestDispatchScripted)

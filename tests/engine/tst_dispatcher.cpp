@@ -267,7 +267,6 @@ private Q_SLOTS:
     void cancelledJobRefundsItsReservation();
     void waitingTimelineNamesTheDimension();
     void busyModelDoesNotBlockAnother();
-    void deadlineWhileQueued();
     void rejectsUnroutableJobs();
     void keysChangeWhileTrafficFlows();
     void limitsChangeAtRunTime();
@@ -652,20 +651,6 @@ void TestDispatcher::busyModelDoesNotBlockAnother()
     }
     QTRY_COMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
     QTRY_COMPARE(rig.dispatcher->stats().lanes.size(), std::size_t{2});
-}
-
-void TestDispatcher::deadlineWhileQueued()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai", {{"models", {{"gpt-4o", {{"limits", {{"rpm", 1}}}}}}}}));
-    rig.dispatcher->submit(chat("d1", "gpt-4o"));
-    JobSpec late = chat("d2", "gpt-4o");
-    late.deadline = rig.clock.now() + 300ms;
-    rig.dispatcher->submit(late);
-    QVERIFY(rig.recorder.waitFor(2));
-    const JobOutcome o = rig.recorder.outcome("d2");
-    QCOMPARE(o.result, JobResult::DeadLettered);
-    QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
 }
 
 void TestDispatcher::rejectsUnroutableJobs()
