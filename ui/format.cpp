@@ -1,5 +1,6 @@
 #include "format.h"
 
+#include "core/numbers.h"
 #include "host/workspace.h"
 
 #include <QCoreApplication>
@@ -31,7 +32,7 @@ QString qs(std::string_view text)
 
 QString formatCount(std::int64_t n)
 {
-    return QLocale(QLocale::English).toString(static_cast<qlonglong>(n));
+    return qs(groupThousands(n));
 }
 
 QString formatRate(double perMinute)
@@ -44,16 +45,12 @@ QString formatRate(double perMinute)
 
 QString formatUsd(double usd)
 {
-    const QLocale en(QLocale::English);
-    if (usd != 0 && std::abs(usd) < 1) {
-        return QStringLiteral("$") + en.toString(usd, 'f', 4);
-    }
-    return QStringLiteral("$") + en.toString(usd, 'f', 2);
+    return qs(sluice::formatUsd(usd));
 }
 
 QString formatUsd(std::int64_t microUsd)
 {
-    return formatUsd(static_cast<double>(microUsd) / 1e6);
+    return qs(sluice::formatUsd(microUsd));
 }
 
 QString formatSeconds(double seconds)

@@ -638,7 +638,7 @@ int runBatch(const BatchOptions& opt)
                                s.failures[static_cast<std::size_t>(FailureClass::Overloaded)] +
                                s.failures[static_cast<std::size_t>(FailureClass::Timeout)] +
                                s.failures[static_cast<std::size_t>(FailureClass::ConnectionError)]) +
-                " · " + usd(s.spendMicroUsd);
+                " · " + formatUsd(s.spendMicroUsd);
         if (rate > 0 && done < total) {
             line += " · ETA " + shortDuration(Duration(static_cast<std::int64_t>(static_cast<double>(total - done) / rate * 1e9)));
         }
@@ -694,7 +694,7 @@ int runBatch(const BatchOptions& opt)
                  groupThousands(static_cast<std::int64_t>(s.attempts)).c_str(), static_cast<double>(s.attempts) / secs,
                  groupThousands(s.inputTokens).c_str(), groupThousands(s.outputTokens).c_str(),
                  groupThousands(static_cast<std::int64_t>(static_cast<double>(s.inputTokens + s.outputTokens) * 60.0 / secs)).c_str(),
-                 usd(s.spendMicroUsd).c_str(),
+                 formatUsd(s.spendMicroUsd).c_str(),
                  s.unpricedResponses ? (" + " + std::to_string(s.unpricedResponses) + " unpriced responses").c_str() : "");
     std::string classes;
     for (int c = 1; c < kFailureClassCount; ++c) {

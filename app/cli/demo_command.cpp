@@ -157,7 +157,7 @@ int runDemo(const DemoOptions& opt)
                     static_cast<long long>(rejected - lastRejected),
                     static_cast<unsigned long long>(s.failures[static_cast<std::size_t>(FailureClass::Overloaded)] +
                                                     s.failures[static_cast<std::size_t>(FailureClass::ServerError)]),
-                    usd(s.spendMicroUsd).c_str());
+                    formatUsd(s.spendMicroUsd).c_str());
         std::fflush(stdout);
         lastTokens = tokens;
         lastRejected = rejected;

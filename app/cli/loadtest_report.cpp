@@ -96,7 +96,7 @@ std::string loadTestProgress(const std::string& label, const LoadTestSnapshot& s
     if (s.pipelinesStarted > 0) {
         line += " · pipelines " + count(s.pipelinesCompleted) + "/" + count(s.pipelinesStarted);
     }
-    line += " · " + usd(s.spendMicroUsd);
+    line += " · " + formatUsd(s.spendMicroUsd);
     if (s.state == loadtest::LoadTestState::Ending) {
         line += " · finishing";
     }
@@ -147,7 +147,7 @@ std::string sideBySide(const std::vector<LoadTestSummary>& runs)
         row("pipeline p50/p95/p99", [](const auto& s) { return triple(s.pipelineLatency); });
     }
     row("spend", [](const auto& s) {
-        return usd(s.spendMicroUsd) + (s.unpricedResponses ? " + " + count(s.unpricedResponses) + " unpriced" : "");
+        return formatUsd(s.spendMicroUsd) + (s.unpricedResponses ? " + " + count(s.unpricedResponses) + " unpriced" : "");
     });
 
     std::size_t nameWidth = 0;
@@ -200,7 +200,7 @@ std::string describeEstimate(const loadtest::WorkloadEstimate& e, const std::str
 {
     std::string out = count(e.requests) + " requests (" + count(e.arrivals) + " arrivals), about " +
                       groupThousands(e.inputTokens) + " input tokens and at most " +
-                      groupThousands(e.maxOutputTokens) + " output tokens; cost at most " + usd(e.costMicroUsd) +
+                      groupThousands(e.maxOutputTokens) + " output tokens; cost at most " + formatUsd(e.costMicroUsd) +
                       " at list prices" + (pricesAsOf.empty() ? "" : " as of " + pricesAsOf) +
                       " (retries add to it)";
     if (!e.unpricedModels.empty()) {

@@ -57,14 +57,6 @@ std::string shortDuration(Duration d)
     return buf;
 }
 
-std::string usd(std::int64_t microUsd)
-{
-    char buf[32];
-    const double v = static_cast<double>(microUsd) / 1e6;
-    std::snprintf(buf, sizeof buf, v >= 100 ? "$%.2f" : "$%.4f", v);
-    return buf;
-}
-
 bool progressWanted(const std::string& mode, std::FILE* stream)
 {
     if (mode == "always") {

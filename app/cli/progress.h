@@ -35,8 +35,6 @@ private:
 std::string progressBar(double fraction, int width);
 // 1m32s, 45s, 2h05m
 std::string shortDuration(Duration d);
-// micro-USD → "$0.0421"
-std::string usd(std::int64_t microUsd);
 // "auto": stderr is a terminal; "always"; "never".
 bool progressWanted(const std::string& mode, std::FILE* stream);
 

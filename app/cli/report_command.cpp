@@ -139,7 +139,7 @@ int runReport(const ReportOptions& opt)
                  opt.output.empty() ? "stdout" : opt.output.c_str(), report.rows.size(), opt.by.c_str(),
                  formatRfc3339(*from).c_str(), formatRfc3339(*to).c_str(),
                  groupThousands(static_cast<std::int64_t>(t.sent)).c_str(),
-                 groupThousands(static_cast<std::int64_t>(t.completed)).c_str(), usd(t.spendMicroUsd).c_str(),
+                 groupThousands(static_cast<std::int64_t>(t.completed)).c_str(), formatUsd(t.spendMicroUsd).c_str(),
                  report.unpricedModels.empty()
                      ? ""
                      : (" + " + std::to_string(t.unpriced) + " responses of unknown spend (unpriced models)").c_str());

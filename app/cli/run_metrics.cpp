@@ -34,7 +34,7 @@ std::optional<MetricsAddress> parseMetricsAddress(const std::string& listen)
 std::string spendEstimateText(const metrics::SpendEstimate& estimate, const std::string& pricesAsOf)
 {
     std::string text = groupThousands(estimate.jobs) + " requests to send, estimated spend at most " +
-                       usd(estimate.microUsd) + " (prompt estimate + max_tokens, prices as of " +
+                       formatUsd(estimate.microUsd) + " (prompt estimate + max_tokens, prices as of " +
                        (pricesAsOf.empty() ? std::string("?") : pricesAsOf) + ")";
     std::string unpriced;
     for (const auto& [model, jobs] : estimate.unpricedModels) {

@@ -104,7 +104,7 @@ void printTable(const simulate::Comparison& c)
     row("429s", count(r.rateLimited), count(s.rateLimited));
     row("missed deadlines", r.missedDeadlines ? count(*r.missedDeadlines) : "–",
         s.missedDeadlines ? count(*s.missedDeadlines) : "–");
-    row("spend", usd(r.spendMicroUsd), usd(s.spendMicroUsd));
+    row("spend", formatUsd(r.spendMicroUsd), formatUsd(s.spendMicroUsd));
     row("took (first arrival → end)", shortDuration(r.span), shortDuration(s.span));
 }
 

@@ -330,8 +330,9 @@ int runSharedQueueBatch(const SharedQueueBatch& opt)
         return kExitBadInput;
     }
     std::ifstream in(opt.input, std::ios::binary);
-    if (!in) {
-        std::fprintf(stderr, "%s: %s: cannot open for reading\nNothing was sent.\n", what, opt.input.c_str());
+    if (const std::string problem = batchInputFileProblem(opt.input); !problem.empty() || !in) {
+        std::fprintf(stderr, "%s: %s\nNothing was sent.\n", what,
+                     problem.empty() ? (opt.input + ": cannot open for reading").c_str() : problem.c_str());
         return kExitBadInput;
     }
     std::unique_ptr<QueueEngine> engine;

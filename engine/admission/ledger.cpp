@@ -118,9 +118,7 @@ std::string describeExcess(const Binding& b)
         if (b.measure != Measure::SpendMicroUsd) {
             return groupThousands(v);
         }
-        char buf[40];
-        std::snprintf(buf, sizeof buf, "$%.4f", static_cast<double>(v) / 1e6);
-        return std::string(buf);
+        return formatUsd(v);
     };
     std::string s = "; the estimate, " + figure(b.requested) + ", is more than ";
     // A rolling bucket takes a request above its burst when full, so it

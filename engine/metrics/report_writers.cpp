@@ -1,6 +1,7 @@
 // The three report formats. CSV and JSON carry the same numbers; the HTML
 // file adds charts drawn as inline SVG (no script, no external resource), so
 // it opens offline and prints as it shows.
+#include "core/numbers.h"
 #include "core/timefmt.h"
 #include "metrics/report.h"
 
@@ -289,26 +290,6 @@ std::string esc(std::string_view text)
     return out;
 }
 
-std::string thousands(double v)
-{
-    const auto n = static_cast<long long>(std::llround(v));
-    std::string digits = std::to_string(n < 0 ? -n : n);
-    std::string out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) {
-            out += ',';
-        }
-        out += digits[i];
-    }
-    return n < 0 ? "-" + out : out;
-}
-
-std::string usdHtml(std::int64_t microUsd)
-{
-    const double v = static_cast<double>(microUsd) / 1e6;
-    return "$" + fixed(v, v >= 100 ? 2 : 4);
-}
-
 std::string percent(double fraction)
 {
     return fixed(fraction * 100, fraction < 0.1 ? 2 : 1) + "%";
@@ -545,21 +526,21 @@ std::string tableRow(const ReportRow& row, const std::string& label, bool total)
     std::string tr = total ? "<tr class=\"total\">" : "<tr>";
     const auto cell = [&tr](const std::string& v) { tr += "<td>" + esc(v) + "</td>"; };
     cell(label);
-    cell(thousands(static_cast<double>(t.sent)));
-    cell(thousands(static_cast<double>(t.completed)));
-    cell(thousands(static_cast<double>(t.failed())));
+    cell(groupThousands(static_cast<std::int64_t>(t.sent)));
+    cell(groupThousands(static_cast<std::int64_t>(t.completed)));
+    cell(groupThousands(static_cast<std::int64_t>(t.failed())));
     cell(percent(rateOf(t.failuresOf(FailureClass::RateLimited), t)));
     cell(percent(rateOf(t.failuresOf(FailureClass::QuotaExhausted), t)));
     cell(percent(rateOf(t.failuresOf(FailureClass::RequestTooLarge), t)));
-    cell(thousands(static_cast<double>(t.retries)));
-    cell(thousands(static_cast<double>(t.inputTokens)));
-    cell(thousands(static_cast<double>(t.outputTokens)));
+    cell(groupThousands(static_cast<std::int64_t>(t.retries)));
+    cell(groupThousands(static_cast<std::int64_t>(t.inputTokens)));
+    cell(groupThousands(static_cast<std::int64_t>(t.outputTokens)));
     cell(msText(millis(t.latency, 0.5)));
     cell(msText(millis(t.latency, 0.95)));
     cell(msText(millis(t.latency, 0.99)));
     cell(msText(millis(t.timeToFirstToken, 0.5)));
-    cell(usdHtml(t.spendMicroUsd) + (t.unpriced > 0 ? " +?" : ""));
-    cell(thousands(static_cast<double>(t.unpriced)));
+    cell(formatUsd(t.spendMicroUsd) + (t.unpriced > 0 ? " +?" : ""));
+    cell(groupThousands(static_cast<std::int64_t>(t.unpriced)));
     return tr + "</tr>";
 }
 
@@ -580,19 +561,19 @@ std::string reportHtml(const Report& report)
       << "<tr><td>Grouped by</td><td>" << esc(groupingName(report.by)) << "</td></tr>"
       << "<tr><td>Generated</td><td>" << esc(formatRfc3339(report.generatedAt)) << "</td></tr></table>\n";
     if (!report.unpricedModels.empty()) {
-        h << "<div class=\"warn\"><b>Spend is incomplete.</b> " << thousands(static_cast<double>(total.unpriced))
+        h << "<div class=\"warn\"><b>Spend is incomplete.</b> " << groupThousands(static_cast<std::int64_t>(total.unpriced))
           << " responses have no known spend (a model without a price, or no usage reported); they are not "
              "counted as free. Models: "
           << esc(joined(report.unpricedModels, ", ")) << ".</div>\n";
     }
     h << "<div class=\"cards\">"
-      << "<div class=\"card\"><b>" << thousands(static_cast<double>(total.sent)) << "</b><span>requests sent</span></div>"
-      << "<div class=\"card\"><b>" << thousands(static_cast<double>(total.completed))
+      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.sent)) << "</b><span>requests sent</span></div>"
+      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.completed))
       << "</b><span>completed</span></div>"
       << "<div class=\"card\"><b>" << percent(rateOf(count429(total), total)) << "</b><span>answered 429</span></div>"
-      << "<div class=\"card\"><b>" << thousands(static_cast<double>(total.inputTokens + total.outputTokens))
+      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.inputTokens + total.outputTokens))
       << "</b><span>tokens</span></div>"
-      << "<div class=\"card\"><b>" << usdHtml(total.spendMicroUsd) << (total.unpriced > 0 ? "+" : "")
+      << "<div class=\"card\"><b>" << formatUsd(total.spendMicroUsd) << (total.unpriced > 0 ? "+" : "")
       << "</b><span>spend" << (total.unpriced > 0 ? " (incomplete)" : "") << "</span></div>"
       << "<div class=\"card\"><b>" << msText(millis(total.latency, 0.95)) << "</b><span>p95 latency</span></div>"
       << "</div>\n";
@@ -615,8 +596,8 @@ std::string reportHtml(const Report& report)
         p95[i] = millis(t.latency, 0.95).value_or(0);
         p99[i] = millis(t.latency, 0.99).value_or(0);
     }
-    const auto count = [](double v) { return thousands(v); };
-    const auto dollars = [](double v) { return "$" + fixed(v, v >= 100 ? 0 : (v >= 1 ? 2 : 4)); };
+    const auto count = [](double v) { return groupThousands(std::llround(v)); };
+    const auto dollars = [](double v) { return formatUsd(v); };
     const auto ms = [](double v) { return msText(v); };
     const std::string per = " per " + std::string(report.timelineStep >= std::chrono::hours(24) ? "day"
                                                   : report.timelineStep >= std::chrono::hours(1)

@@ -1,5 +1,9 @@
 #include "queue/batch_input.h"
 
+#include <cerrno>
+#include <cstring>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace sluice {
@@ -109,6 +113,21 @@ BatchInput readBatchInput(std::istream& in, const std::function<std::string(cons
         result.lines.push_back(std::move(line));
     }
     return result;
+}
+
+std::string batchInputFileProblem(const std::string& path)
+{
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return path + ": cannot open for reading (" + std::strerror(errno) + ")";
+    }
+    if (S_ISDIR(st.st_mode)) {
+        return path + ": is a directory, not a batch file";
+    }
+    if (::access(path.c_str(), R_OK) != 0) {
+        return path + ": cannot open for reading (" + std::strerror(errno) + ")";
+    }
+    return {};
 }
 
 }  // namespace sluice

@@ -38,4 +38,10 @@ struct BatchInput {
 BatchInput readBatchInput(std::istream& in,
                           const std::function<std::string(const BatchLine&)>& accept = {});
 
+// Why `path` cannot be read as a batch file ("PATH: is a directory, not a
+// batch file", "PATH: cannot open for reading (reason)"), or empty when it
+// can. Asked before reading: a directory opens as a stream that reads
+// nothing, which would pass for an empty batch.
+std::string batchInputFileProblem(const std::string& path);
+
 }  // namespace sluice

@@ -74,12 +74,14 @@ JobSpec chat(const std::string& id, const std::string& model = "gpt-4o-mini")
 
 struct Rig {
     ManualClock clock;
-    Admission admission{clock};
+    Admission admission;
     FakeTransport transport;
     Recorder recorder;
     std::unique_ptr<Dispatcher> dispatcher;
 
-    explicit Rig(Config cfg)
+    // arrivalMargin zero: the ledger holds exactly what was charged.
+    explicit Rig(Config cfg, Duration arrivalMargin = Admission::kDefaultArrivalMargin)
+        : admission(clock, nullptr, arrivalMargin)
     {
         DispatcherOptions opt;
         opt.seed = 7;
@@ -88,6 +90,20 @@ struct Rig {
         dispatcher->start();
     }
     ~Rig() { dispatcher->stop(); }
+
+    // What the ledger holds for `measure` on the fake provider's model.
+    std::int64_t used(const std::string& model, Measure measure)
+    {
+        const auto p = admission.findScope(Admission::root(), "fake");
+        const auto k = admission.findScope(*p, "main");
+        const auto s = admission.findScope(*k, model);
+        for (const auto& d : admission.snapshot(*s).dimensions) {
+            if (d.spec.measure == measure) {
+                return d.used;
+            }
+        }
+        return -1;
+    }
 
     // Answers the requests one at a time, in the order they are started,
     // and returns the jobs in that order.
@@ -117,6 +133,9 @@ private Q_SLOTS:
     void tenantsShareFairly();
     void retryWaitsForItsTimeOnTheClock();
     void rateLimitAtOurPaceNarrowsTheBurst();
+    void settlesToTheReportedUsage_data();
+    void settlesToTheReportedUsage();
+    void deadlineWhileQueued();
 };
 
 void TestDispatchScripted::pauseStopsDispatch()
@@ -256,6 +275,95 @@ void TestDispatchScripted::rateLimitAtOurPaceNarrowsTheBurst()
     const auto started = rig.transport.started();
     QCOMPARE(started.back().customTag, std::string("barrier"));
     QCOMPARE(started.size(), std::size_t{6});  // the retried "first" and three more, then the barrier
+}
+
+void TestDispatchScripted::settlesToTheReportedUsage_data()
+{
+    QTest::addColumn<QString>("accounting");
+    QTest::newRow("actual: settled to the usage reported") << QStringLiteral("actual");
+    QTest::newRow("estimate: keeps what OpenAI charged on arrival") << QStringLiteral("estimate");
+}
+
+// Each job reserves its prompt estimate plus max_tokens (20) and settles
+// to the prompt the provider reported plus either the output it reported
+// ("actual") or max_tokens ("estimate"). The clock stands still, so nothing
+// drains: the bucket holds exactly the sum.
+void TestDispatchScripted::settlesToTheReportedUsage()
+{
+    QFETCH(QString, accounting);
+    Rig rig(fakeConfig(100, {{"providers", json::array({{{"name", "fake"},
+                                                          {"flavor", "openai"},
+                                                          {"base_url", "http://127.0.0.1:9"},
+                                                          {"learn_limits", false},
+                                                          {"token_accounting", accounting.toStdString()},
+                                                          {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60'000}}}}}}},
+                                                          {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}}})}}),
+            Duration::zero());
+    constexpr int kJobs = 20;
+    for (int i = 0; i < kJobs; ++i) {
+        rig.dispatcher->submit(chat("u" + std::to_string(i)));
+    }
+    QVERIFY(rig.transport.waitStarted(kJobs));
+    std::int64_t expected = 0;
+    for (int i = 0; i < kJobs; ++i) {
+        // Prompts the provider counted differently from our estimate, and
+        // outputs well below max_tokens.
+        const int prompt = 30 + i;
+        const int output = 3 + i % 5;
+        rig.transport.reply(rig.transport.started()[static_cast<std::size_t>(i)].id, 200,
+                            FakeTransport::completion(prompt, output));
+        expected += prompt + (accounting == QStringLiteral("actual") ? output : 20);
+    }
+    QVERIFY(rig.recorder.waitFor(kJobs));
+    QTRY_COMPARE(rig.dispatcher->stats().completed, std::uint64_t{kJobs});
+    for (int i = 0; i < kJobs; ++i) {
+        const JobOutcome o = rig.recorder.outcome("u" + std::to_string(i));
+        QCOMPARE(o.result, JobResult::Completed);
+        QVERIFY(o.usage.has_value());
+        QCOMPARE(o.usage->inputTokens, 30 + i);
+    }
+    QCOMPARE(rig.used("gpt-4o-mini", Measure::TotalTokens), expected);
+}
+
+// A job whose deadline passes while it waits behind a busy lane is
+// dead-lettered by the loop's deadline sweep (once a second of the clock,
+// so at most a second late), never before its deadline, and never sent.
+void TestDispatchScripted::deadlineWhileQueued()
+{
+    Rig rig(fakeConfig(10, {{"providers", json::array({{{"name", "fake"},
+                                                         {"flavor", "openai"},
+                                                         {"base_url", "http://127.0.0.1:9"},
+                                                         {"learn_limits", false},
+                                                         {"models", {{"gpt-4o-mini", {{"limits", {{"concurrency", 1}}}}},
+                                                                     {"gpt-4o", json::object()}}},
+                                                         {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}}})}}));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.transport.waitStarted(1));  // holds the model's only slot, unanswered
+    JobSpec late = chat("late");
+    late.deadline = rig.clock.now() + 300ms;
+    rig.dispatcher->submit(late);
+    QTRY_COMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
+
+    // A moment before: the pass that sends a job on another lane has seen
+    // the clock, and the late job is still waiting.
+    rig.clock.advance(299ms);
+    rig.dispatcher->submit(chat("barrier-1", "gpt-4o"));
+    QVERIFY(rig.transport.waitStarted(2));
+    QCOMPARE(rig.transport.started()[1].customTag, std::string("barrier-1"));
+    QCOMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
+    QCOMPARE(rig.dispatcher->stats().deadLettered, std::uint64_t{0});
+
+    // Past the deadline, by the next sweep, it is dead-lettered unsent.
+    rig.clock.advance(701ms);
+    QVERIFY(rig.recorder.waitFor(1));
+    const JobOutcome o = rig.recorder.outcome("late");
+    QCOMPARE(o.result, JobResult::DeadLettered);
+    QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
+    QVERIFY(o.attempts.empty());
+    rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion());
+    rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
+    QVERIFY(rig.recorder.waitFor(3));
+    QCOMPARE(rig.transport.started().size(), std::size_t{2});
 }
 
 QTEST_APPLESS_MAIN(TestDispatchScripted)

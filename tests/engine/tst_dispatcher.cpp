@@ -1,6 +1,9 @@
 // The dispatcher end to end: real HTTP over loopback against an in-process
 // mock provider. Each triage class is produced by the mock's limits or fault
 // injection; tests wait on conditions (outcomes, stats), never on sleeps.
+// Ordering, fairness, pause, retry timing and exact accounting are tested on
+// a ManualClock in tst_dispatch_scripted, pacing against the mock's limiter
+// in tst_dispatch_paced; here only what needs the wire.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
@@ -247,7 +250,6 @@ class TestDispatcher : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
-    void completesAndSettlesToRealUsage_data();
     void completesAndSettlesToRealUsage();
     void streamsBothFlavours();
     void anthropicNonStreaming();
@@ -265,38 +267,28 @@ private Q_SLOTS:
     void cancelledJobRefundsItsReservation();
     void waitingTimelineNamesTheDimension();
     void busyModelDoesNotBlockAnother();
-    void deadlineWhileQueued();
     void rejectsUnroutableJobs();
     void keysChangeWhileTrafficFlows();
     void limitsChangeAtRunTime();
     void removingAProviderDeadLettersItsQueue();
-    void matchingLimitsMeetNo429s();
     void unreachableProviderBacksOffAndResumes();
 };
 
-void TestDispatcher::completesAndSettlesToRealUsage_data()
-{
-    QTest::addColumn<QString>("accounting");
-    QTest::newRow("actual: settled to the usage reported") << QStringLiteral("actual");
-    QTest::newRow("estimate: keeps what OpenAI charged on arrival") << QStringLiteral("estimate");
-}
-
+// The wire: a real answer's body, usage, request id and price come back.
+// (What the ledger then holds is tested exactly, on a ManualClock, in
+// tst_dispatch_scripted: here real time drains the bucket meanwhile.)
 void TestDispatcher::completesAndSettlesToRealUsage()
 {
-    QFETCH(QString, accounting);
     mock::MockConfig m = fastMock();
     m.output.distribution = mock::DistributionKind::Fixed;
     m.output.mean = 10;  // far below the 50 reserved per request
     Rig rig(m);
     rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
-                         {{"token_accounting", accounting.toStdString()},
-                          {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60'000}}}}}}}}));
+                         {{"token_accounting", "actual"}, {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60'000}}}}}}}}));
     for (int i = 0; i < 20; ++i) {
         rig.dispatcher->submit(chat("job-" + std::to_string(i)));
     }
     QVERIFY(rig.recorder.waitFor(20));
-    std::int64_t actual = 0;
-    std::int64_t charged = 0;  // prompt estimate + max_tokens, as reserved
     for (int i = 0; i < 20; ++i) {
         const JobOutcome o = rig.recorder.outcome("job-" + std::to_string(i));
         QCOMPARE(o.result, JobResult::Completed);
@@ -306,15 +298,8 @@ void TestDispatcher::completesAndSettlesToRealUsage()
         QVERIFY(!o.requestId.empty());
         QVERIFY(o.spendMicroUsd.has_value());
         QCOMPARE(o.usage->outputTokens, 10);
-        actual += o.usage->inputTokens + o.usage->outputTokens;
-        charged += o.usage->inputTokens + 50;
+        QVERIFY(o.usage->inputTokens > 0);
     }
-    // The model's TPM bucket holds exactly what the accounting says, less the
-    // little that has drained since (60,000 per minute: one per ms).
-    const std::int64_t expected = accounting == QStringLiteral("actual") ? actual : charged;
-    const std::int64_t used = rig.used("main", "gpt-4o-mini", Measure::TotalTokens);
-    QVERIFY2(used <= expected && used >= expected - 400,
-             qPrintable(QStringLiteral("used %1 expected %2").arg(used).arg(expected)));
     QTRY_COMPARE(rig.dispatcher->stats().completed, std::uint64_t{20});
     QCOMPARE(rig.dispatcher->stats().attempts, std::uint64_t{20});
     QCOMPARE(rig.provider.stats().accepted, std::int64_t{20});
@@ -668,20 +653,6 @@ void TestDispatcher::busyModelDoesNotBlockAnother()
     QTRY_COMPARE(rig.dispatcher->stats().lanes.size(), std::size_t{2});
 }
 
-void TestDispatcher::deadlineWhileQueued()
-{
-    Rig rig(fastMock());
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai", {{"models", {{"gpt-4o", {{"limits", {{"rpm", 1}}}}}}}}));
-    rig.dispatcher->submit(chat("d1", "gpt-4o"));
-    JobSpec late = chat("d2", "gpt-4o");
-    late.deadline = rig.clock.now() + 300ms;
-    rig.dispatcher->submit(late);
-    QVERIFY(rig.recorder.waitFor(2));
-    const JobOutcome o = rig.recorder.outcome("d2");
-    QCOMPARE(o.result, JobResult::DeadLettered);
-    QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
-}
-
 void TestDispatcher::rejectsUnroutableJobs()
 {
     Rig rig(fastMock());
@@ -772,37 +743,6 @@ void TestDispatcher::removingAProviderDeadLettersItsQueue()
     }
     QVERIFY(!rig.dispatcher->validate(chat("later")).empty());
     QCOMPARE(rig.provider.stats().accepted, std::int64_t{0});
-}
-
-// Told the provider's limits (enforced per second), Sluice paces a burst of
-// work so that not one request meets a 429. The provider answers slowly, so
-// many requests are in flight at once: each must reach it when it was
-// admitted, not later in a bunch (as when curl holds requests back to learn
-// whether a cleartext connection multiplexes).
-void TestDispatcher::matchingLimitsMeetNo429s()
-{
-    mock::MockConfig m = fastMock();
-    m.limitsEnabled = true;
-    m.models["gpt-4o-mini"].limits = mock::RateLimits{};
-    m.models["gpt-4o-mini"].limits.requestsPerMinute = 1200;
-    m.models["gpt-4o-mini"].limits.granularity = 1s;
-    m.latency.baseMs = 300;
-    Rig rig(m);
-    rig.run(sluiceConfig(rig.provider.baseUrl(), "openai",
-                         {{"learn_limits", false},
-                          {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 1200}, {"granularity_s", 1}}}}}}}}));
-    constexpr int kJobs = 60;
-    for (int i = 0; i < kJobs; ++i) {
-        rig.dispatcher->submit(chat("p" + std::to_string(i)));
-    }
-    QVERIFY(rig.recorder.waitFor(kJobs));
-    const auto s = rig.provider.stats();
-    std::int64_t limited = 0;
-    for (auto v : s.rateLimited) {
-        limited += v;
-    }
-    QCOMPARE(limited, std::int64_t{0});
-    QCOMPARE(s.accepted, std::int64_t{kJobs});
 }
 
 void TestDispatcher::unreachableProviderBacksOffAndResumes()
