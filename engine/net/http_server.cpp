@@ -10,9 +10,11 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -32,6 +34,9 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 namespace sluice::net {
 
@@ -87,6 +92,41 @@ class Session;
 // responder completed on a foreign thread know whether the io_context still
 // exists.
 struct ServerState {
+    ServerState() : inboxFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+    {
+        if (inboxFd < 0) {
+            throw std::runtime_error("http server: cannot create an eventfd");
+        }
+    }
+    ~ServerState() { ::close(inboxFd); }
+    ServerState(const ServerState&) = delete;
+    ServerState& operator=(const ServerState&) = delete;
+
+    // Work from another thread (a reply, a stream write, a peer-gone
+    // callback) for the io threads: queued under `mutex` and announced on
+    // the eventfd once the lock is released. asio::post would signal the
+    // reactor while holding the scheduler's lock, so the woken io thread
+    // blocked on that lock and was woken again: two more context switches
+    // per reply. False once stopped (the work is dropped).
+    bool postForeign(std::function<void()> work)
+    {
+        bool wake = false;
+        {
+            std::lock_guard guard(mutex);
+            if (stopped) {
+                return false;
+            }
+            wake = inbox.empty();
+            inbox.push_back(std::move(work));
+        }
+        if (wake) {
+            const std::uint64_t one = 1;
+            // Fails only with the counter near its maximum: readable already.
+            [[maybe_unused]] const ssize_t written = ::write(inboxFd, &one, sizeof one);
+        }
+        return true;
+    }
+
     HttpServerOptions options;
     HttpHandler handler;
     std::atomic<std::size_t> connections{0};
@@ -95,6 +135,8 @@ struct ServerState {
     // Every live session, so stop() can close the sockets of those a
     // pending responder keeps alive before the io_context goes away.
     std::list<Session*> sessions;
+    std::vector<std::function<void()>> inbox;  // under mutex
+    const int inboxFd;  // lives as long as any responder can post
 };
 
 // The session whose handler is running on this thread, so an answer given
@@ -550,14 +592,11 @@ private:
                 session->run(std::move(reply));
                 return;
             }
-            // From elsewhere: post only while the io_context exists.
-            std::lock_guard guard(m_state->mutex);
-            if (m_state->stopped) {
-                return;
-            }
-            Session& target = *session;
-            asio::post(target.strand(), [s = std::move(session), r = std::move(reply)]() mutable {
-                s->run(std::move(r));
+            // From elsewhere: through the io threads' inbox, while the
+            // io_context exists.
+            m_state->postForeign([s = std::move(session), r = std::move(reply)]() mutable {
+                Session& target = *s;
+                asio::dispatch(target.strand(), [s = std::move(s), r = std::move(r)]() mutable { s->run(std::move(r)); });
             });
         }
 
@@ -572,12 +611,10 @@ private:
                 m_session->setOnGone(std::move(callback));
                 return;
             }
-            std::lock_guard guard(m_state->mutex);
-            if (!m_state->stopped) {
-                asio::post(m_session->strand(), [s = m_session, c = std::move(callback)]() mutable {
-                    s->setOnGone(std::move(c));
-                });
-            }
+            m_state->postForeign([s = m_session, c = std::move(callback)]() mutable {
+                Session& target = *s;
+                asio::dispatch(target.strand(), [s = std::move(s), c = std::move(c)]() mutable { s->setOnGone(std::move(c)); });
+            });
         }
 
     private:
@@ -611,11 +648,10 @@ private:
         template <typename F>
         void post(F f)
         {
-            std::lock_guard guard(m_state->mutex);
-            if (m_state->stopped) {
-                return;
-            }
-            asio::post(m_session->strand(), [s = m_session, f = std::move(f)]() mutable { f(*s); });
+            m_state->postForeign([s = m_session, f = std::move(f)]() mutable {
+                Session& target = *s;
+                asio::dispatch(target.strand(), [s = std::move(s), f = std::move(f)]() mutable { f(*s); });
+            });
         }
 
         std::shared_ptr<Session> m_session;
@@ -662,13 +698,10 @@ std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
         session->startStream(std::move(head));
         return handle;
     }
-    std::lock_guard guard(m_state->mutex);
-    if (!m_state->stopped) {
-        Session& target = *session;
-        asio::post(target.strand(), [s = std::move(session), h = std::move(head)]() mutable {
-            s->startStream(std::move(h));
-        });
-    }
+    m_state->postForeign([s = std::move(session), h = std::move(head)]() mutable {
+        Session& target = *s;
+        asio::dispatch(target.strand(), [s = std::move(s), h = std::move(h)]() mutable { s->startStream(std::move(h)); });
+    });
     return handle;
 }
 
@@ -770,6 +803,37 @@ struct HttpServer::Impl {
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::vector<std::thread> threads;
     std::uint16_t port = 0;
+    // Reads the inbox's eventfd (a copy of it: the state owns the original).
+    std::optional<asio::posix::stream_descriptor> inboxReader;
+    std::uint64_t inboxCount = 0;
+
+    // Runs what other threads handed in, then waits for more. The counter
+    // is read before the queue is taken, so work queued after the take
+    // always finds the counter at zero and announces itself.
+    void readInbox()
+    {
+        inboxReader->async_read_some(asio::buffer(&inboxCount, sizeof inboxCount), [this](error_code ec, std::size_t) {
+            if (ec == asio::error::operation_aborted || !inboxReader->is_open()) {
+                return;
+            }
+            std::vector<std::function<void()>> handedIn;
+            {
+                std::lock_guard guard(state->mutex);
+                handedIn.swap(state->inbox);
+            }
+            readInbox();
+            for (auto& w : handedIn) {
+                // One failing piece of work must not lose the others, nor
+                // the reading of the inbox (a handler's exception would
+                // leave io_context::run as well).
+                try {
+                    w();
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "http server: %s\n", e.what());
+                }
+            }
+        });
+    }
 
     void accept()
     {
@@ -848,6 +912,12 @@ std::uint16_t HttpServer::start()
         std::lock_guard guard(d.state->mutex);
         d.state->stopped = false;
     }
+    const int inboxCopy = ::dup(d.state->inboxFd);
+    if (inboxCopy < 0) {
+        throw std::runtime_error("cannot listen on " + where + ": no file descriptor left for the reply queue");
+    }
+    d.inboxReader.emplace(*d.ioc, inboxCopy);
+    d.readInbox();
     d.accept();
     for (int i = 0; i < threads; ++i) {
         d.threads.emplace_back([ioc = d.ioc.get()] {
@@ -880,6 +950,14 @@ void HttpServer::stop()
         t.join();
     }
     d.threads.clear();
+    // Work handed in too late holds sessions: dropped outside the lock,
+    // since a session's destructor takes it.
+    std::vector<std::function<void()>> late;
+    {
+        std::lock_guard guard(d.state->mutex);
+        late.swap(d.state->inbox);
+    }
+    late.clear();
     {
         std::lock_guard guard(d.state->mutex);
         for (Session* session : d.state->sessions) {
@@ -890,6 +968,7 @@ void HttpServer::stop()
     d.acceptor->close(ignored);
     d.acceptor.reset();
     d.acceptRetry.reset();
+    d.inboxReader.reset();
     // Destroying the io_context destroys every pending handler, and with
     // them the sessions they hold: each connection closes here.
     d.ioc.reset();

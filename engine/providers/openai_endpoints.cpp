@@ -1,6 +1,8 @@
 #include "providers/openai_endpoints.h"
 
 #include "core/json_source.h"
+#include "providers/prompt_estimator.h"
+#include "tokenize/bpe_encoding.h"
 
 #include <algorithm>
 #include <string>
@@ -11,31 +13,56 @@ using nlohmann::json;
 
 namespace {
 
-std::int64_t charsToTokens(std::size_t chars)
+// A text's tokens: the encoding's exact count when there is one, else the
+// rule of thumb (about 4 characters a token).
+std::int64_t textTokens(const tokenize::BpeEncoding* enc, const std::string& text)
 {
-    return static_cast<std::int64_t>((chars + 3) / 4);
+    if (enc != nullptr) {
+        return static_cast<std::int64_t>(enc->count(text));
+    }
+    return static_cast<std::int64_t>((text.size() + 3) / 4);
 }
 
-// Text characters of a Responses content value: a string, or parts whose
-// "text" counts (input_text, output_text; images are not estimated here).
-std::size_t textChars(const json& v)
+// The tokens of a Responses content value: a string, or parts whose "text"
+// counts (input_text, output_text; images are not estimated here).
+std::int64_t contentTokens(const tokenize::BpeEncoding* enc, const json& v)
 {
     if (v.is_string()) {
-        return v.get_ref<const std::string&>().size();
+        return textTokens(enc, v.get_ref<const std::string&>());
     }
-    std::size_t n = 0;
+    std::int64_t n = 0;
     if (v.is_array()) {
         for (const auto& part : v) {
             if (part.is_string()) {
-                n += part.get_ref<const std::string&>().size();
+                n += textTokens(enc, part.get_ref<const std::string&>());
             } else if (part.is_object()) {
                 if (const auto t = part.find("text"); t != part.end() && t->is_string()) {
-                    n += t->get_ref<const std::string&>().size();
+                    n += textTokens(enc, t->get_ref<const std::string&>());
                 }
             }
         }
     }
     return n;
+}
+
+// The prompt estimate of a Responses or Embeddings request: counted with
+// the model's tokenizer when the estimator has it (OpenAI's models), else
+// the rule of thumb. Calibration is not applied: it is learned from chat.
+template <typename Count>
+PromptEstimate endpointPrompt(const json& body, const std::string& model, const PromptEstimator* estimator, Count count)
+{
+    PromptEstimate e;
+    e.ruleOfThumb = count(body, nullptr);
+    e.tokens = e.ruleOfThumb;
+    if (const tokenize::BpeEncoding* enc = estimator != nullptr ? estimator->encodingFor(model) : nullptr) {
+        try {
+            e.tokens = count(body, enc);
+            e.method = PromptCountMethod::Exact;
+        } catch (const tokenize::TokenizerError&) {
+            // Text the tokenizer refuses (over 4 GiB): the estimate will do.
+        }
+    }
+    return e;
 }
 
 void requireModel(const json& body, RequestInfo& info)
@@ -50,7 +77,7 @@ void requireModel(const json& body, RequestInfo& info)
     info.model = model->get<std::string>();
 }
 
-RequestInfo analyzeResponses(const json& body, std::int64_t defaultMaxOutputTokens)
+RequestInfo analyzeResponses(const json& body, std::int64_t defaultMaxOutputTokens, const PromptEstimator* estimator)
 {
     RequestInfo info;
     info.endpoint = Endpoint::Responses;
@@ -76,12 +103,13 @@ RequestInfo analyzeResponses(const json& body, std::int64_t defaultMaxOutputToke
         }
         info.maxOutputTokens = m->get<std::int64_t>();
     }
-    info.prompt.tokens = info.prompt.ruleOfThumb = estimateResponsesInputTokens(body);
+    info.prompt = endpointPrompt(body, info.model, estimator,
+                                 [](const json& b, const tokenize::BpeEncoding* enc) { return countResponsesInputTokens(b, enc); });
     info.promptTokens = info.prompt.tokens;
     return info;
 }
 
-RequestInfo analyzeEmbeddings(const json& body)
+RequestInfo analyzeEmbeddings(const json& body, const PromptEstimator* estimator)
 {
     RequestInfo info;
     info.endpoint = Endpoint::Embeddings;
@@ -104,7 +132,8 @@ RequestInfo analyzeEmbeddings(const json& body)
         throw InputError("body.stream: the embeddings API does not stream");
     }
     info.maxOutputTokens = 0;  // an embedding has no output tokens
-    info.prompt.tokens = info.prompt.ruleOfThumb = estimateEmbeddingsInputTokens(body);
+    info.prompt = endpointPrompt(body, info.model, estimator,
+                                 [](const json& b, const tokenize::BpeEncoding* enc) { return countEmbeddingsInputTokens(b, enc); });
     info.promptTokens = info.prompt.tokens;
     return info;
 }
@@ -113,16 +142,26 @@ RequestInfo analyzeEmbeddings(const json& body)
 
 std::int64_t estimateResponsesInputTokens(const json& body)
 {
+    return countResponsesInputTokens(body, nullptr);
+}
+
+std::int64_t estimateEmbeddingsInputTokens(const json& body)
+{
+    return countEmbeddingsInputTokens(body, nullptr);
+}
+
+std::int64_t countResponsesInputTokens(const json& body, const tokenize::BpeEncoding* enc)
+{
     std::int64_t tokens = 3;  // reply priming
     if (const auto ins = body.find("instructions"); ins != body.end() && ins->is_string()) {
-        tokens += 3 + charsToTokens(ins->get_ref<const std::string&>().size());
+        tokens += 3 + textTokens(enc, ins->get_ref<const std::string&>());
     }
     const auto input = body.find("input");
     if (input == body.end()) {
         return tokens;
     }
     if (input->is_string()) {
-        return tokens + 3 + charsToTokens(input->get_ref<const std::string&>().size());
+        return tokens + 3 + textTokens(enc, input->get_ref<const std::string&>());
     }
     if (!input->is_array()) {
         return tokens;
@@ -135,23 +174,23 @@ std::int64_t estimateResponsesInputTokens(const json& body)
         }
         for (const char* field : {"role", "content", "name", "arguments", "output"}) {
             if (const auto f = item.find(field); f != item.end()) {
-                tokens += charsToTokens(textChars(*f));
+                tokens += contentTokens(enc, *f);
             }
         }
     }
     return tokens;
 }
 
-std::int64_t estimateEmbeddingsInputTokens(const json& body)
+std::int64_t countEmbeddingsInputTokens(const json& body, const tokenize::BpeEncoding* enc)
 {
     const auto input = body.find("input");
     if (input == body.end()) {
         return 0;
     }
-    const auto one = [](const json& v) -> std::int64_t {
+    const auto one = [enc](const json& v) -> std::int64_t {
         if (v.is_string()) {
             // An empty string still costs the provider a token.
-            return std::max<std::int64_t>(1, charsToTokens(v.get_ref<const std::string&>().size()));
+            return std::max<std::int64_t>(1, textTokens(enc, v.get_ref<const std::string&>()));
         }
         if (v.is_array()) {
             return static_cast<std::int64_t>(v.size());  // token ids
@@ -178,7 +217,8 @@ RequestInfo analyzeEndpointRequest(ApiFlavor flavor, Endpoint endpoint, const js
         throw InputError(std::string("endpoint: ") + std::string(endpointPath(flavor, endpoint)) +
                          " is an OpenAI API; the provider speaks " + std::string(flavorName(flavor)));
     }
-    return endpoint == Endpoint::Responses ? analyzeResponses(body, defaultMaxOutputTokens) : analyzeEmbeddings(body);
+    return endpoint == Endpoint::Responses ? analyzeResponses(body, defaultMaxOutputTokens, estimator)
+                                           : analyzeEmbeddings(body, estimator);
 }
 
 }  // namespace sluice

@@ -2,10 +2,11 @@
 // Responses API (POST /v1/responses: `input` a string or a list of items,
 // `instructions`, `max_output_tokens`) and Embeddings (POST /v1/embeddings:
 // `input` a string, a list of strings, or token ids), and the entry point
-// that picks the analysis for a job's endpoint. Prompt tokens are the rule
-// of thumb (about 4 characters a token, plus message overhead for
-// Responses items; token ids count one each); an embedding reserves no
-// output.
+// that picks the analysis for a job's endpoint. Prompt tokens are counted
+// with the model's tokenizer when the estimator has one for it (OpenAI's
+// models: o200k_base, cl100k_base), else by the rule of thumb (about 4
+// characters a token); plus message overhead for Responses items; token
+// ids count one each. An embedding reserves no output.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -17,6 +18,10 @@
 #include <cstdint>
 
 namespace sluice {
+
+namespace tokenize {
+class BpeEncoding;
+}
 
 // analyzeRequest for Endpoint::Completion, else the endpoint's own
 // analysis. Throws InputError naming the field ("body.input: …"); the
@@ -30,5 +35,9 @@ std::int64_t estimateResponsesInputTokens(const nlohmann::json& body);
 // What an embeddings request's input costs: the text of every string, one
 // token per token id.
 std::int64_t estimateEmbeddingsInputTokens(const nlohmann::json& body);
+// The same with each text counted by enc (exactly), or by the rule of thumb
+// when enc is null. Throws tokenize::TokenizerError for a text over 4 GiB.
+std::int64_t countResponsesInputTokens(const nlohmann::json& body, const tokenize::BpeEncoding* enc);
+std::int64_t countEmbeddingsInputTokens(const nlohmann::json& body, const tokenize::BpeEncoding* enc);
 
 }  // namespace sluice

@@ -75,6 +75,11 @@ PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view mode
     return e;
 }
 
+const tokenize::BpeEncoding* PromptEstimator::encodingFor(std::string_view model) const
+{
+    return m_encodings != nullptr ? m_encodings->forModel(model) : nullptr;
+}
+
 std::int64_t reportedPromptTokens(ApiFlavor flavor, const ResponseUsage& usage) noexcept
 {
     // OpenAI's prompt_tokens include the cached ones; Anthropic's

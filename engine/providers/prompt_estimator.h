@@ -30,6 +30,10 @@ public:
     }
 
     PromptEstimate estimate(ApiFlavor flavor, std::string_view model, const nlohmann::json& body) const;
+    // The tokenizer of an OpenAI model, for requests other than chat (the
+    // Responses and Embeddings APIs); null when there are no encodings, the
+    // model has no known one, or its rank file does not load.
+    const tokenize::BpeEncoding* encodingFor(std::string_view model) const;
 
 private:
     const tokenize::Encodings* m_encodings;

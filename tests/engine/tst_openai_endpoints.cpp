@@ -10,7 +10,9 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/job_prep.h"
 #include "providers/openai_endpoints.h"
+#include "providers/prompt_estimator.h"
 #include "support/mock_fixture.h"
+#include "tokenize/encodings.h"
 
 #include <QtTest>
 
@@ -98,6 +100,7 @@ class TestOpenAiEndpoints : public QObject {
 private Q_SLOTS:
     void responsesRequestIsEstimatedFromItsInput();
     void embeddingsRequestReservesNoOutput();
+    void responsesAndEmbeddingsCountWithTheTokenizer();
     void badInputNamesTheField_data();
     void badInputNamesTheField();
     void usageShapesOfEachApi();
@@ -154,6 +157,62 @@ void TestOpenAiEndpoints::embeddingsRequestReservesNoOutput()
     QCOMPARE(analyze(json::array({"12345678", "", "1234"})).promptTokens, std::int64_t{2 + 1 + 1});
     QCOMPARE(analyze(json::array({101, 102, 103})).promptTokens, std::int64_t{3});
     QCOMPARE(analyze(json::array({json::array({1, 2}), json::array({3, 4, 5})})).promptTokens, std::int64_t{5});
+}
+
+void TestOpenAiEndpoints::responsesAndEmbeddingsCountWithTheTokenizer()
+{
+    // Token counts from the o200k_base and cl100k_base rank files
+    // (`sluice-cli tokens --model M --text -`): "hello world" is 2 tokens in
+    // both; the Japanese line 8 in o200k_base, 12 in cl100k_base, where the
+    // rule of thumb says 33 bytes / 4 = 9; forty digits 14 against 10.
+    const std::string japanese = "東京都の天気は晴れです";
+    const std::string digits = "0123456789012345678901234567890123456789";
+    const tokenize::Encodings encodings(std::filesystem::path(SLUICE_SOURCE_DIR) / "resources/tokenizers");
+    const PromptEstimator estimator(&encodings, nullptr);
+
+    // Responses, gpt-4o-mini (o200k_base): 3 to prime + instructions
+    // (3 + 2) + the string input (3 + 8).
+    const json responses = {{"model", "gpt-4o-mini"}, {"instructions", "hello world"}, {"input", japanese}};
+    const RequestInfo r = analyzeEndpointRequest(ApiFlavor::OpenAI, Endpoint::Responses, responses, 100, &estimator);
+    QCOMPARE(r.prompt.method, PromptCountMethod::Exact);
+    QCOMPARE(r.promptTokens, std::int64_t{3 + 5 + 11});
+    QCOMPARE(r.prompt.tokens, r.promptTokens);
+    QCOMPARE(r.prompt.ruleOfThumb, std::int64_t{3 + (3 + 3) + (3 + 9)});
+    // Items: every text field of each, counted exactly.
+    const json items = {{"model", "gpt-4o-mini"},
+                        {"input", json::array({{{"role", "user"}, {"content", digits}},
+                                               {{"role", "user"},
+                                                {"content", json::array({{{"type", "input_text"}, {"text", japanese}}})}}})}};
+    const RequestInfo ri = analyzeEndpointRequest(ApiFlavor::OpenAI, Endpoint::Responses, items, 100, &estimator);
+    QCOMPARE(ri.promptTokens, std::int64_t{3 + (3 + 1 + 14) + (3 + 1 + 8)});
+
+    // Embeddings, text-embedding-3-small (cl100k_base): the texts' tokens,
+    // no overhead; token ids one each.
+    const json embeddings = {{"model", "text-embedding-3-small"},
+                             {"input", json::array({"hello world", japanese, digits})}};
+    const RequestInfo e = analyzeEndpointRequest(ApiFlavor::OpenAI, Endpoint::Embeddings, embeddings, 100, &estimator);
+    QCOMPARE(e.prompt.method, PromptCountMethod::Exact);
+    QCOMPARE(e.promptTokens, std::int64_t{2 + 12 + 14});
+    QCOMPARE(e.prompt.ruleOfThumb, std::int64_t{3 + 9 + 10});
+    QCOMPARE(e.maxOutputTokens, std::int64_t{0});
+
+    // A model with no known encoding keeps the rule of thumb.
+    const json unknown = {{"model", "my-deployment"}, {"input", japanese}};
+    const RequestInfo u = analyzeEndpointRequest(ApiFlavor::OpenAI, Endpoint::Embeddings, unknown, 100, &estimator);
+    QCOMPARE(u.prompt.method, PromptCountMethod::RuleOfThumb);
+    QCOMPARE(u.promptTokens, std::int64_t{9});
+
+    // The dispatcher prices the gateway's and the batch's jobs with its own
+    // tokenizer: the same exact count.
+    SystemClock clock;
+    Admission admission(clock);
+    Listener listener;
+    Dispatcher dispatcher(sluiceConfig("http://127.0.0.1:1"), clock, admission, listener);
+    JobSpec job = embeddingsJob("priced");
+    job.body["input"] = embeddings["input"];
+    const Dispatcher::Prepared prepared = dispatcher.prepare(std::move(job));
+    QCOMPARE(prepared.job.info.prompt.method, PromptCountMethod::Exact);
+    QCOMPARE(prepared.job.cost.inputTokens, std::int64_t{2 + 12 + 14});
 }
 
 void TestOpenAiEndpoints::badInputNamesTheField_data()

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Added latency of the gateway over a direct connection, with nginx (a plain
+# reverse proxy, the same settings as bench/gateway_vs_nginx.sh) measured in
+# the same rounds as the reference for what a proxy adds on this machine.
+# One mock (--no-limits --latency-ms 0); one or two gateway builds; per
+# round, each target in turn (direct, nginx, each gateway):
+#   one connection pausing 5 ms between requests: p50 and p99;
+#   64 connections paced to ~RATE requests/s in all (half load): p50 and p99.
+# Then the medians over the rounds, what each proxy adds over direct, and
+# the lowest p50 of any round.
+# Usage: bench/gateway_latency.sh SLUICE_CLI [OTHER_SLUICE_CLI]
+#        (ROUNDS=5, D=3s, RATE=4000 requests/s for the paced 64 connections)
+# Traffic goes to 127.0.0.1 only, and every run stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -ge 1 && -x $1 && ( $# -lt 2 || -x $2 ) ]] || { echo "usage: $0 SLUICE_CLI [OTHER_SLUICE_CLI]" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
+ROUNDS=${ROUNDS:-5}; D=${D:-3s}; RATE=${RATE:-4000}
+W=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+first_url() {
+  for _ in $(seq 100); do
+    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
+    sleep 0.1
+  done
+  echo "no address in $1" >&2; exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$1" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads 1 > "$W/mock.out" 2>/dev/null &
+pids+=($!)
+mock=$(first_url "$W/mock.out")
+nginx_port=$(free_port)
+cat > "$W/nginx.conf" <<CONF
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/nginx.err warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/body;
+  proxy_temp_path $W/proxy;
+  upstream mock { server ${mock#http://}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port backlog=4096;
+    location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+CONF
+"$NGINX" -p "$W" -c "$W/nginx.conf" &
+pids+=($!)
+cat > "$W/gw.json" <<JSON
+{ "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
+  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
+    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
+JSON
+names=(direct nginx)
+declare -A URL=([direct]=$mock [nginx]=http://127.0.0.1:$nginx_port)
+i=0
+for cli in "$@"; do
+  i=$((i + 1))
+  MOCK_API_KEY=sk-mock "$cli" serve --config "$W/gw.json" --listen 127.0.0.1:0 > "$W/gw$i.out" 2>/dev/null &
+  pids+=($!)
+  names+=("gw$i")
+  URL[gw$i]=$(first_url "$W/gw$i.out")
+done
+for _ in $(seq 50); do curl -s "${URL[nginx]}/mock/stats" > /dev/null && break; sleep 0.1; done
+echo "mock $mock; nginx ${URL[nginx]}; gateways: $(for k in $(seq $#); do printf 'gw%d=%s ' "$k" "${!k}"; done); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+pace64=$(awk -v r="$RATE" 'BEGIN{printf "%d", 64000/r}')
+# wrk prints latencies as 123.45us, 1.23ms or 1.23s: in microseconds.
+us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
+pct() { echo "$1" | awk -v p="$2" '$1==p{print $2}' | us; }
+for r in $(seq "$ROUNDS"); do
+  for n in "${names[@]}"; do
+    out=$(PACE_MS=5 wrk -t1 -c1 -d"$D" --latency -s bench/wrk_chat_paced.lua "${URL[$n]}")
+    echo "$r $n c1 $(pct "$out" 50%) $(pct "$out" 99%)" >> "$W/all"
+    out=$(PACE_MS=$pace64 wrk -t1 -c64 -d"$D" --latency -s bench/wrk_chat_paced.lua "${URL[$n]}")
+    echo "$r $n c64 $(pct "$out" 50%) $(pct "$out" 99%) $(echo "$out" | awk '/Requests\/sec/{printf "%d", $2}')" >> "$W/all"
+  done
+  echo "round $r: $(awk -v r="$r" '$1==r{printf "%s/%s p50 %d p99 %d; ", $2, $3, $4, $5}' "$W/all")"
+done
+echo
+echo "medians over $ROUNDS rounds, microseconds (one connection pausing 5 ms; 64 connections pausing ${pace64} ms, ~$RATE/s offered):"
+med() { sort -n | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+for mode in c1 c64; do
+  d50=$(awk -v m=$mode '$2=="direct" && $3==m{print $4}' "$W/all" | med)
+  d99=$(awk -v m=$mode '$2=="direct" && $3==m{print $5}' "$W/all" | med)
+  for n in "${names[@]}"; do
+    p50=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $4}' "$W/all" | med)
+    p99=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $5}' "$W/all" | med)
+    # Added latency per round (target minus direct in the same round), then the median.
+    a50=$(awk -v n="$n" -v m=$mode '$3==m && $2=="direct"{d[$1]=$4} $3==m && $2==n{t[$1]=$4} END{for (r in t) print t[r]-d[r]}' "$W/all" | med)
+    a99=$(awk -v n="$n" -v m=$mode '$3==m && $2=="direct"{d[$1]=$5} $3==m && $2==n{t[$1]=$5} END{for (r in t) print t[r]-d[r]}' "$W/all" | med)
+    # The quietest round (lowest p50) shows what the path costs when the
+    # machine's other work leaves the cores alone.
+    q50=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $4}' "$W/all" | sort -n | head -n1)
+    echo "$mode $n: p50 $p50 p99 $p99; added over direct (median of per-round differences): p50 $a50 p99 $a99; lowest p50 $q50"
+  done
+done

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Where a gateway request's time goes between threads: one gateway build in
+# front of the mock (--no-limits --latency-ms 0), wrk for D with C
+# connections pausing PACE_MS between requests, and `perf stat --per-thread`
+# on the gateway process meanwhile: per request, each thread's context
+# switches, futex calls (a lock some other thread held), epoll/poll waits
+# and CPU time. The two busy threads are the io thread (epoll_wait) and the
+# dispatcher thread (libcurl's poll).
+# perf comes from Debian's linux-perf, installed here for this benchmark if
+# missing (apt-get).
+# Usage: bench/gateway_profile.sh SLUICE_CLI   (C=1, PACE_MS=5, D=3s)
+# Traffic goes to 127.0.0.1 only, and every run stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
+if ! command -v perf >/dev/null; then
+  echo "installing perf for this benchmark (apt-get)"
+  sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+fi
+CLI=$1; C=${C:-1}; PACE_MS=${PACE_MS:-5}; D=${D:-3s}
+W=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+first_url() {
+  for _ in $(seq 100); do
+    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
+    sleep 0.1
+  done
+  echo "no address in $1" >&2; exit 1
+}
+"$CLI" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads 1 > "$W/mock.out" 2>/dev/null &
+pids+=($!)
+mock=$(first_url "$W/mock.out")
+cat > "$W/gw.json" <<JSON
+{ "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
+  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
+    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
+JSON
+MOCK_API_KEY=sk-mock "$CLI" serve --config "$W/gw.json" --listen 127.0.0.1:0 > "$W/gw.out" 2>/dev/null &
+gw_pid=$!
+pids+=($gw_pid)
+gw=$(first_url "$W/gw.out")
+# Warm up: the tokenizer's rank file loads on the first request.
+PACE_MS=$PACE_MS wrk -t1 -c"$C" -d1s -s bench/wrk_chat_paced.lua "$gw" > /dev/null
+secs=${D%s}
+perf stat --per-thread -x, -o "$W/perf.csv" \
+  -e task-clock,context-switches,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_poll \
+  -p "$gw_pid" -- sleep "$secs" &
+perf_pid=$!
+out=$(PACE_MS=$PACE_MS wrk -t1 -c"$C" -d"$D" --latency -s bench/wrk_chat_paced.lua "$gw")
+wait "$perf_pid"
+n=$(echo "$out" | awk '/requests in/{print $1}')
+echo "$CLI: $n requests in $D on $C connection(s) pausing ${PACE_MS} ms; p50 $(echo "$out" | awk '$1=="50%"{print $2}'), p99 $(echo "$out" | awk '$1=="99%"{print $2}'); load $(cut -d' ' -f1-3 /proc/loadavg)"
+# perf -x, lines: thread,value,unit,event,...
+awk -F, -v n="$n" '
+  $2 ~ /^[0-9.]+$/ {
+    t=$1; v=$2; e=$4;
+    if (e ~ /task-clock/) cpu[t]=v*1000/n;  # msec -> microseconds per request
+    else if (e ~ /context-switches/) cs[t]=v/n;
+    else if (e ~ /futex/) fx[t]=v/n;
+    else if (e ~ /epoll_wait/) ep[t]=v/n;
+    else if (e ~ /sys_enter_poll/) pl[t]=v/n;
+    seen[t]=1
+  }
+  END {
+    for (t in seen) if (cpu[t] > 0.5) {
+      role = ep[t] > pl[t] ? "io thread (epoll_wait)" : "dispatcher (poll)";
+      printf "  %-24s CPU %6.1f us, context switches %4.2f, futex %4.2f, waits %4.2f per request\n", role, cpu[t], cs[t], fx[t], ep[t] + pl[t];
+      tc+=cpu[t]; tcs+=cs[t]; tfx+=fx[t]
+    }
+    printf "  %-24s CPU", "all threads";
+    printf " %6.1f us, context switches %4.2f, futex %4.2f per request\n", tc, tcs, tfx
+  }' "$W/perf.csv"
