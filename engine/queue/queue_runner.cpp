@@ -382,6 +382,9 @@ void QueueRunner::leaseMore()
             spec.body = json::parse(job.body, nullptr, false);
             if (spec.body.is_discarded()) {
                 problem = "body: not valid JSON";
+            } else {
+                // Parsed once, here; the stored text is what gets sent.
+                spec.bodyText = std::move(job.body);
             }
         } else {
             problem = "url: unknown endpoint \"" + job.url + "\"";
