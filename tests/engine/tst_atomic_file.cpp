@@ -77,7 +77,7 @@ private Q_SLOTS:
 void TestAtomicFile::writesWholeContentStreamed()
 {
     QTemporaryDir dir;
-    const std::string path = dir.filePath("out.jsonl").toStdString();
+    const std::string path = dir.filePath(QStringLiteral("out.jsonl")).toStdString();
     std::ofstream(path) << "old\n";
     // Far more than the stream's buffer, in pieces small and large.
     const std::string big(200 * 1024, 'x');
@@ -93,13 +93,13 @@ void TestAtomicFile::writesWholeContentStreamed()
         expected += '!';
     });
     QCOMPARE(readAll(path), expected);
-    QCOMPARE(othersIn(dir.path(), "out.jsonl"), QStringList());
+    QCOMPARE(othersIn(dir.path(), QStringLiteral("out.jsonl")), QStringList());
 }
 
 void TestAtomicFile::failedWriteKeepsOldFile()
 {
     QTemporaryDir dir;
-    const std::string path = dir.filePath("out.jsonl").toStdString();
+    const std::string path = dir.filePath(QStringLiteral("out.jsonl")).toStdString();
     const std::string old = "the previous output\n";
     std::ofstream(path) << old;
     std::size_t written = 0;
@@ -127,13 +127,13 @@ void TestAtomicFile::failedWriteKeepsOldFile()
     // The stream stopped at the first failed write, not after formatting all.
     QVERIFY(written < 1024 * 1024);
     QCOMPARE(readAll(path), old);
-    QCOMPARE(othersIn(dir.path(), "out.jsonl"), QStringList());
+    QCOMPARE(othersIn(dir.path(), QStringLiteral("out.jsonl")), QStringList());
 }
 
 void TestAtomicFile::throwingWriterKeepsOldFile()
 {
     QTemporaryDir dir;
-    const std::string path = dir.filePath("out.jsonl").toStdString();
+    const std::string path = dir.filePath(QStringLiteral("out.jsonl")).toStdString();
     const std::string old = "kept\n";
     std::ofstream(path) << old;
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, writeFileAtomically(path, [](std::ostream& out) {
@@ -141,13 +141,13 @@ void TestAtomicFile::throwingWriterKeepsOldFile()
                                  throw std::runtime_error("the store went away");
                              }));
     QCOMPARE(readAll(path), old);
-    QCOMPARE(othersIn(dir.path(), "out.jsonl"), QStringList());
+    QCOMPARE(othersIn(dir.path(), QStringLiteral("out.jsonl")), QStringList());
 }
 
 void TestAtomicFile::missingDirectoryIsNamed()
 {
     QTemporaryDir dir;
-    const std::string path = dir.filePath("nowhere/out.jsonl").toStdString();
+    const std::string path = dir.filePath(QStringLiteral("nowhere/out.jsonl")).toStdString();
     try {
         writeFileAtomically(path, [](std::ostream& out) { out << "x"; });
         QFAIL("wrote into a directory that does not exist");
@@ -166,8 +166,8 @@ void TestAtomicFile::directoryFlush()
     QVERIFY(QDir::setCurrent(dir.path()));
     writeFileAtomically("relative.txt", [](std::ostream& out) { out << "here\n"; });
     QVERIFY(QDir::setCurrent(before));
-    QCOMPARE(readAll(dir.filePath("relative.txt").toStdString()), std::string("here\n"));
-    const std::string missing = dir.filePath("gone").toStdString();
+    QCOMPARE(readAll(dir.filePath(QStringLiteral("relative.txt")).toStdString()), std::string("here\n"));
+    const std::string missing = dir.filePath(QStringLiteral("gone")).toStdString();
     try {
         syncDirectory(missing);
         QFAIL("flushed a directory that does not exist");

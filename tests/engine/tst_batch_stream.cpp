@@ -174,7 +174,7 @@ void TestBatchStream::chunkedQueueRepeatsAndResume()
         u.completions.push_back(std::move(c));
     }
     st.recordMany(u);
-    const std::string out = dir.filePath("out.jsonl").toStdString();
+    const std::string out = dir.filePath(QStringLiteral("out.jsonl")).toStdString();
     const BatchOutputCounts counts = writeBatchOutput(st, out, second.ids);
     QCOMPARE(counts.completed, std::uint64_t(11));
     const std::vector<std::string> expected = {"a1", "a2", "a3", "a4", "a5", "a6",
