@@ -179,7 +179,7 @@ struct LeaseRequest {
     std::optional<std::string> tenant;  // only this tenant's jobs
     // None of these models' jobs (a caller keeping one model from taking
     // every slot it has: QueueRunner's fair share).
-    std::vector<std::string> skipModels;
+    std::vector<std::string> skipModels = {};
 };
 
 struct Counts {
