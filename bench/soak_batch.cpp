@@ -15,6 +15,13 @@
 //
 //   build/release/bench/bench_soak_batch --requests 500000 --rate 600
 //
+// With --no-limits it measures throughput and memory instead (issue 12): no
+// limits in the config or the mock, no faults, answers at once; it reports
+// the peak resident memory from start to end (--max-rss-mb sets a bar on it)
+// and the requests per second, reading and writing included:
+//
+//   build/release/bench/bench_soak_batch --no-limits --requests 1000000 --max-rss-mb 300
+//
 // Figures: docs/benchmarks.md, "Soak (issue 13)".
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
@@ -57,6 +64,10 @@ struct Options {
     double rate = 600;
     int sampleSeconds = 60;
     int warmupSeconds = 120;
+    // --no-limits: throughput and memory, not faults: no limits, no faults,
+    // answers at once (issue 12: a batch's memory is bounded).
+    bool noLimits = false;
+    double maxRssMb = 0;  // --max-rss-mb: the bar on peak resident memory (0: none)
 };
 
 [[noreturn]] void fail(const std::string& what)
@@ -192,6 +203,25 @@ struct Sample {
     double scrapeP99Ms = 0;
 };
 
+void writeNoLimitConfigs(const std::string& dir, std::uint16_t mockPort)
+{
+    const json mock = {{"seed", 13},
+                       {"ioThreads", 2},
+                       {"models", {{"gpt-4o-mini", {{"flavor", "openai"}}}, {"gpt-4o", {{"flavor", "openai"}}}}},
+                       {"keys", {{"sk-mock", json::object()}}},
+                       {"latency", {{"baseMs", 0}, {"perOutputTokenMs", 0}}},
+                       {"output", {{"distribution", "uniform"}, {"min", 5}, {"max", 40}}}};
+    std::ofstream(dir + "/mock.json") << mock.dump(2);
+    const json config = {
+        {"providers",
+         {{{"name", "mock"},
+           {"flavor", "openai"},
+           {"base_url", "http://127.0.0.1:" + std::to_string(mockPort)},
+           {"models", {{"gpt-4o-mini", json::object()}, {"gpt-4o", json::object()}}},
+           {"keys", {{{"name", "mock"}, {"env", "MOCK_API_KEY"}}}}}}}};
+    std::ofstream(dir + "/config.json") << config.dump(2);
+}
+
 void writeInputs(const Options& o, const std::string& dir, std::uint16_t mockPort)
 {
     // 95% to gpt-4o-mini, where Sluice's limit sits under the mock's; 5% to
@@ -222,6 +252,9 @@ void writeInputs(const Options& o, const std::string& dir, std::uint16_t mockPor
            {"keys", {{{"name", "mock"}, {"env", "MOCK_API_KEY"}}}}}}},
         {"retry", {{"max_attempts", 5}, {"base_delay_s", 0.2}, {"max_delay_s", 4}}}};
     std::ofstream(dir + "/config.json") << config.dump(2);
+    if (o.noLimits) {
+        writeNoLimitConfigs(dir, mockPort);
+    }
     std::ofstream in(dir + "/input.jsonl");
     if (!in) {
         fail("cannot write " + dir + "/input.jsonl");
@@ -257,9 +290,14 @@ Options parse(int argc, char** argv)
             o.sampleSeconds = std::stoi(next());
         } else if (a == "--warmup-s") {
             o.warmupSeconds = std::stoi(next());
+        } else if (a == "--no-limits") {
+            o.noLimits = true;
+        } else if (a == "--max-rss-mb") {
+            o.maxRssMb = std::stod(next());
         } else {
             fail("unknown option " + a +
-                 " (options: --cli PATH --dir DIR --requests N --rate PER_S --sample-s S --warmup-s S)");
+                 " (options: --cli PATH --dir DIR --requests N --rate PER_S --sample-s S --warmup-s S --no-limits "
+                 "--max-rss-mb MB)");
         }
     }
     if (o.requests < 1 || o.rate <= 0 || o.sampleSeconds < 1) {
@@ -314,14 +352,31 @@ int main(int argc, char** argv)
     auto lastSampleAt = started;
     int status = 0;
     bool exited = false;
+    // Resident memory from start to end, polled five times a second: the
+    // kernel's high-water mark (VmHWM) covers what falls between polls.
+    long peakKb = 0;
+    long peakBeforeSendKb = 0;
+    double sent = 0;
+    auto lastScrapeAt = started;
     while (!exited) {
-        std::this_thread::sleep_for(std::chrono::seconds(1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        if (const long hwm = procStatus(batch, "VmHWM:"); hwm > 0) {
+            peakKb = std::max(peakKb, hwm);
+            if (sent <= 0) {
+                peakBeforeSendKb = std::max(peakBeforeSendKb, hwm);
+            }
+        }
+        if (Clock::now() - lastScrapeAt < std::chrono::seconds(1)) {
+            exited = ::waitpid(batch, &status, WNOHANG) == batch;
+            continue;
+        }
+        lastScrapeAt = Clock::now();
         double secs = 0;
         const std::optional<std::string> text = httpGet(metricsUrl, &secs);
         if (text) {
             scrapes.push_back(secs * 1000);
         }
-        const double sent = text ? metricSum(*text, "sluice_requests_sent_total") : lastSent;
+        sent = text ? metricSum(*text, "sluice_requests_sent_total") : lastSent;
         const auto now = Clock::now();
         if (now - lastSampleAt >= std::chrono::seconds(o.sampleSeconds)) {
             Sample s;
@@ -352,8 +407,11 @@ int main(int argc, char** argv)
     const std::optional<std::string> finalStats = httpGet(mockStats);
     ::kill(mock, SIGINT);
     ::waitpid(mock, nullptr, 0);
-    std::printf("batch exited with %d after %.0f s (%.1f requests/s overall); its summary:\n",
+    std::printf("batch exited with %d after %.1f s (%.1f requests/s overall, reading the input and writing the "
+                "output included); its summary:\n",
                 WIFEXITED(status) ? WEXITSTATUS(status) : -1, elapsed, static_cast<double>(o.requests) / elapsed);
+    std::printf("peak resident memory (VmHWM), start to end: %.1f MB; before the first request was sent: %.1f MB\n",
+                static_cast<double>(peakKb) / 1024, static_cast<double>(peakBeforeSendKb) / 1024);
     {
         std::ifstream log(o.dir + "/batch.log");
         std::cout << log.rdbuf();
@@ -432,6 +490,14 @@ int main(int argc, char** argv)
     std::printf("bar: flat after warm-up %s (first steady sample at %.1f min), exactly one result per custom_id (at most 1%% dead-lettered) %s\n",
                 base == nullptr ? "UNKNOWN (run shorter than warm-up)" : flat ? "yes" : "NO",
                 base != nullptr ? base->second / 60.0 : 0.0, exact ? "yes" : "NO");
+    const bool bounded = o.maxRssMb <= 0 || static_cast<double>(peakKb) / 1024 <= o.maxRssMb;
+    if (o.maxRssMb > 0) {
+        std::printf("bar: peak resident memory within %.0f MB %s\n", o.maxRssMb, bounded ? "yes" : "NO");
+    }
     curl_global_cleanup();
-    return base != nullptr && flat && exact ? 0 : 1;
+    if (o.noLimits) {
+        // No warm-up to speak of: the bar is the memory and the results.
+        return bounded && exact ? 0 : 1;
+    }
+    return base != nullptr && flat && exact && bounded ? 0 : 1;
 }

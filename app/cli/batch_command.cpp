@@ -8,6 +8,7 @@
 
 #include "admission/admission.h"
 #include "batchfile/batch_output.h"
+#include "batchfile/batch_stream.h"
 #include "batchfile/batch_submission.h"
 #include "config/config.h"
 #include "core/atomic_file.h"
@@ -189,10 +190,10 @@ std::string checkPaths(const BatchOptions& opt, const std::string& rejectsPath)
 
 // Writes the Batch API output of every finished job in the store (of those in
 // `wanted`, when given), in input order. Throws FileError.
-void writeOutputFile(const store::JobStore& st, const std::string& path, const std::unordered_set<std::string>* wanted,
+void writeOutputFile(const store::JobStore& st, const std::string& path, const BatchIds* wanted,
                      std::uint64_t& completed, std::uint64_t& dead)
 {
-    const BatchOutputCounts counts = writeBatchOutput(st, path, wanted);
+    const BatchOutputCounts counts = wanted != nullptr ? writeBatchOutput(st, path, *wanted) : writeBatchOutput(st, path);
     completed = counts.completed;
     dead = counts.dead;
 }
@@ -505,48 +506,67 @@ int runBatch(const BatchOptions& opt)
         runMetrics->appendText([&adaptive] { return adaptive.prometheusText(); });
     }
 
-    // Read and queue the input. A line that cannot run is rejected with its
-    // line number; the rest run.
-    BatchInput input = readBatchInput(in, [&](const BatchLine& line) { return dispatcher.validate(line.job); });
-    std::vector<store::NewJob> fresh;
-    fresh.reserve(input.lines.size());
-    const WallTime wallStart = clock.wallNow();
-    for (const BatchLine& line : input.lines) {
-        fresh.push_back(batchLineToJob(line, config.defaults.priority, wallStart));
-    }
-    std::size_t resumed = 0;
-    std::unordered_set<std::string> wanted;
+    // Read and queue the input as it is read, a chunk at a time, so memory
+    // does not grow with the file (BatchStreamQueue). A line that cannot run
+    // is rejected with its line number; the rest run.
+    std::vector<RejectedLine> rejects;
     metrics::SpendEstimate estimate;
-    try {
-        const auto results = st->enqueueMany(fresh);
-        for (std::size_t i = 0; i < results.size(); ++i) {
-            if (results[i].status == store::EnqueueStatus::Conflict) {
-                const BatchLine& line = input.lines[i];
-                input.rejects.push_back(RejectedLine{
-                    line.line, line.job.customId,
-                    "custom_id: \"" + line.job.customId + "\" is already in " + statePath + " with a different request",
-                    line.bodyText.substr(0, 4096)});
-                continue;
-            }
-            resumed += results[i].status == store::EnqueueStatus::Duplicate;
-            wanted.insert(input.lines[i].job.customId);
-            const auto job = results[i].status == store::EnqueueStatus::Added ? std::nullopt : st->job(results[i].id);
+    std::vector<JobEstimate> chunkEstimates;  // of the lines not flushed yet, in order
+    BatchStreamQueue::Options qo;
+    qo.defaultPriority = config.defaults.priority;
+    qo.start = clock.wallNow();
+    qo.storeName = statePath;
+    BatchStreamQueue queue(*st, qo, [&](const BatchStreamQueue::Queued& q) {
+        if (q.fate == BatchStreamQueue::Fate::Added) {
+            estimate.add(chunkEstimates[q.index]);
+        } else if (q.fate == BatchStreamQueue::Fate::Resumed) {
+            // Only what is still to send counts towards the spend.
+            const auto job = st->job(q.id);
             if (!job || job->state == store::JobState::Pending || job->state == store::JobState::Leased) {
-                estimate.add(dispatcher.estimate(input.lines[i].job));
+                estimate.add(chunkEstimates[q.index]);
             }
         }
+    });
+    try {
+        readBatchLines(
+            in,
+            [&](BatchLine&& line) -> std::string {
+                // The dispatcher's checks (a provider serves the model, a body
+                // it can send), and the request's estimate in the same pass.
+                try {
+                    chunkEstimates.push_back(dispatcher.estimate(line.job));
+                } catch (const InputError& e) {
+                    return e.what();
+                }
+                queue.add(line);
+                if (queue.pending() == 0) {
+                    chunkEstimates.clear();
+                }
+                return {};
+            },
+            [&](RejectedLine&& r) { rejects.push_back(std::move(r)); });
+        queue.flush();
+        chunkEstimates.clear();
     } catch (const store::StoreError& e) {
-        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
+        std::fprintf(stderr,
+                     "sluice-cli batch: %s\nNothing was sent; what was queued so far stays in %s (rerun the same "
+                     "command to go on).\n",
+                     e.what(), statePath.c_str());
         return kExitFailure;
     }
-    std::sort(input.rejects.begin(), input.rejects.end(),
+    rejects.insert(rejects.end(), std::make_move_iterator(queue.rejects().begin()),
+                   std::make_move_iterator(queue.rejects().end()));
+    queue.rejects().clear();
+    const std::size_t resumed = queue.resumed();
+    const BatchIds& wanted = queue.ids();
+    std::sort(rejects.begin(), rejects.end(),
               [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
-    for (const RejectedLine& r : input.rejects) {
+    for (const RejectedLine& r : rejects) {
         std::fprintf(stderr, "%s:%zu: %s\n", opt.input.c_str(), r.line, r.error.c_str());
     }
-    if (!input.rejects.empty()) {
+    if (!rejects.empty()) {
         try {
-            writeBatchRejects(rejectsPath, input.rejects);
+            writeBatchRejects(rejectsPath, rejects);
         } catch (const FileError& e) {
             std::fprintf(stderr, "sluice-cli batch: %s\n", e.what());
             return kExitFailure;
@@ -688,7 +708,7 @@ int runBatch(const BatchOptions& opt)
 
     const double secs = std::max(1e-3, std::chrono::duration<double>(elapsed).count());
     std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected in %s\n", opt.output.c_str(),
-                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead), input.rejects.size(),
+                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead), rejects.size(),
                  shortDuration(elapsed).c_str());
     std::fprintf(stderr, "  this run: %s requests sent (%.1f/s), %s input + %s output tokens (%s tok/min), spend %s%s\n",
                  groupThousands(static_cast<std::int64_t>(s.attempts)).c_str(), static_cast<double>(s.attempts) / secs,
@@ -704,7 +724,7 @@ int runBatch(const BatchOptions& opt)
         }
     }
     std::fprintf(stderr, "  failed attempts by class: %s\n", classes.empty() ? "none" : classes.c_str());
-    if (!input.rejects.empty()) {
+    if (!rejects.empty()) {
         std::fprintf(stderr, "  rejected lines written to %s\n", rejectsPath.c_str());
     }
     if (dead > 0) {
@@ -713,7 +733,7 @@ int runBatch(const BatchOptions& opt)
                      "--retry-dead-letters\n",
                      statePath.c_str());
     }
-    return (dead > 0 || !input.rejects.empty()) ? kExitFailure : kExitOk;
+    return (dead > 0 || !rejects.empty()) ? kExitFailure : kExitOk;
 }
 
 }  // namespace

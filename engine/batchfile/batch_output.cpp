@@ -4,6 +4,7 @@
 #include "queue/batch_input.h"
 
 #include <cstdio>
+#include <functional>
 
 namespace sluice {
 
@@ -42,13 +43,15 @@ nlohmann::ordered_json batchOutputLine(const store::Outcome& o)
     return line;
 }
 
-BatchOutputCounts writeBatchOutput(const store::JobStore& st, const std::string& path,
-                                   const std::unordered_set<std::string>* wanted)
+namespace {
+
+BatchOutputCounts writeOutcomes(const store::JobStore& st, const std::string& path,
+                                const std::function<bool(const store::Outcome&)>& wanted)
 {
     BatchOutputCounts counts;
     writeFileAtomically(path, [&](std::ostream& out) {
-        counts = {};  // the writer may be retried from the start
         store::JobId after = 0;
+        std::string line;
         while (true) {
             const auto page = st.outcomes(after, 1000);
             if (page.empty()) {
@@ -56,15 +59,33 @@ BatchOutputCounts writeBatchOutput(const store::JobStore& st, const std::string&
             }
             for (const store::Outcome& o : page) {
                 after = o.id;
-                if (wanted != nullptr && wanted->count(o.customId) == 0) {
+                if (wanted && !wanted(o)) {
                     continue;
                 }
                 (o.state == store::JobState::Done ? counts.completed : counts.dead) += 1;
-                out << dumpJsonLine(batchOutputLine(o)) << '\n';
+                line = dumpJsonLine(batchOutputLine(o));
+                line += '\n';
+                out.write(line.data(), static_cast<std::streamsize>(line.size()));
             }
         }
     });
     return counts;
+}
+
+}  // namespace
+
+BatchOutputCounts writeBatchOutput(const store::JobStore& st, const std::string& path,
+                                   const std::unordered_set<std::string>* wanted)
+{
+    if (wanted == nullptr) {
+        return writeOutcomes(st, path, {});
+    }
+    return writeOutcomes(st, path, [wanted](const store::Outcome& o) { return wanted->count(o.customId) > 0; });
+}
+
+BatchOutputCounts writeBatchOutput(const store::JobStore& st, const std::string& path, const BatchIds& wanted)
+{
+    return writeOutcomes(st, path, [&wanted](const store::Outcome& o) { return wanted.contains(o.id); });
 }
 
 void writeBatchRejects(const std::string& path, const std::vector<RejectedLine>& rejects)

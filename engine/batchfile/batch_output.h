@@ -1,12 +1,15 @@
 // The OpenAI Batch API output format, written from a JobStore: one line per
 // finished job ({id, custom_id, response, error}, the Batch API's field
-// order), in input order, replacing the file atomically. `sluice-cli batch`
+// order), in input order, replacing the file atomically. The output streams
+// from the store a page at a time into the file: memory holds one page of
+// results, whatever the size of the batch. `sluice-cli batch`
 // and the console's batch runs both write their output through here.
 //
 // Thread-safety: free functions; the store serialises its own calls. They
 // read the disk: never call them from a GUI thread.
 #pragma once
 
+#include "batchfile/batch_ids.h"
 #include "store/job_store.h"
 
 #include <nlohmann/json.hpp>
@@ -44,6 +47,8 @@ struct BatchOutputCounts {
 // store::StoreError.
 BatchOutputCounts writeBatchOutput(const store::JobStore& store, const std::string& path,
                                    const std::unordered_set<std::string>* wanted = nullptr);
+// The same for the jobs of one run, by id (BatchStreamQueue::ids()).
+BatchOutputCounts writeBatchOutput(const store::JobStore& store, const std::string& path, const BatchIds& wanted);
 
 // Writes the rejected lines ({line, custom_id, error, input} each) to
 // `path`, atomically. Throws FileError.

@@ -24,6 +24,10 @@ struct JobSpec {
     ApiFlavor flavor = ApiFlavor::OpenAI;
     Endpoint endpoint = Endpoint::Completion;  // which of the flavour's APIs: the request path
     nlohmann::json body;           // the provider request body
+    // Optional: `body` as text, when the caller has it (a queued job's stored
+    // body). Sent as it is unless preparing must change the body, so the
+    // body is not serialised again on the way out.
+    std::string bodyText;
     std::string provider;          // optional: pin to a configured provider
     std::string tenant;            // empty: the config's default
     std::optional<int> priority;   // higher goes first

@@ -34,7 +34,14 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     }
     if (job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream) {
         // Without it a stream never reports usage and cannot be settled.
-        job.body["stream_options"]["include_usage"] = true;
+        const auto options = job.body.find("stream_options");
+        const auto usage = options != job.body.end() && options->is_object() ? options->find("include_usage")
+                                                                                : job.body.end();
+        const bool asked = usage != job.body.end() && usage->is_boolean() && usage->get<bool>();
+        if (!asked) {
+            job.body["stream_options"]["include_usage"] = true;
+            job.bodyText.clear();  // the text no longer says what is sent
+        }
     }
     PreparedJob p;
     p.cost.requests = 1;
@@ -44,7 +51,8 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
         config.pricing.microUsd(info.model, TokenUsage{info.promptTokens, info.reservedOutputTokens(), 0, 0}).value_or(0);
     p.cost.weight = 1;
     p.provider = static_cast<std::size_t>(pc - config.providers.data());
-    p.bodyText = job.body.dump();
+    p.bodyText = job.bodyText.empty() ? job.body.dump() : std::move(job.bodyText);
+    job.bodyText = std::string();
     // The text is what gets sent; free the document here, on the caller's
     // thread, rather than on the dispatcher's when the job ends.
     job.body = nlohmann::json();

@@ -14,7 +14,7 @@ namespace {
 
 std::string parseLine(const std::string& text, BatchLine& out)
 {
-    const json line = json::parse(text, nullptr, false);
+    json line = json::parse(text, nullptr, false);
     if (line.is_discarded()) {
         return "not valid JSON";
     }
@@ -44,8 +44,8 @@ std::string parseLine(const std::string& text, BatchLine& out)
     if (body == line.end() || !body->is_object()) {
         return "body: required (a JSON object)";
     }
-    out.job.body = *body;
     out.bodyText = body->dump();
+    out.job.body = std::move(*body);
     // Sluice's own optional fields, ignored by other batch runners.
     if (const auto t = line.find("tenant"); t != line.end()) {
         if (!t->is_string()) {
@@ -128,6 +128,33 @@ std::string batchInputFileProblem(const std::string& path)
         return path + ": cannot open for reading (" + std::strerror(errno) + ")";
     }
     return {};
+}
+
+void readBatchLines(std::istream& in, const std::function<std::string(BatchLine&&)>& onLine,
+                    const std::function<void(RejectedLine&&)>& onReject)
+{
+    std::string text;
+    std::size_t lineNo = 0;
+    while (std::getline(in, text)) {
+        ++lineNo;
+        if (!text.empty() && text.back() == '\r') {
+            text.pop_back();
+        }
+        if (text.find_first_not_of(" \t") == std::string::npos) {
+            continue;
+        }
+        BatchLine line;
+        line.line = lineNo;
+        std::string error = parseLine(text, line);
+        if (error.empty()) {
+            std::string customId = line.job.customId;
+            error = onLine(std::move(line));
+            line.job.customId = std::move(customId);
+        }
+        if (!error.empty()) {
+            onReject(RejectedLine{lineNo, line.job.customId, std::move(error), text.substr(0, 4096)});
+        }
+    }
 }
 
 }  // namespace sluice

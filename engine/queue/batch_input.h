@@ -44,4 +44,13 @@ BatchInput readBatchInput(std::istream& in,
 // nothing, which would pass for an empty batch.
 std::string batchInputFileProblem(const std::string& path);
 
+// The same reading, streamed: each well-formed line goes to `onLine` as it
+// is read, in input order, and nothing is kept, so memory does not grow with
+// the file. `onLine` returns an error to reject the line (empty: taken);
+// rejected lines, malformed or refused, go to `onReject` with the line as
+// given. A repeated custom_id is not detected here (that needs every line
+// seen so far): the caller's store tells it (engine/batchfile/batch_stream.h).
+void readBatchLines(std::istream& in, const std::function<std::string(BatchLine&&)>& onLine,
+                    const std::function<void(RejectedLine&&)>& onReject);
+
 }  // namespace sluice

@@ -1,5 +1,6 @@
 // QueueRunner: feeds a durable JobStore to the Dispatcher and writes what
-// happens back. It leases ready jobs (keeping a bounded number outstanding),
+// happens back. It leases ready jobs (keeping a bounded number outstanding,
+// no model more than half of them while other models' jobs are ready),
 // submits them, and turns each outcome into one group-committed store update:
 // every failed attempt, the result or the dead letter, and the job's
 // timeline. The dispatcher thread never touches the disk: outcomes are
@@ -101,7 +102,14 @@ private:
     // (and stop() after it has joined).
     store::Updates m_unwritten;
     std::vector<std::string> m_unwrittenIds;
-    std::unordered_map<std::string, store::JobId> m_outstanding;  // custom_id → store id
+    struct Outstanding {
+        store::JobId id = 0;
+        std::string model;
+    };
+    std::unordered_map<std::string, Outstanding> m_outstanding;  // by custom_id
+    // Jobs outstanding per model: no model may take every slot (leaseMore).
+    std::unordered_map<std::string, std::size_t> m_outstandingByModel;
+    void forgetOutstanding(std::unordered_map<std::string, Outstanding>::iterator it);
     QueueRunnerStats m_stats;
     bool m_poked = false;
     std::atomic<bool> m_stopping{false};

@@ -331,14 +331,29 @@ std::vector<Job> JobStore::lease(const LeaseRequest& request)
             "WHERE id IN (SELECT id FROM jobs WHERE state = 0 AND tenant = ?5 AND not_before_ms <= ?3 "
             "ORDER BY priority DESC, id LIMIT ?4) RETURNING " +
             kJobColumns;
+        std::string skipping;
+        if (!request.skipModels.empty()) {
+            // One placeholder per model from ?6 on; a statement per count, cached.
+            skipping = " AND model NOT IN (";
+            for (std::size_t i = 0; i < request.skipModels.size(); ++i) {
+                skipping += (i == 0 ? "?" : ", ?") + std::to_string(6 + i);
+            }
+            skipping += ")";
+        }
+        const std::string& base = request.tenant ? kTenant : kAny;
+        const std::string sql =
+            skipping.empty() ? base : base.substr(0, base.find(" ORDER BY")) + skipping + base.substr(base.find(" ORDER BY"));
         {
-            auto upd = m_db.cached(request.tenant ? kTenant : kAny);
+            auto upd = m_db.cached(sql);
             upd->bind(1, request.owner)
                 .bind(2, now + request.duration.count())
                 .bind(3, now)
                 .bind(4, static_cast<std::int64_t>(std::min<std::size_t>(request.max, INT64_MAX)));
             if (request.tenant) {
                 upd->bind(5, *request.tenant);
+            }
+            for (std::size_t i = 0; i < request.skipModels.size(); ++i) {
+                upd->bind(static_cast<int>(6 + i), request.skipModels[i]);
             }
             while (upd->step()) {
                 jobs.push_back(readJob(*upd));

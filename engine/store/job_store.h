@@ -177,6 +177,9 @@ struct LeaseRequest {
     std::size_t max = 1;
     std::chrono::milliseconds duration = std::chrono::minutes(1);
     std::optional<std::string> tenant;  // only this tenant's jobs
+    // None of these models' jobs (a caller keeping one model from taking
+    // every slot it has: QueueRunner's fair share).
+    std::vector<std::string> skipModels = {};
 };
 
 struct Counts {

@@ -33,13 +33,13 @@ Config fakeConfig()
 }
 
 store::NewJob newJob(const std::string& id, const std::string& url = "/v1/chat/completions",
-                     std::string body = {})
+                     std::string body = {}, const std::string& model = "gpt-4o-mini")
 {
     store::NewJob j;
     j.customId = id;
     j.url = url;
-    j.model = "gpt-4o-mini";
-    j.body = body.empty() ? json{{"model", "gpt-4o-mini"},
+    j.model = model;
+    j.body = body.empty() ? json{{"model", model},
                                  {"max_tokens", 20},
                                  {"messages", json::array({{{"role", "user"}, {"content", id}}})}}
                                 .dump()
@@ -54,6 +54,8 @@ class TestQueueRunner : public QObject {
 
 private Q_SLOTS:
     void writesEveryOutcomeToTheStore();
+    void leaseSkipsModels();
+    void slowModelKeepsItsShare();
 };
 
 void TestQueueRunner::writesEveryOutcomeToTheStore()
@@ -120,6 +122,81 @@ void TestQueueRunner::writesEveryOutcomeToTheStore()
     QCOMPARE(store.findByCustomId("refused")->lastErrorClass, std::string("bad_request"));
     QCOMPARE(store.findByCustomId("unknown-url")->state, store::JobState::Dead);
     QCOMPARE(store.findByCustomId("not-json")->state, store::JobState::Dead);
+}
+
+void TestQueueRunner::leaseSkipsModels()
+{
+    QTemporaryDir dir;
+    ManualClock clock;
+    store::JobStore store(dir.filePath(QStringLiteral("jobs.db")).toStdString(), clock);
+    store.enqueue(newJob("a", "/v1/chat/completions", {}, "gpt-4o"));
+    store.enqueue(newJob("b", "/v1/chat/completions", {}, "gpt-4o-mini"));
+    store.enqueue(newJob("c", "/v1/chat/completions", {}, "o3"));
+    store::LeaseRequest req;
+    req.owner = "t";
+    req.max = 10;
+    req.skipModels = {"gpt-4o", "o3"};
+    const auto first = store.lease(req);
+    QCOMPARE(first.size(), std::size_t{1});
+    QCOMPARE(first[0].customId, std::string("b"));
+    req.skipModels = {"gpt-4o"};
+    req.tenant = "";
+    const auto second = store.lease(req);
+    QCOMPARE(second.size(), std::size_t{1});
+    QCOMPARE(second[0].customId, std::string("c"));
+}
+
+// A model whose jobs cannot go out (here: never answered) gets no more than
+// its share of the runner's slots: as its jobs finish, the slots go to the
+// model waiting behind it, not to more of its own backlog, which would
+// starve the other model's traffic (the issue-13 soak's fall in rate).
+void TestQueueRunner::slowModelKeepsItsShare()
+{
+    QTemporaryDir dir;
+    ManualClock clock;
+    store::JobStore store(dir.filePath(QStringLiteral("jobs.db")).toStdString(), clock);
+    std::vector<store::NewJob> jobs;
+    for (int i = 0; i < 40; ++i) {
+        jobs.push_back(newJob("slow-" + std::to_string(i), "/v1/chat/completions", {}, "gpt-4o"));
+    }
+    for (int i = 0; i < 40; ++i) {
+        jobs.push_back(newJob("fast-" + std::to_string(i), "/v1/chat/completions", {}, "gpt-4o-mini"));
+    }
+    store.enqueueMany(jobs);
+
+    Admission admission{clock};
+    FakeTransport transport;
+    QueueRunnerOptions ro;
+    ro.maxOutstanding = 20;
+    QueueRunner runner(store, clock, ro);
+    DispatcherOptions opt;
+    opt.seed = 7;
+    opt.transport = &transport;
+    Dispatcher dispatcher(fakeConfig(), clock, admission, runner, opt);
+    runner.attach(dispatcher);
+    dispatcher.start();
+    runner.start();
+
+    // The first lease, with nothing outstanding, takes the first 20: all slow.
+    QVERIFY(transport.waitStarted(20));
+    for (const FakeTransport::Started& s : transport.started()) {
+        QVERIFY2(s.customTag.rfind("slow-", 0) == 0, s.customTag.c_str());
+    }
+    // Ten of them finish: their slots go to the fast model (the slow one
+    // keeps at most half of 20 while another model has jobs outstanding).
+    const auto firstTwenty = transport.started();
+    for (std::size_t i = 0; i < 10; ++i) {
+        transport.reply(firstTwenty[i].id, 200, FakeTransport::completion(12, 7));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(transport.started().size(), std::size_t{30}, 10000);
+    const auto all = transport.started();
+    int fast = 0;
+    for (std::size_t i = 20; i < all.size(); ++i) {
+        fast += all[i].customTag.rfind("fast-", 0) == 0 ? 1 : 0;
+    }
+    QCOMPARE(fast, 10);
+    runner.stop();
+    dispatcher.stop();
 }
 
 QTEST_APPLESS_MAIN(TestQueueRunner)
