@@ -1,8 +1,9 @@
 // EngineHost: one running engine for one workspace, as the desktop console
 // (and its tests, screenshots and benchmark) use it. It owns, in the order
-// they are built: the admission state, the workspace's JobStore, the
-// QueueRunner that feeds the store to the Dispatcher, the Dispatcher itself,
-// the metrics recorder (live series, and per-minute rollups written to the
+// they are built: the workspace's JobStore, the engine assembled as every
+// program assembles it (EngineRuntime: the shared link, the admission
+// state, the QueueRunner that feeds the store to the Dispatcher, the
+// Dispatcher itself), the metrics recorder (live series, and per-minute rollups written to the
 // workspace's database for reports) and, for a demo, an embedded mock provider every provider points at and a
 // workload that pushes against its limits. The console talks to nothing
 // else in the engine.
