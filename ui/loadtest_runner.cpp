@@ -1,6 +1,6 @@
 #include "loadtest_runner.h"
 
-#include "loadcheck/served_models.h"
+#include "loadcheck/load_plan.h"
 #include "loadtest/mock_setup.h"
 #include "loadtest/request_factory.h"
 #include "mock/mock_provider.h"
@@ -17,11 +17,7 @@ using namespace sluice::loadtest;
 // wait ends as soon as the run does.
 constexpr Duration kRunWait = std::chrono::hours(24);
 
-struct Plan {
-    std::string label;
-    Config config;
-    std::optional<int> naive;
-};
+using Plan = loadcheck::PlannedRun;
 
 LoadTestOptions optionsFor(const LoadTestRequest& request, const Plan& plan)
 {
@@ -113,45 +109,35 @@ std::vector<RunResult> LoadTestRunner::results() const
 void LoadTestRunner::run(const LoadTestRequest& request)
 {
     // Everything is read and checked before any run starts, as the CLI
-    // does: a bad second config must not surface after the first run.
-    std::vector<Plan> plans;
-    Workload workload;
-    mock::MockConfig mockConfig;
+    // does (loadcheck::planLoadTest): a bad second config must not surface
+    // after the first run.
+    loadcheck::LoadPlan planned;
     try {
-        plans.push_back(Plan{request.configLabel, request.config(), std::nullopt});
+        loadcheck::LoadPlanRequest plan;
+        plan.config = request.config();
+        plan.label = request.configLabel;
         if (!request.compareConfigPath.empty()) {
-            std::string label = std::filesystem::path(request.compareConfigPath).filename().string();
-            if (label == plans[0].label) {
-                label = request.compareConfigPath;
+            plan.compareLabel = std::filesystem::path(request.compareConfigPath).filename().string();
+            if (plan.compareLabel == plan.label) {
+                plan.compareLabel = request.compareConfigPath;
             }
-            plans.push_back(Plan{label, loadConfigFile(request.compareConfigPath, mockKeyLookup()), std::nullopt});
+            plan.compare = loadConfigFile(request.compareConfigPath, mockKeyLookup());
         } else if (request.compareNaive) {
-            plans.push_back(Plan{"naive x" + std::to_string(*request.compareNaive), plans[0].config, request.compareNaive});
+            plan.compareNaive = request.compareNaive;
         }
-        workload = request.workload();
-        for (const Plan& plan : plans) {
-            resolveFlavors(workload, plan.config);
-        }
-        mockConfig = request.mockBase;
         // The first config describes the provider; a second only adds its keys.
-        for (std::size_t i = 0; i < plans.size(); ++i) {
-            mockConfig = mockFor(plans[i].config, workload, std::move(mockConfig), i == 0);
-        }
-        // As sluice-cli loadtest: a model no provider (here, the mock set up
-        // as the providers) answers is refused by name before any run.
-        for (const Plan& plan : plans) {
-            loadcheck::requireServedModels(workload, plan.config, mockConfig);
-        }
-        for (const Plan& plan : plans) {
-            // Binding the workload to the config is the check; nothing is sent.
-            LoadTest check(workload, plan.config, m_clock, optionsFor(request, plan));
-        }
+        plan.mock = request.mockBase;
+        plan.options = [&request](const Plan& p) { return optionsFor(request, p); };
+        planned = loadcheck::planLoadTest(std::move(plan), request.workload(), m_clock);
     } catch (const std::exception& e) {
         std::lock_guard lock(m_mutex);
         m_phase = RunnerPhase::Failed;
         m_error = e.what();
         return;
     }
+    const std::vector<Plan>& plans = planned.runs;
+    const Workload& workload = planned.workload;
+    const mock::MockConfig& mockConfig = *planned.mock;
     {
         std::lock_guard lock(m_mutex);
         for (const Plan& plan : plans) {

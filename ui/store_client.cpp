@@ -32,28 +32,21 @@ store::JobStore& StoreWorker::reader()
     return *m_reader;
 }
 
-void StoreWorker::fetchCounts()
+CountsReply StoreWorker::counts()
 {
-    if (m_remote) {
-        try {
-            // An instance without a durable queue (serve, worker) has no
-            // counts: zeros, not an error.
-            Q_EMIT countsReady(remote().status().queue.value_or(store::Counts{}));
-        } catch (const std::exception& e) {
-            Q_EMIT countsReady(store::Counts{});
-            Q_EMIT storeError(QString::fromUtf8(e.what()));
-        }
-        return;
-    }
+    CountsReply reply;
     try {
-        Q_EMIT countsReady(reader().counts());
+        // An instance without a durable queue (serve, worker) has no
+        // counts: zeros, not an error.
+        reply.counts = m_remote ? remote().status().queue.value_or(store::Counts{}) : reader().counts();
     } catch (const std::exception& e) {
-        Q_EMIT countsReady(store::Counts{});
-        Q_EMIT storeError(QString::fromUtf8(e.what()));
+        reply.counts = store::Counts{};
+        reply.error = QString::fromUtf8(e.what());
     }
+    return reply;
 }
 
-void StoreWorker::fetchDeadLetters(const store::DeadLetterFilter& filter, std::size_t limit)
+DeadLetterPage StoreWorker::deadLetters(const store::DeadLetterFilter& filter, std::size_t limit)
 {
     DeadLetterPage page;
     try {
@@ -66,10 +59,10 @@ void StoreWorker::fetchDeadLetters(const store::DeadLetterFilter& filter, std::s
     } catch (const std::exception& e) {
         page.error = QString::fromUtf8(e.what());
     }
-    Q_EMIT deadLettersReady(page);
+    return page;
 }
 
-void StoreWorker::fetchJob(store::JobId id)
+JobDetails StoreWorker::job(store::JobId id)
 {
     JobDetails d;
     if (m_remote) {
@@ -82,8 +75,7 @@ void StoreWorker::fetchJob(store::JobId id)
         } catch (const std::exception& e) {
             d.error = QString::fromUtf8(e.what());
         }
-        Q_EMIT jobReady(d);
-        return;
+        return d;
     }
     try {
         store::JobStore& s = reader();
@@ -96,74 +88,74 @@ void StoreWorker::fetchJob(store::JobId id)
     } catch (const std::exception& e) {
         d.error = QString::fromUtf8(e.what());
     }
-    Q_EMIT jobReady(d);
+    return d;
 }
 
-void StoreWorker::requeue(store::JobId id)
+RequeueReply StoreWorker::requeue(store::JobId id)
 {
     try {
         const bool ok = m_remote ? remote().requeue(id) == 1 : m_host->requeue(id);
-        Q_EMIT requeueDone(ok, ok ? tr("Job %1 requeued").arg(id) : tr("Job %1 is no longer dead").arg(id));
+        return {ok, ok ? tr("Job %1 requeued").arg(id) : tr("Job %1 is no longer dead").arg(id)};
     } catch (const std::exception& e) {
-        Q_EMIT requeueDone(false, QString::fromUtf8(e.what()));
+        return {false, QString::fromUtf8(e.what())};
     }
 }
 
-void StoreWorker::editAndRequeue(store::JobId id, const QString& body)
+RequeueReply StoreWorker::editAndRequeue(store::JobId id, const QString& body)
 {
     try {
         const bool ok =
             m_remote ? remote().editAndRequeue(id, body.toStdString()) : m_host->editAndRequeue(id, body.toStdString());
-        Q_EMIT requeueDone(ok, ok ? tr("Job %1 edited and requeued").arg(id) : tr("Job %1 is no longer dead").arg(id));
+        return {ok, ok ? tr("Job %1 edited and requeued").arg(id) : tr("Job %1 is no longer dead").arg(id)};
     } catch (const std::exception& e) {
-        Q_EMIT requeueDone(false, QString::fromUtf8(e.what()));
+        return {false, QString::fromUtf8(e.what())};
     }
 }
 
-void StoreWorker::requeueMatching(const store::DeadLetterFilter& filter)
+RequeueReply StoreWorker::requeueMatching(const store::DeadLetterFilter& filter)
 {
     try {
         const std::size_t n = m_remote ? remote().requeueDead(filter) : m_host->requeueDead(filter);
-        Q_EMIT requeueDone(true, tr("%n dead letter(s) requeued", nullptr, static_cast<int>(n)));
+        return {true, tr("%n dead letter(s) requeued", nullptr, static_cast<int>(n))};
     } catch (const std::exception& e) {
-        Q_EMIT requeueDone(false, QString::fromUtf8(e.what()));
+        return {false, QString::fromUtf8(e.what())};
     }
 }
 
-void StoreWorker::saveFile(const QString& path, const QByteArray& content)
+QString StoreWorker::saveFile(const QString& path, const QByteArray& content)
 {
     try {
         writeFileAtomically(path.toStdString(), [&](std::ostream& out) {
             out.write(content.constData(), static_cast<std::streamsize>(content.size()));
         });
     } catch (const std::exception& e) {
-        Q_EMIT storeError(QString::fromUtf8(e.what()));
+        return QString::fromUtf8(e.what());
     }
+    return {};
 }
 
-void StoreWorker::exportReport(const ReportRequest& request)
+ReportOutcome StoreWorker::exportReport(const ReportRequest& request)
 {
     if (m_remote) {
         ReportOutcome outcome;
         outcome.message = tr("Usage reports come from a workspace's own history; for an attached instance, run "
                            "sluice-cli report --state on its state file.");
-        Q_EMIT reportExported(outcome);
-        return;
+        return outcome;
     }
-    Q_EMIT reportExported(ui::exportReport(*m_host, request));
+    return ui::exportReport(*m_host, request);
 }
 
 // ---------------------------------------------------------------- client
 
-StoreClient::StoreClient(host::EngineHost& host, QObject* parent) : QObject(parent)
+StoreClient::StoreClient(host::EngineHost& host, QObject* parent)
+    : QObject(parent), m_worker(std::make_unique<StoreWorker>(host))
 {
-    m_worker = new StoreWorker(host);
     startWorker();
 }
 
-StoreClient::StoreClient(RemoteTarget remote, QObject* parent) : QObject(parent)
+StoreClient::StoreClient(RemoteTarget remote, QObject* parent)
+    : QObject(parent), m_worker(std::make_unique<StoreWorker>(std::move(remote)))
 {
-    m_worker = new StoreWorker(std::move(remote));
     startWorker();
 }
 
@@ -174,26 +166,17 @@ void StoreClient::startWorker()
     qRegisterMetaType<JobDetails>();
     qRegisterMetaType<ReportOutcome>();
     m_thread.setObjectName(QStringLiteral("sluice-store"));
-    m_worker->moveToThread(&m_thread);
-    connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
-    connect(m_worker, &StoreWorker::countsReady, this, [this](const store::Counts& c) {
-        m_countsPending = false;
-        Q_EMIT countsReady(c);
-    });
-    connect(m_worker, &StoreWorker::deadLettersReady, this, &StoreClient::deadLettersReady);
-    connect(m_worker, &StoreWorker::jobReady, this, &StoreClient::jobReady);
-    connect(m_worker, &StoreWorker::requeueDone, this, &StoreClient::requeueDone);
-    connect(m_worker, &StoreWorker::storeError, this, &StoreClient::storeError);
-    connect(m_worker, &StoreWorker::reportExported, this, &StoreClient::reportExported);
+    m_context = std::make_unique<QObject>();
+    m_context->moveToThread(&m_thread);
     m_thread.start();
 }
 
 StoreClient::~StoreClient()
 {
     // Work already queued runs to the end (a requeue or a settings save
-    // asked for is not lost): a blocking no-op waits for it, at shutdown
-    // only.
-    QMetaObject::invokeMethod(m_worker, [] {}, Qt::BlockingQueuedConnection);
+    // asked for is not lost); then the worker goes, on its own thread, which
+    // made its store and control connections. Blocking, at shutdown only.
+    QMetaObject::invokeMethod(m_context.get(), [this] { m_worker.reset(); }, Qt::BlockingQueuedConnection);
     m_thread.quit();
     m_thread.wait();
 }
@@ -204,44 +187,59 @@ void StoreClient::fetchCounts()
         return;
     }
     m_countsPending = true;
-    QMetaObject::invokeMethod(m_worker, [w = m_worker] { w->fetchCounts(); }, Qt::QueuedConnection);
+    post([](StoreWorker& w) { return w.counts(); },
+         [this](CountsReply r) {
+             m_countsPending = false;
+             Q_EMIT countsReady(r.counts);
+             if (!r.error.isEmpty()) {
+                 Q_EMIT storeError(r.error);
+             }
+         });
 }
 
 void StoreClient::fetchDeadLetters(const store::DeadLetterFilter& filter, std::size_t limit)
 {
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, filter, limit] { w->fetchDeadLetters(filter, limit); },
-                              Qt::QueuedConnection);
+    post([filter, limit](StoreWorker& w) { return w.deadLetters(filter, limit); },
+         [this](DeadLetterPage page) { Q_EMIT deadLettersReady(page); });
 }
 
 void StoreClient::fetchJob(store::JobId id)
 {
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, id] { w->fetchJob(id); }, Qt::QueuedConnection);
+    post([id](StoreWorker& w) { return w.job(id); }, [this](JobDetails d) { Q_EMIT jobReady(d); });
 }
 
 void StoreClient::requeue(store::JobId id)
 {
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, id] { w->requeue(id); }, Qt::QueuedConnection);
+    post([id](StoreWorker& w) { return w.requeue(id); },
+         [this](RequeueReply r) { Q_EMIT requeueDone(r.ok, r.message); });
 }
 
 void StoreClient::editAndRequeue(store::JobId id, const QString& body)
 {
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, id, body] { w->editAndRequeue(id, body); }, Qt::QueuedConnection);
+    post([id, body](StoreWorker& w) { return w.editAndRequeue(id, body); },
+         [this](RequeueReply r) { Q_EMIT requeueDone(r.ok, r.message); });
 }
 
 void StoreClient::requeueMatching(const store::DeadLetterFilter& filter)
 {
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, filter] { w->requeueMatching(filter); }, Qt::QueuedConnection);
+    post([filter](StoreWorker& w) { return w.requeueMatching(filter); },
+         [this](RequeueReply r) { Q_EMIT requeueDone(r.ok, r.message); });
 }
 
 void StoreClient::saveFile(const QString& path, const QByteArray& content)
 {
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, path, content] { w->saveFile(path, content); },
-                              Qt::QueuedConnection);
+    post([path, content](StoreWorker& w) { return w.saveFile(path, content); },
+         [this](const QString& error) {
+             if (!error.isEmpty()) {
+                 Q_EMIT storeError(error);
+             }
+         });
 }
 
 void StoreClient::exportReport(const ReportRequest& request)
 {
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, request] { w->exportReport(request); }, Qt::QueuedConnection);
+    post([request](StoreWorker& w) { return w.exportReport(request); },
+         [this](ReportOutcome outcome) { Q_EMIT reportExported(outcome); });
 }
 
 }  // namespace sluice::ui

@@ -1,9 +1,11 @@
 // StoreClient: the console's way to the workspace's job store, which may
 // wait on the disk. Every call returns at once; the work runs on one
-// worker thread that owns a read-only JobStore for reads (a WAL reader never
-// waits for the writer) and writes through the EngineHost; results come
-// back as queued signals on the GUI thread. Small files (the workspace
-// settings) are written there too, and usage reports exported.
+// worker thread whose StoreWorker owns a read-only JobStore for reads (a WAL
+// reader never waits for the writer) and writes through the EngineHost;
+// results come back as queued signals on the GUI thread. Small files (the
+// workspace settings) are written there too, and usage reports exported.
+// Each call is one post(): a callable run on the worker, its result handed
+// to a callable on the GUI thread.
 //
 // Thread-safety: GUI thread only; the worker is private to it.
 #pragma once
@@ -14,12 +16,15 @@
 #include "store/job_store.h"
 
 #include <QByteArray>
+#include <QMetaObject>
 #include <QMetaType>
 #include <QObject>
 #include <QString>
 #include <QThread>
 
+#include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace sluice::ui {
@@ -74,8 +79,29 @@ Q_SIGNALS:
 private:
     void startWorker();
 
+    // Runs `work(StoreWorker&)` on the worker thread, then `done(result)` on
+    // this object's thread (the GUI's), so the GUI never waits. Calls run in
+    // the order posted. A result still on its way when the client goes is
+    // dropped with it (Qt discards calls queued to a deleted object).
+    template <typename Work, typename Done>
+    void post(Work work, Done done)
+    {
+        QMetaObject::invokeMethod(
+            m_context.get(),
+            [this, worker = m_worker.get(), work = std::move(work), done = std::move(done)]() mutable {
+                auto result = work(*worker);
+                QMetaObject::invokeMethod(
+                    this, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); },
+                    Qt::QueuedConnection);
+            },
+            Qt::QueuedConnection);
+    }
+
     QThread m_thread;
-    StoreWorker* m_worker = nullptr;  // lives on m_thread; deleted when it finishes
+    // Lives on m_thread: the queued calls' context there.
+    std::unique_ptr<QObject> m_context;
+    // Used and destroyed on m_thread only.
+    std::unique_ptr<StoreWorker> m_worker;
     bool m_countsPending = false;
 };
 

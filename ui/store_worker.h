@@ -1,6 +1,9 @@
-// StoreWorker: StoreClient's other half, living on its worker thread. It
-// opens a read-only JobStore on the workspace file on first use and does
-// whatever may wait on the disk; nothing here runs on the GUI thread.
+// StoreWorker: what StoreClient runs on its worker thread. It opens a
+// read-only JobStore on the workspace file on first use (or talks to an
+// attached instance's control endpoint) and does whatever may wait on the
+// disk or the network; each call returns its result as a value, errors
+// included, and StoreClient delivers it to the GUI thread. Nothing here
+// runs on the GUI thread.
 //
 // Thread-safety: its worker thread only (StoreClient queues every call).
 #pragma once
@@ -8,39 +11,47 @@
 #include "control/control_client.h"
 #include "store_client.h"
 
+#include <QCoreApplication>
+
 #include <memory>
 
 namespace sluice::ui {
 
-class StoreWorker : public QObject {
-    Q_OBJECT
+// A requeue's outcome; `ok` false says why not in `message`.
+struct RequeueReply {
+    bool ok = false;
+    QString message;
+};
+
+// Counts (zeros on an error, which `error` says).
+struct CountsReply {
+    store::Counts counts;
+    QString error;
+};
+
+class StoreWorker {
+    Q_DECLARE_TR_FUNCTIONS(StoreWorker)
 
 public:
     explicit StoreWorker(host::EngineHost& host);
     // An attached instance's store, through its control endpoint.
     explicit StoreWorker(RemoteTarget remote);
-    ~StoreWorker() override;
+    ~StoreWorker();
+    StoreWorker(const StoreWorker&) = delete;
+    StoreWorker& operator=(const StoreWorker&) = delete;
 
-    void fetchCounts();
-    void fetchDeadLetters(const store::DeadLetterFilter& filter, std::size_t limit);
-    void fetchJob(store::JobId id);
-    void requeue(store::JobId id);
-    void editAndRequeue(store::JobId id, const QString& body);
-    void requeueMatching(const store::DeadLetterFilter& filter);
-    void saveFile(const QString& path, const QByteArray& content);
-    void exportReport(const sluice::ui::ReportRequest& request);
-
-Q_SIGNALS:
-    void countsReady(const sluice::store::Counts& counts);
-    void deadLettersReady(const sluice::ui::DeadLetterPage& page);
-    void jobReady(const sluice::ui::JobDetails& details);
-    void requeueDone(bool ok, const QString& message);
-    void storeError(const QString& message);
-    void reportExported(const sluice::ui::ReportOutcome& outcome);
+    CountsReply counts();
+    DeadLetterPage deadLetters(const store::DeadLetterFilter& filter, std::size_t limit);
+    JobDetails job(store::JobId id);
+    RequeueReply requeue(store::JobId id);
+    RequeueReply editAndRequeue(store::JobId id, const QString& body);
+    RequeueReply requeueMatching(const store::DeadLetterFilter& filter);
+    // Empty, or why the file could not be written.
+    QString saveFile(const QString& path, const QByteArray& content);
+    ReportOutcome exportReport(const ReportRequest& request);
 
 private:
     store::JobStore& reader();
-
     control::ControlClient& remote();
 
     host::EngineHost* m_host = nullptr;  // null for an attached instance

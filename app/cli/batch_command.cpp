@@ -16,11 +16,11 @@
 #include "dispatch/adaptive_wiring.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/fan_out_listener.h"
+#include "host/engine_runtime.h"
 #include "queue/batch_input.h"
 #include "queue/file_lock.h"
 #include "queue/queue_runner.h"
-#include "shared/redis_budget.h"
-#include "shared/shared_membership.h"
+#include "shared/shared_run.h"
 #include "store/job_store.h"
 #include "store/workspace_path.h"
 
@@ -479,10 +479,6 @@ int runBatch(const BatchOptions& opt)
         return unusable ? kExitBadInput : kExitFailure;
     }
 
-    // "shared": every limit is also enforced across the instances of the
-    // namespace, through Redis (engine/shared/); null without it.
-    const std::unique_ptr<shared::RedisBudget> sharedBudget = shared::makeSharedBudget(config, clock);
-    Admission admission(clock, sharedBudget.get());
     KeyAlarm alarm;
     QueueRunnerOptions ro;
     ro.owner = "batch-" + std::to_string(::getpid());
@@ -490,16 +486,17 @@ int runBatch(const BatchOptions& opt)
     FanOutListener downstream{&runMetrics->recorder(), &alarm, &events};
     // "concurrency": "auto": watches every attempt and sets the limit.
     AdaptiveWiring adaptive(clock, config, downstream);
-    QueueRunner runner(*st, clock, ro, &adaptive.listener());
-    // Signals and the fleet beside the shared budget; null without "shared".
-    const std::unique_ptr<shared::SharedMembership> membership =
-        shared::makeMembership(config, clock, "sluice-cli batch", sharedBudget.get());
-    DispatcherOptions dopt;
-    dopt.seed = opt.seed;
-    dopt.peerSignals = membership ? membership->observer() : nullptr;
-    Dispatcher dispatcher(config, clock, admission, runner, dopt);
-    shared::MembershipAttachment attached(membership.get(), dispatcher);
-    runner.attach(dispatcher);
+    // The runner over the state file and the dispatcher, as the console's
+    // EngineHost wires them; "shared": every limit is also enforced across
+    // the instances of the namespace, through Redis (engine/shared/).
+    host::RuntimeOptions runtimeOptions;
+    runtimeOptions.dispatcher.seed = opt.seed;
+    runtimeOptions.shared = shared::sharedLinkFactory("sluice-cli batch");
+    host::EngineRuntime runtime(clock, config, *st, ro, &adaptive.listener(), std::move(runtimeOptions));
+    Admission& admission = runtime.admission();
+    Dispatcher& dispatcher = runtime.dispatcher();
+    QueueRunner& runner = *runtime.runner();
+    host::SharedLink* const membership = runtime.shared();
     adaptive.attach(dispatcher);
     runMetrics->watch(dispatcher, admission);
     if (!adaptive.empty()) {
@@ -587,7 +584,7 @@ int runBatch(const BatchOptions& opt)
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
     if (membership) {
-        runMetrics->appendText([&membership] { return membership->prometheusText(); });
+        runMetrics->appendText([membership] { return membership->prometheusText(); });
     }
     try {
         const std::string url = runMetrics->start(metricsAddress);
@@ -618,8 +615,7 @@ int runBatch(const BatchOptions& opt)
         return kExitFailure;
     }
     const TimePoint started = clock.now();
-    dispatcher.start();
-    runner.start();
+    runtime.start();
 
     ProgressLine progress(stderr, progressWanted(opt.progress, stderr));
     const std::int64_t tokenLimit = tokenLimitPerMinute(admission);
@@ -669,8 +665,7 @@ int runBatch(const BatchOptions& opt)
     }
     // The dispatcher first, so no outcome arrives after the runner's last
     // write; in-flight requests are abandoned and their leases released.
-    dispatcher.stop();
-    runner.stop();
+    runtime.stop();
     if (!adaptive.empty()) {
         std::fprintf(stderr, "sluice-cli batch: adaptive concurrency at the end: %s\n", adaptive.describe().c_str());
     }

@@ -10,6 +10,7 @@
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
+#include "host/demo.h"
 #include "host/demo_neighbour.h"
 #include "mock/mock_provider.h"
 
@@ -42,30 +43,9 @@ public:
     std::atomic<std::uint64_t> failed{0};
 };
 
-mock::MockConfig demoMock()
-{
-    mock::MockConfig m = mock::MockConfig::defaults();
-    m.seed = 7;
-    m.latency.baseMs = 250;
-    m.latency.perOutputTokenMs = 4;
-    m.latency.jitter = mock::DistributionKind::LogNormal;
-    m.latency.spread = 0.3;
-    m.output.distribution = mock::DistributionKind::LogNormal;
-    m.output.mean = 120;
-    m.output.min = 10;
-    m.output.max = 300;
-    // gpt-4o-mini at 480 RPM and 120k TPM, enforced per second (8 requests,
-    // 2,000 tokens), as providers do.
-    mock::RateLimits& l = m.models["gpt-4o-mini"].limits;
-    l = mock::RateLimits{};
-    l.requestsPerMinute = 480;
-    l.tokensPerMinute = 120'000;
-    l.granularity = std::chrono::seconds(1);
-    m.keys["sk-demo-second"] = mock::KeyConfig{};
-    m.faults[mock::Fault::Http503] = 0.01;
-    return m;
-}
-
+// The demo workspace's OpenAI provider, as the console's demo has it, on
+// the engine's one demo mock (host::demoMockConfig): its keys team-a and
+// team-b, whose values host::demoKeyLookup gives.
 Config demoConfig(const std::string& baseUrl)
 {
     const json root = {
@@ -75,13 +55,11 @@ Config demoConfig(const std::string& baseUrl)
                        {"flavor", "openai"},
                        {"base_url", baseUrl},
                        {"models", {{"gpt-4o-mini", {{"default_max_tokens", 300}}}}},
-                       {"keys", json::array({{{"name", "primary"}, {"env", "DEMO_PRIMARY"}},
-                                             {{"name", "shared"}, {"env", "DEMO_SHARED"}}})}}})},
+                       {"keys", json::array({{{"name", "team-a"}, {"env", "SLUICE_DEMO_KEY_TEAM_A"}},
+                                             {{"name", "team-b"}, {"env", "SLUICE_DEMO_KEY_TEAM_B"}}})}}})},
         {"retry", {{"max_attempts", 6}}},
         {"tenants", {{"interactive", {{"weight", 3}}}, {"batch", {{"weight", 1}}}}}};
-    return loadConfig(JsonSource("demo config", root.dump()), [](const std::string& name) -> std::optional<std::string> {
-        return name == "DEMO_PRIMARY" ? "sk-mock" : "sk-demo-second";
-    });
+    return loadConfig(JsonSource("demo config", root.dump()), host::demoKeyLookup(nullptr));
 }
 
 std::atomic<bool> g_stop{false};
@@ -95,7 +73,9 @@ int runDemo(const DemoOptions& opt)
 {
     using namespace std::chrono;
     SystemClock clock;
-    mock::MockProvider provider(clock, demoMock());
+    const mock::MockConfig mockConfig = host::demoMockConfig();
+    const mock::RateLimits& limits = mockConfig.models.at("gpt-4o-mini").limits;
+    mock::MockProvider provider(clock, mockConfig);
     provider.start();
     Admission admission(clock);
     Tally tally;
@@ -103,16 +83,16 @@ int runDemo(const DemoOptions& opt)
     dispatcher.start();
     std::signal(SIGINT, onSignal);
 
-    std::printf("sluice-cli demo: a mock provider at %s enforces 480 RPM and 120k TPM per second on gpt-4o-mini;\n"
+    std::printf("sluice-cli demo: a mock provider at %s enforces %lld RPM and %lldk TPM per second on gpt-4o-mini;\n"
                 "Sluice is told nothing and learns them from the first response. %.0f jobs/s are offered (~2x the\n"
-                "limit), from two tenants; another client hammers the \"shared\" key without Sluice. %d s; Ctrl-C stops.\n\n",
-                provider.baseUrl().c_str(), opt.rate, opt.seconds);
+                "limit), from two tenants; another client hammers the \"team-b\" key without Sluice. %d s; Ctrl-C stops.\n\n",
+                provider.baseUrl().c_str(), static_cast<long long>(limits.requestsPerMinute),
+                static_cast<long long>(limits.tokensPerMinute / 1000), opt.rate, opt.seconds);
     std::printf("%4s %8s %9s %11s %8s %8s %6s %6s %9s\n", "t", "done", "in flight", "tok/min", "queued", "429 us", "429 it",
                 "5xx", "spend");
 
-    // The other client: no limiter, 6 requests every second on the shared key.
+    // The other client: no limiter, 6 requests every second on key team-b.
     host::DemoNeighbourOptions other;
-    other.apiKey = "sk-demo-second";
     other.rate = 6;
     other.maxTokens = 50;
     other.firstAfter = Duration::zero();
@@ -167,7 +147,7 @@ int runDemo(const DemoOptions& opt)
     dispatcher.stop();
     provider.stop();
     std::printf("\n%llu jobs done, %llu dead-lettered, %llu still queued when the demo ended.\n"
-                "\"429 us\" counts Sluice's own requests that met a 429 (the shared key, squeezed by the other client);\n"
+                "\"429 us\" counts Sluice's own requests that met a 429 (key team-b, squeezed by the other client);\n"
                 "\"429 it\" counts every 429 the provider sent per second, mostly to the other client.\n"
                 "Keys now: ",
                 static_cast<unsigned long long>(s.completed), static_cast<unsigned long long>(s.deadLettered),

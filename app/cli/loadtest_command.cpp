@@ -12,7 +12,7 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "core/timefmt.h"
-#include "loadcheck/served_models.h"
+#include "loadcheck/load_plan.h"
 #include "loadtest/load_test.h"
 #include "loadtest/mock_setup.h"
 #include "mock/mock_provider.h"
@@ -54,12 +54,7 @@ struct LoadtestOptions {
 };
 
 // One run of the comparison.
-struct RunPlan {
-    std::string label;
-    std::string configPath;
-    Config config;
-    std::optional<int> naive;
-};
+using RunPlan = loadcheck::PlannedRun;
 
 std::atomic<bool> g_interrupted{false};
 
@@ -90,12 +85,6 @@ mock::MockConfig readMockConfig(const std::string& path)
 std::string fileLabel(const std::string& path)
 {
     return std::filesystem::path(path).filename().string();
-}
-
-bool sendsRealTraffic(const Config& config)
-{
-    return std::any_of(config.providers.begin(), config.providers.end(),
-                       [](const ProviderConfig& p) { return !isLoopbackUrl(p.baseUrl); });
 }
 
 // Asks on the terminal; false unless the answer is yes.
@@ -196,40 +185,32 @@ int runLoadtest(const LoadtestOptions& opt)
         }
     }
     const EnvLookup env = opt.mock ? mockKeyLookup() : processEnvironment();
-    std::vector<RunPlan> plans;
-    Workload workload;
-    std::optional<mock::MockConfig> mockConfig;
+    // Every run is planned and checked, and real traffic estimated, before
+    // any starts (loadcheck::planLoadTest, as the console's load-test tab).
+    SystemClock clock;
+    loadcheck::LoadPlan planned;
     try {
-        plans.push_back(RunPlan{opt.compare.empty() ? "sluice" : fileLabel(opt.config), opt.config,
-                                loadConfigFile(opt.config, env), std::nullopt});
+        loadcheck::LoadPlanRequest request;
+        request.config = loadConfigFile(opt.config, env);
+        request.label = opt.compare.empty() ? "sluice" : fileLabel(opt.config);
         if (!opt.compare.empty()) {
-            plans.push_back(RunPlan{fileLabel(opt.compare), opt.compare, loadConfigFile(opt.compare, env), std::nullopt});
-            if (plans[0].label == plans[1].label) {
-                plans[0].label = opt.config;
-                plans[1].label = opt.compare;
+            request.compare = loadConfigFile(opt.compare, env);
+            request.compareLabel = fileLabel(opt.compare);
+            if (request.label == request.compareLabel) {
+                request.label = opt.config;
+                request.compareLabel = opt.compare;
             }
         } else if (opt.compareNaive > 0) {
-            plans.push_back(RunPlan{"naive x" + std::to_string(opt.compareNaive), opt.config, plans[0].config,
-                                    opt.compareNaive});
+            request.compareNaive = opt.compareNaive;
         }
-        workload = loadWorkloadFile(opt.workload);
-        for (const RunPlan& plan : plans) {
-            resolveFlavors(workload, plan.config);
-        }
+        Workload loaded = loadWorkloadFile(opt.workload);
         if (opt.mock) {
-            const bool own = !opt.mockConfig.empty();
-            mock::MockConfig m = own ? readMockConfig(opt.mockConfig) : mock::MockConfig::defaults();
-            // The first config describes the provider; later ones only add their keys.
-            for (std::size_t i = 0; i < plans.size(); ++i) {
-                m = mockFor(plans[i].config, workload, std::move(m), !own && i == 0);
-            }
-            mockConfig = std::move(m);
+            request.mockKeepsLimits = !opt.mockConfig.empty();
+            request.mock = request.mockKeepsLimits ? readMockConfig(opt.mockConfig) : mock::MockConfig::defaults();
         }
-        // A model no provider answers would fail every such request with
-        // not_found: refused here, naming the model, before anything starts.
-        for (const RunPlan& plan : plans) {
-            loadcheck::requireServedModels(workload, plan.config, mockConfig ? *mockConfig : mock::MockConfig::defaults());
-        }
+        request.estimateRealTraffic = true;
+        request.options = [&opt, duration](const RunPlan& plan) { return runOptions(opt, plan, duration); };
+        planned = loadcheck::planLoadTest(std::move(request), std::move(loaded), clock);
     } catch (const InputError& e) {
         std::fprintf(stderr, "%s: %s\nNothing was sent.\n", me, e.what());
         return kExitBadInput;
@@ -237,25 +218,18 @@ int runLoadtest(const LoadtestOptions& opt)
         std::fprintf(stderr, "%s: --mock-config: %s\nNothing was sent.\n", me, e.what());
         return kExitBadInput;
     }
-
-    // Every run is checked, and real traffic estimated, before any starts.
-    SystemClock clock;
+    const std::vector<RunPlan>& plans = planned.runs;
+    const Workload& workload = planned.workload;
+    const std::optional<mock::MockConfig>& mockConfig = planned.mock;
     std::vector<WorkloadEstimate> estimates;
     for (const RunPlan& plan : plans) {
-        try {
-            LoadTest check(workload, plan.config, clock, runOptions(opt, plan, duration));
-            if (!opt.mock && sendsRealTraffic(plan.config)) {
-                estimates.push_back(estimateWorkload(check.workload(), plan.config));
-                std::fprintf(stderr, "%s: run \"%s\" sends real traffic to", me, plan.label.c_str());
-                for (const ProviderConfig& p : plan.config.providers) {
-                    std::fprintf(stderr, " %s (%s)", p.name.c_str(), p.baseUrl.c_str());
-                }
-                std::fprintf(stderr, ":\n  %s\n",
-                             describeEstimate(estimates.back(), plan.config.pricing.asOf()).c_str());
+        if (plan.estimate) {
+            estimates.push_back(*plan.estimate);
+            std::fprintf(stderr, "%s: run \"%s\" sends real traffic to", me, plan.label.c_str());
+            for (const ProviderConfig& p : plan.config.providers) {
+                std::fprintf(stderr, " %s (%s)", p.name.c_str(), p.baseUrl.c_str());
             }
-        } catch (const InputError& e) {
-            std::fprintf(stderr, "%s: %s\nNothing was sent.\n", me, e.what());
-            return kExitBadInput;
+            std::fprintf(stderr, ":\n  %s\n", describeEstimate(estimates.back(), plan.config.pricing.asOf()).c_str());
         }
     }
     if (!estimates.empty() && !opt.yes) {

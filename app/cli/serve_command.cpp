@@ -14,6 +14,7 @@
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_config.h"
+#include "host/engine_runtime.h"
 #include "metrics/gauges.h"
 
 #include <CLI/CLI.hpp>
@@ -162,14 +163,17 @@ int runServe(const ServeOptions& opt)
     ServeListener listener(recorder, alarm, &events);
     // "concurrency": "auto": watches every attempt and sets the limit.
     AdaptiveWiring adaptive(clock, config, listener);
-    // "shared": limits, signals and the fleet shared with the namespace.
-    SharedRun sharedRun(config, clock, "sluice-cli serve");
-    Admission admission(clock, sharedRun.budget());
-    DispatcherOptions dopt;
-    dopt.peerSignals = sharedRun.observer();
-    Dispatcher dispatcher(config, clock, admission, adaptive.listener(), dopt);
+    // The dispatcher as every program wires it; "shared": limits, signals
+    // and the fleet shared with the namespace.
+    host::RuntimeOptions runtimeOptions;
+    runtimeOptions.shared = [](const Config& c, Clock& k) -> std::unique_ptr<host::SharedLink> {
+        return std::make_unique<SharedRun>(c, k, "sluice-cli serve");
+    };
+    host::EngineRuntime runtime(clock, config, adaptive.listener(), std::move(runtimeOptions));
+    Admission& admission = runtime.admission();
+    Dispatcher& dispatcher = runtime.dispatcher();
+    host::SharedLink* const sharedRun = runtime.shared();
     adaptive.attach(dispatcher);
-    shared::MembershipAttachment attached(sharedRun.membership(), dispatcher);
     gateway::Gateway gateway(gw, dispatcher, clock, opt.threads);
     std::string metricsUrl;
     std::unique_ptr<control::ControlServer> controlServer;
@@ -177,8 +181,8 @@ int runServe(const ServeOptions& opt)
         if (runMetrics) {
             runMetrics->watch(dispatcher, admission);
             runMetrics->appendText([&gateway] { return gateway::tenantPrometheusText(gateway.tenants()); });
-            if (sharedRun.active()) {
-                runMetrics->appendText([&sharedRun] { return sharedRun.prometheusText(); });
+            if (sharedRun != nullptr) {
+                runMetrics->appendText([sharedRun] { return sharedRun->prometheusText(); });
             }
             if (!adaptive.empty()) {
                 runMetrics->appendText([&adaptive] { return adaptive.prometheusText(); });
@@ -190,7 +194,7 @@ int runServe(const ServeOptions& opt)
                 [&dispatcher, &admission] { return metrics::gaugeSampleOf(dispatcher.stats(), admission.snapshotAll()); });
             liveMetrics->start();
         }
-        dispatcher.start();
+        runtime.start();
         gateway.start();
         control::ControlTarget target;
         target.kind = "serve";
@@ -220,7 +224,7 @@ int runServe(const ServeOptions& opt)
         controlServer->stop();
     }
     gateway.stop();
-    dispatcher.stop();
+    runtime.stop();
     if (!adaptive.empty()) {
         std::fprintf(stderr, "sluice-cli serve: adaptive concurrency at the end: %s\n", adaptive.describe().c_str());
     }

@@ -13,6 +13,7 @@
 #include "core/atomic_file.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/fan_out_listener.h"
+#include "host/engine_runtime.h"
 #include "metrics/gauges.h"
 #include "metrics/metrics_recorder.h"
 #include "queue/batch_input.h"
@@ -20,6 +21,7 @@
 #include "shared/shared_queue.h"
 #include "shared/shared_queue_runner.h"
 #include "shared/shared_membership.h"
+#include "shared/shared_run.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -96,52 +98,48 @@ std::optional<Config> loadSharedConfig(const std::string& path, const char* what
     }
 }
 
-// Everything a process working on the shared queue runs: the shared budget,
-// admission, the queue, its runner and the dispatcher, wired in that order.
+// Everything a process working on the shared queue runs: the queue and its
+// runner, and the engine (shared budget, admission, dispatcher) the runner
+// feeds, wired as every program wires it (host/engine_runtime.h).
 struct QueueEngine {
     SystemClock clock;
-    std::unique_ptr<shared::RedisBudget> budget;
-    std::unique_ptr<Admission> admission;
     std::unique_ptr<shared::SharedQueue> queue;
     std::unique_ptr<shared::SharedQueueRunner> runner;
-    // Before the dispatcher, which tells it what it finds out: it outlives
-    // the dispatcher's thread.
-    std::unique_ptr<shared::SharedMembership> membership;
-    std::unique_ptr<Dispatcher> dispatcher;
-    // After the dispatcher: it detaches (and leaves the fleet) first.
-    std::unique_ptr<shared::MembershipAttachment> attached;
+    // After the runner, which the dispatcher reports to: it goes first,
+    // leaving the fleet before its dispatcher goes.
+    std::unique_ptr<host::EngineRuntime> runtime;
+    Dispatcher* dispatcher = nullptr;
+    Admission* admission = nullptr;
 
     // `downstream` (metrics for --control) hears every dispatcher callback
     // after the runner; it must outlive the engine.
     QueueEngine(const Config& config, std::uint64_t seed, std::size_t prefetch, const char* program,
                 DispatchListener* downstream = nullptr)
     {
-        budget = shared::makeSharedBudget(config, clock);
-        membership = shared::makeMembership(config, clock, program, budget.get());
-        admission = std::make_unique<Admission>(clock, budget.get());
         queue = std::make_unique<shared::SharedQueue>(endpointOf(*config.shared), config.shared->ns, consumerName());
         shared::SharedQueueRunnerOptions ro;
         ro.leaseTime = std::chrono::duration_cast<std::chrono::milliseconds>(config.shared->queueLease);
         ro.maxOutstanding = prefetch;
         runner = std::make_unique<shared::SharedQueueRunner>(*queue, clock, ro, downstream);
-        DispatcherOptions dopt;
-        dopt.seed = seed;
-        dopt.peerSignals = membership->observer();
-        dispatcher = std::make_unique<Dispatcher>(config, clock, *admission, *runner, dopt);
-        attached = std::make_unique<shared::MembershipAttachment>(membership.get(), *dispatcher);
+        host::RuntimeOptions options;
+        options.dispatcher.seed = seed;
+        options.shared = shared::sharedLinkFactory(program);
+        runtime = std::make_unique<host::EngineRuntime>(clock, config, *runner, std::move(options));
+        dispatcher = &runtime->dispatcher();
+        admission = &runtime->admission();
         runner->attach(*dispatcher);
     }
     void start()
     {
-        dispatcher->start();
+        runtime->start();
         runner->start();
     }
     // The dispatcher first, so no outcome arrives after the runner's last
     // write; what is still held goes back to the queue.
     void stop()
     {
-        attached.reset();
-        dispatcher->stop();
+        runtime->detachShared();
+        runtime->stop();
         runner->stop();
     }
 };
@@ -286,8 +284,8 @@ int runWorker(const WorkerOptions& opt)
         control::ControlTarget target;
         target.kind = "worker";
         target.clock = &engine->clock;
-        target.dispatcher = engine->dispatcher.get();
-        target.admission = engine->admission.get();
+        target.dispatcher = engine->dispatcher;
+        target.admission = engine->admission;
         if (liveMetrics) {
             Dispatcher& d = *engine->dispatcher;
             const Admission& a = *engine->admission;

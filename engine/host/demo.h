@@ -6,6 +6,8 @@
 // drains, and a few requests ask for more output than the model allows, so
 // the dead-letter browser has something to fix and requeue.
 //
+// demoMockConfig() is the one demo mock: the console's demo workspace and
+// `sluice-cli demo` (its OpenAI keys team-a and team-b) both run on it.
 // The demo workspace (WorkspaceConfig::demo()) names the keys; the mock
 // knows them by the values demoKeyLookup() gives: key team-b's real limit is
 // below what the workspace says (the provider, not Sluice, refuses: 429s),

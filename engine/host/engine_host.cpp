@@ -45,19 +45,12 @@ std::unique_ptr<FileLock> lockWorkspace(const std::filesystem::path& database)
     return lock;
 }
 
-std::unique_ptr<SharedLink> makeShared(const HostOptions& options, Clock& clock)
-{
-    return options.shared && options.config.shared ? options.shared(options.config, clock) : nullptr;
-}
-
 }  // namespace
 
 EngineHost::EngineHost(Clock& clock, HostOptions options)
     : m_clock(clock),
       m_options(std::move(options)),
-      m_lock(lockWorkspace(m_options.database)),
-      m_shared(makeShared(m_options, clock)),
-      m_admission(clock, m_shared ? m_shared->budget() : nullptr)
+      m_lock(lockWorkspace(m_options.database))
 {
     if (m_options.mock) {
         m_mock = std::make_unique<mock::MockProvider>(m_clock, *m_options.mock);
@@ -80,29 +73,24 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
     for (const metrics::RollupRow& row : m_rollups->rows(m_spendDayStart, m_clock.wallNow() + std::chrono::minutes(1))) {
         m_spendBeforeStart += row.tally.spendMicroUsd;
     }
-    m_runner = std::make_unique<QueueRunner>(*m_store, m_clock, m_options.runner, static_cast<DispatchListener*>(this));
-    if (m_shared) {
-        m_options.dispatcher.peerSignals = m_shared->observer();
-    }
-    m_dispatcher = std::make_unique<Dispatcher>(m_options.config, m_clock, m_admission, *m_runner, m_options.dispatcher);
-    m_runner->attach(*m_dispatcher);
+    m_runtime = std::make_unique<EngineRuntime>(m_clock, m_options.config, *m_store, m_options.runner,
+                                                static_cast<DispatchListener*>(this),
+                                                RuntimeOptions{m_options.dispatcher, m_options.shared});
     m_metrics = std::make_unique<metrics::MetricsRecorder>(m_clock, m_options.metrics, m_rollups.get());
     m_metrics->setGaugeSource([this] {
-        const DispatcherStats stats = m_dispatcher->stats();
-        const std::vector<ScopeState> scopes = m_admission.snapshotAll();
+        const DispatcherStats stats = m_runtime->dispatcher().stats();
+        const std::vector<ScopeState> scopes = m_runtime->admission().snapshotAll();
         m_limitHistory.record(m_clock.now(), capacityLinesOf(stats.keys, scopes));
-        if (m_shared) {
+        if (m_runtime->shared() != nullptr) {
             sampleShared();
         }
         return metrics::gaugeSampleOf(stats, scopes);
     });
     if (m_options.workload) {
         m_workload = std::make_unique<DemoWorkload>(*m_store, m_clock, *m_options.workload,
-                                                    [this] { m_runner->poke(); });
+                                                    [this] { m_runtime->runner()->poke(); });
     }
-    if (m_shared) {
-        // Last, so nothing after it can throw with the dispatcher attached.
-        m_shared->attach(*m_dispatcher);
+    if (m_runtime->shared() != nullptr) {
         sampleShared();
     }
 }
@@ -110,9 +98,7 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
 EngineHost::~EngineHost()
 {
     stop();
-    if (m_shared) {
-        m_shared->detach();
-    }
+    m_runtime->detachShared();
     if (m_mock) {
         m_mock->stop();
     }
@@ -125,13 +111,10 @@ void EngineHost::start()
     }
     m_started = true;
     // The limits as they are at the start, before the first gauge sample.
-    m_limitHistory.record(m_clock.now(), capacityLinesOf(m_dispatcher->stats().keys, m_admission.snapshotAll()));
+    m_limitHistory.record(m_clock.now(), capacityLinesOf(m_runtime->dispatcher().stats().keys,
+                                                         m_runtime->admission().snapshotAll()));
     m_metrics->start();
-    m_dispatcher->start();
-    if (!queueHeld()) {
-        m_runner->start();
-        m_runnerStarted = true;
-    }
+    m_runtime->start(!queueHeld());
     if (m_workload) {
         m_workload->start();
     }
@@ -154,9 +137,7 @@ void EngineHost::stop()
     }
     // The dispatcher first, so no outcome arrives after the runner's last
     // write; the runner then releases the leases of what was in flight.
-    m_dispatcher->stop();
-    m_runner->stop();
-    m_runnerStarted = false;
+    m_runtime->stop();
     // Last, so it records the attempts abandoned by the dispatcher's stop,
     // then writes every rollup left.
     m_metrics->stop();
@@ -166,7 +147,7 @@ void EngineHost::stop()
 // may wait on a Redis round trip. A change of state is an event, loudly.
 void EngineHost::sampleShared()
 {
-    SharedLinkStatus s = m_shared->linkStatus();
+    SharedLinkStatus s = m_runtime->shared()->linkStatus();
     const bool unreachable = s.fallback || s.stopped;
     const std::string line = sharedStatusLine(s);
     bool said = false;
@@ -203,9 +184,8 @@ void EngineHost::releaseQueue()
         }
         m_queueHeld = false;
     }
-    if (m_started && !m_runnerStarted) {
-        m_runner->start();
-        m_runnerStarted = true;
+    if (m_started) {
+        m_runtime->startRunner();
     }
     addEvent("queue released: queued jobs go to the providers as configured now");
 }
@@ -272,9 +252,9 @@ std::string EngineHost::mockUrl() const
 HostStatus EngineHost::status() const
 {
     HostStatus s;
-    s.dispatch = m_dispatcher->stats();
-    s.runner = m_runner->stats();
-    s.scopes = m_admission.snapshotAll();
+    s.dispatch = m_runtime->dispatcher().stats();
+    s.runner = m_runtime->runner()->stats();
+    s.scopes = m_runtime->admission().snapshotAll();
     if (m_workload) {
         const DemoWorkloadStats w = m_workload->stats();
         s.hasWorkload = true;
@@ -310,7 +290,7 @@ void EngineHost::setWorkloadScale(double scale)
 
 void EngineHost::setLimits(const LimitTarget& target, std::vector<LimitSpec> limits)
 {
-    m_dispatcher->setLimits(target, std::move(limits));
+    m_runtime->dispatcher().setLimits(target, std::move(limits));
 }
 
 void EngineHost::addProvider(ProviderConfig provider)
@@ -318,39 +298,39 @@ void EngineHost::addProvider(ProviderConfig provider)
     if (m_mock) {
         provider.baseUrl = m_mock->baseUrl();
     }
-    m_dispatcher->addProvider(std::move(provider));
+    m_runtime->dispatcher().addProvider(std::move(provider));
     addEvent("provider added");
 }
 
 void EngineHost::removeProvider(const std::string& provider)
 {
-    m_dispatcher->removeProvider(provider);
+    m_runtime->dispatcher().removeProvider(provider);
     addEvent("provider " + provider + " removed");
 }
 
 void EngineHost::addKey(const std::string& provider, KeyConfig key)
 {
     const std::string name = key.name;
-    m_dispatcher->addKey(provider, std::move(key));
+    m_runtime->dispatcher().addKey(provider, std::move(key));
     addEvent("key " + provider + "/" + name + " added");
 }
 
 void EngineHost::removeKey(const std::string& provider, const std::string& key)
 {
-    m_dispatcher->removeKey(provider, key);
+    m_runtime->dispatcher().removeKey(provider, key);
     addEvent("key " + provider + "/" + key + " removed");
 }
 
 void EngineHost::setKeyEnabled(const std::string& provider, const std::string& key, bool enabled)
 {
-    m_dispatcher->setKeyEnabled(provider, key, enabled);
+    m_runtime->dispatcher().setKeyEnabled(provider, key, enabled);
     addEvent("key " + provider + "/" + key + (enabled ? " enabled" : " disabled"));
 }
 
 bool EngineHost::requeue(store::JobId id)
 {
     const bool ok = m_store->requeue(id);
-    m_runner->poke();
+    m_runtime->runner()->poke();
     return ok;
 }
 
@@ -365,14 +345,14 @@ bool EngineHost::editAndRequeue(store::JobId id, const std::string& body)
         model = m->get<std::string>();
     }
     const bool ok = model ? m_store->editAndRequeue(id, body, std::string_view(*model)) : m_store->editAndRequeue(id, body);
-    m_runner->poke();
+    m_runtime->runner()->poke();
     return ok;
 }
 
 std::size_t EngineHost::requeueDead(const store::DeadLetterFilter& filter)
 {
     const std::size_t n = m_store->requeueDead(filter);
-    m_runner->poke();
+    m_runtime->runner()->poke();
     return n;
 }
 

@@ -1,8 +1,9 @@
 // EngineHost: one running engine for one workspace, as the desktop console
 // (and its tests, screenshots and benchmark) use it. It owns, in the order
-// they are built: the admission state, the workspace's JobStore, the
-// QueueRunner that feeds the store to the Dispatcher, the Dispatcher itself,
-// the metrics recorder (live series, and per-minute rollups written to the
+// they are built: the workspace's JobStore, the engine assembled as every
+// program assembles it (EngineRuntime: the shared link, the admission
+// state, the QueueRunner that feeds the store to the Dispatcher, the
+// Dispatcher itself), the metrics recorder (live series, and per-minute rollups written to the
 // workspace's database for reports) and, for a demo, an embedded mock provider every provider points at and a
 // workload that pushes against its limits. The console talks to nothing
 // else in the engine.
@@ -19,6 +20,7 @@
 #include "dispatch/dispatcher.h"
 #include "host/demo.h"
 #include "host/demo_neighbour.h"
+#include "host/engine_runtime.h"
 #include "host/limit_history.h"
 #include "host/shared_link.h"
 #include "metrics/metrics_recorder.h"
@@ -114,9 +116,9 @@ public:
     std::int64_t spendTodayMicroUsd();
 
     HostStatus status() const;
-    std::shared_ptr<const Config> config() const { return m_dispatcher->config(); }
+    std::shared_ptr<const Config> config() const { return m_runtime->dispatcher().config(); }
     Clock& clock() noexcept { return m_clock; }
-    const Admission& admission() const noexcept { return m_admission; }
+    const Admission& admission() const noexcept { return m_runtime->admission(); }
     // Live series and totals; its readers take short locks (never the
     // disk), so the GUI thread may call them.
     metrics::MetricsRecorder& metrics() noexcept { return *m_metrics; }
@@ -125,8 +127,8 @@ public:
     const std::filesystem::path& databasePath() const noexcept { return m_options.database; }
     std::string mockUrl() const;
 
-    void pause() { m_dispatcher->pause(); }
-    void resume() { m_dispatcher->resume(); }
+    void pause() { m_runtime->dispatcher().pause(); }
+    void resume() { m_runtime->dispatcher().resume(); }
     // Opens or closes the intake (the demo workload). Draining is closing it
     // while dispatch goes on until the store has nothing left.
     void setIntakeOpen(bool open);
@@ -151,7 +153,7 @@ public:
     // passed on to `listener` after the host's own bookkeeping. Set before
     // start(); it must outlive the host's run.
     void setDownstream(DispatchListener* listener) { m_downstream = listener; }
-    Dispatcher& dispatcher() noexcept { return *m_dispatcher; }
+    Dispatcher& dispatcher() noexcept { return m_runtime->dispatcher(); }
 
 private:
     void onFinished(JobOutcome&& outcome) override;
@@ -166,15 +168,12 @@ private:
     Clock& m_clock;
     HostOptions m_options;
     std::unique_ptr<FileLock> m_lock;
-    // Before the admission and the dispatcher, which use it; the dispatcher
-    // is detached from it in the destructor, before it goes.
-    std::unique_ptr<SharedLink> m_shared;
-    Admission m_admission;
     std::unique_ptr<mock::MockProvider> m_mock;
     std::unique_ptr<store::JobStore> m_store;
     std::unique_ptr<metrics::RollupStore> m_rollups;
-    std::unique_ptr<QueueRunner> m_runner;
-    std::unique_ptr<Dispatcher> m_dispatcher;
+    // The shared link, admission, runner and dispatcher (host/engine_runtime.h),
+    // after the store the runner feeds from.
+    std::unique_ptr<EngineRuntime> m_runtime;
     // After the dispatcher: its gauge source reads the dispatcher, so it
     // goes first.
     std::unique_ptr<metrics::MetricsRecorder> m_metrics;
@@ -182,7 +181,6 @@ private:
     std::unique_ptr<DemoNeighbour> m_neighbour;
     DispatchListener* m_downstream = nullptr;
     bool m_started = false;
-    bool m_runnerStarted = false;
     mutable std::mutex m_holdMutex;
     bool m_queueHeld = false;
     LimitHistory m_limitHistory;

@@ -53,19 +53,6 @@ json* findKeyDoc(json& provider, std::string_view name)
     return nullptr;
 }
 
-// How finely a spec's burst says the provider enforces it: the inverse of
-// burstFor, rounded to the millisecond.
-double granularityOf(const LimitSpec& s)
-{
-    if (s.burst <= 0 || s.limit <= 0) {
-        return 60;
-    }
-    const double perSecond = static_cast<double>(s.limit) / 60.0;
-    const double jitter = std::ceil(perSecond * std::chrono::duration<double>(kArrivalJitterAllowance).count());
-    const double g = (static_cast<double>(s.burst) + jitter) / perSecond;
-    return std::clamp(std::round(g * 1000) / 1000, 0.001, 60.0);
-}
-
 }  // namespace
 
 WorkspacePaths workspacePaths(std::string_view name, const std::filesystem::path& dataHome)
@@ -100,88 +87,6 @@ std::vector<std::string> listWorkspaces(const std::filesystem::path& dataHome)
     return names;
 }
 
-std::string_view limitFieldName(LimitField f) noexcept
-{
-    switch (f) {
-    case LimitField::Concurrency: return "concurrency";
-    case LimitField::Rpm: return "rpm";
-    case LimitField::Tpm: return "tpm";
-    case LimitField::Itpm: return "itpm";
-    case LimitField::Otpm: return "otpm";
-    case LimitField::Rpd: return "rpd";
-    case LimitField::Tpd: return "tpd";
-    case LimitField::SpendPerDayUsd: return "spend_per_day_usd";
-    }
-    return "";
-}
-
-std::optional<LimitField> limitFieldOf(const LimitSpec& s) noexcept
-{
-    if (s.measure == Measure::Concurrency) {
-        return LimitField::Concurrency;
-    }
-    const bool perMinute = s.window == Window::Rolling && s.period == std::chrono::minutes(1);
-    const bool perDay = s.window == Window::Fixed && s.period == std::chrono::hours(24);
-    if (perMinute) {
-        switch (s.measure) {
-        case Measure::Requests: return LimitField::Rpm;
-        case Measure::TotalTokens: return LimitField::Tpm;
-        case Measure::InputTokens: return LimitField::Itpm;
-        case Measure::OutputTokens: return LimitField::Otpm;
-        default: return std::nullopt;
-        }
-    }
-    if (perDay) {
-        switch (s.measure) {
-        case Measure::Requests: return LimitField::Rpd;
-        case Measure::TotalTokens: return LimitField::Tpd;
-        case Measure::SpendMicroUsd: return LimitField::SpendPerDayUsd;
-        default: return std::nullopt;
-        }
-    }
-    return std::nullopt;
-}
-
-double limitFieldValue(const LimitSpec& s) noexcept
-{
-    if (s.measure == Measure::SpendMicroUsd) {
-        return static_cast<double>(s.limit) / 1e6;
-    }
-    return static_cast<double>(s.limit);
-}
-
-json limitsToJson(const std::vector<LimitSpec>& specs)
-{
-    json out = json::object();
-    std::optional<double> granularity;
-    for (const LimitSpec& s : specs) {
-        const auto field = limitFieldOf(s);
-        if (!field) {
-            continue;
-        }
-        if (*field == LimitField::SpendPerDayUsd) {
-            out[std::string(limitFieldName(*field))] = limitFieldValue(s);
-        } else {
-            out[std::string(limitFieldName(*field))] = s.limit;
-        }
-        if (s.window == Window::Rolling && s.measure != Measure::Concurrency && !granularity &&
-            s.burst != burstFor(s.limit, kDefaultGranularity)) {
-            granularity = granularityOf(s);
-        }
-        if (s.window == Window::Fixed && s.utcOffset != Duration::zero() && !out.contains("day_utc_offset")) {
-            const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(s.utcOffset).count();
-            const auto a = std::abs(minutes);
-            char buf[48];  // room for any long long pair (gcc -O0 checks the worst case)
-            std::snprintf(buf, sizeof buf, "%c%02lld:%02lld", minutes < 0 ? '-' : '+', static_cast<long long>(a / 60),
-                          static_cast<long long>(a % 60));
-            out["day_utc_offset"] = buf;
-        }
-    }
-    if (granularity) {
-        out["granularity_s"] = *granularity;
-    }
-    return out;
-}
 
 WorkspaceConfig::WorkspaceConfig(json doc, std::string sourceName) : m_doc(std::move(doc)), m_sourceName(std::move(sourceName))
 {

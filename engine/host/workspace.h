@@ -19,6 +19,7 @@
 
 #include "admission/limits.h"
 #include "config/config.h"
+#include "config/config_writer.h"
 #include "dispatch/dispatch_types.h"
 
 #include <nlohmann/json.hpp>
@@ -48,15 +49,13 @@ bool workspaceExists(std::string_view name, const std::filesystem::path& dataHom
 // file), sorted. Reads the directory: off the GUI thread when it may be slow.
 std::vector<std::string> listWorkspaces(const std::filesystem::path& dataHome);
 
-// The fields of a limits object, as the configuration names them.
-enum class LimitField : std::uint8_t { Concurrency, Rpm, Tpm, Itpm, Otpm, Rpd, Tpd, SpendPerDayUsd };
-inline constexpr int kLimitFieldCount = 8;
-std::string_view limitFieldName(LimitField f) noexcept;  // "rpm", "spend_per_day_usd", ...
-// The field a spec is written as; nullopt for a shape the file cannot say
-// (a per-hour rate, say).
-std::optional<LimitField> limitFieldOf(const LimitSpec& spec) noexcept;
-// The value the file holds for a spec: units, or US dollars for spend.
-double limitFieldValue(const LimitSpec& spec) noexcept;
+// The limits object's fields, written by the configuration's writer
+// (config/config_writer.h) beside its reader.
+using ::sluice::kLimitFieldCount;
+using ::sluice::LimitField;
+using ::sluice::limitFieldName;
+using ::sluice::limitFieldOf;
+using ::sluice::limitFieldValue;
 
 // A key the console could not give a value (variable unset, keychain
 // locked): it is loaded disabled, and this says why.
@@ -133,7 +132,6 @@ private:
     std::string m_sourceName;
 };
 
-// A limits object for `specs` (granularity from the first per-minute burst).
-nlohmann::json limitsToJson(const std::vector<LimitSpec>& specs);
+using ::sluice::limitsToJson;
 
 }  // namespace sluice::host
