@@ -1,8 +1,8 @@
 #include "batch_run_dialog.h"
 
-#include "batchfile/batch_output.h"
+#include "batch_run.h"
+#include "batch_runs.h"
 #include "console_session.h"
-#include "core/atomic_file.h"
 #include "format.h"
 
 #include <QCheckBox>
@@ -37,7 +37,8 @@ QString rejectsPathFor(const QString& output)
 
 }  // namespace
 
-BatchRunDialog::BatchRunDialog(ConsoleSession& session, QWidget* parent) : QDialog(parent), m_session(session)
+BatchRunDialog::BatchRunDialog(ConsoleSession& session, BatchRuns& runs, QWidget* parent)
+    : QDialog(parent), m_session(session), m_runs(runs)
 {
     setObjectName(QStringLiteral("batchRunDialog"));
     setWindowTitle(tr("Run batch file — %1").arg(session.name()));
@@ -128,7 +129,7 @@ BatchRunDialog::BatchRunDialog(ConsoleSession& session, QWidget* parent) : QDial
     connect(m_queueValid, &QCheckBox::toggled, this, &BatchRunDialog::updateButtons);
     connect(m_input, &QLineEdit::textChanged, this, [this] {
         // Another file: what was read no longer applies (unless queued).
-        if (!m_queued) {
+        if (!m_run) {
             m_inputRead.reset();
             m_summary->clear();
             m_rejects->setVisible(false);
@@ -139,23 +140,15 @@ BatchRunDialog::BatchRunDialog(ConsoleSession& session, QWidget* parent) : QDial
     });
     connect(&m_readWatch, &QFutureWatcher<ReadResult>::finished, this, &BatchRunDialog::showRead);
     connect(&m_queueWatch, &QFutureWatcher<QueueResult>::finished, this, &BatchRunDialog::showQueued);
-    connect(&m_tallyWatch, &QFutureWatcher<BatchTally>::finished, this, &BatchRunDialog::showTally);
-    connect(&m_writeWatch, &QFutureWatcher<WriteResult>::finished, this, &BatchRunDialog::showWritten);
-    connect(&m_cancelWatch, &QFutureWatcher<void>::finished, this, &BatchRunDialog::refresh);
-    m_refresh.setInterval(500);
-    connect(&m_refresh, &QTimer::timeout, this, &BatchRunDialog::refresh);
     updateButtons();
 }
 
 BatchRunDialog::~BatchRunDialog()
 {
     // The jobs hold references to the workspace's engine: they end first.
-    m_refresh.stop();
+    // The run, if any, is the workspace's and goes on.
     m_readWatch.waitForFinished();
     m_queueWatch.waitForFinished();
-    m_tallyWatch.waitForFinished();
-    m_writeWatch.waitForFinished();
-    m_cancelWatch.waitForFinished();
 }
 
 void BatchRunDialog::setInputPath(const QString& path)
@@ -202,7 +195,7 @@ void BatchRunDialog::browseOutput()
 
 void BatchRunDialog::readFile()
 {
-    if (m_readWatch.isRunning() || m_queued) {
+    if (m_readWatch.isRunning() || m_run) {
         return;
     }
     const QString path = m_input->text().trimmed();
@@ -282,7 +275,7 @@ void BatchRunDialog::showRejects(const std::vector<RejectedLine>& rejects)
 
 void BatchRunDialog::queueBatch()
 {
-    if (!m_inputRead || m_queued || m_queueWatch.isRunning()) {
+    if (!m_inputRead || m_run || m_queueWatch.isRunning()) {
         return;
     }
     if (m_input->text().trimmed() != m_readPath) {
@@ -324,138 +317,100 @@ void BatchRunDialog::showQueued()
         updateButtons();
         return;
     }
-    m_queued = std::move(r.queued);
-    if (!m_queued->conflicts.empty()) {
-        m_allRejects.insert(m_allRejects.end(), m_queued->conflicts.begin(), m_queued->conflicts.end());
+    if (!r.queued->conflicts.empty()) {
+        m_allRejects.insert(m_allRejects.end(), r.queued->conflicts.begin(), r.queued->conflicts.end());
         std::sort(m_allRejects.begin(), m_allRejects.end(),
                   [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
-        showRejects(m_allRejects);
     }
-    m_queueValid->setEnabled(false);
-    m_input->setEnabled(false);
-    m_output->setEnabled(false);
-    m_tally = BatchTally{m_queued->ids.size(), 0, 0};
-    m_progress->setRange(0, static_cast<int>(std::max<std::size_t>(1, m_queued->ids.size())));
-    QString text = tr("%1 requests queued in the workspace.").arg(formatCount(static_cast<std::int64_t>(m_queued->ids.size())));
-    if (m_queued->resumed > 0) {
+    const std::size_t jobs = r.queued->ids.size();
+    QString text = tr("%1 requests queued in the workspace.").arg(formatCount(static_cast<std::int64_t>(jobs)));
+    if (r.queued->resumed > 0) {
         text += tr(" %1 were queued before (same custom_id and request) and were not queued again.")
-                    .arg(formatCount(static_cast<std::int64_t>(m_queued->resumed)));
+                    .arg(formatCount(static_cast<std::int64_t>(r.queued->resumed)));
     }
+    // The workspace follows it from here, with this dialog open or not.
+    showRun(m_runs.add(std::make_unique<BatchRun>(m_session, std::move(r.queued), m_allRejects, m_readPath, outputPath())));
     m_status->setText(text);
-    showTally();
-    m_refresh.start();
-    refresh();
-    Q_EMIT batchQueued(static_cast<int>(m_queued->ids.size()));
+    Q_EMIT batchQueued(static_cast<int>(jobs));
 }
 
-void BatchRunDialog::refresh()
+void BatchRunDialog::showRun(BatchRun* run)
 {
-    if (!m_queued || m_tallyWatch.isRunning()) {
+    if (m_run || run == nullptr) {
         return;
     }
-    host::EngineHost* host = &m_session.host();
-    auto queued = m_queued;
-    m_tallyWatch.setFuture(QtConcurrent::run([host, queued]() -> BatchTally {
-        try {
-            return tallyBatch(host->store(), queued->ids);
-        } catch (const std::exception&) {
-            // A busy or failing store: the next count says it again.
-            return BatchTally{};
+    m_run = run;
+    m_input->setText(run->inputPath());
+    m_output->setText(run->outputPath());
+    m_input->setEnabled(false);
+    m_output->setEnabled(false);
+    m_queueValid->setEnabled(false);
+    m_allRejects = run->rejects();
+    showRejects(m_allRejects);
+    m_progress->setRange(0, static_cast<int>(std::max<std::size_t>(1, run->tally().total)));
+    m_status->setText(run->message());
+    connect(run, &BatchRun::changed, this, &BatchRunDialog::showProgress);
+    connect(run, &BatchRun::outputWritten, this, [this](bool ok, const QString& message) {
+        m_status->setText(message);
+        if (!ok) {
+            m_output->setEnabled(true);  // another path may do
         }
-    }));
+        Q_EMIT outputWritten(ok, message);
+    });
+    showProgress();
 }
 
-void BatchRunDialog::showTally()
+BatchTally BatchRunDialog::tally() const
 {
-    if (m_tallyWatch.future().isValid() && m_tallyWatch.isFinished() && m_tallyWatch.future().resultCount() > 0) {
-        const BatchTally t = m_tallyWatch.result();
-        if (t.total > 0) {
-            m_tally = t;
-        }
+    return m_run ? m_run->tally() : BatchTally{};
+}
+
+bool BatchRunDialog::running() const
+{
+    return m_run && !m_run->complete();
+}
+
+void BatchRunDialog::showProgress()
+{
+    if (!m_run) {
+        return;
     }
-    m_progress->setValue(static_cast<int>(m_tally.finished()));
+    const BatchTally& t = m_run->tally();
+    m_progress->setValue(static_cast<int>(t.finished()));
     m_progressText->setText(tr("%1/%2 done · %3 failed")
-                                .arg(formatCount(static_cast<std::int64_t>(m_tally.finished())),
-                                     formatCount(static_cast<std::int64_t>(m_tally.total)),
-                                     formatCount(static_cast<std::int64_t>(m_tally.dead))));
-    if (m_tally.complete() && m_refresh.isActive()) {
-        m_refresh.stop();
-        writeOutput();
-    }
+                                .arg(formatCount(static_cast<std::int64_t>(t.finished())),
+                                     formatCount(static_cast<std::int64_t>(t.total)),
+                                     formatCount(static_cast<std::int64_t>(t.dead))));
     updateButtons();
 }
 
 void BatchRunDialog::cancelBatch()
 {
-    if (!m_queued || m_cancelWatch.isRunning() || m_tally.complete()) {
+    if (!m_run || m_run->cancelling() || m_run->complete()) {
         return;
     }
-    host::EngineHost* host = &m_session.host();
-    auto queued = m_queued;
     m_status->setText(tr("Cancelling the requests not finished yet…"));
-    m_cancelWatch.setFuture(QtConcurrent::run([host, queued] {
-        try {
-            for (const std::string& id : sluice::cancelBatch(host->store(), queued->ids, "cancelled from the console")) {
-                host->dispatcher().cancel(id);
-            }
-        } catch (const std::exception&) {
-            // What was not cancelled keeps running; the count shows it.
-        }
-    }));
-    updateButtons();
+    m_run->cancel();
 }
 
 void BatchRunDialog::writeOutput()
 {
-    if (!m_queued || m_writeWatch.isRunning()) {
+    if (!m_run || m_run->writing()) {
         return;
     }
-    host::EngineHost* host = &m_session.host();
-    auto queued = m_queued;
-    const std::string out = outputPath().toStdString();
-    const std::string rejectsFile = rejectsPathFor(outputPath()).toStdString();
-    const std::vector<RejectedLine> rejects = m_allRejects;
-    m_writeWatch.setFuture(QtConcurrent::run([host, queued, out, rejectsFile, rejects]() -> WriteResult {
-        try {
-            const BatchOutputCounts c = writeBatchOutput(host->store(), out, &queued->customIds);
-            QString text = QObject::tr("Wrote %1: %2 completed, %3 dead-lettered")
-                               .arg(QString::fromStdString(out), formatCount(static_cast<std::int64_t>(c.completed)),
-                                    formatCount(static_cast<std::int64_t>(c.dead)));
-            if (!rejects.empty()) {
-                writeBatchRejects(rejectsFile, rejects);
-                text += QObject::tr("; %1 rejected lines in %2")
-                            .arg(formatCount(static_cast<std::int64_t>(rejects.size())), QString::fromStdString(rejectsFile));
-            }
-            return {true, text + QStringLiteral(".")};
-        } catch (const std::exception& e) {
-            return {false, QObject::tr("The output was not written: %1. The results stay in the workspace; try again "
-                                       "with another file.")
-                               .arg(QString::fromStdString(e.what()))};
-        }
-    }));
-    updateButtons();
-}
-
-void BatchRunDialog::showWritten()
-{
-    const WriteResult r = m_writeWatch.result();
-    m_status->setText(r.message);
-    if (!r.ok) {
-        m_output->setEnabled(true);  // another path may do
-    }
-    updateButtons();
-    Q_EMIT outputWritten(r.ok, r.message);
+    m_run->setOutputPath(outputPath());
+    m_run->writeOutput();
 }
 
 void BatchRunDialog::updateButtons()
 {
     const bool reading = m_readWatch.isRunning();
-    m_read->setEnabled(!reading && !m_queued && !m_input->text().trimmed().isEmpty());
-    const bool canQueue = m_inputRead && !m_queued && !m_queueWatch.isRunning() && !m_inputRead->lines.empty() &&
+    m_read->setEnabled(!reading && !m_run && !m_input->text().trimmed().isEmpty());
+    const bool canQueue = m_inputRead && !m_run && !m_queueWatch.isRunning() && !m_inputRead->lines.empty() &&
                           (m_allRejects.empty() || m_queueValid->isChecked());
     m_queue->setEnabled(canQueue);
-    m_cancel->setEnabled(m_queued && !m_tally.complete() && !m_cancelWatch.isRunning());
-    m_write->setEnabled(m_queued && !m_writeWatch.isRunning());
+    m_cancel->setEnabled(m_run && !m_run->complete() && !m_run->cancelling());
+    m_write->setEnabled(m_run && !m_run->writing());
 }
 
 }  // namespace sluice::ui

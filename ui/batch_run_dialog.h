@@ -4,31 +4,33 @@
 // validation), shows every rejected line with its line number and reason,
 // queues the accepted lines into the workspace's durable queue (the
 // EngineHost's JobStore, sent by its QueueRunner beside other work),
-// follows the batch (done/total, failed), cancels what has not finished,
-// and writes the Batch API output (engine/batchfile/batch_output.h),
-// atomically, when the batch is done or on demand.
+// and hands the batch to a BatchRun of the workspace's BatchRuns, which
+// follows it (done/total, failed), cancels what has not finished, and
+// writes the Batch API output (engine/batchfile/batch_output.h),
+// atomically, when the batch is done or on demand. The dialog shows the run
+// and its buttons; closed, the run goes on, and the dialog opened again on
+// it (Workspace → Batch runs, or the status bar) shows where it is.
 //
 // A file with rejected lines queues nothing until the user ticks "queue the
 // valid lines anyway": a half-run batch is a choice, never an accident.
 // The rejects are then written beside the output (OUTPUT.rejects.jsonl),
 // as the CLI does.
 //
-// Reading, queueing, counting and writing wait on the disk: each runs on a
-// thread-pool thread (QtConcurrent) and reports back through a
-// QFutureWatcher; the dialog waits for any still running when it closes.
-// It is window-modal, so the workspace cannot close under it. Closing it
-// leaves a queued batch running in the workspace; its results stay in the
-// workspace's store.
+// Reading and queueing wait on the disk: each runs on a thread-pool thread
+// (QtConcurrent) and reports back through a QFutureWatcher; the dialog
+// waits for any still running when it closes. It is window-modal, so the
+// workspace cannot close under it.
 //
 // Thread-safety: GUI thread only.
 #pragma once
 
+#include "batch_run.h"
 #include "batchfile/batch_submission.h"
 
 #include <QDialog>
 #include <QFutureWatcher>
+#include <QPointer>
 #include <QString>
-#include <QTimer>
 
 #include <memory>
 
@@ -41,21 +43,26 @@ class QTableWidget;
 
 namespace sluice::ui {
 
+class BatchRuns;
 class ConsoleSession;
 
 class BatchRunDialog : public QDialog {
     Q_OBJECT
 
 public:
-    explicit BatchRunDialog(ConsoleSession& session, QWidget* parent = nullptr);
+    // A batch queued here is added to `runs`.
+    BatchRunDialog(ConsoleSession& session, BatchRuns& runs, QWidget* parent = nullptr);
     ~BatchRunDialog() override;
 
     // What the widgets say; tests set them and press the buttons.
     void setInputPath(const QString& path);
     void setOutputPath(const QString& path);
+    // Shows a run queued before (this dialog, or one closed since).
+    void showRun(BatchRun* run);
+    BatchRun* run() const { return m_run; }
     // The batch's progress as last counted.
-    const BatchTally& tally() const { return m_tally; }
-    bool running() const { return m_queued != nullptr && !m_tally.complete(); }
+    BatchTally tally() const;
+    bool running() const;
 
 public Q_SLOTS:
     void readFile();
@@ -78,23 +85,17 @@ private:
         std::shared_ptr<const QueuedBatch> queued;
         QString error;
     };
-    struct WriteResult {
-        bool ok = false;
-        QString message;
-    };
-
     void browseInput();
     void browseOutput();
     void showRead();
     void showQueued();
-    void refresh();
-    void showTally();
-    void showWritten();
+    void showProgress();
     void showRejects(const std::vector<RejectedLine>& rejects);
     void updateButtons();
     QString outputPath() const;
 
     ConsoleSession& m_session;
+    BatchRuns& m_runs;
     QLineEdit* m_input = nullptr;
     QLineEdit* m_output = nullptr;
     QPushButton* m_read = nullptr;
@@ -110,16 +111,11 @@ private:
 
     QFutureWatcher<ReadResult> m_readWatch;
     QFutureWatcher<QueueResult> m_queueWatch;
-    QFutureWatcher<BatchTally> m_tallyWatch;
-    QFutureWatcher<WriteResult> m_writeWatch;
-    QFutureWatcher<void> m_cancelWatch;
-    QTimer m_refresh;
 
     std::shared_ptr<const BatchInput> m_inputRead;
     QString m_readPath;  // the file m_inputRead came from
-    std::shared_ptr<const QueuedBatch> m_queued;
+    QPointer<BatchRun> m_run;  // the workspace's, once queued
     std::vector<RejectedLine> m_allRejects;  // read rejects and queue conflicts, by line
-    BatchTally m_tally;
 };
 
 }  // namespace sluice::ui

@@ -2,6 +2,7 @@
 
 #include "attach_dialog.h"
 #include "batch_run_dialog.h"
+#include "batch_runs.h"
 #include "clients_panel.h"
 #include "dashboard_panel.h"
 #include "dead_letter_panel.h"
@@ -26,11 +27,13 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QVBoxLayout>
+#include <QMenu>
 #include <QMenuBar>
 #include <QSettings>
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QToolButton>
 
 namespace sluice::ui {
 
@@ -130,6 +133,18 @@ MainWindow::MainWindow(KeyVault& vault, QSettings& settings, QString dataHome, Q
     m_statusMessage->setObjectName(QStringLiteral("statusMessage"));
     statusBar()->addWidget(m_statusWorkspace);
     statusBar()->addWidget(m_statusMessage, 1);
+    // The workspace's batch runs, while there are any: a click shows the
+    // newest (its dialog has Cancel and Write output now).
+    m_batchStatus = new QToolButton(this);
+    m_batchStatus->setObjectName(QStringLiteral("batchRunsStatus"));
+    m_batchStatus->setAutoRaise(true);
+    m_batchStatus->hide();
+    statusBar()->addPermanentWidget(m_batchStatus);
+    connect(m_batchStatus, &QToolButton::clicked, this, [this] {
+        if (m_batchRuns && !m_batchRuns->runs().empty()) {
+            showBatchRun(m_batchRuns->runs().back());
+        }
+    });
     buildMenus();
 
     resize(1280, 820);
@@ -145,7 +160,7 @@ MainWindow::~MainWindow()
         m_tabs->removeTab(0);
         delete w;
     }
-    m_session.reset();
+    closeSession();
 }
 
 void MainWindow::buildMenus()
@@ -186,11 +201,23 @@ void MainWindow::buildMenus()
             m_statusMessage->setText(tr("Run batch file needs a workspace of its own; this window is attached to an instance."));
             return;
         }
-        // Window-modal, like the report export: the workspace cannot be
-        // closed under a batch the dialog follows.
-        auto* dialog = new BatchRunDialog(*m_session, this);
-        dialog->setAttribute(Qt::WA_DeleteOnClose);
-        dialog->open();
+        showBatchRun(nullptr);
+    });
+    // The runs queued in this workspace, with their progress; one chosen
+    // opens its dialog again.
+    QMenu* runs = workspace->addMenu(tr("&Batch runs"));
+    runs->setObjectName(QStringLiteral("batchRunsMenu"));
+    connect(runs, &QMenu::aboutToShow, this, [this, runs] {
+        runs->clear();
+        if (!m_batchRuns || m_batchRuns->runs().empty()) {
+            runs->addAction(tr("No batch run in this workspace"))->setEnabled(false);
+            return;
+        }
+        for (BatchRun* run : m_batchRuns->runs()) {
+            QAction* a = runs->addAction(run->summary());
+            a->setObjectName(QStringLiteral("batchRunAction"));
+            connect(a, &QAction::triggered, this, [this, run] { showBatchRun(run); });
+        }
     });
     workspace->addSeparator();
     QAction* quit = workspace->addAction(tr("&Quit"));
@@ -256,13 +283,40 @@ void MainWindow::attachInstance(RemoteTarget target)
         m_tabs->removeTab(0);
         delete w;
     }
-    m_session.reset();
+    closeSession();
     m_exportReport->setEnabled(false);
     m_statusMessage->clear();
     ConsoleSession::attach(std::move(target), m_vault, this,
                            [this](std::unique_ptr<ConsoleSession> session, const QString& error) {
                                sessionReady(std::move(session), error);
                            });
+}
+
+void MainWindow::closeSession()
+{
+    m_batchRuns.reset();
+    m_session.reset();
+    updateBatchStatus();
+}
+
+void MainWindow::showBatchRun(BatchRun* run)
+{
+    if (!m_session || !m_batchRuns) {
+        return;
+    }
+    // Window-modal, like the report export: the workspace cannot be closed
+    // under the dialog. Closing it leaves the run to the workspace.
+    auto* dialog = new BatchRunDialog(*m_session, *m_batchRuns, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->showRun(run);
+    dialog->open();
+}
+
+void MainWindow::updateBatchStatus()
+{
+    const QString text = m_batchRuns ? m_batchRuns->statusText() : QString();
+    m_batchStatus->setText(text);
+    m_batchStatus->setVisible(!text.isEmpty());
 }
 
 void MainWindow::showFirstRun()
@@ -281,7 +335,7 @@ void MainWindow::openWorkspace(OpenRequest request)
         m_tabs->removeTab(0);
         delete w;
     }
-    m_session.reset();
+    closeSession();
     m_exportReport->setEnabled(false);
     m_statusMessage->clear();
     ConsoleSession::open(std::move(request), m_vault, this,
@@ -300,6 +354,10 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
         return;
     }
     m_session = std::move(session);
+    if (!m_session->attached()) {
+        m_batchRuns = std::make_unique<BatchRuns>();
+        connect(m_batchRuns.get(), &BatchRuns::changed, this, &MainWindow::updateBatchStatus);
+    }
     if (!m_session->attached()) {
         m_settings.setValue(kLastWorkspace, m_session->name());
     }

@@ -20,9 +20,12 @@ class QLabel;
 class QSettings;
 class QStackedWidget;
 class QTabWidget;
+class QToolButton;
 
 namespace sluice::ui {
 
+class BatchRun;
+class BatchRuns;
 class FirstRunPage;
 class KeyVault;
 
@@ -48,6 +51,8 @@ public:
 
     ConsoleSession* session() const { return m_session.get(); }
     QTabWidget* tabs() const { return m_tabs; }
+    // The open workspace's batch runs (null when none is open, or attached).
+    BatchRuns* batchRuns() const { return m_batchRuns.get(); }
 
 Q_SIGNALS:
     void sessionOpened();
@@ -63,11 +68,18 @@ private:
     void showReportDialog();
     void updateStatus();
     void updateHeldBanner();
+    // Workspace → Run batch file…, or one run queued before.
+    void showBatchRun(BatchRun* run);
+    void updateBatchStatus();
+    // Ends the batch runs, then the session (the runs use its engine).
+    void closeSession();
 
     KeyVault& m_vault;
     QSettings& m_settings;
     QString m_dataHome;
     std::unique_ptr<ConsoleSession> m_session;
+    std::unique_ptr<BatchRuns> m_batchRuns;  // reset before m_session
+    QToolButton* m_batchStatus = nullptr;
     QStackedWidget* m_pages = nullptr;
     FirstRunPage* m_firstRun = nullptr;
     QLabel* m_opening = nullptr;

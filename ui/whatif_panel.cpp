@@ -46,6 +46,9 @@ constexpr Row kRows[] = {
     {"latency_p50", "Latency p50"},
     {"latency_p95", "Latency p95"},
     {"rate_limited", "429s"},
+    {"provider_limited", "of which provider-wide limit"},
+    {"server_errors", "5xx answers"},
+    {"timeouts", "Timeouts"},
     {"missed_deadlines", "Missed deadlines"},
     {"spend", "Spend"},
     {"span", "First arrival → end"},
@@ -84,6 +87,15 @@ QString value(const simulate::RunFigures& f, const QString& key)
     }
     if (key == QLatin1String("rate_limited")) {
         return formatCount(f.rateLimited);
+    }
+    if (key == QLatin1String("provider_limited")) {
+        return formatCount(f.providerLimited);
+    }
+    if (key == QLatin1String("server_errors")) {
+        return formatCount(f.serverErrors);
+    }
+    if (key == QLatin1String("timeouts")) {
+        return formatCount(f.timeouts);
     }
     if (key == QLatin1String("missed_deadlines")) {
         return f.missedDeadlines ? formatCount(*f.missedDeadlines) : QStringLiteral("–");
@@ -347,7 +359,9 @@ void WhatIfPanel::showTable(const simulate::Comparison& c)
 {
     for (int i = 0; i < m_table->rowCount(); ++i) {
         const QString key = QString::fromLatin1(kRows[i].key);
-        m_table->setItem(i, 0, new QTableWidgetItem(value(c.recorded, key)));
+        // A record does not say which limit answered its 429s.
+        const bool unknown = key == QLatin1String("provider_limited");
+        m_table->setItem(i, 0, new QTableWidgetItem(unknown ? QStringLiteral("–") : value(c.recorded, key)));
         m_table->setItem(i, 1, new QTableWidgetItem(value(c.simulated, key)));
     }
 }

@@ -148,16 +148,7 @@ QString WorkspaceGateway::createToken(const gateway::NewToken& token, Secret& va
     } catch (const std::exception& e) {
         return QString::fromUtf8(e.what());
     }
-    m_settings = std::move(next);
-    const bool running = m_gateway != nullptr;
-    if (running) {
-        // The token list is fixed in a running gateway: it starts again
-        // with the new one (figures kept).
-        m_error = run();
-    }
-    const QString saved = save(running && m_error.isEmpty());
-    Q_EMIT stateChanged();
-    return m_error.isEmpty() ? saved : m_error;
+    return applyTokens(std::move(next));
 }
 
 QString WorkspaceGateway::revokeToken(const QString& name)
@@ -171,14 +162,23 @@ QString WorkspaceGateway::revokeToken(const QString& name)
     } catch (const std::exception& e) {
         return QString::fromUtf8(e.what());
     }
-    m_settings = std::move(next);
-    const bool running = m_gateway != nullptr;
-    if (running) {
-        m_error = run();
+    return applyTokens(std::move(next));
+}
+
+QString WorkspaceGateway::applyTokens(gateway::GatewaySettings next)
+{
+    if (m_gateway) {
+        // Live: other tenants' requests under way are not disturbed.
+        try {
+            m_gateway->setTokens(next.config().tokens);
+        } catch (const std::exception& e) {
+            return QString::fromUtf8(e.what());
+        }
     }
-    const QString saved = save(running && m_error.isEmpty());
+    m_settings = std::move(next);
+    const QString saved = save(m_gateway != nullptr);
     Q_EMIT stateChanged();
-    return m_error.isEmpty() ? saved : m_error;
+    return saved;
 }
 
 QString WorkspaceGateway::setTenantLimit(const QString& name, host::LimitField field, std::optional<double> value)

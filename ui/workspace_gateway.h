@@ -5,8 +5,8 @@
 // SHA-256 digests) and whether it runs; every change is saved with the
 // workspace, so the gateway starts again when the workspace is reopened.
 // Limits and pause reach the running gateway at once, keeping what was
-// counted; creating or revoking a token restarts it (requests in flight
-// then are cancelled), keeping every tenant's figures.
+// counted; a token created or revoked is applied to the running gateway's
+// token table at once, without disturbing requests under way.
 //
 // Thread-safety: GUI thread only. The ConsoleSession must outlive it.
 #pragma once
@@ -43,6 +43,9 @@ private:
     // Starts (or restarts) from m_settings; the error, or empty.
     QString run();
     void halt();
+    // Keeps `next` and gives the running gateway its tokens; the error, or
+    // what saving said.
+    QString applyTokens(gateway::GatewaySettings next);
     // Saves the settings (and whether the gateway runs) with the workspace.
     QString save(bool running);
 

@@ -66,6 +66,9 @@ Json toJson(const simulate::RunFigures& f)
             {"completed", f.completed},
             {"failed", f.failed},
             {"rate_limited", f.rateLimited},
+            {"provider_limited", f.providerLimited},
+            {"server_errors", f.serverErrors},
+            {"timeouts", f.timeouts},
             {"attempts", f.attempts},
             {"throughput_per_minute", f.throughputPerMinute()},
             {"wait_p50_ms", msOrNull(f.waitP50)},
@@ -102,6 +105,9 @@ void printTable(const simulate::Comparison& c)
     row("latency p50", seconds(r.latencyP50), seconds(s.latencyP50));
     row("latency p95", seconds(r.latencyP95), seconds(s.latencyP95));
     row("429s", count(r.rateLimited), count(s.rateLimited));
+    row("  of which provider-wide", "–", count(s.providerLimited));
+    row("5xx answers", count(r.serverErrors), count(s.serverErrors));
+    row("timeouts", count(r.timeouts), count(s.timeouts));
     row("missed deadlines", r.missedDeadlines ? count(*r.missedDeadlines) : "–",
         s.missedDeadlines ? count(*s.missedDeadlines) : "–");
     row("spend", formatUsd(r.spendMicroUsd), formatUsd(s.spendMicroUsd));

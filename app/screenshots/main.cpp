@@ -10,16 +10,21 @@
 // turn, and saves each. Tabs are found, not listed: a panel added to the
 // window gets its screenshot without a change here. Last, it runs a small
 // batch file through Workspace → Run batch file… and saves that dialog.
+// Two other modes save one picture each: --attach (the console attached to
+// a headless instance) and --fleet (the Fleet tab of a workspace sharing a
+// Redis namespace with other running instances).
 //
 // Every wait is on a condition, polled by the event loop, with a deadline:
 // a demo that never gets there is an error (exit status 1), not a set of
 // empty pictures.
 #include "batch_run_dialog.h"
 #include "clients_panel.h"
+#include "fleet_panel.h"
 #include "http/http_client.h"
 #include "key_vault.h"
 #include "loadtest_panel.h"
 #include "loadtest_runner.h"
+#include "host/workspace.h"
 #include "main_window.h"
 #include "whatif_panel.h"
 
@@ -305,6 +310,123 @@ int attachedShot(sluice::ui::MainWindow& window, const QDir& dir, sluice::ui::Re
     return save(window, dir, QStringLiteral("attached-dashboard")) ? 0 : 1;
 }
 
+// --fleet: a workspace made from CONFIG (a configuration with a "shared"
+// section, the one the other instances run with) whose demo workload sends
+// to an embedded mock, while chat requests go at 3 a second to another
+// instance's gateway (`gatewayUrl`, loopback, bounded by the run); the
+// Fleet tab is saved once it lists at least two instances, every one with
+// requests per minute above zero.
+int fleetShot(sluice::ui::MainWindow& window, const QDir& dir, const QString& configPath, const QString& gatewayUrl,
+              int runSeconds, int timeoutSeconds)
+{
+    QFile file(configPath);
+    if (!file.open(QIODevice::ReadOnly)) {
+        out() << "sluice-screenshots: cannot read " << configPath << Qt::endl;
+        return 2;
+    }
+    const nlohmann::json config = nlohmann::json::parse(file.readAll().toStdString(), nullptr, false);
+    if (!config.is_object() || !config.contains("shared")) {
+        out() << "sluice-screenshots: " << configPath << ": a configuration with a \"shared\" section is needed" << Qt::endl;
+        return 2;
+    }
+    sluice::ui::OpenRequest request;
+    request.name = QStringLiteral("fleet");
+    request.replace = true;
+    try {
+        const nlohmann::json doc = {{"sluice_workspace", 1}, {"demo", true}, {"config", config}};
+        request.create = sluice::host::WorkspaceConfig::parse(configPath.toStdString(), doc.dump(2));
+    } catch (const std::exception& e) {
+        out() << "sluice-screenshots: " << e.what() << Qt::endl;
+        return 2;
+    }
+    // The stock mock, knowing the demo's keys (SLUICE_DEMO_KEY_*), fast.
+    sluice::mock::MockConfig mock = sluice::mock::MockConfig::defaults();
+    for (const char* key : {"sk-demo-team-a", "sk-demo-team-b", "sk-demo-trial", "sk-demo-anthropic"}) {
+        mock.keys[key] = sluice::mock::KeyConfig{};
+    }
+    mock.latency.baseMs = 150;
+    mock.latency.perOutputTokenMs = 2;
+    request.mock = mock;
+    sluice::host::DemoWorkloadOptions workload;
+    workload.rate = 4;
+    workload.swing = 0.3;
+    workload.anthropicShare = 0;
+    workload.invalidEvery = 0;
+    request.workload = workload;
+
+    QString failure;
+    bool opened = false;
+    QObject::connect(&window, &sluice::ui::MainWindow::sessionOpened, &window, [&] { opened = true; });
+    QObject::connect(&window, &sluice::ui::MainWindow::openFailed, &window,
+                     [&](const QString& error) { failure = error; });
+    window.show();
+    window.openWorkspace(std::move(request));
+    if (!waitFor([&] { return opened || !failure.isEmpty(); }, 30s) || !opened) {
+        out() << "sluice-screenshots: the fleet workspace did not open: " << failure << Qt::endl;
+        return 1;
+    }
+    auto* panel = window.tabs()->findChild<sluice::ui::FleetPanel*>(QStringLiteral("fleetPanel"));
+    if (panel == nullptr) {
+        out() << "sluice-screenshots: no Fleet tab" << Qt::endl;
+        return 1;
+    }
+    window.tabs()->setCurrentWidget(panel);
+    auto* table = panel->findChild<QTableWidget*>(QStringLiteral("fleetTable"));
+
+    // Counted by the client's handlers: declared before it, so they outlive it.
+    std::uint64_t sent = 0;
+    std::uint64_t answered = 0;
+    sluice::http::HttpClient client;
+    QTimer send;
+    QTimer poll;
+    const std::string url = gatewayUrl.toStdString() + "/v1/chat/completions";
+    QObject::connect(&send, &QTimer::timeout, &window, [&] {
+        sluice::http::HttpRequest r;
+        r.url = url;
+        r.headers = {"Content-Type: application/json"};
+        r.body = R"({"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"Summarise this ticket"}]})";
+        client.start(std::move(r), sluice::http::TransferHandlers{{}, {}, [&answered](sluice::http::HttpResult&& res) {
+                                                                       answered += res.status == 200 ? 1 : 0;
+                                                                   }});
+        ++sent;
+    });
+    QObject::connect(&poll, &QTimer::timeout, &window, [&] { client.poll(sluice::Duration::zero()); });
+    if (!gatewayUrl.isEmpty()) {
+        send.start(333);
+        poll.start(20);
+    }
+    // Requests per minute, column 3, above zero on every row.
+    const auto everyRowBusy = [table] {
+        if (table->rowCount() < 2) {
+            return false;
+        }
+        for (int row = 0; row < table->rowCount(); ++row) {
+            const QTableWidgetItem* rpm = table->item(row, 3);
+            if (rpm == nullptr || rpm->text().toDouble() <= 0) {
+                return false;
+            }
+        }
+        return true;
+    };
+    QElapsedTimer running;
+    running.start();
+    out() << "running the fleet for at least " << runSeconds << " s…" << Qt::endl;
+    const bool ready =
+        waitFor([&] { return running.elapsed() >= runSeconds * 1000 && everyRowBusy(); }, std::chrono::seconds(timeoutSeconds));
+    send.stop();
+    out() << "sent " << sent << " requests through " << gatewayUrl << ", " << answered << " answered" << Qt::endl;
+    if (!ready) {
+        out() << "sluice-screenshots: the Fleet tab lists " << table->rowCount()
+              << " instances, not two or more each with requests per minute above zero" << Qt::endl;
+        return 1;
+    }
+    settle(1000ms);
+    const bool saved = save(window, dir, QStringLiteral("fleet"));
+    // What is still in flight ends with the client, before the window.
+    poll.stop();
+    return saved ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -340,8 +462,20 @@ int main(int argc, char** argv)
     const QCommandLineOption attachTokenOption(QStringLiteral("attach-token-env"),
                                                QStringLiteral("Environment variable holding the instance's token."),
                                                QStringLiteral("VAR"));
+    const QCommandLineOption fleetOption(
+        QStringLiteral("fleet"),
+        QStringLiteral("Open a workspace made from CONFIG (a configuration with a \"shared\" section) and save its "
+                       "Fleet tab as fleet.png only, once it lists two instances or more with traffic."),
+        QStringLiteral("CONFIG"));
+    const QCommandLineOption fleetGatewayOption(
+        QStringLiteral("fleet-gateway"),
+        QStringLiteral("With --fleet: send chat requests, 3 a second, to this gateway (another instance's, "
+                       "http://127.0.0.1:PORT) while it runs."),
+        QStringLiteral("URL"));
     parser.addOption(attachOption);
     parser.addOption(attachTokenOption);
+    parser.addOption(fleetOption);
+    parser.addOption(fleetGatewayOption);
     parser.addOption(outOption);
     parser.addOption(sizeOption);
     parser.addOption(runOption);
@@ -384,6 +518,10 @@ int main(int argc, char** argv)
             target.token = sluice::Secret(qEnvironmentVariable(qPrintable(parser.value(attachTokenOption))).toStdString());
         }
         return attachedShot(window, dir, std::move(target), runSeconds, timeoutSeconds);
+    }
+    if (parser.isSet(fleetOption)) {
+        return fleetShot(window, dir, parser.value(fleetOption), parser.value(fleetGatewayOption), runSeconds,
+                         timeoutSeconds);
     }
     window.showFirstRun();
     window.show();
@@ -454,6 +592,11 @@ int main(int argc, char** argv)
           << " dead letters" << Qt::endl;
 
     for (int i = 0; i < tabs->count(); ++i) {
+        // The demo shares nothing, so its Fleet tab only says how to: the
+        // Fleet picture comes from --fleet, with other instances running.
+        if (qobject_cast<sluice::ui::FleetPanel*>(tabs->widget(i)) != nullptr) {
+            continue;
+        }
         tabs->setCurrentIndex(i);
         // A panel refreshes when shown; its store reads answer from a
         // worker thread a moment later.

@@ -67,7 +67,8 @@ class Exchange;
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     Impl(GatewayConfig c, Dispatcher& d, Clock& clk, int threads, std::shared_ptr<TenantStats> stats)
-        : config(std::move(c)), dispatcher(d), clock(clk), auth(config.tokens), gate(clk, auth.tokens()),
+        : config(std::move(c)), dispatcher(d), clock(clk), auth(std::make_shared<const TokenAuth>(config.tokens)),
+          gate(clk, auth->tokens()),
           timers(clk), ioThreads(threads), tenantStats(stats ? std::move(stats) : std::make_shared<TenantStats>(clk))
     {
     }
@@ -75,7 +76,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     GatewayConfig config;
     Dispatcher& dispatcher;
     Clock& clock;
-    TokenAuth auth;
+    // The token table, replaced whole by setTokens(): a request matches
+    // against one table from start to end.
+    mutable std::mutex authMutex;
+    std::shared_ptr<const TokenAuth> auth;
     TenantGate gate;
     Timers timers;
     int ioThreads = 1;
@@ -90,9 +94,13 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     TimePoint lanesAt{};
     std::vector<LaneStatus> lanes;
 
+    std::shared_ptr<const TokenAuth> currentAuth() const
+    {
+        std::lock_guard guard(authMutex);
+        return auth;
+    }
     void handle(net::HttpRequest&& request, net::HttpResponder responder);
-    void completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
-                    const GatewayToken* token);
+    void completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor, TokenPtr token);
     std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);
     // Jobs waiting in the lane (as last published by the dispatcher).
     std::size_t laneQueued(const std::string& provider, const std::string& model);
@@ -109,9 +117,9 @@ public:
     enum class Stage : std::uint8_t { Gate, Queued, Head, Done };
 
     Exchange(std::shared_ptr<Gateway::Impl> gw, net::HttpResponder responder, ApiFlavor dialect, bool stream,
-             const GatewayToken* token, JobSpec spec)
+             TokenPtr token, JobSpec spec)
         : m_gw(std::move(gw)), m_responder(std::move(responder)), m_dialect(dialect), m_stream(stream),
-          m_token(token), m_spec(std::move(spec))
+          m_token(std::move(token)), m_spec(std::move(spec))
     {
     }
 
@@ -255,6 +263,18 @@ private:
 
     void admitted(GateResult r, TimePoint deadline)
     {
+        if (r.revoked) {
+            std::lock_guard guard(m_mutex);
+            m_gw->timers.cancel(m_timer);
+            m_stage = Stage::Done;
+            m_ticket.refused();
+            if (!m_gone) {
+                m_gw->counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+                m_responder.send(errorReply(m_dialect, ErrorKind::Authentication,
+                                            "gateway token " + m_token->name + " has been revoked"));
+            }
+            return;
+        }
         if (!r.admitted) {
             std::lock_guard guard(m_mutex);
             m_gw->timers.cancel(m_timer);
@@ -460,7 +480,7 @@ private:
     std::shared_ptr<net::HttpStream> m_out;
     ApiFlavor m_dialect;
     bool m_stream = false;
-    const GatewayToken* m_token = nullptr;
+    TokenPtr m_token;  // kept alive if revoked meanwhile
     JobSpec m_spec;  // its body freed: the prepared job carries the text
     std::optional<Dispatcher::Prepared> m_prepared;
     std::string m_model;
@@ -552,27 +572,28 @@ void Gateway::Impl::handle(net::HttpRequest&& request, net::HttpResponder respon
         return;
     }
     // Authentication before anything is read from the body.
-    const GatewayToken* token = nullptr;
-    if (!auth.open()) {
+    const std::shared_ptr<const TokenAuth> table = currentAuth();
+    TokenPtr token;
+    if (!table->open()) {
         const auto presented = TokenAuth::presented(request);
         if (!presented) {
             refuse(ErrorKind::Authentication,
                    "missing gateway token: send it as \"authorization: Bearer TOKEN\" or \"x-api-key: TOKEN\"");
             return;
         }
-        token = auth.match(*presented);
+        token = table->match(*presented);
         if (token == nullptr) {
             refuse(ErrorKind::Authentication, "invalid gateway token");
             return;
         }
     }
     if (path == "/v1/models") {
-        responder.send(jsonReply(200, modelList(dialect, servedModels(token))));
+        responder.send(jsonReply(200, modelList(dialect, servedModels(token.get()))));
         return;
     }
     if (oneModel) {
         const std::string id(path.substr(kModelPrefix.size()));
-        const auto served = servedModels(token);
+        const auto served = servedModels(token.get());
         if (std::find(served.begin(), served.end(), id) == served.end()) {
             refuse(ErrorKind::NotFound, "the model " + id + " is not served by this gateway");
             return;
@@ -581,11 +602,12 @@ void Gateway::Impl::handle(net::HttpRequest&& request, net::HttpResponder respon
         return;
     }
     const bool messages = path.rfind("/v1/messages", 0) == 0;
-    completion(std::move(request), std::move(responder), messages ? ApiFlavor::Anthropic : ApiFlavor::OpenAI, token);
+    completion(std::move(request), std::move(responder), messages ? ApiFlavor::Anthropic : ApiFlavor::OpenAI,
+               std::move(token));
 }
 
 void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
-                               const GatewayToken* token)
+                               TokenPtr token)
 {
     const auto refuse = [&](ErrorKind kind, std::string_view message) {
         counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
@@ -647,7 +669,8 @@ void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder re
         return;
     }
     const Cost cost = prepared->job.cost;
-    auto ex = std::make_shared<Exchange>(shared_from_this(), net::HttpResponder{}, flavor, stream, token, JobSpec{});
+    auto ex = std::make_shared<Exchange>(shared_from_this(), net::HttpResponder{}, flavor, stream, std::move(token),
+                                         JobSpec{});
     std::weak_ptr<Exchange> weak = ex;
     responder.onPeerGone([weak] {
         if (auto e = weak.lock()) {
@@ -732,17 +755,19 @@ GatewayStats Gateway::stats() const
 std::vector<TenantRow> Gateway::tenants() const
 {
     const Impl& d = *m_impl;
+    const std::shared_ptr<const TokenAuth> auth = d.currentAuth();
     std::vector<std::string> names;
-    for (const GatewayToken& t : d.auth.tokens()) {
-        names.push_back(t.name);
+    for (const TokenPtr& t : auth->tokens()) {
+        names.push_back(t->name);
     }
     std::vector<TenantRow> rows;
     for (TenantFigures& f : d.tenantStats->snapshot(names)) {
-        const auto t = std::find_if(d.auth.tokens().begin(), d.auth.tokens().end(),
-                                    [&](const GatewayToken& x) { return x.name == f.token; });
-        if (t == d.auth.tokens().end()) {
+        const auto it = std::find_if(auth->tokens().begin(), auth->tokens().end(),
+                                     [&](const TokenPtr& x) { return x->name == f.token; });
+        if (it == auth->tokens().end()) {
             continue;  // revoked since: its figures are kept, not shown
         }
+        const GatewayToken* t = it->get();
         TenantRow row;
         row.tenant = t->tenant;
         row.priority = t->priority;
@@ -765,6 +790,52 @@ bool Gateway::setTenantLimits(const std::string& token, const std::vector<LimitS
 bool Gateway::setTenantPaused(const std::string& token, bool paused)
 {
     return m_impl->gate.setPaused(token, paused);
+}
+
+void Gateway::setTokens(const std::vector<GatewayToken>& tokens)
+{
+    Impl& d = *m_impl;
+    GatewayConfig next = d.config;
+    next.tokens = tokens;
+    if (std::string why = checkExposure(next); !why.empty()) {
+        throw InputError(why);
+    }
+    const std::shared_ptr<const TokenAuth> old = d.currentAuth();
+    // A token unchanged keeps its shared object, so its gate scope (usage,
+    // held requests, live limits and pause) is left alone.
+    const auto same = [](const GatewayToken& a, const GatewayToken& b) {
+        return a.name == b.name && a.digest == b.digest && a.tenant == b.tenant && a.priority == b.priority &&
+               a.models == b.models;
+    };
+    std::vector<TokenPtr> table;
+    std::vector<TokenPtr> added;
+    for (const GatewayToken& t : tokens) {
+        const auto it = std::find_if(old->tokens().begin(), old->tokens().end(),
+                                     [&](const TokenPtr& o) { return same(*o, t); });
+        if (it != old->tokens().end()) {
+            table.push_back(*it);
+        } else {
+            added.push_back(std::make_shared<const GatewayToken>(t));
+            table.push_back(added.back());
+        }
+    }
+    // Removed first: a request matched against the old table just before
+    // the swap finds the gate refusing it as revoked. Added before the
+    // swap: no request can present a new token until the table has it.
+    for (const TokenPtr& o : old->tokens()) {
+        if (std::find(table.begin(), table.end(), o) == table.end()) {
+            d.gate.removeToken(o->name);
+        }
+    }
+    for (const TokenPtr& t : added) {
+        d.gate.addToken(t);
+    }
+    auto fresh = std::make_shared<const TokenAuth>(std::move(table));
+    {
+        std::lock_guard guard(d.authMutex);
+        d.auth = std::move(fresh);
+    }
+    d.config.tokens = tokens;
 }
 
 void Gateway::closeIntake()

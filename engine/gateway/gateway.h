@@ -12,7 +12,7 @@
 // /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens
 // (Sluice's own estimate), GET /v1/models and /v1/models/{id}.
 //
-// Thread-safety: start() and stop() from one controlling thread. Requests
+// Thread-safety: start(), stop() and setTokens() from one controlling thread. Requests
 // are handled on the server's io thread; job callbacks arrive on the
 // dispatcher thread; hold deadlines on the gateway's timer thread. The
 // dispatcher must outlive the gateway (stop() the gateway first).
@@ -66,6 +66,13 @@ public:
     // TenantGate); false when no token has that name.
     bool setTenantLimits(const std::string& token, const std::vector<LimitSpec>& limits);
     bool setTenantPaused(const std::string& token, bool paused);
+    // Replaces the token table while serving: a new token is accepted from
+    // its next request, a removed one answered 401 from its next request
+    // (held ones too); tokens unchanged (and every request under way) are
+    // untouched. Throws InputError, changing nothing, when the tokens
+    // would leave a non-loopback gateway open to anyone. From the
+    // controlling thread.
+    void setTokens(const std::vector<GatewayToken>& tokens);
     // Drains: every new completion request is answered 503 from now on
     // (there is no reopening; restart the instance), while requests already
     // taken in run to their end.

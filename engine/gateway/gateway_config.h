@@ -17,6 +17,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -43,6 +44,11 @@ struct GatewayToken {
 
     bool allows(std::string_view model) const { return models.empty() || models.count(model) > 0; }
 };
+
+// A token as the running gateway shares it: the table that matches
+// requests, the tenant gate and every request under way hold the same one,
+// so a token revoked while its requests run stays valid for them.
+using TokenPtr = std::shared_ptr<const GatewayToken>;
 
 struct GatewayConfig {
     std::string host = "127.0.0.1";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <stdexcept>
 
 namespace sluice::gateway {
 
@@ -21,23 +22,85 @@ std::string resetText(Duration d)
 
 // A tenant's budget is Sluice's own: nothing travels between the gate and
 // whoever enforces it, so no arrival margin.
-TenantGate::TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens)
+TenantGate::TenantGate(Clock& clock, const std::vector<TokenPtr>& tokens)
     : m_clock(clock), m_admission(clock, nullptr, Duration::zero())
 {
-    // Every token has a scope, limits or not, so limits can be given to
-    // one later while it serves.
-    for (const GatewayToken& t : tokens) {
-        m_scopes[&t] = m_admission.addScope(Admission::root(), t.name, t.limits);
-        m_byName[t.name] = &t;
-        if (t.paused) {
-            m_paused.insert(t.name);
-        }
+    for (const TokenPtr& t : tokens) {
+        addLocked(t);
     }
     m_clockSubscription = m_clock.subscribe([this] {
         std::lock_guard guard(m_mutex);
         m_dirty = true;
         m_cv.notify_all();
     });
+}
+
+namespace {
+
+std::vector<TokenPtr> shared(const std::vector<GatewayToken>& tokens)
+{
+    std::vector<TokenPtr> out;
+    for (const GatewayToken& t : tokens) {
+        out.push_back(std::make_shared<const GatewayToken>(t));
+    }
+    return out;
+}
+
+}  // namespace
+
+TenantGate::TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens) : TenantGate(clock, shared(tokens)) {}
+
+void TenantGate::addLocked(TokenPtr token)
+{
+    if (m_tokens.count(token->name) > 0) {
+        throw std::invalid_argument("gateway token " + token->name + " exists already");
+    }
+    // Every token has a scope, limits or not, so limits can be given to
+    // one later while it serves.
+    const ScopeId scope = m_admission.addScope(Admission::root(), token->name, token->limits);
+    if (token->paused) {
+        m_paused.insert(token->name);
+    }
+    const std::string name = token->name;
+    m_tokens[name] = Entry{std::move(token), scope};
+}
+
+void TenantGate::addToken(TokenPtr token)
+{
+    std::lock_guard guard(m_mutex);
+    addLocked(std::move(token));
+}
+
+bool TenantGate::removeToken(const std::string& name)
+{
+    std::list<Waiter> gone;
+    ScopeId scope = kNoScope;
+    {
+        std::lock_guard guard(m_mutex);
+        const auto it = m_tokens.find(name);
+        if (it == m_tokens.end()) {
+            return false;
+        }
+        scope = it->second.scope;
+        m_tokens.erase(it);
+        m_paused.erase(name);
+        for (auto w = m_waiters.begin(); w != m_waiters.end();) {
+            const auto next = std::next(w);
+            if (w->token->name == name) {
+                gone.splice(gone.end(), m_waiters, w);
+            }
+            w = next;
+        }
+    }
+    // Reservations of requests under way settle into the removed scope,
+    // which the ledger keeps for them.
+    m_admission.removeScope(scope);
+    for (Waiter& w : gone) {
+        GateResult r;
+        r.revoked = true;
+        w.done(std::move(r));
+    }
+    return true;
 }
 
 TenantGate::~TenantGate()
@@ -72,10 +135,16 @@ void TenantGate::stop()
     }
 }
 
+const TenantGate::Entry* TenantGate::entryOf(std::string_view name) const
+{
+    const auto it = m_tokens.find(name);
+    return it == m_tokens.end() ? nullptr : &it->second;
+}
+
 ScopeId TenantGate::scopeOf(const GatewayToken& token) const
 {
-    const auto it = m_scopes.find(&token);
-    return it == m_scopes.end() ? kNoScope : it->second;
+    const Entry* e = entryOf(token.name);
+    return e != nullptr && e->token->digest == token.digest ? e->scope : kNoScope;
 }
 
 bool TenantGate::decide(Waiter& w, TimePoint now, GateResult& out, std::optional<TimePoint>& next)
@@ -89,7 +158,12 @@ bool TenantGate::decide(Waiter& w, TimePoint now, GateResult& out, std::optional
         next = next ? std::min(*next, w.deadline) : w.deadline;
         return false;
     }
-    Decision d = m_admission.tryAcquireAt(m_admission.pathTo(scopeOf(*w.token)), w.cost, now);
+    const ScopeId scope = scopeOf(*w.token);
+    if (scope == kNoScope) {
+        out.revoked = true;
+        return true;
+    }
+    Decision d = m_admission.tryAcquireAt(m_admission.pathTo(scope), w.cost, now);
     switch (d.verdict) {
     case Verdict::Admit:
         out.admitted = true;
@@ -112,32 +186,32 @@ bool TenantGate::decide(Waiter& w, TimePoint now, GateResult& out, std::optional
 
 std::uint64_t TenantGate::request(const GatewayToken& token, const Cost& cost, TimePoint deadline, Done done)
 {
-    if (scopeOf(token) == kNoScope) {
-        GateResult r;
-        r.admitted = true;
-        done(std::move(r));
-        return 0;
-    }
     GateResult result;
     std::uint64_t id = 0;
     {
         std::lock_guard guard(m_mutex);
-        id = m_nextId++;
-        Waiter w{id, &token, cost, deadline, id, std::move(done)};
-        // Behind anyone of this token already held, so a small request does
-        // not overtake a large one of the same tenant forever.
-        const bool queuedBehind = std::any_of(m_waiters.begin(), m_waiters.end(),
-                                              [&](const Waiter& o) { return o.token == &token; });
-        std::optional<TimePoint> next;
-        if (queuedBehind || !decide(w, m_clock.now(), result, next)) {
-            auto pos = std::find_if(m_waiters.begin(), m_waiters.end(),
-                                    [&](const Waiter& o) { return o.token->priority < token.priority; });
-            m_waiters.insert(pos, std::move(w));
-            m_dirty = true;
-            m_cv.notify_all();
-            return id;
+        const Entry* entry = entryOf(token.name);
+        if (entry == nullptr || entry->token->digest != token.digest) {
+            result.revoked = true;
+        } else {
+            id = m_nextId++;
+            Waiter w{id, entry->token, cost, deadline, id, std::move(done)};
+            // Behind anyone of this token already held, so a small request does
+            // not overtake a large one of the same tenant forever.
+            const bool queuedBehind = std::any_of(m_waiters.begin(), m_waiters.end(),
+                                                  [&](const Waiter& o) { return o.token == w.token; });
+            std::optional<TimePoint> next;
+            if (!queuedBehind && decide(w, m_clock.now(), result, next)) {
+                done = std::move(w.done);
+            } else {
+                auto pos = std::find_if(m_waiters.begin(), m_waiters.end(),
+                                        [&](const Waiter& o) { return o.token->priority < token.priority; });
+                m_waiters.insert(pos, std::move(w));
+                m_dirty = true;
+                m_cv.notify_all();
+                return id;
+            }
         }
-        done = std::move(w.done);
     }
     done(std::move(result));
     return id;
@@ -171,7 +245,7 @@ std::optional<TimePoint> TenantGate::poll(TimePoint now)
         m_dirty = false;
         std::set<const GatewayToken*> waiting;  // tokens whose head request still waits
         for (auto it = m_waiters.begin(); it != m_waiters.end();) {
-            if (waiting.count(it->token) > 0) {
+            if (waiting.count(it->token.get()) > 0) {
                 ++it;
                 continue;
             }
@@ -180,7 +254,7 @@ std::optional<TimePoint> TenantGate::poll(TimePoint now)
                 decided.emplace_back(std::move(it->done), std::move(r));
                 it = m_waiters.erase(it);
             } else {
-                waiting.insert(it->token);
+                waiting.insert(it->token.get());
                 ++it;
             }
         }
@@ -199,12 +273,17 @@ std::size_t TenantGate::held() const
 
 bool TenantGate::setLimits(const std::string& token, const std::vector<LimitSpec>& limits)
 {
-    const auto it = m_byName.find(token);
-    if (it == m_byName.end()) {
-        return false;
+    ScopeId scope = kNoScope;
+    {
+        std::lock_guard guard(m_mutex);
+        const Entry* e = entryOf(token);
+        if (e == nullptr) {
+            return false;
+        }
+        scope = e->scope;
     }
     // Admission keeps each dimension's usage across the change.
-    m_admission.setLimits(scopeOf(*it->second), limits);
+    m_admission.setLimits(scope, limits);
     std::lock_guard guard(m_mutex);
     m_dirty = true;
     m_cv.notify_all();
@@ -213,10 +292,10 @@ bool TenantGate::setLimits(const std::string& token, const std::vector<LimitSpec
 
 bool TenantGate::setPaused(const std::string& token, bool paused)
 {
-    if (m_byName.find(token) == m_byName.end()) {
+    std::lock_guard guard(m_mutex);
+    if (entryOf(token) == nullptr) {
         return false;
     }
-    std::lock_guard guard(m_mutex);
     if (paused) {
         m_paused.insert(token);
     } else {
@@ -229,19 +308,24 @@ bool TenantGate::setPaused(const std::string& token, bool paused)
 
 std::optional<TenantBudget> TenantGate::budget(const std::string& token) const
 {
-    const auto it = m_byName.find(token);
-    if (it == m_byName.end()) {
-        return std::nullopt;
+    ScopeId scope = kNoScope;
+    {
+        std::lock_guard guard(m_mutex);
+        const Entry* e = entryOf(token);
+        if (e == nullptr) {
+            return std::nullopt;
+        }
+        scope = e->scope;
     }
     TenantBudget b;
-    b.state = m_admission.snapshot(scopeOf(*it->second));
+    b.state = m_admission.snapshot(scope);
     for (const DimensionState& d : b.state.dimensions) {
         b.limits.push_back(d.spec);
     }
     std::lock_guard guard(m_mutex);
     b.paused = m_paused.count(token) > 0;
     b.held = static_cast<std::size_t>(
-        std::count_if(m_waiters.begin(), m_waiters.end(), [&](const Waiter& w) { return w.token == it->second; }));
+        std::count_if(m_waiters.begin(), m_waiters.end(), [&](const Waiter& w) { return w.token->name == token; }));
     return b;
 }
 
@@ -260,7 +344,11 @@ void TenantGate::run(std::stop_token stop)
 net::HttpHeaders TenantGate::rateLimitHeaders(const GatewayToken& token) const
 {
     net::HttpHeaders out;
-    const ScopeId scope = scopeOf(token);
+    ScopeId scope = kNoScope;
+    {
+        std::lock_guard guard(m_mutex);
+        scope = scopeOf(token);
+    }
     if (scope == kNoScope) {
         return out;
     }

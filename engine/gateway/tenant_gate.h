@@ -17,6 +17,12 @@
 // counted, as provider limits do, and wakes the held requests at once. A
 // paused token's requests are held, and answered 429 at their hold
 // deadline if it is not resumed by then.
+//
+// Tokens can be added and removed while it serves (the console creating
+// and revoking gateway tokens): each token's scope is created or removed on
+// its own, so every other token's usage and held requests are untouched. A
+// removed token's held requests, and any it brings later, are refused as
+// revoked; its reservations still settle.
 #pragma once
 
 #include "admission/admission.h"
@@ -53,6 +59,8 @@ struct GateResult {
     // Refused: how long until it could fit (at most the budget's period),
     // for retry-after. Empty when it never can (larger than the budget).
     std::optional<Duration> retryAfter;
+    // Refused because the token is no longer known (revoked).
+    bool revoked = false;
 };
 
 class TenantGate {
@@ -60,6 +68,7 @@ public:
     using Done = std::function<void(GateResult)>;
 
     TenantGate(Clock& clock, const std::vector<GatewayToken>& tokens);
+    TenantGate(Clock& clock, const std::vector<TokenPtr>& tokens);
     ~TenantGate();
     TenantGate(const TenantGate&) = delete;
     TenantGate& operator=(const TenantGate&) = delete;
@@ -67,9 +76,17 @@ public:
     void start();
     void stop();  // held requests are refused (retryAfter empty)
 
+    // A new token with a scope of its own (throws std::invalid_argument
+    // when its name is taken); the others are untouched.
+    void addToken(TokenPtr token);
+    // Forgets the token: its held requests are refused (revoked) now, its
+    // scope removed. False when no token has that name.
+    bool removeToken(const std::string& name);
+
     // Decides at once when it can (done runs before this returns);
     // otherwise holds the request until `deadline` at the latest. Returns
-    // an id for withdraw().
+    // an id for withdraw(). A token the gate does not know (by name and
+    // digest) is refused as revoked.
     std::uint64_t request(const GatewayToken& token, const Cost& cost, TimePoint deadline, Done done);
     // The client left while held: forget the request (done never runs).
     void withdraw(std::uint64_t id);
@@ -93,23 +110,30 @@ public:
 private:
     struct Waiter {
         std::uint64_t id = 0;
-        const GatewayToken* token = nullptr;
+        TokenPtr token;  // the gate's own
         Cost cost;
         TimePoint deadline{};
         std::uint64_t seq = 0;
         Done done;
     };
+    struct Entry {
+        TokenPtr token;
+        ScopeId scope = kNoScope;
+    };
+    // Under m_mutex: the token's entry by name, or null.
+    const Entry* entryOf(std::string_view name) const;
+    // Under m_mutex: the scope of this very token (name and digest), or kNoScope.
     ScopeId scopeOf(const GatewayToken& token) const;
+    void addLocked(TokenPtr token);
     // Under m_mutex: tries one request; Admit fills `out`, false to keep it held.
     bool decide(Waiter& w, TimePoint now, GateResult& out, std::optional<TimePoint>& next);
     void run(std::stop_token stop);
 
     Clock& m_clock;
     Admission m_admission;
-    std::map<const GatewayToken*, ScopeId> m_scopes;
-    std::map<std::string, const GatewayToken*, std::less<>> m_byName;
-    std::set<std::string, std::less<>> m_paused;  // under m_mutex
     mutable std::mutex m_mutex;
+    std::map<std::string, Entry, std::less<>> m_tokens;  // under m_mutex
+    std::set<std::string, std::less<>> m_paused;  // under m_mutex
     std::condition_variable m_cv;
     std::list<Waiter> m_waiters;  // in service order: priority, then arrival
     std::uint64_t m_nextId = 1;

@@ -4,6 +4,13 @@
 
 namespace sluice::gateway {
 
+TokenAuth::TokenAuth(const std::vector<GatewayToken>& tokens)
+{
+    for (const GatewayToken& t : tokens) {
+        m_tokens.push_back(std::make_shared<const GatewayToken>(t));
+    }
+}
+
 std::optional<std::string_view> TokenAuth::presented(const net::HttpRequest& request)
 {
     if (const auto auth = request.header("authorization")) {
@@ -24,17 +31,17 @@ std::optional<std::string_view> TokenAuth::presented(const net::HttpRequest& req
     return std::nullopt;
 }
 
-const GatewayToken* TokenAuth::match(std::string_view value) const
+TokenPtr TokenAuth::match(std::string_view value) const
 {
     const Digest d = sha256(value);
-    const GatewayToken* found = nullptr;
+    const TokenPtr* found = nullptr;
     // Every digest is compared, whatever matched before, and CRYPTO_memcmp
     // takes the same time for any content.
-    for (const GatewayToken& t : m_tokens) {
-        const bool equal = CRYPTO_memcmp(d.data(), t.digest.data(), d.size()) == 0;
+    for (const TokenPtr& t : m_tokens) {
+        const bool equal = CRYPTO_memcmp(d.data(), t->digest.data(), d.size()) == 0;
         found = equal ? &t : found;
     }
-    return found;
+    return found != nullptr ? *found : nullptr;
 }
 
 }  // namespace sluice::gateway

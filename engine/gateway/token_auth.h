@@ -6,6 +6,7 @@
 // stored or logged.
 //
 // Thread-safety: immutable after construction; every member from any thread.
+// A running gateway changes its tokens by replacing its whole TokenAuth.
 #pragma once
 
 #include "gateway/gateway_config.h"
@@ -19,7 +20,8 @@ namespace sluice::gateway {
 
 class TokenAuth {
 public:
-    explicit TokenAuth(std::vector<GatewayToken> tokens) : m_tokens(std::move(tokens)) {}
+    explicit TokenAuth(const std::vector<GatewayToken>& tokens);
+    explicit TokenAuth(std::vector<TokenPtr> tokens) : m_tokens(std::move(tokens)) {}
 
     // No tokens configured: the gateway serves whoever reaches it (loopback
     // only, see checkExposure).
@@ -28,12 +30,12 @@ public:
     // The token value the request carries, if any (a view into its headers).
     static std::optional<std::string_view> presented(const net::HttpRequest& request);
     // The configured token matching `value`, or null.
-    const GatewayToken* match(std::string_view value) const;
+    TokenPtr match(std::string_view value) const;
 
-    const std::vector<GatewayToken>& tokens() const noexcept { return m_tokens; }
+    const std::vector<TokenPtr>& tokens() const noexcept { return m_tokens; }
 
 private:
-    std::vector<GatewayToken> m_tokens;
+    std::vector<TokenPtr> m_tokens;
 };
 
 }  // namespace sluice::gateway

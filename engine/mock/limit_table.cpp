@@ -224,4 +224,17 @@ void LimitTable::adjustOutput(const std::string& key, const std::string& model, 
     }
 }
 
+void LimitTable::refund(const std::string& key, const std::string& model, const Charge& charge, TimePoint now)
+{
+    const auto it = m_entries.find(key + '\n' + model);
+    if (it == m_entries.end()) {
+        return;
+    }
+    for (std::size_t i = 0; i < kLimitKinds; ++i) {
+        if (auto& b = it->second.buckets[i]) {
+            b->give(costOf(charge, static_cast<LimitKind>(i)), now);
+        }
+    }
+}
+
 }  // namespace sluice::mock

@@ -118,6 +118,10 @@ public:
     // Corrects the output-token charge when a response ends: debits `delta`
     // (actual minus reserved), or credits it back when negative.
     void adjustOutput(const std::string& key, const std::string& model, std::int64_t delta, TimePoint now);
+    // Gives back what admit() debited for `charge`, when a limit checked
+    // after this table's (a provider-wide one, in the what-if replay's
+    // simulated provider) refused the request.
+    void refund(const std::string& key, const std::string& model, const Charge& charge, TimePoint now);
     // Applies a new configuration at `now` to every bucket already in use,
     // so time from here on refills at the new rates; buckets of keys or
     // models that are gone are dropped.

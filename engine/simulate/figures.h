@@ -26,6 +26,11 @@ struct RunFigures {
     std::int64_t completed = 0;
     std::int64_t failed = 0;        // dead-lettered or refused
     std::int64_t rateLimited = 0;   // 429s (attempts)
+    std::int64_t serverErrors = 0;  // 5xx answers (attempts), overloaded included
+    std::int64_t timeouts = 0;      // attempts with no answer in time
+    // Of the simulated 429s, those the provider-wide limit answered (its
+    // limits over every key and model together); 0 for a recorded run.
+    std::int64_t providerLimited = 0;
     std::int64_t attempts = 0;      // HTTP requests sent
     std::optional<std::int64_t> missedDeadlines;
     std::optional<Duration> waitP50;  // arrival → first send

@@ -151,4 +151,32 @@ mock::MockConfig providerModel(const ProviderModelInput& input)
     return m;
 }
 
+std::vector<ProviderWideLimit> providerWideLimits(const Config& current, const Config* proposed)
+{
+    std::vector<ProviderWideLimit> out;
+    for (const ProviderConfig& p : current.providers) {
+        const mock::RateLimits limits = limitsOf(p.limits);
+        if (limits.requestsPerMinute <= 0 && limits.tokensPerMinute <= 0 && limits.inputTokensPerMinute <= 0 &&
+            limits.outputTokensPerMinute <= 0 && limits.requestsPerDay <= 0) {
+            continue;
+        }
+        ProviderWideLimit w;
+        w.provider = p.name;
+        w.limits = limits;
+        for (const KeyConfig& k : p.keys) {
+            w.keys.insert(standInKey(k.envVar));
+        }
+        // A key the proposal adds to this provider is in its organisation too.
+        if (proposed != nullptr) {
+            if (const ProviderConfig* q = proposed->provider(p.name)) {
+                for (const KeyConfig& k : q->keys) {
+                    w.keys.insert(standInKey(k.envVar));
+                }
+            }
+        }
+        out.push_back(std::move(w));
+    }
+    return out;
+}
+
 }  // namespace sluice::simulate

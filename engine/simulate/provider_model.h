@@ -17,6 +17,7 @@
 #include "mock/mock_config.h"
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,17 @@ struct ProviderModelInput {
 };
 
 mock::MockConfig providerModel(const ProviderModelInput& input);
+
+// A limit the provider enforces over all its keys and models together: a
+// provider's own "limits" in the current configuration (the provider
+// scope, as docs/configuration.md has it), over every key of that provider
+// in either configuration, by stand-in key value.
+struct ProviderWideLimit {
+    std::string provider;
+    mock::RateLimits limits;
+    std::set<std::string> keys;
+};
+
+std::vector<ProviderWideLimit> providerWideLimits(const Config& current, const Config* proposed);
 
 }  // namespace sluice::simulate

@@ -108,6 +108,9 @@ RecordedTraffic readRollupTraffic(const std::filesystem::path& database, Duratio
     f.requests = static_cast<std::int64_t>(t.requests.size());
     f.completed = static_cast<std::int64_t>(totals.completed);
     f.rateLimited = static_cast<std::int64_t>(totals.failuresOf(FailureClass::RateLimited));
+    f.serverErrors = static_cast<std::int64_t>(totals.failuresOf(FailureClass::ServerError) +
+                                               totals.failuresOf(FailureClass::Overloaded));
+    f.timeouts = static_cast<std::int64_t>(totals.failuresOf(FailureClass::Timeout));
     f.attempts = static_cast<std::int64_t>(totals.sent);
     f.failed = std::max<std::int64_t>(0, f.requests - f.completed);
     f.spendMicroUsd = totals.spendMicroUsd;
@@ -182,6 +185,8 @@ RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Durat
         std::optional<std::int64_t> firstSentMs;
         std::optional<std::int64_t> lastSentMs;
         std::int64_t rateLimited = 0;
+        std::int64_t serverErrors = 0;
+        std::int64_t timeouts = 0;
     };
     std::vector<JobRow> jobs;
     try {
@@ -196,7 +201,10 @@ RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Durat
                              "r.body, "
                              "(SELECT min(at_ms) FROM events e WHERE e.job_id = j.id AND e.kind = 'sent'), "
                              "(SELECT max(at_ms) FROM events e WHERE e.job_id = j.id AND e.kind = 'sent'), "
-                             "(SELECT count(*) FROM attempts a WHERE a.job_id = j.id AND a.error_class = 'rate_limited') "
+                             "(SELECT count(*) FROM attempts a WHERE a.job_id = j.id AND a.error_class = 'rate_limited'), "
+                             "(SELECT count(*) FROM attempts a WHERE a.job_id = j.id "
+                             "AND a.error_class IN ('server_error', 'overloaded')), "
+                             "(SELECT count(*) FROM attempts a WHERE a.job_id = j.id AND a.error_class = 'timeout') "
                              "FROM jobs j LEFT JOIN results r ON r.job_id = j.id "
                              "WHERE j.created_ms >= ?1 ORDER BY j.created_ms, j.id");
         sel.bind(1, from);
@@ -215,6 +223,8 @@ RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Durat
             j.firstSentMs = sel.optionalInt64(8);
             j.lastSentMs = sel.optionalInt64(9);
             j.rateLimited = sel.int64(10);
+            j.serverErrors = sel.int64(11);
+            j.timeouts = sel.int64(12);
             jobs.push_back(std::move(j));
         }
     } catch (const store::StoreError& e) {
@@ -267,7 +277,9 @@ RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Durat
         }
         ++f.requests;
         f.rateLimited += j.rateLimited;
-        f.attempts += j.rateLimited + (j.firstSentMs ? 1 : 0);
+        f.serverErrors += j.serverErrors;
+        f.timeouts += j.timeouts;
+        f.attempts += j.rateLimited + j.serverErrors + j.timeouts + (j.firstSentMs ? 1 : 0);
         if (j.firstSentMs) {
             waits.push_back(std::chrono::milliseconds(std::max<std::int64_t>(0, *j.firstSentMs - j.createdMs)));
         }
@@ -450,6 +462,13 @@ RecordedTraffic readRecordedJsonl(const std::filesystem::path& file, Duration wi
         } else if (l.status == 429) {
             ++f.rateLimited;
             ++m.rateLimited;
+            ++f.failed;
+        } else if (l.status == 0 || l.status == 408 || l.status == 504) {
+            // No answer in time (0: the client gave up).
+            ++f.timeouts;
+            ++f.failed;
+        } else if (l.status >= 500) {
+            ++f.serverErrors;
             ++f.failed;
         } else {
             ++f.failed;

@@ -2,6 +2,7 @@
 
 #include "admission/admission.h"
 #include "dispatch/dispatcher.h"
+#include "simulate/failure_mix.h"
 #include "simulate/provider_model.h"
 #include "simulate/sim_transport.h"
 
@@ -76,6 +77,10 @@ public:
         if (a.cls == FailureClass::RateLimited) {
             ++m_figures.rateLimited;
             ++minute(a.finishedAt - m_start).rateLimited;
+        } else if (a.cls == FailureClass::ServerError || a.cls == FailureClass::Overloaded) {
+            ++m_figures.serverErrors;
+        } else if (a.cls == FailureClass::Timeout) {
+            ++m_figures.timeouts;
         } else if (a.cls == FailureClass::None && a.status == 200) {
             m_latencies.push_back(a.finishedAt - a.sentAt);
         }
@@ -197,24 +202,18 @@ ApiFlavor flavorFor(const Config& proposed, const Config& current, const Recorde
     return r.model.rfind("claude", 0) == 0 ? ApiFlavor::Anthropic : ApiFlavor::OpenAI;
 }
 
-}  // namespace
+struct SimRun {
+    RunFigures figures;
+    Duration reached{};  // simulated time when it ended
+    bool cancelled = false;
+};
 
-Comparison replay(const RecordedTraffic& traffic, const Config& current, const Config& proposed,
-                  const ReplayOptions& options)
+// One run of the traffic through a Dispatcher configured as `proposed`
+// against the provider `current` describes, drawing `faults`.
+SimRun simulateOnce(const RecordedTraffic& traffic, const Config& current, const Config& proposed,
+                    const FailureMix& faults, const ReplayOptions& options)
 {
-    const auto wallBegan = std::chrono::steady_clock::now();
-    Comparison out;
-    out.source = traffic.source;
-    out.windowStart = traffic.start;
-    out.window = traffic.length;
-    out.recorded = traffic.recorded;
-    if (!traffic.spendRecorded) {
-        for (const RecordedRequest& r : traffic.requests) {
-            const auto spend = current.pricing.microUsd(r.model, TokenUsage{r.inputTokens, r.outputTokens, 0, 0});
-            out.recorded.spendMicroUsd += spend.value_or(0);
-        }
-    }
-
+    SimRun out;
     ManualClock clock(std::chrono::steady_clock::time_point(std::chrono::hours(1)), traffic.start);
     const TimePoint t0 = clock.now();
 
@@ -244,13 +243,16 @@ Comparison replay(const RecordedTraffic& traffic, const Config& current, const C
 
     const auto minutes = static_cast<std::size_t>(std::max<std::int64_t>(1, (traffic.length + 1min - 1ns) / 1min));
     Outcomes tally(traffic, t0, minutes);
-    SimTransport transport(clock, providerModel(pm), [&traffic](const Json& body) -> std::optional<std::int64_t> {
-        const auto i = indexIn(body);
-        if (!i || *i >= traffic.requests.size()) {
-            return std::nullopt;
-        }
-        return traffic.requests[*i].outputTokens;
-    });
+    SimTransport transport(
+        clock, providerModel(pm),
+        [&traffic](const Json& body) -> std::optional<std::int64_t> {
+            const auto i = indexIn(body);
+            if (!i || *i >= traffic.requests.size()) {
+                return std::nullopt;
+            }
+            return traffic.requests[*i].outputTokens;
+        },
+        providerWideLimits(current, &proposed), faults);
     Admission admission(clock);
     DispatcherOptions dopt;
     dopt.seed = options.seed;
@@ -304,11 +306,53 @@ Comparison replay(const RecordedTraffic& traffic, const Config& current, const C
     }
     // Read the clock before stopping: once every job is done the
     // dispatcher idles on, and its polls move simulated time on with it.
-    const Duration reached = clock.now() - t0;
+    out.reached = clock.now() - t0;
     dispatcher.stop();
-    out.simulated = tally.figures();
+    out.figures = tally.figures();
+    out.figures.providerLimited = static_cast<std::int64_t>(transport.counts().providerLimited);
+    return out;
+}
+
+}  // namespace
+
+Comparison replay(const RecordedTraffic& traffic, const Config& current, const Config& proposed,
+                  const ReplayOptions& options)
+{
+    const auto wallBegan = std::chrono::steady_clock::now();
+    Comparison out;
+    out.source = traffic.source;
+    out.windowStart = traffic.start;
+    out.window = traffic.length;
+    out.recorded = traffic.recorded;
+    if (!traffic.spendRecorded) {
+        for (const RecordedRequest& r : traffic.requests) {
+            const auto spend = current.pricing.microUsd(r.model, TokenUsage{r.inputTokens, r.outputTokens, 0, 0});
+            out.recorded.spendMicroUsd += spend.value_or(0);
+        }
+    }
+    FailureMix faults = failureMixOf(traffic.recorded);
+    if (faults.rateLimited > 0) {
+        // Some of the recorded 429s are the provider's limits answering,
+        // which the simulated provider does by itself: the same traffic
+        // under the configuration it ran with says how many. Only the rest
+        // is drawn.
+        FailureMix others = faults;
+        others.rateLimited = 0;
+        ReplayOptions quiet;
+        quiet.seed = options.seed;
+        quiet.cancel = options.cancel;
+        const SimRun base = simulateOnce(traffic, current, current, others, quiet);
+        const double explained =
+            base.figures.attempts > 0
+                ? static_cast<double>(base.figures.rateLimited) / static_cast<double>(base.figures.attempts)
+                : 0.0;
+        faults = failureMixOf(traffic.recorded, explained);
+    }
+    const SimRun run = simulateOnce(traffic, current, proposed, faults, options);
+    out.simulated = run.figures;
+    out.cancelled = run.cancelled;
     // A finished replay covered the time until its last answer.
-    out.simulatedTime = out.cancelled ? reached : out.simulated.span;
+    out.simulatedTime = out.cancelled ? run.reached : out.simulated.span;
     out.wallTime = std::chrono::steady_clock::now() - wallBegan;
     if (options.progress && !out.cancelled) {
         options.progress(1.0, out.simulatedTime);

@@ -49,8 +49,10 @@ bool isAnthropic(const std::string& url)
 
 }  // namespace
 
-SimTransport::SimTransport(ManualClock& clock, mock::MockConfig provider, OutputOf outputOf)
-    : m_clock(clock), m_provider(std::move(provider)), m_outputOf(std::move(outputOf))
+SimTransport::SimTransport(ManualClock& clock, mock::MockConfig provider, OutputOf outputOf,
+                           std::vector<ProviderWideLimit> providerWide, FailureMix faults)
+    : m_clock(clock), m_provider(std::move(provider)), m_outputOf(std::move(outputOf)),
+      m_wideLimits(std::move(providerWide)), m_faults(faults)
 {
 }
 
@@ -89,8 +91,25 @@ SimTransport::Answer SimTransport::decide(const http::HttpRequest& request, Time
     charge.inputTokens = r.inputTokens;
     charge.outputTokens = limits->outputCharging == mock::OutputCharging::ReserveThenCorrect ? maxOutput : 0;
     mock::LimitDecision decision;
+    std::string wide;
     if (m_provider.limitsEnabled) {
         decision = m_limits.admit(key, r.model, *limits, charge, now);
+        // The provider's limit over all its keys and models binds too: a
+        // request it refuses is not counted against the key's.
+        for (const ProviderWideLimit& w : m_wideLimits) {
+            if (decision.outcome != mock::LimitOutcome::Admitted || w.keys.count(key) == 0) {
+                continue;
+            }
+            mock::LimitDecision d = m_wide.admit(w.provider, "*", w.limits, charge, now);
+            if (d.outcome != mock::LimitOutcome::Admitted) {
+                m_limits.refund(key, r.model, charge, now);
+                ++m_counts.providerLimited;
+                decision = std::move(d);
+            } else {
+                wide = w.provider;
+            }
+            break;
+        }
     }
     net::HttpHeaders headers;
     dialect.addCommonHeaders(headers, requestId, m_provider);
@@ -122,6 +141,44 @@ SimTransport::Answer SimTransport::decide(const http::HttpRequest& request, Time
     }
 
     ++m_counts.admitted;
+    if (m_faults.any()) {
+        // A stream of draws of its own, so the answers' draws are the same
+        // with a failure mix as without.
+        mock::Rng draw(m_provider.seed ^ 0xFA17FA17FA17FA17ULL, seq);
+        const double u = draw.uniform();
+        const double baseMs = m_provider.latency.baseMs;
+        if (u < m_faults.serverError) {
+            // Charged, as a provider's failed request is.
+            ++m_counts.serverErrors;
+            mock::ApiError e = dialect.error(mock::ErrorCase::ServerError, ctx);
+            a.status = e.status;
+            a.body = std::move(e.body);
+            a.headers = toHeaderMap(headers);
+            a.after = mock::scaledMs(baseMs, 1.0);
+            return a;
+        }
+        if (u < m_faults.serverError + m_faults.rateLimited) {
+            // Refused for a reason its limits do not show: nothing counted.
+            ++m_counts.rateLimited;
+            ++m_counts.drawnRateLimited;
+            m_limits.refund(key, r.model, charge, now);
+            if (!wide.empty()) {
+                m_wide.refund(wide, "*", charge, now);
+            }
+            headers.emplace_back("retry-after", "1");
+            mock::ApiError e = dialect.error(mock::ErrorCase::RateLimited, ctx);
+            a.status = e.status;
+            a.body = std::move(e.body);
+            a.headers = toHeaderMap(headers);
+            return a;
+        }
+        if (u < m_faults.serverError + m_faults.rateLimited + m_faults.timeout) {
+            ++m_counts.timeouts;
+            a.timedOut = true;
+            a.after = request.totalTimeout;
+            return a;
+        }
+    }
     mock::Rng rng(m_provider.seed, seq);
     const double factor = mock::drawLatencyFactor(m_provider.latency, rng);
     mock::Completion c;
@@ -146,6 +203,7 @@ SimTransport::Answer SimTransport::decide(const http::HttpRequest& request, Time
     a.headers = toHeaderMap(headers);
     a.key = key;
     a.model = r.model;
+    a.wide = wide;
     a.outputDelta = c.totalOutput() - charge.outputTokens;
     return a;
 }
@@ -176,6 +234,18 @@ void SimTransport::finish(TransferId id, Answer answer)
     }
     if (!answer.key.empty() && answer.outputDelta != 0) {
         m_limits.adjustOutput(answer.key, answer.model, answer.outputDelta, m_clock.now());
+        if (!answer.wide.empty()) {
+            std::lock_guard g(m_mutex);
+            m_wide.adjustOutput(answer.wide, "*", answer.outputDelta, m_clock.now());
+        }
+    }
+    if (answer.timedOut) {
+        http::HttpResult r;
+        r.error = http::TransportError::Timeout;
+        r.errorText = "timed out (simulated: no answer)";
+        r.total = answer.after;
+        h.onComplete(std::move(r));
+        return;
     }
     if (h.onHeaders) {
         h.onHeaders(answer.status, answer.headers);

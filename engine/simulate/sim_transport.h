@@ -3,7 +3,10 @@
 // provider does (the mock's dialects read the request and shape the answer,
 // its LimitTable enforces rate limits with its RateBucket / SlidingWindow,
 // its behaviour model draws latency), and answers when the simulated clock
-// reaches the answer's time. No socket, no real waiting: poll() moves the
+// reaches the answer's time. On top of the limits per key and model it can
+// enforce provider-wide limits (all keys and models of a provider
+// together) and draw a recorded failure mix: server errors, 429s and
+// timeouts at their recorded rates. No socket, no real waiting: poll() moves the
 // ManualClock straight to the next thing that happens (an answer due, an
 // action scheduled, or the dispatcher's own next wake), so an hour of
 // traffic takes as long as its bookkeeping.
@@ -20,6 +23,8 @@
 #include "dispatch/transport.h"
 #include "mock/limit_table.h"
 #include "mock/mock_config.h"
+#include "simulate/failure_mix.h"
+#include "simulate/provider_model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -36,8 +41,12 @@ namespace sluice::simulate {
 struct SimProviderCounts {
     std::uint64_t requests = 0;
     std::uint64_t admitted = 0;
-    std::uint64_t rateLimited = 0;  // 429s for a rate limit
+    std::uint64_t rateLimited = 0;  // 429s for a rate limit (provider-wide and drawn ones included)
+    std::uint64_t providerLimited = 0;  // of which the provider-wide limit's
     std::uint64_t rejected = 0;     // other errors (unknown key or model, too large)
+    std::uint64_t serverErrors = 0;  // drawn from the failure mix
+    std::uint64_t timeouts = 0;      // drawn: never answered, the client's timeout ends it
+    std::uint64_t drawnRateLimited = 0;
 };
 
 class SimTransport final : public Transport {
@@ -48,7 +57,10 @@ public:
 
     // `provider` holds the simulated provider's keys (by API key value),
     // models, limits and latency model.
-    SimTransport(ManualClock& clock, mock::MockConfig provider, OutputOf outputOf = {});
+    // `providerWide` limits bind after the key's and model's; `faults` are
+    // drawn for every request the limits admit.
+    SimTransport(ManualClock& clock, mock::MockConfig provider, OutputOf outputOf = {},
+                 std::vector<ProviderWideLimit> providerWide = {}, FailureMix faults = {});
 
     TransferId start(http::HttpRequest request, http::TransferHandlers handlers) override;
     void abort(TransferId id) override;
@@ -81,7 +93,9 @@ private:
         // Output-limit correction when the answer ends (ReserveThenCorrect).
         std::string key;
         std::string model;
+        std::string wide;  // the provider-wide limit it was charged to, if any
         std::int64_t outputDelta = 0;
+        bool timedOut = false;  // no answer: a transport timeout at `after`
     };
 
     Answer decide(const http::HttpRequest& request, TimePoint now);
@@ -92,6 +106,9 @@ private:
     const mock::MockConfig m_provider;
     OutputOf m_outputOf;
     mock::LimitTable m_limits;  // dispatcher thread only
+    const std::vector<ProviderWideLimit> m_wideLimits;
+    const FailureMix m_faults;
+    mock::LimitTable m_wide;  // one entry per provider-wide limit, under m_mutex
 
     // Guards the events, the open transfers and the counts; decide() runs
     // under it (it only counts and computes).

@@ -5,6 +5,8 @@
 //   send N    N chat completions one after another; all must succeed
 //   burst N   N at once; prints "ok=A limited=B" (429s have a retry-after)
 //   denied    one request; it must be refused 401
+//   stream    one streamed completion; prints "first" at its first chunk,
+//             then "ok streamed chunks=K" when it ended whole
 // Prints one line, starting "ok" when the mode's expectation held; exits 1
 // otherwise.
 import OpenAI from 'openai';
@@ -37,6 +39,25 @@ async function main() {
       }
     }
     return `ok ok=${ok} limited=${limited}`;
+  }
+  if (mode === 'stream') {
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Hello' }],
+      max_tokens: 64,
+      stream: true,
+    });
+    let chunks = 0;
+    let text = '';
+    let finish = null;
+    for await (const c of stream) {
+      if (chunks === 0) console.log('first');
+      ++chunks;
+      text += c.choices[0]?.delta?.content ?? '';
+      finish = c.choices[0]?.finish_reason ?? finish;
+    }
+    if (!(text.length > 0) || !finish) throw new Error(`the stream ended early: ${chunks} chunks, finish ${finish}`);
+    return `ok streamed chunks=${chunks}`;
   }
   if (mode === 'denied') {
     try {

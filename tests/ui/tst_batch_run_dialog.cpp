@@ -3,11 +3,17 @@
 // the user chooses to queue the valid lines; the batch then runs through the
 // workspace's queue to the embedded mock, the progress reaches done, and
 // the output file holds one line per custom_id. Cancelling a batch held by
-// a paused dispatcher dead-letters what had not finished.
+// a paused dispatcher dead-letters what had not finished. A run belongs to
+// the workspace, not the dialog: closed mid-run, it goes on (the status bar
+// and Workspace → Batch runs show it), a dialog opened on it again shows
+// where it is, and the output is written when it is done, dialog or not.
 #include "batch_run_dialog.h"
+#include "batch_runs.h"
 #include "console_fixture.h"
 
 #include <QAction>
+#include <QMenu>
+#include <QToolButton>
 #include <QCheckBox>
 #include <QLabel>
 #include <QLineEdit>
@@ -76,6 +82,7 @@ private Q_SLOTS:
     void initTestCase() { enableTestMode(); }
     void fileWithABadLineRunsItsValidLines();
     void cancelDeadLettersWhatIsLeft();
+    void runGoesOnWithTheDialogClosed();
 };
 
 void TestBatchRunDialog::fileWithABadLineRunsItsValidLines()
@@ -185,6 +192,84 @@ void TestBatchRunDialog::cancelDeadLettersWhatIsLeft()
     }
     QCOMPARE(console.host().status().dispatch.attempts, std::uint64_t{0});
     dialog->close();
+}
+
+void TestBatchRunDialog::runGoesOnWithTheDialogClosed()
+{
+    Console console;
+    const QString error = console.open({});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    // Paused, the batch is certainly mid-run when the dialog closes.
+    console.session().pause();
+    const QString input = console.dataHome() + QStringLiteral("/later.jsonl");
+    const QString output = console.dataHome() + QStringLiteral("/later-results.jsonl");
+    std::set<std::string> expected;
+    {
+        std::ofstream f(input.toStdString());
+        for (int i = 0; i < 6; ++i) {
+            f << requestLine("later-" + std::to_string(i)) << '\n';
+            expected.insert("later-" + std::to_string(i));
+        }
+    }
+    ui::BatchRunDialog* dialog = openDialog(console);
+    QVERIFY(dialog != nullptr);
+    dialog->setInputPath(input);
+    dialog->setOutputPath(output);
+    QSignalSpy fileRead(dialog, &ui::BatchRunDialog::fileRead);
+    QTest::mouseClick(dialog->findChild<QPushButton*>(QStringLiteral("read")), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(fileRead.count(), 1, kTimeoutMs);
+    QSignalSpy queued(dialog, &ui::BatchRunDialog::batchQueued);
+    QTest::mouseClick(dialog->findChild<QPushButton*>(QStringLiteral("queue")), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(queued.count(), 1, kTimeoutMs);
+    QPointer<ui::BatchRun> run = dialog->run();
+    QVERIFY(run != nullptr);
+
+    // Closed mid-run: the run stays with the workspace, shown in the status bar.
+    dialog->close();
+    QTRY_VERIFY(console.window().findChild<ui::BatchRunDialog*>(QStringLiteral("batchRunDialog")) == nullptr);
+    QVERIFY(run != nullptr);
+    QVERIFY(!run->complete());
+    auto* status = console.window().findChild<QToolButton*>(QStringLiteral("batchRunsStatus"));
+    QVERIFY(status != nullptr);
+    QTRY_VERIFY_WITH_TIMEOUT(status->isVisible(), kTimeoutMs);
+    QVERIFY2(status->text().contains(QStringLiteral("later.jsonl: 0/6 done")), qPrintable(status->text()));
+
+    // Workspace → Batch runs lists it; chosen, a dialog shows it where it is,
+    // with Cancel and Write output now.
+    auto* menu = console.window().findChild<QMenu*>(QStringLiteral("batchRunsMenu"));
+    QVERIFY(menu != nullptr);
+    Q_EMIT menu->aboutToShow();
+    const auto actions = menu->findChildren<QAction*>(QStringLiteral("batchRunAction"));
+    QCOMPARE(actions.size(), qsizetype(1));
+    QVERIFY2(actions.front()->text().contains(QStringLiteral("0/6")), qPrintable(actions.front()->text()));
+    actions.front()->trigger();
+    dialog = console.window().findChild<ui::BatchRunDialog*>(QStringLiteral("batchRunDialog"));
+    QVERIFY(dialog != nullptr);
+    QCOMPARE(dialog->run(), run.data());
+    QVERIFY2(dialog->findChild<QLabel*>(QStringLiteral("progressText"))->text().startsWith(QStringLiteral("0/6 done")),
+             qPrintable(dialog->findChild<QLabel*>(QStringLiteral("progressText"))->text()));
+    QVERIFY(dialog->findChild<QPushButton*>(QStringLiteral("cancelBatch"))->isEnabled());
+    QVERIFY(dialog->findChild<QPushButton*>(QStringLiteral("writeOutput"))->isEnabled());
+    QVERIFY(!dialog->findChild<QPushButton*>(QStringLiteral("queue"))->isEnabled());
+    dialog->close();
+    QTRY_VERIFY(console.window().findChild<ui::BatchRunDialog*>(QStringLiteral("batchRunDialog")) == nullptr);
+
+    // Resumed with no dialog open: the run completes and writes its output,
+    // one line per custom_id.
+    QSignalSpy written(run.data(), &ui::BatchRun::outputWritten);
+    console.session().resume();
+    QTRY_VERIFY_WITH_TIMEOUT(run->complete(), kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(written.count(), 1, kTimeoutMs);
+    QVERIFY2(written.at(0).at(0).toBool(), qPrintable(written.at(0).at(1).toString()));
+    const auto lines = outputLines(output);
+    std::set<std::string> ids;
+    for (const auto& [id, code] : lines) {
+        QVERIFY2(code.empty(), code.c_str());
+        ids.insert(id);
+    }
+    QCOMPARE(lines.size(), expected.size());
+    QCOMPARE(ids, expected);
+    QTRY_VERIFY_WITH_TIMEOUT(status->text().contains(QStringLiteral("6/6 done")), kTimeoutMs);
 }
 
 QTEST_MAIN(TestBatchRunDialog)

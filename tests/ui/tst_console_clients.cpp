@@ -7,8 +7,10 @@
 // waiting) and goes when resumed; a limit lowered in the view is applied at
 // once (the next burst gets 429s with retry-after, counted in the row); the
 // gateway runs again when the workspace is reopened, the token still
-// valid; a revoked token is refused; an address in use or malformed is
-// shown in the view, not a crash.
+// valid; a stream under way runs to its end while another token is
+// created and revoked (the token table changes live, the gateway is not
+// restarted); a revoked token is refused; an address in use or malformed
+// is shown in the view, not a crash.
 #include "clients_panel.h"
 #include "console_fixture.h"
 #include "workspace_gateway.h"
@@ -245,6 +247,37 @@ void TestConsoleClients::gatewayFromTheConsole()
     panel->findChild<QPushButton*>(QStringLiteral("applyTenantLimits"))->click();
     out = runNode({QStringLiteral("send"), QStringLiteral("2")});
     QVERIFY2(out.startsWith(QStringLiteral("ok")), qPrintable(out));
+
+    // A stream under way is not disturbed by a token created and another
+    // revoked. The mock sends its 20 tokens half a second apart, so the
+    // stream is still running while the operator does both.
+    const std::string slowMockUrl = console.host().mockUrl();
+    QVERIFY(patchMock(slowMockUrl, R"({"latency":{"perOutputTokenMs":500}})"));
+    const std::uint16_t gatewayPort = again.port();
+    QProcess streaming;
+    startNode(streaming, {QStringLiteral("stream")});
+    QVERIFY(streaming.waitForStarted(10'000));
+    QString streamed;
+    QTRY_VERIFY_WITH_TIMEOUT((streamed += QString::fromUtf8(streaming.readAll())).contains(QStringLiteral("first")),
+                             kTimeoutMs);
+    QTest::mouseClick(panel->findChild<QPushButton*>(QStringLiteral("newTokenButton")), Qt::LeftButton);
+    dialog = panel->findChild<ui::NewTokenDialog*>(QStringLiteral("newTokenDialog"));
+    QVERIFY(dialog != nullptr);
+    dialog->findChild<QLineEdit*>(QStringLiteral("newTokenName"))->setText(QStringLiteral("spare"));
+    dialog->findChild<QDialogButtonBox*>(QStringLiteral("newTokenButtons"))->button(QDialogButtonBox::Ok)->click();
+    QTRY_VERIFY_WITH_TIMEOUT(rowOf(table, QStringLiteral("spare")) >= 0, kTimeoutMs);
+    table->selectRow(rowOf(table, QStringLiteral("spare")));
+    panel->findChild<QPushButton*>(QStringLiteral("revokeTokenButton"))->click();
+    QTRY_COMPARE_WITH_TIMEOUT(rowOf(table, QStringLiteral("spare")), -1, kTimeoutMs);
+    QCOMPARE(again.port(), gatewayPort);
+    QVERIFY2(streaming.state() == QProcess::Running, "the stream ended before the tokens changed; the test proved nothing");
+    QTRY_COMPARE_WITH_TIMEOUT(cell(table, QStringLiteral("billing"), ui::ClientColumn::InFlight), QStringLiteral("1"),
+                              kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(streaming.state(), QProcess::NotRunning, 30'000);
+    streamed += QString::fromUtf8(streaming.readAll());
+    QVERIFY2(streamed.contains(QStringLiteral("ok streamed")), qPrintable(streamed));
+    QCOMPARE(streaming.exitCode(), 0);
+    QVERIFY(patchMock(slowMockUrl, R"({"latency":{"perOutputTokenMs":0}})"));
 
     // Revoked: refused from then on, and gone from the file. (Another token
     // stays: with none, the gateway serves anyone on loopback, as
