@@ -5,6 +5,7 @@
 // until SIGINT or SIGTERM.
 #include "cli/commands.h"
 #include "cli/control_option.h"
+#include "deadletters/gateway_failures.h"
 #include "cli/run_metrics.h"
 #include "cli/shared_run.h"
 
@@ -52,12 +53,16 @@ public:
 // Both halves of the listener chain, so metrics see every attempt.
 class ServeListener : public DispatchListener {
 public:
-    ServeListener(DispatchListener* metrics, DispatchListener& alarm, DispatchListener* events = nullptr)
-        : m_metrics(metrics), m_alarm(alarm), m_events(events)
+    ServeListener(DispatchListener* metrics, DispatchListener& alarm, DispatchListener* events = nullptr,
+                  DispatchListener* failures = nullptr)
+        : m_metrics(metrics), m_alarm(alarm), m_events(events), m_failures(failures)
     {
     }
     void onFinished(JobOutcome&& outcome) override
     {
+        if (m_failures != nullptr && outcome.result == JobResult::DeadLettered) {
+            m_failures->onFinished(JobOutcome(outcome));
+        }
         if (m_metrics != nullptr) {
             m_metrics->onFinished(std::move(outcome));
         }
@@ -92,6 +97,7 @@ private:
     DispatchListener* m_metrics;
     DispatchListener& m_alarm;
     DispatchListener* m_events;
+    DispatchListener* m_failures;
 };
 
 void raiseDescriptorLimit()
@@ -159,7 +165,12 @@ int runServe(const ServeOptions& opt)
     metrics::MetricsRecorder* recorder = runMetrics ? &runMetrics->recorder() : liveMetrics.get();
     KeyAlarm alarm;
     control::EventLog events(clock);
-    ServeListener listener(recorder, alarm, &events);
+    // With --control: the latest failed requests, for the attached console.
+    std::unique_ptr<deadletters::GatewayFailures> failures;
+    if (controlOptions) {
+        failures = std::make_unique<deadletters::GatewayFailures>(clock);
+    }
+    ServeListener listener(recorder, alarm, &events, failures.get());
     // "concurrency": "auto": watches every attempt and sets the limit.
     AdaptiveWiring adaptive(clock, config, listener);
     // "shared": limits, signals and the fleet shared with the namespace.
@@ -200,6 +211,7 @@ int runServe(const ServeOptions& opt)
         target.metrics = recorder;
         target.events = &events;
         target.drain = [&gateway] { gateway.closeIntake(); };
+        target.deadLetters = failures.get();
         controlServer = startControl(controlOptions, std::move(target), "serve");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());

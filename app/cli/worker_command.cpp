@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "dispatch/dispatcher.h"
+#include "deadletters/shared_dead_letters.h"
 #include "dispatch/fan_out_listener.h"
 #include "metrics/gauges.h"
 #include "metrics/metrics_recorder.h"
@@ -279,12 +280,18 @@ int runWorker(const WorkerOptions& opt)
                  what, engine->queue->consumer().c_str(), config->shared->ns.c_str(),
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(config->shared->queueLease).count()));
     engine->start();
-    // Status, series, limits and pause over --control; the namespace's dead
-    // letters stay with --dead-letters and --requeue (they live in Redis).
+    // Status, series, limits, pause, drain and the namespace's dead letters
+    // (in Redis, as --dead-letters and --requeue see them) over --control.
+    deadletters::SharedDeadLetters deadLetters(*engine->queue);
     std::unique_ptr<control::ControlServer> controlServer;
     try {
         control::ControlTarget target;
         target.kind = "worker";
+        target.deadLetters = &deadLetters;
+        // Drained: this worker leases nothing more from the shared queue,
+        // finishes what it holds and exits (below).
+        shared::SharedQueueRunner& runner = *engine->runner;
+        target.drain = [&runner] { runner.closeIntake(); };
         target.clock = &engine->clock;
         target.dispatcher = engine->dispatcher.get();
         target.admission = engine->admission.get();
@@ -305,7 +312,12 @@ int runWorker(const WorkerOptions& opt)
         }
         return kExitFailure;
     }
+    bool drained = false;
     while (!g_stop.load()) {
+        if (engine->runner->intakeClosed() && engine->runner->stats().outstanding == 0) {
+            drained = true;
+            break;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (controlServer) {
@@ -314,6 +326,9 @@ int runWorker(const WorkerOptions& opt)
     engine->stop();
     if (liveMetrics) {
         liveMetrics->stop();
+    }
+    if (drained) {
+        std::fprintf(stderr, "%s: drained: every job it held is finished and recorded; exiting\n", what);
     }
     printRunnerSummary(what, engine->runner->stats());
     return kExitOk;

@@ -469,6 +469,7 @@ json statusToJson(const ControlStatus& status, const Clock& clock)
            {"events", std::move(events)},
            {"spend_today_micro_usd", status.spendTodayMicroUsd},
            {"dead_letters", status.deadLetters},
+           {"requeue_refusal", status.requeueRefusal},
            {"can_drain", status.canDrain},
            {"draining", status.draining}};
     if (status.queue) {
@@ -497,6 +498,7 @@ ControlStatus statusFromJson(const json& j, const Clock& clock)
     s.spendTodayMicroUsd = get<std::int64_t>(j, "spend_today_micro_usd");
     s.deadLetters = get<bool>(j, "dead_letters");
     // Absent from an instance older than the drain command: it cannot drain.
+    s.requeueRefusal = getOr<std::string>(j, "requeue_refusal", std::string());
     s.canDrain = getOr<bool>(j, "can_drain", false);
     s.draining = getOr<bool>(j, "draining", false);
     if (const auto q = j.find("queue"); q != j.end()) {

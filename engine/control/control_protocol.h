@@ -44,7 +44,10 @@ struct ControlStatus {
     std::int64_t spendTodayMicroUsd = 0;
     // When the live series start (the recorder's start); unset without series.
     std::optional<TimePoint> seriesSince;
-    bool deadLetters = false;  // the instance keeps dead letters it can requeue
+    bool deadLetters = false;  // the instance lists dead letters
+    // Why they cannot be requeued here (serve: the clients had their
+    // answer); empty when they can.
+    std::string requeueRefusal;
     bool canDrain = false;     // POST /v1/drain closes its intake
     bool draining = false;     // it has been drained: takes in no new work
 };
