@@ -143,14 +143,7 @@ void StoreWorker::saveFile(const QString& path, const QByteArray& content)
 
 void StoreWorker::exportReport(const ReportRequest& request)
 {
-    if (m_remote) {
-        ReportOutcome outcome;
-        outcome.message = tr("Usage reports come from a workspace's own history; for an attached instance, run "
-                           "sluice-cli report --state on its state file.");
-        Q_EMIT reportExported(outcome);
-        return;
-    }
-    Q_EMIT reportExported(ui::exportReport(*m_host, request));
+    Q_EMIT reportExported(m_remote ? ui::exportReport(remote(), request) : ui::exportReport(*m_host, request));
 }
 
 // ---------------------------------------------------------------- client

@@ -5,6 +5,7 @@
 // until SIGINT or SIGTERM.
 #include "cli/commands.h"
 #include "cli/control_option.h"
+#include "control/memory_rollups.h"
 #include "deadletters/gateway_failures.h"
 #include "cli/run_metrics.h"
 #include "cli/shared_run.h"
@@ -159,8 +160,11 @@ int runServe(const ServeOptions& opt)
     // The console attached to --control draws live series: without --state
     // they are kept in memory only.
     std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
+    // Without --state, this run's rollups are kept in memory for the
+    // attached console's usage report.
+    control::MemoryRollups memoryRollups;
     if (controlOptions && !runMetrics) {
-        liveMetrics = std::make_unique<metrics::MetricsRecorder>(clock);
+        liveMetrics = std::make_unique<metrics::MetricsRecorder>(clock, metrics::RecorderOptions{}, &memoryRollups);
     }
     metrics::MetricsRecorder* recorder = runMetrics ? &runMetrics->recorder() : liveMetrics.get();
     KeyAlarm alarm;
@@ -212,6 +216,16 @@ int runServe(const ServeOptions& opt)
         target.events = &events;
         target.drain = [&gateway] { gateway.closeIntake(); };
         target.deadLetters = failures.get();
+        if (runMetrics) {
+            target.rollups = [&runMetrics, &opt](WallTime from, WallTime to) {
+                return control::RollupPage{runMetrics->rollups(from, to), opt.state};
+            };
+        } else {
+            target.rollups = [&liveMetrics, &memoryRollups](WallTime from, WallTime to) {
+                (void)liveMetrics->flush();
+                return control::RollupPage{memoryRollups.rows(from, to), "memory (this run)"};
+            };
+        }
         controlServer = startControl(controlOptions, std::move(target), "serve");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());

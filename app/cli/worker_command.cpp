@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "dispatch/dispatcher.h"
+#include "control/memory_rollups.h"
 #include "deadletters/shared_dead_letters.h"
 #include "dispatch/fan_out_listener.h"
 #include "metrics/gauges.h"
@@ -261,8 +262,10 @@ int runWorker(const WorkerOptions& opt)
     std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
     std::unique_ptr<control::EventLog> events;
     std::unique_ptr<FanOutListener> downstream;
+    // This run's rollups, in memory, for the attached console's usage report.
+    control::MemoryRollups memoryRollups;
     if (controlOptions) {
-        liveMetrics = std::make_unique<metrics::MetricsRecorder>(liveClock);
+        liveMetrics = std::make_unique<metrics::MetricsRecorder>(liveClock, metrics::RecorderOptions{}, &memoryRollups);
         events = std::make_unique<control::EventLog>(liveClock);
         downstream = std::make_unique<FanOutListener>(
             std::initializer_list<DispatchListener*>{liveMetrics.get(), events.get()});
@@ -303,6 +306,12 @@ int runWorker(const WorkerOptions& opt)
         }
         target.metrics = liveMetrics.get();
         target.events = events.get();
+        if (liveMetrics) {
+            target.rollups = [&liveMetrics, &memoryRollups](WallTime from, WallTime to) {
+                (void)liveMetrics->flush();
+                return control::RollupPage{memoryRollups.rows(from, to), "memory (this run)"};
+            };
+        }
         controlServer = startControl(controlOptions, std::move(target), "worker");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: --control: %s\n", what, e.what());

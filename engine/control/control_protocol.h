@@ -60,6 +60,13 @@ struct SeriesPage {
     std::optional<TimePoint> cursor;
 };
 
+// GET /v1/rollups: the per-minute rows a usage report is built from
+// (metrics/report.h), by provider, key and model.
+struct RollupPage {
+    std::vector<metrics::RollupRow> rows;
+    std::string source;  // where they are kept: the state file, or "memory (this run)"
+};
+
 struct JobDetail {
     std::optional<store::Job> job;
     std::vector<store::TimelineEntry> timeline;
@@ -89,6 +96,9 @@ ControlStatus statusFromJson(const nlohmann::json& j, const Clock& clock);
 
 nlohmann::json seriesToJson(const SeriesPage& page, const Clock& clock);
 SeriesPage seriesFromJson(const nlohmann::json& j, const Clock& clock);
+
+nlohmann::json rollupsToJson(const RollupPage& page);
+RollupPage rollupsFromJson(const nlohmann::json& j);
 
 // Names and limits only: no key value, no environment variable name.
 nlohmann::json configToJson(const Config& config);

@@ -317,6 +317,18 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
                 page.cursor = page.points.back().start;
             }
             responder.send(jsonReply(200, seriesToJson(page, clock)));
+        } else if (get && path == "/v1/rollups") {
+            if (!m_target.rollups) {
+                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no usage rollups");
+            }
+            const auto q = queryOf(request.target);
+            const WallTime from = wallFromMs(queryInt(q, "from_ms", 0));
+            const WallTime to = q.count("to_ms") != 0 ? wallFromMs(queryInt(q, "to_ms", 0))
+                                                      : clock.wallNow() + std::chrono::minutes(1);
+            if (from >= to) {
+                throw Refusal(400, "from_ms must be before to_ms");
+            }
+            responder.send(jsonReply(200, rollupsToJson(m_target.rollups(from, to))));
         } else if (get && path == "/v1/config") {
             responder.send(jsonReply(200, configToJson(*dispatcher.config())));
         } else if (post && path == "/v1/limits") {

@@ -53,6 +53,9 @@ struct ControlTarget {
     // is empty. Null: the instance has no intake to close (drain refused).
     std::function<void()> drain;
     const EventLog* events = nullptr;
+    // The per-minute rollups in [from, to) a usage report is built from
+    // (the state file's, or this run's in memory); null: none (501).
+    std::function<RollupPage(WallTime from, WallTime to)> rollups;
 };
 
 struct ControlOptions {
