@@ -10,10 +10,12 @@
 // redis-server) are listed, filtered, edited and requeued through the
 // endpoint, and its drain stops leasing while what it holds finishes; a
 // gateway's failed requests are listed and their requeue refused (409).
+// The rollups a usage report is built from come back with what was sent.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "control/control_client.h"
 #include "control/control_server.h"
+#include "control/memory_rollups.h"
 #include "deadletters/gateway_failures.h"
 #include "deadletters/shared_dead_letters.h"
 #include "dispatch/dispatcher.h"
@@ -70,7 +72,8 @@ struct Instance {
     mock::MockProvider provider;
     store::JobStore store;
     Admission admission{clock};
-    metrics::MetricsRecorder recorder{clock};
+    control::MemoryRollups rollups;
+    metrics::MetricsRecorder recorder{clock, metrics::RecorderOptions{}, &rollups};
     control::EventLog events{clock};
     FanOutListener downstream{&recorder, &events};
     QueueRunner runner;
@@ -107,6 +110,10 @@ struct Instance {
         t.store = &store;
         t.poke = [this] { runner.poke(); };
         t.events = &events;
+        t.rollups = [this](WallTime from, WallTime to) {
+            (void)recorder.flush();
+            return control::RollupPage{rollups.rows(from, to), "memory (this run)"};
+        };
         if (drainable) {
             t.drain = [this] { ++intakeClosed; };
         }
@@ -214,6 +221,7 @@ private Q_SLOTS:
     void requeuesADeadLetter();
     void badRequestsAreNamed();
     void drainClosesTheIntakeAndRunsTheQueue();
+    void rollupsCarryWhatWasSent();
     void workerDeadLettersAreListedAndRequeued();
     void workerDrainStopsLeasingAndFinishesWhatItHolds();
     void gatewayFailuresAreListedNotRequeued();
@@ -468,6 +476,39 @@ void TestControl::drainClosesTheIntakeAndRunsTheQueue()
     QVERIFY(!other.status().draining);
 }
 
+void TestControl::rollupsCarryWhatWasSent()
+{
+    Instance instance(std::nullopt);
+    control::ControlClient client(instance.server->url(), std::nullopt, instance.clock);
+    const WallTime from = instance.clock.wallNow() - std::chrono::minutes(1);
+    for (int i = 0; i < 3; ++i) {
+        instance.store.enqueue(newJob("counted-" + std::to_string(i)));
+    }
+    instance.runner.poke();
+    QTRY_COMPARE_WITH_TIMEOUT(instance.store.counts().done, std::int64_t{3}, 10000);
+    const control::RollupPage page = client.rollups(from, instance.clock.wallNow() + std::chrono::minutes(1));
+    QCOMPARE(page.source, std::string("memory (this run)"));
+    std::uint64_t sent = 0;
+    std::uint64_t completed = 0;
+    for (const metrics::RollupRow& r : page.rows) {
+        QCOMPARE(r.provider, std::string("mock"));
+        QCOMPARE(r.key, std::string("main"));
+        QCOMPARE(r.model, std::string("gpt-4o-mini"));
+        sent += r.tally.sent;
+        completed += r.tally.completed;
+    }
+    QCOMPARE(sent, std::uint64_t{3});
+    QCOMPARE(completed, std::uint64_t{3});
+    // A range before the run holds nothing; a reversed one is refused.
+    QCOMPARE(client.rollups(from - std::chrono::hours(2), from - std::chrono::hours(1)).rows.size(), std::size_t{0});
+    try {
+        client.rollups(from, from - std::chrono::minutes(1));
+        QFAIL("a reversed range was accepted");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 400L);
+    }
+}
+
 void TestControl::workerDeadLettersAreListedAndRequeued()
 {
     testing::RedisServerFixture redis;
@@ -512,6 +553,12 @@ void TestControl::workerDeadLettersAreListedAndRequeued()
     } catch (const control::ControlError& e) {
         QCOMPARE(e.status(), 400L);
         QVERIFY2(std::string(e.what()).find("died_from_ms") != std::string::npos, e.what());
+    }
+    try {
+        client.rollups(WallTime{}, worker.clock.wallNow());
+        QFAIL("an instance without rollups answered some");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 501L);
     }
     const store::JobId nope1 = deadletters::sharedJobId("nope-1");
     const control::JobDetail detail = client.job(nope1);
