@@ -159,10 +159,11 @@ int runServe(const ServeOptions& opt)
     }
     // The console attached to --control draws live series: without --state
     // they are kept in memory only.
-    std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
     // Without --state, this run's rollups are kept in memory for the
-    // attached console's usage report.
+    // attached console's usage report (declared first: the recorder
+    // writes into it until it is gone).
     control::MemoryRollups memoryRollups;
+    std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
     if (controlOptions && !runMetrics) {
         liveMetrics = std::make_unique<metrics::MetricsRecorder>(clock, metrics::RecorderOptions{}, &memoryRollups);
     }

@@ -259,11 +259,12 @@ int runWorker(const WorkerOptions& opt)
     }
     // With --control: live series and events for the console, in memory.
     SystemClock liveClock;
+    // This run's rollups, in memory, for the attached console's usage
+    // report (declared first: the recorder writes into it until it is gone).
+    control::MemoryRollups memoryRollups;
     std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
     std::unique_ptr<control::EventLog> events;
     std::unique_ptr<FanOutListener> downstream;
-    // This run's rollups, in memory, for the attached console's usage report.
-    control::MemoryRollups memoryRollups;
     if (controlOptions) {
         liveMetrics = std::make_unique<metrics::MetricsRecorder>(liveClock, metrics::RecorderOptions{}, &memoryRollups);
         events = std::make_unique<control::EventLog>(liveClock);
