@@ -376,6 +376,10 @@ void DeadLetterPanel::showJob(const JobDetails& details)
     }
     const QSignalBlocker block(m_body);
     m_body->setPlainText(prettyBody(details.job->body));
+    if (details.job->body.empty()) {
+        // A gateway's failed request: its body stayed with its client.
+        m_body->setPlaceholderText(tr("This instance keeps no request bodies."));
+    }
     m_bodyEdited = false;
 }
 

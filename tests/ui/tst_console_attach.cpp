@@ -369,6 +369,9 @@ void TestConsoleAttach::operatesAnAttachedServe()
     QTRY_COMPARE_WITH_TIMEOUT(deadTable->rowCount(), 1, kTimeoutMs);
     QCOMPARE(deadTable->item(0, 2)->text(), QStringLiteral("gpt-4o-mini"));
     clickCell(deadTable, deadTable->model()->index(0, 0));
+    auto* deadBody = dead->findChild<QPlainTextEdit*>(QStringLiteral("body"));
+    QTRY_VERIFY_WITH_TIMEOUT(deadBody->placeholderText().contains(QStringLiteral("no request bodies")), kTimeoutMs);
+    QVERIFY(deadBody->isReadOnly());
     QVERIFY(!requeueOne->isEnabled());
     QVERIFY(!requeueAll->isEnabled());
     QVERIFY2(requeueOne->toolTip().contains(QStringLiteral("answer")), qPrintable(requeueOne->toolTip()));
