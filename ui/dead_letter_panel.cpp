@@ -164,6 +164,36 @@ DeadLetterPanel::DeadLetterPanel(ConsoleSession& session, QWidget* parent)
     });
     connect(&m_session, &ConsoleSession::changed, this, &DeadLetterPanel::fillChoices);
     selectionChanged();
+    if (const QString why = requeueRefusal(); !why.isEmpty()) {
+        m_status->setText(why);
+    }
+}
+
+QString DeadLetterPanel::requeueRefusal() const
+{
+    RemoteBackend* remote = m_session.remote();
+    if (remote == nullptr) {
+        return {};
+    }
+    if (!remote->hasDeadLetters()) {
+        return tr("This instance (sluice-cli %1) keeps no dead letters.").arg(qs(remote->kind()));
+    }
+    if (const std::string why = remote->requeueRefusal(); !why.empty()) {
+        return tr("Requeue is not available: %1.").arg(qs(why));
+    }
+    return {};
+}
+
+void DeadLetterPanel::applyRefusal()
+{
+    const QString why = requeueRefusal();
+    for (QPushButton* b : {m_requeue, m_editRequeue, m_requeueAll}) {
+        if (!why.isEmpty()) {
+            b->setEnabled(false);
+        }
+        b->setToolTip(why);
+    }
+    m_body->setReadOnly(!why.isEmpty());
 }
 
 void DeadLetterPanel::fillChoices()
@@ -288,6 +318,7 @@ void DeadLetterPanel::showPage(const DeadLetterPage& page)
                                          .arg(page.items.size())
                                           : tr("%n dead letter(s) match.", nullptr, static_cast<int>(page.items.size())));
     m_requeueAll->setEnabled(!page.items.empty());
+    applyRefusal();
     if (selectRow < 0 && keep != 0) {
         selectionChanged();
     }
@@ -318,6 +349,7 @@ void DeadLetterPanel::selectionChanged()
     const store::JobId id = selectedId();
     m_requeue->setEnabled(id != 0);
     m_editRequeue->setEnabled(id != 0);
+    applyRefusal();
     if (id == 0) {
         m_shownJob = 0;
         m_timeline->clear();
@@ -344,6 +376,10 @@ void DeadLetterPanel::showJob(const JobDetails& details)
     }
     const QSignalBlocker block(m_body);
     m_body->setPlainText(prettyBody(details.job->body));
+    if (details.job->body.empty()) {
+        // A gateway's failed request: its body stayed with its client.
+        m_body->setPlaceholderText(tr("This instance keeps no request bodies."));
+    }
     m_bodyEdited = false;
 }
 

@@ -45,6 +45,11 @@ private:
     void showPage(const DeadLetterPage& page);
     void showJob(const JobDetails& details);
     void selectionChanged();
+    // Why nothing can be requeued here (an attached serve, an instance with
+    // no dead letters); empty when requeueing works.
+    QString requeueRefusal() const;
+    // Disables the requeue buttons with the refusal as their tooltip.
+    void applyRefusal();
     store::JobId selectedId() const;
     void fillChoices();
 

@@ -229,10 +229,13 @@ void LimitsPanel::updateButtons()
     m_remove->setText(kind == ScopeTreeModel::Kind::Provider ? tr("Remove provider") : tr("Remove key"));
     if (m_session.attached()) {
         // An attached instance's providers and keys come from its own
-        // configuration file and environment.
-        m_addProvider->setEnabled(false);
-        m_addKey->setEnabled(false);
-        m_remove->setEnabled(false);
+        // configuration file and environment: the buttons say so.
+        const QString why = tr("An attached instance's providers and keys come from its configuration file and "
+                               "environment: change them there and restart it. Limits and enabling keys work here.");
+        for (QPushButton* b : {m_addProvider, m_addKey, m_remove}) {
+            b->setEnabled(false);
+            b->setToolTip(why);
+        }
     }
 }
 

@@ -370,7 +370,7 @@ void MainWindow::sessionReady(std::unique_ptr<ConsoleSession> session, const QSt
         connect(sharedWatch, &SharedStatusWatch::changed, m_statusMessage, &QLabel::setText);
     }
     buildPanels();
-    m_exportReport->setEnabled(!m_session->attached());
+    m_exportReport->setEnabled(true);
     updateStatus();
     updateHeldBanner();
     if (m_session->paused()) {

@@ -97,6 +97,12 @@ bool RemoteBackend::hasDeadLetters() const
     return m_status.deadLetters;
 }
 
+std::string RemoteBackend::requeueRefusal() const
+{
+    const std::lock_guard lock(m_mutex);
+    return m_status.requeueRefusal;
+}
+
 host::HostStatus RemoteBackend::status() const
 {
     const std::lock_guard lock(m_mutex);

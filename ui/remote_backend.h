@@ -59,6 +59,8 @@ public:
     std::string kind() const;
     std::optional<store::Counts> queueCounts() const;
     bool hasDeadLetters() const;
+    // Why its dead letters cannot be requeued (serve); empty when they can.
+    std::string requeueRefusal() const;
 
     host::HostStatus status() const override;
     std::shared_ptr<const Config> config() const override;

@@ -136,13 +136,7 @@ QString StoreWorker::saveFile(const QString& path, const QByteArray& content)
 
 ReportOutcome StoreWorker::exportReport(const ReportRequest& request)
 {
-    if (m_remote) {
-        ReportOutcome outcome;
-        outcome.message = tr("Usage reports come from a workspace's own history; for an attached instance, run "
-                           "sluice-cli report --state on its state file.");
-        return outcome;
-    }
-    return ui::exportReport(*m_host, request);
+    return m_remote ? ui::exportReport(remote(), request) : ui::exportReport(*m_host, request);
 }
 
 // ---------------------------------------------------------------- client

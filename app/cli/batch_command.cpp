@@ -609,6 +609,9 @@ int runBatch(const BatchOptions& opt)
         // to close, and it already runs until its queue is empty.
         target.drain = [] {};
         target.events = &events;
+        target.rollups = [&runMetrics, statePath](WallTime from, WallTime to) {
+            return control::RollupPage{runMetrics->rollups(from, to), statePath};
+        };
         controlServer = startControl(controlOptions, std::move(target), "batch");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli batch: --control: %s\nNothing was sent.\n", e.what());

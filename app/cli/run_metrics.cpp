@@ -56,6 +56,12 @@ RunMetrics::~RunMetrics()
     stop();
 }
 
+std::vector<metrics::RollupRow> RunMetrics::rollups(WallTime from, WallTime to)
+{
+    (void)m_recorder.flush();  // what it could not write yet is left out
+    return m_rollups.rows(from, to);
+}
+
 void RunMetrics::watch(const Dispatcher& dispatcher, const Admission& admission)
 {
     m_recorder.setGaugeSource(

@@ -52,6 +52,9 @@ public:
     RunMetrics& operator=(const RunMetrics&) = delete;
 
     metrics::MetricsRecorder& recorder() noexcept { return m_recorder; }
+    // The state file's rollups in [from, to), this run's recent ones
+    // written first (for the control endpoint's usage reports).
+    std::vector<metrics::RollupRow> rollups(WallTime from, WallTime to);
     // Gauges come from these from now on; both must outlive this object's
     // stop().
     void watch(const Dispatcher& dispatcher, const Admission& admission);

@@ -5,6 +5,8 @@
 // until SIGINT or SIGTERM.
 #include "cli/commands.h"
 #include "cli/control_option.h"
+#include "control/memory_rollups.h"
+#include "deadletters/gateway_failures.h"
 #include "cli/run_metrics.h"
 #include "cli/shared_run.h"
 
@@ -53,12 +55,16 @@ public:
 // Both halves of the listener chain, so metrics see every attempt.
 class ServeListener : public DispatchListener {
 public:
-    ServeListener(DispatchListener* metrics, DispatchListener& alarm, DispatchListener* events = nullptr)
-        : m_metrics(metrics), m_alarm(alarm), m_events(events)
+    ServeListener(DispatchListener* metrics, DispatchListener& alarm, DispatchListener* events = nullptr,
+                  DispatchListener* failures = nullptr)
+        : m_metrics(metrics), m_alarm(alarm), m_events(events), m_failures(failures)
     {
     }
     void onFinished(JobOutcome&& outcome) override
     {
+        if (m_failures != nullptr && outcome.result == JobResult::DeadLettered) {
+            m_failures->onFinished(JobOutcome(outcome));
+        }
         if (m_metrics != nullptr) {
             m_metrics->onFinished(std::move(outcome));
         }
@@ -93,6 +99,7 @@ private:
     DispatchListener* m_metrics;
     DispatchListener& m_alarm;
     DispatchListener* m_events;
+    DispatchListener* m_failures;
 };
 
 void raiseDescriptorLimit()
@@ -153,14 +160,23 @@ int runServe(const ServeOptions& opt)
     }
     // The console attached to --control draws live series: without --state
     // they are kept in memory only.
+    // Without --state, this run's rollups are kept in memory for the
+    // attached console's usage report (declared first: the recorder
+    // writes into it until it is gone).
+    control::MemoryRollups memoryRollups;
     std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
     if (controlOptions && !runMetrics) {
-        liveMetrics = std::make_unique<metrics::MetricsRecorder>(clock);
+        liveMetrics = std::make_unique<metrics::MetricsRecorder>(clock, metrics::RecorderOptions{}, &memoryRollups);
     }
     metrics::MetricsRecorder* recorder = runMetrics ? &runMetrics->recorder() : liveMetrics.get();
     KeyAlarm alarm;
     control::EventLog events(clock);
-    ServeListener listener(recorder, alarm, &events);
+    // With --control: the latest failed requests, for the attached console.
+    std::unique_ptr<deadletters::GatewayFailures> failures;
+    if (controlOptions) {
+        failures = std::make_unique<deadletters::GatewayFailures>(clock);
+    }
+    ServeListener listener(recorder, alarm, &events, failures.get());
     // "concurrency": "auto": watches every attempt and sets the limit.
     AdaptiveWiring adaptive(clock, config, listener);
     // The dispatcher as every program wires it; "shared": limits, signals
@@ -204,6 +220,17 @@ int runServe(const ServeOptions& opt)
         target.metrics = recorder;
         target.events = &events;
         target.drain = [&gateway] { gateway.closeIntake(); };
+        target.deadLetters = failures.get();
+        if (runMetrics) {
+            target.rollups = [&runMetrics, &opt](WallTime from, WallTime to) {
+                return control::RollupPage{runMetrics->rollups(from, to), opt.state};
+            };
+        } else {
+            target.rollups = [&liveMetrics, &memoryRollups](WallTime from, WallTime to) {
+                (void)liveMetrics->flush();
+                return control::RollupPage{memoryRollups.rows(from, to), "memory (this run)"};
+            };
+        }
         controlServer = startControl(controlOptions, std::move(target), "serve");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sluice-cli serve: %s\n", e.what());

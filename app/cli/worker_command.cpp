@@ -12,6 +12,8 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "dispatch/dispatcher.h"
+#include "control/memory_rollups.h"
+#include "deadletters/shared_dead_letters.h"
 #include "dispatch/fan_out_listener.h"
 #include "host/engine_runtime.h"
 #include "metrics/gauges.h"
@@ -255,11 +257,14 @@ int runWorker(const WorkerOptions& opt)
     }
     // With --control: live series and events for the console, in memory.
     SystemClock liveClock;
+    // This run's rollups, in memory, for the attached console's usage
+    // report (declared first: the recorder writes into it until it is gone).
+    control::MemoryRollups memoryRollups;
     std::unique_ptr<metrics::MetricsRecorder> liveMetrics;
     std::unique_ptr<control::EventLog> events;
     std::unique_ptr<FanOutListener> downstream;
     if (controlOptions) {
-        liveMetrics = std::make_unique<metrics::MetricsRecorder>(liveClock);
+        liveMetrics = std::make_unique<metrics::MetricsRecorder>(liveClock, metrics::RecorderOptions{}, &memoryRollups);
         events = std::make_unique<control::EventLog>(liveClock);
         downstream = std::make_unique<FanOutListener>(
             std::initializer_list<DispatchListener*>{liveMetrics.get(), events.get()});
@@ -277,12 +282,18 @@ int runWorker(const WorkerOptions& opt)
                  what, engine->queue->consumer().c_str(), config->shared->ns.c_str(),
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(config->shared->queueLease).count()));
     engine->start();
-    // Status, series, limits and pause over --control; the namespace's dead
-    // letters stay with --dead-letters and --requeue (they live in Redis).
+    // Status, series, limits, pause, drain and the namespace's dead letters
+    // (in Redis, as --dead-letters and --requeue see them) over --control.
+    deadletters::SharedDeadLetters deadLetters(*engine->queue);
     std::unique_ptr<control::ControlServer> controlServer;
     try {
         control::ControlTarget target;
         target.kind = "worker";
+        target.deadLetters = &deadLetters;
+        // Drained: this worker leases nothing more from the shared queue,
+        // finishes what it holds and exits (below).
+        shared::SharedQueueRunner& runner = *engine->runner;
+        target.drain = [&runner] { runner.closeIntake(); };
         target.clock = &engine->clock;
         target.dispatcher = engine->dispatcher;
         target.admission = engine->admission;
@@ -294,6 +305,12 @@ int runWorker(const WorkerOptions& opt)
         }
         target.metrics = liveMetrics.get();
         target.events = events.get();
+        if (liveMetrics) {
+            target.rollups = [&liveMetrics, &memoryRollups](WallTime from, WallTime to) {
+                (void)liveMetrics->flush();
+                return control::RollupPage{memoryRollups.rows(from, to), "memory (this run)"};
+            };
+        }
         controlServer = startControl(controlOptions, std::move(target), "worker");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: --control: %s\n", what, e.what());
@@ -303,7 +320,12 @@ int runWorker(const WorkerOptions& opt)
         }
         return kExitFailure;
     }
+    bool drained = false;
     while (!g_stop.load()) {
+        if (engine->runner->intakeClosed() && engine->runner->stats().outstanding == 0) {
+            drained = true;
+            break;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (controlServer) {
@@ -312,6 +334,9 @@ int runWorker(const WorkerOptions& opt)
     engine->stop();
     if (liveMetrics) {
         liveMetrics->stop();
+    }
+    if (drained) {
+        std::fprintf(stderr, "%s: drained: every job it held is finished and recorded; exiting\n", what);
     }
     printRunnerSummary(what, engine->runner->stats());
     return kExitOk;

@@ -128,6 +128,13 @@ SeriesPage ControlClient::series(const metrics::ScopeKey& scope, Duration width,
     return seriesFromJson(call("GET", target, nullptr), m_clock);
 }
 
+RollupPage ControlClient::rollups(WallTime from, WallTime to)
+{
+    return rollupsFromJson(call("GET", "/v1/rollups?from_ms=" + std::to_string(wallMs(from)) +
+                                           "&to_ms=" + std::to_string(wallMs(to)),
+                                nullptr));
+}
+
 Config ControlClient::config()
 {
     return configFromJson(call("GET", "/v1/config", nullptr));

@@ -47,6 +47,9 @@ public:
     ControlStatus status();
     SeriesPage series(const metrics::ScopeKey& scope, Duration width, std::optional<TimePoint> since);
     Config config();
+    // The per-minute rows of [from, to) for a usage report; ControlError
+    // (501) when the instance keeps none.
+    RollupPage rollups(WallTime from, WallTime to);
     void setLimits(const LimitTarget& target, const std::vector<LimitSpec>& limits);
     void pause();
     void resume();

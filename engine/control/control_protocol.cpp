@@ -469,6 +469,7 @@ json statusToJson(const ControlStatus& status, const Clock& clock)
            {"events", std::move(events)},
            {"spend_today_micro_usd", status.spendTodayMicroUsd},
            {"dead_letters", status.deadLetters},
+           {"requeue_refusal", status.requeueRefusal},
            {"can_drain", status.canDrain},
            {"draining", status.draining}};
     if (status.queue) {
@@ -497,6 +498,7 @@ ControlStatus statusFromJson(const json& j, const Clock& clock)
     s.spendTodayMicroUsd = get<std::int64_t>(j, "spend_today_micro_usd");
     s.deadLetters = get<bool>(j, "dead_letters");
     // Absent from an instance older than the drain command: it cannot drain.
+    s.requeueRefusal = getOr<std::string>(j, "requeue_refusal", std::string());
     s.canDrain = getOr<bool>(j, "can_drain", false);
     s.draining = getOr<bool>(j, "draining", false);
     if (const auto q = j.find("queue"); q != j.end()) {
@@ -513,34 +515,58 @@ ControlStatus statusFromJson(const json& j, const Clock& clock)
     return s;
 }
 
+namespace {
+
+json tallyToJson(const metrics::Tally& t)
+{
+    std::array<std::uint64_t, kFailureClassCount> failures{};
+    for (std::size_t i = 0; i < failures.size(); ++i) {
+        failures[i] = t.failures[i];
+    }
+    return {{"sent", t.sent},
+            {"completed", t.completed},
+            {"retries", t.retries},
+            {"unpriced", t.unpriced},
+            {"failures", failuresToJson(failures)},
+            {"input_tokens", t.inputTokens},
+            {"output_tokens", t.outputTokens},
+            {"estimated_input_tokens", t.estimatedInputTokens},
+            {"estimated_output_tokens", t.estimatedOutputTokens},
+            {"spend_micro_usd", t.spendMicroUsd},
+            {"latency", histogramToJson(t.latency)},
+            {"time_to_first_token", histogramToJson(t.timeToFirstToken)}};
+}
+
+void tallyFromJson(const json& p, metrics::Tally& t)
+{
+    t.sent = get<std::uint32_t>(p, "sent");
+    t.completed = get<std::uint32_t>(p, "completed");
+    t.retries = get<std::uint32_t>(p, "retries");
+    t.unpriced = get<std::uint32_t>(p, "unpriced");
+    failuresFromJson(need(p, "failures"), t.failures);
+    t.inputTokens = get<std::int64_t>(p, "input_tokens");
+    t.outputTokens = get<std::int64_t>(p, "output_tokens");
+    t.estimatedInputTokens = get<std::int64_t>(p, "estimated_input_tokens");
+    t.estimatedOutputTokens = get<std::int64_t>(p, "estimated_output_tokens");
+    t.spendMicroUsd = get<std::int64_t>(p, "spend_micro_usd");
+    histogramFromJson(need(p, "latency"), t.latency);
+    histogramFromJson(need(p, "time_to_first_token"), t.timeToFirstToken);
+}
+
+}  // namespace
+
 json seriesToJson(const SeriesPage& page, const Clock& clock)
 {
     json points = json::array();
     for (const metrics::SeriesPoint& p : page.points) {
-        const metrics::Tally& t = p.tally;
-        std::array<std::uint64_t, kFailureClassCount> failures{};
-        for (std::size_t i = 0; i < failures.size(); ++i) {
-            failures[i] = t.failures[i];
-        }
-        points.push_back({{"start_ms", wallMs(clock, p.start)},
-                          {"sent", t.sent},
-                          {"completed", t.completed},
-                          {"retries", t.retries},
-                          {"unpriced", t.unpriced},
-                          {"failures", failuresToJson(failures)},
-                          {"input_tokens", t.inputTokens},
-                          {"output_tokens", t.outputTokens},
-                          {"estimated_input_tokens", t.estimatedInputTokens},
-                          {"estimated_output_tokens", t.estimatedOutputTokens},
-                          {"spend_micro_usd", t.spendMicroUsd},
-                          {"latency", histogramToJson(t.latency)},
-                          {"time_to_first_token", histogramToJson(t.timeToFirstToken)},
-                          {"gauges",
-                           {{"sampled", p.gauges.sampled},
-                            {"in_flight", p.gauges.inFlight},
-                            {"in_flight_max", p.gauges.inFlightMax},
-                            {"queued", p.gauges.queued},
-                            {"queued_max", p.gauges.queuedMax}}}});
+        json point = tallyToJson(p.tally);
+        point["start_ms"] = wallMs(clock, p.start);
+        point["gauges"] = {{"sampled", p.gauges.sampled},
+                           {"in_flight", p.gauges.inFlight},
+                           {"in_flight_max", p.gauges.inFlightMax},
+                           {"queued", p.gauges.queued},
+                           {"queued_max", p.gauges.queuedMax}};
+        points.push_back(std::move(point));
     }
     json j{{"points", std::move(points)}};
     j["cursor_ms"] = page.cursor ? json(wallMs(clock, *page.cursor)) : json(nullptr);
@@ -553,19 +579,7 @@ SeriesPage seriesFromJson(const json& j, const Clock& clock)
     for (const json& p : arrayAt(j, "points")) {
         metrics::SeriesPoint sp;
         sp.start = fromWallMs(clock, get<std::int64_t>(p, "start_ms"));
-        metrics::Tally& t = sp.tally;
-        t.sent = get<std::uint32_t>(p, "sent");
-        t.completed = get<std::uint32_t>(p, "completed");
-        t.retries = get<std::uint32_t>(p, "retries");
-        t.unpriced = get<std::uint32_t>(p, "unpriced");
-        failuresFromJson(need(p, "failures"), t.failures);
-        t.inputTokens = get<std::int64_t>(p, "input_tokens");
-        t.outputTokens = get<std::int64_t>(p, "output_tokens");
-        t.estimatedInputTokens = get<std::int64_t>(p, "estimated_input_tokens");
-        t.estimatedOutputTokens = get<std::int64_t>(p, "estimated_output_tokens");
-        t.spendMicroUsd = get<std::int64_t>(p, "spend_micro_usd");
-        histogramFromJson(need(p, "latency"), t.latency);
-        histogramFromJson(need(p, "time_to_first_token"), t.timeToFirstToken);
+        tallyFromJson(p, sp.tally);
         const json& g = need(p, "gauges");
         sp.gauges.sampled = get<bool>(g, "sampled");
         sp.gauges.inFlight = get<std::int64_t>(g, "in_flight");
@@ -577,6 +591,36 @@ SeriesPage seriesFromJson(const json& j, const Clock& clock)
     if (const auto c = optionalField<std::int64_t>(j, "cursor_ms")) {
         page.cursor = fromWallMs(clock, *c);
     }
+    return page;
+}
+
+json rollupsToJson(const RollupPage& page)
+{
+    json rows = json::array();
+    for (const metrics::RollupRow& r : page.rows) {
+        json row = tallyToJson(r.tally);
+        row["minute_ms"] = wallMs(r.minute);
+        row["provider"] = r.provider;
+        row["key"] = r.key;
+        row["model"] = r.model;
+        rows.push_back(std::move(row));
+    }
+    return {{"rows", std::move(rows)}, {"source", page.source}};
+}
+
+RollupPage rollupsFromJson(const json& j)
+{
+    RollupPage page;
+    for (const json& r : arrayAt(j, "rows")) {
+        metrics::RollupRow row;
+        row.minute = wallFromMs(get<std::int64_t>(r, "minute_ms"));
+        row.provider = get<std::string>(r, "provider");
+        row.key = get<std::string>(r, "key");
+        row.model = get<std::string>(r, "model");
+        tallyFromJson(r, row.tally);
+        page.rows.push_back(std::move(row));
+    }
+    page.source = getOr<std::string>(j, "source", std::string());
     return page;
 }
 

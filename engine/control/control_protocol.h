@@ -44,7 +44,10 @@ struct ControlStatus {
     std::int64_t spendTodayMicroUsd = 0;
     // When the live series start (the recorder's start); unset without series.
     std::optional<TimePoint> seriesSince;
-    bool deadLetters = false;  // the instance keeps dead letters it can requeue
+    bool deadLetters = false;  // the instance lists dead letters
+    // Why they cannot be requeued here (serve: the clients had their
+    // answer); empty when they can.
+    std::string requeueRefusal;
     bool canDrain = false;     // POST /v1/drain closes its intake
     bool draining = false;     // it has been drained: takes in no new work
 };
@@ -55,6 +58,13 @@ struct SeriesPage {
     std::vector<metrics::SeriesPoint> points;
     // Pass as `since` next time: the start of the newest (unfinished) bucket.
     std::optional<TimePoint> cursor;
+};
+
+// GET /v1/rollups: the per-minute rows a usage report is built from
+// (metrics/report.h), by provider, key and model.
+struct RollupPage {
+    std::vector<metrics::RollupRow> rows;
+    std::string source;  // where they are kept: the state file, or "memory (this run)"
 };
 
 struct JobDetail {
@@ -86,6 +96,9 @@ ControlStatus statusFromJson(const nlohmann::json& j, const Clock& clock);
 
 nlohmann::json seriesToJson(const SeriesPage& page, const Clock& clock);
 SeriesPage seriesFromJson(const nlohmann::json& j, const Clock& clock);
+
+nlohmann::json rollupsToJson(const RollupPage& page);
+RollupPage rollupsFromJson(const nlohmann::json& j);
 
 // Names and limits only: no key value, no environment variable name.
 nlohmann::json configToJson(const Config& config);

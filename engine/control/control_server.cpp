@@ -176,6 +176,12 @@ ControlServer::ControlServer(ControlOptions options, ControlTarget target)
         throw InputError("--control " + m_options.host +
                          ": an address other than loopback needs a token (--control-token-env VAR)");
     }
+    if (m_target.deadLetters != nullptr) {
+        m_book = m_target.deadLetters;
+    } else if (m_target.store != nullptr) {
+        m_storeBook = std::make_unique<StoreDeadLetters>(*m_target.store);
+        m_book = m_storeBook.get();
+    }
     net::HttpServerOptions so;
     so.host = m_options.host;
     so.port = m_options.port;
@@ -246,11 +252,19 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
     const Clock& clock = *m_target.clock;
     Dispatcher& dispatcher = *m_target.dispatcher;
     try {
-        const auto requireStore = [&]() -> store::JobStore& {
-            if (m_target.store == nullptr) {
-                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no dead letters here");
+        const auto requireBook = [&]() -> DeadLetterBook& {
+            if (m_book == nullptr) {
+                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no dead letters");
             }
-            return *m_target.store;
+            return *m_book;
+        };
+        // A book that lists but cannot requeue (serve) says why: 409.
+        const auto requireRequeue = [&]() -> DeadLetterBook& {
+            DeadLetterBook& book = requireBook();
+            if (std::string why = book.requeueRefusal(); !why.empty()) {
+                throw Refusal(409, why);
+            }
+            return book;
         };
         const auto poke = [&] {
             if (m_target.poke) {
@@ -262,9 +276,10 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
             s.kind = m_target.kind;
             s.dispatch = dispatcher.stats();
             s.scopes = m_target.admission->snapshotAll();
-            if (m_target.store != nullptr) {
-                s.queue = m_target.store->counts();
+            if (m_book != nullptr) {
+                s.queue = m_book->counts();
                 s.deadLetters = true;
+                s.requeueRefusal = m_book->requeueRefusal();
             }
             if (m_target.events != nullptr) {
                 s.events = m_target.events->latest();
@@ -302,6 +317,18 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
                 page.cursor = page.points.back().start;
             }
             responder.send(jsonReply(200, seriesToJson(page, clock)));
+        } else if (get && path == "/v1/rollups") {
+            if (!m_target.rollups) {
+                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no usage rollups");
+            }
+            const auto q = queryOf(request.target);
+            const WallTime from = wallFromMs(queryInt(q, "from_ms", 0));
+            const WallTime to = q.count("to_ms") != 0 ? wallFromMs(queryInt(q, "to_ms", 0))
+                                                      : clock.wallNow() + std::chrono::minutes(1);
+            if (from >= to) {
+                throw Refusal(400, "from_ms must be before to_ms");
+            }
+            responder.send(jsonReply(200, rollupsToJson(m_target.rollups(from, to))));
         } else if (get && path == "/v1/config") {
             responder.send(jsonReply(200, configToJson(*dispatcher.config())));
         } else if (post && path == "/v1/limits") {
@@ -340,7 +367,7 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
                                      enabled->get<bool>());
             responder.send(jsonReply(200, json{{"ok", true}}));
         } else if (get && path == "/v1/dead-letters") {
-            store::JobStore& st = requireStore();
+            DeadLetterBook& book = requireBook();
             const auto q = queryOf(request.target);
             store::DeadLetterFilter f;
             for (const auto& [name, field] : {std::pair{"error_class", &f.errorClass}, std::pair{"key_label", &f.keyLabel},
@@ -356,42 +383,38 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
                 f.diedTo = wallFromMs(queryInt(q, "died_to_ms", 0));
             }
             const auto limit = static_cast<std::size_t>(std::clamp<std::int64_t>(queryInt(q, "limit", 100), 1, 10000));
-            responder.send(jsonReply(200, json{{"dead_letters", deadLettersToJson(st.deadLetters(f, limit))}}));
+            responder.send(jsonReply(200, json{{"dead_letters", deadLettersToJson(book.list(f, limit))}}));
         } else if (get && path.rfind("/v1/jobs/", 0) == 0) {
-            store::JobStore& st = requireStore();
+            DeadLetterBook& book = requireBook();
             const std::string idText = path.substr(9);
             store::JobId id = 0;
             const auto [end, ec] = std::from_chars(idText.data(), idText.data() + idText.size(), id);
             if (ec != std::errc() || end != idText.data() + idText.size()) {
                 throw Refusal(400, "job id: not a number: \"" + idText + "\"");
             }
-            JobDetail d;
-            d.job = st.job(id);
-            if (!d.job) {
+            const std::optional<JobDetail> d = book.job(id);
+            if (!d || !d->job) {
                 throw Refusal(404, "no job " + idText);
             }
-            d.timeline = st.timeline(id);
-            d.attempts = st.attempts(id);
-            d.result = st.result(id);
-            responder.send(jsonReply(200, jobDetailToJson(d)));
+            responder.send(jsonReply(200, jobDetailToJson(*d)));
         } else if (post && path == "/v1/dead-letters/requeue") {
-            store::JobStore& st = requireStore();
+            DeadLetterBook& book = requireRequeue();
             const json body = bodyOf(request);
             std::size_t n = 0;
             if (const auto id = body.find("id"); id != body.end()) {
                 if (!id->is_number_unsigned()) {
                     throw Refusal(400, "request body: \"id\" is not a job id");
                 }
-                n = st.requeue(id->get<store::JobId>()) ? 1 : 0;
+                n = book.requeue(id->get<store::JobId>()) ? 1 : 0;
             } else if (const auto filter = body.find("filter"); filter != body.end()) {
-                n = st.requeueDead(deadLetterFilterFromJson(*filter));
+                n = book.requeueDead(deadLetterFilterFromJson(*filter));
             } else {
                 throw Refusal(400, "request body: \"id\" or \"filter\" is required");
             }
             poke();
             responder.send(jsonReply(200, json{{"requeued", n}}));
         } else if (post && path == "/v1/dead-letters/edit") {
-            store::JobStore& st = requireStore();
+            DeadLetterBook& book = requireRequeue();
             const json body = bodyOf(request);
             const auto id = body.find("id");
             if (id == body.end() || !id->is_number_unsigned()) {
@@ -402,12 +425,7 @@ void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder respon
             if (parsed.is_discarded() || !parsed.is_object()) {
                 throw Refusal(400, "body: not a JSON object");
             }
-            bool ok = false;
-            if (const auto m = parsed.find("model"); m != parsed.end() && m->is_string()) {
-                ok = st.editAndRequeue(id->get<store::JobId>(), newBody, std::string_view(m->get_ref<const std::string&>()));
-            } else {
-                ok = st.editAndRequeue(id->get<store::JobId>(), newBody);
-            }
+            const bool ok = book.editAndRequeue(id->get<store::JobId>(), newBody);
             poke();
             responder.send(jsonReply(200, json{{"requeued", ok ? 1 : 0}}));
         } else if (path.rfind("/v1/", 0) == 0 && (get || post)) {

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "admission/admission.h"
+#include "control/dead_letter_book.h"
 #include "control/event_log.h"
 #include "core/secret.h"
 #include "dispatch/dispatcher.h"
@@ -43,12 +44,18 @@ struct ControlTarget {
     const Admission* admission = nullptr;
     metrics::MetricsRecorder* metrics = nullptr;  // live series; null: none
     store::JobStore* store = nullptr;             // queue counts, dead letters; null: none
+    // Where the dead letters are when not in `store` (worker: the shared
+    // queue; serve: its failed requests); null: none, or `store`'s.
+    DeadLetterBook* deadLetters = nullptr;
     std::function<void()> poke;                   // wakes the store's runner after a requeue
     // Closes the instance's intake, as the console's Drain does on its own
     // engine: nothing new is taken in, what is queued runs until the queue
     // is empty. Null: the instance has no intake to close (drain refused).
     std::function<void()> drain;
     const EventLog* events = nullptr;
+    // The per-minute rollups in [from, to) a usage report is built from
+    // (the state file's, or this run's in memory); null: none (501).
+    std::function<RollupPage(WallTime from, WallTime to)> rollups;
 };
 
 struct ControlOptions {
@@ -84,6 +91,8 @@ private:
 
     ControlOptions m_options;
     ControlTarget m_target;
+    std::unique_ptr<DeadLetterBook> m_storeBook;  // over `store`, when given
+    DeadLetterBook* m_book = nullptr;
     std::unique_ptr<net::HttpServer> m_server;
     std::atomic<bool> m_draining{false};  // a drain was asked for (io thread writes)
 };

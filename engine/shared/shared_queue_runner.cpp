@@ -212,7 +212,7 @@ void SharedQueueRunner::leaseMore()
     std::size_t room = 0;
     {
         std::lock_guard guard(m_mutex);
-        if (m_stopping.load() || m_outstanding.size() >= m_options.maxOutstanding) {
+        if (m_stopping.load() || m_intakeClosed.load() || m_outstanding.size() >= m_options.maxOutstanding) {
             return;
         }
         room = m_options.maxOutstanding - m_outstanding.size();

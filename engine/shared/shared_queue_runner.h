@@ -61,6 +61,11 @@ public:
     // the entries still outstanding. Stop the dispatcher first.
     void stop();
     SharedQueueRunnerStats stats() const;
+    // Drain: leases nothing more; what it holds runs and its outcomes are
+    // recorded as before (stats().outstanding falls to 0). stop() still
+    // ends it.
+    void closeIntake() noexcept { m_intakeClosed = true; }
+    bool intakeClosed() const noexcept { return m_intakeClosed.load(); }
 
     void onFinished(JobOutcome&& outcome) override;
     void onSent(const SendReport& report) override;
@@ -90,6 +95,7 @@ private:
     std::unordered_map<std::string, Held> m_outstanding;  // by custom_id
     SharedQueueRunnerStats m_stats;
     std::atomic<bool> m_stopping{false};
+    std::atomic<bool> m_intakeClosed{false};
     std::thread m_thread;
     TimePoint m_lastRenew{};
 };

@@ -6,17 +6,28 @@
 // second; a dead letter requeued through it runs again and completes; a
 // drain closes the instance's intake and resumes dispatch until the queue
 // is empty, and is refused by an instance with no intake to close.
+// A worker's dead letters (its namespace's shared queue in a real
+// redis-server) are listed, filtered, edited and requeued through the
+// endpoint, and its drain stops leasing while what it holds finishes; a
+// gateway's failed requests are listed and their requeue refused (409).
+// The rollups a usage report is built from come back with what was sent.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "control/control_client.h"
 #include "control/control_server.h"
+#include "control/memory_rollups.h"
+#include "deadletters/gateway_failures.h"
+#include "deadletters/shared_dead_letters.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/fan_out_listener.h"
 #include "metrics/gauges.h"
 #include "metrics/metrics_recorder.h"
 #include "mock/mock_provider.h"
 #include "queue/queue_runner.h"
+#include "shared/shared_queue.h"
+#include "shared/shared_queue_runner.h"
 #include "store/job_store.h"
+#include "support/redis_server.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -61,7 +72,8 @@ struct Instance {
     mock::MockProvider provider;
     store::JobStore store;
     Admission admission{clock};
-    metrics::MetricsRecorder recorder{clock};
+    control::MemoryRollups rollups;
+    metrics::MetricsRecorder recorder{clock, metrics::RecorderOptions{}, &rollups};
     control::EventLog events{clock};
     FanOutListener downstream{&recorder, &events};
     QueueRunner runner;
@@ -98,6 +110,10 @@ struct Instance {
         t.store = &store;
         t.poke = [this] { runner.poke(); };
         t.events = &events;
+        t.rollups = [this](WallTime from, WallTime to) {
+            (void)recorder.flush();
+            return control::RollupPage{rollups.rows(from, to), "memory (this run)"};
+        };
         if (drainable) {
             t.drain = [this] { ++intakeClosed; };
         }
@@ -130,6 +146,64 @@ struct Instance {
     }
 };
 
+shared::QueuedJob queuedJob(const std::string& id, const std::string& model)
+{
+    shared::QueuedJob j;
+    j.customId = id;
+    j.url = "/v1/chat/completions";
+    j.model = model;
+    j.body = json{{"model", model}, {"max_tokens", 10}, {"messages", json::array({{{"role", "user"}, {"content", id}}})}}
+                 .dump();
+    return j;
+}
+
+// A worker-like instance: the shared queue of a namespace on a real
+// redis-server → SharedQueueRunner → dispatcher → mock, its dead letters
+// and drain on the control endpoint, as `sluice-cli worker --control`.
+struct WorkerInstance {
+    SystemClock clock;
+    mock::MockProvider provider;
+    shared::SharedQueue queue;
+    Admission admission{clock};
+    shared::SharedQueueRunner runner;
+    Dispatcher dispatcher;
+    deadletters::SharedDeadLetters deadLetters{queue};
+    std::unique_ptr<control::ControlServer> server;
+
+    static shared::SharedQueueRunnerOptions runnerOptions(std::size_t maxOutstanding)
+    {
+        shared::SharedQueueRunnerOptions o;
+        o.maxOutstanding = maxOutstanding;
+        return o;
+    }
+
+    WorkerInstance(const shared::RedisEndpoint& redis, const std::string& ns, std::size_t maxOutstanding = 32)
+        : provider(clock, Instance::fastMock()),
+          queue(redis, ns, "worker-under-test"),
+          runner(queue, clock, runnerOptions(maxOutstanding)),
+          dispatcher((provider.start(), sluiceConfig(provider.baseUrl())), clock, admission, runner)
+    {
+        runner.attach(dispatcher);
+        control::ControlTarget t;
+        t.kind = "worker";
+        t.clock = &clock;
+        t.dispatcher = &dispatcher;
+        t.admission = &admission;
+        t.deadLetters = &deadLetters;
+        t.drain = [this] { runner.closeIntake(); };
+        server = std::make_unique<control::ControlServer>(control::ControlOptions{}, t);
+        dispatcher.start();
+        runner.start();
+        server->start();
+    }
+    ~WorkerInstance()
+    {
+        server->stop();
+        dispatcher.stop();
+        runner.stop();
+    }
+};
+
 long refusedStatus(control::ControlClient& client)
 {
     try {
@@ -154,6 +228,10 @@ private Q_SLOTS:
     void requeuesADeadLetter();
     void badRequestsAreNamed();
     void drainClosesTheIntakeAndRunsTheQueue();
+    void rollupsCarryWhatWasSent();
+    void workerDeadLettersAreListedAndRequeued();
+    void workerDrainStopsLeasingAndFinishesWhatItHolds();
+    void gatewayFailuresAreListedNotRequeued();
 };
 
 void TestControl::refusesWithoutTheToken()
@@ -403,6 +481,209 @@ void TestControl::drainClosesTheIntakeAndRunsTheQueue()
     }
     QVERIFY(fixed.dispatcher.stats().paused);
     QVERIFY(!other.status().draining);
+}
+
+void TestControl::rollupsCarryWhatWasSent()
+{
+    Instance instance(std::nullopt);
+    control::ControlClient client(instance.server->url(), std::nullopt, instance.clock);
+    const WallTime from = instance.clock.wallNow() - std::chrono::minutes(1);
+    for (int i = 0; i < 3; ++i) {
+        instance.store.enqueue(newJob("counted-" + std::to_string(i)));
+    }
+    instance.runner.poke();
+    QTRY_COMPARE_WITH_TIMEOUT(instance.store.counts().done, std::int64_t{3}, 10000);
+    const control::RollupPage page = client.rollups(from, instance.clock.wallNow() + std::chrono::minutes(1));
+    QCOMPARE(page.source, std::string("memory (this run)"));
+    std::uint64_t sent = 0;
+    std::uint64_t completed = 0;
+    for (const metrics::RollupRow& r : page.rows) {
+        QCOMPARE(r.provider, std::string("mock"));
+        QCOMPARE(r.key, std::string("main"));
+        QCOMPARE(r.model, std::string("gpt-4o-mini"));
+        sent += r.tally.sent;
+        completed += r.tally.completed;
+    }
+    QCOMPARE(sent, std::uint64_t{3});
+    QCOMPARE(completed, std::uint64_t{3});
+    // A range before the run holds nothing; a reversed one is refused.
+    QCOMPARE(client.rollups(from - std::chrono::hours(2), from - std::chrono::hours(1)).rows.size(), std::size_t{0});
+    try {
+        client.rollups(from, from - std::chrono::minutes(1));
+        QFAIL("a reversed range was accepted");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 400L);
+    }
+}
+
+void TestControl::workerDeadLettersAreListedAndRequeued()
+{
+    testing::RedisServerFixture redis;
+    WorkerInstance worker(redis.endpoint(), "ctl-dead");
+    control::ControlClient client(worker.server->url(), std::nullopt, worker.clock);
+    // Three jobs for a model the provider does not serve die for real; one
+    // for a model it serves completes.
+    shared::SharedQueue producer(redis.endpoint(), "ctl-dead", "producer");
+    for (const char* id : {"nope-1", "nope-2", "nope-3"}) {
+        QCOMPARE(producer.enqueue(queuedJob(id, "gpt-nope")), shared::SharedEnqueue::Added);
+    }
+    QCOMPARE(producer.enqueue(queuedJob("fine", "gpt-4o-mini")), shared::SharedEnqueue::Added);
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().dead, std::int64_t{3}, 15000);
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().done, std::int64_t{1}, 15000);
+
+    const control::ControlStatus status = client.status();
+    QCOMPARE(status.kind, std::string("worker"));
+    QVERIFY(status.deadLetters);
+    QVERIFY(status.requeueRefusal.empty());
+    QVERIFY(status.queue);
+    QCOMPARE(status.queue->dead, std::int64_t{3});
+    QCOMPARE(status.queue->done, std::int64_t{1});
+
+    const auto dead = client.deadLetters({}, 10);
+    QCOMPARE(dead.size(), std::size_t{3});
+    const std::string errorClass = dead.front().attempts.back().errorClass;
+    QVERIFY(!errorClass.empty());
+    for (const store::DeadLetter& d : dead) {
+        QCOMPARE(d.job.id, deadletters::sharedJobId(d.job.customId));
+        QCOMPARE(d.job.model, std::string("gpt-nope"));
+        QCOMPARE(d.attempts.back().errorClass, errorClass);
+    }
+    store::DeadLetterFilter other;
+    other.errorClass = "no_such_class";
+    QCOMPARE(client.deadLetters(other, 10).size(), std::size_t{0});
+    // The shared queue keeps no time of death: a time filter is refused, named.
+    store::DeadLetterFilter byTime;
+    byTime.diedFrom = WallTime{};
+    try {
+        client.deadLetters(byTime, 10);
+        QFAIL("a time filter was applied to dead letters without times");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 400L);
+        QVERIFY2(std::string(e.what()).find("died_from_ms") != std::string::npos, e.what());
+    }
+    try {
+        client.rollups(WallTime{}, worker.clock.wallNow());
+        QFAIL("an instance without rollups answered some");
+    } catch (const control::ControlError& e) {
+        QCOMPARE(e.status(), 501L);
+    }
+    const store::JobId nope1 = deadletters::sharedJobId("nope-1");
+    const control::JobDetail detail = client.job(nope1);
+    QVERIFY(detail.job);
+    QCOMPARE(detail.job->customId, std::string("nope-1"));
+
+    // Edited to a model the provider serves and requeued: it completes.
+    const std::string body =
+        json{{"model", "gpt-4o-mini"}, {"max_tokens", 10}, {"messages", json::array({{{"role", "user"}, {"content", "again"}}})}}
+            .dump();
+    QVERIFY(client.editAndRequeue(nope1, body));
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().done, std::int64_t{2}, 15000);
+    const auto results = producer.results({"nope-1"});
+    QVERIFY(results.front());
+    QVERIFY(!results.front()->dead);
+    QCOMPARE(results.front()->statusCode, 200);
+
+    // Requeued by class, unedited: both run again (and die again).
+    store::DeadLetterFilter byClass;
+    byClass.errorClass = errorClass;
+    QCOMPARE(client.requeueDead(byClass), std::size_t{2});
+    QTRY_COMPARE_WITH_TIMEOUT(worker.runner.stats().deadLettered, std::uint64_t{5}, 15000);
+    QCOMPARE(producer.counts().dead, std::int64_t{2});
+    // One by id; an id that is not a dead letter requeues nothing.
+    QCOMPARE(client.requeue(deadletters::sharedJobId("nope-2")), std::size_t{1});
+    QCOMPARE(client.requeue(deadletters::sharedJobId("fine")), std::size_t{0});
+    QTRY_COMPARE_WITH_TIMEOUT(worker.runner.stats().deadLettered, std::uint64_t{6}, 15000);
+}
+
+void TestControl::workerDrainStopsLeasingAndFinishesWhatItHolds()
+{
+    testing::RedisServerFixture redis;
+    // It holds at most 4: of 6 jobs, 2 wait in the stream.
+    WorkerInstance worker(redis.endpoint(), "ctl-drain", 4);
+    control::ControlClient client(worker.server->url(), std::nullopt, worker.clock);
+    QVERIFY(client.status().canDrain);
+    // Paused while it holds jobs: the drain resumes dispatch, they finish.
+    client.pause();
+    QTRY_VERIFY_WITH_TIMEOUT(worker.dispatcher.stats().paused, 1000);
+    shared::SharedQueue producer(redis.endpoint(), "ctl-drain", "producer");
+    for (int i = 0; i < 6; ++i) {
+        producer.enqueue(queuedJob("job-" + std::to_string(i), "gpt-4o-mini"));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(worker.runner.stats().outstanding, std::uint64_t{4}, 10000);
+    QCOMPARE(worker.runner.stats().leased, std::uint64_t{4});
+    client.drain();
+    QVERIFY(client.status().draining);
+    QVERIFY(worker.runner.intakeClosed());
+    // What it held finishes and is recorded; the room that frees up is not
+    // filled (a runner that kept leasing takes the other 2 in the same pass).
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().done, std::int64_t{4}, 15000);
+    QTRY_COMPARE_WITH_TIMEOUT(worker.runner.stats().outstanding, std::uint64_t{0}, 15000);
+    QCOMPARE(worker.runner.stats().leased, std::uint64_t{4});
+    // The other 2 are left for other workers: another consumer leases them.
+    const auto other = producer.lease(10, std::chrono::seconds(30));
+    QCOMPARE(other.size(), std::size_t{2});
+    QCOMPARE(worker.runner.stats().leased, std::uint64_t{4});
+    QCOMPARE(producer.counts().done, std::int64_t{4});
+}
+
+void TestControl::gatewayFailuresAreListedNotRequeued()
+{
+    // A gateway-like instance: jobs submitted to the dispatcher straight
+    // (as the gateway does), its failures kept for the endpoint.
+    SystemClock clock;
+    mock::MockProvider provider(clock, Instance::fastMock());
+    provider.start();
+    Admission admission(clock);
+    deadletters::GatewayFailures failures(clock);
+    Dispatcher dispatcher(sluiceConfig(provider.baseUrl()), clock, admission, failures);
+    control::ControlTarget t;
+    t.kind = "serve";
+    t.clock = &clock;
+    t.dispatcher = &dispatcher;
+    t.admission = &admission;
+    t.deadLetters = &failures;
+    control::ControlServer server(control::ControlOptions{}, t);
+    dispatcher.start();
+    server.start();
+    control::ControlClient client(server.url(), std::nullopt, clock);
+    for (const char* model : {"gpt-nope", "gpt-4o-mini"}) {
+        JobSpec job;
+        job.customId = std::string("req-") + model;
+        job.body = json{{"model", model}, {"max_tokens", 10}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+        dispatcher.submit(std::move(job));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(dispatcher.stats().completed, std::uint64_t{1}, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(client.deadLetters({}, 10).size(), std::size_t{1}, 10000);
+
+    const control::ControlStatus status = client.status();
+    QVERIFY(status.deadLetters);
+    QVERIFY(!status.queue);
+    QVERIFY2(status.requeueRefusal.find("answer") != std::string::npos, status.requeueRefusal.c_str());
+    const store::DeadLetter d = client.deadLetters({}, 10).front();
+    QCOMPARE(d.job.customId, std::string("req-gpt-nope"));
+    QCOMPARE(d.job.model, std::string("gpt-nope"));
+    QVERIFY(d.job.finished);
+    QVERIFY(!d.attempts.empty());
+    QVERIFY(d.attempts.back().httpStatus >= 400);
+    const control::JobDetail detail = client.job(d.job.id);
+    QVERIFY(detail.job);
+    QVERIFY(!detail.timeline.empty());
+    // Requeue and edit are refused with the reason, not 501.
+    for (int which = 0; which < 2; ++which) {
+        try {
+            if (which == 0) {
+                client.requeue(d.job.id);
+            } else {
+                client.editAndRequeue(d.job.id, "{\"model\":\"gpt-4o-mini\"}");
+            }
+            QFAIL("a gateway request was requeued");
+        } catch (const control::ControlError& e) {
+            QCOMPARE(e.status(), 409L);
+            QCOMPARE(std::string(e.what()).find("answer") != std::string::npos, true);
+        }
+    }
+    server.stop();
+    dispatcher.stop();
 }
 
 QTEST_APPLESS_MAIN(TestControl)

@@ -6,21 +6,31 @@
 // sees the dashboard's numbers move, edits a limit in the limits panel and
 // finds it in the instance's own status, and pauses, resumes and drains it
 // from the queue panel. A wrong token is refused and leaves the console as it was.
+// On the serve, a key's limit is edited too, a failed request is listed in
+// the dead letters tab with requeue disabled and the reason in its tooltip,
+// and a usage report is exported from the instance's rollups. A
+// `sluice-cli worker --control` on a real redis-server gets its dead
+// letters (in the namespace) edited and requeued from the tab, and drained
+// from the queue panel it finishes and exits by itself.
 #include "console_fixture.h"
 #include "attach_dialog.h"
 #include "dashboard_panel.h"
 #include "dead_letter_panel.h"
 #include "limits_panel.h"
 #include "queue_panel.h"
+#include "report_dialog.h"
 #include "scope_tree_model.h"
 #include "support/http_client.h"
+#include "support/redis_server.h"
 
 #include "control/control_client.h"
+#include "shared/shared_queue.h"
 
 #include <QDoubleSpinBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
+#include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -106,6 +116,59 @@ json serveConfig(const QString& mockUrl)
             {"gateway", {{"listen", "127.0.0.1:0"}, {"hold_s", 5}}}};
 }
 
+// The request limit of a scope found by its path of names.
+std::optional<std::int64_t> scopeRpm(control::ControlClient& client, const std::vector<std::string>& path)
+{
+    const control::ControlStatus s = client.status();
+    std::optional<ScopeId> at;
+    for (const ScopeState& sc : s.scopes) {
+        if (sc.parent == kNoScope) {
+            at = sc.id;
+        }
+    }
+    for (const std::string& name : path) {
+        std::optional<ScopeId> next;
+        for (const ScopeState& sc : s.scopes) {
+            if (at && sc.parent == *at && sc.name == name && !sc.removed) {
+                next = sc.id;
+            }
+        }
+        at = next;
+    }
+    for (const ScopeState& sc : s.scopes) {
+        if (at && sc.id == *at) {
+            for (const DimensionState& d : sc.dimensions) {
+                if (d.spec.measure == Measure::Requests) {
+                    return d.spec.limit;
+                }
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+// A limit cell of the limits panel edited in place: double-click, type, Return.
+void editRpmCell(QTreeView* view, const QModelIndex& row, const QString& value)
+{
+    doubleClickCell(view, row.siblingAtColumn(ui::ScopeTreeModel::RpmColumn));
+    auto* editor = view->findChild<QDoubleSpinBox*>(QStringLiteral("limitEditor"));
+    QVERIFY2(editor != nullptr, "double-clicking a limit cell opens no editor");
+    QTest::keyClick(editor, Qt::Key_A, Qt::ControlModifier);
+    QTest::keyClicks(editor, value);
+    QTest::keyClick(editor, Qt::Key_Return);
+}
+
+test::HttpResponse postCompletion(const QString& gatewayUrl, int maxTokens)
+{
+    test::HttpClient http(gatewayUrl.toStdString());
+    return http.post("/v1/chat/completions",
+                     json{{"model", "gpt-4o-mini"},
+                          {"max_tokens", maxTokens},
+                          {"messages", json::array({{{"role", "user"}, {"content", "hello"}}})}}
+                         .dump(),
+                     {{"Content-Type", "application/json"}});
+}
+
 std::optional<std::int64_t> instanceRpm(control::ControlClient& client)
 {
     const control::ControlStatus s = client.status();
@@ -183,6 +246,7 @@ private Q_SLOTS:
     void initTestCase() { enableTestMode(); }
     void operatesAnAttachedServe();
     void requeuesAnAttachedBatchsDeadLetter();
+    void operatesAnAttachedWorker();
 };
 
 void TestConsoleAttach::operatesAnAttachedServe()
@@ -281,6 +345,58 @@ void TestConsoleAttach::operatesAnAttachedServe()
         }
     }
     QVERIFY(tpmKept);
+
+    // A key's own limit, edited the same way, reaches the instance.
+    QVERIFY(model->find(QStringLiteral("mock-openai"), QStringLiteral("mock")).isValid());
+    editRpmCell(view, model->find(QStringLiteral("mock-openai"), QStringLiteral("mock")), QStringLiteral("300"));
+    QTRY_COMPARE_WITH_TIMEOUT(scopeRpm(instance, {"mock-openai", "mock"}), std::optional<std::int64_t>(300), kTimeoutMs);
+    QCOMPARE(instanceRpm(instance), std::optional<std::int64_t>(240));
+    // Adding or removing providers and keys is disabled, and says why.
+    QVERIFY(limits->findChild<QPushButton*>(QStringLiteral("addProvider"))->toolTip().contains(
+        QStringLiteral("configuration file")));
+
+    // A request the provider refuses (400) fails at the gateway: the dead
+    // letters tab lists it, and says why it cannot be requeued.
+    QVERIFY(patchMock(mockUrl.toStdString(), R"({"models":{"gpt-4o-mini":{"maxOutputTokens":100}}})"));
+    const test::HttpResponse failedRequest = postCompletion(gatewayUrl, 500);
+    QVERIFY2(failedRequest.completed() && failedRequest.status >= 400, failedRequest.body.c_str());
+    QVERIFY(patchMock(mockUrl.toStdString(), R"({"models":{"gpt-4o-mini":{"maxOutputTokens":1000}}})"));
+    auto* dead = console.showPanel<ui::DeadLetterPanel>(QStringLiteral("deadLetterPanel"));
+    QVERIFY(dead != nullptr);
+    auto* deadTable = dead->findChild<QTableWidget*>(QStringLiteral("deadLetters"));
+    auto* requeueOne = dead->findChild<QPushButton*>(QStringLiteral("requeue"));
+    auto* requeueAll = dead->findChild<QPushButton*>(QStringLiteral("requeueAll"));
+    QTRY_COMPARE_WITH_TIMEOUT(deadTable->rowCount(), 1, kTimeoutMs);
+    QCOMPARE(deadTable->item(0, 2)->text(), QStringLiteral("gpt-4o-mini"));
+    clickCell(deadTable, deadTable->model()->index(0, 0));
+    auto* deadBody = dead->findChild<QPlainTextEdit*>(QStringLiteral("body"));
+    QTRY_VERIFY_WITH_TIMEOUT(deadBody->placeholderText().contains(QStringLiteral("no request bodies")), kTimeoutMs);
+    QVERIFY(deadBody->isReadOnly());
+    QVERIFY(!requeueOne->isEnabled());
+    QVERIFY(!requeueAll->isEnabled());
+    QVERIFY2(requeueOne->toolTip().contains(QStringLiteral("answer")), qPrintable(requeueOne->toolTip()));
+    QVERIFY2(dead->findChild<QLabel*>(QStringLiteral("deadStatus"))->text().contains(QStringLiteral("answer")),
+             qPrintable(dead->findChild<QLabel*>(QStringLiteral("deadStatus"))->text()));
+
+    // A usage report of the instance, exported from the console: its
+    // rollups come over the control endpoint.
+    auto* exportAction = console.window().findChild<QAction*>(QStringLiteral("exportReport"));
+    QVERIFY(exportAction != nullptr && exportAction->isEnabled());
+    exportAction->trigger();
+    ui::ReportDialog* reportDialog = nullptr;
+    QTRY_VERIFY((reportDialog = console.window().findChild<ui::ReportDialog*>(QStringLiteral("reportDialog"))) != nullptr &&
+                reportDialog->isVisible());
+    const QString reportPath = dir.filePath(QStringLiteral("usage.csv"));
+    reportDialog->findChild<QLineEdit*>(QStringLiteral("output"))->setText(reportPath);
+    QTest::mouseClick(reportDialog->findChild<QPushButton*>(QStringLiteral("export")), Qt::LeftButton);
+    auto* reportStatus = reportDialog->findChild<QLabel*>(QStringLiteral("status"));
+    QTRY_VERIFY_WITH_TIMEOUT(reportStatus->text().contains(QStringLiteral("Wrote")), kTimeoutMs);
+    // Eight requests reached the provider: seven answered, one refused.
+    QVERIFY2(reportStatus->text().contains(QStringLiteral(": 8 requests, 7 completed")), qPrintable(reportStatus->text()));
+    QFile report(reportPath);
+    QVERIFY(report.open(QIODevice::ReadOnly));
+    QVERIFY(report.readAll().contains("gpt-4o-mini"));
+    reportDialog->close();
 
     // Pause and resume from the queue panel.
     auto* queue = console.showPanel<ui::QueuePanel>(QStringLiteral("queuePanel"));
@@ -407,6 +523,118 @@ void TestConsoleAttach::requeuesAnAttachedBatchsDeadLetter()
     }
     QCOMPARE(answered, 20);
     QVERIFY(revived);
+}
+
+// A `sluice-cli worker --control` on a real redis-server: two of its jobs
+// die (the provider refuses their size); from the dead letters tab one is
+// edited and requeued, the other requeued once the provider is fixed;
+// both complete. Drained from the queue panel, the worker finishes and
+// exits by itself.
+void TestConsoleAttach::operatesAnAttachedWorker()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    testing::RedisServerFixture redis;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
+    CliProcess mock({QStringLiteral("mock"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
+                     QStringLiteral("--latency-ms"), QStringLiteral("0"), QStringLiteral("--no-limits")},
+                    env);
+    const QString mockUrl = mock.waitFor(QStringLiteral("listening on (http://[0-9.:]+)"));
+    QVERIFY2(!mockUrl.isEmpty(), qPrintable(mock.output()));
+    QVERIFY(patchMock(mockUrl.toStdString(), R"({"models":{"gpt-4o-mini":{"maxOutputTokens":100}}})"));
+
+    json config = serveConfig(mockUrl);
+    config.erase("gateway");
+    config["shared"] = {{"redis", "redis://127.0.0.1:" + std::to_string(redis.port()) + "/0"},
+                        {"namespace", "attach-worker"}};
+    const QString configPath = dir.filePath(QStringLiteral("worker.json"));
+    {
+        QFile f(configPath);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QByteArray::fromStdString(config.dump(2)));
+    }
+    shared::SharedQueue producer(redis.endpoint(), "attach-worker", "test-producer");
+    const auto job = [](const std::string& id, int maxTokens) {
+        shared::QueuedJob j;
+        j.customId = id;
+        j.url = "/v1/chat/completions";
+        j.model = "gpt-4o-mini";
+        j.body = json{{"model", "gpt-4o-mini"},
+                      {"max_tokens", maxTokens},
+                      {"messages", json::array({{{"role", "user"}, {"content", id}}})}}
+                     .dump();
+        return j;
+    };
+    producer.enqueue(job("long-1", 500));
+    producer.enqueue(job("long-2", 500));
+    producer.enqueue(job("short", 10));
+
+    CliProcess worker({QStringLiteral("worker"), QStringLiteral("--config"), configPath, QStringLiteral("--control"),
+                       QStringLiteral("127.0.0.1:0")},
+                      env);
+    const QString controlUrl = worker.waitFor(QStringLiteral("control at (http://[0-9.:]+)"));
+    QVERIFY2(!controlUrl.isEmpty(), qPrintable(worker.output()));
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().dead, std::int64_t{2}, kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().done, std::int64_t{1}, kTimeoutMs);
+
+    Console console;
+    QVERIFY(console.setupError().isEmpty());
+    QSignalSpy opened(&console.window(), &ui::MainWindow::sessionOpened);
+    attachThroughDialog(console.window(), controlUrl.mid(7), QString());
+    QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, kTimeoutMs);
+    QVERIFY(console.session().name().contains(QStringLiteral("worker")));
+
+    auto* panel = console.showPanel<ui::DeadLetterPanel>(QStringLiteral("deadLetterPanel"));
+    QVERIFY(panel != nullptr);
+    auto* table = panel->findChild<QTableWidget*>(QStringLiteral("deadLetters"));
+    auto* body = panel->findChild<QPlainTextEdit*>(QStringLiteral("body"));
+    auto* editRequeue = panel->findChild<QPushButton*>(QStringLiteral("editRequeue"));
+    auto* requeueAll = panel->findChild<QPushButton*>(QStringLiteral("requeueAll"));
+    auto* status = panel->findChild<QLabel*>(QStringLiteral("deadStatus"));
+    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 2, kTimeoutMs);
+    int longOne = -1;
+    for (int r = 0; r < table->rowCount(); ++r) {
+        if (table->item(r, 1)->text() == QStringLiteral("long-1")) {
+            longOne = r;
+        }
+    }
+    QVERIFY(longOne >= 0);
+    // Its body, as the shared queue keeps it, edited down and requeued.
+    clickCell(table, table->model()->index(longOne, 0));
+    QTRY_VERIFY_WITH_TIMEOUT(body->toPlainText().contains(QStringLiteral("long-1")), kTimeoutMs);
+    QVERIFY(editRequeue->isEnabled());
+    QVERIFY(editRequeue->toolTip().isEmpty());
+    json edited = json::parse(body->toPlainText().toStdString());
+    edited["max_tokens"] = 10;
+    body->setPlainText(QString::fromStdString(edited.dump()));
+    QTest::mouseClick(editRequeue, Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().done, std::int64_t{2}, kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), 1, kTimeoutMs);
+
+    // The provider fixed, the rest requeued as they are.
+    QVERIFY(patchMock(mockUrl.toStdString(), R"({"models":{"gpt-4o-mini":{"maxOutputTokens":1000}}})"));
+    QTRY_VERIFY(requeueAll->isEnabled());
+    QTest::mouseClick(requeueAll, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(status->text().contains(QStringLiteral("requeued")), kTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(producer.counts().done, std::int64_t{3}, kTimeoutMs);
+    QCOMPARE(producer.counts().dead, std::int64_t{0});
+    for (const auto& r : producer.results({"long-1", "long-2", "short"})) {
+        QVERIFY(r && !r->dead && r->statusCode == 200);
+    }
+
+    // Drained from the queue panel: the worker leases nothing more,
+    // finishes what it holds and exits by itself.
+    auto* queue = console.showPanel<ui::QueuePanel>(QStringLiteral("queuePanel"));
+    QVERIFY(queue != nullptr);
+    auto* drain = queue->findChild<QPushButton*>(QStringLiteral("drain"));
+    QTRY_VERIFY_WITH_TIMEOUT(drain->isEnabled(), kTimeoutMs);
+    QTest::mouseClick(drain, Qt::LeftButton);
+    QCOMPARE(worker.waitExit(), 0);
+    QVERIFY2(worker.output().contains(QStringLiteral("drained")), qPrintable(worker.output()));
+    // Work queued after it left waits for another worker.
+    producer.enqueue(job("after", 10));
+    QCOMPARE(producer.counts().queued, std::int64_t{1});
 }
 
 QTEST_MAIN(TestConsoleAttach)
