@@ -260,14 +260,24 @@ void Dispatcher::Impl::sweepDeadlines(TimePoint now)
         }
         deadlines = decltype(deadlines)(std::greater<>(), std::move(live));
     }
+    // A transfer's own timeout is clamped to its job's deadline
+    // (buildRequest), so it ends there as an attempt that used its capacity;
+    // aborting it here at the same instant would refund that capacity and
+    // let more requests out than the limit. Only one still running this
+    // much later is aborted.
+    constexpr Duration kInFlightGrace = std::chrono::seconds(1);
     while (!deadlines.empty() && deadlines.top().first <= now) {
-        const JobId id = deadlines.top().second;
+        const auto [due, id] = deadlines.top();
         deadlines.pop();
         const auto it = jobs.find(id);
         if (it == jobs.end()) {
             continue;
         }
         Job& job = it->second;
+        if (job.flight && due < *job.spec.deadline + kInFlightGrace) {
+            deadlines.emplace(*job.spec.deadline + kInFlightGrace, id);
+            continue;
+        }
         if (job.flight) {
             job.abort = Abort::Deadline;
             http.abort(job.flight->transfer);
