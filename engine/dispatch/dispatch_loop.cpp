@@ -36,10 +36,7 @@ void Dispatcher::Impl::run()
         const TimePoint now = clock.now();
         drainCommands(now);
         fireRetries(now);
-        if (jobsWithDeadlines > 0 && now - lastDeadlineSweep >= std::chrono::seconds(1)) {
-            sweepDeadlines(now);
-            lastDeadlineSweep = now;
-        }
+        sweepDeadlines(now);
         if (!paused) {
             for (std::size_t i = 0; i < lanes.size(); ++i) {
                 scheduleLane(lanes[i], now);
@@ -95,7 +92,6 @@ void Dispatcher::Impl::dropUnreported(Job& job, const std::string& reason)
         out.timeline = std::move(job.timeline);
         job.spec.sink->onEnd(out);
     }
-    jobsWithDeadlines -= job.spec.deadline.has_value();
     byCustomId.erase(job.spec.customId);
     jobs.erase(job.id);
 }
@@ -105,6 +101,9 @@ Duration Dispatcher::Impl::nextWake(TimePoint now) const
     TimePoint wake = now + std::chrono::milliseconds(250);
     if (!retries.empty()) {
         wake = std::min(wake, retries.top().first);
+    }
+    if (!deadlines.empty()) {
+        wake = std::min(wake, deadlines.top().first);
     }
     if (!paused) {
         for (const Lane& lane : lanes) {
@@ -248,14 +247,37 @@ void Dispatcher::Impl::fireRetries(TimePoint now)
 
 void Dispatcher::Impl::sweepDeadlines(TimePoint now)
 {
-    std::vector<JobId> expired;
-    for (auto& [id, job] : jobs) {
-        if (job.spec.deadline && now >= *job.spec.deadline) {
-            expired.push_back(id);
+    // Entries of jobs that ended before their deadline wait for it in the
+    // heap; when they far outnumber the live jobs (far-off deadlines on a
+    // long batch), drop them so memory follows what is in the dispatcher.
+    if (deadlines.size() > 2 * jobs.size() + 1024) {
+        std::vector<std::pair<TimePoint, JobId>> live;
+        live.reserve(jobs.size());
+        for (; !deadlines.empty(); deadlines.pop()) {
+            if (jobs.contains(deadlines.top().second)) {
+                live.push_back(deadlines.top());
+            }
         }
+        deadlines = decltype(deadlines)(std::greater<>(), std::move(live));
     }
-    for (JobId id : expired) {
-        Job& job = jobs.at(id);
+    // A transfer's own timeout is clamped to its job's deadline
+    // (buildRequest), so it ends there as an attempt that used its capacity;
+    // aborting it here at the same instant would refund that capacity and
+    // let more requests out than the limit. Only one still running this
+    // much later is aborted.
+    constexpr Duration kInFlightGrace = std::chrono::seconds(1);
+    while (!deadlines.empty() && deadlines.top().first <= now) {
+        const auto [due, id] = deadlines.top();
+        deadlines.pop();
+        const auto it = jobs.find(id);
+        if (it == jobs.end()) {
+            continue;
+        }
+        Job& job = it->second;
+        if (job.flight && due < *job.spec.deadline + kInFlightGrace) {
+            deadlines.emplace(*job.spec.deadline + kInFlightGrace, id);
+            continue;
+        }
         if (job.flight) {
             job.abort = Abort::Deadline;
             http.abort(job.flight->transfer);
@@ -686,7 +708,6 @@ void Dispatcher::Impl::deliver(Job& job, JobOutcome&& out, TimePoint)
     out.attempts = std::move(job.attemptLog);
     out.timeline = std::move(job.timeline);
     const std::shared_ptr<ResponseSink> sink = std::move(job.spec.sink);
-    jobsWithDeadlines -= job.spec.deadline.has_value();
     byCustomId.erase(job.spec.customId);
     jobs.erase(job.id);
     if (sink) {

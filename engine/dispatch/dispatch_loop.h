@@ -138,10 +138,13 @@ struct Dispatcher::Impl {
     JobId nextId = 1;
     bool paused = false;
     DispatcherStats counters;
-    TimePoint lastDeadlineSweep{};
     TimePoint lastStatusPublish{};
     TimePoint lastCountersPublish{};
-    std::size_t jobsWithDeadlines = 0;
+    // Every submitted job's deadline, earliest first, so the loop wakes at
+    // the next one instead of scanning all jobs on a timer. An entry whose
+    // job has already ended stays until its time comes and is skipped then
+    // (job ids are never reused).
+    std::priority_queue<std::pair<TimePoint, JobId>, std::vector<std::pair<TimePoint, JobId>>, std::greater<>> deadlines;
 
     std::size_t laneFor(std::size_t provider, const std::string& model);
 
@@ -185,6 +188,7 @@ struct Dispatcher::Impl {
                                             const std::string& model, TimePoint now);
     void scheduleLane(Lane& lane, TimePoint now);
     void fireRetries(TimePoint now);
+    // Ends (or aborts, when in flight) every job whose deadline is due.
     void sweepDeadlines(TimePoint now);
 
     // -------------------------------------------------------------- sending

@@ -79,7 +79,9 @@ void Dispatcher::Impl::apply(Submit& s, TimePoint now)
     job.timeline.reserve(4);
     note(job, TimelineEvent::Kind::Queued, timeline::queued(job.tenant, job.priority, job.cost));
     byCustomId[job.spec.customId] = job.id;
-    jobsWithDeadlines += job.spec.deadline.has_value();
+    if (job.spec.deadline) {
+        deadlines.emplace(*job.spec.deadline, job.id);
+    }
     Lane& lane = lanes[job.lane];
     lane.queue.push(job.id, job.priority, job.tenant, job.weight, job.size);
     lane.blockedUntil = std::min(lane.blockedUntil, now);

@@ -326,8 +326,8 @@ void TestDispatchScripted::settlesToTheReportedUsage()
 }
 
 // A job whose deadline passes while it waits behind a busy lane is
-// dead-lettered by the loop's deadline sweep (once a second of the clock,
-// so at most a second late), never before its deadline, and never sent.
+// dead-lettered at its deadline (the loop wakes for the earliest one), not
+// at a later sweep, never before its deadline, and never sent.
 void TestDispatchScripted::deadlineWhileQueued()
 {
     Rig rig(fakeConfig(10, {{"providers", json::array({{{"name", "fake"},
@@ -353,13 +353,17 @@ void TestDispatchScripted::deadlineWhileQueued()
     QCOMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
     QCOMPARE(rig.dispatcher->stats().deadLettered, std::uint64_t{0});
 
-    // Past the deadline, by the next sweep, it is dead-lettered unsent.
-    rig.clock.advance(701ms);
+    // The clock reaches the deadline and goes no further: it is
+    // dead-lettered unsent, at that very time.
+    rig.clock.advance(1ms);
     QVERIFY(rig.recorder.waitFor(1));
     const JobOutcome o = rig.recorder.outcome("late");
     QCOMPARE(o.result, JobResult::DeadLettered);
     QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
     QVERIFY(o.attempts.empty());
+    QVERIFY(!o.timeline.empty());
+    QCOMPARE(o.timeline.back().kind, TimelineEvent::Kind::DeadLettered);
+    QVERIFY(o.timeline.back().at == rig.clock.toWall(*late.deadline));
     rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion());
     rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
     QVERIFY(rig.recorder.waitFor(3));

@@ -13,6 +13,7 @@
 #include "shared/limits_codec.h"
 #include "shared/shared_membership.h"
 #include "shared/signal_bridge.h"
+#include "support/mock_fixture.h"
 #include "support/redis_server.h"
 
 #include <QProcess>
@@ -140,6 +141,46 @@ bool subscribed(Instance& i)
     return i.membership->signals().subscribed();
 }
 
+// The stock mock with every delay at zero; with `rpm`, gpt-4o-mini limited
+// to that many requests (and `tpm` tokens, when given) a minute.
+mock::MockConfig quietMock(std::int64_t rpm = 0, std::int64_t tpm = 0)
+{
+    mock::MockConfig m = test::quietConfig();
+    if (rpm > 0) {
+        m.models["gpt-4o-mini"].limits = mock::RateLimits{};
+        m.models["gpt-4o-mini"].limits.requestsPerMinute = rpm;
+        m.models["gpt-4o-mini"].limits.tokensPerMinute = tpm;
+    }
+    return m;
+}
+
+// A fresh redis-server, a started mock on the system clock, and two
+// instances ("test A", "test B") sharing the namespace "fleet-test".
+struct TwoInstances {
+    testing::RedisServerFixture redis;
+    SystemClock clock;
+    mock::MockProvider provider;
+    Config config;
+    Instance a;
+    Instance b;
+
+    TwoInstances(const mock::MockConfig& m, bool learn)
+        : provider(clock, m),
+          config(sluiceConfig(startedBaseUrl(provider), learn, redis.port())),
+          a(clock, config, true, "test A"),
+          b(clock, config, true, "test B")
+    {
+    }
+    bool bothSubscribed() { return subscribed(a) && subscribed(b); }
+
+private:
+    static std::string startedBaseUrl(mock::MockProvider& p)
+    {
+        p.start();
+        return p.baseUrl();
+    }
+};
+
 }  // namespace
 
 class TestFleetSignals : public QObject {
@@ -159,22 +200,11 @@ private Q_SLOTS:
 
 void TestFleetSignals::coolDownHoldsThePeerWithoutSending()
 {
-    testing::RedisServerFixture redis;
-    SystemClock clock;
-    mock::MockConfig m = mock::MockConfig::defaults();
-    m.latency.baseMs = 0;
-    m.latency.perOutputTokenMs = 0;
-    m.latency.firstTokenMs = 0;
     // One request a minute: the second meets a 429 with a long Retry-After.
-    m.models["gpt-4o-mini"].limits = mock::RateLimits{};
-    m.models["gpt-4o-mini"].limits.requestsPerMinute = 1;
-    mock::MockProvider provider(clock, m);
-    provider.start();
-    const Config config = sluiceConfig(provider.baseUrl(), false, redis.port());
-
-    Instance a(clock, config, true, "test A");
-    Instance b(clock, config, true, "test B");
-    QTRY_VERIFY(subscribed(a) && subscribed(b));
+    TwoInstances f(quietMock(1), false);
+    Instance& a = f.a;
+    Instance& b = f.b;
+    QTRY_VERIFY(f.bothSubscribed());
     a.dispatcher->submit(chat("a1"));
     a.dispatcher->submit(chat("a2"));
     QTRY_VERIFY(a.dispatcher->stats().failures[static_cast<std::size_t>(FailureClass::RateLimited)] >= 1);
@@ -188,55 +218,35 @@ void TestFleetSignals::coolDownHoldsThePeerWithoutSending()
     QCOMPARE(b.dispatcher->stats().attempts, std::uint64_t{0});
 
     // Without the signal, an instance finds out by meeting the 429 itself.
-    Instance c(clock, config, false, "test C");
+    Instance c(f.clock, f.config, false, "test C");
     c.dispatcher->submit(chat("c1"));
     QTRY_VERIFY(c.dispatcher->stats().failures[static_cast<std::size_t>(FailureClass::RateLimited)] >= 1);
-    provider.stop();
+    f.provider.stop();
 }
 
 void TestFleetSignals::learnedLimitsReachThePeer()
 {
-    testing::RedisServerFixture redis;
-    SystemClock clock;
-    mock::MockConfig m = mock::MockConfig::defaults();
-    m.latency.baseMs = 0;
-    m.latency.perOutputTokenMs = 0;
-    m.latency.firstTokenMs = 0;
-    m.models["gpt-4o-mini"].limits = mock::RateLimits{};
-    m.models["gpt-4o-mini"].limits.requestsPerMinute = 480;
-    m.models["gpt-4o-mini"].limits.tokensPerMinute = 90000;
-    mock::MockProvider provider(clock, m);
-    provider.start();
-    const Config config = sluiceConfig(provider.baseUrl(), true, redis.port());
-
-    Instance a(clock, config, true, "test A");
-    Instance b(clock, config, true, "test B");
-    QTRY_VERIFY(subscribed(a) && subscribed(b));
+    TwoInstances f(quietMock(480, 90000), true);
+    Instance& a = f.a;
+    Instance& b = f.b;
+    QTRY_VERIFY(f.bothSubscribed());
     a.dispatcher->submit(chat("a1"));
     QTRY_COMPARE(limitOf(a.limitsOf({"mock", "main", "gpt-4o-mini"}), Measure::Requests), std::int64_t{480});
     // B learned them without a response of its own.
     QTRY_COMPARE(limitOf(b.limitsOf({"mock", "main", "gpt-4o-mini"}), Measure::Requests), std::int64_t{480});
     QCOMPARE(limitOf(b.limitsOf({"mock", "main", "gpt-4o-mini"}), Measure::TotalTokens), std::int64_t{90000});
     QCOMPARE(b.dispatcher->stats().attempts, std::uint64_t{0});
-    provider.stop();
+    f.provider.stop();
 }
 
 void TestFleetSignals::quarantineReachesThePeer()
 {
-    testing::RedisServerFixture redis;
-    SystemClock clock;
-    mock::MockConfig m = mock::MockConfig::defaults();
-    m.latency.baseMs = 0;
-    m.latency.perOutputTokenMs = 0;
-    m.latency.firstTokenMs = 0;
+    mock::MockConfig m = quietMock();
     m.keys["sk-mock"].quotaExhausted = true;
-    mock::MockProvider provider(clock, m);
-    provider.start();
-    const Config config = sluiceConfig(provider.baseUrl(), false, redis.port());
-
-    Instance a(clock, config, true, "test A");
-    Instance b(clock, config, true, "test B");
-    QTRY_VERIFY(subscribed(a) && subscribed(b));
+    TwoInstances f(m, false);
+    Instance& a = f.a;
+    Instance& b = f.b;
+    QTRY_VERIFY(f.bothSubscribed());
     a.dispatcher->submit(chat("a1"));
     QTRY_COMPARE(a.keyState(), KeyStatus::State::Quarantined);
     QTRY_COMPARE(b.keyState(), KeyStatus::State::Quarantined);
@@ -245,7 +255,7 @@ void TestFleetSignals::quarantineReachesThePeer()
     b.dispatcher->submit(chat("b1"));
     QTRY_COMPARE(b.listener.finished.load(), 1);
     QCOMPARE(b.dispatcher->stats().attempts, std::uint64_t{0});
-    provider.stop();
+    f.provider.stop();
 }
 
 void TestFleetSignals::rejectsTlsUrls()
@@ -308,15 +318,10 @@ void TestFleetSignals::loadtestSharesTheBudget()
 
 void TestFleetSignals::operatorChangeReachesAllAndStaleLoses()
 {
-    testing::RedisServerFixture redis;
-    SystemClock clock;
-    mock::MockProvider provider(clock, mock::MockConfig::defaults());
-    provider.start();
-    const Config config = sluiceConfig(provider.baseUrl(), false, redis.port());
-
-    Instance a(clock, config, true, "test A");
-    Instance b(clock, config, true, "test B");
-    QTRY_VERIFY(subscribed(a) && subscribed(b));
+    TwoInstances f(mock::MockConfig::defaults(), false);
+    Instance& a = f.a;
+    Instance& b = f.b;
+    QTRY_VERIFY(f.bothSubscribed());
     const LimitTarget target{"mock", "", ""};
     const std::int64_t v1 = a.membership->signals().changeLimits(target, {perMinute(Measure::Requests, 100)});
     QTRY_COMPARE(limitOf(b.limitsOf({"mock"}), Measure::Requests), std::int64_t{100});
@@ -326,7 +331,7 @@ void TestFleetSignals::operatorChangeReachesAllAndStaleLoses()
     QTRY_COMPARE(limitOf(a.limitsOf({"mock"}), Measure::Requests), std::int64_t{200});
 
     // A change that arrives late (an older version) does not overwrite.
-    shared::SignalBus late(redis.endpoint(), "fleet-test", "late-sender", nullptr);
+    shared::SignalBus late(f.redis.endpoint(), "fleet-test", "late-sender", nullptr);
     shared::SharedSignal s;
     s.kind = shared::SharedSignal::Kind::LimitsChanged;
     s.version = v1;
@@ -339,9 +344,9 @@ void TestFleetSignals::operatorChangeReachesAllAndStaleLoses()
     QCOMPARE(limitOf(a.limitsOf({"mock"}), Measure::Requests), std::int64_t{200});
 
     // An instance that starts later catches up with the newest change.
-    Instance c(clock, config, true, "test C");
+    Instance c(f.clock, f.config, true, "test C");
     QTRY_COMPARE(limitOf(c.limitsOf({"mock"}), Measure::Requests), std::int64_t{200});
-    provider.stop();
+    f.provider.stop();
 }
 
 void TestFleetSignals::fleetListsAndForgetsTheSilent()

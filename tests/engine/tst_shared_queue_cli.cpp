@@ -4,10 +4,9 @@
 // jobs; the batch takes them over after the lease and writes one result per
 // custom_id, in input order. A rerun enqueues nothing and collects the same
 // output; without "shared" the command exits 2.
-#include "mock/mock_provider.h"
 #include "shared/redis_connection.h"
 #include "support/cli_run.h"
-#include "support/redis_server.h"
+#include "support/shared_cli_fixture.h"
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -17,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <optional>
 #include <sstream>
 
 #include <set>
@@ -31,13 +31,6 @@ namespace {
 const std::string kKey = "sk-proj-Qw3eR5tY7uI9oP1aS3dF5gH7jK9lZ2xC";
 constexpr int kJobs = 200;
 
-QProcessEnvironment environment()
-{
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.insert(QStringLiteral("QUEUE_TEST_KEY"), QString::fromStdString(kKey));
-    return env;
-}
-
 using testing::CliRun;
 using testing::finishCli;
 using testing::readTextFile;
@@ -45,16 +38,11 @@ using testing::writeTextFile;
 
 // A concurrency limit of 8 across every instance and 100 ms per answer: the
 // run lasts a few seconds, long enough to kill a worker in the middle.
-std::string configText(std::uint16_t mockPort, int redisPort, bool withShared)
+std::string configText(testing::SharedCliFixture& env, bool withShared)
 {
-    json c = {{"providers",
-               json::array({{{"name", "mock"},
-                             {"flavor", "openai"},
-                             {"base_url", "http://127.0.0.1:" + std::to_string(mockPort)},
-                             {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 60000}, {"concurrency", 8}}}}}}},
-                             {"keys", json::array({{{"name", "team-key"}, {"env", "QUEUE_TEST_KEY"}}})}}})}};
+    json c = {{"providers", env.providers({{"rpm", 60000}, {"concurrency", 8}})}};
     if (withShared) {
-        c["shared"] = {{"redis", "redis://127.0.0.1:" + std::to_string(redisPort) + "/0"},
+        c["shared"] = {{"redis", "redis://127.0.0.1:" + std::to_string(env.redis().port()) + "/0"},
                        {"namespace", "queue-cli"},
                        {"queue_lease_s", 1}};
     }
@@ -65,12 +53,7 @@ std::string inputLines(int n)
 {
     std::string out;
     for (int i = 0; i < n; ++i) {
-        out += json{{"custom_id", "q-" + std::to_string(i)},
-                    {"method", "POST"},
-                    {"url", "/v1/chat/completions"},
-                    {"body", {{"model", "gpt-4o-mini"}, {"max_tokens", 5}, {"messages", json::array({{{"role", "user"}, {"content", "hi " + std::to_string(i)}}})}}}}
-                   .dump() +
-               "\n";
+        out += testing::chatBatchLine("q-" + std::to_string(i), 5, "hi " + std::to_string(i));
     }
     return out;
 }
@@ -111,33 +94,21 @@ class TestSharedQueueCli : public QObject {
 private Q_SLOTS:
     void initTestCase()
     {
-        mock::MockConfig mc = mock::MockConfig::defaults();
-        mc.keys.clear();
-        mc.keys[kKey] = mock::KeyConfig{};
-        mc.limitsEnabled = false;
-        mc.latency.baseMs = 100;
-        mc.latency.perOutputTokenMs = 0;
-        mc.latency.firstTokenMs = 0;
-        m_mock = std::make_unique<mock::MockProvider>(m_clock, mc);
-        m_mockPort = m_mock->start();
         try {
-            m_redis = std::make_unique<testing::RedisServerFixture>();
+            // 100 ms per answer: see configText.
+            m_env.emplace(kKey, "QUEUE_TEST_KEY", 100);
         } catch (const std::exception& e) {
             QFAIL(e.what());
         }
     }
 
-    void cleanupTestCase()
-    {
-        m_redis.reset();
-        m_mock.reset();
-    }
+    void cleanupTestCase() { m_env.reset(); }
 
     void killedWorkersJobsAreTakenOverExactlyOnce()
     {
         QTemporaryDir dir;
         const QString cfg = dir.filePath(QStringLiteral("c.json"));
-        writeTextFile(cfg, configText(m_mockPort, m_redis->port(), true));
+        writeTextFile(cfg, configText(*m_env, true));
         writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(kJobs));
         const QStringList batchArgs{QStringLiteral("batch"), QStringLiteral("--config"), cfg, QStringLiteral("--input"),
                                     dir.filePath(QStringLiteral("in.jsonl")), QStringLiteral("--output"),
@@ -145,16 +116,16 @@ private Q_SLOTS:
                                     QStringLiteral("shared")};
 
         QProcess worker;
-        worker.setProcessEnvironment(environment());
+        worker.setProcessEnvironment(m_env->environment());
         worker.start(QStringLiteral(SLUICE_CLI_PATH), {QStringLiteral("worker"), QStringLiteral("--config"), cfg});
         QVERIFY(worker.waitForStarted());
         QProcess batch;
-        batch.setProcessEnvironment(environment());
+        batch.setProcessEnvironment(m_env->environment());
         batch.start(QStringLiteral(SLUICE_CLI_PATH), batchArgs);
         QVERIFY(batch.waitForStarted());
 
         // Kill the worker once it holds jobs.
-        shared::RedisConnection c(m_redis->endpoint());
+        shared::RedisConnection c(m_env->redis().endpoint());
         const auto until = std::chrono::steady_clock::now() + 60s;
         std::int64_t held = 0;
         while (std::chrono::steady_clock::now() < until && (held = pendingOf(c, worker.processId())) == 0 &&
@@ -192,7 +163,7 @@ private Q_SLOTS:
         // A rerun enqueues nothing and collects the same output.
         QFile::remove(dir.filePath(QStringLiteral("out.jsonl")));
         QProcess again;
-        again.setProcessEnvironment(environment());
+        again.setProcessEnvironment(m_env->environment());
         again.start(QStringLiteral(SLUICE_CLI_PATH), batchArgs);
         const CliRun r2 = finishCli(again);
         QVERIFY2(r2.exitCode == 0, r2.err.c_str());
@@ -204,10 +175,10 @@ private Q_SLOTS:
     {
         QTemporaryDir dir;
         const QString cfg = dir.filePath(QStringLiteral("c.json"));
-        writeTextFile(cfg, configText(m_mockPort, m_redis->port(), false));
+        writeTextFile(cfg, configText(*m_env, false));
         writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), inputLines(1));
         QProcess p;
-        p.setProcessEnvironment(environment());
+        p.setProcessEnvironment(m_env->environment());
         p.start(QStringLiteral(SLUICE_CLI_PATH),
                 {QStringLiteral("batch"), QStringLiteral("--config"), cfg, QStringLiteral("--input"),
                  dir.filePath(QStringLiteral("in.jsonl")), QStringLiteral("--output"), dir.filePath(QStringLiteral("out.jsonl")),
@@ -219,10 +190,7 @@ private Q_SLOTS:
     }
 
 private:
-    SystemClock m_clock;
-    std::unique_ptr<mock::MockProvider> m_mock;
-    std::uint16_t m_mockPort = 0;
-    std::unique_ptr<testing::RedisServerFixture> m_redis;
+    std::optional<testing::SharedCliFixture> m_env;
 };
 
 QTEST_GUILESS_MAIN(TestSharedQueueCli)
