@@ -80,12 +80,14 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
     for (const metrics::RollupRow& row : m_rollups->rows(m_spendDayStart, m_clock.wallNow() + std::chrono::minutes(1))) {
         m_spendBeforeStart += row.tally.spendMicroUsd;
     }
-    m_runner = std::make_unique<QueueRunner>(*m_store, m_clock, m_options.runner, static_cast<DispatchListener*>(this));
+    m_adaptive = std::make_unique<AdaptiveWiring>(m_clock, m_options.config, static_cast<DispatchListener&>(*this));
+    m_runner = std::make_unique<QueueRunner>(*m_store, m_clock, m_options.runner, &m_adaptive->listener());
     if (m_shared) {
         m_options.dispatcher.peerSignals = m_shared->observer();
     }
     m_dispatcher = std::make_unique<Dispatcher>(m_options.config, m_clock, m_admission, *m_runner, m_options.dispatcher);
     m_runner->attach(*m_dispatcher);
+    m_adaptive->attach(*m_dispatcher);
     m_metrics = std::make_unique<metrics::MetricsRecorder>(m_clock, m_options.metrics, m_rollups.get());
     m_metrics->setGaugeSource([this] {
         const DispatcherStats stats = m_dispatcher->stats();

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "admission/admission.h"
+#include "dispatch/adaptive_wiring.h"
 #include "dispatch/dispatcher.h"
 #include "host/demo.h"
 #include "host/demo_neighbour.h"
@@ -173,6 +174,9 @@ private:
     std::unique_ptr<mock::MockProvider> m_mock;
     std::unique_ptr<store::JobStore> m_store;
     std::unique_ptr<metrics::RollupStore> m_rollups;
+    // "concurrency": "auto": between the dispatcher and the host's own
+    // listener; before the runner and dispatcher, so it outlives them.
+    std::unique_ptr<AdaptiveWiring> m_adaptive;
     std::unique_ptr<QueueRunner> m_runner;
     std::unique_ptr<Dispatcher> m_dispatcher;
     // After the dispatcher: its gauge source reads the dispatcher, so it
