@@ -180,7 +180,7 @@ Check Admission::admitLocked(const Path& path, const Cost& cost, TimePoint now, 
         return c;
     }
     std::uint64_t tag = 0;
-    Check s = m_shared->admit(path, cost, now, tag);
+    Check s = m_shared->admit(path, cost, now, m_ledger.margins(path), tag);
     if (s.verdict != Verdict::Admit) {
         m_ledger.cancel(hold, now);
         hold = Hold{};

@@ -767,6 +767,25 @@ bool Ledger::correct(ScopeId id, Measure measure, const ProviderView& view, Time
     return true;
 }
 
+Ledger::Margins Ledger::margins(const Path& path) const
+{
+    Margins out;
+    if (m_arrivalMarginNs == 0) {
+        return out;
+    }
+    out.least = Duration(m_arrivalMarginNs);
+    for (int i = 0; i < path.depth; ++i) {
+        const Scope& s = scopeAt(path.scopes[static_cast<std::size_t>(i)]);
+        for (int k = 0; k < s.rolling; ++k) {
+            const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+            if (d.marginNs > 0) {
+                out.per10k[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = d.marginPer10k;
+            }
+        }
+    }
+    return out;
+}
+
 ScopeState Ledger::snapshot(ScopeId id, TimePoint now) const
 {
     const Scope& s = scopeAt(id);

@@ -170,6 +170,15 @@ public:
     // The margin in force on the scope's rolling dimension for `measure`, in
     // 1/10,000 of the rate; 0 when margins are off or there is none.
     std::int32_t marginPer10k(ScopeId scope, Measure measure) const;
+    // The margins in force on a path, for a shared budget to space its own
+    // debits as this ledger does (the narrowing and widening stay here).
+    struct Margins {
+        Duration least{};  // the least for a whole-bucket request; zero: margins off
+        // [position on the path][index in the scope's LimitSpec list], in
+        // 1/10,000 of the rate; 0 where there is no rolling dimension.
+        std::array<std::array<std::int32_t, kMaxDimensions>, Path::kMaxDepth> per10k{};
+    };
+    Margins margins(const Path& path) const;
 
     ScopeState snapshot(ScopeId scope, TimePoint now) const;
     std::vector<ScopeId> children(ScopeId scope) const;

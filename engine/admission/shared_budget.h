@@ -29,8 +29,11 @@ public:
     // All or nothing across instances, after the local ledger admitted. Admit
     // sets `tag` (kept in the Hold, handed back to settle). A Wait always
     // carries a time: releases by other instances wake nobody here, so a
-    // concurrency wait is a short poll, never waitsForRelease.
-    virtual Check admit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag) = 0;
+    // concurrency wait is a short poll, never waitsForRelease. `margins`:
+    // the arrival margins the local ledger has in force on the path, for the
+    // shared debits to be spaced the same way.
+    virtual Check admit(const Path& path, const Cost& cost, TimePoint now, const Ledger::Margins& margins,
+                        std::uint64_t& tag) = 0;
     // The request used `actual` (cancel: all zero). Never blocks on the network.
     virtual void settle(const Hold& hold, const Cost& actual, TimePoint now) = 0;
 };

@@ -73,9 +73,11 @@ EngineHost::EngineHost(Clock& clock, HostOptions options)
     for (const metrics::RollupRow& row : m_rollups->rows(m_spendDayStart, m_clock.wallNow() + std::chrono::minutes(1))) {
         m_spendBeforeStart += row.tally.spendMicroUsd;
     }
+    m_adaptive = std::make_unique<AdaptiveWiring>(m_clock, m_options.config, static_cast<DispatchListener&>(*this));
     m_runtime = std::make_unique<EngineRuntime>(m_clock, m_options.config, *m_store, m_options.runner,
-                                                static_cast<DispatchListener*>(this),
+                                                &m_adaptive->listener(),
                                                 RuntimeOptions{m_options.dispatcher, m_options.shared});
+    m_adaptive->attach(m_runtime->dispatcher());
     m_metrics = std::make_unique<metrics::MetricsRecorder>(m_clock, m_options.metrics, m_rollups.get());
     m_metrics->setGaugeSource([this] {
         const DispatcherStats stats = m_runtime->dispatcher().stats();

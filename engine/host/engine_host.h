@@ -17,6 +17,7 @@
 #pragma once
 
 #include "admission/admission.h"
+#include "dispatch/adaptive_wiring.h"
 #include "dispatch/dispatcher.h"
 #include "host/demo.h"
 #include "host/demo_neighbour.h"
@@ -171,6 +172,9 @@ private:
     std::unique_ptr<mock::MockProvider> m_mock;
     std::unique_ptr<store::JobStore> m_store;
     std::unique_ptr<metrics::RollupStore> m_rollups;
+    // "concurrency": "auto": between the dispatcher and the host's own
+    // listener; before the runtime, so it outlives the dispatcher.
+    std::unique_ptr<AdaptiveWiring> m_adaptive;
     // The shared link, admission, runner and dispatcher (host/engine_runtime.h),
     // after the store the runner feeds from.
     std::unique_ptr<EngineRuntime> m_runtime;

@@ -1,5 +1,7 @@
 #include "shared/budget_script.h"
 
+#include "admission/ledger.h"
+
 #include <array>
 #include <cstdio>
 
@@ -8,9 +10,12 @@ namespace sluice::shared {
 namespace {
 
 // The script. ARGV: op, now (µs, or "" for the server's TIME), instance,
-// lease (µs), then 7 per dimension: kind, limit, period, cap, a, b, offset.
-// KEYS: one per dimension, two for concurrency (lease set, weights).
-const std::string kSource = R"LUA(
+// lease (µs), then 9 per dimension: kind, limit, period, cap, a, b, offset,
+// margin (1/10,000), least margin (µs). KEYS: one per dimension, two for
+// concurrency (lease set, weights). The ledger's bounds on a whole-bucket
+// margin are put in front, so both read the same constants.
+const std::string kSource = "local START_MARGIN, MAX_MARGIN = " + std::to_string(Ledger::kStartMarginPer10k) + ", " +
+                            std::to_string(Ledger::kMaxMarginPer10k) + "\n" + R"LUA(
 local op = ARGV[1]
 local now
 if ARGV[2] ~= '' then
@@ -39,14 +44,15 @@ local function fdiv(a, b)
 end
 local function cdiv(a, b) return -fdiv(-a, b) end
 
-local n = (#ARGV - 4) / 7
+local n = (#ARGV - 4) / 9
 local dims = {}
 local k = 1
 for i = 1, n do
-  local base = 4 + (i - 1) * 7
+  local base = 4 + (i - 1) * 9
   local d = {kind = ARGV[base + 1], limit = tonumber(ARGV[base + 2]), period = tonumber(ARGV[base + 3]),
              cap = tonumber(ARGV[base + 4]), a = tonumber(ARGV[base + 5]), b = tonumber(ARGV[base + 6]),
-             off = tonumber(ARGV[base + 7]), key = KEYS[k]}
+             off = tonumber(ARGV[base + 7]), m = tonumber(ARGV[base + 8]), lm = tonumber(ARGV[base + 9]),
+             key = KEYS[k]}
   k = k + 1
   if d.kind == 'c' then d.wkey = KEYS[k]; k = k + 1 end
   dims[i] = d
@@ -138,6 +144,25 @@ if op == 'adjust' then
   return {1, now}
 end
 
+-- The arrival margin (Ledger::marginFor), in µs × limit: a share of the
+-- refill time of `a` units, and for a need that fills the whole bucket at
+-- least the least margin, held between the start and maximum shares. The
+-- share is taken of whole 1/10,000ths of the refill time (rounded up), so
+-- it stays exact in doubles.
+local function margin(d, a)
+  if d.m <= 0 or a <= 0 then return 0 end
+  local part = cdiv(a * d.period, 10000)
+  local share = part * d.m
+  if a < d.cap then return share end
+  local least = math.max(part * START_MARGIN, math.min(d.lm * d.limit, part * MAX_MARGIN))
+  return math.max(share, least)
+end
+-- The margin spacing adds may be spent in a burst (Ledger::burstSlack).
+local function slack(d, a)
+  if d.m <= 0 or a >= d.cap then return 0 end
+  return fdiv(d.cap * d.period, 10000) * d.m
+end
+
 -- admit: every dimension fits its need, or nothing is written.
 local wait, bind, conc = -1, 0, 0
 for i = 1, n do
@@ -149,7 +174,7 @@ for i = 1, n do
       if d.a > d.limit then return {-1, now, -1, i, 0} end
     elseif d.a > d.cap then return {-1, now, -1, i, 0} end
     if d.kind == 'r' then
-      local after = d.debt + math.min(d.a, d.cap) * d.period - d.cap * d.period
+      local after = d.debt + math.min(d.a, d.cap) * d.period - d.cap * d.period - slack(d, d.a)
       if after > 0 then
         local w = cdiv(after, d.limit)
         if w > wait then wait = w; bind = i end
@@ -178,7 +203,8 @@ for i = 1, n do
   if g < 0 then g = 0 end
   if g > 0 then
     if d.kind == 'r' then
-      d.debt = d.debt + g * d.period
+      -- the need's margin, and the share for the rest of the slice
+      d.debt = d.debt + g * d.period + margin(d, math.min(d.a, g)) + margin(d, g - math.min(d.a, g))
       store(d)
     elseif d.kind == 'f' then
       d.used = d.used + g
@@ -276,7 +302,7 @@ RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const st
     std::vector<std::string> args{op, nowUs ? std::to_string(*nowUs) : std::string(), instance,
                                   std::to_string(leaseUs)};
     keys.reserve(dims.size() + 2);
-    args.reserve(4 + dims.size() * 7);
+    args.reserve(4 + dims.size() * 9);
     for (const ScriptDim& d : dims) {
         keys.push_back(d.key);
         if (d.kind == 'c') {
@@ -289,6 +315,8 @@ RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const st
         args.push_back(std::to_string(d.a));
         args.push_back(std::to_string(d.b));
         args.push_back(std::to_string(d.offsetUs));
+        args.push_back(std::to_string(d.marginPer10k));
+        args.push_back(std::to_string(d.leastMarginUs));
     }
     std::vector<std::string> cmd{"EVALSHA", m_sha, std::to_string(keys.size())};
     cmd.insert(cmd.end(), keys.begin(), keys.end());

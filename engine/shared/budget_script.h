@@ -10,6 +10,8 @@
 // hash; expired members are pruned by every call, so a dead instance's slots
 // return when its lease runs out. Time is the server's (`TIME`), unless a
 // test passes one. Every key of one call carries the namespace's hash tag.
+// Arrival margins are the caller's (the local ledger narrows and widens
+// them); the script only spaces its debits by them.
 //
 // Thread-safety: the object is immutable after construction; calls take a
 // connection that only the calling thread may use.
@@ -36,6 +38,13 @@ struct ScriptDim {
     std::int64_t a = 0;
     std::int64_t b = 0;
     std::int64_t offsetUs = 0;  // fixed windows: the zone's offset from UTC
+    // Rolling, admit: the local ledger's arrival margin in force (see
+    // Ledger::marginFor and Ledger::margins): each unit granted is spaced by
+    // this share of its refill time, and a need that fills the whole bucket
+    // by at least leastMarginUs (within the ledger's start and maximum
+    // shares). 0: exact rates.
+    std::int32_t marginPer10k = 0;
+    std::int64_t leastMarginUs = 0;
     std::string key;            // state (hash), or the lease set
     std::string weightKey;      // concurrency: the weights hash
 };

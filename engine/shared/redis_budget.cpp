@@ -191,7 +191,8 @@ ScriptDim RedisBudget::scriptDim(const Dim& d, std::int64_t a, std::int64_t b) c
     return sd;
 }
 
-Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag)
+Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, const Ledger::Margins& margins,
+                         std::uint64_t& tag)
 {
     std::lock_guard guard(m_mutex);
     if (!m_available) {
@@ -203,6 +204,7 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, std:
         int index;
         std::int64_t amount;
         std::int64_t need;
+        std::int32_t marginPer10k;
     };
     std::vector<Need> needs;
     needs.reserve(16);
@@ -231,7 +233,8 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, std:
             }
             const std::int64_t need = std::max<std::int64_t>(amount - std::max<std::int64_t>(usable, 0), 0);
             anyShort = anyShort || need > 0;
-            needs.push_back(Need{&d, id, static_cast<int>(k), amount, need});
+            needs.push_back(Need{&d, id, static_cast<int>(k), amount, need,
+                                 k < margins.per10k[0].size() ? margins.per10k[static_cast<std::size_t>(i)][k] : 0});
         }
     }
     if (anyShort) {
@@ -240,6 +243,9 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, std:
         for (const Need& n : needs) {
             if (n.need > 0) {
                 dims.push_back(scriptDim(*n.dim, n.need, n.need + slice(*n.dim)));
+                // Spaced as the local ledger spaces this instance's own requests.
+                dims.back().marginPer10k = n.marginPer10k;
+                dims.back().leastMarginUs = n.marginPer10k > 0 ? toUs(margins.least) : 0;
                 sent.push_back(&n);
             }
         }

@@ -81,7 +81,8 @@ public:
     void scopeAdded(ScopeId id, ScopeId parent, const std::string& name, const std::vector<LimitSpec>& limits) override;
     void limitsChanged(ScopeId id, const std::vector<LimitSpec>& limits) override;
     void scopeRemoved(ScopeId id) override;
-    Check admit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag) override;
+    Check admit(const Path& path, const Cost& cost, TimePoint now, const Ledger::Margins& margins,
+                std::uint64_t& tag) override;
     void settle(const Hold& hold, const Cost& actual, TimePoint now) override;
 
     SharedStatus status() const;

@@ -147,6 +147,53 @@ private Q_SLOTS:
                  qPrintable(QStringLiteral("%1 local, %2 remote").arg(s.localAdmissions).arg(s.remoteCalls)));
     }
 
+    // The shared bucket is debited with the arrival margin the local ledger
+    // has in force (Admission's default, 2% of a request's refill time from
+    // a full bucket; 4% after a near miss widened it), so instances sharing
+    // a limit keep the same distance from the provider's bucket as one
+    // alone. Read from Redis: the debt (µs × limit) each admission added.
+    void sharedDebitsCarryTheLedgersMargin()
+    {
+        ManualClock clock;
+        RedisBudgetOptions o;
+        o.ns = "margin";
+        o.backgroundThread = false;
+        o.leaseTime = std::chrono::seconds(60);
+        o.sliceDivisor = 0;  // one script per admission: each debit is one request's
+        o.say = [](const std::string&) {};
+        RedisBudget budget(clock, m_redis->endpoint(), o);
+        Admission admission(clock, &budget);
+        admission.setLimits(Admission::root(), {perMinute(Measure::Requests, 600, 10)});
+        const ScopeId scope = admission.addScope(Admission::root(), "openai");
+        const Path path = admission.pathTo(scope);
+        RedisConnection c(m_redis->endpoint());
+        const std::string key = "{margin}:b:global|requests|rolling|60000000";
+        const std::int64_t unit = 60'000'000;  // one request's refill time × limit, in µs × limit
+        struct State {
+            std::int64_t t = 0;
+            std::int64_t debt = 0;
+        };
+        const auto state = [&]() {
+            const RedisReply r = c.checked({"HMGET", key, "t", "d"});
+            return State{r.integerAt(0), r.integerAt(1)};
+        };
+        std::vector<Reservation> held;
+        Decision d = admission.tryAcquire(path, Cost{});
+        QCOMPARE(d.verdict, Verdict::Admit);
+        held.push_back(std::move(d.reservation));
+        const State first = state();
+        QCOMPARE(first.debt, unit + unit * Ledger::kStartMarginPer10k / 10'000);
+
+        // A near miss doubles the margin; the next debit carries it.
+        QVERIFY(admission.widenMargin(Admission::root()));
+        d = admission.tryAcquire(path, Cost{});
+        QCOMPARE(d.verdict, Verdict::Admit);
+        held.push_back(std::move(d.reservation));
+        const State second = state();
+        const std::int64_t drained = std::max<std::int64_t>(first.debt - (second.t - first.t) * 600, 0);
+        QCOMPARE(second.debt, drained + unit + unit * 2 * Ledger::kStartMarginPer10k / 10'000);
+    }
+
     // A concurrency slot one instance releases reaches the other once the
     // first gives its idle lease back; a shared wait is a poll, not a wait
     // for a local release.

@@ -30,7 +30,8 @@ std::int64_t us(Duration d)
     return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
-ScriptDim dimFor(const LimitSpec& spec, int scope, int index, std::int64_t a, std::int64_t b)
+ScriptDim dimFor(const LimitSpec& spec, int scope, int index, std::int64_t a, std::int64_t b,
+                 std::int32_t marginPer10k = 0, std::int64_t leastMarginUs = 0)
 {
     ScriptDim d;
     d.kind = spec.measure == Measure::Concurrency ? 'c' : spec.window == Window::Fixed ? 'f' : 'r';
@@ -40,6 +41,8 @@ ScriptDim dimFor(const LimitSpec& spec, int scope, int index, std::int64_t a, st
     d.a = a;
     d.b = b;
     d.offsetUs = us(spec.utcOffset);
+    d.marginPer10k = marginPer10k;
+    d.leastMarginUs = leastMarginUs;
     d.key = "{t}:d:" + std::to_string(scope) + ":" + std::to_string(index);
     d.weightKey = d.key + ":w";
     return d;
@@ -74,14 +77,21 @@ private Q_SLOTS:
     void matchesLedger_data()
     {
         QTest::addColumn<unsigned>("seed");
+        // With margins: the ledger's arrival margin (10 ms, as Admission's
+        // default), which the script is handed as Admission hands it.
+        QTest::addColumn<bool>("margins");
         for (unsigned seed : {1u, 7u, 42u, 1234u, 99991u}) {
-            QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+            QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed << false;
+        }
+        for (unsigned seed : {3u, 77u, 4242u}) {
+            QTest::newRow(qPrintable(QStringLiteral("seed %1, margins").arg(seed))) << seed << true;
         }
     }
 
     void matchesLedger()
     {
         QFETCH(unsigned, seed);
+        QFETCH(bool, margins);
         RedisConnection c(m_redis->endpoint());
         c.checked({"FLUSHALL"});
         const BudgetScript script;
@@ -102,7 +112,8 @@ private Q_SLOTS:
         const std::vector<int> parentOf = {-1, 0, 1, 2, 2};
         const std::int64_t startUs = us(std::chrono::system_clock::now().time_since_epoch());
         // The ledger's steady time is the script's wall time, in ns.
-        Ledger ledger(Duration::zero());
+        const Duration arrivalMargin = margins ? Duration(10ms) : Duration::zero();
+        Ledger ledger(Duration::zero(), arrivalMargin);
         std::vector<ScopeId> ids(limits.size());
         ids[0] = Ledger::root();
         ledger.setLimits(Ledger::root(), limits[0], TimePoint(std::chrono::microseconds(startUs)));
@@ -122,6 +133,7 @@ private Q_SLOTS:
         int waits = 0;
         int nevers = 0;
         int settles = 0;
+        bool narrowed = false;  // a margin below the start share was handed over
         // After every operation, every dimension's usage agrees too.
         const auto statesAgree = [&](std::int64_t atUs, int op) {
             const TimePoint at{std::chrono::microseconds(atUs)};
@@ -212,15 +224,21 @@ private Q_SLOTS:
             }
             Hold hold;
             const Check expected = ledger.admit(path, cost, now, hold);
+            // The margins in force once the ledger has narrowed or reset them.
+            const Ledger::Margins inForce = ledger.margins(path);
             std::vector<ScriptDim> dims;
+            int position = 0;
             for (int s : paths[static_cast<std::size_t>(p)]) {
                 for (std::size_t k = 0; k < limits[static_cast<std::size_t>(s)].size(); ++k) {
                     const LimitSpec& spec = limits[static_cast<std::size_t>(s)][k];
                     const std::int64_t amount = cost.amount(spec.measure);
                     if (amount > 0) {
-                        dims.push_back(dimFor(spec, s, static_cast<int>(k), amount, amount));
+                        const std::int32_t m = inForce.per10k[static_cast<std::size_t>(position)][k];
+                        narrowed = narrowed || (m > 0 && m < Ledger::kStartMarginPer10k);
+                        dims.push_back(dimFor(spec, s, static_cast<int>(k), amount, amount, m, us(inForce.least)));
                     }
                 }
+                ++position;
             }
             const ScriptResult got = script.admit(c, dims, "me", 3'600'000'000LL, nowUs);
             const QByteArray where = QStringLiteral("seed %1, op %2").arg(seed).arg(op).toUtf8();
@@ -255,6 +273,7 @@ private Q_SLOTS:
         QVERIFY(waits > 50);
         QVERIFY(nevers > 3);
         QVERIFY(settles > 100);
+        QCOMPARE(narrowed, margins);
     }
 
     // A lease of capacity: the script grants up to `want` when there is room,
