@@ -104,6 +104,17 @@ json providerToJson(const ProviderConfig& p)
     if (p.tokenAccounting != flavorDefault) {
         out["token_accounting"] = p.tokenAccounting == TokenAccounting::Actual ? "actual" : "estimate";
     }
+    const std::optional<IdleRampSettings> rampDefault =
+        p.flavor == ApiFlavor::Anthropic ? std::optional<IdleRampSettings>(IdleRampSettings{}) : std::nullopt;
+    if (p.rampAfterIdle != rampDefault) {
+        if (!p.rampAfterIdle) {
+            out["ramp_after_idle"] = false;
+        } else {
+            out["ramp_after_idle"] = {{"idle_s", seconds(p.rampAfterIdle->idle)},
+                                      {"length_s", seconds(p.rampAfterIdle->length)},
+                                      {"start", p.rampAfterIdle->start}};
+        }
+    }
     limitsMember(out, p.limits, p.autoConcurrency);
     if (!p.models.empty()) {
         json models = json::object();

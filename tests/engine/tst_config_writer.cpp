@@ -102,6 +102,7 @@ void compareConfigs(const Config& a, const Config& b)
         QCOMPARE(p.learnLimits, q.learnLimits);
         QVERIFY(p.tokenAccounting == q.tokenAccounting);
         QVERIFY(p.learnedGranularity == q.learnedGranularity);
+        QVERIFY(p.rampAfterIdle == q.rampAfterIdle);
         compareLimits(p.limits, q.limits, "provider limits");
         QVERIFY(p.autoConcurrency == q.autoConcurrency);
         QCOMPARE(p.models.size(), q.models.size());
