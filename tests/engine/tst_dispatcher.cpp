@@ -310,10 +310,12 @@ void TestDispatcher::completesAndSettlesToRealUsage()
         charged += o.usage->inputTokens + 50;
     }
     // The model's TPM bucket holds exactly what the accounting says, less the
-    // little that has drained since (60,000 per minute: one per ms).
+    // little that has drained since (60,000 per minute: one per ms), give or
+    // take the moments between admitting a request and its leaving (the
+    // ledger counts it from when it left: up to 100 ms on a loaded machine).
     const std::int64_t expected = accounting == QStringLiteral("actual") ? actual : charged;
     const std::int64_t used = rig.used("main", "gpt-4o-mini", Measure::TotalTokens);
-    QVERIFY2(used <= expected && used >= expected - 400,
+    QVERIFY2(used <= expected + 100 && used >= expected - 400,
              qPrintable(QStringLiteral("used %1 expected %2").arg(used).arg(expected)));
     QTRY_COMPARE(rig.dispatcher->stats().completed, std::uint64_t{20});
     QCOMPARE(rig.dispatcher->stats().attempts, std::uint64_t{20});
