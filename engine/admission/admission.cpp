@@ -359,6 +359,33 @@ bool Admission::widenMargin(ScopeId scope)
     return m_ledger.widenMargin(scope, m_clock.now());
 }
 
+void Admission::departed(const Reservation& reservation, TimePoint leftAt)
+{
+    if (reservation.m_owner != this) {
+        return;
+    }
+    std::lock_guard guard(m_mutex);
+    m_ledger.departed(reservation.m_hold, leftAt);
+}
+
+bool Admission::noteNearMiss(ScopeId scope, Duration hint)
+{
+    std::lock_guard guard(m_mutex);
+    return m_ledger.noteNearMiss(scope, hint, m_clock.now());
+}
+
+bool Admission::paceEvenly(ScopeId scope)
+{
+    std::lock_guard guard(m_mutex);
+    return m_ledger.paceEvenly(scope);
+}
+
+bool Admission::paced(ScopeId scope) const
+{
+    std::lock_guard guard(m_mutex);
+    return m_ledger.paced(scope);
+}
+
 ScopeState Admission::snapshot(ScopeId scope) const
 {
     std::lock_guard guard(m_mutex);

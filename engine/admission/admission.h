@@ -72,7 +72,9 @@ public:
     // enforced across the instances that share it as well as locally.
     // arrivalMargin: see Ledger, spacing for requests that fill a whole
     // bucket. Tests of exact ledger times pass zero.
-    static constexpr Duration kDefaultArrivalMargin = std::chrono::milliseconds(10);
+    // Where the absolute margin starts (near misses widen it): 0.5% of the
+    // refill time at 50 RPM, so the start costs little below the 1% cap.
+    static constexpr Duration kDefaultArrivalMargin = std::chrono::milliseconds(6);
     explicit Admission(Clock& clock, SharedBudget* shared = nullptr,
                        Duration arrivalMargin = kDefaultArrivalMargin);
     ~Admission();
@@ -110,6 +112,8 @@ public:
     // Settles a reservation to what the request really used and releases its
     // concurrency weight. Wakes waiters that may now fit.
     void settle(Reservation&& reservation, const Cost& actual);
+    // The reserved request really left at `leftAt` (see Ledger::departed).
+    void departed(const Reservation& reservation, TimePoint leftAt);
     void cancel(Reservation&& reservation);
 
     // Feeds the provider's view of one of its buckets (rate-limit headers).
@@ -121,6 +125,10 @@ public:
 
     // See Ledger::widenMargin.
     bool widenMargin(ScopeId scope);
+    // See Ledger::noteNearMiss, paceEvenly and paced.
+    bool noteNearMiss(ScopeId scope, Duration hint);
+    bool paceEvenly(ScopeId scope);
+    bool paced(ScopeId scope) const;
 
     ScopeState snapshot(ScopeId scope) const;
     std::vector<ScopeState> snapshotAll() const;

@@ -73,8 +73,16 @@ struct Ledger::Dimension {
     // whole-bucket request (0: margins off), the share of the rate, and when
     // the share last changed (narrowing waits a quiet period after it).
     std::int64_t marginNs = 0;
+    std::int64_t baseMarginNs = 0;  // the ledger's arrivalMargin: where marginNs narrows back to
     std::int32_t marginPer10k = 0;
     TimePoint marginChangedAt{};
+    // Rolling: when a near miss last widened marginNs (it narrows back
+    // towards the ledger's base after a quiet period).
+    TimePoint marginNsChangedAt{};
+    // Rolling: the provider counts a window, not a bucket: every request
+    // is paced at the rate (a burst of one unit), with a catch-up slack of
+    // half the margin the spacing pays over a whole burst.
+    bool paced = false;
     // Rolling: how many times near misses have halved the burst (cap and
     // tau follow); a quiet period doubles it back, one step at a time.
     std::int8_t burstHalvings = 0;
@@ -85,7 +93,7 @@ struct Ledger::Dimension {
     std::int64_t minBurst() const noexcept { return std::min<std::int64_t>(2, spec.capacity()); }
     void applyBurstHalvings() noexcept
     {
-        cap = std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
+        cap = paced ? 1 : std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
         tau = i128{cap} * unit;
     }
 
@@ -166,9 +174,14 @@ i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
     if (amount < d.cap) {
         return share;
     }
-    const i128 least = std::max(refill * kStartMarginPer10k / 10'000,
-                                std::min(i128{d.marginNs} * d.limit, refill * kMaxMarginPer10k / 10'000));
-    return std::max(share, least);
+    // The learned absolute margin, but never more than kMaxWholeMarginPer10k
+    // of the refill time: at 50 RPM one request is a whole bucket, and 12 ms
+    // of 1.2 s is already 1% of the limit. No share of the rate here: a
+    // bucket of one has no burst to pay back. A paced dimension (a window)
+    // keeps its share too, which is what lets a window's worth of
+    // requests absorb jitter.
+    const i128 least = std::min(i128{d.marginNs} * d.limit, refill * kMaxWholeMarginPer10k / 10'000);
+    return d.paced ? std::max(share, least) : least;
 }
 
 // The margin a bucket's spacing has added may be spent in a burst: a bucket
@@ -176,6 +189,16 @@ i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
 // for a whole-bucket request, whose margin is the spacing itself.
 i128 Ledger::burstSlack(const Dimension& d, std::int64_t amount) noexcept
 {
+    if (d.marginNs > 0 && d.paced) {
+        // Against a window of C requests, pacing at the rate less a share m
+        // allows a slack of anything below C × m (in time, over the whole
+        // burst the spec names) without C + 1 requests ever falling in one
+        // window: half of it is spent catching up a sender that woke late,
+        // half is left for arrival jitter. Not for tokens: requests of
+        // hundreds of tokens against a window of a thousand leave no slack
+        // beyond the share itself.
+        return d.spec.measure == Measure::Requests ? i128{d.spec.capacity()} * d.unit * d.marginPer10k / 20'000 : 0;
+    }
     if (d.marginNs == 0 || amount >= d.cap) {
         return 0;
     }
@@ -191,13 +214,19 @@ void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
     if (d.marginNs == 0) {
         return;
     }
-    if ((d.marginPer10k > kMarginPer10k || d.burstHalvings > 0) && now - d.marginChangedAt >= d.spec.period) {
+    // Paced against a window, the share stays at the start margin: it is
+    // all the window's jitter tolerance (see burstSlack).
+    if (!d.paced && (d.marginPer10k > kMarginPer10k || d.burstHalvings > 0) && now - d.marginChangedAt >= d.spec.period) {
         d.marginPer10k = std::max(kMarginPer10k, d.marginPer10k / 2);
         if (d.burstHalvings > 0) {
             --d.burstHalvings;
             d.applyBurstHalvings();
         }
         d.marginChangedAt = now;
+    }
+    if (d.marginNs > d.baseMarginNs && now - d.marginNsChangedAt >= d.spec.period) {
+        d.marginNs = std::max(d.baseMarginNs, d.marginNs * 3 / 4);
+        d.marginNsChangedAt = now;
     }
     if (d.tat + d.tau <= d.scaledNow(now) && d.marginPer10k < kStartMarginPer10k) {
         d.marginPer10k = kStartMarginPer10k;
@@ -212,8 +241,11 @@ bool Ledger::widenMargin(ScopeId id, TimePoint now)
         Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
         if (d.marginNs > 0) {
             d.marginChangedAt = now;
-            if (d.marginPer10k < kMaxMarginPer10k) {
-                d.marginPer10k = std::min(kMaxMarginPer10k, d.marginPer10k * 2);
+            // Paced against a window, the share is the window's jitter
+            // tolerance and all the pace it costs: no more than the start's.
+            const std::int32_t most = d.paced ? kStartMarginPer10k : kMaxMarginPer10k;
+            if (d.marginPer10k < most) {
+                d.marginPer10k = std::min(most, d.marginPer10k * 2);
                 changed = true;
             }
             // A near miss at our pace means the provider allows less burst
@@ -226,6 +258,67 @@ bool Ledger::widenMargin(ScopeId id, TimePoint now)
         }
     }
     return changed;
+}
+
+bool Ledger::noteNearMiss(ScopeId id, Duration hint, TimePoint now)
+{
+    bool changed = false;
+    const std::int64_t early = std::max<std::int64_t>(hint.count(), 0);
+    for (int k = 0; k < scopeAt(id).rolling; ++k) {
+        Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
+        if (d.marginNs == 0) {
+            continue;
+        }
+        // The request reached the provider `hint` before its bucket had
+        // room, with marginNs already between it and the one before: the
+        // two trips differed by marginNs + hint. Half as much again covers
+        // the next such difference; marginFor bounds what it may cost.
+        const std::int64_t evidence = (d.marginNs + early) * 3 / 2;
+        d.marginNsChangedAt = now;
+        if (evidence > d.marginNs) {
+            d.marginNs = std::min<std::int64_t>(evidence, kMostMarginNs);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+bool Ledger::paceEvenly(ScopeId id)
+{
+    bool changed = false;
+    for (int k = 0; k < scopeAt(id).rolling; ++k) {
+        Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
+        if (d.marginNs > 0 && !d.paced) {
+            d.paced = true;
+            d.marginPer10k = kStartMarginPer10k;
+            d.applyBurstHalvings();
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+bool Ledger::paced(ScopeId id) const
+{
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        if (s.dims[static_cast<std::size_t>(k)].paced) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Duration Ledger::nearMissMargin(ScopeId id, Measure measure) const
+{
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+        if (d.spec.measure == measure) {
+            return Duration(d.marginNs);
+        }
+    }
+    return Duration::zero();
 }
 
 std::int32_t Ledger::marginPer10k(ScopeId id, Measure measure) const
@@ -339,8 +432,10 @@ void Ledger::buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits,
         d.tau = i128{d.spec.capacity()} * d.unit;
         d.bornEpoch = epoch;
         d.marginNs = m_arrivalMarginNs;
+        d.baseMarginNs = m_arrivalMarginNs;
         d.marginPer10k = kStartMarginPer10k;
         d.marginChangedAt = now;
+        d.marginNsChangedAt = now;
         d.tat = d.scaledNow(now);
         d.window = windowIndex(d.spec, now);
         if (match[i] >= 0) {
@@ -349,8 +444,10 @@ void Ledger::buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits,
             d.marginNs = o.marginNs;
             d.marginPer10k = o.marginPer10k;
             d.marginChangedAt = o.marginChangedAt;
+            d.marginNsChangedAt = o.marginNsChangedAt;
             if (d.rolling() && o.rolling()) {
                 d.burstHalvings = o.burstHalvings;
+                d.paced = o.paced;
                 d.applyBurstHalvings();
             }
             d.inFlight = o.inFlight;
@@ -722,6 +819,31 @@ void Ledger::settle(const Hold& hold, const Cost& actual, TimePoint now)
     }
 }
 
+void Ledger::departed(const Hold& hold, TimePoint leftAt)
+{
+    if (leftAt <= hold.at) {
+        return;
+    }
+    const Amounts amounts = amountsOf(hold.cost);
+    for (int i = 0; i < hold.path.depth; ++i) {
+        const ScopeId id = hold.path.scopes[static_cast<std::size_t>(i)];
+        if (id >= m_scopes.size() || m_scopes[id]->removed) {
+            continue;
+        }
+        Scope& s = *m_scopes[id];
+        for (int k = 0; k < s.rolling; ++k) {
+            Dimension& d = s.dims[static_cast<std::size_t>(k)];
+            const std::int64_t amount = amounts[d.measure];
+            if (amount <= 0 || d.bornEpoch > hold.epoch) {
+                continue;
+            }
+            // A bucket in debt at leftAt counted it behind earlier ones
+            // anyway; only one with room refills from the late arrival.
+            d.tat = std::max(d.tat, d.scaledNow(leftAt) + i128{amount} * d.unit + marginFor(d, amount));
+        }
+    }
+}
+
 void Ledger::cancel(const Hold& hold, TimePoint now)
 {
     settle(hold, Cost{0, 0, 0, 0, 0}, now);
@@ -803,7 +925,11 @@ ScopeState Ledger::snapshot(ScopeId id, TimePoint now) const
             ds.used = d.inFlight;
         } else if (d.rolling()) {
             const i128 debt = d.debt(now);
-            ds.used = d.unit > 0 ? clampToInt64(ceilDiv(debt, d.unit)) : 0;
+            // The level holds the arrival margins too; what is shown as used
+            // is the units alone, so a lane running at the provider's limit
+            // reads full, not a margin over (or, as a rate, short).
+            const i128 perUnit = i128{d.unit} + marginFor(d, 1);
+            ds.used = perUnit > 0 ? clampToInt64(ceilDiv(debt, perUnit)) : 0;
             ds.timeToFull = d.spec.limit > 0 ? Duration(clampToInt64(ceilDiv(debt, d.spec.limit)))
                                              : Duration::zero();
         } else {

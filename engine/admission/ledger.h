@@ -105,8 +105,9 @@ public:
     // (per-day) windows. A non-zero arrivalMargin turns on the arrival
     // margin (see marginFor): every request on a rolling dimension is
     // spaced a share of its refill time further than the rate alone, and
-    // one that fills a whole bucket by at least arrivalMargin (at most 4% of
-    // its refill time), so network jitter does not bring a request to the
+    // one that fills a whole bucket by an absolute margin that starts at
+    // arrivalMargin and is learned from near misses (at most 1% of its
+    // refill time), so network jitter does not bring a request to the
     // provider before its bucket or window has room. Zero: exact rates.
     explicit Ledger(Duration wallMinusSteady = Duration::zero(), Duration arrivalMargin = Duration::zero());
     ~Ledger();
@@ -139,6 +140,13 @@ public:
     // Corrects a hold to what the request really used (refund or extra
     // debit) and releases its concurrency weight.
     void settle(const Hold& hold, const Cost& actual, TimePoint now);
+    // The request of `hold`, admitted at hold.at, really left at `leftAt`
+    // (after its connection was set up): a provider whose bucket had room
+    // counts it from then, so no dimension may refill from it earlier than
+    // its spacing after leftAt. Without this the request after the first
+    // on a new connection (or a TLS handshake) reaches the provider early
+    // by the set-up time, and at one request per bucket that is a 429.
+    void departed(const Hold& hold, TimePoint leftAt);
     // A request abandoned before it was sent: refunded in full.
     void cancel(const Hold& hold, TimePoint now);
 
@@ -157,6 +165,26 @@ public:
     // dimensions, down to one unit; each quiet period (see below) undoes one
     // step of both. Returns whether anything changed.
     bool widenMargin(ScopeId scope, TimePoint now);
+    // A 429 that said "try again in `hint`" (a near miss): the request
+    // reached the provider that much before its bucket had room, although
+    // the absolute margin already spaced it. The absolute margin (what
+    // spaces a request that takes a whole bucket) grows to cover that
+    // evidence, by half as much again, at most kMostMarginNs; marginFor
+    // caps what it costs at kMaxWholeMarginPer10k of the refill time. A
+    // quiet period narrows it by a quarter, back down to the ledger's
+    // arrivalMargin. Returns whether it grew.
+    bool noteNearMiss(ScopeId scope, Duration hint, TimePoint now);
+    static constexpr std::int64_t kMostMarginNs = 1'000'000'000;
+    static constexpr std::int32_t kMaxWholeMarginPer10k = 100;  // 1%: ≥ 99% of the limit
+    // The absolute margin in force on the scope's rolling dimension for
+    // `measure` (zero when margins are off or there is none).
+    Duration nearMissMargin(ScopeId scope, Measure measure) const;
+    // The provider counts a window (sliding or fixed), not a bucket: every
+    // rolling dimension of the scope paces its requests at the rate (a
+    // burst of one unit) from now on, with the catch-up slack a window
+    // allows (see burstSlack). Returns whether anything changed.
+    bool paceEvenly(ScopeId scope);
+    bool paced(ScopeId scope) const;
     // The arrival margin, as a share of each request's refill time (see
     // marginFor). A bucket starts at kStartMarginPer10k, and returns to it
     // after idling long enough to fill up: the burst a full bucket lets out

@@ -318,6 +318,13 @@ http::TransferHandlers Dispatcher::Impl::handlersFor(const Job& job)
                    it->second.flight->onChunk(chunk, it->second.spec.sink.get(), clock);
         };
     }
+    // The ledger counted the request when it was admitted; a provider
+    // counts it when it arrives, after any connection set-up.
+    handlers.onSending = [this, id] {
+        if (auto it = jobs.find(id); it != jobs.end() && it->second.flight) {
+            admission.departed(it->second.flight->reservation, clock.now());
+        }
+    };
     handlers.onComplete = [this, id](http::HttpResult&& result) { onTransferDone(id, std::move(result)); };
     return handlers;
 }
@@ -498,7 +505,12 @@ void Dispatcher::Impl::onTransferDone(JobId id, http::HttpResult&& r)
         // keep the estimate.
         admission.settle(std::move(f.reservation), job.cost);
     } else {
-        admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
+        // A refused request: the provider's hint (enforced as the key's
+        // cool-down) says when it has room, so a near miss costs that,
+        // not a further request's refill time in our ledger; headers
+        // that say the provider counted it correct the ledger below.
+        const std::int64_t counted = rr.triage.cls == FailureClass::RateLimited ? 0 : 1;
+        admission.settle(std::move(f.reservation), Cost{counted, 0, 0, 0, 1});
     }
     if (r.status != 0) {
         // Any answer means the provider is there.
@@ -587,6 +599,7 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     // periods undo both.
     if (a.nearMiss || rr.triage.cls == FailureClass::RateLimited) {
         admission.widenMargin(ms.scope);
+        learnFrom429(admission, ms.scope, ms.limits, a.rateLimitHint, a.nearMiss, now);
         // Refused while ramping up after idle: the provider's acceleration
         // limit is slower than our ramp; flatten the next ones.
         if (pr.cfg->rampAfterIdle && idleRamp.onRateLimited(ms.scope, *pr.cfg->rampAfterIdle, f.sentAt)) {

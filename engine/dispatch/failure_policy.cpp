@@ -73,6 +73,7 @@ FailureAction rateLimited(const FailureInput& in, FailureAction&& a, const Retry
                                : jitter(retryCeiling(retry, streak)) + std::chrono::milliseconds(100);
     a.coolKeyUntil = std::max(in.keyCoolingUntil, in.now + cool);
     a.nearMiss = hint && *hint <= kNearMissHint;
+    a.rateLimitHint = hint;
     if (++a.history.rateLimitRetries > retry.maxRateLimitRetries) {
         return deadLetter(std::move(a), FailureClass::RateLimited,
                           "rate limited " + std::to_string(a.history.rateLimitRetries) + " times: " + in.triage.message);

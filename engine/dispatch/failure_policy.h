@@ -59,6 +59,7 @@ struct FailureAction {
     TimePoint retryAt{};                          // RetryAt
     std::optional<TimePoint> coolKeyUntil;        // the key+model rests until then
     bool nearMiss = false;  // a 429 that said "a moment": widen the key+model's arrival margin
+    std::optional<Duration> rateLimitHint;  // a 429's "try again in": the evidence the margin learns from
     bool quarantineKey = false;
     bool providerUnreachable = false;             // say so, and show it in the status
     std::optional<TimePoint> backOffProviderUntil;  // the whole provider rests until then

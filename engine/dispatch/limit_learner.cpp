@@ -118,6 +118,23 @@ void learnLimits(Admission& admission, const ProviderConfig& provider, ScopeId s
     }
 }
 
+bool learnFrom429(Admission& admission, ScopeId scope, LearnedLimits& state, std::optional<Duration> hint,
+                  bool nearMiss, TimePoint now)
+{
+    if (!hint) {
+        return false;
+    }
+    if (nearMiss) {
+        admission.noteNearMiss(scope, *hint);
+        return false;
+    }
+    if (admission.paced(scope)) {
+        return false;
+    }
+    state.windowEvidenceAt = now;
+    return admission.paceEvenly(scope);
+}
+
 void correctFromHeaders(Admission& admission, const ProviderConfig& provider, ScopeId scope, LearnedLimits& state,
                         const RateLimitHeaders& h, TimePoint sentAt)
 {

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace sluice {
@@ -28,6 +29,8 @@ struct LearnedLimits {
     // The limits the headers announced last time: learning runs only when
     // they change.
     std::array<std::int64_t, 4> announced{-1, -1, -1, -1};
+    // When a 429 that looked like a window's (see learnFrom429) last came.
+    std::optional<TimePoint> windowEvidenceAt;
 
     // Limits set by hand: headers only lower them from here on.
     void reset() { *this = LearnedLimits(); }
@@ -43,6 +46,20 @@ LimitSpec rescaled(LimitSpec spec, std::int64_t limit);
 // answer's arrival they would count the whole response time as still owed.
 void correctFromHeaders(Admission& admission, const ProviderConfig& provider, ScopeId scope, LearnedLimits& state,
                         const RateLimitHeaders& h, TimePoint sentAt);
+
+// A rate-limit 429 at a pace the ledger allowed, with the provider's hint
+// ("try again in"). A short hint is a near miss: the request arrived a
+// moment early, and the scope's absolute arrival margin learns the
+// lateness it reports. A longer one, when the ledger had room for the
+// request, says the provider counts a window (sliding or fixed) that
+// still holds a burst the bucket model thought refilled, e.g. a whole
+// bucket sent at a second boundary: from then on the scope paces evenly (a
+// burst of one, spaced by 1/rate). The first such 429 decides: waiting for a
+// second costs another (the quiet period that restores a narrowed burst
+// brings the next one), and pacing a bucket by mistake costs at most the 2%
+// spacing. Returns whether the scope now paces evenly because of this call.
+bool learnFrom429(Admission& admission, ScopeId scope, LearnedLimits& state, std::optional<Duration> hint,
+                  bool nearMiss, TimePoint now);
 
 // The learning step alone.
 void learnLimits(Admission& admission, const ProviderConfig& provider, ScopeId scope, LearnedLimits& state,

@@ -109,6 +109,17 @@ struct HttpClient::Transfer {
         return n;
     }
 
+    // libcurl's "connection ready, request about to be written", on a new
+    // connection or a reused one.
+    static int onPrereq(void* user, char*, char*, int, int)
+    {
+        auto& t = *static_cast<Transfer*>(user);
+        if (t.handlers.onSending) {
+            t.handlers.onSending();
+        }
+        return CURL_PREREQFUNC_OK;
+    }
+
     static std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user)
     {
         auto& t = *static_cast<Transfer*>(user);
@@ -182,6 +193,10 @@ HttpClient::TransferId HttpClient::start(HttpRequest request, TransferHandlers h
     }
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::onHeader);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    if (t->handlers.onSending) {
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &Transfer::onPrereq);
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
+    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::onBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errorBuffer);

@@ -74,7 +74,8 @@ void TestLimitsCli::explainsEachScope()
                        "  concurrency 2  adaptive (\"auto\"): starts at 2, found at run time within [1, 9]\n"),
         QStringLiteral("Pacing margin: each request on a per-minute limit is spaced 2.0% of its refill time beyond the "
                        "rate from a full bucket, 0.5% in steady state, up to 4.0% after near-miss 429s; a request "
-                       "that fills a whole bucket at least 10 ms more\n"),
+                       "that fills a whole bucket 6 ms more, widened by near misses to cover the lateness they "
+                       "report, at most 1.0% of its refill time\n"),
     };
     for (const QString& w : wanted) {
         QVERIFY2(r.out.contains(w), qPrintable(QStringLiteral("missing:\n%1\n--- got:\n%2").arg(w, r.out)));

@@ -240,10 +240,10 @@ void TestDispatchScripted::retryWaitsForItsTimeOnTheClock()
     QCOMPARE(o.attempts[0].cls, FailureClass::ServerError);
 }
 
-// A 429 for a request our ledger allowed, even one that says "in a
-// second" (not a near miss), means the provider counts stricter than we
-// model (a sliding window remembers a burst): the burst halves, so the next
-// one is half the size instead of meeting the same 429 every second.
+// A 429 for a request our ledger allowed that says "in a second" (not a
+// near miss) means the provider counts a window (a sliding window remembers
+// a burst): the key+model paces evenly, one request at a time, instead of
+// meeting the same 429 after every burst.
 void TestDispatchScripted::rateLimitAtOurPaceNarrowsTheBurst()
 {
     // 600 RPM at the default granularity: a burst of nine.
@@ -267,14 +267,14 @@ void TestDispatchScripted::rateLimitAtOurPaceNarrowsTheBurst()
         rig.dispatcher->submit(chat("j" + std::to_string(i)));
     }
     // Past the key's cooling, with the bucket long full again: at one
-    // instant, the narrowed burst goes out and no more.
+    // instant, one request goes out and no more.
     rig.clock.advance(5s);
-    QVERIFY(rig.transport.waitStarted(5));
+    QVERIFY(rig.transport.waitStarted(2));
     rig.dispatcher->submit(chat("barrier", "gpt-4o"));
-    QVERIFY(rig.transport.waitStarted(6));
+    QVERIFY(rig.transport.waitStarted(3));
     const auto started = rig.transport.started();
     QCOMPARE(started.back().customTag, std::string("barrier"));
-    QCOMPARE(started.size(), std::size_t{6});  // the retried "first" and three more, then the barrier
+    QCOMPARE(started.size(), std::size_t{3});  // the retried "first", then the barrier
 }
 
 void TestDispatchScripted::settlesToTheReportedUsage_data()

@@ -1,0 +1,133 @@
+// LimitLearner's reading of 429s (learnFrom429): near misses teach the
+// arrival margin, and 429s at a pace the bucket model allowed teach that the
+// provider counts a window, after which the scope paces evenly. The last
+// case runs Sluice's Admission against the mock's own sliding window on a
+// ManualClock, with a sender that wakes late and requests that arrive late.
+#include "admission/admission.h"
+#include "dispatch/limit_learner.h"
+#include "mock/sliding_window.h"
+
+#include <QtTest>
+
+#include <array>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TimePoint kT0 = TimePoint(std::chrono::hours(1));
+
+Cost oneRequest()
+{
+    return Cost{1, 0, 0, 0, 1};
+}
+
+}  // namespace
+
+class TestLimitLearner : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void nearMissWidensTheAbsoluteMargin();
+    void aWindow429PacesEvenly();
+    void slidingWindowAtTheRateWithoutRefusals();
+};
+
+void TestLimitLearner::nearMissWidensTheAbsoluteMargin()
+{
+    ManualClock clock(kT0, WallTime{});
+    Admission admission(clock, nullptr, 6ms);
+    const ScopeId s = admission.addScope(Admission::root(), "k", {perMinute(Measure::Requests, 50, 1)});
+    LearnedLimits state;
+    QVERIFY(!learnFrom429(admission, s, state, 2ms, true, clock.now()));
+    // 6 ms already between them, 2 ms early: 8 ms of difference, 12 ms learned.
+    Decision first = admission.tryAcquireAt(admission.pathTo(s), oneRequest(), clock.now());
+    QCOMPARE(first.verdict, Verdict::Admit);
+    admission.settle(std::move(first.reservation), oneRequest());
+    QCOMPARE(admission.check(admission.pathTo(s), oneRequest()).notBefore - kT0, Duration(1212ms));
+    // A near miss is not evidence of a window.
+    QVERIFY(!learnFrom429(admission, s, state, 2ms, true, clock.now()));
+    QVERIFY(!admission.paced(s));
+    // No hint: nothing to learn from.
+    QVERIFY(!learnFrom429(admission, s, state, std::nullopt, false, clock.now()));
+}
+
+void TestLimitLearner::aWindow429PacesEvenly()
+{
+    ManualClock clock(kT0, WallTime{});
+    Admission admission(clock);
+    const ScopeId s = admission.addScope(Admission::root(), "k", {perMinute(Measure::Requests, 600, 10)});
+    LearnedLimits state;
+    // Near misses say nothing about a window.
+    QVERIFY(!learnFrom429(admission, s, state, 3ms, true, clock.now()));
+    QVERIFY(!admission.paced(s));
+    // "Try again in 900ms" at a pace the bucket allowed: a window.
+    clock.advance(61s);
+    QVERIFY(learnFrom429(admission, s, state, 900ms, false, clock.now()));
+    QVERIFY(admission.paced(s));
+    QCOMPARE(state.windowEvidenceAt, std::optional<TimePoint>(clock.now()));
+    QVERIFY(!learnFrom429(admission, s, state, 700ms, false, clock.now()));
+    // Paced: a burst of one, the next request 1/rate later (plus its margin).
+    Decision d = admission.tryAcquireAt(admission.pathTo(s), oneRequest(), clock.now());
+    QCOMPARE(d.verdict, Verdict::Admit);
+    admission.settle(std::move(d.reservation), oneRequest());
+    const Check next = admission.check(admission.pathTo(s), oneRequest());
+    QCOMPARE(next.verdict, Verdict::Wait);
+    QVERIFY(next.notBefore - clock.now() > 80ms);
+}
+
+// 600 RPM against a provider counting a sliding one-second window of 10
+// (the mock's SlidingWindow), demand always waiting. The sender wakes 0–9 ms
+// late and each request reaches the provider 0–5 ms after it left. The
+// start's burst draws a 429 whose hint says "a window"; from then on the
+// scope paces evenly, and in the following two minutes no request is
+// refused and the provider accepts at least 97% of its limit.
+void TestLimitLearner::slidingWindowAtTheRateWithoutRefusals()
+{
+    ManualClock clock(kT0, WallTime{});
+    Admission admission(clock);
+    const ScopeId s = admission.addScope(Admission::root(), "k", {perMinute(Measure::Requests, 600, 10)});
+    const Path path = admission.pathTo(s);
+    mock::SlidingWindow window(600, 1s, 10, clock.now());
+    LearnedLimits state;
+    const std::array<Duration, 7> wakeLate{0ms, 9ms, 1ms, 4ms, 0ms, 2ms, 6ms};
+    const std::array<Duration, 5> trip{0ms, 5ms, 1ms, 3ms, 0ms};
+    TimePoint coolUntil = kT0;
+    int refusedBeforePacing = 0;
+    int refusedAfter = 0;
+    int acceptedAfter = 0;
+    std::optional<TimePoint> pacedAt;
+    for (std::size_t i = 0; clock.now() < kT0 + 200s; ++i) {
+        Decision d = admission.tryAcquireAt(path, oneRequest(), clock.now());
+        if (d.verdict != Verdict::Admit) {
+            clock.advanceTo(std::max(d.notBefore, coolUntil) + wakeLate[i % wakeLate.size()]);
+            continue;
+        }
+        const TimePoint arrival = clock.now() + trip[i % trip.size()];
+        const Duration wait = window.waitFor(1, arrival);
+        if (wait == Duration::zero()) {
+            window.take(1, arrival);
+            admission.settle(std::move(d.reservation), oneRequest());
+            if (pacedAt && arrival >= *pacedAt + 10s && arrival < *pacedAt + 130s) {
+                ++acceptedAfter;
+            }
+            continue;
+        }
+        // Refused: the dispatcher's handling of a 429 with a hint.
+        admission.settle(std::move(d.reservation), Cost{0, 0, 0, 0, 1});
+        (pacedAt ? refusedAfter : refusedBeforePacing) += 1;
+        coolUntil = clock.now() + wait + 10ms;
+        learnFrom429(admission, s, state, wait, wait <= 250ms, clock.now());
+        if (!pacedAt && admission.paced(s)) {
+            pacedAt = clock.now();
+        }
+    }
+    QVERIFY(pacedAt.has_value());
+    QVERIFY2(refusedBeforePacing == 1, qPrintable(QString::number(refusedBeforePacing)));
+    QCOMPARE(refusedAfter, 0);
+    // Two minutes hold 1,200 at the limit.
+    QVERIFY2(acceptedAfter >= 0.97 * 1200, qPrintable(QString::number(acceptedAfter)));
+}
+
+QTEST_APPLESS_MAIN(TestLimitLearner)
+#include "tst_limit_learner.moc"
