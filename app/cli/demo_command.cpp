@@ -61,7 +61,7 @@ mock::MockConfig demoMock()
     l.requestsPerMinute = 480;
     l.tokensPerMinute = 120'000;
     l.granularity = std::chrono::seconds(1);
-    m.keys["sk-demo-second"] = mock::KeyConfig{};
+    m.keys["sk-demo-second"] = mock::MockKey{};
     m.faults[mock::Fault::Http503] = 0.01;
     return m;
 }

@@ -75,7 +75,7 @@ private Q_SLOTS:
     {
         mock::MockConfig mc = mock::MockConfig::defaults();
         mc.keys.clear();
-        mc.keys[kKey] = mock::KeyConfig{};
+        mc.keys[kKey] = mock::MockKey{};
         mc.limitsEnabled = false;
         mc.latency.baseMs = 0;
         mc.latency.perOutputTokenMs = 0;

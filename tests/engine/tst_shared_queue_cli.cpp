@@ -113,7 +113,7 @@ private Q_SLOTS:
     {
         mock::MockConfig mc = mock::MockConfig::defaults();
         mc.keys.clear();
-        mc.keys[kKey] = mock::KeyConfig{};
+        mc.keys[kKey] = mock::MockKey{};
         mc.limitsEnabled = false;
         mc.latency.baseMs = 100;
         mc.latency.perOutputTokenMs = 0;
