@@ -187,7 +187,7 @@ sluice::mock::MockConfig benchMock(bool faults)
 {
     sluice::mock::MockConfig m = sluice::host::demoMockConfig();
     for (auto& [name, key] : m.keys) {
-        key = sluice::mock::KeyConfig{};  // no lowered limit, no quota
+        key = sluice::mock::MockKey{};  // no lowered limit, no quota
     }
     // Ten times the workspace's limits: the mock still sends its rate-limit
     // headers (the dispatcher reads them), but never refuses.

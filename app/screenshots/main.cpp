@@ -342,7 +342,7 @@ int fleetShot(sluice::ui::MainWindow& window, const QDir& dir, const QString& co
     // The stock mock, knowing the demo's keys (SLUICE_DEMO_KEY_*), fast.
     sluice::mock::MockConfig mock = sluice::mock::MockConfig::defaults();
     for (const char* key : {"sk-demo-team-a", "sk-demo-team-b", "sk-demo-trial", "sk-demo-anthropic"}) {
-        mock.keys[key] = sluice::mock::KeyConfig{};
+        mock.keys[key] = sluice::mock::MockKey{};
     }
     mock.latency.baseMs = 150;
     mock.latency.perOutputTokenMs = 2;

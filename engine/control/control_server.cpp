@@ -96,7 +96,7 @@ std::int64_t queryInt(const std::map<std::string, std::string>& q, const char* n
     return v;
 }
 
-json bodyOf(const net::HttpRequest& request)
+json bodyOf(const net::InboundRequest& request)
 {
     json j = json::parse(request.body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
@@ -188,7 +188,7 @@ ControlServer::ControlServer(ControlOptions options, ControlTarget target)
     so.maxBodyBytes = 4u << 20;
     so.requestTimeout = std::chrono::seconds(30);
     m_server = std::make_unique<net::HttpServer>(
-        so, [this](net::HttpRequest&& request, net::HttpResponder responder) {
+        so, [this](net::InboundRequest&& request, net::HttpResponder responder) {
             handle(std::move(request), std::move(responder));
         });
 }
@@ -221,7 +221,7 @@ std::string ControlServer::url() const
     return "http://" + (v6 ? "[" + m_options.host + "]" : m_options.host) + ":" + std::to_string(port());
 }
 
-bool ControlServer::authorized(const net::HttpRequest& request) const
+bool ControlServer::authorized(const net::InboundRequest& request) const
 {
     if (!m_options.token) {
         return true;
@@ -234,7 +234,7 @@ bool ControlServer::authorized(const net::HttpRequest& request) const
     return sameSecret(header->substr(kBearer.size()), m_options.token->view());
 }
 
-void ControlServer::handle(net::HttpRequest&& request, net::HttpResponder responder)
+void ControlServer::handle(net::InboundRequest&& request, net::HttpResponder responder)
 {
     if (!authorized(request)) {
         net::HttpReply r = errorReply(401, "a bearer token is required (Authorization: Bearer TOKEN)");

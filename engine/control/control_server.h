@@ -86,8 +86,8 @@ public:
     std::string url() const;
 
 private:
-    void handle(net::HttpRequest&& request, net::HttpResponder responder);
-    bool authorized(const net::HttpRequest& request) const;
+    void handle(net::InboundRequest&& request, net::HttpResponder responder);
+    bool authorized(const net::InboundRequest& request) const;
 
     ControlOptions m_options;
     ControlTarget m_target;

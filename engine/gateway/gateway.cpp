@@ -51,7 +51,7 @@ void addRetryHeaders(net::HttpHeaders& headers, Duration wait, bool shouldRetry)
 }
 
 // The dialect a request speaks, for answers given before any routing.
-ApiFlavor dialectOf(const net::HttpRequest& request)
+ApiFlavor dialectOf(const net::InboundRequest& request)
 {
     const std::string_view path = request.path();
     if (path.rfind("/v1/messages", 0) == 0 || request.header("anthropic-version") ||
@@ -99,8 +99,8 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         std::lock_guard guard(authMutex);
         return auth;
     }
-    void handle(net::HttpRequest&& request, net::HttpResponder responder);
-    void completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor, TokenPtr token);
+    void handle(net::InboundRequest&& request, net::HttpResponder responder);
+    void completion(net::InboundRequest&& request, net::HttpResponder responder, ApiFlavor flavor, TokenPtr token);
     std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);
     // Jobs waiting in the lane (as last published by the dispatcher).
     std::size_t laneQueued(const std::string& provider, const std::string& model);
@@ -546,7 +546,7 @@ std::vector<std::string> Gateway::Impl::servedModels(const GatewayToken* token) 
     return {names.begin(), names.end()};
 }
 
-void Gateway::Impl::handle(net::HttpRequest&& request, net::HttpResponder responder)
+void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder responder)
 {
     counters.requests.fetch_add(1, std::memory_order_relaxed);
     const ApiFlavor dialect = dialectOf(request);
@@ -606,7 +606,7 @@ void Gateway::Impl::handle(net::HttpRequest&& request, net::HttpResponder respon
                std::move(token));
 }
 
-void Gateway::Impl::completion(net::HttpRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
+void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
                                TokenPtr token)
 {
     const auto refuse = [&](ErrorKind kind, std::string_view message) {
@@ -711,7 +711,7 @@ std::uint16_t Gateway::start()
     opt.maxBodyBytes = d.config.maxBodyBytes;
     opt.requestTimeout = d.config.requestTimeout;
     std::weak_ptr<Impl> weak = m_impl;
-    d.server = std::make_unique<net::HttpServer>(opt, [weak](net::HttpRequest&& r, net::HttpResponder responder) {
+    d.server = std::make_unique<net::HttpServer>(opt, [weak](net::InboundRequest&& r, net::HttpResponder responder) {
         if (auto impl = weak.lock()) {
             impl->handle(std::move(r), std::move(responder));
         }

@@ -11,7 +11,7 @@ TokenAuth::TokenAuth(const std::vector<GatewayToken>& tokens)
     }
 }
 
-std::optional<std::string_view> TokenAuth::presented(const net::HttpRequest& request)
+std::optional<std::string_view> TokenAuth::presented(const net::InboundRequest& request)
 {
     if (const auto auth = request.header("authorization")) {
         std::string_view v = *auth;

@@ -28,7 +28,7 @@ public:
     bool open() const noexcept { return m_tokens.empty(); }
 
     // The token value the request carries, if any (a view into its headers).
-    static std::optional<std::string_view> presented(const net::HttpRequest& request);
+    static std::optional<std::string_view> presented(const net::InboundRequest& request);
     // The configured token matching `value`, or null.
     TokenPtr match(std::string_view value) const;
 

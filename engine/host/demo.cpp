@@ -44,8 +44,8 @@ mock::MockConfig demoMockConfig()
 {
     mock::MockConfig m = mock::MockConfig::defaults();
     m.keys.clear();
-    m.keys["sk-demo-team-a"] = mock::KeyConfig{};
-    mock::KeyConfig teamB;
+    m.keys["sk-demo-team-a"] = mock::MockKey{};
+    mock::MockKey teamB;
     // The provider holds team-b to less than the workspace believes: Sluice
     // takes the lower limit from the first response's headers. (Its 429s
     // come from the DemoNeighbour that shares the key.)
@@ -53,16 +53,16 @@ mock::MockConfig demoMockConfig()
     lower.tokensPerMinute = 90000;
     teamB.limits["gpt-4o-mini"] = lower;
     m.keys["sk-demo-team-b"] = teamB;
-    mock::KeyConfig trial;
+    mock::MockKey trial;
     trial.quotaTokens = 20000;  // out of quota about ten seconds in
     m.keys["sk-demo-trial"] = trial;
-    m.keys["sk-demo-anthropic"] = mock::KeyConfig{};
+    m.keys["sk-demo-anthropic"] = mock::MockKey{};
 
-    mock::ModelConfig& mini = m.models.at("gpt-4o-mini");
+    mock::MockModel& mini = m.models.at("gpt-4o-mini");
     mini.limits.requestsPerMinute = 600;
     mini.limits.tokensPerMinute = 150000;
     mini.limits.granularity = std::chrono::seconds(1);
-    mock::ModelConfig& haiku = m.models.at("claude-haiku-4-5");
+    mock::MockModel& haiku = m.models.at("claude-haiku-4-5");
     haiku.limits.requestsPerMinute = 120;
     haiku.limits.inputTokensPerMinute = 50000;
     haiku.limits.outputTokensPerMinute = 10000;

@@ -75,7 +75,7 @@ mock::MockConfig mockFor(const Config& config, const Workload& workload, mock::M
             maxTokens = std::max(maxTokens, largestMaxTokens(s.mix));
         }
     }
-    const auto ensureModel = [&](const std::string& name, ApiFlavor flavor) -> mock::ModelConfig& {
+    const auto ensureModel = [&](const std::string& name, ApiFlavor flavor) -> mock::MockModel& {
         auto [it, added] = m.models.try_emplace(name);
         if (added) {
             it->second.flavour = toMock(flavor);
@@ -86,7 +86,7 @@ mock::MockConfig mockFor(const Config& config, const Workload& workload, mock::M
     for (const ProviderConfig& pc : config.providers) {
         for (const ModelConfig& mc : pc.models) {
             const bool known = m.models.count(mc.name) > 0;
-            mock::ModelConfig& model = ensureModel(mc.name, pc.flavor);
+            mock::MockModel& model = ensureModel(mc.name, pc.flavor);
             const MockLimits limits = mockLimits(mc.limits);
             if (limits.any && (configWins || !known)) {
                 model.flavour = toMock(pc.flavor);

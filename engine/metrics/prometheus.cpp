@@ -221,7 +221,7 @@ MetricsEndpoint::MetricsEndpoint(std::string host, std::uint16_t port, std::func
     options.port = port;
     options.maxBodyBytes = 64 * 1024;
     m_server = std::make_unique<net::HttpServer>(
-        options, [render = std::move(render)](net::HttpRequest&& request, net::HttpResponder responder) {
+        options, [render = std::move(render)](net::InboundRequest&& request, net::HttpResponder responder) {
             if (request.path() != "/metrics") {
                 responder.send(net::HttpReply::whole(404, "text/plain; charset=utf-8", "Not found: try /metrics\n"));
                 return;

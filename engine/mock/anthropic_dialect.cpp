@@ -94,7 +94,7 @@ public:
 
     // x-api-key, or "authorization: Bearer KEY" as @anthropic-ai/sdk 1.x
     // sends it.
-    std::optional<std::string> apiKey(const net::HttpRequest& request) const override
+    std::optional<std::string> apiKey(const net::InboundRequest& request) const override
     {
         if (const auto key = request.header("x-api-key"); key && !key->empty()) {
             return std::string(*key);
@@ -113,7 +113,7 @@ public:
         return std::string(key);
     }
 
-    bool hasRequiredHeaders(const net::HttpRequest& request) const override
+    bool hasRequiredHeaders(const net::InboundRequest& request) const override
     {
         const auto version = request.header("anthropic-version");
         return version && !version->empty();

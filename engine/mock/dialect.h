@@ -96,9 +96,9 @@ public:
 
     virtual Flavour flavour() const noexcept = 0;
     // The API key the request carries, if any.
-    virtual std::optional<std::string> apiKey(const net::HttpRequest& request) const = 0;
+    virtual std::optional<std::string> apiKey(const net::InboundRequest& request) const = 0;
     // Headers the protocol requires besides the key.
-    virtual bool hasRequiredHeaders(const net::HttpRequest& request) const = 0;
+    virtual bool hasRequiredHeaders(const net::InboundRequest& request) const = 0;
     // Validates the body against the schema and the configured models.
     virtual std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
                                                             std::string_view requestId) const = 0;

@@ -236,9 +236,9 @@ LimitOverride readLimits(ObjectReader& parent, std::string_view name)
     return out;
 }
 
-ModelConfig readModel(const Origin& origin, const Json& v, const std::string& path)
+MockModel readModel(const Origin& origin, const Json& v, const std::string& path)
 {
-    ModelConfig m;
+    MockModel m;
     ObjectReader r(origin, v, path);
     if (r.get("flavor") == nullptr) {
         r.fail(r.pathOf("flavor"), "is required: \"openai\" or \"anthropic\"");
@@ -250,10 +250,10 @@ ModelConfig readModel(const Origin& origin, const Json& v, const std::string& pa
     return m;
 }
 
-KeyConfig readKey(const Origin& origin, const Json& v, const std::string& path,
-                  const std::map<std::string, ModelConfig>& models)
+MockKey readKey(const Origin& origin, const Json& v, const std::string& path,
+                  const std::map<std::string, MockModel>& models)
 {
-    KeyConfig k;
+    MockKey k;
     ObjectReader r(origin, v, path);
     r.boolean("disabled", k.disabled);
     r.boolean("quotaExhausted", k.quotaExhausted);
@@ -545,9 +545,9 @@ RateLimits LimitOverride::applyTo(RateLimits base) const
 MockConfig MockConfig::defaults()
 {
     MockConfig c;
-    c.keys["sk-mock"] = KeyConfig{};
+    c.keys["sk-mock"] = MockKey{};
     const auto openai = [](std::int64_t rpm, std::int64_t tpm) {
-        ModelConfig m;
+        MockModel m;
         m.flavour = Flavour::OpenAI;
         m.limits.requestsPerMinute = rpm;
         m.limits.tokensPerMinute = tpm;
@@ -555,7 +555,7 @@ MockConfig MockConfig::defaults()
         return m;
     };
     const auto anthropic = [](std::int64_t rpm, std::int64_t itpm, std::int64_t otpm) {
-        ModelConfig m;
+        MockModel m;
         m.flavour = Flavour::Anthropic;
         m.limits.requestsPerMinute = rpm;
         m.limits.inputTokensPerMinute = itpm;

@@ -71,17 +71,17 @@ struct LimitOverride {
     bool operator==(const LimitOverride&) const = default;
 };
 
-struct ModelConfig {
+struct MockModel {
     Flavour flavour = Flavour::OpenAI;
     RateLimits limits;
     // The most output one choice may have; also what OpenAI charges for a
     // request that names no max_tokens.
     std::int64_t maxOutputTokens = 4096;
 
-    bool operator==(const ModelConfig&) const = default;
+    bool operator==(const MockModel&) const = default;
 };
 
-struct KeyConfig {
+struct MockKey {
     bool disabled = false;        // answered 401, like a revoked key
     bool quotaExhausted = false;  // OpenAI insufficient_quota; Anthropic spend cap
     // Tokens the key may be charged in total before it runs out of quota;
@@ -91,7 +91,7 @@ struct KeyConfig {
     std::vector<std::string> models;
     std::map<std::string, LimitOverride> limits;  // by model name
 
-    bool operator==(const KeyConfig&) const = default;
+    bool operator==(const MockKey&) const = default;
 };
 
 enum class DistributionKind : std::uint8_t { Fixed, Uniform, LogNormal };
@@ -175,8 +175,8 @@ struct MockConfig {
     // client learns them only from 429s.
     bool rateLimitHeaders = true;
 
-    std::map<std::string, KeyConfig> keys;      // by API key
-    std::map<std::string, ModelConfig> models;  // by model name
+    std::map<std::string, MockKey> keys;      // by API key
+    std::map<std::string, MockModel> models;  // by model name
     LatencyModel latency;
     OutputModel output;
     FaultRates faults;

@@ -43,7 +43,7 @@ std::string controlError(std::string_view message)
 
 // For paths both dialects share: Anthropic's clients send x-api-key or
 // anthropic-version; everything else is taken for OpenAI.
-const Dialect& dialectFor(const net::HttpRequest& request)
+const Dialect& dialectFor(const net::InboundRequest& request)
 {
     return request.header("x-api-key") || request.header("anthropic-version") ? anthropicDialect() : openAiDialect();
 }
@@ -72,10 +72,10 @@ struct MockProvider::Impl {
         return config;
     }
 
-    net::HttpReply route(const net::HttpRequest& request);
-    net::HttpReply completion(const net::HttpRequest& request, const Dialect& dialect);
-    net::HttpReply models(const net::HttpRequest& request);
-    net::HttpReply control(const net::HttpRequest& request);
+    net::HttpReply route(const net::InboundRequest& request);
+    net::HttpReply completion(const net::InboundRequest& request, const Dialect& dialect);
+    net::HttpReply models(const net::InboundRequest& request);
+    net::HttpReply control(const net::InboundRequest& request);
 
     net::HttpReply errorReply(ApiError error, const net::HttpHeaders& headers, bool countAsError);
     net::HttpReply answer(const Dialect& dialect, const MockConfig& cfg,
@@ -84,7 +84,7 @@ struct MockProvider::Impl {
     void replace(std::shared_ptr<const MockConfig> next, std::string_view source);
 };
 
-net::HttpReply MockProvider::Impl::route(const net::HttpRequest& request)
+net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
 {
     const std::string_view path = request.path();
     if (path == "/v1/chat/completions") {
@@ -121,7 +121,7 @@ net::HttpReply MockProvider::Impl::errorReply(ApiError e, const net::HttpHeaders
     return reply;
 }
 
-net::HttpReply MockProvider::Impl::completion(const net::HttpRequest& request, const Dialect& dialect)
+net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request, const Dialect& dialect)
 {
     const std::uint64_t seq = sequence.fetch_add(1, std::memory_order_relaxed);
     const std::shared_ptr<const MockConfig> cfgPtr = currentConfig();
@@ -170,7 +170,7 @@ net::HttpReply MockProvider::Impl::completion(const net::HttpRequest& request, c
     }
     const CompletionRequest& r = std::get<CompletionRequest>(parsed);
     ctx.model = r.model;
-    const KeyConfig& k = keyConfig->second;
+    const MockKey& k = keyConfig->second;
     if (!k.models.empty() && std::find(k.models.begin(), k.models.end(), r.model) == k.models.end()) {
         return fail(ErrorCase::ForbiddenModel);
     }
@@ -366,7 +366,7 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
     return reply;
 }
 
-net::HttpReply MockProvider::Impl::models(const net::HttpRequest& request)
+net::HttpReply MockProvider::Impl::models(const net::InboundRequest& request)
 {
     const Dialect& dialect = dialectFor(request);
     const auto cfg = currentConfig();
@@ -381,7 +381,7 @@ net::HttpReply MockProvider::Impl::models(const net::HttpRequest& request)
     return net::HttpReply::whole(200, std::string(kJson), dialect.modelList(*cfg, *key));
 }
 
-net::HttpReply MockProvider::Impl::control(const net::HttpRequest& request)
+net::HttpReply MockProvider::Impl::control(const net::InboundRequest& request)
 {
     const std::string_view path = request.path();
     if (path == "/mock/stats" && request.method == "GET") {
@@ -456,7 +456,7 @@ std::uint16_t MockProvider::start()
     options.port = d.config->port;
     options.threads = d.config->ioThreads;
     options.maxBodyBytes = d.config->maxBodyBytes;
-    auto server = std::make_unique<net::HttpServer>(options, [&d](net::HttpRequest&& request,
+    auto server = std::make_unique<net::HttpServer>(options, [&d](net::InboundRequest&& request,
                                                                   net::HttpResponder responder) {
         responder.send(d.route(request));
     });

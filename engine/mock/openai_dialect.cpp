@@ -122,7 +122,7 @@ class OpenAiDialect final : public Dialect {
 public:
     Flavour flavour() const noexcept override { return Flavour::OpenAI; }
 
-    std::optional<std::string> apiKey(const net::HttpRequest& request) const override
+    std::optional<std::string> apiKey(const net::InboundRequest& request) const override
     {
         const auto auth = request.header("authorization");
         if (!auth || auth->size() <= 7 || !net::headerNameEquals(auth->substr(0, 7), "bearer ")) {
@@ -138,7 +138,7 @@ public:
         return std::string(key);
     }
 
-    bool hasRequiredHeaders(const net::HttpRequest&) const override { return true; }
+    bool hasRequiredHeaders(const net::InboundRequest&) const override { return true; }
 
     std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
                                                     std::string_view requestId) const override

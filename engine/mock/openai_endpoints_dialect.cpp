@@ -36,11 +36,11 @@ ApiError invalid(std::string_view message, std::string_view param, std::string_v
 class OpenAiFamily : public Dialect {
 public:
     Flavour flavour() const noexcept override { return Flavour::OpenAI; }
-    std::optional<std::string> apiKey(const net::HttpRequest& request) const override
+    std::optional<std::string> apiKey(const net::InboundRequest& request) const override
     {
         return openAiDialect().apiKey(request);
     }
-    bool hasRequiredHeaders(const net::HttpRequest& request) const override
+    bool hasRequiredHeaders(const net::InboundRequest& request) const override
     {
         return openAiDialect().hasRequiredHeaders(request);
     }

@@ -337,7 +337,7 @@ private:
     void deliver(bool bodyTooLarge)
     {
         auto& msg = m_parser->get();
-        HttpRequest request;
+        InboundRequest request;
         request.method = std::string(msg.method_string());
         request.target = std::string(msg.target());
         request.headers.reserve(8);
@@ -738,7 +738,7 @@ std::optional<std::string_view> findHeader(const HttpHeaders& headers, std::stri
     return std::nullopt;
 }
 
-std::string_view HttpRequest::path() const noexcept
+std::string_view InboundRequest::path() const noexcept
 {
     const std::string_view t(target);
     return t.substr(0, t.find('?'));

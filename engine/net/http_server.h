@@ -29,7 +29,7 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 bool headerNameEquals(std::string_view a, std::string_view b) noexcept;
 std::optional<std::string_view> findHeader(const HttpHeaders& headers, std::string_view name) noexcept;
 
-struct HttpRequest {
+struct InboundRequest {
     std::string method;  // "GET", "POST", ...
     std::string target;  // "/v1/models?limit=2"
     HttpHeaders headers;
@@ -134,7 +134,7 @@ private:
     std::shared_ptr<Sink> m_sink;
 };
 
-using HttpHandler = std::function<void(HttpRequest&& request, HttpResponder responder)>;
+using HttpHandler = std::function<void(InboundRequest&& request, HttpResponder responder)>;
 
 struct HttpServerOptions {
     std::string host = "127.0.0.1";  // an IP literal, or "localhost"

@@ -97,14 +97,14 @@ mock::MockConfig providerModel(const ProviderModelInput& input)
             if (m.models.count(model.name) != 0) {
                 continue;
             }
-            mock::ModelConfig mc;
+            mock::MockModel mc;
             mc.flavour = flavour;
             mc.limits = model.limits.empty() ? fallback : limitsOf(model.limits);
             mc.maxOutputTokens = std::max<std::int64_t>(model.defaultMaxTokens, 1);
             m.models.emplace(model.name, mc);
         }
         for (const KeyConfig& k : p.keys) {
-            mock::KeyConfig kc;
+            mock::MockKey kc;
             for (const auto& [model, specs] : k.modelLimits) {
                 kc.limits.emplace(model, overrideOf(limitsOf(specs)));
             }
@@ -124,7 +124,7 @@ mock::MockConfig providerModel(const ProviderModelInput& input)
         if (m.models.count(name) != 0) {
             continue;
         }
-        mock::ModelConfig mc;
+        mock::MockModel mc;
         mc.flavour = flavor == ApiFlavor::Anthropic ? mock::Flavour::Anthropic : mock::Flavour::OpenAI;
         for (const ProviderConfig& p : current.providers) {
             if (p.flavor == flavor && p.serves(name)) {

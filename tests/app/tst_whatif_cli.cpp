@@ -144,7 +144,7 @@ void TestWhatIfCli::batchStateIsReplayedJobByJob()
     SystemClock clock;
     mock::MockConfig mc = mock::MockConfig::defaults();
     mc.keys.clear();
-    mc.keys["sk-whatif-test"] = mock::KeyConfig{};
+    mc.keys["sk-whatif-test"] = mock::MockKey{};
     mc.latency.baseMs = 30;
     mc.latency.perOutputTokenMs = 0;
     mock::MockProvider mock(clock, mc);

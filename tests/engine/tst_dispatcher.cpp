@@ -127,7 +127,7 @@ mock::MockConfig fastMock()
     m.latency.perOutputTokenMs = 0;
     m.latency.firstTokenMs = 0;
     m.limitsEnabled = false;
-    m.keys["sk-second"] = mock::KeyConfig{};
+    m.keys["sk-second"] = mock::MockKey{};
     return m;
 }
 

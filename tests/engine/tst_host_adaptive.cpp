@@ -54,7 +54,7 @@ private Q_SLOTS:
         SystemClock clock;
         mock::MockConfig mc = mock::MockConfig::defaults();
         mc.keys.clear();
-        mc.keys[kKey] = mock::KeyConfig{};
+        mc.keys[kKey] = mock::MockKey{};
         mc.latency.baseMs = 50;
         mc.rateLimitHeaders = false;  // nothing tells Sluice the limit
         mc.models["gpt-4o-mini"].limits = mock::RateLimits{};

@@ -101,7 +101,7 @@ private Q_SLOTS:
         SystemClock clock;
         mock::MockConfig mc = mock::MockConfig::defaults();
         mc.keys.clear();
-        mc.keys[kKey] = mock::KeyConfig{};
+        mc.keys[kKey] = mock::MockKey{};
         mc.latency.baseMs = 0;
         mc.models["gpt-4o-mini"].limits = mock::RateLimits{};
         mc.models["gpt-4o-mini"].limits.requestsPerMinute = kRpm;

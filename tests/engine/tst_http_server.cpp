@@ -122,7 +122,7 @@ void TestHttpServer::streamWritesArriveInOrder()
 {
     std::promise<bool> finished;
     std::vector<std::thread> writers;
-    Harness h([&](HttpRequest&&, HttpResponder responder) {
+    Harness h([&](InboundRequest&&, HttpResponder responder) {
         HttpReply head;
         head.headers.emplace_back("Content-Type", "text/event-stream");
         head.parts.push_back({Duration::zero(), "data: 0\n\n"});
@@ -154,7 +154,7 @@ void TestHttpServer::peerGoneIsReported()
     std::promise<void> gone;
     std::vector<HttpResponder> held;
     std::mutex mutex;
-    Harness h([&](HttpRequest&&, HttpResponder responder) {
+    Harness h([&](InboundRequest&&, HttpResponder responder) {
         responder.onPeerGone([&] { gone.set_value(); });
         std::lock_guard guard(mutex);
         held.push_back(std::move(responder));  // a held request: no answer yet
@@ -169,7 +169,7 @@ void TestHttpServer::peerGoneIsReported()
 void TestHttpServer::slowRequestIsClosed()
 {
     std::atomic<int> handled{0};
-    Harness h([&](HttpRequest&&, HttpResponder responder) {
+    Harness h([&](InboundRequest&&, HttpResponder responder) {
         ++handled;
         responder.send(HttpReply::whole(200, "text/plain", "ok"));
     },
@@ -186,7 +186,7 @@ void TestHttpServer::slowRequestIsClosed()
 
 void TestHttpServer::wholeReplyWithHeaders()
 {
-    Harness h([](HttpRequest&&, HttpResponder responder) {
+    Harness h([](InboundRequest&&, HttpResponder responder) {
         HttpReply reply = HttpReply::whole(201, "text/plain", "made");
         reply.headers.emplace_back("X-Thing", "one");
         responder.send(std::move(reply));
@@ -203,15 +203,15 @@ void TestHttpServer::wholeReplyWithHeaders()
 
 void TestHttpServer::requestFieldsReachTheHandler()
 {
-    std::promise<HttpRequest> seen;
-    Harness h([&](HttpRequest&& request, HttpResponder responder) {
+    std::promise<InboundRequest> seen;
+    Harness h([&](InboundRequest&& request, HttpResponder responder) {
         seen.set_value(request);
         responder.send(HttpReply::whole(200, "text/plain", "ok"));
     });
     HttpClient client(h.url());
     const auto r = client.post("/v1/path?x=1", "{\"a\":1}", {{"Content-Type", "application/json"}, {"X-Key", "v"}});
     QVERIFY(r.completed());
-    const HttpRequest req = seen.get_future().get();
+    const InboundRequest req = seen.get_future().get();
     QCOMPARE(req.method, std::string("POST"));
     QCOMPARE(req.target, std::string("/v1/path?x=1"));
     QCOMPARE(std::string(req.path()), std::string("/v1/path"));
@@ -223,7 +223,7 @@ void TestHttpServer::requestFieldsReachTheHandler()
 
 void TestHttpServer::delayedReplyTakesAtLeastItsDelay()
 {
-    Harness h([](HttpRequest&&, HttpResponder responder) {
+    Harness h([](InboundRequest&&, HttpResponder responder) {
         responder.send(HttpReply::whole(200, "text/plain", "late", 150ms));
     });
     HttpClient client(h.url());
@@ -236,7 +236,7 @@ void TestHttpServer::delayedReplyTakesAtLeastItsDelay()
 
 void TestHttpServer::chunkedPartsArriveInOrder()
 {
-    Harness h([](HttpRequest&&, HttpResponder responder) {
+    Harness h([](InboundRequest&&, HttpResponder responder) {
         HttpReply reply;
         reply.chunked = true;
         reply.headers.emplace_back("Content-Type", "text/event-stream");
@@ -256,7 +256,7 @@ void TestHttpServer::chunkedPartsArriveInOrder()
 
 void TestHttpServer::closeEndingCutsAChunkedStream()
 {
-    Harness h([](HttpRequest&&, HttpResponder responder) {
+    Harness h([](InboundRequest&&, HttpResponder responder) {
         HttpReply reply;
         reply.chunked = true;
         reply.parts = {{0ms, "data: 1\n\n"}};
@@ -272,7 +272,7 @@ void TestHttpServer::closeEndingCutsAChunkedStream()
 
 void TestHttpServer::resetEndingCutsABody()
 {
-    Harness h([](HttpRequest&&, HttpResponder responder) {
+    Harness h([](InboundRequest&&, HttpResponder responder) {
         HttpReply reply = HttpReply::whole(200, "application/json", "{\"half\":");
         reply.declaredLength = 40;
         reply.ending = HttpEnding::Reset;
@@ -288,7 +288,7 @@ void TestHttpServer::resetEndingCutsABody()
 void TestHttpServer::hangEndsOnlyWhenTheClientGivesUp()
 {
     std::promise<bool> finished;
-    Harness h([&](HttpRequest&&, HttpResponder responder) {
+    Harness h([&](InboundRequest&&, HttpResponder responder) {
         HttpReply reply;
         reply.ending = HttpEnding::Hang;
         reply.onFinished = [&](bool delivered) { finished.set_value(delivered); };
@@ -310,7 +310,7 @@ void TestHttpServer::answerFromAnotherThread()
 {
     std::vector<std::jthread> workers;
     std::mutex mutex;
-    Harness h([&](HttpRequest&& request, HttpResponder responder) {
+    Harness h([&](InboundRequest&& request, HttpResponder responder) {
         std::lock_guard guard(mutex);
         workers.emplace_back([r = std::move(responder), body = request.body]() mutable {
             r.send(HttpReply::whole(200, "text/plain", "worker saw " + body));
@@ -326,7 +326,7 @@ void TestHttpServer::answerFromAnotherThread()
 
 void TestHttpServer::droppedResponderAnswers500()
 {
-    Harness h([](HttpRequest&&, HttpResponder) {});
+    Harness h([](InboundRequest&&, HttpResponder) {});
     HttpClient client(h.url());
     const auto r = client.get("/");
     QVERIFY(r.completed());
@@ -335,7 +335,7 @@ void TestHttpServer::droppedResponderAnswers500()
 
 void TestHttpServer::connectionIsReused()
 {
-    Harness h([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "x")); });
+    Harness h([](InboundRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "x")); });
     HttpClient client(h.url());
     QVERIFY(client.get("/").completed());
     QCOMPARE(client.lastNewConnections(), 1L);
@@ -348,7 +348,7 @@ void TestHttpServer::bodyOverTheLimitIsFlagged()
 {
     std::atomic<bool> flagged{false};
     Harness h(
-        [&](HttpRequest&& request, HttpResponder responder) {
+        [&](InboundRequest&& request, HttpResponder responder) {
             flagged = request.bodyTooLarge;
             responder.send(HttpReply::whole(request.bodyTooLarge ? 413 : 200, "text/plain", "seen"));
         },
@@ -365,7 +365,7 @@ void TestHttpServer::bodyOverTheLimitIsFlagged()
 
 void TestHttpServer::expectContinueIsAnswered()
 {
-    Harness h([](HttpRequest&& request, HttpResponder responder) {
+    Harness h([](InboundRequest&& request, HttpResponder responder) {
         responder.send(HttpReply::whole(200, "text/plain", std::to_string(request.body.size())));
     });
     HttpClient client(h.url());
@@ -380,7 +380,7 @@ void TestHttpServer::expectContinueIsAnswered()
 void TestHttpServer::onFinishedRunsBeforeTheClientSeesTheEnd()
 {
     std::atomic<int> finished{0};
-    Harness h([&](HttpRequest&&, HttpResponder responder) {
+    Harness h([&](InboundRequest&&, HttpResponder responder) {
         HttpReply reply;
         reply.chunked = true;
         reply.parts = {{0ms, "a"}, {2ms, "b"}};
@@ -396,9 +396,9 @@ void TestHttpServer::onFinishedRunsBeforeTheClientSeesTheEnd()
 
 void TestHttpServer::badPortIsReported()
 {
-    Harness first([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "")); });
+    Harness first([](InboundRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "")); });
     const auto port = static_cast<std::uint16_t>(std::stoi(first.url().substr(first.url().rfind(':') + 1)));
-    HttpServer second(HttpServerOptions{"127.0.0.1", port, 1, 1024, std::nullopt}, [](HttpRequest&&, HttpResponder) {});
+    HttpServer second(HttpServerOptions{"127.0.0.1", port, 1, 1024, std::nullopt}, [](InboundRequest&&, HttpResponder) {});
     bool threw = false;
     try {
         second.start();
@@ -406,13 +406,13 @@ void TestHttpServer::badPortIsReported()
         threw = std::string(e.what()).find("127.0.0.1:" + std::to_string(port)) != std::string::npos;
     }
     QVERIFY(threw);
-    HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024, std::nullopt}, [](HttpRequest&&, HttpResponder) {});
+    HttpServer bad(HttpServerOptions{"not-an-ip", 0, 1, 1024, std::nullopt}, [](InboundRequest&&, HttpResponder) {});
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, bad.start());
 }
 
 void TestHttpServer::malformedRequestAfterAGoodOneGets400()
 {
-    Harness h([](HttpRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "ok")); });
+    Harness h([](InboundRequest&&, HttpResponder responder) { responder.send(HttpReply::whole(200, "text/plain", "ok")); });
     const auto port = static_cast<std::uint16_t>(std::stoi(h.url().substr(h.url().rfind(':') + 1)));
     const std::string got =
         rawExchange(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost x\r\n\r\n");

@@ -31,7 +31,7 @@ struct Held {
 
     HttpHandler handler()
     {
-        return [this](HttpRequest&& request, HttpResponder responder) {
+        return [this](InboundRequest&& request, HttpResponder responder) {
             std::lock_guard guard(mutex);
             responders.emplace_back(std::move(request.body), std::move(responder));
             cv.notify_all();

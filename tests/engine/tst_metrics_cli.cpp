@@ -99,7 +99,7 @@ void TestMetricsCli::batchRecordsMetricsAndLeaksNoKey()
     SystemClock clock;
     mock::MockConfig mc = mock::MockConfig::defaults();
     mc.keys.clear();
-    mc.keys[kKey] = mock::KeyConfig{};
+    mc.keys[kKey] = mock::MockKey{};
     mc.limitsEnabled = false;
     // First run: every answer takes ten minutes, so all requests are in flight
     // when the test looks, and still are when it interrupts the batch.

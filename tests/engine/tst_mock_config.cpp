@@ -53,7 +53,7 @@ void TestMockConfig::shippedExampleParses()
     QCOMPARE(gpt.requestsPerMinute, std::int64_t{500});
     QCOMPARE(gpt.tokensPerMinute, std::int64_t{30'000});
     QCOMPARE(gpt.granularity, Duration(1s));
-    const ModelConfig& claude = c.models.at("claude-sonnet-4-5");
+    const MockModel& claude = c.models.at("claude-sonnet-4-5");
     QCOMPARE(claude.flavour, Flavour::Anthropic);
     QCOMPARE(claude.limits.outputCharging, OutputCharging::ActualOnly);
     QCOMPARE(claude.limits.outputTokensPerMinute, std::int64_t{8'000});

@@ -453,7 +453,7 @@ void TestMockLimits::limitsArePerKeyAndOverridable()
     RateLimits l;
     l.requestsPerMinute = 2;
     MockConfig c = limited(l);
-    c.keys["sk-other"] = KeyConfig{};
+    c.keys["sk-other"] = MockKey{};
     c.keys["sk-tiny"].limits["gpt-4o-mini"].requestsPerMinute = 1;
     MockFixture f(c);
     QCOMPARE(chat(f, 10, "sk-mock").status, 200L);

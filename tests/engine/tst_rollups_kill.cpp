@@ -43,7 +43,7 @@ void TestRollupsKill::killedBatchKeepsItsRollups()
     SystemClock clock;
     mock::MockConfig mc = mock::MockConfig::defaults();
     mc.keys.clear();
-    mc.keys["sk-test-rollups"] = mock::KeyConfig{};
+    mc.keys["sk-test-rollups"] = mock::MockKey{};
     mc.limitsEnabled = false;
     mc.latency.baseMs = 100;
     mc.latency.firstTokenMs = 0;

@@ -32,7 +32,7 @@ namespace {
 class HoldingProvider {
 public:
     HoldingProvider()
-        : m_server(net::HttpServerOptions{}, [this](net::HttpRequest&& r, net::HttpResponder responder) {
+        : m_server(net::HttpServerOptions{}, [this](net::InboundRequest&& r, net::HttpResponder responder) {
               handle(std::move(r), std::move(responder));
           })
     {
@@ -79,7 +79,7 @@ private:
                "}]}\n\n";
     }
 
-    void handle(net::HttpRequest&& request, net::HttpResponder responder)
+    void handle(net::InboundRequest&& request, net::HttpResponder responder)
     {
         const json body = json::parse(request.body, nullptr, false);
         if (body.is_object() && body.value("stream", false)) {

@@ -144,7 +144,7 @@ void TestGatewayParts::tokenMatch()
     QCOMPARE(auth.match("secret-a")->name, std::string("a"));
     QVERIFY(auth.match("secret-c") == nullptr);
     QVERIFY(auth.match("") == nullptr);
-    net::HttpRequest r;
+    net::InboundRequest r;
     r.headers = {{"Authorization", "Bearer  secret-a"}};
     QCOMPARE(std::string(*TokenAuth::presented(r)), std::string("secret-a"));
     r.headers = {{"x-api-key", "secret-b"}, {"anthropic-version", "2026-10-21"}};

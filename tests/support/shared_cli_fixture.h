@@ -31,7 +31,7 @@ public:
     {
         mock::MockConfig mc = mock::MockConfig::defaults();
         mc.keys.clear();
-        mc.keys[m_key] = mock::KeyConfig{};
+        mc.keys[m_key] = mock::MockKey{};
         mc.limitsEnabled = false;
         mc.latency.baseMs = latencyMs;
         mc.latency.perOutputTokenMs = 0;

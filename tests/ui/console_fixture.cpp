@@ -48,7 +48,7 @@ mock::MockConfig fastMock()
     mock::MockConfig m = mock::MockConfig::defaults();
     m.keys.clear();
     for (const char* key : {"sk-demo-team-a", "sk-demo-team-b", "sk-test-added"}) {
-        m.keys[key] = mock::KeyConfig{};
+        m.keys[key] = mock::MockKey{};
     }
     m.limitsEnabled = false;
     m.latency.baseMs = 20;
