@@ -191,7 +191,7 @@ bool driveClients(sluice::ui::ClientsPanel& panel)
                 r.secretHeader = c.value.prefixed("Authorization: Bearer ");
                 r.body = std::string(R"({"model":")") + c.model +
                          R"(","max_tokens":64,"messages":[{"role":"user","content":"Summarise this ticket"}]})";
-                client.start(std::move(r), sluice::http::TransferHandlers{{}, {}, [](sluice::http::HttpResult&&) {}});
+                client.start(std::move(r), sluice::http::TransferHandlers{{}, {}, [](sluice::http::HttpResult&&) {}, {}});
                 ++sent;
             }
         }
@@ -387,7 +387,7 @@ int fleetShot(sluice::ui::MainWindow& window, const QDir& dir, const QString& co
         r.body = R"({"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"Summarise this ticket"}]})";
         client.start(std::move(r), sluice::http::TransferHandlers{{}, {}, [&answered](sluice::http::HttpResult&& res) {
                                                                        answered += res.status == 200 ? 1 : 0;
-                                                                   }});
+                                                                   }, {}});
         ++sent;
     });
     QObject::connect(&poll, &QTimer::timeout, &window, [&] { client.poll(sluice::Duration::zero()); });

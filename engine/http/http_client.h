@@ -69,12 +69,13 @@ struct TransferHandlers {
     // Body bytes as they arrive. When set, the body is not accumulated.
     // Returning false aborts the transfer (TransportError::Aborted).
     std::function<bool(std::string_view chunk)> onData;
-    // When the connection (new or reused) is ready and the request is about
-    // to be written: the moment it really leaves, later than start() by
-    // any connection set-up (a TCP and TLS handshake for a new one).
-    std::function<void()> onSending;
     // Exactly once per started transfer, including aborted ones.
     std::function<void(HttpResult&& result)> onComplete;
+    // When the connection (new or reused) is ready and the request is about
+    // to be written: the moment it really leaves, later than start() by
+    // any connection set-up (a TCP and TLS handshake for a new one). Last,
+    // so {onHeaders, onData, onComplete} initialisers keep their meaning.
+    std::function<void()> onSending;
 };
 
 class HttpClient {

@@ -35,7 +35,7 @@ http::HttpResult fetch(const std::string& method, const std::string& url, const 
     r.secretHeader = std::move(auth);
     r.totalTimeout = std::chrono::seconds(10);
     std::optional<http::HttpResult> result;
-    client.start(std::move(r), http::TransferHandlers{{}, {}, [&](http::HttpResult&& res) { result = std::move(res); }});
+    client.start(std::move(r), http::TransferHandlers{{}, {}, [&](http::HttpResult&& res) { result = std::move(res); }, {}});
     for (int i = 0; i < 1000 && !result; ++i) {
         client.poll(std::chrono::milliseconds(20));
     }
@@ -206,7 +206,7 @@ void TestServeTenantMetrics::adaptiveConcurrency()
         client.start(std::move(r), http::TransferHandlers{{}, {}, [&](http::HttpResult&& res) {
                                                               ++done;
                                                               ok += res.status == 200 ? 1 : 0;
-                                                          }});
+                                                          }, {}});
     }
     const QRegularExpression limitRe(QStringLiteral(R"(\nsluice_adaptive_concurrency_limit\{provider="vllm",key=""\} (\d+)\n)"));
     // The limit as /metrics shows it now; -1 when the series is missing.
