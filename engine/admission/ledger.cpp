@@ -902,6 +902,7 @@ Ledger::Margins Ledger::margins(const Path& path) const
             const Dimension& d = s.dims[static_cast<std::size_t>(k)];
             if (d.marginNs > 0) {
                 out.per10k[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = d.marginPer10k;
+                out.leastOf[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = Duration(d.marginNs);
             }
         }
     }

@@ -205,6 +205,9 @@ public:
         // [position on the path][index in the scope's LimitSpec list], in
         // 1/10,000 of the rate; 0 where there is no rolling dimension.
         std::array<std::array<std::int32_t, kMaxDimensions>, Path::kMaxDepth> per10k{};
+        // The same places: the learned least margin of a whole-bucket
+        // request (Dimension::marginNs), which near misses widen.
+        std::array<std::array<Duration, kMaxDimensions>, Path::kMaxDepth> leastOf{};
     };
     Margins margins(const Path& path) const;
 

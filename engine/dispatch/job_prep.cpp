@@ -34,10 +34,11 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     }
     if (job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream) {
         // Without it a stream never reports usage and cannot be settled.
-        const auto options = job.body.find("stream_options");
-        const auto usage = options != job.body.end() && options->is_object() ? options->find("include_usage")
-                                                                                : job.body.end();
-        const bool asked = usage != job.body.end() && usage->is_boolean() && usage->get<bool>();
+        bool asked = false;
+        if (const auto options = job.body.find("stream_options"); options != job.body.end() && options->is_object()) {
+            const auto usage = options->find("include_usage");
+            asked = usage != options->end() && usage->is_boolean() && usage->get<bool>();
+        }
         if (!asked) {
             job.body["stream_options"]["include_usage"] = true;
             job.bodyText.clear();  // the text no longer says what is sent

@@ -14,8 +14,8 @@ namespace {
 // margin (1/10,000), least margin (µs). KEYS: one per dimension, two for
 // concurrency (lease set, weights). The ledger's bounds on a whole-bucket
 // margin are put in front, so both read the same constants.
-const std::string kSource = "local START_MARGIN, MAX_MARGIN = " + std::to_string(Ledger::kStartMarginPer10k) + ", " +
-                            std::to_string(Ledger::kMaxMarginPer10k) + "\n" + R"LUA(
+const std::string kSource = "local MAX_WHOLE_MARGIN = " + std::to_string(Ledger::kMaxWholeMarginPer10k) + "\n" +
+                            R"LUA(
 local op = ARGV[1]
 local now
 if ARGV[2] ~= '' then
@@ -145,17 +145,15 @@ if op == 'adjust' then
 end
 
 -- The arrival margin (Ledger::marginFor), in µs × limit: a share of the
--- refill time of `a` units, and for a need that fills the whole bucket at
--- least the least margin, held between the start and maximum shares. The
--- share is taken of whole 1/10,000ths of the refill time (rounded up), so
--- it stays exact in doubles.
+-- refill time of `a` units, and for a need that fills the whole bucket the
+-- learned least margin instead, at most MAX_WHOLE_MARGIN of the refill
+-- time. The share is taken of whole 1/10,000ths of the refill time
+-- (rounded up), so it stays exact in doubles.
 local function margin(d, a)
   if d.m <= 0 or a <= 0 then return 0 end
   local part = cdiv(a * d.period, 10000)
-  local share = part * d.m
-  if a < d.cap then return share end
-  local least = math.max(part * START_MARGIN, math.min(d.lm * d.limit, part * MAX_MARGIN))
-  return math.max(share, least)
+  if a < d.cap then return part * d.m end
+  return math.min(d.lm * d.limit, part * MAX_WHOLE_MARGIN)
 end
 -- The margin spacing adds may be spent in a burst (Ledger::burstSlack).
 local function slack(d, a)

@@ -205,6 +205,7 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
         std::int64_t amount;
         std::int64_t need;
         std::int32_t marginPer10k;
+        Duration least;
     };
     std::vector<Need> needs;
     needs.reserve(16);
@@ -234,7 +235,9 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
             const std::int64_t need = std::max<std::int64_t>(amount - std::max<std::int64_t>(usable, 0), 0);
             anyShort = anyShort || need > 0;
             needs.push_back(Need{&d, id, static_cast<int>(k), amount, need,
-                                 k < margins.per10k[0].size() ? margins.per10k[static_cast<std::size_t>(i)][k] : 0});
+                                 k < margins.per10k[0].size() ? margins.per10k[static_cast<std::size_t>(i)][k] : 0,
+                                 k < margins.leastOf[0].size() ? margins.leastOf[static_cast<std::size_t>(i)][k]
+                                                               : Duration::zero()});
         }
     }
     if (anyShort) {
@@ -245,7 +248,7 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
                 dims.push_back(scriptDim(*n.dim, n.need, n.need + slice(*n.dim)));
                 // Spaced as the local ledger spaces this instance's own requests.
                 dims.back().marginPer10k = n.marginPer10k;
-                dims.back().leastMarginUs = n.marginPer10k > 0 ? toUs(margins.least) : 0;
+                dims.back().leastMarginUs = n.marginPer10k > 0 ? toUs(n.least) : 0;
                 sent.push_back(&n);
             }
         }
