@@ -516,7 +516,8 @@ void TestMockLimits::accelerationRampsAfterIdle()
     MockFixture f(c);
     f.mock.applyPatch(
         R"({"models":{"claude-haiku-4-5":{"limits":{"acceleration":{"idle":"60s","ramp":"20s","start":0.25}}}}})");
-    const Acceleration& acc = f.mock.config().models.at("claude-haiku-4-5").limits.acceleration;
+    // A copy: config() returns the configuration by value.
+    const Acceleration acc = f.mock.config().models.at("claude-haiku-4-5").limits.acceleration;
     QCOMPARE(acc.idle, Duration(60s));
     QVERIFY(acc.enabled());
 
