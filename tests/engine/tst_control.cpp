@@ -292,7 +292,14 @@ void TestControl::limitChangeReachesTheRunningDispatcher()
     control::ControlClient client(instance.server->url(), std::nullopt, instance.clock);
     QCOMPARE(instance.providerLimit(Measure::Requests)->limit, std::int64_t{600});
 
-    // Traffic first, so the change lands on a dispatcher that is counting.
+    // A slow limit first (one request per 10 s), so the request below is
+    // still counted when it is read however loaded the machine is: at 600
+    // RPM its debt is gone 100 ms after it was sent.
+    client.setLimits(LimitTarget{"mock", "", ""}, {LimitSpec{Measure::Requests, 6, std::chrono::minutes(1), 0}});
+    QTRY_VERIFY_WITH_TIMEOUT(instance.providerLimit(Measure::Requests) &&
+                                 instance.providerLimit(Measure::Requests)->limit == 6,
+                             1000);
+    // Traffic next, so the change lands on a dispatcher that is counting.
     instance.store.enqueue(newJob("before"));
     instance.runner.poke();
     QTRY_COMPARE_WITH_TIMEOUT(instance.store.counts().done, std::int64_t{1}, 10000);
