@@ -166,6 +166,10 @@ private:
 
 constexpr std::array<std::pair<std::string_view, Flavour>, 2> kFlavours{
     {{"openai", Flavour::OpenAI}, {"anthropic", Flavour::Anthropic}}};
+constexpr std::array<std::pair<std::string_view, PromptCounting>, 3> kPromptCountings{
+    {{"chars/4", PromptCounting::Estimate},
+     {"o200k_base", PromptCounting::O200kBase},
+     {"cl100k_base", PromptCounting::Cl100kBase}}};
 constexpr std::array<std::pair<std::string_view, Enforcement>, 3> kEnforcement{
     {{"bucket", Enforcement::Bucket},
      {"sliding_window", Enforcement::SlidingWindow},
@@ -245,6 +249,7 @@ MockModel readModel(const Origin& origin, const Json& v, const std::string& path
     }
     r.choice("flavor", m.flavour, kFlavours);
     r.integer("maxOutputTokens", m.maxOutputTokens, 1, 10'000'000);
+    r.choice("tokenizer", m.promptCounting, kPromptCountings);
     m.limits = readLimits(r, "limits").applyTo(RateLimits{});
     r.finish();
     return m;
@@ -439,6 +444,7 @@ OJson toJsonValue(const MockConfig& c)
                                  l.enforcement, l.acceleration};
         models[name] = OJson{{"flavor", std::string(flavourName(m.flavour))},
                             {"maxOutputTokens", m.maxOutputTokens},
+                            {"tokenizer", std::string(promptCountingName(m.promptCounting))},
                             {"limits", limitsJson(full)}};
     }
     j["models"] = std::move(models);
@@ -503,6 +509,11 @@ std::optional<std::string> listenProblem(std::string_view text, std::string& hos
 std::string_view flavourName(Flavour f) noexcept
 {
     return nameOf(f, kFlavours);
+}
+
+std::string_view promptCountingName(PromptCounting c) noexcept
+{
+    return nameOf(c, kPromptCountings);
 }
 
 std::string_view distributionName(DistributionKind k) noexcept

@@ -71,8 +71,15 @@ struct LimitOverride {
     bool operator==(const LimitOverride&) const = default;
 };
 
+// How the mock counts a request's prompt tokens, for its limits and the
+// usage it reports: characters ÷ 4 (the default, also Sluice's own rule of
+// thumb), or a real tokenizer (see prompt_counter.h).
+enum class PromptCounting : std::uint8_t { Estimate, O200kBase, Cl100kBase };
+std::string_view promptCountingName(PromptCounting c) noexcept;  // "chars/4", "o200k_base", "cl100k_base"
+
 struct MockModel {
     Flavour flavour = Flavour::OpenAI;
+    PromptCounting promptCounting = PromptCounting::Estimate;
     RateLimits limits;
     // The most output one choice may have; also what OpenAI charges for a
     // request that names no max_tokens.

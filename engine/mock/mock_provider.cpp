@@ -4,7 +4,9 @@
 #include "mock/dialect.h"
 #include "mock/latency_knee.h"
 #include "mock/limit_table.h"
+#include "mock/prompt_counter.h"
 #include "net/http_server.h"
+#include "tokenize/resource_dir.h"
 
 #include <algorithm>
 #include <atomic>
@@ -52,8 +54,10 @@ const Dialect& dialectFor(const net::InboundRequest& request)
 
 struct MockProvider::Impl {
     Impl(Clock& c, MockConfig cfg)
-        : clock(c), config(std::make_shared<const MockConfig>(std::move(cfg))), stats(c.now())
+        : clock(c), config(std::make_shared<const MockConfig>(std::move(cfg))), stats(c.now()),
+          prompts(tokenize::tokenizerDir())
     {
+        checkTokenizers(*config, "config");
     }
 
     Clock& clock;
@@ -65,6 +69,19 @@ struct MockProvider::Impl {
     std::map<std::string, std::int64_t> quotaUsed;  // tokens charged per key
     std::atomic<std::uint64_t> sequence{0};
     std::unique_ptr<net::HttpServer> server;
+    PromptCounter prompts;
+
+    // A model that counts with a tokenizer whose rank file cannot be read
+    // is refused, rather than falling back to characters ÷ 4 unnoticed.
+    void checkTokenizers(const MockConfig& c, std::string_view source) const
+    {
+        for (const auto& [name, model] : c.models) {
+            if (const std::string why = prompts.loadError(model.promptCounting); !why.empty()) {
+                throw ConfigError(std::string(source) + ": /models/" + name + "/tokenizer: " +
+                                  std::string(promptCountingName(model.promptCounting)) + " cannot be used: " + why);
+            }
+        }
+    }
 
     std::shared_ptr<const MockConfig> currentConfig() const
     {
@@ -168,7 +185,12 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
     if (auto* e = std::get_if<ApiError>(&parsed)) {
         return errorReply(std::move(*e), headers, true);
     }
-    const CompletionRequest& r = std::get<CompletionRequest>(parsed);
+    CompletionRequest& r = std::get<CompletionRequest>(parsed);
+    if (const auto model = cfg.models.find(r.model); model != cfg.models.end()) {
+        if (const auto exact = prompts.count(model->second.promptCounting, request.path(), r.model, request.body)) {
+            r.inputTokens = *exact;
+        }
+    }
     ctx.model = r.model;
     const MockKey& k = keyConfig->second;
     if (!k.models.empty() && std::find(k.models.begin(), k.models.end(), r.model) == k.models.end()) {
@@ -413,6 +435,7 @@ net::HttpReply MockProvider::Impl::control(const net::InboundRequest& request)
 
 void MockProvider::Impl::replace(std::shared_ptr<const MockConfig> next, std::string_view source)
 {
+    checkTokenizers(*next, source);
     std::lock_guard guard(mutex);
     if (server) {
         const MockConfig& now = *config;

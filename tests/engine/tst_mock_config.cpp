@@ -148,6 +148,8 @@ void TestMockConfig::errorsNameSourceFieldAndProblem_data()
     QTest::newRow("bad port") << R"({"listen":"127.0.0.1:70000"})" << "mock.json:1: /listen: the port must be a number";
     QTest::newRow("threads") << R"({"ioThreads":0})" << "mock.json:1: /ioThreads: must be a whole number from 1 to 64";
     QTest::newRow("seed") << R"({"seed":-1})" << "mock.json:1: /seed: must be a whole number >= 0";
+    QTest::newRow("tokenizer") << R"({"models":{"m":{"flavor":"openai","tokenizer":"p50k_base"}}})"
+                               << "mock.json:1: /models/m/tokenizer: must be one of";
     QTest::newRow("the line of the field") << "{\n  \"models\": {\n    \"m\": {\n      \"flavor\": \"openai\",\n"
                                               "      \"limits\": { \"rpm\": -5 }\n    }\n  }\n}\n"
                                            << "mock.json:5: /models/m/limits/rpm: must be a whole number";

@@ -1,0 +1,82 @@
+#include "mock/prompt_counter.h"
+
+#include "tokenize/chat_tokens.h"
+#include "tokenize/encodings.h"
+
+#include <nlohmann/json.hpp>
+
+namespace sluice::mock {
+
+namespace {
+
+std::optional<tokenize::EncodingId> encodingOf(PromptCounting c) noexcept
+{
+    switch (c) {
+    case PromptCounting::O200kBase: return tokenize::EncodingId::O200kBase;
+    case PromptCounting::Cl100kBase: return tokenize::EncodingId::Cl100kBase;
+    case PromptCounting::Estimate: break;
+    }
+    return std::nullopt;
+}
+
+// Every string below v, encoded; object keys are framing, not text.
+std::int64_t textTokens(const tokenize::BpeEncoding& enc, const nlohmann::json& v)
+{
+    if (v.is_string()) {
+        return static_cast<std::int64_t>(enc.count(v.get_ref<const std::string&>()));
+    }
+    std::int64_t n = 0;
+    if (v.is_array() || v.is_object()) {
+        for (const auto& item : v) {
+            n += textTokens(enc, item);
+        }
+    }
+    return n;
+}
+
+}  // namespace
+
+PromptCounter::PromptCounter(std::filesystem::path directory)
+    : m_encodings(std::make_unique<tokenize::Encodings>(std::move(directory)))
+{
+}
+
+PromptCounter::~PromptCounter() = default;
+
+std::optional<std::int64_t> PromptCounter::count(PromptCounting counting, std::string_view path,
+                                                 std::string_view model, std::string_view body) const
+{
+    const auto id = encodingOf(counting);
+    if (!id) {
+        return std::nullopt;
+    }
+    const tokenize::BpeEncoding* enc = m_encodings->get(*id);
+    if (enc == nullptr) {
+        return std::nullopt;
+    }
+    const nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+    if (!doc.is_object()) {
+        return std::nullopt;
+    }
+    if (path.ends_with("/chat/completions")) {
+        return tokenize::countChatPromptTokens(*enc, model, doc);
+    }
+    std::int64_t n = 0;
+    for (const char* field : {"system", "messages", "input", "instructions", "tools"}) {
+        if (const auto it = doc.find(field); it != doc.end()) {
+            n += textTokens(*enc, *it);
+        }
+    }
+    if (const auto messages = doc.find("messages"); messages != doc.end() && messages->is_array()) {
+        n += 3 * static_cast<std::int64_t>(messages->size());
+    }
+    return std::max<std::int64_t>(1, n);
+}
+
+std::string PromptCounter::loadError(PromptCounting counting) const
+{
+    const auto id = encodingOf(counting);
+    return id ? m_encodings->loadError(*id) : std::string();
+}
+
+}  // namespace sluice::mock
