@@ -8,6 +8,8 @@
 //                       [--granularity 1s|1m] [--sliding-window] [--no-headers]
 //                       [--sluice-granularity S]   (granularity_s in Sluice's config)
 //                       [--backlog]                (all demand queued at once, as a batch file)
+//                       [--prompts english|japanese|code] [--mock-tokenizer chars/4|o200k_base|cl100k_base]
+//                       [--model NAME]             (claude-*: an Anthropic provider, prompts estimated)
 //                          limits configured as a limits page states them, demand X× the
 //                          binding one arriving steadily: 429s from the first second on
 //   bench_goodput overhead [SECONDS [MOCK_URL]]
@@ -20,6 +22,8 @@
 #include "dispatch/dispatcher.h"
 #include "http/http_client.h"
 #include "mock/mock_provider.h"
+#include "mock/prompt_counter.h"
+#include "tokenize/resource_dir.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -60,7 +64,8 @@ private:
     std::atomic<std::uint64_t> m_failed{0};
 };
 
-Config configFor(const std::string& baseUrl, const json& modelLimits, const json& global = json::object())
+Config configFor(const std::string& baseUrl, const json& modelLimits, const json& global = json::object(),
+                 const std::string& modelName = "gpt-4o-mini")
 {
     json model = json::object();
     if (!modelLimits.empty()) {
@@ -68,9 +73,9 @@ Config configFor(const std::string& baseUrl, const json& modelLimits, const json
     }
     json root = {{"providers",
                   json::array({{{"name", "mock"},
-                                {"flavor", "openai"},
+                                {"flavor", modelName.starts_with("claude") ? "anthropic" : "openai"},
                                 {"base_url", baseUrl},
-                                {"models", {{"gpt-4o-mini", model}}},
+                                {"models", {{modelName, model}}},
                                 {"keys", json::array({{{"name", "main"}, {"env", "K"}}})}}})}};
     if (!global.empty()) {
         root["global"] = {{"limits", global}};
@@ -88,6 +93,39 @@ JobSpec job(int i, int maxTokens, int promptWords)
         prompt += "word ";
     }
     j.body = {{"model", "gpt-4o-mini"},
+              {"max_tokens", maxTokens},
+              {"messages", json::array({{{"role", "user"}, {"content", prompt + std::to_string(i)}}})}};
+    return j;
+}
+
+// Prompts whose tokens are not four characters each: Japanese prose and
+// source code, each made unique by its index.
+const char* const kJapanese =
+    "東京の天気は午後から崩れる見込みです。最新の予報によると、夕方には強い雨が降り、"
+    "交通機関に遅れが出る可能性があります。外出の際は傘をお持ちください。";
+const char* const kCode =
+    "template <typename T>\nstd::vector<T> merge(const std::vector<T>& a, const std::vector<T>& b) {\n"
+    "    std::vector<T> out; out.reserve(a.size() + b.size());\n"
+    "    std::merge(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));\n"
+    "    return out; // {a[i] <= b[j]}\n}\n";
+
+JobSpec promptJob(int i, int maxTokens, const std::string& model, const std::string& prompts)
+{
+    if (prompts == "english") {
+        JobSpec j = job(i, maxTokens, 100);
+        j.flavor = model.starts_with("claude") ? ApiFlavor::Anthropic : ApiFlavor::OpenAI;
+        j.body["model"] = model;
+        return j;
+    }
+    const char* unit = prompts == "japanese" ? kJapanese : kCode;
+    std::string prompt;
+    for (int r = 0; r < 3; ++r) {
+        prompt += unit;
+    }
+    JobSpec j;
+    j.customId = "j" + std::to_string(i);
+    j.flavor = model.starts_with("claude") ? ApiFlavor::Anthropic : ApiFlavor::OpenAI;
+    j.body = {{"model", model},
               {"max_tokens", maxTokens},
               {"messages", json::array({{{"role", "user"}, {"content", prompt + std::to_string(i)}}})}};
     return j;
@@ -229,12 +267,14 @@ struct StartOptions {
     bool headers = true;
     double sluiceGranularity = 0;  // granularity_s in Sluice's config; 0: left out
     bool backlog = false;          // the whole run's demand queued at once, as a batch file is
+    std::string prompts = "english";
+    std::string mockTokenizer = "chars/4";  // how the mock counts prompts
+    std::string model = "gpt-4o-mini";
 };
 
 int startup(const StartOptions& o)
 {
     constexpr int kMaxTokens = 200;
-    constexpr int kPromptWords = 100;
     mock::MockConfig m = mock::MockConfig::defaults();
     m.latency = mock::LatencyModel{o.latencyMs, 0, o.latencyMs, mock::DistributionKind::Fixed, 0, {}};
     m.output.distribution = mock::DistributionKind::Uniform;
@@ -242,7 +282,12 @@ int startup(const StartOptions& o)
     m.output.max = kMaxTokens;
     m.rateLimitHeaders = o.headers;
     m.retryAfterMs = true;
-    auto& limits = m.models["gpt-4o-mini"].limits;
+    mock::MockModel& served = m.models[o.model];
+    served.flavour = o.model.starts_with("claude") ? mock::Flavour::Anthropic : mock::Flavour::OpenAI;
+    served.promptCounting = o.mockTokenizer == "o200k_base"    ? mock::PromptCounting::O200kBase
+                            : o.mockTokenizer == "cl100k_base" ? mock::PromptCounting::Cl100kBase
+                                                               : mock::PromptCounting::Estimate;
+    auto& limits = served.limits;
     limits = mock::RateLimits{};
     limits.requestsPerMinute = o.rpm;
     limits.tokensPerMinute = o.tpm;
@@ -260,11 +305,17 @@ int startup(const StartOptions& o)
     if (o.sluiceGranularity > 0) {
         sluiceLimits["granularity_s"] = o.sluiceGranularity;  // to compare with a stated granularity
     }
-    Dispatcher d(configFor(provider.baseUrl(), sluiceLimits), clock, admission, counter, opt);
+    Dispatcher d(configFor(provider.baseUrl(), sluiceLimits, json::object(), o.model), clock, admission, counter, opt);
     d.start();
-    // What one request costs the provider's TPM: its prompt estimate plus
-    // max_tokens, measured on one request rather than assumed.
-    const double perRequestTokens = static_cast<double>(kMaxTokens) + 130.0;
+    // What one request costs the provider's TPM: its prompt as the mock
+    // counts it plus max_tokens, measured on one request rather than assumed.
+    const JobSpec sample = promptJob(0, kMaxTokens, o.model, o.prompts);
+    const std::string path = o.model.starts_with("claude") ? "/v1/messages" : "/v1/chat/completions";
+    const double promptTokens = static_cast<double>(
+        mock::PromptCounter(tokenize::tokenizerDir())
+            .count(served.promptCounting, path, o.model, sample.body.dump())
+            .value_or(static_cast<std::int64_t>(sample.body["messages"][0]["content"].get<std::string>().size() + 3) / 4 + 7));
+    const double perRequestTokens = static_cast<double>(kMaxTokens) + promptTokens;
     const double allowedPerMinute =
         std::min(static_cast<double>(o.rpm), static_cast<double>(o.tpm) / perRequestTokens);
     const double arrivalsPerSecond = o.demand * allowedPerMinute / 60.0;
@@ -275,14 +326,14 @@ int startup(const StartOptions& o)
     if (o.backlog) {
         const int total = static_cast<int>(arrivalsPerSecond * o.seconds);
         while (submitted < total) {
-            d.submit(job(submitted++, kMaxTokens, kPromptWords));
+            d.submit(promptJob(submitted++, kMaxTokens, o.model, o.prompts));
         }
     }
     while (std::chrono::steady_clock::now() < end) {
         const double due = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() *
                            arrivalsPerSecond;
         while (submitted < static_cast<int>(due)) {
-            d.submit(job(submitted++, kMaxTokens, kPromptWords));
+            d.submit(promptJob(submitted++, kMaxTokens, o.model, o.prompts));
         }
         std::this_thread::sleep_for(5ms);
     }
@@ -315,11 +366,11 @@ int startup(const StartOptions& o)
     const double mostRequests = 1.0 + static_cast<double>(o.rpm) * spanS / 60.0;
     const double rpmShare = 100.0 * req.perMinute / static_cast<double>(o.rpm);
     const double tpmShare = 100.0 * tok.perMinute / static_cast<double>(o.tpm);
-    std::printf("start: rpm %lld tpm %lld, provider %s %s%s, latency %.0f ms, demand %.1fx%s for %.0f s | "
+    std::printf("start [%s, %s prompts of %.0f tokens, mock counts %s]: rpm %lld tpm %lld, provider %s %s%s, latency %.0f ms, demand %.1fx%s for %.0f s | "
                 "submitted %d, completed %llu | 429: %lld of %lld requests = %.3f%% | steady %.0f s: "
                 "%.1f%% of rpm, %.1f%% of tpm (binding %.2f%%) | whole run: %lld requests accepted in %.0f s, "
                 "%.1f%% of the most the rpm allows%s%s\n",
-                static_cast<long long>(o.rpm), static_cast<long long>(o.tpm),
+                o.model.c_str(), o.prompts.c_str(), promptTokens, o.mockTokenizer.c_str(), static_cast<long long>(o.rpm), static_cast<long long>(o.tpm),
                 o.slidingWindow ? "sliding window" : "bucket", o.granularity.c_str(), o.headers ? "" : ", no headers",
                 o.latencyMs, o.demand, o.backlog ? " queued at once" : "", o.seconds, submitted, static_cast<unsigned long long>(counter.done()),
                 static_cast<long long>(limited), static_cast<long long>(s.requests),
@@ -362,6 +413,17 @@ StartOptions parseStart(int argc, char** argv)
             o.slidingWindow = true;
         } else if (a == "--no-headers") {
             o.headers = false;
+        } else if (a == "--prompts") {
+            o.prompts = next();
+            if (o.prompts != "english" && o.prompts != "japanese" && o.prompts != "code") {
+                std::fprintf(stderr, "bench_goodput start: --prompts: english, japanese or code (got %s)\n",
+                             o.prompts.c_str());
+                std::exit(2);
+            }
+        } else if (a == "--mock-tokenizer") {
+            o.mockTokenizer = next();
+        } else if (a == "--model") {
+            o.model = next();
         } else {
             std::fprintf(stderr, "bench_goodput start: unknown option %s\n", a.c_str());
             std::exit(2);

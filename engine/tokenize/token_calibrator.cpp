@@ -10,6 +10,9 @@ TokenCalibrator::TokenCalibrator(CalibrationOptions options) : m_options(options
     m_options.alpha = std::clamp(m_options.alpha, 0.001, 1.0);
     m_options.minRatio = std::max(m_options.minRatio, 1e-3);
     m_options.maxRatio = std::max(m_options.maxRatio, m_options.minRatio);
+    for (double& p : m_options.prior) {
+        p = std::clamp(p, m_options.minRatio, m_options.maxRatio);
+    }
 }
 
 void TokenCalibrator::observe(std::string_view model, std::int64_t estimated, std::int64_t reported,
@@ -26,7 +29,11 @@ void TokenCalibrator::observe(std::string_view model, std::int64_t estimated, st
         if (m_models.size() >= m_options.maxModels) {
             return;
         }
-        it = m_models.emplace(std::string(model), Cells{}).first;
+        Cells seeded{};
+        for (std::size_t c = 0; c < seeded.size(); ++c) {
+            seeded[c].ratio = prior(static_cast<LanguageClass>(c));
+        }
+        it = m_models.emplace(std::string(model), seeded).first;
     }
     Cell& cell = it->second[static_cast<std::size_t>(language)];
     // The seed counts as one sample: the first samples are a plain average
@@ -37,11 +44,16 @@ void TokenCalibrator::observe(std::string_view model, std::int64_t estimated, st
     ++cell.samples;
 }
 
+double TokenCalibrator::prior(LanguageClass language) const noexcept
+{
+    return m_options.prior[static_cast<std::size_t>(language)];
+}
+
 double TokenCalibrator::ratio(std::string_view model, LanguageClass language) const
 {
     const std::lock_guard lock(m_mutex);
     const auto it = m_models.find(model);
-    return it == m_models.end() ? 1.0 : it->second[static_cast<std::size_t>(language)].ratio;
+    return it == m_models.end() ? prior(language) : it->second[static_cast<std::size_t>(language)].ratio;
 }
 
 std::int64_t TokenCalibrator::apply(std::string_view model, std::int64_t estimate, LanguageClass language) const

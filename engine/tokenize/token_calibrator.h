@@ -3,7 +3,8 @@
 // models with no public tokenizer (Anthropic's, Gemini's), whose prompts
 // Sluice can only estimate by rule of thumb.
 //
-// The ratio reported / estimated starts at 1.0 and follows an exponentially
+// The ratio reported / estimated starts at a prior per language class
+// (CalibrationOptions::prior) and follows an exponentially
 // weighted moving average: the first samples are averaged with the seed
 // (weight 1/(n+2)), later ones weigh `alpha`. Each sample's ratio is clamped
 // to [minRatio, maxRatio] first, so one odd response (a cached prompt, a
@@ -29,6 +30,14 @@
 namespace sluice::tokenize {
 
 struct CalibrationOptions {
+    // The ratio before any sample, by LanguageClass (Latin, Cjk, Other,
+    // Code). Characters ÷ 4 undercounts every public tokenizer on CJK, other
+    // scripts and code (o200k_base: Japanese 1.2×, Korean 1.36×, C++ 1.22×,
+    // and Anthropic's tokenizer counts CJK higher still), so the first
+    // requests of such prompts would overrun a limit before any response
+    // corrected the estimate. Starting above the truth costs a little
+    // throughput for a few responses instead of a 429.
+    std::array<double, kLanguageClassCount> prior{1.0, 1.5, 1.5, 1.3};
     double alpha = 0.1;
     double minRatio = 0.25;
     double maxRatio = 4.0;
@@ -44,8 +53,9 @@ public:
     // prompt tokens the provider reported.
     void observe(std::string_view model, std::int64_t estimated, std::int64_t reported, LanguageClass language);
 
-    // The learned ratio (1.0 when nothing was learned).
+    // The learned ratio (the prior when nothing was learned).
     double ratio(std::string_view model, LanguageClass language) const;
+    double prior(LanguageClass language) const noexcept;
     // estimate scaled by the ratio, rounded up; never below 1 for a
     // positive estimate.
     std::int64_t apply(std::string_view model, std::int64_t estimate, LanguageClass language) const;
