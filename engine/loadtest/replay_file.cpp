@@ -1,5 +1,6 @@
 #include "loadtest/replay_file.h"
 
+#include "core/json_reader.h"
 #include "core/timefmt.h"
 #include "queue/batch_input.h"
 
@@ -15,7 +16,7 @@ using nlohmann::json;
 // Reads one replay file's lines, collecting problems named by file and line.
 class ReplayFileReader {
 public:
-    explicit ReplayFileReader(std::vector<std::string>& problems) : problems(problems) {}
+    explicit ReplayFileReader(std::vector<std::string>& out) : problems(out) {}
 
     std::vector<std::string>& problems;
 

@@ -102,7 +102,8 @@ SimTransport::Answer SimTransport::decide(const http::HttpRequest& request, Time
         return refuse(dialect.error(mock::ErrorCase::UnknownModel, mock::ErrorContext{.model = r.model, .requestId = requestId}));
     }
     Deciding d{.request = request, .dialect = dialect, .r = r, .key = key, .limits = *limits, .seq = seq,
-               .now = now, .wall = wall};
+               .now = now, .wall = wall, .charge = {}, .decision = {}, .wide = {}, .headers = {},
+               .drawnError = std::nullopt};
     admitLimits(d);
     dialect.addCommonHeaders(d.headers, requestId, m_provider);
     if (m_provider.limitsEnabled && m_provider.rateLimitHeaders) {

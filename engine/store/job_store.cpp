@@ -504,3 +504,5 @@ void JobStore::addNote(const Note& note)
     record({}, {}, {}, {}, {&note, 1});
 }
 
+
+}  // namespace sluice::store
