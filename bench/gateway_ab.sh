@@ -12,32 +12,14 @@ cd "$(dirname "$0")/.."
 [[ $# -eq 2 && -x $1 && -x $2 ]] || { echo "usage: $0 OLD_SLUICE_CLI NEW_SLUICE_CLI" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
 A=$1; B=$2; ROUNDS=${ROUNDS:-3}; D=${D:-3s}
-W=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
-first_url() {
-  for _ in $(seq 100); do
-    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
-    sleep 0.1
-  done
-  echo "no address in $1" >&2; exit 1
-}
-"$B" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads 2 > $W/mock.out 2>/dev/null &
-pids+=($!)
-mock=$(first_url $W/mock.out)
-cat > $W/gw.json <<JSON
-{ "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
-  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
-    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
-JSON
+. bench/gateway_common.sh
+start_mock "$B" 2
+write_gateway_config
 for v in A B; do
-  MOCK_API_KEY=sk-mock ${!v} serve --config $W/gw.json --listen 127.0.0.1:0 > $W/$v.out 2>/dev/null &
-  pids+=($!)
-  eval pid_$v=$!
+  start_gateway "${!v}" $v
+  eval pid_$v=$gw_pid url_$v=$gw_url
 done
 ticks() { awk '{print $14+$15}' /proc/$1/stat; }
-url_A=$(first_url $W/A.out); url_B=$(first_url $W/B.out)
 for r in $(seq $ROUNDS); do
   for v in A B; do
     u=url_$v

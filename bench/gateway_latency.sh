@@ -18,61 +18,18 @@ command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
 ROUNDS=${ROUNDS:-5}; D=${D:-3s}; RATE=${RATE:-4000}
-W=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-  [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-first_url() {
-  for _ in $(seq 100); do
-    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
-    sleep 0.1
-  done
-  echo "no address in $1" >&2; exit 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-"$1" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads 1 > "$W/mock.out" 2>/dev/null &
-pids+=($!)
-mock=$(first_url "$W/mock.out")
-nginx_port=$(free_port)
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/nginx.err warn;
-daemon off;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $W/body;
-  proxy_temp_path $W/proxy;
-  upstream mock { server ${mock#http://}; keepalive 64; }
-  server {
-    listen 127.0.0.1:$nginx_port backlog=4096;
-    location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-}
-CONF
-"$NGINX" -p "$W" -c "$W/nginx.conf" &
-pids+=($!)
-cat > "$W/gw.json" <<JSON
-{ "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
-  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
-    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
-JSON
+. bench/gateway_common.sh
+start_mock "$1" 1
+start_nginx "$NGINX" 4096
+write_gateway_config
 names=(direct nginx)
-declare -A URL=([direct]=$mock [nginx]=http://127.0.0.1:$nginx_port)
+declare -A URL=([direct]=$mock [nginx]=$nginx_url)
 i=0
 for cli in "$@"; do
   i=$((i + 1))
-  MOCK_API_KEY=sk-mock "$cli" serve --config "$W/gw.json" --listen 127.0.0.1:0 > "$W/gw$i.out" 2>/dev/null &
-  pids+=($!)
+  start_gateway "$cli" "gw$i"
   names+=("gw$i")
-  URL[gw$i]=$(first_url "$W/gw$i.out")
+  URL[gw$i]=$gw_url
 done
 for _ in $(seq 50); do curl -s "${URL[nginx]}/mock/stats" > /dev/null && break; sleep 0.1; done
 echo "mock $mock; nginx ${URL[nginx]}; gateways: $(for k in $(seq $#); do printf 'gw%d=%s ' "$k" "${!k}"; done); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -20,29 +20,11 @@ if ! command -v perf >/dev/null; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
 fi
 CLI=$1; C=${C:-1}; PACE_MS=${PACE_MS:-5}; D=${D:-3s}
-W=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
-first_url() {
-  for _ in $(seq 100); do
-    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
-    sleep 0.1
-  done
-  echo "no address in $1" >&2; exit 1
-}
-"$CLI" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads 1 > "$W/mock.out" 2>/dev/null &
-pids+=($!)
-mock=$(first_url "$W/mock.out")
-cat > "$W/gw.json" <<JSON
-{ "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
-  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
-    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
-JSON
-MOCK_API_KEY=sk-mock "$CLI" serve --config "$W/gw.json" --listen 127.0.0.1:0 > "$W/gw.out" 2>/dev/null &
-gw_pid=$!
-pids+=($gw_pid)
-gw=$(first_url "$W/gw.out")
+. bench/gateway_common.sh
+start_mock "$CLI" 1
+write_gateway_config
+start_gateway "$CLI" gw
+gw=$gw_url
 # Warm up: the tokenizer's rank file loads on the first request.
 PACE_MS=$PACE_MS wrk -t1 -c"$C" -d1s -s bench/wrk_chat_paced.lua "$gw" > /dev/null
 secs=${D%s}

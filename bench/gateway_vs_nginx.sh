@@ -27,70 +27,14 @@ if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 ulimit -n "$(ulimit -Hn)"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-first_url() {
-  for _ in $(seq 100); do
-    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
-    sleep 0.1
-  done
-  echo "no address in $1" >&2; cat "$1" >&2; exit 1
-}
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+. bench/gateway_common.sh
+work=$W
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
-"$CLI" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads "${MOCK_THREADS:-1}" > "$work/mock.out" 2> "$work/mock.err" &
-pids+=($!)
-mock=$(first_url "$work/mock.out")
-mock_hostport=${mock#http://}
-
-nginx_port=$(free_port)
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-daemon off;
-events { worker_connections 20000; }
-worker_rlimit_nofile 20000;
-http {
-  access_log off;
-  client_body_temp_path $work/body;
-  proxy_temp_path $work/proxy;
-  upstream mock { server $mock_hostport; keepalive 64; }
-  server {
-    listen 127.0.0.1:$nginx_port backlog=4096;
-    location / {
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-CONF
-"$NGINX" -p "$work" -c "$work/nginx.conf" &
-pids+=($!)
-nginx_url=http://127.0.0.1:$nginx_port
-
-cat > "$work/gw.json" <<JSON
-{
-  "global": { "limits": { "concurrency": 8000 } },
-  "gateway": { "hold_s": 120 },
-  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
-    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ]
-}
-JSON
-MOCK_API_KEY=sk-mock "$CLI" serve --config "$work/gw.json" --listen 127.0.0.1:0 > "$work/gw.out" 2> "$work/gw.err" &
-gw_pid=$!
-pids+=($gw_pid)
-gw_url=$(first_url "$work/gw.out")
+start_mock "$CLI" "${MOCK_THREADS:-1}"
+start_nginx "$NGINX" 20000 20000
+write_gateway_config
+start_gateway "$CLI" gw
 for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
 echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url; $(nproc) cores"
 

@@ -9,6 +9,8 @@ packages=(
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev qtkeychain-qt6-dev libgl-dev libxkbcommon-dev
   ca-certificates libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev libboost-dev
   libcli11-dev libbenchmark-dev
+  # tests/check_source_size.py (the engine_source_size test).
+  python3
   # bench_json_scan measures json_scan against simdjson (bench/, optional).
   libsimdjson-dev
   # Budgets shared through Redis (engine/shared/) and the tests' own server.

@@ -152,6 +152,131 @@ std::vector<LimitSpec> limitsField(JsonReader& r, const json& parent, std::strin
     return {};
 }
 
+// The provider's extra headers: never credentials, which come from keys.
+void readHeaders(JsonReader& r, const json& headers, const std::string& p, ProviderConfig& pc)
+{
+    for (const auto& [name, value] : headers.items()) {
+        const std::string hp = jsonPointerAppend(jsonPointerAppend(p, "headers"), name);
+        if (!value.is_string()) {
+            r.problem(hp, "must be a string");
+            continue;
+        }
+        std::string lower = name;
+        for (char& c : lower) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (lower == "authorization" || lower == "x-api-key" || lower == "api-key") {
+            r.problem(hp, "credentials do not belong in the config file; name an environment variable under \"keys\"");
+            continue;
+        }
+        pc.headers.push_back(name + ": " + value.get<std::string>());
+    }
+}
+
+// "ramp_after_idle": true, false or the ramp's settings.
+void readRampAfterIdle(JsonReader& r, const json& ramp, const std::string& rp, ProviderConfig& pc)
+{
+    if (ramp.is_boolean()) {
+        pc.rampAfterIdle = ramp.get<bool>() ? std::optional<IdleRampSettings>(IdleRampSettings{}) : std::nullopt;
+    } else if (ramp.is_object()) {
+        r.onlyKnown(ramp, rp, {"idle_s", "length_s", "start"});
+        IdleRampSettings settings;
+        if (auto v = r.number(ramp, rp, "idle_s", 1, 86400)) {
+            settings.idle = secondsToDuration(*v);
+        }
+        if (auto v = r.number(ramp, rp, "length_s", 1, 3600)) {
+            settings.length = secondsToDuration(*v);
+        }
+        if (auto v = r.number(ramp, rp, "start", 0.01, 1)) {
+            settings.start = *v;
+        }
+        pc.rampAfterIdle = settings;
+    } else {
+        r.problem(rp, "must be true, false or {\"idle_s\", \"length_s\", \"start\"}");
+    }
+}
+
+// "models": model name → settings.
+void readModels(JsonReader& r, const json& models, const std::string& mp, ProviderConfig& pc)
+{
+    if (!models.is_object()) {
+        r.problem(mp, "must be an object of model name → settings");
+    } else {
+        for (const auto& [name, m] : models.items()) {
+            const std::string one = jsonPointerAppend(mp, name);
+            if (!m.is_object()) {
+                r.problem(one, "must be an object (use {} for defaults)");
+                continue;
+            }
+            r.onlyKnown(m, one, {"limits", "default_max_tokens"});
+            ModelConfig mc;
+            mc.name = name;
+            mc.limits = limitsField(r, m, one);
+            mc.defaultMaxTokens = r.integer(m, one, "default_max_tokens", 1, 10'000'000).value_or(4096);
+            pc.models.push_back(std::move(mc));
+        }
+    }
+}
+
+// One of "keys": its name (unique in the provider), where its value is,
+// its limits.
+void readKey(JsonReader& r, const json& k, const std::string& one, const EnvLookup& env,
+             std::set<std::string>& keyNames, ProviderConfig& pc)
+{
+    if (!k.is_object()) {
+        r.problem(one, "must be an object with \"name\" and \"env\"");
+        return;
+    }
+    r.onlyKnown(k, one, {"name", "env", "enabled", "limits", "models"});
+    KeyConfig kc;
+    kc.name = r.string(k, one, "name", true).value_or("");
+    if (!kc.name.empty() && !keyNames.insert(kc.name).second) {
+        r.problem(jsonPointerAppend(one, "name"), "duplicate key name \"" + kc.name + "\"");
+    }
+    kc.enabled = r.boolean(k, one, "enabled").value_or(true);
+    if (auto e = r.string(k, one, "env", true)) {
+        kc.envVar = *e;
+        const auto value = env(*e);
+        if (!value || value->empty()) {
+            r.problem(jsonPointerAppend(one, "env"), "environment variable " + *e + " is not set");
+        } else {
+            kc.value = Secret(*value);
+        }
+    }
+    kc.limits = limitsField(r, k, one, &kc.autoConcurrency);
+    if (const json* km = r.object(k, one, "models", false)) {
+        const std::string kmp = jsonPointerAppend(one, "models");
+        for (const auto& [name, m] : km->items()) {
+            const std::string mp = jsonPointerAppend(kmp, name);
+            if (!m.is_object()) {
+                r.problem(mp, "must be an object with \"limits\"");
+                continue;
+            }
+            r.onlyKnown(m, mp, {"limits"});
+            kc.modelLimits[name] = limitsField(r, m, mp);
+        }
+    }
+    pc.keys.push_back(std::move(kc));
+}
+
+// "base_url", checked, without trailing slashes or "/v1".
+void readBaseUrl(JsonReader& r, const json& obj, const std::string& p, ProviderConfig& pc)
+{
+    if (auto url = r.string(obj, p, "base_url", true)) {
+        if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+            r.problem(jsonPointerAppend(p, "base_url"), "must start with http:// or https://");
+        }
+        while (!url->empty() && url->back() == '/') {
+            url->pop_back();
+        }
+        // Requests add "/v1/…"; accept base URLs given with or without it.
+        if (url->size() >= 3 && url->compare(url->size() - 3, 3, "/v1") == 0) {
+            url->resize(url->size() - 3);
+        }
+        pc.baseUrl = *url;
+    }
+}
+
 void readProvider(JsonReader& r, const json& obj, const std::string& p, const EnvLookup& env, Config& cfg,
                   std::set<std::string>& names)
 {
@@ -168,36 +293,9 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
             r.problem(jsonPointerAppend(p, "flavor"), "must be \"openai\" or \"anthropic\"");
         }
     }
-    if (auto url = r.string(obj, p, "base_url", true)) {
-        if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-            r.problem(jsonPointerAppend(p, "base_url"), "must start with http:// or https://");
-        }
-        while (!url->empty() && url->back() == '/') {
-            url->pop_back();
-        }
-        // Requests add "/v1/…"; accept base URLs given with or without it.
-        if (url->size() >= 3 && url->compare(url->size() - 3, 3, "/v1") == 0) {
-            url->resize(url->size() - 3);
-        }
-        pc.baseUrl = *url;
-    }
+    readBaseUrl(r, obj, p, pc);
     if (const json* h = r.object(obj, p, "headers", false)) {
-        for (const auto& [name, value] : h->items()) {
-            const std::string hp = jsonPointerAppend(jsonPointerAppend(p, "headers"), name);
-            if (!value.is_string()) {
-                r.problem(hp, "must be a string");
-                continue;
-            }
-            std::string lower = name;
-            for (char& c : lower) {
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            }
-            if (lower == "authorization" || lower == "x-api-key" || lower == "api-key") {
-                r.problem(hp, "credentials do not belong in the config file; name an environment variable under \"keys\"");
-                continue;
-            }
-            pc.headers.push_back(name + ": " + value.get<std::string>());
-        }
+        readHeaders(r, *h, p, pc);
     }
     if (auto v = r.string(obj, p, "anthropic_version", false)) {
         pc.anthropicVersion = *v;
@@ -231,46 +329,11 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
         pc.rampAfterIdle = IdleRampSettings{};
     }
     if (const auto ramp = obj.find("ramp_after_idle"); ramp != obj.end()) {
-        const std::string rp = jsonPointerAppend(p, "ramp_after_idle");
-        if (ramp->is_boolean()) {
-            pc.rampAfterIdle = ramp->get<bool>() ? std::optional<IdleRampSettings>(IdleRampSettings{}) : std::nullopt;
-        } else if (ramp->is_object()) {
-            r.onlyKnown(*ramp, rp, {"idle_s", "length_s", "start"});
-            IdleRampSettings settings;
-            if (auto v = r.number(*ramp, rp, "idle_s", 1, 86400)) {
-                settings.idle = secondsToDuration(*v);
-            }
-            if (auto v = r.number(*ramp, rp, "length_s", 1, 3600)) {
-                settings.length = secondsToDuration(*v);
-            }
-            if (auto v = r.number(*ramp, rp, "start", 0.01, 1)) {
-                settings.start = *v;
-            }
-            pc.rampAfterIdle = settings;
-        } else {
-            r.problem(rp, "must be true, false or {\"idle_s\", \"length_s\", \"start\"}");
-        }
+        readRampAfterIdle(r, *ramp, jsonPointerAppend(p, "ramp_after_idle"), pc);
     }
     pc.limits = limitsField(r, obj, p, &pc.autoConcurrency);
     if (const auto models = obj.find("models"); models != obj.end()) {
-        const std::string mp = jsonPointerAppend(p, "models");
-        if (!models->is_object()) {
-            r.problem(mp, "must be an object of model name → settings");
-        } else {
-            for (const auto& [name, m] : models->items()) {
-                const std::string one = jsonPointerAppend(mp, name);
-                if (!m.is_object()) {
-                    r.problem(one, "must be an object (use {} for defaults)");
-                    continue;
-                }
-                r.onlyKnown(m, one, {"limits", "default_max_tokens"});
-                ModelConfig mc;
-                mc.name = name;
-                mc.limits = limitsField(r, m, one);
-                mc.defaultMaxTokens = r.integer(m, one, "default_max_tokens", 1, 10'000'000).value_or(4096);
-                pc.models.push_back(std::move(mc));
-            }
-        }
+        readModels(r, *models, jsonPointerAppend(p, "models"), pc);
     }
     const auto keys = obj.find("keys");
     const std::string kp = jsonPointerAppend(p, "keys");
@@ -280,42 +343,7 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
     } else {
         std::set<std::string> keyNames;
         for (std::size_t i = 0; i < keys->size(); ++i) {
-            const json& k = (*keys)[i];
-            const std::string one = jsonPointerAppend(kp, i);
-            if (!k.is_object()) {
-                r.problem(one, "must be an object with \"name\" and \"env\"");
-                continue;
-            }
-            r.onlyKnown(k, one, {"name", "env", "enabled", "limits", "models"});
-            KeyConfig kc;
-            kc.name = r.string(k, one, "name", true).value_or("");
-            if (!kc.name.empty() && !keyNames.insert(kc.name).second) {
-                r.problem(jsonPointerAppend(one, "name"), "duplicate key name \"" + kc.name + "\"");
-            }
-            kc.enabled = r.boolean(k, one, "enabled").value_or(true);
-            if (auto e = r.string(k, one, "env", true)) {
-                kc.envVar = *e;
-                const auto value = env(*e);
-                if (!value || value->empty()) {
-                    r.problem(jsonPointerAppend(one, "env"), "environment variable " + *e + " is not set");
-                } else {
-                    kc.value = Secret(*value);
-                }
-            }
-            kc.limits = limitsField(r, k, one, &kc.autoConcurrency);
-            if (const json* km = r.object(k, one, "models", false)) {
-                const std::string kmp = jsonPointerAppend(one, "models");
-                for (const auto& [name, m] : km->items()) {
-                    const std::string mp = jsonPointerAppend(kmp, name);
-                    if (!m.is_object()) {
-                        r.problem(mp, "must be an object with \"limits\"");
-                        continue;
-                    }
-                    r.onlyKnown(m, mp, {"limits"});
-                    kc.modelLimits[name] = limitsField(r, m, mp);
-                }
-            }
-            pc.keys.push_back(std::move(kc));
+            readKey(r, (*keys)[i], jsonPointerAppend(kp, i), env, keyNames, pc);
         }
     }
     cfg.providers.push_back(std::move(pc));
@@ -461,6 +489,49 @@ static SharedConfig readShared(JsonReader& r, const json& sh, const EnvLookup& e
     return out;
 }
 
+// "retry": attempts and delays.
+static void readRetry(JsonReader& r, const json& retry, Config& cfg)
+{
+    r.onlyKnown(retry, "/retry", {"max_attempts", "base_delay_s", "max_delay_s", "max_rate_limit_retries", "max_retry_after_s"});
+    cfg.retry.maxAttempts = static_cast<int>(r.integer(retry, "/retry", "max_attempts", 1, 100).value_or(cfg.retry.maxAttempts));
+    if (auto v = r.number(retry, "/retry", "base_delay_s", 0.001, 3600)) {
+        cfg.retry.baseDelay = secondsToDuration(*v);
+    }
+    if (auto v = r.number(retry, "/retry", "max_delay_s", 0.001, 86400)) {
+        cfg.retry.maxDelay = secondsToDuration(*v);
+    }
+    cfg.retry.maxRateLimitRetries = static_cast<int>(
+        r.integer(retry, "/retry", "max_rate_limit_retries", 0, 100000).value_or(cfg.retry.maxRateLimitRetries));
+    if (auto v = r.number(retry, "/retry", "max_retry_after_s", 0.001, 86400)) {
+        cfg.retry.maxRetryAfter = secondsToDuration(*v);
+    }
+}
+
+// "defaults": what a request that names none gets.
+static void readDefaults(JsonReader& r, const json& defaults, Config& cfg)
+{
+    r.onlyKnown(defaults, "/defaults", {"tenant", "priority", "deadline_s"});
+    cfg.defaults.tenant = r.string(defaults, "/defaults", "tenant", false).value_or(cfg.defaults.tenant);
+    cfg.defaults.priority = static_cast<int>(r.integer(defaults, "/defaults", "priority", -1000, 1000).value_or(0));
+    if (auto v = r.number(defaults, "/defaults", "deadline_s", 0.001, 365.0 * 86400)) {
+        cfg.defaults.deadline = secondsToDuration(*v);
+    }
+}
+
+// "tenants": each tenant's weight in the fair share.
+static void readTenants(JsonReader& r, const json& tenants, Config& cfg)
+{
+    for (const auto& [name, v] : tenants.items()) {
+        const std::string tp = jsonPointerAppend("/tenants", name);
+        if (!v.is_object()) {
+            r.problem(tp, "must be an object like {\"weight\": 2}");
+            continue;
+        }
+        r.onlyKnown(v, tp, {"weight"});
+        cfg.tenantWeights[name] = r.number(v, tp, "weight", 0.001, 1e6).value_or(1.0);
+    }
+}
+
 Config loadConfig(const JsonSource& src, const EnvLookup& env)
 {
     std::vector<std::string> problems;
@@ -495,38 +566,13 @@ Config loadConfig(const JsonSource& src, const EnvLookup& env)
         }
     }
     if (const json* rt = r.object(root, "", "retry", false)) {
-        r.onlyKnown(*rt, "/retry", {"max_attempts", "base_delay_s", "max_delay_s", "max_rate_limit_retries", "max_retry_after_s"});
-        cfg.retry.maxAttempts = static_cast<int>(r.integer(*rt, "/retry", "max_attempts", 1, 100).value_or(cfg.retry.maxAttempts));
-        if (auto v = r.number(*rt, "/retry", "base_delay_s", 0.001, 3600)) {
-            cfg.retry.baseDelay = secondsToDuration(*v);
-        }
-        if (auto v = r.number(*rt, "/retry", "max_delay_s", 0.001, 86400)) {
-            cfg.retry.maxDelay = secondsToDuration(*v);
-        }
-        cfg.retry.maxRateLimitRetries = static_cast<int>(
-            r.integer(*rt, "/retry", "max_rate_limit_retries", 0, 100000).value_or(cfg.retry.maxRateLimitRetries));
-        if (auto v = r.number(*rt, "/retry", "max_retry_after_s", 0.001, 86400)) {
-            cfg.retry.maxRetryAfter = secondsToDuration(*v);
-        }
+        readRetry(r, *rt, cfg);
     }
     if (const json* d = r.object(root, "", "defaults", false)) {
-        r.onlyKnown(*d, "/defaults", {"tenant", "priority", "deadline_s"});
-        cfg.defaults.tenant = r.string(*d, "/defaults", "tenant", false).value_or(cfg.defaults.tenant);
-        cfg.defaults.priority = static_cast<int>(r.integer(*d, "/defaults", "priority", -1000, 1000).value_or(0));
-        if (auto v = r.number(*d, "/defaults", "deadline_s", 0.001, 365.0 * 86400)) {
-            cfg.defaults.deadline = secondsToDuration(*v);
-        }
+        readDefaults(r, *d, cfg);
     }
     if (const json* t = r.object(root, "", "tenants", false)) {
-        for (const auto& [name, v] : t->items()) {
-            const std::string tp = jsonPointerAppend("/tenants", name);
-            if (!v.is_object()) {
-                r.problem(tp, "must be an object like {\"weight\": 2}");
-                continue;
-            }
-            r.onlyKnown(v, tp, {"weight"});
-            cfg.tenantWeights[name] = r.number(v, tp, "weight", 0.001, 1e6).value_or(1.0);
-        }
+        readTenants(r, *t, cfg);
     }
     if (const json* sh = r.object(root, "", "shared", false)) {
         cfg.shared = readShared(r, *sh, env);

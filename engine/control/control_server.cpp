@@ -234,6 +234,31 @@ bool ControlServer::authorized(const net::InboundRequest& request) const
     return sameSecret(header->substr(kBearer.size()), m_options.token->view());
 }
 
+DeadLetterBook& ControlServer::requireBook() const
+{
+    if (m_book == nullptr) {
+        throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no dead letters");
+    }
+    return *m_book;
+}
+
+// A book that lists but cannot requeue (serve) says why: 409.
+DeadLetterBook& ControlServer::requireRequeue() const
+{
+    DeadLetterBook& book = requireBook();
+    if (std::string why = book.requeueRefusal(); !why.empty()) {
+        throw Refusal(409, why);
+    }
+    return book;
+}
+
+void ControlServer::poke() const
+{
+    if (m_target.poke) {
+        m_target.poke();
+    }
+}
+
 void ControlServer::handle(net::InboundRequest&& request, net::HttpResponder responder)
 {
     if (!authorized(request)) {
@@ -246,193 +271,8 @@ void ControlServer::handle(net::InboundRequest&& request, net::HttpResponder res
         responder.send(errorReply(413, "request body too large"));
         return;
     }
-    const std::string path(request.path());
-    const bool get = request.method == "GET";
-    const bool post = request.method == "POST";
-    const Clock& clock = *m_target.clock;
-    Dispatcher& dispatcher = *m_target.dispatcher;
     try {
-        const auto requireBook = [&]() -> DeadLetterBook& {
-            if (m_book == nullptr) {
-                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no dead letters");
-            }
-            return *m_book;
-        };
-        // A book that lists but cannot requeue (serve) says why: 409.
-        const auto requireRequeue = [&]() -> DeadLetterBook& {
-            DeadLetterBook& book = requireBook();
-            if (std::string why = book.requeueRefusal(); !why.empty()) {
-                throw Refusal(409, why);
-            }
-            return book;
-        };
-        const auto poke = [&] {
-            if (m_target.poke) {
-                m_target.poke();
-            }
-        };
-        if (get && path == "/v1/status") {
-            ControlStatus s;
-            s.kind = m_target.kind;
-            s.dispatch = dispatcher.stats();
-            s.scopes = m_target.admission->snapshotAll();
-            if (m_book != nullptr) {
-                s.queue = m_book->counts();
-                s.deadLetters = true;
-                s.requeueRefusal = m_book->requeueRefusal();
-            }
-            if (m_target.events != nullptr) {
-                s.events = m_target.events->latest();
-            }
-            s.canDrain = static_cast<bool>(m_target.drain);
-            s.draining = m_draining.load();
-            s.spendTodayMicroUsd = s.dispatch.spendMicroUsd;
-            if (m_target.metrics != nullptr) {
-                s.seriesSince = m_target.metrics->snapshot().since;
-            }
-            responder.send(jsonReply(200, statusToJson(s, clock)));
-        } else if (get && path == "/v1/series") {
-            if (m_target.metrics == nullptr) {
-                throw Refusal(501, "this instance records no live series");
-            }
-            const auto q = queryOf(request.target);
-            const std::int64_t widthS = queryInt(q, "width_s", 1);
-            const Duration width = std::chrono::seconds(widthS);
-            const TimePoint now = clock.now();
-            const TimePoint since = m_target.metrics->snapshot().since;
-            TimePoint from = since;
-            if (q.count("since_ms") != 0) {
-                from = std::max(since, fromWallMs(clock, queryInt(q, "since_ms", 0)));
-            }
-            SeriesPage page;
-            try {
-                // The recorder gives buckets that start at `from` or later:
-                // moved back by almost a width, the bucket holding `from`
-                // comes too (the run's first second, a cursor's bucket).
-                page.points = m_target.metrics->series(scopeOf(q), width, from - width + Duration(1), now + width);
-            } catch (const std::invalid_argument& e) {
-                throw Refusal(400, std::string("width_s: ") + e.what());
-            }
-            if (!page.points.empty()) {
-                page.cursor = page.points.back().start;
-            }
-            responder.send(jsonReply(200, seriesToJson(page, clock)));
-        } else if (get && path == "/v1/rollups") {
-            if (!m_target.rollups) {
-                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no usage rollups");
-            }
-            const auto q = queryOf(request.target);
-            const WallTime from = wallFromMs(queryInt(q, "from_ms", 0));
-            const WallTime to = q.count("to_ms") != 0 ? wallFromMs(queryInt(q, "to_ms", 0))
-                                                      : clock.wallNow() + std::chrono::minutes(1);
-            if (from >= to) {
-                throw Refusal(400, "from_ms must be before to_ms");
-            }
-            responder.send(jsonReply(200, rollupsToJson(m_target.rollups(from, to))));
-        } else if (get && path == "/v1/config") {
-            responder.send(jsonReply(200, configToJson(*dispatcher.config())));
-        } else if (post && path == "/v1/limits") {
-            const json body = bodyOf(request);
-            LimitTarget target{stringField(body, "provider", false), stringField(body, "key", false),
-                               stringField(body, "model", false)};
-            const auto limits = body.find("limits");
-            if (limits == body.end()) {
-                throw Refusal(400, "request body: missing \"limits\"");
-            }
-            dispatcher.setLimits(target, limitsFromJson(*limits));
-            responder.send(jsonReply(200, json{{"ok", true}}));
-        } else if (post && path == "/v1/pause") {
-            dispatcher.pause();
-            responder.send(jsonReply(200, json{{"ok", true}}));
-        } else if (post && path == "/v1/resume") {
-            dispatcher.resume();
-            responder.send(jsonReply(200, json{{"ok", true}}));
-        } else if (post && path == "/v1/drain") {
-            // As the console's Drain on its own engine: intake closed, and
-            // dispatch resumed so the queue runs until it is empty.
-            if (!m_target.drain) {
-                throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") has no intake to close");
-            }
-            m_target.drain();
-            m_draining = true;
-            dispatcher.resume();
-            responder.send(jsonReply(200, json{{"ok", true}}));
-        } else if (post && path == "/v1/keys/enabled") {
-            const json body = bodyOf(request);
-            const auto enabled = body.find("enabled");
-            if (enabled == body.end() || !enabled->is_boolean()) {
-                throw Refusal(400, "request body: \"enabled\" must be true or false");
-            }
-            dispatcher.setKeyEnabled(stringField(body, "provider", true), stringField(body, "key", true),
-                                     enabled->get<bool>());
-            responder.send(jsonReply(200, json{{"ok", true}}));
-        } else if (get && path == "/v1/dead-letters") {
-            DeadLetterBook& book = requireBook();
-            const auto q = queryOf(request.target);
-            store::DeadLetterFilter f;
-            for (const auto& [name, field] : {std::pair{"error_class", &f.errorClass}, std::pair{"key_label", &f.keyLabel},
-                                              std::pair{"model", &f.model}}) {
-                if (const auto it = q.find(name); it != q.end() && !it->second.empty()) {
-                    *field = it->second;
-                }
-            }
-            if (q.count("died_from_ms") != 0) {
-                f.diedFrom = wallFromMs(queryInt(q, "died_from_ms", 0));
-            }
-            if (q.count("died_to_ms") != 0) {
-                f.diedTo = wallFromMs(queryInt(q, "died_to_ms", 0));
-            }
-            const auto limit = static_cast<std::size_t>(std::clamp<std::int64_t>(queryInt(q, "limit", 100), 1, 10000));
-            responder.send(jsonReply(200, json{{"dead_letters", deadLettersToJson(book.list(f, limit))}}));
-        } else if (get && path.rfind("/v1/jobs/", 0) == 0) {
-            DeadLetterBook& book = requireBook();
-            const std::string idText = path.substr(9);
-            store::JobId id = 0;
-            const auto [end, ec] = std::from_chars(idText.data(), idText.data() + idText.size(), id);
-            if (ec != std::errc() || end != idText.data() + idText.size()) {
-                throw Refusal(400, "job id: not a number: \"" + idText + "\"");
-            }
-            const std::optional<JobDetail> d = book.job(id);
-            if (!d || !d->job) {
-                throw Refusal(404, "no job " + idText);
-            }
-            responder.send(jsonReply(200, jobDetailToJson(*d)));
-        } else if (post && path == "/v1/dead-letters/requeue") {
-            DeadLetterBook& book = requireRequeue();
-            const json body = bodyOf(request);
-            std::size_t n = 0;
-            if (const auto id = body.find("id"); id != body.end()) {
-                if (!id->is_number_unsigned()) {
-                    throw Refusal(400, "request body: \"id\" is not a job id");
-                }
-                n = book.requeue(id->get<store::JobId>()) ? 1 : 0;
-            } else if (const auto filter = body.find("filter"); filter != body.end()) {
-                n = book.requeueDead(deadLetterFilterFromJson(*filter));
-            } else {
-                throw Refusal(400, "request body: \"id\" or \"filter\" is required");
-            }
-            poke();
-            responder.send(jsonReply(200, json{{"requeued", n}}));
-        } else if (post && path == "/v1/dead-letters/edit") {
-            DeadLetterBook& book = requireRequeue();
-            const json body = bodyOf(request);
-            const auto id = body.find("id");
-            if (id == body.end() || !id->is_number_unsigned()) {
-                throw Refusal(400, "request body: \"id\" is not a job id");
-            }
-            const std::string newBody = stringField(body, "body", true);
-            const json parsed = json::parse(newBody, nullptr, false);
-            if (parsed.is_discarded() || !parsed.is_object()) {
-                throw Refusal(400, "body: not a JSON object");
-            }
-            const bool ok = book.editAndRequeue(id->get<store::JobId>(), newBody);
-            poke();
-            responder.send(jsonReply(200, json{{"requeued", ok ? 1 : 0}}));
-        } else if (path.rfind("/v1/", 0) == 0 && (get || post)) {
-            responder.send(errorReply(404, "no such control route: " + request.method + " " + path));
-        } else {
-            responder.send(errorReply(path.rfind("/v1/", 0) == 0 ? 405 : 404, "no such control route: " + path));
-        }
+        responder.send(route(request));
     } catch (const Refusal& r) {
         responder.send(errorReply(r.status, r.what()));
     } catch (const ProtocolError& e) {
@@ -442,6 +282,248 @@ void ControlServer::handle(net::InboundRequest&& request, net::HttpResponder res
     } catch (const std::exception& e) {
         responder.send(errorReply(500, e.what()));
     }
+}
+
+net::HttpReply ControlServer::route(const net::InboundRequest& request)
+{
+    const std::string path(request.path());
+    const bool get = request.method == "GET";
+    const bool post = request.method == "POST";
+    const json ok{{"ok", true}};
+    if (get && path == "/v1/status") {
+        return statusReply();
+    }
+    if (get && path == "/v1/series") {
+        return seriesReply(request);
+    }
+    if (get && path == "/v1/rollups") {
+        return rollupsReply(request);
+    }
+    if (get && path == "/v1/config") {
+        return jsonReply(200, configToJson(*m_target.dispatcher->config()));
+    }
+    if (post && path == "/v1/limits") {
+        return setLimits(request);
+    }
+    if (post && path == "/v1/pause") {
+        m_target.dispatcher->pause();
+        return jsonReply(200, ok);
+    }
+    if (post && path == "/v1/resume") {
+        m_target.dispatcher->resume();
+        return jsonReply(200, ok);
+    }
+    if (post && path == "/v1/drain") {
+        return drain();
+    }
+    if (post && path == "/v1/keys/enabled") {
+        return setKeyEnabled(request);
+    }
+    if (get && path == "/v1/dead-letters") {
+        return deadLettersReply(request);
+    }
+    if (get && path.rfind("/v1/jobs/", 0) == 0) {
+        return jobReply(path);
+    }
+    if (post && path == "/v1/dead-letters/requeue") {
+        return requeue(request);
+    }
+    if (post && path == "/v1/dead-letters/edit") {
+        return editAndRequeue(request);
+    }
+    if (path.rfind("/v1/", 0) == 0 && (get || post)) {
+        return errorReply(404, "no such control route: " + request.method + " " + path);
+    }
+    return errorReply(path.rfind("/v1/", 0) == 0 ? 405 : 404, "no such control route: " + path);
+}
+
+// GET /v1/status
+net::HttpReply ControlServer::statusReply() const
+{
+    ControlStatus s;
+    s.kind = m_target.kind;
+    s.dispatch = m_target.dispatcher->stats();
+    s.scopes = m_target.admission->snapshotAll();
+    if (m_book != nullptr) {
+        s.queue = m_book->counts();
+        s.deadLetters = true;
+        s.requeueRefusal = m_book->requeueRefusal();
+    }
+    if (m_target.events != nullptr) {
+        s.events = m_target.events->latest();
+    }
+    s.canDrain = static_cast<bool>(m_target.drain);
+    s.draining = m_draining.load();
+    s.spendTodayMicroUsd = s.dispatch.spendMicroUsd;
+    if (m_target.metrics != nullptr) {
+        s.seriesSince = m_target.metrics->snapshot().since;
+    }
+    return jsonReply(200, statusToJson(s, *m_target.clock));
+}
+
+// GET /v1/series
+net::HttpReply ControlServer::seriesReply(const net::InboundRequest& request) const
+{
+    if (m_target.metrics == nullptr) {
+        throw Refusal(501, "this instance records no live series");
+    }
+    const auto q = queryOf(request.target);
+    const std::int64_t widthS = queryInt(q, "width_s", 1);
+    const Duration width = std::chrono::seconds(widthS);
+    const TimePoint now = m_target.clock->now();
+    const TimePoint since = m_target.metrics->snapshot().since;
+    TimePoint from = since;
+    if (q.count("since_ms") != 0) {
+        from = std::max(since, fromWallMs(*m_target.clock, queryInt(q, "since_ms", 0)));
+    }
+    SeriesPage page;
+    try {
+        // The recorder gives buckets that start at `from` or later:
+        // moved back by almost a width, the bucket holding `from`
+        // comes too (the run's first second, a cursor's bucket).
+        page.points = m_target.metrics->series(scopeOf(q), width, from - width + Duration(1), now + width);
+    } catch (const std::invalid_argument& e) {
+        throw Refusal(400, std::string("width_s: ") + e.what());
+    }
+    if (!page.points.empty()) {
+        page.cursor = page.points.back().start;
+    }
+    return jsonReply(200, seriesToJson(page, *m_target.clock));
+}
+
+// GET /v1/rollups
+net::HttpReply ControlServer::rollupsReply(const net::InboundRequest& request) const
+{
+    if (!m_target.rollups) {
+        throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") keeps no usage rollups");
+    }
+    const auto q = queryOf(request.target);
+    const WallTime from = wallFromMs(queryInt(q, "from_ms", 0));
+    const WallTime to = q.count("to_ms") != 0 ? wallFromMs(queryInt(q, "to_ms", 0))
+                                              : m_target.clock->wallNow() + std::chrono::minutes(1);
+    if (from >= to) {
+        throw Refusal(400, "from_ms must be before to_ms");
+    }
+    return jsonReply(200, rollupsToJson(m_target.rollups(from, to)));
+}
+
+// POST /v1/limits
+net::HttpReply ControlServer::setLimits(const net::InboundRequest& request)
+{
+    const json body = bodyOf(request);
+    LimitTarget target{stringField(body, "provider", false), stringField(body, "key", false),
+                       stringField(body, "model", false)};
+    const auto limits = body.find("limits");
+    if (limits == body.end()) {
+        throw Refusal(400, "request body: missing \"limits\"");
+    }
+    m_target.dispatcher->setLimits(target, limitsFromJson(*limits));
+    return jsonReply(200, json{{"ok", true}});
+}
+
+// POST /v1/drain
+net::HttpReply ControlServer::drain()
+{
+    // As the console's Drain on its own engine: intake closed, and
+    // dispatch resumed so the queue runs until it is empty.
+    if (!m_target.drain) {
+        throw Refusal(501, "this instance (sluice-cli " + m_target.kind + ") has no intake to close");
+    }
+    m_target.drain();
+    m_draining = true;
+    m_target.dispatcher->resume();
+    return jsonReply(200, json{{"ok", true}});
+}
+
+// POST /v1/keys/enabled
+net::HttpReply ControlServer::setKeyEnabled(const net::InboundRequest& request)
+{
+    const json body = bodyOf(request);
+    const auto enabled = body.find("enabled");
+    if (enabled == body.end() || !enabled->is_boolean()) {
+        throw Refusal(400, "request body: \"enabled\" must be true or false");
+    }
+    m_target.dispatcher->setKeyEnabled(stringField(body, "provider", true), stringField(body, "key", true),
+                                       enabled->get<bool>());
+    return jsonReply(200, json{{"ok", true}});
+}
+
+// GET /v1/dead-letters
+net::HttpReply ControlServer::deadLettersReply(const net::InboundRequest& request) const
+{
+    DeadLetterBook& book = requireBook();
+    const auto q = queryOf(request.target);
+    store::DeadLetterFilter f;
+    for (const auto& [name, field] : {std::pair{"error_class", &f.errorClass}, std::pair{"key_label", &f.keyLabel},
+                                      std::pair{"model", &f.model}}) {
+        if (const auto it = q.find(name); it != q.end() && !it->second.empty()) {
+            *field = it->second;
+        }
+    }
+    if (q.count("died_from_ms") != 0) {
+        f.diedFrom = wallFromMs(queryInt(q, "died_from_ms", 0));
+    }
+    if (q.count("died_to_ms") != 0) {
+        f.diedTo = wallFromMs(queryInt(q, "died_to_ms", 0));
+    }
+    const auto limit = static_cast<std::size_t>(std::clamp<std::int64_t>(queryInt(q, "limit", 100), 1, 10000));
+    return jsonReply(200, json{{"dead_letters", deadLettersToJson(book.list(f, limit))}});
+}
+
+// GET /v1/jobs/ID
+net::HttpReply ControlServer::jobReply(const std::string& path) const
+{
+    DeadLetterBook& book = requireBook();
+    const std::string idText = path.substr(9);
+    store::JobId id = 0;
+    const auto [end, ec] = std::from_chars(idText.data(), idText.data() + idText.size(), id);
+    if (ec != std::errc() || end != idText.data() + idText.size()) {
+        throw Refusal(400, "job id: not a number: \"" + idText + "\"");
+    }
+    const std::optional<JobDetail> d = book.job(id);
+    if (!d || !d->job) {
+        throw Refusal(404, "no job " + idText);
+    }
+    return jsonReply(200, jobDetailToJson(*d));
+}
+
+// POST /v1/dead-letters/requeue
+net::HttpReply ControlServer::requeue(const net::InboundRequest& request)
+{
+    DeadLetterBook& book = requireRequeue();
+    const json body = bodyOf(request);
+    std::size_t n = 0;
+    if (const auto id = body.find("id"); id != body.end()) {
+        if (!id->is_number_unsigned()) {
+            throw Refusal(400, "request body: \"id\" is not a job id");
+        }
+        n = book.requeue(id->get<store::JobId>()) ? 1 : 0;
+    } else if (const auto filter = body.find("filter"); filter != body.end()) {
+        n = book.requeueDead(deadLetterFilterFromJson(*filter));
+    } else {
+        throw Refusal(400, "request body: \"id\" or \"filter\" is required");
+    }
+    poke();
+    return jsonReply(200, json{{"requeued", n}});
+}
+
+// POST /v1/dead-letters/edit
+net::HttpReply ControlServer::editAndRequeue(const net::InboundRequest& request)
+{
+    DeadLetterBook& book = requireRequeue();
+    const json body = bodyOf(request);
+    const auto id = body.find("id");
+    if (id == body.end() || !id->is_number_unsigned()) {
+        throw Refusal(400, "request body: \"id\" is not a job id");
+    }
+    const std::string newBody = stringField(body, "body", true);
+    const json parsed = json::parse(newBody, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+        throw Refusal(400, "body: not a JSON object");
+    }
+    const bool ok = book.editAndRequeue(id->get<store::JobId>(), newBody);
+    poke();
+    return jsonReply(200, json{{"requeued", ok ? 1 : 0}});
 }
 
 }  // namespace sluice::control

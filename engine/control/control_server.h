@@ -88,6 +88,22 @@ public:
 private:
     void handle(net::InboundRequest&& request, net::HttpResponder responder);
     bool authorized(const net::InboundRequest& request) const;
+    // One reply per route; a Refusal (or a ProtocolError, an InputError)
+    // thrown on the way becomes handle()'s error reply.
+    net::HttpReply route(const net::InboundRequest& request);
+    net::HttpReply statusReply() const;
+    net::HttpReply seriesReply(const net::InboundRequest& request) const;
+    net::HttpReply rollupsReply(const net::InboundRequest& request) const;
+    net::HttpReply setLimits(const net::InboundRequest& request);
+    net::HttpReply drain();
+    net::HttpReply setKeyEnabled(const net::InboundRequest& request);
+    net::HttpReply deadLettersReply(const net::InboundRequest& request) const;
+    net::HttpReply jobReply(const std::string& path) const;
+    net::HttpReply requeue(const net::InboundRequest& request);
+    net::HttpReply editAndRequeue(const net::InboundRequest& request);
+    DeadLetterBook& requireBook() const;
+    DeadLetterBook& requireRequeue() const;
+    void poke() const;
 
     ControlOptions m_options;
     ControlTarget m_target;

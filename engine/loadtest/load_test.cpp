@@ -433,18 +433,8 @@ void LoadTest::onKeyProblem(const std::string& provider, const std::string& key,
     }
 }
 
-void LoadTest::onFinished(JobOutcome&& o)
+void LoadTest::countAttemptsLocked(const JobOutcome& o)
 {
-    const TimePoint now = m_clock.now();
-    std::lock_guard guard(m_mutex);
-    const auto it = m_calls.find(o.customId);
-    if (it == m_calls.end()) {
-        return;
-    }
-    const Call call = it->second;
-    m_calls.erase(it);
-    m_end = std::max(m_end, now);
-
     for (const AttemptRecord& a : o.attempts) {
         ++m_totals.attempts;
         if (a.status == 429) {
@@ -457,6 +447,88 @@ void LoadTest::onFinished(JobOutcome&& o)
     if (!o.attempts.empty()) {
         m_totals.retries += o.attempts.size() - 1;
     }
+}
+
+// A completed call in the totals, its lane, its second, the latency and
+// queue-time samples, and its groups (tenant, pipeline stage).
+void LoadTest::countCompletedLocked(const JobOutcome& o, const Call& call, Duration latency,
+                                    std::optional<Duration> queueTime, SecondSample& second,
+                                    std::initializer_list<Samples*> groups)
+{
+    ++m_totals.completed;
+    ++second.completed;
+    second.latencySum += latency;
+    const std::int64_t in = o.usage ? o.usage->inputTokens : 0;
+    const std::int64_t out = o.usage ? o.usage->outputTokens : 0;
+    m_totals.inputTokens += in;
+    m_totals.outputTokens += out;
+    LaneSummary& lane = m_byLane[{o.provider, o.model}];
+    ++lane.completed;
+    lane.inputTokens += in;
+    lane.outputTokens += out;
+    second.tokens += in + out;
+    if (o.spendMicroUsd) {
+        m_totals.spendMicroUsd += *o.spendMicroUsd;
+    } else {
+        ++m_totals.unpricedResponses;
+    }
+    m_latency.push_back(latency);
+    pushRecent(m_recentLatency, latency);
+    if (queueTime) {
+        m_queueTime.push_back(*queueTime);
+        pushRecent(m_recentQueue, *queueTime);
+    }
+    if (call.stream) {
+        if (const auto t = timeToFirstToken(o)) {
+            m_ttft.push_back(*t);
+        }
+    }
+    for (Samples* g : groups) {
+        if (g != nullptr) {
+            ++g->completed;
+            g->latency.push_back(latency);
+            if (queueTime) {
+                g->queueTime.push_back(*queueTime);
+            }
+        }
+    }
+}
+
+// A pipeline's call has finished: the next stages go when theirs are done,
+// and the pipeline fails with its first failed call.
+void LoadTest::settlePipelineLocked(std::uint64_t pipeline, std::size_t stage, bool ok, TimePoint now)
+{
+    PipelineRun& run = m_pipelines.at(pipeline);
+    --run.open;
+    --run.left[stage];
+    if (!ok && !run.failed) {
+        run.failed = true;
+        ++m_totals.pipelinesFailed;
+    }
+    if (!run.failed && !m_cutting) {
+        releaseReadyStages(pipeline, run);
+    }
+    const bool allDone = std::all_of(run.left.begin(), run.left.end(), [](int n) { return n == 0; });
+    if (!run.failed && allDone && !run.done) {
+        run.done = true;
+        ++m_totals.pipelinesCompleted;
+        m_pipelineLatency.push_back(now - run.started);
+    }
+}
+
+void LoadTest::onFinished(JobOutcome&& o)
+{
+    const TimePoint now = m_clock.now();
+    std::lock_guard guard(m_mutex);
+    const auto it = m_calls.find(o.customId);
+    if (it == m_calls.end()) {
+        return;
+    }
+    const Call call = it->second;
+    m_calls.erase(it);
+    m_end = std::max(m_end, now);
+
+    countAttemptsLocked(o);
 
     const Duration latency = now - call.submittedAt;
     const auto queued = firstEvent(o, TimelineEvent::Kind::Queued);
@@ -471,47 +543,10 @@ void LoadTest::onFinished(JobOutcome&& o)
 
     bool ok = false;
     switch (o.result) {
-    case JobResult::Completed: {
+    case JobResult::Completed:
         ok = true;
-        ++m_totals.completed;
-        ++second.completed;
-        second.latencySum += latency;
-        const std::int64_t in = o.usage ? o.usage->inputTokens : 0;
-        const std::int64_t out = o.usage ? o.usage->outputTokens : 0;
-        m_totals.inputTokens += in;
-        m_totals.outputTokens += out;
-        LaneSummary& lane = m_byLane[{o.provider, o.model}];
-        ++lane.completed;
-        lane.inputTokens += in;
-        lane.outputTokens += out;
-        second.tokens += in + out;
-        if (o.spendMicroUsd) {
-            m_totals.spendMicroUsd += *o.spendMicroUsd;
-        } else {
-            ++m_totals.unpricedResponses;
-        }
-        m_latency.push_back(latency);
-        pushRecent(m_recentLatency, latency);
-        if (queueTime) {
-            m_queueTime.push_back(*queueTime);
-            pushRecent(m_recentQueue, *queueTime);
-        }
-        if (call.stream) {
-            if (const auto t = timeToFirstToken(o)) {
-                m_ttft.push_back(*t);
-            }
-        }
-        for (Samples* g : {&byTenant, byStage}) {
-            if (g != nullptr) {
-                ++g->completed;
-                g->latency.push_back(latency);
-                if (queueTime) {
-                    g->queueTime.push_back(*queueTime);
-                }
-            }
-        }
+        countCompletedLocked(o, call, latency, queueTime, second, {&byTenant, byStage});
         break;
-    }
     case JobResult::DeadLettered:
         ++m_totals.failed;
         ++second.failed;
@@ -525,22 +560,7 @@ void LoadTest::onFinished(JobOutcome&& o)
     }
 
     if (call.pipeline) {
-        PipelineRun& run = m_pipelines.at(*call.pipeline);
-        --run.open;
-        --run.left[call.stage];
-        if (!ok && !run.failed) {
-            run.failed = true;
-            ++m_totals.pipelinesFailed;
-        }
-        if (!run.failed && !m_cutting) {
-            releaseReadyStages(*call.pipeline, run);
-        }
-        const bool allDone = std::all_of(run.left.begin(), run.left.end(), [](int n) { return n == 0; });
-        if (!run.failed && allDone && !run.done) {
-            run.done = true;
-            ++m_totals.pipelinesCompleted;
-            m_pipelineLatency.push_back(now - run.started);
-        }
+        settlePipelineLocked(*call.pipeline, call.stage, ok, now);
     }
     m_cv.notify_all();
 }

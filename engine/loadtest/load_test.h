@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -115,6 +116,12 @@ private:
     void endRun(EndMode mode);
     // Called with m_mutex held.
     void releaseReadyStages(std::uint64_t pipeline, PipelineRun& run);
+    // onFinished's parts, under m_mutex.
+    void countAttemptsLocked(const JobOutcome& o);
+    void countCompletedLocked(const JobOutcome& o, const Call& call, Duration latency,
+                              std::optional<Duration> queueTime, SecondSample& second,
+                              std::initializer_list<Samples*> groups);
+    void settlePipelineLocked(std::uint64_t pipeline, std::size_t stage, bool ok, TimePoint now);
     SecondSample& secondAt(TimePoint t);
     std::size_t outstanding() const;
     LoadTestSummary buildSummary() const;

@@ -299,21 +299,13 @@ struct NaiveClient::Impl {
                  std::to_string(job.attempts.size() + 1) + ")");
     }
 
-    void onDone(const std::string& id, http::HttpResult&& r)
+    // What an answer was: a failure's class and message, or its usage.
+    Triage triage(const Job& job, const http::HttpResult& r, std::optional<ResponseUsage>& usage)
     {
-        Job& job = jobs.at(id);
-        const TimePoint now = clock.now();
-        --counters.inFlight;
-        if (job.cancelled) {
-            --busySlots;
-            end(job, JobResult::Cancelled, FailureClass::Cancelled, "cancelled in flight", std::nullopt, std::nullopt);
-            return;
-        }
         const ApiFlavor flavor = job.route.provider->flavor;
         const RateLimitHeaders headers = parseRateLimitHeaders(r.headers, clock.wallNow());
         const bool ok2xx = r.status >= 200 && r.status < 300;
         Triage t;
-        std::optional<ResponseUsage> usage;
         if (r.status == 0 || (r.error != http::TransportError::None && ok2xx && !job.stream)) {
             t = triageTransport(r.error, r.errorText);
         } else if (ok2xx && job.stream) {
@@ -337,7 +329,12 @@ struct NaiveClient::Impl {
         } else {
             t = triageResponse(flavor, r.status, job.stream ? job.errorBody : r.body, headers);
         }
+        return t;
+    }
 
+    // The attempt in the job's history and timeline.
+    AttemptRecord recordAttempt(Job& job, const http::HttpResult& r, const Triage& t, TimePoint now)
+    {
         AttemptRecord attempt;
         attempt.at = clock.toWall(job.sentAt);
         attempt.provider = job.route.provider->name;
@@ -354,6 +351,23 @@ struct NaiveClient::Impl {
         }
         note(job, TimelineEvent::Kind::Response,
              r.status != 0 ? "HTTP " + std::to_string(r.status) : std::string("no response"));
+        return attempt;
+    }
+
+    void onDone(const std::string& id, http::HttpResult&& r)
+    {
+        Job& job = jobs.at(id);
+        const TimePoint now = clock.now();
+        --counters.inFlight;
+        if (job.cancelled) {
+            --busySlots;
+            end(job, JobResult::Cancelled, FailureClass::Cancelled, "cancelled in flight", std::nullopt, std::nullopt);
+            return;
+        }
+        std::optional<ResponseUsage> usage;
+        const Triage t = triage(job, r, usage);
+
+        const AttemptRecord attempt = recordAttempt(job, r, t, now);
 
         AttemptReport report;
         report.provider = attempt.provider;

@@ -221,14 +221,13 @@ void rateAgainstLimits(LaneSummary& lane, double minutes)
     consider("otpm", lane.limits.otpm, static_cast<double>(lane.outputTokens) / minutes);
 }
 
-json toJson(const LoadTestSummary& s)
+namespace {
+
+// The per-second series.
+json seriesJson(const std::vector<SecondSample>& samples)
 {
-    json rateLimited = json::object();
-    for (std::size_t k = 0; k < kRateLimitKinds; ++k) {
-        rateLimited[std::string(rateLimitKindName(static_cast<RateLimitKind>(k)))] = s.rateLimited[k];
-    }
     json series = json::array();
-    for (const SecondSample& x : s.series) {
+    for (const SecondSample& x : samples) {
         series.push_back({{"t", x.second},
                           {"arrivals", x.arrivals},
                           {"completed", x.completed},
@@ -239,12 +238,14 @@ json toJson(const LoadTestSummary& s)
                           {"mean_latency_s", x.completed ? seconds(x.latencySum) / static_cast<double>(x.completed)
                                                          : 0.0}});
     }
-    json stages = json::array();
-    for (const GroupSummary& g : s.stages) {
-        stages.push_back(groupJson(g));
-    }
+    return series;
+}
+
+// Each provider/model lane's throughput against its limits.
+json lanesJson(const std::vector<LaneSummary>& all)
+{
     json lanes = json::array();
-    for (const LaneSummary& l : s.lanes) {
+    for (const LaneSummary& l : all) {
         lanes.push_back({{"provider", l.provider},
                          {"model", l.model},
                          {"completed", l.completed},
@@ -256,6 +257,23 @@ json toJson(const LoadTestSummary& s)
                          {"binding_limit", l.bindingLimit.empty() ? json(nullptr) : json(l.bindingLimit)},
                          {"limit_utilisation", l.bindingLimit.empty() ? json(nullptr) : json(l.limitUtilisation)}});
     }
+    return lanes;
+}
+
+}  // namespace
+
+json toJson(const LoadTestSummary& s)
+{
+    json rateLimited = json::object();
+    for (std::size_t k = 0; k < kRateLimitKinds; ++k) {
+        rateLimited[std::string(rateLimitKindName(static_cast<RateLimitKind>(k)))] = s.rateLimited[k];
+    }
+    const json series = seriesJson(s.series);
+    json stages = json::array();
+    for (const GroupSummary& g : s.stages) {
+        stages.push_back(groupJson(g));
+    }
+    const json lanes = lanesJson(s.lanes);
     json tenants = json::array();
     for (const GroupSummary& g : s.tenants) {
         tenants.push_back(groupJson(g));

@@ -2,7 +2,7 @@
 
 #include "core/json_reader.h"
 #include "core/timefmt.h"
-#include "queue/batch_input.h"
+#include "loadtest/replay_file.h"
 
 #include <algorithm>
 #include <cmath>
@@ -109,7 +109,7 @@ namespace {
 
 constexpr double kMaxRate = 1e6;
 constexpr double kMaxSeconds = 30.0 * 86400;
-constexpr std::int64_t kMaxTokens = 10'000'000;
+constexpr std::int64_t kMaxTokens = kMaxReplayTokens;
 
 // Reads the workload document, collecting every problem.
 class WorkloadReader {
@@ -131,6 +131,83 @@ public:
             return secondsToDuration(*v);
         }
         return std::nullopt;
+    }
+
+    void readSteps(const json& obj, const std::string& p, ArrivalSpec& a)
+    {
+        r.onlyKnown(obj, p, {"process", "steps", "poisson"});
+        const std::string sp = jsonPointerAppend(p, "steps");
+        const auto steps = obj.find("steps");
+        if (steps == obj.end() || !steps->is_array() || steps->empty()) {
+            r.problem(steps == obj.end() ? std::string_view(p) : std::string_view(sp),
+                      "needs a non-empty \"steps\" array of {\"at_s\", \"rate\"}");
+            return;
+        }
+        for (std::size_t i = 0; i < steps->size(); ++i) {
+            const std::string one = jsonPointerAppend(sp, i);
+            const json& s = (*steps)[i];
+            if (!s.is_object()) {
+                r.problem(one, "must be an object {\"at_s\", \"rate\"}");
+                continue;
+            }
+            r.onlyKnown(s, one, {"at_s", "rate"});
+            RateStep step;
+            step.at = secondsField(s, one, "at_s").value_or(Duration::zero());
+            step.rate = requiredRate(s, one, "rate");
+            if (!a.steps.empty() && step.at < a.steps.back().at) {
+                r.problem(jsonPointerAppend(one, "at_s"), "steps must be in order of at_s");
+            }
+            a.steps.push_back(step);
+        }
+    }
+
+    void readSpikes(const json& obj, const std::string& p, ArrivalSpec& a)
+    {
+        r.onlyKnown(obj, p, {"process", "rate", "spikes", "poisson"});
+        a.rate = requiredRate(obj, p, "rate");
+        const std::string sp = jsonPointerAppend(p, "spikes");
+        const auto spikes = obj.find("spikes");
+        if (spikes == obj.end() || !spikes->is_array() || spikes->empty()) {
+            r.problem(spikes == obj.end() ? std::string_view(p) : std::string_view(sp),
+                      "needs a non-empty \"spikes\" array of {\"at_s\", \"for_s\", \"rate\"} or {\"at_s\", \"count\"}");
+            return;
+        }
+        for (std::size_t i = 0; i < spikes->size(); ++i) {
+            const std::string one = jsonPointerAppend(sp, i);
+            const json& s = (*spikes)[i];
+            if (!s.is_object()) {
+                r.problem(one, "must be an object");
+                continue;
+            }
+            r.onlyKnown(s, one, {"at_s", "for_s", "rate", "count"});
+            Spike spike;
+            if (!s.contains("at_s")) {
+                r.problem(one, "missing \"at_s\"");
+            }
+            spike.at = secondsField(s, one, "at_s").value_or(Duration::zero());
+            if (s.contains("count")) {
+                if (s.contains("for_s") || s.contains("rate")) {
+                    r.problem(one, "a burst has \"count\"; a spike has \"for_s\" and \"rate\"; not both");
+                }
+                spike.count = r.integer(s, one, "count", 1, 10'000'000).value_or(0);
+            } else {
+                spike.length = secondsField(s, one, "for_s", 0.001).value_or(Duration::zero());
+                if (!s.contains("for_s")) {
+                    r.problem(one, "missing \"for_s\" (or give \"count\" for a burst)");
+                }
+                spike.rate = requiredRate(s, one, "rate");
+            }
+            if (!a.spikes.empty() && spike.at < a.spikes.back().at) {
+                r.problem(jsonPointerAppend(one, "at_s"), "spikes must be in order of at_s");
+            }
+            a.spikes.push_back(spike);
+        }
+        for (std::size_t i = 1; i < a.spikes.size(); ++i) {
+            const Spike& prev = a.spikes[i - 1];
+            if (prev.length > Duration::zero() && a.spikes[i].at < prev.at + prev.length) {
+                r.problem(jsonPointerAppend(jsonPointerAppend(sp, i), "at_s"), "overlaps the spike before it");
+            }
+        }
     }
 
     ArrivalSpec arrival(const json& obj, const std::string& p)
@@ -164,81 +241,12 @@ public:
             a.toRate = requiredRate(obj, p, "to");
             a.rampTime = secondsField(obj, p, "ramp_s", 0.001);
             break;
-        case ArrivalProcess::Step: {
-            r.onlyKnown(obj, p, {"process", "steps", "poisson"});
-            const std::string sp = jsonPointerAppend(p, "steps");
-            const auto steps = obj.find("steps");
-            if (steps == obj.end() || !steps->is_array() || steps->empty()) {
-                r.problem(steps == obj.end() ? std::string_view(p) : std::string_view(sp),
-                          "needs a non-empty \"steps\" array of {\"at_s\", \"rate\"}");
-                break;
-            }
-            for (std::size_t i = 0; i < steps->size(); ++i) {
-                const std::string one = jsonPointerAppend(sp, i);
-                const json& s = (*steps)[i];
-                if (!s.is_object()) {
-                    r.problem(one, "must be an object {\"at_s\", \"rate\"}");
-                    continue;
-                }
-                r.onlyKnown(s, one, {"at_s", "rate"});
-                RateStep step;
-                step.at = secondsField(s, one, "at_s").value_or(Duration::zero());
-                step.rate = requiredRate(s, one, "rate");
-                if (!a.steps.empty() && step.at < a.steps.back().at) {
-                    r.problem(jsonPointerAppend(one, "at_s"), "steps must be in order of at_s");
-                }
-                a.steps.push_back(step);
-            }
+        case ArrivalProcess::Step:
+            readSteps(obj, p, a);
             break;
-        }
-        case ArrivalProcess::Spike: {
-            r.onlyKnown(obj, p, {"process", "rate", "spikes", "poisson"});
-            a.rate = requiredRate(obj, p, "rate");
-            const std::string sp = jsonPointerAppend(p, "spikes");
-            const auto spikes = obj.find("spikes");
-            if (spikes == obj.end() || !spikes->is_array() || spikes->empty()) {
-                r.problem(spikes == obj.end() ? std::string_view(p) : std::string_view(sp),
-                          "needs a non-empty \"spikes\" array of {\"at_s\", \"for_s\", \"rate\"} or {\"at_s\", \"count\"}");
-                break;
-            }
-            for (std::size_t i = 0; i < spikes->size(); ++i) {
-                const std::string one = jsonPointerAppend(sp, i);
-                const json& s = (*spikes)[i];
-                if (!s.is_object()) {
-                    r.problem(one, "must be an object");
-                    continue;
-                }
-                r.onlyKnown(s, one, {"at_s", "for_s", "rate", "count"});
-                Spike spike;
-                if (!s.contains("at_s")) {
-                    r.problem(one, "missing \"at_s\"");
-                }
-                spike.at = secondsField(s, one, "at_s").value_or(Duration::zero());
-                if (s.contains("count")) {
-                    if (s.contains("for_s") || s.contains("rate")) {
-                        r.problem(one, "a burst has \"count\"; a spike has \"for_s\" and \"rate\"; not both");
-                    }
-                    spike.count = r.integer(s, one, "count", 1, 10'000'000).value_or(0);
-                } else {
-                    spike.length = secondsField(s, one, "for_s", 0.001).value_or(Duration::zero());
-                    if (!s.contains("for_s")) {
-                        r.problem(one, "missing \"for_s\" (or give \"count\" for a burst)");
-                    }
-                    spike.rate = requiredRate(s, one, "rate");
-                }
-                if (!a.spikes.empty() && spike.at < a.spikes.back().at) {
-                    r.problem(jsonPointerAppend(one, "at_s"), "spikes must be in order of at_s");
-                }
-                a.spikes.push_back(spike);
-            }
-            for (std::size_t i = 1; i < a.spikes.size(); ++i) {
-                const Spike& prev = a.spikes[i - 1];
-                if (prev.length > Duration::zero() && a.spikes[i].at < prev.at + prev.length) {
-                    r.problem(jsonPointerAppend(jsonPointerAppend(sp, i), "at_s"), "overlaps the spike before it");
-                }
-            }
+        case ArrivalProcess::Spike:
+            readSpikes(obj, p, a);
             break;
-        }
         }
         if (a.process != ArrivalProcess::Constant && a.process != ArrivalProcess::Poisson) {
             a.poisson = r.boolean(obj, p, "poisson").value_or(false);
@@ -524,156 +532,12 @@ public:
         }
         std::ostringstream text;
         text << in.rdbuf();
-        if (rp.format == ReplayFormat::Batch) {
-            readBatchReplay(text.str(), rp);
-        } else {
-            readUsageReplay(text.str(), rp);
-        }
-        if (rp.entries.empty() && replayProblems.empty()) {
-            replayProblems.push_back(rp.file + ": no requests to replay");
-        }
-        std::stable_sort(rp.entries.begin(), rp.entries.end(), [](const ReplayEntry& a, const ReplayEntry& b) {
-            return a.at.value_or(Duration::zero()) < b.at.value_or(Duration::zero());
-        });
-        if (rp.timing == ReplayTiming::Recorded && !rp.entries.empty()) {
-            const Duration first = rp.entries.front().at.value_or(Duration::zero());
-            for (ReplayEntry& e : rp.entries) {
-                e.at = e.at.value_or(Duration::zero()) - first;
-            }
-        }
+        readReplayEntries(text.str(), rp, replayProblems);
         return rp;
     }
 
     // Problems inside the replay file, named by that file and its line.
     std::vector<std::string> replayProblems;
-
-private:
-    void lineProblem(const Replay& rp, std::size_t line, const std::string& what)
-    {
-        if (replayProblems.size() < 50) {
-            replayProblems.push_back(rp.file + ":" + std::to_string(line) + ": " + what);
-        }
-    }
-
-    static std::vector<std::string> splitLines(const std::string& text)
-    {
-        std::vector<std::string> lines;
-        std::istringstream in(text);
-        std::string line;
-        while (std::getline(in, line)) {
-            if (!line.empty() && line.back() == '\r') {
-                line.pop_back();
-            }
-            lines.push_back(line);
-        }
-        return lines;
-    }
-
-    // Seconds since the recording started: "at_s", or an RFC 3339 "at".
-    std::optional<Duration> recordedTime(const Replay& rp, std::size_t line, const json& obj)
-    {
-        if (const auto s = obj.find("at_s"); s != obj.end()) {
-            if (!s->is_number() || s->get<double>() < 0) {
-                lineProblem(rp, line, "at_s: must be a number of seconds >= 0");
-                return std::nullopt;
-            }
-            return secondsToDuration(s->get<double>());
-        }
-        if (const auto a = obj.find("at"); a != obj.end()) {
-            const auto t = a->is_string() ? parseRfc3339(a->get<std::string>()) : std::nullopt;
-            if (!t) {
-                lineProblem(rp, line, "at: must be an RFC 3339 time like \"2026-01-01T12:00:00.250Z\"");
-                return std::nullopt;
-            }
-            return t->time_since_epoch();
-        }
-        if (rp.timing == ReplayTiming::Recorded) {
-            lineProblem(rp, line, "at_s or at: required for \"timing\": \"recorded\" (or use \"timing\": \"arrival\")");
-        }
-        return std::nullopt;
-    }
-
-    void readBatchReplay(const std::string& text, Replay& rp)
-    {
-        std::istringstream in(text);
-        BatchInput input = readBatchInput(in);
-        for (const RejectedLine& bad : input.rejects) {
-            lineProblem(rp, bad.line, bad.error);
-        }
-        const std::vector<std::string> lines = splitLines(text);
-        for (BatchLine& bl : input.lines) {
-            const json obj = json::parse(lines[bl.line - 1], nullptr, false);
-            ReplayEntry e;
-            e.line = bl.line;
-            e.at = recordedTime(rp, bl.line, obj);
-            e.job = std::move(bl.job);
-            rp.entries.push_back(std::move(e));
-        }
-    }
-
-    void readUsageReplay(const std::string& text, Replay& rp)
-    {
-        const std::vector<std::string> lines = splitLines(text);
-        for (std::size_t i = 0; i < lines.size(); ++i) {
-            const std::size_t line = i + 1;
-            if (lines[i].find_first_not_of(" \t") == std::string::npos) {
-                continue;
-            }
-            const json obj = json::parse(lines[i], nullptr, false);
-            if (!obj.is_object()) {
-                lineProblem(rp, line, "must be a JSON object");
-                continue;
-            }
-            ReplayEntry e;
-            e.line = line;
-            e.at = recordedTime(rp, line, obj);
-            const auto str = [&](const char* f) {
-                const auto it = obj.find(f);
-                return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-            };
-            const auto count = [&](const char* f, bool required) -> std::int64_t {
-                const auto it = obj.find(f);
-                if (it == obj.end()) {
-                    if (required) {
-                        lineProblem(rp, line, std::string(f) + ": required");
-                    }
-                    return 0;
-                }
-                if (!it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > kMaxTokens) {
-                    lineProblem(rp, line, std::string(f) + ": must be a whole number of tokens");
-                    return 0;
-                }
-                return it->get<std::int64_t>();
-            };
-            e.model.model = str("model");
-            if (e.model.model.empty()) {
-                lineProblem(rp, line, "model: required");
-            }
-            e.model.provider = str("provider");
-            e.model.where = rp.file + ":" + std::to_string(line) + ": model";
-            if (const std::string f = str("flavor"); !f.empty()) {
-                ApiFlavor fl = ApiFlavor::OpenAI;
-                if (!parseFlavor(f, fl)) {
-                    lineProblem(rp, line, "flavor: must be \"openai\" or \"anthropic\"");
-                }
-                e.model.flavor = fl;
-            }
-            e.inputTokens = count("input_tokens", true);
-            e.outputTokens = std::max<std::int64_t>(1, count("output_tokens", true));
-            e.tenant = str("tenant");
-            if (const auto pr = obj.find("priority"); pr != obj.end()) {
-                if (!pr->is_number_integer()) {
-                    lineProblem(rp, line, "priority: must be a whole number");
-                } else {
-                    e.priority = pr->get<int>();
-                }
-            }
-            if (const auto s = obj.find("stream"); s != obj.end()) {
-                e.stream = s->is_boolean() && s->get<bool>();
-            }
-            rp.entries.push_back(std::move(e));
-        }
-    }
 };
 
 }  // namespace

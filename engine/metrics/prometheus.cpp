@@ -105,17 +105,9 @@ std::string usd(std::int64_t microUsd)
     return microUsd < 0 ? "-" + millionths(-microUsd) : millionths(microUsd);
 }
 
-}  // namespace
-
-std::string prometheusText(const MetricsSnapshot& snap)
+// The counters per key and model (the scopes' leaves).
+void writeLeafCounters(Writer& w, const std::vector<const ScopeTotals*>& leaves)
 {
-    std::vector<const ScopeTotals*> leaves;
-    for (const ScopeTotals& s : snap.scopes) {
-        if (s.scope.kind == ScopeKind::KeyModel) {
-            leaves.push_back(&s);
-        }
-    }
-    Writer w;
     w.family("sluice_requests_sent_total", "counter", "HTTP requests sent to providers.");
     for (const ScopeTotals* s : leaves) {
         w.sample("sluice_requests_sent_total", leafLabels(s->scope), std::to_string(s->totals.sent));
@@ -160,6 +152,46 @@ std::string prometheusText(const MetricsSnapshot& snap)
     for (const ScopeTotals* s : leaves) {
         w.sample("sluice_unpriced_responses_total", leafLabels(s->scope), std::to_string(s->totals.unpriced));
     }
+}
+
+// Each limit's size, use and headroom.
+void writeLimitGauges(Writer& w, const std::vector<LimitGauge>& limits)
+{
+    const auto limitLabels = [](const LimitGauge& g) {
+        return label("scope", scopeKindName(g.scope.kind)) + "," + label("provider", g.scope.provider) + "," +
+               label("key", g.scope.key) + "," + label("model", g.scope.model) + "," +
+               label("measure", measureName(g.spec.measure)) + "," + label("window", windowName(g.spec.window)) + "," +
+               label("period_seconds",
+                     g.spec.measure == Measure::Concurrency
+                         ? std::string("0")
+                         : std::to_string(std::chrono::duration_cast<std::chrono::seconds>(g.spec.period).count()));
+    };
+    w.family("sluice_limit", "gauge", "A limit, per period (or at once, for concurrency); spend in micro-USD.");
+    for (const LimitGauge& g : limits) {
+        w.sample("sluice_limit", limitLabels(g), std::to_string(g.spec.limit));
+    }
+    w.family("sluice_limit_used", "gauge", "What a limit has counted now (in flight, for concurrency).");
+    for (const LimitGauge& g : limits) {
+        w.sample("sluice_limit_used", limitLabels(g), std::to_string(g.used));
+    }
+    w.family("sluice_headroom", "gauge", "What a limit would admit now: its capacity less what it has counted.");
+    for (const LimitGauge& g : limits) {
+        w.sample("sluice_headroom", limitLabels(g), std::to_string(g.available));
+    }
+}
+
+}  // namespace
+
+std::string prometheusText(const MetricsSnapshot& snap)
+{
+    std::vector<const ScopeTotals*> leaves;
+    for (const ScopeTotals& s : snap.scopes) {
+        if (s.scope.kind == ScopeKind::KeyModel) {
+            leaves.push_back(&s);
+        }
+    }
+    Writer w;
+    writeLeafCounters(w, leaves);
     w.family("sluice_request_duration_seconds", "histogram", "Latency of completed requests, sent to last byte.");
     for (const ScopeTotals* s : leaves) {
         histogram(w, "sluice_request_duration_seconds", leafLabels(s->scope), s->totals.latency);
@@ -179,27 +211,7 @@ std::string prometheusText(const MetricsSnapshot& snap)
         w.sample("sluice_queue_depth", label("provider", lane.provider) + "," + label("model", lane.model),
                  std::to_string(lane.queued));
     }
-    const auto limitLabels = [](const LimitGauge& g) {
-        return label("scope", scopeKindName(g.scope.kind)) + "," + label("provider", g.scope.provider) + "," +
-               label("key", g.scope.key) + "," + label("model", g.scope.model) + "," +
-               label("measure", measureName(g.spec.measure)) + "," + label("window", windowName(g.spec.window)) + "," +
-               label("period_seconds",
-                     g.spec.measure == Measure::Concurrency
-                         ? std::string("0")
-                         : std::to_string(std::chrono::duration_cast<std::chrono::seconds>(g.spec.period).count()));
-    };
-    w.family("sluice_limit", "gauge", "A limit, per period (or at once, for concurrency); spend in micro-USD.");
-    for (const LimitGauge& g : snap.gauges.limits) {
-        w.sample("sluice_limit", limitLabels(g), std::to_string(g.spec.limit));
-    }
-    w.family("sluice_limit_used", "gauge", "What a limit has counted now (in flight, for concurrency).");
-    for (const LimitGauge& g : snap.gauges.limits) {
-        w.sample("sluice_limit_used", limitLabels(g), std::to_string(g.used));
-    }
-    w.family("sluice_headroom", "gauge", "What a limit would admit now: its capacity less what it has counted.");
-    for (const LimitGauge& g : snap.gauges.limits) {
-        w.sample("sluice_headroom", limitLabels(g), std::to_string(g.available));
-    }
+    writeLimitGauges(w, snap.gauges.limits);
     w.family("sluice_metrics_dropped_events_total", "counter",
              "Metrics events dropped because nothing drained the recorder's buffer.");
     w.sample("sluice_metrics_dropped_events_total", "", std::to_string(snap.droppedEvents));

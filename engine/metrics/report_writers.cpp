@@ -544,40 +544,9 @@ std::string tableRow(const ReportRow& row, const std::string& label, bool total)
     return tr + "</tr>";
 }
 
-}  // namespace
-
-std::string reportHtml(const Report& report)
+// "Over time": attempts, tokens and spend per step, and latency lines.
+void writeTimeline(std::ostringstream& h, const Report& report)
 {
-    const Totals& total = report.total.totals;
-    std::ostringstream h;
-    h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      << "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-      << "<title>Sluice usage report " << esc(formatRfc3339(report.from)) << " – " << esc(formatRfc3339(report.to))
-      << "</title><style>" << kStyle << "</style></head><body>\n";
-    h << "<h1>Sluice usage report</h1><table class=\"meta\">"
-      << "<tr><td>State</td><td>" << esc(report.source) << "</td></tr>"
-      << "<tr><td>From</td><td>" << esc(formatRfc3339(report.from)) << "</td></tr>"
-      << "<tr><td>To</td><td>" << esc(formatRfc3339(report.to)) << " (exclusive; hours and days are UTC)</td></tr>"
-      << "<tr><td>Grouped by</td><td>" << esc(groupingName(report.by)) << "</td></tr>"
-      << "<tr><td>Generated</td><td>" << esc(formatRfc3339(report.generatedAt)) << "</td></tr></table>\n";
-    if (!report.unpricedModels.empty()) {
-        h << "<div class=\"warn\"><b>Spend is incomplete.</b> " << groupThousands(static_cast<std::int64_t>(total.unpriced))
-          << " responses have no known spend (a model without a price, or no usage reported); they are not "
-             "counted as free. Models: "
-          << esc(joined(report.unpricedModels, ", ")) << ".</div>\n";
-    }
-    h << "<div class=\"cards\">"
-      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.sent)) << "</b><span>requests sent</span></div>"
-      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.completed))
-      << "</b><span>completed</span></div>"
-      << "<div class=\"card\"><b>" << percent(rateOf(count429(total), total)) << "</b><span>answered 429</span></div>"
-      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.inputTokens + total.outputTokens))
-      << "</b><span>tokens</span></div>"
-      << "<div class=\"card\"><b>" << formatUsd(total.spendMicroUsd) << (total.unpriced > 0 ? "+" : "")
-      << "</b><span>spend" << (total.unpriced > 0 ? " (incomplete)" : "") << "</span></div>"
-      << "<div class=\"card\"><b>" << msText(millis(total.latency, 0.95)) << "</b><span>p95 latency</span></div>"
-      << "</div>\n";
-
     std::vector<WallTime> x;
     const std::size_t n = report.timeline.size();
     std::vector<double> completed(n), limited(n), other(n), input(n), output(n), spend(n), p50(n), p95(n), p99(n);
@@ -618,26 +587,73 @@ std::string reportHtml(const Report& report)
                {{{"p50", "#2f9e6a", p50}, hasLatency}, {{"p95", "#f0a030", p95}, hasLatency},
                 {{"p99", "#d64545", p99}, hasLatency}},
                ms);
+}
 
+// "By <grouping>": requests and spend per group (not for hours or days,
+// which the timeline shows).
+void writeGroupBars(std::ostringstream& h, const Report& report)
+{
+    const auto count = [](double v) { return groupThousands(std::llround(v)); };
+    const auto dollars = [](double v) { return formatUsd(v); };
     const bool byPeriod = report.by == ReportGrouping::Hour || report.by == ReportGrouping::Day;
-    if (!byPeriod && !report.rows.empty()) {
-        std::vector<GroupBar> spendBars;
-        std::vector<GroupBar> requestBars;
-        for (const ReportRow& row : report.rows) {
-            const Totals& t = row.totals;
-            const double dollarsSpent = static_cast<double>(t.spendMicroUsd) / 1e6;
-            // A group whose spend is unknown says so rather than showing $0.
-            std::string spendText = t.unpriced == 0 ? dollars(dollarsSpent)
-                                    : t.spendMicroUsd == 0 ? std::string("unpriced")
-                                                           : dollars(dollarsSpent) + " + unpriced";
-            spendBars.push_back(GroupBar{groupLabel(row, report.by), dollarsSpent, std::move(spendText)});
-            requestBars.push_back(
-                GroupBar{groupLabel(row, report.by), static_cast<double>(t.sent), count(static_cast<double>(t.sent))});
-        }
-        h << "<h2>By " << esc(groupingName(report.by)) << "</h2>\n";
-        h << groupBars("Requests sent", requestBars, "#4a78c2");
-        h << groupBars("Spend (priced responses)", spendBars, "#7a5cc2");
+    if (byPeriod || report.rows.empty()) {
+        return;
     }
+    std::vector<GroupBar> spendBars;
+    std::vector<GroupBar> requestBars;
+    for (const ReportRow& row : report.rows) {
+        const Totals& t = row.totals;
+        const double dollarsSpent = static_cast<double>(t.spendMicroUsd) / 1e6;
+        // A group whose spend is unknown says so rather than showing $0.
+        std::string spendText = t.unpriced == 0 ? dollars(dollarsSpent)
+                                : t.spendMicroUsd == 0 ? std::string("unpriced")
+                                                       : dollars(dollarsSpent) + " + unpriced";
+        spendBars.push_back(GroupBar{groupLabel(row, report.by), dollarsSpent, std::move(spendText)});
+        requestBars.push_back(
+            GroupBar{groupLabel(row, report.by), static_cast<double>(t.sent), count(static_cast<double>(t.sent))});
+    }
+    h << "<h2>By " << esc(groupingName(report.by)) << "</h2>\n";
+    h << groupBars("Requests sent", requestBars, "#4a78c2");
+    h << groupBars("Spend (priced responses)", spendBars, "#7a5cc2");
+}
+
+}  // namespace
+
+std::string reportHtml(const Report& report)
+{
+    const Totals& total = report.total.totals;
+    std::ostringstream h;
+    h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      << "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+      << "<title>Sluice usage report " << esc(formatRfc3339(report.from)) << " – " << esc(formatRfc3339(report.to))
+      << "</title><style>" << kStyle << "</style></head><body>\n";
+    h << "<h1>Sluice usage report</h1><table class=\"meta\">"
+      << "<tr><td>State</td><td>" << esc(report.source) << "</td></tr>"
+      << "<tr><td>From</td><td>" << esc(formatRfc3339(report.from)) << "</td></tr>"
+      << "<tr><td>To</td><td>" << esc(formatRfc3339(report.to)) << " (exclusive; hours and days are UTC)</td></tr>"
+      << "<tr><td>Grouped by</td><td>" << esc(groupingName(report.by)) << "</td></tr>"
+      << "<tr><td>Generated</td><td>" << esc(formatRfc3339(report.generatedAt)) << "</td></tr></table>\n";
+    if (!report.unpricedModels.empty()) {
+        h << "<div class=\"warn\"><b>Spend is incomplete.</b> " << groupThousands(static_cast<std::int64_t>(total.unpriced))
+          << " responses have no known spend (a model without a price, or no usage reported); they are not "
+             "counted as free. Models: "
+          << esc(joined(report.unpricedModels, ", ")) << ".</div>\n";
+    }
+    h << "<div class=\"cards\">"
+      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.sent)) << "</b><span>requests sent</span></div>"
+      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.completed))
+      << "</b><span>completed</span></div>"
+      << "<div class=\"card\"><b>" << percent(rateOf(count429(total), total)) << "</b><span>answered 429</span></div>"
+      << "<div class=\"card\"><b>" << groupThousands(static_cast<std::int64_t>(total.inputTokens + total.outputTokens))
+      << "</b><span>tokens</span></div>"
+      << "<div class=\"card\"><b>" << formatUsd(total.spendMicroUsd) << (total.unpriced > 0 ? "+" : "")
+      << "</b><span>spend" << (total.unpriced > 0 ? " (incomplete)" : "") << "</span></div>"
+      << "<div class=\"card\"><b>" << msText(millis(total.latency, 0.95)) << "</b><span>p95 latency</span></div>"
+      << "</div>\n";
+
+    writeTimeline(h, report);
+
+    writeGroupBars(h, report);
 
     h << "<h2>Table</h2><table class=\"data\"><thead><tr><th>" << esc(joined(groupColumns(report.by), "/"))
       << "</th><th>requests</th><th>completed</th><th>failed</th><th>429 rate limited</th><th>429 quota</th>"

@@ -88,6 +88,44 @@ std::string frame(std::string_view event, const OJson& data)
     return out;
 }
 
+// Reads "messages" and "system" into r.inputTokens; the message of a 400
+// when they are not what the API takes.
+std::optional<std::string> readMessages(const Json& doc, CompletionRequest& r)
+{
+    const auto messages = doc.find("messages");
+    if (messages == doc.end()) {
+        return "messages: Field required";
+    }
+    if (!messages->is_array()) {
+        return "messages: Input should be a valid list";
+    }
+    if (messages->empty()) {
+        return "messages: at least one message is required";
+    }
+    std::int64_t tokens = 3;
+    for (std::size_t i = 0; i < messages->size(); ++i) {
+        const Json& m = (*messages)[i];
+        const std::string where = "messages." + std::to_string(i);
+        if (!m.is_object()) {
+            return where + ": Input should be a valid dictionary";
+        }
+        const auto role = m.find("role");
+        if (role == m.end()) {
+            return where + ".role: Field required";
+        }
+        const auto content = m.find("content");
+        if (content == m.end()) {
+            return where + ".content: Field required";
+        }
+        tokens += 3 + contentTokens(*content);
+    }
+    if (const auto system = doc.find("system"); system != doc.end()) {
+        tokens += contentTokens(*system);
+    }
+    r.inputTokens = tokens;
+    return std::nullopt;
+}
+
 class AnthropicDialect final : public Dialect {
 public:
     Flavour flavour() const noexcept override { return Flavour::Anthropic; }
@@ -157,37 +195,9 @@ public:
         }
         r.maxTokens = maxTokens->get<std::int64_t>();
 
-        const auto messages = doc.find("messages");
-        if (messages == doc.end()) {
-            return invalid("messages: Field required");
+        if (auto problem = readMessages(doc, r)) {
+            return invalid(*problem);
         }
-        if (!messages->is_array()) {
-            return invalid("messages: Input should be a valid list");
-        }
-        if (messages->empty()) {
-            return invalid("messages: at least one message is required");
-        }
-        std::int64_t tokens = 3;
-        for (std::size_t i = 0; i < messages->size(); ++i) {
-            const Json& m = (*messages)[i];
-            const std::string where = "messages." + std::to_string(i);
-            if (!m.is_object()) {
-                return invalid(where + ": Input should be a valid dictionary");
-            }
-            const auto role = m.find("role");
-            if (role == m.end()) {
-                return invalid(where + ".role: Field required");
-            }
-            const auto content = m.find("content");
-            if (content == m.end()) {
-                return invalid(where + ".content: Field required");
-            }
-            tokens += 3 + contentTokens(*content);
-        }
-        if (const auto system = doc.find("system"); system != doc.end()) {
-            tokens += contentTokens(*system);
-        }
-        r.inputTokens = tokens;
 
         if (const auto stream = doc.find("stream"); stream != doc.end() && !stream->is_null()) {
             if (!stream->is_boolean()) {
@@ -313,7 +323,7 @@ public:
                              dialect::randomId("", std::hash<std::string>{}(config.organization), 32));
     }
 
-    std::string body(const CompletionRequest& r, const Completion& c) const override
+    std::string body(const CompletionRequest& r, const MockReply& c) const override
     {
         const std::int64_t out = c.outputTokens.at(0);
         OJson message{{"id", c.id},
@@ -327,7 +337,7 @@ public:
         return message.dump();
     }
 
-    StreamScript stream(const CompletionRequest& r, const Completion& c) const override
+    StreamScript stream(const CompletionRequest& r, const MockReply& c) const override
     {
         StreamScript s;
         const std::int64_t out = c.outputTokens.at(0);

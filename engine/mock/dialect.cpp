@@ -7,7 +7,7 @@
 
 namespace sluice::mock {
 
-std::int64_t Completion::totalOutput() const noexcept
+std::int64_t MockReply::totalOutput() const noexcept
 {
     return std::accumulate(outputTokens.begin(), outputTokens.end(), std::int64_t{0});
 }

@@ -36,8 +36,9 @@ struct CompletionRequest {
     std::string toolName;
 };
 
-// What the mock answers, dialect-neutral.
-struct Completion {
+// What the mock answers, dialect-neutral (MockReply, not store::Completion:
+// that is a finished job in the store).
+struct MockReply {
     std::string id;
     std::int64_t created = 0;                // Unix seconds
     std::vector<std::int64_t> outputTokens;  // per choice
@@ -113,8 +114,8 @@ public:
     virtual void addCommonHeaders(net::HttpHeaders& headers, std::string_view requestId,
                                   const MockConfig& config) const = 0;
 
-    virtual std::string body(const CompletionRequest& request, const Completion& completion) const = 0;
-    virtual StreamScript stream(const CompletionRequest& request, const Completion& completion) const = 0;
+    virtual std::string body(const CompletionRequest& request, const MockReply& completion) const = 0;
+    virtual StreamScript stream(const CompletionRequest& request, const MockReply& completion) const = 0;
     // An error frame sent after HTTP 200, mid-stream.
     virtual std::string streamError(std::string_view requestId) const = 0;
     virtual std::string modelList(const MockConfig& config, std::string_view key) const = 0;

@@ -290,6 +290,54 @@ MockKey readKey(const Origin& origin, const Json& v, const std::string& path,
     return k;
 }
 
+void readLatency(const Origin& origin, const Json& latency, MockConfig& c)
+{
+    ObjectReader lr(origin, latency, "/latency");
+    lr.number("baseMs", c.latency.baseMs, 0, 3'600'000);
+    lr.number("perOutputTokenMs", c.latency.perOutputTokenMs, 0, 60'000);
+    lr.number("firstTokenMs", c.latency.firstTokenMs, 0, 3'600'000);
+    lr.choice("jitter", c.latency.jitter, kDistributions);
+    lr.number("spread", c.latency.spread, 0, c.latency.jitter == DistributionKind::Uniform ? 1 : 5);
+    if (const Json* knee = lr.get("knee")) {
+        ObjectReader kr(origin, *knee, "/latency/knee");
+        kr.integer("inFlight", c.latency.knee.inFlight, 0, 1'000'000);
+        kr.number("perExtraMs", c.latency.knee.perExtraMs, 0, 3'600'000);
+        kr.finish();
+    }
+    lr.finish();
+}
+
+void readOutput(const Origin& origin, const Json& output, MockConfig& c)
+{
+    ObjectReader orr(origin, output, "/output");
+    orr.choice("distribution", c.output.distribution, kDistributions);
+    orr.integer("min", c.output.min, 0, 10'000'000);
+    orr.integer("max", c.output.max, 0, 10'000'000);
+    orr.number("mean", c.output.mean, 0, 1e7);
+    orr.number("sigma", c.output.sigma, 0, 5);
+    orr.finish();
+    if (c.output.max < c.output.min) {
+        orr.fail("/output/max", "must be at least /output/min (" + std::to_string(c.output.min) + ")");
+    }
+}
+
+void readFaults(const Origin& origin, const Json& faults, MockConfig& c)
+{
+    ObjectReader fr(origin, faults, "/faults");
+    double sum = 0;
+    for (std::size_t i = 1; i < kFaultCount; ++i) {
+        const auto f = static_cast<Fault>(i);
+        fr.number(faultName(f), c.faults[f], 0, 1);
+        sum += c.faults[f];
+    }
+    fr.finish();
+    if (sum > 1.0 + 1e-9) {
+        char total[32];
+        std::snprintf(total, sizeof total, "%g", sum);
+        fr.fail("/faults", "rates add up to " + std::string(total) + "; they must add up to at most 1");
+    }
+}
+
 MockConfig readConfig(const Origin& origin, const Json& doc)
 {
     MockConfig c = MockConfig::defaults();
@@ -341,46 +389,13 @@ MockConfig readConfig(const Origin& origin, const Json& doc)
     }
 
     if (const Json* latency = r.get("latency")) {
-        ObjectReader lr(origin, *latency, "/latency");
-        lr.number("baseMs", c.latency.baseMs, 0, 3'600'000);
-        lr.number("perOutputTokenMs", c.latency.perOutputTokenMs, 0, 60'000);
-        lr.number("firstTokenMs", c.latency.firstTokenMs, 0, 3'600'000);
-        lr.choice("jitter", c.latency.jitter, kDistributions);
-        lr.number("spread", c.latency.spread, 0, c.latency.jitter == DistributionKind::Uniform ? 1 : 5);
-        if (const Json* knee = lr.get("knee")) {
-            ObjectReader kr(origin, *knee, "/latency/knee");
-            kr.integer("inFlight", c.latency.knee.inFlight, 0, 1'000'000);
-            kr.number("perExtraMs", c.latency.knee.perExtraMs, 0, 3'600'000);
-            kr.finish();
-        }
-        lr.finish();
+        readLatency(origin, *latency, c);
     }
     if (const Json* output = r.get("output")) {
-        ObjectReader orr(origin, *output, "/output");
-        orr.choice("distribution", c.output.distribution, kDistributions);
-        orr.integer("min", c.output.min, 0, 10'000'000);
-        orr.integer("max", c.output.max, 0, 10'000'000);
-        orr.number("mean", c.output.mean, 0, 1e7);
-        orr.number("sigma", c.output.sigma, 0, 5);
-        orr.finish();
-        if (c.output.max < c.output.min) {
-            orr.fail("/output/max", "must be at least /output/min (" + std::to_string(c.output.min) + ")");
-        }
+        readOutput(origin, *output, c);
     }
     if (const Json* faults = r.get("faults")) {
-        ObjectReader fr(origin, *faults, "/faults");
-        double sum = 0;
-        for (std::size_t i = 1; i < kFaultCount; ++i) {
-            const auto f = static_cast<Fault>(i);
-            fr.number(faultName(f), c.faults[f], 0, 1);
-            sum += c.faults[f];
-        }
-        fr.finish();
-        if (sum > 1.0 + 1e-9) {
-            char total[32];
-            std::snprintf(total, sizeof total, "%g", sum);
-            fr.fail("/faults", "rates add up to " + std::string(total) + "; they must add up to at most 1");
-        }
+        readFaults(origin, *faults, c);
     }
     r.finish();
     return c;

@@ -99,7 +99,59 @@ struct MockProvider::Impl {
                           const CompletionRequest& r, const std::string& key, const std::string& requestId,
                           std::uint64_t seq, const Admitted& admitted, WallTime wall);
     void replace(std::shared_ptr<const MockConfig> next, std::string_view source);
+    bool admit(const MockConfig& cfg, const std::string& key, const MockKey& k, const CompletionRequest& r,
+               const RateLimits& limits, const Charge& charge, const Admitted& admitted, LimitDecision& decision);
+    net::HttpReply refuse(const Dialect& dialect, const MockConfig& cfg, const LimitDecision& decision,
+                          ErrorContext& ctx, net::HttpHeaders& headers, WallTime wall);
+    void closeBooks(net::HttpReply& reply, const std::string& key, const std::string& model, std::int64_t produced,
+                    const Admitted& admitted);
 };
+
+namespace {
+
+// Plans a streamed answer's bytes: the preamble, a frame per token paced
+// perToken apart, the ending, or the break a stream fault makes (then
+// produced is the tokens sent).
+void planStream(net::HttpReply& reply, StreamScript script, const Dialect& dialect, Fault applied,
+                Duration firstToken, Duration perToken, const std::string& requestId, std::int64_t& produced)
+{
+    reply.chunked = true;
+    reply.headers.emplace_back("Content-Type", "text/event-stream; charset=utf-8");
+    reply.headers.emplace_back("Cache-Control", "no-cache");
+    std::string preamble;
+    for (const auto& f : script.preamble) {
+        preamble += f;
+    }
+    reply.parts.push_back(net::HttpPart{Duration::zero(), std::move(preamble)});
+    const std::size_t cut = script.tokens.size() / 2;
+    const bool cuts = applied == Fault::ConnectionReset || applied == Fault::StreamCut || applied == Fault::SseError;
+    const std::size_t sent = cuts ? cut : script.tokens.size();
+    for (std::size_t i = 0; i < sent; ++i) {
+        std::string& frame = script.tokens[i];
+        if (applied == Fault::MalformedJson && i == cut) {
+            frame.resize(frame.size() / 2);
+            frame += "\n\n";
+        }
+        reply.parts.push_back(net::HttpPart{i == 0 ? firstToken : perToken, std::move(frame)});
+    }
+    if (cuts) {
+        // Tokens stop where the stream breaks; the output count follows.
+        produced = static_cast<std::int64_t>(sent);
+        if (applied == Fault::SseError) {
+            reply.parts.push_back(net::HttpPart{perToken, dialect.streamError(requestId)});
+        } else {
+            reply.ending = applied == Fault::StreamCut ? net::HttpEnding::Close : net::HttpEnding::Reset;
+        }
+    } else {
+        std::string ending;
+        for (const auto& f : script.ending) {
+            ending += f;
+        }
+        reply.parts.push_back(net::HttpPart{sent == 0 ? firstToken : Duration::zero(), std::move(ending)});
+    }
+}
+
+}  // namespace
 
 net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
 {
@@ -209,39 +261,53 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
     // OpenAI bills its TPM estimate as charged; Anthropic the real output.
     admitted.chargeActualOutput = dialect.flavour() == Flavour::Anthropic;
     LimitDecision decision;
-    bool quotaGone = false;
-    {
-        std::lock_guard guard(mutex);
-        const TimePoint now = clock.now();
-        quotaGone = k.quotaExhausted || (k.quotaTokens > 0 && quotaUsed[*key] >= k.quotaTokens);
-        if (quotaGone) {
-            stats.quotaExhausted(now);
-        } else {
-            if (cfg.limitsEnabled) {
-                decision = table.admit(*key, r.model, limits, charge, now);
-            }
-            switch (decision.outcome) {
-            case LimitOutcome::RateLimited:
-                stats.rateLimited(now, decision.binding);
-                break;
-            case LimitOutcome::TooLarge:
-                stats.tooLarge(now);
-                break;
-            case LimitOutcome::Admitted: {
-                stats.accepted(now, r.inputTokens);
-                const std::int64_t chargedNow = admitted.chargeActualOutput ? r.inputTokens : charge.tokens;
-                stats.charged(chargedNow);
-                quotaUsed[*key] += chargedNow;
-                break;
-            }
-            }
-        }
-    }
+    const bool quotaGone = admit(cfg, *key, k, r, limits, charge, admitted, decision);
     if (!quotaGone && decision.outcome == LimitOutcome::Admitted) {
         admitted.states = decision.states;
         return answer(dialect, cfg, r, *key, requestId, seq, admitted, wall);
     }
-    // Refused: quota, rate limit, or too large.
+    return refuse(dialect, cfg, decision, ctx, headers, wall);
+}
+
+// Charges an admitted request to its key's limits and quota, counting the
+// outcome; returns whether the key's quota is gone (then nothing is charged).
+bool MockProvider::Impl::admit(const MockConfig& cfg, const std::string& key, const MockKey& k,
+                               const CompletionRequest& r, const RateLimits& limits, const Charge& charge,
+                               const Admitted& admitted, LimitDecision& decision)
+{
+    std::lock_guard guard(mutex);
+    const TimePoint now = clock.now();
+    const bool quotaGone = k.quotaExhausted || (k.quotaTokens > 0 && quotaUsed[key] >= k.quotaTokens);
+    if (quotaGone) {
+        stats.quotaExhausted(now);
+    } else {
+        if (cfg.limitsEnabled) {
+            decision = table.admit(key, r.model, limits, charge, now);
+        }
+        switch (decision.outcome) {
+        case LimitOutcome::RateLimited:
+            stats.rateLimited(now, decision.binding);
+            break;
+        case LimitOutcome::TooLarge:
+            stats.tooLarge(now);
+            break;
+        case LimitOutcome::Admitted: {
+            stats.accepted(now, r.inputTokens);
+            const std::int64_t chargedNow = admitted.chargeActualOutput ? r.inputTokens : charge.tokens;
+            stats.charged(chargedNow);
+            quotaUsed[key] += chargedNow;
+            break;
+        }
+        }
+    }
+    return quotaGone;
+}
+
+// The answer to a refused request: quota, rate limit, or too large.
+net::HttpReply MockProvider::Impl::refuse(const Dialect& dialect, const MockConfig& cfg,
+                                          const LimitDecision& decision, ErrorContext& ctx, net::HttpHeaders& headers,
+                                          WallTime wall)
+{
     if (cfg.limitsEnabled && cfg.rateLimitHeaders) {
         dialect.addRateLimitHeaders(headers, decision.states, wall, false);
     }
@@ -262,6 +328,25 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
     return errorReply(dialect.error(ErrorCase::QuotaExhausted, ctx), headers, false);
 }
 
+// The books close when the last byte goes out: the output-limit charge is
+// corrected to what was produced, and the key pays for its output.
+void MockProvider::Impl::closeBooks(net::HttpReply& reply, const std::string& key, const std::string& model,
+                                    std::int64_t produced, const Admitted& admitted)
+{
+    const std::int64_t delta = produced - admitted.reservedOutput;
+    const bool actual = admitted.chargeActualOutput;
+    reply.onFinished = [this, key, model, delta, produced, actual](bool) {
+        std::lock_guard guard(mutex);
+        const TimePoint now = clock.now();
+        table.adjustOutput(key, model, delta, now);
+        stats.output(now, produced);
+        if (actual) {
+            stats.charged(produced);
+            quotaUsed[key] += produced;
+        }
+    };
+}
+
 // Builds the answer to an admitted request: draws its output, latency and
 // fault, and plans the bytes, outside the lock.
 net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConfig& cfg,
@@ -272,7 +357,7 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
     Rng rng(cfg.seed, seq);
     const Fault fault = drawFault(cfg.faults, rng);
     const double factor = drawLatencyFactor(cfg.latency, rng);
-    Completion c;
+    MockReply c;
     c.created = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count();
     c.textSeed = rng.next();
     const int choices = dialect.flavour() == Flavour::Anthropic ? 1 : r.n;
@@ -325,42 +410,8 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
         }
         reply.parts.push_back(net::HttpPart{delay, std::move(body)});
     } else {
-        StreamScript script = dialect.stream(r, c);
-        reply.chunked = true;
-        reply.headers.emplace_back("Content-Type", "text/event-stream; charset=utf-8");
-        reply.headers.emplace_back("Cache-Control", "no-cache");
-        std::string preamble;
-        for (const auto& f : script.preamble) {
-            preamble += f;
-        }
-        reply.parts.push_back(net::HttpPart{Duration::zero(), std::move(preamble)});
-        const std::size_t cut = script.tokens.size() / 2;
-        const bool cuts = applied == Fault::ConnectionReset || applied == Fault::StreamCut || applied == Fault::SseError;
-        const std::size_t sent = cuts ? cut : script.tokens.size();
         const Duration firstToken = scaledMs(cfg.latency.firstTokenMs, factor) + slower;
-        for (std::size_t i = 0; i < sent; ++i) {
-            std::string& frame = script.tokens[i];
-            if (applied == Fault::MalformedJson && i == cut) {
-                frame.resize(frame.size() / 2);
-                frame += "\n\n";
-            }
-            reply.parts.push_back(net::HttpPart{i == 0 ? firstToken : perToken, std::move(frame)});
-        }
-        if (cuts) {
-            // Tokens stop where the stream breaks; the output count follows.
-            produced = static_cast<std::int64_t>(sent);
-            if (applied == Fault::SseError) {
-                reply.parts.push_back(net::HttpPart{perToken, dialect.streamError(requestId)});
-            } else {
-                reply.ending = applied == Fault::StreamCut ? net::HttpEnding::Close : net::HttpEnding::Reset;
-            }
-        } else {
-            std::string ending;
-            for (const auto& f : script.ending) {
-                ending += f;
-            }
-            reply.parts.push_back(net::HttpPart{sent == 0 ? firstToken : Duration::zero(), std::move(ending)});
-        }
+        planStream(reply, dialect.stream(r, c), dialect, applied, firstToken, perToken, requestId, produced);
     }
 
     if (applied != Fault::None) {
@@ -371,20 +422,7 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
         }
     }
 
-    // The books close when the last byte goes out: the output-limit charge
-    // is corrected to what was produced, and the key pays for its output.
-    const std::int64_t delta = produced - admitted.reservedOutput;
-    const bool actual = admitted.chargeActualOutput;
-    reply.onFinished = [this, key, model = r.model, delta, produced, actual](bool) {
-        std::lock_guard guard(mutex);
-        const TimePoint now = clock.now();
-        table.adjustOutput(key, model, delta, now);
-        stats.output(now, produced);
-        if (actual) {
-            stats.charged(produced);
-            quotaUsed[key] += produced;
-        }
-    };
+    closeBooks(reply, key, r.model, produced, admitted);
     return reply;
 }
 

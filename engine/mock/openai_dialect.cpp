@@ -118,6 +118,102 @@ std::string frame(const OJson& chunk)
     return "data: " + chunk.dump() + "\n\n";
 }
 
+// Reads "messages" into r.inputTokens, or says what is wrong with it.
+std::optional<ApiError> readMessages(const Json& doc, CompletionRequest& r)
+{
+    const auto messages = doc.find("messages");
+    if (messages == doc.end()) {
+        return invalid("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");
+    }
+    if (!messages->is_array()) {
+        return invalid("Invalid type for 'messages': expected an array of objects, but got " +
+                           std::string(jsonTypeName(*messages)) + " instead.",
+                       "messages", "invalid_type");
+    }
+    if (messages->empty()) {
+        return invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
+                       "empty array instead.",
+                       "messages", "empty_array");
+    }
+    // Chat overhead as OpenAI counts it: 3 per message, the role and
+    // name as text (+1 for a name), 3 once to prime the reply.
+    std::int64_t tokens = 3;
+    for (std::size_t i = 0; i < messages->size(); ++i) {
+        const Json& m = (*messages)[i];
+        const std::string where = "messages[" + std::to_string(i) + "]";
+        if (!m.is_object()) {
+            return invalid("Invalid type for '" + where + "': expected an object, but got " +
+                               std::string(jsonTypeName(m)) + " instead.",
+                           where, "invalid_type");
+        }
+        const auto role = m.find("role");
+        if (role == m.end() || !role->is_string()) {
+            return invalid("Missing required parameter: '" + where + ".role'.", where + ".role",
+                           "missing_required_parameter");
+        }
+        tokens += 3 + dialect::textTokens(role->get_ref<const std::string&>());
+        if (const auto content = m.find("content"); content != m.end()) {
+            tokens += contentTokens(*content);
+        }
+        if (const auto name = m.find("name"); name != m.end() && name->is_string()) {
+            tokens += 1 + dialect::textTokens(name->get_ref<const std::string&>());
+        }
+    }
+    r.inputTokens = tokens;
+    return std::nullopt;
+}
+
+// Reads "stream" and "stream_options" into r, or says what is wrong.
+std::optional<ApiError> readStream(const Json& doc, CompletionRequest& r)
+{
+    if (const auto stream = doc.find("stream"); stream != doc.end() && !stream->is_null()) {
+        if (!stream->is_boolean()) {
+            return invalid("Invalid type for 'stream': expected a boolean, but got " +
+                               std::string(jsonTypeName(*stream)) + " instead.",
+                           "stream", "invalid_type");
+        }
+        r.stream = stream->get<bool>();
+    }
+    if (const auto options = doc.find("stream_options"); options != doc.end() && !options->is_null()) {
+        if (!r.stream) {
+            return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                           "stream_options", {});
+        }
+        if (!options->is_object()) {
+            return invalid("Invalid type for 'stream_options': expected an object, but got " +
+                               std::string(jsonTypeName(*options)) + " instead.",
+                           "stream_options", "invalid_type");
+        }
+        const auto usage = options->find("include_usage");
+        r.includeUsage = usage != options->end() && usage->is_boolean() && usage->get<bool>();
+    }
+    return std::nullopt;
+}
+
+// The 429s a limit gives: over the rate now, or larger than the limit.
+ApiError limitError(ErrorCase what, const ErrorContext& c)
+{
+    const LimitDecision& d = *c.limit;
+    if (what == ErrorCase::RateLimited) {
+        const bool tokens = d.binding != LimitKind::Requests && d.binding != LimitKind::RequestsPerDay;
+        return envelope(429,
+                        "Rate limit reached for " + std::string(c.model) + " in organization " +
+                            std::string(c.organization) + " on " + std::string(limitPhrase(d.binding)) +
+                            ": Limit " + std::to_string(d.limit) + ", Used " + std::to_string(d.used) +
+                            ", Requested " + std::to_string(d.requested) + ". Please try again in " +
+                            formatGoDuration(dialect::ceilMs(d.retryAfter)) +
+                            ". Visit https://platform.openai.com/account/rate-limits to learn more.",
+                        tokens ? "tokens" : "requests", {}, "rate_limit_exceeded");
+    }
+    return envelope(429,
+                    "Request too large for " + std::string(c.model) + " in organization " +
+                        std::string(c.organization) + " on " + std::string(limitPhrase(d.binding)) +
+                        ": Limit " + std::to_string(d.limit) + ", Requested " + std::to_string(d.requested) +
+                        ". The input or output tokens must be reduced in order to run successfully. Visit "
+                        "https://platform.openai.com/account/rate-limits to learn more.",
+                    "tokens", {}, "rate_limit_exceeded");
+}
+
 class OpenAiDialect final : public Dialect {
 public:
     Flavour flavour() const noexcept override { return Flavour::OpenAI; }
@@ -159,45 +255,9 @@ public:
         }
         r.model = model->get<std::string>();
 
-        const auto messages = doc.find("messages");
-        if (messages == doc.end()) {
-            return invalid("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");
+        if (auto e = readMessages(doc, r)) {
+            return *e;
         }
-        if (!messages->is_array()) {
-            return invalid("Invalid type for 'messages': expected an array of objects, but got " +
-                               std::string(jsonTypeName(*messages)) + " instead.",
-                           "messages", "invalid_type");
-        }
-        if (messages->empty()) {
-            return invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
-                           "empty array instead.",
-                           "messages", "empty_array");
-        }
-        // Chat overhead as OpenAI counts it: 3 per message, the role and
-        // name as text (+1 for a name), 3 once to prime the reply.
-        std::int64_t tokens = 3;
-        for (std::size_t i = 0; i < messages->size(); ++i) {
-            const Json& m = (*messages)[i];
-            const std::string where = "messages[" + std::to_string(i) + "]";
-            if (!m.is_object()) {
-                return invalid("Invalid type for '" + where + "': expected an object, but got " +
-                                   std::string(jsonTypeName(m)) + " instead.",
-                               where, "invalid_type");
-            }
-            const auto role = m.find("role");
-            if (role == m.end() || !role->is_string()) {
-                return invalid("Missing required parameter: '" + where + ".role'.", where + ".role",
-                               "missing_required_parameter");
-            }
-            tokens += 3 + dialect::textTokens(role->get_ref<const std::string&>());
-            if (const auto content = m.find("content"); content != m.end()) {
-                tokens += contentTokens(*content);
-            }
-            if (const auto name = m.find("name"); name != m.end() && name->is_string()) {
-                tokens += 1 + dialect::textTokens(name->get_ref<const std::string&>());
-            }
-        }
-        r.inputTokens = tokens;
 
         std::optional<std::int64_t> maxTokens;
         if (auto e = readPositive(doc, "max_completion_tokens", maxTokens)) {
@@ -221,26 +281,8 @@ public:
         }
         r.n = static_cast<int>(n.value_or(1));
 
-        if (const auto stream = doc.find("stream"); stream != doc.end() && !stream->is_null()) {
-            if (!stream->is_boolean()) {
-                return invalid("Invalid type for 'stream': expected a boolean, but got " +
-                                   std::string(jsonTypeName(*stream)) + " instead.",
-                               "stream", "invalid_type");
-            }
-            r.stream = stream->get<bool>();
-        }
-        if (const auto options = doc.find("stream_options"); options != doc.end() && !options->is_null()) {
-            if (!r.stream) {
-                return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                               "stream_options", {});
-            }
-            if (!options->is_object()) {
-                return invalid("Invalid type for 'stream_options': expected an object, but got " +
-                                   std::string(jsonTypeName(*options)) + " instead.",
-                               "stream_options", "invalid_type");
-            }
-            const auto usage = options->find("include_usage");
-            r.includeUsage = usage != options->end() && usage->is_boolean() && usage->get<bool>();
+        if (auto e = readStream(doc, r)) {
+            return *e;
         }
 
         const auto m = config.models.find(r.model);
@@ -304,28 +346,9 @@ public:
         case ErrorCase::BodyTooLarge:
             return envelope(413, "Request body too large: the limit is " + std::string(c.detail) + " bytes.",
                             "invalid_request_error", {}, "request_too_large");
-        case ErrorCase::RateLimited: {
-            const LimitDecision& d = *c.limit;
-            const bool tokens = d.binding != LimitKind::Requests && d.binding != LimitKind::RequestsPerDay;
-            return envelope(429,
-                            "Rate limit reached for " + std::string(c.model) + " in organization " +
-                                std::string(c.organization) + " on " + std::string(limitPhrase(d.binding)) +
-                                ": Limit " + std::to_string(d.limit) + ", Used " + std::to_string(d.used) +
-                                ", Requested " + std::to_string(d.requested) + ". Please try again in " +
-                                formatGoDuration(dialect::ceilMs(d.retryAfter)) +
-                                ". Visit https://platform.openai.com/account/rate-limits to learn more.",
-                            tokens ? "tokens" : "requests", {}, "rate_limit_exceeded");
-        }
-        case ErrorCase::RequestTooLarge: {
-            const LimitDecision& d = *c.limit;
-            return envelope(429,
-                            "Request too large for " + std::string(c.model) + " in organization " +
-                                std::string(c.organization) + " on " + std::string(limitPhrase(d.binding)) +
-                                ": Limit " + std::to_string(d.limit) + ", Requested " + std::to_string(d.requested) +
-                                ". The input or output tokens must be reduced in order to run successfully. Visit "
-                                "https://platform.openai.com/account/rate-limits to learn more.",
-                            "tokens", {}, "rate_limit_exceeded");
-        }
+        case ErrorCase::RateLimited:
+        case ErrorCase::RequestTooLarge:
+            return limitError(what, c);
         case ErrorCase::QuotaExhausted:
             return envelope(429,
                             "You exceeded your current quota, please check your plan and billing details. For more "
@@ -371,7 +394,7 @@ public:
         headers.emplace_back("openai-version", "2020-10-01");
     }
 
-    std::string body(const CompletionRequest& r, const Completion& c) const override
+    std::string body(const CompletionRequest& r, const MockReply& c) const override
     {
         OJson choices = OJson::array();
         for (std::size_t i = 0; i < c.outputTokens.size(); ++i) {
@@ -393,7 +416,7 @@ public:
         return out.dump();
     }
 
-    StreamScript stream(const CompletionRequest& r, const Completion& c) const override
+    StreamScript stream(const CompletionRequest& r, const MockReply& c) const override
     {
         StreamScript s;
         const auto chunk = [&](OJson choices) {
@@ -473,7 +496,7 @@ public:
     }
 
 private:
-    static OJson usage(const CompletionRequest& r, const Completion& c)
+    static OJson usage(const CompletionRequest& r, const MockReply& c)
     {
         const std::int64_t out = c.totalOutput();
         return OJson{{"prompt_tokens", r.inputTokens},

@@ -118,6 +118,50 @@ std::string event(const OJson& data)
     return "event: " + data["type"].get<std::string>() + "\ndata: " + data.dump() + "\n\n";
 }
 
+// Reads "instructions" and "input" into r.inputTokens, or says what is
+// wrong with them.
+std::optional<ApiError> readInput(const Json& doc, CompletionRequest& r)
+{
+    // As the provider counts: 3 per item and its role, 3 to prime the
+    // reply, the instructions as one more item.
+    std::int64_t tokens = 3;
+    if (const auto ins = doc.find("instructions"); ins != doc.end() && !ins->is_null()) {
+        if (!ins->is_string()) {
+            return invalid("Invalid type for 'instructions': expected a string.", "instructions", "invalid_type");
+        }
+        tokens += 3 + dialect::textTokens(ins->get_ref<const std::string&>());
+    }
+    const auto input = doc.find("input");
+    if (input == doc.end() || input->is_null()) {
+        return invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
+    }
+    if (input->is_string()) {
+        tokens += 3 + dialect::textTokens(input->get_ref<const std::string&>());
+    } else if (input->is_array() && !input->empty()) {
+        for (std::size_t i = 0; i < input->size(); ++i) {
+            const Json& item = (*input)[i];
+            if (!item.is_object()) {
+                return invalid("Invalid type for 'input[" + std::to_string(i) + "]': expected an object.",
+                               "input[" + std::to_string(i) + "]", "invalid_type");
+            }
+            tokens += 3;
+            if (const auto role = item.find("role"); role != item.end() && role->is_string()) {
+                tokens += dialect::textTokens(role->get_ref<const std::string&>());
+            }
+            for (const char* field : {"content", "output", "arguments"}) {
+                if (const auto f = item.find(field); f != item.end()) {
+                    tokens += contentTokens(*f);
+                }
+            }
+        }
+    } else {
+        return invalid("Invalid 'input': expected a string or a non-empty array of input items.", "input",
+                       "invalid_value");
+    }
+    r.inputTokens = tokens;
+    return std::nullopt;
+}
+
 class ResponsesDialect final : public OpenAiFamily {
 public:
     std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
@@ -130,43 +174,9 @@ public:
         const Json& doc = std::get<Json>(parsed);
         CompletionRequest r;
         r.model = doc["model"].get<std::string>();
-        // As the provider counts: 3 per item and its role, 3 to prime the
-        // reply, the instructions as one more item.
-        std::int64_t tokens = 3;
-        if (const auto ins = doc.find("instructions"); ins != doc.end() && !ins->is_null()) {
-            if (!ins->is_string()) {
-                return invalid("Invalid type for 'instructions': expected a string.", "instructions", "invalid_type");
-            }
-            tokens += 3 + dialect::textTokens(ins->get_ref<const std::string&>());
+        if (auto e = readInput(doc, r)) {
+            return *e;
         }
-        const auto input = doc.find("input");
-        if (input == doc.end() || input->is_null()) {
-            return invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
-        }
-        if (input->is_string()) {
-            tokens += 3 + dialect::textTokens(input->get_ref<const std::string&>());
-        } else if (input->is_array() && !input->empty()) {
-            for (std::size_t i = 0; i < input->size(); ++i) {
-                const Json& item = (*input)[i];
-                if (!item.is_object()) {
-                    return invalid("Invalid type for 'input[" + std::to_string(i) + "]': expected an object.",
-                                   "input[" + std::to_string(i) + "]", "invalid_type");
-                }
-                tokens += 3;
-                if (const auto role = item.find("role"); role != item.end() && role->is_string()) {
-                    tokens += dialect::textTokens(role->get_ref<const std::string&>());
-                }
-                for (const char* field : {"content", "output", "arguments"}) {
-                    if (const auto f = item.find(field); f != item.end()) {
-                        tokens += contentTokens(*f);
-                    }
-                }
-            }
-        } else {
-            return invalid("Invalid 'input': expected a string or a non-empty array of input items.", "input",
-                           "invalid_value");
-        }
-        r.inputTokens = tokens;
 
         std::optional<std::int64_t> maxTokens;
         if (const auto m = doc.find("max_output_tokens"); m != doc.end() && !m->is_null()) {
@@ -207,12 +217,12 @@ public:
         return r;
     }
 
-    std::string body(const CompletionRequest& r, const Completion& c) const override
+    std::string body(const CompletionRequest& r, const MockReply& c) const override
     {
         return response(r, c, true).dump();
     }
 
-    StreamScript stream(const CompletionRequest& r, const Completion& c) const override
+    StreamScript stream(const CompletionRequest& r, const MockReply& c) const override
     {
         if (!r.toolName.empty()) {
             return functionCallStream(r, c);
@@ -309,7 +319,7 @@ private:
     // A function call's arguments, one output token per piece: a JSON
     // object whose "query" holds the completion's words, so that the
     // pieces joined are the arguments.
-    static std::vector<std::string> argumentPieces(const Completion& c)
+    static std::vector<std::string> argumentPieces(const MockReply& c)
     {
         const std::int64_t n = c.outputTokens.empty() ? 0 : c.outputTokens[0];
         std::vector<std::string> pieces;
@@ -324,7 +334,7 @@ private:
         return pieces;
     }
 
-    static OJson functionCall(const CompletionRequest& r, const Completion& c, const std::string& arguments,
+    static OJson functionCall(const CompletionRequest& r, const MockReply& c, const std::string& arguments,
                               std::string_view status)
     {
         return OJson{{"id", dialect::randomId("fc_", c.textSeed ^ 0x5A, 48)},
@@ -335,7 +345,7 @@ private:
                      {"name", r.toolName}};
     }
 
-    static StreamScript functionCallStream(const CompletionRequest& r, const Completion& c)
+    static StreamScript functionCallStream(const CompletionRequest& r, const MockReply& c)
     {
         StreamScript s;
         std::int64_t seq = 0;
@@ -377,7 +387,7 @@ private:
 
     // The response object; `finished`: as response.completed carries it
     // (output and usage), else as response.created does.
-    static OJson response(const CompletionRequest& r, const Completion& c, bool finished)
+    static OJson response(const CompletionRequest& r, const MockReply& c, bool finished)
     {
         const std::int64_t out = c.outputTokens.empty() ? 0 : c.outputTokens[0];
         const bool truncated = !c.outputTokens.empty() && c.truncated(0, r.maxTokens);
@@ -506,7 +516,7 @@ public:
         return r;
     }
 
-    std::string body(const CompletionRequest& r, const Completion& c) const override
+    std::string body(const CompletionRequest& r, const MockReply& c) const override
     {
         OJson data = OJson::array();
         for (int i = 0; i < r.n; ++i) {
@@ -526,7 +536,7 @@ public:
             .dump();
     }
 
-    StreamScript stream(const CompletionRequest&, const Completion&) const override
+    StreamScript stream(const CompletionRequest&, const MockReply&) const override
     {
         return {};  // never asked: the embeddings API does not stream
     }

@@ -356,6 +356,53 @@ void QueueRunner::forgetOutstanding(std::unordered_map<std::string, Outstanding>
     m_outstanding.erase(it);
 }
 
+// Hands one leased job to the dispatcher; returns why it cannot run, or
+// nothing when it was submitted (and is outstanding).
+std::optional<std::string> QueueRunner::submitLeased(store::Job& job)
+{
+    JobSpec spec;
+    spec.customId = job.customId;
+    spec.provider = job.providerHint;
+    spec.tenant = job.tenant;
+    spec.priority = job.priority;
+    if (job.deadline) {
+        spec.deadline = m_clock.fromWall(*job.deadline);
+    }
+    std::string problem;
+    if (const auto flavor = flavorOfUrl(job.url)) {
+        spec.flavor = *flavor;
+        spec.body = json::parse(job.body, nullptr, false);
+        if (spec.body.is_discarded()) {
+            problem = "body: not valid JSON";
+        } else {
+            // Parsed once, here; the stored text is what gets sent.
+            spec.bodyText = std::move(job.body);
+        }
+    } else {
+        problem = "url: unknown endpoint \"" + job.url + "\"";
+    }
+    if (problem.empty()) {
+        {
+            std::lock_guard guard(m_mutex);
+            m_outstanding.emplace(job.customId, Outstanding{job.id, job.model});
+            ++m_outstandingByModel[job.model];
+        }
+        try {
+            m_dispatcher->submit(std::move(spec));
+            std::lock_guard guard(m_mutex);
+            ++m_stats.submitted;
+            return std::nullopt;
+        } catch (const InputError& e) {
+            problem = e.what();
+            std::lock_guard guard(m_mutex);
+            if (const auto it = m_outstanding.find(job.customId); it != m_outstanding.end()) {
+                forgetOutstanding(it);
+            }
+        }
+    }
+    return problem;
+}
+
 void QueueRunner::leaseMore()
 {
     std::size_t room = 0;
@@ -405,51 +452,15 @@ void QueueRunner::leaseMore()
     }
     std::vector<store::Failure> rejected;
     for (store::Job& job : leased) {
-        JobSpec spec;
-        spec.customId = job.customId;
-        spec.provider = job.providerHint;
-        spec.tenant = job.tenant;
-        spec.priority = job.priority;
-        if (job.deadline) {
-            spec.deadline = m_clock.fromWall(*job.deadline);
-        }
-        std::string problem;
-        if (const auto flavor = flavorOfUrl(job.url)) {
-            spec.flavor = *flavor;
-            spec.body = json::parse(job.body, nullptr, false);
-            if (spec.body.is_discarded()) {
-                problem = "body: not valid JSON";
-            } else {
-                // Parsed once, here; the stored text is what gets sent.
-                spec.bodyText = std::move(job.body);
-            }
-        } else {
-            problem = "url: unknown endpoint \"" + job.url + "\"";
-        }
-        if (problem.empty()) {
-            {
-                std::lock_guard guard(m_mutex);
-                m_outstanding.emplace(job.customId, Outstanding{job.id, job.model});
-                ++m_outstandingByModel[job.model];
-            }
-            try {
-                m_dispatcher->submit(std::move(spec));
-                std::lock_guard guard(m_mutex);
-                ++m_stats.submitted;
-                continue;
-            } catch (const InputError& e) {
-                problem = e.what();
-                std::lock_guard guard(m_mutex);
-                if (const auto it = m_outstanding.find(job.customId); it != m_outstanding.end()) {
-                    forgetOutstanding(it);
-                }
-            }
+        const std::optional<std::string> problem = submitLeased(job);
+        if (!problem) {
+            continue;
         }
         store::Failure f;
         f.id = job.id;
         f.owner = m_options.owner;
         f.attempt.errorClass = std::string(failureClassName(FailureClass::BadRequest));
-        f.attempt.message = "not runnable: " + problem;
+        f.attempt.message = "not runnable: " + *problem;
         rejected.push_back(std::move(f));
     }
     {

@@ -85,6 +85,7 @@ private:
     void run();
     void flush();
     void leaseMore();
+    std::optional<std::string> submitLeased(store::Job& job);
     store::Updates toUpdates(JobOutcome&& outcome, store::JobId id) const;
     // Records a store error; a lasting one (full, read-only, damaged) fails the run.
     void storeError(const std::exception& e);

@@ -34,6 +34,69 @@ std::size_t minuteIndex(Duration offset, std::size_t count)
     return std::min(static_cast<std::size_t>(i), count - 1);
 }
 
+// One minute's rollup row as requests spread evenly over the minute, and
+// its minute's figures.
+void addRollupRow(RecordedTraffic& t, const metrics::RollupRow& row)
+{
+    const metrics::Tally& tally = row.tally;
+    // First attempts are the requests that arrived; retries were ours.
+    const std::int64_t arrivals =
+        std::max<std::int64_t>(static_cast<std::int64_t>(tally.sent) - static_cast<std::int64_t>(tally.retries),
+                               static_cast<std::int64_t>(tally.completed));
+    const Duration minuteOffset = row.minute - t.start;
+    MinuteFigures& m = t.recorded.minutes[minuteIndex(minuteOffset, t.recorded.minutes.size())];
+    m.completed += tally.completed;
+    m.rateLimited += tally.failuresOf(FailureClass::RateLimited);
+    m.spendMicroUsd += tally.spendMicroUsd;
+    if (arrivals <= 0) {
+        return;
+    }
+    // A minute's mean tokens per request; the reservation's mean as its
+    // max_tokens, so the replay reserves what the real run reserved.
+    const auto meanOf = [](std::int64_t sum, std::int64_t n) { return n > 0 ? (sum + n / 2) / n : 0; };
+    const std::int64_t answered = tally.completed;
+    const std::int64_t input = answered > 0 ? meanOf(tally.inputTokens, answered)
+                                            : meanOf(tally.estimatedInputTokens, std::max<std::int64_t>(1, tally.sent));
+    const std::int64_t output = answered > 0 ? meanOf(tally.outputTokens, answered) : 1;
+    const std::int64_t reserved = answered > 0 ? meanOf(tally.estimatedOutputTokens, answered) : output;
+    for (std::int64_t i = 0; i < arrivals; ++i) {
+        RecordedRequest r;
+        r.offset = minuteOffset + (2 * i + 1) * Duration(1min) / (2 * arrivals);
+        r.provider = row.provider;
+        r.model = row.model;
+        r.inputTokens = std::max<std::int64_t>(1, input);
+        r.outputTokens = std::max<std::int64_t>(1, output);
+        r.maxTokens = std::max(r.outputTokens, reserved);
+        t.requests.push_back(std::move(r));
+    }
+}
+
+// The run's figures from the window's totals.
+void fillRollupFigures(RecordedTraffic& t, const metrics::Totals& totals)
+{
+    RunFigures& f = t.recorded;
+    f.requests = static_cast<std::int64_t>(t.requests.size());
+    f.completed = static_cast<std::int64_t>(totals.completed);
+    f.rateLimited = static_cast<std::int64_t>(totals.failuresOf(FailureClass::RateLimited));
+    f.serverErrors = static_cast<std::int64_t>(totals.failuresOf(FailureClass::ServerError) +
+                                               totals.failuresOf(FailureClass::Overloaded));
+    f.timeouts = static_cast<std::int64_t>(totals.failuresOf(FailureClass::Timeout));
+    f.attempts = static_cast<std::int64_t>(totals.sent);
+    f.failed = std::max<std::int64_t>(0, f.requests - f.completed);
+    f.spendMicroUsd = totals.spendMicroUsd;
+    f.inputTokens = totals.inputTokens;
+    f.outputTokens = totals.outputTokens;
+    f.latencyP50 = totals.latency.quantile(0.5);
+    f.latencyP95 = totals.latency.quantile(0.95);
+    if (const std::uint64_t n = totals.latency.count(); n > 0) {
+        t.meanLatency = std::chrono::microseconds(totals.latency.sumUs() / static_cast<std::int64_t>(n));
+    }
+    const std::int64_t missed = static_cast<std::int64_t>(totals.failuresOf(FailureClass::DeadlineExceeded));
+    if (missed > 0) {
+        f.missedDeadlines = missed;
+    }
+}
+
 }  // namespace
 
 RecordedTraffic readRollupTraffic(const std::filesystem::path& database, Duration window)
@@ -70,61 +133,11 @@ RecordedTraffic readRollupTraffic(const std::filesystem::path& database, Duratio
     metrics::Totals totals;
     for (const metrics::RollupRow& row : rows) {
         totals.merge(row.tally);
-        const metrics::Tally& tally = row.tally;
-        // First attempts are the requests that arrived; retries were ours.
-        const std::int64_t arrivals =
-            std::max<std::int64_t>(static_cast<std::int64_t>(tally.sent) - static_cast<std::int64_t>(tally.retries),
-                                   static_cast<std::int64_t>(tally.completed));
-        const Duration minuteOffset = row.minute - t.start;
-        MinuteFigures& m = t.recorded.minutes[minuteIndex(minuteOffset, t.recorded.minutes.size())];
-        m.completed += tally.completed;
-        m.rateLimited += tally.failuresOf(FailureClass::RateLimited);
-        m.spendMicroUsd += tally.spendMicroUsd;
-        if (arrivals <= 0) {
-            continue;
-        }
-        // A minute's mean tokens per request; the reservation's mean as its
-        // max_tokens, so the replay reserves what the real run reserved.
-        const auto meanOf = [](std::int64_t sum, std::int64_t n) { return n > 0 ? (sum + n / 2) / n : 0; };
-        const std::int64_t answered = tally.completed;
-        const std::int64_t input = answered > 0 ? meanOf(tally.inputTokens, answered)
-                                                : meanOf(tally.estimatedInputTokens, std::max<std::int64_t>(1, tally.sent));
-        const std::int64_t output = answered > 0 ? meanOf(tally.outputTokens, answered) : 1;
-        const std::int64_t reserved = answered > 0 ? meanOf(tally.estimatedOutputTokens, answered) : output;
-        for (std::int64_t i = 0; i < arrivals; ++i) {
-            RecordedRequest r;
-            r.offset = minuteOffset + (2 * i + 1) * Duration(1min) / (2 * arrivals);
-            r.provider = row.provider;
-            r.model = row.model;
-            r.inputTokens = std::max<std::int64_t>(1, input);
-            r.outputTokens = std::max<std::int64_t>(1, output);
-            r.maxTokens = std::max(r.outputTokens, reserved);
-            t.requests.push_back(std::move(r));
-        }
+        addRollupRow(t, row);
     }
     std::stable_sort(t.requests.begin(), t.requests.end(),
                      [](const RecordedRequest& a, const RecordedRequest& b) { return a.offset < b.offset; });
-    RunFigures& f = t.recorded;
-    f.requests = static_cast<std::int64_t>(t.requests.size());
-    f.completed = static_cast<std::int64_t>(totals.completed);
-    f.rateLimited = static_cast<std::int64_t>(totals.failuresOf(FailureClass::RateLimited));
-    f.serverErrors = static_cast<std::int64_t>(totals.failuresOf(FailureClass::ServerError) +
-                                               totals.failuresOf(FailureClass::Overloaded));
-    f.timeouts = static_cast<std::int64_t>(totals.failuresOf(FailureClass::Timeout));
-    f.attempts = static_cast<std::int64_t>(totals.sent);
-    f.failed = std::max<std::int64_t>(0, f.requests - f.completed);
-    f.spendMicroUsd = totals.spendMicroUsd;
-    f.inputTokens = totals.inputTokens;
-    f.outputTokens = totals.outputTokens;
-    f.latencyP50 = totals.latency.quantile(0.5);
-    f.latencyP95 = totals.latency.quantile(0.95);
-    if (const std::uint64_t n = totals.latency.count(); n > 0) {
-        t.meanLatency = std::chrono::microseconds(totals.latency.sumUs() / static_cast<std::int64_t>(n));
-    }
-    const std::int64_t missed = static_cast<std::int64_t>(totals.failuresOf(FailureClass::DeadlineExceeded));
-    if (missed > 0) {
-        f.missedDeadlines = missed;
-    }
+    fillRollupFigures(t, totals);
     return t;
 }
 
@@ -165,29 +178,27 @@ std::int64_t maxTokensOf(const std::string& body)
     return 0;
 }
 
-}  // namespace
+// One job of a workspace's store, as a replay needs it.
+struct JobRow {
+    std::int64_t createdMs = 0;
+    std::string model;
+    std::string provider;
+    std::optional<std::int64_t> deadlineMs;
+    int state = 0;
+    std::optional<std::int64_t> finishedMs;
+    std::int64_t maxTokens = 0;
+    std::optional<std::pair<std::int64_t, std::int64_t>> usage;
+    std::optional<std::int64_t> firstSentMs;
+    std::optional<std::int64_t> lastSentMs;
+    std::int64_t rateLimited = 0;
+    std::int64_t serverErrors = 0;
+    std::int64_t timeouts = 0;
+};
 
-RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Duration window)
+// The jobs created in the last `window` of the store's recording, oldest
+// first, with their results' usage and their attempts' failures.
+std::vector<JobRow> readJobRows(const std::filesystem::path& database, Duration window)
 {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(database, ec)) {
-        throw RecordedTrafficError(database.string() + ": no such workspace database");
-    }
-    struct JobRow {
-        std::int64_t createdMs = 0;
-        std::string model;
-        std::string provider;
-        std::optional<std::int64_t> deadlineMs;
-        int state = 0;
-        std::optional<std::int64_t> finishedMs;
-        std::int64_t maxTokens = 0;
-        std::optional<std::pair<std::int64_t, std::int64_t>> usage;
-        std::optional<std::int64_t> firstSentMs;
-        std::optional<std::int64_t> lastSentMs;
-        std::int64_t rateLimited = 0;
-        std::int64_t serverErrors = 0;
-        std::int64_t timeouts = 0;
-    };
     std::vector<JobRow> jobs;
     try {
         store::Database db(database, store::OpenMode::ReadOnly);
@@ -230,6 +241,74 @@ RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Durat
     } catch (const store::StoreError& e) {
         throw RecordedTrafficError(std::string(e.what()));
     }
+    return jobs;
+}
+
+// What the per-job pass gathers beyond the run's figures.
+struct JobTallies {
+    std::vector<Duration> waits;
+    std::vector<Duration> latencies;
+    Duration latencySum{};
+    std::int64_t missed = 0;
+    bool anyDeadline = false;
+};
+
+// One job as a request to replay, counted into the run's figures and its
+// minute's.
+RecordedRequest recordJob(const JobRow& j, WallTime start, std::int64_t meanIn, std::int64_t meanOut,
+                          RunFigures& f, JobTallies& acc)
+{
+    const auto ms = [](std::int64_t v) { return WallTime(std::chrono::milliseconds(v)); };
+    RecordedRequest r;
+    r.offset = ms(j.createdMs) - start;
+    r.provider = j.provider;
+    r.model = j.model;
+    r.inputTokens = std::max<std::int64_t>(1, j.usage ? j.usage->first : meanIn);
+    r.outputTokens = std::max<std::int64_t>(1, j.usage ? j.usage->second : meanOut);
+    r.maxTokens = std::max(r.outputTokens, j.maxTokens);
+    if (j.deadlineMs) {
+        r.deadline = std::max<Duration>(1ms, std::chrono::milliseconds(*j.deadlineMs - j.createdMs));
+        acc.anyDeadline = true;
+        acc.missed += j.state == 3 || (j.finishedMs && *j.finishedMs > *j.deadlineMs);
+    }
+    ++f.requests;
+    f.rateLimited += j.rateLimited;
+    f.serverErrors += j.serverErrors;
+    f.timeouts += j.timeouts;
+    f.attempts += j.rateLimited + j.serverErrors + j.timeouts + (j.firstSentMs ? 1 : 0);
+    if (j.firstSentMs) {
+        acc.waits.push_back(std::chrono::milliseconds(std::max<std::int64_t>(0, *j.firstSentMs - j.createdMs)));
+    }
+    const std::int64_t endedMs = j.finishedMs.value_or(j.createdMs);
+    MinuteFigures& m = f.minutes[minuteIndex(ms(endedMs) - start, f.minutes.size())];
+    m.rateLimited += j.rateLimited;
+    if (j.state == 2) {
+        ++f.completed;
+        ++m.completed;
+        if (j.usage) {
+            f.inputTokens += j.usage->first;
+            f.outputTokens += j.usage->second;
+        }
+        if (j.lastSentMs && j.finishedMs) {
+            const Duration latency = std::chrono::milliseconds(std::max<std::int64_t>(0, *j.finishedMs - *j.lastSentMs));
+            acc.latencies.push_back(latency);
+            acc.latencySum += latency;
+        }
+    } else if (j.state == 3) {
+        ++f.failed;
+    }
+    return r;
+}
+
+}  // namespace
+
+RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Duration window)
+{
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(database, ec)) {
+        throw RecordedTrafficError(database.string() + ": no such workspace database");
+    }
+    const std::vector<JobRow> jobs = readJobRows(database, window);
     RecordedTraffic t;
     t.spendRecorded = false;
     if (jobs.empty()) {
@@ -257,61 +336,19 @@ RecordedTraffic readJobStoreTraffic(const std::filesystem::path& database, Durat
     RunFigures& f = t.recorded;
     f.span = ms(endMs) - t.start;
     f.minutes = emptyMinutes(std::max(t.length, f.span));
-    std::vector<Duration> waits;
-    std::vector<Duration> latencies;
-    Duration latencySum{};
-    std::int64_t missed = 0;
-    bool anyDeadline = false;
+    JobTallies acc;
     for (const JobRow& j : jobs) {
-        RecordedRequest r;
-        r.offset = ms(j.createdMs) - t.start;
-        r.provider = j.provider;
-        r.model = j.model;
-        r.inputTokens = std::max<std::int64_t>(1, j.usage ? j.usage->first : meanIn);
-        r.outputTokens = std::max<std::int64_t>(1, j.usage ? j.usage->second : meanOut);
-        r.maxTokens = std::max(r.outputTokens, j.maxTokens);
-        if (j.deadlineMs) {
-            r.deadline = std::max<Duration>(1ms, std::chrono::milliseconds(*j.deadlineMs - j.createdMs));
-            anyDeadline = true;
-            missed += j.state == 3 || (j.finishedMs && *j.finishedMs > *j.deadlineMs);
-        }
-        ++f.requests;
-        f.rateLimited += j.rateLimited;
-        f.serverErrors += j.serverErrors;
-        f.timeouts += j.timeouts;
-        f.attempts += j.rateLimited + j.serverErrors + j.timeouts + (j.firstSentMs ? 1 : 0);
-        if (j.firstSentMs) {
-            waits.push_back(std::chrono::milliseconds(std::max<std::int64_t>(0, *j.firstSentMs - j.createdMs)));
-        }
-        const std::int64_t endedMs = j.finishedMs.value_or(j.createdMs);
-        MinuteFigures& m = f.minutes[minuteIndex(ms(endedMs) - t.start, f.minutes.size())];
-        m.rateLimited += j.rateLimited;
-        if (j.state == 2) {
-            ++f.completed;
-            ++m.completed;
-            if (j.usage) {
-                f.inputTokens += j.usage->first;
-                f.outputTokens += j.usage->second;
-            }
-            if (j.lastSentMs && j.finishedMs) {
-                const Duration latency = std::chrono::milliseconds(std::max<std::int64_t>(0, *j.finishedMs - *j.lastSentMs));
-                latencies.push_back(latency);
-                latencySum += latency;
-            }
-        } else if (j.state == 3) {
-            ++f.failed;
-        }
-        t.requests.push_back(std::move(r));
+        t.requests.push_back(recordJob(j, t.start, meanIn, meanOut, f, acc));
     }
-    f.waitP50 = quantileOf(waits, 0.5);
-    f.waitP95 = quantileOf(waits, 0.95);
-    if (!latencies.empty()) {
-        t.meanLatency = latencySum / static_cast<std::int64_t>(latencies.size());
+    f.waitP50 = quantileOf(acc.waits, 0.5);
+    f.waitP95 = quantileOf(acc.waits, 0.95);
+    if (!acc.latencies.empty()) {
+        t.meanLatency = acc.latencySum / static_cast<std::int64_t>(acc.latencies.size());
     }
-    f.latencyP50 = quantileOf(latencies, 0.5);
-    f.latencyP95 = quantileOf(latencies, 0.95);
-    if (anyDeadline) {
-        f.missedDeadlines = missed;
+    f.latencyP50 = quantileOf(acc.latencies, 0.5);
+    f.latencyP95 = quantileOf(acc.latencies, 0.95);
+    if (acc.anyDeadline) {
+        f.missedDeadlines = acc.missed;
     }
     return t;
 }
@@ -405,9 +442,9 @@ JsonlLine parseLine(const std::string& text, const std::filesystem::path& file, 
     return l;
 }
 
-}  // namespace
-
-RecordedTraffic readRecordedJsonl(const std::filesystem::path& file, Duration window)
+// Every non-blank line of a recorded JSONL file, or an error naming the
+// file and line.
+std::vector<JsonlLine> readJsonlLines(const std::filesystem::path& file)
 {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
@@ -429,6 +466,39 @@ RecordedTraffic readRecordedJsonl(const std::filesystem::path& file, Duration wi
     if (lines.empty()) {
         throw RecordedTrafficError(file.string() + ": no recorded requests");
     }
+    return lines;
+}
+
+// One recorded request's outcome in the run's figures and its minute's.
+void countStatus(const JsonlLine& l, RunFigures& f, MinuteFigures& m)
+{
+    ++f.requests;
+    if (l.status == 200) {
+        ++f.completed;
+        ++m.completed;
+        f.inputTokens += l.request.inputTokens;
+        f.outputTokens += l.request.outputTokens;
+    } else if (l.status == 429) {
+        ++f.rateLimited;
+        ++m.rateLimited;
+        ++f.failed;
+    } else if (l.status == 0 || l.status == 408 || l.status == 504) {
+        // No answer in time (0: the client gave up).
+        ++f.timeouts;
+        ++f.failed;
+    } else if (l.status >= 500) {
+        ++f.serverErrors;
+        ++f.failed;
+    } else {
+        ++f.failed;
+    }
+}
+
+}  // namespace
+
+RecordedTraffic readRecordedJsonl(const std::filesystem::path& file, Duration window)
+{
+    std::vector<JsonlLine> lines = readJsonlLines(file);
     std::stable_sort(lines.begin(), lines.end(), [](const JsonlLine& a, const JsonlLine& b) { return a.at < b.at; });
     const WallTime last = lines.back().at;
     const WallTime from = std::max(lines.front().at, last - window);
@@ -453,26 +523,7 @@ RecordedTraffic readRecordedJsonl(const std::filesystem::path& file, Duration wi
         }
         l.request.offset = l.at - from;
         MinuteFigures& m = f.minutes[minuteIndex(l.request.offset, f.minutes.size())];
-        ++f.requests;
-        if (l.status == 200) {
-            ++f.completed;
-            ++m.completed;
-            f.inputTokens += l.request.inputTokens;
-            f.outputTokens += l.request.outputTokens;
-        } else if (l.status == 429) {
-            ++f.rateLimited;
-            ++m.rateLimited;
-            ++f.failed;
-        } else if (l.status == 0 || l.status == 408 || l.status == 504) {
-            // No answer in time (0: the client gave up).
-            ++f.timeouts;
-            ++f.failed;
-        } else if (l.status >= 500) {
-            ++f.serverErrors;
-            ++f.failed;
-        } else {
-            ++f.failed;
-        }
+        countStatus(l, f, m);
         if (l.wait) {
             waits.push_back(*l.wait);
         } else {

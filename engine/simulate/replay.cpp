@@ -208,19 +208,14 @@ struct SimRun {
     bool cancelled = false;
 };
 
-// One run of the traffic through a Dispatcher configured as `proposed`
-// against the provider `current` describes, drawing `faults`.
-SimRun simulateOnce(const RecordedTraffic& traffic, const Config& current, const Config& proposed,
-                    const FailureMix& faults, const ReplayOptions& options)
+// The simulated provider's inputs: the models the traffic asks for (and
+// each request's flavour, into flavors), its mean latency and output.
+ProviderModelInput modelInput(const RecordedTraffic& traffic, const Config& current, const Config& proposed,
+                              std::uint64_t seed, std::vector<ApiFlavor>& flavors)
 {
-    SimRun out;
-    ManualClock clock(std::chrono::steady_clock::time_point(std::chrono::hours(1)), traffic.start);
-    const TimePoint t0 = clock.now();
-
     ProviderModelInput pm;
     pm.current = &current;
     pm.proposed = &proposed;
-    std::vector<ApiFlavor> flavors;
     flavors.reserve(traffic.requests.size());
     std::set<std::pair<std::string, ApiFlavor>> models;
     std::int64_t outputSum = 0;
@@ -232,33 +227,15 @@ SimRun simulateOnce(const RecordedTraffic& traffic, const Config& current, const
     pm.models.assign(models.begin(), models.end());
     pm.meanLatency = traffic.meanLatency;
     pm.meanOutputTokens = traffic.requests.empty() ? 0 : outputSum / static_cast<std::int64_t>(traffic.requests.size());
-    pm.seed = options.seed;
+    pm.seed = seed;
+    return pm;
+}
 
-    // The proposed configuration, pointed at nothing real: requests go to
-    // the simulated provider whatever the base URL says.
-    Config cfg = proposed;
-    for (ProviderConfig& p : cfg.providers) {
-        p.baseUrl = "http://simulated.invalid";
-    }
-
-    const auto minutes = static_cast<std::size_t>(std::max<std::int64_t>(1, (traffic.length + 1min - 1ns) / 1min));
-    Outcomes tally(traffic, t0, minutes);
-    SimTransport transport(
-        clock, providerModel(pm),
-        [&traffic](const Json& body) -> std::optional<std::int64_t> {
-            const auto i = indexIn(body);
-            if (!i || *i >= traffic.requests.size()) {
-                return std::nullopt;
-            }
-            return traffic.requests[*i].outputTokens;
-        },
-        providerWideLimits(current, &proposed), faults);
-    Admission admission(clock);
-    DispatcherOptions dopt;
-    dopt.seed = options.seed;
-    dopt.transport = &transport;
-    Dispatcher dispatcher(std::move(cfg), clock, admission, tally, dopt);
-
+// Each recorded request, submitted to the dispatcher at its offset in
+// simulated time, with the deadline it (or the proposed default) gives.
+void scheduleArrivals(const RecordedTraffic& traffic, const Config& proposed, const std::vector<ApiFlavor>& flavors,
+                      TimePoint t0, SimTransport& transport, Dispatcher& dispatcher, Outcomes& tally)
+{
     for (std::size_t i = 0; i < traffic.requests.size(); ++i) {
         const RecordedRequest& r = traffic.requests[i];
         if (r.deadline) {
@@ -291,6 +268,46 @@ SimRun simulateOnce(const RecordedTraffic& traffic, const Config& current, const
             }
         }
     }
+}
+
+// One run of the traffic through a Dispatcher configured as `proposed`
+// against the provider `current` describes, drawing `faults`.
+SimRun simulateOnce(const RecordedTraffic& traffic, const Config& current, const Config& proposed,
+                    const FailureMix& faults, const ReplayOptions& options)
+{
+    SimRun out;
+    ManualClock clock(std::chrono::steady_clock::time_point(std::chrono::hours(1)), traffic.start);
+    const TimePoint t0 = clock.now();
+
+    std::vector<ApiFlavor> flavors;
+    const ProviderModelInput pm = modelInput(traffic, current, proposed, options.seed, flavors);
+
+    // The proposed configuration, pointed at nothing real: requests go to
+    // the simulated provider whatever the base URL says.
+    Config cfg = proposed;
+    for (ProviderConfig& p : cfg.providers) {
+        p.baseUrl = "http://simulated.invalid";
+    }
+
+    const auto minutes = static_cast<std::size_t>(std::max<std::int64_t>(1, (traffic.length + 1min - 1ns) / 1min));
+    Outcomes tally(traffic, t0, minutes);
+    SimTransport transport(
+        clock, providerModel(pm),
+        [&traffic](const Json& body) -> std::optional<std::int64_t> {
+            const auto i = indexIn(body);
+            if (!i || *i >= traffic.requests.size()) {
+                return std::nullopt;
+            }
+            return traffic.requests[*i].outputTokens;
+        },
+        providerWideLimits(current, &proposed), faults);
+    Admission admission(clock);
+    DispatcherOptions dopt;
+    dopt.seed = options.seed;
+    dopt.transport = &transport;
+    Dispatcher dispatcher(std::move(cfg), clock, admission, tally, dopt);
+
+    scheduleArrivals(traffic, proposed, flavors, t0, transport, dispatcher, tally);
 
     dispatcher.start();
     const double windowNs = static_cast<double>(std::max<Duration>(traffic.length, 1ns).count());

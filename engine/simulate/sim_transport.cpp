@@ -56,6 +56,23 @@ SimTransport::SimTransport(ManualClock& clock, mock::MockConfig provider, Output
 {
 }
 
+// What decide() knows about one request once it has parsed it.
+struct SimTransport::Deciding {
+    const http::HttpRequest& request;
+    const mock::Dialect& dialect;
+    const mock::CompletionRequest& r;
+    const std::string& key;
+    const mock::RateLimits& limits;
+    std::uint64_t seq;
+    TimePoint now;
+    WallTime wall;
+    mock::Charge charge;
+    mock::LimitDecision decision;
+    std::string wide;  // the provider-wide limit charged, if any
+    net::HttpHeaders headers;
+    std::optional<mock::ErrorCase> drawnError;  // set by drawnFault
+};
+
 SimTransport::Answer SimTransport::decide(const http::HttpRequest& request, TimePoint now)
 {
     const mock::Dialect& dialect = isAnthropic(request.url) ? mock::anthropicDialect() : mock::openAiDialect();
@@ -84,128 +101,145 @@ SimTransport::Answer SimTransport::decide(const http::HttpRequest& request, Time
     if (!limits) {
         return refuse(dialect.error(mock::ErrorCase::UnknownModel, mock::ErrorContext{.model = r.model, .requestId = requestId}));
     }
-    // The charge as the mock makes it: OpenAI's TPM is prompt + max output.
-    const std::int64_t maxOutput = r.maxTokens * r.n;
-    mock::Charge charge;
-    charge.tokens = r.inputTokens + maxOutput;
-    charge.inputTokens = r.inputTokens;
-    charge.outputTokens = limits->outputCharging == mock::OutputCharging::ReserveThenCorrect ? maxOutput : 0;
-    mock::LimitDecision decision;
-    std::string wide;
-    if (m_provider.limitsEnabled) {
-        decision = m_limits.admit(key, r.model, *limits, charge, now);
-        // The provider's limit over all its keys and models binds too: a
-        // request it refuses is not counted against the key's.
-        for (const ProviderWideLimit& w : m_wideLimits) {
-            if (decision.outcome != mock::LimitOutcome::Admitted || w.keys.count(key) == 0) {
-                continue;
-            }
-            mock::LimitDecision d = m_wide.admit(w.provider, "*", w.limits, charge, now);
-            if (d.outcome != mock::LimitOutcome::Admitted) {
-                m_limits.refund(key, r.model, charge, now);
-                ++m_counts.providerLimited;
-                decision = std::move(d);
-            } else {
-                wide = w.provider;
-            }
-            break;
-        }
-    }
-    net::HttpHeaders headers;
-    dialect.addCommonHeaders(headers, requestId, m_provider);
+    Deciding d{.request = request, .dialect = dialect, .r = r, .key = key, .limits = *limits, .seq = seq,
+               .now = now, .wall = wall, .charge = {}, .decision = {}, .wide = {}, .headers = {},
+               .drawnError = std::nullopt};
+    admitLimits(d);
+    dialect.addCommonHeaders(d.headers, requestId, m_provider);
     if (m_provider.limitsEnabled && m_provider.rateLimitHeaders) {
-        dialect.addRateLimitHeaders(headers, decision.states, wall, false);
+        dialect.addRateLimitHeaders(d.headers, d.decision.states, wall, false);
     }
-    mock::ErrorContext ctx{.model = r.model, .key = "sim", .requestId = requestId, .limit = &decision, .now = wall};
-    if (decision.outcome == mock::LimitOutcome::RateLimited) {
+    const mock::ErrorContext ctx{.model = r.model, .key = "sim", .requestId = requestId, .limit = &d.decision,
+                                 .now = wall};
+    const auto answerError = [&](mock::ErrorCase what) {
+        mock::ApiError e = dialect.error(what, ctx);
+        a.status = e.status;
+        a.body = std::move(e.body);
+        a.headers = toHeaderMap(d.headers);
+        return a;
+    };
+    if (d.decision.outcome == mock::LimitOutcome::RateLimited) {
         ++m_counts.rateLimited;
-        const auto seconds = std::chrono::ceil<std::chrono::seconds>(decision.retryAfter).count();
-        headers.emplace_back("retry-after", std::to_string(std::max<std::int64_t>(1, seconds)));
+        const auto seconds = std::chrono::ceil<std::chrono::seconds>(d.decision.retryAfter).count();
+        d.headers.emplace_back("retry-after", std::to_string(std::max<std::int64_t>(1, seconds)));
         if (m_provider.retryAfterMs) {
-            headers.emplace_back("retry-after-ms",
-                                 std::to_string(std::chrono::ceil<std::chrono::milliseconds>(decision.retryAfter).count()));
+            d.headers.emplace_back(
+                "retry-after-ms",
+                std::to_string(std::chrono::ceil<std::chrono::milliseconds>(d.decision.retryAfter).count()));
         }
-        mock::ApiError e = dialect.error(mock::ErrorCase::RateLimited, ctx);
-        a.status = e.status;
-        a.body = std::move(e.body);
-        a.headers = toHeaderMap(headers);
-        return a;
+        return answerError(mock::ErrorCase::RateLimited);
     }
-    if (decision.outcome == mock::LimitOutcome::TooLarge) {
+    if (d.decision.outcome == mock::LimitOutcome::TooLarge) {
         ++m_counts.rejected;
-        mock::ApiError e = dialect.error(mock::ErrorCase::RequestTooLarge, ctx);
-        a.status = e.status;
-        a.body = std::move(e.body);
-        a.headers = toHeaderMap(headers);
-        return a;
+        return answerError(mock::ErrorCase::RequestTooLarge);
     }
-
     ++m_counts.admitted;
-    if (m_faults.any()) {
-        // A stream of draws of its own, so the answers' draws are the same
-        // with a failure mix as without.
-        mock::Rng draw(m_provider.seed ^ 0xFA17FA17FA17FA17ULL, seq);
-        const double u = draw.uniform();
-        const double baseMs = m_provider.latency.baseMs;
-        if (u < m_faults.serverError) {
-            // Charged, as a provider's failed request is.
-            ++m_counts.serverErrors;
-            mock::ApiError e = dialect.error(mock::ErrorCase::ServerError, ctx);
-            a.status = e.status;
-            a.body = std::move(e.body);
-            a.headers = toHeaderMap(headers);
-            a.after = mock::scaledMs(baseMs, 1.0);
-            return a;
-        }
-        if (u < m_faults.serverError + m_faults.rateLimited) {
-            // Refused for a reason its limits do not show: nothing counted.
-            ++m_counts.rateLimited;
-            ++m_counts.drawnRateLimited;
-            m_limits.refund(key, r.model, charge, now);
-            if (!wide.empty()) {
-                m_wide.refund(wide, "*", charge, now);
-            }
-            headers.emplace_back("retry-after", "1");
-            mock::ApiError e = dialect.error(mock::ErrorCase::RateLimited, ctx);
-            a.status = e.status;
-            a.body = std::move(e.body);
-            a.headers = toHeaderMap(headers);
-            return a;
-        }
-        if (u < m_faults.serverError + m_faults.rateLimited + m_faults.timeout) {
-            ++m_counts.timeouts;
-            a.timedOut = true;
-            a.after = request.totalTimeout;
-            return a;
-        }
+    if (drawnFault(d, a)) {
+        return d.drawnError ? answerError(*d.drawnError) : a;
     }
-    mock::Rng rng(m_provider.seed, seq);
+    answerAdmitted(d, a);
+    return a;
+}
+
+// The charge as the mock makes it (OpenAI's TPM is prompt + max output),
+// against the key's limits and then the provider's over all its keys.
+void SimTransport::admitLimits(Deciding& d)
+{
+    const std::int64_t maxOutput = d.r.maxTokens * d.r.n;
+    d.charge.tokens = d.r.inputTokens + maxOutput;
+    d.charge.inputTokens = d.r.inputTokens;
+    d.charge.outputTokens = d.limits.outputCharging == mock::OutputCharging::ReserveThenCorrect ? maxOutput : 0;
+    if (!m_provider.limitsEnabled) {
+        return;
+    }
+    d.decision = m_limits.admit(d.key, d.r.model, d.limits, d.charge, d.now);
+    // The provider's limit over all its keys and models binds too: a
+    // request it refuses is not counted against the key's.
+    for (const ProviderWideLimit& w : m_wideLimits) {
+        if (d.decision.outcome != mock::LimitOutcome::Admitted || w.keys.count(d.key) == 0) {
+            continue;
+        }
+        mock::LimitDecision wideDecision = m_wide.admit(w.provider, "*", w.limits, d.charge, d.now);
+        if (wideDecision.outcome != mock::LimitOutcome::Admitted) {
+            m_limits.refund(d.key, d.r.model, d.charge, d.now);
+            ++m_counts.providerLimited;
+            d.decision = std::move(wideDecision);
+        } else {
+            d.wide = w.provider;
+        }
+        break;
+    }
+}
+
+// Draws the failure mix for an admitted request: true when it fails, with
+// d.drawnError the error to answer (the caller writes it) or a.timedOut.
+bool SimTransport::drawnFault(Deciding& d, Answer& a)
+{
+    if (!m_faults.any()) {
+        return false;
+    }
+    // A stream of draws of its own, so the answers' draws are the same with
+    // a failure mix as without.
+    mock::Rng draw(m_provider.seed ^ 0xFA17FA17FA17FA17ULL, d.seq);
+    const double u = draw.uniform();
+    if (u < m_faults.serverError) {
+        // Charged, as a provider's failed request is.
+        ++m_counts.serverErrors;
+        d.drawnError = mock::ErrorCase::ServerError;
+        a.after = mock::scaledMs(m_provider.latency.baseMs, 1.0);
+        return true;
+    }
+    if (u < m_faults.serverError + m_faults.rateLimited) {
+        // Refused for a reason its limits do not show: nothing counted.
+        ++m_counts.rateLimited;
+        ++m_counts.drawnRateLimited;
+        m_limits.refund(d.key, d.r.model, d.charge, d.now);
+        if (!d.wide.empty()) {
+            m_wide.refund(d.wide, "*", d.charge, d.now);
+        }
+        d.headers.emplace_back("retry-after", "1");
+        d.drawnError = mock::ErrorCase::RateLimited;
+        return true;
+    }
+    if (u < m_faults.serverError + m_faults.rateLimited + m_faults.timeout) {
+        ++m_counts.timeouts;
+        a.timedOut = true;
+        a.after = d.request.totalTimeout;
+        return true;
+    }
+    return false;
+}
+
+// The answer to an admitted request: its output drawn (or recorded), its
+// latency, its body.
+void SimTransport::answerAdmitted(Deciding& d, Answer& a)
+{
+    mock::Rng rng(m_provider.seed, d.seq);
     const double factor = mock::drawLatencyFactor(m_provider.latency, rng);
-    mock::Completion c;
-    c.created = std::chrono::duration_cast<std::chrono::seconds>(wall.time_since_epoch()).count();
+    mock::MockReply c;
+    c.created = std::chrono::duration_cast<std::chrono::seconds>(d.wall.time_since_epoch()).count();
     c.textSeed = rng.next();
     std::optional<std::int64_t> recorded;
     if (m_outputOf) {
-        recorded = m_outputOf(nlohmann::json::parse(request.body, nullptr, false));
+        recorded = m_outputOf(nlohmann::json::parse(d.request.body, nullptr, false));
     }
-    const int choices = dialect.flavour() == mock::Flavour::Anthropic ? 1 : r.n;
+    const int choices = d.dialect.flavour() == mock::Flavour::Anthropic ? 1 : d.r.n;
     for (int i = 0; i < choices; ++i) {
-        c.outputTokens.push_back(recorded ? std::clamp<std::int64_t>(*recorded, 1, r.maxTokens)
-                                          : mock::drawOutputTokens(m_provider.output, r.maxTokens, rng));
+        c.outputTokens.push_back(recorded ? std::clamp<std::int64_t>(*recorded, 1, d.r.maxTokens)
+                                          : mock::drawOutputTokens(m_provider.output, d.r.maxTokens, rng));
     }
-    c.id = dialect.flavour() == mock::Flavour::Anthropic ? mock::dialect::randomId("msg_01", rng.next(), 22)
-                                                        : mock::dialect::randomId("chatcmpl-", rng.next(), 29);
+    c.id = d.dialect.flavour() == mock::Flavour::Anthropic ? mock::dialect::randomId("msg_01", rng.next(), 22)
+                                                          : mock::dialect::randomId("chatcmpl-", rng.next(), 29);
     const Duration perToken = mock::scaledMs(m_provider.latency.perOutputTokenMs, factor);
     a.after = mock::scaledMs(m_provider.latency.baseMs, factor) + perToken * c.totalOutput();
     a.status = 200;
-    a.body = dialect.body(r, c);
-    headers.emplace_back("content-type", "application/json");
-    a.headers = toHeaderMap(headers);
-    a.key = key;
-    a.model = r.model;
-    a.wide = wide;
-    a.outputDelta = c.totalOutput() - charge.outputTokens;
-    return a;
+    a.body = d.dialect.body(d.r, c);
+    d.headers.emplace_back("content-type", "application/json");
+    a.headers = toHeaderMap(d.headers);
+    a.key = d.key;
+    a.model = d.r.model;
+    a.wide = d.wide;
+    a.outputDelta = c.totalOutput() - d.charge.outputTokens;
 }
 
 Transport::TransferId SimTransport::start(http::HttpRequest request, http::TransferHandlers handlers)

@@ -99,6 +99,11 @@ private:
     };
 
     Answer decide(const http::HttpRequest& request, TimePoint now);
+    // decide()'s steps, on one admitted request's state (defined in the .cpp).
+    struct Deciding;
+    void admitLimits(Deciding& d);
+    bool drawnFault(Deciding& d, Answer& a);
+    void answerAdmitted(Deciding& d, Answer& a);
     void pushLocked(TimePoint at, std::function<void()> action);
     void finish(TransferId id, Answer answer);
 

@@ -324,6 +324,11 @@ private:
                                std::span<const Retry> retries, std::span<const Failure> failures,
                                std::span<const Note> notes);
     EnqueueResult enqueueLocked(const NewJob& job, std::int64_t now);
+    // recordLocked's steps, each inside the caller's transaction.
+    void insertAttemptLocked(JobId id, const Attempt& a, std::optional<std::int64_t> retryAt, std::int64_t now);
+    bool completeLocked(const Completion& c, std::int64_t now);
+    bool failedAttemptLocked(std::string_view sql, JobId id, const std::string& owner, const Attempt& a,
+                             std::int64_t time, std::optional<std::int64_t> retryAt, std::int64_t now);
 
     std::filesystem::path m_file;
     const Clock& m_clock;

@@ -64,6 +64,82 @@ bool parseUint(std::string_view text, std::uint32_t& out)
     return ec == std::errc() && ptr == text.data() + text.size();
 }
 
+// A rank file's lines, one at a time, with errors naming the file and line.
+struct RankFileLines {
+    std::string_view text;
+    const std::string& origin;
+    std::size_t pos = 0;
+    int lineNo = 0;
+
+    bool next(std::string_view& line)
+    {
+        if (pos >= text.size()) {
+            return false;
+        }
+        const std::size_t end = std::min(text.find('\n', pos), text.size());
+        line = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++lineNo;
+        return true;
+    }
+
+    TokenizerError fail(const std::string& what) const
+    {
+        return TokenizerError(origin + ":" + std::to_string(lineNo) + ": " + what);
+    }
+};
+
+// The records before the ranks: up to and including "count N".
+struct RankFileHeader {
+    std::string name;
+    std::string source;
+    std::string pattern;
+    std::vector<std::pair<std::string, std::uint32_t>> special;
+    std::uint32_t count = 0;
+};
+
+bool recordField(std::string_view line, std::string_view key, std::string_view& value)
+{
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
+        value = line.substr(key.size() + 1);
+        return true;
+    }
+    return false;
+}
+
+RankFileHeader readHeader(RankFileLines& in)
+{
+    RankFileHeader h;
+    std::string_view line;
+    for (;;) {
+        if (!in.next(line)) {
+            throw in.fail("ends before its \"count\" line");
+        }
+        std::string_view value;
+        if (recordField(line, "name", value)) {
+            h.name = value;
+        } else if (recordField(line, "source", value)) {
+            h.source = value;
+        } else if (recordField(line, "pattern", value)) {
+            h.pattern = value;
+        } else if (recordField(line, "special", value)) {
+            const std::size_t sp = value.find(' ');
+            std::uint32_t rank = 0;
+            if (sp == std::string_view::npos || !parseUint(value.substr(0, sp), rank) || sp + 1 >= value.size()) {
+                throw in.fail("expected \"special RANK TEXT\"");
+            }
+            h.special.emplace_back(std::string(value.substr(sp + 1)), rank);
+        } else if (recordField(line, "count", value)) {
+            if (!parseUint(value, h.count) || h.count < 256) {
+                throw in.fail("expected \"count N\" with N at least 256 (every byte has a token)");
+            }
+            return h;
+        } else {
+            throw in.fail("unknown record \"" + std::string(line.substr(0, 40)) + "\"");
+        }
+    }
+}
+
 }  // namespace
 
 struct BpeEncoding::Scratch {
@@ -103,85 +179,37 @@ std::shared_ptr<const BpeEncoding> BpeEncoding::loadFile(const std::filesystem::
 
 std::shared_ptr<const BpeEncoding> BpeEncoding::parse(std::string_view text, const std::string& origin)
 {
-    std::size_t pos = 0;
-    int lineNo = 0;
-    auto nextLine = [&](std::string_view& line) {
-        if (pos >= text.size()) {
-            return false;
-        }
-        const std::size_t end = std::min(text.find('\n', pos), text.size());
-        line = text.substr(pos, end - pos);
-        pos = end + 1;
-        ++lineNo;
-        return true;
-    };
-    auto fail = [&](const std::string& what) -> TokenizerError {
-        return TokenizerError(origin + ":" + std::to_string(lineNo) + ": " + what);
-    };
-    auto field = [](std::string_view line, std::string_view key, std::string_view& value) {
-        if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
-            value = line.substr(key.size() + 1);
-            return true;
-        }
-        return false;
-    };
-
+    RankFileLines in{text, origin};
     std::string_view line;
-    if (!nextLine(line) || line != "sluice-bpe-ranks 1") {
-        throw fail("not a Sluice rank file (expected the header \"sluice-bpe-ranks 1\")");
+    if (!in.next(line) || line != "sluice-bpe-ranks 1") {
+        throw in.fail("not a Sluice rank file (expected the header \"sluice-bpe-ranks 1\")");
     }
-    std::string name, source, pattern;
-    std::vector<std::pair<std::string, std::uint32_t>> special;
-    std::uint32_t count = 0;
-    for (;;) {
-        if (!nextLine(line)) {
-            throw fail("ends before its \"count\" line");
-        }
-        std::string_view value;
-        if (field(line, "name", value)) {
-            name = value;
-        } else if (field(line, "source", value)) {
-            source = value;
-        } else if (field(line, "pattern", value)) {
-            pattern = value;
-        } else if (field(line, "special", value)) {
-            const std::size_t sp = value.find(' ');
-            std::uint32_t rank = 0;
-            if (sp == std::string_view::npos || !parseUint(value.substr(0, sp), rank) || sp + 1 >= value.size()) {
-                throw fail("expected \"special RANK TEXT\"");
-            }
-            special.emplace_back(std::string(value.substr(sp + 1)), rank);
-        } else if (field(line, "count", value)) {
-            if (!parseUint(value, count) || count < 256) {
-                throw fail("expected \"count N\" with N at least 256 (every byte has a token)");
-            }
-            break;
-        } else {
-            throw fail("unknown record \"" + std::string(line.substr(0, 40)) + "\"");
-        }
-    }
+    RankFileHeader header = readHeader(in);
+    const std::string& name = header.name;
+    const std::string& pattern = header.pattern;
+    const std::uint32_t count = header.count;
     if (name.empty() || pattern.empty()) {
-        throw fail("the \"name\" and \"pattern\" records are required before \"count\"");
+        throw in.fail("the \"name\" and \"pattern\" records are required before \"count\"");
     }
     std::shared_ptr<BpeEncoding> enc;
     try {
-        enc.reset(new BpeEncoding(name, source, pattern));
+        enc.reset(new BpeEncoding(name, header.source, pattern));
     } catch (const TokenizerError& e) {
         throw TokenizerError(origin + ": pattern: " + e.what());
     }
-    enc->m_special = std::move(special);
+    enc->m_special = std::move(header.special);
     std::string bytes;
     for (std::uint32_t r = 0; r < count; ++r) {
-        if (!nextLine(line)) {
-            throw fail("ends after " + std::to_string(r) + " of its " + std::to_string(count) + " ranks");
+        if (!in.next(line)) {
+            throw in.fail("ends after " + std::to_string(r) + " of its " + std::to_string(count) + " ranks");
         }
         if (!decodeBase64(line, bytes)) {
-            throw fail("rank " + std::to_string(r) + ": not base64");
+            throw in.fail("rank " + std::to_string(r) + ": not base64");
         }
         enc->m_ranks.add(bytes);
     }
-    if (nextLine(line) && !line.empty()) {
-        throw fail("more lines than the " + std::to_string(count) + " ranks announced");
+    if (in.next(line) && !line.empty()) {
+        throw in.fail("more lines than the " + std::to_string(count) + " ranks announced");
     }
     if (const std::uint32_t dup = enc->m_ranks.freeze(); dup != kNone) {
         throw TokenizerError(origin + ": rank " + std::to_string(dup) + " repeats an earlier token");

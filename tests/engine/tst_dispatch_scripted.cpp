@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
 #include "support/fake_transport.h"
+#include "support/scripted_dispatch.h"
 
 #include <QtTest>
 
@@ -48,48 +49,19 @@ private:
 // One provider, one key; `concurrency` requests at once across everything.
 Config fakeConfig(int concurrency, json top = json::object())
 {
-    json provider = {{"name", "fake"},
-                     {"flavor", "openai"},
-                     {"base_url", "http://127.0.0.1:9"},
-                     {"learn_limits", false},
-                     {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}};
-    json root = {{"providers", json::array({provider})},
-                 {"global", {{"limits", {{"concurrency", concurrency}}}}},
+    json root = {{"global", {{"limits", {{"concurrency", concurrency}}}}},
                  {"retry", {{"base_delay_s", 1}, {"max_delay_s", 1}}}};
     root.merge_patch(top);
-    return loadConfig(JsonSource("fake-config.json", root.dump(2)), [](const std::string&) {
-        return std::optional<std::string>("sk-fake");
-    });
+    return test::fakeProviderConfig(json::object(), root);
 }
 
-// The job's id travels as its message, so a started request names its job.
 JobSpec chat(const std::string& id, const std::string& model = "gpt-4o-mini")
 {
-    JobSpec j;
-    j.customId = id;
-    j.flavor = ApiFlavor::OpenAI;
-    j.body = {{"model", model}, {"max_tokens", 20}, {"messages", json::array({{{"role", "user"}, {"content", id}}})}};
-    return j;
+    return test::chatJob(id, model);
 }
 
-struct Rig {
-    ManualClock clock;
-    Admission admission;
-    FakeTransport transport;
-    Recorder recorder;
-    std::unique_ptr<Dispatcher> dispatcher;
-
-    // arrivalMargin zero: the ledger holds exactly what was charged.
-    explicit Rig(Config cfg, Duration arrivalMargin = Admission::kDefaultArrivalMargin)
-        : admission(clock, nullptr, arrivalMargin)
-    {
-        DispatcherOptions opt;
-        opt.seed = 7;
-        opt.transport = &transport;
-        dispatcher = std::make_unique<Dispatcher>(std::move(cfg), clock, admission, recorder, opt);
-        dispatcher->start();
-    }
-    ~Rig() { dispatcher->stop(); }
+struct Rig : test::ScriptedRig<Recorder> {
+    using ScriptedRig::ScriptedRig;
 
     // What the ledger holds for `measure` on the fake provider's model.
     std::int64_t used(const std::string& model, Measure measure)
@@ -154,8 +126,8 @@ void TestDispatchScripted::pauseStopsDispatch()
     QCOMPARE(rig.transport.started().size(), std::size_t{0});
     rig.dispatcher->resume();
     QCOMPARE(rig.serveInOrder(2), (std::vector<std::string>{"p1", "p2"}));
-    QVERIFY(rig.recorder.waitFor(2));
-    QCOMPARE(rig.recorder.outcome("p1").result, JobResult::Completed);
+    QVERIFY(rig.listener.waitFor(2));
+    QCOMPARE(rig.listener.outcome("p1").result, JobResult::Completed);
 }
 
 void TestDispatchScripted::higherPriorityGoesFirst()
@@ -179,7 +151,7 @@ void TestDispatchScripted::higherPriorityGoesFirst()
         const std::string expected = i < 5 ? "high-" + std::to_string(i) : "low-" + std::to_string(i - 5);
         QCOMPARE(order[i], expected);
     }
-    QVERIFY(rig.recorder.waitFor(15));
+    QVERIFY(rig.listener.waitFor(15));
 }
 
 void TestDispatchScripted::tenantsShareFairly()
@@ -225,7 +197,7 @@ void TestDispatchScripted::retryWaitsForItsTimeOnTheClock()
     QVERIFY(rig.transport.waitStarted(2));
     QCOMPARE(rig.transport.started()[1].customTag, std::string("barrier"));
     rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
-    QVERIFY(rig.recorder.waitFor(1));
+    QVERIFY(rig.listener.waitFor(1));
     QCOMPARE(rig.transport.started().size(), std::size_t{2});
 
     // At its time it goes, and completes on the second attempt.
@@ -233,8 +205,8 @@ void TestDispatchScripted::retryWaitsForItsTimeOnTheClock()
     QVERIFY(rig.transport.waitStarted(3));
     QCOMPARE(rig.transport.started()[2].customTag, std::string("r1"));
     rig.transport.reply(rig.transport.started()[2].id, 200, FakeTransport::completion());
-    QVERIFY(rig.recorder.waitFor(2));
-    const JobOutcome o = rig.recorder.outcome("r1");
+    QVERIFY(rig.listener.waitFor(2));
+    const JobOutcome o = rig.listener.outcome("r1");
     QCOMPARE(o.result, JobResult::Completed);
     QCOMPARE(o.attempts.size(), std::size_t{2});
     QCOMPARE(o.attempts[0].cls, FailureClass::ServerError);
@@ -314,10 +286,10 @@ void TestDispatchScripted::settlesToTheReportedUsage()
                             FakeTransport::completion(prompt, output));
         expected += prompt + (accounting == QStringLiteral("actual") ? output : 20);
     }
-    QVERIFY(rig.recorder.waitFor(kJobs));
+    QVERIFY(rig.listener.waitFor(kJobs));
     QTRY_COMPARE(rig.dispatcher->stats().completed, std::uint64_t{kJobs});
     for (int i = 0; i < kJobs; ++i) {
-        const JobOutcome o = rig.recorder.outcome("u" + std::to_string(i));
+        const JobOutcome o = rig.listener.outcome("u" + std::to_string(i));
         QCOMPARE(o.result, JobResult::Completed);
         QVERIFY(o.usage.has_value());
         QCOMPARE(o.usage->inputTokens, 30 + i);
@@ -356,8 +328,8 @@ void TestDispatchScripted::deadlineWhileQueued()
     // The clock reaches the deadline and goes no further: it is
     // dead-lettered unsent, at that very time.
     rig.clock.advance(1ms);
-    QVERIFY(rig.recorder.waitFor(1));
-    const JobOutcome o = rig.recorder.outcome("late");
+    QVERIFY(rig.listener.waitFor(1));
+    const JobOutcome o = rig.listener.outcome("late");
     QCOMPARE(o.result, JobResult::DeadLettered);
     QCOMPARE(o.cls, FailureClass::DeadlineExceeded);
     QVERIFY(o.attempts.empty());
@@ -366,7 +338,7 @@ void TestDispatchScripted::deadlineWhileQueued()
     QVERIFY(o.timeline.back().at == rig.clock.toWall(*late.deadline));
     rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion());
     rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
-    QVERIFY(rig.recorder.waitFor(3));
+    QVERIFY(rig.listener.waitFor(3));
     QCOMPARE(rig.transport.started().size(), std::size_t{2});
 }
 

@@ -6,6 +6,7 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/idle_ramp.h"
 #include "support/fake_transport.h"
+#include "support/scripted_dispatch.h"
 
 #include <QtTest>
 
@@ -23,44 +24,19 @@ public:
 
 Config rampConfig(const json& ramp)
 {
-    json provider = {{"name", "fake"},
-                     {"flavor", "openai"},
-                     {"base_url", "http://127.0.0.1:9"},
-                     {"learn_limits", false},
-                     {"ramp_after_idle", ramp},
-                     {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 600}}}}}, {"gpt-4o", {{"limits", {{"rpm", 100000}}}}}}},
-                     {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}};
-    json root = {{"providers", json::array({provider})}, {"global", {{"limits", {{"concurrency", 1000}}}}}};
-    return loadConfig(JsonSource("ramp-config.json", root.dump(2)),
-                      [](const std::string&) { return std::optional<std::string>("sk-fake"); });
+    const json models = {{"gpt-4o-mini", {{"limits", {{"rpm", 600}}}}}, {"gpt-4o", {{"limits", {{"rpm", 100000}}}}}};
+    return test::fakeProviderConfig({{"ramp_after_idle", ramp}, {"models", models}},
+                                    {{"global", {{"limits", {{"concurrency", 1000}}}}}}, "ramp-config.json");
 }
 
 JobSpec chat(const std::string& id, const std::string& model = "gpt-4o-mini")
 {
-    JobSpec j;
-    j.customId = id;
-    j.flavor = ApiFlavor::OpenAI;
-    j.body = {{"model", model}, {"max_tokens", 20}, {"messages", json::array({{{"role", "user"}, {"content", id}}})}};
-    return j;
+    return test::chatJob(id, model);
 }
 
-struct Rig {
-    ManualClock clock;
-    Admission admission{clock};
-    FakeTransport transport;
-    Quiet listener;
-    std::unique_ptr<Dispatcher> dispatcher;
+struct Rig : test::ScriptedRig<Quiet> {
+    using ScriptedRig::ScriptedRig;
     int barriers = 0;
-
-    explicit Rig(Config cfg)
-    {
-        DispatcherOptions opt;
-        opt.seed = 7;
-        opt.transport = &transport;
-        dispatcher = std::make_unique<Dispatcher>(std::move(cfg), clock, admission, listener, opt);
-        dispatcher->start();
-    }
-    ~Rig() { dispatcher->stop(); }
 
     // How many gpt-4o-mini requests have started once the loop has caught
     // up: a job on another model goes last, and is answered.

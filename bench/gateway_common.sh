@@ -1,0 +1,80 @@
+# The gateway benchmarks' shared start-up, sourced by gateway_ab.sh,
+# gateway_latency.sh, gateway_profile.sh and gateway_vs_nginx.sh: a work
+# directory $W, removed on exit with every process started here stopped;
+# the mock with no limits and no latency; the gateway configuration that
+# points at it; gateways (`sluice-cli serve`); nginx as a plain reverse
+# proxy in front of the mock. Everything listens on 127.0.0.1 only.
+
+W=$(mktemp -d)
+pids=()
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap bench_cleanup EXIT
+
+# first_url FILE: the first http://host:port a program printed to FILE.
+first_url() {
+  for _ in $(seq 100); do
+    if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
+    sleep 0.1
+  done
+  echo "no address in $1" >&2; cat "$1" >&2; exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_mock CLI [THREADS]: the mock (--no-limits --latency-ms 0); sets mock.
+start_mock() {
+  "$1" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads "${2:-1}" > "$W/mock.out" 2> "$W/mock.err" &
+  pids+=($!)
+  mock=$(first_url "$W/mock.out")
+}
+
+# write_gateway_config: $W/gw.json, one provider, the mock (start_mock first).
+write_gateway_config() {
+  cat > "$W/gw.json" <<JSON
+{ "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
+  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
+    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
+JSON
+}
+
+# start_gateway CLI NAME: `CLI serve` on $W/gw.json, output in $W/NAME.out;
+# sets gw_url and gw_pid.
+start_gateway() {
+  MOCK_API_KEY=sk-mock "$1" serve --config "$W/gw.json" --listen 127.0.0.1:0 > "$W/$2.out" 2> "$W/$2.err" &
+  gw_pid=$!
+  pids+=($gw_pid)
+  gw_url=$(first_url "$W/$2.out")
+}
+
+# start_nginx NGINX CONNECTIONS [RLIMIT_NOFILE]: nginx proxying to the mock
+# (keepalive 64, no buffering); sets nginx_url.
+start_nginx() {
+  local port rlimit=""
+  port=$(free_port)
+  [[ -n ${3:-} ]] && rlimit="worker_rlimit_nofile $3;"
+  cat > "$W/nginx.conf" <<CONF
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/nginx.err warn;
+daemon off;
+events { worker_connections $2; }
+$rlimit
+http {
+  access_log off;
+  client_body_temp_path $W/body;
+  proxy_temp_path $W/proxy;
+  upstream mock { server ${mock#http://}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+CONF
+  "$1" -p "$W" -c "$W/nginx.conf" &
+  pids+=($!)
+  nginx_url=http://127.0.0.1:$port
+}
