@@ -115,7 +115,7 @@ mock::MockConfig fixedOutput(int tokens)
 class TestMockClock : public QObject {
     Q_OBJECT
 
-private slots:
+private Q_SLOTS:
     void latencyWaitsForTheClock();
     void streamReleasesTokensStepByStep();
     void realTimeDelaysIgnoreTheManualClock();
