@@ -62,27 +62,53 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     return p;
 }
 
+std::vector<std::string> commonHeaderLines(const ProviderConfig& pc, bool stream)
+{
+    std::vector<std::string> lines;
+    lines.reserve(4 + pc.headers.size());
+    lines.emplace_back("Content-Type: application/json");
+    lines.emplace_back("User-Agent: sluice/0.1");
+    if (stream) {
+        lines.emplace_back("Accept: text/event-stream");
+    }
+    if (pc.flavor == ApiFlavor::Anthropic) {
+        lines.push_back("anthropic-version: " + pc.anthropicVersion);
+    }
+    lines.insert(lines.end(), pc.headers.begin(), pc.headers.end());
+    return lines;
+}
+
+std::shared_ptr<const http::HeaderList> CommonHeaders::lines(const std::shared_ptr<const ProviderConfig>& pc,
+                                                             bool stream)
+{
+    if (m_builtFor != pc) {
+        m_builtFor = pc;
+        m_lists[0] = m_lists[1] = nullptr;
+    }
+    auto& list = m_lists[stream ? 1 : 0];
+    if (!list) {
+        auto built = std::make_shared<http::HeaderList>();
+        for (const std::string& line : commonHeaderLines(*pc, stream)) {
+            built->append(line);
+        }
+        list = std::move(built);
+    }
+    return list;
+}
+
 http::HttpRequest buildRequest(const ProviderConfig& pc, const KeyConfig& key, const RequestInfo& info,
-                               const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now)
+                               const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now,
+                               std::shared_ptr<const http::HeaderList> common)
 {
     http::HttpRequest req;
     req.method = "POST";
     req.url = concat(pc.baseUrl, endpointPath(pc.flavor, info.endpoint));
-    req.headers.reserve(4 + pc.headers.size());
-    req.headers.push_back("Content-Type: application/json");
-    req.headers.push_back("User-Agent: sluice/0.1");
-    if (info.stream) {
-        req.headers.push_back("Accept: text/event-stream");
-    }
-    if (pc.flavor == ApiFlavor::Anthropic) {
-        req.headers.push_back("anthropic-version: " + pc.anthropicVersion);
-        req.secretHeader = key.value.prefixed("x-api-key: ");
+    if (common) {
+        req.sharedHeaders = std::move(common);
     } else {
-        req.secretHeader = key.value.prefixed("Authorization: Bearer ");
+        req.headers = commonHeaderLines(pc, info.stream);
     }
-    for (const auto& h : pc.headers) {
-        req.headers.push_back(h);
-    }
+    req.secretHeader = key.value.prefixed(pc.flavor == ApiFlavor::Anthropic ? "x-api-key: " : "Authorization: Bearer ");
     req.body = bodyText;
     req.connectTimeout = pc.connectTimeout;
     req.totalTimeout = pc.totalTimeout;

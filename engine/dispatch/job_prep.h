@@ -4,7 +4,8 @@
 // priced (prepareJob throws InputError naming what is wrong: "body.model:
 // …"); and, when it is admitted, the HTTP request for it on one key.
 //
-// Thread-safety: a pure function of its arguments.
+// Thread-safety: pure functions of their arguments; CommonHeaders as
+// stated on it.
 #pragma once
 
 #include "admission/limits.h"
@@ -14,7 +15,9 @@
 #include "providers/protocol.h"
 
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -29,9 +32,28 @@ struct PreparedJob {
 // `estimator` counts the prompt (exactly where it can); null: the rule of thumb.
 PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator = nullptr);
 
+// The headers every request to `provider` carries, secrets aside (content
+// type, user agent, Accept for a stream, anthropic-version, the configured
+// extra headers).
+std::vector<std::string> commonHeaderLines(const ProviderConfig& provider, bool stream);
+
+// commonHeaderLines as libcurl lists, built once per provider configuration
+// and shared by every request sent with it. Thread-safety: none; one owner
+// (the dispatcher thread).
+class CommonHeaders {
+public:
+    std::shared_ptr<const http::HeaderList> lines(const std::shared_ptr<const ProviderConfig>& provider, bool stream);
+
+private:
+    std::shared_ptr<const ProviderConfig> m_builtFor;  // held: a new configuration never reuses its address
+    std::shared_ptr<const http::HeaderList> m_lists[2];  // [stream]
+};
+
 // The request for a prepared job on `key` of `provider`; a deadline
-// shortens the total timeout.
+// shortens the total timeout. With `common`, the common headers are its
+// shared lists (sharedHeaders), not copied into `headers`.
 http::HttpRequest buildRequest(const ProviderConfig& provider, const KeyConfig& key, const RequestInfo& info,
-                               const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now);
+                               const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now,
+                               std::shared_ptr<const http::HeaderList> common = nullptr);
 
 }  // namespace sluice

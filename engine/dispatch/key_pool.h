@@ -12,6 +12,7 @@
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatch_types.h"
+#include "dispatch/job_prep.h"
 #include "dispatch/limit_learner.h"
 
 #include <map>
@@ -60,6 +61,8 @@ struct ProviderRuntime {
     bool probing = false;
     int consecutiveUnreachable = 0;
     std::string unreachableReason;
+    // Its requests' common headers, built once per configuration.
+    CommonHeaders commonHeaders;
 };
 
 // Which key a request could go on now, or why none can.

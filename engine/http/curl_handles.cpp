@@ -4,6 +4,7 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 namespace sluice::http {
 
@@ -37,23 +38,32 @@ MultiHandle makeMulti()
     return h;
 }
 
+HeaderList::HeaderList(HeaderList&& other) noexcept
+    : m_list(std::move(other.m_list)), m_shared(std::move(other.m_shared)), m_last(std::exchange(other.m_last, nullptr))
+{
+}
+
+HeaderList& HeaderList::operator=(HeaderList&& other) noexcept
+{
+    if (this != &other) {
+        release();
+        m_list = std::move(other.m_list);
+        m_shared = std::move(other.m_shared);
+        m_last = std::exchange(other.m_last, nullptr);
+    }
+    return *this;
+}
+
 HeaderList::~HeaderList()
 {
-    wipe();
+    release();
 }
 
-void HeaderList::append(const std::string& line)
+void HeaderList::add(const char* line)
 {
-    curl_slist* next = curl_slist_append(m_list.get(), line.c_str());
-    if (next == nullptr) {
-        throw std::bad_alloc();
+    if (m_shared) {
+        throw std::logic_error("HeaderList: a line appended after link()");
     }
-    m_list.release();
-    m_list.reset(next);
-}
-
-void HeaderList::appendSecret(const char* line)
-{
     curl_slist* next = curl_slist_append(m_list.get(), line);
     if (next == nullptr) {
         throw std::bad_alloc();
@@ -62,15 +72,48 @@ void HeaderList::appendSecret(const char* line)
     m_list.reset(next);
 }
 
-void HeaderList::wipe() noexcept
+void HeaderList::append(const std::string& line)
+{
+    add(line.c_str());
+}
+
+void HeaderList::appendSecret(const char* line)
+{
+    add(line);
+}
+
+void HeaderList::link(std::shared_ptr<const HeaderList> shared)
+{
+    if (!shared || shared->get() == nullptr || m_shared) {
+        return;
+    }
+    if (m_list) {
+        m_last = m_list.get();
+        while (m_last->next != nullptr) {
+            m_last = m_last->next;
+        }
+        m_last->next = shared->get();
+    }
+    m_shared = std::move(shared);
+}
+
+void HeaderList::release() noexcept
 {
     // Header values may hold API keys; zero libcurl's copies before freeing.
-    for (curl_slist* p = m_list.get(); p != nullptr; p = p->next) {
+    // The shared lines after m_last are another list's, left as they are.
+    const curl_slist* stop = m_last != nullptr ? m_last->next : nullptr;
+    for (curl_slist* p = m_list.get(); p != nullptr && p != stop; p = p->next) {
         volatile char* c = p->data;
         for (std::size_t i = 0, n = std::strlen(p->data); i < n; ++i) {
             c[i] = 0;
         }
     }
+    if (m_last != nullptr) {
+        m_last->next = nullptr;
+        m_last = nullptr;
+    }
+    m_list.reset();
+    m_shared.reset();
 }
 
 }  // namespace sluice::http

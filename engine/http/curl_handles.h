@@ -31,26 +31,36 @@ using MultiHandle = std::unique_ptr<CURLM, MultiDeleter>;
 EasyHandle makeEasy();
 MultiHandle makeMulti();
 
-// A header list. append() copies the text into libcurl's own memory, which
-// libcurl frees without wiping; secrets are appended through
-// appendSecretHeader, which wipes libcurl's copy before freeing it.
+// A header list. append() copies the text into libcurl's own memory; the
+// list's own lines are wiped before they are freed (they may hold a key).
+// A list can end in a shared one (link()): libcurl reads one chain, so the
+// headers many requests have in common are built once and linked in rather
+// than copied into every request's list.
 class HeaderList {
 public:
     HeaderList() = default;
-    HeaderList(HeaderList&&) noexcept = default;
-    HeaderList& operator=(HeaderList&&) noexcept = default;
+    HeaderList(HeaderList&& other) noexcept;
+    HeaderList& operator=(HeaderList&& other) noexcept;
     HeaderList(const HeaderList&) = delete;
     HeaderList& operator=(const HeaderList&) = delete;
     ~HeaderList();
 
+    // Throws std::logic_error after link(): the line would land in the
+    // shared list.
     void append(const std::string& line);
     // `line` must be NUL-terminated (a std::string's data()).
     void appendSecret(const char* line);
-    curl_slist* get() const noexcept { return m_list.get(); }
+    // Sends `shared`'s lines after this list's own; the last call on a list.
+    // `shared` is kept alive and never changed or wiped through this list.
+    void link(std::shared_ptr<const HeaderList> shared);
+    curl_slist* get() const noexcept { return m_list ? m_list.get() : m_shared ? m_shared->get() : nullptr; }
 
 private:
-    void wipe() noexcept;
+    void add(const char* line);
+    void release() noexcept;  // wipes and frees the own lines, unlinks the shared ones
     std::unique_ptr<curl_slist, SlistDeleter> m_list;
+    std::shared_ptr<const HeaderList> m_shared;
+    curl_slist* m_last = nullptr;  // the own list's last node, linked to m_shared
 };
 
 }  // namespace sluice::http

@@ -181,6 +181,7 @@ HttpClient::TransferId HttpClient::start(HttpRequest request, TransferHandlers h
     }
     // libcurl adds "Expect: 100-continue" to large POSTs, costing a round trip.
     t->headerList.append("Expect:");
+    t->headerList.link(r.sharedHeaders);
 
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headerList.get());

@@ -31,6 +31,9 @@ struct HttpRequest {
     std::string method = "POST";
     std::string url;
     std::vector<std::string> headers;  // "Name: value", nothing secret
+    // Sent after `headers`: lines many requests share (a provider's content
+    // type, user agent, version), built once instead of per request.
+    std::shared_ptr<const HeaderList> sharedHeaders;
     // A header carrying a credential ("Authorization: Bearer …"): sent, and
     // wiped from memory afterwards, never logged.
     std::optional<Secret> secretHeader;

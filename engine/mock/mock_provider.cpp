@@ -1,6 +1,7 @@
 #include "mock/mock_provider.h"
 
 #include "mock/behaviour.h"
+#include "mock/clock_timers.h"
 #include "mock/dialect.h"
 #include "mock/latency_knee.h"
 #include "mock/limit_table.h"
@@ -53,11 +54,15 @@ const Dialect& dialectFor(const net::InboundRequest& request)
 }  // namespace
 
 struct MockProvider::Impl {
-    Impl(Clock& c, MockConfig cfg)
+    Impl(Clock& c, MockConfig cfg, Delays delays)
         : clock(c), config(std::make_shared<const MockConfig>(std::move(cfg))), stats(c.now()),
           prompts(tokenize::tokenizerDir())
     {
         checkTokenizers(*config, "config");
+        // The SystemClock's time is the server timers' time already.
+        if (delays == Delays::OnClock && dynamic_cast<SystemClock*>(&c) == nullptr) {
+            paced = std::make_unique<ClockPacedReplies>(c);
+        }
     }
 
     Clock& clock;
@@ -82,6 +87,10 @@ struct MockProvider::Impl {
             }
         }
     }
+
+    // Delays::OnClock: holds delayed replies until the clock gets there.
+    // Last, so it goes first: held replies' onFinished use the members above.
+    std::unique_ptr<ClockPacedReplies> paced;
 
     std::shared_ptr<const MockConfig> currentConfig() const
     {
@@ -496,7 +505,8 @@ void MockProvider::Impl::replace(std::shared_ptr<const MockConfig> next, std::st
     config = std::move(next);
 }
 
-MockProvider::MockProvider(Clock& clock, MockConfig config) : m_impl(std::make_unique<Impl>(clock, std::move(config)))
+MockProvider::MockProvider(Clock& clock, MockConfig config, Delays delays)
+    : m_impl(std::make_unique<Impl>(clock, std::move(config), delays))
 {
 }
 
@@ -519,7 +529,11 @@ std::uint16_t MockProvider::start()
     options.maxBodyBytes = d.config->maxBodyBytes;
     auto server = std::make_unique<net::HttpServer>(options, [&d](net::InboundRequest&& request,
                                                                   net::HttpResponder responder) {
-        responder.send(d.route(request));
+        if (d.paced) {
+            d.paced->play(std::move(responder), d.route(request));
+        } else {
+            responder.send(d.route(request));
+        }
     });
     const std::uint16_t port = server->start();
     d.server = std::move(server);
@@ -529,6 +543,9 @@ std::uint16_t MockProvider::start()
 void MockProvider::stop()
 {
     std::unique_ptr<net::HttpServer> server;
+    // Delays::OnClock: holds delayed replies until the clock gets there.
+    // Last, so it goes first: held replies' onFinished use the members above.
+    std::unique_ptr<ClockPacedReplies> paced;
     {
         std::lock_guard guard(m_impl->mutex);
         server = std::move(m_impl->server);
@@ -537,6 +554,9 @@ void MockProvider::stop()
     // takes it.
     if (server) {
         server->stop();
+    }
+    if (m_impl->paced) {
+        m_impl->paced->stop();  // replies still held go nowhere now
     }
 }
 
@@ -566,6 +586,11 @@ void MockProvider::setConfig(MockConfig config)
 void MockProvider::applyPatch(std::string_view patchJson)
 {
     m_impl->replace(std::make_shared<const MockConfig>(patchMockConfig(config(), patchJson, "patch")), "patch");
+}
+
+std::size_t MockProvider::heldReplies() const
+{
+    return m_impl->paced ? m_impl->paced->held() : 0;
 }
 
 MockStats MockProvider::stats() const

@@ -9,13 +9,16 @@
 // Thread-safety: every public member from any thread. Limits, statistics
 // and the configuration sit behind one mutex held only for bookkeeping,
 // never while a response is built or sent. Time for limits comes from the
-// Clock passed in; delays are real time on the server's timers.
+// Clock passed in; delays are real time on the server's timers, or on that
+// Clock with Delays::OnClock (a test on ManualClock then releases a
+// delayed reply by advancing it).
 #pragma once
 
 #include "core/clock.h"
 #include "mock/mock_config.h"
 #include "mock/mock_stats.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,10 +26,19 @@
 
 namespace sluice::mock {
 
+// What the mock's delays (latency, a stream's per-token pace) are timed on.
+enum class Delays : std::uint8_t {
+    RealTime,  // the server's timers: demos, load tests, benchmarks
+    // The injected Clock (ClockPacedReplies): a reply is held until the
+    // clock reaches each part's time. With the SystemClock, the same as
+    // RealTime.
+    OnClock,
+};
+
 class MockProvider {
 public:
     // `clock` must outlive the provider.
-    MockProvider(Clock& clock, MockConfig config);
+    MockProvider(Clock& clock, MockConfig config, Delays delays = Delays::RealTime);
     ~MockProvider();
     MockProvider(const MockProvider&) = delete;
     MockProvider& operator=(const MockProvider&) = delete;
@@ -51,6 +63,8 @@ public:
     void applyPatch(std::string_view patchJson);
 
     MockStats stats() const;
+    // Replies waiting for the clock to reach their next part (Delays::OnClock).
+    std::size_t heldReplies() const;
 
 private:
     struct Impl;
