@@ -170,7 +170,9 @@ std::string describeModelLimits(const ModelLimitStatus& s)
     const auto add = [&text](const std::string& part) {
         text += (text.empty() ? "" : "; ") + part;
     };
+    bool pacingSaid = false;
     for (const LimitInForce& l : s.limits) {
+        pacingSaid = pacingSaid || (l.narrowed && l.scope == "model" && s.pacedEvenly);
         std::string part = limitName(l.spec) + " " + groupThousands(l.spec.limit) + " " +
                            std::string(limitOriginName(l.origin));
         if (l.scope != "model") {
@@ -184,6 +186,11 @@ std::string describeModelLimits(const ModelLimitStatus& s)
             }
         }
         add(part);
+    }
+    if (s.pacedEvenly && !pacingSaid) {
+        // Its burst was one already (a limit the headers lowered to one
+        // request a second, say): the pacing still changes the spacing.
+        add("paced evenly");
     }
     // The model's own margins: where near misses are learned.
     std::int32_t share = 0;
