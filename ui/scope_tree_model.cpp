@@ -3,6 +3,7 @@
 #include "console_session.h"
 #include "dashboard_data.h"
 #include "format.h"
+#include "limits_in_force.h"
 
 #include <QBrush>
 #include <QColor>
@@ -172,6 +173,23 @@ void ScopeTreeModel::update(const host::HostStatus& status)
                 }
             }
         }
+        for (const ModelLimitStatus& m : status.dispatch.modelLimits) {
+            if (m.provider != n.provider || (n.kind != Kind::Provider && m.key != n.key)) {
+                continue;
+            }
+            if (n.kind == Kind::Model && m.model == n.model) {
+                n.enforced = m;
+                used[EnforcedColumn] = true;
+            }
+            const char* whose = n.kind == Kind::Model ? "model" : n.kind == Kind::Key ? "key" : "provider";
+            if (n.kind != Kind::Global && n.inForce.empty() && (n.kind != Kind::Model || m.model == n.model)) {
+                for (const LimitInForce& l : m.limits) {
+                    if (l.scope == whose) {
+                        n.inForce.push_back(l);
+                    }
+                }
+            }
+        }
         if (n.kind == Kind::Model) {
             if (parent >= 0) {
                 n.unusable = nodes[static_cast<std::size_t>(parent)].unusable;
@@ -237,6 +255,7 @@ void ScopeTreeModel::update(const host::HostStatus& status)
         return true;
     }();
     m_paused = status.dispatch.paused;
+    m_calibration = status.dispatch.calibration;
     m_used = used;
     if (sameShape) {
         m_nodes = std::move(nodes);
@@ -436,6 +455,15 @@ QVariant ScopeTreeModel::display(const Node& n, int column) const
         }
         return least ? QVariant(tr("%1%").arg(std::lround(*least * 100))) : QVariant();
     }
+    case EnforcedColumn:
+        if (n.enforced) {
+            return enforcementSummary(*n.enforced, m_calibration);
+        }
+        if (std::any_of(n.inForce.begin(), n.inForce.end(),
+                        [](const LimitInForce& l) { return l.origin == LimitOrigin::Adaptive; })) {
+            return tr("concurrency adaptive");
+        }
+        return {};
     default: break;
     }
     const auto field = fieldOf(column);
@@ -490,9 +518,61 @@ QVariant ScopeTreeModel::limitTip(const Node& n, int column) const
     if (d == nullptr) {
         return tr("No %1 limit here. Double-click to set one.").arg(qs(host::limitFieldName(*field)));
     }
-    return tr("%1\nused %2, headroom %3, back to full in %4\nDouble-click to change it.")
+    QString origin;
+    if (const LimitInForce* l = inForce(n, *field)) {
+        origin = tr("\n%1").arg(originText(*l, n.enforced && n.enforced->pacedEvenly));
+        if (l->spec.window == Window::Rolling && l->spec.measure != Measure::Concurrency) {
+            origin += tr(", burst %1 in force").arg(formatCount(l->burstInForce));
+        }
+    }
+    return tr("%1%5\nused %2, headroom %3, back to full in %4\nDouble-click to change it.")
         .arg(describeLimit(d->spec), usedText(*field, d->used), usedText(*field, d->available),
-             formatSeconds(std::chrono::duration<double>(d->timeToFull).count()));
+             formatSeconds(std::chrono::duration<double>(d->timeToFull).count()), origin);
+}
+
+const LimitInForce* ScopeTreeModel::inForce(const Node& n, host::LimitField field) const
+{
+    for (const LimitInForce& l : n.inForce) {
+        if (host::limitFieldOf(l.spec) == field) {
+            return &l;
+        }
+    }
+    return nullptr;
+}
+
+QVariant ScopeTreeModel::enforcedData(const Node& n, int role) const
+{
+    if (!n.enforced) {
+        return {};
+    }
+    const ModelLimitStatus& s = *n.enforced;
+    switch (role) {
+    case PacedRole: return s.pacedEvenly;
+    case MarginPercentRole:
+    case LeastMarginMsRole: {
+        std::int32_t per10k = 0;
+        Duration least{};
+        for (const LimitInForce& l : s.limits) {
+            if (l.scope == "model") {
+                per10k = std::max(per10k, l.marginPer10k);
+                least = std::max(least, l.leastMargin);
+            }
+        }
+        return role == MarginPercentRole ? QVariant(per10k / 100.0)
+                                         : QVariant(std::chrono::duration<double, std::milli>(least).count());
+    }
+    case RampStateRole:
+        if (!s.ramp) {
+            return {};
+        }
+        return s.ramp->inRamp ? QStringLiteral("ramping") : s.ramp->idle ? QStringLiteral("idle") : QStringLiteral("done");
+    case RampFractionRole: return s.ramp ? QVariant(s.ramp->fraction) : QVariant();
+    case CalibrationRole: {
+        const auto ratio = calibrationRatio(m_calibration, s.model);
+        return ratio ? QVariant(*ratio) : QVariant();
+    }
+    default: return {};
+    }
 }
 
 QVariant ScopeTreeModel::data(const QModelIndex& index, int role) const
@@ -511,6 +591,9 @@ QVariant ScopeTreeModel::data(const QModelIndex& index, int role) const
     case Qt::ToolTipRole:
         if (index.column() == StateColumn) {
             return stateText(*n);
+        }
+        if (index.column() == EnforcedColumn) {
+            return n->enforced ? QVariant(enforcementDetail(*n->enforced, m_calibration)) : QVariant();
         }
         if (index.column() == NameColumn && n->keyStatus) {
             return tr("Key %1, fingerprint %2").arg(qs(n->key), qs(n->keyStatus->fingerprint));
@@ -552,7 +635,7 @@ QVariant ScopeTreeModel::data(const QModelIndex& index, int role) const
         }
         return {};
     case Qt::TextAlignmentRole:
-        if (index.column() >= kFirstLimitColumn) {
+        if (index.column() >= kFirstLimitColumn && index.column() != EnforcedColumn) {
             return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
         }
         return {};
@@ -565,6 +648,21 @@ QVariant ScopeTreeModel::data(const QModelIndex& index, int role) const
         const DimensionState* d = field ? dimension(*n, *field) : nullptr;
         return d != nullptr ? QVariant(host::limitFieldValue(d->spec)) : QVariant();
     }
+    case OriginRole:
+    case BurstInForceRole: {
+        const auto field = fieldOf(index.column());
+        const LimitInForce* l = field ? inForce(*n, *field) : nullptr;
+        if (l == nullptr) {
+            return {};
+        }
+        return role == OriginRole ? QVariant(static_cast<int>(l->origin)) : QVariant(static_cast<qint64>(l->burstInForce));
+    }
+    case PacedRole:
+    case MarginPercentRole:
+    case LeastMarginMsRole:
+    case RampStateRole:
+    case RampFractionRole:
+    case CalibrationRole: return enforcedData(*n, role);
     default: return {};
     }
 }
@@ -605,6 +703,11 @@ QVariant ScopeTreeModel::headerData(int section, Qt::Orientation orientation, in
                       "double-click a cell to edit")
                 .arg(qs(host::limitFieldName(*f)));
         }
+        if (section == EnforcedColumn) {
+            return tr("How each key+model's limits are enforced now: where they came from (configured, learned "
+                      "from headers, lowered by headers, adaptive), the burst in force after 429s, even pacing, "
+                      "the arrival margin, the ramp after idle and the prompt estimate's calibration");
+        }
         return {};
     }
     if (role != Qt::DisplayRole) {
@@ -622,6 +725,7 @@ QVariant ScopeTreeModel::headerData(int section, Qt::Orientation orientation, in
     case TpdColumn: return tr("Tokens/day");
     case SpendColumn: return tr("Spend/day");
     case HeadroomColumn: return tr("Headroom");
+    case EnforcedColumn: return tr("Enforced as");
     default: return {};
     }
 }

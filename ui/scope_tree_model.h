@@ -13,6 +13,12 @@
 // names, never on every key. A disabled (or quarantined) key shows so in
 // place of usage and headroom.
 //
+// The "Enforced as" column says, per key+model, how the dispatcher enforces
+// its limits now (ui/limits_in_force.h): where they came from (configured,
+// learned from headers, lowered by headers, adaptive), the burst in force
+// after 429s, window pacing, the arrival margin, the idle ramp and the
+// prompt estimator's calibration; a limit cell's tooltip names its origin.
+//
 // Limit cells are editable (Qt::EditRole holds the limit; an invalid
 // QVariant removes it). An edit goes to ConsoleSession::editLimit, which
 // applies it shortly after, and shows as "→ new value" until then.
@@ -48,11 +54,33 @@ public:
         TpdColumn,
         SpendColumn,
         HeadroomColumn,
+        EnforcedColumn,  // how the dispatcher enforces a key+model's limits now
         ColumnCount
     };
     enum class Kind : std::uint8_t { Global, Provider, Key, Model };
     // Roles for views and tests.
-    enum Role { KindRole = Qt::UserRole + 1, TargetProviderRole, TargetKeyRole, TargetModelRole, LimitRole };
+    enum Role {
+        KindRole = Qt::UserRole + 1,
+        TargetProviderRole,
+        TargetKeyRole,
+        TargetModelRole,
+        LimitRole,
+        // Limit cells: where the limit came from (LimitOrigin as int) and
+        // the burst in force (qint64; rolling limits only).
+        OriginRole,
+        BurstInForceRole,
+        // EnforcedColumn of a key+model: paced evenly (bool), the arrival
+        // margin (percent of the rate, double) and its learned least (ms,
+        // double), the idle ramp ("ramping", "idle", "done"; invalid where
+        // the provider does not ramp) and its fraction now (double), and the
+        // estimator's calibration ratio (double; invalid with no samples).
+        PacedRole,
+        MarginPercentRole,
+        LeastMarginMsRole,
+        RampStateRole,
+        RampFractionRole,
+        CalibrationRole
+    };
 
     explicit ScopeTreeModel(ConsoleSession& session, QObject* parent = nullptr);
 
@@ -94,6 +122,10 @@ private:
         // ("disabled", "quarantined"); empty when it is usable.
         QString unusable;
         std::array<std::optional<double>, 4> rate{};  // per minute: requests, tokens, input, output
+        // Model: how its limits are enforced now; Key, Provider: the limits
+        // of that scope as one of its key+models sees them (their origin).
+        std::optional<ModelLimitStatus> enforced;
+        std::vector<LimitInForce> inForce;
     };
 
     const Node* nodeAt(const QModelIndex& index) const;
@@ -102,12 +134,15 @@ private:
     QVariant stateText(const Node& n) const;
     QVariant stateColor(const Node& n) const;
     QVariant limitTip(const Node& n, int column) const;
+    const LimitInForce* inForce(const Node& n, host::LimitField field) const;
+    QVariant enforcedData(const Node& n, int role) const;
     // The recent rate a burst-enforced per-minute limit is shown against.
     std::optional<double> recentRate(const Node& n, const DimensionState& d) const;
 
     ConsoleSession& m_session;
     std::vector<Node> m_nodes;  // m_nodes[0] is the global scope
     bool m_paused = false;
+    std::vector<ModelCalibration> m_calibration;
     std::array<bool, ColumnCount> m_used{};
 };
 

@@ -933,6 +933,10 @@ ScopeState Ledger::snapshot(ScopeId id, TimePoint now) const
             ds.used = perUnit > 0 ? clampToInt64(ceilDiv(debt, perUnit)) : 0;
             ds.timeToFull = d.spec.limit > 0 ? Duration(clampToInt64(ceilDiv(debt, d.spec.limit)))
                                              : Duration::zero();
+            ds.burstInForce = d.cap;
+            ds.paced = d.paced;
+            ds.marginPer10k = d.marginPer10k;
+            ds.leastMargin = Duration(d.marginNs);
         } else {
             const std::int64_t w = windowIndex(d.spec, now);
             ds.used = w == d.window ? d.used : 0;

@@ -87,6 +87,16 @@ struct DimensionState {
     std::int64_t used = 0;       // units counted now (in flight, for concurrency)
     std::int64_t available = 0;  // capacity - used, never negative
     Duration timeToFull{};       // until used drains to zero (rate dimensions)
+    // Rolling: what the ledger enforces beyond the spec, as of the last
+    // admission (for people: the console, --explain). The burst in force
+    // (the spec's capacity, halved after 429s, one when paced), whether the
+    // provider was found to count a window (paceEvenly), the arrival margin
+    // as a share of the rate, and the learned absolute margin that spaces a
+    // whole-bucket request (noteNearMiss). Zero elsewhere.
+    std::int64_t burstInForce = 0;
+    bool paced = false;
+    std::int32_t marginPer10k = 0;
+    Duration leastMargin{};
 };
 
 struct ScopeState {

@@ -7,6 +7,7 @@
 #include "core/timefmt.h"
 #include "dispatch/failure_policy.h"
 #include "dispatch/limit_learner.h"
+#include "dispatch/limit_status.h"
 #include "dispatch/response_sink.h"
 #include "dispatch/timeline.h"
 #include "providers/prompt_estimator.h"
@@ -123,8 +124,20 @@ void Dispatcher::Impl::waitOn(Lane& lane, Job& job, const KeyChoice& choice)
     std::string noteText = timeline::waiting(choice.why, choice.waitsForRelease,
                                              choice.waitsForRelease ? WallTime{} : clock.toWall(choice.until));
     if (noteText != job.lastWaitNote) {
+        const bool firstWait = job.lastWaitNote.empty();
         job.lastWaitNote = noteText;
         note(job, TimelineEvent::Kind::Waiting, std::move(noteText));
+        // Where the limits it waits for came from, once per job: on every
+        // key it may go on (the wait names the one that binds).
+        ProviderRuntime& pr = pool.provider(lane.provider);
+        for (std::size_t k = 0; firstWait && k < pr.keys.size(); ++k) {
+            KeyRuntime& kr = pr.keys[k];
+            if (!kr.disabled && !kr.removed && !kr.quarantined) {
+                const ModelState& ms = pool.modelState(pr, kr, lane.model);
+                note(job, TimelineEvent::Kind::Limits,
+                     limitsNote(pr, kr, lane.model, ms, admission, idleRamp, clock.now(), calibrator));
+            }
+        }
     }
 }
 
@@ -608,6 +621,10 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
                  "refused while ramping up after idle: " + pr.cfg->name + "/" + job.info.model +
                      " ramps up more gently from now on");
         }
+        // What the 429 taught (narrower burst, even pacing, a wider margin),
+        // for --explain.
+        note(job, TimelineEvent::Kind::Limits,
+             limitsNote(pr, kr, job.info.model, ms, admission, idleRamp, now, calibrator));
     }
     if (a.coolKeyUntil) {
         ms.coolingUntil = *a.coolKeyUntil;
@@ -772,22 +789,30 @@ void Dispatcher::Impl::publish(TimePoint now)
     std::vector<ProviderStatus> providerStatus;
     std::vector<KeyStatus> keys;
     std::vector<LaneStatus> laneStatus;
+    std::vector<ModelLimitStatus> modelLimits;
+    std::vector<ModelCalibration> calibration;
     if (full) {
         lastStatusPublish = now;
         providerStatus = pool.providerStatuses(now);
         keys = pool.statuses(now);
         laneStatus = laneStatuses(now);
+        modelLimits = modelLimitStatuses(pool, admission, idleRamp, now);
+        calibration = calibrationStatus(calibrator);
     }
     std::lock_guard guard(mutex);
     std::vector<ProviderStatus> oldProviders = std::move(published.providers);
     std::vector<KeyStatus> oldKeys = std::move(published.keys);
     std::vector<LaneStatus> oldLanes = std::move(published.lanes);
+    std::vector<ModelLimitStatus> oldModelLimits = std::move(published.modelLimits);
+    std::vector<ModelCalibration> oldCalibration = std::move(published.calibration);
     published = counters;
     published.submitted = submittedTotal;
     published.paused = paused;
     published.providers = full ? std::move(providerStatus) : std::move(oldProviders);
     published.keys = full ? std::move(keys) : std::move(oldKeys);
     published.lanes = full ? std::move(laneStatus) : std::move(oldLanes);
+    published.modelLimits = full ? std::move(modelLimits) : std::move(oldModelLimits);
+    published.calibration = full ? std::move(calibration) : std::move(oldCalibration);
 }
 
 }  // namespace sluice

@@ -112,6 +112,70 @@ struct LimitTarget {
     std::string model;
 };
 
+// Where a limit in force on a key+model came from.
+enum class LimitOrigin : std::uint8_t {
+    Configured,  // the configuration (or an operator's edit) set it
+    Learned,     // the provider's rate-limit headers announced it; none was configured
+    Lowered,     // configured, but the headers announced less: the provider's value binds
+    Adaptive     // "concurrency": "auto" finds it at run time
+};
+// "configured", "learned from headers", "lowered by headers", "adaptive".
+std::string_view limitOriginName(LimitOrigin o) noexcept;
+
+// One limit on a key+model's path (its own, or its key's or provider's
+// when the scope names them), as enforced now.
+struct LimitInForce {
+    std::string scope;  // "model", "key" or "provider": whose limit it is
+    LimitSpec spec{};   // as configured or learned: limit and the burst it sets
+    LimitOrigin origin = LimitOrigin::Configured;
+    // Rolling: the burst the ledger admits now; below spec.capacity() when
+    // 429s narrowed it (a near miss halves it) or the scope paces evenly.
+    std::int64_t burstInForce = 0;
+    bool narrowed = false;  // burstInForce < spec.capacity(): narrowed after 429s
+    std::int32_t marginPer10k = 0;  // the arrival margin, in 1/10,000 of the rate
+    Duration leastMargin{};         // the learned absolute margin of a whole-bucket request
+};
+
+// The idle ramp of a key+model (providers with acceleration limits).
+struct RampStatus {
+    bool inRamp = false;
+    bool idle = true;       // the next request starts a ramp
+    double fraction = 1.0;  // in a ramp: the share of the request limit allowed now
+    double start = 0;       // where its ramps start, after any flattening
+    Duration length{};
+    int flattened = 0;      // 429s during a ramp that made the next ones gentler
+};
+
+// Everything the dispatcher enforces on one key+model, for people: where
+// each limit came from, the burst in force, the margins, window pacing and
+// the idle ramp.
+struct ModelLimitStatus {
+    std::string provider;
+    std::string key;
+    std::string model;
+    std::vector<LimitInForce> limits;  // the model's own first, then its key's, then its provider's
+    // A 429 at a pace the bucket allowed showed the provider counts a
+    // window: every request is paced at the rate (a burst of one).
+    bool pacedEvenly = false;
+    std::optional<RampStatus> ramp;  // only where the provider ramps after idle
+};
+
+// What the prompt estimator learned for a model with no public tokenizer:
+// the ratio of the provider's reported prompt tokens to the rule of thumb.
+struct ModelCalibration {
+    std::string model;
+    std::string language;  // "latin", "cjk", "other", "code"
+    double ratio = 1.0;
+    std::uint64_t samples = 0;
+};
+
+// One line for people: "rpm 600 configured, burst 10 (5 in force: narrowed
+// after 429s); tpm 30,000 learned from headers; paced evenly; margin 2.00%,
+// at least 9 ms; ramp 62% of the request limit".
+std::string describeModelLimits(const ModelLimitStatus& s);
+// "prompt estimate ×1.12 (latin, 40 samples)"; empty with no samples.
+std::string describeCalibration(const std::vector<ModelCalibration>& calibration, std::string_view model);
+
 struct DispatcherStats {
     std::uint64_t submitted = 0;
     std::uint64_t queued = 0;     // waiting for admission or a retry
@@ -132,6 +196,8 @@ struct DispatcherStats {
     std::vector<ProviderStatus> providers;
     std::vector<KeyStatus> keys;
     std::vector<LaneStatus> lanes;
+    std::vector<ModelLimitStatus> modelLimits;  // every key+model sent on or configured
+    std::vector<ModelCalibration> calibration;  // models whose estimates are calibrated
 
     std::uint64_t finished() const noexcept { return completed + deadLettered + cancelled; }
 };

@@ -92,6 +92,26 @@ bool IdleRamp::onRateLimited(ScopeId scope, const IdleRampSettings& settings, Ti
     return true;
 }
 
+IdleRamp::Snapshot IdleRamp::snapshot(ScopeId scope, const IdleRampSettings& settings, TimePoint now) const
+{
+    const auto it = m_scopes.find(scope);
+    const State fresh;
+    const State& s = it == m_scopes.end() ? fresh : it->second;
+    const IdleRampSettings e = effective(s, settings);
+    Snapshot out;
+    out.start = e.start;
+    out.length = e.length;
+    out.flattened = s.steeperStrikes;
+    out.idle = idleAt(s, settings, now);
+    const Duration elapsed = now - s.rampStart;
+    out.inRamp = !out.idle && elapsed < e.length;
+    if (out.inRamp) {
+        out.fraction = e.start + (1.0 - e.start) * std::chrono::duration<double>(elapsed).count() /
+                                     std::chrono::duration<double>(e.length).count();
+    }
+    return out;
+}
+
 std::string IdleRamp::describe(ScopeId scope, const IdleRampSettings& settings, TimePoint now) const
 {
     const auto it = m_scopes.find(scope);

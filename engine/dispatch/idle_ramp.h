@@ -38,6 +38,16 @@ public:
     bool onRateLimited(ScopeId scope, const IdleRampSettings& settings, TimePoint sentAt);
     // What a ramp of `scope` says for people: "" when none is in force.
     std::string describe(ScopeId scope, const IdleRampSettings& settings, TimePoint now) const;
+    // The ramp's state for `scope` at `now`, for status snapshots.
+    struct Snapshot {
+        bool inRamp = false;    // a ramp is in force now
+        bool idle = true;       // nothing sent for `idle`: the next request starts a ramp
+        double fraction = 1.0;  // in a ramp: the share of the request limit allowed now
+        double start = 0;       // where this scope's ramps start (after flattening)
+        Duration length{};      // and how long they last
+        int flattened = 0;      // 429s that flattened this scope's ramps
+    };
+    Snapshot snapshot(ScopeId scope, const IdleRampSettings& settings, TimePoint now) const;
 
 private:
     struct State {

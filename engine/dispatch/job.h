@@ -41,7 +41,8 @@ struct JobSpec {
 struct TimelineEvent {
     enum class Kind : std::uint8_t {
         Queued, Waiting, Sent, FirstToken, Response, RetryScheduled, KeyCooled, KeyQuarantined, Completed,
-        DeadLettered, Cancelled
+        DeadLettered, Cancelled,
+        Limits  // the limits in force on the key+model it waits for, or after a 429 taught them
     };
     WallTime at{};
     Kind kind = Kind::Queued;

@@ -18,6 +18,7 @@ std::string_view timelineKindName(TimelineEvent::Kind k) noexcept
     case TimelineEvent::Kind::Completed: return "completed";
     case TimelineEvent::Kind::DeadLettered: return "dead_lettered";
     case TimelineEvent::Kind::Cancelled: return "cancelled";
+    case TimelineEvent::Kind::Limits: return "limits";
     }
     return "event";
 }

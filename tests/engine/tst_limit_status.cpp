@@ -1,0 +1,322 @@
+// What the dispatcher's status snapshot says about each key+model's limits
+// (DispatcherStats::modelLimits, ::calibration) and what a job's timeline
+// says of them (the "limits" notes --explain prints): where each limit came
+// from, the burst in force after 429s, window pacing, the learned arrival
+// margin, the idle ramp and the estimator's calibration. On a ManualClock
+// over a scripted transport, so every 429 and every header is the test's.
+#include "admission/admission.h"
+#include "config/config.h"
+#include "dispatch/dispatcher.h"
+#include "support/fake_transport.h"
+
+#include <QtTest>
+
+#include <condition_variable>
+#include <mutex>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test::FakeTransport;
+
+namespace {
+
+class Recorder : public DispatchListener {
+public:
+    void onFinished(JobOutcome&& o) override
+    {
+        std::lock_guard g(m_mutex);
+        m_outcomes[o.customId] = std::move(o);
+        m_cv.notify_all();
+    }
+    bool waitFor(std::size_t n)
+    {
+        std::unique_lock l(m_mutex);
+        return m_cv.wait_for(l, 10s, [&] { return m_outcomes.size() >= n; });
+    }
+    JobOutcome outcome(const std::string& id)
+    {
+        std::lock_guard g(m_mutex);
+        return m_outcomes[id];
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::map<std::string, JobOutcome> m_outcomes;
+};
+
+Config config(json provider)
+{
+    json base = {{"name", "fake"},
+                 {"flavor", "openai"},
+                 {"base_url", "http://127.0.0.1:9"},
+                 {"learn_limits", false},
+                 {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}};
+    base.merge_patch(provider);
+    json root = {{"providers", json::array({base})}, {"global", {{"limits", {{"concurrency", 100}}}}}};
+    return loadConfig(JsonSource("status-config.json", root.dump(2)),
+                      [](const std::string&) { return std::optional<std::string>("sk-fake"); });
+}
+
+JobSpec chat(const std::string& id, const std::string& model = "gpt-4o-mini", const std::string& text = "hi")
+{
+    JobSpec j;
+    j.customId = id;
+    j.flavor = ApiFlavor::OpenAI;
+    j.body = {{"model", model}, {"max_tokens", 20}, {"messages", json::array({{{"role", "user"}, {"content", text}}})}};
+    return j;
+}
+
+std::string rateLimited(const std::string& tryAgainIn)
+{
+    return R"({"error":{"message":"Rate limit reached for gpt-4o-mini on requests per min (RPM): )"
+           R"(Limit 600, Used 10, Requested 1. Please try again in )" +
+           tryAgainIn + R"(.","type":"requests","param":null,"code":"rate_limit_exceeded"}})";
+}
+
+struct Rig {
+    ManualClock clock;
+    Admission admission{clock};
+    FakeTransport transport;
+    Recorder recorder;
+    std::unique_ptr<Dispatcher> dispatcher;
+
+    explicit Rig(Config cfg)
+    {
+        DispatcherOptions opt;
+        opt.seed = 7;
+        opt.transport = &transport;
+        dispatcher = std::make_unique<Dispatcher>(std::move(cfg), clock, admission, recorder, opt);
+        dispatcher->start();
+    }
+    ~Rig() { dispatcher->stop(); }
+
+    std::optional<ModelLimitStatus> model(const std::string& name) const
+    {
+        for (const ModelLimitStatus& m : dispatcher->stats().modelLimits) {
+            if (m.provider == "fake" && m.key == "main" && m.model == name) {
+                return m;
+            }
+        }
+        return std::nullopt;
+    }
+    // Polls the snapshot (the dispatcher publishes it every pass on a
+    // clock that does not move) until `ok` holds.
+    template <typename Ok>
+    std::optional<ModelLimitStatus> waitModel(const std::string& name, Ok ok) const
+    {
+        for (int i = 0; i < 1000; ++i) {
+            if (auto m = model(name); m && ok(*m)) {
+                return m;
+            }
+            QTest::qWait(5);
+        }
+        return model(name);
+    }
+};
+
+const LimitInForce* limitOf(const ModelLimitStatus& m, Measure measure, const std::string& scope = "model")
+{
+    for (const LimitInForce& l : m.limits) {
+        if (l.spec.measure == measure && l.scope == scope) {
+            return &l;
+        }
+    }
+    return nullptr;
+}
+
+std::vector<std::string> limitsNotes(const JobOutcome& o)
+{
+    std::vector<std::string> out;
+    for (const TimelineEvent& e : o.timeline) {
+        if (e.kind == TimelineEvent::Kind::Limits) {
+            out.push_back(e.detail);
+        }
+    }
+    return out;
+}
+
+bool anyContains(const std::vector<std::string>& texts, const std::string& what)
+{
+    return std::any_of(texts.begin(), texts.end(), [&](const std::string& t) { return t.find(what) != std::string::npos; });
+}
+
+}  // namespace
+
+class TestLimitStatus : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void windowRateLimitPacesEvenly();
+    void nearMissNarrowsTheBurstAndTeachesTheMargin();
+    void headersTeachAndLowerLimits();
+    void idleRampState();
+    void calibrationPerModel();
+};
+
+// A 429 that says "in a second" at a pace the ledger allowed: the provider
+// counts a window. Before it, the configured limit with its whole burst;
+// after it, a burst of one, paced evenly, and the job's timeline says so.
+void TestLimitStatus::windowRateLimitPacesEvenly()
+{
+    Rig rig(config({{"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 600}}}}}}}}));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.transport.waitStarted(1));
+    const auto before = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus&) { return true; });
+    QVERIFY(before.has_value());
+    const LimitInForce* rpm = limitOf(*before, Measure::Requests);
+    QVERIFY(rpm != nullptr);
+    QCOMPARE(rpm->origin, LimitOrigin::Configured);
+    QCOMPARE(rpm->spec.limit, std::int64_t{600});
+    QCOMPARE(rpm->burstInForce, rpm->spec.capacity());
+    QVERIFY(!rpm->narrowed);
+    QVERIFY(!before->pacedEvenly);
+    QVERIFY(!before->ramp.has_value());  // an OpenAI provider does not ramp by default
+
+    rig.transport.reply(rig.transport.started()[0].id, 429, rateLimited("1s"), {{"retry-after", "1"}});
+    const auto after = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus& m) { return m.pacedEvenly; });
+    QVERIFY(after.has_value());
+    QVERIFY(after->pacedEvenly);
+    rpm = limitOf(*after, Measure::Requests);
+    QCOMPARE(rpm->origin, LimitOrigin::Configured);  // the value is still the configuration's
+    QCOMPARE(rpm->burstInForce, std::int64_t{1});
+    QVERIFY(rpm->narrowed);
+    const std::string text = describeModelLimits(*after);
+    QVERIFY2(text.find("rpm 600 configured") != std::string::npos, text.c_str());
+    QVERIFY2(text.find("1 in force: paced evenly") != std::string::npos, text.c_str());
+
+    // The retry goes after the cool-down; its timeline names the change.
+    rig.clock.advance(5s);
+    QVERIFY(rig.transport.waitStarted(2));
+    rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
+    QVERIFY(rig.recorder.waitFor(1));
+    const auto notes = limitsNotes(rig.recorder.outcome("first"));
+    QVERIFY(!notes.empty());
+    QVERIFY2(anyContains(notes, "fake/main/gpt-4o-mini: rpm 600 configured") && anyContains(notes, "paced evenly"),
+             notes.front().c_str());
+}
+
+// "Try again in 3ms": a near miss. The burst halves (narrowed after 429s,
+// not paced) and the absolute margin learns the lateness.
+void TestLimitStatus::nearMissNarrowsTheBurstAndTeachesTheMargin()
+{
+    Rig rig(config({{"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 600}}}}}}}}));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.transport.waitStarted(1));
+    const auto before = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus&) { return true; });
+    QVERIFY(before.has_value());
+    const Duration marginBefore = limitOf(*before, Measure::Requests)->leastMargin;
+    const std::int64_t burst = limitOf(*before, Measure::Requests)->spec.capacity();
+    rig.transport.reply(rig.transport.started()[0].id, 429, rateLimited("3ms"));
+    const auto after = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus& m) {
+        const LimitInForce* l = limitOf(m, Measure::Requests);
+        return l != nullptr && l->narrowed;
+    });
+    QVERIFY(after.has_value());
+    const LimitInForce* rpm = limitOf(*after, Measure::Requests);
+    QVERIFY(rpm->narrowed);
+    QCOMPARE(rpm->burstInForce, std::max<std::int64_t>(2, burst / 2));
+    QVERIFY(!after->pacedEvenly);
+    QVERIFY2(rpm->leastMargin > marginBefore, std::to_string(rpm->leastMargin.count()).c_str());
+    QVERIFY(rpm->marginPer10k > 0);
+    const std::string text = describeModelLimits(*after);
+    QVERIFY2(text.find("narrowed after 429s") != std::string::npos, text.c_str());
+    QVERIFY2(text.find("margin ") != std::string::npos, text.c_str());
+}
+
+// Limits the configuration leaves out come from the headers ("learned");
+// one the provider announces below the configured value binds ("lowered").
+void TestLimitStatus::headersTeachAndLowerLimits()
+{
+    Rig rig(config({{"learn_limits", true}, {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 100000}}}}}}}}));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.transport.waitStarted(1));
+    rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion(),
+                        {{"x-ratelimit-limit-requests", "600"},
+                         {"x-ratelimit-remaining-requests", "599"},
+                         {"x-ratelimit-limit-tokens", "60000"},
+                         {"x-ratelimit-remaining-tokens", "59000"}});
+    const auto m = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus& s) {
+        const LimitInForce* r = limitOf(s, Measure::Requests);
+        const LimitInForce* t = limitOf(s, Measure::TotalTokens);
+        return r != nullptr && t != nullptr && t->spec.limit == 60000;
+    });
+    QVERIFY(m.has_value());
+    QCOMPARE(limitOf(*m, Measure::Requests)->origin, LimitOrigin::Learned);
+    QCOMPARE(limitOf(*m, Measure::Requests)->spec.limit, std::int64_t{600});
+    QCOMPARE(limitOf(*m, Measure::TotalTokens)->origin, LimitOrigin::Lowered);
+    const std::string text = describeModelLimits(*m);
+    QVERIFY2(text.find("rpm 600 learned from headers") != std::string::npos, text.c_str());
+    QVERIFY2(text.find("tpm 60,000 lowered by headers") != std::string::npos, text.c_str());
+}
+
+// After idle the model ramps from half its request limit over 10 s; the
+// snapshot follows the fraction, and a 429 during the ramp flattens the
+// next ones (from a quarter, over 20 s).
+void TestLimitStatus::idleRampState()
+{
+    Rig rig(config({{"ramp_after_idle", {{"idle_s", 60}, {"length_s", 10}, {"start", 0.5}}},
+                    {"models", {{"gpt-4o-mini", {{"limits", {{"rpm", 600}}}}}}}}));
+    rig.dispatcher->submit(chat("first"));
+    QVERIFY(rig.transport.waitStarted(1));
+    auto m = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus& s) { return s.ramp && s.ramp->inRamp; });
+    QVERIFY(m && m->ramp);
+    QCOMPARE(m->ramp->fraction, 0.5);
+    QCOMPARE(m->ramp->flattened, 0);
+    rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion());
+    QVERIFY(rig.recorder.waitFor(1));
+    rig.clock.advance(5s);
+    m = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus& s) { return s.ramp && s.ramp->fraction > 0.5; });
+    QVERIFY(m && m->ramp);
+    QCOMPARE(m->ramp->fraction, 0.75);
+    QVERIFY2(describeModelLimits(*m).find("ramping up after idle: 75% of the request limit") != std::string::npos,
+             describeModelLimits(*m).c_str());
+    // A 429 within the ramp.
+    rig.dispatcher->submit(chat("second"));
+    QVERIFY(rig.transport.waitStarted(2));
+    rig.transport.reply(rig.transport.started()[1].id, 429, rateLimited("2s"), {{"retry-after", "2"}});
+    m = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus& s) { return s.ramp && s.ramp->flattened > 0; });
+    QVERIFY(m && m->ramp);
+    QCOMPARE(m->ramp->flattened, 1);
+    QCOMPARE(m->ramp->start, 0.25);
+    QCOMPARE(m->ramp->length, Duration(20s));
+    // The retry goes after the hint; then a long idle: the next request
+    // starts a ramp.
+    rig.clock.advance(3s);
+    QVERIFY(rig.transport.waitStarted(3));
+    rig.transport.reply(rig.transport.started()[2].id, 200, FakeTransport::completion());
+    QVERIFY(rig.recorder.waitFor(2));
+    rig.clock.advance(2min);
+    m = rig.waitModel("gpt-4o-mini", [](const ModelLimitStatus& s) { return s.ramp && s.ramp->idle; });
+    QVERIFY(m && m->ramp && m->ramp->idle && !m->ramp->inRamp);
+}
+
+// A model with no public tokenizer: the calibrator learns reported over
+// estimated prompt tokens, and the snapshot shows the ratio per model.
+void TestLimitStatus::calibrationPerModel()
+{
+    Rig rig(config({{"models", {{"llama-3-70b", {{"limits", {{"rpm", 600}}}}}}}}));
+    QVERIFY(rig.dispatcher->stats().calibration.empty());
+    // About 100 tokens by the rule of thumb; the provider counts 300.
+    rig.dispatcher->submit(chat("first", "llama-3-70b", std::string(400, 'a')));
+    QVERIFY(rig.transport.waitStarted(1));
+    rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion(300, 5));
+    QVERIFY(rig.recorder.waitFor(1));
+    rig.clock.advance(1s);  // the loop's next pass publishes the status
+    std::vector<ModelCalibration> c;
+    for (int i = 0; i < 1000 && c.empty(); ++i) {
+        c = rig.dispatcher->stats().calibration;
+        QTest::qWait(5);
+    }
+    QCOMPARE(c.size(), std::size_t{1});
+    QCOMPARE(c[0].model, std::string("llama-3-70b"));
+    QCOMPARE(c[0].samples, std::uint64_t{1});
+    QVERIFY2(c[0].ratio > 1.5, std::to_string(c[0].ratio).c_str());
+    const std::string text = describeCalibration(c, "llama-3-70b");
+    QVERIFY2(text.rfind("prompt estimate ×", 0) == 0 && text.find("1 sample") != std::string::npos, text.c_str());
+    QVERIFY(describeCalibration(c, "gpt-4o-mini").empty());
+}
+
+QTEST_APPLESS_MAIN(TestLimitStatus)
+#include "tst_limit_status.moc"
