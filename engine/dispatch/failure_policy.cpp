@@ -59,6 +59,13 @@ FailureAction retryAt(FailureAction&& a, TimePoint when)
     return std::move(a);
 }
 
+// What a whole-second retry-after says for anything from 1 ms to a second.
+constexpr Duration kRoundedHint = std::chrono::seconds(1);
+// How long the key+model rests after a 429 taken as a near miss although
+// its hint was kRoundedHint: at 50 RPM a second is most of a request
+// (1.2 s), lost on every near miss.
+constexpr Duration kRoundedHintProbe = std::chrono::milliseconds(50);
+
 // 429: the key+model cools until the hint (or a backoff on its streak of
 // 429s); the job goes back to its lane without burning an attempt.
 FailureAction rateLimited(const FailureInput& in, FailureAction&& a, const RetryConfig& retry, const Jitter& jitter)
@@ -69,11 +76,24 @@ FailureAction rateLimited(const FailureInput& in, FailureAction&& a, const Retry
     // refilled): it costs the hint and a margin, not a backoff of seconds,
     // and says that requests reach the provider closer together than they
     // left, so the caller widens the arrival margin.
-    const Duration cool = hint ? std::min(*hint + kNearMissMargin, retry.maxRetryAfter)
-                               : jitter(retryCeiling(retry, streak)) + std::chrono::milliseconds(100);
-    a.coolKeyUntil = std::max(in.keyCoolingUntil, in.now + cool);
+    Duration cool = hint ? std::min(*hint + kNearMissMargin, retry.maxRetryAfter)
+                         : jitter(retryCeiling(retry, streak)) + std::chrono::milliseconds(100);
     a.nearMiss = hint && *hint <= kNearMissHint;
     a.rateLimitHint = hint;
+    // "retry-after: 1" alone is rounded up to the second (Anthropic sends
+    // only whole seconds, at least one, and no hint in its message), so it
+    // cannot tell a near miss from a real wait. The first 429 after a
+    // success came at a pace the ledger allowed: take it as a near miss (a
+    // probe's rest, the margin widened with no figure of its own) rather
+    // than lose most of a request at low rates and pace as if the provider
+    // counted a window. A second one in a row takes the hint at its word.
+    // A message that names its own wait ("try again in 1s") is believed.
+    if (hint && *hint == kRoundedHint && streak == 1 && !retryHintFromMessage(in.triage.message)) {
+        cool = std::min(cool, kRoundedHintProbe);
+        a.nearMiss = true;
+        a.rateLimitHint = Duration::zero();
+    }
+    a.coolKeyUntil = std::max(in.keyCoolingUntil, in.now + cool);
     if (++a.history.rateLimitRetries > retry.maxRateLimitRetries) {
         return deadLetter(std::move(a), FailureClass::RateLimited,
                           "rate limited " + std::to_string(a.history.rateLimitRetries) + " times: " + in.triage.message);

@@ -60,6 +60,56 @@ private:
     TimePoint m_last{};
 };
 
+// A provider on the far side of a hop that holds one request up: request
+// number `late` (from 1) reaches SimTransport `by` after it left, so the
+// one after it, sent on time, arrives too soon after it: a near miss,
+// which the provider answers as Anthropic does, "retry-after: 1".
+class LateArrival final : public Transport {
+public:
+    LateArrival(ManualClock& clock, simulate::SimTransport& inner, int late, Duration by)
+        : m_clock(clock), m_inner(inner), m_late(late), m_by(by)
+    {
+    }
+    TransferId start(http::HttpRequest request, http::TransferHandlers handlers) override
+    {
+        if (++m_started != m_late) {
+            return m_inner.start(std::move(request), std::move(handlers));
+        }
+        auto held = std::make_shared<std::pair<http::HttpRequest, http::TransferHandlers>>(std::move(request),
+                                                                                        std::move(handlers));
+        m_inner.schedule(m_clock.now() + m_by,
+                         [this, held] { m_inner.start(std::move(held->first), std::move(held->second)); });
+        return kHeld;
+    }
+    void abort(TransferId id) override
+    {
+        if (id != kHeld) {
+            m_inner.abort(id);
+        }
+    }
+    void poll(Duration timeout) override { m_inner.poll(timeout); }
+    void wakeup() override { m_inner.wakeup(); }
+
+private:
+    static constexpr TransferId kHeld = ~TransferId{0};
+    ManualClock& m_clock;
+    simulate::SimTransport& m_inner;
+    int m_late;
+    Duration m_by;
+    int m_started = 0;
+};
+
+JobSpec claude(int i)
+{
+    JobSpec j;
+    j.customId = "c" + std::to_string(i);
+    j.flavor = ApiFlavor::Anthropic;
+    j.body = {{"model", "claude-sonnet-4-5"},
+              {"max_tokens", 20},
+              {"messages", json::array({{{"role", "user"}, {"content", "Say hello to " + j.customId}}})}};
+    return j;
+}
+
 JobSpec chat(int i)
 {
     JobSpec j;
@@ -79,6 +129,7 @@ class TestDispatchPaced : public QObject {
 private Q_SLOTS:
     void matchingLimitsMeetNo429s_data();
     void matchingLimitsMeetNo429s();
+    void roundedRetryAfterCostsANearMiss();
 };
 
 void TestDispatchPaced::matchingLimitsMeetNo429s_data()
@@ -151,6 +202,72 @@ void TestDispatchPaced::matchingLimitsMeetNo429s()
     const double took = std::chrono::duration<double>(recorder.last() - t0).count();
     QVERIFY2(took <= fastest * 1.1 + granularity,
              qPrintable(QStringLiteral("took %1 s of simulated time; the limits allow %2 s").arg(took).arg(fastest)));
+}
+
+// 50 RPM enforced per second (claude-sonnet-4-5's first tier): one request
+// per 1.2 s, each a whole bucket. One request reaches the provider 20 ms
+// late, so the next is refused 14 ms early with Anthropic's only hint,
+// "retry-after: 1" (whole seconds, rounded up). That near miss must not
+// cost the second it names (most of a request at this rate) on top of the
+// rest, nor pacing 2% below the limit for the rest of the run as if the
+// provider counted a window (73.5 s here before). It still costs one
+// refill: the 429's "remaining: 0" corrects the ledger as if the refused
+// request had emptied the bucket at its send (correctFromHeaders).
+void TestDispatchPaced::roundedRetryAfterCostsANearMiss()
+{
+    constexpr int kJobs = 60;
+    constexpr int kRpm = 50;
+    mock::MockConfig m = mock::MockConfig::defaults();
+    m.latency.baseMs = 200;
+    m.latency.perOutputTokenMs = 0;
+    m.latency.firstTokenMs = 0;
+    m.limitsEnabled = true;
+    m.models["claude-sonnet-4-5"].flavour = mock::Flavour::Anthropic;
+    m.models["claude-sonnet-4-5"].limits = mock::RateLimits{};
+    m.models["claude-sonnet-4-5"].limits.requestsPerMinute = kRpm;
+    m.models["claude-sonnet-4-5"].limits.granularity = 1s;
+
+    const json provider = {
+        {"name", "anthropic"},
+        {"flavor", "anthropic"},
+        {"base_url", "http://simulated.invalid"},
+        {"ramp_after_idle", false},
+        {"models", {{"claude-sonnet-4-5", {{"limits", {{"rpm", kRpm}, {"granularity_s", 1}}}}}}},
+        {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}};
+    Config cfg = loadConfig(JsonSource("rounded.json", json{{"providers", json::array({provider})}}.dump(2)),
+                            [](const std::string&) { return std::optional<std::string>("sk-mock"); });
+
+    ManualClock clock;
+    simulate::SimTransport sim(clock, m);
+    LateArrival transport(clock, sim, 5, 20ms);
+    Admission admission(clock);
+    Recorder recorder(clock);
+    DispatcherOptions opt;
+    opt.seed = 7;
+    opt.transport = &transport;
+    Dispatcher dispatcher(std::move(cfg), clock, admission, recorder, opt);
+    const TimePoint t0 = clock.now();
+    sim.schedule(t0, [&dispatcher] {
+        for (int i = 0; i < kJobs; ++i) {
+            dispatcher.submit(claude(i));
+        }
+    });
+    dispatcher.start();
+    const bool done = recorder.waitFor(kJobs);
+    dispatcher.stop();
+    QVERIFY(done);
+
+    const simulate::SimProviderCounts counts = sim.counts();
+    QCOMPARE(counts.rateLimited, std::uint64_t{1});
+    QCOMPARE(recorder.completed(), static_cast<std::size_t>(kJobs));
+    // The limit allows one request per 1.2 s after the first, then one
+    // answer's latency. Sluice keeps at most 1% of the refill time as its
+    // arrival margin; the late hop, the probe's rest and the one refill
+    // may cost 1.45 s together, the rounded second and pacing may not.
+    const double fastest = (kJobs - 1) * 60.0 / kRpm + 0.2;
+    const double took = std::chrono::duration<double>(recorder.last() - t0).count();
+    QVERIFY2(took <= fastest * 1.01 + 1.45,
+             qPrintable(QStringLiteral("took %1 s of simulated time; the limit allows %2 s").arg(took).arg(fastest)));
 }
 
 QTEST_APPLESS_MAIN(TestDispatchPaced)

@@ -88,8 +88,16 @@ void TestFailurePolicy::table_data()
     QTest::newRow("429 hint above max_retry_after is capped")
         << C::RateLimited << 600000LL << -1LL << -1 << 0 << 0 << 0 << 0 << false
         << N::Requeue << 0LL << 60000LL << false << -1LL << none << 0 << 1 << QString();
+    // "retry-after: 1" alone says anything up to a second: after a
+    // success it is taken as a near miss, the second in a row at its word.
+    QTest::newRow("429 with only a rounded second after a success: a near miss's rest")
+        << C::RateLimited << 1000LL << -1LL << -1 << 0 << 0 << 0 << 0 << false
+        << N::Requeue << 0LL << 50LL << false << -1LL << none << 0 << 1 << QString();
+    QTest::newRow("429 with a rounded second twice in a row: the hint at its word")
+        << C::RateLimited << 1000LL << -1LL << -1 << 0 << 1 << 1 << 0 << false
+        << N::Requeue << 0LL << 1010LL << false << -1LL << none << 0 << 2 << QString();
     QTest::newRow("429 past max_rate_limit_retries: dead letter")
-        << C::RateLimited << 1000LL << -1LL << -1 << 0 << 2 << 0 << 0 << false
+        << C::RateLimited << 1000LL << -1LL << -1 << 0 << 2 << 1 << 0 << false
         << N::DeadLetter << 0LL << 1010LL << false << -1LL << C::RateLimited << 0 << 3 << QStringLiteral("rate limited 3 times");
     // The request is wrong: fail at once.
     QTest::newRow("too large: dead letter at once")
