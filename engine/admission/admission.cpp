@@ -359,13 +359,13 @@ bool Admission::widenMargin(ScopeId scope)
     return m_ledger.widenMargin(scope, m_clock.now());
 }
 
-void Admission::departed(const Reservation& reservation, TimePoint leftAt)
+void Admission::departed(const Reservation& reservation, TimePoint leftAt, bool newConnection)
 {
     if (reservation.m_owner != this) {
         return;
     }
     std::lock_guard guard(m_mutex);
-    m_ledger.departed(reservation.m_hold, leftAt);
+    m_ledger.departed(reservation.m_hold, leftAt, newConnection);
 }
 
 bool Admission::noteNearMiss(ScopeId scope, Duration hint)

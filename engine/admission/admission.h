@@ -112,8 +112,9 @@ public:
     // Settles a reservation to what the request really used and releases its
     // concurrency weight. Wakes waiters that may now fit.
     void settle(Reservation&& reservation, const Cost& actual);
-    // The reserved request really left at `leftAt` (see Ledger::departed).
-    void departed(const Reservation& reservation, TimePoint leftAt);
+    // The reserved request really left at `leftAt`, on a connection it
+    // opened itself when newConnection (see Ledger::departed).
+    void departed(const Reservation& reservation, TimePoint leftAt, bool newConnection = false);
     void cancel(Reservation&& reservation);
 
     // Feeds the provider's view of one of its buckets (rate-limit headers).

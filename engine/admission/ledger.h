@@ -6,6 +6,10 @@
 // integer time (nanoseconds × limit), so refill is continuous and exact and
 // earliest-time answers carry no rounding error.
 //
+// Defined in ledger.cpp (scopes, limits, corrections), ledger_admit.cpp
+// (check, admit, settle, departure) and ledger_margin.cpp (arrival
+// margins, burst narrowing, window pacing).
+//
 // Thread-safety: none. Admission owns one ledger and serialises access to it;
 // a shared (Redis) ledger later implements the same operations in a script.
 #pragma once
@@ -156,7 +160,17 @@ public:
     // its spacing after leftAt. Without this the request after the first
     // on a new connection (or a TLS handshake) reaches the provider early
     // by the set-up time, and at one request per bucket that is a 429.
-    void departed(const Hold& hold, TimePoint leftAt);
+    // newConnection: the request opened its own connection. The provider
+    // then counts it later still, by what no hook on our side sees (its
+    // accept, TLS termination, routing to a backend, a cold worker), while
+    // the next request, on a warm connection, skips all that and overtakes
+    // the delay; so a whole-bucket request's successor keeps at least
+    // kNewConnectionMarginNs from it (at most kMaxNewConnectionPer10k of
+    // the refill time). The first request of a run is always on a new
+    // connection: this is what keeps the second from being refused.
+    void departed(const Hold& hold, TimePoint leftAt, bool newConnection = false);
+    static constexpr std::int64_t kNewConnectionMarginNs = 100'000'000;
+    static constexpr std::int32_t kMaxNewConnectionPer10k = 1'000;  // 10%
     // A request abandoned before it was sent: refunded in full.
     void cancel(const Hold& hold, TimePoint now);
 
@@ -241,9 +255,15 @@ private:
     void adjust(Dimension& d, std::int64_t reserved, std::int64_t actual, const Hold& hold,
                 TimePoint now);
     void buildDimensions(Scope& scope, const std::vector<LimitSpec>& limits, TimePoint now);
+    static void validateLimits(const std::string& scopeName, const std::vector<LimitSpec>& limits);
+    static std::array<int, kMaxDimensions> matchOld(const Scope& scope, const std::vector<LimitSpec>& limits);
+    Dimension freshDimension(const LimitSpec& spec, std::size_t index, std::uint64_t epoch, TimePoint now) const;
+    void carryOver(Dimension& d, const Dimension& old, TimePoint now) const;
 
     __extension__ typedef __int128 Int128;
     Int128 marginFor(const Dimension& d, std::int64_t amount) const noexcept;
+    // marginFor, for a request that went out on a new connection.
+    Int128 departureMargin(const Dimension& d, std::int64_t amount, bool newConnection) const noexcept;
     static void updateMargin(Dimension& d, TimePoint now) noexcept;
     static Int128 burstSlack(const Dimension& d, std::int64_t amount) noexcept;
 

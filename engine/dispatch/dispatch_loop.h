@@ -1,7 +1,8 @@
-// Dispatcher::Impl, the dispatcher's state and loop, shared by the two
-// files that define it: dispatch_loop.cpp (lanes, admission, send, settle,
-// deliver, publish) and dispatcher.cpp (the public face and the commands it
-// posts). Private to engine/dispatch: nothing else includes it.
+// Dispatcher::Impl, the dispatcher's state and loop, shared by the files
+// that define it: dispatch_loop.cpp (lanes, admission, send, deliver,
+// publish), dispatch_responses.cpp (settle an answer, learn from it, decide
+// what follows), peer_signals.cpp and dispatcher.cpp (the public face and
+// the commands it posts). Private to engine/dispatch: nothing else includes it.
 //
 // Thread-safety: the members under "shared with callers" are guarded by
 // `mutex`; everything else belongs to the dispatcher thread.

@@ -115,7 +115,10 @@ struct HttpClient::Transfer {
     {
         auto& t = *static_cast<Transfer*>(user);
         if (t.handlers.onSending) {
-            t.handlers.onSending();
+            // Counted per transfer by then: 1 when it had to connect.
+            long connects = 0;
+            curl_easy_getinfo(t.easy.get(), CURLINFO_NUM_CONNECTS, &connects);
+            t.handlers.onSending(connects > 0);
         }
         return CURL_PREREQFUNC_OK;
     }

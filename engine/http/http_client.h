@@ -76,9 +76,12 @@ struct TransferHandlers {
     std::function<void(HttpResult&& result)> onComplete;
     // When the connection (new or reused) is ready and the request is about
     // to be written: the moment it really leaves, later than start() by
-    // any connection set-up (a TCP and TLS handshake for a new one). Last,
-    // so {onHeaders, onData, onComplete} initialisers keep their meaning.
-    std::function<void()> onSending;
+    // any connection set-up (a TCP and TLS handshake for a new one).
+    // newConnection: this transfer opened the connection it goes out on,
+    // so the server still has to accept (and route) it, which a request
+    // on a warm connection skips. Last, so {onHeaders, onData, onComplete}
+    // initialisers keep their meaning.
+    std::function<void(bool newConnection)> onSending;
 };
 
 class HttpClient {

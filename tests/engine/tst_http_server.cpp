@@ -2,6 +2,7 @@
 // reset, hanging), answers from another thread, keep-alive, body limits.
 // Real HTTP over loopback with libcurl; waits are on the client's own
 // completion, never sleeps.
+#include "http/http_client.h"
 #include "net/http_server.h"
 #include "support/http_client.h"
 
@@ -102,6 +103,7 @@ private Q_SLOTS:
     void peerGoneIsReported();
     void slowRequestIsClosed();
     void wholeReplyWithHeaders();
+    void engineClientTellsANewConnectionFromAWarmOne();
     void requestFieldsReachTheHandler();
     void delayedReplyTakesAtLeastItsDelay();
     void chunkedPartsArriveInOrder();
@@ -182,6 +184,37 @@ void TestHttpServer::slowRequestIsClosed()
     // Others are still served.
     HttpClient http(h.url());
     QCOMPARE(http.get("/").status, 200L);
+}
+
+// The engine's client says, as each request leaves, whether it opened its
+// connection (the dispatcher spaces the next whole-bucket request further
+// after one that did): the first request to a server does, the next one
+// on the kept-alive connection does not.
+void TestHttpServer::engineClientTellsANewConnectionFromAWarmOne()
+{
+    Harness h([](InboundRequest&&, HttpResponder responder) {
+        responder.send(HttpReply::whole(200, "text/plain", "ok"));
+    });
+    sluice::http::HttpClient client;
+    std::vector<bool> sentOnNew;
+    for (int i = 0; i < 3; ++i) {
+        bool done = false;
+        sluice::http::HttpRequest r;
+        r.method = "GET";
+        r.url = h.url() + "/x";
+        sluice::http::TransferHandlers handlers;
+        handlers.onComplete = [&done](sluice::http::HttpResult&& result) {
+            QCOMPARE(result.status, 200L);
+            done = true;
+        };
+        handlers.onSending = [&sentOnNew](bool newConnection) { sentOnNew.push_back(newConnection); };
+        client.start(std::move(r), std::move(handlers));
+        for (int polls = 0; !done && polls < 500; ++polls) {
+            client.poll(std::chrono::milliseconds(10));
+        }
+        QVERIFY(done);
+    }
+    QCOMPARE(sentOnNew, (std::vector<bool>{true, false, false}));
 }
 
 void TestHttpServer::wholeReplyWithHeaders()

@@ -1,0 +1,224 @@
+// The arrival margin, burst narrowing and window pacing: how the ledger
+// keeps requests clear of the provider's edge and learns from 429s.
+#include "admission/ledger_internal.h"
+
+namespace sluice {
+
+using namespace ledger_detail;
+
+// A request that takes a whole bucket leaves the provider's copy of it empty
+// at the instant ours says it is full again, so any arrival that reaches the
+// provider a little earlier than the one before it is refused; and a
+// provider that counts a sliding window is full whenever we run at the rate,
+// so any arrival a little early there is refused too. Spacing every request
+// by a share of its refill time keeps them clear of that edge; a
+// whole-bucket request (low rates, one request per refill) is spaced by at
+// least the absolute margin, since network jitter does not shrink with the
+// rate, but by no more than kMaxMarginPer10k of its refill time, and never
+// by less than kStartMarginPer10k of it: at one request per refill nothing
+// absorbs an early arrival, and a 429 there costs a whole request's share.
+i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
+{
+    if (d.marginNs == 0) {
+        return 0;
+    }
+    // Scaled time: amount × unit is the request's refill time × limit.
+    const i128 refill = i128{amount} * d.unit;
+    const i128 share = refill * d.marginPer10k / 10'000;
+    if (amount < d.cap) {
+        return share;
+    }
+    // The learned absolute margin, but never more than kMaxWholeMarginPer10k
+    // of the refill time: at 50 RPM one request is a whole bucket, and 12 ms
+    // of 1.2 s is already 1% of the limit. No share of the rate here: a
+    // bucket of one has no burst to pay back. A paced dimension (a window)
+    // keeps its share too, which is what lets a window's worth of
+    // requests absorb jitter.
+    const i128 least = std::min(i128{d.marginNs} * d.limit, refill * kMaxWholeMarginPer10k / 10'000);
+    return d.paced ? std::max(share, least) : least;
+}
+
+i128 Ledger::departureMargin(const Dimension& d, std::int64_t amount, bool newConnection) const noexcept
+{
+    const i128 margin = marginFor(d, amount);
+    // Only a whole-bucket request leaves nothing to absorb the difference
+    // between a cold trip and a warm one: below the burst, the bucket's
+    // remaining room takes it.
+    if (!newConnection || d.marginNs == 0 || amount < d.cap) {
+        return margin;
+    }
+    const i128 refill = i128{amount} * d.unit;
+    const i128 cold = std::min(i128{kNewConnectionMarginNs} * d.limit, refill * kMaxNewConnectionPer10k / 10'000);
+    return std::max(margin, cold);
+}
+
+// The margin a bucket's spacing has added may be spent in a burst: a bucket
+// of ten still lets ten through at once, and only the rate is lower. Not
+// for a whole-bucket request, whose margin is the spacing itself.
+i128 Ledger::burstSlack(const Dimension& d, std::int64_t amount) noexcept
+{
+    if (d.marginNs > 0 && d.paced) {
+        // Against a window of C requests, pacing at the rate less a share m
+        // allows a slack of anything below C × m (in time, over the whole
+        // burst the spec names) without C + 1 requests ever falling in one
+        // window: half of it is spent catching up a sender that woke late,
+        // half is left for arrival jitter. Not for tokens: requests of
+        // hundreds of tokens against a window of a thousand leave no slack
+        // beyond the share itself.
+        return d.spec.measure == Measure::Requests ? i128{d.spec.capacity()} * d.unit * d.marginPer10k / 20'000 : 0;
+    }
+    if (d.marginNs == 0 || amount >= d.cap) {
+        return 0;
+    }
+    return d.tau * d.marginPer10k / 10'000;
+}
+
+// Called as a request is admitted. After a quiet period with no widening,
+// one step back: the margin halves (down to the floor) and a narrowed burst
+// doubles. A bucket that has idled full for a whole refill starts again at
+// the start margin at least: its next burst must be paid back.
+void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
+{
+    if (d.marginNs == 0) {
+        return;
+    }
+    // Paced against a window, the share stays at the start margin: it is
+    // all the window's jitter tolerance (see burstSlack).
+    if (!d.paced && (d.marginPer10k > kMarginPer10k || d.burstHalvings > 0) && now - d.marginChangedAt >= d.spec.period) {
+        d.marginPer10k = std::max(kMarginPer10k, d.marginPer10k / 2);
+        if (d.burstHalvings > 0) {
+            --d.burstHalvings;
+            d.applyBurstHalvings();
+        }
+        d.marginChangedAt = now;
+    }
+    if (d.marginNs > d.baseMarginNs && now - d.marginNsChangedAt >= d.spec.period) {
+        d.marginNs = std::max(d.baseMarginNs, d.marginNs * 3 / 4);
+        d.marginNsChangedAt = now;
+    }
+    if (d.tat + d.tau <= d.scaledNow(now) && d.marginPer10k < kStartMarginPer10k) {
+        d.marginPer10k = kStartMarginPer10k;
+        d.marginChangedAt = now;
+    }
+}
+
+bool Ledger::widenMargin(ScopeId id, TimePoint now)
+{
+    bool changed = false;
+    for (int k = 0; k < scopeAt(id).rolling; ++k) {
+        Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
+        if (d.marginNs > 0) {
+            d.marginChangedAt = now;
+            // Paced against a window, the share is the window's jitter
+            // tolerance and all the pace it costs: no more than the start's.
+            const std::int32_t most = d.paced ? kStartMarginPer10k : kMaxMarginPer10k;
+            if (d.marginPer10k < most) {
+                d.marginPer10k = std::min(most, d.marginPer10k * 2);
+                changed = true;
+            }
+            // A near miss at our pace means the provider allows less burst
+            // than we do (a sliding window has none to spare at the rate).
+            if (d.cap > d.minBurst() && d.burstHalvings < 62) {
+                ++d.burstHalvings;
+                d.applyBurstHalvings();
+                changed = true;
+            }
+        }
+    }
+    return changed;
+}
+
+bool Ledger::noteNearMiss(ScopeId id, Duration hint, TimePoint now)
+{
+    bool changed = false;
+    const std::int64_t early = std::max<std::int64_t>(hint.count(), 0);
+    for (int k = 0; k < scopeAt(id).rolling; ++k) {
+        Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
+        if (d.marginNs == 0) {
+            continue;
+        }
+        // The request reached the provider `hint` before its bucket had
+        // room, with marginNs already between it and the one before: the
+        // two trips differed by marginNs + hint. Half as much again covers
+        // the next such difference; marginFor bounds what it may cost.
+        const std::int64_t evidence = (d.marginNs + early) * 3 / 2;
+        d.marginNsChangedAt = now;
+        if (evidence > d.marginNs) {
+            d.marginNs = std::min<std::int64_t>(evidence, kMostMarginNs);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+bool Ledger::paceEvenly(ScopeId id)
+{
+    bool changed = false;
+    for (int k = 0; k < scopeAt(id).rolling; ++k) {
+        Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
+        if (d.marginNs > 0 && !d.paced) {
+            d.paced = true;
+            d.marginPer10k = kStartMarginPer10k;
+            d.applyBurstHalvings();
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+bool Ledger::paced(ScopeId id) const
+{
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        if (s.dims[static_cast<std::size_t>(k)].paced) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Duration Ledger::nearMissMargin(ScopeId id, Measure measure) const
+{
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+        if (d.spec.measure == measure) {
+            return Duration(d.marginNs);
+        }
+    }
+    return Duration::zero();
+}
+
+std::int32_t Ledger::marginPer10k(ScopeId id, Measure measure) const
+{
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+        if (d.spec.measure == measure && d.marginNs > 0) {
+            return d.marginPer10k;
+        }
+    }
+    return 0;
+}
+
+Ledger::Margins Ledger::margins(const Path& path) const
+{
+    Margins out;
+    if (m_arrivalMarginNs == 0) {
+        return out;
+    }
+    out.least = Duration(m_arrivalMarginNs);
+    for (int i = 0; i < path.depth; ++i) {
+        const Scope& s = scopeAt(path.scopes[static_cast<std::size_t>(i)]);
+        for (int k = 0; k < s.rolling; ++k) {
+            const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+            if (d.marginNs > 0) {
+                out.per10k[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = d.marginPer10k;
+                out.leastOf[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = Duration(d.marginNs);
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice
