@@ -909,6 +909,19 @@ Ledger::Margins Ledger::margins(const Path& path) const
     return out;
 }
 
+Ledger::LearnedDims Ledger::learned(ScopeId id) const
+{
+    LearnedDims out;
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+        if (d.marginNs > 0) {
+            out[static_cast<std::size_t>(d.index)] = Learned{d.burstHalvings, d.paced, d.marginPer10k, Duration(d.marginNs)};
+        }
+    }
+    return out;
+}
+
 ScopeState Ledger::snapshot(ScopeId id, TimePoint now) const
 {
     const Scope& s = scopeAt(id);
