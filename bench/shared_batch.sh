@@ -9,12 +9,20 @@
 # from Redis. MODE "outage" stops redis-server 6 s in and starts it again
 # 4 s later: each process says so, runs on its share, and rejoins.
 #
+# Environment: PROCS (default 3) processes; ENFORCEMENT (bucket,
+# sliding_window or fixed_window; default bucket) is how the mock counts
+# the limit; CLI (default BUILD_DIR/app/sluice-cli) the binary the batch
+# processes run, e.g. an older build to compare with.
+#
 #   bench/shared_batch.sh [BUILD_DIR] [REQUESTS_PER_PROCESS] [shared|local|kill] [RPM]
 set -euo pipefail
 build=${1:-build/release}
 per=${2:-500}
 mode=${3:-shared}
 rpm=${4:-3000}
+procs=${PROCS:-3}
+enforcement=${ENFORCEMENT:-bucket}
+batchcli=${CLI:-$build/app/sluice-cli}
 cli=$build/app/sluice-cli
 tmp=$(mktemp -d)
 pids=()
@@ -38,7 +46,7 @@ for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sle
 cat > "$tmp/mock.json" <<JSON
 {"latency": {"baseMs": 100, "perOutputTokenMs": 0},
  "output": {"distribution": "fixed", "mean": 20},
- "models": {"gpt-4o-mini": {"flavor": "openai", "limits": {"rpm": $rpm, "tpm": 100000000, "granularity": "1s"}}}}
+ "models": {"gpt-4o-mini": {"flavor": "openai", "limits": {"rpm": $rpm, "tpm": 100000000, "granularity": "1s", "enforcement": "$enforcement"}}}}
 JSON
 "$cli" mock --config "$tmp/mock.json" --listen 127.0.0.1:0 > "$tmp/mock.out" 2> "$tmp/mock.err" &
 pids+=($!)
@@ -55,7 +63,7 @@ cat > "$tmp/config.json" <<JSON
    "keys": [{"name": "shared-key", "env": "MOCK_API_KEY"}]}],
  "retry": {"max_attempts": 5, "base_delay_s": 0.5, "max_delay_s": 8}$shared}
 JSON
-for i in 1 2 3; do
+for i in $(seq "$procs"); do
   python3 - "$per" "$i" > "$tmp/in$i.jsonl" <<'PY'
 import json, sys
 n, tag = int(sys.argv[1]), sys.argv[2]
@@ -68,8 +76,8 @@ done
 
 start=$(date +%s.%N)
 bpids=()
-for i in 1 2 3; do
-  MOCK_API_KEY=sk-mock "$cli" batch --config "$tmp/config.json" --input "$tmp/in$i.jsonl" \
+for i in $(seq "$procs"); do
+  MOCK_API_KEY=sk-mock "$batchcli" batch --config "$tmp/config.json" --input "$tmp/in$i.jsonl" \
     --output "$tmp/out$i.jsonl" --state "$tmp/st$i.db" > "$tmp/batch$i.out" 2> "$tmp/batch$i.err" &
   bpids+=($!)
   pids+=($!)
@@ -104,7 +112,7 @@ status=0
 for p in "${bpids[@]}"; do wait "$p" || status=$?; done
 end=$(date +%s.%N)
 curl -s "http://127.0.0.1:$mport/mock/stats" > "$tmp/stats.json"
-for i in 1 2 3; do
+for i in $(seq "$procs"); do
   grep -h "shared budget" "$tmp/batch$i.err" | sed "s/^/  batch $i: /" || true
   grep -h "completed" "$tmp/batch$i.err" | sed "s/^/  batch $i: /" || true
   echo "  batch $i: $(wc -l < "$tmp/out$i.jsonl") output lines, $(grep -c '"error":null' "$tmp/out$i.jsonl" || true) without error"
@@ -118,6 +126,10 @@ span = busy[-1]["t"] - busy[0]["t"] + 1 if busy else 0
 rate = rpm / 60.0
 allowed = rate * 1 + rate * span  # burst (granularity 1 s) + refill over the seconds that had traffic
 print(f"mode {sys.argv[5]}: {req} requests to the mock, {acc} accepted, {rl} answered 429 ({100.0*rl/max(req,1):.2f}%)")
+t0 = busy[0]["t"] if busy else 0
+when = [f"{p['t'] - t0}s:{p['rateLimited']}" for p in s["series"] if p.get("rateLimited", 0) > 0]
+if when:
+    print("  429s by second of the run: " + " ".join(when))
 inner = busy[1:-1]
 if inner:
     print(f"  full seconds only (first and last dropped): {sum(p['accepted'] for p in inner)/len(inner):.2f}/s "

@@ -356,7 +356,17 @@ bool Admission::correct(ScopeId scope, Measure measure, const ProviderView& view
 bool Admission::widenMargin(ScopeId scope)
 {
     std::lock_guard guard(m_mutex);
-    return m_ledger.widenMargin(scope, m_clock.now());
+    const TimePoint now = m_clock.now();
+    const bool changed = m_ledger.widenMargin(scope, now);
+    shareLearnedLocked(scope, SharedBudget::Learning::Widened, now);
+    return changed;
+}
+
+void Admission::shareLearnedLocked(ScopeId scope, SharedBudget::Learning what, TimePoint now)
+{
+    if (m_shared != nullptr) {
+        m_shared->learned(scope, m_ledger.learned(scope), what, now);
+    }
 }
 
 void Admission::departed(const Reservation& reservation, TimePoint leftAt, bool newConnection)
@@ -371,13 +381,18 @@ void Admission::departed(const Reservation& reservation, TimePoint leftAt, bool 
 bool Admission::noteNearMiss(ScopeId scope, Duration hint)
 {
     std::lock_guard guard(m_mutex);
-    return m_ledger.noteNearMiss(scope, hint, m_clock.now());
+    const TimePoint now = m_clock.now();
+    const bool changed = m_ledger.noteNearMiss(scope, hint, now);
+    shareLearnedLocked(scope, SharedBudget::Learning::NearMiss, now);
+    return changed;
 }
 
 bool Admission::paceEvenly(ScopeId scope)
 {
     std::lock_guard guard(m_mutex);
-    return m_ledger.paceEvenly(scope);
+    const bool changed = m_ledger.paceEvenly(scope);
+    shareLearnedLocked(scope, SharedBudget::Learning::Paced, m_clock.now());
+    return changed;
 }
 
 bool Admission::paced(ScopeId scope) const

@@ -124,7 +124,8 @@ public:
     bool correct(ScopeId scope, Measure measure, const ProviderView& view,
                  std::optional<TimePoint> asOf = std::nullopt);
 
-    // See Ledger::widenMargin.
+    // See Ledger::widenMargin. With a shared budget, this and noteNearMiss
+    // and paceEvenly hand what the ledger learned to it (SharedBudget::learned).
     bool widenMargin(ScopeId scope);
     // See Ledger::noteNearMiss, paceEvenly and paced.
     bool noteNearMiss(ScopeId scope, Duration hint);
@@ -149,6 +150,7 @@ private:
     void notifyAllLocked();
     Check admitLocked(const Path& path, const Cost& cost, TimePoint now, Hold& hold);
     void settleLocked(const Hold& hold, const Cost& actual, TimePoint now);
+    void shareLearnedLocked(ScopeId scope, SharedBudget::Learning what, TimePoint now);
 
     Clock& m_clock;
     mutable std::mutex m_mutex;

@@ -317,6 +317,19 @@ bool Ledger::correct(ScopeId id, Measure measure, const ProviderView& view, Time
     return true;
 }
 
+Ledger::LearnedDims Ledger::learned(ScopeId id) const
+{
+    LearnedDims out;
+    const Scope& s = scopeAt(id);
+    for (int k = 0; k < s.rolling; ++k) {
+        const Dimension& d = s.dims[static_cast<std::size_t>(k)];
+        if (d.marginNs > 0) {
+            out[static_cast<std::size_t>(d.index)] = Learned{d.burstHalvings, d.paced, d.marginPer10k, Duration(d.marginNs)};
+        }
+    }
+    return out;
+}
+
 ScopeState Ledger::snapshot(ScopeId id, TimePoint now) const
 {
     const Scope& s = scopeAt(id);

@@ -234,6 +234,18 @@ public:
         std::array<std::array<Duration, kMaxDimensions>, Path::kMaxDepth> leastOf{};
     };
     Margins margins(const Path& path) const;
+    // What a scope's rolling dimensions have learned from 429s (widenMargin,
+    // noteNearMiss, paceEvenly), by index in its LimitSpec list, for a shared
+    // budget to enforce on every instance; unset where a dimension is not
+    // rolling or margins are off.
+    struct Learned {
+        std::int8_t burstHalvings = 0;
+        bool paced = false;
+        std::int32_t marginPer10k = 0;
+        Duration leastMargin{};
+    };
+    using LearnedDims = std::array<std::optional<Learned>, kMaxDimensions>;
+    LearnedDims learned(ScopeId scope) const;
 
     ScopeState snapshot(ScopeId scope, TimePoint now) const;
     std::vector<ScopeId> children(ScopeId scope) const;

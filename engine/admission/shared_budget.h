@@ -11,6 +11,7 @@
 
 #include "admission/ledger.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,21 @@ public:
                         std::uint64_t& tag) = 0;
     // The request used `actual` (cancel: all zero). Never blocks on the network.
     virtual void settle(const Hold& hold, const Cost& actual, TimePoint now) = 0;
+
+    // What the local ledger now holds about a scope's enforcement, just after
+    // a rate-limit 429 taught it something (`what`): the instances sharing
+    // the budget enforce it too, so one instance's 429 narrows everyone's
+    // next admissions, and it relaxes on the ledger's quiet-period rule.
+    // Called on every such 429 (each restarts the quiet period). Default:
+    // nothing is shared.
+    enum class Learning : std::uint8_t { Widened, NearMiss, Paced };
+    virtual void learned(ScopeId scope, const Ledger::LearnedDims& dims, Learning what, TimePoint now)
+    {
+        (void)scope;
+        (void)dims;
+        (void)what;
+        (void)now;
+    }
 };
 
 }  // namespace sluice

@@ -12,9 +12,12 @@ namespace {
 // The script. ARGV: op, now (µs, or "" for the server's TIME), instance,
 // lease (µs), then 9 per dimension: kind, limit, period, cap, a, b, offset,
 // margin (1/10,000), least margin (µs). KEYS: one per dimension, two for
-// concurrency (lease set, weights). The ledger's bounds on a whole-bucket
-// margin are put in front, so both read the same constants.
+// concurrency (lease set, weights) and for rolling dimensions (state, what
+// was learned from 429s). The ledger's bounds on margins are put in front,
+// so both read the same constants.
 const std::string kSource = "local MAX_WHOLE_MARGIN = " + std::to_string(Ledger::kMaxWholeMarginPer10k) + "\n" +
+                            "local START_MARGIN = " + std::to_string(Ledger::kStartMarginPer10k) + "\n" +
+                            "local KEEP_LEARNED_MS = " + std::to_string(kKeepLearnedMs) + "\n" +
                             R"LUA(
 local op = ARGV[1]
 local now
@@ -55,7 +58,63 @@ for i = 1, n do
              key = KEYS[k]}
   k = k + 1
   if d.kind == 'c' then d.wkey = KEYS[k]; k = k + 1 end
+  if d.kind == 'r' then d.lkey = KEYS[k]; k = k + 1 end
   dims[i] = d
+end
+
+-- What instances learned from 429s about a rolling dimension (see
+-- Ledger::widenMargin, noteNearMiss, paceEvenly): h burst halvings, m
+-- share of the rate (1/10,000), l least margin of a whole-bucket request
+-- (µs), p paced (the provider counts a window), q the dimension counts
+-- requests, tw and tn when a 429 (a near miss) last restarted the quiet
+-- period. As the ledger does, each period with no 429 undoes one step: a
+-- halving, half the share (not while paced), a quarter of the least margin.
+-- Read as of now; the stored times move by the steps taken.
+local function learned(d)
+  local st = redis.call('HMGET', d.lkey, 'h', 'm', 'l', 'p', 'q', 'tw', 'tn')
+  local L = {h = tonumber(st[1]) or 0, m = tonumber(st[2]) or 0, l = tonumber(st[3]) or 0,
+             p = tonumber(st[4]) or 0, q = tonumber(st[5]) or 0, tw = tonumber(st[6]) or now,
+             tn = tonumber(st[7]) or now}
+  if now > L.tw then
+    local quiet = math.floor((now - L.tw) / d.period)
+    L.h = math.max(L.h - quiet, 0)
+    if L.p == 0 then L.m = math.floor(L.m / 2 ^ math.min(quiet, 40)) end
+    L.tw = L.tw + quiet * d.period
+  end
+  if now > L.tn then
+    local quiet = math.floor((now - L.tn) / d.period)
+    for _ = 1, math.min(quiet, 100) do
+      if L.l == 0 then break end
+      L.l = math.floor(L.l * 3 / 4)
+    end
+    L.tn = L.tn + quiet * d.period
+  end
+  return L
+end
+
+-- learn: an instance's ledger state after a 429 (a = what it restarts: 1
+-- the quiet period, 2 the near-miss one; 4 paced, 8 counts requests; b
+-- burst halvings; margin and least margin as for admit) joins what is
+-- kept: the larger of each, as one ledger seeing every instance's 429s.
+if op == 'learn' then
+  for i = 1, n do
+    local d = dims[i]
+    if d.kind == 'r' then
+      local L = learned(d)
+      local function bit(v) return math.floor(d.a / v) % 2 == 1 end
+      if bit(1) then L.tw = now end
+      if bit(2) then L.tn = now end
+      if bit(4) then L.p = 1 end
+      if bit(8) then L.q = 1 end
+      L.h = math.max(L.h, d.b)
+      L.m = math.max(L.m, d.m)
+      L.l = math.max(L.l, d.lm)
+      redis.call('HSET', d.lkey, 'h', s(L.h), 'm', s(L.m), 'l', s(L.l), 'p', s(L.p), 'q', s(L.q),
+                 'tw', s(L.tw), 'tn', s(L.tn))
+      redis.call('PEXPIRE', d.lkey, s(math.max(KEEP_LEARNED_MS, cdiv(64 * d.period, 1000))))
+    end
+  end
+  return {1, now}
 end
 
 -- Lapsed concurrency leases: their weight is no longer counted.
@@ -153,12 +212,42 @@ local function margin(d, a)
   if d.m <= 0 or a <= 0 then return 0 end
   local part = cdiv(a * d.period, 10000)
   if a < d.cap then return part * d.m end
-  return math.min(d.lm * d.limit, part * MAX_WHOLE_MARGIN)
+  local least = math.min(d.lm * d.limit, part * MAX_WHOLE_MARGIN)
+  -- Paced against a window, the share stays: it absorbs the window's jitter.
+  if d.paced then return math.max(part * d.m, least) end
+  return least
 end
--- The margin spacing adds may be spent in a burst (Ledger::burstSlack).
+-- The margin spacing adds may be spent in a burst (Ledger::burstSlack);
+-- paced, half of what the share pays over the whole configured burst, for
+-- requests only.
 local function slack(d, a)
+  if d.paced then
+    if d.m <= 0 or not d.requests then return 0 end
+    return fdiv(d.spec_cap * d.period, 20000) * d.m
+  end
   if d.m <= 0 or a >= d.cap then return 0 end
   return fdiv(d.cap * d.period, 10000) * d.m
+end
+
+-- What any instance learned applies to this admission as the ledger
+-- applies its own: the burst narrowed (one unit when paced, never below
+-- two otherwise) and the larger of the caller's margins and the learned.
+for i = 1, n do
+  local d = dims[i]
+  if d.kind == 'r' then
+    local L = learned(d)
+    d.spec_cap = d.cap
+    if L.p == 1 then
+      d.paced = true
+      d.requests = L.q == 1
+      d.cap = 1
+    elseif L.h > 0 then
+      d.cap = math.max(math.min(2, d.cap), math.floor(d.cap / 2 ^ math.min(L.h, 60)))
+    end
+    d.m = math.max(d.m, L.m)
+    if d.paced then d.m = math.min(d.m, START_MARGIN) end
+    d.lm = math.max(d.lm, L.l)
+  end
 end
 
 -- admit: every dimension fits its need, or nothing is written.
@@ -299,12 +388,14 @@ RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const st
     std::vector<std::string> keys;
     std::vector<std::string> args{op, nowUs ? std::to_string(*nowUs) : std::string(), instance,
                                   std::to_string(leaseUs)};
-    keys.reserve(dims.size() + 2);
+    keys.reserve(dims.size() * 2);
     args.reserve(4 + dims.size() * 9);
     for (const ScriptDim& d : dims) {
         keys.push_back(d.key);
         if (d.kind == 'c') {
             keys.push_back(d.weightKey);
+        } else if (d.kind == 'r') {
+            keys.push_back(learnedKey(d));
         }
         args.push_back(std::string(1, d.kind));
         args.push_back(std::to_string(d.limit));
@@ -371,9 +462,21 @@ void BudgetScript::renew(RedisConnection& c, const std::vector<ScriptDim>& dims,
     run(c, "renew", dims, instance, leaseUs, nowUs);
 }
 
-void BudgetScript::forget(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance) const
+void BudgetScript::forget(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+                          std::optional<std::int64_t> nowUs) const
 {
-    run(c, "forget", dims, instance, 0, std::nullopt);
+    run(c, "forget", dims, instance, 0, nowUs);
+}
+
+void BudgetScript::learn(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+                         std::optional<std::int64_t> nowUs) const
+{
+    run(c, "learn", dims, instance, 0, nowUs);
+}
+
+std::string learnedKey(const ScriptDim& d)
+{
+    return d.key + "|learned";
 }
 
 std::int64_t BudgetScript::heartbeat(RedisConnection& c, const std::string& instancesKey,

@@ -11,7 +11,11 @@
 // return when its lease runs out. Time is the server's (`TIME`), unless a
 // test passes one. Every key of one call carries the namespace's hash tag.
 // Arrival margins are the caller's (the local ledger narrows and widens
-// them); the script only spaces its debits by them.
+// them); the script spaces its debits by them, or by what any instance
+// learned from a 429 when that is wider: learn() keeps, per rolling
+// dimension, the ledger's narrowed burst, margins and window pacing
+// (`<dimension key>|learned`), and every admission applies them as the
+// ledger applies its own, relaxing a step per quiet period as it does.
 //
 // Thread-safety: the object is immutable after construction; calls take a
 // connection that only the calling thread may use.
@@ -49,6 +53,21 @@ struct ScriptDim {
     std::string weightKey;      // concurrency: the weights hash
 };
 
+// What was learned from 429s is kept this long after the last one (at
+// least 64 periods of the dimension): by then every step has relaxed but
+// window pacing, which the ledger never relaxes; after it, the next 429
+// that says "window" decides again.
+inline constexpr std::int64_t kKeepLearnedMs = 3'600'000;
+
+// The flags of a learn() dimension's `a`.
+inline constexpr std::int64_t kLearnRestartsQuiet = 1;     // a 429: the quiet period starts again
+inline constexpr std::int64_t kLearnRestartsNearMiss = 2;  // a near miss: the least margin's starts again
+inline constexpr std::int64_t kLearnPaced = 4;             // the instance paces the dimension evenly
+inline constexpr std::int64_t kLearnCountsRequests = 8;    // the dimension counts requests (pacing's slack)
+
+// The key that keeps what was learned about a rolling dimension.
+std::string learnedKey(const ScriptDim& d);
+
 struct ScriptResult {
     enum class Status : std::int8_t { Never = -1, Wait = 0, Admit = 1 };
     Status status = Status::Never;
@@ -77,7 +96,13 @@ public:
                std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt) const;
     // Drops this instance's concurrency leases (after a reconnect: slots held
     // before are no longer tracked).
-    void forget(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance) const;
+    void forget(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+                std::optional<std::int64_t> nowUs = std::nullopt) const;
+    // Joins what an instance's ledger learned from a 429 to what is kept for
+    // these rolling dimensions: per dimension a = kLearn* bits, b = burst
+    // halvings, marginPer10k and leastMarginUs the ledger's in force.
+    void learn(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
+               std::optional<std::int64_t> nowUs = std::nullopt) const;
     // Registers the instance for ttlUs; returns how many are registered.
     std::int64_t heartbeat(RedisConnection& c, const std::string& instancesKey, const std::string& instance,
                            std::int64_t ttlUs) const;

@@ -1,6 +1,7 @@
 #include "shared/redis_budget.h"
 
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <random>
 
@@ -191,6 +192,21 @@ ScriptDim RedisBudget::scriptDim(const Dim& d, std::int64_t a, std::int64_t b) c
     return sd;
 }
 
+struct RedisBudget::Need {
+    Dim* dim;
+    ScopeId scope;
+    int index;
+    std::int64_t amount;
+    std::int64_t need;  // beyond the local lease
+    std::int32_t marginPer10k;
+    Duration least;
+};
+
+std::optional<std::int64_t> RedisBudget::scriptNow() const
+{
+    return m_options.clockTime ? std::optional<std::int64_t>(wallUs()) : std::nullopt;
+}
+
 Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, const Ledger::Margins& margins,
                          std::uint64_t& tag)
 {
@@ -198,16 +214,38 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
     if (!m_available) {
         return fallbackAdmit(path, cost, now, tag);
     }
-    struct Need {
-        Dim* dim;
-        ScopeId scope;
-        int index;
-        std::int64_t amount;
-        std::int64_t need;
-        std::int32_t marginPer10k;
-        Duration least;
-    };
     std::vector<Need> needs;
+    if (needsOf(path, cost, margins, needs)) {
+        std::optional<Check> refused;
+        try {
+            refused = admitRemote(needs, now);
+        } catch (const RedisError& e) {
+            enterUnavailableLocked(e.what(), now);
+            return fallbackAdmit(path, cost, now, tag);
+        }
+        if (refused) {
+            return *refused;
+        }
+    } else {
+        ++m_status.localAdmissions;
+    }
+    for (const Need& n : needs) {
+        Dim& d = *n.dim;
+        if (d.spec.measure == Measure::Concurrency) {
+            d.inFlight += n.amount;
+        } else {
+            d.credit -= n.amount;
+        }
+        d.touched = now;
+    }
+    tag = (m_generation << 2) | kRemoteTag;
+    return Check{};
+}
+
+// What every dimension on the path needs beyond what this instance holds
+// (its local lease); returns whether any needs the script.
+bool RedisBudget::needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs)
+{
     needs.reserve(16);
     bool anyShort = false;
     const std::int64_t wall = wallUs();
@@ -240,69 +278,88 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
                                                                : Duration::zero()});
         }
     }
-    if (anyShort) {
-        std::vector<ScriptDim> dims;
-        std::vector<const Need*> sent;
-        for (const Need& n : needs) {
-            if (n.need > 0) {
-                dims.push_back(scriptDim(*n.dim, n.need, n.need + slice(*n.dim)));
-                // Spaced as the local ledger spaces this instance's own requests.
-                dims.back().marginPer10k = n.marginPer10k;
-                dims.back().leastMarginUs = n.marginPer10k > 0 ? toUs(n.least) : 0;
-                sent.push_back(&n);
-            }
-        }
-        ScriptResult r;
-        try {
-            r = m_script.admit(*m_conn, dims, m_options.instanceId, toUs(m_options.leaseTime));
-        } catch (const RedisError& e) {
-            enterUnavailableLocked(e.what(), now);
-            return fallbackAdmit(path, cost, now, tag);
-        }
-        ++m_status.remoteCalls;
-        if (r.status != ScriptResult::Status::Admit) {
-            Check c;
-            c.verdict = r.status == ScriptResult::Status::Never ? Verdict::Never : Verdict::Wait;
-            if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
-                const Need& b = *sent[static_cast<std::size_t>(r.binding)];
-                const LimitSpec& spec = b.dim->spec;
-                c.binding = Binding{b.scope, static_cast<std::int16_t>(b.index), spec.measure, spec.window, spec.period};
-            }
-            if (c.verdict == Verdict::Wait) {
-                c.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
-                if (r.concurrencyFull) {
-                    c.notBefore = std::max(c.notBefore, now + m_options.concurrencyPoll);
-                }
-            }
-            return c;
-        }
-        for (std::size_t i = 0; i < sent.size(); ++i) {
-            Dim& d = *sent[i]->dim;
-            const std::int64_t g = r.grants[i];
-            if (d.spec.measure == Measure::Concurrency) {
-                d.leased += g;
-            } else if (d.spec.window == Window::Fixed) {
-                const std::int64_t w = floorDiv(r.nowUs + toUs(d.spec.utcOffset), toUs(d.spec.period));
-                d.credit = (w == d.window ? std::max<std::int64_t>(d.credit, 0) : 0) + g;
-                d.window = w;
-            } else {
-                d.credit = std::max<std::int64_t>(d.credit, 0) + g;
-            }
-        }
-    } else {
-        ++m_status.localAdmissions;
-    }
+    return anyShort;
+}
+
+// One script for what the lease lacks: the grants join the lease (nullopt),
+// or the refusal, naming the dimension that decided. Throws RedisError.
+std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, TimePoint now)
+{
+    std::vector<ScriptDim> dims;
+    std::vector<const Need*> sent;
     for (const Need& n : needs) {
-        Dim& d = *n.dim;
-        if (d.spec.measure == Measure::Concurrency) {
-            d.inFlight += n.amount;
-        } else {
-            d.credit -= n.amount;
+        if (n.need > 0) {
+            dims.push_back(scriptDim(*n.dim, n.need, n.need + slice(*n.dim)));
+            // Spaced as the local ledger spaces this instance's own requests.
+            dims.back().marginPer10k = n.marginPer10k;
+            dims.back().leastMarginUs = n.marginPer10k > 0 ? toUs(n.least) : 0;
+            sent.push_back(&n);
         }
-        d.touched = now;
     }
-    tag = (m_generation << 2) | kRemoteTag;
-    return Check{};
+    const ScriptResult r = m_script.admit(*m_conn, dims, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
+    ++m_status.remoteCalls;
+    if (r.status != ScriptResult::Status::Admit) {
+        Check c;
+        c.verdict = r.status == ScriptResult::Status::Never ? Verdict::Never : Verdict::Wait;
+        if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
+            const Need& b = *sent[static_cast<std::size_t>(r.binding)];
+            const LimitSpec& spec = b.dim->spec;
+            c.binding = Binding{b.scope, static_cast<std::int16_t>(b.index), spec.measure, spec.window, spec.period};
+        }
+        if (c.verdict == Verdict::Wait) {
+            c.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
+            if (r.concurrencyFull) {
+                c.notBefore = std::max(c.notBefore, now + m_options.concurrencyPoll);
+            }
+        }
+        return c;
+    }
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        Dim& d = *sent[i]->dim;
+        const std::int64_t g = r.grants[i];
+        if (d.spec.measure == Measure::Concurrency) {
+            d.leased += g;
+        } else if (d.spec.window == Window::Fixed) {
+            const std::int64_t w = floorDiv(r.nowUs + toUs(d.spec.utcOffset), toUs(d.spec.period));
+            d.credit = (w == d.window ? std::max<std::int64_t>(d.credit, 0) : 0) + g;
+            d.window = w;
+        } else {
+            d.credit = std::max<std::int64_t>(d.credit, 0) + g;
+        }
+    }
+    return std::nullopt;
+}
+
+void RedisBudget::learned(ScopeId id, const Ledger::LearnedDims& dims, Learning what, TimePoint now)
+{
+    std::lock_guard guard(m_mutex);
+    if (!m_available || id >= m_scopes.size()) {
+        return;  // the fallback's shares are this instance's alone: its own ledger learns for it
+    }
+    std::vector<ScriptDim> out;
+    const Scope& s = m_scopes[id];
+    for (std::size_t k = 0; k < s.dims.size() && k < dims.size(); ++k) {
+        const Dim& d = s.dims[k];
+        if (!dims[k] || d.spec.measure == Measure::Concurrency || d.spec.window != Window::Rolling) {
+            continue;
+        }
+        const Ledger::Learned& l = *dims[k];
+        std::int64_t flags = l.paced ? kLearnPaced : 0;
+        flags |= d.spec.measure == Measure::Requests ? kLearnCountsRequests : 0;
+        flags |= what == Learning::Widened ? kLearnRestartsQuiet : what == Learning::NearMiss ? kLearnRestartsNearMiss : 0;
+        out.push_back(scriptDim(d, flags, l.burstHalvings));
+        out.back().marginPer10k = l.marginPer10k;
+        out.back().leastMarginUs = toUs(l.leastMargin);
+    }
+    if (out.empty()) {
+        return;
+    }
+    try {
+        m_script.learn(*m_conn, out, m_options.instanceId, scriptNow());
+        ++m_status.learnedSent;
+    } catch (const RedisError& e) {
+        enterUnavailableLocked(e.what(), now);
+    }
 }
 
 void RedisBudget::settle(const Hold& hold, const Cost& actual, TimePoint now)
@@ -493,7 +550,7 @@ void RedisBudget::returnUnused()
         if (!m_bgConn) {
             m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
         }
-        m_script.adjust(*m_bgConn, back, m_options.instanceId, toUs(m_options.leaseTime));
+        m_script.adjust(*m_bgConn, back, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
     } catch (const RedisError&) {
         // Unsent returns only leave capacity unused; the next tick notices.
         m_bgConn.reset();
@@ -516,71 +573,15 @@ void RedisBudget::tick()
         const std::int64_t seen = m_script.heartbeat(*m_bgConn, m_instancesKey, m_options.instanceId,
                                                      toUs(m_options.leaseTime));
         if (!available) {
-            // Back: slots and slices held before are no longer tracked here.
-            auto hot = std::make_unique<RedisConnection>(m_endpoint);
-            std::vector<ScriptDim> all;
-            {
-                std::lock_guard guard(m_mutex);
-                for (const Scope& s : m_scopes) {
-                    for (const Dim& d : s.dims) {
-                        if (d.spec.measure == Measure::Concurrency) {
-                            all.push_back(scriptDim(d, 0, 0));
-                        }
-                    }
-                }
-            }
-            if (!all.empty()) {
-                m_script.forget(*m_bgConn, all, m_options.instanceId);
-            }
-            std::lock_guard guard(m_mutex);
-            m_conn = std::move(hot);
-            ++m_generation;
-            resetLeases();
-            m_available = true;
-            m_fallback.reset();
-            m_fallbackHolds.clear();
-            m_status.connected = true;
-            m_status.fallback = false;
-            m_status.stopped = false;
-            m_status.instances = seen;
-            ++m_status.rejoins;
-            sayLocked("back: rejoined, " + std::to_string(seen) + " instances share the budget");
+            rejoin(seen);
             return;
         }
-        Work work;
-        {
-            std::lock_guard guard(m_mutex);
-            m_status.instances = seen;
-            for (Scope& s : m_scopes) {
-                for (Dim& d : s.dims) {
-                    const bool idle = now - d.touched >= m_options.idleReturn;
-                    if (d.spec.measure == Measure::Concurrency) {
-                        if (idle && d.leased > d.inFlight) {
-                            work.adjust.push_back(scriptDim(d, d.inFlight - d.leased, -1));
-                            d.leased = d.inFlight;
-                        }
-                        if (d.leased > 0) {
-                            work.renew.push_back(scriptDim(d, 0, 0));
-                        }
-                        continue;
-                    }
-                    std::int64_t change = d.pendingDebit;
-                    d.pendingDebit = 0;
-                    if (idle && d.credit != 0) {
-                        change -= d.credit;
-                        d.credit = 0;
-                    }
-                    if (change != 0) {
-                        work.adjust.push_back(scriptDim(d, change, d.spec.window == Window::Fixed ? d.window : -1));
-                    }
-                }
-            }
-        }
+        const Work work = collectWork(seen, now);
         if (!work.adjust.empty()) {
-            m_script.adjust(*m_bgConn, work.adjust, m_options.instanceId, toUs(m_options.leaseTime));
+            m_script.adjust(*m_bgConn, work.adjust, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
         }
         if (!work.renew.empty()) {
-            m_script.renew(*m_bgConn, work.renew, m_options.instanceId, toUs(m_options.leaseTime));
+            m_script.renew(*m_bgConn, work.renew, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
         }
     } catch (const RedisError& e) {
         m_bgConn.reset();
@@ -589,6 +590,74 @@ void RedisBudget::tick()
             enterUnavailableLocked(e.what(), now);
         }
     }
+}
+
+// Back after Redis was away: slots and slices held before are no longer
+// tracked here. Throws RedisError.
+void RedisBudget::rejoin(std::int64_t seen)
+{
+    auto hot = std::make_unique<RedisConnection>(m_endpoint);
+    std::vector<ScriptDim> all;
+    {
+        std::lock_guard guard(m_mutex);
+        for (const Scope& s : m_scopes) {
+            for (const Dim& d : s.dims) {
+                if (d.spec.measure == Measure::Concurrency) {
+                    all.push_back(scriptDim(d, 0, 0));
+                }
+            }
+        }
+    }
+    if (!all.empty()) {
+        m_script.forget(*m_bgConn, all, m_options.instanceId, scriptNow());
+    }
+    std::lock_guard guard(m_mutex);
+    m_conn = std::move(hot);
+    ++m_generation;
+    resetLeases();
+    m_available = true;
+    m_fallback.reset();
+    m_fallbackHolds.clear();
+    m_status.connected = true;
+    m_status.fallback = false;
+    m_status.stopped = false;
+    m_status.instances = seen;
+    ++m_status.rejoins;
+    sayLocked("back: rejoined, " + std::to_string(seen) + " instances share the budget");
+}
+
+// What the heartbeat sends: overruns owed, idle slices and slots given back,
+// leases in use renewed.
+RedisBudget::Work RedisBudget::collectWork(std::int64_t seen, TimePoint now)
+{
+    Work work;
+    std::lock_guard guard(m_mutex);
+    m_status.instances = seen;
+    for (Scope& s : m_scopes) {
+        for (Dim& d : s.dims) {
+            const bool idle = now - d.touched >= m_options.idleReturn;
+            if (d.spec.measure == Measure::Concurrency) {
+                if (idle && d.leased > d.inFlight) {
+                    work.adjust.push_back(scriptDim(d, d.inFlight - d.leased, -1));
+                    d.leased = d.inFlight;
+                }
+                if (d.leased > 0) {
+                    work.renew.push_back(scriptDim(d, 0, 0));
+                }
+                continue;
+            }
+            std::int64_t change = d.pendingDebit;
+            d.pendingDebit = 0;
+            if (idle && d.credit != 0) {
+                change -= d.credit;
+                d.credit = 0;
+            }
+            if (change != 0) {
+                work.adjust.push_back(scriptDim(d, change, d.spec.window == Window::Fixed ? d.window : -1));
+            }
+        }
+    }
+    return work;
 }
 
 void RedisBudget::run(std::stop_token stop)

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -56,6 +57,10 @@ struct RedisBudgetOptions {
     Duration concurrencyPoll = std::chrono::milliseconds(20);
     // Tests drive tick() themselves.
     bool backgroundThread = true;
+    // The script reads time from the clock's wall time, not the server's
+    // TIME: for tests on a ManualClock (every instance must then share the
+    // clock). The heartbeat keeps the server's time.
+    bool clockTime = false;
     // Where loud messages go (stderr by default).
     std::function<void(const std::string&)> say;
 };
@@ -68,6 +73,7 @@ struct SharedStatus {
     std::uint64_t remoteCalls = 0;     // admissions that ran the script
     std::uint64_t localAdmissions = 0; // admitted from the local lease
     std::uint64_t rejoins = 0;
+    std::uint64_t learnedSent = 0;     // 429 lessons told to the other instances
     std::string lastError;
 };
 
@@ -84,6 +90,10 @@ public:
     Check admit(const Path& path, const Cost& cost, TimePoint now, const Ledger::Margins& margins,
                 std::uint64_t& tag) override;
     void settle(const Hold& hold, const Cost& actual, TimePoint now) override;
+    // Joins the lesson to what the namespace keeps for the scope's rolling
+    // dimensions (BudgetScript::learn); the script applies it to every
+    // instance's admissions. One round trip, on a 429.
+    void learned(ScopeId scope, const Ledger::LearnedDims& dims, Learning what, TimePoint now) override;
 
     SharedStatus status() const;
     const std::string& instanceId() const noexcept { return m_options.instanceId; }
@@ -114,11 +124,17 @@ private:
         std::vector<Dim> dims;
     };
     struct Work;
+    struct Need;
 
     void buildDims(Scope& s);
     ScriptDim scriptDim(const Dim& d, std::int64_t a, std::int64_t b) const;
     std::int64_t slice(const Dim& d) const;
     std::int64_t wallUs() const;
+    std::optional<std::int64_t> scriptNow() const;
+    bool needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs);
+    std::optional<Check> admitRemote(const std::vector<Need>& needs, TimePoint now);
+    void rejoin(std::int64_t seen);
+    Work collectWork(std::int64_t seen, TimePoint now);
     Check fallbackAdmit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag);
     void enterUnavailableLocked(const std::string& why, TimePoint now);
     void sayLocked(const std::string& text);

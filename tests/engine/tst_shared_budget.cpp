@@ -28,13 +28,16 @@ struct Instance {
     std::unique_ptr<Admission> admission;
     std::vector<Reservation> held;
 
+    // clockTime: the script reads the test's clock, so refill and quiet
+    // periods follow the ManualClock (both instances share it).
     Instance(Clock& clock, const RedisEndpoint& e, const std::string& ns, WhenUnavailable when,
-             const std::vector<LimitSpec>& global)
+             const std::vector<LimitSpec>& global, bool clockTime = false)
     {
         RedisBudgetOptions o;
         o.ns = ns;
         o.whenUnavailable = when;
         o.backgroundThread = false;
+        o.clockTime = clockTime;
         // Long enough that no lease lapses while a test runs, however slow
         // the machine (lapsing is tst_shared_script's subject).
         o.leaseTime = std::chrono::seconds(60);
@@ -67,6 +70,27 @@ struct Instance {
             held.push_back(std::move(d.reservation));
             ++n;
         }
+    }
+    // Admits one and keeps it; returns whether it was admitted.
+    bool takeOne()
+    {
+        Decision d = tryOne();
+        if (d.verdict != Verdict::Admit) {
+            return false;
+        }
+        held.push_back(std::move(d.reservation));
+        return true;
+    }
+    // Every request held ends having used what it reserved (clearing
+    // `held` would cancel them instead: a refund this instance keeps as
+    // local credit, which a count of what the script admits must not see).
+    void settleAll()
+    {
+        for (Reservation& r : held) {
+            const Cost used = r.cost();
+            admission->settle(std::move(r), used);
+        }
+        held.clear();
     }
     bool saidSomething(const std::string& word) const
     {
@@ -192,6 +216,103 @@ private Q_SLOTS:
         const State second = state();
         const std::int64_t drained = std::max<std::int64_t>(first.debt - (second.t - first.t) * 600, 0);
         QCOMPARE(second.debt, drained + unit + unit * 2 * Ledger::kStartMarginPer10k / 10'000);
+    }
+
+    // A 429 that A's ledger learned from (a burst narrowed, a wider margin)
+    // narrows B's next admissions at once, though B never saw a 429: the
+    // shared script enforces what any instance learned, as one ledger
+    // seeing every instance's 429s would. A quiet period with no 429 (the
+    // limit's period, as the ledger's rule) undoes a step. On the test's
+    // clock, so every count is exact:
+    //  - 600 RPM with a burst of 10: one request is 1 unit of debt plus its
+    //    margin (2% of a unit before, 4% after a 429 doubled it), and a
+    //    burst may spend the margin's share of the whole bucket as slack.
+    //  - A's one request leaves 1.02 units. Halved to 5, with 4% margins
+    //    and 0.2 units of slack, B fits 4 more (5.18 units); unlearned, B
+    //    would fit 9 (the burst of 10 with 2% margins).
+    void aLearnedNarrowingReachesB()
+    {
+        ManualClock clock;
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 10)};
+        Instance a(clock, m_redis->endpoint(), "learn", WhenUnavailable::LocalShare, limits, true);
+        Instance b(clock, m_redis->endpoint(), "learn", WhenUnavailable::LocalShare, limits, true);
+        QVERIFY(a.takeOne());
+        // The provider refused a request at a pace A allowed.
+        QVERIFY(a.admission->widenMargin(Admission::root()));
+        QCOMPARE(a.budget->status().learnedSent, std::uint64_t{1});
+        QCOMPARE(b.drain(), 4);
+        QCOMPARE(b.budget->status().learnedSent, std::uint64_t{0});  // B learned nothing itself
+        b.settleAll();
+
+        // Within the quiet period the narrowing holds: 5 from a full bucket.
+        clock.advance(30s);
+        QCOMPARE(b.drain(), 5);
+        b.settleAll();
+        // One period with no 429 since: the burst is whole again, the
+        // margin back to 2% (B's own margin from a full bucket).
+        clock.advance(30s);
+        QCOMPARE(b.drain(), 10);
+    }
+
+    // Control for the above: without A's lesson B fits the rest of the
+    // burst after A's request (the old behaviour; what the test above
+    // would count without a shared lesson).
+    void withoutALessonBBurstsFully()
+    {
+        ManualClock clock;
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 10)};
+        Instance a(clock, m_redis->endpoint(), "nolesson", WhenUnavailable::LocalShare, limits, true);
+        Instance b(clock, m_redis->endpoint(), "nolesson", WhenUnavailable::LocalShare, limits, true);
+        QVERIFY(a.takeOne());
+        QCOMPARE(b.drain(), 9);
+    }
+
+    // A 429 that says the provider counts a window: A paces the key+model
+    // evenly, and so does B from its next admission: one request, then the
+    // next after 1/rate less the catch-up slack (92 ms at 600 RPM: 1.02
+    // units of debt, 0.1 units of slack, 0.1 s per unit), never a burst,
+    // and not relaxed by quiet periods (the ledger never relaxes pacing);
+    // the lesson is kept in Redis for an hour after the last 429.
+    void aWindowPacesB()
+    {
+        ManualClock clock;
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 10)};
+        Instance a(clock, m_redis->endpoint(), "pace", WhenUnavailable::LocalShare, limits, true);
+        Instance b(clock, m_redis->endpoint(), "pace", WhenUnavailable::LocalShare, limits, true);
+        QVERIFY(a.admission->paceEvenly(Admission::root()));
+        QCOMPARE(b.drain(), 1);
+        Decision d = b.tryOne();
+        QCOMPARE(d.verdict, Verdict::Wait);
+        QCOMPARE(d.notBefore - clock.now(), Duration(92ms));
+        clock.advance(92ms);
+        QCOMPARE(b.drain(), 1);
+        b.settleAll();
+        clock.advance(10min);
+        QCOMPARE(b.drain(), 1);
+        RedisConnection c(m_redis->endpoint());
+        const std::int64_t ttl = c.checked({"PTTL", "{pace}:b:global|requests|rolling|60000000|learned"}).integer();
+        QVERIFY2(ttl > 3'800'000 && ttl <= 64 * 60'000, qPrintable(QString::number(ttl)));  // 64 periods: more than kKeepLearnedMs
+    }
+
+    // A near miss ("try again in 200ms") widens A's least margin, which
+    // spaces a request that takes a whole bucket (50 RPM, a burst of one):
+    // B's next debit carries it too, within the 1% of the refill time it
+    // may cost (12 ms of 1.2 s), where B's own would be 6 ms.
+    void aNearMissWidensBsLeastMargin()
+    {
+        ManualClock clock;
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 50, 1)};
+        Instance a(clock, m_redis->endpoint(), "near", WhenUnavailable::LocalShare, limits, true);
+        Instance b(clock, m_redis->endpoint(), "near", WhenUnavailable::LocalShare, limits, true);
+        RedisConnection c(m_redis->endpoint());
+        const std::string key = "{near}:b:global|requests|rolling|60000000";
+        const std::int64_t unit = 60'000'000;
+        QCOMPARE(b.drain(), 1);
+        QCOMPARE(c.checked({"HGET", key, "d"}).integer(), unit + 6'000 * 50);
+        clock.advance(2s);
+        QVERIFY(a.admission->noteNearMiss(Admission::root(), 200ms));
+        QCOMPARE(b.drain(), 1);
+        QCOMPARE(c.checked({"HGET", key, "d"}).integer(), unit + 12'000 * 50);
     }
 
     // A concurrency slot one instance releases reaches the other once the

@@ -80,11 +80,47 @@ private Q_SLOTS:
         // With margins: the ledger's arrival margin (10 ms, as Admission's
         // default), which the script is handed as Admission hands it.
         QTest::addColumn<bool>("margins");
+        // Learned: the ledger has learned from 429s (narrowed bursts, wider
+        // margins; paced: a window) and told the script with learn(), and
+        // the script is handed the margins of an instance that learned
+        // nothing: what it enforces must still be the ledger's. Within one
+        // quiet period (of the shortest limit's), so nothing relaxes.
+        QTest::addColumn<int>("learned");
         for (unsigned seed : {1u, 7u, 42u, 1234u, 99991u}) {
-            QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed << false;
+            QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed << false << 0;
         }
         for (unsigned seed : {3u, 77u, 4242u}) {
-            QTest::newRow(qPrintable(QStringLiteral("seed %1, margins").arg(seed))) << seed << true;
+            QTest::newRow(qPrintable(QStringLiteral("seed %1, margins").arg(seed))) << seed << true << 0;
+        }
+        for (unsigned seed : {5u, 555u}) {
+            QTest::newRow(qPrintable(QStringLiteral("seed %1, learned from 429s").arg(seed))) << seed << true << 1;
+            QTest::newRow(qPrintable(QStringLiteral("seed %1, learned a window").arg(seed))) << seed << true << 2;
+        }
+    }
+
+    // Tells the script what the ledger learned about every scope, as
+    // RedisBudget::learned does after a 429.
+    static void tellScript(const BudgetScript& script, RedisConnection& c, const Ledger& ledger,
+                           const std::vector<ScopeId>& ids, const std::vector<std::vector<LimitSpec>>& limits,
+                           std::int64_t nowUs)
+    {
+        for (std::size_t sc = 0; sc < limits.size(); ++sc) {
+            const Ledger::LearnedDims learned = ledger.learned(ids[sc]);
+            std::vector<ScriptDim> dims;
+            for (std::size_t k = 0; k < limits[sc].size(); ++k) {
+                if (learned[k]) {
+                    const LimitSpec& spec = limits[sc][k];
+                    std::int64_t flags = kLearnRestartsQuiet | kLearnRestartsNearMiss;
+                    flags |= learned[k]->paced ? kLearnPaced : 0;
+                    flags |= spec.measure == Measure::Requests ? kLearnCountsRequests : 0;
+                    dims.push_back(dimFor(spec, static_cast<int>(sc), static_cast<int>(k), flags,
+                                          learned[k]->burstHalvings, learned[k]->marginPer10k,
+                                          us(learned[k]->leastMargin)));
+                }
+            }
+            if (!dims.empty()) {
+                script.learn(c, dims, "teacher", nowUs);
+            }
         }
     }
 
@@ -92,6 +128,7 @@ private Q_SLOTS:
     {
         QFETCH(unsigned, seed);
         QFETCH(bool, margins);
+        QFETCH(int, learned);
         RedisConnection c(m_redis->endpoint());
         c.checked({"FLUSHALL"});
         const BudgetScript script;
@@ -122,6 +159,26 @@ private Q_SLOTS:
                                      TimePoint(std::chrono::microseconds(startUs)));
         }
         const std::vector<std::vector<int>> paths = {{0, 1, 2, 3}, {0, 1, 2, 4}};
+        if (learned > 0) {
+            const TimePoint at{std::chrono::microseconds(startUs)};
+            // Every scope with a rolling dimension (not the concurrency one).
+            for (ScopeId id : ids) {
+                const bool rolling = ledger.widenMargin(id, at);
+                QCOMPARE(rolling, id != ids[1]);
+                ledger.widenMargin(id, at);
+                ledger.noteNearMiss(id, 40ms, at);
+                if (learned == 2) {
+                    QCOMPARE(ledger.paceEvenly(id), rolling);
+                }
+            }
+            tellScript(script, c, ledger, ids, limits, startUs);
+        }
+        // Learned from 429s, everything happens within 9 s (the shortest
+        // period is 10 s), so no step relaxes. Paced needs no such bound:
+        // pacing never relaxes, and the least margin it keeps (at most 1%
+        // of the refill time) stays below its 2% share.
+        const int ops = learned == 1 ? 900 : 3000;
+        const std::int64_t mostStepUs = learned == 1 ? 20'000 : 400'000;
 
         struct Held {
             Hold hold;
@@ -183,9 +240,9 @@ private Q_SLOTS:
             }
             return true;
         };
-        for (int op = 0; op < 3000; ++op) {
+        for (int op = 0; op < ops; ++op) {
             QVERIFY(statesAgree(nowUs, op));
-            nowUs += pick(0, 1) == 0 ? 0 : pick(1, 400000);
+            nowUs += pick(0, 1) == 0 ? 0 : pick(1, mostStepUs);
             const TimePoint now{std::chrono::microseconds(nowUs)};
             if (!held.empty() && pick(0, 9) < 4) {
                 const std::size_t which = static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(held.size()) - 1));
@@ -243,10 +300,15 @@ private Q_SLOTS:
                     const LimitSpec& spec = limits[static_cast<std::size_t>(s)][k];
                     const std::int64_t amount = cost.amount(spec.measure);
                     if (amount > 0) {
-                        const std::int32_t m = inForce.per10k[static_cast<std::size_t>(position)][k];
+                        std::int32_t m = inForce.per10k[static_cast<std::size_t>(position)][k];
+                        std::int64_t least = us(inForce.leastOf[static_cast<std::size_t>(position)][k]);
                         narrowed = narrowed || (m > 0 && m < Ledger::kStartMarginPer10k);
-                        dims.push_back(dimFor(spec, s, static_cast<int>(k), amount, amount, m,
-                                             us(inForce.leastOf[static_cast<std::size_t>(position)][k])));
+                        if (learned > 0 && m > 0) {
+                            // An instance that saw no 429: the start share, the base margin.
+                            m = Ledger::kStartMarginPer10k;
+                            least = us(arrivalMargin);
+                        }
+                        dims.push_back(dimFor(spec, s, static_cast<int>(k), amount, amount, m, least));
                     }
                 }
                 ++position;
@@ -280,11 +342,61 @@ private Q_SLOTS:
             }
         }
         // The sequence exercised every verdict.
-        QVERIFY(admits > 100);
-        QVERIFY(waits > 50);
-        QVERIFY(nevers > 3);
-        QVERIFY(settles > 100);
-        QCOMPARE(narrowed, margins);
+        // Learned: 9 s at narrowed bursts, or paced, admit far fewer.
+        const bool few = learned > 0;
+        QVERIFY2(admits > (few ? 5 : 100), qPrintable(QString::number(admits)));
+        QVERIFY2(waits > 50, qPrintable(QString::number(waits)));
+        QVERIFY2(nevers > (few ? 0 : 3), qPrintable(QString::number(nevers)));
+        QVERIFY2(settles > (few ? 3 : 100), qPrintable(QString::number(settles)));
+        QCOMPARE(narrowed, margins && learned == 0);
+    }
+
+    // What was learned relaxes a step per quiet period (the limit's period)
+    // with no 429, as the ledger's own does: the burst doubles back, the
+    // least margin narrows by a quarter; pacing stays. Learning joins what
+    // is kept (the larger of each), and a 429 restarts the quiet period.
+    void learnedRelaxesAfterQuietPeriods()
+    {
+        RedisConnection c(m_redis->endpoint());
+        c.checked({"FLUSHALL"});
+        const BudgetScript script;
+        const std::int64_t t = 1'000'000'000'000'000;
+        const std::int64_t minute = 60'000'000;
+        const LimitSpec spec = perMinute(Measure::Requests, 600, 16);  // 16 refill in 1.6 s
+        const auto burst = [&](int scope, std::int64_t at) {
+            int n = 0;
+            while (script.admit(c, {dimFor(spec, scope, 0, 1, 1)}, "b", 1'000'000, at).status ==
+                   ScriptResult::Status::Admit) {
+                ++n;
+            }
+            return n;
+        };
+        // Margins off here (m = 0) to count the burst alone.
+        script.learn(c, {dimFor(spec, 0, 0, kLearnRestartsQuiet, 2)}, "a", t);
+        script.learn(c, {dimFor(spec, 0, 0, kLearnRestartsQuiet, 1)}, "a", t);  // the larger stays
+        QCOMPARE(burst(0, t), 4);
+        QCOMPARE(burst(0, t + minute - 1), 4);
+        QCOMPARE(burst(0, t + minute + 2'000'000), 8);
+        QCOMPARE(burst(0, t + 2 * minute + 4'000'000), 16);
+        // A 429 restarts the quiet period: halved again, for a whole period.
+        script.learn(c, {dimFor(spec, 0, 0, kLearnRestartsQuiet, 1)}, "a", t + 3 * minute);
+        QCOMPARE(burst(0, t + 4 * minute - 1), 8);
+
+        // Paced: one at a time, however long it has been quiet.
+        script.learn(c, {dimFor(spec, 1, 0, kLearnPaced | kLearnCountsRequests, 0)}, "a", t);
+        QCOMPARE(burst(1, t + 30 * minute), 1);
+
+        // A whole-bucket request (6 RPM, a burst of one) is spaced by the
+        // least margin learned: 80 ms, within 1% of its 10 s refill time;
+        // a quiet period later 60 ms.
+        const LimitSpec slow = perMinute(Measure::Requests, 6, 1);
+        script.learn(c, {dimFor(slow, 2, 0, kLearnRestartsQuiet | kLearnRestartsNearMiss, 0, 200, 80'000)}, "a", t);
+        const auto waitAfterOne = [&](std::int64_t at) {
+            script.admit(c, {dimFor(slow, 2, 0, 1, 1, 200, 0)}, "b", 1'000'000, at);
+            return script.admit(c, {dimFor(slow, 2, 0, 1, 1, 200, 0)}, "b", 1'000'000, at).waitUs;
+        };
+        QCOMPARE(waitAfterOne(t), std::int64_t{10'080'000});
+        QCOMPARE(waitAfterOne(t + minute + 20'000'000), std::int64_t{10'060'000});
     }
 
     // A lease of capacity: the script grants up to `want` when there is room,
