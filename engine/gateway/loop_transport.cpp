@@ -4,7 +4,7 @@ namespace sluice::gateway {
 
 LoopTransport::LoopTransport(net::EventLoop& loop)
     : m_loop(loop), m_timer(loop, [this] { m_client->timerFired(); }),
-      m_client(std::make_unique<http::HttpClient>(http::HttpClient::Options{}, *this))
+      m_client(std::make_unique<http::HttpClient>(http::HttpClient::Options{}, static_cast<http::SocketDriver&>(*this)))
 {
 }
 

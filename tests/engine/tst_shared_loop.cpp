@@ -201,7 +201,8 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
         transport.start(std::move(req), {nullptr, nullptr, [&, i](http::HttpResult&& r) {
                                              results[i] = std::move(r);
                                              ++done;
-                                         }});
+                                         },
+                                         nullptr});
     }
     QVERIFY(pollUntil(transport, [&] { return done == kMany; }));
     for (int i = 0; i < kMany; ++i) {
@@ -219,7 +220,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
                                        pieces.emplace_back(chunk);
                                        return true;
                                    },
-                                   [&](http::HttpResult&& r) { streamed = r.error == http::TransportError::None; }});
+                                   [&](http::HttpResult&& r) { streamed = r.error == http::TransportError::None; }, nullptr});
     QVERIFY(pollUntil(transport, [&] { return streamed; }));
     QVERIFY(pieces.size() >= 2);
     std::string whole;
@@ -236,7 +237,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
     h.url = base + "/hang";
     const auto id = transport.start(std::move(h), {[&](long, const http::HeaderMap&) { headSeen = true; },
                                                    [](std::string_view) { return true; },
-                                                   [&](http::HttpResult&& r) { hung = r.error; }});
+                                                   [&](http::HttpResult&& r) { hung = r.error; }, nullptr});
     QVERIFY(pollUntil(transport, [&] { return headSeen; }));
     QVERIFY(!hung);
     transport.abort(id);
@@ -246,7 +247,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
     http::HttpRequest gone;
     gone.method = "GET";
     gone.url = base + "/after";
-    transport.start(std::move(gone), {nullptr, nullptr, [&](http::HttpResult&& r) { refused = r.error; }});
+    transport.start(std::move(gone), {nullptr, nullptr, [&](http::HttpResult&& r) { refused = r.error; }, nullptr});
     QVERIFY(pollUntil(transport, [&] { return refused.has_value(); }));
     QCOMPARE(*refused, http::TransportError::ConnectFailed);
 }
