@@ -39,6 +39,7 @@ struct ServeOptions {
     std::string state;
     std::string metrics;
     int threads = 1;
+    bool sharedLoop = false;
     ControlFlags control;
 };
 
@@ -183,13 +184,15 @@ int runServe(const ServeOptions& opt)
     // The dispatcher as every program wires it; "shared": limits, signals
     // and the fleet shared with the namespace.
     host::RuntimeOptions runtimeOptions;
-    // With one I/O thread (the default) the gateway's connections run on the
-    // dispatcher's event loop, on the dispatcher thread: a request is read,
-    // sent upstream and answered without changing threads (two wake-ups
-    // per request, not four). Declared before the runtime: both outlive it.
+    // --shared-loop: the gateway's connections run on the dispatcher's event
+    // loop, on the dispatcher thread: a request is read, sent upstream and
+    // answered without changing threads (two wake-ups per request, not
+    // four). Opt-in: on the loaded bench machine it cost more CPU per
+    // request at saturation (docs/benchmarks.md). Declared before the
+    // runtime: both outlive it.
     net::EventLoop sharedLoop;
     std::unique_ptr<gateway::LoopTransport> loopTransport;
-    if (opt.threads == 1) {
+    if (opt.sharedLoop) {
         loopTransport = std::make_unique<gateway::LoopTransport>(sharedLoop);
         runtimeOptions.dispatcher.transport = loopTransport.get();
     }
@@ -300,9 +303,10 @@ void addServeCommand(CLI::App& app, int& exitCode)
     cmd->add_option("--listen", opt->listen, "HOST:PORT, overriding gateway.listen (default 127.0.0.1:8080)");
     cmd->add_option("--state", opt->state, "SQLite file for per-minute metrics (by tenant, provider, key, model)");
     addMetricsOption(cmd, opt->metrics);
-    cmd->add_option("--threads", opt->threads,
-                    "I/O threads: 1 (default) shares the dispatcher's thread and event loop; more, threads of their own")
-        ->check(CLI::Range(1, 64));
+    cmd->add_option("--threads", opt->threads, "I/O threads")->check(CLI::Range(1, 64));
+    cmd->add_flag("--shared-loop", opt->sharedLoop,
+                  "Run the gateway's connections on the dispatcher's thread and event loop (no thread hand-offs "
+                  "per request; ignores --threads)");
     addControlOptions(cmd, opt->control);
     cmd->callback([opt, &exitCode] { exitCode = runServe(*opt); });
 }
