@@ -16,6 +16,7 @@
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_config.h"
+#include "gateway/loop_transport.h"
 #include "host/engine_runtime.h"
 #include "metrics/gauges.h"
 
@@ -38,6 +39,7 @@ struct ServeOptions {
     std::string state;
     std::string metrics;
     int threads = 1;
+    bool sharedLoop = false;
     ControlFlags control;
 };
 
@@ -182,6 +184,18 @@ int runServe(const ServeOptions& opt)
     // The dispatcher as every program wires it; "shared": limits, signals
     // and the fleet shared with the namespace.
     host::RuntimeOptions runtimeOptions;
+    // --shared-loop: the gateway's connections run on the dispatcher's event
+    // loop, on the dispatcher thread: a request is read, sent upstream and
+    // answered without changing threads (two wake-ups per request, not
+    // four). Opt-in: on the loaded bench machine it cost more CPU per
+    // request at saturation (docs/benchmarks.md). Declared before the
+    // runtime: both outlive it.
+    net::EventLoop sharedLoop;
+    std::unique_ptr<gateway::LoopTransport> loopTransport;
+    if (opt.sharedLoop) {
+        loopTransport = std::make_unique<gateway::LoopTransport>(sharedLoop);
+        runtimeOptions.dispatcher.transport = loopTransport.get();
+    }
     runtimeOptions.shared = [](const Config& c, Clock& k) -> std::unique_ptr<host::SharedLink> {
         return std::make_unique<SharedRun>(c, k, "sluice-cli serve");
     };
@@ -190,7 +204,7 @@ int runServe(const ServeOptions& opt)
     Dispatcher& dispatcher = runtime.dispatcher();
     host::SharedLink* const sharedRun = runtime.shared();
     adaptive.attach(dispatcher);
-    gateway::Gateway gateway(gw, dispatcher, clock, opt.threads);
+    gateway::Gateway gateway(gw, dispatcher, clock, opt.threads, nullptr, loopTransport ? &sharedLoop : nullptr);
     std::string metricsUrl;
     std::unique_ptr<control::ControlServer> controlServer;
     try {
@@ -290,6 +304,9 @@ void addServeCommand(CLI::App& app, int& exitCode)
     cmd->add_option("--state", opt->state, "SQLite file for per-minute metrics (by tenant, provider, key, model)");
     addMetricsOption(cmd, opt->metrics);
     cmd->add_option("--threads", opt->threads, "I/O threads")->check(CLI::Range(1, 64));
+    cmd->add_flag("--shared-loop", opt->sharedLoop,
+                  "Run the gateway's connections on the dispatcher's thread and event loop (no thread hand-offs "
+                  "per request; ignores --threads)");
     addControlOptions(cmd, opt->control);
     cmd->callback([opt, &exitCode] { exitCode = runServe(*opt); });
 }

@@ -13,8 +13,9 @@
 // (Sluice's own estimate), GET /v1/models and /v1/models/{id}.
 //
 // Thread-safety: start(), stop() and setTokens() from one controlling thread. Requests
-// are handled on the server's io thread; job callbacks arrive on the
-// dispatcher thread; hold deadlines on the gateway's timer thread. The
+// are handled on the server's io thread (or, with a shared loop, on the
+// dispatcher thread); job callbacks arrive on the dispatcher thread; hold
+// deadlines on the gateway's timer thread. The
 // dispatcher must outlive the gateway (stop() the gateway first).
 #pragma once
 
@@ -24,6 +25,10 @@
 
 #include <cstdint>
 #include <memory>
+
+namespace sluice::net {
+class EventLoop;
+}
 
 namespace sluice::gateway {
 
@@ -45,8 +50,13 @@ public:
     // dispatcher's configuration. `tenantStats`, when given, keeps the
     // per-token figures across a restart of the gateway; otherwise it has
     // its own.
+    // `loop`, when given, is the event loop the dispatcher's transport
+    // drives (LoopTransport): the gateway's connections run on it, on the
+    // dispatcher thread, instead of on `ioThreads` threads of their own, so
+    // a request and its upstream transfer never change threads. It must
+    // outlive the gateway.
     Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads = 1,
-            std::shared_ptr<TenantStats> tenantStats = nullptr);
+            std::shared_ptr<TenantStats> tenantStats = nullptr, net::EventLoop* loop = nullptr);
     ~Gateway();
     Gateway(const Gateway&) = delete;
     Gateway& operator=(const Gateway&) = delete;

@@ -146,6 +146,43 @@ struct HttpClient::Transfer {
 
 HttpClient::HttpClient() : HttpClient(Options{}) {}
 
+namespace {
+
+int onCurlSocket(CURL*, curl_socket_t fd, int what, void* user, void*)
+{
+    auto& driver = *static_cast<SocketDriver*>(user);
+    unsigned interest = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) {
+        interest |= SocketDriver::kReadable;
+    }
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) {
+        interest |= SocketDriver::kWritable;
+    }
+    driver.watch(fd, interest);
+    return 0;
+}
+
+int onCurlTimer(CURLM*, long timeoutMs, void* user)
+{
+    auto& driver = *static_cast<SocketDriver*>(user);
+    if (timeoutMs < 0) {
+        driver.timer(std::nullopt);
+    } else {
+        driver.timer(std::chrono::milliseconds(timeoutMs));
+    }
+    return 0;
+}
+
+}  // namespace
+
+HttpClient::HttpClient(const Options& options, SocketDriver& driver) : HttpClient(options)
+{
+    curl_multi_setopt(m_multi.get(), CURLMOPT_SOCKETFUNCTION, &onCurlSocket);
+    curl_multi_setopt(m_multi.get(), CURLMOPT_SOCKETDATA, &driver);
+    curl_multi_setopt(m_multi.get(), CURLMOPT_TIMERFUNCTION, &onCurlTimer);
+    curl_multi_setopt(m_multi.get(), CURLMOPT_TIMERDATA, &driver);
+}
+
 HttpClient::HttpClient(const Options& options) : m_multi(makeMulti())
 {
     curl_multi_setopt(m_multi.get(), CURLMOPT_MAXCONNECTS, options.maxCachedConnections);
@@ -285,6 +322,26 @@ int HttpClient::poll(Duration timeout)
     curl_multi_poll(m_multi.get(), nullptr, 0, static_cast<int>(ms), &ready);
     int running = 0;
     curl_multi_perform(m_multi.get(), &running);
+    return finishDone();
+}
+
+void HttpClient::socketReady(int fd, bool readable, bool writable)
+{
+    const int mask = (readable ? CURL_CSELECT_IN : 0) | (writable ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    curl_multi_socket_action(m_multi.get(), fd, mask, &running);
+    finishDone();
+}
+
+void HttpClient::timerFired()
+{
+    int running = 0;
+    curl_multi_socket_action(m_multi.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+    finishDone();
+}
+
+int HttpClient::finishDone()
+{
     int completed = 0;
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(m_multi.get(), &queued)) {

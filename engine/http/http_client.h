@@ -3,8 +3,12 @@
 // transfers share one event loop, connections are kept alive and reused, and
 // HTTP/2 is used where a TLS server offers it.
 //
+// Driven either by poll() or, with a SocketDriver, by the driver's event
+// loop (libcurl's multi_socket interface), so other sockets can share it.
+//
 // Thread-safety: everything except wakeup() must be called from the one
-// thread that drives poll(); callbacks run on that thread inside poll().
+// thread that drives poll() (or the driver); callbacks run on that thread
+// inside poll(), socketReady() or timerFired().
 // wakeup() may be called from any thread.
 #pragma once
 
@@ -84,6 +88,23 @@ struct TransferHandlers {
     std::function<void(bool newConnection)> onSending;
 };
 
+// What drives a client's sockets when no thread calls poll() (libcurl's
+// multi_socket interface): the client says which descriptors to watch and
+// when it wants its timer, and the driver calls socketReady() and
+// timerFired() on the client's thread when they are due.
+class SocketDriver {
+public:
+    static constexpr unsigned kReadable = 1;
+    static constexpr unsigned kWritable = 2;
+
+    virtual ~SocketDriver() = default;
+    // `interest`: kReadable and/or kWritable; 0 stops watching `fd` (which
+    // libcurl may close right after).
+    virtual void watch(int fd, unsigned interest) = 0;
+    // When timerFired() is due; empty: no timer.
+    virtual void timer(std::optional<Duration> after) = 0;
+};
+
 class HttpClient {
 public:
     using TransferId = std::uint64_t;
@@ -95,6 +116,8 @@ public:
 
     HttpClient();
     explicit HttpClient(const Options& options);
+    // Driven by `driver` (which must outlive the client) instead of poll().
+    HttpClient(const Options& options, SocketDriver& driver);
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
     HttpClient& operator=(const HttpClient&) = delete;
@@ -109,12 +132,19 @@ public:
     int poll(Duration timeout);
     // Makes a poll() in progress (or the next one) return promptly.
     void wakeup();
+    // With a SocketDriver: `fd` is ready; moves the transfers on it forward
+    // and runs the callbacks that became due.
+    void socketReady(int fd, bool readable, bool writable);
+    // With a SocketDriver: the time it was told has come.
+    void timerFired();
 
     std::size_t active() const noexcept { return m_transfers.size(); }
 
 private:
     struct Transfer;
     void finish(Transfer& t, CURLcode code);
+    // Finishes every transfer libcurl reports done; returns how many.
+    int finishDone();
 
     MultiHandle m_multi;
     bool m_closing = false;

@@ -1,803 +1,25 @@
-// The only translation unit that includes Asio and Beast: keeping the heavy
-// templates here keeps every other file quick to compile.
+// The server's listener and its io threads (or the shared loop it runs on);
+// the connections are http_session.cpp's.
 #include "net/http_server.h"
 
-// GCC 12 with sanitizers reports a false "may be used uninitialized" deep in
-// Beast's parser (a boost::optional returned as none); it is Boost's code,
-// not ours, so the warning is silenced for these headers only. Clang has no
-// such warning (and would reject the unknown name under -Werror).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "net/asio_loop.h"
+#include "net/http_session.h"
 
-#include <array>
-#include <list>
 #include <cstdio>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 namespace sluice::net {
 
-namespace asio = boost::asio;
-namespace http = boost::beast::http;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
-
-namespace {
-
-char lower(char c) noexcept
-{
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string_view reasonPhrase(int status) noexcept
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Site Overloaded";
-    default: return "Unknown";
-    }
-}
-
-void appendHex(std::string& out, std::size_t v)
-{
-    char buf[20];
-    const int n = std::snprintf(buf, sizeof buf, "%zx", v);
-    out.append(buf, static_cast<std::size_t>(n));
-}
-
-using Strand = asio::strand<asio::io_context::executor_type>;
-
-class Session;
-
-// What every connection shares with the server. `mutex` and `stopped` let a
-// responder completed on a foreign thread know whether the io_context still
-// exists.
-struct ServerState {
-    ServerState() : inboxFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
-    {
-        if (inboxFd < 0) {
-            throw std::runtime_error("http server: cannot create an eventfd");
-        }
-    }
-    ~ServerState() { ::close(inboxFd); }
-    ServerState(const ServerState&) = delete;
-    ServerState& operator=(const ServerState&) = delete;
-
-    // Work from another thread (a reply, a stream write, a peer-gone
-    // callback) for the io threads: queued under `mutex` and announced on
-    // the eventfd once the lock is released. asio::post would signal the
-    // reactor while holding the scheduler's lock, so the woken io thread
-    // blocked on that lock and was woken again: two more context switches
-    // per reply. False once stopped (the work is dropped).
-    bool postForeign(std::function<void()> work)
-    {
-        bool wake = false;
-        {
-            std::lock_guard guard(mutex);
-            if (stopped) {
-                return false;
-            }
-            wake = inbox.empty();
-            inbox.push_back(std::move(work));
-        }
-        if (wake) {
-            const std::uint64_t one = 1;
-            // Fails only with the counter near its maximum: readable already.
-            [[maybe_unused]] const ssize_t written = ::write(inboxFd, &one, sizeof one);
-        }
-        return true;
-    }
-
-    HttpServerOptions options;
-    HttpHandler handler;
-    std::atomic<std::size_t> connections{0};
-    std::mutex mutex;
-    bool stopped = false;
-    // Every live session, so stop() can close the sockets of those a
-    // pending responder keeps alive before the io_context goes away.
-    std::list<Session*> sessions;
-    std::vector<std::function<void()>> inbox;  // under mutex
-    const int inboxFd;  // lives as long as any responder can post
-};
-
-// The session whose handler is running on this thread, so an answer given
-// from inside the handler is carried out at once instead of posted.
-thread_local Session* t_delivering = nullptr;
-
-class Session : public std::enable_shared_from_this<Session> {
-public:
-    Session(tcp::socket socket, const Strand& strand, std::shared_ptr<ServerState> state)
-        : m_io(std::in_place, std::move(socket), strand), m_state(std::move(state))
-    {
-        ++m_state->connections;
-        std::lock_guard guard(m_state->mutex);
-        m_registration = m_state->sessions.insert(m_state->sessions.end(), this);
-    }
-
-    ~Session()
-    {
-        finishExchange(false);
-        --m_state->connections;
-        std::lock_guard guard(m_state->mutex);
-        m_state->sessions.erase(m_registration);
-    }
-
-    Session(const Session&) = delete;
-    Session& operator=(const Session&) = delete;
-
-    void start() { readHeader(); }
-
-    // On the session's strand: carries out a reply plan.
-    void run(HttpReply reply)
-    {
-        if (m_replying || m_closed) {
-            return;  // a second answer to one request is ignored
-        }
-        m_replying = true;
-        // A whole reply is on its way: nothing left to cancel if the peer goes.
-        m_watching = false;
-        m_onGone = nullptr;
-        m_reply = std::move(reply);
-        m_nextPart = 0;
-        m_headSent = false;
-        step();
-    }
-
-    // On the session's strand: the head of a streamed reply, then chunks as
-    // streamWrite() brings them.
-    void startStream(HttpReply head)
-    {
-        if (m_replying || m_closed) {
-            return;
-        }
-        m_replying = true;
-        m_streaming = true;
-        m_streamLast = false;
-        m_reply = std::move(head);
-        m_reply.chunked = true;
-        m_headSent = false;
-        m_out.clear();
-        appendHead();
-        for (const auto& part : m_reply.parts) {
-            appendPart(part.data);
-        }
-        m_pendingOut.append(m_out);
-        m_out.clear();
-        startWatch();
-        flushStream();
-    }
-
-    void streamWrite(std::string data)
-    {
-        if (!m_streaming || m_streamLast || m_closed || data.empty()) {
-            return;
-        }
-        appendHex(m_pendingOut, data.size());
-        m_pendingOut.append("\r\n").append(data).append("\r\n");
-        flushStream();
-    }
-
-    void streamEnd()
-    {
-        if (!m_streaming || m_streamLast || m_closed) {
-            return;
-        }
-        m_pendingOut.append("0\r\n\r\n");
-        m_streamLast = true;
-        m_watching = false;
-        m_onGone = nullptr;
-        finishExchange(true);
-        flushStream();
-    }
-
-    void streamAbort()
-    {
-        if (m_streaming && !m_streamLast && !m_closed) {
-            close(false);
-        }
-    }
-
-    void setOnGone(std::function<void()> callback)
-    {
-        if (m_closed) {
-            callback();
-            return;
-        }
-        m_onGone = std::move(callback);
-    }
-
-    const Strand& strand() const noexcept { return m_io->strand; }
-
-    // Called by stop() with the io threads joined: the socket, timer and
-    // strand must go before the io_context they belong to.
-    void releaseIo() { m_io.reset(); }
-
-private:
-    void readHeader()
-    {
-        m_replying = false;
-        m_streaming = false;
-        m_streamLast = false;
-        m_watching = false;
-        m_onGone = nullptr;
-        if (const auto& limit = m_state->options.requestTimeout) {
-            m_reading = true;
-            m_io->timer.expires_after(*limit);
-            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
-                if (!ec && self->m_reading) {
-                    self->close(false);
-                }
-            });
-        }
-        m_parser.emplace();
-        m_parser->header_limit(32 * 1024);
-        m_parser->body_limit(static_cast<std::uint64_t>(m_state->options.maxBodyBytes));
-        http::async_read_header(m_io->socket, m_buffer, *m_parser,
-                                [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
-    }
-
-    void onHeader(error_code ec)
-    {
-        // The limit can trip on the declared length before the header counts
-        // as done; the start line and fields are parsed by then.
-        if (ec == http::error::body_limit) {
-            deliver(true);
-            return;
-        }
-        if (ec) {
-            failRead(ec);
-            return;
-        }
-        const auto& head = m_parser->get();
-        const auto expect = head[http::field::expect];
-        if (expect.size() == 12 && headerNameEquals(std::string_view(expect.data(), expect.size()), "100-continue")) {
-            // Clients that wait for this before sending a body would
-            // otherwise stall for their own timeout (curl: 1 s).
-            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            asio::async_write(m_io->socket, asio::buffer(kContinue.data(), kContinue.size()),
-                              [self = shared_from_this()](error_code wec, std::size_t) {
-                                  if (wec) {
-                                      self->close(false);
-                                      return;
-                                  }
-                                  self->readBody();
-                              });
-            return;
-        }
-        readBody();
-    }
-
-    void readBody()
-    {
-        if (m_parser->is_done()) {
-            deliver(false);
-            return;
-        }
-        http::async_read(m_io->socket, m_buffer, *m_parser, [self = shared_from_this()](error_code ec, std::size_t) {
-            if (ec == http::error::body_limit) {
-                self->deliver(true);
-            } else if (ec) {
-                self->failRead(ec);
-            } else {
-                self->deliver(false);
-            }
-        });
-    }
-
-    void failRead(error_code ec)
-    {
-        if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-            ec != http::error::end_of_stream && ec != http::error::partial_message) {
-            m_keepAlive = false;
-            run(HttpReply::whole(400, "text/plain", "Bad Request\n"));
-            return;
-        }
-        close(false);
-    }
-
-    void deliver(bool bodyTooLarge)
-    {
-        auto& msg = m_parser->get();
-        InboundRequest request;
-        request.method = std::string(msg.method_string());
-        request.target = std::string(msg.target());
-        request.headers.reserve(8);
-        for (const auto& field : msg) {
-            request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-        }
-        request.keepAlive = msg.keep_alive() && !bodyTooLarge;
-        request.bodyTooLarge = bodyTooLarge;
-        if (!bodyTooLarge) {
-            request.body = std::move(msg.body());
-        }
-        m_keepAlive = request.keepAlive;
-        m_parser.reset();
-        if (m_reading) {
-            m_reading = false;
-            m_io->timer.cancel();
-        }
-        ++m_exchange;
-
-        auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
-        t_delivering = this;
-        try {
-            m_state->handler(std::move(request), HttpResponder(std::move(exchange)));
-        } catch (const std::exception& e) {
-            // The responder, destroyed unsent while unwinding, answers 500.
-            std::fprintf(stderr, "http server: request handler failed: %s\n", e.what());
-        }
-        t_delivering = nullptr;
-        if (!m_replying) {
-            startWatch();  // a held request: notice a peer that gives up
-        }
-    }
-
-    // Waits for the socket to become readable without reading: end of
-    // stream (or an error) while an answer is pending means the peer left.
-    void startWatch()
-    {
-        if (m_watching || m_closed) {
-            return;
-        }
-        m_watching = true;
-        m_io->socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), exchange = m_exchange](error_code ec) {
-            self->onReadable(ec, exchange);
-        });
-    }
-
-    void onReadable(error_code ec, std::uint64_t exchange)
-    {
-        if (!m_watching || exchange != m_exchange || m_closed) {
-            return;  // that exchange ended; the next request's read owns the socket
-        }
-        m_watching = false;
-        error_code ignored;
-        if (!ec && m_io->socket.available(ignored) > 0) {
-            return;  // a pipelined request, not a goodbye
-        }
-        close(false);
-    }
-
-    void flushStream()
-    {
-        if (m_writing || m_closed) {
-            return;
-        }
-        if (m_pendingOut.empty()) {
-            if (m_streamLast) {
-                m_streaming = false;
-                if (m_keepAlive) {
-                    readHeader();
-                } else {
-                    close(false);
-                }
-            }
-            return;
-        }
-        m_out.clear();
-        m_out.swap(m_pendingOut);
-        m_writing = true;
-        asio::async_write(m_io->socket, asio::buffer(m_out), [self = shared_from_this()](error_code ec, std::size_t) {
-            self->m_writing = false;
-            if (ec) {
-                self->close(false);
-                return;
-            }
-            self->flushStream();
-        });
-    }
-
-    // Waits for the next part's delay, then writes it with every part that
-    // follows it without a delay.
-    void step()
-    {
-        if (m_nextPart < m_reply.parts.size() && m_reply.parts[m_nextPart].delay > Duration::zero()) {
-            m_io->timer.expires_after(m_reply.parts[m_nextPart].delay);
-            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
-                if (ec) {
-                    self->close(false);
-                    return;
-                }
-                self->writeBatch();
-            });
-            return;
-        }
-        writeBatch();
-    }
-
-    void appendHead()
-    {
-        const std::string_view reason = reasonPhrase(m_reply.status);
-        m_out.append("HTTP/1.1 ").append(std::to_string(m_reply.status)).append(" ").append(reason).append("\r\n");
-        for (const auto& [name, value] : m_reply.headers) {
-            m_out.append(name).append(": ").append(value).append("\r\n");
-        }
-        if (m_reply.chunked) {
-            m_out.append("Transfer-Encoding: chunked\r\n");
-        } else {
-            std::size_t total = 0;
-            for (const auto& part : m_reply.parts) {
-                total += part.data.size();
-            }
-            m_out.append("Content-Length: ").append(std::to_string(m_reply.declaredLength.value_or(total))).append("\r\n");
-        }
-        if (!m_keepAlive) {
-            m_out.append("Connection: close\r\n");
-        }
-        m_out.append("\r\n");
-        m_headSent = true;
-    }
-
-    void appendPart(const std::string& data)
-    {
-        if (!m_reply.chunked) {
-            m_out.append(data);
-        } else if (!data.empty()) {
-            appendHex(m_out, data.size());
-            m_out.append("\r\n").append(data).append("\r\n");
-        }
-    }
-
-    void writeBatch()
-    {
-        m_out.clear();
-        const auto& parts = m_reply.parts;
-        if (parts.empty() && m_reply.ending == HttpEnding::Hang) {
-            onWritten({});
-            return;
-        }
-        if (!m_headSent) {
-            appendHead();
-        }
-        if (m_nextPart < parts.size()) {
-            do {
-                appendPart(parts[m_nextPart].data);
-                ++m_nextPart;
-            } while (m_nextPart < parts.size() && parts[m_nextPart].delay <= Duration::zero());
-        }
-        if (m_nextPart == parts.size()) {
-            if (m_reply.chunked && m_reply.ending == HttpEnding::Complete) {
-                m_out.append("0\r\n\r\n");
-            }
-            finishExchange(true);
-        }
-        if (m_out.empty()) {
-            onWritten({});
-            return;
-        }
-        asio::async_write(m_io->socket, asio::buffer(m_out),
-                          [self = shared_from_this()](error_code ec, std::size_t) { self->onWritten(ec); });
-    }
-
-    void onWritten(error_code ec)
-    {
-        if (ec) {
-            close(false);
-            return;
-        }
-        if (m_nextPart < m_reply.parts.size()) {
-            step();
-            return;
-        }
-        switch (m_reply.ending) {
-        case HttpEnding::Complete:
-            if (m_keepAlive) {
-                readHeader();
-            } else {
-                close(false);
-            }
-            return;
-        case HttpEnding::Close:
-            close(false);
-            return;
-        case HttpEnding::Reset:
-            close(true);
-            return;
-        case HttpEnding::Hang:
-            // A read that completes when the peer gives up (or sends
-            // anything) ends the silence.
-            m_io->socket.async_read_some(asio::buffer(m_drain), [self = shared_from_this()](error_code, std::size_t) {
-                self->close(false);
-            });
-            return;
-        }
-    }
-
-    void finishExchange(bool delivered)
-    {
-        if (auto done = std::exchange(m_reply.onFinished, nullptr)) {
-            done(delivered);
-        }
-    }
-
-    void close(bool reset)
-    {
-        if (m_closed) {
-            return;
-        }
-        m_closed = true;
-        m_reading = false;
-        m_watching = false;
-        finishExchange(false);
-        if (auto gone = std::exchange(m_onGone, nullptr)) {
-            gone();
-        }
-        error_code ignored;
-        if (reset) {
-            // SO_LINGER with a zero timeout makes close() send RST.
-            m_io->socket.set_option(asio::socket_base::linger(true, 0), ignored);
-        } else {
-            m_io->socket.shutdown(tcp::socket::shutdown_both, ignored);
-        }
-        m_io->socket.close(ignored);
-        m_io->timer.cancel();
-    }
-
-    // The Sink a handler answers through. It keeps the session alive until
-    // the answer comes, however long the handler takes.
-    class Exchange final : public HttpResponder::Sink {
-    public:
-        Exchange(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
-            : m_session(std::move(session)), m_state(std::move(state))
-        {
-        }
-
-        void send(HttpReply reply) override
-        {
-            std::shared_ptr<Session> session = std::move(m_session);
-            if (session == nullptr) {
-                return;
-            }
-            if (t_delivering == session.get()) {
-                // Answered from inside the handler, on the session's strand.
-                session->run(std::move(reply));
-                return;
-            }
-            // From elsewhere: through the io threads' inbox, while the
-            // io_context exists.
-            m_state->postForeign([s = std::move(session), r = std::move(reply)]() mutable {
-                Session& target = *s;
-                asio::dispatch(target.strand(), [s = std::move(s), r = std::move(r)]() mutable { s->run(std::move(r)); });
-            });
-        }
-
-        std::shared_ptr<HttpStream> stream(HttpReply head) override;
-
-        void onPeerGone(std::function<void()> callback) override
-        {
-            if (m_session == nullptr) {
-                return;
-            }
-            if (t_delivering == m_session.get()) {
-                m_session->setOnGone(std::move(callback));
-                return;
-            }
-            m_state->postForeign([s = m_session, c = std::move(callback)]() mutable {
-                Session& target = *s;
-                asio::dispatch(target.strand(), [s = std::move(s), c = std::move(c)]() mutable { s->setOnGone(std::move(c)); });
-            });
-        }
-
-    private:
-        std::shared_ptr<Session> m_session;
-        std::shared_ptr<ServerState> m_state;
-    };
-
-    // The writer half of a streamed reply: every call is posted to the
-    // session's strand, so writes keep their order from any thread.
-    class StreamHandle final : public HttpStream {
-    public:
-        StreamHandle(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
-            : m_session(std::move(session)), m_state(std::move(state))
-        {
-        }
-
-        void write(std::string data) override
-        {
-            post([data = std::move(data)](Session& s) mutable { s.streamWrite(std::move(data)); });
-        }
-        void end() override
-        {
-            post([](Session& s) { s.streamEnd(); });
-        }
-        void abort() override
-        {
-            post([](Session& s) { s.streamAbort(); });
-        }
-
-    private:
-        template <typename F>
-        void post(F f)
-        {
-            m_state->postForeign([s = m_session, f = std::move(f)]() mutable {
-                Session& target = *s;
-                asio::dispatch(target.strand(), [s = std::move(s), f = std::move(f)]() mutable { f(*s); });
-            });
-        }
-
-        std::shared_ptr<Session> m_session;
-        std::shared_ptr<ServerState> m_state;
-    };
-
-    struct Io {
-        Io(tcp::socket s, const Strand& st) : socket(std::move(s)), strand(st), timer(st) {}
-        tcp::socket socket;
-        Strand strand;
-        asio::steady_timer timer;
-    };
-    std::optional<Io> m_io;
-    std::shared_ptr<ServerState> m_state;
-    std::list<Session*>::iterator m_registration;
-    boost::beast::flat_buffer m_buffer;
-    std::optional<http::request_parser<http::string_body>> m_parser;
-    HttpReply m_reply;
-    std::size_t m_nextPart = 0;
-    bool m_headSent = false;
-    bool m_keepAlive = true;
-    bool m_replying = false;
-    bool m_streaming = false;
-    bool m_streamLast = false;
-    bool m_writing = false;
-    bool m_watching = false;
-    bool m_reading = false;
-    bool m_closed = false;
-    std::uint64_t m_exchange = 0;
-    std::function<void()> m_onGone;
-    std::string m_pendingOut;
-    std::string m_out;
-    std::array<char, 512> m_drain{};
-};
-
-std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
-{
-    std::shared_ptr<Session> session = std::move(m_session);
-    if (session == nullptr) {
-        return nullptr;
-    }
-    auto handle = std::make_shared<StreamHandle>(session, m_state);
-    if (t_delivering == session.get()) {
-        session->startStream(std::move(head));
-        return handle;
-    }
-    m_state->postForeign([s = std::move(session), h = std::move(head)]() mutable {
-        Session& target = *s;
-        asio::dispatch(target.strand(), [s = std::move(s), h = std::move(h)]() mutable { s->startStream(std::move(h)); });
-    });
-    return handle;
-}
-
-// What a responder already answered returns: writes that go nowhere.
-class NoStream final : public HttpStream {
-public:
-    void write(std::string) override {}
-    void end() override {}
-    void abort() override {}
-};
-
-}  // namespace
-
-bool headerNameEquals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-std::optional<std::string_view> findHeader(const HttpHeaders& headers, std::string_view name) noexcept
-{
-    for (const auto& [key, value] : headers) {
-        if (headerNameEquals(key, name)) {
-            return std::string_view(value);
-        }
-    }
-    return std::nullopt;
-}
-
-std::string_view InboundRequest::path() const noexcept
-{
-    const std::string_view t(target);
-    return t.substr(0, t.find('?'));
-}
-
-HttpReply HttpReply::whole(int status, std::string contentType, std::string body, Duration delay)
-{
-    HttpReply reply;
-    reply.status = status;
-    reply.headers.emplace_back("Content-Type", std::move(contentType));
-    reply.parts.push_back(HttpPart{delay, std::move(body)});
-    return reply;
-}
-
-HttpResponder& HttpResponder::operator=(HttpResponder&& other) noexcept
-{
-    if (this != &other) {
-        if (m_sink) {
-            send(HttpReply::whole(500, "text/plain", "no response\n"));
-        }
-        m_sink = std::move(other.m_sink);
-    }
-    return *this;
-}
-
-HttpResponder::~HttpResponder()
-{
-    if (m_sink) {
-        send(HttpReply::whole(500, "text/plain", "no response\n"));
-    }
-}
-
-void HttpResponder::send(HttpReply reply)
-{
-    if (auto sink = std::exchange(m_sink, nullptr)) {
-        sink->send(std::move(reply));
-    }
-}
-
-std::shared_ptr<HttpStream> HttpResponder::stream(HttpReply head)
-{
-    if (auto sink = std::exchange(m_sink, nullptr)) {
-        if (auto s = sink->stream(std::move(head))) {
-            return s;
-        }
-    }
-    return std::make_shared<NoStream>();
-}
-
-void HttpResponder::onPeerGone(std::function<void()> callback)
-{
-    if (m_sink) {
-        m_sink->onPeerGone(std::move(callback));
-    }
-}
-
-struct HttpServer::Impl {
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     std::shared_ptr<ServerState> state;
-    std::unique_ptr<asio::io_context> ioc;
+    // With io threads of its own, its own io_context; on a shared loop, the
+    // loop's. `io` is the one in use while started.
+    std::unique_ptr<asio::io_context> ownIo;
+    EventLoop* loop = nullptr;
+    asio::io_context* io = nullptr;
     std::optional<tcp::acceptor> acceptor;
     std::optional<asio::steady_timer> acceptRetry;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -809,59 +31,159 @@ struct HttpServer::Impl {
 
     // Runs what other threads handed in, then waits for more. The counter
     // is read before the queue is taken, so work queued after the take
-    // always finds the counter at zero and announces itself.
+    // always finds the counter at zero and announces itself. Handlers hold
+    // the Impl: on a shared loop they may run after stop().
     void readInbox()
     {
-        inboxReader->async_read_some(asio::buffer(&inboxCount, sizeof inboxCount), [this](error_code ec, std::size_t) {
-            if (ec == asio::error::operation_aborted || !inboxReader->is_open()) {
-                return;
+        inboxReader->async_read_some(asio::buffer(&inboxCount, sizeof inboxCount),
+                                     [self = shared_from_this()](error_code ec, std::size_t) {
+                                         if (ec == asio::error::operation_aborted || !self->inboxReader ||
+                                             !self->inboxReader->is_open()) {
+                                             return;
+                                         }
+                                         self->runInbox();
+                                     });
+    }
+
+    void runInbox()
+    {
+        std::vector<std::function<void()>> handedIn;
+        {
+            std::lock_guard guard(state->mutex);
+            handedIn.swap(state->inbox);
+        }
+        readInbox();
+        for (auto& w : handedIn) {
+            // One failing piece of work must not lose the others, nor the
+            // reading of the inbox (a handler's exception would leave
+            // io_context::run as well).
+            try {
+                w();
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "http server: %s\n", e.what());
             }
-            std::vector<std::function<void()>> handedIn;
-            {
-                std::lock_guard guard(state->mutex);
-                handedIn.swap(state->inbox);
-            }
-            readInbox();
-            for (auto& w : handedIn) {
-                // One failing piece of work must not lose the others, nor
-                // the reading of the inbox (a handler's exception would
-                // leave io_context::run as well).
-                try {
-                    w();
-                } catch (const std::exception& e) {
-                    std::fprintf(stderr, "http server: %s\n", e.what());
-                }
-            }
-        });
+        }
     }
 
     void accept()
     {
-        Strand strand = asio::make_strand(*ioc);
-        acceptor->async_accept(strand, [this, strand](error_code ec, tcp::socket socket) mutable {
-            if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+        Strand strand = asio::make_strand(*io);
+        acceptor->async_accept(strand, [self = shared_from_this(), strand](error_code ec, tcp::socket socket) mutable {
+            if (ec == asio::error::operation_aborted || !self->acceptor || !self->acceptor->is_open()) {
                 return;
             }
             if (ec) {
                 // Out of file descriptors, most likely: back off instead of
                 // spinning until connections close.
-                acceptRetry->expires_after(std::chrono::milliseconds(50));
-                acceptRetry->async_wait([this](error_code wec) {
-                    if (!wec) {
-                        accept();
+                self->acceptRetry->expires_after(std::chrono::milliseconds(50));
+                self->acceptRetry->async_wait([self](error_code wec) {
+                    if (!wec && self->acceptor) {
+                        self->accept();
                     }
                 });
                 return;
             }
             error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            std::make_shared<Session>(std::move(socket), strand, state)->start();
-            accept();
+            startSession(std::move(socket), strand, self->state);
+            self->accept();
         });
+    }
+
+    tcp::acceptor listen(const asio::ip::address& address, const std::string& where)
+    {
+        tcp::acceptor a(*io);
+        const tcp::endpoint endpoint(address, state->options.port);
+        error_code ec;
+        a.open(endpoint.protocol(), ec);
+        if (!ec) {
+            a.set_option(asio::socket_base::reuse_address(true), ec);
+        }
+        if (!ec) {
+            a.bind(endpoint, ec);
+        }
+        if (!ec) {
+            a.listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+        }
+        return a;
+    }
+
+    void runThreads(int count)
+    {
+        work.emplace(asio::make_work_guard(*io));
+        for (int i = 0; i < count; ++i) {
+            threads.emplace_back([io = io] {
+                for (;;) {
+                    try {
+                        io->run();
+                        return;
+                    } catch (const std::exception& e) {
+                        std::fprintf(stderr, "http server: %s\n", e.what());
+                    }
+                }
+            });
+        }
+    }
+
+    // Own threads: stops them, then drops what belongs to the io_context.
+    void stopThreads()
+    {
+        work.reset();
+        ownIo->stop();
+        for (auto& t : threads) {
+            t.join();
+        }
+        threads.clear();
+        dropLateWork();
+        releaseSessions(*state);
+        closeListener();
+        // Destroying the io_context destroys every pending handler, and
+        // with them the sessions they hold: each connection closes here.
+        ownIo.reset();
+    }
+
+    // A shared loop goes on running: everything of the server on it is
+    // closed on its driver thread, and late handlers find it closed.
+    void stopOnLoop()
+    {
+        loop->call([this] {
+            closeListener();
+            closeSessions(*state);
+        });
+        dropLateWork();
+    }
+
+    void closeListener()
+    {
+        error_code ignored;
+        if (acceptor) {
+            acceptor->close(ignored);
+        }
+        if (inboxReader) {
+            inboxReader->close(ignored);
+        }
+        acceptor.reset();
+        acceptRetry.reset();
+        inboxReader.reset();
+    }
+
+    // Work handed in too late holds sessions: dropped outside the lock,
+    // since a session's destructor takes it.
+    void dropLateWork()
+    {
+        std::vector<std::function<void()>> late;
+        {
+            std::lock_guard guard(state->mutex);
+            late.swap(state->inbox);
+        }
+        late.clear();
     }
 };
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler) : m_impl(std::make_unique<Impl>())
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler) : m_impl(std::make_shared<Impl>())
 {
     m_impl->state = std::make_shared<ServerState>();
     m_impl->state->options = std::move(options);
@@ -876,7 +198,7 @@ HttpServer::~HttpServer()
 std::uint16_t HttpServer::start()
 {
     Impl& d = *m_impl;
-    if (d.ioc) {
+    if (d.io != nullptr) {
         return d.port;
     }
     const HttpServerOptions& opt = d.state->options;
@@ -887,91 +209,64 @@ std::uint16_t HttpServer::start()
         throw std::runtime_error("cannot listen on " + where + ": '" + opt.host + "' is not an IP address");
     }
     const int threads = opt.threads < 1 ? 1 : opt.threads;
-    auto ioc = std::make_unique<asio::io_context>(threads);
-    tcp::acceptor acceptor(*ioc);
-    const tcp::endpoint endpoint(address, opt.port);
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) {
-        acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    std::unique_ptr<asio::io_context> own;
+    if (opt.loop == nullptr) {
+        own = std::make_unique<asio::io_context>(threads);
     }
-    if (!ec) {
-        acceptor.bind(endpoint, ec);
+    d.io = own ? own.get() : &opt.loop->impl().io;
+    try {
+        d.acceptor.emplace(d.listen(address, where));
+    } catch (...) {
+        d.io = nullptr;
+        throw;
     }
-    if (!ec) {
-        acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    const int inboxCopy = ::dup(d.state->inboxFd);
+    if (inboxCopy < 0) {
+        d.acceptor.reset();
+        d.io = nullptr;
+        throw std::runtime_error("cannot listen on " + where + ": no file descriptor left for the reply queue");
     }
-    if (ec) {
-        throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
-    }
-    d.port = acceptor.local_endpoint().port();
-    d.ioc = std::move(ioc);
-    d.acceptor.emplace(std::move(acceptor));
-    d.acceptRetry.emplace(*d.ioc);
-    d.work.emplace(asio::make_work_guard(*d.ioc));
+    d.port = d.acceptor->local_endpoint().port();
+    d.ownIo = std::move(own);
+    d.loop = opt.loop;
+    d.state->loop = opt.loop;
+    d.acceptRetry.emplace(*d.io);
     {
         std::lock_guard guard(d.state->mutex);
         d.state->stopped = false;
     }
-    const int inboxCopy = ::dup(d.state->inboxFd);
-    if (inboxCopy < 0) {
-        throw std::runtime_error("cannot listen on " + where + ": no file descriptor left for the reply queue");
+    d.inboxReader.emplace(*d.io, inboxCopy);
+    if (d.loop != nullptr) {
+        // The first waits are started on the driver thread, where every
+        // later one runs.
+        d.loop->call([&d] {
+            d.readInbox();
+            d.accept();
+        });
+        return d.port;
     }
-    d.inboxReader.emplace(*d.ioc, inboxCopy);
     d.readInbox();
     d.accept();
-    for (int i = 0; i < threads; ++i) {
-        d.threads.emplace_back([ioc = d.ioc.get()] {
-            for (;;) {
-                try {
-                    ioc->run();
-                    return;
-                } catch (const std::exception& e) {
-                    std::fprintf(stderr, "http server: %s\n", e.what());
-                }
-            }
-        });
-    }
+    d.runThreads(threads);
     return d.port;
 }
 
 void HttpServer::stop()
 {
     Impl& d = *m_impl;
-    if (!d.ioc) {
+    if (d.io == nullptr) {
         return;
     }
     {
         std::lock_guard guard(d.state->mutex);
         d.state->stopped = true;
     }
-    d.work.reset();
-    d.ioc->stop();
-    for (auto& t : d.threads) {
-        t.join();
+    if (d.loop != nullptr) {
+        d.stopOnLoop();
+    } else {
+        d.stopThreads();
     }
-    d.threads.clear();
-    // Work handed in too late holds sessions: dropped outside the lock,
-    // since a session's destructor takes it.
-    std::vector<std::function<void()>> late;
-    {
-        std::lock_guard guard(d.state->mutex);
-        late.swap(d.state->inbox);
-    }
-    late.clear();
-    {
-        std::lock_guard guard(d.state->mutex);
-        for (Session* session : d.state->sessions) {
-            session->releaseIo();
-        }
-    }
-    error_code ignored;
-    d.acceptor->close(ignored);
-    d.acceptor.reset();
-    d.acceptRetry.reset();
-    d.inboxReader.reset();
-    // Destroying the io_context destroys every pending handler, and with
-    // them the sessions they hold: each connection closes here.
-    d.ioc.reset();
+    d.io = nullptr;
 }
 
 std::uint16_t HttpServer::port() const noexcept

@@ -2,11 +2,12 @@
 // and the metrics endpoint: Boost.Beast parses requests on Asio, a handler
 // answers each one with a reply *plan* (parts, each after a delay, then an
 // ending), and the server carries the plan out with timers, never a sleeping
-// thread. Boost stays inside http_server.cpp.
+// thread. Boost stays inside engine/net's .cpp files.
 //
 // Thread-safety: start(), stop() and port() from any one controlling thread.
-// The handler runs on an io thread (several at once when threads > 1);
-// an HttpResponder may be completed from any thread.
+// The handler runs on an io thread (several at once when threads > 1), or
+// on the driver thread of the shared EventLoop; an HttpResponder may be
+// completed from any thread.
 #pragma once
 
 #include "core/clock.h"
@@ -22,6 +23,8 @@
 #include <vector>
 
 namespace sluice::net {
+
+class EventLoop;
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
@@ -145,6 +148,12 @@ struct HttpServerOptions {
     // connection's idle start) to its last: a slowloris client holding a
     // connection with a trickle of bytes is closed then. Unset: no limit.
     std::optional<Duration> requestTimeout;
+    // Runs on this loop, driven by someone else's thread (the dispatcher's,
+    // for the gateway), instead of `threads` io threads of its own; the
+    // handler and every callback then run on that thread. Must outlive the
+    // server, and be driven while the server stops (stop() waits for it a
+    // short while, then closes the connections itself).
+    EventLoop* loop = nullptr;
 };
 
 class HttpServer {
@@ -166,7 +175,7 @@ public:
 
 private:
     struct Impl;
-    std::unique_ptr<Impl> m_impl;
+    std::shared_ptr<Impl> m_impl;
 };
 
 }  // namespace sluice::net

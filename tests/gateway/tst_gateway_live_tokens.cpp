@@ -5,11 +5,14 @@
 // A new token works from its next request; a revoked one is answered 401,
 // both its next request and the one its own budget was holding; streams
 // under way (another token's, and the revoked token's own) run to their
-// end untouched. Tests wait on conditions, never on sleeps.
+// end untouched; all of it with the gateway on io threads of its own and
+// on the dispatcher's event loop. Tests wait on conditions, never on sleeps.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway.h"
+#include "gateway/loop_transport.h"
+#include "net/event_loop.h"
 #include "net/http_server.h"
 #include "support/http_client.h"
 
@@ -20,6 +23,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -183,24 +187,41 @@ class TestGatewayLiveTokens : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    void tokensChangeWhileStreamsRun_data();
     void tokensChangeWhileStreamsRun();
     void exposedGatewayKeepsATokenOrRefuses();
 };
 
+void TestGatewayLiveTokens::tokensChangeWhileStreamsRun_data()
+{
+    // The gateway on io threads of its own, and on the dispatcher's event
+    // loop (sluice-cli serve's default).
+    QTest::addColumn<bool>("sharedLoop");
+    QTest::newRow("own io thread") << false;
+    QTest::newRow("dispatcher's loop") << true;
+}
+
 void TestGatewayLiveTokens::tokensChangeWhileStreamsRun()
 {
+    QFETCH(bool, sharedLoop);
     HoldingProvider provider;
     SystemClock clock;
     Admission admission{clock};
     QuietListener listener;
-    Dispatcher dispatcher(sluiceConfig(provider.baseUrl()), clock, admission, listener, DispatcherOptions{});
+    net::EventLoop loop;
+    std::optional<gateway::LoopTransport> transport;
+    DispatcherOptions options;
+    if (sharedLoop) {
+        options.transport = &transport.emplace(loop);
+    }
+    Dispatcher dispatcher(sluiceConfig(provider.baseUrl()), clock, admission, listener, options);
     dispatcher.start();
     gateway::GatewayConfig gc;
     gc.port = 0;
     gc.hold = 20s;
     // b may have one request under way: a second one is held by its budget.
     gc.tokens = {token("a"), token("b", {concurrency(1)})};
-    gateway::Gateway gw(gc, dispatcher, clock);
+    gateway::Gateway gw(gc, dispatcher, clock, 1, nullptr, sharedLoop ? &loop : nullptr);
     const std::string url = "http://127.0.0.1:" + std::to_string(gw.start());
 
     auto streamA = send(url, "secret-a", true);

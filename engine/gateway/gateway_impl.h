@@ -1,0 +1,90 @@
+// Gateway::Impl, the gateway's shared state, and what its two files share:
+// gateway.cpp (routing a request, the public face) and exchange.cpp (one
+// request on its way through the engine). Private to engine/gateway.
+//
+// Thread-safety: as Gateway's (gateway.h); `counters` are atomics, the
+// token table and the lanes have their own mutexes.
+#pragma once
+
+#include "gateway/gateway.h"
+
+#include "gateway/api_shapes.h"
+#include "gateway/tenant_gate.h"
+#include "gateway/timers.h"
+#include "gateway/token_auth.h"
+#include "net/http_server.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <mutex>
+
+namespace sluice::gateway {
+
+inline constexpr std::string_view kJson = "application/json";
+
+struct Counters {
+    std::atomic<std::uint64_t> requests{0}, submitted{0}, completed{0}, refusedHold{0}, clientErrors{0},
+        upstreamErrors{0}, clientsGone{0};
+};
+
+net::HttpReply jsonReply(int status, std::string body);
+net::HttpReply errorReply(ApiFlavor dialect, ErrorKind kind, std::string_view message);
+// retry-after, retry-after-ms (at most 60 s: the official SDKs ignore a
+// larger value and fall back to their own backoff) and x-should-retry.
+void addRetryHeaders(net::HttpHeaders& headers, Duration wait, bool shouldRetry);
+
+struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
+    Impl(GatewayConfig c, Dispatcher& d, Clock& clk, int threads, std::shared_ptr<TenantStats> stats,
+         net::EventLoop* sharedLoop)
+        : config(std::move(c)), dispatcher(d), clock(clk), auth(std::make_shared<const TokenAuth>(config.tokens)),
+          gate(clk, auth->tokens()), timers(clk), ioThreads(threads),
+          tenantStats(stats ? std::move(stats) : std::make_shared<TenantStats>(clk)), loop(sharedLoop)
+    {
+    }
+
+    GatewayConfig config;
+    Dispatcher& dispatcher;
+    Clock& clock;
+    // The token table, replaced whole by setTokens(): a request matches
+    // against one table from start to end.
+    mutable std::mutex authMutex;
+    std::shared_ptr<const TokenAuth> auth;
+    TenantGate gate;
+    Timers timers;
+    int ioThreads = 1;
+    std::shared_ptr<TenantStats> tenantStats;
+    net::EventLoop* loop = nullptr;  // the dispatcher's, when shared
+    std::unique_ptr<net::HttpServer> server;
+    std::atomic<std::uint64_t> sequence{0};
+    Counters counters;
+    std::atomic<bool> intakeClosed{false};  // drained: no new requests
+    // The dispatcher's lanes, refreshed at most every 100 ms: whether a
+    // lane is blocked past a request's hold deadline.
+    std::mutex lanesMutex;
+    TimePoint lanesAt{};
+    std::vector<LaneStatus> lanes;
+
+    std::shared_ptr<const TokenAuth> currentAuth() const
+    {
+        std::lock_guard guard(authMutex);
+        return auth;
+    }
+    void handle(net::InboundRequest&& request, net::HttpResponder responder);
+    void completion(net::InboundRequest&& request, net::HttpResponder responder, ApiFlavor flavor, TokenPtr token);
+    // Takes a priced completion request through the tenant gate, the
+    // dispatcher and back to the client (exchange.cpp).
+    void openExchange(net::HttpResponder responder, ApiFlavor dialect, bool stream, TokenPtr token, std::string model,
+                      Dispatcher::Prepared prepared);
+    // The job for a completion request whose body was checked: routed,
+    // analysed and serialised once (Dispatcher::prepare).
+    Dispatcher::Prepared prepareJob(const net::InboundRequest& request, nlohmann::json body, ApiFlavor flavor,
+                                    const GatewayToken* token, bool& stream);
+    std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);
+    // Jobs waiting in the lane (as last published by the dispatcher).
+    std::size_t laneQueued(const std::string& provider, const std::string& model);
+    void refreshLanes(TimePoint now);
+    std::vector<std::string> servedModels(const GatewayToken* token) const;
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,48 @@
+// LoopTransport: the dispatcher's Transport on a shared net::EventLoop. The
+// dispatcher thread drives the loop in its poll(), and libcurl's sockets and
+// timer are watched on it (HttpClient's SocketDriver), so the gateway's
+// HttpServer, given the same loop, reads a request, sends it upstream and
+// writes the answer back on that one thread: two wake-ups per request (the
+// client's request, the provider's answer) instead of four across an io
+// thread and the dispatcher thread.
+//
+// Thread-safety: as Transport's: start, abort and poll on the dispatcher
+// thread (the loop's driver), wakeup() from any. Constructed and destroyed
+// while no thread drives the loop.
+#pragma once
+
+#include "dispatch/transport.h"
+#include "http/http_client.h"
+#include "net/event_loop.h"
+
+#include <memory>
+#include <unordered_map>
+
+namespace sluice::gateway {
+
+class LoopTransport final : public Transport, private http::SocketDriver {
+public:
+    explicit LoopTransport(net::EventLoop& loop);
+    ~LoopTransport() override;
+    LoopTransport(const LoopTransport&) = delete;
+    LoopTransport& operator=(const LoopTransport&) = delete;
+
+    TransferId start(http::HttpRequest request, http::TransferHandlers handlers) override;
+    void abort(TransferId id) override;
+    void poll(Duration timeout) override;
+    void wakeup() override;
+
+    net::EventLoop& loop() noexcept { return m_loop; }
+
+private:
+    void watch(int fd, unsigned interest) override;
+    void timer(std::optional<Duration> after) override;
+
+    net::EventLoop& m_loop;
+    std::unordered_map<int, std::unique_ptr<net::FdWatch>> m_watches;
+    net::LoopTimer m_timer;
+    // Last: destroyed first, while the watches it stops still exist.
+    std::unique_ptr<http::HttpClient> m_client;
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,190 @@
+#include "net/event_loop.h"
+
+#include "net/asio_loop.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+
+namespace sluice::net {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+EventLoop::EventLoop() : m_impl(std::make_unique<Impl>()) {}
+
+EventLoop::~EventLoop()
+{
+    m_impl->work.reset();
+}
+
+void EventLoop::runFor(Duration timeout)
+{
+    m_driver.store(std::this_thread::get_id());
+    asio::io_context& io = m_impl->io;
+    try {
+        // A wakeup from this thread (work it queued outside runFor) means
+        // "do not wait": run what is ready and return.
+        if (!m_woken.exchange(false) && timeout > Duration::zero()) {
+            io.run_one_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+        }
+        io.poll();
+    } catch (const std::exception& e) {
+        // A handler's exception must not end the driver's loop.
+        std::fprintf(stderr, "event loop: %s\n", e.what());
+    }
+    if (io.stopped()) {
+        io.restart();
+    }
+    m_woken.store(false);
+}
+
+void EventLoop::wakeup()
+{
+    m_woken.store(true);
+    if (!inDriverThread()) {
+        // Interrupts a driver waiting in the reactor.
+        asio::post(m_impl->io, [] {});
+    }
+}
+
+void EventLoop::call(const std::function<void()>& fn)
+{
+    if (inDriverThread()) {
+        fn();
+        return;
+    }
+    // Whoever starts the work first does it: the driver when it runs the
+    // posted task, or the caller when no driver took it in time (no thread
+    // drives the loop, so running it here races with nothing).
+    struct Task {
+        std::mutex mutex;
+        std::condition_variable cv;
+        enum { Pending, Taken, Done } state = Pending;
+    };
+    auto task = std::make_shared<Task>();
+    asio::post(m_impl->io, [task, &fn] {
+        {
+            std::lock_guard guard(task->mutex);
+            if (task->state != Task::Pending) {
+                return;
+            }
+            task->state = Task::Taken;
+        }
+        fn();
+        std::lock_guard guard(task->mutex);
+        task->state = Task::Done;
+        task->cv.notify_all();
+    });
+    std::unique_lock lock(task->mutex);
+    if (task->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return task->state == Task::Done; })) {
+        return;
+    }
+    if (task->state == Task::Pending) {
+        task->state = Task::Taken;
+        lock.unlock();
+        fn();
+        return;
+    }
+    task->cv.wait(lock, [&] { return task->state == Task::Done; });
+}
+
+// ------------------------------------------------------------------ FdWatch
+
+struct FdWatch::State : std::enable_shared_from_this<FdWatch::State> {
+    State(asio::io_context& io, int fd, std::function<void(bool, bool)> cb) : descriptor(io, fd), onReady(std::move(cb))
+    {
+    }
+
+    asio::posix::stream_descriptor descriptor;
+    std::function<void(bool, bool)> onReady;
+    unsigned interest = 0;
+    bool waiting[2] = {false, false};
+    bool closed = false;
+
+    void arm()
+    {
+        for (int i = 0; i < 2; ++i) {
+            const unsigned bit = i == 0 ? kReadable : kWritable;
+            if ((interest & bit) == 0 || waiting[i] || closed) {
+                continue;
+            }
+            waiting[i] = true;
+            const auto kind = i == 0 ? asio::posix::descriptor_base::wait_read : asio::posix::descriptor_base::wait_write;
+            descriptor.async_wait(kind, [self = shared_from_this(), i, bit](error_code ec) {
+                self->waiting[i] = false;
+                if (ec || self->closed || (self->interest & bit) == 0) {
+                    return;
+                }
+                // The callback may stop the watch (or change it): `self`
+                // keeps this state alive, and a copy the callback itself.
+                const auto callback = self->onReady;
+                callback(i == 0, i == 1);
+                self->arm();
+            });
+        }
+    }
+};
+
+FdWatch::FdWatch(EventLoop& loop, int fd, std::function<void(bool readable, bool writable)> onReady)
+    : m_state(std::make_shared<State>(loop.impl().io, fd, std::move(onReady)))
+{
+}
+
+FdWatch::~FdWatch()
+{
+    m_state->closed = true;
+    m_state->onReady = nullptr;
+    // Stops watching (pending waits end as aborted) and gives the
+    // descriptor back: its owner closes it.
+    (void)m_state->descriptor.release();
+}
+
+void FdWatch::set(unsigned interest)
+{
+    m_state->interest = interest;
+    m_state->arm();
+}
+
+// ---------------------------------------------------------------- LoopTimer
+
+struct LoopTimer::State : std::enable_shared_from_this<LoopTimer::State> {
+    State(asio::io_context& io, std::function<void()> cb) : timer(io), onFire(std::move(cb)) {}
+    asio::steady_timer timer;
+    std::function<void()> onFire;
+    std::uint64_t generation = 0;
+};
+
+LoopTimer::LoopTimer(EventLoop& loop, std::function<void()> onFire)
+    : m_state(std::make_shared<State>(loop.impl().io, std::move(onFire)))
+{
+}
+
+LoopTimer::~LoopTimer()
+{
+    cancel();
+    m_state->onFire = nullptr;
+}
+
+void LoopTimer::arm(Duration after)
+{
+    const std::uint64_t generation = ++m_state->generation;
+    m_state->timer.expires_after(after);
+    m_state->timer.async_wait([self = m_state, generation](error_code ec) {
+        if (!ec && self->generation == generation && self->onFire) {
+            self->onFire();
+        }
+    });
+}
+
+void LoopTimer::cancel()
+{
+    ++m_state->generation;
+    m_state->timer.cancel();
+}
+
+}  // namespace sluice::net

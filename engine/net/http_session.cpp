@@ -1,0 +1,664 @@
+// One connection of the HTTP server: reading requests with Beast, carrying
+// out reply plans and streams, noticing a peer that leaves.
+#include "net/http_session.h"
+
+#include "net/event_loop.h"
+
+#include <array>
+#include <cstdio>
+
+namespace sluice::net {
+
+namespace http = beasthttp;
+
+namespace {
+
+std::string_view reasonPhrase(int status) noexcept
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default: return "Unknown";
+    }
+}
+
+void appendHex(std::string& out, std::size_t v)
+{
+    char buf[20];
+    const int n = std::snprintf(buf, sizeof buf, "%zx", v);
+    out.append(buf, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+// The session whose handler is running on this thread, so an answer given
+// from inside the handler is carried out at once instead of posted.
+static thread_local Session* t_delivering = nullptr;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, const Strand& strand, std::shared_ptr<ServerState> state)
+        : m_io(std::in_place, std::move(socket), strand), m_state(std::move(state))
+    {
+        ++m_state->connections;
+        std::lock_guard guard(m_state->mutex);
+        m_registration = m_state->sessions.insert(m_state->sessions.end(), this);
+    }
+
+    ~Session()
+    {
+        finishExchange(false);
+        --m_state->connections;
+        std::lock_guard guard(m_state->mutex);
+        m_state->sessions.erase(m_registration);
+    }
+
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    void start() { readHeader(); }
+
+    // On the session's strand: carries out a reply plan.
+    void run(HttpReply reply)
+    {
+        if (m_replying || m_closed) {
+            return;  // a second answer to one request is ignored
+        }
+        m_replying = true;
+        // A whole reply is on its way: nothing left to cancel if the peer goes.
+        m_watching = false;
+        m_onGone = nullptr;
+        m_reply = std::move(reply);
+        m_nextPart = 0;
+        m_headSent = false;
+        step();
+    }
+
+    // On the session's strand: the head of a streamed reply, then chunks as
+    // streamWrite() brings them.
+    void startStream(HttpReply head)
+    {
+        if (m_replying || m_closed) {
+            return;
+        }
+        m_replying = true;
+        m_streaming = true;
+        m_streamLast = false;
+        m_reply = std::move(head);
+        m_reply.chunked = true;
+        m_headSent = false;
+        m_out.clear();
+        appendHead();
+        for (const auto& part : m_reply.parts) {
+            appendPart(part.data);
+        }
+        m_pendingOut.append(m_out);
+        m_out.clear();
+        startWatch();
+        flushStream();
+    }
+
+    void streamWrite(std::string data)
+    {
+        if (!m_streaming || m_streamLast || m_closed || data.empty()) {
+            return;
+        }
+        appendHex(m_pendingOut, data.size());
+        m_pendingOut.append("\r\n").append(data).append("\r\n");
+        flushStream();
+    }
+
+    void streamEnd()
+    {
+        if (!m_streaming || m_streamLast || m_closed) {
+            return;
+        }
+        m_pendingOut.append("0\r\n\r\n");
+        m_streamLast = true;
+        m_watching = false;
+        m_onGone = nullptr;
+        finishExchange(true);
+        flushStream();
+    }
+
+    void streamAbort()
+    {
+        if (m_streaming && !m_streamLast && !m_closed) {
+            close(false);
+        }
+    }
+
+    void setOnGone(std::function<void()> callback)
+    {
+        if (m_closed) {
+            callback();
+            return;
+        }
+        m_onGone = std::move(callback);
+    }
+
+    const Strand& strand() const noexcept { return m_io->strand; }
+
+    // Called by stop() with the io threads joined: the socket, timer and
+    // strand must go before the io_context they belong to.
+    void releaseIo() { m_io.reset(); }
+
+    // The server stops while the loop it ran on goes on: the connection
+    // closes now, as if the peer had left.
+    void shutDown()
+    {
+        if (m_io) {
+            close(false);
+        }
+    }
+
+    // Work for a session's strand from outside its handler. On the driver
+    // thread of the loop the server shares, straight onto the strand: it
+    // runs as soon as the current handler returns, with no wake-up.
+    // Otherwise through the io threads' inbox, while the io_context exists.
+    template <typename F>
+    static void handTo(std::shared_ptr<Session> session, F work)
+    {
+        const std::shared_ptr<ServerState>& state = session->m_state;
+        if (state->loop != nullptr && state->loop->inDriverThread()) {
+            const Strand strand = session->strand();
+            asio::post(strand, [s = std::move(session), w = std::move(work)]() mutable { w(*s); });
+            return;
+        }
+        std::shared_ptr<ServerState> keep = state;
+        keep->postForeign([s = std::move(session), w = std::move(work)]() mutable {
+            Session& target = *s;
+            asio::dispatch(target.strand(), [s = std::move(s), w = std::move(w)]() mutable { w(*s); });
+        });
+    }
+
+private:
+    void readHeader()
+    {
+        m_replying = false;
+        m_streaming = false;
+        m_streamLast = false;
+        m_watching = false;
+        m_onGone = nullptr;
+        if (const auto& limit = m_state->options.requestTimeout) {
+            m_reading = true;
+            m_io->timer.expires_after(*limit);
+            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
+                if (!ec && self->m_reading) {
+                    self->close(false);
+                }
+            });
+        }
+        m_parser.emplace();
+        m_parser->header_limit(32 * 1024);
+        m_parser->body_limit(static_cast<std::uint64_t>(m_state->options.maxBodyBytes));
+        http::async_read_header(m_io->socket, m_buffer, *m_parser,
+                                [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
+    }
+
+    void onHeader(error_code ec)
+    {
+        // The limit can trip on the declared length before the header counts
+        // as done; the start line and fields are parsed by then.
+        if (ec == http::error::body_limit) {
+            deliver(true);
+            return;
+        }
+        if (ec) {
+            failRead(ec);
+            return;
+        }
+        const auto& head = m_parser->get();
+        const auto expect = head[http::field::expect];
+        if (expect.size() == 12 && headerNameEquals(std::string_view(expect.data(), expect.size()), "100-continue")) {
+            // Clients that wait for this before sending a body would
+            // otherwise stall for their own timeout (curl: 1 s).
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            asio::async_write(m_io->socket, asio::buffer(kContinue.data(), kContinue.size()),
+                              [self = shared_from_this()](error_code wec, std::size_t) {
+                                  if (wec) {
+                                      self->close(false);
+                                      return;
+                                  }
+                                  self->readBody();
+                              });
+            return;
+        }
+        readBody();
+    }
+
+    void readBody()
+    {
+        if (m_parser->is_done()) {
+            deliver(false);
+            return;
+        }
+        http::async_read(m_io->socket, m_buffer, *m_parser, [self = shared_from_this()](error_code ec, std::size_t) {
+            if (ec == http::error::body_limit) {
+                self->deliver(true);
+            } else if (ec) {
+                self->failRead(ec);
+            } else {
+                self->deliver(false);
+            }
+        });
+    }
+
+    void failRead(error_code ec)
+    {
+        if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+            ec != http::error::end_of_stream && ec != http::error::partial_message) {
+            m_keepAlive = false;
+            run(HttpReply::whole(400, "text/plain", "Bad Request\n"));
+            return;
+        }
+        close(false);
+    }
+
+    void deliver(bool bodyTooLarge)
+    {
+        auto& msg = m_parser->get();
+        InboundRequest request;
+        request.method = std::string(msg.method_string());
+        request.target = std::string(msg.target());
+        request.headers.reserve(8);
+        for (const auto& field : msg) {
+            request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        }
+        request.keepAlive = msg.keep_alive() && !bodyTooLarge;
+        request.bodyTooLarge = bodyTooLarge;
+        if (!bodyTooLarge) {
+            request.body = std::move(msg.body());
+        }
+        m_keepAlive = request.keepAlive;
+        m_parser.reset();
+        if (m_reading) {
+            m_reading = false;
+            m_io->timer.cancel();
+        }
+        ++m_exchange;
+
+        auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
+        t_delivering = this;
+        try {
+            m_state->handler(std::move(request), HttpResponder(std::move(exchange)));
+        } catch (const std::exception& e) {
+            // The responder, destroyed unsent while unwinding, answers 500.
+            std::fprintf(stderr, "http server: request handler failed: %s\n", e.what());
+        }
+        t_delivering = nullptr;
+        if (!m_replying) {
+            startWatch();  // a held request: notice a peer that gives up
+        }
+    }
+
+    // Waits for the socket to become readable without reading: end of
+    // stream (or an error) while an answer is pending means the peer left.
+    void startWatch()
+    {
+        if (m_watching || m_closed) {
+            return;
+        }
+        m_watching = true;
+        m_io->socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), exchange = m_exchange](error_code ec) {
+            self->onReadable(ec, exchange);
+        });
+    }
+
+    void onReadable(error_code ec, std::uint64_t exchange)
+    {
+        if (!m_watching || exchange != m_exchange || m_closed) {
+            return;  // that exchange ended; the next request's read owns the socket
+        }
+        m_watching = false;
+        error_code ignored;
+        if (!ec && m_io->socket.available(ignored) > 0) {
+            return;  // a pipelined request, not a goodbye
+        }
+        close(false);
+    }
+
+    void flushStream()
+    {
+        if (m_writing || m_closed) {
+            return;
+        }
+        if (m_pendingOut.empty()) {
+            if (m_streamLast) {
+                m_streaming = false;
+                if (m_keepAlive) {
+                    readHeader();
+                } else {
+                    close(false);
+                }
+            }
+            return;
+        }
+        m_out.clear();
+        m_out.swap(m_pendingOut);
+        m_writing = true;
+        asio::async_write(m_io->socket, asio::buffer(m_out), [self = shared_from_this()](error_code ec, std::size_t) {
+            self->m_writing = false;
+            if (ec) {
+                self->close(false);
+                return;
+            }
+            self->flushStream();
+        });
+    }
+
+    // Waits for the next part's delay, then writes it with every part that
+    // follows it without a delay.
+    void step()
+    {
+        if (m_nextPart < m_reply.parts.size() && m_reply.parts[m_nextPart].delay > Duration::zero()) {
+            m_io->timer.expires_after(m_reply.parts[m_nextPart].delay);
+            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
+                if (ec) {
+                    self->close(false);
+                    return;
+                }
+                self->writeBatch();
+            });
+            return;
+        }
+        writeBatch();
+    }
+
+    void appendHead()
+    {
+        const std::string_view reason = reasonPhrase(m_reply.status);
+        m_out.append("HTTP/1.1 ").append(std::to_string(m_reply.status)).append(" ").append(reason).append("\r\n");
+        for (const auto& [name, value] : m_reply.headers) {
+            m_out.append(name).append(": ").append(value).append("\r\n");
+        }
+        if (m_reply.chunked) {
+            m_out.append("Transfer-Encoding: chunked\r\n");
+        } else {
+            std::size_t total = 0;
+            for (const auto& part : m_reply.parts) {
+                total += part.data.size();
+            }
+            m_out.append("Content-Length: ").append(std::to_string(m_reply.declaredLength.value_or(total))).append("\r\n");
+        }
+        if (!m_keepAlive) {
+            m_out.append("Connection: close\r\n");
+        }
+        m_out.append("\r\n");
+        m_headSent = true;
+    }
+
+    void appendPart(const std::string& data)
+    {
+        if (!m_reply.chunked) {
+            m_out.append(data);
+        } else if (!data.empty()) {
+            appendHex(m_out, data.size());
+            m_out.append("\r\n").append(data).append("\r\n");
+        }
+    }
+
+    void writeBatch()
+    {
+        m_out.clear();
+        const auto& parts = m_reply.parts;
+        if (parts.empty() && m_reply.ending == HttpEnding::Hang) {
+            onWritten({});
+            return;
+        }
+        if (!m_headSent) {
+            appendHead();
+        }
+        if (m_nextPart < parts.size()) {
+            do {
+                appendPart(parts[m_nextPart].data);
+                ++m_nextPart;
+            } while (m_nextPart < parts.size() && parts[m_nextPart].delay <= Duration::zero());
+        }
+        if (m_nextPart == parts.size()) {
+            if (m_reply.chunked && m_reply.ending == HttpEnding::Complete) {
+                m_out.append("0\r\n\r\n");
+            }
+            finishExchange(true);
+        }
+        if (m_out.empty()) {
+            onWritten({});
+            return;
+        }
+        asio::async_write(m_io->socket, asio::buffer(m_out),
+                          [self = shared_from_this()](error_code ec, std::size_t) { self->onWritten(ec); });
+    }
+
+    void onWritten(error_code ec)
+    {
+        if (ec) {
+            close(false);
+            return;
+        }
+        if (m_nextPart < m_reply.parts.size()) {
+            step();
+            return;
+        }
+        switch (m_reply.ending) {
+        case HttpEnding::Complete:
+            if (m_keepAlive) {
+                readHeader();
+            } else {
+                close(false);
+            }
+            return;
+        case HttpEnding::Close:
+            close(false);
+            return;
+        case HttpEnding::Reset:
+            close(true);
+            return;
+        case HttpEnding::Hang:
+            // A read that completes when the peer gives up (or sends
+            // anything) ends the silence.
+            m_io->socket.async_read_some(asio::buffer(m_drain), [self = shared_from_this()](error_code, std::size_t) {
+                self->close(false);
+            });
+            return;
+        }
+    }
+
+    void finishExchange(bool delivered)
+    {
+        if (auto done = std::exchange(m_reply.onFinished, nullptr)) {
+            done(delivered);
+        }
+    }
+
+    void close(bool reset)
+    {
+        if (m_closed) {
+            return;
+        }
+        m_closed = true;
+        m_reading = false;
+        m_watching = false;
+        finishExchange(false);
+        if (auto gone = std::exchange(m_onGone, nullptr)) {
+            gone();
+        }
+        error_code ignored;
+        if (reset) {
+            // SO_LINGER with a zero timeout makes close() send RST.
+            m_io->socket.set_option(asio::socket_base::linger(true, 0), ignored);
+        } else {
+            m_io->socket.shutdown(tcp::socket::shutdown_both, ignored);
+        }
+        m_io->socket.close(ignored);
+        m_io->timer.cancel();
+    }
+
+    // The Sink a handler answers through. It keeps the session alive until
+    // the answer comes, however long the handler takes.
+    class Exchange final : public HttpResponder::Sink {
+    public:
+        Exchange(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
+            : m_session(std::move(session)), m_state(std::move(state))
+        {
+        }
+
+        void send(HttpReply reply) override
+        {
+            std::shared_ptr<Session> session = std::move(m_session);
+            if (session == nullptr) {
+                return;
+            }
+            if (t_delivering == session.get()) {
+                // Answered from inside the handler, on the session's strand.
+                session->run(std::move(reply));
+                return;
+            }
+            handTo(std::move(session), [r = std::move(reply)](Session& target) mutable { target.run(std::move(r)); });
+        }
+
+        std::shared_ptr<HttpStream> stream(HttpReply head) override;
+
+        void onPeerGone(std::function<void()> callback) override
+        {
+            if (m_session == nullptr) {
+                return;
+            }
+            if (t_delivering == m_session.get()) {
+                m_session->setOnGone(std::move(callback));
+                return;
+            }
+            handTo(m_session, [c = std::move(callback)](Session& target) mutable { target.setOnGone(std::move(c)); });
+        }
+
+    private:
+        std::shared_ptr<Session> m_session;
+        std::shared_ptr<ServerState> m_state;
+    };
+
+    // The writer half of a streamed reply: every call is posted to the
+    // session's strand, so writes keep their order from any thread.
+    class StreamHandle final : public HttpStream {
+    public:
+        StreamHandle(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
+            : m_session(std::move(session)), m_state(std::move(state))
+        {
+        }
+
+        void write(std::string data) override
+        {
+            post([data = std::move(data)](Session& s) mutable { s.streamWrite(std::move(data)); });
+        }
+        void end() override
+        {
+            post([](Session& s) { s.streamEnd(); });
+        }
+        void abort() override
+        {
+            post([](Session& s) { s.streamAbort(); });
+        }
+
+    private:
+        template <typename F>
+        void post(F f)
+        {
+            handTo(m_session, std::move(f));
+        }
+
+        std::shared_ptr<Session> m_session;
+        std::shared_ptr<ServerState> m_state;
+    };
+
+    struct Io {
+        Io(tcp::socket s, const Strand& st) : socket(std::move(s)), strand(st), timer(st) {}
+        tcp::socket socket;
+        Strand strand;
+        asio::steady_timer timer;
+    };
+    std::optional<Io> m_io;
+    std::shared_ptr<ServerState> m_state;
+    std::list<Session*>::iterator m_registration;
+    boost::beast::flat_buffer m_buffer;
+    std::optional<http::request_parser<http::string_body>> m_parser;
+    HttpReply m_reply;
+    std::size_t m_nextPart = 0;
+    bool m_headSent = false;
+    bool m_keepAlive = true;
+    bool m_replying = false;
+    bool m_streaming = false;
+    bool m_streamLast = false;
+    bool m_writing = false;
+    bool m_watching = false;
+    bool m_reading = false;
+    bool m_closed = false;
+    std::uint64_t m_exchange = 0;
+    std::function<void()> m_onGone;
+    std::string m_pendingOut;
+    std::string m_out;
+    std::array<char, 512> m_drain{};
+};
+
+std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
+{
+    std::shared_ptr<Session> session = std::move(m_session);
+    if (session == nullptr) {
+        return nullptr;
+    }
+    auto handle = std::make_shared<StreamHandle>(session, m_state);
+    if (t_delivering == session.get()) {
+        session->startStream(std::move(head));
+        return handle;
+    }
+    handTo(std::move(session), [h = std::move(head)](Session& target) mutable { target.startStream(std::move(h)); });
+    return handle;
+}
+
+
+
+void startSession(tcp::socket socket, const Strand& strand, const std::shared_ptr<ServerState>& state)
+{
+    std::make_shared<Session>(std::move(socket), strand, state)->start();
+}
+
+void releaseSessions(ServerState& state)
+{
+    std::lock_guard guard(state.mutex);
+    for (Session* session : state.sessions) {
+        session->releaseIo();
+    }
+}
+
+void closeSessions(ServerState& state)
+{
+    // Collected first: closing runs callbacks that may drop a session,
+    // whose destructor takes the lock.
+    std::vector<std::shared_ptr<Session>> open;
+    {
+        std::lock_guard guard(state.mutex);
+        for (Session* session : state.sessions) {
+            if (auto s = session->weak_from_this().lock()) {
+                open.push_back(std::move(s));
+            }
+        }
+    }
+    for (const auto& s : open) {
+        s->shutDown();
+    }
+}
+
+}  // namespace sluice::net

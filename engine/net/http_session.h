@@ -1,0 +1,123 @@
+// The HTTP server's connections: what they share with the server
+// (ServerState) and how one starts and ends. Private to engine/net: the
+// only files that include Asio and Beast are the server's own, which keeps
+// every other file quick to compile.
+//
+// Thread-safety: as HttpServer's (http_server.h); ServerState's members
+// under `mutex` from any thread, the rest set before the io threads start.
+#pragma once
+
+#include "net/http_server.h"
+
+// not ours, so the warning is silenced for these headers only. Clang has no
+// such warning (and would reject the unknown name under -Werror).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace sluice::net {
+
+class EventLoop;
+
+namespace asio = boost::asio;
+namespace beasthttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+class Session;
+
+// What every connection shares with the server. `mutex` and `stopped` let a
+// responder completed on a foreign thread know whether the io_context still
+// exists.
+struct ServerState {
+    ServerState() : inboxFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+    {
+        if (inboxFd < 0) {
+            throw std::runtime_error("http server: cannot create an eventfd");
+        }
+    }
+    ~ServerState() { ::close(inboxFd); }
+    ServerState(const ServerState&) = delete;
+    ServerState& operator=(const ServerState&) = delete;
+
+    // Work from another thread (a reply, a stream write, a peer-gone
+    // callback) for the io threads: queued under `mutex` and announced on
+    // the eventfd once the lock is released. asio::post would signal the
+    // reactor while holding the scheduler's lock, so the woken io thread
+    // blocked on that lock and was woken again: two more context switches
+    // per reply. False once stopped (the work is dropped).
+    bool postForeign(std::function<void()> work)
+    {
+        bool wake = false;
+        {
+            std::lock_guard guard(mutex);
+            if (stopped) {
+                return false;
+            }
+            wake = inbox.empty();
+            inbox.push_back(std::move(work));
+        }
+        if (wake) {
+            const std::uint64_t one = 1;
+            // Fails only with the counter near its maximum: readable already.
+            [[maybe_unused]] const ssize_t written = ::write(inboxFd, &one, sizeof one);
+        }
+        return true;
+    }
+
+    HttpServerOptions options;
+    HttpHandler handler;
+    std::atomic<std::size_t> connections{0};
+    std::mutex mutex;
+    bool stopped = false;
+    // Every live session, so stop() can close the sockets of those a
+    // pending responder keeps alive before the io_context goes away.
+    std::list<Session*> sessions;
+    std::vector<std::function<void()>> inbox;  // under mutex
+    const int inboxFd;  // lives as long as any responder can post
+    // The loop the server runs on when it has no io threads of its own.
+    EventLoop* loop = nullptr;
+};
+
+// Starts serving one accepted connection.
+void startSession(tcp::socket socket, const Strand& strand, const std::shared_ptr<ServerState>& state);
+// Own io threads joined: drops every connection's socket, timer and strand,
+// which must go before the io_context they belong to.
+void releaseSessions(ServerState& state);
+// On the loop's driver thread: closes every connection now (a held
+// request's peer-gone callback runs), so nothing of the server is left on
+// a loop that goes on running.
+void closeSessions(ServerState& state);
+
+}  // namespace sluice::net

@@ -1,0 +1,256 @@
+// One event loop for the gateway's connections and the dispatcher's
+// transfers (net::EventLoop, gateway::LoopTransport): an HttpServer on a
+// loop that a thread of the test drives runs its handler on that thread
+// and writes answers given there, inside a handler or out of one, and
+// answers given on other threads; stop() closes its connections on the
+// loop (a held request's peer-gone callback runs) while the loop goes on.
+// libcurl driven through the loop's descriptor watches and timer completes
+// many transfers at once, passes a stream through as it arrives, aborts
+// one, and reports a refused connection. Real HTTP over loopback; waits
+// are on conditions, never sleeps.
+#include "gateway/loop_transport.h"
+#include "net/event_loop.h"
+#include "net/http_server.h"
+#include "support/http_client.h"
+
+#include <QtTest>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Drives a loop on a thread of its own, as the dispatcher does.
+class Driver {
+public:
+    explicit Driver(net::EventLoop& loop)
+        : m_loop(loop), m_thread([this] {
+              m_id = std::this_thread::get_id();
+              m_started.set_value();
+              while (!m_stop.load()) {
+                  m_loop.runFor(50ms);
+              }
+          })
+    {
+        m_started.get_future().wait();
+    }
+    ~Driver() { stop(); }
+    void stop()
+    {
+        m_stop = true;
+        m_loop.wakeup();
+        if (m_thread.joinable()) {
+            m_thread.join();
+        }
+    }
+    std::thread::id id() const { return m_id; }
+
+private:
+    net::EventLoop& m_loop;
+    std::atomic<bool> m_stop{false};
+    std::promise<void> m_started;
+    std::thread::id m_id;
+    std::thread m_thread;
+};
+
+std::string url(std::uint16_t port)
+{
+    return "http://127.0.0.1:" + std::to_string(port);
+}
+
+// Runs the transport's loop on this thread until `done` or 20 s.
+template <typename Done>
+bool pollUntil(gateway::LoopTransport& transport, Done done)
+{
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) {
+            return false;
+        }
+        transport.poll(50ms);
+    }
+    return true;
+}
+
+}  // namespace
+
+class TestSharedLoop : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void serverRunsOnTheDriverThread();
+    void stopClosesConnectionsWhileTheLoopRuns();
+    void curlTransfersRunOnTheLoop();
+};
+
+void TestSharedLoop::serverRunsOnTheDriverThread()
+{
+    net::EventLoop loop;
+    Driver driver(loop);
+    std::mutex mutex;
+    std::vector<std::thread::id> handlerThreads;
+    std::vector<net::HttpResponder> held;
+    std::vector<std::shared_ptr<net::LoopTimer>> timers;
+    net::HttpServerOptions opt;
+    opt.loop = &loop;
+    net::HttpServer server(opt, [&](net::InboundRequest&& r, net::HttpResponder responder) {
+        std::lock_guard guard(mutex);
+        handlerThreads.push_back(std::this_thread::get_id());
+        if (r.path() == "/now") {
+            responder.send(net::HttpReply::whole(200, "text/plain", "now"));
+        } else if (r.path() == "/later") {
+            // Answered on the driver thread, but after the handler returned.
+            auto shared = std::make_shared<net::HttpResponder>(std::move(responder));
+            auto timer = std::make_shared<net::LoopTimer>(loop, [shared] {
+                shared->send(net::HttpReply::whole(200, "text/plain", "later"));
+            });
+            timer->arm(5ms);
+            timers.push_back(timer);
+        } else {
+            held.push_back(std::move(responder));
+        }
+    });
+    const std::uint16_t port = server.start();
+
+    test::HttpClient now(url(port));
+    QCOMPARE(now.get("/now").body, std::string("now"));
+    QCOMPARE(now.get("/later").body, std::string("later"));
+    // Answered from this thread, not the loop's: through the inbox.
+    auto foreign = std::async(std::launch::async, [port] { return test::HttpClient(url(port)).get("/held"); });
+    QTRY_COMPARE_WITH_TIMEOUT(([&] { std::lock_guard g(mutex); return held.size(); })(), std::size_t(1), 20'000);
+    {
+        std::lock_guard guard(mutex);
+        held.front().send(net::HttpReply::whole(200, "text/plain", "foreign"));
+    }
+    QCOMPARE(foreign.wait_for(20s), std::future_status::ready);
+    QCOMPARE(foreign.get().body, std::string("foreign"));
+    std::lock_guard guard(mutex);
+    QCOMPARE(handlerThreads.size(), std::size_t(3));
+    for (const auto& id : handlerThreads) {
+        QVERIFY(id == driver.id());
+    }
+    timers.clear();
+}
+
+void TestSharedLoop::stopClosesConnectionsWhileTheLoopRuns()
+{
+    net::EventLoop loop;
+    Driver driver(loop);
+    std::atomic<int> gone{0};
+    std::atomic<int> arrived{0};
+    std::vector<net::HttpResponder> held;  // touched on the driver thread only
+    net::HttpServerOptions opt;
+    opt.loop = &loop;
+    auto server = std::make_unique<net::HttpServer>(opt, [&](net::InboundRequest&&, net::HttpResponder responder) {
+        responder.onPeerGone([&gone] { ++gone; });
+        held.push_back(std::move(responder));
+        ++arrived;
+    });
+    const std::uint16_t port = server->start();
+    auto waiting = std::async(std::launch::async, [port] { return test::HttpClient(url(port)).get("/held"); });
+    QTRY_COMPARE_WITH_TIMEOUT(arrived.load(), 1, 20'000);
+    server->stop();
+    QCOMPARE(gone.load(), 1);
+    QCOMPARE(waiting.wait_for(20s), std::future_status::ready);
+    QVERIFY(!waiting.get().completed());
+    loop.call([&] { held.clear(); });
+    QTRY_COMPARE_WITH_TIMEOUT(server->openConnections(), std::size_t(0), 20'000);
+    // The loop goes on: a new server on it serves.
+    server = std::make_unique<net::HttpServer>(opt, [](net::InboundRequest&&, net::HttpResponder responder) {
+        responder.send(net::HttpReply::whole(200, "text/plain", "again"));
+    });
+    QCOMPARE(test::HttpClient(url(server->start())).get("/").body, std::string("again"));
+    server->stop();
+}
+
+void TestSharedLoop::curlTransfersRunOnTheLoop()
+{
+    // The upstream: io threads of its own; /stream sends three chunks 20 ms
+    // apart, /hang never answers.
+    net::HttpServer upstream(net::HttpServerOptions{}, [](net::InboundRequest&& r, net::HttpResponder responder) {
+        net::HttpReply reply;
+        if (r.path() == "/stream") {
+            reply.chunked = true;
+            reply.parts = {{0ms, "one "}, {20ms, "two "}, {20ms, "three"}};
+        } else if (r.path() == "/hang") {
+            reply.parts = {{0ms, "partial"}};
+            reply.declaredLength = 100;
+            reply.ending = net::HttpEnding::Hang;
+        } else {
+            reply = net::HttpReply::whole(200, "text/plain", "body of " + std::string(r.path()));
+        }
+        responder.send(std::move(reply));
+    });
+    const std::string base = url(upstream.start());
+    net::EventLoop loop;
+    gateway::LoopTransport transport(loop);
+
+    constexpr int kMany = 100;
+    std::vector<http::HttpResult> results(kMany);
+    int done = 0;
+    for (int i = 0; i < kMany; ++i) {
+        http::HttpRequest req;
+        req.method = "GET";
+        req.url = base + "/r" + std::to_string(i);
+        transport.start(std::move(req), {nullptr, nullptr, [&, i](http::HttpResult&& r) {
+                                             results[i] = std::move(r);
+                                             ++done;
+                                         },
+                                         nullptr});
+    }
+    QVERIFY(pollUntil(transport, [&] { return done == kMany; }));
+    for (int i = 0; i < kMany; ++i) {
+        QCOMPARE(results[i].status, 200L);
+        QCOMPARE(results[i].body, "body of /r" + std::to_string(i));
+    }
+
+    // A stream arrives in pieces, as sent.
+    std::vector<std::string> pieces;
+    bool streamed = false;
+    http::HttpRequest s;
+    s.method = "GET";
+    s.url = base + "/stream";
+    transport.start(std::move(s), {nullptr, [&](std::string_view chunk) {
+                                       pieces.emplace_back(chunk);
+                                       return true;
+                                   },
+                                   [&](http::HttpResult&& r) { streamed = r.error == http::TransportError::None; }, nullptr});
+    QVERIFY(pollUntil(transport, [&] { return streamed; }));
+    QVERIFY(pieces.size() >= 2);
+    std::string whole;
+    for (const auto& p : pieces) {
+        whole += p;
+    }
+    QCOMPARE(whole, std::string("one two three"));
+
+    // Aborted while the upstream holds it open; a refused connection.
+    std::optional<http::TransportError> hung;
+    bool headSeen = false;
+    http::HttpRequest h;
+    h.method = "GET";
+    h.url = base + "/hang";
+    const auto id = transport.start(std::move(h), {[&](long, const http::HeaderMap&) { headSeen = true; },
+                                                   [](std::string_view) { return true; },
+                                                   [&](http::HttpResult&& r) { hung = r.error; }, nullptr});
+    QVERIFY(pollUntil(transport, [&] { return headSeen; }));
+    QVERIFY(!hung);
+    transport.abort(id);
+    QCOMPARE(hung, std::optional(http::TransportError::Aborted));
+    upstream.stop();
+    std::optional<http::TransportError> refused;
+    http::HttpRequest gone;
+    gone.method = "GET";
+    gone.url = base + "/after";
+    transport.start(std::move(gone), {nullptr, nullptr, [&](http::HttpResult&& r) { refused = r.error; }, nullptr});
+    QVERIFY(pollUntil(transport, [&] { return refused.has_value(); }));
+    QCOMPARE(*refused, http::TransportError::ConnectFailed);
+}
+
+QTEST_GUILESS_MAIN(TestSharedLoop)
+#include "tst_shared_loop.moc"
