@@ -364,7 +364,9 @@ struct StreamedInput {
 };
 
 constexpr std::size_t kEnqueueChunkLines = 1000;
-constexpr std::size_t kEnqueueChunkBytes = std::size_t{8} << 20;
+// Small enough that one EVAL does not hold Redis (single-threaded, shared by the
+// fleet) for long, nor run into the connection's timeout on a loaded machine.
+constexpr std::size_t kEnqueueChunkBytes = std::size_t{1} << 20;
 
 // Throws shared::RedisError (what was enqueued so far stays; a rerun goes on).
 StreamedInput enqueueStreamed(std::istream& in, QueueEngine& engine, const Config& config)

@@ -86,7 +86,7 @@ private Q_SLOTS:
         QVERIFY2(r.exitCode == 0, r.err.c_str());
 
         // The input is 100 MB; holding it (as text, then parsed) took more
-        // than that. Streaming holds a chunk of 8 MB of bodies and a window
+        // than that. Streaming holds a chunk of 1 MB of bodies and a window
         // of results.
         const double peak = childPeakMb();
         qInfo("input %.0f MB, sluice-cli peak resident %.0f MB", inputMb, peak);
