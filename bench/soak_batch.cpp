@@ -68,6 +68,7 @@ struct Options {
     // answers at once (issue 12: a batch's memory is bounded).
     bool noLimits = false;
     double maxRssMb = 0;  // --max-rss-mb: the bar on peak resident memory (0: none)
+    bool compact = false;  // --compact: sluice-cli batch compacts its state after the output
 };
 
 [[noreturn]] void fail(const std::string& what)
@@ -292,12 +293,14 @@ Options parse(int argc, char** argv)
             o.warmupSeconds = std::stoi(next());
         } else if (a == "--no-limits") {
             o.noLimits = true;
+        } else if (a == "--compact") {
+            o.compact = true;
         } else if (a == "--max-rss-mb") {
             o.maxRssMb = std::stod(next());
         } else {
             fail("unknown option " + a +
                  " (options: --cli PATH --dir DIR --requests N --rate PER_S --sample-s S --warmup-s S --no-limits "
-                 "--max-rss-mb MB)");
+                 "--max-rss-mb MB --compact)");
         }
     }
     if (o.requests < 1 || o.rate <= 0 || o.sampleSeconds < 1) {
@@ -338,10 +341,16 @@ int main(int argc, char** argv)
     }
     const std::string state = o.dir + "/state.db";
     const auto started = Clock::now();
-    const pid_t batch = spawn({o.cli, "batch", "--config", o.dir + "/config.json", "--input", o.dir + "/input.jsonl",
-                               "--output", o.dir + "/output.jsonl", "--state", state, "--progress", "never",
-                               "--seed", "13", "--metrics", "127.0.0.1:" + std::to_string(metricsPort)},
-                              o.dir + "/batch.log", {"MOCK_API_KEY=sk-mock"});
+    std::vector<std::string> batchArgs{o.cli, "batch", "--config", o.dir + "/config.json", "--input",
+                                       o.dir + "/input.jsonl", "--output", o.dir + "/output.jsonl", "--state", state,
+                                       "--progress", "never", "--seed", "13", "--metrics",
+                                       "127.0.0.1:" + std::to_string(metricsPort)};
+    if (o.compact) {
+        // The state file compacted once the output is written: its size
+        // before and after is in the batch's summary below.
+        batchArgs.push_back("--compact");
+    }
+    const pid_t batch = spawn(batchArgs, o.dir + "/batch.log", {"MOCK_API_KEY=sk-mock"});
     const std::string metricsUrl = "http://127.0.0.1:" + std::to_string(metricsPort) + "/metrics";
 
     std::printf("%6s %10s %8s %9s %5s %8s %12s %12s %12s\n", "min", "sent", "req/s", "RSS MB", "fds", "threads",
@@ -412,6 +421,8 @@ int main(int argc, char** argv)
                 WIFEXITED(status) ? WEXITSTATUS(status) : -1, elapsed, static_cast<double>(o.requests) / elapsed);
     std::printf("peak resident memory (VmHWM), start to end: %.1f MB; before the first request was sent: %.1f MB\n",
                 static_cast<double>(peakKb) / 1024, static_cast<double>(peakBeforeSendKb) / 1024);
+    std::printf("state file at the end (with its WAL): %.1f MB\n",
+                static_cast<double>(fileSize(state) + fileSize(state + "-wal")) / 1e6);
     {
         std::ifstream log(o.dir + "/batch.log");
         std::cout << log.rdbuf();

@@ -7,6 +7,7 @@
 #include "cli/run_metrics.h"
 
 #include "admission/admission.h"
+#include "batchfile/batch_compaction.h"
 #include "batchfile/batch_output.h"
 #include "batchfile/batch_stream.h"
 #include "batchfile/batch_submission.h"
@@ -60,6 +61,7 @@ struct BatchOptions {
     // --retry-dead-letters[=CLASS,...]: set when given; empty means every class.
     std::optional<std::vector<std::string>> retryDead;
     bool durableFull = false;
+    bool compact = false;  // --compact: drop written results from the state file
     std::uint64_t seed = 0;
     std::string queue = "local";
 };
@@ -198,6 +200,31 @@ void writeOutputFile(const store::JobStore& st, const std::string& path, const B
     dead = counts.dead;
 }
 
+// --compact, once `output` is written: the state keeps what a rerun of the
+// same input needs (it stays a no-op) and the dead letters, and drops the
+// results the output now holds (JobStore::compact).
+int compactState(store::JobStore& st, const BatchIds* wanted, const std::string& output)
+{
+    try {
+        const auto started = std::chrono::steady_clock::now();
+        const store::CompactReport r = compactAfterOutput(st, wanted, output);
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        std::fprintf(stderr,
+                     "sluice-cli batch: %s compacted: %lld results dropped (%s holds them), %.1f MB -> %.1f MB in "
+                     "%.1f s\n",
+                     st.file().c_str(), static_cast<long long>(r.jobs), output.c_str(),
+                     static_cast<double>(r.bytesBefore) / 1e6, static_cast<double>(r.bytesAfter) / 1e6, secs);
+        return kExitOk;
+    } catch (const store::StoreError& e) {
+        std::fprintf(stderr,
+                     "sluice-cli batch: %s\n%s is written; the state file is consistent (a compaction stops "
+                     "between steps) and can be compacted again with:\n"
+                     "  sluice-cli batch --state %s --write-output %s --compact\n",
+                     e.what(), output.c_str(), shellWord(st.file().string()).c_str(), shellWord(output).c_str());
+        return kExitFailure;
+    }
+}
+
 // `batch --state S --write-output F`: the results a run left in its state
 // file, written out without sending anything (e.g. after the run could not
 // write its output).
@@ -214,9 +241,22 @@ int writeOutputOnly(const BatchOptions& opt, const std::string& statePath)
     }
     SystemClock clock;
     store::StoreOptions so;
-    so.readOnly = true;
+    so.readOnly = !opt.compact;
+    // Compacting writes the state: not while a run works on it.
+    std::optional<FileLock> lock;
+    if (opt.compact) {
+        lock.emplace(statePath + ".lock");
+        if (!lock->locked()) {
+            std::fprintf(stderr, "sluice-cli batch --write-output: %s\n", lock->error().c_str());
+            return kExitFailure;
+        }
+    }
     try {
-        const store::JobStore st(statePath, clock, so);
+        store::JobStore st(statePath, clock, so);
+        if (const std::string why = compactedOutputProblem(st, nullptr); !why.empty()) {
+            std::fprintf(stderr, "sluice-cli batch --write-output: %s\nNothing was written.\n", why.c_str());
+            return kExitBadInput;
+        }
         std::uint64_t completed = 0;
         std::uint64_t dead = 0;
         writeOutputFile(st, opt.writeOutput, nullptr, completed, dead);
@@ -228,6 +268,9 @@ int writeOutputOnly(const BatchOptions& opt, const std::string& statePath)
                          static_cast<long long>(c.pending + c.leased));
         }
         std::fprintf(stderr, "\n");
+        if (opt.compact) {
+            return compactState(st, nullptr, opt.writeOutput);
+        }
     } catch (const store::StoreError& e) {
         std::fprintf(stderr, "sluice-cli batch --write-output: %s\n", e.what());
         return kExitBadInput;
@@ -570,6 +613,18 @@ int runBatch(const BatchOptions& opt)
         }
     }
 
+    // Compacted results cannot go into this run's output: refuse before
+    // anything is sent.
+    try {
+        if (const std::string why = compactedOutputProblem(*st, &wanted); !why.empty()) {
+            std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent; run new lines with a new --state.\n",
+                         why.c_str());
+            return kExitBadInput;
+        }
+    } catch (const store::StoreError& e) {
+        std::fprintf(stderr, "sluice-cli batch: %s\nNothing was sent.\n", e.what());
+        return kExitFailure;
+    }
     const store::Counts before = st->counts();
     const std::uint64_t total = wanted.size();
     const std::uint64_t alreadyFinished = static_cast<std::uint64_t>(before.done + before.dead);
@@ -731,6 +786,9 @@ int runBatch(const BatchOptions& opt)
                      "--retry-dead-letters\n",
                      statePath.c_str());
     }
+    if (opt.compact && compactState(*st, &wanted, opt.output) != kExitOk) {
+        return kExitFailure;
+    }
     return (dead > 0 || !rejects.empty()) ? kExitFailure : kExitOk;
 }
 
@@ -748,6 +806,9 @@ void addBatchCommand(CLI::App& app, int& exitCode)
                     "State database; rerunning with the same state resumes (default: derived from input and output, "
                     "under $XDG_DATA_HOME/sluice)");
     cmd->add_flag("--durable-full", opt->durableFull, "Flush every commit to disk (SQLite synchronous=FULL)");
+    cmd->add_flag("--compact", opt->compact,
+                  "Once the output is written, drop its results from the state file and reclaim the space (a rerun "
+                  "of the same input stays a no-op; dead letters are kept)");
     cmd->add_option("--explain", opt->explain, "Print one job's timeline from the state database and exit");
     cmd->add_option("--write-output", opt->writeOutput,
                     "Write the results held in --state to this file (Batch API output) and exit; sends nothing");
@@ -784,8 +845,10 @@ void addBatchCommand(CLI::App& app, int& exitCode)
                 exitCode = kExitBadInput;
                 return;
             }
-            if (!opt->state.empty() || !opt->explain.empty() || !opt->metrics.empty() || opt->durableFull) {
-                std::fprintf(stderr, "sluice-cli batch: --state, --explain, --metrics and --durable-full do not apply "
+            if (!opt->state.empty() || !opt->explain.empty() || !opt->metrics.empty() || opt->durableFull ||
+                opt->compact) {
+                std::fprintf(stderr, "sluice-cli batch: --state, --explain, --metrics, --durable-full and --compact do "
+                                     "not apply "
                                      "with --queue shared (the state is in Redis)\n");
                 exitCode = kExitBadInput;
                 return;

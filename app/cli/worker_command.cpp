@@ -28,7 +28,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <deque>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -344,6 +346,158 @@ int runWorker(const WorkerOptions& opt)
 
 }  // namespace
 
+namespace {
+
+// The input of `batch --queue shared`, read a line at a time and enqueued a
+// chunk at a time, so what stays in memory is one chunk of request bodies
+// and the run's custom_ids (to write the output in input order and to name
+// the first line of a repeated custom_id), never the whole file.
+struct StreamedInput {
+    struct First {
+        std::size_t line = 0;
+        std::size_t bodyHash = 0;  // tells a repeated request from a changed one
+    };
+    std::unordered_map<std::string, First> seen;  // custom_id → its first line
+    std::vector<const std::string*> wanted;              // keys of `seen`, in input order
+    std::vector<RejectedLine> rejects;
+    std::size_t added = 0;
+};
+
+constexpr std::size_t kEnqueueChunkLines = 1000;
+// Small enough that one EVAL does not hold Redis (single-threaded, shared by the
+// fleet) for long, nor run into the connection's timeout on a loaded machine.
+constexpr std::size_t kEnqueueChunkBytes = std::size_t{1} << 20;
+
+// Throws shared::RedisError (what was enqueued so far stays; a rerun goes on).
+StreamedInput enqueueStreamed(std::istream& in, QueueEngine& engine, const Config& config)
+{
+    StreamedInput s;
+    std::vector<shared::QueuedJob> chunk;
+    std::vector<std::size_t> chunkLines;
+    std::size_t chunkBytes = 0;
+    const std::int64_t nowMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(engine.clock.wallNow().time_since_epoch()).count();
+    const auto flush = [&] {
+        const auto status = engine.queue->enqueueMany(chunk);
+        for (std::size_t i = 0; i < status.size(); ++i) {
+            const auto it = s.seen.find(chunk[i].customId);
+            if (status[i] == shared::SharedEnqueue::Conflict) {
+                s.rejects.push_back(RejectedLine{chunkLines[i], chunk[i].customId,
+                                                 "custom_id: \"" + chunk[i].customId +
+                                                     "\" is already in the shared queue of namespace " +
+                                                     config.shared->ns + " with a different request",
+                                                 chunk[i].body.substr(0, 4096)});
+                continue;
+            }
+            s.added += status[i] == shared::SharedEnqueue::Added ? 1 : 0;
+            s.wanted.push_back(&it->first);
+        }
+        chunk.clear();
+        chunkLines.clear();
+        chunkBytes = 0;
+    };
+    readBatchLines(
+        in,
+        [&](BatchLine&& line) -> std::string {
+            const std::size_t bodyHash = std::hash<std::string>{}(line.bodyText);
+            if (const auto it = s.seen.find(line.job.customId); it != s.seen.end()) {
+                return "custom_id: \"" + line.job.customId + "\" repeats line " + std::to_string(it->second.line) +
+                       (it->second.bodyHash == bodyHash ? " (the same request)" : " with a different body");
+            }
+            if (std::string problem = engine.dispatcher->validate(line.job); !problem.empty()) {
+                return problem;
+            }
+            s.seen.emplace(line.job.customId, StreamedInput::First{line.line, bodyHash});
+            shared::QueuedJob j;
+            j.customId = line.job.customId;
+            j.url = std::string(endpointPath(line.job.flavor));
+            j.model = line.job.body.value("model", "");
+            j.body = std::move(line.bodyText);
+            j.provider = line.job.provider;
+            j.tenant = line.job.tenant;
+            j.priority = line.job.priority.value_or(config.defaults.priority);
+            if (line.deadlineSeconds) {
+                j.deadlineWallMs = nowMs + static_cast<std::int64_t>(*line.deadlineSeconds * 1000);
+            }
+            chunkBytes += j.body.size();
+            chunk.push_back(std::move(j));
+            chunkLines.push_back(line.line);
+            if (chunk.size() >= kEnqueueChunkLines || chunkBytes >= kEnqueueChunkBytes) {
+                flush();
+            }
+            return {};
+        },
+        [&](RejectedLine&& r) { s.rejects.push_back(std::move(r)); });
+    if (!chunk.empty()) {
+        flush();
+    }
+    return s;
+}
+
+// Thrown out of the output's writer to abandon its temporary file.
+struct CollectInterrupted {};
+
+struct Collected {
+    std::uint64_t completed = 0;
+    std::uint64_t dead = 0;
+    std::size_t written = 0;  // lines written, in order
+    std::size_t ahead = 0;    // results in hand past the first missing one
+};
+
+// Waits for the run's results and streams them into `out` in input order, a
+// window of kCollectWindow custom_ids at a time: asks Redis only for the
+// window's missing results every 250 ms and writes each line as soon as
+// every line before it is written, so memory holds one window of results,
+// not the run's. Throws CollectInterrupted on a stop signal.
+constexpr std::size_t kCollectWindow = 1000;
+
+void collectInOrder(std::ostream& out, shared::SharedQueue& queue, const std::vector<const std::string*>& wanted,
+                    Collected& c, const char* what)
+{
+    std::deque<std::optional<shared::SharedResult>> window;  // results of wanted[c.written, ...)
+    std::string lastError;
+    while (c.written < wanted.size()) {
+        if (g_stop.load()) {
+            c.ahead = static_cast<std::size_t>(std::count_if(window.begin(), window.end(), [](const auto& r) { return r.has_value(); }));
+            throw CollectInterrupted{};
+        }
+        while (window.size() < kCollectWindow && c.written + window.size() < wanted.size()) {
+            window.emplace_back();
+        }
+        std::vector<std::string> ask;
+        std::vector<std::size_t> where;
+        for (std::size_t i = 0; i < window.size(); ++i) {
+            if (!window[i]) {
+                ask.push_back(*wanted[c.written + i]);
+                where.push_back(i);
+            }
+        }
+        try {
+            auto got = queue.results(ask);
+            for (std::size_t k = 0; k < got.size(); ++k) {
+                window[where[k]] = std::move(got[k]);
+            }
+        } catch (const shared::RedisError& e) {
+            if (lastError != e.what()) {
+                lastError = e.what();
+                std::fprintf(stderr, "%s: Redis: %s (still trying)\n", what, e.what());
+            }
+        }
+        while (!window.empty() && window.front()) {
+            const shared::SharedResult& r = *window.front();
+            (r.dead ? c.dead : c.completed) += 1;
+            out << outputLine(*wanted[c.written], r).dump() << '\n';
+            window.pop_front();
+            ++c.written;
+        }
+        if (c.written < wanted.size()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        }
+    }
+}
+
+}  // namespace
+
 int runSharedQueueBatch(const SharedQueueBatch& opt)
 {
     const char* what = "sluice-cli batch --queue shared";
@@ -366,42 +520,9 @@ int runSharedQueueBatch(const SharedQueueBatch& opt)
         return kExitFailure;
     }
 
-    BatchInput input = readBatchInput(in, [&](const BatchLine& line) { return engine->dispatcher->validate(line.job); });
-    std::vector<shared::QueuedJob> jobs;
-    jobs.reserve(input.lines.size());
-    const std::int64_t nowMs =
-        std::chrono::duration_cast<std::chrono::milliseconds>(engine->clock.wallNow().time_since_epoch()).count();
-    for (const BatchLine& line : input.lines) {
-        shared::QueuedJob j;
-        j.customId = line.job.customId;
-        j.url = std::string(endpointPath(line.job.flavor));
-        j.body = line.bodyText;
-        j.model = line.job.body.value("model", "");
-        j.provider = line.job.provider;
-        j.tenant = line.job.tenant;
-        j.priority = line.job.priority.value_or(config->defaults.priority);
-        if (line.deadlineSeconds) {
-            j.deadlineWallMs = nowMs + static_cast<std::int64_t>(*line.deadlineSeconds * 1000);
-        }
-        jobs.push_back(std::move(j));
-    }
-    std::vector<std::string> wanted;  // custom_ids in input order
-    std::size_t added = 0;
+    StreamedInput input;
     try {
-        const auto status = engine->queue->enqueueMany(jobs);
-        for (std::size_t i = 0; i < status.size(); ++i) {
-            if (status[i] == shared::SharedEnqueue::Conflict) {
-                const BatchLine& line = input.lines[i];
-                input.rejects.push_back(RejectedLine{line.line, line.job.customId,
-                                                     "custom_id: \"" + line.job.customId +
-                                                         "\" is already in the shared queue of namespace " +
-                                                         config->shared->ns + " with a different request",
-                                                     line.bodyText.substr(0, 4096)});
-                continue;
-            }
-            added += status[i] == shared::SharedEnqueue::Added ? 1 : 0;
-            wanted.push_back(jobs[i].customId);
-        }
+        input = enqueueStreamed(in, *engine, *config);
     } catch (const shared::RedisError& e) {
         std::fprintf(stderr, "%s: Redis: %s\nThe input may be partly enqueued; rerun the same command.\n", what, e.what());
         return kExitFailure;
@@ -414,81 +535,49 @@ int runSharedQueueBatch(const SharedQueueBatch& opt)
     const std::string rejectsPath = opt.rejects.empty() ? opt.output + ".rejects.jsonl" : opt.rejects;
     if (!input.rejects.empty()) {
         try {
-            writeFileAtomically(rejectsPath, [&](std::ostream& out) {
-                for (const RejectedLine& r : input.rejects) {
-                    out << json{{"line", r.line}, {"custom_id", r.customId}, {"error", r.error}, {"input", r.text}}.dump()
-                        << '\n';
-                }
-            });
+            writeBatchRejects(rejectsPath, input.rejects);
         } catch (const FileError& e) {
             std::fprintf(stderr, "%s: %s\n", what, e.what());
             return kExitFailure;
         }
     }
+    const std::vector<const std::string*>& wanted = input.wanted;
     std::fprintf(stderr, "%s: %zu of %zu requests enqueued in namespace %s (%zu were there already); working on "
                          "them as %s\n",
-                 what, added, wanted.size(), config->shared->ns.c_str(), wanted.size() - added,
+                 what, input.added, wanted.size(), config->shared->ns.c_str(), wanted.size() - input.added,
                  engine->queue->consumer().c_str());
 
     std::signal(SIGINT, onStopSignal);
     std::signal(SIGTERM, onStopSignal);
     engine->start();
-    // Collect: ask only for what is still missing, every 250 ms.
-    std::unordered_map<std::string, shared::SharedResult> collected;
-    std::vector<std::string> missing = wanted;
-    std::string lastError;
-    while (!missing.empty() && !g_stop.load()) {
-        try {
-            const auto got = engine->queue->results(missing);
-            std::vector<std::string> still;
-            for (std::size_t i = 0; i < missing.size(); ++i) {
-                if (got[i]) {
-                    collected.emplace(missing[i], *got[i]);
-                } else {
-                    still.push_back(missing[i]);
-                }
-            }
-            missing.swap(still);
-        } catch (const shared::RedisError& e) {
-            if (lastError != e.what()) {
-                lastError = e.what();
-                std::fprintf(stderr, "%s: Redis: %s (still trying)\n", what, e.what());
-            }
-        }
-        if (!missing.empty()) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(250));
-        }
-    }
-    engine->stop();
-    printRunnerSummary(what, engine->runner->stats());
-    if (!missing.empty()) {
+    Collected collected;
+    try {
+        // The output streams into its temporary file as the results come;
+        // renamed over the output once every line is in.
+        writeFileAtomically(opt.output,
+                            [&](std::ostream& out) { collectInOrder(out, *engine->queue, wanted, collected, what); });
+    } catch (const CollectInterrupted&) {
+        engine->stop();
+        printRunnerSummary(what, engine->runner->stats());
         std::fprintf(stderr, "%s: interrupted with %zu of %zu results collected; the jobs stay in the shared queue, "
                              "rerun the same command to resume collecting\n",
-                     what, wanted.size() - missing.size(), wanted.size());
+                     what, collected.written + collected.ahead, wanted.size());
         return kExitFailure;
-    }
-    std::uint64_t completed = 0;
-    std::uint64_t dead = 0;
-    try {
-        writeFileAtomically(opt.output, [&](std::ostream& out) {
-            for (const std::string& id : wanted) {
-                const shared::SharedResult& r = collected.at(id);
-                (r.dead ? dead : completed) += 1;
-                out << outputLine(id, r).dump() << '\n';
-            }
-        });
     } catch (const std::exception& e) {
+        engine->stop();
         std::fprintf(stderr, "%s: %s\n", what, e.what());
         return kExitFailure;
     }
+    engine->stop();
+    printRunnerSummary(what, engine->runner->stats());
     std::fprintf(stderr, "%s: %llu completed, %llu dead-lettered, %zu rejected\n", opt.output.c_str(),
-                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(dead),
+                 static_cast<unsigned long long>(collected.completed), static_cast<unsigned long long>(collected.dead),
                  input.rejects.size());
-    if (dead > 0) {
+    if (collected.dead > 0) {
         std::fprintf(stderr, "  dead letters stay in namespace %s: sluice-cli worker --config %s --dead-letters\n",
                      config->shared->ns.c_str(), opt.config.c_str());
     }
-    return (dead > 0 || !input.rejects.empty()) ? kExitFailure : kExitOk;
+    return (collected.dead > 0 || !input.rejects.empty()) ? kExitFailure : kExitOk;
 }
 
 void addWorkerCommand(CLI::App& app, int& exitCode)

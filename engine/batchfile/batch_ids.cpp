@@ -34,4 +34,18 @@ std::optional<std::size_t> BatchIds::lineOf(store::JobId id) const
     return it->second.firstLine + offset;
 }
 
+std::vector<std::pair<store::JobId, store::JobId>> BatchIds::idRanges() const
+{
+    std::vector<std::pair<store::JobId, store::JobId>> out;
+    for (const auto& [first, run] : m_runs) {
+        const store::JobId last = first + static_cast<store::JobId>(run.count) - 1;
+        if (!out.empty() && first == out.back().second + 1) {
+            out.back().second = last;
+        } else {
+            out.emplace_back(first, last);
+        }
+    }
+    return out;
+}
+
 }  // namespace sluice

@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace sluice {
 
@@ -26,6 +28,8 @@ public:
     std::optional<std::size_t> lineOf(store::JobId id) const;
     std::size_t size() const noexcept { return m_size; }
     bool empty() const noexcept { return m_size == 0; }
+    // The ids held as [first, last] ranges, in id order, adjacent runs merged.
+    std::vector<std::pair<store::JobId, store::JobId>> idRanges() const;
     // Entries kept (runs): what it costs.
     std::size_t runs() const noexcept { return m_runs.size(); }
 

@@ -62,6 +62,12 @@ BatchOutputCounts writeOutcomes(const store::JobStore& st, const std::string& pa
                 if (wanted && !wanted(o)) {
                     continue;
                 }
+                if (o.compacted) {
+                    // Writing on would leave this line out: refuse, and the
+                    // file stays as it was.
+                    throw FileError(path + ": " + o.customId + ": its result was compacted out of " +
+                                    st.file().string() + " after an earlier output was written; that output holds it");
+                }
                 (o.state == store::JobState::Done ? counts.completed : counts.dead) += 1;
                 line = dumpJsonLine(batchOutputLine(o));
                 line += '\n';

@@ -80,38 +80,26 @@ BatchInput readBatchInput(std::istream& in, const std::function<std::string(cons
 {
     BatchInput result;
     std::unordered_map<std::string, std::size_t> seen;  // custom_id → index in lines
-    std::string text;
-    std::size_t lineNo = 0;
-    while (std::getline(in, text)) {
-        ++lineNo;
-        if (!text.empty() && text.back() == '\r') {
-            text.pop_back();
-        }
-        if (text.find_first_not_of(" \t") == std::string::npos) {
-            continue;
-        }
-        BatchLine line;
-        line.line = lineNo;
-        std::string error = parseLine(text, line);
-        if (error.empty()) {
+    readBatchLines(
+        in,
+        [&](BatchLine&& line) -> std::string {
             // A repeat is refused, never dropped in silence: the output holds
             // one line per custom_id, so the caller hears which line lost.
             if (const auto it = seen.find(line.job.customId); it != seen.end()) {
                 const BatchLine& first = result.lines[it->second];
-                error = "custom_id: \"" + line.job.customId + "\" repeats line " + std::to_string(first.line) +
-                        (first.bodyText == line.bodyText ? " (the same request)" : " with a different body");
+                return "custom_id: \"" + line.job.customId + "\" repeats line " + std::to_string(first.line) +
+                       (first.bodyText == line.bodyText ? " (the same request)" : " with a different body");
             }
-        }
-        if (error.empty() && accept) {
-            error = accept(line);
-        }
-        if (!error.empty()) {
-            result.rejects.push_back(RejectedLine{lineNo, line.job.customId, std::move(error), text.substr(0, 4096)});
-            continue;
-        }
-        seen.emplace(line.job.customId, result.lines.size());
-        result.lines.push_back(std::move(line));
-    }
+            if (accept) {
+                if (std::string error = accept(line); !error.empty()) {
+                    return error;
+                }
+            }
+            seen.emplace(line.job.customId, result.lines.size());
+            result.lines.push_back(std::move(line));
+            return {};
+        },
+        [&](RejectedLine&& r) { result.rejects.push_back(std::move(r)); });
     return result;
 }
 

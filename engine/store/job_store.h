@@ -213,6 +213,47 @@ struct Outcome {
     JobState state = JobState::Done;
     std::optional<Result> result;
     std::optional<Attempt> error;
+    // Done, but compact() dropped its result (after its output was written):
+    // no output line can be written from the store any more.
+    bool compacted = false;
+};
+
+// What compact() may drop: the result, attempts and timeline of the done
+// jobs with ids in [first, last]. Dead, pending and leased jobs are kept
+// whole (a requeue, --explain and the dead-letter views need them), and so is
+// every jobs row (custom_id, request, state: what makes enqueueing the same
+// input again a no-op and a changed one a conflict) and the metrics rollups.
+struct CompactRequest {
+    JobId first = 1;
+    JobId last = INT64_MAX;
+    // Why, kept with the pass and shown in place of what went ("after writing
+    // out.jsonl"): where the dropped results are now.
+    std::string note;
+    // Jobs per transaction: bounds the write-ahead log, and a kill loses at
+    // most the chunk in progress (it rolls back; the ones before stay done).
+    std::size_t chunk = 5000;
+    // Then give the freed pages back to the file system (VACUUM, itself one
+    // transaction: a kill leaves the file as it was before it).
+    bool reclaim = true;
+    // After each committed chunk: the last id it covered and the jobs
+    // compacted so far. A throw stops the compaction there (committed chunks
+    // stay compacted) and is passed on.
+    std::function<void(JobId throughId, std::int64_t jobsSoFar)> onChunk = {};
+};
+
+struct CompactReport {
+    std::int64_t jobs = 0;  // done jobs whose result went
+    std::uintmax_t bytesBefore = 0;  // the file and its write-ahead log
+    std::uintmax_t bytesAfter = 0;
+};
+
+// One compaction pass over one chunk, as recorded.
+struct Compaction {
+    JobId first = 0;
+    JobId last = 0;
+    std::int64_t jobs = 0;
+    WallTime at{};
+    std::string note;
 };
 
 struct TimelineEntry {
@@ -304,6 +345,17 @@ public:
     // Done and dead jobs in input order after `after`: page through them to
     // write one results line per custom_id.
     std::vector<Outcome> outcomes(JobId after = 0, std::size_t limit = 1000) const;
+    // Drops what only an unwritten output still needs (CompactRequest) and
+    // reclaims the space. Call it once the output holding those jobs' results
+    // is safely written: their results are gone from the store afterwards.
+    // Needs no other write transaction open on the file (VACUUM); readers may
+    // stay. Defined in job_store_compaction.cpp.
+    CompactReport compact(const CompactRequest& request);
+    // Done jobs in [first, last] whose result was compacted away.
+    std::int64_t compactedBetween(JobId first, JobId last) const;
+    // The compaction passes that covered an id in [first, last], in order.
+    std::vector<Compaction> compactions(JobId first = 1, JobId last = INT64_MAX) const;
+
     // PRAGMA quick_check: empty when the file is sound, else the problems;
     // throws StoreError (Corrupt) when it is too damaged to check.
     std::vector<std::string> quickCheck() const;
@@ -329,6 +381,9 @@ private:
     bool completeLocked(const Completion& c, std::int64_t now);
     bool failedAttemptLocked(std::string_view sql, JobId id, const std::string& owner, const Attempt& a,
                              std::int64_t time, std::optional<std::int64_t> retryAt, std::int64_t now);
+    std::int64_t compactChunkLocked(JobId first, JobId last, const std::string& note);
+    // The note of the pass that compacted done job `id`, when one did.
+    std::optional<TimelineEntry> compactedEntryLocked(JobId id) const;
 
     std::filesystem::path m_file;
     const Clock& m_clock;

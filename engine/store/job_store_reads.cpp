@@ -226,6 +226,10 @@ std::vector<TimelineEntry> JobStore::timeline(JobId id) const
                     detail += ", request " + rid;
                 }
                 out.push_back({fromMs(sel->int64(3)), "done", detail});
+            } else if (j->state == JobState::Done) {
+                if (std::optional<TimelineEntry> c = compactedEntryLocked(id)) {
+                    out.push_back(std::move(*c));
+                }
             }
         }
         t.commit();
@@ -313,7 +317,9 @@ std::vector<Outcome> JobStore::outcomes(JobId after, std::size_t limit) const
                 o.id = sel->int64(0);
                 o.customId = sel->text(1);
                 o.state = static_cast<JobState>(sel->int32(2));
-                if (o.state == JobState::Done) {
+                if (o.state == JobState::Done && sel->isNull(3)) {
+                    o.compacted = true;  // the only way a done job has no result row
+                } else if (o.state == JobState::Done) {
                     o.result = Result{sel->int32(3), sel->text(5), sel->text(4), sel->text(6), fromMs(sel->int64(7))};
                 }
                 out.push_back(std::move(o));

@@ -140,7 +140,25 @@ CREATE TABLE metrics_minutes (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr const char* kSteps[] = {kVersion1, kVersion2, kVersion3};
+// Version 4: compaction (JobStore::compact). A compacted done job keeps its
+// jobs row (what makes a rerun of its input a no-op) and loses its result,
+// attempts and events; each compaction pass records the id range it covered
+// and why (the output it followed), so writing an output from the file can
+// say which lines are gone and where they went. A build that reads only
+// version 3 refuses the file instead of writing empty results.
+constexpr const char* kVersion4 = R"sql(
+CREATE TABLE compactions (
+    id       INTEGER PRIMARY KEY,
+    first_id INTEGER NOT NULL,
+    last_id  INTEGER NOT NULL,
+    jobs     INTEGER NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    note     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX compactions_last ON compactions (last_id);
+)sql";
+
+constexpr const char* kSteps[] = {kVersion1, kVersion2, kVersion3, kVersion4};
 static_assert(std::size(kSteps) == kCurrentVersion);
 
 }  // namespace

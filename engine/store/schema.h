@@ -12,7 +12,7 @@
 
 namespace sluice::store::schema {
 
-inline constexpr int kCurrentVersion = 3;
+inline constexpr int kCurrentVersion = 4;
 // PRAGMA application_id: marks the file as a Sluice job store ("SLCE").
 inline constexpr std::int64_t kApplicationId = 0x534C4345;
 

@@ -207,6 +207,8 @@ private Q_SLOTS:
     void reportFormatAndSource();
     void fullDiskStopsAndResumes();
     void tooLargeNamesTheLimitFigures();
+    // Issue 12: state-file compaction.
+    void compactAfterOutputShrinksTheStateAndKeepsReruns();
 };
 
 void TestBatchCli::runsAFileAndRejectsBadLines()
@@ -751,6 +753,53 @@ void TestBatchCli::tooLargeNamesTheLimitFigures()
     QVERIFY2(message.contains(QRegularExpression(QStringLiteral("the estimate, \\d+, is more than the whole limit of 20"))),
              qPrintable(message));
     QCOMPARE(f.provider.stats().requests, std::int64_t{0});
+}
+
+void TestBatchCli::compactAfterOutputShrinksTheStateAndKeepsReruns()
+{
+    Fixture f;
+    f.writeConfig();
+    f.writeInput(300, {R"({"custom_id":"last","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"x"}]}})"});
+    const Run r = f.run(f.batchArgs() << QStringLiteral("--compact"));
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("compacted: 301 results dropped")), qPrintable(r.err));
+    const QByteArray output = fileBytes(f.path(QStringLiteral("out.jsonl")));
+    QCOMPARE(output.count('\n'), 301);
+    {
+        store::StoreOptions o;
+        o.readOnly = true;
+        store::JobStore st(f.statePath().toStdString(), f.clock, o);
+        QCOMPARE(st.counts().done, std::int64_t{301});
+        QCOMPARE(st.compactedBetween(1, 1000), std::int64_t{301});
+        QVERIFY(!st.result(1).has_value());
+    }
+
+    // A rerun of the same command sends nothing and says why it cannot write
+    // the output again; the output is left as it was.
+    const Run again = f.run(f.batchArgs());
+    QCOMPARE(again.exitCode, 2);
+    QVERIFY2(again.err.contains(QStringLiteral("301 results were compacted out of")), qPrintable(again.err));
+    QVERIFY2(again.err.contains(f.path(QStringLiteral("out.jsonl"))), qPrintable(again.err));
+    QVERIFY2(again.err.contains(QStringLiteral("Nothing was sent")), qPrintable(again.err));
+    QCOMPARE(f.provider.stats().accepted, std::int64_t{301});
+    QCOMPARE(fileBytes(f.path(QStringLiteral("out.jsonl"))), output);
+
+    // --write-output says the same, and writes nothing.
+    const Run write = f.run({QStringLiteral("batch"), QStringLiteral("--state"), f.statePath(),
+                             QStringLiteral("--write-output"), f.path(QStringLiteral("again.jsonl"))});
+    QCOMPARE(write.exitCode, 2);
+    QVERIFY2(write.err.contains(QStringLiteral("compacted")), qPrintable(write.err));
+    QVERIFY(!QFile::exists(f.path(QStringLiteral("again.jsonl"))));
+
+    // --explain shows where the timeline went.
+    QProcess p;
+    f.prepare(p);
+    p.setArguments({QStringLiteral("batch"), QStringLiteral("--state"), f.statePath(), QStringLiteral("--explain"),
+                    QStringLiteral("req-7")});
+    p.start();
+    QVERIFY(p.waitForFinished());
+    const QString text = QString::fromUtf8(p.readAllStandardOutput());
+    QVERIFY2(text.contains(QStringLiteral("compacted")) && text.contains(QStringLiteral("out.jsonl")), qPrintable(text));
 }
 
 QTEST_GUILESS_MAIN(TestBatchCli)

@@ -6,7 +6,11 @@
 //
 //   store_crash_helper FILE rounds N [enqueued|leased|recorded ROUND]
 //   store_crash_helper FILE drain TOTAL
+//   store_crash_helper FILE compact CHUNK PAUSE_AFTER
 //
+// "compact" compacts the file CHUNK jobs a transaction, printing
+// "compacted THROUGH JOBS" after each commit, and pauses after the
+// PAUSE_AFTER-th chunk so the test kills it in the middle of a compaction.
 // "rounds" waits to be killed when it is done. Exit status: 0 drained, 2 bad
 // arguments, 3 a broken store invariant, 4 a StoreError.
 #include "core/clock.h"
@@ -152,6 +156,23 @@ int drain(JobStore& store, int total)
     return 0;
 }
 
+int compact(JobStore& store, int chunk, int pauseAfter)
+{
+    CompactRequest request;
+    request.chunk = static_cast<std::size_t>(chunk);
+    request.note = "after writing out.jsonl";
+    int chunks = 0;
+    request.onChunk = [&](JobId through, std::int64_t jobs) {
+        say("compacted " + std::to_string(through) + " " + std::to_string(jobs));
+        if (++chunks == pauseAfter) {
+            pause();
+        }
+    };
+    store.compact(request);
+    say("finished");
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -168,6 +189,9 @@ int main(int argc, char** argv)
             const std::string pauseAt = args.size() >= 5 ? args[3] : "";
             const int pauseRound = args.size() >= 5 ? std::stoi(args[4]) : -1;
             return rounds(store, std::stoi(args[2]), pauseAt, pauseRound, clock);
+        }
+        if (args[1] == "compact" && args.size() >= 4) {
+            return compact(store, std::stoi(args[2]), std::stoi(args[3]));
         }
         if (args[1] == "drain") {
             return drain(store, std::stoi(args[2]));
