@@ -67,13 +67,13 @@ void Dispatcher::Impl::shutDown()
     }
     // A job whose response goes to a waiting client is told it ends
     // here; other queued jobs stay unreported (a durable queue has them).
-    std::vector<JobId> relayed;
+    std::vector<DispatchId> relayed;
     for (auto& [id, job] : jobs) {
         if (job.spec.sink) {
             relayed.push_back(id);
         }
     }
-    for (JobId id : relayed) {
+    for (DispatchId id : relayed) {
         Job& job = jobs.at(id);
         lanes[job.lane].queue.remove(id);
         dropUnreported(job, "the dispatcher stopped");
@@ -245,7 +245,7 @@ std::optional<TimePoint> Dispatcher::Impl::heldByIdleRamp(ProviderRuntime& pr, c
 void Dispatcher::Impl::fireRetries(TimePoint now)
 {
     while (!retries.empty() && retries.top().first <= now) {
-        const JobId id = retries.top().second;
+        const DispatchId id = retries.top().second;
         retries.pop();
         const auto it = jobs.find(id);
         if (it == jobs.end() || it->second.state != State::Retrying) {
@@ -265,7 +265,7 @@ void Dispatcher::Impl::sweepDeadlines(TimePoint now)
     // heap; when they far outnumber the live jobs (far-off deadlines on a
     // long batch), drop them so memory follows what is in the dispatcher.
     if (deadlines.size() > 2 * jobs.size() + 1024) {
-        std::vector<std::pair<TimePoint, JobId>> live;
+        std::vector<std::pair<TimePoint, DispatchId>> live;
         live.reserve(jobs.size());
         for (; !deadlines.empty(); deadlines.pop()) {
             if (jobs.contains(deadlines.top().second)) {
@@ -314,7 +314,7 @@ void Dispatcher::Impl::showHead(Job& job, long status, const http::HeaderMap& he
 
 http::TransferHandlers Dispatcher::Impl::handlersFor(const Job& job)
 {
-    const JobId id = job.id;
+    const DispatchId id = job.id;
     http::TransferHandlers handlers;
     if (job.info.stream || job.spec.sink) {
         // The status decides, chunk by chunk, whether the body is events

@@ -27,8 +27,6 @@
 
 namespace sluice {
 
-using JobId = std::uint64_t;
-
 struct Dispatcher::Impl {
     struct Lane {
         std::size_t provider = 0;
@@ -42,7 +40,7 @@ struct Dispatcher::Impl {
     // Why an in-flight transfer was stopped from our side.
     enum class Abort : std::uint8_t { None, Cancelled, Deadline, Stopping };
     struct Job {
-        JobId id = 0;
+        DispatchId id = 0;
         JobSpec spec;
         RequestInfo info;
         std::string bodyText;
@@ -133,10 +131,10 @@ struct Dispatcher::Impl {
     ClockSubscription clockSubscription;
     std::vector<Lane> lanes;
     std::map<std::pair<std::size_t, std::string>, std::size_t> laneIndex;
-    std::unordered_map<JobId, Job> jobs;
-    std::unordered_map<std::string, JobId> byCustomId;
-    std::priority_queue<std::pair<TimePoint, JobId>, std::vector<std::pair<TimePoint, JobId>>, std::greater<>> retries;
-    JobId nextId = 1;
+    std::unordered_map<DispatchId, Job> jobs;
+    std::unordered_map<std::string, DispatchId> byCustomId;
+    std::priority_queue<std::pair<TimePoint, DispatchId>, std::vector<std::pair<TimePoint, DispatchId>>, std::greater<>> retries;
+    DispatchId nextId = 1;
     bool paused = false;
     DispatcherStats counters;
     TimePoint lastStatusPublish{};
@@ -145,7 +143,7 @@ struct Dispatcher::Impl {
     // the next one instead of scanning all jobs on a timer. An entry whose
     // job has already ended stays until its time comes and is skipped then
     // (job ids are never reused).
-    std::priority_queue<std::pair<TimePoint, JobId>, std::vector<std::pair<TimePoint, JobId>>, std::greater<>> deadlines;
+    std::priority_queue<std::pair<TimePoint, DispatchId>, std::vector<std::pair<TimePoint, DispatchId>>, std::greater<>> deadlines;
 
     std::size_t laneFor(std::size_t provider, const std::string& model);
 
@@ -215,7 +213,7 @@ struct Dispatcher::Impl {
     // A transfer we stopped (cancel, deadline, shutdown).
     void onAborted(Job& job, Flight& f, ModelState& ms, const http::HttpResult& r, TimePoint now);
     void recordAttempt(Job& job, const Flight& f, const http::HttpResult& r, const ResponseRead& rr, TimePoint now);
-    void onTransferDone(JobId id, http::HttpResult&& r);
+    void onTransferDone(DispatchId id, http::HttpResult&& r);
     void onSuccess(Job& job, ProviderRuntime& pr, ModelState& ms, const AttemptReport& report, http::HttpResult& r,
                    ResponseRead&& rr, TimePoint now);
 

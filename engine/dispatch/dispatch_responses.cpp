@@ -132,7 +132,7 @@ void Dispatcher::Impl::recordAttempt(Job& job, const Flight& f, const http::Http
          timeline::response(r.status, rr.triage.cls, rr.triage.message, now - f.sentAt));
 }
 
-void Dispatcher::Impl::onTransferDone(JobId id, http::HttpResult&& r)
+void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
 {
     const auto it = jobs.find(id);
     if (it == jobs.end() || !it->second.flight) {

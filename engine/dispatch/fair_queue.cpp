@@ -4,7 +4,7 @@
 
 namespace sluice {
 
-void FairQueue::push(JobId id, int priority, const std::string& tenant, double weight, double size)
+void FairQueue::push(DispatchId id, int priority, const std::string& tenant, double weight, double size)
 {
     Class& c = m_classes[priority];
     Tenant& t = c.tenants[tenant];
@@ -16,7 +16,7 @@ void FairQueue::push(JobId id, int priority, const std::string& tenant, double w
     ++m_size;
 }
 
-void FairQueue::pushFront(JobId id, int priority, const std::string& tenant, double weight, double size)
+void FairQueue::pushFront(DispatchId id, int priority, const std::string& tenant, double weight, double size)
 {
     Class& c = m_classes[priority];
     Tenant& t = c.tenants[tenant];
@@ -47,7 +47,7 @@ auto FairQueue::pick(ClassMap& classes)
     return std::pair<ClassRef, TenantRef>{nullptr, nullptr};
 }
 
-std::optional<FairQueue::JobId> FairQueue::peek() const
+std::optional<DispatchId> FairQueue::peek() const
 {
     const auto [cls, tenant] = pick(m_classes);
     if (tenant == nullptr) {
@@ -68,7 +68,7 @@ void FairQueue::pop()
     --m_size;
 }
 
-bool FairQueue::remove(JobId id)
+bool FairQueue::remove(DispatchId id)
 {
     for (auto& [priority, cls] : m_classes) {
         for (auto& [name, t] : cls.tenants) {

@@ -15,25 +15,29 @@
 
 namespace sluice {
 
+// The dispatcher's handle for a job it holds in memory, numbered from 1 by
+// each dispatcher: not the job store's row id (store::DispatchId), which a job
+// from a durable queue also has.
+using DispatchId = std::uint64_t;
+
 class FairQueue {
 public:
-    using JobId = std::uint64_t;
 
     // size: the job's cost in fairness units (estimated tokens, at least 1).
-    void push(JobId id, int priority, const std::string& tenant, double weight, double size);
+    void push(DispatchId id, int priority, const std::string& tenant, double weight, double size);
     // Puts a job back at the head of its tenant's queue keeping its tags (a
     // job that was rate limited keeps its place).
-    void pushFront(JobId id, int priority, const std::string& tenant, double weight, double size);
+    void pushFront(DispatchId id, int priority, const std::string& tenant, double weight, double size);
     // The job that should go next, without removing it.
-    std::optional<JobId> peek() const;
+    std::optional<DispatchId> peek() const;
     void pop();  // removes what peek() returned
-    bool remove(JobId id);
+    bool remove(DispatchId id);
     bool empty() const noexcept { return m_size == 0; }
     std::size_t size() const noexcept { return m_size; }
 
 private:
     struct Entry {
-        JobId id;
+        DispatchId id;
         double start;
         double finish;
         double size;

@@ -104,6 +104,65 @@ std::string checkExposure(const GatewayConfig& config)
     return {};
 }
 
+namespace {
+
+// One entry of /gateway/tokens; its problems go to r, named by tp. names
+// collects the token names seen so far, to refuse a repeat.
+GatewayToken readToken(const JsonSource& src, JsonReader& r, std::vector<std::string>& problems, const json& t,
+                       const std::string& tp, const EnvLookup& env, std::set<std::string>& names)
+{
+    r.onlyKnown(t, tp, {"name", "token_env", "token_sha256", "tenant", "priority", "limits", "models", "paused",
+                         "comment"});
+    GatewayToken tok;
+    tok.name = r.string(t, tp, "name", true).value_or("");
+    if (!tok.name.empty() && !names.insert(tok.name).second) {
+        r.problem(tp + "/name", "duplicate token name \"" + tok.name + "\"");
+    }
+    const auto envVar = r.string(t, tp, "token_env", false);
+    const auto hash = r.string(t, tp, "token_sha256", false);
+    if (t.contains("token")) {
+        r.problem(tp + "/token", "a token is never written in the file: give \"token_env\" (an environment "
+                                 "variable holding it) or \"token_sha256\" (its SHA-256 in hex)");
+    } else if (envVar.has_value() == hash.has_value()) {
+        r.problem(tp, "needs exactly one of \"token_env\" and \"token_sha256\"");
+    } else if (envVar) {
+        const std::optional<std::string> value = env(*envVar);
+        if (!value || value->empty()) {
+            r.problem(tp + "/token_env", "environment variable " + *envVar + " is not set");
+        } else {
+            tok.digest = sha256(*value);
+        }
+    } else if (!fromHex(*hash, tok.digest)) {
+        r.problem(tp + "/token_sha256", "must be 64 hexadecimal digits (sha256sum of the token)");
+    }
+    tok.tenant = r.string(t, tp, "tenant", false).value_or(tok.name);
+    tok.priority = static_cast<int>(r.integer(t, tp, "priority", -1000, 1000).value_or(0));
+    tok.paused = r.boolean(t, tp, "paused").value_or(false);
+    if (t.contains("limits")) {
+        if (t["limits"].is_object()) {
+            tok.limits = parseLimits(src, tp + "/limits", problems);
+        } else {
+            r.problem(tp + "/limits", "must be an object like {\"rpm\": 60}");
+        }
+    }
+    if (const auto m = t.find("models"); m != t.end()) {
+        if (!m->is_array()) {
+            r.problem(tp + "/models", "must be an array of model names");
+        } else {
+            for (std::size_t k = 0; k < m->size(); ++k) {
+                if (!(*m)[k].is_string()) {
+                    r.problem(jsonPointerAppend(tp + "/models", k), "must be a string");
+                } else {
+                    tok.models.insert((*m)[k].get<std::string>());
+                }
+            }
+        }
+    }
+    return tok;
+}
+
+}  // namespace
+
 GatewayConfig loadGatewayConfig(const JsonSource& src, const EnvLookup& env)
 {
     GatewayConfig cfg;
@@ -148,53 +207,7 @@ GatewayConfig loadGatewayConfig(const JsonSource& src, const EnvLookup& env)
                 r.problem(tp, "must be an object");
                 continue;
             }
-            r.onlyKnown(t, tp, {"name", "token_env", "token_sha256", "tenant", "priority", "limits", "models", "paused",
-                                 "comment"});
-            GatewayToken tok;
-            tok.name = r.string(t, tp, "name", true).value_or("");
-            if (!tok.name.empty() && !names.insert(tok.name).second) {
-                r.problem(tp + "/name", "duplicate token name \"" + tok.name + "\"");
-            }
-            const auto envVar = r.string(t, tp, "token_env", false);
-            const auto hash = r.string(t, tp, "token_sha256", false);
-            if (t.contains("token")) {
-                r.problem(tp + "/token", "a token is never written in the file: give \"token_env\" (an environment "
-                                         "variable holding it) or \"token_sha256\" (its SHA-256 in hex)");
-            } else if (envVar.has_value() == hash.has_value()) {
-                r.problem(tp, "needs exactly one of \"token_env\" and \"token_sha256\"");
-            } else if (envVar) {
-                const std::optional<std::string> value = env(*envVar);
-                if (!value || value->empty()) {
-                    r.problem(tp + "/token_env", "environment variable " + *envVar + " is not set");
-                } else {
-                    tok.digest = sha256(*value);
-                }
-            } else if (!fromHex(*hash, tok.digest)) {
-                r.problem(tp + "/token_sha256", "must be 64 hexadecimal digits (sha256sum of the token)");
-            }
-            tok.tenant = r.string(t, tp, "tenant", false).value_or(tok.name);
-            tok.priority = static_cast<int>(r.integer(t, tp, "priority", -1000, 1000).value_or(0));
-            tok.paused = r.boolean(t, tp, "paused").value_or(false);
-            if (t.contains("limits")) {
-                if (t["limits"].is_object()) {
-                    tok.limits = parseLimits(src, tp + "/limits", problems);
-                } else {
-                    r.problem(tp + "/limits", "must be an object like {\"rpm\": 60}");
-                }
-            }
-            if (const auto m = t.find("models"); m != t.end()) {
-                if (!m->is_array()) {
-                    r.problem(tp + "/models", "must be an array of model names");
-                } else {
-                    for (std::size_t k = 0; k < m->size(); ++k) {
-                        if (!(*m)[k].is_string()) {
-                            r.problem(jsonPointerAppend(tp + "/models", k), "must be a string");
-                        } else {
-                            tok.models.insert((*m)[k].get<std::string>());
-                        }
-                    }
-                }
-            }
+            GatewayToken tok = readToken(src, r, problems, t, tp, env, names);
             cfg.tokens.push_back(std::move(tok));
         }
     }

@@ -19,6 +19,30 @@ std::optional<ApiFlavor> flavorOfUrl(const std::string& url)
     return std::nullopt;
 }
 
+// The dispatcher's job for a leased entry; problem names what makes it
+// unrunnable (left empty when it runs).
+JobSpec specOf(const QueuedJob& job, const Clock& clock, std::string& problem)
+{
+    JobSpec spec;
+    spec.customId = job.customId;
+    spec.provider = job.provider;
+    spec.tenant = job.tenant;
+    spec.priority = job.priority;
+    if (job.deadlineWallMs) {
+        spec.deadline = clock.fromWall(WallTime(std::chrono::milliseconds(*job.deadlineWallMs)));
+    }
+    if (const auto flavor = flavorOfUrl(job.url)) {
+        spec.flavor = *flavor;
+        spec.body = json::parse(job.body, nullptr, false);
+        if (spec.body.is_discarded()) {
+            problem = "body: not valid JSON";
+        }
+    } else {
+        problem = "url: unknown endpoint \"" + job.url + "\"";
+    }
+    return spec;
+}
+
 }  // namespace
 
 SharedQueueRunner::SharedQueueRunner(SharedQueue& queue, Clock& clock, SharedQueueRunnerOptions options,
@@ -239,34 +263,11 @@ void SharedQueueRunner::leaseMore()
             lost.errorClass = "worker_lost";
             lost.message = "leased " + std::to_string(le.deliveries) +
                            " times; every holder stopped before finishing it (a job that kills its worker?)";
-            try {
-                if (m_queue.deadLetter(le.entryId, le.job, lost)) {
-                    std::lock_guard guard(m_mutex);
-                    ++m_stats.deadLettered;
-                }
-            } catch (const std::exception& e) {
-                noteError(e);
-            }
+            deadLetterLeased(le, lost);
             continue;
         }
-        JobSpec spec;
-        spec.customId = le.job.customId;
-        spec.provider = le.job.provider;
-        spec.tenant = le.job.tenant;
-        spec.priority = le.job.priority;
-        if (le.job.deadlineWallMs) {
-            spec.deadline = m_clock.fromWall(WallTime(std::chrono::milliseconds(*le.job.deadlineWallMs)));
-        }
         std::string problem;
-        if (const auto flavor = flavorOfUrl(le.job.url)) {
-            spec.flavor = *flavor;
-            spec.body = json::parse(le.job.body, nullptr, false);
-            if (spec.body.is_discarded()) {
-                problem = "body: not valid JSON";
-            }
-        } else {
-            problem = "url: unknown endpoint \"" + le.job.url + "\"";
-        }
+        JobSpec spec = specOf(le.job, m_clock, problem);
         if (problem.empty()) {
             {
                 std::lock_guard guard(m_mutex);
@@ -284,14 +285,19 @@ void SharedQueueRunner::leaseMore()
         SharedResult err;
         err.errorClass = std::string(failureClassName(FailureClass::BadRequest));
         err.message = "not runnable: " + problem;
-        try {
-            if (m_queue.deadLetter(le.entryId, le.job, err)) {
-                std::lock_guard guard(m_mutex);
-                ++m_stats.deadLettered;
-            }
-        } catch (const std::exception& e) {
-            noteError(e);
+        deadLetterLeased(le, err);
+    }
+}
+
+void SharedQueueRunner::deadLetterLeased(const LeasedEntry& le, const SharedResult& result)
+{
+    try {
+        if (m_queue.deadLetter(le.entryId, le.job, result)) {
+            std::lock_guard guard(m_mutex);
+            ++m_stats.deadLettered;
         }
+    } catch (const std::exception& e) {
+        noteError(e);
     }
 }
 

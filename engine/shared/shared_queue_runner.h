@@ -80,6 +80,8 @@ private:
     void run();
     bool flush();  // false when Redis refused the writes (kept for later)
     void leaseMore();
+    // Dead-letters a leased entry (counted; a Redis error is noted, not thrown).
+    void deadLetterLeased(const LeasedEntry& le, const SharedResult& result);
     void renew();
     void noteError(const std::exception& e);
 

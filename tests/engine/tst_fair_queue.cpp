@@ -11,9 +11,9 @@ using namespace sluice;
 
 namespace {
 
-std::vector<FairQueue::JobId> drain(FairQueue& q)
+std::vector<DispatchId> drain(FairQueue& q)
 {
-    std::vector<FairQueue::JobId> out;
+    std::vector<DispatchId> out;
     while (auto id = q.peek()) {
         out.push_back(*id);
         q.pop();
@@ -56,21 +56,21 @@ void TestFairQueue::higherPriorityFirstThenFifo()
     q.push(4, 5, "b", 1, 10);
     q.push(5, -1, "a", 1, 10);
     QCOMPARE(q.size(), std::size_t{5});
-    QCOMPARE(drain(q), (std::vector<FairQueue::JobId>{2, 4, 1, 3, 5}));
+    QCOMPARE(drain(q), (std::vector<DispatchId>{2, 4, 1, 3, 5}));
     QVERIFY(q.empty());
 }
 
 void TestFairQueue::tenantsAlternateAtEqualWeight()
 {
     FairQueue q;
-    for (FairQueue::JobId i = 0; i < 6; ++i) {
+    for (DispatchId i = 0; i < 6; ++i) {
         q.push(100 + i, 0, "heavy", 1, 10);
     }
-    for (FairQueue::JobId i = 0; i < 3; ++i) {
+    for (DispatchId i = 0; i < 3; ++i) {
         q.push(200 + i, 0, "light", 1, 10);
     }
     // Submitted all heavy first, yet served in turns until light runs out.
-    QCOMPARE(drain(q), (std::vector<FairQueue::JobId>{100, 200, 101, 201, 102, 202, 103, 104, 105}));
+    QCOMPARE(drain(q), (std::vector<DispatchId>{100, 200, 101, 201, 102, 202, 103, 104, 105}));
 }
 
 void TestFairQueue::weightsShareInProportion_data()
@@ -87,7 +87,7 @@ void TestFairQueue::weightsShareInProportion()
     QFETCH(double, weightA);
     QFETCH(int, aInFirst12);
     FairQueue q;
-    for (FairQueue::JobId i = 0; i < 20; ++i) {
+    for (DispatchId i = 0; i < 20; ++i) {
         q.push(100 + i, 0, "a", weightA, 10);
         q.push(200 + i, 0, "b", 1, 10);
     }
@@ -104,7 +104,7 @@ void TestFairQueue::largerJobsCountForMore()
 {
     FairQueue q;
     // One tenant sends jobs three times the size: it gets a third as many.
-    for (FairQueue::JobId i = 0; i < 10; ++i) {
+    for (DispatchId i = 0; i < 10; ++i) {
         q.push(100 + i, 0, "big", 1, 30);
         q.push(200 + i, 0, "small", 1, 10);
     }
@@ -122,13 +122,13 @@ void TestFairQueue::pushFrontKeepsItsPlace()
     q.push(1, 0, "a", 1, 10);
     q.push(2, 0, "b", 1, 10);
     q.push(3, 0, "a", 1, 10);
-    QCOMPARE(*q.peek(), FairQueue::JobId{1});
+    QCOMPARE(*q.peek(), DispatchId{1});
     q.pop();
     // Job 1 was rate limited: it goes back ahead of job 3 and of b's turn
     // taken after it.
     q.pushFront(1, 0, "a", 1, 10);
     QCOMPARE(q.size(), std::size_t{3});
-    QCOMPARE(drain(q), (std::vector<FairQueue::JobId>{1, 2, 3}));
+    QCOMPARE(drain(q), (std::vector<DispatchId>{1, 2, 3}));
 }
 
 void TestFairQueue::removeKeepsTheRest()
@@ -140,7 +140,7 @@ void TestFairQueue::removeKeepsTheRest()
     QVERIFY(q.remove(2));
     QVERIFY(!q.remove(2));
     QCOMPARE(q.size(), std::size_t{2});
-    QCOMPARE(drain(q), (std::vector<FairQueue::JobId>{1, 3}));
+    QCOMPARE(drain(q), (std::vector<DispatchId>{1, 3}));
 }
 
 QTEST_APPLESS_MAIN(TestFairQueue)
