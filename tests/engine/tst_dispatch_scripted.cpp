@@ -21,30 +21,7 @@ using test::FakeTransport;
 
 namespace {
 
-class Recorder : public DispatchListener {
-public:
-    void onFinished(JobOutcome&& o) override
-    {
-        std::lock_guard g(m_mutex);
-        m_outcomes[o.customId] = std::move(o);
-        m_cv.notify_all();
-    }
-    bool waitFor(std::size_t n)
-    {
-        std::unique_lock l(m_mutex);
-        return m_cv.wait_for(l, 10s, [&] { return m_outcomes.size() >= n; });
-    }
-    JobOutcome outcome(const std::string& id)
-    {
-        std::lock_guard g(m_mutex);
-        return m_outcomes[id];
-    }
-
-private:
-    std::mutex m_mutex;
-    std::condition_variable m_cv;
-    std::map<std::string, JobOutcome> m_outcomes;
-};
+using Recorder = test::OutcomeRecorder;
 
 // One provider, one key; `concurrency` requests at once across everything.
 Config fakeConfig(int concurrency, json top = json::object())

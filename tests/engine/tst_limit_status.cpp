@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
 #include "support/fake_transport.h"
+#include "support/scripted_dispatch.h"
 
 #include <QtTest>
 
@@ -21,42 +22,9 @@ using test::FakeTransport;
 
 namespace {
 
-class Recorder : public DispatchListener {
-public:
-    void onFinished(JobOutcome&& o) override
-    {
-        std::lock_guard g(m_mutex);
-        m_outcomes[o.customId] = std::move(o);
-        m_cv.notify_all();
-    }
-    bool waitFor(std::size_t n)
-    {
-        std::unique_lock l(m_mutex);
-        return m_cv.wait_for(l, 10s, [&] { return m_outcomes.size() >= n; });
-    }
-    JobOutcome outcome(const std::string& id)
-    {
-        std::lock_guard g(m_mutex);
-        return m_outcomes[id];
-    }
-
-private:
-    std::mutex m_mutex;
-    std::condition_variable m_cv;
-    std::map<std::string, JobOutcome> m_outcomes;
-};
-
 Config config(json provider)
 {
-    json base = {{"name", "fake"},
-                 {"flavor", "openai"},
-                 {"base_url", "http://127.0.0.1:9"},
-                 {"learn_limits", false},
-                 {"keys", json::array({{{"name", "main"}, {"env", "FAKE_KEY"}}})}};
-    base.merge_patch(provider);
-    json root = {{"providers", json::array({base})}, {"global", {{"limits", {{"concurrency", 100}}}}}};
-    return loadConfig(JsonSource("status-config.json", root.dump(2)),
-                      [](const std::string&) { return std::optional<std::string>("sk-fake"); });
+    return test::fakeProviderConfig(provider, {{"global", {{"limits", {{"concurrency", 100}}}}}}, "status-config.json");
 }
 
 JobSpec chat(const std::string& id, const std::string& model = "gpt-4o-mini", const std::string& text = "hi")
@@ -75,22 +43,9 @@ std::string rateLimited(const std::string& tryAgainIn)
            tryAgainIn + R"(.","type":"requests","param":null,"code":"rate_limit_exceeded"}})";
 }
 
-struct Rig {
-    ManualClock clock;
-    Admission admission{clock};
-    FakeTransport transport;
-    Recorder recorder;
-    std::unique_ptr<Dispatcher> dispatcher;
-
-    explicit Rig(Config cfg)
-    {
-        DispatcherOptions opt;
-        opt.seed = 7;
-        opt.transport = &transport;
-        dispatcher = std::make_unique<Dispatcher>(std::move(cfg), clock, admission, recorder, opt);
-        dispatcher->start();
-    }
-    ~Rig() { dispatcher->stop(); }
+struct Rig : test::ScriptedRig<test::OutcomeRecorder> {
+    using ScriptedRig::ScriptedRig;
+    test::OutcomeRecorder& recorder = listener;
 
     std::optional<ModelLimitStatus> model(const std::string& name) const
     {

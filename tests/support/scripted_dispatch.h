@@ -1,5 +1,6 @@
 // A Dispatcher on a ManualClock over a FakeTransport, for dispatcher tests
-// that script every answer (tst_dispatch_scripted, tst_idle_ramp): the one
+// that script every answer (tst_dispatch_scripted, tst_idle_ramp,
+// tst_limit_status): the one
 // fake provider's configuration, a chat job whose id travels as its
 // message, and the rig that owns clock, admission, transport, listener and
 // dispatcher (started on construction, stopped on destruction).
@@ -16,7 +17,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <condition_variable>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -51,6 +56,33 @@ inline JobSpec chatJob(const std::string& id, const std::string& model = "gpt-4o
               {"messages", nlohmann::json::array({{{"role", "user"}, {"content", id}}})}};
     return j;
 }
+
+// Keeps each job's outcome by custom_id; waitFor(n) waits (10 s at most,
+// real time: the dispatcher thread delivers) until n jobs have finished.
+class OutcomeRecorder : public DispatchListener {
+public:
+    void onFinished(JobOutcome&& o) override
+    {
+        std::lock_guard g(m_mutex);
+        m_outcomes[o.customId] = std::move(o);
+        m_cv.notify_all();
+    }
+    bool waitFor(std::size_t n)
+    {
+        std::unique_lock l(m_mutex);
+        return m_cv.wait_for(l, std::chrono::seconds(10), [&] { return m_outcomes.size() >= n; });
+    }
+    JobOutcome outcome(const std::string& id)
+    {
+        std::lock_guard g(m_mutex);
+        return m_outcomes[id];
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::map<std::string, JobOutcome> m_outcomes;
+};
 
 template <class Listener>
 struct ScriptedRig {
