@@ -108,7 +108,12 @@ LimitsPanel::LimitsPanel(ConsoleSession& session, QWidget* parent)
     m_view->setUniformRowHeights(true);
     m_view->header()->setStretchLastSection(false);
     m_view->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    m_view->header()->setSectionResizeMode(ScopeTreeModel::StateColumn, QHeaderView::Stretch);
+    // The state can be a provider's whole error message: elided at a fixed
+    // width (its tooltip has all of it), so the columns after it stay in
+    // view instead of being pushed off to the right.
+    m_view->header()->setSectionResizeMode(ScopeTreeModel::StateColumn, QHeaderView::Interactive);
+    m_view->header()->resizeSection(ScopeTreeModel::StateColumn, 300);
+    m_view->setTextElideMode(Qt::ElideRight);
     layout->addWidget(m_view, 1);
 
     m_keychainNote = new QLabel(this);
