@@ -21,6 +21,17 @@
 #include <fstream>
 #include <sstream>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SLUICE_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLUICE_UNDER_ASAN 1
+#endif
+#endif
+#ifndef SLUICE_UNDER_ASAN
+#define SLUICE_UNDER_ASAN 0
+#endif
+
 using namespace sluice;
 using nlohmann::json;
 
@@ -56,6 +67,11 @@ class TestSharedQueueMemory : public QObject {
 private Q_SLOTS:
     void bigBatchStreamsThroughBoundedMemory()
     {
+#if SLUICE_UNDER_ASAN
+        // Resident memory under AddressSanitizer is mostly its shadow and
+        // quarantine, not Sluice's; the bound is measured in the release build.
+        QSKIP("memory bound not measurable under AddressSanitizer");
+#endif
         std::optional<testing::SharedCliFixture> env;
         try {
             env.emplace(kKey, "QUEUE_MEMORY_KEY", 0);
