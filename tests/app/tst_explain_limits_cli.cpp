@@ -6,6 +6,7 @@
 // says, counted in a sliding one-second window, so the first burst meets
 // 429s.
 #include "mock/mock_provider.h"
+#include "support/mock_fixture.h"
 
 #include <QtTest>
 
@@ -24,18 +25,9 @@ struct Run {
     QString out;
 };
 
-mock::MockConfig strictMock()
-{
-    mock::MockConfig m = mock::MockConfig::defaults();
-    m.latency.baseMs = 0;
-    m.latency.perOutputTokenMs = 0;
-    m.latency.firstTokenMs = 0;
-    return m;
-}
-
 class Fixture {
 public:
-    Fixture() : provider(clock, strictMock())
+    Fixture() : provider(clock, test::quietConfig())
     {
         provider.start();
         // 60 RPM counted in any one second: one request a second.
