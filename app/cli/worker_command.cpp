@@ -410,7 +410,7 @@ StreamedInput enqueueStreamed(std::istream& in, QueueEngine& engine, const Confi
             s.seen.emplace(line.job.customId, StreamedInput::First{line.line, bodyHash});
             shared::QueuedJob j;
             j.customId = line.job.customId;
-            j.url = std::string(endpointPath(line.job.flavor));
+            j.url = std::string(endpointPath(line.job.flavor, line.job.endpoint));
             j.model = line.job.body.value("model", "");
             j.body = std::move(line.bodyText);
             j.provider = line.job.provider;

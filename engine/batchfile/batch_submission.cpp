@@ -10,7 +10,7 @@ store::NewJob batchLineToJob(const BatchLine& line, int defaultPriority, WallTim
 {
     store::NewJob nj;
     nj.customId = line.job.customId;
-    nj.url = std::string(endpointPath(line.job.flavor));
+    nj.url = std::string(endpointPath(line.job.flavor, line.job.endpoint));
     nj.body = line.bodyText;
     nj.model = line.job.body.value("model", "");
     nj.providerHint = line.job.provider;

@@ -191,10 +191,8 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(const net::InboundRequest& reques
     JobSpec spec;
     spec.customId = "gw-" + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed));
     spec.flavor = flavor;
-    if (request.path() == "/v1/responses") {
-        spec.endpoint = Endpoint::Responses;
-    } else if (request.path() == "/v1/embeddings") {
-        spec.endpoint = Endpoint::Embeddings;
+    if (const auto route = routeOfPath(request.path())) {
+        spec.endpoint = route->endpoint;
     }
     spec.tenant = token != nullptr ? token->tenant : dispatcher.config()->defaults.tenant;
     spec.priority = token != nullptr ? std::optional(token->priority) : std::nullopt;

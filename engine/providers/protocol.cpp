@@ -46,6 +46,28 @@ std::string_view endpointPath(ApiFlavor f, Endpoint e) noexcept
     return endpointPath(f);
 }
 
+std::optional<EndpointRoute> routeOfPath(std::string_view path) noexcept
+{
+    if (path == "/v1/chat/completions") {
+        return EndpointRoute{ApiFlavor::OpenAI, Endpoint::Completion};
+    }
+    if (path == "/v1/messages") {
+        return EndpointRoute{ApiFlavor::Anthropic, Endpoint::Completion};
+    }
+    if (path == "/v1/responses") {
+        return EndpointRoute{ApiFlavor::OpenAI, Endpoint::Responses};
+    }
+    if (path == "/v1/embeddings") {
+        return EndpointRoute{ApiFlavor::OpenAI, Endpoint::Embeddings};
+    }
+    return std::nullopt;
+}
+
+std::string_view knownRequestPaths() noexcept
+{
+    return R"("/v1/chat/completions", "/v1/messages", "/v1/responses" or "/v1/embeddings")";
+}
+
 namespace {
 
 // Characters of text in a message content: a string, or an array of parts

@@ -35,6 +35,17 @@ enum class Endpoint : std::uint8_t { Completion, Responses, Embeddings };
 // The request path of `e` on a provider of flavour `f`.
 std::string_view endpointPath(ApiFlavor f, Endpoint e) noexcept;
 
+// The flavour and API a request path names (the inverse of endpointPath):
+// /v1/chat/completions, /v1/messages, /v1/responses, /v1/embeddings. Batch
+// lines, queued jobs and the gateway route by it.
+struct EndpointRoute {
+    ApiFlavor flavor = ApiFlavor::OpenAI;
+    Endpoint endpoint = Endpoint::Completion;
+};
+std::optional<EndpointRoute> routeOfPath(std::string_view path) noexcept;
+// The paths routeOfPath knows, quoted and comma-separated, for messages.
+std::string_view knownRequestPaths() noexcept;
+
 // How a prompt's tokens were counted (PromptEstimator).
 enum class PromptCountMethod : std::uint8_t {
     RuleOfThumb,  // characters / 4 plus chat overhead

@@ -1,5 +1,7 @@
 #include "queue/batch_input.h"
 
+#include "providers/protocol.h"
+
 #include <cerrno>
 #include <cstring>
 #include <sys/stat.h>
@@ -31,15 +33,14 @@ std::string parseLine(const std::string& text, BatchLine& out)
     }
     const auto url = line.find("url");
     if (url == line.end() || !url->is_string()) {
-        return "url: required (\"/v1/chat/completions\" or \"/v1/messages\")";
+        return "url: required (" + std::string(knownRequestPaths()) + ")";
     }
-    if (*url == "/v1/chat/completions") {
-        out.job.flavor = ApiFlavor::OpenAI;
-    } else if (*url == "/v1/messages") {
-        out.job.flavor = ApiFlavor::Anthropic;
-    } else {
-        return "url: unknown endpoint " + url->dump() + " (expected \"/v1/chat/completions\" or \"/v1/messages\")";
+    const auto route = routeOfPath(url->get_ref<const std::string&>());
+    if (!route) {
+        return "url: unknown endpoint " + url->dump() + " (expected " + std::string(knownRequestPaths()) + ")";
     }
+    out.job.flavor = route->flavor;
+    out.job.endpoint = route->endpoint;
     const auto body = line.find("body");
     if (body == line.end() || !body->is_object()) {
         return "body: required (a JSON object)";

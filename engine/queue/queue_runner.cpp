@@ -1,15 +1,14 @@
 #include "queue/queue_runner.h"
 
 #include "dispatch/dispatcher.h"
+#include "dispatch/stored_request.h"
 
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <iterator>
 
 namespace sluice {
 
-using nlohmann::json;
 
 namespace {
 
@@ -35,17 +34,6 @@ store::Attempt toAttempt(const AttemptRecord& a)
     out.counted = countsAsAttempt(a.cls);
     out.at = a.at + a.latency;
     return out;
-}
-
-std::optional<ApiFlavor> flavorOfUrl(const std::string& url)
-{
-    if (url == "/v1/chat/completions") {
-        return ApiFlavor::OpenAI;
-    }
-    if (url == "/v1/messages") {
-        return ApiFlavor::Anthropic;
-    }
-    return std::nullopt;
 }
 
 }  // namespace
@@ -368,19 +356,7 @@ std::optional<std::string> QueueRunner::submitLeased(store::Job& job)
     if (job.deadline) {
         spec.deadline = m_clock.fromWall(*job.deadline);
     }
-    std::string problem;
-    if (const auto flavor = flavorOfUrl(job.url)) {
-        spec.flavor = *flavor;
-        spec.body = json::parse(job.body, nullptr, false);
-        if (spec.body.is_discarded()) {
-            problem = "body: not valid JSON";
-        } else {
-            // Parsed once, here; the stored text is what gets sent.
-            spec.bodyText = std::move(job.body);
-        }
-    } else {
-        problem = "url: unknown endpoint \"" + job.url + "\"";
-    }
+    std::string problem = setStoredRequest(spec, job.url, std::move(job.body)).value_or(std::string());
     if (problem.empty()) {
         {
             std::lock_guard guard(m_mutex);

@@ -36,7 +36,7 @@ namespace sluice::shared {
 // A job as it travels through the stream.
 struct QueuedJob {
     std::string customId;
-    std::string url;   // "/v1/chat/completions" or "/v1/messages"
+    std::string url;   // the request path (providers/protocol.h routeOfPath)
     std::string body;  // the request body, JSON text
     std::string model;
     std::string provider;

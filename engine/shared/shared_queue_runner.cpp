@@ -1,23 +1,12 @@
 #include "shared/shared_queue_runner.h"
 
-#include <nlohmann/json.hpp>
+#include "dispatch/stored_request.h"
+
 
 namespace sluice::shared {
 
-using nlohmann::json;
 
 namespace {
-
-std::optional<ApiFlavor> flavorOfUrl(const std::string& url)
-{
-    if (url == "/v1/chat/completions") {
-        return ApiFlavor::OpenAI;
-    }
-    if (url == "/v1/messages") {
-        return ApiFlavor::Anthropic;
-    }
-    return std::nullopt;
-}
 
 // The dispatcher's job for a leased entry; problem names what makes it
 // unrunnable (left empty when it runs).
@@ -31,15 +20,7 @@ JobSpec specOf(const QueuedJob& job, const Clock& clock, std::string& problem)
     if (job.deadlineWallMs) {
         spec.deadline = clock.fromWall(WallTime(std::chrono::milliseconds(*job.deadlineWallMs)));
     }
-    if (const auto flavor = flavorOfUrl(job.url)) {
-        spec.flavor = *flavor;
-        spec.body = json::parse(job.body, nullptr, false);
-        if (spec.body.is_discarded()) {
-            problem = "body: not valid JSON";
-        }
-    } else {
-        problem = "url: unknown endpoint \"" + job.url + "\"";
-    }
+    problem = setStoredRequest(spec, job.url, job.body).value_or(std::string());
     return spec;
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <unistd.h>
 
@@ -209,13 +210,14 @@ private Q_SLOTS:
     void tooLargeNamesTheLimitFigures();
     // Issue 12: state-file compaction.
     void compactAfterOutputShrinksTheStateAndKeepsReruns();
+    void responsesAndEmbeddingsLinesRun();
 };
 
 void TestBatchCli::runsAFileAndRejectsBadLines()
 {
     Fixture f;
     f.writeConfig();
-    f.writeInput(40, {"{not json", R"({"custom_id":"x","url":"/v1/embeddings","body":{}})",
+    f.writeInput(40, {"{not json", R"({"custom_id":"x","url":"/v1/completions","body":{}})",
                       R"({"custom_id":"req-3","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"other"}]}})",
                       R"({"custom_id":"nomodel","url":"/v1/chat/completions","body":{"model":"nope","messages":[{"role":"user","content":"x"}]}})"});
     const Run r = f.run(f.batchArgs());
@@ -800,6 +802,36 @@ void TestBatchCli::compactAfterOutputShrinksTheStateAndKeepsReruns()
     QVERIFY(p.waitForFinished());
     const QString text = QString::fromUtf8(p.readAllStandardOutput());
     QVERIFY2(text.contains(QStringLiteral("compacted")) && text.contains(QStringLiteral("out.jsonl")), qPrintable(text));
+}
+
+void TestBatchCli::responsesAndEmbeddingsLinesRun()
+{
+    // A Batch API file may hold Responses and Embeddings lines beside chat
+    // ones: each is sent to its own path (the mock answers each path in its
+    // own shape), through the state file's queue, and its response is the
+    // output line's body.
+    Fixture f;
+    f.writeConfig();
+    json config = json::parse(fileBytes(f.path(QStringLiteral("config.json"))).toStdString());
+    config["providers"][0]["models"]["text-embedding-3-small"] = json::object();
+    std::ofstream(f.path(QStringLiteral("config.json")).toStdString()) << config.dump(2);
+    f.writeInput(2, {R"({"custom_id":"resp-1","method":"POST","url":"/v1/responses","body":{"model":"gpt-4o-mini","input":"Say hi","max_output_tokens":16}})",
+                     R"({"custom_id":"emb-1","method":"POST","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":["one","two"]}})"});
+    const Run r = f.run(f.batchArgs());
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    const auto lines = f.output();
+    QCOMPARE(lines.size(), std::size_t{4});
+    std::map<std::string, json> byId;
+    for (const json& l : lines) {
+        QCOMPARE(l["response"]["status_code"].get<int>(), 200);
+        byId[l["custom_id"].get<std::string>()] = l["response"]["body"];
+    }
+    QCOMPARE(QString::fromStdString(byId["resp-1"].value("object", "")), QStringLiteral("response"));
+    QVERIFY(byId["resp-1"]["output"].is_array());
+    QCOMPARE(QString::fromStdString(byId["emb-1"].value("object", "")), QStringLiteral("list"));
+    QCOMPARE(byId["emb-1"]["data"].size(), std::size_t{2});
+    QVERIFY(byId["req-0"]["choices"].is_array());
+    QCOMPARE(f.provider.stats().accepted, std::int64_t{4});
 }
 
 QTEST_GUILESS_MAIN(TestBatchCli)

@@ -5,6 +5,8 @@
 // (batchInputFileProblem), rather than read as an empty batch.
 #include "queue/batch_input.h"
 
+#include "providers/protocol.h"
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -39,6 +41,7 @@ class TestBatchInput : public QObject {
 
 private Q_SLOTS:
     void goodLinesKeepTheirOrderAndNumbers();
+    void everyEndpointRoutes();
     void badLineIsRejectedByNumber_data();
     void badLineIsRejectedByNumber();
     void invalidUtf8IsARejectedLine();
@@ -62,6 +65,28 @@ void TestBatchInput::goodLinesKeepTheirOrderAndNumbers()
     QCOMPARE(json::parse(in.lines[2].bodyText), json::parse(line("c"))["body"]);
 }
 
+void TestBatchInput::everyEndpointRoutes()
+{
+    // The Batch API's other endpoints run as their own APIs on an OpenAI
+    // provider: the path decides the request path sent.
+    const BatchInput in = read(line("r", "x", "/v1/responses") + "\n" + line("e", "x", "/v1/embeddings") + "\n" +
+                               line("c") + "\n" + line("m", "x", "/v1/messages"));
+    QCOMPARE(in.rejects.size(), std::size_t{0});
+    QCOMPARE(in.lines.size(), std::size_t{4});
+    const std::pair<ApiFlavor, Endpoint> expected[] = {{ApiFlavor::OpenAI, Endpoint::Responses},
+                                                       {ApiFlavor::OpenAI, Endpoint::Embeddings},
+                                                       {ApiFlavor::OpenAI, Endpoint::Completion},
+                                                       {ApiFlavor::Anthropic, Endpoint::Completion}};
+    for (std::size_t i = 0; i < in.lines.size(); ++i) {
+        QCOMPARE(int(in.lines[i].job.flavor), int(expected[i].first));
+        QCOMPARE(int(in.lines[i].job.endpoint), int(expected[i].second));
+        // And back: the path stored for the job is the line's.
+        const auto route = routeOfPath(endpointPath(in.lines[i].job.flavor, in.lines[i].job.endpoint));
+        QVERIFY(route.has_value());
+        QCOMPARE(int(route->endpoint), int(expected[i].second));
+    }
+}
+
 void TestBatchInput::badLineIsRejectedByNumber_data()
 {
     QTest::addColumn<QString>("bad");
@@ -72,8 +97,10 @@ void TestBatchInput::badLineIsRejectedByNumber_data()
                                   << QStringLiteral("custom_id: required (a non-empty string)");
     QTest::newRow("GET") << QStringLiteral(R"({"custom_id":"x","method":"GET","url":"/v1/chat/completions","body":{}})")
                          << QStringLiteral("method: only POST is supported");
-    QTest::newRow("unknown url") << QStringLiteral(R"({"custom_id":"x","url":"/v1/embeddings","body":{}})")
-                                 << QStringLiteral("url: unknown endpoint \"/v1/embeddings\"");
+    QTest::newRow("unknown url") << QStringLiteral(R"({"custom_id":"x","url":"/v1/completions","body":{}})")
+                                 << QStringLiteral("url: unknown endpoint \"/v1/completions\" (expected "
+                                                   "\"/v1/chat/completions\", \"/v1/messages\", \"/v1/responses\" "
+                                                   "or \"/v1/embeddings\")");
     QTest::newRow("body a string") << QStringLiteral(R"({"custom_id":"x","url":"/v1/chat/completions","body":"hi"})")
                                    << QStringLiteral("body: required (a JSON object)");
     QTest::newRow("priority fractional")

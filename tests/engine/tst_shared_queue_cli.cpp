@@ -19,6 +19,7 @@
 #include <optional>
 #include <sstream>
 
+#include <map>
 #include <set>
 #include <thread>
 
@@ -169,6 +170,44 @@ private Q_SLOTS:
         QVERIFY2(r2.exitCode == 0, r2.err.c_str());
         QVERIFY2(r2.err.find("0 of 200 requests enqueued") != std::string::npos, r2.err.c_str());
         QCOMPARE(readTextFile(dir.filePath(QStringLiteral("out.jsonl"))), out);
+    }
+
+    void responsesAndEmbeddingsRunFromTheSharedQueue()
+    {
+        // A leased entry is routed by its stored path (dispatch/stored_request.h):
+        // a Responses and an Embeddings line come back in their own shapes.
+        QTemporaryDir dir;
+        json c = json::parse(configText(*m_env, true));
+        c["shared"]["namespace"] = "queue-cli-endpoints";
+        c["providers"][0]["models"]["text-embedding-3-small"] = json::object();
+        const QString cfg = dir.filePath(QStringLiteral("c.json"));
+        writeTextFile(cfg, c.dump(2));
+        const std::string lines =
+            testing::chatBatchLine("chat", 5, "hi") +
+            R"({"custom_id":"resp","method":"POST","url":"/v1/responses","body":{"model":"gpt-4o-mini","input":"hi","max_output_tokens":16}})"
+            "\n"
+            R"({"custom_id":"emb","method":"POST","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":"hi"}})"
+            "\n";
+        writeTextFile(dir.filePath(QStringLiteral("in.jsonl")), lines);
+        QProcess batch;
+        batch.setProcessEnvironment(m_env->environment());
+        batch.start(QStringLiteral(SLUICE_CLI_PATH),
+                    {QStringLiteral("batch"), QStringLiteral("--config"), cfg, QStringLiteral("--input"),
+                     dir.filePath(QStringLiteral("in.jsonl")), QStringLiteral("--output"),
+                     dir.filePath(QStringLiteral("out.jsonl")), QStringLiteral("--queue"), QStringLiteral("shared")});
+        const CliRun r = finishCli(batch);
+        QVERIFY2(r.exitCode == 0, r.err.c_str());
+        std::istringstream out(readTextFile(dir.filePath(QStringLiteral("out.jsonl"))));
+        std::map<std::string, json> bodies;
+        for (std::string line; std::getline(out, line);) {
+            const json j = json::parse(line);
+            QCOMPARE(j["response"]["status_code"].get<int>(), 200);
+            bodies[j["custom_id"].get<std::string>()] = j["response"]["body"];
+        }
+        QCOMPARE(bodies.size(), std::size_t{3});
+        QVERIFY(bodies["chat"]["choices"].is_array());
+        QCOMPARE(bodies["resp"].value("object", ""), std::string("response"));
+        QCOMPARE(bodies["emb"].value("object", ""), std::string("list"));
     }
 
     void withoutSharedExitsTwo()
