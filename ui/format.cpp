@@ -75,6 +75,11 @@ QString formatWallDateTime(WallTime t)
     return toQDateTime(t).toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
 }
 
+qint64 epochMs(WallTime t)
+{
+    return static_cast<qint64>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
 QString describeLimit(const LimitSpec& s)
 {
     const auto field = host::limitFieldOf(s);

@@ -22,6 +22,7 @@ QString formatUsd(double usd);
 QString formatSeconds(double seconds);              // "850 ms", "1.4 s", "3 min 20 s"
 QString formatWallTime(WallTime t);                 // "15:42:03" local time
 QString formatWallDateTime(WallTime t);             // "2026-11-28 15:42:03"
+qint64 epochMs(WallTime t);                         // for QDateTime and chart axes
 // "600/min (burst 10)", "48 in flight", "$20.00/day"
 QString describeLimit(const LimitSpec& spec);
 // "cooling down until 15:42:03 (429 on gpt-4o-mini)", "quarantined: …"

@@ -14,9 +14,6 @@ namespace sluice::ui {
 
 namespace {
 
-// Below the smallest limit: the spin box shows "no limit" there.
-constexpr double kNoLimit = -1;
-
 QString fieldLabel(host::LimitField f)
 {
     switch (f) {

@@ -19,6 +19,10 @@ class QDoubleSpinBox;
 
 namespace sluice::ui {
 
+// A limit's spin box (in this dialog and the limits table's editor) shows "no
+// limit" at this value, below the smallest limit.
+inline constexpr double kNoLimit = -1;
+
 class ConsoleSession;
 
 class LimitsDialog : public QDialog {

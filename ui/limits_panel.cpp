@@ -21,7 +21,6 @@ namespace sluice::ui {
 
 namespace {
 
-constexpr double kNoLimit = -1;
 constexpr const char* kEditorFilled = "sluiceEditorFilled";
 
 // Edits a limit cell with a spin box; its lowest value means "no limit".

@@ -50,11 +50,6 @@ QColor runColor(int i, bool limit)
     return limit ? kLimitColors[i % n] : kRunColors[i % n];
 }
 
-qint64 msOf(WallTime t)
-{
-    return static_cast<qint64>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-}
-
 // Per-minute rate of a per-second figure, over the trailing window ending
 // at each second; x is the end of that second, in ms since the run's start:
 // runs are compared aligned at zero, not one after another on the clock.
@@ -459,7 +454,7 @@ void LoadTestPanel::updateCharts(const RunnerProgress& p)
             to = std::max(to, static_cast<qint64>((r.seconds.back().second + 1) * 1000));
         }
         if (p.phase == RunnerPhase::Running && i == p.run) {
-            to = std::max(to, msOf(m_clock.wallNow()) - msOf(r.startedAt));
+            to = std::max(to, epochMs(m_clock.wallNow()) - epochMs(r.startedAt));
         }
     }
     if (!started) {

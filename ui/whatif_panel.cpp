@@ -106,11 +106,6 @@ QString value(const simulate::RunFigures& f, const QString& key)
     return formatSeconds(std::chrono::duration<double>(f.span).count());
 }
 
-qint64 msOf(WallTime t)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 }  // namespace
 
 WhatIfPanel::WhatIfPanel(ConsoleSession& session, QWidget* parent)
@@ -368,7 +363,7 @@ void WhatIfPanel::showTable(const simulate::Comparison& c)
 
 void WhatIfPanel::showChart(const simulate::Comparison& c)
 {
-    const qint64 start = msOf(c.windowStart);
+    const qint64 start = epochMs(c.windowStart);
     const auto points = [start](const std::vector<simulate::MinuteFigures>& minutes, bool rateLimited) {
         QList<QPointF> out;
         for (std::size_t i = 0; i < minutes.size(); ++i) {

@@ -3,6 +3,8 @@
 // and writes the Batch API output format.
 #include "cli/commands.h"
 #include "cli/control_option.h"
+#include "cli/key_alarm.h"
+#include "cli/process_signals.h"
 #include "cli/progress.h"
 #include "cli/run_metrics.h"
 
@@ -28,7 +30,6 @@
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -64,21 +65,6 @@ struct BatchOptions {
     bool compact = false;  // --compact: drop written results from the state file
     std::uint64_t seed = 0;
     std::string queue = "local";
-};
-
-// Says quarantined keys out loud; the runner passes everything else through.
-class KeyAlarm : public DispatchListener {
-public:
-    void onFinished(JobOutcome&&) override {}
-    void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
-    {
-        std::fprintf(stderr, "\nsluice-cli: key %s/%s quarantined: %s\n", provider.c_str(), key.c_str(), reason.c_str());
-    }
-    // Once per outage: the jobs wait for the provider, nothing is lost.
-    void onProviderProblem(const std::string& provider, const std::string& reason) override
-    {
-        std::fprintf(stderr, "\nsluice-cli: provider %s: %s\n", provider.c_str(), reason.c_str());
-    }
 };
 
 // Without --state, a run's state lives in the data directory under a name
@@ -373,13 +359,6 @@ std::int64_t tokenLimitPerMinute(const Admission& admission)
     return total;
 }
 
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void onInterrupt(int)
-{
-    g_interrupted = true;
-}
-
 int explain(const BatchOptions& opt, const std::string& statePath)
 {
     SystemClock clock;
@@ -522,7 +501,7 @@ int runBatch(const BatchOptions& opt)
         return unusable ? kExitBadInput : kExitFailure;
     }
 
-    KeyAlarm alarm;
+    KeyAlarm alarm("\nsluice-cli:");
     QueueRunnerOptions ro;
     ro.owner = "batch-" + std::to_string(::getpid());
     control::EventLog events(clock);
@@ -636,8 +615,7 @@ int runBatch(const BatchOptions& opt)
 
     std::fprintf(stderr, "sluice-cli batch: %s\n", spendEstimateText(estimate, config.pricing.asOf()).c_str());
 
-    std::signal(SIGINT, onInterrupt);
-    std::signal(SIGTERM, onInterrupt);
+    watchStopSignals();
     if (membership) {
         runMetrics->appendText([membership] { return membership->prometheusText(); });
     }
@@ -681,7 +659,7 @@ int runBatch(const BatchOptions& opt)
     while (!runner.drained()) {
         // A state file that cannot be written (full disk): the runner has
         // stopped leasing and says why; waiting would hang for ever.
-        if (g_interrupted || runner.failed()) {
+        if (stopRequested() || runner.failed()) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the display's refresh rate
@@ -740,7 +718,7 @@ int runBatch(const BatchOptions& opt)
     if (const auto rs = runner.stats(); !rs.lastError.empty()) {
         std::fprintf(stderr, "sluice-cli batch: state store: %s\n", rs.lastError.c_str());
     }
-    if (g_interrupted) {
+    if (stopRequested()) {
         std::fprintf(stderr, "sluice-cli batch: interrupted; %s holds the progress, rerun the same command to resume\n",
                      statePath.c_str());
         return kExitFailure;

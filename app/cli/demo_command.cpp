@@ -5,6 +5,7 @@
 // shares one key without Sluice, so the provider's 429s and their triage
 // show too. Printed live, once a second.
 #include "cli/commands.h"
+#include "cli/process_signals.h"
 #include "cli/progress.h"
 
 #include "admission/admission.h"
@@ -17,7 +18,6 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -62,13 +62,6 @@ Config demoConfig(const std::string& baseUrl)
     return loadConfig(JsonSource("demo config", root.dump()), host::demoKeyLookup(nullptr));
 }
 
-std::atomic<bool> g_stop{false};
-
-extern "C" void onSignal(int)
-{
-    g_stop = true;
-}
-
 int runDemo(const DemoOptions& opt)
 {
     using namespace std::chrono;
@@ -81,7 +74,7 @@ int runDemo(const DemoOptions& opt)
     Tally tally;
     Dispatcher dispatcher(demoConfig(provider.baseUrl()), clock, admission, tally);
     dispatcher.start();
-    std::signal(SIGINT, onSignal);
+    watchStopSignals();
 
     std::printf("sluice-cli demo: a mock provider at %s enforces %lld RPM and %lldk TPM per second on gpt-4o-mini;\n"
                 "Sluice is told nothing and learns them from the first response. %.0f jobs/s are offered (~2x the\n"
@@ -104,7 +97,7 @@ int runDemo(const DemoOptions& opt)
     std::uint64_t submitted = 0;
     std::int64_t lastTokens = 0;
     std::int64_t lastRejected = 0;
-    for (int t = 1; t <= opt.seconds && !g_stop; ++t) {
+    for (int t = 1; t <= opt.seconds && !stopRequested(); ++t) {
         // Offer this second's jobs spread across it, alternating tenants.
         const auto target = static_cast<std::uint64_t>(opt.rate * t);
         while (submitted < target) {

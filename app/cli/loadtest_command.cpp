@@ -6,6 +6,7 @@
 #include "cli/adaptive_target.h"
 #include "cli/commands.h"
 #include "cli/loadtest_report.h"
+#include "cli/process_signals.h"
 #include "cli/progress.h"
 #include "cli/shared_run.h"
 
@@ -20,7 +21,6 @@
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -55,13 +55,6 @@ struct LoadtestOptions {
 
 // One run of the comparison.
 using RunPlan = loadcheck::PlannedRun;
-
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void onLoadtestInterrupt(int)
-{
-    g_interrupted = true;
-}
 
 std::optional<Duration> parseDurationFlag(const std::string& text)
 {
@@ -150,7 +143,7 @@ std::optional<LoadTestSummary> runOne(const LoadtestOptions& opt, const RunPlan&
     test.start();
     bool stopping = false;
     while (!test.waitFinished(std::chrono::milliseconds(250))) {
-        if (g_interrupted && !stopping) {
+        if (stopRequested() && !stopping) {
             stopping = true;
             test.stop();
         }
@@ -244,11 +237,10 @@ int runLoadtest(const LoadtestOptions& opt)
         }
     }
 
-    std::signal(SIGINT, onLoadtestInterrupt);
-    std::signal(SIGTERM, onLoadtestInterrupt);
+    watchStopSignals();
     std::vector<LoadTestSummary> summaries;
     std::vector<std::string> keyProblems;
-    for (std::size_t i = 0; i < plans.size() && !g_interrupted; ++i) {
+    for (std::size_t i = 0; i < plans.size() && !stopRequested(); ++i) {
         const std::string prefix =
             plans.size() > 1 ? "[" + std::to_string(i + 1) + "/" + std::to_string(plans.size()) + " " + plans[i].label + "]"
                              : std::string();
@@ -275,7 +267,7 @@ int runLoadtest(const LoadtestOptions& opt)
                              {"config", opt.config},
                              {"mock", opt.mock},
                              {"scale", opt.scale},
-                             {"interrupted", g_interrupted.load()},
+                             {"interrupted", stopRequested()},
                              {"key_problems", keyProblems},
                              {"runs", runs}};
         try {
@@ -286,7 +278,7 @@ int runLoadtest(const LoadtestOptions& opt)
         }
         std::fprintf(stderr, "%s: report written to %s\n", me, opt.report.c_str());
     }
-    if (g_interrupted) {
+    if (stopRequested()) {
         std::fprintf(stderr, "%s: interrupted; the report covers what ran\n", me);
         return kExitFailure;
     }

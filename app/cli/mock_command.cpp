@@ -2,6 +2,7 @@
 // "listening on http://HOST:PORT" as its first line, then serves until
 // SIGINT or SIGTERM.
 #include "cli/commands.h"
+#include "cli/process_signals.h"
 
 #include "mock/mock_provider.h"
 
@@ -16,7 +17,6 @@
 #include <sstream>
 
 #include <pthread.h>
-#include <sys/resource.h>
 
 namespace sluice::cli {
 
@@ -66,17 +66,6 @@ mock::MockConfig buildConfig(const MockOptions& opt)
         cfg.retryAfterMs = true;
     }
     return cfg;
-}
-
-// A server that holds thousands of connections needs as many descriptors;
-// the soft limit is often 1,024 while the hard limit allows far more.
-void raiseDescriptorLimit()
-{
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
-    }
 }
 
 int runMock(const MockOptions& opt)

@@ -5,6 +5,8 @@
 // until SIGINT or SIGTERM.
 #include "cli/commands.h"
 #include "cli/control_option.h"
+#include "cli/key_alarm.h"
+#include "cli/process_signals.h"
 #include "control/memory_rollups.h"
 #include "deadletters/gateway_failures.h"
 #include "cli/run_metrics.h"
@@ -27,7 +29,6 @@
 #include <memory>
 
 #include <pthread.h>
-#include <sys/resource.h>
 
 namespace sluice::cli {
 
@@ -41,17 +42,6 @@ struct ServeOptions {
     int threads = 1;
     bool sharedLoop = false;
     ControlFlags control;
-};
-
-// Says quarantined keys out loud; metrics see everything else.
-class KeyAlarm : public DispatchListener {
-public:
-    void onFinished(JobOutcome&&) override {}
-    void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
-    {
-        std::fprintf(stderr, "sluice-cli serve: key %s/%s quarantined: %s\n", provider.c_str(), key.c_str(),
-                     reason.c_str());
-    }
 };
 
 // Both halves of the listener chain, so metrics see every attempt.
@@ -103,15 +93,6 @@ private:
     DispatchListener* m_events;
     DispatchListener* m_failures;
 };
-
-void raiseDescriptorLimit()
-{
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
-    }
-}
 
 int runServe(const ServeOptions& opt)
 {
@@ -171,7 +152,7 @@ int runServe(const ServeOptions& opt)
         liveMetrics = std::make_unique<metrics::MetricsRecorder>(clock, metrics::RecorderOptions{}, &memoryRollups);
     }
     metrics::MetricsRecorder* recorder = runMetrics ? &runMetrics->recorder() : liveMetrics.get();
-    KeyAlarm alarm;
+    KeyAlarm alarm("sluice-cli serve:");
     control::EventLog events(clock);
     // With --control: the latest failed requests, for the attached console.
     std::unique_ptr<deadletters::GatewayFailures> failures;

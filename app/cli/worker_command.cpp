@@ -6,6 +6,7 @@
 // worker, and collect the results into the output file in input order.
 #include "cli/commands.h"
 #include "cli/control_option.h"
+#include "cli/process_signals.h"
 
 #include "admission/admission.h"
 #include "batchfile/batch_output.h"
@@ -29,7 +30,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <csignal>
 #include <deque>
 #include <cstdio>
 #include <fstream>
@@ -44,13 +44,6 @@ namespace sluice::cli {
 namespace {
 
 using nlohmann::json;
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void onStopSignal(int)
-{
-    g_stop = true;
-}
 
 struct WorkerOptions {
     std::string config;
@@ -278,8 +271,7 @@ int runWorker(const WorkerOptions& opt)
         std::fprintf(stderr, "%s: Redis: %s\nNothing was leased.\n", what, e.what());
         return kExitFailure;
     }
-    std::signal(SIGINT, onStopSignal);
-    std::signal(SIGTERM, onStopSignal);
+    watchStopSignals();
     std::fprintf(stderr, "%s: %s working on the shared queue of namespace %s (lease %lld ms); stop with Ctrl-C\n",
                  what, engine->queue->consumer().c_str(), config->shared->ns.c_str(),
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(config->shared->queueLease).count()));
@@ -323,7 +315,7 @@ int runWorker(const WorkerOptions& opt)
         return kExitFailure;
     }
     bool drained = false;
-    while (!g_stop.load()) {
+    while (!stopRequested()) {
         if (engine->runner->intakeClosed() && engine->runner->stats().outstanding == 0) {
             drained = true;
             break;
@@ -457,7 +449,7 @@ void collectInOrder(std::ostream& out, shared::SharedQueue& queue, const std::ve
     std::deque<std::optional<shared::SharedResult>> window;  // results of wanted[c.written, ...)
     std::string lastError;
     while (c.written < wanted.size()) {
-        if (g_stop.load()) {
+        if (stopRequested()) {
             c.ahead = static_cast<std::size_t>(std::count_if(window.begin(), window.end(), [](const auto& r) { return r.has_value(); }));
             throw CollectInterrupted{};
         }
@@ -547,8 +539,7 @@ int runSharedQueueBatch(const SharedQueueBatch& opt)
                  what, input.added, wanted.size(), config->shared->ns.c_str(), wanted.size() - input.added,
                  engine->queue->consumer().c_str());
 
-    std::signal(SIGINT, onStopSignal);
-    std::signal(SIGTERM, onStopSignal);
+    watchStopSignals();
     engine->start();
     Collected collected;
     try {

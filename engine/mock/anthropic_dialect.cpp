@@ -26,23 +26,6 @@ ApiError envelope(int status, std::string_view type, std::string_view message, s
     return ApiError{status, OJson{{"type", "error"}, {"error", std::move(error)}, {"request_id", requestId}}.dump()};
 }
 
-std::int64_t contentTokens(const Json& content)
-{
-    if (content.is_string()) {
-        return dialect::textTokens(content.get_ref<const std::string&>());
-    }
-    std::int64_t n = 0;
-    if (content.is_array()) {
-        for (const auto& block : content) {
-            const auto text = block.is_object() ? block.find("text") : block.end();
-            // Other blocks (images, documents) cost a flat amount here.
-            n += (text != block.end() && text->is_string()) ? dialect::textTokens(text->get_ref<const std::string&>())
-                                                            : 85;
-        }
-    }
-    return n;
-}
-
 std::string_view unitPhrase(LimitKind k)
 {
     switch (k) {
@@ -117,10 +100,10 @@ std::optional<std::string> readMessages(const Json& doc, CompletionRequest& r)
         if (content == m.end()) {
             return where + ".content: Field required";
         }
-        tokens += 3 + contentTokens(*content);
+        tokens += 3 + dialect::contentTokens(*content);
     }
     if (const auto system = doc.find("system"); system != doc.end()) {
-        tokens += contentTokens(*system);
+        tokens += dialect::contentTokens(*system);
     }
     r.inputTokens = tokens;
     return std::nullopt;

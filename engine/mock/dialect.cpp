@@ -2,6 +2,8 @@
 
 #include "mock/behaviour.h"
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <numeric>
 
@@ -28,6 +30,21 @@ constexpr std::array<std::string_view, 32> kWords{
 std::int64_t textTokens(std::string_view text) noexcept
 {
     return std::max<std::int64_t>(1, static_cast<std::int64_t>((text.size() + 3) / 4));
+}
+
+std::int64_t contentTokens(const nlohmann::json& content)
+{
+    if (content.is_string()) {
+        return textTokens(content.get_ref<const std::string&>());
+    }
+    std::int64_t n = 0;
+    if (content.is_array()) {
+        for (const auto& part : content) {
+            const auto text = part.is_object() ? part.find("text") : part.end();
+            n += (text != part.end() && text->is_string()) ? textTokens(text->get_ref<const std::string&>()) : 85;
+        }
+    }
+    return n;
 }
 
 std::string token(std::uint64_t seed, std::int64_t index)

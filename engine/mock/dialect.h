@@ -10,6 +10,8 @@
 #include "mock/mock_config.h"
 #include "net/http_server.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -133,6 +135,10 @@ const Dialect& openAiEmbeddingsDialect() noexcept;
 namespace dialect {
 // About four characters per token, as a rule of thumb; at least one.
 std::int64_t textTokens(std::string_view text) noexcept;
+// A message's content as every dialect counts it: a string, or parts whose
+// "text" counts as text; any other part (an image, audio, a file) a flat 85,
+// OpenAI's low-detail image price.
+std::int64_t contentTokens(const nlohmann::json& content);
 // Word `index` of a completion's text, with its leading space where due.
 std::string token(std::uint64_t seed, std::int64_t index);
 std::string text(std::uint64_t seed, std::int64_t tokens);

@@ -24,8 +24,8 @@ BucketSpec specFor(const RateLimits& l, LimitKind kind)
     const auto perMinute = [&](std::int64_t limit) {
         const std::int64_t g = l.granularity.count();
         const std::int64_t m = Duration(minutes(1)).count();
-        __extension__ typedef __int128 Int128;
-        const auto cap = static_cast<std::int64_t>((Int128(limit) * g + m - 1) / m);
+        __extension__ typedef __int128 Wide;
+        const auto cap = static_cast<std::int64_t>((Wide(limit) * g + m - 1) / m);
         return BucketSpec{limit, minutes(1), std::clamp<std::int64_t>(cap, 1, limit),
                           l.enforcement, l.granularity};
     };

@@ -54,23 +54,6 @@ std::string_view jsonTypeName(const Json& v)
     return "null";
 }
 
-std::int64_t contentTokens(const Json& content)
-{
-    if (content.is_string()) {
-        return dialect::textTokens(content.get_ref<const std::string&>());
-    }
-    std::int64_t n = 0;
-    if (content.is_array()) {
-        for (const auto& part : content) {
-            const auto text = part.is_object() ? part.find("text") : part.end();
-            // Images and audio cost a flat 85, OpenAI's low-detail image price.
-            n += (text != part.end() && text->is_string()) ? dialect::textTokens(text->get_ref<const std::string&>())
-                                                           : 85;
-        }
-    }
-    return n;
-}
-
 // A max-tokens-like integer field: absent, or an integer >= 1.
 std::optional<ApiError> readPositive(const Json& doc, const char* name, std::optional<std::int64_t>& out)
 {
@@ -153,7 +136,7 @@ std::optional<ApiError> readMessages(const Json& doc, CompletionRequest& r)
         }
         tokens += 3 + dialect::textTokens(role->get_ref<const std::string&>());
         if (const auto content = m.find("content"); content != m.end()) {
-            tokens += contentTokens(*content);
+            tokens += dialect::contentTokens(*content);
         }
         if (const auto name = m.find("name"); name != m.end() && name->is_string()) {
             tokens += 1 + dialect::textTokens(name->get_ref<const std::string&>());

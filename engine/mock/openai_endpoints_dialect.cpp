@@ -95,24 +95,6 @@ protected:
     }
 };
 
-// The text of a Responses content value: a string, or parts with "text".
-std::int64_t contentTokens(const Json& content)
-{
-    if (content.is_string()) {
-        return dialect::textTokens(content.get_ref<const std::string&>());
-    }
-    std::int64_t n = 0;
-    if (content.is_array()) {
-        for (const auto& part : content) {
-            const auto text = part.is_object() ? part.find("text") : part.end();
-            // Images and files cost a flat 85, as in Chat Completions.
-            n += (text != part.end() && text->is_string()) ? dialect::textTokens(text->get_ref<const std::string&>())
-                                                           : 85;
-        }
-    }
-    return n;
-}
-
 std::string event(const OJson& data)
 {
     return "event: " + data["type"].get<std::string>() + "\ndata: " + data.dump() + "\n\n";
@@ -150,7 +132,7 @@ std::optional<ApiError> readInput(const Json& doc, CompletionRequest& r)
             }
             for (const char* field : {"content", "output", "arguments"}) {
                 if (const auto f = item.find(field); f != item.end()) {
-                    tokens += contentTokens(*f);
+                    tokens += dialect::contentTokens(*f);
                 }
             }
         }

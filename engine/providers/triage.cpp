@@ -75,7 +75,7 @@ const json* errorObject(const json& body)
     return nullptr;
 }
 
-std::string stringField(const json& obj, const char* name)
+std::string scalarText(const json& obj, const char* name)
 {
     const auto it = obj.find(name);
     if (it == obj.end()) {
@@ -169,11 +169,11 @@ Triage triageResponse(ApiFlavor flavor, long status, std::string_view body, cons
     std::string type;
     std::string detailCode;
     if (const json* e = parsed.is_discarded() ? nullptr : errorObject(parsed)) {
-        t.message = stringField(*e, "message");
-        type = stringField(*e, "type");
-        t.code = stringField(*e, "code");
+        t.message = scalarText(*e, "message");
+        type = scalarText(*e, "type");
+        t.code = scalarText(*e, "code");
         if (const auto d = e->find("details"); d != e->end() && d->is_object()) {
-            detailCode = stringField(*d, "error_code");
+            detailCode = scalarText(*d, "error_code");
         }
         if (t.code.empty()) {
             t.code = type;
@@ -181,7 +181,7 @@ Triage triageResponse(ApiFlavor flavor, long status, std::string_view body, cons
         if (auto g = googleRetryDelay(*e)) {
             t.retryAfter = g;
         }
-        const std::string googleStatus = stringField(*e, "status");
+        const std::string googleStatus = scalarText(*e, "status");
         if (!googleStatus.empty() && type.empty()) {
             type = googleStatus;
         }

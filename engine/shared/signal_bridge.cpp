@@ -18,13 +18,6 @@ namespace {
 // past this many unsent, the oldest go (the budgets stay correct anyway).
 constexpr std::size_t kOutboxLimit = 4096;
 
-std::int64_t wallUsNow()
-{
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 // Stores an operator's change with the next version, in one step, so two
 // changes made at once cannot store the older one last.
 constexpr const char* kChangeScript = R"lua(

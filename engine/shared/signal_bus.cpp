@@ -12,14 +12,14 @@ namespace {
 
 constexpr std::string_view kKinds[] = {"cool_down", "quarantine", "limits_learned", "limits_changed"};
 
+}  // namespace
+
 std::int64_t wallUsNow()
 {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
-
-}  // namespace
 
 std::string encodeSignal(const SharedSignal& s)
 {

@@ -40,6 +40,9 @@ struct SharedSignal {
 };
 
 std::string encodeSignal(const SharedSignal& s);
+// Microseconds since the epoch on the system clock: what sentWallUs holds, so
+// that instances on different machines can compare it.
+std::int64_t wallUsNow();
 std::optional<SharedSignal> decodeSignal(std::string_view text);
 
 class SignalBus {

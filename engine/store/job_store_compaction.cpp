@@ -3,6 +3,7 @@
 // Kept apart from job_store.cpp because it is its own responsibility: it
 // runs once at the end of a batch, never on the queue's hot path.
 #include "store/job_store.h"
+#include "store/job_store_rows.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -25,11 +26,6 @@ std::uintmax_t bytesOnDisk(const std::filesystem::path& file)
         total += ec ? 0 : n;
     }
     return total;
-}
-
-WallTime fromMs(std::int64_t ms)
-{
-    return WallTime(std::chrono::milliseconds(ms));
 }
 
 }  // namespace
@@ -154,7 +150,7 @@ std::vector<Compaction> JobStore::compactions(JobId first, JobId last) const
                                "WHERE last_id >= ?1 AND first_id <= ?2 ORDER BY id");
         sel->bind(1, first).bind(2, last);
         while (sel->step()) {
-            out.push_back({sel->int64(0), sel->int64(1), sel->int64(2), fromMs(sel->int64(3)), sel->text(4)});
+            out.push_back({sel->int64(0), sel->int64(1), sel->int64(2), rows::fromMs(sel->int64(3)), sel->text(4)});
         }
         return out;
     } catch (const StoreError& e) {
@@ -174,7 +170,7 @@ std::optional<TimelineEntry> JobStore::compactedEntryLocked(JobId id) const
     if (const std::string note = sel->text(1); !note.empty()) {
         detail += " (" + note + ")";
     }
-    return TimelineEntry{fromMs(sel->int64(0)), "compacted", detail};
+    return TimelineEntry{rows::fromMs(sel->int64(0)), "compacted", detail};
 }
 
 }  // namespace sluice::store
