@@ -109,12 +109,13 @@ public:
     explicit Listener(Journal& journal) : m_journal(journal) {}
     void onFinished(JobOutcome&& o) override
     {
+        // The outcome and its journal entry in one step: a test that waits
+        // for the outcome must also find the entry.
         const std::string id = o.customId;
-        {
-            std::lock_guard g(m_journal.mutex);
-            m_journal.finished[id] = std::move(o);
-        }
-        m_journal.add("finished " + id);
+        std::lock_guard g(m_journal.mutex);
+        m_journal.finished[id] = std::move(o);
+        m_journal.entries.push_back("finished " + id);
+        m_journal.cv.notify_all();
     }
 
 private:
