@@ -108,7 +108,7 @@ void BatchRun::writeOutput()
     const std::vector<RejectedLine> rejects = m_rejects;
     m_writeWatch.setFuture(QtConcurrent::run([host, queued, out, rejectsFile, rejects]() -> WriteResult {
         try {
-            const BatchOutputCounts c = writeBatchOutput(host->store(), out, &queued->customIds);
+            const BatchOutputCounts c = writeBatchOutput(host->store(), out, queued->ids);
             QString text = QObject::tr("Wrote %1: %2 completed, %3 dead-lettered")
                                .arg(QString::fromStdString(out), formatCount(static_cast<std::int64_t>(c.completed)),
                                     formatCount(static_cast<std::int64_t>(c.dead)));

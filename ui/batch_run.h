@@ -13,6 +13,7 @@
 // Thread-safety: GUI thread only.
 #pragma once
 
+#include "batchfile/batch_stream.h"
 #include "batchfile/batch_submission.h"
 
 #include <QFutureWatcher>

@@ -218,11 +218,9 @@ void BatchRunDialog::readFile()
         // The dispatcher's own checks (known provider and model, a body it
         // can send), as sluice-cli batch applies them.
         Dispatcher& dispatcher = host->dispatcher();
-        auto input = std::make_shared<BatchInput>(
-            readBatchInput(in, [&dispatcher](const BatchLine& line) { return dispatcher.validate(line.job); }));
-        std::sort(input->rejects.begin(), input->rejects.end(),
-                  [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
-        return {std::move(input), {}};
+        return {std::make_shared<BatchCheck>(checkBatchInput(
+                    in, [&dispatcher](const BatchLine& line) { return dispatcher.validate(line.job); })),
+                {}};
     }));
     updateButtons();
 }
@@ -230,14 +228,14 @@ void BatchRunDialog::readFile()
 void BatchRunDialog::showRead()
 {
     ReadResult r = m_readWatch.result();
-    if (!r.input) {
+    if (!r.check) {
         m_summary->setText(r.error);
         updateButtons();
         return;
     }
-    m_inputRead = std::move(r.input);
+    m_inputRead = std::move(r.check);
     m_allRejects = m_inputRead->rejects;
-    const int accepted = static_cast<int>(m_inputRead->lines.size());
+    const int accepted = static_cast<int>(m_inputRead->accepted);
     const int rejected = static_cast<int>(m_allRejects.size());
     if (rejected == 0) {
         m_summary->setText(tr("%1 requests, none rejected.").arg(formatCount(accepted)));
@@ -293,15 +291,24 @@ void BatchRunDialog::queueBatch()
     }
     m_status->setText(tr("Queueing…"));
     host::EngineHost* host = &m_session.host();
-    auto input = m_inputRead;
-    const int priority = host->config()->defaults.priority;
-    const WallTime start = host->clock().wallNow();
-    const std::string storeName = "this workspace";
-    m_queueWatch.setFuture(QtConcurrent::run([host, input, priority, start, storeName]() -> QueueResult {
+    BatchStreamQueue::Options options;
+    options.defaultPriority = host->config()->defaults.priority;
+    options.start = host->clock().wallNow();
+    options.storeName = "this workspace";
+    const std::string file = m_readPath.toStdString();
+    m_queueWatch.setFuture(QtConcurrent::run([host, file, options]() -> QueueResult {
+        // Read again, as checked, and queued a chunk at a time: no batch is
+        // held whole in memory, however long its file.
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+            return {nullptr, QObject::tr("%1: cannot open for reading").arg(QString::fromStdString(file))};
+        }
+        Dispatcher& dispatcher = host->dispatcher();
         try {
-            auto queued = std::make_shared<QueuedBatch>(
-                sluice::queueBatch(host->store(), input->lines, priority, start, storeName));
-            return {std::move(queued), {}};
+            return {std::make_shared<QueuedBatch>(queueBatchFile(
+                        host->store(), in, [&dispatcher](const BatchLine& line) { return dispatcher.validate(line.job); },
+                        options)),
+                    {}};
         } catch (const std::exception& e) {
             return {nullptr, QString::fromStdString(e.what())};
         }
@@ -313,15 +320,15 @@ void BatchRunDialog::showQueued()
 {
     QueueResult r = m_queueWatch.result();
     if (!r.queued) {
-        m_status->setText(tr("Nothing was queued: %1").arg(r.error));
+        m_status->setText(tr("Queueing stopped: %1. Lines before the failure may be queued: queueing the file again "
+                             "adds the rest and none twice.")
+                              .arg(r.error));
         updateButtons();
         return;
     }
-    if (!r.queued->conflicts.empty()) {
-        m_allRejects.insert(m_allRejects.end(), r.queued->conflicts.begin(), r.queued->conflicts.end());
-        std::sort(m_allRejects.begin(), m_allRejects.end(),
-                  [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
-    }
+    // What queueing found is the truth (the file may have changed since the
+    // check): its rejects include the check's and the store's conflicts.
+    m_allRejects = r.queued->rejects;
     const std::size_t jobs = r.queued->ids.size();
     QString text = tr("%1 requests queued in the workspace.").arg(formatCount(static_cast<std::int64_t>(jobs)));
     if (r.queued->resumed > 0) {
@@ -406,7 +413,7 @@ void BatchRunDialog::updateButtons()
 {
     const bool reading = m_readWatch.isRunning();
     m_read->setEnabled(!reading && !m_run && !m_input->text().trimmed().isEmpty());
-    const bool canQueue = m_inputRead && !m_run && !m_queueWatch.isRunning() && !m_inputRead->lines.empty() &&
+    const bool canQueue = m_inputRead && !m_run && !m_queueWatch.isRunning() && m_inputRead->accepted > 0 &&
                           (m_allRejects.empty() || m_queueValid->isChecked());
     m_queue->setEnabled(canQueue);
     m_cancel->setEnabled(m_run && !m_run->complete() && !m_run->cancelling());

@@ -25,7 +25,7 @@
 #pragma once
 
 #include "batch_run.h"
-#include "batchfile/batch_submission.h"
+#include "batchfile/batch_stream.h"
 
 #include <QDialog>
 #include <QFutureWatcher>
@@ -78,7 +78,7 @@ Q_SIGNALS:
 
 private:
     struct ReadResult {
-        std::shared_ptr<const BatchInput> input;
+        std::shared_ptr<const BatchCheck> check;
         QString error;  // the file could not be read at all
     };
     struct QueueResult {
@@ -112,7 +112,9 @@ private:
     QFutureWatcher<ReadResult> m_readWatch;
     QFutureWatcher<QueueResult> m_queueWatch;
 
-    std::shared_ptr<const BatchInput> m_inputRead;
+    // The check of the file (counts and rejects; no request is kept: queueing
+    // reads the file again, a chunk at a time).
+    std::shared_ptr<const BatchCheck> m_inputRead;
     QString m_readPath;  // the file m_inputRead came from
     QPointer<BatchRun> m_run;  // the workspace's, once queued
     std::vector<RejectedLine> m_allRejects;  // read rejects and queue conflicts, by line

@@ -80,13 +80,9 @@ BatchOutputCounts writeOutcomes(const store::JobStore& st, const std::string& pa
 
 }  // namespace
 
-BatchOutputCounts writeBatchOutput(const store::JobStore& st, const std::string& path,
-                                   const std::unordered_set<std::string>* wanted)
+BatchOutputCounts writeBatchOutput(const store::JobStore& st, const std::string& path)
 {
-    if (wanted == nullptr) {
-        return writeOutcomes(st, path, {});
-    }
-    return writeOutcomes(st, path, [wanted](const store::Outcome& o) { return wanted->count(o.customId) > 0; });
+    return writeOutcomes(st, path, {});
 }
 
 BatchOutputCounts writeBatchOutput(const store::JobStore& st, const std::string& path, const BatchIds& wanted)

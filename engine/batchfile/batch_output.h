@@ -16,7 +16,6 @@
 
 #include <cstdint>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 namespace sluice {
@@ -42,12 +41,10 @@ struct BatchOutputCounts {
     std::uint64_t dead = 0;
 };
 
-// Writes every finished job of the store (of those in `wanted`, when given)
-// to `path`, atomically. Throws FileError (the file is then untouched) or
-// store::StoreError.
-BatchOutputCounts writeBatchOutput(const store::JobStore& store, const std::string& path,
-                                   const std::unordered_set<std::string>* wanted = nullptr);
-// The same for the jobs of one run, by id (BatchStreamQueue::ids()).
+// Writes every finished job of the store to `path`, atomically. Throws
+// FileError (the file is then untouched) or store::StoreError.
+BatchOutputCounts writeBatchOutput(const store::JobStore& store, const std::string& path);
+// The same for the jobs of one run or batch, by id (BatchStreamQueue::ids()).
 BatchOutputCounts writeBatchOutput(const store::JobStore& store, const std::string& path, const BatchIds& wanted);
 
 // Writes the rejected lines ({line, custom_id, error, input} each) to

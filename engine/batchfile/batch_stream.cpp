@@ -2,6 +2,7 @@
 
 #include "batchfile/batch_submission.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace sluice {
@@ -70,6 +71,35 @@ void BatchStreamQueue::flush()
             m_listener(q);
         }
     }
+}
+
+QueuedBatch queueBatchFile(store::JobStore& store, std::istream& in,
+                           const std::function<std::string(const BatchLine&)>& accept,
+                           BatchStreamQueue::Options options, BatchStreamQueue::Listener listener)
+{
+    BatchStreamQueue queue(store, std::move(options), std::move(listener));
+    QueuedBatch result;
+    readBatchLines(
+        in,
+        [&](BatchLine&& line) -> std::string {
+            if (accept) {
+                if (std::string error = accept(line); !error.empty()) {
+                    return error;
+                }
+            }
+            queue.add(line);
+            return {};
+        },
+        [&](RejectedLine&& r) { result.rejects.push_back(std::move(r)); });
+    queue.flush();
+    result.ids = queue.ids();
+    result.resumed = queue.resumed();
+    std::vector<RejectedLine>& repeats = queue.rejects();
+    result.rejects.insert(result.rejects.end(), std::make_move_iterator(repeats.begin()),
+                          std::make_move_iterator(repeats.end()));
+    std::stable_sort(result.rejects.begin(), result.rejects.end(),
+                     [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
+    return result;
 }
 
 }  // namespace sluice

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -77,5 +78,18 @@ private:
     std::size_t m_resumed = 0;
     std::vector<RejectedLine> m_rejects;
 };
+
+// A batch file read and queued in one pass (the console's Run batch file):
+// `accept` is asked about each well-formed line, as readBatchInput asks it.
+struct QueuedBatch {
+    BatchIds ids;                       // the batch's jobs, with the line of each
+    std::vector<RejectedLine> rejects;  // by line: unreadable, refused, repeated, conflicting
+    std::size_t resumed = 0;            // lines the store already held, same request (not queued twice)
+};
+// Throws store::StoreError: the chunks before the failing one stay queued,
+// and queueing the same file again adds the rest.
+QueuedBatch queueBatchFile(store::JobStore& store, std::istream& in,
+                           const std::function<std::string(const BatchLine&)>& accept,
+                           BatchStreamQueue::Options options, BatchStreamQueue::Listener listener = {});
 
 }  // namespace sluice

@@ -22,72 +22,36 @@ store::NewJob batchLineToJob(const BatchLine& line, int defaultPriority, WallTim
     return nj;
 }
 
-QueuedBatch queueBatch(store::JobStore& st, std::span<const BatchLine> lines, int defaultPriority, WallTime start,
-                       const std::string& storeName)
-{
-    std::vector<store::NewJob> fresh;
-    fresh.reserve(lines.size());
-    for (const BatchLine& line : lines) {
-        fresh.push_back(batchLineToJob(line, defaultPriority, start));
-    }
-    const auto results = st.enqueueMany(fresh);
-    QueuedBatch queued;
-    queued.ids.reserve(results.size());
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        const BatchLine& line = lines[i];
-        if (results[i].status == store::EnqueueStatus::Conflict) {
-            queued.conflicts.push_back(RejectedLine{
-                line.line, line.job.customId,
-                "custom_id: \"" + line.job.customId + "\" is already in " + storeName + " with a different request",
-                line.bodyText.substr(0, 4096)});
-            continue;
-        }
-        queued.resumed += results[i].status == store::EnqueueStatus::Duplicate;
-        queued.ids.push_back(results[i].id);
-        queued.customIds.insert(line.job.customId);
-    }
-    std::sort(queued.ids.begin(), queued.ids.end());
-    queued.ids.erase(std::unique(queued.ids.begin(), queued.ids.end()), queued.ids.end());
-    return queued;
-}
-
-BatchTally tallyBatch(const store::JobStore& st, std::span<const store::JobId> ids)
+BatchTally tallyBatch(const store::JobStore& st, const BatchIds& ids)
 {
     BatchTally tally;
     tally.total = ids.size();
-    // One count per run of consecutive ids: a batch queued in one
-    // transaction is one run (a few more when some lines were queued
-    // before), so this reads no bodies and little else.
-    std::size_t i = 0;
-    while (i < ids.size()) {
-        std::size_t j = i;
-        while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) {
-            ++j;
-        }
-        const store::Counts c = st.countsBetween(ids[i], ids[j]);
+    for (const auto& [first, last] : ids.idRanges()) {
+        const store::Counts c = st.countsBetween(first, last);
         tally.done += static_cast<std::uint64_t>(c.done);
         tally.dead += static_cast<std::uint64_t>(c.dead);
-        i = j + 1;
     }
     return tally;
 }
 
-std::vector<std::string> cancelBatch(store::JobStore& st, std::span<const store::JobId> ids, const std::string& reason)
+std::vector<std::string> cancelBatch(store::JobStore& st, const BatchIds& ids, const std::string& reason)
 {
     std::vector<store::Failure> failures;
     std::vector<std::string> names;
-    for (const store::JobId id : ids) {
-        const auto job = st.job(id);
-        if (!job || job->state == store::JobState::Done || job->state == store::JobState::Dead) {
-            continue;
+    for (const auto& [first, last] : ids.idRanges()) {
+        for (store::JobId id = first; id <= last; ++id) {
+            const auto job = st.job(id);
+            if (!job || job->state == store::JobState::Done || job->state == store::JobState::Dead) {
+                continue;
+            }
+            store::Failure f;
+            f.id = id;
+            f.attempt.errorClass = "cancelled";
+            f.attempt.message = reason;
+            f.attempt.counted = false;
+            failures.push_back(std::move(f));
+            names.push_back(job->customId);
         }
-        store::Failure f;
-        f.id = id;
-        f.attempt.errorClass = "cancelled";
-        f.attempt.message = reason;
-        f.attempt.counted = false;
-        failures.push_back(std::move(f));
-        names.push_back(job->customId);
     }
     store::Updates updates;
     updates.failures = std::move(failures);

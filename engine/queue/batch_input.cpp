@@ -104,6 +104,35 @@ BatchInput readBatchInput(std::istream& in, const std::function<std::string(cons
     return result;
 }
 
+BatchCheck checkBatchInput(std::istream& in, const std::function<std::string(const BatchLine&)>& accept)
+{
+    struct First {
+        std::size_t line = 0;
+        std::size_t bodyHash = 0;
+    };
+    BatchCheck result;
+    std::unordered_map<std::string, First> seen;
+    readBatchLines(
+        in,
+        [&](BatchLine&& line) -> std::string {
+            const std::size_t bodyHash = std::hash<std::string>{}(line.bodyText);
+            if (const auto it = seen.find(line.job.customId); it != seen.end()) {
+                return "custom_id: \"" + line.job.customId + "\" repeats line " + std::to_string(it->second.line) +
+                       (it->second.bodyHash == bodyHash ? " (the same request)" : " with a different body");
+            }
+            if (accept) {
+                if (std::string error = accept(line); !error.empty()) {
+                    return error;
+                }
+            }
+            seen.emplace(std::move(line.job.customId), First{line.line, bodyHash});
+            ++result.accepted;
+            return {};
+        },
+        [&](RejectedLine&& r) { result.rejects.push_back(std::move(r)); });
+    return result;
+}
+
 std::string batchInputFileProblem(const std::string& path)
 {
     struct stat st {};

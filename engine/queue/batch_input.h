@@ -38,6 +38,16 @@ struct BatchInput {
 BatchInput readBatchInput(std::istream& in,
                           const std::function<std::string(const BatchLine&)>& accept = {});
 
+// A check of a batch file that keeps no request: how many lines would be
+// queued and every line that would not, as readBatchInput finds them
+// (repeated custom_ids included). Memory grows with the file's custom_ids
+// (and a hash of each body), not with its requests.
+struct BatchCheck {
+    std::size_t accepted = 0;
+    std::vector<RejectedLine> rejects;  // in input order
+};
+BatchCheck checkBatchInput(std::istream& in, const std::function<std::string(const BatchLine&)>& accept = {});
+
 // Why `path` cannot be read as a batch file ("PATH: is a directory, not a
 // batch file", "PATH: cannot open for reading (reason)"), or empty when it
 // can. Asked before reading: a directory opens as a stream that reads

@@ -2,7 +2,8 @@
 // a rejected line naming its number and what is wrong, the good lines around
 // it are kept in order; a repeated custom_id names the line it repeats; and a
 // path that is a directory or unreadable is refused before reading
-// (batchInputFileProblem), rather than read as an empty batch.
+// (batchInputFileProblem), rather than read as an empty batch. The check
+// that keeps no request (checkBatchInput) finds the same lines.
 #include "queue/batch_input.h"
 
 #include "providers/protocol.h"
@@ -48,6 +49,7 @@ private Q_SLOTS:
     void repeatedCustomIdNamesTheFirstLine();
     void acceptCallbackRejectsALine();
     void directoryOrMissingFileIsRefused();
+    void checkFindsWhatReadingFinds();
 };
 
 void TestBatchInput::goodLinesKeepTheirOrderAndNumbers()
@@ -177,6 +179,32 @@ void TestBatchInput::directoryOrMissingFileIsRefused()
         out << line("a") << '\n';
     }
     QCOMPARE(batchInputFileProblem(file), std::string());
+}
+
+void TestBatchInput::checkFindsWhatReadingFinds()
+{
+    // The console's check keeps no request (checkBatchInput), yet must tell
+    // the same lines apart as reading does: unreadable, refused, repeated
+    // (the same request or another), in input order, and the count taken.
+    const std::string text = line("one") + "\n{oops\n" + line("two") + "\n" + line("no") + "\n" + line("one") + "\n" +
+                             line("two", "other") + "\n" + line("three") + "\n";
+    const auto refuse = [](const BatchLine& l) {
+        return l.job.customId == "no" ? std::string("body.model: not served") : std::string();
+    };
+    const BatchInput whole = read(text, refuse);
+    std::istringstream in(text);
+    const BatchCheck check = checkBatchInput(in, refuse);
+    QCOMPARE(check.accepted, whole.lines.size());
+    QCOMPARE(check.accepted, std::size_t{3});
+    QCOMPARE(check.rejects.size(), std::size_t{4});
+    QCOMPARE(check.rejects.size(), whole.rejects.size());
+    for (std::size_t i = 0; i < check.rejects.size(); ++i) {
+        QCOMPARE(check.rejects[i].line, whole.rejects[i].line);
+        QCOMPARE(check.rejects[i].error, whole.rejects[i].error);
+        QCOMPARE(check.rejects[i].customId, whole.rejects[i].customId);
+    }
+    QCOMPARE(check.rejects[2].error, std::string("custom_id: \"one\" repeats line 1 (the same request)"));
+    QCOMPARE(check.rejects[3].error, std::string("custom_id: \"two\" repeats line 3 with a different body"));
 }
 
 QTEST_APPLESS_MAIN(TestBatchInput)

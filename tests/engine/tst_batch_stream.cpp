@@ -41,23 +41,15 @@ Run queueText(store::JobStore& st, const std::string& text, std::size_t chunkLin
     o.storeName = "the state";
     o.chunkLines = chunkLines;
     Run run;
-    BatchStreamQueue q(st, o, [&run](const BatchStreamQueue::Queued& x) { run.heard.push_back(x); });
-    readBatchLines(
-        in,
-        [&](BatchLine&& l) -> std::string {
-            if (l.job.customId == "refused") {
-                return "not for this provider";
-            }
-            q.add(l);
-            return {};
+    QueuedBatch q = queueBatchFile(
+        st, in,
+        [](const BatchLine& l) -> std::string {
+            return l.job.customId == "refused" ? "not for this provider" : std::string();
         },
-        [&](RejectedLine&& r) { run.rejects.push_back(std::move(r)); });
-    q.flush();
-    run.rejects.insert(run.rejects.end(), q.rejects().begin(), q.rejects().end());
-    std::sort(run.rejects.begin(), run.rejects.end(),
-              [](const RejectedLine& a, const RejectedLine& b) { return a.line < b.line; });
-    run.ids = q.ids();
-    run.resumed = q.resumed();
+        o, [&run](const BatchStreamQueue::Queued& x) { run.heard.push_back(x); });
+    run.rejects = std::move(q.rejects);
+    run.ids = std::move(q.ids);
+    run.resumed = q.resumed;
     return run;
 }
 

@@ -3,6 +3,7 @@
 // its unfinished jobs cancelled, a line already queued with another request
 // refused, and the Batch API output written with one line per custom_id.
 #include "batchfile/batch_output.h"
+#include "batchfile/batch_stream.h"
 #include "batchfile/batch_submission.h"
 
 #include <QTemporaryDir>
@@ -46,15 +47,16 @@ void TestBatchfile::queueFollowCancelWrite()
     QCOMPARE(st.enqueue(other).status, store::EnqueueStatus::Added);
 
     std::istringstream in(line("a") + "\n" + line("b") + "\nnot json\n" + line("c") + "\n" + line("other-1", "x") + "\n");
-    const BatchInput input = readBatchInput(in);
-    QCOMPARE(input.lines.size(), std::size_t{4});
-    QCOMPARE(input.rejects.size(), std::size_t{1});
-    QCOMPARE(input.rejects[0].line, std::size_t{3});
-    const QueuedBatch q = queueBatch(st, input.lines, 0, clock.wallNow(), "the workspace");
+    BatchStreamQueue::Options options;
+    options.start = clock.wallNow();
+    options.storeName = "the workspace";
+    const QueuedBatch q = queueBatchFile(st, in, {}, options);
     QCOMPARE(q.ids.size(), std::size_t{3});
-    QCOMPARE(q.conflicts.size(), std::size_t{1});
-    QCOMPARE(q.conflicts[0].line, std::size_t{5});
-    QVERIFY(q.conflicts[0].error.find("the workspace") != std::string::npos);
+    // The unreadable line and the store's conflict, by line.
+    QCOMPARE(q.rejects.size(), std::size_t{2});
+    QCOMPARE(q.rejects[0].line, std::size_t{3});
+    QCOMPARE(q.rejects[1].line, std::size_t{5});
+    QVERIFY(q.rejects[1].error.find("the workspace") != std::string::npos);
     other.customId = "other-2";
     st.enqueue(other);
 
@@ -79,7 +81,7 @@ void TestBatchfile::queueFollowCancelWrite()
     QVERIFY(t.complete());
 
     const std::string out = (std::filesystem::path(dir.path().toStdString()) / "out.jsonl").string();
-    const BatchOutputCounts c = writeBatchOutput(st, out, &q.customIds);
+    const BatchOutputCounts c = writeBatchOutput(st, out, q.ids);
     QCOMPARE(c.completed, std::uint64_t{1});
     QCOMPARE(c.dead, std::uint64_t{2});
     std::ifstream f(out);

@@ -7,6 +7,7 @@
 // the workspace, not the dialog: closed mid-run, it goes on (the status bar
 // and Workspace → Batch runs show it), a dialog opened on it again shows
 // where it is, and the output is written when it is done, dialog or not.
+// Queueing reads the file again rather than keeping the checked requests.
 #include "batch_run_dialog.h"
 #include "batch_runs.h"
 #include "console_fixture.h"
@@ -83,6 +84,7 @@ private Q_SLOTS:
     void fileWithABadLineRunsItsValidLines();
     void cancelDeadLettersWhatIsLeft();
     void runGoesOnWithTheDialogClosed();
+    void queueingReadsTheFileAgain();
 };
 
 void TestBatchRunDialog::fileWithABadLineRunsItsValidLines()
@@ -270,6 +272,51 @@ void TestBatchRunDialog::runGoesOnWithTheDialogClosed()
     QCOMPARE(lines.size(), expected.size());
     QCOMPARE(ids, expected);
     QTRY_VERIFY_WITH_TIMEOUT(status->text().contains(QStringLiteral("6/6 done")), kTimeoutMs);
+}
+
+void TestBatchRunDialog::queueingReadsTheFileAgain()
+{
+    // The check keeps no request, so queueing reads the file again (a chunk
+    // at a time): what is queued is what the file holds then. A line added
+    // since the check is queued; one repeating a custom_id shows as rejected.
+    Console console;
+    const QString error = console.open({});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    console.session().pause();
+    const QString input = console.dataHome() + QStringLiteral("/growing.jsonl");
+    {
+        std::ofstream f(input.toStdString());
+        f << requestLine("req-a") << '\n' << requestLine("req-b") << '\n';
+    }
+    ui::BatchRunDialog* dialog = openDialog(console);
+    QVERIFY(dialog != nullptr);
+    dialog->findChild<QLineEdit*>(QStringLiteral("input"))->setText(input);
+    dialog->findChild<QLineEdit*>(QStringLiteral("output"))->setText(console.dataHome() +
+                                                                      QStringLiteral("/growing-results.jsonl"));
+    auto* queue = dialog->findChild<QPushButton*>(QStringLiteral("queue"));
+    auto* rejects = dialog->findChild<QTableWidget*>(QStringLiteral("rejects"));
+    auto* progress = dialog->findChild<QProgressBar*>(QStringLiteral("progress"));
+    QSignalSpy fileRead(dialog, &ui::BatchRunDialog::fileRead);
+    QTest::mouseClick(dialog->findChild<QPushButton*>(QStringLiteral("read")), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(fileRead.count(), 1, kTimeoutMs);
+    QCOMPARE(fileRead.at(0).at(0).toInt(), 2);
+    QCOMPARE(rejects->rowCount(), 0);
+    {
+        std::ofstream f(input.toStdString(), std::ios::app);
+        f << requestLine("req-c") << '\n' << requestLine("req-a") << '\n';
+    }
+    QSignalSpy queued(dialog, &ui::BatchRunDialog::batchQueued);
+    QVERIFY(queue->isEnabled());
+    QTest::mouseClick(queue, Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(queued.count(), 1, kTimeoutMs);
+    QCOMPARE(queued.at(0).at(0).toInt(), 3);
+    QCOMPARE(progress->maximum(), 3);
+    QVERIFY(console.host().store().findByCustomId("req-c"));
+    QCOMPARE(rejects->rowCount(), 1);
+    QCOMPARE(rejects->item(0, 0)->data(Qt::DisplayRole).toULongLong(), 4ull);
+    QVERIFY2(rejects->item(0, 2)->text().contains(QStringLiteral("repeats line 1")),
+             qPrintable(rejects->item(0, 2)->text()));
+    dialog->close();
 }
 
 QTEST_MAIN(TestBatchRunDialog)
