@@ -73,31 +73,31 @@ MockStats StatsRecorder::snapshot(std::size_t openConnections) const
 
 std::string toJson(const MockStats& s)
 {
-    using Json = nlohmann::ordered_json;
-    Json rateLimited = Json::object();
+    using StatsJson = nlohmann::ordered_json;
+    StatsJson rateLimited = StatsJson::object();
     for (std::size_t i = 0; i < kLimitKinds; ++i) {
         rateLimited[std::string(limitKindName(static_cast<LimitKind>(i)))] = s.rateLimited[i];
     }
     rateLimited["tooLarge"] = s.tooLarge;
     rateLimited["quotaExhausted"] = s.quotaExhausted;
-    Json errors = Json::object();
+    StatsJson errors = StatsJson::object();
     for (const auto& [status, count] : s.errors) {
         errors[std::to_string(status)] = count;
     }
-    Json faults = Json::object();
+    StatsJson faults = StatsJson::object();
     for (std::size_t i = 1; i < kFaultCount; ++i) {
         faults[std::string(faultName(static_cast<Fault>(i)))] = s.faults[i];
     }
-    Json series = Json::array();
+    StatsJson series = StatsJson::array();
     for (const auto& p : s.series) {
-        series.push_back(Json{{"t", p.second},
+        series.push_back(StatsJson{{"t", p.second},
                               {"accepted", p.accepted},
                               {"rateLimited", p.rateLimited},
                               {"errors", p.errors},
                               {"inputTokens", p.inputTokens},
                               {"outputTokens", p.outputTokens}});
     }
-    return Json{{"requests", s.requests},
+    return StatsJson{{"requests", s.requests},
                 {"accepted", s.accepted},
                 {"rateLimited", std::move(rateLimited)},
                 {"errors", std::move(errors)},
