@@ -301,7 +301,8 @@ void BatchRunDialog::queueBatch()
         // held whole in memory, however long its file.
         std::ifstream in(file, std::ios::binary);
         if (!in) {
-            return {nullptr, QObject::tr("%1: cannot open for reading").arg(QString::fromStdString(file))};
+            return {nullptr, QObject::tr("Nothing was queued: %1: cannot open for reading.")
+                                 .arg(QString::fromStdString(file))};
         }
         Dispatcher& dispatcher = host->dispatcher();
         try {
@@ -310,7 +311,10 @@ void BatchRunDialog::queueBatch()
                         options)),
                     {}};
         } catch (const std::exception& e) {
-            return {nullptr, QString::fromStdString(e.what())};
+            // Chunks before the failing one are in the store already.
+            return {nullptr, QObject::tr("Queueing stopped: %1. Lines before the failure may be queued: queueing "
+                                         "the file again adds the rest and none twice.")
+                                 .arg(QString::fromStdString(e.what()))};
         }
     }));
     updateButtons();
@@ -320,9 +324,7 @@ void BatchRunDialog::showQueued()
 {
     QueueResult r = m_queueWatch.result();
     if (!r.queued) {
-        m_status->setText(tr("Queueing stopped: %1. Lines before the failure may be queued: queueing the file again "
-                             "adds the rest and none twice.")
-                              .arg(r.error));
+        m_status->setText(r.error);
         updateButtons();
         return;
     }

@@ -83,7 +83,7 @@ private:
     };
     struct QueueResult {
         std::shared_ptr<const QueuedBatch> queued;
-        QString error;
+        QString error;  // the whole message: whether anything was queued
     };
     void browseInput();
     void browseOutput();
