@@ -25,9 +25,20 @@ struct Run {
     QString out;
 };
 
+// Each answer takes 300 ms: the rate-limit headers of the first one cannot
+// reach Sluice before the configuration's 6,000 RPM has sent the next few,
+// however quick loopback is (with no delay, the first answer's headers could
+// lower the limit before a second request went, and nothing met the window).
+mock::MockConfig slowConfig()
+{
+    mock::MockConfig c = test::quietConfig();
+    c.latency.baseMs = 300;
+    return c;
+}
+
 class Fixture {
 public:
-    Fixture() : provider(clock, test::quietConfig())
+    Fixture() : provider(clock, slowConfig())
     {
         provider.start();
         // 60 RPM counted in any one second: one request a second.
