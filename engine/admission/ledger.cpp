@@ -150,10 +150,13 @@ Ledger::Dimension Ledger::freshDimension(const LimitSpec& spec, std::size_t inde
     d.bornEpoch = epoch;
     d.marginNs = m_arrivalMarginNs;
     d.baseMarginNs = m_arrivalMarginNs;
-    d.marginPer10k = kStartMarginPer10k;
+    d.marginPer10k = kMarginPer10k;
     d.marginChangedAt = now;
     d.marginNsChangedAt = now;
     d.tat = d.scaledNow(now);
+    if (d.rolling()) {
+        startPayback(d, now);
+    }
     d.window = windowIndex(spec, now);
     return d;
 }
@@ -164,6 +167,8 @@ void Ledger::carryOver(Dimension& d, const Dimension& o, TimePoint now) const
     d.marginNs = o.marginNs;
     d.marginPer10k = o.marginPer10k;
     d.marginChangedAt = o.marginChangedAt;
+    d.paybackPer10k = o.paybackPer10k;
+    d.paybackUntil = o.paybackUntil;
     d.marginNsChangedAt = o.marginNsChangedAt;
     if (d.rolling() && o.rolling()) {
         d.burstHalvings = o.burstHalvings;
@@ -356,7 +361,7 @@ ScopeState Ledger::snapshot(ScopeId id, TimePoint now) const
                                              : Duration::zero();
             ds.burstInForce = d.cap;
             ds.paced = d.paced;
-            ds.marginPer10k = d.marginPer10k;
+            ds.marginPer10k = d.sharePer10k();
             ds.leastMargin = Duration(d.marginNs);
         } else {
             const std::int64_t w = windowIndex(d.spec, now);

@@ -210,15 +210,24 @@ public:
     bool paceEvenly(ScopeId scope);
     bool paced(ScopeId scope) const;
     // The arrival margin, as a share of each request's refill time (see
-    // marginFor). A bucket starts at kStartMarginPer10k, and returns to it
-    // after idling long enough to fill up: the burst a full bucket lets out
-    // is then paid back within one period, so a provider that counts a
-    // per-minute window (fixed or sliding) instead of a bucket never sees
-    // more than its limit in the first minute. After a period with no
-    // widening the margin halves, down to kMarginPer10k.
+    // marginFor). A bucket starts at the floor, kMarginPer10k; near misses
+    // double it (up to kMaxMarginPer10k), and after a period with no
+    // widening it halves, down to the floor. A window (paceEvenly) keeps
+    // kStartMarginPer10k as its jitter tolerance.
+    //
+    // A bucket that starts or has idled full lets out a burst; a provider
+    // that counts a per-minute window (fixed or sliding) instead of a
+    // bucket would see that burst on top of a minute at the rate. So the
+    // burst is paid back at once, by kPaybackPer10k of the rate for as long
+    // as that takes at the rate (about 11 s for a second's worth of burst,
+    // never longer than a period), and the margin is then the floor again:
+    // a short dip after idle, not a minute or two at 98-99% of the limit.
+    // Only a burst below a tenth of the period's limit is paid back: a
+    // larger one was configured (granularity_s) as what the provider allows.
     static constexpr std::int32_t kMarginPer10k = 50;         // 0.5%: the floor
-    static constexpr std::int32_t kStartMarginPer10k = 200;   // 2%: from a full bucket
+    static constexpr std::int32_t kStartMarginPer10k = 200;   // 2%: a window's tolerance
     static constexpr std::int32_t kMaxMarginPer10k = 400;     // 4%: after near misses
+    static constexpr std::int32_t kPaybackPer10k = 1000;      // 10%: paying a burst back
     // The margin in force on the scope's rolling dimension for `measure`, in
     // 1/10,000 of the rate; 0 when margins are off or there is none.
     std::int32_t marginPer10k(ScopeId scope, Measure measure) const;
@@ -277,6 +286,7 @@ private:
     // marginFor, for a request that went out on a new connection.
     Int128 departureMargin(const Dimension& d, std::int64_t amount, bool newConnection) const noexcept;
     static void updateMargin(Dimension& d, TimePoint now) noexcept;
+    static void startPayback(Dimension& d, TimePoint now) noexcept;
     static Int128 burstSlack(const Dimension& d, std::int64_t amount) noexcept;
 
     Duration m_wallMinusSteady;

@@ -81,6 +81,11 @@ struct Ledger::Dimension {
     std::int64_t baseMarginNs = 0;  // the ledger's arrivalMargin: where marginNs narrows back to
     std::int32_t marginPer10k = 0;
     TimePoint marginChangedAt{};
+    // Rolling: the burst a full bucket lets out, paid back by a larger
+    // share (kPaybackPer10k) until paybackUntil (see startPayback); zero
+    // once paid.
+    std::int32_t paybackPer10k = 0;
+    TimePoint paybackUntil{};
     // Rolling: when a near miss last widened marginNs (it narrows back
     // towards the ledger's base after a quiet period).
     TimePoint marginNsChangedAt{};
@@ -102,6 +107,8 @@ struct Ledger::Dimension {
         tau = Int128{cap} * unit;
     }
 
+    // The share of the rate in force: the learned one, or the payback's.
+    std::int32_t sharePer10k() const noexcept { return std::max(marginPer10k, paybackPer10k); }
     bool rolling() const noexcept { return kind == Kind::Rolling; }
     Int128 scaledNow(TimePoint now) const noexcept { return Int128{ledger_detail::nanos(now)} * limit; }
     // Debt (scaled) outstanding at `now`; zero when the bucket is full.

@@ -24,7 +24,7 @@ i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
     }
     // Scaled time: amount × unit is the request's refill time × limit.
     const i128 refill = i128{amount} * d.unit;
-    const i128 share = refill * d.marginPer10k / 10'000;
+    const i128 share = refill * d.sharePer10k() / 10'000;
     if (amount < d.cap) {
         return share;
     }
@@ -70,13 +70,30 @@ i128 Ledger::burstSlack(const Dimension& d, std::int64_t amount) noexcept
     if (d.marginNs == 0 || amount >= d.cap) {
         return 0;
     }
-    return d.tau * d.marginPer10k / 10'000;
+    return d.tau * d.sharePer10k() / 10'000;
+}
+
+void Ledger::startPayback(Dimension& d, TimePoint now) noexcept
+{
+    // A burst of one is the rate itself: nothing to pay back. A burst of a
+    // tenth of the period's limit or more was configured as what the
+    // provider allows (granularity_s), and paying it back would cost a
+    // long dip for nothing.
+    if (d.paced || d.marginNs == 0 || d.cap <= 1 || d.cap * 10 > d.limit) {
+        return;
+    }
+    // At the rate, a share p leaves p / (1 + p) of it unused: a burst of
+    // cap units is paid back after cap × (1 + p) / p refill times.
+    const i128 burstNs = i128{d.cap} * d.unit / std::max<std::int64_t>(d.limit, 1);
+    const i128 span = burstNs * (10'000 + kPaybackPer10k) / kPaybackPer10k;
+    d.paybackPer10k = kPaybackPer10k;
+    d.paybackUntil = now + Duration(clampToInt64(std::min<i128>(span, d.spec.period.count())));
 }
 
 // Called as a request is admitted. After a quiet period with no widening,
 // one step back: the margin halves (down to the floor) and a narrowed burst
-// doubles. A bucket that has idled full for a whole refill starts again at
-// the start margin at least: its next burst must be paid back.
+// doubles. A bucket that has idled full for a whole refill pays its next
+// burst back (startPayback).
 void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
 {
     if (d.marginNs == 0) {
@@ -96,9 +113,11 @@ void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
         d.marginNs = std::max(d.baseMarginNs, d.marginNs * 3 / 4);
         d.marginNsChangedAt = now;
     }
-    if (d.tat + d.tau <= d.scaledNow(now) && d.marginPer10k < kStartMarginPer10k) {
-        d.marginPer10k = kStartMarginPer10k;
-        d.marginChangedAt = now;
+    if (d.paybackPer10k > 0 && now >= d.paybackUntil) {
+        d.paybackPer10k = 0;
+    }
+    if (d.paybackPer10k == 0 && d.tat + d.tau <= d.scaledNow(now)) {
+        startPayback(d, now);
     }
 }
 
@@ -159,6 +178,7 @@ bool Ledger::paceEvenly(ScopeId id)
         if (d.marginNs > 0 && !d.paced) {
             d.paced = true;
             d.marginPer10k = kStartMarginPer10k;
+            d.paybackPer10k = 0;
             d.applyBurstHalvings();
             changed = true;
         }
@@ -195,7 +215,7 @@ std::int32_t Ledger::marginPer10k(ScopeId id, Measure measure) const
     for (int k = 0; k < s.rolling; ++k) {
         const Dimension& d = s.dims[static_cast<std::size_t>(k)];
         if (d.spec.measure == measure && d.marginNs > 0) {
-            return d.marginPer10k;
+            return d.sharePer10k();
         }
     }
     return 0;
@@ -213,7 +233,7 @@ Ledger::Margins Ledger::margins(const Path& path) const
         for (int k = 0; k < s.rolling; ++k) {
             const Dimension& d = s.dims[static_cast<std::size_t>(k)];
             if (d.marginNs > 0) {
-                out.per10k[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = d.marginPer10k;
+                out.per10k[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = d.sharePer10k();
                 out.leastOf[static_cast<std::size_t>(i)][static_cast<std::size_t>(d.index)] = Duration(d.marginNs);
             }
         }

@@ -219,14 +219,14 @@ void TestLedger::arrivalMarginSpacesWholeBucketRequests()
     const ScopeId slowest = ledger.addScope(Ledger::root(), "slowest", {perMinute(Measure::Requests, 3, 1)}, kT0);
     QCOMPARE(ledger.admit(ledger.pathTo(slowest), requestOnly(), kT0, h).verdict, Verdict::Admit);
     QCOMPARE(ledger.check(ledger.pathTo(slowest), requestOnly(), kT0).notBefore - kT0, Duration(20'006ms));
-    // Requests below the burst are spaced by 2% of their 100 ms; the burst
-    // itself stays ten.
+    // Requests below the burst are spaced by a share of their 100 ms: 10%
+    // while the full bucket's burst is paid back; the burst itself stays ten.
     for (int i = 0; i < 10; ++i) {
         QCOMPARE(ledger.admit(ledger.pathTo(fast), requestOnly(), kT0, h).verdict, Verdict::Admit);
     }
     QCOMPARE(ledger.check(ledger.pathTo(fast), requestOnly(), kT0).notBefore - kT0, Duration(100ms));
     QCOMPARE(ledger.admit(ledger.pathTo(fast), requestOnly(), kT0 + 100ms, h).verdict, Verdict::Admit);
-    QCOMPARE(ledger.check(ledger.pathTo(fast), requestOnly(), kT0).notBefore - kT0, Duration(202ms));
+    QCOMPARE(ledger.check(ledger.pathTo(fast), requestOnly(), kT0).notBefore - kT0, Duration(210ms));
 
     // A near miss ("try again in 3ms") with 6 ms already between the
     // requests: their trips differed by 9 ms; the margin learns 13.5 ms,
@@ -407,10 +407,6 @@ void TestLedger::marginNarrowsAfterAQuietPeriod()
     const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::Requests, 600, 10)}, kT0);
     const Path p = ledger.pathTo(s);
     Hold h;
-    QVERIFY(ledger.widenMargin(s, kT0));
-    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMaxMarginPer10k);
-    // Busy at the rate, with no near miss: each minute halves the margin,
-    // down to the floor and no further.
     TimePoint t = kT0;
     const auto runFor = [&](Duration span) {
         const TimePoint end = t + span;
@@ -419,6 +415,21 @@ void TestLedger::marginNarrowsAfterAQuietPeriod()
             t = c.verdict == Verdict::Admit ? t : c.notBefore;
         }
     };
+    // A full bucket's burst is paid back first (about 11 s at 10%), then
+    // the share is the floor.
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kPaybackPer10k);
+    runFor(10s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kPaybackPer10k);
+    runFor(2s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMarginPer10k);
+    // Near misses double it, up to the most.
+    QVERIFY(ledger.widenMargin(s, t));
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), 2 * Ledger::kMarginPer10k);
+    QVERIFY(ledger.widenMargin(s, t));
+    QVERIFY(ledger.widenMargin(s, t));
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMaxMarginPer10k);
+    // Busy at the rate, with no near miss: each minute halves the margin,
+    // down to the floor and no further.
     runFor(59s);
     QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMaxMarginPer10k);
     runFor(2s);
@@ -433,11 +444,13 @@ void TestLedger::marginNarrowsAfterAQuietPeriod()
     QVERIFY(ledger.widenMargin(s, t));
     runFor(30s);
     QCOMPARE(ledger.marginPer10k(s, Measure::Requests), std::int32_t{100});
-    // Idle until full for a whole refill: the next burst starts at the
-    // start margin again, so it is paid back within the minute.
+    // Idle until full for a whole refill: the next burst is paid back
+    // again, and the learned share is in force once it is.
     t += 5s;
     QCOMPARE(ledger.admit(p, requestOnly(), t, h).verdict, Verdict::Admit);
-    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kStartMarginPer10k);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kPaybackPer10k);
+    runFor(12s);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), std::int32_t{100});
 }
 
 // A near miss at a bucket's burst (a provider counting a sliding window
@@ -460,6 +473,7 @@ void TestLedger::nearMissesNarrowTheBurst()
     QCOMPARE(ledger.snapshot(s, kT0).dimensions.at(0).spec.burst, std::int64_t{10});  // the spec is kept
     QCOMPARE(burstAt(kT0 + 10s), 5);
     QVERIFY(ledger.widenMargin(s, kT0 + 10s));   // 10 → 5 → 2
+    QVERIFY(ledger.widenMargin(s, kT0 + 10s));   // the share 0.5% → 1% → 2% → 4%
     QVERIFY(!ledger.widenMargin(s, kT0 + 10s));  // margin at its most, burst at two
     QCOMPARE(burstAt(kT0 + 20s), 2);
     // Each quiet period doubles it back, one step at a time.
@@ -471,8 +485,7 @@ void TestLedger::nearMissesNarrowTheBurst()
 // A provider that counts a sliding minute (or fixed minutes) refuses
 // anything beyond the limit in any 60 s. A bucket of a second's worth lets
 // a second's burst out at the start and then runs at the rate: without
-// the start margin paying the burst back, the first minute holds the
-// limit plus the burst.
+// the burst paid back, the first minute holds the limit plus the burst.
 void TestLedger::startBurstIsPaidBackWithinAMinute()
 {
     Ledger ledger(Duration::zero(), 10ms);
@@ -501,6 +514,16 @@ void TestLedger::startBurstIsPaidBackWithinAMinute()
     }
     QVERIFY2(most <= static_cast<std::size_t>(limit), qPrintable(QString::number(most)));
     QVERIFY(sent.size() >= static_cast<std::size_t>(limit * 3 * 97 / 100));
+    // The burst (79 requests, under a second at the rate) is paid back in
+    // the first seconds, not over minutes: from 15 s on, the rate less the
+    // floor's half a percent.
+    const auto from = std::lower_bound(sent.begin(), sent.end(), kT0 + 15s);
+    const auto to = std::lower_bound(sent.begin(), sent.end(), kT0 + 75s);
+    const auto steady = static_cast<double>(to - from);
+    QVERIFY2(steady >= 0.994 * static_cast<double>(limit), qPrintable(QString::number(steady)));
+    // Paying back: the first 11 s run at 10% below the rate.
+    const auto early = static_cast<double>(std::lower_bound(sent.begin(), sent.end(), kT0 + 10s) - sent.begin());
+    QVERIFY2(early <= 79 + 10.0 / 60 * static_cast<double>(limit) / 1.09, qPrintable(QString::number(early)));
 }
 
 void TestLedger::settle_data()

@@ -172,10 +172,11 @@ private Q_SLOTS:
     }
 
     // The shared bucket is debited with the arrival margin the local ledger
-    // has in force (Admission's default, 2% of a request's refill time from
-    // a full bucket; 4% after a near miss widened it), so instances sharing
-    // a limit keep the same distance from the provider's bucket as one
-    // alone. Read from Redis: the debt (µs × limit) each admission added.
+    // has in force (10% of a request's refill time while a full bucket's
+    // burst is paid back, the learned share after it: the floor, doubled
+    // by a near miss), so instances sharing a limit keep the same distance
+    // from the provider's bucket as one alone. Read from Redis: the debt
+    // (µs × limit) each admission added.
     void sharedDebitsCarryTheLedgersMargin()
     {
         ManualClock clock;
@@ -202,20 +203,36 @@ private Q_SLOTS:
             return State{r.integerAt(0), r.integerAt(1)};
         };
         std::vector<Reservation> held;
-        Decision d = admission.tryAcquire(path, Cost{});
-        QCOMPARE(d.verdict, Verdict::Admit);
-        held.push_back(std::move(d.reservation));
-        const State first = state();
-        QCOMPARE(first.debt, unit + unit * Ledger::kStartMarginPer10k / 10'000);
+        const auto take = [&]() {
+            Decision d = admission.tryAcquire(path, Cost{});
+            while (d.verdict == Verdict::Wait) {
+                clock.advanceTo(d.notBefore);
+                d = admission.tryAcquire(path, Cost{});
+            }
+            QCOMPARE(d.verdict, Verdict::Admit);
+            held.push_back(std::move(d.reservation));
+        };
+        take();
+        QCOMPARE(state().debt, unit + unit * Ledger::kPaybackPer10k / 10'000);
+
+        // Busy at the rate until the burst is paid back: then the floor.
+        const TimePoint paidBack = clock.now() + std::chrono::seconds(12);
+        while (clock.now() < paidBack) {
+            take();
+        }
+        State before = state();
+        take();
+        State after = state();
+        std::int64_t drained = std::max<std::int64_t>(before.debt - (after.t - before.t) * 600, 0);
+        QCOMPARE(after.debt, drained + unit + unit * Ledger::kMarginPer10k / 10'000);
 
         // A near miss doubles the margin; the next debit carries it.
         QVERIFY(admission.widenMargin(Admission::root()));
-        d = admission.tryAcquire(path, Cost{});
-        QCOMPARE(d.verdict, Verdict::Admit);
-        held.push_back(std::move(d.reservation));
-        const State second = state();
-        const std::int64_t drained = std::max<std::int64_t>(first.debt - (second.t - first.t) * 600, 0);
-        QCOMPARE(second.debt, drained + unit + unit * 2 * Ledger::kStartMarginPer10k / 10'000);
+        before = after;
+        take();
+        after = state();
+        drained = std::max<std::int64_t>(before.debt - (after.t - before.t) * 600, 0);
+        QCOMPARE(after.debt, drained + unit + unit * 2 * Ledger::kMarginPer10k / 10'000);
     }
 
     // A 429 that A's ledger learned from (a burst narrowed, a wider margin)
@@ -225,11 +242,12 @@ private Q_SLOTS:
     // limit's period, as the ledger's rule) undoes a step. On the test's
     // clock, so every count is exact:
     //  - 600 RPM with a burst of 10: one request is 1 unit of debt plus its
-    //    margin (2% of a unit before, 4% after a 429 doubled it), and a
-    //    burst may spend the margin's share of the whole bucket as slack.
-    //  - A's one request leaves 1.02 units. Halved to 5, with 4% margins
-    //    and 0.2 units of slack, B fits 4 more (5.18 units); unlearned, B
-    //    would fit 9 (the burst of 10 with 2% margins).
+    //    margin (10% of a unit while a full bucket's burst is paid back,
+    //    the larger of the instances' shares), and a burst may spend the
+    //    margin's share of the whole bucket as slack.
+    //  - A's one request leaves 1.1 units. Halved to 5, with 0.5 units of
+    //    slack, B fits 4 more (5.5 units); unlearned, B would fit 9 (the
+    //    burst of 10 with 1 unit of slack).
     void aLearnedNarrowingReachesB()
     {
         ManualClock clock;
@@ -249,7 +267,7 @@ private Q_SLOTS:
         QCOMPARE(b.drain(), 5);
         b.settleAll();
         // One period with no 429 since: the burst is whole again, the
-        // margin back to 2% (B's own margin from a full bucket).
+        // margin B's own (paying a full bucket's burst back).
         clock.advance(30s);
         QCOMPARE(b.drain(), 10);
     }
