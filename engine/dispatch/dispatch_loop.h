@@ -120,6 +120,7 @@ struct Dispatcher::Impl {
     // Learns reported / estimated prompt tokens per model from responses;
     // owned by the Dispatcher, set once before the thread starts.
     tokenize::TokenCalibrator* calibrator = nullptr;
+    tokenize::TokenCalibrator* agreement = nullptr;  // exact counts against the provider's (PromptEstimator)
     DispatchListener& listener;
     DispatcherOptions options;
     KeyPool pool;

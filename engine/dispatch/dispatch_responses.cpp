@@ -54,11 +54,17 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, const Provi
     }
     const std::optional<std::int64_t> spend = config->pricing.microUsd(job.info.model, usage->billed);
     Cost actual{1, usage->inputTokens, usage->outputTokens, spend.value_or(job.cost.spendMicroUsd), 1};
-    if (calibrator != nullptr && job.info.prompt.method != PromptCountMethod::Exact) {
-        // The uncalibrated estimate, or the calibrator would chase its own
-        // corrections.
-        calibrator->observe(job.info.model, job.info.prompt.ruleOfThumb, reportedPromptTokens(pr.cfg->flavor, *usage),
-                            job.info.prompt.language);
+    if (job.info.prompt.method != PromptCountMethod::Exact) {
+        if (calibrator != nullptr) {
+            // The uncalibrated estimate, or the calibrator would chase its
+            // own corrections.
+            calibrator->observe(job.info.model, job.info.prompt.ruleOfThumb,
+                                reportedPromptTokens(pr.cfg->flavor, *usage), job.info.prompt.language);
+        }
+    } else if (agreement != nullptr && job.info.endpoint == Endpoint::Completion) {
+        // Chat only: the other endpoints' estimates carry no language class.
+        agreement->observe(job.info.model, job.info.prompt.counted, reportedPromptTokens(pr.cfg->flavor, *usage),
+                           job.info.prompt.language);
     }
     if (pr.cfg->tokenAccounting == TokenAccounting::Estimate) {
         // The provider keeps what it charged on arrival, max_tokens × n

@@ -150,17 +150,17 @@ void Dispatcher::Impl::apply(RemoveKey& r, TimePoint)
 
 // ------------------------------------------------------------------ facade
 
-// ------------------------------------------------------------------ facade
-
 Dispatcher::Dispatcher(Config config, Clock& clock, Admission& admission, DispatchListener& listener,
                        DispatcherOptions options)
     : m_config(std::make_shared<const Config>(std::move(config))),
       m_encodings(std::make_unique<tokenize::Encodings>(tokenize::tokenizerDir())),
       m_calibrator(std::make_unique<tokenize::TokenCalibrator>()),
-      m_estimator(std::make_unique<PromptEstimator>(m_encodings.get(), m_calibrator.get())),
+      m_agreement(std::make_unique<tokenize::TokenCalibrator>(agreementOptions())),
+      m_estimator(std::make_unique<PromptEstimator>(m_encodings.get(), m_calibrator.get(), m_agreement.get())),
       m_impl(std::make_unique<Impl>(m_config, clock, admission, listener, options))
 {
     m_impl->calibrator = m_calibrator.get();
+    m_impl->agreement = m_agreement.get();
 }
 
 Dispatcher::~Dispatcher()

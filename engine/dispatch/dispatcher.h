@@ -127,10 +127,12 @@ private:
     std::shared_ptr<const Config> m_config;
     // Prompt tokens before sending: exact for OpenAI models (their
     // tokenizers, loaded on first use), the rule of thumb scaled by what the
-    // calibrator learned from reported usage for others. Declared before
-    // m_impl, which feeds the calibrator, so they outlive it.
+    // calibrator learned from reported usage for others; an exact count
+    // follows the provider's agreement with it (see PromptEstimator).
+    // Declared before m_impl, which feeds the calibrators, so they outlive it.
     std::unique_ptr<tokenize::Encodings> m_encodings;
     std::unique_ptr<tokenize::TokenCalibrator> m_calibrator;
+    std::unique_ptr<tokenize::TokenCalibrator> m_agreement;
     std::unique_ptr<PromptEstimator> m_estimator;
     std::unique_ptr<Impl> m_impl;
 };

@@ -57,6 +57,7 @@ PromptEstimate endpointPrompt(const json& body, const std::string& model, const 
     if (const tokenize::BpeEncoding* enc = estimator != nullptr ? estimator->encodingFor(model) : nullptr) {
         try {
             e.tokens = count(body, enc);
+            e.counted = e.tokens;
             e.method = PromptCountMethod::Exact;
         } catch (const tokenize::TokenizerError&) {
             // Text the tokenizer refuses (over 4 GiB): the estimate will do.

@@ -2,6 +2,8 @@
 
 #include "tokenize/chat_tokens.h"
 
+#include <algorithm>
+
 namespace sluice {
 
 using nlohmann::json;
@@ -58,7 +60,14 @@ PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view mode
         try {
             if (const auto exact = tokenize::countPromptTokens(*m_encodings, model, body)) {
                 e.tokens = *exact;
+                e.counted = *exact;
                 e.method = PromptCountMethod::Exact;
+                if (m_agreement != nullptr) {
+                    e.language = promptLanguage(flavor, body);
+                    e.tokens = m_agreement->samples(model, e.language) == 0
+                                   ? std::max(*exact, e.ruleOfThumb)
+                                   : m_agreement->apply(model, *exact, e.language);
+                }
                 return e;
             }
         } catch (const tokenize::TokenizerError&) {
@@ -78,6 +87,14 @@ PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view mode
 const tokenize::BpeEncoding* PromptEstimator::encodingFor(std::string_view model) const
 {
     return m_encodings != nullptr ? m_encodings->forModel(model) : nullptr;
+}
+
+tokenize::CalibrationOptions agreementOptions()
+{
+    tokenize::CalibrationOptions o;
+    o.prior.fill(1.0);
+    o.priorIsASample = false;
+    return o;
 }
 
 std::int64_t reportedPromptTokens(ApiFlavor flavor, const ResponseUsage& usage) noexcept

@@ -5,6 +5,16 @@
 // plus chat overhead) scaled by the ratio the calibrator learned from the
 // provider's reported usage for that model and language class.
 //
+// An exact count is exact for the tokenizer, not for every provider: an
+// OpenAI-compatible server may count another way (a rate limiter that
+// counts characters, another model family's tokenizer behind the same
+// name). With an `agreement` calibrator (the dispatcher's), what is
+// reserved for an exact chat count follows the provider's reported counts
+// for that model and language class; before the first report it is the
+// larger of the exact count and the rule of thumb, so a first burst from a
+// full bucket cannot overrun a provider that counts more than the
+// tokenizer does.
+//
 // Thread-safety: estimate() from any thread (the parts it uses are
 // thread-safe); the Encodings and TokenCalibrator must outlive it.
 #pragma once
@@ -23,9 +33,11 @@ namespace sluice {
 
 class PromptEstimator {
 public:
-    // Either may be null: no exact counts, or no calibration.
-    PromptEstimator(const tokenize::Encodings* encodings, const tokenize::TokenCalibrator* calibrator) noexcept
-        : m_encodings(encodings), m_calibrator(calibrator)
+    // Any may be null: no exact counts, no calibration, exact counts
+    // reserved as counted.
+    PromptEstimator(const tokenize::Encodings* encodings, const tokenize::TokenCalibrator* calibrator,
+                    const tokenize::TokenCalibrator* agreement = nullptr) noexcept
+        : m_encodings(encodings), m_calibrator(calibrator), m_agreement(agreement)
     {
     }
 
@@ -38,7 +50,12 @@ public:
 private:
     const tokenize::Encodings* m_encodings;
     const tokenize::TokenCalibrator* m_calibrator;
+    const tokenize::TokenCalibrator* m_agreement;
 };
+
+// The options of an agreement calibrator: no prior belief beyond "the
+// tokenizer is right" (1.0), which the first report replaces.
+tokenize::CalibrationOptions agreementOptions();
 
 // The language class of a request's prompt text (system, messages, tools).
 tokenize::LanguageClass promptLanguage(ApiFlavor flavor, const nlohmann::json& body);

@@ -57,6 +57,7 @@ std::string_view promptCountMethodName(PromptCountMethod m) noexcept;
 struct PromptEstimate {
     std::int64_t tokens = 0;       // what to reserve
     std::int64_t ruleOfThumb = 0;  // the uncalibrated estimate: feed this to TokenCalibrator::observe
+    std::int64_t counted = 0;      // Exact: the tokenizer's own count, before the provider's agreement
     tokenize::LanguageClass language = tokenize::LanguageClass::Latin;
     PromptCountMethod method = PromptCountMethod::RuleOfThumb;
 };

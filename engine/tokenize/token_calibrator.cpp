@@ -36,9 +36,10 @@ void TokenCalibrator::observe(std::string_view model, std::int64_t estimated, st
         it = m_models.emplace(std::string(model), seeded).first;
     }
     Cell& cell = it->second[static_cast<std::size_t>(language)];
-    // The seed counts as one sample: the first samples are a plain average
-    // with it, then the weight settles at alpha.
-    const double weight = std::max(m_options.alpha, 1.0 / static_cast<double>(cell.samples + 2));
+    // The first samples are a plain average (with the seed, when it counts
+    // as one), then the weight settles at alpha.
+    const std::uint64_t seen = cell.samples + (m_options.priorIsASample ? 2 : 1);
+    const double weight = std::max(m_options.alpha, 1.0 / static_cast<double>(seen));
     cell.ratio += weight * (sample - cell.ratio);
     cell.ratio = std::clamp(cell.ratio, m_options.minRatio, m_options.maxRatio);
     ++cell.samples;
@@ -47,6 +48,13 @@ void TokenCalibrator::observe(std::string_view model, std::int64_t estimated, st
 double TokenCalibrator::prior(LanguageClass language) const noexcept
 {
     return m_options.prior[static_cast<std::size_t>(language)];
+}
+
+std::uint64_t TokenCalibrator::samples(std::string_view model, LanguageClass language) const
+{
+    const std::lock_guard lock(m_mutex);
+    const auto it = m_models.find(model);
+    return it == m_models.end() ? 0 : it->second[static_cast<std::size_t>(language)].samples;
 }
 
 double TokenCalibrator::ratio(std::string_view model, LanguageClass language) const

@@ -43,6 +43,11 @@ struct CalibrationOptions {
     double maxRatio = 4.0;
     std::int64_t minEstimate = 8;
     std::size_t maxModels = 1024;
+    // Whether the prior counts as one sample (averaged with the first
+    // ones); off, the first sample replaces it: for a prior that is only a
+    // default, not knowledge (an exact tokenizer's agreement with the
+    // provider, which one response settles).
+    bool priorIsASample = true;
 };
 
 class TokenCalibrator {
@@ -56,6 +61,8 @@ public:
     // The learned ratio (the prior when nothing was learned).
     double ratio(std::string_view model, LanguageClass language) const;
     double prior(LanguageClass language) const noexcept;
+    // How many responses the ratio was learned from (0: the prior).
+    std::uint64_t samples(std::string_view model, LanguageClass language) const;
     // estimate scaled by the ratio, rounded up; never below 1 for a
     // positive estimate.
     std::int64_t apply(std::string_view model, std::int64_t estimate, LanguageClass language) const;

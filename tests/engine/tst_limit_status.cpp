@@ -108,6 +108,7 @@ private Q_SLOTS:
     void headersTeachAndLowerLimits();
     void idleRampState();
     void calibrationPerModel();
+    void exactCountFollowsTheProvidersCount();
 };
 
 // A 429 that says "in a second" at a pace the ledger allowed: the provider
@@ -271,6 +272,50 @@ void TestLimitStatus::calibrationPerModel()
     const std::string text = describeCalibration(c, "llama-3-70b");
     QVERIFY2(text.rfind("prompt estimate ×", 0) == 0 && text.find("1 sample") != std::string::npos, text.c_str());
     QVERIFY(describeCalibration(c, "gpt-4o-mini").empty());
+}
+
+// An OpenAI model's prompt is counted with its tokenizer, but what is
+// reserved follows the provider's own count: before it has reported one,
+// the larger of the exact count and the rule of thumb (a first burst from a
+// full bucket must not overrun a provider that counts characters); after,
+// the exact count scaled to the provider's, which for a provider that
+// counts as the tokenizer does is the exact count itself.
+void TestLimitStatus::exactCountFollowsTheProvidersCount()
+{
+    std::string english;
+    for (int i = 0; i < 12; ++i) {
+        english += "The quick brown fox jumps over the lazy dog. ";
+    }
+    const auto reserved = [&](Rig& rig) {
+        const Dispatcher::Prepared p = rig.dispatcher->prepare(chat("priced", "gpt-4o-mini", english));
+        return std::pair{p.job.cost.inputTokens, p.job.info.prompt};
+    };
+    const auto answer = [&](Rig& rig, const std::string& id, int reportedPrompt, std::size_t n) {
+        rig.dispatcher->submit(chat(id, "gpt-4o-mini", english));
+        QVERIFY(rig.transport.waitStarted(n));
+        rig.transport.reply(rig.transport.started()[n - 1].id, 200, FakeTransport::completion(reportedPrompt, 5));
+        QVERIFY(rig.recorder.waitFor(n));
+    };
+    {
+        Rig rig(config({{"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60000}}}}}}}}));
+        const auto [before, prompt] = reserved(rig);
+        QCOMPARE(prompt.method, PromptCountMethod::Exact);
+        QVERIFY2(prompt.ruleOfThumb > prompt.counted,
+                 qPrintable(QStringLiteral("%1 %2").arg(prompt.ruleOfThumb).arg(prompt.counted)));
+        QCOMPARE(before, prompt.ruleOfThumb);
+        // The provider counts a quarter more than the tokenizer.
+        const auto counted = static_cast<int>(prompt.counted);
+        QVERIFY(prompt.ruleOfThumb != counted + counted / 4);  // so the next figure is the report's
+        answer(rig, "first", counted + counted / 4, 1);
+        QCOMPARE(reserved(rig).first, static_cast<std::int64_t>(counted + counted / 4));
+    }
+    {
+        // A provider that counts as the tokenizer does: the exact count.
+        Rig rig(config({{"models", {{"gpt-4o-mini", {{"limits", {{"tpm", 60000}}}}}}}}));
+        const auto counted = reserved(rig).second.counted;
+        answer(rig, "first", static_cast<int>(counted), 1);
+        QCOMPARE(reserved(rig).first, counted);
+    }
 }
 
 QTEST_APPLESS_MAIN(TestLimitStatus)

@@ -20,6 +20,7 @@ class TestTokenCalibrator : public QObject {
 private Q_SLOTS:
     void seededAtOne();
     void averagesThenFollows();
+    void firstSampleReplacesAPriorThatIsNoSample();
     void perModelAndLanguage();
     void boundedAndFiltered();
     void modelCountBounded();
@@ -70,6 +71,22 @@ void TestTokenCalibrator::averagesThenFollows()
     QCOMPARE(QString::fromStdString(snap[0].model), QStringLiteral("m"));
     QCOMPARE(snap[0].language, LanguageClass::Cjk);
     QCOMPARE(snap[0].samples, std::uint64_t{212});
+}
+
+// An agreement calibrator (an exact count against the provider's): the
+// prior is only a default, so the first report replaces it.
+void TestTokenCalibrator::firstSampleReplacesAPriorThatIsNoSample()
+{
+    TokenCalibrator c(sluice::agreementOptions());
+    QCOMPARE(c.samples("gpt-4o-mini", LanguageClass::Latin), std::uint64_t{0});
+    QCOMPARE(c.apply("gpt-4o-mini", 100, LanguageClass::Latin), std::int64_t{100});
+    c.observe("gpt-4o-mini", 100, 122, LanguageClass::Latin);
+    QCOMPARE(c.samples("gpt-4o-mini", LanguageClass::Latin), std::uint64_t{1});
+    QCOMPARE(c.apply("gpt-4o-mini", 100, LanguageClass::Latin), std::int64_t{122});
+    // Then a plain average, then the EWMA.
+    c.observe("gpt-4o-mini", 100, 118, LanguageClass::Latin);
+    QVERIFY(qFuzzyCompare(c.ratio("gpt-4o-mini", LanguageClass::Latin), 1.2));
+    QCOMPARE(c.samples("gpt-4o-mini", LanguageClass::Cjk), std::uint64_t{0});
 }
 
 void TestTokenCalibrator::perModelAndLanguage()
