@@ -288,6 +288,9 @@ private:
     static void updateMargin(Dimension& d, TimePoint now) noexcept;
     static void startPayback(Dimension& d, TimePoint now) noexcept;
     static Int128 burstSlack(const Dimension& d, std::int64_t amount) noexcept;
+    // The margin a request below the burst must fit with itself, so that
+    // burstSlack only returns what earlier requests of a burst paid.
+    Int128 ownMargin(const Dimension& d, std::int64_t amount) const noexcept;
 
     Duration m_wallMinusSteady;
     std::int64_t m_arrivalMarginNs = 0;

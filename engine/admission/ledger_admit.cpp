@@ -84,7 +84,7 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
     TimePoint earliest;
     if (d.kind == Dimension::Kind::Rolling) {
         const i128 s = d.scaledNow(now);
-        const i128 newTat = std::max(d.tat, s) + i128{std::min(amount, d.cap)} * d.unit;
+        const i128 newTat = std::max(d.tat, s) + i128{std::min(amount, d.cap)} * d.unit + ownMargin(d, amount);
         const i128 tau = d.tau + burstSlack(d, amount);
         if (newTat - s <= tau) {
             roomLeft(static_cast<double>(std::max<i128>(d.tau - (newTat - s), 0)), static_cast<double>(d.tau));
@@ -188,7 +188,7 @@ Check Ledger::admit(const Path& path, const Cost& cost, TimePoint now, Hold& hol
             const i128 sNow = d.scaledNow(now);
             const i128 base = std::max(d.tat, sNow);
             if (amount > d.limit ||
-                base + i128{std::min(amount, d.cap)} * d.unit - sNow > d.tau + burstSlack(d, amount)) {
+                base + i128{std::min(amount, d.cap)} * d.unit + ownMargin(d, amount) - sNow > d.tau + burstSlack(d, amount)) {
                 return evaluatePath(path, amounts, now);
             }
             rates[nRates++] = PendingRate{&d, base + i128{amount} * d.unit + marginFor(d, amount)};

@@ -73,6 +73,16 @@ i128 Ledger::burstSlack(const Dimension& d, std::int64_t amount) noexcept
     return d.tau * d.sharePer10k() / 10'000;
 }
 
+// A burst from a full bucket pays each request's margin into the debt and
+// burstSlack hands the burst's share back as room; the request being
+// checked must fit with its own margin too, or the last of a burst (a small
+// request, then a large one) would take the slack on top of the bucket: at
+// a 10% payback share, a tenth of the bucket beyond what the provider holds.
+i128 Ledger::ownMargin(const Dimension& d, std::int64_t amount) const noexcept
+{
+    return !d.paced && amount < d.cap ? marginFor(d, amount) : 0;
+}
+
 void Ledger::startPayback(Dimension& d, TimePoint now) noexcept
 {
     // A burst of one is the rate itself: nothing to pay back. A burst of a

@@ -261,7 +261,10 @@ for i = 1, n do
       if d.a > d.limit then return {-1, now, -1, i, 0} end
     elseif d.a > d.cap then return {-1, now, -1, i, 0} end
     if d.kind == 'r' then
-      local after = d.debt + math.min(d.a, d.cap) * d.period - d.cap * d.period - slack(d, d.a)
+      -- Below the burst the need fits with its own margin (Ledger::ownMargin).
+      local own = 0
+      if not d.paced and d.a < d.cap then own = margin(d, d.a) end
+      local after = d.debt + math.min(d.a, d.cap) * d.period + own - d.cap * d.period - slack(d, d.a)
       if after > 0 then
         local w = cdiv(after, d.limit)
         if w > wait then wait = w; bind = i end
