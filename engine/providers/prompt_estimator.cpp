@@ -64,9 +64,8 @@ PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view mode
                 e.method = PromptCountMethod::Exact;
                 if (m_agreement != nullptr) {
                     e.language = promptLanguage(flavor, body);
-                    e.tokens = m_agreement->samples(model, e.language) == 0
-                                   ? std::max(*exact, e.ruleOfThumb)
-                                   : m_agreement->apply(model, *exact, e.language);
+                    e.tokens = m_agreement->applyLearned(model, *exact, e.language)
+                                   .value_or(std::max(*exact, e.ruleOfThumb));
                 }
                 return e;
             }

@@ -5,6 +5,19 @@
 
 namespace sluice::tokenize {
 
+namespace {
+
+// estimate × ratio, rounded up; never below 1 for a positive estimate.
+std::int64_t scaled(std::int64_t estimate, double ratio)
+{
+    if (estimate <= 0) {
+        return estimate;
+    }
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(static_cast<double>(estimate) * ratio)));
+}
+
+}  // namespace
+
 TokenCalibrator::TokenCalibrator(CalibrationOptions options) : m_options(options)
 {
     m_options.alpha = std::clamp(m_options.alpha, 0.001, 1.0);
@@ -64,13 +77,24 @@ double TokenCalibrator::ratio(std::string_view model, LanguageClass language) co
     return it == m_models.end() ? prior(language) : it->second[static_cast<std::size_t>(language)].ratio;
 }
 
+std::optional<std::int64_t> TokenCalibrator::applyLearned(std::string_view model, std::int64_t estimate,
+                                                          LanguageClass language) const
+{
+    double r = 0;
+    {
+        const std::lock_guard lock(m_mutex);
+        const auto it = m_models.find(model);
+        if (it == m_models.end() || it->second[static_cast<std::size_t>(language)].samples == 0) {
+            return std::nullopt;
+        }
+        r = it->second[static_cast<std::size_t>(language)].ratio;
+    }
+    return scaled(estimate, r);
+}
+
 std::int64_t TokenCalibrator::apply(std::string_view model, std::int64_t estimate, LanguageClass language) const
 {
-    if (estimate <= 0) {
-        return estimate;
-    }
-    const double scaled = std::ceil(static_cast<double>(estimate) * ratio(model, language));
-    return std::max<std::int64_t>(1, static_cast<std::int64_t>(scaled));
+    return estimate <= 0 ? estimate : scaled(estimate, ratio(model, language));
 }
 
 std::vector<TokenCalibrator::Entry> TokenCalibrator::snapshot() const

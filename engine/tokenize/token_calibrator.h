@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,10 @@ public:
     double prior(LanguageClass language) const noexcept;
     // How many responses the ratio was learned from (0: the prior).
     std::uint64_t samples(std::string_view model, LanguageClass language) const;
+    // apply(), once at least one response was learned from; nullopt while
+    // only the prior is there. One lookup for both questions.
+    std::optional<std::int64_t> applyLearned(std::string_view model, std::int64_t estimate,
+                                             LanguageClass language) const;
     // estimate scaled by the ratio, rounded up; never below 1 for a
     // positive estimate.
     std::int64_t apply(std::string_view model, std::int64_t estimate, LanguageClass language) const;
