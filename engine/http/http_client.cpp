@@ -1,5 +1,7 @@
 #include "http/http_client.h"
 
+#include "http/epoll_driver.h"
+
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
@@ -175,19 +177,33 @@ int onCurlTimer(CURLM*, long timeoutMs, void* user)
 
 }  // namespace
 
-HttpClient::HttpClient(const Options& options, SocketDriver& driver) : HttpClient(options)
+HttpClient::HttpClient(const Options& options, SocketDriver& driver) : m_multi(makeMulti())
+{
+    configure(options);
+    useDriver(driver);
+}
+
+// poll() drives the client through its own epoll driver rather than
+// curl_multi_poll/curl_multi_perform (see epoll_driver.h for why).
+HttpClient::HttpClient(const Options& options) : m_ownDriver(std::make_unique<EpollDriver>()), m_multi(makeMulti())
+{
+    configure(options);
+    useDriver(*m_ownDriver);
+}
+
+void HttpClient::configure(const Options& options)
+{
+    curl_multi_setopt(m_multi.get(), CURLMOPT_MAXCONNECTS, options.maxCachedConnections);
+    curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxTotalConnections);
+    curl_multi_setopt(m_multi.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+}
+
+void HttpClient::useDriver(SocketDriver& driver)
 {
     curl_multi_setopt(m_multi.get(), CURLMOPT_SOCKETFUNCTION, &onCurlSocket);
     curl_multi_setopt(m_multi.get(), CURLMOPT_SOCKETDATA, &driver);
     curl_multi_setopt(m_multi.get(), CURLMOPT_TIMERFUNCTION, &onCurlTimer);
     curl_multi_setopt(m_multi.get(), CURLMOPT_TIMERDATA, &driver);
-}
-
-HttpClient::HttpClient(const Options& options) : m_multi(makeMulti())
-{
-    curl_multi_setopt(m_multi.get(), CURLMOPT_MAXCONNECTS, options.maxCachedConnections);
-    curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxTotalConnections);
-    curl_multi_setopt(m_multi.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 }
 
 HttpClient::~HttpClient()
@@ -207,7 +223,12 @@ HttpClient::TransferId HttpClient::start(HttpRequest request, TransferHandlers h
     }
     auto t = std::make_unique<Transfer>();
     t->id = m_nextId++;
-    t->easy = makeEasy();
+    if (m_spareHandles.empty()) {
+        t->easy = makeEasy();
+    } else {
+        t->easy = std::move(m_spareHandles.back());
+        m_spareHandles.pop_back();
+    }
     t->request = std::move(request);
     t->handlers = std::move(handlers);
 
@@ -298,6 +319,12 @@ void HttpClient::finish(Transfer& t, CURLcode code)
     }
     auto onComplete = std::move(t.handlers.onComplete);
     HttpResult result = std::move(r);
+    // Reset before t's header list and body go: the handle points at both.
+    // A reset handle keeps nothing of this request's options.
+    curl_easy_reset(t.easy.get());
+    if (!m_closing && m_spareHandles.size() < kMaxSpareHandles) {
+        m_spareHandles.push_back(std::move(t.easy));
+    }
     m_transfers.erase(t.id);  // destroys t
     if (onComplete) {
         onComplete(std::move(result));
@@ -317,12 +344,12 @@ void HttpClient::abort(TransferId id)
 
 int HttpClient::poll(Duration timeout)
 {
-    const auto ms = std::clamp<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(), 0, 60'000);
-    int ready = 0;
-    curl_multi_poll(m_multi.get(), nullptr, 0, static_cast<int>(ms), &ready);
-    int running = 0;
-    curl_multi_perform(m_multi.get(), &running);
-    return finishDone();
+    if (!m_ownDriver) {
+        throw std::logic_error("HttpClient::poll on a client driven by a SocketDriver");
+    }
+    m_completed = 0;
+    m_ownDriver->wait(std::min<Duration>(timeout, std::chrono::seconds(60)), *this);
+    return m_completed;
 }
 
 void HttpClient::socketReady(int fd, bool readable, bool writable)
@@ -353,6 +380,7 @@ int HttpClient::finishDone()
         if (t != nullptr) {
             finish(*t, msg->data.result);
             ++completed;
+            ++m_completed;
         }
     }
     return completed;
@@ -360,7 +388,11 @@ int HttpClient::finishDone()
 
 void HttpClient::wakeup()
 {
-    curl_multi_wakeup(m_multi.get());
+    if (m_ownDriver) {
+        m_ownDriver->wakeup();
+    } else {
+        curl_multi_wakeup(m_multi.get());
+    }
 }
 
 }  // namespace sluice::http

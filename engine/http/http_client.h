@@ -3,8 +3,9 @@
 // transfers share one event loop, connections are kept alive and reused, and
 // HTTP/2 is used where a TLS server offers it.
 //
-// Driven either by poll() or, with a SocketDriver, by the driver's event
-// loop (libcurl's multi_socket interface), so other sockets can share it.
+// Driven either by poll() (on its own EpollDriver) or, with a SocketDriver,
+// by the driver's event loop, so other sockets can share it; both through
+// libcurl's multi_socket interface.
 //
 // Thread-safety: everything except wakeup() must be called from the one
 // thread that drives poll() (or the driver); callbacks run on that thread
@@ -105,6 +106,8 @@ public:
     virtual void timer(std::optional<Duration> after) = 0;
 };
 
+class EpollDriver;
+
 class HttpClient {
 public:
     using TransferId = std::uint64_t;
@@ -126,9 +129,11 @@ public:
     TransferId start(HttpRequest request, TransferHandlers handlers);
     // Stops a transfer; its onComplete runs (with Aborted) before this returns.
     void abort(TransferId id);
-    // Waits up to `timeout` for network activity or wakeup(), moves every
-    // transfer forward and runs the callbacks that became due. Returns the
-    // number of transfers that completed.
+    // Waits up to `timeout` for network activity or wakeup(), moves the
+    // transfers whose sockets are ready (or whose timers are due) forward
+    // and runs the callbacks that became due. Returns the number of
+    // transfers that completed. Not on a client given a SocketDriver
+    // (std::logic_error).
     int poll(Duration timeout);
     // Makes a poll() in progress (or the next one) return promptly.
     void wakeup();
@@ -145,10 +150,22 @@ private:
     void finish(Transfer& t, CURLcode code);
     // Finishes every transfer libcurl reports done; returns how many.
     int finishDone();
+    void configure(const Options& options);
+    void useDriver(SocketDriver& driver);
 
+    // Finished transfers' easy handles, reset and kept for the next start():
+    // creating and freeing one per transfer cost ~17k instructions of a
+    // request's ~146k (callgrind). Bounded, so a burst leaves no hoard.
+    static constexpr std::size_t kMaxSpareHandles = 64;
+
+    // Declared before m_multi, so it outlives it: libcurl tells the driver
+    // to stop watching each socket as the multi handle closes them.
+    std::unique_ptr<EpollDriver> m_ownDriver;  // set when poll() drives the client
     MultiHandle m_multi;
+    std::vector<EasyHandle> m_spareHandles;
     bool m_closing = false;
     TransferId m_nextId = 1;
+    int m_completed = 0;  // finished since poll() started
     std::map<TransferId, std::unique_ptr<Transfer>> m_transfers;
 };
 

@@ -12,6 +12,7 @@
 #include "net/event_loop.h"
 #include "net/http_server.h"
 #include "support/http_client.h"
+#include "support/scripted_upstream.h"
 
 #include <QtTest>
 
@@ -62,20 +63,6 @@ private:
 std::string url(std::uint16_t port)
 {
     return "http://127.0.0.1:" + std::to_string(port);
-}
-
-// Runs the transport's loop on this thread until `done` or 20 s.
-template <typename Done>
-bool pollUntil(gateway::LoopTransport& transport, Done done)
-{
-    const auto until = std::chrono::steady_clock::now() + 20s;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) {
-            return false;
-        }
-        transport.poll(50ms);
-    }
-    return true;
 }
 
 }  // namespace
@@ -174,18 +161,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
     // The upstream: io threads of its own; /stream sends three chunks 20 ms
     // apart, /hang never answers.
     net::HttpServer upstream(net::HttpServerOptions{}, [](net::InboundRequest&& r, net::HttpResponder responder) {
-        net::HttpReply reply;
-        if (r.path() == "/stream") {
-            reply.chunked = true;
-            reply.parts = {{0ms, "one "}, {20ms, "two "}, {20ms, "three"}};
-        } else if (r.path() == "/hang") {
-            reply.parts = {{0ms, "partial"}};
-            reply.declaredLength = 100;
-            reply.ending = net::HttpEnding::Hang;
-        } else {
-            reply = net::HttpReply::whole(200, "text/plain", "body of " + std::string(r.path()));
-        }
-        responder.send(std::move(reply));
+        responder.send(test::scriptedReply(r));
     });
     const std::string base = url(upstream.start());
     net::EventLoop loop;
@@ -204,7 +180,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
                                          },
                                          nullptr});
     }
-    QVERIFY(pollUntil(transport, [&] { return done == kMany; }));
+    QVERIFY(test::pollUntil(transport, [&] { return done == kMany; }));
     for (int i = 0; i < kMany; ++i) {
         QCOMPARE(results[i].status, 200L);
         QCOMPARE(results[i].body, "body of /r" + std::to_string(i));
@@ -221,7 +197,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
                                        return true;
                                    },
                                    [&](http::HttpResult&& r) { streamed = r.error == http::TransportError::None; }, nullptr});
-    QVERIFY(pollUntil(transport, [&] { return streamed; }));
+    QVERIFY(test::pollUntil(transport, [&] { return streamed; }));
     QVERIFY(pieces.size() >= 2);
     std::string whole;
     for (const auto& p : pieces) {
@@ -238,7 +214,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
     const auto id = transport.start(std::move(h), {[&](long, const http::HeaderMap&) { headSeen = true; },
                                                    [](std::string_view) { return true; },
                                                    [&](http::HttpResult&& r) { hung = r.error; }, nullptr});
-    QVERIFY(pollUntil(transport, [&] { return headSeen; }));
+    QVERIFY(test::pollUntil(transport, [&] { return headSeen; }));
     QVERIFY(!hung);
     transport.abort(id);
     QCOMPARE(hung, std::optional(http::TransportError::Aborted));
@@ -248,7 +224,7 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
     gone.method = "GET";
     gone.url = base + "/after";
     transport.start(std::move(gone), {nullptr, nullptr, [&](http::HttpResult&& r) { refused = r.error; }, nullptr});
-    QVERIFY(pollUntil(transport, [&] { return refused.has_value(); }));
+    QVERIFY(test::pollUntil(transport, [&] { return refused.has_value(); }));
     QCOMPARE(*refused, http::TransportError::ConnectFailed);
 }
 
