@@ -183,7 +183,7 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
                  std::move(*prepared));
 }
 
-Dispatcher::Prepared Gateway::Impl::prepareJob(const net::InboundRequest& request, json body, ApiFlavor flavor,
+Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, json body, ApiFlavor flavor,
                                                const GatewayToken* token, bool& stream)
 {
     // Provider credentials are Sluice's to add; never forwarded from clients
@@ -200,6 +200,10 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(const net::InboundRequest& reques
     stream = spec.endpoint != Endpoint::Embeddings && streamField != body.end() && streamField->is_boolean() &&
              streamField->get<bool>();
     spec.body = std::move(body);
+    // The client's own text goes on as it came (unless preparing must
+    // change the body): no second serialisation, and numbers, key order and
+    // escapes reach the provider exactly as the SDK wrote them.
+    spec.bodyText = std::move(request.body);
     return dispatcher.prepare(std::move(spec));
 }
 

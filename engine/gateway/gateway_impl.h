@@ -78,7 +78,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
                       Dispatcher::Prepared prepared);
     // The job for a completion request whose body was checked: routed,
     // analysed and serialised once (Dispatcher::prepare).
-    Dispatcher::Prepared prepareJob(const net::InboundRequest& request, nlohmann::json body, ApiFlavor flavor,
+    Dispatcher::Prepared prepareJob(net::InboundRequest& request, nlohmann::json body, ApiFlavor flavor,
                                     const GatewayToken* token, bool& stream);
     std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);
     // Jobs waiting in the lane (as last published by the dispatcher).

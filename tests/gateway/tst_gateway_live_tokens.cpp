@@ -6,7 +6,9 @@
 // both its next request and the one its own budget was holding; streams
 // under way (another token's, and the revoked token's own) run to their
 // end untouched; all of it with the gateway on io threads of its own and
-// on the dispatcher's event loop. Tests wait on conditions, never on sleeps.
+// on the dispatcher's event loop. A body goes to the provider byte for byte
+// as the client wrote it, unless Sluice must add to it (a stream's usage).
+// Tests wait on conditions, never on sleeps.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
@@ -83,8 +85,20 @@ private:
                "}]}\n\n";
     }
 
+public:
+    std::vector<std::string> bodies()
+    {
+        std::lock_guard guard(m_mutex);
+        return m_bodies;
+    }
+
+private:
     void handle(net::InboundRequest&& request, net::HttpResponder responder)
     {
+        {
+            std::lock_guard guard(m_mutex);
+            m_bodies.push_back(request.body);
+        }
         const json body = json::parse(request.body, nullptr, false);
         if (body.is_object() && body.value("stream", false)) {
             net::HttpReply head;
@@ -113,6 +127,7 @@ private:
     std::condition_variable m_cv;
     std::vector<std::shared_ptr<net::HttpStream>> m_open;
     std::size_t m_opened = 0;
+    std::vector<std::string> m_bodies;  // every request's body, as it arrived
 };
 
 class QuietListener : public DispatchListener {
@@ -190,6 +205,7 @@ private Q_SLOTS:
     void tokensChangeWhileStreamsRun_data();
     void tokensChangeWhileStreamsRun();
     void exposedGatewayKeepsATokenOrRefuses();
+    void bodyGoesOnAsTheClientWroteIt();
 };
 
 void TestGatewayLiveTokens::tokensChangeWhileStreamsRun_data()
@@ -290,6 +306,45 @@ void TestGatewayLiveTokens::exposedGatewayKeepsATokenOrRefuses()
     // the table is as it was.
     QVERIFY_THROWS_EXCEPTION(InputError, gw.setTokens({}));
     QCOMPARE(gw.tenants().size(), std::size_t(1));
+}
+
+void TestGatewayLiveTokens::bodyGoesOnAsTheClientWroteIt()
+{
+    HoldingProvider provider;
+    SystemClock clock;
+    Admission admission{clock};
+    QuietListener listener;
+    Dispatcher dispatcher(sluiceConfig(provider.baseUrl()), clock, admission, listener, DispatcherOptions{});
+    dispatcher.start();
+    gateway::GatewayConfig gc;
+    gc.port = 0;
+    gc.tokens = {token("a")};
+    gateway::Gateway gw(gc, dispatcher, clock);
+    const std::string url = "http://127.0.0.1:" + std::to_string(gw.start());
+    test::HttpClient http(url);
+    const test::Headers asA{{"content-type", "application/json"}, {"authorization", "Bearer secret-a"}};
+
+    // Spacing, key order, a float written 1.0, an escaped character and a
+    // field Sluice does not know: what a re-serialisation would change.
+    const std::string written =
+        "{ \"messages\": [{\"role\": \"user\", \"content\": \"caf\\u00e9\"}],\n  \"temperature\": 1.0, "
+        "\"model\": \"gpt-4o-mini\", \"max_tokens\": 8, \"x_vendor\": {\"b\": 2, \"a\": 1} }";
+    QCOMPARE(http.post("/v1/chat/completions", written, asA).status, 200L);
+    QCOMPARE(provider.bodies().size(), std::size_t(1));
+    QCOMPARE(provider.bodies().front(), written);
+
+    // A stream that did not ask for usage: Sluice asks, since it settles by it.
+    auto streamed = std::async(std::launch::async, [&] {
+        test::HttpClient own(url);
+        own.setTimeout(30s);
+        return own.post("/v1/chat/completions", chatBody(true), asA);
+    });
+    QVERIFY(provider.waitOpened(1));
+    provider.release();
+    QCOMPARE(streamed.get().status, 200L);
+    const json sent = json::parse(provider.bodies().back());
+    QCOMPARE(sent["stream_options"]["include_usage"], json(true));
+    QCOMPARE(sent["messages"], json::parse(chatBody(true))["messages"]);
 }
 
 QTEST_GUILESS_MAIN(TestGatewayLiveTokens)
