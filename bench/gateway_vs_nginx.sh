@@ -7,7 +7,8 @@
 #   3. 5,000 concurrent streaming responses held through each proxy
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
-# Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary)
+# Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
+#        SERVE_ARGS=more serve options, e.g. --shared-loop)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
