@@ -25,10 +25,12 @@ first_url() {
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_mock CLI [THREADS]: the mock (--no-limits --latency-ms 0); sets mock.
+# start_mock CLI [THREADS]: the mock (--no-limits --latency-ms 0); sets mock
+# and mock_pid.
 start_mock() {
   "$1" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads "${2:-1}" > "$W/mock.out" 2> "$W/mock.err" &
-  pids+=($!)
+  mock_pid=$!
+  pids+=($mock_pid)
   mock=$(first_url "$W/mock.out")
 }
 

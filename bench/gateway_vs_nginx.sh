@@ -37,18 +37,25 @@ start_nginx "$NGINX" 20000 20000
 write_gateway_config
 start_gateway "$CLI" gw
 for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
+nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
 echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url; $(nproc) cores"
 
 rps() { awk '/Requests\/sec/{print $2}'; }
+# A process's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A RPS
 if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
-echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s bench/wrk_chat.lua"
+echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s bench/wrk_chat.lua (CPU: the proxy's, user + system, per request)"
+tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
 for name in direct nginx gateway; do
-  case $name in direct) url=$mock;; nginx) url=$nginx_url;; gateway) url=$gw_url;; esac
+  case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
+  before=$(cpu_ticks "$pid")
   out=$(wrk -t1 -c64 -d"$DURATION" -s bench/wrk_chat.lua "$url")
+  after=$(cpu_ticks "$pid")
   RPS[$name]=$(echo "$out" | rps)
-  echo "$name: ${RPS[$name]} requests/s $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+  n=$(echo "$out" | awk '/requests in/{print $1}')
+  echo "$name: ${RPS[$name]} requests/s, $(awk -v d=$((after - before)) -v t="$tick_us" -v n="$n" 'BEGIN{printf "%.1f", d * t / n}') us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
 done
 echo "gateway / nginx: $(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')"
 
@@ -67,7 +74,6 @@ fi
 echo
 echo "== 3. $STREAMS concurrent streaming responses (100 tokens, one every 300 ms: 30 s each)"
 curl -sf "$mock/mock/config" -d '{"limitsEnabled":false,"latency":{"baseMs":0,"firstTokenMs":20,"perOutputTokenMs":300}}' > /dev/null
-nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
 for name in nginx gateway; do
   case $name in nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
   before=$(rss_kb "$pid")
