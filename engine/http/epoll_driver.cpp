@@ -118,7 +118,7 @@ int EpollDriver::waitEvents(epoll_event* events, int max, Duration timeout)
     return ::epoll_wait(m_epoll, events, max, static_cast<int>(ms));
 }
 
-void EpollDriver::wait(Duration timeout, HttpClient& client)
+void EpollDriver::wait(Duration timeout, DrivenClient& client)
 {
     using namespace std::chrono;
     auto waitFor = std::max(timeout, Duration::zero());
@@ -147,12 +147,18 @@ void EpollDriver::wait(Duration timeout, HttpClient& client)
     if (m_due && steady_clock::now() >= *m_due) {
         const auto fired = *m_due;
         client.timerFired();
-        // libcurl tells its timer in whole milliseconds and says nothing
-        // when the deadline it holds is unchanged, so a timer that came due
-        // here a fraction of a millisecond before libcurl's own would never
-        // be told again: look once more a millisecond later.
+        // libcurl calls the timer function only when its deadline changes,
+        // so after a firing that did not change it (a transfer finished
+        // within it; a deadline a fraction of a millisecond later than the
+        // whole milliseconds it told) ask it what it holds now.
         if (m_due == fired) {
-            m_due = steady_clock::now() + milliseconds(1);
+            const std::optional<Duration> left = client.timeout();
+            m_due.reset();
+            if (left) {
+                // Zero after a firing: due within the millisecond libcurl
+                // rounds to; looking again at once could spin on it.
+                m_due = steady_clock::now() + (*left > Duration::zero() ? *left : Duration(milliseconds(1)));
+            }
         }
     }
 }

@@ -38,7 +38,7 @@ public:
     // Waits up to `timeout` (less when the client's timer is due sooner) for
     // a watched socket, the timer or wakeup(), and hands what is ready to
     // `client` (socketReady, timerFired).
-    void wait(Duration timeout, HttpClient& client);
+    void wait(Duration timeout, DrivenClient& client);
     void wakeup() noexcept;
 
 private:

@@ -367,6 +367,16 @@ void HttpClient::timerFired()
     finishDone();
 }
 
+std::optional<Duration> HttpClient::timeout() const
+{
+    long ms = -1;
+    curl_multi_timeout(m_multi.get(), &ms);
+    if (ms < 0) {
+        return std::nullopt;
+    }
+    return std::chrono::milliseconds(ms);
+}
+
 int HttpClient::finishDone()
 {
     int completed = 0;

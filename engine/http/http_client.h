@@ -108,7 +108,18 @@ public:
 
 class EpollDriver;
 
-class HttpClient {
+// What a driver moves forward: an HttpClient, or a test's stand-in.
+class DrivenClient {
+public:
+    virtual ~DrivenClient() = default;
+    virtual void socketReady(int fd, bool readable, bool writable) = 0;
+    virtual void timerFired() = 0;
+    // When timerFired() is next due as the client sees it now (empty: no
+    // timer), for a driver whose timer fired without being told a new one.
+    virtual std::optional<Duration> timeout() const = 0;
+};
+
+class HttpClient final : public DrivenClient {
 public:
     using TransferId = std::uint64_t;
 
@@ -121,7 +132,7 @@ public:
     explicit HttpClient(const Options& options);
     // Driven by `driver` (which must outlive the client) instead of poll().
     HttpClient(const Options& options, SocketDriver& driver);
-    ~HttpClient();
+    ~HttpClient() override;
     HttpClient(const HttpClient&) = delete;
     HttpClient& operator=(const HttpClient&) = delete;
 
@@ -139,9 +150,11 @@ public:
     void wakeup();
     // With a SocketDriver: `fd` is ready; moves the transfers on it forward
     // and runs the callbacks that became due.
-    void socketReady(int fd, bool readable, bool writable);
+    void socketReady(int fd, bool readable, bool writable) override;
     // With a SocketDriver: the time it was told has come.
-    void timerFired();
+    void timerFired() override;
+    // libcurl's own view of when timerFired() is due (curl_multi_timeout).
+    std::optional<Duration> timeout() const override;
 
     std::size_t active() const noexcept { return m_transfers.size(); }
 

@@ -5,7 +5,9 @@
 // credential header, no body, no method); a stream arrives in pieces; a
 // total timeout fires with nothing else to wake the loop; an abort and a
 // refused connection are reported; wakeup() from another thread ends a
-// long poll(). Waits are on conditions with generous bounds, never sleeps.
+// long poll(). The EpollDriver's timer against a stand-in client: a firing
+// that sets no new timer asks the client, and sleeps when it has none. Waits are on conditions with generous bounds, never sleeps.
+#include "http/epoll_driver.h"
 #include "http/http_client.h"
 #include "net/http_server.h"
 #include "support/scripted_upstream.h"
@@ -42,6 +44,18 @@ http::HttpRequest getOf(const std::string& url)
     return r;
 }
 
+// Counts what the driver hands it; its timerFired() sets no new timer (as
+// libcurl does when a transfer ends within the firing).
+class StandIn final : public http::DrivenClient {
+public:
+    void socketReady(int, bool, bool) override {}
+    void timerFired() override { ++fired; }
+    std::optional<Duration> timeout() const override { return pending; }
+
+    int fired = 0;
+    std::optional<Duration> pending;
+};
+
 }  // namespace
 
 class TestHttpClient : public QObject {
@@ -56,6 +70,7 @@ private Q_SLOTS:
     void totalTimeoutFiresOnAnIdleLoop();
     void abortAndRefusedConnection();
     void wakeupEndsAPollFromAnotherThread();
+    void aFiringThatSetsNoTimerAsksTheClient();
 
 private:
     std::unique_ptr<net::HttpServer> m_upstream;
@@ -226,6 +241,33 @@ void TestHttpClient::wakeupEndsAPollFromAnotherThread()
     const auto waited = std::chrono::steady_clock::now() - start;
     waker.join();
     QVERIFY2(waited < 30s, "poll() did not return on wakeup()");
+}
+
+void TestHttpClient::aFiringThatSetsNoTimerAsksTheClient()
+{
+    http::EpollDriver driver;
+    StandIn client;
+    driver.timer(Duration::zero());
+    driver.wait(10s, client);
+    QCOMPARE(client.fired, 1);
+    // The client holds no timer now: the driver must not fire again (a
+    // driver that looked again a millisecond later would wake every
+    // millisecond of an idle client's life).
+    for (int i = 0; i < 3; ++i) {
+        driver.wait(20ms, client);
+    }
+    QCOMPARE(client.fired, 1);
+
+    // The client still holds one, due in 5 ms: it fires then, once.
+    driver.timer(Duration::zero());
+    client.pending = 5ms;
+    driver.wait(10s, client);
+    QCOMPARE(client.fired, 2);
+    client.pending.reset();
+    driver.wait(10s, client);
+    QCOMPARE(client.fired, 3);
+    driver.wait(20ms, client);
+    QCOMPARE(client.fired, 3);
 }
 
 QTEST_GUILESS_MAIN(TestHttpClient)
