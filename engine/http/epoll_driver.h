@@ -6,9 +6,9 @@
 //
 // Why not curl_multi_poll() and curl_multi_perform(): perform visits every
 // transfer in the multi handle on every wake (libcurl 7.88), so with N
-// transfers in flight each response costs N transfers' worth of work; at the
-// gateway's 64 connections that was ~98k instructions a request, more than
-// the rest of the request together.
+// transfers in flight each response costs N transfers' worth of work. With
+// 2,000 in flight the gateway spent a quarter less CPU per request on this
+// driver (docs/benchmarks.md, bench/gateway_in_flight.sh).
 //
 // Thread-safety: wakeup() may be called from any thread; everything else on
 // the thread that drives the client.
