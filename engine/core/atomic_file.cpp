@@ -1,5 +1,7 @@
 #include "core/atomic_file.h"
 
+#include "core/unique_fd.h"
+
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -34,24 +36,6 @@ bool writeAll(int fd, const char* data, std::size_t size)
     }
     return true;
 }
-
-class Fd {
-public:
-    explicit Fd(int fd) : m_fd(fd) {}
-    ~Fd()
-    {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return m_fd; }
-    int release() { return std::exchange(m_fd, -1); }
-
-private:
-    int m_fd;
-};
 
 // A stream buffer straight onto a file descriptor: 64 KiB at a time. The
 // first failed write is remembered (its errno) and fails every later one.
@@ -117,7 +101,7 @@ private:
 
 void syncDirectory(const std::string& directory)
 {
-    Fd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (fd.get() < 0) {
         throw FileError(directory + ": cannot open the directory to flush it (" + errnoText(errno) + ")");
     }
@@ -129,7 +113,7 @@ void syncDirectory(const std::string& directory)
 void writeFileAtomically(const std::string& path, const std::function<void(std::ostream&)>& write)
 {
     const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-    Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (fd.get() < 0) {
         throw FileError(path + ": cannot write (" + errnoText(errno) + ")");
     }

@@ -76,8 +76,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // dispatcher and back to the client (exchange.cpp).
     void openExchange(net::HttpResponder responder, ApiFlavor dialect, bool stream, TokenPtr token, std::string model,
                       Dispatcher::Prepared prepared);
-    // The job for a completion request whose body was checked: routed,
-    // analysed and serialised once (Dispatcher::prepare).
+    // The job for a completion request whose body was checked: routed and
+    // analysed once (Dispatcher::prepare). Takes request.body as the text
+    // to send, as the client wrote it.
     Dispatcher::Prepared prepareJob(net::InboundRequest& request, nlohmann::json body, ApiFlavor flavor,
                                     const GatewayToken* token, bool& stream);
     std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);

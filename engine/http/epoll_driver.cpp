@@ -29,33 +29,20 @@ std::uint32_t eventsFor(unsigned interest)
 }  // namespace
 
 EpollDriver::EpollDriver()
+    : m_epoll(::epoll_create1(EPOLL_CLOEXEC)), m_wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
-    m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
-    if (m_epoll < 0) {
-        throw std::system_error(errno, std::generic_category(), "epoll_create1");
-    }
-    m_wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (m_wake < 0) {
-        const int err = errno;
-        ::close(m_epoll);
-        throw std::system_error(err, std::generic_category(), "eventfd");
+    if (!m_epoll.valid() || !m_wake.valid()) {
+        throw std::system_error(errno, std::generic_category(), "epoll_create1/eventfd");
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = m_wake;
-    if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_wake, &ev) != 0) {
-        const int err = errno;
-        ::close(m_wake);
-        ::close(m_epoll);
-        throw std::system_error(err, std::generic_category(), "epoll_ctl");
+    ev.data.fd = m_wake.get();
+    if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, m_wake.get(), &ev) != 0) {
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
     }
 }
 
-EpollDriver::~EpollDriver()
-{
-    ::close(m_wake);
-    ::close(m_epoll);
-}
+EpollDriver::~EpollDriver() = default;
 
 void EpollDriver::watch(int fd, unsigned interest)
 {
@@ -64,7 +51,7 @@ void EpollDriver::watch(int fd, unsigned interest)
         if (it != m_watched.end()) {
             // libcurl may already have closed it, which removed it from the
             // epoll set by itself (EBADF then is no error).
-            ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr);
+            ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
             m_watched.erase(it);
         }
         return;
@@ -77,16 +64,16 @@ void EpollDriver::watch(int fd, unsigned interest)
             return;
         }
         it->second = interest;
-        if (::epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &ev) == 0 || errno != ENOENT) {
+        if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, fd, &ev) == 0 || errno != ENOENT) {
             return;
         }
         // Closed and reopened under the same number since it was added.
-        ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &ev);
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev);
         return;
     }
     m_watched.emplace(fd, interest);
-    if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST) {
-        ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &ev);
+    if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST) {
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, fd, &ev);
     }
 }
 
@@ -106,7 +93,7 @@ int EpollDriver::waitEvents(epoll_event* events, int max, Duration timeout)
     if (m_precise) {
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
         const timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-        const int n = ::epoll_pwait2(m_epoll, events, max, &ts, nullptr);
+        const int n = ::epoll_pwait2(m_epoll.get(), events, max, &ts, nullptr);
         if (n >= 0 || errno != ENOSYS) {
             return n;
         }
@@ -115,7 +102,7 @@ int EpollDriver::waitEvents(epoll_event* events, int max, Duration timeout)
     // Whole milliseconds, rounded up: a timer is never looked at before it
     // is due, and the loop never spins on a zero.
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout + std::chrono::microseconds(999)).count();
-    return ::epoll_wait(m_epoll, events, max, static_cast<int>(ms));
+    return ::epoll_wait(m_epoll.get(), events, max, static_cast<int>(ms));
 }
 
 void EpollDriver::wait(Duration timeout, DrivenClient& client)
@@ -130,9 +117,9 @@ void EpollDriver::wait(Duration timeout, DrivenClient& client)
     for (int i = 0; i < n; ++i) {
         const int fd = events[static_cast<std::size_t>(i)].data.fd;
         const std::uint32_t ev = events[static_cast<std::size_t>(i)].events;
-        if (fd == m_wake) {
+        if (fd == m_wake.get()) {
             std::uint64_t count = 0;
-            [[maybe_unused]] const auto r = ::read(m_wake, &count, sizeof count);
+            [[maybe_unused]] const auto r = ::read(m_wake.get(), &count, sizeof count);
             continue;
         }
         // An event for a socket the client let go of earlier in this batch.
@@ -166,7 +153,7 @@ void EpollDriver::wait(Duration timeout, DrivenClient& client)
 void EpollDriver::wakeup() noexcept
 {
     const std::uint64_t one = 1;
-    [[maybe_unused]] const auto r = ::write(m_wake, &one, sizeof one);
+    [[maybe_unused]] const auto r = ::write(m_wake.get(), &one, sizeof one);
 }
 
 }  // namespace sluice::http

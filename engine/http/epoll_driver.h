@@ -15,6 +15,7 @@
 #pragma once
 
 #include "core/clock.h"
+#include "core/unique_fd.h"
 #include "http/http_client.h"
 
 #include <optional>
@@ -44,9 +45,9 @@ public:
 private:
     int waitEvents(epoll_event* events, int max, Duration timeout);
 
-    int m_epoll = -1;
+    UniqueFd m_epoll;
+    UniqueFd m_wake;  // an eventfd, readable after wakeup()
     bool m_precise = true;  // epoll_pwait2 is there (Linux 5.11 on)
-    int m_wake = -1;  // an eventfd, readable after wakeup()
     std::unordered_map<int, unsigned> m_watched;  // fd -> interest
     std::optional<std::chrono::steady_clock::time_point> m_due;
 };

@@ -377,9 +377,8 @@ std::optional<Duration> HttpClient::timeout() const
     return std::chrono::milliseconds(ms);
 }
 
-int HttpClient::finishDone()
+void HttpClient::finishDone()
 {
-    int completed = 0;
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(m_multi.get(), &queued)) {
         if (msg->msg != CURLMSG_DONE) {
@@ -389,11 +388,9 @@ int HttpClient::finishDone()
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
         if (t != nullptr) {
             finish(*t, msg->data.result);
-            ++completed;
             ++m_completed;
         }
     }
-    return completed;
 }
 
 void HttpClient::wakeup()

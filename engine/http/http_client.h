@@ -161,8 +161,8 @@ public:
 private:
     struct Transfer;
     void finish(Transfer& t, CURLcode code);
-    // Finishes every transfer libcurl reports done; returns how many.
-    int finishDone();
+    // Finishes every transfer libcurl reports done (counted in m_completed).
+    void finishDone();
     void configure(const Options& options);
     void useDriver(SocketDriver& driver);
 

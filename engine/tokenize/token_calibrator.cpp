@@ -63,13 +63,6 @@ double TokenCalibrator::prior(LanguageClass language) const noexcept
     return m_options.prior[static_cast<std::size_t>(language)];
 }
 
-std::uint64_t TokenCalibrator::samples(std::string_view model, LanguageClass language) const
-{
-    const std::lock_guard lock(m_mutex);
-    const auto it = m_models.find(model);
-    return it == m_models.end() ? 0 : it->second[static_cast<std::size_t>(language)].samples;
-}
-
 double TokenCalibrator::ratio(std::string_view model, LanguageClass language) const
 {
     const std::lock_guard lock(m_mutex);
@@ -94,7 +87,7 @@ std::optional<std::int64_t> TokenCalibrator::applyLearned(std::string_view model
 
 std::int64_t TokenCalibrator::apply(std::string_view model, std::int64_t estimate, LanguageClass language) const
 {
-    return estimate <= 0 ? estimate : scaled(estimate, ratio(model, language));
+    return scaled(estimate, ratio(model, language));
 }
 
 std::vector<TokenCalibrator::Entry> TokenCalibrator::snapshot() const

@@ -62,8 +62,6 @@ public:
     // The learned ratio (the prior when nothing was learned).
     double ratio(std::string_view model, LanguageClass language) const;
     double prior(LanguageClass language) const noexcept;
-    // How many responses the ratio was learned from (0: the prior).
-    std::uint64_t samples(std::string_view model, LanguageClass language) const;
     // apply(), once at least one response was learned from; nullopt while
     // only the prior is there. One lookup for both questions.
     std::optional<std::int64_t> applyLearned(std::string_view model, std::int64_t estimate,

@@ -165,18 +165,11 @@ void TestHttpClient::aReusedHandleKeepsNothingOfTheRequestBefore()
 void TestHttpClient::streamArrivesInPieces()
 {
     http::HttpClient client;
-    std::vector<std::string> pieces;
-    bool streamed = false;
-    http::HttpRequest s = getOf(m_base + "/stream");
-    client.start(std::move(s), {nullptr, [&](std::string_view chunk) {
-                                    pieces.emplace_back(chunk);
-                                    return true;
-                                },
-                                [&](http::HttpResult&& r) { streamed = r.error == http::TransportError::None; }, nullptr});
-    QVERIFY(test::pollUntil(client, [&] { return streamed; }));
-    QVERIFY(pieces.size() >= 2);
+    const auto pieces = test::streamPieces(client, m_base);
+    QVERIFY(pieces.has_value());
+    QVERIFY(pieces->size() >= 2);
     std::string whole;
-    for (const auto& p : pieces) {
+    for (const auto& p : *pieces) {
         whole += p;
     }
     QCOMPARE(whole, std::string("one two three"));

@@ -187,20 +187,11 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
     }
 
     // A stream arrives in pieces, as sent.
-    std::vector<std::string> pieces;
-    bool streamed = false;
-    http::HttpRequest s;
-    s.method = "GET";
-    s.url = base + "/stream";
-    transport.start(std::move(s), {nullptr, [&](std::string_view chunk) {
-                                       pieces.emplace_back(chunk);
-                                       return true;
-                                   },
-                                   [&](http::HttpResult&& r) { streamed = r.error == http::TransportError::None; }, nullptr});
-    QVERIFY(test::pollUntil(transport, [&] { return streamed; }));
-    QVERIFY(pieces.size() >= 2);
+    const auto pieces = test::streamPieces(transport, base);
+    QVERIFY(pieces.has_value());
+    QVERIFY(pieces->size() >= 2);
     std::string whole;
-    for (const auto& p : pieces) {
+    for (const auto& p : *pieces) {
         whole += p;
     }
     QCOMPARE(whole, std::string("one two three"));

@@ -1,15 +1,20 @@
 // What the transport tests' upstream answers, and how they wait for it:
 // /stream sends three chunks 20 ms apart, /hang part of a body and then
-// nothing, anything else "body of PATH" at once.
+// nothing, anything else "body of PATH" at once. streamPieces fetches
+// /stream through any transport and returns the pieces as they arrived.
 //
 // Thread-safety: scriptedReply is a pure function; pollUntil polls on the
 // caller's thread.
 #pragma once
 
+#include "http/http_client.h"
 #include "net/http_server.h"
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace sluice::test {
 
@@ -43,6 +48,34 @@ bool pollUntil(Client& client, Done done)
         client.poll(50ms);
     }
     return true;
+}
+
+// GETs base + "/stream" through `client` (anything with start() and
+// poll()); the body's pieces as they arrived, or nullopt when the transfer
+// failed or did not end within 20 s.
+template <typename Client>
+std::optional<std::vector<std::string>> streamPieces(Client& client, const std::string& base)
+{
+    std::vector<std::string> pieces;
+    bool ended = false;
+    bool ok = false;
+    http::HttpRequest s;
+    s.method = "GET";
+    s.url = base + "/stream";
+    client.start(std::move(s), {nullptr,
+                                [&](std::string_view chunk) {
+                                    pieces.emplace_back(chunk);
+                                    return true;
+                                },
+                                [&](http::HttpResult&& r) {
+                                    ended = true;
+                                    ok = r.error == http::TransportError::None;
+                                },
+                                nullptr});
+    if (!pollUntil(client, [&] { return ended; }) || !ok) {
+        return std::nullopt;
+    }
+    return pieces;
 }
 
 }  // namespace sluice::test
