@@ -33,7 +33,7 @@ void GatewayFailures::onFinished(JobOutcome&& outcome)
     j.lastKeyLabel = outcome.key;
     WallTime died = m_clock.wallNow();
     for (const TimelineEvent& e : outcome.timeline) {
-        f.timeline.push_back(store::TimelineEntry{e.at, std::string(timelineKindName(e.kind)), e.detail});
+        f.timeline.push_back(store::TimelineEntry{e.at, std::string(timelineKindName(e.kind)), e.text()});
         if (e.kind == TimelineEvent::Kind::DeadLettered) {
             died = e.at;
         }

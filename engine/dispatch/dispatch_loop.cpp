@@ -371,7 +371,7 @@ void Dispatcher::Impl::send(Job& job, std::size_t keyIndex, Reservation reservat
     --counters.queued;
     ++counters.inFlight;
     listener.onSent(SendReport{pr.cfg->name, kr.cfg->name, job.info.model, job.tenant, now, !job.attemptLog.empty()});
-    note(job, TimelineEvent::Kind::Sent, timeline::sent(pr.cfg->name, kr.cfg->name, job.attemptLog.size() + 1));
+    note(job, TimelineEvent::Kind::Sent, timeline::sentFacts(pr.cfg->name, kr.cfg->name, job.attemptLog.size() + 1));
 }
 
 JobOutcome Dispatcher::Impl::baseOutcome(const Job& job, const std::string& key) const
@@ -387,7 +387,7 @@ JobOutcome Dispatcher::Impl::baseOutcome(const Job& job, const std::string& key)
 void Dispatcher::Impl::complete(Job& job, JobOutcome&& out, TimePoint now)
 {
     out.result = JobResult::Completed;
-    note(job, TimelineEvent::Kind::Completed, timeline::completed(out.usage));
+    note(job, TimelineEvent::Kind::Completed, timeline::completedFacts(out.usage));
     deliver(job, std::move(out), now);
 }
 
@@ -435,6 +435,11 @@ void Dispatcher::Impl::deliver(Job& job, JobOutcome&& out, TimePoint)
 void Dispatcher::Impl::note(Job& job, TimelineEvent::Kind kind, std::string detail, std::optional<WallTime> at)
 {
     job.timeline.push_back(TimelineEvent{at.value_or(clock.wallNow()), kind, std::move(detail)});
+}
+
+void Dispatcher::Impl::note(Job& job, TimelineEvent::Kind kind, TimelineEvent::Facts facts)
+{
+    job.timeline.push_back(TimelineEvent{clock.wallNow(), kind, {}, std::move(facts)});
 }
 
 std::vector<LaneStatus> Dispatcher::Impl::laneStatuses(TimePoint now) const

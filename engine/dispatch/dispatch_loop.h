@@ -236,6 +236,7 @@ struct Dispatcher::Impl {
     void finish(Job& job, JobResult result, FailureClass cls, const std::string& reason, TimePoint now);
     void deliver(Job& job, JobOutcome&& out, TimePoint);
     void note(Job& job, TimelineEvent::Kind kind, std::string detail, std::optional<WallTime> at = std::nullopt);
+    void note(Job& job, TimelineEvent::Kind kind, TimelineEvent::Facts facts);
 
     // ------------------------------------------------------------- status
 

@@ -134,8 +134,12 @@ void Dispatcher::Impl::recordAttempt(Job& job, const Flight& f, const http::Http
         note(job, TimelineEvent::Kind::FirstToken, "after " + formatDelay(*f.firstToken - f.sentAt),
              clock.toWall(*f.firstToken));
     }
-    note(job, TimelineEvent::Kind::Response,
-         timeline::response(r.status, rr.triage.cls, rr.triage.message, now - f.sentAt));
+    if (rr.triage.cls == FailureClass::None && r.status != 0) {
+        note(job, TimelineEvent::Kind::Response, timeline::responseFacts(r.status, now - f.sentAt));
+    } else {
+        note(job, TimelineEvent::Kind::Response,
+             timeline::response(r.status, rr.triage.cls, rr.triage.message, now - f.sentAt));
+    }
 }
 
 void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)

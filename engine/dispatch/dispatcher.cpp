@@ -60,7 +60,8 @@ void Dispatcher::Impl::wakeAllLanes(TimePoint now)
 void Dispatcher::Impl::apply(Submit& s, TimePoint now)
 {
     PreparedJob& p = s.job;
-    Job job;
+    // Built in its node: a job is moved no more once it is queued.
+    Job& job = jobs.try_emplace(nextId).first->second;
     job.id = nextId++;
     job.info = std::move(p.info);
     job.bodyText = std::move(p.bodyText);
@@ -77,7 +78,7 @@ void Dispatcher::Impl::apply(Submit& s, TimePoint now)
     job.lane = laneFor(job.provider, job.info.model);
     // Queued, sent, response, completed: room for a plain job's history.
     job.timeline.reserve(4);
-    note(job, TimelineEvent::Kind::Queued, timeline::queued(job.tenant, job.priority, job.cost));
+    note(job, TimelineEvent::Kind::Queued, timeline::queuedFacts(job.tenant, job.priority, job.cost));
     byCustomId[job.spec.customId] = job.id;
     if (job.spec.deadline) {
         deadlines.emplace(*job.spec.deadline, job.id);
@@ -86,7 +87,6 @@ void Dispatcher::Impl::apply(Submit& s, TimePoint now)
     lane.queue.push(job.id, job.priority, job.tenant, job.weight, job.size);
     lane.blockedUntil = std::min(lane.blockedUntil, now);
     ++counters.queued;
-    jobs.emplace(job.id, std::move(job));
 }
 
 void Dispatcher::Impl::apply(Cancel& c, TimePoint now)

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,9 +45,25 @@ struct TimelineEvent {
         DeadLettered, Cancelled,
         Limits  // the limits in force on the key+model it waits for, or after a 429 taught them
     };
+    // What the text of the events every request has (queued, sent, a
+    // successful response, completed) is made of, kept as names and
+    // numbers: the dispatcher thread writes four of them per request, and
+    // the text is made only where it is read (dispatch/timeline.h says
+    // which fields each kind uses).
+    struct Facts {
+        std::string first;
+        std::string second;
+        std::int64_t a = 0;
+        std::int64_t b = 0;
+        std::int64_t c = 0;
+    };
     WallTime at{};
     Kind kind = Kind::Queued;
-    std::string detail;
+    std::string written;            // the text, for an event written as text
+    std::optional<Facts> facts{};   // or what it is made from
+
+    // The event's text, as the console, the store and the reports show it.
+    std::string text() const;
 };
 
 std::string_view timelineKindName(TimelineEvent::Kind k) noexcept;

@@ -42,7 +42,45 @@ std::string describeBinding(const Binding& b, const std::vector<std::string>& sc
     return what + " of " + scope;
 }
 
+std::string TimelineEvent::text() const
+{
+    if (!facts) {
+        return written;
+    }
+    const Facts& f = *facts;
+    switch (kind) {
+    case Kind::Queued:
+        return timeline::queued(f.first, static_cast<int>(f.a), Cost{.requests = 1, .inputTokens = f.b, .outputTokens = f.c, .spendMicroUsd = 0, .weight = 1});
+    case Kind::Sent: return timeline::sent(f.first, f.second, static_cast<std::size_t>(f.a));
+    case Kind::Response: return timeline::response(f.a, FailureClass::None, {}, Duration(f.b));
+    case Kind::Completed:
+        return timeline::completed(f.c != 0 ? std::optional(ResponseUsage{.inputTokens = f.a, .outputTokens = f.b, .billed = {}})
+                                            : std::nullopt);
+    default: return written;
+    }
+}
+
 namespace timeline {
+
+TimelineEvent::Facts queuedFacts(std::string_view tenant, int priority, const Cost& cost)
+{
+    return {std::string(tenant), {}, priority, cost.inputTokens, cost.outputTokens};
+}
+
+TimelineEvent::Facts sentFacts(std::string_view provider, std::string_view key, std::size_t attempt)
+{
+    return {std::string(provider), std::string(key), static_cast<std::int64_t>(attempt)};
+}
+
+TimelineEvent::Facts responseFacts(long status, Duration latency)
+{
+    return {{}, {}, status, latency.count()};
+}
+
+TimelineEvent::Facts completedFacts(const std::optional<ResponseUsage>& usage)
+{
+    return usage ? TimelineEvent::Facts{{}, {}, usage->inputTokens, usage->outputTokens, 1} : TimelineEvent::Facts{};
+}
 
 std::string queued(std::string_view tenant, int priority, const Cost& cost)
 {

@@ -68,6 +68,15 @@ std::string describeBinding(const Binding& b, const std::vector<std::string>& sc
 namespace timeline {
 
 std::string queued(std::string_view tenant, int priority, const Cost& cost);
+// The facts of the four events of every request, for TimelineEvent::text():
+// queued (first: tenant; a, b, c: priority, estimated input and output
+// tokens), sent (first, second: provider and key; a: attempt), a response
+// with no failure (a: status; b: latency in ns), completed (a, b: input and
+// output tokens; c: 1 when usage was reported).
+TimelineEvent::Facts queuedFacts(std::string_view tenant, int priority, const Cost& cost);
+TimelineEvent::Facts sentFacts(std::string_view provider, std::string_view key, std::size_t attempt);
+TimelineEvent::Facts responseFacts(long status, Duration latency);
+TimelineEvent::Facts completedFacts(const std::optional<ResponseUsage>& usage);
 // "for <why> until <time>" or "for <why> until a request completes".
 std::string waiting(std::string_view why, bool waitsForRelease, WallTime until);
 std::string sent(std::string_view provider, std::string_view key, std::size_t attempt);

@@ -228,7 +228,7 @@ store::Updates QueueRunner::toUpdates(JobOutcome&& o, store::JobId id) const
         u.attempts.push_back(store::AttemptLog{id, toAttempt(failed[i])});
     }
     for (const TimelineEvent& e : o.timeline) {
-        u.notes.push_back(store::Note{id, std::string(timelineKindName(e.kind)), e.detail, e.at});
+        u.notes.push_back(store::Note{id, std::string(timelineKindName(e.kind)), e.text(), e.at});
     }
     if (!dead) {
         store::Completion c;

@@ -231,7 +231,7 @@ struct Rig {
 bool timelineHas(const JobOutcome& o, TimelineEvent::Kind kind, const std::string& text = {})
 {
     return std::any_of(o.timeline.begin(), o.timeline.end(), [&](const TimelineEvent& e) {
-        return e.kind == kind && (text.empty() || e.detail.find(text) != std::string::npos);
+        return e.kind == kind && (text.empty() || e.text().find(text) != std::string::npos);
     });
 }
 
@@ -239,7 +239,7 @@ std::string dumpTimeline(const JobOutcome& o)
 {
     std::string s;
     for (const auto& e : o.timeline) {
-        s += std::string(timelineKindName(e.kind)) + ": " + e.detail + "\n";
+        s += std::string(timelineKindName(e.kind)) + ": " + e.text() + "\n";
     }
     return s;
 }
@@ -303,6 +303,16 @@ void TestDispatcher::completesAndSettlesToRealUsage()
     QTRY_COMPARE(rig.dispatcher->stats().completed, std::uint64_t{20});
     QCOMPARE(rig.dispatcher->stats().attempts, std::uint64_t{20});
     QCOMPARE(rig.provider.stats().accepted, std::int64_t{20});
+    // The four events every request has are kept as names and numbers and
+    // written when read: the text is what it was when written at once.
+    const JobOutcome o = rig.recorder.outcome("job-0");
+    const std::string timeline = dumpTimeline(o);
+    QVERIFY2(timelineHas(o, TimelineEvent::Kind::Queued, "tenant default, priority 0, estimated "), timeline.c_str());
+    QVERIFY2(timelineHas(o, TimelineEvent::Kind::Sent, "on key mock/main (attempt 1)"), timeline.c_str());
+    QVERIFY2(timelineHas(o, TimelineEvent::Kind::Response, "HTTP 200 after "), timeline.c_str());
+    QVERIFY2(timelineHas(o, TimelineEvent::Kind::Completed,
+                         std::to_string(o.usage->inputTokens) + " input + 10 output tokens"),
+             timeline.c_str());
 }
 
 void TestDispatcher::streamsBothFlavours()

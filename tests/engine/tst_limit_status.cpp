@@ -86,7 +86,7 @@ std::vector<std::string> limitsNotes(const JobOutcome& o)
     std::vector<std::string> out;
     for (const TimelineEvent& e : o.timeline) {
         if (e.kind == TimelineEvent::Kind::Limits) {
-            out.push_back(e.detail);
+            out.push_back(e.text());
         }
     }
     return out;
