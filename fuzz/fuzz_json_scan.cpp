@@ -1,7 +1,8 @@
 // Fuzzes the allocation-free JSON scanner (core/json_scan.h) against
 // nlohmann::json as the reference: they agree on what is one well-formed
 // value, every member the scanner hands back is itself well-formed, and the
-// "usage" reader built on it accepts anything it is given.
+// "usage" reader built on it accepts anything it is given, and a string
+// literal decodes (jsonStringValue) to nlohmann's value.
 #include "core/json_scan.h"
 #include "providers/protocol.h"
 
@@ -9,6 +10,8 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace {
@@ -110,6 +113,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (scanned && !reference && validUtf8(text) && !hasSurrogateEscape(text)) {
         std::abort();
+    }
+    // A string literal decodes to exactly nlohmann's value, and whatever
+    // nlohmann refuses (bad UTF-8, a lone surrogate) is refused.
+    const std::size_t first = text.find_first_not_of(" \t\r\n");
+    if (scanned && first != std::string_view::npos && text[first] == '"') {
+        const std::size_t last = text.find_last_not_of(" \t\r\n");
+        const std::optional<std::string> decoded = sluice::jsonStringValue(text.substr(first, last - first + 1));
+        if (reference ? !decoded || *decoded != nlohmann::json::parse(text).get<std::string>() : decoded.has_value()) {
+            std::abort();
+        }
     }
     return 0;
 }

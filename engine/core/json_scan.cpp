@@ -75,6 +75,7 @@ unsigned specials16(const char* p)
 class Scanner {
 public:
     using OnMember = std::function<void(std::string_view, std::string_view)>;
+    using OnElement = std::function<void(std::string_view)>;
 
     explicit Scanner(std::string_view t, std::string_view nestedKey = {}, const OnMember* onNested = nullptr)
         : m_end(t.data() + t.size()), m_nestedKey(nestedKey), m_onNested(onNested)
@@ -250,16 +251,20 @@ public:
         return nullptr;
     }
 
-    const char* array(const char* p, int depth) const
+    const char* array(const char* p, int depth, const OnElement* onElement = nullptr) const
     {
         p = space(p + 1);
         if (p != m_end && *p == ']') {
             return p + 1;
         }
         while (p != m_end) {
+            const char* element = p;
             p = value(p, depth + 1, nullptr);
             if (p == nullptr) {
                 return nullptr;
+            }
+            if (onElement != nullptr) {
+                (*onElement)(std::string_view(element, static_cast<std::size_t>(p - element)));
             }
             p = space(p);
             if (p == m_end) {
@@ -283,7 +288,162 @@ private:
     const OnMember* m_onNested;
 };
 
+unsigned hexValue(char c)
+{
+    return c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
+}
+
+// Four hex digits at p (p + 4 <= end), or a value above 0xFFFF when they
+// are not.
+unsigned hex4(const char* p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) {
+        const char c = p[i];
+        const bool hex = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+        if (!hex) {
+            return 0x10000;
+        }
+        v = v << 4 | hexValue(c);
+    }
+    return v;
+}
+
+void appendUtf8(std::string& out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | cp >> 6);
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | cp >> 12);
+        out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | cp >> 18);
+        out += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
+        out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+// The length of the well-formed UTF-8 sequence starting at p (Unicode's
+// table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), 0
+// when it is not one.
+std::size_t utf8Sequence(const unsigned char* p, const unsigned char* end)
+{
+    const unsigned char b = p[0];
+    const auto in = [&](std::size_t i, unsigned char lo, unsigned char hi) {
+        return p + i < end && p[i] >= lo && p[i] <= hi;
+    };
+    if (b >= 0xC2 && b <= 0xDF) {
+        return in(1, 0x80, 0xBF) ? 2 : 0;
+    }
+    if (b == 0xE0) {
+        return in(1, 0xA0, 0xBF) && in(2, 0x80, 0xBF) ? 3 : 0;
+    }
+    if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) {
+        return in(1, 0x80, 0xBF) && in(2, 0x80, 0xBF) ? 3 : 0;
+    }
+    if (b == 0xED) {
+        return in(1, 0x80, 0x9F) && in(2, 0x80, 0xBF) ? 3 : 0;
+    }
+    if (b == 0xF0) {
+        return in(1, 0x90, 0xBF) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
+    }
+    if (b >= 0xF1 && b <= 0xF3) {
+        return in(1, 0x80, 0xBF) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
+    }
+    if (b == 0xF4) {
+        return in(1, 0x80, 0x8F) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
+    }
+    return 0;
+}
+
 }  // namespace
+
+bool scanJsonArray(std::string_view text, const std::function<void(std::string_view)>& onElement)
+{
+    const Scanner s(text);
+    const char* p = s.space(text.data());
+    if (p == text.data() + text.size() || *p != '[') {
+        return false;
+    }
+    const char* end = s.array(p, 0, onElement ? &onElement : nullptr);
+    return end != nullptr && s.space(end) == text.data() + text.size();
+}
+
+std::optional<std::string> jsonStringValue(std::string_view raw)
+{
+    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
+        return std::nullopt;
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(raw.data()) + 1;
+    const auto* end = reinterpret_cast<const unsigned char*>(raw.data()) + raw.size() - 1;
+    std::string out;
+    out.reserve(raw.size() - 2);
+    while (p != end) {
+        const unsigned char c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            const auto* run = p;
+            while (p != end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+                ++p;
+            }
+            out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+            continue;
+        }
+        if (c >= 0x80) {
+            const std::size_t n = utf8Sequence(p, end);
+            if (n == 0) {
+                return std::nullopt;
+            }
+            out.append(reinterpret_cast<const char*>(p), n);
+            p += n;
+            continue;
+        }
+        if (c != '\\' || end - p < 2) {
+            return std::nullopt;  // a raw control character or quote, or a text ending in a backslash
+        }
+        switch (p[1]) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+            if (end - p < 6) {
+                return std::nullopt;
+            }
+            unsigned cp = hex4(reinterpret_cast<const char*>(p) + 2);
+            p += 6;
+            if (cp > 0xFFFF || (cp >= 0xDC00 && cp <= 0xDFFF)) {
+                return std::nullopt;  // not hex, or a low surrogate first
+            }
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                // A high surrogate must be followed by an escaped low one.
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u') {
+                    return std::nullopt;
+                }
+                const unsigned low = hex4(reinterpret_cast<const char*>(p) + 2);
+                if (low < 0xDC00 || low > 0xDFFF) {
+                    return std::nullopt;
+                }
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            }
+            appendUtf8(out, cp);
+            continue;
+        }
+        default: return std::nullopt;
+        }
+        p += 2;
+    }
+    return out;
+}
 
 bool scanJson(std::string_view text, const std::function<void(std::string_view, std::string_view)>& onMember)
 {

@@ -1,13 +1,17 @@
 // A validating JSON scanner that allocates nothing: it checks that a text is
 // exactly one well-formed JSON value and hands back the raw text of the
-// top-level object's members. The dispatcher uses it on every response body,
-// where building a full document (to read one "usage" member) costs more
-// than everything else it does per request.
+// top-level object's members (or array's elements). The dispatcher uses it
+// on every response body and streamed event, where building a full document
+// (to read one "usage" member, or one token's text) costs more than
+// everything else it does per request; jsonStringValue decodes the few
+// strings a caller keeps.
 //
 // Thread-safety: pure functions.
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace sluice {
@@ -25,5 +29,16 @@ bool scanJson(std::string_view text,
               const std::function<void(std::string_view key, std::string_view value)>& onMember,
               std::string_view nestedKey,
               const std::function<void(std::string_view key, std::string_view value)>& onNestedMember);
+
+// The same for a text that must be one array: onElement gets the raw text
+// of each of its elements, in order. False for anything else.
+bool scanJsonArray(std::string_view text, const std::function<void(std::string_view element)>& onElement);
+
+// The value of a JSON string literal as scanJson hands it out (quotes
+// included), its escapes decoded to UTF-8. nullopt when `raw` is not a
+// string literal, or holds what nlohmann's parser refuses: a raw control
+// character, a bad escape, a lone surrogate, or bytes that are not
+// well-formed UTF-8.
+std::optional<std::string> jsonStringValue(std::string_view raw);
 
 }  // namespace sluice

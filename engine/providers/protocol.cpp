@@ -2,6 +2,7 @@
 
 #include "core/json_scan.h"
 #include "providers/prompt_estimator.h"
+#include "providers/stream_event_reader.h"
 
 #include <charconv>
 #include <cmath>
@@ -384,6 +385,16 @@ bool StreamAccumulator::onEvent(const SseEvent& ev)
         m_done = true;
         return true;
     }
+    if (m_flavor == ApiFlavor::OpenAI && m_endpoint != Endpoint::Responses) {
+        if (const std::optional<bool> read = onOpenAiChunkText(ev.data)) {
+            return *read;
+        }
+    }
+    if (m_flavor == ApiFlavor::Anthropic) {
+        if (const std::optional<bool> read = onAnthropicDeltaText(ev.event, ev.data)) {
+            return *read;
+        }
+    }
     json data = json::parse(ev.data, nullptr, false);
     if (data.is_discarded()) {
         m_malformed = true;
@@ -440,6 +451,49 @@ bool StreamAccumulator::onResponsesEvent(const json& data)
             }
         }
         m_done = true;
+    }
+    return true;
+}
+
+std::optional<bool> StreamAccumulator::onOpenAiChunkText(std::string_view text)
+{
+    std::optional<OpenAiChunkRead> read = readOpenAiChunk(text, m_id.empty());
+    if (!read) {
+        return std::nullopt;
+    }
+    if (read->header) {
+        m_id = std::move(read->header->id);
+        m_model = std::move(read->header->model);
+        m_created = read->header->created;
+    }
+    if (read->anyContent && !m_firstToken) {
+        m_firstToken = true;
+        m_firstTokenNow = true;
+    }
+    m_text += read->text;
+    if (read->finishReason) {
+        m_finishReason = std::move(*read->finishReason);
+    }
+    if (!read->usage.empty()) {
+        if (auto u = usageFromText(ApiFlavor::OpenAI, read->usage)) {
+            m_usage = u;
+        }
+    }
+    return true;
+}
+
+std::optional<bool> StreamAccumulator::onAnthropicDeltaText(const std::string& name, std::string_view text)
+{
+    const std::optional<std::optional<std::string>> piece = readAnthropicDelta(name, text);
+    if (!piece) {
+        return std::nullopt;
+    }
+    if (*piece) {
+        if (!m_firstToken && !(*piece)->empty()) {
+            m_firstToken = true;
+            m_firstTokenNow = true;
+        }
+        m_text += **piece;
     }
     return true;
 }

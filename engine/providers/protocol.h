@@ -148,6 +148,14 @@ public:
 private:
     bool onEvent(const SseEvent& ev);
     bool onOpenAiChunk(const nlohmann::json& chunk);
+    // onOpenAiChunk on the chunk's text, without building a document (a
+    // stream sends one chunk per token, each read on the dispatcher thread).
+    // nullopt, with nothing changed, for what it leaves to onOpenAiChunk:
+    // an error, a key written with escapes, anything not valid.
+    std::optional<bool> onOpenAiChunkText(std::string_view text);
+    // The same for Anthropic's per-token event (content_block_delta); every
+    // other event is left to onAnthropicEvent.
+    std::optional<bool> onAnthropicDeltaText(const std::string& name, std::string_view text);
     bool onAnthropicEvent(const std::string& name, const nlohmann::json& data);
     bool onResponsesEvent(const nlohmann::json& data);
 

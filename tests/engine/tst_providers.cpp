@@ -45,6 +45,11 @@ private Q_SLOTS:
     void jsonScanAgreesWithTheParser();
     void jsonScanFindsTopLevelMembers();
     void jsonScanHandsOutNestedMembers();
+    void jsonStringValueAgreesWithTheParser_data();
+    void jsonStringValueAgreesWithTheParser();
+    void jsonScanArrayHandsOutElements();
+    void openAiChunksReadWithoutADocument();
+    void anthropicDeltasReadWithoutADocument();
 };
 
 void TestProviders::sseAnySplit()
@@ -501,6 +506,121 @@ void TestProviders::jsonScanHandsOutNestedMembers()
     QCOMPARE(usageFromText(ApiFlavor::OpenAI, R"({"prompt_tokens":12,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":2}})")->billed.inputTokens, 10);
     // A malformed nested object still fails the whole scan.
     QVERIFY(!scanJson(R"({"usage":{"prompt_tokens":1,}})", {}, "usage", [](std::string_view, std::string_view) {}));
+}
+
+void TestProviders::jsonStringValueAgreesWithTheParser_data()
+{
+    QTest::addColumn<QByteArray>("raw");
+    const char* cases[] = {
+        R"("")", R"("plain text")", R"("caf\u00e9 \u00E9")", R"("\ud83d\ude00 smile")", R"("\"q\" \\ \/ \b\f\n\r\t")",
+        R"("\u0000nul")", "\"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80\"",
+        // What the parser refuses: lone and reversed surrogates, bad
+        // escapes, raw control characters, ill-formed UTF-8 (a stray
+        // continuation byte, an overlong form, an encoded surrogate, a
+        // truncated sequence, above U+10FFFF).
+        R"("\ud800")", R"("\ud800x")", R"("\ude00\ud83d")", R"("\ud83d\u0041")", R"("\x")", R"("\u12G4")", R"("\u12")",
+        "\"a\tb\"", "\"\x80\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xe6\x97\"", "\"\xf4\x90\x80\x80\"", "\"\xff\"",
+        R"("unterminated)", "plain", R"("ends in \")",
+    };
+    for (const char* c : cases) {
+        QTest::newRow(c) << QByteArray(c);
+    }
+}
+
+// The decoded value is exactly nlohmann's, and what it refuses is refused.
+void TestProviders::jsonStringValueAgreesWithTheParser()
+{
+    QFETCH(QByteArray, raw);
+    const std::string text = raw.toStdString();
+    const json parsed = json::parse(text, nullptr, false);
+    const std::optional<std::string> decoded = jsonStringValue(text);
+    QCOMPARE(decoded.has_value(), !parsed.is_discarded() && parsed.is_string());
+    if (decoded) {
+        QCOMPARE(*decoded, parsed.get<std::string>());
+    }
+}
+
+void TestProviders::jsonScanArrayHandsOutElements()
+{
+    std::vector<std::string> elements;
+    QVERIFY(scanJsonArray(R"( [1, "two", {"three": [3]}, [] ] )", [&](std::string_view e) { elements.emplace_back(e); }));
+    QCOMPARE(elements, (std::vector<std::string>{"1", "\"two\"", R"({"three": [3]})", "[]"}));
+    QVERIFY(scanJsonArray("[]", {}));
+    QVERIFY(!scanJsonArray(R"({"a": 1})", {}));
+    QVERIFY(!scanJsonArray("[1,]", {}));
+    QVERIFY(!scanJsonArray("[1] 2", {}));
+}
+
+// Chat chunks are read from their text (json_scan) rather than parsed into
+// a document: the same text, first token, finish reason and usage, and
+// what the document's reading refuses (a lone surrogate, ill-formed UTF-8)
+// still marks the stream malformed.
+void TestProviders::openAiChunksReadWithoutADocument()
+{
+    const auto event = [](const std::string& data) { return "data: " + data + "\n\n"; };
+    StreamAccumulator acc(ApiFlavor::OpenAI);
+    QVERIFY(acc.feed(event(R"({"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})")));
+    QVERIFY(!acc.sawFirstToken());
+    // An escaped key is read as the parser reads it.
+    QVERIFY(acc.feed(event(R"({"id":"c2","model":"other","choices":[{"index":0,"d\u0065lta":{"content":"caf\u00e9 \ud83d\ude00"}}]})")));
+    QVERIFY(acc.sawFirstToken());
+    QVERIFY(acc.firstTokenInLastFeed());
+    // A second choice's text is not the answer's; a later duplicate member
+    // wins, as in the parser's document.
+    QVERIFY(acc.feed(event(R"({"choices":[{"index":1,"delta":{"content":"not this"}},{"index":0,"delta":{"content":" \"q\"\n","content":" \"q\"\\n"}}],"system_fingerprint":null})")));
+    QVERIFY(!acc.firstTokenInLastFeed());
+    QVERIFY(acc.feed(event(R"({"choices":[{"index":0,"delta":{"content":null},"finish_reason":"length"}],"usage":null})")));
+    QVERIFY(acc.feed(event(R"({"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}})")));
+    QVERIFY(acc.feed("data: [DONE]\n\n"));
+    QVERIFY(acc.complete());
+    QVERIFY(!acc.malformed());
+    QVERIFY(acc.usage());
+    QCOMPARE(acc.usage()->inputTokens, 12);
+    QCOMPARE(acc.usage()->outputTokens, 3);
+    const json body = acc.assembledBody();
+    QCOMPARE(body["id"].get<std::string>(), std::string("c1"));
+    QCOMPARE(body["model"].get<std::string>(), std::string("m"));
+    QCOMPARE(body["created"].get<std::int64_t>(), std::int64_t{1700000000});
+    QCOMPARE(body["choices"][0]["message"]["content"].get<std::string>(), std::string("caf\u00e9 \U0001F600 \"q\"\\n"));
+    QCOMPARE(body["choices"][0]["finish_reason"].get<std::string>(), std::string("length"));
+
+    StreamAccumulator surrogate(ApiFlavor::OpenAI);
+    QVERIFY(surrogate.feed(event(R"({"id":"c","choices":[{"index":0,"delta":{"content":"\ud800"}}]})")));
+    QVERIFY(surrogate.malformed());
+    StreamAccumulator utf8(ApiFlavor::OpenAI);
+    QVERIFY(utf8.feed(event("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xc0\xaf\"}}]}")));
+    QVERIFY(utf8.malformed());
+    StreamAccumulator error(ApiFlavor::OpenAI);
+    QVERIFY(!error.feed(event(R"({"error":{"message":"overloaded","type":"server_error"}})")));
+    QVERIFY(error.error());
+    StreamAccumulator floatCreated(ApiFlavor::OpenAI);
+    QVERIFY(floatCreated.feed(event(R"({"id":"c","created":1.5,"choices":[]})")));
+    QCOMPARE(floatCreated.assembledBody()["created"].get<std::int64_t>(), std::int64_t{0});
+}
+
+// Anthropic's per-token events the same way; the event's name stands in for
+// a missing type, as onAnthropicEvent reads it.
+void TestProviders::anthropicDeltasReadWithoutADocument()
+{
+    StreamAccumulator acc(ApiFlavor::Anthropic);
+    QVERIFY(acc.feed(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\"}}\n\n"));
+    QVERIFY(!acc.sawFirstToken());
+    QVERIFY(acc.feed("event: content_block_delta\ndata: {\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\u65e5\\u672c \\\"q\\\"\"}}\n\n"));
+    QVERIFY(acc.firstTokenInLastFeed());
+    QVERIFY(acc.feed("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"d\\u0065lta\":{\"text\":\" end\"}}\n\n"
+                     "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\n\n"
+                     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    QVERIFY(acc.complete());
+    QVERIFY(!acc.malformed());
+    QCOMPARE(acc.assembledBody()["content"][0]["text"].get<std::string>(), std::string("\u65e5\u672c \"q\" end"));
+    StreamAccumulator surrogate(ApiFlavor::Anthropic);
+    QVERIFY(surrogate.feed("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\\udc00\"}}\n\n"));
+    QVERIFY(surrogate.malformed());
+    StreamAccumulator error(ApiFlavor::Anthropic);
+    QVERIFY(!error.feed("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"));
+    QVERIFY(error.error());
 }
 
 QTEST_APPLESS_MAIN(TestProviders)
