@@ -36,9 +36,9 @@ public:
     void watch(int fd, unsigned interest) override;
     void timer(std::optional<Duration> after) override;
 
-    // Waits up to `timeout` (less when the client's timer is due sooner) for
-    // a watched socket, the timer or wakeup(), and hands what is ready to
-    // `client` (socketReady, timerFired).
+    // Waits up to `timeout` (at most 60 s; less when the client's timer is
+    // due sooner) for a watched socket, the timer or wakeup(), and hands
+    // what is ready to `client` (socketReady, timerFired).
     void wait(Duration timeout, DrivenClient& client);
     void wakeup() noexcept;
 

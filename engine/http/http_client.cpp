@@ -348,7 +348,7 @@ int HttpClient::poll(Duration timeout)
         throw std::logic_error("HttpClient::poll on a client driven by a SocketDriver");
     }
     m_completed = 0;
-    m_ownDriver->wait(std::min<Duration>(timeout, std::chrono::seconds(60)), *this);
+    m_ownDriver->wait(timeout, *this);  // the driver caps a wait at 60 s
     return m_completed;
 }
 

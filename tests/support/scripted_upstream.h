@@ -1,7 +1,8 @@
 // What the transport tests' upstream answers, and how they wait for it:
 // /stream sends three chunks 20 ms apart, /hang part of a body and then
 // nothing, anything else "body of PATH" at once. streamPieces fetches
-// /stream through any transport and returns the pieces as they arrived.
+// /stream through any transport and returns the pieces as they arrived;
+// streamedInPieces joins them when there were several.
 //
 // Thread-safety: scriptedReply is a pure function; pollUntil polls on the
 // caller's thread.
@@ -76,6 +77,23 @@ std::optional<std::vector<std::string>> streamPieces(Client& client, const std::
         return std::nullopt;
     }
     return pieces;
+}
+
+// streamPieces joined: the text, when the transfer succeeded and the body
+// arrived in more than one piece (it was passed on as it came, not held
+// to the end); nullopt otherwise.
+template <typename Client>
+std::optional<std::string> streamedInPieces(Client& client, const std::string& base)
+{
+    const auto pieces = streamPieces(client, base);
+    if (!pieces || pieces->size() < 2) {
+        return std::nullopt;
+    }
+    std::string whole;
+    for (const std::string& p : *pieces) {
+        whole += p;
+    }
+    return whole;
 }
 
 }  // namespace sluice::test
