@@ -8,7 +8,7 @@
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
 # Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
-#        SERVE_ARGS=more serve options, e.g. --shared-loop)
+#        GATEWAY_CLI=path for the gateway alone, SERVE_ARGS=more serve options, e.g. --shared-loop)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 start_mock "$CLI" "${MOCK_THREADS:-1}"
 start_nginx "$NGINX" 20000 20000
 write_gateway_config
-start_gateway "$CLI" gw
+start_gateway "${GATEWAY_CLI:-$CLI}" gw
 for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
 echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url; $(nproc) cores"

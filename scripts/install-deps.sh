@@ -15,6 +15,8 @@ packages=(
   libsimdjson-dev
   # Budgets shared through Redis (engine/shared/) and the tests' own server.
   libhiredis-dev redis-server
+  # The executables allocate with jemalloc (app/CMakeLists.txt says why).
+  libjemalloc-dev
   # The tokenizer's split patterns need Unicode categories (engine/tokenize).
   libpcre2-dev
   libssl-dev
