@@ -3,7 +3,9 @@
 mock`, one pair of processes per cell, every cell at once.
 
 Cells: enforcement {per-second bucket, per-minute fixed window, sliding
-window of 60 s, sliding window of 1 s (RPM/60 in any second)} x tier {3, 50, 500, 5000 RPM, TPM 200 per request} x the
+window of 60 s, sliding window of 1 s (RPM/60 in any second), fixed window
+of 1 s (RPM/60, rounded up, per second counted from the key's first
+request; not in the default set)} x tier {3, 50, 500, 5000 RPM, TPM 200 per request} x the
 mock's rate-limit headers {on, off}. Sluice is configured with the limits
 page's numbers only (rpm and tpm, no granularity, no concurrency), and the
 whole run's demand (1.5x what the limit carries, plus one window) is queued
@@ -18,7 +20,7 @@ Measured by the mock's own counters (GET /mock/stats):
   - first 10 s: 429s in the mock's first ten seconds (a start-up storm).
 
     bench/limits_matrix.py [--build build/release] [--seconds 185]
-                           [--only bucket,fixed,sliding,sliding1s] [--tiers 3,50,500,5000]
+                           [--only bucket,fixed,sliding,sliding1s,fixed1s] [--tiers 3,50,500,5000]
                            [--headers on,off] [--latency-ms 500] [--steady 60,180]
                            [--parallel N]
 
@@ -40,9 +42,10 @@ ENFORCEMENT = {
     "fixed": {"granularity": "1m", "enforcement": "fixed_window"},
     "sliding": {"granularity": "1m", "enforcement": "sliding_window"},
     "sliding1s": {"granularity": "1s", "enforcement": "sliding_window"},
+    "fixed1s": {"granularity": "1s", "enforcement": "fixed_window"},
 }
 LABEL = {"bucket": "per-second bucket", "fixed": "per-minute fixed window", "sliding": "sliding window 60 s",
-         "sliding1s": "sliding window 1 s"}
+         "sliding1s": "sliding window 1 s", "fixed1s": "fixed window 1 s"}
 TOKENS_PER_REQUEST = 200  # TPM = RPM x this; requests charge ~130, so RPM binds
 MAX_TOKENS = 100
 
