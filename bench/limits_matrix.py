@@ -191,9 +191,18 @@ def main():
     cli = os.path.join(a.build, "app", "sluice-cli")
     if not os.access(cli, os.X_OK):
         sys.exit(f"{cli}: not found (build the sluice-cli target)")
+    only, tiers, headers = a.only.split(","), a.tiers.split(","), a.headers.split(",")
+    for e in only:
+        if e not in ENFORCEMENT:
+            sys.exit(f"--only {a.only}: unknown enforcement {e!r} (one of {', '.join(ENFORCEMENT)})")
+    for t in tiers:
+        if not t.isdigit() or int(t) < 1:
+            sys.exit(f"--tiers {a.tiers}: {t!r} is not a positive whole number of requests per minute")
+    for h in headers:
+        if h not in ("on", "off"):
+            sys.exit(f"--headers {a.headers}: {h!r} is neither on nor off")
     tmp = tempfile.mkdtemp(prefix="limits_matrix.")
-    cells = [(e, int(t), h == "on") for e in a.only.split(",") for t in a.tiers.split(",")
-             for h in a.headers.split(",")]
+    cells = [(e, int(t), h == "on") for e in only for t in tiers for h in headers]
     results = []
     step = a.parallel if a.parallel > 0 else len(cells)
     for i in range(0, len(cells), step):
