@@ -4,7 +4,9 @@
 # process) and the same two loops, each run once under callgrind, counting
 # only the loop's own thread (HttpClient::poll for the plain loop,
 # Dispatcher::Impl::run for the dispatcher). Per request = instructions
-# counted / transfers finished (calls of HttpClient::finish).
+# counted / transfers finished (calls of HttpClient::finish, or of
+# H1Client::finish where the dispatcher's transfers go through Sluice's own
+# HTTP/1.1 client, the default).
 # Usage: bench/overhead_callgrind.sh [BUILD_DIR] [JOBS]
 set -euo pipefail
 build=${1:-build/release}
@@ -45,7 +47,9 @@ calls() {
 plainIr=$(total "$dir/plain")
 plainN=$(calls "$dir/plain" 'HttpClient::finish(')
 dispIr=$(total "$dir/dispatcher")
-dispN=$(calls "$dir/dispatcher" 'HttpClient::finish(')
+# The dispatcher's transfers end in whichever client carries them
+# (SLUICE_HTTP_CLIENT=curl|native, upstream_client.h); the plain loop is libcurl's.
+dispN=$(( $(calls "$dir/dispatcher" 'HttpClient::finish(') + $(calls "$dir/dispatcher" 'H1Client::finish(') ))
 queueIr=$(inclusive "$dir/dispatcher" 'Impl::apply(sluice::Dispatcher::Impl::Submit')
 awk -v pi="$plainIr" -v pn="$plainN" -v di="$dispIr" -v dn="$dispN" -v qi="${queueIr:-0}" 'BEGIN {
     p = pi / pn; d = di / dn; q = qi / dn

@@ -25,7 +25,7 @@ Dispatcher::Impl::Impl(std::shared_ptr<const Config> cfg, Clock& clk, Admission&
       listener(lst),
       options(opt),
       pool(adm, config, opt.defaultGlobalConcurrency),
-      ownTransport(opt.transport != nullptr ? nullptr : std::make_unique<CurlTransport>()),
+      ownTransport(opt.transport != nullptr ? nullptr : std::make_unique<ClientTransport>()),
       http(opt.transport != nullptr ? *opt.transport : *ownTransport),
       backoff(config->retry.baseDelay, config->retry.maxDelay,
               opt.seed != 0 ? opt.seed : std::random_device{}())

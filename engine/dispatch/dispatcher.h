@@ -40,7 +40,8 @@ struct DispatcherOptions {
     // Global in-flight cap when the config sets no concurrency at all, so a
     // million queued jobs do not become a million connections.
     std::int64_t defaultGlobalConcurrency = 512;
-    // Where requests go; null: libcurl (a CurlTransport of its own). Must
+    // Where requests go; null: a ClientTransport of its own (Sluice's HTTP/1.1
+    // client, or libcurl: http::upstreamKindFromEnvironment). Must
     // outlive the dispatcher. Tests pass a scripted one.
     Transport* transport = nullptr;
     // Told of every cool-down, quarantine and learned limit this instance

@@ -1,7 +1,8 @@
 // Transport: what the dispatcher needs from HTTP, and no more: start a
 // transfer with callbacks for its head, its body and its end, abort one,
 // and a poll that moves transfers on (waking early on wakeup()).
-// CurlTransport is the real one (http::HttpClient, libcurl multi); tests
+// ClientTransport is the real one (an http::UpstreamClient: Sluice's own
+// HTTP/1.1 client, or libcurl where the environment asks for it); tests
 // pass a scripted fake (tests/support/fake_transport.h) so that ordering,
 // pause and retry timing run on a ManualClock with no network.
 //
@@ -12,6 +13,7 @@
 
 #include "core/clock.h"
 #include "http/http_client.h"
+#include "http/upstream_client.h"
 
 #include <cstdint>
 
@@ -32,19 +34,23 @@ public:
     virtual void wakeup() = 0;
 };
 
-// The real transport: libcurl's multi interface on the dispatcher thread.
-class CurlTransport final : public Transport {
+// The real transport: an upstream client polled on the dispatcher thread.
+class ClientTransport final : public Transport {
 public:
+    // The kind upstreamKindFromEnvironment() names.
+    ClientTransport() : ClientTransport(http::upstreamKindFromEnvironment()) {}
+    explicit ClientTransport(http::UpstreamKind kind) : m_client(http::makeUpstreamClient(kind)) {}
+
     TransferId start(http::HttpRequest request, http::TransferHandlers handlers) override
     {
-        return m_client.start(std::move(request), std::move(handlers));
+        return m_client->start(std::move(request), std::move(handlers));
     }
-    void abort(TransferId id) override { m_client.abort(id); }
-    void poll(Duration timeout) override { m_client.poll(timeout); }
-    void wakeup() override { m_client.wakeup(); }
+    void abort(TransferId id) override { m_client->abort(id); }
+    void poll(Duration timeout) override { m_client->poll(timeout); }
+    void wakeup() override { m_client->wakeup(); }
 
 private:
-    http::HttpClient m_client;
+    std::unique_ptr<http::UpstreamClient> m_client;
 };
 
 }  // namespace sluice

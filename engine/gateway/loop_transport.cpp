@@ -4,13 +4,13 @@ namespace sluice::gateway {
 
 LoopTransport::LoopTransport(net::EventLoop& loop)
     : m_loop(loop), m_timer(loop, [this] { m_client->timerFired(); }),
-      m_client(std::make_unique<http::HttpClient>(http::HttpClient::Options{}, static_cast<http::SocketDriver&>(*this)))
+      m_client(http::makeUpstreamClient(http::upstreamKindFromEnvironment(), static_cast<http::SocketDriver*>(this)))
 {
 }
 
 LoopTransport::~LoopTransport()
 {
-    // Aborts what is still open; libcurl stops watching its sockets here.
+    // Aborts what is still open; the client stops watching its sockets here.
     m_client.reset();
     m_timer.cancel();
     m_watches.clear();

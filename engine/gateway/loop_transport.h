@@ -1,6 +1,6 @@
 // LoopTransport: the dispatcher's Transport on a shared net::EventLoop. The
-// dispatcher thread drives the loop in its poll(), and libcurl's sockets and
-// timer are watched on it (HttpClient's SocketDriver), so the gateway's
+// dispatcher thread drives the loop in its poll(), and the upstream client's
+// sockets and timer are watched on it (its SocketDriver), so the gateway's
 // HttpServer, given the same loop, reads a request, sends it upstream and
 // writes the answer back on that one thread: two wake-ups per request (the
 // client's request, the provider's answer) instead of four across an io
@@ -13,6 +13,7 @@
 
 #include "dispatch/transport.h"
 #include "http/http_client.h"
+#include "http/upstream_client.h"
 #include "net/event_loop.h"
 
 #include <memory>
@@ -42,7 +43,7 @@ private:
     std::unordered_map<int, std::unique_ptr<net::FdWatch>> m_watches;
     net::LoopTimer m_timer;
     // Last: destroyed first, while the watches it stops still exist.
-    std::unique_ptr<http::HttpClient> m_client;
+    std::unique_ptr<http::UpstreamClient> m_client;
 };
 
 }  // namespace sluice::gateway

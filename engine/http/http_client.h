@@ -119,9 +119,30 @@ public:
     virtual std::optional<Duration> timeout() const = 0;
 };
 
-class HttpClient final : public DrivenClient {
+// UpstreamClient: what the engine needs of an HTTP client for its upstream
+// transfers, so the libcurl one (HttpClient) and Sluice's own HTTP/1.1 one
+// (H1Client) are interchangeable under a Transport.
+class UpstreamClient : public DrivenClient {
 public:
     using TransferId = std::uint64_t;
+
+    // handlers.onComplete runs exactly once per started transfer, never
+    // inside start(). Returns 0 (and starts nothing) while the client is
+    // being destroyed.
+    virtual TransferId start(HttpRequest request, TransferHandlers handlers) = 0;
+    // Stops a transfer; its onComplete runs (with Aborted) before this returns.
+    virtual void abort(TransferId id) = 0;
+    // On a client without a SocketDriver: waits up to `timeout` and runs
+    // the callbacks that became due; returns how many transfers completed.
+    virtual int poll(Duration timeout) = 0;
+    virtual void wakeup() = 0;
+    virtual std::size_t active() const noexcept = 0;
+    // "libcurl" or "sluice-h1", for logs and benchmarks.
+    virtual std::string_view name() const noexcept = 0;
+};
+
+class HttpClient final : public UpstreamClient {
+public:
 
     struct Options {
         long maxCachedConnections = 4096;
@@ -137,17 +158,17 @@ public:
     HttpClient& operator=(const HttpClient&) = delete;
 
     // Returns 0 (and starts nothing) once the client is being destroyed.
-    TransferId start(HttpRequest request, TransferHandlers handlers);
+    TransferId start(HttpRequest request, TransferHandlers handlers) override;
     // Stops a transfer; its onComplete runs (with Aborted) before this returns.
-    void abort(TransferId id);
+    void abort(TransferId id) override;
     // Waits up to `timeout` for network activity or wakeup(), moves the
     // transfers whose sockets are ready (or whose timers are due) forward
     // and runs the callbacks that became due. Returns the number of
     // transfers that completed. Not on a client given a SocketDriver
     // (std::logic_error).
-    int poll(Duration timeout);
+    int poll(Duration timeout) override;
     // Makes a poll() in progress (or the next one) return promptly.
-    void wakeup();
+    void wakeup() override;
     // With a SocketDriver: `fd` is ready; moves the transfers on it forward
     // and runs the callbacks that became due.
     void socketReady(int fd, bool readable, bool writable) override;
@@ -156,7 +177,8 @@ public:
     // libcurl's own view of when timerFired() is due (curl_multi_timeout).
     std::optional<Duration> timeout() const override;
 
-    std::size_t active() const noexcept { return m_transfers.size(); }
+    std::size_t active() const noexcept override { return m_transfers.size(); }
+    std::string_view name() const noexcept override { return "libcurl"; }
 
 private:
     struct Transfer;

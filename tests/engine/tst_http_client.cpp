@@ -1,6 +1,7 @@
-// http::HttpClient driven by its own poll() (the EpollDriver under it, on
-// libcurl's multi_socket interface), over real loopback HTTP against an
-// HttpServer: many transfers at once all complete and are counted; a
+// Both upstream clients, http::HttpClient (libcurl's multi_socket
+// interface) and http::H1Client (Sluice's own HTTP/1.1), each driven by its
+// own poll() on the EpollDriver, over real loopback HTTP against an
+// HttpServer; every case runs once per client: many transfers at once all complete and are counted; a
 // reused easy handle carries nothing of the request before it (no
 // credential header, no body, no method); a stream arrives in pieces; a
 // total timeout fires with nothing else to wake the loop; an abort and a
@@ -9,6 +10,7 @@
 // that sets no new timer asks the client, and sleeps when it has none. Waits are on conditions with generous bounds, never sleeps.
 #include "http/epoll_driver.h"
 #include "http/http_client.h"
+#include "http/upstream_client.h"
 #include "net/http_server.h"
 #include "support/scripted_upstream.h"
 
@@ -61,6 +63,9 @@ public:
 class TestHttpClient : public QObject {
     Q_OBJECT
 
+public:
+    explicit TestHttpClient(http::UpstreamKind kind) : m_kind(kind) {}
+
 private Q_SLOTS:
     void init();
     void cleanup();
@@ -73,6 +78,9 @@ private Q_SLOTS:
     void aFiringThatSetsNoTimerAsksTheClient();
 
 private:
+    std::unique_ptr<http::UpstreamClient> makeClient() const { return http::makeUpstreamClient(m_kind); }
+
+    http::UpstreamKind m_kind;
     std::unique_ptr<net::HttpServer> m_upstream;
     std::string m_base;
     std::mutex m_mutex;
@@ -100,7 +108,8 @@ void TestHttpClient::cleanup()
 
 void TestHttpClient::manyTransfersCompleteAndAreCounted()
 {
-    http::HttpClient client;
+    const auto owned = makeClient();
+    http::UpstreamClient& client = *owned;
     // More than the handles it keeps for reuse, and in flight at once.
     constexpr int kMany = 300;
     std::vector<http::HttpResult> results(kMany);
@@ -135,7 +144,8 @@ void TestHttpClient::manyTransfersCompleteAndAreCounted()
 
 void TestHttpClient::aReusedHandleKeepsNothingOfTheRequestBefore()
 {
-    http::HttpClient client;
+    const auto owned = makeClient();
+    http::UpstreamClient& client = *owned;
     // One at a time, so the second request gets the first one's handle.
     bool done = false;
     http::HttpRequest post;
@@ -164,7 +174,8 @@ void TestHttpClient::aReusedHandleKeepsNothingOfTheRequestBefore()
 
 void TestHttpClient::streamArrivesInPieces()
 {
-    http::HttpClient client;
+    const auto owned = makeClient();
+    http::UpstreamClient& client = *owned;
     const std::optional<std::string> whole = test::streamedInPieces(client, m_base);
     QVERIFY(whole.has_value());
     QCOMPARE(*whole, std::string("one two three"));
@@ -174,7 +185,8 @@ void TestHttpClient::totalTimeoutFiresOnAnIdleLoop()
 {
     // Nothing arrives after the first bytes: only libcurl's timer can end
     // the transfer, so this fails if the driver loses a timer.
-    http::HttpClient client;
+    const auto owned = makeClient();
+    http::UpstreamClient& client = *owned;
     std::optional<http::TransportError> error;
     http::HttpRequest h = getOf(m_base + "/hang");
     h.totalTimeout = 300ms;
@@ -185,7 +197,8 @@ void TestHttpClient::totalTimeoutFiresOnAnIdleLoop()
 
 void TestHttpClient::abortAndRefusedConnection()
 {
-    http::HttpClient client;
+    const auto owned = makeClient();
+    http::UpstreamClient& client = *owned;
     std::optional<http::TransportError> hung;
     bool headSeen = false;
     http::HttpRequest h = getOf(m_base + "/hang");
@@ -213,7 +226,8 @@ void TestHttpClient::abortAndRefusedConnection()
 
 void TestHttpClient::wakeupEndsAPollFromAnotherThread()
 {
-    http::HttpClient client;
+    const auto owned = makeClient();
+    http::UpstreamClient& client = *owned;
     std::atomic<bool> polling{false};
     std::thread waker([&] {
         while (!polling.load()) {
@@ -258,5 +272,14 @@ void TestHttpClient::aFiringThatSetsNoTimerAsksTheClient()
     QCOMPARE(client.fired, 3);
 }
 
-QTEST_GUILESS_MAIN(TestHttpClient)
+int main(int argc, char** argv)
+{
+    QCoreApplication app(argc, argv);
+    int failed = 0;
+    for (const auto kind : {http::UpstreamKind::Curl, http::UpstreamKind::Native}) {
+        TestHttpClient test(kind);
+        failed += QTest::qExec(&test, argc, argv);
+    }
+    return failed;
+}
 #include "tst_http_client.moc"

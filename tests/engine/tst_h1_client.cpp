@@ -1,0 +1,567 @@
+// Sluice's own HTTP/1.1 client and its parts. ResponseParser as a table:
+// every framing (length, chunks with extensions and trailers, the end of
+// the connection, none for HEAD/204), interim 1xx heads, keep-alive rules
+// and malformed input, each fed whole, split at every byte, and a byte at
+// a time. H1Client over real loopback sockets against a scripted raw
+// server: a kept-alive connection is reused; a reused connection the
+// server closes is sent on once more and a fresh one is not; an answer cut
+// short is an error; a body over the limit; an abort; a name looked up off
+// the thread. TLS against a Python server with a certificate made for the
+// test: accepted with its CA, refused without it and for the wrong name.
+#include "http/h1_client.h"
+#include "http/resolver.h"
+#include "http/response_parser.h"
+#include "http/url.h"
+#include "support/scripted_upstream.h"
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <thread>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Collect final : http::ResponseParser::Sink {
+    int heads = 0;
+    long status = 0;
+    std::string body;
+    std::size_t stopAfter = std::string::npos;
+    void onHead(long s, const http::HeaderMap&) override
+    {
+        ++heads;
+        status = s;
+    }
+    bool onBody(std::string_view b) override
+    {
+        body.append(b);
+        return body.size() < stopAfter;
+    }
+};
+
+// Feeds `text` in pieces of `step` bytes (0: whole); returns the bytes used.
+std::size_t feedIn(http::ResponseParser& p, Collect& sink, std::string_view text, std::size_t step)
+{
+    std::size_t used = 0;
+    if (step == 0) {
+        return p.feed(text, sink);
+    }
+    for (std::size_t i = 0; i < text.size() && (p.state() == http::ResponseParser::State::Head || p.state() == http::ResponseParser::State::Body); i += step) {
+        used += p.feed(text.substr(i, step), sink);
+    }
+    return used;
+}
+
+// A TCP server on 127.0.0.1 whose connections, one at a time in the order
+// they come, are handed to `serve` (the connection's index, its fd).
+class RawServer {
+public:
+    explicit RawServer(std::function<void(int index, int fd)> serve) : m_serve(std::move(serve))
+    {
+        m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        ::bind(m_fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::listen(m_fd, 16);
+        ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&a), &len);
+        m_port = ntohs(a.sin_port);
+        m_thread = std::thread([this] {
+            for (int index = 0; !m_stop; ++index) {
+                pollfd p{m_fd, POLLIN, 0};
+                if (::poll(&p, 1, 50) <= 0) {
+                    --index;
+                    continue;
+                }
+                const int c = ::accept(m_fd, nullptr, nullptr);
+                if (c < 0) {
+                    continue;
+                }
+                ++accepted;
+                m_serve(index, c);
+                ::close(c);
+            }
+        });
+    }
+    ~RawServer()
+    {
+        m_stop = true;
+        m_thread.join();
+        ::close(m_fd);
+    }
+    std::string url(const std::string& path = "/x") const { return "http://127.0.0.1:" + std::to_string(m_port) + path; }
+    std::atomic<int> accepted{0};
+
+private:
+    std::function<void(int, int)> m_serve;
+    int m_fd = -1;
+    std::uint16_t m_port = 0;
+    std::atomic<bool> m_stop{false};
+    std::thread m_thread;
+};
+
+// Reads one request's head (and a Content-Length body); false at the end.
+bool readRequest(int fd)
+{
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            return false;
+        }
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+void sendText(int fd, std::string_view text)
+{
+    while (!text.empty()) {
+        const ssize_t n = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+        if (n <= 0) {
+            return;
+        }
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+std::string okReply(std::string_view body)
+{
+    return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+
+struct Outcome {
+    bool done = false;
+    http::HttpResult result;
+};
+
+http::TransferHandlers into(Outcome& o)
+{
+    return {nullptr, nullptr, [&o](http::HttpResult&& r) {
+                o.result = std::move(r);
+                o.done = true;
+            },
+            nullptr};
+}
+
+http::HttpRequest get(const std::string& url)
+{
+    http::HttpRequest r;
+    r.method = "GET";
+    r.url = url;
+    return r;
+}
+
+}  // namespace
+
+class TestH1Client : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void parserFraming_data();
+    void parserFraming();
+    void parserRefusesMalformed_data();
+    void parserRefusesMalformed();
+    void parserStopsWhenTheSinkSaysSo();
+    void urls();
+    void keptAliveConnectionIsReused();
+    void reusedConnectionClosedUnderARequestIsSentOnceMore();
+    void freshConnectionClosedIsAnErrorNotARetry();
+    void answerCutShortIsAReset();
+    void bodyOverTheLimit();
+    void abortInFlightAndOnDestruction();
+    void nameLookedUpOffTheThread();
+    void tlsVerified();
+
+private:
+    std::unique_ptr<RawServer> m_raw;
+};
+
+void TestH1Client::parserFraming_data()
+{
+    QTest::addColumn<QByteArray>("wire");
+    QTest::addColumn<bool>("head");
+    QTest::addColumn<bool>("closeAfter");
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QByteArray>("body");
+    QTest::addColumn<bool>("keepAlive");
+    QTest::addColumn<int>("extra");  // bytes after the response, not used
+    QTest::newRow("length") << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhelloNEXT") << false << false << 200
+                            << QByteArray("hello") << true << 4;
+    QTest::newRow("chunked, extension, trailer")
+        << QByteArray("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\nWiki\r\n5\r\npedia\r\n0\r\nT: v\r\n\r\n") << false
+        << false << 201 << QByteArray("Wikipedia") << true << 0;
+    QTest::newRow("interim 100 first") << QByteArray("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") << false
+                                       << false << 200 << QByteArray("ok") << true << 0;
+    QTest::newRow("HEAD has no body") << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n") << true << false << 200 << QByteArray()
+                                      << true << 0;
+    QTest::newRow("204 has no body") << QByteArray("HTTP/1.1 204 No Content\r\n\r\n") << false << false << 204 << QByteArray() << true << 0;
+    QTest::newRow("until close") << QByteArray("HTTP/1.1 200 OK\r\n\r\nall of it") << false << true << 200 << QByteArray("all of it") << false
+                                 << 0;
+    QTest::newRow("connection: close") << QByteArray("HTTP/1.1 429 Too Many\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n") << false
+                                       << false << 429 << QByteArray() << false << 0;
+    QTest::newRow("HTTP/1.0") << QByteArray("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx") << false << false << 200 << QByteArray("x")
+                              << false << 0;
+    QTest::newRow("HTTP/1.0 keep-alive") << QByteArray("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx") << false
+                                         << false << 200 << QByteArray("x") << true << 0;
+    QTest::newRow("bare LF") << QByteArray("HTTP/1.1 200 OK\nContent-Length: 2\n\nhi") << false << false << 200 << QByteArray("hi") << true << 0;
+}
+
+void TestH1Client::parserFraming()
+{
+    QFETCH(QByteArray, wire);
+    QFETCH(bool, head);
+    QFETCH(bool, closeAfter);
+    QFETCH(int, status);
+    QFETCH(QByteArray, body);
+    QFETCH(bool, keepAlive);
+    QFETCH(int, extra);
+    const std::string_view text(wire.constData(), static_cast<std::size_t>(wire.size()));
+    // Whole, a byte at a time, and split once at every point.
+    std::vector<std::vector<std::size_t>> splits = {{}, {1}};
+    for (std::size_t at = 1; at < text.size(); ++at) {
+        splits.push_back({at, text.size()});
+    }
+    for (const auto& split : splits) {
+        http::ResponseParser p(head);
+        Collect sink;
+        std::size_t used = 0;
+        if (split.empty()) {
+            used = feedIn(p, sink, text, 0);
+        } else if (split.size() == 1) {
+            used = feedIn(p, sink, text, 1);
+        } else {
+            used = p.feed(text.substr(0, split[0]), sink);
+            if (p.state() == http::ResponseParser::State::Head || p.state() == http::ResponseParser::State::Body) {
+                used += p.feed(text.substr(split[0]), sink);
+            }
+        }
+        if (closeAfter) {
+            QCOMPARE(p.state(), http::ResponseParser::State::Body);
+            p.endOfInput();
+        }
+        QCOMPARE(p.state(), http::ResponseParser::State::Done);
+        QCOMPARE(sink.heads, 1);
+        QCOMPARE(sink.status, long(status));
+        QCOMPARE(QByteArray::fromStdString(sink.body), body);
+        QCOMPARE(p.keepAlive(), keepAlive);
+        QCOMPARE(used, text.size() - static_cast<std::size_t>(extra));
+    }
+}
+
+void TestH1Client::parserRefusesMalformed_data()
+{
+    QTest::addColumn<QByteArray>("wire");
+    QTest::addColumn<bool>("closeAfter");
+    QTest::newRow("status not a number") << QByteArray("HTTP/1.1 2x0 OK\r\n\r\n") << false;
+    QTest::newRow("not HTTP") << QByteArray("SSH-2.0-OpenSSH\r\n\r\n") << false;
+    QTest::newRow("bad length") << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: ab\r\n\r\n") << false;
+    QTest::newRow("bad chunk size") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n") << false;
+    QTest::newRow("chunk without CRLF") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab") << false;
+    QTest::newRow("switching protocols") << QByteArray("HTTP/1.1 101 Switching\r\n\r\n") << false;
+    QTest::newRow("head without end") << QByteArray("HTTP/1.1 200 OK\r\nX: ") + QByteArray(70 * 1024, 'a') << false;
+    QTest::newRow("cut short") << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc") << true;
+    QTest::newRow("nothing at all") << QByteArray() << true;
+}
+
+void TestH1Client::parserRefusesMalformed()
+{
+    QFETCH(QByteArray, wire);
+    QFETCH(bool, closeAfter);
+    http::ResponseParser p;
+    Collect sink;
+    feedIn(p, sink, std::string_view(wire.constData(), static_cast<std::size_t>(wire.size())), 0);
+    if (closeAfter) {
+        p.endOfInput();
+    }
+    QCOMPARE(p.state(), http::ResponseParser::State::Error);
+    QVERIFY(!p.error().empty());
+    QVERIFY(!p.keepAlive());
+}
+
+void TestH1Client::parserStopsWhenTheSinkSaysSo()
+{
+    http::ResponseParser p;
+    Collect sink;
+    sink.stopAfter = 3;
+    const std::string text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n2\r\nef\r\n0\r\n\r\n";
+    feedIn(p, sink, text, 1);
+    QCOMPARE(p.state(), http::ResponseParser::State::Stopped);
+    QCOMPARE(sink.body, std::string("abc"));
+}
+
+void TestH1Client::urls()
+{
+    auto u = http::parseUrl("https://api.example.com/v1/chat?x=1#frag");
+    QVERIFY(u);
+    QVERIFY(u->tls);
+    QCOMPARE(u->port, std::uint16_t(443));
+    QCOMPARE(u->target, std::string("/v1/chat?x=1"));
+    QCOMPARE(u->hostHeader, std::string("api.example.com"));
+    u = http::parseUrl("http://[::1]:8080");
+    QVERIFY(u);
+    QCOMPARE(u->host, std::string("::1"));
+    QCOMPARE(u->target, std::string("/"));
+    QCOMPARE(u->hostHeader, std::string("[::1]:8080"));
+    QCOMPARE(u->origin, std::string("http://[::1]:8080"));
+    std::string why;
+    QVERIFY(!http::parseUrl("ftp://x/", &why));
+    QVERIFY(!why.empty());
+    QVERIFY(!http::parseUrl("http://h:99999/"));
+    QVERIFY(!http::parseUrl("http://user:pw@h/"));
+    QVERIFY(!http::parseUrl("http:///path"));
+
+    // A bad URL ends its transfer with an error, after start() returned.
+    http::H1Client client;
+    Outcome o;
+    client.start(get("gopher://nowhere"), into(o));
+    QVERIFY(!o.done);
+    QVERIFY(test::pollUntil(client, [&] { return o.done; }));
+    QCOMPARE(o.result.error, http::TransportError::Other);
+}
+
+void TestH1Client::keptAliveConnectionIsReused()
+{
+    std::atomic<int> requests{0};
+    RawServer server([&](int, int fd) {
+        while (readRequest(fd)) {
+            ++requests;
+            sendText(fd, okReply("answer"));
+        }
+    });
+    http::H1Client client;
+    for (int i = 0; i < 5; ++i) {
+        Outcome o;
+        client.start(get(server.url()), into(o));
+        QVERIFY(test::pollUntil(client, [&] { return o.done; }));
+        QCOMPARE(o.result.error, http::TransportError::None);
+        QCOMPARE(o.result.body, std::string("answer"));
+    }
+    QCOMPARE(requests.load(), 5);
+    QCOMPARE(server.accepted.load(), 1);
+    QCOMPARE(client.connections(), std::size_t(1));
+}
+
+void TestH1Client::reusedConnectionClosedUnderARequestIsSentOnceMore()
+{
+    // The first connection answers one request and closes on the second
+    // without a word; the second connection answers.
+    std::atomic<int> requests{0};
+    RawServer server([&](int index, int fd) {
+        while (readRequest(fd)) {
+            ++requests;
+            if (index == 0 && requests == 2) {
+                return;
+            }
+            sendText(fd, okReply("fine"));
+        }
+    });
+    http::H1Client client;
+    Outcome first;
+    client.start(get(server.url()), into(first));
+    QVERIFY(test::pollUntil(client, [&] { return first.done; }));
+    Outcome second;
+    client.start(get(server.url()), into(second));
+    QVERIFY(test::pollUntil(client, [&] { return second.done; }));
+    QCOMPARE(second.result.error, http::TransportError::None);
+    QCOMPARE(second.result.body, std::string("fine"));
+    QCOMPARE(requests.load(), 3);
+    QCOMPARE(server.accepted.load(), 2);
+}
+
+void TestH1Client::freshConnectionClosedIsAnErrorNotARetry()
+{
+    std::atomic<int> requests{0};
+    RawServer server([&](int, int fd) {
+        if (readRequest(fd)) {
+            ++requests;
+        }
+    });
+    http::H1Client client;
+    Outcome o;
+    client.start(get(server.url()), into(o));
+    QVERIFY(test::pollUntil(client, [&] { return o.done; }));
+    QCOMPARE(o.result.error, http::TransportError::Reset);
+    QCOMPARE(o.result.errorText, std::string("Empty reply from server"));
+    QCOMPARE(requests.load(), 1);
+}
+
+void TestH1Client::answerCutShortIsAReset()
+{
+    std::atomic<int> requests{0};
+    RawServer server([&](int, int fd) {
+        while (readRequest(fd)) {
+            ++requests;
+            sendText(fd, requests == 1 ? okReply("one") : std::string("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npart"));
+            if (requests == 2) {
+                return;
+            }
+        }
+    });
+    http::H1Client client;
+    Outcome first;
+    client.start(get(server.url()), into(first));
+    QVERIFY(test::pollUntil(client, [&] { return first.done; }));
+    // On the reused connection, but the answer had begun: not sent again.
+    Outcome o;
+    client.start(get(server.url()), into(o));
+    QVERIFY(test::pollUntil(client, [&] { return o.done; }));
+    QCOMPARE(o.result.error, http::TransportError::Reset);
+    QCOMPARE(o.result.status, 200L);
+    QCOMPARE(requests.load(), 2);
+}
+
+void TestH1Client::bodyOverTheLimit()
+{
+    RawServer server([&](int, int fd) {
+        while (readRequest(fd)) {
+            sendText(fd, okReply(std::string(10000, 'z')));
+        }
+    });
+    http::H1Client client;
+    Outcome o;
+    http::HttpRequest r = get(server.url());
+    r.maxBodyBytes = 4096;
+    client.start(std::move(r), into(o));
+    QVERIFY(test::pollUntil(client, [&] { return o.done; }));
+    QCOMPARE(o.result.error, http::TransportError::TooLarge);
+    QCOMPARE(client.connections(), std::size_t(0));
+}
+
+void TestH1Client::abortInFlightAndOnDestruction()
+{
+    std::atomic<bool> release{false};
+    RawServer server([&](int, int fd) {
+        readRequest(fd);
+        while (!release) {
+            std::this_thread::sleep_for(5ms);
+        }
+    });
+    Outcome aborted;
+    Outcome dropped;
+    bool sent = false;
+    {
+        http::H1Client client;
+        http::TransferHandlers h = into(aborted);
+        h.onSending = [&](bool fresh) { sent = fresh; };
+        const auto id = client.start(get(server.url()), std::move(h));
+        QVERIFY(test::pollUntil(client, [&] { return sent; }));
+        client.abort(id);
+        QVERIFY(aborted.done);
+        QCOMPARE(aborted.result.error, http::TransportError::Aborted);
+        client.start(get(server.url()), into(dropped));
+        client.poll(10ms);
+    }
+    release = true;
+    QVERIFY(dropped.done);
+    QCOMPARE(dropped.result.error, http::TransportError::Aborted);
+}
+
+void TestH1Client::nameLookedUpOffTheThread()
+{
+    http::Resolver resolver;
+    // An IP literal and "localhost" are answered at once.
+    QVERIFY(resolver.lookup("127.0.0.1", 80).has_value());
+    QVERIFY(resolver.lookup("localhost", 80).has_value());
+    // Any other name on a thread of its own: the answer (addresses or an
+    // error) comes through take() after the eventfd turns readable.
+    QVERIFY(!resolver.lookup("ip6-localhost", 80).has_value());
+    pollfd p{resolver.readyFd(), POLLIN, 0};
+    QCOMPARE(::poll(&p, 1, 20000), 1);
+    resolver.drain();
+    const auto answers = resolver.take();
+    QCOMPARE(answers.size(), std::size_t(1));
+    QCOMPARE(answers[0].first, std::string("ip6-localhost:80"));
+    QVERIFY(!answers[0].second.addresses.empty() || !answers[0].second.error.empty());
+    if (!answers[0].second.addresses.empty()) {
+        QVERIFY(resolver.lookup("ip6-localhost", 80).has_value());  // kept
+    }
+}
+
+void TestH1Client::tlsVerified()
+{
+    QTemporaryDir dir;
+    const QString cert = dir.filePath(QStringLiteral("cert.pem"));
+    const QString key = dir.filePath(QStringLiteral("key.pem"));
+    QProcess openssl;
+    openssl.start(QStringLiteral("openssl"),
+                  {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"), QStringLiteral("ec"),
+                   QStringLiteral("-pkeyopt"), QStringLiteral("ec_paramgen_curve:prime256v1"), QStringLiteral("-nodes"),
+                   QStringLiteral("-subj"), QStringLiteral("/CN=localhost"), QStringLiteral("-addext"),
+                   QStringLiteral("subjectAltName=DNS:localhost"), QStringLiteral("-days"), QStringLiteral("2"),
+                   QStringLiteral("-keyout"), key, QStringLiteral("-out"), cert});
+    QVERIFY(openssl.waitForFinished(30000));
+    QCOMPARE(openssl.exitCode(), 0);
+    const QString script = QStringLiteral(
+        "import http.server, ssl, sys\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    protocol_version = 'HTTP/1.1'\n"
+        "    def do_POST(self):\n"
+        "        body = self.rfile.read(int(self.headers['content-length']))\n"
+        "        out = b'over tls: ' + body\n"
+        "        self.send_response(200)\n"
+        "        self.send_header('content-length', str(len(out)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(out)\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+        "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        "c.load_cert_chain(sys.argv[1], sys.argv[2])\n"
+        "s.socket = c.wrap_socket(s.socket, server_side=True)\n"
+        "print(s.server_address[1], flush=True)\n"
+        "s.serve_forever()\n");
+    QProcess server;
+    server.start(QStringLiteral("python3"), {QStringLiteral("-c"), script, cert, key});
+    QVERIFY(server.waitForReadyRead(20000));
+    const int port = server.readLine().trimmed().toInt();
+    QVERIFY(port > 0);
+
+    auto post = [&](http::H1Client& client, const std::string& host) {
+        Outcome o;
+        http::HttpRequest r;
+        r.url = "https://" + host + ":" + std::to_string(port) + "/echo";
+        r.body = "hello";
+        client.start(std::move(r), into(o));
+        test::pollUntil(client, [&] { return o.done; });
+        return o;
+    };
+    {
+        http::H1Client trusting(http::H1Client::Options{4096, cert.toStdString()});
+        for (int i = 0; i < 2; ++i) {  // the second on the kept-alive connection
+            const Outcome o = post(trusting, "localhost");
+            QVERIFY2(o.result.error == http::TransportError::None, o.result.errorText.c_str());
+            QCOMPARE(o.result.body, std::string("over tls: hello"));
+        }
+        QCOMPARE(trusting.connections(), std::size_t(1));
+        // The certificate names "localhost", not the address.
+        const Outcome wrongName = post(trusting, "127.0.0.1");
+        QCOMPARE(wrongName.result.error, http::TransportError::Other);
+        QVERIFY2(wrongName.result.errorText.find("certificate") != std::string::npos, wrongName.result.errorText.c_str());
+    }
+    {
+        http::H1Client system;  // the system's trusted roots do not know the test's certificate
+        const Outcome o = post(system, "localhost");
+        QCOMPARE(o.result.error, http::TransportError::Other);
+        QVERIFY2(o.result.errorText.find("certificate") != std::string::npos, o.result.errorText.c_str());
+        QCOMPARE(o.result.status, 0L);
+    }
+    server.kill();
+    server.waitForFinished();
+}
+
+QTEST_GUILESS_MAIN(TestH1Client)
+#include "tst_h1_client.moc"
