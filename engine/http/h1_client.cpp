@@ -363,7 +363,11 @@ std::optional<H1Client::TimePoint> H1Client::due() const
 void H1Client::updateTimer(bool force)
 {
     const std::optional<TimePoint> next = due();
-    if (!force && m_toldValid && next == m_toldDue && m_pending.empty()) {
+    // A driver's timer that fires before anything is due costs one empty
+    // firing, and re-arming it costs a system call on an event loop's
+    // timer: so a later (or no) deadline than the one told is not told
+    // until the told one fires.
+    if (!force && m_toldValid && m_toldDue && (!next || *next >= *m_toldDue)) {
         return;
     }
     m_toldValid = true;
