@@ -20,6 +20,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     std::unique_ptr<asio::io_context> ownIo;
     EventLoop* loop = nullptr;
     asio::io_context* io = nullptr;
+    int ioThreads = 1;  // threads running `io`: 1 on a shared loop
     std::optional<tcp::acceptor> acceptor;
     std::optional<asio::steady_timer> acceptRetry;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -67,8 +68,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
     void accept()
     {
-        Strand strand = asio::make_strand(*io);
-        acceptor->async_accept(strand, [self = shared_from_this(), strand](error_code ec, tcp::socket socket) mutable {
+        const SessionExecutor executor = ioThreads > 1 ? SessionExecutor(asio::make_strand(*io)) : SessionExecutor(io->get_executor());
+        acceptor->async_accept(executor, [self = shared_from_this(), executor](error_code ec, tcp::socket socket) mutable {
             if (ec == asio::error::operation_aborted || !self->acceptor || !self->acceptor->is_open()) {
                 return;
             }
@@ -85,7 +86,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
             }
             error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            startSession(std::move(socket), strand, self->state);
+            startSession(std::move(socket), executor, self->state);
             self->accept();
         });
     }
@@ -214,6 +215,7 @@ std::uint16_t HttpServer::start()
         own = std::make_unique<asio::io_context>(threads);
     }
     d.io = own ? own.get() : &opt.loop->impl().io;
+    d.ioThreads = own ? threads : 1;
     try {
         d.acceptor.emplace(d.listen(address, where));
     } catch (...) {

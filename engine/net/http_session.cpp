@@ -53,8 +53,8 @@ static thread_local Session* t_delivering = nullptr;
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, const Strand& strand, std::shared_ptr<ServerState> state)
-        : m_io(std::in_place, std::move(socket), strand), m_state(std::move(state))
+    Session(tcp::socket socket, const SessionExecutor& executor, std::shared_ptr<ServerState> state)
+        : m_io(std::in_place, std::move(socket), executor), m_state(std::move(state))
     {
         ++m_state->connections;
         std::lock_guard guard(m_state->mutex);
@@ -74,7 +74,7 @@ public:
 
     void start() { readHeader(); }
 
-    // On the session's strand: carries out a reply plan.
+    // On the session's executor: carries out a reply plan.
     void run(HttpReply reply)
     {
         if (m_replying || m_closed) {
@@ -90,7 +90,7 @@ public:
         step();
     }
 
-    // On the session's strand: the head of a streamed reply, then chunks as
+    // On the session's executor: the head of a streamed reply, then chunks as
     // streamWrite() brings them.
     void startStream(HttpReply head)
     {
@@ -153,10 +153,10 @@ public:
         m_onGone = std::move(callback);
     }
 
-    const Strand& strand() const noexcept { return m_io->strand; }
+    const SessionExecutor& executor() const noexcept { return m_io->executor; }
 
     // Called by stop() with the io threads joined: the socket, timer and
-    // strand must go before the io_context they belong to.
+    // executor must go before the io_context they belong to.
     void releaseIo() { m_io.reset(); }
 
     // The server stops while the loop it ran on goes on: the connection
@@ -168,8 +168,8 @@ public:
         }
     }
 
-    // Work for a session's strand from outside its handler. On the driver
-    // thread of the loop the server shares, straight onto the strand: it
+    // Work for a session's executor from outside its handler. On the driver
+    // thread of the loop the server shares, straight onto its executor: it
     // runs as soon as the current handler returns, with no wake-up.
     // Otherwise through the io threads' inbox, while the io_context exists.
     template <typename F>
@@ -177,14 +177,14 @@ public:
     {
         const std::shared_ptr<ServerState>& state = session->m_state;
         if (state->loop != nullptr && state->loop->inDriverThread()) {
-            const Strand strand = session->strand();
-            asio::post(strand, [s = std::move(session), w = std::move(work)]() mutable { w(*s); });
+            const SessionExecutor executor = session->executor();
+            asio::post(executor, [s = std::move(session), w = std::move(work)]() mutable { w(*s); });
             return;
         }
         std::shared_ptr<ServerState> keep = state;
         keep->postForeign([s = std::move(session), w = std::move(work)]() mutable {
             Session& target = *s;
-            asio::dispatch(target.strand(), [s = std::move(s), w = std::move(w)]() mutable { w(*s); });
+            asio::dispatch(target.executor(), [s = std::move(s), w = std::move(w)]() mutable { w(*s); });
         });
     }
 
@@ -525,7 +525,7 @@ private:
                 return;
             }
             if (t_delivering == session.get()) {
-                // Answered from inside the handler, on the session's strand.
+                // Answered from inside the handler, on the session's executor.
                 session->run(std::move(reply));
                 return;
             }
@@ -552,7 +552,7 @@ private:
     };
 
     // The writer half of a streamed reply: every call is posted to the
-    // session's strand, so writes keep their order from any thread.
+    // session's executor, so writes keep their order from any thread.
     class StreamHandle final : public HttpStream {
     public:
         StreamHandle(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
@@ -585,9 +585,9 @@ private:
     };
 
     struct Io {
-        Io(tcp::socket s, const Strand& st) : socket(std::move(s)), strand(st), timer(st) {}
+        Io(tcp::socket s, const SessionExecutor& ex) : socket(std::move(s)), executor(ex), timer(ex) {}
         tcp::socket socket;
-        Strand strand;
+        SessionExecutor executor;
         asio::steady_timer timer;
     };
     std::optional<Io> m_io;
@@ -630,9 +630,9 @@ std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
 
 
 
-void startSession(tcp::socket socket, const Strand& strand, const std::shared_ptr<ServerState>& state)
+void startSession(tcp::socket socket, const SessionExecutor& executor, const std::shared_ptr<ServerState>& state)
 {
-    std::make_shared<Session>(std::move(socket), strand, state)->start();
+    std::make_shared<Session>(std::move(socket), executor, state)->start();
 }
 
 void releaseSessions(ServerState& state)
