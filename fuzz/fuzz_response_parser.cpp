@@ -18,7 +18,7 @@ struct Sink final : sluice::http::ResponseParser::Sink {
     long status = 0;
     int heads = 0;
     std::string body;
-    void onHead(long s, const sluice::http::HeaderMap&) override
+    void onHead(long s, sluice::http::HeaderMap&) override
     {
         status = s;
         ++heads;

@@ -107,10 +107,10 @@ struct H1Client::Transfer final : ResponseParser::Sink {
 
     bool sentAll() const { return headSent == head.size() && bodySent == request.body.size(); }
 
-    void onHead(long status, const HeaderMap& headers) override
+    void onHead(long status, HeaderMap& headers) override
     {
         result.status = status;
-        result.headers = headers;
+        result.headers = std::move(headers);
         if (!finished && handlers.onHeaders) {
             handlers.onHeaders(status, result.headers);
         }

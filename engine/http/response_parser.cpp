@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 
 namespace sluice::http {
 
@@ -28,10 +29,11 @@ std::string lowerCase(std::string_view s)
     return out;
 }
 
-bool hasToken(const HeaderMap& headers, std::string_view name, std::string_view token)
+// `token` in lower case; the header's value in any.
+bool hasToken(const HeaderMap& headers, std::string_view name, const char* token)
 {
     const auto it = headers.find(name);
-    return it != headers.end() && lowerCase(it->second).find(token) != std::string::npos;
+    return it != headers.end() && ::strcasestr(it->second.c_str(), token) != nullptr;
 }
 
 // Where the head ends in `s` (just past its blank line), scanning from
@@ -134,7 +136,7 @@ bool ResponseParser::parseHead(std::string_view head)
         if (colon == std::string_view::npos || colon == 0) {
             continue;  // the blank line, or a line that names nothing
         }
-        m_headers[lowerCase(trimSpace(line.substr(0, colon)))] = std::string(trimSpace(line.substr(colon + 1)));
+        m_headers.insert_or_assign(lowerCase(trimSpace(line.substr(0, colon))), std::string(trimSpace(line.substr(colon + 1))));
     }
     if (status < 200) {
         if (status == 101) {

@@ -22,8 +22,9 @@ public:
     class Sink {
     public:
         virtual ~Sink() = default;
-        // The final response's status and headers are complete.
-        virtual void onHead(long status, const HeaderMap& headers) = 0;
+        // The final response's status and headers are complete; the sink
+        // may take `headers` (the parser keeps no use for them).
+        virtual void onHead(long status, HeaderMap& headers) = 0;
         // Body bytes, decoded from the chunked coding; false stops the
         // parser (feed() returns at once, and the parser ends in Stopped).
         virtual bool onBody(std::string_view bytes) = 0;
@@ -45,6 +46,7 @@ public:
     State state() const noexcept { return m_state; }
     bool started() const noexcept { return m_started; }  // any byte of a response arrived
     long status() const noexcept { return m_status; }
+    // Until onHead (which may take them), the headers read so far.
     const HeaderMap& headers() const noexcept { return m_headers; }
     // After Done: the server lets the connection carry another request.
     bool keepAlive() const noexcept { return m_keepAlive; }

@@ -38,7 +38,7 @@ struct Collect final : http::ResponseParser::Sink {
     long status = 0;
     std::string body;
     std::size_t stopAfter = std::string::npos;
-    void onHead(long s, const http::HeaderMap&) override
+    void onHead(long s, http::HeaderMap&) override
     {
         ++heads;
         status = s;
