@@ -36,6 +36,12 @@ void H1Client::send(Connection& c)
     head.append("\r\n");
     t.headSent = 0;
     t.bodySent = 0;
+    if (c.tls) {
+        // One buffer for TLS: a small request goes out as one record
+        // rather than one for the head and one for the body.
+        head.append(r.body);
+        t.bodySent = r.body.size();
+    }
     t.sending = true;
     if (t.handlers.onSending) {
         t.handlers.onSending(!c.reused);
@@ -53,11 +59,8 @@ void H1Client::writeSome(Connection& c)
     while (!t.sentAll()) {
         ssize_t n = 0;
         if (c.tls) {
-            // One buffer per write: a TLS record each, rather than one for
-            // the head and one for a small body.
-            std::string_view piece = t.headSent < t.head.size()
-                ? std::string_view(t.head).substr(t.headSent)
-                : std::string_view(body).substr(t.bodySent);
+            // The body rides in the head's buffer (send()).
+            const std::string_view piece = std::string_view(t.head).substr(t.headSent);
             const TlsSession::Result r = c.tls->write(piece.data(), piece.size());
             if (r.io == TlsSession::Io::WantRead || r.io == TlsSession::Io::WantWrite) {
                 setInterest(c, SocketDriver::kReadable | SocketDriver::kWritable);

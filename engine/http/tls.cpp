@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <signal.h>
 
 #include <stdexcept>
 
@@ -27,6 +28,23 @@ bool isIpLiteral(const std::string& host)
 {
     unsigned char buf[16];
     return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// OpenSSL writes to its socket with write(), which raises SIGPIPE when the
+// peer has gone (send() with MSG_NOSIGNAL, as the plain path uses, cannot
+// be asked for). Blocked on the thread that drives TLS sessions, the signal
+// stays pending there instead of ending the process; the write then fails
+// with EPIPE like any other.
+void blockSigpipeOnThisThread()
+{
+    thread_local bool blocked = false;
+    if (!blocked) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        blocked = true;
+    }
 }
 
 }  // namespace
@@ -61,6 +79,7 @@ TlsSession::TlsSession(const TlsContext& context, int fd, const std::string& hos
     if (m_ssl == nullptr) {
         throw std::runtime_error(openSslError("SSL_new"));
     }
+    blockSigpipeOnThisThread();
     SSL_set_fd(m_ssl, fd);
     SSL_set_connect_state(m_ssl);
     bool ok = true;

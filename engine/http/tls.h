@@ -5,7 +5,8 @@
 // blocking.
 //
 // Thread-safety: a TlsContext may be shared by sessions on one thread; a
-// session belongs to the thread that drives its connection.
+// session belongs to the thread that drives its connection, and blocks
+// SIGPIPE on that thread (OpenSSL writes with write()).
 #pragma once
 
 #include <cstddef>
