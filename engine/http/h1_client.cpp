@@ -438,7 +438,6 @@ void H1Client::abort(TransferId id)
         return;
     }
     Transfer& t = *it->second;
-    t.stopped = true;
     finish(t, TransportError::Aborted, "aborted");
     updateTimer();
 }

@@ -96,7 +96,6 @@ struct H1Client::Transfer final : ResponseParser::Sink {
     bool sending = false;
     bool retried = false;  // sent again after a reused connection closed
     bool finished = false;
-    bool stopped = false;
     bool tooLarge = false;
     TimePoint started = std::chrono::steady_clock::now();
     std::optional<TimePoint> firstByte;
@@ -123,7 +122,6 @@ struct H1Client::Transfer final : ResponseParser::Sink {
         }
         if (handlers.onData) {
             if (!handlers.onData(bytes)) {
-                stopped = true;
                 return false;
             }
             return !finished;

@@ -1,6 +1,7 @@
 #include "http/http_client.h"
 
 #include "http/epoll_driver.h"
+#include "http/header_text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -23,25 +24,6 @@ std::string_view transportErrorName(TransportError e) noexcept
 }
 
 namespace {
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 Duration seconds(curl_off_t micros)
 {
@@ -106,7 +88,7 @@ struct HttpClient::Transfer {
         }
         const auto colon = line.find(':');
         if (colon != std::string_view::npos) {
-            t.result.headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
+            t.result.headers[lowerAscii(trimHeaderText(line.substr(0, colon)))] = std::string(trimHeaderText(line.substr(colon + 1)));
         }
         return n;
     }

@@ -116,7 +116,7 @@ std::optional<Resolution> Resolver::lookup(const std::string& host, std::uint16_
         }
         m_cache.erase(it);
     }
-    if (m_running.emplace(key, true).second) {
+    if (m_running.insert(key).second) {
         // Detached: a lookup cannot be cancelled, and the client must not
         // wait for one when it goes; the thread holds what it writes to.
         std::thread([shared = m_shared, host, port, key] {

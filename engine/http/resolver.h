@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -66,7 +67,7 @@ private:
     };
     std::shared_ptr<Shared> m_shared;
     std::unordered_map<std::string, Cached> m_cache;
-    std::unordered_map<std::string, bool> m_running;  // keys being looked up
+    std::unordered_set<std::string> m_running;  // keys being looked up
 };
 
 }  // namespace sluice::http

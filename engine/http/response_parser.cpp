@@ -1,5 +1,7 @@
 #include "http/response_parser.h"
 
+#include "http/header_text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -8,26 +10,6 @@
 namespace sluice::http {
 
 namespace {
-
-std::string_view trimSpace(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-std::string lowerCase(std::string_view s)
-{
-    std::string out(s);
-    for (char& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
 
 // `token` in lower case; the header's value in any.
 bool hasToken(const HeaderMap& headers, std::string_view name, const char* token)
@@ -114,7 +96,7 @@ std::size_t ResponseParser::feedHead(std::string_view data, Sink& sink)
 bool ResponseParser::parseHead(std::string_view head)
 {
     const std::size_t lineEnd = head.find('\n');
-    const std::string_view statusLine = trimSpace(head.substr(0, lineEnd));
+    const std::string_view statusLine = trimHeaderText(head.substr(0, lineEnd));
     int status = 0;
     if (statusLine.size() < 12 || statusLine.substr(0, 7) != "HTTP/1." || statusLine[8] != ' '
         || std::from_chars(statusLine.data() + 9, statusLine.data() + 12, status).ptr != statusLine.data() + 12
@@ -136,7 +118,7 @@ bool ResponseParser::parseHead(std::string_view head)
         if (colon == std::string_view::npos || colon == 0) {
             continue;  // the blank line, or a line that names nothing
         }
-        m_headers.insert_or_assign(lowerCase(trimSpace(line.substr(0, colon))), std::string(trimSpace(line.substr(colon + 1))));
+        m_headers.insert_or_assign(lowerAscii(trimHeaderText(line.substr(0, colon))), std::string(trimHeaderText(line.substr(colon + 1))));
     }
     if (status < 200) {
         if (status == 101) {
@@ -155,7 +137,7 @@ bool ResponseParser::parseHead(std::string_view head)
         m_framing = Framing::Chunked;
         m_chunk = Chunk::Size;
     } else if (const auto it = m_headers.find("content-length"); it != m_headers.end()) {
-        const std::string_view v = trimSpace(it->second);
+        const std::string_view v = trimHeaderText(it->second);
         std::uint64_t n = 0;
         if (v.empty() || std::from_chars(v.data(), v.data() + v.size(), n).ptr != v.data() + v.size()) {
             fail("malformed Content-Length");
@@ -201,7 +183,7 @@ std::size_t ResponseParser::feedBody(std::string_view data, Sink& sink)
 
 bool ResponseParser::chunkSize(std::string_view line)
 {
-    line = trimSpace(line.substr(0, line.find(';')));
+    line = trimHeaderText(line.substr(0, line.find(';')));
     std::uint64_t n = 0;
     if (line.empty() || line.size() > 16
         || std::from_chars(line.data(), line.data() + line.size(), n, 16).ptr != line.data() + line.size()) {
@@ -260,7 +242,7 @@ std::size_t ResponseParser::feedChunked(std::string_view data, Sink& sink)
         pos = nl + 1;
         if (m_chunk == Chunk::Size) {
             chunkSize(line);
-        } else if (trimSpace(line).empty()) {
+        } else if (trimHeaderText(line).empty()) {
             m_state = State::Done;
         }
         m_pending.clear();

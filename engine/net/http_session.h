@@ -56,8 +56,8 @@ using boost::system::error_code;
 // What a connection's handlers run on: a strand of the io_context when
 // several io threads run it (so one connection's handlers never overlap),
 // the io_context's own executor when one thread does (a strand there only
-// adds a queue and a lock to every handler: ~11 k instructions a gateway
-// request in callgrind).
+// adds a queue and a lock to every handler; docs/benchmarks.md has the
+// gateway's CPU per request before and after).
 using SessionExecutor = asio::any_io_executor;
 
 class Session;
