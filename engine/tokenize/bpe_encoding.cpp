@@ -142,6 +142,10 @@ RankFileHeader readHeader(RankFileLines& in)
 
 }  // namespace
 
+namespace {
+constexpr std::size_t kKeepScratchPieces = 1U << 14;
+}  // namespace
+
 struct BpeEncoding::Scratch {
     std::vector<Piece> pieces;
     // Linear merge: (start, rank of merging this part with the next).
@@ -359,10 +363,21 @@ std::vector<std::uint32_t> BpeEncoding::encode(std::string_view text) const
 
 std::size_t BpeEncoding::count(std::string_view text) const
 {
-    Scratch s;
-    std::size_t n = 0;
-    run(text, s, [&n](std::uint32_t) { ++n; });
-    return n;
+    if (text.empty()) {
+        return 0;
+    }
+    return m_memo.countOr(text, [this](std::string_view t) {
+        // One scratch per thread: counting a message allocates nothing once
+        // the thread has counted one as long. After a huge text it is let go
+        // rather than kept for the life of the thread.
+        thread_local Scratch s;
+        std::size_t n = 0;
+        run(t, s, [&n](std::uint32_t) { ++n; });
+        if (s.pieces.capacity() > kKeepScratchPieces) {
+            s = Scratch{};
+        }
+        return n;
+    });
 }
 
 std::string BpeEncoding::decode(const std::vector<std::uint32_t>& ids) const

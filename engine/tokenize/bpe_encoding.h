@@ -5,9 +5,14 @@
 // encode_ordinary does: special-token text counts as ordinary text.
 // Ill-formed UTF-8 is read as a JavaScript TextDecoder reads it (U+FFFD).
 //
-// Thread-safety: immutable after load; encode/count from any thread at once.
+// count() remembers the texts it counted (CountMemo), so a text sent again
+// costs a lookup.
+//
+// Thread-safety: immutable after load but for the count memo, which has a
+// lock of its own; encode/count from any thread at once.
 #pragma once
 
+#include "tokenize/count_memo.h"
 #include "tokenize/rank_table.h"
 #include "tokenize/split_pattern.h"
 
@@ -37,8 +42,10 @@ public:
     // Appends the token ids of text to out.
     void encode(std::string_view text, std::vector<std::uint32_t>& out) const;
     std::vector<std::uint32_t> encode(std::string_view text) const;
-    // The number of tokens encode() would produce, without storing them.
+    // The number of tokens encode() would produce, without storing them;
+    // remembered for the next time the same text is counted.
     std::size_t count(std::string_view text) const;
+    CountMemo::Stats countMemoStats() const { return m_memo.stats(); }
     // The bytes of ids (ordinary and special), concatenated.
     std::string decode(const std::vector<std::uint32_t>& ids) const;
 
@@ -63,6 +70,7 @@ private:
     SplitPattern m_pattern;
     RankTable m_ranks;
     std::vector<std::pair<std::string, std::uint32_t>> m_special;
+    mutable CountMemo m_memo;
 };
 
 }  // namespace sluice::tokenize

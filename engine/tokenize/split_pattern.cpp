@@ -35,6 +35,7 @@ std::string pcreMessage(int code)
 
 struct SplitPattern::Code {
     std::unique_ptr<pcre2_code, CodeFree> code;
+    bool jit = false;
 };
 
 std::string SplitPattern::translate(std::string_view js)
@@ -90,7 +91,7 @@ SplitPattern::SplitPattern(std::string_view jsPattern)
     }
     // Without JIT (a platform PCRE2 does not support) pcre2_match interprets:
     // slower, same results.
-    (void)pcre2_jit_compile(m_code->code.get(), PCRE2_JIT_COMPLETE);
+    m_code->jit = pcre2_jit_compile(m_code->code.get(), PCRE2_JIT_COMPLETE) == 0;
 }
 
 SplitPattern::~SplitPattern() = default;
@@ -100,7 +101,8 @@ void SplitPattern::split(std::string_view text, std::vector<Piece>& out) const
     if (text.size() > std::numeric_limits<std::uint32_t>::max()) {
         throw TokenizerError("text: longer than 4 GiB");
     }
-    std::unique_ptr<pcre2_match_data, MatchDataFree> md(pcre2_match_data_create(1, nullptr));
+    // One match block per thread, made on its first split.
+    thread_local const std::unique_ptr<pcre2_match_data, MatchDataFree> md(pcre2_match_data_create(1, nullptr));
     if (!md) {
         throw std::bad_alloc();
     }
@@ -111,7 +113,12 @@ void SplitPattern::split(std::string_view text, std::vector<Piece>& out) const
     // every offset would make the split quadratic.
     std::uint32_t options = 0;
     while (offset < text.size()) {
-        const int rc = pcre2_match(m_code->code.get(), subject, text.size(), offset, options, md.get(), nullptr);
+        // After the first match (which checked the UTF-8) the JIT code is
+        // called directly: pcre2_match's own checks on every piece cost as
+        // much as matching a short word.
+        const int rc = options != 0 && m_code->jit
+                           ? pcre2_jit_match(m_code->code.get(), subject, text.size(), offset, options, md.get(), nullptr)
+                           : pcre2_match(m_code->code.get(), subject, text.size(), offset, options, md.get(), nullptr);
         if (rc == PCRE2_ERROR_NOMATCH) {
             break;
         }

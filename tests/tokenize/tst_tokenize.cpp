@@ -6,6 +6,7 @@
 // lazily; model names pick the right encoding.
 #include "tokenize/bpe_encoding.h"
 #include "tokenize/chat_tokens.h"
+#include "tokenize/count_memo.h"
 #include "tokenize/encodings.h"
 #include "tokenize/resource_dir.h"
 #include "tokenize/split_pattern.h"
@@ -14,6 +15,7 @@
 
 #include <QtTest>
 
+#include <atomic>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -66,6 +68,8 @@ private Q_SLOTS:
     void sanitizeLikeTextDecoder_data();
     void sanitizeLikeTextDecoder();
     void resourceDirOverride();
+    void countMemoRemembersAndForgets();
+    void countsRememberedAreExact();
 
 private:
     std::unique_ptr<Encodings> m_encodings;
@@ -343,6 +347,75 @@ void TestTokenize::resourceDirOverride()
     qputenv("SLUICE_RESOURCES_DIR", "/opt/elsewhere");
     QCOMPARE(QString::fromStdString(tokenizerDir().string()), QStringLiteral("/opt/elsewhere/tokenizers"));
     qunsetenv("SLUICE_RESOURCES_DIR");
+}
+
+void TestTokenize::countMemoRemembersAndForgets()
+{
+    // 4 KB of capacity: generations of 2 KB; texts over 512 bytes are never kept.
+    CountMemo memo(4096);
+    int counted = 0;
+    const auto count = [&counted](std::string_view t) {
+        ++counted;
+        return t.size();
+    };
+    QCOMPARE(memo.countOr("alpha", count), std::size_t{5});
+    QCOMPARE(memo.countOr("alpha", count), std::size_t{5});
+    QCOMPARE(counted, 1);
+    QCOMPARE(memo.stats().hits, std::uint64_t{1});
+    QCOMPARE(memo.stats().misses, std::uint64_t{1});
+
+    const std::string big(600, 'x');
+    QCOMPARE(memo.countOr(big, count), std::size_t{600});
+    QCOMPARE(memo.countOr(big, count), std::size_t{600});
+    QCOMPARE(counted, 3);  // too long to keep
+
+    // Fill well past the capacity: what is kept stays bounded, and "alpha",
+    // used again meanwhile, moves with each turn of generations.
+    for (int i = 0; i < 200; ++i) {
+        memo.countOr("text number " + std::to_string(i), count);
+        if (i % 10 == 0) {
+            QCOMPARE(memo.countOr("alpha", count), std::size_t{5});
+        }
+        QVERIFY2(memo.stats().bytes <= 4096, std::to_string(memo.stats().bytes).c_str());
+    }
+    const int before = counted;
+    QCOMPARE(memo.countOr("alpha", count), std::size_t{5});
+    QCOMPARE(counted, before);
+    memo.countOr("text number 0", count);  // long since dropped
+    QCOMPARE(counted, before + 1);
+}
+
+void TestTokenize::countsRememberedAreExact()
+{
+    // The second count of a text comes from the memo and equals the first,
+    // from several threads at once, for every corpus text.
+    const BpeEncoding* enc = m_encodings->get(EncodingId::O200kBase);
+    std::vector<std::string> texts;
+    for (const auto& f : {"english.txt", "japanese.txt", "code_cpp.txt", "long_runs.txt"}) {
+        texts.push_back(readFile(kData / "corpus" / f));
+    }
+    std::vector<std::size_t> exact;
+    for (const auto& t : texts) {
+        exact.push_back(enc->encode(t).size());
+    }
+    const auto hitsBefore = enc->countMemoStats().hits;
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 4; ++k) {
+        threads.emplace_back([&] {
+            for (int round = 0; round < 3; ++round) {
+                for (std::size_t i = 0; i < texts.size(); ++i) {
+                    wrong += enc->count(texts[i]) != exact[i] ? 1 : 0;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    QCOMPARE(wrong.load(), 0);
+    QVERIFY(enc->countMemoStats().hits >= hitsBefore + 4 * 3 * texts.size() - 4 * texts.size());
+    QCOMPARE(enc->count(""), std::size_t{0});
 }
 
 QTEST_APPLESS_MAIN(TestTokenize)

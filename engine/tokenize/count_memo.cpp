@@ -1,0 +1,62 @@
+#include "tokenize/count_memo.h"
+
+#include <utility>
+
+namespace sluice::tokenize {
+
+std::optional<std::size_t> CountMemo::find(std::string_view text)
+{
+    std::lock_guard guard(m_mutex);
+    if (const auto it = m_newer.find(text); it != m_newer.end()) {
+        ++m_hits;
+        return it->second;
+    }
+    const auto it = m_older.find(text);
+    if (it == m_older.end()) {
+        ++m_misses;
+        return std::nullopt;
+    }
+    ++m_hits;
+    // In use again: it moves to the newer generation, so the next turn of
+    // generations keeps it.
+    auto node = m_older.extract(it);
+    const std::size_t count = node.mapped();
+    m_olderBytes -= node.key().size() + kEntryOverhead;
+    insertNewer(std::move(node.key()), count);
+    return count;
+}
+
+void CountMemo::remember(std::string_view text, std::size_t count)
+{
+    if (text.size() + kEntryOverhead > m_capacity / 8) {
+        return;
+    }
+    std::lock_guard guard(m_mutex);
+    if (m_newer.contains(text)) {
+        return;  // another thread counted it meanwhile
+    }
+    if (const auto it = m_older.find(text); it != m_older.end()) {
+        m_olderBytes -= it->first.size() + kEntryOverhead;
+        m_older.erase(it);
+    }
+    insertNewer(std::string(text), count);
+}
+
+void CountMemo::insertNewer(std::string key, std::size_t count)
+{
+    const std::size_t bytes = key.size() + kEntryOverhead;
+    if (m_newerBytes + bytes > m_capacity / 2) {
+        m_older = std::exchange(m_newer, Map{});
+        m_olderBytes = std::exchange(m_newerBytes, 0);
+    }
+    m_newer.emplace(std::move(key), count);
+    m_newerBytes += bytes;
+}
+
+CountMemo::Stats CountMemo::stats() const
+{
+    std::lock_guard guard(m_mutex);
+    return Stats{m_hits, m_misses, m_newer.size() + m_older.size(), m_newerBytes + m_olderBytes};
+}
+
+}  // namespace sluice::tokenize
