@@ -4,7 +4,6 @@
 // Thread-safety: pure functions.
 #pragma once
 
-#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -21,11 +20,15 @@ inline std::string_view trimHeaderText(std::string_view s)
     return s;
 }
 
+// ASCII only, as header names are: the locale's tolower is a call per
+// character, on every header of every response.
 inline std::string lowerAscii(std::string_view s)
 {
     std::string out(s);
     for (char& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
     }
     return out;
 }

@@ -1,7 +1,6 @@
 #include "http/url.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 
 namespace sluice::http {
@@ -16,11 +15,12 @@ std::optional<Url> bad(std::string* why, std::string text)
     return std::nullopt;
 }
 
+// prefix is lower-case ASCII; the locale's tolower is not wanted (and is
+// dear) for a URL's scheme.
 bool startsWithNoCase(std::string_view s, std::string_view prefix)
 {
-    return s.size() >= prefix.size()
-        && std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
-               return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    return s.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
+               return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
            });
 }
 
@@ -78,12 +78,24 @@ std::optional<Url> parseUrl(std::string_view text, std::string* why)
     }
     const std::size_t fragment = rest.find('#');
     rest = rest.substr(0, fragment);
-    u.target = rest.empty() || rest.front() != '/' ? "/" + std::string(rest) : std::string(rest);
+    if (rest.empty() || rest.front() != '/') {
+        u.target.reserve(rest.size() + 1);
+        u.target += '/';
+    }
+    u.target += rest;
+    // Built in place: this runs for every request sent.
+    char portBuf[8];
+    const std::string_view portDigits(portBuf,
+                                      static_cast<std::size_t>(std::to_chars(portBuf, portBuf + sizeof portBuf, u.port).ptr - portBuf));
     const bool v6 = u.host.find(':') != std::string::npos;
-    const std::string shownHost = v6 ? "[" + u.host + "]" : u.host;
     const bool defaultPort = u.port == (u.tls ? 443 : 80);
-    u.hostHeader = defaultPort ? shownHost : shownHost + ":" + std::to_string(u.port);
-    u.origin = std::string(u.tls ? "https://" : "http://") + shownHost + ":" + std::to_string(u.port);
+    u.hostHeader.reserve(u.host.size() + 8);
+    u.hostHeader.append(v6 ? "[" : "").append(u.host).append(v6 ? "]" : "");
+    u.origin.reserve(u.hostHeader.size() + 16);
+    u.origin.append(u.tls ? "https://" : "http://").append(u.hostHeader).append(":").append(portDigits);
+    if (!defaultPort) {
+        u.hostHeader.append(":").append(portDigits);
+    }
     return u;
 }
 
