@@ -1,8 +1,10 @@
 // Fuzzes the allocation-free JSON scanner (core/json_scan.h) against
 // nlohmann::json as the reference: they agree on what is one well-formed
 // value, every member the scanner hands back is itself well-formed, and the
-// "usage" reader built on it accepts anything it is given, and a string
-// literal decodes (jsonStringValue) to nlohmann's value.
+// "usage" reader built on it accepts anything it is given, a string
+// literal decodes (jsonStringValue) to nlohmann's value, and the document
+// reader (readJsonDocument) builds nlohmann's document, number kinds and
+// all, or refuses what nlohmann refuses.
 #include "core/json_scan.h"
 #include "providers/protocol.h"
 
@@ -110,6 +112,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (reference && !scanned) {
         std::abort();
+    }
+    {
+        nlohmann::json doc;
+        const bool read = sluice::readJsonDocument(text, doc);
+        const nlohmann::json ref = nlohmann::json::parse(text, nullptr, false);
+        if (read != !ref.is_discarded()) {
+            std::abort();
+        }
+        // dump() tells an unsigned 5 from a float 5.0, not from an integer
+        // 5; equal documents that dump alike are the same document here.
+        if (read && (doc != ref || doc.dump() != ref.dump())) {
+            std::abort();
+        }
     }
     if (scanned && !reference && validUtf8(text) && !hasSurrogateEscape(text)) {
         std::abort();

@@ -1,6 +1,9 @@
 #include "core/json_scan.h"
 
+#include <nlohmann/json.hpp>
+
 #include <bit>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -361,6 +364,158 @@ std::size_t utf8Sequence(const unsigned char* p, const unsigned char* end)
     return 0;
 }
 
+// Builds nlohmann documents on the scanner's lexing. A member function
+// returns where it stopped reading, nullptr where nlohmann would refuse the
+// text, or where `handOver` is set: nested deeper than the scanner reads,
+// or a number that does not fit 64 bits or a double as from_chars reads it
+// (nlohmann then decides, with its own rules for those).
+class DocumentReader {
+public:
+    explicit DocumentReader(std::string_view text) : m_scan(text), m_end(text.data() + text.size()) {}
+
+    const char* space(const char* p) const { return m_scan.space(p); }
+
+    const char* value(const char* p, int depth, nlohmann::json& out)
+    {
+        if (p == m_end) {
+            return nullptr;
+        }
+        if (depth > kMaxDepth) {
+            handOver = true;
+            return nullptr;
+        }
+        switch (*p) {
+        case '"': return string(p, out);
+        case '{': return object(p, depth, out);
+        case '[': return array(p, depth, out);
+        case 't': out = true; return m_scan.literal(p, "true");
+        case 'f': out = false; return m_scan.literal(p, "false");
+        case 'n': out = nullptr; return m_scan.literal(p, "null");
+        default: return number(p, out);
+        }
+    }
+
+    bool handOver = false;
+
+private:
+    // The decoded text of the string literal at p, and where it ends.
+    const char* decoded(const char* p, std::optional<std::string>& text) const
+    {
+        const char* end = m_scan.string(p);
+        if (end == nullptr) {
+            return nullptr;
+        }
+        text = jsonStringValue(std::string_view(p, static_cast<std::size_t>(end - p)));
+        return text ? end : nullptr;
+    }
+
+    const char* string(const char* p, nlohmann::json& out) const
+    {
+        std::optional<std::string> text;
+        p = decoded(p, text);
+        if (p != nullptr) {
+            out = std::move(*text);
+        }
+        return p;
+    }
+
+    const char* object(const char* p, int depth, nlohmann::json& out)
+    {
+        out = nlohmann::json::object();
+        auto& members = out.get_ref<nlohmann::json::object_t&>();
+        p = m_scan.space(p + 1);
+        if (p != m_end && *p == '}') {
+            return p + 1;
+        }
+        while (p != m_end && *p == '"') {
+            std::optional<std::string> key;
+            p = decoded(p, key);
+            if (p == nullptr) {
+                return nullptr;
+            }
+            p = m_scan.space(p);
+            if (p == m_end || *p != ':') {
+                return nullptr;
+            }
+            // A repeated key takes the later value, as nlohmann's parser does.
+            p = value(m_scan.space(p + 1), depth + 1, members[std::move(*key)]);
+            p = p == nullptr ? nullptr : m_scan.space(p);
+            if (p == nullptr || p == m_end) {
+                return nullptr;
+            }
+            if (*p == '}') {
+                return p + 1;
+            }
+            if (*p != ',') {
+                return nullptr;
+            }
+            p = m_scan.space(p + 1);
+        }
+        return nullptr;
+    }
+
+    const char* array(const char* p, int depth, nlohmann::json& out)
+    {
+        out = nlohmann::json::array();
+        auto& elements = out.get_ref<nlohmann::json::array_t&>();
+        p = m_scan.space(p + 1);
+        if (p != m_end && *p == ']') {
+            return p + 1;
+        }
+        while (p != m_end) {
+            p = value(p, depth + 1, elements.emplace_back());
+            p = p == nullptr ? nullptr : m_scan.space(p);
+            if (p == nullptr || p == m_end) {
+                return nullptr;
+            }
+            if (*p == ']') {
+                return p + 1;
+            }
+            if (*p != ',') {
+                return nullptr;
+            }
+            p = m_scan.space(p + 1);
+        }
+        return nullptr;
+    }
+
+    // As nlohmann reads numbers: without a fraction or an exponent an integer
+    // (signed when negative, unsigned otherwise), else a double.
+    const char* number(const char* p, nlohmann::json& out)
+    {
+        const char* end = m_scan.number(p);
+        if (end == nullptr) {
+            return nullptr;
+        }
+        const std::string_view text(p, static_cast<std::size_t>(end - p));
+        const auto whole = [end](std::from_chars_result r) { return r.ec == std::errc() && r.ptr == end; };
+        if (text.find_first_of(".eE") != std::string_view::npos) {
+            double d = 0;
+            if (whole(std::from_chars(p, end, d))) {
+                out = d;
+                return end;
+            }
+        } else if (text.front() == '-') {
+            std::int64_t i = 0;
+            if (whole(std::from_chars(p, end, i))) {
+                out = i;
+                return end;
+            }
+        } else {
+            std::uint64_t u = 0;
+            if (whole(std::from_chars(p, end, u))) {
+                out = u;
+                return end;
+            }
+        }
+        handOver = true;
+        return nullptr;
+    }
+
+    Scanner m_scan;
+    const char* m_end;
+};
+
 }  // namespace
 
 bool scanJsonArray(std::string_view text, const std::function<void(std::string_view)>& onElement)
@@ -458,6 +613,29 @@ bool scanJson(std::string_view text, const std::function<void(std::string_view, 
     const Scanner s(text, nestedKey, onNestedMember ? &onNestedMember : nullptr);
     const char* end = s.value(s.space(text.data()), 0, onMember ? &onMember : nullptr);
     return end != nullptr && s.space(end) == text.data() + text.size();
+}
+
+bool readJsonDocument(std::string_view text, nlohmann::json& out)
+{
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+        text.remove_prefix(3);  // a byte order mark, which nlohmann skips too
+    }
+    DocumentReader reader(text);
+    nlohmann::json doc;
+    const char* end = reader.value(reader.space(text.data()), 0, doc);
+    if (end != nullptr && reader.space(end) == text.data() + text.size()) {
+        out = std::move(doc);
+        return true;
+    }
+    if (!reader.handOver) {
+        return false;
+    }
+    nlohmann::json reference = nlohmann::json::parse(text, nullptr, false);
+    if (reference.is_discarded()) {
+        return false;
+    }
+    out = std::move(reference);
+    return true;
 }
 
 }  // namespace sluice

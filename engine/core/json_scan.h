@@ -1,4 +1,5 @@
-// A validating JSON scanner that allocates nothing: it checks that a text is
+// A validating JSON scanner that allocates nothing (and, built on it, a
+// reader of whole documents): it checks that a text is
 // exactly one well-formed JSON value and hands back the raw text of the
 // top-level object's members (or array's elements). The dispatcher uses it
 // on every response body and streamed event, where building a full document
@@ -8,6 +9,8 @@
 //
 // Thread-safety: pure functions.
 #pragma once
+
+#include <nlohmann/json_fwd.hpp>
 
 #include <functional>
 #include <optional>
@@ -40,5 +43,17 @@ bool scanJsonArray(std::string_view text, const std::function<void(std::string_v
 // character, a bad escape, a lone surrogate, or bytes that are not
 // well-formed UTF-8.
 std::optional<std::string> jsonStringValue(std::string_view raw);
+
+// The document nlohmann::json::parse(text) builds, into `out`; false (out
+// unchanged) where that parser refuses the text. Read with the scanner's
+// lexing and decoded with jsonStringValue: the gateway reads every request
+// body into a document, and nlohmann's lexer (which keeps each character
+// twice as it goes) cost more than the rest of reading and pricing the
+// request. Same values and number kinds (integer, unsigned, float) as
+// nlohmann, duplicate keys last-wins as there; a UTF-8 byte order mark
+// is skipped as there. Unlike it, a NUL byte after the value is refused.
+// Texts nested deeper than the scanner reads, and numbers beyond 64 bits,
+// are handed to nlohmann.
+bool readJsonDocument(std::string_view text, nlohmann::json& out);
 
 }  // namespace sluice

@@ -1,5 +1,6 @@
 #include "gateway/gateway.h"
 
+#include "core/json_scan.h"
 #include "gateway/gateway_impl.h"
 
 #include <algorithm>
@@ -144,8 +145,8 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         refuse(ErrorKind::Unavailable, "this gateway is draining: it takes no new requests");
         return;
     }
-    json body = json::parse(request.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
+    json body;
+    if (!readJsonDocument(request.body, body) || !body.is_object()) {
         refuse(ErrorKind::InvalidRequest, "the request body is not a JSON object");
         return;
     }

@@ -45,6 +45,8 @@ private Q_SLOTS:
     void jsonScanAgreesWithTheParser();
     void jsonScanFindsTopLevelMembers();
     void jsonScanHandsOutNestedMembers();
+    void jsonDocumentIsTheParsersDocument_data();
+    void jsonDocumentIsTheParsersDocument();
     void jsonStringValueAgreesWithTheParser_data();
     void jsonStringValueAgreesWithTheParser();
     void jsonScanArrayHandsOutElements();
@@ -459,6 +461,75 @@ void TestProviders::jsonScanAgreesWithTheParser()
     QFETCH(QString, text);
     const std::string t = text.toStdString();
     QCOMPARE(scanJson(t), json::accept(t));
+}
+
+void TestProviders::jsonDocumentIsTheParsersDocument_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    const char* cases[] = {
+        R"({"a":1,"b":[true,false,null,-0.5e+3,"x\"y\u00e9"],"c":{}})", "[]", " 12 ", "\"s\"", "-0", "-0.0", "1.0E-2",
+        R"({"a":1,})", R"({"a" 1})", "[1,]", "[1 2]", "01", "1.", "-", ".5", "tru", "nul", "\"abc", R"("\x")",
+        R"("\u12G4")", "{", "}", "", "  ", "1 2", "\"tab\there\"", "{\"k\":\"v\"}x", "[[[[[]]]]]",
+        R"({"k":1,"k":{"x":[1]}})", R"({"k":{"x":1},"k":2})", "18446744073709551615", "18446744073709551616",
+        "-9223372036854775808", "-9223372036854775809", "1e400", "-1e400", "1e-400", "4e-320", "0.1", "123456789.987654321e-5",
+        R"(["\ud83d\ude00", "\ud83d", "\ude00", "\u0000"])", "\xEF\xBB\xBF{\"bom\":true}", "\"\xC3\x28\"", "\"\xE2\x82\xAC\"",
+        R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16,"stream":false})",
+    };
+    for (const char* c : cases) {
+        QTest::newRow(c) << QByteArray(c);
+    }
+    QTest::newRow("600 deep") << QByteArray(600, '[').append(QByteArray(600, ']'));
+    QTest::newRow("600 deep, unclosed") << QByteArray(600, '[').append(QByteArray(599, ']'));
+}
+
+namespace {
+// The same values with the same kinds (an unsigned 5 is not an integer 5).
+bool sameDocument(const json& a, const json& b)
+{
+    if (a.type() != b.type()) {
+        return false;
+    }
+    if (a.is_object()) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (auto it = a.begin(); it != a.end(); ++it) {
+            if (!b.contains(it.key()) || !sameDocument(it.value(), b.at(it.key()))) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (a.is_array()) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (!sameDocument(a[i], b[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+    return a == b && a.dump() == b.dump();
+}
+}  // namespace
+
+// The gateway reads request bodies with readJsonDocument: it must build what
+// nlohmann's parser builds, and refuse what it refuses.
+void TestProviders::jsonDocumentIsTheParsersDocument()
+{
+    QFETCH(QByteArray, text);
+    const std::string_view t(text.constData(), static_cast<std::size_t>(text.size()));
+    const json reference = json::parse(t, nullptr, false);
+    json doc = json::array({"untouched"});
+    const bool read = readJsonDocument(t, doc);
+    QCOMPARE(read, !reference.is_discarded());
+    if (read) {
+        QVERIFY2(sameDocument(doc, reference), doc.dump().c_str());
+    } else {
+        QCOMPARE(doc, json::array({"untouched"}));
+    }
 }
 
 void TestProviders::jsonScanFindsTopLevelMembers()
