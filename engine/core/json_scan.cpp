@@ -364,6 +364,16 @@ std::size_t utf8Sequence(const unsigned char* p, const unsigned char* end)
     return 0;
 }
 
+// nlohmann's parser skips a UTF-8 byte order mark before the value; so do
+// the scanner's entry points, so that both take the same texts.
+std::string_view withoutBom(std::string_view text)
+{
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+        text.remove_prefix(3);
+    }
+    return text;
+}
+
 // Builds nlohmann documents on the scanner's lexing. A member function
 // returns where it stopped reading, nullptr where nlohmann would refuse the
 // text, or where `handOver` is set: nested deeper than the scanner reads,
@@ -520,6 +530,7 @@ private:
 
 bool scanJsonArray(std::string_view text, const std::function<void(std::string_view)>& onElement)
 {
+    text = withoutBom(text);
     const Scanner s(text);
     const char* p = s.space(text.data());
     if (p == text.data() + text.size() || *p != '[') {
@@ -602,6 +613,7 @@ std::optional<std::string> jsonStringValue(std::string_view raw)
 
 bool scanJson(std::string_view text, const std::function<void(std::string_view, std::string_view)>& onMember)
 {
+    text = withoutBom(text);
     const Scanner s(text);
     const char* end = s.value(s.space(text.data()), 0, onMember ? &onMember : nullptr);
     return end != nullptr && s.space(end) == text.data() + text.size();
@@ -610,6 +622,7 @@ bool scanJson(std::string_view text, const std::function<void(std::string_view, 
 bool scanJson(std::string_view text, const std::function<void(std::string_view, std::string_view)>& onMember,
               std::string_view nestedKey, const std::function<void(std::string_view, std::string_view)>& onNestedMember)
 {
+    text = withoutBom(text);
     const Scanner s(text, nestedKey, onNestedMember ? &onNestedMember : nullptr);
     const char* end = s.value(s.space(text.data()), 0, onMember ? &onMember : nullptr);
     return end != nullptr && s.space(end) == text.data() + text.size();
@@ -617,9 +630,7 @@ bool scanJson(std::string_view text, const std::function<void(std::string_view, 
 
 bool readJsonDocument(std::string_view text, nlohmann::json& out)
 {
-    if (text.substr(0, 3) == "\xEF\xBB\xBF") {
-        text.remove_prefix(3);  // a byte order mark, which nlohmann skips too
-    }
+    text = withoutBom(text);
     DocumentReader reader(text);
     nlohmann::json doc;
     const char* end = reader.value(reader.space(text.data()), 0, doc);

@@ -19,8 +19,8 @@
 
 namespace sluice {
 
-// True when `text` is one well-formed JSON value (surrounding whitespace
-// allowed). When it is an object, onMember is called for each top-level
+// True when `text` is one well-formed JSON value (surrounding whitespace,
+// and a UTF-8 byte order mark before it, allowed, as nlohmann allows them). When it is an object, onMember is called for each top-level
 // member with its key (as written, escapes not decoded) and the raw text of
 // its value.
 bool scanJson(std::string_view text,

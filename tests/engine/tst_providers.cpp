@@ -453,6 +453,7 @@ void TestProviders::jsonScanAgreesWithTheParser_data()
         QTest::newRow(c) << QString::fromUtf8(c);
     }
     QTest::newRow("raw control char in a string") << QStringLiteral("\"a\nb\"");
+    QTest::newRow("byte order mark") << QString::fromUtf8("\xEF\xBB\xBF {\"a\":1}");
 }
 
 // Accepts exactly what nlohmann's parser accepts.
