@@ -59,7 +59,7 @@ H1Client::TransferId H1Client::start(HttpRequest request, TransferHandlers handl
     }
     auto t = std::make_unique<Transfer>(request.method == "HEAD");
     t->id = m_nextId++;
-    t->url = parseUrl(request.url, &t->urlError);
+    t->url = urlOf(request.url, t->urlError);
     t->request = std::move(request);
     t->handlers = std::move(handlers);
     const TransferId id = t->id;
@@ -68,6 +68,24 @@ H1Client::TransferId H1Client::start(HttpRequest request, TransferHandlers handl
     m_pending.push_back(id);
     updateTimer();
     return id;
+}
+
+std::shared_ptr<const Url> H1Client::urlOf(const std::string& text, std::string& why)
+{
+    constexpr std::size_t kMaxUrls = 256;
+    if (const auto it = m_urls.find(text); it != m_urls.end()) {
+        return it->second;
+    }
+    std::optional<Url> url = parseUrl(text, &why);
+    if (!url) {
+        return nullptr;
+    }
+    if (m_urls.size() >= kMaxUrls) {
+        m_urls.clear();
+    }
+    auto shared = std::make_shared<const Url>(std::move(*url));
+    m_urls.emplace(text, shared);
+    return shared;
 }
 
 void H1Client::runPending()

@@ -27,6 +27,7 @@
 
 #include "http/http_client.h"
 #include "http/resolver.h"
+#include "http/url.h"
 
 #include <chrono>
 #include <deque>
@@ -102,6 +103,9 @@ private:
     void updateTimer(bool force = false);
     std::optional<TimePoint> due() const;
     TlsContext& tls();
+    // The parsed URL, shared by every transfer to it (a client sends to a
+    // handful of URLs): null with `why` for a URL that is not one.
+    std::shared_ptr<const Url> urlOf(const std::string& text, std::string& why);
 
     Options m_options;
     std::unique_ptr<EpollDriver> m_ownDriver;  // set when poll() drives the client
@@ -118,6 +122,7 @@ private:
     std::size_t m_idleCount = 0;
     std::unordered_map<std::string, std::vector<TransferId>> m_resolving;  // by "host:port"
     std::deque<TransferId> m_pending;
+    std::unordered_map<std::string, std::shared_ptr<const Url>> m_urls;  // bounded: cleared past kMaxUrls
     std::set<std::pair<TimePoint, TransferId>> m_deadlines;
     std::optional<TimePoint> m_toldDue;
     bool m_toldValid = false;

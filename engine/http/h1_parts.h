@@ -83,7 +83,7 @@ struct H1Client::Transfer final : ResponseParser::Sink {
     HttpRequest request;
     TransferHandlers handlers;
     HttpResult result;
-    std::optional<Url> url;
+    std::shared_ptr<const Url> url;
     std::string urlError;
     ResponseParser parser;
     Connection* conn = nullptr;
