@@ -7,13 +7,15 @@
 #   3. 5,000 concurrent streaming responses held through each proxy
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
-# Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
+# Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, ROUNDS=1, WRK_SCRIPT=bench/wrk_chat.lua, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
 #        GATEWAY_CLI=path for the gateway alone, SERVE_ARGS=more serve options, e.g. --shared-loop)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${CLI:-build/release/app/sluice-cli}  # CLI=path: another build, to compare before and after
 DURATION=${DURATION:-15s}
+WRK_SCRIPT=${WRK_SCRIPT:-bench/wrk_chat.lua}  # part 1's requests; bench/wrk_chat_varied.lua: a new prompt each time
+ROUNDS=${ROUNDS:-1}  # part 1 in alternating rounds (e.g. ROUNDS=7 DURATION=3s), reporting the median ratio
 STREAMS=${STREAMS:-5000}
 PARTS=${PARTS:-123}  # which of the three parts to run
 [[ -x $CLI ]] || { echo "build sluice-cli first (make build)" >&2; exit 2; }
@@ -46,18 +48,29 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A RPS
 if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
-echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s bench/wrk_chat.lua (CPU: the proxy's, user + system, per request)"
+echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request)"
 tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
-for name in direct nginx gateway; do
-  case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
-  before=$(cpu_ticks "$pid")
-  out=$(wrk -t1 -c64 -d"$DURATION" -s bench/wrk_chat.lua "$url")
-  after=$(cpu_ticks "$pid")
-  RPS[$name]=$(echo "$out" | rps)
-  n=$(echo "$out" | awk '/requests in/{print $1}')
-  echo "$name: ${RPS[$name]} requests/s, $(awk -v d=$((after - before)) -v t="$tick_us" -v n="$n" 'BEGIN{printf "%.1f", d * t / n}') us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+median() { sort -g | awk '{v[NR]=$1} END{print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+declare -A SAMPLES
+ratios=()
+for round in $(seq "$ROUNDS"); do
+  for name in direct nginx gateway; do
+    case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
+    before=$(cpu_ticks "$pid")
+    out=$(wrk -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
+    after=$(cpu_ticks "$pid")
+    RPS[$name]=$(echo "$out" | rps)
+    SAMPLES[$name]+="${RPS[$name]} "
+    n=$(echo "$out" | awk '/requests in/{print $1}')
+    echo "round $round $name: ${RPS[$name]} requests/s, $(awk -v d=$((after - before)) -v t="$tick_us" -v n="$n" 'BEGIN{printf "%.1f", d * t / n}') us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+  done
+  ratios+=("$(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')")
 done
-echo "gateway / nginx: $(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')"
+# Shared machines swing by tens of percent between seconds: the figure is the
+# median of each round's gateway / nginx, measured seconds apart.
+for name in direct nginx gateway; do RPS[$name]=$(echo "${SAMPLES[$name]}" | tr ' ' '\n' | grep . | median); done
+echo "gateway / nginx per round: ${ratios[*]}"
+echo "gateway / nginx: $(printf '%s\n' "${ratios[@]}" | median) (median of $ROUNDS); medians: direct ${RPS[direct]}, nginx ${RPS[nginx]}, gateway ${RPS[gateway]} requests/s"
 
 echo
 half=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", g/2}')
