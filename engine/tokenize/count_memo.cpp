@@ -31,9 +31,15 @@ void CountMemo::remember(std::string_view text, std::size_t count)
     if (text.size() + kEntryOverhead > m_capacity / 8) {
         return;
     }
+    const std::uint64_t hash = Hash{}(text) | 1U;
     std::lock_guard guard(m_mutex);
     if (m_newer.contains(text)) {
         return;  // another thread counted it meanwhile
+    }
+    std::uint64_t& seen = m_seen[hash % kSeenSlots];
+    if (seen != hash) {
+        seen = hash;  // the first time: kept only if it comes again
+        return;
     }
     if (const auto it = m_older.find(text); it != m_older.end()) {
         m_olderBytes -= it->first.size() + kEntryOverhead;

@@ -4,6 +4,10 @@
 // turn. Counting is the dearest step of pricing a request the gateway reads
 // (a callgrind run of `serve` put ~9 k instructions on a 24-byte message).
 //
+// A text is kept the second time it is counted: the first time only its
+// hash is noted, in a fixed table (kSeenSlots hashes, 128 KB), so texts
+// that never come back (a batch of distinct prompts) cost no memory.
+//
 // Bounded: texts live in two generations. A text found in the older one
 // moves to the newer; when the newer holds half the capacity in text, the
 // older is dropped and the newer becomes the older. So a text in use stays,
@@ -14,6 +18,7 @@
 // mutex, held for a lookup or an insertion, never while a text is counted.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -27,7 +32,8 @@ namespace sluice::tokenize {
 
 class CountMemo {
 public:
-    static constexpr std::size_t kDefaultCapacity = std::size_t{16} << 20;
+    static constexpr std::size_t kDefaultCapacity = std::size_t{8} << 20;
+    static constexpr std::size_t kSeenSlots = 16384;
     // Accounting per entry beyond its text: the node, the key's header, the
     // bucket.
     static constexpr std::size_t kEntryOverhead = 64;
@@ -38,7 +44,8 @@ public:
 
     // The count remembered for text, if any.
     std::optional<std::size_t> find(std::string_view text);
-    // Remembers text's count (a text too long to keep is ignored).
+    // Remembers text's count if it was offered before (a text too long to
+    // keep is ignored).
     void remember(std::string_view text, std::size_t count);
     // count(text) for a text not remembered yet, remembered after; the lock
     // is not held while count runs.
@@ -72,6 +79,7 @@ private:
 
     const std::size_t m_capacity;
     mutable std::mutex m_mutex;
+    std::array<std::uint64_t, kSeenSlots> m_seen{};  // hashes of texts offered once (| 1: never 0)
     Map m_newer;
     Map m_older;
     std::size_t m_newerBytes = 0;
