@@ -140,10 +140,9 @@ RankFileHeader readHeader(RankFileLines& in)
     }
 }
 
-}  // namespace
-
-namespace {
+// A thread's counting scratch is let go once it has grown past this.
 constexpr std::size_t kKeepScratchPieces = 1U << 14;
+
 }  // namespace
 
 struct BpeEncoding::Scratch {
