@@ -448,18 +448,11 @@ private:
                 return nullptr;
             }
             // A repeated key takes the later value, as nlohmann's parser does.
-            p = value(m_scan.space(p + 1), depth + 1, members[std::move(*key)]);
-            p = p == nullptr ? nullptr : m_scan.space(p);
-            if (p == nullptr || p == m_end) {
-                return nullptr;
+            bool closed = false;
+            p = afterItem(value(m_scan.space(p + 1), depth + 1, members[std::move(*key)]), '}', closed);
+            if (closed || p == nullptr) {
+                return p;
             }
-            if (*p == '}') {
-                return p + 1;
-            }
-            if (*p != ',') {
-                return nullptr;
-            }
-            p = m_scan.space(p + 1);
         }
         return nullptr;
     }
@@ -473,20 +466,29 @@ private:
             return p + 1;
         }
         while (p != m_end) {
-            p = value(p, depth + 1, elements.emplace_back());
-            p = p == nullptr ? nullptr : m_scan.space(p);
-            if (p == nullptr || p == m_end) {
-                return nullptr;
+            bool closed = false;
+            p = afterItem(value(p, depth + 1, elements.emplace_back()), ']', closed);
+            if (closed || p == nullptr) {
+                return p;
             }
-            if (*p == ']') {
-                return p + 1;
-            }
-            if (*p != ',') {
-                return nullptr;
-            }
-            p = m_scan.space(p + 1);
         }
         return nullptr;
+    }
+
+    // What follows a member or an element read up to p (nullptr: it was not
+    // read): past `close` with `closed` set, or at the next item after the
+    // comma; nullptr for anything else.
+    const char* afterItem(const char* p, char close, bool& closed) const
+    {
+        p = p == nullptr ? nullptr : m_scan.space(p);
+        if (p == nullptr || p == m_end) {
+            return nullptr;
+        }
+        if (*p == close) {
+            closed = true;
+            return p + 1;
+        }
+        return *p == ',' ? m_scan.space(p + 1) : nullptr;
     }
 
     // As nlohmann reads numbers: without a fraction or an exponent an integer
