@@ -20,15 +20,18 @@ inline std::string_view trimHeaderText(std::string_view s)
     return s;
 }
 
-// ASCII only, as header names are: the locale's tolower is a call per
-// character, on every header of every response.
+// ASCII only, as header names and URL schemes are: the locale's tolower is
+// a call per character, on every header of every response.
+inline char lowerAsciiChar(char c)
+{
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 inline std::string lowerAscii(std::string_view s)
 {
     std::string out(s);
     for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
+        c = lowerAsciiChar(c);
     }
     return out;
 }

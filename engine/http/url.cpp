@@ -1,5 +1,7 @@
 #include "http/url.h"
 
+#include "http/header_text.h"
+
 #include <algorithm>
 #include <charconv>
 
@@ -15,12 +17,11 @@ std::optional<Url> bad(std::string* why, std::string text)
     return std::nullopt;
 }
 
-// prefix is lower-case ASCII; the locale's tolower is not wanted (and is
-// dear) for a URL's scheme.
+// prefix is lower-case ASCII.
 bool startsWithNoCase(std::string_view s, std::string_view prefix)
 {
     return s.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
-               return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+               return a == lowerAsciiChar(b);
            });
 }
 
