@@ -107,6 +107,9 @@ struct Dispatcher::Impl {
     std::mutex mutex;
     std::condition_variable idleCv;
     std::vector<Command> commands;
+    // Queues a command from any thread, waking the loop when the queue was
+    // empty.
+    void enqueue(Command command);
     DispatcherStats published;
     std::uint64_t submittedTotal = 0;
     std::uint64_t finishedTotal = 0;

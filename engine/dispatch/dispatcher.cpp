@@ -33,6 +33,25 @@ Dispatcher::Impl::Impl(std::shared_ptr<const Config> cfg, Clock& clk, Admission&
     clockSubscription = clock.subscribe([this] { http.wakeup(); });
 }
 
+void Dispatcher::Impl::enqueue(Command command)
+{
+    bool wasEmpty = false;
+    {
+        std::lock_guard guard(mutex);
+        if (std::holds_alternative<Submit>(command.what)) {
+            ++submittedTotal;
+        }
+        wasEmpty = commands.empty();
+        commands.push_back(std::move(command));
+    }
+    // The loop takes the whole queue at once (drainCommands): a queue that
+    // was not empty has a wake-up on its way for this command too. Under
+    // load most submissions then cost no write to the transport's eventfd.
+    if (wasEmpty) {
+        http.wakeup();
+    }
+}
+
 void Dispatcher::Impl::drainCommands(TimePoint now)
 {
     std::vector<Command> batch;
@@ -181,11 +200,7 @@ using ConfigLock = std::lock_guard<std::mutex>;
 template <typename Command>
 void Dispatcher::post(Command command)
 {
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.push_back(Impl::Command{std::move(command), nullptr});
-    }
-    m_impl->http.wakeup();
+    m_impl->enqueue(Impl::Command{std::move(command), nullptr});
 }
 
 template <typename Command>
@@ -194,11 +209,7 @@ void Dispatcher::postEdit(Config next, Command command)
     // The caller holds m_configMutex until the command is posted, so the
     // dispatcher sees changes and submissions in the order they were made.
     m_config = std::make_shared<const Config>(std::move(next));
-    {
-        std::lock_guard guard(m_impl->mutex);
-        m_impl->commands.push_back(Impl::Command{std::move(command), m_config});
-    }
-    m_impl->http.wakeup();
+    m_impl->enqueue(Impl::Command{std::move(command), m_config});
 }
 
 void Dispatcher::addProvider(ProviderConfig provider)
@@ -287,12 +298,7 @@ void Dispatcher::submit(JobSpec job)
     // added or removed meanwhile cannot overtake this job in the queue.
     const ConfigLock lock(m_configMutex);
     PreparedJob p = prepareJob(*m_config, std::move(job), m_estimator.get());
-    {
-        std::lock_guard guard(m_impl->mutex);
-        ++m_impl->submittedTotal;
-        m_impl->commands.push_back(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
-    }
-    m_impl->http.wakeup();
+    m_impl->enqueue(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
 }
 
 Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
@@ -311,12 +317,7 @@ void Dispatcher::submitPrepared(Prepared prepared)
         spec.body = nlohmann::json::parse(p.bodyText);
         p = prepareJob(*m_config, std::move(spec), m_estimator.get());
     }
-    {
-        std::lock_guard guard(m_impl->mutex);
-        ++m_impl->submittedTotal;
-        m_impl->commands.push_back(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
-    }
-    m_impl->http.wakeup();
+    m_impl->enqueue(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
 }
 
 void Dispatcher::cancel(const std::string& customId)
