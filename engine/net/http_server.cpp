@@ -29,6 +29,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     // Reads the inbox's eventfd (a copy of it: the state owns the original).
     std::optional<asio::posix::stream_descriptor> inboxReader;
     std::uint64_t inboxCount = 0;
+    // Watches ServerState::peerEpoll (a copy of it) for peers that hang up.
+    std::optional<asio::posix::stream_descriptor> peerReader;
 
     // Runs what other threads handed in, then waits for more. The counter
     // is read before the queue is taken, so work queued after the take
@@ -44,6 +46,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                          }
                                          self->runInbox();
                                      });
+    }
+
+    void readPeers()
+    {
+        peerReader->async_wait(asio::posix::stream_descriptor::wait_read, [self = shared_from_this()](error_code ec) {
+            if (ec == asio::error::operation_aborted || !self->peerReader || !self->peerReader->is_open()) {
+                return;
+            }
+            peersHungUp(*self->state);
+            self->readPeers();
+        });
     }
 
     void runInbox()
@@ -166,9 +179,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (inboxReader) {
             inboxReader->close(ignored);
         }
+        if (peerReader) {
+            peerReader->close(ignored);
+        }
         acceptor.reset();
         acceptRetry.reset();
         inboxReader.reset();
+        peerReader.reset();
     }
 
     // Work handed in too late holds sessions: dropped outside the lock,
@@ -223,7 +240,11 @@ std::uint16_t HttpServer::start()
         throw;
     }
     const int inboxCopy = ::dup(d.state->inboxFd);
-    if (inboxCopy < 0) {
+    const int peersCopy = inboxCopy < 0 ? -1 : ::dup(d.state->peerEpoll);
+    if (peersCopy < 0) {
+        if (inboxCopy >= 0) {
+            ::close(inboxCopy);
+        }
         d.acceptor.reset();
         d.io = nullptr;
         throw std::runtime_error("cannot listen on " + where + ": no file descriptor left for the reply queue");
@@ -238,16 +259,19 @@ std::uint16_t HttpServer::start()
         d.state->stopped = false;
     }
     d.inboxReader.emplace(*d.io, inboxCopy);
+    d.peerReader.emplace(*d.io, peersCopy);
     if (d.loop != nullptr) {
         // The first waits are started on the driver thread, where every
         // later one runs.
         d.loop->call([&d] {
             d.readInbox();
+            d.readPeers();
             d.accept();
         });
         return d.port;
     }
     d.readInbox();
+    d.readPeers();
     d.accept();
     d.runThreads(threads);
     return d.port;

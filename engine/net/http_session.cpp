@@ -67,12 +67,38 @@ public:
         --m_state->connections;
         std::lock_guard guard(m_state->mutex);
         m_state->sessions.erase(m_registration);
+        m_state->peers.erase(m_peer);
     }
 
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
-    void start() { readHeader(); }
+    void start()
+    {
+        {
+            std::lock_guard guard(m_state->mutex);
+            m_peer = m_state->nextPeer++;
+            m_state->peers.emplace(m_peer, weak_from_this());
+        }
+        epoll_event ev{};
+        ev.events = EPOLLRDHUP | EPOLLET;
+        ev.data.u64 = m_peer;
+        // Without it a held request's peer leaving is noticed when its
+        // answer is written, not before: serving goes on either way.
+        (void)::epoll_ctl(m_state->peerEpoll, EPOLL_CTL_ADD, m_io->socket.native_handle(), &ev);
+        readHeader();
+    }
+
+    // On the session's executor: the peer shut its side (or the connection
+    // broke). Ends a pending exchange as if the peer left; otherwise the
+    // read of the next request meets the end of the stream itself.
+    void peerHungUp()
+    {
+        m_peerHungUp = true;
+        if (m_watching && !m_closed) {
+            close(false);
+        }
+    }
 
     // On the session's executor: carries out a reply plan.
     void run(HttpReply reply)
@@ -292,7 +318,6 @@ private:
             m_reading = false;
             m_io->timer.cancel();
         }
-        ++m_exchange;
 
         auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
         t_delivering = this;
@@ -308,30 +333,22 @@ private:
         }
     }
 
-    // Waits for the socket to become readable without reading: end of
-    // stream (or an error) while an answer is pending means the peer left.
+    // From here until the answer is on its way a peer hanging up ends the
+    // exchange (peerHungUp). One that hung up already (its goodbye came
+    // while the request was read) is told so on the next turn of the loop.
     void startWatch()
     {
         if (m_watching || m_closed) {
             return;
         }
         m_watching = true;
-        m_io->socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), exchange = m_exchange](error_code ec) {
-            self->onReadable(ec, exchange);
-        });
-    }
-
-    void onReadable(error_code ec, std::uint64_t exchange)
-    {
-        if (!m_watching || exchange != m_exchange || m_closed) {
-            return;  // that exchange ended; the next request's read owns the socket
+        if (m_peerHungUp) {
+            asio::post(m_io->executor, [self = shared_from_this()] {
+                if (self->m_watching && !self->m_closed) {
+                    self->close(false);
+                }
+            });
         }
-        m_watching = false;
-        error_code ignored;
-        if (!ec && m_io->socket.available(ignored) > 0) {
-            return;  // a pipelined request, not a goodbye
-        }
-        close(false);
     }
 
     void flushStream()
@@ -606,7 +623,8 @@ private:
     bool m_watching = false;
     bool m_reading = false;
     bool m_closed = false;
-    std::uint64_t m_exchange = 0;
+    std::uint64_t m_peer = 0;  // its id in ServerState::peers
+    bool m_peerHungUp = false;
     std::function<void()> m_onGone;
     std::string m_pendingOut;
     std::string m_out;
@@ -633,6 +651,28 @@ std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
 void startSession(tcp::socket socket, const SessionExecutor& executor, const std::shared_ptr<ServerState>& state)
 {
     std::make_shared<Session>(std::move(socket), executor, state)->start();
+}
+
+void peersHungUp(ServerState& state)
+{
+    std::array<epoll_event, 64> events{};
+    int n = 0;
+    do {
+        n = ::epoll_wait(state.peerEpoll, events.data(), static_cast<int>(events.size()), 0);
+        for (int i = 0; i < n; ++i) {
+            std::shared_ptr<Session> session;
+            {
+                std::lock_guard guard(state.mutex);
+                if (const auto it = state.peers.find(events[static_cast<std::size_t>(i)].data.u64); it != state.peers.end()) {
+                    session = it->second.lock();
+                }
+            }
+            if (session != nullptr) {
+                const SessionExecutor executor = session->executor();
+                asio::post(executor, [s = std::move(session)] { s->peerHungUp(); });
+            }
+        }
+    } while (n == static_cast<int>(events.size()));
 }
 
 void releaseSessions(ServerState& state)

@@ -40,8 +40,10 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -66,13 +68,23 @@ class Session;
 // responder completed on a foreign thread know whether the io_context still
 // exists.
 struct ServerState {
-    ServerState() : inboxFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+    ServerState() : inboxFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), peerEpoll(::epoll_create1(EPOLL_CLOEXEC))
     {
-        if (inboxFd < 0) {
-            throw std::runtime_error("http server: cannot create an eventfd");
+        if (inboxFd < 0 || peerEpoll < 0) {
+            if (inboxFd >= 0) {
+                ::close(inboxFd);
+            }
+            if (peerEpoll >= 0) {
+                ::close(peerEpoll);
+            }
+            throw std::runtime_error("http server: cannot create an eventfd or an epoll set");
         }
     }
-    ~ServerState() { ::close(inboxFd); }
+    ~ServerState()
+    {
+        ::close(inboxFd);
+        ::close(peerEpoll);
+    }
     ServerState(const ServerState&) = delete;
     ServerState& operator=(const ServerState&) = delete;
 
@@ -111,12 +123,24 @@ struct ServerState {
     std::list<Session*> sessions;
     std::vector<std::function<void()>> inbox;  // under mutex
     const int inboxFd;  // lives as long as any responder can post
+    // Peers that hang up while an answer is pending. Every connection's
+    // socket joins this epoll set once, for EPOLLRDHUP alone and
+    // edge-triggered: a request arriving does not report, and waiting for a
+    // goodbye costs no system call per request (an Asio async_wait re-arms
+    // with epoll_ctl each time). The io threads watch the set itself
+    // (peersHungUp). A socket leaves the set when it is closed.
+    const int peerEpoll;
+    std::uint64_t nextPeer = 1;  // under mutex
+    std::unordered_map<std::uint64_t, std::weak_ptr<Session>> peers;  // under mutex: the set's ids
     // The loop the server runs on when it has no io threads of its own.
     EventLoop* loop = nullptr;
 };
 
 // Starts serving one accepted connection.
 void startSession(tcp::socket socket, const SessionExecutor& executor, const std::shared_ptr<ServerState>& state);
+// On an io thread, when peerEpoll is readable: tells each connection whose
+// peer hung up, on that connection's executor.
+void peersHungUp(ServerState& state);
 // Own io threads joined: drops every connection's socket, timer and strand,
 // which must go before the io_context they belong to.
 void releaseSessions(ServerState& state);

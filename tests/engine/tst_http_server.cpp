@@ -101,6 +101,7 @@ class TestHttpServer : public QObject {
 private Q_SLOTS:
     void streamWritesArriveInOrder();
     void peerGoneIsReported();
+    void pipelinedRequestIsNoGoodbye();
     void slowRequestIsClosed();
     void wholeReplyWithHeaders();
     void engineClientTellsANewConnectionFromAWarmOne();
@@ -166,6 +167,54 @@ void TestHttpServer::peerGoneIsReported()
     http.setTimeout(300ms);
     QVERIFY(!http.get("/held").completed());
     QVERIFY(gone.get_future().wait_for(10s) == std::future_status::ready);
+}
+
+void TestHttpServer::pipelinedRequestIsNoGoodbye()
+{
+    std::atomic<bool> gone{false};
+    std::optional<HttpResponder> first;
+    std::mutex mutex;
+    Harness h([&](InboundRequest&& request, HttpResponder responder) {
+        if (request.target == "/first") {
+            responder.onPeerGone([&] { gone = true; });
+            std::lock_guard guard(mutex);
+            first.emplace(std::move(responder));  // held: answered by the test below
+            return;
+        }
+        responder.send(HttpReply::whole(200, "text/plain", "second"));
+    });
+    // The second request arrives while the first is held: data from a peer
+    // that stays, not a goodbye.
+    const std::uint16_t port = static_cast<std::uint16_t>(std::stoi(h.url().substr(h.url().rfind(':') + 1)));
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    QCOMPARE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    const std::string one = "GET /first HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string two = "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    QCOMPARE(::send(fd, one.data(), one.size(), 0), static_cast<ssize_t>(one.size()));
+    QTRY_VERIFY_WITH_TIMEOUT((std::lock_guard(mutex), first.has_value()), 10000);
+    QCOMPARE(::send(fd, two.data(), two.size(), 0), static_cast<ssize_t>(two.size()));
+    // A server that took the bytes for a goodbye would close the
+    // connection: the first answer would never come, and `gone` be set.
+    {
+        std::lock_guard guard(mutex);
+        first->send(HttpReply::whole(200, "text/plain", "first"));
+    }
+    std::string received;
+    char buf[4096];
+    for (ssize_t n = 0; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+        received.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    const auto a = received.find("\r\n\r\nfirst");
+    const auto b = received.find("\r\n\r\nsecond");
+    QVERIFY2(a != std::string::npos && b != std::string::npos && a < b, received.c_str());
+    QVERIFY(!gone);
 }
 
 void TestHttpServer::slowRequestIsClosed()
