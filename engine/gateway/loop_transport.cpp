@@ -3,9 +3,12 @@
 namespace sluice::gateway {
 
 LoopTransport::LoopTransport(net::EventLoop& loop)
-    : m_loop(loop), m_timer(loop, [this] { m_client->timerFired(); }),
+    : m_loop(loop),
+      m_watch(loop, m_sockets.fd(), [this](bool, bool) { m_sockets.wait(Duration::zero(), *m_client); }),
+      m_timer(loop, [this] { m_client->timerFired(); }),
       m_client(http::makeUpstreamClient(http::upstreamKindFromEnvironment(), static_cast<http::SocketDriver*>(this)))
 {
+    m_watch.set(net::FdWatch::kReadable);
 }
 
 LoopTransport::~LoopTransport()
@@ -13,7 +16,7 @@ LoopTransport::~LoopTransport()
     // Aborts what is still open; the client stops watching its sockets here.
     m_client.reset();
     m_timer.cancel();
-    m_watches.clear();
+    m_watch.set(0);
 }
 
 Transport::TransferId LoopTransport::start(http::HttpRequest request, http::TransferHandlers handlers)
@@ -38,25 +41,7 @@ void LoopTransport::wakeup()
 
 void LoopTransport::watch(int fd, unsigned interest)
 {
-    if (interest == 0) {
-        m_watches.erase(fd);
-        return;
-    }
-    auto it = m_watches.find(fd);
-    if (it == m_watches.end()) {
-        auto w = std::make_unique<net::FdWatch>(m_loop, fd, [this, fd](bool readable, bool writable) {
-            m_client->socketReady(fd, readable, writable);
-        });
-        it = m_watches.emplace(fd, std::move(w)).first;
-    }
-    unsigned want = 0;
-    if ((interest & kReadable) != 0) {
-        want |= net::FdWatch::kReadable;
-    }
-    if ((interest & kWritable) != 0) {
-        want |= net::FdWatch::kWritable;
-    }
-    it->second->set(want);
+    m_sockets.watch(fd, interest);
 }
 
 void LoopTransport::timer(std::optional<Duration> after)

@@ -4,7 +4,10 @@
 // HttpServer, given the same loop, reads a request, sends it upstream and
 // writes the answer back on that one thread: two wake-ups per request (the
 // client's request, the provider's answer) instead of four across an io
-// thread and the dispatcher thread.
+// thread and the dispatcher thread. The sockets sit in an epoll set of
+// their own (an EpollDriver) that the loop watches as one descriptor: a
+// socket's interest is set once, not re-armed with epoll_ctl after each
+// event as a wait per socket on the loop would be.
 //
 // Thread-safety: as Transport's: start, abort and poll on the dispatcher
 // thread (the loop's driver), wakeup() from any. Constructed and destroyed
@@ -12,12 +15,12 @@
 #pragma once
 
 #include "dispatch/transport.h"
+#include "http/epoll_driver.h"
 #include "http/http_client.h"
 #include "http/upstream_client.h"
 #include "net/event_loop.h"
 
 #include <memory>
-#include <unordered_map>
 
 namespace sluice::gateway {
 
@@ -40,7 +43,8 @@ private:
     void timer(std::optional<Duration> after) override;
 
     net::EventLoop& m_loop;
-    std::unordered_map<int, std::unique_ptr<net::FdWatch>> m_watches;
+    http::EpollDriver m_sockets;  // the client's sockets; its own timer unused
+    net::FdWatch m_watch;  // m_sockets' epoll set, on the loop
     net::LoopTimer m_timer;
     // Last: destroyed first, while the watches it stops still exist.
     std::unique_ptr<http::UpstreamClient> m_client;

@@ -41,6 +41,10 @@ public:
     // what is ready to `client` (socketReady, timerFired).
     void wait(Duration timeout, DrivenClient& client);
     void wakeup() noexcept;
+    // The epoll set itself: readable while a watched socket (or the
+    // wake-up) is ready, so another event loop can watch every socket of
+    // this driver through this one descriptor.
+    int fd() const noexcept { return m_epoll.get(); }
 
 private:
     int waitEvents(epoll_event* events, int max, Duration timeout);
