@@ -44,7 +44,7 @@ JSON
 }
 
 # start_gateway CLI NAME: `CLI serve` on $W/gw.json, output in $W/NAME.out;
-# sets gw_url and gw_pid. SERVE_ARGS: more options (e.g. --shared-loop).
+# sets gw_url and gw_pid. SERVE_ARGS: more options (e.g. --threads 1: io threads of its own).
 start_gateway() {
   # shellcheck disable=SC2086  # SERVE_ARGS is a list of options
   MOCK_API_KEY=sk-mock "$1" serve --config "$W/gw.json" --listen 127.0.0.1:0 ${SERVE_ARGS:-} > "$W/$2.out" 2> "$W/$2.err" &

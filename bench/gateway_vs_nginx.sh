@@ -8,7 +8,7 @@
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
 # Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, ROUNDS=1, WRK_SCRIPT=bench/wrk_chat.lua, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
-#        GATEWAY_CLI=path for the gateway alone, SERVE_ARGS=more serve options, e.g. --shared-loop)
+#        GATEWAY_CLI=path for the gateway alone, SERVE_ARGS=more serve options, e.g. --threads 1)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -39,8 +39,11 @@ struct ServeOptions {
     std::string listen;
     std::string state;
     std::string metrics;
+    // Without --threads the gateway shares the dispatcher's thread and
+    // event loop (sharedLoop); --threads N gives it N io threads of its own.
     int threads = 1;
-    bool sharedLoop = false;
+    bool sharedLoop = true;
+    bool sharedLoopFlag = false;  // --shared-loop, kept for scripts that name the default
     ControlFlags control;
 };
 
@@ -165,12 +168,13 @@ int runServe(const ServeOptions& opt)
     // The dispatcher as every program wires it; "shared": limits, signals
     // and the fleet shared with the namespace.
     host::RuntimeOptions runtimeOptions;
-    // --shared-loop: the gateway's connections run on the dispatcher's event
+    // The default: the gateway's connections run on the dispatcher's event
     // loop, on the dispatcher thread: a request is read, sent upstream and
     // answered without changing threads (two wake-ups per request, not
-    // four). Opt-in: on the loaded bench machine it cost more CPU per
-    // request at saturation (docs/benchmarks.md). Declared before the
-    // runtime: both outlive it.
+    // four), which halves what the gateway adds to a request's latency at
+    // the same throughput (docs/benchmarks.md). --threads N: io threads of
+    // its own instead, for request bodies so large that reading them would
+    // hold up the dispatcher. Declared before the runtime: both outlive it.
     net::EventLoop sharedLoop;
     std::unique_ptr<gateway::LoopTransport> loopTransport;
     if (opt.sharedLoop) {
@@ -284,12 +288,19 @@ void addServeCommand(CLI::App& app, int& exitCode)
     cmd->add_option("--listen", opt->listen, "HOST:PORT, overriding gateway.listen (default 127.0.0.1:8080)");
     cmd->add_option("--state", opt->state, "SQLite file for per-minute metrics (by tenant, provider, key, model)");
     addMetricsOption(cmd, opt->metrics);
-    cmd->add_option("--threads", opt->threads, "I/O threads")->check(CLI::Range(1, 64));
-    cmd->add_flag("--shared-loop", opt->sharedLoop,
-                  "Run the gateway's connections on the dispatcher's thread and event loop (no thread hand-offs "
-                  "per request; ignores --threads)");
+    CLI::Option* threads =
+        cmd->add_option("--threads", opt->threads,
+                        "Give the gateway N I/O threads of its own (by default its connections share the "
+                        "dispatcher's thread: no hand-off between threads per request)")
+            ->check(CLI::Range(1, 64));
+    CLI::Option* shared = cmd->add_flag("--shared-loop", opt->sharedLoopFlag,
+                                        "The default: the gateway's connections on the dispatcher's thread and event loop");
+    shared->excludes(threads);
     addControlOptions(cmd, opt->control);
-    cmd->callback([opt, &exitCode] { exitCode = runServe(*opt); });
+    cmd->callback([opt, threads, &exitCode] {
+        opt->sharedLoop = threads->count() == 0;
+        exitCode = runServe(*opt);
+    });
 }
 
 }  // namespace sluice::cli
