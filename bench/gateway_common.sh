@@ -1,5 +1,5 @@
-# The gateway benchmarks' shared start-up, sourced by gateway_ab.sh,
-# gateway_latency.sh, gateway_profile.sh and gateway_vs_nginx.sh: a work
+# The gateway benchmarks' shared start-up, sourced by bench/gateway_*.sh
+# (ab, callgrind, in_flight, latency, profile, syscalls, vs_nginx): a work
 # directory $W, removed on exit with every process started here stopped;
 # the mock with no limits and no latency; the gateway configuration that
 # points at it; gateways (`sluice-cli serve`); nginx as a plain reverse
@@ -22,6 +22,14 @@ first_url() {
     sleep 0.1
   done
   echo "no address in $1" >&2; cat "$1" >&2; exit 1
+}
+# need_perf: installs Debian's linux-perf (apt-get) when perf is missing, for
+# the benchmark that sources this only.
+need_perf() {
+  command -v perf >/dev/null && return
+  echo "installing perf for this benchmark (apt-get)"
+  local sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

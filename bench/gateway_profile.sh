@@ -14,13 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
-if ! command -v perf >/dev/null; then
-  echo "installing perf for this benchmark (apt-get)"
-  sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
-fi
 CLI=$1; C=${C:-1}; PACE_MS=${PACE_MS:-5}; D=${D:-3s}
 . bench/gateway_common.sh
+need_perf
 start_mock "$CLI" 1
 write_gateway_config
 start_gateway "$CLI" gw
