@@ -6,7 +6,9 @@
 # tokenizer's rank-file load are not counted), 10 s measured
 # (bench/wrk_chat.lua, or WRK_SCRIPT); then the io threads' and the
 # dispatcher thread's instructions divided by the requests the gateway
-# handled meanwhile. Prints "requests N; io I dispatcher D sum S per request".
+# handled meanwhile (io is 0 by default, when the dispatcher thread runs the
+# connections too; SERVE_ARGS="--threads 1" splits them). Prints
+# "requests N; io I dispatcher D sum S per request".
 # Usage: bench/gateway_callgrind.sh SLUICE_CLI   (SERVE_ARGS=more serve options,
 #        CG_OUT=file to keep the callgrind output for callgrind_annotate)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
@@ -36,7 +38,7 @@ kill -INT "$gw"
 wait "$gw" || true
 [[ -n ${CG_OUT:-} ]] && cp "$W/cg.out" "$CG_OUT"
 callgrind_annotate --inclusive=yes --threshold=100 "$W/cg.out" > "$W/ann.txt" 2>/dev/null
-total() { grep -F "$1" "$W/ann.txt" | awk '{gsub(",", "", $1); if ($1 + 0 > max) max = $1 + 0} END{print max + 0}'; }
+total() { { grep -F "$1" "$W/ann.txt" || true; } | awk '{gsub(",", "", $1); if ($1 + 0 > max) max = $1 + 0} END{print max + 0}'; }
 io=$(total 'HttpServer::Impl::runThreads')
 dispatcher=$(total 'Dispatcher::Impl::run()')
 # Requests: the calls of the gateway's handler, from the caller tree.
