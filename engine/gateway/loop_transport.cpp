@@ -5,7 +5,11 @@ namespace sluice::gateway {
 LoopTransport::LoopTransport(net::EventLoop& loop)
     : m_loop(loop),
       m_watch(loop, m_sockets.fd(), [this](bool, bool) { m_sockets.wait(Duration::zero(), *m_client); }),
-      m_timer(loop, [this] { m_client->timerFired(); }),
+      m_timer(loop,
+              [this] {
+                  m_armed.reset();
+                  m_client->timerFired();
+              }),
       m_client(http::makeUpstreamClient(http::upstreamKindFromEnvironment(), static_cast<http::SocketDriver*>(this)))
 {
     m_watch.set(net::FdWatch::kReadable);
@@ -31,7 +35,17 @@ void LoopTransport::abort(TransferId id)
 
 void LoopTransport::poll(Duration timeout)
 {
+    runDue();
     m_loop.runFor(timeout);
+    runDue();
+}
+
+void LoopTransport::runDue()
+{
+    if (m_dueNow) {
+        m_dueNow = false;
+        m_client->timerFired();
+    }
 }
 
 void LoopTransport::wakeup()
@@ -46,11 +60,30 @@ void LoopTransport::watch(int fd, unsigned interest)
 
 void LoopTransport::timer(std::optional<Duration> after)
 {
-    if (after) {
-        m_timer.arm(*after);
-    } else {
+    if (!after) {
         m_timer.cancel();
+        m_armed.reset();
+        m_dueNow = false;
+        return;
     }
+    if (*after <= Duration::zero()) {
+        // Every request starts this way: a timer on the loop would cost a
+        // timer-queue entry, a handler and at times a timerfd_settime, and
+        // the request would wait for the loop's next turn to be sent.
+        m_dueNow = true;
+        m_loop.wakeup();
+        return;
+    }
+    // A timer armed to fire no later than asked is left alone: the client
+    // takes an early firing as nothing due and tells its next deadline
+    // then. Re-arming would cancel a wait (one more handler) and set a new
+    // one for each request.
+    const auto at = std::chrono::steady_clock::now() + *after;
+    if (m_armed && *m_armed <= at) {
+        return;
+    }
+    m_armed = at;
+    m_timer.arm(*after);
 }
 
 }  // namespace sluice::gateway

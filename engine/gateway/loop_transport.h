@@ -20,7 +20,9 @@
 #include "http/upstream_client.h"
 #include "net/event_loop.h"
 
+#include <chrono>
 #include <memory>
+#include <optional>
 
 namespace sluice::gateway {
 
@@ -41,11 +43,16 @@ public:
 private:
     void watch(int fd, unsigned interest) override;
     void timer(std::optional<Duration> after) override;
+    // A timer the client wants at once (a transfer just started) runs here,
+    // in poll(), not through the loop's timer queue.
+    void runDue();
 
     net::EventLoop& m_loop;
     http::EpollDriver m_sockets;  // the client's sockets; its own timer unused
     net::FdWatch m_watch;  // m_sockets' epoll set, on the loop
     net::LoopTimer m_timer;
+    std::optional<std::chrono::steady_clock::time_point> m_armed;  // when m_timer fires; empty: not armed
+    bool m_dueNow = false;
     // Last: destroyed first, while the watches it stops still exist.
     std::unique_ptr<http::UpstreamClient> m_client;
 };
