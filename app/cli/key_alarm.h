@@ -16,6 +16,7 @@ public:
     // prefix starts each line ("\nsluice-cli:" to break a progress line).
     explicit KeyAlarm(std::string prefix) : m_prefix(std::move(prefix)) {}
     void onFinished(JobOutcome&&) override {}
+    bool readsOutcomes() const noexcept override { return false; }
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override
     {
         std::fprintf(stderr, "%s key %s/%s quarantined: %s\n", m_prefix.c_str(), provider.c_str(), key.c_str(),

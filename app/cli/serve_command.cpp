@@ -64,6 +64,10 @@ public:
             m_metrics->onFinished(std::move(outcome));
         }
     }
+    bool readsOutcomes() const noexcept override
+    {
+        return m_failures != nullptr || (m_metrics != nullptr && m_metrics->readsOutcomes());
+    }
     void onSent(const SendReport& r) override
     {
         if (m_metrics != nullptr) {

@@ -27,6 +27,7 @@ public:
     std::vector<ControlEvent> latest() const;  // oldest first
 
     void onFinished(JobOutcome&&) override {}
+    bool readsOutcomes() const noexcept override { return false; }
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
     void onProviderProblem(const std::string& provider, const std::string& reason) override;
 

@@ -31,6 +31,7 @@ public:
     void attach(Dispatcher& dispatcher) { m_dispatcher = &dispatcher; }
 
     void onFinished(JobOutcome&&) override {}
+    bool readsOutcomes() const noexcept override { return false; }
     void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
 

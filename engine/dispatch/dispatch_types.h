@@ -57,6 +57,10 @@ class DispatchListener {
 public:
     virtual ~DispatchListener() = default;
     virtual void onFinished(JobOutcome&& outcome) = 0;
+    // False for a listener whose onFinished ignores the outcome: a
+    // FanOutListener then hands it none, and copies no outcome (its body,
+    // timeline and attempts) for it.
+    virtual bool readsOutcomes() const noexcept { return true; }
     virtual void onSent(const SendReport&) {}
     virtual void onAttempt(const AttemptReport&) {}
     // A provider could not be reached (refused, unreachable): its jobs stay

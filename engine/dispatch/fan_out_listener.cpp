@@ -1,5 +1,7 @@
 #include "dispatch/fan_out_listener.h"
 
+#include <algorithm>
+
 namespace sluice {
 
 FanOutListener::FanOutListener(std::initializer_list<DispatchListener*> listeners)
@@ -13,14 +15,26 @@ FanOutListener::FanOutListener(std::initializer_list<DispatchListener*> listener
 
 void FanOutListener::onFinished(JobOutcome&& outcome)
 {
+    std::size_t last = m_listeners.size();
     for (std::size_t i = 0; i < m_listeners.size(); ++i) {
-        if (i + 1 == m_listeners.size()) {
+        if (m_listeners[i]->readsOutcomes()) {
+            last = i;
+        }
+    }
+    for (std::size_t i = 0; i < m_listeners.size() && last < m_listeners.size(); ++i) {
+        if (i == last) {
             m_listeners[i]->onFinished(std::move(outcome));
-        } else {
+        } else if (m_listeners[i]->readsOutcomes()) {
             JobOutcome copy = outcome;
             m_listeners[i]->onFinished(std::move(copy));
         }
     }
+}
+
+bool FanOutListener::readsOutcomes() const noexcept
+{
+    return std::any_of(m_listeners.begin(), m_listeners.end(),
+                       [](const DispatchListener* l) { return l->readsOutcomes(); });
 }
 
 void FanOutListener::onSent(const SendReport& report)

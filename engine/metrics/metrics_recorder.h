@@ -119,6 +119,7 @@ public:
 
     // DispatchListener: a short lock and an append, nothing more.
     void onFinished(JobOutcome&&) override {}
+    bool readsOutcomes() const noexcept override { return false; }
     void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
 

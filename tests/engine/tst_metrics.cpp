@@ -92,6 +92,17 @@ public:
     std::vector<std::string> problems;
 };
 
+// Reads no outcomes (as the metrics recorder, the key alarm, the event log
+// and the adaptive controller): sees attempts only.
+class AttemptsOnly : public DispatchListener {
+public:
+    void onFinished(JobOutcome&&) override { ++finished; }
+    bool readsOutcomes() const noexcept override { return false; }
+    void onAttempt(const AttemptReport& r) override { attempts.push_back(r.key); }
+    int finished = 0;
+    std::vector<std::string> attempts;
+};
+
 RollupRow row(const std::string& when, const std::string& provider, const std::string& key, const std::string& model,
               std::uint32_t completed, std::uint32_t limited, std::int64_t spend, std::uint32_t unpriced = 0)
 {
@@ -180,6 +191,7 @@ private Q_SLOTS:
     void seriesReadsRanges();
     void gaugesFromAdmissionAndLanes();
     void fanOutPassesEverything();
+    void fanOutCopiesOutcomesOnlyForReaders();
     void prometheusTextParses();
     void reportGroupsAndTotals_data();
     void reportGroupsAndTotals();
@@ -545,6 +557,46 @@ void TestMetrics::fanOutPassesEverything()
         QCOMPARE(l->attempts, std::vector<std::string>{"k"});
         QCOMPARE(l->problems, std::vector<std::string>{"k"});
     }
+}
+
+void TestMetrics::fanOutCopiesOutcomesOnlyForReaders()
+{
+    Listener a;
+    AttemptsOnly quiet;
+    AttemptsOnly quieter;
+    Listener b;
+    FanOutListener fan{&a, &quiet, &b, &quieter};
+    QVERIFY(fan.readsOutcomes());
+    JobOutcome o;
+    o.customId = "x";
+    o.body = std::string(1000, 'x');
+    fan.onFinished(std::move(o));
+    AttemptReport r;
+    r.key = "k";
+    fan.onAttempt(r);
+    // Both readers have the whole outcome; the listeners that read none
+    // were not handed one (so none was copied for them), and still hear
+    // of every attempt.
+    for (const Listener* l : {&a, &b}) {
+        QCOMPARE(l->outcomes.size(), std::size_t{1});
+        QCOMPARE(l->outcomes[0].body.size(), std::size_t{1000});
+    }
+    for (const AttemptsOnly* l : {&quiet, &quieter}) {
+        QCOMPARE(l->finished, 0);
+        QCOMPARE(l->attempts, std::vector<std::string>{"k"});
+    }
+    // A fan-out of listeners that read no outcome reads none itself, so one
+    // in front of it copies nothing for it either.
+    FanOutListener inner{&quiet, &quieter};
+    QVERIFY(!inner.readsOutcomes());
+    FanOutListener outer{&a, &inner};
+    outer.onFinished(JobOutcome{});
+    QCOMPARE(a.outcomes.size(), std::size_t{2});
+    QCOMPARE(quiet.finished, 0);
+    // The metrics recorder is one of them.
+    ManualClock clock;
+    MetricsRecorder rec(clock);
+    QVERIFY(!rec.readsOutcomes());
 }
 
 void TestMetrics::prometheusTextParses()
