@@ -239,12 +239,9 @@ std::uint16_t HttpServer::start()
         d.io = nullptr;
         throw;
     }
-    const int inboxCopy = ::dup(d.state->inboxFd);
-    const int peersCopy = inboxCopy < 0 ? -1 : ::dup(d.state->peerEpoll);
-    if (peersCopy < 0) {
-        if (inboxCopy >= 0) {
-            ::close(inboxCopy);
-        }
+    UniqueFd inboxCopy(::dup(d.state->inboxFd.get()));
+    UniqueFd peersCopy(::dup(d.state->peerEpoll.get()));
+    if (!inboxCopy.valid() || !peersCopy.valid()) {
         d.acceptor.reset();
         d.io = nullptr;
         throw std::runtime_error("cannot listen on " + where + ": no file descriptor left for the reply queue");
@@ -258,8 +255,8 @@ std::uint16_t HttpServer::start()
         std::lock_guard guard(d.state->mutex);
         d.state->stopped = false;
     }
-    d.inboxReader.emplace(*d.io, inboxCopy);
-    d.peerReader.emplace(*d.io, peersCopy);
+    d.inboxReader.emplace(*d.io, inboxCopy.release());
+    d.peerReader.emplace(*d.io, peersCopy.release());
     if (d.loop != nullptr) {
         // The first waits are started on the driver thread, where every
         // later one runs.

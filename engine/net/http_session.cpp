@@ -58,7 +58,8 @@ public:
     {
         ++m_state->connections;
         std::lock_guard guard(m_state->mutex);
-        m_registration = m_state->sessions.insert(m_state->sessions.end(), this);
+        m_id = m_state->nextSession++;
+        m_state->sessions.emplace(m_id, this);
     }
 
     ~Session()
@@ -66,8 +67,7 @@ public:
         finishExchange(false);
         --m_state->connections;
         std::lock_guard guard(m_state->mutex);
-        m_state->sessions.erase(m_registration);
-        m_state->peers.erase(m_peer);
+        m_state->sessions.erase(m_id);
     }
 
     Session(const Session&) = delete;
@@ -75,17 +75,12 @@ public:
 
     void start()
     {
-        {
-            std::lock_guard guard(m_state->mutex);
-            m_peer = m_state->nextPeer++;
-            m_state->peers.emplace(m_peer, weak_from_this());
-        }
         epoll_event ev{};
         ev.events = EPOLLRDHUP | EPOLLET;
-        ev.data.u64 = m_peer;
+        ev.data.u64 = m_id;
         // Without it a held request's peer leaving is noticed when its
         // answer is written, not before: serving goes on either way.
-        (void)::epoll_ctl(m_state->peerEpoll, EPOLL_CTL_ADD, m_io->socket.native_handle(), &ev);
+        (void)::epoll_ctl(m_state->peerEpoll.get(), EPOLL_CTL_ADD, m_io->socket.native_handle(), &ev);
         readHeader();
     }
 
@@ -609,7 +604,7 @@ private:
     };
     std::optional<Io> m_io;
     std::shared_ptr<ServerState> m_state;
-    std::list<Session*>::iterator m_registration;
+    std::uint64_t m_id = 0;  // its key in ServerState::sessions and its peerEpoll events
     boost::beast::flat_buffer m_buffer;
     std::optional<http::request_parser<http::string_body>> m_parser;
     HttpReply m_reply;
@@ -623,7 +618,6 @@ private:
     bool m_watching = false;
     bool m_reading = false;
     bool m_closed = false;
-    std::uint64_t m_peer = 0;  // its id in ServerState::peers
     bool m_peerHungUp = false;
     std::function<void()> m_onGone;
     std::string m_pendingOut;
@@ -658,13 +652,16 @@ void peersHungUp(ServerState& state)
     std::array<epoll_event, 64> events{};
     int n = 0;
     do {
-        n = ::epoll_wait(state.peerEpoll, events.data(), static_cast<int>(events.size()), 0);
+        n = ::epoll_wait(state.peerEpoll.get(), events.data(), static_cast<int>(events.size()), 0);
         for (int i = 0; i < n; ++i) {
             std::shared_ptr<Session> session;
             {
+                // Under the lock a listed session is not yet destroyed; one
+                // being destroyed gives no owner.
                 std::lock_guard guard(state.mutex);
-                if (const auto it = state.peers.find(events[static_cast<std::size_t>(i)].data.u64); it != state.peers.end()) {
-                    session = it->second.lock();
+                const auto it = state.sessions.find(events[static_cast<std::size_t>(i)].data.u64);
+                if (it != state.sessions.end()) {
+                    session = it->second->weak_from_this().lock();
                 }
             }
             if (session != nullptr) {
@@ -678,7 +675,7 @@ void peersHungUp(ServerState& state)
 void releaseSessions(ServerState& state)
 {
     std::lock_guard guard(state.mutex);
-    for (Session* session : state.sessions) {
+    for (const auto& [id, session] : state.sessions) {
         session->releaseIo();
     }
 }
@@ -690,7 +687,7 @@ void closeSessions(ServerState& state)
     std::vector<std::shared_ptr<Session>> open;
     {
         std::lock_guard guard(state.mutex);
-        for (Session* session : state.sessions) {
+        for (const auto& [id, session] : state.sessions) {
             if (auto s = session->weak_from_this().lock()) {
                 open.push_back(std::move(s));
             }

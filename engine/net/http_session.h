@@ -7,6 +7,7 @@
 // under `mutex` from any thread, the rest set before the io threads start.
 #pragma once
 
+#include "core/unique_fd.h"
 #include "net/http_server.h"
 
 // not ours, so the warning is silenced for these headers only. Clang has no
@@ -36,7 +37,6 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -70,20 +70,9 @@ class Session;
 struct ServerState {
     ServerState() : inboxFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), peerEpoll(::epoll_create1(EPOLL_CLOEXEC))
     {
-        if (inboxFd < 0 || peerEpoll < 0) {
-            if (inboxFd >= 0) {
-                ::close(inboxFd);
-            }
-            if (peerEpoll >= 0) {
-                ::close(peerEpoll);
-            }
+        if (!inboxFd.valid() || !peerEpoll.valid()) {
             throw std::runtime_error("http server: cannot create an eventfd or an epoll set");
         }
-    }
-    ~ServerState()
-    {
-        ::close(inboxFd);
-        ::close(peerEpoll);
     }
     ServerState(const ServerState&) = delete;
     ServerState& operator=(const ServerState&) = delete;
@@ -108,7 +97,7 @@ struct ServerState {
         if (wake) {
             const std::uint64_t one = 1;
             // Fails only with the counter near its maximum: readable already.
-            [[maybe_unused]] const ssize_t written = ::write(inboxFd, &one, sizeof one);
+            [[maybe_unused]] const ssize_t written = ::write(inboxFd.get(), &one, sizeof one);
         }
         return true;
     }
@@ -118,20 +107,21 @@ struct ServerState {
     std::atomic<std::size_t> connections{0};
     std::mutex mutex;
     bool stopped = false;
-    // Every live session, so stop() can close the sockets of those a
-    // pending responder keeps alive before the io_context goes away.
-    std::list<Session*> sessions;
+    // Every live session by its id (under mutex), so stop() can close the
+    // sockets of those a pending responder keeps alive before the
+    // io_context goes away, and a peer's hang-up (peerEpoll, whose events
+    // carry the id) finds its session if it still exists.
+    std::unordered_map<std::uint64_t, Session*> sessions;
+    std::uint64_t nextSession = 1;  // under mutex
     std::vector<std::function<void()>> inbox;  // under mutex
-    const int inboxFd;  // lives as long as any responder can post
+    const UniqueFd inboxFd;  // lives as long as any responder can post
     // Peers that hang up while an answer is pending. Every connection's
     // socket joins this epoll set once, for EPOLLRDHUP alone and
     // edge-triggered: a request arriving does not report, and waiting for a
     // goodbye costs no system call per request (an Asio async_wait re-arms
     // with epoll_ctl each time). The io threads watch the set itself
     // (peersHungUp). A socket leaves the set when it is closed.
-    const int peerEpoll;
-    std::uint64_t nextPeer = 1;  // under mutex
-    std::unordered_map<std::uint64_t, std::weak_ptr<Session>> peers;  // under mutex: the set's ids
+    const UniqueFd peerEpoll;
     // The loop the server runs on when it has no io threads of its own.
     EventLoop* loop = nullptr;
 };
