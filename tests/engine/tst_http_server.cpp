@@ -42,9 +42,9 @@ private:
     std::uint16_t m_port = 0;
 };
 
-// Sends raw bytes and returns everything received until the server closes
-// the connection (or 5 s pass): for requests curl will not send.
-std::string rawExchange(std::uint16_t port, const std::string& bytes)
+// A socket connected to 127.0.0.1:port whose reads give up after 5 s; -1
+// when the connection fails.
+int connectLoopback(std::uint16_t port)
 {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval timeout{5, 0};
@@ -53,9 +53,20 @@ std::string rawExchange(std::uint16_t port, const std::string& bytes)
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// Sends raw bytes and returns everything received until the server closes
+// the connection (or 5 s pass): for requests curl will not send.
+std::string rawExchange(std::uint16_t port, const std::string& bytes)
+{
+    const int fd = connectLoopback(port);
     std::string received;
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+    if (fd >= 0 && ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
         char buf[4096];
         for (;;) {
             const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -73,16 +84,9 @@ std::string rawExchange(std::uint16_t port, const std::string& bytes)
 // close the connection; true when it did.
 bool serverCloses(std::uint16_t port, const std::string& bytes)
 {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int fd = connectLoopback(port);
     bool closed = false;
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+    if (fd >= 0 && ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
         char buf[512];
         ssize_t n = 0;
         while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
@@ -185,15 +189,8 @@ void TestHttpServer::pipelinedRequestIsNoGoodbye()
     });
     // The second request arrives while the first is held: data from a peer
     // that stays, not a goodbye.
-    const std::uint16_t port = static_cast<std::uint16_t>(std::stoi(h.url().substr(h.url().rfind(':') + 1)));
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    QCOMPARE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    const int fd = connectLoopback(h.server().port());
+    QVERIFY(fd >= 0);
     const std::string one = "GET /first HTTP/1.1\r\nHost: x\r\n\r\n";
     const std::string two = "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     QCOMPARE(::send(fd, one.data(), one.size(), 0), static_cast<ssize_t>(one.size()));
