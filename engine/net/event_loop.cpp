@@ -6,6 +6,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -15,7 +16,7 @@ namespace sluice::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-EventLoop::EventLoop() : m_impl(std::make_unique<Impl>()) {}
+EventLoop::EventLoop(std::size_t batch) : m_impl(std::make_unique<Impl>()), m_batch(std::max<std::size_t>(batch, 1)) {}
 
 EventLoop::~EventLoop()
 {
@@ -29,10 +30,17 @@ void EventLoop::runFor(Duration timeout)
     try {
         // A wakeup from this thread (work it queued outside runFor) means
         // "do not wait": run what is ready and return.
+        std::size_t ran = 0;
         if (!m_woken.exchange(false) && timeout > Duration::zero()) {
-            io.run_one_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+            ran = io.run_one_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
         }
-        io.poll();
+        // At most a batch: what these handlers start elsewhere (a request
+        // handed to the dispatcher, a transfer started) waits until runFor
+        // returns, and under load an unbounded poll() would read every
+        // waiting request before sending the first one upstream.
+        while (ran < m_batch && io.poll_one() != 0) {
+            ++ran;
+        }
     } catch (const std::exception& e) {
         // A handler's exception must not end the driver's loop.
         std::fprintf(stderr, "event loop: %s\n", e.what());

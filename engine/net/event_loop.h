@@ -15,6 +15,7 @@
 #include "core/clock.h"
 
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -23,14 +24,18 @@ namespace sluice::net {
 
 class EventLoop {
 public:
-    EventLoop();
+    // Handlers one runFor() runs at most, unless told otherwise.
+    static constexpr std::size_t kDefaultBatch = 16;
+
+    explicit EventLoop(std::size_t batch = kDefaultBatch);
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
 
-    // Runs the work that is ready; when none is, waits up to `timeout` for
-    // some (or for wakeup()) and runs it. The calling thread becomes the
-    // driver.
+    // Runs the work that is ready, at most `batch` handlers of it; when none
+    // is, waits up to `timeout` for some (or for wakeup()) and runs it. Work
+    // left ready runs in the next call, which then does not wait. The
+    // calling thread becomes the driver.
     void runFor(Duration timeout);
     // Makes a runFor() in progress return promptly, or the next one not wait.
     void wakeup();
@@ -44,6 +49,7 @@ public:
 
 private:
     std::unique_ptr<Impl> m_impl;
+    std::size_t m_batch;
     std::atomic<std::thread::id> m_driver{};
     std::atomic<bool> m_woken{false};
 };

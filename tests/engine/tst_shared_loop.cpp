@@ -6,8 +6,8 @@
 // loop (a held request's peer-gone callback runs) while the loop goes on.
 // libcurl driven through the loop's descriptor watches and timer completes
 // many transfers at once, passes a stream through as it arrives, aborts
-// one, and reports a refused connection. Real HTTP over loopback; waits
-// are on conditions, never sleeps.
+// one, and reports a refused connection. One runFor runs at most a batch of
+// handlers. Real HTTP over loopback; waits are on conditions, never sleeps.
 #include "gateway/loop_transport.h"
 #include "net/event_loop.h"
 #include "net/http_server.h"
@@ -16,11 +16,16 @@
 
 #include <QtTest>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -74,6 +79,7 @@ private Q_SLOTS:
     void serverRunsOnTheDriverThread();
     void stopClosesConnectionsWhileTheLoopRuns();
     void curlTransfersRunOnTheLoop();
+    void runForRunsOneBatchAndLeavesTheRestReady();
 };
 
 void TestSharedLoop::serverRunsOnTheDriverThread()
@@ -212,6 +218,41 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
     transport.start(std::move(gone), {nullptr, nullptr, [&](http::HttpResult&& r) { refused = r.error; }, nullptr});
     QVERIFY(test::pollUntil(transport, [&] { return refused.has_value(); }));
     QCOMPARE(*refused, http::TransportError::ConnectFailed);
+}
+
+// Five descriptors ready at once on a loop whose batch is two: each runFor
+// runs two of their handlers and returns, and the next call runs more
+// without waiting for its (long) timeout, so the driver gets its turn
+// between batches and nothing ready is left behind.
+void TestSharedLoop::runForRunsOneBatchAndLeavesTheRestReady()
+{
+    net::EventLoop loop(2);
+    std::vector<std::array<int, 2>> pipes(5);
+    std::vector<std::unique_ptr<net::FdWatch>> watches;
+    int ran = 0;
+    for (auto& p : pipes) {
+        QVERIFY(::pipe2(p.data(), O_NONBLOCK | O_CLOEXEC) == 0);
+        const int readEnd = p[0];
+        watches.push_back(std::make_unique<net::FdWatch>(loop, readEnd, [&ran, readEnd](bool readable, bool) {
+            char byte = 0;
+            QVERIFY(readable);
+            QCOMPARE(::read(readEnd, &byte, 1), ssize_t(1));
+            ++ran;
+        }));
+        watches.back()->set(net::FdWatch::kReadable);
+        QCOMPARE(::write(p[1], "x", 1), ssize_t(1));
+    }
+    loop.runFor(Duration::zero());
+    QCOMPARE(ran, 2);
+    loop.runFor(std::chrono::hours(1));
+    QCOMPARE(ran, 4);
+    loop.runFor(std::chrono::hours(1));
+    QCOMPARE(ran, 5);
+    watches.clear();
+    for (auto& p : pipes) {
+        ::close(p[0]);
+        ::close(p[1]);
+    }
 }
 
 QTEST_GUILESS_MAIN(TestSharedLoop)
