@@ -62,13 +62,14 @@ start_gateway() {
 }
 
 # start_nginx NGINX CONNECTIONS [RLIMIT_NOFILE]: nginx proxying to the mock
-# (keepalive 64, no buffering); sets nginx_url.
+# (keepalive 64, no buffering; NGINX_WORKERS worker processes, 1 unless
+# set: "auto" is one per core); sets nginx_url.
 start_nginx() {
   local port rlimit=""
   port=$(free_port)
   [[ -n ${3:-} ]] && rlimit="worker_rlimit_nofile $3;"
   cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes ${NGINX_WORKERS:-1};
 pid $W/nginx.pid;
 error_log $W/nginx.err warn;
 daemon off;
