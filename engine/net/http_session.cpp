@@ -219,18 +219,37 @@ private:
         m_onGone = nullptr;
         if (const auto& limit = m_state->options.requestTimeout) {
             m_reading = true;
-            m_io->timer.expires_after(*limit);
-            m_io->timer.async_wait([self = shared_from_this()](error_code ec) {
-                if (!ec && self->m_reading) {
-                    self->close(false);
-                }
-            });
+            m_readDeadline = std::chrono::steady_clock::now() + *limit;
+            if (!m_readTimerArmed) {
+                watchReadDeadline();
+            }
         }
         m_parser.emplace();
         m_parser->header_limit(32 * 1024);
         m_parser->body_limit(static_cast<std::uint64_t>(m_state->options.maxBodyBytes));
         http::async_read_header(m_io->socket, m_buffer, *m_parser,
                                 [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
+    }
+
+    // One wait outlives many requests: each request only moves
+    // m_readDeadline, and the wait, when it comes due, closes a connection
+    // still reading past it or waits again for the deadline now in force
+    // (a timer cancelled and armed per request cost a handler of its own).
+    void watchReadDeadline()
+    {
+        m_readTimerArmed = true;
+        m_io->readTimer.expires_at(m_readDeadline);
+        m_io->readTimer.async_wait([self = shared_from_this()](error_code ec) {
+            self->m_readTimerArmed = false;
+            if (ec || self->m_closed || !self->m_reading) {
+                return;  // cancelled, or no request being read: readHeader() watches again
+            }
+            if (std::chrono::steady_clock::now() >= self->m_readDeadline) {
+                self->close(false);
+                return;
+            }
+            self->watchReadDeadline();
+        });
     }
 
     void onHeader(error_code ec)
@@ -309,10 +328,7 @@ private:
         }
         m_keepAlive = request.keepAlive;
         m_parser.reset();
-        if (m_reading) {
-            m_reading = false;
-            m_io->timer.cancel();
-        }
+        m_reading = false;
 
         auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
         t_delivering = this;
@@ -519,6 +535,7 @@ private:
         }
         m_io->socket.close(ignored);
         m_io->timer.cancel();
+        m_io->readTimer.cancel();
     }
 
     // The Sink a handler answers through. It keeps the session alive until
@@ -597,10 +614,11 @@ private:
     };
 
     struct Io {
-        Io(tcp::socket s, const SessionExecutor& ex) : socket(std::move(s)), executor(ex), timer(ex) {}
+        Io(tcp::socket s, const SessionExecutor& ex) : socket(std::move(s)), executor(ex), timer(ex), readTimer(ex) {}
         tcp::socket socket;
         SessionExecutor executor;
-        asio::steady_timer timer;
+        asio::steady_timer timer;      // a reply part's delay
+        asio::steady_timer readTimer;  // the request being read: HttpServerOptions::requestTimeout
     };
     std::optional<Io> m_io;
     std::shared_ptr<ServerState> m_state;
@@ -617,6 +635,8 @@ private:
     bool m_writing = false;
     bool m_watching = false;
     bool m_reading = false;
+    bool m_readTimerArmed = false;
+    std::chrono::steady_clock::time_point m_readDeadline{};
     bool m_closed = false;
     bool m_peerHungUp = false;
     std::function<void()> m_onGone;

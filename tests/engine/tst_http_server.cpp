@@ -107,6 +107,7 @@ private Q_SLOTS:
     void peerGoneIsReported();
     void pipelinedRequestIsNoGoodbye();
     void slowRequestIsClosed();
+    void slowRequestAfterAnAnsweredOneIsClosed();
     void wholeReplyWithHeaders();
     void engineClientTellsANewConnectionFromAWarmOne();
     void requestFieldsReachTheHandler();
@@ -228,6 +229,23 @@ void TestHttpServer::slowRequestIsClosed()
     QVERIFY(serverCloses(port, "POST / HTTP/1.1\r\nHost: x\r\n"));
     QCOMPARE(handled.load(), 0);
     // Others are still served.
+    HttpClient http(h.url());
+    QCOMPARE(http.get("/").status, 200L);
+}
+
+// The read deadline moves with each request on a kept-alive connection
+// (one wait serves them all): a request answered at once, then half of the
+// next one, and the connection still closes once the second is overdue.
+void TestHttpServer::slowRequestAfterAnAnsweredOneIsClosed()
+{
+    std::atomic<int> handled{0};
+    Harness h([&](InboundRequest&&, HttpResponder responder) {
+        ++handled;
+        responder.send(HttpReply::whole(200, "text/plain", "ok"));
+    },
+              1024, Duration(200ms));
+    QVERIFY(serverCloses(h.server().port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\n"));
+    QCOMPARE(handled.load(), 1);
     HttpClient http(h.url());
     QCOMPARE(http.get("/").status, 200L);
 }
