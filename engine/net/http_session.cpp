@@ -81,6 +81,13 @@ public:
         // Without it a held request's peer leaving is noticed when its
         // answer is written, not before: serving goes on either way.
         (void)::epoll_ctl(m_state->peerEpoll.get(), EPOLL_CTL_ADD, m_io->socket.native_handle(), &ev);
+        // writeBatch() writes at once what fits and must never block.
+        error_code ec;
+        m_io->socket.non_blocking(true, ec);
+        if (ec) {
+            close(false);
+            return;
+        }
         readHeader();
     }
 
@@ -469,8 +476,21 @@ private:
             onWritten({});
             return;
         }
-        asio::async_write(m_io->socket, asio::buffer(m_out),
-                          [self = shared_from_this()](error_code ec, std::size_t) { self->onWritten(ec); });
+        // Most answers fit the socket's send buffer at once: written here,
+        // they need no write operation, whose completion Asio would run as a
+        // handler of its own. What does not fit goes the asynchronous way.
+        error_code ec;
+        const std::size_t sent = m_io->socket.write_some(asio::buffer(m_out), ec);
+        if (!ec && sent == m_out.size()) {
+            onWritten({});
+            return;
+        }
+        if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+            close(false);
+            return;
+        }
+        asio::async_write(m_io->socket, asio::buffer(m_out) + sent,
+                          [self = shared_from_this()](error_code wec, std::size_t) { self->onWritten(wec); });
     }
 
     void onWritten(error_code ec)

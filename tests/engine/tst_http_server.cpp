@@ -109,6 +109,7 @@ private Q_SLOTS:
     void slowRequestIsClosed();
     void slowRequestAfterAnAnsweredOneIsClosed();
     void wholeReplyWithHeaders();
+    void replyLargerThanTheSendBufferArrivesWhole();
     void engineClientTellsANewConnectionFromAWarmOne();
     void requestFieldsReachTheHandler();
     void delayedReplyTakesAtLeastItsDelay();
@@ -231,6 +232,27 @@ void TestHttpServer::slowRequestIsClosed()
     // Others are still served.
     HttpClient http(h.url());
     QCOMPARE(http.get("/").status, 200L);
+}
+
+// An answer is written at once as far as the socket takes it and the rest
+// asynchronously: 16 MiB, far over loopback's send buffer, arrives whole
+// and in order, twice on one connection.
+void TestHttpServer::replyLargerThanTheSendBufferArrivesWhole()
+{
+    std::string big(16u << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
+    }
+    Harness h([&](InboundRequest&&, HttpResponder responder) {
+        responder.send(HttpReply::whole(200, "application/octet-stream", big));
+    });
+    HttpClient http(h.url());
+    for (int i = 0; i < 2; ++i) {
+        const auto r = http.get("/");
+        QCOMPARE(r.status, 200L);
+        QCOMPARE(r.body.size(), big.size());
+        QVERIFY(r.body == big);
+    }
 }
 
 // The read deadline moves with each request on a kept-alive connection
