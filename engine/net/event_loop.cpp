@@ -30,15 +30,26 @@ void EventLoop::runFor(Duration timeout)
     try {
         // A wakeup from this thread (work it queued outside runFor) means
         // "do not wait": run what is ready and return.
-        std::size_t ran = 0;
-        if (!m_woken.exchange(false) && timeout > Duration::zero()) {
+        const bool wokenBefore = m_woken.exchange(false);
+        std::size_t ran = io.poll_one();
+        // Work already waiting as a turn begins, turn after turn, means the
+        // loop is busy (see kBusyTurns).
+        m_busyTurns = ran != 0 ? m_busyTurns + 1 : 0;
+        if (ran == 0 && !wokenBefore && !m_woken.load() && timeout > Duration::zero()) {
             ran = io.run_one_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
         }
         // At most a batch: what these handlers start elsewhere (a request
         // handed to the dispatcher, a transfer started) waits until runFor
-        // returns, and under load an unbounded poll() would read every
-        // waiting request before sending the first one upstream.
-        while (ran < m_batch && io.poll_one() != 0) {
+        // returns, so each handler run after it adds to that request's
+        // latency, and under load an unbounded poll() would read every
+        // waiting request before sending the first one upstream. Unless
+        // the loop is busy, the batch also ends after a handler that
+        // called wakeup(): it queued work for the driver's owner, and the
+        // next turn comes at once. When busy, each turn ending that way
+        // would cost the loop's fixed work once per request (~12% more CPU
+        // per request at saturation, docs/benchmarks.md).
+        const bool endOnWake = m_busyTurns < kBusyTurns;
+        while (ran < m_batch && !(endOnWake && m_woken.load()) && io.poll_one() != 0) {
             ++ran;
         }
     } catch (const std::exception& e) {

@@ -26,16 +26,21 @@ class EventLoop {
 public:
     // Handlers one runFor() runs at most, unless told otherwise.
     static constexpr std::size_t kDefaultBatch = 16;
+    // Turns in a row that found work waiting as they began, from which the
+    // loop counts as busy: a wakeup() no longer ends a batch early.
+    static constexpr int kBusyTurns = 3;
 
     explicit EventLoop(std::size_t batch = kDefaultBatch);
     ~EventLoop();
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
 
-    // Runs the work that is ready, at most `batch` handlers of it; when none
-    // is, waits up to `timeout` for some (or for wakeup()) and runs it. Work
-    // left ready runs in the next call, which then does not wait. The
-    // calling thread becomes the driver.
+    // Runs the work that is ready, at most `batch` handlers of it, and
+    // unless the loop is busy (kBusyTurns) returns after a handler that
+    // called wakeup() (it queued work for the driver's owner, who runs it
+    // when runFor returns); when none is ready, waits up to `timeout` for
+    // some (or for wakeup()) and runs it. Work left ready runs in the next
+    // call, which then does not wait. The calling thread becomes the driver.
     void runFor(Duration timeout);
     // Makes a runFor() in progress return promptly, or the next one not wait.
     void wakeup();
@@ -50,6 +55,7 @@ public:
 private:
     std::unique_ptr<Impl> m_impl;
     std::size_t m_batch;
+    int m_busyTurns = 0;  // driver thread only
     std::atomic<std::thread::id> m_driver{};
     std::atomic<bool> m_woken{false};
 };

@@ -80,6 +80,8 @@ private Q_SLOTS:
     void stopClosesConnectionsWhileTheLoopRuns();
     void curlTransfersRunOnTheLoop();
     void runForRunsOneBatchAndLeavesTheRestReady();
+    void runForReturnsAfterAHandlerThatWokeIt();
+    void aBusyLoopKeepsItsBatchAfterAWakeup();
 };
 
 void TestSharedLoop::serverRunsOnTheDriverThread()
@@ -248,6 +250,90 @@ void TestSharedLoop::runForRunsOneBatchAndLeavesTheRestReady()
     QCOMPARE(ran, 4);
     loop.runFor(std::chrono::hours(1));
     QCOMPARE(ran, 5);
+    watches.clear();
+    for (auto& p : pipes) {
+        ::close(p[0]);
+        ::close(p[1]);
+    }
+}
+
+// A handler that hands the driver's owner work (the gateway's: a request
+// submitted to the dispatcher) ends the batch, so that work is not held up
+// by the handlers still ready; they run in the next call, at once.
+void TestSharedLoop::runForReturnsAfterAHandlerThatWokeIt()
+{
+    net::EventLoop loop;  // the default batch, more than the five ready
+    std::vector<std::array<int, 2>> pipes(5);
+    std::vector<std::unique_ptr<net::FdWatch>> watches;
+    int ran = 0;
+    for (auto& p : pipes) {
+        QVERIFY(::pipe2(p.data(), O_NONBLOCK | O_CLOEXEC) == 0);
+        const int readEnd = p[0];
+        watches.push_back(std::make_unique<net::FdWatch>(loop, readEnd, [&ran, &loop, readEnd](bool, bool) {
+            char byte = 0;
+            QCOMPARE(::read(readEnd, &byte, 1), ssize_t(1));
+            if (++ran == 2) {
+                loop.wakeup();
+            }
+        }));
+        watches.back()->set(net::FdWatch::kReadable);
+        QCOMPARE(::write(p[1], "x", 1), ssize_t(1));
+    }
+    loop.runFor(Duration::zero());
+    QCOMPARE(ran, 2);
+    // The wake-up was for the call that returned: this one neither stops
+    // early nor waits.
+    loop.runFor(std::chrono::hours(1));
+    QCOMPARE(ran, 5);
+    watches.clear();
+    for (auto& p : pipes) {
+        ::close(p[0]);
+        ::close(p[1]);
+    }
+}
+
+// Under load every handler may hand the owner work; ending each turn there
+// would run the owner's loop once per request. After kBusyTurns turns that
+// each found work waiting as they began, wake-ups no longer end the batch;
+// the first turn that finds nothing waiting ends that.
+void TestSharedLoop::aBusyLoopKeepsItsBatchAfterAWakeup()
+{
+    net::EventLoop loop(2);
+    std::vector<std::array<int, 2>> pipes(12);
+    std::vector<std::unique_ptr<net::FdWatch>> watches;
+    int ran = 0;
+    for (auto& p : pipes) {
+        QVERIFY(::pipe2(p.data(), O_NONBLOCK | O_CLOEXEC) == 0);
+        const int readEnd = p[0];
+        watches.push_back(std::make_unique<net::FdWatch>(loop, readEnd, [&ran, &loop, readEnd](bool, bool) {
+            char byte = 0;
+            QCOMPARE(::read(readEnd, &byte, 1), ssize_t(1));
+            ++ran;
+            loop.wakeup();
+        }));
+        watches.back()->set(net::FdWatch::kReadable);
+    }
+    const auto ready = [&](std::size_t first, std::size_t count) {
+        for (std::size_t i = first; i < first + count; ++i) {
+            QCOMPARE(::write(pipes[i][1], "x", 1), ssize_t(1));
+        }
+    };
+    ready(0, 8);
+    std::vector<int> after;
+    for (int turn = 0; turn < net::EventLoop::kBusyTurns + 1; ++turn) {
+        loop.runFor(Duration::zero());
+        after.push_back(ran);
+    }
+    // One handler per turn while not yet busy (the third turn in a row to
+    // find work waiting is), then the whole batch.
+    QCOMPARE(after, (std::vector<int>{1, 2, 4, 6}));
+    while (ran < 8) {
+        loop.runFor(Duration::zero());
+    }
+    loop.runFor(Duration::zero());  // finds nothing waiting: no longer busy
+    ready(8, 4);
+    loop.runFor(Duration::zero());
+    QCOMPARE(ran, 9);
     watches.clear();
     for (auto& p : pipes) {
         ::close(p[0]);
