@@ -3,7 +3,8 @@
 # of the same mock (--no-limits --latency-ms 0), in one run:
 #   1. throughput: wrk -t1 -c64 (direct to the mock, via nginx, via the gateway);
 #   2. added latency over direct at half the gateway's saturating rate
-#      (64 connections paced by bench/wrk_chat_paced.lua), p50 and p99;
+#      (64 connections paced by bench/wrk_chat_paced.lua, ROUNDS rounds),
+#      p50 and p99;
 #   3. 5,000 concurrent streaming responses held through each proxy
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
@@ -75,11 +76,27 @@ echo "gateway / nginx: $(printf '%s\n' "${ratios[@]}" | median) (median of $ROUN
 echo
 half=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", g/2}')
 pace=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", 64/(g/2)*1000}')
-echo "== 2. latency at half the gateway's saturating rate: ~$half requests/s (64 connections, each pausing ${pace} ms)"
+echo "== 2. latency at half the gateway's saturating rate: ~$half requests/s (64 connections, each pausing ${pace} ms on average), $ROUNDS round(s) of direct, nginx, gateway in turn"
+# wrk prints latencies as 123.45us, 1.23ms or 1.23s: in microseconds.
+us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
+: > "$work/latency"
+for round in $(seq "$ROUNDS"); do
+  for name in direct nginx gateway; do
+    case $name in direct) url=$mock;; nginx) url=$nginx_url;; gateway) url=$gw_url;; esac
+    out=$(PACE_MS=$pace wrk -t1 -c64 -d"$DURATION" --latency -s bench/wrk_chat_paced.lua "$url")
+    p50=$(echo "$out" | awk '$1=="50%"{print $2}' | us)
+    p99=$(echo "$out" | awk '$1=="99%"{print $2}' | us)
+    echo "$round $name $p50 $p99" >> "$work/latency"
+    echo "round $round $name: $(echo "$out" | rps) requests/s, p50 ${p50} us, p99 ${p99} us"
+  done
+done
+# What a proxy adds: its figure minus direct's in the same round, then the
+# median over the rounds.
+# added NAME COLUMN: column 3 is p50, 4 is p99.
+added() { awk -v n="$1" -v c="$2" '$2=="direct"{d[$1]=$c} $2==n{t[$1]=$c} END{for (r in t) print t[r]-d[r]}' "$work/latency" | median; }
 for name in direct nginx gateway; do
-  case $name in direct) url=$mock;; nginx) url=$nginx_url;; gateway) url=$gw_url;; esac
-  out=$(PACE_MS=$pace wrk -t1 -c64 -d"$DURATION" --latency -s bench/wrk_chat_paced.lua "$url")
-  echo "$name: $(echo "$out" | rps) requests/s, p50 $(echo "$out" | awk '$1=="50%"{print $2}'), p99 $(echo "$out" | awk '$1=="99%"{print $2}')"
+  echo "$name: p50 $(awk -v n="$name" '$2==n{print $3}' "$work/latency" | median) us, p99 $(awk -v n="$name" '$2==n{print $4}' "$work/latency" | median) us (medians);" \
+       "added over direct: p50 $(added "$name" 3) us, p99 $(added "$name" 4) us (median of $ROUNDS per-round differences)"
 done
 fi
 [[ $PARTS == *3* ]] || exit 0
