@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System calls and context switches per request in the gateway at
-# saturation: one gateway build in front of the mock (--no-limits
+# saturation (or at a paced load, PACE_MS): one gateway build in front of the mock (--no-limits
 # --latency-ms 0), wrk -t1 -c64 for 1 s of warm-up, then 4 s with
 # `perf stat` counting the gateway process's system calls by kind
 # (syscalls:sys_enter_*), its context switches and CPU time, each divided by
@@ -8,24 +8,27 @@
 # moves them little.
 # perf comes from Debian's linux-perf, installed here for this benchmark if
 # missing (apt-get).
-# Usage: bench/gateway_syscalls.sh SLUICE_CLI   (C=64 connections, SERVE_ARGS=more serve options, e.g. --threads 1)
+# Usage: bench/gateway_syscalls.sh SLUICE_CLI   (C=64 connections, SERVE_ARGS=more serve options, e.g. --threads 1;
+#        PACE_MS=N: each connection pauses N ms on average between requests, bench/wrk_chat_paced.lua)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
 CLI=$1; C=${C:-64}
+SCRIPT=bench/wrk_chat.lua
+[[ -n ${PACE_MS:-} ]] && { SCRIPT=bench/wrk_chat_paced.lua; export PACE_MS; }
 . bench/gateway_common.sh
 need_perf
 start_mock "$CLI" 2
 write_gateway_config
 start_gateway "$CLI" gw
-wrk -t1 -c"$C" -d1s -s bench/wrk_chat.lua "$gw_url" > /dev/null
+wrk -t1 -c"$C" -d1s -s "$SCRIPT" "$gw_url" > /dev/null
 events=$(perf list 2>/dev/null | awk '/syscalls:sys_enter_(epoll|read |write |recvfrom|sendto|sendmsg|recvmsg|readv|writev|futex|timerfd|eventfd|accept)/{print $1}' | paste -sd,)
 [[ -n $events ]] || { echo "perf lists no syscall tracepoints here (are they readable? /sys/kernel/tracing)" >&2; exit 2; }
 perf stat -x, -o "$W/perf.csv" -e "context-switches,task-clock,$events" -p "$gw_pid" -- sleep 4 &
 perf_pid=$!
-out=$(wrk -t1 -c"$C" -d4s -s bench/wrk_chat.lua "$gw_url")
+out=$(wrk -t1 -c"$C" -d4s -s "$SCRIPT" "$gw_url")
 wait "$perf_pid" || true
 n=$(echo "$out" | awk '/requests in/{print $1}')
 echo "$CLI ${SERVE_ARGS:-}: $n requests in 4 s on $C connections ($(echo "$out" | awk '/Requests\/sec/{print $2}') requests/s)"
