@@ -46,7 +46,7 @@ void EventLoop::runFor(Duration timeout)
         // the loop is busy, the batch also ends after a handler that
         // called wakeup(): it queued work for the driver's owner, and the
         // next turn comes at once. When busy, each turn ending that way
-        // would cost the loop's fixed work once per request (~12% more CPU
+        // would cost the loop's fixed work once per request (~14% more CPU
         // per request at saturation, docs/benchmarks.md).
         const bool endOnWake = m_busyTurns < kBusyTurns;
         while (ran < m_batch && !(endOnWake && m_woken.load()) && io.poll_one() != 0) {

@@ -8,6 +8,7 @@
 // many transfers at once, passes a stream through as it arrives, aborts
 // one, and reports a refused connection. One runFor runs at most a batch of
 // handlers. Real HTTP over loopback; waits are on conditions, never sleeps.
+#include "core/unique_fd.h"
 #include "gateway/loop_transport.h"
 #include "net/event_loop.h"
 #include "net/http_server.h"
@@ -16,11 +17,12 @@
 
 #include <QtTest>
 
-#include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -69,6 +71,52 @@ std::string url(std::uint16_t port)
 {
     return "http://127.0.0.1:" + std::to_string(port);
 }
+
+// Pipes watched on a loop for reading, each made ready by one byte: the
+// handler of pipe i reads its byte and calls onRead(i). The watches end
+// before the pipes close.
+class ReadyPipes {
+public:
+    ReadyPipes(net::EventLoop& loop, std::size_t count, std::function<void(std::size_t)> onRead)
+        : m_onRead(std::move(onRead))
+    {
+        for (std::size_t i = 0; i < count; ++i) {
+            int fds[2];
+            if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+                throw std::runtime_error("pipe2 failed");
+            }
+            m_read.emplace_back(fds[0]);
+            m_write.emplace_back(fds[1]);
+            m_watches.push_back(std::make_unique<net::FdWatch>(loop, fds[0], [this, i](bool readable, bool) {
+                char byte = 0;
+                if (readable && ::read(m_read[i].get(), &byte, 1) == 1) {
+                    m_onRead(i);
+                }
+            }));
+            m_watches.back()->set(net::FdWatch::kReadable);
+        }
+    }
+    ~ReadyPipes() { m_watches.clear(); }
+    ReadyPipes(const ReadyPipes&) = delete;
+    ReadyPipes& operator=(const ReadyPipes&) = delete;
+
+    // Makes pipes first .. first + count - 1 readable; false if a write failed.
+    bool ready(std::size_t first, std::size_t count)
+    {
+        for (std::size_t i = first; i < first + count; ++i) {
+            if (::write(m_write[i].get(), "x", 1) != 1) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+private:
+    std::function<void(std::size_t)> m_onRead;
+    std::vector<UniqueFd> m_read;
+    std::vector<UniqueFd> m_write;
+    std::vector<std::unique_ptr<net::FdWatch>> m_watches;
+};
 
 }  // namespace
 
@@ -229,32 +277,15 @@ void TestSharedLoop::curlTransfersRunOnTheLoop()
 void TestSharedLoop::runForRunsOneBatchAndLeavesTheRestReady()
 {
     net::EventLoop loop(2);
-    std::vector<std::array<int, 2>> pipes(5);
-    std::vector<std::unique_ptr<net::FdWatch>> watches;
     int ran = 0;
-    for (auto& p : pipes) {
-        QVERIFY(::pipe2(p.data(), O_NONBLOCK | O_CLOEXEC) == 0);
-        const int readEnd = p[0];
-        watches.push_back(std::make_unique<net::FdWatch>(loop, readEnd, [&ran, readEnd](bool readable, bool) {
-            char byte = 0;
-            QVERIFY(readable);
-            QCOMPARE(::read(readEnd, &byte, 1), ssize_t(1));
-            ++ran;
-        }));
-        watches.back()->set(net::FdWatch::kReadable);
-        QCOMPARE(::write(p[1], "x", 1), ssize_t(1));
-    }
+    ReadyPipes pipes(loop, 5, [&ran](std::size_t) { ++ran; });
+    QVERIFY(pipes.ready(0, 5));
     loop.runFor(Duration::zero());
     QCOMPARE(ran, 2);
     loop.runFor(std::chrono::hours(1));
     QCOMPARE(ran, 4);
     loop.runFor(std::chrono::hours(1));
     QCOMPARE(ran, 5);
-    watches.clear();
-    for (auto& p : pipes) {
-        ::close(p[0]);
-        ::close(p[1]);
-    }
 }
 
 // A handler that hands the driver's owner work (the gateway's: a request
@@ -263,33 +294,19 @@ void TestSharedLoop::runForRunsOneBatchAndLeavesTheRestReady()
 void TestSharedLoop::runForReturnsAfterAHandlerThatWokeIt()
 {
     net::EventLoop loop;  // the default batch, more than the five ready
-    std::vector<std::array<int, 2>> pipes(5);
-    std::vector<std::unique_ptr<net::FdWatch>> watches;
     int ran = 0;
-    for (auto& p : pipes) {
-        QVERIFY(::pipe2(p.data(), O_NONBLOCK | O_CLOEXEC) == 0);
-        const int readEnd = p[0];
-        watches.push_back(std::make_unique<net::FdWatch>(loop, readEnd, [&ran, &loop, readEnd](bool, bool) {
-            char byte = 0;
-            QCOMPARE(::read(readEnd, &byte, 1), ssize_t(1));
-            if (++ran == 2) {
-                loop.wakeup();
-            }
-        }));
-        watches.back()->set(net::FdWatch::kReadable);
-        QCOMPARE(::write(p[1], "x", 1), ssize_t(1));
-    }
+    ReadyPipes pipes(loop, 5, [&](std::size_t) {
+        if (++ran == 2) {
+            loop.wakeup();
+        }
+    });
+    QVERIFY(pipes.ready(0, 5));
     loop.runFor(Duration::zero());
     QCOMPARE(ran, 2);
     // The wake-up was for the call that returned: this one neither stops
     // early nor waits.
     loop.runFor(std::chrono::hours(1));
     QCOMPARE(ran, 5);
-    watches.clear();
-    for (auto& p : pipes) {
-        ::close(p[0]);
-        ::close(p[1]);
-    }
 }
 
 // Under load every handler may hand the owner work; ending each turn there
@@ -299,26 +316,12 @@ void TestSharedLoop::runForReturnsAfterAHandlerThatWokeIt()
 void TestSharedLoop::aBusyLoopKeepsItsBatchAfterAWakeup()
 {
     net::EventLoop loop(2);
-    std::vector<std::array<int, 2>> pipes(12);
-    std::vector<std::unique_ptr<net::FdWatch>> watches;
     int ran = 0;
-    for (auto& p : pipes) {
-        QVERIFY(::pipe2(p.data(), O_NONBLOCK | O_CLOEXEC) == 0);
-        const int readEnd = p[0];
-        watches.push_back(std::make_unique<net::FdWatch>(loop, readEnd, [&ran, &loop, readEnd](bool, bool) {
-            char byte = 0;
-            QCOMPARE(::read(readEnd, &byte, 1), ssize_t(1));
-            ++ran;
-            loop.wakeup();
-        }));
-        watches.back()->set(net::FdWatch::kReadable);
-    }
-    const auto ready = [&](std::size_t first, std::size_t count) {
-        for (std::size_t i = first; i < first + count; ++i) {
-            QCOMPARE(::write(pipes[i][1], "x", 1), ssize_t(1));
-        }
-    };
-    ready(0, 8);
+    ReadyPipes pipes(loop, 12, [&](std::size_t) {
+        ++ran;
+        loop.wakeup();
+    });
+    QVERIFY(pipes.ready(0, 8));
     std::vector<int> after;
     for (int turn = 0; turn < net::EventLoop::kBusyTurns + 1; ++turn) {
         loop.runFor(Duration::zero());
@@ -331,14 +334,9 @@ void TestSharedLoop::aBusyLoopKeepsItsBatchAfterAWakeup()
         loop.runFor(Duration::zero());
     }
     loop.runFor(Duration::zero());  // finds nothing waiting: no longer busy
-    ready(8, 4);
+    QVERIFY(pipes.ready(8, 4));
     loop.runFor(Duration::zero());
     QCOMPARE(ran, 9);
-    watches.clear();
-    for (auto& p : pipes) {
-        ::close(p[0]);
-        ::close(p[1]);
-    }
 }
 
 QTEST_GUILESS_MAIN(TestSharedLoop)
