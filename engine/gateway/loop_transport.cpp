@@ -1,12 +1,21 @@
 #include "gateway/loop_transport.h"
 
+#include "net/http_server.h"
+
 namespace sluice::gateway {
 
 LoopTransport::LoopTransport(net::EventLoop& loop)
     : m_loop(loop),
-      m_watch(loop, m_sockets.fd(), [this](bool, bool) { m_sockets.wait(Duration::zero(), *m_client); }),
+      // The client's callbacks answer the gateway's clients: at once, since
+      // no session's handler runs under these (net::DirectReplies).
+      m_watch(loop, m_sockets.fd(),
+              [this](bool, bool) {
+                  const net::DirectReplies direct;
+                  m_sockets.wait(Duration::zero(), *m_client);
+              }),
       m_timer(loop,
               [this] {
+                  const net::DirectReplies direct;
                   m_armed.reset();
                   m_client->timerFired();
               }),
@@ -44,6 +53,7 @@ void LoopTransport::runDue()
 {
     if (m_dueNow) {
         m_dueNow = false;
+        const net::DirectReplies direct;
         m_client->timerFired();
     }
 }

@@ -7,7 +7,9 @@
 // thread and the dispatcher thread. The sockets sit in an epoll set of
 // their own (an EpollDriver) that the loop watches as one descriptor: a
 // socket's interest is set once, not re-armed with epoll_ctl after each
-// event as a wait per socket on the loop would be.
+// event as a wait per socket on the loop would be. The client's callbacks
+// run under net::DirectReplies: an answer is on the gateway client's socket
+// before the handler that read it from the provider returns.
 //
 // Thread-safety: as Transport's: start, abort and poll on the dispatcher
 // thread (the loop's driver), wakeup() from any. Constructed and destroyed

@@ -156,6 +156,22 @@ struct HttpServerOptions {
     EventLoop* loop = nullptr;
 };
 
+// Opened by code the shared loop runs for something other than a session
+// (an upstream socket that became readable, a timer): while it is open on
+// the loop's driver thread, a reply or streamed write handed to a session
+// is written at once instead of posted to the session's executor, unless
+// something handed to that session earlier still waits there (order is
+// kept). A posted answer waits for the loop's next turn: behind a look at
+// the sockets (an epoll_wait) and the re-arming of the watch that brought
+// it. Open it only where no session's handler is running on the thread.
+class DirectReplies {
+public:
+    DirectReplies() noexcept;
+    ~DirectReplies();
+    DirectReplies(const DirectReplies&) = delete;
+    DirectReplies& operator=(const DirectReplies&) = delete;
+};
+
 class HttpServer {
 public:
     HttpServer(HttpServerOptions options, HttpHandler handler);

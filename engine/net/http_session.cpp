@@ -5,51 +5,27 @@
 #include "net/event_loop.h"
 
 #include <array>
-#include <cstdio>
 
 namespace sluice::net {
 
 namespace http = beasthttp;
 
-namespace {
-
-std::string_view reasonPhrase(int status) noexcept
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Site Overloaded";
-    default: return "Unknown";
-    }
-}
-
-void appendHex(std::string& out, std::size_t v)
-{
-    char buf[20];
-    const int n = std::snprintf(buf, sizeof buf, "%zx", v);
-    out.append(buf, static_cast<std::size_t>(n));
-}
-
-}  // namespace
 
 // The session whose handler is running on this thread, so an answer given
 // from inside the handler is carried out at once instead of posted.
 static thread_local Session* t_delivering = nullptr;
+// DirectReplies scopes open on this thread.
+static thread_local int t_direct = 0;
+
+DirectReplies::DirectReplies() noexcept
+{
+    ++t_direct;
+}
+
+DirectReplies::~DirectReplies()
+{
+    --t_direct;
+}
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
@@ -147,8 +123,7 @@ public:
         if (!m_streaming || m_streamLast || m_closed || data.empty()) {
             return;
         }
-        appendHex(m_pendingOut, data.size());
-        m_pendingOut.append("\r\n").append(data).append("\r\n");
+        appendChunk(m_pendingOut, data);
         flushStream();
     }
 
@@ -197,22 +172,36 @@ public:
     }
 
     // Work for a session's executor from outside its handler. On the driver
-    // thread of the loop the server shares, straight onto its executor: it
-    // runs as soon as the current handler returns, with no wake-up.
-    // Otherwise through the io threads' inbox, while the io_context exists.
+    // thread of the loop the server shares, inside a DirectReplies scope and
+    // with nothing handed over before still queued: at once. Otherwise on
+    // that thread straight onto its executor: it runs as soon as the current
+    // handler returns, with no wake-up. From any other thread through the io
+    // threads' inbox, while the io_context exists.
     template <typename F>
     static void handTo(std::shared_ptr<Session> session, F work)
     {
         const std::shared_ptr<ServerState>& state = session->m_state;
         if (state->loop != nullptr && state->loop->inDriverThread()) {
+            if (t_direct > 0 && t_delivering == nullptr && session->m_handedOver == 0) {
+                work(*session);
+                return;
+            }
+            ++session->m_handedOver;
             const SessionExecutor executor = session->executor();
-            asio::post(executor, [s = std::move(session), w = std::move(work)]() mutable { w(*s); });
+            asio::post(executor, [s = std::move(session), w = std::move(work)]() mutable {
+                --s->m_handedOver;
+                w(*s);
+            });
             return;
         }
+        ++session->m_handedOver;
         std::shared_ptr<ServerState> keep = state;
         keep->postForeign([s = std::move(session), w = std::move(work)]() mutable {
             Session& target = *s;
-            asio::dispatch(target.executor(), [s = std::move(s), w = std::move(w)]() mutable { w(*s); });
+            asio::dispatch(target.executor(), [s = std::move(s), w = std::move(w)]() mutable {
+                --s->m_handedOver;
+                w(*s);
+            });
         });
     }
 
@@ -292,6 +281,9 @@ private:
 
     void readBody()
     {
+        if (!m_parser->is_done() && m_buffer.size() != 0 && !parseBuffered()) {
+            return;
+        }
         if (m_parser->is_done()) {
             deliver(false);
             return;
@@ -305,6 +297,35 @@ private:
                 self->deliver(false);
             }
         });
+    }
+
+    // The body bytes that came with the head, parsed here: async_read would
+    // parse them too, but finishing at once it must post its completion, and
+    // the request would wait a turn of the loop (behind an epoll_wait) to be
+    // delivered. False when the request was answered or closed meanwhile.
+    bool parseBuffered()
+    {
+        error_code ec;
+        while (!m_parser->is_done() && m_buffer.size() != 0) {
+            const std::size_t used = m_parser->put(m_buffer.data(), ec);
+            m_buffer.consume(used);
+            if (ec == http::error::need_more) {
+                ec = {};
+                break;
+            }
+            if (ec || used == 0) {
+                break;
+            }
+        }
+        if (ec == http::error::body_limit) {
+            deliver(true);
+            return false;
+        }
+        if (ec) {
+            failRead(ec);
+            return false;
+        }
+        return true;
     }
 
     void failRead(error_code ec)
@@ -418,24 +439,7 @@ private:
 
     void appendHead()
     {
-        const std::string_view reason = reasonPhrase(m_reply.status);
-        m_out.append("HTTP/1.1 ").append(std::to_string(m_reply.status)).append(" ").append(reason).append("\r\n");
-        for (const auto& [name, value] : m_reply.headers) {
-            m_out.append(name).append(": ").append(value).append("\r\n");
-        }
-        if (m_reply.chunked) {
-            m_out.append("Transfer-Encoding: chunked\r\n");
-        } else {
-            std::size_t total = 0;
-            for (const auto& part : m_reply.parts) {
-                total += part.data.size();
-            }
-            m_out.append("Content-Length: ").append(std::to_string(m_reply.declaredLength.value_or(total))).append("\r\n");
-        }
-        if (!m_keepAlive) {
-            m_out.append("Connection: close\r\n");
-        }
-        m_out.append("\r\n");
+        appendReplyHead(m_out, m_reply, m_keepAlive);
         m_headSent = true;
     }
 
@@ -444,8 +448,7 @@ private:
         if (!m_reply.chunked) {
             m_out.append(data);
         } else if (!data.empty()) {
-            appendHex(m_out, data.size());
-            m_out.append("\r\n").append(data).append("\r\n");
+            appendChunk(m_out, data);
         }
     }
 
@@ -659,6 +662,9 @@ private:
     std::chrono::steady_clock::time_point m_readDeadline{};
     bool m_closed = false;
     bool m_peerHungUp = false;
+    // Work handTo() posted that has not run yet: while there is some, later
+    // work is posted too, to keep the order. Counted from any thread.
+    std::atomic<int> m_handedOver = 0;
     std::function<void()> m_onGone;
     std::string m_pendingOut;
     std::string m_out;

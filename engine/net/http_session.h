@@ -126,6 +126,13 @@ struct ServerState {
     EventLoop* loop = nullptr;
 };
 
+// The bytes of a reply on the wire (reply_wire.cpp): the status line and
+// headers, with the framing the server adds (Content-Length from the parts
+// unless declared, or chunked; Connection: close when not kept alive), and
+// one chunk of chunked coding.
+void appendReplyHead(std::string& out, const HttpReply& reply, bool keepAlive);
+void appendChunk(std::string& out, std::string_view data);
+
 // Starts serving one accepted connection.
 void startSession(tcp::socket socket, const SessionExecutor& executor, const std::shared_ptr<ServerState>& state);
 // On an io thread, when peerEpoll is readable: tells each connection whose

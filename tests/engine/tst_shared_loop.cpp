@@ -21,12 +21,18 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <map>
+#include <optional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace sluice;
@@ -118,6 +124,52 @@ private:
     std::vector<std::unique_ptr<net::FdWatch>> m_watches;
 };
 
+// A connection to 127.0.0.1:port that has sent `request`; an empty
+// UniqueFd when either failed.
+UniqueFd sentRequest(std::uint16_t port, std::string_view request)
+{
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (!fd.valid() || ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0
+        || ::send(fd.get(), request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
+        return UniqueFd();
+    }
+    return fd;
+}
+
+bool readable(int fd)
+{
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+}
+
+// Runs the loop on this thread until `done`, at most 2,000 turns; false if
+// it never was.
+bool driveUntil(net::EventLoop& loop, const std::function<bool()>& done)
+{
+    for (int turn = 0; turn < 2000 && !done(); ++turn) {
+        loop.runFor(10ms);
+    }
+    return done();
+}
+
+// What arrived on `fd` while the loop ran, until it holds `end`.
+std::string receivedUntil(net::EventLoop& loop, int fd, std::string_view end)
+{
+    std::string got;
+    driveUntil(loop, [&] {
+        char buf[4096];
+        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0;) {
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+        return got.find(end) != std::string::npos;
+    });
+    return got;
+}
+
 }  // namespace
 
 class TestSharedLoop : public QObject {
@@ -130,6 +182,9 @@ private Q_SLOTS:
     void runForRunsOneBatchAndLeavesTheRestReady();
     void runForReturnsAfterAHandlerThatWokeIt();
     void aBusyLoopKeepsItsBatchAfterAWakeup();
+    void aReplyGivenOutsideSessionsIsWrittenAtOnce();
+    void directRepliesKeepTheOrderOfWorkHandedOverBefore();
+    void aBodyThatCameWithItsHeadCostsNoTurn();
 };
 
 void TestSharedLoop::serverRunsOnTheDriverThread()
@@ -337,6 +392,114 @@ void TestSharedLoop::aBusyLoopKeepsItsBatchAfterAWakeup()
     QVERIFY(pipes.ready(8, 4));
     loop.runFor(Duration::zero());
     QCOMPARE(ran, 9);
+}
+
+// An answer the dispatcher gives while handling an upstream socket (a
+// handler of the loop that is no session's, under net::DirectReplies) is
+// on the client's socket before that handler returns; given elsewhere on
+// the loop, it waits for the loop's next turn.
+void TestSharedLoop::aReplyGivenOutsideSessionsIsWrittenAtOnce()
+{
+    net::EventLoop loop;
+    std::map<std::string, net::HttpResponder> held;
+    net::HttpServerOptions opt;
+    opt.loop = &loop;
+    net::HttpServer server(opt, [&](net::InboundRequest&& r, net::HttpResponder responder) {
+        held.emplace(std::string(r.path()), std::move(responder));
+    });
+    const std::uint16_t port = server.start();
+    const UniqueFd direct = sentRequest(port, "GET /direct HTTP/1.1\r\nHost: t\r\n\r\n");
+    const UniqueFd posted = sentRequest(port, "GET /posted HTTP/1.1\r\nHost: t\r\n\r\n");
+    QVERIFY(direct.valid() && posted.valid());
+    QVERIFY(driveUntil(loop, [&] { return held.size() == 2; }));
+    std::optional<bool> onSocketAtOnce[2];
+    ReadyPipes pipes(loop, 2, [&](std::size_t i) {
+        if (i == 0) {
+            const net::DirectReplies scope;
+            held.at("/direct").send(net::HttpReply::whole(200, "text/plain", "direct"));
+            onSocketAtOnce[0] = readable(direct.get());
+        } else {
+            held.at("/posted").send(net::HttpReply::whole(200, "text/plain", "posted"));
+            onSocketAtOnce[1] = readable(posted.get());
+        }
+    });
+    QVERIFY(pipes.ready(0, 2));
+    QVERIFY(driveUntil(loop, [&] { return onSocketAtOnce[0] && onSocketAtOnce[1]; }));
+    QCOMPARE(*onSocketAtOnce[0], true);
+    QCOMPARE(*onSocketAtOnce[1], false);
+    QVERIFY(receivedUntil(loop, direct.get(), "\r\n\r\ndirect").starts_with("HTTP/1.1 200"));
+    QVERIFY(receivedUntil(loop, posted.get(), "\r\n\r\nposted").starts_with("HTTP/1.1 200"));
+}
+
+// A stream opened outside a DirectReplies scope starts on the loop's next
+// turn; what is written to it under a scope before then waits behind it
+// instead of overtaking it (and being dropped by a session not yet
+// streaming).
+void TestSharedLoop::directRepliesKeepTheOrderOfWorkHandedOverBefore()
+{
+    net::EventLoop loop;
+    std::optional<net::HttpResponder> held;
+    net::HttpServerOptions opt;
+    opt.loop = &loop;
+    net::HttpServer server(opt, [&](net::InboundRequest&&, net::HttpResponder responder) { held = std::move(responder); });
+    const UniqueFd client = sentRequest(server.start(), "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+    QVERIFY(client.valid());
+    QVERIFY(driveUntil(loop, [&] { return held.has_value(); }));
+    ReadyPipes pipes(loop, 1, [&](std::size_t) {
+        net::HttpReply head;
+        head.headers.emplace_back("content-type", "text/event-stream");
+        const std::shared_ptr<net::HttpStream> stream = held->stream(std::move(head));
+        const net::DirectReplies scope;
+        stream->write("data: first\n\n");
+        stream->end();
+    });
+    QVERIFY(pipes.ready(0, 1));
+    const std::string got = receivedUntil(loop, client.get(), "0\r\n\r\n");
+    QVERIFY2(got.find("data: first") != std::string::npos, got.c_str());
+    QVERIFY(got.find("HTTP/1.1 200") < got.find("data: first"));
+}
+
+// A request whose body arrived with its head is parsed from what was
+// already read: it reaches the handler in as many turns of the loop as a
+// request without a body, not one more (a read that finishes at once
+// posts its completion to the next turn).
+void TestSharedLoop::aBodyThatCameWithItsHeadCostsNoTurn()
+{
+    net::EventLoop loop(1);  // one handler per turn: turns count handlers
+    int delivered = 0;
+    std::string body;
+    net::HttpServerOptions opt;
+    opt.loop = &loop;
+    net::HttpServer server(opt, [&](net::InboundRequest&& r, net::HttpResponder responder) {
+        ++delivered;
+        if (r.method == "POST") {
+            body = r.body;
+        }
+        responder.send(net::HttpReply::whole(200, "text/plain", "ok"));
+    });
+    const std::uint16_t port = server.start();
+    std::vector<UniqueFd> clients;  // open to the end: a close would take turns of its own
+    const auto turnsToDeliver = [&](std::string_view request) {
+        const int before = delivered;
+        clients.push_back(sentRequest(port, request));
+        int turns = 0;
+        while (clients.back().valid() && delivered == before && turns < 100) {
+            loop.runFor(1s);
+            ++turns;
+        }
+        receivedUntil(loop, clients.back().get(), "ok");
+        return turns;
+    };
+    turnsToDeliver("GET /first HTTP/1.1\r\nHost: t\r\n\r\n");  // the first accept differs from the rest
+    const int withoutBody = turnsToDeliver("GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+    const int withBody = turnsToDeliver("POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n{\"a\":\"bcd\"}");
+    const int withoutBodyAgain = turnsToDeliver("GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+    qInfo("turns: %d without a body, %d with, %d without", withoutBody, withBody, withoutBodyAgain);
+    QCOMPARE(delivered, 4);
+    QCOMPARE(body, std::string(R"({"a":"bcd"})"));
+    QVERIFY(withoutBody < 100);
+    QCOMPARE(withoutBodyAgain, withoutBody);
+    QCOMPARE(withBody, withoutBody);
 }
 
 QTEST_GUILESS_MAIN(TestSharedLoop)
