@@ -308,8 +308,7 @@ void Dispatcher::Impl::showHead(Job& job, long status, const http::HeaderMap& he
         return;
     }
     job.headShown = true;
-    std::vector<std::pair<std::string, std::string>> list(headers.begin(), headers.end());
-    job.spec.sink->onHead(status, list);
+    job.spec.sink->onHead(status, headers);
 }
 
 http::TransferHandlers Dispatcher::Impl::handlersFor(const Job& job)

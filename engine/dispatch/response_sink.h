@@ -7,11 +7,10 @@
 #pragma once
 
 #include "dispatch/job.h"
+#include "http/http_client.h"
 
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 namespace sluice {
 
@@ -23,7 +22,8 @@ public:
     // The attempt whose response will be delivered answered 2xx: its status and headers
     // (names lower-case). At most once per job. Attempts that failed and were retried inside
     // Sluice are never shown. After onHead the job is never retried: a later failure ends it.
-    virtual void onHead(long status, const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+    // The headers are the transfer's own, lent for the call (no copy per response).
+    virtual void onHead(long status, const http::HeaderMap& headers) = 0;
     // Body bytes as received from the provider (raw SSE text for streams), in order.
     virtual void onBody(std::string_view bytes) = 0;
     // The job ended (completed, dead-lettered, cancelled). Called exactly once, before the

@@ -95,15 +95,15 @@ public:
     }
 
     // ResponseSink, on the dispatcher thread.
-    void onHead(long status, const std::vector<std::pair<std::string, std::string>>& headers) override
+    void onHead(long status, const http::HeaderMap& headers) override
     {
         std::lock_guard guard(m_mutex);
         m_stage = Stage::Head;
         m_status = status;
         m_gw->timers.cancel(m_timer);
-        for (const auto& [name, value] : headers) {
-            if (name == "x-request-id" || name == "request-id") {
-                m_headers.emplace_back(name, value);
+        for (const std::string_view name : {"request-id", "x-request-id"}) {
+            if (const auto it = headers.find(name); it != headers.end()) {
+                m_headers.emplace_back(it->first, it->second);
             }
         }
         if (!m_stream || m_gone) {

@@ -57,13 +57,13 @@ class RecordingSink : public ResponseSink {
 public:
     RecordingSink(std::string id, Journal& journal) : m_id(std::move(id)), m_journal(journal) {}
 
-    void onHead(long answered, const std::vector<std::pair<std::string, std::string>>& received) override
+    void onHead(long answered, const http::HeaderMap& received) override
     {
         {
             std::lock_guard g(m_journal.mutex);
             ++heads;
             status = answered;
-            headers = received;
+            headers.assign(received.begin(), received.end());
         }
         m_journal.add("head " + m_id);
     }
