@@ -9,7 +9,7 @@ W=$(mktemp -d)
 pids=()
 bench_cleanup() {
   for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-  [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true
+  [[ -f $W/nginx.pid ]] && kill "$(cat "$W/nginx.pid" 2>/dev/null)" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$W"
 }

@@ -3,7 +3,8 @@
 # reverse proxy, the same settings as bench/gateway_vs_nginx.sh) measured in
 # the same rounds as the reference for what a proxy adds on this machine.
 # One mock (--no-limits --latency-ms 0); one or two gateway builds; per
-# round, each target in turn (direct, nginx, each gateway):
+# round, each target in turn (direct, nginx, each gateway; two gateways
+# swap places every other round):
 #   one connection pausing 5 ms between requests: p50 and p99;
 #   64 connections paced to ~RATE requests/s in all (half load): p50 and p99.
 # Then the medians over the rounds, what each proxy adds over direct, and
@@ -37,8 +38,14 @@ pace64=$(awk -v r="$RATE" 'BEGIN{printf "%d", 64000/r}')
 # wrk prints latencies as 123.45us, 1.23ms or 1.23s: in microseconds.
 us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
 pct() { echo "$1" | awk -v p="$2" '$1==p{print $2}' | us; }
+gateways=("${names[@]:2}")
 for r in $(seq "$ROUNDS"); do
-  for n in "${names[@]}"; do
+  # The gateways take turns going first: whichever ran later in a round
+  # measured slower in the same round (a position effect of ~20 us at p50),
+  # so a fixed order would favour the first.
+  order=("${gateways[@]}")
+  (( r % 2 == 0 && ${#gateways[@]} == 2 )) && order=("${gateways[1]}" "${gateways[0]}")
+  for n in direct nginx "${order[@]}"; do
     out=$(PACE_MS=5 wrk -t1 -c1 -d"$D" --latency -s bench/wrk_chat_paced.lua "${URL[$n]}")
     echo "$r $n c1 $(pct "$out" 50%) $(pct "$out" 99%)" >> "$W/all"
     out=$(PACE_MS=$pace64 wrk -t1 -c64 -d"$D" --latency -s bench/wrk_chat_paced.lua "${URL[$n]}")
