@@ -10,7 +10,6 @@ namespace sluice::net {
 
 namespace http = beasthttp;
 
-
 // The session whose handler is running on this thread, so an answer given
 // from inside the handler is carried out at once instead of posted.
 static thread_local Session* t_delivering = nullptr;
