@@ -10,12 +10,12 @@ LoopTransport::LoopTransport(net::EventLoop& loop)
       // no session's handler runs under these (net::DirectReplies).
       m_watch(loop, m_sockets.fd(),
               [this](bool, bool) {
-                  const net::DirectReplies direct;
+                  const net::DirectReplies direct(m_loop);
                   m_sockets.wait(Duration::zero(), *m_client);
               }),
       m_timer(loop,
               [this] {
-                  const net::DirectReplies direct;
+                  const net::DirectReplies direct(m_loop);
                   m_armed.reset();
                   m_client->timerFired();
               }),
@@ -53,7 +53,7 @@ void LoopTransport::runDue()
 {
     if (m_dueNow) {
         m_dueNow = false;
-        const net::DirectReplies direct;
+        const net::DirectReplies direct(m_loop);
         m_client->timerFired();
     }
 }

@@ -48,6 +48,11 @@ public:
     // Runs `fn` on the driver thread (inside runFor) and waits for it; when
     // no thread drives the loop within a short while, runs it on the caller.
     void call(const std::function<void()>& fn);
+    // The net::DirectReplies scopes open on the driver thread (http_server.h
+    // says what they allow). Driver thread only.
+    void enterDirectReplies() noexcept { ++m_directReplies; }
+    void leaveDirectReplies() noexcept { --m_directReplies; }
+    bool inDirectReplies() const noexcept { return m_directReplies > 0; }
 
     struct Impl;
     Impl& impl() noexcept { return *m_impl; }
@@ -56,6 +61,7 @@ private:
     std::unique_ptr<Impl> m_impl;
     std::size_t m_batch;
     int m_busyTurns = 0;  // driver thread only
+    int m_directReplies = 0;  // driver thread only
     std::atomic<std::thread::id> m_driver{};
     std::atomic<bool> m_woken{false};
 };

@@ -156,20 +156,24 @@ struct HttpServerOptions {
     EventLoop* loop = nullptr;
 };
 
-// Opened by code the shared loop runs for something other than a session
-// (an upstream socket that became readable, a timer): while it is open on
-// the loop's driver thread, a reply or streamed write handed to a session
-// is written at once instead of posted to the session's executor, unless
-// something handed to that session earlier still waits there (order is
-// kept). A posted answer waits for the loop's next turn: behind a look at
-// the sockets (an epoll_wait) and the re-arming of the watch that brought
-// it. Open it only where no session's handler is running on the thread.
+// Opened on a loop's driver thread by code the loop runs for something
+// other than a session (an upstream socket that became readable, a timer):
+// while it is open, a reply or streamed write handed to a session of a
+// server on that loop is written at once instead of posted to the
+// session's executor, unless something handed to that session earlier
+// still waits there (order is kept). A posted answer waits for the loop's
+// next turn: behind a look at the sockets (an epoll_wait) and the
+// re-arming of the watch that brought it. Open it only where no session's
+// handler is running on the thread.
 class DirectReplies {
 public:
-    DirectReplies() noexcept;
+    explicit DirectReplies(EventLoop& loop) noexcept;
     ~DirectReplies();
     DirectReplies(const DirectReplies&) = delete;
     DirectReplies& operator=(const DirectReplies&) = delete;
+
+private:
+    EventLoop& m_loop;
 };
 
 class HttpServer {

@@ -13,17 +13,14 @@ namespace http = beasthttp;
 // The session whose handler is running on this thread, so an answer given
 // from inside the handler is carried out at once instead of posted.
 static thread_local Session* t_delivering = nullptr;
-// DirectReplies scopes open on this thread.
-static thread_local int t_direct = 0;
-
-DirectReplies::DirectReplies() noexcept
+DirectReplies::DirectReplies(EventLoop& loop) noexcept : m_loop(loop)
 {
-    ++t_direct;
+    m_loop.enterDirectReplies();
 }
 
 DirectReplies::~DirectReplies()
 {
-    --t_direct;
+    m_loop.leaveDirectReplies();
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -181,7 +178,7 @@ public:
     {
         const std::shared_ptr<ServerState>& state = session->m_state;
         if (state->loop != nullptr && state->loop->inDriverThread()) {
-            if (t_direct > 0 && t_delivering == nullptr && session->m_handedOver == 0) {
+            if (state->loop->inDirectReplies() && t_delivering == nullptr && session->m_handedOver == 0) {
                 work(*session);
                 return;
             }

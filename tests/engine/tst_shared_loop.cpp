@@ -415,7 +415,7 @@ void TestSharedLoop::aReplyGivenOutsideSessionsIsWrittenAtOnce()
     std::optional<bool> onSocketAtOnce[2];
     ReadyPipes pipes(loop, 2, [&](std::size_t i) {
         if (i == 0) {
-            const net::DirectReplies scope;
+            const net::DirectReplies scope(loop);
             held.at("/direct").send(net::HttpReply::whole(200, "text/plain", "direct"));
             onSocketAtOnce[0] = readable(direct.get());
         } else {
@@ -449,7 +449,7 @@ void TestSharedLoop::directRepliesKeepTheOrderOfWorkHandedOverBefore()
         net::HttpReply head;
         head.headers.emplace_back("content-type", "text/event-stream");
         const std::shared_ptr<net::HttpStream> stream = held->stream(std::move(head));
-        const net::DirectReplies scope;
+        const net::DirectReplies scope(loop);
         stream->write("data: first\n\n");
         stream->end();
     });
