@@ -31,6 +31,10 @@ need_perf() {
   local sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
 }
+# wrk prints latencies as 123.45us, 1.23ms or 1.23s: us turns them into
+# microseconds; median prints the median of the numbers on standard input.
+us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
+median() { sort -g | awk '{v[NR]=$1} END{print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_mock CLI [THREADS]: the mock (--no-limits --latency-ms 0); sets mock

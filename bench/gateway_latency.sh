@@ -33,10 +33,11 @@ for cli in "$@"; do
   URL[gw$i]=$gw_url
 done
 for _ in $(seq 50); do curl -s "${URL[nginx]}/mock/stats" > /dev/null && break; sleep 0.1; done
+# A second of traffic to each first: a gateway's first request loads the
+# tokenizer's rank file (~25 ms), which would land in round 1's p99.
+for n in "${names[@]}"; do wrk -t1 -c4 -d1s -s bench/wrk_chat.lua "${URL[$n]}" > /dev/null; done
 echo "mock $mock; nginx ${URL[nginx]}; gateways: $(for k in $(seq $#); do printf 'gw%d=%s ' "$k" "${!k}"; done); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 pace64=$(awk -v r="$RATE" 'BEGIN{printf "%d", 64000/r}')
-# wrk prints latencies as 123.45us, 1.23ms or 1.23s: in microseconds.
-us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
 pct() { echo "$1" | awk -v p="$2" '$1==p{print $2}' | us; }
 gateways=("${names[@]:2}")
 for r in $(seq "$ROUNDS"); do
@@ -55,16 +56,15 @@ for r in $(seq "$ROUNDS"); do
 done
 echo
 echo "medians over $ROUNDS rounds, microseconds (one connection pausing 5 ms; 64 connections pausing ${pace64} ms, ~$RATE/s offered):"
-med() { sort -n | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 for mode in c1 c64; do
-  d50=$(awk -v m=$mode '$2=="direct" && $3==m{print $4}' "$W/all" | med)
-  d99=$(awk -v m=$mode '$2=="direct" && $3==m{print $5}' "$W/all" | med)
+  d50=$(awk -v m=$mode '$2=="direct" && $3==m{print $4}' "$W/all" | median)
+  d99=$(awk -v m=$mode '$2=="direct" && $3==m{print $5}' "$W/all" | median)
   for n in "${names[@]}"; do
-    p50=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $4}' "$W/all" | med)
-    p99=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $5}' "$W/all" | med)
+    p50=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $4}' "$W/all" | median)
+    p99=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $5}' "$W/all" | median)
     # Added latency per round (target minus direct in the same round), then the median.
-    a50=$(awk -v n="$n" -v m=$mode '$3==m && $2=="direct"{d[$1]=$4} $3==m && $2==n{t[$1]=$4} END{for (r in t) print t[r]-d[r]}' "$W/all" | med)
-    a99=$(awk -v n="$n" -v m=$mode '$3==m && $2=="direct"{d[$1]=$5} $3==m && $2==n{t[$1]=$5} END{for (r in t) print t[r]-d[r]}' "$W/all" | med)
+    a50=$(awk -v n="$n" -v m=$mode '$3==m && $2=="direct"{d[$1]=$4} $3==m && $2==n{t[$1]=$4} END{for (r in t) print t[r]-d[r]}' "$W/all" | median)
+    a99=$(awk -v n="$n" -v m=$mode '$3==m && $2=="direct"{d[$1]=$5} $3==m && $2==n{t[$1]=$5} END{for (r in t) print t[r]-d[r]}' "$W/all" | median)
     # The quietest round (lowest p50) shows what the path costs when the
     # machine's other work leaves the cores alone.
     q50=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $4}' "$W/all" | sort -n | head -n1)

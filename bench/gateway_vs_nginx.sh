@@ -51,7 +51,6 @@ if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
 echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request)"
 tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
-median() { sort -g | awk '{v[NR]=$1} END{print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 declare -A SAMPLES
 ratios=()
 for round in $(seq "$ROUNDS"); do
@@ -77,8 +76,6 @@ echo
 half=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", g/2}')
 pace=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", 64/(g/2)*1000}')
 echo "== 2. latency at half the gateway's saturating rate: ~$half requests/s (64 connections, each pausing ${pace} ms on average), $ROUNDS round(s) of direct, nginx, gateway in turn"
-# wrk prints latencies as 123.45us, 1.23ms or 1.23s: in microseconds.
-us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }
 : > "$work/latency"
 for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
