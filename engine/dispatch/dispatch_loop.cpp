@@ -364,7 +364,7 @@ void Dispatcher::Impl::send(Job& job, std::size_t keyIndex, Reservation reservat
         f.stream = std::make_unique<StreamAccumulator>(pr.cfg->flavor, job.info.endpoint);
     }
     f.transfer = http.start(buildRequest(*pr.cfg, *kr.cfg, job.info, job.bodyText, job.spec.deadline, now,
-                                         pr.commonHeaders.lines(pr.cfg, job.info.stream)),
+                                         pr.commonHeaders.lines(pr.cfg, job.info.stream), job.spec.headerLines),
                             handlersFor(job));
     ++counters.attempts;
     --counters.queued;

@@ -33,6 +33,10 @@ struct JobSpec {
     std::string tenant;            // empty: the config's default
     std::optional<int> priority;   // higher goes first
     std::optional<TimePoint> deadline;
+    // "Name: value" lines the caller's own client sent for the provider (the
+    // gateway's passed headers: anthropic-beta, anthropic-version,
+    // openai-beta); each replaces a common line of the same name.
+    std::vector<std::string> headerLines;
     // Receives the response as it arrives (dispatch/response_sink.h); null:
     // the outcome alone carries it.
     std::shared_ptr<ResponseSink> sink;

@@ -4,6 +4,7 @@
 #include "providers/openai_endpoints.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace sluice {
 
@@ -78,6 +79,32 @@ std::vector<std::string> commonHeaderLines(const ProviderConfig& pc, bool stream
     return lines;
 }
 
+namespace {
+
+std::string_view headerName(std::string_view line) noexcept
+{
+    return line.substr(0, line.find(':'));
+}
+
+bool sameName(std::string_view a, std::string_view b) noexcept
+{
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+}  // namespace
+
+std::vector<std::string> withHeaderLines(std::vector<std::string> lines, const std::vector<std::string>& extra)
+{
+    std::erase_if(lines, [&](const std::string& line) {
+        return std::any_of(extra.begin(), extra.end(),
+                           [&](const std::string& e) { return sameName(headerName(line), headerName(e)); });
+    });
+    lines.insert(lines.end(), extra.begin(), extra.end());
+    return lines;
+}
+
 std::shared_ptr<const http::HeaderList> CommonHeaders::lines(const std::shared_ptr<const ProviderConfig>& pc,
                                                              bool stream)
 {
@@ -98,12 +125,14 @@ std::shared_ptr<const http::HeaderList> CommonHeaders::lines(const std::shared_p
 
 http::HttpRequest buildRequest(const ProviderConfig& pc, const KeyConfig& key, const RequestInfo& info,
                                const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now,
-                               std::shared_ptr<const http::HeaderList> common)
+                               std::shared_ptr<const http::HeaderList> common, const std::vector<std::string>& extra)
 {
     http::HttpRequest req;
     req.method = "POST";
     req.url = concat(pc.baseUrl, endpointPath(pc.flavor, info.endpoint));
-    if (common) {
+    if (!extra.empty()) {
+        req.headers = withHeaderLines(commonHeaderLines(pc, info.stream), extra);
+    } else if (common) {
         req.sharedHeaders = std::move(common);
     } else {
         req.headers = commonHeaderLines(pc, info.stream);

@@ -49,11 +49,18 @@ private:
     std::shared_ptr<const http::HeaderList> m_lists[2];  // [stream]
 };
 
+// `lines` with every line whose name one of `extra` has (regardless of
+// case) replaced: those lines left out, `extra` appended.
+std::vector<std::string> withHeaderLines(std::vector<std::string> lines, const std::vector<std::string>& extra);
+
 // The request for a prepared job on `key` of `provider`; a deadline
 // shortens the total timeout. With `common`, the common headers are its
-// shared lists (sharedHeaders), not copied into `headers`.
+// shared lists (sharedHeaders), not copied into `headers`. `extra` (the
+// job's headerLines) replaces common lines of the same name; a request
+// with any is built with lines of its own instead of the shared ones.
 http::HttpRequest buildRequest(const ProviderConfig& provider, const KeyConfig& key, const RequestInfo& info,
                                const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now,
-                               std::shared_ptr<const http::HeaderList> common = nullptr);
+                               std::shared_ptr<const http::HeaderList> common = nullptr,
+                               const std::vector<std::string>& extra = {});
 
 }  // namespace sluice

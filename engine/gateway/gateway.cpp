@@ -2,6 +2,7 @@
 
 #include "core/json_scan.h"
 #include "gateway/gateway_impl.h"
+#include "gateway/passed_headers.h"
 
 #include <algorithm>
 #include <set>
@@ -188,7 +189,7 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
                                                const GatewayToken* token, bool& stream)
 {
     // Provider credentials are Sluice's to add; never forwarded from clients
-    // (only the body goes on).
+    // (the body goes on, and the few headers that say what to do with it).
     JobSpec spec;
     spec.customId = "gw-" + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed));
     spec.flavor = flavor;
@@ -201,6 +202,7 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
     stream = spec.endpoint != Endpoint::Embeddings && streamField != body.end() && streamField->is_boolean() &&
              streamField->get<bool>();
     spec.body = std::move(body);
+    spec.headerLines = passedHeaderLines(request.headers, flavor);
     // The client's own text goes on as it came (unless preparing must
     // change the body): no second serialisation, and numbers, key order and
     // escapes reach the provider exactly as the SDK wrote them.

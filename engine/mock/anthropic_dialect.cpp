@@ -26,6 +26,43 @@ ApiError envelope(int status, std::string_view type, std::string_view message, s
     return ApiError{status, OJson{{"type", "error"}, {"error", std::move(error)}, {"request_id", requestId}}.dump()};
 }
 
+std::string_view trim(std::string_view v) noexcept
+{
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
+// YYYY-MM-DD, digits only checked for place (the API's own check is a
+// lookup; the mock knows no list).
+bool isDate(std::string_view v) noexcept
+{
+    if (v.size() != 10 || v[4] != '-' || v[7] != '-') {
+        return false;
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i != 4 && i != 7 && (v[i] < '0' || v[i] > '9')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// "name-YYYY-MM-DD", the name lower-case letters, digits and hyphens.
+bool isDatedName(std::string_view v) noexcept
+{
+    if (v.size() < 12 || v[v.size() - 11] != '-' || !isDate(v.substr(v.size() - 10))) {
+        return false;
+    }
+    const std::string_view name = v.substr(0, v.size() - 11);
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
 std::string_view unitPhrase(LimitKind k)
 {
     switch (k) {
@@ -140,6 +177,36 @@ public:
         return version && !version->empty();
     }
 
+    // The API's versions and betas are dated names (2023-06-01,
+    // context-1m-2025-08-07); a value of another form is one it does not know.
+    std::string headerProblem(const net::InboundRequest& request) const override
+    {
+        if (const auto version = request.header("anthropic-version"); version && !isDate(*version)) {
+            return "anthropic-version: '" + std::string(*version) + "' is not a version of this API (they are dates, such as 2023-06-01)";
+        }
+        std::string unknown;
+        for (const auto& [name, value] : request.headers) {
+            if (!net::headerNameEquals(name, "anthropic-beta")) {
+                continue;
+            }
+            std::string_view rest = value;
+            while (!rest.empty()) {
+                const std::size_t comma = rest.find(',');
+                const std::string_view beta = trim(rest.substr(0, comma));
+                rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+                if (!isDatedName(beta)) {
+                    unknown += (unknown.empty() ? "`" : ", `") + std::string(beta) + "`";
+                }
+            }
+        }
+        if (!unknown.empty()) {
+            return "Unexpected value(s) " + unknown +
+                   " for the `anthropic-beta` header. Please consult our documentation at docs.anthropic.com or try "
+                   "again without the header.";
+        }
+        return {};
+    }
+
     std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
                                                     std::string_view requestId) const override
     {
@@ -217,6 +284,8 @@ public:
             return envelope(404, "not_found_error", "Not Found", c.requestId);
         case ErrorCase::MissingVersion:
             return envelope(400, "invalid_request_error", "anthropic-version: header is required", c.requestId);
+        case ErrorCase::InvalidHeader:
+            return envelope(400, "invalid_request_error", c.detail, c.requestId);
         case ErrorCase::WrongContentType:
             return envelope(400, "invalid_request_error",
                             "Content-Type must be application/json (got '" + std::string(c.detail) + "')",

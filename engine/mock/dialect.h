@@ -59,6 +59,7 @@ enum class ErrorCase : std::uint8_t {
     UnknownModel,      // 404
     UnknownRoute,      // 404
     MissingVersion,    // 400, Anthropic's anthropic-version header
+    InvalidHeader,     // 400, a value the API does not know (detail says which)
     WrongContentType,  // 400
     MalformedJson,     // 400
     BodyTooLarge,      // 413
@@ -102,6 +103,9 @@ public:
     virtual std::optional<std::string> apiKey(const net::InboundRequest& request) const = 0;
     // Headers the protocol requires besides the key.
     virtual bool hasRequiredHeaders(const net::InboundRequest& request) const = 0;
+    // What is wrong with a header whose values the API checks (an unknown
+    // beta, a version that is not one), or empty.
+    virtual std::string headerProblem(const net::InboundRequest&) const { return {}; }
     // Validates the body against the schema and the configured models.
     virtual std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
                                                             std::string_view requestId) const = 0;

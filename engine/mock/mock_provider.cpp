@@ -210,16 +210,18 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
     net::HttpHeaders headers;
     dialect.addCommonHeaders(headers, requestId, cfg);
     ErrorContext ctx{.organization = cfg.organization, .requestId = requestId, .now = wall};
-    const auto fail = [&](ErrorCase what) { return errorReply(dialect.error(what, ctx), headers, true); };
+    // `detail` is read while the reply is made, so a temporary will do.
+    const auto fail = [&](ErrorCase what, std::string_view detail = {}) {
+        ctx.detail = detail.empty() ? ctx.detail : detail;
+        return errorReply(dialect.error(what, ctx), headers, true);
+    };
     {
         std::lock_guard guard(mutex);
         stats.request();
     }
 
     if (request.method != "POST") {
-        const std::string what = request.method + " " + std::string(request.path());
-        ctx.detail = what;
-        return fail(ErrorCase::UnknownRoute);
+        return fail(ErrorCase::UnknownRoute, request.method + " " + std::string(request.path()));
     }
     const std::optional<std::string> key = dialect.apiKey(request);
     if (!key) {
@@ -233,14 +235,14 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
     if (!dialect.hasRequiredHeaders(request)) {
         return fail(ErrorCase::MissingVersion);
     }
+    if (const std::string problem = dialect.headerProblem(request); !problem.empty()) {
+        return fail(ErrorCase::InvalidHeader, problem);
+    }
     if (request.bodyTooLarge) {
-        const std::string limit = std::to_string(cfg.maxBodyBytes);
-        ctx.detail = limit;
-        return fail(ErrorCase::BodyTooLarge);
+        return fail(ErrorCase::BodyTooLarge, std::to_string(cfg.maxBodyBytes));
     }
     if (const auto type = request.header("content-type"); type && !dialect::isJsonContentType(*type)) {
-        ctx.detail = *type;
-        return fail(ErrorCase::WrongContentType);
+        return fail(ErrorCase::WrongContentType, *type);
     }
     auto parsed = dialect.parse(request.body, cfg, requestId);
     if (auto* e = std::get_if<ApiError>(&parsed)) {

@@ -310,6 +310,8 @@ public:
             return envelope(404, "Invalid URL (" + std::string(c.detail) + ")", "invalid_request_error");
         case ErrorCase::MissingVersion:
             return envelope(400, "Missing required header.", "invalid_request_error");
+        case ErrorCase::InvalidHeader:
+            return envelope(400, std::string(c.detail), "invalid_request_error");
         case ErrorCase::WrongContentType: {
             const std::string ct(c.detail);
             return envelope(400,

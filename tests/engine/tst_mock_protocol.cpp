@@ -329,6 +329,11 @@ void TestMockProtocol::anthropicMessageBodyAndHeaders()
     QCOMPARE(headerInt(r, "anthropic-ratelimit-tokens-remaining"), std::int64_t{38'000});  // 37,887 rounded
     QVERIFY(parseRfc3339(r.header("anthropic-ratelimit-tokens-reset").value_or("")).has_value());
     QVERIFY(!r.hasHeaderStartingWith("x-ratelimit"));
+
+    // Dated betas, as the SDK's `betas` option sends them, are served.
+    auto withBetas = anthropicHeaders();
+    withBetas.push_back({"anthropic-beta", "structured-outputs-2025-12-15,context-1m-2025-08-07"});
+    QCOMPARE(f.http.post("/v1/messages", anthropicBody("claude-sonnet-4-5", 10), withBetas).status, 200L);
 }
 
 void TestMockProtocol::anthropicStreamSequence()
@@ -403,6 +408,17 @@ void TestMockProtocol::anthropicErrors_data()
                                  << "invalid x-api-key";
     QTest::newRow("no version") << Headers{{"x-api-key", "sk-mock"}, {"Content-Type", "application/json"}} << ok << 400
                                 << "invalid_request_error" << "anthropic-version: header is required";
+    // Versions and betas are dated names; any other value is one the API
+    // does not know, and it says which.
+    QTest::newRow("version not a date")
+        << Headers{{"x-api-key", "sk-mock"}, {"anthropic-version", "latest"}, {"Content-Type", "application/json"}} << ok
+        << 400 << "invalid_request_error" << "anthropic-version: 'latest' is not a version";
+    QTest::newRow("unknown betas")
+        << Headers{{"x-api-key", "sk-mock"}, {"anthropic-version", "2023-06-01"},
+                   {"anthropic-beta", "context-1m-2025-08-07, no-such-beta"}, {"anthropic-beta", "Upper-2025-01-01"},
+                   {"Content-Type", "application/json"}}
+        << ok << 400 << "invalid_request_error"
+        << "Unexpected value(s) `no-such-beta`, `Upper-2025-01-01` for the `anthropic-beta` header";
     QTest::newRow("malformed JSON") << anthropicHeaders() << "{\"model\":" << 400 << "invalid_request_error"
                                     << "The request body is not valid JSON";
     QTest::newRow("missing max_tokens")

@@ -107,6 +107,7 @@ private Q_SLOTS:
     void responsesStreamIsAccumulated();
     void responsesStreamErrorEvents();
     void jobPathFollowsTheEndpoint();
+    void jobHeaderLinesReplaceCommonOnes();
     void mockServesResponsesAndEmbeddings();
     void mockEnforcesLimitsOnEmbeddings();
     void dispatchedJobsSettleToReportedUsage();
@@ -331,6 +332,35 @@ void TestOpenAiEndpoints::responsesStreamErrorEvents()
     QVERIFY(!b.feed(sse({{"type", "response.failed"},
                          {"response", {{"status", "failed"}, {"error", {{"code", "server_error"}, {"message", "x"}}}}}})));
     QCOMPARE((*b.error())["error"]["message"], json("x"));
+}
+
+void TestOpenAiEndpoints::jobHeaderLinesReplaceCommonOnes()
+{
+    const std::vector<std::string> common{"Content-Type: application/json", "anthropic-version: 2023-06-01",
+                                          "User-Agent: sluice/0.1"};
+    const std::vector<std::string> replaced{"Content-Type: application/json", "User-Agent: sluice/0.1",
+                                            "Anthropic-Version: 2026-10-21", "anthropic-beta: a-2025-01-01"};
+    QCOMPARE(withHeaderLines(common, {"Anthropic-Version: 2026-10-21", "anthropic-beta: a-2025-01-01"}), replaced);
+    QCOMPARE(withHeaderLines(common, {}), common);
+
+    const Config cfg = sluiceConfig("http://127.0.0.1:1");
+    JobSpec spec = responsesJob("h", false);
+    spec.headerLines = {"openai-beta: responses=v9"};
+    const PreparedJob p = prepareJob(cfg, spec);
+    const ProviderConfig& pc = cfg.providers[p.provider];
+    CommonHeaders shared;
+    const auto provider = std::make_shared<const ProviderConfig>(pc);
+    const auto plain = buildRequest(pc, pc.keys[0], p.info, p.bodyText, std::nullopt, TimePoint{},
+                                    shared.lines(provider, false));
+    QVERIFY(plain.sharedHeaders != nullptr);
+    QVERIFY(plain.headers.empty());
+    // A job with lines of its own is sent with them, on a list of its own:
+    // the shared one stays as every other request needs it.
+    const auto own = buildRequest(pc, pc.keys[0], p.info, p.bodyText, std::nullopt, TimePoint{},
+                                  shared.lines(provider, false), p.job.headerLines);
+    QVERIFY(own.sharedHeaders == nullptr);
+    QCOMPARE(own.headers.back(), std::string("openai-beta: responses=v9"));
+    QVERIFY(std::find(own.headers.begin(), own.headers.end(), "Content-Type: application/json") != own.headers.end());
 }
 
 void TestOpenAiEndpoints::jobPathFollowsTheEndpoint()

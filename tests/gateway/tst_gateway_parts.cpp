@@ -1,8 +1,10 @@
 // The gateway's parts on their own: the "gateway" configuration section,
 // token matching, the tenant gate's hold (on a ManualClock, never sleeping),
-// hold deadlines, and the error shapes of each dialect.
+// hold deadlines, the error shapes of each dialect, and which of a client's
+// headers go on to the provider.
 #include "gateway/api_shapes.h"
 #include "gateway/gateway_config.h"
+#include "gateway/passed_headers.h"
 #include "gateway/tenant_gate.h"
 #include "gateway/timers.h"
 #include "gateway/token_auth.h"
@@ -63,6 +65,7 @@ private Q_SLOTS:
     void gateRateLimitHeaders();
     void timersRunWhenDue();
     void errorShapes();
+    void passedHeaders();
 };
 
 void TestGatewayParts::configReadsTokens()
@@ -273,6 +276,24 @@ void TestGatewayParts::errorShapes()
     const std::string ev = streamErrorEvent(ApiFlavor::Anthropic, ErrorKind::BadGateway, "cut");
     QVERIFY(ev.rfind("event: error\ndata: {", 0) == 0);
     QVERIFY(streamErrorEvent(ApiFlavor::OpenAI, ErrorKind::BadGateway, "cut").rfind("data: {\"error\"", 0) == 0);
+}
+
+void TestGatewayParts::passedHeaders()
+{
+    const net::HttpHeaders sent{
+        {"Authorization", "Bearer gw-secret"}, {"x-api-key", "gw-secret"}, {"Anthropic-Version", "2026-10-21"},
+        {"anthropic-beta", " structured-outputs-2025-12-15 "}, {"OpenAI-Organization", "org-x"},
+        {"x-stainless-retry-count", "0"}, {"ANTHROPIC-BETA", "context-1m-2025-08-07"}, {"openai-beta", "assistants=v2"},
+        {"anthropic-beta", ""}, {"anthropic-beta", "evil\r\nx-api-key: sk-stolen"}, {"content-type", "application/json"}};
+    // Anthropic: betas joined in the order sent, then the version; a
+    // value with a control character and an empty one are left out.
+    const std::vector<std::string> anthropic{"anthropic-beta: structured-outputs-2025-12-15,context-1m-2025-08-07",
+                                             "anthropic-version: 2026-10-21"};
+    QCOMPARE(passedHeaderLines(sent, ApiFlavor::Anthropic), anthropic);
+    // OpenAI: its beta header alone; never the client's credentials or
+    // organisation, whatever the dialect.
+    QCOMPARE(passedHeaderLines(sent, ApiFlavor::OpenAI), std::vector<std::string>{"openai-beta: assistants=v2"});
+    QVERIFY(passedHeaderLines({{"authorization", "Bearer x"}, {"x-stainless-os", "Linux"}}, ApiFlavor::Anthropic).empty());
 }
 
 QTEST_APPLESS_MAIN(TestGatewayParts)

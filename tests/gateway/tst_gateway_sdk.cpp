@@ -158,7 +158,7 @@ void TestGatewaySdk::sdk_data()
           "openai_responses_stream", "openai_responses_tool_call", "responses_client_disconnect_mid_stream",
           "openai_embeddings", "responses_embeddings_errors",
           "responses_stream_error_after_first_byte", "openai_models", "anthropic_messages",
-          "anthropic_messages_x_api_key", "anthropic_stream", "anthropic_tool_use_roundtrip", "anthropic_count_tokens",
+          "anthropic_messages_x_api_key", "anthropic_stream", "anthropic_tool_use_roundtrip", "anthropic_betas_reach_the_provider", "anthropic_count_tokens",
           "error_missing_token", "error_wrong_token", "error_unknown_model", "error_model_not_allowed",
           "error_bad_request", "error_body_too_large", "error_rate_limited_tenant", "hold_expires_429_on_provider_limit",
           "error_upstream_5xx_retried_then_502", "error_after_first_byte_is_sse_error", "client_timeout",

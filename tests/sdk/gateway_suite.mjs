@@ -231,6 +231,25 @@ const checks = {
     });
     assert(m.content.length > 0, 'empty content');
   },
+  async anthropic_betas_reach_the_provider() {
+    // The SDK's `betas` option sends anthropic-beta (on /v1/messages?beta=true);
+    // the gateway passes it on with the SDK's anthropic-version, so the
+    // provider (the mock knows betas only as dated names) serves a dated one
+    // and refuses one it does not know, streamed or not.
+    const r = await anthropic().beta.messages.create({ ...msg(), betas: ['context-1m-2025-08-07'] });
+    assert(r.usage.output_tokens === 8, `usage ${JSON.stringify(r.usage)}`);
+    for (const stream of [false, true]) {
+      const e = await rejects(anthropic().beta.messages.create({ ...msg({ stream }), betas: ['no-such-beta'] }),
+        Anthropic.BadRequestError, 400);
+      assert(e.message.includes('`no-such-beta`'), `stream ${stream}: ${e.message}`);
+    }
+    const v = await fetch(`${gw}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenA}`, 'anthropic-version': 'latest', 'content-type': 'application/json' },
+      body: JSON.stringify(msg()),
+    });
+    assert(v.status === 400 && (await v.text()).includes("'latest' is not a version"), `version: status ${v.status}`);
+  },
   async anthropic_count_tokens() {
     const r = await anthropic().messages.countTokens({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'Hello there, how are you?' }] });
     assert(r.input_tokens > 0, `count ${JSON.stringify(r)}`);
