@@ -46,12 +46,17 @@ start_mock() {
   mock=$(first_url "$W/mock.out")
 }
 
-# write_gateway_config: $W/gw.json, one provider, the mock (start_mock first).
+# write_gateway_config: $W/gw.json, one provider, the mock (start_mock first);
+# with ANTHROPIC=1 a second one, Anthropic's dialect on the same mock
+# serving claude-haiku-4-5 (bench/wrk_messages.lua).
 write_gateway_config() {
+  local anthropic=""
+  [[ ${ANTHROPIC:-0} == 1 ]] && anthropic=", { \"name\": \"mock-anthropic\", \"flavor\": \"anthropic\", \"base_url\": \"$mock\",
+    \"learn_limits\": false, \"models\": { \"claude-haiku-4-5\": {} }, \"keys\": [ { \"name\": \"mock\", \"env\": \"MOCK_API_KEY\" } ] }"
   cat > "$W/gw.json" <<JSON
 { "global": { "limits": { "concurrency": 8000 } }, "gateway": { "hold_s": 120 },
   "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock", "learn_limits": false,
-    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ] }
+    "models": { "gpt-4o-mini": {} }, "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] }$anthropic ] }
 JSON
 }
 

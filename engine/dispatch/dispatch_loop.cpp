@@ -363,8 +363,12 @@ void Dispatcher::Impl::send(Job& job, std::size_t keyIndex, Reservation reservat
     if (job.info.stream) {
         f.stream = std::make_unique<StreamAccumulator>(pr.cfg->flavor, job.info.endpoint);
     }
+    std::vector<std::string> own;
+    auto common = job.spec.headerLines.empty()
+                      ? pr.commonHeaders.lines(pr.cfg, job.info.stream)
+                      : pr.commonHeaders.lines(pr.cfg, job.info.stream, job.spec.headerLines, own);
     f.transfer = http.start(buildRequest(*pr.cfg, *kr.cfg, job.info, job.bodyText, job.spec.deadline, now,
-                                         pr.commonHeaders.lines(pr.cfg, job.info.stream), job.spec.headerLines),
+                                         std::move(common), std::move(own)),
                             handlersFor(job));
     ++counters.attempts;
     --counters.queued;

@@ -1,10 +1,11 @@
 #include "dispatch/job_prep.h"
 
 #include "dispatch/timeline.h"
+#include "http/header_text.h"
 #include "providers/openai_endpoints.h"
 
 #include <algorithm>
-#include <cctype>
+#include <iterator>
 
 namespace sluice {
 
@@ -89,7 +90,7 @@ std::string_view headerName(std::string_view line) noexcept
 bool sameName(std::string_view a, std::string_view b) noexcept
 {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return http::lowerAsciiChar(x) == http::lowerAsciiChar(y);
            });
 }
 
@@ -105,17 +106,26 @@ std::vector<std::string> withHeaderLines(std::vector<std::string> lines, const s
     return lines;
 }
 
+void CommonHeaders::renew(const std::shared_ptr<const ProviderConfig>& provider)
+{
+    if (m_builtFor != provider) {
+        m_builtFor = provider;
+        for (int i = 0; i < 2; ++i) {
+            m_lists[i] = nullptr;
+            m_text[i] = commonHeaderLines(*provider, i == 1);
+            m_variants[i].clear();
+        }
+    }
+}
+
 std::shared_ptr<const http::HeaderList> CommonHeaders::lines(const std::shared_ptr<const ProviderConfig>& pc,
                                                              bool stream)
 {
-    if (m_builtFor != pc) {
-        m_builtFor = pc;
-        m_lists[0] = m_lists[1] = nullptr;
-    }
+    renew(pc);
     auto& list = m_lists[stream ? 1 : 0];
     if (!list) {
         auto built = std::make_shared<http::HeaderList>();
-        for (const std::string& line : commonHeaderLines(*pc, stream)) {
+        for (const std::string& line : m_text[stream ? 1 : 0]) {
             built->append(line);
         }
         list = std::move(built);
@@ -123,19 +133,67 @@ std::shared_ptr<const http::HeaderList> CommonHeaders::lines(const std::shared_p
     return list;
 }
 
+std::shared_ptr<const http::HeaderList> CommonHeaders::lines(const std::shared_ptr<const ProviderConfig>& pc,
+                                                             bool stream, const std::vector<std::string>& extra,
+                                                             std::vector<std::string>& own)
+{
+    renew(pc);
+    const int s = stream ? 1 : 0;
+    const auto replaces = [&](const std::string& e) {
+        const std::string_view name = headerName(e);
+        return std::any_of(m_text[s].begin(), m_text[s].end(),
+                           [&](const std::string& c) { return sameName(headerName(c), name); });
+    };
+    // The variant's key: the replacing line itself when there is one (the
+    // usual case, a client's anthropic-version: no string is built), else
+    // the lines each ended by a newline.
+    std::string_view single;
+    std::string several;
+    int count = 0;
+    for (const std::string& e : extra) {
+        if (!replaces(e)) {
+            own.push_back(e);
+        } else if (++count == 1) {
+            single = e;
+        } else {
+            if (count == 2) {
+                several.append(single).push_back('\n');
+            }
+            several.append(e).push_back('\n');
+        }
+    }
+    if (count == 0) {
+        return lines(pc, stream);
+    }
+    const std::string_view key = count == 1 ? single : std::string_view(several);
+    auto& variants = m_variants[s];
+    if (const auto it = variants.find(key); it != variants.end()) {
+        return it->second;
+    }
+    if (variants.size() >= kMaxVariants) {
+        variants.clear();
+    }
+    std::vector<std::string> replaced;
+    std::copy_if(extra.begin(), extra.end(), std::back_inserter(replaced), replaces);
+    auto built = std::make_shared<http::HeaderList>();
+    for (const std::string& line : withHeaderLines(m_text[s], replaced)) {
+        built->append(line);
+    }
+    return variants.emplace(std::string(key), std::move(built)).first->second;
+}
+
 http::HttpRequest buildRequest(const ProviderConfig& pc, const KeyConfig& key, const RequestInfo& info,
                                const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now,
-                               std::shared_ptr<const http::HeaderList> common, const std::vector<std::string>& extra)
+                               std::shared_ptr<const http::HeaderList> common, std::vector<std::string> extra)
 {
     http::HttpRequest req;
     req.method = "POST";
     req.url = concat(pc.baseUrl, endpointPath(pc.flavor, info.endpoint));
-    if (!extra.empty()) {
-        req.headers = withHeaderLines(commonHeaderLines(pc, info.stream), extra);
-    } else if (common) {
+    if (common) {
         req.sharedHeaders = std::move(common);
+        req.headers = std::move(extra);
     } else {
-        req.headers = commonHeaderLines(pc, info.stream);
+        req.headers = withHeaderLines(commonHeaderLines(pc, info.stream), extra);
     }
     req.secretHeader = key.value.prefixed(pc.flavor == ApiFlavor::Anthropic ? "x-api-key: " : "Authorization: Bearer ");
     req.body = bodyText;

@@ -15,6 +15,7 @@
 #include "providers/protocol.h"
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,11 +43,25 @@ std::vector<std::string> commonHeaderLines(const ProviderConfig& provider, bool 
 // (the dispatcher thread).
 class CommonHeaders {
 public:
+    // Most variants of the common lines kept at once (a client could send a
+    // new anthropic-version with every request); past it they are rebuilt.
+    static constexpr std::size_t kMaxVariants = 16;
+
     std::shared_ptr<const http::HeaderList> lines(const std::shared_ptr<const ProviderConfig>& provider, bool stream);
+    // For a job with header lines of its own (`extra`): the shared list with
+    // the common lines that one of `extra` names replaced by it (a variant
+    // built once per distinct set of replacing lines), and in `own` the rest
+    // of `extra`, for the request's own headers.
+    std::shared_ptr<const http::HeaderList> lines(const std::shared_ptr<const ProviderConfig>& provider, bool stream,
+                                                  const std::vector<std::string>& extra, std::vector<std::string>& own);
 
 private:
+    void renew(const std::shared_ptr<const ProviderConfig>& provider);
+
     std::shared_ptr<const ProviderConfig> m_builtFor;  // held: a new configuration never reuses its address
     std::shared_ptr<const http::HeaderList> m_lists[2];  // [stream]
+    std::vector<std::string> m_text[2];                  // [stream]: the lines of m_lists
+    std::map<std::string, std::shared_ptr<const http::HeaderList>, std::less<>> m_variants[2];  // by replacing lines
 };
 
 // `lines` with every line whose name one of `extra` has (regardless of
@@ -55,12 +70,12 @@ std::vector<std::string> withHeaderLines(std::vector<std::string> lines, const s
 
 // The request for a prepared job on `key` of `provider`; a deadline
 // shortens the total timeout. With `common`, the common headers are its
-// shared lists (sharedHeaders), not copied into `headers`. `extra` (the
-// job's headerLines) replaces common lines of the same name; a request
-// with any is built with lines of its own instead of the shared ones.
+// shared lists (sharedHeaders), not copied into `headers`, and `extra` is
+// sent as well (CommonHeaders::lines with extra gives both); without, the
+// common lines go into `headers` with `extra` replacing those it names.
 http::HttpRequest buildRequest(const ProviderConfig& provider, const KeyConfig& key, const RequestInfo& info,
                                const std::string& bodyText, std::optional<TimePoint> deadline, TimePoint now,
                                std::shared_ptr<const http::HeaderList> common = nullptr,
-                               const std::vector<std::string>& extra = {});
+                               std::vector<std::string> extra = {});
 
 }  // namespace sluice

@@ -20,17 +20,6 @@ bool printable(std::string_view value) noexcept
     });
 }
 
-std::string_view trimmed(std::string_view v) noexcept
-{
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
-
 }  // namespace
 
 std::vector<std::string> passedHeaderLines(const net::HttpHeaders& headers, ApiFlavor flavor)
@@ -39,19 +28,25 @@ std::vector<std::string> passedHeaderLines(const net::HttpHeaders& headers, ApiF
     const std::span<const std::string_view> names =
         flavor == ApiFlavor::Anthropic ? std::span<const std::string_view>(kAnthropic) : std::span<const std::string_view>(kOpenAI);
     for (const std::string_view name : names) {
-        std::string joined;
+        // Reset per name: `line` points into `lines`, which grows only here.
+        std::string* line = nullptr;
         for (const auto& [field, value] : headers) {
-            const std::string_view v = trimmed(value);
-            if (!net::headerNameEquals(field, name) || v.empty() || !printable(v)) {
+            // The size first: most of a request's headers end here, without a call.
+            if (field.size() != name.size() || !net::headerNameEquals(field, name)) {
                 continue;
             }
-            if (!joined.empty()) {
-                joined += ',';
+            const std::string_view v = net::trimHeaderValue(value);
+            if (v.empty() || !printable(v)) {
+                continue;
             }
-            joined += v;
-        }
-        if (!joined.empty()) {
-            lines.push_back(std::string(name) + ": " + joined);
+            if (line == nullptr) {
+                line = &lines.emplace_back();
+                line->reserve(name.size() + 2 + v.size());
+                line->append(name).append(": ");
+            } else {
+                line->push_back(',');
+            }
+            line->append(v);
         }
     }
     return lines;

@@ -26,17 +26,6 @@ ApiError envelope(int status, std::string_view type, std::string_view message, s
     return ApiError{status, OJson{{"type", "error"}, {"error", std::move(error)}, {"request_id", requestId}}.dump()};
 }
 
-std::string_view trim(std::string_view v) noexcept
-{
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
-
 // YYYY-MM-DD, digits only checked for place (the API's own check is a
 // lookup; the mock knows no list).
 bool isDate(std::string_view v) noexcept
@@ -192,7 +181,7 @@ public:
             std::string_view rest = value;
             while (!rest.empty()) {
                 const std::size_t comma = rest.find(',');
-                const std::string_view beta = trim(rest.substr(0, comma));
+                const std::string_view beta = net::trimHeaderValue(rest.substr(0, comma));
                 rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
                 if (!isDatedName(beta)) {
                     unknown += (unknown.empty() ? "`" : ", `") + std::string(beta) + "`";

@@ -21,6 +21,17 @@ public:
 
 }  // namespace
 
+std::string_view trimHeaderValue(std::string_view v) noexcept
+{
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
 bool headerNameEquals(std::string_view a, std::string_view b) noexcept
 {
     if (a.size() != b.size()) {

@@ -30,6 +30,9 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 // Header names compare without regard to case (RFC 9110).
 bool headerNameEquals(std::string_view a, std::string_view b) noexcept;
+// A header value (or one element of a list value) without the spaces and
+// tabs around it.
+std::string_view trimHeaderValue(std::string_view value) noexcept;
 std::optional<std::string_view> findHeader(const HttpHeaders& headers, std::string_view name) noexcept;
 
 struct InboundRequest {

@@ -348,19 +348,39 @@ void TestOpenAiEndpoints::jobHeaderLinesReplaceCommonOnes()
     spec.headerLines = {"openai-beta: responses=v9"};
     const PreparedJob p = prepareJob(cfg, spec);
     const ProviderConfig& pc = cfg.providers[p.provider];
-    CommonHeaders shared;
     const auto provider = std::make_shared<const ProviderConfig>(pc);
-    const auto plain = buildRequest(pc, pc.keys[0], p.info, p.bodyText, std::nullopt, TimePoint{},
-                                    shared.lines(provider, false));
-    QVERIFY(plain.sharedHeaders != nullptr);
-    QVERIFY(plain.headers.empty());
-    // A job with lines of its own is sent with them, on a list of its own:
-    // the shared one stays as every other request needs it.
-    const auto own = buildRequest(pc, pc.keys[0], p.info, p.bodyText, std::nullopt, TimePoint{},
-                                  shared.lines(provider, false), p.job.headerLines);
-    QVERIFY(own.sharedHeaders == nullptr);
-    QCOMPARE(own.headers.back(), std::string("openai-beta: responses=v9"));
-    QVERIFY(std::find(own.headers.begin(), own.headers.end(), "Content-Type: application/json") != own.headers.end());
+    CommonHeaders shared;
+    const auto base = shared.lines(provider, false);
+    // A line that replaces no common one goes with the request's own
+    // headers, on the shared list every request uses.
+    std::vector<std::string> own;
+    QCOMPARE(shared.lines(provider, false, p.job.headerLines, own), base);
+    QCOMPARE(own, p.job.headerLines);
+    const auto req = buildRequest(pc, pc.keys[0], p.info, p.bodyText, std::nullopt, TimePoint{}, base, own);
+    QCOMPARE(req.sharedHeaders, base);
+    QCOMPARE(req.headers, p.job.headerLines);
+    // One that replaces a common line gets a variant of the shared list,
+    // built once for the same lines and kept apart from the base.
+    const std::vector<std::string> agent{"user-agent: their-sdk/1.0", "openai-beta: x"};
+    std::vector<std::string> own1;
+    std::vector<std::string> own2;
+    const auto variant = shared.lines(provider, false, agent, own1);
+    QVERIFY(variant != base);
+    QCOMPARE(shared.lines(provider, false, agent, own2), variant);
+    QCOMPARE(own1, std::vector<std::string>{"openai-beta: x"});
+    std::vector<std::string> lines;
+    for (const curl_slist* l = variant->get(); l != nullptr; l = l->next) {
+        lines.emplace_back(l->data);
+    }
+    QCOMPARE(lines, withHeaderLines(commonHeaderLines(pc, false), {"user-agent: their-sdk/1.0"}));
+    QCOMPARE(shared.lines(provider, false), base);
+    // A client sending a new value each time cannot grow the cache.
+    for (std::size_t i = 0; i < 3 * CommonHeaders::kMaxVariants; ++i) {
+        std::vector<std::string> ignored;
+        shared.lines(provider, false, {"user-agent: sdk/" + std::to_string(i)}, ignored);
+    }
+    std::vector<std::string> own3;
+    QVERIFY(shared.lines(provider, false, agent, own3) != variant);
 }
 
 void TestOpenAiEndpoints::jobPathFollowsTheEndpoint()
