@@ -9,10 +9,19 @@
 #  2. fair: tenant B at 4/s alone, then with tenant A at 40/s (10x), against
 #     the same 40/s limit (0.2 s per answer): B's p95 wait in both runs (A
 #     runs in a process of its own).
-# Usage: bench/gateway_hold.sh [HOLD_SECONDS [FAIR_SECONDS]]   (default 70 40; SKIP_HOLD=1: fairness only)
+# The mock's enforcement and what the gateway is told of it can change
+# (the figures must hold for a provider that enforces otherwise, and for a
+# configuration with nothing but the limits page's number):
+#   MOCK_ENFORCEMENT  bucket (default), sliding_window or fixed_window
+#   MOCK_GRANULARITY  the mock's window or bucket span, default 1s (1s ... 1m)
+#   MOCK_HEADERS      false: the mock sends no rate-limit headers (default true)
+#   GW_GRANULARITY_S  granularity_s in the gateway's configuration, default 1;
+#                     "none": left out (the gateway assumes its default)
+# CLI: the sluice-cli to run (default build/release/app/sluice-cli).
+# Usage: bench/gateway_hold.sh [HOLD_SECONDS [FAIR_SECONDS]]   (default 70 40; SKIP_HOLD=1: fairness only; SKIP_FAIR=1: hold only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CLI=build/release/app/sluice-cli
+CLI=${CLI:-build/release/app/sluice-cli}
 HOLD_S=${1:-70}
 FAIR_S=${2:-40}
 [[ -x $CLI ]] || { echo "build sluice-cli first (make build)" >&2; exit 2; }
@@ -35,11 +44,13 @@ run() {  # run LATENCY_MS MODE ARGS...
   "$CLI" mock --listen 127.0.0.1:0 --latency-ms "$latency" > "$work/mock.out" 2> "$work/mock.err" &
   pids+=($!)
   local mock; mock=$(first_url "$work/mock.out")
-  curl -sf "$mock/mock/config" -d '{"models":{"gpt-4o-mini":{"limits":{"rpm":2400,"tpm":0,"granularity":"1s"}}}}' > /dev/null
+  curl -sf "$mock/mock/config" -d "{\"rateLimitHeaders\":${MOCK_HEADERS:-true},\"models\":{\"gpt-4o-mini\":{\"limits\":{\"rpm\":2400,\"tpm\":0,\"granularity\":\"${MOCK_GRANULARITY:-1s}\",\"enforcement\":\"${MOCK_ENFORCEMENT:-bucket}\"}}}}" > /dev/null
+  local granularity=", \"granularity_s\": ${GW_GRANULARITY_S:-1}"
+  [[ ${GW_GRANULARITY_S:-1} == none ]] && granularity=""
   cat > "$work/gw.json" <<JSON
 {
   "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock",
-    "models": { "gpt-4o-mini": { "limits": { "rpm": 2400, "granularity_s": 1 } } },
+    "models": { "gpt-4o-mini": { "limits": { "rpm": 2400$granularity } } },
     "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
   "tenants": { "a": { "weight": 1 }, "b": { "weight": 1 } },
   "gateway": { "hold_s": 30, "tokens": [
@@ -65,10 +76,12 @@ JSON
   pids=()
 }
 
+echo "mock: ${MOCK_ENFORCEMENT:-bucket} at ${MOCK_GRANULARITY:-1s}, rate-limit headers ${MOCK_HEADERS:-true}; gateway granularity_s: ${GW_GRANULARITY_S:-1}"
 if [[ ${SKIP_HOLD:-} != 1 ]]; then
   echo "== hold: 200 SDK clients, one tenant, demand 5x the limit (40/s), ${HOLD_S} s"
   run 1000 hold "$HOLD_S" 200
 fi
+[[ ${SKIP_FAIR:-} == 1 ]] && exit 0
 echo "== fair: tenant B alone at 4/s, ${FAIR_S} s"
 run 200 fair "$FAIR_S" 0 4
 echo "== fair: tenant B at 4/s with tenant A at 40/s, ${FAIR_S} s"

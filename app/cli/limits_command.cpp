@@ -176,14 +176,16 @@ int runLimits(const LimitsOptions& opt)
             }
         }
     }
-    std::printf("\nPacing margin: each request on a per-minute limit is spaced %.1f%% of its refill time "
-                "beyond the rate from a full bucket, %.1f%% in steady state, up to %.1f%% after near-miss 429s; "
-                "a request that fills a whole bucket %lld ms more, widened by near misses to cover the lateness "
-                "they report, at most %.1f%% of its refill time\n",
-                Ledger::kStartMarginPer10k / 100.0, Ledger::kMarginPer10k / 100.0, Ledger::kMaxMarginPer10k / 100.0,
+    std::printf("\nPacing margin: each request on a per-minute limit is spaced %.1f%% of its refill time beyond "
+                "the rate, up to %.1f%% after near-miss 429s (%.0f%% while a burst after idle is paid back); a "
+                "request that fills a whole bucket %lld ms more, widened by near misses to cover the lateness they "
+                "report, at most %.1f%% of its refill time. Against a provider found to count a window, requests go "
+                "evenly, %.1f%% beyond the rate, widened by near misses up to %.1f%%\n",
+                Ledger::kMarginPer10k / 100.0, Ledger::kMaxMarginPer10k / 100.0, Ledger::kPaybackPer10k / 100.0,
                 static_cast<long long>(
                     std::chrono::duration_cast<std::chrono::milliseconds>(Admission::kDefaultArrivalMargin).count()),
-                Ledger::kMaxWholeMarginPer10k / 100.0);
+                Ledger::kMaxWholeMarginPer10k / 100.0, Ledger::kPacedMarginPer10k / 100.0,
+                Ledger::kMostPacedMarginPer10k / 100.0);
     return kExitOk;
 }
 

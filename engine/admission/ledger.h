@@ -212,8 +212,11 @@ public:
     // The arrival margin, as a share of each request's refill time (see
     // marginFor). A bucket starts at the floor, kMarginPer10k; near misses
     // double it (up to kMaxMarginPer10k), and after a period with no
-    // widening it halves, down to the floor. A window (paceEvenly) keeps
-    // kStartMarginPer10k as its jitter tolerance.
+    // widening it halves, down to the floor. A window (paceEvenly) starts
+    // at kPacedMarginPer10k, its jitter tolerance, and near misses at that
+    // pace double it up to kMostPacedMarginPer10k, where it stays: on a
+    // quiet network a window costs half a percent of the limit, on a
+    // jittery one two more 429s and then 2%.
     //
     // A bucket that starts or has idled full lets out a burst; a provider
     // that counts a per-minute window (fixed or sliding) instead of a
@@ -225,7 +228,8 @@ public:
     // Only a burst below a tenth of the period's limit is paid back: a
     // larger one was configured (granularity_s) as what the provider allows.
     static constexpr std::int32_t kMarginPer10k = 50;         // 0.5%: the floor
-    static constexpr std::int32_t kStartMarginPer10k = 200;   // 2%: a window's tolerance
+    static constexpr std::int32_t kPacedMarginPer10k = 50;       // 0.5%: a window's start
+    static constexpr std::int32_t kMostPacedMarginPer10k = 200;  // 2%: a window's most
     static constexpr std::int32_t kMaxMarginPer10k = 400;     // 4%: after near misses
     static constexpr std::int32_t kPaybackPer10k = 1000;      // 10%: paying a burst back
     // The margin in force on the scope's rolling dimension for `measure`, in

@@ -14,9 +14,9 @@ using namespace ledger_detail;
 // by a share of its refill time keeps them clear of that edge; a
 // whole-bucket request (low rates, one request per refill) is spaced by at
 // least the absolute margin, since network jitter does not shrink with the
-// rate, but by no more than kMaxMarginPer10k of its refill time, and never
-// by less than kStartMarginPer10k of it: at one request per refill nothing
-// absorbs an early arrival, and a 429 there costs a whole request's share.
+// rate, but by no more than kMaxWholeMarginPer10k of its refill time: at
+// one request per refill nothing absorbs an early arrival, and a 429 there
+// costs a whole request's share.
 i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
 {
     if (d.marginNs == 0) {
@@ -31,11 +31,17 @@ i128 Ledger::marginFor(const Dimension& d, std::int64_t amount) const noexcept
     // The learned absolute margin, but never more than kMaxWholeMarginPer10k
     // of the refill time: at 50 RPM one request is a whole bucket, and 12 ms
     // of 1.2 s is already 1% of the limit. No share of the rate here: a
-    // bucket of one has no burst to pay back. A paced dimension (a window)
-    // keeps its share too, which is what lets a window's worth of
-    // requests absorb jitter.
+    // bucket of one has no burst to pay back.
     const i128 least = std::min(i128{d.marginNs} * d.limit, refill * kMaxWholeMarginPer10k / 10'000);
-    return d.paced ? std::max(share, least) : least;
+    if (!d.paced) {
+        return least;
+    }
+    // Paced against a window of C requests (the configured burst), the
+    // share spaces each one and C of them together hold the window's jitter
+    // tolerance: a per-request least margin would pay it C times over
+    // (1% of the limit at 40 a second, where 0.5% holds). A window of one
+    // is a whole-bucket request's, with its least margin.
+    return d.spec.capacity() > 1 ? share : std::max(share, least);
 }
 
 i128 Ledger::departureMargin(const Dimension& d, std::int64_t amount, bool newConnection) const noexcept
@@ -140,7 +146,7 @@ bool Ledger::widenMargin(ScopeId id, TimePoint now)
             d.marginChangedAt = now;
             // Paced against a window, the share is the window's jitter
             // tolerance and all the pace it costs: no more than the start's.
-            const std::int32_t most = d.paced ? kStartMarginPer10k : kMaxMarginPer10k;
+            const std::int32_t most = d.paced ? kMostPacedMarginPer10k : kMaxMarginPer10k;
             if (d.marginPer10k < most) {
                 d.marginPer10k = std::min(most, d.marginPer10k * 2);
                 changed = true;
@@ -187,7 +193,7 @@ bool Ledger::paceEvenly(ScopeId id)
         Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
         if (d.marginNs > 0 && !d.paced) {
             d.paced = true;
-            d.marginPer10k = kStartMarginPer10k;
+            d.marginPer10k = kPacedMarginPer10k;
             d.paybackPer10k = 0;
             d.applyBurstHalvings();
             changed = true;

@@ -16,7 +16,7 @@ namespace {
 // was learned from 429s). The ledger's bounds on margins are put in front,
 // so both read the same constants.
 const std::string kSource = "local MAX_WHOLE_MARGIN = " + std::to_string(Ledger::kMaxWholeMarginPer10k) + "\n" +
-                            "local START_MARGIN = " + std::to_string(Ledger::kStartMarginPer10k) + "\n" +
+                            "local MOST_PACED_MARGIN = " + std::to_string(Ledger::kMostPacedMarginPer10k) + "\n" +
                             "local KEEP_LEARNED_MS = " + std::to_string(kKeepLearnedMs) + "\n" +
                             R"LUA(
 local op = ARGV[1]
@@ -213,8 +213,12 @@ local function margin(d, a)
   local part = cdiv(a * d.period, 10000)
   if a < d.cap then return part * d.m end
   local least = math.min(d.lm * d.limit, part * MAX_WHOLE_MARGIN)
-  -- Paced against a window, the share stays: it absorbs the window's jitter.
-  if d.paced then return math.max(part * d.m, least) end
+  -- Paced against a window of more than one, the share alone: the window's
+  -- requests together hold its jitter tolerance (Ledger::marginFor).
+  if d.paced then
+    if d.spec_cap > 1 then return part * d.m end
+    return math.max(part * d.m, least)
+  end
   return least
 end
 -- The margin spacing adds may be spent in a burst (Ledger::burstSlack);
@@ -245,7 +249,7 @@ for i = 1, n do
       d.cap = math.max(math.min(2, d.cap), math.floor(d.cap / 2 ^ math.min(L.h, 60)))
     end
     d.m = math.max(d.m, L.m)
-    if d.paced then d.m = math.min(d.m, START_MARGIN) end
+    if d.paced then d.m = math.min(d.m, MOST_PACED_MARGIN) end
     d.lm = math.max(d.lm, L.l)
   end
 end

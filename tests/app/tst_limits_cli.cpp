@@ -72,10 +72,11 @@ void TestLimitsCli::explainsEachScope()
                        "  rpm 600  configured; burst 99 (granularity_s 10 configured, less 50 ms of rate for arrival jitter)\n"),
         QStringLiteral("provider openai, key main\n"
                        "  concurrency 2  adaptive (\"auto\"): starts at 2, found at run time within [1, 9]\n"),
-        QStringLiteral("Pacing margin: each request on a per-minute limit is spaced 2.0% of its refill time beyond the "
-                       "rate from a full bucket, 0.5% in steady state, up to 4.0% after near-miss 429s; a request "
+        QStringLiteral("Pacing margin: each request on a per-minute limit is spaced 0.5% of its refill time beyond the "
+                       "rate, up to 4.0% after near-miss 429s (10% while a burst after idle is paid back); a request "
                        "that fills a whole bucket 6 ms more, widened by near misses to cover the lateness they "
-                       "report, at most 1.0% of its refill time\n"),
+                       "report, at most 1.0% of its refill time. Against a provider found to count a window, "
+                       "requests go evenly, 0.5% beyond the rate, widened by near misses up to 2.0%\n"),
     };
     for (const QString& w : wanted) {
         QVERIFY2(r.out.contains(w), qPrintable(QStringLiteral("missing:\n%1\n--- got:\n%2").arg(w, r.out)));

@@ -10,6 +10,7 @@
 #include <QtTest>
 
 #include <array>
+#include <vector>
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -25,11 +26,14 @@ Cost oneRequest()
 
 }  // namespace
 
+Q_DECLARE_METATYPE(std::vector<sluice::Duration>)
+
 class TestLimitLearner : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void nearMissWidensTheAbsoluteMargin();
     void aWindow429PacesEvenly();
+    void slidingWindowAtTheRateWithoutRefusals_data();
     void slidingWindowAtTheRateWithoutRefusals();
 };
 
@@ -77,21 +81,36 @@ void TestLimitLearner::aWindow429PacesEvenly()
 }
 
 // 600 RPM against a provider counting a sliding one-second window of 10
-// (the mock's SlidingWindow), demand always waiting. The sender wakes 0–9 ms
-// late and each request reaches the provider 0–5 ms after it left. The
-// start's burst draws a 429 whose hint says "a window"; from then on the
-// scope paces evenly, and in the following two minutes no request is
-// refused and the provider accepts at least 97% of its limit.
+// (the mock's SlidingWindow), demand always waiting. The start's burst draws
+// a 429 whose hint says "a window"; from then on the scope paces evenly, and
+// in the following two minutes no request is refused and the provider
+// accepts the share of its limit the row names. Jittery: the sender wakes
+// 0-9 ms late and each request reaches the provider 0-5 ms after it left,
+// and a late sender's lost time is most of what is lost. Calm (a loopback
+// trip, a timer on time): the window's tolerance is all it costs, 0.5% of
+// the limit (2% before near misses taught otherwise cost 2%).
+void TestLimitLearner::slidingWindowAtTheRateWithoutRefusals_data()
+{
+    QTest::addColumn<std::vector<Duration>>("wakeLate");
+    QTest::addColumn<std::vector<Duration>>("trip");
+    QTest::addColumn<double>("leastShare");
+    QTest::newRow("jittery") << std::vector<Duration>{0ms, 9ms, 1ms, 4ms, 0ms, 2ms, 6ms}
+                             << std::vector<Duration>{0ms, 5ms, 1ms, 3ms, 0ms} << 0.97;
+    QTest::newRow("calm") << std::vector<Duration>{0us, 120us, 40us, 300us, 60us}
+                          << std::vector<Duration>{200us, 450us, 230us, 1100us, 210us, 260us} << 0.99;
+}
+
 void TestLimitLearner::slidingWindowAtTheRateWithoutRefusals()
 {
+    QFETCH(std::vector<Duration>, wakeLate);
+    QFETCH(std::vector<Duration>, trip);
+    QFETCH(double, leastShare);
     ManualClock clock(kT0, WallTime{});
     Admission admission(clock);
     const ScopeId s = admission.addScope(Admission::root(), "k", {perMinute(Measure::Requests, 600, 10)});
     const Path path = admission.pathTo(s);
     mock::SlidingWindow window(600, 1s, 10, clock.now());
     LearnedLimits state;
-    const std::array<Duration, 7> wakeLate{0ms, 9ms, 1ms, 4ms, 0ms, 2ms, 6ms};
-    const std::array<Duration, 5> trip{0ms, 5ms, 1ms, 3ms, 0ms};
     TimePoint coolUntil = kT0;
     int refusedBeforePacing = 0;
     int refusedAfter = 0;
@@ -126,7 +145,7 @@ void TestLimitLearner::slidingWindowAtTheRateWithoutRefusals()
     QVERIFY2(refusedBeforePacing == 1, qPrintable(QString::number(refusedBeforePacing)));
     QCOMPARE(refusedAfter, 0);
     // Two minutes hold 1,200 at the limit.
-    QVERIFY2(acceptedAfter >= 0.97 * 1200, qPrintable(QString::number(acceptedAfter)));
+    QVERIFY2(acceptedAfter >= leastShare * 1200, qPrintable(QString::number(acceptedAfter)));
 }
 
 QTEST_APPLESS_MAIN(TestLimitLearner)
