@@ -145,7 +145,8 @@ bool Ledger::widenMargin(ScopeId id, TimePoint now)
         if (d.marginNs > 0) {
             d.marginChangedAt = now;
             // Paced against a window, the share is the window's jitter
-            // tolerance and all the pace it costs: no more than the start's.
+            // tolerance and all the pace it costs: at most
+            // kMostPacedMarginPer10k.
             const std::int32_t most = d.paced ? kMostPacedMarginPer10k : kMaxMarginPer10k;
             if (d.marginPer10k < most) {
                 d.marginPer10k = std::min(most, d.marginPer10k * 2);
