@@ -364,9 +364,7 @@ void Dispatcher::Impl::send(Job& job, std::size_t keyIndex, Reservation reservat
         f.stream = std::make_unique<StreamAccumulator>(pr.cfg->flavor, job.info.endpoint);
     }
     std::vector<std::string> own;
-    auto common = job.spec.headerLines.empty()
-                      ? pr.commonHeaders.lines(pr.cfg, job.info.stream)
-                      : pr.commonHeaders.lines(pr.cfg, job.info.stream, job.spec.headerLines, own);
+    auto common = pr.commonHeaders.lines(pr.cfg, job.info.stream, job.spec.headerLines, own);
     f.transfer = http.start(buildRequest(*pr.cfg, *kr.cfg, job.info, job.bodyText, job.spec.deadline, now,
                                          std::move(common), std::move(own)),
                             handlersFor(job));

@@ -48,10 +48,11 @@ public:
     static constexpr std::size_t kMaxVariants = 16;
 
     std::shared_ptr<const http::HeaderList> lines(const std::shared_ptr<const ProviderConfig>& provider, bool stream);
-    // For a job with header lines of its own (`extra`): the shared list with
+    // For a job's header lines (`extra`, often none): the shared list with
     // the common lines that one of `extra` names replaced by it (a variant
-    // built once per distinct set of replacing lines), and in `own` the rest
-    // of `extra`, for the request's own headers.
+    // built once per distinct set of replacing lines; with none to replace,
+    // the plain list), and in `own` the rest of `extra`, for the request's
+    // own headers.
     std::shared_ptr<const http::HeaderList> lines(const std::shared_ptr<const ProviderConfig>& provider, bool stream,
                                                   const std::vector<std::string>& extra, std::vector<std::string>& own);
 
