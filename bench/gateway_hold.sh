@@ -44,7 +44,13 @@ run() {  # run LATENCY_MS MODE ARGS...
   "$CLI" mock --listen 127.0.0.1:0 --latency-ms "$latency" > "$work/mock.out" 2> "$work/mock.err" &
   pids+=($!)
   local mock; mock=$(first_url "$work/mock.out")
-  curl -sf "$mock/mock/config" -d "{\"rateLimitHeaders\":${MOCK_HEADERS:-true},\"models\":{\"gpt-4o-mini\":{\"limits\":{\"rpm\":2400,\"tpm\":0,\"granularity\":\"${MOCK_GRANULARITY:-1s}\",\"enforcement\":\"${MOCK_ENFORCEMENT:-bucket}\"}}}}" > /dev/null
+  local answer
+  # The mock names what it refuses (an unknown enforcement, a malformed granularity).
+  if ! answer=$(curl -s -w '\n%{http_code}' "$mock/mock/config" -d "{\"rateLimitHeaders\":${MOCK_HEADERS:-true},\"models\":{\"gpt-4o-mini\":{\"limits\":{\"rpm\":2400,\"tpm\":0,\"granularity\":\"${MOCK_GRANULARITY:-1s}\",\"enforcement\":\"${MOCK_ENFORCEMENT:-bucket}\"}}}}") \
+     || [[ ${answer##*$'\n'} != 200 ]]; then
+    echo "the mock refused MOCK_ENFORCEMENT / MOCK_GRANULARITY / MOCK_HEADERS: ${answer%$'\n'*}" >&2
+    exit 2
+  fi
   local granularity=", \"granularity_s\": ${GW_GRANULARITY_S:-1}"
   [[ ${GW_GRANULARITY_S:-1} == none ]] && granularity=""
   cat > "$work/gw.json" <<JSON
@@ -61,7 +67,8 @@ JSON
   MOCK_API_KEY=sk-mock TOKEN_A=bench-a TOKEN_B=bench-b "$CLI" serve --config "$work/gw.json" --listen 127.0.0.1:0 \
     > "$work/gw.out" 2> "$work/gw.err" &
   pids+=($!)
-  local gw; gw=$(first_url "$work/gw.out")
+  local gw
+  gw=$(first_url "$work/gw.out") || { echo "the gateway did not start (GW_GRANULARITY_S?):" >&2; cat "$work/gw.err" >&2; exit 2; }
   if [[ -n ${BACKGROUND_A:-} ]]; then
     # Tenant A from its own process, so its load does not slow B's client.
     GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs fair "$FAIR_S" "$BACKGROUND_A" 0 \
