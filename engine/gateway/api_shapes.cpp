@@ -22,6 +22,8 @@ Names namesOf(ErrorKind kind) noexcept
     case ErrorKind::Permission: return {"invalid_request_error", "model_not_allowed", "permission_error"};
     case ErrorKind::NotFound: return {"invalid_request_error", "model_not_found", "not_found_error"};
     case ErrorKind::TooLarge: return {"invalid_request_error", "request_too_large", "request_too_large"};
+    case ErrorKind::UnsupportedMedia:
+        return {"invalid_request_error", "unsupported_content_encoding", "invalid_request_error"};
     case ErrorKind::RateLimited: return {"requests", "rate_limit_exceeded", "rate_limit_error"};
     case ErrorKind::Internal: return {"server_error", nullptr, "api_error"};
     case ErrorKind::BadGateway: return {"server_error", "upstream_error", "api_error"};
@@ -55,6 +57,7 @@ int statusOf(ApiFlavor dialect, ErrorKind kind) noexcept
     case ErrorKind::Permission: return 403;
     case ErrorKind::NotFound: return 404;
     case ErrorKind::TooLarge: return 413;
+    case ErrorKind::UnsupportedMedia: return 415;
     case ErrorKind::RateLimited: return 429;
     case ErrorKind::Internal: return 500;
     case ErrorKind::BadGateway: return 502;

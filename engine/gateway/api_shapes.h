@@ -21,6 +21,7 @@ enum class ErrorKind : std::uint8_t {
     Permission,       // 403
     NotFound,         // 404
     TooLarge,         // 413
+    UnsupportedMedia, // 415: a compressed body
     RateLimited,      // 429
     Internal,         // 500
     BadGateway,       // 502: the provider failed and retries were used up

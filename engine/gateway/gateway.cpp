@@ -5,6 +5,7 @@
 #include "gateway/passed_headers.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace sluice::gateway {
@@ -22,6 +23,30 @@ ApiFlavor dialectOf(const net::InboundRequest& request)
         return ApiFlavor::Anthropic;
     }
     return ApiFlavor::OpenAI;
+}
+
+// Why a body that readJsonDocument refused is not a JSON object, naming
+// where it went wrong: only on the error path, so nlohmann's parser (which
+// says at what line and column) is run a second time there.
+std::string bodyProblem(std::string_view body)
+{
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        return "the request body is empty: a JSON object is expected";
+    }
+    try {
+        const json document = json::parse(body);
+        if (!document.is_object()) {
+            return std::string("the request body is a JSON ") + document.type_name() + ", not an object";
+        }
+    } catch (const json::parse_error& e) {
+        std::string what = e.what();
+        // "[json.exception.parse_error.101] parse error at line 1, column 2: …"
+        if (const auto close = what.find("] "); what.rfind("[json.exception", 0) == 0 && close != std::string::npos) {
+            what.erase(0, close + 2);
+        }
+        return "the request body is not valid JSON: " + what;
+    }
+    return "the request body is not a JSON object";
 }
 
 }  // namespace
@@ -146,9 +171,19 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         refuse(ErrorKind::Unavailable, "this gateway is draining: it takes no new requests");
         return;
     }
+    // The body is read and forwarded as it came; a compressed one would be
+    // neither, so it is refused by name rather than as malformed JSON.
+    if (const auto encoding = request.header("content-encoding");
+        encoding && !encoding->empty() && !std::ranges::equal(*encoding, std::string_view("identity"), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+        refuse(ErrorKind::UnsupportedMedia, "content-encoding " + std::string(*encoding) +
+                                                ": the gateway takes request bodies uncompressed");
+        return;
+    }
     json body;
     if (!readJsonDocument(request.body, body) || !body.is_object()) {
-        refuse(ErrorKind::InvalidRequest, "the request body is not a JSON object");
+        refuse(ErrorKind::InvalidRequest, bodyProblem(request.body));
         return;
     }
     const auto model = body.find("model");

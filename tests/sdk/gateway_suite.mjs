@@ -7,6 +7,7 @@
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import net from 'node:net';
+import zlib from 'node:zlib';
 
 const gw = process.env.GATEWAY_URL;
 const mockUrl = process.env.MOCK_URL;
@@ -278,7 +279,22 @@ const checks = {
       body: '{"model": "claude-haiku-4-5", ',
     });
     assert(r.status === 400, `status ${r.status}`);
-    assert((await r.json()).error.type === 'invalid_request_error', 'Anthropic error shape');
+    const truncated = await r.json();
+    assert(truncated.error.type === 'invalid_request_error', 'Anthropic error shape');
+    // The message says where the JSON went wrong, not only that it did.
+    assert(/not valid JSON: .*line 1, column 31/.test(truncated.error.message), truncated.error.message);
+    const post = (body, headers = {}) => fetch(`${gw}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${tokenA}`, 'content-type': 'application/json', ...headers }, body,
+    });
+    const array = await post('[1, 2]');
+    assert(array.status === 400 && /a JSON array, not an object/.test((await array.json()).error.message), 'array body');
+    const empty = await post('');
+    assert(empty.status === 400 && /body is empty/.test((await empty.json()).error.message), 'empty body');
+    // A compressed body is named as such (415), not taken for malformed JSON.
+    const gz = await post(zlib.gzipSync(JSON.stringify(chat())), { 'content-encoding': 'gzip' });
+    const gzError = await gz.json();
+    assert(gz.status === 415 && gzError.error.code === 'unsupported_content_encoding' &&
+           /content-encoding gzip/.test(gzError.error.message), `gzip body: ${gz.status} ${JSON.stringify(gzError)}`);
     // A body the provider refuses: its own 400 reaches the client.
     await rejects(openai().chat.completions.create({ model: 'gpt-4o-mini', messages: 'not a list' }), OpenAI.BadRequestError, 400);
   },
