@@ -196,7 +196,9 @@ public:
     // evidence, by half as much again, at most kMostMarginNs; marginFor
     // caps what it costs at kMaxWholeMarginPer10k of the refill time. A
     // quiet period narrows it by a quarter, back down to the ledger's
-    // arrivalMargin. Returns whether it grew.
+    // arrivalMargin. A dimension paced against a window widens its share
+    // at once to what holds such a miss (widenPaceFor). Returns whether
+    // anything grew.
     bool noteNearMiss(ScopeId scope, Duration hint, TimePoint now);
     static constexpr std::int64_t kMostMarginNs = 1'000'000'000;
     static constexpr std::int32_t kMaxWholeMarginPer10k = 100;  // 1%: ≥ 99% of the limit
@@ -292,6 +294,7 @@ private:
     static void updateMargin(Dimension& d, TimePoint now) noexcept;
     static void startPayback(Dimension& d, TimePoint now) noexcept;
     static Int128 burstSlack(const Dimension& d, std::int64_t amount) noexcept;
+    static bool widenPaceFor(Dimension& d, std::int64_t earlyNs, TimePoint now) noexcept;
     // The margin a request below the burst must fit with itself, so that
     // burstSlack only returns what earlier requests of a burst paid.
     Int128 ownMargin(const Dimension& d, std::int64_t amount) const noexcept;

@@ -183,8 +183,38 @@ bool Ledger::noteNearMiss(ScopeId id, Duration hint, TimePoint now)
             d.marginNs = std::min<std::int64_t>(evidence, kMostMarginNs);
             changed = true;
         }
+        changed = widenPaceFor(d, early, now) || changed;
     }
     return changed;
+}
+
+// Paced against a window, half the share over the window is its jitter
+// tolerance (burstSlack), and the hint says how far beyond it this
+// arrival fell: the share goes at once to what holds half as much again,
+// in the same doubling steps up to kMostPacedMarginPer10k, rather than one
+// doubling per 429 (each step learned that way costs a refusal).
+bool Ledger::widenPaceFor(Dimension& d, std::int64_t earlyNs, TimePoint now) noexcept
+{
+    if (!d.paced || d.spec.measure != Measure::Requests || d.spec.capacity() <= 1 || earlyNs <= 0) {
+        return false;
+    }
+    const i128 windowNs = i128{d.spec.capacity()} * d.unit / std::max<std::int64_t>(d.limit, 1);
+    if (windowNs <= 0) {
+        return false;
+    }
+    // window × share / 2 ≥ 1.5 × early.
+    const i128 needed = (i128{earlyNs} * 3 * 10'000 + windowNs - 1) / windowNs;
+    std::int32_t share = std::max(d.marginPer10k, kPacedMarginPer10k);
+    while (share < needed && share < kMostPacedMarginPer10k) {
+        share *= 2;
+    }
+    share = std::min(share, kMostPacedMarginPer10k);
+    if (share <= d.marginPer10k) {
+        return false;
+    }
+    d.marginPer10k = share;
+    d.marginChangedAt = now;
+    return true;
 }
 
 bool Ledger::paceEvenly(ScopeId id)

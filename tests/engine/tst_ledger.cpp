@@ -68,6 +68,7 @@ private Q_SLOTS:
     void requestAboveBurstWaitsForAFullBucket();
     void arrivalMarginSpacesWholeBucketRequests();
     void pacedEvenlyNeverPutsElevenInOneSecond();
+    void aNearMissWhilePacedWidensToWhatItsHintNeeds();
     void newConnectionSpacesTheNextWholeBucketRequest();
     void coldTripsDoNotOvertakeAtFiftyRpm();
     void usedLeavesTheMarginOut();
@@ -391,6 +392,44 @@ void TestLedger::pacedEvenlyNeverPutsElevenInOneSecond()
     QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
     QVERIFY(!ledger.widenMargin(s, t));
     QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
+}
+
+// Paced against a one-second window, half the share over the window is
+// the jitter it holds (5 ms at 0.5%). A near miss that says how early it
+// came widens the share at once to hold half as much again: one refusal,
+// not one per doubling.
+void TestLedger::aNearMissWhilePacedWidensToWhatItsHintNeeds()
+{
+    const auto pacedScope = [](Ledger& ledger) {
+        const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::Requests, 600, 10)}, kT0);
+        ledger.paceEvenly(s);
+        return s;
+    };
+    {
+        Ledger ledger(Duration::zero(), 6ms);
+        const ScopeId s = pacedScope(ledger);
+        ledger.noteNearMiss(s, 1ms, kT0);  // 1.5 ms: within the 5 ms it holds
+        QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kPacedMarginPer10k);
+        ledger.noteNearMiss(s, 2ms, kT0);  // 3 ms × 2 of a second: 0.6%, so 1%
+        QCOMPARE(ledger.marginPer10k(s, Measure::Requests), 2 * Ledger::kPacedMarginPer10k);
+    }
+    {
+        Ledger ledger(Duration::zero(), 6ms);
+        const ScopeId s = pacedScope(ledger);
+        ledger.noteNearMiss(s, 8ms, kT0);  // 2.4%: as far as a window goes, at once
+        QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
+        ledger.noteNearMiss(s, 40ms, kT0);
+        QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
+    }
+    {
+        // Not paced (a bucket): the share is the bucket's business, the hint
+        // only widens the absolute margin.
+        Ledger ledger(Duration::zero(), 6ms);
+        const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::Requests, 600, 10)}, kT0);
+        const std::int32_t before = ledger.marginPer10k(s, Measure::Requests);
+        ledger.noteNearMiss(s, 8ms, kT0);
+        QCOMPARE(ledger.marginPer10k(s, Measure::Requests), before);
+    }
 }
 
 // What a bucket shows as used is its units, not the margin spacing them:
