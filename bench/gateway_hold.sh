@@ -5,7 +5,7 @@
 #  1. hold: 200 concurrent SDK clients on one tenant, closed loop, against a
 #     mock whose limit (2,400 RPM in 1 s buckets, 40/s; 1 s per answer) is a
 #     fifth of their demand (200/s): 429s reaching clients, 429s the mock
-#     sent, throughput over the binding limit.
+#     sent (and in which seconds of the run), throughput over the binding limit.
 #  2. fair: tenant B at 4/s alone, then with tenant A at 40/s (10x), against
 #     the same 40/s limit (0.2 s per answer): B's p95 wait in both runs (A
 #     runs in a process of its own).
@@ -77,7 +77,7 @@ JSON
   fi
   GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs "$@"
   if [[ -n ${BACKGROUND_A:-} ]]; then wait "$a"; echo "tenant A: $(cat "$work/a.json")"; fi
-  echo "mock: $(curl -s "$mock/mock/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const r=Object.values(j.rateLimited).reduce((a,b)=>a+b,0);console.log(JSON.stringify({requests:j.requests,accepted:j.accepted,answered429:r,share429:r/j.requests}))})')"
+  echo "mock: $(curl -s "$mock/mock/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const r=Object.values(j.rateLimited).reduce((a,b)=>a+b,0);const t0=j.series.length?j.series[0].t:0;const at=j.series.filter(x=>x.rateLimited>0).map(x=>(x.t-t0)+"s"+(x.rateLimited>1?"x"+x.rateLimited:""));console.log(JSON.stringify({requests:j.requests,accepted:j.accepted,answered429:r,share429:r/j.requests,secondsWith429:at}))})')"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
