@@ -34,6 +34,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
                              : "provider: \"" + job.provider + "\" is not a configured " +
                                    std::string(flavorName(job.flavor)) + " provider serving \"" + info.model + "\"");
     }
+    bool usageAdded = false;
     if (job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream) {
         // Without it a stream never reports usage and cannot be settled.
         bool asked = false;
@@ -44,9 +45,11 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
         if (!asked) {
             job.body["stream_options"]["include_usage"] = true;
             job.bodyText.clear();  // the text no longer says what is sent
+            usageAdded = true;
         }
     }
     PreparedJob p;
+    p.usageAdded = usageAdded;
     p.cost.requests = 1;
     p.cost.inputTokens = info.promptTokens;
     p.cost.outputTokens = info.reservedOutputTokens();

@@ -28,6 +28,10 @@ struct PreparedJob {
     std::string bodyText;
     Cost cost;
     std::size_t provider = 0;  // index into Config::providers
+    // A chat completion stream's `stream_options.include_usage` was added
+    // here, not asked for by whoever wrote the body: its last chunk (the
+    // usage, with no choices) is Sluice's, not theirs.
+    bool usageAdded = false;
 };
 
 // `estimator` counts the prompt (exactly where it can); null: the rule of thumb.

@@ -2,6 +2,7 @@
 // tenant gate, queued in the dispatcher, then answered or streamed.
 #include "dispatch/response_sink.h"
 #include "gateway/gateway_impl.h"
+#include "gateway/usage_chunk_filter.h"
 
 #include <algorithm>
 
@@ -120,7 +121,13 @@ public:
     {
         std::lock_guard guard(m_mutex);
         if (m_out) {
-            m_out->write(std::string(bytes));
+            if (m_usageFilter) {
+                if (std::string pass = m_usageFilter->feed(bytes); !pass.empty()) {
+                    m_out->write(std::move(pass));
+                }
+            } else {
+                m_out->write(std::string(bytes));
+            }
         } else if (!m_stream) {
             m_body.append(bytes);
         }
@@ -149,6 +156,7 @@ public:
         if (outcome.result == JobResult::Completed) {
             c.completed.fetch_add(1, std::memory_order_relaxed);
             if (m_out) {
+                flushUsageFilter();
                 m_out->end();
                 return;
             }
@@ -164,6 +172,7 @@ public:
             // stream's own error event.
             c.upstreamErrors.fetch_add(1, std::memory_order_relaxed);
             const std::string why = "the provider's stream failed: " + outcome.reason;
+            flushUsageFilter();
             m_out->write(m_spec.endpoint == Endpoint::Responses ? responsesStreamErrorEvent(ErrorKind::BadGateway, why)
                                                                 : streamErrorEvent(m_dialect, ErrorKind::BadGateway, why));
             m_out->end();
@@ -174,6 +183,16 @@ public:
 
 private:
     friend struct Gateway::Impl;
+
+    // What the usage filter still holds goes out as it is (under m_mutex).
+    void flushUsageFilter()
+    {
+        if (m_usageFilter) {
+            if (std::string rest = m_usageFilter->finish(); !rest.empty()) {
+                m_out->write(std::move(rest));
+            }
+        }
+    }
 
     net::HttpHeaders replyHeaders(std::string_view contentType) const
     {
@@ -421,6 +440,8 @@ private:
     TenantStats::Ticket m_ticket;  // the token's figures; ends with the exchange at the latest
     net::HttpHeaders m_headers;  // the provider's request id
     std::string m_body;
+    // Set when Sluice asked for the stream's usage and the client did not.
+    std::optional<UsageChunkFilter> m_usageFilter;
 };
 
 void Gateway::Impl::openExchange(net::HttpResponder responder, ApiFlavor dialect, bool stream, TokenPtr token,
@@ -438,6 +459,9 @@ void Gateway::Impl::openExchange(net::HttpResponder responder, ApiFlavor dialect
     ex->m_responder = std::move(responder);
     ex->m_model = std::move(model);
     ex->m_spec = prepared.job.job;
+    if (stream && prepared.job.usageAdded) {
+        ex->m_usageFilter.emplace();
+    }
     ex->m_prepared = std::move(prepared);
     ex->begin(cost);
 }

@@ -8,6 +8,7 @@
 #include "gateway/tenant_gate.h"
 #include "gateway/timers.h"
 #include "gateway/token_auth.h"
+#include "gateway/usage_chunk_filter.h"
 
 #include <QtTest>
 
@@ -66,6 +67,7 @@ private Q_SLOTS:
     void timersRunWhenDue();
     void errorShapes();
     void passedHeaders();
+    void usageChunkFilter();
 };
 
 void TestGatewayParts::configReadsTokens()
@@ -294,6 +296,48 @@ void TestGatewayParts::passedHeaders()
     // organisation, whatever the dialect.
     QCOMPARE(passedHeaderLines(sent, ApiFlavor::OpenAI), std::vector<std::string>{"openai-beta: assistants=v2"});
     QVERIFY(passedHeaderLines({{"authorization", "Bearer x"}, {"x-stainless-os", "Linux"}}, ApiFlavor::Anthropic).empty());
+}
+
+// The usage chunk Sluice asked for goes; every other byte of the stream
+// comes through, however the provider's writes split it.
+void TestGatewayParts::usageChunkFilter()
+{
+    const std::string first =
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n";
+    const std::string usage =
+        "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":3}}\n\n";
+    const std::string done = "data: [DONE]\n\n";
+    const std::string stream = ": comment\n\n" + first + usage + done;
+    const std::string expected = ": comment\n\n" + first + done;
+    for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+        for (std::size_t cut2 = cut; cut2 <= stream.size(); cut2 += 7) {
+            UsageChunkFilter f;
+            std::string out = f.feed(std::string_view(stream).substr(0, cut));
+            out += f.feed(std::string_view(stream).substr(cut, cut2 - cut));
+            out += f.feed(std::string_view(stream).substr(cut2));
+            out += f.finish();
+            QVERIFY2(out == expected, qPrintable(QStringLiteral("cut at %1 and %2: %3").arg(cut).arg(cut2).arg(QString::fromStdString(out))));
+            QVERIFY(f.dropped());
+        }
+    }
+    // Whole events pass at once, held back only while a line is unfinished.
+    UsageChunkFilter f;
+    QCOMPARE(f.feed(first), first);
+    QCOMPARE(f.feed("data: {\"choices\":[{}]"), std::string());
+    QCOMPARE(f.feed("}\r\n\r"), std::string());
+    QCOMPARE(f.feed("\n"), std::string("data: {\"choices\":[{}]}\r\n\r\n"));
+    // CRLF lines, and an event split over two data lines, are read whole.
+    QCOMPARE(f.feed("data: {\"choices\":[],\r\ndata: \"usage\":{\"total_tokens\":1}}\r\n\r\n"), std::string());
+    QVERIFY(f.dropped());
+    // Only once, and only a chunk with no choices and a usage object.
+    QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[{"delta":{}}],"usage":{"total_tokens":1}})"));
+    QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[],"usage":null})"));
+    QVERIFY(!UsageChunkFilter::isUsageOnly("data: {\"choices\":[],\"usage\":"));
+    QVERIFY(UsageChunkFilter::isUsageOnly(R"(data:{"choices":[],"usage":{}})"));
+    // An unfinished last event comes out at the end as it was.
+    UsageChunkFilter g;
+    QCOMPARE(g.feed("data: {\"choices\":[]"), std::string());
+    QCOMPARE(g.finish(), std::string("data: {\"choices\":[]"));
 }
 
 QTEST_APPLESS_MAIN(TestGatewayParts)

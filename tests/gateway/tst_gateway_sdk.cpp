@@ -4,6 +4,7 @@
 // one check per row), and the refusals `serve` makes at start.
 #include <QtTest>
 
+#include <QFile>
 #include <QProcess>
 #include <QProcessEnvironment>
 #include <QRegularExpression>
@@ -79,6 +80,7 @@ private Q_SLOTS:
     void cleanupTestCase();
     void sdk_data();
     void sdk();
+    void everyCheckIsListed();
     void refusesPublicAddressWithoutTokens();
     void refusesTokenInClear();
 
@@ -150,11 +152,11 @@ void TestGatewaySdk::cleanupTestCase()
     QVERIFY(!log.contains("gw-test-token"));
 }
 
-void TestGatewaySdk::sdk_data()
-{
-    QTest::addColumn<QString>("check");
-    for (const char* name :
-         {"openai_chat", "openai_chat_stream_usage", "openai_tool_call_roundtrip", "openai_responses",
+namespace {
+
+// The checks run here, one row each; everyCheckIsListed holds the suite to it.
+constexpr const char* kChecks[] = {"openai_chat", "openai_chat_stream_usage", "openai_chat_stream_without_usage_is_unchanged",
+          "openai_tool_call_roundtrip", "openai_responses",
           "openai_responses_stream", "openai_responses_tool_call", "responses_client_disconnect_mid_stream",
           "openai_embeddings", "responses_embeddings_errors",
           "responses_stream_error_after_first_byte", "openai_models", "anthropic_messages",
@@ -162,9 +164,37 @@ void TestGatewaySdk::sdk_data()
           "error_missing_token", "error_wrong_token", "error_unknown_model", "error_model_not_allowed",
           "error_bad_request", "error_body_too_large", "error_rate_limited_tenant", "hold_expires_429_on_provider_limit",
           "error_upstream_5xx_retried_then_502", "error_after_first_byte_is_sse_error", "client_timeout",
-          "client_disconnect_mid_stream", "slowloris_does_not_block_others"}) {
+          "client_disconnect_mid_stream", "slowloris_does_not_block_others"};
+
+}  // namespace
+
+void TestGatewaySdk::sdk_data()
+{
+    QTest::addColumn<QString>("check");
+    for (const char* name : kChecks) {
         QTest::newRow(name) << QString::fromLatin1(name);
     }
+}
+
+// A check written in the suite but missing from kChecks would never run.
+void TestGatewaySdk::everyCheckIsListed()
+{
+    QFile suite(sdkDir() + QStringLiteral("/gateway_suite.mjs"));
+    QVERIFY(suite.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(suite.readAll());
+    static const QRegularExpression check(QStringLiteral(R"(^  async (\w+)\(\) \{)"),
+                                          QRegularExpression::MultilineOption);
+    QStringList listed;
+    for (const char* name : kChecks) {
+        listed << QString::fromLatin1(name);
+    }
+    int found = 0;
+    for (auto it = check.globalMatch(text); it.hasNext();) {
+        const QString name = it.next().captured(1);
+        QVERIFY2(listed.contains(name), qPrintable(name + QStringLiteral(" is in gateway_suite.mjs but never run")));
+        ++found;
+    }
+    QCOMPARE(found, static_cast<int>(listed.size()));
 }
 
 void TestGatewaySdk::sdk()

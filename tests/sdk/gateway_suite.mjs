@@ -63,6 +63,32 @@ const checks = {
     assert(text.length > 0, 'no streamed text');
     assert(usage?.completion_tokens === 8, `usage ${JSON.stringify(usage)}`);
   },
+  async openai_chat_stream_without_usage_is_unchanged() {
+    // Sluice asks the provider for the stream's usage (to settle it); a
+    // client that did not ask gets no usage chunk, whose empty choices
+    // would break code that reads choices[0] of every chunk.
+    const s = await openai().chat.completions.create(chat({ stream: true }));
+    let text = '';
+    let chunks = 0;
+    for await (const c of s) {
+      assert(c.choices.length > 0, `a chunk with no choices: ${JSON.stringify(c)}`);
+      assert(!c.usage, `usage the client did not ask for: ${JSON.stringify(c.usage)}`);
+      text += c.choices[0].delta.content ?? '';
+      chunks += 1;
+    }
+    assert(text.length > 0 && chunks > 2, `streamed ${chunks} chunks: ${text}`);
+    // The stream as bytes: every event but [DONE] is a chunk with choices.
+    const r = await fetch(`${gw}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenA}`, 'content-type': 'application/json' },
+      body: JSON.stringify(chat({ stream: true })),
+    });
+    const events = (await r.text()).split('\n\n').filter((e) => e.startsWith('data: '));
+    assert(events.at(-1) === 'data: [DONE]', `last event ${events.at(-1)}`);
+    for (const e of events.slice(0, -1)) {
+      assert(JSON.parse(e.slice(6)).choices.length > 0, `event ${e}`);
+    }
+  },
   async openai_tool_call_roundtrip() {
     // A conversation with a tool call and its result, and tools offered:
     // the request goes through unchanged (the mock answers text).

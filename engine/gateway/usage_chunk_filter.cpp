@@ -1,0 +1,87 @@
+#include "gateway/usage_chunk_filter.h"
+
+#include <nlohmann/json.hpp>
+
+#include <utility>
+
+namespace sluice::gateway {
+
+std::string UsageChunkFilter::feed(std::string_view bytes)
+{
+    m_pending.append(bytes);
+    std::string out;
+    const std::size_t n = m_pending.size();
+    std::size_t eventStart = 0;
+    std::size_t pos = 0;
+    while (pos < n) {
+        const std::size_t lineStart = pos;
+        const std::size_t end = m_pending.find_first_of("\r\n", pos);
+        if (end == std::string::npos) {
+            break;  // a line still arriving
+        }
+        if (m_pending[end] == '\r' && end + 1 == n) {
+            break;  // "\r" or the first half of "\r\n": the next byte tells
+        }
+        pos = end + 1;
+        if (m_pending[end] == '\r' && m_pending[end + 1] == '\n') {
+            ++pos;
+        }
+        if (end != lineStart) {
+            continue;
+        }
+        // A blank line ends the event before it.
+        const std::string_view event(m_pending.data() + eventStart, lineStart - eventStart);
+        if (!m_dropped && isUsageOnly(event)) {
+            m_dropped = true;
+        } else {
+            out.append(m_pending, eventStart, pos - eventStart);
+        }
+        eventStart = pos;
+    }
+    m_pending.erase(0, eventStart);
+    return out;
+}
+
+std::string UsageChunkFilter::finish()
+{
+    return std::exchange(m_pending, std::string());
+}
+
+bool UsageChunkFilter::isUsageOnly(std::string_view event)
+{
+    // Every other chunk of the stream has choices: the cheap test first.
+    if (event.find("\"choices\"") == std::string_view::npos || event.find("\"usage\"") == std::string_view::npos) {
+        return false;
+    }
+    std::string data;
+    std::size_t pos = 0;
+    while (pos < event.size()) {
+        std::size_t end = event.find_first_of("\r\n", pos);
+        if (end == std::string_view::npos) {
+            end = event.size();
+        }
+        std::string_view line = event.substr(pos, end - pos);
+        pos = end + (event.compare(end, 2, "\r\n") == 0 ? 2 : 1);
+        if (line.rfind("data:", 0) != 0) {
+            continue;
+        }
+        line.remove_prefix(5);
+        if (!line.empty() && line.front() == ' ') {
+            line.remove_prefix(1);
+        }
+        if (!data.empty()) {
+            data += '\n';
+        }
+        data.append(line);
+    }
+    const nlohmann::json chunk = nlohmann::json::parse(data, nullptr, false);
+    if (!chunk.is_object()) {
+        return false;
+    }
+    const auto choices = chunk.find("choices");
+    const auto usage = chunk.find("usage");
+    return choices != chunk.end() && choices->is_array() && choices->empty() && usage != chunk.end() &&
+           usage->is_object();
+}
+
+}  // namespace sluice::gateway
