@@ -8,6 +8,9 @@ namespace sluice::gateway {
 
 std::string UsageChunkFilter::feed(std::string_view bytes)
 {
+    if (m_gaveUp) {
+        return std::string(bytes);
+    }
     m_pending.append(bytes);
     std::string out;
     const std::size_t n = m_pending.size();
@@ -39,6 +42,12 @@ std::string UsageChunkFilter::feed(std::string_view bytes)
         eventStart = pos;
     }
     m_pending.erase(0, eventStart);
+    if (m_pending.size() > kMostHeld) {
+        // No event ends in sight: not the SSE this filter reads. The stream
+        // goes on untouched rather than held.
+        out += finish();
+        m_gaveUp = true;
+    }
     return out;
 }
 

@@ -11,10 +11,13 @@
 //
 // An event is passed on once its terminating blank line has arrived; the
 // bytes of an event not yet complete wait for the rest (a provider writes
-// an event in one piece, so nothing waits in practice). Not thread-safe:
+// an event in one piece, so nothing waits in practice). More than
+// kMostHeld bytes with no event's end, and the filter steps aside: the rest
+// of the stream passes as it comes. Not thread-safe:
 // one per stream, used by whoever writes that stream.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -34,9 +37,12 @@ public:
     // it) is a chat completion chunk with no choices and a usage object.
     static bool isUsageOnly(std::string_view event);
 
+    static constexpr std::size_t kMostHeld = 64 * 1024;
+
 private:
     std::string m_pending;
     bool m_dropped = false;
+    bool m_gaveUp = false;
 };
 
 }  // namespace sluice::gateway

@@ -334,6 +334,13 @@ void TestGatewayParts::usageChunkFilter()
     QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[],"usage":null})"));
     QVERIFY(!UsageChunkFilter::isUsageOnly("data: {\"choices\":[],\"usage\":"));
     QVERIFY(UsageChunkFilter::isUsageOnly(R"(data:{"choices":[],"usage":{}})"));
+    // A stream with no event's end in sight (not SSE) is not held back.
+    UsageChunkFilter h;
+    const std::string line(UsageChunkFilter::kMostHeld, 'x');
+    QCOMPARE(h.feed(line), std::string());
+    QCOMPARE(h.feed("yz"), line + "yz");
+    QCOMPARE(h.feed(usage), usage);
+    QVERIFY(!h.dropped());
     // An unfinished last event comes out at the end as it was.
     UsageChunkFilter g;
     QCOMPARE(g.feed("data: {\"choices\":[]"), std::string());
