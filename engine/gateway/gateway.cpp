@@ -83,12 +83,13 @@ std::optional<TimePoint> Gateway::Impl::laneBlockedUntil(const std::string& prov
     return std::nullopt;
 }
 
-std::vector<std::string> Gateway::Impl::servedModels(const GatewayToken* token) const
+std::vector<std::string> Gateway::Impl::servedModels(const GatewayToken* token, ApiFlavor dialect) const
 {
     std::set<std::string> names;
     const auto cfg = dispatcher.config();
     for (const ProviderConfig& p : cfg->providers) {
-        if (p.removed) {
+        // A request reaches only the providers of its own dialect.
+        if (p.removed || p.flavor != dialect) {
             continue;
         }
         for (const ModelConfig& m : p.models) {
@@ -142,12 +143,12 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
         }
     }
     if (path == "/v1/models") {
-        responder.send(jsonReply(200, modelList(dialect, servedModels(token.get()))));
+        responder.send(jsonReply(200, modelList(dialect, servedModels(token.get(), dialect))));
         return;
     }
     if (oneModel) {
         const std::string id(path.substr(kModelPrefix.size()));
-        const auto served = servedModels(token.get());
+        const auto served = servedModels(token.get(), dialect);
         if (std::find(served.begin(), served.end(), id) == served.end()) {
             refuse(ErrorKind::NotFound, "the model " + id + " is not served by this gateway");
             return;

@@ -85,7 +85,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // Jobs waiting in the lane (as last published by the dispatcher).
     std::size_t laneQueued(const std::string& provider, const std::string& model);
     void refreshLanes(TimePoint now);
-    std::vector<std::string> servedModels(const GatewayToken* token) const;
+    // The models a client of `dialect` may ask for: those its token allows,
+    // of the providers that speak that dialect.
+    std::vector<std::string> servedModels(const GatewayToken* token, ApiFlavor dialect) const;
 };
 
 }  // namespace sluice::gateway

@@ -222,9 +222,16 @@ const checks = {
     }
   },
   async openai_models() {
+    // Token B may use one model of each dialect; each SDK is shown the one
+    // it can reach (the gateway does not translate between dialects).
     const list = await openai(tokenB).models.list();
     const ids = list.data.map((m) => m.id).sort();
-    assert(JSON.stringify(ids) === JSON.stringify(['claude-haiku-4-5', 'gpt-4o-mini']), `models ${ids}`);
+    assert(JSON.stringify(ids) === JSON.stringify(['gpt-4o-mini']), `OpenAI models ${ids}`);
+    const claude = [];
+    for await (const m of anthropic(tokenB).models.list()) claude.push(m.id);
+    assert(JSON.stringify(claude) === JSON.stringify(['claude-haiku-4-5']), `Anthropic models ${claude}`);
+    assert((await anthropic(tokenB).models.retrieve('claude-haiku-4-5')).type === 'model', 'Anthropic model entry');
+    await rejects(openai(tokenB).models.retrieve('claude-haiku-4-5'), OpenAI.NotFoundError, 404);
   },
   async anthropic_messages() {
     const m = await anthropic().messages.create(msg());
