@@ -21,6 +21,7 @@ Names namesOf(ErrorKind kind) noexcept
     case ErrorKind::Authentication: return {"invalid_request_error", "invalid_api_key", "authentication_error"};
     case ErrorKind::Permission: return {"invalid_request_error", "model_not_allowed", "permission_error"};
     case ErrorKind::NotFound: return {"invalid_request_error", "model_not_found", "not_found_error"};
+    case ErrorKind::NoRoute: return {"invalid_request_error", nullptr, "not_found_error"};
     case ErrorKind::TooLarge: return {"invalid_request_error", "request_too_large", "request_too_large"};
     case ErrorKind::UnsupportedMedia:
         return {"invalid_request_error", "unsupported_content_encoding", "invalid_request_error"};
@@ -56,6 +57,7 @@ int statusOf(ApiFlavor dialect, ErrorKind kind) noexcept
     case ErrorKind::Authentication: return 401;
     case ErrorKind::Permission: return 403;
     case ErrorKind::NotFound: return 404;
+    case ErrorKind::NoRoute: return 404;
     case ErrorKind::TooLarge: return 413;
     case ErrorKind::UnsupportedMedia: return 415;
     case ErrorKind::RateLimited: return 429;

@@ -19,7 +19,8 @@ enum class ErrorKind : std::uint8_t {
     InvalidRequest,   // 400
     Authentication,   // 401
     Permission,       // 403
-    NotFound,         // 404
+    NotFound,         // 404: a model
+    NoRoute,          // 404: a method and path the gateway does not serve
     TooLarge,         // 413
     UnsupportedMedia, // 415: a compressed body
     RateLimited,      // 429

@@ -123,7 +123,7 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
                                  path == "/v1/embeddings")) ||
                        (request.method == "GET" && path == "/v1/models") || oneModel;
     if (!known) {
-        refuse(ErrorKind::NotFound, "the gateway serves no " + request.method + " " + std::string(path));
+        refuse(ErrorKind::NoRoute, "the gateway serves no " + request.method + " " + std::string(path));
         return;
     }
     // Authentication before anything is read from the body.

@@ -329,7 +329,12 @@ private:
         if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
             ec != http::error::end_of_stream && ec != http::error::partial_message) {
             m_keepAlive = false;
-            run(HttpReply::whole(400, "text/plain", "Bad Request\n"));
+            // Before any handler: no dialect to answer in, so plain text
+            // that names what the parser refused ("bad Content-Length").
+            const bool headers = ec == http::error::header_limit;
+            run(HttpReply::whole(headers ? 431 : 400, "text/plain",
+                                 std::string(headers ? "Request Header Fields Too Large: " : "Bad Request: ") +
+                                     ec.message() + "\n"));
             return;
         }
         close(false);

@@ -323,6 +323,25 @@ const checks = {
     assert(array.status === 400 && /a JSON array, not an object/.test((await array.json()).error.message), 'array body');
     const empty = await post('');
     assert(empty.status === 400 && /body is empty/.test((await empty.json()).error.message), 'empty body');
+    // A path it does not serve: 404 that says so, not "model not found".
+    const noRoute = await fetch(`${gw}/v1/chat/completion`, { method: 'POST', body: '{}' });
+    const noRouteError = await noRoute.json();
+    assert(noRoute.status === 404 && noRouteError.error.code === null &&
+           /serves no POST \/v1\/chat\/completion$/.test(noRouteError.error.message), JSON.stringify(noRouteError));
+    // Headers over the limit, and a malformed head, are refused by name
+    // before any dialect is known.
+    const rawAnswer = (head) => new Promise((resolve, reject) => {
+      const sock = net.connect(new URL(gw).port, '127.0.0.1');
+      let got = '';
+      sock.on('data', (d) => { got += d; });
+      sock.on('close', () => resolve(got));
+      sock.on('error', reject);
+      sock.write(head);
+    });
+    const big = await rawAnswer(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40000)}\r\n\r\n`);
+    assert(/^HTTP\/1\.1 431 /.test(big) && /header limit exceeded/.test(big), `big head: ${big.slice(0, 200)}`);
+    const badLength = await rawAnswer('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
+    assert(/^HTTP\/1\.1 400 /.test(badLength) && /Content-Length/i.test(badLength), `bad length: ${badLength.slice(0, 200)}`);
     // A compressed body is named as such (415), not taken for malformed JSON.
     const gz = await post(zlib.gzipSync(JSON.stringify(chat())), { 'content-encoding': 'gzip' });
     const gzError = await gz.json();
