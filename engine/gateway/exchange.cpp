@@ -200,7 +200,7 @@ private:
         h.emplace_back("content-type", std::string(contentType));
         h.insert(h.end(), m_headers.begin(), m_headers.end());
         if (m_token != nullptr) {
-            net::HttpHeaders limits = m_gw->gate.rateLimitHeaders(*m_token);
+            net::HttpHeaders limits = m_gw->gate.rateLimitHeaders(*m_token, m_dialect);
             h.insert(h.end(), limits.begin(), limits.end());
         }
         return h;
@@ -234,7 +234,7 @@ private:
                 m_dialect, ErrorKind::RateLimited,
                 r.retryAfter ? "gateway token " + who + " is over its own limits for longer than the hold time"
                              : "this request is larger than gateway token " + who + "'s whole budget");
-            net::HttpHeaders limits = m_token ? m_gw->gate.rateLimitHeaders(*m_token) : net::HttpHeaders{};
+            net::HttpHeaders limits = m_token ? m_gw->gate.rateLimitHeaders(*m_token, m_dialect) : net::HttpHeaders{};
             reply.headers.insert(reply.headers.end(), limits.begin(), limits.end());
             addRetryHeaders(reply.headers, r.retryAfter.value_or(kMaxRetryAfter), r.retryAfter.has_value());
             m_responder.send(std::move(reply));
@@ -296,7 +296,7 @@ private:
                 net::HttpReply reply = errorReply(m_dialect, ErrorKind::RateLimited,
                                                   "the provider's limits for " + m_model +
                                                       " leave no room within the gateway's hold time");
-                net::HttpHeaders limits = m_token ? m_gw->gate.rateLimitHeaders(*m_token) : net::HttpHeaders{};
+                net::HttpHeaders limits = m_token ? m_gw->gate.rateLimitHeaders(*m_token, m_dialect) : net::HttpHeaders{};
                 reply.headers.insert(reply.headers.end(), limits.begin(), limits.end());
                 addRetryHeaders(reply.headers, wait, true);
                 m_responder.send(std::move(reply));

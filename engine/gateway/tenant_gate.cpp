@@ -1,5 +1,7 @@
 #include "gateway/tenant_gate.h"
 
+#include "core/timefmt.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -341,7 +343,7 @@ void TenantGate::run(std::stop_token stop)
     }
 }
 
-net::HttpHeaders TenantGate::rateLimitHeaders(const GatewayToken& token) const
+net::HttpHeaders TenantGate::rateLimitHeaders(const GatewayToken& token, ApiFlavor dialect) const
 {
     net::HttpHeaders out;
     ScopeId scope = kNoScope;
@@ -353,19 +355,33 @@ net::HttpHeaders TenantGate::rateLimitHeaders(const GatewayToken& token) const
         return out;
     }
     const ScopeState state = m_admission.snapshot(scope);
-    const auto add = [&](const DimensionState& d, const char* what) {
-        out.emplace_back(std::string("x-ratelimit-limit-") + what, std::to_string(d.spec.limit));
-        out.emplace_back(std::string("x-ratelimit-remaining-") + what, std::to_string(std::max<std::int64_t>(0, d.available)));
-        out.emplace_back(std::string("x-ratelimit-reset-") + what, resetText(d.timeToFull));
-    };
+    const TimePoint now = m_clock.now();
+    const auto remaining = [](const DimensionState& d) { return std::to_string(std::max<std::int64_t>(0, d.available)); };
     for (const DimensionState& d : state.dimensions) {
-        if (d.spec.window != Window::Rolling || d.spec.measure == Measure::Concurrency) {
+        if (d.spec.window != Window::Rolling) {
             continue;
         }
-        if (d.spec.measure == Measure::Requests) {
-            add(d, "requests");
-        } else if (d.spec.measure == Measure::TotalTokens) {
-            add(d, "tokens");
+        if (dialect == ApiFlavor::Anthropic) {
+            const char* what = d.spec.measure == Measure::Requests       ? "requests"
+                               : d.spec.measure == Measure::TotalTokens  ? "tokens"
+                               : d.spec.measure == Measure::InputTokens  ? "input-tokens"
+                               : d.spec.measure == Measure::OutputTokens ? "output-tokens"
+                                                                         : nullptr;
+            if (what != nullptr) {
+                const std::string prefix = std::string("anthropic-ratelimit-") + what;
+                out.emplace_back(prefix + "-limit", std::to_string(d.spec.limit));
+                out.emplace_back(prefix + "-remaining", remaining(d));
+                out.emplace_back(prefix + "-reset", formatRfc3339(m_clock.toWall(now + d.timeToFull)));
+            }
+            continue;
+        }
+        const char* what = d.spec.measure == Measure::Requests ? "requests"
+                           : d.spec.measure == Measure::TotalTokens ? "tokens"
+                                                                    : nullptr;
+        if (what != nullptr) {
+            out.emplace_back(std::string("x-ratelimit-limit-") + what, std::to_string(d.spec.limit));
+            out.emplace_back(std::string("x-ratelimit-remaining-") + what, remaining(d));
+            out.emplace_back(std::string("x-ratelimit-reset-") + what, resetText(d.timeToFull));
         }
     }
     return out;

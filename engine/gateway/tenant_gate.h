@@ -103,9 +103,12 @@ public:
     bool setPaused(const std::string& token, bool paused);
     std::optional<TenantBudget> budget(const std::string& token) const;
 
-    // x-ratelimit-* headers describing the token's own budget now:
-    // limit-/remaining-/reset- for requests and tokens, as OpenAI names them.
-    net::HttpHeaders rateLimitHeaders(const GatewayToken& token) const;
+    // Headers describing the token's own budget now, as the dialect's
+    // provider names them: OpenAI's x-ratelimit-limit-/remaining-/reset-
+    // requests and -tokens (reset as "1.25s"); Anthropic's
+    // anthropic-ratelimit-requests-, -tokens-, -input-tokens- and
+    // -output-tokens- limit/remaining/reset (reset as an RFC 3339 time).
+    net::HttpHeaders rateLimitHeaders(const GatewayToken& token, ApiFlavor dialect) const;
 
 private:
     struct Waiter {

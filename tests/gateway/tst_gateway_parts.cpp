@@ -2,6 +2,7 @@
 // token matching, the tenant gate's hold (on a ManualClock, never sleeping),
 // hold deadlines, the error shapes of each dialect, and which of a client's
 // headers go on to the provider.
+#include "core/timefmt.h"
 #include "gateway/api_shapes.h"
 #include "gateway/gateway_config.h"
 #include "gateway/passed_headers.h"
@@ -242,12 +243,22 @@ void TestGatewayParts::gateRateLimitHeaders()
     std::optional<GateResult> r;
     gate.request(tokens[0], Cost{1, 100, 50, 0, 1}, clock.now() + std::chrono::seconds(1), [&](GateResult g) { r = std::move(g); });
     QVERIFY(r && r->admitted);
-    const net::HttpHeaders h = gate.rateLimitHeaders(tokens[0]);
+    const net::HttpHeaders h = gate.rateLimitHeaders(tokens[0], ApiFlavor::OpenAI);
     QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-limit-requests")), std::string("60"));
     QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-remaining-requests")), std::string("59"));
     QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-remaining-tokens")), std::string("850"));
     QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-reset-requests")), std::string("1.000s"));
-    QVERIFY(gate.rateLimitHeaders(tokens[1]).empty());
+    QVERIFY(!net::findHeader(h, "anthropic-ratelimit-requests-limit"));
+    // An Anthropic client reads Anthropic's names, and a reset that is a time.
+    const net::HttpHeaders a = gate.rateLimitHeaders(tokens[0], ApiFlavor::Anthropic);
+    QCOMPARE(std::string(*net::findHeader(a, "anthropic-ratelimit-requests-limit")), std::string("60"));
+    QCOMPARE(std::string(*net::findHeader(a, "anthropic-ratelimit-requests-remaining")), std::string("59"));
+    QCOMPARE(std::string(*net::findHeader(a, "anthropic-ratelimit-tokens-remaining")), std::string("850"));
+    QCOMPARE(std::string(*net::findHeader(a, "anthropic-ratelimit-requests-reset")),
+             formatRfc3339(clock.toWall(clock.now() + std::chrono::seconds(1))));
+    QVERIFY(!net::findHeader(a, "x-ratelimit-limit-requests"));
+    QVERIFY(gate.rateLimitHeaders(tokens[1], ApiFlavor::OpenAI).empty());
+    QVERIFY(gate.rateLimitHeaders(tokens[1], ApiFlavor::Anthropic).empty());
 }
 
 void TestGatewayParts::timersRunWhenDue()
