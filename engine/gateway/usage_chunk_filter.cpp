@@ -11,37 +11,44 @@ std::string UsageChunkFilter::feed(std::string_view bytes)
     if (m_gaveUp) {
         return std::string(bytes);
     }
-    m_pending.append(bytes);
+    // Usually nothing is held and the bytes end with an event: read them
+    // where they are, and keep no buffer between writes (thousands of
+    // streams may be open at once).
+    if (!m_pending.empty()) {
+        m_pending.append(bytes);
+    }
+    const std::string_view buf = m_pending.empty() ? bytes : std::string_view(m_pending);
     std::string out;
-    const std::size_t n = m_pending.size();
+    const std::size_t n = buf.size();
     std::size_t eventStart = 0;
     std::size_t pos = 0;
     while (pos < n) {
         const std::size_t lineStart = pos;
-        const std::size_t end = m_pending.find_first_of("\r\n", pos);
-        if (end == std::string::npos) {
+        const std::size_t end = buf.find_first_of("\r\n", pos);
+        if (end == std::string_view::npos) {
             break;  // a line still arriving
         }
-        if (m_pending[end] == '\r' && end + 1 == n) {
+        if (buf[end] == '\r' && end + 1 == n) {
             break;  // "\r" or the first half of "\r\n": the next byte tells
         }
         pos = end + 1;
-        if (m_pending[end] == '\r' && m_pending[end + 1] == '\n') {
+        if (buf[end] == '\r' && buf[end + 1] == '\n') {
             ++pos;
         }
         if (end != lineStart) {
             continue;
         }
         // A blank line ends the event before it.
-        const std::string_view event(m_pending.data() + eventStart, lineStart - eventStart);
+        const std::string_view event = buf.substr(eventStart, lineStart - eventStart);
         if (!m_dropped && isUsageOnly(event)) {
             m_dropped = true;
         } else {
-            out.append(m_pending, eventStart, pos - eventStart);
+            out.append(buf.substr(eventStart, pos - eventStart));
         }
         eventStart = pos;
     }
-    m_pending.erase(0, eventStart);
+    std::string rest(buf.substr(eventStart));
+    m_pending.swap(rest);  // a move would keep the old buffer's capacity
     if (m_pending.size() > kMostHeld) {
         // No event ends in sight: not the SSE this filter reads. The stream
         // goes on untouched rather than held.
