@@ -17,6 +17,9 @@
 #   MOCK_HEADERS      false: the mock sends no rate-limit headers (default true)
 #   GW_GRANULARITY_S  granularity_s in the gateway's configuration, default 1;
 #                     "none": left out (the gateway assumes its default)
+#   GATEWAYS          N > 1: N gateways sharing their budgets through a
+#                     redis-server started here (the "shared" section), the
+#                     200 hold clients split evenly between them (1 default)
 # CLI: the sluice-cli to run (default build/release/app/sluice-cli).
 # Usage: bench/gateway_hold.sh [HOLD_SECONDS [FAIR_SECONDS]]   (default 70 40; SKIP_HOLD=1: fairness only; SKIP_FAIR=1: hold only)
 set -euo pipefail
@@ -26,6 +29,12 @@ HOLD_S=${1:-70}
 FAIR_S=${2:-40}
 [[ -x $CLI ]] || { echo "build sluice-cli first (make build)" >&2; exit 2; }
 [[ -d tests/sdk/node_modules ]] || { echo "run scripts/install-deps.sh first (tests/sdk)" >&2; exit 2; }
+GATEWAYS=${GATEWAYS:-1}
+[[ $GATEWAYS =~ ^[1-9][0-9]?$ && $((200 % GATEWAYS)) -eq 0 ]] \
+  || { echo "GATEWAYS=$GATEWAYS: a number from 1 to 99 that divides the 200 clients evenly" >&2; exit 2; }
+if [[ $GATEWAYS -gt 1 ]] && ! command -v redis-server >/dev/null; then
+  echo "GATEWAYS=$GATEWAYS needs redis-server: scripts/install-deps.sh" >&2; exit 2
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -53,8 +62,17 @@ run() {  # run LATENCY_MS MODE ARGS...
   fi
   local granularity=", \"granularity_s\": ${GW_GRANULARITY_S:-1}"
   [[ ${GW_GRANULARITY_S:-1} == none ]] && granularity=""
+  local shared=""
+  if [[ $GATEWAYS -gt 1 ]]; then
+    local redis_port
+    redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no > "$work/redis.out" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+    shared="\"shared\": { \"redis\": \"redis://127.0.0.1:$redis_port/0\", \"namespace\": \"hold\" },"
+  fi
   cat > "$work/gw.json" <<JSON
-{
+{ $shared
   "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock",
     "models": { "gpt-4o-mini": { "limits": { "rpm": 2400$granularity } } },
     "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
@@ -64,18 +82,39 @@ run() {  # run LATENCY_MS MODE ARGS...
     { "name": "b", "token_env": "TOKEN_B", "tenant": "b" } ] }
 }
 JSON
-  MOCK_API_KEY=sk-mock TOKEN_A=bench-a TOKEN_B=bench-b "$CLI" serve --config "$work/gw.json" --listen 127.0.0.1:0 \
-    > "$work/gw.out" 2> "$work/gw.err" &
-  pids+=($!)
-  local gw
-  gw=$(first_url "$work/gw.out") || { echo "the gateway did not start (GW_GRANULARITY_S?):" >&2; cat "$work/gw.err" >&2; exit 2; }
+  local gws=() n=1
+  [[ $1 == hold ]] && n=$GATEWAYS
+  for i in $(seq "$n"); do
+    MOCK_API_KEY=sk-mock TOKEN_A=bench-a TOKEN_B=bench-b "$CLI" serve --config "$work/gw.json" --listen 127.0.0.1:0 \
+      > "$work/gw$i.out" 2> "$work/gw$i.err" &
+    pids+=($!)
+    gws+=("$(first_url "$work/gw$i.out")") || { echo "the gateway did not start (GW_GRANULARITY_S?):" >&2; cat "$work/gw$i.err" >&2; exit 2; }
+  done
+  local gw=${gws[0]}
   if [[ -n ${BACKGROUND_A:-} ]]; then
     # Tenant A from its own process, so its load does not slow B's client.
     GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs fair "$FAIR_S" "$BACKGROUND_A" 0 \
       > "$work/a.json" &
     local a=$!
   fi
-  GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs "$@"
+  if [[ $n -gt 1 ]]; then
+    # hold SECONDS CLIENTS: the clients split between the gateways, one
+    # Node process each; their lines, then the sums.
+    local i=0 share=$(($3 / n)) runners=()
+    for g in "${gws[@]}"; do
+      i=$((i + 1))
+      GATEWAY_URL=$g TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs hold "$2" "$share" > "$work/hold$i.json" &
+      runners+=($!)
+    done
+    for r in "${runners[@]}"; do wait "$r"; done
+    cat "$work"/hold*.json
+    node -e 'const fs=require("fs");const rs=process.argv.slice(1).map(f=>JSON.parse(fs.readFileSync(f,"utf8")));
+      const sum=k=>rs.reduce((a,r)=>a+r[k],0);
+      console.log(JSON.stringify({mode:"hold",gateways:rs.length,clients:sum("clients"),completed:sum("completed"),failed:sum("failed"),
+        http429SeenByClients:sum("http429SeenByClients"),throughputPerSecond:sum("throughputPerSecond")}))' "$work"/hold*.json
+  else
+    GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs "$@"
+  fi
   if [[ -n ${BACKGROUND_A:-} ]]; then wait "$a"; echo "tenant A: $(cat "$work/a.json")"; fi
   echo "mock: $(curl -s "$mock/mock/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const r=Object.values(j.rateLimited).reduce((a,b)=>a+b,0);const t0=j.series.length?j.series[0].t:0;const at=j.series.filter(x=>x.rateLimited>0).map(x=>(x.t-t0)+"s"+(x.rateLimited>1?"x"+x.rateLimited:""));console.log(JSON.stringify({requests:j.requests,accepted:j.accepted,answered429:r,share429:r/j.requests,secondsWith429:at}))})')"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -85,7 +124,7 @@ JSON
 
 echo "mock: ${MOCK_ENFORCEMENT:-bucket} at ${MOCK_GRANULARITY:-1s}, rate-limit headers ${MOCK_HEADERS:-true}; gateway granularity_s: ${GW_GRANULARITY_S:-1}"
 if [[ ${SKIP_HOLD:-} != 1 ]]; then
-  echo "== hold: 200 SDK clients, one tenant, demand 5x the limit (40/s), ${HOLD_S} s"
+  echo "== hold: 200 SDK clients, one tenant, demand 5x the limit (40/s), ${HOLD_S} s$([[ $GATEWAYS -gt 1 ]] && echo ", through $GATEWAYS gateways sharing Redis")"
   run 1000 hold "$HOLD_S" 200
 fi
 [[ ${SKIP_FAIR:-} == 1 ]] && exit 0
