@@ -9,6 +9,60 @@
 
 namespace sluice {
 
+namespace {
+
+std::string_view headerName(std::string_view line) noexcept
+{
+    return line.substr(0, line.find(':'));
+}
+
+bool sameName(std::string_view a, std::string_view b) noexcept
+{
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return http::lowerAsciiChar(x) == http::lowerAsciiChar(y);
+           });
+}
+
+// A caller's anthropic-beta joins the provider's configured one instead of
+// replacing it: the configured betas are the operator's, for every request,
+// and the client's are its own. Each beta once, the configured ones first.
+void mergeBetas(const ProviderConfig& pc, std::vector<std::string>& headerLines)
+{
+    constexpr std::string_view kBeta = "anthropic-beta";
+    const auto configured = std::find_if(pc.headers.begin(), pc.headers.end(),
+                                         [&](const std::string& l) { return sameName(headerName(l), kBeta); });
+    if (configured == pc.headers.end()) {
+        return;
+    }
+    const auto valueOf = [](std::string_view line) {
+        return http::trimHeaderText(line.substr(std::min(line.size(), line.find(':') + 1)));
+    };
+    for (std::string& line : headerLines) {
+        if (!sameName(headerName(line), kBeta)) {
+            continue;
+        }
+        std::string merged(valueOf(*configured));
+        std::string_view rest = valueOf(line);
+        while (!rest.empty()) {
+            const std::size_t comma = rest.find(',');
+            const std::string_view beta = http::trimHeaderText(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            bool present = beta.empty();
+            for (std::string_view have = merged; !present && !have.empty();) {
+                const std::size_t c = have.find(',');
+                present = http::trimHeaderText(have.substr(0, c)) == beta;
+                have = c == std::string_view::npos ? std::string_view() : have.substr(c + 1);
+            }
+            if (!present) {
+                merged.append(merged.empty() ? "" : ",").append(beta);
+            }
+        }
+        line = "anthropic-beta: " + merged;
+    }
+}
+
+}  // namespace
+
 PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator)
 {
     if (job.customId.empty()) {
@@ -33,6 +87,9 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
                                    " provider in the config serves model \"" + info.model + "\""
                              : "provider: \"" + job.provider + "\" is not a configured " +
                                    std::string(flavorName(job.flavor)) + " provider serving \"" + info.model + "\"");
+    }
+    if (!job.headerLines.empty()) {
+        mergeBetas(*pc, job.headerLines);
     }
     bool usageAdded = false;
     if (job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream) {
@@ -83,21 +140,6 @@ std::vector<std::string> commonHeaderLines(const ProviderConfig& pc, bool stream
     return lines;
 }
 
-namespace {
-
-std::string_view headerName(std::string_view line) noexcept
-{
-    return line.substr(0, line.find(':'));
-}
-
-bool sameName(std::string_view a, std::string_view b) noexcept
-{
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return http::lowerAsciiChar(x) == http::lowerAsciiChar(y);
-           });
-}
-
-}  // namespace
 
 std::vector<std::string> withHeaderLines(std::vector<std::string> lines, const std::vector<std::string>& extra)
 {

@@ -108,6 +108,7 @@ private Q_SLOTS:
     void responsesStreamErrorEvents();
     void jobPathFollowsTheEndpoint();
     void jobHeaderLinesReplaceCommonOnes();
+    void clientBetasJoinTheConfiguredOnes();
     void mockServesResponsesAndEmbeddings();
     void mockEnforcesLimitsOnEmbeddings();
     void dispatchedJobsSettleToReportedUsage();
@@ -381,6 +382,51 @@ void TestOpenAiEndpoints::jobHeaderLinesReplaceCommonOnes()
     }
     std::vector<std::string> own3;
     QVERIFY(shared.lines(provider, false, agent, own3) != variant);
+}
+
+// A provider configured with betas of its own keeps them on a request that
+// brings the client's: the client's join them (each once), rather than
+// replace them.
+void TestOpenAiEndpoints::clientBetasJoinTheConfiguredOnes()
+{
+    json provider = {{"name", "claude"},
+                     {"flavor", "anthropic"},
+                     {"base_url", "http://127.0.0.1:1"},
+                     {"headers", {{"Anthropic-Beta", "context-1m-2025-08-07, files-api-2025-04-14"}}},
+                     {"models", {{"claude-haiku-4-5", json::object()}}},
+                     {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}};
+    const Config cfg = loadConfig(JsonSource("betas.json", json{{"providers", json::array({provider})}}.dump()),
+                                  [](const std::string&) { return std::optional<std::string>("sk-mock"); });
+    const auto prepared = [&](std::vector<std::string> lines) {
+        JobSpec j;
+        j.customId = "b";
+        j.flavor = ApiFlavor::Anthropic;
+        j.body = {{"model", "claude-haiku-4-5"}, {"max_tokens", 8}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+        j.headerLines = std::move(lines);
+        return prepareJob(cfg, std::move(j)).job.headerLines;
+    };
+    QCOMPARE(prepared({"anthropic-beta: structured-outputs-2025-11-13,context-1m-2025-08-07", "anthropic-version: 2026-10-21"}),
+             (std::vector<std::string>{
+                 "anthropic-beta: context-1m-2025-08-07, files-api-2025-04-14,structured-outputs-2025-11-13",
+                 "anthropic-version: 2026-10-21"}));
+    // The client's betas already among the configured ones: those alone.
+    QCOMPARE(prepared({"anthropic-beta: files-api-2025-04-14"}),
+             std::vector<std::string>{"anthropic-beta: context-1m-2025-08-07, files-api-2025-04-14"});
+    QCOMPARE(prepared({"anthropic-version: 2026-10-21"}), std::vector<std::string>{"anthropic-version: 2026-10-21"});
+    // Sent on, the merged line replaces the configured one.
+    const PreparedJob p = [&] {
+        JobSpec j;
+        j.customId = "c";
+        j.flavor = ApiFlavor::Anthropic;
+        j.body = {{"model", "claude-haiku-4-5"}, {"max_tokens", 8}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+        j.headerLines = {"anthropic-beta: structured-outputs-2025-11-13"};
+        return prepareJob(cfg, std::move(j));
+    }();
+    const ProviderConfig& pc = cfg.providers[p.provider];
+    std::vector<std::string> sent = withHeaderLines(commonHeaderLines(pc, false), p.job.headerLines);
+    QCOMPARE(std::count_if(sent.begin(), sent.end(), [](const std::string& l) { return l.rfind("anthropic-beta", 0) == 0 || l.rfind("Anthropic-Beta", 0) == 0; }), 1);
+    QVERIFY(std::find(sent.begin(), sent.end(),
+                      "anthropic-beta: context-1m-2025-08-07, files-api-2025-04-14,structured-outputs-2025-11-13") != sent.end());
 }
 
 void TestOpenAiEndpoints::jobPathFollowsTheEndpoint()
