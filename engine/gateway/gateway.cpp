@@ -51,6 +51,18 @@ std::string bodyProblem(std::string_view body)
 
 }  // namespace
 
+std::string Gateway::Impl::notServed(const std::string& model, ApiFlavor dialect) const
+{
+    const ApiFlavor other = dialect == ApiFlavor::Anthropic ? ApiFlavor::OpenAI : ApiFlavor::Anthropic;
+    if (dispatcher.config()->route(other, model) != nullptr) {
+        // The gateway does not translate between dialects: say where it is.
+        return "the model " + model + " is served to " + std::string(flavorName(other)) +
+               " clients of this gateway (" + (other == ApiFlavor::Anthropic ? "/v1/messages" : "/v1/chat/completions") +
+               "), not to " + std::string(flavorName(dialect)) + " ones";
+    }
+    return "the model " + model + " is not served by this gateway";
+}
+
 void Gateway::Impl::refreshLanes(TimePoint now)
 {
     if (now - lanesAt > std::chrono::milliseconds(100)) {
@@ -150,7 +162,7 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
         const std::string id(path.substr(kModelPrefix.size()));
         const auto served = servedModels(token.get(), dialect);
         if (std::find(served.begin(), served.end(), id) == served.end()) {
-            refuse(ErrorKind::NotFound, "the model " + id + " is not served by this gateway");
+            refuse(ErrorKind::NotFound, notServed(id, dialect));
             return;
         }
         responder.send(jsonReply(200, modelEntry(dialect, id)));
@@ -198,7 +210,7 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         return;
     }
     if (dispatcher.config()->route(flavor, modelName) == nullptr) {
-        refuse(ErrorKind::NotFound, "the model " + modelName + " is not served by this gateway");
+        refuse(ErrorKind::NotFound, notServed(modelName, flavor));
         return;
     }
     if (request.path() == "/v1/messages/count_tokens") {

@@ -88,6 +88,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // The models a client of `dialect` may ask for: those its token allows,
     // of the providers that speak that dialect.
     std::vector<std::string> servedModels(const GatewayToken* token, ApiFlavor dialect) const;
+    // Why `model` is refused to a client of `dialect`: not served at all, or
+    // served only to clients of the other dialect (and where).
+    std::string notServed(const std::string& model, ApiFlavor dialect) const;
 };
 
 }  // namespace sluice::gateway

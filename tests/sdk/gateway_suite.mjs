@@ -231,7 +231,8 @@ const checks = {
     for await (const m of anthropic(tokenB).models.list()) claude.push(m.id);
     assert(JSON.stringify(claude) === JSON.stringify(['claude-haiku-4-5']), `Anthropic models ${claude}`);
     assert((await anthropic(tokenB).models.retrieve('claude-haiku-4-5')).type === 'model', 'Anthropic model entry');
-    await rejects(openai(tokenB).models.retrieve('claude-haiku-4-5'), OpenAI.NotFoundError, 404);
+    const wrongDialect = await rejects(openai(tokenB).models.retrieve('claude-haiku-4-5'), OpenAI.NotFoundError, 404);
+    assert(/served to anthropic clients of this gateway \(\/v1\/messages\)/.test(wrongDialect.message), wrongDialect.message);
   },
   async anthropic_messages() {
     const { data: m, response } = await anthropic().messages.create(msg()).withResponse();
