@@ -23,38 +23,46 @@ bool sameName(std::string_view a, std::string_view b) noexcept
            });
 }
 
+// The elements of a comma-separated header value, without the blanks
+// around them; empty ones left out.
+std::vector<std::string_view> listItems(std::string_view value)
+{
+    std::vector<std::string_view> items;
+    while (!value.empty()) {
+        const std::size_t comma = value.find(',');
+        if (const std::string_view item = http::trimHeaderText(value.substr(0, comma)); !item.empty()) {
+            items.push_back(item);
+        }
+        value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    }
+    return items;
+}
+
 // A caller's anthropic-beta joins the provider's configured one instead of
 // replacing it: the configured betas are the operator's, for every request,
 // and the client's are its own. Each beta once, the configured ones first.
 void mergeBetas(const ProviderConfig& pc, std::vector<std::string>& headerLines)
 {
     constexpr std::string_view kBeta = "anthropic-beta";
-    const auto configured = std::find_if(pc.headers.begin(), pc.headers.end(),
-                                         [&](const std::string& l) { return sameName(headerName(l), kBeta); });
+    const auto named = [&](const std::string& l) { return sameName(headerName(l), kBeta); };
+    const auto configured = std::find_if(pc.headers.begin(), pc.headers.end(), named);
     if (configured == pc.headers.end()) {
         return;
     }
     const auto valueOf = [](std::string_view line) {
         return http::trimHeaderText(line.substr(std::min(line.size(), line.find(':') + 1)));
     };
+    const std::vector<std::string_view> have = listItems(valueOf(*configured));
     for (std::string& line : headerLines) {
-        if (!sameName(headerName(line), kBeta)) {
+        if (!named(line)) {
             continue;
         }
         std::string merged(valueOf(*configured));
-        std::string_view rest = valueOf(line);
-        while (!rest.empty()) {
-            const std::size_t comma = rest.find(',');
-            const std::string_view beta = http::trimHeaderText(rest.substr(0, comma));
-            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-            bool present = beta.empty();
-            for (std::string_view have = merged; !present && !have.empty();) {
-                const std::size_t c = have.find(',');
-                present = http::trimHeaderText(have.substr(0, c)) == beta;
-                have = c == std::string_view::npos ? std::string_view() : have.substr(c + 1);
-            }
-            if (!present) {
+        std::vector<std::string_view> seen = have;  // views into `line` too: gone with this turn
+        for (const std::string_view beta : listItems(valueOf(line))) {
+            if (std::find(seen.begin(), seen.end(), beta) == seen.end()) {
                 merged.append(merged.empty() ? "" : ",").append(beta);
+                seen.push_back(beta);
             }
         }
         line = "anthropic-beta: " + merged;

@@ -3,9 +3,9 @@
 #include "core/json_scan.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/passed_headers.h"
+#include "http/header_text.h"
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
 namespace sluice::gateway {
@@ -186,13 +186,13 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
     }
     // The body is read and forwarded as it came; a compressed one would be
     // neither, so it is refused by name rather than as malformed JSON.
-    if (const auto encoding = request.header("content-encoding");
-        encoding && !encoding->empty() && !std::ranges::equal(*encoding, std::string_view("identity"), [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) == b;
-        })) {
-        refuse(ErrorKind::UnsupportedMedia, "content-encoding " + std::string(*encoding) +
-                                                ": the gateway takes request bodies uncompressed");
-        return;
+    if (const auto encoding = request.header("content-encoding")) {
+        const std::string coding = http::lowerAscii(net::trimHeaderValue(*encoding));
+        if (!coding.empty() && coding != "identity") {
+            refuse(ErrorKind::UnsupportedMedia,
+                   "content-encoding " + coding + ": the gateway takes request bodies uncompressed");
+            return;
+        }
     }
     json body;
     if (!readJsonDocument(request.body, body) || !body.is_object()) {

@@ -413,6 +413,8 @@ void TestOpenAiEndpoints::clientBetasJoinTheConfiguredOnes()
     QCOMPARE(prepared({"anthropic-beta: files-api-2025-04-14"}),
              std::vector<std::string>{"anthropic-beta: context-1m-2025-08-07, files-api-2025-04-14"});
     QCOMPARE(prepared({"anthropic-version: 2026-10-21"}), std::vector<std::string>{"anthropic-version: 2026-10-21"});
+    QCOMPARE(prepared({"anthropic-beta: b-2025-01-01, ,b-2025-01-01"}),
+             std::vector<std::string>{"anthropic-beta: context-1m-2025-08-07, files-api-2025-04-14,b-2025-01-01"});
     // Sent on, the merged line replaces the configured one.
     const PreparedJob p = [&] {
         JobSpec j;
