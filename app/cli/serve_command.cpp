@@ -2,7 +2,8 @@
 // OpenAI or Anthropic SDK's base URL at it; their requests go through the
 // engine (admission, key pool, triage, metrics) to the configured providers.
 // Prints "listening on http://HOST:PORT" as its first line, then serves
-// until SIGINT or SIGTERM.
+// until SIGINT or SIGTERM; the first drains (requests under way run to their
+// end, for up to --drain-seconds), a second stops at once.
 #include "cli/commands.h"
 #include "cli/control_option.h"
 #include "cli/key_alarm.h"
@@ -44,8 +45,46 @@ struct ServeOptions {
     int threads = 1;
     bool sharedLoop = true;
     bool sharedLoopFlag = false;  // --shared-loop, kept for scripts that name the default
+    int drainSeconds = 60;
     ControlFlags control;
 };
+
+struct DrainEnd {
+    int signal = 0;         // the signal that stopped serving
+    bool forced = false;    // a second signal stopped the drain
+    std::size_t cut = 0;    // requests still under way when it ended
+};
+
+// After the first SIGINT or SIGTERM: no new requests (503, /healthz
+// "draining", every connection closed after its reply), and those under
+// way (held ones too) run to their end, for at most `drainFor`. A
+// restart or upgrade then cuts off no client that was being served;
+// a second signal stops at once.
+DrainEnd drainGateway(gateway::Gateway& gateway, Clock& clock, const sigset_t& signals, int first, Duration drainFor)
+{
+    DrainEnd end;
+    end.signal = first;
+    gateway.drain();
+    end.cut = gateway.requestsUnderWay();
+    if (end.cut == 0) {
+        return end;
+    }
+    std::fprintf(stderr,
+                 "sluice-cli serve: draining: %zu request(s) under way; stopping when they end or in %.0f s "
+                 "(a second signal stops at once)\n",
+                 end.cut, std::chrono::duration<double>(drainFor).count());
+    const TimePoint deadline = clock.now() + drainFor;
+    while (end.cut > 0 && clock.now() < deadline) {
+        const timespec tick{0, 50'000'000};
+        if (const int again = sigtimedwait(&signals, nullptr, &tick); again > 0) {
+            end.signal = again;
+            end.forced = true;
+            break;
+        }
+        end.cut = gateway.requestsUnderWay();
+    }
+    return end;
+}
 
 // Both halves of the listener chain, so metrics see every attempt.
 class ServeListener : public DispatchListener {
@@ -222,7 +261,7 @@ int runServe(const ServeOptions& opt)
         target.admission = &admission;
         target.metrics = recorder;
         target.events = &events;
-        target.drain = [&gateway] { gateway.closeIntake(); };
+        target.drain = [&gateway] { gateway.drain(); };
         target.deadLetters = failures.get();
         if (runMetrics) {
             target.rollups = [&runMetrics, &opt](WallTime from, WallTime to) {
@@ -250,6 +289,7 @@ int runServe(const ServeOptions& opt)
 
     int signal = 0;
     sigwait(&stopSignals, &signal);
+    const DrainEnd drained = drainGateway(gateway, clock, stopSignals, signal, std::chrono::seconds(opt.drainSeconds));
     if (controlServer) {
         controlServer->stop();
     }
@@ -268,11 +308,15 @@ int runServe(const ServeOptions& opt)
     const gateway::GatewayStats s = gateway.stats();
     std::fprintf(stderr,
                  "sluice-cli serve: stopped (%s): %llu requests, %llu answered by providers, %llu refused after the "
-                 "hold time, %llu client errors, %llu upstream errors, %llu clients left early\n",
-                 signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<unsigned long long>(s.requests),
+                 "hold time, %llu client errors, %llu upstream errors, %llu clients left early%s\n",
+                 drained.signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<unsigned long long>(s.requests),
                  static_cast<unsigned long long>(s.completed), static_cast<unsigned long long>(s.refusedHold),
                  static_cast<unsigned long long>(s.clientErrors), static_cast<unsigned long long>(s.upstreamErrors),
-                 static_cast<unsigned long long>(s.clientsGone));
+                 static_cast<unsigned long long>(s.clientsGone),
+                 drained.cut == 0 ? ""
+                                  : ("; " + std::to_string(drained.cut) + " request(s) cut short " +
+                                     (drained.forced ? "by a second signal" : "at the drain limit"))
+                                        .c_str());
     if (!rollupError.empty()) {
         std::fprintf(stderr, "sluice-cli serve: metrics not all written to %s: %s\n", opt.state.c_str(),
                      rollupError.c_str());
@@ -300,6 +344,10 @@ void addServeCommand(CLI::App& app, int& exitCode)
     CLI::Option* shared = cmd->add_flag("--shared-loop", opt->sharedLoopFlag,
                                         "The default: the gateway's connections on the dispatcher's thread and event loop");
     shared->excludes(threads);
+    cmd->add_option("--drain-seconds", opt->drainSeconds,
+                    "On SIGINT or SIGTERM, let requests under way finish for up to this long (default 60; "
+                    "new ones get 503 and /healthz says draining); a second signal stops at once")
+        ->check(CLI::Range(0, 3600));
     addControlOptions(cmd, opt->control);
     cmd->callback([opt, threads, &exitCode] {
         opt->sharedLoop = threads->count() == 0;

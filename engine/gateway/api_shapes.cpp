@@ -29,6 +29,7 @@ Names namesOf(ErrorKind kind) noexcept
     case ErrorKind::Internal: return {"server_error", nullptr, "api_error"};
     case ErrorKind::BadGateway: return {"server_error", "upstream_error", "api_error"};
     case ErrorKind::Unavailable: return {"server_error", "no_usable_key", "api_error"};
+    case ErrorKind::Draining: return {"server_error", "gateway_draining", "api_error"};
     case ErrorKind::Timeout: return {"server_error", "timeout", "timeout_error"};
     case ErrorKind::Overloaded: return {"server_error", "overloaded", "overloaded_error"};
     }
@@ -64,6 +65,7 @@ int statusOf(ApiFlavor dialect, ErrorKind kind) noexcept
     case ErrorKind::Internal: return 500;
     case ErrorKind::BadGateway: return 502;
     case ErrorKind::Unavailable: return 503;
+    case ErrorKind::Draining: return 503;
     case ErrorKind::Timeout: return 504;
     case ErrorKind::Overloaded: return dialect == ApiFlavor::Anthropic ? 529 : 503;
     }

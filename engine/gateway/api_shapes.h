@@ -27,6 +27,7 @@ enum class ErrorKind : std::uint8_t {
     Internal,         // 500
     BadGateway,       // 502: the provider failed and retries were used up
     Unavailable,      // 503: no usable key
+    Draining,         // 503: this instance takes no new requests
     Timeout,          // 504
     Overloaded        // 529 (Anthropic) / 503 (OpenAI)
 };

@@ -127,6 +127,12 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
                                         std::to_string(config.maxBodyBytes) + " bytes");
         return;
     }
+    if (request.method == "GET" && path == "/healthz") {
+        // No token: a probe learns only whether to send traffic here.
+        const bool draining = intakeClosed.load();
+        responder.send(jsonReply(draining ? 503 : 200, draining ? R"({"status":"draining"})" : R"({"status":"serving"})"));
+        return;
+    }
     const bool post = request.method == "POST";
     constexpr std::string_view kModelPrefix = "/v1/models/";
     const bool oneModel = request.method == "GET" && path.size() > kModelPrefix.size() && path.rfind(kModelPrefix, 0) == 0;
@@ -181,7 +187,13 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         responder.send(errorReply(flavor, kind, message));
     };
     if (intakeClosed.load()) {
-        refuse(ErrorKind::Unavailable, "this gateway is draining: it takes no new requests");
+        // The SDKs retry a 503 on their own; said outright, any client does
+        // (through a load balancer, on another instance).
+        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+        net::HttpReply reply =
+            errorReply(flavor, ErrorKind::Draining, "this gateway is draining: it takes no new requests");
+        reply.headers.emplace_back("x-should-retry", "true");
+        responder.send(std::move(reply));
         return;
     }
     // The body is read and forwarded as it came; a compressed one would be
@@ -413,9 +425,17 @@ void Gateway::setTokens(const std::vector<GatewayToken>& tokens)
     d.config.tokens = tokens;
 }
 
-void Gateway::closeIntake()
+void Gateway::drain()
 {
     m_impl->intakeClosed = true;
+    if (m_impl->server) {
+        m_impl->server->drain();
+    }
+}
+
+std::size_t Gateway::requestsUnderWay() const noexcept
+{
+    return m_impl->server ? m_impl->server->busyConnections() : 0;
 }
 
 }  // namespace sluice::gateway

@@ -10,7 +10,9 @@
 //
 // Routes: POST /v1/chat/completions, POST /v1/responses, POST
 // /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens
-// (Sluice's own estimate), GET /v1/models and /v1/models/{id}.
+// (Sluice's own estimate), GET /v1/models and /v1/models/{id}; GET
+// /healthz, without a token, for load balancers and probes: 200 "serving",
+// or 503 "draining" once drain() was called.
 //
 // Thread-safety: start(), stop() and setTokens() from one controlling thread. Requests
 // are handled on the server's io thread (or, with a shared loop, on the
@@ -84,9 +86,15 @@ public:
     // controlling thread.
     void setTokens(const std::vector<GatewayToken>& tokens);
     // Drains: every new completion request is answered 503 from now on
-    // (there is no reopening; restart the instance), while requests already
-    // taken in run to their end.
-    void closeIntake();
+    // (there is no reopening; restart the instance), GET /healthz answers
+    // 503 "draining" so a load balancer sends no more, every reply closes
+    // its connection, and requests already taken in (held ones too) run to
+    // their end. Any thread, but not while start() or stop() runs.
+    void drain();
+    // Requests taken in whose answer is not yet all written: 0 once a
+    // drained gateway can stop without cutting anyone off. Any thread, but
+    // not while start() or stop() runs.
+    std::size_t requestsUnderWay() const noexcept;
 
 private:
     friend class Exchange;  // one request in flight, in gateway.cpp

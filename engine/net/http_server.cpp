@@ -302,4 +302,14 @@ std::size_t HttpServer::openConnections() const noexcept
     return m_impl->state->connections.load();
 }
 
+std::size_t HttpServer::busyConnections() const noexcept
+{
+    return m_impl->state->busy.load();
+}
+
+void HttpServer::drain() noexcept
+{
+    m_impl->state->draining = true;
+}
+
 }  // namespace sluice::net

@@ -195,6 +195,16 @@ public:
 
     std::uint16_t port() const noexcept;
     std::size_t openConnections() const noexcept;
+    // Connections with a request handed to the handler whose answer is not
+    // yet all written (held, under way, or being written): what stop()
+    // would cut short now.
+    std::size_t busyConnections() const noexcept;
+    // From now on every reply says "Connection: close" and closes its
+    // connection after it, so clients reconnect (through a load balancer,
+    // to another instance) rather than reuse this one. Idle keep-alive
+    // connections stay open until their next request is answered or the
+    // server stops. Any thread; there is no undoing it.
+    void drain() noexcept;
 
 private:
     struct Impl;

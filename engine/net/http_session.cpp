@@ -204,6 +204,7 @@ public:
 private:
     void readHeader()
     {
+        m_busy.clear();  // the last answer is all written
         m_replying = false;
         m_streaming = false;
         m_streamLast = false;
@@ -350,7 +351,7 @@ private:
         for (const auto& field : msg) {
             request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
         }
-        request.keepAlive = msg.keep_alive() && !bodyTooLarge;
+        request.keepAlive = msg.keep_alive() && !bodyTooLarge && !m_state->draining.load(std::memory_order_relaxed);
         request.bodyTooLarge = bodyTooLarge;
         if (!bodyTooLarge) {
             request.body = std::move(msg.body());
@@ -358,6 +359,7 @@ private:
         m_keepAlive = request.keepAlive;
         m_parser.reset();
         m_reading = false;
+        m_busy.set();
 
         auto exchange = std::make_shared<Exchange>(shared_from_this(), m_state);
         t_delivering = this;
@@ -440,6 +442,10 @@ private:
 
     void appendHead()
     {
+        // Draining: a request read before it began is answered as the ones after.
+        if (m_state->draining.load(std::memory_order_relaxed)) {
+            m_keepAlive = false;
+        }
         appendReplyHead(m_out, m_reply, m_keepAlive);
         m_headSent = true;
     }
@@ -547,6 +553,7 @@ private:
         m_reading = false;
         m_watching = false;
         finishExchange(false);
+        m_busy.clear();
         if (auto gone = std::exchange(m_onGone, nullptr)) {
             gone();
         }
@@ -608,10 +615,7 @@ private:
     // session's executor, so writes keep their order from any thread.
     class StreamHandle final : public HttpStream {
     public:
-        StreamHandle(std::shared_ptr<Session> session, std::shared_ptr<ServerState> state)
-            : m_session(std::move(session)), m_state(std::move(state))
-        {
-        }
+        explicit StreamHandle(std::shared_ptr<Session> session) : m_session(std::move(session)) {}
 
         void write(std::string data) override
         {
@@ -634,7 +638,6 @@ private:
         }
 
         std::shared_ptr<Session> m_session;
-        std::shared_ptr<ServerState> m_state;
     };
 
     struct Io {
@@ -647,6 +650,7 @@ private:
     std::optional<Io> m_io;
     std::shared_ptr<ServerState> m_state;
     std::uint64_t m_id = 0;  // its key in ServerState::sessions and its peerEpoll events
+    BusyMark m_busy{m_state->busy};
     boost::beast::flat_buffer m_buffer;
     std::optional<http::request_parser<http::string_body>> m_parser;
     HttpReply m_reply;
@@ -678,7 +682,7 @@ std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
     if (session == nullptr) {
         return nullptr;
     }
-    auto handle = std::make_shared<StreamHandle>(session, m_state);
+    auto handle = std::make_shared<StreamHandle>(session);
     if (t_delivering == session.get()) {
         session->startStream(std::move(head));
         return handle;
@@ -686,8 +690,6 @@ std::shared_ptr<HttpStream> Session::Exchange::stream(HttpReply head)
     handTo(std::move(session), [h = std::move(head)](Session& target) mutable { target.startStream(std::move(h)); });
     return handle;
 }
-
-
 
 void startSession(tcp::socket socket, const SessionExecutor& executor, const std::shared_ptr<ServerState>& state)
 {

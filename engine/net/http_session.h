@@ -41,6 +41,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <sys/epoll.h>
@@ -105,6 +106,12 @@ struct ServerState {
     HttpServerOptions options;
     HttpHandler handler;
     std::atomic<std::size_t> connections{0};
+    // Connections with a request handed to the handler and its answer not
+    // yet all written (HttpServer::busyConnections).
+    std::atomic<std::size_t> busy{0};
+    // Set by HttpServer::drain(): every reply from then on closes its
+    // connection after it.
+    std::atomic<bool> draining{false};
     std::mutex mutex;
     bool stopped = false;
     // Every live session by its id (under mutex), so stop() can close the
@@ -124,6 +131,32 @@ struct ServerState {
     const UniqueFd peerEpoll;
     // The loop the server runs on when it has no io threads of its own.
     EventLoop* loop = nullptr;
+};
+
+// A connection counted in ServerState::busy from the hand-over of a request
+// until its answer is all written (or the connection closes).
+class BusyMark {
+public:
+    explicit BusyMark(std::atomic<std::size_t>& count) noexcept : m_count(count) {}
+    ~BusyMark() { clear(); }
+    BusyMark(const BusyMark&) = delete;
+    BusyMark& operator=(const BusyMark&) = delete;
+    void set() noexcept
+    {
+        if (!std::exchange(m_set, true)) {
+            m_count.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    void clear() noexcept
+    {
+        if (std::exchange(m_set, false)) {
+            m_count.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+
+private:
+    std::atomic<std::size_t>& m_count;
+    bool m_set = false;
 };
 
 // The bytes of a reply on the wire (reply_wire.cpp): the status line and

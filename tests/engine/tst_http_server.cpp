@@ -60,24 +60,29 @@ int connectLoopback(std::uint16_t port)
     return fd;
 }
 
+// Everything received on `fd` until the server closes the connection (or
+// 5 s pass); closes `fd`.
+std::string readUntilClosed(int fd)
+{
+    std::string received;
+    char buf[4096];
+    for (ssize_t n = 0; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+        received.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return received;
+}
+
 // Sends raw bytes and returns everything received until the server closes
 // the connection (or 5 s pass): for requests curl will not send.
 std::string rawExchange(std::uint16_t port, const std::string& bytes)
 {
     const int fd = connectLoopback(port);
-    std::string received;
     if (fd >= 0 && ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
-        char buf[4096];
-        for (;;) {
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) {
-                break;
-            }
-            received.append(buf, static_cast<std::size_t>(n));
-        }
+        return readUntilClosed(fd);
     }
     ::close(fd);
-    return received;
+    return {};
 }
 
 // Connects and sends `bytes`, then waits (at most 5 s) for the server to
@@ -125,6 +130,7 @@ private Q_SLOTS:
     void onFinishedRunsBeforeTheClientSeesTheEnd();
     void badPortIsReported();
     void malformedRequestAfterAGoodOneGets400();
+    void drainClosesConnectionsAfterTheirReplies();
 };
 
 void TestHttpServer::streamWritesArriveInOrder()
@@ -204,12 +210,7 @@ void TestHttpServer::pipelinedRequestIsNoGoodbye()
         std::lock_guard guard(mutex);
         first->send(HttpReply::whole(200, "text/plain", "first"));
     }
-    std::string received;
-    char buf[4096];
-    for (ssize_t n = 0; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-        received.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
+    const std::string received = readUntilClosed(fd);
     const auto a = received.find("\r\n\r\nfirst");
     const auto b = received.find("\r\n\r\nsecond");
     QVERIFY2(a != std::string::npos && b != std::string::npos && a < b, received.c_str());
@@ -534,6 +535,53 @@ void TestHttpServer::malformedRequestAfterAGoodOneGets400()
     const auto second = got.find("HTTP/1.1 400 Bad Request\r\n");
     QVERIFY2(second != std::string::npos, got.c_str());
     QVERIFY(got.find("Connection: close\r\n", second) != std::string::npos);
+}
+
+// A held request keeps its connection busy until its answer is written;
+// after drain() every reply says Connection: close and the server closes
+// the connection after it, a request that came before included.
+void TestHttpServer::drainClosesConnectionsAfterTheirReplies()
+{
+    std::mutex mutex;
+    std::optional<HttpResponder> held;
+    std::atomic<bool> heldArrived{false};
+    Harness h([&](InboundRequest&& request, HttpResponder responder) {
+        if (request.path() == "/held") {
+            std::lock_guard guard(mutex);
+            held = std::move(responder);
+            heldArrived = true;
+            return;
+        }
+        responder.send(HttpReply::whole(200, "text/plain", "now"));
+    });
+    QCOMPARE(h.server().busyConnections(), std::size_t(0));
+    const int heldFd = connectLoopback(h.server().port());
+    QVERIFY(heldFd >= 0);
+    const std::string heldRequest = "GET /held HTTP/1.1\r\nHost: x\r\n\r\n";
+    QCOMPARE(::send(heldFd, heldRequest.data(), heldRequest.size(), 0), static_cast<ssize_t>(heldRequest.size()));
+    QTRY_VERIFY_WITH_TIMEOUT(heldArrived.load(), 5000);
+    QCOMPARE(h.server().busyConnections(), std::size_t(1));
+
+    HttpClient client(h.url());
+    QVERIFY(client.get("/").completed());
+    // Answered: that connection is idle again once the io thread is past the write.
+    QTRY_COMPARE_WITH_TIMEOUT(h.server().busyConnections(), std::size_t(1), 5000);
+    QCOMPARE(h.server().openConnections(), std::size_t(2));
+
+    h.server().drain();
+    {
+        std::lock_guard guard(mutex);
+        held->send(HttpReply::whole(200, "text/plain", "late"));
+    }
+    const std::string reply = readUntilClosed(heldFd);
+    QVERIFY2(reply.find("Connection: close") != std::string::npos, reply.c_str());
+    QVERIFY2(reply.ends_with("late"), reply.c_str());
+    QTRY_COMPARE_WITH_TIMEOUT(h.server().busyConnections(), std::size_t(0), 5000);
+
+    const std::string fresh = rawExchange(h.server().port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    QVERIFY2(fresh.starts_with("HTTP/1.1 200") && fresh.find("Connection: close") != std::string::npos, fresh.c_str());
+    QVERIFY2(fresh.ends_with("now"), fresh.c_str());  // the server closed it: rawExchange read to the end
+    QTRY_COMPARE_WITH_TIMEOUT(h.server().busyConnections(), std::size_t(0), 5000);
 }
 
 QTEST_APPLESS_MAIN(TestHttpServer)

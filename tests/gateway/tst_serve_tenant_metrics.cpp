@@ -5,6 +5,7 @@
 // With "concurrency": "auto" against a mock whose latency grows past a knee,
 // /metrics has the adaptive limit, moved off its start value.
 #include "http/http_client.h"
+#include "support/serve_process.h"
 
 #include <QProcess>
 #include <QRegularExpression>
@@ -42,34 +43,27 @@ http::HttpResult fetch(const std::string& method, const std::string& url, const 
     return result.value_or(http::HttpResult{});
 }
 
-// A running `sluice-cli serve --state --metrics` on free ports, with the
-// mock's key in its environment.
+// A running `sluice-cli serve --state --metrics` on free ports.
 struct Serve {
-    QProcess process;
+    testing::ServeProcess run;
     std::string gatewayUrl;
     std::string metricsUrl;
-    QString err;  // its stderr read so far
 };
 
 void startServe(Serve& serve, const QString& config, const QTemporaryDir& dir)
 {
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.insert(QStringLiteral("MOCK_API_KEY"), QStringLiteral("sk-mock"));
-    serve.process.setProcessEnvironment(env);
-    serve.process.start(cli(), {QStringLiteral("serve"), QStringLiteral("--config"), config, QStringLiteral("--listen"),
-                                QStringLiteral("127.0.0.1:0"), QStringLiteral("--state"),
-                                dir.filePath(QStringLiteral("s.db")), QStringLiteral("--metrics"),
-                                QStringLiteral("127.0.0.1:0")});
-    QVERIFY(serve.process.waitForStarted(kStartMs));
-    QVERIFY(serve.process.waitForReadyRead(kStartMs));
-    const QString serveLine = QString::fromUtf8(serve.process.readLine()).trimmed();
-    QVERIFY2(serveLine.startsWith(QStringLiteral("listening on http://")), qPrintable(serveLine));
-    serve.gatewayUrl = serveLine.mid(13).toStdString();
-    QRegularExpressionMatch m;
-    QTRY_VERIFY_WITH_TIMEOUT(
-        (serve.err += QString::fromUtf8(serve.process.readAllStandardError()),
-         (m = QRegularExpression(QStringLiteral("metrics at (http://\\S+/metrics)")).match(serve.err)).hasMatch()),
-        kStartMs);
+    testing::startServe(serve.run, cli(), config,
+                        {QStringLiteral("--state"), dir.filePath(QStringLiteral("s.db")), QStringLiteral("--metrics"),
+                         QStringLiteral("127.0.0.1:0")},
+                        kStartMs);
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    serve.gatewayUrl = serve.run.gatewayUrl;
+    QTRY_VERIFY_WITH_TIMEOUT(serve.run.errHas(QStringLiteral("metrics at ")), kStartMs);
+    const QRegularExpressionMatch m =
+        QRegularExpression(QStringLiteral("metrics at (http://\\S+/metrics)")).match(serve.run.err);
+    QVERIFY2(m.hasMatch(), qPrintable(serve.run.err));
     serve.metricsUrl = m.captured(1).toStdString();
 }
 
@@ -140,11 +134,11 @@ void TestServeTenantMetrics::tenantSeries()
     // The token's value is nowhere in what the gateway says.
     QVERIFY(metrics.body.find("tok-svc") == std::string::npos);
 
-    serve.process.terminate();
+    serve.run.process.terminate();
     mock.terminate();
-    QVERIFY(serve.process.waitForFinished(kStartMs));
+    QVERIFY(serve.run.process.waitForFinished(kStartMs));
     QVERIFY(mock.waitForFinished(kStartMs));
-    QVERIFY(QString::fromUtf8(serve.process.readAllStandardError()).indexOf(QStringLiteral("tok-svc")) < 0);
+    QVERIFY(QString::fromUtf8(serve.run.process.readAllStandardError()).indexOf(QStringLiteral("tok-svc")) < 0);
 }
 
 void TestServeTenantMetrics::adaptiveConcurrency()
@@ -240,14 +234,14 @@ void TestServeTenantMetrics::adaptiveConcurrency()
             .match(QString::fromStdString(metrics.body));
     QVERIFY2(cm.hasMatch() && cm.captured(1).toInt() >= 1, metrics.body.c_str());
 
-    serve.process.terminate();
+    serve.run.process.terminate();
     mock.terminate();
-    QVERIFY(serve.process.waitForFinished(kStartMs));
+    QVERIFY(serve.run.process.waitForFinished(kStartMs));
     QVERIFY(mock.waitForFinished(kStartMs));
     // Said on stderr too, for a serve without --metrics.
-    serve.err += QString::fromUtf8(serve.process.readAllStandardError());
-    QVERIFY2(serve.err.contains(QRegularExpression(QStringLiteral("adaptive concurrency at the end: vllm \\d+\n"))),
-             qPrintable(serve.err));
+    QVERIFY2(serve.run.readErr().contains(
+                 QRegularExpression(QStringLiteral("adaptive concurrency at the end: vllm \\d+\n"))),
+             qPrintable(serve.run.err));
 }
 
 QTEST_GUILESS_MAIN(TestServeTenantMetrics)
