@@ -173,6 +173,7 @@ void Ledger::carryOver(Dimension& d, const Dimension& o, TimePoint now) const
     if (d.rolling() && o.rolling()) {
         d.burstHalvings = o.burstHalvings;
         d.paced = o.paced;
+        d.pacedNarrowings = o.pacedNarrowings;
         d.applyBurstHalvings();
     }
     d.inFlight = o.inFlight;

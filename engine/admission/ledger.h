@@ -16,6 +16,7 @@
 
 #include "admission/limits.h"
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <optional>
@@ -216,9 +217,12 @@ public:
     // double it (up to kMaxMarginPer10k), and after a period with no
     // widening it halves, down to the floor. A window (paceEvenly) starts
     // at kPacedMarginPer10k, its jitter tolerance, and near misses at that
-    // pace double it up to kMostPacedMarginPer10k, where it stays: on a
-    // quiet network a window costs half a percent of the limit, on a
-    // jittery one two more 429s and then 2%.
+    // pace widen it up to kMostPacedMarginPer10k. A spell of jitter (or
+    // the start's switch from a burst to pacing) should not cost 2% of the
+    // limit for the rest of the run, so a paced share halves back towards
+    // its start after a quiet time (pacedQuiet) that doubles with each
+    // step taken: a network that stays jittery costs a 429 ever more
+    // rarely (after six steps, one per sixteen periods).
     //
     // A bucket that starts or has idled full lets out a burst; a provider
     // that counts a per-minute window (fixed or sliding) instead of a
@@ -233,6 +237,15 @@ public:
     static constexpr std::int32_t kPacedMarginPer10k = 50;       // 0.5%: a window's start
     static constexpr std::int32_t kMostPacedMarginPer10k = 200;  // 2%: a window's most
     static constexpr std::int32_t kMaxMarginPer10k = 400;     // 4%: after near misses
+    // The quiet time before a paced share's next step back: a quarter of
+    // the period, doubled per step already taken (at most sixteen periods).
+    // Whole divisions of the period, so the shared budget's script
+    // (shared/budget_script.cpp) steps at the same instants.
+    static constexpr int kMostPacedNarrowings = 6;
+    static Duration pacedQuiet(Duration period, int narrowings) noexcept
+    {
+        return period * (std::int64_t{1} << std::min(narrowings, kMostPacedNarrowings)) / 4;
+    }
     static constexpr std::int32_t kPaybackPer10k = 1000;      // 10%: paying a burst back
     // The margin in force on the scope's rolling dimension for `measure`, in
     // 1/10,000 of the rate; 0 when margins are off or there is none.
@@ -295,6 +308,7 @@ private:
     static void startPayback(Dimension& d, TimePoint now) noexcept;
     static Int128 burstSlack(const Dimension& d, std::int64_t amount) noexcept;
     static bool widenPaceFor(Dimension& d, std::int64_t earlyNs, TimePoint now) noexcept;
+    static void stepPacedBack(Dimension& d, TimePoint now) noexcept;
     // The margin a request below the burst must fit with itself, so that
     // burstSlack only returns what earlier requests of a burst paid.
     Int128 ownMargin(const Dimension& d, std::int64_t amount) const noexcept;

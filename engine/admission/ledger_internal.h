@@ -96,6 +96,9 @@ struct Ledger::Dimension {
     // Rolling: how many times near misses have halved the burst (cap and
     // tau follow); a quiet period doubles it back, one step at a time.
     std::int8_t burstHalvings = 0;
+    // Rolling, paced: how many times the share has narrowed back; each
+    // step waits twice as long as the one before (Ledger::pacedQuiet).
+    std::int8_t pacedNarrowings = 0;
 
     // Never below two units (unless configured so): a bucket of one loses
     // for good every moment the sender wakes late, while one of two lets

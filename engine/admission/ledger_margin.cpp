@@ -115,8 +115,7 @@ void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
     if (d.marginNs == 0) {
         return;
     }
-    // Paced against a window, the share stays at the start margin: it is
-    // all the window's jitter tolerance (see burstSlack).
+    stepPacedBack(d, now);
     if (!d.paced && (d.marginPer10k > kMarginPer10k || d.burstHalvings > 0) && now - d.marginChangedAt >= d.spec.period) {
         d.marginPer10k = std::max(kMarginPer10k, d.marginPer10k / 2);
         if (d.burstHalvings > 0) {
@@ -137,12 +136,27 @@ void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
     }
 }
 
+// Paced against a window the share is its jitter tolerance (see
+// burstSlack): it steps back more and more slowly, each quiet time counted
+// from the end of the last, as the shared script counts it. Taken before
+// any widening too, so both count the same steps.
+void Ledger::stepPacedBack(Dimension& d, TimePoint now) noexcept
+{
+    while (d.paced && d.marginPer10k > kPacedMarginPer10k &&
+           now - d.marginChangedAt >= pacedQuiet(d.spec.period, d.pacedNarrowings)) {
+        d.marginChangedAt += pacedQuiet(d.spec.period, d.pacedNarrowings);
+        d.marginPer10k = std::max(kPacedMarginPer10k, d.marginPer10k / 2);
+        d.pacedNarrowings = static_cast<std::int8_t>(std::min(d.pacedNarrowings + 1, kMostPacedNarrowings));
+    }
+}
+
 bool Ledger::widenMargin(ScopeId id, TimePoint now)
 {
     bool changed = false;
     for (int k = 0; k < scopeAt(id).rolling; ++k) {
         Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
         if (d.marginNs > 0) {
+            stepPacedBack(d, now);
             d.marginChangedAt = now;
             // Paced against a window, the share is the window's jitter
             // tolerance and all the pace it costs: at most
@@ -198,6 +212,7 @@ bool Ledger::widenPaceFor(Dimension& d, std::int64_t earlyNs, TimePoint now) noe
     if (!d.paced || d.spec.measure != Measure::Requests || d.spec.capacity() <= 1 || earlyNs <= 0) {
         return false;
     }
+    stepPacedBack(d, now);
     const i128 windowNs = i128{d.spec.capacity()} * d.unit / std::max<std::int64_t>(d.limit, 1);
     if (windowNs <= 0) {
         return false;

@@ -69,6 +69,7 @@ private Q_SLOTS:
     void arrivalMarginSpacesWholeBucketRequests();
     void pacedEvenlyNeverPutsElevenInOneSecond();
     void aNearMissWhilePacedWidensToWhatItsHintNeeds();
+    void aPacedShareStepsBackAfterQuietTimesThatDouble();
     void newConnectionSpacesTheNextWholeBucketRequest();
     void coldTripsDoNotOvertakeAtFiftyRpm();
     void usedLeavesTheMarginOut();
@@ -383,7 +384,8 @@ void TestLedger::pacedEvenlyNeverPutsElevenInOneSecond()
     // 1,200 requests at 600 RPM take two minutes; 2% margin, a little lateness.
     const double minutes = std::chrono::duration<double>(sent.back() - sent.front()).count() / 60.0;
     QVERIFY2(1199.0 / minutes >= 0.97 * 600, qPrintable(QString::number(1199.0 / minutes)));
-    // Quiet periods do not narrow the share: it is the window's tolerance.
+    // Quiet periods never narrow the share below its start: it is the
+    // window's tolerance.
     QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kPacedMarginPer10k);
     // Near misses at that pace double it, up to the most a window is given.
     QVERIFY(ledger.widenMargin(s, t));
@@ -430,6 +432,51 @@ void TestLedger::aNearMissWhilePacedWidensToWhatItsHintNeeds()
         ledger.noteNearMiss(s, 8ms, kT0);
         QCOMPARE(ledger.marginPer10k(s, Measure::Requests), before);
     }
+}
+
+// A spell of jitter widens a paced share; it does not keep it wide: after
+// a quiet time with no 429 (a quarter of the period) it halves, and each
+// step after that waits twice as long as the last (counted from the end of
+// the last), down to the start share. A 429 in between restarts the quiet
+// time, and the steps already taken keep the waits long.
+void TestLedger::aPacedShareStepsBackAfterQuietTimesThatDouble()
+{
+    Ledger ledger(Duration::zero(), 6ms);
+    const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::Requests, 600, 10)}, kT0);
+    const Path p = ledger.pathTo(s);
+    ledger.paceEvenly(s);
+    ledger.widenMargin(s, kT0);
+    ledger.widenMargin(s, kT0);
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
+    const auto shareAt = [&](TimePoint t) {
+        Hold h;
+        (void)ledger.admit(p, requestOnly(), t, h);  // a step back is taken as a request is asked for
+        return ledger.marginPer10k(s, Measure::Requests);
+    };
+    // A minute's period: quiet times of 15 s, then 30 s, 60 s, ...
+    const auto quiet = [](int steps) { return Ledger::pacedQuiet(1min, steps); };
+    QCOMPARE(quiet(0), Duration(15s));
+    QCOMPARE(quiet(1), Duration(30s));
+    QCOMPARE(quiet(9), 16 * Duration(1min));  // at most sixteen periods
+    QCOMPARE(shareAt(kT0 + quiet(0) - 1ns), Ledger::kMostPacedMarginPer10k);
+    QCOMPARE(shareAt(kT0 + quiet(0)), Ledger::kMostPacedMarginPer10k / 2);
+    QCOMPARE(shareAt(kT0 + quiet(0) + quiet(1) - 1ns), Ledger::kMostPacedMarginPer10k / 2);
+    QCOMPARE(shareAt(kT0 + quiet(0) + quiet(1)), Ledger::kPacedMarginPer10k);
+    QCOMPARE(shareAt(kT0 + 10min), Ledger::kPacedMarginPer10k);  // never below the start
+
+    // Two steps taken: after a 429 the next waits a minute from it.
+    const TimePoint miss = kT0 + 10min;
+    QVERIFY(ledger.widenMargin(s, miss));
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), 2 * Ledger::kPacedMarginPer10k);
+    QCOMPARE(shareAt(miss + quiet(2) - 1ns), 2 * Ledger::kPacedMarginPer10k);
+    QCOMPARE(shareAt(miss + quiet(2)), Ledger::kPacedMarginPer10k);
+    // A miss whose hint needs more widens at once, and its quiet time
+    // (two minutes now) starts then.
+    const TimePoint second = miss + quiet(2) + 30s;
+    QVERIFY(ledger.noteNearMiss(s, 8ms, second));
+    QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
+    QCOMPARE(shareAt(second + quiet(3) - 1ns), Ledger::kMostPacedMarginPer10k);
+    QCOMPARE(shareAt(second + quiet(3)), Ledger::kMostPacedMarginPer10k / 2);
 }
 
 // What a bucket shows as used is its units, not the margin spacing them:
