@@ -282,7 +282,9 @@ int runServe(const ServeOptions& opt)
     std::printf("listening on http://%s:%u\n", (v6 ? "[" + gw.host + "]" : gw.host).c_str(),
                 static_cast<unsigned>(gateway.port()));
     std::fflush(stdout);
-    std::fprintf(stderr, "sluice-cli serve: %zu provider(s), %zu gateway token(s)%s, hold %.1f s%s; Ctrl-C stops\n",
+    std::fprintf(stderr,
+                 "sluice-cli serve: %zu provider(s), %zu gateway token(s)%s, hold %.1f s%s; Ctrl-C drains, then "
+                 "stops\n",
                  config.providers.size(), gw.tokens.size(), gw.tokens.empty() ? " (no authentication, loopback only)" : "",
                  std::chrono::duration<double>(gw.hold).count(),
                  metricsUrl.empty() ? "" : ("; metrics at " + metricsUrl).c_str());
@@ -348,6 +350,10 @@ void addServeCommand(CLI::App& app, int& exitCode)
                     "On SIGINT or SIGTERM, let requests under way finish for up to this long (default 60; "
                     "new ones get 503 and /healthz says draining); a second signal stops at once")
         ->check(CLI::Range(0, 3600));
+    cmd->footer("GET /healthz (no token) answers 200 {\"status\":\"serving\"}, for a load balancer's probe. "
+                "SIGINT or SIGTERM drains: /healthz and new requests get 503 (the SDKs retry it), every reply "
+                "closes its connection, and requests under way, held ones included, run to their end for up to "
+                "--drain-seconds before serve exits 0; a second signal stops it at once.");
     addControlOptions(cmd, opt->control);
     cmd->callback([opt, threads, &exitCode] {
         opt->sharedLoop = threads->count() == 0;
