@@ -138,8 +138,8 @@ void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
 
 // Paced against a window the share is its jitter tolerance (see
 // burstSlack): it steps back more and more slowly, each quiet time counted
-// from the end of the last, as the shared script counts it. Taken before
-// any widening too, so both count the same steps.
+// from the end of the last. Taken before any widening too, so a widening
+// starts from the share in force.
 void Ledger::stepPacedBack(Dimension& d, TimePoint now) noexcept
 {
     while (d.paced && d.marginPer10k > kPacedMarginPer10k &&
@@ -187,6 +187,7 @@ bool Ledger::noteNearMiss(ScopeId id, Duration hint, TimePoint now)
         if (d.marginNs == 0) {
             continue;
         }
+        stepPacedBack(d, now);  // what is shared after this is the share in force
         // The request reached the provider `hint` before its bucket had
         // room, with marginNs already between it and the one before: the
         // two trips differed by marginNs + hint. Half as much again covers

@@ -305,6 +305,9 @@ std::uint16_t Gateway::start()
     });
     d.gate.start();
     d.timers.start();
+    if (d.intakeClosed.load()) {
+        d.server->drain();  // drained before this start: it stays drained
+    }
     return d.server->start();
 }
 

@@ -87,9 +87,10 @@ public:
     void setTokens(const std::vector<GatewayToken>& tokens);
     // Drains: every new completion request is answered 503 from now on
     // (there is no reopening; restart the instance), GET /healthz answers
-    // 503 "draining" so a load balancer sends no more, every reply closes
-    // its connection, and requests already taken in (held ones too) run to
-    // their end. Any thread, but not while start() or stop() runs.
+    // 503 "draining" so a load balancer sends no more, every reply begun
+    // from then on closes its connection, and requests already taken in
+    // (held ones too) run to their end. Any thread, but not while start()
+    // or stop() runs.
     void drain();
     // Requests taken in whose answer is not yet all written: 0 once a
     // drained gateway can stop without cutting anyone off. Any thread, but

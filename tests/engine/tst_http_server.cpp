@@ -61,13 +61,17 @@ int connectLoopback(std::uint16_t port)
 }
 
 // Everything received on `fd` until the server closes the connection (or
-// 5 s pass); closes `fd`.
-std::string readUntilClosed(int fd)
+// 5 s pass: then *closed, when given, is false); closes `fd`.
+std::string readUntilClosed(int fd, bool* closed = nullptr)
 {
     std::string received;
     char buf[4096];
-    for (ssize_t n = 0; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
         received.append(buf, static_cast<std::size_t>(n));
+    }
+    if (closed != nullptr) {
+        *closed = n == 0;
     }
     ::close(fd);
     return received;
@@ -573,14 +577,20 @@ void TestHttpServer::drainClosesConnectionsAfterTheirReplies()
         std::lock_guard guard(mutex);
         held->send(HttpReply::whole(200, "text/plain", "late"));
     }
-    const std::string reply = readUntilClosed(heldFd);
+    bool closed = false;
+    const std::string reply = readUntilClosed(heldFd, &closed);
+    QVERIFY2(closed, "the server kept the held request's connection open after its reply");
     QVERIFY2(reply.find("Connection: close") != std::string::npos, reply.c_str());
     QVERIFY2(reply.ends_with("late"), reply.c_str());
     QTRY_COMPARE_WITH_TIMEOUT(h.server().busyConnections(), std::size_t(0), 5000);
 
-    const std::string fresh = rawExchange(h.server().port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    const int freshFd = connectLoopback(h.server().port());
+    const std::string get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    QCOMPARE(::send(freshFd, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+    const std::string fresh = readUntilClosed(freshFd, &closed);
+    QVERIFY2(closed, "the server kept a new connection open after its reply");
     QVERIFY2(fresh.starts_with("HTTP/1.1 200") && fresh.find("Connection: close") != std::string::npos, fresh.c_str());
-    QVERIFY2(fresh.ends_with("now"), fresh.c_str());  // the server closed it: rawExchange read to the end
+    QVERIFY2(fresh.ends_with("now"), fresh.c_str());
     QTRY_COMPARE_WITH_TIMEOUT(h.server().busyConnections(), std::size_t(0), 5000);
 }
 
