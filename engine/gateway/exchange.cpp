@@ -23,7 +23,13 @@ net::HttpReply jsonReply(int status, std::string body)
 
 net::HttpReply errorReply(ApiFlavor dialect, ErrorKind kind, std::string_view message)
 {
-    return jsonReply(statusOf(dialect, kind), errorBody(dialect, kind, message));
+    net::HttpReply reply = jsonReply(statusOf(dialect, kind), errorBody(dialect, kind, message));
+    if (kind == ErrorKind::Draining) {
+        // The SDKs retry a 503 on their own; said outright, any client does
+        // (through a load balancer, on another instance).
+        reply.headers.emplace_back("x-should-retry", "true");
+    }
+    return reply;
 }
 
 void addRetryHeaders(net::HttpHeaders& headers, Duration wait, bool shouldRetry)

@@ -187,13 +187,7 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         responder.send(errorReply(flavor, kind, message));
     };
     if (intakeClosed.load()) {
-        // The SDKs retry a 503 on their own; said outright, any client does
-        // (through a load balancer, on another instance).
-        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
-        net::HttpReply reply =
-            errorReply(flavor, ErrorKind::Draining, "this gateway is draining: it takes no new requests");
-        reply.headers.emplace_back("x-should-retry", "true");
-        responder.send(std::move(reply));
+        refuse(ErrorKind::Draining, "this gateway is draining: it takes no new requests");
         return;
     }
     // The body is read and forwarded as it came; a compressed one would be

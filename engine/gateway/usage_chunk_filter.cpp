@@ -1,5 +1,7 @@
 #include "gateway/usage_chunk_filter.h"
 
+#include "providers/sse.h"
+
 #include <nlohmann/json.hpp>
 
 #include <utility>
@@ -63,33 +65,46 @@ std::string UsageChunkFilter::finish()
     return std::exchange(m_pending, std::string());
 }
 
+namespace {
+
+// Whether a "choices" key in the text is followed by an empty array:
+// every chunk but the usage one has a choice, so this spares the JSON
+// parse of each (they all carry "usage": null once usage was asked for).
+bool emptyChoicesIn(std::string_view text)
+{
+    constexpr std::string_view kKey = "\"choices\"";
+    const auto skipBlanks = [&](std::size_t i) {
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) {
+            ++i;
+        }
+        return i;
+    };
+    for (std::size_t at = text.find(kKey); at != std::string_view::npos; at = text.find(kKey, at + 1)) {
+        std::size_t i = skipBlanks(at + kKey.size());
+        if (i < text.size() && text[i] == ':') {
+            i = skipBlanks(i + 1);
+            if (i < text.size() && text[i] == '[') {
+                i = skipBlanks(i + 1);
+                return i < text.size() && text[i] == ']';
+            }
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
 bool UsageChunkFilter::isUsageOnly(std::string_view event)
 {
-    // Every other chunk of the stream has choices: the cheap test first.
-    if (event.find("\"choices\"") == std::string_view::npos || event.find("\"usage\"") == std::string_view::npos) {
+    if (!emptyChoicesIn(event) || event.find("\"usage\"") == std::string_view::npos) {
         return false;
     }
+    // The event's data lines joined, as any SSE reader would read them.
     std::string data;
-    std::size_t pos = 0;
-    while (pos < event.size()) {
-        std::size_t end = event.find_first_of("\r\n", pos);
-        if (end == std::string_view::npos) {
-            end = event.size();
-        }
-        std::string_view line = event.substr(pos, end - pos);
-        pos = end + (event.compare(end, 2, "\r\n") == 0 ? 2 : 1);
-        if (line.rfind("data:", 0) != 0) {
-            continue;
-        }
-        line.remove_prefix(5);
-        if (!line.empty() && line.front() == ' ') {
-            line.remove_prefix(1);
-        }
-        if (!data.empty()) {
-            data += '\n';
-        }
-        data.append(line);
-    }
+    SseParser().feed(std::string(event) + "\n\n", [&](const SseEvent& e) {
+        data = e.data;
+        return false;  // one event: the first is the only
+    });
     const nlohmann::json chunk = nlohmann::json::parse(data, nullptr, false);
     if (!chunk.is_object()) {
         return false;

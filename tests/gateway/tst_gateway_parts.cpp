@@ -345,6 +345,7 @@ void TestGatewayParts::usageChunkFilter()
     QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[],"usage":null})"));
     QVERIFY(!UsageChunkFilter::isUsageOnly("data: {\"choices\":[],\"usage\":"));
     QVERIFY(UsageChunkFilter::isUsageOnly(R"(data:{"choices":[],"usage":{}})"));
+    QVERIFY(UsageChunkFilter::isUsageOnly(R"(data: {"choices" : [ ], "usage": {"total_tokens": 1}})"));
     // A stream with no event's end in sight (not SSE) is not held back.
     UsageChunkFilter h;
     const std::string line(UsageChunkFilter::kMostHeld, 'x');
