@@ -190,11 +190,11 @@ Check Admission::admitLocked(const Path& path, const Cost& cost, TimePoint now, 
     return c;
 }
 
-void Admission::settleLocked(const Hold& hold, const Cost& actual, TimePoint now)
+void Admission::settleLocked(const Hold& hold, const Cost& actual, TimePoint now, const Cost* sharedActual)
 {
     m_ledger.settle(hold, actual, now);
     if (m_shared != nullptr && hold.sharedTag != 0) {
-        m_shared->settle(hold, actual, now);
+        m_shared->settle(hold, sharedActual != nullptr ? *sharedActual : actual, now);
     }
 }
 
@@ -331,6 +331,20 @@ void Admission::settle(Reservation&& reservation, const Cost& actual)
     reservation.release();
     std::lock_guard guard(m_mutex);
     settleLocked(hold, actual, m_clock.now());
+    wakeWaiters();
+}
+
+void Admission::settleRateLimited(Reservation&& reservation)
+{
+    if (reservation.m_owner != this) {
+        return;
+    }
+    const Hold hold = reservation.m_hold;
+    reservation.release();
+    std::lock_guard guard(m_mutex);
+    // Spend is not the provider's to count: only requests and tokens stay.
+    const Cost kept{hold.cost.requests, hold.cost.inputTokens, hold.cost.outputTokens, 0, hold.cost.weight};
+    settleLocked(hold, Cost{0, 0, 0, 0, hold.cost.weight}, m_clock.now(), &kept);
     wakeWaiters();
 }
 

@@ -112,6 +112,15 @@ public:
     // Settles a reservation to what the request really used and releases its
     // concurrency weight. Wakes waiters that may now fit.
     void settle(Reservation&& reservation, const Cost& actual);
+    // A request the provider refused for a rate limit (a 429): it counted
+    // nothing there, so this instance's ledger refunds it all (the key's
+    // cool-down spaces what follows), but a shared budget keeps what it
+    // reserved counted. Refunded there, it would become this instance's
+    // local credit and go out at once, unpaced, beside another instance's
+    // next shared slot, into a limit with room for one of the two: the one
+    // refused refunds in turn, and so on, a chain of 429s. Kept (requests
+    // and tokens; spend is refunded), it costs the fleet one slot per 429.
+    void settleRateLimited(Reservation&& reservation);
     // The reserved request really left at `leftAt`, on a connection it
     // opened itself when newConnection (see Ledger::departed).
     void departed(const Reservation& reservation, TimePoint leftAt, bool newConnection = false);
@@ -149,7 +158,7 @@ private:
     void wakeWaiters();
     void notifyAllLocked();
     Check admitLocked(const Path& path, const Cost& cost, TimePoint now, Hold& hold);
-    void settleLocked(const Hold& hold, const Cost& actual, TimePoint now);
+    void settleLocked(const Hold& hold, const Cost& actual, TimePoint now, const Cost* sharedActual = nullptr);
     void shareLearnedLocked(ScopeId scope, SharedBudget::Learning what, TimePoint now);
 
     Clock& m_clock;

@@ -178,8 +178,13 @@ void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
         // cool-down) says when it has room, so a near miss costs that,
         // not a further request's refill time in our ledger; headers
         // that say the provider counted it correct the ledger below.
-        const std::int64_t counted = rr.triage.cls == FailureClass::RateLimited ? 0 : 1;
-        admission.settle(std::move(f.reservation), Cost{counted, 0, 0, 0, 1});
+        // Instances sharing the budget keep a 429's slot counted
+        // (Admission::settleRateLimited says why).
+        if (rr.triage.cls == FailureClass::RateLimited) {
+            admission.settleRateLimited(std::move(f.reservation));
+        } else {
+            admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
+        }
     }
     if (r.status != 0) {
         // Any answer means the provider is there.

@@ -312,6 +312,32 @@ private Q_SLOTS:
         QVERIFY2(ttl > 3'800'000 && ttl <= 64 * 60'000, qPrintable(QString::number(ttl)));  // 64 periods: more than kKeepLearnedMs
     }
 
+    // A request the provider refused for a rate limit (a 429) counted
+    // nothing there, but stays counted in the shared pace: refunded, it
+    // became A's local credit and went out at once, beside B's next shared
+    // slot, into a window with room for one of them; the one refused
+    // refunded in turn, and so on (a storm of 429s with two gateways against
+    // a sliding window). A's own ledger still refunds it.
+    void aRateLimitedRequestStaysCountedInTheSharedPace()
+    {
+        ManualClock clock;
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 10)};
+        Instance a(clock, m_redis->endpoint(), "refused", WhenUnavailable::LocalShare, limits, true);
+        Instance b(clock, m_redis->endpoint(), "refused", WhenUnavailable::LocalShare, limits, true);
+        QVERIFY(a.admission->paceEvenly(Admission::root()));
+        Decision sent = a.tryOne();
+        QCOMPARE(sent.verdict, Verdict::Admit);
+        clock.advance(5ms);
+        a.admission->settleRateLimited(std::move(sent.reservation));
+        QCOMPARE(a.admission->check(a.path(), Cost{}).verdict, Verdict::Admit);  // A's ledger refunded it
+        QCOMPARE(a.tryOne().verdict, Verdict::Wait);
+        QCOMPARE(b.tryOne().verdict, Verdict::Wait);
+        clock.advance(87ms);  // the pace's next slot (aWindowPacesB)
+        QCOMPARE(b.drain(), 1);
+        QCOMPARE(a.tryOne().verdict, Verdict::Wait);
+        b.settleAll();
+    }
+
     // A near miss ("try again in 200ms") widens A's least margin, which
     // spaces a request that takes a whole bucket (50 RPM, a burst of one):
     // B's next debit carries it too, within the 1% of the refill time it
