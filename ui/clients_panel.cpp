@@ -149,7 +149,11 @@ ClientsPanel::ClientsPanel(std::unique_ptr<ClientsSource> source, QWidget* paren
 
     connect(m_startStop, &QPushButton::clicked, this, [this] {
         if (m_source->gatewayState().running) {
-            report(m_source->stopGateway(), tr("Gateway stopped."));
+            const QString error = m_source->stopGateway();
+            const GatewayState after = m_source->gatewayState();
+            report(error, after.draining ? tr("Gateway draining: %n request(s) under way run to their end first; "
+                                              "Stop now stops at once.", nullptr, static_cast<int>(after.underWay))
+                                         : tr("Gateway stopped."));
         } else {
             report(m_source->startGateway(m_listen->text(), m_hold->value()), QString());
         }
@@ -213,7 +217,7 @@ QString ClientsPanel::selectedToken() const
 void ClientsPanel::refreshState()
 {
     const GatewayState state = m_source->gatewayState();
-    m_startStop->setText(state.running ? tr("Stop") : tr("Start"));
+    m_startStop->setText(state.draining ? tr("Stop now") : state.running ? tr("Stop") : tr("Start"));
     m_listen->setEnabled(!state.running);
     m_hold->setEnabled(!state.running);
     if (state.running) {
@@ -225,6 +229,10 @@ void ClientsPanel::refreshState()
     if (!state.error.isEmpty()) {
         m_status->setText(state.error);
         p.setColor(QPalette::WindowText, QColor(0xb0, 0x10, 0x10));
+    } else if (state.draining) {
+        m_status->setText(tr("Draining on %1: %n request(s) under way finish; new requests are answered 503 "
+                             "(the SDKs retry them)", nullptr, static_cast<int>(state.underWay)).arg(state.url));
+        p.setColor(QPalette::WindowText, palette().color(QPalette::WindowText));
     } else if (state.running) {
         m_status->setText(m_table->rowCount() == 0
                               ? tr("Listening on %1 with no tokens: anyone on this machine may use it").arg(state.url)

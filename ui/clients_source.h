@@ -28,6 +28,9 @@ struct GatewayState {
     QString error;    // why it is not running, when it should be
     QString listen;   // as configured, "HOST:PORT"
     double holdSeconds = 30;
+    // Stopping: new requests get 503 while those under way finish.
+    bool draining = false;
+    std::size_t underWay = 0;  // requests under way, while draining
 };
 
 class ClientsSource : public QObject {

@@ -9,6 +9,8 @@ WorkspaceGateway::WorkspaceGateway(ConsoleSession& session, QObject* parent)
       m_settings(session.workspace().gatewaySection(), processEnvironment()),
       m_stats(std::make_shared<gateway::TenantStats>(session.host().clock()))
 {
+    m_drainPoll.setInterval(200);
+    connect(&m_drainPoll, &QTimer::timeout, this, &WorkspaceGateway::checkDrain);
     if (session.workspace().gatewayRunning()) {
         m_error = run();
     }
@@ -26,6 +28,10 @@ GatewayState WorkspaceGateway::gatewayState() const
     s.error = m_error;
     s.listen = qs(m_settings.listen());
     s.holdSeconds = m_settings.holdSeconds();
+    s.draining = m_gateway != nullptr && m_drainingSince.has_value();
+    if (s.draining) {
+        s.underWay = m_gateway->requestsUnderWay();
+    }
     if (m_gateway) {
         std::string host = "127.0.0.1";
         std::uint16_t port = 0;
@@ -79,6 +85,8 @@ std::uint16_t WorkspaceGateway::port() const
 
 void WorkspaceGateway::halt()
 {
+    m_drainPoll.stop();
+    m_drainingSince.reset();
     if (m_gateway) {
         m_gateway->stop();
         m_gateway.reset();
@@ -133,11 +141,34 @@ QString WorkspaceGateway::startGateway(const QString& listen, double holdSeconds
 
 QString WorkspaceGateway::stopGateway()
 {
-    halt();
     m_error.clear();
+    if (m_gateway && !m_drainingSince) {
+        m_gateway->drain();
+        m_drainingSince = m_session.host().clock().now();
+        m_drainPoll.start();
+        checkDrain();  // nothing under way: stops now
+    } else {
+        halt();  // stopped again while draining: at once
+    }
     const QString saved = save(false);
     Q_EMIT stateChanged();
     return saved;
+}
+
+void WorkspaceGateway::checkDrain()
+{
+    if (!m_gateway || !m_drainingSince) {
+        m_drainPoll.stop();
+        return;
+    }
+    const std::size_t underWay = m_gateway->requestsUnderWay();
+    if (underWay == 0 || m_session.host().clock().now() - *m_drainingSince >= kDrainLimit) {
+        halt();
+    } else if (underWay == m_underWay) {
+        return;  // nothing new to show
+    }
+    m_underWay = underWay;
+    Q_EMIT stateChanged();
 }
 
 QString WorkspaceGateway::createToken(const gateway::NewToken& token, Secret& value)

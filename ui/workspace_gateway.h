@@ -7,6 +7,10 @@
 // Limits and pause reach the running gateway at once, keeping what was
 // counted; a token created or revoked is applied to the running gateway's
 // token table at once, without disturbing requests under way.
+// Stopping drains, as `sluice-cli serve` does on SIGTERM: new requests get
+// 503 (the SDKs retry them), those under way run to their end, and the
+// gateway stops when none is left or after kDrainLimit; stopping again
+// while it drains stops at once. Closing the workspace stops at once.
 //
 // Thread-safety: GUI thread only. The ConsoleSession must outlive it.
 #pragma once
@@ -15,7 +19,10 @@
 #include "console_session.h"
 #include "gateway/gateway.h"
 
+#include <QTimer>
+
 #include <memory>
+#include <optional>
 
 namespace sluice::ui {
 
@@ -38,11 +45,14 @@ public:
     QString setTenantPaused(const QString& name, bool paused) override;
 
     std::uint16_t port() const;
+    static constexpr Duration kDrainLimit = std::chrono::seconds(60);
 
 private:
     // Starts (or restarts) from m_settings; the error, or empty.
     QString run();
     void halt();
+    // While draining: stops once nothing is under way or the limit passed.
+    void checkDrain();
     // Keeps `next` and gives the running gateway its tokens; the error, or
     // what saving said.
     QString applyTokens(gateway::GatewaySettings next);
@@ -54,6 +64,9 @@ private:
     std::shared_ptr<gateway::TenantStats> m_stats;
     std::unique_ptr<gateway::Gateway> m_gateway;
     QString m_error;
+    std::optional<TimePoint> m_drainingSince;  // on the host's clock
+    std::size_t m_underWay = 0;                // as last shown
+    QTimer m_drainPoll;
 };
 
 }  // namespace sluice::ui

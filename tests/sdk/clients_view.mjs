@@ -5,6 +5,8 @@
 //   send N    N chat completions one after another; all must succeed
 //   burst N   N at once; prints "ok=A limited=B" (429s have a retry-after)
 //   denied    one request; it must be refused 401
+//   draining  one request; it must be refused 503 gateway_draining, with
+//             x-should-retry: true (the gateway is draining)
 //   stream    one streamed completion; prints "first" at its first chunk,
 //             then "ok streamed chunks=K" when it ended whole
 // Prints one line, starting "ok" when the mode's expectation held; exits 1
@@ -65,6 +67,18 @@ async function main() {
     } catch (e) {
       if (e instanceof OpenAI.AuthenticationError) return 'ok denied';
       throw e;
+    }
+    throw new Error('the request was accepted');
+  }
+  if (mode === 'draining') {
+    try {
+      await chat();
+    } catch (e) {
+      if (e instanceof OpenAI.APIError && e.status === 503 && e.code === 'gateway_draining' &&
+          e.headers?.get('x-should-retry') === 'true') {
+        return 'ok draining';
+      }
+      throw new Error(`unexpected: ${e.status} ${e.code} ${e.message}`);
     }
     throw new Error('the request was accepted');
   }

@@ -9,7 +9,9 @@
 // gateway runs again when the workspace is reopened, the token still
 // valid; a stream under way runs to its end while another token is
 // created and revoked (the token table changes live, the gateway is not
-// restarted); a revoked token is refused; an address in use or malformed
+// restarted); Stop drains (a new request gets 503, the stream under way
+// runs to its end, then the gateway stops) and Stop now, while it drains,
+// cuts the stream; a revoked token is refused; an address in use or malformed
 // is shown in the view, not a crash.
 #include "clients_panel.h"
 #include "console_fixture.h"
@@ -256,12 +258,16 @@ void TestConsoleClients::gatewayFromTheConsole()
     const std::string slowMockUrl = console.host().mockUrl();
     QVERIFY(patchMock(slowMockUrl, R"({"latency":{"perOutputTokenMs":500}})"));
     const std::uint16_t gatewayPort = again.port();
+    // A streamed completion started and at its first chunk.
+    const auto streamUnderWay = [this](QProcess& node, QString& seen) {
+        startNode(node, {QStringLiteral("stream")});
+        return node.waitForStarted(10'000) && QTest::qWaitFor([&] {
+                   return (seen += QString::fromUtf8(node.readAll())).contains(QStringLiteral("first"));
+               }, kTimeoutMs);
+    };
     QProcess streaming;
-    startNode(streaming, {QStringLiteral("stream")});
-    QVERIFY(streaming.waitForStarted(10'000));
     QString streamed;
-    QTRY_VERIFY_WITH_TIMEOUT((streamed += QString::fromUtf8(streaming.readAll())).contains(QStringLiteral("first")),
-                             kTimeoutMs);
+    QVERIFY(streamUnderWay(streaming, streamed));
     QTest::mouseClick(panel->findChild<QPushButton*>(QStringLiteral("newTokenButton")), Qt::LeftButton);
     dialog = panel->findChild<ui::NewTokenDialog*>(QStringLiteral("newTokenDialog"));
     QVERIFY(dialog != nullptr);
@@ -279,6 +285,44 @@ void TestConsoleClients::gatewayFromTheConsole()
     streamed += QString::fromUtf8(streaming.readAll());
     QVERIFY2(streamed.contains(QStringLiteral("ok streamed")), qPrintable(streamed));
     QCOMPARE(streaming.exitCode(), 0);
+
+    // Stop drains: with a stream under way the gateway says it drains and
+    // answers a new request 503 (which the SDKs retry), the stream runs to
+    // its end, and then the gateway stops by itself.
+    auto* status2 = panel->findChild<QLabel*>(QStringLiteral("gatewayStatus"));
+    auto* startStop2 = panel->findChild<QPushButton*>(QStringLiteral("gatewayStartStop"));
+    streamed.clear();
+    QVERIFY(streamUnderWay(streaming, streamed));
+    startStop2->click();
+    QCOMPARE(startStop2->text(), QStringLiteral("Stop now"));
+    QVERIFY2(again.gatewayState().draining, "stopped at once with a stream under way");
+    QVERIFY2(status2->text().contains(QStringLiteral("Draining")) && status2->text().contains(QStringLiteral("1 request")),
+             qPrintable(status2->text()));
+    QVERIFY2(streaming.state() == QProcess::Running, "the stream ended before the drain began; the test proved nothing");
+    out = runNode({QStringLiteral("draining")});
+    QVERIFY2(out.startsWith(QStringLiteral("ok")), qPrintable(out));
+    QTRY_COMPARE_WITH_TIMEOUT(streaming.state(), QProcess::NotRunning, 30'000);
+    streamed += QString::fromUtf8(streaming.readAll());
+    QVERIFY2(streamed.contains(QStringLiteral("ok streamed")), qPrintable(streamed));
+    QTRY_COMPARE_WITH_TIMEOUT(startStop2->text(), QStringLiteral("Start"), kTimeoutMs);
+    QCOMPARE(status2->text(), QStringLiteral("Not running"));
+    QVERIFY(readFile(console.workspaceFile()).find("\"gateway_running\": false") != std::string::npos);
+    // Stop now, while it drains, stops at once: the stream is cut.
+    startStop2->click();
+    QCOMPARE(startStop2->text(), QStringLiteral("Stop"));
+    m_url = QStringLiteral("http://127.0.0.1:%1").arg(again.port());
+    streamed.clear();
+    QVERIFY(streamUnderWay(streaming, streamed));
+    startStop2->click();
+    QCOMPARE(startStop2->text(), QStringLiteral("Stop now"));
+    startStop2->click();
+    QCOMPARE(startStop2->text(), QStringLiteral("Start"));
+    QCOMPARE(again.port(), std::uint16_t{0});
+    QTRY_COMPARE_WITH_TIMEOUT(streaming.state(), QProcess::NotRunning, kTimeoutMs);
+    streamed += QString::fromUtf8(streaming.readAll());
+    QVERIFY2(!streamed.contains(QStringLiteral("ok streamed")), qPrintable(streamed));
+    startStop2->click();  // running again for what follows
+    QCOMPARE(startStop2->text(), QStringLiteral("Stop"));
     QVERIFY(patchMock(slowMockUrl, R"({"latency":{"perOutputTokenMs":0}})"));
 
     // Revoked: refused from then on, and gone from the file. (Another token
