@@ -322,7 +322,7 @@ Acquisition Admission::acquire(const Path& path, const Cost& cost, std::optional
     return out;
 }
 
-void Admission::settle(Reservation&& reservation, const Cost& actual)
+void Admission::finish(Reservation&& reservation, const Cost& actual, const Cost* sharedActual)
 {
     if (reservation.m_owner != this) {
         return;
@@ -330,34 +330,27 @@ void Admission::settle(Reservation&& reservation, const Cost& actual)
     const Hold hold = reservation.m_hold;
     reservation.release();
     std::lock_guard guard(m_mutex);
-    settleLocked(hold, actual, m_clock.now());
+    settleLocked(hold, actual, m_clock.now(), sharedActual);
     wakeWaiters();
+}
+
+void Admission::settle(Reservation&& reservation, const Cost& actual)
+{
+    finish(std::move(reservation), actual, nullptr);
 }
 
 void Admission::settleRateLimited(Reservation&& reservation)
 {
-    if (reservation.m_owner != this) {
-        return;
-    }
-    const Hold hold = reservation.m_hold;
-    reservation.release();
-    std::lock_guard guard(m_mutex);
+    const Cost& c = reservation.cost();
     // Spend is not the provider's to count: only requests and tokens stay.
-    const Cost kept{hold.cost.requests, hold.cost.inputTokens, hold.cost.outputTokens, 0, hold.cost.weight};
-    settleLocked(hold, Cost{0, 0, 0, 0, hold.cost.weight}, m_clock.now(), &kept);
-    wakeWaiters();
+    const Cost kept{c.requests, c.inputTokens, c.outputTokens, 0, c.weight};
+    const Cost refunded{0, 0, 0, 0, c.weight};
+    finish(std::move(reservation), refunded, &kept);
 }
 
 void Admission::cancel(Reservation&& reservation)
 {
-    if (reservation.m_owner != this) {
-        return;
-    }
-    const Hold hold = reservation.m_hold;
-    reservation.release();
-    std::lock_guard guard(m_mutex);
-    settleLocked(hold, Cost{0, 0, 0, 0, 0}, m_clock.now());
-    wakeWaiters();
+    finish(std::move(reservation), Cost{0, 0, 0, 0, 0}, nullptr);
 }
 
 bool Admission::correct(ScopeId scope, Measure measure, const ProviderView& view, std::optional<TimePoint> asOf)

@@ -158,7 +158,10 @@ private:
     void wakeWaiters();
     void notifyAllLocked();
     Check admitLocked(const Path& path, const Cost& cost, TimePoint now, Hold& hold);
-    void settleLocked(const Hold& hold, const Cost& actual, TimePoint now, const Cost* sharedActual = nullptr);
+    // Settles and wakes waiters; `sharedActual`, when given, is what the
+    // shared budget settles to instead of `actual`.
+    void finish(Reservation&& reservation, const Cost& actual, const Cost* sharedActual);
+    void settleLocked(const Hold& hold, const Cost& actual, TimePoint now, const Cost* sharedActual);
     void shareLearnedLocked(ScopeId scope, SharedBudget::Learning what, TimePoint now);
 
     Clock& m_clock;
