@@ -10,7 +10,7 @@ namespace sluice::shared {
 namespace {
 
 // The script. ARGV: op, now (µs, or "" for the server's TIME), instance,
-// lease (µs), then 9 per dimension: kind, limit, period, cap, a, b, offset,
+// lease (µs), how far ahead admit may book (µs), then 9 per dimension: kind, limit, period, cap, a, b, offset,
 // margin (1/10,000), least margin (µs). KEYS: one per dimension, two for
 // concurrency (lease set, weights) and for rolling dimensions (state, what
 // was learned from 429s). The ledger's bounds on margins are put in front,
@@ -47,11 +47,12 @@ local function fdiv(a, b)
 end
 local function cdiv(a, b) return -fdiv(-a, b) end
 
-local n = (#ARGV - 4) / 9
+local bookAhead = tonumber(ARGV[5])
+local n = (#ARGV - 5) / 9
 local dims = {}
 local k = 1
 for i = 1, n do
-  local base = 4 + (i - 1) * 9
+  local base = 5 + (i - 1) * 9
   local d = {kind = ARGV[base + 1], limit = tonumber(ARGV[base + 2]), period = tonumber(ARGV[base + 3]),
              cap = tonumber(ARGV[base + 4]), a = tonumber(ARGV[base + 5]), b = tonumber(ARGV[base + 6]),
              off = tonumber(ARGV[base + 7]), m = tonumber(ARGV[base + 8]), lm = tonumber(ARGV[base + 9]),
@@ -255,7 +256,7 @@ for i = 1, n do
 end
 
 -- admit: every dimension fits its need, or nothing is written.
-local wait, bind, conc = -1, 0, 0
+local wait, bind, conc, fshort = -1, 0, 0, false
 for i = 1, n do
   local d = dims[i]
   if d.a > 0 then
@@ -277,23 +278,32 @@ for i = 1, n do
       if d.used + d.a > d.cap then
         local w = (d.win + 1) * d.period - d.off - now
         if w > wait then wait = w; bind = i end
+        fshort = true
       end
     elseif d.used + d.a > d.cap and conc == 0 then
       conc = i
     end
   end
 end
-if wait >= 0 or conc > 0 then
+-- Only rolling dimensions waiting, and not long: the need is booked at the
+-- time it fits (its debits are taken now, as a request sent then), so
+-- instances waiting for the same limit are served in the order they asked,
+-- not by who polls first when it refills. Nothing beyond the need.
+local booked = false
+if wait >= 0 and conc == 0 and not fshort and wait <= bookAhead then
+  booked = true
+elseif wait >= 0 or conc > 0 then
   if wait < 0 then bind = conc end
   return {0, now, wait, bind, conc}
 end
 local out = {1, now, 0, 0, 0}
+if booked then out = {2, now, wait, bind, 0} end
 for i = 1, n do
   local d = dims[i]
   local room
   if d.kind == 'r' then room = fdiv(d.cap * d.period - d.debt, d.period) else room = d.cap - d.used end
   local g = math.min(d.b, room)
-  if g < d.a then g = d.a end
+  if g < d.a or booked then g = d.a end
   if g < 0 then g = 0 end
   if g > 0 then
     if d.kind == 'r' then
@@ -390,13 +400,13 @@ const std::string& BudgetScript::source()
 
 RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const std::vector<ScriptDim>& dims,
                              const std::string& instance, std::int64_t leaseUs,
-                             std::optional<std::int64_t> nowUs) const
+                             std::optional<std::int64_t> nowUs, std::int64_t bookAheadUs) const
 {
     std::vector<std::string> keys;
     std::vector<std::string> args{op, nowUs ? std::to_string(*nowUs) : std::string(), instance,
-                                  std::to_string(leaseUs)};
+                                  std::to_string(leaseUs), std::to_string(bookAheadUs)};
     keys.reserve(dims.size() * 2);
-    args.reserve(4 + dims.size() * 9);
+    args.reserve(5 + dims.size() * 9);
     for (const ScriptDim& d : dims) {
         keys.push_back(d.key);
         if (d.kind == 'c') {
@@ -431,9 +441,9 @@ RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const st
 
 ScriptResult BudgetScript::admit(RedisConnection& c, const std::vector<ScriptDim>& dims,
                                  const std::string& instance, std::int64_t leaseUs,
-                                 std::optional<std::int64_t> nowUs) const
+                                 std::optional<std::int64_t> nowUs, std::int64_t bookAheadUs) const
 {
-    const RedisReply r = run(c, "admit", dims, instance, leaseUs, nowUs);
+    const RedisReply r = run(c, "admit", dims, instance, leaseUs, nowUs, bookAheadUs);
     ScriptResult out;
     const std::int64_t status = r.integerAt(0);
     out.nowUs = r.integerAt(1);
@@ -449,7 +459,11 @@ ScriptResult BudgetScript::admit(RedisConnection& c, const std::vector<ScriptDim
         out.concurrencyFull = r.integerAt(4) > 0;
         return out;
     }
-    out.status = ScriptResult::Status::Admit;
+    out.status = status == 2 ? ScriptResult::Status::Booked : ScriptResult::Status::Admit;
+    if (out.status == ScriptResult::Status::Booked) {
+        out.waitUs = r.integerAt(2);
+        out.binding = static_cast<int>(r.integerAt(3)) - 1;
+    }
     out.grants.resize(dims.size());
     for (std::size_t i = 0; i < dims.size(); ++i) {
         out.grants[i] = r.integerAt(5 + i);

@@ -69,13 +69,14 @@ inline constexpr std::int64_t kLearnCountsRequests = 8;    // the dimension coun
 std::string learnedKey(const ScriptDim& d);
 
 struct ScriptResult {
-    enum class Status : std::int8_t { Never = -1, Wait = 0, Admit = 1 };
+    // Booked: admitted waitUs from now (see admit).
+    enum class Status : std::int8_t { Never = -1, Wait = 0, Admit = 1, Booked = 2 };
     Status status = Status::Never;
     std::int64_t nowUs = 0;      // the server's time the script used
-    std::int64_t waitUs = -1;    // Wait: until the rate dimensions fit (-1: none waits)
+    std::int64_t waitUs = -1;    // Wait, Booked: until the rate dimensions fit (-1: none waits)
     int binding = -1;            // index of the deciding dimension, or -1
     bool concurrencyFull = false;
-    std::vector<std::int64_t> grants;  // Admit: units granted per dimension
+    std::vector<std::int64_t> grants;  // Admit, Booked: units granted per dimension
 };
 
 class BudgetScript {
@@ -85,9 +86,16 @@ public:
     static const std::string& source();
     const std::string& sha() const noexcept { return m_sha; }
 
-    // Admits need..want on every dimension, or nothing.
+    // Admits need..want on every dimension, or nothing. When only rolling
+    // dimensions are short and they fit within bookAheadUs, books the need
+    // (no more) at the time it fits: its debits are taken now, as if sent
+    // then, so the next caller is told the slot after it. Instances waiting
+    // for one limit are then served in the order they asked, where polling
+    // would serve whichever wakes first after each refill (one instance's
+    // requests starved for tens of seconds by another's, at a paced limit).
     ScriptResult admit(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
-                       std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt) const;
+                       std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt,
+                       std::int64_t bookAheadUs = 0) const;
     // Applies changes (settle corrections, returned credit, released slots).
     void adjust(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
                 std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt) const;
@@ -109,7 +117,8 @@ public:
 
 private:
     RedisReply run(RedisConnection& c, const std::string& op, const std::vector<ScriptDim>& dims,
-                   const std::string& instance, std::int64_t leaseUs, std::optional<std::int64_t> nowUs) const;
+                   const std::string& instance, std::int64_t leaseUs, std::optional<std::int64_t> nowUs,
+                   std::int64_t bookAheadUs = 0) const;
     std::string m_sha;
 };
 

@@ -215,7 +215,11 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
         return fallbackAdmit(path, cost, now, tag);
     }
     std::vector<Need> needs;
-    if (needsOf(path, cost, margins, needs)) {
+    const bool short_ = needsOf(path, cost, margins, needs);
+    if (auto booked = bookedFor(needs, now)) {
+        return *booked;
+    }
+    if (short_) {
         std::optional<Check> refused;
         try {
             refused = admitRemote(needs, now);
@@ -281,6 +285,31 @@ bool RedisBudget::needsOf(const Path& path, const Cost& cost, const Ledger::Marg
     return anyShort;
 }
 
+Binding RedisBudget::bindingOf(const Need& n)
+{
+    const LimitSpec& spec = n.dim->spec;
+    return Binding{n.scope, static_cast<std::int16_t>(n.index), spec.measure, spec.window, spec.period};
+}
+
+// A slot booked ahead covers the need: wait for it rather than ask again
+// (asking would book one more).
+std::optional<Check> RedisBudget::bookedFor(const std::vector<Need>& needs, TimePoint now) const
+{
+    std::optional<Check> out;
+    for (const Need& n : needs) {
+        const Dim& d = *n.dim;
+        if (d.usableFrom > now && d.credit >= n.amount && d.spec.measure != Measure::Concurrency &&
+            (!out || d.usableFrom > out->notBefore)) {
+            Check c;
+            c.verdict = Verdict::Wait;
+            c.notBefore = d.usableFrom;
+            c.binding = bindingOf(n);
+            out = c;
+        }
+    }
+    return out;
+}
+
 // One script for what the lease lacks: the grants join the lease (nullopt),
 // or the refusal, naming the dimension that decided. Throws RedisError.
 std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, TimePoint now)
@@ -296,15 +325,15 @@ std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, Ti
             sent.push_back(&n);
         }
     }
-    const ScriptResult r = m_script.admit(*m_conn, dims, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
+    const ScriptResult r = m_script.admit(*m_conn, dims, m_options.instanceId, toUs(m_options.leaseTime), scriptNow(),
+                                          toUs(m_options.bookAhead));
     ++m_status.remoteCalls;
-    if (r.status != ScriptResult::Status::Admit) {
+    const bool booked = r.status == ScriptResult::Status::Booked;
+    if (r.status != ScriptResult::Status::Admit && !booked) {
         Check c;
         c.verdict = r.status == ScriptResult::Status::Never ? Verdict::Never : Verdict::Wait;
         if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
-            const Need& b = *sent[static_cast<std::size_t>(r.binding)];
-            const LimitSpec& spec = b.dim->spec;
-            c.binding = Binding{b.scope, static_cast<std::int16_t>(b.index), spec.measure, spec.window, spec.period};
+            c.binding = bindingOf(*sent[static_cast<std::size_t>(r.binding)]);
         }
         if (c.verdict == Verdict::Wait) {
             c.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
@@ -325,7 +354,21 @@ std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, Ti
             d.window = w;
         } else {
             d.credit = std::max<std::int64_t>(d.credit, 0) + g;
+            if (booked) {
+                // Not to be spent, nor given back as idle, before its slot.
+                d.usableFrom = std::max(d.usableFrom, now + std::chrono::microseconds(r.waitUs));
+                d.touched = d.usableFrom;
+            }
         }
+    }
+    if (booked) {
+        Check c;
+        c.verdict = Verdict::Wait;
+        c.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
+        if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
+            c.binding = bindingOf(*sent[static_cast<std::size_t>(r.binding)]);
+        }
+        return c;
     }
     return std::nullopt;
 }

@@ -55,6 +55,10 @@ struct RedisBudgetOptions {
     std::int64_t sliceDivisor = 16;
     // A refused concurrency slot is asked for again after this long.
     Duration concurrencyPoll = std::chrono::milliseconds(20);
+    // A rate limit that fits within this long is booked rather than polled
+    // for (BudgetScript::admit): instances are served in the order they
+    // asked. Zero polls.
+    Duration bookAhead = std::chrono::seconds(1);
     // Tests drive tick() themselves.
     bool backgroundThread = true;
     // The script reads time from the clock's wall time, not the server's
@@ -113,6 +117,7 @@ private:
         std::int64_t leased = 0;    // concurrency: weight leased in Redis
         std::int64_t inFlight = 0;  // concurrency: of which in use
         std::int64_t pendingDebit = 0;  // settled above the reservation, not yet sent
+        TimePoint usableFrom{};     // rolling: the credit is a slot booked for then
         TimePoint touched{};
     };
     struct Scope {
@@ -133,6 +138,8 @@ private:
     std::optional<std::int64_t> scriptNow() const;
     bool needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs);
     std::optional<Check> admitRemote(const std::vector<Need>& needs, TimePoint now);
+    std::optional<Check> bookedFor(const std::vector<Need>& needs, TimePoint now) const;
+    static Binding bindingOf(const Need& n);
     void rejoin(std::int64_t seen);
     Work collectWork(std::int64_t seen, TimePoint now);
     Check fallbackAdmit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag);

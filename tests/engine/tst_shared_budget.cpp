@@ -30,14 +30,18 @@ struct Instance {
 
     // clockTime: the script reads the test's clock, so refill and quiet
     // periods follow the ManualClock (both instances share it).
+    // bookAhead zero: every wait is polled, so a refused admission writes
+    // nothing (for tests that count what a drain leaves).
     Instance(Clock& clock, const RedisEndpoint& e, const std::string& ns, WhenUnavailable when,
-             const std::vector<LimitSpec>& global, bool clockTime = false)
+             const std::vector<LimitSpec>& global, bool clockTime = false,
+             Duration bookAhead = RedisBudgetOptions{}.bookAhead)
     {
         RedisBudgetOptions o;
         o.ns = ns;
         o.whenUnavailable = when;
         o.backgroundThread = false;
         o.clockTime = clockTime;
+        o.bookAhead = bookAhead;
         // Long enough that no lease lapses while a test runs, however slow
         // the machine (lapsing is tst_shared_script's subject).
         o.leaseTime = std::chrono::seconds(60);
@@ -185,6 +189,7 @@ private Q_SLOTS:
         o.backgroundThread = false;
         o.leaseTime = std::chrono::seconds(60);
         o.sliceDivisor = 0;  // one script per admission: each debit is one request's
+        o.bookAhead = Duration::zero();  // each debit taken as it is admitted, with the margin then
         o.say = [](const std::string&) {};
         RedisBudget budget(clock, m_redis->endpoint(), o);
         Admission admission(clock, &budget);
@@ -252,8 +257,8 @@ private Q_SLOTS:
     {
         ManualClock clock;
         const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 10)};
-        Instance a(clock, m_redis->endpoint(), "learn", WhenUnavailable::LocalShare, limits, true);
-        Instance b(clock, m_redis->endpoint(), "learn", WhenUnavailable::LocalShare, limits, true);
+        Instance a(clock, m_redis->endpoint(), "learn", WhenUnavailable::LocalShare, limits, true, Duration::zero());
+        Instance b(clock, m_redis->endpoint(), "learn", WhenUnavailable::LocalShare, limits, true, Duration::zero());
         QVERIFY(a.takeOne());
         // The provider refused a request at a pace A allowed.
         QVERIFY(a.admission->widenMargin(Admission::root()));
@@ -303,9 +308,10 @@ private Q_SLOTS:
         QCOMPARE(d.verdict, Verdict::Wait);
         QCOMPARE(d.notBefore - clock.now(), Duration(92ms));
         clock.advance(92ms);
-        QCOMPARE(b.drain(), 1);
+        QCOMPARE(b.drain(), 1);  // and the next slot booked
         b.settleAll();
         clock.advance(10min);
+        b.budget->tick();  // the booked slot went unused: given back as idle
         QCOMPARE(b.drain(), 1);
         RedisConnection c(m_redis->endpoint());
         const std::int64_t ttl = c.checked({"PTTL", "{pace}:b:global|requests|rolling|60000000|learned"}).integer();
@@ -330,12 +336,65 @@ private Q_SLOTS:
         clock.advance(5ms);
         a.admission->settleRateLimited(std::move(sent.reservation));
         QCOMPARE(a.admission->check(a.path(), Cost{}).verdict, Verdict::Admit);  // A's ledger refunded it
-        QCOMPARE(a.tryOne().verdict, Verdict::Wait);
+        const Decision aWaits = a.tryOne();
+        QCOMPARE(aWaits.verdict, Verdict::Wait);
+        // The pace's next slot, about a tenth of a second after the refused
+        // request (aWindowPacesB); B's the one after it: A asked first.
+        QVERIFY(aWaits.notBefore - clock.now() >= 80ms && aWaits.notBefore - clock.now() <= 100ms);
+        const Decision bWaits = b.tryOne();
+        QCOMPARE(bWaits.verdict, Verdict::Wait);
+        QVERIFY(bWaits.notBefore - aWaits.notBefore >= 90ms);
+        clock.advanceTo(aWaits.notBefore);
         QCOMPARE(b.tryOne().verdict, Verdict::Wait);
-        clock.advance(87ms);  // the pace's next slot (aWindowPacesB)
+        QCOMPARE(a.drain(), 1);
+        clock.advanceTo(bWaits.notBefore);
         QCOMPARE(b.drain(), 1);
-        QCOMPARE(a.tryOne().verdict, Verdict::Wait);
+        a.settleAll();
         b.settleAll();
+    }
+
+    // Two instances waiting for one limit (a request per 100 ms, no burst)
+    // take its slots in turn,
+    // though A always asks first when a slot comes: each refused admission
+    // books the slot it fits (BudgetScript::admit). Polled, both were told
+    // the same slot and whichever asked first at it took it: A every slot
+    // here, and in a two-gateway run one gateway's requests waited out the
+    // 30 s hold while the other's went.
+    void waitingInstancesTakeTurns()
+    {
+        ManualClock clock;
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 1)};
+        Instance a(clock, m_redis->endpoint(), "turns", WhenUnavailable::LocalShare, limits, true);
+        Instance b(clock, m_redis->endpoint(), "turns", WhenUnavailable::LocalShare, limits, true);
+        QCOMPARE(a.drain(), 1);
+        TimePoint nextA = a.tryOne().notBefore;
+        TimePoint nextB = b.tryOne().notBefore;
+        int tookA = 0;
+        int tookB = 0;
+        for (int slot = 0; slot < 40; ++slot) {
+            clock.advanceTo(std::min(nextA, nextB));
+            // Whoever's wait is over asks, A first; each takes what it is
+            // admitted and is told when to ask next.
+            for (Instance* who : {&a, &b}) {
+                TimePoint& next = who == &a ? nextA : nextB;
+                if (next > clock.now()) {
+                    continue;
+                }
+                for (;;) {
+                    Decision d = who->tryOne();
+                    if (d.verdict != Verdict::Admit) {
+                        QCOMPARE(d.verdict, Verdict::Wait);
+                        next = d.notBefore;
+                        break;
+                    }
+                    ++(who == &a ? tookA : tookB);
+                    const Cost used = d.reservation.cost();
+                    who->admission->settle(std::move(d.reservation), used);
+                }
+            }
+        }
+        QVERIFY2(tookA + tookB >= 39, qPrintable(QStringLiteral("%1 + %2").arg(tookA).arg(tookB)));
+        QVERIFY2(std::abs(tookA - tookB) <= 1, qPrintable(QStringLiteral("%1 against %2").arg(tookA).arg(tookB)));
     }
 
     // A near miss ("try again in 200ms") widens A's least margin, which

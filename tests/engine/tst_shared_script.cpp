@@ -425,6 +425,48 @@ private Q_SLOTS:
         QVERIFY(r.status == ScriptResult::Status::Admit);
     }
 
+    // Booking: a need that fits within the horizon is admitted at the time
+    // it fits, its debit taken now, so the next caller is told the slot
+    // after it (in the order they asked); beyond the horizon, with a fixed
+    // window short or with concurrency full, a plain wait that writes
+    // nothing.
+    void booksTheSlotWhenItFits()
+    {
+        RedisConnection c(m_redis->endpoint());
+        c.checked({"FLUSHALL"});
+        const BudgetScript script;
+        const std::int64_t t = 1'000'000'000'000'000;
+        const LimitSpec spec = perMinute(Measure::Requests, 60, 1);  // one a second, no burst
+        const auto one = [&](const std::string& who, std::int64_t at, std::int64_t ahead,
+                             std::vector<ScriptDim> more = {}) {
+            std::vector<ScriptDim> dims{dimFor(spec, 0, 0, 1, 4)};
+            dims.insert(dims.end(), more.begin(), more.end());
+            return script.admit(c, dims, who, 1'000'000, at, ahead);
+        };
+        QVERIFY(one("a", t, 2'000'000).status == ScriptResult::Status::Admit);
+        ScriptResult b = one("b", t + 100'000, 2'000'000);
+        QVERIFY(b.status == ScriptResult::Status::Booked);
+        QCOMPARE(b.waitUs, 900'000);
+        QCOMPARE(b.grants.at(0), 1);  // the need, not a slice
+        ScriptResult a = one("a", t + 200'000, 2'000'000);
+        QVERIFY(a.status == ScriptResult::Status::Booked);
+        QCOMPARE(a.waitUs, 1'800'000);  // behind b's slot
+        // Beyond the horizon: a wait, nothing written.
+        ScriptResult far = one("a", t + 200'000, 1'000'000);
+        QVERIFY(far.status == ScriptResult::Status::Wait);
+        QCOMPARE(far.waitUs, 2'800'000);
+        QCOMPARE(one("b", t + 200'000, 0).waitUs, 2'800'000);
+        // A fixed window that is full, or concurrency that is, is polled.
+        const LimitSpec window = fixedWindow(Measure::Requests, 1, 10s);
+        QVERIFY(script.admit(c, {dimFor(window, 1, 0, 1, 1)}, "a", 1'000'000, t).status ==
+                ScriptResult::Status::Admit);
+        QVERIFY(one("b", t + 300'000, 10'000'000, {dimFor(window, 1, 0, 1, 1)}).status == ScriptResult::Status::Wait);
+        const LimitSpec conc = concurrency(1);
+        QVERIFY(script.admit(c, {dimFor(conc, 2, 0, 1, 1)}, "a", 1'000'000, t).status == ScriptResult::Status::Admit);
+        QVERIFY(one("b", t + 300'000, 10'000'000, {dimFor(conc, 2, 0, 1, 1)}).status == ScriptResult::Status::Wait);
+        QVERIFY(one("b", t + 300'000, 10'000'000).status == ScriptResult::Status::Booked);
+    }
+
     // Slots of an instance that stops renewing come back when its lease
     // lapses; a renewed lease holds.
     void concurrencyLeasesLapse()
