@@ -239,9 +239,8 @@ public:
     static constexpr std::int32_t kMaxMarginPer10k = 400;     // 4%: after near misses
     // The quiet time before a paced share's next step back: a quarter of
     // the period, doubled per step already taken (at most sixteen periods).
-    // A budget shared through Redis keeps the widest share any instance
-    // learned, as before (shared/budget_script.cpp): the script does not
-    // step back yet.
+    // Whole divisions of the period, so the shared budget's script
+    // (shared/budget_script.cpp) steps at the same instants.
     static constexpr int kMostPacedNarrowings = 6;
     static Duration pacedQuiet(Duration period, int narrowings) noexcept
     {

@@ -138,8 +138,8 @@ void Ledger::updateMargin(Dimension& d, TimePoint now) noexcept
 
 // Paced against a window the share is its jitter tolerance (see
 // burstSlack): it steps back more and more slowly, each quiet time counted
-// from the end of the last. Taken before any widening too, so a widening
-// starts from the share in force.
+// from the end of the last, as the shared script counts it. Taken before
+// any widening too, so a widening starts from the share in force.
 void Ledger::stepPacedBack(Dimension& d, TimePoint now) noexcept
 {
     while (d.paced && d.marginPer10k > kPacedMarginPer10k &&

@@ -17,6 +17,8 @@ namespace {
 // so both read the same constants.
 const std::string kSource = "local MAX_WHOLE_MARGIN = " + std::to_string(Ledger::kMaxWholeMarginPer10k) + "\n" +
                             "local MOST_PACED_MARGIN = " + std::to_string(Ledger::kMostPacedMarginPer10k) + "\n" +
+                            "local PACED_MARGIN = " + std::to_string(Ledger::kPacedMarginPer10k) + "\n" +
+                            "local MOST_PACED_NARROWINGS = " + std::to_string(Ledger::kMostPacedNarrowings) + "\n" +
                             "local KEEP_LEARNED_MS = " + std::to_string(kKeepLearnedMs) + "\n" +
                             R"LUA(
 local op = ARGV[1]
@@ -68,18 +70,28 @@ end
 -- share of the rate (1/10,000), l least margin of a whole-bucket request
 -- (µs), p paced (the provider counts a window), q the dimension counts
 -- requests, tw and tn when a 429 (a near miss) last restarted the quiet
--- period. As the ledger does, each period with no 429 undoes one step: a
--- halving, half the share (not while paced), a quarter of the least margin.
--- Read as of now; the stored times move by the steps taken.
+-- period, k the paced share's steps back so far. As the ledger does, each
+-- period with no 429 undoes one step: a halving, half the share, a quarter
+-- of the least margin; paced, the share halves after Ledger::pacedQuiet
+-- (a quarter of the period, doubled per step taken). Read as of now; the
+-- stored times move by the steps taken.
 local function learned(d)
-  local st = redis.call('HMGET', d.lkey, 'h', 'm', 'l', 'p', 'q', 'tw', 'tn')
+  local st = redis.call('HMGET', d.lkey, 'h', 'm', 'l', 'p', 'q', 'tw', 'tn', 'k')
   local L = {h = tonumber(st[1]) or 0, m = tonumber(st[2]) or 0, l = tonumber(st[3]) or 0,
              p = tonumber(st[4]) or 0, q = tonumber(st[5]) or 0, tw = tonumber(st[6]) or now,
-             tn = tonumber(st[7]) or now}
-  if now > L.tw then
+             tn = tonumber(st[7]) or now, k = tonumber(st[8]) or 0}
+  if L.p == 1 then
+    while L.m > PACED_MARGIN do
+      local quiet = fdiv(d.period * 2 ^ math.min(L.k, MOST_PACED_NARROWINGS), 4)
+      if now - L.tw < quiet then break end
+      L.tw = L.tw + quiet
+      L.m = math.max(PACED_MARGIN, math.floor(L.m / 2))
+      L.k = math.min(L.k + 1, MOST_PACED_NARROWINGS)
+    end
+  elseif now > L.tw then
     local quiet = math.floor((now - L.tw) / d.period)
     L.h = math.max(L.h - quiet, 0)
-    if L.p == 0 then L.m = math.floor(L.m / 2 ^ math.min(quiet, 40)) end
+    L.m = math.floor(L.m / 2 ^ math.min(quiet, 40))
     L.tw = L.tw + quiet * d.period
   end
   if now > L.tn then
@@ -108,10 +120,20 @@ if op == 'learn' then
       if bit(4) then L.p = 1 end
       if bit(8) then L.q = 1 end
       L.h = math.max(L.h, d.b)
-      L.m = math.max(L.m, d.m)
+      -- Paced, a share is at most the ledger's most: an instance that has
+      -- not met the window's 429 itself widens a bucket's margin further
+      -- (to 4%), which would only put off the steps back.
+      local m = d.m
+      if L.p == 1 then
+        m = math.min(m, MOST_PACED_MARGIN)
+        L.m = math.min(L.m, MOST_PACED_MARGIN)
+      end
+      -- A paced share that grew restarts its quiet time (Ledger::widenPaceFor).
+      if L.p == 1 and m > L.m then L.tw = now end
+      L.m = math.max(L.m, m)
       L.l = math.max(L.l, d.lm)
       redis.call('HSET', d.lkey, 'h', s(L.h), 'm', s(L.m), 'l', s(L.l), 'p', s(L.p), 'q', s(L.q),
-                 'tw', s(L.tw), 'tn', s(L.tn))
+                 'tw', s(L.tw), 'tn', s(L.tn), 'k', s(L.k))
       redis.call('PEXPIRE', d.lkey, s(math.max(KEEP_LEARNED_MS, cdiv(64 * d.period, 1000))))
     end
   end

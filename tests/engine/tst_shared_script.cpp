@@ -175,8 +175,9 @@ private Q_SLOTS:
         }
         // Learned from 429s, everything happens within 9 s (the shortest
         // period is 10 s), so no step relaxes. Paced needs no such bound:
-        // pacing never relaxes, and the least margin it keeps (at most 1%
-        // of the refill time) stays below its 2% share.
+        // pacing never relaxes, its share starts where stepping back ends
+        // (paceEvenly), and the least margin it keeps (at most 1% of the
+        // refill time) stays below its share.
         const int ops = learned == 1 ? 900 : 3000;
         const std::int64_t mostStepUs = learned == 1 ? 20'000 : 400'000;
 
@@ -400,6 +401,68 @@ private Q_SLOTS:
         };
         QCOMPARE(waitAfterOne(t), std::int64_t{10'080'000});
         QCOMPARE(waitAfterOne(t + minute + 20'000'000), std::int64_t{10'060'000});
+    }
+
+    // A paced share steps back as the ledger's does (Ledger::pacedQuiet):
+    // a quarter of the period after the 429 that widened it, it halves; the
+    // next step waits twice as long; never below the start share. Seen in
+    // the spacing of a 6 RPM limit paced one at a time: its 10 s, plus the
+    // share of them, less the catch-up slack of half the share.
+    void pacedShareStepsBack()
+    {
+        RedisConnection c(m_redis->endpoint());
+        c.checked({"FLUSHALL"});
+        const BudgetScript script;
+        const std::int64_t t = 1'000'000'000'000'000;
+        const LimitSpec slow = perMinute(Measure::Requests, 6, 1);
+        // Each on a scope of its own: learned at t (paced, the most share),
+        // then two asked for at `at` by an instance at the start share.
+        const auto learnAt = [&](int scope, std::int64_t flags, std::int64_t at) {
+            script.learn(c, {dimFor(slow, scope, 0, kLearnPaced | kLearnCountsRequests | flags, 0,
+                                    Ledger::kMostPacedMarginPer10k)},
+                         "a", at);
+        };
+        const auto askTwice = [&](int scope, std::int64_t at) {
+            script.admit(c, {dimFor(slow, scope, 0, 1, 1, Ledger::kPacedMarginPer10k)}, "b", 1'000'000, at);
+            return script.admit(c, {dimFor(slow, scope, 0, 1, 1, Ledger::kPacedMarginPer10k)}, "b", 1'000'000, at)
+                .waitUs;
+        };
+        const auto spacingAt = [&](int scope, std::int64_t at) {
+            learnAt(scope, kLearnRestartsQuiet, t);
+            return askTwice(scope, at);
+        };
+        const auto spacing = [](std::int64_t share) { return 10'000'000 + share * 1000 - share * 500; };
+        // The ledger's quiet times for the limit's minute: 15 s, 30 s, ...
+        const auto quiet = [](int steps) { return us(Ledger::pacedQuiet(1min, steps)); };
+        QCOMPARE(spacingAt(0, t), spacing(Ledger::kMostPacedMarginPer10k));
+        QCOMPARE(spacingAt(1, t + quiet(0) - 1), spacing(Ledger::kMostPacedMarginPer10k));
+        QCOMPARE(spacingAt(2, t + quiet(0)), spacing(Ledger::kMostPacedMarginPer10k / 2));
+        QCOMPARE(spacingAt(3, t + quiet(0) + quiet(1) - 1), spacing(Ledger::kMostPacedMarginPer10k / 2));
+        QCOMPARE(spacingAt(4, t + quiet(0) + quiet(1)), spacing(Ledger::kPacedMarginPer10k));
+        QCOMPARE(spacingAt(5, t + 600'000'000), spacing(Ledger::kPacedMarginPer10k));
+        // A share that grows again (a near miss just after the first step)
+        // restarts the quiet time, the one step taken kept: the next waits
+        // quiet(1) from the miss.
+        const std::int64_t miss = t + quiet(0) + 1'000'000;
+        const auto afterMissAt = [&](int scope, std::int64_t at) {
+            learnAt(scope, kLearnRestartsQuiet, t);
+            learnAt(scope, kLearnRestartsNearMiss, miss);
+            return askTwice(scope, at);
+        };
+        QCOMPARE(afterMissAt(6, miss + quiet(1) - 1), spacing(Ledger::kMostPacedMarginPer10k));
+        QCOMPARE(afterMissAt(7, miss + quiet(1)), spacing(Ledger::kMostPacedMarginPer10k / 2));
+        // An instance that does not pace yet (it met no window's 429 of its
+        // own) widens a bucket's margin to 4%: paced, the share kept is 2%
+        // all the same, so the first step still halves it.
+        const auto besideUnpacedAt = [&](int scope, std::int64_t at) {
+            learnAt(scope, kLearnRestartsQuiet, t);
+            script.learn(c, {dimFor(slow, scope, 0, kLearnCountsRequests | kLearnRestartsQuiet, 4,
+                                    Ledger::kMaxMarginPer10k)},
+                         "c", t);
+            return askTwice(scope, at);
+        };
+        QCOMPARE(besideUnpacedAt(8, t), spacing(Ledger::kMostPacedMarginPer10k));
+        QCOMPARE(besideUnpacedAt(9, t + quiet(0)), spacing(Ledger::kMostPacedMarginPer10k / 2));
     }
 
     // A lease of capacity: the script grants up to `want` when there is room,
