@@ -383,6 +383,9 @@ void Admission::departed(const Reservation& reservation, TimePoint leftAt, bool 
     }
     std::lock_guard guard(m_mutex);
     m_ledger.departed(reservation.m_hold, leftAt, newConnection);
+    if (m_shared != nullptr && reservation.m_hold.sharedTag != 0) {
+        m_shared->departed(reservation.m_hold, leftAt);
+    }
 }
 
 bool Admission::noteNearMiss(ScopeId scope, Duration hint)

@@ -37,6 +37,15 @@ public:
                         std::uint64_t& tag) = 0;
     // The request used `actual` (cancel: all zero). Never blocks on the network.
     virtual void settle(const Hold& hold, const Cost& actual, TimePoint now) = 0;
+    // The request left at leftAt, later than it was admitted (hold.at): a
+    // provider counting a window counts it then, so the requests after it
+    // should keep their spacing from then (Ledger::departed). Never blocks
+    // on the network. Default: nothing.
+    virtual void departed(const Hold& hold, TimePoint leftAt)
+    {
+        (void)hold;
+        (void)leftAt;
+    }
 
     // What the local ledger now holds about a scope's enforcement, just after
     // a rate-limit 429 taught it something (`what`): the instances sharing

@@ -203,8 +203,13 @@ end
 if op == 'adjust' then
   for i = 1, n do
     local d = dims[i]
-    if d.a ~= 0 then
+    if d.a ~= 0 or (d.kind == 'r' and (d.b > 0 or d.lm > 0)) then
       if d.kind == 'r' then
+        -- A request left b µs late (Ledger::departed): while the pace is
+        -- busy every later slot moves on by it; one that leaves now puts
+        -- the pace at least lm µs from now, even if it was idle.
+        if d.b > 0 and d.debt > 0 then d.debt = d.debt + d.b * d.limit end
+        if d.lm > 0 then d.debt = math.max(d.debt, d.lm * d.limit) end
         d.debt = d.debt + d.a * d.period
         if d.debt < 0 then d.debt = 0 end
         store(d)

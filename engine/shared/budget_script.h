@@ -38,7 +38,10 @@ struct ScriptDim {
     std::int64_t cap = 0;
     // admit: a = the units needed, b = the most wanted (a lease of capacity).
     // adjust: a = the change (negative refunds or releases), b = for fixed
-    // windows the window the change belongs to (-1: the current one).
+    // windows the window the change belongs to (-1: the current one); for
+    // rolling ones a request's lateness in µs that moves a busy pace on
+    // (0 or less: none), and leastMarginUs > 0 for one that leaves now: the
+    // pace is then at least that far from now.
     std::int64_t a = 0;
     std::int64_t b = 0;
     std::int64_t offsetUs = 0;  // fixed windows: the zone's offset from UTC

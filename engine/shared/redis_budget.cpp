@@ -215,7 +215,7 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
         return fallbackAdmit(path, cost, now, tag);
     }
     std::vector<Need> needs;
-    const bool short_ = needsOf(path, cost, margins, needs);
+    const bool short_ = needsOf(path, cost, margins, needs, now);
     if (auto booked = bookedFor(needs, now)) {
         return *booked;
     }
@@ -233,14 +233,33 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
     } else {
         ++m_status.localAdmissions;
     }
+    std::vector<ScriptDim> late;
     for (const Need& n : needs) {
         Dim& d = *n.dim;
         if (d.spec.measure == Measure::Concurrency) {
             d.inFlight += n.amount;
         } else {
+            if (d.usableFrom != TimePoint{} && now - d.usableFrom > m_options.lateDeparture) {
+                // A booked slot taken late (its key cooling down after a
+                // 429): the pace moves on by as much at once, or the slots
+                // booked after it, and a window later theirs, meet this
+                // request beside them.
+                late.push_back(scriptDim(d, 0, toUs(now - d.usableFrom)));
+                late.back().leastMarginUs = toUs(d.spec.period) / std::max<std::int64_t>(d.spec.limit, 1);
+            }
             d.credit -= n.amount;
+            if (d.credit <= 0) {
+                d.usableFrom = TimePoint{};
+            }
         }
         d.touched = now;
+    }
+    if (!late.empty()) {
+        try {
+            m_script.adjust(*m_conn, late, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
+        } catch (const RedisError& e) {
+            enterUnavailableLocked(e.what(), now);
+        }
     }
     tag = (m_generation << 2) | kRemoteTag;
     return Check{};
@@ -248,7 +267,8 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
 
 // What every dimension on the path needs beyond what this instance holds
 // (its local lease); returns whether any needs the script.
-bool RedisBudget::needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs)
+bool RedisBudget::needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs,
+                          TimePoint now)
 {
     needs.reserve(16);
     bool anyShort = false;
@@ -272,6 +292,7 @@ bool RedisBudget::needsOf(const Path& path, const Cost& cost, const Ledger::Marg
                 const std::int64_t w = floorDiv(wall + toUs(d.spec.utcOffset), toUs(d.spec.period));
                 usable = w == d.window ? d.credit : 0;
             } else {
+                forfeitStale(d, now);
                 usable = d.credit;
             }
             const std::int64_t need = std::max<std::int64_t>(amount - std::max<std::int64_t>(usable, 0), 0);
@@ -289,6 +310,22 @@ Binding RedisBudget::bindingOf(const Need& n)
 {
     const LimitSpec& spec = n.dim->spec;
     return Binding{n.scope, static_cast<std::int16_t>(n.index), spec.measure, spec.window, spec.period};
+}
+
+// A booked slot not taken within its own refill time (its key was cooling
+// down after a 429) is let go, not given back: its time has passed, and
+// taken now it would go beside the slots booked since. Within it, it is
+// taken and the pace moves on by the lateness (admit).
+void RedisBudget::forfeitStale(Dim& d, TimePoint now) const
+{
+    if (d.usableFrom == TimePoint{} || d.credit <= 0) {
+        return;
+    }
+    const Duration refill = d.spec.period * d.credit / std::max<std::int64_t>(d.spec.limit, 1);
+    if (now - d.usableFrom > std::max(refill, m_options.lateDeparture)) {
+        d.credit = 0;
+        d.usableFrom = TimePoint{};
+    }
 }
 
 // A slot booked ahead covers the need: wait for it rather than ask again
@@ -463,6 +500,30 @@ void RedisBudget::settle(const Hold& hold, const Cost& actual, TimePoint now)
     }
 }
 
+void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
+{
+    const Duration late = leftAt - hold.at;
+    if (late <= m_options.lateDeparture || (hold.sharedTag & 3) != kRemoteTag) {
+        return;
+    }
+    std::lock_guard guard(m_mutex);
+    if ((hold.sharedTag >> 2) != m_generation) {
+        return;
+    }
+    for (int i = 0; i < hold.path.depth; ++i) {
+        const ScopeId id = hold.path.scopes[static_cast<std::size_t>(i)];
+        if (id >= m_scopes.size()) {
+            continue;
+        }
+        for (Dim& d : m_scopes[id].dims) {
+            if (d.spec.measure != Measure::Concurrency && d.spec.window == Window::Rolling &&
+                hold.cost.amount(d.spec.measure) > 0) {
+                d.lateUs = std::max(d.lateUs, toUs(late));
+            }
+        }
+    }
+}
+
 Check RedisBudget::fallbackAdmit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag)
 {
     Check c;
@@ -555,6 +616,7 @@ void RedisBudget::resetLeases()
             d.leased = 0;
             d.inFlight = 0;
             d.pendingDebit = 0;
+            d.lateUs = 0;
         }
     }
 }
@@ -695,7 +757,10 @@ RedisBudget::Work RedisBudget::collectWork(std::int64_t seen, TimePoint now)
                 change -= d.credit;
                 d.credit = 0;
             }
-            if (change != 0) {
+            if (d.spec.window == Window::Rolling && (change != 0 || d.lateUs > 0)) {
+                work.adjust.push_back(scriptDim(d, change, d.lateUs));
+                d.lateUs = 0;
+            } else if (change != 0) {
                 work.adjust.push_back(scriptDim(d, change, d.spec.window == Window::Fixed ? d.window : -1));
             }
         }

@@ -59,6 +59,9 @@ struct RedisBudgetOptions {
     // for (BudgetScript::admit): instances are served in the order they
     // asked. Zero polls.
     Duration bookAhead = std::chrono::seconds(1);
+    // A departure later than this after admission moves the shared pace on
+    // (departed()); within it, the arrival margin absorbs the lateness.
+    Duration lateDeparture = std::chrono::milliseconds(1);
     // Tests drive tick() themselves.
     bool backgroundThread = true;
     // The script reads time from the clock's wall time, not the server's
@@ -94,6 +97,11 @@ public:
     Check admit(const Path& path, const Cost& cost, TimePoint now, const Ledger::Margins& margins,
                 std::uint64_t& tag) override;
     void settle(const Hold& hold, const Cost& actual, TimePoint now) override;
+    // A request that left more than lateDeparture after its admission moves
+    // the shared pace of its rolling dimensions on by its lateness (the most
+    // since the last heartbeat, sent with it): requests a window later keep
+    // their spacing from when it left, as the local ledger's do.
+    void departed(const Hold& hold, TimePoint leftAt) override;
     // Joins the lesson to what the namespace keeps for the scope's rolling
     // dimensions (BudgetScript::learn); the script applies it to every
     // instance's admissions. One round trip, on a 429.
@@ -118,6 +126,7 @@ private:
         std::int64_t inFlight = 0;  // concurrency: of which in use
         std::int64_t pendingDebit = 0;  // settled above the reservation, not yet sent
         TimePoint usableFrom{};     // rolling: the credit is a slot booked for then
+        std::int64_t lateUs = 0;    // rolling: the latest departure's lateness, not yet sent
         TimePoint touched{};
     };
     struct Scope {
@@ -136,7 +145,9 @@ private:
     std::int64_t slice(const Dim& d) const;
     std::int64_t wallUs() const;
     std::optional<std::int64_t> scriptNow() const;
-    bool needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs);
+    bool needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs,
+                 TimePoint now);
+    void forfeitStale(Dim& d, TimePoint now) const;
     std::optional<Check> admitRemote(const std::vector<Need>& needs, TimePoint now);
     std::optional<Check> bookedFor(const std::vector<Need>& needs, TimePoint now) const;
     static Binding bindingOf(const Need& n);

@@ -353,6 +353,76 @@ private Q_SLOTS:
         b.settleAll();
     }
 
+    // A request that left 20 ms after it was admitted (a slow connection, a
+    // busy loop) moves the shared pace on by as much once the heartbeat
+    // sends it: the other instance's next slot is 20 ms later than beside
+    // one that left on time, so requests a window later keep their spacing
+    // from when it left. A lateness within lateDeparture (1 ms) moves
+    // nothing.
+    void aLateDepartureMovesTheSharedPaceOn()
+    {
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 1)};
+        const auto nextSlot = [&](const std::string& ns, Duration late) {
+            ManualClock clock;
+            Instance a(clock, m_redis->endpoint(), ns, WhenUnavailable::LocalShare, limits, true);
+            Instance b(clock, m_redis->endpoint(), ns, WhenUnavailable::LocalShare, limits, true);
+            const TimePoint start = clock.now();
+            [&] { QVERIFY(a.takeOne()); }();
+            a.admission->departed(a.held.front(), start + late);
+            clock.advance(30ms);
+            a.budget->tick();
+            const Decision d = b.tryOne();
+            [&] { QCOMPARE(d.verdict, Verdict::Wait); }();
+            a.settleAll();
+            return d.notBefore - start;
+        };
+        const Duration onTime = nextSlot("ontime", Duration::zero());
+        QVERIFY2(onTime > 90ms && onTime <= 110ms, qPrintable(QString::number(onTime.count())));
+        QCOMPARE(nextSlot("late", 20ms), onTime + 20ms);
+        QCOMPARE(nextSlot("slightly", 1ms), onTime);
+    }
+
+    // The same for a booked slot taken late (its key was cooling down after
+    // a 429), 100 ms slots: taken 50 ms late, it goes then, the latest of
+    // the pace, and the next slot is a spacing after it (not 50 ms after,
+    // beside it). 300 ms late, past its own refill time, it is let go and
+    // the request asks for a slot of its own (one more script call): taken
+    // it would go between the slots booked since.
+    void aBookedSlotTakenLateMovesThePaceOn()
+    {
+        const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 1)};
+        struct After {
+            Duration next;
+            std::uint64_t calls;
+        };
+        const auto nextAfterTaken = [&](const std::string& ns, Duration late) {
+            ManualClock clock;
+            Instance a(clock, m_redis->endpoint(), ns, WhenUnavailable::LocalShare, limits, true);
+            Instance b(clock, m_redis->endpoint(), ns, WhenUnavailable::LocalShare, limits, true);
+            [&] { QVERIFY(a.takeOne()); }();
+            const Decision booked = b.tryOne();  // B's ledger admits it; the shared pace books it
+            [&] { QCOMPARE(booked.verdict, Verdict::Wait); }();
+            clock.advanceTo(booked.notBefore + late);
+            const std::uint64_t before = b.budget->status().remoteCalls;
+            [&] { QVERIFY(b.takeOne()); }();
+            const std::uint64_t calls = b.budget->status().remoteCalls - before;
+            const Decision d = a.tryOne();
+            [&] { QCOMPARE(d.verdict, Verdict::Wait); }();
+            a.settleAll();
+            b.settleAll();
+            return After{d.notBefore - clock.now(), calls};
+        };
+        const After onTime = nextAfterTaken("slot-ontime", Duration::zero());
+        QVERIFY2(onTime.next > 90ms && onTime.next <= 110ms, qPrintable(QString::number(onTime.next.count())));
+        QCOMPARE(onTime.calls, std::uint64_t{0});
+        const After late = nextAfterTaken("slot-late", 50ms);
+        QVERIFY2(late.next >= 100ms && late.next <= 110ms, qPrintable(QString::number(late.next.count())));
+        QCOMPARE(late.calls, std::uint64_t{0});
+        const After stale = nextAfterTaken("slot-stale", 300ms);
+        QVERIFY2(stale.next >= 90ms && stale.next <= 110ms, qPrintable(QString::number(stale.next.count())));
+        QCOMPARE(stale.calls, std::uint64_t{1});
+    }
+
     // Two instances waiting for one limit (a request per 100 ms, no burst)
     // take its slots in turn,
     // though A always asks first when a slot comes: each refused admission
