@@ -223,12 +223,12 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
         if (d.spec.measure == Measure::Concurrency) {
             d.inFlight += n.amount;
         } else {
-            if (d.usableFrom != TimePoint{} && now - d.usableFrom > m_options.lateDeparture) {
+            if (d.usableFrom != TimePoint{} && now - d.usableFrom > absorbed(d)) {
                 // A booked slot taken late (its key cooling down after a
                 // 429): the pace moves on by as much at once, or the slots
                 // booked after it, and a window later theirs, meet this
                 // request beside them.
-                late.push_back(scriptDim(d, 0, toUs(now - d.usableFrom)));
+                late.push_back(scriptDim(d, 0, toUs(now - d.usableFrom - absorbed(d))));
                 late.back().leastMarginUs = toUs(d.spec.period) / std::max<std::int64_t>(d.spec.limit, 1);
             }
             d.credit -= n.amount;
@@ -310,6 +310,16 @@ void RedisBudget::forfeitStale(Dim& d, TimePoint now) const
         d.credit = 0;
         d.usableFrom = TimePoint{};
     }
+}
+
+// What a paced window absorbs of a request's lateness without the pace
+// moving on: the catch-up slack of the start share (half of it over the
+// window's span; Ledger::burstSlack), at least lateDeparture. 2.5 ms for a
+// one-second window.
+Duration RedisBudget::absorbed(const Dim& d) const
+{
+    const Duration span = d.spec.period * d.spec.capacity() / std::max<std::int64_t>(d.spec.limit, 1);
+    return std::max(m_options.lateDeparture, span * Ledger::kPacedMarginPer10k / 20'000);
 }
 
 // A slot booked ahead covers the need: wait for it rather than ask again
@@ -501,8 +511,8 @@ void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
         }
         for (Dim& d : m_scopes[id].dims) {
             if (d.spec.measure != Measure::Concurrency && d.spec.window == Window::Rolling &&
-                hold.cost.amount(d.spec.measure) > 0) {
-                d.lateUs = std::max(d.lateUs, toUs(late));
+                hold.cost.amount(d.spec.measure) > 0 && late > absorbed(d)) {
+                d.lateUs = std::max(d.lateUs, toUs(late - absorbed(d)));
             }
         }
     }

@@ -59,7 +59,8 @@ struct RedisBudgetOptions {
     // for (BudgetScript::admit): instances are served in the order they
     // asked. Zero polls.
     Duration bookAhead = std::chrono::seconds(1);
-    // A departure later than this after admission moves the shared pace on
+    // A departure later than this after admission, and later than a paced
+    // window's catch-up slack, moves the shared pace on by the excess
     // (departed()); within it, the arrival margin absorbs the lateness.
     Duration lateDeparture = std::chrono::milliseconds(1);
     // Tests drive tick() themselves.
@@ -97,10 +98,11 @@ public:
     Check admit(const Path& path, const Cost& cost, TimePoint now, const Ledger::Margins& margins,
                 std::uint64_t& tag) override;
     void settle(const Hold& hold, const Cost& actual, TimePoint now) override;
-    // A request that left more than lateDeparture after its admission moves
-    // the shared pace of its rolling dimensions on by its lateness (the most
-    // since the last heartbeat, sent with it): requests a window later keep
-    // their spacing from when it left, as the local ledger's do.
+    // A request that left later after its admission than a paced window
+    // absorbs (absorbed()) moves the shared pace of its rolling dimensions
+    // on by the excess (the most since the last heartbeat, sent with it):
+    // requests a window later keep their spacing from when it left, as the
+    // local ledger's do.
     void departed(const Hold& hold, TimePoint leftAt) override;
     // Joins the lesson to what the namespace keeps for the scope's rolling
     // dimensions (BudgetScript::learn); the script applies it to every
@@ -148,6 +150,7 @@ private:
     bool needsOf(const Path& path, const Cost& cost, const Ledger::Margins& margins, std::vector<Need>& needs,
                  TimePoint now);
     void forfeitStale(Dim& d, TimePoint now) const;
+    Duration absorbed(const Dim& d) const;
     std::optional<Check> admitRemote(const std::vector<Need>& needs, TimePoint now);
     std::optional<Check> bookedFor(const std::vector<Need>& needs, TimePoint now) const;
     static Binding bindingOf(const Need& n);
