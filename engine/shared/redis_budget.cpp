@@ -223,12 +223,13 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
         if (d.spec.measure == Measure::Concurrency) {
             d.inFlight += n.amount;
         } else {
-            if (d.usableFrom != TimePoint{} && now - d.usableFrom > absorbed(d)) {
+            const Duration lateBy = d.usableFrom == TimePoint{} ? Duration::zero() : now - d.usableFrom - absorbed(d);
+            if (lateBy > Duration::zero()) {
                 // A booked slot taken late (its key cooling down after a
                 // 429): the pace moves on by as much at once, or the slots
                 // booked after it, and a window later theirs, meet this
                 // request beside them.
-                late.push_back(scriptDim(d, 0, toUs(now - d.usableFrom - absorbed(d))));
+                late.push_back(scriptDim(d, 0, toUs(lateBy)));
                 late.back().leastMarginUs = toUs(d.spec.period) / std::max<std::int64_t>(d.spec.limit, 1);
             }
             d.credit -= n.amount;
@@ -360,19 +361,20 @@ std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, Ti
                                           toUs(m_options.bookAhead));
     ++m_status.remoteCalls;
     const bool booked = r.status == ScriptResult::Status::Booked;
+    // Refused, or booked: either way the caller waits (or never fits).
+    Check refusal;
+    refusal.verdict = r.status == ScriptResult::Status::Never ? Verdict::Never : Verdict::Wait;
+    if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
+        refusal.binding = bindingOf(*sent[static_cast<std::size_t>(r.binding)]);
+    }
+    if (refusal.verdict == Verdict::Wait) {
+        refusal.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
+        if (r.concurrencyFull) {
+            refusal.notBefore = std::max(refusal.notBefore, now + m_options.concurrencyPoll);
+        }
+    }
     if (r.status != ScriptResult::Status::Admit && !booked) {
-        Check c;
-        c.verdict = r.status == ScriptResult::Status::Never ? Verdict::Never : Verdict::Wait;
-        if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
-            c.binding = bindingOf(*sent[static_cast<std::size_t>(r.binding)]);
-        }
-        if (c.verdict == Verdict::Wait) {
-            c.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
-            if (r.concurrencyFull) {
-                c.notBefore = std::max(c.notBefore, now + m_options.concurrencyPoll);
-            }
-        }
-        return c;
+        return refusal;
     }
     for (std::size_t i = 0; i < sent.size(); ++i) {
         Dim& d = *sent[i]->dim;
@@ -387,21 +389,12 @@ std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, Ti
             d.credit = std::max<std::int64_t>(d.credit, 0) + g;
             if (booked) {
                 // Not to be spent, nor given back as idle, before its slot.
-                d.usableFrom = std::max(d.usableFrom, now + std::chrono::microseconds(r.waitUs));
+                d.usableFrom = std::max(d.usableFrom, refusal.notBefore);
                 d.touched = d.usableFrom;
             }
         }
     }
-    if (booked) {
-        Check c;
-        c.verdict = Verdict::Wait;
-        c.notBefore = now + std::chrono::microseconds(std::max<std::int64_t>(r.waitUs, 0));
-        if (r.binding >= 0 && static_cast<std::size_t>(r.binding) < sent.size()) {
-            c.binding = bindingOf(*sent[static_cast<std::size_t>(r.binding)]);
-        }
-        return c;
-    }
-    return std::nullopt;
+    return booked ? std::optional<Check>(refusal) : std::nullopt;
 }
 
 void RedisBudget::learned(ScopeId id, const Ledger::LearnedDims& dims, Learning what, TimePoint now)
@@ -510,9 +503,10 @@ void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
             continue;
         }
         for (Dim& d : m_scopes[id].dims) {
+            const Duration beyond = late - absorbed(d);
             if (d.spec.measure != Measure::Concurrency && d.spec.window == Window::Rolling &&
-                hold.cost.amount(d.spec.measure) > 0 && late > absorbed(d)) {
-                d.lateUs = std::max(d.lateUs, toUs(late - absorbed(d)));
+                hold.cost.amount(d.spec.measure) > 0 && beyond > Duration::zero()) {
+                d.lateUs = std::max(d.lateUs, toUs(beyond));
             }
         }
     }
