@@ -128,7 +128,8 @@ void QueuePanel::refresh()
     m_lanes->setRowCount(static_cast<int>(s.dispatch.lanes.size()));
     int row = 0;
     for (const LaneStatus& l : s.dispatch.lanes) {
-        const QStringList cells = {qs(l.provider), qs(l.model), formatCount(static_cast<std::int64_t>(l.queued)),
+        const QString model = l.key.empty() ? qs(l.model) : tr("%1 (key %2 only)").arg(qs(l.model), qs(l.key));
+        const QStringList cells = {qs(l.provider), model, formatCount(static_cast<std::int64_t>(l.queued)),
                                    l.queued == 0 ? tr("nothing queued")
                                    : l.blocked   ? qs(l.waitingFor)
                                                  : tr("sending")};

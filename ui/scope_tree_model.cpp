@@ -196,7 +196,7 @@ void ScopeTreeModel::update(const host::HostStatus& status)
             }
             for (const LaneStatus& l : status.dispatch.lanes) {
                 if (l.provider == n.provider && l.model == n.model && l.queued > 0 && l.blocked &&
-                    reasonNamesKey(l.waitingFor, n.provider, n.key)) {
+                    (l.key.empty() ? reasonNamesKey(l.waitingFor, n.provider, n.key) : l.key == n.key)) {
                     n.lanes.push_back(l);
                 }
             }

@@ -18,17 +18,18 @@
 
 namespace sluice {
 
-std::size_t Dispatcher::Impl::laneFor(std::size_t provider, const std::string& model)
+std::size_t Dispatcher::Impl::laneFor(std::size_t provider, const std::string& model, const std::string& key)
 {
-    const auto key = std::make_pair(provider, model);
-    if (const auto it = laneIndex.find(key); it != laneIndex.end()) {
+    auto index = std::make_tuple(provider, model, key);
+    if (const auto it = laneIndex.find(index); it != laneIndex.end()) {
         return it->second;
     }
     Lane lane;
     lane.provider = provider;
     lane.model = model;
+    lane.key = key;
     lanes.push_back(std::move(lane));
-    laneIndex.emplace(key, lanes.size() - 1);
+    laneIndex.emplace(std::move(index), lanes.size() - 1);
     return lanes.size() - 1;
 }
 
@@ -133,7 +134,7 @@ void Dispatcher::Impl::waitOn(Lane& lane, Job& job, const KeyChoice& choice)
         ProviderRuntime& pr = pool.provider(lane.provider);
         for (std::size_t k = 0; firstWait && k < pr.keys.size(); ++k) {
             KeyRuntime& kr = pr.keys[k];
-            if (!kr.disabled && !kr.removed && !kr.quarantined) {
+            if (!kr.disabled && !kr.removed && !kr.quarantined && (lane.key.empty() || kr.cfg->name == lane.key)) {
                 const ModelState& ms = pool.modelState(pr, kr, lane.model);
                 note(job, TimelineEvent::Kind::Limits,
                      limitsNote(pr, kr, lane.model, ms, admission, idleRamp, clock.now(), calibrator));
@@ -171,11 +172,14 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
             finish(job, JobResult::DeadLettered, FailureClass::DeadlineExceeded, "deadline passed while queued", now);
             continue;
         }
-        const KeyChoice choice = pool.choose(pr, lane.model, job.cost, now);
+        const KeyChoice choice = pool.choose(pr, lane.model, job.cost, now, lane.key);
         if (choice.kind == KeyChoice::Kind::NoUsableKey) {
             lane.queue.pop();
             finish(job, JobResult::DeadLettered, FailureClass::NoUsableKey,
-                   "every key of provider " + pr.cfg->name + " is quarantined or disabled", now);
+                   lane.key.empty() ? "every key of provider " + pr.cfg->name + " is quarantined or disabled"
+                                    : "key " + lane.key + " of provider " + pr.cfg->name +
+                                          ", the one the request must go on, is quarantined, disabled or removed",
+                   now);
             continue;
         }
         if (choice.kind == KeyChoice::Kind::Never) {
@@ -450,6 +454,7 @@ std::vector<LaneStatus> Dispatcher::Impl::laneStatuses(TimePoint now) const
         LaneStatus ls;
         ls.provider = pool.providers()[lane.provider].cfg->name;
         ls.model = lane.model;
+        ls.key = lane.key;
         ls.queued = lane.queue.size();
         ls.blocked = !lane.queue.empty() && (lane.waitsForRelease || lane.blockedUntil > now);
         ls.until = lane.blockedUntil;

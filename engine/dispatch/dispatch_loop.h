@@ -21,6 +21,7 @@
 #include "http/http_client.h"
 
 #include <map>
+#include <tuple>
 #include <queue>
 #include <unordered_map>
 #include <variant>
@@ -28,9 +29,13 @@
 namespace sluice {
 
 struct Dispatcher::Impl {
+    // Jobs for one provider and model, and for one key of it when pinned
+    // (JobSpec::key): a pinned job waits for its key alone, in a lane of its
+    // own, so it holds up no request that any key may serve.
     struct Lane {
         std::size_t provider = 0;
         std::string model;
+        std::string key;  // empty: any key
         FairQueue queue;
         TimePoint blockedUntil{};
         bool waitsForRelease = false;
@@ -134,7 +139,7 @@ struct Dispatcher::Impl {
     std::thread thread;
     ClockSubscription clockSubscription;
     std::vector<Lane> lanes;
-    std::map<std::pair<std::size_t, std::string>, std::size_t> laneIndex;
+    std::map<std::tuple<std::size_t, std::string, std::string>, std::size_t> laneIndex;
     std::unordered_map<DispatchId, Job> jobs;
     std::unordered_map<std::string, DispatchId> byCustomId;
     std::priority_queue<std::pair<TimePoint, DispatchId>, std::vector<std::pair<TimePoint, DispatchId>>, std::greater<>> retries;
@@ -149,7 +154,7 @@ struct Dispatcher::Impl {
     // (job ids are never reused).
     std::priority_queue<std::pair<TimePoint, DispatchId>, std::vector<std::pair<TimePoint, DispatchId>>, std::greater<>> deadlines;
 
-    std::size_t laneFor(std::size_t provider, const std::string& model);
+    std::size_t laneFor(std::size_t provider, const std::string& model, const std::string& key);
 
     // ------------------------------------------------------------ the loop
 

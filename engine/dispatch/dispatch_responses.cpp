@@ -164,6 +164,11 @@ void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
     }
     ResponseRead rr = f.read(r, job.spec.sink != nullptr, pr.cfg->flavor,
                              job.spec.deadline && now >= *job.spec.deadline, clock.wallNow());
+    if (!job.info.objectPath.empty()) {
+        // A stored response read back carries the usage it had when it was
+        // made: counted then, not again.
+        rr.usage.reset();
+    }
     // Settle before correcting: a refund must not undo what the provider
     // told us.
     std::optional<std::int64_t> spend;
@@ -183,7 +188,8 @@ void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
         if (rr.triage.cls == FailureClass::RateLimited) {
             admission.settleRateLimited(std::move(f.reservation));
         } else {
-            admission.settle(std::move(f.reservation), Cost{1, 0, 0, 0, 1});
+            // A read of a stored response spends no request, refused or not.
+            admission.settle(std::move(f.reservation), job.info.objectPath.empty() ? Cost{1, 0, 0, 0, 1} : job.cost);
         }
     }
     if (r.status != 0) {

@@ -105,6 +105,7 @@ struct LaneStatus {
     TimePoint until{};
     bool waitsForRelease = false;
     std::string waitingFor;  // "tpm of key:prod-1/gpt-4o until …"
+    std::string key;  // the one key its requests are pinned to; empty: any
 };
 
 // Which scope a limit change is for: the global scope (all empty), a

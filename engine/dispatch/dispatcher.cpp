@@ -94,7 +94,7 @@ void Dispatcher::Impl::apply(Submit& s, TimePoint now)
         p.job.deadline = now + *config->defaults.deadline;
     }
     job.spec = std::move(p.job);
-    job.lane = laneFor(job.provider, job.info.model);
+    job.lane = laneFor(job.provider, job.info.model, job.spec.key);
     // Queued, sent, response, completed: room for a plain job's history.
     job.timeline.reserve(4);
     note(job, TimelineEvent::Kind::Queued, timeline::queuedFacts(job.tenant, job.priority, job.cost));

@@ -30,6 +30,17 @@ struct JobSpec {
     // body is not serialised again on the way out.
     std::string bodyText;
     std::string provider;          // optional: pin to a configured provider
+    // Optional: pin to one key of that provider, by name. A Responses API
+    // request that continues a response (previous_response_id) is known only
+    // to the project of the key that made it; any other key answers 400.
+    std::string key;
+    // Optional: a request about an object the endpoint stored (GET or
+    // DELETE /v1/responses/{id}, POST …/{id}/cancel) instead of a new
+    // answer: the method and what follows the endpoint's path, query
+    // included. `body` then only names the model, for routing; nothing is
+    // generated, so no tokens are reserved or counted.
+    std::string method;
+    std::string objectPath;
     std::string tenant;            // empty: the config's default
     std::optional<int> priority;   // higher goes first
     std::optional<TimePoint> deadline;

@@ -69,6 +69,30 @@ void mergeBetas(const ProviderConfig& pc, std::vector<std::string>& headerLines)
     }
 }
 
+RequestInfo objectRequestInfo(const JobSpec& job, const std::string& model)
+{
+    if (job.objectPath.front() != '/') {
+        throw InputError("objectPath: \"" + job.objectPath + "\" must start with /");
+    }
+    RequestInfo info;
+    info.endpoint = job.endpoint;
+    info.model = model;
+    info.method = job.method.empty() ? "POST" : job.method;
+    info.objectPath = job.objectPath;
+    info.maxOutputTokens = 0;
+    // GET /v1/responses/{id}?stream=true replays a background response's
+    // events.
+    if (const auto query = job.objectPath.find('?'); query != std::string::npos) {
+        std::string_view rest = std::string_view(job.objectPath).substr(query + 1);
+        while (!rest.empty() && !info.stream) {
+            const std::size_t amp = rest.find('&');
+            info.stream = rest.substr(0, amp) == "stream=true";
+            rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+        }
+    }
+    return info;
+}
+
 }  // namespace
 
 PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator)
@@ -88,13 +112,19 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
             defaultMax = mc->defaultMaxTokens;
         }
     }
-    RequestInfo info = analyzeEndpointRequest(job.flavor, job.endpoint, job.body, defaultMax, estimator);
+    RequestInfo info = job.objectPath.empty()
+                           ? analyzeEndpointRequest(job.flavor, job.endpoint, job.body, defaultMax, estimator)
+                           : objectRequestInfo(job, modelName);
     if (pc == nullptr) {
         throw InputError(job.provider.empty()
                              ? "body.model: no " + std::string(flavorName(job.flavor)) +
                                    " provider in the config serves model \"" + info.model + "\""
                              : "provider: \"" + job.provider + "\" is not a configured " +
                                    std::string(flavorName(job.flavor)) + " provider serving \"" + info.model + "\"");
+    }
+    if (!job.key.empty() && std::none_of(pc->keys.begin(), pc->keys.end(),
+                                         [&](const KeyConfig& k) { return k.name == job.key; })) {
+        throw InputError("key: \"" + job.key + "\" is not a key of provider \"" + pc->name + "\"");
     }
     if (!job.headerLines.empty()) {
         mergeBetas(*pc, job.headerLines);
@@ -115,6 +145,17 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     }
     PreparedJob p;
     p.usageAdded = usageAdded;
+    if (!job.objectPath.empty()) {
+        // Reading a stored answer generates none: it holds a connection
+        // (concurrency) and spends no request or token budget.
+        p.cost = Cost{0, 0, 0, 0, 1};
+        p.provider = static_cast<std::size_t>(pc - config.providers.data());
+        p.bodyText = std::move(job.bodyText);
+        job.body = nlohmann::json();
+        p.info = std::move(info);
+        p.job = std::move(job);
+        return p;
+    }
     p.cost.requests = 1;
     p.cost.inputTokens = info.promptTokens;
     p.cost.outputTokens = info.reservedOutputTokens();
@@ -240,8 +281,8 @@ http::HttpRequest buildRequest(const ProviderConfig& pc, const KeyConfig& key, c
                                std::shared_ptr<const http::HeaderList> common, std::vector<std::string> extra)
 {
     http::HttpRequest req;
-    req.method = "POST";
-    req.url = concat(pc.baseUrl, endpointPath(pc.flavor, info.endpoint));
+    req.method = info.method.empty() ? "POST" : info.method;
+    req.url = concat(pc.baseUrl, endpointPath(pc.flavor, info.endpoint), info.objectPath);
     if (common) {
         req.sharedHeaders = std::move(common);
         req.headers = std::move(extra);

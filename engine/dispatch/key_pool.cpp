@@ -213,13 +213,14 @@ struct ChoiceState {
 
 }  // namespace
 
-KeyChoice KeyPool::choose(ProviderRuntime& pr, const std::string& model, const Cost& cost, TimePoint now)
+KeyChoice KeyPool::choose(ProviderRuntime& pr, const std::string& model, const Cost& cost, TimePoint now,
+                          std::string_view only)
 {
     ChoiceState s;
     KeyChoice& choice = s.choice;
     for (std::size_t k = 0; k < pr.keys.size(); ++k) {
         KeyRuntime& kr = pr.keys[k];
-        if (kr.disabled || kr.removed || kr.quarantined) {
+        if (kr.disabled || kr.removed || kr.quarantined || (!only.empty() && kr.cfg->name != only)) {
             continue;
         }
         s.usable = true;

@@ -104,7 +104,9 @@ public:
     ModelState& modelState(const ProviderRuntime& pr, KeyRuntime& kr, const std::string& model);
     // The usable key with the most headroom for `cost` on `model`; a
     // cooling, quarantined, disabled or probing key is never chosen.
-    KeyChoice choose(ProviderRuntime& pr, const std::string& model, const Cost& cost, TimePoint now);
+    // `only` not empty: that key alone is considered (a pinned request).
+    KeyChoice choose(ProviderRuntime& pr, const std::string& model, const Cost& cost, TimePoint now,
+                     std::string_view only = {});
     std::string describe(const Binding& b) const;
     std::vector<KeyStatus> statuses(TimePoint now) const;
     std::vector<ProviderStatus> providerStatuses(TimePoint now) const;

@@ -1,5 +1,6 @@
 #include "metrics/gauges.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace sluice::metrics {
@@ -9,7 +10,16 @@ GaugeSample gaugeSampleOf(const DispatcherStats& stats, const std::vector<ScopeS
     GaugeSample g;
     g.queued = static_cast<std::int64_t>(stats.queued);
     for (const LaneStatus& lane : stats.lanes) {
-        g.lanes.push_back(QueueDepth{lane.provider, lane.model, static_cast<std::int64_t>(lane.queued)});
+        // A model's requests pinned to one key wait in a lane of their own;
+        // the depth is the model's, one series per provider and model.
+        const auto same = std::find_if(g.lanes.begin(), g.lanes.end(), [&](const QueueDepth& d) {
+            return d.provider == lane.provider && d.model == lane.model;
+        });
+        if (same != g.lanes.end()) {
+            same->queued += static_cast<std::int64_t>(lane.queued);
+        } else {
+            g.lanes.push_back(QueueDepth{lane.provider, lane.model, static_cast<std::int64_t>(lane.queued)});
+        }
     }
     std::unordered_map<ScopeId, const ScopeState*> byId;
     for (const ScopeState& s : scopes) {

@@ -71,6 +71,12 @@ struct RequestInfo {
     PromptEstimate prompt;                  // how promptTokens was counted
     std::int64_t maxOutputTokens = 0;       // per choice
     std::int64_t reservedOutputTokens() const noexcept { return maxOutputTokens * n; }
+    // A request about something the endpoint stored (a response read,
+    // deleted or cancelled) rather than one that makes a new answer: its
+    // method and what follows the endpoint's path ("/resp_1",
+    // "/resp_1/cancel", with any query). Empty: a POST to the path itself.
+    std::string method;
+    std::string objectPath;
 };
 
 class PromptEstimator;

@@ -85,6 +85,7 @@ private Q_SLOTS:
     void settlesToTheReportedUsage_data();
     void settlesToTheReportedUsage();
     void deadlineWhileQueued();
+    void aPinnedJobWaitsForItsKeyAlone();
 };
 
 void TestDispatchScripted::pauseStopsDispatch()
@@ -317,6 +318,74 @@ void TestDispatchScripted::deadlineWhileQueued()
     rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
     QVERIFY(rig.listener.waitFor(3));
     QCOMPARE(rig.transport.started().size(), std::size_t{2});
+}
+
+// A job pinned to one key (a Responses API continuation, which only that
+// key's project knows) goes on that key and no other, and while it waits
+// for it, jobs that may go on any key are not held up behind it.
+void TestDispatchScripted::aPinnedJobWaitsForItsKeyAlone()
+{
+    Rig rig(fakeConfig(10, {{"providers", json::array({{{"name", "fake"},
+                                                         {"flavor", "openai"},
+                                                         {"base_url", "http://127.0.0.1:9"},
+                                                         {"learn_limits", false},
+                                                         {"models", {{"gpt-4o-mini", json::object()}}},
+                                                         {"keys", json::array({{{"name", "one"},
+                                                                                {"env", "FAKE_KEY"},
+                                                                                {"limits", {{"rpm", 1}}}},
+                                                                               {{"name", "two"}, {"env", "FAKE_KEY"}}})}}})}}));
+    JobSpec first = chat("first");
+    first.key = "one";
+    rig.dispatcher->submit(first);
+    QVERIFY(rig.transport.waitStarted(1));
+    rig.transport.reply(rig.transport.started()[0].id, 200, FakeTransport::completion());
+    QVERIFY(rig.listener.waitFor(1));
+    QCOMPARE(rig.listener.outcome("first").key, std::string("one"));
+
+    // Key one's minute is spent: the pinned job waits for it…
+    JobSpec pinned = chat("pinned");
+    pinned.key = "one";
+    rig.dispatcher->submit(pinned);
+    QTRY_COMPARE(rig.dispatcher->stats().queued, std::uint64_t{1});
+    // …while a job for any key goes at once, on key two.
+    rig.dispatcher->submit(chat("free"));
+    QVERIFY(rig.transport.waitStarted(2));
+    QCOMPARE(rig.transport.started()[1].customTag, std::string("free"));
+    rig.transport.reply(rig.transport.started()[1].id, 200, FakeTransport::completion());
+    QVERIFY(rig.listener.waitFor(2));
+    QCOMPARE(rig.listener.outcome("free").key, std::string("two"));
+    bool pinnedLaneShown = false;
+    for (const LaneStatus& l : rig.dispatcher->stats().lanes) {
+        pinnedLaneShown = pinnedLaneShown || (l.key == "one" && l.queued == 1 && l.blocked);
+    }
+    QVERIFY(pinnedLaneShown);
+    QCOMPARE(rig.transport.started().size(), std::size_t{2});
+
+    // When key one has room again, the pinned job goes on it.
+    rig.clock.advance(61s);
+    QVERIFY(rig.transport.waitStarted(3));
+    QCOMPARE(rig.transport.started()[2].customTag, std::string("pinned"));
+    rig.transport.reply(rig.transport.started()[2].id, 200, FakeTransport::completion());
+    QVERIFY(rig.listener.waitFor(3));
+    QCOMPARE(rig.listener.outcome("pinned").key, std::string("one"));
+
+    // A key the provider does not have is refused by name.
+    JobSpec nowhere = chat("nowhere");
+    nowhere.key = "three";
+    try {
+        rig.dispatcher->submit(nowhere);
+        QFAIL("a job pinned to an unknown key was taken");
+    } catch (const InputError& e) {
+        QCOMPARE(std::string(e.what()), std::string("key: \"three\" is not a key of provider \"fake\""));
+    }
+    // Disabled while it waits: it cannot go anywhere else.
+    rig.dispatcher->setKeyEnabled("fake", "one", false);
+    JobSpec stranded = chat("stranded");
+    stranded.key = "one";
+    rig.dispatcher->submit(stranded);
+    QVERIFY(rig.listener.waitFor(4));
+    QCOMPARE(rig.listener.outcome("stranded").cls, FailureClass::NoUsableKey);
+    QVERIFY(rig.listener.outcome("stranded").reason.find("key one of provider fake") != std::string::npos);
 }
 
 QTEST_APPLESS_MAIN(TestDispatchScripted)

@@ -496,10 +496,14 @@ void TestMetrics::gaugesFromAdmissionAndLanes()
 
     DispatcherStats stats;
     stats.queued = 7;
-    stats.lanes.push_back(LaneStatus{"openai", "gpt-4o", 5, false, {}, false, {}});
+    stats.lanes.push_back(LaneStatus{"openai", "gpt-4o", 5, false, {}, false, {}, {}});
+    // Requests pinned to one key wait in a lane of their own: still the
+    // model's depth, one series.
+    stats.lanes.push_back(LaneStatus{"openai", "gpt-4o", 2, true, {}, false, {}, "prod-1"});
     const GaugeSample g = gaugeSampleOf(stats, admission.snapshotAll());
     QCOMPARE(g.queued, std::int64_t{7});
     QCOMPARE(g.lanes.size(), std::size_t{1});
+    QCOMPARE(g.lanes[0].queued, std::int64_t{7});
     const auto find = [&](const ScopeKey& s, Measure measure) -> const LimitGauge* {
         for (const LimitGauge& l : g.limits) {
             if (l.scope == s && l.spec.measure == measure) {
@@ -526,13 +530,13 @@ void TestMetrics::gaugesFromAdmissionAndLanes()
     rec.sampleGauges();
     const MetricsSnapshot snap = rec.snapshot();
     QCOMPARE(snap.find(ScopeKey::global())->queued, std::int64_t{7});
-    QCOMPARE(snap.find(ScopeKey::ofModel("openai", "gpt-4o"))->queued, std::int64_t{5});
+    QCOMPARE(snap.find(ScopeKey::ofModel("openai", "gpt-4o"))->queued, std::int64_t{7});
     QCOMPARE(snap.find(ScopeKey::ofKey("openai", "prod-1"))->queued, std::int64_t{0});
     QCOMPARE(snap.gauges.limits.size(), g.limits.size());
     const auto points = rec.series(ScopeKey::ofModel("openai", "gpt-4o"), 1s, TimePoint::min(), TimePoint::max());
     QVERIFY(points.back().gauges.sampled);
     QCOMPARE(points.back().gauges.inFlight, std::int64_t{1});
-    QCOMPARE(points.back().gauges.queued, std::int64_t{5});
+    QCOMPARE(points.back().gauges.queued, std::int64_t{7});
 }
 
 void TestMetrics::fanOutPassesEverything()
@@ -618,7 +622,7 @@ void TestMetrics::prometheusTextParses()
     admission.setLimits(Admission::root(), {concurrency(8)});
     admission.addScope(Admission::root(), odd, {perMinute(Measure::Requests, 60), perDay(Measure::SpendMicroUsd, 5'000'000)});
     DispatcherStats stats;
-    stats.lanes.push_back(LaneStatus{odd, "gpt-4o", 3, false, {}, false, {}});
+    stats.lanes.push_back(LaneStatus{odd, "gpt-4o", 3, false, {}, false, {}, {}});
     rec.recordGauges(clock.now(), gaugeSampleOf(stats, admission.snapshotAll()));
 
     const std::string text = prometheusText(rec.snapshot());
