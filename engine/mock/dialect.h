@@ -36,6 +36,10 @@ struct CompletionRequest {
     // (tool_choice naming a function, or "required" with functions offered);
     // empty for a text answer.
     std::string toolName;
+    // Responses: the response this one continues, and whether the answer
+    // is stored (retrievable, continuable); the API's default stores it.
+    std::string previousResponseId;
+    bool store = true;
 };
 
 // What the mock answers, dialect-neutral (MockReply, not store::Completion:

@@ -6,6 +6,7 @@
 #include "mock/latency_knee.h"
 #include "mock/limit_table.h"
 #include "mock/prompt_counter.h"
+#include "mock/stored_responses.h"
 #include "net/http_server.h"
 #include "tokenize/resource_dir.h"
 
@@ -75,6 +76,7 @@ struct MockProvider::Impl {
     std::atomic<std::uint64_t> sequence{0};
     std::unique_ptr<net::HttpServer> server;
     PromptCounter prompts;
+    StoredResponses storedResponses;
 
     // A model that counts with a tokenizer whose rank file cannot be read
     // is refused, rather than falling back to characters ÷ 4 unnoticed.
@@ -183,6 +185,19 @@ net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
     if (path == "/mock/stats" || path == "/mock/config") {
         return control(request);
     }
+    if (StoredResponses::routes(request.method, path)) {
+        const Dialect& dialect = openAiDialect();
+        const std::optional<std::string> key = dialect.apiKey(request);
+        if (!key) {
+            return errorReply(dialect.error(ErrorCase::MissingKey, ErrorContext{}), {}, false);
+        }
+        const auto cfg = currentConfig();
+        const auto k = cfg->keys.find(*key);
+        if (k == cfg->keys.end() || k->second.disabled) {
+            return errorReply(dialect.error(ErrorCase::InvalidKey, ErrorContext{.key = *key}), {}, false);
+        }
+        return storedResponses.answer(*key, request.method, path);
+    }
     const Dialect& dialect = dialectFor(request);
     const std::string what = request.method + " " + std::string(path);
     return errorReply(dialect.error(ErrorCase::UnknownRoute, ErrorContext{.detail = what}), {}, false);
@@ -198,6 +213,21 @@ net::HttpReply MockProvider::Impl::errorReply(ApiError e, const net::HttpHeaders
     reply.headers.insert(reply.headers.end(), headers.begin(), headers.end());
     return reply;
 }
+
+namespace {
+
+// What a request counts against its limits on arrival.
+Charge chargeOf(const CompletionRequest& r, const RateLimits& limits)
+{
+    const std::int64_t maxOutput = r.maxTokens * r.n;
+    Charge charge;
+    charge.tokens = r.inputTokens + maxOutput;
+    charge.inputTokens = r.inputTokens;
+    charge.outputTokens = limits.outputCharging == OutputCharging::ReserveThenCorrect ? maxOutput : 0;
+    return charge;
+}
+
+}  // namespace
 
 net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request, const Dialect& dialect)
 {
@@ -255,17 +285,16 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
         }
     }
     ctx.model = r.model;
+    if (!r.previousResponseId.empty() && !storedResponses.has(*key, r.previousResponseId)) {
+        return errorReply(ApiError{400, previousResponseNotFound(r.previousResponseId)}, headers, true);
+    }
     const MockKey& k = keyConfig->second;
     if (!k.models.empty() && std::find(k.models.begin(), k.models.end(), r.model) == k.models.end()) {
         return fail(ErrorCase::ForbiddenModel);
     }
 
     const RateLimits limits = *cfg.limitsFor(*key, r.model);
-    const std::int64_t maxOutput = r.maxTokens * r.n;
-    Charge charge;
-    charge.tokens = r.inputTokens + maxOutput;
-    charge.inputTokens = r.inputTokens;
-    charge.outputTokens = limits.outputCharging == OutputCharging::ReserveThenCorrect ? maxOutput : 0;
+    const Charge charge = chargeOf(r, limits);
 
     Admitted admitted;
     admitted.reservedOutput = charge.outputTokens;
@@ -410,6 +439,9 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
         produced = 0;
     } else if (!r.stream) {
         std::string body = dialect.body(r, c);
+        if (&dialect == &openAiResponsesDialect() && r.store && applied == Fault::None) {
+            storedResponses.put(key, body);
+        }
         reply.headers.emplace_back("Content-Type", std::string(kJson));
         const Duration delay = base + perToken * c.totalOutput();
         if (applied == Fault::ConnectionReset) {
@@ -422,6 +454,9 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
         reply.parts.push_back(net::HttpPart{delay, std::move(body)});
     } else {
         const Duration firstToken = scaledMs(cfg.latency.firstTokenMs, factor) + slower;
+        if (&dialect == &openAiResponsesDialect() && r.store && applied == Fault::None) {
+            storedResponses.put(key, dialect.body(r, c));
+        }
         planStream(reply, dialect.stream(r, c), dialect, applied, firstToken, perToken, requestId, produced);
     }
 

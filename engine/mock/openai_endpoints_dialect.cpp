@@ -186,6 +186,19 @@ public:
             }
             r.toolName = std::get<std::string>(*tool);
         }
+        if (const auto previous = doc.find("previous_response_id"); previous != doc.end() && !previous->is_null()) {
+            if (!previous->is_string()) {
+                return invalid("Invalid type for 'previous_response_id': expected a string.", "previous_response_id",
+                               "invalid_type");
+            }
+            r.previousResponseId = previous->get<std::string>();
+        }
+        if (const auto store = doc.find("store"); store != doc.end() && !store->is_null()) {
+            if (!store->is_boolean()) {
+                return invalid("Invalid type for 'store': expected a boolean.", "store", "invalid_type");
+            }
+            r.store = store->get<bool>();
+        }
         if (auto e = knownModel(config, r.model, requestId, *this)) {
             return *e;
         }
@@ -412,8 +425,9 @@ private:
                      {"model", r.model},
                      {"output", std::move(output)},
                      {"parallel_tool_calls", true},
-                     {"previous_response_id", nullptr},
-                     {"store", false},
+                     {"previous_response_id",
+                      r.previousResponseId.empty() ? OJson(nullptr) : OJson(r.previousResponseId)},
+                     {"store", r.store},
                      {"temperature", 1.0},
                      {"text", {{"format", {{"type", "text"}}}}},
                      {"tool_choice", "auto"},
