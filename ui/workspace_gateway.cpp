@@ -2,6 +2,8 @@
 
 #include "format.h"
 
+#include "shared/shared_directory.h"
+
 namespace sluice::ui {
 
 WorkspaceGateway::WorkspaceGateway(ConsoleSession& session, QObject* parent)
@@ -99,6 +101,13 @@ QString WorkspaceGateway::run()
     try {
         auto gw = std::make_unique<gateway::Gateway>(m_settings.config(), m_session.host().dispatcher(),
                                                      m_session.host().clock(), 1, m_stats);
+        if (const auto config = m_session.host().config(); config->shared) {
+            // As sluice-cli serve does: gateways of one namespace find each
+            // other's stored responses.
+            gw->shareResponseOwners(shared::sharedDirectoryStore(m_session.host().clock(), *config->shared,
+                                                                 std::string(gateway::kSharedOwnersSection),
+                                                                 gateway::kSharedOwnersTtl));
+        }
         gw->start();
         m_gateway = std::move(gw);
     } catch (const std::exception& e) {

@@ -21,6 +21,7 @@
 #include "gateway/gateway_config.h"
 #include "gateway/loop_transport.h"
 #include "host/engine_runtime.h"
+#include "shared/shared_directory.h"
 #include "metrics/gauges.h"
 
 #include <CLI/CLI.hpp>
@@ -233,6 +234,12 @@ int runServe(const ServeOptions& opt)
     host::SharedLink* const sharedRun = runtime.shared();
     adaptive.attach(dispatcher);
     gateway::Gateway gateway(gw, dispatcher, clock, opt.threads, nullptr, loopTransport ? &sharedLoop : nullptr);
+    if (config.shared) {
+        // Which key made each stored response, for every gateway of the
+        // namespace.
+        gateway.shareResponseOwners(shared::sharedDirectoryStore(
+            clock, *config.shared, std::string(gateway::kSharedOwnersSection), gateway::kSharedOwnersTtl));
+    }
     std::string metricsUrl;
     std::unique_ptr<control::ControlServer> controlServer;
     try {

@@ -1,5 +1,6 @@
 // One client request on its way through the engine (Exchange): held by the
 // tenant gate, queued in the dispatcher, then answered or streamed.
+#include "core/json_scan.h"
 #include "dispatch/response_sink.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/usage_chunk_filter.h"
@@ -161,6 +162,9 @@ public:
         Counters& c = m_gw->counters;
         if (outcome.result == JobResult::Completed) {
             c.completed.fetch_add(1, std::memory_order_relaxed);
+            if (m_spec.endpoint == Endpoint::Responses) {
+                noteResponseOwner(outcome);
+            }
             if (m_out) {
                 flushUsageFilter();
                 m_out->end();
@@ -189,6 +193,26 @@ public:
 
 private:
     friend struct Gateway::Impl;
+
+    // A response made is remembered with the key that made it; one deleted
+    // is forgotten (under m_mutex, on a completed job).
+    void noteResponseOwner(const JobOutcome& outcome)
+    {
+        if (m_spec.objectPath.empty()) {
+            // A stream's outcome holds its response assembled, id included.
+            const std::string_view body = m_body.empty() ? std::string_view(outcome.body) : std::string_view(m_body);
+            std::string id;
+            scanJson(body, [&](std::string_view key, std::string_view value) {
+                if (key == "id" && id.empty()) {
+                    id = jsonStringValue(value).value_or(std::string());
+                }
+            });
+            m_gw->responseOwners.remember(id, ResponseOwner{outcome.provider, outcome.key, outcome.model, m_spec.tenant});
+        } else if (m_spec.method == "DELETE") {
+            const std::string_view path = m_spec.objectPath;
+            m_gw->responseOwners.forget(path.substr(1, path.find_first_of("/?", 1) - 1));
+        }
+    }
 
     // What the usage filter still holds goes out as it is (under m_mutex).
     void flushUsageFilter()
@@ -265,7 +289,7 @@ private:
                 std::lock_guard guard(m_mutex);
                 m_provider = pc->name;
             }
-            if (auto until = m_gw->laneBlockedUntil(pc->name, m_model); until && *until > deadline) {
+            if (auto until = m_gw->laneBlockedUntil(pc->name, m_model, m_spec.key); until && *until > deadline) {
                 refuseHold(*until - m_gw->clock.now());
                 return;
             }
@@ -325,7 +349,7 @@ private:
         // Nothing waits in its lane: the job is with the provider (a long
         // non-streamed answer has no head until it is done), and the
         // provider's timeouts bound it from here, not the hold.
-        if (m_gw->laneQueued(provider, m_model) == 0) {
+        if (m_gw->laneQueued(provider, m_model, m_spec.key) == 0) {
             return;
         }
         {

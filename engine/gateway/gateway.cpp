@@ -14,6 +14,28 @@ using nlohmann::json;
 
 namespace {
 
+constexpr std::string_view kResponses = "/v1/responses";
+
+// GET or DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET
+// /v1/responses/{id}/input_items: what the SDKs' responses.retrieve, delete,
+// cancel and inputItems.list send.
+bool isStoredResponsePath(std::string_view method, std::string_view path)
+{
+    if (path.size() <= kResponses.size() + 1 || path.rfind(kResponses, 0) != 0 || path[kResponses.size()] != '/') {
+        return false;
+    }
+    const std::string_view rest = path.substr(kResponses.size() + 1);
+    const std::size_t slash = rest.find('/');
+    if (slash == 0) {
+        return false;
+    }
+    if (slash == std::string_view::npos) {
+        return (method == "GET" || method == "DELETE") && rest != "input_tokens";
+    }
+    const std::string_view tail = rest.substr(slash);
+    return (method == "POST" && tail == "/cancel") || (method == "GET" && tail == "/input_items");
+}
+
 // The dialect a request speaks, for answers given before any routing.
 ApiFlavor dialectOf(const net::InboundRequest& request)
 {
@@ -71,24 +93,25 @@ void Gateway::Impl::refreshLanes(TimePoint now)
     }
 }
 
-std::size_t Gateway::Impl::laneQueued(const std::string& provider, const std::string& model)
+std::size_t Gateway::Impl::laneQueued(const std::string& provider, const std::string& model, const std::string& key)
 {
     std::lock_guard guard(lanesMutex);
     refreshLanes(clock.now());
     for (const LaneStatus& l : lanes) {
-        if (l.provider == provider && l.model == model) {
+        if (l.provider == provider && l.model == model && l.key == key) {
             return l.queued;
         }
     }
     return 0;
 }
 
-std::optional<TimePoint> Gateway::Impl::laneBlockedUntil(const std::string& provider, const std::string& model)
+std::optional<TimePoint> Gateway::Impl::laneBlockedUntil(const std::string& provider, const std::string& model,
+                                                         const std::string& key)
 {
     std::lock_guard guard(lanesMutex);
     refreshLanes(clock.now());
     for (const LaneStatus& l : lanes) {
-        if (l.provider == provider && l.model == model && l.blocked && !l.waitsForRelease) {
+        if (l.provider == provider && l.model == model && l.key == key && l.blocked && !l.waitsForRelease) {
             return l.until;
         }
     }
@@ -136,10 +159,11 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
     const bool post = request.method == "POST";
     constexpr std::string_view kModelPrefix = "/v1/models/";
     const bool oneModel = request.method == "GET" && path.size() > kModelPrefix.size() && path.rfind(kModelPrefix, 0) == 0;
+    const bool responseObject = isStoredResponsePath(request.method, path);
     const bool known = (post && (path == "/v1/chat/completions" || path == "/v1/messages" ||
                                  path == "/v1/messages/count_tokens" || path == "/v1/responses" ||
                                  path == "/v1/embeddings")) ||
-                       (request.method == "GET" && path == "/v1/models") || oneModel;
+                       (request.method == "GET" && path == "/v1/models") || oneModel || responseObject;
     if (!known) {
         refuse(ErrorKind::NoRoute, "the gateway serves no " + request.method + " " + std::string(path));
         return;
@@ -172,6 +196,10 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
             return;
         }
         responder.send(jsonReply(200, modelEntry(dialect, id)));
+        return;
+    }
+    if (responseObject) {
+        storedResponse(std::move(request), std::move(responder), std::move(token));
         return;
     }
     const bool messages = path.rfind("/v1/messages", 0) == 0;
@@ -255,6 +283,20 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
     const auto streamField = body.find("stream");
     stream = spec.endpoint != Endpoint::Embeddings && streamField != body.end() && streamField->is_boolean() &&
              streamField->get<bool>();
+    if (spec.endpoint == Endpoint::Responses) {
+        // A continuation is known only to the project of the key that made
+        // what it continues: it goes on that key, or the provider answers 400.
+        const auto previous = body.find("previous_response_id");
+        if (previous != body.end() && previous->is_string()) {
+            const auto model = body.find("model");
+            if (auto owner = responseOwners.find(previous->get_ref<const std::string&>());
+                owner && owner->tenant == spec.tenant && model != body.end() && model->is_string() &&
+                dispatcher.config()->route(flavor, model->get_ref<const std::string&>(), owner->provider) != nullptr) {
+                spec.provider = std::move(owner->provider);
+                spec.key = std::move(owner->key);
+            }
+        }
+    }
     spec.body = std::move(body);
     spec.headerLines = passedHeaderLines(request.headers, flavor);
     // The client's own text goes on as it came (unless preparing must
@@ -262,6 +304,73 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
     // escapes reach the provider exactly as the SDK wrote them.
     spec.bodyText = std::move(request.body);
     return dispatcher.prepare(std::move(spec));
+}
+
+std::optional<ResponseOwner> Gateway::Impl::soleResponsesKey() const
+{
+    std::optional<ResponseOwner> only;
+    for (const ProviderConfig& p : dispatcher.config()->providers) {
+        if (p.removed || p.flavor != ApiFlavor::OpenAI) {
+            continue;
+        }
+        if (only || p.keys.size() != 1 || p.models.empty()) {
+            return std::nullopt;
+        }
+        only = ResponseOwner{p.name, p.keys.front().name, p.models.front().name, {}};
+    }
+    return only;
+}
+
+void Gateway::Impl::storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token)
+{
+    const auto refuse = [&](ErrorKind kind, std::string_view message) {
+        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+        responder.send(errorReply(ApiFlavor::OpenAI, kind, message));
+    };
+    if (intakeClosed.load()) {
+        refuse(ErrorKind::Draining, "this gateway is draining: it takes no new requests");
+        return;
+    }
+    const std::string_view rest = request.path().substr(kResponses.size() + 1);
+    const std::string id(rest.substr(0, rest.find('/')));
+    const std::string tenant = token != nullptr ? token->tenant : dispatcher.config()->defaults.tenant;
+    std::optional<ResponseOwner> owner = responseOwners.find(id);
+    // Another tenant's response is answered as unknown: its id says nothing
+    // about whether it exists.
+    if (owner && owner->tenant != tenant) {
+        owner.reset();
+    } else if (!owner) {
+        owner = soleResponsesKey();
+    }
+    if (!owner) {
+        refuse(ErrorKind::NoRoute, "No response found with id '" + id +
+                                        "': this gateway did not pass it on to this tenant since it started (or "
+                                        "has forgotten it), so it cannot tell which provider key holds it");
+        return;
+    }
+    JobSpec spec;
+    spec.customId = "gw-" + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed));
+    spec.flavor = ApiFlavor::OpenAI;
+    spec.endpoint = Endpoint::Responses;
+    spec.method = request.method;
+    spec.objectPath = request.target.substr(kResponses.size());
+    spec.provider = owner->provider;
+    spec.key = owner->key;
+    spec.tenant = tenant;
+    spec.priority = token != nullptr ? std::optional(token->priority) : std::nullopt;
+    spec.body = json{{"model", owner->model}};
+    spec.bodyText = std::move(request.body);
+    spec.headerLines = passedHeaderLines(request.headers, ApiFlavor::OpenAI);
+    std::optional<Dispatcher::Prepared> prepared;
+    try {
+        prepared = dispatcher.prepare(std::move(spec));
+    } catch (const std::exception& e) {
+        refuse(ErrorKind::NoRoute, "response " + id + " was made on key " + owner->key + " of provider " +
+                                        owner->provider + ", which is no longer configured: " + e.what());
+        return;
+    }
+    const bool stream = prepared->job.info.stream;
+    openExchange(std::move(responder), ApiFlavor::OpenAI, stream, std::move(token), owner->model, std::move(*prepared));
 }
 
 Gateway::Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int ioThreads,
@@ -320,6 +429,11 @@ void Gateway::stop()
 std::uint16_t Gateway::port() const noexcept
 {
     return m_impl->server ? m_impl->server->port() : 0;
+}
+
+void Gateway::shareResponseOwners(SharedOwnerStore store)
+{
+    m_impl->responseOwners.share(std::move(store));
 }
 
 GatewayStats Gateway::stats() const

@@ -10,7 +10,9 @@
 //
 // Routes: POST /v1/chat/completions, POST /v1/responses, POST
 // /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens
-// (Sluice's own estimate), GET /v1/models and /v1/models/{id}; GET
+// (Sluice's own estimate), GET /v1/models and /v1/models/{id}, a stored
+// response's GET and DELETE /v1/responses/{id}, POST …/{id}/cancel and GET
+// …/{id}/input_items (on the key that made it: ResponseOwners); GET
 // /healthz, without a token, for load balancers and probes: 200 "serving",
 // or 503 "draining" once drain() was called.
 //
@@ -23,6 +25,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway_config.h"
+#include "gateway/response_owners.h"
 #include "gateway/tenant_stats.h"
 
 #include <cstdint>
@@ -71,6 +74,12 @@ public:
 
     std::uint16_t port() const noexcept;
     GatewayStats stats() const;
+
+    // Which key made each stored response, shared with the other instances
+    // of a namespace (a "shared" configuration): a continuation or a read
+    // that reaches this gateway finds a response another one passed on.
+    // Before start(), from the controlling thread.
+    void shareResponseOwners(SharedOwnerStore store);
 
     // Every configured token with its figures and its budget now.
     std::vector<TenantRow> tenants() const;

@@ -9,6 +9,7 @@
 #include "gateway/gateway.h"
 
 #include "gateway/api_shapes.h"
+#include "gateway/response_owners.h"
 #include "gateway/tenant_gate.h"
 #include "gateway/timers.h"
 #include "gateway/token_auth.h"
@@ -64,6 +65,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::mutex lanesMutex;
     TimePoint lanesAt{};
     std::vector<LaneStatus> lanes;
+    // Which key made each response passed on (Responses API): where a
+    // request that names one must go.
+    ResponseOwners responseOwners;
 
     std::shared_ptr<const TokenAuth> currentAuth() const
     {
@@ -81,9 +85,18 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // to send, as the client wrote it.
     Dispatcher::Prepared prepareJob(net::InboundRequest& request, nlohmann::json body, ApiFlavor flavor,
                                     const GatewayToken* token, bool& stream);
-    std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model);
+    // The lane of `provider` and `model`, and of `key` when the request is
+    // pinned to one (JobSpec::key).
+    std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model,
+                                              const std::string& key);
     // Jobs waiting in the lane (as last published by the dispatcher).
-    std::size_t laneQueued(const std::string& provider, const std::string& model);
+    std::size_t laneQueued(const std::string& provider, const std::string& model, const std::string& key);
+    // GET or DELETE /v1/responses/{id}, POST …/{id}/cancel, GET
+    // …/{id}/input_items: sent on the key that made the response.
+    void storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token);
+    // The key a response nobody here remembers can only be on: the one key
+    // of the one OpenAI provider, when the configuration has no other.
+    std::optional<ResponseOwner> soleResponsesKey() const;
     void refreshLanes(TimePoint now);
     // The models a client of `dialect` may ask for: those its token allows,
     // of the providers that speak that dialect.

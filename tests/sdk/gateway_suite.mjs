@@ -112,6 +112,26 @@ const checks = {
     assert(response.headers.get('x-request-id')?.startsWith('req_'), 'no provider x-request-id');
     assert(response.headers.get('x-ratelimit-limit-requests') === '600', 'no tenant x-ratelimit-limit-requests');
   },
+  async openai_responses_stored_and_continued() {
+    // What agent frameworks do: continue a response by its id, read it
+    // back, list its input, delete it. Each goes on the key that made it.
+    const first = await openai().responses.create({ model: 'gpt-4o-mini', input: 'Remember 42', max_output_tokens: 16 });
+    assert(first.store === true && first.id.startsWith('resp_'), `stored ${JSON.stringify(first)}`);
+    const next = await openai().responses.create({ model: 'gpt-4o-mini', previous_response_id: first.id, input: 'What number?', max_output_tokens: 16 });
+    assert(next.previous_response_id === first.id, `continued ${next.previous_response_id}`);
+    const got = await openai().responses.retrieve(first.id);
+    assert(got.id === first.id && got.output_text === first.output_text, `retrieved ${JSON.stringify(got)}`);
+    const items = [];
+    for await (const item of openai().responses.inputItems.list(first.id)) items.push(item);
+    assert(Array.isArray(items), 'input items');
+    await openai().responses.delete(first.id);
+    await rejects(openai().responses.retrieve(first.id), OpenAI.NotFoundError, 404);
+    // Another tenant cannot read a response it did not make.
+    await rejects(openai(tokenB).responses.retrieve(next.id), OpenAI.NotFoundError, 404);
+    // A continuation of what the provider does not know is its own 400.
+    const e = await rejects(openai().responses.create({ model: 'gpt-4o-mini', previous_response_id: 'resp_unknown', input: 'x', max_output_tokens: 16 }), OpenAI.BadRequestError, 400);
+    assert(e.code === 'previous_response_not_found', `code ${e.code}`);
+  },
   async openai_responses_stream() {
     const s = await openai().responses.create({
       model: 'gpt-4o-mini',

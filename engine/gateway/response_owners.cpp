@@ -1,0 +1,125 @@
+#include "gateway/response_owners.h"
+
+#include <vector>
+
+namespace sluice::gateway {
+
+namespace {
+
+// Fields of an encoded owner: names never hold a newline (the
+// configuration and the tokens name them).
+constexpr char kSeparator = '\n';
+constexpr std::string_view kVersion = "v1";
+
+}  // namespace
+
+void ResponseOwners::share(SharedOwnerStore store)
+{
+    m_shared = std::move(store);
+}
+
+std::string ResponseOwners::encode(const ResponseOwner& owner)
+{
+    std::string text(kVersion);
+    for (const std::string* field : {&owner.provider, &owner.key, &owner.model, &owner.tenant}) {
+        text.push_back(kSeparator);
+        text.append(*field);
+    }
+    return text;
+}
+
+std::optional<ResponseOwner> ResponseOwners::decode(std::string_view text)
+{
+    std::vector<std::string> fields;
+    while (true) {
+        const std::size_t end = text.find(kSeparator);
+        fields.emplace_back(text.substr(0, end));
+        if (end == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(end + 1);
+    }
+    if (fields.size() != 5 || fields[0] != kVersion || fields[1].empty() || fields[2].empty()) {
+        return std::nullopt;
+    }
+    return ResponseOwner{std::move(fields[1]), std::move(fields[2]), std::move(fields[3]), std::move(fields[4])};
+}
+
+void ResponseOwners::remember(const std::string& id, ResponseOwner owner)
+{
+    if (id.empty()) {
+        return;
+    }
+    if (m_shared && m_shared->put) {
+        m_shared->put(id, encode(owner));
+    }
+    keep(id, std::move(owner));
+}
+
+void ResponseOwners::keep(const std::string& id, ResponseOwner owner)
+{
+    std::lock_guard guard(m_mutex);
+    const std::uint64_t generation = ++m_generation;
+    m_owners[id] = Entry{std::move(owner), generation};
+    m_order.emplace_back(id, generation);
+    while (m_owners.size() > m_capacity && !m_order.empty()) {
+        const auto& [oldest, gen] = m_order.front();
+        if (const auto it = m_owners.find(oldest); it != m_owners.end() && it->second.generation == gen) {
+            m_owners.erase(it);
+        }
+        m_order.pop_front();
+    }
+    // Stale pairs (forgotten or remembered again) must not grow the queue
+    // without bound when ids are forgotten as fast as they come.
+    if (m_order.size() > 2 * m_capacity + 16) {
+        std::deque<std::pair<std::string, std::uint64_t>> live;
+        for (auto& entry : m_order) {
+            if (const auto it = m_owners.find(entry.first); it != m_owners.end() && it->second.generation == entry.second) {
+                live.push_back(std::move(entry));
+            }
+        }
+        m_order = std::move(live);
+    }
+}
+
+std::optional<ResponseOwner> ResponseOwners::find(std::string_view id)
+{
+    {
+        std::lock_guard guard(m_mutex);
+        if (const auto it = m_owners.find(std::string(id)); it != m_owners.end()) {
+            return it->second.owner;
+        }
+    }
+    if (!m_shared || !m_shared->get || id.empty()) {
+        return std::nullopt;
+    }
+    // Made through another instance: its answer is kept here too, so the
+    // next request continuing the same conversation asks nobody.
+    const std::string name(id);
+    std::optional<ResponseOwner> owner;
+    if (const auto text = m_shared->get(name)) {
+        owner = decode(*text);
+    }
+    if (owner) {
+        keep(name, *owner);
+    }
+    return owner;
+}
+
+void ResponseOwners::forget(std::string_view id)
+{
+    const std::string name(id);
+    if (m_shared && m_shared->erase) {
+        m_shared->erase(name);
+    }
+    std::lock_guard guard(m_mutex);
+    m_owners.erase(name);
+}
+
+std::size_t ResponseOwners::size() const
+{
+    std::lock_guard guard(m_mutex);
+    return m_owners.size();
+}
+
+}  // namespace sluice::gateway
