@@ -31,24 +31,21 @@ SharedDirectory::~SharedDirectory()
 
 void SharedDirectory::put(const std::string& name, std::string value)
 {
-    std::lock_guard guard(m_mutex);
-    if (m_ops.size() >= kMaxQueued) {
-        ++m_dropped;
-        return;
-    }
-    m_ops.push_back(Op{m_prefix + name, std::move(value)});
-    m_cv.notify_all();
+    enqueue(Op{m_prefix + name, std::move(value)});
 }
 
 void SharedDirectory::erase(const std::string& name)
 {
+    enqueue(Op{m_prefix + name, std::nullopt});
+}
+
+void SharedDirectory::enqueue(Op op)
+{
     std::lock_guard guard(m_mutex);
-    if (m_ops.size() >= kMaxQueued) {
-        ++m_dropped;
-        return;
+    if (m_ops.size() < kMaxQueued) {
+        m_ops.push_back(std::move(op));
+        m_cv.notify_all();
     }
-    m_ops.push_back(Op{m_prefix + name, std::nullopt});
-    m_cv.notify_all();
 }
 
 std::optional<std::string> SharedDirectory::get(const std::string& name)
@@ -80,24 +77,18 @@ void SharedDirectory::flush()
     m_cv.wait(lock, [this] { return (m_ops.empty() && m_inFlight == 0) || m_stop; });
 }
 
-std::size_t SharedDirectory::dropped() const
-{
-    std::lock_guard guard(m_mutex);
-    return m_dropped;
-}
-
-bool SharedDirectory::send(const Op& op)
+void SharedDirectory::send(const Op& op)
 {
     try {
         if (!m_writer) {
             m_writer.emplace(m_endpoint);
         }
-        const RedisReply reply = op.value ? m_writer->command({"SET", op.key, *op.value, "EX", std::to_string(m_ttl.count())})
-                                          : m_writer->command({"DEL", op.key});
-        return !reply.isError();
+        // An error reply (a full Redis refusing writes) loses this entry
+        // alone: a lookup of it then answers "unknown", as without Redis.
+        op.value ? m_writer->command({"SET", op.key, *op.value, "EX", std::to_string(m_ttl.count())})
+                 : m_writer->command({"DEL", op.key});
     } catch (const RedisError&) {
         m_writer.reset();
-        return false;
     }
 }
 
@@ -113,10 +104,9 @@ void SharedDirectory::writeLoop()
         m_ops.pop_front();
         ++m_inFlight;
         lock.unlock();
-        const bool sent = send(op);
+        send(op);
         lock.lock();
         --m_inFlight;
-        m_dropped += sent ? 0 : 1;
         m_cv.notify_all();
     }
 }

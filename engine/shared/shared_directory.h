@@ -44,20 +44,19 @@ public:
     void erase(const std::string& name);
     std::optional<std::string> get(const std::string& name);
     // Waits until every put and erase made so far was sent (or dropped,
-    // Redis being unreachable).
+    // Redis being unreachable or the queue full).
     void flush();
-
-    // Writes dropped: the queue was full, or Redis could not be reached.
-    std::size_t dropped() const;
 
 private:
     struct Op {
         std::string key;
         std::optional<std::string> value;  // nullopt: erase
     };
+    // Past 10,000 unsent writes a new one is dropped.
+    void enqueue(Op op);
     void writeLoop();
     // Sends `op` on the writer's connection, connecting first when needed.
-    bool send(const Op& op);
+    void send(const Op& op);
 
     Clock& m_clock;
     RedisEndpoint m_endpoint;
@@ -72,7 +71,6 @@ private:
     std::condition_variable m_cv;
     std::deque<Op> m_ops;
     std::size_t m_inFlight = 0;
-    std::size_t m_dropped = 0;
     bool m_stop = false;
     std::optional<RedisConnection> m_writer;  // the writer thread's alone
     std::thread m_thread;
