@@ -164,7 +164,7 @@ void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
     }
     ResponseRead rr = f.read(r, job.spec.sink != nullptr, pr.cfg->flavor,
                              job.spec.deadline && now >= *job.spec.deadline, clock.wallNow());
-    if (!job.info.objectPath.empty()) {
+    if (job.info.storedObject) {
         // A stored response read back carries the usage it had when it was
         // made: counted then, not again.
         rr.usage.reset();
@@ -189,7 +189,7 @@ void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
             admission.settleRateLimited(std::move(f.reservation));
         } else {
             // A read of a stored response spends no request, refused or not.
-            admission.settle(std::move(f.reservation), job.info.objectPath.empty() ? Cost{1, 0, 0, 0, 1} : job.cost);
+            admission.settle(std::move(f.reservation), job.info.storedObject ? job.cost : Cost{1, 0, 0, 0, 1});
         }
     }
     if (r.status != 0) {

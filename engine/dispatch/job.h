@@ -34,11 +34,13 @@ struct JobSpec {
     // request that continues a response (previous_response_id) is known only
     // to the project of the key that made it; any other key answers 400.
     std::string key;
-    // Optional: a request about an object the endpoint stored (GET or
-    // DELETE /v1/responses/{id}, POST …/{id}/cancel) instead of a new
-    // answer: the method and what follows the endpoint's path, query
-    // included. `body` then only names the model, for routing; nothing is
-    // generated, so no tokens are reserved or counted.
+    // Optional: the method and what follows the endpoint's path, query
+    // included. For a request about an object the endpoint stored (GET or
+    // DELETE /v1/responses/{id}, POST …/{id}/cancel, POST
+    // /v1/responses/input_tokens) `body` only names the model, for routing:
+    // nothing is generated, so no tokens are reserved or counted. POST
+    // /v1/responses/compact makes an answer and is priced as a Responses
+    // request (isCompaction).
     std::string method;
     std::string objectPath;
     std::string tenant;            // empty: the config's default

@@ -79,6 +79,7 @@ RequestInfo objectRequestInfo(const JobSpec& job, const std::string& model)
     info.model = model;
     info.method = job.method.empty() ? "POST" : job.method;
     info.objectPath = job.objectPath;
+    info.storedObject = true;
     info.maxOutputTokens = 0;
     // GET /v1/responses/{id}?stream=true replays a background response's
     // events.
@@ -91,6 +92,20 @@ RequestInfo objectRequestInfo(const JobSpec& job, const std::string& model)
         }
     }
     return info;
+}
+
+// A request to the endpoint itself or a compaction is priced from its
+// body; any other objectPath names something stored.
+RequestInfo analyzeJob(const JobSpec& job, const std::string& model, std::int64_t defaultMax,
+                       const PromptEstimator* estimator)
+{
+    if (job.objectPath.empty()) {
+        return analyzeEndpointRequest(job.flavor, job.endpoint, job.body, defaultMax, estimator);
+    }
+    if (isCompaction(job.flavor, job.endpoint, job.method, job.objectPath)) {
+        return analyzeResponsesCompaction(job.body, defaultMax, estimator);
+    }
+    return objectRequestInfo(job, model);
 }
 
 }  // namespace
@@ -112,9 +127,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
             defaultMax = mc->defaultMaxTokens;
         }
     }
-    RequestInfo info = job.objectPath.empty()
-                           ? analyzeEndpointRequest(job.flavor, job.endpoint, job.body, defaultMax, estimator)
-                           : objectRequestInfo(job, modelName);
+    RequestInfo info = analyzeJob(job, modelName, defaultMax, estimator);
     if (pc == nullptr) {
         throw InputError(job.provider.empty()
                              ? "body.model: no " + std::string(flavorName(job.flavor)) +
@@ -145,7 +158,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     }
     PreparedJob p;
     p.usageAdded = usageAdded;
-    if (!job.objectPath.empty()) {
+    if (info.storedObject) {
         // Reading a stored answer generates none: it holds a connection
         // (concurrency) and spends no request or token budget.
         p.cost = Cost{0, 0, 0, 0, 1};

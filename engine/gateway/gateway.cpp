@@ -15,6 +15,9 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view kResponses = "/v1/responses";
+// Two POSTs under /v1/responses/ that are not about a stored response.
+constexpr std::string_view kCompact = "/v1/responses/compact";
+constexpr std::string_view kInputTokens = "/v1/responses/input_tokens";
 
 // GET or DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET
 // /v1/responses/{id}/input_items: what the SDKs' responses.retrieve, delete,
@@ -162,7 +165,7 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
     const bool responseObject = isStoredResponsePath(request.method, path);
     const bool known = (post && (path == "/v1/chat/completions" || path == "/v1/messages" ||
                                  path == "/v1/messages/count_tokens" || path == "/v1/responses" ||
-                                 path == "/v1/embeddings")) ||
+                                 path == kCompact || path == kInputTokens || path == "/v1/embeddings")) ||
                        (request.method == "GET" && path == "/v1/models") || oneModel || responseObject;
     if (!known) {
         refuse(ErrorKind::NoRoute, "the gateway serves no " + request.method + " " + std::string(path));
@@ -233,6 +236,13 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         refuse(ErrorKind::InvalidRequest, bodyProblem(request.body));
         return;
     }
+    if (request.path() == kInputTokens && !body.contains("model")) {
+        // The count may name no model: the response it continues says
+        // where it goes. The body goes on as it came.
+        if (auto owner = continuedOwner(body, token.get())) {
+            body["model"] = owner->model;
+        }
+    }
     const auto model = body.find("model");
     if (model == body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
         refuse(ErrorKind::InvalidRequest, "body.model: a model name is required");
@@ -277,12 +287,16 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
     spec.flavor = flavor;
     if (const auto route = routeOfPath(request.path())) {
         spec.endpoint = route->endpoint;
+    } else if (request.path() == kCompact || request.path() == kInputTokens) {
+        spec.endpoint = Endpoint::Responses;
+        spec.method = "POST";
+        spec.objectPath = request.target.substr(kResponses.size());
     }
     spec.tenant = token != nullptr ? token->tenant : dispatcher.config()->defaults.tenant;
     spec.priority = token != nullptr ? std::optional(token->priority) : std::nullopt;
     const auto streamField = body.find("stream");
-    stream = spec.endpoint != Endpoint::Embeddings && streamField != body.end() && streamField->is_boolean() &&
-             streamField->get<bool>();
+    stream = spec.endpoint != Endpoint::Embeddings && spec.objectPath.empty() && streamField != body.end() &&
+             streamField->is_boolean() && streamField->get<bool>();
     if (spec.endpoint == Endpoint::Responses) {
         // A continuation is known only to the project of the key that made
         // what it continues: it goes on that key, or the provider answers 400.
@@ -304,6 +318,20 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
     // escapes reach the provider exactly as the SDK wrote them.
     spec.bodyText = std::move(request.body);
     return dispatcher.prepare(std::move(spec));
+}
+
+std::optional<ResponseOwner> Gateway::Impl::continuedOwner(const json& body, const GatewayToken* token)
+{
+    const auto previous = body.find("previous_response_id");
+    if (previous == body.end() || !previous->is_string()) {
+        return std::nullopt;
+    }
+    std::optional<ResponseOwner> owner = responseOwners.find(previous->get_ref<const std::string&>());
+    const std::string& tenant = token != nullptr ? token->tenant : dispatcher.config()->defaults.tenant;
+    if (owner && owner->tenant != tenant) {
+        return std::nullopt;
+    }
+    return owner ? owner : soleResponsesKey();
 }
 
 std::optional<ResponseOwner> Gateway::Impl::soleResponsesKey() const

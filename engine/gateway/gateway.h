@@ -12,7 +12,10 @@
 // /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens
 // (Sluice's own estimate), GET /v1/models and /v1/models/{id}, a stored
 // response's GET and DELETE /v1/responses/{id}, POST …/{id}/cancel and GET
-// …/{id}/input_items (on the key that made it: ResponseOwners); GET
+// …/{id}/input_items (on the key that made it: ResponseOwners), POST
+// /v1/responses/input_tokens (the provider's count; a connection, no
+// budget) and POST /v1/responses/compact (priced as a Responses request),
+// pinned the same way when they continue a response; GET
 // /healthz, without a token, for load balancers and probes: 200 "serving",
 // or 503 "draining" once drain() was called.
 //

@@ -97,6 +97,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // The key a response nobody here remembers can only be on: the one key
     // of the one OpenAI provider, when the configuration has no other.
     std::optional<ResponseOwner> soleResponsesKey() const;
+    // Who made the response a body's previous_response_id continues, when
+    // it is this tenant's (or the configuration has a single OpenAI key).
+    std::optional<ResponseOwner> continuedOwner(const nlohmann::json& body, const GatewayToken* token);
     void refreshLanes(TimePoint now);
     // The models a client of `dialect` may ask for: those its token allows,
     // of the providers that speak that dialect.

@@ -138,6 +138,12 @@ const Dialect& anthropicDialect() noexcept;
 // schemas, bodies and (Responses) typed stream events.
 const Dialect& openAiResponsesDialect() noexcept;
 const Dialect& openAiEmbeddingsDialect() noexcept;
+// POST /v1/responses/compact: a Responses request's schema (input, or a
+// previous_response_id alone), a "response.compaction" object, no stream.
+const Dialect& openAiCompactionDialect() noexcept;
+// POST /v1/responses/input_tokens: what the request would count (model
+// optional; input, or a previous_response_id alone), or OpenAI's 400/404.
+std::variant<CompletionRequest, ApiError> parseInputTokenCount(std::string_view body, const MockConfig& config);
 
 // Shared by both dialects.
 namespace dialect {

@@ -101,6 +101,10 @@ struct MockProvider::Impl {
     }
 
     net::HttpReply route(const net::InboundRequest& request);
+    // The OpenAI key a request about stored responses (or their input)
+    // names, or the 401 it gets.
+    std::variant<std::string, net::HttpReply> openAiKey(const net::InboundRequest& request);
+    net::HttpReply inputTokens(const net::InboundRequest& request);
     net::HttpReply completion(const net::InboundRequest& request, const Dialect& dialect);
     net::HttpReply models(const net::InboundRequest& request);
     net::HttpReply control(const net::InboundRequest& request);
@@ -179,6 +183,12 @@ net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
     if (path == "/v1/embeddings") {
         return completion(request, openAiEmbeddingsDialect());
     }
+    if (path == "/v1/responses/compact") {
+        return completion(request, openAiCompactionDialect());
+    }
+    if (path == "/v1/responses/input_tokens" && request.method == "POST") {
+        return inputTokens(request);
+    }
     if (path == "/v1/models" && request.method == "GET") {
         return models(request);
     }
@@ -186,21 +196,56 @@ net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
         return control(request);
     }
     if (StoredResponses::routes(request.method, path)) {
-        const Dialect& dialect = openAiDialect();
-        const std::optional<std::string> key = dialect.apiKey(request);
-        if (!key) {
-            return errorReply(dialect.error(ErrorCase::MissingKey, ErrorContext{}), {}, false);
+        auto key = openAiKey(request);
+        if (auto* refused = std::get_if<net::HttpReply>(&key)) {
+            return std::move(*refused);
         }
-        const auto cfg = currentConfig();
-        const auto k = cfg->keys.find(*key);
-        if (k == cfg->keys.end() || k->second.disabled) {
-            return errorReply(dialect.error(ErrorCase::InvalidKey, ErrorContext{.key = *key}), {}, false);
-        }
-        return storedResponses.answer(*key, request.method, path);
+        return storedResponses.answer(std::get<std::string>(key), request.method, path);
     }
     const Dialect& dialect = dialectFor(request);
     const std::string what = request.method + " " + std::string(path);
     return errorReply(dialect.error(ErrorCase::UnknownRoute, ErrorContext{.detail = what}), {}, false);
+}
+
+std::variant<std::string, net::HttpReply> MockProvider::Impl::openAiKey(const net::InboundRequest& request)
+{
+    const Dialect& dialect = openAiDialect();
+    const std::optional<std::string> key = dialect.apiKey(request);
+    if (!key) {
+        return errorReply(dialect.error(ErrorCase::MissingKey, ErrorContext{}), {}, false);
+    }
+    const auto cfg = currentConfig();
+    const auto k = cfg->keys.find(*key);
+    if (k == cfg->keys.end() || k->second.disabled) {
+        return errorReply(dialect.error(ErrorCase::InvalidKey, ErrorContext{.key = *key}), {}, false);
+    }
+    return *key;
+}
+
+// Counting a request's input generates nothing: no limit is charged.
+net::HttpReply MockProvider::Impl::inputTokens(const net::InboundRequest& request)
+{
+    auto key = openAiKey(request);
+    if (auto* refused = std::get_if<net::HttpReply>(&key)) {
+        return std::move(*refused);
+    }
+    const auto cfg = currentConfig();
+    auto parsed = parseInputTokenCount(request.body, *cfg);
+    if (auto* e = std::get_if<ApiError>(&parsed)) {
+        return errorReply(std::move(*e), {}, false);
+    }
+    CompletionRequest& r = std::get<CompletionRequest>(parsed);
+    if (!r.previousResponseId.empty() && !storedResponses.has(std::get<std::string>(key), r.previousResponseId)) {
+        return errorReply(ApiError{400, previousResponseNotFound(r.previousResponseId)}, {}, false);
+    }
+    if (const auto model = cfg->models.find(r.model); model != cfg->models.end()) {
+        if (const auto exact = prompts.count(model->second.promptCounting, request.path(), r.model, request.body)) {
+            r.inputTokens = *exact;
+        }
+    }
+    return net::HttpReply::whole(
+        200, std::string(kJson),
+        R"({"object":"response.input_tokens","input_tokens":)" + std::to_string(r.inputTokens) + "}");
 }
 
 net::HttpReply MockProvider::Impl::errorReply(ApiError e, const net::HttpHeaders& headers, bool countAsError)

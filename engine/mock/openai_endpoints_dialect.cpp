@@ -144,6 +144,35 @@ std::optional<ApiError> readInput(const Json& doc, CompletionRequest& r)
     return std::nullopt;
 }
 
+// The Responses API's usage object.
+OJson responsesUsage(std::int64_t input, std::int64_t output)
+{
+    return OJson{{"input_tokens", input},
+                 {"input_tokens_details", {{"cached_tokens", 0}}},
+                 {"output_tokens", output},
+                 {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                 {"total_tokens", input + output}};
+}
+
+// A compaction or an input count needs input, or a stored response to
+// continue (whose tokens the mock does not count again).
+std::optional<ApiError> readContinued(const Json& doc, CompletionRequest& r)
+{
+    if (const auto previous = doc.find("previous_response_id"); previous != doc.end() && !previous->is_null()) {
+        if (!previous->is_string()) {
+            return invalid("Invalid type for 'previous_response_id': expected a string.", "previous_response_id",
+                           "invalid_type");
+        }
+        r.previousResponseId = previous->get<std::string>();
+    }
+    const auto input = doc.find("input");
+    if ((input == doc.end() || input->is_null()) && !r.previousResponseId.empty()) {
+        r.inputTokens = 3;
+        return std::nullopt;
+    }
+    return readInput(doc, r);
+}
+
 class ResponsesDialect final : public OpenAiFamily {
 public:
     std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
@@ -408,11 +437,7 @@ private:
                 }
                 output.push_back(functionCall(r, c, arguments, "completed"));
             }
-            usage = OJson{{"input_tokens", r.inputTokens},
-                          {"input_tokens_details", {{"cached_tokens", 0}}},
-                          {"output_tokens", out},
-                          {"output_tokens_details", {{"reasoning_tokens", 0}}},
-                          {"total_tokens", r.inputTokens + out}};
+            usage = responsesUsage(r.inputTokens, out);
         }
         return OJson{{"id", dialect::randomId("resp_", c.textSeed, 48)},
                      {"object", "response"},
@@ -438,6 +463,54 @@ private:
                      {"metadata", OJson::object()}};
     }
 
+};
+
+// POST /v1/responses/compact: a conversation (its input, or the stored
+// response it continues) compacted into one opaque item. It is a model
+// call, charged to the key's limits as any; it does not stream and is not
+// stored.
+class CompactionDialect final : public OpenAiFamily {
+public:
+    std::variant<CompletionRequest, ApiError> parse(std::string_view body, const MockConfig& config,
+                                                    std::string_view requestId) const override
+    {
+        auto parsed = document(body, requestId, *this);
+        if (auto* e = std::get_if<ApiError>(&parsed)) {
+            return std::move(*e);
+        }
+        const Json& doc = std::get<Json>(parsed);
+        CompletionRequest r;
+        r.model = doc["model"].get<std::string>();
+        r.store = false;
+        if (auto e = readContinued(doc, r)) {
+            return *e;
+        }
+        if (doc.contains("stream")) {
+            return invalid("Unknown parameter: 'stream'.", "stream", "unknown_parameter");
+        }
+        if (auto e = knownModel(config, r.model, requestId, *this)) {
+            return *e;
+        }
+        r.maxTokens = config.models.at(r.model).maxOutputTokens;
+        return r;
+    }
+
+    std::string body(const CompletionRequest& r, const MockReply& c) const override
+    {
+        const std::int64_t out = c.outputTokens.empty() ? 0 : c.outputTokens[0];
+        const OJson item{{"id", dialect::randomId("cmp_", c.textSeed ^ 0xC0, 48)},
+                         {"type", "compaction"},
+                         {"encrypted_content", "gAAAAA" + dialect::randomId("", c.textSeed, 40)}};
+        return OJson{{"id", dialect::randomId("resp_", c.textSeed, 48)},
+                     {"object", "response.compaction"},
+                     {"created_at", c.created},
+                     {"output", OJson::array({item})},
+                     {"usage", responsesUsage(r.inputTokens, out)}}
+            .dump();
+    }
+
+    StreamScript stream(const CompletionRequest&, const MockReply&) const override { return {}; }
+    std::string streamError(std::string_view) const override { return {}; }
 };
 
 class EmbeddingsDialect final : public OpenAiFamily {
@@ -599,6 +672,33 @@ const Dialect& openAiResponsesDialect() noexcept
 {
     static const ResponsesDialect instance;
     return instance;
+}
+
+const Dialect& openAiCompactionDialect() noexcept
+{
+    static const CompactionDialect instance;
+    return instance;
+}
+
+std::variant<CompletionRequest, ApiError> parseInputTokenCount(std::string_view body, const MockConfig& config)
+{
+    const Json doc = Json::parse(body.begin(), body.end(), nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        return invalid("We could not parse the JSON body of your request.", {}, "invalid_json");
+    }
+    CompletionRequest r;
+    if (const auto model = doc.find("model"); model != doc.end() && !model->is_null()) {
+        const auto known = model->is_string() ? config.models.find(model->get<std::string>()) : config.models.end();
+        if (known == config.models.end() || known->second.flavour != Flavour::OpenAI) {
+            const std::string name = model->is_string() ? model->get<std::string>() : model->dump();
+            return openAiResponsesDialect().error(ErrorCase::UnknownModel, ErrorContext{.model = name});
+        }
+        r.model = known->first;
+    }
+    if (auto e = readContinued(doc, r)) {
+        return *e;
+    }
+    return r;
 }
 
 const Dialect& openAiEmbeddingsDialect() noexcept

@@ -208,6 +208,40 @@ std::int64_t countEmbeddingsInputTokens(const json& body, const tokenize::BpeEnc
     return tokens;
 }
 
+RequestInfo analyzeResponsesCompaction(const json& body, std::int64_t defaultMaxOutputTokens,
+                                       const PromptEstimator* estimator)
+{
+    RequestInfo info;
+    info.endpoint = Endpoint::Responses;
+    info.method = "POST";
+    info.objectPath = "/compact";
+    requireModel(body, info);
+    const auto input = body.find("input");
+    const bool hasInput = input != body.end() && ((input->is_string() && !input->get_ref<const std::string&>().empty()) ||
+                                                 (input->is_array() && !input->empty()));
+    const auto previous = body.find("previous_response_id");
+    const bool continues = previous != body.end() && previous->is_string() && !previous->get_ref<const std::string&>().empty();
+    if (!hasInput && !continues) {
+        throw InputError("body.input: required, or body.previous_response_id: what is there to compact?");
+    }
+    if (const auto s = body.find("stream"); s != body.end() && s->is_boolean() && s->get<bool>()) {
+        throw InputError("body.stream: a compaction does not stream");
+    }
+    // The compacted output has no cap the request can set: the model's
+    // default output reservation, settled to the usage reported.
+    info.maxOutputTokens = defaultMaxOutputTokens;
+    info.prompt = endpointPrompt(body, info.model, estimator,
+                                 [](const json& b, const tokenize::BpeEncoding* enc) { return countResponsesInputTokens(b, enc); });
+    info.promptTokens = info.prompt.tokens;
+    return info;
+}
+
+bool isCompaction(ApiFlavor flavor, Endpoint endpoint, std::string_view method, std::string_view objectPath) noexcept
+{
+    return flavor == ApiFlavor::OpenAI && endpoint == Endpoint::Responses && (method.empty() || method == "POST") &&
+           objectPath == "/compact";
+}
+
 RequestInfo analyzeEndpointRequest(ApiFlavor flavor, Endpoint endpoint, const json& body,
                                    std::int64_t defaultMaxOutputTokens, const PromptEstimator* estimator)
 {

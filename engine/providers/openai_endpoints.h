@@ -29,6 +29,16 @@ class BpeEncoding;
 RequestInfo analyzeEndpointRequest(ApiFlavor flavor, Endpoint endpoint, const nlohmann::json& body,
                                    std::int64_t defaultMaxOutputTokens, const PromptEstimator* estimator = nullptr);
 
+// POST /v1/responses/compact: the Responses API compacting a conversation
+// (its `input`, or the one `previous_response_id` continues) into items
+// for the next request. It makes an answer, so it is priced as a Responses
+// request: the prompt counted, the model's default output reserved (the
+// request sets no cap). Throws InputError naming the field.
+RequestInfo analyzeResponsesCompaction(const nlohmann::json& body, std::int64_t defaultMaxOutputTokens,
+                                       const PromptEstimator* estimator = nullptr);
+// Whether a job's method and objectPath name a compaction.
+bool isCompaction(ApiFlavor flavor, Endpoint endpoint, std::string_view method, std::string_view objectPath) noexcept;
+
 // The prompt of a Responses request: instructions, then each input item's
 // text (3 tokens per item, as chat messages), plus 3 to prime the reply.
 std::int64_t estimateResponsesInputTokens(const nlohmann::json& body);

@@ -71,12 +71,17 @@ struct RequestInfo {
     PromptEstimate prompt;                  // how promptTokens was counted
     std::int64_t maxOutputTokens = 0;       // per choice
     std::int64_t reservedOutputTokens() const noexcept { return maxOutputTokens * n; }
-    // A request about something the endpoint stored (a response read,
-    // deleted or cancelled) rather than one that makes a new answer: its
-    // method and what follows the endpoint's path ("/resp_1",
-    // "/resp_1/cancel", with any query). Empty: a POST to the path itself.
+    // The method and what follows the endpoint's path ("/resp_1",
+    // "/resp_1/cancel", "/compact", with any query). Empty: a POST to the
+    // path itself.
     std::string method;
     std::string objectPath;
+    // A request about something the endpoint stored (a response read,
+    // deleted or cancelled, its input counted) rather than one that makes
+    // a new answer: it holds a connection, and no request or token is
+    // reserved or counted. A compaction (POST /v1/responses/compact) makes
+    // an answer: it is priced as the endpoint's own requests.
+    bool storedObject = false;
 };
 
 class PromptEstimator;

@@ -111,6 +111,7 @@ private Q_SLOTS:
     void clientBetasJoinTheConfiguredOnes();
     void mockServesResponsesAndEmbeddings();
     void mockEnforcesLimitsOnEmbeddings();
+    void mockCompactsAndCountsInput();
     void dispatchedJobsSettleToReportedUsage();
     void preparedJobSurvivesAConfigChange();
 };
@@ -454,6 +455,31 @@ void TestOpenAiEndpoints::jobPathFollowsTheEndpoint()
     const auto [c, cp] = url(chat);
     QCOMPARE(c, std::string("http://127.0.0.1:1/v1/chat/completions"));
     QVERIFY(json::parse(cp.bodyText)["stream_options"]["include_usage"].get<bool>());
+
+    // A compaction makes an answer: priced as a Responses request.
+    JobSpec compact;
+    compact.customId = "k";
+    compact.endpoint = Endpoint::Responses;
+    compact.method = "POST";
+    compact.objectPath = "/compact";
+    compact.body = {{"model", "gpt-4o-mini"}, {"input", "A long conversation"}};
+    const auto [k, kp] = url(compact);
+    QCOMPARE(k, std::string("http://127.0.0.1:1/v1/responses/compact"));
+    QVERIFY(!kp.info.storedObject);
+    QCOMPARE(kp.cost.requests, std::int64_t{1});
+    QVERIFY(kp.cost.inputTokens > 0 && kp.cost.outputTokens > 0);
+    compact.body = {{"model", "gpt-4o-mini"}};
+    QVERIFY_THROWS_EXCEPTION(InputError, prepareJob(cfg, compact));
+    // Counting input makes none: a connection, no request or token.
+    JobSpec count = compact;
+    count.objectPath = "/input_tokens";
+    count.bodyText = R"({"previous_response_id":"resp_1","input":"x"})";
+    const auto [n, np] = url(count);
+    QCOMPARE(n, std::string("http://127.0.0.1:1/v1/responses/input_tokens"));
+    QVERIFY(np.info.storedObject);
+    QCOMPARE(np.cost.requests, std::int64_t{0});
+    QCOMPARE(np.cost.inputTokens + np.cost.outputTokens, std::int64_t{0});
+    QCOMPARE(np.bodyText, count.bodyText);
 }
 
 void TestOpenAiEndpoints::mockServesResponsesAndEmbeddings()
@@ -523,6 +549,44 @@ void TestOpenAiEndpoints::mockEnforcesLimitsOnEmbeddings()
     const auto tooLarge = f.http.post("/v1/embeddings", huge, openAiHeaders());
     QCOMPARE(tooLarge.status, 429L);
     QVERIFY(parseJson(tooLarge.body)["error"]["message"].get<std::string>().rfind("Request too large", 0) == 0);
+}
+
+// A compaction is a model call, charged to the key's limits; counting
+// input is not. One request a minute: one compaction passes, counts still
+// do, the second compaction is refused.
+void TestOpenAiEndpoints::mockCompactsAndCountsInput()
+{
+    mock::MockConfig c = quietConfig();
+    c.models["gpt-4o-mini"].limits.requestsPerMinute = 1;
+    c.models["gpt-4o-mini"].limits.granularity = 60s;
+    MockFixture f(c);
+    const auto compacted =
+        f.http.post("/v1/responses/compact", R"({"model":"gpt-4o-mini","input":"Hello there"})", openAiHeaders());
+    QVERIFY2(compacted.status == 200, compacted.body.c_str());
+    const json body = parseJson(compacted.body);
+    QCOMPARE(body["object"], json("response.compaction"));
+    QCOMPARE(body["output"][0]["type"], json("compaction"));
+    QVERIFY(!body["output"][0]["encrypted_content"].get<std::string>().empty());
+    QCOMPARE(body["usage"]["input_tokens"], json(3 + 3 + 3));
+    for (int i = 0; i < 3; ++i) {
+        const auto counted =
+            f.http.post("/v1/responses/input_tokens", R"({"model":"gpt-4o-mini","input":"Hello there"})", openAiHeaders());
+        QVERIFY2(counted.status == 200, counted.body.c_str());
+        QCOMPARE(parseJson(counted.body), (json{{"object", "response.input_tokens"}, {"input_tokens", 9}}));
+    }
+    QCOMPARE(f.http.post("/v1/responses/compact", R"({"model":"gpt-4o-mini","input":"x"})", openAiHeaders()).status,
+             429L);
+    // What the provider says about what it cannot count or compact.
+    const auto unknown = f.http.post("/v1/responses/input_tokens", R"({"previous_response_id":"resp_none"})",
+                                     openAiHeaders());
+    QCOMPARE(unknown.status, 400L);
+    QCOMPARE(parseJson(unknown.body)["error"]["code"], json("previous_response_not_found"));
+    QCOMPARE(f.http.post("/v1/responses/input_tokens", R"({"model":"gpt-9","input":"x"})", openAiHeaders()).status,
+             404L);
+    QCOMPARE(f.http.post("/v1/responses/input_tokens", R"({"input":"x"})", openAiHeaders("sk-wrong")).status, 401L);
+    const auto streamed = f.http.post("/v1/responses/compact", R"({"model":"gpt-4o-mini","input":"x","stream":true})",
+                                      openAiHeaders());
+    QCOMPARE(streamed.status, 400L);
 }
 
 void TestOpenAiEndpoints::dispatchedJobsSettleToReportedUsage()

@@ -177,6 +177,8 @@ private Q_SLOTS:
     void continuationGoesOnTheKeyThatMadeIt_data();
     void continuationGoesOnTheKeyThatMadeIt();
     void storedResponseIsReadOnItsKey();
+    void compactionAndInputCountGoOnTheKeyThatMadeIt();
+    void compactionAndInputCountRefuseWhatCannotBeSent();
     void anotherTenantsResponseIsNotFound();
     void unknownResponseIsNotFound();
     void ownersAreBounded();
@@ -328,6 +330,77 @@ void TestGatewayResponses::storedResponseIsReadOnItsKey()
     QCOMPARE(gone.status, 404L);
     QVERIFY2(json::parse(gone.body)["error"].value("message", std::string()).find(id) != std::string::npos,
              gone.body.c_str());
+}
+
+// POST /v1/responses/input_tokens and /v1/responses/compact (the openai
+// SDK's responses.inputTokens.count and responses.compact) continuing a
+// response go on the key that made it. Each is checked on the key it would
+// not go to unpinned: a count (which spends nothing) would go on key one,
+// a compaction (a model call) on key two, the one with more room.
+// Counting spends no request and counts no usage; a compaction is charged
+// as a request.
+void TestGatewayResponses::compactionAndInputCountGoOnTheKeyThatMadeIt()
+{
+    const std::string onTwo = createOn("two", false);
+    const std::string id = createOn("one", false);
+    QVERIFY(!onTwo.empty() && !id.empty());
+    test::HttpClient http(m_url);
+    const std::int64_t tokensBefore = m_outcomes.tokens();
+    const std::size_t finishedBefore = m_outcomes.keys().size();
+    const std::int64_t requestsBefore = keyRequests("one");
+    const std::int64_t requestsTwoBefore = keyRequests("two");
+
+    // No model: the response it continues says where it goes.
+    const test::HttpResponse counted = http.post(
+        "/v1/responses/input_tokens", json{{"previous_response_id", onTwo}, {"input", "And then?"}}.dump(), as("a"));
+    QVERIFY2(counted.status == 200, counted.body.c_str());
+    const json count = json::parse(counted.body);
+    QCOMPARE(count.value("object", std::string()), std::string("response.input_tokens"));
+    QVERIFY(count.value("input_tokens", 0) > 0);
+    QTRY_COMPARE(m_outcomes.keys().size(), finishedBefore + 1);
+    QCOMPARE(m_outcomes.keys().back(), std::string("two"));
+    QCOMPARE(keyRequests("two"), requestsTwoBefore);
+    QCOMPARE(m_outcomes.tokens(), tokensBefore);
+
+    const test::HttpResponse compacted = http.post(
+        "/v1/responses/compact", json{{"model", "gpt-4o-mini"}, {"previous_response_id", id}}.dump(), as("a"));
+    QVERIFY2(compacted.status == 200, compacted.body.c_str());
+    const json doc = json::parse(compacted.body);
+    QCOMPARE(doc.value("object", std::string()), std::string("response.compaction"));
+    QCOMPARE(doc["output"][0].value("type", std::string()), std::string("compaction"));
+    QTRY_COMPARE(m_outcomes.keys().size(), finishedBefore + 2);
+    QCOMPARE(m_outcomes.keys().back(), std::string("one"));
+    QCOMPARE(keyRequests("one"), requestsBefore + 1);
+    const std::int64_t used = doc["usage"].value("total_tokens", std::int64_t(0));
+    QVERIFY(used > 0);
+    QCOMPARE(m_outcomes.tokens(), tokensBefore + used);
+
+    // Nothing to continue: counted and compacted wherever there is room.
+    const test::HttpResponse fresh = http.post(
+        "/v1/responses/input_tokens", json{{"model", "gpt-4o-mini"}, {"input", "Hello there"}}.dump(), as("a"));
+    QVERIFY2(fresh.status == 200, fresh.body.c_str());
+    QVERIFY(json::parse(fresh.body).value("input_tokens", 0) > 0);
+}
+
+void TestGatewayResponses::compactionAndInputCountRefuseWhatCannotBeSent()
+{
+    test::HttpClient http(m_url);
+    const std::size_t finishedBefore = m_outcomes.keys().size();
+    const test::HttpResponse empty = http.post("/v1/responses/compact", json{{"model", "gpt-4o-mini"}}.dump(), as("a"));
+    QCOMPARE(empty.status, 400L);
+    QVERIFY2(empty.body.find("body.input") != std::string::npos, empty.body.c_str());
+    const test::HttpResponse streamed = http.post(
+        "/v1/responses/compact", json{{"model", "gpt-4o-mini"}, {"input", "Hi"}, {"stream", true}}.dump(), as("a"));
+    QCOMPARE(streamed.status, 400L);
+    QVERIFY2(streamed.body.find("body.stream") != std::string::npos, streamed.body.c_str());
+    // No model and nothing known to continue: nowhere to send it.
+    const test::HttpResponse nowhere = http.post(
+        "/v1/responses/input_tokens", json{{"previous_response_id", "resp_never_made"}, {"input", "Hi"}}.dump(), as("a"));
+    QCOMPARE(nowhere.status, 400L);
+    QVERIFY2(nowhere.body.find("body.model") != std::string::npos, nowhere.body.c_str());
+    QCOMPARE(http.get("/v1/responses/compact", as("a")).status, 404L);
+    QCOMPARE(http.post("/v1/responses/compact", json{{"model", "gpt-4o-mini"}, {"input", "Hi"}}.dump(), {}).status, 401L);
+    QCOMPARE(m_outcomes.keys().size(), finishedBefore);
 }
 
 void TestGatewayResponses::anotherTenantsResponseIsNotFound()

@@ -132,6 +132,21 @@ const checks = {
     const e = await rejects(openai().responses.create({ model: 'gpt-4o-mini', previous_response_id: 'resp_unknown', input: 'x', max_output_tokens: 16 }), OpenAI.BadRequestError, 400);
     assert(e.code === 'previous_response_not_found', `code ${e.code}`);
   },
+  async openai_responses_compact_and_count() {
+    // Long-running agents count a turn's input before sending it and
+    // compact the conversation when it grows: both continue a stored
+    // response, so both go on the key that made it.
+    const first = await openai().responses.create({ model: 'gpt-4o-mini', input: 'Remember 42', max_output_tokens: 16 });
+    const count = await openai().responses.inputTokens.count({ previous_response_id: first.id, input: 'What number?' });
+    assert(count.object === 'response.input_tokens' && count.input_tokens > 0, `count ${JSON.stringify(count)}`);
+    const compacted = await openai().responses.compact({ model: 'gpt-4o-mini', previous_response_id: first.id });
+    assert(compacted.object === 'response.compaction' && compacted.output[0].type === 'compaction', `compacted ${JSON.stringify(compacted)}`);
+    assert(compacted.usage.total_tokens > 0, `usage ${JSON.stringify(compacted.usage)}`);
+    // The compacted items are the next turn's input.
+    const next = await openai().responses.create({ model: 'gpt-4o-mini', input: [...compacted.output, { role: 'user', content: 'Go on' }], max_output_tokens: 16 });
+    assert(next.output_text.length > 0 && next.usage.input_tokens > 0, `next ${JSON.stringify(next)}`);
+    await rejects(openai().responses.compact({ model: 'gpt-4o-mini' }), OpenAI.BadRequestError, 400);
+  },
   async openai_responses_stream() {
     const s = await openai().responses.create({
       model: 'gpt-4o-mini',
