@@ -211,7 +211,7 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
 }
 
 void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
-                               TokenPtr token)
+                               TokenPtr token, bool ownerFetched)
 {
     const auto refuse = [&](ErrorKind kind, std::string_view message) {
         counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
@@ -234,6 +234,17 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
     json body;
     if (!readJsonDocument(request.body, body) || !body.is_object()) {
         refuse(ErrorKind::InvalidRequest, bodyProblem(request.body));
+        return;
+    }
+    // A continuation of a response made through another gateway of the
+    // namespace: who made it is asked of Redis first, off this thread.
+    if (const auto previous = body.find("previous_response_id");
+        !ownerFetched && request.path().rfind(kResponses, 0) == 0 && previous != body.end() && previous->is_string() &&
+        responseOwners.worthFetching(previous->get_ref<const std::string&>())) {
+        fetchOwnerThen(previous->get<std::string>(), Deferred{std::move(request), std::move(responder), std::move(token)},
+                       [flavor](Impl& gw, Deferred& d) {
+                           gw.completion(std::move(d.request), std::move(d.responder), flavor, std::move(d.token), true);
+                       });
         return;
     }
     if (request.path() == kInputTokens && !body.contains("model")) {
@@ -349,7 +360,20 @@ std::optional<ResponseOwner> Gateway::Impl::soleResponsesKey() const
     return only;
 }
 
-void Gateway::Impl::storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token)
+void Gateway::Impl::fetchOwnerThen(const std::string& id, Deferred deferred,
+                                   std::function<void(Impl&, Deferred&)> resume)
+{
+    auto held = std::make_shared<Deferred>(std::move(deferred));
+    std::weak_ptr<Impl> weak = weak_from_this();
+    responseOwners.fetch(id, [weak, held, resume = std::move(resume)](std::optional<ResponseOwner>) {
+        if (const auto self = weak.lock()) {
+            resume(*self, *held);
+        }
+    });
+}
+
+void Gateway::Impl::storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token,
+                                   bool ownerFetched)
 {
     const auto refuse = [&](ErrorKind kind, std::string_view message) {
         counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
@@ -361,6 +385,13 @@ void Gateway::Impl::storedResponse(net::InboundRequest&& request, net::HttpRespo
     }
     const std::string_view rest = request.path().substr(kResponses.size() + 1);
     const std::string id(rest.substr(0, rest.find('/')));
+    if (!ownerFetched && responseOwners.worthFetching(id)) {
+        fetchOwnerThen(id, Deferred{std::move(request), std::move(responder), std::move(token)},
+                       [](Impl& gw, Deferred& d) {
+                           gw.storedResponse(std::move(d.request), std::move(d.responder), std::move(d.token), true);
+                       });
+        return;
+    }
     const std::string tenant = token != nullptr ? token->tenant : dispatcher.config()->defaults.tenant;
     std::optional<ResponseOwner> owner = responseOwners.find(id);
     // Another tenant's response is answered as unknown: its id says nothing
@@ -409,6 +440,8 @@ Gateway::Gateway(GatewayConfig config, Dispatcher& dispatcher, Clock& clock, int
 
 Gateway::~Gateway()
 {
+    // Before anything a lookup's callback uses can go: none runs after this.
+    m_impl->responseOwners.stopFetching();
     stop();
 }
 

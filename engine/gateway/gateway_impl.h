@@ -75,7 +75,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         return auth;
     }
     void handle(net::InboundRequest&& request, net::HttpResponder responder);
-    void completion(net::InboundRequest&& request, net::HttpResponder responder, ApiFlavor flavor, TokenPtr token);
+    // ownerFetched: the owner of the response the body continues was asked
+    // of the shared store already (fetchOwnerThen).
+    void completion(net::InboundRequest&& request, net::HttpResponder responder, ApiFlavor flavor, TokenPtr token,
+                    bool ownerFetched = false);
     // Takes a priced completion request through the tenant gate, the
     // dispatcher and back to the client (exchange.cpp).
     void openExchange(net::HttpResponder responder, ApiFlavor dialect, bool stream, TokenPtr token, std::string model,
@@ -93,7 +96,20 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::size_t laneQueued(const std::string& provider, const std::string& model, const std::string& key);
     // GET or DELETE /v1/responses/{id}, POST …/{id}/cancel, GET
     // …/{id}/input_items: sent on the key that made the response.
-    void storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token);
+    void storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token,
+                        bool ownerFetched = false);
+    // A request waiting for the shared store to say who made a response.
+    struct Deferred {
+        net::InboundRequest request;
+        net::HttpResponder responder;
+        TokenPtr token;
+    };
+    // Asks the shared store who made response `id` and then calls resume
+    // (on the store's thread, or at once when it can tell at once): this
+    // thread, which may be the dispatcher's event loop, never waits for
+    // Redis. A gateway gone meanwhile drops the request (its responder
+    // answers 500).
+    void fetchOwnerThen(const std::string& id, Deferred deferred, std::function<void(Impl&, Deferred&)> resume);
     // The key a response nobody here remembers can only be on: the one key
     // of the one OpenAI provider, when the configuration has no other.
     std::optional<ResponseOwner> soleResponsesKey() const;

@@ -18,6 +18,13 @@ void ResponseOwners::share(SharedOwnerStore store)
     m_shared = std::move(store);
 }
 
+void ResponseOwners::stopFetching()
+{
+    if (m_shared && m_shared->close) {
+        m_shared->close();
+    }
+}
+
 std::string ResponseOwners::encode(const ResponseOwner& owner)
 {
     std::string text(kVersion);
@@ -84,26 +91,31 @@ void ResponseOwners::keep(const std::string& id, ResponseOwner owner)
 
 std::optional<ResponseOwner> ResponseOwners::find(std::string_view id)
 {
-    {
-        std::lock_guard guard(m_mutex);
-        if (const auto it = m_owners.find(std::string(id)); it != m_owners.end()) {
-            return it->second.owner;
+    std::lock_guard guard(m_mutex);
+    if (const auto it = m_owners.find(std::string(id)); it != m_owners.end()) {
+        return it->second.owner;
+    }
+    return std::nullopt;
+}
+
+bool ResponseOwners::worthFetching(std::string_view id)
+{
+    return m_shared && m_shared->lookup && !id.empty() && !find(id);
+}
+
+void ResponseOwners::fetch(const std::string& id, std::function<void(std::optional<ResponseOwner>)> done)
+{
+    if (!m_shared || !m_shared->lookup) {
+        done(std::nullopt);
+        return;
+    }
+    m_shared->lookup(id, [this, id, done = std::move(done)](std::optional<std::string> text) {
+        std::optional<ResponseOwner> owner = text ? decode(*text) : std::nullopt;
+        if (owner) {
+            keep(id, *owner);
         }
-    }
-    if (!m_shared || !m_shared->get || id.empty()) {
-        return std::nullopt;
-    }
-    // Made through another instance: its answer is kept here too, so the
-    // next request continuing the same conversation asks nobody.
-    const std::string name(id);
-    std::optional<ResponseOwner> owner;
-    if (const auto text = m_shared->get(name)) {
-        owner = decode(*text);
-    }
-    if (owner) {
-        keep(name, *owner);
-    }
-    return owner;
+        done(std::move(owner));
+    });
 }
 
 void ResponseOwners::forget(std::string_view id)

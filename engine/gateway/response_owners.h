@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -44,11 +45,22 @@ public:
     explicit ResponseOwners(std::size_t capacity = 100'000) : m_capacity(capacity == 0 ? 1 : capacity) {}
 
     // Shares every entry from now on, and asks `store` for an id not known
-    // here. Before the gateway serves.
+    // here (fetch). Before the gateway serves.
     void share(SharedOwnerStore store);
+    // No fetch answers after this returns (RemoteStore::close); before what
+    // the callbacks given to fetch use is destroyed.
+    void stopFetching();
 
     void remember(const std::string& id, ResponseOwner owner);
+    // Known here (remembered, or fetched before).
     std::optional<ResponseOwner> find(std::string_view id);
+    // Whether `id` is unknown here and the shared store may know it.
+    bool worthFetching(std::string_view id);
+    // Asks the shared store for `id` without waiting: done(owner or
+    // nullopt) on the store's thread, or at once on this one when the store
+    // can tell at once. What it finds is kept here, so the next request of
+    // the same conversation asks nobody.
+    void fetch(const std::string& id, std::function<void(std::optional<ResponseOwner>)> done);
     void forget(std::string_view id);
     std::size_t size() const;
 
@@ -64,7 +76,6 @@ private:
     // Here only, without telling the shared store.
     void keep(const std::string& id, ResponseOwner owner);
 
-    std::optional<SharedOwnerStore> m_shared;  // set before serving, then only read
     mutable std::mutex m_mutex;
     std::size_t m_capacity;
     std::uint64_t m_generation = 0;
@@ -72,6 +83,9 @@ private:
     // Oldest first; an entry forgotten or remembered again since leaves a
     // stale pair here, skipped by its generation.
     std::deque<std::pair<std::string, std::uint64_t>> m_order;
+    // Set before serving, then only read. Declared last, so destroyed
+    // first: its lookups end before the map they write into.
+    std::optional<SharedOwnerStore> m_shared;
 };
 
 }  // namespace sluice::gateway

@@ -17,10 +17,12 @@ SharedDirectory::SharedDirectory(Clock& clock, RedisEndpoint endpoint, const std
     : m_clock(clock), m_endpoint(std::move(endpoint)), m_prefix("{" + ns + "}:dir:" + section + ":"), m_ttl(ttl)
 {
     m_thread = std::thread([this] { writeLoop(); });
+    m_lookupThread = std::thread([this] { lookupLoop(); });
 }
 
 SharedDirectory::~SharedDirectory()
 {
+    closeLookups();
     {
         std::lock_guard guard(m_mutex);
         m_stop = true;
@@ -45,6 +47,56 @@ void SharedDirectory::enqueue(Op op)
     if (m_ops.size() < kMaxQueued) {
         m_ops.push_back(std::move(op));
         m_cv.notify_all();
+    }
+}
+
+bool SharedDirectory::readable()
+{
+    std::lock_guard guard(m_readMutex);
+    return m_clock.now() >= m_readRetryAt;
+}
+
+void SharedDirectory::lookup(const std::string& name, RemoteStore::Answer done)
+{
+    if (readable()) {
+        std::lock_guard guard(m_lookupMutex);
+        if (!m_lookupsClosed && m_lookups.size() < kMaxLookups) {
+            m_lookups.emplace_back(name, std::move(done));
+            m_lookupCv.notify_one();
+            return;
+        }
+    }
+    done(std::nullopt);
+}
+
+void SharedDirectory::closeLookups()
+{
+    std::deque<std::pair<std::string, RemoteStore::Answer>> dropped;
+    {
+        std::lock_guard guard(m_lookupMutex);
+        if (m_lookupsClosed) {
+            return;
+        }
+        m_lookupsClosed = true;
+        dropped.swap(m_lookups);
+    }
+    m_lookupCv.notify_all();
+    m_lookupThread.join();
+}
+
+void SharedDirectory::lookupLoop()
+{
+    std::unique_lock lock(m_lookupMutex);
+    for (;;) {
+        m_lookupCv.wait(lock, [this] { return m_lookupsClosed || !m_lookups.empty(); });
+        if (m_lookupsClosed) {
+            return;
+        }
+        auto [name, done] = std::move(m_lookups.front());
+        m_lookups.pop_front();
+        lock.unlock();
+        done(get(name));
+        lock.lock();
     }
 }
 
@@ -118,7 +170,10 @@ RemoteStore sharedDirectoryStore(Clock& clock, const SharedConfig& shared, const
     RemoteStore store;
     store.put = [directory](const std::string& name, std::string value) { directory->put(name, std::move(value)); };
     store.erase = [directory](const std::string& name) { directory->erase(name); };
-    store.get = [directory](const std::string& name) { return directory->get(name); };
+    store.lookup = [directory](const std::string& name, RemoteStore::Answer done) {
+        directory->lookup(name, std::move(done));
+    };
+    store.close = [directory] { directory->closeLookups(); };
     return store;
 }
 

@@ -21,8 +21,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
 #include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -136,6 +145,81 @@ std::string streamedId(const test::HttpResponse& r)
     return {};
 }
 
+// A "Redis" that accepts connections, reads what it is sent and answers
+// nothing until released (then it closes them): a lookup held for as long
+// as the test says, with no timing involved.
+class SilentServer {
+public:
+    SilentServer()
+    {
+        m_listener = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(m_listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(m_listener, 8) != 0 ||
+            ::getsockname(m_listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            return;
+        }
+        port = ntohs(addr.sin_port);
+        m_accepting = std::thread([this] { acceptLoop(); });
+    }
+    ~SilentServer()
+    {
+        release();
+        ::shutdown(m_listener, SHUT_RDWR);
+        if (m_accepting.joinable()) {
+            m_accepting.join();
+        }
+        for (std::thread& t : m_readers) {
+            t.join();
+        }
+        ::close(m_listener);
+    }
+    bool heardSomething() const { return m_heard.load(); }
+    void release()
+    {
+        std::lock_guard guard(m_mutex);
+        m_released = true;
+        for (const int fd : m_connections) {
+            ::shutdown(fd, SHUT_RDWR);
+        }
+    }
+
+    int port = 0;
+
+private:
+    void acceptLoop()
+    {
+        for (;;) {
+            const int fd = ::accept(m_listener, nullptr, nullptr);
+            if (fd < 0) {
+                return;
+            }
+            std::lock_guard guard(m_mutex);
+            if (m_released) {
+                ::shutdown(fd, SHUT_RDWR);
+            }
+            m_connections.push_back(fd);
+            m_readers.emplace_back([this, fd] {
+                char buffer[512];
+                while (::recv(fd, buffer, sizeof buffer, 0) > 0) {
+                    m_heard = true;
+                }
+                ::close(fd);
+            });
+        }
+    }
+
+    int m_listener = -1;
+    std::mutex m_mutex;
+    bool m_released = false;
+    std::vector<int> m_connections;
+    std::vector<std::thread> m_readers;
+    std::atomic<bool> m_heard{false};
+    std::thread m_accepting;
+};
+
 // One gateway with a dispatcher of its own, in front of the shared mock,
 // keeping which key made each response in `directory` when given.
 struct Instance {
@@ -152,7 +236,10 @@ struct Instance {
             gateway::SharedOwnerStore store;
             store.put = [directory](const std::string& id, std::string text) { directory->put(id, std::move(text)); };
             store.erase = [directory](const std::string& id) { directory->erase(id); };
-            store.get = [directory](const std::string& id) { return directory->get(id); };
+            store.lookup = [directory](const std::string& id, RemoteStore::Answer done) {
+                directory->lookup(id, std::move(done));
+            };
+            store.close = [directory] { directory->closeLookups(); };
             gw->shareResponseOwners(std::move(store));
         }
         url = "http://127.0.0.1:" + std::to_string(gw->start());
@@ -183,6 +270,7 @@ private Q_SLOTS:
     void unknownResponseIsNotFound();
     void ownersAreBounded();
     void gatewaysOfANamespaceShareWhichKeyMadeAResponse();
+    void aSlowNamespaceHoldsUpNoOtherRequest();
 
 private:
     // Makes a response on `key`: the other is disabled meanwhile.
@@ -510,6 +598,38 @@ void TestGatewayResponses::gatewaysOfANamespaceShareWhichKeyMadeAResponse()
     redis.stop();
     QVERIFY(!directoryB->get("resp_other"));
     QCOMPARE(httpB.get("/v1/responses/resp_other", as("a")).status, 404L);
+}
+
+// The gateway asks Redis who made a response it does not know without
+// waiting for the answer on the thread that serves everyone: with Redis
+// silent (a lookup held by the test, the endpoint's timeout far away), a
+// request that needs no lookup is answered by the same single io thread.
+void TestGatewayResponses::aSlowNamespaceHoldsUpNoOtherRequest()
+{
+    SilentServer silent;
+    QVERIFY(silent.port != 0);
+    shared::RedisEndpoint endpoint;
+    endpoint.port = silent.port;
+    endpoint.timeout = std::chrono::milliseconds(60'000);
+    const auto directory = std::make_shared<shared::SharedDirectory>(m_clock, endpoint, "gw-test", "responses", 1h);
+    std::optional<Instance> gw;
+    gw.emplace(m_clock, m_mock->baseUrl(), directory);
+    const std::string url = gw->url;
+    auto held = std::async(std::launch::async, [url] {
+        test::HttpClient http(url);
+        return http.get("/v1/responses/resp_made_elsewhere", as("a"));
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(silent.heardSomething(), 10'000);
+    test::HttpClient http(url);
+    http.setTimeout(20s);
+    const test::HttpResponse other = http.post("/v1/responses", create(), as("a"));
+    QVERIFY2(other.status == 200, other.body.c_str());
+    QVERIFY(held.wait_for(0s) != std::future_status::ready);
+    // Redis breaks: the lookup answers "unknown", and so does the gateway.
+    silent.release();
+    const test::HttpResponse answer = held.get();
+    QCOMPARE(answer.status, 404L);
+    gw.reset();
 }
 
 QTEST_GUILESS_MAIN(TestGatewayResponses)
