@@ -245,6 +245,7 @@ void Dispatcher::Impl::onSuccess(Job& job, ProviderRuntime& pr, ModelState& ms, 
     out.usage = rr.usage;
     out.spendMicroUsd = report.spendMicroUsd;
     out.body = std::move(rr.body);
+    out.responseId = std::move(rr.responseId);
     complete(job, std::move(out), now);
 }
 

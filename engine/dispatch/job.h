@@ -106,6 +106,7 @@ struct JobOutcome {
     long status = 0;            // the last response's HTTP status
     std::string requestId;      // provider's request id, when sent
     std::string body;           // the response body as received (assembled for streams)
+    std::string responseId;     // a completed job's response id, as the body gives it
     std::optional<ResponseUsage> usage;
     std::optional<std::int64_t> spendMicroUsd;  // nullopt: unpriced model
     std::string provider;

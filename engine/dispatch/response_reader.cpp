@@ -38,6 +38,7 @@ void readStream(const TransferRead& in, ResponseRead& out)
     } else {
         out.body = stream.assembledBody().dump();
         out.usage = stream.usage();
+        out.responseId = stream.responseId();
     }
 }
 
@@ -47,12 +48,15 @@ void readPlain(const TransferRead& in, ResponseRead& out)
     // of it: on a busy dispatcher thread that would cost more than
     // everything else per request. The usage object's members are read on
     // the same pass; the last "usage" member counts, and only an object.
+    // So is the response's id (the gateway keeps which key made it).
     UsageReader reader;
     std::optional<ResponseUsage> found;
     const bool valid = scanJson(
         in.result.body,
         [&](std::string_view key, std::string_view value) {
-            if (key == "usage") {
+            if (key == "id" && out.responseId.empty()) {
+                out.responseId = jsonStringValue(value).value_or(std::string());
+            } else if (key == "usage") {
                 found = !value.empty() && value.front() == '{' ? std::optional(reader.result(in.flavor)) : std::nullopt;
                 reader = UsageReader();
             }

@@ -20,6 +20,7 @@ struct ResponseRead {
     Triage triage;                       // cls None: a usable answer
     std::string body;                    // delivered body, or the error body as received
     std::optional<ResponseUsage> usage;  // success only
+    std::string responseId;              // success only: the body's top-level "id"
     RateLimitHeaders headers;
     // The provider could not be reached at all (refused, unreachable, DNS):
     // a fact about the provider, not about the request.

@@ -1,6 +1,5 @@
 // One client request on its way through the engine (Exchange): held by the
 // tenant gate, queued in the dispatcher, then answered or streamed.
-#include "core/json_scan.h"
 #include "dispatch/response_sink.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/usage_chunk_filter.h"
@@ -199,15 +198,8 @@ private:
     void noteResponseOwner(const JobOutcome& outcome)
     {
         if (m_spec.objectPath.empty()) {
-            // A stream's outcome holds its response assembled, id included.
-            const std::string_view body = m_body.empty() ? std::string_view(outcome.body) : std::string_view(m_body);
-            std::string id;
-            scanJson(body, [&](std::string_view key, std::string_view value) {
-                if (key == "id" && id.empty()) {
-                    id = jsonStringValue(value).value_or(std::string());
-                }
-            });
-            m_gw->responseOwners.remember(id, ResponseOwner{outcome.provider, outcome.key, outcome.model, m_spec.tenant});
+            m_gw->responseOwners.remember(outcome.responseId,
+                                          ResponseOwner{outcome.provider, outcome.key, outcome.model, m_spec.tenant});
         } else if (m_spec.method == "DELETE") {
             const std::string_view path = m_spec.objectPath;
             m_gw->responseOwners.forget(path.substr(1, path.find_first_of("/?", 1) - 1));

@@ -155,6 +155,8 @@ public:
 
     // The response as the non-streaming endpoint would have returned it.
     nlohmann::json assembledBody() const;
+    // The id the stream gave its response (chatcmpl-…, msg_…, resp_…).
+    const std::string& responseId() const noexcept { return m_id; }
 
 private:
     bool onEvent(const SseEvent& ev);
