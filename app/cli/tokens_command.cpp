@@ -121,6 +121,11 @@ int runTokens(const TokensOptions& opt)
         std::printf("%lld prompt tokens (estimate, %s: %s)\n", static_cast<long long>(info.promptTokens),
                     std::string(tokenize::languageClassName(info.prompt.language)).c_str(), why.c_str());
     }
+    if (info.prompt.mediaParts > 0) {
+        std::printf("with %d media part(s): images sized from their own headers, PDFs by their pages "
+                    "(estimates, settled to the provider's count)\n",
+                    info.prompt.mediaParts);
+    }
     return kExitOk;
 }
 

@@ -54,14 +54,17 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, const Provi
     }
     const std::optional<std::int64_t> spend = config->pricing.microUsd(job.info.model, usage->billed);
     Cost actual{1, usage->inputTokens, usage->outputTokens, spend.value_or(job.cost.spendMicroUsd), 1};
-    if (job.info.prompt.method != PromptCountMethod::Exact) {
+    // What an image or a document cost says nothing about how text
+    // tokenizes: the calibrators learn from text-only prompts.
+    const bool textOnly = job.info.prompt.mediaParts == 0;
+    if (textOnly && job.info.prompt.method != PromptCountMethod::Exact) {
         if (calibrator != nullptr) {
             // The uncalibrated estimate, or the calibrator would chase its
             // own corrections.
             calibrator->observe(job.info.model, job.info.prompt.ruleOfThumb,
                                 reportedPromptTokens(pr.cfg->flavor, *usage), job.info.prompt.language);
         }
-    } else if (agreement != nullptr && job.info.endpoint == Endpoint::Completion) {
+    } else if (textOnly && agreement != nullptr && job.info.endpoint == Endpoint::Completion) {
         // Chat only: the other endpoints' estimates carry no language class.
         agreement->observe(job.info.model, job.info.prompt.counted, reportedPromptTokens(pr.cfg->flavor, *usage),
                            job.info.prompt.language);

@@ -4,6 +4,7 @@
 #include "gateway/gateway_impl.h"
 #include "gateway/passed_headers.h"
 #include "http/header_text.h"
+#include "providers/prompt_media.h"
 
 #include <algorithm>
 #include <set>
@@ -273,7 +274,9 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
             refuse(ErrorKind::InvalidRequest, "body.messages: an array of messages is required");
             return;
         }
-        responder.send(jsonReply(200, json{{"input_tokens", estimatePromptTokens(ApiFlavor::Anthropic, body)}}.dump()));
+        const std::int64_t count =
+            estimatePromptTokens(ApiFlavor::Anthropic, body) + promptMedia(ApiFlavor::Anthropic, body).tokens();
+        responder.send(jsonReply(200, json{{"input_tokens", count}}.dump()));
         return;
     }
     bool stream = false;

@@ -2,6 +2,7 @@
 
 #include "core/json_source.h"
 #include "providers/prompt_estimator.h"
+#include "providers/prompt_media.h"
 #include "tokenize/bpe_encoding.h"
 
 #include <algorithm>
@@ -24,7 +25,8 @@ std::int64_t textTokens(const tokenize::BpeEncoding* enc, const std::string& tex
 }
 
 // The tokens of a Responses content value: a string, or parts whose "text"
-// counts (input_text, output_text; images are not estimated here).
+// counts (input_text, output_text; images and files are media, estimated
+// apart: providers/prompt_media.h).
 std::int64_t contentTokens(const tokenize::BpeEncoding* enc, const json& v)
 {
     if (v.is_string()) {
@@ -106,6 +108,7 @@ RequestInfo analyzeResponses(const json& body, std::int64_t defaultMaxOutputToke
     }
     info.prompt = endpointPrompt(body, info.model, estimator,
                                  [](const json& b, const tokenize::BpeEncoding* enc) { return countResponsesInputTokens(b, enc); });
+    addPromptMedia(info.prompt, ApiFlavor::OpenAI, body);
     info.promptTokens = info.prompt.tokens;
     return info;
 }
@@ -232,6 +235,7 @@ RequestInfo analyzeResponsesCompaction(const json& body, std::int64_t defaultMax
     info.maxOutputTokens = defaultMaxOutputTokens;
     info.prompt = endpointPrompt(body, info.model, estimator,
                                  [](const json& b, const tokenize::BpeEncoding* enc) { return countResponsesInputTokens(b, enc); });
+    addPromptMedia(info.prompt, ApiFlavor::OpenAI, body);
     info.promptTokens = info.prompt.tokens;
     return info;
 }

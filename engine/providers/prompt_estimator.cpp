@@ -1,5 +1,7 @@
 #include "providers/prompt_estimator.h"
 
+#include "providers/prompt_media.h"
+
 #include "tokenize/chat_tokens.h"
 
 #include <algorithm>
@@ -56,6 +58,8 @@ PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view mode
 {
     PromptEstimate e;
     e.ruleOfThumb = estimatePromptTokens(flavor, body);
+    const PromptMedia media = promptMedia(flavor, body);
+    e.mediaParts = media.parts;
     if (flavor == ApiFlavor::OpenAI && m_encodings != nullptr) {
         try {
             if (const auto exact = tokenize::countPromptTokens(*m_encodings, model, body)) {
@@ -67,6 +71,10 @@ PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view mode
                     e.tokens = m_agreement->applyLearned(model, *exact, e.language)
                                    .value_or(std::max(*exact, e.ruleOfThumb));
                 }
+                // The chat count sizes a chat's images itself; documents
+                // it cannot read.
+                e.media = media.documents;
+                e.tokens += e.media;
                 return e;
             }
         } catch (const tokenize::TokenizerError&) {
@@ -80,6 +88,8 @@ PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view mode
     } else {
         e.tokens = e.ruleOfThumb;
     }
+    e.media = media.tokens();
+    e.tokens += e.media;
     return e;
 }
 

@@ -1,5 +1,7 @@
 #include "providers/protocol.h"
 
+#include "providers/prompt_media.h"
+
 #include "core/json_scan.h"
 #include "providers/prompt_estimator.h"
 #include "providers/stream_event_reader.h"
@@ -72,22 +74,36 @@ std::string_view knownRequestPaths() noexcept
 namespace {
 
 // Characters of text in a message content: a string, or an array of parts
-// whose text parts count (images and other parts are not estimated here).
-std::size_t contentChars(const json& content)
+// whose text counts: text and thinking, a tool call's input (as JSON), a
+// tool result's own content. Images and documents are media
+// (providers/prompt_media.h), estimated apart.
+std::size_t contentChars(const json& content, int depth = 0)
 {
     if (content.is_string()) {
         return content.get_ref<const std::string&>().size();
     }
     std::size_t n = 0;
-    if (content.is_array()) {
-        for (const auto& part : content) {
-            if (part.is_object()) {
-                if (const auto t = part.find("text"); t != part.end() && t->is_string()) {
-                    n += t->get_ref<const std::string&>().size();
-                }
-            } else if (part.is_string()) {
-                n += part.get_ref<const std::string&>().size();
+    if (!content.is_array() || depth > 64) {
+        return n;
+    }
+    for (const auto& part : content) {
+        if (part.is_string()) {
+            n += part.get_ref<const std::string&>().size();
+            continue;
+        }
+        if (!part.is_object()) {
+            continue;
+        }
+        for (const char* field : {"text", "thinking"}) {
+            if (const auto t = part.find(field); t != part.end() && t->is_string()) {
+                n += t->get_ref<const std::string&>().size();
             }
+        }
+        if (const auto input = part.find("input"); input != part.end() && input->is_object()) {
+            n += input->dump().size();
+        }
+        if (const auto inner = part.find("content"); inner != part.end()) {
+            n += contentChars(*inner, depth + 1);
         }
     }
     return n;
@@ -163,6 +179,13 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
     if (flavor == ApiFlavor::Anthropic) {
         if (const auto sys = body.find("system"); sys != body.end()) {
             tokens += 3 + tokensFromChars(contentChars(*sys));
+        }
+        // Tool definitions are prompt too: a coding agent's can outweigh
+        // the conversation.
+        if (const auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
+            for (const auto& tool : *tools) {
+                tokens += tokensFromChars(tool.dump().size());
+            }
         }
     }
     // As OpenAI's cookbook counts chat tokens: every field's text (role
@@ -248,6 +271,7 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defa
         info.prompt = estimator->estimate(flavor, info.model, body);
     } else {
         info.prompt.tokens = info.prompt.ruleOfThumb = estimatePromptTokens(flavor, body);
+        addPromptMedia(info.prompt, flavor, body);
     }
     info.promptTokens = info.prompt.tokens;
     return info;

@@ -60,6 +60,11 @@ struct PromptEstimate {
     std::int64_t counted = 0;      // Exact: the tokenizer's own count, before the provider's agreement
     tokenize::LanguageClass language = tokenize::LanguageClass::Latin;
     PromptCountMethod method = PromptCountMethod::RuleOfThumb;
+    // Of `tokens`, the media's estimate (providers/prompt_media.h), and how
+    // many media parts there were: a prompt with any teaches the text
+    // calibrators nothing.
+    std::int64_t media = 0;
+    int mediaParts = 0;
 };
 
 struct RequestInfo {
@@ -94,8 +99,11 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::in
                            const PromptEstimator* estimator = nullptr);
 
 // Prompt tokens by the rule of thumb: ~4 characters per token of each
-// message field's text (role, content, name), plus 3 tokens per message, 1
-// per name, and 3 to prime the reply.
+// message field's text (role, content, name; in content the text, a tool
+// call's input, a tool result's content), plus 3 tokens per message, 1 per
+// name, and 3 to prime the reply; for Anthropic the system prompt and the
+// tool definitions too. Media (images, documents) are left out: see
+// providers/prompt_media.h.
 std::int64_t estimatePromptTokens(ApiFlavor flavor, const nlohmann::json& body);
 
 struct ResponseUsage {

@@ -40,7 +40,9 @@ public:
         s.id = id;
         const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
         if (body.is_object() && body.contains("messages") && !body["messages"].empty()) {
-            s.customTag = body["messages"][0].value("content", "");
+            // A string content is the tag; parts (an image beside the text) carry none.
+            const nlohmann::json& content = body["messages"][0].value("content", nlohmann::json());
+            s.customTag = content.is_string() ? content.get<std::string>() : std::string();
         }
         s.request = std::move(request);
         m_started.push_back(std::move(s));
