@@ -54,7 +54,9 @@ struct GatewayConfig {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
     Duration hold = std::chrono::seconds(30);      // the longest a request waits for admission
-    std::size_t maxBodyBytes = 4u << 20;
+    // Anthropic's Messages limit: room for a request with a few photos or a
+    // PDF (base64 adds a third), which a provider would take.
+    std::size_t maxBodyBytes = 32u << 20;
     Duration requestTimeout = std::chrono::seconds(10);  // to receive a whole request (slowloris)
     std::vector<GatewayToken> tokens;
 };
