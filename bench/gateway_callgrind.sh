@@ -43,5 +43,8 @@ io=$(total 'HttpServer::Impl::runThreads')
 dispatcher=$(total 'Dispatcher::Impl::run()')
 # Requests: the calls of the gateway's handler, from the caller tree.
 callgrind_annotate --inclusive=yes --tree=caller "$W/cg.out" > "$W/callers.txt" 2>/dev/null
-n=$(grep -B1 -m1 -F '*  ???:sluice::gateway::Gateway::Impl::handle(' "$W/callers.txt" | head -1 | grep -o '([0-9,]*x)' | tr -d '(),x')
+# The caller lines above the handler's own line ("???:" without debug
+# information, "file:" with it), their call counts summed.
+n=$(awk '/^ *$/{block=""; next} /\*  .*sluice::gateway::Gateway::Impl::handle\(/{print block; exit} {block=block "\n" $0}' "$W/callers.txt" \
+  | grep -o '([0-9,]*x)' | tr -d '(),x' | awk '{s+=$1} END{print s+0}')
 echo "$CLI: requests $n; io $(( io / n )) dispatcher $(( dispatcher / n )) sum $(( (io + dispatcher) / n )) instructions per request"
