@@ -1,7 +1,6 @@
 #include "providers/prompt_estimator.h"
 
 #include "providers/prompt_media.h"
-
 #include "tokenize/chat_tokens.h"
 
 #include <algorithm>

@@ -1,9 +1,8 @@
 #include "providers/protocol.h"
 
-#include "providers/prompt_media.h"
-
 #include "core/json_scan.h"
 #include "providers/prompt_estimator.h"
+#include "providers/prompt_media.h"
 #include "providers/stream_event_reader.h"
 
 #include <charconv>

@@ -265,6 +265,7 @@ private Q_SLOTS:
     void learnsLimitsFromHeaders();
     void lowerAnnouncedLimitOverridesTheConfig();
     void cancelledJobRefundsItsReservation();
+    void visionRequestsStayUnderAnInputTokenLimit();
     void waitingTimelineNamesTheDimension();
     void busyModelDoesNotBlockAnother();
     void rejectsUnroutableJobs();
@@ -628,6 +629,52 @@ void TestDispatcher::cancelledJobRefundsItsReservation()
     QCOMPARE(rig.recorder.outcome("c1").result, JobResult::Cancelled);
     QCOMPARE(rig.used("main", "gpt-4o-mini", Measure::TotalTokens), 0);
     QCOMPARE(rig.used("main", "gpt-4o-mini", Measure::Concurrency), 0);
+}
+
+// Anthropic vision requests against a provider that charges images as
+// Anthropic publishes (the mock with a real tokenizer: 1,334 for a
+// 1000×1000 image) under an input-token limit that takes seven of them a
+// second: reserved as their image, they are paced and none is refused; as
+// their dozen words of text (before media were estimated) the first burst
+// sent all twelve at once and the mock refused four of them.
+void TestDispatcher::visionRequestsStayUnderAnInputTokenLimit()
+{
+    mock::MockConfig m = fastMock();
+    m.limitsEnabled = true;
+    mock::MockModel& claude = m.models["claude-haiku-4-5"];
+    claude.promptCounting = mock::PromptCounting::O200kBase;
+    claude.limits = mock::RateLimits{};
+    claude.limits.inputTokensPerMinute = 600'000;
+    claude.limits.granularity = std::chrono::seconds(1);
+    Rig rig(m);
+    rig.run(sluiceConfig(rig.provider.baseUrl(), "anthropic",
+                         {{"models", {{"claude-haiku-4-5", {{"limits", {{"itpm", 600'000}, {"granularity_s", 1}}}}}}}}));
+    std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x03\xe8\0\0\x03\xe8", 24);
+    png += std::string(30000, '\x11');
+    const std::string data = QByteArray::fromStdString(png).toBase64().toStdString();
+    constexpr int kJobs = 12;
+    for (int i = 0; i < kJobs; ++i) {
+        JobSpec j;
+        j.customId = "vision-" + std::to_string(i);
+        j.flavor = ApiFlavor::Anthropic;
+        j.body = {{"model", "claude-haiku-4-5"},
+                  {"max_tokens", 16},
+                  {"messages", json::array({{{"role", "user"},
+                                             {"content", json::array({{{"type", "image"},
+                                                                       {"source", {{"type", "base64"},
+                                                                                   {"media_type", "image/png"},
+                                                                                   {"data", data}}}},
+                                                                      {{"type", "text"}, {"text", "What is this?"}}})}}})}};
+        rig.dispatcher->submit(std::move(j));
+    }
+    QVERIFY(rig.recorder.waitFor(kJobs, 30s));
+    for (int i = 0; i < kJobs; ++i) {
+        QCOMPARE(rig.recorder.outcome("vision-" + std::to_string(i)).result, JobResult::Completed);
+    }
+    const mock::MockStats stats = rig.provider.stats();
+    QCOMPARE(stats.accepted, std::int64_t{kJobs});
+    QCOMPARE(stats.rateLimitedBy(mock::LimitKind::InputTokens), std::int64_t{0});
+    QVERIFY2(stats.inputTokens >= kJobs * 1334, std::to_string(stats.inputTokens).c_str());
 }
 
 void TestDispatcher::waitingTimelineNamesTheDimension()

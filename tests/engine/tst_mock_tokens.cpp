@@ -43,6 +43,30 @@ MockConfig counting(PromptCounting how)
     return c;
 }
 
+// A PNG of w×h: its header, then enough bytes that its base64 would be
+// thousands of tokens if it were counted as text.
+std::string pngBase64(std::uint32_t w, std::uint32_t h)
+{
+    std::string raw("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16);
+    for (const std::uint32_t v : {w, h}) {
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            raw.push_back(static_cast<char>((v >> shift) & 0xFF));
+        }
+    }
+    raw += std::string(20000, '\x5a');
+    return QByteArray::fromStdString(raw).toBase64().toStdString();
+}
+
+std::int64_t usageOf(MockFixture& f, const std::string& path, const json& body, const Headers& headers,
+                     const char* field)
+{
+    const HttpResponse r = f.http.post(path, body.dump(), headers);
+    if (r.status != 200) {
+        return -r.status;
+    }
+    return parseJson(r.body)["usage"][field].get<std::int64_t>();
+}
+
 std::int64_t chatPromptTokens(MockFixture& f, const std::string& content)
 {
     const json body = {{"model", "gpt-4o-mini"},
@@ -67,6 +91,7 @@ private Q_SLOTS:
     void anthropicCountsTheTextPlusFraming();
     void limitsChargeTheRealCount();
     void aMissingRankFileIsRefused();
+    void mediaIsChargedByTheProvidersRules();
 };
 
 void TestMockTokens::chatCountsAsOpenAiDoes_data()
@@ -151,6 +176,46 @@ void TestMockTokens::aMissingRankFileIsRefused()
         qputenv("SLUICE_RESOURCES_DIR", before);
     }
     QVERIFY2(message.contains(QStringLiteral("/tokenizer: o200k_base cannot be used")), qPrintable(message));
+}
+
+// With a real tokenizer the mock charges an image or a PDF as the providers
+// publish, not as the tokens of its base64: Anthropic's 1000×1000 image
+// 1,334, OpenAI's 1024×1024 input_image 765, a three-page PDF 9,000. The
+// same body without the part is the baseline.
+void TestMockTokens::mediaIsChargedByTheProvidersRules()
+{
+    MockFixture f(counting(PromptCounting::O200kBase));
+    const json text = {{"type", "text"}, {"text", "Describe this."}};
+    const auto messages = [&](json part) {
+        json content = json::array({text});
+        if (!part.is_null()) {
+            content.push_back(std::move(part));
+        }
+        return json{{"model", "claude-haiku-4-5"},
+                    {"max_tokens", 5},
+                    {"messages", json::array({{{"role", "user"}, {"content", content}}})}};
+    };
+    const std::int64_t plain = usageOf(f, "/v1/messages", messages(nullptr), anthropicHeaders(), "input_tokens");
+    QVERIFY(plain > 0);
+    const json image = {{"type", "image"},
+                        {"source", {{"type", "base64"}, {"media_type", "image/png"}, {"data", pngBase64(1000, 1000)}}}};
+    QCOMPARE(usageOf(f, "/v1/messages", messages(image), anthropicHeaders(), "input_tokens"), plain + 1334);
+    const std::string pdf = "%PDF-1.4\n<</Type /Page>> <</Type /Page>> <</Type /Page>> <</Type /Pages /Count 3>>\n%%EOF";
+    const json document = {{"type", "document"},
+                           {"source", {{"type", "base64"}, {"media_type", "application/pdf"},
+                                       {"data", QByteArray::fromStdString(pdf).toBase64().toStdString()}}}};
+    QCOMPARE(usageOf(f, "/v1/messages", messages(document), anthropicHeaders(), "input_tokens"), plain + 9000);
+    const auto input = [&](json part) {
+        json content = json::array({{{"type", "input_text"}, {"text", "Describe this."}}});
+        if (!part.is_null()) {
+            content.push_back(std::move(part));
+        }
+        return json{{"model", "gpt-4o-mini"}, {"input", json::array({{{"role", "user"}, {"content", content}}})}};
+    };
+    const std::int64_t plainInput = usageOf(f, "/v1/responses", input(nullptr), openAiHeaders(), "input_tokens");
+    QVERIFY(plainInput > 0);
+    const json inputImage = {{"type", "input_image"}, {"image_url", "data:image/png;base64," + pngBase64(1024, 1024)}};
+    QCOMPARE(usageOf(f, "/v1/responses", input(inputImage), openAiHeaders(), "input_tokens"), plainInput + 765);
 }
 
 QTEST_APPLESS_MAIN(TestMockTokens)
