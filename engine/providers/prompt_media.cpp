@@ -41,8 +41,14 @@ public:
         if (!v.is_object()) {
             return;
         }
+        // A message (or a tool result) whose content is text carries no
+        // media and holds none: most chat traffic stops here, at one lookup.
+        const auto c = v.find("content");
+        if (c != v.end() && c->is_string()) {
+            return;
+        }
         part(v);
-        if (const auto c = v.find("content"); c != v.end() && c->is_array()) {
+        if (c != v.end() && c->is_array()) {
             walk(*c, depth + 1);
         }
     }
@@ -130,10 +136,13 @@ PromptMedia promptMedia(ApiFlavor flavor, const json& body)
     if (!body.is_object()) {
         return walk.result();
     }
-    for (const char* field : {"messages", "input"}) {
-        if (const auto it = body.find(field); it != body.end() && it->is_array()) {
-            walk.walk(*it);
-        }
+    // Chat and Anthropic requests carry messages; Responses requests input.
+    auto it = body.find("messages");
+    if (it == body.end()) {
+        it = body.find("input");
+    }
+    if (it != body.end() && it->is_array()) {
+        walk.walk(*it);
     }
     return walk.result();
 }
