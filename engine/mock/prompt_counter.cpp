@@ -20,52 +20,17 @@ std::optional<tokenize::EncodingId> encodingOf(PromptCounting c) noexcept
     return std::nullopt;
 }
 
-std::string_view stringAt(const nlohmann::json& obj, const char* key)
-{
-    const auto it = obj.find(key);
-    return it != obj.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view();
-}
-
-std::int64_t pdfTokens(std::string_view base64)
-{
-    return tokenize::pdfPages(base64) * tokenize::kTokensPerPdfPage;
-}
-
-// An image or a PDF costs what the provider's published rule says, not the
-// tokens of its base64 (tokenize/media_tokens.h); nullopt: not a media part.
-std::optional<std::int64_t> mediaTokens(const nlohmann::json& part, bool anthropic)
-{
-    const std::string_view type = stringAt(part, "type");
-    const auto source = part.find("source");
-    const bool inline64 = source != part.end() && source->is_object() && stringAt(*source, "type") == "base64";
-    if (type == "image" && anthropic) {
-        return tokenize::anthropicImageTokens(inline64 ? tokenize::imageSizeOfBase64(stringAt(*source, "data")) : std::nullopt);
-    }
-    if (type == "input_image") {
-        const auto payload = tokenize::dataUrlPayload(stringAt(part, "image_url"));
-        return tokenize::openAiImageTokens(payload ? tokenize::imageSizeOfBase64(*payload) : std::nullopt,
-                                           stringAt(part, "detail") == "low");
-    }
-    if (type == "document" && inline64 && stringAt(*source, "media_type") == "application/pdf") {
-        return pdfTokens(stringAt(*source, "data"));
-    }
-    if (type == "input_file") {
-        const auto payload = tokenize::dataUrlPayload(stringAt(part, "file_data"));
-        return payload ? pdfTokens(*payload) : tokenize::kTokensPerPdfPage;
-    }
-    return std::nullopt;
-}
-
-// Every string below v, encoded; object keys are framing, not text. Media
-// parts by their own rule.
+// Every string below v, encoded; object keys are framing, not text. An
+// image or a PDF costs what the provider's published rule says, not the
+// tokens of its base64 (tokenize/media_tokens.h).
 std::int64_t textTokens(const tokenize::BpeEncoding& enc, const nlohmann::json& v, bool anthropic)
 {
     if (v.is_string()) {
         return static_cast<std::int64_t>(enc.count(v.get_ref<const std::string&>()));
     }
     if (v.is_object()) {
-        if (const auto media = mediaTokens(v, anthropic)) {
-            return *media;
+        if (const auto media = tokenize::mediaPartTokens(v, anthropic)) {
+            return media->images + media->documents;
         }
     }
     std::int64_t n = 0;

@@ -79,13 +79,8 @@ std::int64_t contentTokens(const BpeEncoding& enc, const json& content)
         }
         if (const auto t = part.find("text"); t != part.end()) {
             n += encodeCount(enc, *t);
-        } else if (const auto img = part.find("image_url"); img != part.end()) {
-            // Sized from the image itself when it travels in the request.
-            const auto url = img->is_object() ? img->find("url") : img->end();
-            const auto payload = url != img->end() && url->is_string()
-                                     ? dataUrlPayload(url->get_ref<const std::string&>())
-                                     : std::nullopt;
-            n += openAiImageTokens(payload ? imageSizeOfBase64(*payload) : std::nullopt, stringOr(*img, "detail") == "low");
+        } else if (const auto media = mediaPartTokens(part, false)) {
+            n += media->images;  // sized from the image itself when it travels in the request
         }
     }
     return n;

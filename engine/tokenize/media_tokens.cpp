@@ -1,5 +1,7 @@
 #include "tokenize/media_tokens.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -247,6 +249,98 @@ std::int64_t pdfPages(std::string_view base64)
         return objects;
     }
     return std::max<std::int64_t>(1, largestCount(pdf));
+}
+
+namespace {
+
+std::string_view stringAt(const nlohmann::json& obj, const char* key)
+{
+    if (!obj.is_object()) {
+        return {};
+    }
+    const auto it = obj.find(key);
+    return it != obj.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view();
+}
+
+std::int64_t imageTokens(std::optional<std::string_view> base64, bool lowDetail, bool anthropic)
+{
+    const auto size = base64 ? imageSizeOfBase64(*base64) : std::nullopt;
+    return anthropic ? anthropicImageTokens(size) : openAiImageTokens(size, lowDetail);
+}
+
+// A file sent inline as a data URL: a PDF is read page by page; any other
+// (or one by id) costs what only the provider knows.
+std::int64_t dataFileTokens(std::string_view url)
+{
+    if (url.substr(0, 20) != "data:application/pdf") {
+        return 0;
+    }
+    const auto payload = dataUrlPayload(url);
+    return payload ? pdfPages(*payload) * kTokensPerPdfPage : 0;
+}
+
+std::int64_t documentTokens(const nlohmann::json& p)
+{
+    const auto source = p.find("source");
+    if (source == p.end() || !source->is_object()) {
+        return 0;
+    }
+    const std::string_view kind = stringAt(*source, "type");
+    if (kind == "base64" && stringAt(*source, "media_type") == "application/pdf") {
+        return pdfPages(stringAt(*source, "data")) * kTokensPerPdfPage;
+    }
+    std::size_t chars = 0;
+    if (kind == "text") {
+        chars = stringAt(*source, "data").size();
+    } else if (kind == "content") {
+        const auto blocks = source->find("content");
+        if (blocks != source->end() && blocks->is_string()) {
+            chars = blocks->get_ref<const std::string&>().size();
+        } else if (blocks != source->end() && blocks->is_array()) {
+            for (const auto& b : *blocks) {
+                chars += stringAt(b, "text").size();
+            }
+        }
+    } else if (kind == "url") {
+        return kTokensPerPdfPage;  // unread: a page's worth
+    }
+    return static_cast<std::int64_t>((chars + 3) / 4);
+}
+
+}  // namespace
+
+std::optional<MediaCost> mediaPartTokens(const nlohmann::json& p, bool anthropic)
+{
+    const std::string_view type = stringAt(p, "type");
+    if (type == "image_url") {
+        const auto img = p.find("image_url");
+        const std::string_view url = img == p.end() ? std::string_view()
+                                     : img->is_string() ? std::string_view(img->get_ref<const std::string&>())
+                                                        : stringAt(*img, "url");
+        return MediaCost{imageTokens(dataUrlPayload(url), img != p.end() && stringAt(*img, "detail") == "low", anthropic), 0};
+    }
+    if (type == "input_image") {
+        return MediaCost{imageTokens(dataUrlPayload(stringAt(p, "image_url")), stringAt(p, "detail") == "low", anthropic), 0};
+    }
+    if (type == "image") {
+        const auto source = p.find("source");
+        const bool inline64 = source != p.end() && stringAt(*source, "type") == "base64";
+        return MediaCost{imageTokens(inline64 ? std::optional(stringAt(*source, "data")) : std::nullopt, false, anthropic), 0};
+    }
+    if (type == "document") {
+        return MediaCost{0, documentTokens(p)};
+    }
+    if (type == "file") {
+        const auto file = p.find("file");
+        return MediaCost{0, dataFileTokens(file != p.end() ? stringAt(*file, "file_data") : std::string_view())};
+    }
+    if (type == "input_file") {
+        return MediaCost{0, dataFileTokens(stringAt(p, "file_data"))};
+    }
+    if (type == "input_audio") {
+        return MediaCost{};
+    }
+    return std::nullopt;
 }
 
 }  // namespace sluice::tokenize

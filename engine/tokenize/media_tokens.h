@@ -13,6 +13,8 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -61,5 +63,17 @@ std::int64_t pdfPages(std::string_view base64);
 // 1,500 tokens of text (the middle of what the providers publish) and a
 // page-sized image.
 inline constexpr std::int64_t kTokensPerPdfPage = 3000;
+
+// One content part, if it is media: an OpenAI chat image_url or file, a
+// Responses input_image or input_file, an Anthropic image or document
+// (`anthropic`: whose image rule), input_audio (no tokens: priced by its
+// length, which only the provider reads). nullopt: not a media part. The
+// one pricing of media for Sluice's estimates (providers/prompt_media.h)
+// and for the mock's counts.
+struct MediaCost {
+    std::int64_t images = 0;
+    std::int64_t documents = 0;  // PDFs by their pages, a document's own text by ~4 characters a token
+};
+std::optional<MediaCost> mediaPartTokens(const nlohmann::json& part, bool anthropic);
 
 }  // namespace sluice::tokenize

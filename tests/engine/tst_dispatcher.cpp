@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
 #include "mock/mock_provider.h"
+#include "support/test_images.h"
 
 #include <QtTest>
 
@@ -649,9 +650,7 @@ void TestDispatcher::visionRequestsStayUnderAnInputTokenLimit()
     Rig rig(m);
     rig.run(sluiceConfig(rig.provider.baseUrl(), "anthropic",
                          {{"models", {{"claude-haiku-4-5", {{"limits", {{"itpm", 600'000}, {"granularity_s", 1}}}}}}}}));
-    std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x03\xe8\0\0\x03\xe8", 24);
-    png += std::string(30000, '\x11');
-    const std::string data = QByteArray::fromStdString(png).toBase64().toStdString();
+    const std::string data = test::base64Of(test::pngHeader(1000, 1000, 30000));
     constexpr int kJobs = 12;
     for (int i = 0; i < kJobs; ++i) {
         JobSpec j;

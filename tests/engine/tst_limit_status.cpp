@@ -9,6 +9,7 @@
 #include "dispatch/dispatcher.h"
 #include "support/fake_transport.h"
 #include "support/scripted_dispatch.h"
+#include "support/test_images.h"
 
 #include <QtTest>
 
@@ -322,9 +323,8 @@ void TestLimitStatus::exactCountFollowsTheProvidersCount()
 // A 1024×1024 PNG as a chat image part: its header is all the size needs.
 json pngPart()
 {
-    std::string head("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x04\0\0\0\x04\0\x08\x02\0\0\0", 29);
-    const std::string b64 = QByteArray::fromStdString(head).toBase64().toStdString();
-    return {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64," + b64}}}};
+    return {{"type", "image_url"},
+            {"image_url", {{"url", "data:image/png;base64," + test::base64Of(test::pngHeader(1024, 1024))}}}};
 }
 
 // What an image costs says nothing about how text tokenizes: a prompt with

@@ -5,6 +5,7 @@
 // refused by name.
 #include "mock/prompt_counter.h"
 #include "support/mock_fixture.h"
+#include "support/test_images.h"
 
 #include <QtTest>
 
@@ -43,18 +44,9 @@ MockConfig counting(PromptCounting how)
     return c;
 }
 
-// A PNG of w×h: its header, then enough bytes that its base64 would be
-// thousands of tokens if it were counted as text.
 std::string pngBase64(std::uint32_t w, std::uint32_t h)
 {
-    std::string raw("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16);
-    for (const std::uint32_t v : {w, h}) {
-        for (int shift = 24; shift >= 0; shift -= 8) {
-            raw.push_back(static_cast<char>((v >> shift) & 0xFF));
-        }
-    }
-    raw += std::string(20000, '\x5a');
-    return QByteArray::fromStdString(raw).toBase64().toStdString();
+    return base64Of(pngHeader(w, h, 20000));
 }
 
 std::int64_t usageOf(MockFixture& f, const std::string& path, const json& body, const Headers& headers,

@@ -6,6 +6,7 @@
 // rather than as its few words of text.
 #include "providers/prompt_estimator.h"
 #include "providers/prompt_media.h"
+#include "support/test_images.h"
 #include "tokenize/media_tokens.h"
 
 #include <nlohmann/json.hpp>
@@ -37,7 +38,7 @@ std::string be32(std::uint32_t v)
 // The first bytes of each format, as far as the size and a little beyond.
 std::string png(std::uint32_t w, std::uint32_t h)
 {
-    return std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(w) + be32(h) + bytes({8, 2, 0, 0, 0});
+    return test::pngHeader(w, h);
 }
 
 // A JPEG whose frame header follows an EXIF segment of `exifBytes` and a
@@ -63,7 +64,7 @@ std::string webp(const std::string& chunk, const std::string& payload)
 
 std::string b64(const std::string& raw)
 {
-    return QByteArray::fromStdString(raw).toBase64().toStdString();
+    return test::base64Of(raw);
 }
 
 std::string pdf(int pages, bool compressed)
