@@ -628,7 +628,12 @@ void TestDispatcher::cancelledJobRefundsItsReservation()
     rig.dispatcher->cancel("c1");
     QVERIFY(rig.recorder.waitFor(1));
     QCOMPARE(rig.recorder.outcome("c1").result, JobResult::Cancelled);
-    QCOMPARE(rig.used("main", "gpt-4o-mini", Measure::TotalTokens), 0);
+    // The reservation is back at once. What may be left is the pacing
+    // margin the request's departure added (about 1% of it), which drains
+    // at the limit's rate: 100 tokens a second, so within tens of
+    // milliseconds of a cancel that follows the send that closely.
+    QVERIFY(rig.used("main", "gpt-4o-mini", Measure::TotalTokens) <= 10);
+    QTRY_COMPARE_WITH_TIMEOUT(rig.used("main", "gpt-4o-mini", Measure::TotalTokens), 0, 1000);
     QCOMPARE(rig.used("main", "gpt-4o-mini", Measure::Concurrency), 0);
 }
 
