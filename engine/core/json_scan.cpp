@@ -542,6 +542,23 @@ bool scanJsonArray(std::string_view text, const std::function<void(std::string_v
     return end != nullptr && s.space(end) == text.data() + text.size();
 }
 
+namespace {
+
+// Printable ASCII but the quote and the backslash: copied as is, one table
+// read a byte (a prompt's text is almost all of it).
+struct PlainAscii {
+    bool of[256] = {};
+    constexpr PlainAscii()
+    {
+        for (int c = 0x20; c < 0x80; ++c) {
+            of[c] = c != '"' && c != '\\';
+        }
+    }
+};
+constexpr PlainAscii kPlainAscii;
+
+}  // namespace
+
 std::optional<std::string> jsonStringValue(std::string_view raw)
 {
     if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') {
@@ -553,9 +570,9 @@ std::optional<std::string> jsonStringValue(std::string_view raw)
     out.reserve(raw.size() - 2);
     while (p != end) {
         const unsigned char c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (kPlainAscii.of[c]) {
             const auto* run = p;
-            while (p != end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+            while (p != end && kPlainAscii.of[*p]) {
                 ++p;
             }
             out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));

@@ -1,17 +1,24 @@
 #include "tokenize/count_memo.h"
 
+#include "tokenize/word_hash.h"
+
 #include <utility>
 
 namespace sluice::tokenize {
 
-std::optional<std::size_t> CountMemo::find(std::string_view text)
+std::size_t CountMemo::textHash(std::string_view t) noexcept
+{
+    return static_cast<std::size_t>(wordHash(t.data(), t.size()));
+}
+
+std::optional<std::size_t> CountMemo::find(const Hashed& key)
 {
     std::lock_guard guard(m_mutex);
-    if (const auto it = m_newer.find(text); it != m_newer.end()) {
+    if (const auto it = m_newer.find(key); it != m_newer.end()) {
         ++m_hits;
         return it->second;
     }
-    const auto it = m_older.find(text);
+    const auto it = m_older.find(key);
     if (it == m_older.end()) {
         ++m_misses;
         return std::nullopt;
@@ -26,14 +33,15 @@ std::optional<std::size_t> CountMemo::find(std::string_view text)
     return count;
 }
 
-void CountMemo::remember(std::string_view text, std::size_t count)
+void CountMemo::remember(const Hashed& key, std::size_t count)
 {
+    const std::string_view text = key.text;
     if (text.size() + kEntryOverhead > m_capacity / 8) {
         return;
     }
-    const std::uint64_t hash = Hash{}(text) | 1U;
+    const std::uint64_t hash = key.hash | 1U;
     std::lock_guard guard(m_mutex);
-    if (m_newer.contains(text)) {
+    if (m_newer.contains(key)) {
         return;  // another thread counted it meanwhile
     }
     std::uint64_t& seen = m_seen[hash % kSeenSlots];
@@ -41,7 +49,7 @@ void CountMemo::remember(std::string_view text, std::size_t count)
         seen = hash;  // the first time: kept only if it comes again
         return;
     }
-    if (const auto it = m_older.find(text); it != m_older.end()) {
+    if (const auto it = m_older.find(key); it != m_older.end()) {
         m_olderBytes -= it->first.size() + kEntryOverhead;
         m_older.erase(it);
     }

@@ -1,5 +1,8 @@
 #include "tokenize/language_class.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace sluice::tokenize {
 
 std::string_view languageClassName(LanguageClass c) noexcept
@@ -40,15 +43,90 @@ bool isCjk(std::uint32_t cp) noexcept
            || (cp >= 0x20000 && cp <= 0x3FFFF);  // CJK extensions B and later
 }
 
+// What one ASCII byte adds to the tally once a line has begun, packed in
+// one word so that a byte costs one read and one add: visible (bits 0-20),
+// Latin, i.e. letters and digits (21-41), a code mark (42-62). Spaces and
+// tabs add nothing. A line break and any byte >= 0x80 carry kStop instead:
+// the run of plain bytes ends there. A run is at most kPackedRun bytes, so
+// 21 bits cannot overflow.
+constexpr int kLatinShift = 21;
+constexpr int kCodeShift = 42;
+constexpr std::uint64_t kFieldMask = (std::uint64_t{1} << 21) - 1;
+constexpr std::uint64_t kStop = std::uint64_t{1} << 63;
+constexpr std::size_t kPackedRun = std::size_t{1} << 20;
+
+struct AsciiTally {
+    std::uint64_t add[256] = {};
+    constexpr AsciiTally()
+    {
+        for (int b = 0; b < 256; ++b) {
+            const bool blank = b == ' ' || b == '\t';
+            const bool latin = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9');
+            add[b] = b >= 0x80 || b == '\n' ? kStop
+                                              : (blank ? 0 : 1) | (std::uint64_t{latin ? 1U : 0U} << kLatinShift);
+        }
+        for (const char c : std::string_view("{}[]();=<>_|\\\"")) {
+            add[static_cast<unsigned char>(c)] |= std::uint64_t{1} << kCodeShift;
+        }
+    }
+};
+constexpr AsciiTally kAsciiTally;
+
+// One multi-byte sequence at s[i], decoded leniently (classification only):
+// the code point and the bytes it takes.
+std::pair<std::uint32_t, std::size_t> decodeLenient(std::string_view s, std::size_t i) noexcept
+{
+    const auto b = static_cast<unsigned char>(s[i]);
+    std::uint32_t cp = 0;
+    std::size_t len = 1;
+    if ((b & 0xE0) == 0xC0) {
+        cp = b & 0x1F;
+        len = 2;
+    } else if ((b & 0xF0) == 0xE0) {
+        cp = b & 0x0F;
+        len = 3;
+    } else if ((b & 0xF8) == 0xF0) {
+        cp = b & 0x07;
+        len = 4;
+    }
+    for (std::size_t k = 1; k < len && i + k < s.size(); ++k) {
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    }
+    return {cp, len};
+}
+
 }  // namespace
 
 void LanguageTally::add(std::string_view s) noexcept
 {
+    // Counted in locals: the members, written through `this` while the
+    // text is read through a char pointer (which may alias anything), would
+    // be loaded and stored again for every byte.
+    std::size_t visible = 0;
+    std::size_t latin = 0;
+    std::size_t codeMarks = 0;
     std::size_t i = 0;
     bool lineStart = true;
     std::size_t indent = 0;
     while (i < s.size()) {
         const auto b = static_cast<unsigned char>(s[i]);
+        if (!lineStart && (kAsciiTally.add[b] & kStop) == 0) {
+            // Prose is mostly this: a run of ASCII within a line, at one
+            // table read and one add a byte.
+            const std::size_t stop = std::min(s.size(), i + kPackedRun);
+            std::uint64_t packed = 0;
+            for (; i < stop; ++i) {
+                const std::uint64_t v = kAsciiTally.add[static_cast<unsigned char>(s[i])];
+                if ((v & kStop) != 0) {
+                    break;
+                }
+                packed += v;
+            }
+            visible += packed & kFieldMask;
+            latin += (packed >> kLatinShift) & kFieldMask;
+            codeMarks += (packed >> kCodeShift) & kFieldMask;
+            continue;
+        }
         if (b < 0x80) {
             ++i;
             if (b == '\n') {
@@ -57,58 +135,35 @@ void LanguageTally::add(std::string_view s) noexcept
                 continue;
             }
             if (b == ' ' || b == '\t') {
-                if (lineStart && ++indent == 4) {
-                    ++m_codeMarks;  // indented lines: code, mostly
+                if (++indent == 4) {
+                    ++codeMarks;  // indented lines: code, mostly
                 }
                 continue;
             }
+            // The line's first visible byte: counted by the run from here.
             lineStart = false;
-            ++m_visible;
-            if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')) {
-                ++m_latin;
-            } else {
-                switch (b) {
-                case '{': case '}': case '[': case ']': case '(': case ')': case ';': case '=':
-                case '<': case '>': case '_': case '|': case '\\': case '"':
-                    ++m_codeMarks;
-                    break;
-                default:
-                    break;
-                }
-            }
+            --i;
             continue;
         }
-        // Decode one multi-byte sequence leniently (classification only).
-        std::uint32_t cp = 0;
-        std::size_t len = 1;
-        if ((b & 0xE0) == 0xC0) {
-            cp = b & 0x1F;
-            len = 2;
-        } else if ((b & 0xF0) == 0xE0) {
-            cp = b & 0x0F;
-            len = 3;
-        } else if ((b & 0xF8) == 0xF0) {
-            cp = b & 0x07;
-            len = 4;
-        }
-        for (std::size_t k = 1; k < len && i + k < s.size(); ++k) {
-            cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-        }
+        const auto [cp, len] = decodeLenient(s, i);
         i += len;
         lineStart = false;
         if (cp == 0x3000 || cp == 0xA0) {
             continue;  // ideographic and no-break spaces
         }
-        ++m_visible;
+        ++visible;
         if (isCjk(cp)) {
             ++m_cjk;
         } else if (cp < 0x250 || (cp >= 0x1E00 && cp <= 0x1EFF)) {
-            ++m_latin;
+            ++latin;
         } else if (cp < 0x2000 || (cp >= 0xA000 && cp < 0xD800)) {
             ++m_other;  // letters of other scripts
         }
         // General punctuation, symbols and emoji count as visible only.
     }
+    m_visible += visible;
+    m_latin += latin;
+    m_codeMarks += codeMarks;
 }
 
 LanguageClass LanguageTally::result() const noexcept

@@ -1,30 +1,32 @@
 #include "tokenize/rank_table.h"
 
+#include "tokenize/word_hash.h"
+
 #include <cstring>
 
 namespace sluice::tokenize {
 
 namespace {
 
-// Tokens are short (most under 8 bytes): load them a word at a time and mix
-// with multiply-xorshift rounds. Not a cryptographic hash: the table's keys
-// are the fixed vocabulary, not attacker-chosen.
-inline std::uint64_t hashBytes(const char* p, std::size_t n) noexcept
+// A token's first eight bytes (zero after its end) as one word.
+inline std::uint64_t headOf(const char* p, std::size_t n) noexcept
 {
-    std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
-    while (n >= 8) {
+    if (n >= 8) {
         std::uint64_t w;
         std::memcpy(&w, p, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
+        return w;
     }
-    if (n > 0) {
-        std::uint64_t w = 0;
-        std::memcpy(&w, p, n);
-        h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    return loadShort(p, n);
+}
+
+// The slot hash: a token of up to eight bytes is mixed from its head, which
+// the lookup needs anyway, so its bytes are read once.
+inline std::uint64_t slotHash(const char* p, std::size_t n, std::uint64_t head) noexcept
+{
+    if (n > 8) {
+        return wordHash(p, n);
     }
+    std::uint64_t h = (0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL) ^ head) * 0xC4CEB9FE1A85EC53ULL;
     h ^= h >> 29;
     h *= 0xBF58476D1CE4E5B9ULL;
     h ^= h >> 32;
@@ -42,11 +44,12 @@ void RankTable::add(std::string_view bytes)
 void RankTable::insert(std::uint32_t rank)
 {
     const std::string_view key = bytesOf(rank);
-    std::size_t i = hashBytes(key.data(), key.size()) & m_mask;
-    while (m_slots[i] != 0) {
+    const std::uint64_t head = headOf(key.data(), key.size());
+    std::size_t i = slotHash(key.data(), key.size(), head) & m_mask;
+    while (m_slots[i].rankPlus1 != 0) {
         i = (i + 1) & m_mask;
     }
-    m_slots[i] = rank + 1;
+    m_slots[i] = Slot{head, rank + 1, static_cast<std::uint32_t>(key.size())};
 }
 
 std::uint32_t RankTable::freeze()
@@ -57,7 +60,7 @@ std::uint32_t RankTable::freeze()
     while (capacity < size() * 2) {
         capacity *= 2;
     }
-    m_slots.assign(capacity, 0);
+    m_slots.assign(capacity, Slot{});
     m_mask = capacity - 1;
     for (std::uint32_t r = 0; r < size(); ++r) {
         if (find(bytesOf(r)) != kNone) {
@@ -73,16 +76,18 @@ std::uint32_t RankTable::find(const char* bytes, std::size_t length) const noexc
     if (m_slots.empty()) {
         return kNone;
     }
-    std::size_t i = hashBytes(bytes, length) & m_mask;
+    const std::uint64_t head = headOf(bytes, length);
+    std::size_t i = slotHash(bytes, length, head) & m_mask;
     for (;;) {
-        const std::uint32_t slot = m_slots[i];
-        if (slot == 0) {
+        const Slot& slot = m_slots[i];
+        if (slot.rankPlus1 == 0) {
             return kNone;
         }
-        const std::uint32_t begin = m_offsets[slot - 1];
-        const std::uint32_t end = m_offsets[slot];
-        if (end - begin == length && std::memcmp(m_bytes.data() + begin, bytes, length) == 0) {
-            return slot - 1;
+        // Most tokens fit the slot's head: no read of the arena at all.
+        if (slot.length == length && slot.head == head
+            && (length <= 8
+                || std::memcmp(m_bytes.data() + m_offsets[slot.rankPlus1 - 1] + 8, bytes + 8, length - 8) == 0)) {
+            return slot.rankPlus1 - 1;
         }
         i = (i + 1) & m_mask;
     }

@@ -79,8 +79,10 @@ std::string SplitPattern::translate(std::string_view js)
     return out;
 }
 
-SplitPattern::SplitPattern(std::string_view jsPattern)
-    : m_pcrePattern(translate(jsPattern)), m_code(std::make_unique<Code>())
+SplitPattern::SplitPattern(std::string_view jsPattern, Matcher matcher)
+    : m_known(matcher == Matcher::Fastest ? knownPattern(jsPattern) : KnownPattern::None),
+      m_pcrePattern(translate(jsPattern)),
+      m_code(std::make_unique<Code>())
 {
     int err = 0;
     PCRE2_SIZE errOffset = 0;
@@ -113,6 +115,13 @@ void SplitPattern::split(std::string_view text, std::vector<Piece>& out) const
     // every offset would make the split quadratic.
     std::uint32_t options = 0;
     while (offset < text.size()) {
+        if (m_known != KnownPattern::None) {
+            // As far as ASCII decides; then one match by the regex.
+            offset = asciiSplit(m_known, text, offset, out);
+            if (offset >= text.size()) {
+                break;
+            }
+        }
         // After the first match (which checked the UTF-8) the JIT code is
         // called directly: pcre2_match's own checks on every piece cost as
         // much as matching a short word.

@@ -9,6 +9,8 @@
 // of threads at once.
 #pragma once
 
+#include "tokenize/ascii_split.h"
+
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -25,16 +27,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-struct Piece {
-    std::uint32_t offset = 0;
-    std::uint32_t length = 0;
-};
-
 class SplitPattern {
 public:
+    // Regex: every match by PCRE2 (the reference, for tests). Fastest: the
+    // cl100k and o200k patterns matched by hand over ASCII (ascii_split.h),
+    // PCRE2 for the rest and for any other pattern.
+    enum class Matcher { Fastest, Regex };
+
     // Compiles a JavaScript (flags "u") pattern. Throws TokenizerError naming
     // the offset and PCRE2's reason when it does not compile.
-    explicit SplitPattern(std::string_view jsPattern);
+    explicit SplitPattern(std::string_view jsPattern, Matcher matcher = Matcher::Fastest);
     ~SplitPattern();
     SplitPattern(const SplitPattern&) = delete;
     SplitPattern& operator=(const SplitPattern&) = delete;
@@ -53,6 +55,7 @@ public:
 
 private:
     struct Code;
+    KnownPattern m_known = KnownPattern::None;
     std::string m_pcrePattern;
     std::unique_ptr<Code> m_code;
 };

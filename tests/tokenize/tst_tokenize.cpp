@@ -18,6 +18,7 @@
 #include <atomic>
 #include <fstream>
 #include <numeric>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -65,6 +66,7 @@ private Q_SLOTS:
     void badRankFiles_data();
     void badRankFiles();
     void jsWhitespaceRewrite();
+    void asciiMatcherAgreesWithTheRegex();
     void sanitizeLikeTextDecoder_data();
     void sanitizeLikeTextDecoder();
     void resourceDirOverride();
@@ -312,6 +314,92 @@ void TestTokenize::jsWhitespaceRewrite()
     QCOMPARE(text.substr(pieces[2].offset, pieces[2].length), std::string("b\xC2\x85" "c"));
     QVERIFY_THROWS_EXCEPTION(TokenizerError, SplitPattern("[\\S]"));
     QVERIFY(SplitPattern::translate("[^\\s\\p{L}]\\s").find("\\p{Zs}\\p{L}]") != std::string::npos);
+}
+
+namespace {
+
+std::string patternOf(const std::filesystem::path& rankFile)
+{
+    std::istringstream in(readFile(rankFile));
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("pattern ", 0) == 0) {
+            return line.substr(8);
+        }
+    }
+    return {};
+}
+
+std::vector<std::string> pieces(const SplitPattern& p, const std::string& text)
+{
+    std::vector<Piece> out;
+    p.split(text, out);
+    std::vector<std::string> v;
+    for (const Piece& piece : out) {
+        v.push_back(text.substr(piece.offset, piece.length));
+    }
+    return v;
+}
+
+}  // namespace
+
+// The hand-written ASCII matcher cuts every text exactly where PCRE2 does:
+// texts drawn from the characters each alternative turns on (capitals
+// before small letters, contractions in any case, digit runs, a space before
+// punctuation, '/' after a line break, runs of spaces before a word or the
+// end, control characters) with letters, digits, spaces and punctuation
+// from outside ASCII mixed in, where the matcher hands over to the regex.
+void TestTokenize::asciiMatcherAgreesWithTheRegex()
+{
+    const std::vector<std::string> alphabet = {
+        "a", "b", "s", "t", "e", "l", "d", "m", "r", "v", "A", "S", "T", "E", "L", "D", "Z", "0", "1", "9",
+        " ", " ", " ", "\t", "\n", "\r", "\x0b", "\x0c", "'", "'", "/", ".", ",", "(", ")", "-", "!", "\"", "_",
+        "\x01", "\x7f", "\xc3\xa9" /* é */, "\xc3\x89" /* É */, "\xe2\x80\x94" /* — */, "\xc2\xa0" /* NBSP */,
+        "\xe2\x80\xa8" /* LS */, "\xc2\xb2" /* ² */, "\xe6\x97\xa5" /* 日 */, "\xcc\x81" /* combining acute */,
+        "\xf0\x9f\x98\x80" /* emoji */, "\xd9\xa3" /* Arabic-Indic three */};
+    for (const char* file : {"o200k_base.ranks", "cl100k_base.ranks"}) {
+        const std::string js = patternOf(kRanks / file);
+        QVERIFY2(knownPattern(js) != KnownPattern::None, file);
+        const SplitPattern fast(js);
+        const SplitPattern regex(js, SplitPattern::Matcher::Regex);
+        std::mt19937 rng(20261206);
+        for (int n = 0; n < 30000; ++n) {
+            std::string text;
+            const auto length = std::uniform_int_distribution<int>(1, 24)(rng);
+            // Half the texts are pure ASCII, where the matcher decides alone.
+            const std::size_t choices = n % 2 == 0 ? 41 : alphabet.size();
+            for (int i = 0; i < length; ++i) {
+                text += alphabet[std::uniform_int_distribution<std::size_t>(0, choices - 1)(rng)];
+            }
+            if (n % 2 == 0) {
+                // ASCII alone: decided without the regex, from every offset
+                // a match can start at (the first included).
+                for (std::size_t at = 0; at < text.size();) {
+                    const std::size_t len = asciiMatch(knownPattern(js), text, at);
+                    if (len == 0) {
+                        QFAIL(qPrintable(QStringLiteral("%1: %2 handed to the regex at %3")
+                                             .arg(QLatin1String(file), QString::fromStdString(json(text).dump()))
+                                             .arg(at)));
+                    }
+                    at += len;
+                }
+            }
+            const auto want = pieces(regex, text);
+            const auto got = pieces(fast, text);
+            if (got != want) {
+                QFAIL(qPrintable(QStringLiteral("%1: %2 cut into %3 pieces, the regex into %4")
+                                     .arg(QLatin1String(file), QString::fromStdString(json(text).dump()))
+                                     .arg(got.size())
+                                     .arg(want.size())));
+            }
+        }
+    }
+    // A few by hand, as tiktoken cuts them.
+    const SplitPattern o200k(patternOf(kRanks / "o200k_base.ranks"));
+    QCOMPARE(pieces(o200k, "HELLOworld's DON'T  go;\n/x 1234"),
+             (std::vector<std::string>{"HELLOworld's", " DON'T", " ", " go", ";\n/", "x", " ", "123", "4"}));
+    const SplitPattern cl100k(patternOf(kRanks / "cl100k_base.ranks"));
+    QCOMPARE(pieces(cl100k, "it'sa (ok)  \t\n"), (std::vector<std::string>{"it", "'s", "a", " (", "ok", ")", "  \t\n"}));
+    QCOMPARE(knownPattern("\\s+|\\S+"), KnownPattern::None);
 }
 
 void TestTokenize::sanitizeLikeTextDecoder_data()

@@ -1,0 +1,20 @@
+-- wrk script: as wrk_chat_varied.lua, with a prompt of the length real chat
+-- traffic carries: a system message and a ~3 KB English user message
+-- (about 600 tokens), new each time (a counter at its front), so the
+-- gateway's token-count memo never has it and every request pays for an
+-- exact count of 3 KB
+-- (WRK_SCRIPT=bench/wrk_chat_long.lua bench/gateway_vs_nginx.sh).
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-mock"
+local paragraph = "The quick brown fox jumps over the lazy dog, while the committee reviewed the quarterly "
+  .. "figures and found that revenue had grown by twelve percent. "
+local text = string.rep(paragraph, 20)
+local n = 0
+function request()
+  n = n + 1
+  local body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},'
+    .. '{"role":"user","content":"Request ' .. n .. ': ' .. text .. '"}],"max_tokens":16}'
+  return wrk.format(nil, nil, nil, body)
+end
