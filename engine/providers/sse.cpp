@@ -1,24 +1,50 @@
 #include "providers/sse.h"
 
+#include <cstring>
+#include <utility>
+
 namespace sluice {
+
+const char* sseLineBreak(const char* p, const char* end) noexcept
+{
+    const auto* lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const char* stop = lf != nullptr ? lf : end;
+    const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(stop - p)));
+    return cr != nullptr ? cr : stop;
+}
 
 bool SseParser::feed(std::string_view chunk, const std::function<bool(const SseEvent&)>& onEvent)
 {
-    for (char c : chunk) {
-        if (c == '\n' && m_lastWasCr) {
-            m_lastWasCr = false;  // the LF of a CRLF pair
-            continue;
-        }
-        m_lastWasCr = c == '\r';
-        if (c == '\n' || c == '\r') {
-            const std::string text = std::move(m_line);
-            m_line.clear();
-            if (!line(text, onEvent)) {
-                return false;
+    const char* p = chunk.data();
+    const char* const end = p + chunk.size();
+    while (p != end) {
+        if (m_lastWasCr) {
+            m_lastWasCr = false;
+            if (*p == '\n') {
+                ++p;  // the LF of a CRLF pair
+                continue;
             }
-            continue;
         }
-        m_line.push_back(c);
+        const char* stop = sseLineBreak(p, end);
+        if (stop == end) {
+            m_line.append(p, end);  // a line still arriving
+            break;
+        }
+        m_lastWasCr = *stop == '\r';
+        // A line that arrived whole is read where it is; one that began in
+        // an earlier chunk is completed in m_line first.
+        bool more = true;
+        if (m_line.empty()) {
+            more = line(std::string_view(p, static_cast<std::size_t>(stop - p)), onEvent);
+        } else {
+            m_line.append(p, stop);
+            const std::string text = std::exchange(m_line, std::string());
+            more = line(text, onEvent);
+        }
+        if (!more) {
+            return false;
+        }
+        p = stop + 1;
     }
     return true;
 }
@@ -29,11 +55,14 @@ bool SseParser::line(std::string_view text, const std::function<bool(const SseEv
         if (!m_hasData && m_event.empty()) {
             return true;
         }
-        SseEvent ev{m_event.empty() ? std::string("message") : m_event, m_data};
-        m_event.clear();
-        m_data.clear();
+        SseEvent ev{m_event.empty() ? std::string("message") : std::exchange(m_event, std::string()),
+                    std::exchange(m_data, std::string())};
         m_hasData = false;
-        return onEvent(ev);
+        const bool more = onEvent(ev);
+        // The data's buffer is kept for the next event's.
+        m_data = std::move(ev.data);
+        m_data.clear();
+        return more;
     }
     if (text.front() == ':') {
         return true;  // comment / keep-alive

@@ -15,6 +15,10 @@ struct SseEvent {
     std::string data;   // data lines joined with '\n'
 };
 
+// The first '\r' or '\n' in [p, end), or end. Lines are found with memchr
+// (a vectorised scan) for the '\n' and then for a '\r' before it.
+const char* sseLineBreak(const char* p, const char* end) noexcept;
+
 class SseParser {
 public:
     // Feeds bytes; calls onEvent for every complete event. Stops early and
