@@ -1,8 +1,8 @@
 #include "gateway/usage_chunk_filter.h"
 
+#include "core/json_scan.h"
 #include "providers/sse.h"
 
-#include <nlohmann/json.hpp>
 
 #include <utility>
 
@@ -93,6 +93,15 @@ bool emptyChoicesIn(std::string_view text)
     return false;
 }
 
+// A raw JSON value that is an array with no elements.
+bool isEmptyArray(std::string_view value)
+{
+    if (value.size() < 2 || value.front() != '[' || value.back() != ']') {
+        return false;
+    }
+    return value.substr(1, value.size() - 2).find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
 }  // namespace
 
 bool UsageChunkFilter::isUsageOnly(std::string_view event)
@@ -106,14 +115,20 @@ bool UsageChunkFilter::isUsageOnly(std::string_view event)
         data = e.data;
         return false;  // one event: the first is the only
     });
-    const nlohmann::json chunk = nlohmann::json::parse(data, nullptr, false);
-    if (!chunk.is_object()) {
-        return false;
-    }
-    const auto choices = chunk.find("choices");
-    const auto usage = chunk.find("usage");
-    return choices != chunk.end() && choices->is_array() && choices->empty() && usage != chunk.end() &&
-           usage->is_object();
+    // Scanned, not parsed into a document: this runs once per stream, and a
+    // document of the usage chunk cost more than the rest of the stream's
+    // filtering. A repeated key counts as its last value, as in a parse.
+    bool emptyChoices = false;
+    bool usageObject = false;
+    const bool valid = scanJson(data, [&](std::string_view key, std::string_view value) {
+        if (key == "choices") {
+            emptyChoices = isEmptyArray(value);
+        } else if (key == "usage") {
+            usageObject = !value.empty() && value.front() == '{';
+        }
+    });
+    const std::size_t first = data.find_first_not_of(" \t\r\n");
+    return valid && first != std::string::npos && data[first] == '{' && emptyChoices && usageObject;
 }
 
 }  // namespace sluice::gateway

@@ -346,6 +346,11 @@ void TestGatewayParts::usageChunkFilter()
     QVERIFY(!UsageChunkFilter::isUsageOnly("data: {\"choices\":[],\"usage\":"));
     QVERIFY(UsageChunkFilter::isUsageOnly(R"(data:{"choices":[],"usage":{}})"));
     QVERIFY(UsageChunkFilter::isUsageOnly(R"(data: {"choices" : [ ], "usage": {"total_tokens": 1}})"));
+    // Only the event's own members count, as in a parse of it.
+    QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"x":{"choices":[],"usage":{}},"choices":[{}]})"));
+    QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: [{"choices":[],"usage":{}}])"));
+    QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[],"usage":[1]})"));
+    QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[],"usage":{}} trailing)"));
     // A stream with no event's end in sight (not SSE) is not held back.
     UsageChunkFilter h;
     const std::string line(UsageChunkFilter::kMostHeld, 'x');
