@@ -166,6 +166,16 @@ void TestTokenCalibrator::languageClasses_data()
     QTest::newRow("cpp") << QStringLiteral("int main() {\n    std::vector<int> v{1, 2};\n    return v[0] == 1;\n}") << "code";
     QTest::newRow("json") << QStringLiteral("{\"a\": [1, 2], \"b\": {\"c\": null}}") << "code";
     QTest::newRow("empty") << QString() << "latin";
+    // One line of thousands of bytes, tallied sixteen at a time, past the
+    // 255 blocks after which the lane counts are summed: exactly one code
+    // mark per twelve visible characters is code (marks × 12 >= visible),
+    // one visible character more is not. A count off by one either way in
+    // the block path turns the answer.
+    const QString twelve = QStringLiteral("abcdefgh ij(k");  // 12 visible, 1 mark, 1 space
+    QTest::newRow("long line at the code threshold") << twelve.repeated(700) << "code";
+    QTest::newRow("long line just under it") << twelve.repeated(700) + QLatin1Char('z') << "latin";
+    QTest::newRow("tab-led line at the threshold, odd tail")
+        << QStringLiteral("\t") + twelve.repeated(345) + QStringLiteral("\n") + twelve.repeated(2) << "code";
 }
 
 void TestTokenCalibrator::languageClasses()
