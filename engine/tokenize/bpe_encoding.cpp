@@ -130,8 +130,9 @@ RankFileHeader readHeader(RankFileLines& in)
             }
             h.special.emplace_back(std::string(value.substr(sp + 1)), rank);
         } else if (recordField(line, "count", value)) {
-            if (!parseUint(value, h.count) || h.count < 256) {
-                throw in.fail("expected \"count N\" with N at least 256 (every byte has a token)");
+            if (!parseUint(value, h.count) || h.count < 256 || h.count > RankTable::kMaxRanks) {
+                throw in.fail("expected \"count N\" with N from 256 (every byte has a token) to " +
+                              std::to_string(RankTable::kMaxRanks));
             }
             return h;
         } else {

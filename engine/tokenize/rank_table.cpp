@@ -2,6 +2,7 @@
 
 #include "tokenize/word_hash.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace sluice::tokenize {
@@ -41,27 +42,45 @@ void RankTable::add(std::string_view bytes)
     m_offsets.push_back(static_cast<std::uint32_t>(m_bytes.size()));
 }
 
+RankTable::Slot RankTable::Slot::make(std::uint64_t head, std::uint32_t rank, std::size_t length) noexcept
+{
+    Slot s;
+    std::memcpy(s.head, &head, sizeof head);
+    s.rankLength = ((rank + 1) << 8) | static_cast<std::uint32_t>(std::min<std::size_t>(length, 255));
+    return s;
+}
+
+std::uint64_t RankTable::Slot::headWord() const noexcept
+{
+    std::uint64_t w;
+    std::memcpy(&w, head, sizeof w);
+    return w;
+}
+
+std::size_t RankTable::slotOf(std::uint64_t hash) const noexcept
+{
+    // The hash's top half scaled to the capacity (no power of two needed).
+    return static_cast<std::size_t>(((hash >> 32) * m_slots.size()) >> 32);
+}
+
 void RankTable::insert(std::uint32_t rank)
 {
     const std::string_view key = bytesOf(rank);
     const std::uint64_t head = headOf(key.data(), key.size());
-    std::size_t i = slotHash(key.data(), key.size(), head) & m_mask;
-    while (m_slots[i].rankPlus1 != 0) {
-        i = (i + 1) & m_mask;
+    std::size_t i = slotOf(slotHash(key.data(), key.size(), head));
+    while (m_slots[i].rankLength != 0) {
+        i = i + 1 == m_slots.size() ? 0 : i + 1;
     }
-    m_slots[i] = Slot{head, rank + 1, static_cast<std::uint32_t>(key.size())};
+    m_slots[i] = Slot::make(head, rank, key.size());
 }
 
 std::uint32_t RankTable::freeze()
 {
-    std::size_t capacity = 16;
-    // Load factor at most 1/2: short probe sequences for the misses the
-    // merge loop mostly asks about.
-    while (capacity < size() * 2) {
-        capacity *= 2;
-    }
-    m_slots.assign(capacity, Slot{});
-    m_mask = capacity - 1;
+    // Load factor at most 5/8: probe runs stay short for the misses the
+    // merge loop mostly asks about, and o200k's table is 3.8 MB (16-byte
+    // slots at a power of two took 8 MB, enough to break a batch's memory
+    // bound).
+    m_slots.assign(std::max<std::size_t>(16, size() * 8 / 5), Slot{});
     for (std::uint32_t r = 0; r < size(); ++r) {
         if (find(bytesOf(r)) != kNone) {
             return r;
@@ -77,19 +96,22 @@ std::uint32_t RankTable::find(const char* bytes, std::size_t length) const noexc
         return kNone;
     }
     const std::uint64_t head = headOf(bytes, length);
-    std::size_t i = slotHash(bytes, length, head) & m_mask;
+    const auto lengthByte = static_cast<std::uint32_t>(std::min<std::size_t>(length, 255));
+    std::size_t i = slotOf(slotHash(bytes, length, head));
     for (;;) {
         const Slot& slot = m_slots[i];
-        if (slot.rankPlus1 == 0) {
+        if (slot.rankLength == 0) {
             return kNone;
         }
         // Most tokens fit the slot's head: no read of the arena at all.
-        if (slot.length == length && slot.head == head
-            && (length <= 8
-                || std::memcmp(m_bytes.data() + m_offsets[slot.rankPlus1 - 1] + 8, bytes + 8, length - 8) == 0)) {
-            return slot.rankPlus1 - 1;
+        if ((slot.rankLength & 0xFF) == lengthByte && slot.headWord() == head) {
+            const std::uint32_t rank = (slot.rankLength >> 8) - 1;
+            if (length <= 8 || (m_offsets[rank + 1] - m_offsets[rank] == length &&
+                                std::memcmp(m_bytes.data() + m_offsets[rank] + 8, bytes + 8, length - 8) == 0)) {
+                return rank;
+            }
         }
-        i = (i + 1) & m_mask;
+        i = i + 1 == m_slots.size() ? 0 : i + 1;
     }
 }
 

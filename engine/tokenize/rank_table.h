@@ -4,7 +4,7 @@
 // its token's length and first eight bytes: a token that short (most are)
 // is found or ruled out in one cache line, where a slot with only the rank
 // cost three dependent reads (slot, offset, bytes), each a cache miss in a
-// table of megabytes.
+// table of megabytes (English encodes at twice the rate for it).
 //
 // Thread-safety: built once by one thread (add, then freeze); after that
 // immutable, find() and bytesOf() from any thread.
@@ -21,6 +21,8 @@ namespace sluice::tokenize {
 class RankTable {
 public:
     static constexpr std::uint32_t kNone = 0xFFFFFFFFU;
+    // Ranks are packed in 24 bits of a slot.
+    static constexpr std::uint32_t kMaxRanks = (1U << 24) - 2;
 
     // Adds the token of the next rank (0, 1, ...).
     void add(std::string_view bytes);
@@ -39,13 +41,16 @@ private:
 
     std::string m_bytes;                  // every token's bytes, in rank order
     std::vector<std::uint32_t> m_offsets{0};  // rank r spans [m_offsets[r], m_offsets[r+1])
+    // 12 bytes: three words, no padding.
     struct Slot {
-        std::uint64_t head = 0;       // the token's first eight bytes, zero-padded
-        std::uint32_t rankPlus1 = 0;  // 0: empty
-        std::uint32_t length = 0;
+        std::uint32_t head[2] = {0, 0};  // the token's first eight bytes, zero-padded
+        std::uint32_t rankLength = 0;    // (rank + 1) << 8 | min(length, 255); 0: empty
+        static Slot make(std::uint64_t head, std::uint32_t rank, std::size_t length) noexcept;
+        std::uint64_t headWord() const noexcept;
     };
+    std::size_t slotOf(std::uint64_t hash) const noexcept;
+
     std::vector<Slot> m_slots;
-    std::size_t m_mask = 0;
 };
 
 }  // namespace sluice::tokenize
