@@ -286,6 +286,8 @@ void TestTokenize::badRankFiles_data()
                                  << QStringLiteral("bad.ranks: pattern: pattern offset");
     QTest::newRow("too many lines") << QByteArray::fromStdString(head + "count 256\n" + bytes + "YWI=\n")
                                     << QStringLiteral("bad.ranks:261: more lines than the 256 ranks");
+    QTest::newRow("too many ranks") << QByteArray::fromStdString(head + "count 16777215\n" + bytes)
+                                    << QStringLiteral("bad.ranks:4: expected \"count N\" with N from 256");
     QTest::newRow("well formed") << QByteArray::fromStdString(head + "count 256\n" + bytes) << QString();
 }
 
