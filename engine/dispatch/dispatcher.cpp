@@ -285,7 +285,12 @@ std::string Dispatcher::validate(const JobSpec& job) const
 {
     const ConfigLock lock(m_configMutex);
     try {
-        prepareJob(*m_config, job, m_estimator.get());
+        // Without the estimator: what can be wrong is found by the rule of
+        // thumb's walk, and an exact count here would be thrown away and
+        // done again by submit. Counted twice, every prompt of a batch was
+        // also kept by the tokenizer's count memo (a text is kept on its
+        // second count): 8 MB of prompts that never came back.
+        prepareJob(*m_config, job, nullptr);
     } catch (const InputError& e) {
         return e.what();
     }

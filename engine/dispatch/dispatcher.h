@@ -67,7 +67,8 @@ public:
     // body) and queues it. Throws InputError naming the problem.
     void submit(JobSpec job);
     // The same checks without queueing: empty when the job could run,
-    // otherwise what is wrong ("body.model: …").
+    // otherwise what is wrong ("body.model: …"). The prompt is not counted
+    // with a tokenizer here (submit does that).
     std::string validate(const JobSpec& job) const;
     // The reservation the job would make. Throws InputError like submit.
     JobEstimate estimate(const JobSpec& job) const;
