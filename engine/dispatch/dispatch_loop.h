@@ -68,8 +68,10 @@ struct Dispatcher::Impl {
         std::vector<TimelineEvent> timeline;
         std::optional<Flight> flight;
     };
+    // Behind a pointer: a command is moved into the queue, out of it and
+    // through the queue's growth, and a PreparedJob's strings are many.
     struct Submit {
-        PreparedJob job;
+        std::unique_ptr<PreparedJob> job;
     };
     struct Cancel {
         std::string customId;

@@ -78,7 +78,7 @@ void Dispatcher::Impl::wakeAllLanes(TimePoint now)
 
 void Dispatcher::Impl::apply(Submit& s, TimePoint now)
 {
-    PreparedJob& p = s.job;
+    PreparedJob& p = *s.job;
     // Built in its node: a job is moved no more once it is queued.
     Job& job = jobs.try_emplace(nextId).first->second;
     job.id = nextId++;
@@ -302,25 +302,25 @@ void Dispatcher::submit(JobSpec job)
     // Under the configuration lock from routing to posting, so a provider
     // added or removed meanwhile cannot overtake this job in the queue.
     const ConfigLock lock(m_configMutex);
-    PreparedJob p = prepareJob(*m_config, std::move(job), m_estimator.get());
-    m_impl->enqueue(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
+    m_impl->enqueue(Impl::Command{
+        Impl::Submit{std::make_unique<PreparedJob>(prepareJob(*m_config, std::move(job), m_estimator.get()))}, nullptr});
 }
 
 Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
 {
     const ConfigLock lock(m_configMutex);
-    return Prepared{prepareJob(*m_config, std::move(job), m_estimator.get()), m_config};
+    return Prepared{std::make_unique<PreparedJob>(prepareJob(*m_config, std::move(job), m_estimator.get())), m_config};
 }
 
 void Dispatcher::submitPrepared(Prepared prepared)
 {
     const ConfigLock lock(m_configMutex);
-    PreparedJob p = std::move(prepared.job);
+    std::unique_ptr<PreparedJob> p = std::move(prepared.job);
     if (prepared.config != m_config) {
         // Its provider index is the old configuration's: route it again.
-        JobSpec spec = std::move(p.job);
-        spec.body = nlohmann::json::parse(p.bodyText);
-        p = prepareJob(*m_config, std::move(spec), m_estimator.get());
+        JobSpec spec = std::move(p->job);
+        spec.body = nlohmann::json::parse(p->bodyText);
+        *p = prepareJob(*m_config, std::move(spec), m_estimator.get());
     }
     m_impl->enqueue(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
 }

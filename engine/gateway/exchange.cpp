@@ -49,10 +49,28 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
 public:
     enum class Stage : std::uint8_t { Gate, Queued, Head, Done };
 
-    Exchange(std::shared_ptr<Gateway::Impl> gw, net::HttpResponder responder, ApiFlavor dialect, bool stream,
-             TokenPtr token, JobSpec spec)
-        : m_gw(std::move(gw)), m_responder(std::move(responder)), m_dialect(dialect), m_stream(stream),
-          m_token(std::move(token)), m_spec(std::move(spec))
+    // What the exchange reads of its job once the dispatcher has it: a
+    // few fields, not a copy of the whole JobSpec (its header lines too).
+    struct JobFacts {
+        explicit JobFacts(const JobSpec& s)
+            : customId(s.customId), tenant(s.tenant), provider(s.provider), key(s.key), method(s.method),
+              objectPath(s.objectPath), flavor(s.flavor), endpoint(s.endpoint)
+        {
+        }
+        std::string customId;
+        std::string tenant;
+        std::string provider;  // pinned by the request, else empty
+        std::string key;
+        std::string method;
+        std::string objectPath;
+        ApiFlavor flavor;
+        Endpoint endpoint;
+    };
+
+    Exchange(std::shared_ptr<Gateway::Impl> gw, ApiFlavor dialect, bool stream, TokenPtr token,
+             Dispatcher::Prepared prepared)
+        : m_gw(std::move(gw)), m_dialect(dialect), m_stream(stream), m_token(std::move(token)),
+          m_spec(prepared.job->job), m_prepared(std::move(prepared))
     {
     }
 
@@ -292,7 +310,7 @@ private:
             // serialised once, when it was priced for the tenant gate.
             Dispatcher::Prepared job = std::move(*m_prepared);
             m_prepared.reset();
-            job.job.job.sink = shared_from_this();
+            job.job->job.sink = shared_from_this();
             m_gw->dispatcher.submitPrepared(std::move(job));
             m_gw->counters.submitted.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::exception& e) {
@@ -448,7 +466,7 @@ private:
     ApiFlavor m_dialect;
     bool m_stream = false;
     TokenPtr m_token;  // kept alive if revoked meanwhile
-    JobSpec m_spec;  // its body freed: the prepared job carries the text
+    const JobFacts m_spec;
     std::optional<Dispatcher::Prepared> m_prepared;
     std::string m_model;
     std::string m_provider;
@@ -469,9 +487,9 @@ private:
 void Gateway::Impl::openExchange(net::HttpResponder responder, ApiFlavor dialect, bool stream, TokenPtr token,
                                  std::string model, Dispatcher::Prepared prepared)
 {
-    const Cost cost = prepared.job.cost;
-    auto ex = std::make_shared<Exchange>(shared_from_this(), net::HttpResponder{}, dialect, stream, std::move(token),
-                                         JobSpec{});
+    const Cost cost = prepared.job->cost;
+    const bool filterUsage = stream && prepared.job->usageAdded;
+    auto ex = std::make_shared<Exchange>(shared_from_this(), dialect, stream, std::move(token), std::move(prepared));
     std::weak_ptr<Exchange> weak = ex;
     responder.onPeerGone([weak] {
         if (auto e = weak.lock()) {
@@ -480,11 +498,9 @@ void Gateway::Impl::openExchange(net::HttpResponder responder, ApiFlavor dialect
     });
     ex->m_responder = std::move(responder);
     ex->m_model = std::move(model);
-    ex->m_spec = prepared.job.job;
-    if (stream && prepared.job.usageAdded) {
+    if (filterUsage) {
         ex->m_usageFilter.emplace();
     }
-    ex->m_prepared = std::move(prepared);
     ex->begin(cost);
 }
 

@@ -431,7 +431,7 @@ void Gateway::Impl::storedResponse(net::InboundRequest&& request, net::HttpRespo
                                         owner->provider + ", which is no longer configured: " + e.what());
         return;
     }
-    const bool stream = prepared->job.info.stream;
+    const bool stream = prepared->job->info.stream;
     openExchange(std::move(responder), ApiFlavor::OpenAI, stream, std::move(token), owner->model, std::move(*prepared));
 }
 

@@ -290,7 +290,7 @@ void TestLimitStatus::exactCountFollowsTheProvidersCount()
     }
     const auto reserved = [&](Rig& rig) {
         const Dispatcher::Prepared p = rig.dispatcher->prepare(chat("priced", "gpt-4o-mini", english));
-        return std::pair{p.job.cost.inputTokens, p.job.info.prompt};
+        return std::pair{p.job->cost.inputTokens, p.job->info.prompt};
     };
     const auto answer = [&](Rig& rig, const std::string& id, int reportedPrompt, std::size_t n) {
         rig.dispatcher->submit(chat(id, "gpt-4o-mini", english));
@@ -339,7 +339,7 @@ void TestLimitStatus::mediaTeachesNoCalibrator()
     const std::string words(400, 'a');
     for (const std::string model : {"llama-3-70b", "gpt-4o-mini"}) {
         Rig rig(config({{"models", {{model, {{"limits", {{"tpm", 600000}}}}}}}}));
-        const auto reserved = [&](const JobSpec& spec) { return rig.dispatcher->prepare(spec).job; };
+        const auto reserved = [&](const JobSpec& spec) { return std::move(*rig.dispatcher->prepare(spec).job); };
         JobSpec vision = chat("vision", model, words);
         vision.body["messages"][0]["content"] = json::array({{{"type", "text"}, {"text", words}}, pngPart()});
         const auto before = reserved(chat("text", model, words));

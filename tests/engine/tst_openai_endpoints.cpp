@@ -214,8 +214,8 @@ void TestOpenAiEndpoints::responsesAndEmbeddingsCountWithTheTokenizer()
     JobSpec job = embeddingsJob("priced");
     job.body["input"] = embeddings["input"];
     const Dispatcher::Prepared prepared = dispatcher.prepare(std::move(job));
-    QCOMPARE(prepared.job.info.prompt.method, PromptCountMethod::Exact);
-    QCOMPARE(prepared.job.cost.inputTokens, std::int64_t{2 + 12 + 14});
+    QCOMPARE(prepared.job->info.prompt.method, PromptCountMethod::Exact);
+    QCOMPARE(prepared.job->cost.inputTokens, std::int64_t{2 + 12 + 14});
 }
 
 void TestOpenAiEndpoints::badInputNamesTheField_data()
@@ -686,8 +686,8 @@ void TestOpenAiEndpoints::preparedJobSurvivesAConfigChange()
     Dispatcher dispatcher(loadConfig(JsonSource("two.json", root.dump()), key), clock, admission, listener);
     dispatcher.start();
     Dispatcher::Prepared prepared = dispatcher.prepare(responsesJob("later", false));
-    QCOMPARE(prepared.job.provider, std::size_t{1});
-    const Cost priced = prepared.job.cost;
+    QCOMPARE(prepared.job->provider, std::size_t{1});
+    const Cost priced = prepared.job->cost;
     dispatcher.removeProvider("gone");
     dispatcher.submitPrepared(std::move(prepared));
     QVERIFY(listener.waitFor(1));
