@@ -3,7 +3,6 @@
 #include "core/json_scan.h"
 #include "providers/sse.h"
 
-
 #include <utility>
 
 namespace sluice::gateway {
@@ -93,15 +92,6 @@ bool emptyChoicesIn(std::string_view text)
     return false;
 }
 
-// A raw JSON value that is an array with no elements.
-bool isEmptyArray(std::string_view value)
-{
-    if (value.size() < 2 || value.front() != '[' || value.back() != ']') {
-        return false;
-    }
-    return value.substr(1, value.size() - 2).find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
-
 }  // namespace
 
 bool UsageChunkFilter::isUsageOnly(std::string_view event)
@@ -117,18 +107,19 @@ bool UsageChunkFilter::isUsageOnly(std::string_view event)
     });
     // Scanned, not parsed into a document: this runs once per stream, and a
     // document of the usage chunk cost more than the rest of the stream's
-    // filtering. A repeated key counts as its last value, as in a parse.
+    // filtering. Members are handed out only when the event is an object; a
+    // repeated key counts as its last value, as in a parse.
     bool emptyChoices = false;
     bool usageObject = false;
     const bool valid = scanJson(data, [&](std::string_view key, std::string_view value) {
         if (key == "choices") {
-            emptyChoices = isEmptyArray(value);
+            std::size_t elements = 0;
+            emptyChoices = scanJsonArray(value, [&](std::string_view) { ++elements; }) && elements == 0;
         } else if (key == "usage") {
             usageObject = !value.empty() && value.front() == '{';
         }
     });
-    const std::size_t first = data.find_first_not_of(" \t\r\n");
-    return valid && first != std::string::npos && data[first] == '{' && emptyChoices && usageObject;
+    return valid && emptyChoices && usageObject;
 }
 
 }  // namespace sluice::gateway

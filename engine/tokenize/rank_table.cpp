@@ -78,8 +78,7 @@ std::uint32_t RankTable::freeze()
 {
     // Load factor at most 5/8: probe runs stay short for the misses the
     // merge loop mostly asks about, and o200k's table is 3.8 MB (16-byte
-    // slots at a power of two took 8 MB, enough to break a batch's memory
-    // bound).
+    // slots at a power of two took 8 MB).
     m_slots.assign(std::max<std::size_t>(16, size() * 8 / 5), Slot{});
     for (std::uint32_t r = 0; r < size(); ++r) {
         if (find(bytesOf(r)) != kNone) {

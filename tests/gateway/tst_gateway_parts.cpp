@@ -351,6 +351,8 @@ void TestGatewayParts::usageChunkFilter()
     QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: [{"choices":[],"usage":{}}])"));
     QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[],"usage":[1]})"));
     QVERIFY(!UsageChunkFilter::isUsageOnly(R"(data: {"choices":[],"usage":{}} trailing)"));
+    // A byte order mark before the object, which a parse skips.
+    QVERIFY(UsageChunkFilter::isUsageOnly("data: \xEF\xBB\xBF{\"choices\":[],\"usage\":{}}"));
     // A stream with no event's end in sight (not SSE) is not held back.
     UsageChunkFilter h;
     const std::string line(UsageChunkFilter::kMostHeld, 'x');
