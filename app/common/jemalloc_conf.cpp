@@ -4,7 +4,7 @@
 // narenas:1 — one arena instead of four per core. Each arena keeps the pages
 // freed in it for up to 10 s for reuse by its own threads only, so with
 // eight arenas a batch of 40 KB prompts held 41–49 MB resident at its peak
-// and with one 31–32 MB (tst_shared_queue_memory, whose bound is 48 MB).
+// and with one 31–34 MB (tst_shared_queue_memory, whose bound is 48 MB).
 // Sluice runs a handful of threads, whose small allocations the per-thread
 // caches serve without the arena's lock: the gateway's CPU per request and a
 // batch's requests per second did not change (docs/benchmarks.md,
