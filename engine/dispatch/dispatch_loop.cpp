@@ -46,11 +46,22 @@ void Dispatcher::Impl::run()
             }
         }
         publish(now);
-        http.poll(nextWake(now));
+        http.pollWithHandoffs(nextWake(now), handedWork);
         // Completions just reported to the listener show in stats at once.
         publish(clock.now());
     }
     shutDown();
+}
+
+void Dispatcher::Impl::takeUpHandedWork()
+{
+    const TimePoint now = clock.now();
+    drainCommands(now);
+    if (!paused) {
+        for (std::size_t i = 0; i < lanes.size(); ++i) {
+            scheduleLane(lanes[i], now);
+        }
+    }
 }
 
 void Dispatcher::Impl::shutDown()

@@ -20,6 +20,7 @@
 #include "dispatch/transport.h"
 #include "http/http_client.h"
 
+#include <functional>
 #include <map>
 #include <tuple>
 #include <queue>
@@ -156,11 +157,21 @@ struct Dispatcher::Impl {
     // (job ids are never reused).
     std::priority_queue<std::pair<TimePoint, DispatchId>, std::vector<std::pair<TimePoint, DispatchId>>, std::greater<>> deadlines;
 
+    // takeUpHandedWork, made once: poll is given it every turn.
+    std::function<void()> handedWork;
+
     std::size_t laneFor(std::size_t provider, const std::string& model, const std::string& key);
 
     // ------------------------------------------------------------ the loop
 
     void run();
+    // Inside the transport's poll, between two handlers of a shared event
+    // loop after one handed work over (Transport::pollWithHandoffs' `between`): the
+    // commands queued meanwhile applied and the lanes scheduled, so a job a
+    // gateway request submitted goes upstream at once, not after the rest
+    // of the loop's batch or a turn of this loop of its own. Retries and
+    // deadlines wait for the next turn.
+    void takeUpHandedWork();
     void shutDown();
 
     // Forgets a job without reporting it to the listener; its sink, if any,

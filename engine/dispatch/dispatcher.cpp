@@ -31,6 +31,7 @@ Dispatcher::Impl::Impl(std::shared_ptr<const Config> cfg, Clock& clk, Admission&
               opt.seed != 0 ? opt.seed : std::random_device{}())
 {
     clockSubscription = clock.subscribe([this] { http.wakeup(); });
+    handedWork = [this] { takeUpHandedWork(); };
 }
 
 void Dispatcher::Impl::enqueue(Command command)

@@ -16,6 +16,7 @@
 #include "http/upstream_client.h"
 
 #include <cstdint>
+#include <functional>
 
 namespace sluice {
 
@@ -31,6 +32,16 @@ public:
     // Waits up to `timeout` for activity or wakeup() and runs the callbacks
     // that became due.
     virtual void poll(Duration timeout) = 0;
+    // poll, where it runs other parts' handlers too (a shared event
+    // loop whose request handlers submit jobs): after a handler that called
+    // wakeup(), `between` runs before the next one, so the dispatcher takes
+    // up what was handed to it there and then. A transport that runs no one
+    // else's handlers has nothing to run it between: a plain poll.
+    virtual void pollWithHandoffs(Duration timeout, const std::function<void()>& between)
+    {
+        (void)between;
+        poll(timeout);
+    }
     virtual void wakeup() = 0;
 };
 

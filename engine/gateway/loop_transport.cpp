@@ -4,6 +4,19 @@
 
 namespace sluice::gateway {
 
+namespace {
+
+// Set for a scope, cleared however it ends.
+struct InBetween {
+    explicit InBetween(bool& f) : flag(f) { flag = true; }
+    ~InBetween() { flag = false; }
+    InBetween(const InBetween&) = delete;
+    InBetween& operator=(const InBetween&) = delete;
+    bool& flag;
+};
+
+}  // namespace
+
 LoopTransport::LoopTransport(net::EventLoop& loop)
     : m_loop(loop),
       // The client's callbacks answer the gateway's clients: at once, since
@@ -49,6 +62,21 @@ void LoopTransport::poll(Duration timeout)
     runDue();
 }
 
+void LoopTransport::pollWithHandoffs(Duration timeout, const std::function<void()>& between)
+{
+    runDue();
+    // Two pointers: small enough for std::function to hold without an
+    // allocation per poll.
+    m_loop.runFor(timeout, [this, &between] {
+        {
+            const InBetween scope(m_inBetween);
+            between();
+        }
+        runDue();
+    });
+    runDue();
+}
+
 void LoopTransport::runDue()
 {
     if (m_dueNow) {
@@ -81,7 +109,9 @@ void LoopTransport::timer(std::optional<Duration> after)
         // timer-queue entry, a handler and at times a timerfd_settime, and
         // the request would wait for the loop's next turn to be sent.
         m_dueNow = true;
-        m_loop.wakeup();
+        if (!m_inBetween) {
+            m_loop.wakeup();
+        }
         return;
     }
     // A timer armed to fire no later than asked is left alone: the client

@@ -9,7 +9,9 @@
 // socket's interest is set once, not re-armed with epoll_ctl after each
 // event as a wait per socket on the loop would be. The client's callbacks
 // run under net::DirectReplies: an answer is on the gateway client's socket
-// before the handler that read it from the provider returns.
+// before the handler that read it from the provider returns. Under
+// pollWithHandoffs a request a handler submitted is begun (on the
+// provider's socket) before the loop's next handler runs.
 //
 // Thread-safety: as Transport's: start, abort and poll on the dispatcher
 // thread (the loop's driver), wakeup() from any. Constructed and destroyed
@@ -23,6 +25,7 @@
 #include "net/event_loop.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -38,6 +41,7 @@ public:
     TransferId start(http::HttpRequest request, http::TransferHandlers handlers) override;
     void abort(TransferId id) override;
     void poll(Duration timeout) override;
+    void pollWithHandoffs(Duration timeout, const std::function<void()>& between) override;
     void wakeup() override;
 
     net::EventLoop& loop() noexcept { return m_loop; }
@@ -55,6 +59,9 @@ private:
     net::LoopTimer m_timer;
     std::optional<std::chrono::steady_clock::time_point> m_armed;  // when m_timer fires; empty: not armed
     bool m_dueNow = false;
+    // Inside poll's `between`: a transfer started there is begun right
+    // after it (runDue), with no wake-up of the loop.
+    bool m_inBetween = false;
     // Last: destroyed first, while the watches it stops still exist.
     std::unique_ptr<http::UpstreamClient> m_client;
 };

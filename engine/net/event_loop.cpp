@@ -25,6 +25,16 @@ EventLoop::~EventLoop()
 
 void EventLoop::runFor(Duration timeout)
 {
+    run(timeout, nullptr);
+}
+
+void EventLoop::runFor(Duration timeout, const std::function<void()>& between)
+{
+    run(timeout, &between);
+}
+
+void EventLoop::run(Duration timeout, const std::function<void()>* between)
+{
     m_driver.store(std::this_thread::get_id());
     asio::io_context& io = m_impl->io;
     try {
@@ -32,25 +42,35 @@ void EventLoop::runFor(Duration timeout)
         // "do not wait": run what is ready and return.
         const bool wokenBefore = m_woken.exchange(false);
         std::size_t ran = io.poll_one();
-        // Work already waiting as a turn begins, turn after turn, means the
-        // loop is busy (see kBusyTurns).
-        m_busyTurns = ran != 0 ? m_busyTurns + 1 : 0;
         if (ran == 0 && !wokenBefore && !m_woken.load() && timeout > Duration::zero()) {
             ran = io.run_one_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
         }
         // At most a batch: what these handlers start elsewhere (a request
-        // handed to the dispatcher, a transfer started) waits until runFor
-        // returns, so each handler run after it adds to that request's
-        // latency, and under load an unbounded poll() would read every
-        // waiting request before sending the first one upstream. Unless
-        // the loop is busy, the batch also ends after a handler that
-        // called wakeup(): it queued work for the driver's owner, and the
-        // next turn comes at once. When busy, each turn ending that way
-        // would cost the loop's fixed work once per request (~14% more CPU
-        // per request at saturation, docs/benchmarks.md).
-        const bool endOnWake = m_busyTurns < kBusyTurns;
-        while (ran < m_batch && !(endOnWake && m_woken.load()) && io.poll_one() != 0) {
-            ++ran;
+        // handed to the dispatcher, a transfer started) waits until the
+        // owner takes it up, so each handler run before that adds to that
+        // request's latency, and under load an unbounded poll() would read
+        // every waiting request before sending the first one upstream.
+        // Without `between` the batch ends after a handler that called
+        // wakeup(), and the owner's next turn comes at once. With it the
+        // owner takes the work up between two handlers: ending the batch
+        // instead would run the owner's whole loop once per request (~14%
+        // more CPU per request at saturation, docs/benchmarks.md), and
+        // batching past it held a request read early in a burst until the
+        // batch ended (~180 us at half load, docs/benchmarks.md).
+        if (between != nullptr) {
+            for (;;) {
+                if (m_woken.exchange(false)) {
+                    (*between)();
+                }
+                if (ran >= m_batch || io.poll_one() == 0) {
+                    break;
+                }
+                ++ran;
+            }
+        } else {
+            while (ran < m_batch && !m_woken.load() && io.poll_one() != 0) {
+                ++ran;
+            }
         }
     } catch (const std::exception& e) {
         // A handler's exception must not end the driver's loop.

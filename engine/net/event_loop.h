@@ -26,9 +26,6 @@ class EventLoop {
 public:
     // Handlers one runFor() runs at most, unless told otherwise.
     static constexpr std::size_t kDefaultBatch = 16;
-    // Turns in a row that found work waiting as they began, from which the
-    // loop counts as busy: a wakeup() no longer ends a batch early.
-    static constexpr int kBusyTurns = 3;
 
     explicit EventLoop(std::size_t batch = kDefaultBatch);
     ~EventLoop();
@@ -36,12 +33,19 @@ public:
     EventLoop& operator=(const EventLoop&) = delete;
 
     // Runs the work that is ready, at most `batch` handlers of it, and
-    // unless the loop is busy (kBusyTurns) returns after a handler that
-    // called wakeup() (it queued work for the driver's owner, who runs it
-    // when runFor returns); when none is ready, waits up to `timeout` for
-    // some (or for wakeup()) and runs it. Work left ready runs in the next
-    // call, which then does not wait. The calling thread becomes the driver.
+    // returns after a handler that called wakeup() (it queued work for the
+    // driver's owner, who runs it when runFor returns); when none is ready,
+    // waits up to `timeout` for some (or for wakeup()) and runs it. Work
+    // left ready runs in the next call, which then does not wait. The
+    // calling thread becomes the driver.
     void runFor(Duration timeout);
+    // The same for an owner that takes up handed-over work inside the
+    // batch: after a handler that called wakeup() (or when another thread's
+    // wakeup() is seen), `between` runs before the next handler, and the
+    // batch goes on. A request a handler hands to the dispatcher then goes
+    // upstream before the next one is read, and the owner's own loop turns
+    // once per batch, not once per request.
+    void runFor(Duration timeout, const std::function<void()>& between);
     // Makes a runFor() in progress return promptly, or the next one not wait.
     void wakeup();
     bool inDriverThread() const noexcept { return m_driver.load() == std::this_thread::get_id(); }
@@ -58,9 +62,10 @@ public:
     Impl& impl() noexcept { return *m_impl; }
 
 private:
+    void run(Duration timeout, const std::function<void()>* between);
+
     std::unique_ptr<Impl> m_impl;
     std::size_t m_batch;
-    int m_busyTurns = 0;  // driver thread only
     int m_directReplies = 0;  // driver thread only
     std::atomic<std::thread::id> m_driver{};
     std::atomic<bool> m_woken{false};

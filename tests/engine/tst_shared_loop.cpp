@@ -7,12 +7,19 @@
 // libcurl driven through the loop's descriptor watches and timer completes
 // many transfers at once, passes a stream through as it arrives, aborts
 // one, and reports a refused connection. One runFor runs at most a batch of
-// handlers. Real HTTP over loopback; waits are on conditions, never sleeps.
+// handlers, and an owner's `between` runs inside it after a handler that
+// handed work over: a job a loop handler submits to a dispatcher on the
+// loop is on the provider's socket before the next handler runs. Real HTTP
+// over loopback; waits are on conditions, never sleeps.
+#include "admission/admission.h"
+#include "core/clock.h"
 #include "core/unique_fd.h"
+#include "dispatch/dispatcher.h"
 #include "gateway/loop_transport.h"
 #include "net/event_loop.h"
 #include "net/http_server.h"
 #include "support/http_client.h"
+#include "support/scripted_dispatch.h"
 #include "support/scripted_upstream.h"
 
 #include <QtTest>
@@ -33,6 +40,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 using namespace sluice;
@@ -140,6 +148,58 @@ UniqueFd sentRequest(std::uint16_t port, std::string_view request)
     return fd;
 }
 
+// One HTTP/1.1 request (head and Content-Length body) read from a
+// blocking socket; what came before the connection ended or 10 s passed.
+std::string readRequest(int fd)
+{
+    timeval limit{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    std::string got;
+    char buf[4096];
+    for (;;) {
+        const std::size_t head = got.find("\r\n\r\n");
+        if (head != std::string::npos) {
+            const std::size_t at = got.find("Content-Length: ");
+            const std::size_t body = at != std::string::npos && at < head ? std::stoul(got.substr(at + 16)) : 0;
+            if (got.size() >= head + 4 + body) {
+                return got;
+            }
+        }
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            return got;
+        }
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+// A transport that counts its polls, around the real one.
+class CountingTransport final : public Transport {
+public:
+    explicit CountingTransport(Transport& inner) : m_inner(inner) {}
+    TransferId start(http::HttpRequest request, http::TransferHandlers handlers) override
+    {
+        return m_inner.start(std::move(request), std::move(handlers));
+    }
+    void abort(TransferId id) override { m_inner.abort(id); }
+    void poll(Duration timeout) override
+    {
+        ++polls;
+        m_inner.poll(timeout);
+    }
+    void pollWithHandoffs(Duration timeout, const std::function<void()>& between) override
+    {
+        ++polls;
+        m_inner.pollWithHandoffs(timeout, between);
+    }
+    void wakeup() override { m_inner.wakeup(); }
+
+    std::atomic<int> polls{0};
+
+private:
+    Transport& m_inner;
+};
+
 bool readable(int fd)
 {
     pollfd p{fd, POLLIN, 0};
@@ -181,7 +241,8 @@ private Q_SLOTS:
     void curlTransfersRunOnTheLoop();
     void runForRunsOneBatchAndLeavesTheRestReady();
     void runForReturnsAfterAHandlerThatWokeIt();
-    void aBusyLoopKeepsItsBatchAfterAWakeup();
+    void betweenRunsAfterAHandlerThatWokeItAndTheBatchGoesOn();
+    void aJobSubmittedOnTheLoopGoesUpstreamBeforeTheNextHandler();
     void aReplyGivenOutsideSessionsIsWrittenAtOnce();
     void directRepliesKeepTheOrderOfWorkHandedOverBefore();
     void aBodyThatCameWithItsHeadCostsNoTurn();
@@ -364,34 +425,114 @@ void TestSharedLoop::runForReturnsAfterAHandlerThatWokeIt()
     QCOMPARE(ran, 5);
 }
 
-// Under load every handler may hand the owner work; ending each turn there
-// would run the owner's loop once per request. After kBusyTurns turns that
-// each found work waiting as they began, wake-ups no longer end the batch;
-// the first turn that finds nothing waiting ends that.
-void TestSharedLoop::aBusyLoopKeepsItsBatchAfterAWakeup()
+// An owner that takes handed-over work up itself (runFor with `between`,
+// the dispatcher's): after a handler that called wakeup(), `between` runs
+// before the next handler and the batch goes on; a handler that hands
+// nothing over gets no call, and neither does a batch where none did.
+void TestSharedLoop::betweenRunsAfterAHandlerThatWokeItAndTheBatchGoesOn()
 {
-    net::EventLoop loop(2);
+    net::EventLoop loop;  // the default batch, more than the five ready
+    std::vector<std::string> order;
     int ran = 0;
-    ReadyPipes pipes(loop, 12, [&](std::size_t) {
-        ++ran;
-        loop.wakeup();
+    ReadyPipes pipes(loop, 6, [&](std::size_t) {
+        order.push_back("handler");
+        if (++ran == 2 || ran == 3) {
+            loop.wakeup();
+        }
     });
-    QVERIFY(pipes.ready(0, 8));
-    std::vector<int> after;
-    for (int turn = 0; turn < net::EventLoop::kBusyTurns + 1; ++turn) {
-        loop.runFor(Duration::zero());
-        after.push_back(ran);
-    }
-    // One handler per turn while not yet busy (the third turn in a row to
-    // find work waiting is), then the whole batch.
-    QCOMPARE(after, (std::vector<int>{1, 2, 4, 6}));
-    while (ran < 8) {
-        loop.runFor(Duration::zero());
-    }
-    loop.runFor(Duration::zero());  // finds nothing waiting: no longer busy
-    QVERIFY(pipes.ready(8, 4));
-    loop.runFor(Duration::zero());
-    QCOMPARE(ran, 9);
+    const std::function<void()> between = [&] { order.push_back("between"); };
+    QVERIFY(pipes.ready(0, 5));
+    loop.runFor(Duration::zero(), between);
+    QCOMPARE(order, (std::vector<std::string>{"handler", "handler", "between", "handler", "between", "handler",
+                                              "handler"}));
+    order.clear();
+    QVERIFY(pipes.ready(5, 1));
+    loop.runFor(std::chrono::hours(1), between);
+    QCOMPARE(order, (std::vector<std::string>{"handler"}));
+}
+
+// The dispatcher on the shared loop: a job that a handler of the loop
+// submits (the gateway's, for a request it read) is on the provider's
+// socket before the loop's next handler runs, within the same poll of the
+// transport (the dispatcher's loop did not turn for it). A burst of
+// requests read in one batch used to wait for the whole batch.
+void TestSharedLoop::aJobSubmittedOnTheLoopGoesUpstreamBeforeTheNextHandler()
+{
+    // The provider: a socket this test answers by hand.
+    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    QVERIFY(listener.valid());
+    QVERIFY(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    QVERIFY(::listen(listener.get(), 4) == 0);
+    QVERIFY(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+
+    net::EventLoop loop;
+    gateway::LoopTransport loopTransport(loop);
+    CountingTransport transport(loopTransport);
+    SystemClock clock;
+    Admission admission(clock);
+    test::OutcomeRecorder recorder;
+    DispatcherOptions opt;
+    opt.transport = &transport;
+    Dispatcher dispatcher(test::fakeProviderConfig({{"base_url", url(ntohs(addr.sin_port))}}), clock, admission,
+                          recorder, opt);
+    dispatcher.start();
+
+    // A first job leaves a kept-alive connection behind.
+    dispatcher.submit(test::chatJob("first"));
+    const UniqueFd upstream(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    QVERIFY(upstream.valid());
+    QVERIFY(readRequest(upstream.get()).find("POST /v1/chat/completions") == 0);
+    const std::string answer =
+        R"({"id":"c1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}})";
+    const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                              + std::to_string(answer.size()) + "\r\n\r\n" + answer;
+    QVERIFY(::send(upstream.get(), reply.data(), reply.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(reply.size()));
+    QVERIFY(recorder.waitFor(1));
+    QCOMPARE(recorder.outcome("first").result, JobResult::Completed);
+
+    // Three pipes on the loop: the first holds its handler until the other
+    // two are ready, so their handlers run in one batch. Of those, the
+    // first submits a job, the second looks at the provider's socket.
+    std::promise<void> entered;
+    std::promise<void> open;
+    std::shared_future<void> opened = open.get_future().share();
+    std::promise<void> looked;
+    int seen = 0;
+    int pollsAtSubmit = -1;
+    int pollsAtLook = -1;
+    bool onTheWire = false;
+    std::unique_ptr<ReadyPipes> pipes;
+    loop.call([&] {
+        pipes = std::make_unique<ReadyPipes>(loop, 3, [&](std::size_t i) {
+            if (i == 0) {
+                entered.set_value();
+                opened.wait();
+            } else if (seen++ == 0) {
+                pollsAtSubmit = transport.polls.load();
+                dispatcher.submit(test::chatJob("second"));
+            } else {
+                pollsAtLook = transport.polls.load();
+                char byte = 0;
+                onTheWire = ::recv(upstream.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+                looked.set_value();
+            }
+        });
+    });
+    QVERIFY(pipes);
+    QVERIFY(pipes->ready(0, 1));
+    QVERIFY(entered.get_future().wait_for(10s) == std::future_status::ready);
+    QVERIFY(pipes->ready(1, 2));
+    open.set_value();
+    QVERIFY(looked.get_future().wait_for(10s) == std::future_status::ready);
+    QVERIFY(onTheWire);
+    QCOMPARE(pollsAtLook, pollsAtSubmit);
+    QVERIFY(readRequest(upstream.get()).find("\"content\":\"second\"") != std::string::npos);
+    loop.call([&] { pipes.reset(); });
+    dispatcher.stop();
 }
 
 // An answer the dispatcher gives while handling an upstream socket (a
