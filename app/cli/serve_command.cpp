@@ -348,7 +348,8 @@ void addServeCommand(CLI::App& app, int& exitCode)
     CLI::Option* threads =
         cmd->add_option("--threads", opt->threads,
                         "Give the gateway N I/O threads of its own (by default its connections share the "
-                        "dispatcher's thread: no hand-off between threads per request)")
+                        "dispatcher's thread: no hand-off between threads per request, the least added latency; "
+                        "1 gives more requests per second when the provider is fast and a core is free)")
             ->check(CLI::Range(1, 64));
     CLI::Option* shared = cmd->add_flag("--shared-loop", opt->sharedLoopFlag,
                                         "The default: the gateway's connections on the dispatcher's thread and event loop");
