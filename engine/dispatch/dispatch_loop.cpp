@@ -40,11 +40,7 @@ void Dispatcher::Impl::run()
         drainCommands(now);
         fireRetries(now);
         sweepDeadlines(now);
-        if (!paused) {
-            for (std::size_t i = 0; i < lanes.size(); ++i) {
-                scheduleLane(lanes[i], now);
-            }
-        }
+        scheduleLanes(now);
         publish(now);
         http.pollWithHandoffs(nextWake(now), handedWork);
         // Completions just reported to the listener show in stats at once.
@@ -57,10 +53,16 @@ void Dispatcher::Impl::takeUpHandedWork()
 {
     const TimePoint now = clock.now();
     drainCommands(now);
-    if (!paused) {
-        for (std::size_t i = 0; i < lanes.size(); ++i) {
-            scheduleLane(lanes[i], now);
-        }
+    scheduleLanes(now);
+}
+
+void Dispatcher::Impl::scheduleLanes(TimePoint now)
+{
+    if (paused) {
+        return;
+    }
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+        scheduleLane(lanes[i], now);
     }
 }
 

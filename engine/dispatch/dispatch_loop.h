@@ -208,6 +208,8 @@ struct Dispatcher::Impl {
     std::optional<TimePoint> heldByIdleRamp(ProviderRuntime& pr, const KeyChoice& choice,
                                             const std::string& model, TimePoint now);
     void scheduleLane(Lane& lane, TimePoint now);
+    // Every lane, unless paused.
+    void scheduleLanes(TimePoint now);
     void fireRetries(TimePoint now);
     // Ends (or aborts, when in flight) every job whose deadline is due.
     void sweepDeadlines(TimePoint now);

@@ -70,7 +70,7 @@ public:
     Exchange(std::shared_ptr<Gateway::Impl> gw, ApiFlavor dialect, bool stream, TokenPtr token,
              Dispatcher::Prepared prepared)
         : m_gw(std::move(gw)), m_dialect(dialect), m_stream(stream), m_token(std::move(token)),
-          m_spec(prepared.job->job), m_prepared(std::move(prepared))
+          m_job(prepared.job->job), m_prepared(std::move(prepared))
     {
     }
 
@@ -116,7 +116,7 @@ public:
             finishEarly();
             return;
         }
-        m_gw->dispatcher.cancel(m_spec.customId);
+        m_gw->dispatcher.cancel(m_job.customId);
     }
 
     // ResponseSink, on the dispatcher thread.
@@ -179,7 +179,7 @@ public:
         Counters& c = m_gw->counters;
         if (outcome.result == JobResult::Completed) {
             c.completed.fetch_add(1, std::memory_order_relaxed);
-            if (m_spec.endpoint == Endpoint::Responses) {
+            if (m_job.endpoint == Endpoint::Responses) {
                 noteResponseOwner(outcome);
             }
             if (m_out) {
@@ -200,7 +200,7 @@ public:
             c.upstreamErrors.fetch_add(1, std::memory_order_relaxed);
             const std::string why = "the provider's stream failed: " + outcome.reason;
             flushUsageFilter();
-            m_out->write(m_spec.endpoint == Endpoint::Responses ? responsesStreamErrorEvent(ErrorKind::BadGateway, why)
+            m_out->write(m_job.endpoint == Endpoint::Responses ? responsesStreamErrorEvent(ErrorKind::BadGateway, why)
                                                                 : streamErrorEvent(m_dialect, ErrorKind::BadGateway, why));
             m_out->end();
             return;
@@ -215,11 +215,11 @@ private:
     // is forgotten (under m_mutex, on a completed job).
     void noteResponseOwner(const JobOutcome& outcome)
     {
-        if (m_spec.objectPath.empty()) {
+        if (m_job.objectPath.empty()) {
             m_gw->responseOwners.remember(outcome.responseId,
-                                          ResponseOwner{outcome.provider, outcome.key, outcome.model, m_spec.tenant});
-        } else if (m_spec.method == "DELETE") {
-            const std::string_view path = m_spec.objectPath;
+                                          ResponseOwner{outcome.provider, outcome.key, outcome.model, m_job.tenant});
+        } else if (m_job.method == "DELETE") {
+            const std::string_view path = m_job.objectPath;
             m_gw->responseOwners.forget(path.substr(1, path.find_first_of("/?", 1) - 1));
         }
     }
@@ -293,13 +293,13 @@ private:
         // The engine already knows this lane will not move before the
         // deadline (a key cooling down after a 429, a daily budget spent):
         // say so now rather than hold the client for nothing.
-        const ProviderConfig* pc = m_gw->dispatcher.config()->route(m_spec.flavor, m_model, m_spec.provider);
+        const ProviderConfig* pc = m_gw->dispatcher.config()->route(m_job.flavor, m_model, m_job.provider);
         if (pc != nullptr) {
             {
                 std::lock_guard guard(m_mutex);
                 m_provider = pc->name;
             }
-            if (auto until = m_gw->laneBlockedUntil(pc->name, m_model, m_spec.key); until && *until > deadline) {
+            if (auto until = m_gw->laneBlockedUntil(pc->name, m_model, m_job.key); until && *until > deadline) {
                 refuseHold(*until - m_gw->clock.now());
                 return;
             }
@@ -359,7 +359,7 @@ private:
         // Nothing waits in its lane: the job is with the provider (a long
         // non-streamed answer has no head until it is done), and the
         // provider's timeouts bound it from here, not the hold.
-        if (m_gw->laneQueued(provider, m_model, m_spec.key) == 0) {
+        if (m_gw->laneQueued(provider, m_model, m_job.key) == 0) {
             return;
         }
         {
@@ -369,7 +369,7 @@ private:
             }
             m_expired = true;
         }
-        m_gw->dispatcher.cancel(m_spec.customId);
+        m_gw->dispatcher.cancel(m_job.customId);
     }
 
     void finishEarly()
@@ -466,7 +466,7 @@ private:
     ApiFlavor m_dialect;
     bool m_stream = false;
     TokenPtr m_token;  // kept alive if revoked meanwhile
-    const JobFacts m_spec;
+    const JobFacts m_job;
     std::optional<Dispatcher::Prepared> m_prepared;
     std::string m_model;
     std::string m_provider;

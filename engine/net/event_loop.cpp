@@ -57,20 +57,18 @@ void EventLoop::run(Duration timeout, const std::function<void()>* between)
         // more CPU per request at saturation, docs/benchmarks.md), and
         // batching past it held a request read early in a burst until the
         // batch ended (~180 us at half load, docs/benchmarks.md).
-        if (between != nullptr) {
-            for (;;) {
-                if (m_woken.exchange(false)) {
-                    (*between)();
-                }
-                if (ran >= m_batch || io.poll_one() == 0) {
+        for (;;) {
+            if (between == nullptr) {
+                if (m_woken.load()) {
                     break;
                 }
-                ++ran;
+            } else if (m_woken.exchange(false)) {
+                (*between)();
             }
-        } else {
-            while (ran < m_batch && !m_woken.load() && io.poll_one() != 0) {
-                ++ran;
+            if (ran >= m_batch || io.poll_one() == 0) {
+                break;
             }
+            ++ran;
         }
     } catch (const std::exception& e) {
         // A handler's exception must not end the driver's loop.

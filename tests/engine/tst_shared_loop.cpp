@@ -506,6 +506,20 @@ void TestSharedLoop::aJobSubmittedOnTheLoopGoesUpstreamBeforeTheNextHandler()
     int pollsAtLook = -1;
     bool onTheWire = false;
     std::unique_ptr<ReadyPipes> pipes;
+    // A check that fails below must not leave the loop's thread held
+    // (released before the pipes go).
+    struct Release {
+        std::promise<void>& gate;
+        bool done = false;
+        void now()
+        {
+            if (!done) {
+                done = true;
+                gate.set_value();
+            }
+        }
+        ~Release() { now(); }
+    } release{open};
     loop.call([&] {
         pipes = std::make_unique<ReadyPipes>(loop, 3, [&](std::size_t i) {
             if (i == 0) {
@@ -526,7 +540,7 @@ void TestSharedLoop::aJobSubmittedOnTheLoopGoesUpstreamBeforeTheNextHandler()
     QVERIFY(pipes->ready(0, 1));
     QVERIFY(entered.get_future().wait_for(10s) == std::future_status::ready);
     QVERIFY(pipes->ready(1, 2));
-    open.set_value();
+    release.now();
     QVERIFY(looked.get_future().wait_for(10s) == std::future_status::ready);
     QVERIFY(onTheWire);
     QCOMPARE(pollsAtLook, pollsAtSubmit);
