@@ -8,15 +8,20 @@
 #   3. 5,000 concurrent streaming responses held through each proxy
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
-# Usage: bench/gateway_vs_nginx.sh   (DURATION=15s, ROUNDS=1, WRK_SCRIPT=bench/wrk_chat.lua, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
-#        GATEWAY_CLI=path for the gateway alone, SERVE_ARGS=more serve options, e.g. --threads 1)
+# Usage: bench/gateway_vs_nginx.sh   (DURATION=3s, ROUNDS=5, WRK_SCRIPT=bench/wrk_chat.lua, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
+#        GATEWAY_CLI=path for the gateway alone, SERVE_ARGS=more serve options, e.g. --threads 1,
+#        PLACEMENT=apart|together|client: pin the processes with taskset, to see what the kernel's choice costs)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${CLI:-build/release/app/sluice-cli}  # CLI=path: another build, to compare before and after
-DURATION=${DURATION:-15s}
+DURATION=${DURATION:-3s}
 WRK_SCRIPT=${WRK_SCRIPT:-bench/wrk_chat.lua}  # part 1's requests; bench/wrk_chat_varied.lua: a new prompt each time
-ROUNDS=${ROUNDS:-1}  # part 1 in alternating rounds (e.g. ROUNDS=7 DURATION=3s), reporting the median ratio
+# Parts 1 and 2 in alternating rounds, reporting medians: on a shared
+# machine one round of gateway / nginx read anywhere from 0.58 to 0.90 within
+# a minute (docs/benchmarks.md), so one long round says more about the
+# neighbours than about the proxies. ROUNDS=1 DURATION=15s: the old default.
+ROUNDS=${ROUNDS:-5}
 STREAMS=${STREAMS:-5000}
 PARTS=${PARTS:-123}  # which of the three parts to run
 [[ -x $CLI ]] || { echo "build sluice-cli first (make build)" >&2; exit 2; }
@@ -41,11 +46,33 @@ write_gateway_config
 start_gateway "${GATEWAY_CLI:-$CLI}" gw
 for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
-echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url; $(nproc) cores"
+# Three single-threaded programs (wrk, the mock, the proxy) share the cores,
+# and where the kernel puts them decides much of the figure: a proxy that
+# wakes the mock with every request sent draws the mock onto its own core
+# (a socket's wake-up is a "sync" one). PLACEMENT pins them (CPU 0 and 1),
+# the same way for nginx and the gateway: "apart" gives the proxy CPU 0 to
+# itself (the mock and wrk on CPU 1), "together" puts the mock on the proxy's
+# core (wrk alone on CPU 1), "client" puts wrk there (the mock alone on CPU 1,
+# as a provider elsewhere would be). Unset: the kernel chooses, as in use.
+WRK=(wrk)
+case ${PLACEMENT:-} in
+  "") ;;
+  apart|together|client)
+    [[ $(nproc) -ge 2 ]] || { echo "PLACEMENT needs two cores" >&2; exit 2; }
+    mock_cpu=1; wrk_cpu=1
+    [[ $PLACEMENT == together ]] && mock_cpu=0
+    [[ $PLACEMENT == client ]] && wrk_cpu=0
+    taskset -a -cp "$mock_cpu" "$mock_pid" > /dev/null
+    taskset -a -cp 0 "$nginx_worker" > /dev/null
+    taskset -a -cp 0 "$gw_pid" > /dev/null
+    WRK=(taskset -c "$wrk_cpu" wrk);;
+  *) echo "PLACEMENT=$PLACEMENT: apart, together or client" >&2; exit 2;;
+esac
+echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url; $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
 
 rps() { awk '/Requests\/sec/{print $2}'; }
-# A process's CPU time so far (user + system), in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# A process's CPU time so far, user and system, in clock ticks.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 declare -A RPS
 if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
@@ -57,12 +84,14 @@ for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
     case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
     before=$(cpu_ticks "$pid")
-    out=$(wrk -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
+    out=$("${WRK[@]}" -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
     after=$(cpu_ticks "$pid")
     RPS[$name]=$(echo "$out" | rps)
     SAMPLES[$name]+="${RPS[$name]} "
     n=$(echo "$out" | awk '/requests in/{print $1}')
-    echo "round $round $name: ${RPS[$name]} requests/s, $(awk -v d=$((after - before)) -v t="$tick_us" -v n="$n" 'BEGIN{printf "%.1f", d * t / n}') us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+    cpu=$(awk -v b="$before" -v a="$after" -v t="$tick_us" -v n="$n" 'BEGIN{split(b, x, " "); split(a, y, " ");
+      u = (y[1] - x[1]) * t / n; s = (y[2] - x[2]) * t / n; printf "%.1f (user %.1f, system %.1f)", u + s, u, s}')
+    echo "round $round $name: ${RPS[$name]} requests/s, $cpu us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
   done
   ratios+=("$(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')")
 done
@@ -80,7 +109,7 @@ echo "== 2. latency at half the gateway's saturating rate: ~$half requests/s (64
 for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
     case $name in direct) url=$mock;; nginx) url=$nginx_url;; gateway) url=$gw_url;; esac
-    out=$(PACE_MS=$pace wrk -t1 -c64 -d"$DURATION" --latency -s bench/wrk_chat_paced.lua "$url")
+    out=$(PACE_MS=$pace "${WRK[@]}" -t1 -c64 -d"$DURATION" --latency -s bench/wrk_chat_paced.lua "$url")
     p50=$(echo "$out" | awk '$1=="50%"{print $2}' | us)
     p99=$(echo "$out" | awk '$1=="99%"{print $2}' | us)
     echo "$round $name $p50 $p99" >> "$work/latency"
