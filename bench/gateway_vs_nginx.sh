@@ -78,7 +78,7 @@ if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
 echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request)"
 tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
-declare -A SAMPLES
+declare -A SAMPLES USER_US SYSTEM_US
 ratios=()
 for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
@@ -91,6 +91,8 @@ for round in $(seq "$ROUNDS"); do
     n=$(echo "$out" | awk '/requests in/{print $1}')
     cpu=$(awk -v b="$before" -v a="$after" -v t="$tick_us" -v n="$n" 'BEGIN{split(b, x, " "); split(a, y, " ");
       u = (y[1] - x[1]) * t / n; s = (y[2] - x[2]) * t / n; printf "%.1f (user %.1f, system %.1f)", u + s, u, s}')
+    USER_US[$name]+="$(echo "$cpu" | awk '{gsub(/[(),]/, ""); print $3}') "
+    SYSTEM_US[$name]+="$(echo "$cpu" | awk '{gsub(/[(),]/, ""); print $5}') "
     echo "round $round $name: ${RPS[$name]} requests/s, $cpu us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
   done
   ratios+=("$(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')")
@@ -100,6 +102,8 @@ done
 for name in direct nginx gateway; do RPS[$name]=$(echo "${SAMPLES[$name]}" | tr ' ' '\n' | grep . | median); done
 echo "gateway / nginx per round: ${ratios[*]}"
 echo "gateway / nginx: $(printf '%s\n' "${ratios[@]}" | median) (median of $ROUNDS); medians: direct ${RPS[direct]}, nginx ${RPS[nginx]}, gateway ${RPS[gateway]} requests/s"
+cpu_medians() { echo "user $(echo "${USER_US[$1]}" | tr ' ' '\n' | grep . | median), system $(echo "${SYSTEM_US[$1]}" | tr ' ' '\n' | grep . | median)"; }
+echo "CPU per request (medians, us): nginx $(cpu_medians nginx); gateway $(cpu_medians gateway)"
 
 echo
 half=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", g/2}')
