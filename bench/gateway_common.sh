@@ -1,5 +1,5 @@
 # The gateway benchmarks' shared start-up, sourced by bench/gateway_*.sh
-# (ab, callgrind, cpu, in_flight, latency, profile, syscalls, vs_nginx): a work
+# (ab, callgrind, cpu, in_flight, latency, profile, syscalls, variants, vs_nginx): a work
 # directory $W, removed on exit with every process started here stopped;
 # the mock with no limits and no latency; the gateway configuration that
 # points at it; gateways (`sluice-cli serve`); nginx as a plain reverse
@@ -30,6 +30,12 @@ need_perf() {
   echo "installing perf for this benchmark (apt-get)"
   local sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+}
+# need_nginx: sets NGINX to Debian's nginx, or stops when it is missing
+# (bench/gateway_vs_nginx.sh installs it; the others only use it).
+need_nginx() {
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  [[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
 }
 # wrk prints latencies as 123.45us, 1.23ms or 1.23s: us turns them into
 # microseconds; median prints the median of the numbers on standard input.

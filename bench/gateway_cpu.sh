@@ -16,10 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
 C=${C:-1}; PACE_MS=${PACE_MS:-5}; D=${D:-3s}
 . bench/gateway_common.sh
+need_nginx
 need_perf
 start_mock "$1" 1
 start_nginx "$NGINX" 4096

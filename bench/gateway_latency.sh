@@ -16,10 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 1 && -x $1 && ( $# -lt 2 || -x $2 ) ]] || { echo "usage: $0 SLUICE_CLI [OTHER_SLUICE_CLI]" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
 ROUNDS=${ROUNDS:-5}; D=${D:-3s}; RATE=${RATE:-4000}
 . bench/gateway_common.sh
+need_nginx
 start_mock "$1" 1
 start_nginx "$NGINX" 4096
 write_gateway_config
@@ -57,8 +56,6 @@ done
 echo
 echo "medians over $ROUNDS rounds, microseconds (one connection pausing 5 ms; 64 connections pausing ${pace64} ms, ~$RATE/s offered):"
 for mode in c1 c64; do
-  d50=$(awk -v m=$mode '$2=="direct" && $3==m{print $4}' "$W/all" | median)
-  d99=$(awk -v m=$mode '$2=="direct" && $3==m{print $5}' "$W/all" | median)
   for n in "${names[@]}"; do
     p50=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $4}' "$W/all" | median)
     p99=$(awk -v n="$n" -v m=$mode '$2==n && $3==m{print $5}' "$W/all" | median)

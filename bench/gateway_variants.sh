@@ -19,8 +19,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 2 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI NAME=SETTINGS..." >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
 CLI=$1; shift
 ROUNDS=${ROUNDS:-3}; D=${D:-4}
 [[ $D =~ ^[1-9][0-9]*$ ]] || { echo "D=$D: whole seconds" >&2; exit 2; }
@@ -28,6 +26,7 @@ for v in "$@"; do
   [[ $v =~ ^[A-Za-z0-9_]+=.+$ ]] || { echo "variant \"$v\": NAME=SETTINGS (VAR=VALUE,..., args:OPTIONS or -)" >&2; exit 2; }
 done
 . bench/gateway_common.sh
+need_nginx
 start_mock "$CLI" "${MOCK_THREADS:-1}"
 start_nginx "$NGINX" 20000 20000
 write_gateway_config
@@ -47,7 +46,7 @@ done
 for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
 nginx_worker=$(pgrep -P "$(cat "$W/nginx.pid")" | head -n1)
 tick=$(getconf CLK_TCK)
-echo "mock $mock ($(("${MOCK_THREADS:-1}")) thread(s)), nginx $nginx_url, variants: $*; $(nproc) cores"
+echo "mock $mock (${MOCK_THREADS:-1} thread(s)), nginx $nginx_url, variants: $*; $(nproc) cores"
 
 # measure PID URL: "RATE CPU_TICKS IDLE_TICKS" over D seconds after 1 s of warm-up.
 measure() {

@@ -18,12 +18,17 @@ CLI=${CLI:-build/release/app/sluice-cli}  # CLI=path: another build, to compare 
 DURATION=${DURATION:-3s}
 WRK_SCRIPT=${WRK_SCRIPT:-bench/wrk_chat.lua}  # part 1's requests; bench/wrk_chat_varied.lua: a new prompt each time
 # Parts 1 and 2 in alternating rounds, reporting medians: on a shared
-# machine one round of gateway / nginx read anywhere from 0.58 to 0.90 within
+# machine one round of gateway / nginx read anywhere from 0.58 to 1.09 within
 # a minute (docs/benchmarks.md), so one long round says more about the
 # neighbours than about the proxies. ROUNDS=1 DURATION=15s: the old default.
 ROUNDS=${ROUNDS:-5}
 STREAMS=${STREAMS:-5000}
 PARTS=${PARTS:-123}  # which of the three parts to run
+case ${PLACEMENT:-} in
+  "") ;;
+  apart|together|client) [[ $(nproc) -ge 2 ]] || { echo "PLACEMENT needs two cores" >&2; exit 2; };;
+  *) echo "PLACEMENT=$PLACEMENT: apart, together or client" >&2; exit 2;;
+esac
 [[ -x $CLI ]] || { echo "build sluice-cli first (make build)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
 if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
@@ -48,26 +53,22 @@ for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sle
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
 # Three single-threaded programs (wrk, the mock, the proxy) share the cores,
 # and where the kernel puts them decides much of the figure: a proxy that
-# wakes the mock with every request sent draws the mock onto its own core
+# wakes the mock with every request sent may draw the mock onto its own core
 # (a socket's wake-up is a "sync" one). PLACEMENT pins them (CPU 0 and 1),
 # the same way for nginx and the gateway: "apart" gives the proxy CPU 0 to
 # itself (the mock and wrk on CPU 1), "together" puts the mock on the proxy's
 # core (wrk alone on CPU 1), "client" puts wrk there (the mock alone on CPU 1,
 # as a provider elsewhere would be). Unset: the kernel chooses, as in use.
 WRK=(wrk)
-case ${PLACEMENT:-} in
-  "") ;;
-  apart|together|client)
-    [[ $(nproc) -ge 2 ]] || { echo "PLACEMENT needs two cores" >&2; exit 2; }
-    mock_cpu=1; wrk_cpu=1
-    [[ $PLACEMENT == together ]] && mock_cpu=0
-    [[ $PLACEMENT == client ]] && wrk_cpu=0
-    taskset -a -cp "$mock_cpu" "$mock_pid" > /dev/null
-    taskset -a -cp 0 "$nginx_worker" > /dev/null
-    taskset -a -cp 0 "$gw_pid" > /dev/null
-    WRK=(taskset -c "$wrk_cpu" wrk);;
-  *) echo "PLACEMENT=$PLACEMENT: apart, together or client" >&2; exit 2;;
-esac
+if [[ -n ${PLACEMENT:-} ]]; then  # checked above
+  mock_cpu=1; wrk_cpu=1
+  [[ $PLACEMENT == together ]] && mock_cpu=0
+  [[ $PLACEMENT == client ]] && wrk_cpu=0
+  taskset -a -cp "$mock_cpu" "$mock_pid" > /dev/null
+  taskset -a -cp 0 "$nginx_worker" > /dev/null
+  taskset -a -cp 0 "$gw_pid" > /dev/null
+  WRK=(taskset -c "$wrk_cpu" wrk)
+fi
 echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url; $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
 
 rps() { awk '/Requests\/sec/{print $2}'; }
@@ -89,11 +90,11 @@ for round in $(seq "$ROUNDS"); do
     RPS[$name]=$(echo "$out" | rps)
     SAMPLES[$name]+="${RPS[$name]} "
     n=$(echo "$out" | awk '/requests in/{print $1}')
-    cpu=$(awk -v b="$before" -v a="$after" -v t="$tick_us" -v n="$n" 'BEGIN{split(b, x, " "); split(a, y, " ");
-      u = (y[1] - x[1]) * t / n; s = (y[2] - x[2]) * t / n; printf "%.1f (user %.1f, system %.1f)", u + s, u, s}')
-    USER_US[$name]+="$(echo "$cpu" | awk '{gsub(/[(),]/, ""); print $3}') "
-    SYSTEM_US[$name]+="$(echo "$cpu" | awk '{gsub(/[(),]/, ""); print $5}') "
-    echo "round $round $name: ${RPS[$name]} requests/s, $cpu us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+    read -r user system < <(awk -v b="$before" -v a="$after" -v t="$tick_us" -v n="$n" \
+      'BEGIN{split(b, x, " "); split(a, y, " "); printf "%.1f %.1f\n", (y[1] - x[1]) * t / n, (y[2] - x[2]) * t / n}')
+    USER_US[$name]+="$user "
+    SYSTEM_US[$name]+="$system "
+    echo "round $round $name: ${RPS[$name]} requests/s, $(awk -v u="$user" -v s="$system" 'BEGIN{printf "%.1f", u + s}') (user $user, system $system) us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
   done
   ratios+=("$(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')")
 done
