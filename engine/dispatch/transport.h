@@ -37,11 +37,7 @@ public:
     // wakeup(), `between` runs before the next one, so the dispatcher takes
     // up what was handed to it there and then. A transport that runs no one
     // else's handlers has nothing to run it between: a plain poll.
-    virtual void pollWithHandoffs(Duration timeout, const std::function<void()>& between)
-    {
-        (void)between;
-        poll(timeout);
-    }
+    virtual void pollWithHandoffs(Duration timeout, const std::function<void()>& /*between*/) { poll(timeout); }
     virtual void wakeup() = 0;
 };
 
