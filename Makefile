@@ -8,15 +8,18 @@
 #              each, on a copy of its seed corpus (docs/fuzzing.md)
 #   make screenshots  regenerate docs/screenshots/ from a live demo run
 #              (offscreen, about a minute)
-#   make package  build the Debian packages (build/release/sluice*_*.deb)
+#   make package  build the Debian packages (build/release/sluice*_*.deb), with
+#              sluice-cli from make pgo
 #   make package-test  build, inspect, unpack and run the packages, lintian
+#   make pgo   sluice-cli alone, built with profile guidance from a training
+#              run of the gateway (build/pgo/app/sluice-cli; about 9 minutes)
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
 JOBS      ?= 2
 FUZZ_SECONDS ?= 60
 CMAKE_GEN := -G Ninja
 
-.PHONY: all deps build build-asan run test test-all test-release test-asan fuzz bench screenshots clean
+.PHONY: all deps build build-asan run test test-all test-release test-asan fuzz bench screenshots clean pgo
 
 all: build
 
@@ -69,9 +72,12 @@ test-all: test-release test-asan
 .PHONY: package package-test
 # The packages need only what they hold (sluice_package_files), not the tests
 # and benchmarks that CMake's own "package" target would build first.
-package: deps $(BUILD_DIR)/build.ninja
+# sluice-cli is packaged from the profile-guided build (make pgo), named to
+# CPack for this one run and unnamed again whatever cpack's outcome.
+package: pgo $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target sluice_package_files
-	cd $(BUILD_DIR) && cpack
+	cmake -S . -B $(BUILD_DIR) -DSLUICE_PACKAGE_CLI=$(abspath build/pgo/app/sluice-cli) > /dev/null
+	cd $(BUILD_DIR) && cpack; status=$$?; cd $(CURDIR) && cmake -S . -B $(BUILD_DIR) -DSLUICE_PACKAGE_CLI= > /dev/null; exit $$status
 
 package-test: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target sluice_package_files
@@ -79,6 +85,9 @@ package-test: deps $(BUILD_DIR)/build.ninja
 
 screenshots: build
 	QT_QPA_PLATFORM=offscreen $(BUILD_DIR)/app/sluice-screenshots --out docs/screenshots
+
+pgo: deps
+	JOBS=$(JOBS) scripts/pgo-build.sh build/pgo
 
 bench: build
 	scripts/bench.sh $(BUILD_DIR)

@@ -35,6 +35,29 @@ if(SLUICE_SANITIZE)
   target_link_options(sluice_settings INTERFACE -fsanitize=address,undefined)
 endif()
 
+# Profile-guided optimisation (make pgo, scripts/pgo-build.sh): "generate"
+# instruments the build for a training run, "use" builds again with the
+# profile it wrote beside the objects (the same build directory in both
+# phases). Set for every object, not through sluice_settings, because the
+# precompiled headers must be built with the same profiling flags as the
+# sources that include them. Functions the training never ran stay
+# optimised as usual (-fprofile-partial-training), not for size. The profile
+# changes inlining, and GCC 12's warnings that depend on it then report
+# impossible reads (maybe-uninitialized of a std::optional, stringop-overread
+# inside std::string) in code the plain build compiles clean: here they stay
+# warnings, and the plain build, which CI runs, keeps them errors.
+set(SLUICE_PGO "" CACHE STRING "Profile-guided optimisation phase: empty (none), generate or use")
+if(SLUICE_PGO STREQUAL "generate")
+  add_compile_options(-fprofile-generate -fprofile-update=atomic)
+  add_link_options(-fprofile-generate)
+elseif(SLUICE_PGO STREQUAL "use")
+  add_compile_options(-fprofile-use -fprofile-partial-training -fprofile-correction -Wno-missing-profile)
+  # After sluice_settings' own -Werror, so that it wins.
+  target_compile_options(sluice_settings INTERFACE -Wno-error)
+elseif(NOT SLUICE_PGO STREQUAL "")
+  message(FATAL_ERROR "SLUICE_PGO must be empty, generate or use (got \"${SLUICE_PGO}\")")
+endif()
+
 # Fuzzing instruments all of our code for libFuzzer's coverage (no libFuzzer
 # main: tests and programs link as usual); the fuzz targets add the main.
 if(SLUICE_BUILD_FUZZERS)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The training run of a profile-guided build (scripts/pgo-build.sh): the
+# instrumented sluice-cli as the mock provider (--no-limits --latency-ms 0)
+# and as the gateway in front of it, driven by wrk at 64 connections with
+# the gateway benchmarks' request mixes (chat, streamed chat, varied
+# prompts, long prompts, Anthropic messages), D (default 4 s) each. Both
+# stop with SIGINT, so each writes its profile as it exits. Everything
+# listens on 127.0.0.1 only; nothing leaves the machine.
+# Usage: scripts/pgo-train.sh SLUICE_CLI
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
+CLI=$1
+export SLUICE_RESOURCES_DIR=${SLUICE_RESOURCES_DIR:-$PWD/resources}
+ANTHROPIC=1
+. bench/gateway_common.sh
+start_mock "$CLI" 1
+write_gateway_config
+port=$(free_port)
+MOCK_API_KEY=sk-mock "$CLI" serve --config "$W/gw.json" --listen "127.0.0.1:$port" > "$W/gw.out" 2> "$W/gw.err" &
+gw=$!
+pids+=("$gw")
+for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/v1/models" && break; sleep 0.2; done
+for s in wrk_chat wrk_chat_stream wrk_chat_varied wrk_chat_long wrk_messages; do
+  rate=$(wrk -t1 -c64 -d"${D:-4}s" -s "bench/$s.lua" "http://127.0.0.1:$port" | awk '/Requests\/sec/ {print $2}')
+  echo "pgo training: $s ${rate:-?} requests/s"
+done
+# Stopped here rather than by the exit trap, so that a gateway or mock that
+# fails to write its profile fails this script.
+kill -INT "$gw" "$mock_pid"
+wait "$gw"
+wait "$mock_pid"
+pids=()
