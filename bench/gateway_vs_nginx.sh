@@ -9,7 +9,8 @@
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
 # Usage: bench/gateway_vs_nginx.sh   (DURATION=3s, ROUNDS=5, WRK_SCRIPT=bench/wrk_chat.lua, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
-#        GATEWAY_CLI=path for the gateway alone, SERVE_ARGS=more serve options, e.g. --threads 1,
+#        GATEWAY_CLI=path for the gateway alone (build/pgo/app/sluice-cli: make pgo's, as packaged),
+#        SERVE_ARGS=more serve options, e.g. --threads 1,
 #        PLACEMENT=apart|together|client: pin the processes with taskset, to see what the kernel's choice costs)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
@@ -48,7 +49,8 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 start_mock "$CLI" "${MOCK_THREADS:-1}"
 start_nginx "$NGINX" 20000 20000
 write_gateway_config
-start_gateway "${GATEWAY_CLI:-$CLI}" gw
+GATEWAY_CLI=${GATEWAY_CLI:-$CLI}
+start_gateway "$GATEWAY_CLI" gw
 for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
 nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
 # Three single-threaded programs (wrk, the mock, the proxy) share the cores,
@@ -69,7 +71,7 @@ if [[ -n ${PLACEMENT:-} ]]; then  # checked above
   taskset -a -cp 0 "$gw_pid" > /dev/null
   WRK=(taskset -c "$wrk_cpu" wrk)
 fi
-echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url; $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
+echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url ($GATEWAY_CLI); $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
 
 rps() { awk '/Requests\/sec/{print $2}'; }
 # A process's CPU time so far, user and system, in clock ticks.
