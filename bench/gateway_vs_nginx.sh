@@ -76,27 +76,35 @@ echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gatew
 rps() { awk '/Requests\/sec/{print $2}'; }
 # A process's CPU time so far, user and system, in clock ticks.
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# Times a process's threads went to sleep so far (voluntary context
+# switches, all threads): a mock that sleeps more per request was left
+# waiting for work more often.
+sleeps() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/{s+=$2} END{print s+0}'; }
 declare -A RPS
 if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
-echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request)"
+echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request; sleeps: voluntary context switches per request)"
 tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
-declare -A SAMPLES USER_US SYSTEM_US
+declare -A SAMPLES USER_US SYSTEM_US SLEEPS_PROXY SLEEPS_MOCK
 ratios=()
 for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
     case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
-    before=$(cpu_ticks "$pid")
+    before=$(cpu_ticks "$pid") sleeps_before="$(sleeps "$pid") $(sleeps "$mock_pid")"
     out=$("${WRK[@]}" -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks "$pid") sleeps_after="$(sleeps "$pid") $(sleeps "$mock_pid")"
     RPS[$name]=$(echo "$out" | rps)
     SAMPLES[$name]+="${RPS[$name]} "
     n=$(echo "$out" | awk '/requests in/{print $1}')
     read -r user system < <(awk -v b="$before" -v a="$after" -v t="$tick_us" -v n="$n" \
       'BEGIN{split(b, x, " "); split(a, y, " "); printf "%.1f %.1f\n", (y[1] - x[1]) * t / n, (y[2] - x[2]) * t / n}')
+    read -r sleeps_proxy sleeps_mock < <(awk -v b="$sleeps_before" -v a="$sleeps_after" -v n="$n" \
+      'BEGIN{split(b, x, " "); split(a, y, " "); printf "%.2f %.2f\n", (y[1] - x[1]) / n, (y[2] - x[2]) / n}')
     USER_US[$name]+="$user "
     SYSTEM_US[$name]+="$system "
-    echo "round $round $name: ${RPS[$name]} requests/s, $(awk -v u="$user" -v s="$system" 'BEGIN{printf "%.1f", u + s}') (user $user, system $system) us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")) $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+    SLEEPS_PROXY[$name]+="$sleeps_proxy "
+    SLEEPS_MOCK[$name]+="$sleeps_mock "
+    echo "round $round $name: ${RPS[$name]} requests/s, $(awk -v u="$user" -v s="$system" 'BEGIN{printf "%.1f", u + s}') (user $user, system $system) us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")), sleeps per request: $([[ $name == direct ]] || echo "proxy $sleeps_proxy, ")mock $sleeps_mock $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
   done
   ratios+=("$(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')")
 done
@@ -107,6 +115,8 @@ echo "gateway / nginx per round: ${ratios[*]}"
 echo "gateway / nginx: $(printf '%s\n' "${ratios[@]}" | median) (median of $ROUNDS); medians: direct ${RPS[direct]}, nginx ${RPS[nginx]}, gateway ${RPS[gateway]} requests/s"
 cpu_medians() { echo "user $(echo "${USER_US[$1]}" | tr ' ' '\n' | grep . | median), system $(echo "${SYSTEM_US[$1]}" | tr ' ' '\n' | grep . | median)"; }
 echo "CPU per request (medians, us): nginx $(cpu_medians nginx); gateway $(cpu_medians gateway)"
+sleep_median() { local -n list=$1; echo "${list[$2]}" | tr ' ' '\n' | grep . | median; }
+echo "sleeps per request (medians): direct: mock $(sleep_median SLEEPS_MOCK direct); nginx: proxy $(sleep_median SLEEPS_PROXY nginx), mock $(sleep_median SLEEPS_MOCK nginx); gateway: proxy $(sleep_median SLEEPS_PROXY gateway), mock $(sleep_median SLEEPS_MOCK gateway)"
 
 echo
 half=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", g/2}')
