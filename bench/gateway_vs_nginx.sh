@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gateway against Debian's nginx as a plain reverse proxy, both in front
 # of the same mock (--no-limits --latency-ms 0), in one run:
-#   1. throughput: wrk -t1 -c64 (direct to the mock, via nginx, via the gateway);
+#   1. throughput: wrk -t1 -c64 (direct to the mock, via nginx, via the gateway), with
+#      the CPU and the sleeps (voluntary context switches) per request of the proxy and the mock;
 #   2. added latency over direct at half the gateway's saturating rate
 #      (64 connections paced by bench/wrk_chat_paced.lua, ROUNDS rounds),
 #      p50 and p99;
