@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
 CLI=$1
 export SLUICE_RESOURCES_DIR=${SLUICE_RESOURCES_DIR:-$PWD/resources}
+# shellcheck disable=SC2034  # read by write_gateway_config (bench/gateway_common.sh)
 ANTHROPIC=1
 . bench/gateway_common.sh
 start_mock "$CLI" 1
