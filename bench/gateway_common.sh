@@ -37,6 +37,10 @@ need_nginx() {
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
   [[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
 }
+# ctx_switches PID voluntary|nonvoluntary: the context switches of all of
+# PID's threads so far; voluntary: it went to sleep (left without work),
+# nonvoluntary: it was preempted (another program took its core).
+ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk -v k="$2_ctxt_switches:" '$1 == k {s += $2} END{print s + 0}'; }
 # wrk prints latencies as 123.45us, 1.23ms or 1.23s: us turns them into
 # microseconds; median prints the median of the numbers on standard input.
 us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }

@@ -25,14 +25,13 @@ write_gateway_config
   url_direct=$mock pid_direct=$mock_pid
 }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-switches() { cat /proc/"$1"/task/*/status | awk -v k="$2" '$1 == k ":" {s += $2} END{print s + 0}'; }
 tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
 for r in $(seq "$ROUNDS"); do
   for v in A B direct; do
     url=url_$v pid=pid_$v
-    m0="$(ticks "$mock_pid") $(switches "$mock_pid" voluntary_ctxt_switches) $(switches "$mock_pid" nonvoluntary_ctxt_switches) $(ticks "${!pid}")"
+    m0="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}")"
     out=$(wrk -t1 -c64 -d"$D" -s bench/wrk_chat.lua "${!url}")
-    m1="$(ticks "$mock_pid") $(switches "$mock_pid" voluntary_ctxt_switches) $(switches "$mock_pid" nonvoluntary_ctxt_switches) $(ticks "${!pid}")"
+    m1="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}")"
     n=$(echo "$out" | awk '/requests in/{print $1}')
     awk -v r="$r" -v v="$v" -v rps="$(echo "$out" | awk '/Requests\/sec/{print $2}')" -v a="$m0" -v b="$m1" -v n="$n" -v t="$tick_us" 'BEGIN{
       split(a, x, " "); split(b, y, " ")

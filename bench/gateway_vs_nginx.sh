@@ -77,10 +77,6 @@ echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gatew
 rps() { awk '/Requests\/sec/{print $2}'; }
 # A process's CPU time so far, user and system, in clock ticks.
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
-# Times a process's threads went to sleep so far (voluntary context
-# switches, all threads): a mock that sleeps more per request was left
-# waiting for work more often.
-sleeps() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/{s+=$2} END{print s+0}'; }
 declare -A RPS
 if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
@@ -91,9 +87,9 @@ ratios=()
 for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
     case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
-    before=$(cpu_ticks "$pid") sleeps_before="$(sleeps "$pid") $(sleeps "$mock_pid")"
+    before=$(cpu_ticks "$pid") sleeps_before="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
     out=$("${WRK[@]}" -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
-    after=$(cpu_ticks "$pid") sleeps_after="$(sleeps "$pid") $(sleeps "$mock_pid")"
+    after=$(cpu_ticks "$pid") sleeps_after="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
     RPS[$name]=$(echo "$out" | rps)
     SAMPLES[$name]+="${RPS[$name]} "
     n=$(echo "$out" | awk '/requests in/{print $1}')
