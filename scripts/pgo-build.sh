@@ -4,7 +4,7 @@
 # (scripts/pgo-train.sh), then the build again with the profile it wrote.
 # The profile lets GCC inline and lay out the request path the way the
 # gateway runs it; on the gateway benchmarks it cut the CPU per request by
-# about a quarter (docs/benchmarks.md). Every run trains afresh, so the
+# a fifth to a quarter (docs/benchmarks.md). Every run trains afresh, so the
 # profile always matches the sources. Only sluice-cli is built (no console,
 # tests or benchmarks).
 # Usage: scripts/pgo-build.sh [BUILD_DIR]   (default build/pgo; JOBS=2)
