@@ -5,9 +5,13 @@
 # requests/s, the mock's CPU per request, how often per request its threads
 # went to sleep (voluntary context switches: left without work) and were
 # preempted (involuntary ones: another program took its core), and the
-# gateway's CPU per request. On two cores the gateway's rate can follow the
-# mock's share of a core more than the gateway's own work
-# (docs/benchmarks.md, "Profile-guided build").
+# gateway's CPU per request. Then the machine's idle share over the round
+# (/proc/stat) and, per second of the round, how long the mock and the
+# gateway were ready to run but waited for a core (/proc/PID/task/*/schedstat):
+# both high together mean the kernel queued them on one core while the other
+# idled. On two cores the gateway's rate can follow the mock's share of a
+# core more than the gateway's own work (docs/benchmarks.md, "Profile-guided
+# build", "Waking less at saturation").
 # Usage: bench/gateway_mock_side.sh A_SLUICE_CLI B_SLUICE_CLI   (ROUNDS=3, D=3s)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
@@ -26,17 +30,24 @@ write_gateway_config
 }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
+# idle_total: the machine's idle and total ticks so far (idle + iowait).
+idle_total() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t}' /proc/stat; }
+# run_wait PID: nanoseconds all of PID's threads have waited, ready, for a core.
+run_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END{printf "%d\n", s}'; }
 for r in $(seq "$ROUNDS"); do
   for v in A B direct; do
     url=url_$v pid=pid_$v
-    m0="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}")"
+    m0="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}") $(idle_total) $(run_wait "$mock_pid") $(run_wait "${!pid}") $(date +%s%N)"
     out=$(wrk -t1 -c64 -d"$D" -s bench/wrk_chat.lua "${!url}")
-    m1="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}")"
+    m1="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}") $(idle_total) $(run_wait "$mock_pid") $(run_wait "${!pid}") $(date +%s%N)"
     n=$(echo "$out" | awk '/requests in/{print $1}')
     awk -v r="$r" -v v="$v" -v rps="$(echo "$out" | awk '/Requests\/sec/{print $2}')" -v a="$m0" -v b="$m1" -v n="$n" -v t="$tick_us" 'BEGIN{
       split(a, x, " "); split(b, y, " ")
       printf "round %s %s: %s requests/s; mock CPU %.1f us, sleeps %.3f, preempted %.3f per request", r, v, rps, (y[1] - x[1]) * t / n, (y[2] - x[2]) / n, (y[3] - x[3]) / n
       if (v != "direct") printf "; gateway CPU %.1f us per request", (y[4] - x[4]) * t / n
-      printf "\n"}'
+      wall = y[9] - x[9]
+      printf "; machine idle %.0f%%; waiting for a core: mock %.0f ms", 100 * (y[5] - x[5]) / (y[6] - x[6]), 1000 * (y[7] - x[7]) / wall
+      if (v != "direct") printf ", gateway %.0f ms", 1000 * (y[8] - x[8]) / wall
+      printf " per s\n"}'
   done
 done
