@@ -19,16 +19,15 @@ for v in A B; do
   start_gateway "${!v}" $v
   eval pid_$v=$gw_pid url_$v=$gw_url
 done
-ticks() { awk '{print $14+$15}' /proc/$1/stat; }
 for r in $(seq $ROUNDS); do
   for v in A B; do
     u=url_$v
-    p=pid_$v; t0=$(ticks ${!p})
+    p=pid_$v; t0=$(cpu_ticks ${!p})
     out=$(wrk -t1 -c64 -d$D -s "$WRK_SCRIPT" ${!u})
-    t1=$(ticks ${!p})
+    t1=$(cpu_ticks ${!p})
     sat=$(echo "$out" | awk '/Requests\/sec/{print $2}')
     n=$(echo "$out" | awk '/requests in/{print $1}')
-    cpu=$(awk -v t=$((t1-t0)) -v n=$n 'BEGIN{printf "%.1f", t*10000/n}')
+    cpu=$(awk -v t=$((t1-t0)) -v u="$tick_us" -v n=$n 'BEGIN{printf "%.1f", t*u/n}')
     dir=$(wrk -t1 -c64 -d$D -s "$WRK_SCRIPT" $mock | awk '/Requests\/sec/{print $2}')
     lat=$(PACE_MS=5 wrk -t1 -c1 -d$D --latency -s bench/wrk_chat_paced.lua ${!u} | awk '$1=="50%"{print $2}')
     dlat=$(PACE_MS=5 wrk -t1 -c1 -d$D --latency -s bench/wrk_chat_paced.lua $mock | awk '$1=="50%"{print $2}')

@@ -41,6 +41,10 @@ need_nginx() {
 # PID's threads so far; voluntary: it went to sleep (left without work),
 # nonvoluntary: it was preempted (another program took its core).
 ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk -v k="$2_ctxt_switches:" '$1 == k {s += $2} END{print s + 0}'; }
+# cpu_ticks PID: the CPU time of PID so far, user and system together, in
+# clock ticks; tick_us: microseconds per tick.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
 # wrk prints latencies as 123.45us, 1.23ms or 1.23s: us turns them into
 # microseconds; median prints the median of the numbers on standard input.
 us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }

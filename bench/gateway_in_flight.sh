@@ -18,8 +18,6 @@ ulimit -n "$(ulimit -Hn)"
 pids+=($!)
 mock=$(first_url "$W/mock.out")
 write_gateway_config
-tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "$C connections, mock answering after $LAT ms, $D per run; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in 1 2; do
   for cli in "$@"; do

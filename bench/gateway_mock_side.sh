@@ -28,8 +28,6 @@ write_gateway_config
   start_gateway "$B" B; url_B=$gw_url pid_B=$gw_pid
   url_direct=$mock pid_direct=$mock_pid
 }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
 # idle_total: the machine's idle and total ticks so far (idle + iowait).
 idle_total() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t}' /proc/stat; }
 # run_wait PID: nanoseconds all of PID's threads have waited, ready, for a core.
@@ -37,9 +35,9 @@ run_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END{pr
 for r in $(seq "$ROUNDS"); do
   for v in A B direct; do
     url=url_$v pid=pid_$v
-    m0="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}") $(idle_total) $(run_wait "$mock_pid") $(run_wait "${!pid}") $(date +%s%N)"
+    m0="$(cpu_ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(cpu_ticks "${!pid}") $(idle_total) $(run_wait "$mock_pid") $(run_wait "${!pid}") $(date +%s%N)"
     out=$(wrk -t1 -c64 -d"$D" -s bench/wrk_chat.lua "${!url}")
-    m1="$(ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(ticks "${!pid}") $(idle_total) $(run_wait "$mock_pid") $(run_wait "${!pid}") $(date +%s%N)"
+    m1="$(cpu_ticks "$mock_pid") $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$mock_pid" nonvoluntary) $(cpu_ticks "${!pid}") $(idle_total) $(run_wait "$mock_pid") $(run_wait "${!pid}") $(date +%s%N)"
     n=$(echo "$out" | awk '/requests in/{print $1}')
     awk -v r="$r" -v v="$v" -v rps="$(echo "$out" | awk '/Requests\/sec/{print $2}')" -v a="$m0" -v b="$m1" -v n="$n" -v t="$tick_us" 'BEGIN{
       split(a, x, " "); split(b, y, " ")

@@ -76,20 +76,19 @@ echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gatew
 
 rps() { awk '/Requests\/sec/{print $2}'; }
 # A process's CPU time so far, user and system, in clock ticks.
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+user_system_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 declare -A RPS
 if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
 echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request; sleeps: voluntary context switches per request)"
-tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
 declare -A SAMPLES USER_US SYSTEM_US SLEEPS_PROXY SLEEPS_MOCK
 ratios=()
 for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
     case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
-    before=$(cpu_ticks "$pid") sleeps_before="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
+    before=$(user_system_ticks "$pid") sleeps_before="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
     out=$("${WRK[@]}" -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
-    after=$(cpu_ticks "$pid") sleeps_after="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
+    after=$(user_system_ticks "$pid") sleeps_after="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
     RPS[$name]=$(echo "$out" | rps)
     SAMPLES[$name]+="${RPS[$name]} "
     n=$(echo "$out" | awk '/requests in/{print $1}')

@@ -18,18 +18,14 @@ ANTHROPIC=1
 . bench/gateway_common.sh
 start_mock "$CLI" 1
 write_gateway_config
-port=$(free_port)
-MOCK_API_KEY=sk-mock "$CLI" serve --config "$W/gw.json" --listen "127.0.0.1:$port" > "$W/gw.out" 2> "$W/gw.err" &
-gw=$!
-pids+=("$gw")
-for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/v1/models" && break; sleep 0.2; done
+start_gateway "$CLI" gw
 for s in wrk_chat wrk_chat_stream wrk_chat_varied wrk_chat_long wrk_messages; do
-  rate=$(wrk -t1 -c64 -d"${D:-4}s" -s "bench/$s.lua" "http://127.0.0.1:$port" | awk '/Requests\/sec/ {print $2}')
+  rate=$(wrk -t1 -c64 -d"${D:-4}s" -s "bench/$s.lua" "$gw_url" | awk '/Requests\/sec/ {print $2}')
   echo "pgo training: $s ${rate:-?} requests/s"
 done
 # Stopped here rather than by the exit trap, so that a gateway or mock that
 # fails to write its profile fails this script.
-kill -INT "$gw" "$mock_pid"
-wait "$gw"
+kill -INT "$gw_pid" "$mock_pid"
+wait "$gw_pid"
 wait "$mock_pid"
 pids=()
