@@ -1,5 +1,5 @@
 # The gateway benchmarks' shared start-up, sourced by bench/gateway_*.sh
-# (ab, callgrind, cpu, in_flight, latency, mock_side, profile, syscalls, variants, vs_nginx): a work
+# (ab, budget, callgrind, cpu, in_flight, latency, mock_side, profile, syscalls, variants, vs_nginx): a work
 # directory $W, removed on exit with every process started here stopped;
 # the mock with no limits and no latency; the gateway configuration that
 # points at it; gateways (`sluice-cli serve`); nginx as a plain reverse
@@ -45,6 +45,8 @@ ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk -v k="$2_ctxt_sw
 # clock ticks; tick_us: microseconds per tick.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
+# idle_total: the machine's idle and total ticks so far (idle + iowait).
+idle_total() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t}' /proc/stat; }
 # wrk prints latencies as 123.45us, 1.23ms or 1.23s: us turns them into
 # microseconds; median prints the median of the numbers on standard input.
 us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}'; }

@@ -28,8 +28,6 @@ write_gateway_config
   start_gateway "$B" B; url_B=$gw_url pid_B=$gw_pid
   url_direct=$mock pid_direct=$mock_pid
 }
-# idle_total: the machine's idle and total ticks so far (idle + iowait).
-idle_total() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t}' /proc/stat; }
 # run_wait PID: nanoseconds all of PID's threads have waited, ready, for a core.
 run_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END{printf "%d\n", s}'; }
 for r in $(seq "$ROUNDS"); do
