@@ -229,7 +229,14 @@ std::optional<Duration> parseGoDuration(std::string_view text)
         if (j == 0) {
             return std::nullopt;  // no digits
         }
-        const long double value = std::strtold(std::string(s.substr(0, j)).c_str(), nullptr);
+        // Whole numbers ("6m0s", "20ms": most of what providers send, on
+        // every response) without strtold and the string it needs.
+        long double value = 0;
+        if (std::int64_t whole = 0; j <= 18 && std::from_chars(s.data(), s.data() + j, whole).ptr == s.data() + j) {
+            value = static_cast<long double>(whole);
+        } else {
+            value = std::strtold(std::string(s.substr(0, j)).c_str(), nullptr);
+        }
         s.remove_prefix(j);
         std::int64_t unit = 0;
         static constexpr std::array<std::pair<std::string_view, std::int64_t>, 8> kUnits = {{

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/secret.h"
 #include "http/curl_handles.h"
+#include "http/header_map.h"
 
 #include <cstdint>
 #include <functional>
@@ -28,9 +29,6 @@
 #include <vector>
 
 namespace sluice::http {
-
-// Header names are lower-cased; a repeated header keeps its last value.
-using HeaderMap = std::map<std::string, std::string, std::less<>>;
 
 struct HttpRequest {
     std::string method = "POST";

@@ -106,19 +106,20 @@ bool ResponseParser::parseHead(std::string_view head)
     }
     const bool http11 = statusLine[7] != '0';
     m_headers.clear();
-    std::size_t pos = lineEnd + 1;
-    while (pos < head.size()) {
-        std::size_t nl = head.find('\n', pos);
-        if (nl == std::string_view::npos) {
-            nl = head.size();
+    // One allocation for a typical provider's head, not one per header.
+    m_headers.reserve(24);
+    // Pointers, not substr(): this runs for every header of every response,
+    // and the bounds are known here.
+    const char* const end = head.data() + head.size();
+    for (const char* line = head.data() + lineEnd + 1; line < end;) {
+        const auto* nl = static_cast<const char*>(std::memchr(line, '\n', static_cast<std::size_t>(end - line)));
+        const char* const lineStop = nl != nullptr ? nl : end;
+        const auto* colon = static_cast<const char*>(std::memchr(line, ':', static_cast<std::size_t>(lineStop - line)));
+        if (colon != nullptr && colon != line) {  // not the blank line, nor a line that names nothing
+            m_headers.insert_or_assign(lowerAscii(trimHeaderText(std::string_view(line, static_cast<std::size_t>(colon - line)))),
+                                       std::string(trimHeaderText(std::string_view(colon + 1, static_cast<std::size_t>(lineStop - colon - 1)))));
         }
-        const std::string_view line = head.substr(pos, nl - pos);
-        pos = nl + 1;
-        const std::size_t colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0) {
-            continue;  // the blank line, or a line that names nothing
-        }
-        m_headers.insert_or_assign(lowerAscii(trimHeaderText(line.substr(0, colon))), std::string(trimHeaderText(line.substr(colon + 1))));
+        line = lineStop + 1;
     }
     if (status < 200) {
         if (status == 101) {

@@ -2,7 +2,8 @@
 // every framing (length, chunks with extensions and trailers, the end of
 // the connection, none for HEAD/204), interim 1xx heads, keep-alive rules
 // and malformed input, each fed whole, split at every byte, and a byte at
-// a time. H1Client over real loopback sockets against a scripted raw
+// a time; the headers it keeps (HeaderMap: lower-case names, last values,
+// arrival order). H1Client over real loopback sockets against a scripted raw
 // server: a kept-alive connection is reused; a reused connection the
 // server closes is sent on once more and a fresh one is not; an answer cut
 // short is an error; a body over the limit; an 8 MB request body sent as
@@ -11,6 +12,7 @@
 // test: accepted with its CA (a 3 MB body each way too), refused without it
 // and for the wrong name.
 #include "http/h1_client.h"
+#include "http/header_text.h"
 #include "http/resolver.h"
 #include "http/response_parser.h"
 #include "http/url.h"
@@ -40,10 +42,12 @@ struct Collect final : http::ResponseParser::Sink {
     long status = 0;
     std::string body;
     std::size_t stopAfter = std::string::npos;
-    void onHead(long s, http::HeaderMap&) override
+    http::HeaderMap headers;
+    void onHead(long s, http::HeaderMap& h) override
     {
         ++heads;
         status = s;
+        headers = h;
     }
     bool onBody(std::string_view b) override
     {
@@ -178,6 +182,8 @@ private Q_SLOTS:
     void parserRefusesMalformed_data();
     void parserRefusesMalformed();
     void parserStopsWhenTheSinkSaysSo();
+    void parserHeaders();
+    void headerMapIsAMapOfLastValues();
     void urls();
     void keptAliveConnectionIsReused();
     void reusedConnectionClosedUnderARequestIsSentOnceMore();
@@ -293,6 +299,67 @@ void TestH1Client::parserRefusesMalformed()
     QCOMPARE(p.state(), http::ResponseParser::State::Error);
     QVERIFY(!p.error().empty());
     QVERIFY(!p.keepAlive());
+}
+
+void TestH1Client::parserHeaders()
+{
+    // Names lower-cased, values trimmed, a repeated header's last value in
+    // its first place, lines that name nothing skipped, in arrival order.
+    const std::string wire = "HTTP/1.1 200 OK\r\nX-Request-ID:  req_1 \r\nContent-Length: 2\r\nno colon here\r\n: nameless\r\n"
+                             "x-ratelimit-remaining-requests:\t41\r\nX-REQUEST-id: req_2\r\nEmpty:\r\n\r\nok";
+    for (const std::size_t step : {std::size_t{0}, std::size_t{1}}) {
+        http::ResponseParser p;
+        Collect sink;
+        feedIn(p, sink, wire, step);
+        QCOMPARE(p.state(), http::ResponseParser::State::Done);
+        QCOMPARE(sink.headers.size(), std::size_t{4});
+        std::vector<std::pair<std::string, std::string>> seen(sink.headers.begin(), sink.headers.end());
+        const std::vector<std::pair<std::string, std::string>> expected = {
+            {"x-request-id", "req_2"}, {"content-length", "2"}, {"x-ratelimit-remaining-requests", "41"}, {"empty", ""}};
+        QCOMPARE(seen, expected);
+        QCOMPARE(sink.headers.at("x-request-id"), std::string("req_2"));
+        QVERIFY(!sink.headers.contains("X-Request-ID"));  // names are looked up as stored: lower case
+        QCOMPARE(QByteArray::fromStdString(sink.body), QByteArray("ok"));
+    }
+}
+
+void TestH1Client::headerMapIsAMapOfLastValues()
+{
+    http::HeaderMap h{{"a", "1"}, {"b", "2"}, {"a", "3"}};
+    QCOMPARE(h.size(), std::size_t{2});
+    QCOMPARE(h.at("a"), std::string("3"));
+    QCOMPARE(h.begin()->first, std::string("a"));
+    QVERIFY(!h.emplace("b", "9").second);  // emplace keeps what is there
+    QCOMPARE(h.at("b"), std::string("2"));
+    const auto [it, added] = h.insert_or_assign("b", "4");
+    QVERIFY(!added);
+    QCOMPARE(it->second, std::string("4"));
+    h["c"] += "5";
+    QCOMPARE(h.count("c"), std::size_t{1});
+    QCOMPARE(h.at("c"), std::string("5"));
+    QVERIFY_THROWS_EXCEPTION(std::out_of_range, h.at("missing"));
+    QCOMPARE(h.find("missing"), h.end());
+    // Equal whatever the order; not with a value changed or a header more.
+    QVERIFY((h == http::HeaderMap{{"c", "5"}, {"a", "3"}, {"b", "4"}}));
+    QVERIFY(!(h == http::HeaderMap{{"c", "5"}, {"a", "3"}, {"b", "2"}}));
+    QVERIFY(!(h == http::HeaderMap{{"c", "5"}, {"a", "3"}}));
+    // Names are lower-cased eight bytes at a time: every byte value, at
+    // every place in a word, comes out as one at a time would make it.
+    std::string all;
+    for (int c = 0; c < 256; ++c) {
+        all.push_back(static_cast<char>(c));
+    }
+    for (std::size_t shift = 0; shift < 8; ++shift) {
+        const std::string in = std::string(shift, 'Q') + all;
+        const std::string out = http::lowerAscii(in);
+        QCOMPARE(out.size(), in.size());
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            QCOMPARE(out[i], http::lowerAsciiChar(in[i]));
+        }
+    }
+    QCOMPARE(h.erase("a"), std::size_t{1});
+    QCOMPARE(h.erase("a"), std::size_t{0});
+    QCOMPARE(h.size(), std::size_t{2});
 }
 
 void TestH1Client::parserStopsWhenTheSinkSaysSo()
