@@ -9,7 +9,8 @@
 # handled meanwhile (io is 0 by default, when the dispatcher thread runs the
 # connections too; SERVE_ARGS="--threads 1" splits them). Prints
 # "requests N; io I dispatcher D sum S per request".
-# Usage: bench/gateway_callgrind.sh SLUICE_CLI   (SERVE_ARGS=more serve options,
+# Usage: bench/gateway_callgrind.sh SLUICE_CLI   (SERVE_ARGS=more serve options, MOCK_CONFIG=bench/mock_headers.json:
+#        answers with rate-limit headers, as a provider sends them;
 #        CG_OUT=file to keep the callgrind output for callgrind_annotate)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail

@@ -54,9 +54,13 @@ median() { sort -g | awk '{v[NR]=$1} END{print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_mock CLI [THREADS]: the mock (--no-limits --latency-ms 0); sets mock
-# and mock_pid.
+# and mock_pid. MOCK_CONFIG=FILE: the mock's configuration from FILE instead
+# of --no-limits (docs/mock.md), e.g. limits that never bind, so that every
+# answer carries rate-limit headers as a provider's do.
 start_mock() {
-  "$1" mock --listen 127.0.0.1:0 --latency-ms 0 --no-limits --threads "${2:-1}" > "$W/mock.out" 2> "$W/mock.err" &
+  local limits=(--no-limits)
+  [[ -n ${MOCK_CONFIG:-} ]] && limits=(--config "$MOCK_CONFIG")
+  "$1" mock --listen 127.0.0.1:0 --latency-ms 0 "${limits[@]}" --threads "${2:-1}" > "$W/mock.out" 2> "$W/mock.err" &
   mock_pid=$!
   pids+=($mock_pid)
   mock=$(first_url "$W/mock.out")
