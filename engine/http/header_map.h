@@ -24,6 +24,11 @@ namespace sluice::http {
 
 class HeaderMap {
 public:
+    // More headers than any provider sends (a few dozen): both upstream
+    // clients refuse a response with more, which keeps the list's linear
+    // lookups from growing quadratic on a broken or hostile server.
+    static constexpr std::size_t kMaxHeaders = 1000;
+
     using value_type = std::pair<std::string, std::string>;
     using iterator = std::vector<value_type>::iterator;
     using const_iterator = std::vector<value_type>::const_iterator;

@@ -58,6 +58,7 @@ struct HttpClient::Transfer {
     TransferHandlers handlers;
     HttpResult result;
     bool headersDelivered = false;
+    std::size_t headerLines = 0;  // of the response being read
     bool stopped = false;
     bool tooLarge = false;
     char errorBuffer[CURL_ERROR_SIZE] = {};
@@ -84,7 +85,11 @@ struct HttpClient::Transfer {
         if (line.rfind("HTTP/", 0) == 0) {
             // A new response (after 100 Continue or a redirect) starts over.
             t.result.headers.clear();
+            t.headerLines = 0;
             return n;
+        }
+        if (++t.headerLines > HeaderMap::kMaxHeaders + 1) {  // + the blank line
+            return 0;  // libcurl then fails the transfer (CURLE_WRITE_ERROR)
         }
         const auto colon = line.find(':');
         if (colon != std::string_view::npos) {

@@ -282,6 +282,8 @@ void TestH1Client::parserRefusesMalformed_data()
     QTest::newRow("chunk without CRLF") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab") << false;
     QTest::newRow("switching protocols") << QByteArray("HTTP/1.1 101 Switching\r\n\r\n") << false;
     QTest::newRow("head without end") << QByteArray("HTTP/1.1 200 OK\r\nX: ") + QByteArray(70 * 1024, 'a') << false;
+    QTest::newRow("more than 1,000 headers") << QByteArray("HTTP/1.1 200 OK\r\n") + QByteArray("x: y\r\n").repeated(1001) + QByteArray("\r\n")
+                                             << false;
     QTest::newRow("cut short") << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc") << true;
     QTest::newRow("nothing at all") << QByteArray() << true;
 }

@@ -5,7 +5,8 @@
 // reused easy handle carries nothing of the request before it (no
 // credential header, no body, no method); a stream arrives in pieces; a
 // total timeout fires with nothing else to wake the loop; an abort and a
-// refused connection are reported; wakeup() from another thread ends a
+// refused connection are reported; a head of more than HeaderMap's
+// 1,000 headers is refused; wakeup() from another thread ends a
 // long poll(). The EpollDriver's timer against a stand-in client: a firing
 // that sets no new timer asks the client, and sleeps when it has none. Waits are on conditions with generous bounds, never sleeps.
 #include "http/epoll_driver.h"
@@ -74,6 +75,7 @@ private Q_SLOTS:
     void streamArrivesInPieces();
     void totalTimeoutFiresOnAnIdleLoop();
     void abortAndRefusedConnection();
+    void aHeadOfTooManyHeadersIsRefused();
     void wakeupEndsAPollFromAnotherThread();
     void aFiringThatSetsNoTimerAsksTheClient();
 
@@ -222,6 +224,24 @@ void TestHttpClient::abortAndRefusedConnection()
     client.start(std::move(gone), {nullptr, nullptr, [&](http::HttpResult&& r) { refused = r.error; }, nullptr});
     QVERIFY(test::pollUntil(client, [&] { return refused.has_value(); }));
     QCOMPARE(*refused, http::TransportError::ConnectFailed);
+}
+
+void TestHttpClient::aHeadOfTooManyHeadersIsRefused()
+{
+    // The headers are a list looked up linearly: past HeaderMap::kMaxHeaders
+    // (the server adds its own two) the answer is an error, not a long parse.
+    const auto owned = makeClient();
+    http::UpstreamClient& client = *owned;
+    std::optional<http::HttpResult> within;
+    std::optional<http::HttpResult> over;
+    client.start(getOf(m_base + "/headers/990"), {nullptr, nullptr, [&](http::HttpResult&& r) { within = std::move(r); }, nullptr});
+    client.start(getOf(m_base + "/headers/1000"), {nullptr, nullptr, [&](http::HttpResult&& r) { over = std::move(r); }, nullptr});
+    QVERIFY(test::pollUntil(client, [&] { return within.has_value() && over.has_value(); }));
+    QCOMPARE(within->error, http::TransportError::None);
+    QCOMPARE(within->status, 200L);
+    QCOMPARE(within->headers.at("x-h989"), std::string("v989"));
+    QCOMPARE(within->body, std::string("headers"));
+    QVERIFY(over->error != http::TransportError::None);
 }
 
 void TestHttpClient::wakeupEndsAPollFromAnotherThread()

@@ -30,6 +30,13 @@ inline net::HttpReply scriptedReply(const net::InboundRequest& r)
         reply.parts = {{0ms, "partial"}};
         reply.declaredLength = 100;
         reply.ending = net::HttpEnding::Hang;
+    } else if (r.path().starts_with("/headers/")) {
+        // "/headers/N": N headers of its own, x-h0 to x-h(N-1), beside the server's.
+        reply = net::HttpReply::whole(200, "text/plain", "headers");
+        const int n = std::stoi(std::string(r.path().substr(9)));
+        for (int i = 0; i < n; ++i) {
+            reply.headers.emplace_back("x-h" + std::to_string(i), "v" + std::to_string(i));
+        }
     } else {
         reply = net::HttpReply::whole(200, "text/plain", "body of " + std::string(r.path()));
     }
