@@ -22,12 +22,7 @@ start_mock "$MOCK_CLI" 1
 start_nginx "$NGINX" 4096
 write_gateway_config
 start_gateway "$CLI" gw
-for _ in $(seq 50); do
-  nginx_pid=$(pgrep -P "$(cat "$W/nginx.pid" 2>/dev/null || echo 0)" || true)
-  [[ -n $nginx_pid ]] && break
-  sleep 0.1
-done
-[[ -n $nginx_pid ]] || { echo "nginx's worker did not start: $W/nginx.err" >&2; exit 1; }
+await_nginx
 echo "mock $mock ($MOCK_CLI), nginx $nginx_url, gateway $gw_url ($CLI${SERVE_ARGS:+ $SERVE_ARGS}); $(nproc) cores"
 echo "microseconds per request: wrk, mock, proxy (user + system CPU), and the machine idle"
 cores=$(nproc)
@@ -36,7 +31,7 @@ for r in $(seq "$ROUNDS"); do
   for v in direct nginx gateway; do
     case $v in
       direct) url=$mock pid=$mock_pid ;;
-      nginx) url=$nginx_url pid=$nginx_pid ;;
+      nginx) url=$nginx_url pid=$nginx_worker ;;
       gateway) url=$gw_url pid=$gw_pid ;;
     esac
     m0="$(cpu_ticks "$mock_pid") $(cpu_ticks "$pid") $(idle_total)"

@@ -119,3 +119,11 @@ CONF
   pids+=($!)
   nginx_url=http://127.0.0.1:$port
 }
+
+# await_nginx: waits until nginx passes requests on to the mock (up to 5 s),
+# then sets nginx_worker to its (first) worker's pid, or stops.
+await_nginx() {
+  for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
+  nginx_worker=$(pgrep -P "$(cat "$W/nginx.pid" 2>/dev/null || echo 0)" | head -n1 || true)
+  [[ -n $nginx_worker ]] || { echo "nginx's worker did not start: $W/nginx.err" >&2; exit 1; }
+}

@@ -24,8 +24,7 @@ start_mock "$1" 1
 start_nginx "$NGINX" 4096
 write_gateway_config
 start_gateway "$1" gw
-for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
-nginx_worker=$(pgrep -P "$(cat "$W/nginx.pid")" | head -n1)
+await_nginx
 echo "$C connection(s) pausing $PACE_MS ms, $D each; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for target in "direct $mock $mock_pid" "nginx $nginx_url $nginx_worker" "gateway $gw_url $gw_pid"; do
   read -r name url pid <<< "$target"

@@ -43,8 +43,7 @@ for v in "$@"; do
   pid[$name]=$!; pids+=($!); names+=("$name")
   url[$name]=$(first_url "$W/$name.out")
 done
-for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
-nginx_worker=$(pgrep -P "$(cat "$W/nginx.pid")" | head -n1)
+await_nginx
 tick=$(getconf CLK_TCK)
 echo "mock $mock (${MOCK_THREADS:-1} thread(s)), nginx $nginx_url, variants: $*; $(nproc) cores"
 

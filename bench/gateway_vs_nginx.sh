@@ -52,8 +52,7 @@ start_nginx "$NGINX" 20000 20000
 write_gateway_config
 GATEWAY_CLI=${GATEWAY_CLI:-$CLI}
 start_gateway "$GATEWAY_CLI" gw
-for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
-nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
+await_nginx
 # Three single-threaded programs (wrk, the mock, the proxy) share the cores,
 # and where the kernel puts them decides much of the figure: a proxy that
 # wakes the mock with every request sent may draw the mock onto its own core
