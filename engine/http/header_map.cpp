@@ -1,5 +1,7 @@
 #include "http/header_map.h"
 
+#include "http/header_text.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -67,6 +69,20 @@ std::size_t HeaderMap::erase(std::string_view name)
     }
     m_headers.erase(it);
     return 1;
+}
+
+bool HeaderMap::addLine(std::string_view line)
+{
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return true;
+    }
+    if (m_lines == kMaxHeaders) {
+        return false;
+    }
+    ++m_lines;
+    insert_or_assign(lowerAscii(trimHeaderText(line.substr(0, colon))), std::string(trimHeaderText(line.substr(colon + 1))));
+    return true;
 }
 
 bool operator==(const HeaderMap& a, const HeaderMap& b)

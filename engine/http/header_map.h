@@ -24,9 +24,10 @@ namespace sluice::http {
 
 class HeaderMap {
 public:
-    // More headers than any provider sends (a few dozen): both upstream
-    // clients refuse a response with more, which keeps the list's linear
-    // lookups from growing quadratic on a broken or hostile server.
+    // More header lines than any provider sends (a few dozen): addLine()
+    // takes no more, and both upstream clients then refuse the response,
+    // which keeps the list's linear lookups from growing quadratic on a
+    // broken or hostile server.
     static constexpr std::size_t kMaxHeaders = 1000;
 
     using value_type = std::pair<std::string, std::string>;
@@ -54,6 +55,12 @@ public:
         return emplace(std::move(header.first), std::move(header.second));
     }
     std::size_t erase(std::string_view name);
+    // One line of a response head, "Name: value" with or without its line
+    // ending: the name lower-cased, the value trimmed, a repeated name's
+    // value replaced. A line that names nothing (no colon, or nothing
+    // before it) is skipped. false, adding nothing, once kMaxHeaders lines
+    // have named headers since the map was made or cleared.
+    bool addLine(std::string_view line);
 
     iterator begin() noexcept { return m_headers.begin(); }
     iterator end() noexcept { return m_headers.end(); }
@@ -61,7 +68,11 @@ public:
     const_iterator end() const noexcept { return m_headers.end(); }
     std::size_t size() const noexcept { return m_headers.size(); }
     bool empty() const noexcept { return m_headers.empty(); }
-    void clear() noexcept { m_headers.clear(); }
+    void clear() noexcept
+    {
+        m_headers.clear();
+        m_lines = 0;
+    }
     void reserve(std::size_t n) { m_headers.reserve(n); }
 
     // The same headers with the same values, in any order.
@@ -69,6 +80,7 @@ public:
 
 private:
     std::vector<value_type> m_headers;
+    std::size_t m_lines = 0;  // lines addLine() took, repeated names included
 };
 
 }  // namespace sluice::http

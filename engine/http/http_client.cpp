@@ -1,7 +1,6 @@
 #include "http/http_client.h"
 
 #include "http/epoll_driver.h"
-#include "http/header_text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -58,7 +57,6 @@ struct HttpClient::Transfer {
     TransferHandlers handlers;
     HttpResult result;
     bool headersDelivered = false;
-    std::size_t headerLines = 0;  // of the response being read
     bool stopped = false;
     bool tooLarge = false;
     char errorBuffer[CURL_ERROR_SIZE] = {};
@@ -85,17 +83,11 @@ struct HttpClient::Transfer {
         if (line.rfind("HTTP/", 0) == 0) {
             // A new response (after 100 Continue or a redirect) starts over.
             t.result.headers.clear();
-            t.headerLines = 0;
             return n;
         }
-        if (++t.headerLines > HeaderMap::kMaxHeaders + 1) {  // + the blank line
-            return 0;  // libcurl then fails the transfer (CURLE_WRITE_ERROR)
-        }
-        const auto colon = line.find(':');
-        if (colon != std::string_view::npos) {
-            t.result.headers[lowerAscii(trimHeaderText(line.substr(0, colon)))] = std::string(trimHeaderText(line.substr(colon + 1)));
-        }
-        return n;
+        // Past HeaderMap::kMaxHeaders, 0 makes libcurl fail the transfer
+        // (CURLE_WRITE_ERROR).
+        return t.result.headers.addLine(line) ? n : 0;
     }
 
     // libcurl's "connection ready, request about to be written", on a new

@@ -112,18 +112,12 @@ bool ResponseParser::parseHead(std::string_view head)
     // Pointers, not substr(): this runs for every header of every response,
     // and the bounds are known here.
     const char* const end = head.data() + head.size();
-    std::size_t lines = 0;
     for (const char* line = head.data() + lineEnd + 1; line < end;) {
-        if (++lines > HeaderMap::kMaxHeaders + 1) {  // + the blank line
-            fail("more than " + std::to_string(HeaderMap::kMaxHeaders) + " headers");
-            return false;
-        }
         const auto* nl = static_cast<const char*>(std::memchr(line, '\n', static_cast<std::size_t>(end - line)));
         const char* const lineStop = nl != nullptr ? nl : end;
-        const auto* colon = static_cast<const char*>(std::memchr(line, ':', static_cast<std::size_t>(lineStop - line)));
-        if (colon != nullptr && colon != line) {  // not the blank line, nor a line that names nothing
-            m_headers.insert_or_assign(lowerAscii(trimHeaderText(std::string_view(line, static_cast<std::size_t>(colon - line)))),
-                                       std::string(trimHeaderText(std::string_view(colon + 1, static_cast<std::size_t>(lineStop - colon - 1)))));
+        if (!m_headers.addLine(std::string_view(line, static_cast<std::size_t>(lineStop - line)))) {
+            fail("more than " + std::to_string(HeaderMap::kMaxHeaders) + " headers");
+            return false;
         }
         line = lineStop + 1;
     }

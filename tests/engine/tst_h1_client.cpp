@@ -359,6 +359,20 @@ void TestH1Client::headerMapIsAMapOfLastValues()
             QCOMPARE(out[i], http::lowerAsciiChar(in[i]));
         }
     }
+    // addLine() takes kMaxHeaders lines that name a header, repeated names
+    // included, and skips the rest without counting them; clear() starts over.
+    http::HeaderMap lines;
+    for (std::size_t i = 0; i < http::HeaderMap::kMaxHeaders; ++i) {
+        QVERIFY(lines.addLine("X-Same: " + std::to_string(i) + "\r\n"));
+        QVERIFY(lines.addLine("no colon"));
+    }
+    QCOMPARE(lines.size(), std::size_t{1});
+    QCOMPARE(lines.at("x-same"), std::to_string(http::HeaderMap::kMaxHeaders - 1));
+    QVERIFY(!lines.addLine("other: 1"));
+    QVERIFY(!lines.contains("other"));
+    lines.clear();
+    QVERIFY(lines.addLine("other: 1"));
+    QCOMPARE(lines.at("other"), std::string("1"));
     QCOMPARE(h.erase("a"), std::size_t{1});
     QCOMPARE(h.erase("a"), std::size_t{0});
     QCOMPARE(h.size(), std::size_t{2});
