@@ -15,13 +15,15 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-# first_url FILE: the first http://host:port a program printed to FILE.
+# first_url FILE: the first http://host:port a program printed to FILE;
+# when none comes, FILE and the program's errors (FILE.out -> FILE.err).
 first_url() {
   for _ in $(seq 100); do
     if url=$(grep -m1 -o 'http://[0-9.:]*' "$1" 2>/dev/null); then echo "$url"; return; fi
     sleep 0.1
   done
-  echo "no address in $1" >&2; cat "$1" >&2; exit 1
+  # What the program said about why, from its error output beside FILE.
+  echo "no address in $1" >&2; cat "$1" "${1%.out}.err" >&2 2>/dev/null; exit 1
 }
 # need_perf: installs Debian's linux-perf (apt-get) when perf is missing, for
 # the benchmark that sources this only.
