@@ -8,8 +8,9 @@
 // their own (an EpollDriver) that the loop watches as one descriptor: a
 // socket's interest is set once, not re-armed with epoll_ctl after each
 // event as a wait per socket on the loop would be. The client's callbacks
-// run under net::DirectReplies: an answer is on the gateway client's socket
-// before the handler that read it from the provider returns. Under
+// run under net::DirectReplies: the answers read from one look at the
+// provider's sockets are on the gateway clients' sockets before the handler
+// that read them returns, written together at its end. Under
 // pollWithHandoffs a request a handler submitted is begun (on the
 // provider's socket) before the loop's next handler runs.
 //

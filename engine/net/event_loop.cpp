@@ -23,6 +23,27 @@ EventLoop::~EventLoop()
     m_impl->work.reset();
 }
 
+void EventLoop::leaveDirectReplies() noexcept
+{
+    // Work carried out here may hold more (a write that finished at once
+    // begins the next): that is carried out too, before the scope is gone.
+    while (m_directReplies == 1 && !m_held.empty()) {
+        m_carrying.swap(m_held);
+        for (auto& work : m_carrying) {
+            try {
+                work();
+            } catch (const std::exception& e) {
+                // As in run(): one reply's failure must not drop the others.
+                std::fprintf(stderr, "event loop: %s\n", e.what());
+            } catch (...) {
+                std::fprintf(stderr, "event loop: unknown exception\n");
+            }
+        }
+        m_carrying.clear();
+    }
+    --m_directReplies;
+}
+
 void EventLoop::runFor(Duration timeout)
 {
     run(timeout, nullptr);

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <vector>
 
 namespace sluice::net {
 
@@ -55,8 +56,13 @@ public:
     // The net::DirectReplies scopes open on the driver thread (http_server.h
     // says what they allow). Driver thread only.
     void enterDirectReplies() noexcept { ++m_directReplies; }
-    void leaveDirectReplies() noexcept { --m_directReplies; }
+    // Closing the outermost scope carries out the work held in it, in the
+    // order it was held, before it returns.
+    void leaveDirectReplies() noexcept;
     bool inDirectReplies() const noexcept { return m_directReplies > 0; }
+    // Work (a reply's write) held until the outermost DirectReplies scope
+    // closes. Driver thread, inside a scope, only.
+    void holdUntilScopeCloses(std::function<void()> work) { m_held.push_back(std::move(work)); }
 
     struct Impl;
     Impl& impl() noexcept { return *m_impl; }
@@ -67,6 +73,10 @@ private:
     std::unique_ptr<Impl> m_impl;
     std::size_t m_batch;
     int m_directReplies = 0;  // driver thread only
+    // Driver thread only: what the open scopes hold, and the list being
+    // carried out while more is held (kept to reuse their storage).
+    std::vector<std::function<void()>> m_held;
+    std::vector<std::function<void()>> m_carrying;
     std::atomic<std::thread::id> m_driver{};
     std::atomic<bool> m_woken{false};
 };

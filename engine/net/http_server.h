@@ -160,14 +160,19 @@ struct HttpServerOptions {
 };
 
 // Opened on a loop's driver thread by code the loop runs for something
-// other than a session (an upstream socket that became readable, a timer):
-// while it is open, a reply or streamed write handed to a session of a
-// server on that loop is written at once instead of posted to the
-// session's executor, unless something handed to that session earlier
-// still waits there (order is kept). A posted answer waits for the loop's
-// next turn: behind a look at the sockets (an epoll_wait) and the
-// re-arming of the watch that brought it. Open it only where no session's
-// handler is running on the thread.
+// other than a session (upstream sockets that became readable, a timer):
+// a reply or streamed write handed to a session of a server on that loop
+// while it is open is written when the outermost scope closes, in the
+// order handed over, instead of posted to the session's executor, unless
+// something handed to that session earlier still waits there (order is
+// kept). A posted answer waits for the loop's next turn: behind a look at
+// the sockets (an epoll_wait) and the re-arming of the watch that brought
+// it. Written one by one as each provider's answer was read, every answer
+// woke its client, which took the gateway's core from it for that one
+// answer (0.5-0.8 times per request at saturation, docs/benchmarks.md);
+// written together at the scope's end, a client wakes once for all the
+// answers of a batch. Open it only where no session's handler is running
+// on the thread.
 class DirectReplies {
 public:
     explicit DirectReplies(EventLoop& loop) noexcept;

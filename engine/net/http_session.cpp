@@ -169,7 +169,8 @@ public:
 
     // Work for a session's executor from outside its handler. On the driver
     // thread of the loop the server shares, inside a DirectReplies scope and
-    // with nothing handed over before still queued: at once. Otherwise on
+    // with nothing handed over before still queued: when the outermost
+    // scope closes, with no turn of the loop between. Otherwise on
     // that thread straight onto its executor: it runs as soon as the current
     // handler returns, with no wake-up. From any other thread through the io
     // threads' inbox, while the io_context exists.
@@ -179,7 +180,13 @@ public:
         const std::shared_ptr<ServerState>& state = session->m_state;
         if (state->loop != nullptr && state->loop->inDriverThread()) {
             if (state->loop->inDirectReplies() && t_delivering == nullptr && session->m_handedOver == 0) {
-                work(*session);
+                // Counted as handed over, so work handed to this session
+                // after it, until the scope closes, waits behind it.
+                ++session->m_handedOver;
+                state->loop->holdUntilScopeCloses([s = std::move(session), w = std::move(work)]() mutable {
+                    --s->m_handedOver;
+                    w(*s);
+                });
                 return;
             }
             ++session->m_handedOver;

@@ -243,7 +243,7 @@ private Q_SLOTS:
     void runForReturnsAfterAHandlerThatWokeIt();
     void betweenRunsAfterAHandlerThatWokeItAndTheBatchGoesOn();
     void aJobSubmittedOnTheLoopGoesUpstreamBeforeTheNextHandler();
-    void aReplyGivenOutsideSessionsIsWrittenAtOnce();
+    void repliesInAScopeAreWrittenWhenItCloses();
     void directRepliesKeepTheOrderOfWorkHandedOverBefore();
     void aBodyThatCameWithItsHeadCostsNoTurn();
 };
@@ -553,7 +553,12 @@ void TestSharedLoop::aJobSubmittedOnTheLoopGoesUpstreamBeforeTheNextHandler()
 // handler of the loop that is no session's, under net::DirectReplies) is
 // on the client's socket before that handler returns; given elsewhere on
 // the loop, it waits for the loop's next turn.
-void TestSharedLoop::aReplyGivenOutsideSessionsIsWrittenAtOnce()
+// Replies given under a DirectReplies scope (as the gateway gives the
+// answers it read from the provider's sockets) are written together when
+// the outermost scope closes, before the code that opened it goes on: a
+// client then wakes once for all of them. A reply given outside any scope
+// is posted to the connection's next turn.
+void TestSharedLoop::repliesInAScopeAreWrittenWhenItCloses()
 {
     net::EventLoop loop;
     std::map<std::string, net::HttpResponder> held;
@@ -563,26 +568,47 @@ void TestSharedLoop::aReplyGivenOutsideSessionsIsWrittenAtOnce()
         held.emplace(std::string(r.path()), std::move(responder));
     });
     const std::uint16_t port = server.start();
-    const UniqueFd direct = sentRequest(port, "GET /direct HTTP/1.1\r\nHost: t\r\n\r\n");
+    const UniqueFd first = sentRequest(port, "GET /first HTTP/1.1\r\nHost: t\r\n\r\n");
+    const UniqueFd second = sentRequest(port, "GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
     const UniqueFd posted = sentRequest(port, "GET /posted HTTP/1.1\r\nHost: t\r\n\r\n");
-    QVERIFY(direct.valid() && posted.valid());
-    QVERIFY(driveUntil(loop, [&] { return held.size() == 2; }));
-    std::optional<bool> onSocketAtOnce[2];
+    QVERIFY(first.valid() && second.valid() && posted.valid());
+    QVERIFY(driveUntil(loop, [&] { return held.size() == 3; }));
+    // [0]: inside the scopes; [1]: after the inner one closed; [2]: after the outer one.
+    std::optional<bool> firstOnSocket[3];
+    std::optional<bool> secondOnSocket[3];
+    std::optional<bool> postedAtOnce;
     ReadyPipes pipes(loop, 2, [&](std::size_t i) {
         if (i == 0) {
-            const net::DirectReplies scope(loop);
-            held.at("/direct").send(net::HttpReply::whole(200, "text/plain", "direct"));
-            onSocketAtOnce[0] = readable(direct.get());
+            {
+                const net::DirectReplies outer(loop);
+                held.at("/first").send(net::HttpReply::whole(200, "text/plain", "first"));
+                {
+                    const net::DirectReplies inner(loop);
+                    held.at("/second").send(net::HttpReply::whole(200, "text/plain", "second"));
+                    firstOnSocket[0] = readable(first.get());
+                    secondOnSocket[0] = readable(second.get());
+                }
+                firstOnSocket[1] = readable(first.get());
+                secondOnSocket[1] = readable(second.get());
+            }
+            firstOnSocket[2] = readable(first.get());
+            secondOnSocket[2] = readable(second.get());
         } else {
             held.at("/posted").send(net::HttpReply::whole(200, "text/plain", "posted"));
-            onSocketAtOnce[1] = readable(posted.get());
+            postedAtOnce = readable(posted.get());
         }
     });
     QVERIFY(pipes.ready(0, 2));
-    QVERIFY(driveUntil(loop, [&] { return onSocketAtOnce[0] && onSocketAtOnce[1]; }));
-    QCOMPARE(*onSocketAtOnce[0], true);
-    QCOMPARE(*onSocketAtOnce[1], false);
-    QVERIFY(receivedUntil(loop, direct.get(), "\r\n\r\ndirect").starts_with("HTTP/1.1 200"));
+    QVERIFY(driveUntil(loop, [&] { return firstOnSocket[2] && postedAtOnce; }));
+    for (int at = 0; at < 2; ++at) {
+        QCOMPARE(*firstOnSocket[at], false);
+        QCOMPARE(*secondOnSocket[at], false);
+    }
+    QCOMPARE(*firstOnSocket[2], true);
+    QCOMPARE(*secondOnSocket[2], true);
+    QCOMPARE(*postedAtOnce, false);
+    QVERIFY(receivedUntil(loop, first.get(), "\r\n\r\nfirst").starts_with("HTTP/1.1 200"));
+    QVERIFY(receivedUntil(loop, second.get(), "\r\n\r\nsecond").starts_with("HTTP/1.1 200"));
     QVERIFY(receivedUntil(loop, posted.get(), "\r\n\r\nposted").starts_with("HTTP/1.1 200"));
 }
 
