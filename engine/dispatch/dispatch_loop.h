@@ -260,6 +260,7 @@ struct Dispatcher::Impl {
     void deliver(Job& job, JobOutcome&& out, TimePoint);
     void note(Job& job, TimelineEvent::Kind kind, std::string detail, std::optional<WallTime> at = std::nullopt);
     void note(Job& job, TimelineEvent::Kind kind, TimelineEvent::Facts facts);
+    void reserveTimeline(Job& job);
 
     // ------------------------------------------------------------- status
 

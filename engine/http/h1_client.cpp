@@ -367,10 +367,10 @@ void H1Client::expire()
     }
 }
 
-std::optional<H1Client::TimePoint> H1Client::due() const
+std::optional<H1Client::TimePoint> H1Client::due(TimePoint now) const
 {
     if (!m_pending.empty()) {
-        return steady_clock::now();
+        return now;
     }
     if (m_deadlines.empty()) {
         return std::nullopt;
@@ -380,7 +380,9 @@ std::optional<H1Client::TimePoint> H1Client::due() const
 
 void H1Client::updateTimer(bool force)
 {
-    const std::optional<TimePoint> next = due();
+    // One clock read for both uses: this runs twice per request.
+    const TimePoint now = steady_clock::now();
+    const std::optional<TimePoint> next = due(now);
     // A driver's timer that fires before anything is due costs one empty
     // firing, and re-arming it costs a system call on an event loop's
     // timer: so a later (or no) deadline than the one told is not told
@@ -394,16 +396,17 @@ void H1Client::updateTimer(bool force)
         m_driver->timer(std::nullopt);
         return;
     }
-    m_driver->timer(std::max<Duration>(*next - steady_clock::now(), Duration::zero()));
+    m_driver->timer(std::max<Duration>(*next - now, Duration::zero()));
 }
 
 std::optional<Duration> H1Client::timeout() const
 {
-    const std::optional<TimePoint> next = due();
+    const TimePoint now = steady_clock::now();
+    const std::optional<TimePoint> next = due(now);
     if (!next) {
         return std::nullopt;
     }
-    return std::max<Duration>(*next - steady_clock::now(), Duration::zero());
+    return std::max<Duration>(*next - now, Duration::zero());
 }
 
 void H1Client::socketReady(int fd, bool readableNow, bool writableNow)

@@ -101,7 +101,7 @@ private:
     void setDeadline(Transfer& t, TimePoint when);
     void expire();
     void updateTimer(bool force = false);
-    std::optional<TimePoint> due() const;
+    std::optional<TimePoint> due(TimePoint now) const;
     TlsContext& tls();
     // The parsed URL, shared by every transfer to it (a client sends to a
     // handful of URLs): null with `why` for a URL that is not one.
