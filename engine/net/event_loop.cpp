@@ -1,6 +1,7 @@
 #include "net/event_loop.h"
 
 #include "net/asio_loop.h"
+#include "net/http_server.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -21,6 +22,16 @@ EventLoop::EventLoop(std::size_t batch) : m_impl(std::make_unique<Impl>()), m_ba
 EventLoop::~EventLoop()
 {
     m_impl->work.reset();
+}
+
+DirectReplies::DirectReplies(EventLoop& loop) noexcept : m_loop(loop)
+{
+    m_loop.enterDirectReplies();
+}
+
+DirectReplies::~DirectReplies()
+{
+    m_loop.leaveDirectReplies();
 }
 
 void EventLoop::leaveDirectReplies() noexcept

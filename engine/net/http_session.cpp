@@ -13,15 +13,6 @@ namespace http = beasthttp;
 // The session whose handler is running on this thread, so an answer given
 // from inside the handler is carried out at once instead of posted.
 static thread_local Session* t_delivering = nullptr;
-DirectReplies::DirectReplies(EventLoop& loop) noexcept : m_loop(loop)
-{
-    m_loop.enterDirectReplies();
-}
-
-DirectReplies::~DirectReplies()
-{
-    m_loop.leaveDirectReplies();
-}
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
