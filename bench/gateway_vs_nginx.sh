@@ -2,7 +2,8 @@
 # The gateway against Debian's nginx as a plain reverse proxy, both in front
 # of the same mock (--no-limits --latency-ms 0), in one run:
 #   1. throughput: wrk -t1 -c64 (direct to the mock, via nginx, via the gateway), with
-#      the CPU and the sleeps (voluntary context switches) per request of the proxy and the mock;
+#      the CPU and the sleeps (voluntary context switches) per request of the proxy and the mock,
+#      wrk's sleeps, and how often the proxy was preempted (another program took its core);
 #   2. added latency over direct at half the gateway's saturating rate
 #      (64 connections paced by bench/wrk_chat_paced.lua, ROUNDS rounds),
 #      p50 and p99;
@@ -74,32 +75,42 @@ fi
 echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url ($GATEWAY_CLI); $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
 
 rps() { awk '/Requests\/sec/{print $2}'; }
+# Runs a command and then prints "child sleeps V" on stdout: the voluntary
+# context switches of the command (and its children), from getrusage, so
+# that part 1 can say how often wrk went to sleep per request.
+WITH_SLEEPS=(python3 -c 'import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:]).returncode
+print("child sleeps", resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw, flush=True)
+sys.exit(rc)')
 # A process's CPU time so far, user and system, in clock ticks.
 user_system_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 declare -A RPS
 if [[ $PARTS == *1* || $PARTS == *2* ]]; then
 echo
-echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request; sleeps: voluntary context switches per request)"
-declare -A SAMPLES USER_US SYSTEM_US SLEEPS_PROXY SLEEPS_MOCK
+echo "== 1. throughput: wrk -t1 -c64 -d$DURATION -s $WRK_SCRIPT, $ROUNDS round(s) of direct, nginx, gateway in turn (CPU: the proxy's, user + system, per request; sleeps: voluntary context switches per request, of wrk, the proxy and the mock; preempted: the proxy's involuntary ones, another program took its core)"
+declare -A SAMPLES USER_US SYSTEM_US SLEEPS_PROXY SLEEPS_MOCK PREEMPTED_PROXY SLEEPS_WRK
 ratios=()
 for round in $(seq "$ROUNDS"); do
   for name in direct nginx gateway; do
     case $name in direct) url=$mock; pid=$mock_pid;; nginx) url=$nginx_url; pid=$nginx_worker;; gateway) url=$gw_url; pid=$gw_pid;; esac
-    before=$(user_system_ticks "$pid") sleeps_before="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
-    out=$("${WRK[@]}" -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
-    after=$(user_system_ticks "$pid") sleeps_after="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary)"
+    before=$(user_system_ticks "$pid") sleeps_before="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$pid" nonvoluntary)"
+    out=$("${WITH_SLEEPS[@]}" "${WRK[@]}" -t1 -c64 -d"$DURATION" -s "$WRK_SCRIPT" "$url")
+    after=$(user_system_ticks "$pid") sleeps_after="$(ctx_switches "$pid" voluntary) $(ctx_switches "$mock_pid" voluntary) $(ctx_switches "$pid" nonvoluntary)"
     RPS[$name]=$(echo "$out" | rps)
     SAMPLES[$name]+="${RPS[$name]} "
     n=$(echo "$out" | awk '/requests in/{print $1}')
     read -r user system < <(awk -v b="$before" -v a="$after" -v t="$tick_us" -v n="$n" \
       'BEGIN{split(b, x, " "); split(a, y, " "); printf "%.1f %.1f\n", (y[1] - x[1]) * t / n, (y[2] - x[2]) * t / n}')
-    read -r sleeps_proxy sleeps_mock < <(awk -v b="$sleeps_before" -v a="$sleeps_after" -v n="$n" \
-      'BEGIN{split(b, x, " "); split(a, y, " "); printf "%.2f %.2f\n", (y[1] - x[1]) / n, (y[2] - x[2]) / n}')
+    read -r sleeps_proxy sleeps_mock preempted < <(awk -v b="$sleeps_before" -v a="$sleeps_after" -v n="$n" \
+      'BEGIN{split(b, x, " "); split(a, y, " "); printf "%.2f %.2f %.2f\n", (y[1] - x[1]) / n, (y[2] - x[2]) / n, (y[3] - x[3]) / n}')
     USER_US[$name]+="$user "
     SYSTEM_US[$name]+="$system "
     SLEEPS_PROXY[$name]+="$sleeps_proxy "
     SLEEPS_MOCK[$name]+="$sleeps_mock "
-    echo "round $round $name: ${RPS[$name]} requests/s, $(awk -v u="$user" -v s="$system" 'BEGIN{printf "%.1f", u + s}') (user $user, system $system) us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")), sleeps per request: $([[ $name == direct ]] || echo "proxy $sleeps_proxy, ")mock $sleeps_mock $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+    PREEMPTED_PROXY[$name]+="$preempted "
+    sleeps_wrk=$(echo "$out" | awk -v n="$n" '/^child sleeps/{printf "%.2f", $3 / n}')
+    SLEEPS_WRK[$name]+="$sleeps_wrk "
+    echo "round $round $name: ${RPS[$name]} requests/s, $(awk -v u="$user" -v s="$system" 'BEGIN{printf "%.1f", u + s}') (user $user, system $system) us CPU per request ($([[ $name == direct ]] && echo "the mock" || echo "the proxy")), sleeps per request: wrk $sleeps_wrk, $([[ $name == direct ]] || echo "proxy $sleeps_proxy, ")mock $sleeps_mock$([[ $name == direct ]] || echo "; proxy preempted $preempted") $(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
   done
   ratios+=("$(awk -v g="${RPS[gateway]}" -v n="${RPS[nginx]}" 'BEGIN{printf "%.3f", g/n}')")
 done
@@ -111,7 +122,8 @@ echo "gateway / nginx: $(printf '%s\n' "${ratios[@]}" | median) (median of $ROUN
 cpu_medians() { echo "user $(echo "${USER_US[$1]}" | tr ' ' '\n' | grep . | median), system $(echo "${SYSTEM_US[$1]}" | tr ' ' '\n' | grep . | median)"; }
 echo "CPU per request (medians, us): nginx $(cpu_medians nginx); gateway $(cpu_medians gateway)"
 sleep_median() { local -n list=$1; echo "${list[$2]}" | tr ' ' '\n' | grep . | median; }
-echo "sleeps per request (medians): direct: mock $(sleep_median SLEEPS_MOCK direct); nginx: proxy $(sleep_median SLEEPS_PROXY nginx), mock $(sleep_median SLEEPS_MOCK nginx); gateway: proxy $(sleep_median SLEEPS_PROXY gateway), mock $(sleep_median SLEEPS_MOCK gateway)"
+echo "sleeps per request (medians): direct: wrk $(sleep_median SLEEPS_WRK direct), mock $(sleep_median SLEEPS_MOCK direct); nginx: wrk $(sleep_median SLEEPS_WRK nginx), proxy $(sleep_median SLEEPS_PROXY nginx), mock $(sleep_median SLEEPS_MOCK nginx); gateway: wrk $(sleep_median SLEEPS_WRK gateway), proxy $(sleep_median SLEEPS_PROXY gateway), mock $(sleep_median SLEEPS_MOCK gateway)"
+echo "proxy preempted per request (medians): nginx $(sleep_median PREEMPTED_PROXY nginx); gateway $(sleep_median PREEMPTED_PROXY gateway)"
 
 echo
 half=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", g/2}')
