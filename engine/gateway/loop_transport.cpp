@@ -19,8 +19,9 @@ struct InBetween {
 
 LoopTransport::LoopTransport(net::EventLoop& loop)
     : m_loop(loop),
-      // The client's callbacks answer the gateway's clients: at once, since
-      // no session's handler runs under these (net::DirectReplies).
+      // The client's callbacks answer the gateway's clients when the
+      // handler ends, all its answers together and with no turn of the loop
+      // between (net::DirectReplies): no session's handler runs under these.
       m_watch(loop, m_sockets.fd(),
               [this](bool, bool) {
                   const net::DirectReplies direct(m_loop);

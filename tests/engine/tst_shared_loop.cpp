@@ -549,10 +549,6 @@ void TestSharedLoop::aJobSubmittedOnTheLoopGoesUpstreamBeforeTheNextHandler()
     dispatcher.stop();
 }
 
-// An answer the dispatcher gives while handling an upstream socket (a
-// handler of the loop that is no session's, under net::DirectReplies) is
-// on the client's socket before that handler returns; given elsewhere on
-// the loop, it waits for the loop's next turn.
 // Replies given under a DirectReplies scope (as the gateway gives the
 // answers it read from the provider's sockets) are written together when
 // the outermost scope closes, before the code that opened it goes on: a
