@@ -10,8 +10,10 @@
 #   3. 5,000 concurrent streaming responses held through each proxy
 #      (tests/sdk/hold_streams.mjs), memory per connection from RSS.
 # nginx is installed here (apt-get), for this benchmark only.
-# Usage: bench/gateway_vs_nginx.sh   (DURATION=3s, ROUNDS=5, WRK_SCRIPT=bench/wrk_chat.lua, STREAMS=5000, PARTS=123, MOCK_THREADS=1, CLI=path to vary,
-#        GATEWAY_CLI=path for the gateway alone (build/pgo/app/sluice-cli: make pgo's, as packaged),
+# Usage: bench/gateway_vs_nginx.sh   (DURATION=3s, ROUNDS=5, WRK_SCRIPT=bench/wrk_chat.lua, STREAMS=5000, PARTS=123, MOCK_THREADS=1,
+#        CLI=path for the mock and the gateway (build/pgo/app/sluice-cli: make pgo's, as packaged; the mock's
+#        build moves nginx's rate more than the gateway's, docs/benchmarks.md),
+#        GATEWAY_CLI=path for the gateway alone,
 #        SERVE_ARGS=more serve options, e.g. --threads 1,
 #        PLACEMENT=apart|together|client: pin the processes with taskset, to see what the kernel's choice costs)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
@@ -72,7 +74,7 @@ if [[ -n ${PLACEMENT:-} ]]; then  # checked above
   taskset -a -cp 0 "$gw_pid" > /dev/null
   WRK=(taskset -c "$wrk_cpu" wrk)
 fi
-echo "mock $mock, nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url ($GATEWAY_CLI); $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
+echo "mock $mock ($CLI), nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url ($GATEWAY_CLI); $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
 
 rps() { awk '/Requests\/sec/{print $2}'; }
 # Runs a command and then prints "child sleeps V" on stdout: the voluntary
