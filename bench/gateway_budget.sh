@@ -9,6 +9,7 @@
 # fewer requests by what it spends itself and by the idle time it leaves
 # (docs/benchmarks.md, "On a faster machine").
 # Usage: bench/gateway_budget.sh SLUICE_CLI   (ROUNDS=2, D=3s; MOCK_CLI=another build for the mock,
+#        MOCK_KIND=static: nginx with one fixed answer as the provider instead, bench/gateway_common.sh,
 #        SERVE_ARGS=more serve options, e.g. --threads 1)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail

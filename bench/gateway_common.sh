@@ -58,14 +58,60 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # start_mock CLI [THREADS]: the mock (--no-limits --latency-ms 0); sets mock
 # and mock_pid. MOCK_CONFIG=FILE: the mock's configuration from FILE instead
 # of --no-limits (docs/mock.md), e.g. limits that never bind, so that every
-# answer carries rate-limit headers as a provider's do.
+# answer carries rate-limit headers as a provider's do. MOCK_KIND=static:
+# start_static_mock instead.
 start_mock() {
+  if [[ ${MOCK_KIND:-sluice} == static ]]; then start_static_mock; return; fi
+  [[ ${MOCK_KIND:-sluice} == sluice ]] || { echo "MOCK_KIND=$MOCK_KIND: sluice or static" >&2; exit 2; }
   local limits=(--no-limits)
   [[ -n ${MOCK_CONFIG:-} ]] && limits=(--config "$MOCK_CONFIG")
   "$1" mock --listen 127.0.0.1:0 --latency-ms 0 "${limits[@]}" --threads "${2:-1}" > "$W/mock.out" 2> "$W/mock.err" &
   mock_pid=$!
   pids+=($mock_pid)
   mock=$(first_url "$W/mock.out")
+}
+
+# start_static_mock: a provider that is not ours: Debian's nginx (one
+# worker) answering every request at once with one fixed chat completion,
+# usage included, in a few microseconds; non-streaming chat only. Sets mock
+# and mock_pid (the worker's, whose CPU and sleeps are counted).
+start_static_mock() {
+  need_nginx
+  local port answer
+  port=$(free_port)
+  mkdir -p "$W/static"
+  answer='{"id":"chatcmpl-static","object":"chat.completion","created":1796605105,"model":"gpt-4o-mini",'
+  answer+='"choices":[{"index":0,"message":{"role":"assistant","content":"careful holds narrow turn level sluice tokens every spills under limit a its water of while","refusal":null},"logprobs":null,"finish_reason":"length"}],'
+  answer+='"usage":{"prompt_tokens":13,"completion_tokens":16,"total_tokens":29},"system_fingerprint":"fp_static"}'
+  cat > "$W/static/nginx.conf" <<CONF
+worker_processes 1;
+pid $W/static/nginx.pid;
+error_log $W/static/nginx.err warn;
+daemon off;
+events { worker_connections 20000; }
+worker_rlimit_nofile 20000;
+http {
+  access_log off;
+  client_body_temp_path $W/static/body;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location / { default_type application/json; add_header x-request-id req_static; return 200 '$answer'; }
+  }
+}
+CONF
+  "$NGINX" -p "$W/static" -c "$W/static/nginx.conf" &
+  pids+=($!)
+  mock=http://127.0.0.1:$port
+  mock_pid=""
+  local master=""
+  for _ in $(seq 50); do
+    # The master writes its pid file once it runs; its one child is the worker.
+    master=$(cat "$W/static/nginx.pid" 2>/dev/null || true)
+    [[ -n $master ]] && mock_pid=$(pgrep -P "$master" | head -n1 || true)
+    [[ -n $mock_pid ]] && curl -s -o /dev/null "$mock/v1/models" && break
+    sleep 0.1
+  done
+  [[ -n $mock_pid ]] || { echo "the static mock did not start: $W/static/nginx.err" >&2; exit 1; }
 }
 
 # write_gateway_config: $W/gw.json, one provider, the mock (start_mock first);

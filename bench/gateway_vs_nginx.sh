@@ -14,6 +14,7 @@
 #        CLI=path for the mock and the gateway (build/pgo/app/sluice-cli: make pgo's, as packaged; the mock's
 #        build moves nginx's rate more than the gateway's, docs/benchmarks.md),
 #        GATEWAY_CLI=path for the gateway alone,
+#        MOCK_KIND=static: a provider that is not ours, nginx answering with one fixed chat completion (parts 1 and 2),
 #        SERVE_ARGS=more serve options, e.g. --threads 1,
 #        PLACEMENT=apart|together|client: pin the processes with taskset, to see what the kernel's choice costs)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
@@ -74,7 +75,8 @@ if [[ -n ${PLACEMENT:-} ]]; then  # checked above
   taskset -a -cp 0 "$gw_pid" > /dev/null
   WRK=(taskset -c "$wrk_cpu" wrk)
 fi
-echo "mock $mock ($CLI), nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url ($GATEWAY_CLI); $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
+mock_is=$CLI; [[ ${MOCK_KIND:-sluice} == static ]] && mock_is="nginx with a fixed answer"
+echo "mock $mock ($mock_is), nginx $nginx_url ($("$NGINX" -v 2>&1 | sed 's/.*: //')), gateway $gw_url ($GATEWAY_CLI); $(nproc) cores${PLACEMENT:+; placement $PLACEMENT}"
 
 rps() { awk '/Requests\/sec/{print $2}'; }
 # Runs a command and then prints "child sleeps V" on stdout: the voluntary
@@ -152,6 +154,7 @@ for name in direct nginx gateway; do
 done
 fi
 [[ $PARTS == *3* ]] || exit 0
+[[ ${MOCK_KIND:-sluice} == sluice ]] || { echo "part 3 streams: the static mock does not stream (MOCK_KIND=$MOCK_KIND)"; exit 0; }
 
 echo
 echo "== 3. $STREAMS concurrent streaming responses (100 tokens, one every 300 ms: 30 s each)"
