@@ -71,6 +71,15 @@ start_mock() {
   mock=$(first_url "$W/mock.out")
 }
 
+# nginx_worker_of PIDFILE: the (first) worker of the nginx master whose pid
+# file that is, or nothing while the master has not written it yet.
+nginx_worker_of() {
+  local master
+  master=$(cat "$1" 2>/dev/null || true)
+  [[ -n $master ]] || return 0
+  pgrep -P "$master" | head -n1 || true
+}
+
 # start_static_mock: a provider that is not ours: Debian's nginx (one
 # worker) answering every request at once with one fixed chat completion,
 # usage included, in a few microseconds; non-streaming chat only. Sets mock
@@ -103,11 +112,8 @@ CONF
   pids+=($!)
   mock=http://127.0.0.1:$port
   mock_pid=""
-  local master=""
   for _ in $(seq 50); do
-    # The master writes its pid file once it runs; its one child is the worker.
-    master=$(cat "$W/static/nginx.pid" 2>/dev/null || true)
-    [[ -n $master ]] && mock_pid=$(pgrep -P "$master" | head -n1 || true)
+    mock_pid=$(nginx_worker_of "$W/static/nginx.pid")
     [[ -n $mock_pid ]] && curl -s -o /dev/null "$mock/v1/models" && break
     sleep 0.1
   done
@@ -172,6 +178,6 @@ CONF
 # then sets nginx_worker to its (first) worker's pid, or stops.
 await_nginx() {
   for _ in $(seq 50); do curl -s "$nginx_url/mock/stats" > /dev/null && break; sleep 0.1; done
-  nginx_worker=$(pgrep -P "$(cat "$W/nginx.pid" 2>/dev/null || echo 0)" | head -n1 || true)
+  nginx_worker=$(nginx_worker_of "$W/nginx.pid")
   [[ -n $nginx_worker ]] || { echo "nginx's worker did not start: $W/nginx.err" >&2; exit 1; }
 }
