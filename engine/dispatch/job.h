@@ -18,6 +18,7 @@
 namespace sluice {
 
 class ResponseSink;
+struct ScannedChat;
 
 // One request to send, as a batch line or a load generator describes it.
 struct JobSpec {
@@ -29,6 +30,10 @@ struct JobSpec {
     // body). Sent as it is unless preparing must change the body, so the
     // body is not serialised again on the way out.
     std::string bodyText;
+    // Optional: a Chat Completions body read without a document
+    // (providers/chat_scan.h; the gateway's common request): analysed from
+    // this, with `body` left null and `bodyText` sent.
+    std::shared_ptr<const ScannedChat> chat;
     std::string provider;          // optional: pin to a configured provider
     // Optional: pin to one key of that provider, by name. A Responses API
     // request that continues a response (previous_response_id) is known only

@@ -2,6 +2,7 @@
 
 #include "dispatch/timeline.h"
 #include "http/header_text.h"
+#include "providers/chat_scan.h"
 #include "providers/openai_endpoints.h"
 
 #include <algorithm>
@@ -108,6 +109,22 @@ RequestInfo analyzeJob(const JobSpec& job, const std::string& model, std::int64_
     return objectRequestInfo(job, model);
 }
 
+// The model the body names ("" for none). A body read without a document
+// (JobSpec::chat) must come with its text, for a Chat Completions request.
+std::string modelOf(const JobSpec& job)
+{
+    if (job.chat != nullptr) {
+        if (job.bodyText.empty() || job.flavor != ApiFlavor::OpenAI || job.endpoint != Endpoint::Completion ||
+            !job.objectPath.empty()) {
+            throw InputError("body: a chat request read without a document needs its text, on /v1/chat/completions");
+        }
+        return job.chat->model;
+    }
+    const auto model = job.body.is_object() ? job.body.find("model") : job.body.end();
+    return job.body.is_object() && model != job.body.end() && model->is_string() ? model->get<std::string>()
+                                                                                 : std::string();
+}
+
 }  // namespace
 
 PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator)
@@ -117,9 +134,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     }
     // The model decides the provider; the provider's model settings decide
     // the default output reservation.
-    const auto model = job.body.is_object() ? job.body.find("model") : job.body.end();
-    const std::string modelName =
-        job.body.is_object() && model != job.body.end() && model->is_string() ? model->get<std::string>() : std::string();
+    const std::string modelName = modelOf(job);
     const ProviderConfig* pc = config.route(job.flavor, modelName, job.provider);
     std::int64_t defaultMax = 4096;
     if (pc != nullptr) {
@@ -127,7 +142,8 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
             defaultMax = mc->defaultMaxTokens;
         }
     }
-    RequestInfo info = analyzeJob(job, modelName, defaultMax, estimator);
+    RequestInfo info = job.chat != nullptr ? analyzeScannedChat(*job.chat, defaultMax, estimator)
+                                           : analyzeJob(job, modelName, defaultMax, estimator);
     if (pc == nullptr) {
         throw InputError(job.provider.empty()
                              ? "body.model: no " + std::string(flavorName(job.flavor)) +
@@ -181,6 +197,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     // The text is what gets sent; free the document here, on the caller's
     // thread, rather than on the dispatcher's when the job ends.
     job.body = nlohmann::json();
+    job.chat.reset();
     p.info = std::move(info);
     p.job = std::move(job);
     return p;

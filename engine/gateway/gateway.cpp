@@ -4,6 +4,7 @@
 #include "gateway/gateway_impl.h"
 #include "gateway/passed_headers.h"
 #include "http/header_text.h"
+#include "providers/chat_scan.h"
 #include "providers/prompt_media.h"
 
 #include <algorithm>
@@ -232,6 +233,12 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
             return;
         }
     }
+    if (flavor == ApiFlavor::OpenAI && request.path() == "/v1/chat/completions") {
+        if (auto chat = scanChatRequest(request.body)) {
+            scannedChat(std::move(request), std::move(responder), std::move(token), std::move(*chat));
+            return;
+        }
+    }
     json body;
     if (!readJsonDocument(request.body, body) || !body.is_object()) {
         refuse(ErrorKind::InvalidRequest, bodyProblem(request.body));
@@ -261,12 +268,8 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         return;
     }
     std::string modelName = model->get<std::string>();
-    if (token != nullptr && !token->allows(modelName)) {
-        refuse(ErrorKind::Permission, "gateway token " + token->name + " may not use model " + modelName);
-        return;
-    }
-    if (dispatcher.config()->route(flavor, modelName) == nullptr) {
-        refuse(ErrorKind::NotFound, notServed(modelName, flavor));
+    if (const auto refusal = modelRefusal(modelName, flavor, token.get())) {
+        refuse(refusal->first, refusal->second);
         return;
     }
     if (request.path() == "/v1/messages/count_tokens") {
@@ -291,8 +294,45 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
                  std::move(*prepared));
 }
 
-Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, json body, ApiFlavor flavor,
-                                               const GatewayToken* token, bool& stream)
+void Gateway::Impl::scannedChat(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token,
+                                ScannedChat chat)
+{
+    const auto refuse = [&](ErrorKind kind, std::string_view message) {
+        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+        responder.send(errorReply(ApiFlavor::OpenAI, kind, message));
+    };
+    if (const auto refusal = modelRefusal(chat.model, ApiFlavor::OpenAI, token.get())) {
+        refuse(refusal->first, refusal->second);
+        return;
+    }
+    std::string modelName = chat.model;
+    JobSpec spec = jobFor(request, ApiFlavor::OpenAI, token.get());
+    spec.chat = std::make_shared<const ScannedChat>(std::move(chat));
+    std::optional<Dispatcher::Prepared> prepared;
+    try {
+        prepared = dispatcher.prepare(std::move(spec));
+    } catch (const std::exception& e) {
+        refuse(ErrorKind::InvalidRequest, e.what());
+        return;
+    }
+    openExchange(std::move(responder), ApiFlavor::OpenAI, false, std::move(token), std::move(modelName),
+                 std::move(*prepared));
+}
+
+std::optional<std::pair<ErrorKind, std::string>> Gateway::Impl::modelRefusal(const std::string& model,
+                                                                             ApiFlavor flavor,
+                                                                             const GatewayToken* token) const
+{
+    if (token != nullptr && !token->allows(model)) {
+        return std::pair(ErrorKind::Permission, "gateway token " + token->name + " may not use model " + model);
+    }
+    if (dispatcher.config()->route(flavor, model) == nullptr) {
+        return std::pair(ErrorKind::NotFound, notServed(model, flavor));
+    }
+    return std::nullopt;
+}
+
+JobSpec Gateway::Impl::jobFor(net::InboundRequest& request, ApiFlavor flavor, const GatewayToken* token)
 {
     // Provider credentials are Sluice's to add; never forwarded from clients
     // (the body goes on, and the few headers that say what to do with it).
@@ -308,6 +348,18 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
     }
     spec.tenant = token != nullptr ? token->tenant : dispatcher.config()->defaults.tenant;
     spec.priority = token != nullptr ? std::optional(token->priority) : std::nullopt;
+    spec.headerLines = passedHeaderLines(request.headers, flavor);
+    // The client's own text goes on as it came (unless preparing must
+    // change the body): no second serialisation, and numbers, key order and
+    // escapes reach the provider exactly as the SDK wrote them.
+    spec.bodyText = std::move(request.body);
+    return spec;
+}
+
+Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, json body, ApiFlavor flavor,
+                                               const GatewayToken* token, bool& stream)
+{
+    JobSpec spec = jobFor(request, flavor, token);
     const auto streamField = body.find("stream");
     stream = spec.endpoint != Endpoint::Embeddings && spec.objectPath.empty() && streamField != body.end() &&
              streamField->is_boolean() && streamField->get<bool>();
@@ -326,11 +378,6 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
         }
     }
     spec.body = std::move(body);
-    spec.headerLines = passedHeaderLines(request.headers, flavor);
-    // The client's own text goes on as it came (unless preparing must
-    // change the body): no second serialisation, and numbers, key order and
-    // escapes reach the provider exactly as the SDK wrote them.
-    spec.bodyText = std::move(request.body);
     return dispatcher.prepare(std::move(spec));
 }
 

@@ -20,6 +20,10 @@
 #include <atomic>
 #include <mutex>
 
+namespace sluice {
+struct ScannedChat;
+}
+
 namespace sluice::gateway {
 
 inline constexpr std::string_view kJson = "application/json";
@@ -88,6 +92,17 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // to send, as the client wrote it.
     Dispatcher::Prepared prepareJob(net::InboundRequest& request, nlohmann::json body, ApiFlavor flavor,
                                     const GatewayToken* token, bool& stream);
+    // A Chat Completions request of the common shape, read without a
+    // document (providers/chat_scan.h): checked, priced and opened as
+    // completion() does the rest.
+    void scannedChat(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token, ScannedChat chat);
+    // What every completion job of a request carries: its id, path, tenant,
+    // priority, the client's passed headers, and request.body as the text.
+    JobSpec jobFor(net::InboundRequest& request, ApiFlavor flavor, const GatewayToken* token);
+    // Why a client of `flavor` with `token` may not ask for `model` here
+    // (answered with errorReply), or nothing.
+    std::optional<std::pair<ErrorKind, std::string>> modelRefusal(const std::string& model, ApiFlavor flavor,
+                                                                  const GatewayToken* token) const;
     // The lane of `provider` and `model`, and of `key` when the request is
     // pinned to one (JobSpec::key).
     std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model,

@@ -1,5 +1,6 @@
 #include "providers/prompt_estimator.h"
 
+#include "providers/chat_scan.h"
 #include "providers/prompt_media.h"
 #include "tokenize/chat_tokens.h"
 
@@ -55,32 +56,61 @@ tokenize::LanguageClass promptLanguage(ApiFlavor flavor, const json& body)
 
 PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view model, const json& body) const
 {
-    PromptEstimate e;
-    e.ruleOfThumb = estimatePromptTokens(flavor, body);
-    const PromptMedia media = promptMedia(flavor, body);
-    e.mediaParts = media.parts;
+    std::optional<std::int64_t> exact;
     if (flavor == ApiFlavor::OpenAI && m_encodings != nullptr) {
         try {
-            if (const auto exact = tokenize::countPromptTokens(*m_encodings, model, body)) {
-                e.tokens = *exact;
-                e.counted = *exact;
-                e.method = PromptCountMethod::Exact;
-                if (m_agreement != nullptr) {
-                    e.language = promptLanguage(flavor, body);
-                    e.tokens = m_agreement->applyLearned(model, *exact, e.language)
-                                   .value_or(std::max(*exact, e.ruleOfThumb));
-                }
-                // The chat count sizes a chat's images itself; documents
-                // it cannot read.
-                e.media = media.documents;
-                e.tokens += e.media;
-                return e;
-            }
+            exact = tokenize::countPromptTokens(*m_encodings, model, body);
         } catch (const tokenize::TokenizerError&) {
             // Text the tokenizer refuses (over 4 GiB): the estimate will do.
         }
     }
-    e.language = promptLanguage(flavor, body);
+    return fromParts(model, estimatePromptTokens(flavor, body), promptMedia(flavor, body), exact,
+                     [&] { return promptLanguage(flavor, body); });
+}
+
+PromptEstimate PromptEstimator::estimate(const ScannedChat& chat) const
+{
+    std::optional<std::int64_t> exact;
+    if (const tokenize::BpeEncoding* enc = encodingFor(chat.model)) {
+        try {
+            exact = tokenize::countChatPromptTokens(*enc, chat.model, chat.members, chat.messageEnds);
+        } catch (const tokenize::TokenizerError&) {
+            // Text the tokenizer refuses (over 4 GiB): the estimate will do.
+        }
+    }
+    return fromParts(chat.model, estimatePromptTokens(chat), PromptMedia{}, exact, [&chat] {
+        tokenize::LanguageTally tally;
+        for (const tokenize::ChatStringMember& m : chat.members) {
+            if (m.key == tokenize::ChatStringMember::Key::Content) {
+                tally.add(m.text);
+            }
+        }
+        return tally.result();
+    });
+}
+
+PromptEstimate PromptEstimator::fromParts(std::string_view model, std::int64_t ruleOfThumb, const PromptMedia& media,
+                                          std::optional<std::int64_t> exact,
+                                          const std::function<tokenize::LanguageClass()>& language) const
+{
+    PromptEstimate e;
+    e.ruleOfThumb = ruleOfThumb;
+    e.mediaParts = media.parts;
+    if (exact) {
+        e.tokens = *exact;
+        e.counted = *exact;
+        e.method = PromptCountMethod::Exact;
+        if (m_agreement != nullptr) {
+            e.language = language();
+            e.tokens = m_agreement->applyLearned(model, *exact, e.language).value_or(std::max(*exact, e.ruleOfThumb));
+        }
+        // The chat count sizes a chat's images itself; documents it
+        // cannot read.
+        e.media = media.documents;
+        e.tokens += e.media;
+        return e;
+    }
+    e.language = language();
     if (m_calibrator != nullptr) {
         e.tokens = m_calibrator->apply(model, e.ruleOfThumb, e.language);
         e.method = PromptCountMethod::Calibrated;

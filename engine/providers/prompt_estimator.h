@@ -27,9 +27,14 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string_view>
 
 namespace sluice {
+
+struct PromptMedia;
+struct ScannedChat;
 
 class PromptEstimator {
 public:
@@ -42,12 +47,21 @@ public:
     }
 
     PromptEstimate estimate(ApiFlavor flavor, std::string_view model, const nlohmann::json& body) const;
+    // The same for a Chat Completions request read without a document
+    // (providers/chat_scan.h): the same estimate its document gives.
+    PromptEstimate estimate(const ScannedChat& chat) const;
     // The tokenizer of an OpenAI model, for requests other than chat (the
     // Responses and Embeddings APIs); null when there are no encodings, the
     // model has no known one, or its rank file does not load.
     const tokenize::BpeEncoding* encodingFor(std::string_view model) const;
 
 private:
+    // How the parts of a prompt's reading make its estimate, however the
+    // prompt was read; `language` is asked only where it is needed.
+    PromptEstimate fromParts(std::string_view model, std::int64_t ruleOfThumb, const PromptMedia& media,
+                             std::optional<std::int64_t> exact,
+                             const std::function<tokenize::LanguageClass()>& language) const;
+
     const tokenize::Encodings* m_encodings;
     const tokenize::TokenCalibrator* m_calibrator;
     const tokenize::TokenCalibrator* m_agreement;

@@ -1,6 +1,7 @@
 #include "providers/protocol.h"
 
 #include "core/json_scan.h"
+#include "providers/chat_scan.h"
 #include "providers/prompt_estimator.h"
 #include "providers/prompt_media.h"
 #include "providers/stream_event_reader.h"
@@ -208,6 +209,18 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
     return tokens;
 }
 
+std::int64_t estimatePromptTokens(const ScannedChat& chat)
+{
+    using Key = tokenize::ChatStringMember::Key;
+    std::int64_t tokens = 3 + 3 * static_cast<std::int64_t>(chat.messageEnds.size());
+    for (const tokenize::ChatStringMember& m : chat.members) {
+        if (m.key != Key::Other) {
+            tokens += tokensFromChars(m.text.size()) + (m.key == Key::Name ? 1 : 0);
+        }
+    }
+    return tokens;
+}
+
 std::string_view promptCountMethodName(PromptCountMethod m) noexcept
 {
     switch (m) {
@@ -271,6 +284,23 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defa
     } else {
         info.prompt.tokens = info.prompt.ruleOfThumb = estimatePromptTokens(flavor, body);
         addPromptMedia(info.prompt, flavor, body);
+    }
+    info.promptTokens = info.prompt.tokens;
+    return info;
+}
+
+RequestInfo analyzeScannedChat(const ScannedChat& chat, std::int64_t defaultMaxOutputTokens,
+                               const PromptEstimator* estimator)
+{
+    RequestInfo info;
+    info.model = chat.model;
+    info.n = chat.n;
+    info.maxOutputTokens = chat.maxOutputTokens.value_or(defaultMaxOutputTokens);
+    if (estimator != nullptr) {
+        info.prompt = estimator->estimate(chat);
+    } else {
+        // Only string members: no media.
+        info.prompt.tokens = info.prompt.ruleOfThumb = estimatePromptTokens(chat);
     }
     info.promptTokens = info.prompt.tokens;
     return info;

@@ -90,6 +90,7 @@ struct RequestInfo {
 };
 
 class PromptEstimator;
+struct ScannedChat;
 
 // Validates the parts of a request body Sluice relies on and estimates its
 // cost. Throws InputError whose message names the field ("body.messages: …").
@@ -105,6 +106,14 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::in
 // tool definitions too. Media (images, documents) are left out: see
 // providers/prompt_media.h.
 std::int64_t estimatePromptTokens(ApiFlavor flavor, const nlohmann::json& body);
+// The same for a Chat Completions request read without a document
+// (providers/chat_scan.h).
+std::int64_t estimatePromptTokens(const ScannedChat& chat);
+// analyzeRequest for such a request: what analyzeRequest(OpenAI, document,
+// ...) gives for its document. It cannot fail: scanChatRequest reads only
+// requests that analyzeRequest takes.
+RequestInfo analyzeScannedChat(const ScannedChat& chat, std::int64_t defaultMaxOutputTokens,
+                               const PromptEstimator* estimator = nullptr);
 
 struct ResponseUsage {
     // What the provider's input-token limits count: OpenAI's prompt_tokens

@@ -202,6 +202,23 @@ std::int64_t countChatPromptTokens(const BpeEncoding& enc, std::string_view mode
     return n + functionTokens(enc, o, body);
 }
 
+std::int64_t countChatPromptTokens(const BpeEncoding& enc, std::string_view model,
+                                   const std::vector<ChatStringMember>& members,
+                                   const std::vector<std::uint32_t>& messageEnds)
+{
+    // messageTokens' rules for members that are all strings: each one
+    // encoded, and a name costs perName more.
+    const Overheads o = overheadsFor(model, enc);
+    std::int64_t n = o.reply + o.perMessage * static_cast<std::int64_t>(messageEnds.size());
+    for (const ChatStringMember& m : members) {
+        n += static_cast<std::int64_t>(enc.count(m.text));
+        if (m.key == ChatStringMember::Key::Name) {
+            n += o.perName;
+        }
+    }
+    return n;
+}
+
 std::optional<std::int64_t> countPromptTokens(const Encodings& encodings, std::string_view model, const json& body)
 {
     const BpeEncoding* enc = encodings.forModel(model);

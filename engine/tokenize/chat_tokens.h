@@ -18,13 +18,32 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::tokenize {
 
 // The prompt tokens of body (a Chat Completions request) under enc.
 std::int64_t countChatPromptTokens(const BpeEncoding& enc, std::string_view model, const nlohmann::json& body);
 
+// A member of a chat message whose value is a string, decoded: a request
+// read without building a document (providers/chat_scan.h) gives its
+// messages as these. Role, content and name are told apart because the
+// rule of thumb and the language tally read only those.
+struct ChatStringMember {
+    enum class Key : std::uint8_t { Role, Content, Name, Other };
+    Key key = Key::Other;
+    std::string text;
+};
+// countChatPromptTokens for a request with no tools or functions whose
+// messages have only string members, none named tool_calls or
+// function_call: message i's members are members[messageEnds[i - 1],
+// messageEnds[i]) (from 0 for the first). The same count the document
+// gives for such a request.
+std::int64_t countChatPromptTokens(const BpeEncoding& enc, std::string_view model,
+                                   const std::vector<ChatStringMember>& members,
+                                   const std::vector<std::uint32_t>& messageEnds);
 // countChatPromptTokens with the model's encoding; nullopt when the model
 // has no known encoding or its rank file is unavailable (the caller falls
 // back to an estimate).
