@@ -3,6 +3,7 @@
 #include "core/json_scan.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace sluice {
@@ -146,6 +147,11 @@ Key keyOf(std::string_view key) noexcept
     return key == "name" ? Key::Name : Key::Other;
 }
 
+// More members than a chat message has (role, content, name, an id or
+// two): a message with more is left to the document, and the keys seen are
+// kept without an allocation.
+constexpr std::size_t kMaxMessageMembers = 8;
+
 // One message: an object of string members, none repeated, none that the
 // count reads as something other than text.
 bool readMessage(std::string_view element, ScannedChat& chat)
@@ -153,18 +159,20 @@ bool readMessage(std::string_view element, ScannedChat& chat)
     if (element.empty() || element.front() != '{') {
         return false;
     }
-    std::vector<std::string_view> keys;
+    std::array<std::string_view, kMaxMessageMembers> keys;
+    std::size_t seen = 0;
     bool ok = true;
     scanJson(element, [&](std::string_view key, std::string_view value) {
         if (!ok) {
             return;
         }
-        if (!plainKey(key) || key == "tool_calls" || key == "function_call" ||
-            std::find(keys.begin(), keys.end(), key) != keys.end()) {
+        if (seen == keys.size() || !plainKey(key) || key == "tool_calls" || key == "function_call" ||
+            std::find(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(seen), key) !=
+                keys.begin() + static_cast<std::ptrdiff_t>(seen)) {
             ok = false;
             return;
         }
-        keys.push_back(key);
+        keys[seen++] = key;
         auto text = jsonStringValue(value);
         if (!text) {
             ok = false;
@@ -181,6 +189,9 @@ bool readMessage(std::string_view element, ScannedChat& chat)
 std::optional<ScannedChat> scanChatRequest(std::string_view body)
 {
     ScannedChat chat;
+    // A few messages of two or three members each, without growing.
+    chat.members.reserve(8);
+    chat.messageEnds.reserve(4);
     TopReader top(chat);
     if (!scanJson(body, [&top](std::string_view key, std::string_view value) { top.member(key, value); })) {
         return std::nullopt;

@@ -7,7 +7,8 @@
 //
 // The shape: an object whose "model" is a non-empty string and whose
 // "messages" is a non-empty array of objects with only string members (none
-// named tool_calls or function_call, none repeated); "stream" absent or
+// named tool_calls or function_call, none repeated, at most 8 of them);
+// "stream" absent or
 // false; "n", "max_tokens" and "max_completion_tokens" absent or whole
 // numbers in range, "temperature" and "top_p" absent or numbers in range;
 // no "tools", "functions" or "stream_options"; no key written with an escape

@@ -41,6 +41,7 @@ std::vector<std::string> messageLists()
         R"([{"content":"no role"},{}])",
         "[{\"role\":\"user\",\"content\":\"" + longText + "\"}]",
         R"([ { "role" : "user" , "content" : "spaced out" } ])",
+        R"([{"role":"user","content":"eight","a":"1","b":"2","c":"3","d":"4","e":"5","name":"n"}])",
     };
 }
 
@@ -188,6 +189,8 @@ private Q_SLOTS:
         row("repeated message key", R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"a","content":"b"}]})");
         row("lone surrogate in content", R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"\udc00"}]})");
         row("bad UTF-8 in content", "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"\xC3\x28\"}]}");
+        row("nine members", R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"a","a":"1","b":"2",)"
+                            R"("c":"3","d":"4","e":"5","f":"6","g":"7"}]})");
         row("message not an object", R"({"model":"gpt-4o-mini","messages":["hi"]})");
         row("no messages", R"({"model":"gpt-4o-mini","messages":[]})");
         row("messages an object", R"({"model":"gpt-4o-mini","messages":{"role":"user"}})");
