@@ -5,6 +5,7 @@
 // the tokenizer alone, and with the tokenizer and calibrators that learned
 // ratios; and every body outside the shape (valid or not) must be left to
 // the document, so that its errors and its other rules apply.
+#include "core/json_scan.h"
 #include "providers/chat_scan.h"
 #include "providers/prompt_estimator.h"
 #include "providers/protocol.h"
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -155,6 +157,62 @@ private Q_SLOTS:
             }
         }
         QCOMPARE(read, bodies.size());
+    }
+
+    // Bodies broken and bent at random (a fixed seed, so every run tries
+    // the same ones): whatever the scan reads, the document path reads too
+    // (readJsonDocument, as the gateway does), and analyses the same.
+    void mutatedBodiesReadAlikeOrNotAtAll()
+    {
+        const std::vector<std::string> snippets{
+            "\\u00e9", "\\ud800", "\\udc00\\ud800", "\\\"", "\\", "\"x\":1,", ",\"n\":2", ",\"n\":0",
+            "\"stream\":true,", ",\"max_tokens\":null", ",\"temperature\":2.0001", "null", "1e5", "-0", "\xC3\xA9",
+            "\xED\xA0\x80", "\xFF", std::string(1, '\0'), " ", ",", ":", "{", "}", "[", "]", "\"", ",\"model\":\"x\"",
+            "\"name\":\"n\",", "\"tool_calls\":\"t\","};
+        const std::string bytes = "\"\\u0123456789{}[],: e.-n\xC3\xA9\x80\t";
+        std::mt19937 random(20261207);
+        const auto below = [&random](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
+        std::vector<std::string> bases;
+        for (const std::string& messages : messageLists()) {
+            bases.push_back(R"({"model":"gpt-4o-mini","messages":)" + messages + R"(,"max_tokens":16,"user":"u"})");
+        }
+        std::size_t read = 0;
+        std::size_t tried = 0;
+        for (const std::string& base : bases) {
+            for (int i = 0; i < 400; ++i) {
+                std::string body = base;
+                for (std::size_t edits = 1 + below(3); edits > 0 && !body.empty(); --edits) {
+                    const std::size_t at = below(body.size());
+                    switch (below(3)) {
+                    case 0: body[at] = bytes[below(bytes.size())]; break;
+                    case 1: body.insert(at, snippets[below(snippets.size())]); break;
+                    default: body.erase(at, 1 + below(4)); break;
+                    }
+                }
+                ++tried;
+                const auto chat = scanChatRequest(body);
+                if (!chat) {
+                    continue;
+                }
+                ++read;
+                json document;
+                const QByteArray where = QByteArray::fromStdString(body.substr(0, 300));
+                QVERIFY2(readJsonDocument(body, document), where.constData());
+                RequestInfo expected;
+                try {
+                    expected = analyzeRequest(ApiFlavor::OpenAI, document, 777);
+                } catch (const std::exception& e) {
+                    QFAIL((std::string("the document refuses what the scan read: ") + e.what() + " in " +
+                           where.toStdString()).c_str());
+                }
+                compare(analyzeScannedChat(*chat, 777), expected, body);
+                if (QTest::currentTestFailed()) {
+                    return;
+                }
+            }
+        }
+        // Most edits break the shape; enough must keep it for the check to mean something.
+        QVERIFY2(read > tried / 20, qPrintable(QStringLiteral("%1 of %2 read").arg(read).arg(tried)));
     }
 
     // Outside the shape, valid or not: left to the document.
