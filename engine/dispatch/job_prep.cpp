@@ -125,6 +125,33 @@ std::string modelOf(const JobSpec& job)
                                                                                  : std::string();
 }
 
+// Without stream_options.include_usage a chat stream never reports usage
+// and cannot be settled: added where the body does not ask for it; true
+// when added.
+bool addIncludeUsage(JobSpec& job)
+{
+    if (job.chat != nullptr) {
+        // scanChatRequest reads no body with stream_options: the member goes
+        // into the client's own text, before the object's closing brace, and
+        // the rest is sent as the client wrote it.
+        const std::size_t close = job.bodyText.rfind('}');
+        if (close == std::string::npos) {
+            throw InputError("body: a chat request read without a document must be an object");
+        }
+        job.bodyText.insert(close, R"(,"stream_options":{"include_usage":true})");
+        return true;
+    }
+    if (const auto options = job.body.find("stream_options"); options != job.body.end() && options->is_object()) {
+        const auto usage = options->find("include_usage");
+        if (usage != options->end() && usage->is_boolean() && usage->get<bool>()) {
+            return false;
+        }
+    }
+    job.body["stream_options"]["include_usage"] = true;
+    job.bodyText.clear();  // the text no longer says what is sent
+    return true;
+}
+
 }  // namespace
 
 PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator)
@@ -158,20 +185,8 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     if (!job.headerLines.empty()) {
         mergeBetas(*pc, job.headerLines);
     }
-    bool usageAdded = false;
-    if (job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream) {
-        // Without it a stream never reports usage and cannot be settled.
-        bool asked = false;
-        if (const auto options = job.body.find("stream_options"); options != job.body.end() && options->is_object()) {
-            const auto usage = options->find("include_usage");
-            asked = usage != options->end() && usage->is_boolean() && usage->get<bool>();
-        }
-        if (!asked) {
-            job.body["stream_options"]["include_usage"] = true;
-            job.bodyText.clear();  // the text no longer says what is sent
-            usageAdded = true;
-        }
-    }
+    const bool usageAdded =
+        job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream && addIncludeUsage(job);
     PreparedJob p;
     p.usageAdded = usageAdded;
     if (info.storedObject) {

@@ -306,6 +306,7 @@ void Gateway::Impl::scannedChat(net::InboundRequest&& request, net::HttpResponde
         return;
     }
     std::string modelName = chat.model;
+    const bool stream = chat.stream;
     JobSpec spec = jobFor(request, ApiFlavor::OpenAI, token.get());
     spec.chat = std::make_shared<const ScannedChat>(std::move(chat));
     std::optional<Dispatcher::Prepared> prepared;
@@ -315,7 +316,7 @@ void Gateway::Impl::scannedChat(net::InboundRequest&& request, net::HttpResponde
         refuse(ErrorKind::InvalidRequest, e.what());
         return;
     }
-    openExchange(std::move(responder), ApiFlavor::OpenAI, false, std::move(token), std::move(modelName),
+    openExchange(std::move(responder), ApiFlavor::OpenAI, stream, std::move(token), std::move(modelName),
                  std::move(*prepared));
 }
 

@@ -106,7 +106,8 @@ private:
             return first(kMessages);
         }
         if (key == "stream") {
-            return first(kStream) && value == "false";
+            m_chat.stream = value == "true";
+            return first(kStream) && (m_chat.stream || value == "false");
         }
         if (key == "n") {
             const auto n = wholeNumber(value, 1, 128);

@@ -8,10 +8,11 @@
 // The shape: an object whose "model" is a non-empty string and whose
 // "messages" is a non-empty array of objects with only string members (none
 // named tool_calls or function_call, none repeated, at most 8 of them);
-// "stream" absent or
-// false; "n", "max_tokens" and "max_completion_tokens" absent or whole
-// numbers in range, "temperature" and "top_p" absent or numbers in range;
-// no "tools", "functions" or "stream_options"; no key written with an escape
+// "stream" absent, true or false; "n", "max_tokens" and
+// "max_completion_tokens" absent or whole numbers in range, "temperature"
+// and "top_p" absent or numbers in range; no "tools", "functions" or
+// "stream_options" (a stream's include_usage is then added to the text,
+// prepareJob); no key written with an escape
 // or a byte outside ASCII; no member named above repeated; every other
 // member free of "\u" escapes and of bytes outside ASCII (so that nlohmann's
 // parser, which the document path uses, would take the text as the scanner
@@ -35,6 +36,7 @@ namespace sluice {
 
 struct ScannedChat {
     std::string model;
+    bool stream = false;
     int n = 1;
     // max_completion_tokens, else max_tokens; unset: the model's default.
     std::optional<std::int64_t> maxOutputTokens;

@@ -294,6 +294,7 @@ RequestInfo analyzeScannedChat(const ScannedChat& chat, std::int64_t defaultMaxO
 {
     RequestInfo info;
     info.model = chat.model;
+    info.stream = chat.stream;
     info.n = chat.n;
     info.maxOutputTokens = chat.maxOutputTokens.value_or(defaultMaxOutputTokens);
     if (estimator != nullptr) {

@@ -5,7 +5,9 @@
 // the tokenizer alone, and with the tokenizer and calibrators that learned
 // ratios; and every body outside the shape (valid or not) must be left to
 // the document, so that its errors and its other rules apply.
+#include "config/config.h"
 #include "core/json_scan.h"
+#include "dispatch/job_prep.h"
 #include "providers/chat_scan.h"
 #include "providers/prompt_estimator.h"
 #include "providers/protocol.h"
@@ -59,6 +61,7 @@ std::vector<std::string> extras()
         R"("user":"u-1","seed":42,"metadata":{"a":"b","c":[1,2.5,null,true]},"logit_bias":{"50256":-100})",
         R"("response_format":{"type":"json_object"},"stop":["\n\n","END"],"presence_penalty":-0.5)",
         R"("max_tokens":2147483648,"n":128,"temperature":0e0)",
+        R"("stream":true,"max_tokens":64)",
     };
 }
 
@@ -159,6 +162,58 @@ private Q_SLOTS:
         QCOMPARE(read, bodies.size());
     }
 
+    // The job prepared from the scan sends what the job prepared from the
+    // document sends: the same document, the same cost; a stream gets
+    // include_usage added to the client's own text, which is otherwise
+    // untouched (the document's path writes its document out again).
+    void preparedJobsSendTheSameRequest()
+    {
+        const Config config = loadConfig(
+            JsonSource("cfg.json", R"({"providers":[{"name":"p","flavor":"openai","base_url":"http://127.0.0.1:9",)"
+                                   R"("models":{"gpt-4o-mini":{"default_max_tokens":333}},"keys":[{"name":"k","env":"K"}]}]})"),
+            [](const std::string&) { return std::optional<std::string>("sk-test"); });
+        const std::vector<std::string> bodies{
+            R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]})",
+            R"({ "stream" : true, "model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi é"}],"top_p":0.5 } )",
+            R"({"model":"gpt-4o-mini","stream":false,"messages":[{"role":"system","content":"x"},{"role":"user","content":"y"}],"n":2})"};
+        std::size_t streams = 0;
+        for (const std::string& body : bodies) {
+            const auto chat = scanChatRequest(body);
+            QVERIFY(chat.has_value());
+            JobSpec scanned;
+            scanned.customId = "scanned";
+            scanned.bodyText = body;
+            scanned.chat = std::make_shared<const ScannedChat>(*chat);
+            JobSpec document;
+            document.customId = "document";
+            document.body = json::parse(body);
+            document.bodyText = body;
+            const PreparedJob a = prepareJob(config, std::move(scanned));
+            const PreparedJob b = prepareJob(config, std::move(document));
+            compare(a.info, b.info, body);
+            QCOMPARE(a.info.maxOutputTokens, chat->maxOutputTokens.value_or(333));
+            QCOMPARE(a.usageAdded, b.usageAdded);
+            QVERIFY(a.cost.inputTokens == b.cost.inputTokens && a.cost.outputTokens == b.cost.outputTokens &&
+                    a.cost.requests == b.cost.requests && a.cost.spendMicroUsd == b.cost.spendMicroUsd);
+            QCOMPARE(json::parse(a.bodyText), json::parse(b.bodyText));
+            if (chat->stream) {
+                ++streams;
+                QVERIFY(a.usageAdded);
+                const std::size_t close = body.rfind('}');
+                QCOMPARE(a.bodyText, body.substr(0, close) + R"(,"stream_options":{"include_usage":true})" + body.substr(close));
+            } else {
+                QCOMPARE(a.bodyText, body);
+            }
+            QVERIFY(a.job.chat == nullptr);
+        }
+        QCOMPARE(streams, std::size_t{1});
+        // A job that says it was read without a document must bring its text.
+        JobSpec textless;
+        textless.customId = "textless";
+        textless.chat = std::make_shared<const ScannedChat>(*scanChatRequest(bodies.front()));
+        QVERIFY_THROWS_EXCEPTION(InputError, prepareJob(config, std::move(textless)));
+    }
+
     // Bodies broken and bent at random (a fixed seed, so every run tries
     // the same ones): whatever the scan reads, the document path reads too
     // (readJsonDocument, as the gateway does), and analyses the same.
@@ -222,7 +277,7 @@ private Q_SLOTS:
         const auto row = [](const char* name, const char* body) { QTest::newRow(name) << QByteArray(body); };
         const char* m = R"("messages":[{"role":"user","content":"hi"}])";
         const auto with = [m](const std::string& rest) { return "{\"model\":\"gpt-4o-mini\"," + std::string(m) + rest + "}"; };
-        QTest::newRow("stream") << QByteArray::fromStdString(with(R"(,"stream":true)"));
+        QTest::newRow("stream a string") << QByteArray::fromStdString(with(R"(,"stream":"true")"));
         QTest::newRow("stream null") << QByteArray::fromStdString(with(R"(,"stream":null)"));
         QTest::newRow("stream_options") << QByteArray::fromStdString(with(R"(,"stream_options":{"include_usage":true})"));
         QTest::newRow("tools") << QByteArray::fromStdString(with(R"(,"tools":[])"));
