@@ -19,15 +19,38 @@ bool plainKey(std::string_view key) noexcept
 }
 
 // Text that nlohmann's parser takes whenever the scanner does: what only
-// one of them would refuse (a lone surrogate escaped, bytes that are not
-// UTF-8) needs a "\u" or a byte outside ASCII.
+// one of them would refuse needs a "\u" escape (a lone surrogate), a byte
+// outside ASCII (bytes that are not UTF-8) or a number too large for a
+// double (nlohmann refuses it), which needs an exponent or a few hundred
+// digits. Strings are told from the rest so that their letters pass.
 bool plainText(std::string_view raw) noexcept
 {
-    for (std::size_t i = 0; i < raw.size(); ++i) {
+    constexpr std::size_t kLongestNumber = 300;  // far below a double's 309 digits
+    bool inString = false;
+    std::size_t digits = 0;
+    char previous = 0;
+    for (std::size_t i = 0; i < raw.size(); previous = raw[i], ++i) {
         const auto c = static_cast<unsigned char>(raw[i]);
-        if (c >= 0x80 || (c == '\\' && i + 1 < raw.size() && raw[i + 1] == 'u')) {
+        if (c >= 0x80) {
             return false;
         }
+        if (inString) {
+            if (c == '\\') {
+                if (i + 1 < raw.size() && raw[i + 1] == 'u') {
+                    return false;
+                }
+                ++i;  // the escaped character
+            } else if (c == '"') {
+                inString = false;
+            }
+            continue;
+        }
+        const bool digit = c >= '0' && c <= '9';
+        digits = digit ? digits + 1 : 0;
+        if (digits > kLongestNumber || ((c == 'e' || c == 'E') && ((previous >= '0' && previous <= '9') || previous == '.'))) {
+            return false;
+        }
+        inString = c == '"';
     }
     return true;
 }
@@ -153,8 +176,8 @@ Key keyOf(std::string_view key) noexcept
 // kept without an allocation.
 constexpr std::size_t kMaxMessageMembers = 8;
 
-// One message: an object of string members, none repeated, none that the
-// count reads as something other than text.
+// One message: an object of string members, content among them, none
+// repeated, none that the count reads as something other than text.
 bool readMessage(std::string_view element, ScannedChat& chat)
 {
     if (element.empty() || element.front() != '{') {
@@ -163,6 +186,7 @@ bool readMessage(std::string_view element, ScannedChat& chat)
     std::array<std::string_view, kMaxMessageMembers> keys;
     std::size_t seen = 0;
     bool ok = true;
+    bool content = false;
     scanJson(element, [&](std::string_view key, std::string_view value) {
         if (!ok) {
             return;
@@ -180,9 +204,12 @@ bool readMessage(std::string_view element, ScannedChat& chat)
             return;
         }
         chat.members.push_back({keyOf(key), std::move(*text)});
+        content = content || chat.members.back().key == Key::Content;
     });
     chat.messageEnds.push_back(static_cast<std::uint32_t>(chat.members.size()));
-    return ok;
+    // A message without text content is read by the media estimate as a
+    // part itself (an image, a file): the document's way.
+    return ok && content;
 }
 
 }  // namespace

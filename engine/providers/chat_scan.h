@@ -6,17 +6,18 @@
 // request read without a document").
 //
 // The shape: an object whose "model" is a non-empty string and whose
-// "messages" is a non-empty array of objects with only string members (none
-// named tool_calls or function_call, none repeated, at most 8 of them);
+// "messages" is a non-empty array of objects with only string members
+// ("content" among them; none named tool_calls or function_call, none
+// repeated, at most 8 of them);
 // "stream" absent, true or false; "n", "max_tokens" and
 // "max_completion_tokens" absent or whole numbers in range, "temperature"
 // and "top_p" absent or numbers in range; no "tools", "functions" or
 // "stream_options" (a stream's include_usage is then added to the text,
 // prepareJob); no key written with an escape
 // or a byte outside ASCII; no member named above repeated; every other
-// member free of "\u" escapes and of bytes outside ASCII (so that nlohmann's
-// parser, which the document path uses, would take the text as the scanner
-// did). Anything else, valid or not, is not read here: the caller reads it
+// member free of "\u" escapes, of bytes outside ASCII and of numbers with
+// an exponent or hundreds of digits (so that nlohmann's parser, which the
+// document path uses, takes the text as the scanner did). Anything else, valid or not, is not read here: the caller reads it
 // as a document, whose analysis says what is wrong with it. For a body this
 // reads, analyzeScannedChat gives what analyzeRequest gives for its document
 // (tests/engine/tst_chat_scan.cpp checks them side by side).

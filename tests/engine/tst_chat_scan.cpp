@@ -42,7 +42,7 @@ std::vector<std::string> messageLists()
         R"([{"role":"user","content":"int main() { return 0; } // code {[()]} ;;; <>"}])",
         R"([{"role":"user","content":""}])",
         R"([{"role":"tool","tool_call_id":"call_1","content":"{\"temp\": 21}"}])",
-        R"([{"content":"no role"},{}])",
+        R"([{"content":"no role"},{"content":"","role":"user"}])",
         "[{\"role\":\"user\",\"content\":\"" + longText + "\"}]",
         R"([ { "role" : "user" , "content" : "spaced out" } ])",
         R"([{"role":"user","content":"eight","a":"1","b":"2","c":"3","d":"4","e":"5","name":"n"}])",
@@ -175,7 +175,8 @@ private Q_SLOTS:
         const std::vector<std::string> bodies{
             R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]})",
             R"({ "stream" : true, "model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi é"}],"top_p":0.5 } )",
-            R"({"model":"gpt-4o-mini","stream":false,"messages":[{"role":"system","content":"x"},{"role":"user","content":"y"}],"n":2})"};
+            R"({"model":"gpt-4o-mini","stream":false,"messages":[{"role":"system","content":"x"},{"role":"user","content":"y"}],"n":2})",
+            "\xEF\xBB\xBF{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"z\"}],\"stream\":true}\r\n"};
         std::size_t streams = 0;
         for (const std::string& body : bodies) {
             const auto chat = scanChatRequest(body);
@@ -206,7 +207,7 @@ private Q_SLOTS:
             }
             QVERIFY(a.job.chat == nullptr);
         }
-        QCOMPARE(streams, std::size_t{1});
+        QCOMPARE(streams, std::size_t{2});
         // A job that says it was read without a document must bring its text.
         JobSpec textless;
         textless.customId = "textless";
@@ -223,8 +224,13 @@ private Q_SLOTS:
             "\\u00e9", "\\ud800", "\\udc00\\ud800", "\\\"", "\\", "\"x\":1,", ",\"n\":2", ",\"n\":0",
             "\"stream\":true,", ",\"max_tokens\":null", ",\"temperature\":2.0001", "null", "1e5", "-0", "\xC3\xA9",
             "\xED\xA0\x80", "\xFF", std::string(1, '\0'), " ", ",", ":", "{", "}", "[", "]", "\"", ",\"model\":\"x\"",
-            "\"name\":\"n\",", "\"tool_calls\":\"t\","};
+            "\"name\":\"n\",", "\"tool_calls\":\"t\",", "1e999", "-1E+400", std::string(320, '7'),
+            "{\"role\":\"user\",\"type\":\"image\"},", "{\"type\":\"input_file\",\"file_data\":\"data:application/pdf;base64,JVBERi0x\"},"};
         const std::string bytes = "\"\\u0123456789{}[],: e.-n\xC3\xA9\x80\t";
+        const tokenize::Encodings encodings(std::string(SLUICE_SOURCE_DIR) + "/resources/tokenizers");
+        tokenize::TokenCalibrator agreement(agreementOptions());
+        agreement.observe("gpt-4o-mini", 100, 112, tokenize::LanguageClass::Latin);
+        const PromptEstimator full(&encodings, nullptr, &agreement);
         std::mt19937 random(20261207);
         const auto below = [&random](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
         std::vector<std::string> bases;
@@ -253,16 +259,19 @@ private Q_SLOTS:
                 json document;
                 const QByteArray where = QByteArray::fromStdString(body.substr(0, 300));
                 QVERIFY2(readJsonDocument(body, document), where.constData());
-                RequestInfo expected;
-                try {
-                    expected = analyzeRequest(ApiFlavor::OpenAI, document, 777);
-                } catch (const std::exception& e) {
-                    QFAIL((std::string("the document refuses what the scan read: ") + e.what() + " in " +
-                           where.toStdString()).c_str());
-                }
-                compare(analyzeScannedChat(*chat, 777), expected, body);
-                if (QTest::currentTestFailed()) {
-                    return;
+                for (const PromptEstimator* estimator : {static_cast<const PromptEstimator*>(nullptr), &full}) {
+                    RequestInfo expected;
+                    try {
+                        expected = analyzeRequest(ApiFlavor::OpenAI, document, 777, estimator);
+                    } catch (const std::exception& e) {
+                        QFAIL((std::string("the document refuses what the scan read: ") + e.what() + " in " +
+                               where.toStdString())
+                                  .c_str());
+                    }
+                    compare(analyzeScannedChat(*chat, 777, estimator), expected, body);
+                    if (QTest::currentTestFailed()) {
+                        return;
+                    }
                 }
             }
         }
@@ -302,6 +311,13 @@ private Q_SLOTS:
         row("repeated message key", R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"a","content":"b"}]})");
         row("lone surrogate in content", R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"\udc00"}]})");
         row("bad UTF-8 in content", "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"\xC3\x28\"}]}");
+        row("no content", R"({"model":"gpt-4o-mini","messages":[{"role":"user","type":"image"}]})");
+        row("a file as a message", R"({"model":"gpt-4o-mini","messages":[{"role":"user","type":"input_file",)"
+                                   R"("file_data":"data:application/pdf;base64,JVBERi0x"}]})");
+        row("an empty message", R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"a"},{}]})");
+        QTest::newRow("exponent elsewhere") << QByteArray::fromStdString(with(R"(,"seed":1e400)"));
+        QTest::newRow("exponent deeper") << QByteArray::fromStdString(with(R"(,"metadata":{"x":[-1e999]})"));
+        QTest::newRow("hundreds of digits") << QByteArray::fromStdString(with(",\"seed\":" + std::string(400, '9')));
         row("nine members", R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"a","a":"1","b":"2",)"
                             R"("c":"3","d":"4","e":"5","f":"6","g":"7"}]})");
         row("message not an object", R"({"model":"gpt-4o-mini","messages":["hi"]})");
