@@ -141,15 +141,18 @@ std::vector<std::string> Gateway::Impl::servedModels(const GatewayToken* token, 
     return {names.begin(), names.end()};
 }
 
+void Gateway::Impl::Refuser::operator()(ErrorKind kind, std::string_view message) const
+{
+    gateway.counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
+    responder.send(errorReply(dialect, kind, message));
+}
+
 void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder responder)
 {
     counters.requests.fetch_add(1, std::memory_order_relaxed);
     const ApiFlavor dialect = dialectOf(request);
     const std::string_view path = request.path();
-    const auto refuse = [&](ErrorKind kind, std::string_view message) {
-        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
-        responder.send(errorReply(dialect, kind, message));
-    };
+    const Refuser refuse{*this, responder, dialect};
     if (request.bodyTooLarge) {
         refuse(ErrorKind::TooLarge, "the request body is larger than the gateway's limit of " +
                                         std::to_string(config.maxBodyBytes) + " bytes");
@@ -215,10 +218,7 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
 void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder responder, ApiFlavor flavor,
                                TokenPtr token, bool ownerFetched)
 {
-    const auto refuse = [&](ErrorKind kind, std::string_view message) {
-        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
-        responder.send(errorReply(flavor, kind, message));
-    };
+    const Refuser refuse{*this, responder, flavor};
     if (intakeClosed.load()) {
         refuse(ErrorKind::Draining, "this gateway is draining: it takes no new requests");
         return;
@@ -297,10 +297,7 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
 void Gateway::Impl::scannedChat(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token,
                                 ScannedChat chat)
 {
-    const auto refuse = [&](ErrorKind kind, std::string_view message) {
-        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
-        responder.send(errorReply(ApiFlavor::OpenAI, kind, message));
-    };
+    const Refuser refuse{*this, responder, ApiFlavor::OpenAI};
     if (const auto refusal = modelRefusal(chat.model, ApiFlavor::OpenAI, token.get())) {
         refuse(refusal->first, refusal->second);
         return;
@@ -426,10 +423,7 @@ void Gateway::Impl::fetchOwnerThen(const std::string& id, Deferred deferred,
 void Gateway::Impl::storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token,
                                    bool ownerFetched)
 {
-    const auto refuse = [&](ErrorKind kind, std::string_view message) {
-        counters.clientErrors.fetch_add(1, std::memory_order_relaxed);
-        responder.send(errorReply(ApiFlavor::OpenAI, kind, message));
-    };
+    const Refuser refuse{*this, responder, ApiFlavor::OpenAI};
     if (intakeClosed.load()) {
         refuse(ErrorKind::Draining, "this gateway is draining: it takes no new requests");
         return;

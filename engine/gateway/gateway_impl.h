@@ -78,6 +78,14 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         std::lock_guard guard(authMutex);
         return auth;
     }
+    // Answers a client's request with an error in its dialect, counted
+    // among the client errors.
+    struct Refuser {
+        Impl& gateway;
+        net::HttpResponder& responder;
+        ApiFlavor dialect;
+        void operator()(ErrorKind kind, std::string_view message) const;
+    };
     void handle(net::InboundRequest&& request, net::HttpResponder responder);
     // ownerFetched: the owner of the response the body continues was asked
     // of the shared store already (fetchOwnerThen).
