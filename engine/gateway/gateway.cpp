@@ -65,9 +65,10 @@ std::string bodyProblem(std::string_view body)
         if (!document.is_object()) {
             return std::string("the request body is a JSON ") + document.type_name() + ", not an object";
         }
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // A parse error, or a number too large for a double (out_of_range),
+        // both written "[json.exception.parse_error.101] parse error at …".
         std::string what = e.what();
-        // "[json.exception.parse_error.101] parse error at line 1, column 2: …"
         if (const auto close = what.find("] "); what.rfind("[json.exception", 0) == 0 && close != std::string::npos) {
             what.erase(0, close + 2);
         }

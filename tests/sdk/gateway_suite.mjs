@@ -366,6 +366,11 @@ const checks = {
     assert(array.status === 400 && /a JSON array, not an object/.test((await array.json()).error.message), 'array body');
     const empty = await post('');
     assert(empty.status === 400 && /body is empty/.test((await empty.json()).error.message), 'empty body');
+    // A number no double holds: JSON's grammar allows it, the parser refuses it.
+    const overflow = await post('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"seed":1e400}');
+    const overflowError = await overflow.json();
+    assert(overflow.status === 400 && /not valid JSON: number overflow/.test(overflowError.error.message),
+           `number overflow: ${overflow.status} ${JSON.stringify(overflowError)}`);
     // A path it does not serve: 404 that says so, not "model not found".
     const noRoute = await fetch(`${gw}/v1/chat/completion`, { method: 'POST', body: '{}' });
     const noRouteError = await noRoute.json();
