@@ -124,6 +124,7 @@ struct Dispatcher::Impl {
     std::atomic<bool> stopping{false};
 
     // ---- dispatcher thread ----
+    std::vector<Command> spareCommands;  // the queue's storage between drains (drainCommands)
     // The configuration as last edited; providers and keys live in `pool`.
     std::shared_ptr<const Config> config;
     Clock& clock;
@@ -142,7 +143,7 @@ struct Dispatcher::Impl {
     std::thread thread;
     ClockSubscription clockSubscription;
     std::vector<Lane> lanes;
-    std::map<std::tuple<std::size_t, std::string, std::string>, std::size_t> laneIndex;
+    std::map<std::tuple<std::size_t, std::string, std::string>, std::size_t, std::less<>> laneIndex;
     std::unordered_map<DispatchId, Job> jobs;
     std::unordered_map<std::string, DispatchId> byCustomId;
     std::priority_queue<std::pair<TimePoint, DispatchId>, std::vector<std::pair<TimePoint, DispatchId>>, std::greater<>> retries;

@@ -55,7 +55,10 @@ void Dispatcher::Impl::enqueue(Command command)
 
 void Dispatcher::Impl::drainCommands(TimePoint now)
 {
-    std::vector<Command> batch;
+    // The queue's storage goes back and forth between `commands` and
+    // `spareCommands`, so that under load a submission finds room already
+    // made instead of allocating the queue again after every drain.
+    std::vector<Command> batch = std::move(spareCommands);
     {
         std::lock_guard guard(mutex);
         batch.swap(commands);
@@ -68,6 +71,8 @@ void Dispatcher::Impl::drainCommands(TimePoint now)
         }
         std::visit([&](auto& cmd) { apply(cmd, now); }, c.what);
     }
+    batch.clear();
+    spareCommands = std::move(batch);
 }
 
 void Dispatcher::Impl::wakeAllLanes(TimePoint now)
@@ -303,14 +308,17 @@ void Dispatcher::submit(JobSpec job)
     // Under the configuration lock from routing to posting, so a provider
     // added or removed meanwhile cannot overtake this job in the queue.
     const ConfigLock lock(m_configMutex);
-    m_impl->enqueue(Impl::Command{
-        Impl::Submit{std::make_unique<PreparedJob>(prepareJob(*m_config, std::move(job), m_estimator.get()))}, nullptr});
+    auto p = std::make_unique<PreparedJob>();
+    prepareJobInto(*p, *m_config, std::move(job), m_estimator.get());
+    m_impl->enqueue(Impl::Command{Impl::Submit{std::move(p)}, nullptr});
 }
 
-Dispatcher::Prepared Dispatcher::prepare(JobSpec job) const
+Dispatcher::Prepared Dispatcher::prepare(JobSpec&& job) const
 {
     const ConfigLock lock(m_configMutex);
-    return Prepared{std::make_unique<PreparedJob>(prepareJob(*m_config, std::move(job), m_estimator.get())), m_config};
+    auto p = std::make_unique<PreparedJob>();
+    prepareJobInto(*p, *m_config, std::move(job), m_estimator.get());
+    return Prepared{std::move(p), m_config};
 }
 
 void Dispatcher::submitPrepared(Prepared prepared)

@@ -84,7 +84,8 @@ public:
         std::unique_ptr<PreparedJob> job;
         std::shared_ptr<const Config> config;  // what it was prepared under
     };
-    Prepared prepare(JobSpec job) const;
+    Prepared prepare(JobSpec&& job) const;
+    Prepared prepare(const JobSpec& job) const { return prepare(JobSpec(job)); }
     void submitPrepared(Prepared prepared);
     void cancel(const std::string& customId);
     void pause();

@@ -154,7 +154,19 @@ bool addIncludeUsage(JobSpec& job)
 
 }  // namespace
 
-PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator* estimator)
+PreparedJob prepareJob(const Config& config, JobSpec&& job, const PromptEstimator* estimator)
+{
+    PreparedJob p;
+    prepareJobInto(p, config, std::move(job), estimator);
+    return p;
+}
+
+PreparedJob prepareJob(const Config& config, const JobSpec& job, const PromptEstimator* estimator)
+{
+    return prepareJob(config, JobSpec(job), estimator);
+}
+
+void prepareJobInto(PreparedJob& p, const Config& config, JobSpec&& job, const PromptEstimator* estimator)
 {
     if (job.customId.empty()) {
         throw InputError("custom_id: required");
@@ -187,7 +199,6 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     }
     const bool usageAdded =
         job.flavor == ApiFlavor::OpenAI && info.endpoint == Endpoint::Completion && info.stream && addIncludeUsage(job);
-    PreparedJob p;
     p.usageAdded = usageAdded;
     if (info.storedObject) {
         // Reading a stored answer generates none: it holds a connection
@@ -198,7 +209,7 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
         job.body = nlohmann::json();
         p.info = std::move(info);
         p.job = std::move(job);
-        return p;
+        return;
     }
     p.cost.requests = 1;
     p.cost.inputTokens = info.promptTokens;
@@ -215,7 +226,6 @@ PreparedJob prepareJob(const Config& config, JobSpec job, const PromptEstimator*
     job.chat.reset();
     p.info = std::move(info);
     p.job = std::move(job);
-    return p;
 }
 
 std::vector<std::string> commonHeaderLines(const ProviderConfig& pc, bool stream)

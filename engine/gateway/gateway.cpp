@@ -296,7 +296,7 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
 }
 
 void Gateway::Impl::scannedChat(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token,
-                                ScannedChat chat)
+                                ScannedChat&& chat)
 {
     const Refuser refuse{*this, responder, ApiFlavor::OpenAI};
     if (const auto refusal = modelRefusal(chat.model, ApiFlavor::OpenAI, token.get())) {

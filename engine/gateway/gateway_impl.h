@@ -103,7 +103,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // A Chat Completions request of the common shape, read without a
     // document (providers/chat_scan.h): checked, priced and opened as
     // completion() does the rest.
-    void scannedChat(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token, ScannedChat chat);
+    void scannedChat(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token, ScannedChat&& chat);
     // What every completion job of a request carries: its id, path, tenant,
     // priority, the client's passed headers, and request.body as the text.
     JobSpec jobFor(net::InboundRequest& request, ApiFlavor flavor, const GatewayToken* token);
