@@ -5,6 +5,7 @@
 // Thread-safety: as H1Client's.
 #pragma once
 
+#include "core/text_append.h"
 #include "http/h1_client.h"
 #include "http/response_parser.h"
 #include "http/tls.h"
@@ -58,10 +59,10 @@ inline void appendHeader(std::string& head, std::string_view line)
         return;
     }
     if (line.back() == ';' && line.find(':') == std::string_view::npos) {
-        head.append(line.substr(0, line.size() - 1)).append(":\r\n");
+        appendText(head, line.substr(0, line.size() - 1), ":\r\n");
         return;
     }
-    head.append(line).append("\r\n");
+    appendText(head, line, "\r\n");
 }
 
 }  // namespace h1

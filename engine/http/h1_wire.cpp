@@ -1,10 +1,14 @@
 #include "http/h1_parts.h"
 
+#include "core/text_append.h"
+
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <charconv>
 
 namespace sluice::http {
 
@@ -18,7 +22,7 @@ void H1Client::send(Connection& c)
     std::string& head = t.head;
     wipe(head);
     head.reserve(256 + r.url.size() + (c.tls ? r.body.size() : 0));
-    head.append(r.method).append(" ").append(t.url->target).append(" HTTP/1.1\r\nHost: ").append(t.url->hostHeader).append("\r\n");
+    appendText(head, r.method, " ", t.url->target, " HTTP/1.1\r\nHost: ", t.url->hostHeader, "\r\n");
     for (const std::string& h : r.headers) {
         appendHeader(head, h);
     }
@@ -31,9 +35,13 @@ void H1Client::send(Connection& c)
         }
     }
     if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH" || !r.body.empty()) {
-        head.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+        std::array<char, 24> digits;
+        const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), r.body.size()).ptr;
+        appendText(head, "Content-Length: ", std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())),
+                   "\r\n\r\n");
+    } else {
+        appendText(head, "\r\n");
     }
-    head.append("\r\n");
     t.headSent = 0;
     t.bodySent = 0;
     if (c.tls) {

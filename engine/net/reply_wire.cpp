@@ -2,6 +2,10 @@
 // chunks, apart from the connection that writes them (http_session.cpp).
 #include "net/http_session.h"
 
+#include "core/text_append.h"
+
+#include <array>
+#include <charconv>
 #include <cstdio>
 
 namespace sluice::net {
@@ -36,25 +40,31 @@ std::string_view reasonPhrase(int status) noexcept
 
 }  // namespace
 
+// A number as text in a buffer of the caller's, without a string of its own.
+std::string_view decimal(std::array<char, 24>& buffer, std::size_t value) noexcept
+{
+    const auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value).ptr;
+    return std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+}
+
 void appendReplyHead(std::string& out, const HttpReply& reply, bool keepAlive)
 {
-    out.append("HTTP/1.1 ").append(std::to_string(reply.status)).append(" ").append(reasonPhrase(reply.status)).append("\r\n");
+    std::array<char, 24> number;
+    appendText(out, "HTTP/1.1 ", decimal(number, static_cast<std::size_t>(reply.status)), " ",
+               reasonPhrase(reply.status), "\r\n");
     for (const auto& [name, value] : reply.headers) {
-        out.append(name).append(": ").append(value).append("\r\n");
+        appendText(out, name, ": ", value, "\r\n");
     }
     if (reply.chunked) {
-        out.append("Transfer-Encoding: chunked\r\n");
+        appendText(out, "Transfer-Encoding: chunked\r\n");
     } else {
         std::size_t total = 0;
         for (const auto& part : reply.parts) {
             total += part.data.size();
         }
-        out.append("Content-Length: ").append(std::to_string(reply.declaredLength.value_or(total))).append("\r\n");
+        appendText(out, "Content-Length: ", decimal(number, reply.declaredLength.value_or(total)), "\r\n");
     }
-    if (!keepAlive) {
-        out.append("Connection: close\r\n");
-    }
-    out.append("\r\n");
+    appendText(out, keepAlive ? "\r\n" : "Connection: close\r\n\r\n");
 }
 
 void appendChunk(std::string& out, std::string_view data)

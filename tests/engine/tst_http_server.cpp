@@ -4,6 +4,7 @@
 // completion, never sleeps.
 #include "http/http_client.h"
 #include "net/http_server.h"
+#include "net/http_session.h"
 #include "support/http_client.h"
 
 #include <QtTest>
@@ -135,6 +136,7 @@ private Q_SLOTS:
     void badPortIsReported();
     void malformedRequestAfterAGoodOneGets400();
     void drainClosesConnectionsAfterTheirReplies();
+    void replyHeadBytesAreExact();
 };
 
 void TestHttpServer::streamWritesArriveInOrder()
@@ -318,6 +320,38 @@ void TestHttpServer::wholeReplyWithHeaders()
     QCOMPARE(r.header("x-thing").value_or(""), std::string("one"));
     QCOMPARE(r.header("content-type").value_or(""), std::string("text/plain"));
     QCOMPARE(r.header("content-length").value_or(""), std::string("4"));
+}
+
+// The head is written piece by piece into room made once (appendText): the
+// bytes must be exactly the status line, the headers in order, the framing
+// and the blank line, whatever the lengths of the pieces.
+void TestHttpServer::replyHeadBytesAreExact()
+{
+    HttpReply reply = HttpReply::whole(429, "application/json", "{}");
+    reply.headers.emplace_back("x-empty", "");
+    reply.headers.emplace_back(std::string(300, 'n'), std::string(5000, 'v'));
+    std::string out = "kept";
+    appendReplyHead(out, reply, true);
+    std::string expected = "keptHTTP/1.1 429 Too Many Requests\r\n";
+    for (const auto& [name, value] : reply.headers) {
+        expected += name + ": " + value + "\r\n";
+    }
+    expected += "Content-Length: 2\r\n\r\n";
+    QCOMPARE(out, expected);
+
+    HttpReply stream;
+    stream.status = 299;
+    stream.chunked = true;
+    out.clear();
+    appendReplyHead(out, stream, false);
+    QCOMPARE(out, std::string("HTTP/1.1 299 Unknown\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"));
+
+    HttpReply declared;
+    declared.status = 200;
+    declared.declaredLength = 18446744073709551615ULL;  // the widest a length can be written
+    out.clear();
+    appendReplyHead(out, declared, true);
+    QCOMPARE(out, std::string("HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n"));
 }
 
 void TestHttpServer::requestFieldsReachTheHandler()
