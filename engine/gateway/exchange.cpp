@@ -236,13 +236,12 @@ private:
 
     net::HttpHeaders replyHeaders(std::string_view contentType) const
     {
+        net::HttpHeaders limits = m_token != nullptr ? m_gw->gate.rateLimitHeaders(*m_token, m_dialect) : net::HttpHeaders{};
         net::HttpHeaders h;
-        h.emplace_back("content-type", std::string(contentType));
+        h.reserve(1 + m_headers.size() + limits.size() + 1);  // + a stream's cache-control
+        h.emplace_back("content-type", contentType);
         h.insert(h.end(), m_headers.begin(), m_headers.end());
-        if (m_token != nullptr) {
-            net::HttpHeaders limits = m_gw->gate.rateLimitHeaders(*m_token, m_dialect);
-            h.insert(h.end(), limits.begin(), limits.end());
-        }
+        h.insert(h.end(), std::make_move_iterator(limits.begin()), std::make_move_iterator(limits.end()));
         return h;
     }
 

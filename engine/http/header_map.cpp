@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <tuple>
 
 namespace sluice::http {
 
@@ -81,7 +82,20 @@ bool HeaderMap::addLine(std::string_view line)
         return false;
     }
     ++m_lines;
-    insert_or_assign(lowerAscii(trimHeaderText(line.substr(0, colon))), std::string(trimHeaderText(line.substr(colon + 1))));
+    // Made in place, and room for a provider's usual dozen lines at once:
+    // every answer's head goes through here, and growing the list and
+    // moving the strings in cost more than reading the lines.
+    std::string name = lowerAscii(trimHeaderText(line.substr(0, colon)));
+    const std::string_view value = trimHeaderText(line.substr(colon + 1));
+    if (const auto it = find(name); it != end()) {
+        it->second.assign(value);
+        return true;
+    }
+    if (m_headers.empty()) {
+        m_headers.reserve(kUsualHeaders);
+    }
+    m_headers.emplace_back(std::piecewise_construct, std::forward_as_tuple(std::move(name)),
+                           std::forward_as_tuple(value));
     return true;
 }
 

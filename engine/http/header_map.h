@@ -79,6 +79,8 @@ public:
     friend bool operator==(const HeaderMap& a, const HeaderMap& b);
 
 private:
+    static constexpr std::size_t kUsualHeaders = 16;
+
     std::vector<value_type> m_headers;
     std::size_t m_lines = 0;  // lines addLine() took, repeated names included
 };

@@ -345,6 +345,20 @@ void TestH1Client::headerMapIsAMapOfLastValues()
     QVERIFY((h == http::HeaderMap{{"c", "5"}, {"a", "3"}, {"b", "4"}}));
     QVERIFY(!(h == http::HeaderMap{{"c", "5"}, {"a", "3"}, {"b", "2"}}));
     QVERIFY(!(h == http::HeaderMap{{"c", "5"}, {"a", "3"}}));
+    // Lines as a response head brings them: more than the room made at
+    // first, a repeated name (its last value kept, in its first place),
+    // blanks around names and values, and lines that name nothing.
+    http::HeaderMap many;
+    for (int i = 0; i < 40; ++i) {
+        QVERIFY(many.addLine("X-Line-" + std::to_string(i) + " :\t value " + std::to_string(i) + " \r\n"));
+    }
+    QVERIFY(many.addLine("x-LINE-3: again"));
+    QVERIFY(many.addLine("no colon here"));
+    QVERIFY(many.addLine(": no name"));
+    QCOMPARE(many.size(), std::size_t{40});
+    QCOMPARE(many.at("x-line-39"), std::string("value 39"));
+    QCOMPARE(many.at("x-line-3"), std::string("again"));
+    QCOMPARE(std::next(many.begin(), 3)->first, std::string("x-line-3"));
     // Names are lower-cased eight bytes at a time: every byte value, at
     // every place in a word, comes out as one at a time would make it.
     std::string all;
