@@ -20,8 +20,9 @@ namespace sluice {
 
 std::size_t Dispatcher::Impl::laneFor(std::size_t provider, const std::string& model, const std::string& key)
 {
-    auto index = std::make_tuple(provider, model, key);
-    if (const auto it = laneIndex.find(index); it != laneIndex.end()) {
+    // Looked up by views: every submission finds its lane here.
+    if (const auto it = laneIndex.find(std::tuple<std::size_t, std::string_view, std::string_view>(provider, model, key));
+        it != laneIndex.end()) {
         return it->second;
     }
     Lane lane;
@@ -29,7 +30,7 @@ std::size_t Dispatcher::Impl::laneFor(std::size_t provider, const std::string& m
     lane.model = model;
     lane.key = key;
     lanes.push_back(std::move(lane));
-    laneIndex.emplace(std::move(index), lanes.size() - 1);
+    laneIndex.emplace(std::make_tuple(provider, model, key), lanes.size() - 1);
     return lanes.size() - 1;
 }
 
@@ -469,7 +470,8 @@ void Dispatcher::Impl::note(Job& job, TimelineEvent::Kind kind, std::string deta
 void Dispatcher::Impl::note(Job& job, TimelineEvent::Kind kind, TimelineEvent::Facts facts)
 {
     reserveTimeline(job);
-    job.timeline.push_back(TimelineEvent{clock.wallNow(), kind, {}, std::move(facts)});
+    // Made in place: four of these per request, and moving one moves three strings.
+    job.timeline.emplace_back(clock.wallNow(), kind, std::string(), std::move(facts));
 }
 
 std::vector<LaneStatus> Dispatcher::Impl::laneStatuses(TimePoint now) const
