@@ -25,6 +25,7 @@ inline char* putText(char* p, std::string_view v)
 }
 }  // namespace detail
 
+// No piece may point into `out`: making room may move its text.
 template <class... Pieces>
 void appendText(std::string& out, const Pieces&... pieces)
 {

@@ -21,8 +21,7 @@ namespace sluice {
 std::size_t Dispatcher::Impl::laneFor(std::size_t provider, const std::string& model, const std::string& key)
 {
     // Looked up by views: every submission finds its lane here.
-    if (const auto it = laneIndex.find(std::tuple<std::size_t, std::string_view, std::string_view>(provider, model, key));
-        it != laneIndex.end()) {
+    if (const auto it = laneIndex.find(LaneKeyLess::View(provider, model, key)); it != laneIndex.end()) {
         return it->second;
     }
     Lane lane;
@@ -471,7 +470,10 @@ void Dispatcher::Impl::note(Job& job, TimelineEvent::Kind kind, TimelineEvent::F
 {
     reserveTimeline(job);
     // Made in place: four of these per request, and moving one moves three strings.
-    job.timeline.emplace_back(clock.wallNow(), kind, std::string(), std::move(facts));
+    TimelineEvent& event = job.timeline.emplace_back();
+    event.at = clock.wallNow();
+    event.kind = kind;
+    event.facts.emplace(std::move(facts));
 }
 
 std::vector<LaneStatus> Dispatcher::Impl::laneStatuses(TimePoint now) const

@@ -22,8 +22,9 @@
 
 #include <functional>
 #include <map>
-#include <tuple>
 #include <queue>
+#include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <variant>
 
@@ -143,7 +144,15 @@ struct Dispatcher::Impl {
     std::thread thread;
     ClockSubscription clockSubscription;
     std::vector<Lane> lanes;
-    std::map<std::tuple<std::size_t, std::string, std::string>, std::size_t, std::less<>> laneIndex;
+    // Ordered as the tuples of copies were; compared as views, so a lane is
+    // found without copying its model and key (every submission looks).
+    struct LaneKeyLess {
+        using is_transparent = void;
+        using View = std::tuple<std::size_t, std::string_view, std::string_view>;
+        static View view(const auto& k) { return View(std::get<0>(k), std::get<1>(k), std::get<2>(k)); }
+        bool operator()(const auto& a, const auto& b) const { return view(a) < view(b); }
+    };
+    std::map<std::tuple<std::size_t, std::string, std::string>, std::size_t, LaneKeyLess> laneIndex;
     std::unordered_map<DispatchId, Job> jobs;
     std::unordered_map<std::string, DispatchId> byCustomId;
     std::priority_queue<std::pair<TimePoint, DispatchId>, std::vector<std::pair<TimePoint, DispatchId>>, std::greater<>> retries;

@@ -195,7 +195,7 @@ bool H1Client::fed(Connection& c, std::string_view bytes)
 {
     Transfer& t = *c.transfer;
     if (!t.firstByte) {
-        t.firstByte = steady_clock::now();
+        t.firstByte = std::chrono::steady_clock::now();
     }
     const std::size_t used = t.parser.feed(bytes, t);
     if (t.finished) {

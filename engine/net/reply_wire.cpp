@@ -38,20 +38,20 @@ std::string_view reasonPhrase(int status) noexcept
     }
 }
 
-}  // namespace
-
 // A number as text in a buffer of the caller's, without a string of its own.
-std::string_view decimal(std::array<char, 24>& buffer, std::size_t value) noexcept
+template <class Number>
+std::string_view decimal(std::array<char, 24>& buffer, Number value) noexcept
 {
     const auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value).ptr;
     return std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
 }
 
+}  // namespace
+
 void appendReplyHead(std::string& out, const HttpReply& reply, bool keepAlive)
 {
     std::array<char, 24> number;
-    appendText(out, "HTTP/1.1 ", decimal(number, static_cast<std::size_t>(reply.status)), " ",
-               reasonPhrase(reply.status), "\r\n");
+    appendText(out, "HTTP/1.1 ", decimal(number, reply.status), " ", reasonPhrase(reply.status), "\r\n");
     for (const auto& [name, value] : reply.headers) {
         appendText(out, name, ": ", value, "\r\n");
     }
