@@ -30,7 +30,10 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -191,6 +194,7 @@ private Q_SLOTS:
     void answerCutShortIsAReset();
     void bodyOverTheLimit();
     void largeBodyGoesOutInPieces();
+    void requestHeadBytesAreExact();
     void abortInFlightAndOnDestruction();
     void nameLookedUpOffTheThread();
     void tlsVerified();
@@ -579,6 +583,69 @@ void TestH1Client::largeBodyGoesOutInPieces()
     QCOMPARE(o.result.error, http::TransportError::None);
     QCOMPARE(o.result.body, std::to_string(body.size()));
     QCOMPARE(received.load(), body.size());
+}
+
+// The head is written piece by piece into room made once (appendText): the
+// bytes the server reads must be exactly the request line, Host, the lines
+// given (a caller's Content-Length and Host dropped, an empty header's
+// "Name;" form written "Name:", a line ending trimmed), the secret line, the
+// length where there is a body or the method sends one, and the body.
+void TestH1Client::requestHeadBytesAreExact()
+{
+    std::mutex mutex;
+    std::vector<std::string> seen;
+    RawServer server([&](int, int fd) {
+        std::string got;
+        char buf[4096];
+        while (true) {
+            const std::size_t end = got.find("\r\n\r\n");
+            if (end != std::string::npos) {
+                const std::size_t at = got.find("Content-Length: ");
+                const std::size_t body = at == std::string::npos || at > end ? 0 : std::stoul(got.substr(at + 16));
+                if (got.size() >= end + 4 + body) {
+                    const std::size_t whole = end + 4 + body;
+                    {
+                        std::lock_guard guard(mutex);
+                        seen.push_back(got.substr(0, whole));
+                    }
+                    got.erase(0, whole);
+                    sendText(fd, okReply("ok"));
+                    continue;
+                }
+            }
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) {
+                return;
+            }
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+    });
+    const std::string host = server.url("").substr(std::string("http://").size());
+    const auto send = [&](http::HttpRequest r) {
+        http::H1Client client;
+        Outcome o;
+        client.start(std::move(r), into(o));
+        QVERIFY(test::pollUntil(client, [&] { return o.done; }));
+        QCOMPARE(o.result.error, http::TransportError::None);
+    };
+    http::HttpRequest plain = get(server.url("/x?q=1"));
+    plain.headers = {"X-A: 1", "X-Empty;", "Content-Length: 99", "Host: elsewhere", "X-Trail: v\r\n"};
+    send(std::move(plain));
+    http::HttpRequest post;
+    post.url = server.url("/p");
+    post.headers = {"X-B: 2"};
+    post.secretHeader = Secret("Authorization: Bearer s3cret");
+    post.body = "abc";
+    send(std::move(post));
+    http::HttpRequest empty;
+    empty.url = server.url("/e");
+    send(std::move(empty));
+    std::lock_guard guard(mutex);
+    QCOMPARE(seen.size(), std::size_t{3});
+    QCOMPARE(seen[0], "GET /x?q=1 HTTP/1.1\r\nHost: " + host + "\r\nX-A: 1\r\nX-Empty:\r\nX-Trail: v\r\n\r\n");
+    QCOMPARE(seen[1], "POST /p HTTP/1.1\r\nHost: " + host +
+                          "\r\nX-B: 2\r\nAuthorization: Bearer s3cret\r\nContent-Length: 3\r\n\r\nabc");
+    QCOMPARE(seen[2], "POST /e HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n");
 }
 
 void TestH1Client::abortInFlightAndOnDestruction()
