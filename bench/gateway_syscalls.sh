@@ -9,7 +9,8 @@
 # perf comes from Debian's linux-perf, installed here for this benchmark if
 # missing (apt-get).
 # Usage: bench/gateway_syscalls.sh SLUICE_CLI   (C=64 connections, SERVE_ARGS=more serve options, e.g. --threads 1;
-#        PACE_MS=N: each connection pauses N ms on average between requests, bench/wrk_chat_paced.lua)
+#        PACE_MS=N: each connection pauses N ms on average between requests, bench/wrk_chat_paced.lua;
+#        PROXY=nginx: the same counts for Debian's nginx as the proxy (its worker), SLUICE_CLI then the mock only)
 # Traffic goes to 127.0.0.1 only, and every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,17 @@ SCRIPT=bench/wrk_chat.lua
 . bench/gateway_common.sh
 need_perf
 start_mock "$CLI" 2
-write_gateway_config
-start_gateway "$CLI" gw
+if [[ ${PROXY:-gateway} == nginx ]]; then
+  need_nginx
+  start_nginx "$NGINX" 20000
+  await_nginx
+  # The counts below are the nginx worker's, under the names the gateway's use.
+  gw_url=$nginx_url gw_pid=$nginx_worker
+else
+  [[ ${PROXY:-gateway} == gateway ]] || { echo "PROXY=$PROXY: gateway or nginx" >&2; exit 2; }
+  write_gateway_config
+  start_gateway "$CLI" gw
+fi
 wrk -t1 -c"$C" -d1s -s "$SCRIPT" "$gw_url" > /dev/null
 events=$(perf list 2>/dev/null | awk '/syscalls:sys_enter_(epoll|read |write |recvfrom|sendto|sendmsg|recvmsg|readv|writev|futex|timerfd|eventfd|accept)/{print $1}' | paste -sd,)
 [[ -n $events ]] || { echo "perf lists no syscall tracepoints here (are they readable? /sys/kernel/tracing)" >&2; exit 2; }
@@ -31,7 +41,7 @@ perf_pid=$!
 out=$(wrk -t1 -c"$C" -d4s -s "$SCRIPT" "$gw_url")
 wait "$perf_pid" || true
 n=$(echo "$out" | awk '/requests in/{print $1}')
-echo "$CLI ${SERVE_ARGS:-}: $n requests in 4 s on $C connections ($(echo "$out" | awk '/Requests\/sec/{print $2}') requests/s)"
+echo "${PROXY:-gateway} ($CLI ${SERVE_ARGS:-}): $n requests in 4 s on $C connections ($(echo "$out" | awk '/Requests\/sec/{print $2}') requests/s)"
 # perf -x, lines: value,unit,event,...; task-clock is in milliseconds.
 awk -F, -v n="$n" '
   $1 ~ /^[0-9.]+$/ && $1 > 0 {
