@@ -211,11 +211,11 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
 
 std::int64_t estimatePromptTokens(const ScannedChat& chat)
 {
-    using Key = tokenize::ChatStringMember::Key;
+    using MemberKey = tokenize::ChatStringMember::Key;
     std::int64_t tokens = 3 + 3 * static_cast<std::int64_t>(chat.messageEnds.size());
     for (const tokenize::ChatStringMember& m : chat.members) {
-        if (m.key != Key::Other) {
-            tokens += tokensFromChars(m.text.size()) + (m.key == Key::Name ? 1 : 0);
+        if (m.key != MemberKey::Other) {
+            tokens += tokensFromChars(m.text.size()) + (m.key == MemberKey::Name ? 1 : 0);
         }
     }
     return tokens;
