@@ -704,10 +704,10 @@ void peersHungUp(ServerState& state)
         for (int i = 0; i < n; ++i) {
             std::shared_ptr<Session> session;
             {
-                // Under the lock a listed session is not yet destroyed; one
-                // being destroyed gives no owner.
+                // Under the lock a listed session is not yet destroyed (one being destroyed gives no
+                // owner). epoll_event is packed: its id is copied out, never referred to unaligned.
                 std::lock_guard guard(state.mutex);
-                const auto it = state.sessions.find(events[static_cast<std::size_t>(i)].data.u64);
+                const auto it = state.sessions.find(std::uint64_t{events[static_cast<std::size_t>(i)].data.u64});
                 if (it != state.sessions.end()) {
                     session = it->second->weak_from_this().lock();
                 }
