@@ -8,6 +8,9 @@
 // Thread-safety: a pure function of its arguments.
 #pragma once
 
+#include <array>
+#include <charconv>
+#include <concepts>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -24,6 +27,22 @@ inline char* putText(char* p, std::string_view v)
     return p + v.size();
 }
 }  // namespace detail
+
+// A whole number written in decimal into a buffer of its own, as one piece
+// for appendText (a status code, a Content-Length) without a string made.
+class DecimalText {
+public:
+    explicit DecimalText(std::integral auto value) noexcept
+        : m_size(static_cast<std::size_t>(std::to_chars(m_text.data(), m_text.data() + m_text.size(), value).ptr -
+                                          m_text.data()))
+    {
+    }
+    operator std::string_view() const noexcept { return std::string_view(m_text.data(), m_size); }
+
+private:
+    std::array<char, 24> m_text{};  // the widest 64-bit number and its sign fit
+    std::size_t m_size;
+};
 
 // No piece may point into `out`: making room may move its text.
 template <class... Pieces>

@@ -6,9 +6,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
-#include <charconv>
 
 namespace sluice::http {
 
@@ -35,10 +33,7 @@ void H1Client::send(Connection& c)
         }
     }
     if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH" || !r.body.empty()) {
-        std::array<char, 24> digits;
-        const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), r.body.size()).ptr;
-        appendText(head, "Content-Length: ", std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())),
-                   "\r\n\r\n");
+        appendText(head, "Content-Length: ", DecimalText(r.body.size()), "\r\n\r\n");
     } else {
         appendText(head, "\r\n");
     }

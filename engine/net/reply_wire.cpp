@@ -4,8 +4,6 @@
 
 #include "core/text_append.h"
 
-#include <array>
-#include <charconv>
 #include <cstdio>
 
 namespace sluice::net {
@@ -38,20 +36,11 @@ std::string_view reasonPhrase(int status) noexcept
     }
 }
 
-// A number as text in a buffer of the caller's, without a string of its own.
-template <class Number>
-std::string_view decimal(std::array<char, 24>& buffer, Number value) noexcept
-{
-    const auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value).ptr;
-    return std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
-}
-
 }  // namespace
 
 void appendReplyHead(std::string& out, const HttpReply& reply, bool keepAlive)
 {
-    std::array<char, 24> number;
-    appendText(out, "HTTP/1.1 ", decimal(number, reply.status), " ", reasonPhrase(reply.status), "\r\n");
+    appendText(out, "HTTP/1.1 ", DecimalText(reply.status), " ", reasonPhrase(reply.status), "\r\n");
     for (const auto& [name, value] : reply.headers) {
         appendText(out, name, ": ", value, "\r\n");
     }
@@ -62,7 +51,7 @@ void appendReplyHead(std::string& out, const HttpReply& reply, bool keepAlive)
         for (const auto& part : reply.parts) {
             total += part.data.size();
         }
-        appendText(out, "Content-Length: ", decimal(number, reply.declaredLength.value_or(total)), "\r\n");
+        appendText(out, "Content-Length: ", DecimalText(reply.declaredLength.value_or(total)), "\r\n");
     }
     appendText(out, keepAlive ? "\r\n" : "Connection: close\r\n\r\n");
 }
