@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 
 namespace sluice::http {
 
@@ -43,14 +44,21 @@ std::string& HeaderMap::operator[](std::string_view name)
     return m_headers.emplace_back(std::string(name), std::string()).second;
 }
 
-std::pair<HeaderMap::iterator, bool> HeaderMap::insert_or_assign(std::string name, std::string value)
+template <class Value>
+std::pair<HeaderMap::iterator, bool> HeaderMap::assign(std::string&& name, Value&& value)
 {
     if (const auto it = find(name); it != end()) {
-        it->second = std::move(value);
+        it->second = std::forward<Value>(value);
         return {it, false};
     }
-    m_headers.emplace_back(std::move(name), std::move(value));
+    m_headers.emplace_back(std::piecewise_construct, std::forward_as_tuple(std::move(name)),
+                           std::forward_as_tuple(std::forward<Value>(value)));
     return {std::prev(m_headers.end()), true};
+}
+
+std::pair<HeaderMap::iterator, bool> HeaderMap::insert_or_assign(std::string name, std::string value)
+{
+    return assign(std::move(name), std::move(value));
 }
 
 std::pair<HeaderMap::iterator, bool> HeaderMap::emplace(std::string name, std::string value)
@@ -85,17 +93,10 @@ bool HeaderMap::addLine(std::string_view line)
     // Made in place, and room for a provider's usual dozen lines at once:
     // every answer's head goes through here, and growing the list and
     // moving the strings in cost more than reading the lines.
-    std::string name = lowerAscii(trimHeaderText(line.substr(0, colon)));
-    const std::string_view value = trimHeaderText(line.substr(colon + 1));
-    if (const auto it = find(name); it != end()) {
-        it->second.assign(value);
-        return true;
-    }
     if (m_headers.empty()) {
         m_headers.reserve(kUsualHeaders);
     }
-    m_headers.emplace_back(std::piecewise_construct, std::forward_as_tuple(std::move(name)),
-                           std::forward_as_tuple(value));
+    assign(lowerAscii(trimHeaderText(line.substr(0, colon))), trimHeaderText(line.substr(colon + 1)));
     return true;
 }
 

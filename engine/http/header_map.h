@@ -81,6 +81,11 @@ public:
 private:
     static constexpr std::size_t kUsualHeaders = 16;
 
+    // The value replaced, or the header added, made in place from `value`
+    // (a string moved in, or a view copied once).
+    template <class Value>
+    std::pair<iterator, bool> assign(std::string&& name, Value&& value);
+
     std::vector<value_type> m_headers;
     std::size_t m_lines = 0;  // lines addLine() took, repeated names included
 };
