@@ -17,7 +17,8 @@
 // or a byte outside ASCII; no member named above repeated; every other
 // member free of "\u" escapes, of bytes outside ASCII and of numbers with
 // an exponent or hundreds of digits (so that nlohmann's parser, which the
-// document path uses, takes the text as the scanner did). Anything else, valid or not, is not read here: the caller reads it
+// document path uses, takes the text as the scanner did). Anything else,
+// valid or not, is not read here: the caller reads it
 // as a document, whose analysis says what is wrong with it. For a body this
 // reads, analyzeScannedChat gives what analyzeRequest gives for its document
 // (tests/engine/tst_chat_scan.cpp checks them side by side).
