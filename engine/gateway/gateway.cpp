@@ -151,6 +151,15 @@ void Gateway::Impl::Refuser::operator()(ErrorKind kind, std::string_view message
 void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder responder)
 {
     counters.requests.fetch_add(1, std::memory_order_relaxed);
+    // A base URL without /v1 (the host alone, as LiteLLM's and Portkey's
+    // proxies also take) reaches the same API: "/chat/completions" is
+    // served as "/v1/chat/completions", and a refusal names the path sent.
+    std::string sentPath;
+    if (request.path().rfind("/v1/", 0) != 0 && request.path() != "/healthz" && !request.target.empty() &&
+        request.target.front() == '/') {
+        sentPath = std::string(request.path());
+        request.target.insert(0, "/v1");
+    }
     const ApiFlavor dialect = dialectOf(request);
     const std::string_view path = request.path();
     const Refuser refuse{*this, responder, dialect};
@@ -174,7 +183,8 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
                                  path == kCompact || path == kInputTokens || path == "/v1/embeddings")) ||
                        (request.method == "GET" && path == "/v1/models") || oneModel || responseObject;
     if (!known) {
-        refuse(ErrorKind::NoRoute, "the gateway serves no " + request.method + " " + std::string(path));
+        refuse(ErrorKind::NoRoute,
+               "the gateway serves no " + request.method + " " + (sentPath.empty() ? std::string(path) : sentPath));
         return;
     }
     // Authentication before anything is read from the body.

@@ -155,7 +155,7 @@ void TestGatewaySdk::cleanupTestCase()
 namespace {
 
 // The checks run here, one row each; everyCheckIsListed holds the suite to it.
-constexpr const char* kChecks[] = {"openai_chat", "openai_chat_stream_usage", "openai_chat_stream_without_usage_is_unchanged",
+constexpr const char* kChecks[] = {"openai_chat", "openai_base_url_without_v1", "openai_chat_stream_usage", "openai_chat_stream_without_usage_is_unchanged",
           "openai_tool_call_roundtrip", "openai_responses", "openai_responses_stored_and_continued",
           "openai_responses_compact_and_count",
           "openai_responses_stream", "openai_responses_tool_call", "responses_client_disconnect_mid_stream",

@@ -52,6 +52,26 @@ const checks = {
     assert(response.headers.get('x-request-id')?.startsWith('req_'), 'no provider x-request-id');
     assert(response.headers.get('x-ratelimit-limit-requests') === '600', 'no tenant x-ratelimit-limit-requests');
   },
+  async openai_base_url_without_v1() {
+    // The host alone as the base URL, as some tools configure it: the same API, the same answers.
+    const bare = openai(tokenA, { baseURL: gw });
+    const r = await bare.chat.completions.create(chat());
+    assert(r.usage.completion_tokens === 8, `usage ${JSON.stringify(r.usage)}`);
+    const s = await bare.chat.completions.create(chat({ stream: true }));
+    let text = '';
+    for await (const c of s) text += c.choices[0]?.delta?.content ?? '';
+    assert(text.length > 0, 'no streamed text');
+    const models = [];
+    for await (const m of bare.models.list()) models.push(m.id);
+    assert(models.includes('gpt-4o-mini'), `models ${models}`);
+    const e = await bare.embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] });
+    assert(e.data.length === 2, `embeddings ${JSON.stringify(e).slice(0, 200)}`);
+    // Without a token it is refused as on /v1, and a path it does not serve is named as sent.
+    await rejects(openai('wrong-token', { baseURL: gw }).chat.completions.create(chat()), OpenAI.AuthenticationError, 401);
+    const typo = await fetch(`${gw}/chat/completion?x=1`, { method: 'POST', body: '{}' });
+    const typoError = await typo.json();
+    assert(typo.status === 404 && /serves no POST \/chat\/completion$/.test(typoError.error.message), JSON.stringify(typoError));
+  },
   async openai_chat_stream_usage() {
     const s = await openai().chat.completions.create(chat({ stream: true, stream_options: { include_usage: true } }));
     let text = '';
