@@ -15,6 +15,7 @@
 
 #include "admission/admission.h"
 #include "config/config.h"
+#include "core/json_reader.h"
 #include "dispatch/adaptive_wiring.h"
 #include "dispatch/dispatcher.h"
 #include "gateway/gateway.h"
@@ -150,8 +151,20 @@ int runServe(const ServeOptions& opt)
     try {
         const EnvLookup env = processEnvironment();
         const JsonSource source = JsonSource::fromFile(opt.config);
-        config = loadConfig(source, env);
-        gw = gateway::loadGatewayConfig(source, env);
+        // Both parts are read before either's problems are told, so one
+        // run names them all (an unset key's variable and a bad token limit).
+        std::vector<std::string> problems;
+        try {
+            config = loadConfig(source, env);
+        } catch (const ProblemsError& e) {
+            problems = e.problems();
+        }
+        try {
+            gw = gateway::loadGatewayConfig(source, env);
+        } catch (const ProblemsError& e) {
+            problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+        }
+        throwIfProblems(source.name(), problems);
         if (!opt.listen.empty()) {
             gateway::parseListen(opt.listen, "--listen", gw.host, gw.port);
         }

@@ -157,7 +157,7 @@ void throwIfProblems(const std::string& sourceName, const std::vector<std::strin
     for (const auto& p : problems) {
         all += "\n  " + p;
     }
-    throw InputError(all);
+    throw ProblemsError(all, problems);
 }
 
 Duration secondsToDuration(double s)

@@ -49,7 +49,22 @@ private:
     std::vector<std::string>& m_problems;
 };
 
-// Throws InputError "N problems in NAME:\n  problem\n  …" when there are any.
+// What throwIfProblems throws: the whole message, and the problems one by
+// one, so a caller that reads one file in parts (serve: the engine's
+// configuration, then the gateway's) reports every part's at once.
+class ProblemsError : public InputError {
+public:
+    ProblemsError(const std::string& message, std::vector<std::string> problems)
+        : InputError(message), m_problems(std::move(problems))
+    {
+    }
+    const std::vector<std::string>& problems() const noexcept { return m_problems; }
+
+private:
+    std::vector<std::string> m_problems;
+};
+
+// Throws ProblemsError "N problems in NAME:\n  problem\n  …" when there are any.
 void throwIfProblems(const std::string& sourceName, const std::vector<std::string>& problems);
 
 // Seconds as a Duration, rounded to the nanosecond.

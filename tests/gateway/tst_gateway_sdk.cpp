@@ -83,6 +83,7 @@ private Q_SLOTS:
     void everyCheckIsListed();
     void refusesPublicAddressWithoutTokens();
     void refusesTokenInClear();
+    void reportsEveryProblemAtOnce();
 
 private:
     QProcessEnvironment env() const;
@@ -239,6 +240,26 @@ void TestGatewaySdk::refusesTokenInClear()
     const QByteArray err = p.readAllStandardError();
     QVERIFY2(err.contains("/gateway/tokens/2/token: a token is never written in the file"), err.constData());
     QVERIFY(!err.contains("gw-test-token-b"));
+}
+
+void TestGatewaySdk::reportsEveryProblemAtOnce()
+{
+    // One problem in the providers' part (a key's variable unset) and one in
+    // the gateway's (a token's limit not a number): one run names both.
+    QString text = gatewayConfig(m_mockUrl, true);
+    text.replace(QStringLiteral(R"("rpm": 600, "concurrency": 64)"), QStringLiteral(R"("rpm": "lots", "concurrency": 64)"));
+    const QString config = writeConfig(QStringLiteral("two_problems.json"), text);
+    QProcessEnvironment e = env();
+    e.remove(QStringLiteral("MOCK_API_KEY"));
+    QProcess p;
+    p.setProcessEnvironment(e);
+    p.start(cli(), {QStringLiteral("serve"), QStringLiteral("--config"), config});
+    QVERIFY(p.waitForFinished(kStartMs));
+    QCOMPARE(p.exitCode(), 2);
+    const QByteArray err = p.readAllStandardError();
+    QVERIFY2(err.contains("3 problems in "), err.constData());
+    QVERIFY2(err.contains("/providers/0/keys/0/env: environment variable MOCK_API_KEY is not set"), err.constData());
+    QVERIFY2(err.contains("/gateway/tokens/0/limits/rpm: must be a whole number"), err.constData());
 }
 
 QTEST_GUILESS_MAIN(TestGatewaySdk)
