@@ -2,6 +2,8 @@
 // vLLM speak).
 #include "mock/dialect.h"
 
+#include "core/json_write.h"
+#include "core/text_append.h"
 #include "core/timefmt.h"
 
 #include <nlohmann/json.hpp>
@@ -379,26 +381,30 @@ public:
         headers.emplace_back("openai-version", "2020-10-01");
     }
 
+    // Written as text, not built as a document and dumped: that was half
+    // of what the mock spent on a request (docs/benchmarks.md).
     std::string body(const CompletionRequest& r, const MockReply& c) const override
     {
-        OJson choices = OJson::array();
+        std::string out;
+        out.reserve(384 + r.model.size() + c.outputTokens.size() * 160);
+        out.append(R"({"id":)");
+        appendJsonString(out, c.id);
+        appendText(out, R"(,"object":"chat.completion","created":)", DecimalText(c.created), R"(,"model":)");
+        appendJsonString(out, r.model);
+        out.append(R"(,"choices":[)");
         for (std::size_t i = 0; i < c.outputTokens.size(); ++i) {
-            choices.push_back(OJson{
-                {"index", i},
-                {"message",
-                 {{"role", "assistant"}, {"content", dialect::text(c.textSeed + i, c.outputTokens[i])}, {"refusal", nullptr}}},
-                {"logprobs", nullptr},
-                {"finish_reason", c.truncated(i, r.maxTokens) ? "length" : "stop"}});
+            if (i != 0) {
+                out.push_back(',');
+            }
+            appendText(out, R"({"index":)", DecimalText(i), R"(,"message":{"role":"assistant","content":)");
+            appendJsonString(out, dialect::text(c.textSeed + i, c.outputTokens[i]));
+            appendText(out, R"(,"refusal":null},"logprobs":null,"finish_reason":)",
+                       c.truncated(i, r.maxTokens) ? std::string_view(R"("length"})") : std::string_view(R"("stop"})"));
         }
-        OJson out{{"id", c.id},
-                  {"object", "chat.completion"},
-                  {"created", c.created},
-                  {"model", r.model},
-                  {"choices", std::move(choices)},
-                  {"usage", usage(r, c)},
-                  {"service_tier", "default"},
-                  {"system_fingerprint", "fp_mock"}};
-        return out.dump();
+        out.append(R"(],"usage":)");
+        appendUsage(out, r, c);
+        out.append(R"(,"service_tier":"default","system_fingerprint":"fp_mock"})");
+        return out;
     }
 
     StreamScript stream(const CompletionRequest& r, const MockReply& c) const override
@@ -481,6 +487,15 @@ public:
     }
 
 private:
+    static void appendUsage(std::string& out, const CompletionRequest& r, const MockReply& c)
+    {
+        const std::int64_t total = c.totalOutput();
+        appendText(out, R"({"prompt_tokens":)", DecimalText(r.inputTokens), R"(,"completion_tokens":)",
+                   DecimalText(total), R"(,"total_tokens":)", DecimalText(r.inputTokens + total),
+                   R"(,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
+                   R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}})");
+    }
+
     static OJson usage(const CompletionRequest& r, const MockReply& c)
     {
         const std::int64_t out = c.totalOutput();
