@@ -36,7 +36,7 @@ for _ in $(seq 50); do curl -s "${URL[nginx]}/mock/stats" > /dev/null && break; 
 # tokenizer's rank file (~25 ms), which would land in round 1's p99.
 for n in "${names[@]}"; do wrk -t1 -c4 -d1s -s bench/wrk_chat.lua "${URL[$n]}" > /dev/null; done
 echo "mock $mock; nginx ${URL[nginx]}; gateways: $(for k in $(seq $#); do printf 'gw%d=%s ' "$k" "${!k}"; done); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-pace64=$(awk -v r="$RATE" 'BEGIN{printf "%d", 64000/r}')
+pace64=$(awk -v r="$RATE" 'BEGIN{printf "%.3f", 64000/r}')
 pct() { echo "$1" | awk -v p="$2" '$1==p{print $2}' | us; }
 gateways=("${names[@]:2}")
 for r in $(seq "$ROUNDS"); do

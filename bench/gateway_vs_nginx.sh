@@ -131,7 +131,7 @@ echo "proxy preempted per request (medians): nginx $(sleep_median PREEMPTED_PROX
 
 echo
 half=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", g/2}')
-pace=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%d", 64/(g/2)*1000}')
+pace=$(awk -v g="${RPS[gateway]}" 'BEGIN{printf "%.3f", 64/(g/2)*1000}')
 echo "== 2. latency at half the gateway's saturating rate: ~$half requests/s (64 connections, each pausing ${pace} ms on average), $ROUNDS round(s) of direct, nginx, gateway in turn"
 : > "$work/latency"
 for round in $(seq "$ROUNDS"); do
