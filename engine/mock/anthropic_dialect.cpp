@@ -1,7 +1,9 @@
 // Anthropic's Messages dialect.
 #include "mock/dialect.h"
 
+#include "core/json_write.h"
 #include "core/numbers.h"
+#include "core/text_append.h"
 
 #include "core/timefmt.h"
 
@@ -364,52 +366,54 @@ public:
                              dialect::randomId("", std::hash<std::string>{}(config.organization), 32));
     }
 
+    // Written as text, not built as a document and dumped (the OpenAI
+    // dialect's body says why).
     std::string body(const CompletionRequest& r, const MockReply& c) const override
     {
         const std::int64_t out = c.outputTokens.at(0);
-        OJson message{{"id", c.id},
-                      {"type", "message"},
-                      {"role", "assistant"},
-                      {"model", r.model},
-                      {"content", OJson::array({OJson{{"type", "text"}, {"text", dialect::text(c.textSeed, out)}}})},
-                      {"stop_reason", c.truncated(0, r.maxTokens) ? "max_tokens" : "end_turn"},
-                      {"stop_sequence", nullptr},
-                      {"usage", usage(r.inputTokens, out)}};
-        return message.dump();
+        std::string text;
+        text.reserve(320 + r.model.size() + static_cast<std::size_t>(out) * 8);
+        text.append(R"({"id":)");
+        appendJsonString(text, c.id);
+        text.append(R"(,"type":"message","role":"assistant","model":)");
+        appendJsonString(text, r.model);
+        text.append(R"(,"content":[{"type":"text","text":)");
+        appendJsonString(text, dialect::text(c.textSeed, out));
+        appendText(text, R"(}],"stop_reason":)", stopReason(r, c), R"(,"stop_sequence":null,"usage":)");
+        appendUsage(text, r.inputTokens, out);
+        text.push_back('}');
+        return text;
     }
 
     StreamScript stream(const CompletionRequest& r, const MockReply& c) const override
     {
         StreamScript s;
         const std::int64_t out = c.outputTokens.at(0);
-        s.preamble.push_back(frame("message_start", OJson{{"type", "message_start"},
-                                                          {"message",
-                                                           {{"id", c.id},
-                                                            {"type", "message"},
-                                                            {"role", "assistant"},
-                                                            {"model", r.model},
-                                                            {"content", OJson::array()},
-                                                            {"stop_reason", nullptr},
-                                                            {"stop_sequence", nullptr},
-                                                            {"usage", usage(r.inputTokens, 1)}}}}));
-        s.preamble.push_back(frame("content_block_start", OJson{{"type", "content_block_start"},
-                                                                {"index", 0},
-                                                                {"content_block", {{"type", "text"}, {"text", ""}}}}));
-        s.preamble.push_back(frame("ping", OJson{{"type", "ping"}}));
+        std::string start = R"(event: message_start)" "\n" R"(data: {"type":"message_start","message":{"id":)";
+        appendJsonString(start, c.id);
+        start.append(R"(,"type":"message","role":"assistant","model":)");
+        appendJsonString(start, r.model);
+        start.append(R"(,"content":[],"stop_reason":null,"stop_sequence":null,"usage":)");
+        appendUsage(start, r.inputTokens, 1);
+        start.append("}}\n\n");
+        s.preamble.push_back(std::move(start));
+        s.preamble.emplace_back("event: content_block_start\n"
+                                R"(data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"
+                                "\n\n");
+        s.preamble.emplace_back("event: ping\n" R"(data: {"type":"ping"})" "\n\n");
         for (std::int64_t t = 0; t < out; ++t) {
-            s.tokens.push_back(frame("content_block_delta",
-                                     OJson{{"type", "content_block_delta"},
-                                           {"index", 0},
-                                           {"delta", {{"type", "text_delta"}, {"text", dialect::token(c.textSeed, t)}}}}));
+            std::string delta = "event: content_block_delta\n"
+                                R"(data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)";
+            appendJsonString(delta, dialect::token(c.textSeed, t));
+            delta.append("}}\n\n");
+            s.tokens.push_back(std::move(delta));
         }
-        s.ending.push_back(frame("content_block_stop", OJson{{"type", "content_block_stop"}, {"index", 0}}));
-        s.ending.push_back(frame("message_delta",
-                                 OJson{{"type", "message_delta"},
-                                       {"delta",
-                                        {{"stop_reason", c.truncated(0, r.maxTokens) ? "max_tokens" : "end_turn"},
-                                         {"stop_sequence", nullptr}}},
-                                       {"usage", {{"output_tokens", out}}}}));
-        s.ending.push_back(frame("message_stop", OJson{{"type", "message_stop"}}));
+        s.ending.emplace_back("event: content_block_stop\n" R"(data: {"type":"content_block_stop","index":0})" "\n\n");
+        std::string end;
+        appendText(end, "event: message_delta\n" R"(data: {"type":"message_delta","delta":{"stop_reason":)",
+                   stopReason(r, c), R"(,"stop_sequence":null},"usage":{"output_tokens":)", DecimalText(out), "}}\n\n");
+        s.ending.push_back(std::move(end));
+        s.ending.emplace_back("event: message_stop\n" R"(data: {"type":"message_stop"})" "\n\n");
         return s;
     }
 
@@ -446,12 +450,16 @@ public:
     }
 
 private:
-    static OJson usage(std::int64_t input, std::int64_t output)
+    static void appendUsage(std::string& out, std::int64_t input, std::int64_t output)
     {
-        return OJson{{"input_tokens", input},
-                     {"cache_creation_input_tokens", 0},
-                     {"cache_read_input_tokens", 0},
-                     {"output_tokens", output}};
+        appendText(out, R"({"input_tokens":)", DecimalText(input),
+                   R"(,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":)",
+                   DecimalText(output), "}");
+    }
+
+    static std::string_view stopReason(const CompletionRequest& r, const MockReply& c)
+    {
+        return c.truncated(0, r.maxTokens) ? R"("max_tokens")" : R"("end_turn")";
     }
 };
 

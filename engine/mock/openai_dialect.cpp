@@ -410,51 +410,49 @@ public:
     StreamScript stream(const CompletionRequest& r, const MockReply& c) const override
     {
         StreamScript s;
-        const auto chunk = [&](OJson choices) {
-            OJson out{{"id", c.id},
-                      {"object", "chat.completion.chunk"},
-                      {"created", c.created},
-                      {"model", r.model},
-                      {"service_tier", "default"},
-                      {"system_fingerprint", "fp_mock"},
-                      {"choices", std::move(choices)}};
-            if (r.includeUsage) {
-                out["usage"] = nullptr;
-            }
+        // Every chunk of the stream is this head, its choices and the tail.
+        std::string head = R"(data: {"id":)";
+        appendJsonString(head, c.id);
+        appendText(head, R"(,"object":"chat.completion.chunk","created":)", DecimalText(c.created), R"(,"model":)");
+        appendJsonString(head, r.model);
+        head.append(R"(,"service_tier":"default","system_fingerprint":"fp_mock","choices":)");
+        const std::string_view tail = r.includeUsage ? std::string_view(",\"usage\":null}\n\n") : std::string_view("}\n\n");
+        // One choice's chunk: the delta's members (between its braces) and how it finished.
+        const auto chunk = [&](std::size_t index, std::string_view delta, std::string_view finish) {
+            std::string out;
+            out.reserve(head.size() + delta.size() + 96);
+            appendText(out, head, R"([{"index":)", DecimalText(index), R"(,"delta":{)", delta,
+                       R"(},"logprobs":null,"finish_reason":)", finish, "}]", tail);
             return out;
-        };
-        const auto choice = [](std::size_t index, OJson delta, OJson finish) {
-            return OJson::array({OJson{{"index", index},
-                                       {"delta", std::move(delta)},
-                                       {"logprobs", nullptr},
-                                       {"finish_reason", std::move(finish)}}});
         };
         const std::size_t n = c.outputTokens.size();
         for (std::size_t i = 0; i < n; ++i) {
-            s.preamble.push_back(
-                frame(chunk(choice(i, OJson{{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}, nullptr))));
+            s.preamble.push_back(chunk(i, R"("role":"assistant","content":"","refusal":null)", "null"));
         }
         // Choices interleave token by token, as the API sends them.
         std::int64_t longest = 0;
         for (const auto t : c.outputTokens) {
             longest = std::max(longest, t);
         }
+        std::string delta;
         for (std::int64_t t = 0; t < longest; ++t) {
             for (std::size_t i = 0; i < n; ++i) {
                 if (t < c.outputTokens[i]) {
-                    s.tokens.push_back(
-                        frame(chunk(choice(i, OJson{{"content", dialect::token(c.textSeed + i, t)}}, nullptr))));
+                    delta.assign(R"("content":)");
+                    appendJsonString(delta, dialect::token(c.textSeed + i, t));
+                    s.tokens.push_back(chunk(i, delta, "null"));
                 }
             }
         }
         for (std::size_t i = 0; i < n; ++i) {
-            s.ending.push_back(
-                frame(chunk(choice(i, OJson::object(), c.truncated(i, r.maxTokens) ? "length" : "stop"))));
+            s.ending.push_back(chunk(i, "", c.truncated(i, r.maxTokens) ? R"("length")" : R"("stop")"));
         }
         if (r.includeUsage) {
-            OJson last = chunk(OJson::array());
-            last["usage"] = usage(r, c);
-            s.ending.push_back(frame(last));
+            std::string last = head;
+            last.append(R"([],"usage":)");
+            appendUsage(last, r, c);
+            last.append("}\n\n");
+            s.ending.push_back(std::move(last));
         }
         s.ending.emplace_back("data: [DONE]\n\n");
         return s;
@@ -494,16 +492,6 @@ private:
                    DecimalText(total), R"(,"total_tokens":)", DecimalText(r.inputTokens + total),
                    R"(,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
                    R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}})");
-    }
-
-    static OJson usage(const CompletionRequest& r, const MockReply& c)
-    {
-        const std::int64_t out = c.totalOutput();
-        return OJson{{"prompt_tokens", r.inputTokens},
-                     {"completion_tokens", out},
-                     {"total_tokens", r.inputTokens + out},
-                     {"prompt_tokens_details", {{"cached_tokens", 0}, {"audio_tokens", 0}}},
-                     {"completion_tokens_details", {{"reasoning_tokens", 0}, {"audio_tokens", 0}}}};
     }
 };
 
