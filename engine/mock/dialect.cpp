@@ -47,15 +47,23 @@ std::int64_t contentTokens(const nlohmann::json& content)
     return n;
 }
 
-std::string token(std::uint64_t seed, std::int64_t index)
+namespace {
+
+void appendToken(std::string& out, std::uint64_t seed, std::int64_t index)
 {
-    const auto word = kWords[(seed + static_cast<std::uint64_t>(index) * 7u) % kWords.size()];
-    std::string out;
-    out.reserve(word.size() + 1);
     if (index > 0) {
         out.push_back(' ');
     }
-    out.append(word);
+    out.append(kWords[(seed + static_cast<std::uint64_t>(index) * 7u) % kWords.size()]);
+}
+
+}  // namespace
+
+std::string token(std::uint64_t seed, std::int64_t index)
+{
+    std::string out;
+    out.reserve(9);  // the longest word and its space
+    appendToken(out, seed, index);
     return out;
 }
 
@@ -64,7 +72,7 @@ std::string text(std::uint64_t seed, std::int64_t tokens)
     std::string out;
     out.reserve(static_cast<std::size_t>(tokens) * 7);
     for (std::int64_t i = 0; i < tokens; ++i) {
-        out += token(seed, i);
+        appendToken(out, seed, i);  // no string made per word
     }
     return out;
 }

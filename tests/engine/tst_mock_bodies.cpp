@@ -199,6 +199,7 @@ class TestMockBodies : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void jsonStringIsNlohmannsDump();
+    void textIsItsTokens();
     void openAiBodyIsTheDocumentsDump_data();
     void openAiBodyIsTheDocumentsDump();
     void anthropicBodyIsTheDocumentsDump_data() { openAiBodyIsTheDocumentsDump_data(); }
@@ -220,6 +221,19 @@ void TestMockBodies::jsonStringIsNlohmannsDump()
         std::string out = "x";  // appended to, not replaced
         appendJsonString(out, t);
         QCOMPARE(QByteArray::fromStdString(out), QByteArray::fromStdString("x" + nlohmann::json(t).dump()));
+    }
+}
+
+void TestMockBodies::textIsItsTokens()
+{
+    // A streamed answer sends token() by token(); the whole answer is text(): the same words.
+    for (const std::uint64_t seed : {std::uint64_t{0}, std::uint64_t{5}, ~std::uint64_t{0}}) {
+        std::string joined;
+        for (std::int64_t i = 0; i < 100; ++i) {
+            joined += dialect::token(seed, i);
+        }
+        QCOMPARE(QByteArray::fromStdString(dialect::text(seed, 100)), QByteArray::fromStdString(joined));
+        QVERIFY(joined.find("  ") == std::string::npos && joined.front() != ' ');
     }
 }
 
