@@ -154,10 +154,9 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
     // A base URL without /v1 (the host alone, as LiteLLM's and Portkey's
     // proxies also take) reaches the same API: "/chat/completions" is
     // served as "/v1/chat/completions", and a refusal names the path sent.
-    std::string sentPath;
-    if (request.path().rfind("/v1/", 0) != 0 && request.path() != "/healthz" && !request.target.empty() &&
-        request.target.front() == '/') {
-        sentPath = std::string(request.path());
+    const bool prefixed = request.path().rfind("/v1/", 0) != 0 && request.path() != "/healthz" &&
+                          !request.target.empty() && request.target.front() == '/';
+    if (prefixed) {
         request.target.insert(0, "/v1");
     }
     const ApiFlavor dialect = dialectOf(request);
@@ -184,7 +183,7 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
                        (request.method == "GET" && path == "/v1/models") || oneModel || responseObject;
     if (!known) {
         refuse(ErrorKind::NoRoute,
-               "the gateway serves no " + request.method + " " + (sentPath.empty() ? std::string(path) : sentPath));
+               "the gateway serves no " + request.method + " " + std::string(prefixed ? path.substr(3) : path));
         return;
     }
     // Authentication before anything is read from the body.
