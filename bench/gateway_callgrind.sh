@@ -16,10 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI" >&2; exit 2; }
-command -v valgrind >/dev/null && command -v wrk >/dev/null || { echo "valgrind and wrk are needed: scripts/install-deps.sh" >&2; exit 2; }
 CLI=$1
 WRK_SCRIPT=${WRK_SCRIPT:-bench/wrk_chat.lua}
 . bench/gateway_common.sh
+need_callgrind
 start_mock "$CLI" 2
 write_gateway_config
 port=$(free_port)
@@ -27,7 +27,7 @@ port=$(free_port)
 MOCK_API_KEY=sk-mock valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" "$CLI" serve --config "$W/gw.json" \
   --listen "127.0.0.1:$port" ${SERVE_ARGS:-} > "$W/gw.out" 2> "$W/gw.err" &
 gw=$!
-for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/v1/models" && break; sleep 0.2; done
+await_models "$port"
 # One request answered first: the tokenizer's rank file loads on the first
 # request, which under valgrind takes longer than the warm-up.
 curl -sf -m 300 -o /dev/null "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \

@@ -39,6 +39,15 @@ need_nginx() {
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
   [[ -x $NGINX ]] || { echo "nginx is missing: run bench/gateway_vs_nginx.sh once (it installs it)" >&2; exit 2; }
 }
+# need_callgrind: stops unless valgrind and wrk are there (the callgrind benchmarks).
+need_callgrind() {
+  command -v valgrind >/dev/null && command -v wrk >/dev/null || { echo "valgrind and wrk are needed: scripts/install-deps.sh" >&2; exit 2; }
+}
+# await_models PORT: waits up to 60 s for 127.0.0.1:PORT to answer GET
+# /v1/models (a program under valgrind starts slowly).
+await_models() {
+  for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$1/v1/models" && return; sleep 0.2; done
+}
 # ctx_switches PID voluntary|nonvoluntary: the context switches of all of
 # PID's threads so far; voluntary: it went to sleep (left without work),
 # nonvoluntary: it was preempted (another program took its core).

@@ -14,16 +14,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 SLUICE_CLI" >&2; exit 2; }
-command -v valgrind >/dev/null && command -v wrk >/dev/null || { echo "valgrind and wrk are needed: scripts/install-deps.sh" >&2; exit 2; }
 CLI=$1
 WRK_SCRIPT=${WRK_SCRIPT:-bench/wrk_chat.lua}
 . bench/gateway_common.sh
+need_callgrind
 port=$(free_port)
 valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" "$CLI" mock --listen "127.0.0.1:$port" --latency-ms 0 \
   --no-limits --threads 1 > "$W/mock.out" 2> "$W/mock.err" &
 mock=$!
 pids+=($mock)
-for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/v1/models" && break; sleep 0.2; done
+await_models "$port"
 wrk -t1 -c16 -d2s -s "$WRK_SCRIPT" "http://127.0.0.1:$port" > /dev/null
 callgrind_control -z "$mock" > /dev/null 2>&1
 n=$(wrk -t1 -c16 -d8s -s "$WRK_SCRIPT" "http://127.0.0.1:$port" | awk '/requests in/{print $1}')
