@@ -17,6 +17,22 @@
 #   MOCK_HEADERS      false: the mock sends no rate-limit headers (default true)
 #   GW_GRANULARITY_S  granularity_s in the gateway's configuration, default 1;
 #                     "none": left out (the gateway assumes its default)
+#   BINDING           tpm: the hold's binding limit is 360,000 TPM instead
+#                     (6,000 tokens/s, about a fifth of the demand), counted
+#                     by the mock with o200k_base as OpenAI does (prompt +
+#                     max_tokens on arrival), with prompts from English to
+#                     Japanese, code and emoji (PROMPTS=varied in
+#                     tests/sdk/bench_gateway.mjs); the gateway is told only
+#                     the TPM. Throughput is the charged tokens per second
+#                     over the limit's. Default rpm.
+#                     otpm: 200 @anthropic-ai/sdk clients (DIALECT=anthropic in
+#                     tests/sdk/bench_gateway.mjs) send Messages with
+#                     max_tokens 256 to claude-haiku-4-5, whose binding limit
+#                     is 150,000 output tokens per minute (2,500/s), charged
+#                     as the answer is written (MOCK_CHARGING=actual, the
+#                     newer docs; reserve: max_tokens up front, then
+#                     corrected); the gateway is told only the OTPM. Hold
+#                     only (SKIP_FAIR is implied).
 #   GATEWAYS          N > 1: N gateways sharing their budgets through a
 #                     redis-server started here (the "shared" section), the
 #                     200 hold clients split evenly between them (1 default)
@@ -30,6 +46,24 @@ FAIR_S=${2:-40}
 [[ -x $CLI ]] || { echo "build sluice-cli first (make build)" >&2; exit 2; }
 [[ -d tests/sdk/node_modules ]] || { echo "run scripts/install-deps.sh first (tests/sdk)" >&2; exit 2; }
 GATEWAYS=${GATEWAYS:-1}
+BINDING=${BINDING:-rpm}
+[[ $BINDING == rpm || $BINDING == tpm || $BINDING == otpm ]] || { echo "BINDING=$BINDING: rpm, tpm or otpm" >&2; exit 2; }
+TPM=360000
+OTPM=150000
+model=gpt-4o-mini flavor=openai
+if [[ $BINDING == tpm ]]; then
+  mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"tpm\":$TPM"
+  gw_limits="\"tpm\": $TPM"
+  export PROMPTS=varied
+elif [[ $BINDING == otpm ]]; then
+  model=claude-haiku-4-5 flavor=anthropic SKIP_FAIR=1
+  mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"itpm\":0,\"otpm\":$OTPM,\"outputCharging\":\"${MOCK_CHARGING:-actual}\""
+  gw_limits="\"otpm\": $OTPM"
+  export DIALECT=anthropic
+else
+  mock_model="\"limits\":{\"rpm\":2400,\"tpm\":0"
+  gw_limits="\"rpm\": 2400"
+fi
 [[ $GATEWAYS =~ ^[1-9][0-9]?$ && $((200 % GATEWAYS)) -eq 0 ]] \
   || { echo "GATEWAYS=$GATEWAYS: a number from 1 to 99 that divides the 200 clients evenly" >&2; exit 2; }
 if [[ $GATEWAYS -gt 1 ]] && ! command -v redis-server >/dev/null; then
@@ -55,7 +89,7 @@ run() {  # run LATENCY_MS MODE ARGS...
   local mock; mock=$(first_url "$work/mock.out")
   local answer
   # The mock names what it refuses (an unknown enforcement, a malformed granularity).
-  if ! answer=$(curl -s -w '\n%{http_code}' "$mock/mock/config" -d "{\"rateLimitHeaders\":${MOCK_HEADERS:-true},\"models\":{\"gpt-4o-mini\":{\"limits\":{\"rpm\":2400,\"tpm\":0,\"granularity\":\"${MOCK_GRANULARITY:-1s}\",\"enforcement\":\"${MOCK_ENFORCEMENT:-bucket}\"}}}}") \
+  if ! answer=$(curl -s -w '\n%{http_code}' "$mock/mock/config" -d "{\"rateLimitHeaders\":${MOCK_HEADERS:-true},\"models\":{\"$model\":{$mock_model,\"granularity\":\"${MOCK_GRANULARITY:-1s}\",\"enforcement\":\"${MOCK_ENFORCEMENT:-bucket}\"}}}}") \
      || [[ ${answer##*$'\n'} != 200 ]]; then
     echo "the mock refused MOCK_ENFORCEMENT / MOCK_GRANULARITY / MOCK_HEADERS: ${answer%$'\n'*}" >&2
     exit 2
@@ -73,8 +107,8 @@ run() {  # run LATENCY_MS MODE ARGS...
   fi
   cat > "$work/gw.json" <<JSON
 { $shared
-  "providers": [ { "name": "mock", "flavor": "openai", "base_url": "$mock",
-    "models": { "gpt-4o-mini": { "limits": { "rpm": 2400$granularity } } },
+  "providers": [ { "name": "mock", "flavor": "$flavor", "base_url": "$mock",
+    "models": { "$model": { "limits": { $gw_limits$granularity } } },
     "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
   "tenants": { "a": { "weight": 1 }, "b": { "weight": 1 } },
   "gateway": { "hold_s": 30, "tokens": [
@@ -111,9 +145,17 @@ JSON
     node -e 'const fs=require("fs");const rs=process.argv.slice(1).map(f=>JSON.parse(fs.readFileSync(f,"utf8")));
       const sum=k=>rs.reduce((a,r)=>a+r[k],0);
       console.log(JSON.stringify({mode:"hold",gateways:rs.length,clients:sum("clients"),completed:sum("completed"),failed:sum("failed"),
-        http429SeenByClients:sum("http429SeenByClients"),throughputPerSecond:sum("throughputPerSecond")}))' "$work"/hold*.json
+        http429SeenByClients:sum("http429SeenByClients"),throughputPerSecond:sum("throughputPerSecond"),
+        chargedTokensPerSecond:sum("chargedTokensPerSecond"),outputTokensPerSecond:sum("outputTokensPerSecond")}))' "$work"/hold*.json | tee "$work/client.json"
   else
-    GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs "$@"
+    GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs "$@" | tee "$work/client.json"
+  fi
+  if [[ $1 == hold && $BINDING != rpm ]]; then
+    node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").pop());
+      const limit=Number(process.argv[2])/60, what=process.argv[3];
+      const rate=what=="TPM"?j.chargedTokensPerSecond:j.outputTokensPerSecond;
+      console.log(`binding limit ${limit} tokens/s (${what}): ${what=="TPM"?"charged":"output"} ${rate.toFixed(1)} tokens/s after the first 10 s = ${(100*rate/limit).toFixed(1)}% of it`)' \
+      "$work/client.json" "$([[ $BINDING == tpm ]] && echo "$TPM" || echo "$OTPM")" "${BINDING^^}"
   fi
   if [[ -n ${BACKGROUND_A:-} ]]; then wait "$a"; echo "tenant A: $(cat "$work/a.json")"; fi
   echo "mock: $(curl -s "$mock/mock/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const r=Object.values(j.rateLimited).reduce((a,b)=>a+b,0);const t0=j.series.length?j.series[0].t:0;const at=j.series.filter(x=>x.rateLimited>0).map(x=>(x.t-t0)+"s"+(x.rateLimited>1?"x"+x.rateLimited:""));console.log(JSON.stringify({requests:j.requests,accepted:j.accepted,answered429:r,share429:r/j.requests,secondsWith429:at}))})')"
@@ -124,7 +166,12 @@ JSON
 
 echo "mock: ${MOCK_ENFORCEMENT:-bucket} at ${MOCK_GRANULARITY:-1s}, rate-limit headers ${MOCK_HEADERS:-true}; gateway granularity_s: ${GW_GRANULARITY_S:-1}"
 if [[ ${SKIP_HOLD:-} != 1 ]]; then
-  echo "== hold: 200 SDK clients, one tenant, demand 5x the limit (40/s), ${HOLD_S} s$([[ $GATEWAYS -gt 1 ]] && echo ", through $GATEWAYS gateways sharing Redis")"
+  case $BINDING in
+    rpm) binds="demand 5x the limit (40/s)";;
+    tpm) binds="varied prompts, demand about 5x the TPM limit (6,000 tokens/s)";;
+    otpm) binds="Anthropic Messages, demand about 5x the OTPM limit (2,500 tokens/s, charged ${MOCK_CHARGING:-actual})";;
+  esac
+  echo "== hold: 200 SDK clients, one tenant, $binds, ${HOLD_S} s$([[ $GATEWAYS -gt 1 ]] && echo ", through $GATEWAYS gateways sharing Redis")"
   run 1000 hold "$HOLD_S" 200
 fi
 [[ ${SKIP_FAIR:-} == 1 ]] && exit 0

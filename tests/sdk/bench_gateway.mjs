@@ -4,8 +4,14 @@
 //                                                   sending its next request when the last ends
 //   node bench_gateway.mjs fair SECONDS RATE_A RATE_B  open loop: tenant A at RATE_A/s,
 //                                                   tenant B at RATE_B/s (RATE_A 0: B alone)
-// Environment: GATEWAY_URL, TOKEN_A, TOKEN_B. Prints one JSON line.
+// Environment: GATEWAY_URL, TOKEN_A, TOKEN_B; PROMPTS=varied: each request
+// one of several prompts (English, Japanese, code, emoji; 10 to 400 tokens)
+// and max_tokens, so the gateway's estimates meet a provider's tokenizer
+// (bench/gateway_hold.sh BINDING=tpm); DIALECT=anthropic: the hold's clients
+// are @anthropic-ai/sdk clients sending Messages to claude-haiku-4-5 with
+// varied prompts and max_tokens 256 (BINDING=otpm). Prints one JSON line.
 import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 
 const [mode, secondsArg, x, y] = process.argv.slice(2);
 const seconds = Number(secondsArg);
@@ -14,16 +20,48 @@ const gw = process.env.GATEWAY_URL;
 // the client would show as an error here only after them, so they are
 // counted from the responses instead (see statuses).
 const client = (apiKey) => new OpenAI({ apiKey, baseURL: `${gw}/v1`, maxRetries: 2, timeout: 120_000 });
-const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 16 };
+const fixedBody = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 16 };
+// Texts whose tokens per character differ several-fold: what a
+// characters-based estimate gets wrong and a real tokenizer counts exactly.
+const texts = [
+  'Summarise the following meeting notes in three bullet points. ',
+  '東京の天気について、明日の予報を簡単に教えてください。週末の予定を立てたいです。',
+  'fn main() { let v: Vec<u64> = (0..10).map(|x| x * x).collect(); println!("{:?}", v); }\n',
+  'Translate to French: the quick brown fox jumps over the lazy dog. ',
+  '🚀✨🔥 emoji-heavy status update 🎉🎉 done ✅ next ➡️ ',
+  '数据库连接池的最大连接数应该如何设置？请给出具体的建议。',
+];
+let drawn = 0;
+function nextBody() {
+  if (process.env.PROMPTS !== 'varied') return fixedBody;
+  const i = drawn++;
+  const repeat = 1 + ((i * 7) % 13);  // 1 to 13 copies: 10 to 400 tokens
+  const content = texts[i % texts.length].repeat(repeat);
+  return { model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 16 + ((i * 11) % 49) };
+}
+const anthropicDialect = process.env.DIALECT === 'anthropic';
+function nextMessage() {
+  const i = drawn++;
+  const content = texts[i % texts.length].repeat(1 + ((i * 7) % 13));
+  return { model: 'claude-haiku-4-5', messages: [{ role: 'user', content }], max_tokens: 256 };
+}
 const statuses = {};
 const note = (s) => (statuses[s] = (statuses[s] ?? 0) + 1);
 
+// charged: what an OpenAI-style provider counts against TPM on arrival,
+// the prompt's tokens (as the provider's usage reports them) plus max_tokens.
 async function one(c) {
   const t0 = performance.now();
   try {
-    const { response } = await c.chat.completions.create(body).withResponse();
+    if (anthropicDialect) {
+      const { data, response } = await c.messages.create(nextMessage()).withResponse();
+      note(response.status);
+      return { ok: true, t0, ms: performance.now() - t0, input: data.usage.input_tokens, output: data.usage.output_tokens };
+    }
+    const body = nextBody();
+    const { data, response } = await c.chat.completions.create(body).withResponse();
     note(response.status);
-    return { ok: true, t0, ms: performance.now() - t0 };
+    return { ok: true, t0, ms: performance.now() - t0, charged: (data.usage?.prompt_tokens ?? 0) + body.max_tokens };
   } catch (e) {
     note(e.status ?? 'error');
     return { ok: false, t0, ms: performance.now() - t0 };
@@ -51,10 +89,12 @@ if (mode === 'hold') {
     return r;
   };
   const loop = async () => {
-    const c = new OpenAI({ apiKey: process.env.TOKEN_A, baseURL: `${gw}/v1`, maxRetries: 2, timeout: 120_000, fetch: countingFetch });
+    const c = anthropicDialect
+      ? new Anthropic({ apiKey: process.env.TOKEN_A, baseURL: gw, maxRetries: 2, timeout: 120_000, fetch: countingFetch })
+      : new OpenAI({ apiKey: process.env.TOKEN_A, baseURL: `${gw}/v1`, maxRetries: 2, timeout: 120_000, fetch: countingFetch });
     while (performance.now() < until) {
       const r = await one(c);
-      done.push({ end: r.t0 + r.ms - start, ok: r.ok, ms: r.ms });
+      done.push({ end: r.t0 + r.ms - start, ok: r.ok, ms: r.ms, charged: r.charged ?? 0, input: r.input ?? 0, output: r.output ?? 0 });
     }
   };
   await Promise.all(Array.from({ length: clients }, loop));
@@ -65,6 +105,9 @@ if (mode === 'hold') {
     mode, clients, seconds, completed: done.filter((d) => d.ok).length, failed: done.filter((d) => !d.ok).length,
     http429SeenByClients: seen429, statuses,
     throughputPerSecond: window.length / ((seconds * 1000 - warm) / 1000),
+    chargedTokensPerSecond: window.reduce((a, d) => a + d.charged, 0) / ((seconds * 1000 - warm) / 1000),
+    inputTokensPerSecond: window.reduce((a, d) => a + d.input, 0) / ((seconds * 1000 - warm) / 1000),
+    outputTokensPerSecond: window.reduce((a, d) => a + d.output, 0) / ((seconds * 1000 - warm) / 1000),
     latencyMs: { p50: pct(latencies, 50), p95: pct(latencies, 95), max: pct(latencies, 100) },
   }));
 } else if (mode === 'fair') {
