@@ -175,6 +175,10 @@ void Ledger::carryOver(Dimension& d, const Dimension& o, TimePoint now) const
         d.paced = o.paced;
         d.pacedNarrowings = o.pacedNarrowings;
         d.applyBurstHalvings();
+        // The window keeps what it was sent, whatever its new limit.
+        d.log = o.log;
+        d.logHead = o.logHead;
+        d.logSum = o.logSum;
     }
     d.inFlight = o.inFlight;
     if (d.rolling()) {

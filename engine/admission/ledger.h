@@ -7,8 +7,9 @@
 // earliest-time answers carry no rounding error.
 //
 // Defined in ledger.cpp (scopes, limits, corrections), ledger_admit.cpp
-// (check, admit, settle, departure) and ledger_margin.cpp (arrival
-// margins, burst narrowing, window pacing).
+// (check, admit, settle, departure), ledger_margin.cpp (arrival
+// margins, burst narrowing, window pacing) and ledger_window.cpp (the
+// sliding-window log of a paced token dimension).
 //
 // Thread-safety: none. Admission owns one ledger and serialises access to it;
 // a shared (Redis) ledger later implements the same operations in a script.
@@ -78,6 +79,7 @@ struct Hold {
     std::uint64_t epoch = 0;  // ledger configuration epoch at admission
     TimePoint at{};
     std::uint64_t sharedTag = 0;  // SharedBudget's mark for it; 0: none
+    std::uint64_t serial = 0;     // the ledger's number for it (its window-log entries)
 };
 
 // What a provider reports about one of its buckets (rate-limit headers).
@@ -313,9 +315,19 @@ private:
     // burstSlack only returns what earlier requests of a burst paid.
     Int128 ownMargin(const Dimension& d, std::int64_t amount) const noexcept;
 
+    // The window log of a paced token dimension (ledger_window.cpp): the
+    // earliest time its window has room for `amount` (now when it has);
+    // the admission (of a logged() dimension; others are left alone),
+    // correction and departure of the hold numbered serial.
+    static TimePoint windowRoom(const Dimension& d, std::int64_t amount, TimePoint now) noexcept;
+    static void logAdmitted(Dimension& d, std::uint64_t serial, std::int64_t amount, TimePoint now);
+    static void logCorrected(Dimension& d, std::uint64_t serial, std::int64_t delta) noexcept;
+    static void logDeparted(Dimension& d, std::uint64_t serial, TimePoint leftAt) noexcept;
+
     Duration m_wallMinusSteady;
     std::int64_t m_arrivalMarginNs = 0;
     std::uint64_t m_epoch = 1;
+    std::uint64_t m_serial = 0;  // the last hold's number
     std::vector<std::unique_ptr<Scope>> m_scopes;
 };
 

@@ -86,20 +86,27 @@ void Ledger::evaluate(const Dimension& d, ScopeId scope, int index, std::int64_t
         const i128 s = d.scaledNow(now);
         const i128 newTat = std::max(d.tat, s) + i128{std::min(amount, d.cap)} * d.unit + ownMargin(d, amount);
         const i128 tau = d.tau + burstSlack(d, amount);
+        const TimePoint windowAt = d.windowed() ? windowRoom(d, amount, now) : now;
         if (newTat - s <= tau) {
-            roomLeft(static_cast<double>(std::max<i128>(d.tau - (newTat - s), 0)), static_cast<double>(d.tau));
-            return;
+            if (windowAt <= now) {
+                roomLeft(static_cast<double>(std::max<i128>(d.tau - (newTat - s), 0)), static_cast<double>(d.tau));
+                return;
+            }
+            earliest = windowAt;
+        } else {
+            // Refusal means tat > s; the bucket fits from the first scaled
+            // time s' with tat + amount × unit − s' ≤ tau, i.e. at
+            // ceil(deficit / limit) ns. That is later than the latest time
+            // found so far exactly when deficit > latest × limit, which
+            // spares the 128-bit division for every dimension that does not
+            // bind last.
+            const i128 deficit = newTat - tau;
+            if (acc.rateWaits && windowAt <= acc.latest &&
+                deficit <= i128{acc.latest.time_since_epoch().count()} * d.spec.limit) {
+                return;
+            }
+            earliest = std::max(fromNanos(clampToInt64(ceilDiv(deficit, d.spec.limit))), windowAt);
         }
-        // Refusal means tat > s; the bucket fits from the first scaled time
-        // s' with tat + amount × unit − s' ≤ tau, i.e. at ceil(deficit /
-        // limit) ns. That is later than the latest time found so far exactly
-        // when deficit > latest × limit, which spares the 128-bit division
-        // for every dimension that does not bind last.
-        const i128 deficit = newTat - tau;
-        if (acc.rateWaits && deficit <= i128{acc.latest.time_since_epoch().count()} * d.spec.limit) {
-            return;
-        }
-        earliest = fromNanos(clampToInt64(ceilDiv(deficit, d.spec.limit)));
     } else {
         const std::int64_t w = windowIndex(d.spec, now);
         const std::int64_t used = w == d.window ? d.used : 0;
@@ -188,7 +195,8 @@ Check Ledger::admit(const Path& path, const Cost& cost, TimePoint now, Hold& hol
             const i128 sNow = d.scaledNow(now);
             const i128 base = std::max(d.tat, sNow);
             if (amount > d.limit ||
-                base + i128{std::min(amount, d.cap)} * d.unit + ownMargin(d, amount) - sNow > d.tau + burstSlack(d, amount)) {
+                base + i128{std::min(amount, d.cap)} * d.unit + ownMargin(d, amount) - sNow > d.tau + burstSlack(d, amount) ||
+                (d.windowed() && windowRoom(d, amount, now) > now)) {
                 return evaluatePath(path, amounts, now);
             }
             rates[nRates++] = PendingRate{&d, base + i128{amount} * d.unit + marginFor(d, amount)};
@@ -214,8 +222,10 @@ Check Ledger::admit(const Path& path, const Cost& cost, TimePoint now, Hold& hol
             others[nOthers++] = PendingOther{&d, w, used};
         }
     }
+    const std::uint64_t serial = ++m_serial;
     for (std::size_t i = 0; i < nRates; ++i) {
         rates[i].dim->tat = rates[i].tat;
+        logAdmitted(*rates[i].dim, serial, amounts[rates[i].dim->measure], now);
     }
     for (std::size_t i = 0; i < nOthers; ++i) {
         Dimension& d = *others[i].dim;
@@ -226,10 +236,7 @@ Check Ledger::admit(const Path& path, const Cost& cost, TimePoint now, Hold& hol
             d.used = others[i].used;
         }
     }
-    hold.path = path;
-    hold.cost = cost;
-    hold.epoch = m_epoch;
-    hold.at = now;
+    hold = Hold{path, cost, m_epoch, now, hold.sharedTag, serial};
     return Check{};
 }
 
@@ -253,6 +260,9 @@ void Ledger::adjust(Dimension& d, std::int64_t reserved, std::int64_t actual, co
         // it past its capacity, and then it binds until that drains.
         d.tat = delta > 0 ? std::max(d.tat, s) + i128{delta} * d.unit
                           : std::max(d.tat + i128{delta} * d.unit, s);
+        if (sawHold && d.logged()) {
+            logCorrected(d, hold.serial, delta);
+        }
         return;
     }
     const std::int64_t w = windowIndex(d.spec, now);
@@ -304,6 +314,9 @@ void Ledger::departed(const Hold& hold, TimePoint leftAt, bool newConnection)
             // anyway; only one with room refills from the late arrival.
             d.tat = std::max(d.tat, d.scaledNow(leftAt) + i128{amount} * d.unit +
                                         departureMargin(d, amount, newConnection));
+            if (d.logged()) {
+                logDeparted(d, hold.serial, leftAt);
+            }
         }
     }
 }

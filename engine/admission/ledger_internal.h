@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace sluice {
 
@@ -100,13 +101,47 @@ struct Ledger::Dimension {
     // step waits twice as long as the one before (Ledger::pacedQuiet).
     std::int8_t pacedNarrowings = 0;
 
+    // Rolling, tokens (logged()): what was admitted within the last
+    // window, oldest first from logHead, logSum their total (see
+    // ledger_window.cpp). Kept before pacing starts too, so the first
+    // paced window knows what the provider still holds. In admission
+    // order, so a hold's entry is found by its serial; atNs is when the
+    // provider counts it (departed() moves it later), so it is only nearly
+    // in time order.
+    struct Logged {
+        std::uint64_t serial = 0;
+        std::int64_t atNs = 0;
+        std::int64_t amount = 0;
+    };
+    std::vector<Logged> log;
+    std::size_t logHead = 0;
+    std::int64_t logSum = 0;
+
+    // A provider that counts a sliding window of tokens refuses a request
+    // whenever the window holds too many, and requests of different sizes
+    // paced at the rate overfill some windows (by the last one's size): a
+    // paced token dimension admits only what fits in its log of the window
+    // (windowed()), and keeps its bucket's burst, since whatever fits the
+    // window fits a bucket or fixed window of the same span too. Requests
+    // are one unit each and pace exactly at a burst of one. Output tokens
+    // are not logged: a provider that counts them (Anthropic's OTPM)
+    // counts them as they are written, seconds after the request left, at
+    // a size known only at the end, so an entry at departure would count
+    // max_tokens for a request's whole life and then some.
+    bool logged() const noexcept
+    {
+        return kind == Kind::Rolling &&
+               (spec.measure == Measure::InputTokens || spec.measure == Measure::TotalTokens);
+    }
+    bool windowed() const noexcept { return paced && logged(); }
+
     // Never below two units (unless configured so): a bucket of one loses
     // for good every moment the sender wakes late, while one of two lets
     // it catch up, and a burst of two fits any window's slack at the margin.
     std::int64_t minBurst() const noexcept { return std::min<std::int64_t>(2, spec.capacity()); }
     void applyBurstHalvings() noexcept
     {
-        cap = paced ? 1 : std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
+        cap = paced && !logged() ? 1 : std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
         tau = Int128{cap} * unit;
     }
 

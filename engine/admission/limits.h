@@ -79,6 +79,13 @@ struct LimitSpec {
 
 // Convenience constructors for the common shapes.
 LimitSpec perMinute(Measure m, std::int64_t limit, std::int64_t burst = 0);
+
+// What a configured burst leaves out of the provider's bucket: a
+// granularity's worth of the rate less this much of it (config's
+// burstFor), so requests that reach the provider closer together than they
+// left still fit. The ledger adds it back to find the provider's window
+// (see ledger_window.cpp).
+inline constexpr Duration kArrivalJitterAllowance = std::chrono::milliseconds(50);
 LimitSpec perDay(Measure m, std::int64_t limit, Duration utcOffset = Duration::zero());
 LimitSpec concurrency(std::int64_t maxInFlight);
 

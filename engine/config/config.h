@@ -148,8 +148,8 @@ struct Config {
 // kArrivalJitterAllowance of rate would add, so requests that reach the
 // provider closer together than they left still fit its bucket. The steady
 // rate is unchanged; only the burst shrinks. Returns 0 (the whole limit) for
-// a granularity of a minute or more.
-inline constexpr Duration kArrivalJitterAllowance = std::chrono::milliseconds(50);
+// a granularity of a minute or more. (kArrivalJitterAllowance: in
+// admission/limits.h, where the ledger adds it back to a window's span.)
 // What a per-minute limit's granularity is when the configuration does not
 // say: providers document per-minute limits but enforce them in short
 // buckets (600 RPM as 10 per second), so a minute's worth sent at once at

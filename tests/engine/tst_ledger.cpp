@@ -3,6 +3,7 @@
 // across scopes, provider corrections.
 #include "admission/ledger.h"
 #include "mock/rate_bucket.h"
+#include "mock/sliding_window.h"
 
 #include <QtTest>
 
@@ -69,6 +70,8 @@ private Q_SLOTS:
     void arrivalMarginSpacesWholeBucketRequests();
     void pacedEvenlyNeverPutsElevenInOneSecond();
     void aNearMissWhilePacedWidensToWhatItsHintNeeds();
+    void pacedTokensNeverOverfillASlidingWindow();
+    void aWindowCountsARequestFromWhenItLeftAtItsRealSize();
     void aPacedShareStepsBackAfterQuietTimesThatDouble();
     void newConnectionSpacesTheNextWholeBucketRequest();
     void coldTripsDoNotOvertakeAtFiftyRpm();
@@ -394,6 +397,75 @@ void TestLedger::pacedEvenlyNeverPutsElevenInOneSecond()
     QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
     QVERIFY(!ledger.widenMargin(s, t));
     QCOMPARE(ledger.marginPer10k(s, Measure::Requests), Ledger::kMostPacedMarginPer10k);
+}
+
+// A provider that counts 6,000 tokens in any sliding second (360,000 TPM)
+// refuses a request whenever the second before it holds too many. Paced at
+// the rate, requests of 40 to 520 tokens overfilled a window in every few
+// (the last one in each by its whole size): the paced ledger now admits
+// only what fits in its own log of the window, so the provider (the mock's
+// own sliding window, arrivals up to 3 ms late) refuses nothing, and the
+// throughput stays within 5% of the limit.
+void TestLedger::pacedTokensNeverOverfillASlidingWindow()
+{
+    Ledger ledger(Duration::zero(), 6ms);
+    // The burst configuration gives a granularity of one second:
+    // 6,000 less 50 ms of the rate.
+    const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::InputTokens, 360'000, 5'700)}, kT0);
+    const Path p = ledger.pathTo(s);
+    QVERIFY(ledger.paceEvenly(s));
+    mock::SlidingWindow provider(360'000, 1s, 6'000, kT0);
+    const std::array<Duration, 5> late{0ms, 9ms, 1ms, 4ms, 0ms};
+    const std::array<Duration, 4> trip{1ms, 3ms, 0ms, 2ms};
+    TimePoint t = kT0;
+    std::int64_t sent = 0;
+    std::int64_t refused = 0;
+    TimePoint last = kT0;
+    for (std::size_t i = 0; t < kT0 + 120s; ++i) {
+        const std::int64_t size = 40 + static_cast<std::int64_t>((i * 7919) % 481);
+        Hold h;
+        const Check c = ledger.admit(p, tokens(size), t, h);
+        if (c.verdict != Verdict::Admit) {
+            QCOMPARE(c.verdict, Verdict::Wait);
+            t = c.notBefore + late[i % late.size()];
+            continue;
+        }
+        const TimePoint arrives = t + trip[i % trip.size()];
+        if (provider.waitFor(size, arrives) > Duration::zero()) {
+            ++refused;
+            ledger.cancel(h, arrives);
+            continue;
+        }
+        provider.take(size, arrives);
+        sent += size;
+        last = t;
+    }
+    QCOMPARE(refused, 0);
+    const double perSecond = static_cast<double>(sent) / std::chrono::duration<double>(last - kT0).count();
+    QVERIFY2(perSecond >= 0.95 * 6'000, qPrintable(QString::number(perSecond)));
+}
+
+// The window holds a request from when it left, not from its admission,
+// and at what it really cost once settled.
+void TestLedger::aWindowCountsARequestFromWhenItLeftAtItsRealSize()
+{
+    Ledger ledger(Duration::zero(), 1ms);
+    const ScopeId s = ledger.addScope(Ledger::root(), "s", {perMinute(Measure::InputTokens, 60'000, 950)}, kT0);
+    const Path p = ledger.pathTo(s);
+    QVERIFY(ledger.paceEvenly(s));
+    Hold first;
+    QCOMPARE(ledger.admit(p, tokens(900), kT0, first).verdict, Verdict::Admit);
+    ledger.departed(first, kT0 + 300ms);
+    // The bucket refills in 0.9 s, but the window holds the 900 until a
+    // second (plus the margin) after they left.
+    Hold second;
+    const Check wait = ledger.admit(p, tokens(500), kT0 + 950ms, second);
+    QCOMPARE(wait.verdict, Verdict::Wait);
+    QVERIFY2(wait.notBefore > kT0 + 1300ms && wait.notBefore <= kT0 + 1302ms,
+             qPrintable(QString::number((wait.notBefore - kT0).count())));
+    // The first really cost 300: 500 more fit beside it now.
+    ledger.settle(first, tokens(300), kT0 + 950ms);
+    QCOMPARE(ledger.admit(p, tokens(500), kT0 + 950ms, second).verdict, Verdict::Admit);
 }
 
 // Paced against a one-second window, half the share over the window is
