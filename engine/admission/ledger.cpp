@@ -35,8 +35,9 @@ std::string describeExcess(const Binding& b)
     return s;
 }
 
-Ledger::Ledger(Duration wallMinusSteady, Duration arrivalMargin)
-    : m_wallMinusSteady(wallMinusSteady), m_arrivalMarginNs(std::max<std::int64_t>(arrivalMargin.count(), 0))
+Ledger::Ledger(Duration wallMinusSteady, Duration arrivalMargin, bool windowLogs)
+    : m_wallMinusSteady(wallMinusSteady), m_arrivalMarginNs(std::max<std::int64_t>(arrivalMargin.count(), 0)),
+      m_windowLogs(windowLogs)
 {
     auto root = std::make_unique<Scope>();
     root->id = 0;
@@ -148,6 +149,7 @@ Ledger::Dimension Ledger::freshDimension(const LimitSpec& spec, std::size_t inde
     d.unit = spec.period.count();
     d.tau = i128{spec.capacity()} * d.unit;
     d.bornEpoch = epoch;
+    d.logsWindow = m_windowLogs;
     d.marginNs = m_arrivalMarginNs;
     d.baseMarginNs = m_arrivalMarginNs;
     d.marginPer10k = kMarginPer10k;

@@ -126,7 +126,12 @@ public:
     // arrivalMargin and is learned from near misses (at most 1% of its
     // refill time), so network jitter does not bring a request to the
     // provider before its bucket or window has room. Zero: exact rates.
-    explicit Ledger(Duration wallMinusSteady = Duration::zero(), Duration arrivalMargin = Duration::zero());
+    // windowLogs: input and total token dimensions log their window and,
+    // once paced, admit only what fits it (ledger_window.cpp); off, they
+    // pace at a burst of one as requests do, which is what the shared
+    // budget's script still enforces (its tests compare the two).
+    explicit Ledger(Duration wallMinusSteady = Duration::zero(), Duration arrivalMargin = Duration::zero(),
+                    bool windowLogs = true);
     ~Ledger();
     Ledger(const Ledger&) = delete;
     Ledger& operator=(const Ledger&) = delete;
@@ -328,6 +333,7 @@ private:
     std::int64_t m_arrivalMarginNs = 0;
     std::uint64_t m_epoch = 1;
     std::uint64_t m_serial = 0;  // the last hold's number
+    bool m_windowLogs = true;
     std::vector<std::unique_ptr<Scope>> m_scopes;
 };
 

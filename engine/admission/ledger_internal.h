@@ -116,6 +116,7 @@ struct Ledger::Dimension {
     std::vector<Logged> log;
     std::size_t logHead = 0;
     std::int64_t logSum = 0;
+    bool logsWindow = true;  // the ledger's windowLogs
 
     // A provider that counts a sliding window of tokens refuses a request
     // whenever the window holds too many, and requests of different sizes
@@ -130,7 +131,7 @@ struct Ledger::Dimension {
     // max_tokens for a request's whole life and then some.
     bool logged() const noexcept
     {
-        return kind == Kind::Rolling &&
+        return logsWindow && kind == Kind::Rolling &&
                (spec.measure == Measure::InputTokens || spec.measure == Measure::TotalTokens);
     }
     bool windowed() const noexcept { return paced && logged(); }
