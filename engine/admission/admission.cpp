@@ -400,8 +400,9 @@ bool Admission::noteNearMiss(ScopeId scope, Duration hint)
 bool Admission::paceEvenly(ScopeId scope)
 {
     std::lock_guard guard(m_mutex);
-    const bool changed = m_ledger.paceEvenly(scope);
-    shareLearnedLocked(scope, SharedBudget::Learning::Paced, m_clock.now());
+    const TimePoint now = m_clock.now();
+    const bool changed = m_ledger.paceEvenly(scope, now);
+    shareLearnedLocked(scope, SharedBudget::Learning::Paced, now);
     return changed;
 }
 

@@ -217,7 +217,11 @@ public:
     // rolling dimension of the scope paces its requests at the rate (a
     // burst of one unit) from now on, with the catch-up slack a window
     // allows (see burstSlack). Returns whether anything changed.
-    bool paceEvenly(ScopeId scope);
+    // A paced input or total token dimension starts its window log then
+    // (ledger_window.cpp) with the window taken as full: what the bucket
+    // let out before is not known to the window, and the provider has just
+    // said its window is full.
+    bool paceEvenly(ScopeId scope, TimePoint now);
     bool paced(ScopeId scope) const;
     // The arrival margin, as a share of each request's refill time (see
     // marginFor). A bucket starts at the floor, kMarginPer10k; near misses
@@ -322,9 +326,11 @@ private:
 
     // The window log of a paced token dimension (ledger_window.cpp): the
     // earliest time its window has room for `amount` (now when it has);
-    // the admission (of a logged() dimension; others are left alone),
-    // correction and departure of the hold numbered serial.
+    // its start when pacing starts; the admission (of a windowed()
+    // dimension; others are left alone), correction and departure of the
+    // hold numbered serial.
     static TimePoint windowRoom(const Dimension& d, std::int64_t amount, TimePoint now) noexcept;
+    static void startWindowLog(Dimension& d, TimePoint now);
     static void logAdmitted(Dimension& d, std::uint64_t serial, std::int64_t amount, TimePoint now);
     static void logCorrected(Dimension& d, std::uint64_t serial, std::int64_t delta) noexcept;
     static void logDeparted(Dimension& d, std::uint64_t serial, TimePoint leftAt) noexcept;

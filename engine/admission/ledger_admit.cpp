@@ -260,7 +260,7 @@ void Ledger::adjust(Dimension& d, std::int64_t reserved, std::int64_t actual, co
         // it past its capacity, and then it binds until that drains.
         d.tat = delta > 0 ? std::max(d.tat, s) + i128{delta} * d.unit
                           : std::max(d.tat + i128{delta} * d.unit, s);
-        if (sawHold && d.logged()) {
+        if (sawHold && d.windowed()) {
             logCorrected(d, hold.serial, delta);
         }
         return;
@@ -314,7 +314,7 @@ void Ledger::departed(const Hold& hold, TimePoint leftAt, bool newConnection)
             // anyway; only one with room refills from the late arrival.
             d.tat = std::max(d.tat, d.scaledNow(leftAt) + i128{amount} * d.unit +
                                         departureMargin(d, amount, newConnection));
-            if (d.logged()) {
+            if (d.windowed()) {
                 logDeparted(d, hold.serial, leftAt);
             }
         }

@@ -101,13 +101,13 @@ struct Ledger::Dimension {
     // step waits twice as long as the one before (Ledger::pacedQuiet).
     std::int8_t pacedNarrowings = 0;
 
-    // Rolling, tokens (logged()): what was admitted within the last
-    // window, oldest first from logHead, logSum their total (see
-    // ledger_window.cpp). Kept before pacing starts too, so the first
-    // paced window knows what the provider still holds. In admission
-    // order, so a hold's entry is found by its serial; atNs is when the
-    // provider counts it (departed() moves it later), so it is only nearly
-    // in time order.
+    // Rolling, tokens, paced (windowed()): what was admitted within the
+    // last window, oldest first from logHead, logSum their total (see
+    // ledger_window.cpp). In admission order, so a hold's entry is found by
+    // its serial; atNs is when the provider counts it (departed() moves it
+    // later), so it is only nearly in time order. Kept only once paced: a
+    // bucket needs none, and a tenant's per-minute budget at thousands of
+    // requests a second would keep a minute of them.
     struct Logged {
         std::uint64_t serial = 0;
         std::int64_t atNs = 0;
@@ -142,7 +142,7 @@ struct Ledger::Dimension {
     std::int64_t minBurst() const noexcept { return std::min<std::int64_t>(2, spec.capacity()); }
     void applyBurstHalvings() noexcept
     {
-        cap = paced && !logged() ? 1 : std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
+        cap = paced && !windowed() ? 1 : std::max<std::int64_t>(minBurst(), spec.capacity() >> burstHalvings);
         tau = Int128{cap} * unit;
     }
 

@@ -233,7 +233,7 @@ bool Ledger::widenPaceFor(Dimension& d, std::int64_t earlyNs, TimePoint now) noe
     return true;
 }
 
-bool Ledger::paceEvenly(ScopeId id)
+bool Ledger::paceEvenly(ScopeId id, TimePoint now)
 {
     bool changed = false;
     for (int k = 0; k < scopeAt(id).rolling; ++k) {
@@ -243,6 +243,7 @@ bool Ledger::paceEvenly(ScopeId id)
             d.marginPer10k = kPacedMarginPer10k;
             d.paybackPer10k = 0;
             d.applyBurstHalvings();
+            startWindowLog(d, now);
             changed = true;
         }
     }

@@ -83,7 +83,7 @@ TimePoint Ledger::windowRoom(const Dimension& d, std::int64_t amount, TimePoint 
 
 void Ledger::logAdmitted(Dimension& d, std::uint64_t serial, std::int64_t amount, TimePoint now)
 {
-    if (!d.logged()) {
+    if (!d.windowed()) {
         return;
     }
     const std::int64_t cutoff = nanos(now) - spanNs(d);
@@ -98,6 +98,19 @@ void Ledger::logAdmitted(Dimension& d, std::uint64_t serial, std::int64_t amount
     }
     d.log.push_back(Dimension::Logged{serial, nanos(now), amount});
     d.logSum += amount;
+}
+
+void Ledger::startWindowLog(Dimension& d, TimePoint now)
+{
+    if (!d.windowed()) {
+        return;
+    }
+    // What the bucket let out before is not in the log, and the provider
+    // has just refused a request for a full window: taken as full until a
+    // window from now (serial 0 is no hold's).
+    d.log.assign(1, Dimension::Logged{0, nanos(now), roomOf(d)});
+    d.logHead = 0;
+    d.logSum = d.log.front().amount;
 }
 
 namespace {

@@ -170,7 +170,7 @@ private Q_SLOTS:
                 ledger.widenMargin(id, at);
                 ledger.noteNearMiss(id, 40ms, at);
                 if (learned == 2) {
-                    QCOMPARE(ledger.paceEvenly(id), rolling);
+                    QCOMPARE(ledger.paceEvenly(id, at), rolling);
                 }
             }
             tellScript(script, c, ledger, ids, limits, startUs);
