@@ -3,9 +3,9 @@
 //
 // Paced at the rate, each request waits out the refill time of the one
 // before it, so any window of the configured span holds the rate's worth
-// plus the last request admitted in it: with requests of 50 to 500 tokens
-// against a window of 6,000, about one window in two is overfilled and
-// refused. The log admits a request only when the window it falls in has
+// plus the last request admitted in it: with requests of 40 to 520 tokens
+// against a sliding second of 6,000, the provider refused 3% of them
+// (docs/benchmarks.md, "Token limits against other enforcement models"). The log admits a request only when the window it falls in has
 // room for it, as the provider will count it: entries expire a span after
 // they left (departed()), the span being the provider's window (the
 // granularity the burst was configured from) plus the learned arrival
