@@ -32,18 +32,16 @@ const texts = [
   '数据库连接池的最大连接数应该如何设置？请给出具体的建议。',
 ];
 let drawn = 0;
+// The i-th prompt: one of the texts, 1 to 13 copies (10 to 400 tokens).
+const variedText = (i) => texts[i % texts.length].repeat(1 + ((i * 7) % 13));
 function nextBody() {
   if (process.env.PROMPTS !== 'varied') return fixedBody;
   const i = drawn++;
-  const repeat = 1 + ((i * 7) % 13);  // 1 to 13 copies: 10 to 400 tokens
-  const content = texts[i % texts.length].repeat(repeat);
-  return { model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 16 + ((i * 11) % 49) };
+  return { model: 'gpt-4o-mini', messages: [{ role: 'user', content: variedText(i) }], max_tokens: 16 + ((i * 11) % 49) };
 }
 const anthropicDialect = process.env.DIALECT === 'anthropic';
 function nextMessage() {
-  const i = drawn++;
-  const content = texts[i % texts.length].repeat(1 + ((i * 7) % 13));
-  return { model: 'claude-haiku-4-5', messages: [{ role: 'user', content }], max_tokens: 256 };
+  return { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: variedText(drawn++) }], max_tokens: 256 };
 }
 const statuses = {};
 const note = (s) => (statuses[s] = (statuses[s] ?? 0) + 1);
@@ -100,14 +98,16 @@ if (mode === 'hold') {
   await Promise.all(Array.from({ length: clients }, loop));
   const warm = 10_000;
   const window = done.filter((d) => d.ok && d.end >= warm && d.end < seconds * 1000);
+  const measuredSeconds = (seconds * 1000 - warm) / 1000;
+  const sumOf = (field) => window.reduce((a, d) => a + d[field], 0);
   const latencies = done.filter((d) => d.ok).map((d) => d.ms);
   console.log(JSON.stringify({
     mode, clients, seconds, completed: done.filter((d) => d.ok).length, failed: done.filter((d) => !d.ok).length,
     http429SeenByClients: seen429, statuses,
-    throughputPerSecond: window.length / ((seconds * 1000 - warm) / 1000),
-    chargedTokensPerSecond: window.reduce((a, d) => a + d.charged, 0) / ((seconds * 1000 - warm) / 1000),
-    inputTokensPerSecond: window.reduce((a, d) => a + d.input, 0) / ((seconds * 1000 - warm) / 1000),
-    outputTokensPerSecond: window.reduce((a, d) => a + d.output, 0) / ((seconds * 1000 - warm) / 1000),
+    throughputPerSecond: window.length / measuredSeconds,
+    chargedTokensPerSecond: sumOf('charged') / measuredSeconds,
+    inputTokensPerSecond: sumOf('input') / measuredSeconds,
+    outputTokensPerSecond: sumOf('output') / measuredSeconds,
     latencyMs: { p50: pct(latencies, 50), p95: pct(latencies, 95), max: pct(latencies, 100) },
   }));
 } else if (mode === 'fair') {
