@@ -129,7 +129,8 @@ public:
     // windowLogs: input and total token dimensions log their window and,
     // once paced, admit only what fits it (ledger_window.cpp); off, they
     // pace at a burst of one as requests do, which is what the shared
-    // budget's script still enforces (its tests compare the two).
+    // budget's script enforces for a dimension it keeps no log of
+    // (ScriptDim::logged false; its tests compare the two).
     explicit Ledger(Duration wallMinusSteady = Duration::zero(), Duration arrivalMargin = Duration::zero(),
                     bool windowLogs = true);
     ~Ledger();

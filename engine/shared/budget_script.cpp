@@ -1,6 +1,7 @@
 #include "shared/budget_script.h"
 
 #include "admission/ledger.h"
+#include "admission/limits.h"
 
 #include <array>
 #include <cstdio>
@@ -10,16 +11,22 @@ namespace sluice::shared {
 namespace {
 
 // The script. ARGV: op, now (µs, or "" for the server's TIME), instance,
-// lease (µs), how far ahead admit may book (µs), then 9 per dimension: kind, limit, period, cap, a, b, offset,
-// margin (1/10,000), least margin (µs). KEYS: one per dimension, two for
-// concurrency (lease set, weights) and for rolling dimensions (state, what
-// was learned from 429s). The ledger's bounds on margins are put in front,
-// so both read the same constants.
+// lease (µs), how far ahead admit may book (µs), the window-log entry an
+// admission writes, then 10 per dimension: kind, limit, period, cap, a, b,
+// offset, margin (1/10,000), least margin (µs), logged (1: a token
+// dimension that keeps a window log once paced). KEYS: one per dimension,
+// two for concurrency (lease set, weights), four for rolling dimensions
+// (state, what was learned from 429s, the window log's times and sizes).
+// The ledger's bounds on margins are put in front, so both read the same
+// constants.
 const std::string kSource = "local MAX_WHOLE_MARGIN = " + std::to_string(Ledger::kMaxWholeMarginPer10k) + "\n" +
                             "local MOST_PACED_MARGIN = " + std::to_string(Ledger::kMostPacedMarginPer10k) + "\n" +
                             "local PACED_MARGIN = " + std::to_string(Ledger::kPacedMarginPer10k) + "\n" +
                             "local MOST_PACED_NARROWINGS = " + std::to_string(Ledger::kMostPacedNarrowings) + "\n" +
                             "local KEEP_LEARNED_MS = " + std::to_string(kKeepLearnedMs) + "\n" +
+                            "local ARRIVAL_ALLOWANCE_US = " +
+                            std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               kArrivalJitterAllowance).count()) + "\n" +
                             R"LUA(
 local op = ARGV[1]
 local now
@@ -41,6 +48,35 @@ if op == 'hb' then
   return redis.call('ZCARD', KEYS[1])
 end
 
+-- logfix: corrections to window-log entries (Ledger::logCorrected,
+-- logDeparted), 4 ARGV from the 7th each: which log (n: KEYS 2n-1, 2n),
+-- the entry, a change of its size, and when it left (µs, 0: unchanged;
+-- only ever later). An entry already expired is left alone.
+if op == 'logfix' then
+  local i = 7
+  while i + 3 <= #ARGV do
+    local p = tonumber(ARGV[i])
+    local id = ARGV[i + 1]
+    local delta = tonumber(ARGV[i + 2])
+    local at = tonumber(ARGV[i + 3])
+    local lk, vk = KEYS[2 * p - 1], KEYS[2 * p]
+    local old = tonumber(redis.call('HGET', vk, id))
+    if old then
+      if delta ~= 0 then
+        local new = math.max(old + delta, 0)
+        redis.call('HSET', vk, id, s(new))
+        redis.call('HINCRBY', vk, '=', s(new - old))
+      end
+      if at > 0 then
+        local cur = tonumber(redis.call('ZSCORE', lk, id))
+        if cur and at > cur then redis.call('ZADD', lk, s(at), id) end
+      end
+    end
+    i = i + 4
+  end
+  return {1, now}
+end
+
 -- floor(a / b) for b > 0, exact while |a| < 2^53
 local function fdiv(a, b)
   local q = math.floor(a / b)
@@ -50,19 +86,81 @@ end
 local function cdiv(a, b) return -fdiv(-a, b) end
 
 local bookAhead = tonumber(ARGV[5])
-local n = (#ARGV - 5) / 9
+local entry = ARGV[6]
+local n = (#ARGV - 6) / 10
 local dims = {}
 local k = 1
 for i = 1, n do
-  local base = 5 + (i - 1) * 9
+  local base = 6 + (i - 1) * 10
   local d = {kind = ARGV[base + 1], limit = tonumber(ARGV[base + 2]), period = tonumber(ARGV[base + 3]),
              cap = tonumber(ARGV[base + 4]), a = tonumber(ARGV[base + 5]), b = tonumber(ARGV[base + 6]),
              off = tonumber(ARGV[base + 7]), m = tonumber(ARGV[base + 8]), lm = tonumber(ARGV[base + 9]),
-             key = KEYS[k]}
+             logged = ARGV[base + 10] == '1', key = KEYS[k]}
   k = k + 1
   if d.kind == 'c' then d.wkey = KEYS[k]; k = k + 1 end
-  if d.kind == 'r' then d.lkey = KEYS[k]; k = k + 1 end
+  if d.kind == 'r' then d.lkey = KEYS[k]; d.logkey = KEYS[k + 1]; d.valkey = KEYS[k + 2]; k = k + 3 end
   dims[i] = d
+end
+
+-- The window log of a paced token dimension (engine/admission/
+-- ledger_window.cpp): the provider's window (the configured burst with the
+-- arrival allowance burstFor took off it given back, or the period's
+-- limit), an entry counting for that span and the least margin, and room
+-- for the window less the paced share. Needs spec_cap, m and lm as the
+-- admission applies them.
+local function windowOf(d)
+  local units = d.limit
+  if d.spec_cap < d.limit then
+    units = math.min(d.spec_cap + cdiv(d.limit * ARRIVAL_ALLOWANCE_US, d.period), d.limit)
+  end
+  d.span = cdiv(units * d.period, math.max(d.limit, 1)) + d.lm
+  d.room = math.max(1, units - fdiv(units * d.m, 10000))
+end
+-- Entries are scored by when the provider counts them; sizes are a hash
+-- whose field '=' is their total. Drops what expired; returns the total.
+local function logHeld(d)
+  local cut = now - d.span
+  local sum = tonumber(redis.call('HGET', d.valkey, '=')) or 0
+  local gone = redis.call('ZRANGEBYSCORE', d.logkey, '-inf', s(cut))
+  if #gone > 0 then
+    for _, v in ipairs(redis.call('HMGET', d.valkey, unpack(gone))) do sum = sum - (tonumber(v) or 0) end
+    redis.call('ZREMRANGEBYSCORE', d.logkey, '-inf', s(cut))
+    redis.call('HDEL', d.valkey, unpack(gone))
+    sum = math.max(sum, 0)
+    redis.call('HSET', d.valkey, '=', s(sum))
+  end
+  return sum
+end
+-- How long until the window has room for the need (Ledger::windowRoom): 0
+-- now; else a span after the entry whose expiry makes room. A need larger
+-- than the room goes into an empty window.
+local function windowWait(d)
+  local held = logHeld(d)
+  if held == 0 or held + d.a <= d.room then return 0 end
+  local es = redis.call('ZRANGE', d.logkey, 0, -1, 'WITHSCORES')
+  if #es == 0 then
+    redis.call('HSET', d.valkey, '=', '0')
+    return 0
+  end
+  local ids = {}
+  for j = 1, #es, 2 do ids[#ids + 1] = es[j] end
+  local sizes = redis.call('HMGET', d.valkey, unpack(ids))
+  local lastAt = now - d.span
+  for j = 1, #ids do
+    held = held - (tonumber(sizes[j]) or 0)
+    lastAt = math.max(lastAt, tonumber(es[2 * j]))
+    if held <= 0 or held + d.a <= d.room then break end
+  end
+  return lastAt + d.span + 1 - now
+end
+local function logWrite(d, id, size, at)
+  local was = tonumber(redis.call('HGET', d.valkey, id)) or 0
+  redis.call('ZADD', d.logkey, s(at), id)
+  redis.call('HSET', d.valkey, id, s(size))
+  redis.call('HINCRBY', d.valkey, '=', s(size - was))
+  local ttl = s(cdiv(at - now + d.span, 1000) + 60000)
+  redis.call('PEXPIRE', d.logkey, ttl)
+  redis.call('PEXPIRE', d.valkey, ttl)
 end
 
 -- What instances learned from 429s about a rolling dimension (see
@@ -115,6 +213,10 @@ if op == 'learn' then
     if d.kind == 'r' then
       local L = learned(d)
       local function bit(v) return math.floor(d.a / v) % 2 == 1 end
+      -- Pacing starts: a logged dimension's window is taken as full for a
+      -- window from now, since the provider just refused a request for it
+      -- (Ledger::startWindowLog).
+      local starts = bit(4) and L.p ~= 1 and d.logged
       if bit(1) then L.tw = now end
       if bit(2) then L.tn = now end
       if bit(4) then L.p = 1 end
@@ -132,6 +234,14 @@ if op == 'learn' then
       if L.p == 1 and m > L.m then L.tw = now end
       L.m = math.max(L.m, m)
       L.l = math.max(L.l, d.lm)
+      if starts then
+        d.spec_cap = d.cap
+        d.m = L.m
+        d.lm = L.l
+        windowOf(d)
+        redis.call('DEL', d.logkey, d.valkey)
+        logWrite(d, 'start', d.room, now)
+      end
       redis.call('HSET', d.lkey, 'h', s(L.h), 'm', s(L.m), 'l', s(L.l), 'p', s(L.p), 'q', s(L.q),
                  'tw', s(L.tw), 'tn', s(L.tn), 'k', s(L.k))
       redis.call('PEXPIRE', d.lkey, s(math.max(KEEP_LEARNED_MS, cdiv(64 * d.period, 1000))))
@@ -272,13 +382,18 @@ for i = 1, n do
     if L.p == 1 then
       d.paced = true
       d.requests = L.q == 1
-      d.cap = 1
-    elseif L.h > 0 then
+      -- Windowed, it keeps its bucket's burst: what fits the window fits a
+      -- bucket of the same span (Dimension::applyBurstHalvings).
+      d.win = d.logged
+      if not d.win then d.cap = 1 end
+    end
+    if L.h > 0 and not (L.p == 1 and not d.win) then
       d.cap = math.max(math.min(2, d.cap), math.floor(d.cap / 2 ^ math.min(L.h, 60)))
     end
     d.m = math.max(d.m, L.m)
     if d.paced then d.m = math.min(d.m, MOST_PACED_MARGIN) end
     d.lm = math.max(d.lm, L.l)
+    if d.win then windowOf(d) end
   end
 end
 
@@ -297,10 +412,13 @@ for i = 1, n do
       local own = 0
       if not d.paced and d.a < d.cap then own = margin(d, d.a) end
       local after = d.debt + math.min(d.a, d.cap) * d.period + own - d.cap * d.period - slack(d, d.a)
-      if after > 0 then
-        local w = cdiv(after, d.limit)
-        if w > wait then wait = w; bind = i end
+      local w = -1
+      if after > 0 then w = cdiv(after, d.limit) end
+      if d.win then
+        local ww = windowWait(d)
+        if ww > 0 and ww > w then w = ww end
       end
+      if w > wait then wait = w; bind = i end
     elseif d.kind == 'f' then
       if d.used + d.a > d.cap then
         local w = (d.win + 1) * d.period - d.off - now
@@ -330,13 +448,17 @@ for i = 1, n do
   local room
   if d.kind == 'r' then room = fdiv(d.cap * d.period - d.debt, d.period) else room = d.cap - d.used end
   local g = math.min(d.b, room)
-  if g < d.a or booked then g = d.a end
+  -- A windowed dimension grants the need alone: each request is logged.
+  if g < d.a or booked or d.win then g = d.a end
   if g < 0 then g = 0 end
   if g > 0 then
     if d.kind == 'r' then
       -- the need's margin, and the share for the rest of the slice
       d.debt = d.debt + g * d.period + margin(d, math.min(d.a, g)) + margin(d, g - math.min(d.a, g))
       store(d)
+      if d.win then
+        if booked then logWrite(d, entry, g, now + wait) else logWrite(d, entry, g, now) end
+      end
     elseif d.kind == 'f' then
       d.used = d.used + g
       store(d)
@@ -348,6 +470,7 @@ for i = 1, n do
     end
   end
   out[5 + i] = g
+  if d.win then out[5 + n + i] = 1 else out[5 + n + i] = 0 end
 end
 return out
 )LUA";
@@ -425,32 +548,9 @@ const std::string& BudgetScript::source()
     return kSource;
 }
 
-RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const std::vector<ScriptDim>& dims,
-                             const std::string& instance, std::int64_t leaseUs,
-                             std::optional<std::int64_t> nowUs, std::int64_t bookAheadUs) const
+RedisReply BudgetScript::call(RedisConnection& c, const std::vector<std::string>& keys,
+                              const std::vector<std::string>& args) const
 {
-    std::vector<std::string> keys;
-    std::vector<std::string> args{op, nowUs ? std::to_string(*nowUs) : std::string(), instance,
-                                  std::to_string(leaseUs), std::to_string(bookAheadUs)};
-    keys.reserve(dims.size() * 2);
-    args.reserve(5 + dims.size() * 9);
-    for (const ScriptDim& d : dims) {
-        keys.push_back(d.key);
-        if (d.kind == 'c') {
-            keys.push_back(d.weightKey);
-        } else if (d.kind == 'r') {
-            keys.push_back(learnedKey(d));
-        }
-        args.push_back(std::string(1, d.kind));
-        args.push_back(std::to_string(d.limit));
-        args.push_back(std::to_string(d.periodUs));
-        args.push_back(std::to_string(d.cap));
-        args.push_back(std::to_string(d.a));
-        args.push_back(std::to_string(d.b));
-        args.push_back(std::to_string(d.offsetUs));
-        args.push_back(std::to_string(d.marginPer10k));
-        args.push_back(std::to_string(d.leastMarginUs));
-    }
     std::vector<std::string> cmd{"EVALSHA", m_sha, std::to_string(keys.size())};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.insert(cmd.end(), args.begin(), args.end());
@@ -466,11 +566,45 @@ RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const st
     return r;
 }
 
+RedisReply BudgetScript::run(RedisConnection& c, const std::string& op, const std::vector<ScriptDim>& dims,
+                             const std::string& instance, std::int64_t leaseUs,
+                             std::optional<std::int64_t> nowUs, std::int64_t bookAheadUs,
+                             const std::string& entry) const
+{
+    std::vector<std::string> keys;
+    std::vector<std::string> args{op, nowUs ? std::to_string(*nowUs) : std::string(), instance,
+                                  std::to_string(leaseUs), std::to_string(bookAheadUs), entry};
+    keys.reserve(dims.size() * 4);
+    args.reserve(6 + dims.size() * 10);
+    for (const ScriptDim& d : dims) {
+        keys.push_back(d.key);
+        if (d.kind == 'c') {
+            keys.push_back(d.weightKey);
+        } else if (d.kind == 'r') {
+            keys.push_back(learnedKey(d));
+            keys.push_back(logKey(d.key));
+            keys.push_back(logSizesKey(d.key));
+        }
+        args.push_back(std::string(1, d.kind));
+        args.push_back(std::to_string(d.limit));
+        args.push_back(std::to_string(d.periodUs));
+        args.push_back(std::to_string(d.cap));
+        args.push_back(std::to_string(d.a));
+        args.push_back(std::to_string(d.b));
+        args.push_back(std::to_string(d.offsetUs));
+        args.push_back(std::to_string(d.marginPer10k));
+        args.push_back(std::to_string(d.leastMarginUs));
+        args.push_back(d.logged ? "1" : "0");
+    }
+    return call(c, keys, args);
+}
+
 ScriptResult BudgetScript::admit(RedisConnection& c, const std::vector<ScriptDim>& dims,
                                  const std::string& instance, std::int64_t leaseUs,
-                                 std::optional<std::int64_t> nowUs, std::int64_t bookAheadUs) const
+                                 std::optional<std::int64_t> nowUs, std::int64_t bookAheadUs,
+                                 const std::string& entry) const
 {
-    const RedisReply r = run(c, "admit", dims, instance, leaseUs, nowUs, bookAheadUs);
+    const RedisReply r = run(c, "admit", dims, instance, leaseUs, nowUs, bookAheadUs, entry);
     ScriptResult out;
     const std::int64_t status = r.integerAt(0);
     out.nowUs = r.integerAt(1);
@@ -492,10 +626,37 @@ ScriptResult BudgetScript::admit(RedisConnection& c, const std::vector<ScriptDim
         out.binding = static_cast<int>(r.integerAt(3)) - 1;
     }
     out.grants.resize(dims.size());
+    out.windowed.resize(dims.size());
     for (std::size_t i = 0; i < dims.size(); ++i) {
         out.grants[i] = r.integerAt(5 + i);
+        out.windowed[i] = r.integerAt(5 + dims.size() + i) != 0;
     }
     return out;
+}
+
+void BudgetScript::fixLog(RedisConnection& c, const std::vector<LogFix>& fixes, std::optional<std::int64_t> nowUs) const
+{
+    std::vector<std::string> keys;
+    std::vector<std::string> args{"logfix", nowUs ? std::to_string(*nowUs) : std::string(), "", "0", "0", ""};
+    args.reserve(6 + fixes.size() * 4);
+    for (const LogFix& f : fixes) {
+        // Each dimension's pair of keys once, however many of its entries.
+        std::size_t pair = 0;
+        while (pair * 2 < keys.size() && keys[pair * 2] != logKey(f.key)) {
+            ++pair;
+        }
+        if (pair * 2 == keys.size()) {
+            keys.push_back(logKey(f.key));
+            keys.push_back(logSizesKey(f.key));
+        }
+        args.push_back(std::to_string(pair + 1));
+        args.push_back(f.entry);
+        args.push_back(std::to_string(f.delta));
+        args.push_back(std::to_string(f.leftAtUs));
+    }
+    if (!fixes.empty()) {
+        call(c, keys, args);
+    }
 }
 
 void BudgetScript::adjust(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
@@ -525,6 +686,16 @@ void BudgetScript::learn(RedisConnection& c, const std::vector<ScriptDim>& dims,
 std::string learnedKey(const ScriptDim& d)
 {
     return d.key + "|learned";
+}
+
+std::string logKey(const std::string& key)
+{
+    return key + "|log";
+}
+
+std::string logSizesKey(const std::string& key)
+{
+    return key + "|logsize";
 }
 
 std::int64_t BudgetScript::heartbeat(RedisConnection& c, const std::string& instancesKey,

@@ -16,6 +16,12 @@
 // dimension, the ledger's narrowed burst, margins and window pacing
 // (`<dimension key>|learned`), and every admission applies them as the
 // ledger applies its own, relaxing a step per quiet period as it does.
+// Once paced, an input or total token dimension (ScriptDim::logged) also
+// keeps a window log as the ledger does (ledger_window.cpp): every
+// admission is an entry (`<dimension key>|log`, scored by when the
+// provider counts it; sizes in `|logsize`), corrected by fixLog() when the
+// request settles or leaves late, and a need is admitted only when the
+// provider's window has room for it, across every instance.
 //
 // Thread-safety: the object is immutable after construction; calls take a
 // connection that only the calling thread may use.
@@ -52,6 +58,8 @@ struct ScriptDim {
     // shares). 0: exact rates.
     std::int32_t marginPer10k = 0;
     std::int64_t leastMarginUs = 0;
+    // Rolling input or total tokens: once paced, a window log is kept.
+    bool logged = false;
     std::string key;            // state (hash), or the lease set
     std::string weightKey;      // concurrency: the weights hash
 };
@@ -70,6 +78,17 @@ inline constexpr std::int64_t kLearnCountsRequests = 8;    // the dimension coun
 
 // The key that keeps what was learned about a rolling dimension.
 std::string learnedKey(const ScriptDim& d);
+// A rolling dimension's window log: entries by time, and their sizes.
+std::string logKey(const std::string& dimensionKey);
+std::string logSizesKey(const std::string& dimensionKey);
+
+// A correction to one window-log entry (BudgetScript::fixLog).
+struct LogFix {
+    std::string key;    // the dimension's key
+    std::string entry;  // the entry, as admit() wrote it
+    std::int64_t delta = 0;     // change of its size (settled)
+    std::int64_t leftAtUs = 0;  // when it left, if later (0: unchanged)
+};
 
 struct ScriptResult {
     // Booked: admitted waitUs from now (see admit).
@@ -80,6 +99,9 @@ struct ScriptResult {
     int binding = -1;            // index of the deciding dimension, or -1
     bool concurrencyFull = false;
     std::vector<std::int64_t> grants;  // Admit, Booked: units granted per dimension
+    // Admit, Booked: per dimension, whether it keeps a window log (the
+    // grant is then the need alone, logged as `entry`).
+    std::vector<bool> windowed;
 };
 
 class BudgetScript {
@@ -96,9 +118,14 @@ public:
     // for one limit are then served in the order they asked, where polling
     // would serve whichever wakes first after each refill (one instance's
     // requests starved for tens of seconds by another's, at a paced limit).
+    // `entry` names what a windowed dimension logs; unique in the namespace.
     ScriptResult admit(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
                        std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt,
-                       std::int64_t bookAheadUs = 0) const;
+                       std::int64_t bookAheadUs = 0, const std::string& entry = "-") const;
+    // Corrects window-log entries in one round trip: what a request used,
+    // when it left. Entries already expired are left alone.
+    void fixLog(RedisConnection& c, const std::vector<LogFix>& fixes,
+                std::optional<std::int64_t> nowUs = std::nullopt) const;
     // Applies changes (settle corrections, returned credit, released slots).
     void adjust(RedisConnection& c, const std::vector<ScriptDim>& dims, const std::string& instance,
                 std::int64_t leaseUs, std::optional<std::int64_t> nowUs = std::nullopt) const;
@@ -121,7 +148,9 @@ public:
 private:
     RedisReply run(RedisConnection& c, const std::string& op, const std::vector<ScriptDim>& dims,
                    const std::string& instance, std::int64_t leaseUs, std::optional<std::int64_t> nowUs,
-                   std::int64_t bookAheadUs = 0) const;
+                   std::int64_t bookAheadUs = 0, const std::string& entry = "-") const;
+    RedisReply call(RedisConnection& c, const std::vector<std::string>& keys,
+                    const std::vector<std::string>& args) const;
     std::string m_sha;
 };
 

@@ -173,7 +173,23 @@ ScriptDim RedisBudget::scriptDim(const Dim& d, std::int64_t a, std::int64_t b) c
     sd.offsetUs = toUs(d.spec.utcOffset);
     sd.key = d.key;
     sd.weightKey = d.weightKey;
+    sd.logged = sd.kind == 'r' && (d.spec.measure == Measure::InputTokens || d.spec.measure == Measure::TotalTokens);
     return sd;
+}
+
+std::string RedisBudget::entryName(std::uint64_t entry) const
+{
+    return m_options.instanceId + "#" + std::to_string(entry);
+}
+
+void RedisBudget::fixEntry(const Dim& d, std::uint64_t entry, std::int64_t delta, std::int64_t leftAtUs)
+{
+    if (entry != 0 && (delta != 0 || leftAtUs > 0)) {
+        m_logFixes.push_back(LogFix{d.key, entryName(entry), delta, leftAtUs});
+        if (!m_flushWanted.exchange(true)) {
+            m_wake.notify_all();
+        }
+    }
 }
 
 struct RedisBudget::Need {
@@ -203,10 +219,11 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
     if (auto booked = bookedFor(needs, now)) {
         return *booked;
     }
+    std::uint64_t entry = 0;
     if (short_) {
         std::optional<Check> refused;
         try {
-            refused = admitRemote(needs, now);
+            refused = admitRemote(needs, now, entry);
         } catch (const RedisError& e) {
             enterUnavailableLocked(e.what(), now);
             return fallbackAdmit(path, cost, now, tag);
@@ -232,6 +249,20 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
                 late.push_back(scriptDim(d, 0, toUs(lateBy)));
                 late.back().leastMarginUs = toUs(d.spec.period) / std::max<std::int64_t>(d.spec.limit, 1);
             }
+            if (d.windowed && n.need < n.amount && d.creditEntry != 0) {
+                // A booked slot is one request's: its entry takes this
+                // request's size and the time it really goes, and what the
+                // request does not use goes back to Redis rather than out
+                // later under an entry that expired sooner.
+                const std::int64_t left = d.credit - n.amount;
+                entry = entry != 0 ? entry : d.creditEntry;
+                fixEntry(d, d.creditEntry, left > 0 ? -left : 0, now > d.usableFrom ? wallUs() : 0);
+                if (left > 0) {
+                    d.pendingDebit -= left;
+                    d.credit = n.amount;
+                }
+                d.creditEntry = 0;
+            }
             d.credit -= n.amount;
             if (d.credit <= 0) {
                 d.usableFrom = TimePoint{};
@@ -246,7 +277,7 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
             enterUnavailableLocked(e.what(), now);
         }
     }
-    tag = (m_generation << 2) | kRemoteTag;
+    tag = remoteTag(m_generation, entry);
     return Check{};
 }
 
@@ -278,7 +309,9 @@ bool RedisBudget::needsOf(const Path& path, const Cost& cost, const Ledger::Marg
                 usable = w == d.window ? d.credit : 0;
             } else {
                 forfeitStale(d, now);
-                usable = d.credit;
+                // A slot booked for later is not to be spent before it (by
+                // a larger request than the one it was booked for).
+                usable = d.usableFrom > now ? 0 : d.credit;
             }
             const std::int64_t need = std::max<std::int64_t>(amount - std::max<std::int64_t>(usable, 0), 0);
             anyShort = anyShort || need > 0;
@@ -344,7 +377,7 @@ std::optional<Check> RedisBudget::bookedFor(const std::vector<Need>& needs, Time
 
 // One script for what the lease lacks: the grants join the lease (nullopt),
 // or the refusal, naming the dimension that decided. Throws RedisError.
-std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, TimePoint now)
+std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, TimePoint now, std::uint64_t& entry)
 {
     std::vector<ScriptDim> dims;
     std::vector<const Need*> sent;
@@ -357,8 +390,9 @@ std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, Ti
             sent.push_back(&n);
         }
     }
+    const std::uint64_t logged = ++m_lastEntry;
     const ScriptResult r = m_script.admit(*m_conn, dims, m_options.instanceId, toUs(m_options.leaseTime), scriptNow(),
-                                          toUs(m_options.bookAhead));
+                                          toUs(m_options.bookAhead), entryName(logged));
     ++m_status.remoteCalls;
     const bool booked = r.status == ScriptResult::Status::Booked;
     // Refused, or booked: either way the caller waits (or never fits).
@@ -376,9 +410,16 @@ std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, Ti
     if (r.status != ScriptResult::Status::Admit && !booked) {
         return refusal;
     }
+    entry = booked ? 0 : logged;
     for (std::size_t i = 0; i < sent.size(); ++i) {
         Dim& d = *sent[i]->dim;
         const std::int64_t g = r.grants[i];
+        if (d.spec.measure != Measure::Concurrency) {
+            d.windowed = r.windowed[i];
+            if (d.windowed && booked) {
+                d.creditEntry = logged;
+            }
+        }
         if (d.spec.measure == Measure::Concurrency) {
             d.leased += g;
         } else if (d.spec.window == Window::Fixed) {
@@ -443,7 +484,7 @@ void RedisBudget::settle(const Hold& hold, const Cost& actual, TimePoint now)
         }
         return;
     }
-    if ((tag >> 2) != m_generation) {
+    if (tagGeneration(tag) != m_generation) {
         return;  // admitted before Redis went away; that state was let go
     }
     const std::int64_t holdWall =
@@ -473,6 +514,15 @@ void RedisBudget::settle(const Hold& hold, const Cost& actual, TimePoint now)
                     continue;  // the window the hold was counted in is over
                 }
             }
+            if (d.windowed && d.spec.window == Window::Rolling) {
+                // Logged: the entry takes the request's real size where it
+                // stands, and a refund goes back to Redis, not to a local
+                // credit spent unlogged.
+                fixEntry(d, tagEntry(tag), delta, 0);
+                d.pendingDebit += delta;
+                d.touched = now;
+                continue;
+            }
             // A refund becomes local credit (given back when idle); an extra
             // debit spends credit first and owes Redis the rest.
             if (delta < 0) {
@@ -494,18 +544,27 @@ void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
         return;
     }
     std::lock_guard guard(m_mutex);
-    if ((hold.sharedTag >> 2) != m_generation) {
+    if (tagGeneration(hold.sharedTag) != m_generation) {
         return;
     }
+    const std::int64_t leftWall =
+        std::chrono::duration_cast<std::chrono::microseconds>(m_clock.toWall(leftAt).time_since_epoch()).count();
     for (int i = 0; i < hold.path.depth; ++i) {
         const ScopeId id = hold.path.scopes[static_cast<std::size_t>(i)];
         if (id >= m_scopes.size()) {
             continue;
         }
         for (Dim& d : m_scopes[id].dims) {
+            if (d.spec.measure == Measure::Concurrency || d.spec.window != Window::Rolling ||
+                hold.cost.amount(d.spec.measure) <= 0) {
+                continue;
+            }
+            if (d.windowed) {
+                // The provider counts it from when it left (Ledger::departed).
+                fixEntry(d, tagEntry(hold.sharedTag), 0, leftWall);
+            }
             const Duration beyond = late - absorbed(d);
-            if (d.spec.measure != Measure::Concurrency && d.spec.window == Window::Rolling &&
-                hold.cost.amount(d.spec.measure) > 0 && beyond > Duration::zero()) {
+            if (beyond > Duration::zero()) {
                 d.lateUs = std::max(d.lateUs, toUs(beyond));
             }
         }

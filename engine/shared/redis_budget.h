@@ -116,6 +116,10 @@ public:
     void returnUnused();
     // One heartbeat pass now (tests, and the background thread).
     void tick();
+    // Sends the window-log corrections not yet sent (the background thread
+    // does as soon as one moves an entry later: an instance booking a slot
+    // from the entry's old time would put a request beside it).
+    void flushLog();
 
 private:
     struct Dim {
@@ -130,6 +134,11 @@ private:
         TimePoint usableFrom{};     // rolling: the credit is a slot booked for then
         std::int64_t lateUs = 0;    // rolling: the latest departure's lateness, not yet sent
         TimePoint touched{};
+        // Rolling tokens: the script keeps a window log of it (paced), so
+        // every admission is logged there and nothing is spent from a
+        // local slice; a booked slot's credit is the entry creditEntry.
+        bool windowed = false;
+        std::uint64_t creditEntry = 0;
     };
     struct Scope {
         ScopeId parent = kNoScope;
@@ -151,7 +160,9 @@ private:
                  TimePoint now);
     void forfeitStale(Dim& d, TimePoint now) const;
     Duration absorbed(const Dim& d) const;
-    std::optional<Check> admitRemote(const std::vector<Need>& needs, TimePoint now);
+    std::optional<Check> admitRemote(const std::vector<Need>& needs, TimePoint now, std::uint64_t& entry);
+    std::string entryName(std::uint64_t entry) const;
+    void fixEntry(const Dim& d, std::uint64_t entry, std::int64_t delta, std::int64_t leftAtUs);
     std::optional<Check> bookedFor(const std::vector<Need>& needs, TimePoint now) const;
     static Binding bindingOf(const Need& n);
     void rejoin(std::int64_t seen);
@@ -181,9 +192,12 @@ private:
     std::unique_ptr<Ledger> m_fallback;
     std::uint64_t m_fallbackSeq = 0;
     std::unordered_map<std::uint64_t, Hold> m_fallbackHolds;
+    std::uint64_t m_lastEntry = 0;   // window-log entries this instance has written
+    std::vector<LogFix> m_logFixes;  // not yet sent (the heartbeat sends them)
 
     std::mutex m_wakeMutex;
     std::condition_variable_any m_wake;
+    std::atomic<bool> m_flushWanted{false};
     std::jthread m_thread;
 };
 

@@ -13,6 +13,7 @@ using namespace budget_detail;
 struct RedisBudget::Work {
     std::vector<ScriptDim> adjust;
     std::vector<ScriptDim> renew;
+    std::vector<LogFix> logFixes;
 };
 
 Check RedisBudget::fallbackAdmit(const Path& path, const Cost& cost, TimePoint now, std::uint64_t& tag)
@@ -108,14 +109,18 @@ void RedisBudget::resetLeases()
             d.inFlight = 0;
             d.pendingDebit = 0;
             d.lateUs = 0;
+            d.windowed = false;
+            d.creditEntry = 0;
         }
     }
+    m_logFixes.clear();
 }
 
 void RedisBudget::returnUnused()
 {
     std::lock_guard tickGuard(m_tickMutex);
     std::vector<ScriptDim> back;
+    std::vector<LogFix> fixes;
     {
         std::lock_guard guard(m_mutex);
         if (!m_available) {
@@ -129,6 +134,9 @@ void RedisBudget::returnUnused()
                         d.leased = d.inFlight;
                     }
                 } else if (d.credit != 0 || d.pendingDebit != 0) {
+                    if (d.windowed && d.credit > 0) {
+                        fixEntry(d, d.creditEntry, -d.credit, 0);  // a booked slot never taken
+                    }
                     const std::int64_t change = d.pendingDebit - d.credit;
                     if (change != 0) {
                         back.push_back(scriptDim(d, change, d.spec.window == Window::Fixed ? d.window : -1));
@@ -138,15 +146,19 @@ void RedisBudget::returnUnused()
                 }
             }
         }
+        fixes.swap(m_logFixes);
     }
-    if (back.empty()) {
+    if (back.empty() && fixes.empty()) {
         return;
     }
     try {
         if (!m_bgConn) {
             m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
         }
-        m_script.adjust(*m_bgConn, back, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
+        m_script.fixLog(*m_bgConn, fixes, scriptNow());
+        if (!back.empty()) {
+            m_script.adjust(*m_bgConn, back, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
+        }
     } catch (const RedisError&) {
         // Unsent returns only leave capacity unused; the next tick notices.
         m_bgConn.reset();
@@ -173,6 +185,7 @@ void RedisBudget::tick()
             return;
         }
         const Work work = collectWork(seen, now);
+        m_script.fixLog(*m_bgConn, work.logFixes, scriptNow());
         if (!work.adjust.empty()) {
             m_script.adjust(*m_bgConn, work.adjust, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
         }
@@ -245,6 +258,9 @@ RedisBudget::Work RedisBudget::collectWork(std::int64_t seen, TimePoint now)
             std::int64_t change = d.pendingDebit;
             d.pendingDebit = 0;
             if (idle && d.credit != 0) {
+                if (d.windowed && d.credit > 0) {
+                    fixEntry(d, d.creditEntry, -d.credit, 0);  // a booked slot never taken
+                }
                 change -= d.credit;
                 d.credit = 0;
             }
@@ -256,16 +272,54 @@ RedisBudget::Work RedisBudget::collectWork(std::int64_t seen, TimePoint now)
             }
         }
     }
+    work.logFixes.swap(m_logFixes);
     return work;
+}
+
+void RedisBudget::flushLog()
+{
+    std::lock_guard tickGuard(m_tickMutex);
+    m_flushWanted = false;
+    std::vector<LogFix> fixes;
+    {
+        std::lock_guard guard(m_mutex);
+        if (!m_available) {
+            return;
+        }
+        fixes.swap(m_logFixes);
+    }
+    if (fixes.empty()) {
+        return;
+    }
+    try {
+        if (!m_bgConn) {
+            m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
+        }
+        m_script.fixLog(*m_bgConn, fixes, scriptNow());
+    } catch (const RedisError&) {
+        // Lost corrections leave entries early and large; the heartbeat
+        // notices the connection.
+        m_bgConn.reset();
+    }
 }
 
 void RedisBudget::run(std::stop_token stop)
 {
-    const auto period = std::chrono::duration_cast<std::chrono::milliseconds>(m_options.leaseTime) / 4;
+    const auto period = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(m_options.leaseTime) / 4,
+                                 std::chrono::milliseconds(10));
+    auto next = std::chrono::steady_clock::now();
     while (!stop.stop_requested()) {
-        tick();
-        std::unique_lock lock(m_wakeMutex);
-        m_wake.wait_for(lock, stop, std::max(period, std::chrono::milliseconds(10)), [] { return false; });
+        if (std::chrono::steady_clock::now() >= next) {
+            tick();
+            next = std::chrono::steady_clock::now() + period;
+        }
+        {
+            std::unique_lock lock(m_wakeMutex);
+            m_wake.wait_until(lock, stop, next, [this] { return m_flushWanted.load(); });
+        }
+        if (m_flushWanted) {
+            flushLog();
+        }
     }
 }
 

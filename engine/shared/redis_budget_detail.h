@@ -25,4 +25,20 @@ inline std::int64_t toUs(Duration d) noexcept
 inline constexpr std::uint64_t kRemoteTag = 1;
 inline constexpr std::uint64_t kFallbackTag = 2;
 
+// A remote hold's tag: the generation it was admitted in (from bit 40), the
+// window-log entry it was logged as (0: none), and kRemoteTag.
+inline constexpr std::uint64_t kEntryMask = (std::uint64_t{1} << 38) - 1;
+inline std::uint64_t remoteTag(std::uint64_t generation, std::uint64_t entry) noexcept
+{
+    return (generation << 40) | ((entry & kEntryMask) << 2) | kRemoteTag;
+}
+inline std::uint64_t tagGeneration(std::uint64_t tag) noexcept
+{
+    return tag >> 40;
+}
+inline std::uint64_t tagEntry(std::uint64_t tag) noexcept
+{
+    return (tag >> 2) & kEntryMask;
+}
+
 }  // namespace sluice::shared::budget_detail
