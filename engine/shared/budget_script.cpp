@@ -24,6 +24,7 @@ const std::string kSource = "local MAX_WHOLE_MARGIN = " + std::to_string(Ledger:
                             "local PACED_MARGIN = " + std::to_string(Ledger::kPacedMarginPer10k) + "\n" +
                             "local MOST_PACED_NARROWINGS = " + std::to_string(Ledger::kMostPacedNarrowings) + "\n" +
                             "local KEEP_LEARNED_MS = " + std::to_string(kKeepLearnedMs) + "\n" +
+                            "local PENDING_MOST_US = " + std::to_string(kPendingMostUs) + "\n" +
                             "local ARRIVAL_ALLOWANCE_US = " +
                             std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
                                                kArrivalJitterAllowance).count()) + "\n" +
@@ -50,8 +51,9 @@ end
 
 -- logfix: corrections to window-log entries (Ledger::logCorrected,
 -- logDeparted), 4 ARGV from the 7th each: which log (n: KEYS 2n-1, 2n),
--- the entry, a change of its size, and when it left (µs, 0: unchanged;
--- only ever later). An entry already expired is left alone.
+-- the entry, a change of its size, and when it left (µs, only ever later;
+-- 0: unchanged; negative: it goes no earlier than that, not yet gone). An
+-- entry already expired is left alone.
 if op == 'logfix' then
   local i = 7
   while i + 3 <= #ARGV do
@@ -67,6 +69,8 @@ if op == 'logfix' then
         redis.call('HSET', vk, id, s(new))
         redis.call('HINCRBY', vk, '=', s(new - old))
       end
+      if at > 0 then redis.call('HDEL', vk, 'p' .. id) end
+      at = math.abs(at)
       if at > 0 then
         local cur = tonumber(redis.call('ZSCORE', lk, id))
         if cur and at > cur then redis.call('ZADD', lk, s(at), id) end
@@ -117,7 +121,8 @@ local function windowOf(d)
   d.room = math.max(1, units - fdiv(units * d.m, 10000))
 end
 -- Entries are scored by when the provider counts them; sizes are a hash
--- whose field '=' is their total. Drops what expired; returns the total.
+-- whose field '=' is their total, and 'p<entry>' marks one not yet gone
+-- (see windowWait). Drops what expired; returns the total.
 local function logHeld(d)
   local cut = now - d.span
   local sum = tonumber(redis.call('HGET', d.valkey, '=')) or 0
@@ -126,6 +131,9 @@ local function logHeld(d)
     for _, v in ipairs(redis.call('HMGET', d.valkey, unpack(gone))) do sum = sum - (tonumber(v) or 0) end
     redis.call('ZREMRANGEBYSCORE', d.logkey, '-inf', s(cut))
     redis.call('HDEL', d.valkey, unpack(gone))
+    local marks = {}
+    for j = 1, #gone do marks[j] = 'p' .. gone[j] end
+    redis.call('HDEL', d.valkey, unpack(marks))
     sum = math.max(sum, 0)
     redis.call('HSET', d.valkey, '=', s(sum))
   end
@@ -133,7 +141,11 @@ local function logHeld(d)
 end
 -- How long until the window has room for the need (Ledger::windowRoom): 0
 -- now; else a span after the entry whose expiry makes room. A need larger
--- than the room goes into an empty window.
+-- than the room goes into an empty window. An entry whose time has come
+-- but whose request has not yet left (no instance said so) goes no earlier
+-- than now, up to PENDING_MOST_US late: a slot booked from its old time
+-- would put a request beside it (gateways on a busy machine left 6 to 10
+-- ms late in bursts, past the least margin).
 local function windowWait(d)
   local held = logHeld(d)
   if held == 0 or held + d.a <= d.room then return 0 end
@@ -142,21 +154,28 @@ local function windowWait(d)
     redis.call('HSET', d.valkey, '=', '0')
     return 0
   end
-  local ids = {}
-  for j = 1, #es, 2 do ids[#ids + 1] = es[j] end
+  local ids, marks = {}, {}
+  for j = 1, #es, 2 do
+    ids[#ids + 1] = es[j]
+    marks[#marks + 1] = 'p' .. es[j]
+  end
   local sizes = redis.call('HMGET', d.valkey, unpack(ids))
+  local pending = redis.call('HMGET', d.valkey, unpack(marks))
   local lastAt = now - d.span
   for j = 1, #ids do
     held = held - (tonumber(sizes[j]) or 0)
-    lastAt = math.max(lastAt, tonumber(es[2 * j]))
+    local at = tonumber(es[2 * j])
+    if pending[j] and at < now then at = math.min(now, at + PENDING_MOST_US) end
+    lastAt = math.max(lastAt, at)
     if held <= 0 or held + d.a <= d.room then break end
   end
   return lastAt + d.span + 1 - now
 end
-local function logWrite(d, id, size, at)
+local function logWrite(d, id, size, at, pending)
   local was = tonumber(redis.call('HGET', d.valkey, id)) or 0
   redis.call('ZADD', d.logkey, s(at), id)
   redis.call('HSET', d.valkey, id, s(size))
+  if pending then redis.call('HSET', d.valkey, 'p' .. id, '1') end
   redis.call('HINCRBY', d.valkey, '=', s(size - was))
   local ttl = s(cdiv(at - now + d.span, 1000) + 60000)
   redis.call('PEXPIRE', d.logkey, ttl)
@@ -457,7 +476,7 @@ for i = 1, n do
       d.debt = d.debt + g * d.period + margin(d, math.min(d.a, g)) + margin(d, g - math.min(d.a, g))
       store(d)
       if d.win then
-        if booked then logWrite(d, entry, g, now + wait) else logWrite(d, entry, g, now) end
+        if booked then logWrite(d, entry, g, now + wait, true) else logWrite(d, entry, g, now, true) end
       end
     elseif d.kind == 'f' then
       d.used = d.used + g

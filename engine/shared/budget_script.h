@@ -87,8 +87,16 @@ struct LogFix {
     std::string key;    // the dimension's key
     std::string entry;  // the entry, as admit() wrote it
     std::int64_t delta = 0;     // change of its size (settled)
-    std::int64_t leftAtUs = 0;  // when it left, if later (0: unchanged)
+    // When it left, if later (0: unchanged). Negative: it leaves no earlier
+    // than -leftAtUs, and has not left yet.
+    std::int64_t leftAtUs = 0;
 };
+
+// An entry admitted but not yet said to have left counts, once its time
+// has passed, as leaving no earlier than now, up to this much after its
+// time (an instance that never says, such as one whose request was
+// cancelled before it went, costs no more than this).
+inline constexpr std::int64_t kPendingMostUs = 50'000;
 
 struct ScriptResult {
     // Booked: admitted waitUs from now (see admit).

@@ -256,7 +256,7 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
                 // later under an entry that expired sooner.
                 const std::int64_t left = d.credit - n.amount;
                 entry = entry != 0 ? entry : d.creditEntry;
-                fixEntry(d, d.creditEntry, left > 0 ? -left : 0, now > d.usableFrom ? wallUs() : 0);
+                fixEntry(d, d.creditEntry, left > 0 ? -left : 0, now > d.usableFrom ? -wallUs() : 0);
                 if (left > 0) {
                     d.pendingDebit -= left;
                     d.credit = n.amount;
@@ -410,7 +410,7 @@ std::optional<Check> RedisBudget::admitRemote(const std::vector<Need>& needs, Ti
     if (r.status != ScriptResult::Status::Admit && !booked) {
         return refusal;
     }
-    entry = booked ? 0 : logged;
+    entry = !booked && std::find(r.windowed.begin(), r.windowed.end(), true) != r.windowed.end() ? logged : 0;
     for (std::size_t i = 0; i < sent.size(); ++i) {
         Dim& d = *sent[i]->dim;
         const std::int64_t g = r.grants[i];
@@ -540,7 +540,9 @@ void RedisBudget::settle(const Hold& hold, const Cost& actual, TimePoint now)
 void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
 {
     const Duration late = leftAt - hold.at;
-    if (late <= m_options.lateDeparture || (hold.sharedTag & 3) != kRemoteTag) {
+    // A logged request's entry is pending until it has left, however late.
+    const bool logged = tagEntry(hold.sharedTag) != 0;
+    if ((!logged && late <= m_options.lateDeparture) || (hold.sharedTag & 3) != kRemoteTag) {
         return;
     }
     std::lock_guard guard(m_mutex);
@@ -564,7 +566,7 @@ void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
                 fixEntry(d, tagEntry(hold.sharedTag), 0, leftWall);
             }
             const Duration beyond = late - absorbed(d);
-            if (beyond > Duration::zero()) {
+            if (late > m_options.lateDeparture && beyond > Duration::zero()) {
                 d.lateUs = std::max(d.lateUs, toUs(beyond));
             }
         }

@@ -108,6 +108,14 @@ struct Instance {
     }
 };
 
+// How long after t0 `in` is told to wait before sending `tokens` input
+// tokens; Duration::min() when it is not told to wait.
+Duration waitOf(Instance& in, std::int64_t tokens, TimePoint t0)
+{
+    const Decision d = in.tryOne(Cost{1, tokens, 0, 0, 1});
+    return d.verdict == Verdict::Wait ? d.notBefore - t0 : Duration::min();
+}
+
 }  // namespace
 
 class TestSharedBudget : public QObject {
@@ -541,9 +549,7 @@ private Q_SLOTS:
         Instance b(clock, m_redis->endpoint(), "logfix", WhenUnavailable::LocalShare, limits, true);
         QVERIFY(a.admission->paceEvenly(Admission::root()));
         // Pacing starts with the window taken as full, for a window.
-        const Decision first = b.tryOne(Cost{1, 10, 0, 0, 1});
-        QCOMPARE(first.verdict, Verdict::Wait);
-        QCOMPARE(first.notBefore - clock.now(), Duration(1006ms + 1us));
+        QCOMPARE(waitOf(b, 10, clock.now()), Duration(1006ms + 1us));
         clock.advance(2s);
         b.budget->returnUnused();
         const TimePoint t0 = clock.now();
@@ -554,9 +560,7 @@ private Q_SLOTS:
         clock.advance(950ms);
         // 900 + 500 is more than the window's 995: until a window after A's
         // request left.
-        const Decision waits = b.tryOne(Cost{1, 500, 0, 0, 1});
-        QCOMPARE(waits.verdict, Verdict::Wait);
-        QCOMPARE(waits.notBefore - t0, Duration(300ms + 1006ms + 1us));
+        QCOMPARE(waitOf(b, 500, t0), Duration(300ms + 1006ms + 1us));
         b.budget->returnUnused();  // the slot it booked, given back
         // A's request used 400: the window now holds 400, and 500 fits.
         Cost used = big.reservation.cost();
@@ -565,6 +569,37 @@ private Q_SLOTS:
         a.budget->flushLog();
         clock.advance(1ms);
         QCOMPARE(b.tryOne(Cost{1, 500, 0, 0, 1}).verdict, Verdict::Admit);
+    }
+
+    // A request admitted but not yet gone holds its place: once its time
+    // has passed, the others count it as leaving no earlier than now (at
+    // most 50 ms after its time), until its instance says when it left. A
+    // slot booked from its admission time would put a request beside it.
+    void aRequestNotYetGoneCountsFromNow()
+    {
+        ManualClock clock;
+        const std::vector<LimitSpec> limits{perMinute(Measure::InputTokens, 60'000, 950)};
+        Instance a(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
+        Instance b(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
+        Instance c(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
+        Instance d(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
+        QVERIFY(a.admission->paceEvenly(Admission::root()));
+        clock.advance(2s);
+        const TimePoint t0 = clock.now();
+        Decision big = a.tryOne(Cost{1, 900, 0, 0, 1});
+        QCOMPARE(big.verdict, Verdict::Admit);
+        // A window (1,006 ms with the least margin) from now, not from t0.
+        clock.advance(20ms);
+        QCOMPARE(waitOf(b, 500, t0), Duration(20ms + 1006ms + 1us));
+        // Still not gone 200 ms on: taken as 50 ms late, no more (C books that).
+        clock.advance(180ms);
+        QCOMPARE(waitOf(c, 500, t0), Duration(50ms + 1006ms + 1us));
+        // Gone at 210 ms: a window from then, beside C's booked 500.
+        a.admission->departed(big.reservation, t0 + 210ms);
+        a.budget->flushLog();
+        clock.advance(20ms);
+        QCOMPARE(waitOf(d, 400, t0), Duration(210ms + 1006ms + 1us));
+        a.settleAll();
     }
 
     // Two instances waiting for one limit (a request per 100 ms, no burst)
