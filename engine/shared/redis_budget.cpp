@@ -240,7 +240,8 @@ Check RedisBudget::admit(const Path& path, const Cost& cost, TimePoint now, cons
         if (d.spec.measure == Measure::Concurrency) {
             d.inFlight += n.amount;
         } else {
-            const Duration lateBy = d.usableFrom == TimePoint{} ? Duration::zero() : now - d.usableFrom - absorbed(d);
+            const Duration lateBy =
+                d.usableFrom == TimePoint{} ? Duration::zero() : now - d.usableFrom - m_options.lateDeparture;
             if (lateBy > Duration::zero()) {
                 // A booked slot taken late (its key cooling down after a
                 // 429): the pace moves on by as much at once, or the slots
@@ -346,15 +347,6 @@ void RedisBudget::forfeitStale(Dim& d, TimePoint now) const
     }
 }
 
-// What a paced window absorbs of a request's lateness without the pace
-// moving on: the catch-up slack of the start share (half of it over the
-// window's span; Ledger::burstSlack), at least lateDeparture. 2.5 ms for a
-// one-second window.
-Duration RedisBudget::absorbed(const Dim& d) const
-{
-    const Duration span = d.spec.period * d.spec.capacity() / std::max<std::int64_t>(d.spec.limit, 1);
-    return std::max(m_options.lateDeparture, span * Ledger::kPacedMarginPer10k / 20'000);
-}
 
 // A slot booked ahead covers the need: wait for it rather than ask again
 // (asking would book one more).
@@ -565,7 +557,7 @@ void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
                 // The provider counts it from when it left (Ledger::departed).
                 fixEntry(d, tagEntry(hold.sharedTag), 0, leftWall);
             }
-            const Duration beyond = late - absorbed(d);
+            const Duration beyond = late - m_options.lateDeparture;
             if (late > m_options.lateDeparture && beyond > Duration::zero()) {
                 d.lateUs = std::max(d.lateUs, toUs(beyond));
             }

@@ -363,11 +363,11 @@ private Q_SLOTS:
     }
 
     // A request that left 20 ms after it was admitted (a slow connection, a
-    // busy loop) moves the shared pace on by as much, less what the window
-    // absorbs, once the heartbeat sends it: the other instance's next slot
-    // is 19 ms later than beside one that left on time, so requests a
-    // window later keep their spacing from when it left. A lateness within
-    // what is absorbed moves nothing.
+    // busy loop) moves the shared pace on by as much, less lateDeparture,
+    // once the heartbeat sends it: the other instance's next slot is 19 ms
+    // later than beside one that left on time, so requests a window later
+    // keep their spacing from when it left. A lateness within
+    // lateDeparture moves nothing.
     void aLateDepartureMovesTheSharedPaceOn()
     {
         const std::vector<LimitSpec> limits{perMinute(Measure::Requests, 600, 1)};
@@ -387,8 +387,7 @@ private Q_SLOTS:
         };
         const Duration onTime = nextSlot("ontime", Duration::zero());
         QVERIFY2(onTime > 90ms && onTime <= 110ms, qPrintable(QString::number(onTime.count())));
-        // Beyond what the window absorbs: 1 ms here (a burst of one; 2.5 ms
-        // for a one-second window of 40).
+        // Beyond lateDeparture, 1 ms.
         QCOMPARE(nextSlot("late", 20ms), onTime + 19ms);
         QCOMPARE(nextSlot("slightly", 1ms), onTime);
     }
