@@ -184,7 +184,7 @@ std::string RedisBudget::entryName(std::uint64_t entry) const
 
 void RedisBudget::fixEntry(const Dim& d, std::uint64_t entry, std::int64_t delta, std::int64_t leftAtUs)
 {
-    if (entry != 0 && (delta != 0 || leftAtUs > 0)) {
+    if (entry != 0 && (delta != 0 || leftAtUs != 0)) {
         m_logFixes.push_back(LogFix{d.key, entryName(entry), delta, leftAtUs});
         if (!m_flushWanted.exchange(true)) {
             m_wake.notify_all();
@@ -346,7 +346,6 @@ void RedisBudget::forfeitStale(Dim& d, TimePoint now) const
         d.usableFrom = TimePoint{};
     }
 }
-
 
 // A slot booked ahead covers the need: wait for it rather than ask again
 // (asking would book one more).
