@@ -116,6 +116,25 @@ Duration waitOf(Instance& in, std::int64_t tokens, TimePoint t0)
     return d.verdict == Verdict::Wait ? d.notBefore - t0 : Duration::min();
 }
 
+// Instances sharing one window of 1,000 input tokens a second (60,000 a
+// minute, a burst of 950), paced by the first two seconds ago: the window
+// it took as full then has emptied.
+struct PacedWindow {
+    ManualClock clock;
+    std::vector<std::unique_ptr<Instance>> in;
+
+    PacedWindow(const RedisEndpoint& e, const std::string& ns, int instances)
+    {
+        const std::vector<LimitSpec> limits{perMinute(Measure::InputTokens, 60'000, 950)};
+        for (int i = 0; i < instances; ++i) {
+            in.push_back(std::make_unique<Instance>(clock, e, ns, WhenUnavailable::LocalShare, limits, true));
+        }
+        paced = in.front()->admission->paceEvenly(Admission::root());
+        clock.advance(std::chrono::seconds(2));
+    }
+    bool paced = false;
+};
+
 }  // namespace
 
 class TestSharedBudget : public QObject {
@@ -576,14 +595,13 @@ private Q_SLOTS:
     // slot booked from its admission time would put a request beside it.
     void aRequestNotYetGoneCountsFromNow()
     {
-        ManualClock clock;
-        const std::vector<LimitSpec> limits{perMinute(Measure::InputTokens, 60'000, 950)};
-        Instance a(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
-        Instance b(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
-        Instance c(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
-        Instance d(clock, m_redis->endpoint(), "pending", WhenUnavailable::LocalShare, limits, true);
-        QVERIFY(a.admission->paceEvenly(Admission::root()));
-        clock.advance(2s);
+        PacedWindow w(m_redis->endpoint(), "pending", 4);
+        QVERIFY(w.paced);
+        ManualClock& clock = w.clock;
+        Instance& a = *w.in[0];
+        Instance& b = *w.in[1];
+        Instance& c = *w.in[2];
+        Instance& d = *w.in[3];
         const TimePoint t0 = clock.now();
         Decision big = a.tryOne(Cost{1, 900, 0, 0, 1});
         QCOMPARE(big.verdict, Verdict::Admit);
@@ -599,6 +617,34 @@ private Q_SLOTS:
         clock.advance(20ms);
         QCOMPARE(waitOf(d, 400, t0), Duration(210ms + 1006ms + 1us));
         a.settleAll();
+    }
+
+    // A booked slot taken 80 ms late, used whole: its entry moves to when
+    // it was taken, so the others count it from then (not from its slot
+    // plus the 50 ms a request not yet gone is allowed).
+    void aBookedSlotTakenLateMovesItsEntry()
+    {
+        PacedWindow w(m_redis->endpoint(), "booked", 3);
+        QVERIFY(w.paced);
+        ManualClock& clock = w.clock;
+        Instance& b = *w.in[0];
+        Instance& a = *w.in[1];
+        Instance& c = *w.in[2];
+        const TimePoint t0 = clock.now();
+        Decision first = b.tryOne(Cost{1, 900, 0, 0, 1});
+        QCOMPARE(first.verdict, Verdict::Admit);
+        b.admission->departed(first.reservation, t0);
+        b.budget->flushLog();
+        clock.advance(10ms);
+        // A's 500 is booked for when B's 900 leaves the window.
+        const TimePoint slot = t0 + waitOf(a, 500, t0);
+        QCOMPARE(slot - t0, Duration(1006ms + 1us));
+        clock.advanceTo(slot + 80ms);
+        Decision late = a.tryOne(Cost{1, 500, 0, 0, 1});
+        QCOMPARE(late.verdict, Verdict::Admit);
+        a.budget->flushLog();
+        clock.advance(10ms);
+        QCOMPARE(waitOf(c, 600, slot), Duration(90ms + 1006ms + 1us));
     }
 
     // Two instances waiting for one limit (a request per 100 ms, no burst)
