@@ -476,7 +476,9 @@ for i = 1, n do
       d.debt = d.debt + g * d.period + margin(d, math.min(d.a, g)) + margin(d, g - math.min(d.a, g))
       store(d)
       if d.win then
-        if booked then logWrite(d, entry, g, now + wait, true) else logWrite(d, entry, g, now, true) end
+        local at = now
+        if booked then at = now + wait end
+        logWrite(d, entry, g, at, true)
       end
     elseif d.kind == 'f' then
       d.used = d.used + g
@@ -720,15 +722,7 @@ std::string logSizesKey(const std::string& key)
 std::int64_t BudgetScript::heartbeat(RedisConnection& c, const std::string& instancesKey,
                                      const std::string& instance, std::int64_t ttlUs) const
 {
-    RedisReply r = c.command({"EVALSHA", m_sha, "1", instancesKey, "hb", "", instance, std::to_string(ttlUs)});
-    if (r.isError() && r.string().rfind("NOSCRIPT", 0) == 0) {
-        c.checked({"SCRIPT", "LOAD", kSource});
-        r = c.command({"EVALSHA", m_sha, "1", instancesKey, "hb", "", instance, std::to_string(ttlUs)});
-    }
-    if (r.isError()) {
-        throw RedisError("redis: heartbeat: " + r.string());
-    }
-    return r.integer();
+    return call(c, {instancesKey}, {"hb", "", instance, std::to_string(ttlUs)}).integer();
 }
 
 }  // namespace sluice::shared

@@ -557,7 +557,7 @@ void RedisBudget::departed(const Hold& hold, TimePoint leftAt)
                 fixEntry(d, tagEntry(hold.sharedTag), 0, leftWall);
             }
             const Duration beyond = late - m_options.lateDeparture;
-            if (late > m_options.lateDeparture && beyond > Duration::zero()) {
+            if (beyond > Duration::zero()) {
                 d.lateUs = std::max(d.lateUs, toUs(beyond));
             }
         }

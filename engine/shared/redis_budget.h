@@ -122,8 +122,8 @@ public:
     // One heartbeat pass now (tests, and the background thread).
     void tick();
     // Sends the window-log corrections not yet sent (the background thread
-    // does as soon as one moves an entry later: an instance booking a slot
-    // from the entry's old time would put a request beside it).
+    // does as soon as one is made: an instance booking a slot from an
+    // entry's old time or size would put a request beside it).
     void flushLog();
 
 private:
@@ -178,6 +178,8 @@ private:
     std::vector<LimitSpec> shareOf(std::vector<LimitSpec> limits) const;
     void resetLeases();
     void run(std::stop_token stop);
+    // m_bgConn, connected first if it is not (under m_tickMutex). Throws RedisError.
+    RedisConnection& backgroundConnection();
 
     Clock& m_clock;
     RedisEndpoint m_endpoint;
@@ -197,7 +199,7 @@ private:
     std::uint64_t m_fallbackSeq = 0;
     std::unordered_map<std::uint64_t, Hold> m_fallbackHolds;
     std::uint64_t m_lastEntry = 0;   // window-log entries this instance has written
-    std::vector<LogFix> m_logFixes;  // not yet sent (the heartbeat sends them)
+    std::vector<LogFix> m_logFixes;  // not yet sent (flushLog(), woken by m_flushWanted)
 
     std::mutex m_wakeMutex;
     std::condition_variable_any m_wake;

@@ -152,12 +152,10 @@ void RedisBudget::returnUnused()
         return;
     }
     try {
-        if (!m_bgConn) {
-            m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
-        }
-        m_script.fixLog(*m_bgConn, fixes, scriptNow());
+        RedisConnection& c = backgroundConnection();
+        m_script.fixLog(c, fixes, scriptNow());
         if (!back.empty()) {
-            m_script.adjust(*m_bgConn, back, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
+            m_script.adjust(c, back, m_options.instanceId, toUs(m_options.leaseTime), scriptNow());
         }
     } catch (const RedisError&) {
         // Unsent returns only leave capacity unused; the next tick notices.
@@ -175,10 +173,7 @@ void RedisBudget::tick()
         available = m_available;
     }
     try {
-        if (!m_bgConn) {
-            m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
-        }
-        const std::int64_t seen = m_script.heartbeat(*m_bgConn, m_instancesKey, m_options.instanceId,
+        const std::int64_t seen = m_script.heartbeat(backgroundConnection(), m_instancesKey, m_options.instanceId,
                                                      toUs(m_options.leaseTime));
         if (!available) {
             rejoin(seen);
@@ -276,6 +271,14 @@ RedisBudget::Work RedisBudget::collectWork(std::int64_t seen, TimePoint now)
     return work;
 }
 
+RedisConnection& RedisBudget::backgroundConnection()
+{
+    if (!m_bgConn) {
+        m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
+    }
+    return *m_bgConn;
+}
+
 void RedisBudget::flushLog()
 {
     std::lock_guard tickGuard(m_tickMutex);
@@ -292,10 +295,7 @@ void RedisBudget::flushLog()
         return;
     }
     try {
-        if (!m_bgConn) {
-            m_bgConn = std::make_unique<RedisConnection>(m_endpoint);
-        }
-        m_script.fixLog(*m_bgConn, fixes, scriptNow());
+        m_script.fixLog(backgroundConnection(), fixes, scriptNow());
     } catch (const RedisError&) {
         // Lost corrections leave entries early and large; the heartbeat
         // notices the connection.
