@@ -647,6 +647,29 @@ private Q_SLOTS:
         QCOMPARE(waitOf(c, 600, slot), Duration(90ms + 1006ms + 1us));
     }
 
+    // A dispatcher reads its clock once per turn, and a turn that asks Redis
+    // for a dozen requests in a row runs on: a slot booked 12 ms into it
+    // counts from when the script ran, not from the turn's start. Counted
+    // from the turn's start, two gateways sent it 11 ms before the window
+    // had room, one 429 in every two-gateway run against a sliding second.
+    void aSlotBookedLateInATurnCountsFromWhenTheScriptRan()
+    {
+        PacedWindow w(m_redis->endpoint(), "turn", 2);
+        QVERIFY(w.paced);
+        ManualClock& clock = w.clock;
+        Instance& b = *w.in[0];
+        Instance& a = *w.in[1];
+        const TimePoint t0 = clock.now();
+        Decision first = b.tryOne(Cost{1, 900, 0, 0, 1});
+        QCOMPARE(first.verdict, Verdict::Admit);
+        b.admission->departed(first.reservation, t0);
+        b.budget->flushLog();
+        clock.advance(12ms);
+        const Decision booked = a.admission->tryAcquireAt(a.path(), Cost{1, 500, 0, 0, 1}, t0);
+        QCOMPARE(booked.verdict, Verdict::Wait);
+        QCOMPARE(booked.notBefore - t0, Duration(1006ms + 1us));
+    }
+
     // Two instances waiting for one limit (a request per 100 ms, no burst)
     // take its slots in turn,
     // though A always asks first when a slot comes: each refused admission
