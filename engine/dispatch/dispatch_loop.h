@@ -134,6 +134,7 @@ struct Dispatcher::Impl {
     // owned by the Dispatcher, set once before the thread starts.
     tokenize::TokenCalibrator* calibrator = nullptr;
     tokenize::TokenCalibrator* agreement = nullptr;  // exact counts against the provider's (PromptEstimator)
+    tokenize::ProxyCalibrator* proxy = nullptr;      // o200k_base counts of the others (PromptEstimator)
     DispatchListener& listener;
     DispatcherOptions options;
     KeyPool pool;

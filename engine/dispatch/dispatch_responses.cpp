@@ -11,6 +11,7 @@
 #include "dispatch/response_sink.h"
 #include "dispatch/timeline.h"
 #include "providers/prompt_estimator.h"
+#include "tokenize/proxy_calibrator.h"
 #include "tokenize/token_calibrator.h"
 
 #include <algorithm>
@@ -63,6 +64,10 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, const Provi
             // own corrections.
             calibrator->observe(job.info.model, job.info.prompt.ruleOfThumb,
                                 reportedPromptTokens(pr.cfg->flavor, *usage), job.info.prompt.language);
+        }
+        if (proxy != nullptr && job.info.prompt.proxy > 0) {
+            proxy->observe(job.info.model, job.info.prompt.proxy, reportedPromptTokens(pr.cfg->flavor, *usage),
+                           job.info.prompt.language);
         }
     } else if (textOnly && agreement != nullptr && job.info.endpoint == Endpoint::Completion) {
         // Chat only: the other endpoints' estimates carry no language class.

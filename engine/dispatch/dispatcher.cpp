@@ -10,6 +10,7 @@
 #include "providers/prompt_estimator.h"
 #include "tokenize/encodings.h"
 #include "tokenize/resource_dir.h"
+#include "tokenize/proxy_calibrator.h"
 #include "tokenize/token_calibrator.h"
 
 #include <algorithm>
@@ -181,11 +182,14 @@ Dispatcher::Dispatcher(Config config, Clock& clock, Admission& admission, Dispat
       m_encodings(std::make_unique<tokenize::Encodings>(tokenize::tokenizerDir())),
       m_calibrator(std::make_unique<tokenize::TokenCalibrator>()),
       m_agreement(std::make_unique<tokenize::TokenCalibrator>(agreementOptions())),
-      m_estimator(std::make_unique<PromptEstimator>(m_encodings.get(), m_calibrator.get(), m_agreement.get())),
+      m_proxy(std::make_unique<tokenize::ProxyCalibrator>()),
+      m_estimator(std::make_unique<PromptEstimator>(m_encodings.get(), m_calibrator.get(), m_agreement.get(),
+                                                    m_proxy.get())),
       m_impl(std::make_unique<Impl>(m_config, clock, admission, listener, options))
 {
     m_impl->calibrator = m_calibrator.get();
     m_impl->agreement = m_agreement.get();
+    m_impl->proxy = m_proxy.get();
 }
 
 Dispatcher::~Dispatcher()

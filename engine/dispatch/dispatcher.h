@@ -32,6 +32,7 @@ class Transport;
 class PromptEstimator;
 namespace tokenize {
 class Encodings;
+class ProxyCalibrator;
 class TokenCalibrator;
 }  // namespace tokenize
 
@@ -139,6 +140,7 @@ private:
     std::unique_ptr<tokenize::Encodings> m_encodings;
     std::unique_ptr<tokenize::TokenCalibrator> m_calibrator;
     std::unique_ptr<tokenize::TokenCalibrator> m_agreement;
+    std::unique_ptr<tokenize::ProxyCalibrator> m_proxy;  // o200k_base counts of the others (PromptEstimator)
     std::unique_ptr<PromptEstimator> m_estimator;
     std::unique_ptr<Impl> m_impl;
 };

@@ -57,28 +57,37 @@ tokenize::LanguageClass promptLanguage(ApiFlavor flavor, const json& body)
 PromptEstimate PromptEstimator::estimate(ApiFlavor flavor, std::string_view model, const json& body) const
 {
     std::optional<std::int64_t> exact;
-    if (flavor == ApiFlavor::OpenAI && m_encodings != nullptr) {
-        try {
+    std::int64_t proxy = 0;
+    try {
+        if (flavor == ApiFlavor::OpenAI && m_encodings != nullptr) {
             exact = tokenize::countPromptTokens(*m_encodings, model, body);
-        } catch (const tokenize::TokenizerError&) {
-            // Text the tokenizer refuses (over 4 GiB): the estimate will do.
         }
+        if (const tokenize::BpeEncoding* enc = exact ? nullptr : proxyEncoding()) {
+            proxy = proxyPromptTokens(flavor, body, [enc](std::string_view text) {
+                return static_cast<std::int64_t>(enc->count(text));
+            });
+        }
+    } catch (const tokenize::TokenizerError&) {
+        // Text the tokenizer refuses (over 4 GiB): the estimate will do.
     }
-    return fromParts(model, estimatePromptTokens(flavor, body), promptMedia(flavor, body), exact,
+    return fromParts(model, estimatePromptTokens(flavor, body), promptMedia(flavor, body), exact, proxy,
                      [&] { return promptLanguage(flavor, body); });
 }
 
 PromptEstimate PromptEstimator::estimate(const ScannedChat& chat) const
 {
     std::optional<std::int64_t> exact;
-    if (const tokenize::BpeEncoding* enc = encodingFor(chat.model)) {
-        try {
+    std::int64_t proxy = 0;
+    try {
+        if (const tokenize::BpeEncoding* enc = encodingFor(chat.model)) {
             exact = tokenize::countChatPromptTokens(*enc, chat.model, chat.members, chat.messageEnds);
-        } catch (const tokenize::TokenizerError&) {
-            // Text the tokenizer refuses (over 4 GiB): the estimate will do.
+        } else if (const tokenize::BpeEncoding* stand = proxyEncoding()) {
+            proxy = tokenize::countChatPromptTokens(*stand, chat.model, chat.members, chat.messageEnds);
         }
+    } catch (const tokenize::TokenizerError&) {
+        // Text the tokenizer refuses (over 4 GiB): the estimate will do.
     }
-    return fromParts(chat.model, estimatePromptTokens(chat), PromptMedia{}, exact, [&chat] {
+    return fromParts(chat.model, estimatePromptTokens(chat), PromptMedia{}, exact, proxy, [&chat] {
         tokenize::LanguageTally tally;
         for (const tokenize::ChatStringMember& m : chat.members) {
             if (m.key == tokenize::ChatStringMember::Key::Content) {
@@ -90,11 +99,12 @@ PromptEstimate PromptEstimator::estimate(const ScannedChat& chat) const
 }
 
 PromptEstimate PromptEstimator::fromParts(std::string_view model, std::int64_t ruleOfThumb, const PromptMedia& media,
-                                          std::optional<std::int64_t> exact,
+                                          std::optional<std::int64_t> exact, std::int64_t proxy,
                                           const std::function<tokenize::LanguageClass()>& language) const
 {
     PromptEstimate e;
     e.ruleOfThumb = ruleOfThumb;
+    e.proxy = proxy;
     e.mediaParts = media.parts;
     if (exact) {
         e.tokens = *exact;
@@ -112,7 +122,7 @@ PromptEstimate PromptEstimator::fromParts(std::string_view model, std::int64_t r
     }
     e.language = language();
     if (m_calibrator != nullptr) {
-        e.tokens = m_calibrator->apply(model, e.ruleOfThumb, e.language);
+        e.tokens = calibrated(model, e);
         e.method = PromptCountMethod::Calibrated;
     } else {
         e.tokens = e.ruleOfThumb;
@@ -120,6 +130,24 @@ PromptEstimate PromptEstimator::fromParts(std::string_view model, std::int64_t r
     e.media = media.tokens();
     e.tokens += e.media;
     return e;
+}
+
+const tokenize::BpeEncoding* PromptEstimator::proxyEncoding() const
+{
+    return m_proxy != nullptr && m_encodings != nullptr ? m_encodings->get(tokenize::EncodingId::O200kBase) : nullptr;
+}
+
+std::int64_t PromptEstimator::calibrated(std::string_view model, const PromptEstimate& e) const
+{
+    if (e.proxy > 0 && m_proxy != nullptr) {
+        const auto byProxy = m_proxy->fit(model, e.language);
+        const auto byRule = m_calibrator->fit(model, e.language);
+        if (byProxy && byRule && byProxy->samples >= kMinProxySamples && byRule->samples >= kMinProxySamples &&
+            byProxy->spread < byRule->spread) {
+            return m_proxy->predict(model, e.proxy, e.language).value_or(e.proxy);
+        }
+    }
+    return m_calibrator->apply(model, e.ruleOfThumb, e.language);
 }
 
 const tokenize::BpeEncoding* PromptEstimator::encodingFor(std::string_view model) const

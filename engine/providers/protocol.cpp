@@ -73,22 +73,23 @@ std::string_view knownRequestPaths() noexcept
 
 namespace {
 
-// Characters of text in a message content: a string, or an array of parts
-// whose text counts: text and thinking, a tool call's input (as JSON), a
-// tool result's own content. Images and documents are media
-// (providers/prompt_media.h), estimated apart.
-std::size_t contentChars(const json& content, int depth = 0)
+// Each text in a message content: a string, or an array of parts whose text
+// counts: text and thinking, a tool call's input (as JSON), a tool result's
+// own content. Images and documents are media (providers/prompt_media.h),
+// estimated apart.
+template <class Fn>
+void forEachContentText(const json& content, Fn&& fn, int depth = 0)
 {
     if (content.is_string()) {
-        return content.get_ref<const std::string&>().size();
+        fn(std::string_view(content.get_ref<const std::string&>()));
+        return;
     }
-    std::size_t n = 0;
     if (!content.is_array() || depth > 64) {
-        return n;
+        return;
     }
     for (const auto& part : content) {
         if (part.is_string()) {
-            n += part.get_ref<const std::string&>().size();
+            fn(std::string_view(part.get_ref<const std::string&>()));
             continue;
         }
         if (!part.is_object()) {
@@ -96,16 +97,22 @@ std::size_t contentChars(const json& content, int depth = 0)
         }
         for (const char* field : {"text", "thinking"}) {
             if (const auto t = part.find(field); t != part.end() && t->is_string()) {
-                n += t->get_ref<const std::string&>().size();
+                fn(std::string_view(t->get_ref<const std::string&>()));
             }
         }
         if (const auto input = part.find("input"); input != part.end() && input->is_object()) {
-            n += input->dump().size();
+            fn(std::string_view(input->dump()));
         }
         if (const auto inner = part.find("content"); inner != part.end()) {
-            n += contentChars(*inner, depth + 1);
+            forEachContentText(*inner, fn, depth + 1);
         }
     }
+}
+
+std::size_t contentChars(const json& content)
+{
+    std::size_t n = 0;
+    forEachContentText(content, [&n](std::string_view text) { n += text.size(); });
     return n;
 }
 
@@ -173,18 +180,24 @@ const json& objectField(const json& obj, const char* name)
 
 }  // namespace
 
-std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
+namespace {
+
+// A prompt's tokens with `fieldTokens` for a message field's content and
+// `textTokens` for one text (a tool definition): the rule of thumb's
+// overheads around whichever count.
+template <class FieldTokens, class TextTokens>
+std::int64_t promptTokensBy(ApiFlavor flavor, const json& body, FieldTokens&& fieldTokens, TextTokens&& textTokens)
 {
     std::int64_t tokens = 3;  // reply priming
     if (flavor == ApiFlavor::Anthropic) {
         if (const auto sys = body.find("system"); sys != body.end()) {
-            tokens += 3 + tokensFromChars(contentChars(*sys));
+            tokens += 3 + fieldTokens(*sys);
         }
         // Tool definitions are prompt too: a coding agent's can outweigh
         // the conversation.
         if (const auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
             for (const auto& tool : *tools) {
-                tokens += tokensFromChars(tool.dump().size());
+                tokens += textTokens(std::string_view(tool.dump()));
             }
         }
     }
@@ -198,7 +211,7 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
             }
             for (const char* field : {"role", "content", "name"}) {
                 if (const auto f = m.find(field); f != m.end()) {
-                    tokens += tokensFromChars(contentChars(*f));
+                    tokens += fieldTokens(*f);
                 }
             }
             if (m.contains("name")) {
@@ -207,6 +220,28 @@ std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
         }
     }
     return tokens;
+}
+
+}  // namespace
+
+std::int64_t estimatePromptTokens(ApiFlavor flavor, const json& body)
+{
+    return promptTokensBy(
+        flavor, body, [](const json& field) { return tokensFromChars(contentChars(field)); },
+        [](std::string_view text) { return tokensFromChars(text.size()); });
+}
+
+std::int64_t proxyPromptTokens(ApiFlavor flavor, const json& body,
+                               const std::function<std::int64_t(std::string_view)>& count)
+{
+    return promptTokensBy(
+        flavor, body,
+        [&count](const json& field) {
+            std::int64_t n = 0;
+            forEachContentText(field, [&](std::string_view text) { n += count(text); });
+            return n;
+        },
+        count);
 }
 
 std::int64_t estimatePromptTokens(const ScannedChat& chat)

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,9 @@ struct PromptEstimate {
     std::int64_t tokens = 0;       // what to reserve
     std::int64_t ruleOfThumb = 0;  // the uncalibrated estimate: feed this to TokenCalibrator::observe
     std::int64_t counted = 0;      // Exact: the tokenizer's own count, before the provider's agreement
+    // Not exact: the prompt counted with o200k_base instead (0: not
+    // counted); feed this to the proxy calibrator (PromptEstimator).
+    std::int64_t proxy = 0;
     tokenize::LanguageClass language = tokenize::LanguageClass::Latin;
     PromptCountMethod method = PromptCountMethod::RuleOfThumb;
     // Of `tokens`, the media's estimate (providers/prompt_media.h), and how
@@ -106,6 +110,11 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const nlohmann::json& body, std::in
 // tool definitions too. Media (images, documents) are left out: see
 // providers/prompt_media.h.
 std::int64_t estimatePromptTokens(ApiFlavor flavor, const nlohmann::json& body);
+// The same fields and overheads, each text counted by `count` (a public
+// tokenizer standing in for a model's own, which is not public: its counts
+// follow another BPE tokenizer's far more closely than characters do).
+std::int64_t proxyPromptTokens(ApiFlavor flavor, const nlohmann::json& body,
+                               const std::function<std::int64_t(std::string_view)>& count);
 // The same for a Chat Completions request read without a document
 // (providers/chat_scan.h).
 std::int64_t estimatePromptTokens(const ScannedChat& chat);

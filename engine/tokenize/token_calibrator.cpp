@@ -56,6 +56,22 @@ void TokenCalibrator::observe(std::string_view model, std::int64_t estimated, st
     cell.ratio += weight * (sample - cell.ratio);
     cell.ratio = std::clamp(cell.ratio, m_options.minRatio, m_options.maxRatio);
     ++cell.samples;
+    const double x = std::log(sample);
+    const double w = std::max(m_options.alpha, 1.0 / static_cast<double>(cell.samples));
+    cell.logMean += w * (x - cell.logMean);
+    cell.logSquare += w * (x * x - cell.logSquare);
+}
+
+std::optional<TokenCalibrator::Fit> TokenCalibrator::fit(std::string_view model, LanguageClass language) const
+{
+    const std::lock_guard lock(m_mutex);
+    const auto it = m_models.find(model);
+    if (it == m_models.end() || it->second[static_cast<std::size_t>(language)].samples == 0) {
+        return std::nullopt;
+    }
+    const Cell& c = it->second[static_cast<std::size_t>(language)];
+    const double variance = std::max(0.0, c.logSquare - c.logMean * c.logMean);
+    return Fit{c.ratio, c.samples, std::sqrt(variance)};
 }
 
 double TokenCalibrator::prior(LanguageClass language) const noexcept

@@ -70,6 +70,19 @@ public:
     // positive estimate.
     std::int64_t apply(std::string_view model, std::int64_t estimate, LanguageClass language) const;
 
+    // How well the estimate predicts the reported count: the learned
+    // ratio, and the spread of the samples' ratios around their mean (the
+    // standard deviation of their logarithm, weighted as the ratio is; 0
+    // after one sample), which does not depend on the prior. nullopt
+    // before any sample. PromptEstimator reserves by the estimate whose
+    // spread is smaller.
+    struct Fit {
+        double ratio = 1.0;
+        std::uint64_t samples = 0;
+        double spread = 0;
+    };
+    std::optional<Fit> fit(std::string_view model, LanguageClass language) const;
+
     struct Entry {
         std::string model;
         LanguageClass language = LanguageClass::Latin;
@@ -85,6 +98,8 @@ private:
     struct Cell {
         double ratio = 1.0;
         std::uint64_t samples = 0;
+        double logMean = 0;    // of ln(sample)
+        double logSquare = 0;  // of ln(sample)²
     };
     using Cells = std::array<Cell, kLanguageClassCount>;
 

@@ -3,7 +3,10 @@
 // per model and language class, bounded, and ignores tiny or empty samples;
 // PromptEstimator applies it (and counts exactly where a tokenizer exists).
 #include "providers/prompt_estimator.h"
+#include "tokenize/bpe_encoding.h"
+#include "tokenize/encodings.h"
 #include "tokenize/language_class.h"
+#include "tokenize/proxy_calibrator.h"
 #include "tokenize/token_calibrator.h"
 
 #include <QtTest>
@@ -30,6 +33,10 @@ private Q_SLOTS:
     void estimatorCalibratesUnknownModels();
     void estimatorCountsOpenAiExactly();
     void reportedPromptTokensCountsCacheReads();
+    void proxyLearnsSlopeAndOffset();
+    void proxyOfOneSizeIsARatio();
+    void proxySpreadIsItsPredictionsMiss();
+    void estimatorReservesByTheBetterCount();
 };
 
 void TestTokenCalibrator::seededAtOne()
@@ -248,6 +255,122 @@ void TestTokenCalibrator::reportedPromptTokensCountsCacheReads()
         R"({"prompt_tokens":400,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":256}})");
     QVERIFY(openai);
     QCOMPARE(reportedPromptTokens(ApiFlavor::OpenAI, *openai), std::int64_t{400});
+}
+
+// A provider counting 1.2 tokens per counted token plus 5 of framing: the
+// fit finds both from prompts of different sizes, and predicts exactly.
+void TestTokenCalibrator::proxyLearnsSlopeAndOffset()
+{
+    ProxyCalibrator proxy;
+    QVERIFY(!proxy.fit("claude-haiku-4-5", LanguageClass::Latin));
+    QVERIFY(!proxy.predict("claude-haiku-4-5", 100, LanguageClass::Latin));
+    for (int i = 0; i < 60; ++i) {
+        const std::int64_t counted = 10 + (i * 37) % 390;
+        proxy.observe("claude-haiku-4-5", counted, counted * 6 / 5 + 5, LanguageClass::Latin);
+    }
+    const auto f = proxy.fit("claude-haiku-4-5", LanguageClass::Latin);
+    QVERIFY(f);
+    QCOMPARE(f->samples, std::uint64_t{60});
+    QVERIFY(std::abs(f->slope - 1.2) < 0.01);
+    QVERIFY(std::abs(f->offset - 5.0) < 1.0);
+    QCOMPARE(proxy.predict("claude-haiku-4-5", 100, LanguageClass::Latin), std::optional<std::int64_t>(125));
+    QCOMPARE(proxy.predict("claude-haiku-4-5", 20, LanguageClass::Latin), std::optional<std::int64_t>(29));
+    // Per model and class; nothing from counts or reports below 1.
+    QVERIFY(!proxy.fit("claude-haiku-4-5", LanguageClass::Cjk));
+    QVERIFY(!proxy.fit("claude-sonnet-4-5", LanguageClass::Latin));
+    proxy.observe("claude-sonnet-4-5", 0, 10, LanguageClass::Latin);
+    proxy.observe("claude-sonnet-4-5", 10, 0, LanguageClass::Latin);
+    QVERIFY(!proxy.fit("claude-sonnet-4-5", LanguageClass::Latin));
+}
+
+// Prompts all of one size cannot tell an offset from a slope: the fit is
+// the ratio, not a division by a zero variance.
+void TestTokenCalibrator::proxyOfOneSizeIsARatio()
+{
+    ProxyCalibrator proxy;
+    for (int i = 0; i < 10; ++i) {
+        proxy.observe("m", 100, 130, LanguageClass::Code);
+    }
+    const auto f = proxy.fit("m", LanguageClass::Code);
+    QVERIFY(f);
+    QVERIFY(std::abs(f->slope - 1.3) < 1e-9);
+    QVERIFY(std::abs(f->offset) < 1e-6);
+    QCOMPARE(proxy.predict("m", 200, LanguageClass::Code), std::optional<std::int64_t>(260));
+}
+
+// The spread is of the predictions made before each sample: none for a
+// provider the fit follows exactly, about the noise for one it cannot.
+void TestTokenCalibrator::proxySpreadIsItsPredictionsMiss()
+{
+    ProxyCalibrator exact;
+    ProxyCalibrator noisy;
+    for (int i = 0; i < 200; ++i) {
+        const std::int64_t counted = 20 + (i * 53) % 380;
+        exact.observe("m", counted, counted - 3, LanguageClass::Latin);
+        // Every other report 20% off, either way.
+        const double off = i % 2 == 0 ? 1.0 : (i % 4 == 1 ? 1.2 : 0.8);
+        noisy.observe("m", counted, static_cast<std::int64_t>(static_cast<double>(counted) * off), LanguageClass::Latin);
+    }
+    QVERIFY(exact.fit("m", LanguageClass::Latin)->spread < 0.01);
+    const double spread = noisy.fit("m", LanguageClass::Latin)->spread;
+    QVERIFY2(spread > 0.08 && spread < 0.3, std::to_string(spread).c_str());
+}
+
+// A varied mix against a provider that counts with a BPE tokenizer: the
+// characters' ratio differs between English and emoji in one language
+// class, the o200k count does not, and once both have enough reports the
+// estimator reserves by the o200k count, to the token. Against a provider
+// that counts characters as Sluice's rule of thumb does, it keeps that.
+void TestTokenCalibrator::estimatorReservesByTheBetterCount()
+{
+    const Encodings encodings(std::filesystem::path(SLUICE_SOURCE_DIR) / "resources/tokenizers");
+    const BpeEncoding* o200k = encodings.get(EncodingId::O200kBase);
+    QVERIFY(o200k != nullptr);
+    const auto bodyOf = [](int i) {
+        const std::string text = i % 2 == 0 ? std::string("Summarise these meeting notes in three bullet points. ")
+                                            : std::string("🚀✨🔥 emoji-heavy status update 🎉🎉 done ✅ next ➡️ ");
+        std::string content;
+        for (int k = 0; k < 1 + (i * 7) % 13; ++k) {
+            content += text;
+        }
+        return json{{"model", "claude-haiku-4-5"},
+                    {"max_tokens", 100},
+                    {"messages", json::array({{{"role", "user"}, {"content", content}}})}};
+    };
+    // The provider: o200k's count of each text, 3 tokens less framing.
+    const auto bpeProvider = [&](const json& body) {
+        return proxyPromptTokens(ApiFlavor::Anthropic, body, [&](std::string_view t) {
+                   return static_cast<std::int64_t>(o200k->count(t));
+               }) - 3;
+    };
+    // How many of the last 40 estimates were the provider's count exactly;
+    // -1 if any was not read as Latin with a proxy count.
+    const auto run = [&](const std::function<std::int64_t(const json&)>& provider) -> int {
+        TokenCalibrator calibrator;
+        ProxyCalibrator proxy;
+        const PromptEstimator estimator(&encodings, &calibrator, nullptr, &proxy);
+        int exact = 0;
+        for (int i = 0; i < 60; ++i) {
+            const json body = bodyOf(i);
+            const RequestInfo info = analyzeRequest(ApiFlavor::Anthropic, body, 4096, &estimator);
+            if (info.prompt.language != LanguageClass::Latin || info.prompt.proxy <= 0) {
+                return -1;
+            }
+            const std::int64_t reported = provider(body);
+            exact += i >= 20 && info.promptTokens == reported ? 1 : 0;
+            calibrator.observe("claude-haiku-4-5", info.prompt.ruleOfThumb, reported, info.prompt.language);
+            proxy.observe("claude-haiku-4-5", info.prompt.proxy, reported, info.prompt.language);
+        }
+        return exact;
+    };
+    QCOMPARE(run(bpeProvider), 40);
+    // Characters ÷ 4 is what this provider counts: the rule of thumb fits
+    // it with no spread and stays; its calibrated estimate is exact.
+    QCOMPARE(run([](const json& body) { return estimatePromptTokens(ApiFlavor::Anthropic, body); }), 40);
+    // Without a proxy calibrator nothing is counted twice.
+    TokenCalibrator calibrator;
+    const PromptEstimator plain(&encodings, &calibrator);
+    QCOMPARE(analyzeRequest(ApiFlavor::Anthropic, bodyOf(1), 4096, &plain).prompt.proxy, std::int64_t{0});
 }
 
 QTEST_APPLESS_MAIN(TestTokenCalibrator)
