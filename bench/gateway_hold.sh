@@ -33,6 +33,12 @@
 #                     newer docs; reserve: max_tokens up front, then
 #                     corrected); the gateway is told only the OTPM. Hold
 #                     only (SKIP_FAIR is implied).
+#                     itpm: the same Anthropic clients, the binding limit
+#                     360,000 input tokens per minute (6,000/s) counted by
+#                     the mock with o200k_base, a tokenizer Sluice does not
+#                     have for Claude models: the gateway, told only the
+#                     ITPM, estimates each prompt and learns from the usage
+#                     the answers report. Hold only.
 #   GATEWAYS          N > 1: N gateways sharing their budgets through a
 #                     redis-server started here (the "shared" section), the
 #                     200 hold clients split evenly between them (1 default)
@@ -47,9 +53,10 @@ FAIR_S=${2:-40}
 [[ -d tests/sdk/node_modules ]] || { echo "run scripts/install-deps.sh first (tests/sdk)" >&2; exit 2; }
 GATEWAYS=${GATEWAYS:-1}
 BINDING=${BINDING:-rpm}
-[[ $BINDING == rpm || $BINDING == tpm || $BINDING == otpm ]] || { echo "BINDING=$BINDING: rpm, tpm or otpm" >&2; exit 2; }
+[[ $BINDING =~ ^(rpm|tpm|otpm|itpm)$ ]] || { echo "BINDING=$BINDING: rpm, tpm, otpm or itpm" >&2; exit 2; }
 TPM=360000
 OTPM=150000
+ITPM=360000
 model=gpt-4o-mini flavor=openai
 if [[ $BINDING == tpm ]]; then
   mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"tpm\":$TPM"
@@ -59,6 +66,11 @@ elif [[ $BINDING == otpm ]]; then
   model=claude-haiku-4-5 flavor=anthropic SKIP_FAIR=1
   mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"itpm\":0,\"otpm\":$OTPM,\"outputCharging\":\"${MOCK_CHARGING:-actual}\""
   gw_limits="\"otpm\": $OTPM"
+  export DIALECT=anthropic
+elif [[ $BINDING == itpm ]]; then
+  model=claude-haiku-4-5 flavor=anthropic SKIP_FAIR=1
+  mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"itpm\":$ITPM,\"otpm\":0"
+  gw_limits="\"itpm\": $ITPM"
   export DIALECT=anthropic
 else
   mock_model="\"limits\":{\"rpm\":2400,\"tpm\":0"
@@ -146,16 +158,17 @@ JSON
       const sum=k=>rs.reduce((a,r)=>a+r[k],0);
       console.log(JSON.stringify({mode:"hold",gateways:rs.length,clients:sum("clients"),completed:sum("completed"),failed:sum("failed"),
         http429SeenByClients:sum("http429SeenByClients"),throughputPerSecond:sum("throughputPerSecond"),
-        chargedTokensPerSecond:sum("chargedTokensPerSecond"),outputTokensPerSecond:sum("outputTokensPerSecond")}))' "$work"/hold*.json | tee "$work/client.json"
+        chargedTokensPerSecond:sum("chargedTokensPerSecond"),inputTokensPerSecond:sum("inputTokensPerSecond"),outputTokensPerSecond:sum("outputTokensPerSecond")}))' "$work"/hold*.json | tee "$work/client.json"
   else
     GATEWAY_URL=$gw TOKEN_A=bench-a TOKEN_B=bench-b node tests/sdk/bench_gateway.mjs "$@" | tee "$work/client.json"
   fi
   if [[ $1 == hold && $BINDING != rpm ]]; then
     node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").pop());
       const limit=Number(process.argv[2])/60, what=process.argv[3];
-      const rate=what=="TPM"?j.chargedTokensPerSecond:j.outputTokensPerSecond;
-      console.log(`binding limit ${limit} tokens/s (${what}): ${what=="TPM"?"charged":"output"} ${rate.toFixed(1)} tokens/s after the first 10 s = ${(100*rate/limit).toFixed(1)}% of it`)' \
-      "$work/client.json" "$([[ $BINDING == tpm ]] && echo "$TPM" || echo "$OTPM")" "${BINDING^^}"
+      const rate=what=="TPM"?j.chargedTokensPerSecond:what=="ITPM"?j.inputTokensPerSecond:j.outputTokensPerSecond;
+      const counted={TPM:"charged",ITPM:"input",OTPM:"output"}[what];
+      console.log(`binding limit ${limit} tokens/s (${what}): ${counted} ${rate.toFixed(1)} tokens/s after the first 10 s = ${(100*rate/limit).toFixed(1)}% of it`)' \
+      "$work/client.json" "$(case $BINDING in tpm) echo "$TPM";; itpm) echo "$ITPM";; *) echo "$OTPM";; esac)" "${BINDING^^}"
   fi
   if [[ -n ${BACKGROUND_A:-} ]]; then wait "$a"; echo "tenant A: $(cat "$work/a.json")"; fi
   echo "mock: $(curl -s "$mock/mock/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const r=Object.values(j.rateLimited).reduce((a,b)=>a+b,0);const t0=j.series.length?j.series[0].t:0;const at=j.series.filter(x=>x.rateLimited>0).map(x=>(x.t-t0)+"s"+(x.rateLimited>1?"x"+x.rateLimited:""));console.log(JSON.stringify({requests:j.requests,accepted:j.accepted,answered429:r,share429:r/j.requests,secondsWith429:at}))})')"
@@ -169,6 +182,7 @@ if [[ ${SKIP_HOLD:-} != 1 ]]; then
   case $BINDING in
     rpm) binds="demand 5x the limit (40/s)";;
     tpm) binds="varied prompts, demand about 5x the TPM limit (6,000 tokens/s)";;
+    itpm) binds="Anthropic Messages, varied prompts, demand about 5x the ITPM limit (6,000 tokens/s) counted by a tokenizer Sluice does not have";;
     otpm) binds="Anthropic Messages, demand about 5x the OTPM limit (2,500 tokens/s, charged ${MOCK_CHARGING:-actual})";;
   esac
   echo "== hold: 200 SDK clients, one tenant, $binds, ${HOLD_S} s$([[ $GATEWAYS -gt 1 ]] && echo ", through $GATEWAYS gateways sharing Redis")"
