@@ -108,7 +108,10 @@ QString originText(const LimitInForce& limit, bool pacedEvenly)
     return text;
 }
 
-std::optional<double> calibrationRatio(const std::vector<ModelCalibration>& calibration, std::string_view model)
+namespace {
+
+// The model's calibration with the most samples, or null.
+const ModelCalibration* mostSampled(const std::vector<ModelCalibration>& calibration, std::string_view model)
 {
     const ModelCalibration* best = nullptr;
     for (const ModelCalibration& c : calibration) {
@@ -116,6 +119,14 @@ std::optional<double> calibrationRatio(const std::vector<ModelCalibration>& cali
             best = &c;
         }
     }
+    return best;
+}
+
+}  // namespace
+
+std::optional<double> calibrationRatio(const std::vector<ModelCalibration>& calibration, std::string_view model)
+{
+    const ModelCalibration* best = mostSampled(calibration, model);
     return best != nullptr ? std::optional<double>(best->ratio) : std::nullopt;
 }
 
@@ -148,8 +159,9 @@ QString enforcementSummary(const ModelLimitStatus& s, const std::vector<ModelCal
         parts.append(s.ramp->inRamp ? tr("ramp %1").arg(percent(s.ramp->fraction))
                                     : tr("ramps from %1").arg(percent(s.ramp->start)));
     }
-    if (const auto ratio = calibrationRatio(calibration, s.model)) {
-        parts.append(tr("estimate ×%1").arg(QString::number(*ratio, 'f', 2)));
+    if (const ModelCalibration* c = mostSampled(calibration, s.model)) {
+        // By o200k's count, the ratio is a slope over another tokenizer.
+        parts.append((c->byProxy ? tr("estimate o200k ×%1") : tr("estimate ×%1")).arg(QString::number(c->ratio, 'f', 2)));
     }
     return parts.join(QStringLiteral(" · "));
 }

@@ -18,7 +18,8 @@
 namespace sluice::ui {
 
 // The short form for the column: "paced evenly · burst 5 of 10 · margin
-// 2.0% ≥ 9.0 ms · ramp 62% · estimate ×1.12"; parts with nothing to say are
+// 2.0% ≥ 9.0 ms · ramp 62% · estimate ×1.12" ("estimate o200k ×1.02" once
+// the model's prompts are reserved by o200k_base's count); parts with nothing to say are
 // left out ("configured, burst 10" when nothing was narrowed or learned).
 QString enforcementSummary(const ModelLimitStatus& status, const std::vector<ModelCalibration>& calibration);
 // The long form for the tooltip, one line per limit and per remark.

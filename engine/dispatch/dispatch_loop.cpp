@@ -150,7 +150,7 @@ void Dispatcher::Impl::waitOn(Lane& lane, Job& job, const KeyChoice& choice)
             if (!kr.disabled && !kr.removed && !kr.quarantined && (lane.key.empty() || kr.cfg->name == lane.key)) {
                 const ModelState& ms = pool.modelState(pr, kr, lane.model);
                 note(job, TimelineEvent::Kind::Limits,
-                     limitsNote(pr, kr, lane.model, ms, admission, idleRamp, clock.now(), calibrator));
+                     limitsNote(pr, kr, lane.model, ms, admission, idleRamp, clock.now(), calibrator, proxy));
             }
         }
     }
@@ -517,7 +517,7 @@ void Dispatcher::Impl::publish(TimePoint now)
         keys = pool.statuses(now);
         laneStatus = laneStatuses(now);
         modelLimits = modelLimitStatuses(pool, admission, idleRamp, now);
-        calibration = calibrationStatus(calibrator);
+        calibration = calibrationStatus(calibrator, proxy);
     }
     std::lock_guard guard(mutex);
     std::vector<ProviderStatus> oldProviders = std::move(published.providers);

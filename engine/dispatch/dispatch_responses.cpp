@@ -299,7 +299,7 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
         // What the 429 taught (narrower burst, even pacing, a wider margin),
         // for --explain.
         note(job, TimelineEvent::Kind::Limits,
-             limitsNote(pr, kr, job.info.model, ms, admission, idleRamp, now, calibrator));
+             limitsNote(pr, kr, job.info.model, ms, admission, idleRamp, now, calibrator, proxy));
     }
     if (a.coolKeyUntil) {
         ms.coolingUntil = *a.coolKeyUntil;

@@ -172,6 +172,10 @@ struct ModelCalibration {
     std::string language;  // "latin", "cjk", "other", "code"
     double ratio = 1.0;
     std::uint64_t samples = 0;
+    // Reserved by o200k_base's count × ratio + offset, not by characters ÷ 4
+    // × ratio (PromptEstimator, tokenize/proxy_calibrator.h).
+    bool byProxy = false;
+    double offset = 0;
 };
 
 // One line for people: "rpm 600 configured, burst 10 (5 in force: narrowed

@@ -2,6 +2,8 @@
 
 #include "config/config_writer.h"
 #include "core/numbers.h"
+#include "providers/prompt_estimator.h"
+#include "tokenize/proxy_calibrator.h"
 #include "tokenize/token_calibrator.h"
 
 #include <cmath>
@@ -132,34 +134,35 @@ std::vector<ModelLimitStatus> modelLimitStatuses(const KeyPool& pool, const Admi
 
 std::string limitsNote(const ProviderRuntime& pr, const KeyRuntime& kr, const std::string& model,
                        const ModelState& ms, const Admission& admission, const IdleRamp& ramp, TimePoint now,
-                       const tokenize::TokenCalibrator* calibrator)
+                       const tokenize::TokenCalibrator* calibrator, const tokenize::ProxyCalibrator* proxy)
 {
     std::string text = pr.cfg->name + "/" + kr.cfg->name + "/" + model + ": " +
                        describeModelLimits(modelLimitStatus(pr, kr, model, ms, admission, ramp, now));
-    if (calibrator != nullptr) {
-        std::vector<ModelCalibration> mine;
-        for (const tokenize::TokenCalibrator::Entry& e : calibrator->snapshot()) {
-            if (e.model == model) {
-                mine.push_back(ModelCalibration{e.model, std::string(tokenize::languageClassName(e.language)),
-                                                e.ratio, e.samples});
-            }
-        }
-        if (const std::string c = describeCalibration(mine, model); !c.empty()) {
-            text += "; " + c;
-        }
+    if (const std::string c = describeCalibration(calibrationStatus(calibrator, proxy), model); !c.empty()) {
+        text += "; " + c;
     }
     return text;
 }
 
-std::vector<ModelCalibration> calibrationStatus(const tokenize::TokenCalibrator* calibrator)
+std::vector<ModelCalibration> calibrationStatus(const tokenize::TokenCalibrator* calibrator,
+                                                const tokenize::ProxyCalibrator* proxy)
 {
     std::vector<ModelCalibration> out;
     if (calibrator == nullptr) {
         return out;
     }
     for (const tokenize::TokenCalibrator::Entry& e : calibrator->snapshot()) {
-        out.push_back(ModelCalibration{e.model, std::string(tokenize::languageClassName(e.language)), e.ratio,
-                                       e.samples});
+        ModelCalibration c{e.model, std::string(tokenize::languageClassName(e.language)), e.ratio, e.samples};
+        if (proxy != nullptr) {
+            const auto byProxy = proxy->fit(e.model, e.language);
+            if (proxyPredictsBetter(calibrator->fit(e.model, e.language), byProxy)) {
+                c.ratio = byProxy->slope;
+                c.offset = byProxy->offset;
+                c.samples = byProxy->samples;
+                c.byProxy = true;
+            }
+        }
+        out.push_back(std::move(c));
     }
     return out;
 }
@@ -219,9 +222,13 @@ std::string describeCalibration(const std::vector<ModelCalibration>& calibration
         if (c.model != model || c.samples == 0) {
             continue;
         }
-        char ratio[32];
-        std::snprintf(ratio, sizeof ratio, "%.2f", c.ratio);
-        text += (text.empty() ? "prompt estimate ×" : ", ×") + std::string(ratio) + " (" + c.language + ", " +
+        char ratio[64];
+        if (c.byProxy) {
+            std::snprintf(ratio, sizeof ratio, "o200k_base ×%.2f %+.0f", c.ratio, c.offset);
+        } else {
+            std::snprintf(ratio, sizeof ratio, "×%.2f", c.ratio);
+        }
+        text += (text.empty() ? "prompt estimate " : ", ") + std::string(ratio) + " (" + c.language + ", " +
                 std::to_string(c.samples) + (c.samples == 1 ? " sample)" : " samples)");
     }
     return text;

@@ -20,6 +20,7 @@
 namespace sluice {
 
 namespace tokenize {
+class ProxyCalibrator;
 class TokenCalibrator;
 }  // namespace tokenize
 
@@ -36,9 +37,12 @@ ModelLimitStatus modelLimitStatus(const ProviderRuntime& pr, const KeyRuntime& k
 // has one (calibrator may be null), for a job's timeline (--explain).
 std::string limitsNote(const ProviderRuntime& pr, const KeyRuntime& kr, const std::string& model,
                        const ModelState& ms, const Admission& admission, const IdleRamp& ramp, TimePoint now,
-                       const tokenize::TokenCalibrator* calibrator);
+                       const tokenize::TokenCalibrator* calibrator,
+                       const tokenize::ProxyCalibrator* proxy = nullptr);
 
-// What the calibrator learned, per model and language class.
-std::vector<ModelCalibration> calibrationStatus(const tokenize::TokenCalibrator* calibrator);
+// What the calibrators learned, per model and language class: the fit
+// PromptEstimator reserves by (the proxy's once it predicts better).
+std::vector<ModelCalibration> calibrationStatus(const tokenize::TokenCalibrator* calibrator,
+                                                const tokenize::ProxyCalibrator* proxy = nullptr);
 
 }  // namespace sluice

@@ -140,10 +140,7 @@ const tokenize::BpeEncoding* PromptEstimator::proxyEncoding() const
 std::int64_t PromptEstimator::calibrated(std::string_view model, const PromptEstimate& e) const
 {
     if (e.proxy > 0 && m_proxy != nullptr) {
-        const auto byProxy = m_proxy->fit(model, e.language);
-        const auto byRule = m_calibrator->fit(model, e.language);
-        if (byProxy && byRule && byProxy->samples >= kMinProxySamples && byRule->samples >= kMinProxySamples &&
-            byProxy->spread < byRule->spread) {
+        if (proxyPredictsBetter(m_calibrator->fit(model, e.language), m_proxy->fit(model, e.language))) {
             return m_proxy->predict(model, e.proxy, e.language).value_or(e.proxy);
         }
     }
@@ -153,6 +150,13 @@ std::int64_t PromptEstimator::calibrated(std::string_view model, const PromptEst
 const tokenize::BpeEncoding* PromptEstimator::encodingFor(std::string_view model) const
 {
     return m_encodings != nullptr ? m_encodings->forModel(model) : nullptr;
+}
+
+bool proxyPredictsBetter(const std::optional<tokenize::TokenCalibrator::Fit>& rule,
+                         const std::optional<tokenize::ProxyCalibrator::Fit>& proxy) noexcept
+{
+    return rule && proxy && rule->samples >= PromptEstimator::kMinProxySamples &&
+           proxy->samples >= PromptEstimator::kMinProxySamples && proxy->spread < rule->spread;
 }
 
 tokenize::CalibrationOptions agreementOptions()

@@ -87,6 +87,11 @@ private:
     const tokenize::ProxyCalibrator* m_proxy;
 };
 
+// Whether the proxy count predicts the reports better than the rule of
+// thumb: both have kMinProxySamples and the proxy's spread is smaller.
+bool proxyPredictsBetter(const std::optional<tokenize::TokenCalibrator::Fit>& rule,
+                         const std::optional<tokenize::ProxyCalibrator::Fit>& proxy) noexcept;
+
 // The options of an agreement calibrator: no prior belief beyond "the
 // tokenizer is right" (1.0), which the first report replaces.
 tokenize::CalibrationOptions agreementOptions();

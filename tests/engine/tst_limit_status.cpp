@@ -7,6 +7,9 @@
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/limit_status.h"
+#include "tokenize/proxy_calibrator.h"
+#include "tokenize/token_calibrator.h"
 #include "support/fake_transport.h"
 #include "support/scripted_dispatch.h"
 #include "support/test_images.h"
@@ -109,6 +112,7 @@ private Q_SLOTS:
     void headersTeachAndLowerLimits();
     void idleRampState();
     void calibrationPerModel();
+    void calibrationNamesTheCountItReservesBy();
     void exactCountFollowsTheProvidersCount();
     void mediaTeachesNoCalibrator();
 };
@@ -274,6 +278,35 @@ void TestLimitStatus::calibrationPerModel()
     const std::string text = describeCalibration(c, "llama-3-70b");
     QVERIFY2(text.rfind("prompt estimate ×", 0) == 0 && text.find("1 sample") != std::string::npos, text.c_str());
     QVERIFY(describeCalibration(c, "gpt-4o-mini").empty());
+}
+
+// Once the o200k count predicts a model's reports better than characters
+// do, the status says that is what is reserved by, with its slope and
+// offset; without a proxy calibrator, the ratio as before.
+void TestLimitStatus::calibrationNamesTheCountItReservesBy()
+{
+    tokenize::TokenCalibrator rule;
+    tokenize::ProxyCalibrator proxy;
+    for (int i = 0; i < 20; ++i) {
+        const std::int64_t counted = 20 + i * 19;
+        // Characters miss by ±20% from prompt to prompt; o200k by 3 tokens
+        // of framing, always.
+        rule.observe("claude-haiku-4-5", counted, counted * (i % 2 == 0 ? 6 : 4) / 5, tokenize::LanguageClass::Latin);
+        proxy.observe("claude-haiku-4-5", counted, counted - 3, tokenize::LanguageClass::Latin);
+    }
+    const std::vector<ModelCalibration> c = calibrationStatus(&rule, &proxy);
+    QCOMPARE(c.size(), std::size_t{1});
+    QVERIFY(c[0].byProxy);
+    QCOMPARE(c[0].samples, std::uint64_t{20});
+    QVERIFY(std::abs(c[0].ratio - 1.0) < 0.01);
+    QVERIFY(std::abs(c[0].offset + 3.0) < 0.5);
+    const std::string text = describeCalibration(c, "claude-haiku-4-5");
+    QCOMPARE(text, std::string("prompt estimate o200k_base ×1.00 -3 (latin, 20 samples)"));
+    const std::vector<ModelCalibration> plain = calibrationStatus(&rule);
+    QCOMPARE(plain.size(), std::size_t{1});
+    QVERIFY(!plain[0].byProxy);
+    QVERIFY2(describeCalibration(plain, "claude-haiku-4-5").rfind("prompt estimate ×", 0) == 0,
+             describeCalibration(plain, "claude-haiku-4-5").c_str());
 }
 
 // An OpenAI model's prompt is counted with its tokenizer, but what is
