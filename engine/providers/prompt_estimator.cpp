@@ -140,8 +140,9 @@ const tokenize::BpeEncoding* PromptEstimator::proxyEncoding() const
 std::int64_t PromptEstimator::calibrated(std::string_view model, const PromptEstimate& e) const
 {
     if (e.proxy > 0 && m_proxy != nullptr) {
-        if (proxyPredictsBetter(m_calibrator->fit(model, e.language), m_proxy->fit(model, e.language))) {
-            return m_proxy->predict(model, e.proxy, e.language).value_or(e.proxy);
+        if (const auto byProxy = m_proxy->fit(model, e.language);
+            proxyPredictsBetter(m_calibrator->fit(model, e.language), byProxy)) {
+            return byProxy->reserve(e.proxy);
         }
     }
     return m_calibrator->apply(model, e.ruleOfThumb, e.language);

@@ -12,7 +12,19 @@ namespace {
 constexpr double kMinSlope = 0.25;
 constexpr double kMaxSlope = 4.0;
 
+double predicted(const ProxyCalibrator::Fit& f, double counted)
+{
+    return std::max(1.0, f.slope * counted + f.offset);
+}
+
 }  // namespace
+
+std::int64_t ProxyCalibrator::Fit::reserve(std::int64_t counted) const noexcept
+{
+    // Up, as a reservation should round, but not by the sums' rounding
+    // error: a fit that is exact lands a hair above the whole number.
+    return static_cast<std::int64_t>(std::ceil(predicted(*this, static_cast<double>(counted)) - 1e-6));
+}
 
 ProxyCalibrator::ProxyCalibrator(double alpha, std::size_t maxModels)
     : m_alpha(std::clamp(alpha, 0.001, 1.0)), m_maxModels(maxModels)
@@ -34,11 +46,6 @@ ProxyCalibrator::Fit ProxyCalibrator::fitOf(const Cell& c)
     f.slope = std::clamp(f.slope, kMinSlope, kMaxSlope);
     f.offset = c.y - f.slope * c.x;
     return f;
-}
-
-double ProxyCalibrator::predicted(const Fit& f, double counted)
-{
-    return std::max(1.0, f.slope * counted + f.offset);
 }
 
 void ProxyCalibrator::observe(std::string_view model, std::int64_t counted, std::int64_t reported,
@@ -88,9 +95,7 @@ std::optional<std::int64_t> ProxyCalibrator::predict(std::string_view model, std
     if (!f || counted < 1) {
         return std::nullopt;
     }
-    // Up, as a reservation should round, but not by the sums' rounding
-    // error: a fit that is exact lands a hair above the whole number.
-    return static_cast<std::int64_t>(std::ceil(predicted(*f, static_cast<double>(counted)) - 1e-6));
+    return f->reserve(counted);
 }
 
 }  // namespace sluice::tokenize

@@ -41,11 +41,12 @@ public:
         double offset = 0;
         std::uint64_t samples = 0;
         double spread = 0;  // of the predictions, as above; 0 after one sample
+        // `counted` under the fit, rounded up and at least 1.
+        std::int64_t reserve(std::int64_t counted) const noexcept;
     };
     // nullopt before any sample for the model and class.
     std::optional<Fit> fit(std::string_view model, LanguageClass language) const;
-    // `counted` under the fit, rounded up and at least 1; nullopt before
-    // any sample.
+    // fit()->reserve(counted); nullopt before any sample.
     std::optional<std::int64_t> predict(std::string_view model, std::int64_t counted, LanguageClass language) const;
 
 private:
@@ -56,7 +57,6 @@ private:
     };
     using Cells = std::array<Cell, kLanguageClassCount>;
     static Fit fitOf(const Cell& c);
-    static double predicted(const Fit& f, double counted);
 
     double m_alpha;
     std::size_t m_maxModels;
