@@ -132,6 +132,19 @@ struct PacedWindow {
         paced = in.front()->admission->paceEvenly(Admission::root());
         clock.advance(std::chrono::seconds(2));
     }
+    // Admits `tokens` on `from` and has the request leave at once, its
+    // entry sent to Redis; the request stays held. Whether it was admitted.
+    bool sendNow(Instance& from, std::int64_t tokens)
+    {
+        Decision d = from.tryOne(Cost{1, tokens, 0, 0, 1});
+        if (d.verdict != Verdict::Admit) {
+            return false;
+        }
+        from.admission->departed(d.reservation, clock.now());
+        from.budget->flushLog();
+        from.held.push_back(std::move(d.reservation));
+        return true;
+    }
     bool paced = false;
 };
 
@@ -631,10 +644,7 @@ private Q_SLOTS:
         Instance& a = *w.in[1];
         Instance& c = *w.in[2];
         const TimePoint t0 = clock.now();
-        Decision first = b.tryOne(Cost{1, 900, 0, 0, 1});
-        QCOMPARE(first.verdict, Verdict::Admit);
-        b.admission->departed(first.reservation, t0);
-        b.budget->flushLog();
+        QVERIFY(w.sendNow(b, 900));
         clock.advance(10ms);
         // A's 500 is booked for when B's 900 leaves the window.
         const TimePoint slot = t0 + waitOf(a, 500, t0);
@@ -660,10 +670,7 @@ private Q_SLOTS:
         Instance& b = *w.in[0];
         Instance& a = *w.in[1];
         const TimePoint t0 = clock.now();
-        Decision first = b.tryOne(Cost{1, 900, 0, 0, 1});
-        QCOMPARE(first.verdict, Verdict::Admit);
-        b.admission->departed(first.reservation, t0);
-        b.budget->flushLog();
+        QVERIFY(w.sendNow(b, 900));
         clock.advance(12ms);
         const Decision booked = a.admission->tryAcquireAt(a.path(), Cost{1, 500, 0, 0, 1}, t0);
         QCOMPARE(booked.verdict, Verdict::Wait);
