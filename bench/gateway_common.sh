@@ -1,5 +1,5 @@
 # The gateway benchmarks' shared start-up, sourced by bench/gateway_*.sh
-# (ab, budget, callgrind, cpu, in_flight, latency, mock_side, profile, syscalls, variants, vs_nginx): a work
+# (ab, budget, callgrind, cpu, in_flight, latency, mock_side, profile, sched, syscalls, variants, vs_nginx): a work
 # directory $W, removed on exit with every process started here stopped;
 # the mock with no limits and no latency; the gateway configuration that
 # points at it; gateways (`sluice-cli serve`); nginx as a plain reverse
