@@ -105,6 +105,8 @@ struct MockProvider::Impl {
     // names, or the 401 it gets.
     std::variant<std::string, net::HttpReply> openAiKey(const net::InboundRequest& request);
     net::HttpReply inputTokens(const net::InboundRequest& request);
+    std::optional<ApiError> countPrompt(const MockConfig& cfg, const net::InboundRequest& request,
+                                        const std::string& key, CompletionRequest& r);
     net::HttpReply completion(const net::InboundRequest& request, const Dialect& dialect);
     net::HttpReply models(const net::InboundRequest& request);
     net::HttpReply control(const net::InboundRequest& request);
@@ -235,13 +237,8 @@ net::HttpReply MockProvider::Impl::inputTokens(const net::InboundRequest& reques
         return errorReply(std::move(*e), {}, false);
     }
     CompletionRequest& r = std::get<CompletionRequest>(parsed);
-    if (!r.previousResponseId.empty() && !storedResponses.has(std::get<std::string>(key), r.previousResponseId)) {
-        return errorReply(ApiError{400, previousResponseNotFound(r.previousResponseId)}, {}, false);
-    }
-    if (const auto model = cfg->models.find(r.model); model != cfg->models.end()) {
-        if (const auto exact = prompts.count(model->second.promptCounting, request.path(), r.model, request.body)) {
-            r.inputTokens = *exact;
-        }
+    if (auto unknown = countPrompt(*cfg, request, std::get<std::string>(key), r)) {
+        return errorReply(std::move(*unknown), {}, false);
     }
     return net::HttpReply::whole(
         200, std::string(kJson),
@@ -273,6 +270,27 @@ Charge chargeOf(const CompletionRequest& r, const RateLimits& limits)
 }
 
 }  // namespace
+
+// The prompt as the provider counts it, charged at arrival: exactly for a
+// model configured with a tokenizer, and with the conversation a
+// continuation carries. The 400 when the key did not make what it continues.
+std::optional<ApiError> MockProvider::Impl::countPrompt(const MockConfig& cfg, const net::InboundRequest& request,
+                                                        const std::string& key, CompletionRequest& r)
+{
+    if (const auto model = cfg.models.find(r.model); model != cfg.models.end()) {
+        if (const auto exact = prompts.count(model->second.promptCounting, request.path(), r.model, request.body)) {
+            r.inputTokens = *exact;
+        }
+    }
+    if (r.previousResponseId.empty()) {
+        return std::nullopt;
+    }
+    if (!storedResponses.has(key, r.previousResponseId)) {
+        return ApiError{400, previousResponseNotFound(r.previousResponseId)};
+    }
+    r.inputTokens += storedResponses.contextTokens(key, r.previousResponseId);
+    return std::nullopt;
+}
 
 net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request, const Dialect& dialect)
 {
@@ -324,14 +342,9 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
         return errorReply(std::move(*e), headers, true);
     }
     CompletionRequest& r = std::get<CompletionRequest>(parsed);
-    if (const auto model = cfg.models.find(r.model); model != cfg.models.end()) {
-        if (const auto exact = prompts.count(model->second.promptCounting, request.path(), r.model, request.body)) {
-            r.inputTokens = *exact;
-        }
-    }
     ctx.model = r.model;
-    if (!r.previousResponseId.empty() && !storedResponses.has(*key, r.previousResponseId)) {
-        return errorReply(ApiError{400, previousResponseNotFound(r.previousResponseId)}, headers, true);
+    if (auto unknown = countPrompt(cfg, request, *key, r)) {
+        return errorReply(std::move(*unknown), headers, true);
     }
     const MockKey& k = keyConfig->second;
     if (!k.models.empty() && std::find(k.models.begin(), k.models.end(), r.model) == k.models.end()) {

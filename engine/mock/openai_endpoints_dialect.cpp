@@ -155,7 +155,8 @@ OJson responsesUsage(std::int64_t input, std::int64_t output)
 }
 
 // A compaction or an input count needs input, or a stored response to
-// continue (whose tokens the mock does not count again).
+// continue (whose conversation the provider adds to the count:
+// StoredResponses::contextTokens).
 std::optional<ApiError> readContinued(const Json& doc, CompletionRequest& r)
 {
     if (const auto previous = doc.find("previous_response_id"); previous != doc.end() && !previous->is_null()) {

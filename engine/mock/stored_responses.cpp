@@ -51,6 +51,26 @@ bool StoredResponses::has(const std::string& key, std::string_view id) const
     return get(key, id).has_value();
 }
 
+std::int64_t StoredResponses::contextTokens(const std::string& key, std::string_view id) const
+{
+    const std::optional<std::string> object = get(key, id);
+    if (!object) {
+        return 0;
+    }
+    const nlohmann::json doc = nlohmann::json::parse(*object, nullptr, false);
+    const auto usage = doc.is_object() ? doc.find("usage") : doc.end();
+    if (!doc.is_object() || usage == doc.end() || !usage->is_object()) {
+        return 0;
+    }
+    std::int64_t tokens = 0;
+    for (const char* field : {"input_tokens", "output_tokens"}) {
+        if (const auto n = usage->find(field); n != usage->end() && n->is_number_integer()) {
+            tokens += n->get<std::int64_t>();
+        }
+    }
+    return tokens;
+}
+
 std::optional<std::string> StoredResponses::get(const std::string& key, std::string_view id) const
 {
     std::lock_guard guard(m_mutex);

@@ -112,6 +112,7 @@ private Q_SLOTS:
     void mockServesResponsesAndEmbeddings();
     void mockEnforcesLimitsOnEmbeddings();
     void mockCompactsAndCountsInput();
+    void mockCountsAContinuationWithItsConversation();
     void dispatchedJobsSettleToReportedUsage();
     void preparedJobSurvivesAConfigChange();
 };
@@ -587,6 +588,41 @@ void TestOpenAiEndpoints::mockCompactsAndCountsInput()
     const auto streamed = f.http.post("/v1/responses/compact", R"({"model":"gpt-4o-mini","input":"x","stream":true})",
                                       openAiHeaders());
     QCOMPARE(streamed.status, 400L);
+}
+
+// OpenAI counts a continuation's input (previous_response_id) with the
+// whole conversation it continues: what it reports and bills, what the
+// input count says, and what its token limit is charged at arrival. 100
+// tokens a minute: 25 for the first turn, 50 for the second (its 9 and
+// the first's 25), and the third (9 + 50 before it, + 16 of output) does
+// not fit what is left.
+void TestOpenAiEndpoints::mockCountsAContinuationWithItsConversation()
+{
+    mock::MockConfig c = quietConfig();
+    c.models["gpt-4o-mini"].limits.tokensPerMinute = 100;
+    c.models["gpt-4o-mini"].limits.granularity = 60s;
+    MockFixture f(c);
+    const auto turn = [&](const std::string& previous) {
+        json body = {{"model", "gpt-4o-mini"}, {"input", "Hello there"}, {"max_output_tokens", 16}};
+        if (!previous.empty()) {
+            body["previous_response_id"] = previous;
+        }
+        return f.http.post("/v1/responses", body.dump(), openAiHeaders());
+    };
+    const auto first = turn("");
+    QVERIFY2(first.status == 200, first.body.c_str());
+    QCOMPARE(parseJson(first.body)["usage"]["input_tokens"], json(9));
+    const std::string firstId = parseJson(first.body)["id"].get<std::string>();
+    const auto second = turn(firstId);
+    QVERIFY2(second.status == 200, second.body.c_str());
+    QCOMPARE(parseJson(second.body)["usage"]["input_tokens"], json(9 + 9 + 16));
+    const std::string secondId = parseJson(second.body)["id"].get<std::string>();
+    const auto counted = f.http.post("/v1/responses/input_tokens",
+                                     json{{"previous_response_id", secondId}, {"input", "Hello there"}}.dump(),
+                                     openAiHeaders());
+    QVERIFY2(counted.status == 200, counted.body.c_str());
+    QCOMPARE(parseJson(counted.body)["input_tokens"], json(9 + 34 + 16));
+    QCOMPARE(turn(secondId).status, 429L);
 }
 
 void TestOpenAiEndpoints::dispatchedJobsSettleToReportedUsage()
