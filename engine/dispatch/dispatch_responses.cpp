@@ -56,8 +56,9 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, const Provi
     const std::optional<std::int64_t> spend = config->pricing.microUsd(job.info.model, usage->billed);
     Cost actual{1, usage->inputTokens, usage->outputTokens, spend.value_or(job.cost.spendMicroUsd), 1};
     // What an image or a document cost says nothing about how text
-    // tokenizes: the calibrators learn from text-only prompts.
-    const bool textOnly = job.info.prompt.mediaParts == 0;
+    // tokenizes, nor does a conversation the provider kept: the
+    // calibrators learn from prompts of text alone.
+    const bool textOnly = job.info.prompt.mediaParts == 0 && job.info.prompt.context == 0;
     if (textOnly && job.info.prompt.method != PromptCountMethod::Exact) {
         if (calibrator != nullptr) {
             // The uncalibrated estimate, or the calibrator would chase its

@@ -39,6 +39,11 @@ struct JobSpec {
     // request that continues a response (previous_response_id) is known only
     // to the project of the key that made it; any other key answers 400.
     std::string key;
+    // Input the provider counts besides the body's own: the conversation a
+    // Responses API continuation carries (the response it continues, input
+    // and output, as the provider reported them). Reserved as it is, and
+    // kept out of what the estimate calibrators learn from.
+    std::int64_t contextTokens = 0;
     // Optional: the method and what follows the endpoint's path, query
     // included. For a request about an object the endpoint stored (GET or
     // DELETE /v1/responses/{id}, POST …/{id}/cancel, POST

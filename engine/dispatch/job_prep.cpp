@@ -211,6 +211,11 @@ void prepareJobInto(PreparedJob& p, const Config& config, JobSpec&& job, const P
         p.job = std::move(job);
         return;
     }
+    if (job.contextTokens > 0) {
+        info.prompt.context = job.contextTokens;
+        info.prompt.tokens += job.contextTokens;
+        info.promptTokens += job.contextTokens;
+    }
     p.cost.requests = 1;
     p.cost.inputTokens = info.promptTokens;
     p.cost.outputTokens = info.reservedOutputTokens();

@@ -216,8 +216,9 @@ private:
     void noteResponseOwner(const JobOutcome& outcome)
     {
         if (m_job.objectPath.empty()) {
-            m_gw->responseOwners.remember(outcome.responseId,
-                                          ResponseOwner{outcome.provider, outcome.key, outcome.model, m_job.tenant});
+            const std::int64_t context = outcome.usage ? outcome.usage->inputTokens + outcome.usage->outputTokens : 0;
+            m_gw->responseOwners.remember(outcome.responseId, ResponseOwner{outcome.provider, outcome.key, outcome.model,
+                                                                            m_job.tenant, context});
         } else if (m_job.method == "DELETE") {
             const std::string_view path = m_job.objectPath;
             m_gw->responseOwners.forget(path.substr(1, path.find_first_of("/?", 1) - 1));

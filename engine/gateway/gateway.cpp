@@ -382,6 +382,7 @@ Dispatcher::Prepared Gateway::Impl::prepareJob(net::InboundRequest& request, jso
                 dispatcher.config()->route(flavor, model->get_ref<const std::string&>(), owner->provider) != nullptr) {
                 spec.provider = std::move(owner->provider);
                 spec.key = std::move(owner->key);
+                spec.contextTokens = owner->contextTokens;
             }
         }
     }

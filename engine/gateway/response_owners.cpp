@@ -1,5 +1,7 @@
 #include "gateway/response_owners.h"
 
+#include <charconv>
+#include <system_error>
 #include <vector>
 
 namespace sluice::gateway {
@@ -32,6 +34,8 @@ std::string ResponseOwners::encode(const ResponseOwner& owner)
         text.push_back(kSeparator);
         text.append(*field);
     }
+    text.push_back(kSeparator);
+    text.append(std::to_string(owner.contextTokens));
     return text;
 }
 
@@ -46,10 +50,19 @@ std::optional<ResponseOwner> ResponseOwners::decode(std::string_view text)
         }
         text.remove_prefix(end + 1);
     }
-    if (fields.size() != 5 || fields[0] != kVersion || fields[1].empty() || fields[2].empty()) {
+    // Five fields: written by a gateway that kept no conversation size.
+    if ((fields.size() != 5 && fields.size() != 6) || fields[0] != kVersion || fields[1].empty() || fields[2].empty()) {
         return std::nullopt;
     }
-    return ResponseOwner{std::move(fields[1]), std::move(fields[2]), std::move(fields[3]), std::move(fields[4])};
+    std::int64_t context = 0;
+    if (fields.size() == 6) {
+        const std::string& n = fields[5];
+        const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), context);
+        if (ec != std::errc() || end != n.data() + n.size() || context < 0) {
+            return std::nullopt;
+        }
+    }
+    return ResponseOwner{std::move(fields[1]), std::move(fields[2]), std::move(fields[3]), std::move(fields[4]), context};
 }
 
 void ResponseOwners::remember(const std::string& id, ResponseOwner owner)

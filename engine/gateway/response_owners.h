@@ -30,6 +30,11 @@ struct ResponseOwner {
     std::string key;  // the key's name, never its value
     std::string model;
     std::string tenant;
+    // What a continuation of it carries as input besides its own: its input
+    // and output tokens as the provider reported them (0: not known, as for
+    // a response still running in the background). OpenAI counts the whole
+    // conversation as the continuation's input, for the token limits too.
+    std::int64_t contextTokens = 0;
 };
 
 // Where instances sharing a namespace keep the same map, so that a request

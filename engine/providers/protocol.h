@@ -69,6 +69,10 @@ struct PromptEstimate {
     // calibrators nothing.
     std::int64_t media = 0;
     int mediaParts = 0;
+    // Of `tokens`, the conversation the provider keeps and counts with the
+    // prompt (JobSpec::contextTokens): known from a report, not estimated;
+    // a prompt with any teaches the calibrators nothing.
+    std::int64_t context = 0;
 };
 
 struct RequestInfo {

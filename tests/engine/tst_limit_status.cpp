@@ -115,6 +115,7 @@ private Q_SLOTS:
     void calibrationNamesTheCountItReservesBy();
     void exactCountFollowsTheProvidersCount();
     void mediaTeachesNoCalibrator();
+    void aKeptConversationIsReservedAndTeachesNoCalibrator();
 };
 
 // A 429 that says "in a second" at a pace the ledger allowed: the provider
@@ -391,6 +392,35 @@ void TestLimitStatus::mediaTeachesNoCalibrator()
             QVERIFY(rig.transport.waitStarted(static_cast<std::size_t>(i)));
             rig.transport.reply(rig.transport.started()[static_cast<std::size_t>(i) - 1].id, 200,
                                 FakeTransport::completion(4000, 5));
+            QVERIFY(rig.recorder.waitFor(static_cast<std::size_t>(i)));
+        }
+        QCOMPARE(reserved(chat("text-after", model, words)).cost.inputTokens, before.cost.inputTokens);
+    }
+}
+
+// A continuation's conversation, kept by the provider (JobSpec::
+// contextTokens, from the report of the answer it continues), is reserved
+// as it is on top of the estimate of the new text, and the provider's count
+// of both teaches neither calibrator: without the exclusion the rule of
+// thumb's ratio would rise to its cap after a few such reports.
+void TestLimitStatus::aKeptConversationIsReservedAndTeachesNoCalibrator()
+{
+    const std::string words(400, 'a');
+    for (const std::string model : {"llama-3-70b", "gpt-4o-mini"}) {
+        Rig rig(config({{"models", {{model, {{"limits", {{"tpm", 600000}}}}}}}}));
+        const auto reserved = [&](const JobSpec& spec) { return std::move(*rig.dispatcher->prepare(spec).job); };
+        const auto before = reserved(chat("text", model, words));
+        JobSpec continued = chat("continued", model, words);
+        continued.contextTokens = 800;
+        const auto priced = reserved(continued);
+        QCOMPARE(priced.info.prompt.context, std::int64_t{800});
+        QCOMPARE(priced.cost.inputTokens, before.cost.inputTokens + 800);
+        for (int i = 1; i <= 3; ++i) {
+            continued.customId = "continued-" + std::to_string(i);
+            rig.dispatcher->submit(continued);
+            QVERIFY(rig.transport.waitStarted(static_cast<std::size_t>(i)));
+            rig.transport.reply(rig.transport.started()[static_cast<std::size_t>(i) - 1].id, 200,
+                                FakeTransport::completion(800 + 2 * before.cost.inputTokens, 5));
             QVERIFY(rig.recorder.waitFor(static_cast<std::size_t>(i)));
         }
         QCOMPARE(reserved(chat("text-after", model, words)).cost.inputTokens, before.cost.inputTokens);

@@ -269,6 +269,9 @@ private Q_SLOTS:
     void anotherTenantsResponseIsNotFound();
     void unknownResponseIsNotFound();
     void ownersAreBounded();
+    void ownersTravelWithTheConversationSize();
+    void continuationReservesTheConversationItCarries_data();
+    void continuationReservesTheConversationItCarries();
     void gatewaysOfANamespaceShareWhichKeyMadeAResponse();
     void aSlowNamespaceHoldsUpNoOtherRequest();
 
@@ -551,6 +554,66 @@ void TestGatewayResponses::ownersAreBounded()
     QCOMPARE(owners.size(), std::size_t(2));
 }
 
+// What the namespace keeps for a response: a gateway that kept no
+// conversation size wrote five fields, read as a size not known.
+void TestGatewayResponses::ownersTravelWithTheConversationSize()
+{
+    const gateway::ResponseOwner owner{"openai", "one", "gpt-4o-mini", "team-a", 1234};
+    const auto back = gateway::ResponseOwners::decode(gateway::ResponseOwners::encode(owner));
+    QVERIFY(back.has_value());
+    QCOMPARE(back->key, std::string("one"));
+    QCOMPARE(back->tenant, std::string("team-a"));
+    QCOMPARE(back->contextTokens, std::int64_t{1234});
+    const auto older = gateway::ResponseOwners::decode("v1\nopenai\none\ngpt-4o-mini\nteam-a");
+    QVERIFY(older.has_value());
+    QCOMPARE(older->key, std::string("one"));
+    QCOMPARE(older->contextTokens, std::int64_t{0});
+    QVERIFY(!gateway::ResponseOwners::decode("v1\nopenai\none\ngpt-4o-mini\nteam-a\nmany"));
+    QVERIFY(!gateway::ResponseOwners::decode("v1\nopenai\none\ngpt-4o-mini\nteam-a\n-5"));
+}
+
+void TestGatewayResponses::continuationReservesTheConversationItCarries_data()
+{
+    QTest::addColumn<bool>("stream");
+    QTest::newRow("made by plain answers") << false;
+    QTest::newRow("made by streams") << true;
+}
+
+// OpenAI counts a continuation's input with the conversation it continues
+// (the mock too). The gateway knows that size from the answer it passed
+// on, and reserves it: what each continuation reserved for its input is
+// what the provider then reported, within the few tokens by which the
+// estimate of the new text and the mock's count of it differ. Without it the
+// reservation stays at the new text's ~10 tokens while the conversation
+// grows by each answer's 16 and more.
+void TestGatewayResponses::continuationReservesTheConversationItCarries()
+{
+    QFETCH(bool, stream);
+    std::string previous = createOn("one", stream);
+    QVERIFY(previous.rfind("resp_", 0) == 0);
+    test::HttpClient http(m_url);
+    // The figures of a job are in the stats once its outcome is heard.
+    const auto settled = [&] { return m_dispatcher->stats().finished() == m_outcomes.keys().size(); };
+    for (int turn = 1; turn <= 3; ++turn) {
+        QTRY_VERIFY(settled());
+        const DispatcherStats before = m_dispatcher->stats();
+        const std::size_t heard = m_outcomes.keys().size();
+        const test::HttpResponse r = http.post("/v1/responses", create(previous, stream), as("a"));
+        QVERIFY2(r.status == 200, r.body.c_str());
+        previous = stream ? streamedId(r) : idOf(r);
+        QTRY_COMPARE(m_outcomes.keys().size(), heard + 1);
+        QTRY_VERIFY(settled());
+        const DispatcherStats after = m_dispatcher->stats();
+        const std::int64_t reported = after.inputTokens - before.inputTokens;
+        const std::int64_t reserved = after.estimatedInputTokens - before.estimatedInputTokens;
+        QVERIFY2(reported > 16 * turn, std::to_string(reported).c_str());
+        QVERIFY2(std::abs(reserved - reported) <= 4,
+                 ("turn " + std::to_string(turn) + ": reserved " + std::to_string(reserved) + ", reported " +
+                  std::to_string(reported))
+                     .c_str());
+    }
+}
+
 // Behind a load balancer, a continuation or a read reaches another gateway
 // than the one that passed the response on. Made on key one through A; B
 // (whose dispatcher would send a request that may go anywhere on key two,
@@ -573,8 +636,18 @@ void TestGatewayResponses::gatewaysOfANamespaceShareWhichKeyMadeAResponse()
     QVERIFY2(made.status == 200, made.body.c_str());
     const std::string id = idOf(made);
     directoryA->flush();
-    // The namespace holds the key's name and the tenant, never a key's value.
-    QCOMPARE(directoryB->get(id).value_or(""), gateway::ResponseOwners::encode({"openai", "one", "gpt-4o-mini", "team-a"}));
+    // The namespace holds the key's name, the tenant and the conversation's
+    // size, never a key's value.
+    const std::string sharedText = directoryB->get(id).value_or("");
+    QVERIFY(sharedText.find("sk-project") == std::string::npos);
+    const auto shared = gateway::ResponseOwners::decode(sharedText);
+    QVERIFY2(shared.has_value(), sharedText.c_str());
+    QCOMPARE(shared->provider, std::string("openai"));
+    QCOMPARE(shared->key, std::string("one"));
+    QCOMPARE(shared->model, std::string("gpt-4o-mini"));
+    QCOMPARE(shared->tenant, std::string("team-a"));
+    const json madeUsage = json::parse(made.body)["usage"];
+    QCOMPARE(shared->contextTokens, madeUsage["input_tokens"].get<std::int64_t>() + madeUsage["output_tokens"].get<std::int64_t>());
 
     // Without the namespace, another gateway cannot tell where it is.
     test::HttpClient httpAlone(alone.url);
