@@ -77,6 +77,7 @@ struct Dispatcher::Impl {
     };
     struct Cancel {
         std::string customId;
+        bool queuedOnly = false;  // a job already sent runs to its end
     };
     struct Pause {
         bool paused;

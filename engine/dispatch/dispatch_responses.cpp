@@ -107,9 +107,13 @@ void Dispatcher::Impl::onAborted(Job& job, Flight& f, ModelState& ms, const http
         // settle to what it reported so far, or to the estimate.
         settle(job, pr, f, f.stream ? f.stream->usage() : std::nullopt);
     } else {
-        // Stopped before any answer: nothing was used that we know of,
-        // so the whole reservation goes back.
-        admission.cancel(std::move(f.reservation));
+        // Stopped before any answer, but sent: the provider counted the
+        // request when it arrived (OpenAI charges the prompt and max_tokens
+        // then, and a request given up does not give them back), so the
+        // estimate stays charged. Refunded, it let the next requests
+        // overfill a provider's window: a gateway's held requests given up
+        // at their hold time drew 429s (docs/benchmarks.md).
+        admission.settle(std::move(f.reservation), job.cost);
     }
     AttemptReport abandoned = attemptReport(job, pr, pr.keys[f.key], f, now);
     abandoned.cls = job.abort == Abort::Deadline ? FailureClass::DeadlineExceeded : FailureClass::Cancelled;

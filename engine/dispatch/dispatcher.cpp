@@ -123,6 +123,9 @@ void Dispatcher::Impl::apply(Cancel& c, TimePoint now)
     }
     Job& job = jobs.at(it->second);
     if (job.flight) {
+        if (c.queuedOnly) {
+            return;
+        }
         job.abort = Abort::Cancelled;
         http.abort(job.flight->transfer);  // completes through onTransferDone
         return;
@@ -341,6 +344,11 @@ void Dispatcher::submitPrepared(Prepared prepared)
 void Dispatcher::cancel(const std::string& customId)
 {
     post(Impl::Cancel{customId});
+}
+
+void Dispatcher::cancelQueued(const std::string& customId)
+{
+    post(Impl::Cancel{customId, true});
 }
 
 void Dispatcher::pause()

@@ -89,6 +89,10 @@ public:
     Prepared prepare(const JobSpec& job) const { return prepare(JobSpec(job)); }
     void submitPrepared(Prepared prepared);
     void cancel(const std::string& customId);
+    // Cancels the job only while it waits in its queue (for admission or
+    // for a retry); one already with the provider runs to its end: the
+    // provider counted it when it arrived.
+    void cancelQueued(const std::string& customId);
     void pause();
     void resume();
     // Enabling a key also lifts its quarantine.

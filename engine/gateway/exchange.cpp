@@ -295,10 +295,6 @@ private:
         // say so now rather than hold the client for nothing.
         const ProviderConfig* pc = m_gw->dispatcher.config()->route(m_job.flavor, m_model, m_job.provider);
         if (pc != nullptr) {
-            {
-                std::lock_guard guard(m_mutex);
-                m_provider = pc->name;
-            }
             if (auto until = m_gw->laneBlockedUntil(pc->name, m_model, m_job.key); until && *until > deadline) {
                 refuseHold(*until - m_gw->clock.now());
                 return;
@@ -347,29 +343,19 @@ private:
 
     void holdExpired()
     {
-        std::string provider;
         {
             std::lock_guard guard(m_mutex);
             // In the gate, the gate refuses it at the same deadline itself.
             if (m_stage != Stage::Queued || m_gone) {
                 return;
             }
-            provider = m_provider;
-        }
-        // Nothing waits in its lane: the job is with the provider (a long
-        // non-streamed answer has no head until it is done), and the
-        // provider's timeouts bound it from here, not the hold.
-        if (m_gw->laneQueued(provider, m_model, m_job.key) == 0) {
-            return;
-        }
-        {
-            std::lock_guard guard(m_mutex);
-            if (m_stage != Stage::Queued || m_gone) {
-                return;
-            }
             m_expired = true;
         }
-        m_gw->dispatcher.cancel(m_job.customId);
+        // Only while it waits: a job already with the provider (a long
+        // non-streamed answer has no head until it is done) was counted
+        // there when it arrived, and runs to its end, bounded by the
+        // provider's timeouts from here, not the hold.
+        m_gw->dispatcher.cancelQueued(m_job.customId);
     }
 
     void finishEarly()
@@ -469,7 +455,6 @@ private:
     const JobFacts m_job;
     std::optional<Dispatcher::Prepared> m_prepared;
     std::string m_model;
-    std::string m_provider;
     Stage m_stage = Stage::Gate;
     bool m_gone = false;
     bool m_expired = false;

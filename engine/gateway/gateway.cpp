@@ -99,18 +99,6 @@ void Gateway::Impl::refreshLanes(TimePoint now)
     }
 }
 
-std::size_t Gateway::Impl::laneQueued(const std::string& provider, const std::string& model, const std::string& key)
-{
-    std::lock_guard guard(lanesMutex);
-    refreshLanes(clock.now());
-    for (const LaneStatus& l : lanes) {
-        if (l.provider == provider && l.model == model && l.key == key) {
-            return l.queued;
-        }
-    }
-    return 0;
-}
-
 std::optional<TimePoint> Gateway::Impl::laneBlockedUntil(const std::string& provider, const std::string& model,
                                                          const std::string& key)
 {

@@ -115,8 +115,6 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // pinned to one (JobSpec::key).
     std::optional<TimePoint> laneBlockedUntil(const std::string& provider, const std::string& model,
                                               const std::string& key);
-    // Jobs waiting in the lane (as last published by the dispatcher).
-    std::size_t laneQueued(const std::string& provider, const std::string& model, const std::string& key);
     // GET or DELETE /v1/responses/{id}, POST …/{id}/cancel, GET
     // …/{id}/input_items: sent on the key that made the response.
     void storedResponse(net::InboundRequest&& request, net::HttpResponder responder, TokenPtr token,
