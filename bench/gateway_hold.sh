@@ -39,10 +39,18 @@
 #                     have for Claude models: the gateway, told only the
 #                     ITPM, estimates each prompt and learns from the usage
 #                     the answers report. Hold only.
+#                     responses: the OpenAI clients carry Responses API
+#                     conversations (DIALECT=responses), each turn a varied
+#                     prompt continuing the last answer (previous_response_id),
+#                     6 turns each (TURNS); the mock counts every turn's input
+#                     with the conversation it continues, as OpenAI does, against
+#                     the same 360,000 TPM, told to the gateway alone. Hold only.
 #   GATEWAYS          N > 1: N gateways sharing their budgets through a
 #                     redis-server started here (the "shared" section), the
 #                     200 hold clients split evenly between them (1 default)
-# CLI: the sluice-cli to run (default build/release/app/sluice-cli).
+# GW_HOLD_S: the gateway's hold_s (default 30).
+# CLI: the sluice-cli to run (default build/release/app/sluice-cli);
+# GATEWAY_CLI: another one for the gateways alone (the mock stays CLI's).
 # Usage: bench/gateway_hold.sh [HOLD_SECONDS [FAIR_SECONDS]]   (default 70 40; SKIP_HOLD=1: fairness only; SKIP_FAIR=1: hold only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,15 +61,18 @@ FAIR_S=${2:-40}
 [[ -d tests/sdk/node_modules ]] || { echo "run scripts/install-deps.sh first (tests/sdk)" >&2; exit 2; }
 GATEWAYS=${GATEWAYS:-1}
 BINDING=${BINDING:-rpm}
-[[ $BINDING =~ ^(rpm|tpm|otpm|itpm)$ ]] || { echo "BINDING=$BINDING: rpm, tpm, otpm or itpm" >&2; exit 2; }
+[[ $BINDING =~ ^(rpm|tpm|otpm|itpm|responses)$ ]] || { echo "BINDING=$BINDING: rpm, tpm, otpm, itpm or responses" >&2; exit 2; }
+GATEWAY_CLI=${GATEWAY_CLI:-$CLI}
+[[ -x $GATEWAY_CLI ]] || { echo "GATEWAY_CLI=$GATEWAY_CLI: not a program" >&2; exit 2; }
 TPM=360000
 OTPM=150000
 ITPM=360000
 model=gpt-4o-mini flavor=openai
-if [[ $BINDING == tpm ]]; then
+if [[ $BINDING == tpm || $BINDING == responses ]]; then
   mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"tpm\":$TPM"
   gw_limits="\"tpm\": $TPM"
   export PROMPTS=varied
+  if [[ $BINDING == responses ]]; then export DIALECT=responses; SKIP_FAIR=1; fi
 elif [[ $BINDING == otpm ]]; then
   model=claude-haiku-4-5 flavor=anthropic SKIP_FAIR=1
   mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"itpm\":0,\"otpm\":$OTPM,\"outputCharging\":\"${MOCK_CHARGING:-actual}\""
@@ -123,7 +134,7 @@ run() {  # run LATENCY_MS MODE ARGS...
     "models": { "$model": { "limits": { $gw_limits$granularity } } },
     "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
   "tenants": { "a": { "weight": 1 }, "b": { "weight": 1 } },
-  "gateway": { "hold_s": 30, "tokens": [
+  "gateway": { "hold_s": ${GW_HOLD_S:-30}, "tokens": [
     { "name": "a", "token_env": "TOKEN_A", "tenant": "a" },
     { "name": "b", "token_env": "TOKEN_B", "tenant": "b" } ] }
 }
@@ -131,7 +142,7 @@ JSON
   local gws=() n=1
   [[ $1 == hold ]] && n=$GATEWAYS
   for i in $(seq "$n"); do
-    MOCK_API_KEY=sk-mock TOKEN_A=bench-a TOKEN_B=bench-b "$CLI" serve --config "$work/gw.json" --listen 127.0.0.1:0 \
+    MOCK_API_KEY=sk-mock TOKEN_A=bench-a TOKEN_B=bench-b "$GATEWAY_CLI" serve --config "$work/gw.json" --listen 127.0.0.1:0 \
       > "$work/gw$i.out" 2> "$work/gw$i.err" &
     pids+=($!)
     gws+=("$(first_url "$work/gw$i.out")") || { echo "the gateway did not start (GW_GRANULARITY_S?):" >&2; cat "$work/gw$i.err" >&2; exit 2; }
@@ -168,7 +179,8 @@ JSON
       const rate=what=="TPM"?j.chargedTokensPerSecond:what=="ITPM"?j.inputTokensPerSecond:j.outputTokensPerSecond;
       const counted={TPM:"charged",ITPM:"input",OTPM:"output"}[what];
       console.log(`binding limit ${limit} tokens/s (${what}): ${counted} ${rate.toFixed(1)} tokens/s after the first 10 s = ${(100*rate/limit).toFixed(1)}% of it`)' \
-      "$work/client.json" "$(case $BINDING in tpm) echo "$TPM";; itpm) echo "$ITPM";; *) echo "$OTPM";; esac)" "${BINDING^^}"
+      "$work/client.json" "$(case $BINDING in tpm|responses) echo "$TPM";; itpm) echo "$ITPM";; *) echo "$OTPM";; esac)" \
+      "$(case $BINDING in responses) echo TPM;; *) echo "${BINDING^^}";; esac)"
   fi
   if [[ -n ${BACKGROUND_A:-} ]]; then wait "$a"; echo "tenant A: $(cat "$work/a.json")"; fi
   echo "mock: $(curl -s "$mock/mock/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const r=Object.values(j.rateLimited).reduce((a,b)=>a+b,0);const t0=j.series.length?j.series[0].t:0;const at=j.series.filter(x=>x.rateLimited>0).map(x=>(x.t-t0)+"s"+(x.rateLimited>1?"x"+x.rateLimited:""));console.log(JSON.stringify({requests:j.requests,accepted:j.accepted,answered429:r,share429:r/j.requests,secondsWith429:at}))})')"
@@ -182,6 +194,7 @@ if [[ ${SKIP_HOLD:-} != 1 ]]; then
   case $BINDING in
     rpm) binds="demand 5x the limit (40/s)";;
     tpm) binds="varied prompts, demand about 5x the TPM limit (6,000 tokens/s)";;
+    responses) binds="Responses API conversations of ${TURNS:-6} turns (previous_response_id), varied prompts, against the TPM limit (6,000 tokens/s)";;
     itpm) binds="Anthropic Messages, varied prompts, demand about 5x the ITPM limit (6,000 tokens/s) counted by a tokenizer Sluice does not have";;
     otpm) binds="Anthropic Messages, demand about 5x the OTPM limit (2,500 tokens/s, charged ${MOCK_CHARGING:-actual})";;
   esac

@@ -9,7 +9,10 @@
 // and max_tokens, so the gateway's estimates meet a provider's tokenizer
 // (bench/gateway_hold.sh BINDING=tpm); DIALECT=anthropic: the hold's clients
 // are @anthropic-ai/sdk clients sending Messages to claude-haiku-4-5 with
-// varied prompts and max_tokens 256 (BINDING=otpm). Prints one JSON line.
+// varied prompts and max_tokens 256 (BINDING=otpm); DIALECT=responses: each
+// hold client carries a Responses API conversation, each turn a varied
+// prompt continuing the last answer (previous_response_id), TURNS turns
+// (default 6) before it starts a new one (BINDING=responses). Prints one JSON line.
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 
@@ -43,14 +46,27 @@ const anthropicDialect = process.env.DIALECT === 'anthropic';
 function nextMessage() {
   return { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: variedText(drawn++) }], max_tokens: 256 };
 }
+const responsesDialect = process.env.DIALECT === 'responses';
+const turns = Number(process.env.TURNS ?? 6);
 const statuses = {};
 const note = (s) => (statuses[s] = (statuses[s] ?? 0) + 1);
 
 // charged: what an OpenAI-style provider counts against TPM on arrival,
 // the prompt's tokens (as the provider's usage reports them) plus max_tokens.
-async function one(c) {
+async function one(c, conversation) {
   const t0 = performance.now();
   try {
+    if (responsesDialect) {
+      const i = drawn++;
+      const body = { model: 'gpt-4o-mini', input: variedText(i), max_output_tokens: 16 + ((i * 11) % 49) };
+      if (conversation.last && conversation.turn < turns) body.previous_response_id = conversation.last;
+      else conversation.turn = 0;
+      const { data, response } = await c.responses.create(body).withResponse();
+      note(response.status);
+      conversation.last = data.id;
+      conversation.turn++;
+      return { ok: true, t0, ms: performance.now() - t0, charged: data.usage.input_tokens + body.max_output_tokens };
+    }
     if (anthropicDialect) {
       const { data, response } = await c.messages.create(nextMessage()).withResponse();
       note(response.status);
@@ -90,8 +106,9 @@ if (mode === 'hold') {
     const c = anthropicDialect
       ? new Anthropic({ apiKey: process.env.TOKEN_A, baseURL: gw, maxRetries: 2, timeout: 120_000, fetch: countingFetch })
       : new OpenAI({ apiKey: process.env.TOKEN_A, baseURL: `${gw}/v1`, maxRetries: 2, timeout: 120_000, fetch: countingFetch });
+    const conversation = { last: null, turn: 0 };
     while (performance.now() < until) {
-      const r = await one(c);
+      const r = await one(c, conversation);
       done.push({ end: r.t0 + r.ms - start, ok: r.ok, ms: r.ms, charged: r.charged ?? 0, input: r.input ?? 0, output: r.output ?? 0 });
     }
   };
