@@ -65,6 +65,9 @@ struct Dispatcher::Impl {
         // so the job can no longer be retried.
         bool headShown = false;
         Abort abort = Abort::None;
+        // cancelQueued while it was with the provider: were that attempt to
+        // fail, a retry would wait again past the time it was given.
+        bool giveUpWhenQueued = false;
         std::string lastWaitNote;
         std::vector<AttemptRecord> attemptLog;
         std::vector<TimelineEvent> timeline;

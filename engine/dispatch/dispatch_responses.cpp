@@ -324,6 +324,10 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     if (a.backOffProviderUntil) {
         pr.backoffUntil = *a.backOffProviderUntil;
     }
+    if (job.giveUpWhenQueued && a.next != FailureAction::Next::DeadLetter) {
+        finish(job, JobResult::Cancelled, FailureClass::Cancelled, "given up: a retry would wait past its time", now);
+        return false;
+    }
     switch (a.next) {
     case FailureAction::Next::Requeue: requeue(job, now); return true;
     case FailureAction::Next::RetryAt: retryAt(job, a.retryAt, now); return true;

@@ -124,6 +124,7 @@ void Dispatcher::Impl::apply(Cancel& c, TimePoint now)
     Job& job = jobs.at(it->second);
     if (job.flight) {
         if (c.queuedOnly) {
+            job.giveUpWhenQueued = true;
             return;
         }
         job.abort = Abort::Cancelled;

@@ -90,8 +90,9 @@ public:
     void submitPrepared(Prepared prepared);
     void cancel(const std::string& customId);
     // Cancels the job only while it waits in its queue (for admission or
-    // for a retry); one already with the provider runs to its end: the
-    // provider counted it when it arrived.
+    // for a retry); one already with the provider runs to its end (the
+    // provider counted it when it arrived), and is given up should that
+    // attempt fail rather than wait again for a retry.
     void cancelQueued(const std::string& customId);
     void pause();
     void resume();

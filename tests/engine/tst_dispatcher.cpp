@@ -660,6 +660,18 @@ void TestDispatcher::cancelQueuedLeavesAJobAlreadySent()
     QCOMPARE(rig.recorder.outcome("waiting").result, JobResult::Cancelled);
     QCOMPARE(rig.recorder.outcome("sent").result, JobResult::Completed);
     QCOMPARE(rig.recorder.outcome("sent").status, 200L);
+
+    // Sent, then refused: not queued again for a retry (which would wait
+    // past the hold), but given up after its one attempt.
+    rig.dispatcher->resume();
+    rig.provider.applyPatch(R"({"faults":{"http500":1.0}})");
+    rig.dispatcher->submit(chat("refused"));
+    // At the mock, which answers 500 after 300 ms.
+    QTRY_COMPARE(rig.provider.stats().requests, std::int64_t{2});
+    rig.dispatcher->cancelQueued("refused");
+    QVERIFY(rig.recorder.waitFor(3));
+    QCOMPARE(rig.recorder.outcome("refused").result, JobResult::Cancelled);
+    QCOMPARE(rig.recorder.outcome("refused").attempts.size(), std::size_t{1});
 }
 
 // Anthropic vision requests against a provider that charges images as
