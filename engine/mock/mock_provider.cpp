@@ -285,10 +285,11 @@ std::optional<ApiError> MockProvider::Impl::countPrompt(const MockConfig& cfg, c
     if (r.previousResponseId.empty()) {
         return std::nullopt;
     }
-    if (!storedResponses.has(key, r.previousResponseId)) {
+    const std::optional<std::int64_t> context = storedResponses.contextTokens(key, r.previousResponseId);
+    if (!context) {
         return ApiError{400, previousResponseNotFound(r.previousResponseId)};
     }
-    r.inputTokens += storedResponses.contextTokens(key, r.previousResponseId);
+    r.inputTokens += *context;
     return std::nullopt;
 }
 

@@ -46,16 +46,11 @@ void StoredResponses::put(const std::string& key, std::string object)
     }
 }
 
-bool StoredResponses::has(const std::string& key, std::string_view id) const
-{
-    return get(key, id).has_value();
-}
-
-std::int64_t StoredResponses::contextTokens(const std::string& key, std::string_view id) const
+std::optional<std::int64_t> StoredResponses::contextTokens(const std::string& key, std::string_view id) const
 {
     const std::optional<std::string> object = get(key, id);
     if (!object) {
-        return 0;
+        return std::nullopt;
     }
     const nlohmann::json doc = nlohmann::json::parse(*object, nullptr, false);
     const auto usage = doc.is_object() ? doc.find("usage") : doc.end();

@@ -29,12 +29,12 @@ public:
 
     // `object`: the response as GET returns it (its "id" names it).
     void put(const std::string& key, std::string object);
-    bool has(const std::string& key, std::string_view id) const;
     // The conversation a continuation of `id` carries as input: that
     // response's input and output tokens (its input already holds what it
     // continued). OpenAI counts all of it as the continuation's input, for
-    // billing and for the token limits. 0 when `id` is unknown to `key`.
-    std::int64_t contextTokens(const std::string& key, std::string_view id) const;
+    // billing and for the token limits. nullopt when `id` is unknown to
+    // `key` (the continuation is refused); 0 when it carries no usage.
+    std::optional<std::int64_t> contextTokens(const std::string& key, std::string_view id) const;
 
     // Whether `path` is one of the stored-response routes (GET or DELETE
     // /v1/responses/{id}, POST …/{id}/cancel, GET …/{id}/input_items).
