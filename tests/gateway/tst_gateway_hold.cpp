@@ -12,6 +12,8 @@
 #include "gateway/gateway.h"
 #include "mock/mock_provider.h"
 #include "support/http_client.h"
+#include "support/mock_fixture.h"
+#include "support/scripted_dispatch.h"
 
 #include <QtTest>
 
@@ -26,11 +28,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-class Quiet : public DispatchListener {
-public:
-    void onFinished(JobOutcome&&) override {}
-};
 
 Config oneConnection(const std::string& baseUrl)
 {
@@ -65,18 +62,14 @@ private Q_SLOTS:
 void TestGatewayHold::aRequestAlreadySentOutlivesItsHold()
 {
     SystemClock clock;
-    mock::MockConfig m = mock::MockConfig::defaults();
+    mock::MockConfig m = test::quietConfig();
     m.latency.baseMs = 1500;
-    m.latency.perOutputTokenMs = 0;
-    m.latency.firstTokenMs = 0;
     m.limitsEnabled = false;
-    m.keys.clear();
-    m.keys["sk-mock"] = mock::MockKey{};
     mock::MockProvider provider(clock, m);
     provider.start();
     Admission admission(clock);
-    Quiet quiet;
-    Dispatcher dispatcher(oneConnection(provider.baseUrl()), clock, admission, quiet);
+    test::OutcomeRecorder outcomes;
+    Dispatcher dispatcher(oneConnection(provider.baseUrl()), clock, admission, outcomes);
     dispatcher.start();
     gateway::GatewayConfig gc;
     gc.port = 0;
@@ -94,8 +87,13 @@ void TestGatewayHold::aRequestAlreadySentOutlivesItsHold()
     QCOMPARE(json::parse(first.body)["object"], json("chat.completion"));
     QCOMPARE(second.status, 429L);
     QVERIFY(second.header("retry-after").has_value());
-    // Only the one sent reached the provider.
+    // Only the one sent reached the provider; the dispatcher gave up the
+    // other in its queue.
     QCOMPARE(provider.stats().requests, std::int64_t{1});
+    QVERIFY(outcomes.waitFor(2));
+    QTRY_COMPARE(dispatcher.stats().finished(), std::uint64_t{2});
+    QCOMPARE(dispatcher.stats().completed, std::uint64_t{1});
+    QCOMPARE(dispatcher.stats().cancelled, std::uint64_t{1});
 }
 
 QTEST_GUILESS_MAIN(TestGatewayHold)
