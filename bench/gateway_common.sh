@@ -190,3 +190,16 @@ await_nginx() {
   nginx_worker=$(nginx_worker_of "$W/nginx.pid")
   [[ -n $nginx_worker ]] || { echo "nginx's worker did not start: $W/nginx.err" >&2; exit 1; }
 }
+
+# start_targets MOCK_CLI [GATEWAY_CLI]: the three targets the per-request
+# benchmarks (cpu, sched) compare: the mock, nginx in front of it, and one
+# gateway (GATEWAY_CLI, default MOCK_CLI); sets mock, nginx_url, gw_url and
+# their processes' pids (mock_pid, nginx_worker, gw_pid).
+start_targets() {
+  need_nginx
+  start_mock "$1" 1
+  start_nginx "$NGINX" 4096
+  write_gateway_config
+  start_gateway "${2:-$1}" gw
+  await_nginx
+}

@@ -18,13 +18,8 @@ cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
 C=${C:-1}; PACE_MS=${PACE_MS:-5}; D=${D:-3s}
 . bench/gateway_common.sh
-need_nginx
 need_perf
-start_mock "$1" 1
-start_nginx "$NGINX" 4096
-write_gateway_config
-start_gateway "$1" gw
-await_nginx
+start_targets "$1"
 echo "$C connection(s) pausing $PACE_MS ms, $D each; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for target in "direct $mock $mock_pid" "nginx $nginx_url $nginx_worker" "gateway $gw_url $gw_pid"; do
   read -r name url pid <<< "$target"

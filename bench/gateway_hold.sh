@@ -62,6 +62,7 @@ FAIR_S=${2:-40}
 GATEWAYS=${GATEWAYS:-1}
 BINDING=${BINDING:-rpm}
 [[ $BINDING =~ ^(rpm|tpm|otpm|itpm|responses)$ ]] || { echo "BINDING=$BINDING: rpm, tpm, otpm, itpm or responses" >&2; exit 2; }
+[[ ${GW_HOLD_S:-30} =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "GW_HOLD_S=$GW_HOLD_S: a number of seconds" >&2; exit 2; }
 GATEWAY_CLI=${GATEWAY_CLI:-$CLI}
 [[ -x $GATEWAY_CLI ]] || { echo "GATEWAY_CLI=$GATEWAY_CLI: not a program" >&2; exit 2; }
 TPM=360000

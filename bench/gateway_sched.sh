@@ -22,13 +22,8 @@ cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh" >&2; exit 2; }
 C=${C:-64}; PACE_MS=${PACE_MS:-2.3}
 . bench/gateway_common.sh
-need_nginx
 need_perf
-start_mock "$1" 1
-start_nginx "$NGINX" 4096
-write_gateway_config
-start_gateway "${GATEWAY_CLI:-$1}" gw
-await_nginx
+start_targets "$1" "${GATEWAY_CLI:-$1}"
 echo "$C connection(s) pausing $PACE_MS ms on average; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r)"
 for name in ${TARGETS:-direct nginx gateway}; do
   case $name in
