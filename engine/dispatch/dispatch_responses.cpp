@@ -15,6 +15,7 @@
 #include "tokenize/token_calibrator.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace sluice {
 
@@ -180,7 +181,7 @@ void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
     if (job.info.storedObject) {
         // A stored response read back carries the usage it had when it was
         // made: counted then, not again.
-        rr.usage.reset();
+        rr.storedUsage = std::exchange(rr.usage, std::nullopt);
     }
     // Settle before correcting: a refund must not undo what the provider
     // told us.
@@ -256,6 +257,7 @@ void Dispatcher::Impl::onSuccess(Job& job, ProviderRuntime& pr, ModelState& ms, 
     out.status = r.status;
     out.requestId = requestIdOf(r.headers);
     out.usage = rr.usage;
+    out.storedUsage = std::move(rr.storedUsage);
     out.spendMicroUsd = report.spendMicroUsd;
     out.body = std::move(rr.body);
     out.responseId = std::move(rr.responseId);

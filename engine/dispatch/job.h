@@ -118,6 +118,10 @@ struct JobOutcome {
     std::string body;           // the response body as received (assembled for streams)
     std::string responseId;     // a completed job's response id, as the body gives it
     std::optional<ResponseUsage> usage;
+    // A stored response read back (GET /v1/responses/{id}): the usage it
+    // was made with, which a response run in the background reports only
+    // there. Counted when it was made, so not in `usage`.
+    std::optional<ResponseUsage> storedUsage;
     std::optional<std::int64_t> spendMicroUsd;  // nullopt: unpriced model
     std::string provider;
     std::string key;

@@ -20,6 +20,9 @@ struct ResponseRead {
     Triage triage;                       // cls None: a usable answer
     std::string body;                    // delivered body, or the error body as received
     std::optional<ResponseUsage> usage;  // success only
+    // A stored response read back: the usage it was made with, counted
+    // then and not now (usage stays empty).
+    std::optional<ResponseUsage> storedUsage;
     std::string responseId;              // success only: the body's top-level "id"
     RateLimitHeaders headers;
     // The provider could not be reached at all (refused, unreachable, DNS):

@@ -212,16 +212,24 @@ private:
     friend struct Gateway::Impl;
 
     // A response made is remembered with the key that made it; one deleted
-    // is forgotten (under m_mutex, on a completed job).
+    // is forgotten; one read back finished tells the size of the
+    // conversation it ends, which a response run in the background did not
+    // say when it was made (under m_mutex, on a completed job).
     void noteResponseOwner(const JobOutcome& outcome)
     {
         if (m_job.objectPath.empty()) {
             const std::int64_t context = outcome.usage ? outcome.usage->inputTokens + outcome.usage->outputTokens : 0;
             m_gw->responseOwners.remember(outcome.responseId, ResponseOwner{outcome.provider, outcome.key, outcome.model,
                                                                             m_job.tenant, context});
-        } else if (m_job.method == "DELETE") {
-            const std::string_view path = m_job.objectPath;
-            m_gw->responseOwners.forget(path.substr(1, path.find_first_of("/?", 1) - 1));
+            return;
+        }
+        const std::string_view path = m_job.objectPath;
+        const std::size_t idEnd = path.find_first_of("/?", 1);
+        const std::string_view id = path.substr(1, idEnd - 1);
+        if (m_job.method == "DELETE") {
+            m_gw->responseOwners.forget(id);
+        } else if (m_job.method == "GET" && outcome.storedUsage && (idEnd == std::string_view::npos || path[idEnd] == '?')) {
+            m_gw->responseOwners.learnContext(id, outcome.storedUsage->inputTokens + outcome.storedUsage->outputTokens);
         }
     }
 

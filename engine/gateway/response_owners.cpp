@@ -141,6 +141,23 @@ void ResponseOwners::forget(std::string_view id)
     m_owners.erase(name);
 }
 
+void ResponseOwners::learnContext(std::string_view id, std::int64_t contextTokens)
+{
+    std::optional<ResponseOwner> changed;
+    {
+        std::lock_guard guard(m_mutex);
+        const auto it = m_owners.find(std::string(id));
+        if (it == m_owners.end() || it->second.owner.contextTokens == contextTokens) {
+            return;
+        }
+        it->second.owner.contextTokens = contextTokens;
+        changed = it->second.owner;
+    }
+    if (m_shared && m_shared->put) {
+        m_shared->put(std::string(id), encode(*changed));
+    }
+}
+
 std::size_t ResponseOwners::size() const
 {
     std::lock_guard guard(m_mutex);

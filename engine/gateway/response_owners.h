@@ -67,6 +67,10 @@ public:
     // the same conversation asks nobody.
     void fetch(const std::string& id, std::function<void(std::optional<ResponseOwner>)> done);
     void forget(std::string_view id);
+    // The conversation size of a response known here, learnt after it was
+    // made (a response run in the background reports its usage only when
+    // read back finished); shared like a new entry. Unknown ids: nothing.
+    void learnContext(std::string_view id, std::int64_t contextTokens);
     std::size_t size() const;
 
     // The text a shared store keeps, and back (nullopt: not one of ours).

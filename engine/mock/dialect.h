@@ -40,6 +40,10 @@ struct CompletionRequest {
     // is stored (retrievable, continuable); the API's default stores it.
     std::string previousResponseId;
     bool store = true;
+    // Responses: run in the background ("background": true). The answer to
+    // the request is the response queued, without output or usage; a read
+    // of it (GET /v1/responses/{id}) finds it finished, usage and all.
+    bool background = false;
 };
 
 // What the mock answers, dialect-neutral (MockReply, not store::Completion:
@@ -125,6 +129,9 @@ public:
                                   const MockConfig& config) const = 0;
 
     virtual std::string body(const CompletionRequest& request, const MockReply& completion) const = 0;
+    // The answer to a request run in the background (request.background):
+    // the response as just queued. Only the Responses dialect has one.
+    virtual std::string queuedBody(const CompletionRequest&, const MockReply&) const { return {}; }
     virtual StreamScript stream(const CompletionRequest& request, const MockReply& completion) const = 0;
     // An error frame sent after HTTP 200, mid-stream.
     virtual std::string streamError(std::string_view requestId) const = 0;

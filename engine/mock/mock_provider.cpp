@@ -126,6 +126,21 @@ struct MockProvider::Impl {
 
 namespace {
 
+// Plans a plain answer's bytes: the body after `delay`, or the break a
+// body fault makes.
+void planBody(net::HttpReply& reply, std::string body, Fault applied, Duration delay)
+{
+    reply.headers.emplace_back("Content-Type", std::string(kJson));
+    if (applied == Fault::ConnectionReset) {
+        reply.declaredLength = body.size();
+        body.resize(body.size() / 2);
+        reply.ending = net::HttpEnding::Reset;
+    } else if (applied == Fault::MalformedJson) {
+        body.resize(body.size() / 2);
+    }
+    reply.parts.push_back(net::HttpPart{delay, std::move(body)});
+}
+
 // Plans a streamed answer's bytes: the preamble, a frame per token paced
 // perToken apart, the ending, or the break a stream fault makes (then
 // produced is the tokens sent).
@@ -501,16 +516,13 @@ net::HttpReply MockProvider::Impl::answer(const Dialect& dialect, const MockConf
         if (&dialect == &openAiResponsesDialect() && r.store && applied == Fault::None) {
             storedResponses.put(key, body);
         }
-        reply.headers.emplace_back("Content-Type", std::string(kJson));
-        const Duration delay = base + perToken * c.totalOutput();
-        if (applied == Fault::ConnectionReset) {
-            reply.declaredLength = body.size();
-            body.resize(body.size() / 2);
-            reply.ending = net::HttpEnding::Reset;
-        } else if (applied == Fault::MalformedJson) {
-            body.resize(body.size() / 2);
+        // In the background the answer is the response queued, at once; the
+        // stored one is already finished (the mock does the work at once).
+        if (r.background && applied == Fault::None) {
+            planBody(reply, dialect.queuedBody(r, c), applied, base);
+        } else {
+            planBody(reply, std::move(body), applied, base + perToken * c.totalOutput());
         }
-        reply.parts.push_back(net::HttpPart{delay, std::move(body)});
     } else {
         const Duration firstToken = scaledMs(cfg.latency.firstTokenMs, factor) + slower;
         if (&dialect == &openAiResponsesDialect() && r.store && applied == Fault::None) {

@@ -229,6 +229,15 @@ public:
             }
             r.store = store->get<bool>();
         }
+        if (const auto background = doc.find("background"); background != doc.end() && !background->is_null()) {
+            if (!background->is_boolean()) {
+                return invalid("Invalid type for 'background': expected a boolean.", "background", "invalid_type");
+            }
+            r.background = background->get<bool>();
+            if (r.background && !r.store) {
+                return invalid("Background mode requires 'store' to be true.", "background", "invalid_value");
+            }
+        }
         if (auto e = knownModel(config, r.model, requestId, *this)) {
             return *e;
         }
@@ -245,6 +254,13 @@ public:
     std::string body(const CompletionRequest& r, const MockReply& c) const override
     {
         return response(r, c, true).dump();
+    }
+
+    std::string queuedBody(const CompletionRequest& r, const MockReply& c) const override
+    {
+        OJson queued = response(r, c, false);
+        queued["status"] = "queued";
+        return queued.dump();
     }
 
     StreamScript stream(const CompletionRequest& r, const MockReply& c) const override
@@ -444,6 +460,7 @@ private:
                      {"object", "response"},
                      {"created_at", c.created},
                      {"status", status},
+                     {"background", r.background},
                      {"error", nullptr},
                      {"incomplete_details", std::move(incomplete)},
                      {"instructions", nullptr},

@@ -113,6 +113,7 @@ private Q_SLOTS:
     void mockEnforcesLimitsOnEmbeddings();
     void mockCompactsAndCountsInput();
     void mockCountsAContinuationWithItsConversation();
+    void mockRunsAResponseInTheBackground();
     void dispatchedJobsSettleToReportedUsage();
     void preparedJobSurvivesAConfigChange();
 };
@@ -623,6 +624,43 @@ void TestOpenAiEndpoints::mockCountsAContinuationWithItsConversation()
     QVERIFY2(counted.status == 200, counted.body.c_str());
     QCOMPARE(parseJson(counted.body)["input_tokens"], json(9 + 34 + 16));
     QCOMPARE(turn(secondId).status, 429L);
+}
+
+// "background": true answers at once with the response queued (no output,
+// no usage); a read of it finds it finished, and a continuation counts its
+// conversation as any. Background needs a stored response.
+void TestOpenAiEndpoints::mockRunsAResponseInTheBackground()
+{
+    MockFixture f(quietConfig());
+    json body = {{"model", "gpt-4o-mini"}, {"input", "Hello there"}, {"max_output_tokens", 16}, {"background", true}};
+    const auto queued = f.http.post("/v1/responses", body.dump(), openAiHeaders());
+    QVERIFY2(queued.status == 200, queued.body.c_str());
+    const json q = parseJson(queued.body);
+    QCOMPARE(q["status"], json("queued"));
+    QCOMPARE(q["background"], json(true));
+    QVERIFY(q["usage"].is_null());
+    QVERIFY(q["output"].empty());
+    const std::string id = q["id"].get<std::string>();
+    const auto read = f.http.get("/v1/responses/" + id, openAiHeaders());
+    QVERIFY2(read.status == 200, read.body.c_str());
+    const json done = parseJson(read.body);
+    // Finished: "incomplete" when the answer reached max_output_tokens.
+    QVERIFY2(done["status"] == "completed" || done["status"] == "incomplete", read.body.c_str());
+    QCOMPARE(done["usage"]["input_tokens"], json(9));
+    const std::int64_t output = done["usage"]["output_tokens"].get<std::int64_t>();
+    const auto next = f.http.post(
+        "/v1/responses", json{{"model", "gpt-4o-mini"}, {"input", "Hello there"}, {"previous_response_id", id}}.dump(),
+        openAiHeaders());
+    QVERIFY2(next.status == 200, next.body.c_str());
+    QCOMPARE(parseJson(next.body)["usage"]["input_tokens"], json(9 + 9 + output));
+
+    body["store"] = false;
+    const auto unstored = f.http.post("/v1/responses", body.dump(), openAiHeaders());
+    QCOMPARE(unstored.status, 400L);
+    QCOMPARE(parseJson(unstored.body)["error"]["param"], json("background"));
+    body["store"] = true;
+    body["background"] = "yes";
+    QCOMPARE(f.http.post("/v1/responses", body.dump(), openAiHeaders()).status, 400L);
 }
 
 void TestOpenAiEndpoints::dispatchedJobsSettleToReportedUsage()

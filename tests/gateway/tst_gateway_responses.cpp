@@ -272,6 +272,7 @@ private Q_SLOTS:
     void ownersTravelWithTheConversationSize();
     void continuationReservesTheConversationItCarries_data();
     void continuationReservesTheConversationItCarries();
+    void aBackgroundResponseIsSizedWhenReadBackFinished();
     void gatewaysOfANamespaceShareWhichKeyMadeAResponse();
     void aSlowNamespaceHoldsUpNoOtherRequest();
 
@@ -612,6 +613,65 @@ void TestGatewayResponses::continuationReservesTheConversationItCarries()
                   std::to_string(reported))
                      .c_str());
     }
+}
+
+// A response run in the background is answered queued, with no usage: the
+// gateway cannot tell the conversation's size when it is made, and a
+// continuation then reserves its new input alone (the settle corrects it).
+// The client reads it back until it is finished; that read carries the
+// usage, and the next continuation reserves the whole conversation.
+void TestGatewayResponses::aBackgroundResponseIsSizedWhenReadBackFinished()
+{
+    test::HttpClient http(m_url);
+    const auto settled = [&] { return m_dispatcher->stats().finished() == m_outcomes.keys().size(); };
+    const auto background = [&] {
+        json body = json::parse(create());
+        body["background"] = true;
+        const test::HttpResponse r = http.post("/v1/responses", body.dump(), as("a"));
+        const json doc = json::parse(r.body, nullptr, false);
+        if (r.status != 200 || !doc.is_object() || doc.value("status", std::string()) != "queued" ||
+            !doc["usage"].is_null()) {
+            qWarning("background: %ld %s", r.status, r.body.c_str());
+            return std::string();
+        }
+        return doc.value("id", std::string());
+    };
+    // What a continuation of `previous` reserved for its input, and what
+    // the provider reported it counted.
+    const auto continueIt = [&](const std::string& previous) {
+        const DispatcherStats before = m_dispatcher->stats();
+        const std::size_t heard = m_outcomes.keys().size();
+        const test::HttpResponse r = http.post("/v1/responses", create(previous), as("a"));
+        if (r.status != 200) {
+            qWarning("continuation: %ld %s", r.status, r.body.c_str());
+        }
+        if (!QTest::qWaitFor([&] { return m_outcomes.keys().size() > heard && settled(); }, 10'000)) {
+            qWarning("continuation: its outcome never settled");
+        }
+        const DispatcherStats after = m_dispatcher->stats();
+        return std::pair{after.estimatedInputTokens - before.estimatedInputTokens, after.inputTokens - before.inputTokens};
+    };
+
+    const std::string unread = background();
+    QVERIFY(!unread.empty());
+    QTRY_VERIFY(settled());
+    const auto [blindReserved, blindReported] = continueIt(unread);
+    QVERIFY2(blindReported - blindReserved >= 16,
+             ("reserved " + std::to_string(blindReserved) + ", reported " + std::to_string(blindReported)).c_str());
+
+    const std::string read = background();
+    QVERIFY(!read.empty());
+    QTRY_VERIFY(settled());
+    const test::HttpResponse finished = http.get("/v1/responses/" + read, as("a"));
+    QCOMPARE(finished.status, 200L);
+    const json doc = json::parse(finished.body);
+    // Finished: "incomplete" when the answer reached max_output_tokens.
+    QVERIFY2(doc["status"] == "completed" || doc["status"] == "incomplete", finished.body.c_str());
+    QVERIFY(doc["usage"].is_object());
+    QTRY_VERIFY(settled());
+    const auto [reserved, reported] = continueIt(read);
+    QVERIFY2(reported > 16 && std::abs(reserved - reported) <= 4,
+             ("reserved " + std::to_string(reserved) + ", reported " + std::to_string(reported)).c_str());
 }
 
 // Behind a load balancer, a continuation or a read reaches another gateway
