@@ -471,4 +471,27 @@ const Dialect& anthropicDialect() noexcept
     return instance;
 }
 
+std::variant<CompletionRequest, ApiError> parseMessageTokenCount(std::string_view body, const MockConfig& config,
+                                                                 std::string_view requestId)
+{
+    const Json doc = Json::parse(body.begin(), body.end(), nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        return anthropicDialect().error(ErrorCase::MalformedJson, ErrorContext{.requestId = requestId});
+    }
+    CompletionRequest r;
+    const auto model = doc.find("model");
+    if (model == doc.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
+        return envelope(400, "invalid_request_error", "model: Field required", requestId);
+    }
+    r.model = model->get<std::string>();
+    if (auto problem = readMessages(doc, r)) {
+        return envelope(400, "invalid_request_error", *problem, requestId);
+    }
+    const auto m = config.models.find(r.model);
+    if (m == config.models.end() || m->second.flavour != Flavour::Anthropic) {
+        return anthropicDialect().error(ErrorCase::UnknownModel, ErrorContext{.model = r.model, .requestId = requestId});
+    }
+    return r;
+}
+
 }  // namespace sluice::mock

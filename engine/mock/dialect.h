@@ -151,6 +151,10 @@ const Dialect& openAiCompactionDialect() noexcept;
 // POST /v1/responses/input_tokens: what the request would count (model
 // optional; input, or a previous_response_id alone), or OpenAI's 400/404.
 std::variant<CompletionRequest, ApiError> parseInputTokenCount(std::string_view body, const MockConfig& config);
+// POST /v1/messages/count_tokens: what the request would count (model and
+// messages required, no max_tokens), or Anthropic's 400/404.
+std::variant<CompletionRequest, ApiError> parseMessageTokenCount(std::string_view body, const MockConfig& config,
+                                                                 std::string_view requestId);
 
 // Shared by both dialects.
 namespace dialect {

@@ -103,8 +103,12 @@ struct MockProvider::Impl {
     net::HttpReply route(const net::InboundRequest& request);
     // The OpenAI key a request about stored responses (or their input)
     // names, or the 401 it gets.
-    std::variant<std::string, net::HttpReply> openAiKey(const net::InboundRequest& request);
-    net::HttpReply inputTokens(const net::InboundRequest& request);
+    // The key a request authenticates with (and, for Anthropic, names a
+    // version), or the error it gets in `dialect`'s shape.
+    std::variant<std::string, net::HttpReply> keyOf(const net::InboundRequest& request, const Dialect& dialect);
+    // POST /v1/responses/input_tokens (OpenAI) or /v1/messages/count_tokens
+    // (Anthropic).
+    net::HttpReply inputTokens(const net::InboundRequest& request, const Dialect& dialect);
     std::optional<ApiError> countPrompt(const MockConfig& cfg, const net::InboundRequest& request,
                                         const std::string& key, CompletionRequest& r);
     net::HttpReply completion(const net::InboundRequest& request, const Dialect& dialect);
@@ -204,7 +208,10 @@ net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
         return completion(request, openAiCompactionDialect());
     }
     if (path == "/v1/responses/input_tokens" && request.method == "POST") {
-        return inputTokens(request);
+        return inputTokens(request, openAiResponsesDialect());
+    }
+    if (path == "/v1/messages/count_tokens" && request.method == "POST") {
+        return inputTokens(request, anthropicDialect());
     }
     if (path == "/v1/models" && request.method == "GET") {
         return models(request);
@@ -213,7 +220,7 @@ net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
         return control(request);
     }
     if (StoredResponses::routes(request.method, path)) {
-        auto key = openAiKey(request);
+        auto key = keyOf(request, openAiDialect());
         if (auto* refused = std::get_if<net::HttpReply>(&key)) {
             return std::move(*refused);
         }
@@ -224,9 +231,9 @@ net::HttpReply MockProvider::Impl::route(const net::InboundRequest& request)
     return errorReply(dialect.error(ErrorCase::UnknownRoute, ErrorContext{.detail = what}), {}, false);
 }
 
-std::variant<std::string, net::HttpReply> MockProvider::Impl::openAiKey(const net::InboundRequest& request)
+std::variant<std::string, net::HttpReply> MockProvider::Impl::keyOf(const net::InboundRequest& request,
+                                                                    const Dialect& dialect)
 {
-    const Dialect& dialect = openAiDialect();
     const std::optional<std::string> key = dialect.apiKey(request);
     if (!key) {
         return errorReply(dialect.error(ErrorCase::MissingKey, ErrorContext{}), {}, false);
@@ -236,18 +243,23 @@ std::variant<std::string, net::HttpReply> MockProvider::Impl::openAiKey(const ne
     if (k == cfg->keys.end() || k->second.disabled) {
         return errorReply(dialect.error(ErrorCase::InvalidKey, ErrorContext{.key = *key}), {}, false);
     }
+    if (!dialect.hasRequiredHeaders(request)) {
+        return errorReply(dialect.error(ErrorCase::MissingVersion, ErrorContext{}), {}, false);
+    }
     return *key;
 }
 
 // Counting a request's input generates nothing: no limit is charged.
-net::HttpReply MockProvider::Impl::inputTokens(const net::InboundRequest& request)
+net::HttpReply MockProvider::Impl::inputTokens(const net::InboundRequest& request, const Dialect& dialect)
 {
-    auto key = openAiKey(request);
+    auto key = keyOf(request, dialect);
     if (auto* refused = std::get_if<net::HttpReply>(&key)) {
         return std::move(*refused);
     }
     const auto cfg = currentConfig();
-    auto parsed = parseInputTokenCount(request.body, *cfg);
+    const bool anthropic = dialect.flavour() == Flavour::Anthropic;
+    const std::string requestId = dialect::randomId("req_", sequence.fetch_add(1, std::memory_order_relaxed), 24);
+    auto parsed = anthropic ? parseMessageTokenCount(request.body, *cfg, requestId) : parseInputTokenCount(request.body, *cfg);
     if (auto* e = std::get_if<ApiError>(&parsed)) {
         return errorReply(std::move(*e), {}, false);
     }
@@ -255,9 +267,10 @@ net::HttpReply MockProvider::Impl::inputTokens(const net::InboundRequest& reques
     if (auto unknown = countPrompt(*cfg, request, std::get<std::string>(key), r)) {
         return errorReply(std::move(*unknown), {}, false);
     }
-    return net::HttpReply::whole(
-        200, std::string(kJson),
-        R"({"object":"response.input_tokens","input_tokens":)" + std::to_string(r.inputTokens) + "}");
+    const std::string count = std::to_string(r.inputTokens);
+    return net::HttpReply::whole(200, std::string(kJson),
+                                 anthropic ? R"({"input_tokens":)" + count + "}"
+                                           : R"({"object":"response.input_tokens","input_tokens":)" + count + "}");
 }
 
 net::HttpReply MockProvider::Impl::errorReply(ApiError e, const net::HttpHeaders& headers, bool countAsError)
