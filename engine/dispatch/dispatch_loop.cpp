@@ -186,6 +186,11 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
             continue;
         }
         const KeyChoice choice = pool.choose(pr, lane.model, job.cost, now, lane.key);
+        if (choice.kind == KeyChoice::Kind::NoUsableKey && choice.denied) {
+            lane.queue.pop();
+            finish(job, JobResult::DeadLettered, FailureClass::PermissionDenied, choice.why, now);
+            continue;
+        }
         if (choice.kind == KeyChoice::Kind::NoUsableKey) {
             lane.queue.pop();
             finish(job, JobResult::DeadLettered, FailureClass::NoUsableKey,
@@ -324,7 +329,10 @@ void Dispatcher::Impl::showHead(Job& job, long status, const http::HeaderMap& he
     if (!job.spec.sink || job.headShown || status < 200 || status >= 300) {
         return;
     }
-    job.headShown = true;
+    // A stream reaches its client from its head on, so it is never sent
+    // again; a plain answer is passed on whole when it has ended, so one
+    // that broke before its end is retried like any failure.
+    job.headShown = job.info.stream;
     job.spec.sink->onHead(status, headers);
 }
 

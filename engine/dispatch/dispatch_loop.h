@@ -262,6 +262,8 @@ struct Dispatcher::Impl {
                    TimePoint now);
     // The provider could not be reached: say so once per outage.
     void markUnreachable(Job& job, ProviderRuntime& pr, const FailureAction& a, TimePoint now);
+    void quarantineKey(Job& job, ProviderRuntime& pr, KeyRuntime& kr, const FailureAction& a);
+    void denyKeyModel(Job& job, ProviderRuntime& pr, KeyRuntime& kr, ModelState& ms, FailureAction& a, TimePoint now);
     void requeue(Job& job, TimePoint now);
     void retryAt(Job& job, TimePoint when, TimePoint now);
 

@@ -278,7 +278,7 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     in.now = now;
     in.keyCoolingUntil = ms.coolingUntil;
     in.providerBackoffUntil = pr.backoffUntil;
-    const FailureAction a =
+    FailureAction a =
         decideFailure(in, config->retry, [this](Duration ceiling) { return backoff.jitter(ceiling); });
     job.attempts = a.history.attempts;
     job.rateLimitRetries = a.history.rateLimitRetries;
@@ -315,16 +315,13 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
         tellPeersCooled(pr, kr, job.info.model, ms.coolingUntil);
     }
     if (a.quarantineKey) {
-        note(job, TimelineEvent::Kind::KeyQuarantined, "key " + pr.cfg->name + "/" + kr.cfg->name + ": " + a.what);
-        // Requests already in flight on the key fail the same way; the
-        // alarm is raised once.
-        if (pool.quarantine(kr, a.what)) {
-            listener.onKeyProblem(pr.cfg->name, kr.cfg->name, a.what);
-            tellPeersQuarantined(pr, kr, a.what);
-        }
+        quarantineKey(job, pr, kr, a);
     }
     if (a.backOffProviderUntil) {
         pr.backoffUntil = *a.backOffProviderUntil;
+    }
+    if (a.denyKeyModelUntil) {
+        denyKeyModel(job, pr, kr, ms, a, now);
     }
     if (job.giveUpWhenQueued && a.next != FailureAction::Next::DeadLetter) {
         finish(job, JobResult::Cancelled, FailureClass::Cancelled, "given up: a retry would wait past its time", now);
@@ -344,6 +341,39 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     out.body = std::move(rr.body);
     deliver(job, std::move(out), now);
     return false;
+}
+
+void Dispatcher::Impl::quarantineKey(Job& job, ProviderRuntime& pr, KeyRuntime& kr, const FailureAction& a)
+{
+    note(job, TimelineEvent::Kind::KeyQuarantined, "key " + pr.cfg->name + "/" + kr.cfg->name + ": " + a.what);
+    // Requests already in flight on the key fail the same way; the alarm is
+    // raised once.
+    if (pool.quarantine(kr, a.what)) {
+        listener.onKeyProblem(pr.cfg->name, kr.cfg->name, a.what);
+        tellPeersQuarantined(pr, kr, a.what);
+    }
+}
+
+// The provider refused the key this model (403): the pair rests, and the
+// job goes on another key that may use it, or, when none may, ends with
+// the provider's answer (its client's to see).
+void Dispatcher::Impl::denyKeyModel(Job& job, ProviderRuntime& pr, KeyRuntime& kr, ModelState& ms, FailureAction& a,
+                                    TimePoint now)
+{
+    const bool fresh = ms.deniedUntil <= now;
+    ms.deniedUntil = *a.denyKeyModelUntil;
+    ms.deniedReason = a.what;
+    note(job, TimelineEvent::Kind::KeyQuarantined,
+         "key " + pr.cfg->name + "/" + kr.cfg->name + " may not use model " + job.info.model + " until " +
+             formatRfc3339(clock.toWall(ms.deniedUntil), 3) + ": " + a.what);
+    if (fresh) {
+        listener.onKeyProblem(pr.cfg->name, kr.cfg->name, "model " + job.info.model + ": " + a.what);
+    }
+    if (!pool.mayUse(pr, job.info.model, now, job.spec.key)) {
+        a.next = FailureAction::Next::DeadLetter;
+        a.cls = FailureClass::PermissionDenied;
+        a.reason = a.what;
+    }
 }
 
 void Dispatcher::Impl::markUnreachable(Job& job, ProviderRuntime& pr, const FailureAction& a, TimePoint now)

@@ -61,6 +61,9 @@ FailureAction retryAt(FailureAction&& a, TimePoint when)
 
 // What a whole-second retry-after says for anything from 1 ms to a second.
 constexpr Duration kRoundedHint = std::chrono::seconds(1);
+// How long a key+model a provider refused with 403 rests before it is
+// tried again.
+constexpr Duration kPermissionRest = std::chrono::seconds(60);
 // How long the key+model rests after a 429 taken as a near miss although
 // its hint was kRoundedHint: at 50 RPM a second is most of a request
 // (1.2 s), lost on every near miss.
@@ -133,9 +136,14 @@ FailureAction decideFailure(const FailureInput& in, const RetryConfig& retry, co
         break;
     case FailureClass::QuotaExhausted:
     case FailureClass::AuthFailed:
-    case FailureClass::PermissionDenied:
         // The key is at fault, not the job: another key takes it.
         a.quarantineKey = true;
+        return requeue(std::move(a));
+    case FailureClass::PermissionDenied:
+        // The key may not use this model: another key may. Access can be
+        // granted at any time, and a refusal costs no budget, so the pair
+        // is tried again after a while rather than set aside for good.
+        a.denyKeyModelUntil = in.now + kPermissionRest;
         return requeue(std::move(a));
     case FailureClass::Overloaded: {
         const int streak = ++a.history.providerOverloadStreak;

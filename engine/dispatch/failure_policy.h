@@ -61,6 +61,10 @@ struct FailureAction {
     bool nearMiss = false;  // a 429 that said "a moment": widen the key+model's arrival margin
     std::optional<Duration> rateLimitHint;  // a 429's "try again in": the evidence the margin learns from
     bool quarantineKey = false;
+    // A 403: the key may not use this model (a project without access to
+    // it, a resource the key has no permission for); other keys, and this
+    // key's other models, are not at fault. The key+model rests until then.
+    std::optional<TimePoint> denyKeyModelUntil;
     bool providerUnreachable = false;             // say so, and show it in the status
     std::optional<TimePoint> backOffProviderUntil;  // the whole provider rests until then
     FailureClass cls = FailureClass::None;        // DeadLetter: the class it is filed under

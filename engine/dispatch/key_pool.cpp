@@ -196,6 +196,17 @@ ModelState& KeyPool::modelState(const ProviderRuntime& pr, KeyRuntime& kr, const
     return kr.models.emplace(model, std::move(ms)).first->second;
 }
 
+bool KeyPool::mayUse(ProviderRuntime& pr, const std::string& model, TimePoint now, std::string_view only)
+{
+    for (KeyRuntime& kr : pr.keys) {
+        if (!kr.disabled && !kr.removed && !kr.quarantined && (only.empty() || kr.cfg->name == only) &&
+            modelState(pr, kr, model).deniedUntil <= now) {
+            return true;
+        }
+    }
+    return false;
+}
+
 std::string KeyPool::describe(const Binding& b) const
 {
     return describeBinding(b, m_scopeNames);
@@ -223,8 +234,13 @@ KeyChoice KeyPool::choose(ProviderRuntime& pr, const std::string& model, const C
         if (kr.disabled || kr.removed || kr.quarantined || (!only.empty() && kr.cfg->name != only)) {
             continue;
         }
-        s.usable = true;
         ModelState& ms = modelState(pr, kr, model);
+        if (ms.deniedUntil > now) {
+            choice.denied = true;
+            choice.why = "the provider refused key " + kr.cfg->name + " model " + model + ": " + ms.deniedReason;
+            continue;
+        }
+        s.usable = true;
         if (ms.coolingUntil > now) {
             s.allNever = false;
             if (ms.coolingUntil < choice.until) {
@@ -270,6 +286,7 @@ KeyChoice KeyPool::choose(ProviderRuntime& pr, const std::string& model, const C
     if (choice.kind == KeyChoice::Kind::Admit) {
         return choice;
     }
+    choice.denied = choice.denied && !s.usable;
     if (!s.usable) {
         choice.kind = KeyChoice::Kind::NoUsableKey;
     } else if (s.allNever) {

@@ -32,6 +32,9 @@ struct ModelState {
     // pace for the rest (a blind burst would meet a storm of 429s).
     enum class Probe : std::uint8_t { Needed, InFlight, Done } probe = Probe::Done;
     TimePoint coolingUntil{};
+    // The provider refused the key this model (403) until then, and why.
+    TimePoint deniedUntil{};
+    std::string deniedReason;
     int consecutive429 = 0;
     LearnedLimits limits;
 };
@@ -72,6 +75,9 @@ struct KeyChoice {
     Path path;
     TimePoint until = TimePoint::max();
     bool waitsForRelease = false;
+    // NoUsableKey because the provider refused every usable key the model
+    // (403); `why` says what it said.
+    bool denied = false;
     std::string why;
 };
 
@@ -107,6 +113,9 @@ public:
     // `only` not empty: that key alone is considered (a pinned request).
     KeyChoice choose(ProviderRuntime& pr, const std::string& model, const Cost& cost, TimePoint now,
                      std::string_view only = {});
+    // Whether a key may be tried for `model` now (usable, and not refused
+    // the model); `only` as for choose.
+    bool mayUse(ProviderRuntime& pr, const std::string& model, TimePoint now, std::string_view only = {});
     std::string describe(const Binding& b) const;
     std::vector<KeyStatus> statuses(TimePoint now) const;
     std::vector<ProviderStatus> providerStatuses(TimePoint now) const;

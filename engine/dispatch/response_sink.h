@@ -19,9 +19,11 @@ namespace sluice {
 class ResponseSink {
 public:
     virtual ~ResponseSink() = default;
-    // The attempt whose response will be delivered answered 2xx: its status and headers
-    // (names lower-case). At most once per job. Attempts that failed and were retried inside
-    // Sluice are never shown. After onHead the job is never retried: a later failure ends it.
+    // An attempt answered 2xx: its status and headers (names lower-case). Attempts that failed
+    // before their head are never shown. A stream's head is shown at most once: after it the
+    // job is never retried, and a later failure ends it. A plain (not streamed) answer whose
+    // body then breaks is retried, so its head may come again: the sink drops what it kept of
+    // the earlier attempt (its head and body bytes).
     // The headers are the transfer's own, lent for the call (no copy per response).
     virtual void onHead(long status, const http::HeaderMap& headers) = 0;
     // Body bytes as received from the provider (raw SSE text for streams), in order.

@@ -126,6 +126,12 @@ public:
         m_stage = Stage::Head;
         m_status = status;
         m_gw->timers.cancel(m_timer);
+        if (!m_stream) {
+            // A plain answer that broke before its end is retried: what
+            // came of it is not the answer.
+            m_headers.clear();
+            m_body.clear();
+        }
         for (const std::string_view name : {"request-id", "x-request-id"}) {
             if (const auto it = headers.find(name); it != headers.end()) {
                 m_headers.emplace_back(it->first, it->second);
@@ -391,6 +397,22 @@ private:
         m_gw->gate.settle(std::move(tenant), actual);
     }
 
+    // The provider's request id of the last attempt (the SDKs show it with
+    // the error) and the tenant's own limits, as on any answer.
+    net::HttpReply withErrorHeaders(net::HttpReply reply, const JobOutcome& outcome) const
+    {
+        if (!outcome.requestId.empty()) {
+            reply.headers.emplace_back(m_dialect == ApiFlavor::Anthropic ? "request-id" : "x-request-id",
+                                       outcome.requestId);
+        }
+        if (m_token != nullptr) {
+            net::HttpHeaders limits = m_gw->gate.rateLimitHeaders(*m_token, m_dialect);
+            reply.headers.insert(reply.headers.end(), std::make_move_iterator(limits.begin()),
+                                 std::make_move_iterator(limits.end()));
+        }
+        return reply;
+    }
+
     // Under m_mutex: the job ended without a response to pass on.
     void failBeforeHead(const JobOutcome& outcome)
     {
@@ -409,26 +431,37 @@ private:
             cls = outcome.attempts.back().cls;
         }
         c.upstreamErrors.fetch_add(1, std::memory_order_relaxed);
+        const auto withHeaders = [&](net::HttpReply reply) { return withErrorHeaders(std::move(reply), outcome); };
         const auto fail = [&](ErrorKind kind, const std::string& message) {
-            net::HttpReply reply = errorReply(m_dialect, kind, message);
-            reply.headers.insert(reply.headers.end(), m_headers.begin(), m_headers.end());
+            net::HttpReply reply = withHeaders(errorReply(m_dialect, kind, message));
             if (kind == ErrorKind::RateLimited) {
                 addRetryHeaders(reply.headers, std::chrono::seconds(1), true);
             }
             m_responder.send(std::move(reply));
         };
+        // The provider's own answer about the request: the client's to see.
+        const auto passOn = [&] {
+            if (outcome.status >= 400 && outcome.status < 500 && !outcome.body.empty()) {
+                m_responder.send(withHeaders(jsonReply(static_cast<int>(outcome.status), outcome.body)));
+                return true;
+            }
+            return false;
+        };
         switch (cls) {
         case FailureClass::BadRequest:
         case FailureClass::NotFound:
         case FailureClass::RequestTooLarge:
-            // The provider's own answer about the request: the client's to see.
-            if (outcome.status >= 400 && outcome.status < 500 && !outcome.body.empty()) {
-                net::HttpReply reply = jsonReply(static_cast<int>(outcome.status), outcome.body);
-                reply.headers.insert(reply.headers.end(), m_headers.begin(), m_headers.end());
-                m_responder.send(std::move(reply));
-                return;
+            if (!passOn()) {
+                fail(cls == FailureClass::RequestTooLarge ? ErrorKind::TooLarge : ErrorKind::InvalidRequest,
+                     outcome.reason);
             }
-            fail(cls == FailureClass::RequestTooLarge ? ErrorKind::TooLarge : ErrorKind::InvalidRequest, outcome.reason);
+            return;
+        case FailureClass::PermissionDenied:
+            // The provider refused every key that could take it this model
+            // (403): its answer, or, while the refusal stands, the gateway's.
+            if (!passOn()) {
+                fail(ErrorKind::Permission, outcome.reason);
+            }
             return;
         case FailureClass::RateLimited:
             fail(ErrorKind::RateLimited, "the provider kept refusing: " + outcome.reason);
@@ -442,7 +475,6 @@ private:
             return;
         case FailureClass::QuotaExhausted:
         case FailureClass::AuthFailed:
-        case FailureClass::PermissionDenied:
         case FailureClass::NoUsableKey:
             // About Sluice's provider keys, not the client's token.
             fail(ErrorKind::Unavailable, "no usable provider key for " + m_model + ": " + outcome.reason);

@@ -20,6 +20,7 @@ constexpr std::string_view kResponses = "/v1/responses";
 // Two POSTs under /v1/responses/ that are not about a stored response.
 constexpr std::string_view kCompact = "/v1/responses/compact";
 constexpr std::string_view kInputTokens = "/v1/responses/input_tokens";
+constexpr std::string_view kCountTokens = "/v1/messages/count_tokens";
 
 // GET or DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET
 // /v1/responses/{id}/input_items: what the SDKs' responses.retrieve, delete,
@@ -45,8 +46,15 @@ bool isStoredResponsePath(std::string_view method, std::string_view path)
 ApiFlavor dialectOf(const net::InboundRequest& request)
 {
     const std::string_view path = request.path();
-    if (path.rfind("/v1/messages", 0) == 0 || request.header("anthropic-version") ||
-        (request.header("x-api-key") && !request.header("authorization"))) {
+    if (path.rfind("/v1/messages", 0) == 0) {
+        return ApiFlavor::Anthropic;
+    }
+    // A path only OpenAI's API has is answered in its shape, whatever
+    // headers came with it (an OpenAI client sent with an x-api-key).
+    if (path.rfind("/v1/chat/", 0) == 0 || path.rfind(kResponses, 0) == 0 || path.rfind("/v1/embeddings", 0) == 0) {
+        return ApiFlavor::OpenAI;
+    }
+    if (request.header("anthropic-version") || (request.header("x-api-key") && !request.header("authorization"))) {
         return ApiFlavor::Anthropic;
     }
     return ApiFlavor::OpenAI;
@@ -270,14 +278,8 @@ void Gateway::Impl::completion(net::InboundRequest&& request, net::HttpResponder
         refuse(refusal->first, refusal->second);
         return;
     }
-    if (request.path() == "/v1/messages/count_tokens") {
-        if (!body.contains("messages") || !body["messages"].is_array()) {
-            refuse(ErrorKind::InvalidRequest, "body.messages: an array of messages is required");
-            return;
-        }
-        const std::int64_t count =
-            estimatePromptTokens(ApiFlavor::Anthropic, body) + promptMedia(ApiFlavor::Anthropic, body).tokens();
-        responder.send(jsonReply(200, json{{"input_tokens", count}}.dump()));
+    if (request.path() == kCountTokens && (!body.contains("messages") || !body["messages"].is_array())) {
+        refuse(ErrorKind::InvalidRequest, "body.messages: an array of messages is required");
         return;
     }
     bool stream = false;
@@ -341,6 +343,13 @@ JobSpec Gateway::Impl::jobFor(net::InboundRequest& request, ApiFlavor flavor, co
         spec.endpoint = Endpoint::Responses;
         spec.method = "POST";
         spec.objectPath = request.target.substr(kResponses.size());
+    } else if (request.path() == kCountTokens) {
+        // The provider's own count (its tokenizer, its images and tools),
+        // as the SDK expects; like input_tokens it holds a connection and
+        // spends no request or token budget.
+        spec.endpoint = Endpoint::Completion;
+        spec.method = "POST";
+        spec.objectPath = "/count_tokens";
     }
     spec.tenant = token != nullptr ? token->tenant : dispatcher.config()->defaults.tenant;
     spec.priority = token != nullptr ? std::optional(token->priority) : std::nullopt;

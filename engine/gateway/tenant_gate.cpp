@@ -356,7 +356,13 @@ net::HttpHeaders TenantGate::rateLimitHeaders(const GatewayToken& token, ApiFlav
     }
     const ScopeState state = m_admission.snapshot(scope);
     const TimePoint now = m_clock.now();
-    const auto remaining = [](const DimensionState& d) { return std::to_string(std::max<std::int64_t>(0, d.available)); };
+    // In the limit's own terms, as the providers count it: the limit less
+    // what has not yet refilled. A limit enforced in short buckets holds
+    // only a bucket's worth as `available`; a client that paces itself by
+    // remaining / limit would read that as a budget nearly spent.
+    const auto remaining = [](const DimensionState& d) {
+        return std::to_string(std::max<std::int64_t>(0, d.spec.limit - d.used));
+    };
     for (const DimensionState& d : state.dimensions) {
         if (d.spec.window != Window::Rolling) {
             continue;

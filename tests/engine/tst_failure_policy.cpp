@@ -116,9 +116,11 @@ void TestFailurePolicy::table_data()
     QTest::newRow("401: quarantine the key, requeue")
         << C::AuthFailed << -1LL << -1LL << -1 << 0 << 0 << 0 << 0 << false
         << N::Requeue << 0LL << -1LL << true << -1LL << none << 0 << 0 << QString();
-    QTest::newRow("403: quarantine the key, requeue")
+    // A 403 is about this key and this model: the pair rests (below), the
+    // key stays in use.
+    QTest::newRow("403: the key+model rests, requeue")
         << C::PermissionDenied << -1LL << -1LL << -1 << 0 << 0 << 0 << 0 << false
-        << N::Requeue << 0LL << -1LL << true << -1LL << none << 0 << 0 << QString();
+        << N::Requeue << 0LL << -1LL << false << -1LL << none << 0 << 0 << QString();
     // Overload: back the whole provider off; the job retries when it ends.
     QTest::newRow("529: back the provider off on its streak, retry then")
         << C::Overloaded << -1LL << -1LL << -1 << 0 << 0 << 0 << 1 << false
@@ -204,6 +206,8 @@ void TestFailurePolicy::table()
     QCOMPARE(after(a.coolKeyUntil), coolKeyMs);
     QCOMPARE(a.quarantineKey, quarantine);
     QCOMPARE(after(a.backOffProviderUntil), providerMs);
+    // Only a 403 sets a key+model aside, for a minute.
+    QCOMPARE(after(a.denyKeyModelUntil), cls == FailureClass::PermissionDenied ? 60000LL : -1LL);
     if (next == FailureAction::Next::DeadLetter) {
         QCOMPARE(a.cls, deadClass);
         QVERIFY2(a.reason.find(reasonHas.toStdString()) != std::string::npos, a.reason.c_str());

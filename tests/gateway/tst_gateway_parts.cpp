@@ -65,6 +65,7 @@ private Q_SLOTS:
     void gateAdmitsHoldsAndRefuses();
     void gateHoldsForConcurrencyInOrder();
     void gateRateLimitHeaders();
+    void gateRateLimitHeadersSpeakPerMinuteWhatABucketEnforces();
     void timersRunWhenDue();
     void errorShapes();
     void passedHeaders();
@@ -259,6 +260,26 @@ void TestGatewayParts::gateRateLimitHeaders()
     QVERIFY(!net::findHeader(a, "x-ratelimit-limit-requests"));
     QVERIFY(gate.rateLimitHeaders(tokens[1], ApiFlavor::OpenAI).empty());
     QVERIFY(gate.rateLimitHeaders(tokens[1], ApiFlavor::Anthropic).empty());
+}
+
+// A per-minute limit enforced in one-second buckets holds a second's worth
+// at a time; the headers still speak per minute, as the providers' do: 3
+// requests of 1,000 a minute leave 997, not the bucket's 13 of 17.
+void TestGatewayParts::gateRateLimitHeadersSpeakPerMinuteWhatABucketEnforces()
+{
+    ManualClock clock;
+    const std::vector<GatewayToken> tokens{token("a", {perMinute(Measure::Requests, 1000, 17)})};
+    TenantGate gate(clock, tokens);
+    // Kept: a reservation dropped is given back.
+    std::vector<std::optional<GateResult>> held(3);
+    for (auto& r : held) {
+        gate.request(tokens[0], Cost{1, 0, 0, 0, 1}, clock.now() + std::chrono::seconds(1),
+                     [&](GateResult g) { r = std::move(g); });
+        QVERIFY(r && r->admitted);
+    }
+    const net::HttpHeaders h = gate.rateLimitHeaders(tokens[0], ApiFlavor::OpenAI);
+    QCOMPARE(std::string(*net::findHeader(h, "x-ratelimit-limit-requests")), std::string("1000"));
+    QCOMPARE(QString::fromStdString(std::string(*net::findHeader(h, "x-ratelimit-remaining-requests"))), QStringLiteral("997"));
 }
 
 void TestGatewayParts::timersRunWhenDue()

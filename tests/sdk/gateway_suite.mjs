@@ -294,8 +294,9 @@ const checks = {
     assert(m.content[0].text.length > 0 && m.usage.output_tokens === 8, `message ${JSON.stringify(m)}`);
     // Token A's own budget, under the names an Anthropic client reads.
     assert(response.headers.get('anthropic-ratelimit-requests-limit') === '600', 'no anthropic-ratelimit-requests-limit');
+    // Per minute, like the limit (what has refilled since counts again).
     const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining'));
-    assert(remaining >= 0 && remaining < 600, `anthropic-ratelimit-requests-remaining ${remaining}`);
+    assert(Number.isInteger(remaining) && remaining >= 0 && remaining <= 600, `anthropic-ratelimit-requests-remaining ${remaining}`);
     const reset = Date.parse(response.headers.get('anthropic-ratelimit-requests-reset'));
     assert(Math.abs(reset - Date.now()) < 120000, `anthropic-ratelimit-requests-reset ${response.headers.get('anthropic-ratelimit-requests-reset')}`);
     assert(response.headers.get('x-ratelimit-limit-requests') === null, 'OpenAI names on an Anthropic answer');
