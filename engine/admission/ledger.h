@@ -207,9 +207,15 @@ public:
     // quiet period narrows it by a quarter, back down to the ledger's
     // arrivalMargin. A dimension paced against a window widens its share
     // at once to what holds such a miss (widenPaceFor). Returns whether
-    // anything grew.
+    // anything grew. A token dimension that keeps a window log counts each
+    // entry for the window plus this margin, which then grows to at most
+    // kMostWindowMarginNs: there every millisecond of it is a thousandth of
+    // the limit (against a 1 s window), and a miss at the end of a window
+    // says as much about an estimate a little short as about a late
+    // arrival, which the share (widened on every 429) holds instead.
     bool noteNearMiss(ScopeId scope, Duration hint, TimePoint now);
     static constexpr std::int64_t kMostMarginNs = 1'000'000'000;
+    static constexpr std::int64_t kMostWindowMarginNs = 10'000'000;
     static constexpr std::int32_t kMaxWholeMarginPer10k = 100;  // 1%: ≥ 99% of the limit
     // The absolute margin in force on the scope's rolling dimension for
     // `measure` (zero when margins are off or there is none).

@@ -193,9 +193,10 @@ bool Ledger::noteNearMiss(ScopeId id, Duration hint, TimePoint now)
         // two trips differed by marginNs + hint. Half as much again covers
         // the next such difference; marginFor bounds what it may cost.
         const std::int64_t evidence = (d.marginNs + early) * 3 / 2;
+        const std::int64_t most = d.windowed() ? std::max(kMostWindowMarginNs, d.baseMarginNs) : kMostMarginNs;
         d.marginNsChangedAt = now;
-        if (evidence > d.marginNs) {
-            d.marginNs = std::min<std::int64_t>(evidence, kMostMarginNs);
+        if (evidence > d.marginNs && d.marginNs < most) {
+            d.marginNs = std::min<std::int64_t>(evidence, most);
             changed = true;
         }
         changed = widenPaceFor(d, early, now) || changed;
@@ -244,6 +245,11 @@ bool Ledger::paceEvenly(ScopeId id, TimePoint now)
             d.paybackPer10k = 0;
             d.applyBurstHalvings();
             startWindowLog(d, now);
+            // What near misses taught a bucket would lengthen every entry
+            // of the log by as much (noteNearMiss).
+            if (d.windowed()) {
+                d.marginNs = std::min(d.marginNs, std::max(kMostWindowMarginNs, d.baseMarginNs));
+            }
             changed = true;
         }
     }

@@ -126,7 +126,19 @@ bool learnFrom429(Admission& admission, ScopeId scope, LearnedLimits& state, std
     }
     if (nearMiss) {
         admission.noteNearMiss(scope, *hint);
-        return false;
+        if (admission.paced(scope)) {
+            return false;
+        }
+        if (state.nearMisses == 0 || now - state.firstNearMissAt > kNearMissSpan) {
+            state.nearMisses = 0;
+            state.firstNearMissAt = now;
+        }
+        if (++state.nearMisses < kNearMissesForAWindow) {
+            return false;
+        }
+        state.nearMisses = 0;
+        state.windowEvidenceAt = now;
+        return admission.paceEvenly(scope);
     }
     if (admission.paced(scope)) {
         return false;

@@ -31,6 +31,10 @@ struct LearnedLimits {
     std::array<std::int64_t, 4> announced{-1, -1, -1, -1};
     // When a 429 that looked like a window's (see learnFrom429) last came.
     std::optional<TimePoint> windowEvidenceAt;
+    // Near misses while not paced: how many since the first of them, within
+    // a period of it (see learnFrom429).
+    int nearMisses = 0;
+    TimePoint firstNearMissAt{};
 
     // Limits set by hand: headers only lower them from here on.
     void reset() { *this = LearnedLimits(); }
@@ -47,6 +51,11 @@ LimitSpec rescaled(LimitSpec spec, std::int64_t limit);
 void correctFromHeaders(Admission& admission, const ProviderConfig& provider, ScopeId scope, LearnedLimits& state,
                         const RateLimitHeaders& h, TimePoint sentAt);
 
+// How many near misses within kNearMissSpan say the provider counts a
+// window (learnFrom429).
+inline constexpr int kNearMissesForAWindow = 2;
+inline constexpr Duration kNearMissSpan = std::chrono::minutes(1);
+
 // A rate-limit 429 at a pace the ledger allowed, with the provider's hint
 // ("try again in"). A short hint is a near miss: the request arrived a
 // moment early, and the scope's absolute arrival margin learns the
@@ -57,7 +66,13 @@ void correctFromHeaders(Admission& admission, const ProviderConfig& provider, Sc
 // burst of one, spaced by 1/rate). The first such 429 decides: waiting for a
 // second costs another (the quiet period that restores a narrowed burst
 // brings the next one), and pacing a bucket by mistake costs at most the 2%
-// spacing. Returns whether the scope now paces evenly because of this call.
+// spacing. Near misses that go on (kNearMissesForAWindow within a period)
+// after the margin widened and the burst narrowed are not late arrivals
+// either: a provider that counts fixed windows answers "a moment" to every
+// request that overfills one just before its end, and narrowing the bucket
+// further only slows the scope down (to 75% of a fixed second of tokens,
+// docs/benchmarks.md): the scope paces evenly then too. Returns whether the
+// scope now paces evenly because of this call.
 bool learnFrom429(Admission& admission, ScopeId scope, LearnedLimits& state, std::optional<Duration> hint,
                   bool nearMiss, TimePoint now);
 

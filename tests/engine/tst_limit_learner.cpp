@@ -33,6 +33,7 @@ class TestLimitLearner : public QObject {
 private Q_SLOTS:
     void nearMissWidensTheAbsoluteMargin();
     void aWindow429PacesEvenly();
+    void nearMissesThatGoOnPaceEvenly();
     void slidingWindowAtTheRateWithoutRefusals_data();
     void slidingWindowAtTheRateWithoutRefusals();
 };
@@ -49,7 +50,8 @@ void TestLimitLearner::nearMissWidensTheAbsoluteMargin()
     QCOMPARE(first.verdict, Verdict::Admit);
     admission.settle(std::move(first.reservation), oneRequest());
     QCOMPARE(admission.check(admission.pathTo(s), oneRequest()).notBefore - kT0, Duration(1212ms));
-    // A near miss is not evidence of a window.
+    // A near miss a period after the last is not evidence of a window.
+    clock.advance(61s);
     QVERIFY(!learnFrom429(admission, s, state, 2ms, true, clock.now()));
     QVERIFY(!admission.paced(s));
     // No hint: nothing to learn from.
@@ -78,6 +80,40 @@ void TestLimitLearner::aWindow429PacesEvenly()
     const Check next = admission.check(admission.pathTo(s), oneRequest());
     QCOMPARE(next.verdict, Verdict::Wait);
     QVERIFY(next.notBefore - clock.now() > 80ms);
+}
+
+// A provider that counts fixed windows answers "try again in a moment" to
+// a request that overfills one just before its end: near misses, one after
+// another, however far the margin widens and the burst narrows. The second
+// within a period paces the scope evenly, each token entry logged for the
+// window and the learned margin, which near misses against a bucket had
+// grown to hundreds of milliseconds and is cut back to 10 ms, as it grows
+// from then on too (Ledger::kMostWindowMarginNs): 240,000 TPM against fixed
+// seconds of 4,000 read 58-66% before, each entry counted for 1.65 s.
+void TestLimitLearner::nearMissesThatGoOnPaceEvenly()
+{
+    ManualClock clock(kT0, WallTime{});
+    Admission admission(clock, nullptr, 6ms);
+    const ScopeId s = admission.addScope(Admission::root(), "k", {perMinute(Measure::TotalTokens, 240'000, 3'800)});
+    LearnedLimits state;
+    QVERIFY(!learnFrom429(admission, s, state, 200ms, true, clock.now()));
+    QVERIFY(!admission.paced(s));
+    clock.advance(10s);
+    QVERIFY(learnFrom429(admission, s, state, 240ms, true, clock.now()));
+    QVERIFY(admission.paced(s));
+    QCOMPARE(state.windowEvidenceAt, std::optional<TimePoint>(clock.now()));
+    // The log starts full; a window and its margin later a request of 3,900
+    // tokens (of 4,000 less the 0.5% share) goes, 10 ms late at most.
+    const Cost big{0, 3'900, 0, 0, 1};
+    const Check first = admission.check(admission.pathTo(s), big);
+    QVERIFY(first.verdict == Verdict::Wait);
+    QVERIFY2(first.notBefore - clock.now() <= 1'011ms,
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(first.notBefore - clock.now()).count()).c_str());
+    // Near misses from now on add at most those 10 ms.
+    QVERIFY(!learnFrom429(admission, s, state, 240ms, true, clock.now()));
+    const Check after = admission.check(admission.pathTo(s), big);
+    QVERIFY2(after.notBefore - clock.now() <= 1'011ms,
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(after.notBefore - clock.now()).count()).c_str());
 }
 
 // 600 RPM against a provider counting a sliding one-second window of 10
