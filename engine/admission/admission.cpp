@@ -406,6 +406,12 @@ bool Admission::paceEvenly(ScopeId scope)
     return changed;
 }
 
+bool Admission::windowThePeriod(ScopeId scope)
+{
+    std::lock_guard guard(m_mutex);
+    return m_ledger.windowThePeriod(scope, m_clock.now());
+}
+
 bool Admission::paced(ScopeId scope) const
 {
     std::lock_guard guard(m_mutex);

@@ -140,6 +140,8 @@ public:
     bool noteNearMiss(ScopeId scope, Duration hint);
     bool paceEvenly(ScopeId scope);
     bool paced(ScopeId scope) const;
+    // See Ledger::windowThePeriod.
+    bool windowThePeriod(ScopeId scope);
 
     ScopeState snapshot(ScopeId scope) const;
     std::vector<ScopeState> snapshotAll() const;

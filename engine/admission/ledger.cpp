@@ -181,6 +181,7 @@ void Ledger::carryOver(Dimension& d, const Dimension& o, TimePoint now) const
         d.log = o.log;
         d.logHead = o.logHead;
         d.logSum = o.logSum;
+        d.wholePeriod = o.wholePeriod;
     }
     d.inFlight = o.inFlight;
     if (d.rolling()) {

@@ -230,6 +230,11 @@ public:
     // said its window is full.
     bool paceEvenly(ScopeId scope, TimePoint now);
     bool paced(ScopeId scope) const;
+    // A paced scope refused for longer than its token log's window: the
+    // provider counts the whole period (a sliding minute), so each logged
+    // token dimension now holds its limit over the period, the log taken
+    // as a period sent at the rate. Returns whether anything changed.
+    bool windowThePeriod(ScopeId scope, TimePoint now);
     // The arrival margin, as a share of each request's refill time (see
     // marginFor). A bucket starts at the floor, kMarginPer10k; near misses
     // double it (up to kMaxMarginPer10k), and after a period with no

@@ -116,6 +116,10 @@ struct Ledger::Dimension {
     std::vector<Logged> log;
     std::size_t logHead = 0;
     std::int64_t logSum = 0;
+    // The provider's window is the whole period (a sliding minute), not the
+    // configured granularity: the log spans the period and holds its limit
+    // (Ledger::windowThePeriod).
+    bool wholePeriod = false;
     bool logsWindow = true;  // the ledger's windowLogs
 
     // A provider that counts a sliding window of tokens refuses a request

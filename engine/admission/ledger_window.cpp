@@ -28,7 +28,7 @@ namespace {
 template <class Dim>
 std::int64_t windowUnits(const Dim& d) noexcept
 {
-    if (d.spec.burst <= 0 || d.spec.burst >= d.limit) {
+    if (d.wholePeriod || d.spec.burst <= 0 || d.spec.burst >= d.limit) {
         return d.limit;
     }
     const i128 allowance = ceilDiv(i128{d.limit} * kArrivalJitterAllowance.count(), d.unit);
@@ -98,6 +98,35 @@ void Ledger::logAdmitted(Dimension& d, std::uint64_t serial, std::int64_t amount
     }
     d.log.push_back(Dimension::Logged{serial, nanos(now), amount});
     d.logSum += amount;
+}
+
+bool Ledger::windowThePeriod(ScopeId id, TimePoint now)
+{
+    bool changed = false;
+    for (int k = 0; k < scopeAt(id).rolling; ++k) {
+        Dimension& d = scopeAt(id).dims[static_cast<std::size_t>(k)];
+        if (!d.windowed() || d.wholePeriod || windowUnits(d) >= d.limit) {
+            continue;
+        }
+        // What went out over the period before is not in the log either,
+        // and the provider has just said the period is full: taken as sent
+        // at the rate, so room comes back at the rate rather than all at
+        // once a period from now.
+        d.wholePeriod = true;
+        const std::int64_t span = spanNs(d);
+        const std::int64_t full = roomOf(d);
+        d.log.clear();
+        d.logHead = 0;
+        d.logSum = 0;
+        constexpr int kSlices = 60;
+        for (int i = 1; i <= kSlices; ++i) {
+            const std::int64_t amount = full / kSlices + (i <= full % kSlices ? 1 : 0);
+            d.log.push_back(Dimension::Logged{0, nanos(now) - span + span / kSlices * i, amount});
+            d.logSum += amount;
+        }
+        changed = true;
+    }
+    return changed;
 }
 
 void Ledger::startWindowLog(Dimension& d, TimePoint now)

@@ -141,10 +141,19 @@ bool learnFrom429(Admission& admission, ScopeId scope, LearnedLimits& state, std
         return admission.paceEvenly(scope);
     }
     if (admission.paced(scope)) {
+        // Paced, a wait longer than any second's window: the provider
+        // counts the minute.
+        if (*hint > kPeriodWindowHint) {
+            admission.windowThePeriod(scope);
+        }
         return false;
     }
     state.windowEvidenceAt = now;
-    return admission.paceEvenly(scope);
+    const bool paced = admission.paceEvenly(scope);
+    if (*hint > kPeriodWindowHint) {
+        admission.windowThePeriod(scope);
+    }
+    return paced;
 }
 
 void correctFromHeaders(Admission& admission, const ProviderConfig& provider, ScopeId scope, LearnedLimits& state,

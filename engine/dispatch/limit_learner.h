@@ -55,6 +55,9 @@ void correctFromHeaders(Admission& admission, const ProviderConfig& provider, Sc
 // window (learnFrom429).
 inline constexpr int kNearMissesForAWindow = 2;
 inline constexpr Duration kNearMissSpan = std::chrono::minutes(1);
+// A 429 on a paced scope that says to wait longer than this: the provider
+// counts the whole period, not seconds (learnFrom429).
+inline constexpr Duration kPeriodWindowHint = std::chrono::seconds(2);
 
 // A rate-limit 429 at a pace the ledger allowed, with the provider's hint
 // ("try again in"). A short hint is a near miss: the request arrived a

@@ -34,6 +34,7 @@ private Q_SLOTS:
     void nearMissWidensTheAbsoluteMargin();
     void aWindow429PacesEvenly();
     void nearMissesThatGoOnPaceEvenly();
+    void aSlidingMinuteOfLargeRequests();
     void slidingWindowAtTheRateWithoutRefusals_data();
     void slidingWindowAtTheRateWithoutRefusals();
 };
@@ -182,6 +183,53 @@ void TestLimitLearner::slidingWindowAtTheRateWithoutRefusals()
     QCOMPARE(refusedAfter, 0);
     // Two minutes hold 1,200 at the limit.
     QVERIFY2(acceptedAfter >= leastShare * 1200, qPrintable(QString::number(acceptedAfter)));
+}
+
+// 10,000 TPM configured as the limits page gives it (a second's worth of
+// burst), against a provider that counts a sliding minute (the mock's
+// SlidingWindow), with requests of 400 to 700 tokens: each is several
+// seconds of the rate, more than the bucket's burst. The bucket lets one go
+// into debt from full, so a minute can hold the rate's worth and that
+// request: refusals every minute or so, paced or not (a second's window
+// log cannot see them). The first refusal says "wait" for seconds, longer
+// than any second's window: the token log then spans the minute, and from
+// then on nothing is refused while the minute is kept nearly full.
+void TestLimitLearner::aSlidingMinuteOfLargeRequests()
+{
+    ManualClock clock(kT0, WallTime{});
+    Admission admission(clock);
+    const ScopeId s = admission.addScope(Admission::root(), "k", {perMinute(Measure::TotalTokens, 10'000, 158)});
+    const Path path = admission.pathTo(s);
+    mock::SlidingWindow minute(10'000, 60s, 10'000, clock.now());
+    LearnedLimits state;
+    const std::array<std::int64_t, 5> sizes{400, 650, 520, 700, 455};
+    TimePoint coolUntil = kT0;
+    std::vector<TimePoint> refusals;
+    std::int64_t acceptedLate = 0;
+    for (std::size_t i = 0; clock.now() < kT0 + 600s;) {
+        const Cost cost{0, sizes[i % sizes.size()], 0, 0, 1};
+        Decision d = admission.tryAcquireAt(path, cost, clock.now());
+        if (d.verdict != Verdict::Admit) {
+            clock.advanceTo(std::max(d.notBefore, coolUntil) + 1ms);
+            continue;
+        }
+        const TimePoint arrival = clock.now() + 2ms;
+        const Duration wait = minute.waitFor(cost.inputTokens, arrival);
+        if (wait == Duration::zero()) {
+            minute.take(cost.inputTokens, arrival);
+            admission.settle(std::move(d.reservation), cost);
+            acceptedLate += arrival >= kT0 + 300s ? cost.inputTokens : 0;
+            ++i;
+            continue;
+        }
+        admission.settle(std::move(d.reservation), Cost{0, 0, 0, 0, 1});
+        refusals.push_back(clock.now());
+        coolUntil = clock.now() + wait + 10ms;
+        learnFrom429(admission, s, state, wait, wait <= 250ms, clock.now());
+    }
+    QVERIFY2(refusals.size() == 1, qPrintable(QString::number(refusals.size())));
+    // The last five minutes: 50,000 at the limit.
+    QVERIFY2(acceptedLate >= 47'000, qPrintable(QString::number(acceptedLate)));
 }
 
 QTEST_APPLESS_MAIN(TestLimitLearner)
