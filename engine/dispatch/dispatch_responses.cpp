@@ -360,15 +360,13 @@ void Dispatcher::Impl::quarantineKey(Job& job, ProviderRuntime& pr, KeyRuntime& 
 void Dispatcher::Impl::denyKeyModel(Job& job, ProviderRuntime& pr, KeyRuntime& kr, ModelState& ms, FailureAction& a,
                                     TimePoint now)
 {
-    const bool fresh = ms.deniedUntil <= now;
     ms.deniedUntil = *a.denyKeyModelUntil;
     ms.deniedReason = a.what;
+    // In the job's timeline, not the key alarm (onKeyProblem): that one
+    // says the key is quarantined, and this key is not.
     note(job, TimelineEvent::Kind::KeyQuarantined,
          "key " + pr.cfg->name + "/" + kr.cfg->name + " may not use model " + job.info.model + " until " +
              formatRfc3339(clock.toWall(ms.deniedUntil), 3) + ": " + a.what);
-    if (fresh) {
-        listener.onKeyProblem(pr.cfg->name, kr.cfg->name, "model " + job.info.model + ": " + a.what);
-    }
     if (!pool.mayUse(pr, job.info.model, now, job.spec.key)) {
         a.next = FailureAction::Next::DeadLetter;
         a.cls = FailureClass::PermissionDenied;
