@@ -140,20 +140,16 @@ bool learnFrom429(Admission& admission, ScopeId scope, LearnedLimits& state, std
         state.windowEvidenceAt = now;
         return admission.paceEvenly(scope);
     }
-    if (admission.paced(scope)) {
-        // Paced, a wait longer than any second's window: the provider
-        // counts the minute.
-        if (*hint > kPeriodWindowHint) {
-            admission.windowThePeriod(scope);
-        }
-        return false;
+    bool pacedNow = false;
+    if (!admission.paced(scope)) {
+        state.windowEvidenceAt = now;
+        pacedNow = admission.paceEvenly(scope);
     }
-    state.windowEvidenceAt = now;
-    const bool paced = admission.paceEvenly(scope);
+    // A wait longer than any second's window: the provider counts the minute.
     if (*hint > kPeriodWindowHint) {
         admission.windowThePeriod(scope);
     }
-    return paced;
+    return pacedNow;
 }
 
 void correctFromHeaders(Admission& admission, const ProviderConfig& provider, ScopeId scope, LearnedLimits& state,

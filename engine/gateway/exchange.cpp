@@ -431,9 +431,8 @@ private:
             cls = outcome.attempts.back().cls;
         }
         c.upstreamErrors.fetch_add(1, std::memory_order_relaxed);
-        const auto withHeaders = [&](net::HttpReply reply) { return withErrorHeaders(std::move(reply), outcome); };
         const auto fail = [&](ErrorKind kind, const std::string& message) {
-            net::HttpReply reply = withHeaders(errorReply(m_dialect, kind, message));
+            net::HttpReply reply = withErrorHeaders(errorReply(m_dialect, kind, message), outcome);
             if (kind == ErrorKind::RateLimited) {
                 addRetryHeaders(reply.headers, std::chrono::seconds(1), true);
             }
@@ -442,7 +441,7 @@ private:
         // The provider's own answer about the request: the client's to see.
         const auto passOn = [&] {
             if (outcome.status >= 400 && outcome.status < 500 && !outcome.body.empty()) {
-                m_responder.send(withHeaders(jsonReply(static_cast<int>(outcome.status), outcome.body)));
+                m_responder.send(withErrorHeaders(jsonReply(static_cast<int>(outcome.status), outcome.body), outcome));
                 return true;
             }
             return false;
