@@ -2,6 +2,7 @@
 
 #include "core/json_scan.h"
 #include "gateway/gateway_impl.h"
+#include "gateway/health.h"
 #include "gateway/passed_headers.h"
 #include "http/header_text.h"
 #include "providers/chat_scan.h"
@@ -166,7 +167,8 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
     if (request.method == "GET" && path == "/healthz") {
         // No token: a probe learns only whether to send traffic here.
         const bool draining = intakeClosed.load();
-        responder.send(jsonReply(draining ? 503 : 200, draining ? R"({"status":"draining"})" : R"({"status":"serving"})"));
+        const Health health = healthOf(draining ? DispatcherStats{} : dispatcher.stats(), draining);
+        responder.send(jsonReply(static_cast<int>(health.status), health.body));
         return;
     }
     const bool post = request.method == "POST";

@@ -16,8 +16,10 @@
 // /v1/responses/input_tokens (the provider's count; a connection, no
 // budget) and POST /v1/responses/compact (priced as a Responses request),
 // pinned the same way when they continue a response; GET
-// /healthz, without a token, for load balancers and probes: 200 "serving",
-// or 503 "draining" once drain() was called.
+// /healthz, without a token, for load balancers and probes: 200 "serving"
+// (or "degraded": some provider has no usable key), 503 "no_usable_key"
+// when no provider has one, or 503 "draining" once drain() was called
+// (gateway/health.h).
 //
 // Thread-safety: start(), stop() and setTokens() from one controlling thread. Requests
 // are handled on the server's io thread (or, with a shared loop, on the

@@ -12,6 +12,8 @@
 //   provider's 403, then the gateway's while the refusal stands.
 // - Anthropic's count_tokens is the provider's count.
 // - A wrong key on an OpenAI path is answered in OpenAI's shape.
+// - GET /healthz says when a provider has no key left (401s quarantine
+//   them), and 503 when none has.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "dispatch/dispatcher.h"
@@ -104,6 +106,16 @@ private:
                        {"param", nullptr},
                        {"code", "model_not_found"}}}}
                     .dump());
+        } else if (s.model == "revoked" || s.model == "claude-revoked") {
+            // The key was revoked: a 401 quarantines it.
+            reply = net::HttpReply::whole(
+                401, "application/json",
+                s.model == "revoked"
+                    ? json{{"error", {{"message", "Incorrect API key provided"}, {"type", "invalid_request_error"},
+                                      {"param", nullptr}, {"code", "invalid_api_key"}}}}
+                          .dump()
+                    : json{{"type", "error"}, {"error", {{"type", "authentication_error"}, {"message", "invalid x-api-key"}}}}
+                          .dump());
         } else if (s.path == "/v1/chat/completions" && s.model == "bad") {
             reply = net::HttpReply::whole(
                 400, "application/json",
@@ -141,13 +153,14 @@ Config twoKeys(const std::string& baseUrl)
                          {"flavor", "openai"},
                          {"base_url", baseUrl},
                          {"learn_limits", false},
-                         {"models", {{"gpt-4o-mini", json::object()}, {"gpt-4o", json::object()}, {"bad", json::object()}}},
+                         {"models", {{"gpt-4o-mini", json::object()}, {"gpt-4o", json::object()}, {"bad", json::object()},
+                                     {"revoked", json::object()}}},
                          {"keys", json::array({{{"name", "one"}, {"env", "ONE"}}, {{"name", "two"}, {"env", "TWO"}}})}};
     const json anthropic = {{"name", "anthropic"},
                             {"flavor", "anthropic"},
                             {"base_url", baseUrl},
                             {"learn_limits", false},
-                            {"models", {{"claude-haiku-4-5", json::object()}}},
+                            {"models", {{"claude-haiku-4-5", json::object()}, {"claude-revoked", json::object()}}},
                             {"keys", json::array({{{"name", "ant"}, {"env", "ANT"}}})}};
     const json root = {{"providers", json::array({openai, anthropic})},
                        {"retry", {{"base_delay_s", 0.01}, {"max_delay_s", 0.05}, {"max_attempts", 4}}}};
@@ -177,6 +190,7 @@ private Q_SLOTS:
     void a403SetsAsideTheKeyForThatModelOnly();
     void countTokensIsTheProvidersCount();
     void aWrongKeyOnAnOpenAiPathGetsOpenAisShape();
+    void healthSaysWhenNoKeyIsLeft();
 
 private:
     std::size_t seenOn(const std::string& key, const std::string& model);
@@ -310,6 +324,38 @@ void TestGatewayUpstreamErrors::aWrongKeyOnAnOpenAiPathGetsOpenAisShape()
         QVERIFY2(doc.contains("error") && doc["error"].contains("message") && !doc.contains("type"), r.body.c_str());
     }
     QVERIFY(m_provider->seen().empty());
+}
+
+void TestGatewayUpstreamErrors::healthSaysWhenNoKeyIsLeft()
+{
+    test::HttpClient http(m_url);
+    const auto health = [&http] {
+        const test::HttpResponse r = http.get("/healthz");
+        return std::to_string(r.status) + " " + r.body;
+    };
+    QCOMPARE(health(), std::string(R"(200 {"status":"serving"})"));
+    // Anthropic's only key is revoked.
+    test::HttpResponse r = http.post(
+        "/v1/messages",
+        json{{"model", "claude-revoked"}, {"max_tokens", 8}, {"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})}}
+            .dump(),
+        {{"content-type", "application/json"}, {"x-api-key", "secret-a"}, {"anthropic-version", "2023-06-01"}});
+    // Retried on no other key: the gateway's 503, which names the cause.
+    QCOMPARE(r.status, 503L);
+    QVERIFY2(r.body.find("quarantined") != std::string::npos, r.body.c_str());
+    // The status is published as the dispatcher's loop turns.
+    QTRY_COMPARE_WITH_TIMEOUT(health(), std::string(R"(200 {"status":"degraded","providers_without_a_usable_key":1})"),
+                              5000);
+    // Then both of OpenAI's: the request tries one, then the other.
+    r = http.post("/v1/chat/completions", chat("revoked"), kAsA);
+    QCOMPARE(r.status, 503L);
+    QCOMPARE(seenOn("sk-one", "revoked") + seenOn("sk-two", "revoked"), std::size_t{2});
+    QTRY_COMPARE_WITH_TIMEOUT(health(), std::string(R"(503 {"status":"no_usable_key","providers_without_a_usable_key":2})"),
+                              5000);
+    // An operator enables a key again: serving, degraded.
+    m_dispatcher->setKeyEnabled("openai", "two", true);
+    QTRY_COMPARE_WITH_TIMEOUT(health(), std::string(R"(200 {"status":"degraded","providers_without_a_usable_key":1})"),
+                              5000);
 }
 
 QTEST_GUILESS_MAIN(TestGatewayUpstreamErrors)
