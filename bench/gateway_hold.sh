@@ -17,6 +17,8 @@
 #   MOCK_HEADERS      false: the mock sends no rate-limit headers (default true)
 #   GW_GRANULARITY_S  granularity_s in the gateway's configuration, default 1;
 #                     "none": left out (the gateway assumes its default)
+#   GW_TOKEN_ACCOUNTING  token_accounting in the gateway's configuration
+#                     (learn, estimate, actual); default: left out
 #   BINDING           tpm: the hold's binding limit is 360,000 TPM instead
 #                     (6,000 tokens/s, about a fifth of the demand), counted
 #                     by the mock with o200k_base as OpenAI does (prompt +
@@ -24,7 +26,9 @@
 #                     Japanese, code and emoji (PROMPTS=varied in
 #                     tests/sdk/bench_gateway.mjs); the gateway is told only
 #                     the TPM. Throughput is the charged tokens per second
-#                     over the limit's. Default rpm.
+#                     over the limit's. MOCK_TOKENS_CHARGING=refund: the
+#                     mock gives back the output an answer did not use
+#                     (default arrival: kept, as OpenAI documents). Default rpm.
 #                     otpm: 200 @anthropic-ai/sdk clients (DIALECT=anthropic in
 #                     tests/sdk/bench_gateway.mjs) send Messages with
 #                     max_tokens 256 to claude-haiku-4-5, whose binding limit
@@ -71,6 +75,10 @@ ITPM=360000
 model=gpt-4o-mini flavor=openai
 if [[ $BINDING == tpm || $BINDING == responses ]]; then
   mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"tpm\":$TPM"
+  if [[ -n ${MOCK_TOKENS_CHARGING:-} ]]; then
+    [[ $MOCK_TOKENS_CHARGING =~ ^(arrival|refund)$ ]] || { echo "MOCK_TOKENS_CHARGING=$MOCK_TOKENS_CHARGING: arrival or refund" >&2; exit 2; }
+    mock_model+=",\"tokensCharging\":\"$MOCK_TOKENS_CHARGING\""
+  fi
   gw_limits="\"tpm\": $TPM"
   export PROMPTS=varied
   if [[ $BINDING == responses ]]; then export DIALECT=responses; SKIP_FAIR=1; fi
@@ -120,6 +128,8 @@ run() {  # run LATENCY_MS MODE ARGS...
   fi
   local granularity=", \"granularity_s\": ${GW_GRANULARITY_S:-1}"
   [[ ${GW_GRANULARITY_S:-1} == none ]] && granularity=""
+  local accounting=""
+  [[ -n ${GW_TOKEN_ACCOUNTING:-} ]] && accounting=" \"token_accounting\": \"$GW_TOKEN_ACCOUNTING\","
   local shared=""
   if [[ $GATEWAYS -gt 1 ]]; then
     local redis_port
@@ -131,7 +141,7 @@ run() {  # run LATENCY_MS MODE ARGS...
   fi
   cat > "$work/gw.json" <<JSON
 { $shared
-  "providers": [ { "name": "mock", "flavor": "$flavor", "base_url": "$mock",
+  "providers": [ { "name": "mock", "flavor": "$flavor", "base_url": "$mock",$accounting
     "models": { "$model": { "limits": { $gw_limits$granularity } } },
     "keys": [ { "name": "mock", "env": "MOCK_API_KEY" } ] } ],
   "tenants": { "a": { "weight": 1 }, "b": { "weight": 1 } },

@@ -491,7 +491,7 @@ QString ConsoleSession::addProvider(const QString& provider, ApiFlavor flavor, c
     pc.name = provider.toStdString();
     pc.flavor = flavor;
     pc.baseUrl = baseUrl.toStdString();
-    pc.tokenAccounting = flavor == ApiFlavor::Anthropic ? TokenAccounting::Actual : TokenAccounting::Estimate;
+    pc.tokenAccounting = defaultTokenAccounting(flavor);
     KeyConfig kc;
     kc.name = key.name;
     kc.envVar = key.env;

@@ -180,6 +180,9 @@ QString enforcementDetail(const ModelLimitStatus& s, const std::vector<ModelCali
     if (s.pacedEvenly) {
         lines.append(tr("Paced evenly: a 429 at a pace the bucket allowed showed the provider counts a window."));
     }
+    if (!s.refunds.empty()) {
+        lines.append(tr("Tokens: %1.").arg(qs(s.refunds)));
+    }
     const Margin m = modelMargin(s);
     if (m.per10k > 0 || m.least > Duration::zero()) {
         lines.append(tr("Arrival margin %1 (near misses widen it, quiet periods narrow it).").arg(marginText(m)));

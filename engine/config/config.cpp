@@ -311,14 +311,16 @@ void readProvider(JsonReader& r, const json& obj, const std::string& p, const En
         }
     }
     pc.http2 = r.boolean(obj, p, "http2").value_or(true);
-    pc.tokenAccounting = pc.flavor == ApiFlavor::Anthropic ? TokenAccounting::Actual : TokenAccounting::Estimate;
+    pc.tokenAccounting = defaultTokenAccounting(pc.flavor);
     if (auto ta = r.string(obj, p, "token_accounting", false)) {
         if (*ta == "estimate") {
             pc.tokenAccounting = TokenAccounting::Estimate;
         } else if (*ta == "actual") {
             pc.tokenAccounting = TokenAccounting::Actual;
+        } else if (*ta == "learn") {
+            pc.tokenAccounting = TokenAccounting::Learn;
         } else {
-            r.problem(jsonPointerAppend(p, "token_accounting"), "must be \"estimate\" or \"actual\"");
+            r.problem(jsonPointerAppend(p, "token_accounting"), "must be \"estimate\", \"actual\" or \"learn\"");
         }
     }
     pc.learnLimits = r.boolean(obj, p, "learn_limits").value_or(true);

@@ -62,8 +62,18 @@ enum class TokenAccounting : std::uint8_t {
     // (OpenAI and compatible APIs).
     Estimate,
     // Corrected to what the response really used (Anthropic).
-    Actual
+    Actual,
+    // Estimate, until the provider is found to give back unused output
+    // (RefundProbe): the default for OpenAI and compatible APIs, which do
+    // not document it.
+    Learn
 };
+
+// Anthropic documents correcting its output charge; OpenAI does not say.
+constexpr TokenAccounting defaultTokenAccounting(ApiFlavor flavor) noexcept
+{
+    return flavor == ApiFlavor::Anthropic ? TokenAccounting::Actual : TokenAccounting::Learn;
+}
 
 struct ProviderConfig {
     std::string name;
@@ -77,7 +87,7 @@ struct ProviderConfig {
     // Adopt limits the provider announces in its headers for dimensions the
     // config does not set.
     bool learnLimits = true;
-    TokenAccounting tokenAccounting = TokenAccounting::Estimate;
+    TokenAccounting tokenAccounting = TokenAccounting::Learn;
     // How finely the provider is assumed to enforce a learned per-minute
     // limit: the burst is limit × granularity / 60 s.
     Duration learnedGranularity = std::chrono::seconds(1);

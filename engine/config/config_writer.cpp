@@ -99,10 +99,10 @@ json providerToJson(const ProviderConfig& p)
     if (p.learnedGranularity != defaults.learnedGranularity) {
         out["learned_granularity_s"] = seconds(p.learnedGranularity);
     }
-    const TokenAccounting flavorDefault =
-        p.flavor == ApiFlavor::Anthropic ? TokenAccounting::Actual : TokenAccounting::Estimate;
-    if (p.tokenAccounting != flavorDefault) {
-        out["token_accounting"] = p.tokenAccounting == TokenAccounting::Actual ? "actual" : "estimate";
+    if (p.tokenAccounting != defaultTokenAccounting(p.flavor)) {
+        out["token_accounting"] = p.tokenAccounting == TokenAccounting::Actual   ? "actual"
+                                  : p.tokenAccounting == TokenAccounting::Learn ? "learn"
+                                                                                : "estimate";
     }
     const std::optional<IdleRampSettings> rampDefault =
         p.flavor == ApiFlavor::Anthropic ? std::optional<IdleRampSettings>(IdleRampSettings{}) : std::nullopt;

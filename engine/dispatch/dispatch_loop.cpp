@@ -156,6 +156,16 @@ void Dispatcher::Impl::waitOn(Lane& lane, Job& job, const KeyChoice& choice)
     }
 }
 
+void Dispatcher::Impl::noteBinding(ProviderRuntime& pr, const Binding& binding, TimePoint now)
+{
+    // A per-day limit waits for hours: what it would win is not worth a
+    // probe's 429s.
+    if (binding.window == Window::Rolling && binding.period <= std::chrono::minutes(1) &&
+        (binding.measure == Measure::TotalTokens || binding.measure == Measure::OutputTokens)) {
+        pr.refunds.waitedOnTokens(now);
+    }
+}
+
 void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
 {
     if (lane.queue.empty() || (lane.blockedUntil > now)) {
@@ -207,6 +217,7 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
             continue;
         }
         if (choice.kind == KeyChoice::Kind::Wait) {
+            noteBinding(pr, choice.binding, now);
             waitOn(lane, job, choice);
             return;
         }
@@ -220,6 +231,7 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
         }
         Decision d = admission.tryAcquireAt(choice.path, job.cost, now);
         if (d.verdict != Verdict::Admit) {
+            noteBinding(pr, d.binding, now);
             // A blocking waiter embedded elsewhere holds this scope.
             lane.blockedUntil = d.waitsForRelease ? TimePoint::max() : d.notBefore;
             lane.waitsForRelease = d.waitsForRelease;

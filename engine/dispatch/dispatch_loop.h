@@ -218,6 +218,9 @@ struct Dispatcher::Impl {
 
     // Blocks the lane on `choice`, noting why on the job at its head.
     void waitOn(Lane& lane, Job& job, const KeyChoice& choice);
+    // A request of `pr` waits for `binding`: a token limit's tells its
+    // refund probe that the limit binds.
+    static void noteBinding(ProviderRuntime& pr, const Binding& binding, TimePoint now);
     // When the provider ramps up after idle and this model's ramp holds
     // the next request back: when it may go (the lane waits until then).
     std::optional<TimePoint> heldByIdleRamp(ProviderRuntime& pr, const KeyChoice& choice,
@@ -243,7 +246,11 @@ struct Dispatcher::Impl {
 
     // Settles an answered attempt to the usage reported, or to the estimate
     // when none was; returns the spend when the model is priced.
-    std::optional<std::int64_t> settle(const Job& job, const ProviderRuntime& pr, Flight& f,
+    // What an answer's rate-limit headers say: corrections, learned limits,
+    // and that the provider's token accounting needs no probe.
+    void learnFromHeaders(const Job& job, ProviderRuntime& pr, KeyRuntime& kr, ModelState& ms,
+                          const RateLimitHeaders& headers, TimePoint sentAt);
+    std::optional<std::int64_t> settle(const Job& job, ProviderRuntime& pr, Flight& f,
                                        const std::optional<ResponseUsage>& usage);
 
     // Any completion frees concurrency: lanes waiting for a release retry.

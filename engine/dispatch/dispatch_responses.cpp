@@ -15,6 +15,7 @@
 #include "tokenize/token_calibrator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace sluice {
@@ -47,7 +48,7 @@ AttemptReport Dispatcher::Impl::attemptReport(const Job& job, const ProviderRunt
     return report;
 }
 
-std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, const ProviderRuntime& pr, Flight& f,
+std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, ProviderRuntime& pr, Flight& f,
                                    const std::optional<ResponseUsage>& usage)
 {
     if (!usage) {
@@ -76,12 +77,24 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, const Provi
         agreement->observe(job.info.model, job.info.prompt.counted, reportedPromptTokens(pr.cfg->flavor, *usage),
                            job.info.prompt.language);
     }
-    if (pr.cfg->tokenAccounting == TokenAccounting::Estimate) {
+    if (pr.cfg->tokenAccounting != TokenAccounting::Actual) {
         // The provider keeps what it charged on arrival, max_tokens × n
-        // for the output: refunding the unused output would show headroom
-        // the provider does not have. The prompt is what it reported, not
-        // our estimate of it (off by up to 4× for code or CJK text).
-        actual.outputTokens = job.cost.outputTokens;
+        // for the output, unless it was found to give back what the answer
+        // did not use (RefundProbe): refunding it otherwise would show
+        // headroom the provider does not have. The prompt is what it
+        // reported, not our estimate of it (off by up to 4× for code or
+        // CJK text).
+        const std::int64_t unused = std::max<std::int64_t>(0, job.cost.outputTokens - actual.outputTokens);
+        double share = 0.0;
+        // Not learned where instances share the budget: a probe's excess
+        // may be refused on another instance, which would leave this one
+        // sure of refunds it never tested. Nor from an answer that reports
+        // no output: a usage without the count, not a refund of all of it.
+        if (pr.cfg->tokenAccounting == TokenAccounting::Learn && !config->shared && actual.outputTokens > 0) {
+            pr.refunds.answered(job.cost.inputTokens + job.cost.outputTokens, unused, clock.now());
+            share = pr.refunds.share();
+        }
+        actual.outputTokens = job.cost.outputTokens - std::llround(share * static_cast<double>(unused));
     }
     admission.settle(std::move(f.reservation), actual);
     return spend;
@@ -156,6 +169,19 @@ void Dispatcher::Impl::recordAttempt(Job& job, const Flight& f, const http::Http
     }
 }
 
+void Dispatcher::Impl::learnFromHeaders(const Job& job, ProviderRuntime& pr, KeyRuntime& kr, ModelState& ms,
+                                        const RateLimitHeaders& headers, TimePoint sentAt)
+{
+    if (headers.tokens.remaining || headers.outputTokens.remaining) {
+        pr.refunds.tokenHeadersSeen();
+    }
+    const auto announcedBefore = ms.limits.announced;
+    correctFromHeaders(admission, *pr.cfg, ms.scope, ms.limits, headers, sentAt);
+    if (ms.limits.announced != announcedBefore) {
+        tellPeersLearned(pr, kr, job.info.model, headers);
+    }
+}
+
 void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
 {
     const auto it = jobs.find(id);
@@ -212,11 +238,7 @@ void Dispatcher::Impl::onTransferDone(DispatchId id, http::HttpResult&& r)
         pr.consecutiveUnreachable = 0;
     }
     if (r.status != 0 && rr.headers.any()) {
-        const auto announcedBefore = ms.limits.announced;
-        correctFromHeaders(admission, *pr.cfg, ms.scope, ms.limits, rr.headers, f.sentAt);
-        if (ms.limits.announced != announcedBefore) {
-            tellPeersLearned(pr, kr, job.info.model, rr.headers);
-        }
+        learnFromHeaders(job, pr, kr, ms, rr.headers, f.sentAt);
     }
     if (ms.probe == ModelState::Probe::InFlight) {
         // Any answer ends the probe, headers or not; no answer means try
@@ -294,6 +316,9 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     // that remembers one), so widen the margin and narrow the burst. Quiet
     // periods undo both.
     if (a.nearMiss || rr.triage.cls == FailureClass::RateLimited) {
+        if (rr.triage.limitName.empty() || rr.triage.limitName.find("tokens") != std::string::npos) {
+            pr.refunds.rateLimited(now);
+        }
         admission.widenMargin(ms.scope);
         learnFrom429(admission, ms.scope, ms.limits, a.rateLimitHint, a.nearMiss, now);
         // Refused while ramping up after idle: the provider's acceleration

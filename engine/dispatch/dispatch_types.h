@@ -163,6 +163,9 @@ struct ModelLimitStatus {
     // window: every request is paced at the rate (a burst of one).
     bool pacedEvenly = false;
     std::optional<RampStatus> ramp;  // only where the provider ramps after idle
+    // Whether the provider gives back unused output, when Sluice is
+    // learning it (RefundProbe::describe) and has got anywhere; else empty.
+    std::string refunds;
 };
 
 // What the prompt estimator learned for a model with no public tokenizer:

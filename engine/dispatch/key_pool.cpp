@@ -26,7 +26,13 @@ void KeyPool::adopt(std::shared_ptr<const Config> config)
         // Aliasing: the provider's settings keep the whole snapshot alive.
         std::shared_ptr<const ProviderConfig> cfg(config, &config->providers[i]);
         if (i < m_providers.size()) {
-            m_providers[i].cfg = std::move(cfg);
+            ProviderRuntime& pr = m_providers[i];
+            // Another endpoint, or told how it counts: what was learned of
+            // its refunds no longer holds.
+            if (pr.cfg->baseUrl != cfg->baseUrl || pr.cfg->tokenAccounting != cfg->tokenAccounting) {
+                pr.refunds = RefundProbe();
+            }
+            pr.cfg = std::move(cfg);
         } else {
             addProvider(std::move(cfg));
         }
@@ -246,6 +252,7 @@ KeyChoice KeyPool::choose(ProviderRuntime& pr, const std::string& model, const C
             if (ms.coolingUntil < choice.until) {
                 choice.until = ms.coolingUntil;
                 choice.why = "key " + kr.cfg->name + " cooling down after a 429";
+                choice.binding = Binding{};
             }
             continue;
         }
@@ -280,6 +287,7 @@ KeyChoice KeyPool::choose(ProviderRuntime& pr, const std::string& model, const C
             } else if (check.notBefore < choice.until) {
                 choice.until = check.notBefore;
                 choice.why = describe(check.binding);
+                choice.binding = check.binding;
             }
         }
     }

@@ -14,6 +14,7 @@
 #include "dispatch/dispatch_types.h"
 #include "dispatch/job_prep.h"
 #include "dispatch/limit_learner.h"
+#include "dispatch/refund_probe.h"
 
 #include <map>
 #include <memory>
@@ -66,6 +67,8 @@ struct ProviderRuntime {
     std::string unreachableReason;
     // Its requests' common headers, built once per configuration.
     CommonHeaders commonHeaders;
+    // Whether it gives back unused output (TokenAccounting::Learn).
+    RefundProbe refunds;
 };
 
 // Which key a request could go on now, or why none can.
@@ -79,6 +82,8 @@ struct KeyChoice {
     // (403); `why` says what it said.
     bool denied = false;
     std::string why;
+    // Wait: the limit the earliest time-bound wait is for.
+    Binding binding{};
 };
 
 class KeyPool {

@@ -109,6 +109,9 @@ ModelLimitStatus modelLimitStatus(const ProviderRuntime& pr, const KeyRuntime& k
         const IdleRamp::Snapshot s = ramp.snapshot(ms.scope, *pr.cfg->rampAfterIdle, now);
         out.ramp = RampStatus{s.inRamp, s.idle, s.fraction, s.start, s.length, s.flattened};
     }
+    if (pr.cfg->tokenAccounting == TokenAccounting::Learn && pr.refunds.stage() != RefundProbe::Stage::Watching) {
+        out.refunds = pr.refunds.describe();
+    }
     return out;
 }
 
@@ -211,6 +214,9 @@ std::string describeModelLimits(const ModelLimitStatus& s)
     }
     if (s.ramp) {
         add(describeRamp(*s.ramp));
+    }
+    if (!s.refunds.empty()) {
+        add(s.refunds);
     }
     return text;
 }

@@ -224,6 +224,18 @@ void LimitTable::adjustOutput(const std::string& key, const std::string& model, 
     }
 }
 
+void LimitTable::refundUnusedTokens(const std::string& key, const std::string& model, std::int64_t unused,
+                                    TimePoint now)
+{
+    const auto it = m_entries.find(key + '\n' + model);
+    if (it == m_entries.end() || unused <= 0 || it->second.limits.tokenCharging != TokenCharging::Refunded) {
+        return;
+    }
+    if (auto& bucket = it->second.buckets[static_cast<std::size_t>(LimitKind::Tokens)]) {
+        bucket->give(unused, now);
+    }
+}
+
 void LimitTable::refund(const std::string& key, const std::string& model, const Charge& charge, TimePoint now)
 {
     const auto it = m_entries.find(key + '\n' + model);

@@ -118,6 +118,9 @@ public:
     // Corrects the output-token charge when a response ends: debits `delta`
     // (actual minus reserved), or credits it back when negative.
     void adjustOutput(const std::string& key, const std::string& model, std::int64_t delta, TimePoint now);
+    // Gives `unused` output tokens back to the tokens-per-minute limit when
+    // a response ends, if that limit is charged TokenCharging::Refunded.
+    void refundUnusedTokens(const std::string& key, const std::string& model, std::int64_t unused, TimePoint now);
     // Gives back what admit() debited for `charge`, when a limit checked
     // after this table's (a provider-wide one, in the what-if replay's
     // simulated provider) refused the request.

@@ -176,6 +176,8 @@ constexpr std::array<std::pair<std::string_view, Enforcement>, 3> kEnforcement{
      {"fixed_window", Enforcement::FixedWindow}}};
 constexpr std::array<std::pair<std::string_view, OutputCharging>, 2> kCharging{
     {{"reserve", OutputCharging::ReserveThenCorrect}, {"actual", OutputCharging::ActualOnly}}};
+constexpr std::array<std::pair<std::string_view, TokenCharging>, 2> kTokenCharging{
+    {{"arrival", TokenCharging::OnArrival}, {"refund", TokenCharging::Refunded}}};
 constexpr std::array<std::pair<std::string_view, DistributionKind>, 3> kDistributions{
     {{"fixed", DistributionKind::Fixed}, {"uniform", DistributionKind::Uniform}, {"lognormal", DistributionKind::LogNormal}}};
 
@@ -208,6 +210,11 @@ LimitOverride readLimits(ObjectReader& parent, std::string_view name)
         OutputCharging c = OutputCharging::ReserveThenCorrect;
         r.choice("outputCharging", c, kCharging);
         out.outputCharging = c;
+    }
+    if (r.get("tokensCharging") != nullptr) {
+        TokenCharging c = TokenCharging::OnArrival;
+        r.choice("tokensCharging", c, kTokenCharging);
+        out.tokenCharging = c;
     }
     if (r.get("enforcement") != nullptr) {
         Enforcement e = Enforcement::Bucket;
@@ -432,6 +439,9 @@ OJson limitsJson(const LimitOverride& o)
     if (o.enforcement) {
         j["enforcement"] = std::string(nameOf(*o.enforcement, kEnforcement));
     }
+    if (o.tokenCharging) {
+        j["tokensCharging"] = std::string(nameOf(*o.tokenCharging, kTokenCharging));
+    }
     if (o.acceleration && o.acceleration->enabled()) {
         j["acceleration"] = OJson{{"idle", formatGoDuration(o.acceleration->idle)},
                                   {"ramp", formatGoDuration(o.acceleration->ramp)},
@@ -456,7 +466,7 @@ OJson toJsonValue(const MockConfig& c)
         const RateLimits& l = m.limits;
         const LimitOverride full{l.requestsPerMinute, l.tokensPerMinute, l.inputTokensPerMinute,
                                  l.outputTokensPerMinute, l.requestsPerDay, l.granularity, l.outputCharging,
-                                 l.enforcement, l.acceleration};
+                                 l.enforcement, l.acceleration, l.tokenCharging};
         models[name] = OJson{{"flavor", std::string(flavourName(m.flavour))},
                             {"maxOutputTokens", m.maxOutputTokens},
                             {"tokenizer", std::string(promptCountingName(m.promptCounting))},
@@ -565,6 +575,7 @@ RateLimits LimitOverride::applyTo(RateLimits base) const
     base.outputCharging = outputCharging.value_or(base.outputCharging);
     base.enforcement = enforcement.value_or(base.enforcement);
     base.acceleration = acceleration.value_or(base.acceleration);
+    base.tokenCharging = tokenCharging.value_or(base.tokenCharging);
     return base;
 }
 

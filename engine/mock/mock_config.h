@@ -29,6 +29,13 @@ std::string_view flavourName(Flavour f) noexcept;  // "openai", "anthropic"
 // at the end; the newer counts only the output actually produced.
 enum class OutputCharging : std::uint8_t { ReserveThenCorrect, ActualOnly };
 
+// How a tokens-per-minute limit is charged: the prompt plus max_tokens × n
+// on arrival, kept (what OpenAI documents), or the same on arrival with
+// the output the answer did not use given back when it ends (providers
+// that count what was really produced; whether OpenAI does is not
+// documented).
+enum class TokenCharging : std::uint8_t { OnArrival, Refunded };
+
 // How a per-minute limit is enforced within its granularity: a token bucket
 // refilling continuously (OpenAI, Anthropic), a sliding window holding at
 // most a granularity's worth (stricter after idle; some gateways and clouds),
@@ -54,6 +61,7 @@ struct RateLimits {
     Enforcement enforcement = Enforcement::Bucket;
     // Anthropic's acceleration limits on requests (off unless configured).
     Acceleration acceleration;
+    TokenCharging tokenCharging = TokenCharging::OnArrival;
 
     bool operator==(const RateLimits&) const = default;
 };
@@ -66,6 +74,7 @@ struct LimitOverride {
     std::optional<OutputCharging> outputCharging;
     std::optional<Enforcement> enforcement;
     std::optional<Acceleration> acceleration;
+    std::optional<TokenCharging> tokenCharging;
 
     RateLimits applyTo(RateLimits base) const;
     bool operator==(const LimitOverride&) const = default;

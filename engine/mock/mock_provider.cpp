@@ -26,6 +26,7 @@ constexpr std::string_view kJson = "application/json";
 struct Admitted {
     LimitStates states{};
     std::int64_t reservedOutput = 0;  // debited from OTPM on arrival
+    std::int64_t maxOutput = 0;       // max_tokens × n, in the TPM charge on arrival
     bool chargeActualOutput = false;  // the key is charged the real output at the end
 };
 
@@ -385,8 +386,11 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
 
     Admitted admitted;
     admitted.reservedOutput = charge.outputTokens;
-    // OpenAI bills its TPM estimate as charged; Anthropic the real output.
-    admitted.chargeActualOutput = dialect.flavour() == Flavour::Anthropic;
+    admitted.maxOutput = r.maxTokens * r.n;
+    // OpenAI bills its TPM estimate as charged; Anthropic, and a TPM that
+    // gives back unused output, the real output.
+    admitted.chargeActualOutput =
+        dialect.flavour() == Flavour::Anthropic || limits.tokenCharging == TokenCharging::Refunded;
     LimitDecision decision;
     const bool quotaGone = admit(cfg, *key, k, r, limits, charge, admitted, decision);
     if (!quotaGone && decision.outcome == LimitOutcome::Admitted) {
@@ -461,11 +465,13 @@ void MockProvider::Impl::closeBooks(net::HttpReply& reply, const std::string& ke
                                     std::int64_t produced, const Admitted& admitted)
 {
     const std::int64_t delta = produced - admitted.reservedOutput;
+    const std::int64_t unused = admitted.maxOutput - produced;
     const bool actual = admitted.chargeActualOutput;
-    reply.onFinished = [this, key, model, delta, produced, actual](bool) {
+    reply.onFinished = [this, key, model, delta, unused, produced, actual](bool) {
         std::lock_guard guard(mutex);
         const TimePoint now = clock.now();
         table.adjustOutput(key, model, delta, now);
+        table.refundUnusedTokens(key, model, unused, now);
         stats.output(now, produced);
         if (actual) {
             stats.charged(produced);

@@ -240,6 +240,7 @@ void SimTransport::answerAdmitted(Deciding& d, Answer& a)
     a.model = d.r.model;
     a.wide = d.wide;
     a.outputDelta = c.totalOutput() - d.charge.outputTokens;
+    a.unusedOutput = d.charge.tokens - d.charge.inputTokens - c.totalOutput();
 }
 
 Transport::TransferId SimTransport::start(http::HttpRequest request, http::TransferHandlers handlers)
@@ -265,6 +266,9 @@ void SimTransport::finish(TransferId id, Answer answer)
         }
         h = std::move(it->second);
         m_open.erase(it);
+    }
+    if (!answer.key.empty()) {
+        m_limits.refundUnusedTokens(answer.key, answer.model, answer.unusedOutput, m_clock.now());
     }
     if (!answer.key.empty() && answer.outputDelta != 0) {
         m_limits.adjustOutput(answer.key, answer.model, answer.outputDelta, m_clock.now());

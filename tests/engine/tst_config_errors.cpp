@@ -108,7 +108,7 @@ void TestConfigErrors::eachProblemNamesFileLineAndPointer_data()
         "environment variable under \"keys\"");
     row("header not a string", config(R"("headers": {"X-Team": 5})"), "cfg.json:7: /providers/0/headers/X-Team: must be a string");
     row("token_accounting unknown", config(R"("token_accounting": "guess")"),
-        "cfg.json:7: /providers/0/token_accounting: must be \"estimate\" or \"actual\"");
+        "cfg.json:7: /providers/0/token_accounting: must be \"estimate\", \"actual\" or \"learn\"");
     row("http2 not a boolean", config(R"("http2": "yes")"), "cfg.json:7: /providers/0/http2: must be true or false");
     row("timeout out of range", config(R"("timeouts": {"total_s": 0})"),
         "cfg.json:7: /providers/0/timeouts/total_s: must be between 0.01 and 86400 (got 0)");

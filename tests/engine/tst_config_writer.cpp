@@ -162,6 +162,13 @@ void TestConfigWriter::readWriteReadGivesTheSameConfig_data()
     QTest::addColumn<QString>("text");
     QTest::newRow("every section") << QString::fromUtf8(kFull);
     QTest::newRow("minimal") << QString::fromUtf8(kMinimal);
+    // OpenAI's default is "learn": "estimate" must be written to be kept.
+    for (const char* accounting : {"estimate", "learn"}) {
+        QString text = QString::fromUtf8(kFull);
+        text.replace(QStringLiteral(R"("token_accounting": "actual")"),
+                     QStringLiteral(R"("token_accounting": "%1")").arg(QString::fromUtf8(accounting)));
+        QTest::newRow(accounting) << text;
+    }
 }
 
 void TestConfigWriter::readWriteReadGivesTheSameConfig()

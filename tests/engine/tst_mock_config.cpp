@@ -76,6 +76,7 @@ void TestMockConfig::defaultsRoundTrip()
     c.keys["sk-x"].limits["gpt-4o"].granularity = 250ms;
     c.keys["sk-x"].models = {"gpt-4o"};
     c.models["gpt-4o"].limits.outputCharging = OutputCharging::ActualOnly;
+    c.models["gpt-4o"].limits.tokenCharging = TokenCharging::Refunded;
     c.faults[Fault::StreamCut] = 0.25;
     c.latency.jitter = DistributionKind::Uniform;
     c.latency.spread = 0.5;

@@ -70,6 +70,7 @@ private Q_SLOTS:
     void quotaTokensRunOut();
     void requestsPerDay();
     void otpmReservedThenCorrected();
+    void tpmRefundsUnusedOutput();
     void otpmActualOutputOnly();
     void itpmCountsInput();
     void limitsArePerKeyAndOverridable();
@@ -413,6 +414,31 @@ void TestMockLimits::otpmReservedThenCorrected()
     QCOMPARE(s.rateLimitedBy(LimitKind::OutputTokens), std::int64_t{1});
     QCOMPARE(s.outputTokens, std::int64_t{300});
     QCOMPARE(s.chargedTokens, std::int64_t{3 * (13 + 100)});
+}
+
+// "tokensCharging": "refund": the TPM charge on arrival is the same, and
+// the output an answer did not use comes back when it ends.
+void TestMockLimits::tpmRefundsUnusedOutput()
+{
+    RateLimits l;
+    l.tokensPerMinute = 30'000;
+    l.tokenCharging = TokenCharging::Refunded;
+    MockFixture f(limited(l));  // every answer is 100 tokens
+    // 14 + 7,986 = 8,000 on arrival, 7,886 of it back at the end: ten fit
+    // where three would.
+    for (int i = 0; i < 10; ++i) {
+        const auto r = chat(f, 7986);
+        QVERIFY2(r.status == 200, r.body.c_str());
+    }
+    // What the key was charged: its prompts and what was produced.
+    QCOMPARE(f.mock.stats().chargedTokens, std::int64_t{10 * (14 + 100)});
+    // Kept on arrival, the fourth is refused.
+    l.tokenCharging = TokenCharging::OnArrival;
+    MockFixture kept(limited(l));
+    for (int i = 0; i < 3; ++i) {
+        QCOMPARE(chat(kept, 7986).status, 200L);
+    }
+    QCOMPARE(chat(kept, 7986).status, 429L);
 }
 
 void TestMockLimits::otpmActualOutputOnly()

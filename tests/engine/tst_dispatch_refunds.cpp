@@ -1,0 +1,334 @@
+// Whether a provider gives back the output a request reserved and did not
+// use (RefundProbe), learned against the mock's own limiter in simulated
+// time (SimTransport on a ManualClock) with no rate-limit headers: the
+// probe's steps alone, then the dispatcher against a provider that refunds
+// and one that keeps what it charged on arrival.
+#include "admission/admission.h"
+#include "config/config.h"
+#include "core/json_reader.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/refund_probe.h"
+#include "simulate/sim_transport.h"
+
+#include <QtTest>
+
+#include <atomic>
+#include <thread>
+#include <mutex>
+
+using namespace sluice;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const TimePoint kT0 = TimePoint{} + 1000s;
+
+// Completed answers' tokens as the provider reported them, at the
+// simulated time each arrived (listeners run on the dispatcher thread, the
+// only one that moves the clock).
+class Recorder : public DispatchListener {
+public:
+    explicit Recorder(Clock& clock) : m_clock(clock) {}
+    void onFinished(JobOutcome&& o) override
+    {
+        std::lock_guard g(m_mutex);
+        if (o.result == JobResult::Completed && o.usage) {
+            m_done.emplace_back(m_clock.now(), o.usage->inputTokens + o.usage->outputTokens);
+        }
+    }
+    // Tokens answered per second between `from` and `to` after `t0`.
+    double tokensPerSecond(TimePoint t0, Duration from, Duration to)
+    {
+        std::lock_guard g(m_mutex);
+        std::int64_t sum = 0;
+        for (const auto& [at, tokens] : m_done) {
+            sum += at >= t0 + from && at < t0 + to ? tokens : 0;
+        }
+        return static_cast<double>(sum) / std::chrono::duration<double>(to - from).count();
+    }
+    std::size_t completed()
+    {
+        std::lock_guard g(m_mutex);
+        return m_done.size();
+    }
+
+private:
+    Clock& m_clock;
+    std::mutex m_mutex;
+    std::vector<std::pair<TimePoint, std::int64_t>> m_done;
+};
+
+JobSpec chat(int i)
+{
+    JobSpec j;
+    j.customId = "p" + std::to_string(i);
+    j.flavor = ApiFlavor::OpenAI;
+    j.body = {{"model", "gpt-4o-mini"},
+              {"max_tokens", 200},
+              {"messages", json::array({{{"role", "user"}, {"content", "Say hello to " + j.customId}}})}};
+    return j;
+}
+
+constexpr std::int64_t kTpm = 60'000;
+
+struct Run {
+    simulate::SimProviderCounts counts;
+    double shareOfLimit = 0;  // tokens answered per second from 120 s to 300 s, of the limit's
+    std::string refunds;      // what the status said at the end
+    std::size_t completed = 0;
+    bool ended = false;  // the simulated run reached its end
+};
+
+// 60,000 TPM enforced per second as a bucket, no headers, outputs of 20 to
+// 200 tokens against max_tokens 200 (110 on average: the arrival charge is
+// about twice what is used). Demand is more than 300 s can serve.
+Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool headers = false)
+{
+    constexpr int kJobs = 3000;
+    mock::MockConfig m = mock::MockConfig::defaults();
+    m.latency.baseMs = 400;
+    m.latency.perOutputTokenMs = 2;
+    m.latency.firstTokenMs = 0;
+    m.output = mock::OutputModel{mock::DistributionKind::Uniform, 20, 200, 110, 0.5};
+    m.rateLimitHeaders = headers;
+    m.limitsEnabled = true;
+    m.models["gpt-4o-mini"].limits = mock::RateLimits{};
+    m.models["gpt-4o-mini"].limits.tokensPerMinute = kTpm;
+    m.models["gpt-4o-mini"].limits.granularity = 1s;
+    m.models["gpt-4o-mini"].limits.tokenCharging = charging;
+
+    json provider = {{"name", "compatible"},
+                     {"flavor", "openai"},
+                     {"base_url", "http://simulated.invalid"},
+                     {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", kTpm}, {"granularity_s", 1}}}}}}},
+                     {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}};
+    if (!accounting.empty()) {
+        provider["token_accounting"] = accounting;
+    }
+    Config cfg = loadConfig(JsonSource("refunds.json", json{{"providers", json::array({provider})}}.dump(2)),
+                            [](const std::string&) { return std::optional<std::string>("sk-mock"); });
+
+    ManualClock clock(kT0, WallTime{});
+    simulate::SimTransport transport(clock, m);
+    Admission admission(clock);
+    Recorder recorder(clock);
+    DispatcherOptions opt;
+    opt.seed = 7;
+    opt.transport = &transport;
+    Dispatcher dispatcher(std::move(cfg), clock, admission, recorder, opt);
+    transport.schedule(kT0, [&dispatcher] {
+        for (int i = 0; i < kJobs; ++i) {
+            dispatcher.submit(chat(i));
+        }
+    });
+    // Ends the run at 300 s of simulated time, whatever is left queued.
+    std::atomic<bool> ended{false};
+    transport.schedule(kT0 + 300s, [&dispatcher, &ended] {
+        dispatcher.pause();
+        ended = true;
+    });
+    dispatcher.start();
+    Run run;
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (!ended && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    run.ended = ended;
+    // The status is published as the loop turns: let it turn past the end.
+    std::this_thread::sleep_for(50ms);
+    for (const ModelLimitStatus& s : dispatcher.stats().modelLimits) {
+        run.refunds += s.refunds;
+    }
+    dispatcher.stop();
+    run.counts = transport.counts();
+    run.shareOfLimit = recorder.tokensPerSecond(kT0, 120s, 300s) / (kTpm / 60.0);
+    run.completed = recorder.completed();
+    return run;
+}
+
+}  // namespace
+
+class TestDispatchRefunds : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void probeStepsUpAndDecides();
+    void probeNeedsABoundLimitAndUnusedOutput();
+    void stepsThatGaveNothingBackDecideNothing();
+    void a429WhileProbingKeepsTheCharge();
+    void headersEndTheProbe();
+    void aProviderThatRefundsIsFoundOut();
+    void aProviderThatKeepsItsChargeCostsAFew429s();
+};
+
+namespace {
+
+// A bound step with a quarter of each reservation unused.
+void boundStep(RefundProbe& p, TimePoint& t)
+{
+    for (int i = 0; i < 10; ++i) {
+        p.answered(400, 100, t);
+        p.waitedOnTokens(t);
+        t += RefundProbe::kStep / 10;
+    }
+}
+
+}  // namespace
+
+void TestDispatchRefunds::probeStepsUpAndDecides()
+{
+    RefundProbe p(kT0);
+    TimePoint t = kT0;
+    boundStep(p, t);
+    QCOMPARE(p.stage(), RefundProbe::Stage::Watching);
+    boundStep(p, t);
+    boundStep(p, t);  // the second step closes as the third begins
+    QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
+    QCOMPARE(p.share(), 0.25);
+    for (const double share : {0.5, 0.75, 1.0}) {
+        boundStep(p, t);
+        QCOMPARE(p.share(), share);
+    }
+    // A quiet stretch neither grows the share nor decides.
+    t += 10min;
+    p.answered(400, 100, t);
+    QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
+    QCOMPARE(p.share(), 1.0);
+    for (int i = 0; i < RefundProbe::kStepsToDecide; ++i) {
+        QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
+        boundStep(p, t);
+    }
+    boundStep(p, t);
+    QCOMPARE(p.stage(), RefundProbe::Stage::Refunds);
+    // Decided: a 429 later is a near miss, not a refund taken back...
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), RefundProbe::Stage::Refunds);
+    QCOMPARE(p.share(), 1.0);
+    boundStep(p, t);
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), RefundProbe::Stage::Refunds);
+    // ...but 429s that come on within a step take it back.
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), RefundProbe::Stage::Keeps);
+    QCOMPARE(p.share(), 0.0);
+}
+
+// While probing, a step that gave nothing back (streams without usage,
+// answers that used all they reserved) neither grows the share nor counts
+// towards deciding that the provider refunds.
+void TestDispatchRefunds::stepsThatGaveNothingBackDecideNothing()
+{
+    RefundProbe p(kT0);
+    TimePoint t = kT0;
+    for (int i = 0; i < 3; ++i) {
+        boundStep(p, t);
+    }
+    QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
+    QCOMPARE(p.share(), 0.25);
+    for (int i = 0; i < 100; ++i) {
+        p.waitedOnTokens(t);
+        p.answered(400, 0, t);
+        t += RefundProbe::kStep / 10;
+    }
+    // The third bound step, which gave some back, closed as these began.
+    QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
+    QCOMPARE(p.share(), 0.5);
+}
+
+void TestDispatchRefunds::probeNeedsABoundLimitAndUnusedOutput()
+{
+    RefundProbe p(kT0);
+    TimePoint t = kT0;
+    // Output unused, but nothing waited on tokens: nothing to win.
+    for (int i = 0; i < 100; ++i) {
+        p.answered(400, 100, t);
+        t += 500ms;
+    }
+    QCOMPARE(p.stage(), RefundProbe::Stage::Watching);
+    // Bound, but the answers used nearly all they reserved (1%).
+    for (int i = 0; i < 100; ++i) {
+        p.answered(400, 4, t);
+        p.waitedOnTokens(t);
+        t += 500ms;
+    }
+    QCOMPARE(p.stage(), RefundProbe::Stage::Watching);
+    QCOMPARE(p.share(), 0.0);
+}
+
+void TestDispatchRefunds::a429WhileProbingKeepsTheCharge()
+{
+    RefundProbe p(kT0);
+    TimePoint t = kT0;
+    for (int i = 0; i < 4; ++i) {
+        boundStep(p, t);
+    }
+    QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
+    QVERIFY(p.share() > 0.0);
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), RefundProbe::Stage::Keeps);
+    QCOMPARE(p.share(), 0.0);
+    for (int i = 0; i < 40; ++i) {
+        boundStep(p, t);
+    }
+    QCOMPARE(p.stage(), RefundProbe::Stage::Keeps);
+    QVERIFY(p.describe().find("keeps") != std::string::npos);
+}
+
+void TestDispatchRefunds::headersEndTheProbe()
+{
+    RefundProbe p(kT0);
+    TimePoint t = kT0;
+    for (int i = 0; i < 4; ++i) {
+        boundStep(p, t);
+    }
+    p.tokenHeadersSeen();
+    QCOMPARE(p.stage(), RefundProbe::Stage::Headers);
+    QCOMPARE(p.share(), 0.0);
+    for (int i = 0; i < 40; ++i) {
+        boundStep(p, t);
+    }
+    QCOMPARE(p.share(), 0.0);
+}
+
+// Settled to the arrival charge, Sluice holds back the ~45% of each
+// reservation the answer did not use and reaches about 57% of what such a
+// provider allows; learning that it refunds, nearly all of it.
+void TestDispatchRefunds::aProviderThatRefundsIsFoundOut()
+{
+    const Run kept = runAgainst(mock::TokenCharging::Refunded, "estimate");
+    const Run learned = runAgainst(mock::TokenCharging::Refunded, "");
+    QVERIFY(kept.ended && learned.ended);
+    qInfo("estimate: %.1f%% of the limit, %llu 429s; learned: %.1f%%, %llu 429s (%s)", kept.shareOfLimit * 100,
+          static_cast<unsigned long long>(kept.counts.rateLimited), learned.shareOfLimit * 100,
+          static_cast<unsigned long long>(learned.counts.rateLimited), learned.refunds.c_str());
+    QVERIFY2(kept.shareOfLimit < 0.7, qPrintable(QString::number(kept.shareOfLimit)));
+    QVERIFY2(learned.shareOfLimit > 0.95, qPrintable(QString::number(learned.shareOfLimit)));
+    QVERIFY(learned.counts.rateLimited <= 2);
+    QVERIFY(learned.refunds.find("found to refund") != std::string::npos);
+}
+
+// A provider that keeps what it charged on arrival: the probe costs the
+// few 429s of a moment over the limit, once, and then settles as before.
+void TestDispatchRefunds::aProviderThatKeepsItsChargeCostsAFew429s()
+{
+    const Run estimate = runAgainst(mock::TokenCharging::OnArrival, "estimate");
+    const Run learned = runAgainst(mock::TokenCharging::OnArrival, "");
+    QVERIFY(estimate.ended && learned.ended);
+    qInfo("estimate: %.1f%% of the limit, %llu 429s; learned: %.1f%%, %llu 429s (%s)", estimate.shareOfLimit * 100,
+          static_cast<unsigned long long>(estimate.counts.rateLimited), learned.shareOfLimit * 100,
+          static_cast<unsigned long long>(learned.counts.rateLimited), learned.refunds.c_str());
+    QCOMPARE(estimate.counts.rateLimited, std::uint64_t{0});
+    QVERIFY(learned.counts.rateLimited >= 1);
+    QVERIFY(learned.counts.rateLimited <= 6);
+    QVERIFY(learned.refunds.find("keeps") != std::string::npos);
+    QVERIFY(learned.shareOfLimit > estimate.shareOfLimit * 0.97);
+    // With headers there is nothing to try.
+    const Run headers = runAgainst(mock::TokenCharging::OnArrival, "", true);
+    QVERIFY(headers.ended);
+    QCOMPARE(headers.counts.rateLimited, std::uint64_t{0});
+    QVERIFY(headers.refunds.find("headers") != std::string::npos);
+}
+
+QTEST_APPLESS_MAIN(TestDispatchRefunds)
+#include "tst_dispatch_refunds.moc"
