@@ -8,9 +8,9 @@ namespace sluice {
 void RefundProbe::answered(std::int64_t reservedTokens, std::int64_t unusedOutput, TimePoint now)
 {
     advance(now);
-    m_reserved += std::max<std::int64_t>(0, reservedTokens);
-    m_unused += std::max<std::int64_t>(0, unusedOutput);
-    ++m_answers;
+    m_step.reserved += std::max<std::int64_t>(0, reservedTokens);
+    m_step.unused += std::max<std::int64_t>(0, unusedOutput);
+    ++m_step.count;
 }
 
 void RefundProbe::waitedOnTokens(TimePoint now)
@@ -30,6 +30,7 @@ void RefundProbe::rateLimited(TimePoint now)
     // Watching: a 429 says the limits are not yet as the ledger has them;
     // probing now would read the next one wrongly.
     m_boundSteps = 0;
+    m_watched = Answers{};
 }
 
 void RefundProbe::tokenHeadersSeen()
@@ -38,36 +39,46 @@ void RefundProbe::tokenHeadersSeen()
     m_share = 0.0;
 }
 
+bool RefundProbe::Answers::gaveBack(int least) const noexcept
+{
+    return count >= least && reserved > 0 && static_cast<double>(unused) >= kLeastUnused * static_cast<double>(reserved);
+}
+
 void RefundProbe::advance(TimePoint now)
 {
     if (now < m_stepStart + kStep) {
         return;
     }
-    const bool unused = m_answers >= kLeastAnswers && m_reserved > 0 &&
-                        static_cast<double>(m_unused) >= kLeastUnused * static_cast<double>(m_reserved);
-    closeStep(m_waited, unused);
+    closeStep(m_waited);
     m_waited = false;
-    m_reserved = 0;
-    m_unused = 0;
-    m_answers = 0;
+    m_step = Answers{};
     m_refusals = 0;
     // Whole steps with nothing in them: nothing bound.
     const auto elapsed = (now - m_stepStart) / kStep;
     if (elapsed >= 2) {
-        closeStep(false, false);
+        closeStep(false);
     }
     m_stepStart += kStep * elapsed;
 }
 
-void RefundProbe::closeStep(bool bound, bool unused)
+void RefundProbe::closeStep(bool bound)
 {
     switch (m_stage) {
     case Stage::Watching:
-        m_boundSteps = bound && unused ? m_boundSteps + 1 : 0;
-        if (m_boundSteps >= kStepsBeforeProbing) {
+        if (!bound) {
+            m_boundSteps = 0;
+            m_watched = Answers{};
+            return;
+        }
+        ++m_boundSteps;
+        m_watched.reserved += m_step.reserved;
+        m_watched.unused += m_step.unused;
+        m_watched.count += m_step.count;
+        if (m_boundSteps >= kStepsBeforeProbing && m_watched.gaveBack(kLeastAnswers)) {
             m_stage = Stage::Probing;
             m_share = kShareStep;
             m_boundSteps = 0;
+            m_watched = Answers{};
         }
         return;
     case Stage::Probing:
@@ -75,7 +86,7 @@ void RefundProbe::closeStep(bool bound, bool unused)
         // all they reserved, streams without usage), tells nothing: the
         // share was not felt. It neither grows nor counts towards the
         // decision.
-        if (!bound || !unused) {
+        if (!bound || !m_step.gaveBack(1)) {
             return;
         }
         if (m_share < 1.0) {

@@ -55,8 +55,10 @@ public:
     static constexpr double kShareStep = 0.25;
     // Bound steps at the whole share, without a 429, that say it refunds.
     static constexpr int kStepsToDecide = 12;
-    // Unused output, as a share of what the step's requests reserved in
-    // tokens, below which there is too little to win to be worth a 429.
+    // Unused output, as a share of what the answers reserved in tokens,
+    // below which there is too little to win to be worth a 429; and the
+    // answers that must show it before probing starts, over the bound steps
+    // so far (a low limit with large requests answers a few a step).
     static constexpr double kLeastUnused = 0.05;
     static constexpr int kLeastAnswers = 8;
     // 429s within one step that say a decided refund was wrong.
@@ -84,17 +86,23 @@ public:
     std::string describe() const;
 
 private:
+    struct Answers {
+        std::int64_t reserved = 0;
+        std::int64_t unused = 0;
+        int count = 0;
+        bool gaveBack(int least) const noexcept;
+    };
+
     void advance(TimePoint now);
-    void closeStep(bool bound, bool unused);
+    void closeStep(bool bound);
 
     Stage m_stage = Stage::Watching;
     double m_share = 0.0;
     TimePoint m_stepStart;
     int m_boundSteps = 0;
     bool m_waited = false;
-    std::int64_t m_reserved = 0;
-    std::int64_t m_unused = 0;
-    int m_answers = 0;
+    Answers m_step;     // this step's
+    Answers m_watched;  // the bound steps' while watching
     int m_refusals = 0;  // in this step
 };
 

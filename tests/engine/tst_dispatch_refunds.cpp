@@ -156,6 +156,7 @@ private Q_SLOTS:
     void probeStepsUpAndDecides();
     void probeNeedsABoundLimitAndUnusedOutput();
     void stepsThatGaveNothingBackDecideNothing();
+    void aFewAnswersAStepAreEnough();
     void a429WhileProbingKeepsTheCharge();
     void headersEndTheProbe();
     void aProviderThatRefundsIsFoundOut();
@@ -254,6 +255,32 @@ void TestDispatchRefunds::probeNeedsABoundLimitAndUnusedOutput()
     }
     QCOMPARE(p.stage(), RefundProbe::Stage::Watching);
     QCOMPARE(p.share(), 0.0);
+}
+
+// A low limit with requests larger than a second of it: three answers a
+// step, bound all the while. The evidence adds up over the bound steps.
+void TestDispatchRefunds::aFewAnswersAStepAreEnough()
+{
+    RefundProbe p(kT0);
+    TimePoint t = kT0;
+    const auto step = [&p, &t] {
+        for (int i = 0; i < 3; ++i) {
+            p.waitedOnTokens(t);
+            p.answered(500, 60, t);
+            t += RefundProbe::kStep / 3;
+        }
+    };
+    for (int i = 0; i < 3; ++i) {
+        step();
+    }
+    // Six answers over two steps: not yet.
+    QCOMPARE(p.stage(), RefundProbe::Stage::Watching);
+    step();
+    QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
+    for (int i = 0; i < 4 + RefundProbe::kStepsToDecide; ++i) {
+        step();
+    }
+    QCOMPARE(p.stage(), RefundProbe::Stage::Refunds);
 }
 
 void TestDispatchRefunds::a429WhileProbingKeepsTheCharge()
