@@ -1,5 +1,6 @@
 // The listener that says quarantined keys and provider outages out loud on
-// stderr, for the commands that run unattended (batch, serve). Called on the
+// stderr, for the commands that run unattended (batch, serve), and what was
+// found out about how a provider counts (its refunds). Called on the
 // dispatcher's thread; stateless.
 #pragma once
 
@@ -26,6 +27,10 @@ public:
     void onProviderProblem(const std::string& provider, const std::string& reason) override
     {
         std::fprintf(stderr, "%s provider %s: %s\n", m_prefix.c_str(), provider.c_str(), reason.c_str());
+    }
+    void onProviderLearned(const std::string& provider, const std::string& what) override
+    {
+        std::fprintf(stderr, "%s provider %s: %s\n", m_prefix.c_str(), provider.c_str(), what.c_str());
     }
 
 private:

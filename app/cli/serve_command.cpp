@@ -134,6 +134,13 @@ public:
             m_events->onProviderProblem(provider, reason);
         }
     }
+    void onProviderLearned(const std::string& provider, const std::string& what) override
+    {
+        m_alarm.onProviderLearned(provider, what);
+        if (m_events != nullptr) {
+            m_events->onProviderLearned(provider, what);
+        }
+    }
 
 private:
     DispatchListener* m_metrics;

@@ -27,4 +27,9 @@ void EventLog::onProviderProblem(const std::string& provider, const std::string&
     add("provider " + provider + ": " + reason);
 }
 
+void EventLog::onProviderLearned(const std::string& provider, const std::string& what)
+{
+    add("provider " + provider + ": " + what);
+}
+
 }  // namespace sluice::control

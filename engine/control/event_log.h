@@ -30,6 +30,7 @@ public:
     bool readsOutcomes() const noexcept override { return false; }
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
     void onProviderProblem(const std::string& provider, const std::string& reason) override;
+    void onProviderLearned(const std::string& provider, const std::string& what) override;
 
 private:
     const Clock& m_clock;

@@ -514,6 +514,19 @@ std::vector<LaneStatus> Dispatcher::Impl::laneStatuses(TimePoint now) const
     return out;
 }
 
+void Dispatcher::Impl::tellRefundsLearned()
+{
+    for (std::size_t i = 0; i < pool.providers().size(); ++i) {
+        ProviderRuntime& pr = pool.provider(i);
+        const RefundProbe::Stage stage = pr.refunds.stage();
+        // Headers say nothing was learned: the ledger follows them.
+        if (stage != pr.refundsTold && stage != RefundProbe::Stage::Headers && !pr.removed) {
+            listener.onProviderLearned(pr.cfg->name, pr.refunds.describe());
+        }
+        pr.refundsTold = stage;
+    }
+}
+
 void Dispatcher::Impl::publish(TimePoint now)
 {
     // Readers poll a few times a second; at thousands of completions a
@@ -537,6 +550,7 @@ void Dispatcher::Impl::publish(TimePoint now)
         keys = pool.statuses(now);
         laneStatus = laneStatuses(now);
         modelLimits = modelLimitStatuses(pool, admission, idleRamp, now);
+        tellRefundsLearned();
         calibration = calibrationStatus(calibrator, proxy);
     }
     std::lock_guard guard(mutex);

@@ -221,6 +221,9 @@ struct Dispatcher::Impl {
     // A request of `pr` waits for `binding`: a token limit's tells its
     // refund probe that the limit binds.
     static void noteBinding(ProviderRuntime& pr, const Binding& binding, TimePoint now);
+    // Tells the listener of each provider's refund probe that moved on
+    // (RefundProbe), as statuses are published.
+    void tellRefundsLearned();
     // When the provider ramps up after idle and this model's ramp holds
     // the next request back: when it may go (the lane waits until then).
     std::optional<TimePoint> heldByIdleRamp(ProviderRuntime& pr, const KeyChoice& choice,

@@ -77,6 +77,14 @@ public:
         (void)key;
         (void)reason;
     }
+    // What Sluice found out about how a provider counts, once per change:
+    // whether it gives back unused output (RefundProbe::describe). News for
+    // an operator, not a problem.
+    virtual void onProviderLearned(const std::string& provider, const std::string& what)
+    {
+        (void)provider;
+        (void)what;
+    }
 };
 
 struct KeyStatus {

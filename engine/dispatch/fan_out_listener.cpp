@@ -65,4 +65,11 @@ void FanOutListener::onProviderProblem(const std::string& provider, const std::s
     }
 }
 
+void FanOutListener::onProviderLearned(const std::string& provider, const std::string& what)
+{
+    for (DispatchListener* l : m_listeners) {
+        l->onProviderLearned(provider, what);
+    }
+}
+
 }  // namespace sluice

@@ -27,6 +27,7 @@ public:
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
     void onProviderProblem(const std::string& provider, const std::string& reason) override;
+    void onProviderLearned(const std::string& provider, const std::string& what) override;
 
 private:
     std::vector<DispatchListener*> m_listeners;

@@ -67,8 +67,10 @@ struct ProviderRuntime {
     std::string unreachableReason;
     // Its requests' common headers, built once per configuration.
     CommonHeaders commonHeaders;
-    // Whether it gives back unused output (TokenAccounting::Learn).
+    // Whether it gives back unused output (TokenAccounting::Learn), and the
+    // stage listeners were last told of.
     RefundProbe refunds;
+    RefundProbe::Stage refundsTold = RefundProbe::Stage::Watching;
 };
 
 // Which key a request could go on now, or why none can.

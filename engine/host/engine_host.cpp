@@ -389,6 +389,14 @@ void EngineHost::onProviderProblem(const std::string& provider, const std::strin
     }
 }
 
+void EngineHost::onProviderLearned(const std::string& provider, const std::string& what)
+{
+    addEvent("provider " + provider + ": " + what);
+    if (m_downstream != nullptr) {
+        m_downstream->onProviderLearned(provider, what);
+    }
+}
+
 void EngineHost::onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
 {
     addEvent("key " + provider + "/" + key + " quarantined: " + reason);

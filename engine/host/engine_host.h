@@ -162,6 +162,7 @@ private:
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
     void onProviderProblem(const std::string& provider, const std::string& reason) override;
+    void onProviderLearned(const std::string& provider, const std::string& what) override;
     void addEvent(std::string text);
 
     void sampleShared();

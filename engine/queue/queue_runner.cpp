@@ -182,6 +182,13 @@ void QueueRunner::onProviderProblem(const std::string& provider, const std::stri
     }
 }
 
+void QueueRunner::onProviderLearned(const std::string& provider, const std::string& what)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onProviderLearned(provider, what);
+    }
+}
+
 void QueueRunner::onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason)
 {
     if (m_downstream != nullptr) {

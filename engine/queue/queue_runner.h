@@ -80,6 +80,7 @@ public:
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
     void onProviderProblem(const std::string& provider, const std::string& reason) override;
+    void onProviderLearned(const std::string& provider, const std::string& what) override;
 
 private:
     void run();

@@ -131,6 +131,13 @@ void SharedQueueRunner::onKeyProblem(const std::string& provider, const std::str
     }
 }
 
+void SharedQueueRunner::onProviderLearned(const std::string& provider, const std::string& what)
+{
+    if (m_downstream != nullptr) {
+        m_downstream->onProviderLearned(provider, what);
+    }
+}
+
 void SharedQueueRunner::run()
 {
     while (!m_stopping.load()) {

@@ -71,6 +71,7 @@ public:
     void onSent(const SendReport& report) override;
     void onAttempt(const AttemptReport& report) override;
     void onKeyProblem(const std::string& provider, const std::string& key, const std::string& reason) override;
+    void onProviderLearned(const std::string& provider, const std::string& what) override;
 
 private:
     struct Held {

@@ -30,6 +30,16 @@ const TimePoint kT0 = TimePoint{} + 1000s;
 class Recorder : public DispatchListener {
 public:
     explicit Recorder(Clock& clock) : m_clock(clock) {}
+    void onProviderLearned(const std::string& provider, const std::string& what) override
+    {
+        std::lock_guard g(m_mutex);
+        m_learned.push_back(provider + ": " + what);
+    }
+    std::vector<std::string> learned()
+    {
+        std::lock_guard g(m_mutex);
+        return m_learned;
+    }
     void onFinished(JobOutcome&& o) override
     {
         std::lock_guard g(m_mutex);
@@ -57,6 +67,7 @@ private:
     Clock& m_clock;
     std::mutex m_mutex;
     std::vector<std::pair<TimePoint, std::int64_t>> m_done;
+    std::vector<std::string> m_learned;
 };
 
 JobSpec chat(int i)
@@ -76,6 +87,7 @@ struct Run {
     simulate::SimProviderCounts counts;
     double shareOfLimit = 0;  // tokens answered per second from 120 s to 300 s, of the limit's
     std::string refunds;      // what the status said at the end
+    std::vector<std::string> told;  // what the listener was told, in order
     std::size_t completed = 0;
     bool ended = false;  // the simulated run reached its end
 };
@@ -144,6 +156,7 @@ Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool
     run.counts = transport.counts();
     run.shareOfLimit = recorder.tokensPerSecond(kT0, 120s, 300s) / (kTpm / 60.0);
     run.completed = recorder.completed();
+    run.told = recorder.learned();
     return run;
 }
 
@@ -333,6 +346,11 @@ void TestDispatchRefunds::aProviderThatRefundsIsFoundOut()
     QVERIFY2(learned.shareOfLimit > 0.95, qPrintable(QString::number(learned.shareOfLimit)));
     QVERIFY(learned.counts.rateLimited <= 2);
     QVERIFY(learned.refunds.find("found to refund") != std::string::npos);
+    // The operator hears of each step once: trying, then found out.
+    QCOMPARE(learned.told.size(), std::size_t{2});
+    QVERIFY2(learned.told[0].find("compatible: trying whether") == 0, learned.told[0].c_str());
+    QVERIFY2(learned.told[1].find("compatible: unused output given back") == 0, learned.told[1].c_str());
+    QVERIFY(kept.told.empty());
 }
 
 // A provider that keeps what it charged on arrival: the probe costs the
@@ -355,6 +373,9 @@ void TestDispatchRefunds::aProviderThatKeepsItsChargeCostsAFew429s()
     QVERIFY(headers.ended);
     QCOMPARE(headers.counts.rateLimited, std::uint64_t{0});
     QVERIFY(headers.refunds.find("headers") != std::string::npos);
+    QVERIFY(headers.told.empty());
+    QCOMPARE(learned.told.size(), std::size_t{2});
+    QVERIFY2(learned.told[1].find("a 429 while trying") != std::string::npos, learned.told[1].c_str());
 }
 
 QTEST_APPLESS_MAIN(TestDispatchRefunds)
