@@ -8,9 +8,7 @@ namespace sluice {
 void RefundProbe::answered(std::int64_t reservedTokens, std::int64_t unusedOutput, TimePoint now)
 {
     advance(now);
-    m_step.reserved += std::max<std::int64_t>(0, reservedTokens);
-    m_step.unused += std::max<std::int64_t>(0, unusedOutput);
-    ++m_step.count;
+    m_step.add(Answers{std::max<std::int64_t>(0, reservedTokens), std::max<std::int64_t>(0, unusedOutput), 1});
 }
 
 void RefundProbe::waitedOnTokens(TimePoint now)
@@ -37,6 +35,13 @@ void RefundProbe::tokenHeadersSeen()
 {
     m_stage = Stage::Headers;
     m_share = 0.0;
+}
+
+void RefundProbe::Answers::add(const Answers& more) noexcept
+{
+    reserved += more.reserved;
+    unused += more.unused;
+    count += more.count;
 }
 
 bool RefundProbe::Answers::gaveBack(int least) const noexcept
@@ -71,9 +76,7 @@ void RefundProbe::closeStep(bool bound)
             return;
         }
         ++m_boundSteps;
-        m_watched.reserved += m_step.reserved;
-        m_watched.unused += m_step.unused;
-        m_watched.count += m_step.count;
+        m_watched.add(m_step);
         if (m_boundSteps >= kStepsBeforeProbing && m_watched.gaveBack(kLeastAnswers)) {
             m_stage = Stage::Probing;
             m_share = kShareStep;

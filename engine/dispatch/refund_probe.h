@@ -90,6 +90,7 @@ private:
         std::int64_t reserved = 0;
         std::int64_t unused = 0;
         int count = 0;
+        void add(const Answers& more) noexcept;
         bool gaveBack(int least) const noexcept;
     };
 

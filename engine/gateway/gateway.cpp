@@ -168,7 +168,7 @@ void Gateway::Impl::handle(net::InboundRequest&& request, net::HttpResponder res
         // No token: a probe learns only whether to send traffic here.
         const bool draining = intakeClosed.load();
         const Health health = healthOf(draining ? DispatcherStats{} : dispatcher.stats(), draining);
-        responder.send(jsonReply(static_cast<int>(health.status), health.body));
+        responder.send(jsonReply(health.status, health.body));
         return;
     }
     const bool post = request.method == "POST";

@@ -12,7 +12,7 @@
 namespace sluice::gateway {
 
 struct Health {
-    long status = 200;
+    int status = 200;
     std::string body;  // JSON
 };
 

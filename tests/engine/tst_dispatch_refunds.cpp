@@ -12,8 +12,7 @@
 
 #include <QtTest>
 
-#include <atomic>
-#include <thread>
+#include <future>
 #include <mutex>
 
 using namespace sluice;
@@ -134,21 +133,16 @@ Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool
             dispatcher.submit(chat(i));
         }
     });
-    // Ends the run at 300 s of simulated time, whatever is left queued.
-    std::atomic<bool> ended{false};
-    transport.schedule(kT0 + 300s, [&dispatcher, &ended] {
-        dispatcher.pause();
-        ended = true;
-    });
+    // Ends the run at 300 s of simulated time, whatever is left queued, and
+    // reads it a simulated second later: the loop publishes its status as
+    // it turns, every 100 ms of its clock.
+    std::promise<void> ended;
+    transport.schedule(kT0 + 300s, [&dispatcher] { dispatcher.pause(); });
+    transport.schedule(kT0 + 301s, [&ended] { ended.set_value(); });
     dispatcher.start();
     Run run;
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (!ended && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(10ms);
-    }
-    run.ended = ended;
-    // The status is published as the loop turns: let it turn past the end.
-    std::this_thread::sleep_for(50ms);
+    // Real time only bounds the wait; a simulated run takes about a second.
+    run.ended = ended.get_future().wait_for(120s) == std::future_status::ready;
     for (const ModelLimitStatus& s : dispatcher.stats().modelLimits) {
         run.refunds += s.refunds;
     }
@@ -186,6 +180,16 @@ void boundStep(RefundProbe& p, TimePoint& t)
         p.waitedOnTokens(t);
         t += RefundProbe::kStep / 10;
     }
+}
+
+// Four bound steps in: probing, with some of the unused output given back.
+RefundProbe probing(TimePoint& t)
+{
+    RefundProbe p(kT0);
+    for (int i = 0; i < 4; ++i) {
+        boundStep(p, t);
+    }
+    return p;
 }
 
 }  // namespace
@@ -298,11 +302,8 @@ void TestDispatchRefunds::aFewAnswersAStepAreEnough()
 
 void TestDispatchRefunds::a429WhileProbingKeepsTheCharge()
 {
-    RefundProbe p(kT0);
     TimePoint t = kT0;
-    for (int i = 0; i < 4; ++i) {
-        boundStep(p, t);
-    }
+    RefundProbe p = probing(t);
     QCOMPARE(p.stage(), RefundProbe::Stage::Probing);
     QVERIFY(p.share() > 0.0);
     p.rateLimited(t);
@@ -317,11 +318,8 @@ void TestDispatchRefunds::a429WhileProbingKeepsTheCharge()
 
 void TestDispatchRefunds::headersEndTheProbe()
 {
-    RefundProbe p(kT0);
     TimePoint t = kT0;
-    for (int i = 0; i < 4; ++i) {
-        boundStep(p, t);
-    }
+    RefundProbe p = probing(t);
     p.tokenHeadersSeen();
     QCOMPARE(p.stage(), RefundProbe::Stage::Headers);
     QCOMPARE(p.share(), 0.0);
