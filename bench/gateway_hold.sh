@@ -27,8 +27,10 @@
 #                     tests/sdk/bench_gateway.mjs); the gateway is told only
 #                     the TPM. Throughput is the charged tokens per second
 #                     over the limit's. MOCK_TOKENS_CHARGING=refund: the
-#                     mock gives back the output an answer did not use
-#                     (default arrival: kept, as OpenAI documents). Default rpm.
+#                     mock gives back the output an answer did not use,
+#                     =completion: it charges the prompt on arrival and the
+#                     output at the end (default arrival: kept, as OpenAI
+#                     documents). Default rpm.
 #                     otpm: 200 @anthropic-ai/sdk clients (DIALECT=anthropic in
 #                     tests/sdk/bench_gateway.mjs) send Messages with
 #                     max_tokens 256 to claude-haiku-4-5, whose binding limit
@@ -76,7 +78,7 @@ model=gpt-4o-mini flavor=openai
 if [[ $BINDING == tpm || $BINDING == responses ]]; then
   mock_model="\"tokenizer\":\"o200k_base\",\"limits\":{\"rpm\":0,\"tpm\":$TPM"
   if [[ -n ${MOCK_TOKENS_CHARGING:-} ]]; then
-    [[ $MOCK_TOKENS_CHARGING =~ ^(arrival|refund)$ ]] || { echo "MOCK_TOKENS_CHARGING=$MOCK_TOKENS_CHARGING: arrival or refund" >&2; exit 2; }
+    [[ $MOCK_TOKENS_CHARGING =~ ^(arrival|refund|completion)$ ]] || { echo "MOCK_TOKENS_CHARGING=$MOCK_TOKENS_CHARGING: arrival, refund or completion" >&2; exit 2; }
     mock_model+=",\"tokensCharging\":\"$MOCK_TOKENS_CHARGING\""
   fi
   gw_limits="\"tpm\": $TPM"

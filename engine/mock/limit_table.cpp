@@ -224,15 +224,30 @@ void LimitTable::adjustOutput(const std::string& key, const std::string& model, 
     }
 }
 
-void LimitTable::refundUnusedTokens(const std::string& key, const std::string& model, std::int64_t unused,
-                                    TimePoint now)
+void LimitTable::settleTokens(const std::string& key, const std::string& model, std::int64_t unused,
+                              std::int64_t produced, TimePoint now)
 {
     const auto it = m_entries.find(key + '\n' + model);
-    if (it == m_entries.end() || unused <= 0 || it->second.limits.tokenCharging != TokenCharging::Refunded) {
+    if (it == m_entries.end()) {
         return;
     }
-    if (auto& bucket = it->second.buckets[static_cast<std::size_t>(LimitKind::Tokens)]) {
-        bucket->give(unused, now);
+    auto& bucket = it->second.buckets[static_cast<std::size_t>(LimitKind::Tokens)];
+    if (!bucket) {
+        return;
+    }
+    switch (it->second.limits.tokenCharging) {
+    case TokenCharging::Refunded:
+        if (unused > 0) {
+            bucket->give(unused, now);
+        }
+        return;
+    case TokenCharging::OnCompletion:
+        if (produced > 0) {
+            bucket->take(produced, now);
+        }
+        return;
+    case TokenCharging::OnArrival:
+        return;
     }
 }
 

@@ -118,9 +118,11 @@ public:
     // Corrects the output-token charge when a response ends: debits `delta`
     // (actual minus reserved), or credits it back when negative.
     void adjustOutput(const std::string& key, const std::string& model, std::int64_t delta, TimePoint now);
-    // Gives `unused` output tokens back to the tokens-per-minute limit when
-    // a response ends, if that limit is charged TokenCharging::Refunded.
-    void refundUnusedTokens(const std::string& key, const std::string& model, std::int64_t unused, TimePoint now);
+    // Settles the tokens-per-minute limit when a response ends, as it is
+    // charged: TokenCharging::Refunded gives back the `unused` output,
+    // OnCompletion debits the output `produced`, OnArrival does nothing.
+    void settleTokens(const std::string& key, const std::string& model, std::int64_t unused, std::int64_t produced,
+                      TimePoint now);
     // Gives back what admit() debited for `charge`, when a limit checked
     // after this table's (a provider-wide one, in the what-if replay's
     // simulated provider) refused the request.

@@ -176,8 +176,10 @@ constexpr std::array<std::pair<std::string_view, Enforcement>, 3> kEnforcement{
      {"fixed_window", Enforcement::FixedWindow}}};
 constexpr std::array<std::pair<std::string_view, OutputCharging>, 2> kCharging{
     {{"reserve", OutputCharging::ReserveThenCorrect}, {"actual", OutputCharging::ActualOnly}}};
-constexpr std::array<std::pair<std::string_view, TokenCharging>, 2> kTokenCharging{
-    {{"arrival", TokenCharging::OnArrival}, {"refund", TokenCharging::Refunded}}};
+constexpr std::array<std::pair<std::string_view, TokenCharging>, 3> kTokenCharging{
+    {{"arrival", TokenCharging::OnArrival},
+     {"refund", TokenCharging::Refunded},
+     {"completion", TokenCharging::OnCompletion}}};
 constexpr std::array<std::pair<std::string_view, DistributionKind>, 3> kDistributions{
     {{"fixed", DistributionKind::Fixed}, {"uniform", DistributionKind::Uniform}, {"lognormal", DistributionKind::LogNormal}}};
 

@@ -33,8 +33,10 @@ enum class OutputCharging : std::uint8_t { ReserveThenCorrect, ActualOnly };
 // on arrival, kept (what OpenAI documents), or the same on arrival with
 // the output the answer did not use given back when it ends (providers
 // that count what was really produced; whether OpenAI does is not
-// documented).
-enum class TokenCharging : std::uint8_t { OnArrival, Refunded };
+// documented), or the prompt alone on arrival and the output produced when
+// the answer ends (a provider that admits on what it knows; a request that
+// states no max_tokens then holds nothing of its output in flight).
+enum class TokenCharging : std::uint8_t { OnArrival, Refunded, OnCompletion };
 
 // How a per-minute limit is enforced within its granularity: a token bucket
 // refilling continuously (OpenAI, Anthropic), a sliding window holding at

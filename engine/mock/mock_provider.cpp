@@ -292,7 +292,8 @@ Charge chargeOf(const CompletionRequest& r, const RateLimits& limits)
 {
     const std::int64_t maxOutput = r.maxTokens * r.n;
     Charge charge;
-    charge.tokens = r.inputTokens + maxOutput;
+    // Charged on completion: the output is debited when the answer ends.
+    charge.tokens = r.inputTokens + (limits.tokenCharging == TokenCharging::OnCompletion ? 0 : maxOutput);
     charge.inputTokens = r.inputTokens;
     charge.outputTokens = limits.outputCharging == OutputCharging::ReserveThenCorrect ? maxOutput : 0;
     return charge;
@@ -388,9 +389,9 @@ net::HttpReply MockProvider::Impl::completion(const net::InboundRequest& request
     admitted.reservedOutput = charge.outputTokens;
     admitted.maxOutput = r.maxTokens * r.n;
     // OpenAI bills its TPM estimate as charged; Anthropic, and a TPM that
-    // gives back unused output, the real output.
+    // gives back unused output or charges it at the end, the real output.
     admitted.chargeActualOutput =
-        dialect.flavour() == Flavour::Anthropic || limits.tokenCharging == TokenCharging::Refunded;
+        dialect.flavour() == Flavour::Anthropic || limits.tokenCharging != TokenCharging::OnArrival;
     LimitDecision decision;
     const bool quotaGone = admit(cfg, *key, k, r, limits, charge, admitted, decision);
     if (!quotaGone && decision.outcome == LimitOutcome::Admitted) {
@@ -471,7 +472,7 @@ void MockProvider::Impl::closeBooks(net::HttpReply& reply, const std::string& ke
         std::lock_guard guard(mutex);
         const TimePoint now = clock.now();
         table.adjustOutput(key, model, delta, now);
-        table.refundUnusedTokens(key, model, unused, now);
+        table.settleTokens(key, model, unused, produced, now);
         stats.output(now, produced);
         if (actual) {
             stats.charged(produced);

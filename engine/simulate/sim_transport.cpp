@@ -146,7 +146,8 @@ SimTransport::Answer SimTransport::decide(const http::HttpRequest& request, Time
 void SimTransport::admitLimits(Deciding& d)
 {
     const std::int64_t maxOutput = d.r.maxTokens * d.r.n;
-    d.charge.tokens = d.r.inputTokens + maxOutput;
+    d.charge.tokens =
+        d.r.inputTokens + (d.limits.tokenCharging == mock::TokenCharging::OnCompletion ? 0 : maxOutput);
     d.charge.inputTokens = d.r.inputTokens;
     d.charge.outputTokens = d.limits.outputCharging == mock::OutputCharging::ReserveThenCorrect ? maxOutput : 0;
     if (!m_provider.limitsEnabled) {
@@ -240,7 +241,8 @@ void SimTransport::answerAdmitted(Deciding& d, Answer& a)
     a.model = d.r.model;
     a.wide = d.wide;
     a.outputDelta = c.totalOutput() - d.charge.outputTokens;
-    a.unusedOutput = d.charge.tokens - d.charge.inputTokens - c.totalOutput();
+    a.unusedOutput = d.r.maxTokens * d.r.n - c.totalOutput();
+    a.producedOutput = c.totalOutput();
 }
 
 Transport::TransferId SimTransport::start(http::HttpRequest request, http::TransferHandlers handlers)
@@ -268,7 +270,7 @@ void SimTransport::finish(TransferId id, Answer answer)
         m_open.erase(it);
     }
     if (!answer.key.empty()) {
-        m_limits.refundUnusedTokens(answer.key, answer.model, answer.unusedOutput, m_clock.now());
+        m_limits.settleTokens(answer.key, answer.model, answer.unusedOutput, answer.producedOutput, m_clock.now());
     }
     if (!answer.key.empty() && answer.outputDelta != 0) {
         m_limits.adjustOutput(answer.key, answer.model, answer.outputDelta, m_clock.now());

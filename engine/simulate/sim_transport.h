@@ -96,6 +96,7 @@ private:
         std::string wide;  // the provider-wide limit it was charged to, if any
         std::int64_t outputDelta = 0;
         std::int64_t unusedOutput = 0;  // max_tokens × n less what was produced
+        std::int64_t producedOutput = 0;
         bool timedOut = false;  // no answer: a transport timeout at `after`
     };
 

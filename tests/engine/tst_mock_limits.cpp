@@ -71,6 +71,7 @@ private Q_SLOTS:
     void requestsPerDay();
     void otpmReservedThenCorrected();
     void tpmRefundsUnusedOutput();
+    void tpmChargedOnCompletion();
     void otpmActualOutputOnly();
     void itpmCountsInput();
     void limitsArePerKeyAndOverridable();
@@ -439,6 +440,27 @@ void TestMockLimits::tpmRefundsUnusedOutput()
         QCOMPARE(chat(kept, 7986).status, 200L);
     }
     QCOMPARE(chat(kept, 7986).status, 429L);
+}
+
+// "tokensCharging": "completion": the prompt on arrival, the output when
+// the answer ends, whatever max_tokens says.
+void TestMockLimits::tpmChargedOnCompletion()
+{
+    RateLimits l;
+    l.tokensPerMinute = 300;
+    l.tokenCharging = TokenCharging::OnCompletion;
+    MockFixture f(limited(l));  // every answer is 100 tokens
+    // max_tokens far above the whole limit: 14 on arrival, 100 at the end.
+    for (int i = 0; i < 3; ++i) {
+        const auto r = chat(f, 7986);
+        QVERIFY2(r.status == 200, r.body.c_str());
+    }
+    QCOMPARE(f.mock.stats().chargedTokens, std::int64_t{3 * (14 + 100)});
+    // 342 charged of 300: overdrawn, the next prompt waits for the refill.
+    const auto r = chat(f, 7986);
+    QCOMPARE(r.status, 429L);
+    f.clock.advance(12s);  // 60 tokens back
+    QCOMPARE(chat(f, 7986).status, 200L);
 }
 
 void TestMockLimits::otpmActualOutputOnly()
