@@ -163,7 +163,27 @@ void Dispatcher::Impl::noteBinding(ProviderRuntime& pr, const Binding& binding, 
     if (binding.window == Window::Rolling && binding.period <= std::chrono::minutes(1) &&
         (binding.measure == Measure::TotalTokens || binding.measure == Measure::OutputTokens)) {
         pr.refunds.waitedOnTokens(now);
+        // Decided only where a provider is learned (TokenAccounting::Learn,
+        // a budget of its own): settlement is then to the output produced,
+        // and a smaller hold is worth trying. Not while the refund probe
+        // decides: a 429 the smaller hold draws would read as a charge kept.
+        pr.unstated.waitedOnTokens(pr.refunds.stage() == RefundProbe::Stage::Refunds, now);
     }
+}
+
+const Cost& Dispatcher::Impl::withOutputToReserve(const ProviderRuntime& pr, Job& job) const
+{
+    const RequestInfo& info = job.info;
+    if (!info.outputUnstated) {
+        return job.cost;
+    }
+    // Decided as the job comes up, not when it was queued: the hold moves
+    // while it waits.
+    const bool settledToProduced = pr.cfg->tokenAccounting == TokenAccounting::Learn && !config->shared &&
+                                   pr.refunds.stage() == RefundProbe::Stage::Refunds;
+    job.cost.outputTokens =
+        (settledToProduced ? pr.unstated.hold(info.maxOutputTokens) : info.maxOutputTokens) * info.n;
+    return job.cost;
 }
 
 void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
@@ -195,7 +215,7 @@ void Dispatcher::Impl::scheduleLane(Lane& lane, TimePoint now)
             finish(job, JobResult::DeadLettered, FailureClass::DeadlineExceeded, "deadline passed while queued", now);
             continue;
         }
-        const KeyChoice choice = pool.choose(pr, lane.model, job.cost, now, lane.key);
+        const KeyChoice choice = pool.choose(pr, lane.model, withOutputToReserve(pr, job), now, lane.key);
         if (choice.kind == KeyChoice::Kind::NoUsableKey && choice.denied) {
             lane.queue.pop();
             finish(job, JobResult::DeadLettered, FailureClass::PermissionDenied, choice.why, now);
@@ -524,6 +544,11 @@ void Dispatcher::Impl::tellRefundsLearned()
             listener.onProviderLearned(pr.cfg->name, pr.refunds.describe());
         }
         pr.refundsTold = stage;
+        const UnstatedOutputProbe::Stage unstated = pr.unstated.stage();
+        if (unstated != pr.unstatedTold && !pr.removed) {
+            listener.onProviderLearned(pr.cfg->name, pr.unstated.describe());
+        }
+        pr.unstatedTold = unstated;
     }
 }
 

@@ -219,10 +219,18 @@ struct Dispatcher::Impl {
     // Blocks the lane on `choice`, noting why on the job at its head.
     void waitOn(Lane& lane, Job& job, const KeyChoice& choice);
     // A request of `pr` waits for `binding`: a token limit's tells its
-    // refund probe that the limit binds.
+    // refund and unstated-output probes that the limit binds.
     static void noteBinding(ProviderRuntime& pr, const Binding& binding, TimePoint now);
-    // Tells the listener of each provider's refund probe that moved on
-    // (RefundProbe), as statuses are published.
+    // A 429 for a rate limit named `limitName` (empty: not named): one that
+    // may be a token limit's tells the refund and unstated-output probes.
+    static void noteTokenRefusal(ProviderRuntime& pr, const std::string& limitName, TimePoint now);
+    // The job's cost, with the output it reserves: what it states, or for
+    // one that states none, the model's default or what UnstatedOutputProbe
+    // learned (only where unused output is settled as given back).
+    const Cost& withOutputToReserve(const ProviderRuntime& pr, Job& job) const;
+    // Tells the listener of each provider's refund or unstated-output probe
+    // that moved on (RefundProbe, UnstatedOutputProbe), as statuses are
+    // published.
     void tellRefundsLearned();
     // When the provider ramps up after idle and this model's ramp holds
     // the next request back: when it may go (the lane waits until then).

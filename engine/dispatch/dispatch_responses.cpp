@@ -93,8 +93,15 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, ProviderRun
         if (pr.cfg->tokenAccounting == TokenAccounting::Learn && !config->shared && actual.outputTokens > 0) {
             pr.refunds.answered(job.cost.inputTokens + job.cost.outputTokens, unused, clock.now());
             share = pr.refunds.share();
+            if (job.info.outputUnstated) {
+                const std::int64_t n = std::max(1, job.info.n);
+                pr.unstated.answered(actual.outputTokens / n, job.cost.outputTokens / n, clock.now());
+            }
         }
-        actual.outputTokens = job.cost.outputTokens - std::llround(share * static_cast<double>(unused));
+        // An answer longer than its reservation (one that stated no cap, on
+        // a learned hold) was counted at its length.
+        actual.outputTokens = std::max<std::int64_t>(actual.outputTokens,
+                                       job.cost.outputTokens - std::llround(share * static_cast<double>(unused)));
     }
     admission.settle(std::move(f.reservation), actual);
     return spend;
@@ -286,6 +293,21 @@ void Dispatcher::Impl::onSuccess(Job& job, ProviderRuntime& pr, ModelState& ms, 
     complete(job, std::move(out), now);
 }
 
+void Dispatcher::Impl::noteTokenRefusal(ProviderRuntime& pr, const std::string& limitName, TimePoint now)
+{
+    if (!limitName.empty() && limitName.find("tokens") == std::string::npos) {
+        return;
+    }
+    // A smaller hold being tried answers for its own 429s: they say
+    // nothing of the refunds already learned.
+    if (pr.unstated.stage() == UnstatedOutputProbe::Stage::Lowering) {
+        pr.unstated.rateLimited(now);
+        return;
+    }
+    pr.refunds.rateLimited(now);
+    pr.unstated.rateLimited(now);
+}
+
 bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, ResponseRead& rr, const http::HttpResult& r,
                TimePoint now)
 {
@@ -316,9 +338,7 @@ bool Dispatcher::Impl::onFailure(Job& job, const Flight& f, ModelState& ms, Resp
     // that remembers one), so widen the margin and narrow the burst. Quiet
     // periods undo both.
     if (a.nearMiss || rr.triage.cls == FailureClass::RateLimited) {
-        if (rr.triage.limitName.empty() || rr.triage.limitName.find("tokens") != std::string::npos) {
-            pr.refunds.rateLimited(now);
-        }
+        noteTokenRefusal(pr, rr.triage.limitName, now);
         admission.widenMargin(ms.scope);
         learnFrom429(admission, ms.scope, ms.limits, a.rateLimitHint, a.nearMiss, now);
         // Refused while ramping up after idle: the provider's acceleration

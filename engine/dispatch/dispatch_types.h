@@ -172,7 +172,9 @@ struct ModelLimitStatus {
     bool pacedEvenly = false;
     std::optional<RampStatus> ramp;  // only where the provider ramps after idle
     // Whether the provider gives back unused output, when Sluice is
-    // learning it (RefundProbe::describe) and has got anywhere; else empty.
+    // learning it (RefundProbe::describe) and has got anywhere, with what
+    // requests that state no max_tokens reserve once that has moved
+    // (UnstatedOutputProbe::describe); else empty.
     std::string refunds;
 };
 

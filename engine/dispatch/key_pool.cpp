@@ -31,6 +31,7 @@ void KeyPool::adopt(std::shared_ptr<const Config> config)
             // its refunds no longer holds.
             if (pr.cfg->baseUrl != cfg->baseUrl || pr.cfg->tokenAccounting != cfg->tokenAccounting) {
                 pr.refunds = RefundProbe();
+                pr.unstated = UnstatedOutputProbe();
             }
             pr.cfg = std::move(cfg);
         } else {

@@ -15,6 +15,7 @@
 #include "dispatch/job_prep.h"
 #include "dispatch/limit_learner.h"
 #include "dispatch/refund_probe.h"
+#include "dispatch/unstated_output.h"
 
 #include <map>
 #include <memory>
@@ -71,6 +72,10 @@ struct ProviderRuntime {
     // stage listeners were last told of.
     RefundProbe refunds;
     RefundProbe::Stage refundsTold = RefundProbe::Stage::Watching;
+    // What requests that state no max_tokens reserve of output, once it
+    // refunds; and the stage listeners were last told of.
+    UnstatedOutputProbe unstated;
+    UnstatedOutputProbe::Stage unstatedTold = UnstatedOutputProbe::Stage::Default;
 };
 
 // Which key a request could go on now, or why none can.

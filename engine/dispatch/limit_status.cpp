@@ -111,6 +111,9 @@ ModelLimitStatus modelLimitStatus(const ProviderRuntime& pr, const KeyRuntime& k
     }
     if (pr.cfg->tokenAccounting == TokenAccounting::Learn && pr.refunds.stage() != RefundProbe::Stage::Watching) {
         out.refunds = pr.refunds.describe();
+        if (pr.unstated.stage() != UnstatedOutputProbe::Stage::Default) {
+            out.refunds += "; " + pr.unstated.describe();
+        }
     }
     return out;
 }

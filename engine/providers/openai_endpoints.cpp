@@ -100,11 +100,13 @@ RequestInfo analyzeResponses(const json& body, std::int64_t defaultMaxOutputToke
         info.stream = s->get<bool>();
     }
     info.maxOutputTokens = defaultMaxOutputTokens;
+    info.outputUnstated = true;
     if (const auto m = body.find("max_output_tokens"); m != body.end() && !m->is_null()) {
         if (!m->is_number_integer() || m->get<std::int64_t>() < 1) {
             throw InputError("body.max_output_tokens: must be a positive whole number (got " + m->dump() + ")");
         }
         info.maxOutputTokens = m->get<std::int64_t>();
+        info.outputUnstated = false;
     }
     info.prompt = endpointPrompt(body, info.model, estimator,
                                  [](const json& b, const tokenize::BpeEncoding* enc) { return countResponsesInputTokens(b, enc); });

@@ -304,6 +304,7 @@ RequestInfo analyzeRequest(ApiFlavor flavor, const json& body, std::int64_t defa
             maxOut = intField(body, "max_tokens", -1);
         }
         info.maxOutputTokens = maxOut >= 0 ? maxOut : defaultMaxOutputTokens;
+        info.outputUnstated = maxOut < 0;
     } else {
         requireWholeNumber(body, "max_tokens", 1, kMaxTokens);
         requireNumberIn(body, "temperature", 0, 1, "0 to 1");
@@ -332,6 +333,7 @@ RequestInfo analyzeScannedChat(const ScannedChat& chat, std::int64_t defaultMaxO
     info.stream = chat.stream;
     info.n = chat.n;
     info.maxOutputTokens = chat.maxOutputTokens.value_or(defaultMaxOutputTokens);
+    info.outputUnstated = !chat.maxOutputTokens.has_value();
     if (estimator != nullptr) {
         info.prompt = estimator->estimate(chat);
     } else {

@@ -83,6 +83,10 @@ struct RequestInfo {
     std::int64_t promptTokens = 0;          // prompt.tokens, the estimate reserved
     PromptEstimate prompt;                  // how promptTokens was counted
     std::int64_t maxOutputTokens = 0;       // per choice
+    // The request states no output cap (max_tokens, max_completion_tokens,
+    // max_output_tokens): maxOutputTokens is the model's configured
+    // default, a guess that UnstatedOutputProbe may learn to lower.
+    bool outputUnstated = false;
     std::int64_t reservedOutputTokens() const noexcept { return maxOutputTokens * n; }
     // The method and what follows the endpoint's path ("/resp_1",
     // "/resp_1/cancel", "/compact", with any query). Empty: a POST to the

@@ -1,13 +1,16 @@
 // Whether a provider gives back the output a request reserved and did not
-// use (RefundProbe), learned against the mock's own limiter in simulated
-// time (SimTransport on a ManualClock) with no rate-limit headers: the
-// probe's steps alone, then the dispatcher against a provider that refunds
-// and one that keeps what it charged on arrival.
+// use (RefundProbe), and what requests that state no max_tokens need
+// reserve (UnstatedOutputProbe), learned against the mock's own limiter in
+// simulated time (SimTransport on a ManualClock) with no rate-limit
+// headers: the probes' steps alone, then the dispatcher against a provider
+// that refunds, one that keeps what it charged on arrival, and one that
+// charges the output when the answer ends.
 #include "admission/admission.h"
 #include "config/config.h"
 #include "core/json_reader.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/refund_probe.h"
+#include "dispatch/unstated_output.h"
 #include "simulate/sim_transport.h"
 
 #include <QtTest>
@@ -69,22 +72,29 @@ private:
     std::vector<std::string> m_learned;
 };
 
-JobSpec chat(int i)
+JobSpec chat(int i, bool statesMax)
 {
     JobSpec j;
     j.customId = "p" + std::to_string(i);
     j.flavor = ApiFlavor::OpenAI;
     j.body = {{"model", "gpt-4o-mini"},
-              {"max_tokens", 200},
               {"messages", json::array({{{"role", "user"}, {"content", "Say hello to " + j.customId}}})}};
+    if (statesMax) {
+        j.body["max_tokens"] = 200;
+    }
     return j;
 }
+
+// Requests that state no max_tokens: the model's default on both sides,
+// under the 1,000 tokens a second of the limit allows at once.
+constexpr std::int64_t kDefaultMax = 900;
 
 constexpr std::int64_t kTpm = 60'000;
 
 struct Run {
     simulate::SimProviderCounts counts;
     double shareOfLimit = 0;  // tokens answered per second from 120 s to 300 s, of the limit's
+    double lateShare = 0;     // the same from 180 s
     std::string refunds;      // what the status said at the end
     std::vector<std::string> told;  // what the listener was told, in order
     std::size_t completed = 0;
@@ -93,8 +103,10 @@ struct Run {
 
 // 60,000 TPM enforced per second as a bucket, no headers, outputs of 20 to
 // 200 tokens against max_tokens 200 (110 on average: the arrival charge is
-// about twice what is used). Demand is more than 300 s can serve.
-Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool headers = false)
+// about twice what is used), or against the default of 900 when requests
+// state none. Demand is more than 300 s can serve.
+Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool headers = false,
+               bool statesMax = true)
 {
     constexpr int kJobs = 3000;
     mock::MockConfig m = mock::MockConfig::defaults();
@@ -108,11 +120,14 @@ Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool
     m.models["gpt-4o-mini"].limits.tokensPerMinute = kTpm;
     m.models["gpt-4o-mini"].limits.granularity = 1s;
     m.models["gpt-4o-mini"].limits.tokenCharging = charging;
+    m.models["gpt-4o-mini"].maxOutputTokens = kDefaultMax;
 
     json provider = {{"name", "compatible"},
                      {"flavor", "openai"},
                      {"base_url", "http://simulated.invalid"},
-                     {"models", {{"gpt-4o-mini", {{"limits", {{"tpm", kTpm}, {"granularity_s", 1}}}}}}},
+                     {"models",
+                      {{"gpt-4o-mini",
+                        {{"limits", {{"tpm", kTpm}, {"granularity_s", 1}}}, {"default_max_tokens", kDefaultMax}}}}},
                      {"keys", json::array({{{"name", "main"}, {"env", "MOCK_KEY"}}})}};
     if (!accounting.empty()) {
         provider["token_accounting"] = accounting;
@@ -128,9 +143,9 @@ Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool
     opt.seed = 7;
     opt.transport = &transport;
     Dispatcher dispatcher(std::move(cfg), clock, admission, recorder, opt);
-    transport.schedule(kT0, [&dispatcher] {
+    transport.schedule(kT0, [&dispatcher, statesMax] {
         for (int i = 0; i < kJobs; ++i) {
-            dispatcher.submit(chat(i));
+            dispatcher.submit(chat(i, statesMax));
         }
     });
     // Ends the run at 300 s of simulated time, whatever is left queued, and
@@ -149,6 +164,7 @@ Run runAgainst(mock::TokenCharging charging, const std::string& accounting, bool
     dispatcher.stop();
     run.counts = transport.counts();
     run.shareOfLimit = recorder.tokensPerSecond(kT0, 120s, 300s) / (kTpm / 60.0);
+    run.lateShare = recorder.tokensPerSecond(kT0, 180s, 300s) / (kTpm / 60.0);
     run.completed = recorder.completed();
     run.told = recorder.learned();
     return run;
@@ -168,6 +184,11 @@ private Q_SLOTS:
     void headersEndTheProbe();
     void aProviderThatRefundsIsFoundOut();
     void aProviderThatKeepsItsChargeCostsAFew429s();
+    void unstatedHoldDropsOnceRefundsAreKnown();
+    void unstatedHoldDoublesOnA429AndRestoresOnMore();
+    void unstatedHoldFollowsTheLongestRecentAnswer();
+    void unstatedOutputAgainstAProviderThatChargesOnCompletion();
+    void unstatedOutputAgainstAProviderThatChargesItsDefault();
 };
 
 namespace {
@@ -374,6 +395,183 @@ void TestDispatchRefunds::aProviderThatKeepsItsChargeCostsAFew429s()
     QVERIFY(headers.told.empty());
     QCOMPARE(learned.told.size(), std::size_t{2});
     QVERIFY2(learned.told[1].find("a 429 while trying") != std::string::npos, learned.told[1].c_str());
+}
+
+namespace {
+
+// A bound step with answers of `output` tokens to requests that stated no
+// max_tokens and reserved `reserved`.
+void unstatedStep(UnstatedOutputProbe& p, TimePoint& t, std::int64_t output, std::int64_t reserved,
+                  bool refunds = true)
+{
+    for (int i = 0; i < 10; ++i) {
+        p.answered(output, reserved, t);
+        p.waitedOnTokens(refunds, t);
+        t += UnstatedOutputProbe::kStep / 10;
+    }
+}
+
+// Three bound steps of answers of 100 to 4,096 reserved: lowering, at 200.
+UnstatedOutputProbe lowering(TimePoint& t)
+{
+    UnstatedOutputProbe p(kT0);
+    for (int i = 0; i < 3; ++i) {
+        unstatedStep(p, t, 100, 4096);
+    }
+    return p;
+}
+
+// Requests that state no max_tokens against `charging`, settled as
+// `estimate` and learned; their shares from 180 s, logged.
+std::pair<Run, Run> unstatedRuns(mock::TokenCharging charging)
+{
+    Run estimate = runAgainst(charging, "estimate", false, false);
+    Run learned = runAgainst(charging, "", false, false);
+    qInfo("estimate: %.1f%% of the limit from 180 s, %llu 429s; learned: %.1f%%, %llu 429s (%s)",
+          estimate.lateShare * 100, static_cast<unsigned long long>(estimate.counts.rateLimited),
+          learned.lateShare * 100, static_cast<unsigned long long>(learned.counts.rateLimited),
+          learned.refunds.c_str());
+    return {std::move(estimate), std::move(learned)};
+}
+
+}  // namespace
+
+void TestDispatchRefunds::unstatedHoldDropsOnceRefundsAreKnown()
+{
+    UnstatedOutputProbe p(kT0);
+    TimePoint t = kT0;
+    // Bound, but the provider is not known to refund: nothing moves.
+    for (int i = 0; i < 20; ++i) {
+        unstatedStep(p, t, 100, 4096, false);
+    }
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Default);
+    QCOMPARE(p.hold(4096), std::int64_t{4096});
+    // Known to refund: twice the longest answer, then the longest answer.
+    unstatedStep(p, t, 100, 4096);
+    unstatedStep(p, t, 100, 4096);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowering);
+    QCOMPARE(p.hold(4096), std::int64_t{200});
+    unstatedStep(p, t, 100, 200);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    // A quiet stretch decides nothing.
+    t += 10min;
+    p.answered(100, 100, t);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowering);
+    for (int i = 0; i < UnstatedOutputProbe::kStepsToDecide; ++i) {
+        unstatedStep(p, t, 100, 100);
+    }
+    unstatedStep(p, t, 100, 100);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowered);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    // Never above the default it stands for.
+    QCOMPARE(p.hold(50), std::int64_t{50});
+    // Decided: one 429 is a near miss; two within a step restore the default.
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowered);
+    unstatedStep(p, t, 100, 100);
+    p.rateLimited(t);
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Restored);
+    QCOMPARE(p.hold(4096), std::int64_t{4096});
+    QVERIFY(p.describe().find("default") != std::string::npos);
+}
+
+void TestDispatchRefunds::unstatedHoldDoublesOnA429AndRestoresOnMore()
+{
+    TimePoint t = kT0;
+    UnstatedOutputProbe p = lowering(t);
+    QCOMPARE(p.hold(4096), std::int64_t{200});
+    unstatedStep(p, t, 100, 200);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    // One 429 is a near miss...
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowering);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    // ...two within a step, clumps refused: the hold that drew them
+    // doubled, and no lower.
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowered);
+    QCOMPARE(p.hold(4096), std::int64_t{200});
+    for (int i = 0; i < 20; ++i) {
+        unstatedStep(p, t, 100, 200);
+    }
+    QCOMPARE(p.hold(4096), std::int64_t{200});
+    // More at that hold: the provider charges its own default on arrival.
+    p.rateLimited(t);
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Restored);
+    QCOMPARE(p.hold(4096), std::int64_t{4096});
+    for (int i = 0; i < 20; ++i) {
+        unstatedStep(p, t, 100, 4096);
+    }
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Restored);
+    // 429s at the first lowered hold, when that is half the default:
+    // doubled, it is the default.
+    TimePoint t2 = kT0;
+    UnstatedOutputProbe wide(kT0);
+    unstatedStep(wide, t2, 1500, 4096);
+    unstatedStep(wide, t2, 1500, 4096);
+    wide.answered(1500, 4096, t2);
+    QCOMPARE(wide.hold(4096), std::int64_t{2048});
+    wide.rateLimited(t2);
+    wide.rateLimited(t2);
+    QCOMPARE(wide.stage(), UnstatedOutputProbe::Stage::Restored);
+}
+
+void TestDispatchRefunds::unstatedHoldFollowsTheLongestRecentAnswer()
+{
+    TimePoint t = kT0;
+    UnstatedOutputProbe p = lowering(t);
+    unstatedStep(p, t, 100, 200);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    // One long answer raises the hold at once...
+    p.answered(900, 100, t);
+    QCOMPARE(p.hold(4096), std::int64_t{900});
+    // ...until it is kRecent answers old.
+    for (std::size_t i = 0; i + 1 < UnstatedOutputProbe::kRecent; ++i) {
+        p.answered(100, 900, t);
+    }
+    QCOMPARE(p.hold(4096), std::int64_t{900});
+    p.answered(100, 900, t);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+}
+
+// Requests that state no max_tokens, against a provider that charges the
+// prompt on arrival and the output when it ends: reserving the default 900
+// holds most of a second's worth of the limit per request in flight. Once
+// the provider is found to refund, the hold comes down to what answers use.
+void TestDispatchRefunds::unstatedOutputAgainstAProviderThatChargesOnCompletion()
+{
+    const auto [estimate, learned] = unstatedRuns(mock::TokenCharging::OnCompletion);
+    QVERIFY(estimate.ended && learned.ended);
+    QVERIFY2(estimate.lateShare < 0.5, qPrintable(QString::number(estimate.lateShare)));
+    QVERIFY2(learned.lateShare > 0.9, qPrintable(QString::number(learned.lateShare)));
+    QVERIFY(learned.counts.rateLimited <= 3);
+    QVERIFY2(learned.refunds.find("found to refund") != std::string::npos, learned.refunds.c_str());
+    QVERIFY2(learned.refunds.find("without max_tokens reserve") != std::string::npos, learned.refunds.c_str());
+    QVERIFY2(learned.refunds.find("default") == std::string::npos, learned.refunds.c_str());
+    bool told = false;
+    for (const std::string& what : learned.told) {
+        told = told || what.find("compatible: trying a smaller output reservation") == 0;
+    }
+    QVERIFY(told);
+}
+
+// A provider that charges its own default on arrival for such requests and
+// refunds what was not used: the hold that answers use is refused at once,
+// and the hold stops at twice it, near the provider's charge, at the cost
+// of a couple of 429s (and the margin they teach the ledger).
+void TestDispatchRefunds::unstatedOutputAgainstAProviderThatChargesItsDefault()
+{
+    const auto [estimate, learned] = unstatedRuns(mock::TokenCharging::Refunded);
+    QVERIFY(estimate.ended && learned.ended);
+    QCOMPARE(estimate.counts.rateLimited, std::uint64_t{0});
+    QVERIFY(learned.counts.rateLimited >= 2);
+    QVERIFY(learned.counts.rateLimited <= 4);
+    QVERIFY2(learned.refunds.find("reserve the model's default output") != std::string::npos ||
+                 learned.refunds.find("reserve 792 tokens") != std::string::npos,
+             learned.refunds.c_str());
+    QVERIFY(learned.lateShare > estimate.lateShare * 0.85);
 }
 
 QTEST_APPLESS_MAIN(TestDispatchRefunds)
