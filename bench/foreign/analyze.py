@@ -26,6 +26,9 @@ whole = amount_in(t0, drive_end) / (limit_per_s * (drive_end - t0))
 after = amount_in(t0 + 5, drive_end) / (limit_per_s * (drive_end - t0 - 5))
 # after what a learning step (RefundProbe: ~25 s) takes, in runs long enough for it
 after30 = amount_in(t0 + 30, drive_end) / (limit_per_s * (drive_end - t0 - 30)) if drive_end - t0 > 45 else None
+# after what learning the output of requests without max_tokens takes (RefundProbe, then
+# UnstatedOutputProbe: ~105 s)
+after120 = amount_in(t0 + 120, drive_end) / (limit_per_s * (drive_end - t0 - 120)) if drive_end - t0 > 180 else None
 # per-second series (relative to t0)
 per_s = collections.Counter()
 for ta, st, ch, td in arr:
@@ -40,6 +43,7 @@ res = dict(run=os.path.basename(D), mode=mode, rpm=rpm, tpm=tpm, binding='tpm' i
            prov_arrivals=len(arr), prov_429=n429, prov_429_pct=round(100 * n429 / max(1, len(arr)), 3),
            tput_whole_pct=round(100 * whole, 2), tput_after5s_pct=round(100 * after, 2),
            tput_after30s_pct=round(100 * after30, 2) if after30 is not None else None,
+           tput_after120s_pct=round(100 * after120, 2) if after120 is not None else None,
            per_s_min_pct=round(100 * min(secs), 1) if secs else None, per_s_max_pct=round(100 * max(secs), 1) if secs else None,
            p50_ms=drv['p50_ms'], p95_ms=drv['p95_ms'], drive_s=round(drive_end - t0, 1),
            prov_429_by_second=dict(sorted(when429.items())))
