@@ -100,8 +100,8 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, ProviderRun
         }
         // An answer longer than its reservation (one that stated no cap, on
         // a learned hold) was counted at its length.
-        actual.outputTokens = std::max<std::int64_t>(actual.outputTokens,
-                                       job.cost.outputTokens - std::llround(share * static_cast<double>(unused)));
+        const std::int64_t settled = job.cost.outputTokens - std::llround(share * static_cast<double>(unused));
+        actual.outputTokens = std::max(actual.outputTokens, settled);
     }
     admission.settle(std::move(f.reservation), actual);
     return spend;
