@@ -167,7 +167,9 @@ void Dispatcher::Impl::noteBinding(ProviderRuntime& pr, const Binding& binding, 
         // a budget of its own): settlement is then to the output produced,
         // and a smaller hold is worth trying. Not while the refund probe
         // decides: a 429 the smaller hold draws would read as a charge kept.
-        pr.unstated.waitedOnTokens(pr.refunds.stage() == RefundProbe::Stage::Refunds, now);
+        const double seconds = std::chrono::duration<double>(binding.period).count();
+        pr.unstated.waitedOnTokens(pr.refunds.stage() == RefundProbe::Stage::Refunds,
+                                   seconds > 0 ? static_cast<double>(binding.limit) / seconds : 0.0, now);
     }
 }
 

@@ -93,6 +93,7 @@ std::optional<std::int64_t> Dispatcher::Impl::settle(const Job& job, ProviderRun
         if (pr.cfg->tokenAccounting == TokenAccounting::Learn && !config->shared && actual.outputTokens > 0) {
             pr.refunds.answered(job.cost.inputTokens + job.cost.outputTokens, unused, clock.now());
             share = pr.refunds.share();
+            pr.unstated.used(actual.inputTokens + actual.outputTokens, clock.now());
             if (job.info.outputUnstated) {
                 const std::int64_t n = std::max(1, job.info.n);
                 pr.unstated.answered(actual.outputTokens / n, job.cost.outputTokens / n, clock.now());

@@ -1,6 +1,7 @@
 #include "dispatch/unstated_output.h"
 
 #include <algorithm>
+#include <numeric>
 
 namespace sluice {
 
@@ -9,7 +10,7 @@ std::int64_t UnstatedOutputProbe::hold(std::int64_t defaultMax) const noexcept
     if (m_stage == Stage::Default || m_stage == Stage::Restored) {
         return defaultMax;
     }
-    return std::clamp<std::int64_t>(std::max(m_cap, m_floor), 1, defaultMax);
+    return std::clamp<std::int64_t>(std::max(m_cap, m_typical), 1, defaultMax);
 }
 
 void UnstatedOutputProbe::answered(std::int64_t outputPerChoice, std::int64_t reservedPerChoice, TimePoint now)
@@ -20,38 +21,42 @@ void UnstatedOutputProbe::answered(std::int64_t outputPerChoice, std::int64_t re
     }
     m_recent[m_next] = outputPerChoice;
     m_next = (m_next + 1) % kRecent;
-    // The largest of the recent answers: one long answer raises the hold at
-    // once, and leaves it only when it is kRecent answers old.
-    m_floor = *std::max_element(m_recent.begin(), m_recent.end());
     m_answers = std::min(m_answers + 1, 1'000'000);
+    const auto n = static_cast<std::int64_t>(std::min<std::size_t>(static_cast<std::size_t>(m_answers), kRecent));
+    const std::int64_t sum = std::accumulate(m_recent.begin(), m_recent.end(), std::int64_t{0});
+    m_typical = (sum + n - 1) / n;
     ++m_stepAnswers;
     m_lastReserved = reservedPerChoice;
 }
 
-void UnstatedOutputProbe::waitedOnTokens(bool refunds, TimePoint now)
+void UnstatedOutputProbe::used(std::int64_t tokens, TimePoint now)
+{
+    advance(now);
+    m_stepTokens += std::max<std::int64_t>(0, tokens);
+}
+
+void UnstatedOutputProbe::waitedOnTokens(bool refunds, double limitPerSecond, TimePoint now)
 {
     advance(now);
     m_bound = m_bound || refunds;
+    if (limitPerSecond > 0) {
+        m_limitPerSecond = limitPerSecond;
+    }
 }
 
 void UnstatedOutputProbe::rateLimited(TimePoint now)
 {
     advance(now);
-    // One is a near miss, which the ledger learns from; the hold answers
-    // for 429s that come on (kRefusalsToUndo within a step).
-    if (++m_refusals < kRefusalsToUndo) {
+    // One is a near miss, which the ledger learns from; and so are more
+    // near the limit (the header says why).
+    if (++m_refusals < kRefusalsToUndo || m_lastUse >= kEdgeUse) {
         return;
     }
     m_refusals = 0;
     if (m_stage == Stage::Lowering) {
-        // The hold that drew them, doubled, and no lower from here: a
-        // provider that charges what is produced refused clumps of answers
-        // ending together, which the larger hold spaces out.
-        m_cap = std::max(m_cap, m_floor) * 2;
+        m_cap = std::max(m_cap, m_typical) * 2;
         m_stage = m_cap >= m_default ? Stage::Restored : Stage::Lowered;
     } else if (m_stage == Stage::Lowered) {
-        // Coming on at the doubled hold too: the provider charges more on
-        // arrival than is produced (its own default), so ours it is.
         m_stage = Stage::Restored;
     }
 }
@@ -62,10 +67,18 @@ void UnstatedOutputProbe::advance(TimePoint now)
         return;
     }
     closeStep();
+    m_lastUse = m_limitPerSecond > 0 ? static_cast<double>(m_stepTokens) /
+                                           (m_limitPerSecond * std::chrono::duration<double>(kStep).count())
+                                     : 0.0;
     m_bound = false;
     m_stepAnswers = 0;
+    m_stepTokens = 0;
     m_refusals = 0;
-    m_stepStart += kStep * ((now - m_stepStart) / kStep);
+    const auto elapsed = (now - m_stepStart) / kStep;
+    if (elapsed >= 2) {
+        m_lastUse = 0.0;  // the last whole step was quiet
+    }
+    m_stepStart += kStep * elapsed;
 }
 
 void UnstatedOutputProbe::closeStep()
@@ -77,16 +90,16 @@ void UnstatedOutputProbe::closeStep()
     }
     switch (m_stage) {
     case Stage::Default:
-        if (m_answers >= kLeastAnswers && m_lastReserved > m_floor) {
+        if (m_answers >= kLeastAnswers && m_lastReserved > m_typical) {
             m_stage = Stage::Lowering;
             m_default = m_lastReserved;
             // Straight to twice what answers use (the header says why).
-            m_cap = std::min(m_lastReserved / 2, 2 * m_floor);
+            m_cap = std::min(m_lastReserved / 2, 2 * m_typical);
         }
         return;
     case Stage::Lowering:
-        if (m_cap > m_floor) {
-            m_cap = m_floor;
+        if (m_cap > m_typical) {
+            m_cap = m_typical;
             return;
         }
         if (++m_stepsAtFloor >= kStepsToDecide) {
@@ -106,13 +119,14 @@ std::string UnstatedOutputProbe::describe() const
         return "requests without max_tokens reserve the model's default output";
     case Stage::Lowering:
         return "trying a smaller output reservation for requests without max_tokens: " +
-               std::to_string(std::max(m_cap, m_floor)) + " tokens";
+               std::to_string(std::max(m_cap, m_typical)) + " tokens";
     case Stage::Lowered:
-        return "requests without max_tokens reserve " + std::to_string(std::max(m_cap, m_floor)) +
-               " tokens of output (learned; answers to them used at most " + std::to_string(m_floor) + " of late)";
+        return "requests without max_tokens reserve " + std::to_string(std::max(m_cap, m_typical)) +
+               " tokens of output (learned; answers to them used " + std::to_string(m_typical) +
+               " on average of late)";
     case Stage::Restored:
-        return "requests without max_tokens reserve the model's default output (a 429 while trying less showed "
-               "the provider charges more on arrival)";
+        return "requests without max_tokens reserve the model's default output (429s below the limit while "
+               "trying less showed the provider charges more on arrival)";
     }
     return {};
 }

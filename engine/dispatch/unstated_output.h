@@ -11,17 +11,23 @@
 //
 // So, once the provider is known to give back unused output (RefundProbe
 // decided it refunds: settlement is already to what was produced), and
-// while a token limit binds, the hold drops to twice the largest output
-// among the recent answers to such requests, then to that largest output,
-// one bound step each, and stays there for a minute, which decides it.
+// while a token limit binds, the hold drops to twice what the recent
+// answers to such requests used on average, then to that average, one bound
+// step each, and stays there (a minute without 429s decides it). Settlement
+// counts a longer answer at its length, when such a provider counts it.
 // (Halving from the default would pass through holds large enough that
 // answers ending together overfill a provider that charges on completion:
-// what is in flight drops all at once.) One 429 is a near miss, which the
-// ledger learns from. 429s that come on (kRefusalsToUndo within a step)
-// that may be a token limit's double the hold that drew them, and lowering
-// stops there: such a provider refused clumps. 429s that come on at that
-// hold say the provider charges its own default on arrival: the model's
-// default again, for good.
+// what is in flight drops all at once. And the longest recent answer, tried
+// first, held back a quarter of the limit: what is reserved in flight
+// beyond what is used counts against the second's burst.)
+//
+// 429s that may be a token limit's and come on (kRefusalsToUndo within a
+// step) while the provider's tokens answered in the last step came to less
+// than kEdgeUse of the limit say the provider counts more than is used:
+// it charges its own default on arrival. The hold doubles and lowering
+// stops; more, and the model's default it is again, for good. Near the
+// limit they are the ledger's near misses, which it learns from, and the
+// hold stays.
 //
 // Time passes only through the calls' `now` (the dispatcher's clock).
 //
@@ -43,19 +49,22 @@ public:
         Default,   // reserves the configured default
         Lowering,  // lowers the hold each bound step
         Lowered,   // learned: reserves what such answers use, or the
-                   // least hold that drew no 429
+                   // least hold that drew no 429s
         Restored   // learned (429s at a lowered hold): the default, for good
     };
 
     static constexpr Duration kStep = std::chrono::seconds(5);
-    // Recent answers whose largest output is the least the hold goes to.
+    // Recent answers whose average output is the least the hold goes to.
     static constexpr std::size_t kRecent = 64;
     // Answers seen before lowering starts: the floor must mean something.
     static constexpr int kLeastAnswers = 16;
     // Bound steps at the floor, without a 429, that decide it.
     static constexpr int kStepsToDecide = 12;
-    // 429s within one step that say the hold is too small.
+    // 429s within one step that say the hold is too small, when the
+    // tokens answered in the last step came to less than kEdgeUse of the
+    // limit.
     static constexpr int kRefusalsToUndo = 2;
+    static constexpr double kEdgeUse = 0.8;
 
     explicit UnstatedOutputProbe(TimePoint start = {}) : m_stepStart(start) {}
 
@@ -67,9 +76,13 @@ public:
     // An answer to such a request reported `outputPerChoice` tokens,
     // having reserved `reservedPerChoice`.
     void answered(std::int64_t outputPerChoice, std::int64_t reservedPerChoice, TimePoint now);
-    // A request waited on a token limit; `refunds`: the provider is known
-    // to give back unused output (else nothing is lowered).
-    void waitedOnTokens(bool refunds, TimePoint now);
+    // Any answer of the provider's, with or without a cap: the tokens it
+    // used (prompt and output).
+    void used(std::int64_t tokens, TimePoint now);
+    // A request waited on a token limit of `limitPerSecond` (its limit
+    // over its period); `refunds`: the provider is known to give back
+    // unused output (else nothing is lowered).
+    void waitedOnTokens(bool refunds, double limitPerSecond, TimePoint now);
     // A 429 that may be a token limit's.
     void rateLimited(TimePoint now);
 
@@ -81,7 +94,7 @@ private:
     void closeStep();
 
     Stage m_stage = Stage::Default;
-    // The hold's cap while lowering or lowered (never under m_floor).
+    // The hold's cap while lowering or lowered (never under m_typical).
     std::int64_t m_cap = std::numeric_limits<std::int64_t>::max();
     std::int64_t m_lastReserved = 0;  // per choice, by the last answer
     std::int64_t m_default = 0;       // per choice, when lowering began
@@ -89,11 +102,14 @@ private:
     bool m_bound = false;      // this step: a request waited, refunds whole
     int m_stepAnswers = 0;     // this step's answers to such requests
     int m_refusals = 0;        // this step's 429s
+    std::int64_t m_stepTokens = 0;  // this step's answers' tokens, all of them
+    double m_limitPerSecond = 0;    // the token limit that bound last
+    double m_lastUse = 0;           // the last step's tokens, of that limit
     int m_stepsAtFloor = 0;
     std::array<std::int64_t, kRecent> m_recent{};
     std::size_t m_next = 0;
     int m_answers = 0;
-    std::int64_t m_floor = 0;  // the largest of m_recent
+    std::int64_t m_typical = 0;  // the average of m_recent, rounded up
 };
 
 }  // namespace sluice

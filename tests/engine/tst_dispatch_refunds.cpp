@@ -186,7 +186,8 @@ private Q_SLOTS:
     void aProviderThatKeepsItsChargeCostsAFew429s();
     void unstatedHoldDropsOnceRefundsAreKnown();
     void unstatedHoldDoublesOnA429AndRestoresOnMore();
-    void unstatedHoldFollowsTheLongestRecentAnswer();
+    void unstatedHoldFollowsTheRecentAverage();
+    void unstated429sNearTheLimitKeepTheHold();
     void unstatedOutputAgainstAProviderThatChargesOnCompletion();
     void unstatedOutputAgainstAProviderThatChargesItsDefault();
 };
@@ -399,14 +400,19 @@ void TestDispatchRefunds::aProviderThatKeepsItsChargeCostsAFew429s()
 
 namespace {
 
+// A limit of 1,000 tokens a second.
+constexpr double kPerSecond = 1000;
+
 // A bound step with answers of `output` tokens to requests that stated no
-// max_tokens and reserved `reserved`.
+// max_tokens and reserved `reserved`, all the answers together using `use`
+// of the limit.
 void unstatedStep(UnstatedOutputProbe& p, TimePoint& t, std::int64_t output, std::int64_t reserved,
-                  bool refunds = true)
+                  bool refunds = true, double use = 0.3)
 {
     for (int i = 0; i < 10; ++i) {
         p.answered(output, reserved, t);
-        p.waitedOnTokens(refunds, t);
+        p.used(std::llround(use * kPerSecond * 0.5), t);
+        p.waitedOnTokens(refunds, kPerSecond, t);
         t += UnstatedOutputProbe::kStep / 10;
     }
 }
@@ -446,7 +452,7 @@ void TestDispatchRefunds::unstatedHoldDropsOnceRefundsAreKnown()
     }
     QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Default);
     QCOMPARE(p.hold(4096), std::int64_t{4096});
-    // Known to refund: twice the longest answer, then the longest answer.
+    // Known to refund: twice what answers use, then what they use.
     unstatedStep(p, t, 100, 4096);
     unstatedStep(p, t, 100, 4096);
     QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowering);
@@ -518,22 +524,44 @@ void TestDispatchRefunds::unstatedHoldDoublesOnA429AndRestoresOnMore()
     QCOMPARE(wide.stage(), UnstatedOutputProbe::Stage::Restored);
 }
 
-void TestDispatchRefunds::unstatedHoldFollowsTheLongestRecentAnswer()
+void TestDispatchRefunds::unstatedHoldFollowsTheRecentAverage()
 {
     TimePoint t = kT0;
     UnstatedOutputProbe p = lowering(t);
     unstatedStep(p, t, 100, 200);
     QCOMPARE(p.hold(4096), std::int64_t{100});
-    // One long answer raises the hold at once...
+    // One long answer among 41 raises the average, rounded up...
     p.answered(900, 100, t);
-    QCOMPARE(p.hold(4096), std::int64_t{900});
+    QCOMPARE(p.hold(4096), std::int64_t{120});
     // ...until it is kRecent answers old.
     for (std::size_t i = 0; i + 1 < UnstatedOutputProbe::kRecent; ++i) {
-        p.answered(100, 900, t);
+        p.answered(100, 120, t);
     }
-    QCOMPARE(p.hold(4096), std::int64_t{900});
-    p.answered(100, 900, t);
+    QCOMPARE(p.hold(4096), std::int64_t{113});
+    p.answered(100, 113, t);
     QCOMPARE(p.hold(4096), std::int64_t{100});
+}
+
+// At the limit, 429s are the ledger's near misses (a sliding minute seen
+// at 99–101% of it): the hold stays where it is.
+void TestDispatchRefunds::unstated429sNearTheLimitKeepTheHold()
+{
+    TimePoint t = kT0;
+    UnstatedOutputProbe p = lowering(t);
+    unstatedStep(p, t, 100, 200, true, 0.99);
+    unstatedStep(p, t, 100, 100, true, 0.99);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    for (int i = 0; i < 3; ++i) {
+        p.rateLimited(t);
+    }
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowering);
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    // Well below the limit, the same 429s say the hold is too small.
+    unstatedStep(p, t, 100, 100, true, 0.2);
+    p.rateLimited(t);
+    p.rateLimited(t);
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowered);
+    QCOMPARE(p.hold(4096), std::int64_t{200});
 }
 
 // Requests that state no max_tokens, against a provider that charges the
@@ -558,9 +586,9 @@ void TestDispatchRefunds::unstatedOutputAgainstAProviderThatChargesOnCompletion(
 }
 
 // A provider that charges its own default on arrival for such requests and
-// refunds what was not used: the hold that answers use is refused at once,
-// and the hold stops at twice it, near the provider's charge, at the cost
-// of a couple of 429s (and the margin they teach the ledger).
+// refunds what was not used: a smaller hold is refused well below the
+// limit, doubled, refused again, and the default comes back for good, at
+// the cost of a few 429s (and the margin they teach the ledger).
 void TestDispatchRefunds::unstatedOutputAgainstAProviderThatChargesItsDefault()
 {
     const auto [estimate, learned] = unstatedRuns(mock::TokenCharging::Refunded);
@@ -568,8 +596,7 @@ void TestDispatchRefunds::unstatedOutputAgainstAProviderThatChargesItsDefault()
     QCOMPARE(estimate.counts.rateLimited, std::uint64_t{0});
     QVERIFY(learned.counts.rateLimited >= 2);
     QVERIFY(learned.counts.rateLimited <= 4);
-    QVERIFY2(learned.refunds.find("reserve the model's default output") != std::string::npos ||
-                 learned.refunds.find("reserve 792 tokens") != std::string::npos,
+    QVERIFY2(learned.refunds.find("reserve the model's default output") != std::string::npos,
              learned.refunds.c_str());
     QVERIFY(learned.lateShare > estimate.lateShare * 0.85);
 }
