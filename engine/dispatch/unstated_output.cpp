@@ -1,6 +1,7 @@
 #include "dispatch/unstated_output.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace sluice {
@@ -10,7 +11,12 @@ std::int64_t UnstatedOutputProbe::hold(std::int64_t defaultMax) const noexcept
     if (m_stage == Stage::Default || m_stage == Stage::Restored) {
         return defaultMax;
     }
-    return std::clamp<std::int64_t>(std::max(m_cap, m_typical), 1, defaultMax);
+    return std::clamp<std::int64_t>(std::max(m_cap, floor()), 1, defaultMax);
+}
+
+std::int64_t UnstatedOutputProbe::floor() const noexcept
+{
+    return m_typical + std::llround(m_lift * static_cast<double>(m_largest - m_typical));
 }
 
 void UnstatedOutputProbe::answered(std::int64_t outputPerChoice, std::int64_t reservedPerChoice, TimePoint now)
@@ -25,6 +31,7 @@ void UnstatedOutputProbe::answered(std::int64_t outputPerChoice, std::int64_t re
     const auto n = static_cast<std::int64_t>(std::min<std::size_t>(static_cast<std::size_t>(m_answers), kRecent));
     const std::int64_t sum = std::accumulate(m_recent.begin(), m_recent.end(), std::int64_t{0});
     m_typical = (sum + n - 1) / n;
+    m_largest = *std::max_element(m_recent.begin(), m_recent.end());
     ++m_stepAnswers;
     m_lastReserved = reservedPerChoice;
 }
@@ -47,6 +54,9 @@ void UnstatedOutputProbe::waitedOnTokens(bool refunds, double limitPerSecond, Ti
 void UnstatedOutputProbe::rateLimited(TimePoint now)
 {
     advance(now);
+    if (m_stage == Stage::Lowering || m_stage == Stage::Lowered) {
+        m_lift = std::min(1.0, m_lift + kLiftStep);
+    }
     // One is a near miss, which the ledger learns from; and so are more
     // near the limit (the header says why).
     if (++m_refusals < kRefusalsToUndo || m_lastUse >= kEdgeUse) {
@@ -54,7 +64,7 @@ void UnstatedOutputProbe::rateLimited(TimePoint now)
     }
     m_refusals = 0;
     if (m_stage == Stage::Lowering) {
-        m_cap = std::max(m_cap, m_typical) * 2;
+        m_cap = std::max(m_cap, floor()) * 2;
         m_stage = m_cap >= m_default ? Stage::Restored : Stage::Lowered;
     } else if (m_stage == Stage::Lowered) {
         m_stage = Stage::Restored;
@@ -88,6 +98,9 @@ void UnstatedOutputProbe::closeStep()
     if (!m_bound || m_stepAnswers == 0) {
         return;
     }
+    if (m_refusals == 0) {
+        m_lift = std::max(0.0, m_lift - kLiftDecay);
+    }
     switch (m_stage) {
     case Stage::Default:
         if (m_answers >= kLeastAnswers && m_lastReserved > m_typical) {
@@ -99,7 +112,7 @@ void UnstatedOutputProbe::closeStep()
         return;
     case Stage::Lowering:
         if (m_cap > m_typical) {
-            m_cap = m_typical;
+            m_cap = m_typical;  // below it, floor() holds
             return;
         }
         if (++m_stepsAtFloor >= kStepsToDecide) {
@@ -119,11 +132,11 @@ std::string UnstatedOutputProbe::describe() const
         return "requests without max_tokens reserve the model's default output";
     case Stage::Lowering:
         return "trying a smaller output reservation for requests without max_tokens: " +
-               std::to_string(std::max(m_cap, m_typical)) + " tokens";
+               std::to_string(std::max(m_cap, floor())) + " tokens";
     case Stage::Lowered:
-        return "requests without max_tokens reserve " + std::to_string(std::max(m_cap, m_typical)) +
+        return "requests without max_tokens reserve " + std::to_string(std::max(m_cap, floor())) +
                " tokens of output (learned; answers to them used " + std::to_string(m_typical) +
-               " on average of late)";
+               " on average of late, at most " + std::to_string(m_largest) + ")";
     case Stage::Restored:
         return "requests without max_tokens reserve the model's default output (429s below the limit while "
                "trying less showed the provider charges more on arrival)";

@@ -188,6 +188,7 @@ private Q_SLOTS:
     void unstatedHoldDoublesOnA429AndRestoresOnMore();
     void unstatedHoldFollowsTheRecentAverage();
     void unstated429sNearTheLimitKeepTheHold();
+    void unstated429sLiftTheHoldTowardsTheLongestAnswer();
     void unstatedOutputAgainstAProviderThatChargesOnCompletion();
     void unstatedOutputAgainstAProviderThatChargesItsDefault();
 };
@@ -562,6 +563,37 @@ void TestDispatchRefunds::unstated429sNearTheLimitKeepTheHold()
     p.rateLimited(t);
     QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowered);
     QCOMPARE(p.hold(4096), std::int64_t{200});
+}
+
+// Each 429 lifts the hold a quarter of the way from the average answer to
+// the longest; bound steps without one let it down again.
+void TestDispatchRefunds::unstated429sLiftTheHoldTowardsTheLongestAnswer()
+{
+    UnstatedOutputProbe p(kT0);
+    TimePoint t = kT0;
+    const auto step = [&p, &t](double use) {
+        for (int i = 0; i < 10; ++i) {
+            p.answered(i % 2 == 0 ? 50 : 150, 4096, t);
+            p.used(std::llround(use * kPerSecond * 0.5), t);
+            p.waitedOnTokens(true, kPerSecond, t);
+            t += UnstatedOutputProbe::kStep / 10;
+        }
+    };
+    for (int i = 0; i < 4; ++i) {
+        step(0.99);
+    }
+    QCOMPARE(p.hold(4096), std::int64_t{100});
+    p.rateLimited(t);
+    QCOMPARE(p.hold(4096), std::int64_t{113});  // 100 + 0.25 × 50, rounded
+    p.rateLimited(t);
+    QCOMPARE(p.hold(4096), std::int64_t{125});
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Lowering);  // near the limit: not doubled
+    step(0.99);  // the step with the 429s
+    // 25 steps let it down (each closes as the next begins).
+    for (int i = 0; i < 26; ++i) {
+        step(0.99);
+    }
+    QCOMPARE(p.hold(4096), std::int64_t{100});
 }
 
 // Requests that state no max_tokens, against a provider that charges the
