@@ -301,7 +301,7 @@ void Dispatcher::Impl::noteTokenRefusal(ProviderRuntime& pr, const std::string& 
     }
     // A smaller hold being tried answers for its own 429s: they say
     // nothing of the refunds already learned.
-    if (pr.unstated.stage() == UnstatedOutputProbe::Stage::Lowering) {
+    if (pr.unstated.answersFor429s(now)) {
         pr.unstated.rateLimited(now);
         return;
     }

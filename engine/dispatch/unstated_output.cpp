@@ -66,9 +66,16 @@ void UnstatedOutputProbe::rateLimited(TimePoint now)
     if (m_stage == Stage::Lowering) {
         m_cap = std::max(m_cap, floor()) * 2;
         m_stage = m_cap >= m_default ? Stage::Restored : Stage::Lowered;
+        m_movedBy429s = now;
     } else if (m_stage == Stage::Lowered) {
         m_stage = Stage::Restored;
+        m_movedBy429s = now;
     }
+}
+
+bool UnstatedOutputProbe::answersFor429s(TimePoint now) const noexcept
+{
+    return m_stage == Stage::Lowering || (m_movedBy429s && now < *m_movedBy429s + kStep * kStepsToDecide);
 }
 
 void UnstatedOutputProbe::advance(TimePoint now)

@@ -43,6 +43,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 namespace sluice {
@@ -93,6 +94,11 @@ public:
     void waitedOnTokens(bool refunds, double limitPerSecond, TimePoint now);
     // A 429 that may be a token limit's.
     void rateLimited(TimePoint now);
+    // Whether a 429 now is this probe's to answer for alone: while it
+    // lowers, and for a minute after 429s moved its hold (requests sent
+    // on the smaller hold are still being refused). The refund probe must
+    // not read them as a charge kept.
+    bool answersFor429s(TimePoint now) const noexcept;
 
     // For --explain, the limits note and the operator's events.
     std::string describe() const;
@@ -108,6 +114,7 @@ private:
     std::int64_t m_cap = std::numeric_limits<std::int64_t>::max();
     std::int64_t m_lastReserved = 0;  // per choice, by the last answer
     std::int64_t m_default = 0;       // per choice, when lowering began
+    std::optional<TimePoint> m_movedBy429s;  // when 429s last doubled or restored the hold
     TimePoint m_stepStart;
     bool m_bound = false;      // this step: a request waited, refunds whole
     int m_stepAnswers = 0;     // this step's answers to such requests

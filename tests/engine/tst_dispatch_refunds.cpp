@@ -504,10 +504,15 @@ void TestDispatchRefunds::unstatedHoldDoublesOnA429AndRestoresOnMore()
     }
     QCOMPARE(p.hold(4096), std::int64_t{200});
     // More at that hold: the provider charges its own default on arrival.
+    QVERIFY(!p.answersFor429s(t));  // decided by the quiet steps: the refund probe's again
     p.rateLimited(t);
     p.rateLimited(t);
     QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Restored);
     QCOMPARE(p.hold(4096), std::int64_t{4096});
+    // Requests sent on the smaller hold are still refused for a while:
+    // those 429s are this probe's, not a refund taken back.
+    QVERIFY(p.answersFor429s(t + 50s));
+    QVERIFY(!p.answersFor429s(t + 61s));
     for (int i = 0; i < 20; ++i) {
         unstatedStep(p, t, 100, 4096);
     }
@@ -630,6 +635,8 @@ void TestDispatchRefunds::unstatedOutputAgainstAProviderThatChargesItsDefault()
     QVERIFY(learned.counts.rateLimited <= 4);
     QVERIFY2(learned.refunds.find("reserve the model's default output") != std::string::npos,
              learned.refunds.c_str());
+    // The smaller hold's 429s do not take back the refunds it does give.
+    QVERIFY2(learned.refunds.find("found to refund") != std::string::npos, learned.refunds.c_str());
     QVERIFY(learned.lateShare > estimate.lateShare * 0.85);
 }
 
