@@ -83,10 +83,10 @@ void UnstatedOutputProbe::advance(TimePoint now)
     if (now < m_stepStart + kStep) {
         return;
     }
-    closeStep();
     m_lastUse = m_limitPerSecond > 0 ? static_cast<double>(m_stepTokens) /
                                            (m_limitPerSecond * std::chrono::duration<double>(kStep).count())
                                      : 0.0;
+    closeStep();
     m_bound = false;
     m_stepAnswers = 0;
     m_stepTokens = 0;
@@ -110,7 +110,9 @@ void UnstatedOutputProbe::closeStep()
     }
     switch (m_stage) {
     case Stage::Default:
-        if (m_answers >= kLeastAnswers && m_lastReserved > m_typical) {
+        // Answers already using most of the limit leave little to win, and
+        // a provider that charges its own default would refuse the trial.
+        if (m_answers >= kLeastAnswers && m_lastReserved > m_typical && m_lastUse < kWorthTrying) {
             m_stage = Stage::Lowering;
             m_default = m_lastReserved;
             // Straight to twice what answers use (the header says why).

@@ -70,6 +70,12 @@ public:
     // limit.
     static constexpr int kRefusalsToUndo = 2;
     static constexpr double kEdgeUse = 0.8;
+    // Lowering starts only in a step whose answers used less than this of
+    // the limit: above it the default hold is not what binds (QA 4's
+    // provider C, which charges its own default on arrival and refunds,
+    // ran at 87% on it, and a trial's 429s taught the ledger a pacing that
+    // held it at 10%).
+    static constexpr double kWorthTrying = 0.7;
     // How far each 429 lifts the hold towards the longest recent answer,
     // and how much a bound step without one lets it down.
     static constexpr double kLiftStep = 0.25;

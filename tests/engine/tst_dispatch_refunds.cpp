@@ -447,6 +447,12 @@ void TestDispatchRefunds::unstatedHoldDropsOnceRefundsAreKnown()
 {
     UnstatedOutputProbe p(kT0);
     TimePoint t = kT0;
+    // Bound, known to refund, but the answers use most of the limit
+    // already: the default is not what binds.
+    for (int i = 0; i < 5; ++i) {
+        unstatedStep(p, t, 100, 4096, true, 0.75);
+    }
+    QCOMPARE(p.stage(), UnstatedOutputProbe::Stage::Default);
     // Bound, but the provider is not known to refund: nothing moves.
     for (int i = 0; i < 20; ++i) {
         unstatedStep(p, t, 100, 4096, false);
@@ -584,9 +590,11 @@ void TestDispatchRefunds::unstated429sLiftTheHoldTowardsTheLongestAnswer()
             t += UnstatedOutputProbe::kStep / 10;
         }
     };
-    for (int i = 0; i < 4; ++i) {
-        step(0.99);
+    // Lowering starts well below the limit, and the answers then use it.
+    for (int i = 0; i < 3; ++i) {
+        step(0.3);
     }
+    step(0.99);
     QCOMPARE(p.hold(4096), std::int64_t{100});
     p.rateLimited(t);
     QCOMPARE(p.hold(4096), std::int64_t{113});  // 100 + 0.25 × 50, rounded
